@@ -1,0 +1,211 @@
+//! [`Context`]: who is asking. Parsed once at the edge from OFREP's JSON `context`, bounded in
+//! size, then read many times by evaluation.
+
+use std::collections::BTreeMap;
+
+/// The attribute that holds the targeting key (Unleash's `userId`).
+pub const TARGETING_KEY: &str = "targetingKey";
+/// The attribute the server fills with the evaluation time (RFC 3339) for date constraints.
+pub const CURRENT_TIME: &str = "currentTime";
+/// The session attribute the `default` stickiness falls back to.
+pub const SESSION_ID: &str = "sessionId";
+
+/// Size caps on a context (flagd's unbounded contexts were an advisory).
+pub mod limits {
+    /// Most attributes a context may carry.
+    pub const MAX_ATTRIBUTES: usize = 256;
+    /// Longest attribute name, in bytes.
+    pub const MAX_NAME_BYTES: usize = 256;
+    /// Longest string value (and targeting key), in bytes.
+    pub const MAX_VALUE_BYTES: usize = 4096;
+}
+
+/// One attribute's value. Structured values (objects, arrays) are kept only as "present".
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrValue {
+    /// A string.
+    String(String),
+    /// A number.
+    Number(f64),
+    /// A boolean.
+    Bool(bool),
+    /// An object or array: present, but matches no constraint.
+    Structured,
+}
+
+/// Evaluation context: an optional targeting key, attributes, and optional entropy for
+/// `random` stickiness (the core draws no random numbers; the caller supplies them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    targeting_key: Option<String>,
+    attributes: BTreeMap<String, AttrValue>,
+    entropy: Option<u32>,
+}
+
+/// Why a context was refused (OFREP `INVALID_CONTEXT`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContextError {
+    /// The context is not a JSON object.
+    #[error("context must be a JSON object")]
+    NotAnObject,
+    /// `targetingKey` is present but not a string.
+    #[error("context.targetingKey must be a string")]
+    TargetingKeyNotString,
+    /// Too many attributes.
+    #[error("context has {0} attributes; at most {max} are allowed", max = limits::MAX_ATTRIBUTES)]
+    TooManyAttributes(usize),
+    /// An attribute name is empty or too long.
+    #[error("context attribute name {0:?} is empty or longer than {max} bytes", max = limits::MAX_NAME_BYTES)]
+    BadName(String),
+    /// A string value is too long.
+    #[error("context.{0} is longer than {max} bytes", max = limits::MAX_VALUE_BYTES)]
+    ValueTooLong(String),
+}
+
+impl Context {
+    /// A context with this targeting key and no attributes.
+    pub fn with_key(key: impl Into<String>) -> Context {
+        Context { targeting_key: Some(key.into()), ..Context::default() }
+    }
+
+    /// Parses an OFREP/OpenFeature context object. Nulls are dropped; objects and arrays are
+    /// kept as [`AttrValue::Structured`].
+    pub fn from_json(value: &serde_json::Value) -> Result<Context, ContextError> {
+        let obj = value.as_object().ok_or(ContextError::NotAnObject)?;
+        if obj.len() > limits::MAX_ATTRIBUTES {
+            return Err(ContextError::TooManyAttributes(obj.len()));
+        }
+        let mut ctx = Context::default();
+        for (name, v) in obj {
+            if name == TARGETING_KEY {
+                match v {
+                    serde_json::Value::String(s) => {
+                        if s.len() > limits::MAX_VALUE_BYTES {
+                            return Err(ContextError::ValueTooLong(name.clone()));
+                        }
+                        ctx.targeting_key = Some(s.clone());
+                    }
+                    serde_json::Value::Null => {}
+                    _ => return Err(ContextError::TargetingKeyNotString),
+                }
+                continue;
+            }
+            if name.is_empty() || name.len() > limits::MAX_NAME_BYTES {
+                return Err(ContextError::BadName(name.chars().take(64).collect()));
+            }
+            let value = match v {
+                serde_json::Value::Null => continue,
+                serde_json::Value::Bool(b) => AttrValue::Bool(*b),
+                serde_json::Value::Number(n) => AttrValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+                serde_json::Value::String(s) => {
+                    if s.len() > limits::MAX_VALUE_BYTES {
+                        return Err(ContextError::ValueTooLong(name.clone()));
+                    }
+                    AttrValue::String(s.clone())
+                }
+                serde_json::Value::Array(_) | serde_json::Value::Object(_) => AttrValue::Structured,
+            };
+            ctx.attributes.insert(name.clone(), value);
+        }
+        Ok(ctx)
+    }
+
+    /// Sets an attribute (`targetingKey` sets the targeting key if the value is a string).
+    pub fn set(&mut self, name: impl Into<String>, value: AttrValue) {
+        let name = name.into();
+        if name == TARGETING_KEY {
+            if let AttrValue::String(s) = value {
+                self.targeting_key = Some(s);
+            }
+            return;
+        }
+        self.attributes.insert(name, value);
+    }
+
+    /// Builder form of [`Context::set`].
+    pub fn with(mut self, name: impl Into<String>, value: AttrValue) -> Context {
+        self.set(name, value);
+        self
+    }
+
+    /// Supplies entropy for `random` stickiness (and the `default` chain's last resort).
+    pub fn with_entropy(mut self, entropy: u32) -> Context {
+        self.entropy = Some(entropy);
+        self
+    }
+
+    /// The targeting key, if any.
+    pub fn targeting_key(&self) -> Option<&str> {
+        self.targeting_key.as_deref()
+    }
+
+    /// The entropy supplied for random stickiness, if any.
+    pub fn entropy(&self) -> Option<u32> {
+        self.entropy
+    }
+
+    /// Whether the context carries `currentTime`.
+    pub fn has_current_time(&self) -> bool {
+        self.attributes.contains_key(CURRENT_TIME)
+    }
+
+    /// Looks an attribute up; `targetingKey` reads the targeting key.
+    pub fn attribute(&self, name: &str) -> Option<AttrRef<'_>> {
+        if name == TARGETING_KEY {
+            return self.targeting_key.as_deref().map(AttrRef::Str);
+        }
+        self.attributes.get(name).map(|v| match v {
+            AttrValue::String(s) => AttrRef::Str(s),
+            AttrValue::Number(n) => AttrRef::Number(*n),
+            AttrValue::Bool(b) => AttrRef::Bool(*b),
+            AttrValue::Structured => AttrRef::Structured,
+        })
+    }
+
+    /// The attributes other than the targeting key, by name.
+    pub fn attributes(&self) -> impl Iterator<Item = (&str, &AttrValue)> {
+        self.attributes.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+/// A borrowed attribute value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AttrRef<'a> {
+    /// A string.
+    Str(&'a str),
+    /// A number.
+    Number(f64),
+    /// A boolean.
+    Bool(bool),
+    /// An object or array.
+    Structured,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::context::{AttrRef, Context, ContextError};
+
+    #[test]
+    fn parses_ofrep_context() {
+        let ctx = Context::from_json(&json!({"targetingKey": "u1", "plan": "pro", "age": 31, "beta": true, "n": null, "o": {"a": 1}})).unwrap();
+        assert_eq!(ctx.targeting_key(), Some("u1"));
+        assert_eq!(ctx.attribute("plan"), Some(AttrRef::Str("pro")));
+        assert_eq!(ctx.attribute("age"), Some(AttrRef::Number(31.0)));
+        assert_eq!(ctx.attribute("beta"), Some(AttrRef::Bool(true)));
+        assert_eq!(ctx.attribute("n"), None);
+        assert_eq!(ctx.attribute("o"), Some(AttrRef::Structured));
+        assert_eq!(ctx.attribute("targetingKey"), Some(AttrRef::Str("u1")));
+    }
+
+    #[test]
+    fn refuses_bad_contexts() {
+        assert_eq!(Context::from_json(&json!([1])), Err(ContextError::NotAnObject));
+        assert_eq!(Context::from_json(&json!({"targetingKey": 5})), Err(ContextError::TargetingKeyNotString));
+        let big: serde_json::Map<_, _> = (0..300).map(|i| (format!("a{i}"), json!(i))).collect();
+        assert!(matches!(Context::from_json(&big.into()), Err(ContextError::TooManyAttributes(300))));
+        assert!(matches!(Context::from_json(&json!({"x": "y".repeat(5000)})), Err(ContextError::ValueTooLong(_))));
+    }
+}

@@ -1,0 +1,364 @@
+//! [`Flag`]: a flag compiled for one environment, and [`Segment`]: a compiled segment.
+//!
+//! Compiling validates everything evaluation relies on (variants exist, splits sum to 100%,
+//! regexes build, segments resolve), so [`crate::eval::evaluate`] cannot fail on a flag.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::constraint::Constraint;
+use crate::context::Context;
+use crate::error::{SpecError, SpecPath};
+use crate::percent::Percent;
+use crate::spec::{FlagSpec, RuleSpec, SegmentSpec};
+
+/// Longest flag, segment or environment key, in bytes.
+pub const MAX_KEY_LEN: usize = 128;
+/// Most rules per flag per environment.
+pub const MAX_RULES: usize = 1000;
+/// Most variants per flag.
+pub const MAX_VARIANTS: usize = 100;
+
+/// Checks a flag, segment or environment key: 1–128 characters of `A-Za-z0-9._-`, starting
+/// with a letter or digit.
+pub fn validate_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(format!("key {key:?} must be 1 to {MAX_KEY_LEN} characters"));
+    }
+    let ok = key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && key.as_bytes()[0].is_ascii_alphanumeric();
+    if !ok {
+        return Err(format!(
+            "key {key:?} may hold only letters, digits, '.', '_' and '-', and must start with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
+/// The value type a flag's variants share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    /// `true` / `false`.
+    Bool,
+    /// A string.
+    String,
+    /// An integer or float.
+    Number,
+    /// A JSON object.
+    Object,
+}
+
+impl ValueType {
+    /// The type of a JSON value, if it is one a variant may hold.
+    pub fn of(v: &serde_json::Value) -> Option<ValueType> {
+        match v {
+            serde_json::Value::Bool(_) => Some(ValueType::Bool),
+            serde_json::Value::String(_) => Some(ValueType::String),
+            serde_json::Value::Number(_) => Some(ValueType::Number),
+            serde_json::Value::Object(_) => Some(ValueType::Object),
+            _ => None,
+        }
+    }
+
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueType::Bool => "boolean",
+            ValueType::String => "string",
+            ValueType::Number => "number",
+            ValueType::Object => "object",
+        }
+    }
+}
+
+/// A compiled segment.
+#[derive(Debug)]
+pub struct Segment {
+    name: String,
+    keys: HashSet<String>,
+    constraints: Vec<Constraint>,
+}
+
+impl Segment {
+    /// Validates and compiles a segment.
+    pub fn compile(name: &str, spec: &SegmentSpec, path: &SpecPath) -> Result<Segment, SpecError> {
+        validate_key(name).map_err(|m| path.error(m))?;
+        let constraints = spec
+            .constraints
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Constraint::compile(c, &path.field("constraints").index(i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Segment { name: name.to_owned(), keys: spec.keys.iter().cloned().collect(), constraints })
+    }
+
+    /// The segment's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Membership: the targeting key is listed, or (when constraints are given) they all hold.
+    /// A segment with neither keys nor constraints holds everyone.
+    pub fn contains(&self, ctx: &Context) -> bool {
+        if !self.keys.is_empty() && ctx.targeting_key().is_some_and(|k| self.keys.contains(k)) {
+            return true;
+        }
+        if self.constraints.is_empty() {
+            return self.keys.is_empty();
+        }
+        self.constraints.iter().all(|c| c.matches(ctx))
+    }
+}
+
+/// Compiled segments by name, shared by every flag that references them.
+pub type Segments = HashMap<String, Arc<Segment>>;
+
+/// Compiles every segment in a map of specs.
+pub fn compile_segments<'a>(
+    specs: impl IntoIterator<Item = (&'a String, &'a SegmentSpec)>,
+    root: &SpecPath,
+) -> Result<Segments, SpecError> {
+    specs
+        .into_iter()
+        .map(|(name, spec)| Ok((name.clone(), Arc::new(Segment::compile(name, spec, &root.field(name))?))))
+        .collect()
+}
+
+/// What a split buckets on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stickiness {
+    /// targetingKey, else sessionId, else the context's entropy (Unleash's `default`).
+    Default,
+    /// The targeting key only; its absence is `TARGETING_KEY_MISSING`.
+    TargetingKey,
+    /// The context's entropy: a fresh draw per evaluation.
+    Random,
+    /// A named attribute; a context without it does not match the rule.
+    Attribute(String),
+}
+
+impl Stickiness {
+    fn parse(s: Option<&str>) -> Stickiness {
+        match s {
+            None | Some("default") => Stickiness::Default,
+            Some("targetingKey") | Some("userId") => Stickiness::TargetingKey,
+            Some("random") => Stickiness::Random,
+            Some(other) => Stickiness::Attribute(other.to_owned()),
+        }
+    }
+}
+
+/// A variant: name and value.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// The variant's name.
+    pub name: String,
+    /// Its value.
+    pub value: serde_json::Value,
+}
+
+/// What a matching rule serves.
+#[derive(Debug, Clone)]
+pub(crate) enum Serve {
+    Variant(usize),
+    /// Cumulative cuts in basis points, in the order written: `bp < cut` picks that variant.
+    Split { cuts: Vec<(u16, usize)>, stickiness: Stickiness },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    pub(crate) name: String,
+    pub(crate) segment: Option<Arc<Segment>>,
+    pub(crate) constraints: Vec<Constraint>,
+    pub(crate) serve: Serve,
+}
+
+/// A flag compiled for one environment: what [`crate::eval::evaluate`] reads.
+#[derive(Debug, Clone)]
+pub struct Flag {
+    pub(crate) key: String,
+    pub(crate) salt: String,
+    pub(crate) variants: Vec<Variant>,
+    pub(crate) value_type: ValueType,
+    pub(crate) default: usize,
+    pub(crate) disabled: usize,
+    pub(crate) enabled: bool,
+    pub(crate) rules: Vec<Rule>,
+}
+
+impl Flag {
+    /// Validates a flag spec as a whole (every environment) against known environments and
+    /// segments. Returns the value type its variants share.
+    pub fn validate(
+        key: &str,
+        spec: &FlagSpec,
+        environments: &[String],
+        segments: &Segments,
+        path: &SpecPath,
+    ) -> Result<ValueType, SpecError> {
+        validate_key(key).map_err(|m| path.error(m))?;
+        for env in spec.environments.keys() {
+            if !environments.iter().any(|e| e == env) {
+                return Err(path.field("environments").field(env).error(format!(
+                    "unknown environment {env:?}; known: {}",
+                    environments.join(", ")
+                )));
+            }
+            Flag::compile(key, spec, env, segments, path)?;
+        }
+        // A flag with no environments still has to be well-formed.
+        Flag::compile(key, spec, "", segments, path).map(|f| f.value_type)
+    }
+
+    /// Compiles the flag's state in `environment` (absent → disabled there).
+    pub fn compile(
+        key: &str,
+        spec: &FlagSpec,
+        environment: &str,
+        segments: &Segments,
+        path: &SpecPath,
+    ) -> Result<Flag, SpecError> {
+        let vpath = path.field("variants");
+        if spec.variants.is_empty() {
+            return Err(vpath.error("a flag needs at least one variant"));
+        }
+        if spec.variants.len() > MAX_VARIANTS {
+            return Err(vpath.error(format!("at most {MAX_VARIANTS} variants are allowed")));
+        }
+        let mut value_type = None;
+        let mut variants = Vec::with_capacity(spec.variants.len());
+        for (name, value) in &spec.variants {
+            if name.is_empty() {
+                return Err(vpath.error("variant names must not be empty"));
+            }
+            let Some(t) = ValueType::of(value) else {
+                return Err(vpath.field(name).error("a variant must be a boolean, string, number or JSON object"));
+            };
+            match value_type {
+                None => value_type = Some(t),
+                Some(prev) if prev != t => {
+                    return Err(vpath.field(name).error(format!(
+                        "variant is a {} but earlier variants are {}s; all variants of a flag share one type",
+                        t.as_str(),
+                        prev.as_str()
+                    )));
+                }
+                Some(_) => {}
+            }
+            variants.push(Variant { name: name.clone(), value: value.clone() });
+        }
+        let index_of = |name: &str, p: SpecPath| -> Result<usize, SpecError> {
+            spec.variants.get_index_of(name).ok_or_else(|| {
+                p.error(format!(
+                    "unknown variant {name:?}; variants are {}",
+                    spec.variants.keys().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ")
+                ))
+            })
+        };
+        let default = index_of(&spec.default, path.field("default"))?;
+        let disabled = match &spec.disabled_variant {
+            Some(v) => index_of(v, path.field("disabled_variant"))?,
+            None => default,
+        };
+        let env_spec = spec.environments.get(environment);
+        let epath = path.field("environments").field(environment);
+        let mut rules = Vec::new();
+        if let Some(env_spec) = env_spec {
+            if env_spec.rules.len() > MAX_RULES {
+                return Err(epath.field("rules").error(format!("at most {MAX_RULES} rules are allowed")));
+            }
+            for (i, r) in env_spec.rules.iter().enumerate() {
+                rules.push(compile_rule(r, i, &epath.field("rules").index(i), segments, &index_of)?);
+            }
+        }
+        Ok(Flag {
+            key: key.to_owned(),
+            salt: spec.salt.clone().unwrap_or_else(|| key.to_owned()),
+            variants,
+            value_type: value_type.unwrap_or(ValueType::Bool),
+            default,
+            disabled,
+            enabled: env_spec.is_some_and(|e| e.enabled),
+            rules,
+        })
+    }
+
+    /// The flag's key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The type its variants share.
+    pub fn value_type(&self) -> ValueType {
+        self.value_type
+    }
+
+    /// Whether the flag is enabled in this environment.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The variants, in order.
+    pub fn variants(&self) -> &[Variant] {
+        &self.variants
+    }
+}
+
+fn compile_rule(
+    r: &RuleSpec,
+    i: usize,
+    path: &SpecPath,
+    segments: &Segments,
+    index_of: &dyn Fn(&str, SpecPath) -> Result<usize, SpecError>,
+) -> Result<Rule, SpecError> {
+    let segment = match &r.segment {
+        None => None,
+        Some(name) => Some(
+            segments
+                .get(name)
+                .cloned()
+                .ok_or_else(|| path.field("segment").error(format!("unknown segment {name:?}")))?,
+        ),
+    };
+    let constraints = r
+        .constraints
+        .iter()
+        .enumerate()
+        .map(|(j, c)| Constraint::compile(c, &path.field("constraints").index(j)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let serve = match (&r.serve, &r.split) {
+        (Some(v), None) => {
+            if r.stickiness.is_some() {
+                return Err(path.field("stickiness").error("stickiness applies only to a split"));
+            }
+            Serve::Variant(index_of(v, path.field("serve"))?)
+        }
+        (None, Some(split)) => {
+            let spath = path.field("split");
+            if split.is_empty() {
+                return Err(spath.error("a split needs at least one variant"));
+            }
+            let mut cuts = Vec::with_capacity(split.len());
+            let mut total: u32 = 0;
+            for (name, pct) in split {
+                let idx = index_of(name, spath.field(name))?;
+                total += u32::from(pct.basis_points());
+                if total > 10_000 {
+                    break;
+                }
+                cuts.push((total as u16, idx));
+            }
+            if total != 10_000 {
+                let shown = if total > 10_000 { "more than 100%".to_owned() } else { Percent::from_basis_points(total as u16).unwrap_or_default().to_string() };
+                return Err(spath.error(format!("split shares must sum to 100%, got {shown}")));
+            }
+            if r.stickiness.as_deref() == Some("") {
+                return Err(path.field("stickiness").error("stickiness must not be empty"));
+            }
+            Serve::Split { cuts, stickiness: Stickiness::parse(r.stickiness.as_deref()) }
+        }
+        (Some(_), Some(_)) => return Err(path.error("a rule has either `serve` or `split`, not both")),
+        (None, None) => return Err(path.error("a rule needs `serve: VARIANT` or `split: {VARIANT: PERCENT, …}`")),
+    };
+    Ok(Rule { name: r.name.clone().unwrap_or_else(|| format!("rule-{}", i + 1)), segment, constraints, serve })
+}
