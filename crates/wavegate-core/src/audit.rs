@@ -70,6 +70,11 @@ pub fn entry_hash(prev_hash: &str, canonical: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// `hex(sha256(data))`, e.g. to bind an audit entry to a version's content.
+pub fn sha256_hex(data: &str) -> String {
+    hex::encode(Sha256::digest(data.as_bytes()))
+}
+
 /// The first entry that does not verify, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("audit entry {seq} does not verify: {problem}")]

@@ -1,1 +1,75 @@
-//! placeholder
+//! wavegate's storage: the [`Store`] trait, the types it speaks, and its SQLite implementation.
+//!
+//! **Boundary:** only this crate knows SQL. Every method that changes more than one row runs
+//! in one transaction, and every change appends to the hash-chained audit log in that same
+//! transaction, so a change and its audit entry land together or not at all.
+#![warn(missing_docs)]
+
+pub mod conformance;
+mod model;
+mod sqlite;
+
+use async_trait::async_trait;
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The thing named does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The change conflicts with the current state (a stale expected version, a duplicate).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored data does not decode.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Result alias for store methods.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything wavegate keeps. Object-safe: held as `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Environments in promotion order.
+    async fn environments(&self) -> StoreResult<Vec<Environment>>;
+    /// Appends an environment at the end of the promotion order.
+    async fn create_environment(&self, name: &str, change: &Change) -> StoreResult<Environment>;
+
+    /// Current heads of one kind, by key.
+    async fn list(&self, kind: Kind, include_archived: bool) -> StoreResult<Vec<Head>>;
+    /// The current head of one flag or segment.
+    async fn get(&self, kind: Kind, key: &str) -> StoreResult<Option<Head>>;
+    /// Applies several puts in one transaction; unchanged content makes no version.
+    async fn apply(&self, puts: &[Put], change: &Change) -> StoreResult<Vec<PutOutcome>>;
+    /// Every version of one flag or segment, oldest first.
+    async fn versions(&self, kind: Kind, key: &str) -> StoreResult<Vec<VersionRecord>>;
+    /// One version.
+    async fn version(&self, kind: Kind, key: &str, version: i64) -> StoreResult<Option<VersionRecord>>;
+    /// The configuration revision: bumped by every change to a flag or segment.
+    async fn revision(&self) -> StoreResult<i64>;
+
+    /// Stores a new token (its hash only).
+    async fn create_token(&self, token: &NewToken, change: &Change) -> StoreResult<TokenRecord>;
+    /// Finds a live (unrevoked) token by the SHA-256 of its secret.
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
+    /// All tokens, revoked ones included.
+    async fn tokens(&self) -> StoreResult<Vec<TokenRecord>>;
+    /// Revokes a token; `NotFound` if no live token has that id.
+    async fn revoke_token(&self, id: &str, change: &Change) -> StoreResult<()>;
+    /// Whether any live admin token exists.
+    async fn has_admin_token(&self) -> StoreResult<bool>;
+
+    /// Audit entries with `seq > after`, oldest first, at most `limit`.
+    async fn audit(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRow>>;
+}

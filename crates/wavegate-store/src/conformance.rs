@@ -1,0 +1,137 @@
+//! The conformance suite every [`Store`] implementation must pass. Each function takes a fresh,
+//! migrated store; `tests/sqlite.rs` runs them against SQLite (PostgreSQL will run the same).
+#![allow(missing_docs, clippy::missing_panics_doc)]
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use serde_json::json;
+use wavegate_core::audit::ChainVerifier;
+
+use crate::{Change, Kind, NewToken, Put, Store, StoreError, TokenKind};
+
+fn change(actor: &str, minute: u32) -> Change {
+    Change { actor: actor.into(), reason: Some("test".into()), at: Utc.with_ymd_and_hms(2026, 11, 22, 10, minute, 0).unwrap() }
+}
+
+fn put(key: &str, spec: serde_json::Value) -> Put {
+    Put { kind: Kind::Flag, key: key.into(), spec, archived: false, expected_version: None, action: None, details: json!({}) }
+}
+
+async fn verify_chain(store: &dyn Store) -> i64 {
+    let mut v = ChainVerifier::default();
+    for row in store.audit(0, 1_000_000).await.unwrap() {
+        v.push(&row.entry).unwrap();
+    }
+    v.verified()
+}
+
+/// A new store has dev, staging, prod in that order, revision 0, no tokens, an empty audit log.
+pub async fn starts_with_defaults(store: Arc<dyn Store>) {
+    let envs: Vec<_> = store.environments().await.unwrap().into_iter().map(|e| e.name).collect();
+    assert_eq!(envs, ["dev", "staging", "prod"]);
+    assert_eq!(store.revision().await.unwrap(), 0);
+    assert!(!store.has_admin_token().await.unwrap());
+    assert!(store.audit(0, 10).await.unwrap().is_empty());
+}
+
+/// Versions are monotonic, unchanged content makes no version, and every change is audited.
+pub async fn versions_and_audit(store: Arc<dyn Store>) {
+    let a = json!({"variants": {"on": true}, "default": "on"});
+    let b = json!({"variants": {"on": true, "off": false}, "default": "off"});
+    let out = store.apply(&[put("f", a.clone())], &change("alice", 1)).await.unwrap();
+    assert_eq!((out[0].version, out[0].changed), (1, true));
+    let out = store.apply(&[put("f", a.clone())], &change("alice", 2)).await.unwrap();
+    assert_eq!((out[0].version, out[0].changed), (1, false), "same content: no new version");
+    let out = store.apply(&[put("f", b.clone())], &change("bob", 3)).await.unwrap();
+    assert_eq!(out[0].version, 2);
+    assert_eq!(store.revision().await.unwrap(), 2);
+
+    let versions = store.versions(Kind::Flag, "f").await.unwrap();
+    assert_eq!(versions.iter().map(|v| (v.version, v.actor.as_str(), v.action.as_str())).collect::<Vec<_>>(),
+        [(1, "alice", "flag.create"), (2, "bob", "flag.update")]);
+    assert_eq!(versions[0].spec, a);
+    let head = store.get(Kind::Flag, "f").await.unwrap().unwrap();
+    assert_eq!((head.version, head.spec), (2, b));
+
+    let audit = store.audit(0, 100).await.unwrap();
+    assert_eq!(audit.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["flag.create", "flag.update"]);
+    assert_eq!(verify_chain(&*store).await, 2);
+}
+
+/// A batch is all or nothing: a conflict in its last put leaves nothing behind.
+pub async fn batches_are_atomic(store: Arc<dyn Store>) {
+    store.apply(&[put("x", json!({"v": 1}))], &change("a", 1)).await.unwrap();
+    let mut stale = put("x", json!({"v": 3}));
+    stale.expected_version = Some(7);
+    let err = store.apply(&[put("y", json!({"v": 2})), stale], &change("a", 2)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(store.get(Kind::Flag, "y").await.unwrap().is_none(), "first put of a failed batch must roll back");
+    assert_eq!(store.audit(0, 100).await.unwrap().len(), 1);
+    assert_eq!(store.revision().await.unwrap(), 1);
+}
+
+/// Archiving is a version; archived heads are hidden from default lists; segments version too.
+pub async fn archive_and_segments(store: Arc<dyn Store>) {
+    store.apply(&[put("f", json!({"a": 1}))], &change("a", 1)).await.unwrap();
+    let mut arch = put("f", json!({"a": 1}));
+    arch.archived = true;
+    let out = store.apply(&[arch], &change("a", 2)).await.unwrap();
+    assert_eq!(out[0].version, 2);
+    assert!(store.list(Kind::Flag, false).await.unwrap().is_empty());
+    assert_eq!(store.list(Kind::Flag, true).await.unwrap().len(), 1);
+    assert_eq!(store.versions(Kind::Flag, "f").await.unwrap()[1].action, "flag.archive");
+
+    let seg = Put { kind: Kind::Segment, ..put("beta", json!({"keys": ["u1"]})) };
+    store.apply(&[seg], &change("a", 3)).await.unwrap();
+    assert_eq!(store.version(Kind::Segment, "beta", 1).await.unwrap().unwrap().spec, json!({"keys": ["u1"]}));
+    assert!(store.get(Kind::Flag, "beta").await.unwrap().is_none(), "kinds are separate");
+    assert_eq!(verify_chain(&*store).await, 3);
+}
+
+/// Tokens: stored by hash, found while live, gone once revoked; both audited.
+pub async fn tokens(store: Arc<dyn Store>) {
+    let t = NewToken {
+        id: "tok1".into(),
+        hash: "ab".repeat(32),
+        kind: TokenKind::Admin,
+        environments: vec!["*".into()],
+        principal: "admin".into(),
+    };
+    store.create_token(&t, &change("system", 1)).await.unwrap();
+    assert!(store.has_admin_token().await.unwrap());
+    let found = store.token_by_hash(&t.hash).await.unwrap().unwrap();
+    assert_eq!((found.kind, found.principal.as_str(), found.all_envs()), (TokenKind::Admin, "admin", true));
+    let dup = store.create_token(&t, &change("system", 2)).await;
+    assert!(dup.is_err(), "duplicate token ids/hashes are refused");
+    store.revoke_token("tok1", &change("admin", 3)).await.unwrap();
+    assert!(store.token_by_hash(&t.hash).await.unwrap().is_none());
+    assert!(!store.has_admin_token().await.unwrap());
+    assert!(matches!(store.revoke_token("tok1", &change("admin", 4)).await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.tokens().await.unwrap()[0].revoked_at.is_some(), true);
+    assert_eq!(verify_chain(&*store).await, 2);
+}
+
+/// Environments append to the promotion order; duplicates conflict.
+pub async fn environments(store: Arc<dyn Store>) {
+    let e = store.create_environment("perf", &change("a", 1)).await.unwrap();
+    assert_eq!(e.position, 4);
+    assert!(matches!(store.create_environment("prod", &change("a", 2)).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.environments().await.unwrap().last().unwrap().name, "perf");
+}
+
+/// Concurrent writers never fork the audit chain.
+pub async fn concurrent_appends_keep_the_chain(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.apply(&[put(&format!("f{i}"), json!({"i": i}))], &change("a", 1)).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(verify_chain(&*store).await, 16);
+    assert_eq!(store.revision().await.unwrap(), 16);
+}

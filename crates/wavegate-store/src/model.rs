@@ -1,0 +1,217 @@
+//! Types the [`crate::Store`] trait speaks.
+
+use chrono::{DateTime, Utc};
+
+/// Who is changing something, why, and when (time comes from the caller's clock).
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The principal making the change.
+    pub actor: String,
+    /// Their stated reason.
+    pub reason: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// An environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    /// Its name.
+    pub name: String,
+    /// Its place in the promotion order (1 first).
+    pub position: i64,
+}
+
+/// The versioned things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Flags.
+    Flag,
+    /// Segments.
+    Segment,
+}
+
+impl Kind {
+    /// `flag` / `segment`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Flag => "flag",
+            Kind::Segment => "segment",
+        }
+    }
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            Kind::Flag => "flags",
+            Kind::Segment => "segments",
+        }
+    }
+    pub(crate) fn versions_table(self) -> &'static str {
+        match self {
+            Kind::Flag => "flag_versions",
+            Kind::Segment => "segment_versions",
+        }
+    }
+}
+
+/// The current state of a flag or segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head {
+    /// Its key.
+    pub key: String,
+    /// Its current version.
+    pub version: i64,
+    /// Its content (a `FlagSpec` / `SegmentSpec` as JSON).
+    pub spec: serde_json::Value,
+    /// Archived things are kept but no longer served.
+    pub archived: bool,
+    /// When the current version was written.
+    pub updated_at: DateTime<Utc>,
+    /// Who wrote it.
+    pub updated_by: String,
+}
+
+/// One immutable version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionRecord {
+    /// Key of the flag or segment.
+    pub key: String,
+    /// Version number, from 1, without gaps.
+    pub version: i64,
+    /// Full content.
+    pub spec: serde_json::Value,
+    /// Whether this version archived it.
+    pub archived: bool,
+    /// Who made it.
+    pub actor: String,
+    /// What made it (`flag.create`, `flag.update`, `flag.revert`, `flag.archive`…).
+    pub action: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One write in an [`crate::Store::apply`] batch.
+#[derive(Debug, Clone)]
+pub struct Put {
+    /// Flag or segment.
+    pub kind: Kind,
+    /// Its key.
+    pub key: String,
+    /// The new content.
+    pub spec: serde_json::Value,
+    /// The new archived state.
+    pub archived: bool,
+    /// Refuse with `Conflict` unless the current version is this (0: must not exist).
+    pub expected_version: Option<i64>,
+    /// The audit action's verb (`create`/`update` chosen automatically when `None`).
+    pub action: Option<String>,
+    /// Extra audit particulars (e.g. `{"reverted_to": 3}`).
+    pub details: serde_json::Value,
+}
+
+/// What one put did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutOutcome {
+    /// Flag or segment.
+    pub kind: Kind,
+    /// Its key.
+    pub key: String,
+    /// The version now current.
+    pub version: i64,
+    /// `false` when the content equalled the current version (no new version).
+    pub changed: bool,
+}
+
+/// Token kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// Everything.
+    Admin,
+    /// Read flags, post events.
+    ServerSdk,
+    /// Evaluate only.
+    ClientSdk,
+}
+
+impl TokenKind {
+    /// `admin`, `server-sdk`, `client-sdk`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Admin => "admin",
+            TokenKind::ServerSdk => "server-sdk",
+            TokenKind::ClientSdk => "client-sdk",
+        }
+    }
+
+    /// Parses the names [`TokenKind::as_str`] prints.
+    pub fn parse(s: &str) -> Option<TokenKind> {
+        match s {
+            "admin" => Some(TokenKind::Admin),
+            "server-sdk" => Some(TokenKind::ServerSdk),
+            "client-sdk" => Some(TokenKind::ClientSdk),
+            _ => None,
+        }
+    }
+}
+
+/// A token to store: its secret is already hashed.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// Public id (shown in lists, used to revoke).
+    pub id: String,
+    /// Hex SHA-256 of the secret.
+    pub hash: String,
+    /// Its kind.
+    pub kind: TokenKind,
+    /// Environments it may act in; `["*"]` for all.
+    pub environments: Vec<String>,
+    /// The principal it acts as.
+    pub principal: String,
+}
+
+/// A stored token (never its secret).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    /// Public id.
+    pub id: String,
+    /// Its kind.
+    pub kind: TokenKind,
+    /// Environments, `["*"]` for all.
+    pub environments: Vec<String>,
+    /// The principal it acts as.
+    pub principal: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// Who made it.
+    pub created_by: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl TokenRecord {
+    /// Whether the token may act in `env`.
+    pub fn allows_env(&self, env: &str) -> bool {
+        self.environments.iter().any(|e| e == "*" || e == env)
+    }
+
+    /// Whether the token's scope is every environment.
+    pub fn all_envs(&self) -> bool {
+        self.environments.iter().any(|e| e == "*")
+    }
+}
+
+/// An audit entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    /// The chained entry (sequence, hashes, canonical bytes).
+    pub entry: wavegate_core::audit::ChainedEntry,
+    /// Copies of fields for listing (the canonical bytes are what verification reads).
+    pub at: String,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// To what.
+    pub target: String,
+}

@@ -1,0 +1,388 @@
+//! [`SqliteStore`]: the embedded default. WAL mode, migrations embedded, one writer at a time
+//! (`BEGIN IMMEDIATE`), so audit appends are serialised.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row, SqlitePool, Sqlite, Transaction};
+use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
+
+use crate::{
+    AuditRow, Change, Environment, Head, Kind, NewToken, Put, PutOutcome, Store, StoreError, StoreResult, TokenKind,
+    TokenRecord, VersionRecord,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(s: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("bad timestamp {s:?}: {e}")))
+}
+
+fn parse_json(s: &str) -> StoreResult<serde_json::Value> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("bad JSON: {e}")))
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path` and migrates it.
+    pub async fn open(path: &str) -> StoreResult<SqliteStore> {
+        let path = path.strip_prefix("sqlite://").or_else(|| path.strip_prefix("sqlite:")).unwrap_or(path);
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The pool, for tests that need to reach under the trait (e.g. to simulate tampering).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Appends one audit entry inside `tx`.
+async fn append_audit(tx: &mut Transaction<'_, Sqlite>, event: &AuditEvent) -> StoreResult<ChainedEntry> {
+    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+    let (seq, prev) = match last {
+        Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
+        None => (0, GENESIS_HASH.to_owned()),
+    };
+    let entry = event.chain(seq, &prev);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, prev_hash, hash, canonical, at, actor, action, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(entry.seq)
+    .bind(&entry.prev_hash)
+    .bind(&entry.hash)
+    .bind(&entry.canonical)
+    .bind(&event.at)
+    .bind(&event.actor)
+    .bind(&event.action)
+    .bind(&event.target)
+    .execute(&mut **tx)
+    .await?;
+    Ok(entry)
+}
+
+fn audit_event(change: &Change, action: String, target: String, details: serde_json::Value) -> AuditEvent {
+    AuditEvent { at: ts(change.at), actor: change.actor.clone(), action, target, reason: change.reason.clone(), details }
+}
+
+fn head_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Head> {
+    Ok(Head {
+        key: row.try_get("key")?,
+        version: row.try_get("version")?,
+        spec: parse_json(&row.try_get::<String, _>("spec")?)?,
+        archived: row.try_get::<i64, _>("archived")? != 0,
+        updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
+        updated_by: row.try_get("updated_by")?,
+    })
+}
+
+fn version_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<VersionRecord> {
+    Ok(VersionRecord {
+        key: row.try_get("key")?,
+        version: row.try_get("version")?,
+        spec: parse_json(&row.try_get::<String, _>("spec")?)?,
+        archived: row.try_get::<i64, _>("archived")? != 0,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        reason: row.try_get("reason")?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+    })
+}
+
+fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<TokenRecord> {
+    let kind: String = row.try_get("kind")?;
+    let envs: String = row.try_get("environments")?;
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        kind: TokenKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unknown token kind {kind:?}")))?,
+        environments: serde_json::from_str(&envs).map_err(|e| StoreError::Corrupt(format!("token scope: {e}")))?,
+        principal: row.try_get("principal")?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+        created_by: row.try_get("created_by")?,
+        revoked_at: row.try_get::<Option<String>, _>("revoked_at")?.map(|s| parse_ts(&s)).transpose()?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn environments(&self) -> StoreResult<Vec<Environment>> {
+        let rows = sqlx::query("SELECT name, position FROM environments ORDER BY position").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok(Environment { name: r.try_get(0)?, position: r.try_get(1)? })).collect()
+    }
+
+    async fn create_environment(&self, name: &str, change: &Change) -> StoreResult<Environment> {
+        let mut tx = self.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM environments WHERE name = ?").bind(name).fetch_optional(&mut *tx).await?;
+        if exists.is_some() {
+            return Err(StoreError::Conflict(format!("environment {name:?} already exists")));
+        }
+        let position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) + 1 FROM environments")
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO environments (name, position, created_at) VALUES (?, ?, ?)")
+            .bind(name)
+            .bind(position)
+            .bind(ts(change.at))
+            .execute(&mut *tx)
+            .await?;
+        append_audit(
+            &mut tx,
+            &audit_event(change, "environment.create".into(), format!("environment:{name}"), serde_json::json!({"position": position})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Environment { name: name.to_owned(), position })
+    }
+
+    async fn list(&self, kind: Kind, include_archived: bool) -> StoreResult<Vec<Head>> {
+        let sql = format!(
+            "SELECT key, version, spec, archived, updated_at, updated_by FROM {} {} ORDER BY key",
+            kind.table(),
+            if include_archived { "" } else { "WHERE archived = 0" }
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        rows.iter().map(head_from_row).collect()
+    }
+
+    async fn get(&self, kind: Kind, key: &str) -> StoreResult<Option<Head>> {
+        let sql = format!("SELECT key, version, spec, archived, updated_at, updated_by FROM {} WHERE key = ?", kind.table());
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(key).fetch_optional(&self.pool).await?;
+        row.as_ref().map(head_from_row).transpose()
+    }
+
+    async fn apply(&self, puts: &[Put], change: &Change) -> StoreResult<Vec<PutOutcome>> {
+        let mut tx = self.begin().await?;
+        let mut outcomes = Vec::with_capacity(puts.len());
+        let mut any_changed = false;
+        for put in puts {
+            let sql = format!("SELECT version, spec, archived FROM {} WHERE key = ?", put.kind.table());
+            let current = sqlx::query(AssertSqlSafe(sql)).bind(&put.key).fetch_optional(&mut *tx).await?;
+            let (cur_version, cur_spec, cur_archived) = match &current {
+                Some(r) => (r.try_get::<i64, _>(0)?, Some(r.try_get::<String, _>(1)?), r.try_get::<i64, _>(2)? != 0),
+                None => (0, None, false),
+            };
+            if let Some(expected) = put.expected_version {
+                if expected != cur_version {
+                    return Err(StoreError::Conflict(format!(
+                        "{} {:?} is at version {cur_version}, not {expected}; reload and retry",
+                        put.kind.as_str(),
+                        put.key
+                    )));
+                }
+            }
+            let spec_text = serde_json::to_string(&put.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if cur_spec.as_deref() == Some(spec_text.as_str()) && cur_archived == put.archived {
+                outcomes.push(PutOutcome { kind: put.kind, key: put.key.clone(), version: cur_version, changed: false });
+                continue;
+            }
+            let version = cur_version + 1;
+            let verb = put.action.clone().unwrap_or_else(|| {
+                if current.is_none() {
+                    "create".into()
+                } else if put.archived && !cur_archived {
+                    "archive".into()
+                } else if !put.archived && cur_archived {
+                    "unarchive".into()
+                } else {
+                    "update".into()
+                }
+            });
+            let action = format!("{}.{verb}", put.kind.as_str());
+            let insert = format!(
+                "INSERT INTO {} (key, version, spec, archived, actor, action, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                put.kind.versions_table()
+            );
+            sqlx::query(AssertSqlSafe(insert))
+                .bind(&put.key)
+                .bind(version)
+                .bind(&spec_text)
+                .bind(i64::from(put.archived))
+                .bind(&change.actor)
+                .bind(&action)
+                .bind(&change.reason)
+                .bind(ts(change.at))
+                .execute(&mut *tx)
+                .await?;
+            let upsert = format!(
+                "INSERT INTO {} (key, version, spec, archived, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT(key) DO UPDATE SET version = excluded.version, spec = excluded.spec,
+                 archived = excluded.archived, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                put.kind.table()
+            );
+            sqlx::query(AssertSqlSafe(upsert))
+                .bind(&put.key)
+                .bind(version)
+                .bind(&spec_text)
+                .bind(i64::from(put.archived))
+                .bind(ts(change.at))
+                .bind(&change.actor)
+                .execute(&mut *tx)
+                .await?;
+            let mut details = serde_json::json!({
+                "key": put.key,
+                "version": version,
+                "previous_version": cur_version,
+                "archived": put.archived,
+                "content_sha256": wavegate_core::audit::sha256_hex(&spec_text),
+            });
+            if let (Some(obj), Some(extra)) = (details.as_object_mut(), put.details.as_object()) {
+                obj.extend(extra.clone());
+            }
+            append_audit(&mut tx, &audit_event(change, action, format!("{}:{}", put.kind.as_str(), put.key), details))
+                .await?;
+            any_changed = true;
+            outcomes.push(PutOutcome { kind: put.kind, key: put.key.clone(), version, changed: true });
+        }
+        if any_changed {
+            sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'revision'").execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn versions(&self, kind: Kind, key: &str) -> StoreResult<Vec<VersionRecord>> {
+        let sql = format!(
+            "SELECT key, version, spec, archived, actor, action, reason, created_at FROM {} WHERE key = ? ORDER BY version",
+            kind.versions_table()
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(key).fetch_all(&self.pool).await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    async fn version(&self, kind: Kind, key: &str, version: i64) -> StoreResult<Option<VersionRecord>> {
+        let sql = format!(
+            "SELECT key, version, spec, archived, actor, action, reason, created_at FROM {} WHERE key = ? AND version = ?",
+            kind.versions_table()
+        );
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(key).bind(version).fetch_optional(&self.pool).await?;
+        row.as_ref().map(version_from_row).transpose()
+    }
+
+    async fn revision(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = 'revision'").fetch_one(&self.pool).await?)
+    }
+
+    async fn create_token(&self, token: &NewToken, change: &Change) -> StoreResult<TokenRecord> {
+        let mut tx = self.begin().await?;
+        let envs = serde_json::to_string(&token.environments).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&token.id)
+        .bind(&token.hash)
+        .bind(token.kind.as_str())
+        .bind(&envs)
+        .bind(&token.principal)
+        .bind(ts(change.at))
+        .bind(&change.actor)
+        .execute(&mut *tx)
+        .await?;
+        append_audit(
+            &mut tx,
+            &audit_event(
+                change,
+                "token.create".into(),
+                format!("token:{}", token.id),
+                serde_json::json!({"kind": token.kind.as_str(), "environments": token.environments, "principal": token.principal}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(TokenRecord {
+            id: token.id.clone(),
+            kind: token.kind,
+            environments: token.environments.clone(),
+            principal: token.principal.clone(),
+            created_at: parse_ts(&ts(change.at))?,
+            created_by: change.actor.clone(),
+            revoked_at: None,
+        })
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
+        let row = sqlx::query("SELECT * FROM tokens WHERE hash = ? AND revoked_at IS NULL")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        let rows = sqlx::query("SELECT * FROM tokens ORDER BY created_at, id").fetch_all(&self.pool).await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, id: &str, change: &Change) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(ts(change.at))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("live token {id:?}")));
+        }
+        append_audit(&mut tx, &audit_event(change, "token.revoke".into(), format!("token:{id}"), serde_json::json!({})))
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn has_admin_token(&self) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tokens WHERE kind = 'admin' AND revoked_at IS NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn audit(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, prev_hash, hash, canonical, at, actor, action, target FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRow {
+                    entry: ChainedEntry {
+                        seq: r.try_get(0)?,
+                        prev_hash: r.try_get(1)?,
+                        hash: r.try_get(2)?,
+                        canonical: r.try_get(3)?,
+                    },
+                    at: r.try_get(4)?,
+                    actor: r.try_get(5)?,
+                    action: r.try_get(6)?,
+                    target: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,56 @@
+//! Runs the conformance suite against SQLite, each test on a fresh database file.
+
+use std::sync::Arc;
+
+use wavegate_store::{SqliteStore, Store, conformance};
+
+async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wavegate.db");
+    let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    (dir, Arc::new(store))
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let (_dir, store) = fresh().await;
+            conformance::$name(store).await;
+        }
+    )*};
+}
+
+conformance!(
+    starts_with_defaults,
+    versions_and_audit,
+    batches_are_atomic,
+    archive_and_segments,
+    tokens,
+    environments,
+    concurrent_appends_keep_the_chain,
+);
+
+#[tokio::test]
+async fn reopening_keeps_everything_and_uses_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let p = path.to_str().unwrap();
+    {
+        let s = SqliteStore::open(p).await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(s.pool()).await.unwrap();
+        assert_eq!(mode, "wal");
+        conformance::versions_and_audit(Arc::new(s)).await;
+    }
+    let s = SqliteStore::open(p).await.unwrap();
+    assert_eq!(s.revision().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn audit_log_refuses_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path().join("x.db").to_str().unwrap()).await.unwrap();
+    conformance::versions_and_audit(Arc::new(s.clone())).await;
+    let err = sqlx::query("UPDATE audit_log SET actor = 'mallory'").execute(s.pool()).await.unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+}
