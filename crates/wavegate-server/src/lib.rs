@@ -1,1 +1,195 @@
-//! placeholder
+//! wavegate's HTTP server: OFREP, the admin API, health and metrics.
+//!
+//! **Boundary:** only this crate knows HTTP. Handlers are thin: they extract, call
+//! `wavegate-core` or the [`wavegate_store::Store`], and map the result. [`app`] builds the whole
+//! router so tests need no socket; [`Server::bind`] binds a listener (port 0 works).
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod json;
+pub mod metrics;
+pub mod ofrep;
+pub mod snapshot;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use wavegate_store::{Change, Store, StoreResult, TokenKind};
+
+pub use crate::state::AppState;
+
+/// Largest request body accepted, in bytes (flag files included).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long one request may take before it is answered 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The OpenAPI document served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// The whole application router over `state`.
+pub fn app(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            header::IF_MATCH,
+            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static(ofrep::ENV_HEADER),
+            HeaderName::from_static(admin::REASON_HEADER),
+        ])
+        .expose_headers([header::ETAG])
+        .max_age(Duration::from_secs(600));
+    Router::new()
+        .merge(ofrep::router())
+        .merge(admin::router())
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(reject_unnormalised_paths))
+        .with_state(state)
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::not_found("no such route; see /api/v1/openapi.json")
+}
+
+/// Refuses paths with `.`/`..` segments, empty segments or encoded separators before any
+/// routing or authorisation (an OpenFlagr CVE bypassed auth with `/health/../flags`).
+async fn reject_unnormalised_paths(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let lower = path.to_ascii_lowercase();
+    let bad = path.split('/').skip(1).any(|seg| seg == "." || seg == "..")
+        || path.contains("//")
+        || lower.contains("%2e")
+        || lower.contains("%2f")
+        || lower.contains("%5c")
+        || path.contains('\\');
+    if bad {
+        return error::ApiError::bad_request("request path is not normalised (no '.', '..', '//' or encoded separators)")
+            .into_response();
+    }
+    next.run(req).await
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.revision().await {
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+        }
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
+}
+
+/// Ensures an admin token exists. With `bootstrap` set and no admin token yet, stores that
+/// secret; with neither, mints one and returns its secret (to be shown once). Returns `None`
+/// when an admin token already existed or the bootstrap secret was used.
+pub async fn ensure_admin_token(
+    store: &dyn Store,
+    bootstrap: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Option<String>> {
+    if store.has_admin_token().await? {
+        return Ok(None);
+    }
+    let change = Change { actor: "system".into(), reason: Some("first start: bootstrap admin token".into()), at: now };
+    let all = vec!["*".to_owned()];
+    match bootstrap {
+        Some(secret) => {
+            let secret = secret.trim();
+            if secret.len() < auth::MIN_BOOTSTRAP_LEN {
+                anyhow::bail!(
+                    "WAVEGATE_BOOTSTRAP_ADMIN_TOKEN must be at least {} characters",
+                    auth::MIN_BOOTSTRAP_LEN
+                );
+            }
+            let minted = auth::from_secret(secret.to_owned(), TokenKind::Admin, all, "admin".into());
+            store.create_token(&minted.record, &change).await?;
+            Ok(None)
+        }
+        None => {
+            let minted = auth::mint(TokenKind::Admin, all, "admin".into());
+            store.create_token(&minted.record, &change).await?;
+            Ok(Some(minted.secret))
+        }
+    }
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free port) and builds the app over `state`.
+    pub async fn bind(addr: &str, state: AppState) -> std::io::Result<Server> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        Ok(Server { listener, router: app(state) })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Builds state over a store with the system clock.
+pub async fn state_for(store: std::sync::Arc<dyn Store>) -> StoreResult<AppState> {
+    AppState::new(store, std::sync::Arc::new(clock::SystemClock)).await
+}

@@ -1,0 +1,147 @@
+//! Tokens: minting (32 random bytes, shown once), hashing (only SHA-256 hashes are stored), and
+//! the [`Principal`] extractor that every protected handler takes.
+//!
+//! **Invariant:** a token is read from `Authorization` (`Bearer X` or bare `X`) or `X-API-Key`,
+//! never from a URL.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use base64::Engine;
+use rand::RngCore;
+use wavegate_store::{NewToken, StoreResult, TokenKind, TokenRecord};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Prefix of every token secret, so leaked tokens are recognisable by scanners.
+pub const TOKEN_PREFIX: &str = "wg_";
+/// Shortest secret accepted for a bootstrap admin token.
+pub const MIN_BOOTSTRAP_LEN: usize = 32;
+
+/// A freshly minted token: the secret (shown once) and what to store.
+#[derive(Debug)]
+pub struct Minted {
+    /// The secret to hand to the user.
+    pub secret: String,
+    /// What the store keeps.
+    pub record: NewToken,
+}
+
+/// Hex SHA-256 of a token secret.
+pub fn hash_secret(secret: &str) -> String {
+    wavegate_core::audit::sha256_hex(secret)
+}
+
+/// Mints a token of `kind` for `principal`, scoped to `environments` (`["*"]` for all).
+pub fn mint(kind: TokenKind, environments: Vec<String>, principal: String) -> Minted {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    from_secret(secret, kind, environments, principal)
+}
+
+/// A token record for a secret chosen elsewhere (the bootstrap admin token).
+pub fn from_secret(secret: String, kind: TokenKind, environments: Vec<String>, principal: String) -> Minted {
+    let mut id_bytes = [0u8; 6];
+    rand::rng().fill_bytes(&mut id_bytes);
+    let record =
+        NewToken { id: format!("tok_{}", hex::encode(id_bytes)), hash: hash_secret(&secret), kind, environments, principal };
+    Minted { secret, record }
+}
+
+/// The secret a request carries, if any.
+pub fn secret_from_headers(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        let v = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).unwrap_or(v).trim();
+        if !v.is_empty() {
+            return Some(v);
+        }
+    }
+    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Live tokens by hash, so evaluation does not query the database per request.
+/// Cleared whenever a token is created or revoked.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    by_hash: RwLock<HashMap<String, TokenRecord>>,
+}
+
+impl TokenCache {
+    /// Looks a secret up, through the cache.
+    pub async fn lookup(&self, state: &AppState, secret: &str) -> StoreResult<Option<TokenRecord>> {
+        let hash = hash_secret(secret);
+        if let Some(t) = self.by_hash.read().unwrap_or_else(|e| e.into_inner()).get(&hash) {
+            return Ok(Some(t.clone()));
+        }
+        let found = state.store.token_by_hash(&hash).await?;
+        if let Some(t) = &found {
+            self.by_hash.write().unwrap_or_else(|e| e.into_inner()).insert(hash, t.clone());
+        }
+        Ok(found)
+    }
+
+    /// Forgets every cached token.
+    pub fn clear(&self) {
+        self.by_hash.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal(pub TokenRecord);
+
+impl Principal {
+    /// The principal's name.
+    pub fn name(&self) -> &str {
+        &self.0.principal
+    }
+
+    /// Refuses (403) unless the token is one of `kinds`.
+    pub fn require(&self, kinds: &[TokenKind]) -> Result<(), ApiError> {
+        if kinds.contains(&self.0.kind) {
+            return Ok(());
+        }
+        let allowed: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        Err(ApiError::forbidden(format!(
+            "a {} token may not do this; it needs a token of kind {}",
+            self.0.kind.as_str(),
+            allowed.join(" or ")
+        )))
+    }
+
+    /// Refuses (403) unless the token is an admin token.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        self.require(&[TokenKind::Admin])
+    }
+
+    /// Refuses (403) unless the token may act in `env`.
+    pub fn require_env(&self, env: &str) -> Result<(), ApiError> {
+        if self.0.allows_env(env) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this token is scoped to {}; it may not act in environment {env:?}",
+                self.0.environments.join(", ")
+            )))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let secret = secret_from_headers(&parts.headers)
+            .ok_or_else(|| ApiError::unauthorized("no token: send `Authorization: Bearer <token>`"))?;
+        match state.tokens.lookup(state, secret).await? {
+            Some(t) => Ok(Principal(t)),
+            None => Err(ApiError::unauthorized("unknown or revoked token")),
+        }
+    }
+}

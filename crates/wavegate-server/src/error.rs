@@ -1,0 +1,130 @@
+//! [`ApiError`]: every admin-API failure as a status and a JSON `{code, message, field?}`.
+//! Details of 5xx errors are logged by the handler that saw them, never sent to the client.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use wavegate_core::{FlagFileError, SpecError};
+use wavegate_store::StoreError;
+
+/// Machine-readable error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The body is not JSON/YAML, or does not fit the expected shape.
+    BadRequest,
+    /// The content parses but is invalid (unknown variant, bad regex…).
+    Invalid,
+    /// No token was given, or it is unknown or revoked.
+    Unauthorized,
+    /// The token may not do this (wrong kind or environment).
+    Forbidden,
+    /// The thing named does not exist.
+    NotFound,
+    /// The change conflicts with the current state.
+    Conflict,
+    /// The body is too large.
+    PayloadTooLarge,
+    /// Something failed on our side.
+    Internal,
+}
+
+/// An error answered to an API client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Machine-readable code.
+    pub code: ErrorCode,
+    /// What is wrong, for people.
+    pub message: String,
+    /// Where in the input, when known (a dotted path or `line L, column C`).
+    pub field: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: ErrorCode,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), field: None }
+    }
+    /// 400 bad request.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
+    }
+    /// 422 invalid content at `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError { field: Some(field.into()), ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Invalid, message) }
+    }
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
+    }
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
+    }
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
+    }
+    /// 409.
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
+    }
+    /// 500; the detail goes to the log only.
+    pub fn internal(detail: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %detail, "internal error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error; see the server log")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body { code: self.code, message: &self.message, field: self.field.as_deref() };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            StoreError::Conflict(msg) => ApiError::conflict(msg),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<SpecError> for ApiError {
+    fn from(e: SpecError) -> ApiError {
+        ApiError::invalid(e.path.clone(), e.to_string())
+    }
+}
+
+impl From<FlagFileError> for ApiError {
+    fn from(e: FlagFileError) -> ApiError {
+        match &e {
+            FlagFileError::Syntax { line: Some(l), column, .. } => ApiError {
+                field: Some(match column {
+                    Some(c) => format!("line {l}, column {c}"),
+                    None => format!("line {l}"),
+                }),
+                ..ApiError::bad_request(e.to_string())
+            },
+            FlagFileError::Invalid(spec) => spec.clone().into(),
+            FlagFileError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, e.to_string()),
+            _ => ApiError::bad_request(e.to_string()),
+        }
+    }
+}
+
+/// Result alias for handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,84 @@
+//! Prometheus metrics: request counts and latency by route, evaluations by flag and reason.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::state::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EvalLabels {
+    flag: String,
+    reason: String,
+}
+
+/// The server's metrics registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    evaluations: Family<EvalLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_05, 2.0, 18))
+        });
+        let evaluations = Family::<EvalLabels, Counter>::default();
+        registry.register("wavegate_http_requests", "HTTP requests by method, route and status", requests.clone());
+        registry.register("wavegate_http_request_duration_seconds", "HTTP request latency by route", latency.clone());
+        registry.register("wavegate_evaluations", "Flag evaluations by flag and reason", evaluations.clone());
+        Metrics { registry, requests, latency, evaluations }
+    }
+}
+
+impl Metrics {
+    /// Counts one evaluation.
+    pub fn evaluation(&self, flag: &str, reason: &str) {
+        self.evaluations.get_or_create(&EvalLabels { flag: flag.to_owned(), reason: reason.to_owned() }).inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        out
+    }
+}
+
+/// Middleware: records every request's route, status and latency.
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let m = &state.metrics;
+    m.latency.get_or_create(&RouteLabels { route: route.clone() }).observe(start.elapsed().as_secs_f64());
+    m.requests.get_or_create(&RequestLabels { method, route, status: resp.status().as_u16() }).inc();
+    resp
+}

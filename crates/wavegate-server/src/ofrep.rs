@@ -1,0 +1,200 @@
+//! OFREP (OpenFeature Remote Evaluation Protocol): single and bulk evaluation.
+//!
+//! Real providers are stricter than the spec (research/clients.md), so every success carries
+//! `key`, `value`, `variant` and a standard `reason`, and every error body carries `key` (when
+//! there is one), `errorCode` and `errorDetails`. 401/403 carry no OFREP body.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use wavegate_core::context::{AttrValue, CURRENT_TIME};
+use wavegate_core::{Context, EvalError, Flag, evaluate};
+use wavegate_store::TokenKind;
+
+use crate::auth::{Principal, secret_from_headers};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Request header that picks the environment when a token spans several.
+pub const ENV_HEADER: &str = "x-wavegate-environment";
+
+/// OFREP routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ofrep/v1/evaluate/flags/{key}", post(evaluate_one))
+        .route("/ofrep/v1/evaluate/flags", post(evaluate_bulk))
+}
+
+fn ofrep_error(status: StatusCode, key: Option<&str>, code: &str, details: impl Into<String>) -> Response {
+    let mut body = json!({"errorCode": code, "errorDetails": details.into()});
+    if let Some(k) = key {
+        body["key"] = json!(k);
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+/// Authenticates an OFREP caller; 401/403 without an OFREP body, as providers expect.
+async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
+    let Some(secret) = secret_from_headers(headers) else {
+        return Err(StatusCode::UNAUTHORIZED.into_response());
+    };
+    match state.tokens.lookup(state, secret).await {
+        Ok(Some(t)) => Ok(Principal(t)),
+        Ok(None) => Err(StatusCode::UNAUTHORIZED.into_response()),
+        Err(e) => Err(ofrep_error(StatusCode::INTERNAL_SERVER_ERROR, None, "GENERAL", ApiError::internal(e).message)),
+    }
+}
+
+/// Picks the environment: the header if given, else the token's single environment.
+fn environment(p: &Principal, headers: &HeaderMap, envs: &[String], key: Option<&str>) -> Result<String, Response> {
+    let named = headers.get(ENV_HEADER).map(|v| v.to_str().unwrap_or("").trim().to_owned());
+    let env = match named {
+        Some(e) if !e.is_empty() => e,
+        _ => match p.0.environments.as_slice() {
+            [one] if one != "*" => one.clone(),
+            _ => {
+                return Err(ofrep_error(
+                    StatusCode::BAD_REQUEST,
+                    key,
+                    "GENERAL",
+                    "this token spans several environments; name one in the X-Wavegate-Environment header",
+                ));
+            }
+        },
+    };
+    if !envs.contains(&env) {
+        return Err(ofrep_error(StatusCode::BAD_REQUEST, key, "GENERAL", format!("unknown environment {env:?}")));
+    }
+    if !p.0.allows_env(&env) {
+        return Err(StatusCode::FORBIDDEN.into_response());
+    }
+    Ok(env)
+}
+
+/// Parses `{"context": {...}}`; an empty body is an empty context.
+fn parse_context(state: &AppState, body: &[u8], key: Option<&str>) -> Result<(Context, Value), Response> {
+    let parse_err = |d: String| ofrep_error(StatusCode::BAD_REQUEST, key, "PARSE_ERROR", d);
+    let raw = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        let text = std::str::from_utf8(body).map_err(|_| parse_err("request body is not valid UTF-8".into()))?;
+        let v: Value = serde_json::from_str(text).map_err(|e| parse_err(format!("malformed JSON: {e}")))?;
+        match v {
+            Value::Object(mut m) => m.remove("context").unwrap_or_else(|| json!({})),
+            _ => return Err(parse_err("request body must be a JSON object like {\"context\": {…}}".into())),
+        }
+    };
+    let mut ctx = Context::from_json(&raw)
+        .map_err(|e| ofrep_error(StatusCode::BAD_REQUEST, key, "INVALID_CONTEXT", e.to_string()))?;
+    if !ctx.has_current_time() {
+        let now = state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        ctx.set(CURRENT_TIME, AttrValue::String(now));
+    }
+    let ctx = ctx.with_entropy(rand::random());
+    Ok((ctx, raw))
+}
+
+/// One evaluation as an OFREP success or error object, plus its HTTP status.
+fn resolve(state: &AppState, flag: &Flag, ctx: &Context) -> (StatusCode, Value) {
+    let r = evaluate(flag, ctx);
+    state.metrics.evaluation(flag.key(), r.reason.as_str());
+    match r.error {
+        Some(EvalError::TargetingKeyMissing) => (
+            StatusCode::BAD_REQUEST,
+            json!({
+                "key": flag.key(),
+                "errorCode": "TARGETING_KEY_MISSING",
+                "errorDetails": format!("rule {:?} splits on targetingKey, and the context has none", r.rule.unwrap_or("")),
+            }),
+        ),
+        None => {
+            let mut metadata = serde_json::Map::new();
+            if let Some(rule) = r.rule {
+                metadata.insert("rule".into(), json!(rule));
+            }
+            (
+                StatusCode::OK,
+                json!({
+                    "key": flag.key(),
+                    "value": r.value,
+                    "variant": r.variant,
+                    "reason": r.reason.as_str(),
+                    "metadata": metadata,
+                }),
+            )
+        }
+    }
+}
+
+async fn evaluate_one(State(state): State<AppState>, Path(key): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let p = match principal(&state, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if p.require(&[TokenKind::ClientSdk, TokenKind::ServerSdk, TokenKind::Admin]).is_err() {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let snap = state.snapshot.load();
+    let env = match environment(&p, &headers, &snap.environments, Some(&key)) {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let (ctx, _) = match parse_context(&state, &body, Some(&key)) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(flag) = snap.flag(&env, &key) else {
+        return ofrep_error(StatusCode::NOT_FOUND, Some(&key), "FLAG_NOT_FOUND", format!("flag {key:?} not found in {env}"));
+    };
+    let (status, body) = resolve(&state, flag, &ctx);
+    (status, axum::Json(body)).into_response()
+}
+
+async fn evaluate_bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let p = match principal(&state, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if p.require(&[TokenKind::ClientSdk, TokenKind::ServerSdk, TokenKind::Admin]).is_err() {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let snap = state.snapshot.load();
+    let env = match environment(&p, &headers, &snap.environments, None) {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let (ctx, raw) = match parse_context(&state, &body, None) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    // The ETag covers the configuration revision, the environment and the canonical context,
+    // so a new context never gets a stale 304.
+    let etag = format!(
+        "\"{}\"",
+        &wavegate_core::audit::sha256_hex(&format!(
+            "{}\n{env}\n{}",
+            snap.revision,
+            wavegate_core::canonical::canonical_json(&raw)
+        ))[..32]
+    );
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let etag_value = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+    if matches {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
+    }
+    let mut keys: Vec<&String> = snap.flags.get(&env).map(|m| m.keys().collect()).unwrap_or_default();
+    keys.sort();
+    let flags: Vec<Value> = keys
+        .into_iter()
+        .filter_map(|k| snap.flag(&env, k))
+        .map(|f| resolve(&state, f, &ctx).1)
+        .collect();
+    (StatusCode::OK, [(header::ETAG, etag_value)], axum::Json(json!({"flags": flags, "metadata": {}}))).into_response()
+}

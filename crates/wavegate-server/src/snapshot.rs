@@ -1,0 +1,73 @@
+//! [`Snapshot`]: every live flag compiled for every environment, swapped atomically after each
+//! change so evaluation reads without locks or queries.
+
+use std::collections::HashMap;
+
+use wavegate_core::flag::compile_segments;
+use wavegate_core::spec::{FlagSpec, SegmentSpec};
+use wavegate_core::{Flag, SpecPath};
+use wavegate_store::{Kind, Store, StoreResult};
+
+/// Compiled configuration at one revision.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The store's configuration revision this was built from.
+    pub revision: i64,
+    /// Environment names in promotion order.
+    pub environments: Vec<String>,
+    /// Environment → flag key → compiled flag.
+    pub flags: HashMap<String, HashMap<String, Flag>>,
+}
+
+impl Snapshot {
+    /// Builds a snapshot from the store's current heads. A stored flag that no longer compiles
+    /// (which validation on write prevents) is left out and logged, never served half-built.
+    pub async fn load(store: &dyn Store) -> StoreResult<Snapshot> {
+        let revision = store.revision().await?;
+        let environments: Vec<String> = store.environments().await?.into_iter().map(|e| e.name).collect();
+        let seg_specs = decode_segments(store.list(Kind::Segment, false).await?);
+        let segments = compile_segments(seg_specs.iter().map(|(k, v)| (k, v)), &SpecPath::root("segments"))
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "stored segments do not compile; serving without them");
+                Default::default()
+            });
+        let mut flags: HashMap<String, HashMap<String, Flag>> =
+            environments.iter().map(|e| (e.clone(), HashMap::new())).collect();
+        for head in store.list(Kind::Flag, false).await? {
+            let spec: FlagSpec = match serde_json::from_value(head.spec) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(flag = %head.key, error = %e, "stored flag does not decode; not served");
+                    continue;
+                }
+            };
+            for env in &environments {
+                match Flag::compile(&head.key, &spec, env, &segments, &SpecPath::root(&head.key)) {
+                    Ok(f) => {
+                        flags.get_mut(env).map(|m| m.insert(head.key.clone(), f));
+                    }
+                    Err(e) => tracing::error!(flag = %head.key, error = %e, "stored flag does not compile; not served"),
+                }
+            }
+        }
+        Ok(Snapshot { revision, environments, flags })
+    }
+
+    /// The compiled flag `key` in `env`.
+    pub fn flag(&self, env: &str, key: &str) -> Option<&Flag> {
+        self.flags.get(env)?.get(key)
+    }
+}
+
+fn decode_segments(heads: Vec<wavegate_store::Head>) -> Vec<(String, SegmentSpec)> {
+    heads
+        .into_iter()
+        .filter_map(|h| match serde_json::from_value::<SegmentSpec>(h.spec) {
+            Ok(s) => Some((h.key, s)),
+            Err(e) => {
+                tracing::error!(key = %h.key, error = %e, "stored segment does not decode; skipped");
+                None
+            }
+        })
+        .collect()
+}
