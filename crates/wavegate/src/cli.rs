@@ -1,0 +1,217 @@
+//! The command line, as clap sees it. Names here are a contract (DESIGN.md "Contracts that
+//! scripts rely on"): `--listen`/`WAVEGATE_LISTEN`, `--db`/`WAVEGATE_DB`, `--url`/`WAVEGATE_URL`,
+//! `--token`/`WAVEGATE_TOKEN`, `--json`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// wavegate: feature flags and guarded progressive rollouts, self-hosted.
+#[derive(Debug, Parser)]
+#[command(name = "wavegate", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the server is and how to authenticate (for every subcommand that talks to a server).
+#[derive(Debug, Clone, Args)]
+pub struct Remote {
+    /// Base URL of the wavegate server.
+    #[arg(long, env = "WAVEGATE_URL", default_value = "http://127.0.0.1:8470", global = true)]
+    pub url: String,
+    /// API token (sent as `Authorization: Bearer …`).
+    #[arg(long, env = "WAVEGATE_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (local: works on --db directly).
+    Serve(ServeArgs),
+    /// Create, list and revoke API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List, show, apply, archive and revert flags (flags as code).
+    Flag {
+        #[command(subcommand)]
+        command: FlagCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List and create environments.
+    Env {
+        #[command(subcommand)]
+        command: EnvCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Evaluate a flag over OFREP, as an SDK would.
+    Eval(EvalArgs),
+    /// Read and verify the hash-chained audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `wavegate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, env = "WAVEGATE_LISTEN", default_value = "127.0.0.1:8470")]
+    pub listen: String,
+    /// Database: a SQLite file path (created on first start).
+    #[arg(long, env = "WAVEGATE_DB", default_value = "./wavegate.db")]
+    pub db: String,
+    /// Log format (logs go to stderr; filter with RUST_LOG).
+    #[arg(long, env = "WAVEGATE_LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+}
+
+/// `wavegate token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; its secret is printed once.
+    Create {
+        /// admin, server-sdk (read flags, post events) or client-sdk (evaluate only).
+        #[arg(long, value_parser = ["admin", "server-sdk", "client-sdk"])]
+        kind: String,
+        /// Environments it may act in, comma-separated, or `*` for all.
+        #[arg(long = "env", value_delimiter = ',', required = true)]
+        environments: Vec<String>,
+        /// The principal it acts as (default: yours plus the kind).
+        #[arg(long)]
+        principal: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// The token's id (`tok_…`, from `token list`).
+        id: String,
+    },
+}
+
+/// `wavegate flag …`.
+#[derive(Debug, Subcommand)]
+pub enum FlagCommand {
+    /// List flags.
+    List {
+        /// Include archived flags.
+        #[arg(long)]
+        archived: bool,
+    },
+    /// Show one flag's current version.
+    Get {
+        /// Flag key.
+        key: String,
+    },
+    /// Apply a YAML file of segments and flags in one transaction (idempotent).
+    Apply {
+        /// The file (`-` for standard input).
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Why (recorded in versions and the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List a flag's versions.
+    History {
+        /// Flag key.
+        key: String,
+    },
+    /// Show what changed between two versions.
+    Diff {
+        /// Flag key.
+        key: String,
+        /// The older version.
+        #[arg(long)]
+        from: i64,
+        /// The newer version (default: current).
+        #[arg(long)]
+        to: Option<i64>,
+    },
+    /// Make a new version equal to an earlier one.
+    Revert {
+        /// Flag key.
+        key: String,
+        /// The version to restore.
+        #[arg(long)]
+        version: i64,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Archive a flag (kept, no longer served).
+    Archive {
+        /// Flag key.
+        key: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+/// `wavegate env …`.
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// List environments in promotion order.
+    List,
+    /// Add an environment at the end of the promotion order.
+    Create {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// `wavegate eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Flag key.
+    pub flag: String,
+    /// Evaluation context as JSON, e.g. '{"targetingKey":"user-1","country":"NO"}'.
+    #[arg(long, default_value = "{}")]
+    pub context: String,
+    /// Environment (needed when the token spans several).
+    #[arg(long)]
+    pub env: Option<String>,
+    #[command(flatten)]
+    pub remote: Remote,
+}
+
+/// `wavegate audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain; names the first entry that does not verify (exit 1).
+    Verify,
+    /// List audit entries.
+    List {
+        /// Only entries after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many (1–1000).
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}

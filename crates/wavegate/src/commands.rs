@@ -1,0 +1,338 @@
+//! What each subcommand does. `serve` works on the database directly; the rest talk to a
+//! server over its API through [`Client`].
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::cli::{AuditCommand, Cli, Command, EnvCommand, EvalArgs, FlagCommand, LogFormat, Remote, ServeArgs, TokenCommand};
+use crate::client::Client;
+
+/// A failure with a defined exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// Usage or input error (exit 2).
+    Input(String),
+    /// The operation failed (exit 1).
+    Operation(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Input(m) | Failure::Operation(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl Failure {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Input(_) => 2,
+            Failure::Operation(_) => 1,
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Token { command, remote } => token(command, &remote).await,
+        Command::Flag { command, remote } => flag(command, &remote).await,
+        Command::Env { command, remote } => env(command, &remote).await,
+        Command::Eval(args) => eval(args).await,
+        Command::Audit { command, remote } => audit(command, &remote).await,
+    }
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    crate::telemetry::init(matches!(args.log_format, LogFormat::Json));
+    if args.db.starts_with("postgres://") || args.db.starts_with("postgresql://") {
+        return Err(Failure::Input(
+            "PostgreSQL is not supported by this build yet; use a SQLite file path for --db".into(),
+        )
+        .into());
+    }
+    let store = wavegate_store::SqliteStore::open(&args.db)
+        .await
+        .with_context(|| format!("Failed to open the database {:?}", args.db))?;
+    let store: Arc<dyn wavegate_store::Store> = Arc::new(store);
+    let bootstrap = std::env::var("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN").ok().filter(|s| !s.is_empty());
+    let minted = wavegate_server::ensure_admin_token(&*store, bootstrap.as_deref(), chrono_now())
+        .await
+        .map_err(|e| Failure::Input(format!("{e:#}")))?;
+    let state = wavegate_server::state_for(store).await.context("Failed to load the configuration")?;
+    let server = wavegate_server::Server::bind(&args.listen, state)
+        .await
+        .map_err(|e| Failure::Operation(format!("could not listen on {}: {e}", args.listen)))?;
+    let addr = server.local_addr()?;
+    let mut out = std::io::stdout().lock();
+    if let Some(secret) = minted {
+        // stdout, never the log: this is the only time the secret is shown.
+        writeln!(out, "Created the first admin token (shown once; store it now):\n\n    {secret}\n")?;
+    }
+    writeln!(out, "wavegate listening on http://{addr} (database {})", args.db)?;
+    out.flush()?;
+    drop(out);
+    tracing::info!(%addr, db = %args.db, "serving");
+    server.run(wavegate_server::shutdown_signal()).await.context("Server failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn chrono_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+fn need_token(remote: &Remote) -> anyhow::Result<()> {
+    if remote.token.is_none() {
+        return Err(Failure::Input("no token: pass --token or set WAVEGATE_TOKEN".into()).into());
+    }
+    Ok(())
+}
+
+async fn token(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
+    need_token(remote)?;
+    let c = Client::new(remote)?;
+    match cmd {
+        TokenCommand::Create { kind, environments, principal } => {
+            let mut body = json!({"kind": kind, "environments": environments});
+            if let Some(p) = principal {
+                body["principal"] = json!(p);
+            }
+            let (_, t) = c.send(c.request(Method::POST, "/api/v1/tokens").json(&body)).await?;
+            if remote.json {
+                print_json(&t);
+            } else {
+                println!("Created {} token {} for {} (environments: {}).", t["kind"].as_str().unwrap_or(""), t["id"].as_str().unwrap_or(""), t["principal"].as_str().unwrap_or(""), join(&t["environments"]));
+                println!("Its secret, shown once:\n\n    {}\n", t["token"].as_str().unwrap_or(""));
+            }
+        }
+        TokenCommand::List => {
+            let list = c.get("/api/v1/tokens").await?;
+            if remote.json {
+                print_json(&list);
+            } else {
+                println!("{:<18} {:<11} {:<20} {:<24} STATUS", "ID", "KIND", "ENVIRONMENTS", "PRINCIPAL");
+                for t in list.as_array().into_iter().flatten() {
+                    let status = if t["revoked_at"].is_null() { "live" } else { "revoked" };
+                    println!("{:<18} {:<11} {:<20} {:<24} {status}", s(&t["id"]), s(&t["kind"]), join(&t["environments"]), s(&t["principal"]));
+                }
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let (_, v) = c.send(c.request(Method::DELETE, &format!("/api/v1/tokens/{}", enc(&id)))).await?;
+            if remote.json { print_json(&v) } else { println!("Revoked {id}.") }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn join(v: &Value) -> String {
+    v.as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(",")).unwrap_or_default()
+}
+
+/// Percent-encodes a path segment.
+fn enc(seg: &str) -> String {
+    seg.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+fn with_reason(rb: reqwest::RequestBuilder, reason: &Option<String>) -> reqwest::RequestBuilder {
+    match reason {
+        Some(r) => rb.header("x-wavegate-reason", r.as_str()),
+        None => rb,
+    }
+}
+
+async fn flag(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
+    need_token(remote)?;
+    let c = Client::new(remote)?;
+    match cmd {
+        FlagCommand::List { archived } => {
+            let list = c.get(&format!("/api/v1/flags?archived={archived}")).await?;
+            if remote.json {
+                print_json(&list);
+            } else {
+                println!("{:<32} {:>7}  {:<8} {:<24} ENVIRONMENTS (enabled)", "KEY", "VERSION", "STATE", "UPDATED");
+                for f in list.as_array().into_iter().flatten() {
+                    let envs: Vec<String> = f["spec"]["environments"]
+                        .as_object()
+                        .map(|m| m.iter().filter(|(_, e)| e["enabled"] == json!(true)).map(|(k, _)| k.clone()).collect())
+                        .unwrap_or_default();
+                    let state = if f["archived"] == json!(true) { "archived" } else { "live" };
+                    println!("{:<32} {:>7}  {:<8} {:<24} {}", s(&f["key"]), s(&f["version"]), state, s(&f["updated_at"]), envs.join(","));
+                }
+            }
+        }
+        FlagCommand::Get { key } => {
+            let f = c.get(&format!("/api/v1/flags/{}", enc(&key))).await?;
+            if remote.json {
+                print_json(&f);
+            } else {
+                println!("{} (version {}, {}, updated {} by {})", s(&f["key"]), s(&f["version"]), if f["archived"] == json!(true) { "archived" } else { "live" }, s(&f["updated_at"]), s(&f["updated_by"]));
+                print_json(&f["spec"]);
+            }
+        }
+        FlagCommand::Apply { file, reason } => {
+            let text = if file.as_os_str() == "-" {
+                let mut t = String::new();
+                std::io::stdin().read_to_string(&mut t).context("Failed to read standard input")?;
+                t
+            } else {
+                std::fs::read_to_string(&file)
+                    .map_err(|e| Failure::Input(format!("could not read {}: {e}", file.display())))?
+            };
+            // Check the format locally first: syntax errors and unknown fields, with their line.
+            wavegate_core::flagfile::parse_yaml::<wavegate_core::FlagFile>(&text)
+                .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+            let rb = c.request(Method::POST, "/api/v1/apply").header("content-type", "application/yaml").body(text);
+            let (_, v) = c.send(with_reason(rb, &reason)).await?;
+            if remote.json {
+                print_json(&v);
+            } else {
+                for r in v["results"].as_array().into_iter().flatten() {
+                    let what = if r["changed"] == json!(true) { format!("now version {}", s(&r["version"])) } else { format!("unchanged at version {}", s(&r["version"])) };
+                    println!("{} {}: {what}", s(&r["kind"]), s(&r["key"]));
+                }
+                println!("{} changed, {} unchanged.", s(&v["changed"]), s(&v["unchanged"]));
+            }
+        }
+        FlagCommand::History { key } => {
+            let list = c.get(&format!("/api/v1/flags/{}/versions", enc(&key))).await?;
+            if remote.json {
+                print_json(&list);
+            } else {
+                println!("{:>7}  {:<24} {:<20} {:<16} REASON", "VERSION", "AT", "ACTOR", "ACTION");
+                for v in list.as_array().into_iter().flatten() {
+                    println!("{:>7}  {:<24} {:<20} {:<16} {}", s(&v["version"]), s(&v["created_at"]), s(&v["actor"]), s(&v["action"]), s(&v["reason"]));
+                }
+            }
+        }
+        FlagCommand::Diff { key, from, to } => {
+            let mut path = format!("/api/v1/flags/{}/diff?from={from}", enc(&key));
+            if let Some(t) = to {
+                path.push_str(&format!("&to={t}"));
+            }
+            let d = c.get(&path).await?;
+            if remote.json { print_json(&d) } else { print!("{}", d["diff"].as_str().unwrap_or("")) }
+        }
+        FlagCommand::Revert { key, version, reason } => {
+            let mut body = json!({"version": version});
+            if let Some(r) = reason {
+                body["reason"] = json!(r);
+            }
+            let (_, v) = c.send(c.request(Method::POST, &format!("/api/v1/flags/{}/revert", enc(&key))).json(&body)).await?;
+            if remote.json {
+                print_json(&v);
+            } else {
+                println!("{key}: reverted to version {version}; now version {}.", s(&v["version"]));
+            }
+        }
+        FlagCommand::Archive { key, reason } => {
+            let rb = c.request(Method::POST, &format!("/api/v1/flags/{}/archive", enc(&key)));
+            let (_, v) = c.send(with_reason(rb, &reason)).await?;
+            if remote.json { print_json(&v) } else { println!("{key}: archived (version {}).", s(&v["version"])) }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn env(cmd: EnvCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
+    need_token(remote)?;
+    let c = Client::new(remote)?;
+    match cmd {
+        EnvCommand::List => {
+            let list = c.get("/api/v1/environments").await?;
+            if remote.json {
+                print_json(&list);
+            } else {
+                for e in list.as_array().into_iter().flatten() {
+                    println!("{} {}", s(&e["position"]), s(&e["name"]));
+                }
+            }
+        }
+        EnvCommand::Create { name } => {
+            let (_, e) = c.send(c.request(Method::POST, "/api/v1/environments").json(&json!({"name": name}))).await?;
+            if remote.json { print_json(&e) } else { println!("Created environment {name} at position {}.", s(&e["position"])) }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    need_token(&args.remote)?;
+    let context: Value = serde_json::from_str(&args.context)
+        .map_err(|e| Failure::Input(format!("--context is not valid JSON: {e}")))?;
+    if !context.is_object() {
+        return Err(Failure::Input("--context must be a JSON object".into()).into());
+    }
+    let c = Client::new(&args.remote)?;
+    let mut rb = c.request(Method::POST, &format!("/ofrep/v1/evaluate/flags/{}", enc(&args.flag))).json(&json!({"context": context}));
+    if let Some(env) = &args.env {
+        rb = rb.header("x-wavegate-environment", env.as_str());
+    }
+    let (_, v) = c.send(rb).await?;
+    if args.remote.json {
+        print_json(&v);
+    } else {
+        let rule = v["metadata"]["rule"].as_str().map(|r| format!(" rule={r}")).unwrap_or_default();
+        println!("{} = {} (variant {}, reason {}{rule})", s(&v["key"]), v["value"], s(&v["variant"]), s(&v["reason"]));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit(cmd: AuditCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
+    need_token(remote)?;
+    let c = Client::new(remote)?;
+    match cmd {
+        AuditCommand::Verify => {
+            let v = c.get("/api/v1/audit/verify").await?;
+            let ok = v["ok"] == json!(true);
+            if remote.json {
+                print_json(&v);
+            } else if ok {
+                println!("audit chain verifies: {} entries, head {}", s(&v["verified"]), s(&v["head"]));
+            } else {
+                println!(
+                    "audit chain BROKEN at entry {}: {} ({} entries before it verify)",
+                    s(&v["first_bad"]["seq"]),
+                    s(&v["first_bad"]["problem"]),
+                    s(&v["verified"])
+                );
+            }
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        AuditCommand::List { after, limit } => {
+            let list = c.get(&format!("/api/v1/audit?after={after}&limit={limit}")).await?;
+            if remote.json {
+                print_json(&list);
+            } else {
+                for e in list.as_array().into_iter().flatten() {
+                    println!("{:>6}  {}  {:<16} {:<18} {:<28} {}", s(&e["seq"]), s(&e["at"]), s(&e["actor"]), s(&e["action"]), s(&e["target"]), s(&e["reason"]));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
