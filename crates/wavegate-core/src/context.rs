@@ -1,8 +1,6 @@
 //! [`Context`]: who is asking. Parsed once at the edge from OFREP's JSON `context`, bounded in
 //! size, then read many times by evaluation.
 
-use std::collections::BTreeMap;
-
 /// The attribute that holds the targeting key (Unleash's `userId`).
 pub const TARGETING_KEY: &str = "targetingKey";
 /// The attribute the server fills with the evaluation time (RFC 3339) for date constraints.
@@ -38,9 +36,14 @@ pub enum AttrValue {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Context {
     targeting_key: Option<String>,
-    attributes: BTreeMap<String, AttrValue>,
+    /// Sorted by name, names unique. A sorted `Vec` rather than a `BTreeMap`: contexts are small,
+    /// and [`Context::find`] scans them comparing lengths first, which skips almost every `memcmp`.
+    attributes: Vec<(String, AttrValue)>,
     entropy: Option<u32>,
 }
+
+/// Up to this many attributes, [`Context::find`] scans linearly; above, it binary-searches.
+const LINEAR_SCAN_MAX: usize = 16;
 
 /// Why a context was refused (OFREP `INVALID_CONTEXT`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,8 +109,10 @@ impl Context {
                 }
                 serde_json::Value::Array(_) | serde_json::Value::Object(_) => AttrValue::Structured,
             };
-            ctx.attributes.insert(name.clone(), value);
+            ctx.attributes.push((name.clone(), value));
         }
+        // JSON object keys are unique, so an unstable sort keeps the invariant.
+        ctx.attributes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(ctx)
     }
 
@@ -120,7 +125,10 @@ impl Context {
             }
             return;
         }
-        self.attributes.insert(name, value);
+        match self.attributes.binary_search_by(|(k, _)| k.as_str().cmp(&name)) {
+            Ok(i) => self.attributes[i].1 = value,
+            Err(i) => self.attributes.insert(i, (name, value)),
+        }
     }
 
     /// Builder form of [`Context::set`].
@@ -147,15 +155,27 @@ impl Context {
 
     /// Whether the context carries `currentTime`.
     pub fn has_current_time(&self) -> bool {
-        self.attributes.contains_key(CURRENT_TIME)
+        self.find(CURRENT_TIME).is_some()
+    }
+
+    /// The attribute named `name` (not the targeting key).
+    #[inline]
+    fn find(&self, name: &str) -> Option<&AttrValue> {
+        if self.attributes.len() <= LINEAR_SCAN_MAX {
+            // Slice equality compares lengths before bytes.
+            self.attributes.iter().find(|(k, _)| k.as_bytes() == name.as_bytes()).map(|(_, v)| v)
+        } else {
+            self.attributes.binary_search_by(|(k, _)| k.as_str().cmp(name)).ok().map(|i| &self.attributes[i].1)
+        }
     }
 
     /// Looks an attribute up; `targetingKey` reads the targeting key.
+    #[inline]
     pub fn attribute(&self, name: &str) -> Option<AttrRef<'_>> {
         if name == TARGETING_KEY {
             return self.targeting_key.as_deref().map(AttrRef::Str);
         }
-        self.attributes.get(name).map(|v| match v {
+        self.find(name).map(|v| match v {
             AttrValue::String(s) => AttrRef::Str(s),
             AttrValue::Number(n) => AttrRef::Number(*n),
             AttrValue::Bool(b) => AttrRef::Bool(*b),
@@ -186,7 +206,7 @@ pub enum AttrRef<'a> {
 mod tests {
     use serde_json::json;
 
-    use crate::context::{AttrRef, Context, ContextError};
+    use crate::context::{AttrRef, AttrValue, Context, ContextError};
 
     #[test]
     fn parses_ofrep_context() {
@@ -207,5 +227,31 @@ mod tests {
         let big: serde_json::Map<_, _> = (0..300).map(|i| (format!("a{i}"), json!(i))).collect();
         assert!(matches!(Context::from_json(&big.into()), Err(ContextError::TooManyAttributes(300))));
         assert!(matches!(Context::from_json(&json!({"x": "y".repeat(5000)})), Err(ContextError::ValueTooLong(_))));
+    }
+
+    #[test]
+    fn lookup_set_and_order_small_and_large() {
+        for n in [3usize, 40] {
+            let mut ctx = Context::default();
+            for i in (0..n).rev() {
+                ctx.set(format!("a{i:02}"), AttrValue::Number(i as f64));
+            }
+            ctx.set("a01", AttrValue::Bool(true));
+            let from_json = Context::from_json(&serde_json::Value::Object(
+                ctx.attributes().map(|(k, v)| (k.to_owned(), match v {
+                    AttrValue::Number(n) => json!(n),
+                    AttrValue::Bool(b) => json!(b),
+                    _ => unreachable!(),
+                })).collect(),
+            ))
+            .unwrap();
+            assert_eq!(ctx, from_json);
+            let names: Vec<_> = ctx.attributes().map(|(k, _)| k.to_owned()).collect();
+            assert_eq!(names, (0..n).map(|i| format!("a{i:02}")).collect::<Vec<_>>());
+            assert_eq!(ctx.attribute("a01"), Some(AttrRef::Bool(true)));
+            assert_eq!(ctx.attribute(&format!("a{:02}", n - 1)), Some(AttrRef::Number((n - 1) as f64)));
+            assert_eq!(ctx.attribute("a"), None);
+            assert_eq!(ctx.attribute("zz"), None);
+        }
     }
 }

@@ -1,0 +1,5 @@
+//! Server integration tests: the real router over a real SQLite file, driven without a socket.
+
+mod admin;
+mod ofrep;
+mod support;
