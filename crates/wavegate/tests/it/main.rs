@@ -1,0 +1,7 @@
+//! End-to-end tests of the `wavegate` binary: real processes, a real SQLite file, real HTTP,
+//! and the real OpenFeature Python SDK.
+
+mod cli;
+mod lifecycle;
+mod sdk;
+mod support;

@@ -1,0 +1,47 @@
+//! A real client, not ours: the OpenFeature Python SDK with its OFREP provider.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use wavegate_core::bucket::bucket;
+
+use crate::support::{ADMIN, FLAGS, cli_json, start, stderr, stdout, write};
+
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("WAVEGATE_PYTHON") {
+        return p.into();
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let p = root.join(".venv/bin/python");
+    assert!(p.exists(), "{} is missing: run scripts/setup-python.sh (scripts/test.sh does)", p.display());
+    p
+}
+
+#[test]
+fn openfeature_python_sdk_evaluates_over_ofrep() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("w.db"), Some(ADMIN));
+    let file = write(dir.path(), "flags.yaml", FLAGS);
+    cli_json(&server.url, ADMIN, &["flag", "apply", "-f", file.to_str().unwrap()]);
+    let t = cli_json(&server.url, ADMIN, &["token", "create", "--kind", "client-sdk", "--env", "prod"]);
+    let token = t["token"].as_str().unwrap();
+
+    // What each key must get from the 10% split, computed by wavegate-core's bucketing.
+    let expected: BTreeMap<String, &str> = (0..200)
+        .map(|i| {
+            let key = format!("user-{i}");
+            let v = if bucket("new-checkout", &key) < 1000 { "on" } else { "off" };
+            (key, v)
+        })
+        .collect();
+    assert!(expected.values().any(|v| *v == "on") && expected.values().any(|v| *v == "off"));
+    let exp = write(dir.path(), "expected.json", &serde_json::to_string(&expected).unwrap());
+
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/ofrep_sdk.py");
+    let o = Command::new(python()).arg(script).arg(&server.url).arg(token).arg(exp).output().unwrap();
+    let out = stdout(&o);
+    println!("{out}");
+    assert!(o.status.success(), "python SDK checks failed:\n{out}\n{}", stderr(&o));
+    assert!(out.contains("10 passed, 0 failed"), "{out}");
+}
