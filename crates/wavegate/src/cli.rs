@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// wavegate: feature flags and guarded progressive rollouts, self-hosted.
 #[derive(Debug, Parser)]
-#[command(name = "wavegate", version, about, long_about = None, propagate_version = true)]
+#[command(name = "wavegate", version, about, long_about = None)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -214,4 +214,17 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use crate::cli::Cli;
+
+    /// clap's own consistency checks (duplicate names, bad defaults) over every subcommand.
+    #[test]
+    fn command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }
