@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use regex::Regex;
 use semver::Version;
 
-use crate::context::{AttrRef, Context};
+use crate::context::{AttrRef, Context, bytes_eq};
 use crate::error::{SpecError, SpecPath};
 use crate::spec::{ConstraintSpec, Operator};
 
@@ -152,22 +152,22 @@ impl Matcher {
     fn matches(&self, attr: AttrRef<'_>) -> bool {
         match self {
             Matcher::In { values, ci, inverted } => {
-                let found = with_text(attr, *ci, |t| values.iter().any(|v| v == t)).unwrap_or(false);
+                let found = with_text(attr, *ci, |t| values.iter().any(|v| bytes_eq(v.as_bytes(), t.as_bytes()))).unwrap_or(false);
                 found != *inverted
             }
             Matcher::Eq { text, number, ci } => match (attr, number) {
                 (AttrRef::Number(n), Some(want)) => n == *want,
                 (AttrRef::Str(s), Some(want)) if s.trim().parse::<f64>().is_ok_and(|n| n == *want) => true,
-                _ => with_text(attr, *ci, |t| t == text).unwrap_or(false),
+                _ => with_text(attr, *ci, |t| bytes_eq(t.as_bytes(), text.as_bytes())).unwrap_or(false),
             },
             Matcher::Contains { values, ci } => {
                 with_text(attr, *ci, |t| values.iter().any(|v| t.contains(v.as_str()))).unwrap_or(false)
             }
             Matcher::StartsWith { values, ci } => {
-                with_text(attr, *ci, |t| values.iter().any(|v| t.starts_with(v.as_str()))).unwrap_or(false)
+                with_text(attr, *ci, |t| values.iter().any(|v| starts_with(t, v))).unwrap_or(false)
             }
             Matcher::EndsWith { values, ci } => {
-                with_text(attr, *ci, |t| values.iter().any(|v| t.ends_with(v.as_str()))).unwrap_or(false)
+                with_text(attr, *ci, |t| values.iter().any(|v| ends_with(t, v))).unwrap_or(false)
             }
             Matcher::Num { op, value } => {
                 let n = match attr {
@@ -200,6 +200,16 @@ impl Matcher {
             },
         }
     }
+}
+
+#[inline(always)]
+fn starts_with(t: &str, prefix: &str) -> bool {
+    t.len() >= prefix.len() && bytes_eq(&t.as_bytes()[..prefix.len()], prefix.as_bytes())
+}
+
+#[inline(always)]
+fn ends_with(t: &str, suffix: &str) -> bool {
+    t.len() >= suffix.len() && bytes_eq(&t.as_bytes()[t.len() - suffix.len()..], suffix.as_bytes())
 }
 
 /// Runs `f` on the attribute's text (lowercased when `ci`); `None` for structured values.

@@ -45,6 +45,36 @@ pub struct Context {
 /// Up to this many attributes, [`Context::find`] scans linearly; above, it binary-searches.
 const LINEAR_SCAN_MAX: usize = 16;
 
+/// Byte equality that stays inline for strings up to 16 bytes (attribute names and most
+/// operands), with a few overlapping word loads instead of a call to `memcmp`. Longer strings
+/// use the slice comparison.
+#[inline(always)]
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        // Bytes 0, n/2 and n-1 cover every byte of a 1–3 byte string.
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=8 => {
+            let w = |s: &[u8]| {
+                (u32::from_le_bytes([s[0], s[1], s[2], s[3]]), u32::from_le_bytes([s[n - 4], s[n - 3], s[n - 2], s[n - 1]]))
+            };
+            w(a) == w(b)
+        }
+        9..=16 => {
+            let w = |s: &[u8]| match (s.first_chunk::<8>(), s.last_chunk::<8>()) {
+                (Some(lo), Some(hi)) => (u64::from_le_bytes(*lo), u64::from_le_bytes(*hi)),
+                _ => (0, 0),
+            };
+            w(a) == w(b)
+        }
+        _ => a == b,
+    }
+}
+
 /// Why a context was refused (OFREP `INVALID_CONTEXT`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -162,8 +192,7 @@ impl Context {
     #[inline]
     fn find(&self, name: &str) -> Option<&AttrValue> {
         if self.attributes.len() <= LINEAR_SCAN_MAX {
-            // Slice equality compares lengths before bytes.
-            self.attributes.iter().find(|(k, _)| k.as_bytes() == name.as_bytes()).map(|(_, v)| v)
+            self.attributes.iter().find(|(k, _)| bytes_eq(k.as_bytes(), name.as_bytes())).map(|(_, v)| v)
         } else {
             self.attributes.binary_search_by(|(k, _)| k.as_str().cmp(name)).ok().map(|i| &self.attributes[i].1)
         }
@@ -172,7 +201,7 @@ impl Context {
     /// Looks an attribute up; `targetingKey` reads the targeting key.
     #[inline]
     pub fn attribute(&self, name: &str) -> Option<AttrRef<'_>> {
-        if name == TARGETING_KEY {
+        if bytes_eq(name.as_bytes(), TARGETING_KEY.as_bytes()) {
             return self.targeting_key.as_deref().map(AttrRef::Str);
         }
         self.find(name).map(|v| match v {
@@ -206,7 +235,7 @@ pub enum AttrRef<'a> {
 mod tests {
     use serde_json::json;
 
-    use crate::context::{AttrRef, AttrValue, Context, ContextError};
+    use crate::context::{AttrRef, AttrValue, Context, ContextError, bytes_eq};
 
     #[test]
     fn parses_ofrep_context() {
@@ -227,6 +256,27 @@ mod tests {
         let big: serde_json::Map<_, _> = (0..300).map(|i| (format!("a{i}"), json!(i))).collect();
         assert!(matches!(Context::from_json(&big.into()), Err(ContextError::TooManyAttributes(300))));
         assert!(matches!(Context::from_json(&json!({"x": "y".repeat(5000)})), Err(ContextError::ValueTooLong(_))));
+    }
+
+    #[test]
+    fn bytes_eq_agrees_with_slice_equality() {
+        let words: Vec<Vec<u8>> = (0..=20usize)
+            .flat_map(|n| {
+                let base: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+                let mut variants = vec![base.clone()];
+                for i in 0..n {
+                    let mut v = base.clone();
+                    v[i] ^= 0x20;
+                    variants.push(v);
+                }
+                variants
+            })
+            .collect();
+        for a in &words {
+            for b in &words {
+                assert_eq!(bytes_eq(a, b), a == b, "{a:?} vs {b:?}");
+            }
+        }
     }
 
     #[test]
