@@ -77,12 +77,8 @@ flags:
 "#;
 
 fn unleash_features() -> serde_json::Value {
-    let c = |name: &str, op: &str, values: serde_json::Value| {
-        json!({"contextName": name, "operator": op, "values": values, "caseInsensitive": false, "inverted": false})
-    };
-    let num = |name: &str, op: &str, value: &str| {
-        json!({"contextName": name, "operator": op, "value": value, "caseInsensitive": false, "inverted": false})
-    };
+    let c = |name: &str, op: &str, values: serde_json::Value| json!({"contextName": name, "operator": op, "values": values, "caseInsensitive": false, "inverted": false});
+    let num = |name: &str, op: &str, value: &str| json!({"contextName": name, "operator": op, "value": value, "caseInsensitive": false, "inverted": false});
     json!({
         "version": 2,
         "features": [
@@ -123,17 +119,20 @@ struct Engines {
 fn engines() -> Engines {
     let envs = ["dev", "staging", "prod"].map(String::from);
     let file = parse_flag_file(FLAG_FILE, &envs).expect("flag file parses");
-    let segments = compile_segments(&file.segments, &SpecPath::root("segments")).expect("segments compile");
+    let segments =
+        compile_segments(&file.segments, &SpecPath::root("segments")).expect("segments compile");
     let wavegate = file
         .flags
         .iter()
         .map(|(key, spec)| {
-            let flag = Flag::compile(key, spec, "prod", &segments, &SpecPath::root("flags").field(key))
-                .expect("flag compiles");
+            let flag =
+                Flag::compile(key, spec, "prod", &segments, &SpecPath::root("flags").field(key))
+                    .expect("flag compiles");
             (key.clone(), flag)
         })
         .collect();
-    let features: ClientFeatures = serde_json::from_value(unleash_features()).expect("client features parse");
+    let features: ClientFeatures =
+        serde_json::from_value(unleash_features()).expect("client features parse");
     let yggdrasil = EngineState::default();
     if let Some(warnings) = yggdrasil.take_state(UpdateMessage::FullResponse(features)) {
         panic!("yggdrasil warned while compiling: {warnings:?}");
@@ -208,7 +207,11 @@ fn check_agreement(e: &Engines, cases: &[Case]) {
     }
     let rules = &e.wavegate[RULES];
     let r = evaluate(rules, &cases[2].wavegate);
-    assert_eq!(r.rule, Some("paying-adults"), "case rules_3x3_segment must match only the last rule");
+    assert_eq!(
+        r.rule,
+        Some("paying-adults"),
+        "case rules_3x3_segment must match only the last rule"
+    );
     let mut on = 0;
     for i in 0..1000 {
         let id = format!("user-{i}");
@@ -218,7 +221,9 @@ fn check_agreement(e: &Engines, cases: &[Case]) {
         on += usize::from(w);
     }
     assert!((50..=150).contains(&on), "10% rollout exposed {on} of 1000 ids");
-    println!("agreement: all cases agree; 10% rollout: {on}/1000 user ids on, identical on both engines");
+    println!(
+        "agreement: all cases agree; 10% rollout: {on}/1000 user ids on, identical on both engines"
+    );
 }
 
 fn bench_cases(c: &mut Criterion) {
@@ -226,10 +231,22 @@ fn bench_cases(c: &mut Criterion) {
     for case in cases() {
         let mut g = c.benchmark_group(case.name);
         g.bench_function("wavegate", |b| {
-            b.iter(|| wavegate_eval(black_box(&e.wavegate), black_box(case.flag), black_box(&case.wavegate)))
+            b.iter(|| {
+                wavegate_eval(
+                    black_box(&e.wavegate),
+                    black_box(case.flag),
+                    black_box(&case.wavegate),
+                )
+            })
         });
         g.bench_function("yggdrasil", |b| {
-            b.iter(|| yggdrasil_eval(black_box(&e.yggdrasil), black_box(case.flag), black_box(&case.yggdrasil)))
+            b.iter(|| {
+                yggdrasil_eval(
+                    black_box(&e.yggdrasil),
+                    black_box(case.flag),
+                    black_box(&case.yggdrasil),
+                )
+            })
         });
         g.finish();
     }
@@ -259,9 +276,19 @@ fn summary(e: &Engines, cases: &[Case], iters: u32) {
     for case in cases {
         let (mut w, mut y) = (f64::INFINITY, f64::INFINITY);
         for _ in 0..3 {
-            w = w.min(ns_per_eval(iters, || wavegate_eval(black_box(&e.wavegate), black_box(case.flag), black_box(&case.wavegate))));
+            w = w.min(ns_per_eval(iters, || {
+                wavegate_eval(
+                    black_box(&e.wavegate),
+                    black_box(case.flag),
+                    black_box(&case.wavegate),
+                )
+            }));
             y = y.min(ns_per_eval(iters, || {
-                yggdrasil_eval(black_box(&e.yggdrasil), black_box(case.flag), black_box(&case.yggdrasil))
+                yggdrasil_eval(
+                    black_box(&e.yggdrasil),
+                    black_box(case.flag),
+                    black_box(&case.yggdrasil),
+                )
             }));
         }
         println!("| {} | {w:.1} | {y:.1} | {:.2}× |", case.name, y / w);

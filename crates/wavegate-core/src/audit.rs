@@ -103,15 +103,23 @@ impl ChainVerifier {
     pub fn push(&mut self, e: &ChainedEntry) -> Result<(), ChainBreak> {
         let fail = |problem: String| ChainBreak { seq: e.seq, problem };
         if e.seq != self.last_seq + 1 {
-            return Err(fail(format!("expected entry {} next; entry {} is missing or out of order", self.last_seq + 1, self.last_seq + 1)));
+            return Err(fail(format!(
+                "expected entry {} next; entry {} is missing or out of order",
+                self.last_seq + 1,
+                self.last_seq + 1
+            )));
         }
         if e.prev_hash != self.last_hash {
-            return Err(fail("its prev_hash does not equal the hash of the entry before it".into()));
+            return Err(fail(
+                "its prev_hash does not equal the hash of the entry before it".into(),
+            ));
         }
-        let doc: serde_json::Value =
-            serde_json::from_str(&e.canonical).map_err(|err| fail(format!("stored bytes are not JSON: {err}")))?;
+        let doc: serde_json::Value = serde_json::from_str(&e.canonical)
+            .map_err(|err| fail(format!("stored bytes are not JSON: {err}")))?;
         if doc.get("seq").and_then(|v| v.as_i64()) != Some(e.seq) {
-            return Err(fail("the sequence number inside the entry does not match its position".into()));
+            return Err(fail(
+                "the sequence number inside the entry does not match its position".into(),
+            ));
         }
         if doc.get("prev_hash").and_then(|v| v.as_str()) != Some(e.prev_hash.as_str()) {
             return Err(fail("the prev_hash inside the entry does not match the chain".into()));
@@ -120,7 +128,9 @@ impl ChainVerifier {
             return Err(fail("stored bytes are not in canonical form".into()));
         }
         if entry_hash(&e.prev_hash, &e.canonical) != e.hash {
-            return Err(fail("its hash does not match its contents (the entry was altered)".into()));
+            return Err(fail(
+                "its hash does not match its contents (the entry was altered)".into(),
+            ));
         }
         self.last_seq = e.seq;
         self.last_hash = e.hash.clone();
@@ -158,7 +168,8 @@ mod tests {
     fn chain(n: i64) -> Vec<crate::audit::ChainedEntry> {
         let mut out: Vec<crate::audit::ChainedEntry> = Vec::new();
         for i in 0..n {
-            let (seq, prev) = out.last().map_or((0, GENESIS_HASH.to_owned()), |e| (e.seq, e.hash.clone()));
+            let (seq, prev) =
+                out.last().map_or((0, GENESIS_HASH.to_owned()), |e| (e.seq, e.hash.clone()));
             out.push(event(i).chain(seq, &prev));
         }
         out

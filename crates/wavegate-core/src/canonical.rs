@@ -90,9 +90,15 @@ mod tests {
 
     #[test]
     fn rfc8785_examples() {
-        assert_eq!(canonical_json(&json!({"b": 1, "a": [true, null, "x\n"], "\u{e9}": 0.5})), r#"{"a":[true,null,"x\n"],"b":1,"é":0.5}"#);
+        assert_eq!(
+            canonical_json(&json!({"b": 1, "a": [true, null, "x\n"], "\u{e9}": 0.5})),
+            r#"{"a":[true,null,"x\n"],"b":1,"é":0.5}"#
+        );
         assert_eq!(canonical_json(&json!(1.0)), "1");
         assert_eq!(canonical_json(&json!(1e21)), "1e+21");
-        assert_eq!(canonical_json(&json!({"\u{20ac}": 1, "\r": 2, "1": 3})), "{\"\\r\":2,\"1\":3,\"€\":1}");
+        assert_eq!(
+            canonical_json(&json!({"\u{20ac}": 1, "\r": 2, "1": 3})),
+            "{\"\\r\":2,\"1\":3,\"€\":1}"
+        );
     }
 }

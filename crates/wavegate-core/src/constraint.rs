@@ -27,14 +27,40 @@ pub struct Constraint {
 #[derive(Debug, Clone)]
 enum Matcher {
     /// `in` / `not_in` (`not_in` is `in` with `absent_result` true and the result inverted).
-    In { values: Vec<String>, ci: bool, inverted: bool },
-    Eq { text: String, number: Option<f64>, ci: bool },
-    Contains { values: Vec<String>, ci: bool },
-    StartsWith { values: Vec<String>, ci: bool },
-    EndsWith { values: Vec<String>, ci: bool },
-    Num { op: Cmp, value: f64 },
-    Semver { op: Cmp, value: Version },
-    Date { op: Cmp, value: DateTime<Utc> },
+    In {
+        values: Vec<String>,
+        ci: bool,
+        inverted: bool,
+    },
+    Eq {
+        text: String,
+        number: Option<f64>,
+        ci: bool,
+    },
+    Contains {
+        values: Vec<String>,
+        ci: bool,
+    },
+    StartsWith {
+        values: Vec<String>,
+        ci: bool,
+    },
+    EndsWith {
+        values: Vec<String>,
+        ci: bool,
+    },
+    Num {
+        op: Cmp,
+        value: f64,
+    },
+    Semver {
+        op: Cmp,
+        value: Version,
+    },
+    Date {
+        op: Cmp,
+        value: DateTime<Utc>,
+    },
     Regex(Regex),
 }
 
@@ -73,31 +99,44 @@ impl Constraint {
         let ci = spec.case_insensitive;
         let texts = || -> Result<Vec<String>, SpecError> {
             if spec.values.is_empty() {
-                return Err(vpath.error(format!("operator {} needs at least one value", spec.op.as_str())));
+                return Err(
+                    vpath.error(format!("operator {} needs at least one value", spec.op.as_str()))
+                );
             }
-            Ok(spec.values.iter().map(|v| if ci { v.as_str().to_lowercase() } else { v.as_str().to_owned() }).collect())
+            Ok(spec
+                .values
+                .iter()
+                .map(|v| if ci { v.as_str().to_lowercase() } else { v.as_str().to_owned() })
+                .collect())
         };
         let single = || -> Result<&str, SpecError> {
             match spec.values.as_slice() {
                 [one] => Ok(one.as_str()),
-                _ => Err(vpath.error(format!("operator {} needs exactly one value, got {}", spec.op.as_str(), spec.values.len()))),
+                _ => Err(vpath.error(format!(
+                    "operator {} needs exactly one value, got {}",
+                    spec.op.as_str(),
+                    spec.values.len()
+                ))),
             }
         };
         let number = || -> Result<f64, SpecError> {
             let s = single()?;
-            s.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|n| n.is_finite())
-                .ok_or_else(|| vpath.error(format!("operator {} needs a number, got {s:?}", spec.op.as_str())))
+            s.trim().parse::<f64>().ok().filter(|n| n.is_finite()).ok_or_else(|| {
+                vpath.error(format!("operator {} needs a number, got {s:?}", spec.op.as_str()))
+            })
         };
         let version = || -> Result<Version, SpecError> {
             let s = single()?;
-            parse_semver(s).ok_or_else(|| vpath.error(format!("{s:?} is not a semantic version (like 1.2.3)")))
+            parse_semver(s)
+                .ok_or_else(|| vpath.error(format!("{s:?} is not a semantic version (like 1.2.3)")))
         };
         let date = || -> Result<DateTime<Utc>, SpecError> {
             let s = single()?;
-            parse_date(s).ok_or_else(|| vpath.error(format!("{s:?} is not an RFC 3339 date-time (like 2026-01-31T00:00:00Z)")))
+            parse_date(s).ok_or_else(|| {
+                vpath.error(format!(
+                    "{s:?} is not an RFC 3339 date-time (like 2026-01-31T00:00:00Z)"
+                ))
+            })
         };
         let matcher = match spec.op {
             Operator::In => Matcher::In { values: texts()?, ci, inverted: false },
@@ -122,14 +161,19 @@ impl Constraint {
             Operator::Regex => {
                 let pattern = single()?;
                 if pattern.len() > MAX_REGEX_LEN {
-                    return Err(vpath.error(format!("regex is {} bytes; at most {MAX_REGEX_LEN} are allowed", pattern.len())));
+                    return Err(vpath.error(format!(
+                        "regex is {} bytes; at most {MAX_REGEX_LEN} are allowed",
+                        pattern.len()
+                    )));
                 }
                 let re = regex::RegexBuilder::new(pattern)
                     .case_insensitive(ci)
                     .size_limit(MAX_REGEX_SIZE)
                     .dfa_size_limit(MAX_REGEX_SIZE)
                     .build()
-                    .map_err(|e| vpath.error(format!("invalid regex: {}", one_line(&e.to_string()))))?;
+                    .map_err(|e| {
+                        vpath.error(format!("invalid regex: {}", one_line(&e.to_string())))
+                    })?;
                 Matcher::Regex(re)
             }
         };
@@ -152,16 +196,25 @@ impl Matcher {
     fn matches(&self, attr: AttrRef<'_>) -> bool {
         match self {
             Matcher::In { values, ci, inverted } => {
-                let found = with_text(attr, *ci, |t| values.iter().any(|v| bytes_eq(v.as_bytes(), t.as_bytes()))).unwrap_or(false);
+                let found = with_text(attr, *ci, |t| {
+                    values.iter().any(|v| bytes_eq(v.as_bytes(), t.as_bytes()))
+                })
+                .unwrap_or(false);
                 found != *inverted
             }
             Matcher::Eq { text, number, ci } => match (attr, number) {
                 (AttrRef::Number(n), Some(want)) => n == *want,
-                (AttrRef::Str(s), Some(want)) if s.trim().parse::<f64>().is_ok_and(|n| n == *want) => true,
-                _ => with_text(attr, *ci, |t| bytes_eq(t.as_bytes(), text.as_bytes())).unwrap_or(false),
+                (AttrRef::Str(s), Some(want))
+                    if s.trim().parse::<f64>().is_ok_and(|n| n == *want) =>
+                {
+                    true
+                }
+                _ => with_text(attr, *ci, |t| bytes_eq(t.as_bytes(), text.as_bytes()))
+                    .unwrap_or(false),
             },
             Matcher::Contains { values, ci } => {
-                with_text(attr, *ci, |t| values.iter().any(|v| t.contains(v.as_str()))).unwrap_or(false)
+                with_text(attr, *ci, |t| values.iter().any(|v| t.contains(v.as_str())))
+                    .unwrap_or(false)
             }
             Matcher::StartsWith { values, ci } => {
                 with_text(attr, *ci, |t| values.iter().any(|v| starts_with(t, v))).unwrap_or(false)
@@ -181,21 +234,27 @@ impl Matcher {
                 n.partial_cmp(value).is_some_and(|o| op.holds(o))
             }
             Matcher::Semver { op, value } => match attr {
-                AttrRef::Str(s) => parse_semver(s).is_some_and(|v| op.holds(v.cmp_precedence(value))),
+                AttrRef::Str(s) => {
+                    parse_semver(s).is_some_and(|v| op.holds(v.cmp_precedence(value)))
+                }
                 _ => false,
             },
             Matcher::Date { op, value } => {
                 let t = match attr {
                     AttrRef::Str(s) => parse_date(s),
                     // Numbers are milliseconds since the Unix epoch.
-                    AttrRef::Number(ms) if ms.is_finite() && ms.abs() < 1e15 => DateTime::from_timestamp_millis(ms as i64),
+                    AttrRef::Number(ms) if ms.is_finite() && ms.abs() < 1e15 => {
+                        DateTime::from_timestamp_millis(ms as i64)
+                    }
                     _ => None,
                 };
                 t.is_some_and(|t| op.holds(t.cmp(value)))
             }
             Matcher::Regex(re) => match attr {
                 AttrRef::Str(s) => re.is_match(s),
-                AttrRef::Number(_) | AttrRef::Bool(_) => with_text(attr, false, |t| re.is_match(t)).unwrap_or(false),
+                AttrRef::Number(_) | AttrRef::Bool(_) => {
+                    with_text(attr, false, |t| re.is_match(t)).unwrap_or(false)
+                }
                 AttrRef::Structured => false,
             },
         }

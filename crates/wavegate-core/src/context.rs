@@ -60,7 +60,10 @@ pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
         1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
         4..=8 => {
             let w = |s: &[u8]| {
-                (u32::from_le_bytes([s[0], s[1], s[2], s[3]]), u32::from_le_bytes([s[n - 4], s[n - 3], s[n - 2], s[n - 1]]))
+                (
+                    u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
+                    u32::from_le_bytes([s[n - 4], s[n - 3], s[n - 2], s[n - 1]]),
+                )
             };
             w(a) == w(b)
         }
@@ -192,9 +195,15 @@ impl Context {
     #[inline]
     fn find(&self, name: &str) -> Option<&AttrValue> {
         if self.attributes.len() <= LINEAR_SCAN_MAX {
-            self.attributes.iter().find(|(k, _)| bytes_eq(k.as_bytes(), name.as_bytes())).map(|(_, v)| v)
+            self.attributes
+                .iter()
+                .find(|(k, _)| bytes_eq(k.as_bytes(), name.as_bytes()))
+                .map(|(_, v)| v)
         } else {
-            self.attributes.binary_search_by(|(k, _)| k.as_str().cmp(name)).ok().map(|i| &self.attributes[i].1)
+            self.attributes
+                .binary_search_by(|(k, _)| k.as_str().cmp(name))
+                .ok()
+                .map(|i| &self.attributes[i].1)
         }
     }
 
@@ -252,10 +261,19 @@ mod tests {
     #[test]
     fn refuses_bad_contexts() {
         assert_eq!(Context::from_json(&json!([1])), Err(ContextError::NotAnObject));
-        assert_eq!(Context::from_json(&json!({"targetingKey": 5})), Err(ContextError::TargetingKeyNotString));
+        assert_eq!(
+            Context::from_json(&json!({"targetingKey": 5})),
+            Err(ContextError::TargetingKeyNotString)
+        );
         let big: serde_json::Map<_, _> = (0..300).map(|i| (format!("a{i}"), json!(i))).collect();
-        assert!(matches!(Context::from_json(&big.into()), Err(ContextError::TooManyAttributes(300))));
-        assert!(matches!(Context::from_json(&json!({"x": "y".repeat(5000)})), Err(ContextError::ValueTooLong(_))));
+        assert!(matches!(
+            Context::from_json(&big.into()),
+            Err(ContextError::TooManyAttributes(300))
+        ));
+        assert!(matches!(
+            Context::from_json(&json!({"x": "y".repeat(5000)})),
+            Err(ContextError::ValueTooLong(_))
+        ));
     }
 
     #[test]
@@ -288,18 +306,28 @@ mod tests {
             }
             ctx.set("a01", AttrValue::Bool(true));
             let from_json = Context::from_json(&serde_json::Value::Object(
-                ctx.attributes().map(|(k, v)| (k.to_owned(), match v {
-                    AttrValue::Number(n) => json!(n),
-                    AttrValue::Bool(b) => json!(b),
-                    _ => unreachable!(),
-                })).collect(),
+                ctx.attributes()
+                    .map(|(k, v)| {
+                        (
+                            k.to_owned(),
+                            match v {
+                                AttrValue::Number(n) => json!(n),
+                                AttrValue::Bool(b) => json!(b),
+                                _ => unreachable!(),
+                            },
+                        )
+                    })
+                    .collect(),
             ))
             .unwrap();
             assert_eq!(ctx, from_json);
             let names: Vec<_> = ctx.attributes().map(|(k, _)| k.to_owned()).collect();
             assert_eq!(names, (0..n).map(|i| format!("a{i:02}")).collect::<Vec<_>>());
             assert_eq!(ctx.attribute("a01"), Some(AttrRef::Bool(true)));
-            assert_eq!(ctx.attribute(&format!("a{:02}", n - 1)), Some(AttrRef::Number((n - 1) as f64)));
+            assert_eq!(
+                ctx.attribute(&format!("a{:02}", n - 1)),
+                Some(AttrRef::Number((n - 1) as f64))
+            );
             assert_eq!(ctx.attribute("a"), None);
             assert_eq!(ctx.attribute("zz"), None);
         }

@@ -14,7 +14,11 @@ impl SpecPath {
 
     /// The path of a field below this one.
     pub fn field(&self, name: &str) -> SpecPath {
-        if self.0.is_empty() { SpecPath(name.to_owned()) } else { SpecPath(format!("{}.{name}", self.0)) }
+        if self.0.is_empty() {
+            SpecPath(name.to_owned())
+        } else {
+            SpecPath(format!("{}.{name}", self.0))
+        }
     }
 
     /// The path of a list item below this one.

@@ -37,8 +37,14 @@ impl Reason {
     }
 
     /// Every reason, for metrics.
-    pub const ALL: [Reason; 6] =
-        [Reason::Static, Reason::TargetingMatch, Reason::Split, Reason::Default, Reason::Disabled, Reason::Error];
+    pub const ALL: [Reason; 6] = [
+        Reason::Static,
+        Reason::TargetingMatch,
+        Reason::Split,
+        Reason::Default,
+        Reason::Disabled,
+        Reason::Error,
+    ];
 }
 
 /// Why evaluation returned [`Reason::Error`].
@@ -76,11 +82,14 @@ pub fn evaluate<'a>(flag: &'a Flag, ctx: &Context) -> Resolution<'a> {
             continue;
         }
         match &rule.serve {
-            Serve::Variant(v) => return resolution(flag, *v, Reason::TargetingMatch, Some(&rule.name)),
+            Serve::Variant(v) => {
+                return resolution(flag, *v, Reason::TargetingMatch, Some(&rule.name));
+            }
             Serve::Split { cuts, stickiness } => match split_bucket(&flag.salt, stickiness, ctx) {
                 Bucket::At(bp) => {
                     // Cuts are cumulative and end at 10000, so some cut is always above bp.
-                    let v = cuts.iter().find(|(cut, _)| bp < *cut).map_or(flag.default, |(_, v)| *v);
+                    let v =
+                        cuts.iter().find(|(cut, _)| bp < *cut).map_or(flag.default, |(_, v)| *v);
                     return resolution(flag, v, Reason::Split, Some(&rule.name));
                 }
                 Bucket::NoValue => continue,
@@ -96,14 +105,20 @@ pub fn evaluate<'a>(flag: &'a Flag, ctx: &Context) -> Resolution<'a> {
 }
 
 #[inline]
-fn resolution<'a>(flag: &'a Flag, v: usize, reason: Reason, rule: Option<&'a str>) -> Resolution<'a> {
+fn resolution<'a>(
+    flag: &'a Flag,
+    v: usize,
+    reason: Reason,
+    rule: Option<&'a str>,
+) -> Resolution<'a> {
     let variant = &flag.variants[v];
     Resolution { value: &variant.value, variant: &variant.name, reason, rule, error: None }
 }
 
 #[inline]
 fn rule_matches(rule: &Rule, ctx: &Context) -> bool {
-    rule.constraints.iter().all(|c| c.matches(ctx)) && rule.segment.as_ref().is_none_or(|s| s.contains(ctx))
+    rule.constraints.iter().all(|c| c.matches(ctx))
+        && rule.segment.as_ref().is_none_or(|s| s.contains(ctx))
 }
 
 enum Bucket {
@@ -114,7 +129,8 @@ enum Bucket {
 
 #[inline]
 fn split_bucket(salt: &str, stickiness: &Stickiness, ctx: &Context) -> Bucket {
-    let random = || ctx.entropy().map_or(Bucket::NoValue, |e| Bucket::At((e % u32::from(BUCKETS)) as u16));
+    let random =
+        || ctx.entropy().map_or(Bucket::NoValue, |e| Bucket::At((e % u32::from(BUCKETS)) as u16));
     match stickiness {
         Stickiness::Default => {
             if let Some(k) = ctx.targeting_key() {

@@ -89,7 +89,11 @@ impl Segment {
             .enumerate()
             .map(|(i, c)| Constraint::compile(c, &path.field("constraints").index(i)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Segment { name: name.to_owned(), keys: spec.keys.iter().cloned().collect(), constraints })
+        Ok(Segment {
+            name: name.to_owned(),
+            keys: spec.keys.iter().cloned().collect(),
+            constraints,
+        })
     }
 
     /// The segment's name.
@@ -120,7 +124,9 @@ pub fn compile_segments<'a>(
 ) -> Result<Segments, SpecError> {
     specs
         .into_iter()
-        .map(|(name, spec)| Ok((name.clone(), Arc::new(Segment::compile(name, spec, &root.field(name))?))))
+        .map(|(name, spec)| {
+            Ok((name.clone(), Arc::new(Segment::compile(name, spec, &root.field(name))?)))
+        })
         .collect()
 }
 
@@ -162,7 +168,10 @@ pub struct Variant {
 pub(crate) enum Serve {
     Variant(usize),
     /// Cumulative cuts in basis points, in the order written: `bp < cut` picks that variant.
-    Split { cuts: Vec<(u16, usize)>, stickiness: Stickiness },
+    Split {
+        cuts: Vec<(u16, usize)>,
+        stickiness: Stickiness,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -232,7 +241,9 @@ impl Flag {
                 return Err(vpath.error("variant names must not be empty"));
             }
             let Some(t) = ValueType::of(value) else {
-                return Err(vpath.field(name).error("a variant must be a boolean, string, number or JSON object"));
+                return Err(vpath
+                    .field(name)
+                    .error("a variant must be a boolean, string, number or JSON object"));
             };
             match value_type {
                 None => value_type = Some(t),
@@ -265,10 +276,18 @@ impl Flag {
         let mut rules = Vec::new();
         if let Some(env_spec) = env_spec {
             if env_spec.rules.len() > MAX_RULES {
-                return Err(epath.field("rules").error(format!("at most {MAX_RULES} rules are allowed")));
+                return Err(epath
+                    .field("rules")
+                    .error(format!("at most {MAX_RULES} rules are allowed")));
             }
             for (i, r) in env_spec.rules.iter().enumerate() {
-                rules.push(compile_rule(r, i, &epath.field("rules").index(i), segments, &index_of)?);
+                rules.push(compile_rule(
+                    r,
+                    i,
+                    &epath.field("rules").index(i),
+                    segments,
+                    &index_of,
+                )?);
             }
         }
         Ok(Flag {
@@ -349,7 +368,11 @@ fn compile_rule(
                 cuts.push((total as u16, idx));
             }
             if total != 10_000 {
-                let shown = if total > 10_000 { "more than 100%".to_owned() } else { Percent::from_basis_points(total as u16).unwrap_or_default().to_string() };
+                let shown = if total > 10_000 {
+                    "more than 100%".to_owned()
+                } else {
+                    Percent::from_basis_points(total as u16).unwrap_or_default().to_string()
+                };
                 return Err(spath.error(format!("split shares must sum to 100%, got {shown}")));
             }
             if r.stickiness.as_deref() == Some("") {
@@ -357,8 +380,19 @@ fn compile_rule(
             }
             Serve::Split { cuts, stickiness: Stickiness::parse(r.stickiness.as_deref()) }
         }
-        (Some(_), Some(_)) => return Err(path.error("a rule has either `serve` or `split`, not both")),
-        (None, None) => return Err(path.error("a rule needs `serve: VARIANT` or `split: {VARIANT: PERCENT, …}`")),
+        (Some(_), Some(_)) => {
+            return Err(path.error("a rule has either `serve` or `split`, not both"));
+        }
+        (None, None) => {
+            return Err(
+                path.error("a rule needs `serve: VARIANT` or `split: {VARIANT: PERCENT, …}`")
+            );
+        }
     };
-    Ok(Rule { name: r.name.clone().unwrap_or_else(|| format!("rule-{}", i + 1)), segment, constraints, serve })
+    Ok(Rule {
+        name: r.name.clone().unwrap_or_else(|| format!("rule-{}", i + 1)),
+        segment,
+        constraints,
+        serve,
+    })
 }

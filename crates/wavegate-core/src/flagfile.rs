@@ -55,7 +55,11 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, FlagF
     serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
         let loc = e.location();
         let message = first_line(&e.to_string());
-        FlagFileError::Syntax { line: loc.map(|l| l.line()), column: loc.map(|l| l.column()), message }
+        FlagFileError::Syntax {
+            line: loc.map(|l| l.line()),
+            column: loc.map(|l| l.column()),
+            message,
+        }
     })
 }
 
@@ -64,10 +68,8 @@ fn first_line(s: &str) -> String {
     // Its messages read "error: line L column C: …"; the location is reported separately.
     let mut m = s.lines().next().unwrap_or("invalid YAML").trim();
     m = m.strip_prefix("error: ").unwrap_or(m);
-    if m.starts_with("line ") {
-        if let Some((_, rest)) = m.split_once(": ") {
-            m = rest;
-        }
+    if let Some((_, rest)) = m.split_once(": ").filter(|_| m.starts_with("line ")) {
+        m = rest;
     }
     m.to_owned()
 }

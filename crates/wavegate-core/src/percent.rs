@@ -11,7 +11,9 @@ pub struct Percent(u16);
 
 /// Why a percentage did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid percentage {input:?}: expected a number from 0 to 100 with at most two decimals, like \"12.5%\"")]
+#[error(
+    "invalid percentage {input:?}: expected a number from 0 to 100 with at most two decimals, like \"12.5%\""
+)]
 pub struct PercentError {
     input: String,
 }
@@ -46,7 +48,10 @@ impl FromStr for Percent {
         if whole.is_empty() || whole.len() > 3 || !whole.bytes().all(|b| b.is_ascii_digit()) {
             return Err(err());
         }
-        if frac.len() > 2 || !frac.bytes().all(|b| b.is_ascii_digit()) || (t.contains('.') && frac.is_empty()) {
+        if frac.len() > 2
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+            || (t.contains('.') && frac.is_empty())
+        {
             return Err(err());
         }
         let whole: u32 = whole.parse().map_err(|_| err())?;

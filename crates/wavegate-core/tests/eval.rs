@@ -80,7 +80,8 @@ fn file() -> FlagFile {
 }
 
 fn compile(f: &FlagFile, key: &str, env: &str) -> Flag {
-    let segs = wavegate_core::flag::compile_segments(&f.segments, &SpecPath::root("segments")).unwrap();
+    let segs =
+        wavegate_core::flag::compile_segments(&f.segments, &SpecPath::root("segments")).unwrap();
     Flag::compile(key, &f.flags[key], env, &segs, &SpecPath::root("flags").field(key)).unwrap()
 }
 
@@ -96,20 +97,75 @@ fn check(key: &str, env: &str, ctx: serde_json::Value, expect: (&str, &str, Opti
 
 #[test]
 fn evaluation_table() {
-    check("new-checkout", "prod", json!({"targetingKey": "u", "email": "A@EXAMPLE.com"}), ("on", "TARGETING_MATCH", Some("internal")));
-    check("new-checkout", "prod", json!({"targetingKey": "u", "country": "DE"}), ("off", "DEFAULT", None));
+    check(
+        "new-checkout",
+        "prod",
+        json!({"targetingKey": "u", "email": "A@EXAMPLE.com"}),
+        ("on", "TARGETING_MATCH", Some("internal")),
+    );
+    check(
+        "new-checkout",
+        "prod",
+        json!({"targetingKey": "u", "country": "DE"}),
+        ("off", "DEFAULT", None),
+    );
     check("new-checkout", "staging", json!({"targetingKey": "u"}), ("off", "DISABLED", None));
     check("new-checkout", "dev", json!({"targetingKey": "u"}), ("off", "DISABLED", None));
     check("banner", "dev", json!({}), ("red", "DISABLED", None));
-    check("banner", "prod", json!({"targetingKey": "vip-2"}), ("green", "TARGETING_MATCH", Some("vip")));
-    check("banner", "prod", json!({"targetingKey": "x", "appVersion": "1.9.9"}), ("red", "TARGETING_MATCH", Some("old-app")));
-    check("banner", "prod", json!({"targetingKey": "x", "appVersion": "2.0.0"}), ("blue", "DEFAULT", None));
-    check("banner", "prod", json!({"age": 18, "plan": "pro", "country": "US"}), ("green", "TARGETING_MATCH", Some("adults")));
-    check("banner", "prod", json!({"age": "21", "plan": "team", "country": "US"}), ("green", "TARGETING_MATCH", Some("adults")));
-    check("banner", "prod", json!({"age": 17, "plan": "pro", "country": "US"}), ("blue", "DEFAULT", None));
-    check("banner", "prod", json!({"age": 30, "plan": "pro", "country": "NO"}), ("blue", "DEFAULT", None));
-    check("banner", "prod", json!({"currentTime": "2026-12-02T00:00:00Z"}), ("red", "TARGETING_MATCH", Some("launch")));
-    check("banner", "prod", json!({"currentTime": "2026-11-22T00:00:00Z"}), ("blue", "DEFAULT", None));
+    check(
+        "banner",
+        "prod",
+        json!({"targetingKey": "vip-2"}),
+        ("green", "TARGETING_MATCH", Some("vip")),
+    );
+    check(
+        "banner",
+        "prod",
+        json!({"targetingKey": "x", "appVersion": "1.9.9"}),
+        ("red", "TARGETING_MATCH", Some("old-app")),
+    );
+    check(
+        "banner",
+        "prod",
+        json!({"targetingKey": "x", "appVersion": "2.0.0"}),
+        ("blue", "DEFAULT", None),
+    );
+    check(
+        "banner",
+        "prod",
+        json!({"age": 18, "plan": "pro", "country": "US"}),
+        ("green", "TARGETING_MATCH", Some("adults")),
+    );
+    check(
+        "banner",
+        "prod",
+        json!({"age": "21", "plan": "team", "country": "US"}),
+        ("green", "TARGETING_MATCH", Some("adults")),
+    );
+    check(
+        "banner",
+        "prod",
+        json!({"age": 17, "plan": "pro", "country": "US"}),
+        ("blue", "DEFAULT", None),
+    );
+    check(
+        "banner",
+        "prod",
+        json!({"age": 30, "plan": "pro", "country": "NO"}),
+        ("blue", "DEFAULT", None),
+    );
+    check(
+        "banner",
+        "prod",
+        json!({"currentTime": "2026-12-02T00:00:00Z"}),
+        ("red", "TARGETING_MATCH", Some("launch")),
+    );
+    check(
+        "banner",
+        "prod",
+        json!({"currentTime": "2026-11-22T00:00:00Z"}),
+        ("blue", "DEFAULT", None),
+    );
     check("banner", "prod", json!({"strict": true}), ("blue", "ERROR", Some("strict")));
     check("limits", "prod", json!({}), ("small", "STATIC", None));
     check("theme", "prod", json!({}), ("dark", "DISABLED", None));
@@ -123,7 +179,8 @@ fn split_on_a_missing_attribute_moves_to_the_next_rule() {
     let flag = compile(&f, "banner", "prod");
     let mut seen = std::collections::HashSet::new();
     for i in 0..300 {
-        let r = evaluate(&flag, &Context::from_json(&json!({"orgId": format!("org-{i}")})).unwrap());
+        let r =
+            evaluate(&flag, &Context::from_json(&json!({"orgId": format!("org-{i}")})).unwrap());
         assert_eq!((r.reason, r.rule), (Reason::Split, Some("by-org")));
         seen.insert(r.variant.to_owned());
     }
@@ -163,7 +220,10 @@ fn yaml_booleans_are_strict() {
     let rule = &f.flags["new-checkout"].environments["prod"].rules[1];
     let values: Vec<&str> = rule.constraints[0].values.iter().map(|v| v.as_str()).collect();
     assert_eq!(values, ["NO", "SE"], "NO must stay a string");
-    let f: FlagFile = wavegate_core::flagfile::parse_yaml("flags:\n  x:\n    variants: { on: yes, off: no }\n    default: on\n").unwrap();
+    let f: FlagFile = wavegate_core::flagfile::parse_yaml(
+        "flags:\n  x:\n    variants: { on: yes, off: no }\n    default: on\n",
+    )
+    .unwrap();
     assert_eq!(f.flags["x"].variants["on"], json!("yes"));
     assert_eq!(f.flags["x"].default, "on");
 }
@@ -183,26 +243,64 @@ fn check_error(yaml: &str, expect: &str) {
 
 #[test]
 fn bad_files_say_what_and_where() {
-    check_error("flags:\n  x:\n    variants: { a: 1 }\n    default: a\n    colour: red\n", "line 5, column 5: unknown field `colour`, expected one of description, variants, default, disabled_variant, salt, environments");
+    check_error(
+        "flags:\n  x:\n    variants: { a: 1 }\n    default: a\n    colour: red\n",
+        "line 5, column 5: unknown field `colour`, expected one of description, variants, default, disabled_variant, salt, environments",
+    );
 }
 
 #[test]
 fn bad_specs_say_what_and_where() {
-    let base = |rule: &str| format!("flags:\n  f:\n    variants: {{ a: 1, b: 2 }}\n    default: a\n    environments:\n      prod:\n        enabled: true\n        rules:\n          - {rule}\n");
-    check_error(&base("{ serve: c }"), "flags.f.environments.prod.rules[0].serve: unknown variant \"c\"; variants are \"a\", \"b\"");
-    check_error(&base("{ split: { a: 50%, b: 40% } }"), "flags.f.environments.prod.rules[0].split: split shares must sum to 100%, got 90%");
-    check_error(&base("{ serve: a, constraints: [{ attribute: x, op: regex, values: [\"(\"] }] }"), "flags.f.environments.prod.rules[0].constraints[0].values: invalid regex: regex parse error: ( ^ error: unclosed group");
-    check_error(&base("{ serve: a, segment: nope }"), "flags.f.environments.prod.rules[0].segment: unknown segment \"nope\"");
-    check_error(&base("{ serve: a, constraints: [{ attribute: v, op: semver_gt, values: [abc] }] }"), "flags.f.environments.prod.rules[0].constraints[0].values: \"abc\" is not a semantic version (like 1.2.3)");
-    check_error("flags:\n  f:\n    variants: { a: 1, b: \"x\" }\n    default: a\n", "flags.f.variants.b: variant is a string but earlier variants are numbers; all variants of a flag share one type");
-    check_error("flags:\n  f:\n    variants: { a: 1 }\n    default: a\n    environments: { qa: { enabled: true } }\n", "flags.f.environments.qa: unknown environment \"qa\"; known: dev, staging, prod");
-    check_error("flags:\n  f:\n    variants: { a: 1 }\n    default: z\n", "flags.f.default: unknown variant \"z\"; variants are \"a\"");
-    check_error("flags:\n  bad key:\n    variants: { a: 1 }\n    default: a\n", "flags.bad key: key \"bad key\" may hold only letters, digits, '.', '_' and '-', and must start with a letter or digit");
+    let base = |rule: &str| {
+        format!(
+            "flags:\n  f:\n    variants: {{ a: 1, b: 2 }}\n    default: a\n    environments:\n      prod:\n        enabled: true\n        rules:\n          - {rule}\n"
+        )
+    };
+    check_error(
+        &base("{ serve: c }"),
+        "flags.f.environments.prod.rules[0].serve: unknown variant \"c\"; variants are \"a\", \"b\"",
+    );
+    check_error(
+        &base("{ split: { a: 50%, b: 40% } }"),
+        "flags.f.environments.prod.rules[0].split: split shares must sum to 100%, got 90%",
+    );
+    check_error(
+        &base("{ serve: a, constraints: [{ attribute: x, op: regex, values: [\"(\"] }] }"),
+        "flags.f.environments.prod.rules[0].constraints[0].values: invalid regex: regex parse error: ( ^ error: unclosed group",
+    );
+    check_error(
+        &base("{ serve: a, segment: nope }"),
+        "flags.f.environments.prod.rules[0].segment: unknown segment \"nope\"",
+    );
+    check_error(
+        &base("{ serve: a, constraints: [{ attribute: v, op: semver_gt, values: [abc] }] }"),
+        "flags.f.environments.prod.rules[0].constraints[0].values: \"abc\" is not a semantic version (like 1.2.3)",
+    );
+    check_error(
+        "flags:\n  f:\n    variants: { a: 1, b: \"x\" }\n    default: a\n",
+        "flags.f.variants.b: variant is a string but earlier variants are numbers; all variants of a flag share one type",
+    );
+    check_error(
+        "flags:\n  f:\n    variants: { a: 1 }\n    default: a\n    environments: { qa: { enabled: true } }\n",
+        "flags.f.environments.qa: unknown environment \"qa\"; known: dev, staging, prod",
+    );
+    check_error(
+        "flags:\n  f:\n    variants: { a: 1 }\n    default: z\n",
+        "flags.f.default: unknown variant \"z\"; variants are \"a\"",
+    );
+    check_error(
+        "flags:\n  bad key:\n    variants: { a: 1 }\n    default: a\n",
+        "flags.bad key: key \"bad key\" may hold only letters, digits, '.', '_' and '-', and must start with a letter or digit",
+    );
 }
 
 #[test]
 fn unknown_fields_are_errors_with_a_line() {
-    let err = parse_flag_file("flags:\n  x:\n    variants: { a: 1 }\n    default: a\n    colour: red\n", &envs()).unwrap_err();
+    let err = parse_flag_file(
+        "flags:\n  x:\n    variants: { a: 1 }\n    default: a\n    colour: red\n",
+        &envs(),
+    )
+    .unwrap_err();
     match err {
         FlagFileError::Syntax { line, message, .. } => {
             assert_eq!(line, Some(5), "{message}");
@@ -228,7 +326,9 @@ fn exposure_share_is_accurate() {
     for bp in [1u16, 100, 500, 1000, 2500, 5000, 9999] {
         let flag = rollout_flag(bp);
         let n = 100_000;
-        let on = (0..n).filter(|i| evaluate(&flag, &Context::with_key(format!("user-{i}"))).variant == "on").count();
+        let on = (0..n)
+            .filter(|i| evaluate(&flag, &Context::with_key(format!("user-{i}"))).variant == "on")
+            .count();
         let share = on as f64 / n as f64 * 100.0;
         let want = f64::from(bp) / 100.0;
         assert!((share - want).abs() <= 0.5, "at {want}% exposed {share}%");

@@ -5,13 +5,13 @@
 //! environments and segments before it reaches the store, and reaches the store as one
 //! [`Store::apply`] call, so a change is all or nothing and always audited.
 
+use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use wavegate_core::flag::{Segments, compile_segments, validate_key};
@@ -141,7 +141,12 @@ struct OutcomeDto {
 
 impl From<&PutOutcome> for OutcomeDto {
     fn from(o: &PutOutcome) -> Self {
-        OutcomeDto { kind: o.kind.as_str(), key: o.key.clone(), version: o.version, changed: o.changed }
+        OutcomeDto {
+            kind: o.kind.as_str(),
+            key: o.key.clone(),
+            version: o.version,
+            changed: o.changed,
+        }
     }
 }
 
@@ -165,7 +170,8 @@ fn check_flag_scope(p: &Principal, old: Option<&Value>, new: &Value) -> ApiResul
             "this token is scoped to some environments; changing a flag's variants, defaults or description needs a token for all environments",
         ));
     }
-    let envs = |v: &Value| v.get("environments").and_then(Value::as_object).cloned().unwrap_or_default();
+    let envs =
+        |v: &Value| v.get("environments").and_then(Value::as_object).cloned().unwrap_or_default();
     let (o, n) = (envs(old), envs(new));
     for name in o.keys().chain(n.keys()) {
         if o.get(name) != n.get(name) {
@@ -183,8 +189,13 @@ fn require_all_envs(p: &Principal, what: &str) -> ApiResult<()> {
     }
 }
 
-async fn write(state: &AppState, puts: Vec<Put>, p: &Principal, headers: &HeaderMap) -> ApiResult<Vec<PutOutcome>> {
-    let out = state.store.apply(&puts, &state.change(p.name(), reason(headers))).await?;
+async fn write(
+    state: &AppState,
+    puts: Vec<Put>,
+    p: &Principal,
+    reason: Option<String>,
+) -> ApiResult<Vec<PutOutcome>> {
+    let out = state.store.apply(&puts, &state.change(p.name(), reason)).await?;
     if out.iter().any(|o| o.changed) {
         state.reload().await?;
     }
@@ -192,7 +203,15 @@ async fn write(state: &AppState, puts: Vec<Put>, p: &Principal, headers: &Header
 }
 
 fn put(kind: Kind, key: &str, spec: Value, archived: bool) -> Put {
-    Put { kind, key: key.to_owned(), spec, archived, expected_version: None, action: None, details: json!({}) }
+    Put {
+        kind,
+        key: key.to_owned(),
+        spec,
+        archived,
+        expected_version: None,
+        action: None,
+        details: json!({}),
+    }
 }
 
 fn expected_version(headers: &HeaderMap) -> ApiResult<Option<i64>> {
@@ -200,23 +219,34 @@ fn expected_version(headers: &HeaderMap) -> ApiResult<Option<i64>> {
         None => Ok(None),
         Some(v) => {
             let s = v.to_str().unwrap_or("").trim().trim_matches('"');
-            s.parse::<i64>().map(Some).map_err(|_| ApiError::bad_request("If-Match must be a version number, like \"3\""))
+            s.parse::<i64>()
+                .map(Some)
+                .map_err(|_| ApiError::bad_request("If-Match must be a version number, like \"3\""))
         }
     }
 }
 
 /// Decodes and validates a flag spec body for `key`.
-async fn validated_flag(state: &AppState, key: &str, spec: &Value, path: &str) -> ApiResult<FlagSpec> {
-    let parsed: FlagSpec = serde_json::from_value(spec.clone())
-        .map_err(|e| ApiError { field: Some(path.to_owned()), ..ApiError::bad_request(format!("invalid flag: {e}")) })?;
+async fn validated_flag(
+    state: &AppState,
+    key: &str,
+    spec: &Value,
+    path: &str,
+) -> ApiResult<FlagSpec> {
+    let parsed: FlagSpec = serde_json::from_value(spec.clone()).map_err(|e| ApiError {
+        field: Some(path.to_owned()),
+        ..ApiError::bad_request(format!("invalid flag: {e}"))
+    })?;
     let segments = live_segments(&*state.store).await?;
     Flag::validate(key, &parsed, &envs_of(state), &segments, &SpecPath::root(path))?;
     Ok(parsed)
 }
 
 fn validated_segment(key: &str, spec: &Value, path: &str) -> ApiResult<SegmentSpec> {
-    let parsed: SegmentSpec = serde_json::from_value(spec.clone())
-        .map_err(|e| ApiError { field: Some(path.to_owned()), ..ApiError::bad_request(format!("invalid segment: {e}")) })?;
+    let parsed: SegmentSpec = serde_json::from_value(spec.clone()).map_err(|e| ApiError {
+        field: Some(path.to_owned()),
+        ..ApiError::bad_request(format!("invalid segment: {e}"))
+    })?;
     wavegate_core::Segment::compile(key, &parsed, &SpecPath::root(path))?;
     Ok(parsed)
 }
@@ -230,7 +260,9 @@ fn created_or_ok(o: &PutOutcome) -> StatusCode {
 async fn list_environments(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let envs = state.store.environments().await?;
-    Ok(Json(json!(envs.iter().map(|e| json!({"name": e.name, "position": e.position})).collect::<Vec<_>>())))
+    Ok(Json(json!(
+        envs.iter().map(|e| json!({"name": e.name, "position": e.position})).collect::<Vec<_>>()
+    )))
 }
 
 #[derive(Deserialize)]
@@ -248,7 +280,10 @@ async fn create_environment(
     p.require_admin()?;
     require_all_envs(&p, "creating an environment")?;
     key_ok(&body.name)?;
-    let e = state.store.create_environment(&body.name, &state.change(p.name(), reason(&headers))).await?;
+    let e = state
+        .store
+        .create_environment(&body.name, &state.change(p.name(), reason(&headers)))
+        .await?;
     state.reload().await?;
     Ok((StatusCode::CREATED, Json(json!({"name": e.name, "position": e.position}))).into_response())
 }
@@ -262,19 +297,38 @@ struct ListQuery {
     archived: bool,
 }
 
-async fn list_kind(state: &AppState, p: &Principal, kind: Kind, q: &ListQuery) -> ApiResult<Json<Value>> {
+async fn list_kind(
+    state: &AppState,
+    p: &Principal,
+    kind: Kind,
+    q: &ListQuery,
+) -> ApiResult<Json<Value>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let heads = state.store.list(kind, q.archived).await?;
     Ok(Json(json!(heads.into_iter().map(HeadDto::from).collect::<Vec<_>>())))
 }
 
-async fn get_kind(state: &AppState, p: &Principal, kind: Kind, key: &str) -> ApiResult<Json<HeadDto>> {
+async fn get_kind(
+    state: &AppState,
+    p: &Principal,
+    kind: Kind,
+    key: &str,
+) -> ApiResult<Json<HeadDto>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    let head = state.store.get(kind, key).await?.ok_or_else(|| ApiError::not_found(format!("{} {key:?} not found", kind.as_str())))?;
+    let head = state
+        .store
+        .get(kind, key)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("{} {key:?} not found", kind.as_str())))?;
     Ok(Json(head.into()))
 }
 
-async fn versions_kind(state: &AppState, p: &Principal, kind: Kind, key: &str) -> ApiResult<Json<Value>> {
+async fn versions_kind(
+    state: &AppState,
+    p: &Principal,
+    kind: Kind,
+    key: &str,
+) -> ApiResult<Json<Value>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let versions = state.store.versions(kind, key).await?;
     if versions.is_empty() {
@@ -283,13 +337,17 @@ async fn versions_kind(state: &AppState, p: &Principal, kind: Kind, key: &str) -
     Ok(Json(json!(versions.into_iter().map(VersionDto::from).collect::<Vec<_>>())))
 }
 
-async fn version_kind(state: &AppState, p: &Principal, kind: Kind, key: &str, v: i64) -> ApiResult<VersionRecord> {
+async fn version_kind(
+    state: &AppState,
+    p: &Principal,
+    kind: Kind,
+    key: &str,
+    v: i64,
+) -> ApiResult<VersionRecord> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    state
-        .store
-        .version(kind, key, v)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("version {v} of {} {key:?} not found", kind.as_str())))
+    state.store.version(kind, key, v).await?.ok_or_else(|| {
+        ApiError::not_found(format!("version {v} of {} {key:?} not found", kind.as_str()))
+    })
 }
 
 #[derive(Deserialize)]
@@ -299,7 +357,13 @@ struct DiffQuery {
     to: Option<i64>,
 }
 
-async fn diff_kind(state: &AppState, p: &Principal, kind: Kind, key: &str, q: DiffQuery) -> ApiResult<Json<Value>> {
+async fn diff_kind(
+    state: &AppState,
+    p: &Principal,
+    kind: Kind,
+    key: &str,
+    q: DiffQuery,
+) -> ApiResult<Json<Value>> {
     let to = match q.to {
         Some(v) => v,
         None => get_kind(state, p, kind, key).await?.version,
@@ -307,7 +371,8 @@ async fn diff_kind(state: &AppState, p: &Principal, kind: Kind, key: &str, q: Di
     let a = version_kind(state, p, kind, key, q.from).await?;
     let b = version_kind(state, p, kind, key, to).await?;
     let pretty = |v: &VersionRecord| {
-        let mut s = serde_json::to_string_pretty(&json!({"archived": v.archived, "spec": v.spec})).unwrap_or_default();
+        let mut s = serde_json::to_string_pretty(&json!({"archived": v.archived, "spec": v.spec}))
+            .unwrap_or_default();
         s.push('\n');
         s
     };
@@ -329,11 +394,19 @@ struct RevertBody {
 
 // ---------- flags ----------
 
-async fn list_flags(State(s): State<AppState>, p: Principal, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
+async fn list_flags(
+    State(s): State<AppState>,
+    p: Principal,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
     list_kind(&s, &p, Kind::Flag, &q).await
 }
 
-async fn get_flag(State(s): State<AppState>, p: Principal, Path(key): Path<String>) -> ApiResult<Json<HeadDto>> {
+async fn get_flag(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(key): Path<String>,
+) -> ApiResult<Json<HeadDto>> {
     get_kind(&s, &p, Kind::Flag, &key).await
 }
 
@@ -352,9 +425,17 @@ async fn put_flag(
     check_flag_scope(&p, old.as_ref().map(|h| &h.spec), &spec)?;
     let mut w = put(Kind::Flag, &key, spec, false);
     w.expected_version = expected_version(&headers)?;
-    let out = write(&state, vec![w], &p, &headers).await?;
-    let head = state.store.get(Kind::Flag, &key).await?.ok_or_else(|| ApiError::internal("flag vanished after write"))?;
-    Ok((created_or_ok(&out[0]), Json(json!({"changed": out[0].changed, "flag": HeadDto::from(head)}))).into_response())
+    let out = write(&state, vec![w], &p, reason(&headers)).await?;
+    let head = state
+        .store
+        .get(Kind::Flag, &key)
+        .await?
+        .ok_or_else(|| ApiError::internal("flag vanished after write"))?;
+    Ok((
+        created_or_ok(&out[0]),
+        Json(json!({"changed": out[0].changed, "flag": HeadDto::from(head)})),
+    )
+        .into_response())
 }
 
 async fn set_archived(
@@ -366,7 +447,11 @@ async fn set_archived(
     headers: &HeaderMap,
 ) -> ApiResult<Json<Value>> {
     p.require_admin()?;
-    let head = state.store.get(kind, key).await?.ok_or_else(|| ApiError::not_found(format!("{} {key:?} not found", kind.as_str())))?;
+    let head = state
+        .store
+        .get(kind, key)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("{} {key:?} not found", kind.as_str())))?;
     match kind {
         Kind::Flag => check_flag_scope(p, Some(&head.spec), &head.spec).and_then(|_| {
             if p.0.all_envs() { Ok(()) } else { require_all_envs(p, "archiving a flag") }
@@ -383,14 +468,19 @@ async fn set_archived(
             .map(|f| f.key)
             .collect();
         if !users.is_empty() {
-            return Err(ApiError::conflict(format!("segment {key:?} is used by flag(s) {}; change them first", users.join(", "))));
+            return Err(ApiError::conflict(format!(
+                "segment {key:?} is used by flag(s) {}; change them first",
+                users.join(", ")
+            )));
         }
     }
     if kind == Kind::Flag && !archived {
         validated_flag(state, key, &head.spec, "flag").await?;
     }
-    let out = write(state, vec![put(kind, key, head.spec, archived)], p, headers).await?;
-    Ok(Json(json!({"key": key, "version": out[0].version, "archived": archived, "changed": out[0].changed})))
+    let out = write(state, vec![put(kind, key, head.spec, archived)], p, reason(headers)).await?;
+    Ok(Json(
+        json!({"key": key, "version": out[0].version, "archived": archived, "changed": out[0].changed}),
+    ))
 }
 
 fn flag_uses_segment(spec: &Value, segment: &str) -> bool {
@@ -403,23 +493,46 @@ fn flag_uses_segment(spec: &Value, segment: &str) -> bool {
     })
 }
 
-async fn archive_flag(State(s): State<AppState>, p: Principal, Path(key): Path<String>, h: HeaderMap) -> ApiResult<Json<Value>> {
+async fn archive_flag(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(key): Path<String>,
+    h: HeaderMap,
+) -> ApiResult<Json<Value>> {
     set_archived(&s, &p, Kind::Flag, &key, true, &h).await
 }
 
-async fn unarchive_flag(State(s): State<AppState>, p: Principal, Path(key): Path<String>, h: HeaderMap) -> ApiResult<Json<Value>> {
+async fn unarchive_flag(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(key): Path<String>,
+    h: HeaderMap,
+) -> ApiResult<Json<Value>> {
     set_archived(&s, &p, Kind::Flag, &key, false, &h).await
 }
 
-async fn flag_versions(State(s): State<AppState>, p: Principal, Path(key): Path<String>) -> ApiResult<Json<Value>> {
+async fn flag_versions(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(key): Path<String>,
+) -> ApiResult<Json<Value>> {
     versions_kind(&s, &p, Kind::Flag, &key).await
 }
 
-async fn flag_version(State(s): State<AppState>, p: Principal, Path((key, v)): Path<(String, i64)>) -> ApiResult<Json<VersionDto>> {
+async fn flag_version(
+    State(s): State<AppState>,
+    p: Principal,
+    Path((key, v)): Path<(String, i64)>,
+) -> ApiResult<Json<VersionDto>> {
     Ok(Json(version_kind(&s, &p, Kind::Flag, &key, v).await?.into()))
 }
 
-async fn flag_diff(State(s): State<AppState>, p: Principal, Path(key): Path<String>, Query(q): Query<DiffQuery>) -> ApiResult<Json<Value>> {
+async fn flag_diff(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(key): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> ApiResult<Json<Value>> {
     diff_kind(&s, &p, Kind::Flag, &key, q).await
 }
 
@@ -433,7 +546,11 @@ async fn revert(
 ) -> ApiResult<Json<Value>> {
     p.require_admin()?;
     let target = version_kind(state, p, kind, key, body.version).await?;
-    let head = state.store.get(kind, key).await?.ok_or_else(|| ApiError::not_found(format!("{} {key:?} not found", kind.as_str())))?;
+    let head = state
+        .store
+        .get(kind, key)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("{} {key:?} not found", kind.as_str())))?;
     match kind {
         Kind::Flag => {
             validated_flag(state, key, &target.spec, "version").await?;
@@ -447,14 +564,15 @@ async fn revert(
     let mut w = put(kind, key, target.spec, target.archived);
     w.action = Some("revert".into());
     w.details = json!({"reverted_to": body.version});
-    let mut h = headers.clone();
-    if let Some(r) = body.reason.filter(|r| !r.trim().is_empty()) {
-        if let Ok(v) = axum::http::HeaderValue::from_str(&r) {
-            h.insert(REASON_HEADER, v);
-        }
-    }
-    let out = write(state, vec![w], p, &h).await?;
-    Ok(Json(json!({"key": key, "version": out[0].version, "reverted_to": body.version, "changed": out[0].changed})))
+    let why = body
+        .reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .or_else(|| reason(headers));
+    let out = write(state, vec![w], p, why).await?;
+    Ok(Json(
+        json!({"key": key, "version": out[0].version, "reverted_to": body.version, "changed": out[0].changed}),
+    ))
 }
 
 async fn revert_flag(
@@ -469,11 +587,19 @@ async fn revert_flag(
 
 // ---------- segments ----------
 
-async fn list_segments(State(s): State<AppState>, p: Principal, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
+async fn list_segments(
+    State(s): State<AppState>,
+    p: Principal,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
     list_kind(&s, &p, Kind::Segment, &q).await
 }
 
-async fn get_segment(State(s): State<AppState>, p: Principal, Path(key): Path<String>) -> ApiResult<Json<HeadDto>> {
+async fn get_segment(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(key): Path<String>,
+) -> ApiResult<Json<HeadDto>> {
     get_kind(&s, &p, Kind::Segment, &key).await
 }
 
@@ -491,20 +617,42 @@ async fn put_segment(
     let spec = serde_json::to_value(&parsed).map_err(ApiError::internal)?;
     let mut w = put(Kind::Segment, &key, spec, false);
     w.expected_version = expected_version(&headers)?;
-    let out = write(&state, vec![w], &p, &headers).await?;
-    let head = state.store.get(Kind::Segment, &key).await?.ok_or_else(|| ApiError::internal("segment vanished after write"))?;
-    Ok((created_or_ok(&out[0]), Json(json!({"changed": out[0].changed, "segment": HeadDto::from(head)}))).into_response())
+    let out = write(&state, vec![w], &p, reason(&headers)).await?;
+    let head = state
+        .store
+        .get(Kind::Segment, &key)
+        .await?
+        .ok_or_else(|| ApiError::internal("segment vanished after write"))?;
+    Ok((
+        created_or_ok(&out[0]),
+        Json(json!({"changed": out[0].changed, "segment": HeadDto::from(head)})),
+    )
+        .into_response())
 }
 
-async fn archive_segment(State(s): State<AppState>, p: Principal, Path(key): Path<String>, h: HeaderMap) -> ApiResult<Json<Value>> {
+async fn archive_segment(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(key): Path<String>,
+    h: HeaderMap,
+) -> ApiResult<Json<Value>> {
     set_archived(&s, &p, Kind::Segment, &key, true, &h).await
 }
 
-async fn unarchive_segment(State(s): State<AppState>, p: Principal, Path(key): Path<String>, h: HeaderMap) -> ApiResult<Json<Value>> {
+async fn unarchive_segment(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(key): Path<String>,
+    h: HeaderMap,
+) -> ApiResult<Json<Value>> {
     set_archived(&s, &p, Kind::Segment, &key, false, &h).await
 }
 
-async fn segment_versions(State(s): State<AppState>, p: Principal, Path(key): Path<String>) -> ApiResult<Json<Value>> {
+async fn segment_versions(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(key): Path<String>,
+) -> ApiResult<Json<Value>> {
     versions_kind(&s, &p, Kind::Segment, &key).await
 }
 
@@ -539,7 +687,12 @@ async fn revert_segment(
 
 /// `POST /api/v1/apply`: a flag file (YAML, or JSON with a JSON content type), applied in one
 /// transaction. Applying the same file twice makes no new versions.
-async fn apply_file(State(state): State<AppState>, p: Principal, headers: HeaderMap, body: Bytes) -> ApiResult<Json<Value>> {
+async fn apply_file(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     p.require_admin()?;
     let is_json = headers
         .get(axum::http::header::CONTENT_TYPE)
@@ -548,7 +701,8 @@ async fn apply_file(State(state): State<AppState>, p: Principal, headers: Header
     let file: FlagFile = if is_json {
         parse_json(&body)?
     } else {
-        let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("flag file is not valid UTF-8"))?;
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| ApiError::bad_request("flag file is not valid UTF-8"))?;
         wavegate_core::flagfile::parse_yaml(text)?
     };
     if file.segments.is_empty() && file.flags.is_empty() {
@@ -561,7 +715,12 @@ async fn apply_file(State(state): State<AppState>, p: Principal, headers: Header
     }
     let mut puts = Vec::new();
     for (key, spec) in &file.segments {
-        puts.push(put(Kind::Segment, key, serde_json::to_value(spec).map_err(ApiError::internal)?, false));
+        puts.push(put(
+            Kind::Segment,
+            key,
+            serde_json::to_value(spec).map_err(ApiError::internal)?,
+            false,
+        ));
     }
     for (key, spec) in &file.flags {
         let spec = serde_json::to_value(spec).map_err(ApiError::internal)?;
@@ -569,7 +728,7 @@ async fn apply_file(State(state): State<AppState>, p: Principal, headers: Header
         check_flag_scope(&p, old.as_ref().map(|h| &h.spec), &spec)?;
         puts.push(put(Kind::Flag, key, spec, false));
     }
-    let out = write(&state, puts, &p, &headers).await?;
+    let out = write(&state, puts, &p, reason(&headers)).await?;
     let changed = out.iter().filter(|o| o.changed).count();
     Ok(Json(json!({
         "changed": changed,
@@ -608,17 +767,27 @@ async fn create_token(
     JsonBody(body): JsonBody<NewTokenBody>,
 ) -> ApiResult<Response> {
     p.require_admin()?;
-    let kind = TokenKind::parse(&body.kind)
-        .ok_or_else(|| ApiError::invalid("kind", format!("unknown token kind {:?}; use admin, server-sdk or client-sdk", body.kind)))?;
+    let kind = TokenKind::parse(&body.kind).ok_or_else(|| {
+        ApiError::invalid(
+            "kind",
+            format!("unknown token kind {:?}; use admin, server-sdk or client-sdk", body.kind),
+        )
+    })?;
     if body.environments.is_empty() {
-        return Err(ApiError::invalid("environments", "name at least one environment, or \"*\" for all"));
+        return Err(ApiError::invalid(
+            "environments",
+            "name at least one environment, or \"*\" for all",
+        ));
     }
     let known = envs_of(&state);
     for e in &body.environments {
         if e == "*" {
             require_all_envs(&p, "a token for all environments")?;
         } else if !known.contains(e) {
-            return Err(ApiError::invalid("environments", format!("unknown environment {e:?}; known: {}", known.join(", "))));
+            return Err(ApiError::invalid(
+                "environments",
+                format!("unknown environment {e:?}; known: {}", known.join(", ")),
+            ));
         } else {
             p.require_env(e)?;
         }
@@ -627,14 +796,18 @@ async fn create_token(
         Some(name) => {
             let name = name.trim().to_owned();
             if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
-                return Err(ApiError::invalid("principal", "principal must be 1 to 128 printable characters"));
+                return Err(ApiError::invalid(
+                    "principal",
+                    "principal must be 1 to 128 printable characters",
+                ));
             }
             name
         }
         None => format!("{}-{}", p.name(), kind.as_str()),
     };
     let minted = mint(kind, body.environments, principal);
-    let record = state.store.create_token(&minted.record, &state.change(p.name(), reason(&headers))).await?;
+    let record =
+        state.store.create_token(&minted.record, &state.change(p.name(), reason(&headers))).await?;
     state.tokens.clear();
     let mut dto = token_dto(&record);
     dto["token"] = json!(minted.secret);
@@ -647,9 +820,15 @@ async fn list_tokens(State(state): State<AppState>, p: Principal) -> ApiResult<J
     Ok(Json(json!(tokens.iter().map(token_dto).collect::<Vec<_>>())))
 }
 
-async fn revoke_token(State(state): State<AppState>, p: Principal, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+async fn revoke_token(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
     p.require_admin()?;
-    let target = state.store.tokens().await?.into_iter().find(|t| t.id == id && t.revoked_at.is_none());
+    let target =
+        state.store.tokens().await?.into_iter().find(|t| t.id == id && t.revoked_at.is_none());
     let Some(target) = target else {
         return Err(ApiError::not_found(format!("live token {id:?} not found")));
     };
@@ -676,7 +855,11 @@ fn default_limit() -> i64 {
     100
 }
 
-async fn list_audit(State(state): State<AppState>, p: Principal, Query(q): Query<AuditQuery>) -> ApiResult<Json<Value>> {
+async fn list_audit(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Value>> {
     p.require_admin()?;
     if !(1..=1000).contains(&q.limit) {
         return Err(ApiError::invalid("limit", "limit must be from 1 to 1000"));

@@ -40,16 +40,27 @@ pub fn hash_secret(secret: &str) -> String {
 pub fn mint(kind: TokenKind, environments: Vec<String>, principal: String) -> Minted {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let secret = format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let secret =
+        format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
     from_secret(secret, kind, environments, principal)
 }
 
 /// A token record for a secret chosen elsewhere (the bootstrap admin token).
-pub fn from_secret(secret: String, kind: TokenKind, environments: Vec<String>, principal: String) -> Minted {
+pub fn from_secret(
+    secret: String,
+    kind: TokenKind,
+    environments: Vec<String>,
+    principal: String,
+) -> Minted {
     let mut id_bytes = [0u8; 6];
     rand::rng().fill_bytes(&mut id_bytes);
-    let record =
-        NewToken { id: format!("tok_{}", hex::encode(id_bytes)), hash: hash_secret(&secret), kind, environments, principal };
+    let record = NewToken {
+        id: format!("tok_{}", hex::encode(id_bytes)),
+        hash: hash_secret(&secret),
+        kind,
+        environments,
+        principal,
+    };
     Minted { secret, record }
 }
 
@@ -136,9 +147,13 @@ impl Principal {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let secret = secret_from_headers(&parts.headers)
-            .ok_or_else(|| ApiError::unauthorized("no token: send `Authorization: Bearer <token>`"))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let secret = secret_from_headers(&parts.headers).ok_or_else(|| {
+            ApiError::unauthorized("no token: send `Authorization: Bearer <token>`")
+        })?;
         match state.tokens.lookup(state, secret).await? {
             Some(t) => Ok(Principal(t)),
             None => Err(ApiError::unauthorized("unknown or revoked token")),

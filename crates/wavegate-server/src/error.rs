@@ -61,7 +61,10 @@ impl ApiError {
     }
     /// 422 invalid content at `field`.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
-        ApiError { field: Some(field.into()), ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Invalid, message) }
+        ApiError {
+            field: Some(field.into()),
+            ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Invalid, message)
+        }
     }
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -82,7 +85,11 @@ impl ApiError {
     /// 500; the detail goes to the log only.
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %detail, "internal error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error; see the server log")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "internal error; see the server log",
+        )
     }
 }
 
@@ -120,7 +127,11 @@ impl From<FlagFileError> for ApiError {
                 ..ApiError::bad_request(e.to_string())
             },
             FlagFileError::Invalid(spec) => spec.clone().into(),
-            FlagFileError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, e.to_string()),
+            FlagFileError::TooLarge(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                e.to_string(),
+            ),
             _ => ApiError::bad_request(e.to_string()),
         }
     }

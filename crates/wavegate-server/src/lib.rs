@@ -61,7 +61,10 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -88,8 +91,10 @@ async fn reject_unnormalised_paths(req: Request, next: Next) -> Response {
         || lower.contains("%5c")
         || path.contains('\\');
     if bad {
-        return error::ApiError::bad_request("request path is not normalised (no '.', '..', '//' or encoded separators)")
-            .into_response();
+        return error::ApiError::bad_request(
+            "request path is not normalised (no '.', '..', '//' or encoded separators)",
+        )
+        .into_response();
     }
     next.run(req).await
 }
@@ -105,7 +110,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+        .into_response()
 }
 
 /// Ensures an admin token exists. With `bootstrap` set and no admin token yet, stores that
@@ -119,7 +125,11 @@ pub async fn ensure_admin_token(
     if store.has_admin_token().await? {
         return Ok(None);
     }
-    let change = Change { actor: "system".into(), reason: Some("first start: bootstrap admin token".into()), at: now };
+    let change = Change {
+        actor: "system".into(),
+        reason: Some("first start: bootstrap admin token".into()),
+        at: now,
+    };
     let all = vec!["*".to_owned()];
     match bootstrap {
         Some(secret) => {
@@ -130,7 +140,8 @@ pub async fn ensure_admin_token(
                     auth::MIN_BOOTSTRAP_LEN
                 );
             }
-            let minted = auth::from_secret(secret.to_owned(), TokenKind::Admin, all, "admin".into());
+            let minted =
+                auth::from_secret(secret.to_owned(), TokenKind::Admin, all, "admin".into());
             store.create_token(&minted.record, &change).await?;
             Ok(None)
         }
@@ -161,7 +172,10 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
     }
 }

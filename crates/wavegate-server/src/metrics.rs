@@ -48,9 +48,21 @@ impl Default for Metrics {
             Histogram::new(exponential_buckets(0.000_05, 2.0, 18))
         });
         let evaluations = Family::<EvalLabels, Counter>::default();
-        registry.register("wavegate_http_requests", "HTTP requests by method, route and status", requests.clone());
-        registry.register("wavegate_http_request_duration_seconds", "HTTP request latency by route", latency.clone());
-        registry.register("wavegate_evaluations", "Flag evaluations by flag and reason", evaluations.clone());
+        registry.register(
+            "wavegate_http_requests",
+            "HTTP requests by method, route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "wavegate_http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        registry.register(
+            "wavegate_evaluations",
+            "Flag evaluations by flag and reason",
+            evaluations.clone(),
+        );
         Metrics { registry, requests, latency, evaluations }
     }
 }
@@ -58,7 +70,9 @@ impl Default for Metrics {
 impl Metrics {
     /// Counts one evaluation.
     pub fn evaluation(&self, flag: &str, reason: &str) {
-        self.evaluations.get_or_create(&EvalLabels { flag: flag.to_owned(), reason: reason.to_owned() }).inc();
+        self.evaluations
+            .get_or_create(&EvalLabels { flag: flag.to_owned(), reason: reason.to_owned() })
+            .inc();
     }
 
     /// The Prometheus text exposition.
@@ -73,12 +87,19 @@ impl Metrics {
 
 /// Middleware: records every request's route, status and latency.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().as_str().to_owned();
     let start = Instant::now();
     let resp = next.run(req).await;
     let m = &state.metrics;
-    m.latency.get_or_create(&RouteLabels { route: route.clone() }).observe(start.elapsed().as_secs_f64());
-    m.requests.get_or_create(&RequestLabels { method, route, status: resp.status().as_u16() }).inc();
+    m.latency
+        .get_or_create(&RouteLabels { route: route.clone() })
+        .observe(start.elapsed().as_secs_f64());
+    m.requests
+        .get_or_create(&RequestLabels { method, route, status: resp.status().as_u16() })
+        .inc();
     resp
 }

@@ -3,6 +3,9 @@
 //! Real providers are stricter than the spec (research/clients.md), so every success carries
 //! `key`, `value`, `variant` and a standard `reason`, and every error body carries `key` (when
 //! there is one), `errorCode` and `errorDetails`. 401/403 carry no OFREP body.
+// Early-return helpers hand back a finished `Response` as their error: it is the natural shape
+// for OFREP's per-error bodies, and these are cold paths.
+#![allow(clippy::result_large_err)]
 
 use axum::Router;
 use axum::body::Bytes;
@@ -29,7 +32,12 @@ pub fn router() -> Router<AppState> {
         .route("/ofrep/v1/evaluate/flags", post(evaluate_bulk))
 }
 
-fn ofrep_error(status: StatusCode, key: Option<&str>, code: &str, details: impl Into<String>) -> Response {
+fn ofrep_error(
+    status: StatusCode,
+    key: Option<&str>,
+    code: &str,
+    details: impl Into<String>,
+) -> Response {
     let mut body = json!({"errorCode": code, "errorDetails": details.into()});
     if let Some(k) = key {
         body["key"] = json!(k);
@@ -45,12 +53,22 @@ async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, R
     match state.tokens.lookup(state, secret).await {
         Ok(Some(t)) => Ok(Principal(t)),
         Ok(None) => Err(StatusCode::UNAUTHORIZED.into_response()),
-        Err(e) => Err(ofrep_error(StatusCode::INTERNAL_SERVER_ERROR, None, "GENERAL", ApiError::internal(e).message)),
+        Err(e) => Err(ofrep_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "GENERAL",
+            ApiError::internal(e).message,
+        )),
     }
 }
 
 /// Picks the environment: the header if given, else the token's single environment.
-fn environment(p: &Principal, headers: &HeaderMap, envs: &[String], key: Option<&str>) -> Result<String, Response> {
+fn environment(
+    p: &Principal,
+    headers: &HeaderMap,
+    envs: &[String],
+    key: Option<&str>,
+) -> Result<String, Response> {
     let named = headers.get(ENV_HEADER).map(|v| v.to_str().unwrap_or("").trim().to_owned());
     let env = match named {
         Some(e) if !e.is_empty() => e,
@@ -67,7 +85,12 @@ fn environment(p: &Principal, headers: &HeaderMap, envs: &[String], key: Option<
         },
     };
     if !envs.contains(&env) {
-        return Err(ofrep_error(StatusCode::BAD_REQUEST, key, "GENERAL", format!("unknown environment {env:?}")));
+        return Err(ofrep_error(
+            StatusCode::BAD_REQUEST,
+            key,
+            "GENERAL",
+            format!("unknown environment {env:?}"),
+        ));
     }
     if !p.0.allows_env(&env) {
         return Err(StatusCode::FORBIDDEN.into_response());
@@ -76,16 +99,26 @@ fn environment(p: &Principal, headers: &HeaderMap, envs: &[String], key: Option<
 }
 
 /// Parses `{"context": {...}}`; an empty body is an empty context.
-fn parse_context(state: &AppState, body: &[u8], key: Option<&str>) -> Result<(Context, Value), Response> {
+fn parse_context(
+    state: &AppState,
+    body: &[u8],
+    key: Option<&str>,
+) -> Result<(Context, Value), Response> {
     let parse_err = |d: String| ofrep_error(StatusCode::BAD_REQUEST, key, "PARSE_ERROR", d);
     let raw = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        let text = std::str::from_utf8(body).map_err(|_| parse_err("request body is not valid UTF-8".into()))?;
-        let v: Value = serde_json::from_str(text).map_err(|e| parse_err(format!("malformed JSON: {e}")))?;
+        let text = std::str::from_utf8(body)
+            .map_err(|_| parse_err("request body is not valid UTF-8".into()))?;
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| parse_err(format!("malformed JSON: {e}")))?;
         match v {
             Value::Object(mut m) => m.remove("context").unwrap_or_else(|| json!({})),
-            _ => return Err(parse_err("request body must be a JSON object like {\"context\": {…}}".into())),
+            _ => {
+                return Err(parse_err(
+                    "request body must be a JSON object like {\"context\": {…}}".into(),
+                ));
+            }
         }
     };
     let mut ctx = Context::from_json(&raw)
@@ -130,7 +163,12 @@ fn resolve(state: &AppState, flag: &Flag, ctx: &Context) -> (StatusCode, Value) 
     }
 }
 
-async fn evaluate_one(State(state): State<AppState>, Path(key): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn evaluate_one(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let p = match principal(&state, &headers).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -148,7 +186,12 @@ async fn evaluate_one(State(state): State<AppState>, Path(key): Path<String>, he
         Err(r) => return r,
     };
     let Some(flag) = snap.flag(&env, &key) else {
-        return ofrep_error(StatusCode::NOT_FOUND, Some(&key), "FLAG_NOT_FOUND", format!("flag {key:?} not found in {env}"));
+        return ofrep_error(
+            StatusCode::NOT_FOUND,
+            Some(&key),
+            "FLAG_NOT_FOUND",
+            format!("flag {key:?} not found in {env}"),
+        );
     };
     let (status, body) = resolve(&state, flag, &ctx);
     (status, axum::Json(body)).into_response()
@@ -185,16 +228,23 @@ async fn evaluate_bulk(State(state): State<AppState>, headers: HeaderMap, body: 
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let etag_value = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+    let etag_value =
+        HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
     if matches {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
     }
-    let mut keys: Vec<&String> = snap.flags.get(&env).map(|m| m.keys().collect()).unwrap_or_default();
+    let mut keys: Vec<&String> =
+        snap.flags.get(&env).map(|m| m.keys().collect()).unwrap_or_default();
     keys.sort();
     let flags: Vec<Value> = keys
         .into_iter()
         .filter_map(|k| snap.flag(&env, k))
         .map(|f| resolve(&state, f, &ctx).1)
         .collect();
-    (StatusCode::OK, [(header::ETAG, etag_value)], axum::Json(json!({"flags": flags, "metadata": {}}))).into_response()
+    (
+        StatusCode::OK,
+        [(header::ETAG, etag_value)],
+        axum::Json(json!({"flags": flags, "metadata": {}})),
+    )
+        .into_response()
 }

@@ -24,13 +24,17 @@ impl Snapshot {
     /// (which validation on write prevents) is left out and logged, never served half-built.
     pub async fn load(store: &dyn Store) -> StoreResult<Snapshot> {
         let revision = store.revision().await?;
-        let environments: Vec<String> = store.environments().await?.into_iter().map(|e| e.name).collect();
+        let environments: Vec<String> =
+            store.environments().await?.into_iter().map(|e| e.name).collect();
         let seg_specs = decode_segments(store.list(Kind::Segment, false).await?);
-        let segments = compile_segments(seg_specs.iter().map(|(k, v)| (k, v)), &SpecPath::root("segments"))
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "stored segments do not compile; serving without them");
-                Default::default()
-            });
+        let segments = compile_segments(
+            seg_specs.iter().map(|(k, v)| (k, v)),
+            &SpecPath::root("segments"),
+        )
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "stored segments do not compile; serving without them");
+            Default::default()
+        });
         let mut flags: HashMap<String, HashMap<String, Flag>> =
             environments.iter().map(|e| (e.clone(), HashMap::new())).collect();
         for head in store.list(Kind::Flag, false).await? {
@@ -46,7 +50,9 @@ impl Snapshot {
                     Ok(f) => {
                         flags.get_mut(env).map(|m| m.insert(head.key.clone(), f));
                     }
-                    Err(e) => tracing::error!(flag = %head.key, error = %e, "stored flag does not compile; not served"),
+                    Err(e) => {
+                        tracing::error!(flag = %head.key, error = %e, "stored flag does not compile; not served")
+                    }
                 }
             }
         }

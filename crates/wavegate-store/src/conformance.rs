@@ -11,11 +11,23 @@ use wavegate_core::audit::ChainVerifier;
 use crate::{Change, Kind, NewToken, Put, Store, StoreError, TokenKind};
 
 fn change(actor: &str, minute: u32) -> Change {
-    Change { actor: actor.into(), reason: Some("test".into()), at: Utc.with_ymd_and_hms(2026, 11, 22, 10, minute, 0).unwrap() }
+    Change {
+        actor: actor.into(),
+        reason: Some("test".into()),
+        at: Utc.with_ymd_and_hms(2026, 11, 22, 10, minute, 0).unwrap(),
+    }
 }
 
 fn put(key: &str, spec: serde_json::Value) -> Put {
-    Put { kind: Kind::Flag, key: key.into(), spec, archived: false, expected_version: None, action: None, details: json!({}) }
+    Put {
+        kind: Kind::Flag,
+        key: key.into(),
+        spec,
+        archived: false,
+        expected_version: None,
+        action: None,
+        details: json!({}),
+    }
 }
 
 async fn verify_chain(store: &dyn Store) -> i64 {
@@ -48,14 +60,22 @@ pub async fn versions_and_audit(store: Arc<dyn Store>) {
     assert_eq!(store.revision().await.unwrap(), 2);
 
     let versions = store.versions(Kind::Flag, "f").await.unwrap();
-    assert_eq!(versions.iter().map(|v| (v.version, v.actor.as_str(), v.action.as_str())).collect::<Vec<_>>(),
-        [(1, "alice", "flag.create"), (2, "bob", "flag.update")]);
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.version, v.actor.as_str(), v.action.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "alice", "flag.create"), (2, "bob", "flag.update")]
+    );
     assert_eq!(versions[0].spec, a);
     let head = store.get(Kind::Flag, "f").await.unwrap().unwrap();
     assert_eq!((head.version, head.spec), (2, b));
 
     let audit = store.audit(0, 100).await.unwrap();
-    assert_eq!(audit.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["flag.create", "flag.update"]);
+    assert_eq!(
+        audit.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(),
+        ["flag.create", "flag.update"]
+    );
     assert_eq!(verify_chain(&*store).await, 2);
 }
 
@@ -66,7 +86,10 @@ pub async fn batches_are_atomic(store: Arc<dyn Store>) {
     stale.expected_version = Some(7);
     let err = store.apply(&[put("y", json!({"v": 2})), stale], &change("a", 2)).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
-    assert!(store.get(Kind::Flag, "y").await.unwrap().is_none(), "first put of a failed batch must roll back");
+    assert!(
+        store.get(Kind::Flag, "y").await.unwrap().is_none(),
+        "first put of a failed batch must roll back"
+    );
     assert_eq!(store.audit(0, 100).await.unwrap().len(), 1);
     assert_eq!(store.revision().await.unwrap(), 1);
 }
@@ -84,7 +107,10 @@ pub async fn archive_and_segments(store: Arc<dyn Store>) {
 
     let seg = Put { kind: Kind::Segment, ..put("beta", json!({"keys": ["u1"]})) };
     store.apply(&[seg], &change("a", 3)).await.unwrap();
-    assert_eq!(store.version(Kind::Segment, "beta", 1).await.unwrap().unwrap().spec, json!({"keys": ["u1"]}));
+    assert_eq!(
+        store.version(Kind::Segment, "beta", 1).await.unwrap().unwrap().spec,
+        json!({"keys": ["u1"]})
+    );
     assert!(store.get(Kind::Flag, "beta").await.unwrap().is_none(), "kinds are separate");
     assert_eq!(verify_chain(&*store).await, 3);
 }
@@ -101,14 +127,20 @@ pub async fn tokens(store: Arc<dyn Store>) {
     store.create_token(&t, &change("system", 1)).await.unwrap();
     assert!(store.has_admin_token().await.unwrap());
     let found = store.token_by_hash(&t.hash).await.unwrap().unwrap();
-    assert_eq!((found.kind, found.principal.as_str(), found.all_envs()), (TokenKind::Admin, "admin", true));
+    assert_eq!(
+        (found.kind, found.principal.as_str(), found.all_envs()),
+        (TokenKind::Admin, "admin", true)
+    );
     let dup = store.create_token(&t, &change("system", 2)).await;
     assert!(dup.is_err(), "duplicate token ids/hashes are refused");
     store.revoke_token("tok1", &change("admin", 3)).await.unwrap();
     assert!(store.token_by_hash(&t.hash).await.unwrap().is_none());
     assert!(!store.has_admin_token().await.unwrap());
-    assert!(matches!(store.revoke_token("tok1", &change("admin", 4)).await, Err(StoreError::NotFound(_))));
-    assert_eq!(store.tokens().await.unwrap()[0].revoked_at.is_some(), true);
+    assert!(matches!(
+        store.revoke_token("tok1", &change("admin", 4)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.tokens().await.unwrap()[0].revoked_at.is_some());
     assert_eq!(verify_chain(&*store).await, 2);
 }
 
@@ -116,7 +148,10 @@ pub async fn tokens(store: Arc<dyn Store>) {
 pub async fn environments(store: Arc<dyn Store>) {
     let e = store.create_environment("perf", &change("a", 1)).await.unwrap();
     assert_eq!(e.position, 4);
-    assert!(matches!(store.create_environment("prod", &change("a", 2)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.create_environment("prod", &change("a", 2)).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.environments().await.unwrap().last().unwrap().name, "perf");
 }
 

@@ -55,7 +55,12 @@ pub trait Store: Send + Sync + 'static {
     /// Every version of one flag or segment, oldest first.
     async fn versions(&self, kind: Kind, key: &str) -> StoreResult<Vec<VersionRecord>>;
     /// One version.
-    async fn version(&self, kind: Kind, key: &str, version: i64) -> StoreResult<Option<VersionRecord>>;
+    async fn version(
+        &self,
+        kind: Kind,
+        key: &str,
+        version: i64,
+    ) -> StoreResult<Option<VersionRecord>>;
     /// The configuration revision: bumped by every change to a flag or segment.
     async fn revision(&self) -> StoreResult<i64>;
 

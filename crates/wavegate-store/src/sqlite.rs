@@ -7,12 +7,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, Row, SqlitePool, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Row, Sqlite, SqlitePool, Transaction};
 use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 
 use crate::{
-    AuditRow, Change, Environment, Head, Kind, NewToken, Put, PutOutcome, Store, StoreError, StoreResult, TokenKind,
-    TokenRecord, VersionRecord,
+    AuditRow, Change, Environment, Head, Kind, NewToken, Put, PutOutcome, Store, StoreError,
+    StoreResult, TokenKind, TokenRecord, VersionRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -40,7 +40,8 @@ fn parse_json(s: &str) -> StoreResult<serde_json::Value> {
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path` and migrates it.
     pub async fn open(path: &str) -> StoreResult<SqliteStore> {
-        let path = path.strip_prefix("sqlite://").or_else(|| path.strip_prefix("sqlite:")).unwrap_or(path);
+        let path =
+            path.strip_prefix("sqlite://").or_else(|| path.strip_prefix("sqlite:")).unwrap_or(path);
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -63,8 +64,13 @@ impl SqliteStore {
 }
 
 /// Appends one audit entry inside `tx`.
-async fn append_audit(tx: &mut Transaction<'_, Sqlite>, event: &AuditEvent) -> StoreResult<ChainedEntry> {
-    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+async fn append_audit(
+    tx: &mut Transaction<'_, Sqlite>,
+    event: &AuditEvent,
+) -> StoreResult<ChainedEntry> {
+    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
     let (seq, prev) = match last {
         Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
         None => (0, GENESIS_HASH.to_owned()),
@@ -86,8 +92,20 @@ async fn append_audit(tx: &mut Transaction<'_, Sqlite>, event: &AuditEvent) -> S
     Ok(entry)
 }
 
-fn audit_event(change: &Change, action: String, target: String, details: serde_json::Value) -> AuditEvent {
-    AuditEvent { at: ts(change.at), actor: change.actor.clone(), action, target, reason: change.reason.clone(), details }
+fn audit_event(
+    change: &Change,
+    action: String,
+    target: String,
+    details: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        at: ts(change.at),
+        actor: change.actor.clone(),
+        action,
+        target,
+        reason: change.reason.clone(),
+        details,
+    }
 }
 
 fn head_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Head> {
@@ -119,31 +137,44 @@ fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<TokenRecord> {
     let envs: String = row.try_get("environments")?;
     Ok(TokenRecord {
         id: row.try_get("id")?,
-        kind: TokenKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unknown token kind {kind:?}")))?,
-        environments: serde_json::from_str(&envs).map_err(|e| StoreError::Corrupt(format!("token scope: {e}")))?,
+        kind: TokenKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown token kind {kind:?}")))?,
+        environments: serde_json::from_str(&envs)
+            .map_err(|e| StoreError::Corrupt(format!("token scope: {e}")))?,
         principal: row.try_get("principal")?,
         created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
         created_by: row.try_get("created_by")?,
-        revoked_at: row.try_get::<Option<String>, _>("revoked_at")?.map(|s| parse_ts(&s)).transpose()?,
+        revoked_at: row
+            .try_get::<Option<String>, _>("revoked_at")?
+            .map(|s| parse_ts(&s))
+            .transpose()?,
     })
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn environments(&self) -> StoreResult<Vec<Environment>> {
-        let rows = sqlx::query("SELECT name, position FROM environments ORDER BY position").fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok(Environment { name: r.try_get(0)?, position: r.try_get(1)? })).collect()
+        let rows = sqlx::query("SELECT name, position FROM environments ORDER BY position")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(Environment { name: r.try_get(0)?, position: r.try_get(1)? }))
+            .collect()
     }
 
     async fn create_environment(&self, name: &str, change: &Change) -> StoreResult<Environment> {
         let mut tx = self.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM environments WHERE name = ?").bind(name).fetch_optional(&mut *tx).await?;
+        let exists = sqlx::query("SELECT 1 FROM environments WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
         if exists.is_some() {
             return Err(StoreError::Conflict(format!("environment {name:?} already exists")));
         }
-        let position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) + 1 FROM environments")
-            .fetch_one(&mut *tx)
-            .await?;
+        let position: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) + 1 FROM environments")
+                .fetch_one(&mut *tx)
+                .await?;
         sqlx::query("INSERT INTO environments (name, position, created_at) VALUES (?, ?, ?)")
             .bind(name)
             .bind(position)
@@ -152,7 +183,12 @@ impl Store for SqliteStore {
             .await?;
         append_audit(
             &mut tx,
-            &audit_event(change, "environment.create".into(), format!("environment:{name}"), serde_json::json!({"position": position})),
+            &audit_event(
+                change,
+                "environment.create".into(),
+                format!("environment:{name}"),
+                serde_json::json!({"position": position}),
+            ),
         )
         .await?;
         tx.commit().await?;
@@ -170,7 +206,10 @@ impl Store for SqliteStore {
     }
 
     async fn get(&self, kind: Kind, key: &str) -> StoreResult<Option<Head>> {
-        let sql = format!("SELECT key, version, spec, archived, updated_at, updated_by FROM {} WHERE key = ?", kind.table());
+        let sql = format!(
+            "SELECT key, version, spec, archived, updated_at, updated_by FROM {} WHERE key = ?",
+            kind.table()
+        );
         let row = sqlx::query(AssertSqlSafe(sql)).bind(key).fetch_optional(&self.pool).await?;
         row.as_ref().map(head_from_row).transpose()
     }
@@ -180,24 +219,34 @@ impl Store for SqliteStore {
         let mut outcomes = Vec::with_capacity(puts.len());
         let mut any_changed = false;
         for put in puts {
-            let sql = format!("SELECT version, spec, archived FROM {} WHERE key = ?", put.kind.table());
-            let current = sqlx::query(AssertSqlSafe(sql)).bind(&put.key).fetch_optional(&mut *tx).await?;
+            let sql =
+                format!("SELECT version, spec, archived FROM {} WHERE key = ?", put.kind.table());
+            let current =
+                sqlx::query(AssertSqlSafe(sql)).bind(&put.key).fetch_optional(&mut *tx).await?;
             let (cur_version, cur_spec, cur_archived) = match &current {
-                Some(r) => (r.try_get::<i64, _>(0)?, Some(r.try_get::<String, _>(1)?), r.try_get::<i64, _>(2)? != 0),
+                Some(r) => (
+                    r.try_get::<i64, _>(0)?,
+                    Some(r.try_get::<String, _>(1)?),
+                    r.try_get::<i64, _>(2)? != 0,
+                ),
                 None => (0, None, false),
             };
-            if let Some(expected) = put.expected_version {
-                if expected != cur_version {
-                    return Err(StoreError::Conflict(format!(
-                        "{} {:?} is at version {cur_version}, not {expected}; reload and retry",
-                        put.kind.as_str(),
-                        put.key
-                    )));
-                }
+            if let Some(expected) = put.expected_version.filter(|e| *e != cur_version) {
+                return Err(StoreError::Conflict(format!(
+                    "{} {:?} is at version {cur_version}, not {expected}; reload and retry",
+                    put.kind.as_str(),
+                    put.key
+                )));
             }
-            let spec_text = serde_json::to_string(&put.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let spec_text =
+                serde_json::to_string(&put.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             if cur_spec.as_deref() == Some(spec_text.as_str()) && cur_archived == put.archived {
-                outcomes.push(PutOutcome { kind: put.kind, key: put.key.clone(), version: cur_version, changed: false });
+                outcomes.push(PutOutcome {
+                    kind: put.kind,
+                    key: put.key.clone(),
+                    version: cur_version,
+                    changed: false,
+                });
                 continue;
             }
             let version = cur_version + 1;
@@ -253,13 +302,23 @@ impl Store for SqliteStore {
             if let (Some(obj), Some(extra)) = (details.as_object_mut(), put.details.as_object()) {
                 obj.extend(extra.clone());
             }
-            append_audit(&mut tx, &audit_event(change, action, format!("{}:{}", put.kind.as_str(), put.key), details))
-                .await?;
+            append_audit(
+                &mut tx,
+                &audit_event(change, action, format!("{}:{}", put.kind.as_str(), put.key), details),
+            )
+            .await?;
             any_changed = true;
-            outcomes.push(PutOutcome { kind: put.kind, key: put.key.clone(), version, changed: true });
+            outcomes.push(PutOutcome {
+                kind: put.kind,
+                key: put.key.clone(),
+                version,
+                changed: true,
+            });
         }
         if any_changed {
-            sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'revision'").execute(&mut *tx).await?;
+            sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'revision'")
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -274,22 +333,34 @@ impl Store for SqliteStore {
         rows.iter().map(version_from_row).collect()
     }
 
-    async fn version(&self, kind: Kind, key: &str, version: i64) -> StoreResult<Option<VersionRecord>> {
+    async fn version(
+        &self,
+        kind: Kind,
+        key: &str,
+        version: i64,
+    ) -> StoreResult<Option<VersionRecord>> {
         let sql = format!(
             "SELECT key, version, spec, archived, actor, action, reason, created_at FROM {} WHERE key = ? AND version = ?",
             kind.versions_table()
         );
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(key).bind(version).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(key)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(version_from_row).transpose()
     }
 
     async fn revision(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = 'revision'").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = 'revision'")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     async fn create_token(&self, token: &NewToken, change: &Change) -> StoreResult<TokenRecord> {
         let mut tx = self.begin().await?;
-        let envs = serde_json::to_string(&token.environments).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let envs = serde_json::to_string(&token.environments)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
             "INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -333,30 +404,43 @@ impl Store for SqliteStore {
     }
 
     async fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
-        let rows = sqlx::query("SELECT * FROM tokens ORDER BY created_at, id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM tokens ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(token_from_row).collect()
     }
 
     async fn revoke_token(&self, id: &str, change: &Change) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(ts(change.at))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(ts(change.at))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("live token {id:?}")));
         }
-        append_audit(&mut tx, &audit_event(change, "token.revoke".into(), format!("token:{id}"), serde_json::json!({})))
-            .await?;
+        append_audit(
+            &mut tx,
+            &audit_event(
+                change,
+                "token.revoke".into(),
+                format!("token:{id}"),
+                serde_json::json!({}),
+            ),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn has_admin_token(&self) -> StoreResult<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tokens WHERE kind = 'admin' AND revoked_at IS NULL")
-            .fetch_one(&self.pool)
-            .await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tokens WHERE kind = 'admin' AND revoked_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(n > 0)
     }
 

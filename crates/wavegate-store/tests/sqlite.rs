@@ -38,7 +38,8 @@ async fn reopening_keeps_everything_and_uses_wal() {
     let p = path.to_str().unwrap();
     {
         let s = SqliteStore::open(p).await.unwrap();
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(s.pool()).await.unwrap();
+        let mode: String =
+            sqlx::query_scalar("PRAGMA journal_mode").fetch_one(s.pool()).await.unwrap();
         assert_eq!(mode, "wal");
         conformance::versions_and_audit(Arc::new(s)).await;
     }
@@ -51,6 +52,7 @@ async fn audit_log_refuses_updates() {
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open(dir.path().join("x.db").to_str().unwrap()).await.unwrap();
     conformance::versions_and_audit(Arc::new(s.clone())).await;
-    let err = sqlx::query("UPDATE audit_log SET actor = 'mallory'").execute(s.pool()).await.unwrap_err();
+    let err =
+        sqlx::query("UPDATE audit_log SET actor = 'mallory'").execute(s.pool()).await.unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
 }

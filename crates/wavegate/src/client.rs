@@ -21,7 +21,11 @@ impl Client {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .context("Failed to build the HTTP client")?;
-        Ok(Client { http, base: remote.url.trim_end_matches('/').to_owned(), token: remote.token.clone() })
+        Ok(Client {
+            http,
+            base: remote.url.trim_end_matches('/').to_owned(),
+            token: remote.token.clone(),
+        })
     }
 
     /// A request to `path` (starting with `/`).
@@ -35,10 +39,20 @@ impl Client {
 
     /// Sends, and returns the JSON body of a 2xx; 4xx → exit 2, 5xx/network → exit 1.
     pub async fn send(&self, rb: RequestBuilder) -> anyhow::Result<(StatusCode, Value)> {
-        let resp = rb.send().await.map_err(|e| Failure::Operation(format!("could not reach {}: {e}", self.base)))?;
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| Failure::Operation(format!("could not reach {}: {e}", self.base)))?;
         let status = resp.status();
-        let text = resp.text().await.map_err(|e| Failure::Operation(format!("reading the response failed: {e}")))?;
-        let body: Value = if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| Failure::Operation(format!("reading the response failed: {e}")))?;
+        let body: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         if status.is_success() || status == StatusCode::NOT_MODIFIED {
             return Ok((status, body));
         }
@@ -48,14 +62,28 @@ impl Client {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .unwrap_or_else(|| match status {
-                StatusCode::UNAUTHORIZED => "unauthorized: pass a valid token with --token or WAVEGATE_TOKEN".into(),
+                StatusCode::UNAUTHORIZED => {
+                    "unauthorized: pass a valid token with --token or WAVEGATE_TOKEN".into()
+                }
                 StatusCode::FORBIDDEN => "forbidden: this token may not do that".into(),
                 _ => body.to_string(),
             });
-        let field = body.get("field").and_then(Value::as_str).map(|f| format!(" (at {f})")).unwrap_or_default();
-        let code = body.get("errorCode").or_else(|| body.get("code")).and_then(Value::as_str).unwrap_or("");
+        let field = body
+            .get("field")
+            .and_then(Value::as_str)
+            .map(|f| format!(" (at {f})"))
+            .unwrap_or_default();
+        let code = body
+            .get("errorCode")
+            .or_else(|| body.get("code"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let msg = format!("server answered {} {code}: {message}{field}", status.as_u16());
-        if status.is_client_error() { Err(Failure::Input(msg).into()) } else { Err(Failure::Operation(msg).into()) }
+        if status.is_client_error() {
+            Err(Failure::Input(msg).into())
+        } else {
+            Err(Failure::Operation(msg).into())
+        }
     }
 
     /// GET `path` and return its JSON.

@@ -9,7 +9,10 @@ use anyhow::Context as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::cli::{AuditCommand, Cli, Command, EnvCommand, EvalArgs, FlagCommand, LogFormat, Remote, ServeArgs, TokenCommand};
+use crate::cli::{
+    AuditCommand, Cli, Command, EnvCommand, EvalArgs, FlagCommand, LogFormat, Remote, ServeArgs,
+    TokenCommand,
+};
 use crate::client::Client;
 
 /// A failure with a defined exit code.
@@ -73,7 +76,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let minted = wavegate_server::ensure_admin_token(&*store, bootstrap.as_deref(), chrono_now())
         .await
         .map_err(|e| Failure::Input(format!("{e:#}")))?;
-    let state = wavegate_server::state_for(store).await.context("Failed to load the configuration")?;
+    let state =
+        wavegate_server::state_for(store).await.context("Failed to load the configuration")?;
     let server = wavegate_server::Server::bind(&args.listen, state)
         .await
         .map_err(|e| Failure::Operation(format!("could not listen on {}: {e}", args.listen)))?;
@@ -81,7 +85,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if let Some(secret) = minted {
         // stdout, never the log: this is the only time the secret is shown.
-        writeln!(out, "Created the first admin token (shown once; store it now):\n\n    {secret}\n")?;
+        writeln!(
+            out,
+            "Created the first admin token (shown once; store it now):\n\n    {secret}\n"
+        )?;
     }
     writeln!(out, "wavegate listening on http://{addr} (database {})", args.db)?;
     out.flush()?;
@@ -115,7 +122,13 @@ async fn token(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
             if remote.json {
                 print_json(&t);
             } else {
-                println!("Created {} token {} for {} (environments: {}).", t["kind"].as_str().unwrap_or(""), t["id"].as_str().unwrap_or(""), t["principal"].as_str().unwrap_or(""), join(&t["environments"]));
+                println!(
+                    "Created {} token {} for {} (environments: {}).",
+                    t["kind"].as_str().unwrap_or(""),
+                    t["id"].as_str().unwrap_or(""),
+                    t["principal"].as_str().unwrap_or(""),
+                    join(&t["environments"])
+                );
                 println!("Its secret, shown once:\n\n    {}\n", t["token"].as_str().unwrap_or(""));
             }
         }
@@ -124,15 +137,25 @@ async fn token(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
             if remote.json {
                 print_json(&list);
             } else {
-                println!("{:<18} {:<11} {:<20} {:<24} STATUS", "ID", "KIND", "ENVIRONMENTS", "PRINCIPAL");
+                println!(
+                    "{:<18} {:<11} {:<20} {:<24} STATUS",
+                    "ID", "KIND", "ENVIRONMENTS", "PRINCIPAL"
+                );
                 for t in list.as_array().into_iter().flatten() {
                     let status = if t["revoked_at"].is_null() { "live" } else { "revoked" };
-                    println!("{:<18} {:<11} {:<20} {:<24} {status}", s(&t["id"]), s(&t["kind"]), join(&t["environments"]), s(&t["principal"]));
+                    println!(
+                        "{:<18} {:<11} {:<20} {:<24} {status}",
+                        s(&t["id"]),
+                        s(&t["kind"]),
+                        join(&t["environments"]),
+                        s(&t["principal"])
+                    );
                 }
             }
         }
         TokenCommand::Revoke { id } => {
-            let (_, v) = c.send(c.request(Method::DELETE, &format!("/api/v1/tokens/{}", enc(&id)))).await?;
+            let (_, v) =
+                c.send(c.request(Method::DELETE, &format!("/api/v1/tokens/{}", enc(&id)))).await?;
             if remote.json { print_json(&v) } else { println!("Revoked {id}.") }
         }
     }
@@ -154,7 +177,13 @@ fn join(v: &Value) -> String {
 /// Percent-encodes a path segment.
 fn enc(seg: &str) -> String {
     seg.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -174,14 +203,29 @@ async fn flag(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
             if remote.json {
                 print_json(&list);
             } else {
-                println!("{:<32} {:>7}  {:<8} {:<24} ENVIRONMENTS (enabled)", "KEY", "VERSION", "STATE", "UPDATED");
+                println!(
+                    "{:<32} {:>7}  {:<8} {:<24} ENVIRONMENTS (enabled)",
+                    "KEY", "VERSION", "STATE", "UPDATED"
+                );
                 for f in list.as_array().into_iter().flatten() {
                     let envs: Vec<String> = f["spec"]["environments"]
                         .as_object()
-                        .map(|m| m.iter().filter(|(_, e)| e["enabled"] == json!(true)).map(|(k, _)| k.clone()).collect())
+                        .map(|m| {
+                            m.iter()
+                                .filter(|(_, e)| e["enabled"] == json!(true))
+                                .map(|(k, _)| k.clone())
+                                .collect()
+                        })
                         .unwrap_or_default();
                     let state = if f["archived"] == json!(true) { "archived" } else { "live" };
-                    println!("{:<32} {:>7}  {:<8} {:<24} {}", s(&f["key"]), s(&f["version"]), state, s(&f["updated_at"]), envs.join(","));
+                    println!(
+                        "{:<32} {:>7}  {:<8} {:<24} {}",
+                        s(&f["key"]),
+                        s(&f["version"]),
+                        state,
+                        s(&f["updated_at"]),
+                        envs.join(",")
+                    );
                 }
             }
         }
@@ -190,7 +234,14 @@ async fn flag(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
             if remote.json {
                 print_json(&f);
             } else {
-                println!("{} (version {}, {}, updated {} by {})", s(&f["key"]), s(&f["version"]), if f["archived"] == json!(true) { "archived" } else { "live" }, s(&f["updated_at"]), s(&f["updated_by"]));
+                println!(
+                    "{} (version {}, {}, updated {} by {})",
+                    s(&f["key"]),
+                    s(&f["version"]),
+                    if f["archived"] == json!(true) { "archived" } else { "live" },
+                    s(&f["updated_at"]),
+                    s(&f["updated_by"])
+                );
                 print_json(&f["spec"]);
             }
         }
@@ -200,19 +251,27 @@ async fn flag(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
                 std::io::stdin().read_to_string(&mut t).context("Failed to read standard input")?;
                 t
             } else {
-                std::fs::read_to_string(&file)
-                    .map_err(|e| Failure::Input(format!("could not read {}: {e}", file.display())))?
+                std::fs::read_to_string(&file).map_err(|e| {
+                    Failure::Input(format!("could not read {}: {e}", file.display()))
+                })?
             };
             // Check the format locally first: syntax errors and unknown fields, with their line.
             wavegate_core::flagfile::parse_yaml::<wavegate_core::FlagFile>(&text)
                 .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
-            let rb = c.request(Method::POST, "/api/v1/apply").header("content-type", "application/yaml").body(text);
+            let rb = c
+                .request(Method::POST, "/api/v1/apply")
+                .header("content-type", "application/yaml")
+                .body(text);
             let (_, v) = c.send(with_reason(rb, &reason)).await?;
             if remote.json {
                 print_json(&v);
             } else {
                 for r in v["results"].as_array().into_iter().flatten() {
-                    let what = if r["changed"] == json!(true) { format!("now version {}", s(&r["version"])) } else { format!("unchanged at version {}", s(&r["version"])) };
+                    let what = if r["changed"] == json!(true) {
+                        format!("now version {}", s(&r["version"]))
+                    } else {
+                        format!("unchanged at version {}", s(&r["version"]))
+                    };
                     println!("{} {}: {what}", s(&r["kind"]), s(&r["key"]));
                 }
                 println!("{} changed, {} unchanged.", s(&v["changed"]), s(&v["unchanged"]));
@@ -225,7 +284,14 @@ async fn flag(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
             } else {
                 println!("{:>7}  {:<24} {:<20} {:<16} REASON", "VERSION", "AT", "ACTOR", "ACTION");
                 for v in list.as_array().into_iter().flatten() {
-                    println!("{:>7}  {:<24} {:<20} {:<16} {}", s(&v["version"]), s(&v["created_at"]), s(&v["actor"]), s(&v["action"]), s(&v["reason"]));
+                    println!(
+                        "{:>7}  {:<24} {:<20} {:<16} {}",
+                        s(&v["version"]),
+                        s(&v["created_at"]),
+                        s(&v["actor"]),
+                        s(&v["action"]),
+                        s(&v["reason"])
+                    );
                 }
             }
         }
@@ -235,14 +301,23 @@ async fn flag(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
                 path.push_str(&format!("&to={t}"));
             }
             let d = c.get(&path).await?;
-            if remote.json { print_json(&d) } else { print!("{}", d["diff"].as_str().unwrap_or("")) }
+            if remote.json {
+                print_json(&d)
+            } else {
+                print!("{}", d["diff"].as_str().unwrap_or(""))
+            }
         }
         FlagCommand::Revert { key, version, reason } => {
             let mut body = json!({"version": version});
             if let Some(r) = reason {
                 body["reason"] = json!(r);
             }
-            let (_, v) = c.send(c.request(Method::POST, &format!("/api/v1/flags/{}/revert", enc(&key))).json(&body)).await?;
+            let (_, v) = c
+                .send(
+                    c.request(Method::POST, &format!("/api/v1/flags/{}/revert", enc(&key)))
+                        .json(&body),
+                )
+                .await?;
             if remote.json {
                 print_json(&v);
             } else {
@@ -252,7 +327,11 @@ async fn flag(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
         FlagCommand::Archive { key, reason } => {
             let rb = c.request(Method::POST, &format!("/api/v1/flags/{}/archive", enc(&key)));
             let (_, v) = c.send(with_reason(rb, &reason)).await?;
-            if remote.json { print_json(&v) } else { println!("{key}: archived (version {}).", s(&v["version"])) }
+            if remote.json {
+                print_json(&v)
+            } else {
+                println!("{key}: archived (version {}).", s(&v["version"]))
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -273,8 +352,14 @@ async fn env(cmd: EnvCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
             }
         }
         EnvCommand::Create { name } => {
-            let (_, e) = c.send(c.request(Method::POST, "/api/v1/environments").json(&json!({"name": name}))).await?;
-            if remote.json { print_json(&e) } else { println!("Created environment {name} at position {}.", s(&e["position"])) }
+            let (_, e) = c
+                .send(c.request(Method::POST, "/api/v1/environments").json(&json!({"name": name})))
+                .await?;
+            if remote.json {
+                print_json(&e)
+            } else {
+                println!("Created environment {name} at position {}.", s(&e["position"]))
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -288,7 +373,9 @@ async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         return Err(Failure::Input("--context must be a JSON object".into()).into());
     }
     let c = Client::new(&args.remote)?;
-    let mut rb = c.request(Method::POST, &format!("/ofrep/v1/evaluate/flags/{}", enc(&args.flag))).json(&json!({"context": context}));
+    let mut rb = c
+        .request(Method::POST, &format!("/ofrep/v1/evaluate/flags/{}", enc(&args.flag)))
+        .json(&json!({"context": context}));
     if let Some(env) = &args.env {
         rb = rb.header("x-wavegate-environment", env.as_str());
     }
@@ -297,7 +384,13 @@ async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         print_json(&v);
     } else {
         let rule = v["metadata"]["rule"].as_str().map(|r| format!(" rule={r}")).unwrap_or_default();
-        println!("{} = {} (variant {}, reason {}{rule})", s(&v["key"]), v["value"], s(&v["variant"]), s(&v["reason"]));
+        println!(
+            "{} = {} (variant {}, reason {}{rule})",
+            s(&v["key"]),
+            v["value"],
+            s(&v["variant"]),
+            s(&v["reason"])
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -312,7 +405,11 @@ async fn audit(cmd: AuditCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
             if remote.json {
                 print_json(&v);
             } else if ok {
-                println!("audit chain verifies: {} entries, head {}", s(&v["verified"]), s(&v["head"]));
+                println!(
+                    "audit chain verifies: {} entries, head {}",
+                    s(&v["verified"]),
+                    s(&v["head"])
+                );
             } else {
                 println!(
                     "audit chain BROKEN at entry {}: {} ({} entries before it verify)",
@@ -329,7 +426,15 @@ async fn audit(cmd: AuditCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
                 print_json(&list);
             } else {
                 for e in list.as_array().into_iter().flatten() {
-                    println!("{:>6}  {}  {:<16} {:<18} {:<28} {}", s(&e["seq"]), s(&e["at"]), s(&e["actor"]), s(&e["action"]), s(&e["target"]), s(&e["reason"]));
+                    println!(
+                        "{:>6}  {}  {:<16} {:<18} {:<28} {}",
+                        s(&e["seq"]),
+                        s(&e["at"]),
+                        s(&e["actor"]),
+                        s(&e["action"]),
+                        s(&e["target"]),
+                        s(&e["reason"])
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)

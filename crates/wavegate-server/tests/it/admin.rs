@@ -13,7 +13,10 @@ async fn flags_version_revert_and_diff() {
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["flag"]["version"], 1);
     let r = app.admin(Method::PUT, "/api/v1/flags/dark-mode", Some(v1.clone())).await;
-    assert_eq!((r.status, r.body["changed"].clone(), r.body["flag"]["version"].clone()), (StatusCode::OK, json!(false), json!(1)));
+    assert_eq!(
+        (r.status, r.body["changed"].clone(), r.body["flag"]["version"].clone()),
+        (StatusCode::OK, json!(false), json!(1))
+    );
 
     let mut v2 = v1.clone();
     v2["environments"]["prod"]["enabled"] = json!(false);
@@ -22,28 +25,57 @@ async fn flags_version_revert_and_diff() {
 
     // Optimistic concurrency with If-Match.
     let r = app
-        .raw(Method::PUT, "/api/v1/flags/dark-mode", Some(ADMIN), &[("if-match", "\"1\"")], serde_json::to_vec(&v1).unwrap())
+        .raw(
+            Method::PUT,
+            "/api/v1/flags/dark-mode",
+            Some(ADMIN),
+            &[("if-match", "\"1\"")],
+            serde_json::to_vec(&v1).unwrap(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
 
     let d = app.admin(Method::GET, "/api/v1/flags/dark-mode/diff?from=1&to=2", None).await;
     let diff = d.body["diff"].as_str().unwrap();
-    assert!(diff.contains("-        \"enabled\": true") && diff.contains("+        \"enabled\": false"), "{diff}");
+    assert!(
+        diff.contains("-        \"enabled\": true") && diff.contains("+        \"enabled\": false"),
+        "{diff}"
+    );
 
-    let r = app.admin(Method::POST, "/api/v1/flags/dark-mode/revert", Some(json!({"version": 1, "reason": "back"}))).await;
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/v1/flags/dark-mode/revert",
+            Some(json!({"version": 1, "reason": "back"})),
+        )
+        .await;
     assert_eq!(r.body["version"], 3, "{:?}", r.body);
     let versions = app.admin(Method::GET, "/api/v1/flags/dark-mode/versions", None).await.body;
     let versions = versions.as_array().unwrap();
     assert_eq!(versions.len(), 3);
-    assert_eq!(versions[2]["spec"], versions[0]["spec"], "revert makes a new version equal to the old one");
-    assert_eq!((versions[2]["action"].clone(), versions[2]["reason"].clone()), (json!("flag.revert"), json!("back")));
+    assert_eq!(
+        versions[2]["spec"], versions[0]["spec"],
+        "revert makes a new version equal to the old one"
+    );
+    assert_eq!(
+        (versions[2]["action"].clone(), versions[2]["reason"].clone()),
+        (json!("flag.revert"), json!("back"))
+    );
 
     let r = app.admin(Method::POST, "/api/v1/flags/dark-mode/archive", None).await;
     assert_eq!(r.body["archived"], true);
     let t = app.token("client-sdk", &["prod"]).await;
     assert_eq!(app.ofrep(&t, "dark-mode", json!({})).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.admin(Method::GET, "/api/v1/flags", None).await.body, json!([]));
-    assert_eq!(app.admin(Method::GET, "/api/v1/flags?archived=true", None).await.body.as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.admin(Method::GET, "/api/v1/flags?archived=true", None)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     app.admin(Method::POST, "/api/v1/flags/dark-mode/unarchive", None).await;
     assert_eq!(app.ofrep(&t, "dark-mode", json!({})).await.status, StatusCode::OK);
 }
@@ -59,7 +91,10 @@ async fn applying_a_file_is_idempotent_and_atomic() {
     assert_eq!(app.revision().await, rev, "the same file twice makes no new version");
 
     // One bad flag and nothing in the file lands.
-    let bad = FLAGS.replace("default: blue", "default: purple").replace("10%", "20%").replace("90%", "80%");
+    let bad = FLAGS
+        .replace("default: blue", "default: purple")
+        .replace("10%", "20%")
+        .replace("90%", "80%");
     let r = app.apply_yaml(&bad).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["field"], "flags.banner-color.default");
@@ -71,7 +106,13 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let app = spawn_app().await;
     app.apply_yaml(FLAGS).await;
     let rev = app.revision().await;
-    let audit_len = app.admin(Method::GET, "/api/v1/audit?limit=1000", None).await.body.as_array().unwrap().len();
+    let audit_len = app
+        .admin(Method::GET, "/api/v1/audit?limit=1000", None)
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .len();
 
     let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
         ("malformed JSON", b"{\"variants\": ".to_vec(), StatusCode::BAD_REQUEST, "malformed JSON"),
@@ -94,20 +135,59 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         ("oversized", vec![b' '; 2 * 1024 * 1024], StatusCode::PAYLOAD_TOO_LARGE, "too large"),
     ];
     for (name, body, status, needle) in cases {
-        let r = app.raw(Method::PUT, "/api/v1/flags/new-checkout", Some(ADMIN), &[("content-type", "application/json")], body).await;
+        let r = app
+            .raw(
+                Method::PUT,
+                "/api/v1/flags/new-checkout",
+                Some(ADMIN),
+                &[("content-type", "application/json")],
+                body,
+            )
+            .await;
         assert_eq!(r.status, status, "{name}: {:?}", r.body);
         let msg = r.body["message"].as_str().unwrap_or_default();
         assert!(msg.contains(needle), "{name}: {msg:?} should mention {needle:?}");
     }
-    let r = app.raw(Method::PUT, "/api/v1/flags/bad%20key", Some(ADMIN), &[], br#"{"variants": {"a": 1}, "default": "a"}"#.to_vec()).await;
-    assert_eq!((r.status, r.body["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("key")));
-    let r = app.apply_yaml("flags:\n  x:\n    variants: { a: 1 }\n    default: a\n    colour: red\n").await;
-    assert_eq!((r.status, r.body["field"].clone()), (StatusCode::BAD_REQUEST, json!("line 5, column 5")));
-    let r = app.admin(Method::POST, "/api/v1/tokens", Some(json!({"kind": "root", "environments": ["prod"]}))).await;
-    assert_eq!((r.status, r.body["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("kind")));
+    let r = app
+        .raw(
+            Method::PUT,
+            "/api/v1/flags/bad%20key",
+            Some(ADMIN),
+            &[],
+            br#"{"variants": {"a": 1}, "default": "a"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("key"))
+    );
+    let r = app
+        .apply_yaml("flags:\n  x:\n    variants: { a: 1 }\n    default: a\n    colour: red\n")
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("line 5, column 5"))
+    );
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"kind": "root", "environments": ["prod"]})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("kind"))
+    );
 
     assert_eq!(app.revision().await, rev, "no bad input may change anything");
-    let after = app.admin(Method::GET, "/api/v1/audit?limit=1000", None).await.body.as_array().unwrap().len();
+    let after = app
+        .admin(Method::GET, "/api/v1/audit?limit=1000", None)
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(after, audit_len);
 }
 
@@ -115,21 +195,39 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
 async fn environment_scoped_admins_change_only_their_environments() {
     let app = spawn_app().await;
     app.apply_yaml(FLAGS).await;
-    let r = app.admin(Method::POST, "/api/v1/tokens", Some(json!({"kind": "admin", "environments": ["dev"], "principal": "dev-lead"}))).await;
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"kind": "admin", "environments": ["dev"], "principal": "dev-lead"})),
+        )
+        .await;
     let dev_admin = r.body["token"].as_str().unwrap().to_owned();
-    let flag = app.admin(Method::GET, "/api/v1/flags/new-checkout", None).await.body["spec"].clone();
+    let flag =
+        app.admin(Method::GET, "/api/v1/flags/new-checkout", None).await.body["spec"].clone();
 
     let mut dev_change = flag.clone();
     dev_change["environments"]["dev"]["enabled"] = json!(true);
-    let r = app.call(Method::PUT, "/api/v1/flags/new-checkout", Some(&dev_admin), Some(dev_change)).await;
+    let r = app
+        .call(Method::PUT, "/api/v1/flags/new-checkout", Some(&dev_admin), Some(dev_change))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["flag"]["updated_by"], "dev-lead");
 
     let mut prod_change = flag.clone();
     prod_change["environments"]["prod"]["enabled"] = json!(false);
-    let r = app.call(Method::PUT, "/api/v1/flags/new-checkout", Some(&dev_admin), Some(prod_change)).await;
+    let r = app
+        .call(Method::PUT, "/api/v1/flags/new-checkout", Some(&dev_admin), Some(prod_change))
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = app.call(Method::POST, "/api/v1/tokens", Some(&dev_admin), Some(json!({"kind": "client-sdk", "environments": ["prod"]}))).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(&dev_admin),
+            Some(json!({"kind": "client-sdk", "environments": ["prod"]})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
@@ -140,12 +238,25 @@ async fn segments_in_use_cannot_be_archived() {
     let r = app.admin(Method::POST, "/api/v1/segments/beta-testers/archive", None).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert!(r.body["message"].as_str().unwrap().contains("new-checkout"));
-    let r = app.admin(Method::PUT, "/api/v1/segments/pilots", Some(json!({"keys": ["u1", "u2"]}))).await;
+    let r = app
+        .admin(Method::PUT, "/api/v1/segments/pilots", Some(json!({"keys": ["u1", "u2"]})))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let r = app.admin(Method::PUT, "/api/v1/segments/pilots", Some(json!({"keys": ["u1"]}))).await;
     assert_eq!(r.body["segment"]["version"], 2);
-    assert_eq!(app.admin(Method::GET, "/api/v1/segments/pilots/versions", None).await.body.as_array().unwrap().len(), 2);
-    assert_eq!(app.admin(Method::POST, "/api/v1/segments/pilots/archive", None).await.status, StatusCode::OK);
+    assert_eq!(
+        app.admin(Method::GET, "/api/v1/segments/pilots/versions", None)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        app.admin(Method::POST, "/api/v1/segments/pilots/archive", None).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -177,7 +288,12 @@ async fn audit_verifies_and_names_the_first_tampered_entry() {
 #[tokio::test]
 async fn unnormalised_paths_are_refused_before_auth() {
     let app = spawn_app().await;
-    for path in ["/healthz/../api/v1/tokens", "/api/v1/flags/%2e%2e/tokens", "/api/v1//tokens", "/api/v1/./tokens"] {
+    for path in [
+        "/healthz/../api/v1/tokens",
+        "/api/v1/flags/%2e%2e/tokens",
+        "/api/v1//tokens",
+        "/api/v1/./tokens",
+    ] {
         let r = app.raw(Method::GET, path, None, &[], vec![]).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
     }
@@ -196,10 +312,16 @@ async fn openapi_documents_every_route_that_exists() {
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {
             let m: Method = method.to_uppercase().parse().unwrap();
-            let concrete = path.replace("{key}", "k").replace("{version}", "1").replace("{id}", "tok_x");
+            let concrete =
+                path.replace("{key}", "k").replace("{version}", "1").replace("{id}", "tok_x");
             let r = app.raw(m.clone(), &concrete, None, &[], vec![]).await;
             assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
-            assert!(r.status != StatusCode::NOT_FOUND || r.body.get("errorCode").is_some() || r.body["message"] != "no such route; see /api/v1/openapi.json", "{method} {path} is documented but not routed");
+            assert!(
+                r.status != StatusCode::NOT_FOUND
+                    || r.body.get("errorCode").is_some()
+                    || r.body["message"] != "no such route; see /api/v1/openapi.json",
+                "{method} {path} is documented but not routed"
+            );
         }
     }
 }

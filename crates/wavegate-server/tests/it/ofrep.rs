@@ -11,16 +11,32 @@ async fn success_carries_key_value_variant_reason() {
     assert_eq!(app.apply_yaml(FLAGS).await.status, StatusCode::OK);
     let t = app.token("client-sdk", &["prod"]).await;
 
-    let r = app.ofrep(&t, "new-checkout", json!({"targetingKey": "u1", "email": "x@example.com"})).await;
+    let r = app
+        .ofrep(&t, "new-checkout", json!({"targetingKey": "u1", "email": "x@example.com"}))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.body, json!({"key": "new-checkout", "value": true, "variant": "on", "reason": "TARGETING_MATCH", "metadata": {"rule": "internal"}}));
+    assert_eq!(
+        r.body,
+        json!({"key": "new-checkout", "value": true, "variant": "on", "reason": "TARGETING_MATCH", "metadata": {"rule": "internal"}})
+    );
     assert_eq!(r.headers["content-type"], "application/json");
 
     let r = app.ofrep(&t, "banner-color", json!({"targetingKey": "u1"})).await;
-    assert_eq!((r.body["value"].clone(), r.body["reason"].clone()), (json!("#00f"), json!("DEFAULT")));
+    assert_eq!(
+        (r.body["value"].clone(), r.body["reason"].clone()),
+        (json!("#00f"), json!("DEFAULT"))
+    );
 
     // Floats keep their decimal point on the wire (the Python provider checks isinstance float).
-    let r = app.raw(Method::POST, "/ofrep/v1/evaluate/flags/price-factor", Some(&t), &[], br#"{"context":{"targetingKey":"u"}}"#.to_vec()).await;
+    let r = app
+        .raw(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/price-factor",
+            Some(&t),
+            &[],
+            br#"{"context":{"targetingKey":"u"}}"#.to_vec(),
+        )
+        .await;
     assert_eq!(r.body["reason"], "STATIC");
     assert!(r.body["value"].is_f64(), "{:?}", r.body);
     let r = app.ofrep(&t, "limits", json!({})).await;
@@ -38,25 +54,63 @@ async fn ofrep_errors_have_the_spec_shapes() {
 
     let r = app.ofrep(&t, "missing", json!({"targetingKey": "u"})).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!((r.body["key"].clone(), r.body["errorCode"].clone()), (json!("missing"), json!("FLAG_NOT_FOUND")));
+    assert_eq!(
+        (r.body["key"].clone(), r.body["errorCode"].clone()),
+        (json!("missing"), json!("FLAG_NOT_FOUND"))
+    );
 
-    let r = app.raw(Method::POST, "/ofrep/v1/evaluate/flags/new-checkout", Some(&t), &[], b"{\"context\": {".to_vec()).await;
-    assert_eq!((r.status, r.body["errorCode"].clone()), (StatusCode::BAD_REQUEST, json!("PARSE_ERROR")));
+    let r = app
+        .raw(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/new-checkout",
+            Some(&t),
+            &[],
+            b"{\"context\": {".to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["errorCode"].clone()),
+        (StatusCode::BAD_REQUEST, json!("PARSE_ERROR"))
+    );
     assert_eq!(r.body["key"], "new-checkout");
 
-    let r = app.raw(Method::POST, "/ofrep/v1/evaluate/flags/new-checkout", Some(&t), &[], b"{\"context\": {\"a\": \"\xff\xfe\"}}".to_vec()).await;
-    assert_eq!((r.status, r.body["errorCode"].clone()), (StatusCode::BAD_REQUEST, json!("PARSE_ERROR")));
+    let r = app
+        .raw(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/new-checkout",
+            Some(&t),
+            &[],
+            b"{\"context\": {\"a\": \"\xff\xfe\"}}".to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["errorCode"].clone()),
+        (StatusCode::BAD_REQUEST, json!("PARSE_ERROR"))
+    );
     assert!(r.body["errorDetails"].as_str().unwrap().contains("UTF-8"));
 
     let r = app.ofrep(&t, "new-checkout", json!({"targetingKey": 42})).await;
-    assert_eq!((r.status, r.body["errorCode"].clone()), (StatusCode::BAD_REQUEST, json!("INVALID_CONTEXT")));
+    assert_eq!(
+        (r.status, r.body["errorCode"].clone()),
+        (StatusCode::BAD_REQUEST, json!("INVALID_CONTEXT"))
+    );
 
-    let r = app.call(Method::POST, "/ofrep/v1/evaluate/flags/new-checkout", Some(&t), Some(json!({"context": [1, 2]}))).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/new-checkout",
+            Some(&t),
+            Some(json!({"context": [1, 2]})),
+        )
+        .await;
     assert_eq!(r.body["errorCode"], "INVALID_CONTEXT");
 
     // A split on targetingKey with no targeting key: TARGETING_KEY_MISSING, not a random answer.
     let r = app.ofrep(&t, "strict-split", json!({"email": "a@b.c"})).await;
-    assert_eq!((r.status, r.body["errorCode"].clone()), (StatusCode::BAD_REQUEST, json!("TARGETING_KEY_MISSING")));
+    assert_eq!(
+        (r.status, r.body["errorCode"].clone()),
+        (StatusCode::BAD_REQUEST, json!("TARGETING_KEY_MISSING"))
+    );
     // The default stickiness falls back instead (sessionId here).
     let r = app.ofrep(&t, "new-checkout", json!({"country": "NO", "sessionId": "s1"})).await;
     assert_eq!((r.status, r.body["reason"].clone()), (StatusCode::OK, json!("SPLIT")));
@@ -66,7 +120,8 @@ async fn ofrep_errors_have_the_spec_shapes() {
     let r = app.ofrep(&t, "new-checkout", serde_json::Value::Object(big)).await;
     assert_eq!(r.body["errorCode"], "INVALID_CONTEXT");
     let huge = vec![b' '; 2 * 1024 * 1024];
-    let r = app.raw(Method::POST, "/ofrep/v1/evaluate/flags/new-checkout", Some(&t), &[], huge).await;
+    let r =
+        app.raw(Method::POST, "/ofrep/v1/evaluate/flags/new-checkout", Some(&t), &[], huge).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
@@ -77,7 +132,14 @@ async fn auth_and_environment_scope() {
     let prod = app.token("client-sdk", &["prod"]).await;
     let dev = app.token("client-sdk", &["dev"]).await;
 
-    let r = app.call(Method::POST, "/ofrep/v1/evaluate/flags/new-checkout", None, Some(json!({"context": {}}))).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/new-checkout",
+            None,
+            Some(json!({"context": {}})),
+        )
+        .await;
     assert_eq!((r.status, r.body.clone()), (StatusCode::UNAUTHORIZED, serde_json::Value::Null));
     let r = app.ofrep("wg_not_a_real_token", "new-checkout", json!({})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -85,25 +147,53 @@ async fn auth_and_environment_scope() {
     // The dev token evaluates in dev (disabled there) and may not ask for prod.
     let r = app.ofrep(&dev, "new-checkout", json!({"targetingKey": "u"})).await;
     assert_eq!(r.body["reason"], "DISABLED");
-    let r = app.raw(Method::POST, "/ofrep/v1/evaluate/flags/new-checkout", Some(&dev), &[("x-wavegate-environment", "prod")], b"{}".to_vec()).await;
+    let r = app
+        .raw(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/new-checkout",
+            Some(&dev),
+            &[("x-wavegate-environment", "prod")],
+            b"{}".to_vec(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     // An admin token spans every environment, so it must name one.
     let r = app.ofrep(ADMIN, "new-checkout", json!({})).await;
-    assert_eq!((r.status, r.body["errorCode"].clone()), (StatusCode::BAD_REQUEST, json!("GENERAL")));
+    assert_eq!(
+        (r.status, r.body["errorCode"].clone()),
+        (StatusCode::BAD_REQUEST, json!("GENERAL"))
+    );
 
     // client-sdk tokens evaluate only.
     let r = app.call(Method::GET, "/api/v1/flags", Some(&prod), None).await;
     assert_eq!((r.status, r.body["code"].clone()), (StatusCode::FORBIDDEN, json!("forbidden")));
     let server = app.token("server-sdk", &["prod"]).await;
-    assert_eq!(app.call(Method::GET, "/api/v1/flags", Some(&server), None).await.status, StatusCode::OK);
-    assert_eq!(app.call(Method::PUT, "/api/v1/flags/x", Some(&server), Some(json!({}))).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.call(Method::GET, "/api/v1/flags", Some(&server), None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.call(Method::PUT, "/api/v1/flags/x", Some(&server), Some(json!({}))).await.status,
+        StatusCode::FORBIDDEN
+    );
 
     // Revoked tokens stop working at once.
     let list = app.admin(Method::GET, "/api/v1/tokens", None).await.body;
-    let id = list.as_array().unwrap().iter().find(|t| t["principal"] == "admin-client-sdk" && t["environments"] == json!(["prod"])).unwrap()["id"].as_str().unwrap().to_owned();
+    let id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["principal"] == "admin-client-sdk" && t["environments"] == json!(["prod"]))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(app.ofrep(&prod, "new-checkout", json!({})).await.status, StatusCode::OK);
-    assert_eq!(app.admin(Method::DELETE, &format!("/api/v1/tokens/{id}"), None).await.status, StatusCode::OK);
+    assert_eq!(
+        app.admin(Method::DELETE, &format!("/api/v1/tokens/{id}"), None).await.status,
+        StatusCode::OK
+    );
     assert_eq!(app.ofrep(&prod, "new-checkout", json!({})).await.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -121,15 +211,27 @@ async fn bulk_etag_and_304() {
     assert_eq!(strict["reason"], "SPLIT");
     let etag = r.headers["etag"].to_str().unwrap().to_owned();
 
-    let r = app.raw(Method::POST, "/ofrep/v1/evaluate/flags", Some(&t), &[("if-none-match", &etag)], ctx.clone()).await;
+    let r = app
+        .raw(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(&t),
+            &[("if-none-match", &etag)],
+            ctx.clone(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_MODIFIED);
     // Another context never gets a stale 304.
     let other = br#"{"context":{"targetingKey":"u2"}}"#.to_vec();
-    let r = app.raw(Method::POST, "/ofrep/v1/evaluate/flags", Some(&t), &[("if-none-match", &etag)], other).await;
+    let r = app
+        .raw(Method::POST, "/ofrep/v1/evaluate/flags", Some(&t), &[("if-none-match", &etag)], other)
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     // A change to any flag changes the ETag.
     app.apply_yaml(&FLAGS.replace("10%, \"off\": 90%", "25%, \"off\": 75%")).await;
-    let r = app.raw(Method::POST, "/ofrep/v1/evaluate/flags", Some(&t), &[("if-none-match", &etag)], ctx).await;
+    let r = app
+        .raw(Method::POST, "/ofrep/v1/evaluate/flags", Some(&t), &[("if-none-match", &etag)], ctx)
+        .await;
     assert_eq!(r.status, StatusCode::OK);
 }
 
@@ -156,8 +258,19 @@ async fn cors_preflight_exposes_etag() {
     let app2 = spawn_app().await;
     app2.apply_yaml(FLAGS).await;
     let t = app2.token("client-sdk", &["prod"]).await;
-    let r = app2.raw(Method::POST, "/ofrep/v1/evaluate/flags", Some(&t), &[("origin", "http://localhost:3000")], b"{}".to_vec()).await;
-    assert_eq!(r.headers["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase(), "etag");
+    let r = app2
+        .raw(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(&t),
+            &[("origin", "http://localhost:3000")],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!(
+        r.headers["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase(),
+        "etag"
+    );
 }
 
 #[tokio::test]
@@ -170,7 +283,12 @@ async fn metrics_count_requests_and_evaluations() {
     }
     let r = app.raw(Method::GET, "/metrics", None, &[], vec![]).await;
     let text = r.body.as_str().unwrap();
-    assert!(text.contains(r#"wavegate_evaluations_total{flag="banner-color",reason="TARGETING_MATCH"} 3"#), "{text}");
+    assert!(
+        text.contains(
+            r#"wavegate_evaluations_total{flag="banner-color",reason="TARGETING_MATCH"} 3"#
+        ),
+        "{text}"
+    );
     assert!(text.contains(r#"wavegate_http_requests_total{method="POST",route="/ofrep/v1/evaluate/flags/{key}",status="200"} 3"#), "{text}");
     assert!(text.contains("wavegate_http_request_duration_seconds_bucket"), "{text}");
     assert_eq!(app.raw(Method::GET, "/healthz", None, &[], vec![]).await.status, StatusCode::OK);

@@ -35,7 +35,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
-    pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
@@ -50,12 +57,19 @@ impl TestApp {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         Reply { status, headers, body }
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let bytes = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
         self.raw(method, path, token, &[("content-type", "application/json")], bytes).await
     }
@@ -65,17 +79,36 @@ impl TestApp {
     }
 
     pub async fn apply_yaml(&self, yaml: &str) -> Reply {
-        self.raw(Method::POST, "/api/v1/apply", Some(ADMIN), &[("content-type", "application/yaml")], yaml.as_bytes().to_vec()).await
+        self.raw(
+            Method::POST,
+            "/api/v1/apply",
+            Some(ADMIN),
+            &[("content-type", "application/yaml")],
+            yaml.as_bytes().to_vec(),
+        )
+        .await
     }
 
     pub async fn token(&self, kind: &str, envs: &[&str]) -> String {
-        let r = self.admin(Method::POST, "/api/v1/tokens", Some(json!({"kind": kind, "environments": envs}))).await;
+        let r = self
+            .admin(
+                Method::POST,
+                "/api/v1/tokens",
+                Some(json!({"kind": kind, "environments": envs})),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         r.body["token"].as_str().unwrap().to_owned()
     }
 
     pub async fn ofrep(&self, token: &str, key: &str, context: Value) -> Reply {
-        self.call(Method::POST, &format!("/ofrep/v1/evaluate/flags/{key}"), Some(token), Some(json!({"context": context}))).await
+        self.call(
+            Method::POST,
+            &format!("/ofrep/v1/evaluate/flags/{key}"),
+            Some(token),
+            Some(json!({"context": context})),
+        )
+        .await
     }
 
     pub async fn revision(&self) -> i64 {

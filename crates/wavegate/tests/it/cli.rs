@@ -15,31 +15,50 @@ fn flags_as_code_round_trip() {
     let first = cli_json(url, ADMIN, &["flag", "apply", "-f", f, "--reason", "initial import"]);
     assert_eq!(first["changed"], 6, "{first}");
     let again = cli_json(url, ADMIN, &["flag", "apply", "-f", f]);
-    assert_eq!((again["changed"].clone(), again["unchanged"].clone()), (json!(0), json!(6)), "applying twice makes no version");
+    assert_eq!(
+        (again["changed"].clone(), again["unchanged"].clone()),
+        (json!(0), json!(6)),
+        "applying twice makes no version"
+    );
 
     let list = cli_json(url, ADMIN, &["flag", "list"]);
     assert_eq!(list.as_array().unwrap().len(), 5);
     let got = cli_json(url, ADMIN, &["flag", "get", "new-checkout"]);
     assert_eq!(got["version"], 1);
-    assert_eq!(got["spec"]["environments"]["prod"]["rules"][1]["constraints"][0]["values"], json!(["NO", "SE"]));
+    assert_eq!(
+        got["spec"]["environments"]["prod"]["rules"][1]["constraints"][0]["values"],
+        json!(["NO", "SE"])
+    );
 
     // Evaluate as an SDK would, with a client token created by the CLI.
     let t = cli_json(url, ADMIN, &["token", "create", "--kind", "client-sdk", "--env", "prod"]);
     let client = t["token"].as_str().unwrap();
     assert!(client.len() >= 43, "at least 32 random bytes: {client}");
-    let e = cli_json(url, client, &["eval", "new-checkout", "--context", r#"{"targetingKey":"u1","email":"a@example.com"}"#]);
+    let e = cli_json(
+        url,
+        client,
+        &["eval", "new-checkout", "--context", r#"{"targetingKey":"u1","email":"a@example.com"}"#],
+    );
     assert_eq!((e["value"].clone(), e["reason"].clone()), (json!(true), json!("TARGETING_MATCH")));
     let human = cli(url, Some(client), &["eval", "banner-color", "--context", r#"{"plan":"vip"}"#]);
-    assert_eq!(stdout(&human).trim(), r##"banner-color = "#f00" (variant red, reason TARGETING_MATCH rule=vip)"##);
+    assert_eq!(
+        stdout(&human).trim(),
+        r##"banner-color = "#f00" (variant red, reason TARGETING_MATCH rule=vip)"##
+    );
 
     // Change, history, diff, revert.
-    let changed = write(dir.path(), "flags2.yaml", &FLAGS.replace("10%, \"off\": 90%", "25%, \"off\": 75%"));
+    let changed =
+        write(dir.path(), "flags2.yaml", &FLAGS.replace("10%, \"off\": 90%", "25%, \"off\": 75%"));
     cli_json(url, ADMIN, &["flag", "apply", "-f", changed.to_str().unwrap(), "--reason", "widen"]);
     let diff = cli(url, Some(ADMIN), &["flag", "diff", "new-checkout", "--from", "1"]);
     let text = stdout(&diff);
     assert!(text.lines().any(|l| l.starts_with('-') && l.contains(r#""on": "10%""#)), "{text}");
     assert!(text.lines().any(|l| l.starts_with('+') && l.contains(r#""on": "25%""#)), "{text}");
-    let r = cli_json(url, ADMIN, &["flag", "revert", "new-checkout", "--version", "1", "--reason", "too fast"]);
+    let r = cli_json(
+        url,
+        ADMIN,
+        &["flag", "revert", "new-checkout", "--version", "1", "--reason", "too fast"],
+    );
     assert_eq!(r["version"], 3);
     let history = cli_json(url, ADMIN, &["flag", "history", "new-checkout"]);
     let h = history.as_array().unwrap();
@@ -52,7 +71,10 @@ fn flags_as_code_round_trip() {
     assert!(stdout(&audit).starts_with("audit chain verifies:"), "{}", stdout(&audit));
     let list = cli_json(url, ADMIN, &["token", "list"]);
     assert_eq!(list.as_array().unwrap().len(), 2);
-    assert!(list.as_array().unwrap().iter().all(|t| t.get("token").is_none()), "secrets are never listed");
+    assert!(
+        list.as_array().unwrap().iter().all(|t| t.get("token").is_none()),
+        "secrets are never listed"
+    );
 }
 
 #[test]
@@ -70,12 +92,17 @@ fn exit_codes_follow_the_contract() {
     assert!(stderr(&o).contains("401"), "{}", stderr(&o));
 
     // Bad input caught locally → 2, naming the field and line.
-    let bad = write(dir.path(), "bad.yaml", "flags:\n  x:\n    variants: { a: 1 }\n    default: a\n    colour: red\n");
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        "flags:\n  x:\n    variants: { a: 1 }\n    default: a\n    colour: red\n",
+    );
     let o = cli(url, Some(ADMIN), &["flag", "apply", "-f", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("line 5, column 5: unknown field `colour`"), "{}", stderr(&o));
     // Invalid content caught by the server → 2, naming where.
-    let bad = write(dir.path(), "bad2.yaml", "flags:\n  x:\n    variants: { a: 1 }\n    default: b\n");
+    let bad =
+        write(dir.path(), "bad2.yaml", "flags:\n  x:\n    variants: { a: 1 }\n    default: b\n");
     let o = cli(url, Some(ADMIN), &["flag", "apply", "-f", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("flags.x.default: unknown variant \"b\""), "{}", stderr(&o));
@@ -101,7 +128,15 @@ fn help_explains_the_commands() {
     for cmd in ["serve", "token", "flag", "eval", "audit"] {
         assert!(text.contains(cmd), "{text}");
     }
-    let o = std::process::Command::new(crate::support::bin()).args(["serve", "--help"]).output().unwrap();
+    let o = std::process::Command::new(crate::support::bin())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
     let text = stdout(&o);
-    assert!(text.contains("WAVEGATE_LISTEN") && text.contains("WAVEGATE_DB") && text.contains("127.0.0.1:8470"), "{text}");
+    assert!(
+        text.contains("WAVEGATE_LISTEN")
+            && text.contains("WAVEGATE_DB")
+            && text.contains("127.0.0.1:8470"),
+        "{text}"
+    );
 }

@@ -10,14 +10,24 @@ fn first_start_prints_a_one_time_admin_token() {
     let db = dir.path().join("fresh.db");
     let server = start(&db, None);
     assert!(db.exists(), "the database file is created on first start");
-    let token = server.banner.iter().map(|l| l.trim()).find(|l| l.starts_with("wg_")).expect("token printed").to_owned();
+    let token = server
+        .banner
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with("wg_"))
+        .expect("token printed")
+        .to_owned();
     let o = cli(&server.url, Some(&token), &["flag", "list", "--json"]);
     assert!(o.status.success());
     let envs = cli_json(&server.url, &token, &["env", "list"]);
-    let names: Vec<_> = envs.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<_> =
+        envs.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_owned()).collect();
     assert_eq!(names, ["dev", "staging", "prod"]);
     let tokens = cli_json(&server.url, &token, &["token", "list"]);
-    assert_eq!((tokens[0]["principal"].clone(), tokens[0]["environments"].clone()), ("admin".into(), serde_json::json!(["*"])));
+    assert_eq!(
+        (tokens[0]["principal"].clone(), tokens[0]["environments"].clone()),
+        ("admin".into(), serde_json::json!(["*"]))
+    );
     drop(server);
 
     let again = start(&db, None);
@@ -48,10 +58,20 @@ fn kill_9_loses_nothing_acknowledged() {
     let mut server = start(&db, Some(ADMIN));
     cli_json(&server.url, ADMIN, &["flag", "apply", "-f", file.to_str().unwrap()]);
     for i in 0..5 {
-        let changed = write(dir.path(), "f.yaml", &FLAGS.replace("default: blue", if i % 2 == 0 { "default: red" } else { "default: blue" }));
+        let changed = write(
+            dir.path(),
+            "f.yaml",
+            &FLAGS.replace(
+                "default: blue",
+                if i % 2 == 0 { "default: red" } else { "default: blue" },
+            ),
+        );
         cli_json(&server.url, ADMIN, &["flag", "apply", "-f", changed.to_str().unwrap()]);
     }
-    std::process::Command::new("kill").args(["-9", &server.child.id().to_string()]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &server.child.id().to_string()])
+        .status()
+        .unwrap();
     let _ = server.child.wait();
     drop(server);
 

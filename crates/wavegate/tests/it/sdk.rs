@@ -14,7 +14,11 @@ fn python() -> PathBuf {
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let p = root.join(".venv/bin/python");
-    assert!(p.exists(), "{} is missing: run scripts/setup-python.sh (scripts/test.sh does)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/setup-python.sh (scripts/test.sh does)",
+        p.display()
+    );
     p
 }
 
@@ -24,7 +28,8 @@ fn openfeature_python_sdk_evaluates_over_ofrep() {
     let server = start(&dir.path().join("w.db"), Some(ADMIN));
     let file = write(dir.path(), "flags.yaml", FLAGS);
     cli_json(&server.url, ADMIN, &["flag", "apply", "-f", file.to_str().unwrap()]);
-    let t = cli_json(&server.url, ADMIN, &["token", "create", "--kind", "client-sdk", "--env", "prod"]);
+    let t =
+        cli_json(&server.url, ADMIN, &["token", "create", "--kind", "client-sdk", "--env", "prod"]);
     let token = t["token"].as_str().unwrap();
 
     // What each key must get from the 10% split, computed by wavegate-core's bucketing.
@@ -39,7 +44,8 @@ fn openfeature_python_sdk_evaluates_over_ofrep() {
     let exp = write(dir.path(), "expected.json", &serde_json::to_string(&expected).unwrap());
 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/ofrep_sdk.py");
-    let o = Command::new(python()).arg(script).arg(&server.url).arg(token).arg(exp).output().unwrap();
+    let o =
+        Command::new(python()).arg(script).arg(&server.url).arg(token).arg(exp).output().unwrap();
     let out = stdout(&o);
     println!("{out}");
     assert!(o.status.success(), "python SDK checks failed:\n{out}\n{}", stderr(&o));

@@ -34,8 +34,11 @@ pub fn start(db: &Path, bootstrap: Option<&str>) -> Server {
     if let Some(t) = bootstrap {
         cmd.env("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", t);
     }
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn wavegate serve");
-    let stdout = child.stdout.take().unwrap();
+    let child =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn wavegate serve");
+    // Owned by the guard from here on, so a panic below still kills the process.
+    let mut server = Server { child, url: String::new(), banner: Vec::new() };
+    let stdout = server.child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -45,15 +48,16 @@ pub fn start(db: &Path, bootstrap: Option<&str>) -> Server {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut banner = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("server did not report its address; saw {banner:?}"));
+        let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+            panic!("server did not report its address; saw {:?}", server.banner)
+        });
         if let Some(rest) = line.strip_prefix("wavegate listening on ") {
-            let url = rest.split_whitespace().next().unwrap().to_owned();
-            return Server { child, url, banner };
+            server.url = rest.split_whitespace().next().unwrap().to_owned();
+            return server;
         }
-        banner.push(line);
+        server.banner.push(line);
     }
 }
 
