@@ -12,7 +12,7 @@ export CARGO_PROFILE_TEST_DEBUG=line-tables-only
 ./scripts/setup-python.sh
 
 echo "== cargo nextest (unit, property, integration) =="
-cargo nextest run --workspace --all-targets --no-fail-fast
+cargo nextest run --workspace --no-fail-fast
 
 echo "== doctests =="
 cargo test --workspace --doc --quiet
