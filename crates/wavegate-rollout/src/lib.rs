@@ -1,0 +1,15 @@
+//! wavegate's pure rollout logic: plans and their lint, blackout windows, sequential
+//! statistics, and the rollout state machine.
+//!
+//! **Boundary:** like `wavegate-core`, this crate does no I/O and reads no clock: `now` and the
+//! signals come in as values, and decisions go out as [`machine::Action`]s that the server
+//! carries out.
+#![warn(missing_docs)]
+
+pub mod blackout;
+pub mod duration;
+pub mod exposure;
+pub mod lint;
+pub mod machine;
+pub mod plan;
+pub mod stats;

@@ -1,0 +1,509 @@
+//! The rollout state machine: [`start`], [`step`] (one controller tick) and [`command`] (a
+//! person's approve / reject / pause / resume / rollback). All pure: time and signals come in,
+//! a new [`Rollout`] and [`Action`]s for the adapters go out.
+//!
+//! **Invariants** (property-tested): the exposure set never exceeds the current wave's; a
+//! rollback restores exactly the flag version that preceded the rollout; every transition
+//! yields an audit action; inside a blackout window nothing but pause and rollback happens; a
+//! paused rollout never promotes; the same salt and split order are kept, so nobody is
+//! re-randomized. A wave's `promotion` governs leaving that wave (for the last wave: completing).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::blackout::{Blackout, active};
+use crate::plan::{Comparison, PlanSpec, Promotion, StopAction};
+use crate::stats::{Moments, SrmReport, Verdict, VerdictReport, judge, srm};
+
+/// Where a running rollout is within its wave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The wave's minimum hold has not elapsed.
+    Hold,
+    /// Waiting for guardrails to pass.
+    Analyzing,
+    /// Gates passed; waiting for approvals.
+    AwaitingApproval,
+}
+
+/// A rollout's state (DESIGN.md: running{wave, phase} → paused | completed | rolled_back | aborted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum State {
+    /// Exposing the current wave.
+    Running {
+        /// Where within the wave.
+        phase: Phase,
+    },
+    /// Held by a person or a stop condition; exposure unchanged.
+    Paused {
+        /// Why.
+        reason: String,
+    },
+    /// Every wave passed.
+    Completed,
+    /// The pre-rollout flag version was restored.
+    RolledBack {
+        /// Why.
+        reason: String,
+    },
+    /// Stopped without changing the flag back (reserved for abandoned drafts).
+    Aborted {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl State {
+    /// Short name: running, paused, completed, rolled_back, aborted.
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Running { .. } => "running",
+            State::Paused { .. } => "paused",
+            State::Completed => "completed",
+            State::RolledBack { .. } => "rolled_back",
+            State::Aborted { .. } => "aborted",
+        }
+    }
+
+    /// Whether the rollout has ended.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, State::Completed | State::RolledBack { .. } | State::Aborted { .. })
+    }
+}
+
+/// An approval of the current wave's promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Who.
+    pub principal: String,
+    /// Which wave (0-based).
+    pub wave: usize,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// One run of a plan. This is the stored rollout row (a storage format, hence serde).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    /// Id (`ro_…`).
+    pub id: String,
+    /// The plan, frozen at the version the rollout started from.
+    pub plan: PlanSpec,
+    /// That plan version.
+    pub plan_version: i64,
+    /// Principal whose token started it.
+    pub requester: String,
+    /// State.
+    pub state: State,
+    /// Current wave, 0-based.
+    pub wave: usize,
+    /// When the current wave began.
+    pub wave_started_at: DateTime<Utc>,
+    /// When the rollout began.
+    pub started_at: DateTime<Utc>,
+    /// The flag version before the rollout first changed it; rollback restores it exactly.
+    pub pre_rollout_version: i64,
+    /// Approvals collected for the current wave.
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
+    /// Whether an approval request went out for the current wave.
+    #[serde(default)]
+    pub approval_requested: bool,
+    /// The blackout holding promotion at the last tick, if any.
+    #[serde(default)]
+    pub blackout: Option<String>,
+}
+
+/// Arm statistics of one metric in the current wave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArmMoments {
+    /// The new variant's arm.
+    pub treatment: Moments,
+    /// The control variant's arm.
+    pub control: Moments,
+}
+
+/// What the controller knows at a tick about the current wave.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Signals {
+    /// Metric (`error`, `latency_ms`, named metrics) → per-arm statistics.
+    pub metrics: BTreeMap<String, ArmMoments>,
+    /// Exposures per arm (for the sample-ratio check).
+    pub exposures: ArmMoments,
+    /// When the last event for this rollout arrived.
+    pub last_event_at: Option<DateTime<Utc>>,
+}
+
+/// What the adapters must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Rewrite the rollout's rules in its flag for this wave (a new flag version).
+    SetExposure {
+        /// Wave index.
+        wave: usize,
+    },
+    /// Restore the flag to exactly this version (rollback).
+    RestoreFlag {
+        /// The pre-rollout version.
+        version: i64,
+    },
+    /// Store a guardrail verdict with its inputs.
+    RecordVerdict {
+        /// Wave index.
+        wave: usize,
+        /// The verdict and its numbers.
+        report: VerdictReport,
+    },
+    /// Store a sample-ratio check.
+    RecordSrm {
+        /// Wave index.
+        wave: usize,
+        /// The check.
+        report: SrmReport,
+    },
+    /// Ask the plan's approvers to approve this wave.
+    RequestApproval {
+        /// Wave index.
+        wave: usize,
+        /// Distinct approvals needed.
+        needed: u32,
+    },
+    /// Tell people: a stop condition needs a human (hook for notifications).
+    Escalate {
+        /// Why.
+        reason: String,
+    },
+    /// Append to the audit log.
+    Audit {
+        /// `rollout.start`, `rollout.promote`, `rollout.rollback`…
+        action: String,
+        /// Evidence.
+        details: Value,
+    },
+}
+
+/// Why a start or a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// Not possible in the rollout's state.
+    #[error("{0}")]
+    InvalidState(String),
+    /// This principal may not do that.
+    #[error("{0}")]
+    NotAllowed(String),
+}
+
+fn blackouts(plan: &PlanSpec) -> Vec<Blackout> {
+    // Plans are validated on apply, so a window that fails to compile here is skipped.
+    plan.blackouts.iter().filter_map(|b| Blackout::compile(b).ok()).collect()
+}
+
+/// Starts a rollout of `plan` at wave 1.
+pub fn start(
+    id: String,
+    plan: PlanSpec,
+    plan_version: i64,
+    requester: String,
+    pre_rollout_version: i64,
+    now: DateTime<Utc>,
+) -> Result<(Rollout, Vec<Action>), CommandError> {
+    if let Some(b) = active(&blackouts(&plan), now) {
+        return Err(CommandError::InvalidState(format!("inside blackout window {:?}; start later", b.name())));
+    }
+    let r = Rollout {
+        id,
+        plan,
+        plan_version,
+        requester,
+        state: State::Running { phase: Phase::Hold },
+        wave: 0,
+        wave_started_at: now,
+        started_at: now,
+        pre_rollout_version,
+        approvals: Vec::new(),
+        approval_requested: false,
+        blackout: None,
+    };
+    let exposure = r.plan.waves[0].exposure.to_string();
+    let actions = vec![
+        Action::SetExposure { wave: 0 },
+        Action::Audit {
+            action: "rollout.start".into(),
+            details: json!({"rollout": r.id, "plan": r.plan.name, "plan_version": plan_version, "wave": 1,
+                "exposure": exposure, "pre_rollout_version": pre_rollout_version}),
+        },
+    ];
+    Ok((r, actions))
+}
+
+/// One controller tick.
+pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec<Action>) {
+    let mut next = r.clone();
+    let mut actions = Vec::new();
+    let State::Running { phase } = r.state else {
+        return (next, actions);
+    };
+    let plan = &r.plan;
+    let wave = &plan.waves[r.wave];
+    let last = r.wave + 1 == plan.waves.len();
+    let full = wave.exposure.basis_points() == 10_000;
+
+    // Guardrails: judge, record, and act on the most severe failure.
+    let mut reports = Vec::new();
+    for g in &plan.guardrails {
+        let arms = signals.metrics.get(&g.metric).copied().unwrap_or_default();
+        let report = judge(g, &arms.treatment, &arms.control);
+        if arms.treatment.n > 0.0 || arms.control.n > 0.0 {
+            actions.push(Action::RecordVerdict { wave: r.wave, report: report.clone() });
+        }
+        reports.push((g, report));
+    }
+    let severity = |a: StopAction| match a {
+        StopAction::Rollback => 3,
+        StopAction::Escalate => 2,
+        StopAction::Pause => 1,
+    };
+    let failed = reports.iter().filter(|(_, rep)| rep.verdict == Verdict::Fail).max_by_key(|(g, _)| severity(g.action));
+    if let Some((g, rep)) = failed {
+        let evidence = json!({"rollout": r.id, "wave": r.wave + 1, "guardrail": g.name, "verdict": rep});
+        let reason = format!("guardrail {:?} failed: {}", g.name, rep.explanation);
+        stop(&mut next, &mut actions, g.action, reason, evidence);
+        return (next, actions);
+    }
+
+    // Sample-ratio check on the planned split (applies when the wave is one split of everyone).
+    let ringless = plan.waves[..=r.wave].iter().all(|w| w.segments.is_empty());
+    if ringless && !full && signals.exposures.treatment.n + signals.exposures.control.n > 0.0 {
+        let report = srm(
+            signals.exposures.treatment.n,
+            signals.exposures.control.n,
+            f64::from(wave.exposure.basis_points()) / 10_000.0,
+            plan.srm_alpha(),
+        );
+        actions.push(Action::RecordSrm { wave: r.wave, report: report.clone() });
+        if report.mismatch {
+            let reason = format!(
+                "sample-ratio mismatch: {} treatment vs {} control for a planned {} share",
+                report.treatment, report.control, wave.exposure
+            );
+            stop(&mut next, &mut actions, StopAction::Escalate, reason, json!({"rollout": r.id, "wave": r.wave + 1, "srm": report}));
+            return (next, actions);
+        }
+    }
+
+    // A source silent for longer than a guardrail allows escalates.
+    let since = signals.last_event_at.unwrap_or(r.wave_started_at).max(r.wave_started_at);
+    if let Some(g) = plan.guardrails.iter().find(|g| g.silent.is_some_and(|s| now - since > s.to_chrono())) {
+        let reason = format!("no signal for guardrail {:?} since {}", g.name, since.to_rfc3339());
+        stop(&mut next, &mut actions, StopAction::Escalate, reason, json!({"rollout": r.id, "wave": r.wave + 1, "guardrail": g.name}));
+        return (next, actions);
+    }
+
+    let elapsed = now - r.wave_started_at;
+    if let Some(max) = wave.max_duration.filter(|m| elapsed > m.to_chrono()) {
+        let reason = format!("wave {} undecided after its maximum duration {max}", r.wave + 1);
+        stop(&mut next, &mut actions, StopAction::Escalate, reason, json!({"rollout": r.id, "wave": r.wave + 1}));
+        return (next, actions);
+    }
+
+    // Blackout: hold everything else.
+    let windows = blackouts(plan);
+    let blackout = active(&windows, now).map(|b| b.name().to_owned());
+    if blackout != r.blackout {
+        next.blackout = blackout.clone();
+        if let Some(name) = &blackout {
+            actions.push(Action::Audit {
+                action: "rollout.hold".into(),
+                details: json!({"rollout": r.id, "wave": r.wave + 1, "blackout": name}),
+            });
+        }
+    }
+    if blackout.is_some() {
+        return (next, actions);
+    }
+
+    if elapsed < wave.hold.to_chrono() {
+        next.state = State::Running { phase: Phase::Hold };
+        return (next, actions);
+    }
+    // Gates: every applicable guardrail passes. At 100% there is no control arm, so only
+    // bound guardrails apply.
+    let pending: Vec<&str> = reports
+        .iter()
+        .filter(|(g, _)| !(full && g.comparison != Comparison::Bound))
+        .filter(|(_, rep)| rep.verdict != Verdict::Pass)
+        .map(|(g, _)| g.name.as_str())
+        .collect();
+    if !pending.is_empty() {
+        next.state = State::Running { phase: Phase::Analyzing };
+        return (next, actions);
+    }
+    if wave.promotion == Promotion::Approval {
+        let needed = plan.approvals_needed();
+        let have = approvals_for(r, r.wave);
+        if have < needed as usize {
+            next.state = State::Running { phase: Phase::AwaitingApproval };
+            if !r.approval_requested || phase != Phase::AwaitingApproval {
+                next.approval_requested = true;
+                actions.push(Action::RequestApproval { wave: r.wave, needed });
+                actions.push(Action::Audit {
+                    action: "rollout.approval_requested".into(),
+                    details: json!({"rollout": r.id, "wave": r.wave + 1, "needed": needed, "have": have}),
+                });
+            }
+            return (next, actions);
+        }
+    }
+    let verdicts: Vec<Value> = reports.iter().map(|(_, rep)| json!(rep)).collect();
+    if last {
+        next.state = State::Completed;
+        actions.push(Action::Audit {
+            action: "rollout.complete".into(),
+            details: json!({"rollout": r.id, "waves": plan.waves.len(), "verdicts": verdicts}),
+        });
+    } else {
+        next.wave = r.wave + 1;
+        next.wave_started_at = now;
+        next.approvals.clear();
+        next.approval_requested = false;
+        next.state = State::Running { phase: Phase::Hold };
+        actions.push(Action::SetExposure { wave: next.wave });
+        actions.push(Action::Audit {
+            action: "rollout.promote".into(),
+            details: json!({"rollout": r.id, "from_wave": r.wave + 1, "to_wave": next.wave + 1,
+                "exposure": plan.waves[next.wave].exposure.to_string(), "verdicts": verdicts,
+                "approvals": r.approvals.iter().map(|a| &a.principal).collect::<Vec<_>>()}),
+        });
+    }
+    (next, actions)
+}
+
+fn approvals_for(r: &Rollout, wave: usize) -> usize {
+    r.approvals.iter().filter(|a| a.wave == wave && a.principal != r.requester).count()
+}
+
+fn stop(next: &mut Rollout, actions: &mut Vec<Action>, action: StopAction, reason: String, evidence: Value) {
+    match action {
+        StopAction::Rollback => {
+            next.state = State::RolledBack { reason: reason.clone() };
+            actions.push(Action::RestoreFlag { version: next.pre_rollout_version });
+            actions.push(Action::Audit {
+                action: "rollout.rollback".into(),
+                details: with_reason(evidence, &reason, "automatic"),
+            });
+        }
+        StopAction::Pause => {
+            next.state = State::Paused { reason: reason.clone() };
+            actions.push(Action::Audit { action: "rollout.pause".into(), details: with_reason(evidence, &reason, "automatic") });
+        }
+        StopAction::Escalate => {
+            next.state = State::Paused { reason: reason.clone() };
+            actions.push(Action::Escalate { reason: reason.clone() });
+            actions.push(Action::Audit {
+                action: "rollout.escalate".into(),
+                details: with_reason(evidence, &reason, "automatic"),
+            });
+        }
+    }
+}
+
+fn with_reason(mut evidence: Value, reason: &str, by: &str) -> Value {
+    if let Some(o) = evidence.as_object_mut() {
+        o.insert("reason".into(), json!(reason));
+        o.insert("by".into(), json!(by));
+    }
+    evidence
+}
+
+/// A person's command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Approve the current wave's promotion.
+    Approve,
+    /// Call no-go: roll back.
+    Reject,
+    /// Hold where it is.
+    Pause,
+    /// Continue after a pause.
+    Resume,
+    /// Restore the pre-rollout flag version now.
+    Rollback,
+}
+
+/// Applies a person's command.
+pub fn command(
+    r: &Rollout,
+    now: DateTime<Utc>,
+    cmd: &Command,
+    principal: &str,
+    reason: Option<&str>,
+) -> Result<(Rollout, Vec<Action>), CommandError> {
+    let mut next = r.clone();
+    let mut actions = Vec::new();
+    let why = reason.unwrap_or("").to_owned();
+    let base = json!({"rollout": r.id, "wave": r.wave + 1, "by": principal, "reason": why});
+    if r.state.is_terminal() {
+        return Err(CommandError::InvalidState(format!("rollout {} has ended ({})", r.id, r.state.name())));
+    }
+    let owners = &r.plan.owners;
+    match cmd {
+        Command::Approve => {
+            if !matches!(r.state, State::Running { .. }) {
+                return Err(CommandError::InvalidState(format!("rollout {} is {}; resume it first", r.id, r.state.name())));
+            }
+            if principal == r.requester {
+                return Err(CommandError::NotAllowed(format!("{principal} requested this rollout and may not approve it")));
+            }
+            if !owners.approvers.is_empty() && !owners.approvers.iter().any(|a| a == principal) {
+                return Err(CommandError::NotAllowed(format!(
+                    "{principal} is not an approver of this plan (approvers: {})",
+                    owners.approvers.join(", ")
+                )));
+            }
+            if r.approvals.iter().any(|a| a.wave == r.wave && a.principal == principal) {
+                return Err(CommandError::InvalidState(format!("{principal} already approved wave {}", r.wave + 1)));
+            }
+            next.approvals.push(Approval { principal: principal.to_owned(), wave: r.wave, at: now });
+            actions.push(Action::Audit { action: "rollout.approve".into(), details: base });
+        }
+        Command::Reject => {
+            let allowed = owners.approvers.iter().chain(&owners.no_go).any(|a| a == principal)
+                || (owners.approvers.is_empty() && owners.no_go.is_empty());
+            if !allowed {
+                return Err(CommandError::NotAllowed(format!("{principal} may not call no-go on this plan")));
+            }
+            let reason = format!("no-go from {principal}: {why}");
+            next.state = State::RolledBack { reason: reason.clone() };
+            actions.push(Action::RestoreFlag { version: r.pre_rollout_version });
+            actions.push(Action::Audit { action: "rollout.reject".into(), details: with_reason(base, &reason, principal) });
+        }
+        Command::Pause => {
+            if !matches!(r.state, State::Running { .. }) {
+                return Err(CommandError::InvalidState(format!("rollout {} is {}, not running", r.id, r.state.name())));
+            }
+            next.state = State::Paused { reason: format!("paused by {principal}: {why}") };
+            actions.push(Action::Audit { action: "rollout.pause".into(), details: base });
+        }
+        Command::Resume => {
+            if !matches!(r.state, State::Paused { .. }) {
+                return Err(CommandError::InvalidState(format!("rollout {} is {}, not paused", r.id, r.state.name())));
+            }
+            next.state = State::Running { phase: Phase::Hold };
+            next.approval_requested = false;
+            actions.push(Action::Audit { action: "rollout.resume".into(), details: base });
+        }
+        Command::Rollback => {
+            let reason = format!("rolled back by {principal}: {why}");
+            next.state = State::RolledBack { reason: reason.clone() };
+            actions.push(Action::RestoreFlag { version: r.pre_rollout_version });
+            actions.push(Action::Audit { action: "rollout.rollback".into(), details: with_reason(base, &reason, principal) });
+        }
+    }
+    Ok((next, actions))
+}

@@ -1,0 +1,317 @@
+//! Rollout plans: the YAML format (`PlanSpec`), its validation, and `lint`.
+//!
+//! A plan says how a flag's new variant widens in waves, which guardrails stop it and how, who
+//! owns and approves it, and when nothing may happen (blackout windows).
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use wavegate_core::Percent;
+
+use crate::blackout::BlackoutSpec;
+use crate::duration::Span;
+
+/// A plan file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSpec {
+    /// The plan's key (how `plan apply` and `rollout start` name it).
+    pub name: String,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What ships.
+    pub release: ReleaseSpec,
+    /// The flag this plan rolls out.
+    pub flag: String,
+    /// The variant being rolled out (treatment).
+    pub new_variant: String,
+    /// The variant it is compared against (control).
+    pub control_variant: String,
+    /// The environment it runs in.
+    pub environment: String,
+    /// Who owns it.
+    pub owners: OwnersSpec,
+    /// Distinct approvers needed at each approval gate (default: 1 for high risk, else 0…
+    /// and at least 1 wherever a wave's promotion is `approval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_approvals: Option<u32>,
+    /// What success means (reported, not gated).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub success_metrics: Vec<SuccessMetricSpec>,
+    /// Stop conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<GuardrailSpec>,
+    /// Exposure steps, increasing.
+    pub waves: Vec<WaveSpec>,
+    /// Windows in which nothing but pause and rollback happens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blackouts: Vec<BlackoutSpec>,
+    /// Markdown steps per stop condition (guardrail name, `srm`, `max_duration`, …).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub runbook: IndexMap<String, String>,
+    /// Where the rollout's rule goes among the flag's rules.
+    #[serde(default)]
+    pub placement: Placement,
+    /// Significance of the sample-ratio check (default 0.001).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srm_alpha: Option<f64>,
+}
+
+/// What ships.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseSpec {
+    /// Release name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// SHA-256 of the artifact, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_sha256: Option<String>,
+    /// When the release's commit was made (RFC 3339), for lead time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_time: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// Declared risk.
+    pub risk: Risk,
+    /// Change-record id (CAB ticket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_record: Option<String>,
+    /// Owning team.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// Service name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Regions touched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    /// Services this one depends on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Kind of change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_type: Option<ChangeType>,
+}
+
+/// Risk classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+}
+
+/// Kinds of change (hotfix/emergency count as rework in DORA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum ChangeType {
+    Feature,
+    Enhancement,
+    Fix,
+    Hotfix,
+    Emergency,
+}
+
+/// Owners.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnersSpec {
+    /// Who asks for the rollout.
+    #[serde(default)]
+    pub requester: String,
+    /// Who may approve gated waves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// Who may call no-go (reject).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_go: Vec<String>,
+}
+
+/// A success metric (reported alongside guardrails; does not gate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuccessMetricSpec {
+    /// Metric name as events report it.
+    pub metric: String,
+    /// Which way is better.
+    pub direction: Direction,
+}
+
+/// Directions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Direction {
+    Increase,
+    Decrease,
+}
+
+/// What a failed guardrail does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum StopAction {
+    Pause,
+    Rollback,
+    Escalate,
+}
+
+impl StopAction {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopAction::Pause => "pause",
+            StopAction::Rollback => "rollback",
+            StopAction::Escalate => "escalate",
+        }
+    }
+}
+
+/// How a guardrail compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Comparison {
+    /// Treatment vs control, as a fraction of control (`tolerance: 0.1` = 10% worse).
+    #[default]
+    Relative,
+    /// Treatment vs control, in the metric's units.
+    Absolute,
+    /// Treatment alone against `bound`.
+    Bound,
+}
+
+/// A stop condition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardrailSpec {
+    /// Its name (used by the runbook).
+    pub name: String,
+    /// `error` (the events' error flag, a proportion), `latency_ms`, or a named metric.
+    pub metric: String,
+    /// Relative or absolute vs control, or an absolute bound.
+    #[serde(default)]
+    pub comparison: Comparison,
+    /// For `comparison: bound`: the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<f64>,
+    /// Which way is harm (default: increase).
+    #[serde(default = "harm_default")]
+    pub harmful: Direction,
+    /// How much harm is acceptable (relative: a fraction; absolute: metric units). Default 0.
+    #[serde(default)]
+    pub tolerance: f64,
+    /// Design effect: the smallest harm worth detecting quickly (tunes the test). Default:
+    /// 0.2 relative, else the tolerance or 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mde: Option<f64>,
+    /// Samples per arm before a pass is possible (default 100).
+    #[serde(default = "min_sample_default")]
+    pub min_sample: u64,
+    /// False-alarm rate (default 0.05).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    /// Missed-detection rate at the design effect (default 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta: Option<f64>,
+    /// Aggregation window the source needs (for lint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Span>,
+    /// Planned traffic in requests per second (for lint forecasts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<f64>,
+    /// How long the source may stay silent before the controller escalates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silent: Option<Span>,
+    /// What to do when it fails.
+    pub action: StopAction,
+}
+
+fn harm_default() -> Direction {
+    Direction::Increase
+}
+fn min_sample_default() -> u64 {
+    100
+}
+
+/// How a wave is promoted once its gates pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Promotion {
+    /// By the controller.
+    #[default]
+    Auto,
+    /// By `required_approvals` distinct approvers.
+    Approval,
+}
+
+/// One exposure step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaveSpec {
+    /// Share of the audience (of the segments, when given) served the new variant.
+    pub exposure: Percent,
+    /// Restrict this wave to these segments (rings); earlier waves' audiences stay exposed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<String>,
+    /// Minimum time in this wave before promotion.
+    #[serde(default)]
+    pub hold: Span,
+    /// auto or approval.
+    #[serde(default)]
+    pub promotion: Promotion,
+    /// Escalate when the wave has not decided by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<Span>,
+}
+
+/// Where the rollout's rule goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// After the flag's existing rules (default): targeted users keep what they had.
+    #[default]
+    Last,
+    /// Before every other rule.
+    First,
+}
+
+impl PlanSpec {
+    /// Distinct approvals needed at an approval gate.
+    pub fn approvals_needed(&self) -> u32 {
+        let base = self.required_approvals.unwrap_or(if self.release.risk == Risk::High { 1 } else { 0 });
+        let gated = self.waves.iter().any(|w| w.promotion == Promotion::Approval);
+        if gated { base.max(1) } else { base }
+    }
+
+    /// The sample-ratio check's significance.
+    pub fn srm_alpha(&self) -> f64 {
+        self.srm_alpha.unwrap_or(0.001)
+    }
+}
+
+impl GuardrailSpec {
+    /// α (default 0.05).
+    pub fn alpha(&self) -> f64 {
+        self.alpha.unwrap_or(0.05)
+    }
+    /// β (default 0.2).
+    pub fn beta(&self) -> f64 {
+        self.beta.unwrap_or(0.2)
+    }
+    /// The design effect in the comparison's units.
+    pub fn design_effect(&self) -> f64 {
+        match (self.mde, self.comparison) {
+            (Some(m), _) if m > 0.0 => m,
+            (_, Comparison::Relative) => 0.2,
+            _ if self.tolerance > 0.0 => self.tolerance,
+            _ => 1.0,
+        }
+    }
+    /// Whether the metric is a proportion (the events' error flag).
+    pub fn is_proportion(&self) -> bool {
+        self.metric == "error"
+    }
+}

@@ -1,0 +1,295 @@
+//! Sequential statistics: mergeable sufficient statistics and always-valid verdicts.
+//!
+//! Guardrails use a mixture-SPRT confidence sequence (normal mixture with variance τ² set from
+//! the guardrail's design effect): the bound holds simultaneously over every look, so the
+//! controller may look every tick and the false-alarm rate stays at most α (Ville's
+//! inequality). `fail` ⇔ the lower bound on harm is above 0; `pass` ⇔ the minimum sample is
+//! reached and the upper bound on harm is below the tolerance; otherwise `inconclusive`. No
+//! data is never a pass. The sample-ratio check is a beta-binomial mixture SPRT, also
+//! always valid.
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Comparison, Direction, GuardrailSpec};
+
+/// Count, sum and sum of squares: enough for means and variances, and they add up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Moments {
+    /// Observations.
+    pub n: f64,
+    /// Sum of values.
+    pub sum: f64,
+    /// Sum of squared values.
+    pub sumsq: f64,
+}
+
+impl Moments {
+    /// Adds one observation.
+    pub fn push(&mut self, x: f64) {
+        self.n += 1.0;
+        self.sum += x;
+        self.sumsq += x * x;
+    }
+
+    /// Adds another set of observations.
+    pub fn merge(&mut self, o: &Moments) {
+        self.n += o.n;
+        self.sum += o.sum;
+        self.sumsq += o.sumsq;
+    }
+
+    /// The mean (0 with no data).
+    pub fn mean(&self) -> f64 {
+        if self.n > 0.0 { self.sum / self.n } else { 0.0 }
+    }
+
+    /// Sample variance of a general metric, floored so a constant series still has a width.
+    fn variance(&self) -> f64 {
+        if self.n < 2.0 {
+            return 0.0;
+        }
+        let m = self.mean();
+        let v = (self.sumsq - self.sum * m) / (self.n - 1.0);
+        v.max(1e-9 * (1.0 + m * m))
+    }
+
+    /// Variance of a 0/1 metric, with half an observation of smoothing so 0 errors is not 0 width.
+    fn proportion_variance(&self) -> f64 {
+        let p = (self.sum + 0.5) / (self.n + 1.0);
+        p * (1.0 - p)
+    }
+}
+
+/// A guardrail's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Harm ruled out beyond the tolerance.
+    Pass,
+    /// Harm detected.
+    Fail,
+    /// Not yet decided.
+    Inconclusive,
+}
+
+impl Verdict {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// A verdict with the numbers behind it (stored, shown, and reproducible from `inputs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictReport {
+    /// The guardrail.
+    pub guardrail: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why, in words.
+    pub explanation: String,
+    /// Estimated harm (positive = worse), in the comparison's units.
+    pub estimate: Option<f64>,
+    /// Always-valid lower bound on harm.
+    pub lower: Option<f64>,
+    /// Always-valid upper bound on harm.
+    pub upper: Option<f64>,
+    /// The tolerance the upper bound is held to.
+    pub tolerance: f64,
+    /// α used.
+    pub alpha: f64,
+    /// Treatment statistics.
+    pub treatment: Moments,
+    /// Control statistics.
+    pub control: Moments,
+}
+
+/// Half-width of the normal-mixture confidence sequence with variance `v` and mixing τ².
+pub fn cs_half_width(v: f64, tau2: f64, alpha: f64) -> f64 {
+    if v <= 0.0 || tau2 <= 0.0 {
+        return f64::INFINITY;
+    }
+    let t = (v * (v + tau2) / tau2) * (((v + tau2) / v).ln() - 2.0 * alpha.ln());
+    t.max(0.0).sqrt()
+}
+
+/// Judges a guardrail from the current wave's statistics.
+pub fn judge(g: &GuardrailSpec, treatment: &Moments, control: &Moments) -> VerdictReport {
+    let alpha = g.alpha();
+    let mut report = VerdictReport {
+        guardrail: g.name.clone(),
+        verdict: Verdict::Inconclusive,
+        explanation: String::new(),
+        estimate: None,
+        lower: None,
+        upper: None,
+        tolerance: g.tolerance,
+        alpha,
+        treatment: *treatment,
+        control: *control,
+    };
+    let var = |m: &Moments| if g.is_proportion() { m.proportion_variance() } else { m.variance() };
+    let sign = if g.harmful == Direction::Increase { 1.0 } else { -1.0 };
+    let (estimate, v, threshold_pass) = match g.comparison {
+        Comparison::Bound => {
+            let Some(bound) = g.bound else {
+                report.explanation = "no bound configured".into();
+                return report;
+            };
+            if treatment.n < 2.0 {
+                report.explanation = "no data yet".into();
+                return report;
+            }
+            (sign * (treatment.mean() - bound), var(treatment) / treatment.n, 0.0)
+        }
+        Comparison::Absolute | Comparison::Relative => {
+            if treatment.n < 2.0 || control.n < 2.0 {
+                report.explanation = format!("not enough data yet ({} treatment, {} control)", treatment.n, control.n);
+                return report;
+            }
+            let (mt, mc) = (treatment.mean(), control.mean());
+            let vt = var(treatment) / treatment.n;
+            let vc = var(control) / control.n;
+            if g.comparison == Comparison::Absolute {
+                (sign * (mt - mc), vt + vc, g.tolerance)
+            } else {
+                // Proportions with no events yet use the smoothed rate as the baseline.
+                let base = if g.is_proportion() { (control.sum + 0.5) / (control.n + 1.0) } else { mc };
+                if base.abs() < 1e-12 {
+                    report.explanation = "control mean is zero; a relative comparison is undefined".into();
+                    return report;
+                }
+                let ratio = mt / base;
+                (sign * (ratio - 1.0), vt / (base * base) + ratio * ratio * vc / (base * base), g.tolerance)
+            }
+        }
+    };
+    let tau = g.design_effect();
+    let hw = cs_half_width(v, tau * tau, alpha);
+    let (lower, upper) = (estimate - hw, estimate + hw);
+    report.estimate = Some(estimate);
+    report.lower = Some(lower);
+    report.upper = Some(upper);
+    let min_met = treatment.n >= g.min_sample as f64 && (g.comparison == Comparison::Bound || control.n >= g.min_sample as f64);
+    if lower > 0.0 {
+        report.verdict = Verdict::Fail;
+        report.explanation = format!("harm detected: lower bound {lower:.4} > 0 (estimate {estimate:.4})");
+    } else if upper < threshold_pass && min_met {
+        report.verdict = Verdict::Pass;
+        report.explanation = format!("no harm beyond tolerance: upper bound {upper:.4} < {threshold_pass}");
+    } else if !min_met {
+        report.explanation = format!("waiting for {} samples per arm", g.min_sample);
+    } else {
+        report.explanation = format!("undecided: harm in [{lower:.4}, {upper:.4}]");
+    }
+    report
+}
+
+/// The sample-ratio check's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SrmReport {
+    /// Treatment exposures.
+    pub treatment: f64,
+    /// Control exposures.
+    pub control: f64,
+    /// Planned treatment share.
+    pub expected_share: f64,
+    /// Log of the mixture likelihood ratio.
+    pub log_lr: f64,
+    /// Whether the observed split mismatches the plan at the check's α.
+    pub mismatch: bool,
+}
+
+/// Sequential sample-ratio check: beta-binomial mixture (prior concentration 100 around the
+/// planned share) against the planned share; mismatch when the likelihood ratio reaches 1/α.
+pub fn srm(treatment: f64, control: f64, expected_share: f64, alpha: f64) -> SrmReport {
+    let n = treatment + control;
+    let p0 = expected_share.clamp(1e-6, 1.0 - 1e-6);
+    let k = 100.0;
+    let (a, b) = (k * p0, k * (1.0 - p0));
+    let log_lr = if n < 1.0 {
+        0.0
+    } else {
+        ln_beta(a + treatment, b + control) - ln_beta(a, b) - (treatment * p0.ln() + control * (1.0 - p0).ln())
+    };
+    SrmReport { treatment, control, expected_share, log_lr, mismatch: log_lr >= (1.0 / alpha).ln() }
+}
+
+fn ln_beta(a: f64, b: f64) -> f64 {
+    ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
+}
+
+/// ln Γ(x) for x > 0 (Lanczos, g = 7, n = 9).
+pub fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut s = G[0];
+    for (i, g) in G.iter().enumerate().skip(1) {
+        s += g / (x + i as f64);
+    }
+    let t = x + 7.5;
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + s.ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::GuardrailSpec;
+    use crate::stats::{Moments, Verdict, judge, ln_gamma, srm};
+
+    fn error_guardrail() -> GuardrailSpec {
+        serde_json::from_value(serde_json::json!({
+            "name": "errors", "metric": "error", "comparison": "absolute", "tolerance": 0.005,
+            "mde": 0.01, "min_sample": 200, "action": "rollback"
+        }))
+        .unwrap()
+    }
+
+    fn bernoulli(n: u64, errors: u64) -> Moments {
+        Moments { n: n as f64, sum: errors as f64, sumsq: errors as f64 }
+    }
+
+    #[test]
+    fn ln_gamma_matches_known_values() {
+        assert!((ln_gamma(1.0)).abs() < 1e-12);
+        assert!((ln_gamma(5.0) - 24f64.ln()).abs() < 1e-10);
+        assert!((ln_gamma(0.5) - std::f64::consts::PI.sqrt().ln()).abs() < 1e-10);
+    }
+
+    #[test]
+    fn no_data_is_inconclusive_never_pass() {
+        let r = judge(&error_guardrail(), &Moments::default(), &Moments::default());
+        assert_eq!(r.verdict, Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn a_clear_regression_fails_and_equal_arms_pass() {
+        let g = error_guardrail();
+        assert_eq!(judge(&g, &bernoulli(2000, 200), &bernoulli(2000, 20)).verdict, Verdict::Fail);
+        assert_eq!(judge(&g, &bernoulli(20_000, 200), &bernoulli(20_000, 200)).verdict, Verdict::Pass);
+        assert_eq!(judge(&g, &bernoulli(50, 1), &bernoulli(50, 1)).verdict, Verdict::Inconclusive, "below min sample");
+    }
+
+    #[test]
+    fn sample_ratio_mismatch_is_detected_only_when_real() {
+        assert!(!srm(100.0, 900.0, 0.1, 0.001).mismatch);
+        assert!(!srm(1000.0, 9000.0, 0.1, 0.001).mismatch);
+        assert!(srm(3000.0, 7000.0, 0.1, 0.001).mismatch);
+    }
+}
