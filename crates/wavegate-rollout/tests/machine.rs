@@ -1,0 +1,220 @@
+//! The rollout state machine: scenarios and the invariants DESIGN.md pins, as properties.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use proptest::prelude::*;
+use wavegate_core::spec::FlagSpec;
+use wavegate_core::{Context, Flag, SpecPath, evaluate};
+use wavegate_rollout::exposure::with_rollout_rules;
+use wavegate_rollout::machine::{Action, ArmMoments, Command, Phase, Rollout, Signals, State, command, start, step};
+use wavegate_rollout::plan::PlanSpec;
+use wavegate_rollout::stats::Moments;
+
+const PLAN: &str = r#"
+name: p
+release: { name: r, version: "1", risk: medium }
+flag: f
+new_variant: "on"
+control_variant: "off"
+environment: prod
+owners: { requester: alice, approvers: [bob, carol] }
+guardrails:
+  - { name: errors, metric: error, comparison: absolute, tolerance: 0.005, mde: 0.02, min_sample: 200, action: rollback }
+waves:
+  - { exposure: 5%, hold: 10m }
+  - { exposure: 25%, hold: 10m, promotion: approval }
+  - { exposure: 100%, hold: 10m }
+blackouts:
+  - { name: freeze, start: "2026-12-24T00:00:00Z", end: "2026-12-27T00:00:00Z" }
+"#;
+
+fn plan() -> PlanSpec {
+    wavegate_core::flagfile::parse_yaml(PLAN).unwrap()
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+}
+
+fn started() -> Rollout {
+    start("ro_1".into(), plan(), 1, "alice".into(), 7, t0()).unwrap().0
+}
+
+fn errors(n: u64, treatment_errors: u64, control_errors: u64) -> Signals {
+    let mut s = Signals::default();
+    s.metrics.insert(
+        "error".into(),
+        ArmMoments {
+            treatment: Moments { n: n as f64, sum: treatment_errors as f64, sumsq: treatment_errors as f64 },
+            control: Moments { n: n as f64, sum: control_errors as f64, sumsq: control_errors as f64 },
+        },
+    );
+    s
+}
+
+fn has_audit(actions: &[Action], name: &str) -> bool {
+    actions.iter().any(|a| matches!(a, Action::Audit { action, .. } if action == name))
+}
+
+#[test]
+fn a_clean_rollout_promotes_waits_for_approval_and_completes() {
+    let r = started();
+    let (r, a) = step(&r, t0() + Duration::minutes(5), &errors(5000, 50, 50));
+    assert_eq!(r.state, State::Running { phase: Phase::Hold });
+    assert!(!a.iter().any(|a| matches!(a, Action::SetExposure { .. })));
+    let (r, a) = step(&r, t0() + Duration::minutes(11), &errors(20_000, 200, 200));
+    assert_eq!(r.wave, 1, "{a:?}");
+    assert!(a.contains(&Action::SetExposure { wave: 1 }) && has_audit(&a, "rollout.promote"));
+    let later = t0() + Duration::minutes(30);
+    let (r, a) = step(&r, later, &errors(20_000, 200, 200));
+    assert_eq!(r.state, State::Running { phase: Phase::AwaitingApproval });
+    assert!(a.iter().any(|a| matches!(a, Action::RequestApproval { wave: 1, needed: 1 })));
+    assert!(command(&r, later, &Command::Approve, "alice", None).is_err(), "the requester may not approve");
+    assert!(command(&r, later, &Command::Approve, "mallory", None).is_err(), "only listed approvers");
+    let (r, _) = command(&r, later, &Command::Approve, "bob", Some("looks good")).unwrap();
+    let (r, a) = step(&r, later + Duration::seconds(10), &errors(20_000, 200, 200));
+    assert_eq!(r.wave, 2, "{a:?}");
+    let (r, a) = step(&r, later + Duration::minutes(30), &Signals::default());
+    assert_eq!(r.state, State::Completed, "{a:?}");
+    assert!(has_audit(&a, "rollout.complete"));
+}
+
+#[test]
+fn a_regression_rolls_back_to_the_pre_rollout_version() {
+    let r = started();
+    let (r, a) = step(&r, t0() + Duration::minutes(1), &errors(3000, 300, 30));
+    assert!(matches!(r.state, State::RolledBack { .. }), "{:?}", r.state);
+    assert!(a.contains(&Action::RestoreFlag { version: 7 }));
+    assert!(has_audit(&a, "rollout.rollback"));
+    let verdict = a.iter().find_map(|a| match a {
+        Action::RecordVerdict { report, .. } => Some(report.clone()),
+        _ => None,
+    });
+    assert_eq!(verdict.unwrap().verdict.as_str(), "fail");
+    // Ended rollouts do nothing more.
+    let (r2, a2) = step(&r, t0() + Duration::minutes(2), &errors(3000, 300, 30));
+    assert_eq!((r2, a2.len()), (r, 0));
+}
+
+#[test]
+fn blackouts_hold_promotion_but_not_rollback() {
+    let r = started();
+    let xmas = Utc.with_ymd_and_hms(2026, 12, 25, 12, 0, 0).unwrap();
+    let (held, a) = step(&r, xmas, &errors(20_000, 200, 200));
+    assert_eq!(held.wave, 0);
+    assert_eq!(held.blackout.as_deref(), Some("freeze"));
+    assert!(has_audit(&a, "rollout.hold"));
+    let (rb, a) = step(&r, xmas, &errors(3000, 300, 30));
+    assert!(matches!(rb.state, State::RolledBack { .. }) && a.contains(&Action::RestoreFlag { version: 7 }));
+    assert!(start("x".into(), plan(), 1, "alice".into(), 1, xmas).is_err(), "no start inside a blackout");
+}
+
+#[test]
+fn sample_ratio_mismatch_escalates() {
+    let r = started();
+    let mut s = errors(100, 1, 1);
+    s.exposures = ArmMoments { treatment: Moments { n: 3000.0, ..Moments::default() }, control: Moments { n: 7000.0, ..Moments::default() } };
+    let (r, a) = step(&r, t0() + Duration::minutes(1), &s);
+    assert!(matches!(r.state, State::Paused { .. }));
+    assert!(a.iter().any(|a| matches!(a, Action::Escalate { .. })) && has_audit(&a, "rollout.escalate"));
+}
+
+fn flag() -> FlagSpec {
+    serde_json::from_value(serde_json::json!({
+        "variants": {"on": true, "off": false}, "default": "off",
+        "environments": {"prod": {"enabled": true, "rules": [{"name": "vip", "constraints": [{"attribute": "plan", "op": "eq", "values": ["vip"]}], "serve": "on"}]}}
+    }))
+    .unwrap()
+}
+
+fn exposed(spec: &FlagSpec, keys: &[String]) -> Vec<bool> {
+    let f = Flag::compile("f", spec, "prod", &Default::default(), &SpecPath::root("f")).unwrap();
+    keys.iter().map(|k| evaluate(&f, &Context::with_key(k.clone())).variant == "on").collect()
+}
+
+#[derive(Debug, Clone)]
+enum Event {
+    Tick { minutes: i64, n: u64, t_err: u64, c_err: u64 },
+    Cmd(Command, &'static str),
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        4 => (0i64..40, 0u64..30_000, 0u64..3000, 0u64..3000).prop_map(|(minutes, n, t, c)| Event::Tick { minutes, n, t_err: t.min(n), c_err: c.min(n) }),
+        1 => prop_oneof![
+            Just(Event::Cmd(Command::Approve, "bob")),
+            Just(Event::Cmd(Command::Approve, "carol")),
+            Just(Event::Cmd(Command::Pause, "bob")),
+            Just(Event::Cmd(Command::Resume, "bob")),
+            Just(Event::Cmd(Command::Rollback, "dave")),
+        ],
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn invariants_hold_over_any_history(events in prop::collection::vec(event(), 1..40), start_day in 0i64..60) {
+        let keys: Vec<String> = (0..400).map(|i| format!("user-{i}")).collect();
+        let now0 = t0() + Duration::days(start_day);
+        let Ok((mut r, _)) = start("ro_p".into(), plan(), 1, "alice".into(), 7, now0) else { return Ok(()); };
+        let mut now = now0;
+        let mut exposed_before = exposed(&with_rollout_rules(&flag(), &r.plan, &r.id, r.wave), &keys);
+        for e in events {
+            let prev = r.clone();
+            let is_cmd = matches!(e, Event::Cmd(..));
+            let (next, actions) = match e {
+                Event::Tick { minutes, n, t_err, c_err } => {
+                    now += Duration::minutes(minutes);
+                    step(&r, now, &errors(n, t_err, c_err))
+                }
+                Event::Cmd(c, who) => match command(&r, now, &c, who, Some("prop")) {
+                    Ok(x) => x,
+                    Err(_) => continue,
+                },
+            };
+            let in_blackout = now >= Utc.with_ymd_and_hms(2026, 12, 24, 0, 0, 0).unwrap() && now < Utc.with_ymd_and_hms(2026, 12, 27, 0, 0, 0).unwrap();
+            // Every transition yields an audit record.
+            if next.state.name() != prev.state.name() || next.wave != prev.wave {
+                prop_assert!(actions.iter().any(|a| matches!(a, Action::Audit { .. })), "{:?} → {:?} without audit", prev.state, next.state);
+            }
+            // Exposure only follows the current wave, one wave at a time.
+            for a in &actions {
+                if let Action::SetExposure { wave } = a {
+                    prop_assert_eq!(*wave, next.wave);
+                    prop_assert_eq!(next.wave, prev.wave + 1);
+                    prop_assert!(!in_blackout || is_cmd, "promotion inside a blackout");
+                    prop_assert!(matches!(prev.state, State::Running { .. }), "a paused rollout promoted");
+                }
+                // Rollback restores exactly the pre-rollout version.
+                if let Action::RestoreFlag { version } = a {
+                    prop_assert_eq!(*version, 7);
+                }
+            }
+            prop_assert!(next.wave < next.plan.waves.len());
+            if matches!(prev.state, State::Paused { .. }) {
+                prop_assert_eq!(next.wave, prev.wave);
+            }
+            // Nobody is re-randomized: whoever was exposed stays exposed as waves widen.
+            let now_exposed = exposed(&with_rollout_rules(&flag(), &next.plan, &next.id, next.wave), &keys);
+            for (i, (b, a)) in exposed_before.iter().zip(&now_exposed).enumerate() {
+                prop_assert!(!b || *a, "{} lost exposure", keys[i]);
+            }
+            exposed_before = now_exposed;
+            r = next;
+        }
+    }
+}
+
+#[test]
+fn exposure_matches_the_wave_share() {
+    let keys: Vec<String> = (0..20_000).map(|i| format!("k{i}")).collect();
+    for (wave, share) in [(0usize, 0.05), (1, 0.25), (2, 1.0)] {
+        let spec = with_rollout_rules(&flag(), &plan(), "ro_1", wave);
+        let on = exposed(&spec, &keys).iter().filter(|x| **x).count() as f64 / keys.len() as f64;
+        assert!((on - share).abs() < 0.01, "wave {wave}: {on}");
+        let rules = &spec.environments["prod"].rules;
+        assert_eq!(rules[0].name.as_deref(), Some("vip"), "placement: after existing rules");
+        assert_eq!(rules[1].name.as_deref(), Some("rollout:ro_1"));
+    }
+}
