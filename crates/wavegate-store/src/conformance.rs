@@ -170,3 +170,76 @@ pub async fn concurrent_appends_keep_the_chain(store: Arc<dyn Store>) {
     assert_eq!(verify_chain(&*store).await, 16);
     assert_eq!(store.revision().await.unwrap(), 16);
 }
+
+fn rollout_row(id: &str, state: &str, rev: i64) -> crate::RolloutRow {
+    crate::RolloutRow {
+        id: id.into(),
+        plan: "p".into(),
+        flag: "f".into(),
+        environment: "prod".into(),
+        state: state.into(),
+        rev,
+        doc: json!({"wave": rev}),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    }
+}
+
+/// Rollout writes are guarded by revision, carry their flag change and audit, and only one
+/// rollout per flag and environment is live at a time.
+pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
+    store.apply(&[put("f", json!({"v": 1}))], &change("a", 1)).await.unwrap();
+    let mut flag_put = put("f", json!({"v": 2}));
+    flag_put.expected_version = Some(1);
+    let w = crate::RolloutWrite {
+        row: rollout_row("ro_1", "running", 0),
+        flag_put: Some(flag_put),
+        verdicts: vec![],
+        audit: vec![("rollout.start".into(), "rollout:ro_1".into(), json!({"wave": 1}))],
+    };
+    assert_eq!(store.write_rollout(&w, &change("alice", 2)).await.unwrap(), 1);
+    assert_eq!(store.get(Kind::Flag, "f").await.unwrap().unwrap().version, 2);
+    let second = crate::RolloutWrite { row: rollout_row("ro_2", "running", 0), flag_put: None, verdicts: vec![], audit: vec![] };
+    assert!(matches!(store.write_rollout(&second, &change("bob", 3)).await, Err(StoreError::Conflict(_))), "one live rollout per flag");
+    let stale = crate::RolloutWrite { row: rollout_row("ro_1", "paused", 5), flag_put: None, verdicts: vec![], audit: vec![] };
+    assert!(matches!(store.write_rollout(&stale, &change("bob", 3)).await, Err(StoreError::Conflict(_))), "stale revision");
+    let verdict = crate::VerdictRow {
+        id: 0,
+        rollout: "ro_1".into(),
+        wave: 0,
+        kind: "guardrail".into(),
+        name: "errors".into(),
+        verdict: "fail".into(),
+        report: json!({"lower": 0.1}),
+        at: Utc::now(),
+    };
+    let done = crate::RolloutWrite {
+        row: rollout_row("ro_1", "rolled_back", 1),
+        flag_put: None,
+        verdicts: vec![verdict],
+        audit: vec![("rollout.rollback".into(), "rollout:ro_1".into(), json!({}))],
+    };
+    assert_eq!(store.write_rollout(&done, &change("controller", 4)).await.unwrap(), 2);
+    assert!(store.rollouts(true).await.unwrap().is_empty());
+    assert_eq!(store.rollout("ro_1").await.unwrap().unwrap().state, "rolled_back");
+    assert_eq!(store.verdicts("ro_1", 10).await.unwrap()[0].report, json!({"lower": 0.1}));
+    // Now another rollout of the flag may start.
+    store.write_rollout(&second, &change("bob", 5)).await.unwrap();
+
+    let d = |arm: &str, n: f64, sum: f64| crate::AggregateDelta {
+        rollout: "ro_2".into(),
+        wave: 0,
+        arm: arm.into(),
+        metric: "error".into(),
+        n,
+        sum,
+        sumsq: sum,
+    };
+    store.add_aggregates(&[d("treatment", 10.0, 1.0), d("control", 90.0, 2.0)], Utc::now()).await.unwrap();
+    store.add_aggregates(&[d("treatment", 5.0, 1.0)], Utc::now()).await.unwrap();
+    let rows = store.aggregates("ro_2", 0).await.unwrap();
+    let t = rows.iter().find(|r| r.arm == "treatment").unwrap();
+    assert_eq!((t.n, t.sum), (15.0, 2.0));
+    assert!(store.aggregates("ro_2", 1).await.unwrap().is_empty());
+    assert_eq!(verify_chain(&*store).await, 4, "flag create, exposure change, start, rollback");
+}

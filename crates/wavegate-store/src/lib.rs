@@ -77,4 +77,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Audit entries with `seq > after`, oldest first, at most `limit`.
     async fn audit(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRow>>;
+
+    /// Rollouts, newest first; only running or paused ones when `live_only`.
+    async fn rollouts(&self, live_only: bool) -> StoreResult<Vec<RolloutRow>>;
+    /// One rollout.
+    async fn rollout(&self, id: &str) -> StoreResult<Option<RolloutRow>>;
+    /// Writes a rollout with its flag change, verdicts and audit entries in one transaction.
+    /// `Conflict` when the row's revision moved (someone else wrote first) or when another
+    /// rollout of the flag is live. Returns the new revision.
+    async fn write_rollout(&self, write: &RolloutWrite, change: &Change) -> StoreResult<i64>;
+    /// Verdicts of a rollout, newest first, at most `limit`.
+    async fn verdicts(&self, rollout: &str, limit: i64) -> StoreResult<Vec<VerdictRow>>;
+    /// Adds event aggregates in one transaction (all or nothing).
+    async fn add_aggregates(&self, deltas: &[AggregateDelta], at: chrono::DateTime<chrono::Utc>) -> StoreResult<()>;
+    /// The aggregates of one rollout wave.
+    async fn aggregates(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AggregateRow>>;
 }

@@ -29,6 +29,8 @@ pub enum Kind {
     Flag,
     /// Segments.
     Segment,
+    /// Rollout plans.
+    Plan,
 }
 
 impl Kind {
@@ -37,18 +39,21 @@ impl Kind {
         match self {
             Kind::Flag => "flag",
             Kind::Segment => "segment",
+            Kind::Plan => "plan",
         }
     }
     pub(crate) fn table(self) -> &'static str {
         match self {
             Kind::Flag => "flags",
             Kind::Segment => "segments",
+            Kind::Plan => "plans",
         }
     }
     pub(crate) fn versions_table(self) -> &'static str {
         match self {
             Kind::Flag => "flag_versions",
             Kind::Segment => "segment_versions",
+            Kind::Plan => "plan_versions",
         }
     }
 }
@@ -214,4 +219,97 @@ pub struct AuditRow {
     pub action: String,
     /// To what.
     pub target: String,
+}
+
+/// A stored rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutRow {
+    /// Id.
+    pub id: String,
+    /// Plan key.
+    pub plan: String,
+    /// Flag key.
+    pub flag: String,
+    /// Environment.
+    pub environment: String,
+    /// State name (`running`, `paused`, `completed`, `rolled_back`, `aborted`).
+    pub state: String,
+    /// Revision, bumped by every write.
+    pub rev: i64,
+    /// The state machine's stored form.
+    pub doc: serde_json::Value,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A stored verdict (guardrail or sample-ratio check) with its inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerdictRow {
+    /// Sequence.
+    pub id: i64,
+    /// Rollout id.
+    pub rollout: String,
+    /// Wave, 0-based.
+    pub wave: i64,
+    /// `guardrail` or `srm`.
+    pub kind: String,
+    /// Guardrail name (or `srm`).
+    pub name: String,
+    /// pass / fail / inconclusive (or mismatch / ok).
+    pub verdict: String,
+    /// The full report.
+    pub report: serde_json::Value,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// One write of a rollout: its new row, and everything that goes with it, in one transaction.
+#[derive(Debug, Clone)]
+pub struct RolloutWrite {
+    /// The row (its `rev` is the revision read; 0 for a new rollout).
+    pub row: RolloutRow,
+    /// A flag change (exposure or restore) to apply with it.
+    pub flag_put: Option<Put>,
+    /// Verdicts to store.
+    pub verdicts: Vec<VerdictRow>,
+    /// Audit events for the transitions: (action, target, details).
+    pub audit: Vec<(String, String, serde_json::Value)>,
+}
+
+/// A delta to one aggregate cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateDelta {
+    /// Rollout id.
+    pub rollout: String,
+    /// Wave, 0-based.
+    pub wave: i64,
+    /// `treatment` or `control`.
+    pub arm: String,
+    /// Metric name (`exposure`, `error`, `latency_ms`, …).
+    pub metric: String,
+    /// Added count.
+    pub n: f64,
+    /// Added sum.
+    pub sum: f64,
+    /// Added sum of squares.
+    pub sumsq: f64,
+}
+
+/// One aggregate cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateRow {
+    /// `treatment` or `control`.
+    pub arm: String,
+    /// Metric name.
+    pub metric: String,
+    /// Count.
+    pub n: f64,
+    /// Sum.
+    pub sum: f64,
+    /// Sum of squares.
+    pub sumsq: f64,
+    /// When it last changed.
+    pub last_at: DateTime<Utc>,
 }

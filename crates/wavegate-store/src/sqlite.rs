@@ -11,8 +11,9 @@ use sqlx::{AssertSqlSafe, Row, Sqlite, SqlitePool, Transaction};
 use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 
 use crate::{
-    AuditRow, Change, Environment, Head, Kind, NewToken, Put, PutOutcome, Store, StoreError,
-    StoreResult, TokenKind, TokenRecord, VersionRecord,
+    AggregateDelta, AggregateRow, AuditRow, Change, Environment, Head, Kind, NewToken, Put, PutOutcome,
+    RolloutRow, RolloutWrite, Store, StoreError, StoreResult, TokenKind, TokenRecord, VerdictRow,
+    VersionRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -132,6 +133,20 @@ fn version_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<VersionRecord>
     })
 }
 
+fn rollout_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<RolloutRow> {
+    Ok(RolloutRow {
+        id: row.try_get("id")?,
+        plan: row.try_get("plan")?,
+        flag: row.try_get("flag")?,
+        environment: row.try_get("environment")?,
+        state: row.try_get("state")?,
+        rev: row.try_get("rev")?,
+        doc: parse_json(&row.try_get::<String, _>("doc")?)?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
+    })
+}
+
 fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<TokenRecord> {
     let kind: String = row.try_get("kind")?;
     let envs: String = row.try_get("environments")?;
@@ -149,6 +164,119 @@ fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<TokenRecord> {
             .map(|s| parse_ts(&s))
             .transpose()?,
     })
+}
+
+/// Applies puts inside `tx`: versions, heads, audit entries and the revision bump.
+async fn apply_puts(
+    tx: &mut Transaction<'_, Sqlite>,
+    puts: &[Put],
+    change: &Change,
+) -> StoreResult<Vec<PutOutcome>> {
+    let mut outcomes = Vec::with_capacity(puts.len());
+    let mut any_changed = false;
+    for put in puts {
+        let sql =
+            format!("SELECT version, spec, archived FROM {} WHERE key = ?", put.kind.table());
+        let current =
+            sqlx::query(AssertSqlSafe(sql)).bind(&put.key).fetch_optional(&mut **tx).await?;
+        let (cur_version, cur_spec, cur_archived) = match &current {
+            Some(r) => (
+                r.try_get::<i64, _>(0)?,
+                Some(r.try_get::<String, _>(1)?),
+                r.try_get::<i64, _>(2)? != 0,
+            ),
+            None => (0, None, false),
+        };
+        if let Some(expected) = put.expected_version.filter(|e| *e != cur_version) {
+            return Err(StoreError::Conflict(format!(
+                "{} {:?} is at version {cur_version}, not {expected}; reload and retry",
+                put.kind.as_str(),
+                put.key
+            )));
+        }
+        let spec_text =
+            serde_json::to_string(&put.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if cur_spec.as_deref() == Some(spec_text.as_str()) && cur_archived == put.archived {
+            outcomes.push(PutOutcome {
+                kind: put.kind,
+                key: put.key.clone(),
+                version: cur_version,
+                changed: false,
+            });
+            continue;
+        }
+        let version = cur_version + 1;
+        let verb = put.action.clone().unwrap_or_else(|| {
+            if current.is_none() {
+                "create".into()
+            } else if put.archived && !cur_archived {
+                "archive".into()
+            } else if !put.archived && cur_archived {
+                "unarchive".into()
+            } else {
+                "update".into()
+            }
+        });
+        let action = format!("{}.{verb}", put.kind.as_str());
+        let insert = format!(
+            "INSERT INTO {} (key, version, spec, archived, actor, action, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            put.kind.versions_table()
+        );
+        sqlx::query(AssertSqlSafe(insert))
+            .bind(&put.key)
+            .bind(version)
+            .bind(&spec_text)
+            .bind(i64::from(put.archived))
+            .bind(&change.actor)
+            .bind(&action)
+            .bind(&change.reason)
+            .bind(ts(change.at))
+            .execute(&mut **tx)
+            .await?;
+        let upsert = format!(
+            "INSERT INTO {} (key, version, spec, archived, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT(key) DO UPDATE SET version = excluded.version, spec = excluded.spec,
+             archived = excluded.archived, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            put.kind.table()
+        );
+        sqlx::query(AssertSqlSafe(upsert))
+            .bind(&put.key)
+            .bind(version)
+            .bind(&spec_text)
+            .bind(i64::from(put.archived))
+            .bind(ts(change.at))
+            .bind(&change.actor)
+            .execute(&mut **tx)
+            .await?;
+        let mut details = serde_json::json!({
+            "key": put.key,
+            "version": version,
+            "previous_version": cur_version,
+            "archived": put.archived,
+            "content_sha256": wavegate_core::audit::sha256_hex(&spec_text),
+        });
+        if let (Some(obj), Some(extra)) = (details.as_object_mut(), put.details.as_object()) {
+            obj.extend(extra.clone());
+        }
+        append_audit(
+            tx,
+            &audit_event(change, action, format!("{}:{}", put.kind.as_str(), put.key), details),
+        )
+        .await?;
+        any_changed = true;
+        outcomes.push(PutOutcome {
+            kind: put.kind,
+            key: put.key.clone(),
+            version,
+            changed: true,
+        });
+    }
+    if any_changed {
+        sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'revision'")
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(outcomes)
 }
 
 #[async_trait]
@@ -216,110 +344,7 @@ impl Store for SqliteStore {
 
     async fn apply(&self, puts: &[Put], change: &Change) -> StoreResult<Vec<PutOutcome>> {
         let mut tx = self.begin().await?;
-        let mut outcomes = Vec::with_capacity(puts.len());
-        let mut any_changed = false;
-        for put in puts {
-            let sql =
-                format!("SELECT version, spec, archived FROM {} WHERE key = ?", put.kind.table());
-            let current =
-                sqlx::query(AssertSqlSafe(sql)).bind(&put.key).fetch_optional(&mut *tx).await?;
-            let (cur_version, cur_spec, cur_archived) = match &current {
-                Some(r) => (
-                    r.try_get::<i64, _>(0)?,
-                    Some(r.try_get::<String, _>(1)?),
-                    r.try_get::<i64, _>(2)? != 0,
-                ),
-                None => (0, None, false),
-            };
-            if let Some(expected) = put.expected_version.filter(|e| *e != cur_version) {
-                return Err(StoreError::Conflict(format!(
-                    "{} {:?} is at version {cur_version}, not {expected}; reload and retry",
-                    put.kind.as_str(),
-                    put.key
-                )));
-            }
-            let spec_text =
-                serde_json::to_string(&put.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            if cur_spec.as_deref() == Some(spec_text.as_str()) && cur_archived == put.archived {
-                outcomes.push(PutOutcome {
-                    kind: put.kind,
-                    key: put.key.clone(),
-                    version: cur_version,
-                    changed: false,
-                });
-                continue;
-            }
-            let version = cur_version + 1;
-            let verb = put.action.clone().unwrap_or_else(|| {
-                if current.is_none() {
-                    "create".into()
-                } else if put.archived && !cur_archived {
-                    "archive".into()
-                } else if !put.archived && cur_archived {
-                    "unarchive".into()
-                } else {
-                    "update".into()
-                }
-            });
-            let action = format!("{}.{verb}", put.kind.as_str());
-            let insert = format!(
-                "INSERT INTO {} (key, version, spec, archived, actor, action, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                put.kind.versions_table()
-            );
-            sqlx::query(AssertSqlSafe(insert))
-                .bind(&put.key)
-                .bind(version)
-                .bind(&spec_text)
-                .bind(i64::from(put.archived))
-                .bind(&change.actor)
-                .bind(&action)
-                .bind(&change.reason)
-                .bind(ts(change.at))
-                .execute(&mut *tx)
-                .await?;
-            let upsert = format!(
-                "INSERT INTO {} (key, version, spec, archived, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?)
-                 ON CONFLICT(key) DO UPDATE SET version = excluded.version, spec = excluded.spec,
-                 archived = excluded.archived, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-                put.kind.table()
-            );
-            sqlx::query(AssertSqlSafe(upsert))
-                .bind(&put.key)
-                .bind(version)
-                .bind(&spec_text)
-                .bind(i64::from(put.archived))
-                .bind(ts(change.at))
-                .bind(&change.actor)
-                .execute(&mut *tx)
-                .await?;
-            let mut details = serde_json::json!({
-                "key": put.key,
-                "version": version,
-                "previous_version": cur_version,
-                "archived": put.archived,
-                "content_sha256": wavegate_core::audit::sha256_hex(&spec_text),
-            });
-            if let (Some(obj), Some(extra)) = (details.as_object_mut(), put.details.as_object()) {
-                obj.extend(extra.clone());
-            }
-            append_audit(
-                &mut tx,
-                &audit_event(change, action, format!("{}:{}", put.kind.as_str(), put.key), details),
-            )
-            .await?;
-            any_changed = true;
-            outcomes.push(PutOutcome {
-                kind: put.kind,
-                key: put.key.clone(),
-                version,
-                changed: true,
-            });
-        }
-        if any_changed {
-            sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'revision'")
-                .execute(&mut *tx)
-                .await?;
-        }
+        let outcomes = apply_puts(&mut tx, puts, change).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -465,6 +490,157 @@ impl Store for SqliteStore {
                     actor: r.try_get(5)?,
                     action: r.try_get(6)?,
                     target: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn rollouts(&self, live_only: bool) -> StoreResult<Vec<RolloutRow>> {
+        let sql = if live_only {
+            "SELECT * FROM rollouts WHERE state IN ('running', 'paused') ORDER BY created_at DESC, id"
+        } else {
+            "SELECT * FROM rollouts ORDER BY created_at DESC, id"
+        };
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(rollout_from_row).collect()
+    }
+
+    async fn rollout(&self, id: &str) -> StoreResult<Option<RolloutRow>> {
+        let row = sqlx::query("SELECT * FROM rollouts WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(rollout_from_row).transpose()
+    }
+
+    async fn write_rollout(&self, write: &RolloutWrite, change: &Change) -> StoreResult<i64> {
+        let mut tx = self.begin().await?;
+        let r = &write.row;
+        let doc = serde_json::to_string(&r.doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let new_rev = r.rev + 1;
+        if r.rev == 0 {
+            let live: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM rollouts WHERE flag = ? AND environment = ? AND state IN ('running', 'paused')",
+            )
+            .bind(&r.flag)
+            .bind(&r.environment)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(other) = live {
+                return Err(StoreError::Conflict(format!(
+                    "rollout {other} of flag {:?} in {} is still live; finish or roll it back first",
+                    r.flag, r.environment
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO rollouts (id, plan, flag, environment, state, rev, doc, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&r.id)
+            .bind(&r.plan)
+            .bind(&r.flag)
+            .bind(&r.environment)
+            .bind(&r.state)
+            .bind(new_rev)
+            .bind(&doc)
+            .bind(ts(change.at))
+            .bind(ts(change.at))
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            let done = sqlx::query("UPDATE rollouts SET state = ?, rev = ?, doc = ?, updated_at = ? WHERE id = ? AND rev = ?")
+                .bind(&r.state)
+                .bind(new_rev)
+                .bind(&doc)
+                .bind(ts(change.at))
+                .bind(&r.id)
+                .bind(r.rev)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!("rollout {} changed meanwhile; reload and retry", r.id)));
+            }
+        }
+        if let Some(put) = &write.flag_put {
+            apply_puts(&mut tx, std::slice::from_ref(put), change).await?;
+        }
+        for v in &write.verdicts {
+            let report = serde_json::to_string(&v.report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query("INSERT INTO verdicts (rollout, wave, kind, name, verdict, report, at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .bind(&v.rollout)
+                .bind(v.wave)
+                .bind(&v.kind)
+                .bind(&v.name)
+                .bind(&v.verdict)
+                .bind(&report)
+                .bind(ts(v.at))
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (action, target, details) in &write.audit {
+            append_audit(&mut tx, &audit_event(change, action.clone(), target.clone(), details.clone())).await?;
+        }
+        tx.commit().await?;
+        Ok(new_rev)
+    }
+
+    async fn verdicts(&self, rollout: &str, limit: i64) -> StoreResult<Vec<VerdictRow>> {
+        let rows = sqlx::query("SELECT * FROM verdicts WHERE rollout = ? ORDER BY id DESC LIMIT ?")
+            .bind(rollout)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(VerdictRow {
+                    id: r.try_get("id")?,
+                    rollout: r.try_get("rollout")?,
+                    wave: r.try_get("wave")?,
+                    kind: r.try_get("kind")?,
+                    name: r.try_get("name")?,
+                    verdict: r.try_get("verdict")?,
+                    report: parse_json(&r.try_get::<String, _>("report")?)?,
+                    at: parse_ts(&r.try_get::<String, _>("at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_aggregates(&self, deltas: &[AggregateDelta], at: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for d in deltas {
+            sqlx::query(
+                "INSERT INTO aggregates (rollout, wave, arm, metric, n, sum, sumsq, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum,
+                 sumsq = sumsq + excluded.sumsq, last_at = excluded.last_at",
+            )
+            .bind(&d.rollout)
+            .bind(d.wave)
+            .bind(&d.arm)
+            .bind(&d.metric)
+            .bind(d.n)
+            .bind(d.sum)
+            .bind(d.sumsq)
+            .bind(ts(at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn aggregates(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AggregateRow>> {
+        let rows = sqlx::query("SELECT * FROM aggregates WHERE rollout = ? AND wave = ? ORDER BY arm, metric")
+            .bind(rollout)
+            .bind(wave)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AggregateRow {
+                    arm: r.try_get("arm")?,
+                    metric: r.try_get("metric")?,
+                    n: r.try_get("n")?,
+                    sum: r.try_get("sum")?,
+                    sumsq: r.try_get("sumsq")?,
+                    last_at: parse_ts(&r.try_get::<String, _>("last_at")?)?,
                 })
             })
             .collect()

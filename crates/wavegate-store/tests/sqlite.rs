@@ -29,6 +29,7 @@ conformance!(
     tokens,
     environments,
     concurrent_appends_keep_the_chain,
+    rollouts_and_aggregates,
 );
 
 #[tokio::test]
