@@ -195,6 +195,16 @@ async fn write(
     p: &Principal,
     reason: Option<String>,
 ) -> ApiResult<Vec<PutOutcome>> {
+    // While a rollout runs, it owns its flag: other edits would be lost on rollback.
+    if puts.iter().any(|w| w.kind == Kind::Flag) {
+        let live = state.store.rollouts(true).await?;
+        if let Some((w, ro)) = puts.iter().filter(|w| w.kind == Kind::Flag).find_map(|w| live.iter().find(|r| r.flag == w.key).map(|r| (w, r))) {
+            return Err(ApiError::conflict(format!(
+                "flag {:?} is being rolled out by {} ({}); edits are refused until it completes or rolls back",
+                w.key, ro.id, ro.state
+            )));
+        }
+    }
     let out = state.store.apply(&puts, &state.change(p.name(), reason)).await?;
     if out.iter().any(|o| o.changed) {
         state.reload().await?;
@@ -456,7 +466,7 @@ async fn set_archived(
         Kind::Flag => check_flag_scope(p, Some(&head.spec), &head.spec).and_then(|_| {
             if p.0.all_envs() { Ok(()) } else { require_all_envs(p, "archiving a flag") }
         })?,
-        Kind::Segment => require_all_envs(p, "changing a segment")?,
+        Kind::Segment | Kind::Plan => require_all_envs(p, "changing a segment or plan")?,
     }
     if kind == Kind::Segment && archived {
         let users: Vec<String> = state
@@ -560,6 +570,7 @@ async fn revert(
             require_all_envs(p, "changing a segment")?;
             validated_segment(key, &target.spec, "version")?;
         }
+        Kind::Plan => return Err(ApiError::bad_request("plans change through `plan apply`")),
     }
     let mut w = put(kind, key, target.spec, target.archived);
     w.action = Some("revert".into());

@@ -8,10 +8,13 @@
 pub mod admin;
 pub mod auth;
 pub mod clock;
+pub mod controller;
 pub mod error;
+pub mod events;
 pub mod json;
 pub mod metrics;
 pub mod ofrep;
+pub mod rollouts;
 pub mod snapshot;
 pub mod state;
 
@@ -58,6 +61,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(ofrep::router())
         .merge(admin::router())
+        .merge(rollouts::router())
+        .merge(events::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -157,13 +162,14 @@ pub async fn ensure_admin_token(
 pub struct Server {
     listener: tokio::net::TcpListener,
     router: Router,
+    state: AppState,
 }
 
 impl Server {
     /// Binds `addr` (port 0 picks a free port) and builds the app over `state`.
     pub async fn bind(addr: &str, state: AppState) -> std::io::Result<Server> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        Ok(Server { listener, router: app(state) })
+        Ok(Server { listener, router: app(state.clone()), state })
     }
 
     /// The address actually bound.
@@ -171,12 +177,25 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves, with the controller ticking every `tick` (None: no controller), until
+    /// `shutdown` resolves; then finishes in-flight requests and stops the controller.
     pub async fn run(
         self,
+        tick: Option<Duration>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let controller = tick.map(|t| tokio::spawn(controller::run(self.state.clone(), t, stop_rx)));
+        let result = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await;
+        if let Some(c) = controller {
+            let _ = c.await;
+        }
+        result
     }
 }
 

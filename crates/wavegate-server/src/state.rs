@@ -1,5 +1,6 @@
 //! [`AppState`]: what every handler can reach.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -24,6 +25,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Live rollouts by (environment, flag), for routing events to arms.
+    pub live: Arc<ArcSwap<HashMap<(String, String), LiveRollout>>>,
+    /// Serialises rollout writes from the controller and from people.
+    pub rollout_lock: Arc<Mutex<()>>,
     reload_lock: Arc<Mutex<()>>,
 }
 
@@ -31,14 +36,41 @@ impl AppState {
     /// State over a store, loading the first snapshot.
     pub async fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> StoreResult<AppState> {
         let snapshot = Snapshot::load(&*store).await?;
-        Ok(AppState {
+        let state = AppState {
             store,
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             tokens: Arc::default(),
             metrics: Arc::default(),
             clock,
+            live: Arc::default(),
+            rollout_lock: Arc::default(),
             reload_lock: Arc::default(),
-        })
+        };
+        state.reload_live().await?;
+        Ok(state)
+    }
+
+    /// Rebuilds the live-rollout routing table from the store.
+    pub async fn reload_live(&self) -> StoreResult<()> {
+        let mut map = HashMap::new();
+        for row in self.store.rollouts(true).await? {
+            match serde_json::from_value::<wavegate_rollout::machine::Rollout>(row.doc) {
+                Ok(r) => {
+                    map.insert(
+                        (row.environment.clone(), row.flag.clone()),
+                        LiveRollout {
+                            id: r.id.clone(),
+                            wave: r.wave as i64,
+                            new_variant: r.plan.new_variant.clone(),
+                            control_variant: r.plan.control_variant.clone(),
+                        },
+                    );
+                }
+                Err(e) => tracing::error!(rollout = %row.id, error = %e, "stored rollout does not decode"),
+            }
+        }
+        self.live.store(Arc::new(map));
+        Ok(())
     }
 
     /// Rebuilds the snapshot from the store (serialised, so the newest always wins).
@@ -53,4 +85,17 @@ impl AppState {
     pub fn change(&self, actor: &str, reason: Option<String>) -> Change {
         Change { actor: actor.to_owned(), reason, at: self.clock.now() }
     }
+}
+
+/// What event ingest needs to know about a live rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRollout {
+    /// Rollout id.
+    pub id: String,
+    /// Current wave, 0-based (events count toward the wave current on receipt).
+    pub wave: i64,
+    /// The treatment variant.
+    pub new_variant: String,
+    /// The control variant.
+    pub control_variant: String,
 }

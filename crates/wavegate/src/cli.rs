@@ -57,6 +57,20 @@ pub enum Command {
     },
     /// Evaluate a flag over OFREP, as an SDK would.
     Eval(EvalArgs),
+    /// Lint and apply rollout plans (`plan lint` is local).
+    Plan {
+        #[command(subcommand)]
+        command: PlanCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Start, watch, approve, pause, resume and roll back rollouts.
+    Rollout {
+        #[command(subcommand)]
+        command: RolloutCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Read and verify the hash-chained audit log.
     Audit {
         #[command(subcommand)]
@@ -84,6 +98,9 @@ pub struct ServeArgs {
     /// Database: a SQLite file path (created on first start).
     #[arg(long, env = "WAVEGATE_DB", default_value = "./wavegate.db")]
     pub db: String,
+    /// How often the controller steps running rollouts (e.g. 10s, 500ms).
+    #[arg(long, env = "WAVEGATE_TICK", default_value = "10s")]
+    pub tick: String,
     /// Log format (logs go to stderr; filter with RUST_LOG).
     #[arg(long, env = "WAVEGATE_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
@@ -170,6 +187,99 @@ pub enum FlagCommand {
         /// Why.
         #[arg(long)]
         reason: Option<String>,
+    },
+}
+
+/// `wavegate plan …`.
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Check a plan file for errors and anti-patterns (local; exit 1 on errors).
+    Lint {
+        /// The plan file.
+        file: PathBuf,
+    },
+    /// Store a plan (a new version when it changed; idempotent).
+    Apply {
+        /// The plan file (`-` for standard input).
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List plans.
+    List,
+    /// Show a plan's current version.
+    Get {
+        /// Plan name.
+        name: String,
+    },
+}
+
+/// `wavegate rollout …`.
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Start a rollout of a stored plan (you become its requester).
+    Start {
+        /// Plan name.
+        plan: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Show a rollout: wave, exposure, verdicts, signals.
+    Status {
+        /// Rollout id.
+        id: String,
+    },
+    /// List rollouts.
+    List {
+        /// Only this state (running, paused, completed, rolled_back).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this environment.
+        #[arg(long = "env")]
+        environment: Option<String>,
+    },
+    /// Approve the current wave's promotion (not as the requester).
+    Approve {
+        /// Rollout id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Call no-go: roll back.
+    Reject {
+        /// Rollout id.
+        id: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Hold the rollout where it is.
+    Pause {
+        /// Rollout id.
+        id: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Continue a paused rollout.
+    Resume {
+        /// Rollout id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Restore the flag version from before the rollout, now.
+    Rollback {
+        /// Rollout id.
+        id: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
     },
 }
 

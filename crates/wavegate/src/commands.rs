@@ -53,14 +53,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Env { command, remote } => env(command, &remote).await,
         Command::Eval(args) => eval(args).await,
         Command::Audit { command, remote } => audit(command, &remote).await,
+        Command::Plan { command, remote } => crate::rollout_cmd::plan(command, &remote).await,
+        Command::Rollout { command, remote } => crate::rollout_cmd::rollout(command, &remote).await,
     }
 }
 
-fn print_json(v: &Value) {
+pub(crate) fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let tick = parse_tick(&args.tick).map_err(Failure::Input)?;
     crate::telemetry::init(matches!(args.log_format, LogFormat::Json));
     if args.db.starts_with("postgres://") || args.db.starts_with("postgresql://") {
         return Err(Failure::Input(
@@ -94,15 +97,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     out.flush()?;
     drop(out);
     tracing::info!(%addr, db = %args.db, "serving");
-    server.run(wavegate_server::shutdown_signal()).await.context("Server failed")?;
+    server.run(Some(tick), wavegate_server::shutdown_signal()).await.context("Server failed")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `500ms`, `10s`, `1m`… (at least 10 ms).
+fn parse_tick(s: &str) -> Result<std::time::Duration, String> {
+    let d = match s.trim().strip_suffix("ms") {
+        Some(ms) => std::time::Duration::from_millis(ms.parse().map_err(|_| format!("invalid --tick {s:?}"))?),
+        None => std::time::Duration::from_secs(
+            wavegate_rollout::duration::parse_span(s).map_err(|e| format!("invalid --tick: {e}"))?.secs(),
+        ),
+    };
+    if d < std::time::Duration::from_millis(10) {
+        return Err(format!("--tick {s:?} is too short; use at least 10ms"));
+    }
+    Ok(d)
 }
 
 fn chrono_now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
 }
 
-fn need_token(remote: &Remote) -> anyhow::Result<()> {
+pub(crate) fn need_token(remote: &Remote) -> anyhow::Result<()> {
     if remote.token.is_none() {
         return Err(Failure::Input("no token: pass --token or set WAVEGATE_TOKEN".into()).into());
     }
@@ -162,7 +179,7 @@ async fn token(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn s(v: &Value) -> String {
+pub(crate) fn s(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => "-".into(),
@@ -175,7 +192,7 @@ fn join(v: &Value) -> String {
 }
 
 /// Percent-encodes a path segment.
-fn enc(seg: &str) -> String {
+pub(crate) fn enc(seg: &str) -> String {
     seg.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -187,7 +204,7 @@ fn enc(seg: &str) -> String {
         .collect()
 }
 
-fn with_reason(rb: reqwest::RequestBuilder, reason: &Option<String>) -> reqwest::RequestBuilder {
+pub(crate) fn with_reason(rb: reqwest::RequestBuilder, reason: &Option<String>) -> reqwest::RequestBuilder {
     match reason {
         Some(r) => rb.header("x-wavegate-reason", r.as_str()),
         None => rb,

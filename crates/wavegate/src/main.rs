@@ -6,6 +6,7 @@
 mod cli;
 mod client;
 mod commands;
+mod rollout_cmd;
 mod telemetry;
 
 use std::process::ExitCode;

@@ -3,5 +3,6 @@
 
 mod cli;
 mod lifecycle;
+mod rollout;
 mod sdk;
 mod support;

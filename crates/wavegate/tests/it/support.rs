@@ -28,8 +28,13 @@ impl Drop for Server {
 
 /// Starts `wavegate serve` on a free port over `db`; waits (with a deadline) for its address.
 pub fn start(db: &Path, bootstrap: Option<&str>) -> Server {
+    start_with(db, bootstrap, &[])
+}
+
+/// [`start`] with extra `serve` arguments.
+pub fn start_with(db: &Path, bootstrap: Option<&str>, extra: &[&str]) -> Server {
     let mut cmd = Command::new(bin());
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--db"]).arg(db);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--db"]).arg(db).args(extra);
     cmd.env_remove("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN").env("RUST_LOG", "warn");
     if let Some(t) = bootstrap {
         cmd.env("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", t);

@@ -1,0 +1,81 @@
+//! The controller: every tick, steps each running rollout with the signals of its current wave
+//! and carries the actions out (one transaction per rollout). Rollouts are resumed from the
+//! store on every tick, so a restarted server continues exactly where it was.
+
+use std::time::Duration;
+
+use wavegate_rollout::machine::{ArmMoments, Rollout, Signals, State, step};
+use wavegate_rollout::stats::Moments;
+
+use crate::rollouts::persist;
+use crate::state::AppState;
+
+/// Default tick interval.
+pub const DEFAULT_TICK: Duration = Duration::from_secs(10);
+
+/// Steps every running rollout once. Returns how many were stepped.
+pub async fn tick(state: &AppState) -> anyhow::Result<usize> {
+    let _guard = state.rollout_lock.lock().await;
+    let mut stepped = 0;
+    for row in state.store.rollouts(true).await? {
+        if row.state != "running" {
+            continue;
+        }
+        let r: Rollout = match serde_json::from_value(row.doc.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(rollout = %row.id, error = %e, "stored rollout does not decode; skipped");
+                continue;
+            }
+        };
+        let signals = signals(state, &r).await?;
+        let now = state.clock.now();
+        let (next, actions) = step(&r, now, &signals);
+        stepped += 1;
+        if next == r && actions.is_empty() {
+            continue;
+        }
+        if let Err(e) = persist(state, Some(&row), &next, actions, "controller", None).await {
+            tracing::error!(rollout = %row.id, error = %e.message, "could not carry out the controller's decision");
+        } else if next.state != r.state || next.wave != r.wave {
+            tracing::info!(rollout = %r.id, from = r.state.name(), to = next.state.name(), wave = next.wave + 1, "rollout transition");
+        }
+        if let State::RolledBack { reason } = &next.state {
+            tracing::warn!(rollout = %r.id, %reason, "rolled back");
+        }
+    }
+    Ok(stepped)
+}
+
+/// The current wave's signals from the stored aggregates.
+pub async fn signals(state: &AppState, r: &Rollout) -> anyhow::Result<Signals> {
+    let mut s = Signals::default();
+    for a in state.store.aggregates(&r.id, r.wave as i64).await? {
+        let m = Moments { n: a.n, sum: a.sum, sumsq: a.sumsq };
+        let cell: &mut ArmMoments = if a.metric == "exposure" { &mut s.exposures } else { s.metrics.entry(a.metric.clone()).or_default() };
+        if a.arm == "treatment" {
+            cell.treatment.merge(&m);
+        } else {
+            cell.control.merge(&m);
+        }
+        s.last_event_at = Some(s.last_event_at.map_or(a.last_at, |t| t.max(a.last_at)));
+    }
+    Ok(s)
+}
+
+/// Runs [`tick`] every `interval` until `shutdown` resolves.
+pub async fn run(state: AppState, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut shutdown = shutdown;
+    let mut timer = tokio::time::interval(interval);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = timer.tick() => {
+                if let Err(e) = tick(&state).await {
+                    tracing::error!(error = %e, "controller tick failed");
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}

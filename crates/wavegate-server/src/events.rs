@@ -1,0 +1,151 @@
+//! `POST /api/v1/events`: batches of exposures and outcomes from SDKs, folded into the
+//! rollouts' sufficient statistics.
+//!
+//! **Invariant:** a batch is all or nothing: it is validated whole (a bad event is named by its
+//! index) and its effect on the aggregates is committed in one transaction before the 202.
+//! Arms follow DESIGN.md: an event counts only when the rollout's own rule serves its context;
+//! the variant then picks treatment or control. Events count toward the wave current on receipt.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wavegate_core::{Context, evaluate};
+use wavegate_rollout::exposure::owns_rule;
+use wavegate_store::{AggregateDelta, TokenKind};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::json::JsonBody;
+use crate::state::AppState;
+
+/// Most events in one batch.
+pub const MAX_EVENTS: usize = 10_000;
+
+/// Events routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/events", post(ingest))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    events: Vec<Event>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Event {
+    /// `exposure` or `outcome`.
+    #[serde(rename = "type")]
+    kind: String,
+    flag: String,
+    variant: String,
+    context: Value,
+    #[serde(default)]
+    error: Option<bool>,
+    #[serde(default)]
+    latency_ms: Option<f64>,
+    #[serde(default)]
+    metrics: BTreeMap<String, f64>,
+}
+
+fn bad(i: usize, msg: impl std::fmt::Display) -> ApiError {
+    ApiError::invalid(format!("events[{i}]"), format!("events[{i}]: {msg}"))
+}
+
+async fn ingest(State(state): State<AppState>, p: Principal, headers: HeaderMap, JsonBody(batch): JsonBody<Batch>) -> ApiResult<Response> {
+    p.require(&[TokenKind::ServerSdk, TokenKind::Admin])?;
+    let env = match headers.get(crate::ofrep::ENV_HEADER).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
+        Some(e) => e.to_owned(),
+        None => match p.0.environments.as_slice() {
+            [one] if one != "*" => one.clone(),
+            _ => return Err(ApiError::bad_request("this token spans several environments; name one in the X-Wavegate-Environment header")),
+        },
+    };
+    p.require_env(&env)?;
+    if batch.events.len() > MAX_EVENTS {
+        return Err(ApiError::invalid("events", format!("a batch holds at most {MAX_EVENTS} events, got {}", batch.events.len())));
+    }
+    // Validate everything before counting anything.
+    let mut parsed = Vec::with_capacity(batch.events.len());
+    for (i, e) in batch.events.iter().enumerate() {
+        if e.kind != "exposure" && e.kind != "outcome" {
+            return Err(bad(i, format!("type must be exposure or outcome, got {:?}", e.kind)));
+        }
+        if e.flag.is_empty() || e.variant.is_empty() {
+            return Err(bad(i, "flag and variant must not be empty"));
+        }
+        let ctx = Context::from_json(&e.context).map_err(|err| bad(i, err))?;
+        if e.kind == "exposure" && (e.error.is_some() || e.latency_ms.is_some() || !e.metrics.is_empty()) {
+            return Err(bad(i, "an exposure carries no outcome fields; send an outcome event"));
+        }
+        if let Some(l) = e.latency_ms {
+            if !(l.is_finite() && l >= 0.0) {
+                return Err(bad(i, format!("latency_ms must be a finite number ≥ 0, got {l}")));
+            }
+        }
+        for (name, v) in &e.metrics {
+            if !v.is_finite() {
+                return Err(bad(i, format!("metric {name:?} must be finite")));
+            }
+            if name.is_empty() || name.len() > 128 || name == "exposure" || name == "error" || name == "latency_ms" {
+                return Err(bad(i, format!("metric name {name:?} is empty, too long or reserved")));
+            }
+        }
+        parsed.push(ctx);
+    }
+    let snap = state.snapshot.load();
+    let live = state.live.load();
+    let mut cells: BTreeMap<(String, i64, &'static str, String), (f64, f64, f64)> = BTreeMap::new();
+    let mut counted = 0usize;
+    for (e, ctx) in batch.events.iter().zip(&parsed) {
+        let Some(ro) = live.get(&(env.clone(), e.flag.clone())) else { continue };
+        let Some(flag) = snap.flag(&env, &e.flag) else { continue };
+        let res = evaluate(flag, ctx);
+        if !res.rule.is_some_and(|rule| owns_rule(&ro.id, rule)) {
+            continue;
+        }
+        let arm = if e.variant == ro.new_variant {
+            "treatment"
+        } else if e.variant == ro.control_variant {
+            "control"
+        } else {
+            continue;
+        };
+        counted += 1;
+        let mut add = |metric: &str, x: f64| {
+            let c = cells.entry((ro.id.clone(), ro.wave, arm, metric.to_owned())).or_default();
+            c.0 += 1.0;
+            c.1 += x;
+            c.2 += x * x;
+        };
+        if e.kind == "exposure" {
+            add("exposure", 1.0);
+        } else {
+            if let Some(err) = e.error {
+                add("error", if err { 1.0 } else { 0.0 });
+            }
+            if let Some(l) = e.latency_ms {
+                add("latency_ms", l);
+            }
+            for (name, v) in &e.metrics {
+                add(name, *v);
+            }
+        }
+    }
+    let deltas: Vec<AggregateDelta> = cells
+        .into_iter()
+        .map(|((rollout, wave, arm, metric), (n, sum, sumsq))| AggregateDelta { rollout, wave, arm: arm.into(), metric, n, sum, sumsq })
+        .collect();
+    if !deltas.is_empty() {
+        state.store.add_aggregates(&deltas, state.clock.now()).await?;
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({"accepted": batch.events.len(), "counted": counted}))).into_response())
+}

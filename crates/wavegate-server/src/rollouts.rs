@@ -1,0 +1,369 @@
+//! Plans and rollouts over HTTP, and [`persist`]: carrying the state machine's actions out
+//! against the store in one transaction (shared by people's commands and the controller).
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rand::RngCore;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wavegate_core::spec::FlagSpec;
+use wavegate_rollout::exposure::with_rollout_rules;
+use wavegate_rollout::lint::{Severity, lint};
+use wavegate_rollout::machine::{self, Action, Command, Rollout, State as RState};
+use wavegate_rollout::plan::PlanSpec;
+use wavegate_store::{Kind, Put, RolloutRow, RolloutWrite, TokenKind, VerdictRow};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::json::JsonBody;
+use crate::state::AppState;
+
+/// The JSON Schema of the plan format.
+pub const PLAN_SCHEMA: &str = include_str!("../../../docs/plan.schema.json");
+
+/// Plan and rollout routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/schemas/plan.json", get(|| async { ([(axum::http::header::CONTENT_TYPE, "application/json")], PLAN_SCHEMA) }))
+        .route("/api/v1/plans", get(list_plans).post(apply_plan))
+        .route("/api/v1/plans/{name}", get(get_plan))
+        .route("/api/v1/plans/{name}/versions", get(plan_versions))
+        .route("/api/v1/rollouts", get(list_rollouts).post(start_rollout))
+        .route("/api/v1/rollouts/{id}", get(get_rollout))
+        .route("/api/v1/rollouts/{id}/{command}", post(rollout_command))
+}
+
+// ---------- plans ----------
+
+/// Validates a parsed plan against what the store holds (flag, variants, environment, segments).
+async fn check_plan_against_store(state: &AppState, plan: &PlanSpec) -> ApiResult<FlagSpec> {
+    let envs = state.snapshot.load().environments.clone();
+    if !envs.contains(&plan.environment) {
+        return Err(ApiError::invalid("environment", format!("unknown environment {:?}; known: {}", plan.environment, envs.join(", "))));
+    }
+    let head = state
+        .store
+        .get(Kind::Flag, &plan.flag)
+        .await?
+        .filter(|h| !h.archived)
+        .ok_or_else(|| ApiError::invalid("flag", format!("flag {:?} does not exist (or is archived)", plan.flag)))?;
+    let flag: FlagSpec = serde_json::from_value(head.spec).map_err(ApiError::internal)?;
+    for (field, v) in [("new_variant", &plan.new_variant), ("control_variant", &plan.control_variant)] {
+        if !flag.variants.contains_key(v) {
+            return Err(ApiError::invalid(field, format!("flag {:?} has no variant {v:?}", plan.flag)));
+        }
+    }
+    let segments: Vec<String> = state.store.list(Kind::Segment, false).await?.into_iter().map(|h| h.key).collect();
+    for (i, w) in plan.waves.iter().enumerate() {
+        for s in &w.segments {
+            if !segments.contains(s) {
+                return Err(ApiError::invalid(format!("waves[{i}].segments"), format!("unknown segment {s:?}")));
+            }
+        }
+    }
+    Ok(flag)
+}
+
+async fn apply_plan(State(state): State<AppState>, p: Principal, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    p.require_admin()?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("plan is not valid UTF-8"))?;
+    let (plan, findings) = lint(text);
+    if let Some(e) = findings.iter().find(|f| f.severity == Severity::Error) {
+        let field = e.line.map(|l| format!("line {l}, column {}", e.column.unwrap_or(0)));
+        return Err(ApiError {
+            field,
+            ..ApiError::bad_request(format!("plan does not lint ({}): {}", e.code, e.message))
+        });
+    }
+    let plan = plan.ok_or_else(|| ApiError::bad_request("plan does not parse"))?;
+    p.require_env(&plan.environment)?;
+    check_plan_against_store(&state, &plan).await?;
+    let spec = serde_json::to_value(&plan).map_err(ApiError::internal)?;
+    let put = Put { kind: Kind::Plan, key: plan.name.clone(), spec, archived: false, expected_version: None, action: None, details: json!({}) };
+    let reason = headers.get(crate::admin::REASON_HEADER).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let out = state.store.apply(&[put], &state.change(p.name(), reason)).await?;
+    let warnings: Vec<Value> = findings.iter().map(|f| json!(f)).collect();
+    let status = if out[0].changed && out[0].version == 1 { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(json!({"name": plan.name, "version": out[0].version, "changed": out[0].changed, "warnings": warnings}))).into_response())
+}
+
+async fn list_plans(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    let heads = state.store.list(Kind::Plan, false).await?;
+    Ok(Json(json!(heads.iter().map(|h| json!({"name": h.key, "version": h.version, "updated_at": h.updated_at, "updated_by": h.updated_by, "spec": h.spec})).collect::<Vec<_>>())))
+}
+
+async fn get_plan(State(state): State<AppState>, p: Principal, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    let h = state.store.get(Kind::Plan, &name).await?.ok_or_else(|| ApiError::not_found(format!("plan {name:?} not found")))?;
+    Ok(Json(json!({"name": h.key, "version": h.version, "updated_at": h.updated_at, "updated_by": h.updated_by, "spec": h.spec})))
+}
+
+async fn plan_versions(State(state): State<AppState>, p: Principal, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    let v = state.store.versions(Kind::Plan, &name).await?;
+    if v.is_empty() {
+        return Err(ApiError::not_found(format!("plan {name:?} not found")));
+    }
+    Ok(Json(json!(v.iter().map(|v| json!({"version": v.version, "actor": v.actor, "action": v.action, "reason": v.reason, "created_at": v.created_at, "spec": v.spec})).collect::<Vec<_>>())))
+}
+
+// ---------- rollouts ----------
+
+fn decode(row: &RolloutRow) -> ApiResult<Rollout> {
+    serde_json::from_value(row.doc.clone()).map_err(ApiError::internal)
+}
+
+/// The public view of a rollout.
+pub fn rollout_dto(row: &RolloutRow, r: &Rollout) -> Value {
+    let (phase, reason) = match &r.state {
+        RState::Running { phase } => (Some(json!(phase)), None),
+        RState::Paused { reason } | RState::RolledBack { reason } | RState::Aborted { reason } => (None, Some(reason.clone())),
+        RState::Completed => (None, None),
+    };
+    let wave = &r.plan.waves[r.wave];
+    json!({
+        "id": r.id,
+        "plan": r.plan.name,
+        "plan_version": r.plan_version,
+        "flag": r.plan.flag,
+        "environment": r.plan.environment,
+        "release": {"name": r.plan.release.name, "version": r.plan.release.version, "risk": r.plan.release.risk},
+        "team": r.plan.release.team,
+        "state": r.state.name(),
+        "phase": phase,
+        "reason": reason,
+        "wave": r.wave + 1,
+        "waves": r.plan.waves.len(),
+        "exposure": wave.exposure.to_string(),
+        "requester": r.requester,
+        "approvals": r.approvals,
+        "approvals_needed": r.plan.approvals_needed(),
+        "blackout": r.blackout,
+        "pre_rollout_version": r.pre_rollout_version,
+        "started_at": r.started_at,
+        "wave_started_at": r.wave_started_at,
+        "updated_at": row.updated_at,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    plan: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn start_rollout(State(state): State<AppState>, p: Principal, JsonBody(body): JsonBody<StartBody>) -> ApiResult<Response> {
+    p.require_admin()?;
+    let head = state.store.get(Kind::Plan, &body.plan).await?.ok_or_else(|| ApiError::not_found(format!("plan {:?} not found", body.plan)))?;
+    let plan: PlanSpec = serde_json::from_value(head.spec).map_err(ApiError::internal)?;
+    p.require_env(&plan.environment)?;
+    let flag = check_plan_against_store(&state, &plan).await?;
+    if !flag.environments.get(&plan.environment).is_some_and(|e| e.enabled) {
+        return Err(ApiError::conflict(format!("flag {:?} is disabled in {}; enable it before rolling out", plan.flag, plan.environment)));
+    }
+    let _guard = state.rollout_lock.lock().await;
+    let flag_head = state.store.get(Kind::Flag, &plan.flag).await?.ok_or_else(|| ApiError::not_found("flag"))?;
+    let mut id_bytes = [0u8; 5];
+    rand::rng().fill_bytes(&mut id_bytes);
+    let id = format!("ro_{}", hex::encode(id_bytes));
+    let now = state.clock.now();
+    let (r, actions) = machine::start(id, plan, head.version, p.name().to_owned(), flag_head.version, now)
+        .map_err(|e| ApiError::conflict(e.to_string()))?;
+    let row = persist(&state, None, &r, actions, p.name(), body.reason).await?;
+    Ok((StatusCode::CREATED, Json(rollout_dto(&row, &r))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListRollouts {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    environment: Option<String>,
+    #[serde(default)]
+    flag: Option<String>,
+}
+
+async fn list_rollouts(State(state): State<AppState>, p: Principal, Query(q): Query<ListRollouts>) -> ApiResult<Json<Value>> {
+    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    let mut out = Vec::new();
+    for row in state.store.rollouts(false).await? {
+        if q.state.as_ref().is_some_and(|s| *s != row.state)
+            || q.environment.as_ref().is_some_and(|e| *e != row.environment)
+            || q.flag.as_ref().is_some_and(|f| *f != row.flag)
+            || !p.0.allows_env(&row.environment)
+        {
+            continue;
+        }
+        out.push(rollout_dto(&row, &decode(&row)?));
+    }
+    Ok(Json(json!(out)))
+}
+
+async fn load(state: &AppState, p: &Principal, id: &str) -> ApiResult<(RolloutRow, Rollout)> {
+    let row = state.store.rollout(id).await?.ok_or_else(|| ApiError::not_found(format!("rollout {id:?} not found")))?;
+    p.require_env(&row.environment)?;
+    let r = decode(&row)?;
+    Ok((row, r))
+}
+
+async fn get_rollout(State(state): State<AppState>, p: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    let (row, r) = load(&state, &p, &id).await?;
+    let mut dto = rollout_dto(&row, &r);
+    let verdicts = state.store.verdicts(&id, 200).await?;
+    let mut latest: Vec<&VerdictRow> = Vec::new();
+    for v in &verdicts {
+        if !latest.iter().any(|l| l.name == v.name && l.wave == v.wave) {
+            latest.push(v);
+        }
+    }
+    dto["verdicts"] = json!(latest.iter().map(|v| json!({"wave": v.wave + 1, "kind": v.kind, "name": v.name, "verdict": v.verdict, "at": v.at, "report": v.report})).collect::<Vec<_>>());
+    let aggs = state.store.aggregates(&id, r.wave as i64).await?;
+    dto["signals"] = json!(aggs.iter().map(|a| json!({"arm": a.arm, "metric": a.metric, "n": a.n, "mean": if a.n > 0.0 { a.sum / a.n } else { 0.0 }, "last_at": a.last_at})).collect::<Vec<_>>());
+    dto["runbook"] = json!(r.plan.runbook);
+    Ok(Json(dto))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CommandBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn rollout_command(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((id, cmd)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    p.require_admin()?;
+    let cmd = match cmd.as_str() {
+        "approve" => Command::Approve,
+        "reject" => Command::Reject,
+        "pause" => Command::Pause,
+        "resume" => Command::Resume,
+        "rollback" => Command::Rollback,
+        other => return Err(ApiError::not_found(format!("unknown rollout command {other:?}; use approve, reject, pause, resume or rollback"))),
+    };
+    let body: CommandBody = if body.iter().all(u8::is_ascii_whitespace) { CommandBody::default() } else { crate::json::parse_json(&body)? };
+    let reason = body.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    if matches!(cmd, Command::Pause | Command::Rollback | Command::Reject) && reason.is_none() {
+        return Err(ApiError::invalid("reason", "say why: pause, rollback and reject need a reason"));
+    }
+    let _guard = state.rollout_lock.lock().await;
+    let (row, r) = load(&state, &p, &id).await?;
+    let now = state.clock.now();
+    let (next, actions) = machine::command(&r, now, &cmd, p.name(), reason.as_deref()).map_err(|e| match e {
+        machine::CommandError::NotAllowed(m) => ApiError::forbidden(m),
+        other => ApiError::conflict(other.to_string()),
+    })?;
+    let row = persist(&state, Some(&row), &next, actions, p.name(), reason).await?;
+    Ok(Json(rollout_dto(&row, &next)))
+}
+
+/// Carries `actions` out together with the new rollout state, in one store transaction, then
+/// refreshes what evaluation and event routing read. `prev` is the row read (None: new).
+pub async fn persist(
+    state: &AppState,
+    prev: Option<&RolloutRow>,
+    r: &Rollout,
+    actions: Vec<Action>,
+    actor: &str,
+    reason: Option<String>,
+) -> ApiResult<RolloutRow> {
+    let now = state.clock.now();
+    let target = format!("rollout:{}", r.id);
+    let mut flag_put = None;
+    let mut verdicts = Vec::new();
+    let mut audit = Vec::new();
+    for a in actions {
+        match a {
+            Action::SetExposure { wave } => {
+                let head = state.store.get(Kind::Flag, &r.plan.flag).await?.ok_or_else(|| ApiError::conflict("the rollout's flag is gone"))?;
+                let spec: FlagSpec = serde_json::from_value(head.spec).map_err(ApiError::internal)?;
+                let next = with_rollout_rules(&spec, &r.plan, &r.id, wave);
+                flag_put = Some(Put {
+                    kind: Kind::Flag,
+                    key: r.plan.flag.clone(),
+                    spec: serde_json::to_value(next).map_err(ApiError::internal)?,
+                    archived: false,
+                    expected_version: Some(head.version),
+                    action: Some("rollout".into()),
+                    details: json!({"rollout": r.id, "wave": wave + 1, "exposure": r.plan.waves[wave].exposure.to_string()}),
+                });
+            }
+            Action::RestoreFlag { version } => {
+                let v = state
+                    .store
+                    .version(Kind::Flag, &r.plan.flag, version)
+                    .await?
+                    .ok_or_else(|| ApiError::internal(format!("pre-rollout version {version} of {} is missing", r.plan.flag)))?;
+                flag_put = Some(Put {
+                    kind: Kind::Flag,
+                    key: r.plan.flag.clone(),
+                    spec: v.spec,
+                    archived: v.archived,
+                    expected_version: None,
+                    action: Some("revert".into()),
+                    details: json!({"rollout": r.id, "reverted_to": version}),
+                });
+            }
+            Action::RecordVerdict { wave, report } => verdicts.push(VerdictRow {
+                id: 0,
+                rollout: r.id.clone(),
+                wave: wave as i64,
+                kind: "guardrail".into(),
+                name: report.guardrail.clone(),
+                verdict: report.verdict.as_str().into(),
+                report: json!(report),
+                at: now,
+            }),
+            Action::RecordSrm { wave, report } => verdicts.push(VerdictRow {
+                id: 0,
+                rollout: r.id.clone(),
+                wave: wave as i64,
+                kind: "srm".into(),
+                name: "srm".into(),
+                verdict: if report.mismatch { "mismatch".into() } else { "ok".into() },
+                report: json!(report),
+                at: now,
+            }),
+            Action::RequestApproval { wave, needed } => {
+                tracing::info!(rollout = %r.id, wave = wave + 1, needed, "approval requested");
+            }
+            Action::Escalate { reason } => {
+                tracing::warn!(rollout = %r.id, %reason, "rollout escalated");
+            }
+            Action::Audit { action, details } => audit.push((action, target.clone(), details)),
+        }
+    }
+    let row = RolloutRow {
+        id: r.id.clone(),
+        plan: r.plan.name.clone(),
+        flag: r.plan.flag.clone(),
+        environment: r.plan.environment.clone(),
+        state: r.state.name().into(),
+        rev: prev.map_or(0, |p| p.rev),
+        doc: serde_json::to_value(r).map_err(ApiError::internal)?,
+        created_at: prev.map_or(now, |p| p.created_at),
+        updated_at: now,
+    };
+    let flag_changed = flag_put.is_some();
+    let write = RolloutWrite { row: row.clone(), flag_put, verdicts, audit };
+    let rev = state.store.write_rollout(&write, &state.change(actor, reason)).await?;
+    if flag_changed {
+        state.reload().await?;
+    }
+    state.reload_live().await?;
+    Ok(RolloutRow { rev, ..row })
+}

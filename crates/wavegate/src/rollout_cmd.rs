@@ -1,0 +1,158 @@
+//! `wavegate plan …` and `wavegate rollout …`.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use reqwest::Method;
+use serde_json::{Value, json};
+use wavegate_rollout::lint::{Severity, has_errors, lint};
+
+use crate::cli::{PlanCommand, Remote, RolloutCommand};
+use crate::client::Client;
+use crate::commands::{Failure, enc, need_token, print_json, s, with_reason};
+
+fn read_file(file: &std::path::Path) -> anyhow::Result<String> {
+    if file.as_os_str() == "-" {
+        let mut t = String::new();
+        std::io::stdin().read_to_string(&mut t).context("Failed to read standard input")?;
+        return Ok(t);
+    }
+    std::fs::read_to_string(file).map_err(|e| Failure::Input(format!("could not read {}: {e}", file.display())).into())
+}
+
+pub async fn plan(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PlanCommand::Lint { file } => {
+            let text = read_file(&file)?;
+            let (plan, findings) = lint(&text);
+            if remote.json {
+                print_json(&json!({"file": file.display().to_string(), "ok": !has_errors(&findings), "plan": plan.map(|p| p.name), "findings": findings}));
+            } else {
+                for f in &findings {
+                    let at = match (f.line, f.column) {
+                        (Some(l), Some(c)) => format!("{}:{l}:{c}", file.display()),
+                        (Some(l), None) => format!("{}:{l}", file.display()),
+                        _ => file.display().to_string(),
+                    };
+                    let sev = if f.severity == Severity::Error { "error" } else { "warning" };
+                    println!("{at}: {sev}[{}]: {}", f.code, f.message);
+                }
+                let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+                println!("{}: {errors} error(s), {} warning(s)", file.display(), findings.len() - errors);
+            }
+            Ok(if has_errors(&findings) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        PlanCommand::Apply { file, reason } => {
+            need_token(remote)?;
+            let text = read_file(&file)?;
+            let (_, findings) = lint(&text);
+            if let Some(e) = findings.iter().find(|f| f.severity == Severity::Error) {
+                let at = e.line.map(|l| format!(":{l}:{}", e.column.unwrap_or(0))).unwrap_or_default();
+                return Err(Failure::Input(format!("{}{at}: {} (run `wavegate plan lint` for all findings)", file.display(), e.message)).into());
+            }
+            let c = Client::new(remote)?;
+            let rb = c.request(Method::POST, "/api/v1/plans").header("content-type", "application/yaml").body(text);
+            let (_, v) = c.send(with_reason(rb, &reason)).await?;
+            if remote.json {
+                print_json(&v);
+            } else {
+                let what = if v["changed"] == json!(true) { "stored as version" } else { "unchanged at version" };
+                println!("plan {}: {what} {}", s(&v["name"]), s(&v["version"]));
+                for w in v["warnings"].as_array().into_iter().flatten() {
+                    println!("  warning[{}]: {}", s(&w["code"]), s(&w["message"]));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PlanCommand::List => {
+            need_token(remote)?;
+            let c = Client::new(remote)?;
+            let v = c.get("/api/v1/plans").await?;
+            if remote.json {
+                print_json(&v);
+            } else {
+                for p in v.as_array().into_iter().flatten() {
+                    println!("{:<32} v{:<4} flag {} in {}", s(&p["name"]), s(&p["version"]), s(&p["spec"]["flag"]), s(&p["spec"]["environment"]));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PlanCommand::Get { name } => {
+            need_token(remote)?;
+            let c = Client::new(remote)?;
+            let v = c.get(&format!("/api/v1/plans/{}", enc(&name))).await?;
+            print_json(if remote.json { &v } else { &v["spec"] });
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_rollout(v: &Value) {
+    let phase = v["phase"].as_str().map(|p| format!(" ({p})")).unwrap_or_default();
+    println!(
+        "{}  {}{}  wave {}/{} at {}  flag {} in {}  plan {} v{}  requested by {}",
+        s(&v["id"]), s(&v["state"]), phase, s(&v["wave"]), s(&v["waves"]), s(&v["exposure"]),
+        s(&v["flag"]), s(&v["environment"]), s(&v["plan"]), s(&v["plan_version"]), s(&v["requester"])
+    );
+    if let Some(r) = v["reason"].as_str() {
+        println!("  reason: {r}");
+    }
+    if let Some(b) = v["blackout"].as_str() {
+        println!("  held by blackout window {b}");
+    }
+}
+
+pub async fn rollout(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
+    need_token(remote)?;
+    let c = Client::new(remote)?;
+    let (path, body) = match cmd {
+        RolloutCommand::Start { plan, reason } => {
+            let (_, v) = c.send(c.request(Method::POST, "/api/v1/rollouts").json(&json!({"plan": plan, "reason": reason}))).await?;
+            if remote.json { print_json(&v) } else { print!("started "); print_rollout(&v) }
+            return Ok(ExitCode::SUCCESS);
+        }
+        RolloutCommand::Status { id } => {
+            let v = c.get(&format!("/api/v1/rollouts/{}", enc(&id))).await?;
+            if remote.json {
+                print_json(&v);
+            } else {
+                print_rollout(&v);
+                for vd in v["verdicts"].as_array().into_iter().flatten() {
+                    let r = &vd["report"];
+                    println!("  wave {} {:<16} {:<12} {}", s(&vd["wave"]), s(&vd["name"]), s(&vd["verdict"]), s(&r["explanation"]));
+                }
+                for sig in v["signals"].as_array().into_iter().flatten() {
+                    println!("  signal {:<10} {:<12} n={} mean={:.4}", s(&sig["arm"]), s(&sig["metric"]), s(&sig["n"]), sig["mean"].as_f64().unwrap_or(0.0));
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        RolloutCommand::List { state, environment } => {
+            let mut q = Vec::new();
+            if let Some(st) = state {
+                q.push(format!("state={}", enc(&st)));
+            }
+            if let Some(e) = environment {
+                q.push(format!("environment={}", enc(&e)));
+            }
+            let v = c.get(&format!("/api/v1/rollouts?{}", q.join("&"))).await?;
+            if remote.json {
+                print_json(&v);
+            } else {
+                for r in v.as_array().into_iter().flatten() {
+                    print_rollout(r);
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        RolloutCommand::Approve { id, reason } => (format!("{}/approve", enc(&id)), json!({"reason": reason})),
+        RolloutCommand::Reject { id, reason } => (format!("{}/reject", enc(&id)), json!({"reason": reason})),
+        RolloutCommand::Pause { id, reason } => (format!("{}/pause", enc(&id)), json!({"reason": reason})),
+        RolloutCommand::Resume { id, reason } => (format!("{}/resume", enc(&id)), json!({"reason": reason})),
+        RolloutCommand::Rollback { id, reason } => (format!("{}/rollback", enc(&id)), json!({"reason": reason})),
+    };
+    let (_, v) = c.send(c.request(Method::POST, &format!("/api/v1/rollouts/{path}")).json(&body)).await?;
+    if remote.json { print_json(&v) } else { print_rollout(&v) }
+    Ok(ExitCode::SUCCESS)
+}

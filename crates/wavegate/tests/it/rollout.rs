@@ -1,0 +1,253 @@
+//! Guarded waves end to end against real server processes: traffic through OFREP, outcomes
+//! posted as events, an injected regression rolled back by the controller, an approval gate
+//! that only another principal can pass, and a `kill -9` in the middle.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{ADMIN, cli, cli_json, eventually, start_with, stderr, stdout, write};
+
+const FLAGS: &str = r#"
+flags:
+  checkout:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod: { enabled: true }
+"#;
+
+const PLAN: &str = r#"
+name: checkout-v2
+release: { name: checkout, version: 2.0.0, risk: medium }
+flag: checkout
+new_variant: "on"
+control_variant: "off"
+environment: prod
+owners: { requester: alice, approvers: [bob] }
+guardrails:
+  - name: errors
+    metric: error
+    comparison: absolute
+    tolerance: 0.05
+    mde: 0.05
+    min_sample: 100
+    action: rollback
+waves:
+  - { exposure: 10% }
+  - { exposure: 50%, hold: 2m }   # long enough that only the regression can end this wave
+  - { exposure: 100% }
+runbook:
+  errors: Check the error dashboard.
+"#;
+
+const GATED: &str = r#"
+name: checkout-gated
+release: { name: checkout, version: 2.0.1, risk: high }
+flag: checkout
+new_variant: "on"
+control_variant: "off"
+environment: prod
+owners: { requester: alice, approvers: [bob] }
+waves:
+  - { exposure: 10%, promotion: approval }
+  - { exposure: 100% }
+"#;
+
+const TICK_MS: u64 = 100;
+
+/// A deterministic "random" number in 0..100 for a user and round.
+fn roll(user: usize, round: usize) -> u64 {
+    let mut h = (user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (round as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    h ^= h >> 29;
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^= h >> 32;
+    h % 100
+}
+
+struct Traffic {
+    http: reqwest::Client,
+    url: String,
+    client_token: String,
+    server_token: String,
+}
+
+impl Traffic {
+    async fn eval(&self, user: &str) -> Value {
+        self.http
+            .post(format!("{}/ofrep/v1/evaluate/flags/checkout", self.url))
+            .bearer_auth(&self.client_token)
+            .json(&json!({"context": {"targetingKey": user}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Evaluates every user once and posts an exposure and an outcome for each; returns the
+    /// number of events posted.
+    async fn round(&self, users: usize, round: usize, regression: bool) -> usize {
+        let mut events = Vec::new();
+        for u in 0..users {
+            let user = format!("user-{u}");
+            let r = self.eval(&user).await;
+            let variant = r["variant"].as_str().unwrap().to_owned();
+            let rate = if regression && variant == "on" { 40 } else { 1 };
+            let error = roll(u, round) < rate;
+            events.push(json!({"type": "exposure", "flag": "checkout", "variant": variant, "context": {"targetingKey": user}}));
+            events.push(json!({"type": "outcome", "flag": "checkout", "variant": variant, "context": {"targetingKey": user}, "error": error, "latency_ms": 20 + roll(u, round + 7)}));
+        }
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/events", self.url))
+            .bearer_auth(&self.server_token)
+            .json(&json!({"events": events}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 202, "{}", resp.text().await.unwrap());
+        events.len()
+    }
+}
+
+fn status(url: &str, token: &str, id: &str) -> Value {
+    cli_json(url, token, &["rollout", "status", id])
+}
+
+fn token(url: &str, kind: &str, env: &str, principal: &str) -> String {
+    cli_json(url, ADMIN, &["token", "create", "--kind", kind, "--env", env, "--principal", principal])["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regression_in_wave_two_is_rolled_back_automatically() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(&dir.path().join("w.db"), Some(ADMIN), &["--tick", "100ms"]);
+    let url = server.url.clone();
+    cli_json(&url, ADMIN, &["flag", "apply", "-f", write(dir.path(), "flags.yaml", FLAGS).to_str().unwrap()]);
+    let plan = write(dir.path(), "plan.yaml", PLAN);
+    let lint = cli(&url, None, &["plan", "lint", plan.to_str().unwrap()]);
+    assert!(lint.status.success(), "{}", stdout(&lint));
+    let applied = cli_json(&url, ADMIN, &["plan", "apply", "-f", plan.to_str().unwrap()]);
+    assert_eq!(applied["version"], 1);
+    let pre = cli_json(&url, ADMIN, &["flag", "get", "checkout"]);
+    let alice = token(&url, "admin", "prod", "alice");
+    let t = Traffic {
+        http: reqwest::Client::new(),
+        url: url.clone(),
+        client_token: token(&url, "client-sdk", "prod", "web"),
+        server_token: token(&url, "server-sdk", "prod", "checkout-service"),
+    };
+
+    let started = cli_json(&url, &alice, &["rollout", "start", "checkout-v2", "--reason", "ship it"]);
+    let id = started["id"].as_str().unwrap().to_owned();
+    assert_eq!((started["wave"].clone(), started["exposure"].clone()), (json!(1), json!("10%")));
+    // While the rollout runs it owns the flag.
+    let o = cli(&url, Some(ADMIN), &["flag", "apply", "-f", write(dir.path(), "f2.yaml", &FLAGS.replace("default: \"off\"", "default: \"on\"")).to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("409"), "{}", stderr(&o));
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (mut round, mut onset): (usize, Option<(Instant, usize)>) = (0, None);
+    let mut events_after_onset = 0;
+    let final_status = loop {
+        assert!(Instant::now() < deadline, "no rollback before the deadline; last status {}", status(&url, ADMIN, &id));
+        let st = status(&url, ADMIN, &id);
+        if st["state"] == "rolled_back" {
+            break st;
+        }
+        assert_eq!(st["state"], "running", "{st}");
+        if st["wave"] == 3 {
+            panic!("promoted to 100% without seeing the regression: {st}");
+        }
+        if st["wave"] == 2 && onset.is_none() {
+            onset = Some((Instant::now(), round));
+        }
+        let n = t.round(400, round, onset.is_some()).await;
+        if onset.is_some() {
+            events_after_onset += n;
+        }
+        round += 1;
+    };
+    let (onset_at, onset_round) = onset.expect("wave 2 was reached");
+    let elapsed = onset_at.elapsed();
+    println!(
+        "regression onset → rollback: {:.1}s ≈ {} ticks of {TICK_MS} ms, {} traffic rounds, {events_after_onset} events",
+        elapsed.as_secs_f64(),
+        elapsed.as_millis() as u64 / TICK_MS,
+        round - onset_round
+    );
+    assert!(final_status["reason"].as_str().unwrap().contains("guardrail \"errors\" failed"), "{final_status}");
+    let fail = final_status["verdicts"].as_array().unwrap().iter().find(|v| v["verdict"] == "fail").expect("a stored fail verdict");
+    assert_eq!(fail["wave"], 2);
+    let report = &fail["report"];
+    assert!(report["lower"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(report["treatment"]["n"].as_f64().unwrap() >= 2.0 && report["control"]["n"].as_f64().unwrap() >= 2.0, "{report}");
+    println!("stored verdict: {}", report);
+
+    // Every context is back on the control value, and the flag equals its pre-rollout version.
+    for u in 0..400 {
+        let r = t.eval(&format!("user-{u}")).await;
+        assert_eq!(r["value"], json!(false), "user-{u}: {r}");
+    }
+    let after = cli_json(&url, ADMIN, &["flag", "get", "checkout"]);
+    assert_eq!(after["spec"], pre["spec"]);
+    let history = cli_json(&url, ADMIN, &["flag", "history", "checkout"]);
+    assert_eq!(history.as_array().unwrap().last().unwrap()["action"], "flag.revert");
+    let v = cli(&url, Some(ADMIN), &["audit", "verify"]);
+    assert!(v.status.success(), "{}", stdout(&v));
+    let audit = cli_json(&url, ADMIN, &["audit", "list", "--limit", "1000"]);
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in ["rollout.start", "rollout.promote", "rollout.rollback", "flag.rollout", "flag.revert"] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_gate_needs_someone_other_than_the_requester_and_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let mut server = start_with(&db, Some(ADMIN), &["--tick", "100ms"]);
+    let url = server.url.clone();
+    cli_json(&url, ADMIN, &["flag", "apply", "-f", write(dir.path(), "flags.yaml", FLAGS).to_str().unwrap()]);
+    cli_json(&url, ADMIN, &["plan", "apply", "-f", write(dir.path(), "gated.yaml", GATED).to_str().unwrap()]);
+    let alice = token(&url, "admin", "prod", "alice");
+    let bob = token(&url, "admin", "prod", "bob");
+    let carol = token(&url, "admin", "prod", "carol");
+    let id = cli_json(&url, &alice, &["rollout", "start", "checkout-gated"])["id"].as_str().unwrap().to_owned();
+
+    let mut st = Value::Null;
+    eventually("the gate to ask for approval", Duration::from_secs(30), || {
+        st = status(&url, ADMIN, &id);
+        st["phase"] == "awaiting_approval"
+    });
+    assert_eq!(st["wave"], 1);
+    let o = cli(&url, Some(&alice), &["rollout", "approve", &id]);
+    assert_eq!(o.status.code(), Some(2), "the requester may not approve");
+    assert!(stderr(&o).contains("requested this rollout"), "{}", stderr(&o));
+    let o = cli(&url, Some(&carol), &["rollout", "approve", &id]);
+    assert_eq!(o.status.code(), Some(2), "carol is not an approver");
+
+    // kill -9, restart: the rollout is exactly where it was.
+    std::process::Command::new("kill").args(["-9", &server.child.id().to_string()]).status().unwrap();
+    let _ = server.child.wait();
+    drop(server);
+    let server = start_with(&db, Some(ADMIN), &["--tick", "100ms"]);
+    let url = server.url.clone();
+    let resumed = status(&url, ADMIN, &id);
+    assert_eq!((resumed["state"].clone(), resumed["wave"].clone(), resumed["phase"].clone()), (json!("running"), json!(1), json!("awaiting_approval")));
+    // Several ticks later it still has not promoted.
+    let ticks_before = Instant::now();
+    eventually("a few ticks to pass", Duration::from_secs(30), || ticks_before.elapsed() > Duration::from_millis(5 * TICK_MS));
+    assert_eq!(status(&url, ADMIN, &id)["wave"], 1);
+
+    let approved = cli_json(&url, &bob, &["rollout", "approve", &id, "--reason", "CAB ok"]);
+    assert_eq!(approved["approvals"][0]["principal"], "bob");
+    eventually("promotion after bob's approval", Duration::from_secs(30), || {
+        let s = status(&url, ADMIN, &id);
+        s["wave"] == 2 || s["state"] == "completed"
+    });
+    eventually("completion", Duration::from_secs(30), || status(&url, ADMIN, &id)["state"] == "completed");
+    assert!(cli(&url, Some(ADMIN), &["audit", "verify"]).status.success());
+}
