@@ -7,14 +7,17 @@
 //!   last rule, and a context that only the last rule matches (Unleash: 3 `default` strategies).
 //!
 //! Both sides are measured from a flag key and a prebuilt context, lookup included (DESIGN.md):
-//! wavegate looks the compiled flag up in a `HashMap<String, Flag>`; Yggdrasil is called through
-//! `EngineState::is_enabled(name, …)`. After the criterion groups, a plain summary table
-//! (ns/eval and ratio, both sides in the same run) is printed.
+//! wavegate looks the compiled flag up in the map type the server's snapshot uses
+//! (`foldhash::HashMap<String, Flag>`, randomly seeded); Yggdrasil is called through
+//! `EngineState::is_enabled(name, …)`. A third, informational measurement (`wavegate_fxmap`)
+//! does the same lookup in an FxHash-keyed map. After the
+//! criterion groups, a plain summary table (ns/eval and ratios, same run) is printed.
 //!
 //! `cargo bench -p wavegate-core --bench evaluation` for numbers; `cargo test --benches` runs
 //! everything once, quickly (smoke mode).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -110,9 +113,53 @@ fn unleash_features() -> serde_json::Value {
     })
 }
 
+/// FxHash (rustc's hasher), for the informational "fast map" measurement only: it shows what
+/// the `HashMap` lookup costs with a fast hasher instead of std's SipHash-1-3. Yggdrasil's own
+/// map uses AHash. Not HashDoS-resistant; a server would use a seeded fast hasher instead.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+        }
+        // Byte by byte: a variable-length `copy_from_slice` would call `memcpy`.
+        let mut tail = 0u64;
+        for (i, b) in chunks.remainder().iter().enumerate() {
+            tail |= u64::from(*b) << (8 * i);
+        }
+        self.add(tail);
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<V> = HashMap<String, V, BuildHasherDefault<FxHasher>>;
+
 /// Both engines loaded with the same three flags.
 struct Engines {
-    wavegate: HashMap<String, Flag>,
+    /// What the server's snapshot uses: foldhash, randomly seeded per process.
+    wavegate: foldhash::HashMap<String, Flag>,
+    /// The same flags in an FxHash-keyed map (informational).
+    wavegate_fx: FxMap<Flag>,
     yggdrasil: EngineState,
 }
 
@@ -121,7 +168,7 @@ fn engines() -> Engines {
     let file = parse_flag_file(FLAG_FILE, &envs).expect("flag file parses");
     let segments =
         compile_segments(&file.segments, &SpecPath::root("segments")).expect("segments compile");
-    let wavegate = file
+    let wavegate: foldhash::HashMap<String, Flag> = file
         .flags
         .iter()
         .map(|(key, spec)| {
@@ -137,7 +184,8 @@ fn engines() -> Engines {
     if let Some(warnings) = yggdrasil.take_state(UpdateMessage::FullResponse(features)) {
         panic!("yggdrasil warned while compiling: {warnings:?}");
     }
-    Engines { wavegate, yggdrasil }
+    let wavegate_fx = wavegate.iter().map(|(k, f)| (k.clone(), f.clone())).collect();
+    Engines { wavegate, wavegate_fx, yggdrasil }
 }
 
 /// One benchmark case: the flag key and the same context on both sides.
@@ -185,7 +233,11 @@ fn cases() -> Vec<Case> {
 }
 
 #[inline]
-fn wavegate_eval(flags: &HashMap<String, Flag>, key: &str, ctx: &Context) -> bool {
+fn wavegate_eval<S: BuildHasher>(
+    flags: &HashMap<String, Flag, S>,
+    key: &str,
+    ctx: &Context,
+) -> bool {
     match flags.get(key) {
         Some(flag) => evaluate(flag, ctx).value.as_bool().unwrap_or(false),
         None => false,
@@ -212,6 +264,15 @@ fn check_agreement(e: &Engines, cases: &[Case]) {
         Some("paying-adults"),
         "case rules_3x3_segment must match only the last rule"
     );
+    // The segment is wired on both sides: the same context on a free plan is off everywhere.
+    let mut free = cases[2].wavegate.clone();
+    free.set("plan", wavegate_core::AttrValue::String("free".into()));
+    let mut ygg_free = cases[2].yggdrasil.clone();
+    if let Some(p) = ygg_free.properties.as_mut() {
+        p.insert("plan".into(), "free".into());
+    }
+    assert!(!wavegate_eval(&e.wavegate, RULES, &free), "wavegate: segment ignored");
+    assert!(!yggdrasil_eval(&e.yggdrasil, RULES, &ygg_free), "yggdrasil: segment ignored");
     let mut on = 0;
     for i in 0..1000 {
         let id = format!("user-{i}");
@@ -234,6 +295,15 @@ fn bench_cases(c: &mut Criterion) {
             b.iter(|| {
                 wavegate_eval(
                     black_box(&e.wavegate),
+                    black_box(case.flag),
+                    black_box(&case.wavegate),
+                )
+            })
+        });
+        g.bench_function("wavegate_fxmap", |b| {
+            b.iter(|| {
+                wavegate_eval(
+                    black_box(&e.wavegate_fx),
                     black_box(case.flag),
                     black_box(&case.wavegate),
                 )
@@ -271,11 +341,20 @@ fn ns_per_eval(iters: u32, mut f: impl FnMut() -> bool) -> f64 {
 fn summary(e: &Engines, cases: &[Case], iters: u32) {
     println!();
     println!("summary ({iters} evaluations per measurement, best of 3, lookup by key included)");
-    println!("| case | wavegate ns/eval | yggdrasil ns/eval | yggdrasil / wavegate |");
-    println!("|---|---:|---:|---:|");
+    println!(
+        "| case | wavegate ns/eval | yggdrasil ns/eval | yggdrasil / wavegate | wavegate, FxHash map ns/eval | yggdrasil / that |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
     for case in cases {
-        let (mut w, mut y) = (f64::INFINITY, f64::INFINITY);
+        let (mut w, mut y, mut fx) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
         for _ in 0..3 {
+            fx = fx.min(ns_per_eval(iters, || {
+                wavegate_eval(
+                    black_box(&e.wavegate_fx),
+                    black_box(case.flag),
+                    black_box(&case.wavegate),
+                )
+            }));
             w = w.min(ns_per_eval(iters, || {
                 wavegate_eval(
                     black_box(&e.wavegate),
@@ -291,7 +370,7 @@ fn summary(e: &Engines, cases: &[Case], iters: u32) {
                 )
             }));
         }
-        println!("| {} | {w:.1} | {y:.1} | {:.2}× |", case.name, y / w);
+        println!("| {} | {w:.1} | {y:.1} | {:.2}× | {fx:.1} | {:.2}× |", case.name, y / w, y / fx);
     }
 }
 

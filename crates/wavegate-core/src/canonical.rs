@@ -102,3 +102,21 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod roundtrip {
+    use proptest::prelude::*;
+
+    use crate::canonical::canonical_json;
+
+    proptest! {
+        /// Verification re-parses stored canonical bytes: the encoding must be a fixed point.
+        #[test]
+        fn canonical_form_survives_a_parse(x in any::<f64>().prop_filter("finite", |x| x.is_finite()), i in any::<i64>(), s in ".{0,20}") {
+            let v = serde_json::json!({"f": x, "i": i, "s": s, "nested": [x / 3.0, {"k": x * 1e-7}]});
+            let once = canonical_json(&v);
+            let parsed: serde_json::Value = serde_json::from_str(&once).unwrap();
+            prop_assert_eq!(canonical_json(&parsed), once);
+        }
+    }
+}

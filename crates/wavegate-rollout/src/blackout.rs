@@ -70,24 +70,41 @@ impl Blackout {
                 })
             }
             (None, None, Some(rule)) => {
-                let dtstart = spec
-                    .dtstart
-                    .ok_or_else(|| format!("blackout {:?}: a recurring window needs dtstart (local time)", spec.name))?;
-                let duration = spec
-                    .duration
-                    .filter(|d| d.secs() > 0)
-                    .ok_or_else(|| format!("blackout {:?}: a recurring window needs a positive duration", spec.name))?;
+                let dtstart = spec.dtstart.ok_or_else(|| {
+                    format!(
+                        "blackout {:?}: a recurring window needs dtstart (local time)",
+                        spec.name
+                    )
+                })?;
+                let duration = spec.duration.filter(|d| d.secs() > 0).ok_or_else(|| {
+                    format!(
+                        "blackout {:?}: a recurring window needs a positive duration",
+                        spec.name
+                    )
+                })?;
                 let tz_name = spec.tz.as_deref().unwrap_or("UTC");
-                let _: chrono_tz::Tz =
-                    tz_name.parse().map_err(|_| format!("blackout {:?}: unknown time zone {tz_name:?}", spec.name))?;
+                let _: chrono_tz::Tz = tz_name.parse().map_err(|_| {
+                    format!("blackout {:?}: unknown time zone {tz_name:?}", spec.name)
+                })?;
                 if rule.contains('\n') || rule.len() > 512 {
-                    return Err(format!("blackout {:?}: rrule must be one line of at most 512 characters", spec.name));
+                    return Err(format!(
+                        "blackout {:?}: rrule must be one line of at most 512 characters",
+                        spec.name
+                    ));
                 }
                 let rule = rule.trim().trim_start_matches("RRULE:");
-                let text = format!("DTSTART;TZID={tz_name}:{}\nRRULE:{rule}", dtstart.format("%Y%m%dT%H%M%S"));
-                let set: rrule::RRuleSet =
-                    text.parse().map_err(|e| format!("blackout {:?}: invalid rrule: {e}", spec.name))?;
-                Ok(Blackout::Recurring { name: spec.name.clone(), set: Box::new(set), duration: duration.to_chrono() })
+                let text = format!(
+                    "DTSTART;TZID={tz_name}:{}\nRRULE:{rule}",
+                    dtstart.format("%Y%m%dT%H%M%S")
+                );
+                let set: rrule::RRuleSet = text
+                    .parse()
+                    .map_err(|e| format!("blackout {:?}: invalid rrule: {e}", spec.name))?;
+                Ok(Blackout::Recurring {
+                    name: spec.name.clone(),
+                    set: Box::new(set),
+                    duration: duration.to_chrono(),
+                })
             }
             _ => Err(format!(
                 "blackout {:?}: give either start and end (absolute) or rrule, dtstart and duration (recurring)",
@@ -113,14 +130,16 @@ impl Blackout {
                 let to = now.with_timezone(&tz);
                 // Occurrences in (now - duration, now]: one of them covers now.
                 let found = (**set).clone().after(from).before(to).all(4);
-                found.dates.iter().any(|d| d.with_timezone(&Utc) > now - *duration && d.with_timezone(&Utc) <= now)
+                found.dates.iter().any(|d| {
+                    d.with_timezone(&Utc) > now - *duration && d.with_timezone(&Utc) <= now
+                })
             }
         }
     }
 }
 
 /// The first window containing `now`, if any.
-pub fn active<'a>(windows: &'a [Blackout], now: DateTime<Utc>) -> Option<&'a Blackout> {
+pub fn active(windows: &[Blackout], now: DateTime<Utc>) -> Option<&Blackout> {
     windows.iter().find(|w| w.contains(now))
 }
 

@@ -43,10 +43,18 @@ pub fn parse_span(s: &str) -> Result<Span, String> {
             'h' => 3600,
             'd' => 86_400,
             'w' => 604_800,
-            _ => return Err(format!("invalid duration {s:?}: use numbers with s, m, h, d or w, like 1h30m")),
+            _ => {
+                return Err(format!(
+                    "invalid duration {s:?}: use numbers with s, m, h, d or w, like 1h30m"
+                ));
+            }
         };
-        let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}: a unit needs a number before it"))?;
-        total = total.checked_add(n.checked_mul(unit).ok_or("duration too large")?).ok_or("duration too large")?;
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?}: a unit needs a number before it"))?;
+        total = total
+            .checked_add(n.checked_mul(unit).ok_or("duration too large")?)
+            .ok_or("duration too large")?;
         num.clear();
         any = true;
     }
@@ -94,7 +102,13 @@ mod tests {
 
     #[test]
     fn spans() {
-        for (s, secs, shown) in [("45s", 45, "45s"), ("10m", 600, "10m"), ("1h30m", 5400, "1h30m"), ("2d", 172_800, "2d"), ("0s", 0, "0s")] {
+        for (s, secs, shown) in [
+            ("45s", 45, "45s"),
+            ("10m", 600, "10m"),
+            ("1h30m", 5400, "1h30m"),
+            ("2d", 172_800, "2d"),
+            ("0s", 0, "0s"),
+        ] {
             let p = parse_span(s).unwrap();
             assert_eq!((p.secs(), p.to_string().as_str()), (secs, shown));
         }

@@ -37,7 +37,10 @@ pub fn rollout_rules(plan: &PlanSpec, id: &str, wave: usize) -> Vec<RuleSpec> {
     let split = |p: Percent| {
         let mut m = IndexMap::new();
         m.insert(plan.new_variant.clone(), p);
-        m.insert(plan.control_variant.clone(), Percent::from_basis_points(10_000 - p.basis_points()).unwrap_or_default());
+        m.insert(
+            plan.control_variant.clone(),
+            Percent::from_basis_points(10_000 - p.basis_points()).unwrap_or_default(),
+        );
         Some(m)
     };
     let mut rules: Vec<RuleSpec> = rings
@@ -50,7 +53,11 @@ pub fn rollout_rules(plan: &PlanSpec, id: &str, wave: usize) -> Vec<RuleSpec> {
         })
         .collect();
     if let Some(p) = general {
-        rules.push(RuleSpec { name: Some(rule_prefix(id)), split: split(p), ..RuleSpec::default() });
+        rules.push(RuleSpec {
+            name: Some(rule_prefix(id)),
+            split: split(p),
+            ..RuleSpec::default()
+        });
     }
     rules
 }
@@ -59,8 +66,12 @@ pub fn rollout_rules(plan: &PlanSpec, id: &str, wave: usize) -> Vec<RuleSpec> {
 pub fn with_rollout_rules(flag: &FlagSpec, plan: &PlanSpec, id: &str, wave: usize) -> FlagSpec {
     let mut flag = flag.clone();
     let env = flag.environments.entry(plan.environment.clone()).or_default();
-    let keep: Vec<RuleSpec> =
-        env.rules.iter().filter(|r| !r.name.as_deref().is_some_and(|n| owns_rule(id, n))).cloned().collect();
+    let keep: Vec<RuleSpec> = env
+        .rules
+        .iter()
+        .filter(|r| !r.name.as_deref().is_some_and(|n| owns_rule(id, n)))
+        .cloned()
+        .collect();
     let ours = rollout_rules(plan, id, wave);
     env.rules = match plan.placement {
         Placement::Last => keep.into_iter().chain(ours).collect(),

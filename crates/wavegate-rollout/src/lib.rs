@@ -12,4 +12,5 @@ pub mod exposure;
 pub mod lint;
 pub mod machine;
 pub mod plan;
+pub mod sketch;
 pub mod stats;

@@ -55,24 +55,48 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
     let plan: PlanSpec = match parse_yaml(text) {
         Ok(p) => p,
         Err(FlagFileError::Syntax { line, column, message }) => {
-            return (None, vec![Finding { severity: Severity::Error, line, column, code: "syntax", message }]);
+            return (
+                None,
+                vec![Finding { severity: Severity::Error, line, column, code: "syntax", message }],
+            );
         }
         Err(e) => {
-            return (None, vec![Finding { severity: Severity::Error, line: None, column: None, code: "syntax", message: e.to_string() }]);
+            return (
+                None,
+                vec![Finding {
+                    severity: Severity::Error,
+                    line: None,
+                    column: None,
+                    code: "syntax",
+                    message: e.to_string(),
+                }],
+            );
         }
     };
     let loc: Option<Loc> = parse_yaml(text).ok();
-    let at = |s: Option<&Spanned<IgnoredAny>>| s.map(|s| (s.referenced.line(), s.referenced.column()));
+    let at =
+        |s: Option<&Spanned<IgnoredAny>>| s.map(|s| (s.referenced.line(), s.referenced.column()));
     let wave_at = |i: usize| at(loc.as_ref().and_then(|l| l.waves.get(i)));
     let guard_at = |i: usize| at(loc.as_ref().and_then(|l| l.guardrails.get(i)));
     let mut out = Vec::new();
     let mut push = |severity, pos: Option<(u64, u64)>, code, message: String| {
-        out.push(Finding { severity, line: pos.map(|p| p.0), column: pos.map(|p| p.1), code, message });
+        out.push(Finding {
+            severity,
+            line: pos.map(|p| p.0),
+            column: pos.map(|p| p.1),
+            code,
+            message,
+        });
     };
     use Severity::{Error, Warning};
 
     if plan.owners.requester.trim().is_empty() {
-        push(Error, at(loc.as_ref().and_then(|l| l.owners.as_ref())), "no-owner", "owners.requester is missing: every plan needs an owner".into());
+        push(
+            Error,
+            at(loc.as_ref().and_then(|l| l.owners.as_ref())),
+            "no-owner",
+            "owners.requester is missing: every plan needs an owner".into(),
+        );
     }
     if plan.new_variant == plan.control_variant {
         push(Error, None, "same-variants", "new_variant and control_variant must differ".into());
@@ -80,19 +104,32 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
     if plan.waves.is_empty() {
         push(Error, None, "no-waves", "a plan needs at least one wave".into());
     }
-    if let Some(first) = plan.waves.first() {
-        if first.exposure.basis_points() > MAX_FIRST_WAVE_BP {
-            push(Error, wave_at(0), "first-wave-too-large", format!("the first wave exposes {}; start at 25% or less", first.exposure));
-        }
+    if let Some(first) =
+        plan.waves.first().filter(|w| w.exposure.basis_points() > MAX_FIRST_WAVE_BP)
+    {
+        push(
+            Error,
+            wave_at(0),
+            "first-wave-too-large",
+            format!("the first wave exposes {}; start at 25% or less", first.exposure),
+        );
     }
     for i in 1..plan.waves.len() {
         let (prev, w) = (&plan.waves[i - 1], &plan.waves[i]);
         let same_rings = prev.segments == w.segments;
         if w.exposure < prev.exposure || (same_rings && w.exposure == prev.exposure) {
-            push(Error, wave_at(i), "waves-not-increasing", format!(
-                "wave {} exposes {} after wave {} exposed {}; waves must widen",
-                i + 1, w.exposure, i, prev.exposure
-            ));
+            push(
+                Error,
+                wave_at(i),
+                "waves-not-increasing",
+                format!(
+                    "wave {} exposes {} after wave {} exposed {}; waves must widen",
+                    i + 1,
+                    w.exposure,
+                    i,
+                    prev.exposure
+                ),
+            );
         }
     }
     for (i, w) in plan.waves.iter().enumerate() {
@@ -100,67 +137,158 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
             push(Error, wave_at(i), "empty-wave", format!("wave {} exposes 0%", i + 1));
         }
         if let Some(max) = w.max_duration.filter(|m| *m < w.hold) {
-            push(Error, wave_at(i), "max-before-hold", format!("wave {}: max_duration {max} is shorter than its hold {}", i + 1, w.hold));
+            push(
+                Error,
+                wave_at(i),
+                "max-before-hold",
+                format!("wave {}: max_duration {max} is shorter than its hold {}", i + 1, w.hold),
+            );
         }
     }
-    if plan.waves.last().is_some_and(|w| w.exposure.basis_points() != 10_000 || !w.segments.is_empty()) {
-        push(Warning, wave_at(plan.waves.len() - 1), "last-wave-partial", "the last wave does not reach 100% of everyone; the rollout completes there".into());
+    if plan
+        .waves
+        .last()
+        .is_some_and(|w| w.exposure.basis_points() != 10_000 || !w.segments.is_empty())
+    {
+        push(
+            Warning,
+            wave_at(plan.waves.len() - 1),
+            "last-wave-partial",
+            "the last wave does not reach 100% of everyone; the rollout completes there".into(),
+        );
     }
     if plan.guardrails.is_empty() {
-        push(Warning, None, "no-stop-condition", "no guardrails: nothing will pause or roll this rollout back by itself".into());
+        push(
+            Warning,
+            None,
+            "no-stop-condition",
+            "no guardrails: nothing will pause or roll this rollout back by itself".into(),
+        );
     }
     let mut names = std::collections::HashSet::new();
     for (i, g) in plan.guardrails.iter().enumerate() {
         if !names.insert(g.name.as_str()) {
-            push(Error, guard_at(i), "duplicate-guardrail", format!("guardrail name {:?} is used twice", g.name));
+            push(
+                Error,
+                guard_at(i),
+                "duplicate-guardrail",
+                format!("guardrail name {:?} is used twice", g.name),
+            );
         }
         if g.comparison == Comparison::Bound && g.bound.is_none() {
-            push(Error, guard_at(i), "bound-missing", format!("guardrail {:?} compares against a bound but sets no `bound`", g.name));
+            push(
+                Error,
+                guard_at(i),
+                "bound-missing",
+                format!("guardrail {:?} compares against a bound but sets no `bound`", g.name),
+            );
         }
         if g.comparison != Comparison::Bound && g.bound.is_some() {
-            push(Error, guard_at(i), "bound-unused", format!("guardrail {:?} sets `bound` but compares {:?} vs control; use comparison: bound", g.name, g.comparison));
+            push(
+                Error,
+                guard_at(i),
+                "bound-unused",
+                format!(
+                    "guardrail {:?} sets `bound` but compares {:?} vs control; use comparison: bound",
+                    g.name, g.comparison
+                ),
+            );
         }
         if !(g.tolerance >= 0.0 && g.tolerance.is_finite()) {
-            push(Error, guard_at(i), "bad-tolerance", format!("guardrail {:?}: tolerance must be 0 or more", g.name));
+            push(
+                Error,
+                guard_at(i),
+                "bad-tolerance",
+                format!("guardrail {:?}: tolerance must be 0 or more", g.name),
+            );
         }
         for (what, v) in [("alpha", g.alpha()), ("beta", g.beta())] {
             if !(v > 0.0 && v < 0.5) {
-                push(Error, guard_at(i), "bad-error-rate", format!("guardrail {:?}: {what} must be between 0 and 0.5, got {v}", g.name));
+                push(
+                    Error,
+                    guard_at(i),
+                    "bad-error-rate",
+                    format!("guardrail {:?}: {what} must be between 0 and 0.5, got {v}", g.name),
+                );
             }
         }
         if g.mde.is_some_and(|m| !(m > 0.0 && m.is_finite())) {
-            push(Error, guard_at(i), "bad-mde", format!("guardrail {:?}: mde must be positive", g.name));
+            push(
+                Error,
+                guard_at(i),
+                "bad-mde",
+                format!("guardrail {:?}: mde must be positive", g.name),
+            );
         }
         if g.min_sample == 0 {
-            push(Warning, guard_at(i), "no-min-sample", format!("guardrail {:?}: min_sample 0 lets a tiny sample pass", g.name));
+            push(
+                Warning,
+                guard_at(i),
+                "no-min-sample",
+                format!("guardrail {:?}: min_sample 0 lets a tiny sample pass", g.name),
+            );
         }
         if !plan.runbook.contains_key(&g.name) {
-            push(Warning, guard_at(i), "no-runbook", format!("no runbook entry for guardrail {:?}", g.name));
+            push(
+                Warning,
+                guard_at(i),
+                "no-runbook",
+                format!("no runbook entry for guardrail {:?}", g.name),
+            );
         }
         if let Some(window) = g.window {
             for (j, w) in plan.waves.iter().enumerate() {
                 if w.hold < window {
-                    push(Warning, wave_at(j), "hold-shorter-than-window", format!(
-                        "wave {} holds {} but guardrail {:?} needs a {window} window", j + 1, w.hold, g.name
-                    ));
+                    push(
+                        Warning,
+                        wave_at(j),
+                        "hold-shorter-than-window",
+                        format!(
+                            "wave {} holds {} but guardrail {:?} needs a {window} window",
+                            j + 1,
+                            w.hold,
+                            g.name
+                        ),
+                    );
                 }
             }
         }
     }
-    let approvers_other: Vec<&String> = plan.owners.approvers.iter().filter(|a| **a != plan.owners.requester).collect();
-    if plan.approvals_needed() as usize > approvers_other.len() && !plan.owners.approvers.is_empty() {
-        push(Error, at(loc.as_ref().and_then(|l| l.owners.as_ref())), "too-few-approvers", format!(
-            "{} approvals are needed but only {} approver(s) other than the requester are listed",
-            plan.approvals_needed(), approvers_other.len()
-        ));
+    let approvers_other: Vec<&String> =
+        plan.owners.approvers.iter().filter(|a| **a != plan.owners.requester).collect();
+    if plan.approvals_needed() as usize > approvers_other.len() && !plan.owners.approvers.is_empty()
+    {
+        push(
+            Error,
+            at(loc.as_ref().and_then(|l| l.owners.as_ref())),
+            "too-few-approvers",
+            format!(
+                "{} approvals are needed but only {} approver(s) other than the requester are listed",
+                plan.approvals_needed(),
+                approvers_other.len()
+            ),
+        );
     }
     if plan.release.risk == Risk::High && approvers_other.is_empty() {
-        push(Error, at(loc.as_ref().and_then(|l| l.release.as_ref())), "high-risk-self-approval", "a high-risk plan needs an approver other than its requester".into());
+        push(
+            Error,
+            at(loc.as_ref().and_then(|l| l.release.as_ref())),
+            "high-risk-self-approval",
+            "a high-risk plan needs an approver other than its requester".into(),
+        );
     }
-    if let Some(d) = &plan.release.artifact_sha256 {
-        if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
-            push(Error, at(loc.as_ref().and_then(|l| l.release.as_ref())), "bad-digest", "release.artifact_sha256 must be 64 hex digits".into());
-        }
+    let bad_digest = plan
+        .release
+        .artifact_sha256
+        .as_ref()
+        .is_some_and(|d| d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()));
+    if bad_digest {
+        push(
+            Error,
+            at(loc.as_ref().and_then(|l| l.release.as_ref())),
+            "bad-digest",
+            "release.artifact_sha256 must be 64 hex digits".into(),
+        );
     }
     for (i, b) in plan.blackouts.iter().enumerate() {
         if let Err(e) = Blackout::compile(b) {

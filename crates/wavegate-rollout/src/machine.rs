@@ -214,7 +214,10 @@ pub fn start(
     now: DateTime<Utc>,
 ) -> Result<(Rollout, Vec<Action>), CommandError> {
     if let Some(b) = active(&blackouts(&plan), now) {
-        return Err(CommandError::InvalidState(format!("inside blackout window {:?}; start later", b.name())));
+        return Err(CommandError::InvalidState(format!(
+            "inside blackout window {:?}; start later",
+            b.name()
+        )));
     }
     let r = Rollout {
         id,
@@ -269,9 +272,13 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
         StopAction::Escalate => 2,
         StopAction::Pause => 1,
     };
-    let failed = reports.iter().filter(|(_, rep)| rep.verdict == Verdict::Fail).max_by_key(|(g, _)| severity(g.action));
+    let failed = reports
+        .iter()
+        .filter(|(_, rep)| rep.verdict == Verdict::Fail)
+        .max_by_key(|(g, _)| severity(g.action));
     if let Some((g, rep)) = failed {
-        let evidence = json!({"rollout": r.id, "wave": r.wave + 1, "guardrail": g.name, "verdict": rep});
+        let evidence =
+            json!({"rollout": r.id, "wave": r.wave + 1, "guardrail": g.name, "verdict": rep});
         let reason = format!("guardrail {:?} failed: {}", g.name, rep.explanation);
         stop(&mut next, &mut actions, g.action, reason, evidence);
         return (next, actions);
@@ -292,23 +299,43 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
                 "sample-ratio mismatch: {} treatment vs {} control for a planned {} share",
                 report.treatment, report.control, wave.exposure
             );
-            stop(&mut next, &mut actions, StopAction::Escalate, reason, json!({"rollout": r.id, "wave": r.wave + 1, "srm": report}));
+            stop(
+                &mut next,
+                &mut actions,
+                StopAction::Escalate,
+                reason,
+                json!({"rollout": r.id, "wave": r.wave + 1, "srm": report}),
+            );
             return (next, actions);
         }
     }
 
     // A source silent for longer than a guardrail allows escalates.
     let since = signals.last_event_at.unwrap_or(r.wave_started_at).max(r.wave_started_at);
-    if let Some(g) = plan.guardrails.iter().find(|g| g.silent.is_some_and(|s| now - since > s.to_chrono())) {
+    if let Some(g) =
+        plan.guardrails.iter().find(|g| g.silent.is_some_and(|s| now - since > s.to_chrono()))
+    {
         let reason = format!("no signal for guardrail {:?} since {}", g.name, since.to_rfc3339());
-        stop(&mut next, &mut actions, StopAction::Escalate, reason, json!({"rollout": r.id, "wave": r.wave + 1, "guardrail": g.name}));
+        stop(
+            &mut next,
+            &mut actions,
+            StopAction::Escalate,
+            reason,
+            json!({"rollout": r.id, "wave": r.wave + 1, "guardrail": g.name}),
+        );
         return (next, actions);
     }
 
     let elapsed = now - r.wave_started_at;
     if let Some(max) = wave.max_duration.filter(|m| elapsed > m.to_chrono()) {
         let reason = format!("wave {} undecided after its maximum duration {max}", r.wave + 1);
-        stop(&mut next, &mut actions, StopAction::Escalate, reason, json!({"rollout": r.id, "wave": r.wave + 1}));
+        stop(
+            &mut next,
+            &mut actions,
+            StopAction::Escalate,
+            reason,
+            json!({"rollout": r.id, "wave": r.wave + 1}),
+        );
         return (next, actions);
     }
 
@@ -388,7 +415,13 @@ fn approvals_for(r: &Rollout, wave: usize) -> usize {
     r.approvals.iter().filter(|a| a.wave == wave && a.principal != r.requester).count()
 }
 
-fn stop(next: &mut Rollout, actions: &mut Vec<Action>, action: StopAction, reason: String, evidence: Value) {
+fn stop(
+    next: &mut Rollout,
+    actions: &mut Vec<Action>,
+    action: StopAction,
+    reason: String,
+    evidence: Value,
+) {
     match action {
         StopAction::Rollback => {
             next.state = State::RolledBack { reason: reason.clone() };
@@ -400,7 +433,10 @@ fn stop(next: &mut Rollout, actions: &mut Vec<Action>, action: StopAction, reaso
         }
         StopAction::Pause => {
             next.state = State::Paused { reason: reason.clone() };
-            actions.push(Action::Audit { action: "rollout.pause".into(), details: with_reason(evidence, &reason, "automatic") });
+            actions.push(Action::Audit {
+                action: "rollout.pause".into(),
+                details: with_reason(evidence, &reason, "automatic"),
+            });
         }
         StopAction::Escalate => {
             next.state = State::Paused { reason: reason.clone() };
@@ -449,16 +485,26 @@ pub fn command(
     let why = reason.unwrap_or("").to_owned();
     let base = json!({"rollout": r.id, "wave": r.wave + 1, "by": principal, "reason": why});
     if r.state.is_terminal() {
-        return Err(CommandError::InvalidState(format!("rollout {} has ended ({})", r.id, r.state.name())));
+        return Err(CommandError::InvalidState(format!(
+            "rollout {} has ended ({})",
+            r.id,
+            r.state.name()
+        )));
     }
     let owners = &r.plan.owners;
     match cmd {
         Command::Approve => {
             if !matches!(r.state, State::Running { .. }) {
-                return Err(CommandError::InvalidState(format!("rollout {} is {}; resume it first", r.id, r.state.name())));
+                return Err(CommandError::InvalidState(format!(
+                    "rollout {} is {}; resume it first",
+                    r.id,
+                    r.state.name()
+                )));
             }
             if principal == r.requester {
-                return Err(CommandError::NotAllowed(format!("{principal} requested this rollout and may not approve it")));
+                return Err(CommandError::NotAllowed(format!(
+                    "{principal} requested this rollout and may not approve it"
+                )));
             }
             if !owners.approvers.is_empty() && !owners.approvers.iter().any(|a| a == principal) {
                 return Err(CommandError::NotAllowed(format!(
@@ -467,32 +513,52 @@ pub fn command(
                 )));
             }
             if r.approvals.iter().any(|a| a.wave == r.wave && a.principal == principal) {
-                return Err(CommandError::InvalidState(format!("{principal} already approved wave {}", r.wave + 1)));
+                return Err(CommandError::InvalidState(format!(
+                    "{principal} already approved wave {}",
+                    r.wave + 1
+                )));
             }
-            next.approvals.push(Approval { principal: principal.to_owned(), wave: r.wave, at: now });
+            next.approvals.push(Approval {
+                principal: principal.to_owned(),
+                wave: r.wave,
+                at: now,
+            });
             actions.push(Action::Audit { action: "rollout.approve".into(), details: base });
         }
         Command::Reject => {
             let allowed = owners.approvers.iter().chain(&owners.no_go).any(|a| a == principal)
                 || (owners.approvers.is_empty() && owners.no_go.is_empty());
             if !allowed {
-                return Err(CommandError::NotAllowed(format!("{principal} may not call no-go on this plan")));
+                return Err(CommandError::NotAllowed(format!(
+                    "{principal} may not call no-go on this plan"
+                )));
             }
             let reason = format!("no-go from {principal}: {why}");
             next.state = State::RolledBack { reason: reason.clone() };
             actions.push(Action::RestoreFlag { version: r.pre_rollout_version });
-            actions.push(Action::Audit { action: "rollout.reject".into(), details: with_reason(base, &reason, principal) });
+            actions.push(Action::Audit {
+                action: "rollout.reject".into(),
+                details: with_reason(base, &reason, principal),
+            });
         }
         Command::Pause => {
             if !matches!(r.state, State::Running { .. }) {
-                return Err(CommandError::InvalidState(format!("rollout {} is {}, not running", r.id, r.state.name())));
+                return Err(CommandError::InvalidState(format!(
+                    "rollout {} is {}, not running",
+                    r.id,
+                    r.state.name()
+                )));
             }
             next.state = State::Paused { reason: format!("paused by {principal}: {why}") };
             actions.push(Action::Audit { action: "rollout.pause".into(), details: base });
         }
         Command::Resume => {
             if !matches!(r.state, State::Paused { .. }) {
-                return Err(CommandError::InvalidState(format!("rollout {} is {}, not paused", r.id, r.state.name())));
+                return Err(CommandError::InvalidState(format!(
+                    "rollout {} is {}, not paused",
+                    r.id,
+                    r.state.name()
+                )));
             }
             next.state = State::Running { phase: Phase::Hold };
             next.approval_requested = false;
@@ -502,7 +568,10 @@ pub fn command(
             let reason = format!("rolled back by {principal}: {why}");
             next.state = State::RolledBack { reason: reason.clone() };
             actions.push(Action::RestoreFlag { version: r.pre_rollout_version });
-            actions.push(Action::Audit { action: "rollout.rollback".into(), details: with_reason(base, &reason, principal) });
+            actions.push(Action::Audit {
+                action: "rollout.rollback".into(),
+                details: with_reason(base, &reason, principal),
+            });
         }
     }
     Ok((next, actions))

@@ -281,7 +281,8 @@ pub enum Placement {
 impl PlanSpec {
     /// Distinct approvals needed at an approval gate.
     pub fn approvals_needed(&self) -> u32 {
-        let base = self.required_approvals.unwrap_or(if self.release.risk == Risk::High { 1 } else { 0 });
+        let base =
+            self.required_approvals.unwrap_or(if self.release.risk == Risk::High { 1 } else { 0 });
         let gated = self.waves.iter().any(|w| w.promotion == Promotion::Approval);
         if gated { base.max(1) } else { base }
     }

@@ -148,7 +148,10 @@ pub fn judge(g: &GuardrailSpec, treatment: &Moments, control: &Moments) -> Verdi
         }
         Comparison::Absolute | Comparison::Relative => {
             if treatment.n < 2.0 || control.n < 2.0 {
-                report.explanation = format!("not enough data yet ({} treatment, {} control)", treatment.n, control.n);
+                report.explanation = format!(
+                    "not enough data yet ({} treatment, {} control)",
+                    treatment.n, control.n
+                );
                 return report;
             }
             let (mt, mc) = (treatment.mean(), control.mean());
@@ -158,13 +161,19 @@ pub fn judge(g: &GuardrailSpec, treatment: &Moments, control: &Moments) -> Verdi
                 (sign * (mt - mc), vt + vc, g.tolerance)
             } else {
                 // Proportions with no events yet use the smoothed rate as the baseline.
-                let base = if g.is_proportion() { (control.sum + 0.5) / (control.n + 1.0) } else { mc };
+                let base =
+                    if g.is_proportion() { (control.sum + 0.5) / (control.n + 1.0) } else { mc };
                 if base.abs() < 1e-12 {
-                    report.explanation = "control mean is zero; a relative comparison is undefined".into();
+                    report.explanation =
+                        "control mean is zero; a relative comparison is undefined".into();
                     return report;
                 }
                 let ratio = mt / base;
-                (sign * (ratio - 1.0), vt / (base * base) + ratio * ratio * vc / (base * base), g.tolerance)
+                (
+                    sign * (ratio - 1.0),
+                    vt / (base * base) + ratio * ratio * vc / (base * base),
+                    g.tolerance,
+                )
             }
         }
     };
@@ -174,13 +183,16 @@ pub fn judge(g: &GuardrailSpec, treatment: &Moments, control: &Moments) -> Verdi
     report.estimate = Some(estimate);
     report.lower = Some(lower);
     report.upper = Some(upper);
-    let min_met = treatment.n >= g.min_sample as f64 && (g.comparison == Comparison::Bound || control.n >= g.min_sample as f64);
+    let min_met = treatment.n >= g.min_sample as f64
+        && (g.comparison == Comparison::Bound || control.n >= g.min_sample as f64);
     if lower > 0.0 {
         report.verdict = Verdict::Fail;
-        report.explanation = format!("harm detected: lower bound {lower:.4} > 0 (estimate {estimate:.4})");
+        report.explanation =
+            format!("harm detected: lower bound {lower:.4} > 0 (estimate {estimate:.4})");
     } else if upper < threshold_pass && min_met {
         report.verdict = Verdict::Pass;
-        report.explanation = format!("no harm beyond tolerance: upper bound {upper:.4} < {threshold_pass}");
+        report.explanation =
+            format!("no harm beyond tolerance: upper bound {upper:.4} < {threshold_pass}");
     } else if !min_met {
         report.explanation = format!("waiting for {} samples per arm", g.min_sample);
     } else {
@@ -214,7 +226,9 @@ pub fn srm(treatment: f64, control: f64, expected_share: f64, alpha: f64) -> Srm
     let log_lr = if n < 1.0 {
         0.0
     } else {
-        ln_beta(a + treatment, b + control) - ln_beta(a, b) - (treatment * p0.ln() + control * (1.0 - p0).ln())
+        ln_beta(a + treatment, b + control)
+            - ln_beta(a, b)
+            - (treatment * p0.ln() + control * (1.0 - p0).ln())
     };
     SrmReport { treatment, control, expected_share, log_lr, mismatch: log_lr >= (1.0 / alpha).ln() }
 }
@@ -282,8 +296,15 @@ mod tests {
     fn a_clear_regression_fails_and_equal_arms_pass() {
         let g = error_guardrail();
         assert_eq!(judge(&g, &bernoulli(2000, 200), &bernoulli(2000, 20)).verdict, Verdict::Fail);
-        assert_eq!(judge(&g, &bernoulli(20_000, 200), &bernoulli(20_000, 200)).verdict, Verdict::Pass);
-        assert_eq!(judge(&g, &bernoulli(50, 1), &bernoulli(50, 1)).verdict, Verdict::Inconclusive, "below min sample");
+        assert_eq!(
+            judge(&g, &bernoulli(20_000, 200), &bernoulli(20_000, 200)).verdict,
+            Verdict::Pass
+        );
+        assert_eq!(
+            judge(&g, &bernoulli(50, 1), &bernoulli(50, 1)).verdict,
+            Verdict::Inconclusive,
+            "below min sample"
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@ use proptest::prelude::*;
 use wavegate_core::spec::FlagSpec;
 use wavegate_core::{Context, Flag, SpecPath, evaluate};
 use wavegate_rollout::exposure::with_rollout_rules;
-use wavegate_rollout::machine::{Action, ArmMoments, Command, Phase, Rollout, Signals, State, command, start, step};
+use wavegate_rollout::machine::{
+    Action, ArmMoments, Command, Phase, Rollout, Signals, State, command, start, step,
+};
 use wavegate_rollout::plan::PlanSpec;
 use wavegate_rollout::stats::Moments;
 
@@ -44,8 +46,16 @@ fn errors(n: u64, treatment_errors: u64, control_errors: u64) -> Signals {
     s.metrics.insert(
         "error".into(),
         ArmMoments {
-            treatment: Moments { n: n as f64, sum: treatment_errors as f64, sumsq: treatment_errors as f64 },
-            control: Moments { n: n as f64, sum: control_errors as f64, sumsq: control_errors as f64 },
+            treatment: Moments {
+                n: n as f64,
+                sum: treatment_errors as f64,
+                sumsq: treatment_errors as f64,
+            },
+            control: Moments {
+                n: n as f64,
+                sum: control_errors as f64,
+                sumsq: control_errors as f64,
+            },
         },
     );
     s
@@ -68,8 +78,14 @@ fn a_clean_rollout_promotes_waits_for_approval_and_completes() {
     let (r, a) = step(&r, later, &errors(20_000, 200, 200));
     assert_eq!(r.state, State::Running { phase: Phase::AwaitingApproval });
     assert!(a.iter().any(|a| matches!(a, Action::RequestApproval { wave: 1, needed: 1 })));
-    assert!(command(&r, later, &Command::Approve, "alice", None).is_err(), "the requester may not approve");
-    assert!(command(&r, later, &Command::Approve, "mallory", None).is_err(), "only listed approvers");
+    assert!(
+        command(&r, later, &Command::Approve, "alice", None).is_err(),
+        "the requester may not approve"
+    );
+    assert!(
+        command(&r, later, &Command::Approve, "mallory", None).is_err(),
+        "only listed approvers"
+    );
     let (r, _) = command(&r, later, &Command::Approve, "bob", Some("looks good")).unwrap();
     let (r, a) = step(&r, later + Duration::seconds(10), &errors(20_000, 200, 200));
     assert_eq!(r.wave, 2, "{a:?}");
@@ -104,18 +120,29 @@ fn blackouts_hold_promotion_but_not_rollback() {
     assert_eq!(held.blackout.as_deref(), Some("freeze"));
     assert!(has_audit(&a, "rollout.hold"));
     let (rb, a) = step(&r, xmas, &errors(3000, 300, 30));
-    assert!(matches!(rb.state, State::RolledBack { .. }) && a.contains(&Action::RestoreFlag { version: 7 }));
-    assert!(start("x".into(), plan(), 1, "alice".into(), 1, xmas).is_err(), "no start inside a blackout");
+    assert!(
+        matches!(rb.state, State::RolledBack { .. })
+            && a.contains(&Action::RestoreFlag { version: 7 })
+    );
+    assert!(
+        start("x".into(), plan(), 1, "alice".into(), 1, xmas).is_err(),
+        "no start inside a blackout"
+    );
 }
 
 #[test]
 fn sample_ratio_mismatch_escalates() {
     let r = started();
     let mut s = errors(100, 1, 1);
-    s.exposures = ArmMoments { treatment: Moments { n: 3000.0, ..Moments::default() }, control: Moments { n: 7000.0, ..Moments::default() } };
+    s.exposures = ArmMoments {
+        treatment: Moments { n: 3000.0, ..Moments::default() },
+        control: Moments { n: 7000.0, ..Moments::default() },
+    };
     let (r, a) = step(&r, t0() + Duration::minutes(1), &s);
     assert!(matches!(r.state, State::Paused { .. }));
-    assert!(a.iter().any(|a| matches!(a, Action::Escalate { .. })) && has_audit(&a, "rollout.escalate"));
+    assert!(
+        a.iter().any(|a| matches!(a, Action::Escalate { .. })) && has_audit(&a, "rollout.escalate")
+    );
 }
 
 fn flag() -> FlagSpec {

@@ -27,25 +27,43 @@ fn check(from: &str, to: &str, code: &str, line: Option<u64>) {
 
 #[test]
 fn structural_errors_have_lines() {
-    check("{ exposure: 5%, hold: 30m, max_duration: 6h }", "{ exposure: 50%, hold: 30m }", "first-wave-too-large", Some(45));
-    check("{ exposure: 25%, hold: 1h, max_duration: 12h, promotion: approval }", "{ exposure: 5%, hold: 1h }", "waves-not-increasing", Some(46));
+    check(
+        "{ exposure: 5%, hold: 30m, max_duration: 6h }",
+        "{ exposure: 50%, hold: 30m }",
+        "first-wave-too-large",
+        Some(45),
+    );
+    check(
+        "{ exposure: 25%, hold: 1h, max_duration: 12h, promotion: approval }",
+        "{ exposure: 5%, hold: 1h }",
+        "waves-not-increasing",
+        Some(46),
+    );
     check("  requester: alice\n", "", "no-owner", Some(21));
     check("    action: rollback\n", "", "syntax", Some(34));
-    check("    min_sample: 500\n    action: rollback", "    min_sample: 500\n    colour: red\n    action: rollback", "syntax", Some(35));
+    check(
+        "    min_sample: 500\n    action: rollback",
+        "    min_sample: 500\n    colour: red\n    action: rollback",
+        "syntax",
+        Some(35),
+    );
     check("    tz: Europe/Oslo", "    tz: Mars/Base", "bad-blackout", Some(49));
     check("required_approvals: 1", "required_approvals: 3", "too-few-approvers", Some(21));
 }
 
 #[test]
 fn unknown_keys_name_the_key() {
-    let (_, findings) = lint(&EXAMPLE.replace("environment: prod", "environment: prod\nenviroment: prod"));
+    let (_, findings) =
+        lint(&EXAMPLE.replace("environment: prod", "environment: prod\nenviroment: prod"));
     assert!(findings[0].message.contains("unknown field `enviroment`"), "{findings:?}");
     assert_eq!((findings[0].line, findings[0].column), (Some(20), Some(1)));
 }
 
 #[test]
 fn high_risk_needs_another_approver() {
-    let text = EXAMPLE.replace("  risk: medium", "  risk: high").replace("  approvers: [bob, carol]\n", "  approvers: [alice]\n");
+    let text = EXAMPLE
+        .replace("  risk: medium", "  risk: high")
+        .replace("  approvers: [bob, carol]\n", "  approvers: [alice]\n");
     let (_, findings) = lint(&text);
     assert!(findings.iter().any(|f| f.code == "high-risk-self-approval"), "{findings:#?}");
 }

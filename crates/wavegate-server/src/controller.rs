@@ -52,7 +52,11 @@ pub async fn signals(state: &AppState, r: &Rollout) -> anyhow::Result<Signals> {
     let mut s = Signals::default();
     for a in state.store.aggregates(&r.id, r.wave as i64).await? {
         let m = Moments { n: a.n, sum: a.sum, sumsq: a.sumsq };
-        let cell: &mut ArmMoments = if a.metric == "exposure" { &mut s.exposures } else { s.metrics.entry(a.metric.clone()).or_default() };
+        let cell: &mut ArmMoments = if a.metric == "exposure" {
+            &mut s.exposures
+        } else {
+            s.metrics.entry(a.metric.clone()).or_default()
+        };
         if a.arm == "treatment" {
             cell.treatment.merge(&m);
         } else {
@@ -64,7 +68,11 @@ pub async fn signals(state: &AppState, r: &Rollout) -> anyhow::Result<Signals> {
 }
 
 /// Runs [`tick`] every `interval` until `shutdown` resolves.
-pub async fn run(state: AppState, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(
+    state: AppState,
+    interval: Duration,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let mut shutdown = shutdown;
     let mut timer = tokio::time::interval(interval);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -4,7 +4,9 @@
 //! **Invariant:** a batch is all or nothing: it is validated whole (a bad event is named by its
 //! index) and its effect on the aggregates is committed in one transaction before the 202.
 //! Arms follow DESIGN.md: an event counts only when the rollout's own rule serves its context;
-//! the variant then picks treatment or control. Events count toward the wave current on receipt.
+//! the variant then picks treatment or control. Events count toward the wave current on receipt;
+//! an event whose variant is not what the rule serves its context now (evaluated before a wave
+//! change) is reported as `stale` and not counted, so the arms stay unbiased.
 
 use std::collections::BTreeMap;
 
@@ -18,12 +20,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wavegate_core::{Context, evaluate};
 use wavegate_rollout::exposure::owns_rule;
-use wavegate_store::{AggregateDelta, TokenKind};
+use wavegate_rollout::sketch::Sketch;
+use wavegate_rollout::stats::Moments;
+use wavegate_store::{AggregateDelta, SketchDelta, TokenKind};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::json::JsonBody;
 use crate::state::AppState;
+
+/// (rollout, wave, arm, metric).
+type CellKey = (String, i64, &'static str, String);
 
 /// Most events in one batch.
 pub const MAX_EVENTS: usize = 10_000;
@@ -60,18 +67,34 @@ fn bad(i: usize, msg: impl std::fmt::Display) -> ApiError {
     ApiError::invalid(format!("events[{i}]"), format!("events[{i}]: {msg}"))
 }
 
-async fn ingest(State(state): State<AppState>, p: Principal, headers: HeaderMap, JsonBody(batch): JsonBody<Batch>) -> ApiResult<Response> {
+async fn ingest(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    JsonBody(batch): JsonBody<Batch>,
+) -> ApiResult<Response> {
     p.require(&[TokenKind::ServerSdk, TokenKind::Admin])?;
-    let env = match headers.get(crate::ofrep::ENV_HEADER).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
+    let env = match headers
+        .get(crate::ofrep::ENV_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    {
         Some(e) => e.to_owned(),
         None => match p.0.environments.as_slice() {
             [one] if one != "*" => one.clone(),
-            _ => return Err(ApiError::bad_request("this token spans several environments; name one in the X-Wavegate-Environment header")),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "this token spans several environments; name one in the X-Wavegate-Environment header",
+                ));
+            }
         },
     };
     p.require_env(&env)?;
     if batch.events.len() > MAX_EVENTS {
-        return Err(ApiError::invalid("events", format!("a batch holds at most {MAX_EVENTS} events, got {}", batch.events.len())));
+        return Err(ApiError::invalid(
+            "events",
+            format!("a batch holds at most {MAX_EVENTS} events, got {}", batch.events.len()),
+        ));
     }
     // Validate everything before counting anything.
     let mut parsed = Vec::with_capacity(batch.events.len());
@@ -83,19 +106,24 @@ async fn ingest(State(state): State<AppState>, p: Principal, headers: HeaderMap,
             return Err(bad(i, "flag and variant must not be empty"));
         }
         let ctx = Context::from_json(&e.context).map_err(|err| bad(i, err))?;
-        if e.kind == "exposure" && (e.error.is_some() || e.latency_ms.is_some() || !e.metrics.is_empty()) {
+        if e.kind == "exposure"
+            && (e.error.is_some() || e.latency_ms.is_some() || !e.metrics.is_empty())
+        {
             return Err(bad(i, "an exposure carries no outcome fields; send an outcome event"));
         }
-        if let Some(l) = e.latency_ms {
-            if !(l.is_finite() && l >= 0.0) {
-                return Err(bad(i, format!("latency_ms must be a finite number ≥ 0, got {l}")));
-            }
+        if let Some(l) = e.latency_ms.filter(|l| !(l.is_finite() && *l >= 0.0)) {
+            return Err(bad(i, format!("latency_ms must be a finite number ≥ 0, got {l}")));
         }
         for (name, v) in &e.metrics {
             if !v.is_finite() {
                 return Err(bad(i, format!("metric {name:?} must be finite")));
             }
-            if name.is_empty() || name.len() > 128 || name == "exposure" || name == "error" || name == "latency_ms" {
+            if name.is_empty()
+                || name.len() > 128
+                || name == "exposure"
+                || name == "error"
+                || name == "latency_ms"
+            {
                 return Err(bad(i, format!("metric name {name:?} is empty, too long or reserved")));
             }
         }
@@ -103,13 +131,21 @@ async fn ingest(State(state): State<AppState>, p: Principal, headers: HeaderMap,
     }
     let snap = state.snapshot.load();
     let live = state.live.load();
-    let mut cells: BTreeMap<(String, i64, &'static str, String), (f64, f64, f64)> = BTreeMap::new();
+    let mut cells: BTreeMap<CellKey, Moments> = BTreeMap::new();
+    let mut sketches: BTreeMap<(String, i64, &'static str), Sketch> = BTreeMap::new();
     let mut counted = 0usize;
+    let mut stale = 0usize;
     for (e, ctx) in batch.events.iter().zip(&parsed) {
         let Some(ro) = live.get(&(env.clone(), e.flag.clone())) else { continue };
         let Some(flag) = snap.flag(&env, &e.flag) else { continue };
         let res = evaluate(flag, ctx);
         if !res.rule.is_some_and(|rule| owns_rule(&ro.id, rule)) {
+            continue;
+        }
+        // An answer from before the last wave change (a cached or in-flight evaluation) is
+        // not what the rollout rule serves now: it would bias the arms, so it is not counted.
+        if res.variant != e.variant {
+            stale += 1;
             continue;
         }
         let arm = if e.variant == ro.new_variant {
@@ -121,10 +157,7 @@ async fn ingest(State(state): State<AppState>, p: Principal, headers: HeaderMap,
         };
         counted += 1;
         let mut add = |metric: &str, x: f64| {
-            let c = cells.entry((ro.id.clone(), ro.wave, arm, metric.to_owned())).or_default();
-            c.0 += 1.0;
-            c.1 += x;
-            c.2 += x * x;
+            cells.entry((ro.id.clone(), ro.wave, arm, metric.to_owned())).or_default().push(x);
         };
         if e.kind == "exposure" {
             add("exposure", 1.0);
@@ -134,6 +167,7 @@ async fn ingest(State(state): State<AppState>, p: Principal, headers: HeaderMap,
             }
             if let Some(l) = e.latency_ms {
                 add("latency_ms", l);
+                sketches.entry((ro.id.clone(), ro.wave, arm)).or_default().add(l);
             }
             for (name, v) in &e.metrics {
                 add(name, *v);
@@ -142,10 +176,32 @@ async fn ingest(State(state): State<AppState>, p: Principal, headers: HeaderMap,
     }
     let deltas: Vec<AggregateDelta> = cells
         .into_iter()
-        .map(|((rollout, wave, arm, metric), (n, sum, sumsq))| AggregateDelta { rollout, wave, arm: arm.into(), metric, n, sum, sumsq })
+        .map(|((rollout, wave, arm, metric), m)| AggregateDelta {
+            rollout,
+            wave,
+            arm: arm.into(),
+            metric,
+            n: m.n,
+            sum: m.sum,
+            sumsq: m.sumsq,
+        })
+        .collect();
+    let sketches: Vec<SketchDelta> = sketches
+        .into_iter()
+        .map(|((rollout, wave, arm), sk)| SketchDelta {
+            rollout,
+            wave,
+            arm: arm.into(),
+            metric: "latency_ms".into(),
+            counts: sk.counts().clone(),
+        })
         .collect();
     if !deltas.is_empty() {
-        state.store.add_aggregates(&deltas, state.clock.now()).await?;
+        state.store.add_aggregates(&deltas, &sketches, state.clock.now()).await?;
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({"accepted": batch.events.len(), "counted": counted}))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"accepted": batch.events.len(), "counted": counted, "stale": stale})),
+    )
+        .into_response())
 }

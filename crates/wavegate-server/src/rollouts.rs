@@ -29,7 +29,12 @@ pub const PLAN_SCHEMA: &str = include_str!("../../../docs/plan.schema.json");
 /// Plan and rollout routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/schemas/plan.json", get(|| async { ([(axum::http::header::CONTENT_TYPE, "application/json")], PLAN_SCHEMA) }))
+        .route(
+            "/api/v1/schemas/plan.json",
+            get(|| async {
+                ([(axum::http::header::CONTENT_TYPE, "application/json")], PLAN_SCHEMA)
+            }),
+        )
         .route("/api/v1/plans", get(list_plans).post(apply_plan))
         .route("/api/v1/plans/{name}", get(get_plan))
         .route("/api/v1/plans/{name}/versions", get(plan_versions))
@@ -44,34 +49,54 @@ pub fn router() -> Router<AppState> {
 async fn check_plan_against_store(state: &AppState, plan: &PlanSpec) -> ApiResult<FlagSpec> {
     let envs = state.snapshot.load().environments.clone();
     if !envs.contains(&plan.environment) {
-        return Err(ApiError::invalid("environment", format!("unknown environment {:?}; known: {}", plan.environment, envs.join(", "))));
+        return Err(ApiError::invalid(
+            "environment",
+            format!("unknown environment {:?}; known: {}", plan.environment, envs.join(", ")),
+        ));
     }
-    let head = state
-        .store
-        .get(Kind::Flag, &plan.flag)
-        .await?
-        .filter(|h| !h.archived)
-        .ok_or_else(|| ApiError::invalid("flag", format!("flag {:?} does not exist (or is archived)", plan.flag)))?;
+    let head = state.store.get(Kind::Flag, &plan.flag).await?.filter(|h| !h.archived).ok_or_else(
+        || {
+            ApiError::invalid(
+                "flag",
+                format!("flag {:?} does not exist (or is archived)", plan.flag),
+            )
+        },
+    )?;
     let flag: FlagSpec = serde_json::from_value(head.spec).map_err(ApiError::internal)?;
-    for (field, v) in [("new_variant", &plan.new_variant), ("control_variant", &plan.control_variant)] {
+    for (field, v) in
+        [("new_variant", &plan.new_variant), ("control_variant", &plan.control_variant)]
+    {
         if !flag.variants.contains_key(v) {
-            return Err(ApiError::invalid(field, format!("flag {:?} has no variant {v:?}", plan.flag)));
+            return Err(ApiError::invalid(
+                field,
+                format!("flag {:?} has no variant {v:?}", plan.flag),
+            ));
         }
     }
-    let segments: Vec<String> = state.store.list(Kind::Segment, false).await?.into_iter().map(|h| h.key).collect();
+    let segments: Vec<String> =
+        state.store.list(Kind::Segment, false).await?.into_iter().map(|h| h.key).collect();
     for (i, w) in plan.waves.iter().enumerate() {
         for s in &w.segments {
             if !segments.contains(s) {
-                return Err(ApiError::invalid(format!("waves[{i}].segments"), format!("unknown segment {s:?}")));
+                return Err(ApiError::invalid(
+                    format!("waves[{i}].segments"),
+                    format!("unknown segment {s:?}"),
+                ));
             }
         }
     }
     Ok(flag)
 }
 
-async fn apply_plan(State(state): State<AppState>, p: Principal, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+async fn apply_plan(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     p.require_admin()?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("plan is not valid UTF-8"))?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("plan is not valid UTF-8"))?;
     let (plan, findings) = lint(text);
     if let Some(e) = findings.iter().find(|f| f.severity == Severity::Error) {
         let field = e.line.map(|l| format!("line {l}, column {}", e.column.unwrap_or(0)));
@@ -84,11 +109,22 @@ async fn apply_plan(State(state): State<AppState>, p: Principal, headers: Header
     p.require_env(&plan.environment)?;
     check_plan_against_store(&state, &plan).await?;
     let spec = serde_json::to_value(&plan).map_err(ApiError::internal)?;
-    let put = Put { kind: Kind::Plan, key: plan.name.clone(), spec, archived: false, expected_version: None, action: None, details: json!({}) };
-    let reason = headers.get(crate::admin::REASON_HEADER).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let put = Put {
+        kind: Kind::Plan,
+        key: plan.name.clone(),
+        spec,
+        archived: false,
+        expected_version: None,
+        action: None,
+        details: json!({}),
+    };
+    let reason = headers
+        .get(crate::admin::REASON_HEADER)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let out = state.store.apply(&[put], &state.change(p.name(), reason)).await?;
     let warnings: Vec<Value> = findings.iter().map(|f| json!(f)).collect();
-    let status = if out[0].changed && out[0].version == 1 { StatusCode::CREATED } else { StatusCode::OK };
+    let status =
+        if out[0].changed && out[0].version == 1 { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(json!({"name": plan.name, "version": out[0].version, "changed": out[0].changed, "warnings": warnings}))).into_response())
 }
 
@@ -98,13 +134,27 @@ async fn list_plans(State(state): State<AppState>, p: Principal) -> ApiResult<Js
     Ok(Json(json!(heads.iter().map(|h| json!({"name": h.key, "version": h.version, "updated_at": h.updated_at, "updated_by": h.updated_by, "spec": h.spec})).collect::<Vec<_>>())))
 }
 
-async fn get_plan(State(state): State<AppState>, p: Principal, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_plan(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    let h = state.store.get(Kind::Plan, &name).await?.ok_or_else(|| ApiError::not_found(format!("plan {name:?} not found")))?;
-    Ok(Json(json!({"name": h.key, "version": h.version, "updated_at": h.updated_at, "updated_by": h.updated_by, "spec": h.spec})))
+    let h = state
+        .store
+        .get(Kind::Plan, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("plan {name:?} not found")))?;
+    Ok(Json(
+        json!({"name": h.key, "version": h.version, "updated_at": h.updated_at, "updated_by": h.updated_by, "spec": h.spec}),
+    ))
 }
 
-async fn plan_versions(State(state): State<AppState>, p: Principal, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn plan_versions(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let v = state.store.versions(Kind::Plan, &name).await?;
     if v.is_empty() {
@@ -123,7 +173,9 @@ fn decode(row: &RolloutRow) -> ApiResult<Rollout> {
 pub fn rollout_dto(row: &RolloutRow, r: &Rollout) -> Value {
     let (phase, reason) = match &r.state {
         RState::Running { phase } => (Some(json!(phase)), None),
-        RState::Paused { reason } | RState::RolledBack { reason } | RState::Aborted { reason } => (None, Some(reason.clone())),
+        RState::Paused { reason } | RState::RolledBack { reason } | RState::Aborted { reason } => {
+            (None, Some(reason.clone()))
+        }
         RState::Completed => (None, None),
     };
     let wave = &r.plan.waves[r.wave];
@@ -160,23 +212,39 @@ struct StartBody {
     reason: Option<String>,
 }
 
-async fn start_rollout(State(state): State<AppState>, p: Principal, JsonBody(body): JsonBody<StartBody>) -> ApiResult<Response> {
+async fn start_rollout(
+    State(state): State<AppState>,
+    p: Principal,
+    JsonBody(body): JsonBody<StartBody>,
+) -> ApiResult<Response> {
     p.require_admin()?;
-    let head = state.store.get(Kind::Plan, &body.plan).await?.ok_or_else(|| ApiError::not_found(format!("plan {:?} not found", body.plan)))?;
+    let head = state
+        .store
+        .get(Kind::Plan, &body.plan)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("plan {:?} not found", body.plan)))?;
     let plan: PlanSpec = serde_json::from_value(head.spec).map_err(ApiError::internal)?;
     p.require_env(&plan.environment)?;
     let flag = check_plan_against_store(&state, &plan).await?;
     if !flag.environments.get(&plan.environment).is_some_and(|e| e.enabled) {
-        return Err(ApiError::conflict(format!("flag {:?} is disabled in {}; enable it before rolling out", plan.flag, plan.environment)));
+        return Err(ApiError::conflict(format!(
+            "flag {:?} is disabled in {}; enable it before rolling out",
+            plan.flag, plan.environment
+        )));
     }
     let _guard = state.rollout_lock.lock().await;
-    let flag_head = state.store.get(Kind::Flag, &plan.flag).await?.ok_or_else(|| ApiError::not_found("flag"))?;
+    let flag_head = state
+        .store
+        .get(Kind::Flag, &plan.flag)
+        .await?
+        .ok_or_else(|| ApiError::not_found("flag"))?;
     let mut id_bytes = [0u8; 5];
     rand::rng().fill_bytes(&mut id_bytes);
     let id = format!("ro_{}", hex::encode(id_bytes));
     let now = state.clock.now();
-    let (r, actions) = machine::start(id, plan, head.version, p.name().to_owned(), flag_head.version, now)
-        .map_err(|e| ApiError::conflict(e.to_string()))?;
+    let (r, actions) =
+        machine::start(id, plan, head.version, p.name().to_owned(), flag_head.version, now)
+            .map_err(|e| ApiError::conflict(e.to_string()))?;
     let row = persist(&state, None, &r, actions, p.name(), body.reason).await?;
     Ok((StatusCode::CREATED, Json(rollout_dto(&row, &r))).into_response())
 }
@@ -192,7 +260,11 @@ struct ListRollouts {
     flag: Option<String>,
 }
 
-async fn list_rollouts(State(state): State<AppState>, p: Principal, Query(q): Query<ListRollouts>) -> ApiResult<Json<Value>> {
+async fn list_rollouts(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<ListRollouts>,
+) -> ApiResult<Json<Value>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let mut out = Vec::new();
     for row in state.store.rollouts(false).await? {
@@ -209,13 +281,21 @@ async fn list_rollouts(State(state): State<AppState>, p: Principal, Query(q): Qu
 }
 
 async fn load(state: &AppState, p: &Principal, id: &str) -> ApiResult<(RolloutRow, Rollout)> {
-    let row = state.store.rollout(id).await?.ok_or_else(|| ApiError::not_found(format!("rollout {id:?} not found")))?;
+    let row = state
+        .store
+        .rollout(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("rollout {id:?} not found")))?;
     p.require_env(&row.environment)?;
     let r = decode(&row)?;
     Ok((row, r))
 }
 
-async fn get_rollout(State(state): State<AppState>, p: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_rollout(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let (row, r) = load(&state, &p, &id).await?;
     let mut dto = rollout_dto(&row, &r);
@@ -229,6 +309,17 @@ async fn get_rollout(State(state): State<AppState>, p: Principal, Path(id): Path
     dto["verdicts"] = json!(latest.iter().map(|v| json!({"wave": v.wave + 1, "kind": v.kind, "name": v.name, "verdict": v.verdict, "at": v.at, "report": v.report})).collect::<Vec<_>>());
     let aggs = state.store.aggregates(&id, r.wave as i64).await?;
     dto["signals"] = json!(aggs.iter().map(|a| json!({"arm": a.arm, "metric": a.metric, "n": a.n, "mean": if a.n > 0.0 { a.sum / a.n } else { 0.0 }, "last_at": a.last_at})).collect::<Vec<_>>());
+    let sketches = state.store.sketches(&id, r.wave as i64).await?;
+    dto["latency"] = json!(
+        sketches
+            .iter()
+            .map(|sk| {
+                let s = wavegate_rollout::sketch::Sketch::from_counts(sk.counts.clone());
+                json!({"arm": sk.arm, "metric": sk.metric, "count": s.count(),
+                   "p50": s.quantile(0.5), "p95": s.quantile(0.95), "p99": s.quantile(0.99)})
+            })
+            .collect::<Vec<_>>()
+    );
     dto["runbook"] = json!(r.plan.runbook);
     Ok(Json(dto))
 }
@@ -253,20 +344,32 @@ async fn rollout_command(
         "pause" => Command::Pause,
         "resume" => Command::Resume,
         "rollback" => Command::Rollback,
-        other => return Err(ApiError::not_found(format!("unknown rollout command {other:?}; use approve, reject, pause, resume or rollback"))),
+        other => {
+            return Err(ApiError::not_found(format!(
+                "unknown rollout command {other:?}; use approve, reject, pause, resume or rollback"
+            )));
+        }
     };
-    let body: CommandBody = if body.iter().all(u8::is_ascii_whitespace) { CommandBody::default() } else { crate::json::parse_json(&body)? };
+    let body: CommandBody = if body.iter().all(u8::is_ascii_whitespace) {
+        CommandBody::default()
+    } else {
+        crate::json::parse_json(&body)?
+    };
     let reason = body.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
     if matches!(cmd, Command::Pause | Command::Rollback | Command::Reject) && reason.is_none() {
-        return Err(ApiError::invalid("reason", "say why: pause, rollback and reject need a reason"));
+        return Err(ApiError::invalid(
+            "reason",
+            "say why: pause, rollback and reject need a reason",
+        ));
     }
     let _guard = state.rollout_lock.lock().await;
     let (row, r) = load(&state, &p, &id).await?;
     let now = state.clock.now();
-    let (next, actions) = machine::command(&r, now, &cmd, p.name(), reason.as_deref()).map_err(|e| match e {
-        machine::CommandError::NotAllowed(m) => ApiError::forbidden(m),
-        other => ApiError::conflict(other.to_string()),
-    })?;
+    let (next, actions) =
+        machine::command(&r, now, &cmd, p.name(), reason.as_deref()).map_err(|e| match e {
+            machine::CommandError::NotAllowed(m) => ApiError::forbidden(m),
+            other => ApiError::conflict(other.to_string()),
+        })?;
     let row = persist(&state, Some(&row), &next, actions, p.name(), reason).await?;
     Ok(Json(rollout_dto(&row, &next)))
 }
@@ -289,8 +392,13 @@ pub async fn persist(
     for a in actions {
         match a {
             Action::SetExposure { wave } => {
-                let head = state.store.get(Kind::Flag, &r.plan.flag).await?.ok_or_else(|| ApiError::conflict("the rollout's flag is gone"))?;
-                let spec: FlagSpec = serde_json::from_value(head.spec).map_err(ApiError::internal)?;
+                let head = state
+                    .store
+                    .get(Kind::Flag, &r.plan.flag)
+                    .await?
+                    .ok_or_else(|| ApiError::conflict("the rollout's flag is gone"))?;
+                let spec: FlagSpec =
+                    serde_json::from_value(head.spec).map_err(ApiError::internal)?;
                 let next = with_rollout_rules(&spec, &r.plan, &r.id, wave);
                 flag_put = Some(Put {
                     kind: Kind::Flag,
@@ -303,11 +411,14 @@ pub async fn persist(
                 });
             }
             Action::RestoreFlag { version } => {
-                let v = state
-                    .store
-                    .version(Kind::Flag, &r.plan.flag, version)
-                    .await?
-                    .ok_or_else(|| ApiError::internal(format!("pre-rollout version {version} of {} is missing", r.plan.flag)))?;
+                let v = state.store.version(Kind::Flag, &r.plan.flag, version).await?.ok_or_else(
+                    || {
+                        ApiError::internal(format!(
+                            "pre-rollout version {version} of {} is missing",
+                            r.plan.flag
+                        ))
+                    },
+                )?;
                 flag_put = Some(Put {
                     kind: Kind::Flag,
                     key: r.plan.flag.clone(),

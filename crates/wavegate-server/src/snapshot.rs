@@ -8,6 +8,9 @@ use wavegate_core::spec::{FlagSpec, SegmentSpec};
 use wavegate_core::{Flag, SpecPath};
 use wavegate_store::{Kind, Store, StoreResult};
 
+/// Compiled flags of one environment by key.
+pub type FlagMap = foldhash::HashMap<String, Flag>;
+
 /// Compiled configuration at one revision.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -15,8 +18,10 @@ pub struct Snapshot {
     pub revision: i64,
     /// Environment names in promotion order.
     pub environments: Vec<String>,
-    /// Environment → flag key → compiled flag.
-    pub flags: HashMap<String, HashMap<String, Flag>>,
+    /// Environment → flag key → compiled flag. The inner map uses foldhash, seeded randomly per
+    /// process (keys are only looked up by clients, never inserted), because SipHash would be
+    /// most of the cost of evaluating a simple flag.
+    pub flags: HashMap<String, FlagMap>,
 }
 
 impl Snapshot {
@@ -35,8 +40,8 @@ impl Snapshot {
             tracing::error!(error = %e, "stored segments do not compile; serving without them");
             Default::default()
         });
-        let mut flags: HashMap<String, HashMap<String, Flag>> =
-            environments.iter().map(|e| (e.clone(), HashMap::new())).collect();
+        let mut flags: HashMap<String, FlagMap> =
+            environments.iter().map(|e| (e.clone(), FlagMap::default())).collect();
         for head in store.list(Kind::Flag, false).await? {
             let spec: FlagSpec = match serde_json::from_value(head.spec) {
                 Ok(s) => s,

@@ -66,7 +66,9 @@ impl AppState {
                         },
                     );
                 }
-                Err(e) => tracing::error!(rollout = %row.id, error = %e, "stored rollout does not decode"),
+                Err(e) => {
+                    tracing::error!(rollout = %row.id, error = %e, "stored rollout does not decode")
+                }
             }
         }
         self.live.store(Arc::new(map));

@@ -199,10 +199,32 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
     };
     assert_eq!(store.write_rollout(&w, &change("alice", 2)).await.unwrap(), 1);
     assert_eq!(store.get(Kind::Flag, "f").await.unwrap().unwrap().version, 2);
-    let second = crate::RolloutWrite { row: rollout_row("ro_2", "running", 0), flag_put: None, verdicts: vec![], audit: vec![] };
-    assert!(matches!(store.write_rollout(&second, &change("bob", 3)).await, Err(StoreError::Conflict(_))), "one live rollout per flag");
-    let stale = crate::RolloutWrite { row: rollout_row("ro_1", "paused", 5), flag_put: None, verdicts: vec![], audit: vec![] };
-    assert!(matches!(store.write_rollout(&stale, &change("bob", 3)).await, Err(StoreError::Conflict(_))), "stale revision");
+    let second = crate::RolloutWrite {
+        row: rollout_row("ro_2", "running", 0),
+        flag_put: None,
+        verdicts: vec![],
+        audit: vec![],
+    };
+    assert!(
+        matches!(
+            store.write_rollout(&second, &change("bob", 3)).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "one live rollout per flag"
+    );
+    let stale = crate::RolloutWrite {
+        row: rollout_row("ro_1", "paused", 5),
+        flag_put: None,
+        verdicts: vec![],
+        audit: vec![],
+    };
+    assert!(
+        matches!(
+            store.write_rollout(&stale, &change("bob", 3)).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "stale revision"
+    );
     let verdict = crate::VerdictRow {
         id: 0,
         rollout: "ro_1".into(),
@@ -235,8 +257,28 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
         sum,
         sumsq: sum,
     };
-    store.add_aggregates(&[d("treatment", 10.0, 1.0), d("control", 90.0, 2.0)], Utc::now()).await.unwrap();
-    store.add_aggregates(&[d("treatment", 5.0, 1.0)], Utc::now()).await.unwrap();
+    let sk = |counts: &[(i32, u64)]| crate::SketchDelta {
+        rollout: "ro_2".into(),
+        wave: 0,
+        arm: "treatment".into(),
+        metric: "latency_ms".into(),
+        counts: counts.iter().copied().collect(),
+    };
+    store
+        .add_aggregates(
+            &[d("treatment", 10.0, 1.0), d("control", 90.0, 2.0)],
+            &[sk(&[(10, 2), (11, 1)])],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    store.add_aggregates(&[d("treatment", 5.0, 1.0)], &[sk(&[(11, 4)])], Utc::now()).await.unwrap();
+    let sketches = store.sketches("ro_2", 0).await.unwrap();
+    assert_eq!(
+        sketches[0].counts,
+        [(10, 2), (11, 5)].into_iter().collect(),
+        "sketch counts add up"
+    );
     let rows = store.aggregates("ro_2", 0).await.unwrap();
     let t = rows.iter().find(|r| r.arm == "treatment").unwrap();
     assert_eq!((t.n, t.sum), (15.0, 2.0));

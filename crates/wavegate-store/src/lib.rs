@@ -88,8 +88,15 @@ pub trait Store: Send + Sync + 'static {
     async fn write_rollout(&self, write: &RolloutWrite, change: &Change) -> StoreResult<i64>;
     /// Verdicts of a rollout, newest first, at most `limit`.
     async fn verdicts(&self, rollout: &str, limit: i64) -> StoreResult<Vec<VerdictRow>>;
-    /// Adds event aggregates in one transaction (all or nothing).
-    async fn add_aggregates(&self, deltas: &[AggregateDelta], at: chrono::DateTime<chrono::Utc>) -> StoreResult<()>;
+    /// Adds event aggregates and sketch counts in one transaction (all or nothing).
+    async fn add_aggregates(
+        &self,
+        deltas: &[AggregateDelta],
+        sketches: &[SketchDelta],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()>;
+    /// The sketches of one rollout wave: (arm, metric, bucket counts).
+    async fn sketches(&self, rollout: &str, wave: i64) -> StoreResult<Vec<SketchDelta>>;
     /// The aggregates of one rollout wave.
     async fn aggregates(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AggregateRow>>;
 }

@@ -313,3 +313,18 @@ pub struct AggregateRow {
     /// When it last changed.
     pub last_at: DateTime<Utc>,
 }
+
+/// Bucket counts to add to one latency sketch (see `wavegate_rollout::sketch`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SketchDelta {
+    /// Rollout id.
+    pub rollout: String,
+    /// Wave, 0-based.
+    pub wave: i64,
+    /// `treatment` or `control`.
+    pub arm: String,
+    /// Metric name.
+    pub metric: String,
+    /// Bucket index → added count.
+    pub counts: std::collections::BTreeMap<i32, u64>,
+}

@@ -11,9 +11,9 @@ use sqlx::{AssertSqlSafe, Row, Sqlite, SqlitePool, Transaction};
 use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 
 use crate::{
-    AggregateDelta, AggregateRow, AuditRow, Change, Environment, Head, Kind, NewToken, Put, PutOutcome,
-    RolloutRow, RolloutWrite, Store, StoreError, StoreResult, TokenKind, TokenRecord, VerdictRow,
-    VersionRecord,
+    AggregateDelta, AggregateRow, AuditRow, Change, Environment, Head, Kind, NewToken, Put,
+    PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult, TokenKind,
+    TokenRecord, VerdictRow, VersionRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -175,8 +175,7 @@ async fn apply_puts(
     let mut outcomes = Vec::with_capacity(puts.len());
     let mut any_changed = false;
     for put in puts {
-        let sql =
-            format!("SELECT version, spec, archived FROM {} WHERE key = ?", put.kind.table());
+        let sql = format!("SELECT version, spec, archived FROM {} WHERE key = ?", put.kind.table());
         let current =
             sqlx::query(AssertSqlSafe(sql)).bind(&put.key).fetch_optional(&mut **tx).await?;
         let (cur_version, cur_spec, cur_archived) = match &current {
@@ -264,12 +263,7 @@ async fn apply_puts(
         )
         .await?;
         any_changed = true;
-        outcomes.push(PutOutcome {
-            kind: put.kind,
-            key: put.key.clone(),
-            version,
-            changed: true,
-        });
+        outcomes.push(PutOutcome { kind: put.kind, key: put.key.clone(), version, changed: true });
     }
     if any_changed {
         sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'revision'")
@@ -506,7 +500,10 @@ impl Store for SqliteStore {
     }
 
     async fn rollout(&self, id: &str) -> StoreResult<Option<RolloutRow>> {
-        let row = sqlx::query("SELECT * FROM rollouts WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM rollouts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(rollout_from_row).transpose()
     }
 
@@ -555,14 +552,18 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() == 0 {
-                return Err(StoreError::Conflict(format!("rollout {} changed meanwhile; reload and retry", r.id)));
+                return Err(StoreError::Conflict(format!(
+                    "rollout {} changed meanwhile; reload and retry",
+                    r.id
+                )));
             }
         }
         if let Some(put) = &write.flag_put {
             apply_puts(&mut tx, std::slice::from_ref(put), change).await?;
         }
         for v in &write.verdicts {
-            let report = serde_json::to_string(&v.report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let report =
+                serde_json::to_string(&v.report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             sqlx::query("INSERT INTO verdicts (rollout, wave, kind, name, verdict, report, at) VALUES (?, ?, ?, ?, ?, ?, ?)")
                 .bind(&v.rollout)
                 .bind(v.wave)
@@ -575,7 +576,11 @@ impl Store for SqliteStore {
                 .await?;
         }
         for (action, target, details) in &write.audit {
-            append_audit(&mut tx, &audit_event(change, action.clone(), target.clone(), details.clone())).await?;
+            append_audit(
+                &mut tx,
+                &audit_event(change, action.clone(), target.clone(), details.clone()),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(new_rev)
@@ -603,8 +608,45 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn add_aggregates(&self, deltas: &[AggregateDelta], at: DateTime<Utc>) -> StoreResult<()> {
+    async fn add_aggregates(
+        &self,
+        deltas: &[AggregateDelta],
+        sketches: &[SketchDelta],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
+        for d in sketches {
+            let current: Option<String> = sqlx::query_scalar(
+                "SELECT counts FROM sketches WHERE rollout = ? AND wave = ? AND arm = ? AND metric = ?",
+            )
+            .bind(&d.rollout)
+            .bind(d.wave)
+            .bind(&d.arm)
+            .bind(&d.metric)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let mut counts: std::collections::BTreeMap<i32, u64> = match current {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("sketch: {e}")))?,
+                None => Default::default(),
+            };
+            for (k, v) in &d.counts {
+                *counts.entry(*k).or_default() += v;
+            }
+            let text =
+                serde_json::to_string(&counts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO sketches (rollout, wave, arm, metric, counts) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET counts = excluded.counts",
+            )
+            .bind(&d.rollout)
+            .bind(d.wave)
+            .bind(&d.arm)
+            .bind(&d.metric)
+            .bind(&text)
+            .execute(&mut *tx)
+            .await?;
+        }
         for d in deltas {
             sqlx::query(
                 "INSERT INTO aggregates (rollout, wave, arm, metric, n, sum, sumsq, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -627,11 +669,13 @@ impl Store for SqliteStore {
     }
 
     async fn aggregates(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AggregateRow>> {
-        let rows = sqlx::query("SELECT * FROM aggregates WHERE rollout = ? AND wave = ? ORDER BY arm, metric")
-            .bind(rollout)
-            .bind(wave)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM aggregates WHERE rollout = ? AND wave = ? ORDER BY arm, metric",
+        )
+        .bind(rollout)
+        .bind(wave)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(AggregateRow {
@@ -641,6 +685,28 @@ impl Store for SqliteStore {
                     sum: r.try_get("sum")?,
                     sumsq: r.try_get("sumsq")?,
                     last_at: parse_ts(&r.try_get::<String, _>("last_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn sketches(&self, rollout: &str, wave: i64) -> StoreResult<Vec<SketchDelta>> {
+        let rows = sqlx::query(
+            "SELECT * FROM sketches WHERE rollout = ? AND wave = ? ORDER BY arm, metric",
+        )
+        .bind(rollout)
+        .bind(wave)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SketchDelta {
+                    rollout: r.try_get("rollout")?,
+                    wave: r.try_get("wave")?,
+                    arm: r.try_get("arm")?,
+                    metric: r.try_get("metric")?,
+                    counts: serde_json::from_str(&r.try_get::<String, _>("counts")?)
+                        .map_err(|e| StoreError::Corrupt(format!("sketch: {e}")))?,
                 })
             })
             .collect()

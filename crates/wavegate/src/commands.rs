@@ -85,6 +85,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| Failure::Operation(format!("could not listen on {}: {e}", args.listen)))?;
     let addr = server.local_addr()?;
+    // Register for SIGTERM/Ctrl-C before announcing the address, so none is missed.
+    let shutdown = wavegate_server::shutdown_signal();
     let mut out = std::io::stdout().lock();
     if let Some(secret) = minted {
         // stdout, never the log: this is the only time the secret is shown.
@@ -97,16 +99,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     out.flush()?;
     drop(out);
     tracing::info!(%addr, db = %args.db, "serving");
-    server.run(Some(tick), wavegate_server::shutdown_signal()).await.context("Server failed")?;
+    server.run(Some(tick), shutdown).await.context("Server failed")?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `500ms`, `10s`, `1m`… (at least 10 ms).
 fn parse_tick(s: &str) -> Result<std::time::Duration, String> {
     let d = match s.trim().strip_suffix("ms") {
-        Some(ms) => std::time::Duration::from_millis(ms.parse().map_err(|_| format!("invalid --tick {s:?}"))?),
+        Some(ms) => std::time::Duration::from_millis(
+            ms.parse().map_err(|_| format!("invalid --tick {s:?}"))?,
+        ),
         None => std::time::Duration::from_secs(
-            wavegate_rollout::duration::parse_span(s).map_err(|e| format!("invalid --tick: {e}"))?.secs(),
+            wavegate_rollout::duration::parse_span(s)
+                .map_err(|e| format!("invalid --tick: {e}"))?
+                .secs(),
         ),
     };
     if d < std::time::Duration::from_millis(10) {
@@ -204,7 +210,10 @@ pub(crate) fn enc(seg: &str) -> String {
         .collect()
 }
 
-pub(crate) fn with_reason(rb: reqwest::RequestBuilder, reason: &Option<String>) -> reqwest::RequestBuilder {
+pub(crate) fn with_reason(
+    rb: reqwest::RequestBuilder,
+    reason: &Option<String>,
+) -> reqwest::RequestBuilder {
     match reason {
         Some(r) => rb.header("x-wavegate-reason", r.as_str()),
         None => rb,

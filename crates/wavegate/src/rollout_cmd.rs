@@ -18,7 +18,8 @@ fn read_file(file: &std::path::Path) -> anyhow::Result<String> {
         std::io::stdin().read_to_string(&mut t).context("Failed to read standard input")?;
         return Ok(t);
     }
-    std::fs::read_to_string(file).map_err(|e| Failure::Input(format!("could not read {}: {e}", file.display())).into())
+    std::fs::read_to_string(file)
+        .map_err(|e| Failure::Input(format!("could not read {}: {e}", file.display())).into())
 }
 
 pub async fn plan(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
@@ -27,7 +28,9 @@ pub async fn plan(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode>
             let text = read_file(&file)?;
             let (plan, findings) = lint(&text);
             if remote.json {
-                print_json(&json!({"file": file.display().to_string(), "ok": !has_errors(&findings), "plan": plan.map(|p| p.name), "findings": findings}));
+                print_json(
+                    &json!({"file": file.display().to_string(), "ok": !has_errors(&findings), "plan": plan.map(|p| p.name), "findings": findings}),
+                );
             } else {
                 for f in &findings {
                     let at = match (f.line, f.column) {
@@ -39,7 +42,11 @@ pub async fn plan(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode>
                     println!("{at}: {sev}[{}]: {}", f.code, f.message);
                 }
                 let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
-                println!("{}: {errors} error(s), {} warning(s)", file.display(), findings.len() - errors);
+                println!(
+                    "{}: {errors} error(s), {} warning(s)",
+                    file.display(),
+                    findings.len() - errors
+                );
             }
             Ok(if has_errors(&findings) { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
@@ -48,16 +55,29 @@ pub async fn plan(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode>
             let text = read_file(&file)?;
             let (_, findings) = lint(&text);
             if let Some(e) = findings.iter().find(|f| f.severity == Severity::Error) {
-                let at = e.line.map(|l| format!(":{l}:{}", e.column.unwrap_or(0))).unwrap_or_default();
-                return Err(Failure::Input(format!("{}{at}: {} (run `wavegate plan lint` for all findings)", file.display(), e.message)).into());
+                let at =
+                    e.line.map(|l| format!(":{l}:{}", e.column.unwrap_or(0))).unwrap_or_default();
+                return Err(Failure::Input(format!(
+                    "{}{at}: {} (run `wavegate plan lint` for all findings)",
+                    file.display(),
+                    e.message
+                ))
+                .into());
             }
             let c = Client::new(remote)?;
-            let rb = c.request(Method::POST, "/api/v1/plans").header("content-type", "application/yaml").body(text);
+            let rb = c
+                .request(Method::POST, "/api/v1/plans")
+                .header("content-type", "application/yaml")
+                .body(text);
             let (_, v) = c.send(with_reason(rb, &reason)).await?;
             if remote.json {
                 print_json(&v);
             } else {
-                let what = if v["changed"] == json!(true) { "stored as version" } else { "unchanged at version" };
+                let what = if v["changed"] == json!(true) {
+                    "stored as version"
+                } else {
+                    "unchanged at version"
+                };
                 println!("plan {}: {what} {}", s(&v["name"]), s(&v["version"]));
                 for w in v["warnings"].as_array().into_iter().flatten() {
                     println!("  warning[{}]: {}", s(&w["code"]), s(&w["message"]));
@@ -73,7 +93,13 @@ pub async fn plan(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode>
                 print_json(&v);
             } else {
                 for p in v.as_array().into_iter().flatten() {
-                    println!("{:<32} v{:<4} flag {} in {}", s(&p["name"]), s(&p["version"]), s(&p["spec"]["flag"]), s(&p["spec"]["environment"]));
+                    println!(
+                        "{:<32} v{:<4} flag {} in {}",
+                        s(&p["name"]),
+                        s(&p["version"]),
+                        s(&p["spec"]["flag"]),
+                        s(&p["spec"]["environment"])
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -92,8 +118,17 @@ fn print_rollout(v: &Value) {
     let phase = v["phase"].as_str().map(|p| format!(" ({p})")).unwrap_or_default();
     println!(
         "{}  {}{}  wave {}/{} at {}  flag {} in {}  plan {} v{}  requested by {}",
-        s(&v["id"]), s(&v["state"]), phase, s(&v["wave"]), s(&v["waves"]), s(&v["exposure"]),
-        s(&v["flag"]), s(&v["environment"]), s(&v["plan"]), s(&v["plan_version"]), s(&v["requester"])
+        s(&v["id"]),
+        s(&v["state"]),
+        phase,
+        s(&v["wave"]),
+        s(&v["waves"]),
+        s(&v["exposure"]),
+        s(&v["flag"]),
+        s(&v["environment"]),
+        s(&v["plan"]),
+        s(&v["plan_version"]),
+        s(&v["requester"])
     );
     if let Some(r) = v["reason"].as_str() {
         println!("  reason: {r}");
@@ -108,8 +143,18 @@ pub async fn rollout(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<Exi
     let c = Client::new(remote)?;
     let (path, body) = match cmd {
         RolloutCommand::Start { plan, reason } => {
-            let (_, v) = c.send(c.request(Method::POST, "/api/v1/rollouts").json(&json!({"plan": plan, "reason": reason}))).await?;
-            if remote.json { print_json(&v) } else { print!("started "); print_rollout(&v) }
+            let (_, v) = c
+                .send(
+                    c.request(Method::POST, "/api/v1/rollouts")
+                        .json(&json!({"plan": plan, "reason": reason})),
+                )
+                .await?;
+            if remote.json {
+                print_json(&v)
+            } else {
+                print!("started ");
+                print_rollout(&v)
+            }
             return Ok(ExitCode::SUCCESS);
         }
         RolloutCommand::Status { id } => {
@@ -120,10 +165,33 @@ pub async fn rollout(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<Exi
                 print_rollout(&v);
                 for vd in v["verdicts"].as_array().into_iter().flatten() {
                     let r = &vd["report"];
-                    println!("  wave {} {:<16} {:<12} {}", s(&vd["wave"]), s(&vd["name"]), s(&vd["verdict"]), s(&r["explanation"]));
+                    println!(
+                        "  wave {} {:<16} {:<12} {}",
+                        s(&vd["wave"]),
+                        s(&vd["name"]),
+                        s(&vd["verdict"]),
+                        s(&r["explanation"])
+                    );
+                }
+                for l in v["latency"].as_array().into_iter().flatten() {
+                    let q = |k: &str| l[k].as_f64().map_or("-".to_owned(), |x| format!("{x:.1}"));
+                    println!(
+                        "  latency {:<10} n={} p50={} p95={} p99={} ms",
+                        s(&l["arm"]),
+                        s(&l["count"]),
+                        q("p50"),
+                        q("p95"),
+                        q("p99")
+                    );
                 }
                 for sig in v["signals"].as_array().into_iter().flatten() {
-                    println!("  signal {:<10} {:<12} n={} mean={:.4}", s(&sig["arm"]), s(&sig["metric"]), s(&sig["n"]), sig["mean"].as_f64().unwrap_or(0.0));
+                    println!(
+                        "  signal {:<10} {:<12} n={} mean={:.4}",
+                        s(&sig["arm"]),
+                        s(&sig["metric"]),
+                        s(&sig["n"]),
+                        sig["mean"].as_f64().unwrap_or(0.0)
+                    );
                 }
             }
             return Ok(ExitCode::SUCCESS);
@@ -146,13 +214,28 @@ pub async fn rollout(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<Exi
             }
             return Ok(ExitCode::SUCCESS);
         }
-        RolloutCommand::Approve { id, reason } => (format!("{}/approve", enc(&id)), json!({"reason": reason})),
-        RolloutCommand::Reject { id, reason } => (format!("{}/reject", enc(&id)), json!({"reason": reason})),
-        RolloutCommand::Pause { id, reason } => (format!("{}/pause", enc(&id)), json!({"reason": reason})),
-        RolloutCommand::Resume { id, reason } => (format!("{}/resume", enc(&id)), json!({"reason": reason})),
-        RolloutCommand::Rollback { id, reason } => (format!("{}/rollback", enc(&id)), json!({"reason": reason})),
+        RolloutCommand::Approve { id, reason } => {
+            (format!("{}/approve", enc(&id)), json!({"reason": reason}))
+        }
+        RolloutCommand::Reject { id, reason } => {
+            (format!("{}/reject", enc(&id)), json!({"reason": reason}))
+        }
+        RolloutCommand::Pause { id, reason } => {
+            (format!("{}/pause", enc(&id)), json!({"reason": reason}))
+        }
+        RolloutCommand::Resume { id, reason } => {
+            (format!("{}/resume", enc(&id)), json!({"reason": reason}))
+        }
+        RolloutCommand::Rollback { id, reason } => {
+            (format!("{}/rollback", enc(&id)), json!({"reason": reason}))
+        }
     };
-    let (_, v) = c.send(c.request(Method::POST, &format!("/api/v1/rollouts/{path}")).json(&body)).await?;
-    if remote.json { print_json(&v) } else { print_rollout(&v) }
+    let (_, v) =
+        c.send(c.request(Method::POST, &format!("/api/v1/rollouts/{path}")).json(&body)).await?;
+    if remote.json {
+        print_json(&v)
+    } else {
+        print_rollout(&v)
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,4 +2,5 @@
 
 mod admin;
 mod ofrep;
+mod rollouts;
 mod support;

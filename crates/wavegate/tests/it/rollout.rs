@@ -58,7 +58,8 @@ const TICK_MS: u64 = 100;
 
 /// A deterministic "random" number in 0..100 for a user and round.
 fn roll(user: usize, round: usize) -> u64 {
-    let mut h = (user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (round as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    let mut h = (user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (round as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     h ^= h >> 29;
     h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     h ^= h >> 32;
@@ -117,7 +118,14 @@ fn status(url: &str, token: &str, id: &str) -> Value {
 }
 
 fn token(url: &str, kind: &str, env: &str, principal: &str) -> String {
-    cli_json(url, ADMIN, &["token", "create", "--kind", kind, "--env", env, "--principal", principal])["token"].as_str().unwrap().to_owned()
+    cli_json(
+        url,
+        ADMIN,
+        &["token", "create", "--kind", kind, "--env", env, "--principal", principal],
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +133,11 @@ async fn a_regression_in_wave_two_is_rolled_back_automatically() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_with(&dir.path().join("w.db"), Some(ADMIN), &["--tick", "100ms"]);
     let url = server.url.clone();
-    cli_json(&url, ADMIN, &["flag", "apply", "-f", write(dir.path(), "flags.yaml", FLAGS).to_str().unwrap()]);
+    cli_json(
+        &url,
+        ADMIN,
+        &["flag", "apply", "-f", write(dir.path(), "flags.yaml", FLAGS).to_str().unwrap()],
+    );
     let plan = write(dir.path(), "plan.yaml", PLAN);
     let lint = cli(&url, None, &["plan", "lint", plan.to_str().unwrap()]);
     assert!(lint.status.success(), "{}", stdout(&lint));
@@ -140,11 +152,23 @@ async fn a_regression_in_wave_two_is_rolled_back_automatically() {
         server_token: token(&url, "server-sdk", "prod", "checkout-service"),
     };
 
-    let started = cli_json(&url, &alice, &["rollout", "start", "checkout-v2", "--reason", "ship it"]);
+    let started =
+        cli_json(&url, &alice, &["rollout", "start", "checkout-v2", "--reason", "ship it"]);
     let id = started["id"].as_str().unwrap().to_owned();
     assert_eq!((started["wave"].clone(), started["exposure"].clone()), (json!(1), json!("10%")));
     // While the rollout runs it owns the flag.
-    let o = cli(&url, Some(ADMIN), &["flag", "apply", "-f", write(dir.path(), "f2.yaml", &FLAGS.replace("default: \"off\"", "default: \"on\"")).to_str().unwrap()]);
+    let o = cli(
+        &url,
+        Some(ADMIN),
+        &[
+            "flag",
+            "apply",
+            "-f",
+            write(dir.path(), "f2.yaml", &FLAGS.replace("default: \"off\"", "default: \"on\""))
+                .to_str()
+                .unwrap(),
+        ],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("409"), "{}", stderr(&o));
 
@@ -152,7 +176,11 @@ async fn a_regression_in_wave_two_is_rolled_back_automatically() {
     let (mut round, mut onset): (usize, Option<(Instant, usize)>) = (0, None);
     let mut events_after_onset = 0;
     let final_status = loop {
-        assert!(Instant::now() < deadline, "no rollback before the deadline; last status {}", status(&url, ADMIN, &id));
+        assert!(
+            Instant::now() < deadline,
+            "no rollback before the deadline; last status {}",
+            status(&url, ADMIN, &id)
+        );
         let st = status(&url, ADMIN, &id);
         if st["state"] == "rolled_back" {
             break st;
@@ -178,13 +206,28 @@ async fn a_regression_in_wave_two_is_rolled_back_automatically() {
         elapsed.as_millis() as u64 / TICK_MS,
         round - onset_round
     );
-    assert!(final_status["reason"].as_str().unwrap().contains("guardrail \"errors\" failed"), "{final_status}");
-    let fail = final_status["verdicts"].as_array().unwrap().iter().find(|v| v["verdict"] == "fail").expect("a stored fail verdict");
+    assert!(
+        final_status["reason"].as_str().unwrap().contains("guardrail \"errors\" failed"),
+        "{final_status}"
+    );
+    let fail = final_status["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["verdict"] == "fail")
+        .expect("a stored fail verdict");
     assert_eq!(fail["wave"], 2);
     let report = &fail["report"];
     assert!(report["lower"].as_f64().unwrap() > 0.0, "{report}");
-    assert!(report["treatment"]["n"].as_f64().unwrap() >= 2.0 && report["control"]["n"].as_f64().unwrap() >= 2.0, "{report}");
+    assert!(
+        report["treatment"]["n"].as_f64().unwrap() >= 2.0
+            && report["control"]["n"].as_f64().unwrap() >= 2.0,
+        "{report}"
+    );
     println!("stored verdict: {}", report);
+    let latency = final_status["latency"].as_array().unwrap();
+    let p50 = latency.iter().find(|l| l["arm"] == "treatment").unwrap()["p50"].as_f64().unwrap();
+    assert!((19.0..=121.0).contains(&p50), "latency sketch p50 {p50}");
 
     // Every context is back on the control value, and the flag equals its pre-rollout version.
     for u in 0..400 {
@@ -198,8 +241,10 @@ async fn a_regression_in_wave_two_is_rolled_back_automatically() {
     let v = cli(&url, Some(ADMIN), &["audit", "verify"]);
     assert!(v.status.success(), "{}", stdout(&v));
     let audit = cli_json(&url, ADMIN, &["audit", "list", "--limit", "1000"]);
-    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for a in ["rollout.start", "rollout.promote", "rollout.rollback", "flag.rollout", "flag.revert"] {
+    let actions: Vec<&str> =
+        audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in ["rollout.start", "rollout.promote", "rollout.rollback", "flag.rollout", "flag.revert"]
+    {
         assert!(actions.contains(&a), "{a} missing from {actions:?}");
     }
 }
@@ -210,12 +255,23 @@ async fn an_approval_gate_needs_someone_other_than_the_requester_and_survives_ki
     let db = dir.path().join("w.db");
     let mut server = start_with(&db, Some(ADMIN), &["--tick", "100ms"]);
     let url = server.url.clone();
-    cli_json(&url, ADMIN, &["flag", "apply", "-f", write(dir.path(), "flags.yaml", FLAGS).to_str().unwrap()]);
-    cli_json(&url, ADMIN, &["plan", "apply", "-f", write(dir.path(), "gated.yaml", GATED).to_str().unwrap()]);
+    cli_json(
+        &url,
+        ADMIN,
+        &["flag", "apply", "-f", write(dir.path(), "flags.yaml", FLAGS).to_str().unwrap()],
+    );
+    cli_json(
+        &url,
+        ADMIN,
+        &["plan", "apply", "-f", write(dir.path(), "gated.yaml", GATED).to_str().unwrap()],
+    );
     let alice = token(&url, "admin", "prod", "alice");
     let bob = token(&url, "admin", "prod", "bob");
     let carol = token(&url, "admin", "prod", "carol");
-    let id = cli_json(&url, &alice, &["rollout", "start", "checkout-gated"])["id"].as_str().unwrap().to_owned();
+    let id = cli_json(&url, &alice, &["rollout", "start", "checkout-gated"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let mut st = Value::Null;
     eventually("the gate to ask for approval", Duration::from_secs(30), || {
@@ -230,16 +286,24 @@ async fn an_approval_gate_needs_someone_other_than_the_requester_and_survives_ki
     assert_eq!(o.status.code(), Some(2), "carol is not an approver");
 
     // kill -9, restart: the rollout is exactly where it was.
-    std::process::Command::new("kill").args(["-9", &server.child.id().to_string()]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &server.child.id().to_string()])
+        .status()
+        .unwrap();
     let _ = server.child.wait();
     drop(server);
     let server = start_with(&db, Some(ADMIN), &["--tick", "100ms"]);
     let url = server.url.clone();
     let resumed = status(&url, ADMIN, &id);
-    assert_eq!((resumed["state"].clone(), resumed["wave"].clone(), resumed["phase"].clone()), (json!("running"), json!(1), json!("awaiting_approval")));
+    assert_eq!(
+        (resumed["state"].clone(), resumed["wave"].clone(), resumed["phase"].clone()),
+        (json!("running"), json!(1), json!("awaiting_approval"))
+    );
     // Several ticks later it still has not promoted.
     let ticks_before = Instant::now();
-    eventually("a few ticks to pass", Duration::from_secs(30), || ticks_before.elapsed() > Duration::from_millis(5 * TICK_MS));
+    eventually("a few ticks to pass", Duration::from_secs(30), || {
+        ticks_before.elapsed() > Duration::from_millis(5 * TICK_MS)
+    });
     assert_eq!(status(&url, ADMIN, &id)["wave"], 1);
 
     let approved = cli_json(&url, &bob, &["rollout", "approve", &id, "--reason", "CAB ok"]);
@@ -248,6 +312,8 @@ async fn an_approval_gate_needs_someone_other_than_the_requester_and_survives_ki
         let s = status(&url, ADMIN, &id);
         s["wave"] == 2 || s["state"] == "completed"
     });
-    eventually("completion", Duration::from_secs(30), || status(&url, ADMIN, &id)["state"] == "completed");
+    eventually("completion", Duration::from_secs(30), || {
+        status(&url, ADMIN, &id)["state"] == "completed"
+    });
     assert!(cli(&url, Some(ADMIN), &["audit", "verify"]).status.success());
 }

@@ -1,0 +1,195 @@
+//! Plans, rollouts and events through the router, with the controller ticked by hand.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{ADMIN, TestApp, spawn_app};
+
+const FLAG: &str = "flags:\n  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n";
+
+const PLAN: &str = r#"name: p1
+release: { name: checkout, version: 1.0.0, risk: low }
+flag: checkout
+new_variant: "on"
+control_variant: "off"
+environment: prod
+owners: { requester: admin, approvers: [bob] }
+guardrails:
+  - { name: errors, metric: error, comparison: absolute, tolerance: 0.05, mde: 0.05, min_sample: 50, action: rollback }
+runbook: { errors: look }
+waves:
+  - { exposure: 20% }
+  - { exposure: 100% }
+"#;
+
+async fn plan(app: &TestApp, text: &str) -> crate::support::Reply {
+    app.raw(
+        Method::POST,
+        "/api/v1/plans",
+        Some(ADMIN),
+        &[("content-type", "application/yaml")],
+        text.as_bytes().to_vec(),
+    )
+    .await
+}
+
+async fn started(app: &TestApp) -> String {
+    app.apply_yaml(FLAG).await;
+    assert_eq!(plan(app, PLAN).await.status, StatusCode::CREATED);
+    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn plans_are_linted_validated_and_idempotent() {
+    let app = spawn_app().await;
+    app.apply_yaml(FLAG).await;
+    let r = plan(&app, &PLAN.replace("{ exposure: 20% }", "{ exposure: 60% }")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["message"].as_str().unwrap().contains("first-wave-too-large"), "{:?}", r.body);
+    assert_eq!(r.body["field"], "line 12, column 5");
+    let r = plan(&app, &PLAN.replace("new_variant: \"on\"", "new_variant: \"maybe\"")).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("new_variant"))
+    );
+    assert_eq!(plan(&app, PLAN).await.body["version"], 1);
+    let again = plan(&app, PLAN).await;
+    assert_eq!(
+        (again.status, again.body["changed"].clone(), again.body["version"].clone()),
+        (StatusCode::OK, json!(false), json!(1))
+    );
+    let schema = app.raw(Method::GET, "/api/v1/schemas/plan.json", None, &[], vec![]).await.body;
+    assert_eq!(schema["title"], "wavegate rollout plan");
+    // Every top-level key of a stored plan is in the schema.
+    let stored = app.admin(Method::GET, "/api/v1/plans/p1", None).await.body;
+    for key in stored["spec"].as_object().unwrap().keys() {
+        assert!(schema["properties"].get(key).is_some(), "schema lacks {key}");
+    }
+}
+
+#[tokio::test]
+async fn events_are_validated_whole_and_counted_by_arm() {
+    let app = spawn_app().await;
+    let id = started(&app).await;
+    let sdk = app.token("server-sdk", &["prod"]).await;
+    let good = |k: &str, variant: &str, err: bool| json!({"type": "outcome", "flag": "checkout", "variant": variant, "context": {"targetingKey": k}, "error": err, "latency_ms": 12.5});
+    let bad_batch = json!({"events": [good("u1", "on", false), {"type": "click", "flag": "checkout", "variant": "on", "context": {}}]});
+    let r = app.call(Method::POST, "/api/v1/events", Some(&sdk), Some(bad_batch)).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("events[1]"))
+    );
+    assert!(r.body["message"].as_str().unwrap().contains("type must be exposure or outcome"));
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/events",
+            Some(&sdk),
+            Some(json!({"events": [good("u1", "on", false)], "extra": 1})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "unknown fields are refused");
+    let r = app.call(Method::POST, "/api/v1/events", Some(&sdk), Some(json!({"events": [{"type": "outcome", "flag": "checkout", "variant": "on", "context": {}, "latency_ms": -1}]}))).await;
+    assert_eq!(r.body["field"], "events[0]");
+    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    assert_eq!(status["signals"], json!([]), "nothing from a refused batch was counted");
+
+    // Evaluate as the SDK would, then report what each context was served.
+    let client = app.token("client-sdk", &["prod"]).await;
+    let mut events = Vec::new();
+    for i in 0..400 {
+        let k = format!("user-{i}");
+        let v = app.ofrep(&client, "checkout", json!({"targetingKey": k})).await.body["variant"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        events.push(good(&k, &v, false));
+    }
+    let r =
+        app.call(Method::POST, "/api/v1/events", Some(&sdk), Some(json!({"events": events}))).await;
+    assert_eq!((r.status, r.body["counted"].clone()), (StatusCode::ACCEPTED, json!(400)));
+    let client_post =
+        app.call(Method::POST, "/api/v1/events", Some(&client), Some(json!({"events": []}))).await;
+    assert_eq!(client_post.status, StatusCode::FORBIDDEN, "client-sdk tokens evaluate only");
+
+    wavegate_server::controller::tick(&app.state).await.unwrap();
+    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    assert_eq!(status["wave"], 2, "{status}");
+    let v = status["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "errors" && v["wave"] == 1)
+        .unwrap()
+        .clone();
+    assert_eq!(v["verdict"], "pass");
+    let n = v["report"]["treatment"]["n"].as_f64().unwrap()
+        + v["report"]["control"]["n"].as_f64().unwrap();
+    assert_eq!(n, 400.0);
+}
+
+#[tokio::test]
+async fn people_commands_need_reasons_and_the_flag_is_locked() {
+    let app = spawn_app().await;
+    let id = started(&app).await;
+    let flag = app.admin(Method::GET, "/api/v1/flags/checkout", None).await.body;
+    assert_eq!(flag["version"], 2, "starting set the exposure as a new flag version");
+    assert_eq!(flag["spec"]["environments"]["prod"]["rules"][0]["name"], format!("rollout:{id}"));
+    let r = app
+        .admin(
+            Method::PUT,
+            "/api/v1/flags/checkout",
+            Some(json!({"variants": {"on": true, "off": false}, "default": "on"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = app.admin(Method::POST, &format!("/api/v1/rollouts/{id}/approve"), None).await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "the requester (admin) may not approve: {:?}",
+        r.body
+    );
+    let r = app.admin(Method::POST, &format!("/api/v1/rollouts/{id}/pause"), None).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("reason"))
+    );
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("/api/v1/rollouts/{id}/pause"),
+            Some(json!({"reason": "investigating"})),
+        )
+        .await;
+    assert_eq!(r.body["state"], "paused");
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("/api/v1/rollouts/{id}/rollback"),
+            Some(json!({"reason": "not today"})),
+        )
+        .await;
+    assert_eq!(r.body["state"], "rolled_back");
+    let flag = app.admin(Method::GET, "/api/v1/flags/checkout", None).await.body;
+    assert_eq!(flag["version"], 3);
+    assert_eq!(
+        flag["spec"]["environments"]["prod"],
+        json!({"enabled": true}),
+        "the pre-rollout version is restored exactly"
+    );
+    let r = app.admin(Method::POST, &format!("/api/v1/rollouts/{id}/resume"), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "ended rollouts take no commands");
+    let r = app
+        .admin(
+            Method::PUT,
+            "/api/v1/flags/checkout",
+            Some(json!({"variants": {"on": true, "off": false}, "default": "on"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "the flag is free again");
+    let v = app.admin(Method::GET, "/api/v1/audit/verify", None).await.body;
+    assert_eq!(v["ok"], true);
+}
