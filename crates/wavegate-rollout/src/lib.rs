@@ -7,10 +7,12 @@
 #![warn(missing_docs)]
 
 pub mod blackout;
+pub mod drill;
 pub mod duration;
 pub mod exposure;
 pub mod lint;
 pub mod machine;
 pub mod plan;
+pub mod sim;
 pub mod sketch;
 pub mod stats;

@@ -27,7 +27,14 @@ fn guardrail() -> GuardrailSpec {
 
 /// Runs `runs` rollouts with `looks` looks of `batch` requests per arm; returns the share that
 /// ever failed.
-fn fail_rate(seed: u64, runs: usize, looks: usize, batch: usize, p_control: f64, p_treatment: f64) -> f64 {
+fn fail_rate(
+    seed: u64,
+    runs: usize,
+    looks: usize,
+    batch: usize,
+    p_control: f64,
+    p_treatment: f64,
+) -> f64 {
     let g = guardrail();
     let mut rng = Rng(seed);
     let mut failed = 0;

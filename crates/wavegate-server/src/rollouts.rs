@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/plans", get(list_plans).post(apply_plan))
         .route("/api/v1/plans/{name}", get(get_plan))
         .route("/api/v1/plans/{name}/versions", get(plan_versions))
+        .route("/api/v1/plans/{name}/drills", get(list_drills).post(record_drill))
         .route("/api/v1/rollouts", get(list_rollouts).post(start_rollout))
         .route("/api/v1/rollouts/{id}", get(get_rollout))
         .route("/api/v1/rollouts/{id}/{command}", post(rollout_command))
@@ -161,6 +162,68 @@ async fn plan_versions(
         return Err(ApiError::not_found(format!("plan {name:?} not found")));
     }
     Ok(Json(json!(v.iter().map(|v| json!({"version": v.version, "actor": v.actor, "action": v.action, "reason": v.reason, "created_at": v.created_at, "spec": v.spec})).collect::<Vec<_>>())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DrillBody {
+    /// The plan as drilled (matched to a stored version by content).
+    plan: Value,
+    /// The drill report (`wavegate drill --json`).
+    report: Value,
+}
+
+/// Records a drill as evidence for the stored plan version it rehearsed.
+async fn record_drill(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<DrillBody>,
+) -> ApiResult<Response> {
+    p.require_admin()?;
+    let drilled: PlanSpec = serde_json::from_value(body.plan)
+        .map_err(|e| ApiError::invalid("plan", format!("not a plan: {e}")))?;
+    if drilled.name != name {
+        return Err(ApiError::invalid(
+            "plan",
+            format!("the drilled plan is {:?}, not {name:?}", drilled.name),
+        ));
+    }
+    let drilled = serde_json::to_value(&drilled).map_err(ApiError::internal)?;
+    let versions = state.store.versions(Kind::Plan, &name).await?;
+    let version = versions.iter().rev().find(|v| v.spec == drilled).ok_or_else(|| {
+        ApiError::conflict(format!(
+            "no stored version of plan {name:?} matches the drilled file; `plan apply` it first"
+        ))
+    })?;
+    let passed =
+        body.report.get("passed").and_then(Value::as_bool).ok_or_else(|| {
+            ApiError::invalid("report.passed", "the report has no boolean `passed`")
+        })?;
+    let scenario =
+        body.report.get("scenario").and_then(Value::as_str).unwrap_or("unnamed").to_owned();
+    let row = wavegate_store::DrillRow {
+        id: 0,
+        plan: name.clone(),
+        plan_version: version.version,
+        scenario: scenario.clone(),
+        passed,
+        report: body.report,
+        at: state.clock.now(),
+        actor: p.name().to_owned(),
+    };
+    let id = state.store.add_drill(&row, &state.change(p.name(), None)).await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id, "plan": name, "plan_version": version.version, "scenario": scenario, "passed": passed}))).into_response())
+}
+
+async fn list_drills(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    let rows = state.store.drills(&name).await?;
+    Ok(Json(json!(rows.iter().map(|d| json!({"id": d.id, "plan_version": d.plan_version, "scenario": d.scenario, "passed": d.passed, "at": d.at, "actor": d.actor, "report": d.report})).collect::<Vec<_>>())))
 }
 
 // ---------- rollouts ----------

@@ -285,3 +285,26 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
     assert!(store.aggregates("ro_2", 1).await.unwrap().is_empty());
     assert_eq!(verify_chain(&*store).await, 4, "flag create, exposure change, start, rollback");
 }
+
+/// Drill evidence is stored per plan version and audited.
+pub async fn drills(store: Arc<dyn Store>) {
+    let d = crate::DrillRow {
+        id: 0,
+        plan: "p".into(),
+        plan_version: 3,
+        scenario: "error-spike".into(),
+        passed: true,
+        report: json!({"ticks": 183}),
+        at: Utc::now(),
+        actor: String::new(),
+    };
+    let id = store.add_drill(&d, &change("alice", 1)).await.unwrap();
+    let got = store.drills("p").await.unwrap();
+    assert_eq!(
+        (got[0].id, got[0].plan_version, got[0].passed, got[0].actor.as_str()),
+        (id, 3, true, "alice")
+    );
+    assert_eq!(got[0].report, json!({"ticks": 183}));
+    assert!(store.drills("q").await.unwrap().is_empty());
+    assert_eq!(verify_chain(&*store).await, 1);
+}

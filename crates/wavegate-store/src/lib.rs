@@ -95,6 +95,10 @@ pub trait Store: Send + Sync + 'static {
         sketches: &[SketchDelta],
         at: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<()>;
+    /// Records a drill run (and its audit entry) for a plan version.
+    async fn add_drill(&self, drill: &DrillRow, change: &Change) -> StoreResult<i64>;
+    /// Drill runs of a plan, newest first.
+    async fn drills(&self, plan: &str) -> StoreResult<Vec<DrillRow>>;
     /// The sketches of one rollout wave: (arm, metric, bucket counts).
     async fn sketches(&self, rollout: &str, wave: i64) -> StoreResult<Vec<SketchDelta>>;
     /// The aggregates of one rollout wave.

@@ -328,3 +328,24 @@ pub struct SketchDelta {
     /// Bucket index → added count.
     pub counts: std::collections::BTreeMap<i32, u64>,
 }
+
+/// A stored drill run (evidence for a plan version).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrillRow {
+    /// Sequence.
+    pub id: i64,
+    /// Plan key.
+    pub plan: String,
+    /// The plan version it rehearsed.
+    pub plan_version: i64,
+    /// Scenario name.
+    pub scenario: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// The full report.
+    pub report: serde_json::Value,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+    /// Who recorded it.
+    pub actor: String,
+}

@@ -11,9 +11,9 @@ use sqlx::{AssertSqlSafe, Row, Sqlite, SqlitePool, Transaction};
 use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 
 use crate::{
-    AggregateDelta, AggregateRow, AuditRow, Change, Environment, Head, Kind, NewToken, Put,
-    PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult, TokenKind,
-    TokenRecord, VerdictRow, VersionRecord,
+    AggregateDelta, AggregateRow, AuditRow, Change, DrillRow, Environment, Head, Kind, NewToken,
+    Put, PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult,
+    TokenKind, TokenRecord, VerdictRow, VersionRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -707,6 +707,57 @@ impl Store for SqliteStore {
                     metric: r.try_get("metric")?,
                     counts: serde_json::from_str(&r.try_get::<String, _>("counts")?)
                         .map_err(|e| StoreError::Corrupt(format!("sketch: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_drill(&self, d: &DrillRow, change: &Change) -> StoreResult<i64> {
+        let mut tx = self.begin().await?;
+        let report =
+            serde_json::to_string(&d.report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO drills (plan, plan_version, scenario, passed, report, at, actor) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&d.plan)
+        .bind(d.plan_version)
+        .bind(&d.scenario)
+        .bind(i64::from(d.passed))
+        .bind(&report)
+        .bind(ts(change.at))
+        .bind(&change.actor)
+        .fetch_one(&mut *tx)
+        .await?;
+        append_audit(
+            &mut tx,
+            &audit_event(
+                change,
+                "plan.drill".into(),
+                format!("plan:{}", d.plan),
+                serde_json::json!({"drill": id, "plan_version": d.plan_version, "scenario": d.scenario, "passed": d.passed}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn drills(&self, plan: &str) -> StoreResult<Vec<DrillRow>> {
+        let rows = sqlx::query("SELECT * FROM drills WHERE plan = ? ORDER BY id DESC")
+            .bind(plan)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DrillRow {
+                    id: r.try_get("id")?,
+                    plan: r.try_get("plan")?,
+                    plan_version: r.try_get("plan_version")?,
+                    scenario: r.try_get("scenario")?,
+                    passed: r.try_get::<i64, _>("passed")? != 0,
+                    report: parse_json(&r.try_get::<String, _>("report")?)?,
+                    at: parse_ts(&r.try_get::<String, _>("at")?)?,
+                    actor: r.try_get("actor")?,
                 })
             })
             .collect()

@@ -71,6 +71,8 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Rehearse a plan in simulated time against a scenario (local; exit 1 if the drill fails).
+    Drill(DrillArgs),
     /// Read and verify the hash-chained audit log.
     Audit {
         #[command(subcommand)]
@@ -214,6 +216,21 @@ pub enum PlanCommand {
         /// Plan name.
         name: String,
     },
+}
+
+/// `wavegate drill`.
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// The plan file.
+    pub plan: PathBuf,
+    /// The scenario file (traffic, baseline, faults, expectation).
+    #[arg(long)]
+    pub scenario: PathBuf,
+    /// Store a passing or failing run as evidence for the matching stored plan version.
+    #[arg(long)]
+    pub record: bool,
+    #[command(flatten)]
+    pub remote: Remote,
 }
 
 /// `wavegate rollout …`.

@@ -140,3 +140,55 @@ fn help_explains_the_commands() {
         "{text}"
     );
 }
+
+#[test]
+fn drills_rehearse_plans_and_record_evidence() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let plan = root.join("examples/checkout-v2.yaml");
+    let spike = root.join("examples/drills/error-spike.yaml");
+    let o = cli(
+        "http://127.0.0.1:9",
+        None,
+        &["drill", plan.to_str().unwrap(), "--scenario", spike.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("expected rolled_back by error-rate: PASS"), "{}", stdout(&o));
+
+    // Without its error-rate guardrail the plan fails the same drill: exit 1.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&plan).unwrap();
+    let weak = text.replace(
+        "metric: error                # the events' error flag: a proportion",
+        "metric: conversion",
+    );
+    let weak = write(dir.path(), "weak.yaml", &weak);
+    let o = cli(
+        "http://127.0.0.1:9",
+        None,
+        &["drill", weak.to_str().unwrap(), "--scenario", spike.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["passed"], false);
+
+    // Recorded against the stored plan version.
+    let server = start(&dir.path().join("w.db"), Some(ADMIN));
+    let url = server.url.as_str();
+    cli_json(
+        url,
+        ADMIN,
+        &["flag", "apply", "-f", root.join("examples/flags.yaml").to_str().unwrap()],
+    );
+    cli_json(url, ADMIN, &["plan", "apply", "-f", plan.to_str().unwrap()]);
+    let o = cli(
+        url,
+        Some(ADMIN),
+        &["drill", plan.to_str().unwrap(), "--scenario", spike.to_str().unwrap(), "--record"],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("recorded as drill 1 of plan checkout-v2 version 1"),
+        "{}",
+        stdout(&o)
+    );
+}

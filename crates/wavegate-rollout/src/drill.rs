@@ -1,0 +1,370 @@
+//! Drills: a plan rehearsed in simulated time against synthetic traffic with injected faults,
+//! through the real state machine and verdict code. Each tick draws the tick's sufficient
+//! statistics per arm (not single events), so a simulated day runs in well under a second.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::duration::Span;
+use crate::machine::{Action, ArmMoments, Command, Phase, Signals, State, command, start, step};
+use crate::plan::PlanSpec;
+use crate::sim::Rng;
+use crate::stats::Moments;
+
+/// A drill scenario file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Its name.
+    pub name: String,
+    /// Simulated start (default 2026-01-05T09:00:00Z, a Monday morning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<DateTime<Utc>>,
+    /// Longest simulated time (default 7d).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Span>,
+    /// Controller tick (default 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tick: Option<Span>,
+    /// Requests per second reaching the flag.
+    pub rate: f64,
+    /// Baseline behaviour of both arms.
+    pub baseline: Baseline,
+    /// Injected faults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Fault>,
+    /// What must happen; default: `completed` without faults, a stop with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expectation>,
+    /// Random seed (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// Baseline traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    /// Share of requests that fail.
+    pub error_rate: f64,
+    /// Mean latency, ms.
+    pub latency_ms: f64,
+    /// Latency standard deviation, ms.
+    #[serde(default)]
+    pub latency_sd_ms: f64,
+}
+
+/// A fault, applied to the treatment arm from `from_wave` (1-based) on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// Error rate × `factor`.
+    ErrorRate {
+        /// Multiplier.
+        factor: f64,
+        /// First affected wave (1-based, default 1).
+        #[serde(default = "one")]
+        from_wave: usize,
+    },
+    /// Latency + `add_ms`.
+    Latency {
+        /// Added milliseconds.
+        add_ms: f64,
+        /// First affected wave.
+        #[serde(default = "one")]
+        from_wave: usize,
+    },
+    /// No events at all from this wave on.
+    Silent {
+        /// First affected wave.
+        #[serde(default = "one")]
+        from_wave: usize,
+    },
+    /// Treatment receives this share of traffic instead of the wave's.
+    SampleRatio {
+        /// Observed treatment share.
+        treatment_share: f64,
+        /// First affected wave.
+        #[serde(default = "one")]
+        from_wave: usize,
+    },
+    /// Error rate creeps up by `per_hour` (absolute) per simulated hour since the start.
+    Creep {
+        /// Added error rate per hour.
+        per_hour: f64,
+        /// First affected wave.
+        #[serde(default = "one")]
+        from_wave: usize,
+    },
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Fault {
+    fn from_wave(&self) -> usize {
+        match self {
+            Fault::ErrorRate { from_wave, .. }
+            | Fault::Latency { from_wave, .. }
+            | Fault::Silent { from_wave }
+            | Fault::SampleRatio { from_wave, .. }
+            | Fault::Creep { from_wave, .. } => *from_wave,
+        }
+    }
+}
+
+/// The expected ending.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// `completed`, `rolled_back`, `paused` (pause or escalate), or `stopped` (any of the last two).
+    pub outcome: String,
+    /// The guardrail (or `srm`, `silent`, `max_duration`) that should fire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// One line of the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    /// Simulated time since the start, seconds.
+    pub t: i64,
+    /// Wave (1-based).
+    pub wave: usize,
+    /// What was seen (per-arm counts and error rates so far in the wave).
+    pub seen: String,
+    /// What was decided and done.
+    pub event: String,
+}
+
+/// A drill's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrillReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// Whether the expectation held.
+    pub passed: bool,
+    /// Final state name.
+    pub outcome: String,
+    /// The reason recorded for the stop, if any.
+    pub reason: Option<String>,
+    /// What was expected.
+    pub expected: String,
+    /// Simulated seconds run.
+    pub simulated_seconds: i64,
+    /// Ticks run.
+    pub ticks: u64,
+    /// Simulated requests.
+    pub requests: u64,
+    /// The timeline of transitions and verdict changes.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// Runs a drill.
+pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> {
+    if !(scenario.rate > 0.0 && scenario.rate.is_finite()) {
+        return Err("scenario rate must be a positive number of requests per second".into());
+    }
+    let b = &scenario.baseline;
+    if !(0.0..=1.0).contains(&b.error_rate) || b.latency_ms < 0.0 || b.latency_sd_ms < 0.0 {
+        return Err("baseline error_rate must be in [0, 1] and latencies ≥ 0".into());
+    }
+    let t0 = scenario.start.unwrap_or_else(|| {
+        DateTime::parse_from_rfc3339("2026-01-05T09:00:00Z")
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default()
+    });
+    let tick = scenario.tick.unwrap_or(Span::from_secs(10)).secs().max(1);
+    let horizon = scenario.duration.unwrap_or(Span::from_secs(7 * 86_400)).secs();
+    let mut rng = Rng::new(scenario.seed.unwrap_or(1));
+    let (mut r, _) = start("drill".into(), plan.clone(), 0, "drill-requester".into(), 0, t0)
+        .map_err(|e| e.to_string())?;
+    let mut timeline = vec![TimelineEntry {
+        t: 0,
+        wave: 1,
+        seen: String::new(),
+        event: format!("start: wave 1 at {}", plan.waves[0].exposure),
+    }];
+    let mut signals = Signals::default();
+    let (mut ticks, mut requests) = (0u64, 0u64);
+    let mut elapsed = 0u64;
+    let mut last_verdicts: Vec<(String, String)> = Vec::new();
+    while elapsed < horizon && !r.state.is_terminal() && !matches!(r.state, State::Paused { .. }) {
+        elapsed += tick;
+        ticks += 1;
+        let now = t0 + Duration::seconds(elapsed as i64);
+        let wave_no = r.wave + 1;
+        let active = |f: &Fault| wave_no >= f.from_wave();
+        let silent = scenario.faults.iter().any(|f| matches!(f, Fault::Silent { .. }) && active(f));
+        if !silent {
+            let n = rng.binomial((scenario.rate * tick as f64).round() as u64 * 2, 0.5).max(1);
+            requests += n;
+            let mut share = f64::from(plan.waves[r.wave].exposure.basis_points()) / 10_000.0;
+            let (mut err_t, mut lat_t) = (b.error_rate, b.latency_ms);
+            for f in scenario.faults.iter().filter(|f| active(f)) {
+                match f {
+                    Fault::ErrorRate { factor, .. } => err_t *= factor,
+                    Fault::Latency { add_ms, .. } => lat_t += add_ms,
+                    Fault::SampleRatio { treatment_share, .. } => share = *treatment_share,
+                    Fault::Creep { per_hour, .. } => err_t += per_hour * elapsed as f64 / 3600.0,
+                    Fault::Silent { .. } => {}
+                }
+            }
+            let nt = rng.binomial(n, share);
+            let nc = n - nt;
+            let mut add = |metric: &str, t: Moments, c: Moments| {
+                let cell = signals.metrics.entry(metric.to_owned()).or_default();
+                cell.treatment.merge(&t);
+                cell.control.merge(&c);
+            };
+            let et = rng.binomial(nt, err_t.clamp(0.0, 1.0)) as f64;
+            let ec = rng.binomial(nc, b.error_rate) as f64;
+            add(
+                "error",
+                Moments { n: nt as f64, sum: et, sumsq: et },
+                Moments { n: nc as f64, sum: ec, sumsq: ec },
+            );
+            let lt = rng.normal_moments(nt, lat_t, b.latency_sd_ms);
+            let lc = rng.normal_moments(nc, b.latency_ms, b.latency_sd_ms);
+            add("latency_ms", lt, lc);
+            signals.exposures.treatment.merge(&Moments { n: nt as f64, ..Moments::default() });
+            signals.exposures.control.merge(&Moments { n: nc as f64, ..Moments::default() });
+            signals.last_event_at = Some(now);
+        }
+        let (next, actions) = step(&r, now, &signals);
+        let seen = describe(&signals);
+        let verdicts: Vec<(String, String)> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::RecordVerdict { report, .. } => {
+                    Some((report.guardrail.clone(), report.verdict.as_str().to_owned()))
+                }
+                _ => None,
+            })
+            .collect();
+        if !verdicts.is_empty() && verdicts != last_verdicts {
+            let text =
+                verdicts.iter().map(|(g, v)| format!("{g}={v}")).collect::<Vec<_>>().join(", ");
+            timeline.push(TimelineEntry {
+                t: elapsed as i64,
+                wave: wave_no,
+                seen: seen.clone(),
+                event: format!("verdicts: {text}"),
+            });
+            last_verdicts = verdicts;
+        }
+        for a in &actions {
+            let event = match a {
+                Action::SetExposure { wave } => {
+                    format!("promote: wave {} at {}", wave + 1, plan.waves[*wave].exposure)
+                }
+                Action::RestoreFlag { .. } => {
+                    "rollback: pre-rollout flag version restored".to_owned()
+                }
+                Action::Escalate { reason } => format!("escalate: {reason}"),
+                Action::RequestApproval { wave, needed } => {
+                    format!("approval requested for wave {} ({needed} needed)", wave + 1)
+                }
+                Action::Audit { action, details } if action == "rollout.pause" => {
+                    format!("pause: {}", details["reason"].as_str().unwrap_or(""))
+                }
+                Action::Audit { action, .. } if action == "rollout.complete" => {
+                    "complete".to_owned()
+                }
+                Action::Audit { action, details } if action == "rollout.hold" => {
+                    format!("hold: blackout {}", details["blackout"].as_str().unwrap_or(""))
+                }
+                _ => continue,
+            };
+            timeline.push(TimelineEntry {
+                t: elapsed as i64,
+                wave: wave_no,
+                seen: seen.clone(),
+                event,
+            });
+        }
+        let promoted = next.wave != r.wave;
+        r = next;
+        if promoted {
+            signals = Signals::default();
+            last_verdicts.clear();
+        }
+        // Drills stand in for the approvers.
+        if r.state == (State::Running { phase: Phase::AwaitingApproval }) {
+            for i in 0..plan.approvals_needed() {
+                let who = plan
+                    .owners
+                    .approvers
+                    .iter()
+                    .filter(|a| **a != r.requester)
+                    .nth(i as usize)
+                    .cloned()
+                    .unwrap_or_else(|| format!("drill-approver-{i}"));
+                let mut rr = r.clone();
+                rr.plan.owners.approvers.clear();
+                if let Ok((next, _)) = command(&rr, now, &Command::Approve, &who, Some("drill")) {
+                    r.approvals = next.approvals;
+                    timeline.push(TimelineEntry {
+                        t: elapsed as i64,
+                        wave: r.wave + 1,
+                        seen: String::new(),
+                        event: format!("approved by {who} (simulated)"),
+                    });
+                }
+            }
+        }
+    }
+    let (outcome, reason) = match &r.state {
+        State::Completed => ("completed".to_owned(), None),
+        State::RolledBack { reason } => ("rolled_back".to_owned(), Some(reason.clone())),
+        State::Paused { reason } => ("paused".to_owned(), Some(reason.clone())),
+        State::Aborted { reason } => ("aborted".to_owned(), Some(reason.clone())),
+        State::Running { .. } => (
+            "running".to_owned(),
+            Some("still undecided at the end of the simulated time".to_owned()),
+        ),
+    };
+    let expected = scenario.expect.clone().unwrap_or(Expectation {
+        outcome: if scenario.faults.is_empty() { "completed".into() } else { "stopped".into() },
+        by: None,
+    });
+    let outcome_ok = match expected.outcome.as_str() {
+        "stopped" => outcome == "rolled_back" || outcome == "paused",
+        o => o == outcome,
+    };
+    let by_ok = expected.by.as_ref().is_none_or(|by| {
+        reason.as_deref().is_some_and(|r| {
+            r.contains(&format!("guardrail {by:?}"))
+                || (by == "srm" && r.contains("sample-ratio"))
+                || (by == "silent" && r.contains("no signal"))
+                || (by == "max_duration" && r.contains("maximum duration"))
+        })
+    });
+    Ok(DrillReport {
+        scenario: scenario.name.clone(),
+        passed: outcome_ok && by_ok,
+        outcome,
+        reason,
+        expected: match &expected.by {
+            Some(by) => format!("{} by {by}", expected.outcome),
+            None => expected.outcome.clone(),
+        },
+        simulated_seconds: elapsed as i64,
+        ticks,
+        requests,
+        timeline,
+    })
+}
+
+fn describe(s: &Signals) -> String {
+    let e = s.metrics.get("error").copied().unwrap_or(ArmMoments::default());
+    let rate = |m: &Moments| if m.n > 0.0 { m.sum / m.n * 100.0 } else { 0.0 };
+    format!(
+        "treatment n={} err={:.2}%, control n={} err={:.2}%",
+        e.treatment.n,
+        rate(&e.treatment),
+        e.control.n,
+        rate(&e.control)
+    )
+}
