@@ -103,7 +103,7 @@ fn one() -> usize {
 }
 
 impl Fault {
-    fn from_wave(&self) -> usize {
+    fn first_wave(&self) -> usize {
         match self {
             Fault::ErrorRate { from_wave, .. }
             | Fault::Latency { from_wave, .. }
@@ -195,7 +195,7 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
         ticks += 1;
         let now = t0 + Duration::seconds(elapsed as i64);
         let wave_no = r.wave + 1;
-        let active = |f: &Fault| wave_no >= f.from_wave();
+        let active = |f: &Fault| wave_no >= f.first_wave();
         let silent = scenario.faults.iter().any(|f| matches!(f, Fault::Silent { .. }) && active(f));
         if !silent {
             let n = rng.binomial((scenario.rate * tick as f64).round() as u64 * 2, 0.5).max(1);
