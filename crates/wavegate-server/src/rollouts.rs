@@ -273,6 +273,9 @@ struct StartBody {
     plan: String,
     #[serde(default)]
     reason: Option<String>,
+    /// SHA-256 of the artifact being released, checked against the plan's release digest.
+    #[serde(default)]
+    artifact_sha256: Option<String>,
 }
 
 async fn start_rollout(
@@ -288,6 +291,16 @@ async fn start_rollout(
         .ok_or_else(|| ApiError::not_found(format!("plan {:?} not found", body.plan)))?;
     let plan: PlanSpec = serde_json::from_value(head.spec).map_err(ApiError::internal)?;
     p.require_env(&plan.environment)?;
+    if let Some(got) = &body.artifact_sha256 {
+        let Some(want) = &plan.release.artifact_sha256 else {
+            return Err(ApiError::invalid("artifact_sha256", "the plan declares no release.artifact_sha256 to check against"));
+        };
+        if !got.eq_ignore_ascii_case(want) {
+            return Err(ApiError::conflict(format!(
+                "artifact digest mismatch: the artifact is {got}, the release declares {want}; refusing to start"
+            )));
+        }
+    }
     let flag = check_plan_against_store(&state, &plan).await?;
     if !flag.environments.get(&plan.environment).is_some_and(|e| e.enabled) {
         return Err(ApiError::conflict(format!(

@@ -243,6 +243,9 @@ pub enum RolloutCommand {
         /// Why.
         #[arg(long)]
         reason: Option<String>,
+        /// The artifact being released: its SHA-256 must equal the plan's `release.artifact_sha256`.
+        #[arg(long)]
+        artifact: Option<PathBuf>,
     },
     /// Show a rollout: wave, exposure, verdicts, signals.
     Status {

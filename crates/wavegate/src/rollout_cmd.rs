@@ -142,12 +142,13 @@ pub async fn rollout(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<Exi
     need_token(remote)?;
     let c = Client::new(remote)?;
     let (path, body) = match cmd {
-        RolloutCommand::Start { plan, reason } => {
+        RolloutCommand::Start { plan, reason, artifact } => {
+            let mut body = json!({"plan": plan, "reason": reason});
+            if let Some(path) = artifact {
+                body["artifact_sha256"] = json!(file_sha256(&path)?);
+            }
             let (_, v) = c
-                .send(
-                    c.request(Method::POST, "/api/v1/rollouts")
-                        .json(&json!({"plan": plan, "reason": reason})),
-                )
+                .send(c.request(Method::POST, "/api/v1/rollouts").json(&body))
                 .await?;
             if remote.json {
                 print_json(&v)
@@ -305,4 +306,20 @@ pub async fn drill(args: DrillArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// SHA-256 of a file, streamed.
+fn file_sha256(path: &std::path::Path) -> anyhow::Result<String> {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(path).map_err(|e| Failure::Input(format!("could not open {}: {e}", path.display())))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).with_context(|| format!("Failed to read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
 }
