@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/plans/{name}/drills", get(list_drills).post(record_drill))
         .route("/api/v1/rollouts", get(list_rollouts).post(start_rollout))
         .route("/api/v1/rollouts/{id}", get(get_rollout))
+        .route("/api/v1/rollouts/{id}/verdicts", get(rollout_verdicts))
         .route("/api/v1/rollouts/{id}/{command}", post(rollout_command))
 }
 
@@ -293,7 +294,10 @@ async fn start_rollout(
     p.require_env(&plan.environment)?;
     if let Some(got) = &body.artifact_sha256 {
         let Some(want) = &plan.release.artifact_sha256 else {
-            return Err(ApiError::invalid("artifact_sha256", "the plan declares no release.artifact_sha256 to check against"));
+            return Err(ApiError::invalid(
+                "artifact_sha256",
+                "the plan declares no release.artifact_sha256 to check against",
+            ));
         };
         if !got.eq_ignore_ascii_case(want) {
             return Err(ApiError::conflict(format!(
@@ -398,6 +402,44 @@ async fn get_rollout(
     );
     dto["runbook"] = json!(r.plan.runbook);
     Ok(Json(dto))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerdictQuery {
+    #[serde(default)]
+    wave: Option<i64>,
+    #[serde(default = "verdict_limit")]
+    limit: i64,
+}
+
+fn verdict_limit() -> i64 {
+    10_000
+}
+
+/// Every stored verdict (oldest first) with the plan's guardrails, so a client can reproduce
+/// each verdict from its stored inputs (`wavegate rollout explain`).
+async fn rollout_verdicts(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<VerdictQuery>,
+) -> ApiResult<Json<Value>> {
+    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    if !(1..=100_000).contains(&q.limit) {
+        return Err(ApiError::invalid("limit", "limit must be from 1 to 100000"));
+    }
+    let (_, r) = load(&state, &p, &id).await?;
+    let mut rows = state.store.verdicts(&id, q.limit).await?;
+    rows.reverse();
+    let verdicts: Vec<Value> = rows
+        .iter()
+        .filter(|v| q.wave.is_none_or(|w| v.wave + 1 == w))
+        .map(|v| json!({"wave": v.wave + 1, "kind": v.kind, "name": v.name, "verdict": v.verdict, "at": v.at, "report": v.report}))
+        .collect();
+    Ok(Json(
+        json!({"id": id, "state": r.state.name(), "guardrails": r.plan.guardrails, "srm_alpha": r.plan.srm_alpha(), "verdicts": verdicts}),
+    ))
 }
 
 #[derive(Deserialize, Default)]

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// wavegate: feature flags and guarded progressive rollouts, self-hosted.
 #[derive(Debug, Parser)]
-#[command(name = "wavegate", version, about, long_about = None)]
+#[command(name = "wavegate", version, about = "wavegate: feature flags and guarded progressive rollouts, self-hosted", long_about = None)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -251,6 +251,14 @@ pub enum RolloutCommand {
     Status {
         /// Rollout id.
         id: String,
+    },
+    /// Reproduce every stored verdict from its stored inputs and show the numbers.
+    Explain {
+        /// Rollout id.
+        id: String,
+        /// Only this wave (1-based).
+        #[arg(long)]
+        wave: Option<i64>,
     },
     /// List rollouts.
     List {

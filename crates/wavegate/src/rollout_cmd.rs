@@ -147,9 +147,7 @@ pub async fn rollout(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<Exi
             if let Some(path) = artifact {
                 body["artifact_sha256"] = json!(file_sha256(&path)?);
             }
-            let (_, v) = c
-                .send(c.request(Method::POST, "/api/v1/rollouts").json(&body))
-                .await?;
+            let (_, v) = c.send(c.request(Method::POST, "/api/v1/rollouts").json(&body)).await?;
             if remote.json {
                 print_json(&v)
             } else {
@@ -197,6 +195,7 @@ pub async fn rollout(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<Exi
             }
             return Ok(ExitCode::SUCCESS);
         }
+        RolloutCommand::Explain { id, wave } => return explain(&c, remote, &id, wave).await,
         RolloutCommand::List { state, environment } => {
             let mut q = Vec::new();
             if let Some(st) = state {
@@ -311,7 +310,8 @@ pub async fn drill(args: DrillArgs) -> anyhow::Result<ExitCode> {
 /// SHA-256 of a file, streamed.
 fn file_sha256(path: &std::path::Path) -> anyhow::Result<String> {
     use sha2::Digest;
-    let mut f = std::fs::File::open(path).map_err(|e| Failure::Input(format!("could not open {}: {e}", path.display())))?;
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| Failure::Input(format!("could not open {}: {e}", path.display())))?;
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -322,4 +322,98 @@ fn file_sha256(path: &std::path::Path) -> anyhow::Result<String> {
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// `rollout explain`: recomputes each stored guardrail verdict with the same code the
+/// controller ran, from the stored inputs, and reports whether it reproduces.
+async fn explain(
+    c: &Client,
+    remote: &Remote,
+    id: &str,
+    wave: Option<i64>,
+) -> anyhow::Result<ExitCode> {
+    use wavegate_rollout::plan::GuardrailSpec;
+    use wavegate_rollout::stats::{Moments, judge, srm};
+    let mut path = format!("/api/v1/rollouts/{}/verdicts", enc(id));
+    if let Some(w) = wave {
+        path.push_str(&format!("?wave={w}"));
+    }
+    let v = c.get(&path).await?;
+    let guardrails: Vec<GuardrailSpec> = serde_json::from_value(v["guardrails"].clone())?;
+    let srm_alpha = v["srm_alpha"].as_f64().unwrap_or(0.001);
+    let mut out = Vec::new();
+    let mut mismatches = 0;
+    for vd in v["verdicts"].as_array().into_iter().flatten() {
+        let report = &vd["report"];
+        let (recomputed, numbers) = if vd["kind"] == "srm" {
+            let t = report["treatment"].as_f64().unwrap_or(0.0);
+            let ctl = report["control"].as_f64().unwrap_or(0.0);
+            let again = srm(t, ctl, report["expected_share"].as_f64().unwrap_or(0.0), srm_alpha);
+            let verdict = if again.mismatch { "mismatch" } else { "ok" };
+            (
+                verdict.to_owned(),
+                format!(
+                    "treatment {t} vs control {ctl}, planned share {}, log LR {:.3} (threshold {:.3})",
+                    again.expected_share,
+                    again.log_lr,
+                    (1.0 / srm_alpha).ln()
+                ),
+            )
+        } else {
+            let Some(g) = guardrails.iter().find(|g| Some(g.name.as_str()) == vd["name"].as_str())
+            else {
+                continue;
+            };
+            let m =
+                |x: &Value| -> Moments { serde_json::from_value(x.clone()).unwrap_or_default() };
+            let again = judge(g, &m(&report["treatment"]), &m(&report["control"]));
+            let f = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.5}"));
+            (
+                again.verdict.as_str().to_owned(),
+                format!(
+                    "treatment n={} mean={:.5}, control n={} mean={:.5}; harm estimate {} in [{}, {}] (α={}); fail if lower > 0, pass if upper < {} → {}",
+                    again.treatment.n,
+                    again.treatment.mean(),
+                    again.control.n,
+                    again.control.mean(),
+                    f(again.estimate),
+                    f(again.lower),
+                    f(again.upper),
+                    again.alpha,
+                    again.tolerance,
+                    again.explanation
+                ),
+            )
+        };
+        let reproduced = recomputed == vd["verdict"].as_str().unwrap_or("");
+        if !reproduced {
+            mismatches += 1;
+        }
+        out.push(json!({"at": vd["at"], "wave": vd["wave"], "name": vd["name"], "stored": vd["verdict"], "recomputed": recomputed, "reproduced": reproduced, "numbers": numbers}));
+    }
+    if remote.json {
+        print_json(
+            &json!({"id": id, "state": v["state"], "verdicts": out, "mismatches": mismatches}),
+        );
+    } else {
+        for e in &out {
+            let mark =
+                if e["reproduced"] == json!(true) { "reproduced" } else { "DOES NOT REPRODUCE" };
+            println!(
+                "{}  wave {}  {:<14} {:<12} {mark}",
+                s(&e["at"]),
+                s(&e["wave"]),
+                s(&e["name"]),
+                s(&e["stored"])
+            );
+            println!("    {}", s(&e["numbers"]));
+        }
+        println!(
+            "{} verdict(s), {} not reproduced; rollout is {}",
+            out.len(),
+            mismatches,
+            s(&v["state"])
+        );
+    }
+    Ok(if mismatches == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

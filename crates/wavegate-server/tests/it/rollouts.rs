@@ -199,12 +199,29 @@ async fn a_mismatched_artifact_refuses_to_start() {
     let app = spawn_app().await;
     app.apply_yaml(FLAG).await;
     let hello = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"; // sha256("hello")
-    let with_digest = PLAN.replace("risk: low }", &format!("risk: low, artifact_sha256: {hello} }}"));
+    let with_digest =
+        PLAN.replace("risk: low }", &format!("risk: low, artifact_sha256: {hello} }}"));
     assert_eq!(plan(&app, &with_digest).await.status, StatusCode::CREATED);
-    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1", "artifact_sha256": "00".repeat(32)}))).await;
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/v1/rollouts",
+            Some(json!({"plan": "p1", "artifact_sha256": "00".repeat(32)})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert!(r.body["message"].as_str().unwrap().contains("artifact digest mismatch"));
-    assert_eq!(app.admin(Method::GET, "/api/v1/rollouts", None).await.body, json!([]), "nothing started");
-    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1", "artifact_sha256": hello.to_uppercase()}))).await;
+    assert_eq!(
+        app.admin(Method::GET, "/api/v1/rollouts", None).await.body,
+        json!([]),
+        "nothing started"
+    );
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/v1/rollouts",
+            Some(json!({"plan": "p1", "artifact_sha256": hello.to_uppercase()})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }

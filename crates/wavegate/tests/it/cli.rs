@@ -204,14 +204,26 @@ fn rollout_start_checks_the_artifact_digest() {
     let plan = write(dir.path(), "plan.yaml", &plan_text);
     let server = start(&dir.path().join("w.db"), Some(ADMIN));
     let url = server.url.as_str();
-    cli_json(url, ADMIN, &["flag", "apply", "-f", root.join("examples/flags.yaml").to_str().unwrap()]);
+    cli_json(
+        url,
+        ADMIN,
+        &["flag", "apply", "-f", root.join("examples/flags.yaml").to_str().unwrap()],
+    );
     cli_json(url, ADMIN, &["plan", "apply", "-f", plan.to_str().unwrap()]);
     let wrong = write(dir.path(), "wrong.bin", "not the release");
-    let o = cli(url, Some(ADMIN), &["rollout", "start", "checkout-v2", "--artifact", wrong.to_str().unwrap()]);
+    let o = cli(
+        url,
+        Some(ADMIN),
+        &["rollout", "start", "checkout-v2", "--artifact", wrong.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("artifact digest mismatch"), "{}", stderr(&o));
     // The example's digest is sha256("test").
     let right = write(dir.path(), "release.bin", "test");
-    let started = cli_json(url, ADMIN, &["rollout", "start", "checkout-v2", "--artifact", right.to_str().unwrap()]);
+    let started = cli_json(
+        url,
+        ADMIN,
+        &["rollout", "start", "checkout-v2", "--artifact", right.to_str().unwrap()],
+    );
     assert_eq!(started["state"], "running");
 }

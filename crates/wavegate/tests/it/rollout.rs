@@ -229,6 +229,15 @@ async fn a_regression_in_wave_two_is_rolled_back_automatically() {
     let p50 = latency.iter().find(|l| l["arm"] == "treatment").unwrap()["p50"].as_f64().unwrap();
     assert!((19.0..=121.0).contains(&p50), "latency sketch p50 {p50}");
 
+    // Every stored verdict reproduces from its stored inputs.
+    let explained = cli_json(&url, ADMIN, &["rollout", "explain", &id, "--wave", "2"]);
+    assert_eq!(explained["mismatches"], 0, "{explained}");
+    let list = explained["verdicts"].as_array().unwrap();
+    assert!(
+        list.iter().all(|v| v["wave"] == 2) && list.iter().any(|v| v["stored"] == "fail"),
+        "{explained}"
+    );
+
     // Every context is back on the control value, and the flag equals its pre-rollout version.
     for u in 0..400 {
         let r = t.eval(&format!("user-{u}")).await;
