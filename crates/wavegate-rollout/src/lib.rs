@@ -10,6 +10,7 @@ pub mod blackout;
 pub mod drill;
 pub mod duration;
 pub mod exposure;
+pub mod forecast;
 pub mod lint;
 pub mod machine;
 pub mod plan;

@@ -295,6 +295,19 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
             push(Error, at(loc.as_ref().and_then(|l| l.blackouts.get(i))), "bad-blackout", e);
         }
     }
+    let (computed, why) = crate::forecast::computed_risk(&plan);
+    if plan.release.risk < computed {
+        push(
+            Warning,
+            at(loc.as_ref().and_then(|l| l.release.as_ref())),
+            "risk-understated",
+            format!(
+                "release.risk is {:?} but the plan's facts imply {:?}: {why}",
+                plan.release.risk, computed
+            )
+            .to_lowercase(),
+        );
+    }
     if !(plan.srm_alpha() > 0.0 && plan.srm_alpha() < 0.5) {
         push(Error, None, "bad-srm-alpha", "srm_alpha must be between 0 and 0.5".into());
     }
@@ -307,4 +320,38 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
 /// Whether any finding is an error.
 pub fn has_errors(findings: &[Finding]) -> bool {
     findings.iter().any(|f| f.severity == Severity::Error)
+}
+
+/// Findings from a forecast: holds and maximum durations too short to decide.
+pub fn forecast_findings(plan: &PlanSpec, forecasts: &[crate::forecast::Forecast]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let fmt = |secs: f64| crate::duration::Span::from_secs(secs.ceil() as u64).to_string();
+    for f in forecasts {
+        let (Some(pass), Some(w)) = (f.to_pass_secs, plan.waves.get(f.wave - 1)) else { continue };
+        if (w.hold.secs() as f64) < pass {
+            out.push(Finding {
+                severity: Severity::Warning,
+                line: None,
+                column: None,
+                code: "hold-shorter-than-decision",
+                message: format!(
+                    "wave {} holds {} but guardrail {:?} needs about {} to pass without effect; the wave will wait for its verdict",
+                    f.wave, w.hold, f.guardrail, fmt(pass)
+                ),
+            });
+        }
+        if let Some(max) = w.max_duration.filter(|m| (m.secs() as f64) < pass) {
+            out.push(Finding {
+                severity: Severity::Warning,
+                line: None,
+                column: None,
+                code: "max-duration-too-short",
+                message: format!(
+                    "wave {}: max_duration {max} is shorter than the ~{} guardrail {:?} needs to decide; expect an escalation",
+                    f.wave, fmt(pass), f.guardrail
+                ),
+            });
+        }
+    }
+    out
 }

@@ -91,10 +91,16 @@ pub struct ReleaseSpec {
     /// Kind of change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_type: Option<ChangeType>,
+    /// The release migrates data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub data_migration: bool,
+    /// The release has a step that cannot be undone by switching the flag back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub irreversible: bool,
 }
 
 /// Risk classes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum Risk {
@@ -225,8 +231,26 @@ pub struct GuardrailSpec {
     /// How long the source may stay silent before the controller escalates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silent: Option<Span>,
+    /// What the metric looks like today (for lint forecasts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<MetricBaseline>,
     /// What to do when it fails.
     pub action: StopAction,
+}
+
+/// A metric's current behaviour, for forecasts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricBaseline {
+    /// For `error`: the share of requests that fail today.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// For other metrics: the mean today.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    /// For other metrics: the standard deviation today.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sd: Option<f64>,
 }
 
 fn harm_default() -> Direction {

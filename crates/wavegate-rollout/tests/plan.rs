@@ -31,23 +31,18 @@ fn structural_errors_have_lines() {
         "{ exposure: 5%, hold: 30m, max_duration: 6h }",
         "{ exposure: 50%, hold: 30m }",
         "first-wave-too-large",
-        Some(45),
+        Some(47),
     );
     check(
         "{ exposure: 25%, hold: 1h, max_duration: 12h, promotion: approval }",
         "{ exposure: 5%, hold: 1h }",
         "waves-not-increasing",
-        Some(46),
+        Some(48),
     );
     check("  requester: alice\n", "", "no-owner", Some(21));
-    check("    action: rollback\n", "", "syntax", Some(34));
-    check(
-        "    min_sample: 500\n    action: rollback",
-        "    min_sample: 500\n    colour: red\n    action: rollback",
-        "syntax",
-        Some(35),
-    );
-    check("    tz: Europe/Oslo", "    tz: Mars/Base", "bad-blackout", Some(49));
+    check("    action: rollback\n", "", "syntax", Some(35));
+    check("    action: rollback\n", "    colour: red\n    action: rollback\n", "syntax", Some(36));
+    check("    tz: Europe/Oslo", "    tz: Mars/Base", "bad-blackout", Some(51));
     check("required_approvals: 1", "required_approvals: 3", "too-few-approvers", Some(21));
 }
 
@@ -66,4 +61,37 @@ fn high_risk_needs_another_approver() {
         .replace("  approvers: [bob, carol]\n", "  approvers: [alice]\n");
     let (_, findings) = lint(&text);
     assert!(findings.iter().any(|f| f.code == "high-risk-self-approval"), "{findings:#?}");
+}
+
+#[test]
+fn forecasts_warn_when_a_wave_cannot_decide_in_time() {
+    let text = EXAMPLE.replace(
+        "{ exposure: 5%, hold: 30m, max_duration: 6h }",
+        "{ exposure: 5%, hold: 10s, max_duration: 20s }",
+    );
+    let (plan, findings) = lint(&text);
+    assert!(!has_errors(&findings), "{findings:#?}");
+    let plan = plan.unwrap();
+    let f = wavegate_rollout::forecast::forecast(&plan, Some(100.0));
+    let err = f.iter().find(|f| f.wave == 1 && f.guardrail == "error-rate").unwrap();
+    let (fail, pass) = (err.to_fail_secs.unwrap(), err.to_pass_secs.unwrap());
+    // 1% → 2% at α=.05, β=.2: a few hundred treatment samples at 5 req/s.
+    assert!((30.0..600.0).contains(&fail) && (30.0..600.0).contains(&pass), "{err:?}");
+    let warnings = wavegate_rollout::lint::forecast_findings(&plan, &f);
+    assert!(
+        warnings.iter().any(|w| w.code == "max-duration-too-short" && w.message.contains("wave 1")),
+        "{warnings:#?}"
+    );
+    assert!(warnings.iter().any(|w| w.code == "hold-shorter-than-decision"), "{warnings:#?}");
+    // Without traffic there is no forecast, and it says why.
+    let none = wavegate_rollout::forecast::forecast(&plan, None);
+    assert!(none.iter().all(|f| f.to_pass_secs.is_none() && f.note.is_some()));
+}
+
+#[test]
+fn an_understated_risk_class_is_flagged() {
+    let text = EXAMPLE.replace("  risk: medium", "  risk: low\n  data_migration: true");
+    let (_, findings) = lint(&text);
+    let f = findings.iter().find(|f| f.code == "risk-understated").expect("risk warning");
+    assert!(f.message.contains("imply high"), "{f:?}");
 }

@@ -199,6 +199,9 @@ pub enum PlanCommand {
     Lint {
         /// The plan file.
         file: PathBuf,
+        /// Requests per second reaching the flag, to forecast each wave's time to a verdict.
+        #[arg(long)]
+        traffic: Option<f64>,
     },
     /// Store a plan (a new version when it changed; idempotent).
     Apply {

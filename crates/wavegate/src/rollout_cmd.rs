@@ -24,12 +24,25 @@ fn read_file(file: &std::path::Path) -> anyhow::Result<String> {
 
 pub async fn plan(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     match cmd {
-        PlanCommand::Lint { file } => {
+        PlanCommand::Lint { file, traffic } => {
+            if traffic.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
+                return Err(Failure::Input(
+                    "--traffic must be a positive number of requests per second".into(),
+                )
+                .into());
+            }
             let text = read_file(&file)?;
-            let (plan, findings) = lint(&text);
+            let (plan, mut findings) = lint(&text);
+            let forecasts = plan
+                .as_ref()
+                .map(|p| wavegate_rollout::forecast::forecast(p, traffic))
+                .unwrap_or_default();
+            if let Some(p) = &plan {
+                findings.extend(wavegate_rollout::lint::forecast_findings(p, &forecasts));
+            }
             if remote.json {
                 print_json(
-                    &json!({"file": file.display().to_string(), "ok": !has_errors(&findings), "plan": plan.map(|p| p.name), "findings": findings}),
+                    &json!({"file": file.display().to_string(), "ok": !has_errors(&findings), "plan": plan.map(|p| p.name), "findings": findings, "forecast": forecasts}),
                 );
             } else {
                 for f in &findings {
@@ -40,6 +53,32 @@ pub async fn plan(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode>
                     };
                     let sev = if f.severity == Severity::Error { "error" } else { "warning" };
                     println!("{at}: {sev}[{}]: {}", f.code, f.message);
+                }
+                if !forecasts.is_empty() {
+                    println!(
+                        "forecast (Wald SPRT expected sample sizes; the always-valid test needs somewhat more):"
+                    );
+                    let t = |x: Option<f64>| {
+                        x.map_or("-".to_owned(), |s| {
+                            wavegate_rollout::duration::Span::from_secs(s.ceil() as u64).to_string()
+                        })
+                    };
+                    let n =
+                        |x: Option<f64>| x.map_or("-".to_owned(), |s| format!("{:.0}", s.ceil()));
+                    for f in &forecasts {
+                        match &f.note {
+                            Some(note) => println!("  wave {} {:<16} {note}", f.wave, f.guardrail),
+                            None => println!(
+                                "  wave {} {:<16} fail at design effect ≈ {} ({} treatment samples); pass without effect ≈ {} ({} samples)",
+                                f.wave,
+                                f.guardrail,
+                                t(f.to_fail_secs),
+                                n(f.fail_samples),
+                                t(f.to_pass_secs),
+                                n(f.pass_samples)
+                            ),
+                        }
+                    }
                 }
                 let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
                 println!(
