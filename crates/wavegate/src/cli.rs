@@ -255,6 +255,14 @@ pub enum RolloutCommand {
         /// Rollout id.
         id: String,
     },
+    /// A live view of a rollout (wave, exposure bar, verdicts); ends when the rollout does.
+    Watch {
+        /// Rollout id.
+        id: String,
+        /// How often to refresh (e.g. 2s, 500ms).
+        #[arg(long, default_value = "2s")]
+        interval: String,
+    },
     /// Reproduce every stored verdict from its stored inputs and show the numbers.
     Explain {
         /// Rollout id.

@@ -105,7 +105,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `500ms`, `10s`, `1m`… (at least 10 ms).
-fn parse_tick(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_tick(s: &str) -> Result<std::time::Duration, String> {
     let d = match s.trim().strip_suffix("ms") {
         Some(ms) => std::time::Duration::from_millis(
             ms.parse().map_err(|_| format!("invalid --tick {s:?}"))?,

@@ -234,6 +234,7 @@ pub async fn rollout(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<Exi
             }
             return Ok(ExitCode::SUCCESS);
         }
+        RolloutCommand::Watch { id, interval } => return watch(&c, remote, &id, &interval).await,
         RolloutCommand::Explain { id, wave } => return explain(&c, remote, &id, wave).await,
         RolloutCommand::List { state, environment } => {
             let mut q = Vec::new();
@@ -455,4 +456,88 @@ async fn explain(
         );
     }
     Ok(if mismatches == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `rollout watch`: redraws the rollout's state until it ends (exit 0 when it completes,
+/// 1 when it is rolled back or aborted). With `--json`, prints one status object per change.
+async fn watch(c: &Client, remote: &Remote, id: &str, interval: &str) -> anyhow::Result<ExitCode> {
+    use std::io::{IsTerminal, Write};
+    let every = crate::commands::parse_tick(interval)
+        .map_err(|e| Failure::Input(e.replace("--tick", "--interval")))?;
+    let tty = std::io::stdout().is_terminal() && !remote.json;
+    let mut last = String::new();
+    loop {
+        let v = c.get(&format!("/api/v1/rollouts/{}", enc(id))).await?;
+        let view = if remote.json { serde_json::to_string(&v)? } else { render(&v) };
+        if view != last {
+            let mut out = std::io::stdout().lock();
+            if tty {
+                write!(out, "\x1b[2J\x1b[H")?;
+            }
+            writeln!(out, "{view}")?;
+            out.flush()?;
+            last = view;
+        }
+        match v["state"].as_str() {
+            Some("completed") => return Ok(ExitCode::SUCCESS),
+            Some("rolled_back") | Some("aborted") => return Ok(ExitCode::from(1)),
+            _ => tokio::time::sleep(every).await,
+        }
+    }
+}
+
+fn render(v: &Value) -> String {
+    let pct: f64 =
+        v["exposure"].as_str().and_then(|e| e.trim_end_matches('%').parse().ok()).unwrap_or(0.0);
+    let filled = ((pct / 100.0) * 40.0).round() as usize;
+    let bar = format!(
+        "[{}{}] {}",
+        "#".repeat(filled),
+        "-".repeat(40 - filled.min(40)),
+        s(&v["exposure"])
+    );
+    let mut lines = vec![
+        format!(
+            "rollout {}  plan {} v{}  flag {} in {}",
+            s(&v["id"]),
+            s(&v["plan"]),
+            s(&v["plan_version"]),
+            s(&v["flag"]),
+            s(&v["environment"])
+        ),
+        format!(
+            "state {}{}  wave {}/{}  {bar}",
+            s(&v["state"]),
+            v["phase"].as_str().map(|p| format!(" ({p})")).unwrap_or_default(),
+            s(&v["wave"]),
+            s(&v["waves"])
+        ),
+    ];
+    if let Some(r) = v["reason"].as_str() {
+        lines.push(format!("reason: {r}"));
+    }
+    if let Some(b) = v["blackout"].as_str() {
+        lines.push(format!("held by blackout {b}"));
+    }
+    if v["phase"] == "awaiting_approval" {
+        lines.push(format!(
+            "waiting for {} approval(s); have {}",
+            s(&v["approvals_needed"]),
+            v["approvals"].as_array().map_or(0, |a| a.len())
+        ));
+    }
+    for vd in v["verdicts"].as_array().into_iter().flatten().filter(|vd| vd["wave"] == v["wave"]) {
+        let r = &vd["report"];
+        let progress = match (r["treatment"]["n"].as_f64(), r["control"]["n"].as_f64()) {
+            (Some(t), Some(c)) => format!(" n={t}/{c}"),
+            _ => String::new(),
+        };
+        lines.push(format!(
+            "  {:<16} {:<12}{progress}  {}",
+            s(&vd["name"]),
+            s(&vd["verdict"]),
+            r["explanation"].as_str().unwrap_or("")
+        ));
+    }
+    lines.join("\n")
 }
