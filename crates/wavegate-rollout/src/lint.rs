@@ -295,6 +295,42 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
             push(Error, at(loc.as_ref().and_then(|l| l.blackouts.get(i))), "bad-blackout", e);
         }
     }
+    for c in &plan.checks {
+        match (&c.http, &c.webhook) {
+            (Some(_), Some(_)) | (None, None) => push(
+                Error,
+                None,
+                "bad-check",
+                format!("check {:?}: give exactly one of http or webhook", c.name),
+            ),
+            _ => {}
+        }
+        let url = c
+            .http
+            .as_ref()
+            .map(|h| h.url.as_str())
+            .or(c.webhook.as_ref().map(|w| w.url.as_str()))
+            .unwrap_or("");
+        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            push(
+                Error,
+                None,
+                "bad-check",
+                format!("check {:?}: url must start with http:// or https://", c.name),
+            );
+        }
+        if c.when.is_empty() {
+            push(Error, None, "bad-check", format!("check {:?}: `when` is empty", c.name));
+        }
+        if c.http.as_ref().is_some_and(|h| h.json_field.is_some() != h.expect_value.is_some()) {
+            push(
+                Error,
+                None,
+                "bad-check",
+                format!("check {:?}: json_field and expect_value go together", c.name),
+            );
+        }
+    }
     let (computed, why) = crate::forecast::computed_risk(&plan);
     if plan.release.risk < computed {
         push(

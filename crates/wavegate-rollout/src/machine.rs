@@ -457,6 +457,25 @@ fn with_reason(mut evidence: Value, reason: &str, by: &str) -> Value {
     evidence
 }
 
+/// A check failed: carry out its action (pause, rollback or escalate) with the evidence.
+pub fn check_failed(
+    r: &Rollout,
+    check: &str,
+    action: crate::plan::StopAction,
+    evidence: Value,
+) -> (Rollout, Vec<Action>) {
+    let mut next = r.clone();
+    let mut actions = Vec::new();
+    if r.state.is_terminal() {
+        return (next, actions);
+    }
+    let reason = format!("check {check:?} failed");
+    let details =
+        json!({"rollout": r.id, "wave": r.wave + 1, "check": check, "evidence": evidence});
+    stop(&mut next, &mut actions, action, reason, details);
+    (next, actions)
+}
+
 /// A person's command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {

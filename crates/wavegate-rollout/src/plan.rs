@@ -52,6 +52,10 @@ pub struct PlanSpec {
     /// Where the rollout's rule goes among the flag's rules.
     #[serde(default)]
     pub placement: Placement,
+    /// Checks run before the start, after every exposure change (smoke tests) and before
+    /// each promotion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckSpec>,
     /// Significance of the sample-ratio check (default 0.001).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srm_alpha: Option<f64>,
@@ -289,6 +293,75 @@ pub struct WaveSpec {
     /// Escalate when the wave has not decided by then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<Span>,
+}
+
+/// When a check runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckWhen {
+    /// Before the rollout starts (a failure refuses the start).
+    BeforeStart,
+    /// Right after every exposure change (smoke test).
+    AfterExposure,
+    /// Before each promotion and before completing.
+    BeforePromotion,
+}
+
+/// A check: an HTTP probe or a webhook gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    /// Its name.
+    pub name: String,
+    /// When it runs (default: all three points).
+    #[serde(default = "all_points")]
+    pub when: Vec<CheckWhen>,
+    /// An HTTP probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpCheck>,
+    /// A webhook that receives the rollout's facts and answers `{"pass": bool, "reason": …}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookCheck>,
+    /// Per-attempt timeout (default 5s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Span>,
+    /// Attempts after the first (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// What a failure does (at start, a failure always refuses the start).
+    pub action: StopAction,
+}
+
+fn all_points() -> Vec<CheckWhen> {
+    vec![CheckWhen::BeforeStart, CheckWhen::AfterExposure, CheckWhen::BeforePromotion]
+}
+
+/// An HTTP probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    /// URL (http or https).
+    pub url: String,
+    /// Method (default GET).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Expected status (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<u16>,
+    /// A JSON field (dotted path) whose value must equal `expect_value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_field: Option<String>,
+    /// The value `json_field` must have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_value: Option<serde_json::Value>,
+}
+
+/// A webhook gate (like Flagger's confirm-rollout / confirm-promotion).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookCheck {
+    /// URL receiving a POST with the rollout's facts.
+    pub url: String,
 }
 
 /// Where the rollout's rule goes.
