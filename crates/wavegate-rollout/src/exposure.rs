@@ -43,6 +43,11 @@ pub fn rollout_rules(plan: &PlanSpec, id: &str, wave: usize) -> Vec<RuleSpec> {
         );
         Some(m)
     };
+    // A ring never gets less than everyone gets, and a context in several rings meets the
+    // most-exposed ring first (rules are tried in order), so widening is a union.
+    let mut rings: Vec<(&str, Percent)> =
+        rings.into_iter().map(|(s, p)| (s, general.map_or(p, |g| g.max(p)))).collect();
+    rings.sort_by(|a, b| b.1.cmp(&a.1));
     let mut rules: Vec<RuleSpec> = rings
         .into_iter()
         .map(|(seg, p)| RuleSpec {

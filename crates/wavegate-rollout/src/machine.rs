@@ -117,6 +117,9 @@ pub struct Rollout {
     /// The blackout holding promotion at the last tick, if any.
     #[serde(default)]
     pub blackout: Option<String>,
+    /// When the rollout was last paused (for display; resume restarts the wave's clock).
+    #[serde(default)]
+    pub paused_at: Option<DateTime<Utc>>,
 }
 
 /// Arm statistics of one metric in the current wave.
@@ -232,6 +235,7 @@ pub fn start(
         approvals: Vec::new(),
         approval_requested: false,
         blackout: None,
+        paused_at: None,
     };
     let exposure = r.plan.waves[0].exposure.to_string();
     let actions = vec![
@@ -255,7 +259,7 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
     let plan = &r.plan;
     let wave = &plan.waves[r.wave];
     let last = r.wave + 1 == plan.waves.len();
-    let full = wave.exposure.basis_points() == 10_000;
+    let full = wave.exposure.basis_points() == 10_000 && wave.segments.is_empty();
 
     // Guardrails: judge, record, and act on the most severe failure.
     let mut reports = Vec::new();
@@ -280,7 +284,7 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
         let evidence =
             json!({"rollout": r.id, "wave": r.wave + 1, "guardrail": g.name, "verdict": rep});
         let reason = format!("guardrail {:?} failed: {}", g.name, rep.explanation);
-        stop(&mut next, &mut actions, g.action, reason, evidence);
+        stop(&mut next, &mut actions, g.action, reason, evidence, now);
         return (next, actions);
     }
 
@@ -305,6 +309,7 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
                 StopAction::Escalate,
                 reason,
                 json!({"rollout": r.id, "wave": r.wave + 1, "srm": report}),
+                now,
             );
             return (next, actions);
         }
@@ -322,6 +327,7 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
             StopAction::Escalate,
             reason,
             json!({"rollout": r.id, "wave": r.wave + 1, "guardrail": g.name}),
+            now,
         );
         return (next, actions);
     }
@@ -335,6 +341,7 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
             StopAction::Escalate,
             reason,
             json!({"rollout": r.id, "wave": r.wave + 1}),
+            now,
         );
         return (next, actions);
     }
@@ -371,7 +378,11 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
         next.state = State::Running { phase: Phase::Analyzing };
         return (next, actions);
     }
-    if wave.promotion == Promotion::Approval {
+    // A plan that needs approvals but gates no wave explicitly gates its first promotion.
+    let implicit_gate = r.wave == 0
+        && plan.approvals_needed() > 0
+        && !plan.waves.iter().any(|w| w.promotion == Promotion::Approval);
+    if wave.promotion == Promotion::Approval || implicit_gate {
         let needed = plan.approvals_needed();
         let have = approvals_for(r, r.wave);
         if have < needed as usize {
@@ -421,7 +432,11 @@ fn stop(
     action: StopAction,
     reason: String,
     evidence: Value,
+    now: DateTime<Utc>,
 ) {
+    if action != StopAction::Rollback {
+        next.paused_at = Some(now);
+    }
     match action {
         StopAction::Rollback => {
             next.state = State::RolledBack { reason: reason.clone() };
@@ -460,6 +475,7 @@ fn with_reason(mut evidence: Value, reason: &str, by: &str) -> Value {
 /// A check failed: carry out its action (pause, rollback or escalate) with the evidence.
 pub fn check_failed(
     r: &Rollout,
+    now: DateTime<Utc>,
     check: &str,
     action: crate::plan::StopAction,
     evidence: Value,
@@ -472,7 +488,7 @@ pub fn check_failed(
     let reason = format!("check {check:?} failed");
     let details =
         json!({"rollout": r.id, "wave": r.wave + 1, "check": check, "evidence": evidence});
-    stop(&mut next, &mut actions, action, reason, details);
+    stop(&mut next, &mut actions, action, reason, details, now);
     (next, actions)
 }
 
@@ -569,6 +585,7 @@ pub fn command(
                 )));
             }
             next.state = State::Paused { reason: format!("paused by {principal}: {why}") };
+            next.paused_at = Some(now);
             actions.push(Action::Audit { action: "rollout.pause".into(), details: base });
         }
         Command::Resume => {
@@ -581,6 +598,11 @@ pub fn command(
             }
             next.state = State::Running { phase: Phase::Hold };
             next.approval_requested = false;
+            // The wave's clock restarts: its hold and maximum duration count from the resume,
+            // so a rollout escalated for running out of time can be given more (data so far
+            // still counts).
+            next.wave_started_at = now;
+            next.paused_at = None;
             actions.push(Action::Audit { action: "rollout.resume".into(), details: base });
         }
         Command::Rollback => {

@@ -108,13 +108,16 @@ pub struct VerdictReport {
     pub control: Moments,
 }
 
+/// Samples per arm before any verdict (or `min_sample`, if smaller).
+pub const BURN_IN: u64 = 30;
+
 /// Half-width of the normal-mixture confidence sequence with variance `v` and mixing τ².
 pub fn cs_half_width(v: f64, tau2: f64, alpha: f64) -> f64 {
-    if v <= 0.0 || tau2 <= 0.0 {
+    if !(v > 0.0 && v.is_finite() && tau2 > 0.0 && tau2.is_finite()) {
         return f64::INFINITY;
     }
     let t = (v * (v + tau2) / tau2) * (((v + tau2) / v).ln() - 2.0 * alpha.ln());
-    t.max(0.0).sqrt()
+    if t.is_finite() { t.max(0.0).sqrt() } else { f64::INFINITY }
 }
 
 /// Judges a guardrail from the current wave's statistics.
@@ -183,8 +186,16 @@ pub fn judge(g: &GuardrailSpec, treatment: &Moments, control: &Moments) -> Verdi
     report.estimate = Some(estimate);
     report.lower = Some(lower);
     report.upper = Some(upper);
-    let min_met = treatment.n >= g.min_sample as f64
-        && (g.comparison == Comparison::Bound || control.n >= g.min_sample as f64);
+    let enough = |n: u64| {
+        treatment.n >= n as f64 && (g.comparison == Comparison::Bound || control.n >= n as f64)
+    };
+    let min_met = enough(g.min_sample);
+    // A handful of samples gives a plug-in variance near zero: no verdict before a burn-in.
+    let burn_in = g.min_sample.min(BURN_IN);
+    if !estimate.is_finite() || !enough(burn_in) {
+        report.explanation = format!("waiting for {burn_in} samples per arm");
+        return report;
+    }
     if lower > 0.0 {
         report.verdict = Verdict::Fail;
         report.explanation =
@@ -312,5 +323,41 @@ mod tests {
         assert!(!srm(100.0, 900.0, 0.1, 0.001).mismatch);
         assert!(!srm(1000.0, 9000.0, 0.1, 0.001).mismatch);
         assert!(srm(3000.0, 7000.0, 0.1, 0.001).mismatch);
+    }
+}
+
+#[cfg(test)]
+mod review_regressions {
+    use crate::plan::GuardrailSpec;
+    use crate::stats::{Moments, Verdict, cs_half_width, judge};
+
+    /// A non-finite variance must never collapse the bound to zero width.
+    #[test]
+    fn infinite_variance_is_never_decisive() {
+        assert_eq!(cs_half_width(f64::INFINITY, 1.0, 0.05), f64::INFINITY);
+        assert_eq!(cs_half_width(f64::NAN, 1.0, 0.05), f64::INFINITY);
+        let g: GuardrailSpec = serde_json::from_value(serde_json::json!({
+            "name": "lat", "metric": "latency_ms", "comparison": "absolute", "min_sample": 2, "action": "rollback"
+        }))
+        .unwrap();
+        let mut c = Moments::default();
+        c.push(1e200);
+        c.push(1.0);
+        let mut t = Moments::default();
+        t.push(1.0);
+        t.push(1.0);
+        assert_eq!(judge(&g, &t, &c).verdict, Verdict::Inconclusive);
+    }
+
+    /// Four events are not evidence: no fail before the burn-in.
+    #[test]
+    fn no_verdict_before_the_burn_in() {
+        let g: GuardrailSpec = serde_json::from_value(serde_json::json!({
+            "name": "pf", "metric": "payment_failed", "comparison": "absolute", "tolerance": 0.01, "action": "rollback"
+        }))
+        .unwrap();
+        let ones = Moments { n: 2.0, sum: 2.0, sumsq: 2.0 };
+        let zeros = Moments { n: 2.0, sum: 0.0, sumsq: 0.0 };
+        assert_eq!(judge(&g, &ones, &zeros).verdict, Verdict::Inconclusive);
     }
 }

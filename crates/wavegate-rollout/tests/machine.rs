@@ -245,3 +245,65 @@ fn exposure_matches_the_wave_share() {
         assert_eq!(rules[1].name.as_deref(), Some("rollout:ro_1"));
     }
 }
+
+#[test]
+fn resume_restarts_the_wave_clock() {
+    let text = PLAN.replace(
+        "- { exposure: 5%, hold: 10m }",
+        "- { exposure: 5%, hold: 10m, max_duration: 1h }",
+    );
+    let p: PlanSpec = wavegate_core::flagfile::parse_yaml(&text).unwrap();
+    let (r, _) = start("ro_m".into(), p, 1, "alice".into(), 7, t0()).unwrap();
+    // Undecided (no data) for over an hour: escalated.
+    let (r, a) = step(&r, t0() + Duration::minutes(61), &Signals::default());
+    assert!(
+        matches!(r.state, State::Paused { .. })
+            && a.iter().any(|a| matches!(a, Action::Escalate { .. }))
+    );
+    // Resumed two hours later, the next tick must not escalate again at once.
+    let later = t0() + Duration::minutes(180);
+    let (r, _) = command(&r, later, &Command::Resume, "bob", Some("data source fixed")).unwrap();
+    let (r, a) = step(&r, later + Duration::seconds(10), &Signals::default());
+    assert_eq!(r.state, State::Running { phase: Phase::Hold }, "{a:?}");
+}
+
+#[test]
+fn a_high_risk_plan_without_gated_waves_still_needs_an_approval() {
+    let text = PLAN.replace("risk: medium", "risk: high").replace(", promotion: approval", "");
+    let p: PlanSpec = wavegate_core::flagfile::parse_yaml(&text).unwrap();
+    assert_eq!(p.approvals_needed(), 1);
+    let (r, _) = start("ro_h".into(), p, 1, "alice".into(), 7, t0()).unwrap();
+    let (r, a) = step(&r, t0() + Duration::minutes(11), &errors(20_000, 200, 200));
+    assert_eq!(r.state, State::Running { phase: Phase::AwaitingApproval }, "{a:?}");
+    let (r, _) =
+        command(&r, t0() + Duration::minutes(12), &Command::Approve, "carol", None).unwrap();
+    let (r, _) = step(&r, t0() + Duration::minutes(13), &errors(20_000, 200, 200));
+    assert_eq!(r.wave, 1);
+}
+
+#[test]
+fn rings_reach_everyone_at_the_last_wave() {
+    let text = PLAN.replace(
+        "  - { exposure: 5%, hold: 10m }\n",
+        "  - { exposure: 5%, hold: 10m, segments: [internal] }\n",
+    );
+    let p: PlanSpec = wavegate_core::flagfile::parse_yaml(&text).unwrap();
+    let f: FlagSpec = serde_json::from_value(serde_json::json!({
+        "variants": {"on": true, "off": false}, "default": "off",
+        "environments": {"prod": {"enabled": true}}
+    }))
+    .unwrap();
+    let seg: wavegate_core::SegmentSpec = serde_json::from_value(serde_json::json!({"constraints": [{"attribute": "email", "op": "ends_with", "values": ["@example.com"]}]})).unwrap();
+    let segs = wavegate_core::flag::compile_segments(
+        [(&"internal".to_string(), &seg)],
+        &SpecPath::root("s"),
+    )
+    .unwrap();
+    let spec = with_rollout_rules(&f, &p, "ro_r", 2);
+    let flag = Flag::compile("f", &spec, "prod", &segs, &SpecPath::root("f")).unwrap();
+    for i in 0..500 {
+        let ctx = Context::with_key(format!("u{i}"))
+            .with("email", wavegate_core::AttrValue::String(format!("u{i}@example.com")));
+        assert_eq!(evaluate(&flag, &ctx).variant, "on", "ring member u{i} at the 100% wave");
+    }
+}

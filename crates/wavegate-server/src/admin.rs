@@ -195,20 +195,7 @@ async fn write(
     p: &Principal,
     reason: Option<String>,
 ) -> ApiResult<Vec<PutOutcome>> {
-    // While a rollout runs, it owns its flag: other edits would be lost on rollback.
-    if puts.iter().any(|w| w.kind == Kind::Flag) {
-        let live = state.store.rollouts(true).await?;
-        if let Some((w, ro)) = puts
-            .iter()
-            .filter(|w| w.kind == Kind::Flag)
-            .find_map(|w| live.iter().find(|r| r.flag == w.key).map(|r| (w, r)))
-        {
-            return Err(ApiError::conflict(format!(
-                "flag {:?} is being rolled out by {} ({}); edits are refused until it completes or rolls back",
-                w.key, ro.id, ro.state
-            )));
-        }
-    }
+    // A live rollout's ownership of its flag is enforced by the store, inside the transaction.
     let out = state.store.apply(&puts, &state.change(p.name(), reason)).await?;
     if out.iter().any(|o| o.changed) {
         state.reload().await?;

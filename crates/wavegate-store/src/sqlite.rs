@@ -171,7 +171,24 @@ async fn apply_puts(
     tx: &mut Transaction<'_, Sqlite>,
     puts: &[Put],
     change: &Change,
+    owner: Option<&str>,
 ) -> StoreResult<Vec<PutOutcome>> {
+    // While a rollout is live it owns its flag: only its own writes may change it, or a
+    // rollback would silently drop the edit.
+    for put in puts.iter().filter(|p| p.kind == Kind::Flag) {
+        let live: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM rollouts WHERE flag = ? AND state IN ('running', 'paused') LIMIT 1",
+        )
+        .bind(&put.key)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(id) = live.filter(|id| Some(id.as_str()) != owner) {
+            return Err(StoreError::Conflict(format!(
+                "flag {:?} is being rolled out by {id}; edits are refused until it completes or rolls back",
+                put.key
+            )));
+        }
+    }
     let mut outcomes = Vec::with_capacity(puts.len());
     let mut any_changed = false;
     for put in puts {
@@ -338,7 +355,7 @@ impl Store for SqliteStore {
 
     async fn apply(&self, puts: &[Put], change: &Change) -> StoreResult<Vec<PutOutcome>> {
         let mut tx = self.begin().await?;
-        let outcomes = apply_puts(&mut tx, puts, change).await?;
+        let outcomes = apply_puts(&mut tx, puts, change, None).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -513,17 +530,16 @@ impl Store for SqliteStore {
         let doc = serde_json::to_string(&r.doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let new_rev = r.rev + 1;
         if r.rev == 0 {
-            let live: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM rollouts WHERE flag = ? AND environment = ? AND state IN ('running', 'paused')",
+            let live: Option<(String, String)> = sqlx::query_as(
+                "SELECT id, environment FROM rollouts WHERE flag = ? AND state IN ('running', 'paused')",
             )
             .bind(&r.flag)
-            .bind(&r.environment)
             .fetch_optional(&mut *tx)
             .await?;
-            if let Some(other) = live {
+            if let Some((other, env)) = live {
                 return Err(StoreError::Conflict(format!(
-                    "rollout {other} of flag {:?} in {} is still live; finish or roll it back first",
-                    r.flag, r.environment
+                    "rollout {other} of flag {:?} (in {env}) is still live; finish or roll it back first",
+                    r.flag
                 )));
             }
             sqlx::query(
@@ -559,7 +575,7 @@ impl Store for SqliteStore {
             }
         }
         if let Some(put) = &write.flag_put {
-            apply_puts(&mut tx, std::slice::from_ref(put), change).await?;
+            apply_puts(&mut tx, std::slice::from_ref(put), change, Some(&r.id)).await?;
         }
         for v in &write.verdicts {
             let report =
