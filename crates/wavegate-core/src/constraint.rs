@@ -180,6 +180,11 @@ impl Constraint {
         Ok(Constraint { attribute: spec.attribute.clone(), matcher, negate: spec.negate })
     }
 
+    /// Whether the constraint reads `currentTime` (so its answer changes with the clock).
+    pub fn reads_current_time(&self) -> bool {
+        self.attribute == crate::context::CURRENT_TIME
+    }
+
     /// Whether the context satisfies the constraint. A missing attribute satisfies only
     /// `not_in` (as in Unleash); `negate` then inverts either way.
     #[inline]

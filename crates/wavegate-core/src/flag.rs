@@ -96,6 +96,11 @@ impl Segment {
         })
     }
 
+    /// Whether membership depends on `currentTime`.
+    pub fn reads_current_time(&self) -> bool {
+        self.constraints.iter().any(Constraint::reads_current_time)
+    }
+
     /// The segment's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -315,6 +320,15 @@ impl Flag {
     /// Whether the flag is enabled in this environment.
     pub fn enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// Whether the flag's answer can change with `currentTime` alone (a date rule), so a
+    /// cached answer must not outlive the moment it was computed.
+    pub fn reads_current_time(&self) -> bool {
+        self.rules.iter().any(|r| {
+            r.constraints.iter().any(Constraint::reads_current_time)
+                || r.segment.as_ref().is_some_and(|s| s.reads_current_time())
+        })
     }
 
     /// The variants, in order.

@@ -47,7 +47,7 @@ pub fn rollout_rules(plan: &PlanSpec, id: &str, wave: usize) -> Vec<RuleSpec> {
     // most-exposed ring first (rules are tried in order), so widening is a union.
     let mut rings: Vec<(&str, Percent)> =
         rings.into_iter().map(|(s, p)| (s, general.map_or(p, |g| g.max(p)))).collect();
-    rings.sort_by(|a, b| b.1.cmp(&a.1));
+    rings.sort_by_key(|r| std::cmp::Reverse(r.1));
     let mut rules: Vec<RuleSpec> = rings
         .into_iter()
         .map(|(seg, p)| RuleSpec {

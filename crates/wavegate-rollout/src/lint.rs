@@ -311,7 +311,7 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
             .map(|h| h.url.as_str())
             .or(c.webhook.as_ref().map(|w| w.url.as_str()))
             .unwrap_or("");
-        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             push(
                 Error,
                 None,

@@ -8,7 +8,9 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use crate::json::{ApiPath as Path, ApiQuery as Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -67,7 +69,7 @@ fn envs_of(state: &AppState) -> Vec<String> {
     state.snapshot.load().environments.clone()
 }
 
-async fn live_segments(store: &dyn Store) -> ApiResult<Segments> {
+pub(crate) async fn live_segments(store: &dyn Store) -> ApiResult<Segments> {
     let heads = store.list(Kind::Segment, false).await?;
     let specs: Vec<(String, SegmentSpec)> = heads
         .into_iter()
@@ -298,6 +300,30 @@ struct ListQuery {
     archived: bool,
 }
 
+/// What a token may read of a flag or segment: an environment-scoped token sees only its
+/// environments' state, and only all-environment tokens see segment members (user ids).
+fn redact(p: &Principal, kind: Kind, mut spec: Value) -> Value {
+    if p.0.all_envs() {
+        return spec;
+    }
+    match kind {
+        Kind::Flag => {
+            if let Some(envs) = spec.get_mut("environments").and_then(Value::as_object_mut) {
+                envs.retain(|name, _| p.0.allows_env(name));
+            }
+        }
+        Kind::Segment => {
+            if let Some(o) = spec.as_object_mut() {
+                if o.remove("keys").is_some() {
+                    o.insert("keys_redacted".into(), json!(true));
+                }
+            }
+        }
+        Kind::Plan => {}
+    }
+    spec
+}
+
 async fn list_kind(
     state: &AppState,
     p: &Principal,
@@ -306,7 +332,14 @@ async fn list_kind(
 ) -> ApiResult<Json<Value>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let heads = state.store.list(kind, q.archived).await?;
-    Ok(Json(json!(heads.into_iter().map(HeadDto::from).collect::<Vec<_>>())))
+    let dtos: Vec<HeadDto> = heads
+        .into_iter()
+        .map(|mut h| {
+            h.spec = redact(p, kind, h.spec);
+            HeadDto::from(h)
+        })
+        .collect();
+    Ok(Json(json!(dtos)))
 }
 
 async fn get_kind(
@@ -316,11 +349,12 @@ async fn get_kind(
     key: &str,
 ) -> ApiResult<Json<HeadDto>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    let head = state
+    let mut head = state
         .store
         .get(kind, key)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("{} {key:?} not found", kind.as_str())))?;
+    head.spec = redact(p, kind, head.spec);
     Ok(Json(head.into()))
 }
 
@@ -335,7 +369,14 @@ async fn versions_kind(
     if versions.is_empty() {
         return Err(ApiError::not_found(format!("{} {key:?} not found", kind.as_str())));
     }
-    Ok(Json(json!(versions.into_iter().map(VersionDto::from).collect::<Vec<_>>())))
+    let dtos: Vec<VersionDto> = versions
+        .into_iter()
+        .map(|mut v| {
+            v.spec = redact(p, kind, v.spec);
+            VersionDto::from(v)
+        })
+        .collect();
+    Ok(Json(json!(dtos)))
 }
 
 async fn version_kind(
@@ -369,8 +410,10 @@ async fn diff_kind(
         Some(v) => v,
         None => get_kind(state, p, kind, key).await?.version,
     };
-    let a = version_kind(state, p, kind, key, q.from).await?;
-    let b = version_kind(state, p, kind, key, to).await?;
+    let mut a = version_kind(state, p, kind, key, q.from).await?;
+    let mut b = version_kind(state, p, kind, key, to).await?;
+    a.spec = redact(p, kind, a.spec);
+    b.spec = redact(p, kind, b.spec);
     let pretty = |v: &VersionRecord| {
         let mut s = serde_json::to_string_pretty(&json!({"archived": v.archived, "spec": v.spec}))
             .unwrap_or_default();
@@ -474,6 +517,18 @@ async fn set_archived(
                 users.join(", ")
             )));
         }
+        for row in state.store.rollouts(true).await? {
+            let waves = row.doc["plan"]["waves"].as_array().cloned().unwrap_or_default();
+            if waves
+                .iter()
+                .any(|w| w["segments"].as_array().is_some_and(|s| s.iter().any(|s| s == key)))
+            {
+                return Err(ApiError::conflict(format!(
+                    "segment {key:?} is a ring of live rollout {}; it cannot be archived",
+                    row.id
+                )));
+            }
+        }
     }
     if kind == Kind::Flag && !archived {
         validated_flag(state, key, &head.spec, "flag").await?;
@@ -525,7 +580,9 @@ async fn flag_version(
     p: Principal,
     Path((key, v)): Path<(String, i64)>,
 ) -> ApiResult<Json<VersionDto>> {
-    Ok(Json(version_kind(&s, &p, Kind::Flag, &key, v).await?.into()))
+    let mut rec = version_kind(&s, &p, Kind::Flag, &key, v).await?;
+    rec.spec = redact(&p, Kind::Flag, rec.spec);
+    Ok(Json(rec.into()))
 }
 
 async fn flag_diff(
@@ -663,7 +720,9 @@ async fn segment_version(
     p: Principal,
     Path((key, v)): Path<(String, i64)>,
 ) -> ApiResult<Json<VersionDto>> {
-    Ok(Json(version_kind(&s, &p, Kind::Segment, &key, v).await?.into()))
+    let mut rec = version_kind(&s, &p, Kind::Segment, &key, v).await?;
+    rec.spec = redact(&p, Kind::Segment, rec.spec);
+    Ok(Json(rec.into()))
 }
 
 async fn segment_diff(
@@ -807,6 +866,25 @@ async fn create_token(
         }
         None => format!("{}-{}", p.name(), kind.as_str()),
     };
+    if ["system", "controller", "automatic"].contains(&principal.as_str()) {
+        return Err(ApiError::invalid(
+            "principal",
+            format!("{principal:?} is reserved for wavegate itself"),
+        ));
+    }
+    // Approvals rest on principals being distinct people: a name already issued by someone else
+    // cannot be minted again by a third party (that would let a requester approve as "bob").
+    if principal != p.name() {
+        let tokens = state.store.tokens().await?;
+        if let Some(other) = tokens.iter().find(|t| {
+            t.principal == principal && t.created_by != p.name() && t.created_by != principal
+        }) {
+            return Err(ApiError::forbidden(format!(
+                "principal {principal:?} already has tokens issued by {}; ask them (or {principal}) to issue more",
+                other.created_by
+            )));
+        }
+    }
     let minted = mint(kind, body.environments, principal);
     let record =
         state.store.create_token(&minted.record, &state.change(p.name(), reason(&headers))).await?;

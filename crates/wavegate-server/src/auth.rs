@@ -81,6 +81,9 @@ pub fn secret_from_headers(headers: &HeaderMap) -> Option<&str> {
 #[derive(Debug, Default)]
 pub struct TokenCache {
     by_hash: RwLock<HashMap<String, TokenRecord>>,
+    /// Bumped by every clear; a lookup that started before a clear does not insert, so a token
+    /// revoked while its lookup was in flight is never cached.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl TokenCache {
@@ -90,16 +93,22 @@ impl TokenCache {
         if let Some(t) = self.by_hash.read().unwrap_or_else(|e| e.into_inner()).get(&hash) {
             return Ok(Some(t.clone()));
         }
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let found = state.store.token_by_hash(&hash).await?;
         if let Some(t) = &found {
-            self.by_hash.write().unwrap_or_else(|e| e.into_inner()).insert(hash, t.clone());
+            let mut map = self.by_hash.write().unwrap_or_else(|e| e.into_inner());
+            if self.generation.load(std::sync::atomic::Ordering::SeqCst) == generation {
+                map.insert(hash, t.clone());
+            }
         }
         Ok(found)
     }
 
     /// Forgets every cached token.
     pub fn clear(&self) {
-        self.by_hash.write().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut map = self.by_hash.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        map.clear();
     }
 }
 

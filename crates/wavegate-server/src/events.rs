@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use wavegate_core::context::{AttrValue, CURRENT_TIME};
 use wavegate_core::{Context, evaluate};
 use wavegate_rollout::exposure::owns_rule;
 use wavegate_rollout::sketch::Sketch;
@@ -31,6 +32,9 @@ use crate::state::AppState;
 
 /// (rollout, wave, arm, metric).
 type CellKey = (String, i64, &'static str, String);
+
+/// Largest magnitude an outcome value may have (keeps sums of squares finite).
+pub const MAX_VALUE: f64 = 1e9;
 
 /// Most events in one batch.
 pub const MAX_EVENTS: usize = 10_000;
@@ -96,6 +100,7 @@ async fn ingest(
             format!("a batch holds at most {MAX_EVENTS} events, got {}", batch.events.len()),
         ));
     }
+    let now = state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     // Validate everything before counting anything.
     let mut parsed = Vec::with_capacity(batch.events.len());
     for (i, e) in batch.events.iter().enumerate() {
@@ -105,18 +110,30 @@ async fn ingest(
         if e.flag.is_empty() || e.variant.is_empty() {
             return Err(bad(i, "flag and variant must not be empty"));
         }
-        let ctx = Context::from_json(&e.context).map_err(|err| bad(i, err))?;
+        let mut ctx = Context::from_json(&e.context).map_err(|err| bad(i, err))?;
+        // As for OFREP: the server's time for date constraints, and entropy for random stickiness.
+        if !ctx.has_current_time() {
+            ctx.set(CURRENT_TIME, AttrValue::String(now.clone()));
+        }
+        let ctx = ctx.with_entropy(rand::random());
         if e.kind == "exposure"
             && (e.error.is_some() || e.latency_ms.is_some() || !e.metrics.is_empty())
         {
             return Err(bad(i, "an exposure carries no outcome fields; send an outcome event"));
         }
-        if let Some(l) = e.latency_ms.filter(|l| !(l.is_finite() && *l >= 0.0)) {
-            return Err(bad(i, format!("latency_ms must be a finite number ≥ 0, got {l}")));
+        if let Some(l) = e.latency_ms.filter(|l| !(l.is_finite() && (0.0..=MAX_VALUE).contains(l)))
+        {
+            return Err(bad(
+                i,
+                format!("latency_ms must be a number from 0 to {MAX_VALUE}, got {l}"),
+            ));
         }
         for (name, v) in &e.metrics {
-            if !v.is_finite() {
-                return Err(bad(i, format!("metric {name:?} must be finite")));
+            if !(v.is_finite() && v.abs() <= MAX_VALUE) {
+                return Err(bad(
+                    i,
+                    format!("metric {name:?} must be a finite number within ±{MAX_VALUE}"),
+                ));
             }
             if name.is_empty()
                 || name.len() > 128

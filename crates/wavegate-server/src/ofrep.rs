@@ -215,11 +215,20 @@ async fn evaluate_bulk(State(state): State<AppState>, headers: HeaderMap, body: 
         Err(r) => return r,
     };
     // The ETag covers the configuration revision, the environment and the canonical context,
-    // so a new context never gets a stale 304.
+    // so a new context never gets a stale 304. Where a date rule reads the server's clock, the
+    // time the server filled in is part of it too (the answer may change with time alone).
+    let clock = match ctx.attribute(CURRENT_TIME) {
+        Some(wavegate_core::context::AttrRef::Str(t))
+            if raw.get(CURRENT_TIME).is_none() && snap.time_dependent.contains(&env) =>
+        {
+            t.to_owned()
+        }
+        _ => String::new(),
+    };
     let etag = format!(
         "\"{}\"",
         &wavegate_core::audit::sha256_hex(&format!(
-            "{}\n{env}\n{}",
+            "{}\n{env}\n{}\n{clock}",
             snap.revision,
             wavegate_core::canonical::canonical_json(&raw)
         ))[..32]

@@ -4,7 +4,9 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use crate::json::{ApiPath as Path, ApiQuery as Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -132,7 +134,13 @@ async fn apply_plan(
 
 async fn list_plans(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    let heads = state.store.list(Kind::Plan, false).await?;
+    let heads: Vec<_> = state
+        .store
+        .list(Kind::Plan, false)
+        .await?
+        .into_iter()
+        .filter(|h| h.spec["environment"].as_str().is_some_and(|e| p.0.allows_env(e)))
+        .collect();
     Ok(Json(json!(heads.iter().map(|h| json!({"name": h.key, "version": h.version, "updated_at": h.updated_at, "updated_by": h.updated_by, "spec": h.spec})).collect::<Vec<_>>())))
 }
 
@@ -147,6 +155,7 @@ async fn get_plan(
         .get(Kind::Plan, &name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("plan {name:?} not found")))?;
+    p.require_env(h.spec["environment"].as_str().unwrap_or(""))?;
     Ok(Json(
         json!({"name": h.key, "version": h.version, "updated_at": h.updated_at, "updated_by": h.updated_by, "spec": h.spec}),
     ))
@@ -518,6 +527,19 @@ pub async fn persist(
                 let spec: FlagSpec =
                     serde_json::from_value(head.spec).map_err(ApiError::internal)?;
                 let next = with_rollout_rules(&spec, &r.plan, &r.id, wave);
+                // Never write a flag version that evaluation could not compile.
+                let segments = crate::admin::live_segments(&*state.store).await?;
+                let envs = state.snapshot.load().environments.clone();
+                wavegate_core::Flag::validate(
+                    &r.plan.flag,
+                    &next,
+                    &envs,
+                    &segments,
+                    &wavegate_core::SpecPath::root(&r.plan.flag),
+                )
+                .map_err(|e| {
+                    ApiError::conflict(format!("wave {} cannot be exposed: {e}", wave + 1))
+                })?;
                 flag_put = Some(Put {
                     kind: Kind::Flag,
                     key: r.plan.flag.clone(),

@@ -22,6 +22,9 @@ pub struct Snapshot {
     /// process (keys are only looked up by clients, never inserted), because SipHash would be
     /// most of the cost of evaluating a simple flag.
     pub flags: HashMap<String, FlagMap>,
+    /// Environments with a flag whose answer depends on `currentTime` (no bulk 304 there
+    /// unless the client sends its own `currentTime`).
+    pub time_dependent: std::collections::HashSet<String>,
 }
 
 impl Snapshot {
@@ -61,7 +64,12 @@ impl Snapshot {
                 }
             }
         }
-        Ok(Snapshot { revision, environments, flags })
+        let time_dependent = flags
+            .iter()
+            .filter(|(_, m)| m.values().any(Flag::reads_current_time))
+            .map(|(e, _)| e.clone())
+            .collect();
+        Ok(Snapshot { revision, environments, flags, time_dependent })
     }
 
     /// The compiled flag `key` in `env`.

@@ -325,3 +325,136 @@ async fn openapi_documents_every_route_that_exists() {
         }
     }
 }
+
+/// Review findings, kept as regressions.
+#[tokio::test]
+async fn scoped_tokens_read_only_their_environments() {
+    let app = spawn_app().await;
+    app.apply_yaml(FLAGS).await;
+    app.admin(Method::PUT, "/api/v1/segments/pilots", Some(json!({"keys": ["u1", "u2"]}))).await;
+    let dev = app.token("server-sdk", &["dev"]).await;
+    let f = app.call(Method::GET, "/api/v1/flags/new-checkout", Some(&dev), None).await.body;
+    let envs: Vec<&String> = f["spec"]["environments"].as_object().unwrap().keys().collect();
+    assert_eq!(envs, ["dev"], "prod rules are not shown to a dev token");
+    let list = app.call(Method::GET, "/api/v1/flags", Some(&dev), None).await.body;
+    assert!(
+        list.as_array().unwrap().iter().all(|f| f["spec"]["environments"].get("prod").is_none())
+    );
+    let s = app.call(Method::GET, "/api/v1/segments/pilots", Some(&dev), None).await.body;
+    assert!(s["spec"].get("keys").is_none() && s["spec"]["keys_redacted"] == true, "{s}");
+    let v = app.call(Method::GET, "/api/v1/segments/pilots/versions", Some(&dev), None).await.body;
+    assert!(v[0]["spec"].get("keys").is_none());
+    let all = app.admin(Method::GET, "/api/v1/segments/pilots", None).await.body;
+    assert_eq!(all["spec"]["keys"], json!(["u1", "u2"]));
+}
+
+#[tokio::test]
+async fn a_principal_cannot_be_impersonated_by_another_admin() {
+    let app = spawn_app().await;
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"kind": "admin", "environments": ["*"], "principal": "alice"})),
+        )
+        .await;
+    let alice = r.body["token"].as_str().unwrap().to_owned();
+    app.admin(
+        Method::POST,
+        "/api/v1/tokens",
+        Some(json!({"kind": "admin", "environments": ["*"], "principal": "bob"})),
+    )
+    .await;
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(&alice),
+            Some(json!({"kind": "admin", "environments": ["*"], "principal": "bob"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(&alice),
+            Some(json!({"kind": "client-sdk", "environments": ["prod"], "principal": "alice"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "one may always mint for oneself");
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"kind": "admin", "environments": ["*"], "principal": "controller"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn bad_paths_and_queries_get_json_errors() {
+    let app = spawn_app().await;
+    app.apply_yaml(FLAGS).await;
+    for path in [
+        "/api/v1/flags/new-checkout/versions/abc",
+        "/api/v1/audit?limit=x",
+        "/api/v1/flags/new-checkout/diff?from=one",
+    ] {
+        let r = app.admin(Method::GET, path, None).await;
+        assert_eq!(
+            (r.status, r.body["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("bad_request")),
+            "{path}: {:?}",
+            r.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn date_rules_never_get_a_stale_304() {
+    let app = spawn_app().await;
+    let yaml = "flags:\n  launch:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true, rules: [ { constraints: [{ attribute: currentTime, op: date_after, values: [\"2026-06-01T00:00:00Z\"] }], serve: \"on\" } ] }\n";
+    assert_eq!(app.apply_yaml(yaml).await.status, StatusCode::OK);
+    let t = app.token("client-sdk", &["prod"]).await;
+    let r = app
+        .raw(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(&t),
+            &[],
+            br#"{"context":{"targetingKey":"u"}}"#.to_vec(),
+        )
+        .await;
+    let etag = r.headers["etag"].to_str().unwrap().to_owned();
+    let same = app
+        .raw(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(&t),
+            &[("if-none-match", &etag)],
+            br#"{"context":{"targetingKey":"u"}}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::NOT_MODIFIED, "same instant, same answer");
+    app.clock.advance(chrono::Duration::seconds(1));
+    let again = app
+        .raw(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(&t),
+            &[("if-none-match", &etag)],
+            br#"{"context":{"targetingKey":"u"}}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "the server's clock is part of the answer");
+    // With the client's own currentTime, the answer is a function of the request: 304 is safe.
+    let body = br#"{"context":{"targetingKey":"u","currentTime":"2026-07-01T00:00:00Z"}}"#.to_vec();
+    let r = app.raw(Method::POST, "/ofrep/v1/evaluate/flags", Some(&t), &[], body.clone()).await;
+    let etag = r.headers["etag"].to_str().unwrap().to_owned();
+    let again = app
+        .raw(Method::POST, "/ofrep/v1/evaluate/flags", Some(&t), &[("if-none-match", &etag)], body)
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+}

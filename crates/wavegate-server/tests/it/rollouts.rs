@@ -225,3 +225,23 @@ async fn a_mismatched_artifact_refuses_to_start() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }
+
+#[tokio::test]
+async fn outcome_values_are_bounded_and_ring_segments_stay() {
+    let app = spawn_app().await;
+    app.apply_yaml(&format!("segments:\n  beta:\n    keys: [u1]\n{FLAG}")).await;
+    let ringed =
+        PLAN.replace("  - { exposure: 20% }\n", "  - { exposure: 20%, segments: [beta] }\n");
+    assert_eq!(plan(&app, &ringed).await.status, StatusCode::CREATED);
+    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = app.admin(Method::POST, "/api/v1/segments/beta/archive", None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    let sdk = app.token("server-sdk", &["prod"]).await;
+    let e = json!({"events": [{"type": "outcome", "flag": "checkout", "variant": "on", "context": {"targetingKey": "u1"}, "latency_ms": 1e200}]});
+    let r = app.call(Method::POST, "/api/v1/events", Some(&sdk), Some(e)).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("events[0]"))
+    );
+}

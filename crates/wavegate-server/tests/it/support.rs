@@ -13,6 +13,7 @@ use wavegate_store::{SqliteStore, Store};
 pub const ADMIN: &str = "test-admin-token-0123456789abcdef0123";
 
 pub struct TestApp {
+    pub clock: Arc<wavegate_server::clock::ManualClock>,
     pub router: axum::Router,
     pub state: AppState,
     pub sqlite: SqliteStore,
@@ -30,8 +31,9 @@ pub async fn spawn_app() -> TestApp {
     let sqlite = SqliteStore::open(dir.path().join("wavegate.db").to_str().unwrap()).await.unwrap();
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     wavegate_server::ensure_admin_token(&*store, Some(ADMIN), chrono::Utc::now()).await.unwrap();
-    let state = wavegate_server::state_for(store).await.unwrap();
-    TestApp { router: wavegate_server::app(state.clone()), state, sqlite, _dir: dir }
+    let clock = Arc::new(wavegate_server::clock::ManualClock::new(chrono::Utc::now()));
+    let state = AppState::new(store, clock.clone()).await.unwrap();
+    TestApp { clock, router: wavegate_server::app(state.clone()), state, sqlite, _dir: dir }
 }
 
 impl TestApp {
