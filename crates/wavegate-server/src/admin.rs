@@ -313,10 +313,9 @@ fn redact(p: &Principal, kind: Kind, mut spec: Value) -> Value {
             }
         }
         Kind::Segment => {
-            if let Some(o) = spec.as_object_mut() {
-                if o.remove("keys").is_some() {
-                    o.insert("keys_redacted".into(), json!(true));
-                }
+            if let Some(o) = spec.as_object_mut().filter(|o| o.contains_key("keys")) {
+                o.remove("keys");
+                o.insert("keys_redacted".into(), json!(true));
             }
         }
         Kind::Plan => {}
