@@ -169,6 +169,17 @@ pub enum Action {
         /// The check.
         report: SrmReport,
     },
+    /// Store a check's result with the response it got.
+    RecordCheck {
+        /// Wave index.
+        wave: usize,
+        /// Check name.
+        name: String,
+        /// Whether it passed.
+        passed: bool,
+        /// Status, body, error, attempts.
+        evidence: Value,
+    },
     /// Ask the plan's approvers to approve this wave.
     RequestApproval {
         /// Wave index.

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use wavegate_rollout::machine::{ArmMoments, Rollout, Signals, State, step};
+use wavegate_rollout::machine::{Action, ArmMoments, Rollout, Signals, State, check_failed, step};
+use wavegate_rollout::plan::CheckWhen;
 use wavegate_rollout::stats::Moments;
 
-use crate::rollouts::persist;
+use crate::rollouts::{after_exposure, persist, record};
 use crate::state::AppState;
 
 /// Default tick interval.
@@ -30,14 +31,42 @@ pub async fn tick(state: &AppState) -> anyhow::Result<usize> {
         };
         let signals = signals(state, &r).await?;
         let now = state.clock.now();
-        let (next, actions) = step(&r, now, &signals);
+        let (mut next, mut actions) = step(&r, now, &signals);
         stepped += 1;
         if next == r && actions.is_empty() {
             continue;
         }
-        if let Err(e) = persist(state, Some(&row), &next, actions, "controller", None).await {
-            tracing::error!(rollout = %row.id, error = %e.message, "could not carry out the controller's decision");
-        } else if next.state != r.state || next.wave != r.wave {
+        // Promotion gates: the plan's before-promotion checks must pass first.
+        let promoting = actions.iter().any(|a| matches!(a, Action::SetExposure { .. }))
+            || next.state == State::Completed;
+        if promoting {
+            let outcomes = crate::checks::run(&state.http, &r, CheckWhen::BeforePromotion).await;
+            if let Some(f) = outcomes.iter().find(|o| !o.passed) {
+                let evidence: Vec<Action> = actions
+                    .into_iter()
+                    .filter(|a| {
+                        matches!(a, Action::RecordVerdict { .. } | Action::RecordSrm { .. })
+                    })
+                    .collect();
+                (next, actions) =
+                    check_failed(&r, now, &f.spec.name, f.spec.action, f.evidence.clone());
+                actions.extend(evidence);
+            }
+            actions.extend(outcomes.into_iter().map(|o| record(&r, o)));
+        }
+        let exposed = actions.iter().any(|a| matches!(a, Action::SetExposure { .. }));
+        match persist(state, Some(&row), &next, actions, "controller", None).await {
+            Err(e) => {
+                tracing::error!(rollout = %row.id, error = %e.message, "could not carry out the controller's decision")
+            }
+            Ok(new_row) if exposed => {
+                if let Err(e) = after_exposure(state, new_row, next.clone()).await {
+                    tracing::error!(rollout = %row.id, error = %e.message, "smoke checks could not be recorded");
+                }
+            }
+            Ok(_) => {}
+        }
+        if next.state != r.state || next.wave != r.wave {
             tracing::info!(rollout = %r.id, from = r.state.name(), to = next.state.name(), wave = next.wave + 1, "rollout transition");
         }
         if let State::RolledBack { reason } = &next.state {

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod checks;
 pub mod clock;
 pub mod controller;
 pub mod error;

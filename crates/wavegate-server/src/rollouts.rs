@@ -17,7 +17,7 @@ use wavegate_core::spec::FlagSpec;
 use wavegate_rollout::exposure::with_rollout_rules;
 use wavegate_rollout::lint::{Severity, lint};
 use wavegate_rollout::machine::{self, Action, Command, Rollout, State as RState};
-use wavegate_rollout::plan::PlanSpec;
+use wavegate_rollout::plan::{CheckWhen, PlanSpec};
 use wavegate_store::{Kind, Put, RolloutRow, RolloutWrite, TokenKind, VerdictRow};
 
 use crate::auth::Principal;
@@ -331,10 +331,19 @@ async fn start_rollout(
     rand::rng().fill_bytes(&mut id_bytes);
     let id = format!("ro_{}", hex::encode(id_bytes));
     let now = state.clock.now();
-    let (r, actions) =
+    let (r, mut actions) =
         machine::start(id, plan, head.version, p.name().to_owned(), flag_head.version, now)
             .map_err(|e| ApiError::conflict(e.to_string()))?;
+    let before = crate::checks::run(&state.http, &r, CheckWhen::BeforeStart).await;
+    if let Some(f) = before.iter().find(|o| !o.passed) {
+        return Err(ApiError::conflict(format!(
+            "check {:?} failed before the start: {}",
+            f.spec.name, f.evidence
+        )));
+    }
+    actions.extend(before.into_iter().map(|o| record(&r, o)));
     let row = persist(&state, None, &r, actions, p.name(), body.reason).await?;
+    let (row, r) = after_exposure(&state, row, r).await?;
     Ok((StatusCode::CREATED, Json(rollout_dto(&row, &r))).into_response())
 }
 
@@ -501,6 +510,40 @@ async fn rollout_command(
     Ok(Json(rollout_dto(&row, &next)))
 }
 
+/// A check's result as an action to record.
+pub fn record(r: &Rollout, o: crate::checks::CheckOutcome) -> Action {
+    Action::RecordCheck { wave: r.wave, name: o.spec.name, passed: o.passed, evidence: o.evidence }
+}
+
+/// Runs the smoke checks after an exposure change; a failure carries out the check's action.
+pub async fn after_exposure(
+    state: &AppState,
+    row: RolloutRow,
+    r: Rollout,
+) -> ApiResult<(RolloutRow, Rollout)> {
+    if !matches!(r.state, RState::Running { .. }) {
+        return Ok((row, r));
+    }
+    let outcomes = crate::checks::run(&state.http, &r, CheckWhen::AfterExposure).await;
+    if outcomes.is_empty() {
+        return Ok((row, r));
+    }
+    let failed = outcomes
+        .iter()
+        .find(|o| !o.passed)
+        .map(|o| (o.spec.name.clone(), o.spec.action, o.evidence.clone()));
+    let records: Vec<Action> = outcomes.into_iter().map(|o| record(&r, o)).collect();
+    let (next, mut actions) = match failed {
+        Some((name, action, evidence)) => {
+            machine::check_failed(&r, state.clock.now(), &name, action, evidence)
+        }
+        None => (r.clone(), Vec::new()),
+    };
+    actions.extend(records);
+    let row = persist(state, Some(&row), &next, actions, "controller", None).await?;
+    Ok((row, next))
+}
+
 /// Carries `actions` out together with the new rollout state, in one store transaction, then
 /// refreshes what evaluation and event routing read. `prev` is the row read (None: new).
 pub async fn persist(
@@ -587,6 +630,16 @@ pub async fn persist(
                 name: "srm".into(),
                 verdict: if report.mismatch { "mismatch".into() } else { "ok".into() },
                 report: json!(report),
+                at: now,
+            }),
+            Action::RecordCheck { wave, name, passed, evidence } => verdicts.push(VerdictRow {
+                id: 0,
+                rollout: r.id.clone(),
+                wave: wave as i64,
+                kind: "check".into(),
+                name,
+                verdict: if passed { "pass".into() } else { "fail".into() },
+                report: evidence,
                 at: now,
             }),
             Action::RequestApproval { wave, needed } => {

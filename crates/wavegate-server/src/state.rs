@@ -27,6 +27,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Live rollouts by (environment, flag), for routing events to arms.
     pub live: Arc<ArcSwap<HashMap<(String, String), LiveRollout>>>,
+    /// HTTP client for checks and webhook gates.
+    pub http: reqwest::Client,
     /// Serialises rollout writes from the controller and from people.
     pub rollout_lock: Arc<Mutex<()>>,
     reload_lock: Arc<Mutex<()>>,
@@ -43,6 +45,7 @@ impl AppState {
             metrics: Arc::default(),
             clock,
             live: Arc::default(),
+            http: reqwest::Client::new(),
             rollout_lock: Arc::default(),
             reload_lock: Arc::default(),
         };
