@@ -175,6 +175,33 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
                 format!("guardrail name {:?} is used twice", g.name),
             );
         }
+        match (g.source, &g.query) {
+            (crate::plan::SignalSource::Prometheus, None) => push(
+                Error,
+                guard_at(i),
+                "query-missing",
+                format!("guardrail {:?} reads Prometheus but has no `query`", g.name),
+            ),
+            (crate::plan::SignalSource::Events, None) if g.metric.is_empty() => push(
+                Error,
+                guard_at(i),
+                "metric-missing",
+                format!(
+                    "guardrail {:?} needs a `metric` (error, latency_ms or a named metric)",
+                    g.name
+                ),
+            ),
+            (crate::plan::SignalSource::Events, Some(_)) => push(
+                Error,
+                guard_at(i),
+                "query-unused",
+                format!(
+                    "guardrail {:?} has a `query` but its source is events; add source: prometheus",
+                    g.name
+                ),
+            ),
+            _ => {}
+        }
         if g.comparison == Comparison::Bound && g.bound.is_none() {
             push(
                 Error,

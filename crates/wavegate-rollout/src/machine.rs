@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::blackout::{Blackout, active};
-use crate::plan::{Comparison, PlanSpec, Promotion, StopAction};
-use crate::stats::{Moments, SrmReport, Verdict, VerdictReport, judge, srm};
+use crate::plan::{Comparison, PlanSpec, Promotion, SignalSource, StopAction};
+use crate::stats::{Moments, SrmReport, Verdict, VerdictReport, judge, judge_reading, srm};
 
 /// Where a running rollout is within its wave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +120,9 @@ pub struct Rollout {
     /// When the rollout was last paused (for display; resume restarts the wave's clock).
     #[serde(default)]
     pub paused_at: Option<DateTime<Utc>>,
+    /// When each Prometheus guardrail last returned data (for its `silent` limit).
+    #[serde(default)]
+    pub last_seen: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// Arm statistics of one metric in the current wave.
@@ -140,6 +143,9 @@ pub struct Signals {
     pub exposures: ArmMoments,
     /// When the last event for this rollout arrived.
     pub last_event_at: Option<DateTime<Utc>>,
+    /// Prometheus readings this tick, by guardrail name.
+    #[serde(default)]
+    pub readings: BTreeMap<String, crate::stats::Reading>,
 }
 
 /// What the adapters must do.
@@ -247,6 +253,7 @@ pub fn start(
         approval_requested: false,
         blackout: None,
         paused_at: None,
+        last_seen: BTreeMap::new(),
     };
     let exposure = r.plan.waves[0].exposure.to_string();
     let actions = vec![
@@ -275,11 +282,24 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
     // Guardrails: judge, record, and act on the most severe failure.
     let mut reports = Vec::new();
     for g in &plan.guardrails {
-        let arms = signals.metrics.get(&g.metric).copied().unwrap_or_default();
-        let report = judge(g, &arms.treatment, &arms.control);
-        if arms.treatment.n > 0.0 || arms.control.n > 0.0 {
-            actions.push(Action::RecordVerdict { wave: r.wave, report: report.clone() });
-        }
+        let report = if g.source == SignalSource::Prometheus {
+            let reading = signals.readings.get(&g.name);
+            let report = judge_reading(g, reading);
+            if reading.is_some_and(|x| x.error.is_none() && x.treatment.is_some()) {
+                next.last_seen.insert(g.name.clone(), now);
+            }
+            if reading.is_some() {
+                actions.push(Action::RecordVerdict { wave: r.wave, report: report.clone() });
+            }
+            report
+        } else {
+            let arms = signals.metrics.get(&g.metric).copied().unwrap_or_default();
+            let report = judge(g, &arms.treatment, &arms.control);
+            if arms.treatment.n > 0.0 || arms.control.n > 0.0 {
+                actions.push(Action::RecordVerdict { wave: r.wave, report: report.clone() });
+            }
+            report
+        };
         reports.push((g, report));
     }
     let severity = |a: StopAction| match a {
@@ -327,10 +347,19 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
     }
 
     // A source silent for longer than a guardrail allows escalates.
-    let since = signals.last_event_at.unwrap_or(r.wave_started_at).max(r.wave_started_at);
-    if let Some(g) =
-        plan.guardrails.iter().find(|g| g.silent.is_some_and(|s| now - since > s.to_chrono()))
+    let events_since = signals.last_event_at.unwrap_or(r.wave_started_at).max(r.wave_started_at);
+    let since_for = |g: &crate::plan::GuardrailSpec| match g.source {
+        SignalSource::Events => events_since,
+        SignalSource::Prometheus => {
+            next.last_seen.get(&g.name).copied().unwrap_or(r.wave_started_at).max(r.wave_started_at)
+        }
+    };
+    if let Some(g) = plan
+        .guardrails
+        .iter()
+        .find(|g| g.silent.is_some_and(|s| now - since_for(g) > s.to_chrono()))
     {
+        let since = since_for(g);
         let reason = format!("no signal for guardrail {:?} since {}", g.name, since.to_rfc3339());
         stop(
             &mut next,

@@ -199,7 +199,9 @@ pub enum Comparison {
 pub struct GuardrailSpec {
     /// Its name (used by the runbook).
     pub name: String,
-    /// `error` (the events' error flag, a proportion), `latency_ms`, or a named metric.
+    /// `error` (the events' error flag, a proportion), `latency_ms`, or a named metric (for
+    /// `source: events`; Prometheus guardrails name their signal in `query`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub metric: String,
     /// Relative or absolute vs control, or an absolute bound.
     #[serde(default)]
@@ -238,8 +240,33 @@ pub struct GuardrailSpec {
     /// What the metric looks like today (for lint forecasts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<MetricBaseline>,
+    /// Where the signal comes from (default: events posted by SDKs).
+    #[serde(default)]
+    pub source: SignalSource,
+    /// For `source: prometheus`: a PromQL instant query for the treatment, templated with
+    /// `{{variant}}`, `{{control_variant}}`, `{{wave}}`, `{{environment}}`, `{{flag}}`, `{{rollout}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// For `source: prometheus` vs control: the control's query (default: `query` with
+    /// `{{variant}}` set to the control variant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_query: Option<String>,
+    /// For `source: prometheus`: the server's URL (default: `serve --prometheus-url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus_url: Option<String>,
     /// What to do when it fails.
     pub action: StopAction,
+}
+
+/// Where a guardrail's signal comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalSource {
+    /// Exposures and outcomes posted to `/api/v1/events` (sequential test on the arms).
+    #[default]
+    Events,
+    /// A PromQL instant query per tick (threshold comparison of the readings).
+    Prometheus,
 }
 
 /// A metric's current behaviour, for forecasts.

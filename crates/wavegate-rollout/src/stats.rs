@@ -361,3 +361,84 @@ mod review_regressions {
         assert_eq!(judge(&g, &ones, &zeros).verdict, Verdict::Inconclusive);
     }
 }
+
+/// One tick's Prometheus readings for a guardrail.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    /// The treatment query's value (None: empty result).
+    pub treatment: Option<f64>,
+    /// The control query's value (None: empty result or not asked).
+    pub control: Option<f64>,
+    /// A query error, if one happened.
+    pub error: Option<String>,
+    /// The queries as sent.
+    pub queries: Vec<String>,
+}
+
+/// Judges a Prometheus guardrail from one tick's readings: harm (in the guardrail's harmful
+/// direction) above the tolerance fails; at or below passes; a query error or an empty result
+/// is inconclusive.
+pub fn judge_reading(g: &GuardrailSpec, r: Option<&Reading>) -> VerdictReport {
+    let mut report = VerdictReport {
+        guardrail: g.name.clone(),
+        verdict: Verdict::Inconclusive,
+        explanation: String::new(),
+        estimate: None,
+        lower: None,
+        upper: None,
+        tolerance: g.tolerance,
+        alpha: g.alpha(),
+        treatment: Moments::default(),
+        control: Moments::default(),
+    };
+    let Some(r) = r else {
+        report.explanation = "no reading".into();
+        return report;
+    };
+    if let Some(e) = &r.error {
+        report.explanation = format!("query failed: {e}");
+        return report;
+    }
+    let sign = if g.harmful == Direction::Increase { 1.0 } else { -1.0 };
+    let Some(t) = r.treatment.filter(|t| t.is_finite()) else {
+        report.explanation = "treatment query returned no data".into();
+        return report;
+    };
+    report.treatment = Moments { n: 1.0, sum: t, sumsq: t * t };
+    let (harm, threshold) = match g.comparison {
+        Comparison::Bound => match g.bound {
+            Some(b) => (sign * (t - b), 0.0),
+            None => {
+                report.explanation = "no bound configured".into();
+                return report;
+            }
+        },
+        Comparison::Absolute | Comparison::Relative => {
+            let Some(c) = r.control.filter(|c| c.is_finite()) else {
+                report.explanation = "control query returned no data".into();
+                return report;
+            };
+            report.control = Moments { n: 1.0, sum: c, sumsq: c * c };
+            if g.comparison == Comparison::Absolute {
+                (sign * (t - c), g.tolerance)
+            } else if c.abs() < 1e-12 {
+                report.explanation =
+                    "control reads zero; a relative comparison is undefined".into();
+                return report;
+            } else {
+                (sign * (t / c - 1.0), g.tolerance)
+            }
+        }
+    };
+    report.estimate = Some(harm);
+    report.lower = Some(harm);
+    report.upper = Some(harm);
+    if harm > threshold {
+        report.verdict = Verdict::Fail;
+        report.explanation = format!("reading shows harm {harm:.4} > {threshold}");
+    } else {
+        report.verdict = Verdict::Pass;
+        report.explanation = format!("reading shows harm {harm:.4} ≤ {threshold}");
+    }
+    report
+}

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use wavegate_rollout::machine::{Action, ArmMoments, Rollout, Signals, State, check_failed, step};
-use wavegate_rollout::plan::CheckWhen;
+use wavegate_rollout::plan::{CheckWhen, SignalSource};
 use wavegate_rollout::stats::Moments;
 
 use crate::rollouts::{after_exposure, persist, record};
@@ -92,6 +92,11 @@ pub async fn signals(state: &AppState, r: &Rollout) -> anyhow::Result<Signals> {
             cell.control.merge(&m);
         }
         s.last_event_at = Some(s.last_event_at.map_or(a.last_at, |t| t.max(a.last_at)));
+    }
+    for g in r.plan.guardrails.iter().filter(|g| g.source == SignalSource::Prometheus) {
+        let reading =
+            crate::prometheus::read(&state.http, state.prometheus_url.as_deref(), r, g).await;
+        s.readings.insert(g.name.clone(), reading);
     }
     Ok(s)
 }

@@ -15,6 +15,7 @@ pub mod events;
 pub mod json;
 pub mod metrics;
 pub mod ofrep;
+pub mod prometheus;
 pub mod rollouts;
 pub mod snapshot;
 pub mod state;

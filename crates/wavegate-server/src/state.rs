@@ -27,8 +27,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Live rollouts by (environment, flag), for routing events to arms.
     pub live: Arc<ArcSwap<HashMap<(String, String), LiveRollout>>>,
-    /// HTTP client for checks and webhook gates.
+    /// HTTP client for checks, webhook gates and Prometheus.
     pub http: reqwest::Client,
+    /// Default Prometheus base URL for guardrails with `source: prometheus`.
+    pub prometheus_url: Option<String>,
     /// Serialises rollout writes from the controller and from people.
     pub rollout_lock: Arc<Mutex<()>>,
     reload_lock: Arc<Mutex<()>>,
@@ -46,6 +48,7 @@ impl AppState {
             clock,
             live: Arc::default(),
             http: reqwest::Client::new(),
+            prometheus_url: None,
             rollout_lock: Arc::default(),
             reload_lock: Arc::default(),
         };

@@ -100,6 +100,9 @@ pub struct ServeArgs {
     /// Database: a SQLite file path (created on first start).
     #[arg(long, env = "WAVEGATE_DB", default_value = "./wavegate.db")]
     pub db: String,
+    /// Prometheus base URL for guardrails with `source: prometheus` (e.g. http://127.0.0.1:9090).
+    #[arg(long, env = "WAVEGATE_PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
     /// How often the controller steps running rollouts (e.g. 10s, 500ms).
     #[arg(long, env = "WAVEGATE_TICK", default_value = "10s")]
     pub tick: String,

@@ -80,8 +80,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let minted = wavegate_server::ensure_admin_token(&*store, bootstrap.as_deref(), chrono_now())
         .await
         .map_err(|e| Failure::Input(format!("{e:#}")))?;
-    let state =
+    let mut state =
         wavegate_server::state_for(store).await.context("Failed to load the configuration")?;
+    state.prometheus_url = args.prometheus_url.clone();
     let server = wavegate_server::Server::bind(&args.listen, state)
         .await
         .map_err(|e| Failure::Operation(format!("could not listen on {}: {e}", args.listen)))?;

@@ -3,5 +3,6 @@
 mod admin;
 mod checks;
 mod ofrep;
+mod prometheus;
 mod rollouts;
 mod support;
