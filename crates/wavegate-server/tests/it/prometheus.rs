@@ -85,10 +85,9 @@ async fn until_prometheus_reads(url: &str, query: &str, want: f64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         assert!(Instant::now() < deadline, "prometheus never read {want} for {query}");
-        if let Ok(Some(v)) = wavegate_server::prometheus::instant(&http, url, query).await {
-            if (v - want).abs() < 1e-9 {
-                return;
-            }
+        let read = wavegate_server::prometheus::instant(&http, url, query).await;
+        if matches!(read, Ok(Some(v)) if (v - want).abs() < 1e-9) {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
