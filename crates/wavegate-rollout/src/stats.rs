@@ -106,6 +106,12 @@ pub struct VerdictReport {
     pub treatment: Moments,
     /// Control statistics.
     pub control: Moments,
+    /// The fail test's statistic: log of the design-effect SPRT likelihood ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_lr: Option<f64>,
+    /// The fail threshold on `log_lr`: ln(1/α).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
 }
 
 /// Samples per arm before any verdict (or `min_sample`, if smaller).
@@ -134,6 +140,8 @@ pub fn judge(g: &GuardrailSpec, treatment: &Moments, control: &Moments) -> Verdi
         alpha,
         treatment: *treatment,
         control: *control,
+        log_lr: None,
+        threshold: None,
     };
     let var = |m: &Moments| if g.is_proportion() { m.proportion_variance() } else { m.variance() };
     let sign = if g.harmful == Direction::Increase { 1.0 } else { -1.0 };
@@ -196,10 +204,25 @@ pub fn judge(g: &GuardrailSpec, treatment: &Moments, control: &Moments) -> Verdi
         report.explanation = format!("waiting for {burn_in} samples per arm");
         return report;
     }
-    if lower > 0.0 {
+    // Fail: a one-sided SPRT tuned to the design effect δ on the estimate's Gaussian likelihood,
+    // H1: harm = δ against H0: harm = 0, log Λ = (δ·Δ̂ − δ²/2)/V. For any harm ≤ 0, Λ is a
+    // nonnegative supermartingale in information time, so by Ville's inequality it ever reaches
+    // 1/α with probability at most α, however often the controller looks. Tuned to δ, it needs
+    // close to Wald's E1[N] samples (docs/benchmarks.md); the confidence sequence above gives
+    // the bounds shown and decides a pass.
+    let threshold = (1.0 / alpha).ln();
+    let log_lr = if v.is_finite() && v > 0.0 {
+        (tau * estimate - tau * tau / 2.0) / v
+    } else {
+        f64::NEG_INFINITY
+    };
+    report.log_lr = Some(log_lr).filter(|x| x.is_finite());
+    report.threshold = Some(threshold);
+    if log_lr >= threshold {
         report.verdict = Verdict::Fail;
-        report.explanation =
-            format!("harm detected: lower bound {lower:.4} > 0 (estimate {estimate:.4})");
+        report.explanation = format!(
+            "harm detected: SPRT log-likelihood ratio {log_lr:.2} ≥ ln(1/α) = {threshold:.2} (estimate {estimate:.4}, bounds [{lower:.4}, {upper:.4}])"
+        );
     } else if upper < threshold_pass && min_met {
         report.verdict = Verdict::Pass;
         report.explanation =
@@ -390,6 +413,8 @@ pub fn judge_reading(g: &GuardrailSpec, r: Option<&Reading>) -> VerdictReport {
         alpha: g.alpha(),
         treatment: Moments::default(),
         control: Moments::default(),
+        log_lr: None,
+        threshold: None,
     };
     let Some(r) = r else {
         report.explanation = "no reading".into();
