@@ -411,7 +411,7 @@ async fn explain(
             (
                 again.verdict.as_str().to_owned(),
                 format!(
-                    "treatment n={} mean={:.5}, control n={} mean={:.5}; harm estimate {} in [{}, {}] (α={}); fail if lower > 0, pass if upper < {} → {}",
+                    "treatment n={} mean={:.5}, control n={} mean={:.5}; harm estimate {} in [{}, {}] (α={}); SPRT log Λ = {} (fail at ≥ {}); pass if upper < {} → {}",
                     again.treatment.n,
                     again.treatment.mean(),
                     again.control.n,
@@ -420,6 +420,8 @@ async fn explain(
                     f(again.lower),
                     f(again.upper),
                     again.alpha,
+                    f(again.log_lr),
+                    f(again.threshold),
                     again.tolerance,
                     again.explanation
                 ),
