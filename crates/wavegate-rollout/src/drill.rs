@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::Span;
 use crate::machine::{Action, ArmMoments, Command, Phase, Signals, State, command, start, step};
-use crate::plan::PlanSpec;
+use crate::plan::{PlanSpec, SignalSource};
 use crate::sim::Rng;
-use crate::stats::Moments;
+use crate::stats::{Moments, Reading};
 
 /// A drill scenario file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,6 +190,13 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
     let (mut ticks, mut requests) = (0u64, 0u64);
     let mut elapsed = 0u64;
     let mut last_verdicts: Vec<(String, String)> = Vec::new();
+    let mut window: std::collections::VecDeque<(f64, f64, f64, f64, Moments, Moments)> =
+        Default::default();
+    // Ticks in the longest guardrail window (default 5m): how far back a simulated rate looks.
+    let keep =
+        (plan.guardrails.iter().filter_map(|g| g.window).map(|w| w.secs()).max().unwrap_or(300)
+            / tick)
+            .max(1) as usize;
     while elapsed < horizon && !r.state.is_terminal() && !matches!(r.state, State::Paused { .. }) {
         elapsed += tick;
         ticks += 1;
@@ -231,6 +238,35 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
             signals.exposures.treatment.merge(&Moments { n: nt as f64, ..Moments::default() });
             signals.exposures.control.merge(&Moments { n: nc as f64, ..Moments::default() });
             signals.last_event_at = Some(now);
+            // Prometheus guardrails read the same simulated traffic, as a rate over their
+            // window (default 5m) would: per-arm means over the recent ticks.
+            window.push_back((et, nt as f64, ec, nc as f64, lt, lc));
+            while window.len() > keep {
+                window.pop_front();
+            }
+        }
+        signals.readings.clear();
+        // A rate over a window has a value once the window has filled.
+        if !silent && window.len() >= keep {
+            for g in plan.guardrails.iter().filter(|g| g.source == SignalSource::Prometheus) {
+                let (mut t, mut c) = (Moments::default(), Moments::default());
+                for (et, nt, ec, nc, lt, lc) in &window {
+                    if g.metric == "latency_ms" {
+                        t.merge(lt);
+                        c.merge(lc);
+                    } else {
+                        t.merge(&Moments { n: *nt, sum: *et, sumsq: *et });
+                        c.merge(&Moments { n: *nc, sum: *ec, sumsq: *ec });
+                    }
+                }
+                let reading = Reading {
+                    treatment: (t.n > 0.0).then(|| t.mean()),
+                    control: (c.n > 0.0).then(|| c.mean()),
+                    error: None,
+                    queries: vec!["(simulated by the drill)".to_owned()],
+                };
+                signals.readings.insert(g.name.clone(), reading);
+            }
         }
         let (next, actions) = step(&r, now, &signals);
         let seen = describe(&signals);
@@ -288,6 +324,7 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
         r = next;
         if promoted {
             signals = Signals::default();
+            window.clear();
             last_verdicts.clear();
         }
         // Drills stand in for the approvers.

@@ -46,3 +46,22 @@ fn drills_are_deterministic_for_a_seed() {
     let b = run(&plan(), &scenario("error-spike")).unwrap();
     assert_eq!(a, b);
 }
+
+/// Prometheus guardrails read the drill's simulated traffic too, so plans that use them can be
+/// rehearsed: a clean release completes and an error spike trips the Prometheus guardrail.
+#[test]
+fn prometheus_guardrails_are_drilled_on_the_simulated_traffic() {
+    let text = include_str!("../../../examples/checkout-v2.yaml").replace(
+        "    metric: error                # the events' error flag: a proportion\n    comparison: absolute         # treatment minus control\n    harmful: increase\n    tolerance: 0.005             # half a percentage point is acceptable",
+        "    metric: error\n    source: prometheus\n    query: 'sum(rate(http_errors_total{variant=\"{{variant}}\"}[10m])) / sum(rate(http_requests_total{variant=\"{{variant}}\"}[10m]))'\n    window: 10m\n    comparison: absolute\n    harmful: increase\n    tolerance: 0.02",
+    );
+    let p: PlanSpec = parse_yaml(&text).unwrap();
+    assert!(
+        p.guardrails.iter().any(|g| g.source == wavegate_rollout::plan::SignalSource::Prometheus),
+        "the edit applied"
+    );
+    let clean = run(&p, &scenario("clean")).unwrap();
+    assert!(clean.passed, "{:?} {:?}", clean.outcome, clean.reason);
+    let spike = run(&p, &scenario("error-spike")).unwrap();
+    assert!(spike.passed, "{:?} {:?}", spike.outcome, spike.reason);
+}
