@@ -16,4 +16,5 @@ pub mod machine;
 pub mod plan;
 pub mod sim;
 pub mod sketch;
+pub mod sprt;
 pub mod stats;
