@@ -22,8 +22,8 @@
 //! against the point SPRT, and buys up to `(θ − δ)²/2` per unit of information above it: the
 //! trade-off is measured in `benches/sequential.rs` and `docs/benchmarks.md`.
 
-use crate::plan::{Comparison, Direction, GuardrailSpec};
-use crate::stats::{BURN_IN, Moments, Verdict, VerdictReport, cs_half_width};
+use crate::plan::GuardrailSpec;
+use crate::stats::{Moments, VerdictReport, judge_with};
 
 /// Default scale of the half-normal mixing prior, as a fraction of the design effect.
 pub const SCALE: f64 = 0.5;
@@ -64,52 +64,6 @@ pub fn log_mixture_lr(estimate: f64, v: f64, delta: f64, scale: f64) -> f64 {
     point + ln_two_phi_scaled(z) - 0.5 * (1.0 + s2 / v).ln()
 }
 
-/// The harm estimate, its variance and the pass threshold, or why there is none yet.
-fn harm(g: &GuardrailSpec, t: &Moments, c: &Moments) -> Result<(f64, f64, f64), String> {
-    let var = |m: &Moments| {
-        if g.is_proportion() {
-            let p = (m.sum + 0.5) / (m.n + 1.0);
-            p * (1.0 - p)
-        } else if m.n < 2.0 {
-            0.0
-        } else {
-            let mean = m.mean();
-            let v = (m.sumsq - m.sum * mean) / (m.n - 1.0);
-            v.max(1e-9 * (1.0 + mean * mean))
-        }
-    };
-    let sign = if g.harmful == Direction::Increase { 1.0 } else { -1.0 };
-    match g.comparison {
-        Comparison::Bound => {
-            let Some(bound) = g.bound else { return Err("no bound configured".into()) };
-            if t.n < 2.0 {
-                return Err("no data yet".into());
-            }
-            Ok((sign * (t.mean() - bound), var(t) / t.n, 0.0))
-        }
-        Comparison::Absolute | Comparison::Relative => {
-            if t.n < 2.0 || c.n < 2.0 {
-                return Err(format!("not enough data yet ({} treatment, {} control)", t.n, c.n));
-            }
-            let (mt, mc) = (t.mean(), c.mean());
-            let (vt, vc) = (var(t) / t.n, var(c) / c.n);
-            if g.comparison == Comparison::Absolute {
-                return Ok((sign * (mt - mc), vt + vc, g.tolerance));
-            }
-            let base = if g.is_proportion() { (c.sum + 0.5) / (c.n + 1.0) } else { mc };
-            if base.abs() < 1e-12 {
-                return Err("control mean is zero; a relative comparison is undefined".into());
-            }
-            let ratio = mt / base;
-            Ok((
-                sign * (ratio - 1.0),
-                vt / (base * base) + ratio * ratio * vc / (base * base),
-                g.tolerance,
-            ))
-        }
-    }
-}
-
 /// Judges a guardrail like [`crate::stats::judge`] (same estimate, variance, burn-in, bounds and
 /// pass rule), failing on the one-sided mixture SPRT with the default [`SCALE`].
 pub fn judge_tuned(g: &GuardrailSpec, treatment: &Moments, control: &Moments) -> VerdictReport {
@@ -124,62 +78,9 @@ pub fn judge_with_scale(
     control: &Moments,
     scale: f64,
 ) -> VerdictReport {
-    let alpha = g.alpha();
-    let mut report = VerdictReport {
-        guardrail: g.name.clone(),
-        verdict: Verdict::Inconclusive,
-        explanation: String::new(),
-        estimate: None,
-        lower: None,
-        upper: None,
-        tolerance: g.tolerance,
-        alpha,
-        treatment: *treatment,
-        control: *control,
-        log_lr: None,
-        threshold: None,
-    };
-    let (estimate, v, threshold_pass) = match harm(g, treatment, control) {
-        Ok(x) => x,
-        Err(why) => {
-            report.explanation = why;
-            return report;
-        }
-    };
-    let delta = g.design_effect();
-    let hw = cs_half_width(v, delta * delta, alpha);
-    let (lower, upper) = (estimate - hw, estimate + hw);
-    report.estimate = Some(estimate);
-    report.lower = Some(lower);
-    report.upper = Some(upper);
-    let enough = |n: u64| {
-        treatment.n >= n as f64 && (g.comparison == Comparison::Bound || control.n >= n as f64)
-    };
-    let min_met = enough(g.min_sample);
-    let burn_in = g.min_sample.min(BURN_IN);
-    if !estimate.is_finite() || !enough(burn_in) {
-        report.explanation = format!("waiting for {burn_in} samples per arm");
-        return report;
-    }
-    let threshold = (1.0 / alpha).ln();
-    let log_lr = log_mixture_lr(estimate, v, delta, scale.max(0.0) * delta);
-    report.log_lr = Some(log_lr).filter(|x| x.is_finite());
-    report.threshold = Some(threshold);
-    if log_lr >= threshold {
-        report.verdict = Verdict::Fail;
-        report.explanation = format!(
-            "harm detected: one-sided mixture SPRT log-likelihood ratio {log_lr:.2} ≥ ln(1/α) = {threshold:.2} (estimate {estimate:.4}, bounds [{lower:.4}, {upper:.4}])"
-        );
-    } else if upper < threshold_pass && min_met {
-        report.verdict = Verdict::Pass;
-        report.explanation =
-            format!("no harm beyond tolerance: upper bound {upper:.4} < {threshold_pass}");
-    } else if !min_met {
-        report.explanation = format!("waiting for {} samples per arm", g.min_sample);
-    } else {
-        report.explanation = format!("undecided: harm in [{lower:.4}, {upper:.4}]");
-    }
-    report
+    judge_with(g, treatment, control, "one-sided mixture SPRT", |estimate, v, delta| {
+        log_mixture_lr(estimate, v, delta, scale.max(0.0) * delta)
+    })
 }
 
 #[cfg(test)]

@@ -128,6 +128,32 @@ pub fn cs_half_width(v: f64, tau2: f64, alpha: f64) -> f64 {
 
 /// Judges a guardrail from the current wave's statistics.
 pub fn judge(g: &GuardrailSpec, treatment: &Moments, control: &Moments) -> VerdictReport {
+    // Fail: a one-sided SPRT tuned to the design effect δ on the estimate's Gaussian likelihood,
+    // H1: harm = δ against H0: harm = 0, log Λ = (δ·Δ̂ − δ²/2)/V. For any harm ≤ 0, Λ is a
+    // nonnegative supermartingale in information time, so by Ville's inequality it ever reaches
+    // 1/α with probability at most α, however often the controller looks. Tuned to δ, it needs
+    // close to Wald's E1[N] samples (docs/benchmarks.md); the confidence sequence gives the
+    // bounds shown and decides a pass.
+    judge_with(g, treatment, control, "SPRT", |estimate, v, tau| {
+        if v.is_finite() && v > 0.0 {
+            (tau * estimate - tau * tau / 2.0) / v
+        } else {
+            f64::NEG_INFINITY
+        }
+    })
+}
+
+/// The verdict flow every guardrail test shares — harm estimate and variance, burn-in,
+/// confidence-sequence bounds, pass rule — with the fail statistic supplied by the caller:
+/// `log_lr(estimate, variance, design_effect)`, compared with ln(1/α). It must be the log of a
+/// nonnegative supermartingale under no harm for the false-alarm guarantee to hold.
+pub fn judge_with(
+    g: &GuardrailSpec,
+    treatment: &Moments,
+    control: &Moments,
+    test_name: &str,
+    log_lr: impl Fn(f64, f64, f64) -> f64,
+) -> VerdictReport {
     let alpha = g.alpha();
     let mut report = VerdictReport {
         guardrail: g.name.clone(),
@@ -204,24 +230,14 @@ pub fn judge(g: &GuardrailSpec, treatment: &Moments, control: &Moments) -> Verdi
         report.explanation = format!("waiting for {burn_in} samples per arm");
         return report;
     }
-    // Fail: a one-sided SPRT tuned to the design effect δ on the estimate's Gaussian likelihood,
-    // H1: harm = δ against H0: harm = 0, log Λ = (δ·Δ̂ − δ²/2)/V. For any harm ≤ 0, Λ is a
-    // nonnegative supermartingale in information time, so by Ville's inequality it ever reaches
-    // 1/α with probability at most α, however often the controller looks. Tuned to δ, it needs
-    // close to Wald's E1[N] samples (docs/benchmarks.md); the confidence sequence above gives
-    // the bounds shown and decides a pass.
     let threshold = (1.0 / alpha).ln();
-    let log_lr = if v.is_finite() && v > 0.0 {
-        (tau * estimate - tau * tau / 2.0) / v
-    } else {
-        f64::NEG_INFINITY
-    };
+    let log_lr = log_lr(estimate, v, tau);
     report.log_lr = Some(log_lr).filter(|x| x.is_finite());
     report.threshold = Some(threshold);
     if log_lr >= threshold {
         report.verdict = Verdict::Fail;
         report.explanation = format!(
-            "harm detected: SPRT log-likelihood ratio {log_lr:.2} ≥ ln(1/α) = {threshold:.2} (estimate {estimate:.4}, bounds [{lower:.4}, {upper:.4}])"
+            "harm detected: {test_name} log-likelihood ratio {log_lr:.2} ≥ ln(1/α) = {threshold:.2} (estimate {estimate:.4}, bounds [{lower:.4}, {upper:.4}])"
         );
     } else if upper < threshold_pass && min_met {
         report.verdict = Verdict::Pass;
