@@ -308,3 +308,18 @@ pub async fn drills(store: Arc<dyn Store>) {
     assert!(store.drills("q").await.unwrap().is_empty());
     assert_eq!(verify_chain(&*store).await, 1);
 }
+
+/// Every committed write bumps [`Store::changes`]; reads do not.
+pub async fn changes_follow_commits(store: Arc<dyn Store>) {
+    let mut rx = store.changes();
+    let before = *rx.borrow_and_update();
+    store.revision().await.unwrap();
+    store.list(Kind::Flag, true).await.unwrap();
+    assert!(!rx.has_changed().unwrap(), "reads must not signal a change");
+    let spec = json!({"variants": {"on": true}, "default": "on"});
+    store.apply(&[put("watched", spec)], &change("alice", 1)).await.unwrap();
+    assert!(rx.has_changed().unwrap(), "a committed write must signal");
+    assert_ne!(*rx.borrow_and_update(), before);
+    store.create_environment("qa", &change("alice", 2)).await.unwrap();
+    assert!(rx.has_changed().unwrap());
+}

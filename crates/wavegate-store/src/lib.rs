@@ -41,6 +41,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything wavegate keeps. Object-safe: held as `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// A counter bumped after every committed write (in this process; a shared-database store
+    /// also bumps it for other processes' writes). Live views wait on it instead of polling.
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
+
     /// Environments in promotion order.
     async fn environments(&self) -> StoreResult<Vec<Environment>>;
     /// Appends an environment at the end of the promotion order.

@@ -22,6 +22,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -51,7 +52,8 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let (changes, _) = tokio::sync::watch::channel(0);
+        Ok(SqliteStore { pool, changes: std::sync::Arc::new(changes) })
     }
 
     /// The pool, for tests that need to reach under the trait (e.g. to simulate tampering).
@@ -61,6 +63,13 @@ impl SqliteStore {
 
     async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Commits `tx` and tells [`Store::changes`] subscribers.
+    async fn commit(&self, tx: Transaction<'static, Sqlite>) -> StoreResult<()> {
+        tx.commit().await?;
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
     }
 }
 
@@ -292,6 +301,10 @@ async fn apply_puts(
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     async fn environments(&self) -> StoreResult<Vec<Environment>> {
         let rows = sqlx::query("SELECT name, position FROM environments ORDER BY position")
             .fetch_all(&self.pool)
@@ -330,7 +343,7 @@ impl Store for SqliteStore {
             ),
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(Environment { name: name.to_owned(), position })
     }
 
@@ -356,7 +369,7 @@ impl Store for SqliteStore {
     async fn apply(&self, puts: &[Put], change: &Change) -> StoreResult<Vec<PutOutcome>> {
         let mut tx = self.begin().await?;
         let outcomes = apply_puts(&mut tx, puts, change, None).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(outcomes)
     }
 
@@ -419,7 +432,7 @@ impl Store for SqliteStore {
             ),
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(TokenRecord {
             id: token.id.clone(),
             kind: token.kind,
@@ -467,7 +480,7 @@ impl Store for SqliteStore {
             ),
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -598,7 +611,7 @@ impl Store for SqliteStore {
             )
             .await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(new_rev)
     }
 
@@ -680,7 +693,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -754,7 +767,7 @@ impl Store for SqliteStore {
             ),
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(id)
     }
 

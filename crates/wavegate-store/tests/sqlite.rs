@@ -31,6 +31,7 @@ conformance!(
     concurrent_appends_keep_the_chain,
     rollouts_and_aggregates,
     drills,
+    changes_follow_commits,
 );
 
 #[tokio::test]
