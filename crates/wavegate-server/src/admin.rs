@@ -302,7 +302,7 @@ struct ListQuery {
 
 /// What a token may read of a flag or segment: an environment-scoped token sees only its
 /// environments' state, and only all-environment tokens see segment members (user ids).
-fn redact(p: &Principal, kind: Kind, mut spec: Value) -> Value {
+pub(crate) fn redact(p: &Principal, kind: Kind, mut spec: Value) -> Value {
     if p.0.all_envs() {
         return spec;
     }
@@ -928,6 +928,9 @@ struct AuditQuery {
     after: i64,
     #[serde(default = "default_limit")]
     limit: i64,
+    /// Only entries about this target (a rollout id, flag key, …): its newest `limit`.
+    #[serde(default)]
+    target: Option<String>,
 }
 
 fn default_limit() -> i64 {
@@ -943,24 +946,14 @@ async fn list_audit(
     if !(1..=1000).contains(&q.limit) {
         return Err(ApiError::invalid("limit", "limit must be from 1 to 1000"));
     }
-    let rows = state.store.audit(q.after, q.limit).await?;
-    let entries: Vec<Value> = rows
-        .into_iter()
-        .map(|r| {
-            let doc: Value = serde_json::from_str(&r.entry.canonical).unwrap_or(Value::Null);
-            json!({
-                "seq": r.entry.seq,
-                "at": r.at,
-                "actor": r.actor,
-                "action": r.action,
-                "target": r.target,
-                "reason": doc.get("reason"),
-                "details": doc.get("details"),
-                "hash": r.entry.hash,
-                "prev_hash": r.entry.prev_hash,
-            })
-        })
-        .collect();
+    if q.target.is_some() && q.after != 0 {
+        return Err(ApiError::invalid("after", "use either target or after, not both"));
+    }
+    let rows = match &q.target {
+        Some(t) => state.store.audit_of(t, q.limit).await?,
+        None => state.store.audit(q.after, q.limit).await?,
+    };
+    let entries: Vec<Value> = rows.iter().map(crate::feed::audit_json).collect();
     Ok(Json(json!(entries)))
 }
 

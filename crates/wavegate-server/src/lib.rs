@@ -7,11 +7,14 @@
 
 pub mod admin;
 pub mod auth;
+pub mod chart;
 pub mod checks;
 pub mod clock;
 pub mod controller;
+pub mod dashboard;
 pub mod error;
 pub mod events;
+pub mod feed;
 pub mod json;
 pub mod metrics;
 pub mod ofrep;
@@ -19,6 +22,7 @@ pub mod prometheus;
 pub mod rollouts;
 pub mod snapshot;
 pub mod state;
+pub mod stream;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -65,6 +69,8 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::router())
         .merge(rollouts::router())
         .merge(events::router())
+        .merge(stream::router())
+        .merge(dashboard::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))

@@ -38,6 +38,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     evaluations: Family<EvalLabels, Counter>,
+    /// Open `/api/v1/stream` connections.
+    pub stream_subscribers: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Default for Metrics {
@@ -63,7 +65,13 @@ impl Default for Metrics {
             "Flag evaluations by flag and reason",
             evaluations.clone(),
         );
-        Metrics { registry, requests, latency, evaluations }
+        let stream_subscribers = prometheus_client::metrics::gauge::Gauge::default();
+        registry.register(
+            "wavegate_stream_subscribers",
+            "Open server-sent-event stream connections",
+            stream_subscribers.clone(),
+        );
+        Metrics { registry, requests, latency, evaluations, stream_subscribers }
     }
 }
 

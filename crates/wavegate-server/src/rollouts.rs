@@ -260,6 +260,8 @@ pub fn rollout_dto(row: &RolloutRow, r: &Rollout) -> Value {
         "environment": r.plan.environment,
         "release": {"name": r.plan.release.name, "version": r.plan.release.version, "risk": r.plan.release.risk},
         "team": r.plan.release.team,
+        "service": r.plan.release.service,
+        "regions": r.plan.release.regions,
         "state": r.state.name(),
         "phase": phase,
         "reason": reason,

@@ -9,6 +9,7 @@ use wavegate_store::{Change, Store, StoreResult};
 
 use crate::auth::TokenCache;
 use crate::clock::Clock;
+use crate::feed::{Feed, FeedConfig};
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
 
@@ -33,6 +34,10 @@ pub struct AppState {
     pub prometheus_url: Option<String>,
     /// Serialises rollout writes from the controller and from people.
     pub rollout_lock: Arc<Mutex<()>>,
+    /// Committed changes, fanned out to live views.
+    pub feed: Feed,
+    /// Interval of the stream's heartbeat comments.
+    pub stream_heartbeat: std::time::Duration,
     reload_lock: Arc<Mutex<()>>,
 }
 
@@ -40,6 +45,7 @@ impl AppState {
     /// State over a store, loading the first snapshot.
     pub async fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> StoreResult<AppState> {
         let snapshot = Snapshot::load(&*store).await?;
+        let feed = Feed::start(store.clone(), FeedConfig::default()).await?;
         let state = AppState {
             store,
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
@@ -50,6 +56,8 @@ impl AppState {
             http: reqwest::Client::new(),
             prometheus_url: None,
             rollout_lock: Arc::default(),
+            feed,
+            stream_heartbeat: std::time::Duration::from_secs(15),
             reload_lock: Arc::default(),
         };
         state.reload_live().await?;

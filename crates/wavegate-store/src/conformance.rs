@@ -45,6 +45,7 @@ pub async fn starts_with_defaults(store: Arc<dyn Store>) {
     assert_eq!(store.revision().await.unwrap(), 0);
     assert!(!store.has_admin_token().await.unwrap());
     assert!(store.audit(0, 10).await.unwrap().is_empty());
+    assert_eq!(store.audit_head().await.unwrap(), 0);
 }
 
 /// Versions are monotonic, unchanged content makes no version, and every change is audited.
@@ -322,4 +323,23 @@ pub async fn changes_follow_commits(store: Arc<dyn Store>) {
     assert_ne!(*rx.borrow_and_update(), before);
     store.create_environment("qa", &change("alice", 2)).await.unwrap();
     assert!(rx.has_changed().unwrap());
+}
+
+/// `audit_of` returns one target's newest entries, oldest first.
+pub async fn audit_of_target(store: Arc<dyn Store>) {
+    for (i, key) in ["a", "b", "a", "a"].iter().enumerate() {
+        let spec = json!({"variants": {"on": true, "off": false}, "default": if i % 2 == 0 { "on" } else { "off" }});
+        store.apply(&[put(key, spec)], &change("alice", i as u32)).await.unwrap();
+    }
+    let all = store.audit_of("flag:a", 10).await.unwrap();
+    assert_eq!(store.audit_head().await.unwrap(), all.last().unwrap().entry.seq);
+    assert_eq!(all.len(), 3, "three changes of a");
+    assert!(all.iter().all(|r| r.target == "flag:a"));
+    assert!(all.windows(2).all(|w| w[0].entry.seq < w[1].entry.seq), "oldest first");
+    let last2 = store.audit_of("flag:a", 2).await.unwrap();
+    assert_eq!(
+        last2.iter().map(|r| r.entry.seq).collect::<Vec<_>>(),
+        all[1..].iter().map(|r| r.entry.seq).collect::<Vec<_>>()
+    );
+    assert!(store.audit_of("nobody", 10).await.unwrap().is_empty());
 }

@@ -82,6 +82,12 @@ pub trait Store: Send + Sync + 'static {
     /// Audit entries with `seq > after`, oldest first, at most `limit`.
     async fn audit(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRow>>;
 
+    /// The sequence number of the newest audit entry (0 when the log is empty).
+    async fn audit_head(&self) -> StoreResult<i64>;
+
+    /// The newest `limit` audit entries about `target` (a rollout id, a flag key…), oldest first.
+    async fn audit_of(&self, target: &str, limit: i64) -> StoreResult<Vec<AuditRow>>;
+
     /// Rollouts, newest first; only running or paused ones when `live_only`.
     async fn rollouts(&self, live_only: bool) -> StoreResult<Vec<RolloutRow>>;
     /// One rollout.

@@ -118,6 +118,21 @@ fn audit_event(
     }
 }
 
+fn audit_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<AuditRow> {
+    Ok(AuditRow {
+        entry: ChainedEntry {
+            seq: r.try_get(0)?,
+            prev_hash: r.try_get(1)?,
+            hash: r.try_get(2)?,
+            canonical: r.try_get(3)?,
+        },
+        at: r.try_get(4)?,
+        actor: r.try_get(5)?,
+        action: r.try_get(6)?,
+        target: r.try_get(7)?,
+    })
+}
+
 fn head_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Head> {
     Ok(Head {
         key: row.try_get("key")?,
@@ -501,22 +516,25 @@ impl Store for SqliteStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRow {
-                    entry: ChainedEntry {
-                        seq: r.try_get(0)?,
-                        prev_hash: r.try_get(1)?,
-                        hash: r.try_get(2)?,
-                        canonical: r.try_get(3)?,
-                    },
-                    at: r.try_get(4)?,
-                    actor: r.try_get(5)?,
-                    action: r.try_get(6)?,
-                    target: r.try_get(7)?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn audit_head(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_log")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn audit_of(&self, target: &str, limit: i64) -> StoreResult<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM (SELECT seq, prev_hash, hash, canonical, at, actor, action, target FROM audit_log
+             WHERE target = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+        )
+        .bind(target)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_from_row).collect()
     }
 
     async fn rollouts(&self, live_only: bool) -> StoreResult<Vec<RolloutRow>> {

@@ -32,6 +32,7 @@ conformance!(
     rollouts_and_aggregates,
     drills,
     changes_follow_commits,
+    audit_of_target,
 );
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! and the real OpenFeature Python SDK.
 
 mod cli;
+mod dashboard;
 mod lifecycle;
 mod rollout;
 mod sdk;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::support::{ADMIN, cli, cli_json, eventually, start_with, stderr, stdout, write};
 
-const FLAGS: &str = r#"
+pub(crate) const FLAGS: &str = r#"
 flags:
   checkout:
     variants: { "on": true, "off": false }
@@ -66,11 +66,11 @@ fn roll(user: usize, round: usize) -> u64 {
     h % 100
 }
 
-struct Traffic {
-    http: reqwest::Client,
-    url: String,
-    client_token: String,
-    server_token: String,
+pub(crate) struct Traffic {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub client_token: String,
+    pub server_token: String,
 }
 
 impl Traffic {
@@ -89,7 +89,7 @@ impl Traffic {
 
     /// Evaluates every user once and posts an exposure and an outcome for each; returns the
     /// number of events posted.
-    async fn round(&self, users: usize, round: usize, regression: bool) -> usize {
+    pub async fn round(&self, users: usize, round: usize, regression: bool) -> usize {
         let mut events = Vec::new();
         for u in 0..users {
             let user = format!("user-{u}");
@@ -117,7 +117,7 @@ fn status(url: &str, token: &str, id: &str) -> Value {
     cli_json(url, token, &["rollout", "status", id])
 }
 
-fn token(url: &str, kind: &str, env: &str, principal: &str) -> String {
+pub(crate) fn token(url: &str, kind: &str, env: &str, principal: &str) -> String {
     cli_json(
         url,
         ADMIN,

@@ -1,0 +1,609 @@
+// wavegate dashboard: a small single-page app over the admin API. No framework, no CDN.
+// The token lives in sessionStorage (this tab only) and travels only in the Authorization
+// header; live updates come from /api/v1/stream read with fetch (EventSource cannot send
+// headers). Every value from the API is inserted as text, never as HTML, except the
+// server-rendered guardrail charts (SVG built by wavegate from numbers, names escaped).
+"use strict";
+
+const TOKEN_KEY = "wavegate.token";
+const state = {
+  token: sessionStorage.getItem(TOKEN_KEY),
+  me: null,
+  rollouts: [],
+  filters: { environment: "", team: "", region: "", version: "", state: "", q: "" },
+  streamAbort: null,
+  lastEventId: null,
+  refreshTimer: null,
+  renderSeq: 0,
+};
+
+// ---------- small DOM helpers ----------
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+const $ = (id) => document.getElementById(id);
+
+function fmtTime(s) {
+  if (!s) return "—";
+  const d = new Date(s);
+  return isNaN(d) ? String(s) : d.toLocaleString();
+}
+
+function fmtNum(v) {
+  if (v === null || v === undefined || !isFinite(v)) return "—";
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 0.001 || a >= 10000)) return v.toExponential(2);
+  return a < 1 ? v.toFixed(4) : v.toFixed(2);
+}
+
+function badge(st) {
+  return h("span", { class: `badge state-${st}` }, st.replace("_", " "));
+}
+
+function showAlert(msg, ok) {
+  const a = $("alert");
+  a.textContent = msg;
+  a.className = ok ? "alert ok" : "alert";
+  a.hidden = !msg;
+}
+
+// ---------- API ----------
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.message ? body.message : `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Authorization: `Bearer ${state.token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const resp = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await resp.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  if (resp.status === 401) {
+    signOut("Your token was refused (revoked or mistyped); sign in again.");
+    throw new ApiError(401, data);
+  }
+  if (!resp.ok) throw new ApiError(resp.status, data);
+  return data;
+}
+
+async function apiText(path) {
+  const resp = await fetch(path, { headers: { Authorization: `Bearer ${state.token}` } });
+  if (!resp.ok) throw new ApiError(resp.status, null);
+  return resp.text();
+}
+
+// ---------- session ----------
+
+async function signIn(token) {
+  state.token = token.trim();
+  try {
+    state.me = await api("GET", "/api/v1/whoami");
+  } catch (e) {
+    state.token = null;
+    showAlert(e.status === 401 ? "That token is not valid." : `Sign-in failed: ${e.message}`);
+    return false;
+  }
+  sessionStorage.setItem(TOKEN_KEY, state.token);
+  showAlert("");
+  $("signin").hidden = true;
+  $("nav").hidden = false;
+  $("session").hidden = false;
+  $("who").textContent = `${state.me.principal} (${state.me.kind})`;
+  startStream();
+  return true;
+}
+
+function signOut(msg) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.token = null;
+  state.me = null;
+  if (state.streamAbort) state.streamAbort.abort();
+  state.streamAbort = null;
+  $("nav").hidden = true;
+  $("session").hidden = true;
+  $("view").replaceChildren();
+  $("signin").hidden = false;
+  showAlert(msg || "");
+  $("token").focus();
+}
+
+// ---------- live updates (SSE over fetch) ----------
+
+function setLive(on, text) {
+  const l = $("live");
+  l.className = on ? "live on" : "live off";
+  l.textContent = text;
+}
+
+async function startStream() {
+  if (state.streamAbort) state.streamAbort.abort();
+  const ctrl = new AbortController();
+  state.streamAbort = ctrl;
+  let delay = 500;
+  while (!ctrl.signal.aborted && state.token) {
+    try {
+      const headers = { Authorization: `Bearer ${state.token}`, Accept: "text/event-stream" };
+      if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
+      const resp = await fetch("/api/v1/stream", { headers, signal: ctrl.signal });
+      if (resp.status === 401) { signOut("Your token was refused; sign in again."); return; }
+      if (!resp.ok || !resp.body) throw new Error(`stream answered ${resp.status}`);
+      setLive(true, "live");
+      delay = 500;
+      await readEvents(resp.body, ctrl.signal);
+    } catch (e) {
+      if (ctrl.signal.aborted) return;
+    }
+    setLive(false, "reconnecting…");
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 10000);
+  }
+}
+
+async function readEvents(body, signal) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (!signal.aborted) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value;
+    let idx;
+    while ((idx = buf.search(/\r?\n\r?\n/)) >= 0) {
+      const raw = buf.slice(0, idx);
+      buf = buf.slice(idx + (buf[idx] === "\r" ? 4 : 2));
+      const ev = { event: "message", data: "", id: null };
+      for (const line of raw.split(/\r?\n/)) {
+        if (!line || line.startsWith(":")) continue;
+        const c = line.indexOf(":");
+        const field = c < 0 ? line : line.slice(0, c);
+        const val = c < 0 ? "" : line.slice(c + 1).replace(/^ /, "");
+        if (field === "event") ev.event = val;
+        else if (field === "data") ev.data += (ev.data ? "\n" : "") + val;
+        else if (field === "id") ev.id = val;
+      }
+      if (ev.id !== null) state.lastEventId = ev.id;
+      onEvent(ev);
+    }
+  }
+}
+
+function onEvent(ev) {
+  if (ev.event === "snapshot") return; // the views load what they need themselves
+  // Any change may touch what is on screen: refresh the current view, coalesced.
+  clearTimeout(state.refreshTimer);
+  state.refreshTimer = setTimeout(() => render(true), ev.event === "changed" ? 300 : 60);
+}
+
+// ---------- routing ----------
+
+function route() {
+  const hash = location.hash.replace(/^#\/?/, "");
+  const [path, query] = hash.split("?");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  return { parts: parts.length ? parts : ["rollouts"], query: new URLSearchParams(query || "") };
+}
+
+async function render(live) {
+  if (!state.token || !state.me) return;
+  const { parts } = route();
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.dataset.nav === parts[0]) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  const seq = ++state.renderSeq;
+  let node;
+  try {
+    if (parts[0] === "rollouts" && parts[1]) node = await rolloutPage(parts[1]);
+    else if (parts[0] === "rollouts") node = await rolloutsPage();
+    else if (parts[0] === "flags" && parts[1]) node = await flagPage(parts[1]);
+    else if (parts[0] === "flags") node = await flagsPage();
+    else if (parts[0] === "notifications") node = await notificationsPage();
+    else if (parts[0] === "audit") node = await auditPage();
+    else node = h("p", {}, "No such page. ", h("a", { href: "#/rollouts" }, "Rollouts"));
+  } catch (e) {
+    if (e.status === 401) return;
+    node = h("p", { class: "alert" }, `Could not load this page: ${e.message}`);
+  }
+  if (seq !== state.renderSeq) return; // a newer render won
+  const view = $("view");
+  // Keep focus and scroll where they were on live refreshes.
+  const focusedId = document.activeElement && document.activeElement.id;
+  const scroll = window.scrollY;
+  view.replaceChildren(node);
+  if (live) {
+    if (focusedId && $(focusedId)) $(focusedId).focus();
+    window.scrollTo(0, scroll);
+  }
+  document.title = `wavegate — ${parts.join(" / ")}`;
+}
+
+// ---------- rollouts ----------
+
+const FILTERS = [
+  ["environment", "Environment", (r) => [r.environment]],
+  ["team", "Team", (r) => [r.team || ""]],
+  ["region", "Region", (r) => r.regions || []],
+  ["version", "Version", (r) => [r.release ? r.release.version : ""]],
+  ["state", "State", (r) => [r.state]],
+];
+
+function matches(r) {
+  const f = state.filters;
+  for (const [key, , get] of FILTERS) {
+    if (f[key] && !get(r).includes(f[key])) return false;
+  }
+  if (f.q) {
+    const hay = `${r.id} ${r.flag} ${r.plan} ${r.service || ""}`.toLowerCase();
+    if (!hay.includes(f.q.toLowerCase())) return false;
+  }
+  return true;
+}
+
+async function rolloutsPage() {
+  state.rollouts = await api("GET", "/api/v1/rollouts");
+  const filters = h("form", { class: "filters", role: "search", "aria-label": "Filter rollouts", onsubmit: (e) => e.preventDefault() });
+  for (const [key, label, get] of FILTERS) {
+    const values = [...new Set(state.rollouts.flatMap(get).filter(Boolean))].sort();
+    const id = `filter-${key}`;
+    const sel = h("select", { id, name: key, onchange: (e) => { state.filters[key] = e.target.value; render(); } },
+      h("option", { value: "" }, "any"),
+      values.map((v) => h("option", { value: v, selected: state.filters[key] === v }, v)));
+    filters.append(h("div", {}, h("label", { for: id }, label), sel));
+  }
+  filters.append(h("div", {}, h("label", { for: "filter-q" }, "Search"),
+    h("input", { id: "filter-q", type: "search", value: state.filters.q, placeholder: "id, flag, plan, service",
+      oninput: (e) => { state.filters.q = e.target.value; clearTimeout(state.qTimer); state.qTimer = setTimeout(() => render(true), 200); } })));
+  const shown = state.rollouts.filter(matches);
+  const rows = shown.map((r) => h("tr", { dataset: { rollout: r.id } },
+    h("td", {}, h("a", { href: `#/rollouts/${encodeURIComponent(r.id)}` }, r.id)),
+    h("td", {}, r.flag),
+    h("td", {}, r.environment),
+    h("td", {}, r.team || "—"),
+    h("td", {}, (r.regions || []).join(", ") || "—"),
+    h("td", {}, r.release ? `${r.release.name} ${r.release.version}` : "—"),
+    h("td", {}, badge(r.state), r.phase ? h("span", { class: "muted" }, ` ${phaseText(r.phase)}`) : ""),
+    h("td", {}, `${r.wave}/${r.waves} · ${r.exposure}`),
+    h("td", {}, fmtTime(r.updated_at))));
+  return h("div", {},
+    h("h1", {}, "Rollouts"),
+    filters,
+    h("p", { class: "muted", id: "rollout-count" }, `${shown.length} of ${state.rollouts.length} rollouts`),
+    h("table", { id: "rollouts" },
+      h("thead", {}, h("tr", {}, ["Rollout", "Flag", "Env", "Team", "Regions", "Release", "State", "Wave", "Updated"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 9 }, "No rollouts match.")))));
+}
+
+function phaseText(phase) {
+  if (!phase) return "";
+  if (typeof phase === "string") return phase.replace(/_/g, " ");
+  const k = Object.keys(phase)[0];
+  return k ? k.replace(/_/g, " ") : "";
+}
+
+const COMMANDS = {
+  approve: { label: "Approve", when: (r) => r.state === "running", reason: false, text: "Approve promotion past this gate." },
+  pause: { label: "Pause", when: (r) => r.state === "running", reason: true, text: "Pause: exposure stays where it is; nothing promotes until resumed." },
+  resume: { label: "Resume", when: (r) => r.state === "paused", reason: false, text: "Resume: the wave's hold restarts now." },
+  rollback: { label: "Roll back", when: (r) => r.state === "running" || r.state === "paused", reason: true, danger: true, text: "Roll back: restore the flag's pre-rollout version now." },
+  reject: { label: "Reject (no-go)", when: (r) => r.state === "running", reason: true, danger: true, text: "Reject: call no-go; the rollout stops and rolls back." },
+};
+
+function waitingForApproval(r) {
+  return r.state === "running" && r.phase === "awaiting_approval";
+}
+
+async function rolloutPage(id) {
+  const r = await api("GET", `/api/v1/rollouts/${encodeURIComponent(id)}`);
+  const [plan, audit] = await Promise.all([
+    api("GET", `/api/v1/plans/${encodeURIComponent(r.plan)}`).catch(() => null),
+    state.me.kind === "admin"
+      ? api("GET", `/api/v1/audit?target=${encodeURIComponent(`rollout:${id}`)}&limit=200`).catch(() => [])
+      : Promise.resolve(null),
+  ]);
+  const page = h("div", { id: "rollout", dataset: { state: r.state, wave: r.wave } });
+  page.append(h("p", {}, h("a", { href: "#/rollouts" }, "← all rollouts")));
+  page.append(h("h1", {}, `${r.flag} → ${r.release ? r.release.version : ""} in ${r.environment} `, badge(r.state)));
+  if (r.reason) page.append(h("p", { id: "state-reason" }, h("strong", {}, "Why: "), r.reason));
+  if (waitingForApproval(r)) {
+    page.append(h("p", { class: "alert ok", id: "awaiting" },
+      `Waiting for approval: ${r.approvals.length} of ${r.approvals_needed} given${r.approvals.length ? ` (${r.approvals.map((a) => a.principal).join(", ")})` : ""}.`));
+  }
+  const facts = [
+    ["Rollout", r.id], ["Plan", `${r.plan} v${r.plan_version}`], ["Wave", `${r.wave} of ${r.waves}`],
+    ["Exposure", r.exposure], ["Phase", phaseText(r.phase) || "—"], ["Team", r.team || "—"],
+    ["Service", r.service || "—"], ["Regions", (r.regions || []).join(", ") || "—"],
+    ["Risk", r.release ? r.release.risk : "—"], ["Requester", r.requester],
+    ["Started", fmtTime(r.started_at)], ["Wave started", fmtTime(r.wave_started_at)],
+  ];
+  page.append(h("dl", { class: "facts" }, facts.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))));
+  if (state.me.can_command) {
+    const bar = h("div", { class: "actions", role: "group", "aria-label": "Rollout commands" });
+    for (const [cmd, c] of Object.entries(COMMANDS)) {
+      if (!c.when(r)) continue;
+      if (cmd === "approve" && !waitingForApproval(r)) continue;
+      bar.append(h("button", { type: "button", id: `cmd-${cmd}`, class: c.danger ? "danger" : "", onclick: () => runCommand(r, cmd) }, c.label));
+    }
+    if (bar.childElementCount) page.append(bar);
+  }
+  // Wave timeline.
+  const waves = plan && plan.spec ? plan.spec.waves : [];
+  page.append(h("h2", {}, "Waves"));
+  page.append(h("ol", { class: "timeline", id: "timeline" }, waves.map((w, i) => {
+    const n = i + 1;
+    const cls = n < r.wave || r.state === "completed" ? "done" : n === r.wave ? "current" : "";
+    return h("li", { class: cls, "aria-current": n === r.wave ? "step" : null },
+      h("div", { class: "exp" }, w.exposure),
+      h("div", {}, `wave ${n}${cls === "current" ? " (current)" : cls === "done" ? " ✓" : ""}`),
+      h("div", { class: "muted" }, [w.hold ? `hold ${w.hold}` : "", w.promotion ? `promotion: ${w.promotion}` : ""].filter(Boolean).join(" · ")));
+  })));
+  // Guardrails with charts.
+  page.append(h("h2", {}, "Guardrails"));
+  const verdicts = r.verdicts || [];
+  const guardrails = plan && plan.spec ? plan.spec.guardrails || [] : [];
+  if (!guardrails.length) page.append(h("p", { class: "muted" }, "This plan has no guardrails."));
+  const vt = h("table", { id: "verdicts" }, h("thead", {}, h("tr", {}, ["Guardrail", "Wave", "Verdict", "Estimate", "Bound", "Tolerance", "Why"].map((c) => h("th", { scope: "col" }, c)))));
+  const vb = h("tbody");
+  for (const v of verdicts) {
+    const rep = v.report || {};
+    vb.append(h("tr", {},
+      h("td", {}, `${v.name}${v.kind !== "guardrail" ? ` (${v.kind})` : ""}`),
+      h("td", {}, v.wave),
+      h("td", { class: `v-${v.verdict}` }, v.verdict),
+      h("td", {}, fmtNum(rep.estimate)),
+      h("td", {}, rep.lower !== undefined ? `[${fmtNum(rep.lower)}, ${fmtNum(rep.upper)}]` : "—"),
+      h("td", {}, fmtNum(rep.tolerance)),
+      h("td", {}, rep.explanation || (typeof rep === "string" ? rep : ""))));
+  }
+  vt.append(vb);
+  if (verdicts.length) page.append(vt);
+  const charts = h("div", { class: "charts" });
+  for (const g of guardrails) {
+    const fig = h("figure", { dataset: { guardrail: g.name } }, h("figcaption", {}, `${g.name}: harm estimate, always-valid bound and tolerance`));
+    charts.append(fig);
+    apiText(`/api/v1/rollouts/${encodeURIComponent(id)}/guardrails/${encodeURIComponent(g.name)}/chart`)
+      .then((svg) => { const holder = h("div"); holder.innerHTML = svg; fig.prepend(holder); })
+      .catch((e) => fig.append(h("p", { class: "muted" }, `chart unavailable: ${e.message}`)));
+  }
+  page.append(charts);
+  // Runbook.
+  const runbook = Object.entries(r.runbook || {});
+  page.append(h("h2", {}, "Runbook"));
+  if (!runbook.length) page.append(h("p", { class: "muted" }, "The plan has no runbook."));
+  for (const [name, steps] of runbook) page.append(h("h3", {}, name), h("pre", {}, steps));
+  // Audit trail.
+  if (audit) {
+    page.append(h("h2", {}, "Audit trail"));
+    page.append(auditTable(audit.slice().reverse(), "rollout-audit"));
+  }
+  return page;
+}
+
+function runCommand(r, cmd) {
+  const c = COMMANDS[cmd];
+  const dlg = $("confirm");
+  $("confirm-title").textContent = `${c.label} ${r.id}?`;
+  $("confirm-text").textContent = c.text;
+  const reason = $("confirm-reason");
+  reason.value = "";
+  reason.required = c.reason;
+  $("confirm-reason-label").textContent = c.reason ? "Reason (required)" : "Reason (optional)";
+  $("confirm-hint").textContent = c.reason ? "The reason goes into the audit trail and the notifications." : "";
+  $("confirm-ok").textContent = c.label;
+  $("confirm-ok").className = c.danger ? "danger" : "";
+  const form = $("confirm-form");
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    if (c.reason && !reason.value.trim()) { reason.focus(); return; }
+    dlg.close();
+    try {
+      await api("POST", `/api/v1/rollouts/${encodeURIComponent(r.id)}/${cmd}`, { reason: reason.value.trim() || undefined });
+      showAlert(`${c.label}: done.`, true);
+    } catch (err) {
+      showAlert(`${c.label} refused: ${err.message}`);
+    }
+    render(true);
+  };
+  $("confirm-cancel").onclick = () => dlg.close();
+  dlg.showModal();
+  reason.focus();
+}
+
+// ---------- flags ----------
+
+async function flagsPage() {
+  const flags = await api("GET", "/api/v1/flags");
+  return h("div", {},
+    h("h1", {}, "Flags"),
+    h("table", { id: "flags" },
+      h("thead", {}, h("tr", {}, ["Flag", "Version", "Description", "Environments", "Updated by", "Updated"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, flags.map((f) => h("tr", { dataset: { flag: f.key } },
+        h("td", {}, h("a", { href: `#/flags/${encodeURIComponent(f.key)}` }, f.key)),
+        h("td", {}, `v${f.version}`),
+        h("td", {}, f.spec.description || ""),
+        h("td", {}, Object.entries(f.spec.environments || {}).map(([e, c]) => `${e}${c.enabled ? "" : " (off)"}`).join(", ")),
+        h("td", {}, f.updated_by),
+        h("td", {}, fmtTime(f.updated_at)))))));
+}
+
+function describeRule(rule) {
+  const parts = [];
+  if (rule.segment) parts.push(`segment ${rule.segment}`);
+  for (const c of rule.constraints || []) {
+    parts.push(`${c.attribute} ${c.negate ? "not " : ""}${c.op} ${JSON.stringify(c.values ?? c.value)}`);
+  }
+  const when = parts.length ? `when ${parts.join(" and ")}` : "everyone";
+  const serve = rule.serve !== undefined ? `serve ${rule.serve}`
+    : rule.split ? `split ${Object.entries(rule.split).map(([v, p]) => `${v} ${p}`).join(" / ")} by ${rule.stickiness || "default"}` : "";
+  return `${when} → ${serve}`;
+}
+
+async function flagPage(key) {
+  const enc = encodeURIComponent(key);
+  const [f, versions] = await Promise.all([api("GET", `/api/v1/flags/${enc}`), api("GET", `/api/v1/flags/${enc}/versions`)]);
+  const page = h("div", { id: "flag", dataset: { version: f.version } });
+  page.append(h("p", {}, h("a", { href: "#/flags" }, "← all flags")));
+  page.append(h("h1", {}, `${f.key} `, h("span", { class: "muted" }, `v${f.version}`)));
+  if (f.spec.description) page.append(h("p", {}, f.spec.description));
+  page.append(h("p", {}, `Variants: ${Object.entries(f.spec.variants || {}).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(", ")}; default ${f.spec.default}`));
+  page.append(h("h2", {}, "Rules"));
+  for (const [env, c] of Object.entries(f.spec.environments || {})) {
+    page.append(h("div", { class: "env", dataset: { env } },
+      h("h3", {}, `${env} — ${c.enabled ? "enabled" : "disabled (serves " + (f.spec.disabled_variant || f.spec.default) + ")"}`),
+      (c.rules || []).length
+        ? h("ol", {}, c.rules.map((rule) => h("li", {}, h("strong", {}, rule.name || "(unnamed)"), `: ${describeRule(rule)}`)))
+        : h("p", { class: "muted" }, `no rules; serves ${f.spec.default}`)));
+  }
+  page.append(h("h2", {}, "History"));
+  const diffBox = h("div", { id: "diff" });
+  const rows = versions.slice().reverse().map((v) => h("tr", {},
+    h("td", {}, `v${v.version}`),
+    h("td", {}, v.action || ""),
+    h("td", {}, v.actor),
+    h("td", {}, v.reason || ""),
+    h("td", {}, fmtTime(v.created_at)),
+    h("td", {},
+      v.version > 1 ? h("button", { type: "button", class: "quiet", onclick: () => showDiff(key, v.version - 1, v.version, diffBox) }, `diff v${v.version - 1}→v${v.version}`) : "",
+      " ",
+      state.me.can_command && v.version !== f.version
+        ? h("button", { type: "button", class: "quiet", id: `revert-${v.version}`, onclick: () => revertFlag(key, v.version) }, `revert to v${v.version}`) : "")));
+  page.append(h("table", { id: "versions" },
+    h("thead", {}, h("tr", {}, ["Version", "Action", "By", "Reason", "When", ""].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows)));
+  page.append(diffBox);
+  return page;
+}
+
+async function showDiff(key, from, to, box) {
+  try {
+    const d = await api("GET", `/api/v1/flags/${encodeURIComponent(key)}/diff?from=${from}&to=${to}`);
+    const pre = h("pre", { class: "diff" });
+    for (const line of String(d.diff).split("\n")) {
+      pre.append(h("span", { class: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "" }, line), "\n");
+    }
+    box.replaceChildren(h("h3", {}, `Diff v${from} → v${to}`), pre);
+    box.scrollIntoView();
+  } catch (e) {
+    showAlert(`Diff failed: ${e.message}`);
+  }
+}
+
+function revertFlag(key, version) {
+  const dlg = $("confirm");
+  $("confirm-title").textContent = `Revert ${key} to v${version}?`;
+  $("confirm-text").textContent = "This writes a new version with the content of the old one.";
+  const reason = $("confirm-reason");
+  reason.value = "";
+  reason.required = true;
+  $("confirm-reason-label").textContent = "Reason (required)";
+  $("confirm-hint").textContent = "";
+  $("confirm-ok").textContent = "Revert";
+  $("confirm-ok").className = "danger";
+  $("confirm-form").onsubmit = async (e) => {
+    e.preventDefault();
+    if (!reason.value.trim()) { reason.focus(); return; }
+    dlg.close();
+    try {
+      const out = await api("POST", `/api/v1/flags/${encodeURIComponent(key)}/revert`, { version, reason: reason.value.trim() });
+      showAlert(`Reverted ${key}: now v${out.version ?? "?"}.`, true);
+    } catch (err) {
+      showAlert(`Revert refused: ${err.message}`);
+    }
+    render(true);
+  };
+  $("confirm-cancel").onclick = () => dlg.close();
+  dlg.showModal();
+  reason.focus();
+}
+
+// ---------- notifications and audit ----------
+
+async function notificationsPage() {
+  let deliveries;
+  try {
+    deliveries = await api("GET", "/api/v1/notifications/deliveries?limit=200");
+  } catch (e) {
+    if (e.status === 404) return h("div", {}, h("h1", {}, "Notifications"), h("p", { class: "muted" }, "This server has no notification support."));
+    throw e;
+  }
+  const list = Array.isArray(deliveries) ? deliveries : deliveries.deliveries || [];
+  return h("div", {},
+    h("h1", {}, "Notification deliveries"),
+    h("table", { id: "deliveries" },
+      h("thead", {}, h("tr", {}, ["When", "Target", "Audience", "Event", "Rollout", "Status", "Attempts", "Last error"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, list.length ? list.map((d) => h("tr", {},
+        h("td", {}, fmtTime(d.created_at)),
+        h("td", {}, d.target),
+        h("td", {}, d.audience),
+        h("td", {}, d.event),
+        h("td", {}, d.rollout ? h("a", { href: `#/rollouts/${encodeURIComponent(d.rollout)}` }, d.rollout) : "—"),
+        h("td", { class: d.status === "delivered" ? "v-pass" : d.status === "failed" ? "v-fail" : "v-inconclusive" }, d.status),
+        h("td", {}, d.attempts),
+        h("td", {}, d.last_error || ""))) : h("tr", {}, h("td", { colspan: 8 }, "No deliveries yet.")))));
+}
+
+function auditTable(entries, id) {
+  return h("table", { id },
+    h("thead", {}, h("tr", {}, ["#", "When", "Who", "What", "Target", "Reason"].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, entries.map((e) => h("tr", {},
+      h("td", {}, e.seq),
+      h("td", {}, fmtTime(e.at)),
+      h("td", {}, e.actor),
+      h("td", {}, e.action),
+      h("td", {}, e.target),
+      h("td", {}, e.reason || "")))));
+}
+
+async function auditPage() {
+  if (state.me.kind !== "admin") return h("p", {}, "The audit log needs an admin token.");
+  const verify = await api("GET", "/api/v1/audit/verify");
+  // The newest 200 entries: page to the end, keep the tail.
+  let after = 0;
+  let all = [];
+  for (;;) {
+    const page = await api("GET", `/api/v1/audit?after=${after}&limit=1000`);
+    all = all.concat(page).slice(-200);
+    if (page.length < 1000) break;
+    after = page[page.length - 1].seq;
+  }
+  return h("div", {},
+    h("h1", {}, "Audit log"),
+    h("p", { id: "verify", class: verify.ok ? "v-pass" : "v-fail" },
+      verify.ok ? `Chain verified: ${verify.verified} entries.` : `Chain broken at #${verify.first_bad.seq}: ${verify.first_bad.problem}`),
+    auditTable(all.reverse(), "audit"));
+}
+
+// ---------- start ----------
+
+window.addEventListener("hashchange", () => render());
+document.addEventListener("DOMContentLoaded", async () => {
+  $("signin-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (await signIn($("token").value)) { $("token").value = ""; render(); $("main").focus(); }
+  });
+  $("signout").addEventListener("click", () => signOut("Signed out."));
+  if (state.token && (await signIn(state.token))) render();
+  else signOut();
+});

@@ -1,0 +1,118 @@
+//! The dashboard: a single-page app embedded in the binary (no CDN, works offline), the
+//! `whoami` endpoint it signs in with, and server-rendered guardrail charts.
+//!
+//! The page itself is public (it holds no data); everything it shows comes from the API with
+//! the token the user pasted, kept in the browser's `sessionStorage` and sent as an
+//! `Authorization` header (never in a URL). Live updates come from `/api/v1/stream`, read with
+//! `fetch` so the header can be sent.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wavegate_store::TokenKind;
+
+use crate::auth::Principal;
+use crate::chart::{Point, guardrail_svg};
+use crate::error::{ApiError, ApiResult};
+use crate::json::{ApiPath as Path, ApiQuery as Query};
+use crate::state::AppState;
+
+const INDEX_HTML: &str = include_str!("../dashboard/index.html");
+const APP_JS: &str = include_str!("../dashboard/app.js");
+const APP_CSS: &str = include_str!("../dashboard/app.css");
+
+/// Content-Security-Policy of the dashboard: nothing from anywhere but this server.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Dashboard routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { asset(INDEX_HTML, "text/html; charset=utf-8") }))
+        .route("/assets/app.js", get(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }))
+        .route("/assets/app.css", get(|| async { asset(APP_CSS, "text/css; charset=utf-8") }))
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/rollouts/{id}/guardrails/{name}/chart", get(chart))
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    resp
+}
+
+/// Who the token belongs to and what it may do (the dashboard shows buttons accordingly).
+async fn whoami(p: Principal) -> Json<Value> {
+    let t = &p.0;
+    Json(json!({
+        "principal": t.principal,
+        "kind": t.kind.as_str(),
+        "environments": t.environments,
+        "token_id": t.id,
+        "can_command": t.kind == TokenKind::Admin,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChartQuery {
+    /// Only this wave (1-based); default: every wave.
+    #[serde(default)]
+    wave: Option<i64>,
+}
+
+/// `image/svg+xml` chart of one guardrail's verdicts over time.
+async fn chart(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((id, name)): Path<(String, String)>,
+    Query(q): Query<ChartQuery>,
+) -> ApiResult<Response> {
+    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    let row = state
+        .store
+        .rollout(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("rollout {id:?} not found")))?;
+    p.require_env(&row.environment)?;
+    let r: wavegate_rollout::machine::Rollout =
+        serde_json::from_value(row.doc).map_err(ApiError::internal)?;
+    let g = r.plan.guardrails.iter().find(|g| g.name == name).ok_or_else(|| {
+        let names: Vec<&str> = r.plan.guardrails.iter().map(|g| g.name.as_str()).collect();
+        ApiError::not_found(format!(
+            "rollout {id} has no guardrail {name:?}; it has: {}",
+            names.join(", ")
+        ))
+    })?;
+    let mut rows = state.store.verdicts(&id, 20_000).await?;
+    rows.reverse();
+    let first = rows.iter().find(|v| v.kind == "guardrail").map(|v| v.at);
+    let points: Vec<Point> = rows
+        .iter()
+        .filter(|v| v.kind == "guardrail" && v.name == name)
+        .filter(|v| q.wave.is_none_or(|w| v.wave + 1 == w))
+        .map(|v| Point {
+            t: first.map_or(0.0, |f| (v.at - f).num_milliseconds() as f64 / 1000.0),
+            wave: v.wave + 1,
+            estimate: v.report.get("estimate").and_then(Value::as_f64),
+            lower: v.report.get("lower").and_then(Value::as_f64),
+            upper: v.report.get("upper").and_then(Value::as_f64),
+            verdict: v.verdict.clone(),
+        })
+        .collect();
+    let svg = guardrail_svg(&name, g.tolerance, &points);
+    let mut resp = svg.into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml; charset=utf-8"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}

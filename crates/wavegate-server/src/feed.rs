@@ -1,0 +1,164 @@
+//! The change feed: one task per server tails the audit log and fans each new entry out to
+//! every live view (the SSE stream, the dashboard) through a broadcast channel, so N
+//! subscribers cost one store read per change, not N.
+//!
+//! Every change in wavegate appends to the audit log in its own transaction, so the log's
+//! sequence number is the feed's position: a subscriber that reconnects with `Last-Event-ID`
+//! replays from the store exactly what it missed. Writes that append no audit entry (event
+//! batches, verdicts recorded on a tick) are announced as coalesced [`FeedItem::Changed`]
+//! notices, at most one per [`FeedConfig::coalesce`].
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+use wavegate_store::{AuditRow, Head, Kind, Store, StoreResult};
+
+/// Feed tuning.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedConfig {
+    /// Least time between two [`FeedItem::Changed`] notices.
+    pub coalesce: Duration,
+    /// How many items a slow subscriber may fall behind before it replays from the store.
+    pub capacity: usize,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig { coalesce: Duration::from_millis(500), capacity: 1024 }
+    }
+}
+
+/// One thing that happened.
+#[derive(Debug, Clone)]
+pub enum FeedItem {
+    /// An audit entry, with the flag or segment it changed (as stored now), if any.
+    Audit {
+        /// The entry's sequence number (the SSE event id).
+        seq: i64,
+        /// The entry as the audit API shows it.
+        entry: Value,
+        /// The changed flag or segment's current head.
+        head: Option<Box<(Kind, Head)>>,
+    },
+    /// Something without an audit entry changed (event aggregates, verdicts).
+    Changed,
+}
+
+/// The shared feed: subscribe to hear about changes as they commit.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    tx: Arc<broadcast::Sender<Arc<FeedItem>>>,
+}
+
+impl Feed {
+    /// Starts the tailing task over `store` and returns the feed. The task ends once every
+    /// clone of the feed is dropped.
+    pub async fn start(store: Arc<dyn Store>, config: FeedConfig) -> StoreResult<Feed> {
+        let (tx, _) = broadcast::channel(config.capacity.max(16));
+        let tx = Arc::new(tx);
+        let changes = store.changes(); // before reading the head, so no commit slips between
+        let head = store.audit_head().await?;
+        tokio::spawn(tail(store, changes, Arc::downgrade(&tx), head, config));
+        Ok(Feed { tx })
+    }
+
+    /// A receiver of every item from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedItem>> {
+        self.tx.subscribe()
+    }
+
+    /// How many subscribers are listening.
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+}
+
+async fn tail(
+    store: Arc<dyn Store>,
+    mut changes: tokio::sync::watch::Receiver<u64>,
+    tx: Weak<broadcast::Sender<Arc<FeedItem>>>,
+    mut after: i64,
+    config: FeedConfig,
+) {
+    let mut last_changed = tokio::time::Instant::now() - config.coalesce;
+    let mut pending_changed = false;
+    loop {
+        // Wake on a commit; also every second so the task notices when the feed is dropped,
+        // and when a coalesced notice falls due.
+        let wait = if pending_changed {
+            config.coalesce.saturating_sub(last_changed.elapsed())
+        } else {
+            Duration::from_secs(1)
+        };
+        let woke = tokio::time::timeout(wait, changes.changed()).await;
+        let Some(tx) = tx.upgrade() else { return };
+        if let Ok(Err(_)) = woke {
+            return; // the store is gone
+        }
+        let mut saw_audit = false;
+        loop {
+            let rows = match store.audit(after, 500).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "change feed could not read the audit log");
+                    break;
+                }
+            };
+            let full = rows.len() == 500;
+            for row in rows {
+                after = row.entry.seq;
+                saw_audit = true;
+                match item_for(&*store, &row).await {
+                    Ok(item) => {
+                        let _ = tx.send(Arc::new(item));
+                    }
+                    Err(e) => tracing::warn!(error = %e, seq = after, "change feed item failed"),
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        if woke.is_ok() && !saw_audit {
+            pending_changed = true;
+        }
+        if saw_audit {
+            pending_changed = false; // the audit items already told everyone
+            last_changed = tokio::time::Instant::now();
+        } else if pending_changed && last_changed.elapsed() >= config.coalesce {
+            pending_changed = false;
+            last_changed = tokio::time::Instant::now();
+            let _ = tx.send(Arc::new(FeedItem::Changed));
+        }
+    }
+}
+
+/// The audit API's view of one entry.
+pub fn audit_json(r: &AuditRow) -> Value {
+    let doc: Value = serde_json::from_str(&r.entry.canonical).unwrap_or(Value::Null);
+    json!({
+        "seq": r.entry.seq,
+        "at": r.at,
+        "actor": r.actor,
+        "action": r.action,
+        "target": r.target,
+        "reason": doc.get("reason"),
+        "details": doc.get("details"),
+        "hash": r.entry.hash,
+        "prev_hash": r.entry.prev_hash,
+    })
+}
+
+/// Builds the feed item for one audit row (reading the changed flag or segment's head).
+pub async fn item_for(store: &dyn Store, row: &AuditRow) -> StoreResult<FeedItem> {
+    let head = match row.target.split_once(':') {
+        Some(("flag", key)) => store.get(Kind::Flag, key).await?.map(|h| Box::new((Kind::Flag, h))),
+        Some(("segment", key)) => {
+            store.get(Kind::Segment, key).await?.map(|h| Box::new((Kind::Segment, h)))
+        }
+        _ => None,
+    };
+    Ok(FeedItem::Audit { seq: row.entry.seq, entry: audit_json(row), head })
+}

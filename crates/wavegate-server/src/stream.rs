@@ -1,0 +1,245 @@
+//! `GET /api/v1/stream`: server-sent events for SDKs, edge relays and the dashboard.
+//!
+//! A new connection gets one `snapshot` event (every live flag and segment, redacted to the
+//! token's environments), then one event per audit entry as it commits: `flag` or `segment`
+//! with the changed item's current head, or (admin tokens only) `audit` for everything else.
+//! Every such event's id is the audit sequence number, so a client that reconnects with
+//! `Last-Event-ID` gets exactly what it missed, replayed from the store. Admin tokens also get
+//! coalesced `changed` notices (no id) when verdicts or event aggregates move. Comment lines
+//! (`: heartbeat`) keep idle connections open through proxies.
+//!
+//! Only `admin` and `server-sdk` tokens may stream: the stream carries rules and segment
+//! members (DESIGN.md, "Streams and secrets").
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+use wavegate_store::{Head, Kind, TokenKind};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::feed::{FeedItem, item_for};
+use crate::json::ApiQuery as Query;
+use crate::state::AppState;
+
+/// The stream route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/stream", get(stream))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamQuery {
+    /// Only this environment's rules (default: every environment the token may read).
+    #[serde(default)]
+    environment: Option<String>,
+}
+
+/// Who is listening and what they may see.
+struct Scope {
+    principal: Principal,
+    environment: Option<String>,
+    admin: bool,
+}
+
+impl Scope {
+    fn head(&self, kind: Kind, h: &Head) -> Value {
+        let mut spec = crate::admin::redact(&self.principal, kind, h.spec.clone());
+        if let (Kind::Flag, Some(env)) = (kind, &self.environment)
+            && let Some(envs) = spec.get_mut("environments").and_then(Value::as_object_mut)
+        {
+            envs.retain(|name, _| name == env);
+        }
+        json!({"key": h.key, "version": h.version, "archived": h.archived, "spec": spec})
+    }
+
+    /// The SSE event for a feed item, if this subscriber may see it.
+    fn event(&self, item: &FeedItem) -> Option<Event> {
+        match item {
+            FeedItem::Audit { seq, entry, head } => {
+                let (name, mut data) = match head.as_deref() {
+                    Some((kind, h)) => (kind.as_str(), self.head(*kind, h)),
+                    None if self.admin => ("audit", entry.clone()),
+                    None => return None,
+                };
+                if self.admin && head.is_some() {
+                    data["audit"] = entry.clone();
+                }
+                Some(Event::default().event(name).id(seq.to_string()).data(data.to_string()))
+            }
+            FeedItem::Changed if self.admin => Some(Event::default().event("changed").data("{}")),
+            FeedItem::Changed => None,
+        }
+    }
+}
+
+async fn stream(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    Query(q): Query<StreamQuery>,
+) -> ApiResult<Response> {
+    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    if let Some(env) = &q.environment {
+        if !state.snapshot.load().environments.contains(env) {
+            return Err(ApiError::invalid("environment", format!("unknown environment {env:?}")));
+        }
+        p.require_env(env)?;
+    }
+    let last_id = match headers.get("last-event-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    ApiError::invalid("Last-Event-ID", "must be an event id this stream sent")
+                })?,
+        ),
+    };
+    // Subscribe before reading anything, so nothing committed meanwhile is missed.
+    let rx = state.feed.subscribe();
+    let admin = p.0.kind == TokenKind::Admin;
+    let scope = Scope { principal: p, environment: q.environment, admin };
+    let (tx, out) = mpsc::channel::<Event>(256);
+    let heartbeat = state.stream_heartbeat;
+    state.metrics.stream_subscribers.inc();
+    let metrics = state.metrics.clone();
+    tokio::spawn(async move {
+        if let Err(e) = serve(&state, &scope, last_id, rx, &tx).await {
+            tracing::debug!(error = %e, "stream subscriber ended");
+        }
+        metrics.stream_subscribers.dec();
+    });
+    let events = futures_util::stream::unfold(out, |mut out| async move {
+        out.recv().await.map(|e| (Ok::<_, Infallible>(e), out))
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
+        .into_response())
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Ended {
+    #[error("client went away")]
+    Gone,
+    #[error(transparent)]
+    Store(#[from] wavegate_store::StoreError),
+}
+
+async fn send(tx: &mpsc::Sender<Event>, e: Event) -> Result<(), Ended> {
+    tx.send(e).await.map_err(|_| Ended::Gone)
+}
+
+/// Feeds one subscriber until it goes away.
+async fn serve(
+    state: &AppState,
+    scope: &Scope,
+    last_id: Option<i64>,
+    mut rx: broadcast::Receiver<Arc<FeedItem>>,
+    tx: &mpsc::Sender<Event>,
+) -> Result<(), Ended> {
+    let head = state.store.audit_head().await?;
+    let mut sent = match last_id {
+        // A resumable position: replay what was missed.
+        Some(id) if id <= head => replay(state, scope, id, tx).await?,
+        // New, or an id from another database (e.g. before a restore): start over.
+        _ => {
+            let snap = snapshot(state, scope).await?;
+            send(
+                tx,
+                Event::default().event("snapshot").id(head.to_string()).data(snap.to_string()),
+            )
+            .await?;
+            head
+        }
+    };
+    loop {
+        match rx.recv().await {
+            Ok(item) => {
+                if let FeedItem::Audit { seq, .. } = &*item {
+                    if *seq <= sent {
+                        continue;
+                    }
+                    if *seq > sent + 1 {
+                        sent = replay(state, scope, sent, tx).await?;
+                        if *seq <= sent {
+                            continue;
+                        }
+                    }
+                    sent = *seq;
+                }
+                if let Some(e) = scope.event(&item) {
+                    send(tx, e).await?;
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                sent = replay(state, scope, sent, tx).await?;
+            }
+            Err(broadcast::error::RecvError::Closed) => return Ok(()),
+        }
+    }
+}
+
+/// Sends every audit entry after `after` from the store; returns the last sequence sent.
+async fn replay(
+    state: &AppState,
+    scope: &Scope,
+    mut after: i64,
+    tx: &mpsc::Sender<Event>,
+) -> Result<i64, Ended> {
+    loop {
+        let rows = state.store.audit(after, 500).await?;
+        let full = rows.len() == 500;
+        for row in &rows {
+            after = row.entry.seq;
+            if let Some(e) = scope.event(&item_for(&*state.store, row).await?) {
+                send(tx, e).await?;
+            }
+        }
+        if !full {
+            return Ok(after);
+        }
+    }
+}
+
+/// Every live flag and segment the subscriber may read, with the configuration revision.
+async fn snapshot(state: &AppState, scope: &Scope) -> Result<Value, Ended> {
+    let revision = state.store.revision().await?;
+    let flags: Vec<Value> = state
+        .store
+        .list(Kind::Flag, false)
+        .await?
+        .iter()
+        .map(|h| scope.head(Kind::Flag, h))
+        .collect();
+    let segments: Vec<Value> = state
+        .store
+        .list(Kind::Segment, false)
+        .await?
+        .iter()
+        .map(|h| scope.head(Kind::Segment, h))
+        .collect();
+    let environments: Vec<String> = state
+        .snapshot
+        .load()
+        .environments
+        .iter()
+        .filter(|e| scope.principal.0.allows_env(e))
+        .filter(|e| scope.environment.as_ref().is_none_or(|want| want == *e))
+        .cloned()
+        .collect();
+    Ok(
+        json!({"revision": revision, "environments": environments, "flags": flags, "segments": segments}),
+    )
+}

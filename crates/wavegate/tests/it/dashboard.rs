@@ -1,0 +1,133 @@
+//! The dashboard in a real headless Chromium (Debian's `chromium`, driven by playwright-core
+//! from `tests/browser/`): a real server process, a rollout that real traffic brings to an
+//! approval gate, and a browser that signs in, watches changes made through the API appear
+//! without a reload, reverts a flag, approves the gate and writes a screenshot under `target/`.
+//!
+//! Needs `node`, `tests/browser/node_modules` (`scripts/setup-browser.sh`) and `chromium`;
+//! `.ci/run` installs them. Missing pieces fail the test with what to run, never skip it.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::rollout::{FLAGS, Traffic, token};
+use crate::support::{ADMIN, cli_json, start_with, write};
+
+const PLAN: &str = r#"
+name: checkout-dashboard
+release: { name: checkout, version: 2.1.0, risk: medium, team: payments, service: checkout, regions: [eu-north-1] }
+flag: checkout
+new_variant: "on"
+control_variant: "off"
+environment: prod
+owners: { requester: alice, approvers: [bob] }
+guardrails:
+  - name: errors
+    metric: error
+    comparison: absolute
+    tolerance: 0.05
+    mde: 0.05
+    min_sample: 100
+    action: rollback
+waves:
+  - { exposure: 10%, promotion: approval }
+  - { exposure: 50%, hold: 1h }
+  - { exposure: 100% }
+runbook:
+  errors: |
+    1. The controller restored the pre-rollout flag version.
+    2. Check the checkout error dashboard.
+"#;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_live_changes_and_its_approve_button_promotes_a_gated_wave() {
+    let root = repo_root();
+    let script = root.join("tests/browser/dashboard.mjs");
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run scripts/setup-browser.sh"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "{chromium} not found: install Debian's chromium (scripts/setup-browser.sh does)"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(&dir.path().join("w.db"), Some(ADMIN), &["--tick", "100ms"]);
+    let url = server.url.clone();
+    cli_json(
+        &url,
+        ADMIN,
+        &["flag", "apply", "-f", write(dir.path(), "flags.yaml", FLAGS).to_str().unwrap()],
+    );
+    cli_json(
+        &url,
+        ADMIN,
+        &["plan", "apply", "-f", write(dir.path(), "plan.yaml", PLAN).to_str().unwrap()],
+    );
+    let alice = token(&url, "admin", "prod", "alice");
+    let bob = token(&url, "admin", "*", "bob");
+    let traffic = Traffic {
+        http: reqwest::Client::new(),
+        url: url.clone(),
+        client_token: token(&url, "client-sdk", "prod", "web"),
+        server_token: token(&url, "server-sdk", "prod", "checkout-service"),
+    };
+    let id = cli_json(&url, &alice, &["rollout", "start", "checkout-dashboard"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Healthy traffic until the guardrail passes and the gate asks for approval.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut round = 0;
+    loop {
+        let st = cli_json(&url, ADMIN, &["rollout", "status", &id]);
+        if st["phase"] == "awaiting_approval" {
+            break;
+        }
+        assert_eq!(st["state"], "running", "{st}");
+        assert!(Instant::now() < deadline, "the gate never asked for approval: {st}");
+        traffic.round(400, round, false).await;
+        round += 1;
+    }
+
+    let shot = root.join("target/dashboard-rollout.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = Command::new("node")
+        .arg(&script)
+        .current_dir(root.join("tests/browser"))
+        .env("WAVEGATE_URL", &url)
+        .env("ADMIN_TOKEN", ADMIN)
+        .env("APPROVER_TOKEN", &bob)
+        .env("ROLLOUT_ID", &id)
+        .env("SCREENSHOT", &shot)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("run node (install Node.js)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "browser run failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("ok - approve promoted the gated wave"), "{stdout}");
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real PNG screenshot");
+
+    // What the browser did is what the server holds.
+    let st = cli_json(&url, ADMIN, &["rollout", "status", &id]);
+    assert_eq!((st["wave"].as_i64(), st["state"].as_str()), (Some(2), Some("paused")), "{st}");
+    let audit = cli_json(&url, ADMIN, &["audit", "list", "--limit", "1000"]);
+    let approved = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "rollout.approve")
+        .expect("an approval in the audit log");
+    assert_eq!(approved["actor"], "bob");
+    assert_eq!(approved["reason"], "looks good from the dashboard");
+}

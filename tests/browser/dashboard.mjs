@@ -1,0 +1,165 @@
+// Drives the wavegate dashboard in a real headless Chromium (Debian's /usr/bin/chromium).
+// Run by crates/wavegate/tests/it/dashboard.rs, which starts the server and a rollout waiting
+// at an approval gate, and passes:
+//   WAVEGATE_URL      the server
+//   ADMIN_TOKEN       a token for API-side changes (principal admin, the requester)
+//   APPROVER_TOKEN    the token the browser signs in with (principal bob, an approver)
+//   ROLLOUT_ID        the rollout waiting for approval
+//   SCREENSHOT        where to write the rollout page's screenshot
+// Prints one line per step; exits non-zero on the first failed expectation.
+import { chromium } from "playwright-core";
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is not set`);
+  return v;
+};
+const url = env("WAVEGATE_URL");
+const admin = env("ADMIN_TOKEN");
+const approver = env("APPROVER_TOKEN");
+const rollout = env("ROLLOUT_ID");
+const screenshot = env("SCREENSHOT");
+const TIMEOUT = 20_000;
+
+function check(cond, msg) {
+  if (!cond) throw new Error(`expectation failed: ${msg}`);
+  console.log(`ok - ${msg}`);
+}
+
+async function apiCall(method, path, body) {
+  const resp = await fetch(url + path, {
+    method,
+    headers: { Authorization: `Bearer ${admin}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await resp.text();
+  if (!resp.ok) throw new Error(`${method} ${path} → ${resp.status}: ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+  ],
+});
+let failed = false;
+try {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const page = await context.newPage();
+  const external = [];
+  page.on("request", (r) => { if (!r.url().startsWith(url)) external.push(r.url()); });
+  const consoleErrors = [];
+  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+
+  // 1. The page loads and asks for a token.
+  await page.goto(url + "/", { timeout: TIMEOUT });
+  await page.locator("#signin").waitFor({ state: "visible", timeout: TIMEOUT });
+  check(true, "dashboard loads and shows the sign-in form");
+
+  // 2. Sign in with the keyboard only.
+  await page.locator("#token").focus();
+  await page.keyboard.type(approver);
+  await page.keyboard.press("Enter");
+  await page.locator("#who").filter({ hasText: "bob" }).waitFor({ timeout: TIMEOUT });
+  check(await page.evaluate(() => sessionStorage.getItem("wavegate.token") !== null), "token kept in sessionStorage");
+  check(await page.evaluate(() => localStorage.length === 0), "nothing in localStorage");
+  await page.locator("#live.on").waitFor({ timeout: TIMEOUT });
+  check(true, "live stream connected");
+
+  // 3. Rollouts are listed and filterable.
+  await page.locator(`#rollouts tr[data-rollout="${rollout}"]`).waitFor({ timeout: TIMEOUT });
+  check(true, `rollout ${rollout} listed`);
+  await page.selectOption("#filter-environment", "prod");
+  await page.locator(`#rollouts tr[data-rollout="${rollout}"]`).waitFor({ timeout: TIMEOUT });
+  await page.selectOption("#filter-state", "running");
+  await page.locator(`#rollouts tr[data-rollout="${rollout}"]`).waitFor({ timeout: TIMEOUT });
+  check((await page.locator("#rollout-count").textContent()).startsWith("1 of"), "filters by environment and state");
+  await page.selectOption("#filter-state", "");
+
+  // 4. A change made through the API appears without a reload.
+  await page.evaluate(() => { window.__noReload = "still-here"; });
+  await page.click('nav a[data-nav="flags"]');
+  await page.locator("#flags").waitFor({ timeout: TIMEOUT });
+  const newFlag = `live-${Date.now()}`;
+  await apiCall("PUT", `/api/v1/flags/${newFlag}`, {
+    description: "made through the API while the page watched",
+    variants: { on: true, off: false },
+    default: "off",
+    environments: { prod: { enabled: true } },
+  });
+  await page.locator(`#flags tr[data-flag="${newFlag}"]`).waitFor({ timeout: TIMEOUT });
+  check(await page.evaluate(() => window.__noReload === "still-here"), "flag made through the API appeared without reload");
+
+  // 5. The flag page shows rules and history; a revert through the API shows up live too.
+  await page.click(`#flags tr[data-flag="${newFlag}"] a`);
+  await page.locator("#versions").waitFor({ timeout: TIMEOUT });
+  await apiCall("PUT", `/api/v1/flags/${newFlag}`, {
+    description: "second version",
+    variants: { on: true, off: false },
+    default: "on",
+    environments: { prod: { enabled: true, rules: [{ name: "everyone", serve: "on" }] } },
+  });
+  await page.locator('#flag[data-version="2"]').waitFor({ timeout: TIMEOUT });
+  check((await page.locator("#flag").textContent()).includes("everyone"), "flag page shows the new rule live");
+  await page.click("text=diff v1→v2");
+  await page.locator("#diff pre").waitFor({ timeout: TIMEOUT });
+  check((await page.locator("#diff pre").textContent()).includes("everyone"), "diff shows the change");
+  await page.click("#revert-1");
+  await page.locator("#confirm[open]").waitFor({ timeout: TIMEOUT });
+  await page.fill("#confirm-reason", "browser test: revert");
+  await page.click("#confirm-ok");
+  await page.locator('#flag[data-version="3"]').waitFor({ timeout: TIMEOUT });
+  const head = await apiCall("GET", `/api/v1/flags/${newFlag}`);
+  check(head.version === 3 && head.spec.default === "off", "revert from the dashboard wrote v3 = v1's content");
+
+  // 6. The rollout page: timeline, guardrails, runbook, audit; approve promotes the gated wave.
+  await page.goto(`${url}/#/rollouts/${rollout}`);
+  await page.locator("#rollout").waitFor({ timeout: TIMEOUT });
+  await page.locator("#cmd-approve").waitFor({ timeout: TIMEOUT });
+  check((await page.locator("#timeline li").count()) >= 2, "wave timeline drawn");
+  check((await page.locator("#rollout-audit tbody tr").count()) >= 1, "audit trail shown");
+  check((await page.locator("#rollout").textContent()).includes("Runbook"), "runbook section shown");
+  await page.locator("figure svg").first().waitFor({ timeout: TIMEOUT });
+  check(true, "guardrail chart rendered");
+  // Keyboard: focus the button and press Enter; the dialog asks for a reason.
+  await page.locator("#cmd-approve").focus();
+  await page.keyboard.press("Enter");
+  await page.locator("#confirm[open]").waitFor({ timeout: TIMEOUT });
+  await page.keyboard.type("looks good from the dashboard");
+  await page.locator("#confirm-ok").focus();
+  await page.keyboard.press("Enter");
+  await page.locator('#rollout[data-wave="2"]').waitFor({ timeout: TIMEOUT });
+  const after = await apiCall("GET", `/api/v1/rollouts/${rollout}`);
+  const trail = await apiCall("GET", `/api/v1/audit?target=${encodeURIComponent(`rollout:${rollout}`)}&limit=100`);
+  const approval = trail.find((e) => e.action === "rollout.approve");
+  check(after.wave === 2 && approval && approval.actor === "bob", `approve promoted the gated wave (now wave ${after.wave}, approved by ${approval && approval.actor})`);
+
+  // 7. A pause made through the API shows without reload, with its reason.
+  await apiCall("POST", `/api/v1/rollouts/${rollout}/pause`, { reason: "paused by the on-call via API" });
+  await page.locator('#rollout[data-state="paused"]').waitFor({ timeout: TIMEOUT });
+  check((await page.locator("#state-reason").textContent()).includes("paused by the on-call"), "pause through the API appeared live");
+  await page.locator("#cmd-resume").waitFor({ timeout: TIMEOUT });
+  check(true, "resume offered while paused");
+
+  await page.screenshot({ path: screenshot, fullPage: true });
+  check(true, `screenshot written to ${screenshot}`);
+  check(external.length === 0, `no request left the server (saw ${external.length})`);
+  check(consoleErrors.length === 0, `no console errors (${consoleErrors.join(" | ")})`);
+} catch (e) {
+  failed = true;
+  console.error(String(e && e.stack ? e.stack : e));
+  try {
+    const pages = browser.contexts().flatMap((c) => c.pages());
+    for (const p of pages) {
+      console.error(`page ${p.url()} alert: ${await p.locator("#alert").textContent()}`);
+      await p.screenshot({ path: `${screenshot}.failed.png`, fullPage: true });
+    }
+  } catch {}
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
