@@ -5,4 +5,5 @@ mod checks;
 mod ofrep;
 mod prometheus;
 mod rollouts;
+mod stream;
 mod support;

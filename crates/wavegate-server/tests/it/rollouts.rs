@@ -128,6 +128,47 @@ async fn events_are_validated_whole_and_counted_by_arm() {
     let n = v["report"]["treatment"]["n"].as_f64().unwrap()
         + v["report"]["control"]["n"].as_f64().unwrap();
     assert_eq!(n, 400.0);
+
+    // The dashboard's chart of that guardrail: SVG drawn from the stored verdicts.
+    let chart = app
+        .admin(Method::GET, &format!("/api/v1/rollouts/{id}/guardrails/errors/chart"), None)
+        .await;
+    assert_eq!(chart.status, StatusCode::OK);
+    assert!(chart.headers["content-type"].to_str().unwrap().starts_with("image/svg+xml"));
+    let svg = chart.body.as_str().unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("tolerance") && svg.contains("always-valid bound"),
+        "{svg}"
+    );
+    assert!(svg.contains("pass: "), "the last point carries its verdict: {svg}");
+    let r =
+        app.admin(Method::GET, &format!("/api/v1/rollouts/{id}/guardrails/nope/chart"), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body["message"].as_str().unwrap().contains("errors"), "names the guardrails it has");
+    let r = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/rollouts/{id}/guardrails/errors/chart"),
+            Some(&client),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn stream_subscribers_hear_of_changes_that_have_no_audit_entry() {
+    let app = spawn_app().await;
+    let id = started(&app).await;
+    let sdk = app.token("server-sdk", &["prod"]).await;
+    let mut s =
+        crate::stream::Reader::open(&app, app.router.clone(), ADMIN, &[], "").await.unwrap();
+    assert_eq!(s.next_event().await.event, "snapshot");
+    let events = json!({"events": [{"type": "outcome", "flag": "checkout", "variant": "off", "context": {"targetingKey": "u1"}, "error": false}]});
+    let r = app.call(Method::POST, "/api/v1/events", Some(&sdk), Some(events)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let e = s.next_event().await;
+    assert_eq!((e.event.as_str(), e.id), ("changed", None), "rollout {id}");
 }
 
 #[tokio::test]
