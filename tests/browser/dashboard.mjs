@@ -4,6 +4,7 @@
 //   WAVEGATE_URL      the server
 //   ADMIN_TOKEN       a token for API-side changes (principal admin, the requester)
 //   APPROVER_TOKEN    the token the browser signs in with (principal bob, an approver)
+//   REQUESTER_TOKEN   the requester's token (alice), who must not be able to approve
 //   ROLLOUT_ID        the rollout waiting for approval
 //   SCREENSHOT        where to write the rollout page's screenshot
 // Prints one line per step; exits non-zero on the first failed expectation.
@@ -19,6 +20,7 @@ const admin = env("ADMIN_TOKEN");
 const approver = env("APPROVER_TOKEN");
 const rollout = env("ROLLOUT_ID");
 const screenshot = env("SCREENSHOT");
+const requester = env("REQUESTER_TOKEN");
 const TIMEOUT = 20_000;
 
 function check(cond, msg) {
@@ -115,6 +117,19 @@ try {
   await page.locator('#flag[data-version="3"]').waitFor({ timeout: TIMEOUT });
   const head = await apiCall("GET", `/api/v1/flags/${newFlag}`);
   check(head.version === 3 && head.spec.default === "off", "revert from the dashboard wrote v3 = v1's content");
+
+  // 6a. The requester sees the approve button disabled, with the reason.
+  {
+    const other = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const p2 = await other.newPage();
+    await p2.goto(`${url}/#/rollouts/${rollout}`);
+    await p2.fill("#token", requester);
+    await p2.press("#token", "Enter");
+    await p2.locator("#cmd-approve").waitFor({ timeout: TIMEOUT });
+    check(await p2.locator("#cmd-approve").isDisabled(), "the requester's approve button is disabled");
+    check((await p2.locator("#approve-note").textContent()).includes("you requested this rollout"), "and says why");
+    await other.close();
+  }
 
   // 6. The rollout page: timeline, guardrails, runbook, audit; approve promotes the gated wave.
   await page.goto(`${url}/#/rollouts/${rollout}`);

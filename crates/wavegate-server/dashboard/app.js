@@ -341,12 +341,21 @@ async function rolloutPage(id) {
   page.append(h("dl", { class: "facts" }, facts.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))));
   if (state.me.can_command) {
     const bar = h("div", { class: "actions", role: "group", "aria-label": "Rollout commands" });
+    const owners = (plan && plan.spec && plan.spec.owners) || {};
+    const me = state.me.principal;
+    let approveNote = null;
     for (const [cmd, c] of Object.entries(COMMANDS)) {
       if (!c.when(r)) continue;
       if (cmd === "approve" && !waitingForApproval(r)) continue;
-      bar.append(h("button", { type: "button", id: `cmd-${cmd}`, class: c.danger ? "danger" : "", onclick: () => runCommand(r, cmd) }, c.label));
+      let blocked = null;
+      if (cmd === "approve" && me === r.requester) blocked = "you requested this rollout; someone else must approve it";
+      else if (cmd === "approve" && (owners.approvers || []).length && !owners.approvers.includes(me)) blocked = `only ${owners.approvers.join(", ")} may approve`;
+      else if (cmd === "approve" && r.approvals.some((a) => a.principal === me)) blocked = "you have already approved this wave";
+      if (blocked) approveNote = h("p", { class: "hint", id: "approve-note" }, `Approve: ${blocked}.`);
+      bar.append(h("button", { type: "button", id: `cmd-${cmd}`, class: c.danger ? "danger" : "", disabled: !!blocked, "aria-describedby": blocked ? "approve-note" : null, onclick: () => runCommand(r, cmd) }, c.label));
     }
     if (bar.childElementCount) page.append(bar);
+    if (approveNote) page.append(approveNote);
   }
   // Wave timeline.
   const waves = plan && plan.spec ? plan.spec.waves : [];

@@ -105,6 +105,7 @@ async fn the_dashboard_shows_live_changes_and_its_approve_button_promotes_a_gate
         .env("WAVEGATE_URL", &url)
         .env("ADMIN_TOKEN", ADMIN)
         .env("APPROVER_TOKEN", &bob)
+        .env("REQUESTER_TOKEN", &alice)
         .env("ROLLOUT_ID", &id)
         .env("SCREENSHOT", &shot)
         .env("CHROMIUM", &chromium)
