@@ -328,7 +328,8 @@ pub async fn changes_follow_commits(store: Arc<dyn Store>) {
 /// `audit_of` returns one target's newest entries, oldest first.
 pub async fn audit_of_target(store: Arc<dyn Store>) {
     for (i, key) in ["a", "b", "a", "a"].iter().enumerate() {
-        let spec = json!({"variants": {"on": true, "off": false}, "default": if i % 2 == 0 { "on" } else { "off" }});
+        let spec =
+            json!({"description": format!("v{i}"), "variants": {"on": true}, "default": "on"});
         store.apply(&[put(key, spec)], &change("alice", i as u32)).await.unwrap();
     }
     let all = store.audit_of("flag:a", 10).await.unwrap();

@@ -1,4 +1,5 @@
-//! wavegate's storage: the [`Store`] trait, the types it speaks, and its SQLite implementation.
+//! wavegate's storage: the [`Store`] trait, the types it speaks, and its SQLite (embedded
+//! default) and PostgreSQL (replicas) implementations.
 //!
 //! **Boundary:** only this crate knows SQL. Every method that changes more than one row runs
 //! in one transaction, and every change appends to the hash-chained audit log in that same
@@ -7,11 +8,13 @@
 
 pub mod conformance;
 mod model;
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 
 pub use model::*;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Storage failures.

@@ -1,0 +1,841 @@
+//! [`PgStore`]: the PostgreSQL store, for several stateless replicas on one database.
+//!
+//! The schema and every query mirror [`crate::SqliteStore`] (timestamps as RFC 3339 text, JSON
+//! as its exact text), so the conformance suite, backups and the audit chain's stored bytes are
+//! the same on both. Writes are serialised by a transaction-scoped advisory lock (the audit
+//! chain's head is read and extended under it), and every commit sends `NOTIFY
+//! wavegate_changes`, which each replica's listener turns into a [`Store::changes`] bump, so a
+//! change made on one replica wakes the live views of all of them.
+
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
+use tokio::sync::watch;
+use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
+
+use crate::{
+    AggregateDelta, AggregateRow, AuditRow, Change, DrillRow, Environment, Head, Kind, NewToken,
+    Put, PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult,
+    TokenKind, TokenRecord, VerdictRow, VersionRecord,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The advisory lock every write transaction takes (serialises audit appends across replicas).
+const WRITE_LOCK: i64 = 0x7761_7665_6761_7465; // "wavegate"
+/// The channel commits notify on.
+const CHANNEL: &str = "wavegate_changes";
+
+/// The PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    changes: Arc<watch::Sender<u64>>,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`), migrates, and starts listening for other
+    /// replicas' commits.
+    pub async fn open(url: &str) -> StoreResult<PgStore> {
+        let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
+        MIGRATOR.run(&pool).await?;
+        let (changes, _) = watch::channel(0);
+        let changes = Arc::new(changes);
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(CHANNEL).await?;
+        tokio::spawn(listen(listener, Arc::downgrade(&changes)));
+        Ok(PgStore { pool, changes })
+    }
+
+    /// The pool, for tests that need to reach under the trait.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
+        Ok(tx)
+    }
+
+    /// Commits `tx`, notifying every replica (the notice is delivered only if it commits).
+    async fn commit(&self, mut tx: Transaction<'static, Postgres>) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await?;
+        tx.commit().await?;
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+}
+
+/// Turns `NOTIFY wavegate_changes` from any replica into a local bump; reconnects on errors
+/// (sqlx's listener re-listens by itself) and ends when the store is dropped.
+async fn listen(mut listener: PgListener, changes: Weak<watch::Sender<u64>>) {
+    loop {
+        let got = listener.try_recv().await;
+        let Some(tx) = changes.upgrade() else { return };
+        match got {
+            Ok(_) => tx.send_modify(|n| *n = n.wrapping_add(1)),
+            Err(e) => {
+                tracing::warn!(error = %e, "PostgreSQL change listener failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(s: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("bad timestamp {s:?}: {e}")))
+}
+
+fn parse_json(s: &str) -> StoreResult<serde_json::Value> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("bad JSON: {e}")))
+}
+
+/// Appends one audit entry inside `tx`.
+async fn append_audit(
+    tx: &mut Transaction<'_, Postgres>,
+    event: &AuditEvent,
+) -> StoreResult<ChainedEntry> {
+    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
+    let (seq, prev) = match last {
+        Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
+        None => (0, GENESIS_HASH.to_owned()),
+    };
+    let entry = event.chain(seq, &prev);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, prev_hash, hash, canonical, at, actor, action, target) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(entry.seq)
+    .bind(&entry.prev_hash)
+    .bind(&entry.hash)
+    .bind(&entry.canonical)
+    .bind(&event.at)
+    .bind(&event.actor)
+    .bind(&event.action)
+    .bind(&event.target)
+    .execute(&mut **tx)
+    .await?;
+    Ok(entry)
+}
+
+fn audit_event(
+    change: &Change,
+    action: String,
+    target: String,
+    details: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        at: ts(change.at),
+        actor: change.actor.clone(),
+        action,
+        target,
+        reason: change.reason.clone(),
+        details,
+    }
+}
+
+fn audit_from_row(r: &PgRow) -> StoreResult<AuditRow> {
+    Ok(AuditRow {
+        entry: ChainedEntry {
+            seq: r.try_get(0)?,
+            prev_hash: r.try_get(1)?,
+            hash: r.try_get(2)?,
+            canonical: r.try_get(3)?,
+        },
+        at: r.try_get(4)?,
+        actor: r.try_get(5)?,
+        action: r.try_get(6)?,
+        target: r.try_get(7)?,
+    })
+}
+
+fn head_from_row(row: &PgRow) -> StoreResult<Head> {
+    Ok(Head {
+        key: row.try_get("key")?,
+        version: row.try_get("version")?,
+        spec: parse_json(&row.try_get::<String, _>("spec")?)?,
+        archived: row.try_get::<i64, _>("archived")? != 0,
+        updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
+        updated_by: row.try_get("updated_by")?,
+    })
+}
+
+fn version_from_row(row: &PgRow) -> StoreResult<VersionRecord> {
+    Ok(VersionRecord {
+        key: row.try_get("key")?,
+        version: row.try_get("version")?,
+        spec: parse_json(&row.try_get::<String, _>("spec")?)?,
+        archived: row.try_get::<i64, _>("archived")? != 0,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        reason: row.try_get("reason")?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+    })
+}
+
+fn rollout_from_row(row: &PgRow) -> StoreResult<RolloutRow> {
+    Ok(RolloutRow {
+        id: row.try_get("id")?,
+        plan: row.try_get("plan")?,
+        flag: row.try_get("flag")?,
+        environment: row.try_get("environment")?,
+        state: row.try_get("state")?,
+        rev: row.try_get("rev")?,
+        doc: parse_json(&row.try_get::<String, _>("doc")?)?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
+    })
+}
+
+fn token_from_row(row: &PgRow) -> StoreResult<TokenRecord> {
+    let kind: String = row.try_get("kind")?;
+    let envs: String = row.try_get("environments")?;
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        kind: TokenKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown token kind {kind:?}")))?,
+        environments: serde_json::from_str(&envs)
+            .map_err(|e| StoreError::Corrupt(format!("token scope: {e}")))?,
+        principal: row.try_get("principal")?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+        created_by: row.try_get("created_by")?,
+        revoked_at: row
+            .try_get::<Option<String>, _>("revoked_at")?
+            .map(|s| parse_ts(&s))
+            .transpose()?,
+    })
+}
+
+/// Applies puts inside `tx`: versions, heads, audit entries and the revision bump.
+async fn apply_puts(
+    tx: &mut Transaction<'_, Postgres>,
+    puts: &[Put],
+    change: &Change,
+    owner: Option<&str>,
+) -> StoreResult<Vec<PutOutcome>> {
+    // While a rollout is live it owns its flag: only its own writes may change it, or a
+    // rollback would silently drop the edit.
+    for put in puts.iter().filter(|p| p.kind == Kind::Flag) {
+        let live: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM rollouts WHERE flag = $1 AND state IN ('running', 'paused') LIMIT 1",
+        )
+        .bind(&put.key)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(id) = live.filter(|id| Some(id.as_str()) != owner) {
+            return Err(StoreError::Conflict(format!(
+                "flag {:?} is being rolled out by {id}; edits are refused until it completes or rolls back",
+                put.key
+            )));
+        }
+    }
+    let mut outcomes = Vec::with_capacity(puts.len());
+    let mut any_changed = false;
+    for put in puts {
+        let sql =
+            format!("SELECT version, spec, archived FROM {} WHERE key = $1", put.kind.table());
+        let current =
+            sqlx::query(AssertSqlSafe(sql)).bind(&put.key).fetch_optional(&mut **tx).await?;
+        let (cur_version, cur_spec, cur_archived) = match &current {
+            Some(r) => (
+                r.try_get::<i64, _>(0)?,
+                Some(r.try_get::<String, _>(1)?),
+                r.try_get::<i64, _>(2)? != 0,
+            ),
+            None => (0, None, false),
+        };
+        if let Some(expected) = put.expected_version.filter(|e| *e != cur_version) {
+            return Err(StoreError::Conflict(format!(
+                "{} {:?} is at version {cur_version}, not {expected}; reload and retry",
+                put.kind.as_str(),
+                put.key
+            )));
+        }
+        let spec_text =
+            serde_json::to_string(&put.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if cur_spec.as_deref() == Some(spec_text.as_str()) && cur_archived == put.archived {
+            outcomes.push(PutOutcome {
+                kind: put.kind,
+                key: put.key.clone(),
+                version: cur_version,
+                changed: false,
+            });
+            continue;
+        }
+        let version = cur_version + 1;
+        let verb = put.action.clone().unwrap_or_else(|| {
+            if current.is_none() {
+                "create".into()
+            } else if put.archived && !cur_archived {
+                "archive".into()
+            } else if !put.archived && cur_archived {
+                "unarchive".into()
+            } else {
+                "update".into()
+            }
+        });
+        let action = format!("{}.{verb}", put.kind.as_str());
+        let insert = format!(
+            "INSERT INTO {} (key, version, spec, archived, actor, action, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            put.kind.versions_table()
+        );
+        sqlx::query(AssertSqlSafe(insert))
+            .bind(&put.key)
+            .bind(version)
+            .bind(&spec_text)
+            .bind(i64::from(put.archived))
+            .bind(&change.actor)
+            .bind(&action)
+            .bind(&change.reason)
+            .bind(ts(change.at))
+            .execute(&mut **tx)
+            .await?;
+        let upsert = format!(
+            "INSERT INTO {} (key, version, spec, archived, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT(key) DO UPDATE SET version = excluded.version, spec = excluded.spec,
+             archived = excluded.archived, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            put.kind.table()
+        );
+        sqlx::query(AssertSqlSafe(upsert))
+            .bind(&put.key)
+            .bind(version)
+            .bind(&spec_text)
+            .bind(i64::from(put.archived))
+            .bind(ts(change.at))
+            .bind(&change.actor)
+            .execute(&mut **tx)
+            .await?;
+        let mut details = serde_json::json!({
+            "key": put.key,
+            "version": version,
+            "previous_version": cur_version,
+            "archived": put.archived,
+            "content_sha256": wavegate_core::audit::sha256_hex(&spec_text),
+        });
+        if let (Some(obj), Some(extra)) = (details.as_object_mut(), put.details.as_object()) {
+            obj.extend(extra.clone());
+        }
+        append_audit(
+            tx,
+            &audit_event(change, action, format!("{}:{}", put.kind.as_str(), put.key), details),
+        )
+        .await?;
+        any_changed = true;
+        outcomes.push(PutOutcome { kind: put.kind, key: put.key.clone(), version, changed: true });
+    }
+    if any_changed {
+        sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'revision'")
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(outcomes)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    async fn environments(&self) -> StoreResult<Vec<Environment>> {
+        let rows = sqlx::query("SELECT name, position FROM environments ORDER BY position")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(Environment { name: r.try_get(0)?, position: r.try_get(1)? }))
+            .collect()
+    }
+
+    async fn create_environment(&self, name: &str, change: &Change) -> StoreResult<Environment> {
+        let mut tx = self.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM environments WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Err(StoreError::Conflict(format!("environment {name:?} already exists")));
+        }
+        let position: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) + 1 FROM environments")
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query("INSERT INTO environments (name, position, created_at) VALUES ($1, $2, $3)")
+            .bind(name)
+            .bind(position)
+            .bind(ts(change.at))
+            .execute(&mut *tx)
+            .await?;
+        append_audit(
+            &mut tx,
+            &audit_event(
+                change,
+                "environment.create".into(),
+                format!("environment:{name}"),
+                serde_json::json!({"position": position}),
+            ),
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(Environment { name: name.to_owned(), position })
+    }
+
+    async fn list(&self, kind: Kind, include_archived: bool) -> StoreResult<Vec<Head>> {
+        let sql = format!(
+            "SELECT key, version, spec, archived, updated_at, updated_by FROM {} {} ORDER BY key",
+            kind.table(),
+            if include_archived { "" } else { "WHERE archived = 0" }
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        rows.iter().map(head_from_row).collect()
+    }
+
+    async fn get(&self, kind: Kind, key: &str) -> StoreResult<Option<Head>> {
+        let sql = format!(
+            "SELECT key, version, spec, archived, updated_at, updated_by FROM {} WHERE key = $1",
+            kind.table()
+        );
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(key).fetch_optional(&self.pool).await?;
+        row.as_ref().map(head_from_row).transpose()
+    }
+
+    async fn apply(&self, puts: &[Put], change: &Change) -> StoreResult<Vec<PutOutcome>> {
+        let mut tx = self.begin().await?;
+        let outcomes = apply_puts(&mut tx, puts, change, None).await?;
+        self.commit(tx).await?;
+        Ok(outcomes)
+    }
+
+    async fn versions(&self, kind: Kind, key: &str) -> StoreResult<Vec<VersionRecord>> {
+        let sql = format!(
+            "SELECT key, version, spec, archived, actor, action, reason, created_at FROM {} WHERE key = $1 ORDER BY version",
+            kind.versions_table()
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(key).fetch_all(&self.pool).await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    async fn version(
+        &self,
+        kind: Kind,
+        key: &str,
+        version: i64,
+    ) -> StoreResult<Option<VersionRecord>> {
+        let sql = format!(
+            "SELECT key, version, spec, archived, actor, action, reason, created_at FROM {} WHERE key = $1 AND version = $2",
+            kind.versions_table()
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(key)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(version_from_row).transpose()
+    }
+
+    async fn revision(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = 'revision'")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn create_token(&self, token: &NewToken, change: &Change) -> StoreResult<TokenRecord> {
+        let mut tx = self.begin().await?;
+        let envs = serde_json::to_string(&token.environments)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&token.id)
+        .bind(&token.hash)
+        .bind(token.kind.as_str())
+        .bind(&envs)
+        .bind(&token.principal)
+        .bind(ts(change.at))
+        .bind(&change.actor)
+        .execute(&mut *tx)
+        .await?;
+        append_audit(
+            &mut tx,
+            &audit_event(
+                change,
+                "token.create".into(),
+                format!("token:{}", token.id),
+                serde_json::json!({"kind": token.kind.as_str(), "environments": token.environments, "principal": token.principal}),
+            ),
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(TokenRecord {
+            id: token.id.clone(),
+            kind: token.kind,
+            environments: token.environments.clone(),
+            principal: token.principal.clone(),
+            created_at: parse_ts(&ts(change.at))?,
+            created_by: change.actor.clone(),
+            revoked_at: None,
+        })
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
+        let row = sqlx::query("SELECT * FROM tokens WHERE hash = $1 AND revoked_at IS NULL")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        let rows = sqlx::query("SELECT * FROM tokens ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, id: &str, change: &Change) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(ts(change.at))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("live token {id:?}")));
+        }
+        append_audit(
+            &mut tx,
+            &audit_event(
+                change,
+                "token.revoke".into(),
+                format!("token:{id}"),
+                serde_json::json!({}),
+            ),
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(())
+    }
+
+    async fn has_admin_token(&self) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tokens WHERE kind = 'admin' AND revoked_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    async fn audit(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, prev_hash, hash, canonical, at, actor, action, target FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn audit_head(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_log")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn audit_of(&self, target: &str, limit: i64) -> StoreResult<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM (SELECT seq, prev_hash, hash, canonical, at, actor, action, target FROM audit_log
+             WHERE target = $1 ORDER BY seq DESC LIMIT $2) AS recent ORDER BY seq",
+        )
+        .bind(target)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn rollouts(&self, live_only: bool) -> StoreResult<Vec<RolloutRow>> {
+        let sql = if live_only {
+            "SELECT * FROM rollouts WHERE state IN ('running', 'paused') ORDER BY created_at DESC, id"
+        } else {
+            "SELECT * FROM rollouts ORDER BY created_at DESC, id"
+        };
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(rollout_from_row).collect()
+    }
+
+    async fn rollout(&self, id: &str) -> StoreResult<Option<RolloutRow>> {
+        let row = sqlx::query("SELECT * FROM rollouts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rollout_from_row).transpose()
+    }
+
+    async fn write_rollout(&self, write: &RolloutWrite, change: &Change) -> StoreResult<i64> {
+        let mut tx = self.begin().await?;
+        let r = &write.row;
+        let doc = serde_json::to_string(&r.doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let new_rev = r.rev + 1;
+        if r.rev == 0 {
+            let live: Option<(String, String)> = sqlx::query_as(
+                "SELECT id, environment FROM rollouts WHERE flag = $1 AND state IN ('running', 'paused')",
+            )
+            .bind(&r.flag)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((other, env)) = live {
+                return Err(StoreError::Conflict(format!(
+                    "rollout {other} of flag {:?} (in {env}) is still live; finish or roll it back first",
+                    r.flag
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO rollouts (id, plan, flag, environment, state, rev, doc, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&r.id)
+            .bind(&r.plan)
+            .bind(&r.flag)
+            .bind(&r.environment)
+            .bind(&r.state)
+            .bind(new_rev)
+            .bind(&doc)
+            .bind(ts(change.at))
+            .bind(ts(change.at))
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            let done = sqlx::query("UPDATE rollouts SET state = $1, rev = $2, doc = $3, updated_at = $4 WHERE id = $5 AND rev = $6")
+                .bind(&r.state)
+                .bind(new_rev)
+                .bind(&doc)
+                .bind(ts(change.at))
+                .bind(&r.id)
+                .bind(r.rev)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "rollout {} changed meanwhile; reload and retry",
+                    r.id
+                )));
+            }
+        }
+        if let Some(put) = &write.flag_put {
+            apply_puts(&mut tx, std::slice::from_ref(put), change, Some(&r.id)).await?;
+        }
+        for v in &write.verdicts {
+            let report =
+                serde_json::to_string(&v.report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query("INSERT INTO verdicts (rollout, wave, kind, name, verdict, report, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(&v.rollout)
+                .bind(v.wave)
+                .bind(&v.kind)
+                .bind(&v.name)
+                .bind(&v.verdict)
+                .bind(&report)
+                .bind(ts(v.at))
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (action, target, details) in &write.audit {
+            append_audit(
+                &mut tx,
+                &audit_event(change, action.clone(), target.clone(), details.clone()),
+            )
+            .await?;
+        }
+        self.commit(tx).await?;
+        Ok(new_rev)
+    }
+
+    async fn verdicts(&self, rollout: &str, limit: i64) -> StoreResult<Vec<VerdictRow>> {
+        let rows =
+            sqlx::query("SELECT * FROM verdicts WHERE rollout = $1 ORDER BY id DESC LIMIT $2")
+                .bind(rollout)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(VerdictRow {
+                    id: r.try_get("id")?,
+                    rollout: r.try_get("rollout")?,
+                    wave: r.try_get("wave")?,
+                    kind: r.try_get("kind")?,
+                    name: r.try_get("name")?,
+                    verdict: r.try_get("verdict")?,
+                    report: parse_json(&r.try_get::<String, _>("report")?)?,
+                    at: parse_ts(&r.try_get::<String, _>("at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_aggregates(
+        &self,
+        deltas: &[AggregateDelta],
+        sketches: &[SketchDelta],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for d in sketches {
+            let current: Option<String> = sqlx::query_scalar(
+                "SELECT counts FROM sketches WHERE rollout = $1 AND wave = $2 AND arm = $3 AND metric = $4",
+            )
+            .bind(&d.rollout)
+            .bind(d.wave)
+            .bind(&d.arm)
+            .bind(&d.metric)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let mut counts: std::collections::BTreeMap<i32, u64> = match current {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("sketch: {e}")))?,
+                None => Default::default(),
+            };
+            for (k, v) in &d.counts {
+                *counts.entry(*k).or_default() += v;
+            }
+            let text =
+                serde_json::to_string(&counts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO sketches (rollout, wave, arm, metric, counts) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET counts = excluded.counts",
+            )
+            .bind(&d.rollout)
+            .bind(d.wave)
+            .bind(&d.arm)
+            .bind(&d.metric)
+            .bind(&text)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for d in deltas {
+            sqlx::query(
+                "INSERT INTO aggregates (rollout, wave, arm, metric, n, sum, sumsq, last_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET n = aggregates.n + excluded.n, sum = aggregates.sum + excluded.sum,
+                 sumsq = aggregates.sumsq + excluded.sumsq, last_at = excluded.last_at",
+            )
+            .bind(&d.rollout)
+            .bind(d.wave)
+            .bind(&d.arm)
+            .bind(&d.metric)
+            .bind(d.n)
+            .bind(d.sum)
+            .bind(d.sumsq)
+            .bind(ts(at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        self.commit(tx).await?;
+        Ok(())
+    }
+
+    async fn aggregates(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AggregateRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM aggregates WHERE rollout = $1 AND wave = $2 ORDER BY arm, metric",
+        )
+        .bind(rollout)
+        .bind(wave)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AggregateRow {
+                    arm: r.try_get("arm")?,
+                    metric: r.try_get("metric")?,
+                    n: r.try_get("n")?,
+                    sum: r.try_get("sum")?,
+                    sumsq: r.try_get("sumsq")?,
+                    last_at: parse_ts(&r.try_get::<String, _>("last_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn sketches(&self, rollout: &str, wave: i64) -> StoreResult<Vec<SketchDelta>> {
+        let rows = sqlx::query(
+            "SELECT * FROM sketches WHERE rollout = $1 AND wave = $2 ORDER BY arm, metric",
+        )
+        .bind(rollout)
+        .bind(wave)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SketchDelta {
+                    rollout: r.try_get("rollout")?,
+                    wave: r.try_get("wave")?,
+                    arm: r.try_get("arm")?,
+                    metric: r.try_get("metric")?,
+                    counts: serde_json::from_str(&r.try_get::<String, _>("counts")?)
+                        .map_err(|e| StoreError::Corrupt(format!("sketch: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_drill(&self, d: &DrillRow, change: &Change) -> StoreResult<i64> {
+        let mut tx = self.begin().await?;
+        let report =
+            serde_json::to_string(&d.report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO drills (plan, plan_version, scenario, passed, report, at, actor) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(&d.plan)
+        .bind(d.plan_version)
+        .bind(&d.scenario)
+        .bind(i64::from(d.passed))
+        .bind(&report)
+        .bind(ts(change.at))
+        .bind(&change.actor)
+        .fetch_one(&mut *tx)
+        .await?;
+        append_audit(
+            &mut tx,
+            &audit_event(
+                change,
+                "plan.drill".into(),
+                format!("plan:{}", d.plan),
+                serde_json::json!({"drill": id, "plan_version": d.plan_version, "scenario": d.scenario, "passed": d.passed}),
+            ),
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(id)
+    }
+
+    async fn drills(&self, plan: &str) -> StoreResult<Vec<DrillRow>> {
+        let rows = sqlx::query("SELECT * FROM drills WHERE plan = $1 ORDER BY id DESC")
+            .bind(plan)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DrillRow {
+                    id: r.try_get("id")?,
+                    plan: r.try_get("plan")?,
+                    plan_version: r.try_get("plan_version")?,
+                    scenario: r.try_get("scenario")?,
+                    passed: r.try_get::<i64, _>("passed")? != 0,
+                    report: parse_json(&r.try_get::<String, _>("report")?)?,
+                    at: parse_ts(&r.try_get::<String, _>("at")?)?,
+                    actor: r.try_get("actor")?,
+                })
+            })
+            .collect()
+    }
+}
