@@ -41,6 +41,21 @@ pub enum StoreError {
 /// Result alias for store methods.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Opens the store `db` names: `postgres://…` / `postgresql://…` selects PostgreSQL, anything
+/// else is a SQLite file path (created if missing; `sqlite:` prefixes are accepted).
+pub async fn open(db: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if is_postgres(db) {
+        Ok(std::sync::Arc::new(PgStore::open(db).await?))
+    } else {
+        Ok(std::sync::Arc::new(SqliteStore::open(db).await?))
+    }
+}
+
+/// Whether `db` names a PostgreSQL database.
+pub fn is_postgres(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
 /// Everything wavegate keeps. Object-safe: held as `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

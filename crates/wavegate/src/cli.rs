@@ -97,7 +97,8 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, env = "WAVEGATE_LISTEN", default_value = "127.0.0.1:8470")]
     pub listen: String,
-    /// Database: a SQLite file path (created on first start).
+    /// Database: a SQLite file path (created on first start), or `postgres://user@host/db`
+    /// for PostgreSQL (migrated on start; several replicas may share it).
     #[arg(long, env = "WAVEGATE_DB", default_value = "./wavegate.db")]
     pub db: String,
     /// Prometheus base URL for guardrails with `source: prometheus` (e.g. http://127.0.0.1:9090).

@@ -3,7 +3,6 @@
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use reqwest::Method;
@@ -59,6 +58,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `db` with any password in a `postgres://user:password@host/…` URL replaced by `***`.
+pub(crate) fn redact_url(db: &str) -> String {
+    match (db.find("://"), db.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &db[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &db[..scheme + 3], &db[at..]),
+                None => db.to_owned(),
+            }
+        }
+        _ => db.to_owned(),
+    }
+}
+
 pub(crate) fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
@@ -66,16 +79,9 @@ pub(crate) fn print_json(v: &Value) {
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let tick = parse_tick(&args.tick).map_err(Failure::Input)?;
     crate::telemetry::init(matches!(args.log_format, LogFormat::Json));
-    if args.db.starts_with("postgres://") || args.db.starts_with("postgresql://") {
-        return Err(Failure::Input(
-            "PostgreSQL is not supported by this build yet; use a SQLite file path for --db".into(),
-        )
-        .into());
-    }
-    let store = wavegate_store::SqliteStore::open(&args.db)
+    let store = wavegate_store::open(&args.db)
         .await
-        .with_context(|| format!("Failed to open the database {:?}", args.db))?;
-    let store: Arc<dyn wavegate_store::Store> = Arc::new(store);
+        .with_context(|| format!("Failed to open the database {:?}", redact_url(&args.db)))?;
     let bootstrap = std::env::var("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN").ok().filter(|s| !s.is_empty());
     let minted = wavegate_server::ensure_admin_token(&*store, bootstrap.as_deref(), chrono_now())
         .await
@@ -97,10 +103,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "Created the first admin token (shown once; store it now):\n\n    {secret}\n"
         )?;
     }
-    writeln!(out, "wavegate listening on http://{addr} (database {})", args.db)?;
+    writeln!(out, "wavegate listening on http://{addr} (database {})", redact_url(&args.db))?;
     out.flush()?;
     drop(out);
-    tracing::info!(%addr, db = %args.db, "serving");
+    tracing::info!(%addr, db = %redact_url(&args.db), "serving");
     server.run(Some(tick), shutdown).await.context("Server failed")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -467,5 +473,20 @@ async fn audit(cmd: AuditCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn database_passwords_are_never_printed() {
+        assert_eq!(
+            redact_url("postgres://wg:s3cret@db.internal:5432/wavegate"),
+            "postgres://wg:***@db.internal:5432/wavegate"
+        );
+        assert_eq!(redact_url("postgres://wg@db/wavegate"), "postgres://wg@db/wavegate");
+        assert_eq!(redact_url("./wavegate.db"), "./wavegate.db");
     }
 }
