@@ -8,14 +8,21 @@ use wavegate_rollout::machine::{Action, ArmMoments, Rollout, Signals, State, che
 use wavegate_rollout::plan::{CheckWhen, SignalSource};
 use wavegate_rollout::stats::Moments;
 
-use crate::rollouts::{after_exposure, persist, record};
+use crate::rollouts::{after_exposure, persist_fenced, record};
 use crate::state::AppState;
 
 /// Default tick interval.
 pub const DEFAULT_TICK: Duration = Duration::from_secs(10);
 
-/// Steps every running rollout once. Returns how many were stepped.
+/// Steps every running rollout once, unfenced (tests and single-process use). Returns how
+/// many were stepped.
 pub async fn tick(state: &AppState) -> anyhow::Result<usize> {
+    tick_as(state, None).await
+}
+
+/// Steps every running rollout once as the leader of `leader_epoch` (its writes are refused
+/// once another replica leads). Returns how many were stepped.
+pub async fn tick_as(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Result<usize> {
     let _guard = state.rollout_lock.lock().await;
     let mut stepped = 0;
     for row in state.store.rollouts(true).await? {
@@ -55,7 +62,9 @@ pub async fn tick(state: &AppState) -> anyhow::Result<usize> {
             actions.extend(outcomes.into_iter().map(|o| record(&r, o)));
         }
         let exposed = actions.iter().any(|a| matches!(a, Action::SetExposure { .. }));
-        match persist(state, Some(&row), &next, actions, "controller", None).await {
+        match persist_fenced(state, Some(&row), &next, actions, "controller", None, leader_epoch)
+            .await
+        {
             Err(e) => {
                 tracing::error!(rollout = %row.id, error = %e.message, "could not carry out the controller's decision")
             }
@@ -101,7 +110,9 @@ pub async fn signals(state: &AppState, r: &Rollout) -> anyhow::Result<Signals> {
     Ok(s)
 }
 
-/// Runs [`tick`] every `interval` until `shutdown` resolves.
+/// Every `interval` until `shutdown` resolves: takes or keeps leadership (one replica leads;
+/// the others stand by and take over within a tick of the leader going away), and the
+/// leader runs [`tick_as`] under its epoch.
 pub async fn run(
     state: AppState,
     interval: Duration,
@@ -110,10 +121,29 @@ pub async fn run(
     let mut shutdown = shutdown;
     let mut timer = tokio::time::interval(interval);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let holder = state.replica.clone();
+    let mut leading: Option<i64> = None;
     loop {
         tokio::select! {
             _ = timer.tick() => {
-                if let Err(e) = tick(&state).await {
+                let epoch = match state.store.lead(&holder, state.clock.now()).await {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not check controller leadership");
+                        None
+                    }
+                };
+                if epoch != leading {
+                    match epoch {
+                        Some(e) => tracing::info!(replica = %holder, epoch = e, "leading the controller"),
+                        None => tracing::info!(replica = %holder, "standing by: another replica leads the controller"),
+                    }
+                    leading = epoch;
+                }
+                state.metrics.leader.set(i64::from(epoch.is_some()));
+                state.metrics.leader_epoch.set(epoch.unwrap_or(0));
+                let Some(epoch) = epoch else { continue };
+                if let Err(e) = tick_as(&state, Some(epoch)).await {
                     tracing::error!(error = %e, "controller tick failed");
                 }
             }

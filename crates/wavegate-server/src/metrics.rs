@@ -40,6 +40,10 @@ pub struct Metrics {
     evaluations: Family<EvalLabels, Counter>,
     /// Open `/api/v1/stream` connections.
     pub stream_subscribers: prometheus_client::metrics::gauge::Gauge,
+    /// 1 while this replica leads the controller.
+    pub leader: prometheus_client::metrics::gauge::Gauge,
+    /// The leadership epoch held (0 when standing by).
+    pub leader_epoch: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Default for Metrics {
@@ -71,7 +75,27 @@ impl Default for Metrics {
             "Open server-sent-event stream connections",
             stream_subscribers.clone(),
         );
-        Metrics { registry, requests, latency, evaluations, stream_subscribers }
+        let leader = prometheus_client::metrics::gauge::Gauge::default();
+        registry.register(
+            "wavegate_controller_leader",
+            "1 while this replica leads the controller, 0 while it stands by",
+            leader.clone(),
+        );
+        let leader_epoch = prometheus_client::metrics::gauge::Gauge::default();
+        registry.register(
+            "wavegate_controller_leader_epoch",
+            "The controller leadership epoch this replica holds (0 when standing by)",
+            leader_epoch.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            evaluations,
+            stream_subscribers,
+            leader,
+            leader_epoch,
+        }
     }
 }
 

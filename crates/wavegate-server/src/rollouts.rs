@@ -556,6 +556,20 @@ pub async fn persist(
     actor: &str,
     reason: Option<String>,
 ) -> ApiResult<RolloutRow> {
+    persist_fenced(state, prev, r, actions, actor, reason, None).await
+}
+
+/// [`persist`] for the controller: refused if this replica's leadership `leader_epoch` has
+/// been superseded, so a deposed leader cannot write.
+pub async fn persist_fenced(
+    state: &AppState,
+    prev: Option<&RolloutRow>,
+    r: &Rollout,
+    actions: Vec<Action>,
+    actor: &str,
+    reason: Option<String>,
+    leader_epoch: Option<i64>,
+) -> ApiResult<RolloutRow> {
     let now = state.clock.now();
     let target = format!("rollout:{}", r.id);
     let mut flag_put = None;
@@ -665,7 +679,7 @@ pub async fn persist(
         updated_at: now,
     };
     let flag_changed = flag_put.is_some();
-    let write = RolloutWrite { row: row.clone(), flag_put, verdicts, audit };
+    let write = RolloutWrite { row: row.clone(), flag_put, verdicts, audit, leader_epoch };
     let rev = state.store.write_rollout(&write, &state.change(actor, reason)).await?;
     if flag_changed {
         state.reload().await?;

@@ -38,6 +38,8 @@ pub struct AppState {
     pub feed: Feed,
     /// Interval of the stream's heartbeat comments.
     pub stream_heartbeat: std::time::Duration,
+    /// This replica's name (in leadership records and logs).
+    pub replica: String,
     reload_lock: Arc<Mutex<()>>,
 }
 
@@ -58,10 +60,57 @@ impl AppState {
             rollout_lock: Arc::default(),
             feed,
             stream_heartbeat: std::time::Duration::from_secs(15),
+            replica: default_replica_name(),
             reload_lock: Arc::default(),
         };
         state.reload_live().await?;
+        state.follow();
         Ok(state)
+    }
+
+    /// Keeps the snapshot and live-rollout table current with changes committed anywhere
+    /// (another replica's included, through the store's change notices): flag, segment and
+    /// environment changes rebuild the snapshot, rollout changes the routing table.
+    fn follow(&self) {
+        let state = self.clone();
+        let mut rx = self.feed.subscribe();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+            loop {
+                // (config changed, live rollouts changed), or None to reload both.
+                let mut seen: Vec<Option<(bool, bool)>> = Vec::new();
+                let note = |item: &crate::feed::FeedItem| match item {
+                    crate::feed::FeedItem::Audit { entry, .. } => {
+                        let target = entry["target"].as_str().unwrap_or("");
+                        let config = ["flag:", "segment:", "environment:"]
+                            .iter()
+                            .any(|p| target.starts_with(p));
+                        Some((config, target.starts_with("rollout:")))
+                    }
+                    crate::feed::FeedItem::Changed => Some((false, false)),
+                };
+                match rx.recv().await {
+                    Ok(item) => seen.push(note(&item)),
+                    Err(RecvError::Lagged(_)) => seen.push(None),
+                    Err(RecvError::Closed) => return,
+                }
+                loop {
+                    match rx.try_recv() {
+                        Ok(item) => seen.push(note(&item)),
+                        Err(TryRecvError::Lagged(_)) => seen.push(None),
+                        Err(_) => break,
+                    }
+                }
+                let config = seen.iter().any(|s| s.is_none_or(|(c, _)| c));
+                let live = seen.iter().any(|s| s.is_none_or(|(_, l)| l));
+                if config && let Err(e) = state.reload().await {
+                    tracing::warn!(error = %e, "could not reload the configuration");
+                }
+                if live && let Err(e) = state.reload_live().await {
+                    tracing::warn!(error = %e, "could not reload live rollouts");
+                }
+            }
+        });
     }
 
     /// Rebuilds the live-rollout routing table from the store.
@@ -114,4 +163,14 @@ pub struct LiveRollout {
     pub new_variant: String,
     /// The control variant.
     pub control_variant: String,
+}
+
+/// `<hostname>-<pid>`: unique among the replicas of one database.
+pub fn default_replica_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "wavegate".into());
+    format!("{host}-{}", std::process::id())
 }

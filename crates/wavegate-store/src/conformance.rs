@@ -197,6 +197,7 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
         flag_put: Some(flag_put),
         verdicts: vec![],
         audit: vec![("rollout.start".into(), "rollout:ro_1".into(), json!({"wave": 1}))],
+        leader_epoch: None,
     };
     assert_eq!(store.write_rollout(&w, &change("alice", 2)).await.unwrap(), 1);
     assert_eq!(store.get(Kind::Flag, "f").await.unwrap().unwrap().version, 2);
@@ -205,6 +206,7 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
         flag_put: None,
         verdicts: vec![],
         audit: vec![],
+        leader_epoch: None,
     };
     assert!(
         matches!(
@@ -218,6 +220,7 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
         flag_put: None,
         verdicts: vec![],
         audit: vec![],
+        leader_epoch: None,
     };
     assert!(
         matches!(
@@ -241,6 +244,7 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
         flag_put: None,
         verdicts: vec![verdict],
         audit: vec![("rollout.rollback".into(), "rollout:ro_1".into(), json!({}))],
+        leader_epoch: None,
     };
     assert_eq!(store.write_rollout(&done, &change("controller", 4)).await.unwrap(), 2);
     assert!(store.rollouts(true).await.unwrap().is_empty());
@@ -343,4 +347,30 @@ pub async fn audit_of_target(store: Arc<dyn Store>) {
         all[1..].iter().map(|r| r.entry.seq).collect::<Vec<_>>()
     );
     assert!(store.audit_of("nobody", 10).await.unwrap().is_empty());
+}
+
+/// Leadership: the leader keeps its epoch; controller writes under another epoch are refused;
+/// the takeover is audited.
+pub async fn leadership_fences_controller_writes(store: Arc<dyn Store>) {
+    let e1 = store.lead("replica-a", Utc::now()).await.unwrap().expect("the only replica leads");
+    assert_eq!(store.lead("replica-a", Utc::now()).await.unwrap(), Some(e1), "keeps its epoch");
+    store.apply(&[put("f", json!({"v": 1}))], &change("a", 1)).await.unwrap();
+    let mut w = crate::RolloutWrite {
+        row: rollout_row("ro_1", "running", 0),
+        flag_put: None,
+        verdicts: vec![],
+        audit: vec![],
+        leader_epoch: Some(e1),
+    };
+    assert_eq!(store.write_rollout(&w, &change("controller", 2)).await.unwrap(), 1);
+    w.row.rev = 1;
+    w.leader_epoch = Some(e1 + 1);
+    let err = store.write_rollout(&w, &change("controller", 3)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Conflict(m) if m.contains("no longer leads")), "{err}");
+    assert_eq!(store.rollout("ro_1").await.unwrap().unwrap().rev, 1, "nothing written");
+    w.leader_epoch = None;
+    store.write_rollout(&w, &change("alice", 4)).await.expect("people's writes are not fenced");
+    let audit = store.audit(0, 100).await.unwrap();
+    let lead = audit.iter().find(|r| r.action == "controller.lead").expect("takeover audited");
+    assert!(lead.entry.canonical.contains("replica-a"));
 }

@@ -106,6 +106,17 @@ pub trait Store: Send + Sync + 'static {
     /// The newest `limit` audit entries about `target` (a rollout id, a flag key…), oldest first.
     async fn audit_of(&self, target: &str, limit: i64) -> StoreResult<Vec<AuditRow>>;
 
+    /// Takes or keeps controller leadership for `holder`; returns the leadership epoch while
+    /// this store instance leads, `None` while another does. PostgreSQL holds a session
+    /// advisory lock (released when the leader's connection dies, so another replica takes
+    /// over); SQLite serves one process, whose first call takes over. Each new leader gets a
+    /// new epoch, recorded in the audit log.
+    async fn lead(
+        &self,
+        holder: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Option<i64>>;
+
     /// Rollouts, newest first; only running or paused ones when `live_only`.
     async fn rollouts(&self, live_only: bool) -> StoreResult<Vec<RolloutRow>>;
     /// One rollout.

@@ -276,6 +276,9 @@ pub struct RolloutWrite {
     pub verdicts: Vec<VerdictRow>,
     /// Audit events for the transitions: (action, target, details).
     pub audit: Vec<(String, String, serde_json::Value)>,
+    /// For the controller's writes: the leadership epoch they were decided under. The write is
+    /// refused (conflict) if another replica has led since, so a deposed leader cannot write.
+    pub leader_epoch: Option<i64>,
 }
 
 /// A delta to one aggregate cell.

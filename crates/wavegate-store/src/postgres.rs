@@ -26,6 +26,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 /// The advisory lock every write transaction takes (serialises audit appends across replicas).
 const WRITE_LOCK: i64 = 0x7761_7665_6761_7465; // "wavegate"
+/// The session advisory lock the controller's leader holds.
+const LEADER_LOCK: i64 = 0x7761_7665_6c65_6164; // "waveleads"
 /// The channel commits notify on.
 const CHANNEL: &str = "wavegate_changes";
 
@@ -34,6 +36,14 @@ const CHANNEL: &str = "wavegate_changes";
 pub struct PgStore {
     pool: PgPool,
     changes: Arc<watch::Sender<u64>>,
+    leader: Arc<tokio::sync::Mutex<Leadership>>,
+}
+
+/// The dedicated session that holds the leader lock, and the epoch won with it.
+#[derive(Debug, Default)]
+struct Leadership {
+    conn: Option<sqlx::PgConnection>,
+    epoch: Option<i64>,
 }
 
 impl PgStore {
@@ -47,7 +57,7 @@ impl PgStore {
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(CHANNEL).await?;
         tokio::spawn(listen(listener, Arc::downgrade(&changes)));
-        Ok(PgStore { pool, changes })
+        Ok(PgStore { pool, changes, leader: Arc::default() })
     }
 
     /// The pool, for tests that need to reach under the trait.
@@ -565,6 +575,76 @@ impl Store for PgStore {
         rows.iter().map(audit_from_row).collect()
     }
 
+    async fn lead(&self, holder: &str, at: DateTime<Utc>) -> StoreResult<Option<i64>> {
+        use sqlx::Connection;
+        let mut guard = self.leader.lock().await;
+        let state = &mut *guard;
+        if state.conn.is_none() {
+            let options = self.pool.connect_options();
+            state.conn = Some(sqlx::PgConnection::connect_with(&options).await?);
+        }
+        let conn = state.conn.as_mut().expect("connected above");
+        if let Some(mine) = state.epoch {
+            // Still leading while the lock's session lives and nobody has a newer epoch.
+            match sqlx::query_scalar::<_, i64>("SELECT epoch FROM leader WHERE id = 1")
+                .fetch_one(&mut *conn)
+                .await
+            {
+                Ok(current) if current == mine => return Ok(Some(mine)),
+                Ok(_) => {
+                    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                        .bind(LEADER_LOCK)
+                        .execute(&mut *conn)
+                        .await;
+                    state.epoch = None;
+                    return Ok(None);
+                }
+                Err(e) => {
+                    // The session is gone, and the lock with it.
+                    state.conn = None;
+                    state.epoch = None;
+                    return Err(e.into());
+                }
+            }
+        }
+        let got: bool = match sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LEADER_LOCK)
+            .fetch_one(&mut *conn)
+            .await
+        {
+            Ok(got) => got,
+            Err(e) => {
+                state.conn = None;
+                return Err(e.into());
+            }
+        };
+        if !got {
+            return Ok(None);
+        }
+        let mut tx = self.begin().await?;
+        let epoch: i64 = sqlx::query_scalar(
+            "UPDATE leader SET epoch = epoch + 1, holder = $1, since = $2 WHERE id = 1 RETURNING epoch",
+        )
+        .bind(holder)
+        .bind(ts(at))
+        .fetch_one(&mut *tx)
+        .await?;
+        let change = Change { actor: "controller".into(), reason: None, at };
+        append_audit(
+            &mut tx,
+            &audit_event(
+                &change,
+                "controller.lead".into(),
+                "controller".into(),
+                serde_json::json!({"holder": holder, "epoch": epoch}),
+            ),
+        )
+        .await?;
+        self.commit(tx).await?;
+        state.epoch = Some(epoch);
+        Ok(Some(epoch))
+    }
+
     async fn rollouts(&self, live_only: bool) -> StoreResult<Vec<RolloutRow>> {
         let sql = if live_only {
             "SELECT * FROM rollouts WHERE state IN ('running', 'paused') ORDER BY created_at DESC, id"
@@ -585,6 +665,16 @@ impl Store for PgStore {
 
     async fn write_rollout(&self, write: &RolloutWrite, change: &Change) -> StoreResult<i64> {
         let mut tx = self.begin().await?;
+        if let Some(mine) = write.leader_epoch {
+            let current: i64 = sqlx::query_scalar("SELECT epoch FROM leader WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+            if current != mine {
+                return Err(StoreError::Conflict(format!(
+                    "this replica no longer leads the controller (its epoch {mine}, now {current})"
+                )));
+            }
+        }
         let r = &write.row;
         let doc = serde_json::to_string(&r.doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let new_rev = r.rev + 1;

@@ -23,6 +23,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     pool: SqlitePool,
     changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// The leadership epoch this instance holds, if it leads.
+    led: std::sync::Arc<tokio::sync::Mutex<Option<i64>>>,
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -53,7 +55,11 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         MIGRATOR.run(&pool).await?;
         let (changes, _) = tokio::sync::watch::channel(0);
-        Ok(SqliteStore { pool, changes: std::sync::Arc::new(changes) })
+        Ok(SqliteStore {
+            pool,
+            changes: std::sync::Arc::new(changes),
+            led: std::sync::Arc::default(),
+        })
     }
 
     /// The pool, for tests that need to reach under the trait (e.g. to simulate tampering).
@@ -537,6 +543,43 @@ impl Store for SqliteStore {
         rows.iter().map(audit_from_row).collect()
     }
 
+    async fn lead(&self, holder: &str, at: DateTime<Utc>) -> StoreResult<Option<i64>> {
+        let mut led = self.led.lock().await;
+        if let Some(mine) = *led {
+            let current: i64 = sqlx::query_scalar("SELECT epoch FROM leader WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?;
+            if current == mine {
+                return Ok(Some(mine));
+            }
+            // Another process took the file over; take it back on the next call.
+            *led = None;
+            return Ok(None);
+        }
+        let mut tx = self.begin().await?;
+        let epoch: i64 = sqlx::query_scalar(
+            "UPDATE leader SET epoch = epoch + 1, holder = ?, since = ? WHERE id = 1 RETURNING epoch",
+        )
+        .bind(holder)
+        .bind(ts(at))
+        .fetch_one(&mut *tx)
+        .await?;
+        let change = Change { actor: "controller".into(), reason: None, at };
+        append_audit(
+            &mut tx,
+            &audit_event(
+                &change,
+                "controller.lead".into(),
+                "controller".into(),
+                serde_json::json!({"holder": holder, "epoch": epoch}),
+            ),
+        )
+        .await?;
+        self.commit(tx).await?;
+        *led = Some(epoch);
+        Ok(Some(epoch))
+    }
+
     async fn rollouts(&self, live_only: bool) -> StoreResult<Vec<RolloutRow>> {
         let sql = if live_only {
             "SELECT * FROM rollouts WHERE state IN ('running', 'paused') ORDER BY created_at DESC, id"
@@ -557,6 +600,16 @@ impl Store for SqliteStore {
 
     async fn write_rollout(&self, write: &RolloutWrite, change: &Change) -> StoreResult<i64> {
         let mut tx = self.begin().await?;
+        if let Some(mine) = write.leader_epoch {
+            let current: i64 = sqlx::query_scalar("SELECT epoch FROM leader WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+            if current != mine {
+                return Err(StoreError::Conflict(format!(
+                    "this replica no longer leads the controller (its epoch {mine}, now {current})"
+                )));
+            }
+        }
         let r = &write.row;
         let doc = serde_json::to_string(&r.doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let new_rev = r.rev + 1;

@@ -88,6 +88,7 @@ conformance!(
     drills,
     changes_follow_commits,
     audit_of_target,
+    leadership_fences_controller_writes,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,4 +125,25 @@ async fn a_commit_on_one_replica_wakes_the_others() {
         .expect("replica b heard of a's commit through NOTIFY")
         .unwrap();
     assert_eq!(b.get(wavegate_store::Kind::Flag, "from-a").await.unwrap().unwrap().version, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_passes_to_another_replica_when_the_leader_goes() {
+    let (_db, url) = FreshDb::new().await;
+    let a = PgStore::open(&url).await.unwrap();
+    let b = PgStore::open(&url).await.unwrap();
+    let now = chrono::Utc::now();
+    let e1 = a.lead("a", now).await.unwrap().expect("a leads");
+    assert_eq!(b.lead("b", now).await.unwrap(), None, "one leader at a time");
+    assert_eq!(b.lead("b", now).await.unwrap(), None);
+    drop(a); // its lock session closes with it
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let e2 = loop {
+        if let Some(e) = b.lead("b", now).await.unwrap() {
+            break e;
+        }
+        assert!(std::time::Instant::now() < deadline, "b never took over");
+        tokio::task::yield_now().await;
+    };
+    assert!(e2 > e1, "a new leader gets a new epoch ({e1} → {e2})");
 }

@@ -33,6 +33,7 @@ conformance!(
     drills,
     changes_follow_commits,
     audit_of_target,
+    leadership_fences_controller_writes,
 );
 
 #[tokio::test]

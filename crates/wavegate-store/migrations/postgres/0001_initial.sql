@@ -180,3 +180,12 @@ CREATE TRIGGER segment_versions_append_only BEFORE UPDATE OR DELETE ON segment_v
     FOR EACH ROW EXECUTE FUNCTION wavegate_append_only();
 CREATE TRIGGER plan_versions_append_only BEFORE UPDATE OR DELETE ON plan_versions
     FOR EACH ROW EXECUTE FUNCTION wavegate_append_only();
+
+-- Controller leadership (fencing epoch); the lock itself is a session advisory lock.
+CREATE TABLE leader (
+    id      BIGINT PRIMARY KEY CHECK (id = 1),
+    epoch   BIGINT NOT NULL,
+    holder  TEXT NOT NULL,
+    since   TEXT NOT NULL
+);
+INSERT INTO leader (id, epoch, holder, since) VALUES (1, 0, '', '');

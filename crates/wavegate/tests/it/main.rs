@@ -4,6 +4,7 @@
 mod cli;
 mod dashboard;
 mod lifecycle;
+mod replicas;
 mod rollout;
 mod sdk;
 mod support;
