@@ -57,9 +57,9 @@ impl Reader {
                     let mut ev = Sse { event: "message".into(), id: None, data: Value::Null };
                     let mut data = String::new();
                     for line in raw.lines() {
-                        if line.starts_with(':') {
+                        if let Some(comment) = line.strip_prefix(':') {
                             ev.event = ":".into();
-                            data.push_str(line[1..].trim());
+                            data.push_str(comment.trim());
                         } else if let Some(v) = line.strip_prefix("event:") {
                             ev.event = v.trim().into();
                         } else if let Some(v) = line.strip_prefix("id:") {
