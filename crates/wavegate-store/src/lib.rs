@@ -6,6 +6,7 @@
 //! transaction, so a change and its audit entry land together or not at all.
 #![warn(missing_docs)]
 
+pub mod backup;
 pub mod conformance;
 mod model;
 mod postgres;
@@ -36,6 +37,9 @@ pub enum StoreError {
     /// Stored data does not decode.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Input from outside (a backup file) is not acceptable; the message says where.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Result alias for store methods.
@@ -105,6 +109,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// The newest `limit` audit entries about `target` (a rollout id, a flag key…), oldest first.
     async fn audit_of(&self, target: &str, limit: i64) -> StoreResult<Vec<AuditRow>>;
+
+    /// Every table, read in one transaction: a consistent backup while the server runs.
+    async fn export(&self) -> StoreResult<backup::Backup>;
+
+    /// Loads `backup` into this database, which must hold nothing but its defaults, in one
+    /// transaction (all or nothing).
+    async fn import(&self, backup: &backup::Backup) -> StoreResult<()>;
 
     /// Takes or keeps controller leadership for `holder`; returns the leadership epoch while
     /// this store instance leads, `None` while another does. PostgreSQL holds a session

@@ -10,6 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Row, Sqlite, SqlitePool, Transaction};
 use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 
+use crate::backup::{Backup, Col, SEEDED, TABLES};
 use crate::{
     AggregateDelta, AggregateRow, AuditRow, Change, DrillRow, Environment, Head, Kind, NewToken,
     Put, PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult,
@@ -541,6 +542,77 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn export(&self) -> StoreResult<Backup> {
+        // One read transaction: every table from the same snapshot.
+        let mut tx = self.pool.begin().await?;
+        // (SQLite: a read transaction in WAL mode sees one snapshot.)
+        let mut tables = indexmap::IndexMap::new();
+        for (name, cols, order) in TABLES {
+            let names: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
+            let sql = format!("SELECT {} FROM {name} ORDER BY {order}", names.join(", "));
+            let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let mut values = Vec::with_capacity(cols.len());
+                for (i, (_, ty)) in cols.iter().enumerate() {
+                    values.push(match ty {
+                        Col::Text => serde_json::Value::String(r.try_get(i)?),
+                        Col::NullText => r
+                            .try_get::<Option<String>, _>(i)?
+                            .map_or(serde_json::Value::Null, serde_json::Value::String),
+                        Col::Int => serde_json::json!(r.try_get::<i64, _>(i)?),
+                        Col::Real => serde_json::json!(r.try_get::<f64, _>(i)?),
+                    });
+                }
+                out.push(values);
+            }
+            tables.insert((*name).to_owned(), out);
+        }
+        tx.rollback().await?;
+        Ok(Backup {
+            format: crate::backup::FORMAT.into(),
+            version: crate::backup::VERSION,
+            created_at: ts(Utc::now()),
+            source: "sqlite".into(),
+            tables,
+        })
+    }
+
+    async fn import(&self, backup: &Backup) -> StoreResult<()> {
+        backup.validate().map_err(|e| StoreError::Invalid(format!("backup: {e}")))?;
+        let mut tx = self.begin().await?;
+        for (name, _, _) in TABLES.iter().filter(|(t, _, _)| !SEEDED.contains(t)) {
+            let sql = format!("SELECT COUNT(*) FROM {name}");
+            let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(&mut *tx).await?;
+            if n > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "the target database is not empty ({name} has {n} rows); restore needs a new database"
+                )));
+            }
+        }
+        for name in SEEDED {
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {name}"))).execute(&mut *tx).await?;
+        }
+        for (name, cols, _) in TABLES {
+            let names: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
+            let places = vec!["?"; cols.len()].join(", ");
+            let sql = format!("INSERT INTO {name} ({}) VALUES ({places})", names.join(", "));
+            for row in &backup.tables[*name] {
+                let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
+                for (v, (_, ty)) in row.iter().zip(cols.iter()) {
+                    q = match ty {
+                        Col::Text | Col::NullText => q.bind(v.as_str().map(str::to_owned)),
+                        Col::Int => q.bind(v.as_i64()),
+                        Col::Real => q.bind(v.as_f64()),
+                    };
+                }
+                q.execute(&mut *tx).await?;
+            }
+        }
+        self.commit(tx).await?;
+        Ok(())
     }
 
     async fn lead(&self, holder: &str, at: DateTime<Utc>) -> StoreResult<Option<i64>> {

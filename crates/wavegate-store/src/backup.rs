@@ -1,0 +1,235 @@
+//! Backups: every table of either store as plain rows, so a backup taken from SQLite restores
+//! into PostgreSQL and back (the schemas have the same tables and columns).
+//!
+//! A [`Backup`] is read in one transaction (a consistent snapshot while the server runs) and
+//! restored in one transaction into a database that holds nothing but its defaults.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The backup file's `format` field.
+pub const FORMAT: &str = "wavegate-backup";
+/// The backup format's version.
+pub const VERSION: u32 = 1;
+
+/// A column's storage type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Col {
+    /// Text (timestamps, JSON as its exact text, names).
+    Text,
+    /// Nullable text.
+    NullText,
+    /// 64-bit integer.
+    Int,
+    /// 64-bit float.
+    Real,
+}
+
+/// Every table a backup holds, in restore order, with its columns and ordering key.
+pub const TABLES: &[(&str, &[(&str, Col)], &str)] = &[
+    (
+        "environments",
+        &[("name", Col::Text), ("position", Col::Int), ("created_at", Col::Text)],
+        "position",
+    ),
+    ("meta", &[("key", Col::Text), ("value", Col::Int)], "key"),
+    (
+        "leader",
+        &[("id", Col::Int), ("epoch", Col::Int), ("holder", Col::Text), ("since", Col::Text)],
+        "id",
+    ),
+    ("flags", HEAD, "key"),
+    ("flag_versions", VERSIONS, "key, version"),
+    ("segments", HEAD, "key"),
+    ("segment_versions", VERSIONS, "key, version"),
+    ("plans", HEAD, "key"),
+    ("plan_versions", VERSIONS, "key, version"),
+    (
+        "tokens",
+        &[
+            ("id", Col::Text),
+            ("hash", Col::Text),
+            ("kind", Col::Text),
+            ("environments", Col::Text),
+            ("principal", Col::Text),
+            ("created_at", Col::Text),
+            ("created_by", Col::Text),
+            ("revoked_at", Col::NullText),
+        ],
+        "id",
+    ),
+    (
+        "audit_log",
+        &[
+            ("seq", Col::Int),
+            ("prev_hash", Col::Text),
+            ("hash", Col::Text),
+            ("canonical", Col::Text),
+            ("at", Col::Text),
+            ("actor", Col::Text),
+            ("action", Col::Text),
+            ("target", Col::Text),
+        ],
+        "seq",
+    ),
+    (
+        "rollouts",
+        &[
+            ("id", Col::Text),
+            ("plan", Col::Text),
+            ("flag", Col::Text),
+            ("environment", Col::Text),
+            ("state", Col::Text),
+            ("rev", Col::Int),
+            ("doc", Col::Text),
+            ("created_at", Col::Text),
+            ("updated_at", Col::Text),
+        ],
+        "id",
+    ),
+    (
+        "verdicts",
+        &[
+            ("id", Col::Int),
+            ("rollout", Col::Text),
+            ("wave", Col::Int),
+            ("kind", Col::Text),
+            ("name", Col::Text),
+            ("verdict", Col::Text),
+            ("report", Col::Text),
+            ("at", Col::Text),
+        ],
+        "id",
+    ),
+    (
+        "aggregates",
+        &[
+            ("rollout", Col::Text),
+            ("wave", Col::Int),
+            ("arm", Col::Text),
+            ("metric", Col::Text),
+            ("n", Col::Real),
+            ("sum", Col::Real),
+            ("sumsq", Col::Real),
+            ("last_at", Col::Text),
+        ],
+        "rollout, wave, arm, metric",
+    ),
+    (
+        "sketches",
+        &[
+            ("rollout", Col::Text),
+            ("wave", Col::Int),
+            ("arm", Col::Text),
+            ("metric", Col::Text),
+            ("counts", Col::Text),
+        ],
+        "rollout, wave, arm, metric",
+    ),
+    (
+        "drills",
+        &[
+            ("id", Col::Int),
+            ("plan", Col::Text),
+            ("plan_version", Col::Int),
+            ("scenario", Col::Text),
+            ("passed", Col::Int),
+            ("report", Col::Text),
+            ("at", Col::Text),
+            ("actor", Col::Text),
+        ],
+        "id",
+    ),
+];
+
+const HEAD: &[(&str, Col)] = &[
+    ("key", Col::Text),
+    ("version", Col::Int),
+    ("spec", Col::Text),
+    ("archived", Col::Int),
+    ("updated_at", Col::Text),
+    ("updated_by", Col::Text),
+];
+
+const VERSIONS: &[(&str, Col)] = &[
+    ("key", Col::Text),
+    ("version", Col::Int),
+    ("spec", Col::Text),
+    ("archived", Col::Int),
+    ("actor", Col::Text),
+    ("action", Col::Text),
+    ("reason", Col::NullText),
+    ("created_at", Col::Text),
+];
+
+/// Tables whose rows a fresh database already holds (replaced wholesale on restore).
+pub const SEEDED: &[&str] = &["environments", "meta", "leader"];
+
+/// Tables with a generated `id` (PostgreSQL's sequences are advanced past restored ids).
+pub const SERIAL: &[&str] = &["verdicts", "drills"];
+
+/// A whole database, table by table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Backup {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// [`VERSION`].
+    pub version: u32,
+    /// When it was taken (RFC 3339).
+    pub created_at: String,
+    /// `sqlite` or `postgres`.
+    pub source: String,
+    /// Rows per table, each row its values in the table's column order.
+    pub tables: indexmap::IndexMap<String, Vec<Vec<Value>>>,
+}
+
+impl Backup {
+    /// Checks the format, version, tables and row shapes; says what is wrong and where.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.format != FORMAT {
+            return Err(format!("format is {:?}, not {FORMAT:?}", self.format));
+        }
+        if self.version != VERSION {
+            return Err(format!(
+                "backup format version {} is not supported (this build reads {VERSION})",
+                self.version
+            ));
+        }
+        for name in self.tables.keys() {
+            if !TABLES.iter().any(|(t, _, _)| t == name) {
+                return Err(format!("tables.{name}: unknown table"));
+            }
+        }
+        for (name, cols, _) in TABLES {
+            let Some(rows) = self.tables.get(*name) else {
+                return Err(format!("tables.{name}: missing"));
+            };
+            for (i, row) in rows.iter().enumerate() {
+                if row.len() != cols.len() {
+                    return Err(format!(
+                        "tables.{name}[{i}]: {} values, expected {}",
+                        row.len(),
+                        cols.len()
+                    ));
+                }
+                for (v, (col, ty)) in row.iter().zip(cols.iter()) {
+                    let ok = match ty {
+                        Col::Text => v.is_string(),
+                        Col::NullText => v.is_string() || v.is_null(),
+                        Col::Int => v.is_i64(),
+                        Col::Real => v.is_number(),
+                    };
+                    if !ok {
+                        return Err(format!("tables.{name}[{i}].{col}: {v} is not a {ty:?}"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Row counts per table, for progress and summaries.
+    pub fn counts(&self) -> Vec<(String, usize)> {
+        self.tables.iter().map(|(k, v)| (k.clone(), v.len())).collect()
+    }
+}
