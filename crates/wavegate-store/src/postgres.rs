@@ -647,7 +647,7 @@ impl Store for PgStore {
         }
         for t in SERIAL {
             let sql = format!(
-                "SELECT setval(pg_get_serial_sequence('{t}', 'id'), GREATEST((SELECT COALESCE(MAX(id), 0) FROM {t}), 1))"
+                "SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM {t}), false)"
             );
             sqlx::query(AssertSqlSafe(sql)).execute(&mut *tx).await?;
         }

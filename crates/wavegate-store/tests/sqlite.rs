@@ -61,3 +61,10 @@ async fn audit_log_refuses_updates() {
         sqlx::query("UPDATE audit_log SET actor = 'mallory'").execute(s.pool()).await.unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_round_trip() {
+    let (_a, source) = fresh().await;
+    let (_b, target) = fresh().await;
+    conformance::backup_round_trip(source, target).await;
+}
