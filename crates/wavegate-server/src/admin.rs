@@ -54,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/audit", get(list_audit))
         .route("/api/v1/audit/verify", get(verify_audit))
+        .route("/api/v1/backup", get(backup))
 }
 
 // ---------- shared helpers ----------
@@ -976,4 +977,18 @@ async fn verify_audit(State(state): State<AppState>, p: Principal) -> ApiResult<
         }
     }
     Ok(Json(json!({"ok": true, "verified": v.verified(), "head": v.head(), "first_bad": null})))
+}
+
+/// `GET /api/v1/backup`: every table in one read transaction. It holds token hashes and every
+/// environment, so only an admin token for all environments may take it.
+async fn backup(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+    p.require_admin()?;
+    if !p.0.all_envs() {
+        return Err(ApiError::forbidden(
+            "a backup holds every environment; it needs an admin token scoped to all (*)",
+        ));
+    }
+    let backup = state.store.export().await?;
+    tracing::info!(actor = %p.0.principal, "backup taken");
+    Ok(Json(serde_json::to_value(backup).map_err(ApiError::internal)?))
 }

@@ -105,6 +105,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
             StoreError::Conflict(msg) => ApiError::conflict(msg),
+            StoreError::Invalid(msg) => ApiError::bad_request(msg),
             other => ApiError::internal(other),
         }
     }

@@ -73,6 +73,10 @@ pub enum Command {
     },
     /// Rehearse a plan in simulated time against a scenario (local; exit 1 if the drill fails).
     Drill(DrillArgs),
+    /// Write a consistent backup of a running server's database (or of `--db` directly).
+    Backup(BackupArgs),
+    /// Restore a backup into an empty database of either kind (local; SQLite → PostgreSQL too).
+    Restore(RestoreArgs),
     /// Read and verify the hash-chained audit log.
     Audit {
         #[command(subcommand)]
@@ -80,6 +84,38 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+}
+
+/// `wavegate backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where to write the backup (JSON; written atomically, readable by its owner only).
+    /// `-` writes to standard output.
+    pub file: PathBuf,
+    /// Read the database directly instead of asking a server: a SQLite file path or a
+    /// `postgres://` URL (safe while a server runs on it: one read transaction).
+    #[arg(long)]
+    pub db: Option<String>,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Server and token (when `--db` is not given; needs an admin token for all environments).
+    #[command(flatten)]
+    pub remote: Remote,
+}
+
+/// `wavegate restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file (`-` reads standard input).
+    pub file: PathBuf,
+    /// The database to restore into: a SQLite file path (created) or a `postgres://` URL. It
+    /// must hold nothing yet: no flags, plans, rollouts, tokens or audit entries.
+    #[arg(long, env = "WAVEGATE_DB")]
+    pub db: String,
+    /// Print a machine-readable summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Log output format.

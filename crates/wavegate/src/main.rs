@@ -3,6 +3,7 @@
 //! Exit codes (a contract, see DESIGN.md): 0 success, 1 the operation failed (a failed check,
 //! a 5xx or a network failure), 2 usage or input error (a 4xx from the server included).
 
+mod backup_cmd;
 mod cli;
 mod client;
 mod commands;

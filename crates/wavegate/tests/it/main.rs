@@ -1,6 +1,7 @@
 //! End-to-end tests of the `wavegate` binary: real processes, a real SQLite file, real HTTP,
 //! and the real OpenFeature Python SDK.
 
+mod backup;
 mod cli;
 mod dashboard;
 mod lifecycle;

@@ -37,15 +37,15 @@ waves:
 
 const TICK: &str = "100ms";
 
-fn pg_server() -> String {
+pub(crate) fn pg_server() -> String {
     std::env::var("WAVEGATE_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-struct Database(String);
+pub(crate) struct Database(String);
 
 impl Database {
-    fn create() -> Database {
+    pub(crate) fn create() -> Database {
         let name = format!(
             "wavegate_it_{}_{}",
             std::process::id(),
@@ -55,7 +55,7 @@ impl Database {
         Database(name)
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}/{}", pg_server(), self.0)
     }
 }

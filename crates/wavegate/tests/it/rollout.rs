@@ -41,7 +41,7 @@ runbook:
   errors: Check the error dashboard.
 "#;
 
-const GATED: &str = r#"
+pub(crate) const GATED: &str = r#"
 name: checkout-gated
 release: { name: checkout, version: 2.0.1, risk: high }
 flag: checkout
@@ -113,7 +113,7 @@ impl Traffic {
     }
 }
 
-fn status(url: &str, token: &str, id: &str) -> Value {
+pub(crate) fn status(url: &str, token: &str, id: &str) -> Value {
     cli_json(url, token, &["rollout", "status", id])
 }
 
