@@ -21,6 +21,8 @@ pub enum Col {
     NullText,
     /// 64-bit integer.
     Int,
+    /// Nullable 64-bit integer.
+    NullInt,
     /// 64-bit float.
     Real,
 }
@@ -143,6 +145,38 @@ pub const TABLES: &[Table] = &[
         ],
         "id",
     ),
+    (
+        "notify_targets",
+        &[
+            ("name", Col::Text),
+            ("spec", Col::Text),
+            ("since_seq", Col::Int),
+            ("created_at", Col::Text),
+            ("updated_at", Col::Text),
+        ],
+        "name",
+    ),
+    (
+        "notify_deliveries",
+        &[
+            ("id", Col::Int),
+            ("audit_seq", Col::Int),
+            ("target", Col::Text),
+            ("audience", Col::Text),
+            ("event", Col::Text),
+            ("rollout", Col::Text),
+            ("environment", Col::Text),
+            ("status", Col::Text),
+            ("attempts", Col::Int),
+            ("last_error", Col::NullText),
+            ("http_status", Col::NullInt),
+            ("next_at", Col::Text),
+            ("payload", Col::Text),
+            ("created_at", Col::Text),
+            ("updated_at", Col::Text),
+        ],
+        "id",
+    ),
 ];
 
 const HEAD: &[(&str, Col)] = &[
@@ -169,7 +203,7 @@ const VERSIONS: &[(&str, Col)] = &[
 pub const SEEDED: &[&str] = &["environments", "meta", "leader"];
 
 /// Tables with a generated `id` (PostgreSQL's sequences are advanced past restored ids).
-pub const SERIAL: &[&str] = &["verdicts", "drills"];
+pub const SERIAL: &[&str] = &["verdicts", "drills", "notify_deliveries"];
 
 /// A whole database, table by table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,6 +254,7 @@ impl Backup {
                         Col::Text => v.is_string(),
                         Col::NullText => v.is_string() || v.is_null(),
                         Col::Int => v.is_i64(),
+                        Col::NullInt => v.is_i64() || v.is_null(),
                         Col::Real => v.is_number(),
                     };
                     if !ok {

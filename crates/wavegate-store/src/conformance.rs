@@ -432,3 +432,96 @@ pub async fn backup_round_trip(source: Arc<dyn Store>, target: Arc<dyn Store>) {
     bad.tables.get_mut("flags").unwrap()[0].pop();
     assert!(matches!(bad.validate(), Err(m) if m.starts_with("tables.flags[0]")));
 }
+
+/// Notification targets are audited and only hear of later entries; deliveries queue once per
+/// entry and target, come due, and record their attempts; the cursor only moves forward.
+pub async fn notifications(store: Arc<dyn Store>) {
+    let spec = json!({"audience": "on-call", "url": "http://127.0.0.1:9/hook"});
+    assert!(store.put_notify_target("pager", &spec, &change("alice", 1)).await.unwrap());
+    assert!(
+        !store.put_notify_target("pager", &spec, &change("alice", 2)).await.unwrap(),
+        "unchanged: no new audit entry"
+    );
+    let head = store.audit_head().await.unwrap();
+    let targets = store.notify_targets().await.unwrap();
+    assert_eq!((targets.len(), targets[0].since_seq, &targets[0].spec), (1, head, &spec));
+    let spec2 = json!({"audience": "on-call", "url": "http://127.0.0.1:9/other"});
+    assert!(!store.put_notify_target("pager", &spec2, &change("alice", 3)).await.unwrap());
+    assert_eq!(store.notify_targets().await.unwrap()[0].since_seq, head, "kept on update");
+
+    assert_eq!(store.notify_cursor().await.unwrap(), 0);
+    let at = Utc.with_ymd_and_hms(2026, 11, 22, 11, 0, 0).unwrap();
+    let d = |seq: i64, event: &str| crate::NewDelivery {
+        audit_seq: seq,
+        target: "pager".into(),
+        audience: "on-call".into(),
+        event: event.into(),
+        rollout: "ro_1".into(),
+        environment: "prod".into(),
+        payload: json!({"text": event}),
+        at,
+    };
+    store.enqueue_deliveries(7, &[d(5, "promoted"), d(7, "rolled_back")]).await.unwrap();
+    store.enqueue_deliveries(7, &[d(7, "rolled_back")]).await.unwrap();
+    store.enqueue_deliveries(3, &[]).await.unwrap();
+    assert_eq!(store.notify_cursor().await.unwrap(), 7, "the cursor never moves back");
+    let due = store.due_deliveries(at, 10).await.unwrap();
+    assert_eq!(due.len(), 2, "queued once per entry and target");
+    assert_eq!((due[0].status.as_str(), due[0].attempts), ("pending", 0));
+    assert!(store.due_deliveries(at - chrono::Duration::seconds(1), 10).await.unwrap().is_empty());
+
+    let retry = crate::DeliveryAttempt {
+        id: due[0].id,
+        status: "pending".into(),
+        attempts: 1,
+        last_error: Some("HTTP 500".into()),
+        http_status: Some(500),
+        next_at: at + chrono::Duration::seconds(2),
+        at,
+    };
+    store.record_attempt(&retry).await.unwrap();
+    let done = crate::DeliveryAttempt {
+        id: due[1].id,
+        status: "delivered".into(),
+        attempts: 1,
+        last_error: None,
+        http_status: Some(200),
+        next_at: at,
+        at,
+    };
+    store.record_attempt(&done).await.unwrap();
+    assert!(store.due_deliveries(at, 10).await.unwrap().is_empty());
+    let later = store.due_deliveries(at + chrono::Duration::seconds(2), 10).await.unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(
+        (later[0].http_status, later[0].last_error.as_deref()),
+        (Some(500), Some("HTTP 500"))
+    );
+
+    let all = store.deliveries(&crate::DeliveryQuery { limit: 10, ..Default::default() }).await;
+    let all = all.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all[0].id > all[1].id, "newest first");
+    let q =
+        crate::DeliveryQuery { status: Some("delivered".into()), limit: 10, ..Default::default() };
+    let delivered = store.deliveries(&q).await.unwrap();
+    assert_eq!((delivered.len(), delivered[0].event.as_str()), (1, "rolled_back"));
+    let q = crate::DeliveryQuery { target: Some("nobody".into()), limit: 10, ..Default::default() };
+    assert!(store.deliveries(&q).await.unwrap().is_empty());
+
+    store.delete_notify_target("pager", &change("alice", 4)).await.unwrap();
+    assert!(matches!(
+        store.delete_notify_target("pager", &change("alice", 5)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store
+            .deliveries(&crate::DeliveryQuery { limit: 10, ..Default::default() })
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "the log stays"
+    );
+    assert_eq!(verify_chain(&*store).await, 3, "create, update, remove");
+}

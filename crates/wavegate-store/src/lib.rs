@@ -153,4 +153,32 @@ pub trait Store: Send + Sync + 'static {
     async fn sketches(&self, rollout: &str, wave: i64) -> StoreResult<Vec<SketchDelta>>;
     /// The aggregates of one rollout wave.
     async fn aggregates(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AggregateRow>>;
+
+    /// Notification targets, by name.
+    async fn notify_targets(&self) -> StoreResult<Vec<NotifyTargetRow>>;
+    /// Creates or replaces a target (audited `notify.target`); returns whether it was created.
+    /// A new target hears of audit entries after its own creation only.
+    async fn put_notify_target(
+        &self,
+        name: &str,
+        spec: &serde_json::Value,
+        change: &Change,
+    ) -> StoreResult<bool>;
+    /// Removes a target (audited `notify.target.remove`); its delivery log stays.
+    async fn delete_notify_target(&self, name: &str, change: &Change) -> StoreResult<()>;
+    /// The newest audit entry the notifier has queued deliveries for.
+    async fn notify_cursor(&self) -> StoreResult<i64>;
+    /// Queues deliveries (ignoring ones already queued for the same entry and target) and moves
+    /// the notifier's cursor to `cursor`, in one transaction.
+    async fn enqueue_deliveries(&self, cursor: i64, rows: &[NewDelivery]) -> StoreResult<()>;
+    /// Pending deliveries due at `now`, oldest first, at most `limit`.
+    async fn due_deliveries(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// Records an attempt's outcome.
+    async fn record_attempt(&self, attempt: &DeliveryAttempt) -> StoreResult<()>;
+    /// The delivery log, newest first.
+    async fn deliveries(&self, query: &DeliveryQuery) -> StoreResult<Vec<Delivery>>;
 }

@@ -352,3 +352,107 @@ pub struct DrillRow {
     /// Who recorded it.
     pub actor: String,
 }
+
+/// A stored notification target. The server owns the shape of `spec` (audience, URL,
+/// format, events, environments, templates); the store keeps it as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifyTargetRow {
+    /// Unique name.
+    pub name: String,
+    /// The target's settings.
+    pub spec: serde_json::Value,
+    /// The audit entry that created it: only later entries are notified to it.
+    pub since_seq: i64,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A notification to send: one audit entry for one target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    /// The audit entry it reports.
+    pub audit_seq: i64,
+    /// Target name.
+    pub target: String,
+    /// The target's audience.
+    pub audience: String,
+    /// Event name (`rolled_back`, `promoted`…).
+    pub event: String,
+    /// Rollout id.
+    pub rollout: String,
+    /// The rollout's environment.
+    pub environment: String,
+    /// The body to POST.
+    pub payload: serde_json::Value,
+    /// When it was queued (and first due).
+    pub at: DateTime<Utc>,
+}
+
+/// A delivery's state in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Sequence.
+    pub id: i64,
+    /// The audit entry it reports.
+    pub audit_seq: i64,
+    /// Target name.
+    pub target: String,
+    /// The target's audience.
+    pub audience: String,
+    /// Event name.
+    pub event: String,
+    /// Rollout id.
+    pub rollout: String,
+    /// The rollout's environment.
+    pub environment: String,
+    /// `pending`, `delivered` or `failed` (gave up).
+    pub status: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// The last attempt's error, if it failed.
+    pub last_error: Option<String>,
+    /// The last attempt's HTTP status, if the receiver answered.
+    pub http_status: Option<i64>,
+    /// When the next attempt is due (pending only).
+    pub next_at: DateTime<Utc>,
+    /// The body.
+    pub payload: serde_json::Value,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryAttempt {
+    /// The delivery.
+    pub id: i64,
+    /// Its new status.
+    pub status: String,
+    /// Attempts made, this one included.
+    pub attempts: i64,
+    /// The error, if it failed.
+    pub last_error: Option<String>,
+    /// The HTTP status, if the receiver answered.
+    pub http_status: Option<i64>,
+    /// When to try again (pending only).
+    pub next_at: DateTime<Utc>,
+    /// When the attempt finished.
+    pub at: DateTime<Utc>,
+}
+
+/// Filters for the delivery log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeliveryQuery {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this target.
+    pub target: Option<String>,
+    /// Only this rollout.
+    pub rollout: Option<String>,
+    /// At most this many, newest first.
+    pub limit: i64,
+}

@@ -12,9 +12,10 @@ use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 
 use crate::backup::{Backup, Col, SEEDED, TABLES};
 use crate::{
-    AggregateDelta, AggregateRow, AuditRow, Change, DrillRow, Environment, Head, Kind, NewToken,
-    Put, PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult,
-    TokenKind, TokenRecord, VerdictRow, VersionRecord,
+    AggregateDelta, AggregateRow, AuditRow, Change, Delivery, DeliveryAttempt, DeliveryQuery,
+    DrillRow, Environment, Head, Kind, NewDelivery, NewToken, NotifyTargetRow, Put, PutOutcome,
+    RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult, TokenKind, TokenRecord,
+    VerdictRow, VersionRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -321,6 +322,26 @@ async fn apply_puts(
     Ok(outcomes)
 }
 
+fn delivery_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Delivery> {
+    Ok(Delivery {
+        id: r.try_get("id")?,
+        audit_seq: r.try_get("audit_seq")?,
+        target: r.try_get("target")?,
+        audience: r.try_get("audience")?,
+        event: r.try_get("event")?,
+        rollout: r.try_get("rollout")?,
+        environment: r.try_get("environment")?,
+        status: r.try_get("status")?,
+        attempts: r.try_get("attempts")?,
+        last_error: r.try_get("last_error")?,
+        http_status: r.try_get("http_status")?,
+        next_at: parse_ts(&r.try_get::<String, _>("next_at")?)?,
+        payload: parse_json(&r.try_get::<String, _>("payload")?)?,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
@@ -563,6 +584,9 @@ impl Store for SqliteStore {
                             .try_get::<Option<String>, _>(i)?
                             .map_or(serde_json::Value::Null, serde_json::Value::String),
                         Col::Int => serde_json::json!(r.try_get::<i64, _>(i)?),
+                        Col::NullInt => r
+                            .try_get::<Option<i64>, _>(i)?
+                            .map_or(serde_json::Value::Null, |n| serde_json::json!(n)),
                         Col::Real => serde_json::json!(r.try_get::<f64, _>(i)?),
                     });
                 }
@@ -604,7 +628,7 @@ impl Store for SqliteStore {
                 for (v, (_, ty)) in row.iter().zip(cols.iter()) {
                     q = match ty {
                         Col::Text | Col::NullText => q.bind(v.as_str().map(str::to_owned)),
-                        Col::Int => q.bind(v.as_i64()),
+                        Col::Int | Col::NullInt => q.bind(v.as_i64()),
                         Col::Real => q.bind(v.as_f64()),
                     };
                 }
@@ -933,5 +957,168 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+    async fn notify_targets(&self) -> StoreResult<Vec<NotifyTargetRow>> {
+        let rows =
+            sqlx::query("SELECT * FROM notify_targets ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NotifyTargetRow {
+                    name: r.try_get("name")?,
+                    spec: parse_json(&r.try_get::<String, _>("spec")?)?,
+                    since_seq: r.try_get("since_seq")?,
+                    created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+                    updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_notify_target(
+        &self,
+        name: &str,
+        spec: &serde_json::Value,
+        change: &Change,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let text = serde_json::to_string(spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let existed: Option<String> =
+            sqlx::query_scalar("SELECT spec FROM notify_targets WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if existed.as_deref() == Some(text.as_str()) {
+            return Ok(false);
+        }
+        let entry = append_audit(
+            &mut tx,
+            &audit_event(
+                change,
+                "notify.target".into(),
+                format!("notify:{name}"),
+                serde_json::json!({"spec": spec, "created": existed.is_none()}),
+            ),
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO notify_targets (name, spec, since_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(&text)
+        .bind(entry.seq)
+        .bind(ts(change.at))
+        .bind(ts(change.at))
+        .execute(&mut *tx)
+        .await?;
+        self.commit(tx).await?;
+        Ok(existed.is_none())
+    }
+
+    async fn delete_notify_target(&self, name: &str, change: &Change) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("DELETE FROM notify_targets WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("notification target {name:?}")));
+        }
+        append_audit(
+            &mut tx,
+            &audit_event(
+                change,
+                "notify.target.remove".into(),
+                format!("notify:{name}"),
+                serde_json::json!({}),
+            ),
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(())
+    }
+
+    async fn notify_cursor(&self) -> StoreResult<i64> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'notify_cursor'")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    async fn enqueue_deliveries(&self, cursor: i64, rows: &[NewDelivery]) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for d in rows {
+            let payload = serde_json::to_string(&d.payload)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO notify_deliveries (audit_seq, target, audience, event, rollout, environment, status, attempts, next_at, payload, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?) ON CONFLICT (audit_seq, target) DO NOTHING",
+            )
+            .bind(d.audit_seq)
+            .bind(&d.target)
+            .bind(&d.audience)
+            .bind(&d.event)
+            .bind(&d.rollout)
+            .bind(&d.environment)
+            .bind(ts(d.at))
+            .bind(&payload)
+            .bind(ts(d.at))
+            .bind(ts(d.at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('notify_cursor', ?) ON CONFLICT (key) DO UPDATE SET value = MAX(meta.value, excluded.value)",
+        )
+        .bind(cursor)
+        .execute(&mut *tx)
+        .await?;
+        self.commit(tx).await?;
+        Ok(())
+    }
+
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<Delivery>> {
+        let rows = sqlx::query(
+            "SELECT * FROM notify_deliveries WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
+        )
+        .bind(ts(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn record_attempt(&self, a: &DeliveryAttempt) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE notify_deliveries SET status = ?, attempts = ?, last_error = ?, http_status = ?, next_at = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&a.status)
+        .bind(a.attempts)
+        .bind(&a.last_error)
+        .bind(a.http_status)
+        .bind(ts(a.next_at))
+        .bind(ts(a.at))
+        .bind(a.id)
+        .execute(&mut *tx)
+        .await?;
+        self.commit(tx).await?;
+        Ok(())
+    }
+
+    async fn deliveries(&self, q: &DeliveryQuery) -> StoreResult<Vec<Delivery>> {
+        let rows = sqlx::query(
+            "SELECT * FROM notify_deliveries WHERE (? IS NULL OR status = ?) AND (? IS NULL OR target = ?) AND (? IS NULL OR rollout = ?) ORDER BY id DESC LIMIT ?",
+        )
+        .bind(&q.status)
+        .bind(&q.status)
+        .bind(&q.target)
+        .bind(&q.target)
+        .bind(&q.rollout)
+        .bind(&q.rollout)
+        .bind(q.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_from_row).collect()
     }
 }

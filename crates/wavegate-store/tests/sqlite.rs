@@ -34,6 +34,7 @@ conformance!(
     changes_follow_commits,
     audit_of_target,
     leadership_fences_controller_writes,
+    notifications,
 );
 
 #[tokio::test]
