@@ -59,7 +59,7 @@ pub fn router() -> Router<AppState> {
 
 // ---------- shared helpers ----------
 
-fn reason(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn reason(headers: &HeaderMap) -> Option<String> {
     headers
         .get(REASON_HEADER)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())

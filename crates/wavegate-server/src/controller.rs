@@ -140,6 +140,7 @@ pub async fn run(
                     }
                     leading = epoch;
                 }
+                state.leading.store(epoch.is_some(), std::sync::atomic::Ordering::Relaxed);
                 state.metrics.leader.set(i64::from(epoch.is_some()));
                 state.metrics.leader_epoch.set(epoch.unwrap_or(0));
                 let Some(epoch) = epoch else { continue };

@@ -17,6 +17,7 @@ pub mod events;
 pub mod feed;
 pub mod json;
 pub mod metrics;
+pub mod notify;
 pub mod ofrep;
 pub mod prometheus;
 pub mod rollouts;
@@ -70,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .merge(rollouts::router())
         .merge(events::router())
         .merge(stream::router())
+        .merge(notify::api::router())
         .merge(dashboard::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -185,7 +187,8 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves, with the controller ticking every `tick` (None: no controller), until
+    /// Serves, with the controller ticking every `tick` and the notifier beside it (None:
+    /// neither), until
     /// `shutdown` resolves; then finishes in-flight requests and stops the controller.
     pub async fn run(
         self,
@@ -193,6 +196,9 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // The notifier runs beside the controller (on the leading replica), never inside it.
+        let notifier =
+            tick.map(|_| tokio::spawn(notify::run(self.state.clone(), stop_rx.clone())));
         let controller =
             tick.map(|t| tokio::spawn(controller::run(self.state.clone(), t, stop_rx)));
         let result = axum::serve(self.listener, self.router)
@@ -203,6 +209,9 @@ impl Server {
             .await;
         if let Some(c) = controller {
             let _ = c.await;
+        }
+        if let Some(n) = notifier {
+            let _ = n.await;
         }
         result
     }

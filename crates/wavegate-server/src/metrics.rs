@@ -44,6 +44,12 @@ pub struct Metrics {
     pub leader: prometheus_client::metrics::gauge::Gauge,
     /// The leadership epoch held (0 when standing by).
     pub leader_epoch: prometheus_client::metrics::gauge::Gauge,
+    /// Notifications queued.
+    pub notifications_queued: Counter,
+    /// Notifications delivered.
+    pub notifications_sent: Counter,
+    /// Notifications given up on after their last attempt.
+    pub notifications_failed: Counter,
 }
 
 impl Default for Metrics {
@@ -87,7 +93,28 @@ impl Default for Metrics {
             "The controller leadership epoch this replica holds (0 when standing by)",
             leader_epoch.clone(),
         );
+        let notifications_queued = Counter::default();
+        registry.register(
+            "wavegate_notifications_queued",
+            "Notifications queued for delivery",
+            notifications_queued.clone(),
+        );
+        let notifications_sent = Counter::default();
+        registry.register(
+            "wavegate_notifications_delivered",
+            "Notifications a receiver accepted (2xx)",
+            notifications_sent.clone(),
+        );
+        let notifications_failed = Counter::default();
+        registry.register(
+            "wavegate_notifications_failed",
+            "Notifications given up on after their last attempt",
+            notifications_failed.clone(),
+        );
         Metrics {
+            notifications_queued,
+            notifications_sent,
+            notifications_failed,
             registry,
             requests,
             latency,

@@ -40,6 +40,12 @@ pub struct AppState {
     pub stream_heartbeat: std::time::Duration,
     /// This replica's name (in leadership records and logs).
     pub replica: String,
+    /// True while this replica leads the controller (and so sends notifications).
+    pub leading: Arc<std::sync::atomic::AtomicBool>,
+    /// How notifications are retried and timed out.
+    pub notify: crate::notify::NotifyConfig,
+    /// The URL people reach this server at, for links in notifications.
+    pub public_url: Option<String>,
     reload_lock: Arc<Mutex<()>>,
 }
 
@@ -61,6 +67,9 @@ impl AppState {
             feed,
             stream_heartbeat: std::time::Duration::from_secs(15),
             replica: default_replica_name(),
+            leading: Arc::default(),
+            notify: crate::notify::NotifyConfig::default(),
+            public_url: None,
             reload_lock: Arc::default(),
         };
         state.reload_live().await?;

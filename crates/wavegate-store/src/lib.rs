@@ -156,12 +156,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Notification targets, by name.
     async fn notify_targets(&self) -> StoreResult<Vec<NotifyTargetRow>>;
-    /// Creates or replaces a target (audited `notify.target`); returns whether it was created.
-    /// A new target hears of audit entries after its own creation only.
+    /// Creates or replaces a target (audited `notify.target` with `audit_details`, which
+    /// should not hold secrets such as webhook URLs); returns whether it was created. A new
+    /// target hears of audit entries after its own creation only.
     async fn put_notify_target(
         &self,
         name: &str,
         spec: &serde_json::Value,
+        audit_details: &serde_json::Value,
         change: &Change,
     ) -> StoreResult<bool>;
     /// Removes a target (audited `notify.target.remove`); its delivery log stays.

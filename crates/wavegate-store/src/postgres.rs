@@ -1052,6 +1052,7 @@ impl Store for PgStore {
         &self,
         name: &str,
         spec: &serde_json::Value,
+        audit_details: &serde_json::Value,
         change: &Change,
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
@@ -1070,7 +1071,7 @@ impl Store for PgStore {
                 change,
                 "notify.target".into(),
                 format!("notify:{name}"),
-                serde_json::json!({"spec": spec, "created": existed.is_none()}),
+                serde_json::json!({"target": audit_details, "created": existed.is_none()}),
             ),
         )
         .await?;

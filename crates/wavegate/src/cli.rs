@@ -146,6 +146,20 @@ pub struct ServeArgs {
     /// Log format (logs go to stderr; filter with RUST_LOG).
     #[arg(long, env = "WAVEGATE_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
+    /// The URL people reach this server at (e.g. https://wavegate.example.com), for links to
+    /// rollout pages in notifications.
+    #[arg(long, env = "WAVEGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Delay before a failed notification's first retry; each later retry doubles it (max 1h).
+    #[arg(long, env = "WAVEGATE_NOTIFY_RETRY_BASE", default_value = "2s")]
+    pub notify_retry_base: String,
+    /// Attempts before a notification is marked failed.
+    #[arg(long, env = "WAVEGATE_NOTIFY_MAX_ATTEMPTS", default_value_t = 6,
+          value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub notify_max_attempts: u32,
+    /// How long one notification attempt may take before it counts as failed.
+    #[arg(long, env = "WAVEGATE_NOTIFY_TIMEOUT", default_value = "10s")]
+    pub notify_timeout: String,
 }
 
 /// `wavegate token …`.

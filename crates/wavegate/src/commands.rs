@@ -80,6 +80,25 @@ pub(crate) fn print_json(v: &Value) {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let tick = parse_tick(&args.tick).map_err(Failure::Input)?;
+    let notify = wavegate_server::notify::NotifyConfig {
+        retry_base: parse_interval("--notify-retry-base", &args.notify_retry_base)
+            .map_err(Failure::Input)?,
+        max_attempts: args.notify_max_attempts,
+        timeout: parse_interval("--notify-timeout", &args.notify_timeout)
+            .map_err(Failure::Input)?,
+        poll: tick.min(std::time::Duration::from_secs(1)),
+    };
+    let public_url = match &args.public_url {
+        Some(u) => {
+            let parsed = reqwest::Url::parse(u)
+                .map_err(|e| Failure::Input(format!("--public-url {u:?} is not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(Failure::Input(format!("--public-url {u:?} must be http(s)")).into());
+            }
+            Some(u.trim_end_matches('/').to_owned())
+        }
+        None => None,
+    };
     crate::telemetry::init(matches!(args.log_format, LogFormat::Json));
     let store = wavegate_store::open(&args.db)
         .await
@@ -91,6 +110,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut state =
         wavegate_server::state_for(store).await.context("Failed to load the configuration")?;
     state.prometheus_url = args.prometheus_url.clone();
+    state.notify = notify;
+    state.public_url = public_url;
     let server = wavegate_server::Server::bind(&args.listen, state)
         .await
         .map_err(|e| Failure::Operation(format!("could not listen on {}: {e}", args.listen)))?;
@@ -111,6 +132,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(%addr, db = %redact_url(&args.db), "serving");
     server.run(Some(tick), shutdown).await.context("Server failed")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A positive interval option: `250ms`, `2s`, `1m`…
+pub(crate) fn parse_interval(flag: &str, s: &str) -> Result<std::time::Duration, String> {
+    let d = match s.trim().strip_suffix("ms") {
+        Some(ms) => std::time::Duration::from_millis(
+            ms.parse().map_err(|_| format!("invalid {flag} {s:?}"))?,
+        ),
+        None => std::time::Duration::from_secs(
+            wavegate_rollout::duration::parse_span(s)
+                .map_err(|e| format!("invalid {flag}: {e}"))?
+                .secs(),
+        ),
+    };
+    if d.is_zero() {
+        return Err(format!("{flag} must be more than zero"));
+    }
+    Ok(d)
 }
 
 /// `500ms`, `10s`, `1m`… (at least 10 ms).

@@ -1,0 +1,286 @@
+//! Notifications: webhook targets per audience hear of rollout events (approval requested,
+//! promoted, paused, rolled back, escalated, completed).
+//!
+//! **Off the controller's path.** The controller never sends anything: it commits its
+//! decision and audit entry, and this module's own task reads the audit log after the fact.
+//! It queues one delivery per entry and interested target (rendered then, with the rollout's
+//! facts, and kept in the delivery log), and sends due deliveries each on its own task with a
+//! timeout, so a slow or dead receiver delays nothing but its own retries. Failed attempts are
+//! retried with exponential backoff up to a limit; every attempt is recorded.
+//!
+//! Only the replica that leads the controller runs the notifier, so replicas do not send
+//! twice; queueing is idempotent per (entry, target), so a takeover resumes where the last
+//! leader stopped. Delivery is at least once: a receiver may see a retry of a message whose
+//! first answer was lost.
+
+pub mod api;
+pub mod render;
+pub mod spec;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::Mutex;
+use wavegate_store::{Delivery, DeliveryAttempt, NewDelivery, StoreResult};
+
+use crate::state::AppState;
+use spec::{Event, TargetSpec};
+
+/// How the notifier paces itself.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    /// The first retry's delay; each later one doubles it (capped at [`MAX_BACKOFF`]).
+    pub retry_base: Duration,
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// How often due retries are looked for when nothing else wakes the notifier.
+    pub poll: Duration,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> NotifyConfig {
+        NotifyConfig {
+            retry_base: Duration::from_secs(2),
+            max_attempts: 6,
+            timeout: Duration::from_secs(10),
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The longest wait between two attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// The delay before attempt `attempts + 1`, after `attempts` failed ones.
+pub fn backoff(base: Duration, attempts: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.saturating_sub(1));
+    base.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+/// Runs until `shutdown`: while this replica leads, queues deliveries for new audit entries
+/// and sends the due ones.
+pub async fn run(state: AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut shutdown = shutdown;
+    let mut feed = state.feed.subscribe();
+    let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    loop {
+        if state.leading.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Err(e) = enqueue_new(&state).await {
+                tracing::warn!(error = %e, "could not queue notifications");
+            }
+            if let Err(e) = send_due(&state, &in_flight).await {
+                tracing::warn!(error = %e, "could not read due notifications");
+            }
+        }
+        tokio::select! {
+            r = feed.recv() => {
+                if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+            }
+            () = tokio::time::sleep(state.notify.poll) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Queues deliveries for the audit entries after the notifier's cursor.
+pub async fn enqueue_new(state: &AppState) -> StoreResult<usize> {
+    let mut queued = 0;
+    loop {
+        let cursor = state.store.notify_cursor().await?;
+        let page = state.store.audit(cursor, 500).await?;
+        let Some(last) = page.last().map(|r| r.entry.seq) else { return Ok(queued) };
+        let targets: Vec<(String, i64, TargetSpec)> = state
+            .store
+            .notify_targets()
+            .await?
+            .into_iter()
+            .filter_map(|t| match serde_json::from_value::<TargetSpec>(t.spec) {
+                Ok(spec) => Some((t.name, t.since_seq, spec)),
+                Err(e) => {
+                    tracing::warn!(target = %t.name, error = %e, "unreadable notification target");
+                    None
+                }
+            })
+            .collect();
+        let mut rows = Vec::new();
+        for row in &page {
+            let Some(event) = Event::from_action(&row.action) else { continue };
+            let interested: Vec<_> =
+                targets.iter().filter(|(_, since, _)| row.entry.seq > *since).collect();
+            if interested.is_empty() {
+                continue;
+            }
+            let Some(id) = row.target.strip_prefix("rollout:") else { continue };
+            let Some(stored) = state.store.rollout(id).await? else { continue };
+            let Ok(r) = serde_json::from_value::<wavegate_rollout::machine::Rollout>(stored.doc)
+            else {
+                continue;
+            };
+            let entry = crate::feed::audit_json(row);
+            let url = state
+                .public_url
+                .as_deref()
+                .map(|base| format!("{}/#/rollouts/{id}", base.trim_end_matches('/')));
+            for (name, _, target) in interested {
+                if !target.wants(event, &r.plan.environment) {
+                    continue;
+                }
+                let ctx = render::context(event, target.audience, &entry, &r, url.as_deref());
+                let text = match render::text(target, event, &ctx) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::warn!(target = %name, error = %e, "notification template failed; sending the default");
+                        let mut plain = target.clone();
+                        plain.templates.clear();
+                        render::text(&plain, event, &ctx).unwrap_or_default()
+                    }
+                };
+                if text.is_empty() {
+                    continue; // nothing to say to this audience
+                }
+                rows.push(NewDelivery {
+                    audit_seq: row.entry.seq,
+                    target: name.clone(),
+                    audience: target.audience.as_str().into(),
+                    event: event.as_str().into(),
+                    rollout: id.into(),
+                    environment: r.plan.environment.clone(),
+                    payload: render::payload(target, event, &text, &ctx, row.entry.seq),
+                    at: state.clock.now(),
+                });
+            }
+        }
+        queued += rows.len();
+        state.store.enqueue_deliveries(last, &rows).await?;
+        if !rows.is_empty() {
+            state.metrics.notifications_queued.inc_by(rows.len() as u64);
+        }
+    }
+}
+
+/// Starts a task for each due delivery not already being sent.
+async fn send_due(state: &AppState, in_flight: &Arc<Mutex<HashSet<i64>>>) -> StoreResult<()> {
+    let due = state.store.due_deliveries(state.clock.now(), 64).await?;
+    for d in due {
+        if !in_flight.lock().await.insert(d.id) {
+            continue;
+        }
+        let state = state.clone();
+        let in_flight = in_flight.clone();
+        tokio::spawn(async move {
+            let id = d.id;
+            if let Err(e) = attempt(&state, d).await {
+                tracing::warn!(delivery = id, error = %e, "could not record a notification attempt");
+            }
+            in_flight.lock().await.remove(&id);
+        });
+    }
+    Ok(())
+}
+
+/// Makes one attempt at `d` and records its outcome.
+async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
+    let url = match state.store.notify_targets().await?.into_iter().find(|t| t.name == d.target) {
+        Some(t) => t.spec["url"].as_str().unwrap_or_default().to_owned(),
+        None => String::new(),
+    };
+    let attempts = d.attempts + 1;
+    let result = if url.is_empty() {
+        Err((None, "the target was removed".to_owned()))
+    } else {
+        post(state, &url, &d.payload, &d.event, d.id).await
+    };
+    let now = state.clock.now();
+    let cfg = &state.notify;
+    let (status, last_error, http_status, next_at) = match result {
+        Ok(code) => {
+            state.metrics.notifications_sent.inc();
+            ("delivered", None, Some(code), now)
+        }
+        Err((code, error)) => {
+            let gave_up = url.is_empty() || attempts >= i64::from(cfg.max_attempts);
+            if gave_up {
+                state.metrics.notifications_failed.inc();
+                tracing::warn!(delivery = d.id, target = %d.target, %error, attempts, "notification failed; giving up");
+            } else {
+                tracing::info!(delivery = d.id, target = %d.target, %error, attempts, "notification failed; will retry");
+            }
+            let wait = backoff(cfg.retry_base, u32::try_from(attempts).unwrap_or(u32::MAX));
+            let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
+            (if gave_up { "failed" } else { "pending" }, Some(error), code, next)
+        }
+    };
+    state
+        .store
+        .record_attempt(&DeliveryAttempt {
+            id: d.id,
+            status: status.into(),
+            attempts,
+            last_error,
+            http_status,
+            next_at,
+            at: now,
+        })
+        .await
+}
+
+/// POSTs `payload` to `url`; `Ok(status)` on 2xx, else the status (if any) and the error.
+pub async fn post(
+    state: &AppState,
+    url: &str,
+    payload: &Value,
+    event: &str,
+    delivery: i64,
+) -> Result<i64, (Option<i64>, String)> {
+    let request = state
+        .http
+        .post(url)
+        .timeout(state.notify.timeout)
+        .header("user-agent", concat!("wavegate/", env!("CARGO_PKG_VERSION")))
+        .header("x-wavegate-event", event)
+        .header("x-wavegate-delivery", delivery.to_string())
+        .json(payload);
+    match request.send().await {
+        Ok(resp) => {
+            let code = i64::from(resp.status().as_u16());
+            if resp.status().is_success() {
+                Ok(code)
+            } else {
+                let body = resp.text().await.unwrap_or_default();
+                let body: String = body.chars().take(200).collect();
+                Err((Some(code), format!("HTTP {code}: {}", body.trim())))
+            }
+        }
+        Err(e) if e.is_timeout() => {
+            Err((None, format!("no answer within {:?}", state.notify.timeout)))
+        }
+        Err(e) => Err((None, format!("could not reach the receiver: {}", root_cause(&e)))),
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let b = Duration::from_secs(2);
+        let waits: Vec<_> = (1..=5).map(|a| backoff(b, a).as_secs()).collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32]);
+        assert_eq!(backoff(b, 40), MAX_BACKOFF);
+    }
+}

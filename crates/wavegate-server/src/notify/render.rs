@@ -1,0 +1,163 @@
+//! Rendering a notification: the rollout's facts as a template context, the default wording
+//! per audience and event, and the payload shapes (plain JSON or Slack-compatible).
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::{Value, json};
+use wavegate_rollout::machine::Rollout;
+
+use super::spec::{Audience, Event, Format, TargetSpec};
+
+/// Checks that `text` compiles as a template.
+pub fn check(text: &str) -> Result<(), String> {
+    let mut env = environment();
+    env.add_template("t", text).map(|_| ()).map_err(|e| format!("template does not compile: {e}"))
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    // Missing facts render as empty, never as an error at send time.
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env
+}
+
+/// The template context for one audit entry about `rollout`.
+///
+/// `entry` is the audit entry as [`crate::feed::audit_json`] shapes it; `url` links to the
+/// rollout's page when the server knows its public URL.
+pub fn context(event: Event, audience: Audience, entry: &Value, r: &Rollout, url: Option<&str>) -> Value {
+    let details = &entry["details"];
+    let wave = details["to_wave"]
+        .as_u64()
+        .or_else(|| details["wave"].as_u64())
+        .unwrap_or(r.wave as u64 + 1);
+    let exposure = details["exposure"].as_str().map(str::to_owned).unwrap_or_else(|| {
+        let i = usize::try_from(wave.saturating_sub(1)).unwrap_or(0).min(r.plan.waves.len() - 1);
+        r.plan.waves[i].exposure.to_string()
+    });
+    let reason = entry["reason"]
+        .as_str()
+        .or_else(|| details["reason"].as_str())
+        .map(str::to_owned)
+        .or_else(|| match &r.state {
+            wavegate_rollout::machine::State::Paused { reason }
+            | wavegate_rollout::machine::State::RolledBack { reason }
+            | wavegate_rollout::machine::State::Aborted { reason } => Some(reason.clone()),
+            _ => None,
+        });
+    let runbook = details["guardrail"]
+        .as_str()
+        .or_else(|| details["check"].as_str())
+        .and_then(|g| r.plan.runbook.get(g))
+        .cloned();
+    let release = &r.plan.release;
+    json!({
+        "event": event.as_str(),
+        "title": event.title(),
+        "audience": audience.as_str(),
+        "actor": entry["actor"],
+        "at": entry["at"],
+        "reason": reason,
+        "details": details,
+        "url": url,
+        "runbook": runbook,
+        "environment": r.plan.environment,
+        "wave": wave,
+        "waves": r.plan.waves.len(),
+        "exposure": exposure,
+        "release": format!("{} {}", release.name, release.version),
+        "release_name": release.name,
+        "approvers": r.plan.owners.approvers.join(", "),
+        "rollout": {
+            "id": r.id,
+            "plan": r.plan.name,
+            "flag": r.plan.flag,
+            "environment": r.plan.environment,
+            "state": r.state.name(),
+            "wave": r.wave + 1,
+            "waves": r.plan.waves.len(),
+            "requester": r.requester,
+            "pre_rollout_version": r.pre_rollout_version,
+            "release": {"name": release.name, "version": release.version, "risk": release.risk},
+            "team": release.team,
+            "service": release.service,
+        },
+    })
+}
+
+/// The default wording of `event` for `audience`. An empty result means "nothing to say to
+/// this audience" (end users hear nothing of approvals), and nothing is sent.
+pub fn default_template(audience: Audience, event: Event) -> &'static str {
+    use Audience::*;
+    use Event::*;
+    match (audience, event) {
+        (Executive, ApprovalRequested) => "{{ release }} is waiting for a go decision before reaching {{ exposure }} of {{ environment }} users.",
+        (Executive, Promoted) => "{{ release }} now reaches {{ exposure }} of {{ environment }} users (wave {{ wave }} of {{ waves }}); its health checks are green.",
+        (Executive, Paused) => "{{ release }} is on hold at {{ exposure }} of {{ environment }} users while the team looks into it.",
+        (Executive, RolledBack) => "{{ release }} was withdrawn in {{ environment }} after a health check failed; users are back on the previous experience.",
+        (Executive, Escalated) => "{{ release }} needs attention in {{ environment }}; the release team has been alerted.",
+        (Executive, Completed) => "{{ release }} is live for everyone in {{ environment }}.",
+        (Manager, ApprovalRequested) => "Approval needed: {{ release }} ({{ rollout.id }}) waits at wave {{ wave }}/{{ waves }} ({{ exposure }}) in {{ environment }}.{% if approvers %} Approvers: {{ approvers }}.{% endif %}{% if url %} Review: {{ url }}{% endif %}",
+        (Manager, Promoted) => "{{ release }} ({{ rollout.id }}) promoted to wave {{ wave }}/{{ waves }} ({{ exposure }}) in {{ environment }} by {{ actor }}.{% if url %} {{ url }}{% endif %}",
+        (Manager, Paused) => "{{ release }} ({{ rollout.id }}) paused at wave {{ wave }} ({{ exposure }}) in {{ environment }} by {{ actor }}{% if reason %}: {{ reason }}{% endif %}. Resume or roll back when ready.{% if url %} {{ url }}{% endif %}",
+        (Manager, RolledBack) => "{{ release }} ({{ rollout.id }}) rolled back in {{ environment }} at wave {{ wave }} ({{ exposure }}) by {{ actor }}{% if reason %}: {{ reason }}{% endif %}. The pre-rollout flag version is restored.{% if url %} {{ url }}{% endif %}",
+        (Manager, Escalated) => "{{ release }} ({{ rollout.id }}) escalated in {{ environment }}{% if reason %}: {{ reason }}{% endif %}.{% if url %} {{ url }}{% endif %}",
+        (Manager, Completed) => "{{ release }} ({{ rollout.id }}) completed in {{ environment }}: 100% after {{ waves }} waves.{% if url %} {{ url }}{% endif %}",
+        (EndUser, Promoted) => "Good news: {{ release_name }} is rolling out, so some of you may see it already.",
+        (EndUser, RolledBack) => "We have switched {{ release_name }} off for now while we fix an issue. There is nothing you need to do.",
+        (EndUser, Completed) => "{{ release_name }} is now available to everyone.",
+        (EndUser, ApprovalRequested | Paused | Escalated) => "",
+        (OnCall, ApprovalRequested) => "[{{ environment }}] {{ rollout.id }} {{ rollout.plan }} awaits approval at wave {{ wave }}/{{ waves }} ({{ exposure }}).{% if url %} {{ url }}{% endif %}",
+        (OnCall, Promoted) => "[{{ environment }}] {{ rollout.id }} {{ rollout.plan }}: wave {{ wave }}/{{ waves }} at {{ exposure }} (flag {{ rollout.flag }}).",
+        (OnCall, Paused) => "[{{ environment }}] PAUSED {{ rollout.id }} {{ rollout.plan }} at wave {{ wave }} ({{ exposure }}) by {{ actor }}{% if reason %}: {{ reason }}{% endif %}.{% if runbook %} Runbook: {{ runbook }}{% endif %}{% if url %} {{ url }}{% endif %}",
+        (OnCall, RolledBack) => "[{{ environment }}] ROLLED BACK {{ rollout.id }} {{ rollout.plan }} at wave {{ wave }} ({{ exposure }}) by {{ actor }}{% if reason %}: {{ reason }}{% endif %}. Flag {{ rollout.flag }} restored to version {{ rollout.pre_rollout_version }}.{% if runbook %} Runbook: {{ runbook }}{% endif %}{% if url %} {{ url }}{% endif %}",
+        (OnCall, Escalated) => "[{{ environment }}] ESCALATED {{ rollout.id }} {{ rollout.plan }}{% if reason %}: {{ reason }}{% endif %}.{% if runbook %} Runbook: {{ runbook }}{% endif %}{% if url %} {{ url }}{% endif %}",
+        (OnCall, Completed) => "[{{ environment }}] {{ rollout.id }} {{ rollout.plan }} completed at 100%.",
+    }
+}
+
+/// Renders the text of `event` for `target` (its own template if it has one).
+pub fn text(target: &TargetSpec, event: Event, ctx: &Value) -> Result<String, String> {
+    let source = target
+        .templates
+        .get(&event)
+        .map_or_else(|| default_template(target.audience, event), String::as_str);
+    let env = environment();
+    let rendered = env
+        .render_str(source, ctx)
+        .map_err(|e| format!("template for {}: {e}", event.as_str()))?;
+    Ok(rendered.trim().to_owned())
+}
+
+/// The body to POST for `text` in `target`'s format.
+pub fn payload(target: &TargetSpec, event: Event, text: &str, ctx: &Value, audit_seq: i64) -> Value {
+    match target.format {
+        Format::Json => json!({
+            "event": event.as_str(),
+            "title": event.title(),
+            "audience": target.audience.as_str(),
+            "text": text,
+            "rollout": ctx["rollout"],
+            "environment": ctx["environment"],
+            "wave": ctx["wave"],
+            "exposure": ctx["exposure"],
+            "reason": ctx["reason"],
+            "actor": ctx["actor"],
+            "url": ctx["url"],
+            "audit_seq": audit_seq,
+            "at": ctx["at"],
+        }),
+        Format::Slack => {
+            let mut blocks = vec![json!({
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": format!("*{}* · {}\n{}", event.title(), ctx["release"].as_str().unwrap_or(""), text)},
+            })];
+            if let Some(url) = ctx["url"].as_str() {
+                blocks.push(json!({
+                    "type": "context",
+                    "elements": [{"type": "mrkdwn", "text": format!("<{url}|Open in wavegate> · audit #{audit_seq}")}],
+                }));
+            }
+            json!({"text": text, "blocks": blocks})
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! A notification target's settings, as the API takes them and the store keeps them, and
+//! their validation.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// Who a target speaks to; each audience has its own default wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Audience {
+    /// Sponsors: one line, business terms.
+    Executive,
+    /// Release managers: state, next step, who acted.
+    Manager,
+    /// The people using the feature: friendly, no internals.
+    EndUser,
+    /// The engineer on call: technical, with the reason and the runbook.
+    OnCall,
+}
+
+impl Audience {
+    /// Its name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Audience::Executive => "executive",
+            Audience::Manager => "manager",
+            Audience::EndUser => "end-user",
+            Audience::OnCall => "on-call",
+        }
+    }
+}
+
+/// What happened to a rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// A wave waits for approval.
+    ApprovalRequested,
+    /// A wave was promoted (exposure widened).
+    Promoted,
+    /// Paused by a person or a stop condition.
+    Paused,
+    /// Rolled back.
+    RolledBack,
+    /// Escalated (a signal went silent, a check kept failing…).
+    Escalated,
+    /// Reached 100% and finished.
+    Completed,
+}
+
+/// Every event, in the order of a rollout's life.
+pub const ALL_EVENTS: [Event; 6] = [
+    Event::ApprovalRequested,
+    Event::Promoted,
+    Event::Paused,
+    Event::RolledBack,
+    Event::Escalated,
+    Event::Completed,
+];
+
+impl Event {
+    /// The event an audit action reports, if any.
+    pub fn from_action(action: &str) -> Option<Event> {
+        Some(match action {
+            "rollout.approval_requested" => Event::ApprovalRequested,
+            "rollout.promote" => Event::Promoted,
+            "rollout.pause" => Event::Paused,
+            "rollout.rollback" => Event::RolledBack,
+            "rollout.escalate" => Event::Escalated,
+            "rollout.complete" => Event::Completed,
+            _ => return None,
+        })
+    }
+
+    /// Its name in the API and in templates.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::ApprovalRequested => "approval_requested",
+            Event::Promoted => "promoted",
+            Event::Paused => "paused",
+            Event::RolledBack => "rolled_back",
+            Event::Escalated => "escalated",
+            Event::Completed => "completed",
+        }
+    }
+
+    /// A short human title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Event::ApprovalRequested => "Approval requested",
+            Event::Promoted => "Wave promoted",
+            Event::Paused => "Paused",
+            Event::RolledBack => "Rolled back",
+            Event::Escalated => "Escalated",
+            Event::Completed => "Completed",
+        }
+    }
+}
+
+/// The payload shape a target receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// `{event, audience, text, rollout, url, audit_seq, at}`.
+    #[default]
+    Json,
+    /// Slack's incoming-webhook shape: `{text, blocks}` (also read by Mattermost, Rocket.Chat…).
+    Slack,
+}
+
+/// A notification target's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    /// Who it speaks to.
+    pub audience: Audience,
+    /// The webhook URL (http or https).
+    pub url: String,
+    /// Payload shape.
+    #[serde(default)]
+    pub format: Format,
+    /// Events it hears of (default: all).
+    #[serde(default = "all_events")]
+    pub events: Vec<Event>,
+    /// Environments it hears of (default: `["*"]`, all).
+    #[serde(default = "all_envs")]
+    pub environments: Vec<String>,
+    /// minijinja templates replacing the audience's default wording, per event.
+    #[serde(default)]
+    pub templates: BTreeMap<Event, String>,
+}
+
+fn all_events() -> Vec<Event> {
+    ALL_EVENTS.to_vec()
+}
+
+fn all_envs() -> Vec<String> {
+    vec!["*".into()]
+}
+
+/// Longest template accepted.
+const MAX_TEMPLATE: usize = 8 * 1024;
+
+impl TargetSpec {
+    /// Checks the URL, environments and templates; errors name the field.
+    pub fn validate(&self, known_envs: &[String]) -> Result<(), ApiError> {
+        let url = reqwest::Url::parse(&self.url)
+            .map_err(|e| ApiError::invalid("url", format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ApiError::invalid("url", "must be an http:// or https:// URL with a host"));
+        }
+        if self.events.is_empty() {
+            return Err(ApiError::invalid("events", "name at least one event"));
+        }
+        if self.environments.is_empty() {
+            return Err(ApiError::invalid("environments", "name at least one, or \"*\""));
+        }
+        for (i, env) in self.environments.iter().enumerate() {
+            if env != "*" && !known_envs.contains(env) {
+                return Err(ApiError::invalid(
+                    format!("environments[{i}]"),
+                    format!("unknown environment {env:?} (known: {})", known_envs.join(", ")),
+                ));
+            }
+        }
+        for (event, text) in &self.templates {
+            let field = format!("templates.{}", event.as_str());
+            if text.len() > MAX_TEMPLATE {
+                return Err(ApiError::invalid(field, format!("longer than {MAX_TEMPLATE} bytes")));
+            }
+            crate::notify::render::check(text).map_err(|e| ApiError::invalid(field, e))?;
+        }
+        Ok(())
+    }
+
+    /// Whether it hears of `event` in `environment`.
+    pub fn wants(&self, event: Event, environment: &str) -> bool {
+        self.events.contains(&event)
+            && self.environments.iter().any(|e| e == "*" || e == environment)
+    }
+
+    /// What the audit log records of it: everything but the URL's path and query, which
+    /// often carry a secret (Slack's webhook URLs do).
+    pub fn audit_details(&self) -> serde_json::Value {
+        serde_json::json!({
+            "audience": self.audience,
+            "url": redact_url(&self.url),
+            "format": self.format,
+            "events": self.events,
+            "environments": self.environments,
+            "templates": self.templates.keys().collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// `https://hooks.slack.com/services/T0/B0/secret` → `https://hooks.slack.com/…`.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{}{port}/…", u.scheme(), u.host_str().unwrap_or(""))
+        }
+        Err(_) => "…".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: serde_json::Value) -> Result<TargetSpec, serde_json::Error> {
+        serde_json::from_value(json)
+    }
+
+    #[test]
+    fn defaults_hear_everything_everywhere() {
+        let s = spec(serde_json::json!({"audience": "on-call", "url": "http://x/hook"})).unwrap();
+        assert_eq!(s.format, Format::Json);
+        assert!(ALL_EVENTS.iter().all(|e| s.wants(*e, "prod")));
+        s.validate(&["prod".into()]).unwrap();
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_their_field() {
+        let envs = ["prod".to_owned()];
+        let s = spec(serde_json::json!({"audience": "manager", "url": "ftp://x/"})).unwrap();
+        assert_eq!(s.validate(&envs).unwrap_err().field.as_deref(), Some("url"));
+        let s = spec(serde_json::json!({"audience": "manager", "url": "http://x/", "environments": ["prod", "qa"]})).unwrap();
+        assert_eq!(s.validate(&envs).unwrap_err().field.as_deref(), Some("environments[1]"));
+        let s = spec(serde_json::json!({"audience": "manager", "url": "http://x/", "templates": {"paused": "{{ rollout.id"}})).unwrap();
+        assert_eq!(s.validate(&envs).unwrap_err().field.as_deref(), Some("templates.paused"));
+        assert!(spec(serde_json::json!({"audience": "ceo", "url": "http://x/"})).is_err());
+        assert!(spec(serde_json::json!({"audience": "manager", "url": "http://x/", "events": ["exploded"]})).is_err());
+    }
+
+    #[test]
+    fn webhook_secrets_stay_out_of_the_audit_log() {
+        assert_eq!(redact_url("https://hooks.slack.com/services/T0/B0/s3cret"), "https://hooks.slack.com/…");
+        assert_eq!(redact_url("http://127.0.0.1:9000/x?token=1"), "http://127.0.0.1:9000/…");
+    }
+}
