@@ -197,8 +197,7 @@ impl Server {
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // The notifier runs beside the controller (on the leading replica), never inside it.
-        let notifier =
-            tick.map(|_| tokio::spawn(notify::run(self.state.clone(), stop_rx.clone())));
+        let notifier = tick.map(|_| tokio::spawn(notify::run(self.state.clone(), stop_rx.clone())));
         let controller =
             tick.map(|t| tokio::spawn(controller::run(self.state.clone(), t, stop_rx)));
         let result = axum::serve(self.listener, self.router)

@@ -437,7 +437,9 @@ pub async fn backup_round_trip(source: Arc<dyn Store>, target: Arc<dyn Store>) {
 /// entry and target, come due, and record their attempts; the cursor only moves forward.
 pub async fn notifications(store: Arc<dyn Store>) {
     let spec = json!({"audience": "on-call", "url": "http://127.0.0.1:9/hook"});
-    assert!(store.put_notify_target("pager", &spec, &json!({}), &change("alice", 1)).await.unwrap());
+    assert!(
+        store.put_notify_target("pager", &spec, &json!({}), &change("alice", 1)).await.unwrap()
+    );
     assert!(
         !store.put_notify_target("pager", &spec, &json!({}), &change("alice", 2)).await.unwrap(),
         "unchanged: no new audit entry"
@@ -446,7 +448,9 @@ pub async fn notifications(store: Arc<dyn Store>) {
     let targets = store.notify_targets().await.unwrap();
     assert_eq!((targets.len(), targets[0].since_seq, &targets[0].spec), (1, head, &spec));
     let spec2 = json!({"audience": "on-call", "url": "http://127.0.0.1:9/other"});
-    assert!(!store.put_notify_target("pager", &spec2, &json!({}), &change("alice", 3)).await.unwrap());
+    assert!(
+        !store.put_notify_target("pager", &spec2, &json!({}), &change("alice", 3)).await.unwrap()
+    );
     assert_eq!(store.notify_targets().await.unwrap()[0].since_seq, head, "kept on update");
 
     assert_eq!(store.notify_cursor().await.unwrap(), 0);

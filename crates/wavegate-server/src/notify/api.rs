@@ -141,12 +141,15 @@ async fn test_target(
     let outcome = super::post(&state, &target.url, &payload, event.as_str(), 0).await;
     Ok(Json(match outcome {
         Ok(code) => json!({"ok": true, "http_status": code, "text": text}),
-        Err((code, error)) => json!({"ok": false, "http_status": code, "error": error, "text": text}),
+        Err((code, error)) => {
+            json!({"ok": false, "http_status": code, "error": error, "text": text})
+        }
     }))
 }
 
 fn sample_context(state: &AppState, event: Event, target: &TargetSpec) -> Value {
-    let url = state.public_url.as_deref().map(|b| format!("{}/#/rollouts", b.trim_end_matches('/')));
+    let url =
+        state.public_url.as_deref().map(|b| format!("{}/#/rollouts", b.trim_end_matches('/')));
     json!({
         "event": event.as_str(),
         "title": event.title(),
@@ -221,12 +224,8 @@ async fn list_deliveries(
     {
         return Err(ApiError::invalid("status", "status is pending, delivered or failed"));
     }
-    let query = DeliveryQuery {
-        status: q.status,
-        target: q.target,
-        rollout: q.rollout,
-        limit: q.limit,
-    };
+    let query =
+        DeliveryQuery { status: q.status, target: q.target, rollout: q.rollout, limit: q.limit };
     let rows = state.store.deliveries(&query).await?;
     let visible: Vec<Value> =
         rows.iter().filter(|d| p.0.allows_env(&d.environment)).map(delivery_json).collect();

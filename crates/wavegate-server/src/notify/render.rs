@@ -24,7 +24,13 @@ fn environment() -> Environment<'static> {
 ///
 /// `entry` is the audit entry as [`crate::feed::audit_json`] shapes it; `url` links to the
 /// rollout's page when the server knows its public URL.
-pub fn context(event: Event, audience: Audience, entry: &Value, r: &Rollout, url: Option<&str>) -> Value {
+pub fn context(
+    event: Event,
+    audience: Audience,
+    entry: &Value,
+    r: &Rollout,
+    url: Option<&str>,
+) -> Value {
     let details = &entry["details"];
     let wave = details["to_wave"]
         .as_u64()
@@ -34,16 +40,15 @@ pub fn context(event: Event, audience: Audience, entry: &Value, r: &Rollout, url
         let i = usize::try_from(wave.saturating_sub(1)).unwrap_or(0).min(r.plan.waves.len() - 1);
         r.plan.waves[i].exposure.to_string()
     });
-    let reason = entry["reason"]
-        .as_str()
-        .or_else(|| details["reason"].as_str())
-        .map(str::to_owned)
-        .or_else(|| match &r.state {
-            wavegate_rollout::machine::State::Paused { reason }
-            | wavegate_rollout::machine::State::RolledBack { reason }
-            | wavegate_rollout::machine::State::Aborted { reason } => Some(reason.clone()),
-            _ => None,
-        });
+    let reason =
+        entry["reason"].as_str().or_else(|| details["reason"].as_str()).map(str::to_owned).or_else(
+            || match &r.state {
+                wavegate_rollout::machine::State::Paused { reason }
+                | wavegate_rollout::machine::State::RolledBack { reason }
+                | wavegate_rollout::machine::State::Aborted { reason } => Some(reason.clone()),
+                _ => None,
+            },
+        );
     let runbook = details["guardrail"]
         .as_str()
         .or_else(|| details["check"].as_str())
@@ -90,28 +95,66 @@ pub fn default_template(audience: Audience, event: Event) -> &'static str {
     use Audience::*;
     use Event::*;
     match (audience, event) {
-        (Executive, ApprovalRequested) => "{{ release }} is waiting for a go decision before reaching {{ exposure }} of {{ environment }} users.",
-        (Executive, Promoted) => "{{ release }} now reaches {{ exposure }} of {{ environment }} users (wave {{ wave }} of {{ waves }}); its health checks are green.",
-        (Executive, Paused) => "{{ release }} is on hold at {{ exposure }} of {{ environment }} users while the team looks into it.",
-        (Executive, RolledBack) => "{{ release }} was withdrawn in {{ environment }} after a health check failed; users are back on the previous experience.",
-        (Executive, Escalated) => "{{ release }} needs attention in {{ environment }}; the release team has been alerted.",
+        (Executive, ApprovalRequested) => {
+            "{{ release }} is waiting for a go decision before reaching {{ exposure }} of {{ environment }} users."
+        }
+        (Executive, Promoted) => {
+            "{{ release }} now reaches {{ exposure }} of {{ environment }} users (wave {{ wave }} of {{ waves }}); its health checks are green."
+        }
+        (Executive, Paused) => {
+            "{{ release }} is on hold at {{ exposure }} of {{ environment }} users while the team looks into it."
+        }
+        (Executive, RolledBack) => {
+            "{{ release }} was withdrawn in {{ environment }} after a health check failed; users are back on the previous experience."
+        }
+        (Executive, Escalated) => {
+            "{{ release }} needs attention in {{ environment }}; the release team has been alerted."
+        }
         (Executive, Completed) => "{{ release }} is live for everyone in {{ environment }}.",
-        (Manager, ApprovalRequested) => "Approval needed: {{ release }} ({{ rollout.id }}) waits at wave {{ wave }}/{{ waves }} ({{ exposure }}) in {{ environment }}.{% if approvers %} Approvers: {{ approvers }}.{% endif %}{% if url %} Review: {{ url }}{% endif %}",
-        (Manager, Promoted) => "{{ release }} ({{ rollout.id }}) promoted to wave {{ wave }}/{{ waves }} ({{ exposure }}) in {{ environment }} by {{ actor }}.{% if url %} {{ url }}{% endif %}",
-        (Manager, Paused) => "{{ release }} ({{ rollout.id }}) paused at wave {{ wave }} ({{ exposure }}) in {{ environment }} by {{ actor }}{% if reason %}: {{ reason }}{% endif %}. Resume or roll back when ready.{% if url %} {{ url }}{% endif %}",
-        (Manager, RolledBack) => "{{ release }} ({{ rollout.id }}) rolled back in {{ environment }} at wave {{ wave }} ({{ exposure }}) by {{ actor }}{% if reason %}: {{ reason }}{% endif %}. The pre-rollout flag version is restored.{% if url %} {{ url }}{% endif %}",
-        (Manager, Escalated) => "{{ release }} ({{ rollout.id }}) escalated in {{ environment }}{% if reason %}: {{ reason }}{% endif %}.{% if url %} {{ url }}{% endif %}",
-        (Manager, Completed) => "{{ release }} ({{ rollout.id }}) completed in {{ environment }}: 100% after {{ waves }} waves.{% if url %} {{ url }}{% endif %}",
-        (EndUser, Promoted) => "Good news: {{ release_name }} is rolling out, so some of you may see it already.",
-        (EndUser, RolledBack) => "We have switched {{ release_name }} off for now while we fix an issue. There is nothing you need to do.",
+        (Manager, ApprovalRequested) => {
+            "Approval needed: {{ release }} ({{ rollout.id }}) waits at wave {{ wave }}/{{ waves }} ({{ exposure }}) in {{ environment }}.{% if approvers %} Approvers: {{ approvers }}.{% endif %}{% if url %} Review: {{ url }}{% endif %}"
+        }
+        (Manager, Promoted) => {
+            "{{ release }} ({{ rollout.id }}) promoted to wave {{ wave }}/{{ waves }} ({{ exposure }}) in {{ environment }} by {{ actor }}.{% if url %} {{ url }}{% endif %}"
+        }
+        (Manager, Paused) => {
+            "{{ release }} ({{ rollout.id }}) paused at wave {{ wave }} ({{ exposure }}) in {{ environment }} by {{ actor }}{% if reason %}: {{ reason }}{% endif %}. Resume or roll back when ready.{% if url %} {{ url }}{% endif %}"
+        }
+        (Manager, RolledBack) => {
+            "{{ release }} ({{ rollout.id }}) rolled back in {{ environment }} at wave {{ wave }} ({{ exposure }}) by {{ actor }}{% if reason %}: {{ reason }}{% endif %}. The pre-rollout flag version is restored.{% if url %} {{ url }}{% endif %}"
+        }
+        (Manager, Escalated) => {
+            "{{ release }} ({{ rollout.id }}) escalated in {{ environment }}{% if reason %}: {{ reason }}{% endif %}.{% if url %} {{ url }}{% endif %}"
+        }
+        (Manager, Completed) => {
+            "{{ release }} ({{ rollout.id }}) completed in {{ environment }}: 100% after {{ waves }} waves.{% if url %} {{ url }}{% endif %}"
+        }
+        (EndUser, Promoted) => {
+            "Good news: {{ release_name }} is rolling out, so some of you may see it already."
+        }
+        (EndUser, RolledBack) => {
+            "We have switched {{ release_name }} off for now while we fix an issue. There is nothing you need to do."
+        }
         (EndUser, Completed) => "{{ release_name }} is now available to everyone.",
         (EndUser, ApprovalRequested | Paused | Escalated) => "",
-        (OnCall, ApprovalRequested) => "[{{ environment }}] {{ rollout.id }} {{ rollout.plan }} awaits approval at wave {{ wave }}/{{ waves }} ({{ exposure }}).{% if url %} {{ url }}{% endif %}",
-        (OnCall, Promoted) => "[{{ environment }}] {{ rollout.id }} {{ rollout.plan }}: wave {{ wave }}/{{ waves }} at {{ exposure }} (flag {{ rollout.flag }}).",
-        (OnCall, Paused) => "[{{ environment }}] PAUSED {{ rollout.id }} {{ rollout.plan }} at wave {{ wave }} ({{ exposure }}) by {{ actor }}{% if reason %}: {{ reason }}{% endif %}.{% if runbook %} Runbook: {{ runbook }}{% endif %}{% if url %} {{ url }}{% endif %}",
-        (OnCall, RolledBack) => "[{{ environment }}] ROLLED BACK {{ rollout.id }} {{ rollout.plan }} at wave {{ wave }} ({{ exposure }}) by {{ actor }}{% if reason %}: {{ reason }}{% endif %}. Flag {{ rollout.flag }} restored to version {{ rollout.pre_rollout_version }}.{% if runbook %} Runbook: {{ runbook }}{% endif %}{% if url %} {{ url }}{% endif %}",
-        (OnCall, Escalated) => "[{{ environment }}] ESCALATED {{ rollout.id }} {{ rollout.plan }}{% if reason %}: {{ reason }}{% endif %}.{% if runbook %} Runbook: {{ runbook }}{% endif %}{% if url %} {{ url }}{% endif %}",
-        (OnCall, Completed) => "[{{ environment }}] {{ rollout.id }} {{ rollout.plan }} completed at 100%.",
+        (OnCall, ApprovalRequested) => {
+            "[{{ environment }}] {{ rollout.id }} {{ rollout.plan }} awaits approval at wave {{ wave }}/{{ waves }} ({{ exposure }}).{% if url %} {{ url }}{% endif %}"
+        }
+        (OnCall, Promoted) => {
+            "[{{ environment }}] {{ rollout.id }} {{ rollout.plan }}: wave {{ wave }}/{{ waves }} at {{ exposure }} (flag {{ rollout.flag }})."
+        }
+        (OnCall, Paused) => {
+            "[{{ environment }}] PAUSED {{ rollout.id }} {{ rollout.plan }} at wave {{ wave }} ({{ exposure }}) by {{ actor }}{% if reason %}: {{ reason }}{% endif %}.{% if runbook %} Runbook: {{ runbook }}{% endif %}{% if url %} {{ url }}{% endif %}"
+        }
+        (OnCall, RolledBack) => {
+            "[{{ environment }}] ROLLED BACK {{ rollout.id }} {{ rollout.plan }} at wave {{ wave }} ({{ exposure }}) by {{ actor }}{% if reason %}: {{ reason }}{% endif %}. Flag {{ rollout.flag }} restored to version {{ rollout.pre_rollout_version }}.{% if runbook %} Runbook: {{ runbook }}{% endif %}{% if url %} {{ url }}{% endif %}"
+        }
+        (OnCall, Escalated) => {
+            "[{{ environment }}] ESCALATED {{ rollout.id }} {{ rollout.plan }}{% if reason %}: {{ reason }}{% endif %}.{% if runbook %} Runbook: {{ runbook }}{% endif %}{% if url %} {{ url }}{% endif %}"
+        }
+        (OnCall, Completed) => {
+            "[{{ environment }}] {{ rollout.id }} {{ rollout.plan }} completed at 100%."
+        }
     }
 }
 
@@ -122,14 +165,19 @@ pub fn text(target: &TargetSpec, event: Event, ctx: &Value) -> Result<String, St
         .get(&event)
         .map_or_else(|| default_template(target.audience, event), String::as_str);
     let env = environment();
-    let rendered = env
-        .render_str(source, ctx)
-        .map_err(|e| format!("template for {}: {e}", event.as_str()))?;
+    let rendered =
+        env.render_str(source, ctx).map_err(|e| format!("template for {}: {e}", event.as_str()))?;
     Ok(rendered.trim().to_owned())
 }
 
 /// The body to POST for `text` in `target`'s format.
-pub fn payload(target: &TargetSpec, event: Event, text: &str, ctx: &Value, audit_seq: i64) -> Value {
+pub fn payload(
+    target: &TargetSpec,
+    event: Event,
+    text: &str,
+    ctx: &Value,
+    audit_seq: i64,
+) -> Value {
     match target.format {
         Format::Json => json!({
             "event": event.as_str(),

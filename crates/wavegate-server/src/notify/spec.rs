@@ -238,7 +238,10 @@ mod tests {
 
     #[test]
     fn webhook_secrets_stay_out_of_the_audit_log() {
-        assert_eq!(redact_url("https://hooks.slack.com/services/T0/B0/s3cret"), "https://hooks.slack.com/…");
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T0/B0/s3cret"),
+            "https://hooks.slack.com/…"
+        );
         assert_eq!(redact_url("http://127.0.0.1:9000/x?token=1"), "http://127.0.0.1:9000/…");
     }
 }

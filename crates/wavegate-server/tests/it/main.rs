@@ -2,6 +2,7 @@
 
 mod admin;
 mod checks;
+mod notify;
 mod ofrep;
 mod prometheus;
 mod rollouts;

@@ -1,0 +1,317 @@
+//! Notifications against real local HTTP receivers: one that fails first and then succeeds
+//! (retried with backoff on the injected clock), Slack and JSON payloads rendered per
+//! audience, the delivery log, and a receiver that never answers while a rollback goes through.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::support::{ADMIN, TestApp, spawn_app};
+
+const FLAG: &str = "flags:\n  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n";
+
+const PLAN: &str = r#"name: p1
+release: { name: checkout, version: 1.0.0, risk: low }
+flag: checkout
+new_variant: "on"
+control_variant: "off"
+environment: prod
+owners: { requester: admin }
+waves:
+  - { exposure: 20% }
+  - { exposure: 100% }
+"#;
+
+/// What a receiver saw: (headers of interest, body).
+type Seen = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// A receiver on a free port: answers 500 to the first `fail_first` requests, then 200; or
+/// never answers when `hang`.
+async fn receiver(fail_first: usize, hang: bool) -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let s = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let s = s.clone();
+            async move {
+                let event = headers
+                    .get("x-wavegate-event")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let n = {
+                    let mut seen = s.lock().await;
+                    seen.push((event, body));
+                    seen.len()
+                };
+                if hang {
+                    std::future::pending::<()>().await;
+                }
+                if n <= fail_first {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "receiver down for maintenance")
+                } else {
+                    (StatusCode::OK, "ok")
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), seen)
+}
+
+/// Starts the notifier over `app` as the leading replica, with a 2 s retry base on the
+/// app's manual clock, a fast poll and `timeout` per attempt.
+fn notifier(app: &TestApp, timeout: Duration) -> tokio::sync::watch::Sender<bool> {
+    let mut state = app.state.clone();
+    state.notify = wavegate_server::notify::NotifyConfig {
+        retry_base: Duration::from_secs(2),
+        max_attempts: 3,
+        timeout,
+        poll: Duration::from_millis(20),
+    };
+    state.public_url = Some("https://wavegate.example.com".into());
+    state.leading.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(wavegate_server::notify::run(state, rx));
+    tx
+}
+
+async fn eventually<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn deliveries(app: &TestApp, query: &str) -> Vec<Value> {
+    let r = app.admin(Method::GET, &format!("/api/v1/notifications/deliveries{query}"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body.as_array().unwrap().clone()
+}
+
+async fn start(app: &TestApp) -> String {
+    app.apply_yaml(FLAG).await;
+    let r = app
+        .raw(
+            Method::POST,
+            "/api/v1/plans",
+            Some(ADMIN),
+            &[("content-type", "application/yaml")],
+            PLAN.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_fails_first_gets_the_rollback_on_retry() {
+    let app = spawn_app().await;
+    let (pager_url, pager) = receiver(1, false).await;
+    let (mgr_url, mgr) = receiver(0, false).await;
+    let r = app
+        .admin(
+            Method::PUT,
+            "/api/v1/notifications/targets/pager",
+            Some(json!({"audience": "on-call", "url": pager_url, "format": "slack", "events": ["rolled_back", "paused"], "environments": ["prod"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let template = "{{ title }}: {{ release }} at {{ exposure }} ({{ reason }}) by {{ actor }}";
+    let r = app
+        .admin(
+            Method::PUT,
+            "/api/v1/notifications/targets/release-managers",
+            Some(json!({"audience": "manager", "url": mgr_url, "templates": {"rolled_back": template}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let _stop = notifier(&app, Duration::from_secs(5));
+
+    let id = start(&app).await;
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("/api/v1/rollouts/{id}/rollback"),
+            Some(json!({"reason": "checkout errors up"})),
+        )
+        .await;
+    assert_eq!(r.body["state"], "rolled_back", "{:?}", r.body);
+
+    // The manager target hears of nothing it did not ask for… it asked for everything, and
+    // only the rollback happened (start is not an event).
+    eventually("the manager's rollback notice", || async { !mgr.lock().await.is_empty() }).await;
+    let (event, body) = mgr.lock().await[0].clone();
+    assert_eq!(event, "rolled_back");
+    assert_eq!(body["audience"], "manager");
+    assert_eq!(body["text"], "Rolled back: checkout 1.0.0 at 20% (checkout errors up) by admin");
+    assert_eq!(body["url"], format!("https://wavegate.example.com/#/rollouts/{id}"));
+    assert_eq!(body["rollout"]["id"], id.as_str());
+
+    // The pager's first attempt fails (500) and is retried after the backoff.
+    eventually("the pager's first attempt", || async {
+        deliveries(&app, "?target=pager").await.first().is_some_and(|d| d["attempts"] == 1)
+    })
+    .await;
+    let d = &deliveries(&app, "?target=pager").await[0];
+    assert_eq!((d["status"].clone(), d["http_status"].clone()), (json!("pending"), json!(500)));
+    assert!(d["last_error"].as_str().unwrap().contains("receiver down for maintenance"), "{d}");
+    assert_eq!(pager.lock().await.len(), 1, "not retried before its backoff is due");
+    app.clock.advance(chrono::Duration::seconds(2));
+    eventually("the retry to be delivered", || async {
+        deliveries(&app, "?target=pager").await[0]["status"] == "delivered"
+    })
+    .await;
+    let d = &deliveries(&app, "?target=pager").await[0];
+    assert_eq!((d["attempts"].clone(), d["http_status"].clone()), (json!(2), json!(200)));
+    let seen = pager.lock().await.clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].1, seen[1].1, "the retry sends the same payload");
+    let slack = &seen[1].1;
+    let text = slack["text"].as_str().unwrap();
+    assert!(text.starts_with("[prod] ROLLED BACK"), "{text}");
+    assert!(text.contains("checkout errors up"), "{text}");
+    assert_eq!(slack["blocks"][0]["type"], "section");
+    assert!(
+        slack["blocks"][1]["elements"][0]["text"].as_str().unwrap().contains("Open in wavegate")
+    );
+
+    // Filters and validation of the log.
+    assert_eq!(deliveries(&app, "?status=delivered").await.len(), 2);
+    assert!(deliveries(&app, "?status=failed").await.is_empty());
+    let r = app.admin(Method::GET, "/api/v1/notifications/deliveries?status=lost", None).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("status"))
+    );
+    let m = app.raw(Method::GET, "/metrics", None, &[], vec![]).await.body;
+    assert!(m.as_str().unwrap().contains("wavegate_notifications_delivered_total 2"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_never_answers_does_not_delay_a_rollback() {
+    let app = spawn_app().await;
+    let (url, seen) = receiver(0, true).await;
+    let r = app
+        .admin(
+            Method::PUT,
+            "/api/v1/notifications/targets/black-hole",
+            Some(json!({"audience": "on-call", "url": url})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    // Attempts may take an hour: the receiver will still be holding the first one below.
+    let _stop = notifier(&app, Duration::from_secs(3600));
+    let id = start(&app).await;
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("/api/v1/rollouts/{id}/pause"),
+            Some(json!({"reason": "look"})),
+        )
+        .await;
+    assert_eq!(r.body["state"], "paused");
+    eventually("the receiver to be holding the pause notice", || async {
+        !seen.lock().await.is_empty()
+    })
+    .await;
+
+    // While that request hangs, a rollback goes through, and its own notice queues.
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("/api/v1/rollouts/{id}/rollback"),
+            Some(json!({"reason": "bad"})),
+        )
+        .await;
+    assert_eq!(r.body["state"], "rolled_back");
+    let flag = app.admin(Method::GET, "/api/v1/flags/checkout", None).await.body;
+    assert_eq!(flag["spec"]["environments"]["prod"], json!({"enabled": true}), "flag restored");
+    eventually("both notices to be in flight", || async { seen.lock().await.len() == 2 }).await;
+    let log = deliveries(&app, "").await;
+    assert_eq!(log.len(), 2);
+    assert!(
+        log.iter().all(|d| d["status"] == "pending" && d["attempts"] == 0),
+        "both still waiting on the receiver: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn targets_are_validated_audited_and_need_a_global_admin() {
+    let app = spawn_app().await;
+    let put = |body: Value| {
+        let app = &app;
+        async move { app.admin(Method::PUT, "/api/v1/notifications/targets/t1", Some(body)).await }
+    };
+    let r = put(json!({"audience": "on-call", "url": "not a url"})).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("url"))
+    );
+    let r = put(json!({"audience": "board", "url": "http://x/"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("`on-call`"), "{:?}", r.body);
+    let r = put(
+        json!({"audience": "manager", "url": "http://x/", "templates": {"paused": "{% if %}"}}),
+    )
+    .await;
+    assert_eq!(r.body["field"], "templates.paused", "{:?}", r.body);
+    let r = put(json!({"audience": "manager", "url": "https://hooks.example.com/services/SECRET"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.body["events"].as_array().unwrap().len(), 6, "all events by default");
+    let r = put(json!({"audience": "manager", "url": "https://hooks.example.com/services/SECRET"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let audit = app.admin(Method::GET, "/api/v1/audit?target=notify:t1", None).await.body;
+    assert_eq!(audit.as_array().unwrap().len(), 1, "unchanged puts are not audited");
+    assert!(!audit.to_string().contains("SECRET"), "webhook secrets stay out of the audit log");
+
+    let scoped = app.token("admin", &["prod"]).await;
+    let r = app.call(Method::GET, "/api/v1/notifications/targets", Some(&scoped), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app.call(Method::GET, "/api/v1/notifications/deliveries", Some(&scoped), None).await;
+    assert_eq!(r.status, StatusCode::OK, "the log is readable, scoped");
+
+    let r = app.admin(Method::DELETE, "/api/v1/notifications/targets/t1", None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = app.admin(Method::DELETE, "/api/v1/notifications/targets/t1", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_button_reports_how_the_receiver_answered() {
+    let app = spawn_app().await;
+    let (url, seen) = receiver(1, false).await;
+    app.admin(
+        Method::PUT,
+        "/api/v1/notifications/targets/t",
+        Some(json!({"audience": "executive", "url": url})),
+    )
+    .await;
+    let r = app.admin(Method::POST, "/api/v1/notifications/targets/t/test", None).await;
+    assert_eq!((r.body["ok"].clone(), r.body["http_status"].clone()), (json!(false), json!(500)));
+    let r =
+        app.admin(Method::POST, "/api/v1/notifications/targets/t/test?event=completed", None).await;
+    assert_eq!(r.body["ok"], true, "{:?}", r.body);
+    assert_eq!(r.body["text"], "example 1.2.3 is live for everyone in prod.");
+    assert_eq!(seen.lock().await.len(), 2);
+    assert!(deliveries(&app, "").await.is_empty(), "tests are not in the delivery log");
+}
