@@ -73,6 +73,13 @@ pub enum Command {
     },
     /// Rehearse a plan in simulated time against a scenario (local; exit 1 if the drill fails).
     Drill(DrillArgs),
+    /// Notification targets (webhooks per audience) and the delivery log.
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Write a consistent backup of a running server's database (or of `--db` directly).
     Backup(BackupArgs),
     /// Restore a backup into an empty database of either kind (local; SQLite → PostgreSQL too).
@@ -83,6 +90,74 @@ pub enum Command {
         command: AuditCommand,
         #[command(flatten)]
         remote: Remote,
+    },
+}
+
+/// `wavegate notify …`.
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// List notification targets.
+    List,
+    /// Create or replace a target: a webhook that hears of rollout events, worded for its
+    /// audience.
+    Set {
+        /// The target's name.
+        name: String,
+        /// Who it speaks to: executive, manager, end-user or on-call.
+        #[arg(long, value_parser = ["executive", "manager", "end-user", "on-call"])]
+        audience: String,
+        /// The webhook URL (http or https). Kept out of the audit log.
+        #[arg(long, value_name = "URL")]
+        webhook: String,
+        /// Payload shape: json, or slack (Slack-compatible incoming webhooks).
+        #[arg(long, default_value = "json", value_parser = ["json", "slack"])]
+        format: String,
+        /// Events it hears of, comma-separated (default: all of approval_requested, promoted,
+        /// paused, rolled_back, escalated, completed).
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        /// Environments it hears of, comma-separated (default: all).
+        #[arg(long = "env", value_delimiter = ',')]
+        environments: Vec<String>,
+        /// A minijinja template file replacing the default wording of one event, as
+        /// EVENT=FILE (repeatable). Variables: release, environment, wave, waves, exposure,
+        /// actor, reason, runbook, url, rollout.{id,plan,flag,state,…}.
+        #[arg(long = "template", value_name = "EVENT=FILE")]
+        templates: Vec<String>,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Remove a target (its delivery log stays).
+    Remove {
+        /// The target's name.
+        name: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Send one sample message to a target now and show how it answered.
+    Test {
+        /// The target's name.
+        name: String,
+        /// The event to render (default: promoted).
+        #[arg(long)]
+        event: Option<String>,
+    },
+    /// The delivery log, newest first.
+    Deliveries {
+        /// Only pending, delivered or failed ones.
+        #[arg(long, value_parser = ["pending", "delivered", "failed"])]
+        status: Option<String>,
+        /// Only this target's.
+        #[arg(long)]
+        target: Option<String>,
+        /// Only this rollout's.
+        #[arg(long)]
+        rollout: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
     },
 }
 

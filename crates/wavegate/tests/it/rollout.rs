@@ -131,13 +131,42 @@ pub(crate) fn token(url: &str, kind: &str, env: &str, principal: &str) -> String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_regression_in_wave_two_is_rolled_back_automatically() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_with(&dir.path().join("w.db"), Some(ADMIN), &["--tick", "100ms"]);
+    let server = start_with(
+        &dir.path().join("w.db"),
+        Some(ADMIN),
+        &[
+            "--tick",
+            "100ms",
+            "--notify-retry-base",
+            "100ms",
+            "--public-url",
+            "https://wavegate.example.com/",
+        ],
+    );
     let url = server.url.clone();
     cli_json(
         &url,
         ADMIN,
         &["flag", "apply", "-f", write(dir.path(), "flags.yaml", FLAGS).to_str().unwrap()],
     );
+    // The on-call channel's webhook is down for the first message.
+    let (hook, heard) = crate::support::http_receiver(1);
+    let set = cli_json(
+        &url,
+        ADMIN,
+        &[
+            "notify",
+            "set",
+            "pager",
+            "--audience",
+            "on-call",
+            "--webhook",
+            &hook,
+            "--format",
+            "slack",
+        ],
+    );
+    assert_eq!(set["audience"], "on-call");
     let plan = write(dir.path(), "plan.yaml", PLAN);
     let lint = cli(&url, None, &["plan", "lint", plan.to_str().unwrap()]);
     assert!(lint.status.success(), "{}", stdout(&lint));
@@ -249,6 +278,40 @@ async fn a_regression_in_wave_two_is_rolled_back_automatically() {
     assert_eq!(history.as_array().unwrap().last().unwrap()["action"], "flag.revert");
     let v = cli(&url, Some(ADMIN), &["audit", "verify"]);
     assert!(v.status.success(), "{}", stdout(&v));
+
+    // The on-call channel heard of the promotion and the rollback, the first after a retry.
+    eventually("the rollback notice to be delivered", Duration::from_secs(30), || {
+        let log = cli_json(&url, ADMIN, &["notify", "deliveries", "--target", "pager"]);
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["event"] == "rolled_back" && d["status"] == "delivered")
+    });
+    let log = cli_json(&url, ADMIN, &["notify", "deliveries"]);
+    let events: Vec<&str> =
+        log.as_array().unwrap().iter().map(|d| d["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["rolled_back", "promoted"], "newest first: {log}");
+    let promoted = &log[1];
+    assert_eq!(
+        (promoted["attempts"].clone(), promoted["status"].clone()),
+        (json!(2), json!("delivered"))
+    );
+    assert!(promoted["last_error"].is_null(), "{promoted}");
+    let bodies = heard.lock().unwrap().clone();
+    let rollback: Value = serde_json::from_str(bodies.last().unwrap()).unwrap();
+    let text = rollback["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "[prod] ROLLED BACK {id} checkout-v2 at wave 2 (50%) by controller"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("guardrail \"errors\" failed"), "{text}");
+    assert!(text.contains("Runbook: Check the error dashboard."), "{text}");
+    assert!(text.ends_with(&format!("https://wavegate.example.com/#/rollouts/{id}")), "{text}");
+    let human = stdout(&cli(&url, Some(ADMIN), &["notify", "deliveries"]));
+    assert!(human.contains("rolled_back") && human.contains("delivered"), "{human}");
+
     let audit = cli_json(&url, ADMIN, &["audit", "list", "--limit", "1000"]);
     let actions: Vec<&str> =
         audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
