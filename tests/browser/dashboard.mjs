@@ -162,6 +162,22 @@ try {
 
   await page.screenshot({ path: screenshot, fullPage: true });
   check(true, `screenshot written to ${screenshot}`);
+
+  // 8. The notifications page lists the deliveries of the promotion and the pause.
+  if (process.env.EXPECT_NOTIFICATIONS) {
+    let seen = false;
+    for (let i = 0; i < 50 && !seen; i++) {
+      await page.evaluate(() => { location.hash = "#/notifications"; });
+      await page.locator("#deliveries").waitFor({ timeout: TIMEOUT });
+      const text = await page.locator("#deliveries tbody").textContent();
+      seen = text.includes("promoted") && text.includes("paused") && text.includes("delivered");
+      if (!seen) {
+        await page.evaluate(() => { location.hash = "#/audit"; });
+        await page.waitForTimeout(100);
+      }
+    }
+    check(seen, "the notifications page lists the delivered promotion and pause notices");
+  }
   check(external.length === 0, `no request left the server (saw ${external.length})`);
   check(consoleErrors.length === 0, `no console errors (${consoleErrors.join(" | ")})`);
 } catch (e) {

@@ -115,7 +115,7 @@ pub fn default_template(audience: Audience, event: Event) -> &'static str {
             "Approval needed: {{ release }} ({{ rollout.id }}) waits at wave {{ wave }}/{{ waves }} ({{ exposure }}) in {{ environment }}.{% if approvers %} Approvers: {{ approvers }}.{% endif %}{% if url %} Review: {{ url }}{% endif %}"
         }
         (Manager, Promoted) => {
-            "{{ release }} ({{ rollout.id }}) promoted to wave {{ wave }}/{{ waves }} ({{ exposure }}) in {{ environment }} by {{ actor }}.{% if url %} {{ url }}{% endif %}"
+            "{{ release }} ({{ rollout.id }}) promoted to wave {{ wave }}/{{ waves }} ({{ exposure }}) in {{ environment }}{% if details.approvals %} after approval by {{ details.approvals|join(', ') }}{% else %} by {{ actor }}{% endif %}.{% if url %} {{ url }}{% endif %}"
         }
         (Manager, Paused) => {
             "{{ release }} ({{ rollout.id }}) paused at wave {{ wave }} ({{ exposure }}) in {{ environment }} by {{ actor }}{% if reason %}: {{ reason }}{% endif %}. Resume or roll back when ready.{% if url %} {{ url }}{% endif %}"

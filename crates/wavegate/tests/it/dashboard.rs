@@ -70,6 +70,22 @@ async fn the_dashboard_shows_live_changes_and_its_approve_button_promotes_a_gate
         ADMIN,
         &["plan", "apply", "-f", write(dir.path(), "plan.yaml", PLAN).to_str().unwrap()],
     );
+    let (hook, heard) = crate::support::http_receiver(0);
+    cli_json(
+        &url,
+        ADMIN,
+        &[
+            "notify",
+            "set",
+            "managers",
+            "--audience",
+            "manager",
+            "--webhook",
+            &hook,
+            "--events",
+            "promoted,paused",
+        ],
+    );
     let alice = token(&url, "admin", "prod", "alice");
     let bob = token(&url, "admin", "*", "bob");
     let traffic = Traffic {
@@ -109,6 +125,7 @@ async fn the_dashboard_shows_live_changes_and_its_approve_button_promotes_a_gate
         .env("ROLLOUT_ID", &id)
         .env("SCREENSHOT", &shot)
         .env("CHROMIUM", &chromium)
+        .env("EXPECT_NOTIFICATIONS", "1")
         .output()
         .expect("run node (install Node.js)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -116,6 +133,14 @@ async fn the_dashboard_shows_live_changes_and_its_approve_button_promotes_a_gate
     println!("{stdout}");
     assert!(out.status.success(), "browser run failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("ok - approve promoted the gated wave"), "{stdout}");
+    assert!(stdout.contains("ok - the notifications page lists"), "{stdout}");
+    let bodies = heard.lock().unwrap().clone();
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("promoted to wave 2/3 (50%) in prod after approval by bob.")),
+        "the managers' channel heard of bob's promotion: {bodies:?}"
+    );
     let png = std::fs::read(&shot).expect("screenshot written");
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real PNG screenshot");
 
