@@ -19,6 +19,7 @@ pub mod json;
 pub mod metrics;
 pub mod notify;
 pub mod ofrep;
+pub mod ofrep_events;
 pub mod prometheus;
 pub mod rollouts;
 pub mod snapshot;
@@ -67,6 +68,7 @@ pub fn app(state: AppState) -> Router {
         .max_age(Duration::from_secs(600));
     Router::new()
         .merge(ofrep::router())
+        .merge(ofrep_events::router())
         .merge(admin::router())
         .merge(rollouts::router())
         .merge(events::router())

@@ -250,10 +250,9 @@ async fn evaluate_bulk(State(state): State<AppState>, headers: HeaderMap, body: 
         .filter_map(|k| snap.flag(&env, k))
         .map(|f| resolve(&state, f, &ctx).1)
         .collect();
-    (
-        StatusCode::OK,
-        [(header::ETAG, etag_value)],
-        axum::Json(json!({"flags": flags, "metadata": {}})),
-    )
-        .into_response()
+    let mut body = json!({"flags": flags, "metadata": {}});
+    if let Some(stream) = crate::ofrep_events::advertise(&state, &headers, &p.0, &env) {
+        body["eventStreams"] = json!([stream]);
+    }
+    (StatusCode::OK, [(header::ETAG, etag_value)], axum::Json(body)).into_response()
 }

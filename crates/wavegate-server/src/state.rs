@@ -46,6 +46,9 @@ pub struct AppState {
     pub notify: crate::notify::NotifyConfig,
     /// The URL people reach this server at, for links in notifications.
     pub public_url: Option<String>,
+    /// The revision of the snapshot evaluation serves, bumped after each swap (OFREP refetch
+    /// notices wait on it, so a client refetching after a notice sees the new configuration).
+    pub config_rev: Arc<tokio::sync::watch::Sender<i64>>,
     reload_lock: Arc<Mutex<()>>,
 }
 
@@ -70,6 +73,7 @@ impl AppState {
             leading: Arc::default(),
             notify: crate::notify::NotifyConfig::default(),
             public_url: None,
+            config_rev: Arc::new(tokio::sync::watch::Sender::new(0)),
             reload_lock: Arc::default(),
         };
         state.reload_live().await?;
@@ -151,7 +155,13 @@ impl AppState {
     pub async fn reload(&self) -> StoreResult<()> {
         let _guard = self.reload_lock.lock().await;
         let snap = Snapshot::load(&*self.store).await?;
+        let revision = snap.revision;
         self.snapshot.store(Arc::new(snap));
+        self.config_rev.send_if_modified(|r| {
+            let moved = *r != revision;
+            *r = revision;
+            moved
+        });
         Ok(())
     }
 

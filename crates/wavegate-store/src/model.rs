@@ -180,6 +180,8 @@ pub struct NewToken {
 pub struct TokenRecord {
     /// Public id.
     pub id: String,
+    /// Hex SHA-256 of the secret (keys stream tickets; never shown).
+    pub hash: String,
     /// Its kind.
     pub kind: TokenKind,
     /// Environments, `["*"]` for all.

@@ -184,6 +184,7 @@ fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<TokenRecord> {
     let envs: String = row.try_get("environments")?;
     Ok(TokenRecord {
         id: row.try_get("id")?,
+        hash: row.try_get("hash")?,
         kind: TokenKind::parse(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown token kind {kind:?}")))?,
         environments: serde_json::from_str(&envs)
@@ -478,6 +479,7 @@ impl Store for SqliteStore {
         self.commit(tx).await?;
         Ok(TokenRecord {
             id: token.id.clone(),
+            hash: token.hash.clone(),
             kind: token.kind,
             environments: token.environments.clone(),
             principal: token.principal.clone(),

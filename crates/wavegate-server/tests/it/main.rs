@@ -4,6 +4,7 @@ mod admin;
 mod checks;
 mod notify;
 mod ofrep;
+mod ofrep_events;
 mod prometheus;
 mod rollouts;
 mod stream;

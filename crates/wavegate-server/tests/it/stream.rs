@@ -32,9 +32,20 @@ impl Reader {
         query: &str,
     ) -> Result<Reader, (StatusCode, String)> {
         let _ = app;
-        let mut req = Request::builder()
-            .uri(format!("/api/v1/stream{query}"))
-            .header("authorization", format!("Bearer {token}"));
+        Reader::open_path(router, &format!("/api/v1/stream{query}"), Some(token), headers).await
+    }
+
+    /// Opens any server-sent-event route.
+    pub async fn open_path(
+        router: axum::Router,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reader, (StatusCode, String)> {
+        let mut req = Request::builder().uri(path);
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
