@@ -198,6 +198,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let closing = self.state.closing.clone();
         // The notifier runs beside the controller (on the leading replica), never inside it.
         let notifier = tick.map(|_| tokio::spawn(notify::run(self.state.clone(), stop_rx.clone())));
         let controller =
@@ -206,6 +207,8 @@ impl Server {
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 let _ = stop_tx.send(true);
+                // Streams end too, or graceful shutdown would wait on them forever.
+                closing.send_replace(true);
             })
             .await;
         if let Some(c) = controller {

@@ -160,8 +160,12 @@ async fn events(
     state.metrics.stream_subscribers.inc();
     let metrics = state.metrics.clone();
     let heartbeat = state.stream_heartbeat;
+    let mut closing = state.closing.subscribe();
     tokio::spawn(async move {
-        notify_refetch(&state, &tx).await;
+        tokio::select! {
+            () = notify_refetch(&state, &tx) => {}
+            _ = closing.wait_for(|c| *c) => {}
+        }
         metrics.stream_subscribers.dec();
     });
     let stream = futures_util::stream::unfold(out, |mut out| async move {

@@ -49,6 +49,8 @@ pub struct AppState {
     /// The revision of the snapshot evaluation serves, bumped after each swap (OFREP refetch
     /// notices wait on it, so a client refetching after a notice sees the new configuration).
     pub config_rev: Arc<tokio::sync::watch::Sender<i64>>,
+    /// Set when the server shuts down: long-lived responses (streams) end.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
     reload_lock: Arc<Mutex<()>>,
 }
 
@@ -74,6 +76,7 @@ impl AppState {
             notify: crate::notify::NotifyConfig::default(),
             public_url: None,
             config_rev: Arc::new(tokio::sync::watch::Sender::new(0)),
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             reload_lock: Arc::default(),
         };
         state.reload_live().await?;

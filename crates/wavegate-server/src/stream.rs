@@ -115,9 +115,15 @@ async fn stream(
     let heartbeat = state.stream_heartbeat;
     state.metrics.stream_subscribers.inc();
     let metrics = state.metrics.clone();
+    let mut closing = state.closing.subscribe();
     tokio::spawn(async move {
-        if let Err(e) = serve(&state, &scope, last_id, rx, &tx).await {
-            tracing::debug!(error = %e, "stream subscriber ended");
+        tokio::select! {
+            r = serve(&state, &scope, last_id, rx, &tx) => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "stream subscriber ended");
+                }
+            }
+            _ = closing.wait_for(|c| *c) => {}
         }
         metrics.stream_subscribers.dec();
     });

@@ -1,0 +1,140 @@
+//! The configuration the SDK evaluates: flag and segment specs as the stream sends them,
+//! compiled for one environment by `wavegate-core`, and its on-disk snapshot form.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use wavegate_core::flag::compile_segments;
+use wavegate_core::spec::{FlagSpec, SegmentSpec};
+use wavegate_core::{Flag, SpecPath};
+
+/// The snapshot file's `format`.
+pub const SNAPSHOT_FORMAT: &str = "wavegate-sdk-snapshot";
+
+/// Specs of one environment, as stored on disk and kept in memory beside the compiled form.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Specs {
+    /// Always [`SNAPSHOT_FORMAT`].
+    pub format: String,
+    /// The environment.
+    pub environment: String,
+    /// The last stream event applied (to resume with `Last-Event-ID`).
+    pub last_event_id: Option<i64>,
+    /// Flag key → spec (only this environment's part).
+    pub flags: BTreeMap<String, Value>,
+    /// Segment key → spec.
+    pub segments: BTreeMap<String, Value>,
+}
+
+/// Compiled flags of one environment.
+#[derive(Debug, Default)]
+pub struct Compiled {
+    /// Flag key → compiled flag.
+    pub flags: HashMap<String, Flag>,
+    /// The specs they came from.
+    pub specs: Specs,
+}
+
+impl Specs {
+    /// An empty configuration for `environment`.
+    pub fn new(environment: &str) -> Specs {
+        Specs {
+            format: SNAPSHOT_FORMAT.into(),
+            environment: environment.into(),
+            ..Specs::default()
+        }
+    }
+
+    /// Replaces everything from a stream `snapshot` event.
+    pub fn apply_snapshot(&mut self, data: &Value, id: Option<i64>) -> Result<(), String> {
+        let flags = data["flags"].as_array().ok_or("snapshot without flags")?;
+        let segments = data["segments"].as_array().ok_or("snapshot without segments")?;
+        self.flags.clear();
+        self.segments.clear();
+        for f in flags {
+            self.apply_head(true, f)?;
+        }
+        for s in segments {
+            self.apply_head(false, s)?;
+        }
+        self.last_event_id = id;
+        Ok(())
+    }
+
+    /// Applies one `flag` (`is_flag`) or `segment` head: `{key, version, archived, spec}`.
+    pub fn apply_head(&mut self, is_flag: bool, head: &Value) -> Result<(), String> {
+        let key = head["key"].as_str().ok_or("head without key")?.to_owned();
+        let map = if is_flag { &mut self.flags } else { &mut self.segments };
+        if head["archived"].as_bool().unwrap_or(false) {
+            map.remove(&key);
+        } else {
+            map.insert(key, head["spec"].clone());
+        }
+        Ok(())
+    }
+
+    /// Compiles every flag for this environment. Flags that do not compile (which the server
+    /// refuses to store) are left out and logged, never served half-built.
+    pub fn compile(&self) -> Compiled {
+        let segs: Vec<(String, SegmentSpec)> = self
+            .segments
+            .iter()
+            .filter_map(|(k, v)| serde_json::from_value(v.clone()).ok().map(|s| (k.clone(), s)))
+            .collect();
+        let segments =
+            compile_segments(segs.iter().map(|(k, v)| (k, v)), &SpecPath::root("segments"))
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "segments do not compile; evaluating without them");
+                    Default::default()
+                });
+        let mut flags = HashMap::new();
+        for (key, spec) in &self.flags {
+            let compiled = serde_json::from_value::<FlagSpec>(spec.clone())
+                .map_err(|e| e.to_string())
+                .and_then(|s| {
+                    Flag::compile(key, &s, &self.environment, &segments, &SpecPath::root(key))
+                        .map_err(|e| e.to_string())
+                });
+            match compiled {
+                Ok(f) => {
+                    flags.insert(key.clone(), f);
+                }
+                Err(e) => {
+                    tracing::error!(flag = %key, error = %e, "flag does not compile; not served")
+                }
+            }
+        }
+        Compiled { flags, specs: self.clone() }
+    }
+
+    /// Writes the snapshot to `path` atomically (temporary file, sync, rename).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Reads a snapshot written by [`Specs::save`] for `environment`.
+    pub fn load(path: &Path, environment: &str) -> Result<Specs, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let specs: Specs = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{}: not an SDK snapshot: {e}", path.display()))?;
+        if specs.format != SNAPSHOT_FORMAT {
+            return Err(format!("{}: not an SDK snapshot", path.display()));
+        }
+        if specs.environment != environment {
+            return Err(format!(
+                "{}: a snapshot of {:?}, not {environment:?}",
+                path.display(),
+                specs.environment
+            ));
+        }
+        Ok(specs)
+    }
+}

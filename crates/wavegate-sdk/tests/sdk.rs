@@ -1,0 +1,318 @@
+//! The SDK against a real wavegate server over HTTP: local answers equal the server's OFREP
+//! answers, changes arrive over the stream, the snapshot file serves when the server is gone
+//! (also in a new process's client), and reported events reach the rollout's aggregates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wavegate_sdk::{Builder, Context, Outcome, Source};
+use wavegate_store::{SqliteStore, Store};
+
+const ADMIN: &str = "sdk-test-admin-token-0123456789abcdef0123";
+
+const FLAGS: &str = r#"
+segments:
+  staff:
+    constraints:
+      - { attribute: email, op: ends_with, values: ["@example.com"] }
+flags:
+  checkout:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod:
+        enabled: true
+        rules:
+          - { name: staff, segment: staff, serve: "on" }
+          - { name: gradual, split: { "on": 10%, "off": 90% } }
+  search:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod: { enabled: true }
+  theme:
+    variants: { dark: "dark", light: "light", blue: "blue" }
+    default: light
+    environments:
+      prod:
+        enabled: true
+        rules:
+          - { name: split, split: { dark: 33.3%, light: 33.3%, blue: 33.4% } }
+"#;
+
+struct TestServer {
+    url: String,
+    http: reqwest::Client,
+    store: Arc<dyn Store>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    async fn start() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteStore::open(dir.path().join("w.db").to_str().unwrap()).await.unwrap();
+        let store: Arc<dyn Store> = Arc::new(sqlite);
+        wavegate_server::ensure_admin_token(&*store, Some(ADMIN), chrono::Utc::now())
+            .await
+            .unwrap();
+        let mut state = wavegate_server::state_for(store.clone()).await.unwrap();
+        state.stream_heartbeat = Duration::from_millis(200);
+        let server = wavegate_server::Server::bind("127.0.0.1:0", state).await.unwrap();
+        let url = format!("http://{}", server.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server
+                .run(None, async move {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        TestServer { url, http: reqwest::Client::new(), store, stop: Some(tx), task, _dir: dir }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut rb =
+            self.http.clone().request(method, format!("{}{path}", self.url)).bearer_auth(token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await.unwrap();
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v
+    }
+
+    async fn apply(&self, yaml: &str) {
+        let resp = self
+            .http
+            .clone()
+            .post(format!("{}/api/v1/apply", self.url))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/yaml")
+            .body(yaml.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    }
+
+    async fn token(&self, kind: &str) -> String {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/tokens",
+                ADMIN,
+                Some(json!({"kind": kind, "environments": ["prod"]})),
+            )
+            .await;
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn ofrep(&self, token: &str, key: &str, ctx: &Value) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/ofrep/v1/evaluate/flags/{key}"),
+            token,
+            Some(json!({"context": ctx})),
+        )
+        .await
+    }
+
+    /// Graceful shutdown, which must not wait on open streams.
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("the server shuts down with streams open")
+            .unwrap();
+    }
+}
+
+fn context(i: usize) -> (Context, Value) {
+    let email = if i.is_multiple_of(17) { format!("u{i}@example.com") } else { format!("u{i}@mail.test") };
+    let json = json!({"targetingKey": format!("user-{i}"), "email": email});
+    (Context::from_json(&json).unwrap(), json)
+}
+
+async fn until_changed(
+    client: &wavegate_sdk::Client,
+    rx: &mut tokio::sync::watch::Receiver<u64>,
+    what: &str,
+) {
+    tokio::time::timeout(Duration::from_secs(10), rx.changed())
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}; status {:?}", client.status()))
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_answers_equal_the_servers_and_follow_changes() {
+    let server = TestServer::start().await;
+    server.apply(FLAGS).await;
+    let sdk_token = server.token("server-sdk").await;
+    let client_token = server.token("client-sdk").await;
+    let client = Builder::new(&server.url, &sdk_token, "prod").start().unwrap();
+    assert_eq!(client.wait_ready(Duration::from_secs(10)).await.unwrap(), Source::Stream);
+    assert_eq!(client.flag_keys(), ["checkout", "search", "theme"]);
+
+    let mut on = 0;
+    for i in 0..400 {
+        let (ctx, json) = context(i);
+        for key in ["checkout", "theme"] {
+            let local = client.evaluate(key, &ctx).unwrap();
+            let remote = server.ofrep(&client_token, key, &json).await;
+            assert_eq!(
+                (&local.value, local.variant.as_str(), local.reason.as_str()),
+                (
+                    &remote["value"],
+                    remote["variant"].as_str().unwrap(),
+                    remote["reason"].as_str().unwrap()
+                ),
+                "{key} for {json}"
+            );
+            if key == "checkout" && local.value == json!(true) {
+                on += 1;
+            }
+        }
+    }
+    assert!((30..=90).contains(&on), "10% plus staff: {on} of 400");
+
+    // A change made on the server reaches the SDK over the stream.
+    let mut rx = client.changes();
+    rx.borrow_and_update();
+    server
+        .apply(&FLAGS.replace(
+            "split: { \"on\": 10%, \"off\": 90% }",
+            "split: { \"on\": 100%, \"off\": 0% }",
+        ))
+        .await;
+    until_changed(&client, &mut rx, "the widened rollout").await;
+    let (ctx, _) = context(1);
+    assert!(client.bool_value("checkout", &ctx, false));
+    assert_eq!(client.status().source, Source::Stream);
+    assert!(client.status().connected);
+    // Unknown flags fall back to the caller's default.
+    assert_eq!(client.string_value("nope", &ctx, "fallback"), "fallback");
+    client.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_snapshot_file_serves_when_the_server_is_gone_even_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("prod.json");
+    let server = TestServer::start().await;
+    server.apply(FLAGS).await;
+    let token = server.token("server-sdk").await;
+    let url = server.url.clone();
+    let client = Builder::new(&url, &token, "prod")
+        .snapshot_path(&snapshot)
+        .reconnect_delay(Duration::from_millis(20), Duration::from_millis(100))
+        .idle_timeout(Duration::from_secs(2))
+        .start()
+        .unwrap();
+    client.wait_ready(Duration::from_secs(10)).await.unwrap();
+    let answers: Vec<_> =
+        (0..200).map(|i| client.evaluate("theme", &context(i).0).unwrap().variant).collect();
+    assert!(snapshot.exists(), "the snapshot is written after the first update");
+
+    server.stop().await;
+    // The running client keeps answering from memory and says it is no longer connected.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while client.status().connected {
+        assert!(tokio::time::Instant::now() < deadline, "never noticed the server went away");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let st = client.status();
+    assert!(st.last_error.is_some() && st.current_at.is_some(), "{st:?}");
+    assert_eq!(client.evaluate("theme", &context(3).0).unwrap().variant, answers[3]);
+    client.close().await;
+
+    // A new client (as after a restart) with the server still down serves the file.
+    let restarted = Builder::new(&url, &token, "prod")
+        .snapshot_path(&snapshot)
+        .reconnect_delay(Duration::from_millis(20), Duration::from_millis(100))
+        .start()
+        .unwrap();
+    assert_eq!(restarted.wait_ready(Duration::from_millis(300)).await.unwrap(), Source::Disk);
+    let again: Vec<_> =
+        (0..200).map(|i| restarted.evaluate("theme", &context(i).0).unwrap().variant).collect();
+    assert_eq!(again, answers, "the same answers from the snapshot file");
+    assert!(!restarted.status().connected);
+
+    // Without a snapshot file and without a server, wait_ready says why.
+    let empty = Builder::new(&url, &token, "prod").start().unwrap();
+    let err = empty.wait_ready(Duration::from_millis(300)).await.unwrap_err();
+    assert!(err.to_string().contains("no configuration"), "{err}");
+    // A snapshot of another environment is not used.
+    let other = Builder::new(&url, &token, "staging").snapshot_path(&snapshot).start().unwrap();
+    assert!(other.wait_ready(Duration::from_millis(200)).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exposures_and_outcomes_reach_the_rollout_in_batches() {
+    let server = TestServer::start().await;
+    server.apply(FLAGS).await;
+    let plan = "name: p\nrelease: { name: search, version: 1.0.0, risk: low }\nflag: search\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: { requester: admin }\nwaves:\n  - { exposure: 25% }\n  - { exposure: 100% }\n";
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/plans", server.url))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/yaml")
+        .body(plan)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    let started = server
+        .call(reqwest::Method::POST, "/api/v1/rollouts", ADMIN, Some(json!({"plan": "p"})))
+        .await;
+    let id = started["id"].as_str().unwrap().to_owned();
+    let token = server.token("server-sdk").await;
+    let client = Builder::new(&server.url, &token, "prod")
+        .max_batch(100)
+        .flush_interval(Duration::from_secs(3600))
+        .start()
+        .unwrap();
+    client.wait_ready(Duration::from_secs(10)).await.unwrap();
+    // Wait until the rollout's rule is in the SDK's configuration.
+    let mut rx = client.changes();
+    while !client
+        .evaluate("search", &context(2).0)
+        .unwrap()
+        .rule
+        .is_some_and(|r| r.starts_with("rollout:"))
+    {
+        until_changed(&client, &mut rx, "the rollout's rule").await;
+    }
+    let mut exposed = 0;
+    for i in 0..250 {
+        let (ctx, _) = context(i * 17 + 1); // no staff
+        let e = client.evaluate("search", &ctx).unwrap();
+        client.exposure("search", &e.variant, &ctx);
+        client.outcome(
+            "search",
+            &e.variant,
+            &ctx,
+            &Outcome { error: Some(false), latency_ms: Some(12.0), ..Outcome::default() },
+        );
+        exposed += 1;
+    }
+    // 500 events, batches of 100: four went as each batch filled; flush sends the rest.
+    client.flush().await.unwrap();
+    assert_eq!(client.status().queued_events, 0);
+    let rows = server.store.aggregates(&id, 0).await.unwrap();
+    let n: f64 = rows.iter().filter(|r| r.metric == "error").map(|r| r.n).sum();
+    assert_eq!(n, f64::from(exposed), "every outcome counted: {rows:?}");
+    server.stop().await;
+}
