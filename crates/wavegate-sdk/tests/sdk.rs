@@ -140,7 +140,8 @@ impl TestServer {
 }
 
 fn context(i: usize) -> (Context, Value) {
-    let email = if i.is_multiple_of(17) { format!("u{i}@example.com") } else { format!("u{i}@mail.test") };
+    let email =
+        if i.is_multiple_of(17) { format!("u{i}@example.com") } else { format!("u{i}@mail.test") };
     let json = json!({"targetingKey": format!("user-{i}"), "email": email});
     (Context::from_json(&json).unwrap(), json)
 }

@@ -80,6 +80,9 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Run an edge relay: serves OFREP from an in-memory copy kept current by the upstream's
+    /// stream, keeps the last good copy on disk, forwards events upstream in batches.
+    Edge(EdgeArgs),
     /// Write a consistent backup of a running server's database (or of `--db` directly).
     Backup(BackupArgs),
     /// Restore a backup into an empty database of either kind (local; SQLite → PostgreSQL too).
@@ -159,6 +162,38 @@ pub enum NotifyCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+}
+
+/// `wavegate edge`.
+#[derive(Debug, Args)]
+pub struct EdgeArgs {
+    /// The wavegate server (or another edge's upstream) to follow.
+    #[arg(long, env = "WAVEGATE_UPSTREAM")]
+    pub upstream: String,
+    /// A `server-sdk` token for the environment (reads the stream, forwards events).
+    #[arg(long, env = "WAVEGATE_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// The environment to serve.
+    #[arg(long = "env", env = "WAVEGATE_ENV")]
+    pub environment: String,
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, env = "WAVEGATE_LISTEN", default_value = "127.0.0.1:8471")]
+    pub listen: String,
+    /// A directory for the last good configuration (`config-<env>.json`) and the tokens seen
+    /// valid (`tokens.json`, hashes only), so the edge serves while the upstream is
+    /// unreachable, also after its own restart.
+    #[arg(long, env = "WAVEGATE_EDGE_STATE", default_value = "./wavegate-edge")]
+    pub state_dir: std::path::PathBuf,
+    /// Report not ready (503) when the configuration is older than this (e.g. 10m); by
+    /// default a stale configuration keeps being served and reported as stale.
+    #[arg(long)]
+    pub max_stale: Option<String>,
+    /// How often forwarded events are sent upstream (e.g. 1s, 250ms).
+    #[arg(long, default_value = "1s")]
+    pub flush_interval: String,
+    /// Log format (logs go to stderr; filter with RUST_LOG).
+    #[arg(long, value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
 }
 
 /// `wavegate backup`.

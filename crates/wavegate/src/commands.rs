@@ -54,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit { command, remote } => audit(command, &remote).await,
         Command::Drill(args) => crate::rollout_cmd::drill(args).await,
         Command::Notify { command, remote } => crate::notify_cmd::notify(command, &remote).await,
+        Command::Edge(args) => crate::edge::run(args).await,
         Command::Backup(args) => crate::backup_cmd::backup(args).await,
         Command::Restore(args) => crate::backup_cmd::restore(args).await,
         Command::Plan { command, remote } => crate::rollout_cmd::plan(command, &remote).await,

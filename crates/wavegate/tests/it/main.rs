@@ -4,6 +4,7 @@
 mod backup;
 mod cli;
 mod dashboard;
+mod edge;
 mod lifecycle;
 mod replicas;
 mod rollout;

@@ -1,0 +1,251 @@
+//! `wavegate edge` with real processes: it answers OFREP as the server does, follows changes,
+//! forwards events into the rollout's aggregates, reports staleness when the upstream dies,
+//! and serves its last good configuration after its own restart with the upstream still down.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::rollout::token;
+use crate::support::{ADMIN, bin, cli_json, eventually, start_with, write};
+
+const FLAGS: &str = r#"
+flags:
+  checkout:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod:
+        enabled: true
+        rules:
+          - { name: gradual, split: { "on": 30%, "off": 70% } }
+  search:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod: { enabled: true }
+"#;
+
+const PLAN: &str = r#"
+name: search-edge
+release: { name: search, version: 1.0.0, risk: low }
+flag: search
+new_variant: "on"
+control_variant: "off"
+environment: prod
+owners: { requester: admin }
+waves:
+  - { exposure: 20%, hold: 1h }
+  - { exposure: 100% }
+"#;
+
+struct Edge {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_edge(upstream: &str, token: &str, state: &Path) -> Edge {
+    let mut child = Command::new(bin())
+        .args(["edge", "--upstream", upstream, "--env", "prod", "--listen", "127.0.0.1:0"])
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--flush-interval", "100ms"])
+        .env("WAVEGATE_TOKEN", token)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn wavegate edge");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30)).expect("the edge reports its address");
+    let url = line
+        .strip_prefix("wavegate edge listening on ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Edge { child, url }
+}
+
+async fn ofrep(http: &reqwest::Client, base: &str, token: &str, key: &str, ctx: &Value) -> Value {
+    let resp = http
+        .post(format!("{base}/ofrep/v1/evaluate/flags/{key}"))
+        .bearer_auth(token)
+        .json(&json!({"context": ctx}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{base} {key}");
+    resp.json().await.unwrap()
+}
+
+async fn get(http: &reqwest::Client, url: &str) -> (u16, String) {
+    let resp = http.get(url).send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+async fn answers(http: &reqwest::Client, base: &str, token: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for i in 0..100 {
+        let ctx = json!({"targetingKey": format!("user-{i}")});
+        out.push(ofrep(http, base, token, "checkout", &ctx).await["value"].clone());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edge_serves_like_the_server_forwards_events_and_survives_the_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(&dir.path().join("w.db"), Some(ADMIN), &[]);
+    let url = server.url.clone();
+    cli_json(
+        &url,
+        ADMIN,
+        &["flag", "apply", "-f", write(dir.path(), "f.yaml", FLAGS).to_str().unwrap()],
+    );
+    cli_json(
+        &url,
+        ADMIN,
+        &["plan", "apply", "-f", write(dir.path(), "p.yaml", PLAN).to_str().unwrap()],
+    );
+    let rollout = cli_json(&url, ADMIN, &["rollout", "start", "search-edge"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let relay = token(&url, "server-sdk", "prod", "edge-eu");
+    let app = token(&url, "client-sdk", "prod", "web");
+    let service = token(&url, "server-sdk", "prod", "search-service");
+    let state = dir.path().join("edge-state");
+    let edge = start_edge(&url, &relay, &state);
+    let http = reqwest::Client::new();
+
+    // Ready, connected, and answering as the server does.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&http, &format!("{}/readyz", edge.url)).await.0 != 200 {
+        assert!(Instant::now() < deadline, "the edge never became ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let via_edge = answers(&http, &edge.url, &app).await;
+    let via_server = answers(&http, &url, &app).await;
+    assert_eq!(via_edge, via_server);
+    let on = via_edge.iter().filter(|v| **v == json!(true)).count();
+    assert!((15..=45).contains(&on), "30% split: {on} of 100");
+    let r = http
+        .post(format!("{}/ofrep/v1/evaluate/flags/checkout", edge.url))
+        .bearer_auth("wg_not-a-real-token")
+        .json(&json!({"context": {"targetingKey": "u"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401, "the upstream decides who may ask");
+    let bulk: Value = http
+        .post(format!("{}/ofrep/v1/evaluate/flags", edge.url))
+        .bearer_auth(&app)
+        .json(&json!({"context": {"targetingKey": "user-1"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bulk["flags"].as_array().unwrap().len(), 2);
+
+    // A change on the server reaches the edge's answers.
+    let widened = FLAGS.replace("\"on\": 30%, \"off\": 70%", "\"on\": 100%, \"off\": 0%");
+    let widened = &widened[..widened.find("  search:").unwrap()];
+    cli_json(
+        &url,
+        ADMIN,
+        &["flag", "apply", "-f", write(dir.path(), "f2.yaml", widened).to_str().unwrap()],
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while answers(&http, &edge.url, &app).await.iter().any(|v| *v != json!(true)) {
+        assert!(Instant::now() < deadline, "the change never reached the edge");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Events posted to the edge reach the rollout's aggregates upstream, in batches.
+    let events: Vec<Value> = (0..200)
+        .flat_map(|i| {
+            let ctx = json!({"targetingKey": format!("user-{i}")});
+            [json!({"type": "exposure", "flag": "search", "variant": "off", "context": ctx})]
+        })
+        .collect();
+    let r = http
+        .post(format!("{}/api/v1/events", edge.url))
+        .bearer_auth(&service)
+        .json(&json!({"events": events}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let r = http
+        .post(format!("{}/api/v1/events", edge.url))
+        .bearer_auth(&app)
+        .json(&json!({"events": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403, "client tokens may not post events");
+    eventually("the forwarded exposures to count upstream", Duration::from_secs(30), || {
+        let st = cli_json(&url, ADMIN, &["rollout", "status", &rollout]);
+        let counted: f64 = st["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["metric"] == "exposure")
+            .map(|s| s["n"].as_f64().unwrap())
+            .sum();
+        counted > 0.0
+    });
+
+    // The upstream dies: the edge keeps answering and says it is stale.
+    let before = answers(&http, &edge.url, &app).await;
+    drop(server);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = get(&http, &format!("{}/readyz", edge.url)).await;
+        let v: Value = serde_json::from_str(&body).unwrap();
+        if v["connected"] == false && v["stale_seconds"].as_f64().unwrap() > 0.0 {
+            assert_eq!(status, 200, "stale but serving: {v}");
+            assert!(v["last_error"].is_string(), "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never noticed the upstream died: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answers(&http, &edge.url, &app).await, before);
+    let (_, metrics) = get(&http, &format!("{}/metrics", edge.url)).await;
+    assert!(metrics.contains("wavegate_edge_connected 0"), "{metrics}");
+    let stale_line =
+        metrics.lines().find(|l| l.starts_with("wavegate_edge_stale_seconds ")).unwrap();
+    assert!(stale_line.split(' ').nth(1).unwrap().parse::<f64>().unwrap() > 0.0, "{stale_line}");
+
+    // The edge restarts while the upstream is still down: it serves its last good copy, and
+    // still knows the application's token.
+    drop(edge);
+    let edge = start_edge(&url, &relay, &state);
+    let (status, body) = get(&http, &format!("{}/readyz", edge.url)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["source"], "disk");
+    assert_eq!(answers(&http, &edge.url, &app).await, before);
+    let (_, metrics) = get(&http, &format!("{}/metrics", edge.url)).await;
+    assert!(metrics.contains("wavegate_edge_serving_from_disk 1"), "{metrics}");
+    let stored = std::fs::read_to_string(state.join("tokens.json")).unwrap();
+    assert!(!stored.contains(&app), "tokens are kept as hashes only");
+}
