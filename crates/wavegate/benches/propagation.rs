@@ -1,0 +1,463 @@
+//! Rollback propagation and resident memory, against real `wavegate serve` and `wavegate edge`
+//! processes (this build's binary).
+//!
+//! Propagation: N server-sent-event subscribers (one multiplexed client process: this one)
+//! follow `GET /api/v1/stream`; a rollout is started, then rolled back through the API; each
+//! subscriber's latency is from the rollback call returning to it holding the restored flag
+//! version. An edge relay's answers are polled at the same time. Reported for 1 subscriber
+//! (the baseline), 1,000 and 10,000, as p50 / p99 / max, with the ratio to the baseline.
+//!
+//! Memory: the server's resident set (VmRSS) empty, with 10,000 flags, and with 10,000
+//! subscribers on top (resuming with `Last-Event-ID`, so no snapshot is sent to each).
+//!
+//! `cargo bench -p wavegate --bench propagation` runs it all (raise `ulimit -n` first:
+//! `bench/propagation.sh` does). `cargo test --benches -p wavegate` is the smoke run: 1 and 50
+//! subscribers, 200 flags, one round; it checks the machinery and prints the same table.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use wavegate_sdk::sse::SseParser;
+
+const ADMIN: &str = "bench-admin-token-0123456789abcdef0123456789";
+
+struct Proc {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+fn spawn(args: &[&str], env: &[(&str, &str)], prefix: &str) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wavegate"));
+    cmd.args(args).env("RUST_LOG", "error").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn wavegate");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = rx.recv_timeout(Duration::from_secs(60)).expect("wavegate reports its address");
+        if let Some(rest) = line.strip_prefix(prefix) {
+            let url = rest.split_whitespace().next().unwrap().to_owned();
+            return Proc { child, url };
+        }
+    }
+}
+
+struct Api {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        yaml: Option<String>,
+    ) -> Value {
+        let mut rb = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(ADMIN);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        if let Some(y) = yaml {
+            rb = rb.header("content-type", "application/yaml").body(y);
+        }
+        let resp = rb.send().await.expect("server reachable");
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v
+    }
+
+    async fn token(&self, kind: &str) -> String {
+        self.call(
+            reqwest::Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"kind": kind, "environments": ["prod"]})),
+            None,
+        )
+        .await["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+fn flags_yaml(from: usize, to: usize) -> String {
+    let mut y = String::from("flags:\n");
+    for i in from..to {
+        y.push_str(&format!(
+            "  flag-{i:05}:\n    variants: {{ \"on\": true, \"off\": false }}\n    default: \"off\"\n    environments:\n      prod:\n        enabled: true\n        rules:\n          - {{ name: r, constraints: [{{ attribute: country, op: in, values: [NO, SE, DK] }}], split: {{ \"on\": 20%, \"off\": 80% }} }}\n"
+        ));
+    }
+    y
+}
+
+const PLAN: &str = "name: bench\nrelease: { name: checkout, version: 1.0.0, risk: low }\nflag: checkout\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: { requester: admin }\nwaves:\n  - { exposure: 10%, hold: 1h }\n  - { exposure: 100% }\n";
+
+/// Opens one stream subscriber; returns when its first event (or resume) arrived. It then
+/// records, in `seen`, the instant it receives a `checkout` flag event at `want` or later.
+async fn subscriber(
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    resume: Option<i64>,
+    want: Arc<tokio::sync::watch::Sender<i64>>,
+    seen: Arc<Mutex<Vec<Instant>>>,
+    ready: tokio::sync::mpsc::Sender<()>,
+) {
+    let mut rb = http.get(format!("{url}/api/v1/stream?environment=prod")).bearer_auth(&token);
+    if let Some(id) = resume {
+        rb = rb.header("last-event-id", id.to_string());
+    }
+    let Ok(mut resp) = rb.send().await else { return };
+    let _ = ready.send(()).await;
+    let mut parser = SseParser::default();
+    let mut want_rx = want.subscribe();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let Ok(events) = parser.push(&chunk) else { return };
+        for e in events {
+            if e.event != "flag" || !e.data.contains("\"key\":\"checkout\"") {
+                continue;
+            }
+            let at = Instant::now();
+            let version = serde_json::from_str::<Value>(&e.data)
+                .ok()
+                .and_then(|v| v["version"].as_i64())
+                .unwrap_or(0);
+            if version >= *want_rx.borrow_and_update() && version > 0 {
+                seen.lock().await.push(at);
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+struct Round {
+    subscribers: usize,
+    /// From the rollback call returning (0 when the event beat the response).
+    latencies_ms: Vec<f64>,
+    /// From the rollback call being sent.
+    from_call_ms: Vec<f64>,
+    /// How long the rollback call took.
+    call_ms: Vec<f64>,
+    missing: usize,
+    /// The edge's answer flipping, from the call returning.
+    edge_ms: Vec<f64>,
+}
+
+#[allow(clippy::too_many_lines)]
+async fn propagation(subscribers: usize, rounds: usize) -> Round {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bench.db");
+    let server = spawn(
+        &["serve", "--listen", "127.0.0.1:0", "--db", db.to_str().unwrap(), "--tick", "1h"],
+        &[("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", ADMIN)],
+        "wavegate listening on ",
+    );
+    let api = Api { http: reqwest::Client::new(), url: server.url.clone() };
+    let mut yaml = flags_yaml(0, 20);
+    yaml.push_str("  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n");
+    api.call(reqwest::Method::POST, "/api/v1/apply", None, Some(yaml)).await;
+    api.call(reqwest::Method::POST, "/api/v1/plans", None, Some(PLAN.into())).await;
+    let sdk_token = api.token("server-sdk").await;
+    let client_token = api.token("client-sdk").await;
+    let edge_dir = dir.path().join("edge");
+    let edge = spawn(
+        &[
+            "edge",
+            "--upstream",
+            &server.url,
+            "--env",
+            "prod",
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            edge_dir.to_str().unwrap(),
+        ],
+        &[("WAVEGATE_TOKEN", &sdk_token)],
+        "wavegate edge listening on ",
+    );
+
+    // Subscribers (each its own connection), all in this process.
+    let want = Arc::new(tokio::sync::watch::Sender::new(i64::MAX));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(1024);
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..subscribers {
+        tasks.push(tokio::spawn(subscriber(
+            http.clone(),
+            server.url.clone(),
+            sdk_token.clone(),
+            None,
+            want.clone(),
+            seen.clone(),
+            ready_tx.clone(),
+        )));
+    }
+    drop(ready_tx);
+    let mut connected = 0;
+    while connected < subscribers {
+        if ready_rx.recv().await.is_none() {
+            break;
+        }
+        connected += 1;
+    }
+    assert_eq!(connected, subscribers, "every subscriber connected (raise ulimit -n?)");
+    let poll = reqwest::Client::new();
+    let ctx = json!({"context": {"targetingKey": "user-7"}});
+    let mut out = Round {
+        subscribers,
+        latencies_ms: Vec::new(),
+        from_call_ms: Vec::new(),
+        call_ms: Vec::new(),
+        missing: 0,
+        edge_ms: Vec::new(),
+    };
+    for _ in 0..rounds {
+        let started = api
+            .call(reqwest::Method::POST, "/api/v1/rollouts", Some(json!({"plan": "bench"})), None)
+            .await;
+        let id = started["id"].as_str().unwrap().to_owned();
+        // Let every subscriber and the edge see the rollout's flag version first.
+        let flag = api.call(reqwest::Method::GET, "/api/v1/flags/checkout", None, None).await;
+        let rolled_out = flag["version"].as_i64().unwrap();
+        let edge_has =
+            |v: &Value| v["metadata"]["rule"].as_str().is_some_and(|r| r.starts_with("rollout:"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v: Value = poll
+                .post(format!("{}/ofrep/v1/evaluate/flags/checkout", edge.url))
+                .bearer_auth(&client_token)
+                .json(&ctx)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if edge_has(&v) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the edge never saw the rollout");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        seen.lock().await.clear();
+        want.send_replace(rolled_out + 1);
+
+        // The measured step: roll back, then wait for every subscriber and the edge.
+        let edge_poll = {
+            let poll = poll.clone();
+            let url = edge.url.clone();
+            let token = client_token.clone();
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                loop {
+                    let v: Value = poll
+                        .post(format!("{url}/ofrep/v1/evaluate/flags/checkout"))
+                        .bearer_auth(&token)
+                        .json(&ctx)
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    if !v["metadata"]["rule"].as_str().is_some_and(|r| r.starts_with("rollout:")) {
+                        return Instant::now();
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        let sent = Instant::now();
+        api.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/rollouts/{id}/rollback"),
+            Some(json!({"reason": "bench"})),
+            None,
+        )
+        .await;
+        let t0 = Instant::now();
+        out.call_ms.push((t0 - sent).as_secs_f64() * 1000.0);
+        let deadline = t0 + Duration::from_secs(30);
+        while seen.lock().await.len() < subscribers && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let edge_at = tokio::time::timeout(Duration::from_secs(30), edge_poll)
+            .await
+            .expect("edge flipped")
+            .unwrap();
+        let got = seen.lock().await.clone();
+        out.missing += subscribers - got.len();
+        out.latencies_ms
+            .extend(got.iter().map(|t| t.saturating_duration_since(t0).as_secs_f64() * 1000.0));
+        out.from_call_ms
+            .extend(got.iter().map(|t| t.saturating_duration_since(sent).as_secs_f64() * 1000.0));
+        out.edge_ms.push(edge_at.saturating_duration_since(t0).as_secs_f64() * 1000.0);
+        want.send_replace(i64::MAX);
+    }
+    for t in tasks {
+        t.abort();
+    }
+    drop(edge);
+    drop(server);
+    out
+}
+
+async fn memory(flags: usize, subscribers: usize) -> (u64, u64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mem.db");
+    let server = spawn(
+        &["serve", "--listen", "127.0.0.1:0", "--db", db.to_str().unwrap(), "--tick", "1h"],
+        &[("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", ADMIN)],
+        "wavegate listening on ",
+    );
+    let api = Api { http: reqwest::Client::new(), url: server.url.clone() };
+    let sdk_token = api.token("server-sdk").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let empty = server.rss_kib();
+    for start in (0..flags).step_by(2000) {
+        api.call(
+            reqwest::Method::POST,
+            "/api/v1/apply",
+            None,
+            Some(flags_yaml(start, (start + 2000).min(flags))),
+        )
+        .await;
+    }
+    let head = api.call(reqwest::Method::GET, "/api/v1/audit/verify", None, None).await["head"]
+        .as_i64()
+        .unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let with_flags = server.rss_kib();
+    let want = Arc::new(tokio::sync::watch::Sender::new(i64::MAX));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(1024);
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..subscribers {
+        tasks.push(tokio::spawn(subscriber(
+            http.clone(),
+            server.url.clone(),
+            sdk_token.clone(),
+            Some(head),
+            want.clone(),
+            seen.clone(),
+            ready_tx.clone(),
+        )));
+    }
+    drop(ready_tx);
+    let mut connected = 0;
+    while connected < subscribers && ready_rx.recv().await.is_some() {
+        connected += 1;
+    }
+    assert_eq!(connected, subscribers, "every subscriber connected (raise ulimit -n?)");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let with_subs = server.rss_kib();
+    for t in tasks {
+        t.abort();
+    }
+    (empty, with_flags, with_subs)
+}
+
+fn sorted(v: &[f64]) -> Vec<f64> {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+fn row(label: &str, r: &Round, base_p99_from_call: f64) {
+    let l = sorted(&r.latencies_ms);
+    let c = sorted(&r.from_call_ms);
+    let e = sorted(&r.edge_ms);
+    let call = sorted(&r.call_ms);
+    println!(
+        "{label:<20} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>9.1}x",
+        r.subscribers,
+        percentile(&call, 50.0),
+        percentile(&l, 50.0),
+        percentile(&l, 99.0),
+        percentile(&c, 99.0),
+        c.last().copied().unwrap_or(f64::NAN),
+        percentile(&e, 50.0),
+        r.missing,
+        percentile(&c, 99.0) / base_p99_from_call.max(0.001),
+    );
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (sizes, rounds, flags, mem_subs): (&[usize], usize, usize, usize) =
+        if full { (&[1, 1000, 10_000], 5, 10_000, 10_000) } else { (&[1, 50], 1, 200, 50) };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        println!("rollback propagation (ms): each subscriber holding the restored flag version, measured from");
+        println!("the rollback call returning (\"after return\", 0 when the event beat the response) and from it being sent");
+        println!(
+            "{:<20} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10}",
+            "", "subs", "call", "p50 ret", "p99 ret", "p99 sent", "max sent", "edge", "missing", "p99/base"
+        );
+        let mut base = 0.0;
+        for (i, &n) in sizes.iter().enumerate() {
+            let r = propagation(n, rounds).await;
+            if i == 0 {
+                base = percentile(&sorted(&r.from_call_ms), 99.0);
+            }
+            let label = if i == 0 { "baseline (1 sub)".to_owned() } else { format!("{n} subscribers") };
+            row(&label, &r, base);
+            assert_eq!(r.missing, 0, "every subscriber got the rollback");
+        }
+        let (empty, with_flags, with_subs) = memory(flags, mem_subs).await;
+        println!();
+        println!("server resident memory (VmRSS)");
+        println!("{:<36} {:>10}", "empty (baseline)", format!("{:.1} MiB", empty as f64 / 1024.0));
+        println!("{:<36} {:>10}", format!("{flags} flags"), format!("{:.1} MiB", with_flags as f64 / 1024.0));
+        println!(
+            "{:<36} {:>10}  ({:.1} KiB per subscriber)",
+            format!("{flags} flags + {mem_subs} subscribers"),
+            format!("{:.1} MiB", with_subs as f64 / 1024.0),
+            (with_subs.saturating_sub(with_flags)) as f64 / mem_subs as f64
+        );
+    });
+}
