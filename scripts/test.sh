@@ -20,3 +20,4 @@ cargo test --workspace --doc --quiet
 
 echo "== benchmark smoke run =="
 cargo test --benches -p wavegate-core --quiet
+cargo test --benches -p wavegate --quiet   # rollback propagation + RSS (bench/propagation.sh --smoke)

@@ -30,7 +30,7 @@ control_variant: "off"
 environment: prod
 owners: { requester: alice }
 waves:
-  - { exposure: 10%, hold: 2s }
+  - { exposure: 10%, hold: 4s }
   - { exposure: 50%, hold: 3s }
   - { exposure: 100%, hold: 1s }
 "#;
@@ -152,6 +152,48 @@ fn a_killed_leader_hands_the_rollout_to_another_replica() {
         .as_str()
         .unwrap()
         .to_owned();
+
+    // Events posted to every replica add up in the same aggregates. Each context is posted
+    // under both variants: the one its rule serves counts, the other is stale.
+    let sdk = cli_json(
+        &urls[other],
+        ADMIN,
+        &["token", "create", "--kind", "server-sdk", "--env", "prod", "--principal", "svc"],
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut counted = 0;
+    for (r, url) in urls.iter().enumerate() {
+        let events: Vec<Value> = (0..20)
+            .flat_map(|i| {
+                let ctx = json!({"targetingKey": format!("replica-{r}-user-{i}")});
+                ["on", "off"].map(|v| json!({"type": "exposure", "flag": "checkout", "variant": v, "context": ctx}))
+            })
+            .collect();
+        let (status, body) = crate::support::post_json(
+            &format!("{url}/api/v1/events"),
+            &sdk,
+            &json!({"events": events}),
+        );
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(
+            (body["counted"].clone(), body["stale"].clone()),
+            (json!(20), json!(20)),
+            "{body}"
+        );
+        counted += 20;
+    }
+    let st = cli_json(&urls[leader], ADMIN, &["rollout", "status", &id]);
+    assert_eq!(st["wave"], 1, "read before the first promotion (4 s hold)");
+    let exposures: f64 = st["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["metric"] == "exposure")
+        .map(|s| s["n"].as_f64().unwrap())
+        .sum();
+    assert_eq!(exposures, f64::from(counted), "{st}");
 
     // Let the leader promote once, then kill it mid-rollout.
     eventually("the leader's first promotion", Duration::from_secs(60), || {
