@@ -366,7 +366,7 @@ async fn memory(flags: usize, subscribers: usize) -> (u64, u64, u64) {
         )
         .await;
     }
-    let head = api.call(reqwest::Method::GET, "/api/v1/audit/verify", None, None).await["head"]
+    let head = api.call(reqwest::Method::GET, "/api/v1/audit/verify", None, None).await["verified"]
         .as_i64()
         .unwrap_or(0);
     tokio::time::sleep(Duration::from_millis(300)).await;
