@@ -53,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => eval(args).await,
         Command::Audit { command, remote } => audit(command, &remote).await,
         Command::Drill(args) => crate::rollout_cmd::drill(args).await,
+        Command::Demo(args) => crate::demo::run(args).await,
         Command::Plan { command, remote } => crate::rollout_cmd::plan(command, &remote).await,
         Command::Rollout { command, remote } => crate::rollout_cmd::rollout(command, &remote).await,
     }
