@@ -97,8 +97,8 @@ async fn demo(args: &DemoArgs, tick: Duration, out: &Progress) -> anyhow::Result
             "could not listen on {}: {e}{}",
             args.listen,
             if e.kind() == std::io::ErrorKind::AddrInUse {
-                " (is a wavegate server already running there? pick another address with \
-                 --listen, e.g. --listen 127.0.0.1:0 for any free port)"
+                ". Is a wavegate server already running there? Pick another address with \
+                 --listen, e.g. --listen 127.0.0.1:0 for any free port"
             } else {
                 ""
             }
@@ -269,10 +269,11 @@ impl Story<'_> {
             ),
         );
 
-        // The application's own token: evaluates flags and posts events in prod.
+        // The application's own token: evaluates flags and posts events in prod. Its principal
+        // is the default one (ours plus the kind), which a rerun on the same --db may reuse.
         let sdk = c
             .send(c.request(Method::POST, "/api/v1/tokens").json(&json!({
-                "kind": "server-sdk", "environments": [spec.environment], "principal": "demo-shop"})))
+                "kind": "server-sdk", "environments": [spec.environment]})))
             .await
             .context("creating the traffic's server-sdk token")?
             .1;

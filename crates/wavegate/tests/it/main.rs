@@ -3,6 +3,7 @@
 
 mod cli;
 mod dashboard;
+mod demo;
 mod lifecycle;
 mod replicas;
 mod rollout;
