@@ -25,8 +25,11 @@ pub enum Col {
     Real,
 }
 
+/// A table: its name, its columns with their types, and the key its rows are ordered by.
+pub type Table = (&'static str, &'static [(&'static str, Col)], &'static str);
+
 /// Every table a backup holds, in restore order, with its columns and ordering key.
-pub const TABLES: &[(&str, &[(&str, Col)], &str)] = &[
+pub const TABLES: &[Table] = &[
     (
         "environments",
         &[("name", Col::Text), ("position", Col::Int), ("created_at", Col::Text)],

@@ -75,6 +75,7 @@ pub enum Command {
     Drill(DrillArgs),
     /// A guarded rollout in under a minute: server, flags, plan, traffic, two promotions and an
     /// automatic rollback (local).
+    #[command(long_about = DEMO_LONG_ABOUT)]
     Demo(DemoArgs),
     /// Read and verify the hash-chained audit log.
     Audit {
@@ -115,9 +116,8 @@ pub struct ServeArgs {
     pub log_format: LogFormat,
 }
 
-/// `wavegate demo`.
-#[derive(Debug, Args)]
-#[command(long_about = "\
+/// What `wavegate demo --help` explains.
+const DEMO_LONG_ABOUT: &str = "\
 A newcomer's first five minutes, in under one.
 
 `wavegate demo` starts a server in this process (on a fresh SQLite file in a temporary
@@ -132,10 +132,11 @@ directory unless --db says otherwise) and then, printing each step as it happens
      /api/v1/events, with seeded randomness and healthy numbers for both variants;
   4. starts the rollout; the real controller promotes it twice, once the guardrails pass
      and each wave's few-second hold has passed;
-  5. injects a regression once wave 3 begins: the new variant starts failing 12% of
-     requests instead of 1%;
-  6. waits for the controller's error-rate verdict to fail, which rolls the flag back to
-     exactly its pre-rollout version (nothing here forces the rollback);
+  5. injects a regression a few seconds into wave 3: the new variant starts failing 12%
+     of requests instead of 1%;
+  6. waits for the controller's error-rate verdict to fail, upon which the controller
+     restores the flag's pre-rollout version (the demo only watches: it never forces a
+     verdict or a rollback);
   7. verifies the hash-chained audit log and prints a summary.
 
 It takes about half a minute. Then the server keeps running so you can browse the
@@ -145,7 +146,10 @@ leaves your own data alone (it does add the demo's flags, plan, rollout and toke
 
 Exit codes: 0 when the story played out as above; 1 when it did not (the step that went
 differently is named) or the server could not start (e.g. the port is in use); 2 for
-bad arguments.")]
+bad arguments.";
+
+/// `wavegate demo`.
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:8470")]

@@ -62,10 +62,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     crate::telemetry::init_with_default(false, "error");
     let out = Progress { json: args.json, t0: Instant::now() };
     let result = demo(&args, tick, &out).await;
-    if let Err(e) = &result {
-        if args.json {
-            out.step("failed", json!({"message": format!("{e:#}")}), "");
-        }
+    if let Err(e) = &result
+        && args.json
+    {
+        out.step("failed", json!({"message": format!("{e:#}")}), "");
     }
     result
 }
@@ -129,7 +129,9 @@ async fn demo(args: &DemoArgs, tick: Duration, out: &Progress) -> anyhow::Result
     };
     let result = match outcome {
         None => Err(Failure::Operation("interrupted before the story ended".into()).into()),
-        Some(Err(e)) => Err(Failure::Operation(format!("the demo did not go as planned: {e:#}")).into()),
+        Some(Err(e)) => {
+            Err(Failure::Operation(format!("the demo did not go as planned: {e:#}")).into())
+        }
         Some(Ok(rollout)) => {
             if !args.exit {
                 out.step(
@@ -394,6 +396,13 @@ impl Story<'_> {
                 let d = &e["details"];
                 match e["action"].as_str().unwrap_or("") {
                     "rollout.start" => {}
+                    "rollout.promote" if promotions == PROMOTIONS => bail!(
+                        "expected guardrail {GUARDRAIL:?} to roll the rollout back in wave {}, but \
+                         the controller promoted it to wave {} at {}: the regression went unnoticed",
+                        s(&d["from_wave"]),
+                        s(&d["to_wave"]),
+                        s(&d["exposure"])
+                    ),
                     "rollout.promote" => {
                         promotions += 1;
                         last_beat = Instant::now();
@@ -408,9 +417,9 @@ impl Story<'_> {
                         return Ok(id);
                     }
                     other => bail!(
-                        "the controller did {other:?} in wave {} instead: {}",
-                        s(&d["wave"]),
-                        d["reason"].as_str().unwrap_or("no reason given")
+                        "expected {PROMOTIONS} promotions and then a rollback by guardrail \
+                         {GUARDRAIL:?}, but after {promotions} promotion(s) the audit log says {other}{}",
+                        d["reason"].as_str().map(|r| format!(": {r}")).unwrap_or_default()
                     ),
                 }
             }
@@ -576,12 +585,16 @@ impl Story<'_> {
         if r["state"] != "rolled_back" {
             bail!("the rollout is {} after its rollback entry", s(&r["state"]));
         }
-        let pre = r["pre_rollout_version"].as_i64().ok_or_else(|| anyhow!("no pre_rollout_version"))?;
+        let pre =
+            r["pre_rollout_version"].as_i64().ok_or_else(|| anyhow!("no pre_rollout_version"))?;
         let now = c.get(&format!("/api/v1/flags/{FLAG}")).await?;
         let before = c.get(&format!("/api/v1/flags/{FLAG}/versions/{pre}")).await?;
         let restored = now["spec"] == before["spec"];
         if !restored {
-            bail!("flag {FLAG} (version {}) is not what it was before the rollout (version {pre})", s(&now["version"]));
+            bail!(
+                "flag {FLAG} (version {}) is not what it was before the rollout (version {pre})",
+                s(&now["version"])
+            );
         }
         let audit = c.get("/api/v1/audit/verify").await?;
         let audit_ok = audit["ok"] == true;
@@ -689,7 +702,8 @@ impl Traffic {
             }
             if let Err(e) = self.batch(per_batch).await {
                 self.failures.fetch_add(1, Ordering::Relaxed);
-                *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{e:#}"));
+                *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(format!("{e:#}"));
             }
         }
     }
@@ -711,17 +725,22 @@ impl Traffic {
                 .error_for_status()?
                 .json()
                 .await?;
-            let variant = answer["variant"].as_str().ok_or_else(|| anyhow!("no variant in {answer}"))?;
+            let variant =
+                answer["variant"].as_str().ok_or_else(|| anyhow!("no variant in {answer}"))?;
             let o = outcome(
                 self.seed,
                 user,
                 variant == NEW_VARIANT,
                 self.regressed.load(Ordering::SeqCst),
             );
-            events.push(json!({"type": "exposure", "flag": FLAG, "variant": variant, "context": context}));
-            events.push(json!({"type": "outcome", "flag": FLAG, "variant": variant, "context": context,
+            events.push(
+                json!({"type": "exposure", "flag": FLAG, "variant": variant, "context": context}),
+            );
+            events.push(
+                json!({"type": "outcome", "flag": FLAG, "variant": variant, "context": context,
                 "error": o.error, "latency_ms": o.latency_ms,
-                "metrics": {"conversion": if o.converted { 1.0 } else { 0.0 }}}));
+                "metrics": {"conversion": if o.converted { 1.0 } else { 0.0 }}}),
+            );
         }
         let accepted: Value = self
             .http
@@ -752,8 +771,7 @@ struct Outcome {
 /// faster and converts a little better, until the regression makes it fail.
 fn outcome(seed: u64, user: u64, treatment: bool, regressed: bool) -> Outcome {
     let mut rng = Rng::new(splitmix(seed ^ splitmix(user)));
-    let error_rate =
-        if treatment && regressed { REGRESSED_ERROR_RATE } else { BASE_ERROR_RATE };
+    let error_rate = if treatment && regressed { REGRESSED_ERROR_RATE } else { BASE_ERROR_RATE };
     let error = rng.uniform() < error_rate;
     let mean = if treatment { 114.0 } else { 120.0 };
     let latency_ms = ((mean + 25.0 * rng.normal()).clamp(5.0, 2000.0) * 10.0).round() / 10.0;
@@ -784,8 +802,9 @@ mod tests {
         let plan = plan.unwrap();
         assert_eq!((plan.name.as_str(), plan.flag.as_str()), (PLAN_NAME, FLAG));
         assert_eq!(plan.new_variant, NEW_VARIANT);
-        assert!(plan.guardrails.iter().any(|g| g.name == GUARDRAIL
-            && g.action == wavegate_rollout::plan::StopAction::Rollback));
+        assert!(plan.guardrails.iter().any(
+            |g| g.name == GUARDRAIL && g.action == wavegate_rollout::plan::StopAction::Rollback
+        ));
         // Two promotions leave the rollout in a wave that still has a control arm.
         let wave = &plan.waves[PROMOTIONS];
         assert!(wave.exposure.basis_points() < 10_000);

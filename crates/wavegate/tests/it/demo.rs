@@ -85,10 +85,14 @@ impl Demo {
     /// Waits (with the deadline) for the process to exit; returns its status and stderr.
     fn finish(mut self, deadline: Instant) -> (ExitStatus, String) {
         let mut status = None;
-        eventually("wavegate demo to exit", deadline.saturating_duration_since(Instant::now()), || {
-            status = self.child.try_wait().unwrap();
-            status.is_some()
-        });
+        eventually(
+            "wavegate demo to exit",
+            deadline.saturating_duration_since(Instant::now()),
+            || {
+                status = self.child.try_wait().unwrap();
+                status.is_some()
+            },
+        );
         let stderr = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
         (status.unwrap(), stderr.join().unwrap())
     }
