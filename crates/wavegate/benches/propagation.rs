@@ -56,8 +56,10 @@ fn spawn(args: &[&str], env: &[(&str, &str)], prefix: &str) -> Proc {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("spawn wavegate");
-    let stdout = child.stdout.take().unwrap();
+    let child = cmd.spawn().expect("spawn wavegate");
+    // Owned by the guard from here on, so it is killed and reaped on every path.
+    let mut proc = Proc { child, url: String::new() };
+    let stdout = proc.child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -67,8 +69,8 @@ fn spawn(args: &[&str], env: &[(&str, &str)], prefix: &str) -> Proc {
     loop {
         let line = rx.recv_timeout(Duration::from_secs(60)).expect("wavegate reports its address");
         if let Some(rest) = line.strip_prefix(prefix) {
-            let url = rest.split_whitespace().next().unwrap().to_owned();
-            return Proc { child, url };
+            proc.url = rest.split_whitespace().next().unwrap().to_owned();
+            return proc;
         }
     }
 }

@@ -87,6 +87,10 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore a backup into an empty database of either kind (local; SQLite → PostgreSQL too).
     Restore(RestoreArgs),
+    /// A guarded rollout in under a minute: server, flags, plan, traffic, two promotions and an
+    /// automatic rollback (local).
+    #[command(long_about = DEMO_LONG_ABOUT)]
+    Demo(DemoArgs),
     /// Read and verify the hash-chained audit log.
     Audit {
         #[command(subcommand)]
@@ -270,6 +274,67 @@ pub struct ServeArgs {
     /// How long one notification attempt may take before it counts as failed.
     #[arg(long, env = "WAVEGATE_NOTIFY_TIMEOUT", default_value = "10s")]
     pub notify_timeout: String,
+}
+
+/// What `wavegate demo --help` explains.
+const DEMO_LONG_ABOUT: &str = "\
+A newcomer's first five minutes, in under one.
+
+`wavegate demo` starts a server in this process (on a fresh SQLite file in a temporary
+directory unless --db says otherwise) and then, printing each step as it happens:
+
+  1. creates an admin token and prints it with the dashboard URL, so you can watch live;
+  2. applies sample flags and a rollout plan (examples/demo/, embedded in the binary):
+     the `demo-checkout` flag goes to prod in waves 5% → 25% → 50% → 100%, guarded by
+     an error-rate guardrail (action: rollback) and a latency guardrail (action: pause);
+  3. starts synthetic traffic: a background task plays ~300 users a second, each
+     evaluating the flag over OFREP and posting an exposure and an outcome to
+     /api/v1/events, with seeded randomness and healthy numbers for both variants;
+  4. starts the rollout; the real controller promotes it twice, once the guardrails pass
+     and each wave's few-second hold has passed;
+  5. injects a regression a few seconds into wave 3: the new variant starts failing 12%
+     of requests instead of 1%;
+  6. waits for the controller's error-rate verdict to fail, upon which the controller
+     restores the flag's pre-rollout version (the demo only watches: it never forces a
+     verdict or a rollback);
+  7. verifies the hash-chained audit log and prints a summary.
+
+It takes about half a minute. Then the server keeps running so you can browse the
+rollout, its verdicts and the audit trail in the dashboard; Ctrl-C stops it (--exit stops
+right away). The flags, segment and plan are named demo-…, so --db with a real database
+leaves your own data alone (it does add the demo's flags, plan, rollout and tokens).
+
+Exit codes: 0 when the story played out as above; 1 when it did not (the step that went
+differently is named) or the server could not start (e.g. the port is in use); 2 for
+bad arguments.";
+
+/// `wavegate demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:8470")]
+    pub listen: String,
+    /// Database: a SQLite file path or `postgres://…` (default: a fresh SQLite file in a
+    /// temporary directory, removed when the demo ends).
+    #[arg(long)]
+    pub db: Option<String>,
+    /// Exit once the rollback has happened and the audit log verified, instead of serving
+    /// until Ctrl-C.
+    #[arg(long)]
+    pub exit: bool,
+    /// Print one JSON object per step (`{"step": "promoted", "wave": 2, "percent": 25, …}`),
+    /// ending with `{"step": "summary", …}`.
+    #[arg(long)]
+    pub json: bool,
+    /// How often the controller steps the rollout (e.g. 500ms, 1s).
+    #[arg(long, default_value = "500ms")]
+    pub tick: String,
+    /// Synthetic users per second.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(20..=5000))]
+    pub rate: u32,
+    /// Seed of the synthetic traffic's randomness (same seed, same users and outcomes).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 /// `wavegate token …`.

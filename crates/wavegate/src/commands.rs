@@ -57,6 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Edge(args) => crate::edge::run(args).await,
         Command::Backup(args) => crate::backup_cmd::backup(args).await,
         Command::Restore(args) => crate::backup_cmd::restore(args).await,
+        Command::Demo(args) => crate::demo::run(args).await,
         Command::Plan { command, remote } => crate::rollout_cmd::plan(command, &remote).await,
         Command::Rollout { command, remote } => crate::rollout_cmd::rollout(command, &remote).await,
     }

@@ -7,6 +7,7 @@ mod backup_cmd;
 mod cli;
 mod client;
 mod commands;
+mod demo;
 mod edge;
 mod notify_cmd;
 mod rollout_cmd;

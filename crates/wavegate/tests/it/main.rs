@@ -4,6 +4,7 @@
 mod backup;
 mod cli;
 mod dashboard;
+mod demo;
 mod edge;
 mod lifecycle;
 mod replicas;
