@@ -30,6 +30,10 @@ impl Default for FeedConfig {
     }
 }
 
+/// Event name and data per subscriber scope (`None`: that scope sees nothing of it).
+pub type RenderCache =
+    Arc<std::sync::Mutex<std::collections::HashMap<String, Option<(&'static str, Arc<str>)>>>>;
+
 /// One thing that happened.
 #[derive(Debug, Clone)]
 pub enum FeedItem {
@@ -41,6 +45,9 @@ pub enum FeedItem {
         entry: Value,
         /// The changed flag or segment's current head.
         head: Option<Box<(Kind, Head)>>,
+        /// Its stream rendering per subscriber scope, computed once and shared by every
+        /// subscriber with that scope (10,000 subscribers need not serialise it 10,000 times).
+        rendered: RenderCache,
     },
     /// Something without an audit entry changed (event aggregates, verdicts).
     Changed,
@@ -160,5 +167,10 @@ pub async fn item_for(store: &dyn Store, row: &AuditRow) -> StoreResult<FeedItem
         }
         _ => None,
     };
-    Ok(FeedItem::Audit { seq: row.entry.seq, entry: audit_json(row), head })
+    Ok(FeedItem::Audit {
+        seq: row.entry.seq,
+        entry: audit_json(row),
+        head,
+        rendered: Arc::default(),
+    })
 }

@@ -49,6 +49,8 @@ struct Scope {
     principal: Principal,
     environment: Option<String>,
     admin: bool,
+    /// What determines the rendering: token kind and environments, the environment asked for.
+    key: String,
 }
 
 impl Scope {
@@ -62,23 +64,48 @@ impl Scope {
         json!({"key": h.key, "version": h.version, "archived": h.archived, "spec": spec})
     }
 
-    /// The SSE event for a feed item, if this subscriber may see it.
+    /// The SSE event for a feed item, if this subscriber may see it (rendered once per scope).
     fn event(&self, item: &FeedItem) -> Option<Event> {
         match item {
-            FeedItem::Audit { seq, entry, head } => {
-                let (name, mut data) = match head.as_deref() {
-                    Some((kind, h)) => (kind.as_str(), self.head(*kind, h)),
-                    None if self.admin => ("audit", entry.clone()),
-                    None => return None,
+            FeedItem::Audit { seq, entry, head, rendered } => {
+                let cached = rendered
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(&self.key)
+                    .cloned();
+                let out = match cached {
+                    Some(out) => out,
+                    None => {
+                        let out = self.render(entry, head.as_deref());
+                        rendered
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(self.key.clone(), out.clone());
+                        out
+                    }
                 };
-                if self.admin && head.is_some() {
-                    data["audit"] = entry.clone();
-                }
-                Some(Event::default().event(name).id(seq.to_string()).data(data.to_string()))
+                let (name, data) = out?;
+                Some(Event::default().event(name).id(seq.to_string()).data(&*data))
             }
             FeedItem::Changed if self.admin => Some(Event::default().event("changed").data("{}")),
             FeedItem::Changed => None,
         }
+    }
+
+    fn render(
+        &self,
+        entry: &Value,
+        head: Option<&(Kind, Head)>,
+    ) -> Option<(&'static str, Arc<str>)> {
+        let (name, mut data) = match head {
+            Some((kind, h)) => (kind.as_str(), self.head(*kind, h)),
+            None if self.admin => ("audit", entry.clone()),
+            None => return None,
+        };
+        if self.admin && head.is_some() {
+            data["audit"] = entry.clone();
+        }
+        Some((name, Arc::from(data.to_string())))
     }
 }
 
@@ -110,7 +137,13 @@ async fn stream(
     // Subscribe before reading anything, so nothing committed meanwhile is missed.
     let rx = state.feed.subscribe();
     let admin = p.0.kind == TokenKind::Admin;
-    let scope = Scope { principal: p, environment: q.environment, admin };
+    let key = format!(
+        "{}|{}|{}|{admin}",
+        p.0.kind.as_str(),
+        p.0.environments.join(","),
+        q.environment.as_deref().unwrap_or("*")
+    );
+    let scope = Scope { principal: p, environment: q.environment, admin, key };
     let (tx, out) = mpsc::channel::<Event>(256);
     let heartbeat = state.stream_heartbeat;
     state.metrics.stream_subscribers.inc();

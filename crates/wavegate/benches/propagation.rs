@@ -137,14 +137,31 @@ async fn subscriber(
     resume: Option<i64>,
     want: Arc<tokio::sync::watch::Sender<i64>>,
     seen: Arc<Mutex<Vec<Instant>>>,
-    ready: tokio::sync::mpsc::Sender<()>,
+    ready: tokio::sync::mpsc::Sender<Result<(), String>>,
 ) {
-    let mut rb = http.get(format!("{url}/api/v1/stream?environment=prod")).bearer_auth(&token);
-    if let Some(id) = resume {
-        rb = rb.header("last-event-id", id.to_string());
-    }
-    let Ok(mut resp) = rb.send().await else { return };
-    let _ = ready.send(()).await;
+    let mut attempt = 0;
+    let mut resp = loop {
+        let mut rb = http.get(format!("{url}/api/v1/stream?environment=prod")).bearer_auth(&token);
+        if let Some(id) = resume {
+            rb = rb.header("last-event-id", id.to_string());
+        }
+        match rb.send().await {
+            Ok(r) if r.status().is_success() => break r,
+            other => {
+                attempt += 1;
+                if attempt == 5 {
+                    let why = match other {
+                        Ok(r) => format!("HTTP {}", r.status()),
+                        Err(e) => e.to_string(),
+                    };
+                    let _ = ready.send(Err(why)).await;
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+        }
+    };
+    let _ = ready.send(Ok(())).await;
     let mut parser = SseParser::default();
     let mut want_rx = want.subscribe();
     while let Ok(Some(chunk)) = resp.chunk().await {
@@ -163,6 +180,47 @@ async fn subscriber(
             }
         }
     }
+}
+
+/// Opens `n` subscribers in waves of 500 (so the listen backlog never overflows) and waits
+/// until each is subscribed; panics naming the first failure.
+async fn connect_all(
+    n: usize,
+    url: &str,
+    token: &str,
+    resume: Option<i64>,
+    want: &Arc<tokio::sync::watch::Sender<i64>>,
+    seen: &Arc<Mutex<Vec<Instant>>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let mut tasks = Vec::with_capacity(n);
+    let mut done = 0;
+    while done < n {
+        let wave = (n - done).min(500);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(wave);
+        for _ in 0..wave {
+            tasks.push(tokio::spawn(subscriber(
+                http.clone(),
+                url.to_owned(),
+                token.to_owned(),
+                resume,
+                want.clone(),
+                seen.clone(),
+                tx.clone(),
+            )));
+        }
+        for _ in 0..wave {
+            match rx.recv().await {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    panic!("subscriber {done} could not connect: {e} (raise ulimit -n?)")
+                }
+                None => panic!("a subscriber ended before connecting"),
+            }
+        }
+        done += wave;
+    }
+    tasks
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -222,29 +280,7 @@ async fn propagation(subscribers: usize, rounds: usize) -> Round {
     // Subscribers (each its own connection), all in this process.
     let want = Arc::new(tokio::sync::watch::Sender::new(i64::MAX));
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(1024);
-    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
-    let mut tasks = Vec::new();
-    for _ in 0..subscribers {
-        tasks.push(tokio::spawn(subscriber(
-            http.clone(),
-            server.url.clone(),
-            sdk_token.clone(),
-            None,
-            want.clone(),
-            seen.clone(),
-            ready_tx.clone(),
-        )));
-    }
-    drop(ready_tx);
-    let mut connected = 0;
-    while connected < subscribers {
-        if ready_rx.recv().await.is_none() {
-            break;
-        }
-        connected += 1;
-    }
-    assert_eq!(connected, subscribers, "every subscriber connected (raise ulimit -n?)");
+    let tasks = connect_all(subscribers, &server.url, &sdk_token, None, &want, &seen).await;
     let poll = reqwest::Client::new();
     let ctx = json!({"context": {"targetingKey": "user-7"}});
     let mut out = Round {
@@ -375,26 +411,7 @@ async fn memory(flags: usize, subscribers: usize) -> (u64, u64, u64) {
     let with_flags = server.rss_kib();
     let want = Arc::new(tokio::sync::watch::Sender::new(i64::MAX));
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(1024);
-    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
-    let mut tasks = Vec::new();
-    for _ in 0..subscribers {
-        tasks.push(tokio::spawn(subscriber(
-            http.clone(),
-            server.url.clone(),
-            sdk_token.clone(),
-            Some(head),
-            want.clone(),
-            seen.clone(),
-            ready_tx.clone(),
-        )));
-    }
-    drop(ready_tx);
-    let mut connected = 0;
-    while connected < subscribers && ready_rx.recv().await.is_some() {
-        connected += 1;
-    }
-    assert_eq!(connected, subscribers, "every subscriber connected (raise ulimit -n?)");
+    let tasks = connect_all(subscribers, &server.url, &sdk_token, Some(head), &want, &seen).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let with_subs = server.rss_kib();
     for t in tasks {
