@@ -131,6 +131,10 @@ pub enum NotifyCommand {
         /// actor, reason, runbook, url, rollout.{id,plan,flag,state,…}.
         #[arg(long = "template", value_name = "EVENT=FILE")]
         templates: Vec<String>,
+        /// A file holding a signing secret (at least 16 characters): each request then
+        /// carries `X-Wavegate-Signature: sha256=HMAC(secret, "<X-Wavegate-Timestamp>.<body>")`.
+        #[arg(long, value_name = "FILE")]
+        signing_secret_file: Option<PathBuf>,
         /// Why (recorded in the audit log).
         #[arg(long)]
         reason: Option<String>,

@@ -44,6 +44,7 @@ pub async fn notify(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitC
             events,
             environments,
             templates,
+            signing_secret_file,
             reason,
         } => {
             let mut body = json!({"audience": audience, "url": webhook, "format": format});
@@ -67,6 +68,12 @@ pub async fn notify(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitC
             }
             if !map.is_empty() {
                 body["templates"] = Value::Object(map);
+            }
+            if let Some(file) = &signing_secret_file {
+                let secret = std::fs::read_to_string(file).map_err(|e| {
+                    Failure::Input(format!("--signing-secret-file {}: {e}", file.display()))
+                })?;
+                body["secret"] = json!(secret.trim());
             }
             let rb =
                 c.request(Method::PUT, &format!("/api/v1/notifications/targets/{}", enc(&name)));

@@ -46,6 +46,8 @@ fn require_global_admin(p: &Principal) -> ApiResult<()> {
 fn target_json(t: &NotifyTargetRow) -> Value {
     let mut v = t.spec.clone();
     if let Some(o) = v.as_object_mut() {
+        let signed = o.remove("secret").is_some();
+        o.insert("signed".into(), json!(signed));
         o.insert("name".into(), json!(t.name));
         o.insert("created_at".into(), json!(t.created_at));
         o.insert("updated_at".into(), json!(t.updated_at));
@@ -138,7 +140,9 @@ async fn test_target(
         text
     };
     let payload = render::payload(&target, event, &text, &ctx, 0);
-    let outcome = super::post(&state, &target.url, &payload, event.as_str(), 0).await;
+    let outcome =
+        super::post(&state, &target.url, target.secret.as_deref(), &payload, event.as_str(), 0)
+            .await;
     Ok(Json(match outcome {
         Ok(code) => json!({"ok": true, "http_status": code, "text": text}),
         Err((code, error)) => {

@@ -186,15 +186,19 @@ async fn send_due(state: &AppState, in_flight: &Arc<Mutex<HashSet<i64>>>) -> Sto
 
 /// Makes one attempt at `d` and records its outcome.
 async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
-    let url = match state.store.notify_targets().await?.into_iter().find(|t| t.name == d.target) {
-        Some(t) => t.spec["url"].as_str().unwrap_or_default().to_owned(),
-        None => String::new(),
-    };
+    let (url, secret) =
+        match state.store.notify_targets().await?.into_iter().find(|t| t.name == d.target) {
+            Some(t) => (
+                t.spec["url"].as_str().unwrap_or_default().to_owned(),
+                t.spec["secret"].as_str().map(str::to_owned),
+            ),
+            None => (String::new(), None),
+        };
     let attempts = d.attempts + 1;
     let result = if url.is_empty() {
         Err((None, "the target was removed".to_owned()))
     } else {
-        post(state, &url, &d.payload, &d.event, d.id).await
+        post(state, &url, secret.as_deref(), &d.payload, &d.event, d.id).await
     };
     let now = state.clock.now();
     let cfg = &state.notify;
@@ -230,22 +234,43 @@ async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
         .await
 }
 
-/// POSTs `payload` to `url`; `Ok(status)` on 2xx, else the status (if any) and the error.
+/// The `X-Wavegate-Signature` value for `body` sent at `timestamp` (Unix seconds).
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// POSTs `payload` to `url` (signed when there is a `secret`); `Ok(status)` on 2xx, else the
+/// status (if any) and the error.
 pub async fn post(
     state: &AppState,
     url: &str,
+    secret: Option<&str>,
     payload: &Value,
     event: &str,
     delivery: i64,
 ) -> Result<i64, (Option<i64>, String)> {
-    let request = state
+    let body = serde_json::to_vec(payload).map_err(|e| (None, e.to_string()))?;
+    let mut request = state
         .http
         .post(url)
         .timeout(state.notify.timeout)
         .header("user-agent", concat!("wavegate/", env!("CARGO_PKG_VERSION")))
+        .header("content-type", "application/json")
         .header("x-wavegate-event", event)
-        .header("x-wavegate-delivery", delivery.to_string())
-        .json(payload);
+        .header("x-wavegate-delivery", delivery.to_string());
+    if let Some(secret) = secret {
+        let timestamp = state.clock.now().timestamp();
+        request = request
+            .header("x-wavegate-timestamp", timestamp.to_string())
+            .header("x-wavegate-signature", signature(secret, timestamp, &body));
+    }
+    let request = request.body(body);
     match request.send().await {
         Ok(resp) => {
             let code = i64::from(resp.status().as_u16());

@@ -131,6 +131,10 @@ pub struct TargetSpec {
     /// minijinja templates replacing the audience's default wording, per event.
     #[serde(default)]
     pub templates: BTreeMap<Event, String>,
+    /// A shared secret: when set, every request carries `X-Wavegate-Signature: sha256=<hex>`,
+    /// the HMAC-SHA256 of `<X-Wavegate-Timestamp>.<body>` under it. Never shown or audited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 fn all_events() -> Vec<Event> {
@@ -166,6 +170,14 @@ impl TargetSpec {
                 ));
             }
         }
+        if let Some(secret) = &self.secret
+            && secret.len() < 16
+        {
+            return Err(ApiError::invalid(
+                "secret",
+                "use a signing secret of at least 16 characters",
+            ));
+        }
         for (event, text) in &self.templates {
             let field = format!("templates.{}", event.as_str());
             if text.len() > MAX_TEMPLATE {
@@ -192,6 +204,7 @@ impl TargetSpec {
             "events": self.events,
             "environments": self.environments,
             "templates": self.templates.keys().collect::<Vec<_>>(),
+            "signed": self.secret.is_some(),
         })
     }
 }

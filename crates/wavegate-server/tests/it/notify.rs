@@ -315,3 +315,59 @@ async fn the_test_button_reports_how_the_receiver_answered() {
     assert_eq!(seen.lock().await.len(), 2);
     assert!(deliveries(&app, "").await.is_empty(), "tests are not in the delivery log");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_targets_sign_each_request_and_never_show_their_secret() {
+    let app = spawn_app().await;
+    type Raw = Arc<Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>>;
+    let raw: Raw = Arc::default();
+    let r2 = raw.clone();
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let r2 = r2.clone();
+            async move {
+                r2.lock().await.push((headers, body));
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await.unwrap() });
+    let secret = "s3cret-signing-key-0123456789";
+    let r = app
+        .admin(
+            Method::PUT,
+            "/api/v1/notifications/targets/signed",
+            Some(json!({"audience": "on-call", "url": url, "secret": secret})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["signed"], true);
+    assert!(!r.body.to_string().contains(secret), "the secret is never shown: {}", r.body);
+    let audit = app.admin(Method::GET, "/api/v1/audit?target=notify:signed", None).await.body;
+    assert!(!audit.to_string().contains(secret), "nor audited");
+    let r = app
+        .admin(
+            Method::PUT,
+            "/api/v1/notifications/targets/weak",
+            Some(json!({"audience": "on-call", "url": "http://x/", "secret": "short"})),
+        )
+        .await;
+    assert_eq!(r.body["field"], "secret");
+
+    let r = app.admin(Method::POST, "/api/v1/notifications/targets/signed/test", None).await;
+    assert_eq!(r.body["ok"], true, "{:?}", r.body);
+    let (headers, body) = raw.lock().await[0].clone();
+    let ts: i64 = headers["x-wavegate-timestamp"].to_str().unwrap().parse().unwrap();
+    let sig = headers["x-wavegate-signature"].to_str().unwrap();
+    assert_eq!(sig, wavegate_server::notify::signature(secret, ts, &body));
+    // Verified independently of wavegate's own function.
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{ts}.").as_bytes());
+    mac.update(&body);
+    assert_eq!(sig, format!("sha256={}", hex::encode(mac.finalize().into_bytes())));
+    assert_ne!(sig, wavegate_server::notify::signature("another-secret-entirely", ts, &body));
+}
