@@ -362,6 +362,12 @@ impl Client {
         keys
     }
 
+    /// Whether any served flag's answer depends on `currentTime` (so the same context may get
+    /// a different answer later without a configuration change).
+    pub fn time_dependent(&self) -> bool {
+        self.inner.compiled.load().flags.values().any(wavegate_core::Flag::reads_current_time)
+    }
+
     /// The version counter, bumped after each configuration swap (to wait for changes).
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.inner.version.subscribe()

@@ -314,7 +314,10 @@ async fn evaluate_bulk(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: 
     );
     let etag_value =
         HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
-    let time_free = raw.get(wavegate_core::context::CURRENT_TIME).is_some();
+    // As on the server: no 304 where an answer may change with the clock alone, unless the
+    // caller fixes the time in its context.
+    let time_free =
+        raw.get(wavegate_core::context::CURRENT_TIME).is_some() || !edge.sdk.time_dependent();
     if time_free
         && headers
             .get(header::IF_NONE_MATCH)

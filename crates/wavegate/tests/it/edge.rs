@@ -164,6 +164,33 @@ async fn the_edge_serves_like_the_server_forwards_events_and_survives_the_upstre
         .await
         .unwrap();
     assert_eq!(bulk["flags"].as_array().unwrap().len(), 2);
+    // Bulk answers carry an ETag (no flag here reads the clock); the same context gets a 304.
+    let first = http
+        .post(format!("{}/ofrep/v1/evaluate/flags", edge.url))
+        .bearer_auth(&app)
+        .json(&json!({"context": {"targetingKey": "user-1"}}))
+        .send()
+        .await
+        .unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let again = http
+        .post(format!("{}/ofrep/v1/evaluate/flags", edge.url))
+        .bearer_auth(&app)
+        .header("if-none-match", &etag)
+        .json(&json!({"context": {"targetingKey": "user-1"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 304);
+    let other = http
+        .post(format!("{}/ofrep/v1/evaluate/flags", edge.url))
+        .bearer_auth(&app)
+        .header("if-none-match", &etag)
+        .json(&json!({"context": {"targetingKey": "user-2"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 200, "a new context never gets a stale 304");
 
     // A change on the server reaches the edge's answers.
     let widened = FLAGS.replace("\"on\": 30%, \"off\": 70%", "\"on\": 100%, \"off\": 0%");
