@@ -3,10 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use wavegate_core::flag::compile_segments;
+use wavegate_core::flag::{Segments, compile_segments};
 use wavegate_core::spec::{FlagSpec, SegmentSpec};
 use wavegate_core::{Flag, SpecPath};
 
@@ -31,10 +32,44 @@ pub struct Specs {
 /// Compiled flags of one environment.
 #[derive(Debug, Default)]
 pub struct Compiled {
-    /// Flag key → compiled flag.
-    pub flags: HashMap<String, Flag>,
+    /// Flag key → compiled flag (shared, so a change to one flag copies pointers, not flags).
+    pub flags: HashMap<String, Arc<Flag>>,
+    /// The compiled segments the flags were compiled against.
+    pub segments: Arc<Segments>,
     /// The specs they came from.
     pub specs: Specs,
+}
+
+impl Compiled {
+    /// `specs` differing from this configuration's only in the flags named in `changed`:
+    /// recompiles just those (a segment change needs [`Specs::compile`] instead).
+    pub fn with_flags(&self, specs: Specs, changed: &[String]) -> Compiled {
+        let mut flags = self.flags.clone();
+        for key in changed {
+            flags.remove(key);
+            if let Some(spec) = specs.flags.get(key)
+                && let Some(f) = compile_one(key, spec, &specs.environment, &self.segments)
+            {
+                flags.insert(key.clone(), Arc::new(f));
+            }
+        }
+        Compiled { flags, segments: self.segments.clone(), specs }
+    }
+}
+
+fn compile_one(key: &str, spec: &Value, environment: &str, segments: &Segments) -> Option<Flag> {
+    let compiled =
+        serde_json::from_value::<FlagSpec>(spec.clone()).map_err(|e| e.to_string()).and_then(|s| {
+            Flag::compile(key, &s, environment, segments, &SpecPath::root(key))
+                .map_err(|e| e.to_string())
+        });
+    match compiled {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::error!(flag = %key, error = %e, "flag does not compile; not served");
+            None
+        }
+    }
 }
 
 impl Specs {
@@ -89,24 +124,15 @@ impl Specs {
                     tracing::error!(error = %e, "segments do not compile; evaluating without them");
                     Default::default()
                 });
-        let mut flags = HashMap::new();
-        for (key, spec) in &self.flags {
-            let compiled = serde_json::from_value::<FlagSpec>(spec.clone())
-                .map_err(|e| e.to_string())
-                .and_then(|s| {
-                    Flag::compile(key, &s, &self.environment, &segments, &SpecPath::root(key))
-                        .map_err(|e| e.to_string())
-                });
-            match compiled {
-                Ok(f) => {
-                    flags.insert(key.clone(), f);
-                }
-                Err(e) => {
-                    tracing::error!(flag = %key, error = %e, "flag does not compile; not served")
-                }
-            }
-        }
-        Compiled { flags, specs: self.clone() }
+        let flags = self
+            .flags
+            .iter()
+            .filter_map(|(key, spec)| {
+                compile_one(key, spec, &self.environment, &segments)
+                    .map(|f| (key.clone(), Arc::new(f)))
+            })
+            .collect();
+        Compiled { flags, segments: Arc::new(segments), specs: self.clone() }
     }
 
     /// Writes the snapshot to `path` atomically (temporary file, sync, rename).
@@ -136,5 +162,51 @@ impl Specs {
             ));
         }
         Ok(specs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use wavegate_core::{Context, evaluate};
+
+    use super::*;
+
+    fn flag(split_on: &str) -> Value {
+        json!({"variants": {"on": true, "off": false}, "default": "off",
+               "environments": {"prod": {"enabled": true, "rules": [
+                   {"name": "staff", "segment": "staff", "serve": "on"},
+                   {"name": "gradual", "split": {"on": split_on, "off": "50%"}}]}}})
+    }
+
+    #[test]
+    fn recompiling_one_flag_equals_recompiling_everything() {
+        let mut specs = Specs::new("prod");
+        specs.segments.insert(
+            "staff".into(),
+            json!({"constraints": [{"attribute": "email", "op": "ends_with", "values": ["@example.com"]}]}),
+        );
+        specs.flags.insert("a".into(), flag("50%"));
+        specs.flags.insert("b".into(), flag("50%"));
+        let before = specs.compile();
+        specs.flags.insert(
+            "a".into(),
+            json!({"variants": {"on": true, "off": false}, "default": "on",
+            "environments": {"prod": {"enabled": true}}}),
+        );
+        specs.flags.remove("b");
+        let incremental = before.with_flags(specs.clone(), &["a".into(), "b".into()]);
+        let full = specs.compile();
+        assert_eq!(incremental.flags.len(), 1);
+        assert!(Arc::ptr_eq(&incremental.segments, &before.segments), "segments are shared");
+        for i in 0..200 {
+            let ctx = Context::from_json(
+                &json!({"targetingKey": format!("u{i}"), "email": format!("u{i}@example.com")}),
+            )
+            .unwrap();
+            let (x, y) =
+                (evaluate(&incremental.flags["a"], &ctx), evaluate(&full.flags["a"], &ctx));
+            assert_eq!((x.value, x.variant, x.reason), (y.value, y.variant, y.reason));
+        }
     }
 }

@@ -365,7 +365,7 @@ impl Client {
     /// Whether any served flag's answer depends on `currentTime` (so the same context may get
     /// a different answer later without a configuration change).
     pub fn time_dependent(&self) -> bool {
-        self.inner.compiled.load().flags.values().any(wavegate_core::Flag::reads_current_time)
+        self.inner.compiled.load().flags.values().any(|f| f.reads_current_time())
     }
 
     /// The version counter, bumped after each configuration swap (to wait for changes).

@@ -92,6 +92,8 @@ async fn follow(inner: &Arc<Inner>) -> Result<bool, String> {
         let working = specs.get_or_insert_with(|| inner.compiled.load().specs.clone());
         let mut changed = false;
         let mut snapshot_seen = false;
+        // Flags changed by `flag` events alone; `None` once a snapshot or segment needs all.
+        let mut only: Option<Vec<String>> = Some(Vec::new());
         for ev in events {
             let id = ev.id.as_deref().and_then(|i| i.parse::<i64>().ok());
             let data: serde_json::Value = match serde_json::from_str(&ev.data) {
@@ -103,9 +105,14 @@ async fn follow(inner: &Arc<Inner>) -> Result<bool, String> {
                     working.apply_snapshot(&data, id)?;
                     snapshot_seen = true;
                     changed = true;
+                    only = None;
                 }
                 "flag" | "segment" => {
                     working.apply_head(ev.event == "flag", &data)?;
+                    match (&mut only, ev.event.as_str(), data["key"].as_str()) {
+                        (Some(keys), "flag", Some(k)) => keys.push(k.to_owned()),
+                        _ => only = None,
+                    }
                     if id.is_some() {
                         working.last_event_id = id;
                     }
@@ -116,7 +123,10 @@ async fn follow(inner: &Arc<Inner>) -> Result<bool, String> {
         }
         if changed {
             progressed = true;
-            let compiled = working.compile();
+            let compiled = match &only {
+                Some(keys) => inner.compiled.load().with_flags(working.clone(), keys),
+                None => working.compile(),
+            };
             // On disk before anyone can see it in memory: a caller told "ready" may rely on
             // the file.
             if let Some(path) = s.snapshot_path.clone() {
