@@ -147,14 +147,6 @@ fn a_killed_leader_hands_the_rollout_to_another_replica() {
         .as_str()
         .unwrap()
         .to_owned();
-    let id = cli_json(&urls[(leader + 2) % 3], &alice, &["rollout", "start", "checkout-replicas"])
-        ["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-
-    // Events posted to every replica add up in the same aggregates. Each context is posted
-    // under both variants: the one its rule serves counts, the other is stale.
     let sdk = cli_json(
         &urls[other],
         ADMIN,
@@ -163,6 +155,14 @@ fn a_killed_leader_hands_the_rollout_to_another_replica() {
         .as_str()
         .unwrap()
         .to_owned();
+    let id = cli_json(&urls[(leader + 2) % 3], &alice, &["rollout", "start", "checkout-replicas"])
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Events posted to every replica add up in the same aggregates. Each context is posted
+    // under both variants: the one its rule serves counts, the other is stale.
     let mut counted = 0;
     for (r, url) in urls.iter().enumerate() {
         let events: Vec<Value> = (0..20)
