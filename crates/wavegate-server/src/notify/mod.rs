@@ -165,10 +165,16 @@ pub async fn enqueue_new(state: &AppState) -> StoreResult<usize> {
 }
 
 /// Starts a task for each due delivery not already being sent.
+///
+/// The in-flight set stays locked from reading the due list until every new task is
+/// registered, and a task leaves the set only after recording its attempt. Otherwise a list
+/// read while an attempt was still running could start that delivery again as soon as the
+/// attempt finished, with its old attempt count.
 async fn send_due(state: &AppState, in_flight: &Arc<Mutex<HashSet<i64>>>) -> StoreResult<()> {
+    let mut running = in_flight.lock().await;
     let due = state.store.due_deliveries(state.clock.now(), 64).await?;
     for d in due {
-        if !in_flight.lock().await.insert(d.id) {
+        if !running.insert(d.id) {
             continue;
         }
         let state = state.clone();
