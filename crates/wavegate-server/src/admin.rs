@@ -960,21 +960,13 @@ async fn list_audit(
 
 async fn verify_audit(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     p.require_admin()?;
-    let mut v = wavegate_core::audit::ChainVerifier::default();
-    let mut after = 0;
-    loop {
-        let page = state.store.audit(after, 1000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.entry.seq;
-        for row in &page {
-            if let Err(b) = v.push(&row.entry) {
-                return Ok(Json(json!({
-                    "ok": false,
-                    "verified": v.verified(),
-                    "first_bad": {"seq": b.seq, "problem": b.problem},
-                })));
-            }
-        }
+    let (v, broken) = wavegate_store::verify_audit_chain(&*state.store).await?;
+    if let Some(b) = broken {
+        return Ok(Json(json!({
+            "ok": false,
+            "verified": v.verified(),
+            "first_bad": {"seq": b.seq, "problem": b.problem},
+        })));
     }
     Ok(Json(json!({"ok": true, "verified": v.verified(), "head": v.head(), "first_bad": null})))
 }

@@ -197,23 +197,22 @@ impl Server {
     }
 
     /// Serves, with the controller ticking every `tick` and the notifier beside it (None:
-    /// neither), until
-    /// `shutdown` resolves; then finishes in-flight requests and stops the controller.
+    /// neither), until `shutdown` resolves; then sets [`AppState::closing`], which stops the
+    /// controller, the notifier and every stream, and finishes in-flight requests.
     pub async fn run(
         self,
         tick: Option<Duration>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let closing = self.state.closing.clone();
         // The notifier runs beside the controller (on the leading replica), never inside it.
-        let notifier = tick.map(|_| tokio::spawn(notify::run(self.state.clone(), stop_rx.clone())));
+        let notifier =
+            tick.map(|_| tokio::spawn(notify::run(self.state.clone(), closing.subscribe())));
         let controller =
-            tick.map(|t| tokio::spawn(controller::run(self.state.clone(), t, stop_rx)));
+            tick.map(|t| tokio::spawn(controller::run(self.state.clone(), t, closing.subscribe())));
         let result = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
-                let _ = stop_tx.send(true);
                 // Streams end too, or graceful shutdown would wait on them forever.
                 closing.send_replace(true);
             })

@@ -32,7 +32,8 @@ pub fn router() -> Router<AppState> {
         .route("/ofrep/v1/evaluate/flags", post(evaluate_bulk))
 }
 
-fn ofrep_error(
+/// An OFREP error response: `{key?, errorCode, errorDetails}` (also used by `wavegate edge`).
+pub fn ofrep_error(
     status: StatusCode,
     key: Option<&str>,
     code: &str,
@@ -98,12 +99,9 @@ fn environment(
     Ok(env)
 }
 
-/// Parses `{"context": {...}}`; an empty body is an empty context.
-fn parse_context(
-    state: &AppState,
-    body: &[u8],
-    key: Option<&str>,
-) -> Result<(Context, Value), Response> {
+/// Parses `{"context": {...}}` (an empty body is an empty context) into the context and its
+/// raw JSON, with OFREP error responses for bad input. Shared with `wavegate edge`.
+pub fn request_context(body: &[u8], key: Option<&str>) -> Result<(Context, Value), Response> {
     let parse_err = |d: String| ofrep_error(StatusCode::BAD_REQUEST, key, "PARSE_ERROR", d);
     let raw = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
@@ -121,8 +119,19 @@ fn parse_context(
             }
         }
     };
-    let mut ctx = Context::from_json(&raw)
+    let ctx = Context::from_json(&raw)
         .map_err(|e| ofrep_error(StatusCode::BAD_REQUEST, key, "INVALID_CONTEXT", e.to_string()))?;
+    Ok((ctx, raw))
+}
+
+/// [`request_context`], with the server's clock as `currentTime` when the context has none
+/// and fresh entropy for `random` stickiness.
+fn parse_context(
+    state: &AppState,
+    body: &[u8],
+    key: Option<&str>,
+) -> Result<(Context, Value), Response> {
+    let (mut ctx, raw) = request_context(body, key)?;
     if !ctx.has_current_time() {
         let now = state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         ctx.set(CURRENT_TIME, AttrValue::String(now));
@@ -131,36 +140,48 @@ fn parse_context(
     Ok((ctx, raw))
 }
 
-/// One evaluation as an OFREP success or error object, plus its HTTP status.
-fn resolve(state: &AppState, flag: &Flag, ctx: &Context) -> (StatusCode, Value) {
-    let r = evaluate(flag, ctx);
-    state.metrics.evaluation(flag.key(), r.reason.as_str());
-    match r.error {
+/// The OFREP body for an evaluation result, and its HTTP status (shared with `wavegate edge`).
+pub fn resolution_json(
+    key: &str,
+    value: &Value,
+    variant: &str,
+    reason: wavegate_core::Reason,
+    rule: Option<&str>,
+    error: Option<EvalError>,
+) -> (StatusCode, Value) {
+    match error {
         Some(EvalError::TargetingKeyMissing) => (
             StatusCode::BAD_REQUEST,
             json!({
-                "key": flag.key(),
+                "key": key,
                 "errorCode": "TARGETING_KEY_MISSING",
-                "errorDetails": format!("rule {:?} splits on targetingKey, and the context has none", r.rule.unwrap_or("")),
+                "errorDetails": format!("rule {:?} splits on targetingKey, and the context has none", rule.unwrap_or("")),
             }),
         ),
         None => {
             let mut metadata = serde_json::Map::new();
-            if let Some(rule) = r.rule {
+            if let Some(rule) = rule {
                 metadata.insert("rule".into(), json!(rule));
             }
             (
                 StatusCode::OK,
                 json!({
-                    "key": flag.key(),
-                    "value": r.value,
-                    "variant": r.variant,
-                    "reason": r.reason.as_str(),
+                    "key": key,
+                    "value": value,
+                    "variant": variant,
+                    "reason": reason.as_str(),
                     "metadata": metadata,
                 }),
             )
         }
     }
+}
+
+/// One evaluation as an OFREP success or error object, plus its HTTP status.
+fn resolve(state: &AppState, flag: &Flag, ctx: &Context) -> (StatusCode, Value) {
+    let r = evaluate(flag, ctx);
+    state.metrics.evaluation(flag.key(), r.reason.as_str());
+    resolution_json(flag.key(), r.value, r.variant, r.reason, r.rule, r.error)
 }
 
 async fn evaluate_one(

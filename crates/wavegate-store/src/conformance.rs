@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use serde_json::json;
-use wavegate_core::audit::ChainVerifier;
 
 use crate::{Change, Kind, NewToken, Put, Store, StoreError, TokenKind};
 
@@ -31,10 +30,8 @@ fn put(key: &str, spec: serde_json::Value) -> Put {
 }
 
 async fn verify_chain(store: &dyn Store) -> i64 {
-    let mut v = ChainVerifier::default();
-    for row in store.audit(0, 1_000_000).await.unwrap() {
-        v.push(&row.entry).unwrap();
-    }
+    let (v, broken) = crate::verify_audit_chain(store).await.unwrap();
+    assert_eq!(broken, None, "the audit chain verifies");
     v.verified()
 }
 

@@ -18,6 +18,25 @@ pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+/// Verifies the whole audit chain from its stored bytes, page by page. Returns the verifier
+/// (how many entries verified, the head hash) and the first entry that does not verify, if any.
+pub async fn verify_audit_chain(
+    store: &dyn Store,
+) -> StoreResult<(wavegate_core::audit::ChainVerifier, Option<wavegate_core::audit::ChainBreak>)> {
+    let mut v = wavegate_core::audit::ChainVerifier::default();
+    let mut after = 0;
+    loop {
+        let page = store.audit(after, 1000).await?;
+        let Some(last) = page.last() else { return Ok((v, None)) };
+        after = last.entry.seq;
+        for row in &page {
+            if let Err(b) = v.push(&row.entry) {
+                return Ok((v, Some(b)));
+            }
+        }
+    }
+}
+
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -12,7 +12,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
-use wavegate_core::audit::ChainVerifier;
 use wavegate_store::backup::Backup;
 use wavegate_store::{Store, StoreError};
 
@@ -131,19 +130,11 @@ async fn open(db: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
 
 /// Verifies the whole chain; `Err` names the first bad entry.
 async fn verify_chain(store: &dyn Store) -> anyhow::Result<Result<i64, String>> {
-    let mut v = ChainVerifier::default();
-    let mut after = 0;
-    loop {
-        let page = store.audit(after, 1000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.entry.seq;
-        for row in &page {
-            if let Err(b) = v.push(&row.entry) {
-                return Ok(Err(format!("entry {}: {}", b.seq, b.problem)));
-            }
-        }
-    }
-    Ok(Ok(v.verified()))
+    let (v, broken) = wavegate_store::verify_audit_chain(store).await?;
+    Ok(match broken {
+        None => Ok(v.verified()),
+        Some(b) => Err(format!("entry {}: {}", b.seq, b.problem)),
+    })
 }
 
 /// Writes `bytes` to `path` via a synced temporary file in the same directory and a rename, so

@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 use wavegate_core::Context;
 use wavegate_sdk::{Builder, Client, Source};
+use wavegate_server::ofrep;
 
 use crate::cli::{EdgeArgs, LogFormat};
 use crate::commands::{Failure, parse_interval};
@@ -129,19 +130,6 @@ pub async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn ofrep_error(
-    status: StatusCode,
-    key: Option<&str>,
-    code: &str,
-    details: impl Into<String>,
-) -> Response {
-    let mut body = json!({"errorCode": code, "errorDetails": details.into()});
-    if let Some(k) = key {
-        body["key"] = json!(k);
-    }
-    (status, axum::Json(body)).into_response()
-}
-
 impl Edge {
     /// Who the caller's token is, asking the upstream when not known (or known too long).
     async fn authorise(&self, headers: &HeaderMap, kinds: &[&str]) -> Result<(), StatusCode> {
@@ -227,20 +215,14 @@ impl Edge {
                 StatusCode::NOT_FOUND,
                 json!({"key": key, "errorCode": "FLAG_NOT_FOUND", "errorDetails": format!("flag {key:?} is not served in {}", self.environment)}),
             ),
-            Some(e) if e.error.is_some() => (
-                StatusCode::BAD_REQUEST,
-                json!({"key": key, "errorCode": "TARGETING_KEY_MISSING", "errorDetails": format!("rule {:?} splits on targetingKey, and the context has none", e.rule.unwrap_or_default())}),
+            Some(e) => ofrep::resolution_json(
+                key,
+                &e.value,
+                &e.variant,
+                e.reason,
+                e.rule.as_deref(),
+                e.error,
             ),
-            Some(e) => {
-                let mut metadata = serde_json::Map::new();
-                if let Some(rule) = e.rule {
-                    metadata.insert("rule".into(), json!(rule));
-                }
-                (
-                    StatusCode::OK,
-                    json!({"key": key, "value": e.value, "variant": e.variant, "reason": e.reason.as_str(), "metadata": metadata}),
-                )
-            }
         }
     }
 
@@ -255,27 +237,6 @@ impl Edge {
     }
 }
 
-fn parse_context(body: &[u8], key: Option<&str>) -> Result<(Context, Value), Response> {
-    let parse_err = |d: String| ofrep_error(StatusCode::BAD_REQUEST, key, "PARSE_ERROR", d);
-    let raw = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        let v: Value =
-            serde_json::from_slice(body).map_err(|e| parse_err(format!("malformed JSON: {e}")))?;
-        match v {
-            Value::Object(mut m) => m.remove("context").unwrap_or_else(|| json!({})),
-            _ => {
-                return Err(parse_err(
-                    "request body must be a JSON object like {\"context\": {…}}".into(),
-                ));
-            }
-        }
-    };
-    let ctx = Context::from_json(&raw)
-        .map_err(|e| ofrep_error(StatusCode::BAD_REQUEST, key, "INVALID_CONTEXT", e.to_string()))?;
-    Ok((ctx, raw))
-}
-
 const EVAL_KINDS: &[&str] = &["client-sdk", "server-sdk", "admin"];
 
 async fn evaluate_one(
@@ -287,7 +248,7 @@ async fn evaluate_one(
     if let Err(s) = edge.authorise(&headers, EVAL_KINDS).await {
         return s.into_response();
     }
-    let (ctx, _) = match parse_context(&body, Some(&key)) {
+    let (ctx, _) = match ofrep::request_context(&body, Some(&key)) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -299,7 +260,7 @@ async fn evaluate_bulk(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: 
     if let Err(s) = edge.authorise(&headers, EVAL_KINDS).await {
         return s.into_response();
     }
-    let (ctx, raw) = match parse_context(&body, None) {
+    let (ctx, raw) = match ofrep::request_context(&body, None) {
         Ok(c) => c,
         Err(r) => return r,
     };
