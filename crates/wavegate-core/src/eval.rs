@@ -4,7 +4,7 @@
 use crate::bucket::{BUCKETS, bucket};
 use crate::constraint::number_text;
 use crate::context::{AttrRef, Context, SESSION_ID};
-use crate::flag::{Flag, Rule, Serve, Stickiness};
+use crate::flag::{Flag, Prerequisite, Rule, Serve, Stickiness, ValueType};
 
 /// Why a value was served (OpenFeature's reasons).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,10 +69,72 @@ pub struct Resolution<'a> {
     pub error: Option<EvalError>,
 }
 
-/// Evaluates `flag` for `ctx`.
+/// Where evaluation finds the parents a flag's prerequisites name: the other flags of the same
+/// environment.
+pub trait FlagLookup {
+    /// The compiled flag `key`, if it exists.
+    fn flag(&self, key: &str) -> Option<&Flag>;
+}
+
+impl<V: std::borrow::Borrow<Flag>, S: std::hash::BuildHasher> FlagLookup
+    for std::collections::HashMap<String, V, S>
+{
+    fn flag(&self, key: &str) -> Option<&Flag> {
+        self.get(key).map(std::borrow::Borrow::borrow)
+    }
+}
+
+/// No other flags: every prerequisite fails.
+struct NoFlags;
+
+impl FlagLookup for NoFlags {
+    fn flag(&self, _: &str) -> Option<&Flag> {
+        None
+    }
+}
+
+/// Evaluates `flag` for `ctx` on its own. A flag with prerequisites needs its parents: use
+/// [`evaluate_in`]; here its prerequisites fail (parents unknown) and it serves its disabled
+/// variant.
 pub fn evaluate<'a>(flag: &'a Flag, ctx: &Context) -> Resolution<'a> {
+    evaluate_in(flag, ctx, &NoFlags)
+}
+
+/// Whether `flag` is on for `ctx`: enabled in its environment and, for a boolean flag, serving
+/// `true` (a non-boolean flag that is enabled is on whichever variant it serves, as in Unleash,
+/// where such a flag exports a catch-all strategy). A flag with prerequisites is evaluated
+/// without its parents, so it is off.
+pub fn is_on(flag: &Flag, ctx: &Context) -> bool {
+    flag.enabled && (flag.value_type != ValueType::Bool || evaluate(flag, ctx).value == &true)
+}
+
+fn prerequisite_holds(p: &Prerequisite, ctx: &Context, flags: &dyn FlagLookup) -> bool {
+    let Some(parent) = flags.flag(&p.flag) else {
+        return false;
+    };
+    // One level only (validated on write; a stale parent that has some fails, as in Unleash).
+    if !parent.prerequisites.is_empty() {
+        return false;
+    }
+    let on = is_on(parent, ctx);
+    if !p.enabled {
+        return !on;
+    }
+    on && (p.variants.is_empty() || {
+        let served = evaluate(parent, ctx).variant;
+        p.variants.iter().any(|v| v == served)
+    })
+}
+
+/// Evaluates `flag` for `ctx`, reading the parents of its prerequisites from `flags`. A
+/// prerequisite that does not hold serves the disabled variant with reason `DISABLED` and rule
+/// `prerequisite:<parent>`.
+pub fn evaluate_in<'a>(flag: &'a Flag, ctx: &Context, flags: &dyn FlagLookup) -> Resolution<'a> {
     if !flag.enabled {
         return resolution(flag, flag.disabled, Reason::Disabled, None);
+    }
+    if let Some(p) = flag.prerequisites.iter().find(|p| !prerequisite_holds(p, ctx, flags)) {
+        return resolution(flag, flag.disabled, Reason::Disabled, Some(&p.label));
     }
     if flag.rules.is_empty() {
         return resolution(flag, flag.default, Reason::Static, None);
@@ -81,11 +143,20 @@ pub fn evaluate<'a>(flag: &'a Flag, ctx: &Context) -> Resolution<'a> {
         if !rule_matches(rule, ctx) {
             continue;
         }
+        let salt = rule.salt.as_deref().unwrap_or(&flag.salt);
+        if let Some(gate) = &rule.gate {
+            // A percentage falls through when the context is outside it or has no value to
+            // bucket on (Unleash's strategy is then false), targetingKey stickiness included.
+            match split_bucket(salt, &gate.stickiness, ctx) {
+                Bucket::At(bp) if bp < gate.bp => {}
+                _ => continue,
+            }
+        }
         match &rule.serve {
             Serve::Variant(v) => {
                 return resolution(flag, *v, Reason::TargetingMatch, Some(&rule.name));
             }
-            Serve::Split { cuts, stickiness } => match split_bucket(&flag.salt, stickiness, ctx) {
+            Serve::Split { cuts, stickiness } => match split_bucket(salt, stickiness, ctx) {
                 Bucket::At(bp) => {
                     // Cuts are cumulative and end at 10000, so some cut is always above bp.
                     let v =

@@ -10,7 +10,7 @@ use crate::constraint::Constraint;
 use crate::context::Context;
 use crate::error::{SpecError, SpecPath};
 use crate::percent::Percent;
-use crate::spec::{FlagSpec, RuleSpec, SegmentSpec};
+use crate::spec::{FlagSpec, PrerequisiteSpec, RuleSpec, SegmentSpec};
 
 /// Longest flag, segment or environment key, in bytes.
 pub const MAX_KEY_LEN: usize = 128;
@@ -149,7 +149,8 @@ pub enum Stickiness {
 }
 
 impl Stickiness {
-    fn parse(s: Option<&str>) -> Stickiness {
+    /// Reads a stickiness name (`None` is `default`).
+    pub fn parse(s: Option<&str>) -> Stickiness {
         match s {
             None | Some("default") => Stickiness::Default,
             Some("targetingKey") | Some("userId") => Stickiness::TargetingKey,
@@ -179,12 +180,33 @@ pub(crate) enum Serve {
     },
 }
 
+/// A rule's sticky percentage: it holds for contexts bucketed below `bp`; the rest (and
+/// contexts without a stickiness value) fall through to later rules.
+#[derive(Debug, Clone)]
+pub(crate) struct Gate {
+    pub(crate) bp: u16,
+    pub(crate) stickiness: Stickiness,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Rule {
     pub(crate) name: String,
     pub(crate) segment: Option<Arc<Segment>>,
     pub(crate) constraints: Vec<Constraint>,
+    pub(crate) gate: Option<Gate>,
+    /// Bucketing group overriding the flag's salt.
+    pub(crate) salt: Option<String>,
     pub(crate) serve: Serve,
+}
+
+/// A compiled prerequisite: what a parent flag must serve for this flag to be on.
+#[derive(Debug, Clone)]
+pub(crate) struct Prerequisite {
+    pub(crate) flag: String,
+    pub(crate) enabled: bool,
+    pub(crate) variants: Vec<String>,
+    /// `prerequisite:<flag>`, the rule name shown when it fails.
+    pub(crate) label: String,
 }
 
 /// A flag compiled for one environment: what [`crate::eval::evaluate`] reads.
@@ -198,6 +220,7 @@ pub struct Flag {
     pub(crate) disabled: usize,
     pub(crate) enabled: bool,
     pub(crate) rules: Vec<Rule>,
+    pub(crate) prerequisites: Vec<Prerequisite>,
 }
 
 impl Flag {
@@ -295,6 +318,12 @@ impl Flag {
                 )?);
             }
         }
+        let prerequisites = spec
+            .prerequisites
+            .iter()
+            .enumerate()
+            .map(|(i, p)| compile_prerequisite(key, p, &path.field("prerequisites").index(i)))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Flag {
             key: key.to_owned(),
             salt: spec.salt.clone().unwrap_or_else(|| key.to_owned()),
@@ -304,6 +333,7 @@ impl Flag {
             disabled,
             enabled: env_spec.is_some_and(|e| e.enabled),
             rules,
+            prerequisites,
         })
     }
 
@@ -335,6 +365,88 @@ impl Flag {
     pub fn variants(&self) -> &[Variant] {
         &self.variants
     }
+
+    /// Keys of the flags this flag depends on.
+    pub fn prerequisite_keys(&self) -> impl Iterator<Item = &str> {
+        self.prerequisites.iter().map(|p| p.flag.as_str())
+    }
+}
+
+/// Most prerequisites per flag.
+pub const MAX_PREREQUISITES: usize = 32;
+
+fn compile_prerequisite(
+    key: &str,
+    p: &PrerequisiteSpec,
+    path: &SpecPath,
+) -> Result<Prerequisite, SpecError> {
+    validate_key(&p.flag).map_err(|m| path.field("flag").error(m))?;
+    if p.flag == key {
+        return Err(path.field("flag").error("a flag cannot be its own prerequisite"));
+    }
+    if !p.enabled && !p.variants.is_empty() {
+        return Err(path
+            .field("variants")
+            .error("variants apply only to a parent that must be on (enabled: true)"));
+    }
+    if let Some(i) = p.variants.iter().position(String::is_empty) {
+        return Err(path.field("variants").index(i).error("variant names must not be empty"));
+    }
+    Ok(Prerequisite {
+        flag: p.flag.clone(),
+        enabled: p.enabled,
+        variants: p.variants.clone(),
+        label: format!("prerequisite:{}", p.flag),
+    })
+}
+
+/// Checks the prerequisites of a whole set of flags against each other: every parent exists,
+/// has no prerequisites of its own (one level, as in Unleash, so there are no cycles), and
+/// a parent that must serve given variants is not boolean and has them. `flags` yields every
+/// flag of the set (the one being written included, in its new form).
+pub fn validate_prerequisites<'a>(
+    flags: impl IntoIterator<Item = (&'a str, &'a FlagSpec)> + Clone,
+    root: &SpecPath,
+) -> Result<(), SpecError> {
+    let find = |k: &str| flags.clone().into_iter().find(|(key, _)| *key == k).map(|(_, s)| s);
+    for (key, spec) in flags.clone() {
+        if spec.prerequisites.len() > MAX_PREREQUISITES {
+            return Err(root
+                .field(key)
+                .field("prerequisites")
+                .error(format!("at most {MAX_PREREQUISITES} prerequisites are allowed")));
+        }
+        for (i, p) in spec.prerequisites.iter().enumerate() {
+            let path = root.field(key).field("prerequisites").index(i);
+            let Some(parent) = find(&p.flag) else {
+                return Err(path.field("flag").error(format!("unknown flag {:?}", p.flag)));
+            };
+            if !parent.prerequisites.is_empty() {
+                return Err(path.field("flag").error(format!(
+                    "flag {:?} has prerequisites of its own; prerequisites are one level deep",
+                    p.flag
+                )));
+            }
+            if p.variants.is_empty() {
+                continue;
+            }
+            if parent.variants.values().all(serde_json::Value::is_boolean) {
+                return Err(path.field("variants").error(format!(
+                    "flag {:?} is boolean: depend on it being on or off, not on its variants",
+                    p.flag
+                )));
+            }
+            for (j, v) in p.variants.iter().enumerate() {
+                if !parent.variants.contains_key(v) {
+                    return Err(path
+                        .field("variants")
+                        .index(j)
+                        .error(format!("flag {:?} has no variant {v:?}", p.flag)));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn compile_rule(
@@ -359,10 +471,28 @@ fn compile_rule(
         .enumerate()
         .map(|(j, c)| Constraint::compile(c, &path.field("constraints").index(j)))
         .collect::<Result<Vec<_>, _>>()?;
+    if r.stickiness.as_deref() == Some("") {
+        return Err(path.field("stickiness").error("stickiness must not be empty"));
+    }
+    if r.salt.as_deref() == Some("") {
+        return Err(path.field("salt").error("salt must not be empty"));
+    }
+    let mut gate = None;
     let serve = match (&r.serve, &r.split) {
         (Some(v), None) => {
-            if r.stickiness.is_some() {
-                return Err(path.field("stickiness").error("stickiness applies only to a split"));
+            match r.percentage {
+                Some(p) => {
+                    gate = Some(Gate {
+                        bp: p.basis_points(),
+                        stickiness: Stickiness::parse(r.stickiness.as_deref()),
+                    })
+                }
+                None if r.stickiness.is_some() || r.salt.is_some() => {
+                    return Err(path
+                        .field(if r.stickiness.is_some() { "stickiness" } else { "salt" })
+                        .error("stickiness and salt apply only to a split or a percentage"));
+                }
+                None => {}
             }
             Serve::Variant(index_of(v, path.field("serve"))?)
         }
@@ -389,8 +519,10 @@ fn compile_rule(
                 };
                 return Err(spath.error(format!("split shares must sum to 100%, got {shown}")));
             }
-            if r.stickiness.as_deref() == Some("") {
-                return Err(path.field("stickiness").error("stickiness must not be empty"));
+            if r.percentage.is_some() {
+                return Err(path
+                    .field("percentage")
+                    .error("percentage applies to `serve`; a split already sets its shares"));
             }
             Serve::Split { cuts, stickiness: Stickiness::parse(r.stickiness.as_deref()) }
         }
@@ -407,6 +539,8 @@ fn compile_rule(
         name: r.name.clone().unwrap_or_else(|| format!("rule-{}", i + 1)),
         segment,
         constraints,
+        gate,
+        salt: r.salt.clone(),
         serve,
     })
 }

@@ -42,7 +42,7 @@ pub mod spec;
 
 pub use context::{AttrValue, Context};
 pub use error::{SpecError, SpecPath};
-pub use eval::{EvalError, Reason, Resolution, evaluate};
+pub use eval::{EvalError, FlagLookup, Reason, Resolution, evaluate, evaluate_in, is_on};
 pub use flag::{Flag, Segment, Segments, ValueType};
 pub use flagfile::{FlagFileError, parse_flag_file};
 pub use percent::Percent;

@@ -42,9 +42,37 @@ pub struct FlagSpec {
     /// Bucketing group (Unleash's `groupId`); defaults to the flag key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salt: Option<String>,
+    /// Flags that must be on (or off) for this flag to be on, in every environment (Unleash's
+    /// `dependencies`). A parent may not have prerequisites of its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prerequisites: Vec<PrerequisiteSpec>,
     /// Environment name → that environment's state. A missing environment is disabled there.
     #[serde(default)]
     pub environments: IndexMap<String, EnvironmentSpec>,
+}
+
+/// A flag this flag depends on. When it does not hold, the flag serves its
+/// `disabled_variant` with reason `DISABLED`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrerequisiteSpec {
+    /// The parent flag's key.
+    pub flag: String,
+    /// `true` (the default): the parent must be on. `false`: it must be off.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub enabled: bool,
+    /// With `enabled: true`, the parent must also serve one of these variants (a non-boolean
+    /// parent only). Empty: any variant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// A flag's state in one environment.
@@ -78,10 +106,17 @@ pub struct RuleSpec {
     /// Serve variants by sticky percentage, in the order written; sums to 100%.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<IndexMap<String, Percent>>,
-    /// What a split buckets on: `default` (targetingKey, else sessionId, else random),
-    /// `targetingKey`, `random`, or any context attribute.
+    /// With `serve`: the rule holds only for this sticky share of the contexts its conditions
+    /// match; the rest fall through to later rules (Unleash's `flexibleRollout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentage: Option<Percent>,
+    /// What a split or percentage buckets on: `default` (targetingKey, else sessionId, else
+    /// random), `targetingKey`, `random`, or any context attribute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stickiness: Option<String>,
+    /// Bucketing group for this rule (Unleash's per-strategy `groupId`); defaults to the flag's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
 }
 
 /// A condition over one context attribute.

@@ -328,7 +328,7 @@ impl Client {
         } else {
             ctx
         };
-        let r = wavegate_core::evaluate(flag, ctx);
+        let r = wavegate_core::evaluate_in(flag, ctx, &compiled.flags);
         Some(Evaluation {
             value: r.value.clone(),
             variant: r.variant.to_owned(),

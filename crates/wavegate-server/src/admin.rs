@@ -198,12 +198,50 @@ async fn write(
     p: &Principal,
     reason: Option<String>,
 ) -> ApiResult<Vec<PutOutcome>> {
+    if puts.iter().any(|w| w.kind == Kind::Flag) {
+        check_prerequisites(state, &puts).await?;
+    }
     // A live rollout's ownership of its flag is enforced by the store, inside the transaction.
     let out = state.store.apply(&puts, &state.change(p.name(), reason)).await?;
     if out.iter().any(|o| o.changed) {
         state.reload().await?;
     }
     Ok(out)
+}
+
+/// Checks flag prerequisites across the live flags as `puts` would leave them: parents exist,
+/// are one level deep, and a flag others depend on is not archived.
+async fn check_prerequisites(state: &AppState, puts: &[Put]) -> ApiResult<()> {
+    let mut flags: std::collections::BTreeMap<String, FlagSpec> = Default::default();
+    for head in state.store.list(Kind::Flag, false).await? {
+        if let Ok(spec) = serde_json::from_value::<FlagSpec>(head.spec) {
+            flags.insert(head.key, spec);
+        }
+    }
+    for w in puts.iter().filter(|w| w.kind == Kind::Flag) {
+        if w.archived {
+            flags.remove(&w.key);
+            let children: Vec<&str> = flags
+                .iter()
+                .filter(|(_, s)| s.prerequisites.iter().any(|p| p.flag == w.key))
+                .map(|(k, _)| k.as_str())
+                .collect();
+            if !children.is_empty() {
+                return Err(ApiError::conflict(format!(
+                    "flag {:?} is a prerequisite of {}; change them first",
+                    w.key,
+                    children.join(", ")
+                )));
+            }
+        } else if let Ok(spec) = serde_json::from_value::<FlagSpec>(w.spec.clone()) {
+            flags.insert(w.key.clone(), spec);
+        }
+    }
+    wavegate_core::flag::validate_prerequisites(
+        flags.iter().map(|(k, s)| (k.as_str(), s)),
+        &SpecPath::root("flags"),
+    )?;
+    Ok(())
 }
 
 fn put(kind: Kind, key: &str, spec: Value, archived: bool) -> Put {

@@ -19,7 +19,7 @@ use axum::routing::post;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wavegate_core::context::{AttrValue, CURRENT_TIME};
-use wavegate_core::{Context, evaluate};
+use wavegate_core::{Context, evaluate_in};
 use wavegate_rollout::exposure::owns_rule;
 use wavegate_rollout::sketch::Sketch;
 use wavegate_rollout::stats::Moments;
@@ -154,8 +154,9 @@ async fn ingest(
     let mut stale = 0usize;
     for (e, ctx) in batch.events.iter().zip(&parsed) {
         let Some(ro) = live.get(&(env.clone(), e.flag.clone())) else { continue };
-        let Some(flag) = snap.flag(&env, &e.flag) else { continue };
-        let res = evaluate(flag, ctx);
+        let Some(flags) = snap.flags.get(&env) else { continue };
+        let Some(flag) = flags.get(&e.flag) else { continue };
+        let res = evaluate_in(flag, ctx, flags);
         if !res.rule.is_some_and(|rule| owns_rule(&ro.id, rule)) {
             continue;
         }

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 use wavegate_core::context::{AttrValue, CURRENT_TIME};
-use wavegate_core::{Context, EvalError, Flag, evaluate};
+use wavegate_core::{Context, EvalError, Flag, FlagLookup, evaluate_in};
 use wavegate_store::TokenKind;
 
 use crate::auth::{Principal, secret_from_headers};
@@ -178,8 +178,13 @@ pub fn resolution_json(
 }
 
 /// One evaluation as an OFREP success or error object, plus its HTTP status.
-fn resolve(state: &AppState, flag: &Flag, ctx: &Context) -> (StatusCode, Value) {
-    let r = evaluate(flag, ctx);
+fn resolve(
+    state: &AppState,
+    flags: &dyn FlagLookup,
+    flag: &Flag,
+    ctx: &Context,
+) -> (StatusCode, Value) {
+    let r = evaluate_in(flag, ctx, flags);
     state.metrics.evaluation(flag.key(), r.reason.as_str());
     resolution_json(flag.key(), r.value, r.variant, r.reason, r.rule, r.error)
 }
@@ -206,7 +211,7 @@ async fn evaluate_one(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let Some(flag) = snap.flag(&env, &key) else {
+    let Some(flags) = snap.flags.get(&env) else {
         return ofrep_error(
             StatusCode::NOT_FOUND,
             Some(&key),
@@ -214,7 +219,15 @@ async fn evaluate_one(
             format!("flag {key:?} not found in {env}"),
         );
     };
-    let (status, body) = resolve(&state, flag, &ctx);
+    let Some(flag) = flags.get(&key) else {
+        return ofrep_error(
+            StatusCode::NOT_FOUND,
+            Some(&key),
+            "FLAG_NOT_FOUND",
+            format!("flag {key:?} not found in {env}"),
+        );
+    };
+    let (status, body) = resolve(&state, flags, flag, &ctx);
     (status, axum::Json(body)).into_response()
 }
 
@@ -263,13 +276,14 @@ async fn evaluate_bulk(State(state): State<AppState>, headers: HeaderMap, body: 
     if matches {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
     }
-    let mut keys: Vec<&String> =
-        snap.flags.get(&env).map(|m| m.keys().collect()).unwrap_or_default();
+    let empty = crate::snapshot::FlagMap::default();
+    let env_flags = snap.flags.get(&env).unwrap_or(&empty);
+    let mut keys: Vec<&String> = env_flags.keys().collect();
     keys.sort();
     let flags: Vec<Value> = keys
         .into_iter()
-        .filter_map(|k| snap.flag(&env, k))
-        .map(|f| resolve(&state, f, &ctx).1)
+        .filter_map(|k| env_flags.get(k))
+        .map(|f| resolve(&state, env_flags, f, &ctx).1)
         .collect();
     let mut body = json!({"flags": flags, "metadata": {}});
     if let Some(stream) = crate::ofrep_events::advertise(&state, &headers, &p.0, &env) {
