@@ -131,7 +131,7 @@ flags:
         rules:
           - constraints: [{ attribute: appVersion, op: semver_lt, values: ["1.0.0-rc.1"] }]
             serve: "on"
-          - constraints: [{ attribute: appVersion, op: semver_eq, values: ["v2.0.0+build"] }]
+          - constraints: [{ attribute: appVersion, op: semver_eq, values: ["2.0.0+build"] }]
             serve: "on"
           - constraints: [{ attribute: appVersion, op: semver_gt, values: ["10.0.0"] }]
             serve: "on"

@@ -293,9 +293,9 @@ pub(crate) fn number_text(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { n.to_string() }
 }
 
+/// Strict semantic versions, as Unleash reads them: `v1.2.3` is not one.
 fn parse_semver(s: &str) -> Option<Version> {
-    let s = s.trim();
-    Version::parse(s.strip_prefix('v').unwrap_or(s)).ok()
+    Version::parse(s.trim()).ok()
 }
 
 fn parse_date(s: &str) -> Option<DateTime<Utc>> {

@@ -245,7 +245,7 @@ fn check_error(yaml: &str, expect: &str) {
 fn bad_files_say_what_and_where() {
     check_error(
         "flags:\n  x:\n    variants: { a: 1 }\n    default: a\n    colour: red\n",
-        "line 5, column 5: unknown field `colour`, expected one of description, variants, default, disabled_variant, salt, environments",
+        "line 5, column 5: unknown field `colour`, expected one of description, variants, default, disabled_variant, salt, prerequisites, environments",
     );
 }
 
