@@ -105,7 +105,7 @@ pub fn evaluate<'a>(flag: &'a Flag, ctx: &Context) -> Resolution<'a> {
 /// where such a flag exports a catch-all strategy). A flag with prerequisites is evaluated
 /// without its parents, so it is off.
 pub fn is_on(flag: &Flag, ctx: &Context) -> bool {
-    flag.enabled && (flag.value_type != ValueType::Bool || evaluate(flag, ctx).value == &true)
+    flag.enabled && (flag.value_type != ValueType::Bool || *evaluate(flag, ctx).value == true)
 }
 
 fn prerequisite_holds(p: &Prerequisite, ctx: &Context, flags: &dyn FlagLookup) -> bool {

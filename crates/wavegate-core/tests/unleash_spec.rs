@@ -7,10 +7,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde_json::Value;
+use unleash_yggdrasil::{EngineState, UpdateMessage};
 use wavegate_core::context::{AttrValue, CURRENT_TIME};
 use wavegate_core::flag::compile_segments;
-use wavegate_core::unleash::context_from_unleash;
+use wavegate_core::unleash::export::{export_flag, export_segments};
 use wavegate_core::unleash::import::{import_features, parse_client_features};
+use wavegate_core::unleash::{ClientFeatures, context_from_unleash};
 use wavegate_core::{Context, Flag, SpecPath, evaluate_in};
 
 const ENV: &str = "spec";
@@ -52,6 +54,32 @@ fn run_file(path: &Path, out: &mut Outcome) {
             (k.clone(), f)
         })
         .collect();
+    // And back: wavegate's export of the imported flags, read by Yggdrasil (the engine inside
+    // the Unleash SDKs), must give the fixture's answers too.
+    let (useg, ids) = export_segments(&imported.file.segments);
+    let exported = ClientFeatures {
+        version: 2,
+        features: imported
+            .file
+            .flags
+            .iter()
+            .map(|(k, spec)| {
+                let e = export_flag(k, spec, ENV, &ids);
+                assert!(
+                    e.approximate.is_empty(),
+                    "{file_name}: {k} exports approximately: {:?}",
+                    e.approximate
+                );
+                e.feature
+            })
+            .collect(),
+        segments: useg,
+        query: None,
+        meta: None,
+    };
+    let engine = EngineState::default();
+    let parsed = serde_json::from_value(serde_json::to_value(&exported).unwrap()).unwrap();
+    assert!(engine.take_state(UpdateMessage::FullResponse(parsed)).is_none());
     let exists = |name: &str| state.features.iter().any(|f| f.name == name);
     let mut check = |kind: &str, i: usize, t: &Value, expected: bool| {
         let toggle = t["toggleName"].as_str().unwrap();
@@ -74,6 +102,13 @@ fn run_file(path: &Path, out: &mut Outcome) {
             };
             if on != expected {
                 out.failed.push(format!("{label}: wavegate {on}, expected {expected}"));
+                return;
+            }
+            let yctx: unleash_yggdrasil::Context =
+                serde_json::from_value(t["context"].clone()).unwrap_or_default();
+            let y = engine.is_enabled(toggle, &yctx, &None);
+            if y != expected {
+                out.failed.push(format!("{label}: exported to Yggdrasil {y}, expected {expected}"));
                 return;
             }
         }

@@ -267,7 +267,7 @@ impl Exporter<'_> {
 
     /// A cumulative cut in basis points as Unleash's whole percent, rounded down.
     fn whole_percent(&mut self, bp: u16, at: &str) -> u16 {
-        if bp % 100 != 0 {
+        if !bp.is_multiple_of(100) {
             let p = Percent::from_basis_points(bp).unwrap_or_default();
             self.note(format!("{at}: {p} is not a whole percent; rounded down to {}%", bp / 100));
         }
@@ -449,12 +449,15 @@ pub fn export_flag(
             variants: (!p.variants.is_empty()).then(|| p.variants.clone()),
         })
         .collect();
+    // Unleash turns an enabled feature without strategies on for everyone; a boolean flag
+    // that serves `true` to no one is exported switched off instead.
+    let enabled = env.is_some_and(|e| e.enabled) && !x.strategies.is_empty();
     Exported {
         feature: ClientFeature {
             name: key.to_owned(),
             kind: Some("release".into()),
             description: spec.description.clone(),
-            enabled: env.is_some_and(|e| e.enabled),
+            enabled,
             stale: Some(false),
             impression_data: Some(false),
             project: Some("default".into()),
