@@ -72,7 +72,12 @@ pub fn entry_hash(prev_hash: &str, canonical: &str) -> String {
 
 /// `hex(sha256(data))`, e.g. to bind an audit entry to a version's content.
 pub fn sha256_hex(data: &str) -> String {
-    hex::encode(Sha256::digest(data.as_bytes()))
+    sha256_hex_bytes(data.as_bytes())
+}
+
+/// Hex SHA-256 of bytes.
+pub fn sha256_hex_bytes(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
 }
 
 /// The first entry that does not verify, and why.

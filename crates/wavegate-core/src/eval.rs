@@ -127,14 +127,15 @@ fn prerequisite_holds(p: &Prerequisite, ctx: &Context, flags: &dyn FlagLookup) -
 }
 
 /// Evaluates `flag` for `ctx`, reading the parents of its prerequisites from `flags`. A
-/// prerequisite that does not hold serves the disabled variant with reason `DISABLED` and rule
-/// `prerequisite:<parent>`.
+/// prerequisite that does not hold turns the flag off: it serves `disabled_variant` if the flag
+/// sets one, else its `false` variant (a boolean flag), else `default`, with reason `DISABLED`
+/// and rule `prerequisite:<parent>`.
 pub fn evaluate_in<'a>(flag: &'a Flag, ctx: &Context, flags: &dyn FlagLookup) -> Resolution<'a> {
     if !flag.enabled {
         return resolution(flag, flag.disabled, Reason::Disabled, None);
     }
     if let Some(p) = flag.prerequisites.iter().find(|p| !prerequisite_holds(p, ctx, flags)) {
-        return resolution(flag, flag.disabled, Reason::Disabled, Some(&p.label));
+        return resolution(flag, flag.off, Reason::Disabled, Some(&p.label));
     }
     if flag.rules.is_empty() {
         return resolution(flag, flag.default, Reason::Static, None);

@@ -221,6 +221,9 @@ pub struct Flag {
     pub(crate) enabled: bool,
     pub(crate) rules: Vec<Rule>,
     pub(crate) prerequisites: Vec<Prerequisite>,
+    /// Served when a prerequisite fails: `disabled_variant` if set, else (a boolean flag) the
+    /// variant serving `false`, else `default`.
+    pub(crate) off: usize,
 }
 
 impl Flag {
@@ -324,7 +327,15 @@ impl Flag {
             .enumerate()
             .map(|(i, p)| compile_prerequisite(key, p, &path.field("prerequisites").index(i)))
             .collect::<Result<Vec<_>, _>>()?;
+        let off = match &spec.disabled_variant {
+            Some(_) => disabled,
+            None => variants
+                .iter()
+                .position(|v| v.value == serde_json::Value::Bool(false))
+                .unwrap_or(default),
+        };
         Ok(Flag {
+            off,
             key: key.to_owned(),
             salt: spec.salt.clone().unwrap_or_else(|| key.to_owned()),
             variants,

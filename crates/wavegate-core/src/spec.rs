@@ -51,8 +51,9 @@ pub struct FlagSpec {
     pub environments: IndexMap<String, EnvironmentSpec>,
 }
 
-/// A flag this flag depends on. When it does not hold, the flag serves its
-/// `disabled_variant` with reason `DISABLED`.
+/// A flag this flag depends on. When it does not hold, the flag is off: it serves its
+/// `disabled_variant` if set, else its `false` variant (a boolean flag), else `default`, with
+/// reason `DISABLED`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrerequisiteSpec {

@@ -25,6 +25,7 @@ pub mod rollouts;
 pub mod snapshot;
 pub mod state;
 pub mod stream;
+pub mod unleash;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -74,6 +75,7 @@ pub fn app(state: AppState) -> Router {
         .merge(events::router())
         .merge(stream::router())
         .merge(notify::api::router())
+        .merge(unleash::router())
         .merge(dashboard::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))

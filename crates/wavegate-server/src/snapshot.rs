@@ -25,6 +25,13 @@ pub struct Snapshot {
     /// Environments with a flag whose answer depends on `currentTime` (no bulk 304 there
     /// unless the client sends its own `currentTime`).
     pub time_dependent: std::collections::HashSet<String>,
+    /// The live flag specs by key (every environment), for the Unleash export.
+    pub flag_specs: std::collections::BTreeMap<String, FlagSpec>,
+    /// The live segment specs by key.
+    pub segment_specs: indexmap::IndexMap<String, SegmentSpec>,
+    /// Unleash `/api/client/features` bodies by environment, built on first request (a new
+    /// snapshot starts empty, so they never outlive the revision they describe).
+    pub unleash: crate::unleash::ExportCache,
 }
 
 impl Snapshot {
@@ -45,6 +52,7 @@ impl Snapshot {
         });
         let mut flags: HashMap<String, FlagMap> =
             environments.iter().map(|e| (e.clone(), FlagMap::default())).collect();
+        let mut flag_specs = std::collections::BTreeMap::new();
         for head in store.list(Kind::Flag, false).await? {
             let spec: FlagSpec = match serde_json::from_value(head.spec) {
                 Ok(s) => s,
@@ -63,13 +71,22 @@ impl Snapshot {
                     }
                 }
             }
+            flag_specs.insert(head.key, spec);
         }
         let time_dependent = flags
             .iter()
             .filter(|(_, m)| m.values().any(Flag::reads_current_time))
             .map(|(e, _)| e.clone())
             .collect();
-        Ok(Snapshot { revision, environments, flags, time_dependent })
+        Ok(Snapshot {
+            revision,
+            environments,
+            flags,
+            time_dependent,
+            flag_specs,
+            segment_specs: seg_specs.into_iter().collect(),
+            unleash: Default::default(),
+        })
     }
 
     /// The compiled flag `key` in `env`.

@@ -449,6 +449,11 @@ pub fn export_flag(
             variants: (!p.variants.is_empty()).then(|| p.variants.clone()),
         })
         .collect();
+    let disabled_value =
+        spec.variants.get(spec.disabled_variant.as_deref().unwrap_or(&spec.default));
+    if boolean && !env.is_some_and(|e| e.enabled) && disabled_value == Some(&Value::Bool(true)) {
+        x.note("switched off, the flag serves true (its disabled variant); Unleash SDKs answer false for a disabled feature".into());
+    }
     // Unleash turns an enabled feature without strategies on for everyone; a boolean flag
     // that serves `true` to no one is exported switched off instead.
     let enabled = env.is_some_and(|e| e.enabled) && !x.strategies.is_empty();

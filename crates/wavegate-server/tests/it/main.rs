@@ -9,3 +9,4 @@ mod prometheus;
 mod rollouts;
 mod stream;
 mod support;
+mod unleash;

@@ -1,0 +1,382 @@
+//! Unleash's client and frontend APIs through the router: the features document (read by
+//! Yggdrasil, the engine inside the Unleash SDKs, and compared with OFREP), ETags, Unleash's
+//! token shapes, registration, metrics feeding a rollout's arms, the frontend API, and
+//! prerequisites validated across flags.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use unleash_yggdrasil::{EngineState, UpdateMessage};
+
+use crate::support::{ADMIN, TestApp, spawn_app};
+
+const FLAGS: &str = r##"
+segments:
+  beta:
+    keys: [user-3, user-7]
+    constraints:
+      - { attribute: plan, op: in, values: [pro] }
+flags:
+  rollout:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod:
+        enabled: true
+        rules:
+          - { name: blocked, constraints: [{ attribute: country, op: in, values: [KP] }], serve: "off" }
+          - { name: gradual, split: { "on": 10%, "off": 90% } }
+  colour:
+    variants: { red: { hex: "#f00" }, green: { hex: "#0f0" }, blue: { hex: "#00f" } }
+    default: red
+    environments:
+      prod:
+        enabled: true
+        rules:
+          - { split: { red: 33%, green: 33%, blue: 34% } }
+  nordic:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod:
+        enabled: true
+        rules:
+          - { constraints: [{ attribute: country, op: in, values: [NO, SE, DK] }, { attribute: age, op: gte, values: [18] }], serve: "on" }
+  beta-banner:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod:
+        enabled: true
+        rules:
+          - { segment: beta, serve: "on" }
+  beta-child:
+    variants: { "on": true, "off": false }
+    default: "on"
+    prerequisites: [{ flag: beta-banner }]
+    environments:
+      prod: { enabled: true }
+"##;
+
+async fn setup() -> (TestApp, String) {
+    let app = spawn_app().await;
+    let r = app.apply_yaml(FLAGS).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let sdk = app.token("server-sdk", &["prod"]).await;
+    (app, sdk)
+}
+
+async fn get(
+    app: &TestApp,
+    path: &str,
+    auth: &str,
+    extra: &[(&str, &str)],
+) -> crate::support::Reply {
+    let mut headers = vec![("authorization", auth)];
+    headers.extend_from_slice(extra);
+    app.raw(Method::GET, path, None, &headers, Vec::new()).await
+}
+
+fn ygg_context(i: usize) -> (Value, unleash_yggdrasil::Context) {
+    let country = ["NO", "SE", "DE", "KP", "US"][i % 5];
+    let plan = ["pro", "free"][i % 2];
+    let age = (10 + i % 40).to_string();
+    let user = format!("user-{i}");
+    let wave = json!({"targetingKey": user, "country": country, "plan": plan, "age": age});
+    let ygg = unleash_yggdrasil::Context {
+        user_id: Some(user),
+        properties: Some(
+            [("country", country), ("plan", plan), ("age", age.as_str())]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    (wave, ygg)
+}
+
+#[tokio::test]
+async fn client_features_agree_with_ofrep_through_yggdrasil() {
+    let (app, sdk) = setup().await;
+    let r = get(
+        &app,
+        "/api/client/features",
+        &sdk,
+        &[("unleash-appname", "it"), ("unleash-interval", "undefined")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["version"], 2);
+    let names: Vec<&str> = r.body["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["beta-banner", "beta-child", "colour", "nordic", "rollout"]);
+    let child = &r.body["features"][1];
+    assert_eq!(child["dependencies"], json!([{"feature": "beta-banner"}]));
+    let colour = &r.body["features"][2];
+    let rollouts: Vec<&str> = colour["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["parameters"]["rollout"].as_str())
+        .collect();
+    assert_eq!(rollouts, ["33", "66", "100"], "a split is a chain at cumulative percentages");
+    assert_eq!(
+        colour["strategies"][2]["variants"][0]["payload"],
+        json!({"type": "json", "value": "{\"hex\":\"#00f\"}"})
+    );
+
+    let engine = EngineState::default();
+    let features = serde_json::from_value(r.body.clone()).unwrap();
+    assert!(engine.take_state(UpdateMessage::FullResponse(features)).is_none());
+    let client = app.token("client-sdk", &["prod"]).await;
+    let mut on = 0;
+    for i in 0..300 {
+        let (wctx, yctx) = ygg_context(i);
+        let bulk = app
+            .call(
+                Method::POST,
+                "/ofrep/v1/evaluate/flags",
+                Some(&client),
+                Some(json!({"context": wctx})),
+            )
+            .await;
+        for f in bulk.body["flags"].as_array().unwrap() {
+            let key = f["key"].as_str().unwrap();
+            if key == "colour" {
+                let v = engine.get_variant(key, &yctx, &None);
+                assert_eq!(v.name, f["variant"].as_str().unwrap(), "colour for user-{i}");
+            } else {
+                let y = engine.is_enabled(key, &yctx, &None);
+                assert_eq!(y, f["value"] == json!(true), "{key} for user-{i}: {f}");
+                on += usize::from(y);
+            }
+        }
+    }
+    assert!(on > 50, "some flags are on for some contexts ({on})");
+}
+
+#[tokio::test]
+async fn etags_tokens_and_filters() {
+    let (app, sdk) = setup().await;
+    let r = get(&app, "/api/client/features", &sdk, &[]).await;
+    let etag = r.headers["etag"].to_str().unwrap().to_owned();
+    let again = get(&app, "/api/client/features", &sdk, &[("if-none-match", &etag)]).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    // Unleash's token shape names the environment; the secret is the wavegate token.
+    let all_envs = app.token("server-sdk", &["*"]).await;
+    let shaped = format!("default:prod.{all_envs}");
+    let r = get(&app, "/api/client/features", &shaped, &[("if-none-match", &etag)]).await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED, "same document for the same environment");
+    let r = get(&app, "/api/client/features", &all_envs, &[]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["message"].as_str().unwrap().contains("X-Wavegate-Environment"));
+    let r = get(&app, "/api/client/features", &format!("default:nowhere.{all_envs}"), &[]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    let client = app.token("client-sdk", &["prod"]).await;
+    assert_eq!(get(&app, "/api/client/features", &client, &[]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        get(&app, "/api/client/features", "nope", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = app.raw(Method::GET, "/api/client/features", None, &[], Vec::new()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Filters.
+    let r = get(&app, "/api/client/features?namePrefix=beta&project=default", &sdk, &[]).await;
+    assert_eq!(r.body["features"].as_array().unwrap().len(), 2);
+    assert_ne!(r.headers["etag"].to_str().unwrap(), etag);
+    let r = get(&app, "/api/client/features?project=other", &sdk, &[]).await;
+    assert_eq!(r.body["features"], json!([]));
+    let r = get(&app, "/api/client/features/nordic", &sdk, &[]).await;
+    assert_eq!(r.body["name"], "nordic");
+    assert_eq!(
+        get(&app, "/api/client/features/none", &sdk, &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // A change is a new document.
+    app.apply_yaml(&FLAGS.replace("values: [NO, SE, DK]", "values: [NO, SE]")).await;
+    let r = get(&app, "/api/client/features", &sdk, &[("if-none-match", &etag)]).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn register_and_metrics_feed_the_rollout() {
+    let (app, sdk) = setup().await;
+    let post = |path: &'static str, body: Value| {
+        let sdk = sdk.clone();
+        let app = &app;
+        async move {
+            app.raw(
+                Method::POST,
+                path,
+                None,
+                &[("authorization", &sdk), ("content-type", "application/json")],
+                serde_json::to_vec(&body).unwrap(),
+            )
+            .await
+        }
+    };
+    let r = post("/api/client/register", json!({"appName": "shop", "instanceId": "i-1", "interval": 15, "strategies": ["default"], "started": "2026-11-23T10:00:00Z"})).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let r = post("/api/client/register", json!({"instanceId": "i-1"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "appName is required");
+
+    // A rollout on `nordic`: its metrics become exposures by arm.
+    let plan = r#"name: p1
+release: { name: nordic, version: 1.0.0, risk: low }
+flag: nordic
+new_variant: "on"
+control_variant: "off"
+environment: prod
+owners: { requester: admin, approvers: [bob] }
+guardrails:
+  - { name: errors, metric: error, comparison: absolute, tolerance: 0.05, mde: 0.05, min_sample: 50, action: rollback }
+runbook: { errors: look }
+waves:
+  - { exposure: 20% }
+  - { exposure: 100% }
+"#;
+    let r = app
+        .raw(
+            Method::POST,
+            "/api/v1/plans",
+            Some(ADMIN),
+            &[("content-type", "application/yaml")],
+            plan.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let metrics = json!({"appName": "shop", "instanceId": "i-1", "connectionId": "c-1", "platformName": "CPython",
+        "bucket": {"start": "2026-11-23T10:00:00Z", "stop": "2026-11-23T10:01:00Z",
+                   "toggles": {"nordic": {"yes": 30, "no": 270, "variants": {}}, "colour": {"yes": 5, "no": 0, "variants": {"red": 5}}}}});
+    let r = post("/api/client/metrics", metrics).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    let n = |arm: &str| {
+        status["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["arm"] == arm && s["metric"] == "exposure")
+            .map(|s| s["n"].as_f64().unwrap())
+    };
+    assert_eq!((n("treatment"), n("control")), (Some(30.0), Some(270.0)), "{status}");
+    let r = post(
+        "/api/client/metrics",
+        json!({"appName": "shop", "bucket": {"toggles": {"nordic": {"yes": -1}}}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "negative counts are refused");
+    let r = post("/api/client/metrics", json!({"appName": "shop"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a bucket is required");
+}
+
+#[tokio::test]
+async fn frontend_api_evaluates_server_side() {
+    let (app, _) = setup().await;
+    let client = app.token("client-sdk", &["prod"]).await;
+    let r = get(
+        &app,
+        "/api/frontend?userId=user-3&properties%5Bcountry%5D=NO&age=30&plan=free",
+        &client,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let names: Vec<&str> =
+        r.body["toggles"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    // user-3 is a listed beta key; Norway and 30 years make `nordic`; `colour` is always on.
+    assert!(
+        names.contains(&"beta-banner")
+            && names.contains(&"beta-child")
+            && names.contains(&"nordic"),
+        "{names:?}"
+    );
+    let colour =
+        r.body["toggles"].as_array().unwrap().iter().find(|t| t["name"] == "colour").unwrap();
+    let ofrep = app.ofrep(&client, "colour", json!({"targetingKey": "user-3"})).await.body;
+    assert_eq!(colour["variant"]["name"], ofrep["variant"]);
+    assert_eq!(colour["variant"]["enabled"], true);
+    // Off for this context: not listed by /api/frontend, listed by /all.
+    let r = app
+        .raw(
+            Method::POST,
+            "/api/frontend",
+            None,
+            &[("authorization", &client)],
+            serde_json::to_vec(
+                &json!({"context": {"userId": "user-4", "properties": {"plan": "free"}}}),
+            )
+            .unwrap(),
+        )
+        .await;
+    let names: Vec<&str> =
+        r.body["toggles"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(!names.contains(&"beta-child"), "prerequisite unmet: {names:?}");
+    let all = get(&app, "/api/frontend/all?userId=user-4", &client, &[]).await;
+    let child = all.body["toggles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "beta-child")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (child["enabled"].clone(), child["variant"]["name"].clone()),
+        (json!(false), json!("disabled"))
+    );
+    let r =
+        get(&app, "/api/frontend/features/nordic?userId=u&country=SE&age=40", &client, &[]).await;
+    assert_eq!((r.status, r.body["enabled"].clone()), (StatusCode::OK, json!(true)));
+    let r = get(&app, "/api/frontend/features/nordic?userId=u&country=DE", &client, &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .raw(
+            Method::POST,
+            "/api/frontend",
+            None,
+            &[("authorization", &client)],
+            b"{not json".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = app
+        .raw(
+            Method::POST,
+            "/api/frontend/client/metrics",
+            None,
+            &[("authorization", &client)],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn prerequisites_are_validated_across_flags() {
+    let (app, _) = setup().await;
+    let bad = "flags:\n  orphan:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    prerequisites: [{ flag: missing }]\n";
+    let r = app.apply_yaml(bad).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["field"], "flags.orphan.prerequisites[0].flag");
+    let chain = "flags:\n  grandchild:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    prerequisites: [{ flag: beta-child }]\n";
+    let r = app.apply_yaml(chain).await;
+    assert!(r.body["message"].as_str().unwrap().contains("one level deep"), "{:?}", r.body);
+    let variants = "flags:\n  v:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    prerequisites: [{ flag: colour, variants: [purple] }]\n";
+    let r = app.apply_yaml(variants).await;
+    assert!(r.body["message"].as_str().unwrap().contains("no variant \"purple\""), "{:?}", r.body);
+    let r = app.admin(Method::POST, "/api/v1/flags/beta-banner/archive", None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("beta-child"));
+    // OFREP serves the child's disabled variant with reason DISABLED when the parent is off.
+    let client = app.token("client-sdk", &["prod"]).await;
+    let r = app.ofrep(&client, "beta-child", json!({"targetingKey": "user-4"})).await.body;
+    assert_eq!((r["value"].clone(), r["reason"].clone()), (json!(false), json!("DISABLED")));
+    let r = app.ofrep(&client, "beta-child", json!({"targetingKey": "user-7"})).await.body;
+    assert_eq!((r["value"].clone(), r["reason"].clone()), (json!(true), json!("STATIC")));
+}
