@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Creates .venv with the real OpenFeature Python SDK and OFREP provider that the tests drive.
+# Creates .venv with the real OpenFeature Python SDK and OFREP provider, and the Unleash Python
+# SDK (UnleashClient, which evaluates with the Yggdrasil engine), that the tests drive.
 # Idempotent: does nothing when the pinned versions are already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-want="openfeature-sdk==0.10.0 openfeature-provider-ofrep==0.3.0"
-if [ -x .venv/bin/python ] && .venv/bin/python -c 'import openfeature.contrib.provider.ofrep' 2>/dev/null; then
+want="openfeature-sdk==0.10.0 openfeature-provider-ofrep==0.3.0 UnleashClient==6.9.1"
+if [ -x .venv/bin/python ] && .venv/bin/python -c "import openfeature.contrib.provider.ofrep, UnleashClient" 2>/dev/null; then
   exit 0
 fi
 python3 -m venv .venv

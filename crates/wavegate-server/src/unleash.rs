@@ -303,7 +303,10 @@ async fn authorise(
             Some((env, secret)) => match lookup(secret).await.map_err(internal)? {
                 Some(t) => (t, Some(env.to_owned())),
                 None => {
-                    return Err(unleash_error(StatusCode::UNAUTHORIZED, "unknown or revoked token"));
+                    return Err(unleash_error(
+                        StatusCode::UNAUTHORIZED,
+                        "unknown or revoked token",
+                    ));
                 }
             },
             None => {

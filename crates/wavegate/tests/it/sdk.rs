@@ -51,3 +51,76 @@ fn openfeature_python_sdk_evaluates_over_ofrep() {
     assert!(o.status.success(), "python SDK checks failed:\n{out}\n{}", stderr(&o));
     assert!(out.contains("10 passed, 0 failed"), "{out}");
 }
+
+/// A 10% rollout (behind a rule serving false), a three-way split, a constraint and a segment
+/// with listed keys, as the Unleash SDK test serves them.
+const UNLEASH_FLAGS: &str = r##"
+segments:
+  beta:
+    keys: [user-3, user-7]
+    constraints:
+      - { attribute: plan, op: in, values: [pro, team] }
+flags:
+  rollout:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod:
+        enabled: true
+        rules:
+          - { name: embargo, constraints: [{ attribute: country, op: in, values: [KP] }], serve: "off" }
+          - { name: gradual, split: { "on": 10%, "off": 90% } }
+  colour:
+    variants: { red: "#f00", green: "#0f0", blue: "#00f" }
+    default: red
+    environments:
+      prod:
+        enabled: true
+        rules:
+          - { split: { red: 33%, green: 33%, blue: 34% } }
+  nordic:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod:
+        enabled: true
+        rules:
+          - { constraints: [{ attribute: country, op: in, values: [NO, SE, DK] }, { attribute: age, op: gte, values: [18] }], serve: "on" }
+  beta-banner:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod:
+        enabled: true
+        rules:
+          - { segment: beta, serve: "on" }
+"##;
+
+#[test]
+fn unleash_python_sdk_agrees_with_ofrep_on_10000_contexts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("w.db"), Some(ADMIN));
+    let file = write(dir.path(), "flags.yaml", UNLEASH_FLAGS);
+    cli_json(&server.url, ADMIN, &["flag", "apply", "-f", file.to_str().unwrap()]);
+    let token = |kind: &str| {
+        cli_json(&server.url, ADMIN, &["token", "create", "--kind", kind, "--env", "prod"])["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (sdk, client) = (token("server-sdk"), token("client-sdk"));
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/unleash_sdk.py");
+    let o = Command::new(python())
+        .arg(script)
+        .arg(&server.url)
+        .arg(&sdk)
+        .arg(&client)
+        .arg("10000")
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    println!("{out}");
+    assert!(o.status.success(), "Unleash SDK disagreed with OFREP:\n{out}\n{}", stderr(&o));
+    assert!(out.contains("10000 contexts, 0 mismatches"), "{out}");
+}
