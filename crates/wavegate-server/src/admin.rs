@@ -5,6 +5,8 @@
 //! environments and segments before it reaches the store, and reaches the store as one
 //! [`Store::apply`] call, so a change is all or nothing and always audited.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -484,12 +486,37 @@ async fn list_flags(
     list_kind(&s, &p, Kind::Flag, &q).await
 }
 
+/// A flag's head, plus `unleash_approximate` (and, when true, `unleash_notes` by environment):
+/// whether Unleash SDKs may answer differently from wavegate for some contexts.
 async fn get_flag(
     State(s): State<AppState>,
     p: Principal,
     Path(key): Path<String>,
-) -> ApiResult<Json<HeadDto>> {
-    get_kind(&s, &p, Kind::Flag, &key).await
+) -> ApiResult<Json<Value>> {
+    let Json(head) = get_kind(&s, &p, Kind::Flag, &key).await?;
+    let mut out = serde_json::to_value(&head).map_err(ApiError::internal)?;
+    let notes = unleash_notes(&s, &key, &head.spec);
+    out["unleash_approximate"] = json!(!notes.is_empty());
+    if !notes.is_empty() {
+        out["unleash_notes"] = json!(notes);
+    }
+    Ok(Json(out))
+}
+
+/// Why the Unleash export of flag `key` is approximate, by environment (empty when exact).
+fn unleash_notes(state: &AppState, key: &str, spec: &Value) -> BTreeMap<String, Vec<String>> {
+    let Ok(spec) = serde_json::from_value::<FlagSpec>(spec.clone()) else {
+        return BTreeMap::new();
+    };
+    let snap = state.snapshot.load();
+    let (_, ids) = wavegate_core::unleash::export::export_segments(&snap.segment_specs);
+    spec.environments
+        .keys()
+        .filter_map(|env| {
+            let e = wavegate_core::unleash::export::export_flag(key, &spec, env, &ids);
+            (!e.approximate.is_empty()).then(|| (env.clone(), e.approximate))
+        })
+        .collect()
 }
 
 async fn put_flag(

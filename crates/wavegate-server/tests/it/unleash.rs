@@ -380,3 +380,21 @@ async fn prerequisites_are_validated_across_flags() {
     let r = app.ofrep(&client, "beta-child", json!({"targetingKey": "user-7"})).await.body;
     assert_eq!((r["value"].clone(), r["reason"].clone()), (json!(true), json!("STATIC")));
 }
+
+#[tokio::test]
+async fn sub_percent_splits_are_exported_rounded_down_and_flagged() {
+    let (app, sdk) = setup().await;
+    let fine = "flags:\n  fine:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod:\n        enabled: true\n        rules:\n          - { split: { \"on\": 12.5%, \"off\": 87.5% } }\n";
+    assert_eq!(app.apply_yaml(fine).await.status, StatusCode::OK);
+    let r = app.admin(Method::GET, "/api/v1/flags/fine", None).await;
+    assert_eq!(r.body["unleash_approximate"], true, "{:?}", r.body);
+    let note = r.body["unleash_notes"]["prod"][0].as_str().unwrap();
+    assert!(note.contains("12.5%") && note.contains("rounded down to 12%"), "{note}");
+    let r = app.admin(Method::GET, "/api/v1/flags/nordic", None).await;
+    assert_eq!(
+        (r.body["unleash_approximate"].clone(), r.body.get("unleash_notes")),
+        (json!(false), None)
+    );
+    let doc = get(&app, "/api/client/features/fine", &sdk, &[]).await.body;
+    assert_eq!(doc["strategies"][0]["parameters"]["rollout"], "12");
+}
