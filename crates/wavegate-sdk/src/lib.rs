@@ -355,6 +355,12 @@ impl Client {
         self.evaluate(key, ctx).and_then(|e| e.value.as_f64()).unwrap_or(default)
     }
 
+    /// The configuration being served: compiled flags and the specs they came from (for
+    /// relays that re-serve it in another format).
+    pub fn config(&self) -> Arc<config::Compiled> {
+        self.inner.compiled.load_full()
+    }
+
     /// The keys of the flags being served, sorted.
     pub fn flag_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self.inner.compiled.load().flags.keys().cloned().collect();

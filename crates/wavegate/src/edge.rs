@@ -38,6 +38,9 @@ use crate::commands::{Failure, parse_interval};
 /// How long a token's upstream answer is trusted before asking again (while reachable).
 pub const TOKEN_TTL: chrono::Duration = chrono::Duration::minutes(5);
 
+#[path = "edge_unleash.rs"]
+mod unleash;
+
 /// What the upstream said a token is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct KnownToken {
@@ -50,6 +53,9 @@ struct Edge {
     sdk: Client,
     environment: String,
     upstream: String,
+    /// The edge's own token for the upstream.
+    token: String,
+    unleash_doc: unleash::DocCache,
     http: reqwest::Client,
     tokens: Mutex<HashMap<String, Option<KnownToken>>>,
     tokens_path: PathBuf,
@@ -90,6 +96,8 @@ pub async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         sdk: sdk.clone(),
         environment: args.environment.clone(),
         upstream: upstream.clone(),
+        token: args.token.clone(),
+        unleash_doc: Default::default(),
         http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
         tokens: Mutex::new(tokens),
         tokens_path,
@@ -102,6 +110,7 @@ pub async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         .route("/ofrep/v1/evaluate/flags/{key}", post(evaluate_one))
         .route("/ofrep/v1/evaluate/flags", post(evaluate_bulk))
         .route("/api/v1/events", post(events))
+        .merge(unleash::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -133,8 +142,17 @@ pub async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
 impl Edge {
     /// Who the caller's token is, asking the upstream when not known (or known too long).
     async fn authorise(&self, headers: &HeaderMap, kinds: &[&str]) -> Result<(), StatusCode> {
-        let secret =
+        let mut secret =
             wavegate_server::auth::secret_from_headers(headers).ok_or(StatusCode::UNAUTHORIZED)?;
+        // Unleash's token shape `<project>:<environment>.<secret>` (wavegate secrets hold no ':').
+        if secret.contains(':')
+            && let Some((env, inner)) = wavegate_server::unleash::split_unleash_token(secret)
+        {
+            if env != self.environment {
+                return Err(StatusCode::FORBIDDEN);
+            }
+            secret = inner;
+        }
         let hash = hex::encode(sha2::Sha256::digest(secret.as_bytes()));
         let cached = self
             .tokens

@@ -276,3 +276,110 @@ async fn the_edge_serves_like_the_server_forwards_events_and_survives_the_upstre
     let stored = std::fs::read_to_string(state.join("tokens.json")).unwrap();
     assert!(!stored.contains(&app), "tokens are kept as hashes only");
 }
+
+/// The edge speaks Unleash too: the same features document as the server (and 304 on its
+/// ETag), the same frontend answers, Unleash's token shape, and metrics passed upstream into
+/// the rollout's arms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edge_serves_unleash_clients_like_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(&dir.path().join("w.db"), Some(ADMIN), &[]);
+    let url = server.url.clone();
+    cli_json(
+        &url,
+        ADMIN,
+        &["flag", "apply", "-f", write(dir.path(), "f.yaml", FLAGS).to_str().unwrap()],
+    );
+    cli_json(
+        &url,
+        ADMIN,
+        &["plan", "apply", "-f", write(dir.path(), "p.yaml", PLAN).to_str().unwrap()],
+    );
+    let rollout = cli_json(&url, ADMIN, &["rollout", "start", "search-edge"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let relay = token(&url, "server-sdk", "prod", "edge-eu");
+    let service = token(&url, "server-sdk", "prod", "shop");
+    let browser = token(&url, "client-sdk", "prod", "web");
+    let edge = start_edge(&url, &relay, &dir.path().join("edge-state"));
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&http, &format!("{}/readyz", edge.url)).await.0 != 200 {
+        assert!(Instant::now() < deadline, "the edge never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let features = |base: String, auth: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .get(format!("{base}/api/client/features"))
+                .header("authorization", auth)
+                .send()
+                .await
+                .unwrap();
+            let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+            let body: Value = r.json().await.unwrap();
+            (etag, body)
+        }
+    };
+    let (_, upstream_doc) = features(url.clone(), service.clone()).await;
+    let (etag, edge_doc) = features(edge.url.clone(), format!("default:prod.{service}")).await;
+    assert_eq!(edge_doc["features"], upstream_doc["features"], "the same features as the server");
+    let r = http
+        .get(format!("{}/api/client/features", edge.url))
+        .header("authorization", &service)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 304);
+    let r = http
+        .get(format!("{}/api/client/features", edge.url))
+        .header("authorization", format!("default:dev.{service}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403, "the edge serves prod only");
+    for i in 0..50 {
+        let q = format!("/api/frontend/all?userId=user-{i}");
+        let a: Value = http
+            .get(format!("{}{q}", edge.url))
+            .header("authorization", &browser)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let b: Value = http
+            .get(format!("{url}{q}"))
+            .header("authorization", &browser)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(a, b, "frontend answers for user-{i}");
+    }
+    let metrics = json!({"appName": "shop", "instanceId": "i-1", "bucket": {"start": "2026-11-23T10:00:00Z", "stop": "2026-11-23T10:01:00Z", "toggles": {"search": {"yes": 7, "no": 21}}}});
+    let r = http
+        .post(format!("{}/api/client/metrics", edge.url))
+        .header("authorization", &service)
+        .json(&metrics)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let status = cli_json(&url, ADMIN, &["rollout", "status", &rollout]);
+    let n = |arm: &str| {
+        status["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["arm"] == arm && s["metric"] == "exposure")
+            .map(|s| s["n"].as_f64().unwrap())
+    };
+    assert_eq!((n("treatment"), n("control")), (Some(7.0), Some(21.0)), "{status}");
+}
