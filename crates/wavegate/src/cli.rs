@@ -423,6 +423,25 @@ pub enum FlagCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Convert Unleash features into a wavegate flag file (local; no server needed).
+    ///
+    /// Reads a `/api/client/features` response (or an Unleash export with `features` and
+    /// `segments`), writes the flag file to standard output or `--out`, and reports on standard
+    /// error what could not be imported and why (or everything as JSON with `--json`).
+    /// Review the file, then `wavegate flag apply -f FILE`.
+    #[command(name = "import-unleash")]
+    ImportUnleash {
+        /// The Unleash features JSON (`-` for standard input), e.g. saved with
+        /// `curl -H "Authorization: $UNLEASH_CLIENT_TOKEN" $UNLEASH_URL/api/client/features`.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// The wavegate environment the features' on/off state goes to.
+        #[arg(long = "env")]
+        environment: String,
+        /// Write the flag file here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `wavegate plan …`.

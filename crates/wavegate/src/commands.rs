@@ -272,7 +272,68 @@ pub(crate) fn with_reason(
     }
 }
 
+/// `wavegate flag import-unleash`: Unleash features → a flag file, with a report.
+fn import_unleash(
+    file: &std::path::Path,
+    environment: &str,
+    out: Option<&std::path::Path>,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
+    wavegate_core::flag::validate_key(environment)
+        .map_err(|m| Failure::Input(format!("--env: {m}")))?;
+    let text = if file.as_os_str() == "-" {
+        let mut t = String::new();
+        std::io::stdin().read_to_string(&mut t).context("Failed to read standard input")?;
+        t
+    } else {
+        std::fs::read_to_string(file)
+            .map_err(|e| Failure::Input(format!("could not read {}: {e}", file.display())))?
+    };
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|e| Failure::Input(format!("{}: not JSON: {e}", file.display())))?;
+    let features = wavegate_core::unleash::import::parse_client_features(&value)
+        .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+    let imported = wavegate_core::unleash::import::import_features(&features, environment);
+    let yaml = serde_saphyr::to_string(&imported.file)
+        .map_err(|e| Failure::Operation(format!("could not write YAML: {e}")))?;
+    match out {
+        Some(path) => std::fs::write(path, &yaml)
+            .map_err(|e| Failure::Input(format!("could not write {}: {e}", path.display())))?,
+        None if !json_out => print!("{yaml}"),
+        None => {}
+    }
+    if json_out {
+        print_json(&json!({
+            "flags": imported.file.flags.len(),
+            "features": features.features.len(),
+            "file": if out.is_some() { Value::Null } else { json!(yaml) },
+            "unsupported": imported.unsupported,
+            "notes": imported.notes,
+        }));
+    } else {
+        for (name, reasons) in &imported.unsupported {
+            for r in reasons {
+                eprintln!("unsupported: {name}: {r}");
+            }
+        }
+        for (name, notes) in &imported.notes {
+            for n in notes {
+                eprintln!("note: {name}: {n}");
+            }
+        }
+        eprintln!(
+            "imported {} of {} features into environment {environment}",
+            imported.file.flags.len(),
+            features.features.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn flag(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
+    if let FlagCommand::ImportUnleash { file, environment, out } = &cmd {
+        return import_unleash(file, environment, out.as_deref(), remote.json);
+    }
     need_token(remote)?;
     let c = Client::new(remote)?;
     match cmd {
@@ -402,6 +463,7 @@ async fn flag(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
                 println!("{key}: reverted to version {version}; now version {}.", s(&v["version"]));
             }
         }
+        FlagCommand::ImportUnleash { .. } => unreachable!("handled above"),
         FlagCommand::Archive { key, reason } => {
             let rb = c.request(Method::POST, &format!("/api/v1/flags/{}/archive", enc(&key)));
             let (_, v) = c.send(with_reason(rb, &reason)).await?;

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClientFeatures {
     /// Format version (2).
+    #[serde(default)]
     pub version: u32,
     /// The features.
     pub features: Vec<ClientFeature>,

@@ -227,3 +227,60 @@ fn rollout_start_checks_the_artifact_digest() {
     );
     assert_eq!(started["state"], "running");
 }
+
+/// `flag import-unleash` turns Unleash features into a flag file the server accepts, and says
+/// what it could not import.
+#[test]
+fn import_unleash_writes_an_appliable_flag_file_and_reports_what_it_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../wavegate-core/tests/unleash-client-specification/17-dependent-features.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(spec).unwrap()).unwrap();
+    let input = crate::support::write(dir.path(), "unleash.json", &doc["state"].to_string());
+    let out = dir.path().join("flags.yaml");
+    let o = crate::support::cli(
+        "http://127.0.0.1:9",
+        None,
+        &[
+            "flag",
+            "import-unleash",
+            "-f",
+            input.to_str().unwrap(),
+            "--env",
+            "prod",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let err = crate::support::stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("unsupported: parent.single.variant.child.enabled"), "{err}");
+    assert!(err.contains("imported 22 of 25 features into environment prod"), "{err}");
+    let server = crate::support::start(&dir.path().join("w.db"), Some(crate::support::ADMIN));
+    let applied = crate::support::cli_json(
+        &server.url,
+        crate::support::ADMIN,
+        &["flag", "apply", "-f", out.to_str().unwrap()],
+    );
+    assert_eq!(applied["changed"], 22, "{applied}");
+    let child = crate::support::cli_json(
+        &server.url,
+        crate::support::ADMIN,
+        &["flag", "get", "parent.enabled.child.enabled"],
+    );
+    assert_eq!(child["spec"]["prerequisites"], serde_json::json!([{"flag": "parent.enabled"}]));
+    // Bad input says what is wrong.
+    let bad = crate::support::write(dir.path(), "bad.json", "{\"features\": 3}");
+    let o = crate::support::cli(
+        "http://127.0.0.1:9",
+        None,
+        &["flag", "import-unleash", "-f", bad.to_str().unwrap(), "--env", "prod"],
+    );
+    assert!(!o.status.success());
+    assert!(
+        crate::support::stderr(&o).contains("not an Unleash features document"),
+        "{}",
+        crate::support::stderr(&o)
+    );
+}
