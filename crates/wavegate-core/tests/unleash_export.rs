@@ -214,3 +214,106 @@ fn most_random_flags_export_exactly() {
     }
     assert!(exact >= 200, "only {exact} of 500 random flags export exactly");
 }
+
+fn junk_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        Just("100".to_owned()),
+        Just("50".to_owned()),
+        Just("-3".to_owned()),
+        Just("1e400".to_owned()),
+        Just("1.2.3".to_owned()),
+        Just("v1.0.0".to_owned()),
+        Just("2026-01-01T00:00:00Z".to_owned()),
+        Just("(unclosed".to_owned()),
+        Just("a,b,,c".to_owned()),
+        "\\PC{0,12}",
+    ]
+}
+
+fn junk_constraint() -> impl Strategy<Value = Value> {
+    (
+        prop::sample::select(vec!["userId", "country", "currentTime", "", "sessionId", "ø"]),
+        prop::sample::select(vec![
+            "IN", "NOT_IN", "STR_CONTAINS", "NUM_EQ", "NUM_LT", "SEMVER_GT", "SEMVER_GTE",
+            "DATE_AFTER", "REGEX", "IN_CIDR", "BOGUS", "",
+        ]),
+        prop::collection::vec(junk_text(), 0..3),
+        prop::option::of(junk_text()),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(c, op, values, value, inverted, ci)| {
+            json!({"contextName": c, "operator": op, "values": values, "value": value, "inverted": inverted, "caseInsensitive": ci})
+        })
+}
+
+fn junk_feature() -> impl Strategy<Value = Value> {
+    let strategy = (
+        prop::sample::select(vec![
+            "default", "flexibleRollout", "gradualRolloutUserId", "gradualRolloutRandom",
+            "userWithId", "remoteAddress", "custom",
+        ]),
+        prop::collection::btree_map(
+            prop::sample::select(vec!["rollout", "percentage", "stickiness", "groupId", "userIds"]),
+            junk_text(),
+            0..4,
+        ),
+        prop::collection::vec(junk_constraint(), 0..3),
+        prop::collection::vec(0i64..4, 0..2),
+        prop::collection::vec(
+            (junk_text(), 0u32..2000).prop_map(|(n, w)| json!({"name": n, "weight": w})),
+            0..2,
+        ),
+    )
+        .prop_map(|(name, parameters, constraints, segments, variants)| {
+            json!({"name": name, "parameters": parameters, "constraints": constraints, "segments": segments, "variants": variants})
+        });
+    (
+        prop::sample::select(vec!["a", "b", "c", "d", "bad name", "ø"]),
+        any::<bool>(),
+        prop::collection::vec(strategy, 0..4),
+        prop::collection::vec(
+            (
+                prop::sample::select(vec!["a", "b", "c", "missing"]),
+                prop::option::of(any::<bool>()),
+                prop::option::of(prop::collection::vec(junk_text(), 0..2)),
+            )
+                .prop_map(|(f, e, v)| json!({"feature": f, "enabled": e, "variants": v})),
+            0..2,
+        ),
+    )
+        .prop_map(|(name, enabled, strategies, dependencies)| {
+            json!({"name": name, "enabled": enabled, "strategies": strategies, "dependencies": dependencies})
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+    /// Whatever an Unleash document holds, import never panics, and what it imports is a valid
+    /// flag set (the server would accept it) that exports again without panicking.
+    #[test]
+    fn import_of_arbitrary_features_is_valid_or_reported(
+        features in prop::collection::vec(junk_feature(), 0..6),
+        segments in prop::collection::vec(prop::collection::vec(junk_constraint(), 0..3), 0..3),
+    ) {
+        let segments: Vec<Value> = segments.into_iter().enumerate().map(|(i, c)| json!({"id": i, "constraints": c})).collect();
+        let doc = json!({"version": 2, "features": features, "segments": segments});
+        let Ok(parsed) = wavegate_core::unleash::import::parse_client_features(&doc) else {
+            return Ok(());
+        };
+        let imported = wavegate_core::unleash::import::import_features(&parsed, "prod");
+        let none = Default::default();
+        for (k, spec) in &imported.file.flags {
+            prop_assert!(Flag::validate(k, spec, &["prod".to_owned()], &none, &SpecPath::root(k)).is_ok(), "{k}: {spec:?}");
+        }
+        prop_assert!(wavegate_core::flag::validate_prerequisites(
+            imported.file.flags.iter().map(|(k, s)| (k.as_str(), s)),
+            &SpecPath::root("flags"),
+        ).is_ok());
+        let (_, ids) = export_segments(&imported.file.segments);
+        for (k, spec) in &imported.file.flags {
+            let _ = export_flag(k, spec, "prod", &ids);
+        }
+    }
+}

@@ -10,8 +10,8 @@
 //! What cannot be imported exactly is reported per feature in [`Imported::unsupported`] (the
 //! feature is then left out or imported without the part named): variant selection by weight
 //! (Unleash's variant hash, seed 86028157), the `remoteAddress` and `applicationHostname`
-//! strategies, the `IN_CIDR`, `SEMVER_GTE` and `SEMVER_LTE` operators, and dependencies on a
-//! parent's variants.
+//! strategies, the `IN_CIDR`, `SEMVER_GTE` and `SEMVER_LTE` operators, dependencies on a
+//! parent's variants, and names that are not wavegate keys (letters, digits, `.`, `_`, `-`).
 
 use indexmap::IndexMap;
 use serde_json::{Value, json};
@@ -54,6 +54,11 @@ pub fn import_features(features: &ClientFeatures, environment: &str) -> Imported
     let by_name: IndexMap<&str, &crate::unleash::ClientFeature> =
         features.features.iter().map(|f| (f.name.as_str(), f)).collect();
     for f in &features.features {
+        if let Err(m) = crate::flag::validate_key(&f.name) {
+            out.unsupported
+                .insert(f.name.clone(), vec![format!("not a valid wavegate flag key: {m}")]);
+            continue;
+        }
         let mut unsupported = Vec::new();
         let mut notes = Vec::new();
         let mut enabled = f.enabled;
