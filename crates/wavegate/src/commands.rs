@@ -463,7 +463,10 @@ async fn flag(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
                 println!("{key}: reverted to version {version}; now version {}.", s(&v["version"]));
             }
         }
-        FlagCommand::ImportUnleash { .. } => unreachable!("handled above"),
+        // Handled before the token check (it is local); kept here for exhaustiveness.
+        FlagCommand::ImportUnleash { file, environment, out } => {
+            return import_unleash(&file, &environment, out.as_deref(), remote.json);
+        }
         FlagCommand::Archive { key, reason } => {
             let rb = c.request(Method::POST, &format!("/api/v1/flags/{}/archive", enc(&key)));
             let (_, v) = c.send(with_reason(rb, &reason)).await?;
