@@ -101,6 +101,20 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
     if plan.new_variant == plan.control_variant {
         push(Error, None, "same-variants", "new_variant and control_variant must differ".into());
     }
+    match &plan.scorecard {
+        Some(s) => {
+            if let Err(m) = crate::scorecard::validate(s) {
+                push(Error, None, "bad-scorecard", m);
+            }
+        }
+        None if plan.environment == "prod" || plan.environment == "production" => push(
+            Warning,
+            None,
+            "no-scorecard",
+            "no scorecard: declare `scorecard:` so a production start needs a go (the seven default items are shown, but never block)".into(),
+        ),
+        None => {}
+    }
     if plan.waves.is_empty() {
         push(Error, None, "no-waves", "a plan needs at least one wave".into());
     }
