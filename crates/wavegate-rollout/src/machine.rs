@@ -28,6 +28,8 @@ pub enum Phase {
     Analyzing,
     /// Gates passed; waiting for approvals.
     AwaitingApproval,
+    /// Gates passed; the declared go/no-go scorecard says no-go.
+    NoGo,
 }
 
 /// A rollout's state (DESIGN.md: running{wave, phase} → paused | completed | rolled_back | aborted).
@@ -146,6 +148,9 @@ pub struct Signals {
     /// Prometheus readings this tick, by guardrail name.
     #[serde(default)]
     pub readings: BTreeMap<String, crate::stats::Reading>,
+    /// Why the plan's declared scorecard says no-go, if it does (it then holds promotions).
+    #[serde(default)]
+    pub scorecard_block: Option<String>,
 }
 
 /// What the adapters must do.
@@ -437,6 +442,16 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
             }
             return (next, actions);
         }
+    }
+    if !last && let Some(why) = &signals.scorecard_block {
+        if phase != Phase::NoGo {
+            actions.push(Action::Audit {
+                action: "rollout.hold".into(),
+                details: json!({"rollout": r.id, "wave": r.wave + 1, "scorecard": why}),
+            });
+        }
+        next.state = State::Running { phase: Phase::NoGo };
+        return (next, actions);
     }
     let verdicts: Vec<Value> = reports.iter().map(|(_, rep)| json!(rep)).collect();
     if last {

@@ -359,7 +359,7 @@ pub(crate) fn redact(p: &Principal, kind: Kind, mut spec: Value) -> Value {
                 o.insert("keys_redacted".into(), json!(true));
             }
         }
-        Kind::Plan => {}
+        Kind::Plan | Kind::Scorecard => {}
     }
     spec
 }
@@ -565,7 +565,9 @@ async fn set_archived(
         Kind::Flag => check_flag_scope(p, Some(&head.spec), &head.spec).and_then(|_| {
             if p.0.all_envs() { Ok(()) } else { require_all_envs(p, "archiving a flag") }
         })?,
-        Kind::Segment | Kind::Plan => require_all_envs(p, "changing a segment or plan")?,
+        Kind::Segment | Kind::Plan | Kind::Scorecard => {
+            require_all_envs(p, "changing a segment or plan")?
+        }
     }
     if kind == Kind::Segment && archived {
         let users: Vec<String> = state
@@ -683,7 +685,9 @@ async fn revert(
             require_all_envs(p, "changing a segment")?;
             validated_segment(key, &target.spec, "version")?;
         }
-        Kind::Plan => return Err(ApiError::bad_request("plans change through `plan apply`")),
+        Kind::Plan | Kind::Scorecard => {
+            return Err(ApiError::bad_request("plans change through `plan apply`"));
+        }
     }
     let mut w = put(kind, key, target.spec, target.archived);
     w.action = Some("revert".into());

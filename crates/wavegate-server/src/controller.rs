@@ -36,7 +36,24 @@ pub async fn tick_as(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Res
                 continue;
             }
         };
-        let signals = signals(state, &r).await?;
+        let mut signals = signals(state, &r).await?;
+        if r.plan.scorecard.is_some() {
+            match crate::scorecard::assessment(
+                state,
+                &r.plan,
+                r.plan_version,
+                Some(&r),
+                Some(&signals.readings),
+            )
+            .await
+            {
+                Ok(card) => signals.scorecard_block = card.block_reason(),
+                Err(e) => {
+                    // Unknown is not go: hold promotions until the scorecard can be read.
+                    signals.scorecard_block = Some(format!("scorecard unavailable: {}", e.message));
+                }
+            }
+        }
         let now = state.clock.now();
         let (mut next, mut actions) = step(&r, now, &signals);
         stepped += 1;

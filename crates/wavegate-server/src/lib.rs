@@ -22,6 +22,7 @@ pub mod ofrep;
 pub mod ofrep_events;
 pub mod prometheus;
 pub mod rollouts;
+pub mod scorecard;
 pub mod snapshot;
 pub mod state;
 pub mod stream;
@@ -76,6 +77,7 @@ pub fn app(state: AppState) -> Router {
         .merge(stream::router())
         .merge(notify::api::router())
         .merge(unleash::router())
+        .merge(scorecard::router())
         .merge(dashboard::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))

@@ -336,6 +336,12 @@ async fn start_rollout(
     let (r, mut actions) =
         machine::start(id, plan, head.version, p.name().to_owned(), flag_head.version, now)
             .map_err(|e| ApiError::conflict(e.to_string()))?;
+    // A declared go/no-go scorecard must say go.
+    let card =
+        crate::scorecard::assessment(&state, &r.plan, r.plan_version, Some(&r), None).await?;
+    if let Some(why) = card.block_reason() {
+        return Err(ApiError::conflict(format!("{why}; refusing to start")));
+    }
     let before = crate::checks::run(&state.http, &r, CheckWhen::BeforeStart).await;
     if let Some(f) = before.iter().find(|o| !o.passed) {
         return Err(ApiError::conflict(format!(
@@ -407,6 +413,13 @@ async fn get_rollout(
         }
     }
     dto["verdicts"] = json!(latest.iter().map(|v| json!({"wave": v.wave + 1, "kind": v.kind, "name": v.name, "verdict": v.verdict, "at": v.at, "report": v.report})).collect::<Vec<_>>());
+    if let Ok(card) =
+        crate::scorecard::assessment(&state, &r.plan, r.plan_version, Some(&r), None).await
+    {
+        dto["scorecard"] = json!({"declared": card.declared, "go": card.go, "blocks": card.blocks,
+            "not_green": card.not_green, "max_red": card.max_red, "items": card.items,
+            "block_reason": card.block_reason()});
+    }
     let aggs = state.store.aggregates(&id, r.wave as i64).await?;
     dto["signals"] = json!(aggs.iter().map(|a| json!({"arm": a.arm, "metric": a.metric, "n": a.n, "mean": if a.n > 0.0 { a.sum / a.n } else { 0.0 }, "last_at": a.last_at})).collect::<Vec<_>>());
     let sketches = state.store.sketches(&id, r.wave as i64).await?;

@@ -49,6 +49,8 @@ pub const TABLES: &[Table] = &[
     ("segment_versions", VERSIONS, "key, version"),
     ("plans", HEAD, "key"),
     ("plan_versions", VERSIONS, "key, version"),
+    ("scorecards", HEAD, "key"),
+    ("scorecard_versions", VERSIONS, "key, version"),
     (
         "tokens",
         &[

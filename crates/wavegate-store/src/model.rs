@@ -31,6 +31,8 @@ pub enum Kind {
     Segment,
     /// Rollout plans.
     Plan,
+    /// Go/no-go scorecard item states, one per plan (keyed by the plan's key).
+    Scorecard,
 }
 
 impl Kind {
@@ -40,6 +42,7 @@ impl Kind {
             Kind::Flag => "flag",
             Kind::Segment => "segment",
             Kind::Plan => "plan",
+            Kind::Scorecard => "scorecard",
         }
     }
     pub(crate) fn table(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Kind {
             Kind::Flag => "flags",
             Kind::Segment => "segments",
             Kind::Plan => "plans",
+            Kind::Scorecard => "scorecards",
         }
     }
     pub(crate) fn versions_table(self) -> &'static str {
@@ -54,6 +58,7 @@ impl Kind {
             Kind::Flag => "flag_versions",
             Kind::Segment => "segment_versions",
             Kind::Plan => "plan_versions",
+            Kind::Scorecard => "scorecard_versions",
         }
     }
 }

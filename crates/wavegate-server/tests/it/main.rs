@@ -7,6 +7,7 @@ mod ofrep;
 mod ofrep_events;
 mod prometheus;
 mod rollouts;
+mod scorecard;
 mod stream;
 mod support;
 mod unleash;

@@ -1,0 +1,246 @@
+//! The go/no-go scorecard over HTTP: `GET /api/v1/plans/{name}/scorecard` (the assessment)
+//! and `PUT /api/v1/plans/{name}/scorecard/{item}` (set green, red or waived, with evidence).
+//! Item states are stored per plan as a versioned `scorecard` document (every change a version
+//! and an audit entry). The automatic items are computed here: the plan's guardrail sources
+//! return data, and a drill of this plan version passed within 30 days. The assessment itself
+//! is `wavegate_rollout::scorecard::assess` (pure).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, put};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wavegate_rollout::machine::Rollout;
+use wavegate_rollout::plan::{PlanSpec, SignalSource};
+use wavegate_rollout::scorecard::{
+    Assessment, AutoFacts, DRILL_MAX_AGE_DAYS, ItemState, Status, assess, items_of,
+};
+use wavegate_rollout::stats::Reading;
+use wavegate_store::{Kind, Put, TokenKind};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::json::{ApiPath as Path, JsonBody};
+use crate::state::AppState;
+
+/// Scorecard routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/plans/{name}/scorecard", get(show))
+        .route("/api/v1/plans/{name}/scorecard/{item}", put(set))
+}
+
+/// The stored item states of `plan`.
+async fn states(state: &AppState, plan: &str) -> ApiResult<BTreeMap<String, ItemState>> {
+    Ok(match state.store.get(Kind::Scorecard, plan).await? {
+        Some(h) => serde_json::from_value(h.spec["items"].clone()).unwrap_or_default(),
+        None => BTreeMap::new(),
+    })
+}
+
+/// Whether a drill of `plan` at `version` passed within the last 30 days.
+async fn drill_fact(
+    state: &AppState,
+    plan: &str,
+    version: i64,
+    now: DateTime<Utc>,
+) -> ApiResult<(bool, String)> {
+    let since = now - chrono::Duration::days(DRILL_MAX_AGE_DAYS);
+    let drills = state.store.drills(plan).await?;
+    Ok(match drills.iter().find(|d| d.passed && d.plan_version == version && d.at >= since) {
+        Some(d) => (
+            true,
+            format!(
+                "drill {} ({}) of plan version {version} passed at {}",
+                d.id,
+                d.scenario,
+                d.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        ),
+        None => (
+            false,
+            format!(
+                "no passing drill of plan version {version} in the last {DRILL_MAX_AGE_DAYS} days: run `wavegate drill {plan} --record`"
+            ),
+        ),
+    })
+}
+
+/// Whether every guardrail's signal source returns data: Prometheus guardrails must answer
+/// their query now (from this tick's `readings`, or queried for `r`); event guardrails are fed
+/// by wavegate's own events API.
+async fn signals_fact(
+    state: &AppState,
+    plan: &PlanSpec,
+    r: Option<&Rollout>,
+    readings: Option<&BTreeMap<String, Reading>>,
+) -> Option<(bool, String)> {
+    if plan.guardrails.is_empty() {
+        return Some((false, "the plan has no guardrails to validate".into()));
+    }
+    let mut missing = Vec::new();
+    let mut ok = Vec::new();
+    for g in &plan.guardrails {
+        if g.source != SignalSource::Prometheus {
+            ok.push(format!("{} (events)", g.name));
+            continue;
+        }
+        let reading = match (readings.and_then(|m| m.get(&g.name)), r) {
+            (Some(reading), _) => reading.clone(),
+            (None, Some(r)) => {
+                crate::prometheus::read(&state.http, state.prometheus_url.as_deref(), r, g).await
+            }
+            (None, None) => return None,
+        };
+        match (&reading.error, reading.treatment) {
+            (None, Some(_)) => ok.push(format!("{} (prometheus)", g.name)),
+            (Some(e), _) => missing.push(format!("{}: {e}", g.name)),
+            (None, None) => missing.push(format!("{}: the query returned no data", g.name)),
+        }
+    }
+    Some(if missing.is_empty() {
+        (true, format!("returning data: {}", ok.join(", ")))
+    } else {
+        (false, format!("no data from {}", missing.join("; ")))
+    })
+}
+
+/// Assesses `plan` (at `version`). `r` is a rollout of it, for templating Prometheus queries
+/// (without one, that automatic item stays unset); `readings` are this tick's, if any.
+pub async fn assessment(
+    state: &AppState,
+    plan: &PlanSpec,
+    version: i64,
+    r: Option<&Rollout>,
+    readings: Option<&BTreeMap<String, Reading>>,
+) -> ApiResult<Assessment> {
+    let now = state.clock.now();
+    let facts = AutoFacts {
+        signals: signals_fact(state, plan, r, readings).await,
+        drill: Some(drill_fact(state, &plan.name, version, now).await?),
+    };
+    Ok(assess(plan, &states(state, &plan.name).await?, &facts))
+}
+
+async fn plan_of(state: &AppState, name: &str) -> ApiResult<(PlanSpec, i64)> {
+    let head = state
+        .store
+        .get(Kind::Plan, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("plan {name:?} not found")))?;
+    let plan: PlanSpec = serde_json::from_value(head.spec).map_err(ApiError::internal)?;
+    Ok((plan, head.version))
+}
+
+/// A rollout to template Prometheus queries with: the plan's live one, else a preview.
+async fn rollout_for(state: &AppState, plan: &PlanSpec, version: i64) -> Option<Rollout> {
+    if let Ok(rows) = state.store.rollouts(true).await {
+        for row in rows.iter().filter(|r| r.plan == plan.name) {
+            if let Ok(r) = serde_json::from_value::<Rollout>(row.doc.clone()) {
+                return Some(r);
+            }
+        }
+    }
+    wavegate_rollout::machine::start(
+        "preview".into(),
+        plan.clone(),
+        version,
+        String::new(),
+        0,
+        state.clock.now(),
+    )
+    .ok()
+    .map(|(r, _)| r)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    let (plan, version) = plan_of(&state, &name).await?;
+    p.require_env(&plan.environment)?;
+    let r = rollout_for(&state, &plan, version).await;
+    let a = assessment(&state, &plan, version, r.as_ref(), None).await?;
+    let mut out = serde_json::to_value(&a).map_err(ApiError::internal)?;
+    out["plan"] = json!(name);
+    out["plan_version"] = json!(version);
+    out["block_reason"] = json!(a.block_reason());
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetBody {
+    status: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn set(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((name, item)): Path<(String, String)>,
+    JsonBody(body): JsonBody<SetBody>,
+) -> ApiResult<Json<Value>> {
+    p.require_admin()?;
+    let (plan, version) = plan_of(&state, &name).await?;
+    p.require_env(&plan.environment)?;
+    let items = items_of(&plan);
+    if !items.iter().any(|(k, _)| *k == item) {
+        return Err(ApiError::not_found(format!(
+            "plan {name:?} has no scorecard item {item:?}; items: {}",
+            items.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let Some(status) = Status::parse_settable(&body.status) else {
+        return Err(ApiError::invalid("status", "status must be green, red or waived"));
+    };
+    let note = body.note.unwrap_or_default().trim().to_owned();
+    if note.len() > 2000 {
+        return Err(ApiError::invalid("note", "note must be at most 2000 characters"));
+    }
+    if status == Status::Waived && note.is_empty() {
+        return Err(ApiError::invalid("note", "a waiver needs a reason: send it as `note`"));
+    }
+    let automatic = item == wavegate_rollout::scorecard::DASHBOARDS
+        || item == wavegate_rollout::scorecard::ROLLBACK_TESTED;
+    if automatic && status != Status::Waived {
+        return Err(ApiError::invalid(
+            "status",
+            format!("{item} is checked automatically; it can only be waived"),
+        ));
+    }
+    let mut current = states(&state, &name).await?;
+    current.insert(
+        item.clone(),
+        ItemState { status, by: p.name().to_owned(), at: state.clock.now(), note },
+    );
+    let put = Put {
+        kind: Kind::Scorecard,
+        key: name.clone(),
+        spec: json!({"items": current}),
+        archived: false,
+        expected_version: None,
+        action: Some("set".into()),
+        details: json!({"item": item, "status": status.as_str()}),
+    };
+    state
+        .store
+        .apply(
+            &[put],
+            &state.change(p.name(), Some(format!("scorecard {item}: {}", status.as_str()))),
+        )
+        .await?;
+    let r = rollout_for(&state, &plan, version).await;
+    let a = assessment(&state, &plan, version, r.as_ref(), None).await?;
+    let mut out = serde_json::to_value(&a).map_err(ApiError::internal)?;
+    out["plan"] = json!(name);
+    out["block_reason"] = json!(a.block_reason());
+    Ok(Json(out))
+}

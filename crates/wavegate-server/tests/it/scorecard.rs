@@ -1,0 +1,128 @@
+//! The go/no-go scorecard: a declared one blocks the start and promotions at `max_red`,
+//! naming the items; waivers need a reason and count green; automatic items follow their
+//! checks; a plan without one only warns.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{ADMIN, TestApp, spawn_app};
+
+const FLAG: &str = "flags:\n  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n";
+
+const PLAN: &str = r#"name: p1
+release: { name: checkout, version: 1.0.0, risk: low }
+flag: checkout
+new_variant: "on"
+control_variant: "off"
+environment: prod
+owners: { requester: admin }
+scorecard:
+  max_red: 2
+  items: [{ key: baseline }, { key: communications }, { key: rollback-tested }]
+waves:
+  - { exposure: 20% }
+  - { exposure: 100% }
+"#;
+
+async fn plan(app: &TestApp, text: &str) {
+    let r = app
+        .raw(
+            Method::POST,
+            "/api/v1/plans",
+            Some(ADMIN),
+            &[("content-type", "application/yaml")],
+            text.as_bytes().to_vec(),
+        )
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+}
+
+async fn set(app: &TestApp, item: &str, body: serde_json::Value) -> crate::support::Reply {
+    app.admin(Method::PUT, &format!("/api/v1/plans/p1/scorecard/{item}"), Some(body)).await
+}
+
+#[tokio::test]
+async fn a_declared_scorecard_gates_start_and_promotion() {
+    let app = spawn_app().await;
+    app.apply_yaml(FLAG).await;
+    plan(&app, PLAN).await;
+    let card = app.admin(Method::GET, "/api/v1/plans/p1/scorecard", None).await.body;
+    assert_eq!(
+        (card["declared"].clone(), card["not_green"].clone(), card["go"].clone()),
+        (json!(true), json!(3), json!(false))
+    );
+    assert_eq!(card["items"][2]["automatic"], true);
+    assert!(card["items"][2]["note"].as_str().unwrap().contains("no passing drill"), "{card}");
+
+    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let msg = r.body["message"].as_str().unwrap();
+    assert!(msg.contains("baseline (unset)") && msg.contains("rollback-tested (red)"), "{msg}");
+
+    // Bad input says what is wrong.
+    assert_eq!(
+        set(&app, "communications", json!({"status": "waived"})).await.body["field"],
+        "note"
+    );
+    assert_eq!(set(&app, "baseline", json!({"status": "purple"})).await.body["field"], "status");
+    assert_eq!(set(&app, "nope", json!({"status": "green"})).await.status, StatusCode::NOT_FOUND);
+    let auto = set(&app, "rollback-tested", json!({"status": "green"})).await;
+    assert!(auto.body["message"].as_str().unwrap().contains("only be waived"), "{:?}", auto.body);
+
+    assert_eq!(
+        set(&app, "baseline", json!({"status": "green", "note": "https://wiki/baseline"}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = set(
+        &app,
+        "communications",
+        json!({"status": "waived", "note": "internal tool, no announcement"}),
+    )
+    .await;
+    assert_eq!((r.body["not_green"].clone(), r.body["go"].clone()), (json!(1), json!(true)));
+    assert_eq!(r.body["items"][1]["by"], "admin");
+    assert_eq!(
+        r.body["items"][1]["note"], "internal tool, no announcement",
+        "a waiver keeps its reason"
+    );
+
+    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+
+    // Red again: promotion holds in `no_go`, with one audit entry naming the items.
+    set(&app, "baseline", json!({"status": "red", "note": "baseline moved"})).await;
+    for _ in 0..2 {
+        wavegate_server::controller::tick(&app.state).await.unwrap();
+    }
+    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    assert_eq!(
+        (status["wave"].clone(), status["phase"].clone()),
+        (json!(1), json!("no_go")),
+        "{status}"
+    );
+    assert_eq!(status["scorecard"]["blocks"], true);
+    let audit = app.admin(Method::GET, "/api/v1/audit?limit=50", None).await.body;
+    let holds = audit.as_array().unwrap().iter().filter(|e| e["action"] == "rollout.hold").count();
+    assert_eq!(holds, 1, "{audit}");
+    // Green: the next tick promotes.
+    set(&app, "baseline", json!({"status": "green", "note": "re-measured"})).await;
+    wavegate_server::controller::tick(&app.state).await.unwrap();
+    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    assert_eq!(status["wave"], 2, "{status}");
+}
+
+#[tokio::test]
+async fn without_a_scorecard_section_the_seven_defaults_only_warn() {
+    let app = spawn_app().await;
+    app.apply_yaml(FLAG).await;
+    let undeclared = PLAN.replace("scorecard:\n  max_red: 2\n  items: [{ key: baseline }, { key: communications }, { key: rollback-tested }]\n", "");
+    plan(&app, &undeclared).await;
+    let card = app.admin(Method::GET, "/api/v1/plans/p1/scorecard", None).await.body;
+    assert_eq!((card["declared"].clone(), card["blocks"].clone()), (json!(false), json!(false)));
+    assert_eq!(card["items"].as_array().unwrap().len(), 7);
+    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
