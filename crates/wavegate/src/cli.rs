@@ -71,6 +71,13 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Show and set a plan's go/no-go scorecard (a declared one gates start and promotions).
+    Scorecard {
+        #[command(subcommand)]
+        command: ScorecardCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Rehearse a plan in simulated time against a scenario (local; exit 1 if the drill fails).
     Drill(DrillArgs),
     /// Notification targets (webhooks per audience) and the delivery log.
@@ -441,6 +448,31 @@ pub enum FlagCommand {
         /// Write the flag file here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+/// `wavegate scorecard …`.
+#[derive(Debug, Subcommand)]
+pub enum ScorecardCommand {
+    /// Show each item (green, red, waived or unset), who set it and the evidence, and the
+    /// go/no-go (exit 0 either way; `--json` for scripts).
+    Show {
+        /// The plan's name.
+        plan: String,
+    },
+    /// Set an item: `green` or `red` with evidence, or `waived` with a reason. The two
+    /// automatic items (`dashboards-alerts`, `rollback-tested`) can only be waived.
+    Set {
+        /// The plan's name.
+        plan: String,
+        /// The item's key (`scorecard show` lists them).
+        item: String,
+        /// green, red or waived.
+        #[arg(long, value_parser = ["green", "red", "waived"])]
+        status: String,
+        /// Evidence (a link, a note); required for `waived` (the reason).
+        #[arg(long)]
+        note: Option<String>,
     },
 }
 

@@ -53,6 +53,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => eval(args).await,
         Command::Audit { command, remote } => audit(command, &remote).await,
         Command::Drill(args) => crate::rollout_cmd::drill(args).await,
+        Command::Scorecard { command, remote } => {
+            crate::rollout_cmd::scorecard(command, &remote).await
+        }
         Command::Notify { command, remote } => crate::notify_cmd::notify(command, &remote).await,
         Command::Edge(args) => crate::edge::run(args).await,
         Command::Backup(args) => crate::backup_cmd::backup(args).await,

@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use wavegate_rollout::lint::{Severity, has_errors, lint};
 
-use crate::cli::{DrillArgs, PlanCommand, Remote, RolloutCommand};
+use crate::cli::{DrillArgs, PlanCommand, Remote, RolloutCommand, ScorecardCommand};
 use crate::client::Client;
 use crate::commands::{Failure, enc, need_token, print_json, s, with_reason};
 
@@ -542,4 +542,52 @@ fn render(v: &Value) -> String {
         ));
     }
     lines.join("\n")
+}
+
+/// `wavegate scorecard show|set`.
+pub async fn scorecard(cmd: ScorecardCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
+    need_token(remote)?;
+    let c = Client::new(remote)?;
+    let card = match &cmd {
+        ScorecardCommand::Show { plan } => {
+            c.get(&format!("/api/v1/plans/{}/scorecard", enc(plan))).await?
+        }
+        ScorecardCommand::Set { plan, item, status, note } => {
+            let rb = c
+                .request(
+                    Method::PUT,
+                    &format!("/api/v1/plans/{}/scorecard/{}", enc(plan), enc(item)),
+                )
+                .json(&json!({"status": status, "note": note}));
+            c.send(rb).await?.1
+        }
+    };
+    if remote.json {
+        print_json(&card);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<20} {:<8} {:<10} {:<5} EVIDENCE / REASON", "ITEM", "STATUS", "BY", "AUTO");
+    for i in card["items"].as_array().into_iter().flatten() {
+        println!(
+            "{:<20} {:<8} {:<10} {:<5} {}",
+            s(&i["key"]),
+            s(&i["status"]),
+            i["by"].as_str().unwrap_or("-"),
+            if i["automatic"] == Value::Bool(true) { "yes" } else { "" },
+            i["note"].as_str().unwrap_or(i["title"].as_str().unwrap_or(""))
+        );
+    }
+    let verdict = if card["go"] == Value::Bool(true) { "GO" } else { "NO-GO" };
+    let mode = if card["declared"] == Value::Bool(true) {
+        "declared: gates start and promotions"
+    } else {
+        "not declared: warnings only"
+    };
+    println!(
+        "{verdict}: {} of {} items not green (no-go at {}); {mode}",
+        s(&card["not_green"]),
+        card["items"].as_array().map_or(0, Vec::len),
+        s(&card["max_red"])
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -284,3 +284,49 @@ fn import_unleash_writes_an_appliable_flag_file_and_reports_what_it_left_out() {
         crate::support::stderr(&o)
     );
 }
+
+/// `scorecard show|set` from the command line, human and `--json`.
+#[test]
+fn scorecard_show_and_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("w.db"), Some(ADMIN));
+    let flags = write(
+        dir.path(),
+        "f.yaml",
+        "flags:\n  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n",
+    );
+    cli_json(&server.url, ADMIN, &["flag", "apply", "-f", flags.to_str().unwrap()]);
+    let plan = write(
+        dir.path(),
+        "p.yaml",
+        "name: p1\nrelease: { name: checkout, version: 1.0.0, risk: low }\nflag: checkout\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: { requester: admin }\nscorecard: { max_red: 1, items: [{ key: baseline }] }\nwaves:\n  - { exposure: 20% }\n",
+    );
+    cli_json(&server.url, ADMIN, &["plan", "apply", "-f", plan.to_str().unwrap()]);
+    let o = cli(&server.url, Some(ADMIN), &["scorecard", "show", "p1"]);
+    let out = stdout(&o);
+    assert!(out.contains("baseline") && out.contains("NO-GO: 1 of 1 items not green"), "{out}");
+    let o = cli(
+        &server.url,
+        Some(ADMIN),
+        &["scorecard", "set", "p1", "baseline", "--status", "waived"],
+    );
+    assert_eq!(o.status.code(), Some(2), "a waiver without a reason is an input error");
+    assert!(stderr(&o).contains("reason"), "{}", stderr(&o));
+    let card = cli_json(
+        &server.url,
+        ADMIN,
+        &[
+            "scorecard",
+            "set",
+            "p1",
+            "baseline",
+            "--status",
+            "green",
+            "--note",
+            "https://wiki/baseline",
+        ],
+    );
+    assert_eq!((card["go"].clone(), card["items"][0]["by"].clone()), (json!(true), json!("admin")));
+    let o = cli(&server.url, Some(ADMIN), &["scorecard", "show", "p1"]);
+    assert!(stdout(&o).contains("GO: 0 of 1 items not green"), "{}", stdout(&o));
+}
