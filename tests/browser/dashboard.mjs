@@ -138,6 +138,8 @@ try {
   check((await page.locator("#timeline li").count()) >= 2, "wave timeline drawn");
   check((await page.locator("#rollout-audit tbody tr").count()) >= 1, "audit trail shown");
   check((await page.locator("#rollout").textContent()).includes("Runbook"), "runbook section shown");
+  check((await page.locator("#scorecard tbody tr").count()) === 7, "go/no-go scorecard shown (the seven default items)");
+  check((await page.locator("#scorecard-verdict").textContent()).includes("warnings only"), "an undeclared scorecard only warns");
   await page.locator("figure svg").first().waitFor({ timeout: TIMEOUT });
   check(true, "guardrail chart rendered");
   // Keyboard: focus the button and press Enter; the dialog asks for a reason.

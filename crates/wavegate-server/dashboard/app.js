@@ -397,6 +397,26 @@ async function rolloutPage(id) {
       .catch((e) => fig.append(h("p", { class: "muted" }, `chart unavailable: ${e.message}`)));
   }
   page.append(charts);
+  // Go/no-go scorecard.
+  const card = r.scorecard;
+  if (card) {
+    page.append(h("h2", {}, "Go/no-go scorecard"));
+    const verdict = card.go ? "GO" : "NO-GO";
+    page.append(h("p", { id: "scorecard-verdict", class: card.blocks ? "v-fail" : "muted" },
+      `${verdict}: ${card.not_green} of ${card.items.length} items not green (no-go at ${card.max_red})` +
+      (card.declared ? "; declared: gates the start and promotions" : "; not declared: warnings only")));
+    const st = h("table", { id: "scorecard" }, h("thead", {}, h("tr", {}, ["Item", "Status", "Set by", "Evidence or reason"].map((c) => h("th", { scope: "col" }, c)))));
+    const sb = h("tbody");
+    for (const i of card.items) {
+      sb.append(h("tr", {},
+        h("td", {}, i.title + (i.automatic ? " (automatic)" : "")),
+        h("td", { class: i.status === "green" || i.status === "waived" ? "v-pass" : "v-fail" }, i.status),
+        h("td", {}, i.by || "—"),
+        h("td", {}, i.note || "")));
+    }
+    st.append(sb);
+    page.append(st);
+  }
   // Runbook.
   const runbook = Object.entries(r.runbook || {});
   page.append(h("h2", {}, "Runbook"));
