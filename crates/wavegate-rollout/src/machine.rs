@@ -151,6 +151,10 @@ pub struct Signals {
     /// Why the plan's declared scorecard says no-go, if it does (it then holds promotions).
     #[serde(default)]
     pub scorecard_block: Option<String>,
+    /// The global freeze ("stop the line"), if on: held like a blackout window (stop
+    /// conditions, pause and rollback still act; nothing is promoted).
+    #[serde(default)]
+    pub freeze: Option<String>,
 }
 
 /// What the adapters must do.
@@ -393,7 +397,11 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
 
     // Blackout: hold everything else.
     let windows = blackouts(plan);
-    let blackout = active(&windows, now).map(|b| b.name().to_owned());
+    let blackout = signals
+        .freeze
+        .as_ref()
+        .map(|why| format!("freeze: {why}"))
+        .or_else(|| active(&windows, now).map(|b| b.name().to_owned()));
     if blackout != r.blackout {
         next.blackout = blackout.clone();
         if let Some(name) = &blackout {

@@ -359,7 +359,7 @@ pub(crate) fn redact(p: &Principal, kind: Kind, mut spec: Value) -> Value {
                 o.insert("keys_redacted".into(), json!(true));
             }
         }
-        Kind::Plan | Kind::Scorecard => {}
+        Kind::Plan | Kind::Scorecard | Kind::Setting => {}
     }
     spec
 }
@@ -565,7 +565,7 @@ async fn set_archived(
         Kind::Flag => check_flag_scope(p, Some(&head.spec), &head.spec).and_then(|_| {
             if p.0.all_envs() { Ok(()) } else { require_all_envs(p, "archiving a flag") }
         })?,
-        Kind::Segment | Kind::Plan | Kind::Scorecard => {
+        Kind::Segment | Kind::Plan | Kind::Scorecard | Kind::Setting => {
             require_all_envs(p, "changing a segment or plan")?
         }
     }
@@ -685,7 +685,7 @@ async fn revert(
             require_all_envs(p, "changing a segment")?;
             validated_segment(key, &target.spec, "version")?;
         }
-        Kind::Plan | Kind::Scorecard => {
+        Kind::Plan | Kind::Scorecard | Kind::Setting => {
             return Err(ApiError::bad_request("plans change through `plan apply`"));
         }
     }

@@ -25,6 +25,11 @@ pub async fn tick(state: &AppState) -> anyhow::Result<usize> {
 pub async fn tick_as(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Result<usize> {
     let _guard = state.rollout_lock.lock().await;
     let mut stepped = 0;
+    // Unknown is not "no freeze": hold promotions until the setting can be read.
+    let freeze = match crate::freeze::active(state).await {
+        Ok(f) => f,
+        Err(e) => Some(format!("freeze state unreadable: {}", e.message)),
+    };
     for row in state.store.rollouts(true).await? {
         if row.state != "running" {
             continue;
@@ -37,6 +42,7 @@ pub async fn tick_as(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Res
             }
         };
         let mut signals = signals(state, &r).await?;
+        signals.freeze = freeze.clone();
         if r.plan.scorecard.is_some() {
             match crate::scorecard::assessment(
                 state,

@@ -15,6 +15,7 @@ pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod feed;
+pub mod freeze;
 pub mod json;
 pub mod metrics;
 pub mod notify;
@@ -78,6 +79,7 @@ pub fn app(state: AppState) -> Router {
         .merge(notify::api::router())
         .merge(unleash::router())
         .merge(scorecard::router())
+        .merge(freeze::router())
         .merge(dashboard::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))

@@ -336,6 +336,11 @@ async fn start_rollout(
     let (r, mut actions) =
         machine::start(id, plan, head.version, p.name().to_owned(), flag_head.version, now)
             .map_err(|e| ApiError::conflict(e.to_string()))?;
+    if let Some(why) = crate::freeze::active(&state).await? {
+        return Err(ApiError::conflict(format!(
+            "a global freeze is on ({why}); no rollout starts until it is lifted"
+        )));
+    }
     // A declared go/no-go scorecard must say go.
     let card =
         crate::scorecard::assessment(&state, &r.plan, r.plan_version, Some(&r), None).await?;

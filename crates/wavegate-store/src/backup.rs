@@ -51,6 +51,8 @@ pub const TABLES: &[Table] = &[
     ("plan_versions", VERSIONS, "key, version"),
     ("scorecards", HEAD, "key"),
     ("scorecard_versions", VERSIONS, "key, version"),
+    ("settings", HEAD, "key"),
+    ("setting_versions", VERSIONS, "key, version"),
     (
         "tokens",
         &[

@@ -33,6 +33,8 @@ pub enum Kind {
     Plan,
     /// Go/no-go scorecard item states, one per plan (keyed by the plan's key).
     Scorecard,
+    /// Server-wide settings (`freeze`).
+    Setting,
 }
 
 impl Kind {
@@ -43,6 +45,7 @@ impl Kind {
             Kind::Segment => "segment",
             Kind::Plan => "plan",
             Kind::Scorecard => "scorecard",
+            Kind::Setting => "setting",
         }
     }
     pub(crate) fn table(self) -> &'static str {
@@ -51,6 +54,7 @@ impl Kind {
             Kind::Segment => "segments",
             Kind::Plan => "plans",
             Kind::Scorecard => "scorecards",
+            Kind::Setting => "settings",
         }
     }
     pub(crate) fn versions_table(self) -> &'static str {
@@ -59,6 +63,7 @@ impl Kind {
             Kind::Segment => "segment_versions",
             Kind::Plan => "plan_versions",
             Kind::Scorecard => "scorecard_versions",
+            Kind::Setting => "setting_versions",
         }
     }
 }

@@ -71,6 +71,14 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Stop the line: a global freeze holds every rollout (pause and rollback still work) and
+    /// refuses new starts until lifted.
+    Freeze {
+        #[command(subcommand)]
+        command: FreezeCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Show and set a plan's go/no-go scorecard (a declared one gates start and promotions).
     Scorecard {
         #[command(subcommand)]
@@ -449,6 +457,25 @@ pub enum FlagCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// `wavegate freeze …`.
+#[derive(Debug, Subcommand)]
+pub enum FreezeCommand {
+    /// Turn the freeze on (an admin token for all environments).
+    On {
+        /// Why (shown on every held rollout and in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift the freeze.
+    Off {
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Show whether a freeze is on.
+    Status,
 }
 
 /// `wavegate scorecard …`.

@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use wavegate_rollout::lint::{Severity, has_errors, lint};
 
-use crate::cli::{DrillArgs, PlanCommand, Remote, RolloutCommand, ScorecardCommand};
+use crate::cli::{DrillArgs, FreezeCommand, PlanCommand, Remote, RolloutCommand, ScorecardCommand};
 use crate::client::Client;
 use crate::commands::{Failure, enc, need_token, print_json, s, with_reason};
 
@@ -589,5 +589,31 @@ pub async fn scorecard(cmd: ScorecardCommand, remote: &Remote) -> anyhow::Result
         card["items"].as_array().map_or(0, Vec::len),
         s(&card["max_red"])
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wavegate freeze on|off|status`.
+pub async fn freeze(cmd: FreezeCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
+    need_token(remote)?;
+    let c = Client::new(remote)?;
+    let v = match &cmd {
+        FreezeCommand::On { reason } => {
+            c.send(c.request(Method::PUT, "/api/v1/freeze").json(&json!({"reason": reason})))
+                .await?
+                .1
+        }
+        FreezeCommand::Off { reason } => {
+            c.send(with_reason(c.request(Method::DELETE, "/api/v1/freeze"), reason)).await?.1
+        }
+        FreezeCommand::Status => c.get("/api/v1/freeze").await?,
+    };
+    if remote.json {
+        print_json(&v);
+    } else if v["active"] == Value::Bool(true) {
+        println!("FROZEN since {} by {}: {}", s(&v["at"]), s(&v["by"]), s(&v["reason"]));
+        println!("Every rollout holds; pause and rollback still work; no rollout starts.");
+    } else {
+        println!("No freeze: rollouts proceed.");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod checks;
+mod freeze;
 mod notify;
 mod ofrep;
 mod ofrep_events;

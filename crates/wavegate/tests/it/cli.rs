@@ -330,3 +330,20 @@ fn scorecard_show_and_set() {
     let o = cli(&server.url, Some(ADMIN), &["scorecard", "show", "p1"]);
     assert!(stdout(&o).contains("GO: 0 of 1 items not green"), "{}", stdout(&o));
 }
+
+#[test]
+fn freeze_on_status_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("w.db"), Some(ADMIN));
+    let o = cli(&server.url, Some(ADMIN), &["freeze", "on", "--reason", "incident INC-9"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = cli(&server.url, Some(ADMIN), &["freeze", "status"]);
+    assert!(
+        stdout(&o).contains("FROZEN") && stdout(&o).contains("incident INC-9"),
+        "{}",
+        stdout(&o)
+    );
+    let v = cli_json(&server.url, ADMIN, &["freeze", "off", "--reason", "resolved"]);
+    assert_eq!(v["active"], false);
+    assert!(stdout(&cli(&server.url, Some(ADMIN), &["freeze", "status"])).contains("No freeze"));
+}

@@ -1,0 +1,88 @@
+//! The global freeze: holds every running rollout (no promotion), still lets people pause and
+//! roll back, refuses new starts, and lifts cleanly.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{ADMIN, spawn_app};
+
+const FLAGS: &str = "flags:\n  a:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n  b:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n";
+
+fn plan(name: &str, flag: &str) -> String {
+    format!(
+        "name: {name}\nrelease: {{ name: {flag}, version: 1.0.0, risk: low }}\nflag: {flag}\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: {{ requester: admin }}\nwaves:\n  - {{ exposure: 20% }}\n  - {{ exposure: 100% }}\n"
+    )
+}
+
+#[tokio::test]
+async fn a_freeze_holds_everything_but_pause_and_rollback() {
+    let app = spawn_app().await;
+    app.apply_yaml(FLAGS).await;
+    for (n, f) in [("pa", "a"), ("pb", "b")] {
+        let r = app
+            .raw(
+                Method::POST,
+                "/api/v1/plans",
+                Some(ADMIN),
+                &[("content-type", "application/yaml")],
+                plan(n, f).into_bytes(),
+            )
+            .await;
+        assert!(r.status.is_success(), "{:?}", r.body);
+    }
+    let a =
+        app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "pa"}))).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let r = app.admin(Method::PUT, "/api/v1/freeze", Some(json!({"reason": ""}))).await;
+    assert_eq!(r.body["field"], "reason", "a freeze needs a reason");
+    let r =
+        app.admin(Method::PUT, "/api/v1/freeze", Some(json!({"reason": "incident INC-7"}))).await;
+    assert_eq!((r.status, r.body["active"].clone()), (StatusCode::OK, json!(true)));
+    let sdk = app.token("server-sdk", &["prod"]).await;
+    let shown = app.call(Method::GET, "/api/v1/freeze", Some(&sdk), None).await.body;
+    assert_eq!(shown["reason"], "incident INC-7");
+
+    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "pb"}))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.body["message"].as_str().unwrap().contains("incident INC-7"));
+    for _ in 0..3 {
+        wavegate_server::controller::tick(&app.state).await.unwrap();
+    }
+    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{a}"), None).await.body;
+    assert_eq!(status["wave"], 1, "held by the freeze: {status}");
+    assert!(status["blackout"].as_str().unwrap().contains("freeze: incident INC-7"), "{status}");
+    // Pause and rollback still work.
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("/api/v1/rollouts/{a}/pause"),
+            Some(json!({"reason": "look"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("/api/v1/rollouts/{a}/rollback"),
+            Some(json!({"reason": "out"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // Lifted: starts and promotions go on.
+    let r = app.admin(Method::DELETE, "/api/v1/freeze", None).await;
+    assert_eq!(r.body["active"], false);
+    let b = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "pb"}))).await;
+    assert_eq!(b.status, StatusCode::CREATED, "{:?}", b.body);
+    let id = b.body["id"].as_str().unwrap().to_owned();
+    wavegate_server::controller::tick(&app.state).await.unwrap();
+    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    assert_eq!(status["wave"], 2, "{status}");
+    let audit = app.admin(Method::GET, "/api/v1/audit?limit=100", None).await.body;
+    assert!(
+        audit.as_array().unwrap().iter().any(|e| e["target"] == "setting:freeze"),
+        "the freeze is audited"
+    );
+}
