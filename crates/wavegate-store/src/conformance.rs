@@ -397,6 +397,16 @@ pub async fn backup_round_trip(source: Arc<dyn Store>, target: Arc<dyn Store>) {
     };
     source.create_token(&token, &change("alice", 9)).await.unwrap();
     source.create_environment("qa", &change("alice", 10)).await.unwrap();
+    // The versioned documents beside flags: a plan's scorecard and a server setting.
+    let card = Put {
+        kind: Kind::Scorecard,
+        ..put("p", json!({"items": {"baseline": {"status": "green", "by": "alice"}}}))
+    };
+    let freeze =
+        Put { kind: Kind::Setting, ..put("freeze", json!({"active": true, "reason": "x"})) };
+    source.apply(&[card, freeze], &change("alice", 11)).await.unwrap();
+    assert_eq!(source.versions(Kind::Scorecard, "p").await.unwrap()[0].action, "scorecard.create");
+    assert!(source.get(Kind::Flag, "freeze").await.unwrap().is_none(), "kinds are separate");
     let head = source.audit_head().await.unwrap();
 
     let backup = source.export().await.unwrap();
@@ -414,6 +424,10 @@ pub async fn backup_round_trip(source: Arc<dyn Store>, target: Arc<dyn Store>) {
     assert_eq!(envs, ["dev", "staging", "prod", "qa"]);
     assert!(target.has_admin_token().await.unwrap());
     assert_eq!(target.revision().await.unwrap(), source.revision().await.unwrap());
+    assert_eq!(
+        target.get(Kind::Setting, "freeze").await.unwrap().unwrap().spec["reason"],
+        json!("x")
+    );
 
     // The restored database carries on: the chain extends, ids do not collide.
     let spec = json!({"variants": {"on": true}, "default": "on"});
