@@ -101,6 +101,24 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
     if plan.new_variant == plan.control_variant {
         push(Error, None, "same-variants", "new_variant and control_variant must differ".into());
     }
+    if plan.promotion_path.contains(&plan.environment) {
+        push(
+            Error,
+            None,
+            "promotion-path-includes-itself",
+            format!("promotion_path lists {:?}, the plan's own environment", plan.environment),
+        );
+    }
+    if plan.promotion_path.is_empty()
+        && (plan.environment == "prod" || plan.environment == "production")
+    {
+        push(
+            Warning,
+            None,
+            "no-promotion-path",
+            "no promotion_path: declare the environments this release must complete in first (e.g. promotion_path: [staging])".into(),
+        );
+    }
     match &plan.scorecard {
         Some(s) => {
             if let Err(m) = crate::scorecard::validate(s) {

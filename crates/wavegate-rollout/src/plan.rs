@@ -59,6 +59,10 @@ pub struct PlanSpec {
     /// Significance of the sample-ratio check (default 0.001).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srm_alpha: Option<f64>,
+    /// Environments this release must have completed in (a rollout of the same release name
+    /// and version at 100%) before a rollout of it starts here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promotion_path: Vec<String>,
     /// The go/no-go scorecard. Declared, it blocks the start and promotions at `max_red`;
     /// absent, the seven default items are shown as warnings that never block.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -77,6 +77,14 @@ async fn check_plan_against_store(state: &AppState, plan: &PlanSpec) -> ApiResul
             ));
         }
     }
+    for (i, e) in plan.promotion_path.iter().enumerate() {
+        if !envs.contains(e) {
+            return Err(ApiError::invalid(
+                format!("promotion_path[{i}]"),
+                format!("unknown environment {e:?}; known: {}", envs.join(", ")),
+            ));
+        }
+    }
     let segments: Vec<String> =
         state.store.list(Kind::Segment, false).await?.into_iter().map(|h| h.key).collect();
     for (i, w) in plan.waves.iter().enumerate() {
@@ -336,6 +344,31 @@ async fn start_rollout(
     let (r, mut actions) =
         machine::start(id, plan, head.version, p.name().to_owned(), flag_head.version, now)
             .map_err(|e| ApiError::conflict(e.to_string()))?;
+    // The promotion path: the same release must have completed in each earlier environment.
+    if !r.plan.promotion_path.is_empty() {
+        let rows = state.store.rollouts(false).await?;
+        let done = |env: &str| {
+            rows.iter().any(|row| {
+                row.environment == env
+                    && row.state == "completed"
+                    && serde_json::from_value::<wavegate_rollout::machine::Rollout>(row.doc.clone())
+                        .is_ok_and(|done| {
+                            done.plan.release.name == r.plan.release.name
+                                && done.plan.release.version == r.plan.release.version
+                        })
+            })
+        };
+        let missing: Vec<&str> =
+            r.plan.promotion_path.iter().map(String::as_str).filter(|e| !done(e)).collect();
+        if !missing.is_empty() {
+            return Err(ApiError::conflict(format!(
+                "release {} {} has not completed in {} (its promotion path); roll it out there first",
+                r.plan.release.name,
+                r.plan.release.version,
+                missing.join(", ")
+            )));
+        }
+    }
     if let Some(why) = crate::freeze::active(&state).await? {
         return Err(ApiError::conflict(format!(
             "a global freeze is on ({why}); no rollout starts until it is lifted"

@@ -126,3 +126,44 @@ async fn without_a_scorecard_section_the_seven_defaults_only_warn() {
     let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }
+
+/// The promotion path: a release starts in prod only after it completed in staging.
+#[tokio::test]
+async fn the_promotion_path_requires_earlier_environments_to_complete() {
+    let app = spawn_app().await;
+    let flag = "flags:\n  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      staging: { enabled: true }\n      prod: { enabled: true }\n";
+    app.apply_yaml(flag).await;
+    let body = |name: &str, env: &str, path: &str| {
+        format!(
+            "name: {name}\nrelease: {{ name: checkout, version: 2.0.0, risk: low }}\nflag: checkout\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: {env}\nowners: {{ requester: admin }}\n{path}waves:\n  - {{ exposure: 20% }}\n  - {{ exposure: 100% }}\n"
+        )
+    };
+    plan(&app, &body("p1", "prod", "promotion_path: [staging]\n")).await;
+    plan(&app, &body("stg", "staging", "")).await;
+    let bad = app
+        .raw(
+            Method::POST,
+            "/api/v1/plans",
+            Some(ADMIN),
+            &[("content-type", "application/yaml")],
+            body("p9", "prod", "promotion_path: [nowhere]\n").into_bytes(),
+        )
+        .await;
+    assert_eq!(bad.body["field"], "promotion_path[0]", "{:?}", bad.body);
+    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("has not completed in staging"),
+        "{:?}",
+        r.body
+    );
+    let s = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "stg"}))).await;
+    let sid = s.body["id"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        wavegate_server::controller::tick(&app.state).await.unwrap();
+    }
+    let st = app.admin(Method::GET, &format!("/api/v1/rollouts/{sid}"), None).await.body;
+    assert_eq!(st["state"], "completed", "{st}");
+    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
