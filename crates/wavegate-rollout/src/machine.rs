@@ -125,6 +125,44 @@ pub struct Rollout {
     /// When each Prometheus guardrail last returned data (for its `silent` limit).
     #[serde(default)]
     pub last_seen: BTreeMap<String, DateTime<Utc>>,
+    /// When it completed at 100%.
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// When its flag was marked stale (held clean for the plan's settle time after completing).
+    #[serde(default)]
+    pub stale_at: Option<DateTime<Utc>>,
+}
+
+/// Default settle time before a completed rollout's flag is marked stale.
+pub const DEFAULT_SETTLE_SECS: i64 = 7 * 86_400;
+
+/// A completed rollout whose flag has held at 100% for the plan's settle time, with no later
+/// rollout of the flag (`superseded`), is marked stale once: its flag can be removed from code.
+/// `completed_fallback` is used for rollouts stored before `completed_at` existed.
+pub fn settle(
+    r: &Rollout,
+    now: DateTime<Utc>,
+    completed_fallback: DateTime<Utc>,
+    superseded: bool,
+) -> Option<(Rollout, Vec<Action>)> {
+    if r.state != State::Completed || r.stale_at.is_some() || superseded {
+        return None;
+    }
+    let settle =
+        r.plan.settle.map_or(chrono::Duration::seconds(DEFAULT_SETTLE_SECS), |s| s.to_chrono());
+    let since = r.completed_at.unwrap_or(completed_fallback);
+    if now < since + settle {
+        return None;
+    }
+    let mut next = r.clone();
+    next.stale_at = Some(now);
+    let actions = vec![Action::Audit {
+        action: "rollout.stale".into(),
+        details: json!({"rollout": r.id, "flag": r.plan.flag, "environment": r.plan.environment,
+            "completed_at": since, "settle": r.plan.settle.map(|s| s.to_string()),
+            "message": format!("flag {:?} has served everyone in {} since {}; remove it from code", r.plan.flag, r.plan.environment, since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))}),
+    }];
+    Some((next, actions))
 }
 
 /// Arm statistics of one metric in the current wave.
@@ -263,6 +301,8 @@ pub fn start(
         blackout: None,
         paused_at: None,
         last_seen: BTreeMap::new(),
+        completed_at: None,
+        stale_at: None,
     };
     let exposure = r.plan.waves[0].exposure.to_string();
     let actions = vec![
@@ -464,6 +504,7 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
     let verdicts: Vec<Value> = reports.iter().map(|(_, rep)| json!(rep)).collect();
     if last {
         next.state = State::Completed;
+        next.completed_at = Some(now);
         actions.push(Action::Audit {
             action: "rollout.complete".into(),
             details: json!({"rollout": r.id, "waves": plan.waves.len(), "verdicts": verdicts}),

@@ -59,6 +59,10 @@ pub struct PlanSpec {
     /// Significance of the sample-ratio check (default 0.001).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srm_alpha: Option<f64>,
+    /// How long a completed rollout must hold clean at 100% before its flag is marked stale
+    /// ("remove from code"); default 7d.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<Span>,
     /// Environments this release must have completed in (a rollout of the same release name
     /// and version at 100%) before a rollout of it starts here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

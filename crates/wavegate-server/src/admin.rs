@@ -339,6 +339,10 @@ async fn create_environment(
 struct ListQuery {
     #[serde(default)]
     archived: bool,
+    /// Flags only: just the stale ones (a completed rollout held clean for its settle time),
+    /// each with `stale: {rollout, environment, since}`.
+    #[serde(default)]
+    stale: bool,
 }
 
 /// What a token may read of a flag or segment: an environment-scoped token sees only its
@@ -483,7 +487,36 @@ async fn list_flags(
     p: Principal,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    list_kind(&s, &p, Kind::Flag, &q).await
+    let Json(all) = list_kind(&s, &p, Kind::Flag, &q).await?;
+    if !q.stale {
+        return Ok(Json(all));
+    }
+    let rows = s.store.rollouts(false).await?;
+    let mut stale: BTreeMap<String, Value> = BTreeMap::new();
+    for row in rows.iter().filter(|r| r.state == "completed" && p.0.allows_env(&r.environment)) {
+        let superseded = rows.iter().any(|o| {
+            o.flag == row.flag && o.environment == row.environment && o.created_at > row.created_at
+        });
+        if let Some(at) = row.doc.get("stale_at").filter(|v| !v.is_null() && !superseded) {
+            stale.insert(
+                row.flag.clone(),
+                json!({"rollout": row.id, "environment": row.environment, "since": at}),
+            );
+        }
+    }
+    let out: Vec<Value> = all
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| {
+            let key = f["key"].as_str()?;
+            let info = stale.get(key)?;
+            let mut f = f.clone();
+            f["stale"] = info.clone();
+            Some(f)
+        })
+        .collect();
+    Ok(Json(json!(out)))
 }
 
 /// A flag's head, plus `unleash_approximate` (and, when true, `unleash_notes` by environment):

@@ -105,7 +105,36 @@ pub async fn tick_as(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Res
             tracing::warn!(rollout = %r.id, %reason, "rolled back");
         }
     }
+    settle_completed(state, leader_epoch).await?;
     Ok(stepped)
+}
+
+/// Marks the flags of completed rollouts stale once they have held clean for the plan's settle
+/// time (an audited `rollout.stale`, which notification targets hear as `stale`).
+async fn settle_completed(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Result<()> {
+    let rows = state.store.rollouts(false).await?;
+    for row in rows.iter().filter(|r| r.state == "completed") {
+        let Ok(r) = serde_json::from_value::<Rollout>(row.doc.clone()) else { continue };
+        if r.stale_at.is_some() {
+            continue;
+        }
+        let superseded = rows.iter().any(|o| {
+            o.flag == row.flag && o.environment == row.environment && o.created_at > row.created_at
+        });
+        let Some((next, actions)) =
+            wavegate_rollout::machine::settle(&r, state.clock.now(), row.updated_at, superseded)
+        else {
+            continue;
+        };
+        if let Err(e) =
+            persist_fenced(state, Some(row), &next, actions, "controller", None, leader_epoch).await
+        {
+            tracing::error!(rollout = %row.id, error = %e.message, "could not mark the flag stale");
+        } else {
+            tracing::info!(rollout = %row.id, flag = %row.flag, "flag marked stale");
+        }
+    }
+    Ok(())
 }
 
 /// The current wave's signals from the stored aggregates.

@@ -388,6 +388,10 @@ pub enum FlagCommand {
         /// Include archived flags.
         #[arg(long)]
         archived: bool,
+        /// Only stale flags: their rollout completed and held clean for the plan's settle
+        /// time, so they can be removed from code.
+        #[arg(long)]
+        stale: bool,
     },
     /// Show one flag's current version.
     Get {

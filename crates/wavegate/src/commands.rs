@@ -341,8 +341,8 @@ async fn flag(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     need_token(remote)?;
     let c = Client::new(remote)?;
     match cmd {
-        FlagCommand::List { archived } => {
-            let list = c.get(&format!("/api/v1/flags?archived={archived}")).await?;
+        FlagCommand::List { archived, stale } => {
+            let list = c.get(&format!("/api/v1/flags?archived={archived}&stale={stale}")).await?;
             if remote.json {
                 print_json(&list);
             } else {
@@ -360,7 +360,13 @@ async fn flag(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
                                 .collect()
                         })
                         .unwrap_or_default();
-                    let state = if f["archived"] == json!(true) { "archived" } else { "live" };
+                    let state = if f["archived"] == json!(true) {
+                        "archived"
+                    } else if f.get("stale").is_some() {
+                        "stale"
+                    } else {
+                        "live"
+                    };
                     println!(
                         "{:<32} {:>7}  {:<8} {:<24} {}",
                         s(&f["key"]),

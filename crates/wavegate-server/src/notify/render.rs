@@ -136,7 +136,14 @@ pub fn default_template(audience: Audience, event: Event) -> &'static str {
             "We have switched {{ release_name }} off for now while we fix an issue. There is nothing you need to do."
         }
         (EndUser, Completed) => "{{ release_name }} is now available to everyone.",
-        (EndUser, ApprovalRequested | Paused | Escalated) => "",
+        (EndUser, ApprovalRequested | Paused | Escalated | Stale) => "",
+        (Executive, Stale) => "",
+        (Manager, Stale) => {
+            "Clean-up: flag {{ rollout.flag }} ({{ release }}) has served everyone in {{ environment }} through its settle time; remove it from code.{% if url %} {{ url }}{% endif %}"
+        }
+        (OnCall, Stale) => {
+            "[{{ environment }}] flag {{ rollout.flag }} is stale after {{ rollout.id }}: remove it from code."
+        }
         (OnCall, ApprovalRequested) => {
             "[{{ environment }}] {{ rollout.id }} {{ rollout.plan }} awaits approval at wave {{ wave }}/{{ waves }} ({{ exposure }}).{% if url %} {{ url }}{% endif %}"
         }

@@ -49,16 +49,19 @@ pub enum Event {
     Escalated,
     /// Reached 100% and finished.
     Completed,
+    /// Held clean at 100% for the settle time: the flag can be removed from code.
+    Stale,
 }
 
 /// Every event, in the order of a rollout's life.
-pub const ALL_EVENTS: [Event; 6] = [
+pub const ALL_EVENTS: [Event; 7] = [
     Event::ApprovalRequested,
     Event::Promoted,
     Event::Paused,
     Event::RolledBack,
     Event::Escalated,
     Event::Completed,
+    Event::Stale,
 ];
 
 impl Event {
@@ -71,6 +74,7 @@ impl Event {
             "rollout.rollback" => Event::RolledBack,
             "rollout.escalate" => Event::Escalated,
             "rollout.complete" => Event::Completed,
+            "rollout.stale" => Event::Stale,
             _ => return None,
         })
     }
@@ -84,6 +88,7 @@ impl Event {
             Event::RolledBack => "rolled_back",
             Event::Escalated => "escalated",
             Event::Completed => "completed",
+            Event::Stale => "stale",
         }
     }
 
@@ -96,6 +101,7 @@ impl Event {
             Event::RolledBack => "Rolled back",
             Event::Escalated => "Escalated",
             Event::Completed => "Completed",
+            Event::Stale => "Flag stale",
         }
     }
 }

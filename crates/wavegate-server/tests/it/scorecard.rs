@@ -167,3 +167,43 @@ async fn the_promotion_path_requires_earlier_environments_to_complete() {
     let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }
+
+/// A rollout that completes and holds clean for the plan's settle time marks its flag stale,
+/// once, with an audit entry that notification targets hear as `stale`.
+#[tokio::test]
+async fn completed_rollouts_mark_their_flag_stale_after_settling() {
+    let app = spawn_app().await;
+    app.apply_yaml(FLAG).await;
+    let text = "name: p1\nrelease: { name: checkout, version: 1.0.0, risk: low }\nflag: checkout\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: { requester: admin }\nsettle: 2h\nwaves:\n  - { exposure: 20% }\n  - { exposure: 100% }\n";
+    plan(&app, text).await;
+    let id =
+        app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    for _ in 0..2 {
+        wavegate_server::controller::tick(&app.state).await.unwrap();
+    }
+    let st = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    assert_eq!(st["state"], "completed");
+    app.clock.advance(chrono::Duration::minutes(90));
+    wavegate_server::controller::tick(&app.state).await.unwrap();
+    assert_eq!(stale_flags(&app).await, json!([]), "not yet settled");
+    app.clock.advance(chrono::Duration::minutes(31));
+    wavegate_server::controller::tick(&app.state).await.unwrap();
+    wavegate_server::controller::tick(&app.state).await.unwrap();
+    let list = stale_flags(&app).await;
+    assert_eq!(list[0]["key"], "checkout", "{list}");
+    assert_eq!(list[0]["stale"]["rollout"], id.as_str());
+    let audit = app.admin(Method::GET, "/api/v1/audit?limit=100", None).await.body;
+    let marks = audit.as_array().unwrap().iter().filter(|e| e["action"] == "rollout.stale").count();
+    assert_eq!(marks, 1, "marked once");
+    assert_eq!(
+        app.admin(Method::GET, "/api/v1/flags", None).await.body.as_array().unwrap().len(),
+        1
+    );
+}
+
+async fn stale_flags(app: &TestApp) -> serde_json::Value {
+    app.admin(Method::GET, "/api/v1/flags?stale=true", None).await.body
+}
