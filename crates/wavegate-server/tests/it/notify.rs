@@ -276,7 +276,7 @@ async fn targets_are_validated_audited_and_need_a_global_admin() {
     let r = put(json!({"audience": "manager", "url": "https://hooks.example.com/services/SECRET"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(r.body["events"].as_array().unwrap().len(), 6, "all events by default");
+    assert_eq!(r.body["events"].as_array().unwrap().len(), 7, "all events by default");
     let r = put(json!({"audience": "manager", "url": "https://hooks.example.com/services/SECRET"}))
         .await;
     assert_eq!(r.status, StatusCode::OK);
