@@ -135,7 +135,7 @@ pub enum NotifyCommand {
         #[arg(long, default_value = "json", value_parser = ["json", "slack"])]
         format: String,
         /// Events it hears of, comma-separated (default: all of approval_requested, promoted,
-        /// paused, rolled_back, escalated, completed).
+        /// paused, rolled_back, escalated, completed, stale).
         #[arg(long, value_delimiter = ',')]
         events: Vec<String>,
         /// Environments it hears of, comma-separated (default: all).
