@@ -463,13 +463,16 @@ function runCommand(r, cmd) {
 // ---------- flags ----------
 
 async function flagsPage() {
-  const flags = await api("GET", "/api/v1/flags");
+  const [flags, staleList] = await Promise.all([api("GET", "/api/v1/flags"), api("GET", "/api/v1/flags?stale=true")]);
+  const stale = new Map(staleList.map((f) => [f.key, f.stale]));
   return h("div", {},
     h("h1", {}, "Flags"),
+    staleList.length ? h("p", { id: "stale-flags" }, `${staleList.length} stale flag${staleList.length === 1 ? "" : "s"} (rollout finished and settled): remove from code.`) : "",
     h("table", { id: "flags" },
       h("thead", {}, h("tr", {}, ["Flag", "Version", "Description", "Environments", "Updated by", "Updated"].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, flags.map((f) => h("tr", { dataset: { flag: f.key } },
-        h("td", {}, h("a", { href: `#/flags/${encodeURIComponent(f.key)}` }, f.key)),
+        h("td", {}, h("a", { href: `#/flags/${encodeURIComponent(f.key)}` }, f.key),
+          stale.has(f.key) ? h("span", { class: "badge stale", title: `stale since ${fmtTime(stale.get(f.key).since)} after ${stale.get(f.key).rollout}` }, " stale: remove from code") : ""),
         h("td", {}, `v${f.version}`),
         h("td", {}, f.spec.description || ""),
         h("td", {}, Object.entries(f.spec.environments || {}).map(([e, c]) => `${e}${c.enabled ? "" : " (off)"}`).join(", ")),
