@@ -14,6 +14,7 @@ pub mod forecast;
 pub mod lint;
 pub mod machine;
 pub mod plan;
+pub mod report;
 pub mod scorecard;
 pub mod sim;
 pub mod sketch;

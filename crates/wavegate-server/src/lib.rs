@@ -22,6 +22,7 @@ pub mod notify;
 pub mod ofrep;
 pub mod ofrep_events;
 pub mod prometheus;
+pub mod reports;
 pub mod rollouts;
 pub mod scorecard;
 pub mod snapshot;
@@ -80,6 +81,7 @@ pub fn app(state: AppState) -> Router {
         .merge(unleash::router())
         .merge(scorecard::router())
         .merge(freeze::router())
+        .merge(reports::router())
         .merge(dashboard::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))

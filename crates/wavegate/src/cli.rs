@@ -71,6 +71,13 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Reports: DORA metrics by service or team (Markdown, HTML with a chart, or --json).
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Stop the line: a global freeze holds every rollout (pause and rollback still work) and
     /// refuses new starts until lifted.
     Freeze {
@@ -460,6 +467,31 @@ pub enum FlagCommand {
         /// Write the flag file here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+/// `wavegate report …`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// DORA metrics from the rollouts that ended in a period: deployment frequency, lead time
+    /// (release commit_time → 100%), change fail rate, recovery time, rework rate, each with
+    /// its performance cluster (elite, high, medium, low).
+    Dora {
+        /// Start of the period: a span back from now (30d) or an RFC 3339 time.
+        #[arg(long, default_value = "30d")]
+        since: String,
+        /// End of the period (RFC 3339; default now).
+        #[arg(long)]
+        until: Option<String>,
+        /// Group by service or team.
+        #[arg(long, default_value = "service", value_parser = ["service", "team"])]
+        by: String,
+        /// Only this environment (default: every one the token may read).
+        #[arg(long = "env")]
+        environment: Option<String>,
+        /// markdown or html (`--json` for the numbers).
+        #[arg(long, default_value = "markdown", value_parser = ["markdown", "html"])]
+        format: String,
     },
 }
 

@@ -8,7 +8,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use wavegate_rollout::lint::{Severity, has_errors, lint};
 
-use crate::cli::{DrillArgs, FreezeCommand, PlanCommand, Remote, RolloutCommand, ScorecardCommand};
+use crate::cli::{
+    DrillArgs, FreezeCommand, PlanCommand, Remote, ReportCommand, RolloutCommand, ScorecardCommand,
+};
 use crate::client::Client;
 use crate::commands::{Failure, enc, need_token, print_json, s, with_reason};
 
@@ -614,6 +616,25 @@ pub async fn freeze(cmd: FreezeCommand, remote: &Remote) -> anyhow::Result<ExitC
         println!("Every rollout holds; pause and rollback still work; no rollout starts.");
     } else {
         println!("No freeze: rollouts proceed.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wavegate report dora`.
+pub async fn report(cmd: ReportCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
+    need_token(remote)?;
+    let c = Client::new(remote)?;
+    let ReportCommand::Dora { since, until, by, environment, format } = cmd;
+    let format = if remote.json { "json".to_owned() } else { format };
+    let mut query = vec![("since", since), ("by", by), ("format", format)];
+    query.extend(until.map(|u| ("until", u)));
+    query.extend(environment.map(|e| ("environment", e)));
+    let qs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
+    let path = format!("/api/v1/reports/dora?{}", qs.join("&"));
+    let (_, body) = c.send(c.request(Method::GET, &path)).await?;
+    match body {
+        Value::String(text) => print!("{text}"),
+        other => print_json(&other),
     }
     Ok(ExitCode::SUCCESS)
 }

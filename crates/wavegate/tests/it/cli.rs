@@ -347,3 +347,54 @@ fn freeze_on_status_off() {
     assert_eq!(v["active"], false);
     assert!(stdout(&cli(&server.url, Some(ADMIN), &["freeze", "status"])).contains("No freeze"));
 }
+
+/// `report dora` from real rollouts: a rolled-back hotfix counts (change fail rate, rework), a
+/// running rollout does not; Markdown, HTML with a chart, and JSON. (Completed rollouts, lead
+/// time and the clusters are covered by `wavegate_rollout::report`'s tests.)
+#[test]
+fn report_dora_from_real_rollouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        crate::support::start_with(&dir.path().join("w.db"), Some(ADMIN), &["--tick", "100ms"]);
+    let flags = write(
+        dir.path(),
+        "f.yaml",
+        "flags:\n  a:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n  b:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n",
+    );
+    cli_json(&server.url, ADMIN, &["flag", "apply", "-f", flags.to_str().unwrap()]);
+    let commit = (chrono::Utc::now() - chrono::Duration::hours(5)).to_rfc3339();
+    for (name, flag, kind) in [("pa", "a", "feature"), ("pb", "b", "hotfix")] {
+        let text = format!(
+            "name: {name}\nrelease: {{ name: {flag}, version: 1.0.0, risk: low, service: checkout, team: payments, commit_time: \"{commit}\", change_type: {kind} }}\nflag: {flag}\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: {{ requester: admin }}\nwaves:\n  - {{ exposure: 20%, hold: 1h }}\n  - {{ exposure: 100% }}\n"
+        );
+        let p = write(dir.path(), &format!("{name}.yaml"), &text);
+        cli_json(&server.url, ADMIN, &["plan", "apply", "-f", p.to_str().unwrap()]);
+    }
+    let a = cli_json(&server.url, ADMIN, &["rollout", "start", "pa"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = cli_json(&server.url, ADMIN, &["rollout", "start", "pb"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cli_json(&server.url, ADMIN, &["rollout", "rollback", &b, "--reason", "errors"]);
+    // `a` is still holding its first wave (1h): running rollouts are not deployments yet.
+    assert_eq!(cli_json(&server.url, ADMIN, &["rollout", "status", &a])["state"], "running");
+    let md = stdout(&cli(
+        &server.url,
+        Some(ADMIN),
+        &["report", "dora", "--since", "1d", "--env", "prod"],
+    ));
+    assert!(md.contains("# DORA metrics by service"), "{md}");
+    assert!(md.contains("| checkout | 1 |"), "one ended rollout (the rolled-back one): {md}");
+    assert!(md.contains("100.0% (low)"), "change fail rate 100%: {md}");
+    let json = cli_json(&server.url, ADMIN, &["report", "dora", "--since", "1d", "--by", "team"]);
+    assert_eq!(json["groups"][0]["group"], "payments");
+    assert_eq!(json["groups"][0]["rework_rate"]["value"], 1.0, "the hotfix counts as rework");
+    let html = stdout(&cli(&server.url, Some(ADMIN), &["report", "dora", "--format", "html"]));
+    assert!(html.starts_with("<!doctype html>") && html.contains("<svg"), "{html}");
+    let bad = cli(&server.url, Some(ADMIN), &["report", "dora", "--since", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("since"), "{}", stderr(&bad));
+}

@@ -1,0 +1,340 @@
+//! DORA metrics from rollouts (pure): deployment frequency, lead time for changes, change fail
+//! rate, failed-deployment recovery time and rework rate, per group (service or team) over a
+//! period, each with its performance-cluster label.
+//!
+//! Definitions (one deployment = one rollout that ended in the period, in the environment
+//! asked for):
+//! - **deployment frequency**: completed rollouts per day;
+//! - **lead time**: median of release `commit_time` → completion at 100%;
+//! - **change fail rate**: rolled back / (completed + rolled back);
+//! - **recovery time**: median, over rolled-back rollouts, of the failing wave's start → the
+//!   rollback (the flag is back on the pre-rollout version then);
+//! - **rework rate**: share of deployments whose `change_type` is `hotfix` or `emergency`.
+//!
+//! Cluster thresholds follow the DORA reports (elite / high / medium / low); rework rate has no
+//! published clusters, so it is labelled with the change-fail-rate thresholds.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::machine::{Rollout, State};
+use crate::plan::ChangeType;
+
+/// One ended rollout, as the report reads it.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// Group key (service or team; `unknown` when the plan names none).
+    pub group: String,
+    /// Completed (true) or rolled back (false).
+    pub completed: bool,
+    /// When it ended (completed or rolled back).
+    pub ended_at: DateTime<Utc>,
+    /// When the failing wave started (rolled back only).
+    pub failing_wave_started_at: Option<DateTime<Utc>>,
+    /// Release commit time, if the plan gives it.
+    pub commit_time: Option<DateTime<Utc>>,
+    /// Hotfix or emergency.
+    pub rework: bool,
+}
+
+impl Deployment {
+    /// Reads an ended rollout; `None` while it runs or when it was aborted. `ended_fallback`
+    /// stands in for the end time of rollouts stored before it was recorded.
+    pub fn of(r: &Rollout, by_team: bool, ended_fallback: DateTime<Utc>) -> Option<Deployment> {
+        let completed = match r.state {
+            State::Completed => true,
+            State::RolledBack { .. } => false,
+            _ => return None,
+        };
+        let rel = &r.plan.release;
+        let group = if by_team { rel.team.clone() } else { rel.service.clone() }
+            .unwrap_or_else(|| "unknown".into());
+        Some(Deployment {
+            group,
+            completed,
+            ended_at: if completed {
+                r.completed_at.unwrap_or(ended_fallback)
+            } else {
+                ended_fallback
+            },
+            failing_wave_started_at: (!completed).then_some(r.wave_started_at),
+            commit_time: rel.commit_time.map(|t| t.with_timezone(&Utc)),
+            rework: matches!(rel.change_type, Some(ChangeType::Hotfix | ChangeType::Emergency)),
+        })
+    }
+}
+
+/// A metric's value and its cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metric {
+    /// The value (`None`: no data in the period).
+    pub value: Option<f64>,
+    /// Its unit.
+    pub unit: &'static str,
+    /// `elite`, `high`, `medium`, `low`, or `n/a` without data.
+    pub cluster: &'static str,
+}
+
+/// The five metrics of one group.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupReport {
+    /// Service or team.
+    pub group: String,
+    /// Deployments (completed + rolled back) in the period.
+    pub deployments: usize,
+    /// Completed rollouts per day.
+    pub deployment_frequency: Metric,
+    /// Median commit → 100%, hours.
+    pub lead_time: Metric,
+    /// Rolled back / deployments.
+    pub change_fail_rate: Metric,
+    /// Median failing wave start → rollback, hours.
+    pub recovery_time: Metric,
+    /// Hotfix/emergency share.
+    pub rework_rate: Metric,
+}
+
+/// The report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DoraReport {
+    /// Period start.
+    pub since: DateTime<Utc>,
+    /// Period end.
+    pub until: DateTime<Utc>,
+    /// `service` or `team`.
+    pub grouped_by: &'static str,
+    /// One row per group, sorted by name.
+    pub groups: Vec<GroupReport>,
+}
+
+fn median(mut xs: Vec<f64>) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(|a, b| a.total_cmp(b));
+    let n = xs.len();
+    Some(if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 })
+}
+
+fn cluster(value: Option<f64>, bounds: [f64; 3], higher_is_better: bool) -> &'static str {
+    let Some(v) = value else { return "n/a" };
+    let labels = ["elite", "high", "medium"];
+    for (b, label) in bounds.iter().zip(labels) {
+        if (higher_is_better && v >= *b) || (!higher_is_better && v <= *b) {
+            return label;
+        }
+    }
+    "low"
+}
+
+/// Computes the report over `deployments` ended in `[since, until)`.
+pub fn dora(
+    deployments: &[Deployment],
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    grouped_by: &'static str,
+) -> DoraReport {
+    let days = ((until - since).num_seconds() as f64 / 86_400.0).max(1.0 / 24.0);
+    let mut by_group: BTreeMap<&str, Vec<&Deployment>> = BTreeMap::new();
+    for d in deployments.iter().filter(|d| d.ended_at >= since && d.ended_at < until) {
+        by_group.entry(d.group.as_str()).or_default().push(d);
+    }
+    let hours = |d: Duration| d.num_seconds() as f64 / 3600.0;
+    let groups = by_group
+        .into_iter()
+        .map(|(group, ds)| {
+            let total = ds.len();
+            let completed: Vec<&&Deployment> = ds.iter().filter(|d| d.completed).collect();
+            let failed: Vec<&&Deployment> = ds.iter().filter(|d| !d.completed).collect();
+            let freq = Some(completed.len() as f64 / days);
+            let lead = median(
+                completed
+                    .iter()
+                    .filter_map(|d| d.commit_time.map(|c| hours(d.ended_at - c).max(0.0)))
+                    .collect(),
+            );
+            let cfr = (total > 0).then(|| failed.len() as f64 / total as f64);
+            let recovery = median(
+                failed
+                    .iter()
+                    .filter_map(|d| {
+                        d.failing_wave_started_at.map(|s| hours(d.ended_at - s).max(0.0))
+                    })
+                    .collect(),
+            );
+            let rework =
+                (total > 0).then(|| ds.iter().filter(|d| d.rework).count() as f64 / total as f64);
+            GroupReport {
+                group: group.to_owned(),
+                deployments: total,
+                // Elite: on demand (daily or more); high: weekly; medium: monthly.
+                deployment_frequency: Metric {
+                    value: freq,
+                    unit: "per day",
+                    cluster: cluster(freq, [1.0, 1.0 / 7.0, 1.0 / 30.0], true),
+                },
+                // Elite: under a day; high: under a week; medium: under a month.
+                lead_time: Metric {
+                    value: lead,
+                    unit: "hours",
+                    cluster: cluster(lead, [24.0, 168.0, 720.0], false),
+                },
+                change_fail_rate: Metric {
+                    value: cfr,
+                    unit: "ratio",
+                    cluster: cluster(cfr, [0.05, 0.10, 0.15], false),
+                },
+                // Elite: under an hour; high: under a day; medium: under a week.
+                recovery_time: Metric {
+                    value: recovery,
+                    unit: "hours",
+                    cluster: cluster(recovery, [1.0, 24.0, 168.0], false),
+                },
+                rework_rate: Metric {
+                    value: rework,
+                    unit: "ratio",
+                    cluster: cluster(rework, [0.05, 0.10, 0.15], false),
+                },
+            }
+        })
+        .collect();
+    DoraReport { since, until, grouped_by, groups }
+}
+
+fn fmt(m: &Metric) -> String {
+    match m.value {
+        None => "—".into(),
+        Some(v) if m.unit == "ratio" => format!("{:.1}%", v * 100.0),
+        Some(v) if m.unit == "per day" => format!("{v:.2}/day"),
+        Some(v) => format!("{v:.1} h"),
+    }
+}
+
+/// The report as a Markdown table.
+pub fn to_markdown(r: &DoraReport) -> String {
+    let mut out = format!(
+        "# DORA metrics by {}, {} to {}\n\n| {} | deployments | deployment frequency | lead time | change fail rate | recovery time | rework rate |\n|---|---:|---|---|---|---|---|\n",
+        r.grouped_by,
+        r.since.format("%Y-%m-%d"),
+        r.until.format("%Y-%m-%d"),
+        r.grouped_by
+    );
+    for g in &r.groups {
+        let cell = |m: &Metric| format!("{} ({})", fmt(m), m.cluster);
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            g.group,
+            g.deployments,
+            cell(&g.deployment_frequency),
+            cell(&g.lead_time),
+            cell(&g.change_fail_rate),
+            cell(&g.recovery_time),
+            cell(&g.rework_rate)
+        ));
+    }
+    if r.groups.is_empty() {
+        out.push_str("\nNo rollout ended in this period.\n");
+    }
+    out.push_str("\nClusters: elite, high, medium, low (DORA); rework rate uses the change-fail-rate thresholds.\n");
+    out
+}
+
+/// The report as a self-contained HTML page with a bar chart of deployments per group.
+pub fn to_html(r: &DoraReport) -> String {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let max = r.groups.iter().map(|g| g.deployments).max().unwrap_or(1).max(1) as f64;
+    let mut rows = String::new();
+    let mut bars = String::new();
+    for (i, g) in r.groups.iter().enumerate() {
+        let cell = |m: &Metric| {
+            format!("<td>{} <span class=\"c-{0}\">{}</span></td>", esc(&fmt(m)), m.cluster)
+        };
+        rows.push_str(&format!(
+            "<tr><th scope=\"row\">{}</th><td>{}</td>{}{}{}{}{}</tr>\n",
+            esc(&g.group),
+            g.deployments,
+            cell(&g.deployment_frequency),
+            cell(&g.lead_time),
+            cell(&g.change_fail_rate),
+            cell(&g.recovery_time),
+            cell(&g.rework_rate)
+        ));
+        let w = 300.0 * g.deployments as f64 / max;
+        let y = 10 + i * 24;
+        bars.push_str(&format!(
+            "<text x=\"0\" y=\"{}\">{}</text><rect x=\"120\" y=\"{}\" width=\"{w:.0}\" height=\"16\" fill=\"#3b6fb6\"/><text x=\"{:.0}\" y=\"{}\">{}</text>",
+            y + 12,
+            esc(&g.group),
+            y,
+            125.0 + w,
+            y + 12,
+            g.deployments
+        ));
+    }
+    let height = 20 + r.groups.len() * 24;
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>DORA metrics</title><style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.c-elite{{color:#1a7f37}}.c-high{{color:#3b6fb6}}.c-medium{{color:#9a6700}}.c-low{{color:#cf222e}}</style></head><body><h1>DORA metrics by {g}, {s} to {u}</h1><table><thead><tr><th>{g}</th><th>deployments</th><th>deployment frequency</th><th>lead time</th><th>change fail rate</th><th>recovery time</th><th>rework rate</th></tr></thead><tbody>{rows}</tbody></table><h2>Deployments per {g}</h2><svg role=\"img\" aria-label=\"deployments per {g}\" width=\"480\" height=\"{height}\">{bars}</svg></body></html>\n",
+        g = r.grouped_by,
+        s = r.since.format("%Y-%m-%d"),
+        u = r.until.format("%Y-%m-%d"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(h: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").unwrap().with_timezone(&Utc)
+            + Duration::hours(h)
+    }
+
+    fn dep(
+        group: &str,
+        completed: bool,
+        end: i64,
+        commit: Option<i64>,
+        rework: bool,
+    ) -> Deployment {
+        Deployment {
+            group: group.into(),
+            completed,
+            ended_at: t(end),
+            failing_wave_started_at: (!completed).then(|| t(end - 2)),
+            commit_time: commit.map(t),
+            rework,
+        }
+    }
+
+    #[test]
+    fn metrics_and_clusters() {
+        let ds = vec![
+            dep("checkout", true, 10, Some(0), false),
+            dep("checkout", true, 30, Some(20), false),
+            dep("checkout", false, 50, None, true),
+            dep("search", true, 100, Some(-400), false),
+            dep("search", true, 24 * 40, Some(0), false), // outside the period
+        ];
+        let r = dora(&ds, t(0), t(24 * 10), "service");
+        assert_eq!(r.groups.len(), 2);
+        let c = &r.groups[0];
+        assert_eq!((c.group.as_str(), c.deployments), ("checkout", 3));
+        assert_eq!(c.deployment_frequency.value, Some(0.2));
+        assert_eq!(c.deployment_frequency.cluster, "high");
+        assert_eq!((c.lead_time.value, c.lead_time.cluster), (Some(10.0), "elite"));
+        assert_eq!(c.change_fail_rate.cluster, "low");
+        assert_eq!((c.recovery_time.value, c.recovery_time.cluster), (Some(2.0), "high"));
+        assert!((c.rework_rate.value.unwrap() - 1.0 / 3.0).abs() < 1e-9);
+        let s = &r.groups[1];
+        assert_eq!((s.lead_time.value, s.lead_time.cluster), (Some(500.0), "medium"));
+        assert_eq!((s.recovery_time.value, s.recovery_time.cluster), (None, "n/a"));
+        let md = to_markdown(&r);
+        assert!(
+            md.contains("| checkout | 3 | 0.20/day (high) | 10.0 h (elite) | 33.3% (low)"),
+            "{md}"
+        );
+        assert!(to_html(&r).contains("<svg"));
+    }
+}
