@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod blackout;
+pub mod calendar;
 pub mod drill;
 pub mod duration;
 pub mod exposure;

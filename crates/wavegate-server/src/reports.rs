@@ -1,5 +1,6 @@
 //! Reports: `GET /api/v1/reports/dora` — DORA metrics from the rollouts that ended in a period
-//! (`wavegate_rollout::report`), as JSON, Markdown or HTML.
+//! (`wavegate_rollout::report`), as JSON, Markdown or HTML; `GET /api/v1/calendar` — the release
+//! calendar (`wavegate_rollout::calendar`), as JSON or iCalendar.
 
 use axum::Router;
 use axum::extract::State;
@@ -18,7 +19,9 @@ use crate::state::AppState;
 
 /// Report routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/reports/dora", get(dora_report))
+    Router::new()
+        .route("/api/v1/reports/dora", get(dora_report))
+        .route("/api/v1/calendar", get(calendar))
 }
 
 #[derive(Deserialize)]
@@ -106,6 +109,118 @@ async fn dora_report(
             return Err(ApiError::invalid(
                 "format",
                 format!("format must be json, markdown or html, got {other:?}"),
+            ));
+        }
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalendarQuery {
+    /// Days ahead to show (1–366, default 14).
+    #[serde(default)]
+    days: Option<i64>,
+    /// `json` (default) or `ics`.
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// `GET /api/v1/calendar`: live rollouts (to their earliest end), blackout windows of every
+/// plan, the freeze, and conflicts between dependent services, as JSON or iCalendar.
+async fn calendar(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<CalendarQuery>,
+) -> ApiResult<Response> {
+    use wavegate_rollout::calendar::{Entry, LiveRollout, conflicts, to_ics};
+    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    let days = q.days.unwrap_or(14);
+    if !(1..=366).contains(&days) {
+        return Err(ApiError::invalid("days", "days must be 1 to 366"));
+    }
+    let now = state.clock.now();
+    let to = now + chrono::Duration::days(days);
+    let mut entries = Vec::new();
+    let mut live = Vec::new();
+    for row in state.store.rollouts(true).await? {
+        if !p.0.allows_env(&row.environment) {
+            continue;
+        }
+        let Ok(r) = serde_json::from_value::<Rollout>(row.doc.clone()) else { continue };
+        let remaining: chrono::Duration = r
+            .plan
+            .waves
+            .iter()
+            .skip(r.wave)
+            .map(|w| w.hold.to_chrono())
+            .fold(chrono::Duration::zero(), |a, b| a + b);
+        let end = (r.wave_started_at + remaining).max(now + chrono::Duration::minutes(1));
+        entries.push(Entry {
+            kind: "rollout",
+            title: format!(
+                "{} {} → {} ({})",
+                r.plan.release.name, r.plan.release.version, r.plan.flag, row.state
+            ),
+            start: r.started_at,
+            end,
+            environment: Some(row.environment.clone()),
+            plan: Some(r.plan.name.clone()),
+            rollouts: vec![r.id.clone()],
+        });
+        live.push(LiveRollout {
+            id: r.id.clone(),
+            plan: r.plan.name.clone(),
+            environment: row.environment.clone(),
+            service: r.plan.release.service.clone(),
+            depends_on: r.plan.release.depends_on.clone(),
+            start: r.started_at,
+            end,
+        });
+    }
+    entries.extend(conflicts(&live));
+    for head in state.store.list(wavegate_store::Kind::Plan, false).await? {
+        let Ok(plan) = serde_json::from_value::<wavegate_rollout::plan::PlanSpec>(head.spec) else {
+            continue;
+        };
+        if !p.0.allows_env(&plan.environment) {
+            continue;
+        }
+        for spec in &plan.blackouts {
+            let Ok(b) = wavegate_rollout::blackout::Blackout::compile(spec) else { continue };
+            for (start, end) in b.occurrences(now, to) {
+                entries.push(Entry {
+                    kind: "blackout",
+                    title: format!("blackout {} ({})", spec.name, plan.name),
+                    start,
+                    end,
+                    environment: Some(plan.environment.clone()),
+                    plan: Some(plan.name.clone()),
+                    rollouts: Vec::new(),
+                });
+            }
+        }
+    }
+    if let Some(why) = crate::freeze::active(&state).await? {
+        entries.push(Entry {
+            kind: "freeze",
+            title: format!("freeze: {why}"),
+            start: now,
+            end: to,
+            environment: None,
+            plan: None,
+            rollouts: Vec::new(),
+        });
+    }
+    entries.sort_by(|a, b| a.start.cmp(&b.start).then(a.kind.cmp(b.kind)));
+    Ok(match q.format.as_deref().unwrap_or("json") {
+        "json" => axum::Json(serde_json::json!({"from": now, "to": to, "entries": entries}))
+            .into_response(),
+        "ics" => ([(header::CONTENT_TYPE, "text/calendar; charset=utf-8")], to_ics(&entries, now))
+            .into_response(),
+        other => {
+            return Err(ApiError::invalid(
+                "format",
+                format!("format must be json or ics, got {other:?}"),
             ));
         }
     })

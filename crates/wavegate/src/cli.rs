@@ -71,6 +71,18 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// The release calendar: live rollouts, blackout windows, the freeze, and conflicts
+    /// between rollouts of dependent services (`--ics` for an iCalendar file).
+    Calendar {
+        /// Days ahead.
+        #[arg(long, default_value_t = 14)]
+        days: i64,
+        /// Print iCalendar (RFC 5545) instead of a table.
+        #[arg(long)]
+        ics: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Reports: DORA metrics by service or team (Markdown, HTML with a chart, or --json).
     Report {
         #[command(subcommand)]

@@ -53,6 +53,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => eval(args).await,
         Command::Audit { command, remote } => audit(command, &remote).await,
         Command::Drill(args) => crate::rollout_cmd::drill(args).await,
+        Command::Calendar { days, ics, remote } => {
+            crate::rollout_cmd::calendar(days, ics, &remote).await
+        }
         Command::Report { command, remote } => crate::rollout_cmd::report(command, &remote).await,
         Command::Freeze { command, remote } => crate::rollout_cmd::freeze(command, &remote).await,
         Command::Scorecard { command, remote } => {

@@ -638,3 +638,33 @@ pub async fn report(cmd: ReportCommand, remote: &Remote) -> anyhow::Result<ExitC
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `wavegate calendar`.
+pub async fn calendar(days: i64, ics: bool, remote: &Remote) -> anyhow::Result<ExitCode> {
+    need_token(remote)?;
+    let c = Client::new(remote)?;
+    let format = if ics { "ics" } else { "json" };
+    let (_, body) = c
+        .send(c.request(Method::GET, &format!("/api/v1/calendar?days={days}&format={format}")))
+        .await?;
+    if ics {
+        print!("{}", body.as_str().unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if remote.json {
+        print_json(&body);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<22} {:<22} {:<9} {:<8} WHAT", "START", "END", "KIND", "ENV");
+    for e in body["entries"].as_array().into_iter().flatten() {
+        println!(
+            "{:<22} {:<22} {:<9} {:<8} {}",
+            s(&e["start"]),
+            s(&e["end"]),
+            s(&e["kind"]),
+            e["environment"].as_str().unwrap_or("-"),
+            s(&e["title"])
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -86,3 +86,53 @@ async fn a_freeze_holds_everything_but_pause_and_rollback() {
         "the freeze is audited"
     );
 }
+
+/// The calendar: live rollouts, blackout occurrences, the freeze, and a conflict between two
+/// overlapping rollouts of dependent services; JSON and iCalendar.
+#[tokio::test]
+async fn the_calendar_shows_rollouts_blackouts_and_conflicts() {
+    let app = spawn_app().await;
+    app.apply_yaml(FLAGS).await;
+    let with = |name: &str, flag: &str, release: &str, extra: &str| {
+        format!(
+            "name: {name}\nrelease: {{ name: {flag}, version: 1.0.0, risk: low, {release} }}\nflag: {flag}\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: {{ requester: admin }}\n{extra}waves:\n  - {{ exposure: 20%, hold: 2h }}\n  - {{ exposure: 100% }}\n"
+        )
+    };
+    let plans = [
+        with(
+            "pa",
+            "a",
+            "service: checkout, depends_on: [payments]",
+            "blackouts:\n  - { name: weekend, rrule: \"FREQ=WEEKLY;BYDAY=SA\", dtstart: \"2026-01-03T00:00:00\", duration: 24h }\n",
+        ),
+        with("pb", "b", "service: payments", ""),
+    ];
+    for text in plans {
+        let r = app
+            .raw(
+                Method::POST,
+                "/api/v1/plans",
+                Some(ADMIN),
+                &[("content-type", "application/yaml")],
+                text.into_bytes(),
+            )
+            .await;
+        assert!(r.status.is_success(), "{:?}", r.body);
+    }
+    for p in ["pa", "pb"] {
+        let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": p}))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    app.admin(Method::PUT, "/api/v1/freeze", Some(json!({"reason": "year-end"}))).await;
+    let cal = app.admin(Method::GET, "/api/v1/calendar?days=14", None).await.body;
+    let kinds =
+        |k: &str| cal["entries"].as_array().unwrap().iter().filter(|e| e["kind"] == k).count();
+    assert_eq!((kinds("rollout"), kinds("conflict"), kinds("freeze")), (2, 1, 1), "{cal}");
+    assert!(kinds("blackout") >= 2, "two Saturdays in two weeks: {cal}");
+    let conflict =
+        cal["entries"].as_array().unwrap().iter().find(|e| e["kind"] == "conflict").unwrap();
+    assert!(conflict["title"].as_str().unwrap().contains("one depends on the other"));
+    let ics = app.admin(Method::GET, "/api/v1/calendar?format=ics", None).await;
+    assert!(ics.body.as_str().unwrap().starts_with("BEGIN:VCALENDAR"), "{:?}", ics.body);
+    assert_eq!(app.admin(Method::GET, "/api/v1/calendar?days=0", None).await.body["field"], "days");
+}
