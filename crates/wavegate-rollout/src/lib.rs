@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod drill;
 pub mod duration;
 pub mod exposure;
+pub mod feedback;
 pub mod forecast;
 pub mod lint;
 pub mod machine;

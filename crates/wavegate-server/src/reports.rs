@@ -22,6 +22,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/reports/dora", get(dora_report))
         .route("/api/v1/calendar", get(calendar))
+        .route("/api/v1/feedback", axum::routing::post(post_feedback))
+        .route("/api/v1/feedback/digest", get(feedback_digest))
 }
 
 #[derive(Deserialize)]
@@ -221,6 +223,126 @@ async fn calendar(
             return Err(ApiError::invalid(
                 "format",
                 format!("format must be json or ics, got {other:?}"),
+            ));
+        }
+    })
+}
+
+/// Most feedback items per request.
+pub const MAX_FEEDBACK: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackIn {
+    release: String,
+    category: String,
+    cohort: String,
+    sentiment: String,
+    text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FeedbackBody {
+    Many { feedback: Vec<FeedbackIn> },
+    One(FeedbackIn),
+}
+
+/// `POST /api/v1/feedback`: one item, or `{"feedback": [...]}`; validated whole.
+async fn post_feedback(
+    State(state): State<AppState>,
+    p: Principal,
+    crate::json::JsonBody(body): crate::json::JsonBody<FeedbackBody>,
+) -> ApiResult<Response> {
+    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    let items = match body {
+        FeedbackBody::Many { feedback } => feedback,
+        FeedbackBody::One(f) => vec![f],
+    };
+    if items.is_empty() || items.len() > MAX_FEEDBACK {
+        return Err(ApiError::invalid("feedback", format!("send 1 to {MAX_FEEDBACK} items")));
+    }
+    let now = state.clock.now();
+    let mut rows = Vec::with_capacity(items.len());
+    for (i, f) in items.into_iter().enumerate() {
+        let at = |field: &str| format!("feedback[{i}].{field}");
+        for (field, v, max) in [
+            ("release", &f.release, 128),
+            ("category", &f.category, 64),
+            ("cohort", &f.cohort, 64),
+            ("text", &f.text, 4000),
+        ] {
+            if v.trim().is_empty() || v.len() > max {
+                return Err(ApiError::invalid(
+                    at(field),
+                    format!("{field} must be 1 to {max} characters"),
+                ));
+            }
+        }
+        if !matches!(f.sentiment.as_str(), "positive" | "neutral" | "negative") {
+            return Err(ApiError::invalid(
+                at("sentiment"),
+                "sentiment must be positive, neutral or negative",
+            ));
+        }
+        rows.push(wavegate_store::FeedbackRow {
+            id: 0,
+            release: f.release.trim().to_owned(),
+            category: f.category.trim().to_lowercase(),
+            cohort: f.cohort.trim().to_owned(),
+            sentiment: f.sentiment,
+            body: f.text,
+            at: now,
+            principal: p.name().to_owned(),
+        });
+    }
+    let ids = state.store.add_feedback(&rows).await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        axum::Json(serde_json::json!({"accepted": ids.len(), "ids": ids})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DigestQuery {
+    release: String,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// `GET /api/v1/feedback/digest?release=…`: themes by category and cohort.
+async fn feedback_digest(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<DigestQuery>,
+) -> ApiResult<Response> {
+    use wavegate_rollout::feedback::{Item, digest, to_markdown};
+    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    let rows = state.store.feedback(&q.release).await?;
+    let items: Vec<Item<'_>> = rows
+        .iter()
+        .map(|r| Item {
+            category: &r.category,
+            cohort: &r.cohort,
+            sentiment: &r.sentiment,
+            text: &r.body,
+        })
+        .collect();
+    let d = digest(&items);
+    Ok(match q.format.as_deref().unwrap_or("json") {
+        "json" => {
+            axum::Json(serde_json::json!({"release": q.release, "digest": d})).into_response()
+        }
+        "markdown" => {
+            ([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], to_markdown(&q.release, &d))
+                .into_response()
+        }
+        other => {
+            return Err(ApiError::invalid(
+                "format",
+                format!("format must be json or markdown, got {other:?}"),
             ));
         }
     })

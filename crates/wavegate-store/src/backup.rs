@@ -150,6 +150,20 @@ pub const TABLES: &[Table] = &[
         "id",
     ),
     (
+        "feedback",
+        &[
+            ("id", Col::Int),
+            ("release", Col::Text),
+            ("category", Col::Text),
+            ("cohort", Col::Text),
+            ("sentiment", Col::Text),
+            ("body", Col::Text),
+            ("at", Col::Text),
+            ("principal", Col::Text),
+        ],
+        "id",
+    ),
+    (
         "notify_targets",
         &[
             ("name", Col::Text),
@@ -207,7 +221,7 @@ const VERSIONS: &[(&str, Col)] = &[
 pub const SEEDED: &[&str] = &["environments", "meta", "leader"];
 
 /// Tables with a generated `id` (PostgreSQL's sequences are advanced past restored ids).
-pub const SERIAL: &[&str] = &["verdicts", "drills", "notify_deliveries"];
+pub const SERIAL: &[&str] = &["verdicts", "drills", "feedback", "notify_deliveries"];
 
 /// A whole database, table by table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -405,6 +405,20 @@ pub async fn backup_round_trip(source: Arc<dyn Store>, target: Arc<dyn Store>) {
     let freeze =
         Put { kind: Kind::Setting, ..put("freeze", json!({"active": true, "reason": "x"})) };
     source.apply(&[card, freeze], &change("alice", 11)).await.unwrap();
+    let fb = crate::FeedbackRow {
+        id: 0,
+        release: "checkout".into(),
+        category: "usability".into(),
+        cohort: "oslo".into(),
+        sentiment: "negative".into(),
+        body: "the pay button moved".into(),
+        at: Utc::now(),
+        principal: "web".into(),
+    };
+    let ids = source.add_feedback(&[fb.clone(), fb.clone()]).await.unwrap();
+    assert!(ids[1] > ids[0]);
+    assert_eq!(source.feedback("checkout").await.unwrap().len(), 2);
+    assert!(source.feedback("other").await.unwrap().is_empty());
     assert_eq!(source.versions(Kind::Scorecard, "p").await.unwrap()[0].action, "scorecard.create");
     assert!(source.get(Kind::Flag, "freeze").await.unwrap().is_none(), "kinds are separate");
     let head = source.audit_head().await.unwrap();
@@ -437,6 +451,9 @@ pub async fn backup_round_trip(source: Arc<dyn Store>, target: Arc<dyn Store>) {
     let id = target.add_drill(&drill, &change("bob", 21)).await.unwrap();
     assert!(before.iter().all(|b| b.id < id), "ids continue after the restored ones");
 
+    assert_eq!(target.feedback("checkout").await.unwrap()[1].body, "the pay button moved");
+    let more = target.add_feedback(&[fb]).await.unwrap();
+    assert!(more[0] > ids[1], "feedback ids continue after the restored ones");
     let err = target.import(&backup).await.unwrap_err();
     assert!(matches!(&err, StoreError::Conflict(m) if m.contains("not empty")), "{err}");
     let mut bad = backup.clone();

@@ -168,6 +168,10 @@ pub trait Store: Send + Sync + 'static {
     async fn add_drill(&self, drill: &DrillRow, change: &Change) -> StoreResult<i64>;
     /// Drill runs of a plan, newest first.
     async fn drills(&self, plan: &str) -> StoreResult<Vec<DrillRow>>;
+    /// Stores pilot feedback (not audited: it is data, not a change); returns the ids.
+    async fn add_feedback(&self, rows: &[FeedbackRow]) -> StoreResult<Vec<i64>>;
+    /// Feedback about `release`, oldest first.
+    async fn feedback(&self, release: &str) -> StoreResult<Vec<FeedbackRow>>;
     /// The sketches of one rollout wave: (arm, metric, bucket counts).
     async fn sketches(&self, rollout: &str, wave: i64) -> StoreResult<Vec<SketchDelta>>;
     /// The aggregates of one rollout wave.

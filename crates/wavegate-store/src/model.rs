@@ -468,3 +468,24 @@ pub struct DeliveryQuery {
     /// At most this many, newest first.
     pub limit: i64,
 }
+
+/// One piece of pilot feedback about a release.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackRow {
+    /// Sequence (0 when new).
+    pub id: i64,
+    /// The release it is about (a plan's `release.name`).
+    pub release: String,
+    /// Category (`bug`, `usability`, `performance`, …).
+    pub category: String,
+    /// The cohort it came from (a team, location, function…).
+    pub cohort: String,
+    /// `positive`, `neutral` or `negative`.
+    pub sentiment: String,
+    /// What was said.
+    pub body: String,
+    /// When it was received.
+    pub at: DateTime<Utc>,
+    /// The token's principal that sent it.
+    pub principal: String,
+}

@@ -19,9 +19,9 @@ use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 use crate::backup::{Backup, Col, SEEDED, SERIAL, TABLES};
 use crate::{
     AggregateDelta, AggregateRow, AuditRow, Change, Delivery, DeliveryAttempt, DeliveryQuery,
-    DrillRow, Environment, Head, Kind, NewDelivery, NewToken, NotifyTargetRow, Put, PutOutcome,
-    RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult, TokenKind, TokenRecord,
-    VerdictRow, VersionRecord,
+    DrillRow, Environment, FeedbackRow, Head, Kind, NewDelivery, NewToken, NotifyTargetRow, Put,
+    PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult, TokenKind,
+    TokenRecord, VerdictRow, VersionRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -1012,6 +1012,47 @@ impl Store for PgStore {
         .await?;
         self.commit(tx).await?;
         Ok(id)
+    }
+
+    async fn add_feedback(&self, rows: &[FeedbackRow]) -> StoreResult<Vec<i64>> {
+        let mut tx = self.begin().await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for f in rows {
+            let id: i64 = sqlx::query_scalar("INSERT INTO feedback (release, category, cohort, sentiment, body, at, principal) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
+                .bind(&f.release)
+                .bind(&f.category)
+                .bind(&f.cohort)
+                .bind(&f.sentiment)
+                .bind(&f.body)
+                .bind(ts(f.at))
+                .bind(&f.principal)
+                .fetch_one(&mut *tx)
+                .await?;
+            ids.push(id);
+        }
+        self.commit(tx).await?;
+        Ok(ids)
+    }
+
+    async fn feedback(&self, release: &str) -> StoreResult<Vec<FeedbackRow>> {
+        let rows = sqlx::query("SELECT * FROM feedback WHERE release = $1 ORDER BY id")
+            .bind(release)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FeedbackRow {
+                    id: r.try_get("id")?,
+                    release: r.try_get("release")?,
+                    category: r.try_get("category")?,
+                    cohort: r.try_get("cohort")?,
+                    sentiment: r.try_get("sentiment")?,
+                    body: r.try_get("body")?,
+                    at: parse_ts(&r.try_get::<String, _>("at")?)?,
+                    principal: r.try_get("principal")?,
+                })
+            })
+            .collect()
     }
 
     async fn drills(&self, plan: &str) -> StoreResult<Vec<DrillRow>> {

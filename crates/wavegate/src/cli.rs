@@ -505,6 +505,13 @@ pub enum ReportCommand {
         #[arg(long, default_value = "markdown", value_parser = ["markdown", "html"])]
         format: String,
     },
+    /// Pilot feedback about a release (`POST /api/v1/feedback`): counts and sentiment by
+    /// category and cohort, recurring themes, lagging cohorts.
+    Feedback {
+        /// The release's name.
+        #[arg(long)]
+        release: String,
+    },
 }
 
 /// `wavegate freeze …`.

@@ -624,7 +624,20 @@ pub async fn freeze(cmd: FreezeCommand, remote: &Remote) -> anyhow::Result<ExitC
 pub async fn report(cmd: ReportCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     need_token(remote)?;
     let c = Client::new(remote)?;
-    let ReportCommand::Dora { since, until, by, environment, format } = cmd;
+    let (since, until, by, environment, format) = match cmd {
+        ReportCommand::Dora { since, until, by, environment, format } => {
+            (since, until, by, environment, format)
+        }
+        ReportCommand::Feedback { release } => {
+            let format = if remote.json { "json" } else { "markdown" };
+            let path = format!("/api/v1/feedback/digest?release={}&format={format}", enc(&release));
+            match c.send(c.request(Method::GET, &path)).await?.1 {
+                Value::String(text) => print!("{text}"),
+                other => print_json(&other),
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let format = if remote.json { "json".to_owned() } else { format };
     let mut query = vec![("since", since), ("by", by), ("format", format)];
     query.extend(until.map(|u| ("until", u)));

@@ -398,3 +398,37 @@ fn report_dora_from_real_rollouts() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("since"), "{}", stderr(&bad));
 }
+
+/// Pilot feedback in, a digest out (`report feedback`), with bad input named.
+#[test]
+fn feedback_in_digest_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("w.db"), Some(ADMIN));
+    let sdk =
+        cli_json(&server.url, ADMIN, &["token", "create", "--kind", "server-sdk", "--env", "prod"])
+            ["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let item = |cohort: &str, sentiment: &str, text: &str| json!({"release": "checkout", "category": "Usability", "cohort": cohort, "sentiment": sentiment, "text": text});
+    let (status, body) = crate::support::post_json(
+        &format!("{}/api/v1/feedback", server.url),
+        &sdk,
+        &json!({"feedback": [
+        item("oslo", "negative", "The pay button moved"), item("oslo", "negative", "cannot find the pay button"), item("bergen", "positive", "nice and clean")]}),
+    );
+    assert_eq!((status, body["accepted"].clone()), (201, json!(3)), "{body}");
+    let (status, body) = crate::support::post_json(
+        &format!("{}/api/v1/feedback", server.url),
+        &sdk,
+        &item("oslo", "angry", "x"),
+    );
+    assert_eq!((status, body["field"].clone()), (422, json!("feedback[0].sentiment")), "{body}");
+    let md =
+        stdout(&cli(&server.url, Some(ADMIN), &["report", "feedback", "--release", "checkout"]));
+    assert!(md.contains("3 items: 1 positive, 0 neutral, 2 negative"), "{md}");
+    assert!(md.contains("| usability | 3 | 67% | button (2)"), "{md}");
+    assert!(md.contains("| oslo | 2 | 100% | lagging |"), "{md}");
+    let json = cli_json(&server.url, ADMIN, &["report", "feedback", "--release", "checkout"]);
+    assert_eq!(json["digest"]["overall"]["count"], 3);
+}
