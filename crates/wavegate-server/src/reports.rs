@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/calendar", get(calendar))
         .route("/api/v1/feedback", axum::routing::post(post_feedback))
         .route("/api/v1/feedback/digest", get(feedback_digest))
+        .route("/api/v1/rollouts/{id}/report", get(rollout_report))
 }
 
 #[derive(Deserialize)]
@@ -346,4 +347,157 @@ async fn feedback_digest(
             ));
         }
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolloutReportQuery {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// Retro prompts, from what happened.
+fn retro_prompts(
+    r: &Rollout,
+    rolled_back: bool,
+    holds: usize,
+    feedback_negative: f64,
+) -> Vec<String> {
+    let mut out = vec!["What would we do the same way next time?".to_owned()];
+    if rolled_back {
+        out.push("Which signal caught the failure, how long after exposure, and could an earlier wave or a tighter guardrail have caught it sooner?".into());
+        out.push("Did the rollback restore service for every user, and what does the runbook entry need?".into());
+    }
+    if holds > 0 {
+        out.push(format!("The rollout was held {holds} time(s) (blackout, freeze or no-go): was the plan's calendar realistic?"));
+    }
+    if feedback_negative >= 0.3 {
+        out.push("Pilot feedback was mostly negative in some categories: which themes must be fixed before the next release?".into());
+    }
+    if r.plan.guardrails.is_empty() {
+        out.push(
+            "The plan had no guardrails: which metric would have told us it went wrong?".into(),
+        );
+    }
+    out.push("Is the flag ready to be removed from code?".into());
+    out
+}
+
+/// `GET /api/v1/rollouts/{id}/report`: timeline, decisions with their verdicts, feedback
+/// themes and retro prompts (JSON or Markdown).
+async fn rollout_report(
+    State(state): State<AppState>,
+    p: Principal,
+    crate::json::ApiPath(id): crate::json::ApiPath<String>,
+    Query(q): Query<RolloutReportQuery>,
+) -> ApiResult<Response> {
+    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    let row = state
+        .store
+        .rollout(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("rollout {id:?} not found")))?;
+    p.require_env(&row.environment)?;
+    let r: Rollout = serde_json::from_value(row.doc.clone()).map_err(ApiError::internal)?;
+    let audit = state.store.audit_of(&format!("rollout:{id}"), 500).await?;
+    let timeline: Vec<serde_json::Value> = audit
+        .iter()
+        .rev()
+        .map(|a| {
+            let e: serde_json::Value = serde_json::from_str(&a.entry.canonical).unwrap_or_default();
+            serde_json::json!({"at": a.at, "actor": a.actor, "action": a.action, "reason": e["reason"]})
+        })
+        .collect();
+    let mut verdicts = state.store.verdicts(&id, 1000).await?;
+    verdicts.reverse();
+    // The last verdict per guardrail and wave: the decision's evidence.
+    let mut decisions: Vec<serde_json::Value> = Vec::new();
+    for v in &verdicts {
+        decisions.retain(|d| !(d["name"] == v.name.as_str() && d["wave"] == v.wave + 1));
+        decisions.push(serde_json::json!({"wave": v.wave + 1, "name": v.name, "kind": v.kind, "verdict": v.verdict,
+            "explanation": v.report.get("explanation").cloned().unwrap_or(serde_json::Value::Null)}));
+    }
+    let feedback = state.store.feedback(&r.plan.release.name).await?;
+    let items: Vec<wavegate_rollout::feedback::Item<'_>> = feedback
+        .iter()
+        .map(|f| wavegate_rollout::feedback::Item {
+            category: &f.category,
+            cohort: &f.cohort,
+            sentiment: &f.sentiment,
+            text: &f.body,
+        })
+        .collect();
+    let digest = wavegate_rollout::feedback::digest(&items);
+    let holds = timeline.iter().filter(|e| e["action"] == "rollout.hold").count();
+    let rolled_back = matches!(r.state, wavegate_rollout::machine::State::RolledBack { .. });
+    let prompts = retro_prompts(&r, rolled_back, holds, digest.overall.negative_share());
+    let report = serde_json::json!({
+        "rollout": id, "plan": r.plan.name, "release": format!("{} {}", r.plan.release.name, r.plan.release.version),
+        "environment": row.environment, "state": row.state, "waves": r.plan.waves.len(), "wave": r.wave + 1,
+        "started_at": r.started_at, "timeline": timeline, "decisions": decisions,
+        "feedback": digest, "retro_prompts": prompts,
+    });
+    if q.format.as_deref().unwrap_or("json") == "json" {
+        return Ok(axum::Json(report).into_response());
+    }
+    if q.format.as_deref() != Some("markdown") {
+        return Err(ApiError::invalid("format", "format must be json or markdown"));
+    }
+    let mut md = format!(
+        "# Post-rollout report: {} ({})\n\n{} in {}: **{}**, wave {} of {}, started {}.\n\n## Timeline\n\n",
+        report["release"].as_str().unwrap_or(""),
+        id,
+        r.plan.name,
+        row.environment,
+        row.state,
+        r.wave + 1,
+        r.plan.waves.len(),
+        r.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    for e in report["timeline"].as_array().into_iter().flatten() {
+        md.push_str(&format!(
+            "- {} — {} by {}{}\n",
+            e["at"].as_str().unwrap_or(""),
+            e["action"].as_str().unwrap_or(""),
+            e["actor"].as_str().unwrap_or(""),
+            e["reason"].as_str().map(|r| format!(": {r}")).unwrap_or_default()
+        ));
+    }
+    md.push_str("\n## Decisions and their verdicts\n\n| wave | check | verdict | why |\n|---:|---|---|---|\n");
+    for d in &decisions {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            d["wave"],
+            d["name"].as_str().unwrap_or(""),
+            d["verdict"].as_str().unwrap_or(""),
+            d["explanation"].as_str().unwrap_or("")
+        ));
+    }
+    if decisions.is_empty() {
+        md.push_str("| — | no guardrail verdicts were recorded | | |\n");
+    }
+    md.push_str("\n## Feedback themes\n\n");
+    if digest.overall.count == 0 {
+        md.push_str("No pilot feedback was posted for this release.\n");
+    } else {
+        for c in &digest.categories {
+            let themes: Vec<String> = c.themes.iter().map(|(w, n)| format!("{w} ({n})")).collect();
+            md.push_str(&format!(
+                "- {}: {} items, {:.0}% negative{}\n",
+                c.category,
+                c.tally.count,
+                c.tally.negative_share() * 100.0,
+                if themes.is_empty() {
+                    String::new()
+                } else {
+                    format!("; themes: {}", themes.join(", "))
+                }
+            ));
+        }
+    }
+    md.push_str("\n## Retro prompts\n\n");
+    for p in &prompts {
+        md.push_str(&format!("- {p}\n"));
+    }
+    Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], md).into_response())
 }

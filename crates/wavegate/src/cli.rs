@@ -505,6 +505,12 @@ pub enum ReportCommand {
         #[arg(long, default_value = "markdown", value_parser = ["markdown", "html"])]
         format: String,
     },
+    /// A post-rollout report: timeline, decisions with their verdicts, feedback themes and
+    /// retro prompts (Markdown; `--json` for the data).
+    Rollout {
+        /// The rollout's id.
+        id: String,
+    },
     /// Pilot feedback about a release (`POST /api/v1/feedback`): counts and sentiment by
     /// category and cohort, recurring themes, lagging cohorts.
     Feedback {

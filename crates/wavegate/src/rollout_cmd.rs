@@ -628,6 +628,15 @@ pub async fn report(cmd: ReportCommand, remote: &Remote) -> anyhow::Result<ExitC
         ReportCommand::Dora { since, until, by, environment, format } => {
             (since, until, by, environment, format)
         }
+        ReportCommand::Rollout { id } => {
+            let format = if remote.json { "json" } else { "markdown" };
+            let path = format!("/api/v1/rollouts/{}/report?format={format}", enc(&id));
+            match c.send(c.request(Method::GET, &path)).await?.1 {
+                Value::String(text) => print!("{text}"),
+                other => print_json(&other),
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         ReportCommand::Feedback { release } => {
             let format = if remote.json { "json" } else { "markdown" };
             let path = format!("/api/v1/feedback/digest?release={}&format={format}", enc(&release));

@@ -394,6 +394,13 @@ fn report_dora_from_real_rollouts() {
     assert_eq!(json["groups"][0]["rework_rate"]["value"], 1.0, "the hotfix counts as rework");
     let html = stdout(&cli(&server.url, Some(ADMIN), &["report", "dora", "--format", "html"]));
     assert!(html.starts_with("<!doctype html>") && html.contains("<svg"), "{html}");
+    // The post-rollout report of the rolled-back one.
+    let post = stdout(&cli(&server.url, Some(ADMIN), &["report", "rollout", &b]));
+    assert!(post.contains("# Post-rollout report: b 1.0.0"), "{post}");
+    assert!(post.contains("rollout.rollback by admin: errors"), "{post}");
+    assert!(post.contains("Which signal caught the failure"), "{post}");
+    let data = cli_json(&server.url, ADMIN, &["report", "rollout", &b]);
+    assert_eq!(data["state"], "rolled_back");
     let bad = cli(&server.url, Some(ADMIN), &["report", "dora", "--since", "yesterday"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("since"), "{}", stderr(&bad));
