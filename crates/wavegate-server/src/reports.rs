@@ -400,9 +400,10 @@ async fn rollout_report(
     p.require_env(&row.environment)?;
     let r: Rollout = serde_json::from_value(row.doc.clone()).map_err(ApiError::internal)?;
     let audit = state.store.audit_of(&format!("rollout:{id}"), 500).await?;
+    let mut audit = audit;
+    audit.sort_by_key(|a| a.entry.seq);
     let timeline: Vec<serde_json::Value> = audit
         .iter()
-        .rev()
         .map(|a| {
             let e: serde_json::Value = serde_json::from_str(&a.entry.canonical).unwrap_or_default();
             serde_json::json!({"at": a.at, "actor": a.actor, "action": a.action, "reason": e["reason"]})
