@@ -28,7 +28,7 @@
 # Environment (defaults):
 #   DURATION=10s  WARMUP=2s  CONNECTIONS=64  WRK_THREADS=1  USERS=1000
 #   SERVER_CPU=0  LOADGEN_CPU=1  WG_PORT=18470  EDGE_PORT=13063
-#   REPEAT=1 (rounds; each cell keeps its best round)
+#   REPEAT=1 (rounds; every figure is its median over the rounds)
 #   EDGE_VERSION=20.1.0  EDGE_ROOT=${XDG_CACHE_HOME:-$HOME/.cache}/wavegate-bench/unleash-edge
 #   WAVEGATE_BIN=<cargo target dir>/release/wavegate (built with `cargo build --release -p wavegate`
 #   unless SKIP_BUILD=1)   CELLS="single bulk frontend feature"   KEEP_TMP=0
@@ -274,7 +274,7 @@ busy_pct() { # "busy0 all0" "busy1 all1"
 }
 
 # Runs one cell against one server; prints "rps p50_us p99_us server_core% loadgen_core% non2xx
-# errors". Core figures are the whole core's busy time (process, kernel and softirq work), so
+# errors runnable". Core figures are the whole core's busy time (process, kernel and softirq work), so
 # other work on the machine shows up in them too.
 run_cell() { # SERVER CELL
   local spec method path body auth
@@ -286,20 +286,29 @@ run_cell() { # SERVER CELL
   if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
     taskset -c "$LOADGEN_CPU" wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "$WARMUP" -s "$TMP/cell.lua" "$url" > /dev/null
   fi
-  local s0 s1 g0 g1
+  local s0 s1 g0 g1 sampler
+  # Runnable tasks, twice a second: the server and wrk make about 2; more means other work.
+  (while :; do
+    while read -r k v _; do [ "$k" = procs_running ] && echo "$v"; done < /proc/stat
+    sleep 0.5
+  done) > "$TMP/running" &
+  sampler=$!
   s0=$(core_ticks "$SERVER_CPU")
   g0=$(core_ticks "$LOADGEN_CPU")
   taskset -c "$LOADGEN_CPU" wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "$DURATION" \
     -s "$TMP/cell.lua" "$url" > "$TMP/wrk.out" 2> "$TMP/wrk.err"
   s1=$(core_ticks "$SERVER_CPU")
   g1=$(core_ticks "$LOADGEN_CPU")
+  kill "$sampler" 2> /dev/null || true
+  wait "$sampler" 2> /dev/null || true
   local r
   r=$(grep '^WRKRESULT' "$TMP/wrk.out") || { cat "$TMP/wrk.out" "$TMP/wrk.err" >&2; die "wrk printed no result"; }
   # shellcheck disable=SC2086
   set -- $r
   awk -v req="$2" -v dur="$3" -v p50="$4" -v p99="$5" -v st="$7" -v er="$8" \
-    -v sc="$(busy_pct "$s0" "$s1")" -v gc="$(busy_pct "$g0" "$g1")" 'BEGIN {
-      printf "%.0f %d %d %d %d %d %d\n", req / (dur / 1e6), p50, p99, sc, gc, st, er }'
+    -v sc="$(busy_pct "$s0" "$s1")" -v gc="$(busy_pct "$g0" "$g1")" \
+    -v run="$(awk '{ t += $1; n++ } END { printf "%.1f", n ? t / n : 0 }' "$TMP/running")" 'BEGIN {
+      printf "%.0f %d %d %d %d %d %d %s\n", req / (dur / 1e6), p50, p99, sc, gc, st, er, run }'
 }
 
 # Busy share of both cores over 2 s while nothing of ours runs: other work skews the numbers.
@@ -338,12 +347,12 @@ done
 agreement "$WG_FRONTEND"
 
 say "$WG_VERSION ($WG_COMMIT) on :$WG_PORT, $EDGE_REPORTED on :$EDGE_PORT, both on core $SERVER_CPU;"
-say "wrk on core $LOADGEN_CPU: $WRK_THREADS thread(s), $CONNECTIONS connections, $WARMUP warm-up + $DURATION per cell, best of $REPEAT"
+say "wrk on core $LOADGEN_CPU: $WRK_THREADS thread(s), $CONNECTIONS connections, $WARMUP warm-up + $DURATION per cell, $REPEAT round(s)"
 
 NOTES=()
 QUIET=()
 quiet_check "before the run"
-declare -A RES
+declare -A RES ROUNDS
 for r in $(seq 1 "$REPEAT"); do
   for c in $CELLS; do
     # Edge, then wavegate, per cell: both see the same machine state as closely as possible.
@@ -353,14 +362,33 @@ for r in $(seq 1 "$REPEAT"); do
         continue
       fi
       res=$(run_cell "$s" "$c")
-      say "  round $r, $c, $s: $res  (req/s p50µs p99µs server-core% wrk-core% non2xx errors)"
-      # Keep the round with the most requests per second (its own latencies with it).
-      prev=${RES[$s:$c]:-0}
-      if [ "${res%% *}" -gt "${prev%% *}" ]; then RES[$s:$c]=$res; fi
+      say "  round $r, $c, $s: $res  (req/s p50µs p99µs server-core% wrk-core% non2xx errors runnable)"
+      ROUNDS[$s:$c]+="$res"$'\n'
     done
   done
 done
 quiet_check "after the run"
+
+# Each column's median over the rounds (the mean of the middle two for an even count); the
+# error counts are summed, and the runnable-task average is the rounds' highest.
+median_row() {
+  printf '%s' "$1" | awk 'BEGIN { n = 0 } NF { for (i = 1; i <= NF; i++) v[i, n] = $i; n++ }
+    END {
+      for (i = 1; i <= 8; i++) {
+        if (i == 6 || i == 7) { t = 0; for (j = 0; j < n; j++) t += v[i, j]; out[i] = t; continue }
+        if (i == 8) { t = 0; for (j = 0; j < n; j++) if (v[i, j] > t) t = v[i, j]; out[i] = t; continue }
+        for (j = 0; j < n; j++) a[j] = v[i, j]
+        for (j = 1; j < n; j++) { x = a[j]; k = j - 1; while (k >= 0 && a[k] > x) { a[k + 1] = a[k]; k-- } a[k + 1] = x }
+        out[i] = (n % 2) ? a[(n - 1) / 2] : (a[n / 2 - 1] + a[n / 2]) / 2
+      }
+      printf "%.0f %.0f %.0f %.0f %.0f %d %d %.1f\n", out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8]
+    }'
+}
+for c in $CELLS; do
+  for s in edge wavegate; do
+    if [ "${RES[$s:$c]:-}" != na ]; then RES[$s:$c]=$(median_row "${ROUNDS[$s:$c]}"); fi
+  done
+done
 
 # ---------- table ----------
 echo
@@ -368,7 +396,7 @@ echo "## HTTP: wavegate vs Unleash Edge ($(date -u +%F), $(uname -m), $(nproc --
 echo
 echo "$WG_VERSION ($WG_COMMIT) vs $EDGE_REPORTED (offline mode, bootstrap file), both pinned to core $SERVER_CPU"
 echo "(taskset -c $SERVER_CPU; loaded one after the other); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2) pinned to core $LOADGEN_CPU, $WRK_THREADS thread(s),"
-echo "$CONNECTIONS connections, $WARMUP warm-up then $DURATION per cell, best of $REPEAT round(s); context: userId/targetingKey"
+echo "$CONNECTIONS connections, $WARMUP warm-up then $DURATION per cell, median of $REPEAT round(s) (Edge, wavegate, per cell); context: userId/targetingKey"
 echo "cycles user-0 … user-$((USERS - 1)), properties fixed (country=DE, email=kari@example.com, age=42, plan=pro)."
 echo
 echo "| cell | wavegate req/s | p50 | p99 | core | Edge req/s | p50 | p99 | core | req/s ratio | p99 ratio | target (≥ 1.5×, p99 no worse) |"
@@ -378,19 +406,21 @@ for c in $CELLS; do
   w=${RES[wavegate:$c]}
   # shellcheck disable=SC2086
   set -- $e
-  e_rps=$1 e_p50=$2 e_p99=$3 e_core=$4 e_gen=$5 e_st=$6 e_err=$7
+  e_rps=$1 e_p50=$2 e_p99=$3 e_core=$4 e_gen=$5 e_st=$6 e_err=$7 e_run=$8
+  if awk -v r="$e_run" 'BEGIN { exit !(r > 2.6) }'; then NOTES+=("$c: other work ran during an Edge round ($e_run runnable tasks on average; about 2 is quiet): skewed"); fi
   edge_cols="$(fmt_rps "$e_rps") | $(fmt_ms "$e_p50") | $(fmt_ms "$e_p99") | ${e_core}%"
   if [ $((e_st + e_err)) -gt 0 ]; then NOTES+=("$c: Edge had $e_st non-2xx answers and $e_err socket errors"); fi
-  if [ "$e_gen" -ge 90 ]; then NOTES+=("$c: wrk's core was ${e_gen}% busy against Edge (the generator may be the limit)"); fi
+  if [ "$e_gen" -ge 90 ]; then NOTES+=("$c: core $LOADGEN_CPU (wrk's, with any other work) was ${e_gen}% busy against Edge: the generator may be the limit"); fi
   if [ "$w" = na ]; then
     echo "| $c | n/a (not available in this build) | | | | $edge_cols | | | |"
     continue
   fi
   # shellcheck disable=SC2086
   set -- $w
-  w_rps=$1 w_p50=$2 w_p99=$3 w_core=$4 w_gen=$5 w_st=$6 w_err=$7
+  w_rps=$1 w_p50=$2 w_p99=$3 w_core=$4 w_gen=$5 w_st=$6 w_err=$7 w_run=$8
+  if awk -v r="$w_run" 'BEGIN { exit !(r > 2.6) }'; then NOTES+=("$c: other work ran during a wavegate round ($w_run runnable tasks on average; about 2 is quiet): skewed"); fi
   if [ $((w_st + w_err)) -gt 0 ]; then NOTES+=("$c: wavegate had $w_st non-2xx answers and $w_err socket errors"); fi
-  if [ "$w_gen" -ge 90 ]; then NOTES+=("$c: wrk's core was ${w_gen}% busy against wavegate (the generator may be the limit: wavegate's figure is then a lower bound)"); fi
+  if [ "$w_gen" -ge 90 ]; then NOTES+=("$c: core $LOADGEN_CPU (wrk's, with any other work) was ${w_gen}% busy against wavegate: the generator may be the limit, and wavegate's figure a lower bound"); fi
   ratio=$(awk -v a="$w_rps" -v b="$e_rps" 'BEGIN { printf "%.2f×", a / b }')
   p99r=$(awk -v a="$w_p99" -v b="$e_p99" 'BEGIN { printf "%.2f×", a / b }')
   verdict=$(awk -v a="$w_rps" -v b="$e_rps" -v pa="$w_p99" -v pb="$e_p99" -v bad="$((w_st + w_err))" \
