@@ -44,10 +44,24 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/events", post(ingest))
 }
 
+/// A `POST /api/v1/events` body as it arrives on the wire, before any validation.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Batch {
+pub struct Batch {
     events: Vec<Event>,
+}
+
+impl Batch {
+    /// Parses a request body with the handler's own code (the same extractor function and
+    /// serde types), so the ingest benchmark's parse-only baseline times exactly this step.
+    pub fn parse(body: &[u8]) -> ApiResult<Batch> {
+        crate::json::parse_json(body)
+    }
+
+    /// How many events the batch holds.
+    pub fn event_count(&self) -> usize {
+        self.events.len()
+    }
 }
 
 #[derive(Deserialize)]
