@@ -285,6 +285,22 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
     let t = rows.iter().find(|r| r.arm == "treatment").unwrap();
     assert_eq!((t.n, t.sum), (15.0, 2.0));
     assert!(store.aggregates("ro_2", 1).await.unwrap().is_empty());
+
+    // Concurrent batches (which the stores commit in groups) all count, each once.
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let (store, deltas, sketches) =
+                (store.clone(), [d("control", 1.0, f64::from(i % 2))], [sk(&[(12, 1)])]);
+            tokio::spawn(async move { store.add_aggregates(&deltas, &sketches, Utc::now()).await })
+        })
+        .collect();
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    let rows = store.aggregates("ro_2", 0).await.unwrap();
+    let c = rows.iter().find(|r| r.arm == "control").unwrap();
+    assert_eq!((c.n, c.sum), (130.0, 22.0), "40 concurrent batches on 90 + 2");
+    assert_eq!(store.sketches("ro_2", 0).await.unwrap()[0].counts.get(&12), Some(&40));
     assert_eq!(verify_chain(&*store).await, 4, "flag create, exposure change, start, rollback");
 }
 

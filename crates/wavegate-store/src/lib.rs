@@ -8,6 +8,7 @@
 
 pub mod backup;
 pub mod conformance;
+mod group;
 mod model;
 mod postgres;
 mod sqlite;

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 
 use crate::backup::{Backup, Col, SEEDED, SERIAL, TABLES};
+use crate::group::{AggregateWriter, GroupCommit};
 use crate::{
     AggregateDelta, AggregateRow, AuditRow, Change, Delivery, DeliveryAttempt, DeliveryQuery,
     DrillRow, Environment, FeedbackRow, Head, Kind, NewDelivery, NewToken, NotifyTargetRow, Put,
@@ -39,6 +40,8 @@ pub struct PgStore {
     pool: PgPool,
     changes: Arc<watch::Sender<u64>>,
     leader: Arc<tokio::sync::Mutex<Leadership>>,
+    /// Event aggregates are written by one task, concurrent batches in one transaction.
+    aggregates: Arc<GroupCommit>,
 }
 
 /// The dedicated session that holds the leader lock, and the epoch won with it.
@@ -59,7 +62,7 @@ impl PgStore {
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(CHANNEL).await?;
         tokio::spawn(listen(listener, Arc::downgrade(&changes)));
-        Ok(PgStore { pool, changes, leader: Arc::default() })
+        Ok(PgStore { pool, changes, leader: Arc::default(), aggregates: Arc::default() })
     }
 
     /// The pool, for tests that need to reach under the trait.
@@ -75,6 +78,79 @@ impl PgStore {
 
     /// Commits `tx`, notifying every replica (the notice is delivered only if it commits).
     async fn commit(&self, mut tx: Transaction<'static, Postgres>) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await?;
+        tx.commit().await?;
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+}
+
+/// Writes event aggregates for [`GroupCommit`], as [`PgStore::begin`] and [`PgStore::commit`]
+/// would (the write lock, the change notice): the pool and change notices, not the store
+/// (which holds the writer's queue).
+struct AggregatesWriter {
+    pool: PgPool,
+    changes: Arc<watch::Sender<u64>>,
+}
+
+impl AggregateWriter for AggregatesWriter {
+    async fn write(
+        &self,
+        deltas: &[AggregateDelta],
+        sketches: &[SketchDelta],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
+        for d in sketches {
+            let current: Option<String> = sqlx::query_scalar(
+                "SELECT counts FROM sketches WHERE rollout = $1 AND wave = $2 AND arm = $3 AND metric = $4",
+            )
+            .bind(&d.rollout)
+            .bind(d.wave)
+            .bind(&d.arm)
+            .bind(&d.metric)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let mut counts: std::collections::BTreeMap<i32, u64> = match current {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("sketch: {e}")))?,
+                None => Default::default(),
+            };
+            for (k, v) in &d.counts {
+                *counts.entry(*k).or_default() += v;
+            }
+            let text =
+                serde_json::to_string(&counts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO sketches (rollout, wave, arm, metric, counts) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET counts = excluded.counts",
+            )
+            .bind(&d.rollout)
+            .bind(d.wave)
+            .bind(&d.arm)
+            .bind(&d.metric)
+            .bind(&text)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for d in deltas {
+            sqlx::query(
+                "INSERT INTO aggregates (rollout, wave, arm, metric, n, sum, sumsq, last_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET n = aggregates.n + excluded.n, sum = aggregates.sum + excluded.sum,
+                 sumsq = aggregates.sumsq + excluded.sumsq, last_at = excluded.last_at",
+            )
+            .bind(&d.rollout)
+            .bind(d.wave)
+            .bind(&d.arm)
+            .bind(&d.metric)
+            .bind(d.n)
+            .bind(d.sum)
+            .bind(d.sumsq)
+            .bind(ts(at))
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await?;
         tx.commit().await?;
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
@@ -886,58 +962,8 @@ impl Store for PgStore {
         sketches: &[SketchDelta],
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        for d in sketches {
-            let current: Option<String> = sqlx::query_scalar(
-                "SELECT counts FROM sketches WHERE rollout = $1 AND wave = $2 AND arm = $3 AND metric = $4",
-            )
-            .bind(&d.rollout)
-            .bind(d.wave)
-            .bind(&d.arm)
-            .bind(&d.metric)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let mut counts: std::collections::BTreeMap<i32, u64> = match current {
-                Some(text) => serde_json::from_str(&text)
-                    .map_err(|e| StoreError::Corrupt(format!("sketch: {e}")))?,
-                None => Default::default(),
-            };
-            for (k, v) in &d.counts {
-                *counts.entry(*k).or_default() += v;
-            }
-            let text =
-                serde_json::to_string(&counts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            sqlx::query(
-                "INSERT INTO sketches (rollout, wave, arm, metric, counts) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET counts = excluded.counts",
-            )
-            .bind(&d.rollout)
-            .bind(d.wave)
-            .bind(&d.arm)
-            .bind(&d.metric)
-            .bind(&text)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for d in deltas {
-            sqlx::query(
-                "INSERT INTO aggregates (rollout, wave, arm, metric, n, sum, sumsq, last_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET n = aggregates.n + excluded.n, sum = aggregates.sum + excluded.sum,
-                 sumsq = aggregates.sumsq + excluded.sumsq, last_at = excluded.last_at",
-            )
-            .bind(&d.rollout)
-            .bind(d.wave)
-            .bind(&d.arm)
-            .bind(&d.metric)
-            .bind(d.n)
-            .bind(d.sum)
-            .bind(d.sumsq)
-            .bind(ts(at))
-            .execute(&mut *tx)
-            .await?;
-        }
-        self.commit(tx).await?;
-        Ok(())
+        let writer = || AggregatesWriter { pool: self.pool.clone(), changes: self.changes.clone() };
+        self.aggregates.add(writer, deltas, sketches, at).await
     }
 
     async fn aggregates(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AggregateRow>> {

@@ -11,6 +11,7 @@ use sqlx::{AssertSqlSafe, Row, Sqlite, SqlitePool, Transaction};
 use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 
 use crate::backup::{Backup, Col, SEEDED, TABLES};
+use crate::group::{AggregateWriter, GroupCommit};
 use crate::{
     AggregateDelta, AggregateRow, AuditRow, Change, Delivery, DeliveryAttempt, DeliveryQuery,
     DrillRow, Environment, FeedbackRow, Head, Kind, NewDelivery, NewToken, NotifyTargetRow, Put,
@@ -27,6 +28,8 @@ pub struct SqliteStore {
     changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
     /// The leadership epoch this instance holds, if it leads.
     led: std::sync::Arc<tokio::sync::Mutex<Option<i64>>>,
+    /// Event aggregates are written by one task, concurrent batches in one transaction.
+    aggregates: std::sync::Arc<GroupCommit>,
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -61,6 +64,7 @@ impl SqliteStore {
             pool,
             changes: std::sync::Arc::new(changes),
             led: std::sync::Arc::default(),
+            aggregates: std::sync::Arc::default(),
         })
     }
 
@@ -75,6 +79,76 @@ impl SqliteStore {
 
     /// Commits `tx` and tells [`Store::changes`] subscribers.
     async fn commit(&self, tx: Transaction<'static, Sqlite>) -> StoreResult<()> {
+        tx.commit().await?;
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+}
+
+/// Writes event aggregates for [`GroupCommit`]: the pool and change notices, not the store
+/// (which holds the writer's queue).
+struct AggregatesWriter {
+    pool: SqlitePool,
+    changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl AggregateWriter for AggregatesWriter {
+    async fn write(
+        &self,
+        deltas: &[AggregateDelta],
+        sketches: &[SketchDelta],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for d in sketches {
+            let current: Option<String> = sqlx::query_scalar(
+                    "SELECT counts FROM sketches WHERE rollout = ? AND wave = ? AND arm = ? AND metric = ?",
+                )
+                .bind(&d.rollout)
+                .bind(d.wave)
+                .bind(&d.arm)
+                .bind(&d.metric)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let mut counts: std::collections::BTreeMap<i32, u64> = match current {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("sketch: {e}")))?,
+                None => Default::default(),
+            };
+            for (k, v) in &d.counts {
+                *counts.entry(*k).or_default() += v;
+            }
+            let text =
+                serde_json::to_string(&counts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                    "INSERT INTO sketches (rollout, wave, arm, metric, counts) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET counts = excluded.counts",
+                )
+                .bind(&d.rollout)
+                .bind(d.wave)
+                .bind(&d.arm)
+                .bind(&d.metric)
+                .bind(&text)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for d in deltas {
+            sqlx::query(
+                    "INSERT INTO aggregates (rollout, wave, arm, metric, n, sum, sumsq, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum,
+                     sumsq = sumsq + excluded.sumsq, last_at = excluded.last_at",
+                )
+                .bind(&d.rollout)
+                .bind(d.wave)
+                .bind(&d.arm)
+                .bind(&d.metric)
+                .bind(d.n)
+                .bind(d.sum)
+                .bind(d.sumsq)
+                .bind(ts(at))
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
@@ -812,58 +886,8 @@ impl Store for SqliteStore {
         sketches: &[SketchDelta],
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        for d in sketches {
-            let current: Option<String> = sqlx::query_scalar(
-                "SELECT counts FROM sketches WHERE rollout = ? AND wave = ? AND arm = ? AND metric = ?",
-            )
-            .bind(&d.rollout)
-            .bind(d.wave)
-            .bind(&d.arm)
-            .bind(&d.metric)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let mut counts: std::collections::BTreeMap<i32, u64> = match current {
-                Some(text) => serde_json::from_str(&text)
-                    .map_err(|e| StoreError::Corrupt(format!("sketch: {e}")))?,
-                None => Default::default(),
-            };
-            for (k, v) in &d.counts {
-                *counts.entry(*k).or_default() += v;
-            }
-            let text =
-                serde_json::to_string(&counts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            sqlx::query(
-                "INSERT INTO sketches (rollout, wave, arm, metric, counts) VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET counts = excluded.counts",
-            )
-            .bind(&d.rollout)
-            .bind(d.wave)
-            .bind(&d.arm)
-            .bind(&d.metric)
-            .bind(&text)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for d in deltas {
-            sqlx::query(
-                "INSERT INTO aggregates (rollout, wave, arm, metric, n, sum, sumsq, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum,
-                 sumsq = sumsq + excluded.sumsq, last_at = excluded.last_at",
-            )
-            .bind(&d.rollout)
-            .bind(d.wave)
-            .bind(&d.arm)
-            .bind(&d.metric)
-            .bind(d.n)
-            .bind(d.sum)
-            .bind(d.sumsq)
-            .bind(ts(at))
-            .execute(&mut *tx)
-            .await?;
-        }
-        self.commit(tx).await?;
-        Ok(())
+        let writer = || AggregatesWriter { pool: self.pool.clone(), changes: self.changes.clone() };
+        self.aggregates.add(writer, deltas, sketches, at).await
     }
 
     async fn aggregates(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AggregateRow>> {

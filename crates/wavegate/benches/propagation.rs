@@ -14,8 +14,8 @@
 //! `bench/propagation.sh` does). `cargo test --benches -p wavegate` is the smoke run: 1 and 50
 //! subscribers, 200 flags, one round; it checks the machinery and prints the same table.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,98 +23,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use wavegate_sdk::sse::SseParser;
 
-const ADMIN: &str = "bench-admin-token-0123456789abcdef0123456789";
-
-struct Proc {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-fn spawn(args: &[&str], env: &[(&str, &str)], prefix: &str) -> Proc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wavegate"));
-    cmd.args(args).env("RUST_LOG", "error").stdout(Stdio::piped()).stderr(Stdio::inherit());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().expect("spawn wavegate");
-    // Owned by the guard from here on, so it is killed and reaped on every path.
-    let mut proc = Proc { child, url: String::new() };
-    let stdout = proc.child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("wavegate reports its address");
-        if let Some(rest) = line.strip_prefix(prefix) {
-            proc.url = rest.split_whitespace().next().unwrap().to_owned();
-            return proc;
-        }
-    }
-}
-
-struct Api {
-    http: reqwest::Client,
-    url: String,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-        yaml: Option<String>,
-    ) -> Value {
-        let mut rb = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(ADMIN);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        if let Some(y) = yaml {
-            rb = rb.header("content-type", "application/yaml").body(y);
-        }
-        let resp = rb.send().await.expect("server reachable");
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {v}");
-        v
-    }
-
-    async fn token(&self, kind: &str) -> String {
-        self.call(
-            reqwest::Method::POST,
-            "/api/v1/tokens",
-            Some(json!({"kind": kind, "environments": ["prod"]})),
-            None,
-        )
-        .await["token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-}
+use support::{Api, serve, spawn, sqlite_in};
 
 fn flags_yaml(from: usize, to: usize) -> String {
     let mut y = String::from("flags:\n");
@@ -247,12 +156,7 @@ struct Round {
 #[allow(clippy::too_many_lines)]
 async fn propagation(subscribers: usize, rounds: usize) -> Round {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("bench.db");
-    let server = spawn(
-        &["serve", "--listen", "127.0.0.1:0", "--db", db.to_str().unwrap(), "--tick", "1h"],
-        &[("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", ADMIN)],
-        "wavegate listening on ",
-    );
+    let server = serve(&sqlite_in(dir.path(), "bench.db"));
     let api = Api { http: reqwest::Client::new(), url: server.url.clone() };
     let mut yaml = flags_yaml(0, 20);
     yaml.push_str("  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n");
@@ -385,12 +289,7 @@ async fn propagation(subscribers: usize, rounds: usize) -> Round {
 
 async fn memory(flags: usize, subscribers: usize) -> (u64, u64, u64) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("mem.db");
-    let server = spawn(
-        &["serve", "--listen", "127.0.0.1:0", "--db", db.to_str().unwrap(), "--tick", "1h"],
-        &[("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", ADMIN)],
-        "wavegate listening on ",
-    );
+    let server = serve(&sqlite_in(dir.path(), "mem.db"));
     let api = Api { http: reqwest::Client::new(), url: server.url.clone() };
     let sdk_token = api.token("server-sdk").await;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -51,9 +51,18 @@ pub fn import_features(features: &ClientFeatures, environment: &str) -> Imported
     let mut out = Imported::default();
     let segments: IndexMap<i64, &Vec<UnleashConstraint>> =
         features.segments.iter().map(|s| (s.id, &s.constraints)).collect();
-    let by_name: IndexMap<&str, &crate::unleash::ClientFeature> =
-        features.features.iter().map(|f| (f.name.as_str(), f)).collect();
+    let mut by_name: IndexMap<&str, &crate::unleash::ClientFeature> = IndexMap::new();
     for f in &features.features {
+        by_name.entry(f.name.as_str()).or_insert(f);
+    }
+    for (i, f) in features.features.iter().enumerate() {
+        if features.features[..i].iter().any(|o| o.name == f.name) {
+            out.unsupported
+                .entry(f.name.clone())
+                .or_default()
+                .push("listed more than once: the first is imported".into());
+            continue;
+        }
         if let Err(m) = crate::flag::validate_key(&f.name) {
             out.unsupported
                 .insert(f.name.clone(), vec![format!("not a valid wavegate flag key: {m}")]);
@@ -73,6 +82,7 @@ pub fn import_features(features: &ClientFeatures, environment: &str) -> Imported
             let parent = by_name.get(d.feature.as_str());
             let wants_on = d.enabled.unwrap_or(true);
             let never = match parent {
+                _ if d.feature == f.name => Some("depends on itself".to_owned()),
                 None => Some(format!("depends on {:?}, which does not exist", d.feature)),
                 Some(p) if !p.dependencies.is_empty() => Some(format!(
                     "depends on {:?}, which has dependencies of its own (Unleash never enables it)",

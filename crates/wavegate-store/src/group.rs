@@ -1,0 +1,220 @@
+//! Group commit for event aggregates: concurrent [`crate::Store::add_aggregates`] calls share
+//! one transaction.
+//!
+//! Every call queues its deltas for one writer task per store and waits for that task's
+//! answer. The task takes whatever has queued up while its previous transaction ran, merges it
+//! (aggregates are sums, sketches bucket counts, so merging is exact up to float rounding),
+//! writes it in one transaction and answers every caller in the group only after the commit.
+//! So a caller still hears `Ok` only once its deltas are durable, but N concurrent batches cost
+//! one transaction (one fsync, one write lock) instead of N queued behind each other on the
+//! database's write lock.
+//!
+//! A group is all or nothing like a single call: if its transaction fails, each call in it is
+//! retried alone, so one bad batch cannot fail the others and each caller gets its own result.
+//! A caller that goes away (a dropped request) does not cancel the write of its deltas.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{AggregateDelta, SketchDelta, StoreError, StoreResult};
+
+/// Most calls merged into one transaction.
+const MAX_GROUP: usize = 256;
+
+/// Writes deltas in one transaction (the store's own SQL).
+pub(crate) trait AggregateWriter: Send + Sync + 'static {
+    fn write(
+        &self,
+        deltas: &[AggregateDelta],
+        sketches: &[SketchDelta],
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+struct Job {
+    deltas: Vec<AggregateDelta>,
+    sketches: Vec<SketchDelta>,
+    at: DateTime<Utc>,
+    done: oneshot::Sender<StoreResult<()>>,
+}
+
+/// The queue to a store's writer task (started on first use, in the caller's runtime).
+#[derive(Debug, Default)]
+pub(crate) struct GroupCommit {
+    tx: std::sync::Mutex<Option<mpsc::UnboundedSender<Job>>>,
+}
+
+impl GroupCommit {
+    /// Queues the deltas and waits until they are committed (alone or with others).
+    /// `writer` makes the task if none runs; it must not hold this `GroupCommit` (or the
+    /// task would keep its own queue open forever).
+    pub(crate) async fn add<W: AggregateWriter>(
+        &self,
+        writer: impl FnOnce() -> W,
+        deltas: &[AggregateDelta],
+        sketches: &[SketchDelta],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (done, answer) = oneshot::channel();
+        self.enqueue(
+            Job { deltas: deltas.to_vec(), sketches: sketches.to_vec(), at, done },
+            writer,
+        );
+        answer.await.unwrap_or_else(|_| {
+            // The writer task's runtime shut down before it answered.
+            Err(StoreError::Database(sqlx::Error::WorkerCrashed))
+        })
+    }
+
+    fn enqueue<W: AggregateWriter>(&self, job: Job, writer: impl FnOnce() -> W) {
+        let mut tx = self.tx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let job = match tx.as_ref() {
+            Some(queue) => match queue.send(job) {
+                Ok(()) => return,
+                // The task's runtime is gone (a store used from a second runtime): start a
+                // new task in this one.
+                Err(mpsc::error::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (queue, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(run(writer(), jobs));
+        queue.send(job).unwrap_or_else(|_| unreachable!("the receiver was just created"));
+        *tx = Some(queue);
+    }
+}
+
+async fn run<W: AggregateWriter>(writer: W, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
+        let result = if let [one] = &group[..] {
+            writer.write(&one.deltas, &one.sketches, one.at).await
+        } else {
+            let (deltas, sketches, at) = merge(&group);
+            writer.write(&deltas, &sketches, at).await
+        };
+        match result {
+            Ok(()) => {
+                for j in group {
+                    let _ = j.done.send(Ok(()));
+                }
+            }
+            Err(e) if group.len() == 1 => {
+                if let Some(j) = group.pop() {
+                    let _ = j.done.send(Err(e));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, calls = group.len(), "group commit of event aggregates failed; retrying each call alone");
+                for j in group {
+                    let result = writer.write(&j.deltas, &j.sketches, j.at).await;
+                    let _ = j.done.send(result);
+                }
+            }
+        }
+    }
+}
+
+type Key = (String, i64, String, String);
+
+/// One delta per cell and one sketch per (rollout, wave, arm, metric), in key order; the
+/// latest `at`.
+fn merge(group: &[Job]) -> (Vec<AggregateDelta>, Vec<SketchDelta>, DateTime<Utc>) {
+    let mut cells: BTreeMap<Key, (f64, f64, f64)> = BTreeMap::new();
+    let mut sketches: BTreeMap<Key, BTreeMap<i32, u64>> = BTreeMap::new();
+    let mut at = group[0].at;
+    for j in group {
+        at = at.max(j.at);
+        for d in &j.deltas {
+            let key = (d.rollout.clone(), d.wave, d.arm.clone(), d.metric.clone());
+            let c = cells.entry(key).or_default();
+            c.0 += d.n;
+            c.1 += d.sum;
+            c.2 += d.sumsq;
+        }
+        for s in &j.sketches {
+            let key = (s.rollout.clone(), s.wave, s.arm.clone(), s.metric.clone());
+            let counts = sketches.entry(key).or_default();
+            for (k, v) in &s.counts {
+                *counts.entry(*k).or_default() += v;
+            }
+        }
+    }
+    let deltas = cells
+        .into_iter()
+        .map(|((rollout, wave, arm, metric), (n, sum, sumsq))| AggregateDelta {
+            rollout,
+            wave,
+            arm,
+            metric,
+            n,
+            sum,
+            sumsq,
+        })
+        .collect();
+    let sketches = sketches
+        .into_iter()
+        .map(|((rollout, wave, arm, metric), counts)| SketchDelta {
+            rollout,
+            wave,
+            arm,
+            metric,
+            counts,
+        })
+        .collect();
+    (deltas, sketches, at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(arm: &str, metric: &str, n: f64, sum: f64, buckets: &[(i32, u64)]) -> Job {
+        Job {
+            deltas: vec![AggregateDelta {
+                rollout: "r".into(),
+                wave: 0,
+                arm: arm.into(),
+                metric: metric.into(),
+                n,
+                sum,
+                sumsq: sum * sum,
+            }],
+            sketches: vec![SketchDelta {
+                rollout: "r".into(),
+                wave: 0,
+                arm: arm.into(),
+                metric: "latency_ms".into(),
+                counts: buckets.iter().copied().collect(),
+            }],
+            at: DateTime::from_timestamp(i64::from(buckets[0].0), 0).unwrap(),
+            done: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn merging_adds_cells_and_buckets_and_keeps_the_latest_time() {
+        let group = [
+            job("control", "error", 2.0, 1.0, &[(5, 1), (7, 2)]),
+            job("control", "error", 3.0, 2.0, &[(7, 1)]),
+            job("treatment", "error", 1.0, 0.0, &[(6, 4)]),
+        ];
+        let (d, s, at) = merge(&group);
+        assert_eq!(d.len(), 2);
+        assert_eq!((d[0].arm.as_str(), d[0].n, d[0].sum, d[0].sumsq), ("control", 5.0, 3.0, 5.0));
+        assert_eq!((d[1].arm.as_str(), d[1].n), ("treatment", 1.0));
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].counts, BTreeMap::from([(5, 1), (7, 3)]));
+        assert_eq!(s[1].counts, BTreeMap::from([(6, 4)]));
+        assert_eq!(at, DateTime::from_timestamp(7, 0).unwrap());
+    }
+}
