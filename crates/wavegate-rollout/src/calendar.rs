@@ -10,7 +10,7 @@ use crate::blackout::Blackout;
 /// One calendar entry.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
-    /// `rollout`, `blackout`, `freeze` or `conflict`.
+    /// `rollout`, `scheduled`, `blackout`, `freeze` or `conflict`.
     pub kind: &'static str,
     /// What it is.
     pub title: String,

@@ -23,7 +23,7 @@ pub async fn tick(state: &AppState) -> anyhow::Result<usize> {
 /// Steps every running rollout once as the leader of `leader_epoch` (its writes are refused
 /// once another replica leads). Returns how many were stepped.
 pub async fn tick_as(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Result<usize> {
-    let _guard = state.rollout_lock.lock().await;
+    let guard = state.rollout_lock.lock().await;
     let mut stepped = 0;
     // Unknown is not "no freeze": hold promotions until the setting can be read.
     let freeze = match crate::freeze::active(state).await {
@@ -106,6 +106,11 @@ pub async fn tick_as(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Res
         }
     }
     settle_completed(state, leader_epoch).await?;
+    // Starting takes the rollout lock itself.
+    drop(guard);
+    if let Err(e) = crate::schedule::run_due(state).await {
+        tracing::error!(error = %e.message, "scheduled starts could not run");
+    }
     Ok(stepped)
 }
 

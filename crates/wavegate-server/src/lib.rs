@@ -24,6 +24,7 @@ pub mod ofrep_events;
 pub mod prometheus;
 pub mod reports;
 pub mod rollouts;
+pub mod schedule;
 pub mod scorecard;
 pub mod snapshot;
 pub mod state;
@@ -82,6 +83,7 @@ pub fn app(state: AppState) -> Router {
         .merge(scorecard::router())
         .merge(freeze::router())
         .merge(reports::router())
+        .merge(schedule::router())
         .merge(dashboard::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))

@@ -203,6 +203,19 @@ async fn calendar(
             }
         }
     }
+    for (plan, at, by, _) in crate::schedule::pending(&state).await? {
+        if at < to {
+            entries.push(Entry {
+                kind: "scheduled",
+                title: format!("scheduled start of {plan} (by {by})"),
+                start: at,
+                end: at + chrono::Duration::minutes(15),
+                environment: None,
+                plan: Some(plan),
+                rollouts: Vec::new(),
+            });
+        }
+    }
     if let Some(why) = crate::freeze::active(&state).await? {
         entries.push(Entry {
             kind: "freeze",

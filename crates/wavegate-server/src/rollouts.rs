@@ -289,13 +289,17 @@ pub fn rollout_dto(row: &RolloutRow, r: &Rollout) -> Value {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StartBody {
-    plan: String,
+pub(crate) struct StartBody {
+    pub(crate) plan: String,
     #[serde(default)]
-    reason: Option<String>,
+    pub(crate) reason: Option<String>,
+    /// Start later, at this time (RFC 3339): the start is scheduled and the controller starts
+    /// it when due, with every start check run then.
+    #[serde(default)]
+    pub(crate) start_at: Option<String>,
     /// SHA-256 of the artifact being released, checked against the plan's release digest.
     #[serde(default)]
-    artifact_sha256: Option<String>,
+    pub(crate) artifact_sha256: Option<String>,
 }
 
 async fn start_rollout(
@@ -311,6 +315,28 @@ async fn start_rollout(
         .ok_or_else(|| ApiError::not_found(format!("plan {:?} not found", body.plan)))?;
     let plan: PlanSpec = serde_json::from_value(head.spec).map_err(ApiError::internal)?;
     p.require_env(&plan.environment)?;
+    if let Some(at) = &body.start_at {
+        return crate::schedule::schedule(&state, &p, &body.plan, at, body.reason.clone()).await;
+    }
+    let (row, r) = start_plan(&state, p.name(), body).await?;
+    Ok((StatusCode::CREATED, Json(rollout_dto(&row, &r))).into_response())
+}
+
+/// Starts plan `body.plan` now, as `requester`: every start check (artifact digest, flag,
+/// promotion path, freeze, scorecard, before-start checks), then the first exposure. Shared by
+/// `POST /api/v1/rollouts` and scheduled starts.
+pub(crate) async fn start_plan(
+    state: &AppState,
+    requester: &str,
+    body: StartBody,
+) -> ApiResult<(RolloutRow, Rollout)> {
+    let state = state.clone();
+    let head = state
+        .store
+        .get(Kind::Plan, &body.plan)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("plan {:?} not found", body.plan)))?;
+    let plan: PlanSpec = serde_json::from_value(head.spec).map_err(ApiError::internal)?;
     if let Some(got) = &body.artifact_sha256 {
         let Some(want) = &plan.release.artifact_sha256 else {
             return Err(ApiError::invalid(
@@ -342,7 +368,7 @@ async fn start_rollout(
     let id = format!("ro_{}", hex::encode(id_bytes));
     let now = state.clock.now();
     let (r, mut actions) =
-        machine::start(id, plan, head.version, p.name().to_owned(), flag_head.version, now)
+        machine::start(id, plan, head.version, requester.to_owned(), flag_head.version, now)
             .map_err(|e| ApiError::conflict(e.to_string()))?;
     // The promotion path: the same release must have completed in each earlier environment.
     if !r.plan.promotion_path.is_empty() {
@@ -388,9 +414,8 @@ async fn start_rollout(
         )));
     }
     actions.extend(before.into_iter().map(|o| record(&r, o)));
-    let row = persist(&state, None, &r, actions, p.name(), body.reason).await?;
-    let (row, r) = after_exposure(&state, row, r).await?;
-    Ok((StatusCode::CREATED, Json(rollout_dto(&row, &r))).into_response())
+    let row = persist(&state, None, &r, actions, requester, body.reason).await?;
+    after_exposure(&state, row, r).await
 }
 
 #[derive(Deserialize)]

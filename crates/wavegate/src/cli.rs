@@ -621,6 +621,10 @@ pub enum RolloutCommand {
         /// The artifact being released: its SHA-256 must equal the plan's `release.artifact_sha256`.
         #[arg(long)]
         artifact: Option<PathBuf>,
+        /// Start later, at this RFC 3339 time: the controller starts it when due, with every
+        /// start check run then (`GET /api/v1/schedules` lists, `DELETE …/{plan}` cancels).
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Show a rollout: wave, exposure, verdicts, signals.
     Status {

@@ -183,12 +183,23 @@ pub async fn rollout(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<Exi
     need_token(remote)?;
     let c = Client::new(remote)?;
     let (path, body) = match cmd {
-        RolloutCommand::Start { plan, reason, artifact } => {
+        RolloutCommand::Start { plan, reason, artifact, at } => {
             let mut body = json!({"plan": plan, "reason": reason});
             if let Some(path) = artifact {
                 body["artifact_sha256"] = json!(file_sha256(&path)?);
             }
+            if let Some(at) = &at {
+                body["start_at"] = json!(at);
+            }
             let (_, v) = c.send(c.request(Method::POST, "/api/v1/rollouts").json(&body)).await?;
+            if at.is_some() {
+                if remote.json {
+                    print_json(&v);
+                } else {
+                    println!("scheduled: {plan} starts at {}", s(&v["scheduled"]["start_at"]));
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             if remote.json {
                 print_json(&v)
             } else {

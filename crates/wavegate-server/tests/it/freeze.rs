@@ -136,3 +136,72 @@ async fn the_calendar_shows_rollouts_blackouts_and_conflicts() {
     assert!(ics.body.as_str().unwrap().starts_with("BEGIN:VCALENDAR"), "{:?}", ics.body);
     assert_eq!(app.admin(Method::GET, "/api/v1/calendar?days=0", None).await.body["field"], "days");
 }
+
+/// Scheduled starts: stored, listed, started by the controller when due (with the start
+/// checks run then), cancellable; a due start that is refused is closed with its reason.
+#[tokio::test]
+async fn scheduled_starts_run_when_due() {
+    let app = spawn_app().await;
+    app.apply_yaml(FLAGS).await;
+    for (n, f) in [("pa", "a"), ("pb", "b")] {
+        let r = app
+            .raw(
+                Method::POST,
+                "/api/v1/plans",
+                Some(ADMIN),
+                &[("content-type", "application/yaml")],
+                plan(n, f).into_bytes(),
+            )
+            .await;
+        assert!(r.status.is_success(), "{:?}", r.body);
+    }
+    let at =
+        (wavegate_server::clock::Clock::now(&*app.clock) + chrono::Duration::hours(1)).to_rfc3339();
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/v1/rollouts",
+            Some(json!({"plan": "pa", "start_at": at, "reason": "after the standup"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/v1/rollouts",
+            Some(json!({"plan": "pb", "start_at": "2020-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(r.body["field"], "start_at", "the past is refused");
+    let r = app
+        .admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "pb", "start_at": at})))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let list = app.admin(Method::GET, "/api/v1/schedules", None).await.body;
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(
+        app.admin(Method::DELETE, "/api/v1/schedules/pb", None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.admin(Method::DELETE, "/api/v1/schedules/pb", None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let cal = app.admin(Method::GET, "/api/v1/calendar", None).await.body;
+    assert!(cal["entries"].as_array().unwrap().iter().any(|e| e["kind"] == "scheduled"), "{cal}");
+
+    wavegate_server::controller::tick(&app.state).await.unwrap();
+    assert_eq!(
+        app.admin(Method::GET, "/api/v1/rollouts", None).await.body,
+        json!([]),
+        "not due yet"
+    );
+    app.clock.advance(chrono::Duration::minutes(61));
+    wavegate_server::controller::tick(&app.state).await.unwrap();
+    let rollouts = app.admin(Method::GET, "/api/v1/rollouts", None).await.body;
+    assert_eq!(rollouts.as_array().unwrap().len(), 1, "{rollouts}");
+    assert_eq!(rollouts[0]["plan"], "pa");
+    assert_eq!(app.admin(Method::GET, "/api/v1/schedules", None).await.body, json!([]));
+    let audit = app.admin(Method::GET, "/api/v1/audit?limit=100", None).await.body;
+    assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "setting.started"), "{audit}");
+}

@@ -439,3 +439,29 @@ fn feedback_in_digest_out() {
     let json = cli_json(&server.url, ADMIN, &["report", "feedback", "--release", "checkout"]);
     assert_eq!(json["digest"]["overall"]["count"], 3);
 }
+
+#[test]
+fn rollout_start_at_schedules() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("w.db"), Some(ADMIN));
+    let flags = write(
+        dir.path(),
+        "f.yaml",
+        "flags:\n  a:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n",
+    );
+    cli_json(&server.url, ADMIN, &["flag", "apply", "-f", flags.to_str().unwrap()]);
+    let p = write(
+        dir.path(),
+        "p.yaml",
+        "name: pa\nrelease: { name: a, version: 1.0.0, risk: low }\nflag: a\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: { requester: admin }\nwaves:\n  - { exposure: 20% }\n",
+    );
+    cli_json(&server.url, ADMIN, &["plan", "apply", "-f", p.to_str().unwrap()]);
+    let at = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    let o = cli(&server.url, Some(ADMIN), &["rollout", "start", "pa", "--at", &at]);
+    assert!(stdout(&o).contains("scheduled: pa starts at"), "{} {}", stdout(&o), stderr(&o));
+    let bad = cli(&server.url, Some(ADMIN), &["rollout", "start", "pa", "--at", "tomorrow"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("start_at"), "{}", stderr(&bad));
+    let cal = stdout(&cli(&server.url, Some(ADMIN), &["calendar", "--days", "3"]));
+    assert!(cal.contains("scheduled start of pa"), "{cal}");
+}
