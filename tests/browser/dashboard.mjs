@@ -180,6 +180,11 @@ try {
     }
     check(seen, "the notifications page lists the delivered promotion and pause notices");
   }
+  // 9. The reports page: DORA table (or its empty note) and the calendar with the live rollout.
+  await page.evaluate(() => { location.hash = "#/reports"; });
+  await page.locator("#calendar").waitFor({ timeout: TIMEOUT });
+  check((await page.locator("#calendar tbody").textContent()).includes("rollout"), "the calendar lists the live rollout");
+  check((await page.locator("main, body").first().textContent()).includes("DORA metrics"), "the DORA section is shown");
   check(external.length === 0, `no request left the server (saw ${external.length})`);
   check(consoleErrors.length === 0, `no console errors (${consoleErrors.join(" | ")})`);
 } catch (e) {

@@ -222,6 +222,7 @@ async function render(live) {
     else if (parts[0] === "flags") node = await flagsPage();
     else if (parts[0] === "notifications") node = await notificationsPage();
     else if (parts[0] === "audit") node = await auditPage();
+    else if (parts[0] === "reports") node = await reportsPage();
     else node = h("p", {}, "No such page. ", h("a", { href: "#/rollouts" }, "Rollouts"));
   } catch (e) {
     if (e.status === 401) return;
@@ -571,6 +572,28 @@ function revertFlag(key, version) {
 }
 
 // ---------- notifications and audit ----------
+
+// DORA metrics (30 days, by service) and the release calendar (14 days).
+async function reportsPage() {
+  const [dora, cal] = await Promise.all([api("GET", "/api/v1/reports/dora?since=30d"), api("GET", "/api/v1/calendar?days=14")]);
+  const fmt = (m) => m.value === null || m.value === undefined ? "—"
+    : m.unit === "ratio" ? `${(m.value * 100).toFixed(1)}%` : m.unit === "per day" ? `${m.value.toFixed(2)}/day` : `${m.value.toFixed(1)} h`;
+  const cell = (m) => h("td", {}, `${fmt(m)} `, h("span", { class: `cluster c-${m.cluster}` }, m.cluster));
+  return h("div", {},
+    h("h1", {}, "Reports"),
+    h("h2", {}, "DORA metrics, last 30 days, by service"),
+    dora.groups.length ? h("table", { id: "dora" },
+      h("thead", {}, h("tr", {}, ["Service", "Deployments", "Deployment frequency", "Lead time", "Change fail rate", "Recovery time", "Rework rate"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, dora.groups.map((g) => h("tr", {}, h("td", {}, g.group), h("td", {}, g.deployments),
+        cell(g.deployment_frequency), cell(g.lead_time), cell(g.change_fail_rate), cell(g.recovery_time), cell(g.rework_rate))))) :
+      h("p", { class: "muted" }, "No rollout ended in the last 30 days."),
+    h("h2", {}, "Calendar, next 14 days"),
+    cal.entries.length ? h("table", { id: "calendar" },
+      h("thead", {}, h("tr", {}, ["Start", "End", "Kind", "Environment", "What"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, cal.entries.map((e) => h("tr", { class: e.kind === "conflict" || e.kind === "freeze" ? "v-fail" : null },
+        h("td", {}, fmtTime(e.start)), h("td", {}, fmtTime(e.end)), h("td", {}, e.kind), h("td", {}, e.environment || "—"), h("td", {}, e.title))))) :
+      h("p", { class: "muted" }, "Nothing on the calendar."));
+}
 
 async function notificationsPage() {
   let deliveries;
