@@ -338,3 +338,118 @@ mod tests {
         assert!(to_html(&r).contains("<svg"));
     }
 }
+
+/// Renders the Markdown these reports write (headings, paragraphs, `-` lists, pipe tables,
+/// `**bold**` and `` `code` ``) as a self-contained HTML page; all text is escaped.
+pub fn markdown_page(title: &str, md: &str) -> String {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let inline = |s: &str| {
+        let mut out = String::new();
+        let mut bold = false;
+        let mut code = false;
+        let e = esc(s);
+        let mut rest = e.as_str();
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix("**") {
+                out.push_str(if bold { "</strong>" } else { "<strong>" });
+                bold = !bold;
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix('`') {
+                out.push_str(if code { "</code>" } else { "<code>" });
+                code = !code;
+                rest = r;
+            } else {
+                let c = rest.chars().next().unwrap_or(' ');
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        if bold {
+            out.push_str("</strong>");
+        }
+        if code {
+            out.push_str("</code>");
+        }
+        out
+    };
+    let mut body = String::new();
+    let mut in_list = false;
+    let mut in_table = false;
+    for line in md.lines() {
+        let t = line.trim();
+        if in_list && !t.starts_with("- ") {
+            body.push_str("</ul>\n");
+            in_list = false;
+        }
+        if in_table && !t.starts_with('|') {
+            body.push_str("</tbody></table>\n");
+            in_table = false;
+        }
+        if let Some(h) = t.strip_prefix("## ") {
+            body.push_str(&format!("<h2>{}</h2>\n", inline(h)));
+        } else if let Some(h) = t.strip_prefix("# ") {
+            body.push_str(&format!("<h1>{}</h1>\n", inline(h)));
+        } else if let Some(item) = t.strip_prefix("- ") {
+            if !in_list {
+                body.push_str("<ul>\n");
+                in_list = true;
+            }
+            body.push_str(&format!("<li>{}</li>\n", inline(item)));
+        } else if t.starts_with('|') {
+            let cells: Vec<&str> = t.trim_matches('|').split('|').map(str::trim).collect();
+            if cells.iter().all(|c| c.chars().all(|ch| matches!(ch, '-' | ':'))) {
+                continue;
+            }
+            if !in_table {
+                body.push_str("<table><thead><tr>");
+                for c in &cells {
+                    body.push_str(&format!("<th>{}</th>", inline(c)));
+                }
+                body.push_str("</tr></thead><tbody>\n");
+                in_table = true;
+            } else {
+                body.push_str("<tr>");
+                for c in &cells {
+                    body.push_str(&format!("<td>{}</td>", inline(c)));
+                }
+                body.push_str("</tr>\n");
+            }
+        } else if !t.is_empty() {
+            body.push_str(&format!("<p>{}</p>\n", inline(t)));
+        }
+    }
+    if in_list {
+        body.push_str("</ul>\n");
+    }
+    if in_table {
+        body.push_str("</tbody></table>\n");
+    }
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:60em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head><body>\n{body}</body></html>\n",
+        esc(title)
+    )
+}
+
+#[cfg(test)]
+mod page_tests {
+    #[test]
+    fn markdown_pages_escape_and_structure() {
+        let html = super::markdown_page(
+            "t <x>",
+            "# Title\n\nSome **bold** `code` <b>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n- one\n- two\n",
+        );
+        assert!(
+            html.contains("<h1>Title</h1>")
+                && html.contains("<strong>bold</strong> <code>code</code> &lt;b&gt;"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<th>a</th><th>b</th>") && html.contains("<td>1</td><td>2</td>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<li>two</li>\n</ul>") && html.contains("<title>t &lt;x&gt;</title>"),
+            "{html}"
+        );
+    }
+}

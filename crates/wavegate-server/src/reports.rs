@@ -353,10 +353,17 @@ async fn feedback_digest(
             ([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], to_markdown(&q.release, &d))
                 .into_response()
         }
+        "html" => {
+            let page = wavegate_rollout::report::markdown_page(
+                &format!("Pilot feedback: {}", q.release),
+                &to_markdown(&q.release, &d),
+            );
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+        }
         other => {
             return Err(ApiError::invalid(
                 "format",
-                format!("format must be json or markdown, got {other:?}"),
+                format!("format must be json, markdown or html, got {other:?}"),
             ));
         }
     })
@@ -445,7 +452,15 @@ async fn rollout_report(
     let holds = timeline.iter().filter(|e| e["action"] == "rollout.hold").count();
     let rolled_back = matches!(r.state, wavegate_rollout::machine::State::RolledBack { .. });
     let prompts = retro_prompts(&r, rolled_back, holds, digest.overall.negative_share());
+    let stale = r.stale_at.map(|at| {
+        format!(
+            "Flag `{}` is stale since {}: it has served everyone through the settle time; remove it from code.",
+            r.plan.flag,
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    });
     let report = serde_json::json!({
+        "stale": stale,
         "rollout": id, "plan": r.plan.name, "release": format!("{} {}", r.plan.release.name, r.plan.release.version),
         "environment": row.environment, "state": row.state, "waves": r.plan.waves.len(), "wave": r.wave + 1,
         "started_at": r.started_at, "timeline": timeline, "decisions": decisions,
@@ -454,9 +469,11 @@ async fn rollout_report(
     if q.format.as_deref().unwrap_or("json") == "json" {
         return Ok(axum::Json(report).into_response());
     }
-    if q.format.as_deref() != Some("markdown") {
-        return Err(ApiError::invalid("format", "format must be json or markdown"));
-    }
+    let html = match q.format.as_deref() {
+        Some("markdown") => false,
+        Some("html") => true,
+        _ => return Err(ApiError::invalid("format", "format must be json, markdown or html")),
+    };
     let mut md = format!(
         "# Post-rollout report: {} ({})\n\n{} in {}: **{}**, wave {} of {}, started {}.\n\n## Timeline\n\n",
         report["release"].as_str().unwrap_or(""),
@@ -509,9 +526,17 @@ async fn rollout_report(
             ));
         }
     }
+    if let Some(line) = &stale {
+        md.push_str(&format!("\n## Flag status\n\n{line}\n"));
+    }
     md.push_str("\n## Retro prompts\n\n");
     for p in &prompts {
         md.push_str(&format!("- {p}\n"));
+    }
+    if html {
+        let page =
+            wavegate_rollout::report::markdown_page(&format!("Post-rollout report: {id}"), &md);
+        return Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response());
     }
     Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], md).into_response())
 }

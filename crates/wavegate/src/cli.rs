@@ -510,6 +510,9 @@ pub enum ReportCommand {
     Rollout {
         /// The rollout's id.
         id: String,
+        /// markdown or html (`--json` for the data).
+        #[arg(long, default_value = "markdown", value_parser = ["markdown", "html"])]
+        format: String,
     },
     /// Pilot feedback about a release (`POST /api/v1/feedback`): counts and sentiment by
     /// category and cohort, recurring themes, lagging cohorts.
@@ -517,6 +520,9 @@ pub enum ReportCommand {
         /// The release's name.
         #[arg(long)]
         release: String,
+        /// markdown or html (`--json` for the data).
+        #[arg(long, default_value = "markdown", value_parser = ["markdown", "html"])]
+        format: String,
     },
 }
 

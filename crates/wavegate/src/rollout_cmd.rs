@@ -639,8 +639,8 @@ pub async fn report(cmd: ReportCommand, remote: &Remote) -> anyhow::Result<ExitC
         ReportCommand::Dora { since, until, by, environment, format } => {
             (since, until, by, environment, format)
         }
-        ReportCommand::Rollout { id } => {
-            let format = if remote.json { "json" } else { "markdown" };
+        ReportCommand::Rollout { id, format } => {
+            let format = if remote.json { "json" } else { format.as_str() };
             let path = format!("/api/v1/rollouts/{}/report?format={format}", enc(&id));
             match c.send(c.request(Method::GET, &path)).await?.1 {
                 Value::String(text) => print!("{text}"),
@@ -648,8 +648,8 @@ pub async fn report(cmd: ReportCommand, remote: &Remote) -> anyhow::Result<ExitC
             }
             return Ok(ExitCode::SUCCESS);
         }
-        ReportCommand::Feedback { release } => {
-            let format = if remote.json { "json" } else { "markdown" };
+        ReportCommand::Feedback { release, format } => {
+            let format = if remote.json { "json" } else { format.as_str() };
             let path = format!("/api/v1/feedback/digest?release={}&format={format}", enc(&release));
             match c.send(c.request(Method::GET, &path)).await?.1 {
                 Value::String(text) => print!("{text}"),

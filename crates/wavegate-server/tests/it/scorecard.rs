@@ -198,6 +198,14 @@ async fn completed_rollouts_mark_their_flag_stale_after_settling() {
     let audit = app.admin(Method::GET, "/api/v1/audit?limit=100", None).await.body;
     let marks = audit.as_array().unwrap().iter().filter(|e| e["action"] == "rollout.stale").count();
     assert_eq!(marks, 1, "marked once");
+    let report = app
+        .admin(Method::GET, &format!("/api/v1/rollouts/{id}/report?format=markdown"), None)
+        .await;
+    assert!(
+        report.body.as_str().unwrap().contains("Flag `checkout` is stale since"),
+        "{:?}",
+        report.body
+    );
     assert_eq!(
         app.admin(Method::GET, "/api/v1/flags", None).await.body.as_array().unwrap().len(),
         1

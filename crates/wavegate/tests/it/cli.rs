@@ -399,6 +399,9 @@ fn report_dora_from_real_rollouts() {
     assert!(post.contains("# Post-rollout report: b 1.0.0"), "{post}");
     assert!(post.contains("rollout.rollback by admin: errors"), "{post}");
     assert!(post.contains("Which signal caught the failure"), "{post}");
+    let html =
+        stdout(&cli(&server.url, Some(ADMIN), &["report", "rollout", &b, "--format", "html"]));
+    assert!(html.contains("<h2>Retro prompts</h2>"), "{html}");
     let data = cli_json(&server.url, ADMIN, &["report", "rollout", &b]);
     assert_eq!(data["state"], "rolled_back");
     let bad = cli(&server.url, Some(ADMIN), &["report", "dora", "--since", "yesterday"]);
@@ -436,6 +439,12 @@ fn feedback_in_digest_out() {
     assert!(md.contains("3 items: 1 positive, 0 neutral, 2 negative"), "{md}");
     assert!(md.contains("| usability | 3 | 67% | button (2)"), "{md}");
     assert!(md.contains("| oslo | 2 | 100% | lagging |"), "{md}");
+    let html = stdout(&cli(
+        &server.url,
+        Some(ADMIN),
+        &["report", "feedback", "--release", "checkout", "--format", "html"],
+    ));
+    assert!(html.starts_with("<!doctype html>") && html.contains("<td>oslo</td>"), "{html}");
     let json = cli_json(&server.url, ADMIN, &["report", "feedback", "--release", "checkout"]);
     assert_eq!(json["digest"]["overall"]["count"], 3);
 }
