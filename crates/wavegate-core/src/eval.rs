@@ -116,14 +116,13 @@ fn prerequisite_holds(p: &Prerequisite, ctx: &Context, flags: &dyn FlagLookup) -
     if !parent.prerequisites.is_empty() {
         return false;
     }
-    let on = is_on(parent, ctx);
+    // One evaluation serves both questions: is the parent on, and which variant it serves.
+    let r = evaluate(parent, ctx);
+    let on = parent.enabled && (parent.value_type != ValueType::Bool || *r.value == true);
     if !p.enabled {
         return !on;
     }
-    on && (p.variants.is_empty() || {
-        let served = evaluate(parent, ctx).variant;
-        p.variants.iter().any(|v| v == served)
-    })
+    on && (p.variants.is_empty() || p.variants.iter().any(|v| v == r.variant))
 }
 
 /// Evaluates `flag` for `ctx`, reading the parents of its prerequisites from `flags`. A

@@ -118,11 +118,12 @@ pub async fn tick_as(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Res
 /// time (an audited `rollout.stale`, which notification targets hear as `stale`).
 async fn settle_completed(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Result<()> {
     let rows = state.store.rollouts(false).await?;
-    for row in rows.iter().filter(|r| r.state == "completed") {
+    // Marked rollouts are skipped before decoding: the list only grows.
+    let unmarked = rows
+        .iter()
+        .filter(|r| r.state == "completed" && r.doc.get("stale_at").is_none_or(|v| v.is_null()));
+    for row in unmarked {
         let Ok(r) = serde_json::from_value::<Rollout>(row.doc.clone()) else { continue };
-        if r.stale_at.is_some() {
-            continue;
-        }
         let superseded = rows.iter().any(|o| {
             o.flag == row.flag && o.environment == row.environment && o.created_at > row.created_at
         });
