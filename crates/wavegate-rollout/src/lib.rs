@@ -6,6 +6,7 @@
 //! carries out.
 #![warn(missing_docs)]
 
+pub mod adoption;
 pub mod blackout;
 pub mod calendar;
 pub mod drill;

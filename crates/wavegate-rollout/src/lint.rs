@@ -133,6 +133,11 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
         ),
         None => {}
     }
+    if let Some(a) = &plan.adoption
+        && let Err(m) = crate::adoption::validate(a)
+    {
+        push(Error, None, "bad-adoption", m);
+    }
     if plan.waves.is_empty() {
         push(Error, None, "no-waves", "a plan needs at least one wave".into());
     }

@@ -71,6 +71,9 @@ pub struct PlanSpec {
     /// absent, the seven default items are shown as warnings that never block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scorecard: Option<crate::scorecard::ScorecardSpec>,
+    /// Adoption tracking: the cohort attributes and the key task the adoption report reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adoption: Option<crate::adoption::AdoptionSpec>,
 }
 
 /// What ships.

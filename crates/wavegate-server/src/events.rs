@@ -8,6 +8,7 @@
 //! an event whose variant is not what the rule serves its context now (evaluated before a wave
 //! change) is reported as `stale` and not counted, so the arms stay unbiased.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -23,12 +24,12 @@ use wavegate_core::{Context, Flag, evaluate_in};
 use wavegate_rollout::exposure::owns_rule;
 use wavegate_rollout::sketch::Sketch;
 use wavegate_rollout::stats::Moments;
-use wavegate_store::{AggregateDelta, SketchDelta, TokenKind};
+use wavegate_store::{AdoptionDelta, AggregateDelta, SketchDelta, TokenKind};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::json::JsonBody;
-use crate::state::{AppState, LiveRollout};
+use crate::state::{AdoptionTrack, AppState, LiveRollout};
 
 /// (rollout, wave, arm, metric).
 type CellKey<'a> = (&'a str, i64, &'static str, &'a str);
@@ -180,7 +181,23 @@ async fn ingest(
     let mut sketches: BTreeMap<(&str, i64, &'static str), Sketch> = BTreeMap::new();
     let mut counted = 0usize;
     let mut stale = 0usize;
+    // Adoption: users served a tracked rollout's new variant, one entry per (rollout, user).
+    let adoption = state.adoption.load();
+    let track_adoption = !adoption.is_empty();
+    let clock_now = state.clock.now();
+    let today = clock_now.timestamp().div_euclid(86_400);
+    let mut tracks: foldhash::HashMap<&str, Option<&AdoptionTrack>> = Default::default();
+    let mut users: BTreeMap<(&str, &str), (Vec<Cow<'_, str>>, bool)> = BTreeMap::new();
     for (e, ctx) in batch.events.iter().zip(&mut parsed) {
+        if track_adoption
+            && let Some(track) = *tracks.entry(e.flag.as_str()).or_insert_with(|| {
+                adoption
+                    .get(&(env.clone(), e.flag.clone()))
+                    .filter(|t| clock_now >= t.started_at && clock_now < t.until)
+            })
+        {
+            note_adoption(track, e, &mut users);
+        }
         let target = targets.entry(e.flag.as_str()).or_insert_with(|| {
             let ro = live.get(&(env.clone(), e.flag.clone()))?;
             let flag = env_flags.get(&e.flag)?;
@@ -244,6 +261,18 @@ async fn ingest(
             }
         }
     }
+    let adoption_rows: Vec<AdoptionDelta> = users
+        .into_iter()
+        .map(|((rollout, user), (cohort, task))| AdoptionDelta {
+            rollout: rollout.to_owned(),
+            user: user.to_owned(),
+            cohort: serde_json::to_string(&cohort).unwrap_or_else(|_| "[]".into()),
+            exposed_day: today,
+            task_day: task.then_some(today),
+        })
+        .collect();
+    drop(tracks);
+    drop(adoption);
     let deltas: Vec<AggregateDelta> = cells
         .into_iter()
         .map(|((rollout, wave, arm, metric), m)| AggregateDelta {
@@ -270,12 +299,49 @@ async fn ingest(
     let accepted = batch.events.len();
     drop(targets);
     drop((parsed, batch, live, snap));
-    if !deltas.is_empty() {
-        state.store.add_aggregates(&deltas, &sketches, state.clock.now()).await?;
+    if !deltas.is_empty() || !adoption_rows.is_empty() {
+        state.store.add_aggregates(&deltas, &sketches, &adoption_rows, state.clock.now()).await?;
     }
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"accepted": accepted, "counted": counted, "stale": stale})),
     )
         .into_response())
+}
+
+/// Notes a user of a tracked rollout: an event for its new variant from a context that names a
+/// user (`targetingKey`, else `sessionId`). The user's cohort is their values of the plan's
+/// cohort attributes (strings as they are, numbers and booleans as written, anything else
+/// `(none)`); an outcome carrying the key task's metric above 0 marks the task done.
+fn note_adoption<'a>(
+    track: &'a AdoptionTrack,
+    e: &'a Event,
+    users: &mut BTreeMap<(&'a str, &'a str), (Vec<Cow<'a, str>>, bool)>,
+) {
+    if e.variant != track.new_variant {
+        return;
+    }
+    let user = ["targetingKey", "sessionId"]
+        .iter()
+        .find_map(|k| e.context.get(*k).and_then(Value::as_str).filter(|u| !u.is_empty()));
+    let Some(user) = user else { return };
+    let task = e.kind == "outcome" && e.metrics.get(&track.key_task).is_some_and(|v| *v > 0.0);
+    let cohort = || {
+        track
+            .cohorts
+            .iter()
+            .map(|a| match e.context.get(a) {
+                Some(Value::String(s)) if !s.is_empty() => Cow::Borrowed(s.as_str()),
+                Some(v @ (Value::Number(_) | Value::Bool(_))) => Cow::Owned(v.to_string()),
+                _ => Cow::Borrowed(wavegate_rollout::adoption::NO_VALUE),
+            })
+            .collect()
+    };
+    users
+        .entry((track.rollout.as_str(), user))
+        .and_modify(|u| {
+            u.0 = cohort();
+            u.1 |= task;
+        })
+        .or_insert_with(|| (cohort(), task));
 }

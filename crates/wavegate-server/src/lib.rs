@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod adoption;
 pub mod auth;
 pub mod chart;
 pub mod checks;
@@ -83,6 +84,7 @@ pub fn app(state: AppState) -> Router {
         .merge(scorecard::router())
         .merge(freeze::router())
         .merge(reports::router())
+        .merge(adoption::router())
         .merge(schedule::router())
         .merge(dashboard::router())
         .route("/healthz", get(|| async { "ok\n" }))

@@ -28,6 +28,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Live rollouts by (environment, flag), for routing events to arms.
     pub live: Arc<ArcSwap<HashMap<(String, String), LiveRollout>>>,
+    /// Rollouts whose plan tracks adoption, by (environment, flag): the newest one that was
+    /// not rolled back or aborted, while its tracking period lasts.
+    pub adoption: Arc<ArcSwap<HashMap<(String, String), AdoptionTrack>>>,
     /// HTTP client for checks, webhook gates and Prometheus.
     pub http: reqwest::Client,
     /// Default Prometheus base URL for guardrails with `source: prometheus`.
@@ -66,6 +69,7 @@ impl AppState {
             metrics: Arc::default(),
             clock,
             live: Arc::default(),
+            adoption: Arc::default(),
             http: reqwest::Client::new(),
             prometheus_url: None,
             rollout_lock: Arc::default(),
@@ -129,21 +133,55 @@ impl AppState {
         });
     }
 
-    /// Rebuilds the live-rollout routing table from the store.
+    /// Rebuilds the live-rollout routing table and the adoption-tracking table from the store.
     pub async fn reload_live(&self) -> StoreResult<()> {
         let mut map = HashMap::new();
-        for row in self.store.rollouts(true).await? {
+        let mut adoption: HashMap<(String, String), AdoptionTrack> = HashMap::new();
+        let now = self.clock.now();
+        for row in self.store.rollouts(false).await? {
+            let live = row.state == "running" || row.state == "paused";
+            // Ended rollouts matter only while their adoption is tracked; most plans declare
+            // none, so look before decoding the whole document.
+            let tracks = row.doc.get("plan").and_then(|p| p.get("adoption")).is_some()
+                && row.state != "rolled_back"
+                && row.state != "aborted"
+                && now - row.created_at < chrono::Duration::days(400);
+            if !live && !tracks {
+                continue;
+            }
+            let key = (row.environment.clone(), row.flag.clone());
             match serde_json::from_value::<wavegate_rollout::machine::Rollout>(row.doc) {
                 Ok(r) => {
-                    map.insert(
-                        (row.environment.clone(), row.flag.clone()),
-                        LiveRollout {
-                            id: r.id.clone(),
-                            wave: r.wave as i64,
-                            new_variant: r.plan.new_variant.clone(),
-                            control_variant: r.plan.control_variant.clone(),
-                        },
-                    );
+                    if let Some(spec) = r.plan.adoption.as_ref()
+                        && tracks
+                    {
+                        let until = r.started_at + spec.track().to_chrono();
+                        let newer = adoption.get(&key).is_none_or(|t| t.started_at < r.started_at);
+                        if until > now && newer {
+                            adoption.insert(
+                                key.clone(),
+                                AdoptionTrack {
+                                    rollout: r.id.clone(),
+                                    new_variant: r.plan.new_variant.clone(),
+                                    cohorts: spec.cohorts.clone(),
+                                    key_task: spec.key_task.clone(),
+                                    started_at: r.started_at,
+                                    until,
+                                },
+                            );
+                        }
+                    }
+                    if live {
+                        map.insert(
+                            key,
+                            LiveRollout {
+                                id: r.id.clone(),
+                                wave: r.wave as i64,
+                                new_variant: r.plan.new_variant.clone(),
+                                control_variant: r.plan.control_variant.clone(),
+                            },
+                        );
+                    }
                 }
                 Err(e) => {
                     tracing::error!(rollout = %row.id, error = %e, "stored rollout does not decode")
@@ -151,6 +189,7 @@ impl AppState {
             }
         }
         self.live.store(Arc::new(map));
+        self.adoption.store(Arc::new(adoption));
         Ok(())
     }
 
@@ -185,6 +224,23 @@ pub struct LiveRollout {
     pub new_variant: String,
     /// The control variant.
     pub control_variant: String,
+}
+
+/// What event ingest needs to track a rollout's adoption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptionTrack {
+    /// Rollout id.
+    pub rollout: String,
+    /// The variant whose users are tracked.
+    pub new_variant: String,
+    /// The context attributes that make a user's cohort, in the plan's order.
+    pub cohorts: Vec<String>,
+    /// The outcome metric that marks the key task.
+    pub key_task: String,
+    /// When the rollout started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// When tracking ends.
+    pub until: chrono::DateTime<chrono::Utc>,
 }
 
 /// `<hostname>-<pid>`: unique among the replicas of one database.

@@ -547,7 +547,7 @@ async fn client_metrics(
     }
     let deltas = arm_deltas(&state, &env, toggles);
     if !deltas.is_empty()
-        && let Err(e) = state.store.add_aggregates(&deltas, &[], state.clock.now()).await
+        && let Err(e) = state.store.add_aggregates(&deltas, &[], &[], state.clock.now()).await
     {
         tracing::error!(error = %e, "could not record Unleash metrics");
         return unleash_error(StatusCode::SERVICE_UNAVAILABLE, "could not record metrics; retry");

@@ -164,6 +164,17 @@ pub const TABLES: &[Table] = &[
         "id",
     ),
     (
+        "adoption_users",
+        &[
+            ("rollout", Col::Text),
+            ("user_key", Col::Text),
+            ("cohort", Col::Text),
+            ("exposed_day", Col::Int),
+            ("task_day", Col::NullInt),
+        ],
+        "rollout, user_key",
+    ),
+    (
         "notify_targets",
         &[
             ("name", Col::Text),

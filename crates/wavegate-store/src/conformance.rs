@@ -270,11 +270,15 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
         .add_aggregates(
             &[d("treatment", 10.0, 1.0), d("control", 90.0, 2.0)],
             &[sk(&[(10, 2), (11, 1)])],
+            &[],
             Utc::now(),
         )
         .await
         .unwrap();
-    store.add_aggregates(&[d("treatment", 5.0, 1.0)], &[sk(&[(11, 4)])], Utc::now()).await.unwrap();
+    store
+        .add_aggregates(&[d("treatment", 5.0, 1.0)], &[sk(&[(11, 4)])], &[], Utc::now())
+        .await
+        .unwrap();
     let sketches = store.sketches("ro_2", 0).await.unwrap();
     assert_eq!(
         sketches[0].counts,
@@ -291,7 +295,14 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
         .map(|i| {
             let (store, deltas, sketches) =
                 (store.clone(), [d("control", 1.0, f64::from(i % 2))], [sk(&[(12, 1)])]);
-            tokio::spawn(async move { store.add_aggregates(&deltas, &sketches, Utc::now()).await })
+            // Every call also sees user u0 (one row, whichever call wins) and its own user.
+            let users = [
+                adopt("ro_2", "u0", "[\"a\"]", 10, None),
+                adopt("ro_2", &format!("u{}", i + 1), "[\"b\"]", 10, Some(10)),
+            ];
+            tokio::spawn(async move {
+                store.add_aggregates(&deltas, &sketches, &users, Utc::now()).await
+            })
         })
         .collect();
     for c in calls {
@@ -301,7 +312,66 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
     let c = rows.iter().find(|r| r.arm == "control").unwrap();
     assert_eq!((c.n, c.sum), (130.0, 22.0), "40 concurrent batches on 90 + 2");
     assert_eq!(store.sketches("ro_2", 0).await.unwrap()[0].counts.get(&12), Some(&40));
+    let users = store.adoption("ro_2", 10).await.unwrap();
+    assert_eq!(users.len(), 2);
+    assert_eq!((users[0].exposed, users[0].adopted), (1, 0), "u0 once");
+    assert_eq!((users[1].exposed, users[1].adopted), (40, 40));
     assert_eq!(verify_chain(&*store).await, 4, "flag create, exposure change, start, rollback");
+}
+
+fn adopt(
+    rollout: &str,
+    user: &str,
+    cohort: &str,
+    day: i64,
+    task: Option<i64>,
+) -> crate::AdoptionDelta {
+    crate::AdoptionDelta {
+        rollout: rollout.into(),
+        user: user.into(),
+        cohort: cohort.into(),
+        exposed_day: day,
+        task_day: task,
+    }
+}
+
+/// Adoption keeps one row per rollout and user with its latest days and cohort, and counts
+/// users by cohort from a day on.
+pub async fn adoption(store: Arc<dyn Store>) {
+    let sales = "[\"sales\"]";
+    let ops = "[\"ops\"]";
+    let batch = [
+        adopt("r1", "ann", sales, 100, Some(100)),
+        adopt("r1", "bob", sales, 100, None),
+        adopt("r1", "cid", ops, 60, Some(60)),
+        adopt("r2", "ann", ops, 100, Some(100)),
+    ];
+    store.add_aggregates(&[], &[], &batch, Utc::now()).await.unwrap();
+    // Later: bob does the task, cid is seen again (now in sales) without it, an older
+    // exposure of ann changes nothing but her cohort.
+    let later = [
+        adopt("r1", "bob", sales, 101, Some(101)),
+        adopt("r1", "cid", sales, 101, None),
+        adopt("r1", "ann", sales, 90, None),
+    ];
+    store.add_aggregates(&[], &[], &later, Utc::now()).await.unwrap();
+    let count = |c: &crate::AdoptionCount| (c.cohort.clone(), c.exposed, c.adopted);
+    let all: Vec<_> = store.adoption("r1", 0).await.unwrap().iter().map(count).collect();
+    assert_eq!(all, [(sales.to_owned(), 3, 3)], "cid's task on day 60 still counts from day 0");
+    let recent: Vec<_> = store.adoption("r1", 95).await.unwrap().iter().map(count).collect();
+    assert_eq!(recent, [(sales.to_owned(), 3, 2)], "cid did the task before day 95");
+    let last: Vec<_> = store.adoption("r1", 101).await.unwrap().iter().map(count).collect();
+    assert_eq!(last, [(sales.to_owned(), 2, 1)], "ann was last seen on day 100");
+    let other: Vec<_> = store.adoption("r2", 0).await.unwrap().iter().map(count).collect();
+    assert_eq!(other, [(ops.to_owned(), 1, 1)]);
+    assert!(store.adoption("r3", 0).await.unwrap().is_empty());
+    // More rows than one statement holds.
+    let many: Vec<_> = (0..2500)
+        .map(|i| adopt("r3", &format!("u{i}"), ops, 5, (i % 5 == 0).then_some(5)))
+        .collect();
+    store.add_aggregates(&[], &[], &many, Utc::now()).await.unwrap();
+    let got: Vec<_> = store.adoption("r3", 5).await.unwrap().iter().map(count).collect();
+    assert_eq!(got, [(ops.to_owned(), 2500, 500)]);
 }
 
 /// Drill evidence is stored per plan version and audited.

@@ -19,7 +19,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{AggregateDelta, SketchDelta, StoreError, StoreResult};
+use crate::{AdoptionDelta, AggregateDelta, SketchDelta, StoreError, StoreResult};
 
 /// Most calls merged into one transaction.
 const MAX_GROUP: usize = 256;
@@ -30,6 +30,7 @@ pub(crate) trait AggregateWriter: Send + Sync + 'static {
         &self,
         deltas: &[AggregateDelta],
         sketches: &[SketchDelta],
+        adoption: &[AdoptionDelta],
         at: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 }
@@ -37,6 +38,7 @@ pub(crate) trait AggregateWriter: Send + Sync + 'static {
 struct Job {
     deltas: Vec<AggregateDelta>,
     sketches: Vec<SketchDelta>,
+    adoption: Vec<AdoptionDelta>,
     at: DateTime<Utc>,
     done: oneshot::Sender<StoreResult<()>>,
 }
@@ -56,13 +58,18 @@ impl GroupCommit {
         writer: impl FnOnce() -> W,
         deltas: &[AggregateDelta],
         sketches: &[SketchDelta],
+        adoption: &[AdoptionDelta],
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let (done, answer) = oneshot::channel();
-        self.enqueue(
-            Job { deltas: deltas.to_vec(), sketches: sketches.to_vec(), at, done },
-            writer,
-        );
+        let job = Job {
+            deltas: deltas.to_vec(),
+            sketches: sketches.to_vec(),
+            adoption: adoption.to_vec(),
+            at,
+            done,
+        };
+        self.enqueue(job, writer);
         answer.await.unwrap_or_else(|_| {
             // The writer task's runtime shut down before it answered.
             Err(StoreError::Database(sqlx::Error::WorkerCrashed))
@@ -97,10 +104,10 @@ async fn run<W: AggregateWriter>(writer: W, mut jobs: mpsc::UnboundedReceiver<Jo
             }
         }
         let result = if let [one] = &group[..] {
-            writer.write(&one.deltas, &one.sketches, one.at).await
+            writer.write(&one.deltas, &one.sketches, &one.adoption, one.at).await
         } else {
-            let (deltas, sketches, at) = merge(&group);
-            writer.write(&deltas, &sketches, at).await
+            let (deltas, sketches, adoption, at) = merge(&group);
+            writer.write(&deltas, &sketches, &adoption, at).await
         };
         match result {
             Ok(()) => {
@@ -116,7 +123,7 @@ async fn run<W: AggregateWriter>(writer: W, mut jobs: mpsc::UnboundedReceiver<Jo
             Err(e) => {
                 tracing::warn!(error = %e, calls = group.len(), "group commit of event aggregates failed; retrying each call alone");
                 for j in group {
-                    let result = writer.write(&j.deltas, &j.sketches, j.at).await;
+                    let result = writer.write(&j.deltas, &j.sketches, &j.adoption, j.at).await;
                     let _ = j.done.send(result);
                 }
             }
@@ -126,14 +133,29 @@ async fn run<W: AggregateWriter>(writer: W, mut jobs: mpsc::UnboundedReceiver<Jo
 
 type Key = (String, i64, String, String);
 
-/// One delta per cell and one sketch per (rollout, wave, arm, metric), in key order; the
-/// latest `at`.
-fn merge(group: &[Job]) -> (Vec<AggregateDelta>, Vec<SketchDelta>, DateTime<Utc>) {
+/// What a group writes: one delta per cell, one sketch per (rollout, wave, arm, metric), one
+/// adoption row per (rollout, user), and the latest `at`.
+type Merged = (Vec<AggregateDelta>, Vec<SketchDelta>, Vec<AdoptionDelta>, DateTime<Utc>);
+
+/// Merges a group in key order: cells and bucket counts add up; a user's adoption keeps the
+/// latest days and the cohort of the call queued last.
+fn merge(group: &[Job]) -> Merged {
     let mut cells: BTreeMap<Key, (f64, f64, f64)> = BTreeMap::new();
     let mut sketches: BTreeMap<Key, BTreeMap<i32, u64>> = BTreeMap::new();
+    let mut users: BTreeMap<(&str, &str), AdoptionDelta> = BTreeMap::new();
     let mut at = group[0].at;
     for j in group {
         at = at.max(j.at);
+        for a in &j.adoption {
+            users
+                .entry((a.rollout.as_str(), a.user.as_str()))
+                .and_modify(|u| {
+                    u.cohort.clone_from(&a.cohort);
+                    u.exposed_day = u.exposed_day.max(a.exposed_day);
+                    u.task_day = u.task_day.max(a.task_day);
+                })
+                .or_insert_with(|| a.clone());
+        }
         for d in &j.deltas {
             let key = (d.rollout.clone(), d.wave, d.arm.clone(), d.metric.clone());
             let c = cells.entry(key).or_default();
@@ -171,7 +193,7 @@ fn merge(group: &[Job]) -> (Vec<AggregateDelta>, Vec<SketchDelta>, DateTime<Utc>
             counts,
         })
         .collect();
-    (deltas, sketches, at)
+    (deltas, sketches, users.into_values().collect(), at)
 }
 
 #[cfg(test)]
@@ -196,6 +218,13 @@ mod tests {
                 metric: "latency_ms".into(),
                 counts: buckets.iter().copied().collect(),
             }],
+            adoption: vec![AdoptionDelta {
+                rollout: "r".into(),
+                user: arm.into(),
+                cohort: format!("[\"{metric}\"]"),
+                exposed_day: i64::from(buckets[0].0),
+                task_day: (n > 2.0).then_some(i64::from(buckets[0].0)),
+            }],
             at: DateTime::from_timestamp(i64::from(buckets[0].0), 0).unwrap(),
             done: oneshot::channel().0,
         }
@@ -208,7 +237,7 @@ mod tests {
             job("control", "error", 3.0, 2.0, &[(7, 1)]),
             job("treatment", "error", 1.0, 0.0, &[(6, 4)]),
         ];
-        let (d, s, at) = merge(&group);
+        let (d, s, users, at) = merge(&group);
         assert_eq!(d.len(), 2);
         assert_eq!((d[0].arm.as_str(), d[0].n, d[0].sum, d[0].sumsq), ("control", 5.0, 3.0, 5.0));
         assert_eq!((d[1].arm.as_str(), d[1].n), ("treatment", 1.0));
@@ -216,5 +245,12 @@ mod tests {
         assert_eq!(s[0].counts, BTreeMap::from([(5, 1), (7, 3)]));
         assert_eq!(s[1].counts, BTreeMap::from([(6, 4)]));
         assert_eq!(at, DateTime::from_timestamp(7, 0).unwrap());
+        // One row per user: control's latest exposure (7), its task day from the second call.
+        assert_eq!(users.len(), 2);
+        assert_eq!(
+            (users[0].user.as_str(), users[0].exposed_day, users[0].task_day),
+            ("control", 7, Some(7))
+        );
+        assert_eq!((users[1].user.as_str(), users[1].task_day), ("treatment", None));
     }
 }

@@ -158,13 +158,18 @@ pub trait Store: Send + Sync + 'static {
     async fn write_rollout(&self, write: &RolloutWrite, change: &Change) -> StoreResult<i64>;
     /// Verdicts of a rollout, newest first, at most `limit`.
     async fn verdicts(&self, rollout: &str, limit: i64) -> StoreResult<Vec<VerdictRow>>;
-    /// Adds event aggregates and sketch counts in one transaction (all or nothing).
+    /// Adds event aggregates, sketch counts and users' adoption in one transaction (all or
+    /// nothing). `adoption` holds at most one row per (rollout, user).
     async fn add_aggregates(
         &self,
         deltas: &[AggregateDelta],
         sketches: &[SketchDelta],
+        adoption: &[AdoptionDelta],
         at: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<()>;
+    /// A rollout's users by cohort whose last exposure is on or after `since_day` (days since
+    /// 1970-01-01, UTC), with how many of them did the key task on or after it.
+    async fn adoption(&self, rollout: &str, since_day: i64) -> StoreResult<Vec<AdoptionCount>>;
     /// Records a drill run (and its audit entry) for a plan version.
     async fn add_drill(&self, drill: &DrillRow, change: &Change) -> StoreResult<i64>;
     /// Drill runs of a plan, newest first.

@@ -312,6 +312,34 @@ pub struct AggregateDelta {
     pub sumsq: f64,
 }
 
+/// One user's adoption of a rollout's new variant, as an event batch saw it (the adoption
+/// report's input: one row per rollout and user, the latest days win).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptionDelta {
+    /// Rollout id.
+    pub rollout: String,
+    /// The user (`targetingKey`, else `sessionId`).
+    pub user: String,
+    /// The user's cohort: their values of the plan's cohort attributes, as a JSON array of
+    /// strings in the plan's order.
+    pub cohort: String,
+    /// Day (days since 1970-01-01, UTC) the user was last served the new variant.
+    pub exposed_day: i64,
+    /// Day the user last did the key task, if they did in this batch.
+    pub task_day: Option<i64>,
+}
+
+/// Users of one cohort in a window: served the new variant, and of those, did the key task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptionCount {
+    /// The cohort, as stored ([`AdoptionDelta::cohort`]).
+    pub cohort: String,
+    /// Users last served the new variant on or after the window's first day.
+    pub exposed: i64,
+    /// Of those, users who last did the key task on or after that day.
+    pub adopted: i64,
+}
+
 /// One aggregate cell.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AggregateRow {

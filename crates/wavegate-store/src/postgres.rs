@@ -19,10 +19,10 @@ use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 use crate::backup::{Backup, Col, SEEDED, SERIAL, TABLES};
 use crate::group::{AggregateWriter, GroupCommit};
 use crate::{
-    AggregateDelta, AggregateRow, AuditRow, Change, Delivery, DeliveryAttempt, DeliveryQuery,
-    DrillRow, Environment, FeedbackRow, Head, Kind, NewDelivery, NewToken, NotifyTargetRow, Put,
-    PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult, TokenKind,
-    TokenRecord, VerdictRow, VersionRecord,
+    AdoptionCount, AdoptionDelta, AggregateDelta, AggregateRow, AuditRow, Change, Delivery,
+    DeliveryAttempt, DeliveryQuery, DrillRow, Environment, FeedbackRow, Head, Kind, NewDelivery,
+    NewToken, NotifyTargetRow, Put, PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store,
+    StoreError, StoreResult, TokenKind, TokenRecord, VerdictRow, VersionRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -98,6 +98,7 @@ impl AggregateWriter for AggregatesWriter {
         &self,
         deltas: &[AggregateDelta],
         sketches: &[SketchDelta],
+        adoption: &[AdoptionDelta],
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
@@ -150,6 +151,26 @@ impl AggregateWriter for AggregatesWriter {
             .bind(ts(at))
             .execute(&mut *tx)
             .await?;
+        }
+        // Chunks of 1000 rows keep each statement under the bound-parameter limit; a statement
+        // may touch a row once, and the rows are one per (rollout, user).
+        for chunk in adoption.chunks(1000) {
+            let mut q = sqlx::QueryBuilder::<Postgres>::new(
+                "INSERT INTO adoption_users (rollout, user_key, cohort, exposed_day, task_day) ",
+            );
+            q.push_values(chunk, |mut b, a| {
+                b.push_bind(&a.rollout)
+                    .push_bind(&a.user)
+                    .push_bind(&a.cohort)
+                    .push_bind(a.exposed_day)
+                    .push_bind(a.task_day);
+            });
+            q.push(
+                " ON CONFLICT (rollout, user_key) DO UPDATE SET cohort = excluded.cohort,
+                 exposed_day = GREATEST(adoption_users.exposed_day, excluded.exposed_day),
+                 task_day = GREATEST(adoption_users.task_day, excluded.task_day)",
+            );
+            q.build().execute(&mut *tx).await?;
         }
         sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await?;
         tx.commit().await?;
@@ -960,10 +981,31 @@ impl Store for PgStore {
         &self,
         deltas: &[AggregateDelta],
         sketches: &[SketchDelta],
+        adoption: &[AdoptionDelta],
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let writer = || AggregatesWriter { pool: self.pool.clone(), changes: self.changes.clone() };
-        self.aggregates.add(writer, deltas, sketches, at).await
+        self.aggregates.add(writer, deltas, sketches, adoption, at).await
+    }
+
+    async fn adoption(&self, rollout: &str, since_day: i64) -> StoreResult<Vec<AdoptionCount>> {
+        let rows = sqlx::query(
+            "SELECT cohort, COUNT(*) AS exposed, SUM(CASE WHEN task_day >= $1 THEN 1 ELSE 0 END)::BIGINT AS adopted
+             FROM adoption_users WHERE rollout = $2 AND exposed_day >= $1 GROUP BY cohort ORDER BY cohort",
+        )
+        .bind(since_day)
+        .bind(rollout)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AdoptionCount {
+                    cohort: r.try_get("cohort")?,
+                    exposed: r.try_get("exposed")?,
+                    adopted: r.try_get("adopted")?,
+                })
+            })
+            .collect()
     }
 
     async fn aggregates(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AggregateRow>> {

@@ -13,10 +13,10 @@ use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 use crate::backup::{Backup, Col, SEEDED, TABLES};
 use crate::group::{AggregateWriter, GroupCommit};
 use crate::{
-    AggregateDelta, AggregateRow, AuditRow, Change, Delivery, DeliveryAttempt, DeliveryQuery,
-    DrillRow, Environment, FeedbackRow, Head, Kind, NewDelivery, NewToken, NotifyTargetRow, Put,
-    PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult, TokenKind,
-    TokenRecord, VerdictRow, VersionRecord,
+    AdoptionCount, AdoptionDelta, AggregateDelta, AggregateRow, AuditRow, Change, Delivery,
+    DeliveryAttempt, DeliveryQuery, DrillRow, Environment, FeedbackRow, Head, Kind, NewDelivery,
+    NewToken, NotifyTargetRow, Put, PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store,
+    StoreError, StoreResult, TokenKind, TokenRecord, VerdictRow, VersionRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -97,6 +97,7 @@ impl AggregateWriter for AggregatesWriter {
         &self,
         deltas: &[AggregateDelta],
         sketches: &[SketchDelta],
+        adoption: &[AdoptionDelta],
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -148,6 +149,25 @@ impl AggregateWriter for AggregatesWriter {
                 .bind(ts(at))
                 .execute(&mut *tx)
                 .await?;
+        }
+        // Chunks of 1000 rows keep each statement under SQLite's bound-parameter limit.
+        for chunk in adoption.chunks(1000) {
+            let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO adoption_users (rollout, user_key, cohort, exposed_day, task_day) ",
+            );
+            q.push_values(chunk, |mut b, a| {
+                b.push_bind(&a.rollout)
+                    .push_bind(&a.user)
+                    .push_bind(&a.cohort)
+                    .push_bind(a.exposed_day)
+                    .push_bind(a.task_day);
+            });
+            q.push(
+                " ON CONFLICT (rollout, user_key) DO UPDATE SET cohort = excluded.cohort,
+                 exposed_day = max(adoption_users.exposed_day, excluded.exposed_day),
+                 task_day = coalesce(max(adoption_users.task_day, excluded.task_day), adoption_users.task_day, excluded.task_day)",
+            );
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
@@ -884,10 +904,32 @@ impl Store for SqliteStore {
         &self,
         deltas: &[AggregateDelta],
         sketches: &[SketchDelta],
+        adoption: &[AdoptionDelta],
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let writer = || AggregatesWriter { pool: self.pool.clone(), changes: self.changes.clone() };
-        self.aggregates.add(writer, deltas, sketches, at).await
+        self.aggregates.add(writer, deltas, sketches, adoption, at).await
+    }
+
+    async fn adoption(&self, rollout: &str, since_day: i64) -> StoreResult<Vec<AdoptionCount>> {
+        let rows = sqlx::query(
+            "SELECT cohort, COUNT(*) AS exposed, SUM(CASE WHEN task_day >= ? THEN 1 ELSE 0 END) AS adopted
+             FROM adoption_users WHERE rollout = ? AND exposed_day >= ? GROUP BY cohort ORDER BY cohort",
+        )
+        .bind(since_day)
+        .bind(rollout)
+        .bind(since_day)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AdoptionCount {
+                    cohort: r.try_get("cohort")?,
+                    exposed: r.try_get("exposed")?,
+                    adopted: r.try_get("adopted")?,
+                })
+            })
+            .collect()
     }
 
     async fn aggregates(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AggregateRow>> {

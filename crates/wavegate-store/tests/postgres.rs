@@ -85,6 +85,7 @@ conformance!(
     environments,
     concurrent_appends_keep_the_chain,
     rollouts_and_aggregates,
+    adoption,
     drills,
     changes_follow_commits,
     audit_of_target,

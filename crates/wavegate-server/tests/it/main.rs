@@ -1,6 +1,7 @@
 //! Server integration tests: the real router over a real SQLite file, driven without a socket.
 
 mod admin;
+mod adoption;
 mod checks;
 mod freeze;
 mod notify;
