@@ -514,6 +514,26 @@ pub enum ReportCommand {
         #[arg(long, default_value = "markdown", value_parser = ["markdown", "html"])]
         format: String,
     },
+    /// Adoption by cohort: of the users served a rollout's new variant in the last 30, 60 and
+    /// 90 days, the share who did the plan's key task, by each cohort attribute (function,
+    /// location, manager…), with lagging cohorts flagged. The plan declares what to track in
+    /// its `adoption:` section. Without a rollout id, lists every tracked rollout.
+    Adoption {
+        /// The rollout's id (omit for a summary of every rollout being tracked).
+        id: Option<String>,
+        /// The window lagging cohorts are judged in, in days.
+        #[arg(long, default_value = "30", value_parser = ["30", "60", "90"])]
+        window: String,
+        /// markdown or html (`--json` for the data); for one rollout.
+        #[arg(long, default_value = "markdown", value_parser = ["markdown", "html"])]
+        format: String,
+        /// Summary only: just this environment.
+        #[arg(long = "env")]
+        environment: Option<String>,
+        /// Summary only: also rollouts whose tracking period has ended.
+        #[arg(long)]
+        all: bool,
+    },
     /// Pilot feedback about a release (`POST /api/v1/feedback`): counts and sentiment by
     /// category and cohort, recurring themes, lagging cohorts.
     Feedback {

@@ -648,6 +648,9 @@ pub async fn report(cmd: ReportCommand, remote: &Remote) -> anyhow::Result<ExitC
             }
             return Ok(ExitCode::SUCCESS);
         }
+        ReportCommand::Adoption { id, window, format, environment, all } => {
+            return adoption_report(&c, remote, id, &window, &format, environment, all).await;
+        }
         ReportCommand::Feedback { release, format } => {
             let format = if remote.json { "json" } else { format.as_str() };
             let path = format!("/api/v1/feedback/digest?release={}&format={format}", enc(&release));
@@ -668,6 +671,69 @@ pub async fn report(cmd: ReportCommand, remote: &Remote) -> anyhow::Result<ExitC
     match body {
         Value::String(text) => print!("{text}"),
         other => print_json(&other),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wavegate report adoption [ID]`.
+async fn adoption_report(
+    c: &Client,
+    remote: &Remote,
+    id: Option<String>,
+    window: &str,
+    format: &str,
+    environment: Option<String>,
+    all: bool,
+) -> anyhow::Result<ExitCode> {
+    if let Some(id) = id {
+        let format = if remote.json { "json" } else { format };
+        let path =
+            format!("/api/v1/rollouts/{}/adoption?window={window}&format={format}", enc(&id));
+        match c.send(c.request(Method::GET, &path)).await?.1 {
+            Value::String(text) => print!("{text}"),
+            other => print_json(&other),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut path = format!("/api/v1/reports/adoption?window={window}&all={all}");
+    if let Some(e) = environment {
+        path.push_str(&format!("&environment={}", enc(&e)));
+    }
+    let (_, body) = c.send(c.request(Method::GET, &path)).await?;
+    if remote.json {
+        print_json(&body);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rollouts = body["rollouts"].as_array().cloned().unwrap_or_default();
+    if rollouts.is_empty() {
+        println!("No rollout is tracking adoption (a plan opts in with an `adoption:` section).");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let pct = |r: &Value| match r["rate"].as_f64() {
+        Some(p) => format!("{:.1}% of {}", p * 100.0, r["exposed"]),
+        None => "-".into(),
+    };
+    println!(
+        "{:<26} {:<8} {:<22} {:<16} {:<16} {:<16} LAGGING ({window}d)",
+        "ROLLOUT", "ENV", "RELEASE", "30 DAYS", "60 DAYS", "90 DAYS"
+    );
+    for r in &rollouts {
+        let lagging: Vec<String> = r["lagging"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| format!("{}={}", s(&l["attribute"]), s(&l["value"])))
+            .collect();
+        println!(
+            "{:<26} {:<8} {:<22} {:<16} {:<16} {:<16} {}",
+            s(&r["rollout"]),
+            s(&r["environment"]),
+            s(&r["release"]),
+            pct(&r["overall"][0]),
+            pct(&r["overall"][1]),
+            pct(&r["overall"][2]),
+            if lagging.is_empty() { "-".into() } else { lagging.join(", ") }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -474,3 +474,75 @@ fn rollout_start_at_schedules() {
     let cal = stdout(&cli(&server.url, Some(ADMIN), &["calendar", "--days", "3"]));
     assert!(cal.contains("scheduled start of pa"), "{cal}");
 }
+
+/// Adoption by cohort from posted events (`report adoption`), for one rollout and as a summary.
+#[test]
+fn report_adoption_by_cohort() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("w.db"), Some(ADMIN));
+    let flags = write(
+        dir.path(),
+        "f.yaml",
+        "flags:\n  search:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n",
+    );
+    cli_json(&server.url, ADMIN, &["flag", "apply", "-f", flags.to_str().unwrap()]);
+    let plan = write(
+        dir.path(),
+        "p.yaml",
+        "name: search-v2\nrelease: { name: search, version: 2.0.0, risk: low }\nflag: search\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: { requester: admin }\nadoption: { cohorts: [function], key_task: saved_search }\nwaves:\n  - { exposure: 20%, hold: 1h }\n  - { exposure: 100% }\n",
+    );
+    cli_json(&server.url, ADMIN, &["plan", "apply", "-f", plan.to_str().unwrap()]);
+    let id = cli_json(&server.url, ADMIN, &["rollout", "start", "search-v2"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let none = stdout(&cli(&server.url, Some(ADMIN), &["report", "adoption", &id]));
+    assert!(none.contains("| **all users** | — | — | — |"), "nothing yet: {none}");
+    let sdk =
+        cli_json(&server.url, ADMIN, &["token", "create", "--kind", "server-sdk", "--env", "prod"])
+            ["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    // 50 in sales (40 save a search), 50 in support (5 do).
+    let mut events = Vec::new();
+    for i in 0..100 {
+        let function = if i < 50 { "sales" } else { "support" };
+        let ctx = json!({"targetingKey": format!("u{i}"), "function": function});
+        events.push(json!({"type": "exposure", "flag": "search", "variant": "on", "context": ctx}));
+        if (i < 50 && i % 5 != 0) || (i >= 50 && i % 10 == 0) {
+            events.push(json!({"type": "outcome", "flag": "search", "variant": "on", "context": ctx, "metrics": {"saved_search": 1}}));
+        }
+    }
+    let (status, body) = crate::support::post_json(
+        &format!("{}/api/v1/events", server.url),
+        &sdk,
+        &json!({ "events": events }),
+    );
+    assert_eq!(status, 202, "{body}");
+    let md = stdout(&cli(&server.url, Some(ADMIN), &["report", "adoption", &id]));
+    assert!(md.contains("| **all users** | 45.0% (45/100) |"), "{md}");
+    assert!(
+        md.contains("| support | 10.0% (5/50) | 10.0% (5/50) | 10.0% (5/50) | **lagging** |"),
+        "{md}"
+    );
+    assert!(md.contains("- function = support: 10.0% of 50 users, against 45.0% overall"), "{md}");
+    let html = stdout(&cli(
+        &server.url,
+        Some(ADMIN),
+        &["report", "adoption", &id, "--format", "html", "--window", "90"],
+    ));
+    assert!(html.starts_with("<!doctype html>") && html.contains("<svg"), "{html}");
+    let data = cli_json(&server.url, ADMIN, &["report", "adoption", &id]);
+    assert_eq!(data["lagging"][0]["value"], "support");
+    let table = stdout(&cli(&server.url, Some(ADMIN), &["report", "adoption"]));
+    assert!(
+        table.contains(&id) && table.contains("45.0% of 100") && table.contains("function=support"),
+        "{table}"
+    );
+    let summary = cli_json(&server.url, ADMIN, &["report", "adoption", "--env", "staging"]);
+    assert_eq!(summary["rollouts"], json!([]));
+    let bad = cli(&server.url, Some(ADMIN), &["report", "adoption", &id, "--window", "45"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("window"), "{}", stderr(&bad));
+}
