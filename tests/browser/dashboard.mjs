@@ -185,6 +185,11 @@ try {
   await page.locator("#calendar").waitFor({ timeout: TIMEOUT });
   check((await page.locator("#calendar tbody").textContent()).includes("rollout"), "the calendar lists the live rollout");
   check((await page.locator("main, body").first().textContent()).includes("DORA metrics"), "the DORA section is shown");
+  // The adoption table: the rollout tracks adoption, and the traffic's users served the new
+  // variant are counted in the 30-day window.
+  const adoptionRow = page.locator(`#adoption tr[data-rollout="${rollout}"]`);
+  await adoptionRow.waitFor({ timeout: TIMEOUT });
+  check(/\d+\.\d% of [1-9]\d*/.test(await adoptionRow.textContent()), "the adoption table counts the rollout's exposed users");
   check(external.length === 0, `no request left the server (saw ${external.length})`);
   check(consoleErrors.length === 0, `no console errors (${consoleErrors.join(" | ")})`);
 } catch (e) {

@@ -575,7 +575,9 @@ function revertFlag(key, version) {
 
 // DORA metrics (30 days, by service) and the release calendar (14 days).
 async function reportsPage() {
-  const [dora, cal] = await Promise.all([api("GET", "/api/v1/reports/dora?since=30d"), api("GET", "/api/v1/calendar?days=14")]);
+  const [dora, cal, adoption] = await Promise.all([api("GET", "/api/v1/reports/dora?since=30d"), api("GET", "/api/v1/calendar?days=14"),
+    api("GET", "/api/v1/reports/adoption")]);
+  const rate = (r) => r.rate === null || r.rate === undefined ? "—" : `${(r.rate * 100).toFixed(1)}% of ${r.exposed}`;
   const fmt = (m) => m.value === null || m.value === undefined ? "—"
     : m.unit === "ratio" ? `${(m.value * 100).toFixed(1)}%` : m.unit === "per day" ? `${m.value.toFixed(2)}/day` : `${m.value.toFixed(1)} h`;
   const cell = (m) => h("td", {}, `${fmt(m)} `, h("span", { class: `cluster c-${m.cluster}` }, m.cluster));
@@ -592,7 +594,16 @@ async function reportsPage() {
       h("thead", {}, h("tr", {}, ["Start", "End", "Kind", "Environment", "What"].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, cal.entries.map((e) => h("tr", { class: e.kind === "conflict" || e.kind === "freeze" ? "v-fail" : null },
         h("td", {}, fmtTime(e.start)), h("td", {}, fmtTime(e.end)), h("td", {}, e.kind), h("td", {}, e.environment || "—"), h("td", {}, e.title))))) :
-      h("p", { class: "muted" }, "Nothing on the calendar."));
+      h("p", { class: "muted" }, "Nothing on the calendar."),
+    h("h2", {}, "Adoption by cohort"),
+    adoption.rollouts.length ? h("table", { id: "adoption" },
+      h("thead", {}, h("tr", {}, ["Rollout", "Environment", "Release", "Key task", "Last 30 days", "Last 60 days", "Last 90 days", "Lagging cohorts"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, adoption.rollouts.map((r) => h("tr", { dataset: { rollout: r.rollout }, class: r.lagging.length ? "v-fail" : null },
+        h("td", {}, h("a", { href: `#/rollouts/${encodeURIComponent(r.rollout)}` }, r.rollout)),
+        h("td", {}, r.environment), h("td", {}, r.release), h("td", {}, r.key_task),
+        r.overall.map((o) => h("td", {}, rate(o))),
+        h("td", {}, r.lagging.length ? r.lagging.map((l) => `${l.attribute} = ${l.value} (${(l.rate.rate * 100).toFixed(1)}%)`).join(", ") : "none"))))) :
+      h("p", { class: "muted" }, "No rollout is tracking adoption (a plan opts in with an adoption: section)."));
 }
 
 async function notificationsPage() {

@@ -34,6 +34,9 @@ use crate::state::{AdoptionTrack, AppState, LiveRollout};
 /// (rollout, wave, arm, metric).
 type CellKey<'a> = (&'a str, i64, &'static str, &'a str);
 
+/// (rollout, user) → (the user's cohort values, whether they did the key task).
+type AdoptionUsers<'a> = BTreeMap<(&'a str, &'a str), (Vec<Cow<'a, str>>, bool)>;
+
 /// A flag named in a batch, with what counting its events needs.
 struct Target<'a> {
     ro: &'a LiveRollout,
@@ -187,7 +190,7 @@ async fn ingest(
     let clock_now = state.clock.now();
     let today = clock_now.timestamp().div_euclid(86_400);
     let mut tracks: foldhash::HashMap<&str, Option<&AdoptionTrack>> = Default::default();
-    let mut users: BTreeMap<(&str, &str), (Vec<Cow<'_, str>>, bool)> = BTreeMap::new();
+    let mut users: AdoptionUsers<'_> = BTreeMap::new();
     for (e, ctx) in batch.events.iter().zip(&mut parsed) {
         if track_adoption
             && let Some(track) = *tracks.entry(e.flag.as_str()).or_insert_with(|| {
@@ -313,11 +316,7 @@ async fn ingest(
 /// user (`targetingKey`, else `sessionId`). The user's cohort is their values of the plan's
 /// cohort attributes (strings as they are, numbers and booleans as written, anything else
 /// `(none)`); an outcome carrying the key task's metric above 0 marks the task done.
-fn note_adoption<'a>(
-    track: &'a AdoptionTrack,
-    e: &'a Event,
-    users: &mut BTreeMap<(&'a str, &'a str), (Vec<Cow<'a, str>>, bool)>,
-) {
+fn note_adoption<'a>(track: &'a AdoptionTrack, e: &'a Event, users: &mut AdoptionUsers<'a>) {
     if e.variant != track.new_variant {
         return;
     }

@@ -33,12 +33,12 @@ fn function(i: usize) -> &'static str {
 fn does_task(i: usize) -> bool {
     match function(i) {
         "support" => i % 10 == 1,
-        _ => i % 5 != 0,
+        _ => !i.is_multiple_of(5),
     }
 }
 
 fn context(i: usize) -> Value {
-    let location = if i % 2 == 0 { "berlin" } else { "paris" };
+    let location = if i.is_multiple_of(2) { "berlin" } else { "paris" };
     json!({"targetingKey": format!("user-{i}"), "function": function(i), "location": location})
 }
 

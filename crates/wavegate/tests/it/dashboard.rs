@@ -21,6 +21,7 @@ new_variant: "on"
 control_variant: "off"
 environment: prod
 owners: { requester: alice, approvers: [bob] }
+adoption: { cohorts: [region], key_task: checkout_completed }
 guardrails:
   - name: errors
     metric: error
