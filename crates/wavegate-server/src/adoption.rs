@@ -51,7 +51,7 @@ fn window(w: Option<u32>) -> ApiResult<u32> {
 }
 
 /// The report of one rollout, and the fields that name it.
-async fn build(
+pub(crate) async fn build(
     state: &AppState,
     row: &RolloutRow,
     r: &Rollout,

@@ -451,7 +451,7 @@ async fn rollout_report(
     let digest = wavegate_rollout::feedback::digest(&items);
     let holds = timeline.iter().filter(|e| e["action"] == "rollout.hold").count();
     let rolled_back = matches!(r.state, wavegate_rollout::machine::State::RolledBack { .. });
-    let prompts = retro_prompts(&r, rolled_back, holds, digest.overall.negative_share());
+    let mut prompts = retro_prompts(&r, rolled_back, holds, digest.overall.negative_share());
     let stale = r.stale_at.map(|at| {
         format!(
             "Flag `{}` is stale since {}: it has served everyone through the settle time; remove it from code.",
@@ -459,7 +459,20 @@ async fn rollout_report(
             at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )
     });
+    // Adoption by cohort, when the plan tracks it (judged in the 30-day window).
+    let adoption = match r.plan.adoption {
+        Some(_) => Some(crate::adoption::build(&state, &row, &r, 30).await?.0),
+        None => None,
+    };
+    if let Some(a) = adoption.as_ref().filter(|a| !a.lagging.is_empty()) {
+        let who: Vec<String> =
+            a.lagging.iter().map(|l| format!("{} = {}", l.attribute, l.value)).collect();
+        // Before the closing "ready to remove?" prompt.
+        let at = prompts.len().saturating_sub(1);
+        prompts.insert(at, format!("Adoption lags in {}: what would help them (training, champions, communications), and who follows up?", who.join(", ")));
+    }
     let report = serde_json::json!({
+        "adoption": adoption,
         "stale": stale,
         "rollout": id, "plan": r.plan.name, "release": format!("{} {}", r.plan.release.name, r.plan.release.version),
         "environment": row.environment, "state": row.state, "waves": r.plan.waves.len(), "wave": r.wave + 1,
@@ -523,6 +536,34 @@ async fn rollout_report(
                 } else {
                     format!("; themes: {}", themes.join(", "))
                 }
+            ));
+        }
+    }
+    if let Some(a) = &adoption {
+        md.push_str(&format!(
+            "\n## Adoption\n\nUsers served the new variant who did the key task (`{}`):",
+            a.key_task
+        ));
+        for (w, o) in a.windows.iter().zip(&a.overall) {
+            match o.rate {
+                Some(p) => md.push_str(&format!(
+                    " {:.1}% of {} in the last {w} days;",
+                    p * 100.0,
+                    o.exposed
+                )),
+                None => md.push_str(&format!(" nobody in the last {w} days;")),
+            }
+        }
+        md.pop();
+        md.push_str(".\n");
+        for l in &a.lagging {
+            md.push_str(&format!(
+                "- Lagging: {} = {}, {:.1}% of {} users against {:.1}% overall\n",
+                l.attribute,
+                l.value,
+                l.rate.rate.unwrap_or(0.0) * 100.0,
+                l.rate.exposed,
+                l.overall * 100.0
             ));
         }
     }

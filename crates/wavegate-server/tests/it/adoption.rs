@@ -203,6 +203,20 @@ async fn adoption_is_counted_per_user_by_cohort_and_lagging_cohorts_are_flagged(
     }
     assert_eq!(adoption(&app, "nope", "").await.status, StatusCode::NOT_FOUND);
 
+    // The post-rollout report carries adoption and a retro prompt about the lagging cohort.
+    let post = app
+        .admin(Method::GET, &format!("/api/v1/rollouts/{id}/report?format=markdown"), None)
+        .await;
+    let post = post.body.as_str().unwrap();
+    assert!(
+        post.contains("## Adoption") && post.contains("50.0% of 400 in the last 30 days"),
+        "{post}"
+    );
+    assert!(post.contains("- Lagging: function = support, 0.0% of 200 users"), "{post}");
+    assert!(post.contains("Adoption lags in function = support"), "{post}");
+    let data = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}/report"), None).await.body;
+    assert_eq!(data["adoption"]["overall"][1]["exposed"], 600);
+
     // The summary lists the rollout while it is tracked.
     let s = app.admin(Method::GET, "/api/v1/reports/adoption", None).await.body;
     assert_eq!(s["rollouts"][0]["rollout"], id.as_str());
@@ -247,6 +261,8 @@ async fn a_rollout_without_adoption_says_how_to_track_it() {
             .to_owned();
     let r = adoption(&app, &id, "").await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let post = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}/report"), None).await.body;
+    assert_eq!(post["adoption"], Value::Null, "no adoption section without tracking");
     assert!(r.body["message"].as_str().unwrap().contains("adoption:"), "{:?}", r.body);
     // A plan whose adoption section is wrong is refused with the field named.
     let bad = PLAN.replace("[function, location]", "[function, targetingKey]");
