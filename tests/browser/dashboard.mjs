@@ -142,6 +142,8 @@ try {
   check((await page.locator("#scorecard-verdict").textContent()).includes("warnings only"), "an undeclared scorecard only warns");
   await page.locator("figure svg").first().waitFor({ timeout: TIMEOUT });
   check(true, "guardrail chart rendered");
+  await page.locator("#adoption-overall").waitFor({ timeout: TIMEOUT });
+  check(/\d+\.\d% \(\d+\/[1-9]\d*\)/.test(await page.locator("#adoption-overall").textContent()), "the rollout's adoption table counts its exposed users");
   // Keyboard: focus the button and press Enter; the dialog asks for a reason.
   await page.locator("#cmd-approve").focus();
   await page.keyboard.press("Enter");
@@ -190,6 +192,17 @@ try {
   const adoptionRow = page.locator(`#adoption tr[data-rollout="${rollout}"]`);
   await adoptionRow.waitFor({ timeout: TIMEOUT });
   check(/\d+\.\d% of [1-9]\d*/.test(await adoptionRow.textContent()), "the adoption table counts the rollout's exposed users");
+  // 10. A freeze shows as a banner on the rollouts page; lifting it removes the banner.
+  await apiCall("PUT", "/api/v1/freeze", { reason: "incident INC-7 from the browser test" });
+  await page.evaluate(() => { location.hash = "#/rollouts"; });
+  await page.locator("#freeze").waitFor({ timeout: TIMEOUT });
+  check((await page.locator("#freeze").textContent()).includes("INC-7"), "the freeze banner names its reason");
+  await apiCall("DELETE", "/api/v1/freeze");
+  await page.evaluate(() => { location.hash = "#/reports"; });
+  await page.locator("#calendar").waitFor({ timeout: TIMEOUT });
+  await page.evaluate(() => { location.hash = "#/rollouts"; });
+  await page.locator("#rollouts").waitFor({ timeout: TIMEOUT });
+  check((await page.locator("#freeze").count()) === 0, "no banner once the freeze is lifted");
   check(external.length === 0, `no request left the server (saw ${external.length})`);
   check(consoleErrors.length === 0, `no console errors (${consoleErrors.join(" | ")})`);
 } catch (e) {

@@ -93,6 +93,9 @@ pub fn validate(spec: &AdoptionSpec) -> Result<(), String> {
     {
         return Err(format!("adoption.track must be from 1d to 366d, got {t}"));
     }
+    if spec.min_users == Some(0) {
+        return Err("adoption.min_users must be at least 1".into());
+    }
     if let Some(l) = spec.lagging
         && !(l > 0.0 && l < 1.0)
     {
@@ -481,6 +484,9 @@ mod tests {
         let mut s = spec();
         s.lagging = Some(1.5);
         assert!(validate(&s).unwrap_err().contains("adoption.lagging"));
+        let mut s = spec();
+        s.min_users = Some(0);
+        assert!(validate(&s).unwrap_err().contains("adoption.min_users"));
         let mut s = spec();
         s.track = Some(Span::from_secs(400 * 86_400));
         assert!(validate(&s).unwrap_err().contains("adoption.track"));

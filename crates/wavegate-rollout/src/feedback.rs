@@ -132,6 +132,55 @@ pub fn digest(items: &[Item<'_>]) -> Digest {
     }
 }
 
+/// A stacked bar per category and per cohort: positive, neutral and negative items, as an
+/// SVG (all text escaped).
+pub fn sentiment_svg(d: &Digest) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    };
+    let rows: Vec<(String, &Tally)> = d
+        .categories
+        .iter()
+        .map(|c| (format!("category {}", c.category), &c.tally))
+        .chain(d.cohorts.iter().map(|c| (format!("cohort {}", c.cohort), &c.tally)))
+        .collect();
+    let max = rows.iter().map(|(_, t)| t.count).max().unwrap_or(1).max(1) as f64;
+    let height = 30 + rows.len() * 24;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"feedback sentiment by category and cohort\" width=\"560\" height=\"{height}\">"
+    );
+    for (i, (label, t)) in rows.iter().enumerate() {
+        let y = 10 + i * 24;
+        svg.push_str(&format!(
+            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text>",
+            y + 12,
+            esc(label)
+        ));
+        let mut x = 180.0;
+        for (n, colour) in
+            [(t.positive, "#1a7f37"), (t.neutral, "#8c959f"), (t.negative, "#cf222e")]
+        {
+            let w = 320.0 * n as f64 / max;
+            if n > 0 {
+                svg.push_str(&format!(
+                    "<rect x=\"{x:.1}\" y=\"{y}\" width=\"{w:.1}\" height=\"16\" fill=\"{colour}\"><title>{n}</title></rect>"
+                ));
+            }
+            x += w;
+        }
+        svg.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{}\" font-size=\"12\">{} ({} negative)</text>",
+            x + 5.0,
+            y + 12,
+            t.count,
+            t.negative
+        ));
+    }
+    let y = height - 6;
+    svg.push_str(&format!("<text x=\"180\" y=\"{y}\" font-size=\"11\" fill=\"#1a7f37\">positive</text><text x=\"240\" y=\"{y}\" font-size=\"11\" fill=\"#57606a\">neutral</text><text x=\"295\" y=\"{y}\" font-size=\"11\" fill=\"#cf222e\">negative</text></svg>"));
+    svg
+}
+
 /// The digest as Markdown.
 pub fn to_markdown(release: &str, d: &Digest) -> String {
     let mut out = format!(
@@ -164,6 +213,23 @@ pub fn to_markdown(release: &str, d: &Digest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sentiment_chart_stacks_and_escapes() {
+        let items = [
+            Item { category: "a<b", cohort: "oslo", sentiment: "negative", text: "x" },
+            Item { category: "a<b", cohort: "oslo", sentiment: "positive", text: "y" },
+        ];
+        let svg = sentiment_svg(&digest(&items));
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{svg}");
+        assert!(svg.contains("category a&lt;b") && !svg.contains("a<b"), "{svg}");
+        assert_eq!(
+            svg.matches("<rect").count(),
+            4,
+            "two slices for the category, two for the cohort"
+        );
+        assert!(svg.contains(">2 (1 negative)</text>"), "{svg}");
+    }
 
     #[test]
     fn themes_tallies_and_lagging_cohorts() {

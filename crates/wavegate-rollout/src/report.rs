@@ -342,6 +342,29 @@ mod tests {
 /// Renders the Markdown these reports write (headings, paragraphs, `-` lists, pipe tables,
 /// `**bold**` and `` `code` ``) as a self-contained HTML page; all text is escaped.
 pub fn markdown_page(title: &str, md: &str) -> String {
+    markdown_page_with(title, md, &[])
+}
+
+/// [`markdown_page`] followed by a "Charts" section of `figures`: (caption, SVG) pairs. The
+/// captions are escaped; the SVG is inserted as it is, so it must come from this program's own
+/// chart renderers (which escape the text they draw), never from input.
+pub fn markdown_page_with(title: &str, md: &str, figures: &[(String, String)]) -> String {
+    let page = markdown_page_body(title, md);
+    if figures.is_empty() {
+        return page;
+    }
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let mut charts = String::from("<h2>Charts</h2>\n");
+    for (caption, svg) in figures {
+        charts.push_str(&format!(
+            "<figure>{svg}<figcaption>{}</figcaption></figure>\n",
+            esc(caption)
+        ));
+    }
+    page.replacen("</body></html>", &format!("{charts}</body></html>"), 1)
+}
+
+fn markdown_page_body(title: &str, md: &str) -> String {
     let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     let inline = |s: &str| {
         let mut out = String::new();
@@ -432,6 +455,17 @@ pub fn markdown_page(title: &str, md: &str) -> String {
 
 #[cfg(test)]
 mod page_tests {
+    #[test]
+    fn charts_follow_the_page_with_escaped_captions() {
+        let page = super::markdown_page_with(
+            "t",
+            "# T",
+            &[("a <b>".into(), "<svg id=\"x\"></svg>".into())],
+        );
+        assert!(page.contains("<h2>Charts</h2>\n<figure><svg id=\"x\"></svg><figcaption>a &lt;b&gt;</figcaption></figure>\n</body></html>"), "{page}");
+        assert_eq!(super::markdown_page_with("t", "# T", &[]), super::markdown_page("t", "# T"));
+    }
+
     #[test]
     fn markdown_pages_escape_and_structure() {
         let html = super::markdown_page(

@@ -264,7 +264,8 @@ function matches(r) {
 }
 
 async function rolloutsPage() {
-  state.rollouts = await api("GET", "/api/v1/rollouts");
+  const [rollouts, freeze] = await Promise.all([api("GET", "/api/v1/rollouts"), api("GET", "/api/v1/freeze").catch(() => null)]);
+  state.rollouts = rollouts;
   const filters = h("form", { class: "filters", role: "search", "aria-label": "Filter rollouts", onsubmit: (e) => e.preventDefault() });
   for (const [key, label, get] of FILTERS) {
     const values = [...new Set(state.rollouts.flatMap(get).filter(Boolean))].sort();
@@ -290,6 +291,8 @@ async function rolloutsPage() {
     h("td", {}, fmtTime(r.updated_at))));
   return h("div", {},
     h("h1", {}, "Rollouts"),
+    freeze && freeze.active ? h("p", { class: "alert", id: "freeze", role: "status" },
+      h("strong", {}, "Freeze on: "), `${freeze.reason || "no reason given"} — every rollout is held where it is (pause and rollback still work); lift it with wavegate freeze off.`) : "",
     filters,
     h("p", { class: "muted", id: "rollout-count" }, `${shown.length} of ${state.rollouts.length} rollouts`),
     h("table", { id: "rollouts" },
@@ -417,6 +420,27 @@ async function rolloutPage(id) {
     }
     st.append(sb);
     page.append(st);
+  }
+  // Adoption by cohort, when the plan tracks it.
+  if (plan && plan.spec && plan.spec.adoption) {
+    page.append(h("h2", {}, "Adoption by cohort"));
+    const holder = h("div", { id: "rollout-adoption" }, h("p", { class: "muted" }, "Loading…"));
+    page.append(holder);
+    const pct = (x) => x.rate === null || x.rate === undefined ? "—" : `${(x.rate * 100).toFixed(1)}% (${x.adopted}/${x.exposed})`;
+    api("GET", `/api/v1/rollouts/${encodeURIComponent(id)}/adoption`).then((a) => {
+      const heads = ["", ...a.windows.map((w) => `Last ${w} days`), ""];
+      const parts = [h("p", { class: "muted" }, `Share of users served the new variant who did the key task (${a.key_task}).`),
+        h("table", { id: "adoption-overall" }, h("thead", {}, h("tr", {}, heads.slice(0, -1).map((c) => h("th", { scope: "col" }, c)))),
+          h("tbody", {}, h("tr", {}, h("th", { scope: "row" }, "All users"), a.overall.map((o) => h("td", {}, pct(o))))))];
+      for (const attr of a.attributes) {
+        parts.push(h("h3", {}, `By ${attr.attribute}`),
+          h("table", { class: "adoption-cohorts", dataset: { attribute: attr.attribute } },
+            h("thead", {}, h("tr", {}, [attr.attribute, ...heads.slice(1)].map((c) => h("th", { scope: "col" }, c)))),
+            h("tbody", {}, attr.cohorts.map((c) => h("tr", { class: c.lagging ? "v-fail" : null },
+              h("th", { scope: "row" }, c.value), c.rates.map((x) => h("td", {}, pct(x))), h("td", {}, c.lagging ? "lagging" : ""))))));
+      }
+      holder.replaceChildren(...parts);
+    }).catch((e) => holder.replaceChildren(h("p", { class: "muted" }, `adoption unavailable: ${e.message}`)));
   }
   // Runbook.
   const runbook = Object.entries(r.runbook || {});

@@ -354,9 +354,18 @@ async fn feedback_digest(
                 .into_response()
         }
         "html" => {
-            let page = wavegate_rollout::report::markdown_page(
+            let figures = if d.overall.count == 0 {
+                vec![]
+            } else {
+                vec![(
+                    "Sentiment by category and cohort".to_owned(),
+                    wavegate_rollout::feedback::sentiment_svg(&d),
+                )]
+            };
+            let page = wavegate_rollout::report::markdown_page_with(
                 &format!("Pilot feedback: {}", q.release),
                 &to_markdown(&q.release, &d),
+                &figures,
             );
             ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
         }
@@ -575,8 +584,38 @@ async fn rollout_report(
         md.push_str(&format!("- {p}\n"));
     }
     if html {
-        let page =
-            wavegate_rollout::report::markdown_page(&format!("Post-rollout report: {id}"), &md);
+        // Each guardrail's estimate and always-valid bound over the rollout, and the feedback.
+        let first = verdicts.first().map(|v| v.at);
+        let mut figures = Vec::new();
+        for g in &r.plan.guardrails {
+            let points: Vec<crate::chart::Point> = verdicts
+                .iter()
+                .filter(|v| v.kind == "guardrail" && v.name == g.name)
+                .map(|v| crate::chart::Point {
+                    t: first.map_or(0.0, |f| (v.at - f).num_milliseconds() as f64 / 1000.0),
+                    wave: v.wave + 1,
+                    estimate: v.report.get("estimate").and_then(serde_json::Value::as_f64),
+                    lower: v.report.get("lower").and_then(serde_json::Value::as_f64),
+                    upper: v.report.get("upper").and_then(serde_json::Value::as_f64),
+                    verdict: v.verdict.clone(),
+                })
+                .collect();
+            figures.push((
+                format!("Guardrail {}", g.name),
+                crate::chart::guardrail_svg(&g.name, g.tolerance, &points),
+            ));
+        }
+        if digest.overall.count > 0 {
+            figures.push((
+                "Pilot feedback sentiment".to_owned(),
+                wavegate_rollout::feedback::sentiment_svg(&digest),
+            ));
+        }
+        let page = wavegate_rollout::report::markdown_page_with(
+            &format!("Post-rollout report: {id}"),
+            &md,
+            &figures,
+        );
         return Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response());
     }
     Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], md).into_response())

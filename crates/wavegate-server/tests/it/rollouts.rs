@@ -141,6 +141,12 @@ async fn events_are_validated_whole_and_counted_by_arm() {
         "{svg}"
     );
     assert!(svg.contains("pass: "), "the last point carries its verdict: {svg}");
+    // The post-rollout report's HTML page carries the same chart.
+    let page =
+        app.admin(Method::GET, &format!("/api/v1/rollouts/{id}/report?format=html"), None).await;
+    let page = page.body.as_str().unwrap();
+    assert!(page.contains("<h2>Charts</h2>") && page.contains("<figure><svg"), "{page}");
+    assert!(page.contains("<figcaption>Guardrail errors</figcaption>"), "{page}");
     let r =
         app.admin(Method::GET, &format!("/api/v1/rollouts/{id}/guardrails/nope/chart"), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);

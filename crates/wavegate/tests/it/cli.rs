@@ -445,6 +445,10 @@ fn feedback_in_digest_out() {
         &["report", "feedback", "--release", "checkout", "--format", "html"],
     ));
     assert!(html.starts_with("<!doctype html>") && html.contains("<td>oslo</td>"), "{html}");
+    assert!(
+        html.contains("<svg") && html.contains("cohort oslo</text>"),
+        "a sentiment chart: {html}"
+    );
     let json = cli_json(&server.url, ADMIN, &["report", "feedback", "--release", "checkout"]);
     assert_eq!(json["digest"]["overall"]["count"], 3);
 }
