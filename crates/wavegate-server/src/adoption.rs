@@ -92,7 +92,9 @@ pub(crate) async fn build(
         "release": format!("{} {}", r.plan.release.name, r.plan.release.version),
         "started_at": r.started_at,
         "tracked_until": until,
-        "tracking": now < until,
+        // As event ingest decides: a rollout rolled back or aborted no longer serves the new
+        // variant, so its users stop being tracked.
+        "tracking": now < until && row.state != "rolled_back" && row.state != "aborted",
         "as_of": now.format("%Y-%m-%d").to_string(),
     });
     Ok((report(spec, &counts, lagging_window), about))

@@ -544,6 +544,31 @@ fn report_adoption_by_cohort() {
         table.contains(&id) && table.contains("45.0% of 100") && table.contains("function=support"),
         "{table}"
     );
+    // A rolled-back rollout's users are no longer tracked: listed only with --all.
+    let other = write(
+        dir.path(),
+        "q.yaml",
+        &std::fs::read_to_string(&plan)
+            .unwrap()
+            .replace("search-v2", "search-v3")
+            .replace("2.0.0", "3.0.0"),
+    );
+    cli_json(&server.url, ADMIN, &["rollout", "rollback", &id, "--reason", "errors"]);
+    cli_json(&server.url, ADMIN, &["plan", "apply", "-f", other.to_str().unwrap()]);
+    let v3 = cli_json(&server.url, ADMIN, &["rollout", "start", "search-v3"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed = cli_json(&server.url, ADMIN, &["report", "adoption"]);
+    let ids: Vec<&str> = listed["rollouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rollout"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [v3.as_str()]);
+    let all = cli_json(&server.url, ADMIN, &["report", "adoption", "--all"]);
+    assert_eq!(all["rollouts"].as_array().unwrap().len(), 2);
     let summary = cli_json(&server.url, ADMIN, &["report", "adoption", "--env", "staging"]);
     assert_eq!(summary["rollouts"], json!([]));
     let bad = cli(&server.url, Some(ADMIN), &["report", "adoption", &id, "--window", "45"]);
