@@ -83,7 +83,8 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Reports: DORA metrics by service or team (Markdown, HTML with a chart, or --json).
+    /// Reports: DORA metrics, adoption by cohort, pilot feedback and post-rollout reports
+    /// (Markdown, HTML with charts, or --json).
     Report {
         #[command(subcommand)]
         command: ReportCommand,
@@ -530,7 +531,8 @@ pub enum ReportCommand {
         /// Summary only: just this environment.
         #[arg(long = "env")]
         environment: Option<String>,
-        /// Summary only: also rollouts whose tracking period has ended.
+        /// Summary only: also rollouts no longer tracked (tracking period over, or rolled
+        /// back or aborted).
         #[arg(long)]
         all: bool,
     },
