@@ -756,7 +756,7 @@ impl Store for PgStore {
             let names: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
             let places = (1..=cols.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
             let sql = format!("INSERT INTO {name} ({}) VALUES ({places})", names.join(", "));
-            for row in &backup.tables[*name] {
+            for row in backup.rows(name) {
                 let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
                 for (v, (_, ty)) in row.iter().zip(cols.iter()) {
                     q = match ty {

@@ -159,6 +159,15 @@ async fn backup_round_trip_postgres_to_postgres() {
     conformance::backup_round_trip(Arc::new(source), Arc::new(target)).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_backups_restore_into_postgres() {
+    let (_a, a) = FreshDb::new().await;
+    let (_b, b) = FreshDb::new().await;
+    let source = PgStore::open(&a).await.unwrap();
+    let target = PgStore::open(&b).await.unwrap();
+    conformance::older_backups_restore(Arc::new(source), Arc::new(target)).await;
+}
+
 /// How a team moves up: a SQLite backup restores into PostgreSQL, and back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_round_trip_sqlite_to_postgres_and_back() {

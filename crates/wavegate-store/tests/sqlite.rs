@@ -65,6 +65,13 @@ async fn audit_log_refuses_updates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_backups_restore() {
+    let (_a, source) = fresh().await;
+    let (_b, target) = fresh().await;
+    conformance::older_backups_restore(source, target).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_round_trip() {
     let (_a, source) = fresh().await;
     let (_b, target) = fresh().await;
