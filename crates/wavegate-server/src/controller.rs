@@ -106,12 +106,34 @@ pub async fn tick_as(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Res
         }
     }
     settle_completed(state, leader_epoch).await?;
+    prune_adoption(state).await;
     // Starting takes the rollout lock itself.
     drop(guard);
     if let Err(e) = crate::schedule::run_due(state).await {
         tracing::error!(error = %e.message, "scheduled starts could not run");
     }
     Ok(stepped)
+}
+
+/// Once a day, drops the adoption rows no report window reaches any more (users last served
+/// the new variant before the longest window's first day). A failure is retried next tick.
+async fn prune_adoption(state: &AppState) {
+    use std::sync::atomic::Ordering;
+    let today = state.clock.now().timestamp().div_euclid(86_400);
+    let last = state.adoption_pruned.swap(today, Ordering::Relaxed);
+    if last >= today {
+        return;
+    }
+    let longest = wavegate_rollout::adoption::WINDOWS.iter().max().copied().unwrap_or(90);
+    let before = today - i64::from(longest) + 1;
+    match state.store.prune_adoption(before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(rows = n, "pruned adoption rows older than every report window"),
+        Err(e) => {
+            state.adoption_pruned.store(last, Ordering::Relaxed);
+            tracing::warn!(error = %e, "could not prune adoption rows; retrying next tick");
+        }
+    }
 }
 
 /// Marks the flags of completed rollouts stale once they have held clean for the plan's settle

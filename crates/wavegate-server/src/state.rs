@@ -31,6 +31,8 @@ pub struct AppState {
     /// Rollouts whose plan tracks adoption, by (environment, flag): the newest one that was
     /// not rolled back or aborted, while its tracking period lasts.
     pub adoption: Arc<ArcSwap<HashMap<(String, String), AdoptionTrack>>>,
+    /// The day (since 1970-01-01, UTC) adoption rows were last pruned by the controller.
+    pub adoption_pruned: Arc<std::sync::atomic::AtomicI64>,
     /// HTTP client for checks, webhook gates and Prometheus.
     pub http: reqwest::Client,
     /// Default Prometheus base URL for guardrails with `source: prometheus`.
@@ -70,6 +72,7 @@ impl AppState {
             clock,
             live: Arc::default(),
             adoption: Arc::default(),
+            adoption_pruned: Arc::default(),
             http: reqwest::Client::new(),
             prometheus_url: None,
             rollout_lock: Arc::default(),

@@ -372,6 +372,13 @@ pub async fn adoption(store: Arc<dyn Store>) {
     store.add_aggregates(&[], &[], &many, Utc::now()).await.unwrap();
     let got: Vec<_> = store.adoption("r3", 5).await.unwrap().iter().map(count).collect();
     assert_eq!(got, [(ops.to_owned(), 2500, 500)]);
+    // Pruning drops rows no window reaches any more, and only those.
+    assert_eq!(store.prune_adoption(90).await.unwrap(), 2500, "r3's rows, last seen on day 5");
+    let all: Vec<_> = store.adoption("r1", 0).await.unwrap().iter().map(count).collect();
+    assert_eq!(all, [(sales.to_owned(), 3, 3)], "r1's rows were all seen on day 100 or 101");
+    assert_eq!(store.adoption("r2", 0).await.unwrap().len(), 1);
+    assert!(store.adoption("r3", 0).await.unwrap().is_empty());
+    assert_eq!(store.prune_adoption(90).await.unwrap(), 0);
 }
 
 /// Drill evidence is stored per plan version and audited.

@@ -170,6 +170,9 @@ pub trait Store: Send + Sync + 'static {
     /// A rollout's users by cohort whose last exposure is on or after `since_day` (days since
     /// 1970-01-01, UTC), with how many of them did the key task on or after it.
     async fn adoption(&self, rollout: &str, since_day: i64) -> StoreResult<Vec<AdoptionCount>>;
+    /// Deletes adoption rows last exposed before `before_day` (no report window reaches them);
+    /// returns how many went.
+    async fn prune_adoption(&self, before_day: i64) -> StoreResult<u64>;
     /// Records a drill run (and its audit entry) for a plan version.
     async fn add_drill(&self, drill: &DrillRow, change: &Change) -> StoreResult<i64>;
     /// Drill runs of a plan, newest first.

@@ -988,6 +988,14 @@ impl Store for PgStore {
         self.aggregates.add(writer, deltas, sketches, adoption, at).await
     }
 
+    async fn prune_adoption(&self, before_day: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM adoption_users WHERE exposed_day < $1")
+            .bind(before_day)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn adoption(&self, rollout: &str, since_day: i64) -> StoreResult<Vec<AdoptionCount>> {
         let rows = sqlx::query(
             "SELECT cohort, COUNT(*) AS exposed, SUM(CASE WHEN task_day >= $1 THEN 1 ELSE 0 END)::BIGINT AS adopted

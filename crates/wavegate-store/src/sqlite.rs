@@ -911,6 +911,14 @@ impl Store for SqliteStore {
         self.aggregates.add(writer, deltas, sketches, adoption, at).await
     }
 
+    async fn prune_adoption(&self, before_day: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM adoption_users WHERE exposed_day < ?")
+            .bind(before_day)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn adoption(&self, rollout: &str, since_day: i64) -> StoreResult<Vec<AdoptionCount>> {
         let rows = sqlx::query(
             "SELECT cohort, COUNT(*) AS exposed, SUM(CASE WHEN task_day >= ? THEN 1 ELSE 0 END) AS adopted

@@ -231,6 +231,16 @@ async fn adoption_is_counted_per_user_by_cohort_and_lagging_cohorts_are_flagged(
         rep["attributes"][1]["cohorts"].as_array().unwrap().iter().all(|c| c["value"] != "(none)")
     );
     assert_eq!(rep["overall"][2]["exposed"], 400, "the late user is not counted: {rep}");
+    // The controller prunes rows no window reaches: users last seen on day 0 go, the 400 who
+    // came back on day 40 stay, and the report reads the same.
+    let stored = |app: &TestApp| {
+        let (store, id) = (app.state.store.clone(), id.clone());
+        async move { store.adoption(&id, 0).await.unwrap().iter().map(|c| c.exposed).sum::<i64>() }
+    };
+    assert_eq!(stored(&app).await, 600);
+    wavegate_server::controller::tick(&app.state).await.unwrap();
+    assert_eq!(stored(&app).await, 400);
+    assert_eq!(adoption(&app, &id, "?window=90").await.body["overall"], rep["overall"]);
     let s = app.admin(Method::GET, "/api/v1/reports/adoption", None).await.body;
     assert_eq!(s["rollouts"], json!([]));
     let s = app.admin(Method::GET, "/api/v1/reports/adoption?all=true", None).await.body;
