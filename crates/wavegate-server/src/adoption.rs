@@ -124,13 +124,7 @@ async fn rollout_adoption(
             format!("format must be json, markdown or html, got {format:?}"),
         ));
     }
-    let row = state
-        .store
-        .rollout(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("rollout {id:?} not found")))?;
-    p.require_env(&row.environment)?;
-    let r: Rollout = serde_json::from_value(row.doc.clone()).map_err(ApiError::internal)?;
+    let (row, r) = crate::rollouts::load(&state, &p, &id).await?;
     let (rep, about) = build(&state, &row, &r, lagging_window).await?;
     let title = format!(
         "{} ({}, {}, as of {})",

@@ -59,6 +59,32 @@ fn thin(points: &[Point]) -> Vec<&Point> {
     out
 }
 
+/// The points of guardrail `name` from a rollout's verdicts (oldest first), optionally of one
+/// wave (1-based); time counts from the rollout's first guardrail verdict.
+pub fn guardrail_points(
+    verdicts: &[wavegate_store::VerdictRow],
+    name: &str,
+    wave: Option<i64>,
+) -> Vec<Point> {
+    let first = verdicts.iter().find(|v| v.kind == "guardrail").map(|v| v.at);
+    let num = |v: &wavegate_store::VerdictRow, k: &str| {
+        v.report.get(k).and_then(serde_json::Value::as_f64)
+    };
+    verdicts
+        .iter()
+        .filter(|v| v.kind == "guardrail" && v.name == name)
+        .filter(|v| wave.is_none_or(|w| v.wave + 1 == w))
+        .map(|v| Point {
+            t: first.map_or(0.0, |f| (v.at - f).num_milliseconds() as f64 / 1000.0),
+            wave: v.wave + 1,
+            estimate: num(v, "estimate"),
+            lower: num(v, "lower"),
+            upper: num(v, "upper"),
+            verdict: v.verdict.clone(),
+        })
+        .collect()
+}
+
 /// Renders the chart of guardrail `name` with its `tolerance` (harm above it is too much).
 pub fn guardrail_svg(name: &str, tolerance: f64, points: &[Point]) -> String {
     let title =

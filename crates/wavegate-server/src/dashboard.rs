@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use wavegate_store::TokenKind;
 
 use crate::auth::Principal;
-use crate::chart::{Point, guardrail_svg};
+use crate::chart::{guardrail_points, guardrail_svg};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{ApiPath as Path, ApiQuery as Query};
 use crate::state::AppState;
@@ -95,20 +95,7 @@ async fn chart(
     })?;
     let mut rows = state.store.verdicts(&id, 20_000).await?;
     rows.reverse();
-    let first = rows.iter().find(|v| v.kind == "guardrail").map(|v| v.at);
-    let points: Vec<Point> = rows
-        .iter()
-        .filter(|v| v.kind == "guardrail" && v.name == name)
-        .filter(|v| q.wave.is_none_or(|w| v.wave + 1 == w))
-        .map(|v| Point {
-            t: first.map_or(0.0, |f| (v.at - f).num_milliseconds() as f64 / 1000.0),
-            wave: v.wave + 1,
-            estimate: v.report.get("estimate").and_then(Value::as_f64),
-            lower: v.report.get("lower").and_then(Value::as_f64),
-            upper: v.report.get("upper").and_then(Value::as_f64),
-            verdict: v.verdict.clone(),
-        })
-        .collect();
+    let points = guardrail_points(&rows, &name, q.wave);
     let svg = guardrail_svg(&name, g.tolerance, &points);
     let mut resp = svg.into_response();
     resp.headers_mut()

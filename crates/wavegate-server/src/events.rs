@@ -128,7 +128,9 @@ async fn ingest(
             format!("a batch holds at most {MAX_EVENTS} events, got {}", batch.events.len()),
         ));
     }
-    let now = state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    // One reading of the clock for the whole batch: `currentTime`, adoption days.
+    let clock_now = state.clock.now();
+    let now = clock_now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     // Validate everything before counting anything.
     let mut parsed = Vec::with_capacity(batch.events.len());
     for (i, e) in batch.events.iter().enumerate() {
@@ -187,7 +189,6 @@ async fn ingest(
     // Adoption: users served a tracked rollout's new variant, one entry per (rollout, user).
     let adoption = state.adoption.load();
     let track_adoption = !adoption.is_empty();
-    let clock_now = state.clock.now();
     let today = clock_now.timestamp().div_euclid(86_400);
     let mut tracks: foldhash::HashMap<&str, Option<&AdoptionTrack>> = Default::default();
     let mut users: AdoptionUsers<'_> = BTreeMap::new();

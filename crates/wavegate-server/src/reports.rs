@@ -421,13 +421,7 @@ async fn rollout_report(
     Query(q): Query<RolloutReportQuery>,
 ) -> ApiResult<Response> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    let row = state
-        .store
-        .rollout(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("rollout {id:?} not found")))?;
-    p.require_env(&row.environment)?;
-    let r: Rollout = serde_json::from_value(row.doc.clone()).map_err(ApiError::internal)?;
+    let (row, r) = crate::rollouts::load(&state, &p, &id).await?;
     let audit = state.store.audit_of(&format!("rollout:{id}"), 500).await?;
     let mut audit = audit;
     audit.sort_by_key(|a| a.entry.seq);
@@ -585,21 +579,9 @@ async fn rollout_report(
     }
     if html {
         // Each guardrail's estimate and always-valid bound over the rollout, and the feedback.
-        let first = verdicts.first().map(|v| v.at);
         let mut figures = Vec::new();
         for g in &r.plan.guardrails {
-            let points: Vec<crate::chart::Point> = verdicts
-                .iter()
-                .filter(|v| v.kind == "guardrail" && v.name == g.name)
-                .map(|v| crate::chart::Point {
-                    t: first.map_or(0.0, |f| (v.at - f).num_milliseconds() as f64 / 1000.0),
-                    wave: v.wave + 1,
-                    estimate: v.report.get("estimate").and_then(serde_json::Value::as_f64),
-                    lower: v.report.get("lower").and_then(serde_json::Value::as_f64),
-                    upper: v.report.get("upper").and_then(serde_json::Value::as_f64),
-                    verdict: v.verdict.clone(),
-                })
-                .collect();
+            let points = crate::chart::guardrail_points(&verdicts, &g.name, None);
             figures.push((
                 format!("Guardrail {}", g.name),
                 crate::chart::guardrail_svg(&g.name, g.tolerance, &points),

@@ -449,7 +449,12 @@ async fn list_rollouts(
     Ok(Json(json!(out)))
 }
 
-async fn load(state: &AppState, p: &Principal, id: &str) -> ApiResult<(RolloutRow, Rollout)> {
+/// A rollout the principal may read, decoded (404 when it does not exist).
+pub(crate) async fn load(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+) -> ApiResult<(RolloutRow, Rollout)> {
     let row = state
         .store
         .rollout(id)
