@@ -22,4 +22,5 @@ pub mod scorecard;
 pub mod sim;
 pub mod sketch;
 pub mod sprt;
+pub mod start;
 pub mod stats;

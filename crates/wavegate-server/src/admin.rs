@@ -72,13 +72,13 @@ fn envs_of(state: &AppState) -> Vec<String> {
     state.snapshot.load().environments.clone()
 }
 
-pub(crate) async fn live_segments(store: &dyn Store) -> ApiResult<Segments> {
+pub(crate) async fn live_segments(store: &dyn Store) -> crate::service::ServiceResult<Segments> {
     let heads = store.list(Kind::Segment, false).await?;
     let specs: Vec<(String, SegmentSpec)> = heads
         .into_iter()
         .map(|h| serde_json::from_value(h.spec).map(|s| (h.key, s)))
         .collect::<Result<_, _>>()
-        .map_err(ApiError::internal)?;
+        .map_err(crate::service::ServiceError::internal)?;
     Ok(compile_segments(specs.iter().map(|(k, v)| (k, v)), &SpecPath::root("segments"))?)
 }
 
@@ -494,9 +494,7 @@ async fn list_flags(
     let rows = s.store.rollouts(false).await?;
     let mut stale: BTreeMap<String, Value> = BTreeMap::new();
     for row in rows.iter().filter(|r| r.state == "completed" && p.0.allows_env(&r.environment)) {
-        let superseded = rows.iter().any(|o| {
-            o.flag == row.flag && o.environment == row.environment && o.created_at > row.created_at
-        });
+        let superseded = crate::service::rollouts::superseded(&rows, row);
         if let Some(at) = row.doc.get("stale_at").filter(|v| !v.is_null() && !superseded) {
             stale.insert(
                 row.flag.clone(),

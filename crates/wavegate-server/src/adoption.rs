@@ -21,6 +21,7 @@ use wavegate_store::{RolloutRow, TokenKind};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiQuery as Query;
+use crate::service::{ServiceError, ServiceResult};
 use crate::state::AppState;
 
 /// Adoption routes.
@@ -56,9 +57,9 @@ pub(crate) async fn build(
     row: &RolloutRow,
     r: &Rollout,
     lagging_window: u32,
-) -> ApiResult<(AdoptionReport, Value)> {
+) -> ServiceResult<(AdoptionReport, Value)> {
     let spec = r.plan.adoption.as_ref().ok_or_else(|| {
-        ApiError::invalid(
+        ServiceError::invalid(
             "id",
             format!(
                 "rollout {:?} does not track adoption: its plan {:?} has no `adoption:` section (cohorts, key_task)",
@@ -73,7 +74,7 @@ pub(crate) async fn build(
         let since = today - i64::from(*w) + 1;
         for c in state.store.adoption(&r.id, since).await? {
             let values: Vec<String> = serde_json::from_str(&c.cohort).map_err(|e| {
-                ApiError::internal(format!("stored cohort {:?} does not decode: {e}", c.cohort))
+                ServiceError::internal(format!("stored cohort {:?} does not decode: {e}", c.cohort))
             })?;
             counts[i].push(CohortCount {
                 values,

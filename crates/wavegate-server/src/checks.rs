@@ -30,26 +30,43 @@ fn point_name(p: CheckWhen) -> &'static str {
     }
 }
 
+/// The longest pause between two attempts of a check.
+pub const MAX_RETRY_PAUSE: Duration = Duration::from_secs(10);
+
+/// How checks are run: the HTTP client, and the pause before the first retry (doubled before
+/// each later one, up to [`MAX_RETRY_PAUSE`]), so a struggling endpoint is not hammered.
+#[derive(Clone)]
+pub struct Checker {
+    /// The client (its own timeouts are per attempt, from the check).
+    pub http: reqwest::Client,
+    /// The pause before the first retry.
+    pub retry_pause: Duration,
+}
+
+/// The pause before attempt `attempt` (2 or later) when the first retry waits `first`.
+pub fn retry_pause(first: Duration, attempt: u32) -> Duration {
+    let doublings = attempt.saturating_sub(2).min(16);
+    first.saturating_mul(1 << doublings).min(MAX_RETRY_PAUSE)
+}
+
 /// Runs every check of the rollout's plan declared for `point`, in order.
-pub async fn run(http: &reqwest::Client, r: &Rollout, point: CheckWhen) -> Vec<CheckOutcome> {
+pub async fn run(checker: &Checker, r: &Rollout, point: CheckWhen) -> Vec<CheckOutcome> {
     let mut out = Vec::new();
     for c in r.plan.checks.iter().filter(|c| c.when.contains(&point)) {
-        out.push(run_one(http, r, c, point).await);
+        out.push(run_one(checker, r, c, point).await);
     }
     out
 }
 
-async fn run_one(
-    http: &reqwest::Client,
-    r: &Rollout,
-    c: &CheckSpec,
-    point: CheckWhen,
-) -> CheckOutcome {
+async fn run_one(checker: &Checker, r: &Rollout, c: &CheckSpec, point: CheckWhen) -> CheckOutcome {
     let timeout = Duration::from_secs(c.timeout.map_or(5, |t| t.secs().max(1)));
     let attempts = 1 + c.retries.unwrap_or(2);
     let mut evidence = json!({});
     for attempt in 1..=attempts {
-        let (passed, mut ev) = attempt_once(http, r, c, point, timeout).await;
+        if attempt > 1 {
+            tokio::time::sleep(retry_pause(checker.retry_pause, attempt)).await;
+        }
+        let (passed, mut ev) = attempt_once(&checker.http, r, c, point, timeout).await;
         ev["attempt"] = json!(attempt);
         evidence = ev;
         if passed {
@@ -131,4 +148,18 @@ async fn attempt_once(
         }
     };
     (passed, ev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_pause_longer_each_time_up_to_a_cap() {
+        let first = Duration::from_secs(1);
+        let pauses: Vec<u64> = (2..=7).map(|a| retry_pause(first, a).as_secs()).collect();
+        assert_eq!(pauses, [1, 2, 4, 8, 10, 10]);
+        assert_eq!(retry_pause(first, u32::MAX), MAX_RETRY_PAUSE);
+        assert_eq!(retry_pause(Duration::ZERO, 5), Duration::ZERO);
+    }
 }

@@ -111,6 +111,21 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::service::ServiceError> for ApiError {
+    fn from(e: crate::service::ServiceError) -> ApiError {
+        use crate::service::ServiceError as S;
+        match e {
+            S::NotFound(m) => ApiError::not_found(m),
+            S::Invalid { field, message } => ApiError::invalid(field, message),
+            S::Malformed { field, message } => ApiError { field, ..ApiError::bad_request(message) },
+            S::Forbidden(m) => ApiError::forbidden(m),
+            S::Conflict(m) => ApiError::conflict(m),
+            S::Store(e) => e.into(),
+            S::Internal(detail) => ApiError::internal(detail),
+        }
+    }
+}
+
 impl From<SpecError> for ApiError {
     fn from(e: SpecError) -> ApiError {
         ApiError::invalid(e.path.clone(), e.to_string())

@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The freeze's reason when it is on.
-pub async fn active(state: &AppState) -> ApiResult<Option<String>> {
+pub async fn active(state: &AppState) -> crate::service::ServiceResult<Option<String>> {
     Ok(state.store.get(Kind::Setting, KEY).await?.and_then(|h| {
         (h.spec["active"] == Value::Bool(true))
             .then(|| h.spec["reason"].as_str().unwrap_or("").to_owned())

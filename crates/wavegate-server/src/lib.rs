@@ -27,6 +27,7 @@ pub mod reports;
 pub mod rollouts;
 pub mod schedule;
 pub mod scorecard;
+pub mod service;
 pub mod snapshot;
 pub mod state;
 pub mod stream;

@@ -16,6 +16,7 @@ use wavegate_store::{Kind, Put, TokenKind};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiPath as Path;
+use crate::service::{ServiceResult, rollouts};
 use crate::state::AppState;
 
 const PREFIX: &str = "schedule.";
@@ -70,7 +71,7 @@ pub async fn schedule(
 /// Live schedules: `(plan, start_at, requester, reason)`.
 pub async fn pending(
     state: &AppState,
-) -> ApiResult<Vec<(String, DateTime<Utc>, String, Option<String>)>> {
+) -> ServiceResult<Vec<(String, DateTime<Utc>, String, Option<String>)>> {
     let mut out = Vec::new();
     for h in state.store.list(Kind::Setting, false).await? {
         let Some(plan) = h.key.strip_prefix(PREFIX) else { continue };
@@ -91,23 +92,24 @@ pub async fn pending(
 }
 
 /// Starts every due schedule (called by the controller's tick) and closes it.
-pub async fn run_due(state: &AppState) -> ApiResult<()> {
+pub async fn run_due(state: &AppState) -> ServiceResult<()> {
     let now = state.clock.now();
     for (plan, at, requester, reason) in pending(state).await? {
         if at > now {
             continue;
         }
-        let body = crate::rollouts::StartBody {
+        let req = rollouts::StartRequest {
             plan: plan.clone(),
             reason: reason.clone(),
-            start_at: None,
             artifact_sha256: None,
         };
-        let (action, details) = match crate::rollouts::start_plan(state, &requester, body).await {
+        let (action, details) = match rollouts::start(state, &requester, req).await {
             Ok((row, _)) => ("started", json!({"plan": plan, "rollout": row.id})),
             Err(e) => {
-                tracing::warn!(%plan, error = %e.message, "scheduled start refused");
-                ("failed", json!({"plan": plan, "error": e.message}))
+                // The person reads why; a server-side failure says only that it was one.
+                let error = crate::error::ApiError::from(e).message;
+                tracing::warn!(%plan, %error, "scheduled start refused");
+                ("failed", json!({"plan": plan, "error": error}))
             }
         };
         let mut w = put(

@@ -25,6 +25,7 @@ use wavegate_store::{Kind, Put, TokenKind};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{ApiPath as Path, JsonBody};
+use crate::service::ServiceResult;
 use crate::state::AppState;
 
 /// Scorecard routes.
@@ -35,7 +36,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The stored item states of `plan`.
-async fn states(state: &AppState, plan: &str) -> ApiResult<BTreeMap<String, ItemState>> {
+async fn states(state: &AppState, plan: &str) -> ServiceResult<BTreeMap<String, ItemState>> {
     Ok(match state.store.get(Kind::Scorecard, plan).await? {
         Some(h) => serde_json::from_value(h.spec["items"].clone()).unwrap_or_default(),
         None => BTreeMap::new(),
@@ -48,7 +49,7 @@ async fn drill_fact(
     plan: &str,
     version: i64,
     now: DateTime<Utc>,
-) -> ApiResult<(bool, String)> {
+) -> ServiceResult<(bool, String)> {
     let since = now - chrono::Duration::days(DRILL_MAX_AGE_DAYS);
     let drills = state.store.drills(plan).await?;
     Ok(match drills.iter().find(|d| d.passed && d.plan_version == version && d.at >= since) {
@@ -117,23 +118,13 @@ pub async fn assessment(
     version: i64,
     r: Option<&Rollout>,
     readings: Option<&BTreeMap<String, Reading>>,
-) -> ApiResult<Assessment> {
+) -> ServiceResult<Assessment> {
     let now = state.clock.now();
     let facts = AutoFacts {
         signals: signals_fact(state, plan, r, readings).await,
         drill: Some(drill_fact(state, &plan.name, version, now).await?),
     };
     Ok(assess(plan, &states(state, &plan.name).await?, &facts))
-}
-
-async fn plan_of(state: &AppState, name: &str) -> ApiResult<(PlanSpec, i64)> {
-    let head = state
-        .store
-        .get(Kind::Plan, name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("plan {name:?} not found")))?;
-    let plan: PlanSpec = serde_json::from_value(head.spec).map_err(ApiError::internal)?;
-    Ok((plan, head.version))
 }
 
 /// A rollout to template Prometheus queries with: the plan's live one, else a preview.
@@ -163,7 +154,7 @@ async fn show(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    let (plan, version) = plan_of(&state, &name).await?;
+    let (plan, version) = crate::service::plans::get(&state, &name).await?;
     p.require_env(&plan.environment)?;
     let r = rollout_for(&state, &plan, version).await;
     let a = assessment(&state, &plan, version, r.as_ref(), None).await?;
@@ -189,7 +180,7 @@ async fn set(
     JsonBody(body): JsonBody<SetBody>,
 ) -> ApiResult<Json<Value>> {
     p.require_admin()?;
-    let (plan, version) = plan_of(&state, &name).await?;
+    let (plan, version) = crate::service::plans::get(&state, &name).await?;
     p.require_env(&plan.environment)?;
     let items = items_of(&plan);
     if !items.iter().any(|(k, _)| *k == item) {

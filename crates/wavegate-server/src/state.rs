@@ -35,10 +35,10 @@ pub struct AppState {
     pub adoption_pruned: Arc<std::sync::atomic::AtomicI64>,
     /// HTTP client for checks, webhook gates and Prometheus.
     pub http: reqwest::Client,
+    /// How plan checks are run (client, pause between retries).
+    pub checks: crate::checks::Checker,
     /// Default Prometheus base URL for guardrails with `source: prometheus`.
     pub prometheus_url: Option<String>,
-    /// Serialises rollout writes from the controller and from people.
-    pub rollout_lock: Arc<Mutex<()>>,
     /// Committed changes, fanned out to live views.
     pub feed: Feed,
     /// Interval of the stream's heartbeat comments.
@@ -64,6 +64,7 @@ impl AppState {
     pub async fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> StoreResult<AppState> {
         let snapshot = Snapshot::load(&*store).await?;
         let feed = Feed::start(store.clone(), FeedConfig::default()).await?;
+        let http = reqwest::Client::new();
         let state = AppState {
             store,
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
@@ -73,9 +74,12 @@ impl AppState {
             live: Arc::default(),
             adoption: Arc::default(),
             adoption_pruned: Arc::default(),
-            http: reqwest::Client::new(),
+            http: http.clone(),
+            checks: crate::checks::Checker {
+                http,
+                retry_pause: std::time::Duration::from_secs(1),
+            },
             prometheus_url: None,
-            rollout_lock: Arc::default(),
             feed,
             stream_heartbeat: std::time::Duration::from_secs(15),
             replica: default_replica_name(),

@@ -3,6 +3,7 @@
 mod admin;
 mod adoption;
 mod checks;
+mod contention;
 mod freeze;
 mod notify;
 mod ofrep;

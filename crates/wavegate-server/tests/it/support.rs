@@ -32,7 +32,9 @@ pub async fn spawn_app() -> TestApp {
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     wavegate_server::ensure_admin_token(&*store, Some(ADMIN), chrono::Utc::now()).await.unwrap();
     let clock = Arc::new(wavegate_server::clock::ManualClock::new(chrono::Utc::now()));
-    let state = AppState::new(store, clock.clone()).await.unwrap();
+    let mut state = AppState::new(store, clock.clone()).await.unwrap();
+    // Checks retry without the production pause (its schedule has a unit test).
+    state.checks.retry_pause = std::time::Duration::from_millis(10);
     TestApp { clock, router: wavegate_server::app(state.clone()), state, sqlite, _dir: dir }
 }
 

@@ -1,0 +1,92 @@
+//! The service layer, between the HTTP handlers (and the background runtimes) and the store.
+//!
+//! Each operation gathers its facts without holding any lock (store reads, Prometheus, HTTP
+//! checks), decides in the pure crates (`wavegate-rollout`, `wavegate-core`), and persists the
+//! decision in one transaction guarded by the row's revision; a stale write is decided again
+//! from fresh facts. **Invariant:** no lock is held across network I/O, so a person's pause or
+//! rollback never waits behind the controller: the two meet only at the revision check.
+//!
+//! Services speak [`ServiceError`]; only the HTTP layer turns it into an `ApiError`.
+
+pub mod plans;
+pub mod rollouts;
+
+use wavegate_store::StoreError;
+
+/// Why a service operation did not happen.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The thing named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The input parses but is not acceptable at `field`.
+    #[error("{message}")]
+    Invalid {
+        /// Where in the input (a dotted path, or `line L, column C`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The input does not parse (at `field`, when known).
+    #[error("{message}")]
+    Malformed {
+        /// Where in the input, when known.
+        field: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The operation conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed (or refused a stale or conflicting write).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Stored data broke an invariant (corruption or a bug); logged, never shown to clients.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// Not acceptable at `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ServiceError {
+        ServiceError::Invalid { field: field.into(), message: message.into() }
+    }
+    /// Does not parse.
+    pub fn malformed(message: impl Into<String>) -> ServiceError {
+        ServiceError::Malformed { field: None, message: message.into() }
+    }
+    /// Does not exist.
+    pub fn not_found(message: impl Into<String>) -> ServiceError {
+        ServiceError::NotFound(message.into())
+    }
+    /// Conflicts with the current state.
+    pub fn conflict(message: impl Into<String>) -> ServiceError {
+        ServiceError::Conflict(message.into())
+    }
+    /// An invariant broke: `detail` goes to the log only.
+    pub fn internal(detail: impl std::fmt::Display) -> ServiceError {
+        ServiceError::Internal(detail.to_string())
+    }
+}
+
+impl From<wavegate_core::SpecError> for ServiceError {
+    fn from(e: wavegate_core::SpecError) -> ServiceError {
+        ServiceError::Invalid { field: e.path.clone(), message: e.to_string() }
+    }
+}
+
+/// Result alias for services.
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Decodes a stored JSON document (a plan, a rollout) into its type; a failure is corruption.
+pub fn decode<T: serde::de::DeserializeOwned>(
+    what: &str,
+    doc: &serde_json::Value,
+) -> ServiceResult<T> {
+    T::deserialize(doc)
+        .map_err(|e| ServiceError::internal(format!("stored {what} does not decode: {e}")))
+}
