@@ -40,6 +40,7 @@ pub mod murmur;
 pub mod percent;
 pub mod spec;
 pub mod unleash;
+pub mod wire;
 
 pub use context::{AttrValue, Context};
 pub use error::{SpecError, SpecPath};

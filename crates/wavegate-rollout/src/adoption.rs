@@ -7,9 +7,12 @@
 //! (their latest cohort, the last day they were served the new variant, the last day they did
 //! the key task); this module turns the per-cohort counts of those rows into the report.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use wavegate_core::wire::Event;
 
 use crate::duration::Span;
 
@@ -21,6 +24,59 @@ pub const MAX_COHORTS: usize = 8;
 
 /// How a cohort with no value for an attribute is shown.
 pub const NO_VALUE: &str = "(none)";
+
+/// The users a batch of events names for tracked rollouts: per (rollout, user), the user's
+/// cohort values (their latest in the batch) and whether they did the key task.
+#[derive(Debug, Default)]
+pub struct Users<'a>(BTreeMap<(&'a str, &'a str), UserNote<'a>>);
+
+/// A user's cohort values and whether they did the key task.
+type UserNote<'a> = (Vec<Cow<'a, str>>, bool);
+
+impl<'a> Users<'a> {
+    /// Notes the user of `e` for rollout `rollout` (tracking `spec`, whose new variant is
+    /// `new_variant`): an event for the new variant from a context that names a user
+    /// (`targetingKey`, else `sessionId`). The cohort is the user's values of the plan's cohort
+    /// attributes (strings as they are, numbers and booleans as written, anything else
+    /// [`NO_VALUE`]); an outcome carrying the key task's metric above 0 marks the task done.
+    pub fn note(&mut self, rollout: &'a str, new_variant: &str, spec: &AdoptionSpec, e: &'a Event) {
+        if e.variant != new_variant {
+            return;
+        }
+        let user = ["targetingKey", "sessionId"]
+            .iter()
+            .find_map(|k| e.context.get(*k).and_then(Value::as_str).filter(|u| !u.is_empty()));
+        let Some(user) = user else { return };
+        let task = !e.is_exposure() && e.metrics.get(&spec.key_task).is_some_and(|v| *v > 0.0);
+        let cohort = || {
+            spec.cohorts
+                .iter()
+                .map(|a| match e.context.get(a) {
+                    Some(Value::String(s)) if !s.is_empty() => Cow::Borrowed(s.as_str()),
+                    Some(v @ (Value::Number(_) | Value::Bool(_))) => Cow::Owned(v.to_string()),
+                    _ => Cow::Borrowed(NO_VALUE),
+                })
+                .collect()
+        };
+        self.0
+            .entry((rollout, user))
+            .and_modify(|u| {
+                u.0 = cohort();
+                u.1 |= task;
+            })
+            .or_insert_with(|| (cohort(), task));
+    }
+
+    /// Whether no user was noted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// (rollout, user, cohort values, key task done), by rollout and user.
+    pub fn into_rows(self) -> impl Iterator<Item = (&'a str, &'a str, Vec<Cow<'a, str>>, bool)> {
+        self.0.into_iter().map(|((r, u), (c, t))| (r, u, c, t))
+    }
+}
 
 /// A plan's `adoption:` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod adoption;
+pub mod arms;
 pub mod blackout;
 pub mod calendar;
 pub mod drill;
@@ -18,6 +19,7 @@ pub mod lint;
 pub mod machine;
 pub mod plan;
 pub mod report;
+pub mod retro;
 pub mod scorecard;
 pub mod sim;
 pub mod sketch;

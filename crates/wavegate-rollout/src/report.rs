@@ -22,6 +22,58 @@ use serde::Serialize;
 use crate::machine::{Rollout, State};
 use crate::plan::ChangeType;
 
+/// The formats reports are served in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The report's data (the default).
+    Json,
+    /// Markdown, for pasting into a ticket or a wiki.
+    Markdown,
+    /// A self-contained HTML page (with charts where the report has them).
+    Html,
+    /// iCalendar (the release calendar only).
+    Ics,
+}
+
+impl Format {
+    /// The name in `format=` and `--format`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Markdown => "markdown",
+            Format::Html => "html",
+            Format::Ics => "ics",
+        }
+    }
+
+    /// The `Content-Type` it is served with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Markdown => "text/markdown; charset=utf-8",
+            Format::Html => "text/html; charset=utf-8",
+            Format::Ics => "text/calendar; charset=utf-8",
+        }
+    }
+
+    /// Parses `given` (None: json) as one of `allowed`; the error says what is allowed.
+    pub fn parse(given: Option<&str>, allowed: &[Format]) -> Result<Format, String> {
+        let given = given.unwrap_or("json");
+        allowed.iter().copied().find(|f| f.name() == given).ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|f| f.name()).collect();
+            let list = match names.split_last() {
+                Some((last, [])) => (*last).to_owned(),
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => String::new(),
+            };
+            format!("format must be {list}, got {given:?}")
+        })
+    }
+}
+
+/// What most reports are served as.
+pub const DOCUMENT_FORMATS: [Format; 3] = [Format::Json, Format::Markdown, Format::Html];
+
 /// One ended rollout, as the report reads it.
 #[derive(Debug, Clone)]
 pub struct Deployment {
@@ -484,6 +536,25 @@ mod page_tests {
         assert!(
             html.contains("<li>two</li>\n</ul>") && html.contains("<title>t &lt;x&gt;</title>"),
             "{html}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_with_json_the_default_and_errors_name_the_allowed_ones() {
+        assert_eq!(Format::parse(None, &DOCUMENT_FORMATS), Ok(Format::Json));
+        assert_eq!(Format::parse(Some("html"), &DOCUMENT_FORMATS), Ok(Format::Html));
+        assert_eq!(
+            Format::parse(Some("pdf"), &DOCUMENT_FORMATS).unwrap_err(),
+            "format must be json, markdown or html, got \"pdf\""
+        );
+        assert_eq!(
+            Format::parse(Some("html"), &[Format::Json, Format::Ics]).unwrap_err(),
+            "format must be json or ics, got \"html\""
         );
     }
 }

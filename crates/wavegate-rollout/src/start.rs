@@ -107,7 +107,7 @@ mod tests {
 
     fn plan(extra: &str) -> PlanSpec {
         let text = format!(
-            "name: p\nflag: f\nenvironment: prod\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nrelease: {{ name: checkout, version: 1.2.0{extra} }}\nwaves:\n  - {{ exposure: 10%, hold: 1h }}\n"
+            "name: p\nflag: f\nenvironment: prod\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nowners: {{ requester: alice }}\nrelease: {{ name: checkout, version: 1.2.0, risk: low{extra} }}\nwaves:\n  - {{ exposure: 10%, hold: 1h }}\n"
         );
         wavegate_core::flagfile::parse_yaml(&text).expect("test plan parses")
     }

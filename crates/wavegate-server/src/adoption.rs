@@ -7,21 +7,19 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wavegate_rollout::adoption::{
-    AdoptionReport, CohortCount, WINDOWS, report, to_html, to_markdown,
-};
+use wavegate_rollout::adoption::{AdoptionReport, WINDOWS, to_html, to_markdown};
 use wavegate_rollout::machine::Rollout;
-use wavegate_store::{RolloutRow, TokenKind};
+use wavegate_rollout::report::{DOCUMENT_FORMATS, Format};
+use wavegate_store::TokenKind;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiQuery as Query;
-use crate::service::{ServiceError, ServiceResult};
+use crate::service::reports;
 use crate::state::AppState;
 
 /// Adoption routes.
@@ -51,56 +49,6 @@ fn window(w: Option<u32>) -> ApiResult<u32> {
     }
 }
 
-/// The report of one rollout, and the fields that name it.
-pub(crate) async fn build(
-    state: &AppState,
-    row: &RolloutRow,
-    r: &Rollout,
-    lagging_window: u32,
-) -> ServiceResult<(AdoptionReport, Value)> {
-    let spec = r.plan.adoption.as_ref().ok_or_else(|| {
-        ServiceError::invalid(
-            "id",
-            format!(
-                "rollout {:?} does not track adoption: its plan {:?} has no `adoption:` section (cohorts, key_task)",
-                r.id, r.plan.name
-            ),
-        )
-    })?;
-    let now = state.clock.now();
-    let today = now.timestamp().div_euclid(86_400);
-    let mut counts: [Vec<CohortCount>; 3] = Default::default();
-    for (i, w) in WINDOWS.iter().enumerate() {
-        let since = today - i64::from(*w) + 1;
-        for c in state.store.adoption(&r.id, since).await? {
-            let values: Vec<String> = serde_json::from_str(&c.cohort).map_err(|e| {
-                ServiceError::internal(format!("stored cohort {:?} does not decode: {e}", c.cohort))
-            })?;
-            counts[i].push(CohortCount {
-                values,
-                exposed: c.exposed.max(0) as u64,
-                adopted: c.adopted.max(0) as u64,
-            });
-        }
-    }
-    let until = r.started_at + spec.track().to_chrono();
-    let about = json!({
-        "rollout": r.id,
-        "plan": r.plan.name,
-        "flag": r.plan.flag,
-        "environment": row.environment,
-        "state": row.state,
-        "release": format!("{} {}", r.plan.release.name, r.plan.release.version),
-        "started_at": r.started_at,
-        "tracked_until": until,
-        // As event ingest decides: a rollout rolled back or aborted no longer serves the new
-        // variant, so its users stop being tracked.
-        "tracking": now < until && row.state != "rolled_back" && row.state != "aborted",
-        "as_of": now.format("%Y-%m-%d").to_string(),
-    });
-    Ok((report(spec, &counts, lagging_window), about))
-}
-
 fn with_about(report: &AdoptionReport, about: Value) -> Value {
     let mut out = about;
     if let (Value::Object(o), Ok(Value::Object(r))) = (&mut out, serde_json::to_value(report)) {
@@ -118,15 +66,9 @@ async fn rollout_adoption(
 ) -> ApiResult<Response> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let lagging_window = window(q.window)?;
-    let format = q.format.as_deref().unwrap_or("json");
-    if !["json", "markdown", "html"].contains(&format) {
-        return Err(ApiError::invalid(
-            "format",
-            format!("format must be json, markdown or html, got {format:?}"),
-        ));
-    }
+    let format = crate::reports::format(q.format.as_deref(), &DOCUMENT_FORMATS)?;
     let (row, r) = crate::rollouts::load(&state, &p, &id).await?;
-    let (rep, about) = build(&state, &row, &r, lagging_window).await?;
+    let (rep, about) = reports::adoption(&state, &row, &r, lagging_window).await?;
     let title = format!(
         "{} ({}, {}, as of {})",
         about["release"].as_str().unwrap_or(""),
@@ -135,12 +77,8 @@ async fn rollout_adoption(
         about["as_of"].as_str().unwrap_or("")
     );
     Ok(match format {
-        "markdown" => {
-            ([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], to_markdown(&title, &rep))
-                .into_response()
-        }
-        "html" => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], to_html(&title, &rep))
-            .into_response(),
+        Format::Markdown => crate::reports::document(format, to_markdown(&title, &rep)),
+        Format::Html => crate::reports::document(format, to_html(&title, &rep)),
         _ => axum::Json(with_about(&rep, about)).into_response(),
     })
 }
@@ -183,7 +121,7 @@ async fn adoption_summary(
             continue;
         }
         let Ok(r) = serde_json::from_value::<Rollout>(row.doc.clone()) else { continue };
-        let (rep, about) = build(&state, &row, &r, lagging_window).await?;
+        let (rep, about) = reports::adoption(&state, &row, &r, lagging_window).await?;
         if about["tracking"] != true && q.all != Some(true) {
             continue;
         }

@@ -75,10 +75,7 @@ impl AppState {
             adoption: Arc::default(),
             adoption_pruned: Arc::default(),
             http: http.clone(),
-            checks: crate::checks::Checker {
-                http,
-                retry_pause: std::time::Duration::from_secs(1),
-            },
+            checks: crate::checks::Checker { http, retry_pause: std::time::Duration::from_secs(1) },
             prometheus_url: None,
             feed,
             stream_heartbeat: std::time::Duration::from_secs(15),
@@ -170,8 +167,7 @@ impl AppState {
                                 AdoptionTrack {
                                     rollout: r.id.clone(),
                                     new_variant: r.plan.new_variant.clone(),
-                                    cohorts: spec.cohorts.clone(),
-                                    key_task: spec.key_task.clone(),
+                                    spec: spec.clone(),
                                     started_at: r.started_at,
                                     until,
                                 },
@@ -234,16 +230,14 @@ pub struct LiveRollout {
 }
 
 /// What event ingest needs to track a rollout's adoption.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AdoptionTrack {
     /// Rollout id.
     pub rollout: String,
     /// The variant whose users are tracked.
     pub new_variant: String,
-    /// The context attributes that make a user's cohort, in the plan's order.
-    pub cohorts: Vec<String>,
-    /// The outcome metric that marks the key task.
-    pub key_task: String,
+    /// The plan's adoption section (cohort attributes, key task).
+    pub spec: wavegate_rollout::adoption::AdoptionSpec,
     /// When the rollout started.
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// When tracking ends.

@@ -8,7 +8,9 @@
 //!
 //! Services speak [`ServiceError`]; only the HTTP layer turns it into an `ApiError`.
 
+pub mod events;
 pub mod plans;
+pub mod reports;
 pub mod rollouts;
 
 use wavegate_store::StoreError;

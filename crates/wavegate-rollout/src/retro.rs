@@ -1,0 +1,275 @@
+//! The post-rollout report (pure): what happened to a rollout (its timeline, the decisions and
+//! the verdicts behind them), what pilots said, how the new variant was adopted, whether its
+//! flag can go, and retro prompts drawn from all of that. The server gathers the inputs; this
+//! module assembles the report and writes its Markdown.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::adoption::AdoptionReport;
+use crate::feedback::Digest;
+use crate::machine::{Rollout, State};
+
+/// One audited event of the rollout, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    /// When (as recorded).
+    pub at: String,
+    /// Who.
+    pub actor: String,
+    /// What (`rollout.start`, `rollout.promote`…).
+    pub action: String,
+    /// Why, when given.
+    pub reason: Option<String>,
+}
+
+/// A stored verdict, as the report reads it (oldest first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerdictInput<'a> {
+    /// The wave, 0-based.
+    pub wave: i64,
+    /// The guardrail, check or `srm`.
+    pub name: &'a str,
+    /// `guardrail`, `srm` or `check`.
+    pub kind: &'a str,
+    /// `pass`, `fail`, `inconclusive`, `ok`, `mismatch`.
+    pub verdict: &'a str,
+    /// Its explanation, when the verdict has one.
+    pub explanation: Option<&'a str>,
+}
+
+/// The last verdict per guardrail (or check) and wave: the evidence behind a decision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// The wave, 1-based.
+    pub wave: i64,
+    /// The guardrail, check or `srm`.
+    pub name: String,
+    /// `guardrail`, `srm` or `check`.
+    pub kind: String,
+    /// The verdict.
+    pub verdict: String,
+    /// Its explanation.
+    pub explanation: Option<String>,
+}
+
+/// The post-rollout report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PostRolloutReport {
+    /// Adoption by cohort in the 30-day window, when the plan tracks it.
+    pub adoption: Option<AdoptionReport>,
+    /// The stale-flag notice, once the flag has served everyone through the settle time.
+    pub stale: Option<String>,
+    /// The rollout's id.
+    pub rollout: String,
+    /// The plan's name.
+    pub plan: String,
+    /// `name version` of the release.
+    pub release: String,
+    /// The environment.
+    pub environment: String,
+    /// The rollout's state (`completed`, `rolled_back`…).
+    pub state: String,
+    /// How many waves the plan has.
+    pub waves: usize,
+    /// The wave it reached, 1-based.
+    pub wave: usize,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Its audited events, oldest first.
+    pub timeline: Vec<TimelineEntry>,
+    /// The last verdict per guardrail and wave.
+    pub decisions: Vec<Decision>,
+    /// Pilot feedback on the release.
+    pub feedback: Digest,
+    /// Questions for the retro.
+    pub retro_prompts: Vec<String>,
+}
+
+/// What the report is assembled from.
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    /// The rollout.
+    pub rollout: &'a Rollout,
+    /// Its environment.
+    pub environment: &'a str,
+    /// Its state as stored.
+    pub state: &'a str,
+    /// Its audited events, oldest first.
+    pub timeline: Vec<TimelineEntry>,
+    /// Its verdicts, oldest first.
+    pub verdicts: Vec<VerdictInput<'a>>,
+    /// The feedback digest of its release.
+    pub feedback: Digest,
+    /// Its adoption report (30-day window), when the plan tracks adoption.
+    pub adoption: Option<AdoptionReport>,
+}
+
+/// Assembles the post-rollout report.
+pub fn post_rollout(inputs: Inputs<'_>) -> PostRolloutReport {
+    let r = inputs.rollout;
+    let mut decisions: Vec<Decision> = Vec::new();
+    for v in &inputs.verdicts {
+        decisions.retain(|d| !(d.name == v.name && d.wave == v.wave + 1));
+        decisions.push(Decision {
+            wave: v.wave + 1,
+            name: v.name.to_owned(),
+            kind: v.kind.to_owned(),
+            verdict: v.verdict.to_owned(),
+            explanation: v.explanation.map(str::to_owned),
+        });
+    }
+    let holds = inputs.timeline.iter().filter(|e| e.action == "rollout.hold").count();
+    let rolled_back = matches!(r.state, State::RolledBack { .. });
+    let mut prompts =
+        retro_prompts(r, rolled_back, holds, inputs.feedback.overall.negative_share());
+    if let Some(a) = inputs.adoption.as_ref().filter(|a| !a.lagging.is_empty()) {
+        let who: Vec<String> =
+            a.lagging.iter().map(|l| format!("{} = {}", l.attribute, l.value)).collect();
+        // Before the closing "ready to remove?" prompt.
+        let at = prompts.len().saturating_sub(1);
+        prompts.insert(at, format!("Adoption lags in {}: what would help them (training, champions, communications), and who follows up?", who.join(", ")));
+    }
+    let stale = r.stale_at.map(|at| {
+        format!(
+            "Flag `{}` is stale since {}: it has served everyone through the settle time; remove it from code.",
+            r.plan.flag,
+            at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        )
+    });
+    PostRolloutReport {
+        adoption: inputs.adoption,
+        stale,
+        rollout: r.id.clone(),
+        plan: r.plan.name.clone(),
+        release: format!("{} {}", r.plan.release.name, r.plan.release.version),
+        environment: inputs.environment.to_owned(),
+        state: inputs.state.to_owned(),
+        waves: r.plan.waves.len(),
+        wave: r.wave + 1,
+        started_at: r.started_at,
+        timeline: inputs.timeline,
+        decisions,
+        feedback: inputs.feedback,
+        retro_prompts: prompts,
+    }
+}
+
+/// Retro prompts, from what happened.
+fn retro_prompts(
+    r: &Rollout,
+    rolled_back: bool,
+    holds: usize,
+    feedback_negative: f64,
+) -> Vec<String> {
+    let mut out = vec!["What would we do the same way next time?".to_owned()];
+    if rolled_back {
+        out.push("Which signal caught the failure, how long after exposure, and could an earlier wave or a tighter guardrail have caught it sooner?".into());
+        out.push("Did the rollback restore service for every user, and what does the runbook entry need?".into());
+    }
+    if holds > 0 {
+        out.push(format!("The rollout was held {holds} time(s) (blackout, freeze or no-go): was the plan's calendar realistic?"));
+    }
+    if feedback_negative >= 0.3 {
+        out.push("Pilot feedback was mostly negative in some categories: which themes must be fixed before the next release?".into());
+    }
+    if r.plan.guardrails.is_empty() {
+        out.push(
+            "The plan had no guardrails: which metric would have told us it went wrong?".into(),
+        );
+    }
+    out.push("Is the flag ready to be removed from code?".into());
+    out
+}
+
+/// The report as Markdown.
+pub fn to_markdown(rep: &PostRolloutReport) -> String {
+    let mut md = format!(
+        "# Post-rollout report: {} ({})\n\n{} in {}: **{}**, wave {} of {}, started {}.\n\n## Timeline\n\n",
+        rep.release,
+        rep.rollout,
+        rep.plan,
+        rep.environment,
+        rep.state,
+        rep.wave,
+        rep.waves,
+        rep.started_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+    );
+    for e in &rep.timeline {
+        md.push_str(&format!(
+            "- {} — {} by {}{}\n",
+            e.at,
+            e.action,
+            e.actor,
+            e.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+        ));
+    }
+    md.push_str("\n## Decisions and their verdicts\n\n| wave | check | verdict | why |\n|---:|---|---|---|\n");
+    for d in &rep.decisions {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            d.wave,
+            d.name,
+            d.verdict,
+            d.explanation.as_deref().unwrap_or("")
+        ));
+    }
+    if rep.decisions.is_empty() {
+        md.push_str("| — | no guardrail verdicts were recorded | | |\n");
+    }
+    md.push_str("\n## Feedback themes\n\n");
+    if rep.feedback.overall.count == 0 {
+        md.push_str("No pilot feedback was posted for this release.\n");
+    } else {
+        for c in &rep.feedback.categories {
+            let themes: Vec<String> = c.themes.iter().map(|(w, n)| format!("{w} ({n})")).collect();
+            md.push_str(&format!(
+                "- {}: {} items, {:.0}% negative{}\n",
+                c.category,
+                c.tally.count,
+                c.tally.negative_share() * 100.0,
+                if themes.is_empty() {
+                    String::new()
+                } else {
+                    format!("; themes: {}", themes.join(", "))
+                }
+            ));
+        }
+    }
+    if let Some(a) = &rep.adoption {
+        md.push_str(&format!(
+            "\n## Adoption\n\nUsers served the new variant who did the key task (`{}`):",
+            a.key_task
+        ));
+        for (w, o) in a.windows.iter().zip(&a.overall) {
+            match o.rate {
+                Some(p) => md.push_str(&format!(
+                    " {:.1}% of {} in the last {w} days;",
+                    p * 100.0,
+                    o.exposed
+                )),
+                None => md.push_str(&format!(" nobody in the last {w} days;")),
+            }
+        }
+        md.pop();
+        md.push_str(".\n");
+        for l in &a.lagging {
+            md.push_str(&format!(
+                "- Lagging: {} = {}, {:.1}% of {} users against {:.1}% overall\n",
+                l.attribute,
+                l.value,
+                l.rate.rate.unwrap_or(0.0) * 100.0,
+                l.rate.exposed,
+                l.overall * 100.0
+            ));
+        }
+    }
+    if let Some(line) = &rep.stale {
+        md.push_str(&format!("\n## Flag status\n\n{line}\n"));
+    }
+    md.push_str("\n## Retro prompts\n\n");
+    for p in &rep.retro_prompts {
+        md.push_str(&format!("- {p}\n"));
+    }
+    md
+}

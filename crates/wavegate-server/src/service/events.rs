@@ -1,0 +1,210 @@
+//! Event ingest: batches of exposures and outcomes, validated whole, attributed to the arms of
+//! the live rollouts (`wavegate_rollout::arms`), folded into sufficient statistics and latency
+//! sketches, and committed with the users of tracked rollouts' adoption in one transaction.
+//!
+//! **Invariant:** a batch is all or nothing: a bad event is named by its index and nothing is
+//! counted; the batch's effect is committed before [`ingest`] returns. Events count toward the
+//! wave current on receipt; an event whose variant is not what the rollout's rule serves its
+//! context now is reported as `stale` and not counted, so the arms stay unbiased.
+
+use wavegate_core::context::{AttrValue, CURRENT_TIME};
+use wavegate_core::wire::{EXPOSURE, Event, OUTCOME};
+use wavegate_core::{Context, Flag, evaluate_in};
+use wavegate_rollout::adoption::Users;
+use wavegate_rollout::arms::{Attribution, Tally, attribute, is_reserved_metric};
+use wavegate_rollout::exposure::owns_rule;
+use wavegate_store::{AdoptionDelta, AggregateDelta, SketchDelta};
+
+use crate::service::{ServiceError, ServiceResult};
+use crate::state::{AdoptionTrack, AppState, LiveRollout};
+
+/// Largest magnitude an outcome value may have (keeps sums of squares finite).
+pub const MAX_VALUE: f64 = 1e9;
+
+/// Most events in one batch.
+pub const MAX_EVENTS: usize = 10_000;
+
+/// What became of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ingested {
+    /// Events in the batch.
+    pub accepted: usize,
+    /// Events counted in some rollout's arms.
+    pub counted: usize,
+    /// Events not counted because the rollout's rule now serves their context another variant.
+    pub stale: usize,
+}
+
+/// A flag named in a batch, with what counting its events needs.
+struct Target<'a> {
+    ro: &'a LiveRollout,
+    flag: &'a Flag,
+    /// Whether the flag's rules (or a prerequisite parent's) read `currentTime`.
+    reads_time: bool,
+    /// The rule that served last, and whether the rollout owns it.
+    last_rule: Option<(&'a str, bool)>,
+}
+
+fn bad(i: usize, msg: impl std::fmt::Display) -> ServiceError {
+    ServiceError::invalid(format!("events[{i}]"), format!("events[{i}]: {msg}"))
+}
+
+/// Validates one event; returns its context (with entropy for random stickiness).
+fn validate(i: usize, e: &Event) -> ServiceResult<Context> {
+    if e.kind != EXPOSURE && e.kind != OUTCOME {
+        return Err(bad(i, format!("type must be exposure or outcome, got {:?}", e.kind)));
+    }
+    if e.flag.is_empty() || e.variant.is_empty() {
+        return Err(bad(i, "flag and variant must not be empty"));
+    }
+    let ctx = Context::from_json(&e.context).map_err(|err| bad(i, err))?;
+    if e.is_exposure() && (e.error.is_some() || e.latency_ms.is_some() || !e.metrics.is_empty()) {
+        return Err(bad(i, "an exposure carries no outcome fields; send an outcome event"));
+    }
+    if let Some(l) = e.latency_ms.filter(|l| !(l.is_finite() && (0.0..=MAX_VALUE).contains(l))) {
+        return Err(bad(i, format!("latency_ms must be a number from 0 to {MAX_VALUE}, got {l}")));
+    }
+    for (name, v) in &e.metrics {
+        if !(v.is_finite() && v.abs() <= MAX_VALUE) {
+            return Err(bad(
+                i,
+                format!("metric {name:?} must be a finite number within ±{MAX_VALUE}"),
+            ));
+        }
+        if name.is_empty() || name.len() > 128 || is_reserved_metric(name) {
+            return Err(bad(i, format!("metric name {name:?} is empty, too long or reserved")));
+        }
+    }
+    // As for OFREP: entropy for random stickiness (the server's time is added below, only
+    // for flags that read it).
+    Ok(ctx.with_entropy(rand::random()))
+}
+
+/// Ingests `events` reported in environment `env` (already authorised): validates them all,
+/// then counts each in the arm its live rollout's rule serves it and notes the users of tracked
+/// rollouts, committing both before it returns.
+pub async fn ingest(state: &AppState, env: &str, events: Vec<Event>) -> ServiceResult<Ingested> {
+    if events.len() > MAX_EVENTS {
+        return Err(ServiceError::invalid(
+            "events",
+            format!("a batch holds at most {MAX_EVENTS} events, got {}", events.len()),
+        ));
+    }
+    // Validate everything before counting anything.
+    let mut contexts = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| validate(i, e))
+        .collect::<ServiceResult<Vec<_>>>()?;
+    // One reading of the clock for the whole batch: `currentTime`, adoption days.
+    let clock_now = state.clock.now();
+    let now = clock_now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let today = clock_now.timestamp().div_euclid(86_400);
+    let snap = state.snapshot.load();
+    let live = state.live.load();
+    let adoption = state.adoption.load();
+    let no_flags = crate::snapshot::FlagMap::default();
+    let env_flags = snap.flags.get(env).unwrap_or(&no_flags);
+    let env_key = env.to_owned();
+    // Each flag the batch names is looked up once, not once per event.
+    let mut targets: foldhash::HashMap<&str, Option<Target<'_>>> = Default::default();
+    let mut tracks: foldhash::HashMap<&str, Option<&AdoptionTrack>> = Default::default();
+    let mut tally = Tally::default();
+    let mut users = Users::default();
+    let mut stale = 0usize;
+    for (e, ctx) in events.iter().zip(&mut contexts) {
+        if !adoption.is_empty()
+            && let Some(track) = *tracks.entry(e.flag.as_str()).or_insert_with(|| {
+                adoption
+                    .get(&(env_key.clone(), e.flag.clone()))
+                    .filter(|t| clock_now >= t.started_at && clock_now < t.until)
+            })
+        {
+            users.note(&track.rollout, &track.new_variant, &track.spec, e);
+        }
+        let target = targets.entry(e.flag.as_str()).or_insert_with(|| {
+            let ro = live.get(&(env_key.clone(), e.flag.clone()))?;
+            let flag = env_flags.get(&e.flag)?;
+            let reads_time = flag.reads_current_time()
+                || flag
+                    .prerequisite_keys()
+                    .any(|k| env_flags.get(k).is_some_and(Flag::reads_current_time));
+            Some(Target { ro, flag, reads_time, last_rule: None })
+        });
+        let Some(t) = target else { continue };
+        // Only a flag that reads `currentTime` can tell the difference, so only its contexts
+        // get the server's time (it costs two allocations per event).
+        if t.reads_time && !ctx.has_current_time() {
+            ctx.set(CURRENT_TIME, AttrValue::String(now.clone()));
+        }
+        let ro: &LiveRollout = t.ro;
+        let res = evaluate_in(t.flag, ctx, env_flags);
+        let Some(rule) = res.rule else { continue };
+        // `owns_rule` formats the rollout's rule prefix; a batch meets few distinct rules.
+        let owned = match t.last_rule {
+            Some((last, owned)) if last == rule => owned,
+            _ => {
+                let owned = owns_rule(&ro.id, rule);
+                t.last_rule = Some((rule, owned));
+                owned
+            }
+        };
+        if !owned {
+            continue;
+        }
+        let arm = match attribute(&ro.new_variant, &ro.control_variant, res.variant, &e.variant) {
+            Attribution::Arm(arm) => arm,
+            Attribution::Stale => {
+                stale += 1;
+                continue;
+            }
+            Attribution::Neither => continue,
+        };
+        if e.is_exposure() {
+            tally.exposure(&ro.id, ro.wave, arm);
+        } else {
+            let metrics = e.metrics.iter().map(|(k, v)| (k.as_str(), *v));
+            tally.outcome((&ro.id, ro.wave, arm), e.error, e.latency_ms, metrics);
+        }
+    }
+    let adoption_rows: Vec<AdoptionDelta> = users
+        .into_rows()
+        .map(|(rollout, user, cohort, task)| AdoptionDelta {
+            rollout: rollout.to_owned(),
+            user: user.to_owned(),
+            cohort: serde_json::to_string(&cohort).unwrap_or_else(|_| "[]".into()),
+            exposed_day: today,
+            task_day: task.then_some(today),
+        })
+        .collect();
+    let deltas: Vec<AggregateDelta> = tally
+        .cells()
+        .map(|((rollout, wave, arm, metric), m)| AggregateDelta {
+            rollout: rollout.to_owned(),
+            wave,
+            arm: arm.as_str().into(),
+            metric: metric.to_owned(),
+            n: m.n,
+            sum: m.sum,
+            sumsq: m.sumsq,
+        })
+        .collect();
+    let sketches: Vec<SketchDelta> = tally
+        .sketches()
+        .map(|((rollout, wave, arm), sk)| SketchDelta {
+            rollout: rollout.to_owned(),
+            wave,
+            arm: arm.as_str().into(),
+            metric: wavegate_rollout::arms::LATENCY_MS.into(),
+            counts: sk.counts().clone(),
+        })
+        .collect();
+    let out = Ingested { accepted: events.len(), counted: tally.counted(), stale };
+    // Freed while still in cache, and not held while the commit is awaited.
+    drop((tally, targets, tracks));
+    drop((contexts, events, live, snap, adoption));
+    if !deltas.is_empty() || !adoption_rows.is_empty() {
+        state.store.add_aggregates(&deltas, &sketches, &adoption_rows, state.clock.now()).await?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,273 @@
+//! Reports: gathers what the pure report builders of `wavegate-rollout` need (ended rollouts for
+//! DORA, live rollouts, blackouts, schedules and the freeze for the calendar, verdicts,
+//! feedback and adoption counts for the post-rollout and adoption reports).
+//!
+//! `allows` is the caller's environment scope: rollouts and plans outside it are left out.
+
+use serde_json::{Value, json};
+use wavegate_rollout::adoption::{AdoptionReport, CohortCount, WINDOWS, report};
+use wavegate_rollout::calendar::{Entry, LiveRollout, conflicts};
+use wavegate_rollout::machine::Rollout;
+use wavegate_rollout::report::{Deployment, DoraReport, dora};
+use wavegate_rollout::retro::{
+    Inputs, PostRolloutReport, TimelineEntry, VerdictInput, post_rollout,
+};
+use wavegate_store::{Kind, RolloutRow};
+
+use crate::service::{ServiceError, ServiceResult, decode};
+use crate::state::AppState;
+
+type Time = chrono::DateTime<chrono::Utc>;
+
+/// DORA metrics of the rollouts that ended in `[since, until)`, by team or by service, of the
+/// environments `allows` takes (and only `environment`, when given).
+pub async fn dora_report(
+    state: &AppState,
+    allows: impl Fn(&str) -> bool,
+    environment: Option<&str>,
+    (since, until): (Time, Time),
+    by_team: bool,
+) -> ServiceResult<DoraReport> {
+    let mut deployments = Vec::new();
+    for row in state.store.rollouts(false).await? {
+        if !allows(&row.environment) || environment.is_some_and(|e| e != row.environment) {
+            continue;
+        }
+        let Ok(r) = decode::<Rollout>("rollout", &row.doc) else { continue };
+        deployments.extend(Deployment::of(&r, by_team, row.updated_at));
+    }
+    Ok(dora(&deployments, since, until, if by_team { "team" } else { "service" }))
+}
+
+/// The release calendar from now for `days`: live rollouts (to their earliest end), blackout
+/// windows of every plan, scheduled starts, the freeze, and conflicts between dependent
+/// services, ordered by start.
+pub async fn calendar(
+    state: &AppState,
+    allows: impl Fn(&str) -> bool,
+    now: Time,
+    days: i64,
+) -> ServiceResult<Vec<Entry>> {
+    let to = now + chrono::Duration::days(days);
+    let mut entries = Vec::new();
+    let mut live = Vec::new();
+    for row in state.store.rollouts(true).await? {
+        if !allows(&row.environment) {
+            continue;
+        }
+        let Ok(r) = decode::<Rollout>("rollout", &row.doc) else { continue };
+        let remaining: chrono::Duration = r
+            .plan
+            .waves
+            .iter()
+            .skip(r.wave)
+            .map(|w| w.hold.to_chrono())
+            .fold(chrono::Duration::zero(), |a, b| a + b);
+        let end = (r.wave_started_at + remaining).max(now + chrono::Duration::minutes(1));
+        entries.push(Entry {
+            kind: "rollout",
+            title: format!(
+                "{} {} → {} ({})",
+                r.plan.release.name, r.plan.release.version, r.plan.flag, row.state
+            ),
+            start: r.started_at,
+            end,
+            environment: Some(row.environment.clone()),
+            plan: Some(r.plan.name.clone()),
+            rollouts: vec![r.id.clone()],
+        });
+        live.push(LiveRollout {
+            id: r.id.clone(),
+            plan: r.plan.name.clone(),
+            environment: row.environment.clone(),
+            service: r.plan.release.service.clone(),
+            depends_on: r.plan.release.depends_on.clone(),
+            start: r.started_at,
+            end,
+        });
+    }
+    entries.extend(conflicts(&live));
+    for head in state.store.list(Kind::Plan, false).await? {
+        let Ok(plan) = decode::<wavegate_rollout::plan::PlanSpec>("plan", &head.spec) else {
+            continue;
+        };
+        if !allows(&plan.environment) {
+            continue;
+        }
+        for spec in &plan.blackouts {
+            let Ok(b) = wavegate_rollout::blackout::Blackout::compile(spec) else { continue };
+            for (start, end) in b.occurrences(now, to) {
+                entries.push(Entry {
+                    kind: "blackout",
+                    title: format!("blackout {} ({})", spec.name, plan.name),
+                    start,
+                    end,
+                    environment: Some(plan.environment.clone()),
+                    plan: Some(plan.name.clone()),
+                    rollouts: Vec::new(),
+                });
+            }
+        }
+    }
+    for (plan, at, by, _) in crate::schedule::pending(state).await? {
+        if at < to {
+            entries.push(Entry {
+                kind: "scheduled",
+                title: format!("scheduled start of {plan} (by {by})"),
+                start: at,
+                end: at + chrono::Duration::minutes(15),
+                environment: None,
+                plan: Some(plan),
+                rollouts: Vec::new(),
+            });
+        }
+    }
+    if let Some(why) = crate::freeze::active(state).await? {
+        entries.push(Entry {
+            kind: "freeze",
+            title: format!("freeze: {why}"),
+            start: now,
+            end: to,
+            environment: None,
+            plan: None,
+            rollouts: Vec::new(),
+        });
+    }
+    entries.sort_by(|a, b| a.start.cmp(&b.start).then(a.kind.cmp(b.kind)));
+    Ok(entries)
+}
+
+/// The feedback digest of release `release`.
+pub async fn feedback_digest(
+    state: &AppState,
+    release: &str,
+) -> ServiceResult<wavegate_rollout::feedback::Digest> {
+    use wavegate_rollout::feedback::{Item, digest};
+    let rows = state.store.feedback(release).await?;
+    let items: Vec<Item<'_>> = rows
+        .iter()
+        .map(|r| Item {
+            category: &r.category,
+            cohort: &r.cohort,
+            sentiment: &r.sentiment,
+            text: &r.body,
+        })
+        .collect();
+    Ok(digest(&items))
+}
+
+/// The adoption report of a rollout (lagging cohorts judged in `lagging_window` days), and
+/// the fields that name it.
+pub async fn adoption(
+    state: &AppState,
+    row: &RolloutRow,
+    r: &Rollout,
+    lagging_window: u32,
+) -> ServiceResult<(AdoptionReport, Value)> {
+    let spec = r.plan.adoption.as_ref().ok_or_else(|| {
+        ServiceError::invalid(
+            "id",
+            format!(
+                "rollout {:?} does not track adoption: its plan {:?} has no `adoption:` section (cohorts, key_task)",
+                r.id, r.plan.name
+            ),
+        )
+    })?;
+    let now = state.clock.now();
+    let today = now.timestamp().div_euclid(86_400);
+    let mut counts: [Vec<CohortCount>; 3] = Default::default();
+    for (i, w) in WINDOWS.iter().enumerate() {
+        let since = today - i64::from(*w) + 1;
+        for c in state.store.adoption(&r.id, since).await? {
+            let values: Vec<String> = serde_json::from_str(&c.cohort).map_err(|e| {
+                ServiceError::internal(format!("stored cohort {:?} does not decode: {e}", c.cohort))
+            })?;
+            counts[i].push(CohortCount {
+                values,
+                exposed: c.exposed.max(0) as u64,
+                adopted: c.adopted.max(0) as u64,
+            });
+        }
+    }
+    let until = r.started_at + spec.track().to_chrono();
+    let about = json!({
+        "rollout": r.id,
+        "plan": r.plan.name,
+        "flag": r.plan.flag,
+        "environment": row.environment,
+        "state": row.state,
+        "release": format!("{} {}", r.plan.release.name, r.plan.release.version),
+        "started_at": r.started_at,
+        "tracked_until": until,
+        // As event ingest decides: a rollout rolled back or aborted no longer serves the new
+        // variant, so its users stop being tracked.
+        "tracking": now < until && row.state != "rolled_back" && row.state != "aborted",
+        "as_of": now.format("%Y-%m-%d").to_string(),
+    });
+    Ok((report(spec, &counts, lagging_window), about))
+}
+
+/// The post-rollout report of a rollout, and (for the HTML page) each guardrail's chart and
+/// the feedback chart as (caption, SVG) pairs.
+pub async fn post_rollout_report(
+    state: &AppState,
+    row: &RolloutRow,
+    r: &Rollout,
+) -> ServiceResult<(PostRolloutReport, Vec<(String, String)>)> {
+    let mut audit = state.store.audit_of(&format!("rollout:{}", r.id), 500).await?;
+    audit.sort_by_key(|a| a.entry.seq);
+    let timeline = audit
+        .iter()
+        .map(|a| {
+            let e: Value = serde_json::from_str(&a.entry.canonical).unwrap_or_default();
+            TimelineEntry {
+                at: a.at.clone(),
+                actor: a.actor.clone(),
+                action: a.action.clone(),
+                reason: e["reason"].as_str().map(str::to_owned),
+            }
+        })
+        .collect();
+    let mut verdicts = state.store.verdicts(&r.id, 1000).await?;
+    verdicts.reverse();
+    let feedback = feedback_digest(state, &r.plan.release.name).await?;
+    // Adoption by cohort, when the plan tracks it (judged in the 30-day window).
+    let adoption = match r.plan.adoption {
+        Some(_) => Some(adoption(state, row, r, 30).await?.0),
+        None => None,
+    };
+    let report = post_rollout(Inputs {
+        rollout: r,
+        environment: &row.environment,
+        state: &row.state,
+        timeline,
+        verdicts: verdicts
+            .iter()
+            .map(|v| VerdictInput {
+                wave: v.wave,
+                name: &v.name,
+                kind: &v.kind,
+                verdict: &v.verdict,
+                explanation: v.report.get("explanation").and_then(Value::as_str),
+            })
+            .collect(),
+        feedback,
+        adoption,
+    });
+    // Each guardrail's estimate and always-valid bound over the rollout, and the feedback.
+    let mut figures = Vec::new();
+    for g in &r.plan.guardrails {
+        let points = crate::chart::guardrail_points(&verdicts, &g.name, None);
+        figures.push((
+            format!("Guardrail {}", g.name),
+            crate::chart::guardrail_svg(&g.name, g.tolerance, &points),
+        ));
+    }
+    if report.feedback.overall.count > 0 {
+        figures.push((
+            "Pilot feedback sentiment".to_owned(),
+            wavegate_rollout::feedback::sentiment_svg(&report.feedback),
+        ));
+    }
+    Ok((report, figures))
+}
