@@ -11,13 +11,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::AssertSqlSafe;
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, AnyConnection, AnyPool};
 use tokio::sync::{Mutex, watch};
 use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 
 use crate::backend::{Backend, Leadership, Tx};
 use crate::backup::Backup;
-use crate::group::{AggregateWriter, GroupCommit};
+use crate::group::{AggregateWriter, Batch, GroupCommit};
 use crate::rows::{self, parse_ts, to_text, ts};
 use crate::{
     AdoptionCount, AdoptionDelta, AggregateDelta, AggregateRow, AuditRow, Change, Delivery,
@@ -51,7 +52,28 @@ pub(crate) struct Db {
     changes: Arc<watch::Sender<u64>>,
 }
 
+/// A query on either database.
+type Query = sqlx::query::Query<'static, Any, AnyArguments>;
+
 impl Db {
+    /// Runs a read on the pool and decodes every row.
+    async fn all<T>(
+        &self,
+        query: Query,
+        decode: fn(&AnyRow) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        query.fetch_all(&self.pool).await?.iter().map(decode).collect()
+    }
+
+    /// Runs a read of at most one row on the pool and decodes it.
+    async fn one<T>(
+        &self,
+        query: Query,
+        decode: fn(&AnyRow) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        query.fetch_optional(&self.pool).await?.as_ref().map(decode).transpose()
+    }
+
     async fn begin(&self) -> StoreResult<Tx> {
         self.backend.begin(&self.pool).await
     }
@@ -254,15 +276,9 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
 }
 
 impl AggregateWriter for Db {
-    async fn write(
-        &self,
-        deltas: &[AggregateDelta],
-        sketches: &[SketchDelta],
-        adoption: &[AdoptionDelta],
-        at: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    async fn write(&self, batch: &Batch) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        for d in sketches {
+        for d in &batch.sketches {
             let current: Option<String> = sqlx::query_scalar(
                 "SELECT counts FROM sketches WHERE rollout = $1 AND wave = $2 AND arm = $3 AND metric = $4",
             )
@@ -291,7 +307,7 @@ impl AggregateWriter for Db {
             .execute(&mut *tx)
             .await?;
         }
-        for d in deltas {
+        for d in &batch.deltas {
             sqlx::query(
                 "INSERT INTO aggregates (rollout, wave, arm, metric, n, sum, sumsq, last_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET n = aggregates.n + excluded.n, sum = aggregates.sum + excluded.sum,
@@ -304,13 +320,13 @@ impl AggregateWriter for Db {
             .bind(d.n)
             .bind(d.sum)
             .bind(d.sumsq)
-            .bind(ts(at))
+            .bind(ts(batch.at))
             .execute(&mut *tx)
             .await?;
         }
         // Chunks of 1000 rows keep each statement under the bound-parameter limit; a statement
         // may touch a row once, and the rows are one per (rollout, user).
-        for chunk in adoption.chunks(1000) {
+        for chunk in batch.adoption.chunks(1000) {
             let values: Vec<String> =
                 (0..chunk.len()).map(|i| placeholders(5 * i + 1, 5)).collect();
             let sql = format!(
@@ -382,8 +398,7 @@ impl Store for SqlStore {
             kind.table(),
             if include_archived { "" } else { "WHERE archived = 0" }
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.db.pool).await?;
-        rows.iter().map(rows::head).collect()
+        self.db.all(sqlx::query(AssertSqlSafe(sql)), rows::head).await
     }
 
     async fn get(&self, kind: Kind, key: &str) -> StoreResult<Option<Head>> {
@@ -391,8 +406,7 @@ impl Store for SqlStore {
             "SELECT key, version, spec, archived, updated_at, updated_by FROM {} WHERE key = $1",
             kind.table()
         );
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(key).fetch_optional(&self.db.pool).await?;
-        row.as_ref().map(rows::head).transpose()
+        self.db.one(sqlx::query(AssertSqlSafe(sql)).bind(key), rows::head).await
     }
 
     async fn apply(&self, puts: &[Put], change: &Change) -> StoreResult<Vec<PutOutcome>> {
@@ -407,8 +421,7 @@ impl Store for SqlStore {
             "SELECT key, version, spec, archived, actor, action, reason, created_at FROM {} WHERE key = $1 ORDER BY version",
             kind.versions_table()
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(key).fetch_all(&self.db.pool).await?;
-        rows.iter().map(rows::version).collect()
+        self.db.all(sqlx::query(AssertSqlSafe(sql)).bind(key), rows::version).await
     }
 
     async fn version(
@@ -421,12 +434,7 @@ impl Store for SqlStore {
             "SELECT key, version, spec, archived, actor, action, reason, created_at FROM {} WHERE key = $1 AND version = $2",
             kind.versions_table()
         );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(key)
-            .bind(version)
-            .fetch_optional(&self.db.pool)
-            .await?;
-        row.as_ref().map(rows::version).transpose()
+        self.db.one(sqlx::query(AssertSqlSafe(sql)).bind(key).bind(version), rows::version).await
     }
 
     async fn revision(&self) -> StoreResult<i64> {
@@ -466,18 +474,12 @@ impl Store for SqlStore {
     }
 
     async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
-        let row = sqlx::query("SELECT * FROM tokens WHERE hash = $1 AND revoked_at IS NULL")
-            .bind(hash)
-            .fetch_optional(&self.db.pool)
-            .await?;
-        row.as_ref().map(rows::token).transpose()
+        let sql = "SELECT * FROM tokens WHERE hash = $1 AND revoked_at IS NULL";
+        self.db.one(sqlx::query(sql).bind(hash), rows::token).await
     }
 
     async fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
-        let rows = sqlx::query("SELECT * FROM tokens ORDER BY created_at, id")
-            .fetch_all(&self.db.pool)
-            .await?;
-        rows.iter().map(rows::token).collect()
+        self.db.all(sqlx::query("SELECT * FROM tokens ORDER BY created_at, id"), rows::token).await
     }
 
     async fn revoke_token(&self, id: &str, change: &Change) -> StoreResult<()> {
@@ -505,14 +507,8 @@ impl Store for SqlStore {
     }
 
     async fn audit(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
-        let rows = sqlx::query(
-            "SELECT seq, prev_hash, hash, canonical, at, actor, action, target FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.db.pool)
-        .await?;
-        rows.iter().map(rows::audit).collect()
+        let sql = "SELECT seq, prev_hash, hash, canonical, at, actor, action, target FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2";
+        self.db.all(sqlx::query(sql).bind(after).bind(limit), rows::audit).await
     }
 
     async fn audit_head(&self) -> StoreResult<i64> {
@@ -522,15 +518,9 @@ impl Store for SqlStore {
     }
 
     async fn audit_of(&self, target: &str, limit: i64) -> StoreResult<Vec<AuditRow>> {
-        let rows = sqlx::query(
-            "SELECT * FROM (SELECT seq, prev_hash, hash, canonical, at, actor, action, target FROM audit_log
-             WHERE target = $1 ORDER BY seq DESC LIMIT $2) AS recent ORDER BY seq",
-        )
-        .bind(target)
-        .bind(limit)
-        .fetch_all(&self.db.pool)
-        .await?;
-        rows.iter().map(rows::audit).collect()
+        let sql = "SELECT * FROM (SELECT seq, prev_hash, hash, canonical, at, actor, action, target FROM audit_log
+                   WHERE target = $1 ORDER BY seq DESC LIMIT $2) AS recent ORDER BY seq";
+        self.db.all(sqlx::query(sql).bind(target).bind(limit), rows::audit).await
     }
 
     async fn export(&self) -> StoreResult<Backup> {
@@ -607,16 +597,13 @@ impl Store for SqlStore {
         } else {
             "SELECT * FROM rollouts ORDER BY created_at DESC, id"
         };
-        let rows = sqlx::query(sql).fetch_all(&self.db.pool).await?;
-        rows.iter().map(rows::rollout).collect()
+        self.db.all(sqlx::query(sql), rows::rollout).await
     }
 
     async fn rollout(&self, id: &str) -> StoreResult<Option<RolloutRow>> {
-        let row = sqlx::query("SELECT * FROM rollouts WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.db.pool)
-            .await?;
-        row.as_ref().map(rows::rollout).transpose()
+        self.db
+            .one(sqlx::query("SELECT * FROM rollouts WHERE id = $1").bind(id), rows::rollout)
+            .await
     }
 
     async fn write_rollout(&self, write: &RolloutWrite, change: &Change) -> StoreResult<i64> {
@@ -694,13 +681,8 @@ impl Store for SqlStore {
     }
 
     async fn verdicts(&self, rollout: &str, limit: i64) -> StoreResult<Vec<VerdictRow>> {
-        let rows =
-            sqlx::query("SELECT * FROM verdicts WHERE rollout = $1 ORDER BY id DESC LIMIT $2")
-                .bind(rollout)
-                .bind(limit)
-                .fetch_all(&self.db.pool)
-                .await?;
-        rows.iter().map(rows::verdict).collect()
+        let sql = "SELECT * FROM verdicts WHERE rollout = $1 ORDER BY id DESC LIMIT $2";
+        self.db.all(sqlx::query(sql).bind(rollout).bind(limit), rows::verdict).await
     }
 
     async fn add_aggregates(
@@ -710,7 +692,13 @@ impl Store for SqlStore {
         adoption: &[AdoptionDelta],
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.aggregates.add(|| self.db.clone(), deltas, sketches, adoption, at).await
+        let batch = Batch {
+            deltas: deltas.to_vec(),
+            sketches: sketches.to_vec(),
+            adoption: adoption.to_vec(),
+            at,
+        };
+        self.aggregates.add(|| self.db.clone(), batch).await
     }
 
     async fn prune_adoption(&self, before_day: i64) -> StoreResult<u64> {
@@ -722,37 +710,19 @@ impl Store for SqlStore {
     }
 
     async fn adoption(&self, rollout: &str, since_day: i64) -> StoreResult<Vec<AdoptionCount>> {
-        let rows = sqlx::query(
-            "SELECT cohort, COUNT(*) AS exposed, CAST(SUM(CASE WHEN task_day >= $1 THEN 1 ELSE 0 END) AS BIGINT) AS adopted
-             FROM adoption_users WHERE rollout = $2 AND exposed_day >= $1 GROUP BY cohort ORDER BY cohort",
-        )
-        .bind(since_day)
-        .bind(rollout)
-        .fetch_all(&self.db.pool)
-        .await?;
-        rows.iter().map(rows::adoption).collect()
+        let sql = "SELECT cohort, COUNT(*) AS exposed, CAST(SUM(CASE WHEN task_day >= $1 THEN 1 ELSE 0 END) AS BIGINT) AS adopted
+                   FROM adoption_users WHERE rollout = $2 AND exposed_day >= $1 GROUP BY cohort ORDER BY cohort";
+        self.db.all(sqlx::query(sql).bind(since_day).bind(rollout), rows::adoption).await
     }
 
     async fn aggregates(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AggregateRow>> {
-        let rows = sqlx::query(
-            "SELECT * FROM aggregates WHERE rollout = $1 AND wave = $2 ORDER BY arm, metric",
-        )
-        .bind(rollout)
-        .bind(wave)
-        .fetch_all(&self.db.pool)
-        .await?;
-        rows.iter().map(rows::aggregate).collect()
+        let sql = "SELECT * FROM aggregates WHERE rollout = $1 AND wave = $2 ORDER BY arm, metric";
+        self.db.all(sqlx::query(sql).bind(rollout).bind(wave), rows::aggregate).await
     }
 
     async fn sketches(&self, rollout: &str, wave: i64) -> StoreResult<Vec<SketchDelta>> {
-        let rows = sqlx::query(
-            "SELECT * FROM sketches WHERE rollout = $1 AND wave = $2 ORDER BY arm, metric",
-        )
-        .bind(rollout)
-        .bind(wave)
-        .fetch_all(&self.db.pool)
-        .await?;
-        rows.iter().map(rows::sketch).collect()
+        let sql = "SELECT * FROM sketches WHERE rollout = $1 AND wave = $2 ORDER BY arm, metric";
+        self.db.all(sqlx::query(sql).bind(rollout).bind(wave), rows::sketch).await
     }
 
     async fn add_drill(&self, d: &DrillRow, change: &Change) -> StoreResult<i64> {
@@ -796,26 +766,18 @@ impl Store for SqlStore {
     }
 
     async fn feedback(&self, release: &str) -> StoreResult<Vec<FeedbackRow>> {
-        let rows = sqlx::query("SELECT * FROM feedback WHERE release = $1 ORDER BY id")
-            .bind(release)
-            .fetch_all(&self.db.pool)
-            .await?;
-        rows.iter().map(rows::feedback).collect()
+        let sql = "SELECT * FROM feedback WHERE release = $1 ORDER BY id";
+        self.db.all(sqlx::query(sql).bind(release), rows::feedback).await
     }
 
     async fn drills(&self, plan: &str) -> StoreResult<Vec<DrillRow>> {
-        let rows = sqlx::query("SELECT * FROM drills WHERE plan = $1 ORDER BY id DESC")
-            .bind(plan)
-            .fetch_all(&self.db.pool)
-            .await?;
-        rows.iter().map(rows::drill).collect()
+        let sql = "SELECT * FROM drills WHERE plan = $1 ORDER BY id DESC";
+        self.db.all(sqlx::query(sql).bind(plan), rows::drill).await
     }
 
     async fn notify_targets(&self) -> StoreResult<Vec<NotifyTargetRow>> {
-        let rows = sqlx::query("SELECT * FROM notify_targets ORDER BY name")
-            .fetch_all(&self.db.pool)
-            .await?;
-        rows.iter().map(rows::notify_target).collect()
+        let sql = "SELECT * FROM notify_targets ORDER BY name";
+        self.db.all(sqlx::query(sql), rows::notify_target).await
     }
 
     async fn put_notify_target(
@@ -901,14 +863,8 @@ impl Store for SqlStore {
     }
 
     async fn due_deliveries(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<Delivery>> {
-        let rows = sqlx::query(
-            "SELECT * FROM notify_deliveries WHERE status = 'pending' AND next_at <= $1 ORDER BY next_at, id LIMIT $2",
-        )
-        .bind(ts(now))
-        .bind(limit)
-        .fetch_all(&self.db.pool)
-        .await?;
-        rows.iter().map(rows::delivery).collect()
+        let sql = "SELECT * FROM notify_deliveries WHERE status = 'pending' AND next_at <= $1 ORDER BY next_at, id LIMIT $2";
+        self.db.all(sqlx::query(sql).bind(ts(now)).bind(limit), rows::delivery).await
     }
 
     async fn record_attempt(&self, a: &DeliveryAttempt) -> StoreResult<()> {
@@ -929,16 +885,9 @@ impl Store for SqlStore {
     }
 
     async fn deliveries(&self, q: &DeliveryQuery) -> StoreResult<Vec<Delivery>> {
-        let rows = sqlx::query(
-            "SELECT * FROM notify_deliveries WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR target = $2)
-             AND ($3 IS NULL OR rollout = $3) ORDER BY id DESC LIMIT $4",
-        )
-        .bind(&q.status)
-        .bind(&q.target)
-        .bind(&q.rollout)
-        .bind(q.limit)
-        .fetch_all(&self.db.pool)
-        .await?;
-        rows.iter().map(rows::delivery).collect()
+        let sql = "SELECT * FROM notify_deliveries WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR target = $2)
+                   AND ($3 IS NULL OR rollout = $3) ORDER BY id DESC LIMIT $4";
+        let query = sqlx::query(sql).bind(&q.status).bind(&q.target).bind(&q.rollout).bind(q.limit);
+        self.db.all(query, rows::delivery).await
     }
 }
