@@ -1,5 +1,6 @@
-//! The conformance suite every [`Store`] implementation must pass. Each function takes a fresh,
-//! migrated store; `tests/sqlite.rs` runs them against SQLite (PostgreSQL will run the same).
+//! The conformance suite the [`Store`] must pass on each database. Each function takes a fresh,
+//! migrated store; `tests/sqlite.rs` runs them on SQLite files, `tests/postgres.rs` on fresh
+//! PostgreSQL databases.
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
 use std::sync::Arc;

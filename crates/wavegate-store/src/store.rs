@@ -10,9 +10,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sqlx::AssertSqlSafe;
 use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::{Any, AnyConnection, AnyPool};
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe};
 use tokio::sync::{Mutex, watch};
 use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 
@@ -109,6 +108,7 @@ impl SqlStore {
     }
 }
 
+/// The current leadership epoch.
 const EPOCH: &str = "SELECT epoch FROM leader WHERE id = 1";
 
 /// Appends one audit entry inside `tx`.
