@@ -21,22 +21,7 @@ macro_rules! conformance {
     )*};
 }
 
-conformance!(
-    starts_with_defaults,
-    versions_and_audit,
-    batches_are_atomic,
-    archive_and_segments,
-    tokens,
-    environments,
-    concurrent_appends_keep_the_chain,
-    rollouts_and_aggregates,
-    adoption,
-    drills,
-    changes_follow_commits,
-    audit_of_target,
-    leadership_fences_controller_writes,
-    notifications,
-);
+wavegate_store::for_each_conformance_test!(conformance);
 
 #[tokio::test]
 async fn reopening_keeps_everything_and_uses_wal() {
