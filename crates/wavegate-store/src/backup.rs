@@ -5,7 +5,11 @@
 //! restored in one transaction into a database that holds nothing but its defaults.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
+use sqlx::AnyConnection;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{StoreError, StoreResult};
 
 /// The backup file's `format` field.
 pub const FORMAT: &str = "wavegate-backup";
@@ -320,4 +324,64 @@ impl Backup {
     pub fn counts(&self) -> Vec<(String, usize)> {
         self.tables.iter().map(|(k, v)| (k.clone(), v.len())).collect()
     }
+}
+
+/// Reads every table in `tx` (the caller's snapshot), each row its values in column order.
+pub(crate) async fn read(
+    tx: &mut AnyConnection,
+) -> StoreResult<indexmap::IndexMap<String, Vec<Vec<Value>>>> {
+    let mut tables = indexmap::IndexMap::new();
+    for (name, cols, order) in TABLES {
+        let names: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
+        let sql = format!("SELECT {} FROM {name} ORDER BY {order}", names.join(", "));
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut values = Vec::with_capacity(cols.len());
+            for (i, (_, ty)) in cols.iter().enumerate() {
+                values.push(match ty {
+                    Col::Text | Col::NullText => json!(r.try_get::<Option<String>, _>(i)?),
+                    Col::Int | Col::NullInt => json!(r.try_get::<Option<i64>, _>(i)?),
+                    Col::Real => json!(r.try_get::<f64, _>(i)?),
+                });
+            }
+            out.push(values);
+        }
+        tables.insert((*name).to_owned(), out);
+    }
+    Ok(tables)
+}
+
+/// Writes `backup`'s rows in `tx`, into a database that holds nothing but its defaults (which
+/// the backup's replace); `Conflict` if it holds more.
+pub(crate) async fn write(tx: &mut AnyConnection, backup: &Backup) -> StoreResult<()> {
+    for (name, _, _) in TABLES.iter().filter(|(t, _, _)| !SEEDED.contains(t)) {
+        let sql = format!("SELECT COUNT(*) FROM {name}");
+        let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(&mut *tx).await?;
+        if n > 0 {
+            return Err(StoreError::Conflict(format!(
+                "the target database is not empty ({name} has {n} rows); restore needs a new database"
+            )));
+        }
+    }
+    for name in SEEDED {
+        sqlx::query(AssertSqlSafe(format!("DELETE FROM {name}"))).execute(&mut *tx).await?;
+    }
+    for (name, cols, _) in TABLES {
+        let names: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
+        let places = crate::store::placeholders(1, cols.len());
+        let sql = format!("INSERT INTO {name} ({}) VALUES {places}", names.join(", "));
+        for row in backup.rows(name) {
+            let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
+            for (v, (_, ty)) in row.iter().zip(cols.iter()) {
+                q = match ty {
+                    Col::Text | Col::NullText => q.bind(v.as_str().map(str::to_owned)),
+                    Col::Int | Col::NullInt => q.bind(v.as_i64()),
+                    Col::Real => q.bind(v.as_f64()),
+                };
+            }
+            q.execute(&mut *tx).await?;
+        }
+    }
+    Ok(())
 }

@@ -1,5 +1,6 @@
-//! The conformance suite every [`Store`] implementation must pass. Each function takes a fresh,
-//! migrated store; `tests/sqlite.rs` runs them against SQLite (PostgreSQL will run the same).
+//! The conformance suite the [`Store`] must pass on each database. Each function takes a fresh,
+//! migrated store; `tests/sqlite.rs` runs them on SQLite files, `tests/postgres.rs` on fresh
+//! PostgreSQL databases.
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
 use std::sync::Arc;
@@ -8,6 +9,30 @@ use chrono::{TimeZone, Utc};
 use serde_json::json;
 
 use crate::{Change, Kind, NewToken, Put, Store, StoreError, TokenKind};
+
+/// Calls `$run!` with the name of every test here that takes one fresh store, so that each
+/// database's test file runs all of them (`tests/sqlite.rs`, `tests/postgres.rs`).
+#[macro_export]
+macro_rules! for_each_conformance_test {
+    ($run:ident) => {
+        $run!(
+            starts_with_defaults,
+            versions_and_audit,
+            batches_are_atomic,
+            archive_and_segments,
+            tokens,
+            environments,
+            concurrent_appends_keep_the_chain,
+            rollouts_and_aggregates,
+            adoption,
+            drills,
+            changes_follow_commits,
+            audit_of_target,
+            leadership_fences_controller_writes,
+            notifications,
+        );
+    };
+}
 
 fn change(actor: &str, minute: u32) -> Change {
     Change {
@@ -169,6 +194,11 @@ pub async fn concurrent_appends_keep_the_chain(store: Arc<dyn Store>) {
     assert_eq!(store.revision().await.unwrap(), 16);
 }
 
+/// A write of `row` alone: no flag change, verdicts or audit entries, no leader epoch.
+fn write_of(row: crate::RolloutRow) -> crate::RolloutWrite {
+    crate::RolloutWrite { row, flag_put: None, verdicts: vec![], audit: vec![], leader_epoch: None }
+}
+
 fn rollout_row(id: &str, state: &str, rev: i64) -> crate::RolloutRow {
     crate::RolloutRow {
         id: id.into(),
@@ -190,21 +220,13 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
     let mut flag_put = put("f", json!({"v": 2}));
     flag_put.expected_version = Some(1);
     let w = crate::RolloutWrite {
-        row: rollout_row("ro_1", "running", 0),
         flag_put: Some(flag_put),
-        verdicts: vec![],
         audit: vec![("rollout.start".into(), "rollout:ro_1".into(), json!({"wave": 1}))],
-        leader_epoch: None,
+        ..write_of(rollout_row("ro_1", "running", 0))
     };
     assert_eq!(store.write_rollout(&w, &change("alice", 2)).await.unwrap(), 1);
     assert_eq!(store.get(Kind::Flag, "f").await.unwrap().unwrap().version, 2);
-    let second = crate::RolloutWrite {
-        row: rollout_row("ro_2", "running", 0),
-        flag_put: None,
-        verdicts: vec![],
-        audit: vec![],
-        leader_epoch: None,
-    };
+    let second = write_of(rollout_row("ro_2", "running", 0));
     assert!(
         matches!(
             store.write_rollout(&second, &change("bob", 3)).await,
@@ -212,13 +234,7 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
         ),
         "one live rollout per flag"
     );
-    let stale = crate::RolloutWrite {
-        row: rollout_row("ro_1", "paused", 5),
-        flag_put: None,
-        verdicts: vec![],
-        audit: vec![],
-        leader_epoch: None,
-    };
+    let stale = write_of(rollout_row("ro_1", "paused", 5));
     assert!(
         matches!(
             store.write_rollout(&stale, &change("bob", 3)).await,
@@ -237,11 +253,9 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
         at: Utc::now(),
     };
     let done = crate::RolloutWrite {
-        row: rollout_row("ro_1", "rolled_back", 1),
-        flag_put: None,
         verdicts: vec![verdict],
         audit: vec![("rollout.rollback".into(), "rollout:ro_1".into(), json!({}))],
-        leader_epoch: None,
+        ..write_of(rollout_row("ro_1", "rolled_back", 1))
     };
     assert_eq!(store.write_rollout(&done, &change("controller", 4)).await.unwrap(), 2);
     assert!(store.rollouts(true).await.unwrap().is_empty());
@@ -446,11 +460,8 @@ pub async fn leadership_fences_controller_writes(store: Arc<dyn Store>) {
     assert_eq!(store.lead("replica-a", Utc::now()).await.unwrap(), Some(e1), "keeps its epoch");
     store.apply(&[put("f", json!({"v": 1}))], &change("a", 1)).await.unwrap();
     let mut w = crate::RolloutWrite {
-        row: rollout_row("ro_1", "running", 0),
-        flag_put: None,
-        verdicts: vec![],
-        audit: vec![],
         leader_epoch: Some(e1),
+        ..write_of(rollout_row("ro_1", "running", 0))
     };
     assert_eq!(store.write_rollout(&w, &change("controller", 2)).await.unwrap(), 1);
     w.row.rev = 1;

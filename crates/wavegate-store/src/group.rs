@@ -24,22 +24,23 @@ use crate::{AdoptionDelta, AggregateDelta, SketchDelta, StoreError, StoreResult}
 /// Most calls merged into one transaction.
 const MAX_GROUP: usize = 256;
 
-/// Writes deltas in one transaction (the store's own SQL).
+/// What one [`crate::Store::add_aggregates`] call adds, or a group of them merged.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub(crate) deltas: Vec<AggregateDelta>,
+    pub(crate) sketches: Vec<SketchDelta>,
+    pub(crate) adoption: Vec<AdoptionDelta>,
+    /// When it happened (a group: its latest call's time).
+    pub(crate) at: DateTime<Utc>,
+}
+
+/// Writes a batch in one transaction (the store's own SQL).
 pub(crate) trait AggregateWriter: Send + Sync + 'static {
-    fn write(
-        &self,
-        deltas: &[AggregateDelta],
-        sketches: &[SketchDelta],
-        adoption: &[AdoptionDelta],
-        at: DateTime<Utc>,
-    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn write(&self, batch: &Batch) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 struct Job {
-    deltas: Vec<AggregateDelta>,
-    sketches: Vec<SketchDelta>,
-    adoption: Vec<AdoptionDelta>,
-    at: DateTime<Utc>,
+    batch: Batch,
     done: oneshot::Sender<StoreResult<()>>,
 }
 
@@ -50,26 +51,16 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Queues the deltas and waits until they are committed (alone or with others).
+    /// Queues the batch and waits until it is committed (alone or with others).
     /// `writer` makes the task if none runs; it must not hold this `GroupCommit` (or the
     /// task would keep its own queue open forever).
     pub(crate) async fn add<W: AggregateWriter>(
         &self,
         writer: impl FnOnce() -> W,
-        deltas: &[AggregateDelta],
-        sketches: &[SketchDelta],
-        adoption: &[AdoptionDelta],
-        at: DateTime<Utc>,
+        batch: Batch,
     ) -> StoreResult<()> {
         let (done, answer) = oneshot::channel();
-        let job = Job {
-            deltas: deltas.to_vec(),
-            sketches: sketches.to_vec(),
-            adoption: adoption.to_vec(),
-            at,
-            done,
-        };
-        self.enqueue(job, writer);
+        self.enqueue(Job { batch, done }, writer);
         answer.await.unwrap_or_else(|_| {
             // The writer task's runtime shut down before it answered.
             Err(StoreError::Database(sqlx::Error::WorkerCrashed))
@@ -104,10 +95,9 @@ async fn run<W: AggregateWriter>(writer: W, mut jobs: mpsc::UnboundedReceiver<Jo
             }
         }
         let result = if let [one] = &group[..] {
-            writer.write(&one.deltas, &one.sketches, &one.adoption, one.at).await
+            writer.write(&one.batch).await
         } else {
-            let (deltas, sketches, adoption, at) = merge(&group);
-            writer.write(&deltas, &sketches, &adoption, at).await
+            writer.write(&merge(&group)).await
         };
         match result {
             Ok(()) => {
@@ -123,7 +113,7 @@ async fn run<W: AggregateWriter>(writer: W, mut jobs: mpsc::UnboundedReceiver<Jo
             Err(e) => {
                 tracing::warn!(error = %e, calls = group.len(), "group commit of event aggregates failed; retrying each call alone");
                 for j in group {
-                    let result = writer.write(&j.deltas, &j.sketches, &j.adoption, j.at).await;
+                    let result = writer.write(&j.batch).await;
                     let _ = j.done.send(result);
                 }
             }
@@ -133,18 +123,15 @@ async fn run<W: AggregateWriter>(writer: W, mut jobs: mpsc::UnboundedReceiver<Jo
 
 type Key = (String, i64, String, String);
 
-/// What a group writes: one delta per cell, one sketch per (rollout, wave, arm, metric), one
-/// adoption row per (rollout, user), and the latest `at`.
-type Merged = (Vec<AggregateDelta>, Vec<SketchDelta>, Vec<AdoptionDelta>, DateTime<Utc>);
-
-/// Merges a group in key order: cells and bucket counts add up; a user's adoption keeps the
-/// latest days and the cohort of the call queued last.
-fn merge(group: &[Job]) -> Merged {
+/// Merges a group in key order into what it writes: one delta per cell (their sums), one sketch
+/// per (rollout, wave, arm, metric) (bucket counts added up), one adoption row per (rollout,
+/// user) (the latest days, the cohort of the call queued last), and the latest `at`.
+fn merge(group: &[Job]) -> Batch {
     let mut cells: BTreeMap<Key, (f64, f64, f64)> = BTreeMap::new();
     let mut sketches: BTreeMap<Key, BTreeMap<i32, u64>> = BTreeMap::new();
     let mut users: BTreeMap<(&str, &str), AdoptionDelta> = BTreeMap::new();
-    let mut at = group[0].at;
-    for j in group {
+    let mut at = group[0].batch.at;
+    for Job { batch: j, .. } in group {
         at = at.max(j.at);
         for a in &j.adoption {
             users
@@ -193,7 +180,7 @@ fn merge(group: &[Job]) -> Merged {
             counts,
         })
         .collect();
-    (deltas, sketches, users.into_values().collect(), at)
+    Batch { deltas, sketches, adoption: users.into_values().collect(), at }
 }
 
 #[cfg(test)]
@@ -201,7 +188,7 @@ mod tests {
     use super::*;
 
     fn job(arm: &str, metric: &str, n: f64, sum: f64, buckets: &[(i32, u64)]) -> Job {
-        Job {
+        let batch = Batch {
             deltas: vec![AggregateDelta {
                 rollout: "r".into(),
                 wave: 0,
@@ -226,8 +213,8 @@ mod tests {
                 task_day: (n > 2.0).then_some(i64::from(buckets[0].0)),
             }],
             at: DateTime::from_timestamp(i64::from(buckets[0].0), 0).unwrap(),
-            done: oneshot::channel().0,
-        }
+        };
+        Job { batch, done: oneshot::channel().0 }
     }
 
     #[test]
@@ -237,7 +224,7 @@ mod tests {
             job("control", "error", 3.0, 2.0, &[(7, 1)]),
             job("treatment", "error", 1.0, 0.0, &[(6, 4)]),
         ];
-        let (d, s, users, at) = merge(&group);
+        let Batch { deltas: d, sketches: s, adoption: users, at } = merge(&group);
         assert_eq!(d.len(), 2);
         assert_eq!((d[0].arm.as_str(), d[0].n, d[0].sum, d[0].sumsq), ("control", 5.0, 3.0, 5.0));
         assert_eq!((d[1].arm.as_str(), d[1].n), ("treatment", 1.0));

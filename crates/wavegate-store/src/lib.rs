@@ -1,23 +1,23 @@
-//! wavegate's storage: the [`Store`] trait, the types it speaks, and its SQLite (embedded
-//! default) and PostgreSQL (replicas) implementations.
+//! wavegate's storage: the [`Store`] trait, the types it speaks, and its implementation
+//! [`SqlStore`], one body of SQL over SQLite (embedded default) or PostgreSQL (replicas).
 //!
 //! **Boundary:** only this crate knows SQL. Every method that changes more than one row runs
 //! in one transaction, and every change appends to the hash-chained audit log in that same
 //! transaction, so a change and its audit entry land together or not at all.
 #![warn(missing_docs)]
 
+mod backend;
 pub mod backup;
 pub mod conformance;
 mod group;
 mod model;
-mod postgres;
-mod sqlite;
+mod rows;
+mod store;
 
 use async_trait::async_trait;
 
 pub use model::*;
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use store::{PgStore, SqlStore, SqliteStore};
 
 /// Verifies the whole audit chain from its stored bytes, page by page. Returns the verifier
 /// (how many entries verified, the head hash) and the first entry that does not verify, if any.
@@ -68,11 +68,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Opens the store `db` names: `postgres://…` / `postgresql://…` selects PostgreSQL, anything
 /// else is a SQLite file path (created if missing; `sqlite:` prefixes are accepted).
 pub async fn open(db: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
-    if is_postgres(db) {
-        Ok(std::sync::Arc::new(PgStore::open(db).await?))
-    } else {
-        Ok(std::sync::Arc::new(SqliteStore::open(db).await?))
-    }
+    Ok(std::sync::Arc::new(SqlStore::open(db).await?))
 }
 
 /// Whether `db` names a PostgreSQL database.

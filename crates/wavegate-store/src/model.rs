@@ -161,12 +161,9 @@ impl TokenKind {
 
     /// Parses the names [`TokenKind::as_str`] prints.
     pub fn parse(s: &str) -> Option<TokenKind> {
-        match s {
-            "admin" => Some(TokenKind::Admin),
-            "server-sdk" => Some(TokenKind::ServerSdk),
-            "client-sdk" => Some(TokenKind::ClientSdk),
-            _ => None,
-        }
+        [TokenKind::Admin, TokenKind::ServerSdk, TokenKind::ClientSdk]
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
     }
 }
 

@@ -76,22 +76,7 @@ macro_rules! conformance {
     )*};
 }
 
-conformance!(
-    starts_with_defaults,
-    versions_and_audit,
-    batches_are_atomic,
-    archive_and_segments,
-    tokens,
-    environments,
-    concurrent_appends_keep_the_chain,
-    rollouts_and_aggregates,
-    adoption,
-    drills,
-    changes_follow_commits,
-    audit_of_target,
-    leadership_fences_controller_writes,
-    notifications,
-);
+wavegate_store::for_each_conformance_test!(conformance);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_log_refuses_updates() {

@@ -21,22 +21,7 @@ macro_rules! conformance {
     )*};
 }
 
-conformance!(
-    starts_with_defaults,
-    versions_and_audit,
-    batches_are_atomic,
-    archive_and_segments,
-    tokens,
-    environments,
-    concurrent_appends_keep_the_chain,
-    rollouts_and_aggregates,
-    adoption,
-    drills,
-    changes_follow_commits,
-    audit_of_target,
-    leadership_fences_controller_writes,
-    notifications,
-);
+wavegate_store::for_each_conformance_test!(conformance);
 
 #[tokio::test]
 async fn reopening_keeps_everything_and_uses_wal() {
@@ -52,6 +37,31 @@ async fn reopening_keeps_everything_and_uses_wal() {
     }
     let s = SqliteStore::open(p).await.unwrap();
     assert_eq!(s.revision().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn connections_are_durable_and_wait_for_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path().join("w.db").to_str().unwrap()).await.unwrap();
+    let mut conn = s.pool().acquire().await.unwrap();
+    for (pragma, expected) in [("synchronous", 2), ("busy_timeout", 10_000), ("foreign_keys", 1)] {
+        let sql = sqlx::AssertSqlSafe(format!("PRAGMA {pragma}"));
+        let value: i64 = sqlx::query_scalar(sql).fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(value, expected, "PRAGMA {pragma}");
+    }
+}
+
+/// A file name is taken as it is written: `%`, `?`, `#`, spaces and non-ASCII included.
+#[tokio::test]
+async fn odd_file_names_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("my db #1?%20ø.db");
+    let s = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    conformance::versions_and_audit(Arc::new(s)).await;
+    assert!(path.exists(), "created as named");
+    let prefixed =
+        SqliteStore::open(&format!("sqlite://{}", path.to_str().unwrap())).await.unwrap();
+    assert_eq!(prefixed.revision().await.unwrap(), 2, "the same file through a sqlite:// prefix");
 }
 
 #[tokio::test]

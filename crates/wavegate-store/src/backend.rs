@@ -1,0 +1,232 @@
+//! The places where SQLite and PostgreSQL truly differ, as hooks on [`Backend`]. Everything else,
+//! every query included, is shared: `$N` placeholders (SQLite reads `$1` as parameter 1) over
+//! `sqlx::Any`, which carries the only column types the schemas use (text, integers, reals).
+//!
+//! | hook | SQLite | PostgreSQL |
+//! | --- | --- | --- |
+//! | [`Backend::connect`] | WAL, `synchronous = FULL`, busy timeout; `migrations/sqlite` | `migrations/postgres` |
+//! | [`Backend::begin`] (writes) | `BEGIN IMMEDIATE`: one writer at a time | a transaction-scoped advisory lock, across replicas |
+//! | [`Backend::before_commit`] | — | `NOTIFY wavegate_changes`, heard by [`listen`] on every replica |
+//! | [`Backend::begin_snapshot`] (backups) | a WAL read transaction | `REPEATABLE READ, READ ONLY` |
+//! | [`Backend::after_import`] | — | sequences advanced past the restored ids |
+//! | [`Backend::greatest`] | two-argument `max` | `GREATEST` |
+//! | [`Backend::take_leader_lock`] | one process: always | a session advisory lock on a dedicated connection |
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgListener;
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Connection, Executor, Transaction};
+use tokio::sync::watch;
+
+use crate::StoreResult;
+use crate::backup::SERIAL;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The advisory lock every PostgreSQL write transaction takes (serialises audit appends across
+/// replicas).
+const WRITE_LOCK: i64 = 0x7761_7665_6761_7465; // "wavegate"
+/// The session advisory lock the controller's leader holds on PostgreSQL.
+const LEADER_LOCK: i64 = 0x7761_7665_6c65_6164; // "waveleads"
+/// The channel PostgreSQL commits notify on.
+const CHANNEL: &str = "wavegate_changes";
+
+/// A transaction on either database.
+pub(crate) type Tx = Transaction<'static, Any>;
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// An embedded SQLite file: one process.
+    Sqlite,
+    /// A PostgreSQL server: any number of replicas.
+    Postgres,
+}
+
+/// Controller leadership held by one store instance: the epoch it won and, on PostgreSQL, the
+/// dedicated session that holds the leader lock (the lock goes when the session does).
+#[derive(Debug, Default)]
+pub(crate) struct Leadership {
+    pub(crate) session: Option<AnyConnection>,
+    pub(crate) epoch: Option<i64>,
+}
+
+impl Backend {
+    /// The backend `db` names (see [`crate::open`]).
+    pub(crate) fn of(db: &str) -> Backend {
+        if crate::is_postgres(db) { Backend::Postgres } else { Backend::Sqlite }
+    }
+
+    /// `sqlite` or `postgres` (a backup's `source`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// Connects to `db` (a SQLite file path, created if missing, `sqlite:` prefixes accepted; or a
+    /// PostgreSQL URL) and migrates it.
+    pub(crate) async fn connect(self, db: &str) -> StoreResult<AnyPool> {
+        sqlx::any::install_default_drivers();
+        let (pool, migrations) = match self {
+            Backend::Sqlite => {
+                let path = db
+                    .strip_prefix("sqlite://")
+                    .or_else(|| db.strip_prefix("sqlite:"))
+                    .unwrap_or(db);
+                // Percent-encoded so that `%`, `?` and `#` stay part of the file's name.
+                let path = path.replace('%', "%25").replace('?', "%3F").replace('#', "%23");
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                                 PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON",
+                            )
+                            .await
+                            .map(drop)
+                        })
+                    })
+                    .connect(&format!("sqlite:{path}?mode=rwc"))
+                    .await?;
+                (pool, &SQLITE_MIGRATIONS)
+            }
+            Backend::Postgres => {
+                (AnyPoolOptions::new().max_connections(16).connect(db).await?, &POSTGRES_MIGRATIONS)
+            }
+        };
+        migrations.run(&pool).await?;
+        Ok(pool)
+    }
+
+    /// Begins a write transaction, serialised with every other write to the database.
+    pub(crate) async fn begin(self, pool: &AnyPool) -> StoreResult<Tx> {
+        Ok(match self {
+            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        })
+    }
+
+    /// Runs last in every write transaction: on PostgreSQL the change notice to every replica
+    /// (delivered only if the transaction commits).
+    pub(crate) async fn before_commit(self, tx: &mut Tx) -> StoreResult<()> {
+        if self == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Begins a read transaction that sees one snapshot of every table (for backups).
+    pub(crate) async fn begin_snapshot(self, pool: &AnyPool) -> StoreResult<Tx> {
+        let mut tx = pool.begin().await?;
+        // SQLite: a read transaction in WAL mode sees one snapshot already.
+        if self == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
+    /// Runs after a restore's rows are in: PostgreSQL's sequences move past the restored ids
+    /// (SQLite's rowids follow the largest id by themselves).
+    pub(crate) async fn after_import(self, tx: &mut Tx) -> StoreResult<()> {
+        if self == Backend::Postgres {
+            for t in SERIAL {
+                let sql = format!(
+                    "SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM {t}), false)"
+                );
+                sqlx::query(AssertSqlSafe(sql)).execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The scalar function that returns the greater of its arguments.
+    pub(crate) fn greatest(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "max",
+            Backend::Postgres => "GREATEST",
+        }
+    }
+
+    /// Takes the leader lock for `lead` if nobody holds it; whether it is held now. SQLite serves
+    /// one process, which may always lead. PostgreSQL holds a session advisory lock on a
+    /// dedicated connection, released when that connection dies, so another replica takes over.
+    pub(crate) async fn take_leader_lock(
+        self,
+        pool: &AnyPool,
+        lead: &mut Leadership,
+    ) -> StoreResult<bool> {
+        if self == Backend::Sqlite {
+            return Ok(true);
+        }
+        let session = match &mut lead.session {
+            Some(session) => session,
+            None => {
+                lead.session.insert(AnyConnection::connect_with(&pool.connect_options()).await?)
+            }
+        };
+        let got = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LEADER_LOCK)
+            .fetch_one(&mut *session)
+            .await;
+        // On an error the session is gone, and the lock with it.
+        got.inspect_err(|_| lead.session = None).map_err(Into::into)
+    }
+
+    /// Gives up the leader lock (once another replica has led since).
+    pub(crate) async fn release_leader_lock(self, lead: &mut Leadership) {
+        if let Some(session) = &mut lead.session {
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(LEADER_LOCK)
+                .execute(&mut *session)
+                .await;
+        }
+    }
+
+    /// On PostgreSQL, starts the task that turns every replica's commit notices into bumps of
+    /// `changes` (until the store holding it is dropped).
+    pub(crate) async fn listen(
+        self,
+        pool: &AnyPool,
+        changes: Weak<watch::Sender<u64>>,
+    ) -> StoreResult<()> {
+        if self == Backend::Postgres {
+            let mut listener =
+                PgListener::connect(pool.connect_options().database_url.as_str()).await?;
+            listener.listen(CHANNEL).await?;
+            tokio::spawn(listen(listener, changes));
+        }
+        Ok(())
+    }
+}
+
+/// Turns `NOTIFY wavegate_changes` from any replica into a local bump; reconnects on errors
+/// (sqlx's listener re-listens by itself) and ends when the store is dropped.
+async fn listen(mut listener: PgListener, changes: Weak<watch::Sender<u64>>) {
+    loop {
+        let got = listener.try_recv().await;
+        let Some(tx) = changes.upgrade() else { return };
+        match got {
+            Ok(_) => tx.send_modify(|n| *n = n.wrapping_add(1)),
+            Err(e) => {
+                tracing::warn!(error = %e, "PostgreSQL change listener failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,893 @@
+//! [`SqlStore`]: the one implementation of [`Store`], over SQLite or PostgreSQL. Each query is
+//! written once; where the databases truly differ, it asks its [`Backend`].
+//!
+//! Every write runs in a transaction from [`Db::begin`] (serialised with all other writes, so the
+//! audit chain's head is read and extended by one writer at a time) and ends with [`Db::commit`],
+//! which bumps [`Store::changes`] (and on PostgreSQL notifies the other replicas).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe};
+use tokio::sync::{Mutex, watch};
+use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
+
+use crate::backend::{Backend, Leadership, Tx};
+use crate::backup::Backup;
+use crate::group::{AggregateWriter, Batch, GroupCommit};
+use crate::rows::{self, parse_ts, to_text, ts};
+use crate::{
+    AdoptionCount, AdoptionDelta, AggregateDelta, AggregateRow, AuditRow, Change, Delivery,
+    DeliveryAttempt, DeliveryQuery, DrillRow, Environment, FeedbackRow, Head, Kind, NewDelivery,
+    NewToken, NotifyTargetRow, Put, PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store,
+    StoreError, StoreResult, TokenRecord, VerdictRow, VersionRecord,
+};
+
+/// The store, on either database ([`SqlStore::open`] picks by the name it is given).
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    db: Db,
+    /// The leadership this instance holds, if it leads.
+    leader: Arc<Mutex<Leadership>>,
+    /// Event aggregates are written by one task, concurrent batches in one transaction.
+    aggregates: Arc<GroupCommit>,
+}
+
+/// The SQLite store: [`SqlStore`] opened on a file path (the name callers have used).
+pub type SqliteStore = SqlStore;
+
+/// The PostgreSQL store: [`SqlStore`] opened on a `postgres://` URL (the name callers have used).
+pub type PgStore = SqlStore;
+
+/// What a write needs: the pool, its backend and the change counter. The group-commit task holds
+/// a clone (not the store, which holds the task's queue).
+#[derive(Debug, Clone)]
+pub(crate) struct Db {
+    pool: AnyPool,
+    backend: Backend,
+    changes: Arc<watch::Sender<u64>>,
+}
+
+/// A query on either database.
+type Query = sqlx::query::Query<'static, Any, AnyArguments>;
+
+impl Db {
+    /// Runs a read on the pool and decodes every row.
+    async fn all<T>(
+        &self,
+        query: Query,
+        decode: fn(&AnyRow) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        query.fetch_all(&self.pool).await?.iter().map(decode).collect()
+    }
+
+    /// Runs a read of at most one row on the pool and decodes it.
+    async fn one<T>(
+        &self,
+        query: Query,
+        decode: fn(&AnyRow) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        query.fetch_optional(&self.pool).await?.as_ref().map(decode).transpose()
+    }
+
+    async fn begin(&self) -> StoreResult<Tx> {
+        self.backend.begin(&self.pool).await
+    }
+
+    /// Commits `tx` and tells [`Store::changes`] subscribers.
+    async fn commit(&self, mut tx: Tx) -> StoreResult<()> {
+        self.backend.before_commit(&mut tx).await?;
+        tx.commit().await?;
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+}
+
+impl SqlStore {
+    /// Opens the store `db` names, as [`crate::open`] does, and migrates it: a SQLite file
+    /// (WAL; created if missing) or a PostgreSQL database, whose other replicas' commits it
+    /// then hears of.
+    pub async fn open(db: &str) -> StoreResult<SqlStore> {
+        let backend = Backend::of(db);
+        let pool = backend.connect(db).await?;
+        let changes = Arc::new(watch::channel(0).0);
+        backend.listen(&pool, Arc::downgrade(&changes)).await?;
+        Ok(SqlStore {
+            db: Db { pool, backend, changes },
+            leader: Arc::default(),
+            aggregates: Arc::default(),
+        })
+    }
+
+    /// The pool, for tests that need to reach under the trait (e.g. to simulate tampering).
+    pub fn pool(&self) -> &AnyPool {
+        &self.db.pool
+    }
+}
+
+/// The current leadership epoch.
+const EPOCH: &str = "SELECT epoch FROM leader WHERE id = 1";
+
+/// Appends one audit entry inside `tx`.
+async fn append_audit(
+    tx: &mut AnyConnection,
+    change: &Change,
+    action: &str,
+    target: String,
+    details: Value,
+) -> StoreResult<ChainedEntry> {
+    let event = AuditEvent {
+        at: ts(change.at),
+        actor: change.actor.clone(),
+        action: action.to_owned(),
+        target,
+        reason: change.reason.clone(),
+        details,
+    };
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (seq, prev) = last.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+    let entry = event.chain(seq, &prev);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, prev_hash, hash, canonical, at, actor, action, target) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(entry.seq)
+    .bind(&entry.prev_hash)
+    .bind(&entry.hash)
+    .bind(&entry.canonical)
+    .bind(&event.at)
+    .bind(&event.actor)
+    .bind(&event.action)
+    .bind(&event.target)
+    .execute(&mut *tx)
+    .await?;
+    Ok(entry)
+}
+
+/// The live (running or paused) rollout of `flag`, if any: its id and environment.
+async fn live_rollout(tx: &mut AnyConnection, flag: &str) -> StoreResult<Option<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, environment FROM rollouts WHERE flag = $1 AND state IN ('running', 'paused') LIMIT 1",
+    )
+    .bind(flag)
+    .fetch_optional(&mut *tx)
+    .await?)
+}
+
+/// Applies puts inside `tx`: versions, heads, audit entries and the revision bump.
+async fn apply_puts(
+    tx: &mut AnyConnection,
+    puts: &[Put],
+    change: &Change,
+    owner: Option<&str>,
+) -> StoreResult<Vec<PutOutcome>> {
+    // While a rollout is live it owns its flag: only its own writes may change it, or a
+    // rollback would silently drop the edit.
+    for put in puts.iter().filter(|p| p.kind == Kind::Flag) {
+        let live = live_rollout(tx, &put.key).await?;
+        if let Some((id, _)) = live.filter(|(id, _)| Some(id.as_str()) != owner) {
+            return Err(StoreError::Conflict(format!(
+                "flag {:?} is being rolled out by {id}; edits are refused until it completes or rolls back",
+                put.key
+            )));
+        }
+    }
+    let mut outcomes = Vec::with_capacity(puts.len());
+    for put in puts {
+        let sql =
+            format!("SELECT version, spec, archived FROM {} WHERE key = $1", put.kind.table());
+        let current: Option<(i64, String, i64)> =
+            sqlx::query_as(AssertSqlSafe(sql)).bind(&put.key).fetch_optional(&mut *tx).await?;
+        let (cur_version, cur_spec, cur_archived) = match &current {
+            Some((version, spec, archived)) => (*version, Some(spec.as_str()), *archived != 0),
+            None => (0, None, false),
+        };
+        if let Some(expected) = put.expected_version.filter(|e| *e != cur_version) {
+            return Err(StoreError::Conflict(format!(
+                "{} {:?} is at version {cur_version}, not {expected}; reload and retry",
+                put.kind.as_str(),
+                put.key
+            )));
+        }
+        let spec_text = to_text(&put.spec)?;
+        if cur_spec == Some(spec_text.as_str()) && cur_archived == put.archived {
+            outcomes.push(PutOutcome {
+                kind: put.kind,
+                key: put.key.clone(),
+                version: cur_version,
+                changed: false,
+            });
+            continue;
+        }
+        let version = cur_version + 1;
+        let verb = put.action.clone().unwrap_or_else(|| {
+            if current.is_none() {
+                "create".into()
+            } else if put.archived && !cur_archived {
+                "archive".into()
+            } else if !put.archived && cur_archived {
+                "unarchive".into()
+            } else {
+                "update".into()
+            }
+        });
+        let action = format!("{}.{verb}", put.kind.as_str());
+        let insert = format!(
+            "INSERT INTO {} (key, version, spec, archived, actor, action, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            put.kind.versions_table()
+        );
+        sqlx::query(AssertSqlSafe(insert))
+            .bind(&put.key)
+            .bind(version)
+            .bind(&spec_text)
+            .bind(i64::from(put.archived))
+            .bind(&change.actor)
+            .bind(&action)
+            .bind(&change.reason)
+            .bind(ts(change.at))
+            .execute(&mut *tx)
+            .await?;
+        let upsert = format!(
+            "INSERT INTO {} (key, version, spec, archived, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT(key) DO UPDATE SET version = excluded.version, spec = excluded.spec,
+             archived = excluded.archived, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            put.kind.table()
+        );
+        sqlx::query(AssertSqlSafe(upsert))
+            .bind(&put.key)
+            .bind(version)
+            .bind(&spec_text)
+            .bind(i64::from(put.archived))
+            .bind(ts(change.at))
+            .bind(&change.actor)
+            .execute(&mut *tx)
+            .await?;
+        let mut details = json!({
+            "key": put.key,
+            "version": version,
+            "previous_version": cur_version,
+            "archived": put.archived,
+            "content_sha256": wavegate_core::audit::sha256_hex(&spec_text),
+        });
+        if let (Some(obj), Some(extra)) = (details.as_object_mut(), put.details.as_object()) {
+            obj.extend(extra.clone());
+        }
+        let target = format!("{}:{}", put.kind.as_str(), put.key);
+        append_audit(tx, change, &action, target, details).await?;
+        outcomes.push(PutOutcome { kind: put.kind, key: put.key.clone(), version, changed: true });
+    }
+    if outcomes.iter().any(|o| o.changed) {
+        sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'revision'")
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(outcomes)
+}
+
+/// `($first, $first+1, …)`: the placeholders of one row of `n` values.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    let places: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+    format!("({})", places.join(", "))
+}
+
+impl AggregateWriter for Db {
+    async fn write(&self, batch: &Batch) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for d in &batch.sketches {
+            let current: Option<String> = sqlx::query_scalar(
+                "SELECT counts FROM sketches WHERE rollout = $1 AND wave = $2 AND arm = $3 AND metric = $4",
+            )
+            .bind(&d.rollout)
+            .bind(d.wave)
+            .bind(&d.arm)
+            .bind(&d.metric)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let mut counts: std::collections::BTreeMap<i32, u64> = match current {
+                Some(text) => rows::from_text(&text, "sketch")?,
+                None => Default::default(),
+            };
+            for (k, v) in &d.counts {
+                *counts.entry(*k).or_default() += v;
+            }
+            sqlx::query(
+                "INSERT INTO sketches (rollout, wave, arm, metric, counts) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET counts = excluded.counts",
+            )
+            .bind(&d.rollout)
+            .bind(d.wave)
+            .bind(&d.arm)
+            .bind(&d.metric)
+            .bind(to_text(&counts)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for d in &batch.deltas {
+            sqlx::query(
+                "INSERT INTO aggregates (rollout, wave, arm, metric, n, sum, sumsq, last_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET n = aggregates.n + excluded.n, sum = aggregates.sum + excluded.sum,
+                 sumsq = aggregates.sumsq + excluded.sumsq, last_at = excluded.last_at",
+            )
+            .bind(&d.rollout)
+            .bind(d.wave)
+            .bind(&d.arm)
+            .bind(&d.metric)
+            .bind(d.n)
+            .bind(d.sum)
+            .bind(d.sumsq)
+            .bind(ts(batch.at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Chunks of 1000 rows keep each statement under the bound-parameter limit; a statement
+        // may touch a row once, and the rows are one per (rollout, user).
+        for chunk in batch.adoption.chunks(1000) {
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| placeholders(5 * i + 1, 5)).collect();
+            let sql = format!(
+                "INSERT INTO adoption_users (rollout, user_key, cohort, exposed_day, task_day) VALUES {}
+                 ON CONFLICT (rollout, user_key) DO UPDATE SET cohort = excluded.cohort,
+                 exposed_day = {max}(adoption_users.exposed_day, excluded.exposed_day),
+                 task_day = COALESCE({max}(adoption_users.task_day, excluded.task_day), adoption_users.task_day, excluded.task_day)",
+                values.join(", "),
+                max = self.backend.greatest(),
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for a in chunk {
+                q = q
+                    .bind(&a.rollout)
+                    .bind(&a.user)
+                    .bind(&a.cohort)
+                    .bind(a.exposed_day)
+                    .bind(a.task_day);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        self.commit(tx).await
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.db.changes.subscribe()
+    }
+
+    async fn environments(&self) -> StoreResult<Vec<Environment>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT name, position FROM environments ORDER BY position")
+                .fetch_all(&self.db.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(name, position)| Environment { name, position }).collect())
+    }
+
+    async fn create_environment(&self, name: &str, change: &Change) -> StoreResult<Environment> {
+        let mut tx = self.db.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM environments WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Err(StoreError::Conflict(format!("environment {name:?} already exists")));
+        }
+        let position: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) + 1 FROM environments")
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query("INSERT INTO environments (name, position, created_at) VALUES ($1, $2, $3)")
+            .bind(name)
+            .bind(position)
+            .bind(ts(change.at))
+            .execute(&mut *tx)
+            .await?;
+        let details = json!({"position": position});
+        append_audit(&mut tx, change, "environment.create", format!("environment:{name}"), details)
+            .await?;
+        self.db.commit(tx).await?;
+        Ok(Environment { name: name.to_owned(), position })
+    }
+
+    async fn list(&self, kind: Kind, include_archived: bool) -> StoreResult<Vec<Head>> {
+        let sql = format!(
+            "SELECT key, version, spec, archived, updated_at, updated_by FROM {} {} ORDER BY key",
+            kind.table(),
+            if include_archived { "" } else { "WHERE archived = 0" }
+        );
+        self.db.all(sqlx::query(AssertSqlSafe(sql)), rows::head).await
+    }
+
+    async fn get(&self, kind: Kind, key: &str) -> StoreResult<Option<Head>> {
+        let sql = format!(
+            "SELECT key, version, spec, archived, updated_at, updated_by FROM {} WHERE key = $1",
+            kind.table()
+        );
+        self.db.one(sqlx::query(AssertSqlSafe(sql)).bind(key), rows::head).await
+    }
+
+    async fn apply(&self, puts: &[Put], change: &Change) -> StoreResult<Vec<PutOutcome>> {
+        let mut tx = self.db.begin().await?;
+        let outcomes = apply_puts(&mut tx, puts, change, None).await?;
+        self.db.commit(tx).await?;
+        Ok(outcomes)
+    }
+
+    async fn versions(&self, kind: Kind, key: &str) -> StoreResult<Vec<VersionRecord>> {
+        let sql = format!(
+            "SELECT key, version, spec, archived, actor, action, reason, created_at FROM {} WHERE key = $1 ORDER BY version",
+            kind.versions_table()
+        );
+        self.db.all(sqlx::query(AssertSqlSafe(sql)).bind(key), rows::version).await
+    }
+
+    async fn version(
+        &self,
+        kind: Kind,
+        key: &str,
+        version: i64,
+    ) -> StoreResult<Option<VersionRecord>> {
+        let sql = format!(
+            "SELECT key, version, spec, archived, actor, action, reason, created_at FROM {} WHERE key = $1 AND version = $2",
+            kind.versions_table()
+        );
+        self.db.one(sqlx::query(AssertSqlSafe(sql)).bind(key).bind(version), rows::version).await
+    }
+
+    async fn revision(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = 'revision'")
+            .fetch_one(&self.db.pool)
+            .await?)
+    }
+
+    async fn create_token(&self, token: &NewToken, change: &Change) -> StoreResult<TokenRecord> {
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&token.id)
+        .bind(&token.hash)
+        .bind(token.kind.as_str())
+        .bind(to_text(&token.environments)?)
+        .bind(&token.principal)
+        .bind(ts(change.at))
+        .bind(&change.actor)
+        .execute(&mut *tx)
+        .await?;
+        let details = json!({"kind": token.kind.as_str(), "environments": token.environments, "principal": token.principal});
+        append_audit(&mut tx, change, "token.create", format!("token:{}", token.id), details)
+            .await?;
+        self.db.commit(tx).await?;
+        Ok(TokenRecord {
+            id: token.id.clone(),
+            hash: token.hash.clone(),
+            kind: token.kind,
+            environments: token.environments.clone(),
+            principal: token.principal.clone(),
+            created_at: parse_ts(&ts(change.at))?,
+            created_by: change.actor.clone(),
+            revoked_at: None,
+        })
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
+        let sql = "SELECT * FROM tokens WHERE hash = $1 AND revoked_at IS NULL";
+        self.db.one(sqlx::query(sql).bind(hash), rows::token).await
+    }
+
+    async fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        self.db.all(sqlx::query("SELECT * FROM tokens ORDER BY created_at, id"), rows::token).await
+    }
+
+    async fn revoke_token(&self, id: &str, change: &Change) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(ts(change.at))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("live token {id:?}")));
+        }
+        append_audit(&mut tx, change, "token.revoke", format!("token:{id}"), json!({})).await?;
+        self.db.commit(tx).await
+    }
+
+    async fn has_admin_token(&self) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tokens WHERE kind = 'admin' AND revoked_at IS NULL",
+        )
+        .fetch_one(&self.db.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    async fn audit(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
+        let sql = "SELECT seq, prev_hash, hash, canonical, at, actor, action, target FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2";
+        self.db.all(sqlx::query(sql).bind(after).bind(limit), rows::audit).await
+    }
+
+    async fn audit_head(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_log")
+            .fetch_one(&self.db.pool)
+            .await?)
+    }
+
+    async fn audit_of(&self, target: &str, limit: i64) -> StoreResult<Vec<AuditRow>> {
+        let sql = "SELECT * FROM (SELECT seq, prev_hash, hash, canonical, at, actor, action, target FROM audit_log
+                   WHERE target = $1 ORDER BY seq DESC LIMIT $2) AS recent ORDER BY seq";
+        self.db.all(sqlx::query(sql).bind(target).bind(limit), rows::audit).await
+    }
+
+    async fn export(&self) -> StoreResult<Backup> {
+        // One read transaction: every table from the same snapshot.
+        let mut tx = self.db.backend.begin_snapshot(&self.db.pool).await?;
+        let tables = crate::backup::read(&mut tx).await?;
+        tx.rollback().await?;
+        Ok(Backup {
+            format: crate::backup::FORMAT.into(),
+            version: crate::backup::VERSION,
+            created_at: ts(Utc::now()),
+            source: self.db.backend.name().into(),
+            tables,
+        })
+    }
+
+    async fn import(&self, backup: &Backup) -> StoreResult<()> {
+        backup.validate().map_err(|e| StoreError::Invalid(format!("backup: {e}")))?;
+        let mut tx = self.db.begin().await?;
+        crate::backup::write(&mut tx, backup).await?;
+        self.db.backend.after_import(&mut tx).await?;
+        self.db.commit(tx).await
+    }
+
+    async fn lead(&self, holder: &str, at: DateTime<Utc>) -> StoreResult<Option<i64>> {
+        let mut guard = self.leader.lock().await;
+        let lead = &mut *guard;
+        if let Some(mine) = lead.epoch {
+            // Still leading while nobody has a newer epoch (and, on PostgreSQL, while the lock's
+            // session lives: the epoch is read through it).
+            let current: Result<i64, _> = match &mut lead.session {
+                Some(session) => sqlx::query_scalar(EPOCH).fetch_one(session).await,
+                None => sqlx::query_scalar(EPOCH).fetch_one(&self.db.pool).await,
+            };
+            match current {
+                Ok(current) if current == mine => return Ok(Some(mine)),
+                Ok(_) => {
+                    // Another replica (or process, on a SQLite file) took over.
+                    self.db.backend.release_leader_lock(lead).await;
+                    lead.epoch = None;
+                    return Ok(None);
+                }
+                Err(e) => {
+                    // A broken session has lost the lock with it.
+                    if lead.session.take().is_some() {
+                        lead.epoch = None;
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        if !self.db.backend.take_leader_lock(&self.db.pool, lead).await? {
+            return Ok(None);
+        }
+        let mut tx = self.db.begin().await?;
+        let epoch: i64 = sqlx::query_scalar(
+            "UPDATE leader SET epoch = epoch + 1, holder = $1, since = $2 WHERE id = 1 RETURNING epoch",
+        )
+        .bind(holder)
+        .bind(ts(at))
+        .fetch_one(&mut *tx)
+        .await?;
+        let change = Change { actor: "controller".into(), reason: None, at };
+        let details = json!({"holder": holder, "epoch": epoch});
+        append_audit(&mut tx, &change, "controller.lead", "controller".into(), details).await?;
+        self.db.commit(tx).await?;
+        lead.epoch = Some(epoch);
+        Ok(Some(epoch))
+    }
+
+    async fn rollouts(&self, live_only: bool) -> StoreResult<Vec<RolloutRow>> {
+        let sql = if live_only {
+            "SELECT * FROM rollouts WHERE state IN ('running', 'paused') ORDER BY created_at DESC, id"
+        } else {
+            "SELECT * FROM rollouts ORDER BY created_at DESC, id"
+        };
+        self.db.all(sqlx::query(sql), rows::rollout).await
+    }
+
+    async fn rollout(&self, id: &str) -> StoreResult<Option<RolloutRow>> {
+        self.db
+            .one(sqlx::query("SELECT * FROM rollouts WHERE id = $1").bind(id), rows::rollout)
+            .await
+    }
+
+    async fn write_rollout(&self, write: &RolloutWrite, change: &Change) -> StoreResult<i64> {
+        let mut tx = self.db.begin().await?;
+        if let Some(mine) = write.leader_epoch {
+            let current: i64 = sqlx::query_scalar(EPOCH).fetch_one(&mut *tx).await?;
+            if current != mine {
+                return Err(StoreError::Conflict(format!(
+                    "this replica no longer leads the controller (its epoch {mine}, now {current})"
+                )));
+            }
+        }
+        let r = &write.row;
+        let doc = to_text(&r.doc)?;
+        let new_rev = r.rev + 1;
+        if r.rev == 0 {
+            if let Some((other, env)) = live_rollout(&mut tx, &r.flag).await? {
+                return Err(StoreError::Conflict(format!(
+                    "rollout {other} of flag {:?} (in {env}) is still live; finish or roll it back first",
+                    r.flag
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO rollouts (id, plan, flag, environment, state, rev, doc, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&r.id)
+            .bind(&r.plan)
+            .bind(&r.flag)
+            .bind(&r.environment)
+            .bind(&r.state)
+            .bind(new_rev)
+            .bind(&doc)
+            .bind(ts(change.at))
+            .bind(ts(change.at))
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            let done = sqlx::query("UPDATE rollouts SET state = $1, rev = $2, doc = $3, updated_at = $4 WHERE id = $5 AND rev = $6")
+                .bind(&r.state)
+                .bind(new_rev)
+                .bind(&doc)
+                .bind(ts(change.at))
+                .bind(&r.id)
+                .bind(r.rev)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "rollout {} changed meanwhile; reload and retry",
+                    r.id
+                )));
+            }
+        }
+        if let Some(put) = &write.flag_put {
+            apply_puts(&mut tx, std::slice::from_ref(put), change, Some(&r.id)).await?;
+        }
+        for v in &write.verdicts {
+            sqlx::query("INSERT INTO verdicts (rollout, wave, kind, name, verdict, report, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(&v.rollout)
+                .bind(v.wave)
+                .bind(&v.kind)
+                .bind(&v.name)
+                .bind(&v.verdict)
+                .bind(to_text(&v.report)?)
+                .bind(ts(v.at))
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (action, target, details) in &write.audit {
+            append_audit(&mut tx, change, action, target.clone(), details.clone()).await?;
+        }
+        self.db.commit(tx).await?;
+        Ok(new_rev)
+    }
+
+    async fn verdicts(&self, rollout: &str, limit: i64) -> StoreResult<Vec<VerdictRow>> {
+        let sql = "SELECT * FROM verdicts WHERE rollout = $1 ORDER BY id DESC LIMIT $2";
+        self.db.all(sqlx::query(sql).bind(rollout).bind(limit), rows::verdict).await
+    }
+
+    async fn add_aggregates(
+        &self,
+        deltas: &[AggregateDelta],
+        sketches: &[SketchDelta],
+        adoption: &[AdoptionDelta],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let batch = Batch {
+            deltas: deltas.to_vec(),
+            sketches: sketches.to_vec(),
+            adoption: adoption.to_vec(),
+            at,
+        };
+        self.aggregates.add(|| self.db.clone(), batch).await
+    }
+
+    async fn prune_adoption(&self, before_day: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM adoption_users WHERE exposed_day < $1")
+            .bind(before_day)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn adoption(&self, rollout: &str, since_day: i64) -> StoreResult<Vec<AdoptionCount>> {
+        let sql = "SELECT cohort, COUNT(*) AS exposed, CAST(SUM(CASE WHEN task_day >= $1 THEN 1 ELSE 0 END) AS BIGINT) AS adopted
+                   FROM adoption_users WHERE rollout = $2 AND exposed_day >= $1 GROUP BY cohort ORDER BY cohort";
+        self.db.all(sqlx::query(sql).bind(since_day).bind(rollout), rows::adoption).await
+    }
+
+    async fn aggregates(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AggregateRow>> {
+        let sql = "SELECT * FROM aggregates WHERE rollout = $1 AND wave = $2 ORDER BY arm, metric";
+        self.db.all(sqlx::query(sql).bind(rollout).bind(wave), rows::aggregate).await
+    }
+
+    async fn sketches(&self, rollout: &str, wave: i64) -> StoreResult<Vec<SketchDelta>> {
+        let sql = "SELECT * FROM sketches WHERE rollout = $1 AND wave = $2 ORDER BY arm, metric";
+        self.db.all(sqlx::query(sql).bind(rollout).bind(wave), rows::sketch).await
+    }
+
+    async fn add_drill(&self, d: &DrillRow, change: &Change) -> StoreResult<i64> {
+        let mut tx = self.db.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO drills (plan, plan_version, scenario, passed, report, at, actor) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(&d.plan)
+        .bind(d.plan_version)
+        .bind(&d.scenario)
+        .bind(i64::from(d.passed))
+        .bind(to_text(&d.report)?)
+        .bind(ts(change.at))
+        .bind(&change.actor)
+        .fetch_one(&mut *tx)
+        .await?;
+        let details = json!({"drill": id, "plan_version": d.plan_version, "scenario": d.scenario, "passed": d.passed});
+        append_audit(&mut tx, change, "plan.drill", format!("plan:{}", d.plan), details).await?;
+        self.db.commit(tx).await?;
+        Ok(id)
+    }
+
+    async fn add_feedback(&self, rows: &[FeedbackRow]) -> StoreResult<Vec<i64>> {
+        let mut tx = self.db.begin().await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for f in rows {
+            let id: i64 = sqlx::query_scalar("INSERT INTO feedback (release, category, cohort, sentiment, body, at, principal) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
+                .bind(&f.release)
+                .bind(&f.category)
+                .bind(&f.cohort)
+                .bind(&f.sentiment)
+                .bind(&f.body)
+                .bind(ts(f.at))
+                .bind(&f.principal)
+                .fetch_one(&mut *tx)
+                .await?;
+            ids.push(id);
+        }
+        self.db.commit(tx).await?;
+        Ok(ids)
+    }
+
+    async fn feedback(&self, release: &str) -> StoreResult<Vec<FeedbackRow>> {
+        let sql = "SELECT * FROM feedback WHERE release = $1 ORDER BY id";
+        self.db.all(sqlx::query(sql).bind(release), rows::feedback).await
+    }
+
+    async fn drills(&self, plan: &str) -> StoreResult<Vec<DrillRow>> {
+        let sql = "SELECT * FROM drills WHERE plan = $1 ORDER BY id DESC";
+        self.db.all(sqlx::query(sql).bind(plan), rows::drill).await
+    }
+
+    async fn notify_targets(&self) -> StoreResult<Vec<NotifyTargetRow>> {
+        let sql = "SELECT * FROM notify_targets ORDER BY name";
+        self.db.all(sqlx::query(sql), rows::notify_target).await
+    }
+
+    async fn put_notify_target(
+        &self,
+        name: &str,
+        spec: &Value,
+        audit_details: &Value,
+        change: &Change,
+    ) -> StoreResult<bool> {
+        let mut tx = self.db.begin().await?;
+        let text = to_text(spec)?;
+        let existed: Option<String> =
+            sqlx::query_scalar("SELECT spec FROM notify_targets WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if existed.as_deref() == Some(text.as_str()) {
+            return Ok(false);
+        }
+        let details = json!({"target": audit_details, "created": existed.is_none()});
+        let entry =
+            append_audit(&mut tx, change, "notify.target", format!("notify:{name}"), details)
+                .await?;
+        sqlx::query(
+            "INSERT INTO notify_targets (name, spec, since_seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(&text)
+        .bind(entry.seq)
+        .bind(ts(change.at))
+        .execute(&mut *tx)
+        .await?;
+        self.db.commit(tx).await?;
+        Ok(existed.is_none())
+    }
+
+    async fn delete_notify_target(&self, name: &str, change: &Change) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        let n = sqlx::query("DELETE FROM notify_targets WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("notification target {name:?}")));
+        }
+        let target = format!("notify:{name}");
+        append_audit(&mut tx, change, "notify.target.remove", target, json!({})).await?;
+        self.db.commit(tx).await
+    }
+
+    async fn notify_cursor(&self) -> StoreResult<i64> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'notify_cursor'")
+                .fetch_optional(&self.db.pool)
+                .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    async fn enqueue_deliveries(&self, cursor: i64, rows: &[NewDelivery]) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        for d in rows {
+            sqlx::query(
+                "INSERT INTO notify_deliveries (audit_seq, target, audience, event, rollout, environment, status, attempts, next_at, payload, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $7, $7) ON CONFLICT (audit_seq, target) DO NOTHING",
+            )
+            .bind(d.audit_seq)
+            .bind(&d.target)
+            .bind(&d.audience)
+            .bind(&d.event)
+            .bind(&d.rollout)
+            .bind(&d.environment)
+            .bind(ts(d.at))
+            .bind(to_text(&d.payload)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let sql = format!(
+            "INSERT INTO meta (key, value) VALUES ('notify_cursor', $1) ON CONFLICT (key) DO UPDATE SET value = {}(meta.value, excluded.value)",
+            self.db.backend.greatest()
+        );
+        sqlx::query(AssertSqlSafe(sql)).bind(cursor).execute(&mut *tx).await?;
+        self.db.commit(tx).await
+    }
+
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<Delivery>> {
+        let sql = "SELECT * FROM notify_deliveries WHERE status = 'pending' AND next_at <= $1 ORDER BY next_at, id LIMIT $2";
+        self.db.all(sqlx::query(sql).bind(ts(now)).bind(limit), rows::delivery).await
+    }
+
+    async fn record_attempt(&self, a: &DeliveryAttempt) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "UPDATE notify_deliveries SET status = $1, attempts = $2, last_error = $3, http_status = $4, next_at = $5, updated_at = $6 WHERE id = $7",
+        )
+        .bind(&a.status)
+        .bind(a.attempts)
+        .bind(&a.last_error)
+        .bind(a.http_status)
+        .bind(ts(a.next_at))
+        .bind(ts(a.at))
+        .bind(a.id)
+        .execute(&mut *tx)
+        .await?;
+        self.db.commit(tx).await
+    }
+
+    async fn deliveries(&self, q: &DeliveryQuery) -> StoreResult<Vec<Delivery>> {
+        let sql = "SELECT * FROM notify_deliveries WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR target = $2)
+                   AND ($3 IS NULL OR rollout = $3) ORDER BY id DESC LIMIT $4";
+        let query = sqlx::query(sql).bind(&q.status).bind(&q.target).bind(&q.rollout).bind(q.limit);
+        self.db.all(query, rows::delivery).await
+    }
+}
