@@ -10,6 +10,7 @@ pub mod adoption;
 pub mod arms;
 pub mod blackout;
 pub mod calendar;
+pub mod chart;
 pub mod drill;
 pub mod duration;
 pub mod exposure;

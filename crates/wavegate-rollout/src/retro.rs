@@ -23,9 +23,9 @@ pub struct TimelineEntry {
     pub reason: Option<String>,
 }
 
-/// A stored verdict, as the report reads it (oldest first).
+/// A stored verdict, as reports and charts read it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct VerdictInput<'a> {
+pub struct Verdict<'a> {
     /// The wave, 0-based.
     pub wave: i64,
     /// The guardrail, check or `srm`.
@@ -34,8 +34,10 @@ pub struct VerdictInput<'a> {
     pub kind: &'a str,
     /// `pass`, `fail`, `inconclusive`, `ok`, `mismatch`.
     pub verdict: &'a str,
-    /// Its explanation, when the verdict has one.
-    pub explanation: Option<&'a str>,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+    /// The evidence (a guardrail's report: estimate, bounds, explanation…).
+    pub report: &'a serde_json::Value,
 }
 
 /// The last verdict per guardrail (or check) and wave: the evidence behind a decision.
@@ -98,7 +100,7 @@ pub struct Inputs<'a> {
     /// Its audited events, oldest first.
     pub timeline: Vec<TimelineEntry>,
     /// Its verdicts, oldest first.
-    pub verdicts: Vec<VerdictInput<'a>>,
+    pub verdicts: &'a [Verdict<'a>],
     /// The feedback digest of its release.
     pub feedback: Digest,
     /// Its adoption report (30-day window), when the plan tracks adoption.
@@ -109,14 +111,14 @@ pub struct Inputs<'a> {
 pub fn post_rollout(inputs: Inputs<'_>) -> PostRolloutReport {
     let r = inputs.rollout;
     let mut decisions: Vec<Decision> = Vec::new();
-    for v in &inputs.verdicts {
+    for v in inputs.verdicts {
         decisions.retain(|d| !(d.name == v.name && d.wave == v.wave + 1));
         decisions.push(Decision {
             wave: v.wave + 1,
             name: v.name.to_owned(),
             kind: v.kind.to_owned(),
             verdict: v.verdict.to_owned(),
-            explanation: v.explanation.map(str::to_owned),
+            explanation: v.report.get("explanation").and_then(|e| e.as_str()).map(str::to_owned),
         });
     }
     let holds = inputs.timeline.iter().filter(|e| e.action == "rollout.hold").count();

@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 use wavegate_store::TokenKind;
 
 use crate::auth::Principal;
-use crate::chart::{guardrail_points, guardrail_svg};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{ApiPath as Path, ApiQuery as Query};
 use crate::state::AppState;
+use wavegate_rollout::chart::{guardrail_points, guardrail_svg};
 
 const INDEX_HTML: &str = include_str!("../dashboard/index.html");
 const APP_JS: &str = include_str!("../dashboard/app.js");
@@ -78,14 +78,7 @@ async fn chart(
     Query(q): Query<ChartQuery>,
 ) -> ApiResult<Response> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    let row = state
-        .store
-        .rollout(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("rollout {id:?} not found")))?;
-    p.require_env(&row.environment)?;
-    let r: wavegate_rollout::machine::Rollout =
-        serde_json::from_value(row.doc).map_err(ApiError::internal)?;
+    let (_, r) = crate::rollouts::load(&state, &p, &id).await?;
     let g = r.plan.guardrails.iter().find(|g| g.name == name).ok_or_else(|| {
         let names: Vec<&str> = r.plan.guardrails.iter().map(|g| g.name.as_str()).collect();
         ApiError::not_found(format!(
@@ -95,7 +88,8 @@ async fn chart(
     })?;
     let mut rows = state.store.verdicts(&id, 20_000).await?;
     rows.reverse();
-    let points = guardrail_points(&rows, &name, q.wave);
+    let verdicts: Vec<_> = rows.iter().map(crate::service::reports::verdict).collect();
+    let points = guardrail_points(&verdicts, &name, q.wave);
     let svg = guardrail_svg(&name, g.tolerance, &points);
     let mut resp = svg.into_response();
     resp.headers_mut()

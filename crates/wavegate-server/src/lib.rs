@@ -8,7 +8,6 @@
 pub mod admin;
 pub mod adoption;
 pub mod auth;
-pub mod chart;
 pub mod checks;
 pub mod clock;
 pub mod controller;

@@ -7,12 +7,11 @@
 use serde_json::{Value, json};
 use wavegate_rollout::adoption::{AdoptionReport, CohortCount, WINDOWS, report};
 use wavegate_rollout::calendar::{Entry, LiveRollout, conflicts};
+use wavegate_rollout::chart::{guardrail_points, guardrail_svg};
 use wavegate_rollout::machine::Rollout;
 use wavegate_rollout::report::{Deployment, DoraReport, dora};
-use wavegate_rollout::retro::{
-    Inputs, PostRolloutReport, TimelineEntry, VerdictInput, post_rollout,
-};
-use wavegate_store::{Kind, RolloutRow};
+use wavegate_rollout::retro::{Inputs, PostRolloutReport, TimelineEntry, Verdict, post_rollout};
+use wavegate_store::{Kind, RolloutRow, VerdictRow};
 
 use crate::service::{ServiceError, ServiceResult, decode};
 use crate::state::AppState;
@@ -228,8 +227,9 @@ pub async fn post_rollout_report(
             }
         })
         .collect();
-    let mut verdicts = state.store.verdicts(&r.id, 1000).await?;
-    verdicts.reverse();
+    let mut rows = state.store.verdicts(&r.id, 1000).await?;
+    rows.reverse();
+    let verdicts: Vec<Verdict<'_>> = rows.iter().map(verdict).collect();
     let feedback = feedback_digest(state, &r.plan.release.name).await?;
     // Adoption by cohort, when the plan tracks it (judged in the 30-day window).
     let adoption = match r.plan.adoption {
@@ -241,27 +241,16 @@ pub async fn post_rollout_report(
         environment: &row.environment,
         state: &row.state,
         timeline,
-        verdicts: verdicts
-            .iter()
-            .map(|v| VerdictInput {
-                wave: v.wave,
-                name: &v.name,
-                kind: &v.kind,
-                verdict: &v.verdict,
-                explanation: v.report.get("explanation").and_then(Value::as_str),
-            })
-            .collect(),
+        verdicts: &verdicts,
         feedback,
         adoption,
     });
     // Each guardrail's estimate and always-valid bound over the rollout, and the feedback.
     let mut figures = Vec::new();
     for g in &r.plan.guardrails {
-        let points = crate::chart::guardrail_points(&verdicts, &g.name, None);
-        figures.push((
-            format!("Guardrail {}", g.name),
-            crate::chart::guardrail_svg(&g.name, g.tolerance, &points),
-        ));
+        let points = guardrail_points(&verdicts, &g.name, None);
+        figures
+            .push((format!("Guardrail {}", g.name), guardrail_svg(&g.name, g.tolerance, &points)));
     }
     if report.feedback.overall.count > 0 {
         figures.push((
@@ -270,4 +259,16 @@ pub async fn post_rollout_report(
         ));
     }
     Ok((report, figures))
+}
+
+/// A stored verdict as reports and charts read it.
+pub fn verdict(v: &VerdictRow) -> Verdict<'_> {
+    Verdict {
+        wave: v.wave,
+        name: &v.name,
+        kind: &v.kind,
+        verdict: &v.verdict,
+        at: v.at,
+        report: &v.report,
+    }
 }

@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+pub use crate::retro::Verdict;
+
 /// One stored verdict of a guardrail.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
@@ -61,15 +63,9 @@ fn thin(points: &[Point]) -> Vec<&Point> {
 
 /// The points of guardrail `name` from a rollout's verdicts (oldest first), optionally of one
 /// wave (1-based); time counts from the rollout's first guardrail verdict.
-pub fn guardrail_points(
-    verdicts: &[wavegate_store::VerdictRow],
-    name: &str,
-    wave: Option<i64>,
-) -> Vec<Point> {
+pub fn guardrail_points(verdicts: &[Verdict<'_>], name: &str, wave: Option<i64>) -> Vec<Point> {
     let first = verdicts.iter().find(|v| v.kind == "guardrail").map(|v| v.at);
-    let num = |v: &wavegate_store::VerdictRow, k: &str| {
-        v.report.get(k).and_then(serde_json::Value::as_f64)
-    };
+    let num = |v: &Verdict<'_>, k: &str| v.report.get(k).and_then(serde_json::Value::as_f64);
     verdicts
         .iter()
         .filter(|v| v.kind == "guardrail" && v.name == name)
@@ -80,7 +76,7 @@ pub fn guardrail_points(
             estimate: num(v, "estimate"),
             lower: num(v, "lower"),
             upper: num(v, "upper"),
-            verdict: v.verdict.clone(),
+            verdict: v.verdict.to_owned(),
         })
         .collect()
 }
