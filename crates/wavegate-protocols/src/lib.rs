@@ -207,5 +207,17 @@ where
     S: Clone + Send + Sync + 'static,
     Protocols: FromRef<S>,
 {
-    Router::new().merge(ofrep::router()).merge(unleash::router())
+    use axum::routing::{get, post};
+    Router::new()
+        .route("/ofrep/v1/evaluate/flags/{key}", post(ofrep::evaluate_one))
+        .route("/ofrep/v1/evaluate/flags", post(ofrep::evaluate_bulk))
+        .route("/api/client/features", get(unleash::client_features))
+        .route("/api/client/features/{name}", get(unleash::client_feature))
+        .route("/api/client/register", post(unleash::client_register))
+        .route("/api/client/metrics", post(unleash::client_metrics))
+        .route("/api/frontend", get(unleash::frontend).post(unleash::frontend))
+        .route("/api/frontend/all", get(unleash::frontend).post(unleash::frontend))
+        .route("/api/frontend/features/{name}", get(unleash::frontend_feature))
+        .route("/api/frontend/client/register", post(unleash::frontend_accept))
+        .route("/api/frontend/client/metrics", post(unleash::frontend_accept))
 }

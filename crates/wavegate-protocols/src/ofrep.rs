@@ -12,29 +12,19 @@
 // for OFREP's per-error bodies, and these are cold paths.
 #![allow(clippy::result_large_err)]
 
+use std::sync::Arc;
+
+use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use serde_json::{Value, json};
 use wavegate_core::context::{AttrRef, AttrValue, CURRENT_TIME};
 use wavegate_core::{Context, EvalError, Flag, evaluate_in};
 
-use crate::auth::{self, Denied, Grant, Shapes};
-use crate::{FlagSet, FlagSource, Protocols, etag};
-
-/// OFREP routes.
-pub fn router<S>() -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-    Protocols: FromRef<S>,
-{
-    Router::new()
-        .route("/ofrep/v1/evaluate/flags/{key}", post(evaluate_one))
-        .route("/ofrep/v1/evaluate/flags", post(evaluate_bulk))
-}
+use crate::auth::{self, Denied, Shapes};
+use crate::{Config, FlagSet, FlagSource, Protocols, etag};
 
 /// An OFREP error response: `{key?, errorCode, errorDetails}`.
 pub fn ofrep_error(
@@ -155,19 +145,33 @@ fn resolve(
     resolution_json(flag.key(), r.value, r.variant, r.reason, r.rule, r.error)
 }
 
-async fn evaluate_one(
+/// What both evaluations start from: the environment, its configuration, and the request's
+/// context (parsed, with the source's time and fresh entropy) and raw JSON.
+type Started = (String, Arc<dyn Config>, Context, Value);
+
+/// Authorises an evaluation and parses its context; the refusal is a ready OFREP response.
+async fn begin(
+    source: &dyn FlagSource,
+    headers: &HeaderMap,
+    body: &[u8],
+    key: Option<&str>,
+) -> Result<Started, Response> {
+    let g = auth::authorise(source, headers, auth::EVALUATE, Shapes::Bare)
+        .await
+        .map_err(|d| denied(d, key))?;
+    let (ctx, raw) = parse_context(source, body, key)?;
+    Ok((g.environment, g.config, ctx, raw))
+}
+
+/// `POST /ofrep/v1/evaluate/flags/{key}`.
+pub(crate) async fn evaluate_one(
     State(Protocols(source)): State<Protocols>,
     Path(key): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Grant { environment: env, config, .. } =
-        match auth::authorise(&*source, &headers, auth::EVALUATE, Shapes::Bare).await {
-            Ok(g) => g,
-            Err(d) => return denied(d, Some(&key)),
-        };
-    let (ctx, _) = match parse_context(&*source, &body, Some(&key)) {
-        Ok(c) => c,
+    let (env, config, ctx, _) = match begin(&*source, &headers, &body, Some(&key)).await {
+        Ok(r) => r,
         Err(r) => return r,
     };
     let found = config.flags(&env).and_then(|flags| flags.flag(&key).map(|f| (flags, f)));
@@ -183,18 +187,14 @@ async fn evaluate_one(
     (status, Json(body)).into_response()
 }
 
-async fn evaluate_bulk(
+/// `POST /ofrep/v1/evaluate/flags`: every flag of the environment, with an ETag.
+pub(crate) async fn evaluate_bulk(
     State(Protocols(source)): State<Protocols>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Grant { environment: env, config, .. } =
-        match auth::authorise(&*source, &headers, auth::EVALUATE, Shapes::Bare).await {
-            Ok(g) => g,
-            Err(d) => return denied(d, None),
-        };
-    let (ctx, raw) = match parse_context(&*source, &body, None) {
-        Ok(c) => c,
+    let (env, config, ctx, raw) = match begin(&*source, &headers, &body, None).await {
+        Ok(r) => r,
         Err(r) => return r,
     };
     let clock = match ctx.attribute(CURRENT_TIME) {

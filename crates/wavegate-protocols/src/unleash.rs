@@ -16,12 +16,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRef, Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wavegate_core::context::{AttrValue, CURRENT_TIME};
@@ -37,24 +36,6 @@ use crate::{FlagSource, Protocols, Refusal, Report, TokenKind, etag};
 pub const MAX_METRIC_TOGGLES: usize = 10_000;
 /// Largest count one metrics bucket may report for one toggle.
 pub const MAX_METRIC_COUNT: u64 = 1_000_000_000;
-
-/// Unleash routes.
-pub fn router<S>() -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-    Protocols: FromRef<S>,
-{
-    Router::new()
-        .route("/api/client/features", get(client_features))
-        .route("/api/client/features/{name}", get(client_feature))
-        .route("/api/client/register", post(client_register))
-        .route("/api/client/metrics", post(client_metrics))
-        .route("/api/frontend", get(frontend_enabled).post(frontend_enabled))
-        .route("/api/frontend/all", get(frontend_all).post(frontend_all))
-        .route("/api/frontend/features/{name}", get(frontend_feature))
-        .route("/api/frontend/client/register", post(frontend_accept))
-        .route("/api/frontend/client/metrics", post(frontend_accept))
-}
 
 // ---------- the features document ----------
 
@@ -280,7 +261,7 @@ async fn authorise(
 
 // ---------- client API handlers ----------
 
-async fn client_features(
+pub(crate) async fn client_features(
     State(Protocols(source)): State<Protocols>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -292,7 +273,7 @@ async fn client_features(
     features_response(&g.config.unleash_features(&g.environment), query.as_deref(), &headers)
 }
 
-async fn client_feature(
+pub(crate) async fn client_feature(
     State(Protocols(source)): State<Protocols>,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -426,7 +407,7 @@ where
     }
 }
 
-async fn client_register(
+pub(crate) async fn client_register(
     State(Protocols(source)): State<Protocols>,
     headers: HeaderMap,
     body: Bytes,
@@ -437,7 +418,7 @@ async fn client_register(
     .await
 }
 
-async fn client_metrics(
+pub(crate) async fn client_metrics(
     State(Protocols(source)): State<Protocols>,
     headers: HeaderMap,
     body: Bytes,
@@ -448,38 +429,17 @@ async fn client_metrics(
 
 // ---------- frontend API handlers ----------
 
-/// `GET|POST /api/frontend`: the toggles that are on for the context.
-async fn frontend_enabled(
-    State(p): State<Protocols>,
+/// `GET|POST /api/frontend[/all]`: the toggles for the request's context (the query string,
+/// and for POST the body), sorted by name: every flag (`/all`) or only those that are on.
+pub(crate) async fn frontend(
+    State(Protocols(source)): State<Protocols>,
     method: Method,
-    RawQuery(q): RawQuery,
+    uri: Uri,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    frontend(p, method, q, headers, body, false).await
-}
-
-/// `GET|POST /api/frontend/all`: every toggle, on or off.
-async fn frontend_all(
-    State(p): State<Protocols>,
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    frontend(p, method, q, headers, body, true).await
-}
-
-/// The frontend API's toggles for the request's context (the query string, and for POST the
-/// body), sorted by name: every flag (`all`) or only those that are on.
-async fn frontend(
-    Protocols(source): Protocols,
-    method: Method,
-    query: Option<String>,
-    headers: HeaderMap,
-    body: Bytes,
-    all: bool,
-) -> Response {
+    let all = uri.path().ends_with("/all");
     let g = match authorise(&*source, &headers, auth::EVALUATE).await {
         Ok(g) => g,
         Err(r) => return r,
@@ -502,7 +462,7 @@ async fn frontend(
     Json(json!({"toggles": toggles})).into_response()
 }
 
-async fn frontend_feature(
+pub(crate) async fn frontend_feature(
     State(Protocols(source)): State<Protocols>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
@@ -534,7 +494,7 @@ async fn frontend_feature(
 }
 
 /// Frontend SDKs' registrations and metrics: accepted (checked for JSON), not recorded.
-async fn frontend_accept(
+pub(crate) async fn frontend_accept(
     State(Protocols(source)): State<Protocols>,
     headers: HeaderMap,
     body: Bytes,
