@@ -22,6 +22,9 @@ use wavegate_store::{AggregateDelta, TokenRecord};
 use crate::auth::secret_from_headers;
 use crate::state::AppState;
 
+/// The protocol routers' slice of the state: the state itself as the source. One small
+/// allocation per protocol request (the clone is a handful of `Arc`s, as axum's `State` clones
+/// anyway); the state cannot hold its own source without a reference cycle.
 impl FromRef<AppState> for Protocols {
     fn from_ref(state: &AppState) -> Protocols {
         Protocols(Arc::new(state.clone()))
