@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use axum::extract::FromRequestParts;
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use base64::Engine;
 use rand::RngCore;
@@ -16,6 +15,8 @@ use wavegate_store::{NewToken, StoreResult, TokenKind, TokenRecord};
 
 use crate::error::ApiError;
 use crate::state::AppState;
+
+pub use wavegate_protocols::secret_from_headers;
 
 /// Prefix of every token secret, so leaked tokens are recognisable by scanners.
 pub const TOKEN_PREFIX: &str = "wg_";
@@ -62,18 +63,6 @@ pub fn from_secret(
         principal,
     };
     Minted { secret, record }
-}
-
-/// The secret a request carries, if any.
-pub fn secret_from_headers(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let v = v.trim();
-        let v = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).unwrap_or(v).trim();
-        if !v.is_empty() {
-            return Some(v);
-        }
-    }
-    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// Live tokens by hash, so evaluation does not query the database per request.

@@ -51,7 +51,7 @@ async fn ingest(
 ) -> ApiResult<Response> {
     p.require(&[TokenKind::ServerSdk, TokenKind::Admin])?;
     let env = match headers
-        .get(crate::ofrep::ENV_HEADER)
+        .get(wavegate_protocols::ENV_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
     {

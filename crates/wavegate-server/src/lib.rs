@@ -1,7 +1,9 @@
-//! wavegate's HTTP server: OFREP, the admin API, health and metrics.
+//! wavegate's HTTP server: the admin API, events, streams, the dashboard, health and metrics;
+//! OFREP and Unleash's APIs through `wavegate-protocols`' routers, with the server as their
+//! [`wavegate_protocols::FlagSource`] ([`protocols`]).
 //!
-//! **Boundary:** only this crate knows HTTP. Handlers are thin: they extract, call
-//! `wavegate-core` or the [`wavegate_store::Store`], and map the result. [`app`] builds the whole
+//! **Boundary:** this is the only HTTP crate that reaches the store. Handlers are thin: they
+//! extract, call `wavegate-core` or the [`wavegate_store::Store`], and map the result. [`app`] builds the whole
 //! router so tests need no socket; [`Server::bind`] binds a listener (port 0 works).
 #![warn(missing_docs)]
 
@@ -19,9 +21,9 @@ pub mod freeze;
 pub mod json;
 pub mod metrics;
 pub mod notify;
-pub mod ofrep;
 pub mod ofrep_events;
 pub mod prometheus;
+pub mod protocols;
 pub mod reports;
 pub mod rollouts;
 pub mod schedule;
@@ -30,19 +32,17 @@ pub mod service;
 pub mod snapshot;
 pub mod state;
 pub mod stream;
-pub mod unleash;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use wavegate_store::{Change, Store, StoreResult, TokenKind};
@@ -58,29 +58,15 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// The whole application router over `state`.
 pub fn app(state: AppState) -> Router {
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::IF_NONE_MATCH,
-            header::IF_MATCH,
-            HeaderName::from_static("x-api-key"),
-            HeaderName::from_static(ofrep::ENV_HEADER),
-            HeaderName::from_static(admin::REASON_HEADER),
-        ])
-        .expose_headers([header::ETAG])
-        .max_age(Duration::from_secs(600));
+    let cors = wavegate_protocols::http::cors(&[HeaderName::from_static(admin::REASON_HEADER)]);
     let routes = Router::new()
-        .merge(ofrep::router())
+        .merge(wavegate_protocols::router())
         .merge(ofrep_events::router())
         .merge(admin::router())
         .merge(rollouts::router())
         .merge(events::router())
         .merge(stream::router())
         .merge(notify::api::router())
-        .merge(unleash::router())
         .merge(scorecard::router())
         .merge(freeze::router())
         .merge(reports::router())
@@ -102,7 +88,7 @@ pub fn app(state: AppState) -> Router {
     // into each new connection, which with these layers on all ~80 routes cost about 100 KiB
     // per connection (so per stream subscriber).
     let outer = tower::ServiceBuilder::new()
-        .layer(middleware::from_fn(reject_unnormalised_paths))
+        .layer(middleware::from_fn(wavegate_protocols::http::reject_unnormalised_paths))
         .layer(TraceLayer::new_for_http())
         .layer(cors)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
@@ -113,26 +99,6 @@ pub fn app(state: AppState) -> Router {
 
 async fn not_found() -> error::ApiError {
     error::ApiError::not_found("no such route; see /api/v1/openapi.json")
-}
-
-/// Refuses paths with `.`/`..` segments, empty segments or encoded separators before any
-/// routing or authorisation (an OpenFlagr CVE bypassed auth with `/health/../flags`).
-async fn reject_unnormalised_paths(req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    let lower = path.to_ascii_lowercase();
-    let bad = path.split('/').skip(1).any(|seg| seg == "." || seg == "..")
-        || path.contains("//")
-        || lower.contains("%2e")
-        || lower.contains("%2f")
-        || lower.contains("%5c")
-        || path.contains('\\');
-    if bad {
-        return error::ApiError::bad_request(
-            "request path is not normalised (no '.', '..', '//' or encoded separators)",
-        )
-        .into_response();
-    }
-    next.run(req).await
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use wavegate_core::flag::compile_segments;
 use wavegate_core::spec::{FlagSpec, SegmentSpec};
 use wavegate_core::{Flag, SpecPath};
+use wavegate_protocols::unleash::{ExportCache, FeaturesDoc, features_document};
+use wavegate_protocols::{Config, FlagSet};
 use wavegate_store::{Kind, Store, StoreResult};
 
 /// Compiled flags of one environment by key.
@@ -31,7 +33,7 @@ pub struct Snapshot {
     pub segment_specs: indexmap::IndexMap<String, SegmentSpec>,
     /// Unleash `/api/client/features` bodies by environment, built on first request (a new
     /// snapshot starts empty, so they never outlive the revision they describe).
-    pub unleash: crate::unleash::ExportCache,
+    pub unleash: ExportCache,
 }
 
 impl Snapshot {
@@ -92,6 +94,31 @@ impl Snapshot {
     /// The compiled flag `key` in `env`.
     pub fn flag(&self, env: &str, key: &str) -> Option<&Flag> {
         self.flags.get(env)?.get(key)
+    }
+}
+
+/// What the protocol routers read: every environment is served.
+impl Config for Snapshot {
+    fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    fn environments(&self) -> &[String] {
+        &self.environments
+    }
+
+    fn flags(&self, env: &str) -> Option<&dyn FlagSet> {
+        self.flags.get(env).map(|f| f as &dyn FlagSet)
+    }
+
+    fn time_dependent(&self, env: &str) -> bool {
+        self.time_dependent.contains(env)
+    }
+
+    fn unleash_features(&self, env: &str) -> std::sync::Arc<FeaturesDoc> {
+        self.unleash.get_or_build(env, || {
+            features_document(&self.flag_specs, &self.segment_specs, env, self.revision)
+        })
     }
 }
 

@@ -115,8 +115,8 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Run an edge relay: serves OFREP from an in-memory copy kept current by the upstream's
-    /// stream, keeps the last good copy on disk, forwards events upstream in batches.
+    /// Run an edge relay: serves OFREP and Unleash's APIs from an in-memory copy kept current
+    /// by the upstream's stream, keeps the last good copy on disk, forwards events upstream.
     Edge(EdgeArgs),
     /// Write a consistent backup of a running server's database (or of `--db` directly).
     Backup(BackupArgs),

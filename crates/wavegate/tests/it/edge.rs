@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::rollout::token;
-use crate::support::{ADMIN, bin, cli_json, eventually, start_with, write};
+use crate::support::{ADMIN, Server, bin, cli_json, eventually, start_with, write};
 
 const FLAGS: &str = r#"
 flags:
@@ -108,26 +108,46 @@ async fn answers(http: &reqwest::Client, base: &str, token: &str) -> Vec<Value> 
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_edge_serves_like_the_server_forwards_events_and_survives_the_upstream() {
+/// A server with `flags` applied (and, with a plan, its rollout started), and a `server-sdk`
+/// token for a relay of prod.
+struct Upstream {
+    dir: tempfile::TempDir,
+    server: Server,
+    url: String,
+    relay: String,
+    rollout: String,
+}
+
+fn upstream(flags: &str, plan: Option<&str>) -> Upstream {
     let dir = tempfile::tempdir().unwrap();
     let server = start_with(&dir.path().join("w.db"), Some(ADMIN), &[]);
     let url = server.url.clone();
-    cli_json(
-        &url,
-        ADMIN,
-        &["flag", "apply", "-f", write(dir.path(), "f.yaml", FLAGS).to_str().unwrap()],
-    );
-    cli_json(
-        &url,
-        ADMIN,
-        &["plan", "apply", "-f", write(dir.path(), "p.yaml", PLAN).to_str().unwrap()],
-    );
-    let rollout = cli_json(&url, ADMIN, &["rollout", "start", "search-edge"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let apply = |what: &str, text: &str| {
+        let file = write(dir.path(), &format!("{what}.yaml"), text);
+        cli_json(&url, ADMIN, &[what, "apply", "-f", file.to_str().unwrap()])
+    };
+    apply("flag", flags);
+    let rollout = plan.map_or_else(String::new, |plan| {
+        apply("plan", plan);
+        let started = cli_json(&url, ADMIN, &["rollout", "start", "search-edge"]);
+        started["id"].as_str().unwrap().to_owned()
+    });
     let relay = token(&url, "server-sdk", "prod", "edge-eu");
+    Upstream { dir, server, url, relay, rollout }
+}
+
+/// Waits (with a deadline) until the edge answers `/readyz` with 200.
+async fn until_ready(http: &reqwest::Client, edge: &Edge) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(http, &format!("{}/readyz", edge.url)).await.0 != 200 {
+        assert!(Instant::now() < deadline, "the edge never became ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edge_serves_like_the_server_forwards_events_and_survives_the_upstream() {
+    let Upstream { dir, server, url, relay, rollout } = upstream(FLAGS, Some(PLAN));
     let app = token(&url, "client-sdk", "prod", "web");
     let service = token(&url, "server-sdk", "prod", "search-service");
     let state = dir.path().join("edge-state");
@@ -135,11 +155,7 @@ async fn the_edge_serves_like_the_server_forwards_events_and_survives_the_upstre
     let http = reqwest::Client::new();
 
     // Ready, connected, and answering as the server does.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&http, &format!("{}/readyz", edge.url)).await.0 != 200 {
-        assert!(Instant::now() < deadline, "the edge never became ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_ready(&http, &edge).await;
     let via_edge = answers(&http, &edge.url, &app).await;
     let via_server = answers(&http, &url, &app).await;
     assert_eq!(via_edge, via_server);
@@ -282,33 +298,12 @@ async fn the_edge_serves_like_the_server_forwards_events_and_survives_the_upstre
 /// the rollout's arms.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_edge_serves_unleash_clients_like_the_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_with(&dir.path().join("w.db"), Some(ADMIN), &[]);
-    let url = server.url.clone();
-    cli_json(
-        &url,
-        ADMIN,
-        &["flag", "apply", "-f", write(dir.path(), "f.yaml", FLAGS).to_str().unwrap()],
-    );
-    cli_json(
-        &url,
-        ADMIN,
-        &["plan", "apply", "-f", write(dir.path(), "p.yaml", PLAN).to_str().unwrap()],
-    );
-    let rollout = cli_json(&url, ADMIN, &["rollout", "start", "search-edge"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let relay = token(&url, "server-sdk", "prod", "edge-eu");
+    let Upstream { dir, server: _server, url, relay, rollout } = upstream(FLAGS, Some(PLAN));
     let service = token(&url, "server-sdk", "prod", "shop");
     let browser = token(&url, "client-sdk", "prod", "web");
     let edge = start_edge(&url, &relay, &dir.path().join("edge-state"));
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&http, &format!("{}/readyz", edge.url)).await.0 != 200 {
-        assert!(Instant::now() < deadline, "the edge never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_ready(&http, &edge).await;
     let features = |base: String, auth: String| {
         let http = http.clone();
         async move {
@@ -382,4 +377,178 @@ async fn the_edge_serves_unleash_clients_like_the_server() {
             .map(|s| s["n"].as_f64().unwrap())
     };
     assert_eq!((n("treatment"), n("control")), (Some(7.0), Some(21.0)), "{status}");
+}
+
+/// A flag whose answer depends on the clock (the bulk ETag then covers the time filled in).
+const LAUNCH: &str = "flags:\n  launch: { variants: { \"on\": true, \"off\": false }, default: \"off\", environments: { prod: { enabled: true, rules: [ { constraints: [{ attribute: currentTime, op: date_after, values: [\"2026-06-01T00:00:00Z\"] }], serve: \"on\" } ] } } }\n";
+
+/// One request; the status, the headers and the body.
+async fn ask(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = http.request(method, url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    let text = resp.text().await.unwrap();
+    (status, headers, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// What a client observes of the rules the edge used to apply differently from the server.
+async fn observe(
+    http: &reqwest::Client,
+    base: &str,
+    app: &str,
+    service: &str,
+) -> Vec<(&'static str, Value)> {
+    use reqwest::Method;
+    let bearer = format!("Bearer {app}");
+    let auth = [("authorization", bearer.as_str())];
+    let bulk = format!("{base}/ofrep/v1/evaluate/flags");
+    let mut seen = Vec::new();
+
+    // The bulk ETag rule: a clock-reading flag still gets an ETag, but a context without
+    // `currentTime` never gets a 304 (the answer may change with time alone); with the time
+    // fixed in the context it does, and `If-None-Match: *` matches too.
+    let ctx = json!({"context": {"targetingKey": "u1"}});
+    let (s, h, _) = ask(http, Method::POST, bulk.clone(), &auth, Some(ctx.clone())).await;
+    let etag = h["etag"].to_str().unwrap().to_owned();
+    let mut again = auth.to_vec();
+    again.push(("if-none-match", &etag));
+    let (s2, _, _) = ask(http, Method::POST, bulk.clone(), &again, Some(ctx)).await;
+    seen.push(("clock-dependent bulk, then its ETag", json!([s, s2])));
+    let fixed = json!({"context": {"targetingKey": "u1", "currentTime": "2026-07-01T00:00:00Z"}});
+    let (_, h, body) = ask(http, Method::POST, bulk.clone(), &auth, Some(fixed.clone())).await;
+    seen.push(("launch with the time fixed", body["flags"][0].clone()));
+    let etag = h["etag"].to_str().unwrap().to_owned();
+    let mut again = auth.to_vec();
+    again.push(("if-none-match", &etag));
+    let (s, _, _) = ask(http, Method::POST, bulk.clone(), &again, Some(fixed.clone())).await;
+    let mut star = auth.to_vec();
+    star.push(("if-none-match", "*"));
+    let (s2, _, _) = ask(http, Method::POST, bulk.clone(), &star, Some(fixed)).await;
+    seen.push(("time fixed: its ETag, then *", json!([s, s2])));
+
+    // The environment header is honoured: a prod token may not ask for dev.
+    let mut dev = auth.to_vec();
+    dev.push(("x-wavegate-environment", "dev"));
+    let (s, _, body) = ask(http, Method::POST, bulk.clone(), &dev, Some(json!({}))).await;
+    seen.push(("a prod token naming dev", json!([s, body])));
+
+    // Error bodies.
+    let one = format!("{base}/ofrep/v1/evaluate/flags/nope");
+    let (s, _, body) = ask(http, Method::POST, one.clone(), &auth, Some(json!({}))).await;
+    seen.push(("an unknown flag", json!([s, body])));
+    let shaped = format!("default:prod.{app}");
+    let (s, _, _) =
+        ask(http, Method::POST, one, &[("authorization", &shaped)], Some(json!({}))).await;
+    seen.push(("Unleash's token shape on OFREP", json!(s)));
+
+    // Unleash: a single feature, and reports checked before they are taken (or forwarded).
+    let unleash = [("authorization", service)];
+    let (s, _, body) =
+        ask(http, Method::GET, format!("{base}/api/client/features/launch"), &unleash, None).await;
+    seen.push(("/api/client/features/launch", json!([s, body["name"]])));
+    let (s, _, body) =
+        ask(http, Method::GET, format!("{base}/api/client/features/nope"), &unleash, None).await;
+    seen.push(("/api/client/features/nope", json!([s, body])));
+    let (s, _, body) = ask(
+        http,
+        Method::POST,
+        format!("{base}/api/client/metrics"),
+        &unleash,
+        Some(json!({"bucket": {"toggles": {}}})),
+    )
+    .await;
+    seen.push(("metrics without appName", json!([s, body["message"].is_string()])));
+    let (s, _, body) = ask(
+        http,
+        Method::GET,
+        format!("{base}/api/client/features"),
+        &[("authorization", "nope")],
+        None,
+    )
+    .await;
+    seen.push(("an unknown token on Unleash", json!([s, body])));
+
+    // Browsers may call (CORS, ETag exposed), and unnormalised paths are refused.
+    let preflight = [
+        ("origin", "http://localhost:3000"),
+        ("access-control-request-method", "POST"),
+        ("access-control-request-headers", "authorization,content-type,if-none-match"),
+    ];
+    let (s, h, _) = ask(http, Method::OPTIONS, bulk.clone(), &preflight, None).await;
+    let origin = h.get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_owned());
+    seen.push(("CORS preflight", json!([s < 300, origin])));
+    let mut from_page = auth.to_vec();
+    from_page.push(("origin", "http://localhost:3000"));
+    let (_, h, _) = ask(http, Method::POST, bulk, &from_page, Some(json!({}))).await;
+    let exposed = h.get("access-control-expose-headers").map(|v| v.to_str().unwrap().to_owned());
+    seen.push(("ETag exposed to pages", json!(exposed)));
+    let (s, _, body) =
+        ask(http, Method::POST, format!("{base}/ofrep//v1/evaluate/flags"), &auth, None).await;
+    seen.push(("an unnormalised path", json!([s, body])));
+    seen
+}
+
+/// Where the edge used to answer differently from the server, it now answers as the server does
+/// (it serves the server's own routers): the bulk ETag rule (clock-reading flags, `*`), the
+/// environment header, `/api/client/features/{name}`, error bodies, Unleash's token shape
+/// refused on OFREP, Unleash reports checked before they are forwarded, CORS and unnormalised
+/// paths. Only the environments differ: the edge serves one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edge_answers_by_the_servers_rules() {
+    let Upstream { dir, server, url, relay, .. } = upstream(LAUNCH, None);
+    let app = token(&url, "client-sdk", "prod", "web");
+    let service = token(&url, "server-sdk", "prod", "shop");
+    let wide = token(&url, "server-sdk", "*", "ops");
+    let edge = start_edge(&url, &relay, &dir.path().join("edge-state"));
+    let http = reqwest::Client::new();
+    until_ready(&http, &edge).await;
+
+    let via_server = observe(&http, &url, &app, &service).await;
+    let via_edge = observe(&http, &edge.url, &app, &service).await;
+    for (s, e) in via_server.iter().zip(&via_edge) {
+        assert_eq!(s, e, "the edge answers as the server");
+    }
+    let rule = |what: &str| via_edge.iter().find(|(w, _)| *w == what).unwrap().1.clone();
+    assert_eq!(rule("clock-dependent bulk, then its ETag"), json!([200, 200]));
+    assert_eq!(rule("launch with the time fixed")["value"], true);
+    assert_eq!(rule("time fixed: its ETag, then *"), json!([304, 304]));
+    assert_eq!(rule("a prod token naming dev"), json!([403, ""]), "403 without a body");
+    assert_eq!(rule("an unknown flag")[1]["errorCode"], "FLAG_NOT_FOUND");
+    assert_eq!(rule("Unleash's token shape on OFREP"), json!(401));
+    assert_eq!(rule("/api/client/features/launch"), json!([200, "launch"]));
+    assert_eq!(rule("metrics without appName"), json!([400, true]));
+    assert_eq!(rule("CORS preflight"), json!([true, "http://localhost:3000"]));
+    assert_eq!(rule("ETag exposed to pages"), json!("etag"));
+    assert_eq!(rule("an unnormalised path")[0], 400);
+
+    // The environments: a token for all of them serves the edge's one without naming it, and
+    // naming another is refused there (the server serves it).
+    let bulk = |base: &str, env: Option<&'static str>| {
+        let (http, url, wide) =
+            (http.clone(), format!("{base}/ofrep/v1/evaluate/flags"), wide.clone());
+        async move {
+            let bearer = format!("Bearer {wide}");
+            let mut headers = vec![("authorization", bearer.as_str())];
+            headers.extend(env.map(|e| ("x-wavegate-environment", e)));
+            ask(&http, reqwest::Method::POST, url, &headers, Some(json!({}))).await.0
+        }
+    };
+    assert_eq!(bulk(&edge.url, None).await, 200);
+    assert_eq!(bulk(&edge.url, Some("prod")).await, 200);
+    assert_eq!(bulk(&edge.url, Some("dev")).await, 403, "the edge serves prod only");
+    assert_eq!(bulk(&url, Some("dev")).await, 200);
+    assert_eq!(bulk(&url, None).await, 400, "the server needs the environment named");
+    drop(server);
 }

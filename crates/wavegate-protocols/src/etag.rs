@@ -1,0 +1,49 @@
+//! ETags and `If-None-Match`, one rule for every source.
+//!
+//! - Bulk OFREP: a hash of the configuration revision, the environment and the canonical
+//!   context (RFC 8785), so a new context never gets a stale 304; where a flag of the
+//!   environment reads the clock and the context brings no `currentTime`, the time the source
+//!   filled in is hashed too (the answer may change with time alone).
+//! - Unleash features: a hash of the document's bytes.
+//!
+//! `If-None-Match` matches on any listed tag, or `*`.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use wavegate_core::audit::{sha256_hex, sha256_hex_bytes};
+use wavegate_core::canonical::canonical_json;
+
+/// A strong ETag of 32 hex digits of `hex`.
+fn quoted(hex: &str) -> String {
+    format!("\"{}\"", &hex[..32])
+}
+
+/// The bulk OFREP ETag. `clock` is the time the source put into the context, or empty when
+/// the answers cannot depend on it.
+pub fn bulk(revision: i64, env: &str, context: &Value, clock: &str) -> String {
+    quoted(&sha256_hex(&format!("{revision}\n{env}\n{}\n{clock}", canonical_json(context))))
+}
+
+/// The ETag of a document's bytes.
+pub fn of_bytes(body: &[u8]) -> String {
+    quoted(&sha256_hex_bytes(body))
+}
+
+/// Whether the request's `If-None-Match` matches `etag`.
+pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+}
+
+/// `etag` as a header value.
+pub fn header_value(etag: &str) -> HeaderValue {
+    HeaderValue::from_str(etag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+/// `304 Not Modified` carrying `etag`.
+pub fn not_modified(etag: &str) -> Response {
+    (axum::http::StatusCode::NOT_MODIFIED, [(header::ETAG, header_value(etag))]).into_response()
+}
