@@ -7,31 +7,14 @@
 //! router so tests need no socket; [`Server::bind`] binds a listener (port 0 works).
 #![warn(missing_docs)]
 
-pub mod admin;
-pub mod adoption;
-pub mod auth;
-pub mod checks;
 pub mod clock;
-pub mod controller;
-pub mod dashboard;
-pub mod error;
-pub mod events;
-pub mod feed;
-pub mod freeze;
-pub mod json;
+pub mod http;
 pub mod metrics;
-pub mod notify;
-pub mod ofrep_events;
-pub mod prometheus;
-pub mod protocols;
-pub mod reports;
-pub mod rollouts;
-pub mod schedule;
-pub mod scorecard;
+pub mod outbound;
+pub mod runtime;
 pub mod service;
 pub mod snapshot;
 pub mod state;
-pub mod stream;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -58,6 +41,7 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// The whole application router over `state`.
 pub fn app(state: AppState) -> Router {
+    use crate::http::*;
     let cors = wavegate_protocols::http::cors(&[HeaderName::from_static(admin::REASON_HEADER)]);
     let routes = Router::new()
         .merge(wavegate_protocols::router())
@@ -66,7 +50,7 @@ pub fn app(state: AppState) -> Router {
         .merge(rollouts::router())
         .merge(events::router())
         .merge(stream::router())
-        .merge(notify::api::router())
+        .merge(notify::router())
         .merge(scorecard::router())
         .merge(freeze::router())
         .merge(reports::router())
@@ -97,8 +81,8 @@ pub fn app(state: AppState) -> Router {
     Router::new().fallback_service(outer)
 }
 
-async fn not_found() -> error::ApiError {
-    error::ApiError::not_found("no such route; see /api/v1/openapi.json")
+async fn not_found() -> crate::http::error::ApiError {
+    crate::http::error::ApiError::not_found("no such route; see /api/v1/openapi.json")
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -136,19 +120,23 @@ pub async fn ensure_admin_token(
     match bootstrap {
         Some(secret) => {
             let secret = secret.trim();
-            if secret.len() < auth::MIN_BOOTSTRAP_LEN {
+            if secret.len() < crate::http::auth::MIN_BOOTSTRAP_LEN {
                 anyhow::bail!(
                     "WAVEGATE_BOOTSTRAP_ADMIN_TOKEN must be at least {} characters",
-                    auth::MIN_BOOTSTRAP_LEN
+                    crate::http::auth::MIN_BOOTSTRAP_LEN
                 );
             }
-            let minted =
-                auth::from_secret(secret.to_owned(), TokenKind::Admin, all, "admin".into());
+            let minted = crate::http::auth::from_secret(
+                secret.to_owned(),
+                TokenKind::Admin,
+                all,
+                "admin".into(),
+            );
             store.create_token(&minted.record, &change).await?;
             Ok(None)
         }
         None => {
-            let minted = auth::mint(TokenKind::Admin, all, "admin".into());
+            let minted = crate::http::auth::mint(TokenKind::Admin, all, "admin".into());
             store.create_token(&minted.record, &change).await?;
             Ok(Some(minted.secret))
         }
@@ -184,10 +172,16 @@ impl Server {
     ) -> std::io::Result<()> {
         let closing = self.state.closing.clone();
         // The notifier runs beside the controller (on the leading replica), never inside it.
-        let notifier =
-            tick.map(|_| tokio::spawn(notify::run(self.state.clone(), closing.subscribe())));
-        let controller =
-            tick.map(|t| tokio::spawn(controller::run(self.state.clone(), t, closing.subscribe())));
+        let notifier = tick.map(|_| {
+            tokio::spawn(crate::runtime::notify::run(self.state.clone(), closing.subscribe()))
+        });
+        let controller = tick.map(|t| {
+            tokio::spawn(crate::runtime::controller::run(
+                self.state.clone(),
+                t,
+                closing.subscribe(),
+            ))
+        });
         let result = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
                 shutdown.await;

@@ -7,10 +7,10 @@ use arc_swap::ArcSwap;
 use tokio::sync::Mutex;
 use wavegate_store::{Change, Store, StoreResult};
 
-use crate::auth::TokenCache;
 use crate::clock::Clock;
-use crate::feed::{Feed, FeedConfig};
+use crate::http::auth::TokenCache;
 use crate::metrics::Metrics;
+use crate::runtime::feed::{Feed, FeedConfig};
 use crate::snapshot::Snapshot;
 
 /// Shared server state (cheap to clone).
@@ -36,7 +36,7 @@ pub struct AppState {
     /// HTTP client for checks, webhook gates and Prometheus.
     pub http: reqwest::Client,
     /// How plan checks are run (client, pause between retries).
-    pub checks: crate::checks::Checker,
+    pub checks: crate::outbound::checks::Checker,
     /// Default Prometheus base URL for guardrails with `source: prometheus`.
     pub prometheus_url: Option<String>,
     /// Committed changes, fanned out to live views.
@@ -48,7 +48,7 @@ pub struct AppState {
     /// True while this replica leads the controller (and so sends notifications).
     pub leading: Arc<std::sync::atomic::AtomicBool>,
     /// How notifications are retried and timed out.
-    pub notify: crate::notify::NotifyConfig,
+    pub notify: crate::runtime::notify::NotifyConfig,
     /// The URL people reach this server at, for links in notifications.
     pub public_url: Option<String>,
     /// The revision of the snapshot evaluation serves, bumped after each swap (OFREP refetch
@@ -75,13 +75,16 @@ impl AppState {
             adoption: Arc::default(),
             adoption_pruned: Arc::default(),
             http: http.clone(),
-            checks: crate::checks::Checker { http, retry_pause: std::time::Duration::from_secs(1) },
+            checks: crate::outbound::checks::Checker {
+                http,
+                retry_pause: std::time::Duration::from_secs(1),
+            },
             prometheus_url: None,
             feed,
             stream_heartbeat: std::time::Duration::from_secs(15),
             replica: default_replica_name(),
             leading: Arc::default(),
-            notify: crate::notify::NotifyConfig::default(),
+            notify: crate::runtime::notify::NotifyConfig::default(),
             public_url: None,
             config_rev: Arc::new(tokio::sync::watch::Sender::new(0)),
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
@@ -103,15 +106,15 @@ impl AppState {
             loop {
                 // (config changed, live rollouts changed), or None to reload both.
                 let mut seen: Vec<Option<(bool, bool)>> = Vec::new();
-                let note = |item: &crate::feed::FeedItem| match item {
-                    crate::feed::FeedItem::Audit { entry, .. } => {
+                let note = |item: &crate::runtime::feed::FeedItem| match item {
+                    crate::runtime::feed::FeedItem::Audit { entry, .. } => {
                         let target = entry["target"].as_str().unwrap_or("");
                         let config = ["flag:", "segment:", "environment:"]
                             .iter()
                             .any(|p| target.starts_with(p));
                         Some((config, target.starts_with("rollout:")))
                     }
-                    crate::feed::FeedItem::Changed => Some((false, false)),
+                    crate::runtime::feed::FeedItem::Changed => Some((false, false)),
                 };
                 match rx.recv().await {
                     Ok(item) => seen.push(note(&item)),

@@ -17,7 +17,7 @@
 //! the rollout's exposure counts must equal the exposures acknowledged: nothing acknowledged
 //! was lost or double counted.
 //!
-//! Parse-only: the same bodies through `wavegate_server::events::Batch::parse` (the handler's
+//! Parse-only: the same bodies through `wavegate_server::http::events::Batch::parse` (the handler's
 //! own JSON step: serde into the same wire types), one thread, in this process, before the
 //! load starts; best of three.
 //!
@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use serde_json::{Value, json};
-use wavegate_server::events::Batch;
+use wavegate_server::http::events::Batch;
 
 use support::{Api, Proc, cpu_seconds, serve, sqlite_in};
 

@@ -91,7 +91,7 @@ pub(crate) fn print_json(v: &Value) {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let tick = parse_tick(&args.tick).map_err(Failure::Input)?;
-    let notify = wavegate_server::notify::NotifyConfig {
+    let notify = wavegate_server::runtime::notify::NotifyConfig {
         retry_base: parse_interval("--notify-retry-base", &args.notify_retry_base)
             .map_err(Failure::Input)?,
         max_attempts: args.notify_max_attempts,

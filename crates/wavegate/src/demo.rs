@@ -175,7 +175,8 @@ async fn admin_token(store: &dyn Store) -> anyhow::Result<String> {
     if let Some(secret) = wavegate_server::ensure_admin_token(store, None, now).await? {
         return Ok(secret);
     }
-    let minted = wavegate_server::auth::mint(TokenKind::Admin, vec!["*".into()], "demo".into());
+    let minted =
+        wavegate_server::http::auth::mint(TokenKind::Admin, vec!["*".into()], "demo".into());
     let change = Change { actor: "system".into(), reason: Some("wavegate demo".into()), at: now };
     store.create_token(&minted.record, &change).await.context("Failed to create a demo token")?;
     Ok(minted.secret)

@@ -9,9 +9,12 @@
 //! Services speak [`ServiceError`]; only the HTTP layer turns it into an `ApiError`.
 
 pub mod events;
+pub mod freeze;
 pub mod plans;
 pub mod reports;
 pub mod rollouts;
+pub mod schedules;
+pub mod scorecard;
 
 use wavegate_store::StoreError;
 

@@ -108,7 +108,7 @@ pub async fn calendar(
             }
         }
     }
-    for (plan, at, by, _) in crate::schedule::pending(state).await? {
+    for (plan, at, by, _) in crate::service::schedules::pending(state).await? {
         if at < to {
             entries.push(Entry {
                 kind: "scheduled",
@@ -121,7 +121,7 @@ pub async fn calendar(
             });
         }
     }
-    if let Some(why) = crate::freeze::active(state).await? {
+    if let Some(why) = crate::service::freeze::active(state).await? {
         entries.push(Entry {
             kind: "freeze",
             title: format!("freeze: {why}"),

@@ -18,7 +18,7 @@ use wavegate_rollout::start::{StartFacts, StartRefusal, check_start};
 use wavegate_rollout::stats::Moments;
 use wavegate_store::{Kind, Put, RolloutRow, RolloutWrite, StoreError, VerdictRow};
 
-use crate::checks::CheckOutcome;
+use crate::outbound::checks::CheckOutcome;
 use crate::service::{ServiceError, ServiceResult, decode};
 use crate::state::AppState;
 
@@ -98,7 +98,7 @@ pub async fn start(
     } else {
         state.store.rollouts(false).await?
     };
-    let freeze = crate::freeze::active(state).await?;
+    let freeze = crate::service::freeze::active(state).await?;
     let mut id_bytes = [0u8; 5];
     rand::rng().fill_bytes(&mut id_bytes);
     let id = format!("ro_{}", hex::encode(id_bytes));
@@ -106,7 +106,9 @@ pub async fn start(
     let (r, mut actions) =
         machine::start(id, plan, plan_version, requester.to_owned(), flag_head.version, now)
             .map_err(|e| ServiceError::conflict(e.to_string()))?;
-    let card = crate::scorecard::assessment(state, &r.plan, r.plan_version, Some(&r), None).await?;
+    let card =
+        crate::service::scorecard::assessment(state, &r.plan, r.plan_version, Some(&r), None)
+            .await?;
     let block = card.block_reason();
     // The same release (name and version) completed in an environment.
     let completed_in: Vec<&str> = rows
@@ -131,7 +133,7 @@ pub async fn start(
         StartRefusal::NoDigestDeclared => ServiceError::invalid("artifact_sha256", e.to_string()),
         other => ServiceError::conflict(other.to_string()),
     })?;
-    let before = crate::checks::run(&state.checks, &r, CheckWhen::BeforeStart).await;
+    let before = crate::outbound::checks::run(&state.checks, &r, CheckWhen::BeforeStart).await;
     if let Some(f) = before.iter().find(|o| !o.passed) {
         return Err(ServiceError::conflict(format!(
             "check {:?} failed before the start: {}",
@@ -197,7 +199,7 @@ pub async fn step_one(
     let mut signals = signals(state, &r).await?;
     signals.freeze = freeze;
     if r.plan.scorecard.is_some() {
-        signals.scorecard_block = match crate::scorecard::assessment(
+        signals.scorecard_block = match crate::service::scorecard::assessment(
             state,
             &r.plan,
             r.plan_version,
@@ -219,7 +221,7 @@ pub async fn step_one(
     }
     // Promotion gates: the plan's before-promotion checks, run once for this decision.
     let outcomes = if promoting(&next, &actions) {
-        Some(crate::checks::run(&state.checks, &r, CheckWhen::BeforePromotion).await)
+        Some(crate::outbound::checks::run(&state.checks, &r, CheckWhen::BeforePromotion).await)
     } else {
         None
     };
@@ -290,7 +292,7 @@ pub async fn after_exposure(
     if !matches!(r.state, State::Running { .. }) {
         return Ok((row, r));
     }
-    let outcomes = crate::checks::run(&state.checks, &r, CheckWhen::AfterExposure).await;
+    let outcomes = crate::outbound::checks::run(&state.checks, &r, CheckWhen::AfterExposure).await;
     if outcomes.is_empty() {
         return Ok((row, r));
     }
@@ -386,7 +388,8 @@ pub async fn signals(state: &AppState, r: &Rollout) -> ServiceResult<Signals> {
     }
     for g in r.plan.guardrails.iter().filter(|g| g.source == SignalSource::Prometheus) {
         let reading =
-            crate::prometheus::read(&state.http, state.prometheus_url.as_deref(), r, g).await;
+            crate::outbound::prometheus::read(&state.http, state.prometheus_url.as_deref(), r, g)
+                .await;
         s.readings.insert(g.name.clone(), reading);
     }
     Ok(s)
@@ -436,7 +439,7 @@ pub async fn persist(
                 let spec: FlagSpec = decode("flag", &head.spec)?;
                 let next = with_rollout_rules(&spec, &r.plan, &r.id, wave);
                 // Never write a flag version that evaluation could not compile.
-                let segments = crate::admin::live_segments(&*state.store).await?;
+                let segments = crate::http::admin::live_segments(&*state.store).await?;
                 let envs = state.snapshot.load().environments.clone();
                 wavegate_core::Flag::validate(
                     &r.plan.flag,

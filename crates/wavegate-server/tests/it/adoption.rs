@@ -131,7 +131,7 @@ async fn adoption_is_counted_per_user_by_cohort_and_lagging_cohorts_are_flagged(
     // Through wave 2 to completion: now everyone is served the new variant.
     for _ in 0..6 {
         app.clock.advance(chrono::Duration::minutes(61));
-        wavegate_server::controller::tick(&app.state).await.unwrap();
+        wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     }
     let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
     assert_eq!(status["state"], "completed", "{status}");
@@ -238,7 +238,7 @@ async fn adoption_is_counted_per_user_by_cohort_and_lagging_cohorts_are_flagged(
         async move { store.adoption(&id, 0).await.unwrap().iter().map(|c| c.exposed).sum::<i64>() }
     };
     assert_eq!(stored(&app).await, 600);
-    wavegate_server::controller::tick(&app.state).await.unwrap();
+    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     assert_eq!(stored(&app).await, 400);
     assert_eq!(adoption(&app, &id, "?window=90").await.body["overall"], rep["overall"]);
     let s = app.admin(Method::GET, "/api/v1/reports/adoption", None).await.body;

@@ -114,7 +114,7 @@ async fn checks_gate_the_start_and_promotions_and_act_on_failure() {
 
     // The change board's webhook says no: the promotion does not happen; the rollout pauses.
     t.gate_open.store(false, Ordering::SeqCst);
-    wavegate_server::controller::tick(&app.state).await.unwrap();
+    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     let s = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
     assert_eq!((s["state"].clone(), s["wave"].clone()), (json!("paused"), json!(1)), "{s}");
     assert!(s["reason"].as_str().unwrap().contains("change-board"), "{s}");
@@ -137,7 +137,7 @@ async fn checks_gate_the_start_and_promotions_and_act_on_failure() {
     )
     .await;
     t.healthy.store(false, Ordering::SeqCst);
-    wavegate_server::controller::tick(&app.state).await.unwrap();
+    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     let s = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
     // The health check runs before the promotion too: it fails there and rolls back at once.
     assert_eq!(s["state"], "rolled_back", "{s}");
@@ -167,7 +167,7 @@ async fn a_failing_smoke_check_after_promotion_rolls_back() {
     let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
     let id = r.body["id"].as_str().unwrap().to_owned();
     t.healthy.store(false, Ordering::SeqCst);
-    wavegate_server::controller::tick(&app.state).await.unwrap();
+    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     let s = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
     assert_eq!(s["state"], "rolled_back", "{s}");
     let smoke: Vec<_> =

@@ -101,7 +101,8 @@ async fn a_rollback_during_a_hanging_check_is_answered_at_once() {
     let (url, _hang, mut accepted) = endpoint().await;
     let (app, id) = started(&url).await;
     let state = app.state.clone();
-    let tick = tokio::spawn(async move { wavegate_server::controller::tick(&state).await });
+    let tick =
+        tokio::spawn(async move { wavegate_server::runtime::controller::tick(&state).await });
     inside_the_check(&mut accepted).await;
 
     let t = Instant::now();
@@ -142,7 +143,8 @@ async fn the_controller_decides_correctly_after_a_pause_during_its_check() {
     let (url, hang, mut accepted) = endpoint().await;
     let (app, id) = started(&url).await;
     let state = app.state.clone();
-    let tick = tokio::spawn(async move { wavegate_server::controller::tick(&state).await });
+    let tick =
+        tokio::spawn(async move { wavegate_server::runtime::controller::tick(&state).await });
     inside_the_check(&mut accepted).await;
 
     let t = Instant::now();
@@ -173,7 +175,7 @@ async fn the_controller_decides_correctly_after_a_pause_during_its_check() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    wavegate_server::controller::tick(&app.state).await.unwrap();
+    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     let s = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
     assert_eq!(s["wave"], 2, "{s}");
     assert_ne!(s["state"], "rolled_back", "{s}");

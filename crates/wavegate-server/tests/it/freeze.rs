@@ -48,7 +48,7 @@ async fn a_freeze_holds_everything_but_pause_and_rollback() {
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert!(r.body["message"].as_str().unwrap().contains("incident INC-7"));
     for _ in 0..3 {
-        wavegate_server::controller::tick(&app.state).await.unwrap();
+        wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     }
     let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{a}"), None).await.body;
     assert_eq!(status["wave"], 1, "held by the freeze: {status}");
@@ -77,7 +77,7 @@ async fn a_freeze_holds_everything_but_pause_and_rollback() {
     let b = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "pb"}))).await;
     assert_eq!(b.status, StatusCode::CREATED, "{:?}", b.body);
     let id = b.body["id"].as_str().unwrap().to_owned();
-    wavegate_server::controller::tick(&app.state).await.unwrap();
+    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
     assert_eq!(status["wave"], 2, "{status}");
     let audit = app.admin(Method::GET, "/api/v1/audit?limit=100", None).await.body;
@@ -190,14 +190,14 @@ async fn scheduled_starts_run_when_due() {
     let cal = app.admin(Method::GET, "/api/v1/calendar", None).await.body;
     assert!(cal["entries"].as_array().unwrap().iter().any(|e| e["kind"] == "scheduled"), "{cal}");
 
-    wavegate_server::controller::tick(&app.state).await.unwrap();
+    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     assert_eq!(
         app.admin(Method::GET, "/api/v1/rollouts", None).await.body,
         json!([]),
         "not due yet"
     );
     app.clock.advance(chrono::Duration::minutes(61));
-    wavegate_server::controller::tick(&app.state).await.unwrap();
+    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     let rollouts = app.admin(Method::GET, "/api/v1/rollouts", None).await.body;
     assert_eq!(rollouts.as_array().unwrap().len(), 1, "{rollouts}");
     assert_eq!(rollouts[0]["plan"], "pa");

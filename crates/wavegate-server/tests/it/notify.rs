@@ -70,7 +70,7 @@ async fn receiver(fail_first: usize, hang: bool) -> (String, Seen) {
 /// app's manual clock, a fast poll and `timeout` per attempt.
 fn notifier(app: &TestApp, timeout: Duration) -> tokio::sync::watch::Sender<bool> {
     let mut state = app.state.clone();
-    state.notify = wavegate_server::notify::NotifyConfig {
+    state.notify = wavegate_server::runtime::notify::NotifyConfig {
         retry_base: Duration::from_secs(2),
         max_attempts: 3,
         timeout,
@@ -79,7 +79,7 @@ fn notifier(app: &TestApp, timeout: Duration) -> tokio::sync::watch::Sender<bool
     state.public_url = Some("https://wavegate.example.com".into());
     state.leading.store(true, std::sync::atomic::Ordering::Relaxed);
     let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(wavegate_server::notify::run(state, rx));
+    tokio::spawn(wavegate_server::runtime::notify::run(state, rx));
     tx
 }
 
@@ -362,12 +362,15 @@ async fn signed_targets_sign_each_request_and_never_show_their_secret() {
     let (headers, body) = raw.lock().await[0].clone();
     let ts: i64 = headers["x-wavegate-timestamp"].to_str().unwrap().parse().unwrap();
     let sig = headers["x-wavegate-signature"].to_str().unwrap();
-    assert_eq!(sig, wavegate_server::notify::signature(secret, ts, &body));
+    assert_eq!(sig, wavegate_server::runtime::notify::signature(secret, ts, &body));
     // Verified independently of wavegate's own function.
     use hmac::Mac as _;
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{ts}.").as_bytes());
     mac.update(&body);
     assert_eq!(sig, format!("sha256={}", hex::encode(mac.finalize().into_bytes())));
-    assert_ne!(sig, wavegate_server::notify::signature("another-secret-entirely", ts, &body));
+    assert_ne!(
+        sig,
+        wavegate_server::runtime::notify::signature("another-secret-entirely", ts, &body)
+    );
 }

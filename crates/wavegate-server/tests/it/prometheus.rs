@@ -85,7 +85,7 @@ async fn until_prometheus_reads(url: &str, query: &str, want: f64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         assert!(Instant::now() < deadline, "prometheus never read {want} for {query}");
-        let read = wavegate_server::prometheus::instant(&http, url, query).await;
+        let read = wavegate_server::outbound::prometheus::instant(&http, url, query).await;
         if matches!(read, Ok(Some(v)) if (v - want).abs() < 1e-9) {
             return;
         }
@@ -161,7 +161,7 @@ async fn a_prometheus_guardrail_promotes_on_good_readings_and_rolls_back_on_bad_
         .to_owned();
 
     // Equal readings: pass, promote.
-    wavegate_server::controller::tick(&app.state).await.unwrap();
+    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     let s = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
     assert_eq!(s["wave"], 2, "{s}");
     let v = s["verdicts"]
@@ -176,7 +176,7 @@ async fn a_prometheus_guardrail_promotes_on_good_readings_and_rolls_back_on_bad_
     // The new variant's error ratio jumps; once Prometheus has scraped it, the next tick rolls back.
     on.store(0.2f64.to_bits(), Ordering::SeqCst);
     until_prometheus_reads(&prom.url, r#"app_error_ratio{variant="on"}"#, 0.2).await;
-    wavegate_server::controller::tick(&app.state).await.unwrap();
+    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     let s = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
     assert_eq!(s["state"], "rolled_back", "{s}");
     let fail =
@@ -188,7 +188,9 @@ async fn a_prometheus_guardrail_promotes_on_good_readings_and_rolls_back_on_bad_
 async fn query_errors_and_empty_results_are_inconclusive() {
     let prom_missing = "http://127.0.0.1:9";
     let http = reqwest::Client::new();
-    assert!(wavegate_server::prometheus::instant(&http, prom_missing, "up").await.is_err());
+    assert!(
+        wavegate_server::outbound::prometheus::instant(&http, prom_missing, "up").await.is_err()
+    );
     let g: wavegate_rollout::plan::GuardrailSpec = serde_json::from_value(json!({
         "name": "g", "metric": "x", "source": "prometheus", "query": "q", "comparison": "bound", "bound": 1.0, "action": "pause"
     }))

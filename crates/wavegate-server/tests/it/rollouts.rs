@@ -114,7 +114,7 @@ async fn events_are_validated_whole_and_counted_by_arm() {
         app.call(Method::POST, "/api/v1/events", Some(&client), Some(json!({"events": []}))).await;
     assert_eq!(client_post.status, StatusCode::FORBIDDEN, "client-sdk tokens evaluate only");
 
-    wavegate_server::controller::tick(&app.state).await.unwrap();
+    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
     assert_eq!(status["wave"], 2, "{status}");
     let v = status["verdicts"]

@@ -95,7 +95,7 @@ async fn a_declared_scorecard_gates_start_and_promotion() {
     // Red again: promotion holds in `no_go`, with one audit entry naming the items.
     set(&app, "baseline", json!({"status": "red", "note": "baseline moved"})).await;
     for _ in 0..2 {
-        wavegate_server::controller::tick(&app.state).await.unwrap();
+        wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     }
     let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
     assert_eq!(
@@ -109,7 +109,7 @@ async fn a_declared_scorecard_gates_start_and_promotion() {
     assert_eq!(holds, 1, "{audit}");
     // Green: the next tick promotes.
     set(&app, "baseline", json!({"status": "green", "note": "re-measured"})).await;
-    wavegate_server::controller::tick(&app.state).await.unwrap();
+    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
     assert_eq!(status["wave"], 2, "{status}");
 }
@@ -160,7 +160,7 @@ async fn the_promotion_path_requires_earlier_environments_to_complete() {
     let s = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "stg"}))).await;
     let sid = s.body["id"].as_str().unwrap().to_owned();
     for _ in 0..2 {
-        wavegate_server::controller::tick(&app.state).await.unwrap();
+        wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     }
     let st = app.admin(Method::GET, &format!("/api/v1/rollouts/{sid}"), None).await.body;
     assert_eq!(st["state"], "completed", "{st}");
@@ -182,16 +182,16 @@ async fn completed_rollouts_mark_their_flag_stale_after_settling() {
             .unwrap()
             .to_owned();
     for _ in 0..2 {
-        wavegate_server::controller::tick(&app.state).await.unwrap();
+        wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     }
     let st = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
     assert_eq!(st["state"], "completed");
     app.clock.advance(chrono::Duration::minutes(90));
-    wavegate_server::controller::tick(&app.state).await.unwrap();
+    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     assert_eq!(stale_flags(&app).await, json!([]), "not yet settled");
     app.clock.advance(chrono::Duration::minutes(31));
-    wavegate_server::controller::tick(&app.state).await.unwrap();
-    wavegate_server::controller::tick(&app.state).await.unwrap();
+    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
+    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
     let list = stale_flags(&app).await;
     assert_eq!(list[0]["key"], "checkout", "{list}");
     assert_eq!(list[0]["stale"]["rollout"], id.as_str());

@@ -25,10 +25,10 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 use wavegate_store::{Head, Kind, TokenKind};
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::feed::{FeedItem, item_for};
-use crate::json::ApiQuery as Query;
+use crate::http::auth::Principal;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::ApiQuery as Query;
+use crate::runtime::feed::{FeedItem, item_for};
 use crate::state::AppState;
 
 /// The stream route.
@@ -55,7 +55,7 @@ struct Scope {
 
 impl Scope {
     fn head(&self, kind: Kind, h: &Head) -> Value {
-        let mut spec = crate::admin::redact(&self.principal, kind, h.spec.clone());
+        let mut spec = crate::http::admin::redact(&self.principal, kind, h.spec.clone());
         if let (Kind::Flag, Some(env)) = (kind, &self.environment)
             && let Some(envs) = spec.get_mut("environments").and_then(Value::as_object_mut)
         {

@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Like `axum::Json`, but any content type is accepted and errors are [`ApiError`]s that name
 /// the line, column and (for unknown or mistyped fields) the field.
@@ -25,7 +25,7 @@ pub fn body_error(e: axum::extract::rejection::BytesRejection) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError {
             status: e.status(),
-            code: crate::error::ErrorCode::PayloadTooLarge,
+            code: crate::http::error::ErrorCode::PayloadTooLarge,
             message: "request body is too large".into(),
             field: None,
         }

@@ -27,7 +27,7 @@ pub async fn tick(state: &AppState) -> anyhow::Result<usize> {
 pub async fn tick_as(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Result<usize> {
     let mut stepped = 0;
     // Unknown is not "no freeze": hold promotions until the setting can be read.
-    let freeze = match crate::freeze::active(state).await {
+    let freeze = match crate::service::freeze::active(state).await {
         Ok(f) => f,
         Err(e) => Some(format!("freeze state unreadable: {e}")),
     };
@@ -60,7 +60,7 @@ pub async fn tick_as(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Res
         tracing::info!(rollout = %id, "flag marked stale");
     }
     prune_adoption(state).await;
-    if let Err(e) = crate::schedule::run_due(state).await {
+    if let Err(e) = crate::service::schedules::run_due(state).await {
         tracing::error!(error = %e, "scheduled starts could not run");
     }
     Ok(stepped)

@@ -1,7 +1,7 @@
 //! The server as a [`FlagSource`] for the protocol routers of `wavegate-protocols` (OFREP and
 //! Unleash's client and frontend APIs): tokens from the store through the token cache, the
 //! compiled [`Snapshot`](crate::snapshot::Snapshot), evaluation metrics, OFREP's refetch
-//! stream ([`crate::ofrep_events`]), and Unleash metrics turned into exposures of live
+//! stream ([`crate::http::ofrep_events`]), and Unleash metrics turned into exposures of live
 //! rollouts.
 
 use std::collections::BTreeMap;
@@ -19,7 +19,7 @@ use wavegate_protocols::{
 };
 use wavegate_store::{AggregateDelta, TokenRecord};
 
-use crate::auth::secret_from_headers;
+use crate::http::auth::secret_from_headers;
 use crate::state::AppState;
 
 /// The protocol routers' slice of the state: the state itself as the source. One small
@@ -63,7 +63,7 @@ impl FlagSource for AppState {
     async fn ofrep_event_stream(&self, headers: &HeaderMap, env: &str) -> Option<Value> {
         // The ticket is keyed by the stored token; the lookup is the cached one just made.
         let token = self.tokens.lookup(self, secret_from_headers(headers)?).await.ok()??;
-        crate::ofrep_events::advertise(self, headers, &token, env)
+        crate::http::ofrep_events::advertise(self, headers, &token, env)
     }
 
     async fn unleash_registered(&self, r: Report<'_, Registration>) -> Result<(), Refusal> {

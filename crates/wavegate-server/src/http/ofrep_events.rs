@@ -23,8 +23,8 @@ use sha2::Sha256;
 use tokio::sync::mpsc;
 use wavegate_store::{TokenKind, TokenRecord};
 
-use crate::auth::{Principal, secret_from_headers};
-use crate::json::ApiQuery as Query;
+use crate::http::auth::{Principal, secret_from_headers};
+use crate::http::json::ApiQuery as Query;
 use crate::state::AppState;
 
 /// How long a ticket stays valid (a provider reconnecting later refetches the bulk response
@@ -133,7 +133,7 @@ async fn events(
     Query(q): Query<EventsQuery>,
 ) -> Response {
     if !state.snapshot.load().environments.contains(&q.environment) {
-        return crate::error::ApiError::invalid(
+        return crate::http::error::ApiError::invalid(
             "environment",
             format!("unknown environment {:?}", q.environment),
         )

@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 use wavegate_core::flag::validate_key;
 use wavegate_store::{Delivery, DeliveryQuery, NotifyTargetRow};
 
-use super::render;
-use super::spec::{ALL_EVENTS, Event, TargetSpec};
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::json::{ApiPath as Path, ApiQuery as Query, JsonBody};
+use crate::http::auth::Principal;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::{ApiPath as Path, ApiQuery as Query, JsonBody};
+use crate::runtime::notify::render;
+use crate::runtime::notify::spec::{ALL_EVENTS, Event, TargetSpec};
 use crate::state::AppState;
 
 /// Notification routes.
@@ -91,7 +91,7 @@ async fn put_target(
     validate_key(&name).map_err(|e| ApiError::invalid("name", e))?;
     spec.validate(&state.snapshot.load().environments)?;
     let value = serde_json::to_value(&spec).map_err(ApiError::internal)?;
-    let reason = crate::admin::reason(&headers);
+    let reason = crate::http::admin::reason(&headers);
     let created = state
         .store
         .put_notify_target(&name, &value, &spec.audit_details(), &state.change(p.name(), reason))
@@ -108,7 +108,7 @@ async fn delete_target(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     require_global_admin(&p)?;
-    let reason = crate::admin::reason(&headers);
+    let reason = crate::http::admin::reason(&headers);
     state.store.delete_notify_target(&name, &state.change(p.name(), reason)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -140,9 +140,15 @@ async fn test_target(
         text
     };
     let payload = render::payload(&target, event, &text, &ctx, 0);
-    let outcome =
-        super::post(&state, &target.url, target.secret.as_deref(), &payload, event.as_str(), 0)
-            .await;
+    let outcome = crate::runtime::notify::post(
+        &state,
+        &target.url,
+        target.secret.as_deref(),
+        &payload,
+        event.as_str(),
+        0,
+    )
+    .await;
     Ok(Json(match outcome {
         Ok(code) => json!({"ok": true, "http_status": code, "text": text}),
         Err((code, error)) => {

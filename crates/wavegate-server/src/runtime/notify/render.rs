@@ -22,7 +22,7 @@ fn environment() -> Environment<'static> {
 
 /// The template context for one audit entry about `rollout`.
 ///
-/// `entry` is the audit entry as [`crate::feed::audit_json`] shapes it; `url` links to the
+/// `entry` is the audit entry as [`crate::runtime::feed::audit_json`] shapes it; `url` links to the
 /// rollout's page when the server knows its public URL.
 pub fn context(
     event: Event,

@@ -16,9 +16,9 @@ use wavegate_rollout::machine::Rollout;
 use wavegate_rollout::report::{DOCUMENT_FORMATS, Format};
 use wavegate_store::TokenKind;
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::json::ApiQuery as Query;
+use crate::http::auth::Principal;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::ApiQuery as Query;
 use crate::service::reports;
 use crate::state::AppState;
 
@@ -61,13 +61,13 @@ fn with_about(report: &AdoptionReport, about: Value) -> Value {
 async fn rollout_adoption(
     State(state): State<AppState>,
     p: Principal,
-    crate::json::ApiPath(id): crate::json::ApiPath<String>,
+    crate::http::json::ApiPath(id): crate::http::json::ApiPath<String>,
     Query(q): Query<AdoptionQuery>,
 ) -> ApiResult<Response> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let lagging_window = window(q.window)?;
-    let format = crate::reports::format(q.format.as_deref(), &DOCUMENT_FORMATS)?;
-    let (row, r) = crate::rollouts::load(&state, &p, &id).await?;
+    let format = crate::http::reports::format(q.format.as_deref(), &DOCUMENT_FORMATS)?;
+    let (row, r) = crate::http::rollouts::load(&state, &p, &id).await?;
     let (rep, about) = reports::adoption(&state, &row, &r, lagging_window).await?;
     let title = format!(
         "{} ({}, {}, as of {})",
@@ -77,8 +77,8 @@ async fn rollout_adoption(
         about["as_of"].as_str().unwrap_or("")
     );
     Ok(match format {
-        Format::Markdown => crate::reports::document(format, to_markdown(&title, &rep)),
-        Format::Html => crate::reports::document(format, to_html(&title, &rep)),
+        Format::Markdown => crate::http::reports::document(format, to_markdown(&title, &rep)),
+        Format::Html => crate::http::reports::document(format, to_html(&title, &rep)),
         _ => axum::Json(with_about(&rep, about)).into_response(),
     })
 }

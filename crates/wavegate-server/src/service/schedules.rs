@@ -1,32 +1,16 @@
-//! Scheduled starts: `POST /api/v1/rollouts` with `start_at` stores a schedule (the versioned
-//! setting `schedule.<plan>`), `GET /api/v1/schedules` lists them, `DELETE
-//! /api/v1/schedules/{plan}` cancels one. The controller starts due ones with every start check
-//! run then; a schedule that cannot start is closed with the reason in the audit log.
+//! Scheduled starts: a start of a plan at a time, stored as the versioned setting
+//! `schedule.<plan>`; the controller's tick starts due ones through the same start checks as a
+//! start now, and closes each with its outcome (started, or refused with the reason) in the
+//! audit log.
 
-use axum::Json;
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use wavegate_store::{Kind, Put, TokenKind};
+use wavegate_store::{Kind, Put};
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::json::ApiPath as Path;
-use crate::service::{ServiceResult, rollouts};
+use crate::service::{ServiceError, ServiceResult, rollouts};
 use crate::state::AppState;
 
 const PREFIX: &str = "schedule.";
-
-/// Schedule routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/schedules", get(list))
-        .route("/api/v1/schedules/{plan}", delete(cancel))
-}
 
 fn put(plan: &str, spec: Value, archived: bool, action: &str) -> Put {
     Put {
@@ -40,32 +24,54 @@ fn put(plan: &str, spec: Value, archived: bool, action: &str) -> Put {
     }
 }
 
-/// Stores a start of `plan` at `at` (RFC 3339, in the future, within a year).
+/// Stores a start of `plan` at `at` (RFC 3339, in the future, within a year) requested by
+/// `requester`; returns the stored schedule.
 pub async fn schedule(
     state: &AppState,
-    p: &Principal,
+    requester: &str,
     plan: &str,
     at: &str,
     reason: Option<String>,
-) -> ApiResult<Response> {
+) -> ServiceResult<Value> {
     let when = DateTime::parse_from_rfc3339(at)
         .map_err(|_| {
-            ApiError::invalid("start_at", format!("start_at must be an RFC 3339 time, got {at:?}"))
+            ServiceError::invalid(
+                "start_at",
+                format!("start_at must be an RFC 3339 time, got {at:?}"),
+            )
         })?
         .with_timezone(&Utc);
     let now = state.clock.now();
     if when <= now || when > now + chrono::Duration::days(366) {
-        return Err(ApiError::invalid("start_at", "start_at must be in the future, within a year"));
+        return Err(ServiceError::invalid(
+            "start_at",
+            "start_at must be in the future, within a year",
+        ));
     }
-    let spec = json!({"plan": plan, "start_at": when, "requester": p.name(), "reason": reason});
+    let spec = json!({"plan": plan, "start_at": when, "requester": requester, "reason": reason});
     state
         .store
         .apply(
             &[put(plan, spec.clone(), false, "schedule")],
-            &state.change(p.name(), Some(format!("start scheduled for {when}"))),
+            &state.change(requester, Some(format!("start scheduled for {when}"))),
         )
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"scheduled": spec}))).into_response())
+    Ok(spec)
+}
+
+/// Cancels the pending start of `plan`, as `actor` (404 when there is none).
+pub async fn cancel(state: &AppState, plan: &str, actor: &str) -> ServiceResult<()> {
+    if !pending(state).await?.iter().any(|s| s.0 == plan) {
+        return Err(ServiceError::not_found(format!("no scheduled start of plan {plan:?}")));
+    }
+    state
+        .store
+        .apply(
+            &[put(plan, json!({"plan": plan, "cancelled_by": actor}), true, "cancel")],
+            &state.change(actor, None),
+        )
+        .await?;
+    Ok(())
 }
 
 /// Live schedules: `(plan, start_at, requester, reason)`.
@@ -107,7 +113,7 @@ pub async fn run_due(state: &AppState) -> ServiceResult<()> {
             Ok((row, _)) => ("started", json!({"plan": plan, "rollout": row.id})),
             Err(e) => {
                 // The person reads why; a server-side failure says only that it was one.
-                let error = crate::error::ApiError::from(e).message;
+                let error = crate::http::error::ApiError::from(e).message;
                 tracing::warn!(%plan, %error, "scheduled start refused");
                 ("failed", json!({"plan": plan, "error": error}))
             }
@@ -122,33 +128,4 @@ pub async fn run_due(state: &AppState) -> ServiceResult<()> {
         state.store.apply(&[w], &state.change("controller", reason)).await?;
     }
     Ok(())
-}
-
-async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
-    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    let items: Vec<Value> = pending(&state)
-        .await?
-        .into_iter()
-        .map(|(plan, at, by, reason)| json!({"plan": plan, "start_at": at, "requester": by, "reason": reason}))
-        .collect();
-    Ok(Json(json!(items)))
-}
-
-async fn cancel(
-    State(state): State<AppState>,
-    p: Principal,
-    Path(plan): Path<String>,
-) -> ApiResult<Json<Value>> {
-    p.require_admin()?;
-    if !pending(&state).await?.iter().any(|s| s.0 == plan) {
-        return Err(ApiError::not_found(format!("no scheduled start of plan {plan:?}")));
-    }
-    state
-        .store
-        .apply(
-            &[put(&plan, json!({"plan": plan, "cancelled_by": p.name()}), true, "cancel")],
-            &state.change(p.name(), None),
-        )
-        .await?;
-    Ok(Json(json!({"plan": plan, "cancelled": true})))
 }

@@ -13,9 +13,9 @@ use serde_json::json;
 use wavegate_core::wire::EventBatch;
 use wavegate_store::TokenKind;
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::json::JsonBody;
+use crate::http::auth::Principal;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::JsonBody;
 use crate::state::AppState;
 
 pub use crate::service::events::{MAX_EVENTS, MAX_VALUE};
@@ -34,7 +34,7 @@ impl Batch {
     /// Parses a request body with the handler's own code (the same extractor function and
     /// serde types), so the ingest benchmark's parse-only baseline times exactly this step.
     pub fn parse(body: &[u8]) -> ApiResult<Batch> {
-        crate::json::parse_json(body)
+        crate::http::json::parse_json(body)
     }
 
     /// How many events the batch holds.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Who a target speaks to; each audience has its own default wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,7 +189,7 @@ impl TargetSpec {
             if text.len() > MAX_TEMPLATE {
                 return Err(ApiError::invalid(field, format!("longer than {MAX_TEMPLATE} bytes")));
             }
-            crate::notify::render::check(text).map_err(|e| ApiError::invalid(field, e))?;
+            crate::runtime::notify::render::check(text).map_err(|e| ApiError::invalid(field, e))?;
         }
         Ok(())
     }

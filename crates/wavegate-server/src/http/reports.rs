@@ -12,9 +12,9 @@ use wavegate_rollout::report::{DOCUMENT_FORMATS, Format, to_html, to_markdown};
 use wavegate_rollout::retro;
 use wavegate_store::TokenKind;
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::json::ApiQuery as Query;
+use crate::http::auth::Principal;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::ApiQuery as Query;
 use crate::service::reports;
 use crate::state::AppState;
 
@@ -169,7 +169,7 @@ enum FeedbackBody {
 async fn post_feedback(
     State(state): State<AppState>,
     p: Principal,
-    crate::json::JsonBody(body): crate::json::JsonBody<FeedbackBody>,
+    crate::http::json::JsonBody(body): crate::http::json::JsonBody<FeedbackBody>,
 ) -> ApiResult<Response> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let items = match body {
@@ -273,12 +273,12 @@ struct RolloutReportQuery {
 async fn rollout_report(
     State(state): State<AppState>,
     p: Principal,
-    crate::json::ApiPath(id): crate::json::ApiPath<String>,
+    crate::http::json::ApiPath(id): crate::http::json::ApiPath<String>,
     Query(q): Query<RolloutReportQuery>,
 ) -> ApiResult<Response> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let format = format(q.format.as_deref(), &DOCUMENT_FORMATS)?;
-    let (row, r) = crate::rollouts::load(&state, &p, &id).await?;
+    let (row, r) = crate::http::rollouts::load(&state, &p, &id).await?;
     let (report, figures) = reports::post_rollout_report(&state, &row, &r).await?;
     Ok(match format {
         Format::Markdown => document(format, retro::to_markdown(&report)),

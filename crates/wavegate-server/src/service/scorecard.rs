@@ -1,45 +1,28 @@
-//! The go/no-go scorecard over HTTP: `GET /api/v1/plans/{name}/scorecard` (the assessment)
-//! and `PUT /api/v1/plans/{name}/scorecard/{item}` (set green, red or waived, with evidence).
-//! Item states are stored per plan as a versioned `scorecard` document (every change a version
-//! and an audit entry). The automatic items are computed here: the plan's guardrail sources
-//! return data, and a drill of this plan version passed within 30 days. The assessment itself
-//! is `wavegate_rollout::scorecard::assess` (pure).
+//! The go/no-go scorecard: item states stored per plan as a versioned `scorecard` document
+//! (every change a version and an audit entry), the automatic facts (the plan's guardrail
+//! sources return data; a drill of this plan version passed within 30 days), and the
+//! assessment itself, `wavegate_rollout::scorecard::assess` (pure).
 
 use std::collections::BTreeMap;
 
-use axum::Json;
-use axum::Router;
-use axum::extract::State;
-use axum::routing::{get, put};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use wavegate_rollout::machine::Rollout;
 use wavegate_rollout::plan::{PlanSpec, SignalSource};
 use wavegate_rollout::scorecard::{
     Assessment, AutoFacts, DRILL_MAX_AGE_DAYS, ItemState, Status, assess, items_of,
 };
 use wavegate_rollout::stats::Reading;
-use wavegate_store::{Kind, Put, TokenKind};
+use wavegate_store::{Kind, Put, StoreError};
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::json::{ApiPath as Path, JsonBody};
-use crate::service::ServiceResult;
+use crate::service::{ServiceError, ServiceResult};
 use crate::state::AppState;
 
-/// Scorecard routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/plans/{name}/scorecard", get(show))
-        .route("/api/v1/plans/{name}/scorecard/{item}", put(set))
-}
-
-/// The stored item states of `plan`.
-async fn states(state: &AppState, plan: &str) -> ServiceResult<BTreeMap<String, ItemState>> {
+/// The stored item states of `plan`, and the version of the document holding them (0: none).
+async fn states(state: &AppState, plan: &str) -> ServiceResult<(BTreeMap<String, ItemState>, i64)> {
     Ok(match state.store.get(Kind::Scorecard, plan).await? {
-        Some(h) => serde_json::from_value(h.spec["items"].clone()).unwrap_or_default(),
-        None => BTreeMap::new(),
+        Some(h) => (serde_json::from_value(h.spec["items"].clone()).unwrap_or_default(), h.version),
+        None => (BTreeMap::new(), 0),
     })
 }
 
@@ -93,7 +76,13 @@ async fn signals_fact(
         let reading = match (readings.and_then(|m| m.get(&g.name)), r) {
             (Some(reading), _) => reading.clone(),
             (None, Some(r)) => {
-                crate::prometheus::read(&state.http, state.prometheus_url.as_deref(), r, g).await
+                crate::outbound::prometheus::read(
+                    &state.http,
+                    state.prometheus_url.as_deref(),
+                    r,
+                    g,
+                )
+                .await
             }
             (None, None) => return None,
         };
@@ -124,11 +113,11 @@ pub async fn assessment(
         signals: signals_fact(state, plan, r, readings).await,
         drill: Some(drill_fact(state, &plan.name, version, now).await?),
     };
-    Ok(assess(plan, &states(state, &plan.name).await?, &facts))
+    Ok(assess(plan, &states(state, &plan.name).await?.0, &facts))
 }
 
 /// A rollout to template Prometheus queries with: the plan's live one, else a preview.
-async fn rollout_for(state: &AppState, plan: &PlanSpec, version: i64) -> Option<Rollout> {
+pub async fn rollout_for(state: &AppState, plan: &PlanSpec, version: i64) -> Option<Rollout> {
     if let Ok(rows) = state.store.rollouts(true).await {
         for row in rows.iter().filter(|r| r.plan == plan.name) {
             if let Ok(r) = serde_json::from_value::<Rollout>(row.doc.clone()) {
@@ -148,90 +137,66 @@ async fn rollout_for(state: &AppState, plan: &PlanSpec, version: i64) -> Option<
     .map(|(r, _)| r)
 }
 
-async fn show(
-    State(state): State<AppState>,
-    p: Principal,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
-    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    let (plan, version) = crate::service::plans::get(&state, &name).await?;
-    p.require_env(&plan.environment)?;
-    let r = rollout_for(&state, &plan, version).await;
-    let a = assessment(&state, &plan, version, r.as_ref(), None).await?;
-    let mut out = serde_json::to_value(&a).map_err(ApiError::internal)?;
-    out["plan"] = json!(name);
-    out["plan_version"] = json!(version);
-    out["block_reason"] = json!(a.block_reason());
-    Ok(Json(out))
-}
+/// How many times a scorecard change is made again when another change landed first.
+const ATTEMPTS: usize = 5;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetBody {
-    status: String,
-    #[serde(default)]
+/// Sets item `item` of plan `plan` to `status` (green, red or waived; a waiver needs a `note`),
+/// as `actor`; written at the version it was read from, so concurrent changes never lose one.
+pub async fn set_item(
+    state: &AppState,
+    plan: &PlanSpec,
+    item: &str,
+    status: &str,
     note: Option<String>,
-}
-
-async fn set(
-    State(state): State<AppState>,
-    p: Principal,
-    Path((name, item)): Path<(String, String)>,
-    JsonBody(body): JsonBody<SetBody>,
-) -> ApiResult<Json<Value>> {
-    p.require_admin()?;
-    let (plan, version) = crate::service::plans::get(&state, &name).await?;
-    p.require_env(&plan.environment)?;
-    let items = items_of(&plan);
-    if !items.iter().any(|(k, _)| *k == item) {
-        return Err(ApiError::not_found(format!(
+    actor: &str,
+) -> ServiceResult<()> {
+    let name = &plan.name;
+    let items = items_of(plan);
+    if !items.iter().any(|(k, _)| k == item) {
+        return Err(ServiceError::not_found(format!(
             "plan {name:?} has no scorecard item {item:?}; items: {}",
             items.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")
         )));
     }
-    let Some(status) = Status::parse_settable(&body.status) else {
-        return Err(ApiError::invalid("status", "status must be green, red or waived"));
+    let Some(status) = Status::parse_settable(status) else {
+        return Err(ServiceError::invalid("status", "status must be green, red or waived"));
     };
-    let note = body.note.unwrap_or_default().trim().to_owned();
+    let note = note.unwrap_or_default().trim().to_owned();
     if note.len() > 2000 {
-        return Err(ApiError::invalid("note", "note must be at most 2000 characters"));
+        return Err(ServiceError::invalid("note", "note must be at most 2000 characters"));
     }
     if status == Status::Waived && note.is_empty() {
-        return Err(ApiError::invalid("note", "a waiver needs a reason: send it as `note`"));
+        return Err(ServiceError::invalid("note", "a waiver needs a reason: send it as `note`"));
     }
     let automatic = item == wavegate_rollout::scorecard::DASHBOARDS
         || item == wavegate_rollout::scorecard::ROLLBACK_TESTED;
     if automatic && status != Status::Waived {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "status",
             format!("{item} is checked automatically; it can only be waived"),
         ));
     }
-    let mut current = states(&state, &name).await?;
-    current.insert(
-        item.clone(),
-        ItemState { status, by: p.name().to_owned(), at: state.clock.now(), note },
-    );
-    let put = Put {
-        kind: Kind::Scorecard,
-        key: name.clone(),
-        spec: json!({"items": current}),
-        archived: false,
-        expected_version: None,
-        action: Some("set".into()),
-        details: json!({"item": item, "status": status.as_str()}),
-    };
-    state
-        .store
-        .apply(
-            &[put],
-            &state.change(p.name(), Some(format!("scorecard {item}: {}", status.as_str()))),
-        )
-        .await?;
-    let r = rollout_for(&state, &plan, version).await;
-    let a = assessment(&state, &plan, version, r.as_ref(), None).await?;
-    let mut out = serde_json::to_value(&a).map_err(ApiError::internal)?;
-    out["plan"] = json!(name);
-    out["block_reason"] = json!(a.block_reason());
-    Ok(Json(out))
+    for attempt in 1..=ATTEMPTS {
+        let (mut current, version) = states(state, name).await?;
+        current.insert(
+            item.to_owned(),
+            ItemState { status, by: actor.to_owned(), at: state.clock.now(), note: note.clone() },
+        );
+        let put = Put {
+            kind: Kind::Scorecard,
+            key: name.clone(),
+            spec: json!({"items": current}),
+            archived: false,
+            expected_version: Some(version),
+            action: Some("set".into()),
+            details: json!({"item": item, "status": status.as_str()}),
+        };
+        let change = state.change(actor, Some(format!("scorecard {item}: {}", status.as_str())));
+        match state.store.apply(&[put], &change).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict(_)) if attempt < ATTEMPTS => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unreachable!("the loop returns on its last attempt")
 }

@@ -12,7 +12,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 
-use crate::json::{ApiPath as Path, ApiQuery as Query};
+use crate::http::json::{ApiPath as Path, ApiQuery as Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,9 +23,9 @@ use wavegate_core::spec::{FlagFile, FlagSpec, SegmentSpec};
 use wavegate_core::{Flag, SpecPath};
 use wavegate_store::{Head, Kind, Put, PutOutcome, Store, TokenKind, TokenRecord, VersionRecord};
 
-use crate::auth::{Principal, mint};
-use crate::error::{ApiError, ApiResult};
-use crate::json::{JsonBody, parse_json};
+use crate::http::auth::{Principal, mint};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::{JsonBody, parse_json};
 use crate::state::AppState;
 
 /// Header carrying the reason for a change.
@@ -1054,7 +1054,7 @@ async fn list_audit(
         Some(t) => state.store.audit_of(t, q.limit).await?,
         None => state.store.audit(q.after, q.limit).await?,
     };
-    let entries: Vec<Value> = rows.iter().map(crate::feed::audit_json).collect();
+    let entries: Vec<Value> = rows.iter().map(crate::runtime::feed::audit_json).collect();
     Ok(Json(json!(entries)))
 }
 

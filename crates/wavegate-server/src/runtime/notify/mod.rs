@@ -13,7 +13,6 @@
 //! leader stopped. Delivery is at least once: a receiver may see a retry of a message whose
 //! first answer was lost.
 
-pub mod api;
 pub mod render;
 pub mod spec;
 
@@ -122,7 +121,7 @@ pub async fn enqueue_new(state: &AppState) -> StoreResult<usize> {
             else {
                 continue;
             };
-            let entry = crate::feed::audit_json(row);
+            let entry = crate::runtime::feed::audit_json(row);
             let url = state
                 .public_url
                 .as_deref()

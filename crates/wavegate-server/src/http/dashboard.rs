@@ -16,15 +16,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wavegate_store::TokenKind;
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::json::{ApiPath as Path, ApiQuery as Query};
+use crate::http::auth::Principal;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::{ApiPath as Path, ApiQuery as Query};
 use crate::state::AppState;
 use wavegate_rollout::chart::{guardrail_points, guardrail_svg};
 
-const INDEX_HTML: &str = include_str!("../dashboard/index.html");
-const APP_JS: &str = include_str!("../dashboard/app.js");
-const APP_CSS: &str = include_str!("../dashboard/app.css");
+const INDEX_HTML: &str = include_str!("../../dashboard/index.html");
+const APP_JS: &str = include_str!("../../dashboard/app.js");
+const APP_CSS: &str = include_str!("../../dashboard/app.css");
 
 /// Content-Security-Policy of the dashboard: nothing from anywhere but this server.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -78,7 +78,7 @@ async fn chart(
     Query(q): Query<ChartQuery>,
 ) -> ApiResult<Response> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    let (_, r) = crate::rollouts::load(&state, &p, &id).await?;
+    let (_, r) = crate::http::rollouts::load(&state, &p, &id).await?;
     let g = r.plan.guardrails.iter().find(|g| g.name == name).ok_or_else(|| {
         let names: Vec<&str> = r.plan.guardrails.iter().map(|g| g.name.as_str()).collect();
         ApiError::not_found(format!(

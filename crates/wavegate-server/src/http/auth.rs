@@ -13,7 +13,7 @@ use base64::Engine;
 use rand::RngCore;
 use wavegate_store::{NewToken, StoreResult, TokenKind, TokenRecord};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::state::AppState;
 
 pub use wavegate_protocols::secret_from_headers;

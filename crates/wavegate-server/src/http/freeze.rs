@@ -9,60 +9,29 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use wavegate_store::{Kind, Put, TokenKind};
+use serde_json::Value;
+use wavegate_store::TokenKind;
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::json::JsonBody;
+use crate::http::auth::Principal;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::JsonBody;
+use crate::service::freeze;
 use crate::state::AppState;
-
-const KEY: &str = "freeze";
 
 /// Freeze routes.
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/freeze", get(show).put(on).delete(off))
 }
 
-/// The freeze's reason when it is on.
-pub async fn active(state: &AppState) -> crate::service::ServiceResult<Option<String>> {
-    Ok(state.store.get(Kind::Setting, KEY).await?.and_then(|h| {
-        (h.spec["active"] == Value::Bool(true))
-            .then(|| h.spec["reason"].as_str().unwrap_or("").to_owned())
-    }))
-}
-
 async fn show(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    Ok(Json(match state.store.get(Kind::Setting, KEY).await? {
-        Some(h) => h.spec,
-        None => json!({"active": false}),
-    }))
+    Ok(Json(freeze::show(&state).await?))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OnBody {
     reason: String,
-}
-
-async fn write(
-    state: &AppState,
-    p: &Principal,
-    spec: Value,
-    why: String,
-) -> ApiResult<Json<Value>> {
-    let put = Put {
-        kind: Kind::Setting,
-        key: KEY.into(),
-        spec: spec.clone(),
-        archived: false,
-        expected_version: None,
-        action: None,
-        details: json!({}),
-    };
-    state.store.apply(&[put], &state.change(p.name(), Some(why))).await?;
-    Ok(Json(spec))
 }
 
 async fn on(
@@ -78,9 +47,7 @@ async fn on(
     if reason.is_empty() || reason.len() > 500 {
         return Err(ApiError::invalid("reason", "a freeze needs a reason of 1 to 500 characters"));
     }
-    let at = state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let spec = json!({"active": true, "reason": reason, "by": p.name(), "at": at});
-    write(&state, &p, spec, format!("freeze: {reason}")).await
+    Ok(Json(freeze::set(&state, Some(&reason), p.name(), format!("freeze: {reason}")).await?))
 }
 
 async fn off(
@@ -99,7 +66,5 @@ async fn off(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("freeze lifted")
         .to_owned();
-    let at = state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let spec = json!({"active": false, "lifted_by": p.name(), "at": at});
-    write(&state, &p, spec, why).await
+    Ok(Json(freeze::set(&state, None, p.name(), why).await?))
 }

@@ -6,7 +6,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 
-use crate::json::{ApiPath as Path, ApiQuery as Query};
+use crate::http::json::{ApiPath as Path, ApiQuery as Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,14 +15,14 @@ use serde_json::{Value, json};
 use wavegate_rollout::machine::{Command, Rollout, State as RState};
 use wavegate_store::{Kind, RolloutRow, TokenKind, VerdictRow};
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::json::JsonBody;
+use crate::http::auth::Principal;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::JsonBody;
 use crate::service::{plans, rollouts};
 use crate::state::AppState;
 
 /// The JSON Schema of the plan format.
-pub const PLAN_SCHEMA: &str = include_str!("../../../docs/plan.schema.json");
+pub const PLAN_SCHEMA: &str = include_str!("../../../../docs/plan.schema.json");
 
 /// Plan and rollout routes.
 pub fn router() -> Router<AppState> {
@@ -56,7 +56,7 @@ async fn apply_plan(
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("plan is not valid UTF-8"))?;
     let (plan, findings) = plans::parse(text)?;
     p.require_env(&plan.environment)?;
-    let reason = crate::admin::reason(&headers);
+    let reason = crate::http::admin::reason(&headers);
     let out = plans::apply(&state, &plan, &state.change(p.name(), reason)).await?;
     let warnings: Vec<Value> = findings.iter().map(|f| json!(f)).collect();
     let status = if out.changed && out.version == 1 { StatusCode::CREATED } else { StatusCode::OK };
@@ -199,7 +199,10 @@ async fn start_rollout(
     let (plan, _) = plans::get(&state, &body.plan).await?;
     p.require_env(&plan.environment)?;
     if let Some(at) = &body.start_at {
-        return crate::schedule::schedule(&state, &p, &body.plan, at, body.reason.clone()).await;
+        let spec =
+            crate::service::schedules::schedule(&state, p.name(), &body.plan, at, body.reason)
+                .await?;
+        return Ok((StatusCode::ACCEPTED, Json(json!({"scheduled": spec}))).into_response());
     }
     let req = rollouts::StartRequest {
         plan: body.plan,
@@ -269,7 +272,7 @@ async fn get_rollout(
     }
     dto["verdicts"] = json!(latest.iter().map(|v| json!({"wave": v.wave + 1, "kind": v.kind, "name": v.name, "verdict": v.verdict, "at": v.at, "report": v.report})).collect::<Vec<_>>());
     if let Ok(card) =
-        crate::scorecard::assessment(&state, &r.plan, r.plan_version, Some(&r), None).await
+        crate::service::scorecard::assessment(&state, &r.plan, r.plan_version, Some(&r), None).await
     {
         dto["scorecard"] = json!({"declared": card.declared, "go": card.go, "blocks": card.blocks,
             "not_green": card.not_green, "max_red": card.max_red, "items": card.items,
@@ -359,7 +362,7 @@ async fn rollout_command(
     let body: CommandBody = if body.iter().all(u8::is_ascii_whitespace) {
         CommandBody::default()
     } else {
-        crate::json::parse_json(&body)?
+        crate::http::json::parse_json(&body)?
     };
     let reason = body.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
     if matches!(cmd, Command::Pause | Command::Rollback | Command::Reject) && reason.is_none() {

@@ -1,0 +1,54 @@
+//! The global freeze ("stop the line"): while it is on, every running rollout holds as in a
+//! blackout window (stop conditions, pause and rollback still act; nothing is promoted) and
+//! new rollouts are refused. Stored as the versioned `freeze` setting, so every change is a
+//! version with an audit entry.
+
+use serde_json::{Value, json};
+use wavegate_store::{Kind, Put};
+
+use crate::service::ServiceResult;
+use crate::state::AppState;
+
+const KEY: &str = "freeze";
+
+/// The freeze's reason when it is on.
+pub async fn active(state: &AppState) -> ServiceResult<Option<String>> {
+    Ok(state.store.get(Kind::Setting, KEY).await?.and_then(|h| {
+        (h.spec["active"] == Value::Bool(true))
+            .then(|| h.spec["reason"].as_str().unwrap_or("").to_owned())
+    }))
+}
+
+/// The stored freeze setting (`{"active": false}` when there has never been one).
+pub async fn show(state: &AppState) -> ServiceResult<Value> {
+    Ok(match state.store.get(Kind::Setting, KEY).await? {
+        Some(h) => h.spec,
+        None => json!({"active": false}),
+    })
+}
+
+/// Turns the freeze on with `reason` (Some) or lifts it (None), as `actor`, recording `why`.
+/// Returns the stored setting.
+pub async fn set(
+    state: &AppState,
+    reason: Option<&str>,
+    actor: &str,
+    why: String,
+) -> ServiceResult<Value> {
+    let at = state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let spec = match reason {
+        Some(reason) => json!({"active": true, "reason": reason, "by": actor, "at": at}),
+        None => json!({"active": false, "lifted_by": actor, "at": at}),
+    };
+    let put = Put {
+        kind: Kind::Setting,
+        key: KEY.into(),
+        spec: spec.clone(),
+        archived: false,
+        expected_version: None,
+        action: None,
+        details: json!({}),
+    };
+    state.store.apply(&[put], &state.change(actor, Some(why))).await?;
+    Ok(spec)
+}
