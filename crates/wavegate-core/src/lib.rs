@@ -39,6 +39,7 @@ pub mod flagfile;
 pub mod murmur;
 pub mod percent;
 pub mod spec;
+pub mod sse;
 pub mod unleash;
 
 pub use context::{AttrValue, Context};

@@ -24,7 +24,6 @@
 
 pub mod config;
 mod report;
-pub mod sse;
 mod stream;
 
 use std::path::PathBuf;

@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use wavegate_core::sse::SseParser;
+
 use crate::config::Specs;
-use crate::sse::SseParser;
 use crate::{Inner, Source};
 
 /// Runs until shutdown.
@@ -85,7 +86,7 @@ async fn follow(inner: &Arc<Inner>) -> Result<bool, String> {
             Ok(Ok(None)) => return Ok(progressed),
             Ok(Ok(Some(c))) => c,
         };
-        let events = parser.push(&chunk)?;
+        let events = parser.push(&chunk).map_err(|e| e.to_string())?;
         if events.is_empty() {
             continue;
         }
