@@ -40,6 +40,7 @@ pub mod murmur;
 pub mod percent;
 pub mod spec;
 pub mod sse;
+pub mod text;
 pub mod unleash;
 
 pub use context::{AttrValue, Context};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wavegate_core::sse::SseParser;
+use wavegate_core::text::percent_encode;
 
 use crate::config::Specs;
 use crate::{Inner, Source};
@@ -71,7 +72,7 @@ pub(crate) fn reconnect_delay(
 /// One connection: `Ok(true)` when it delivered something before ending.
 async fn follow(inner: &Arc<Inner>) -> Result<bool, String> {
     let s = &inner.settings;
-    let url = format!("{}/api/v1/stream?environment={}", s.url, enc(&s.environment));
+    let url = format!("{}/api/v1/stream?environment={}", s.url, percent_encode(&s.environment));
     let mut req = inner.http.get(&url).bearer_auth(&s.token).header("accept", "text/event-stream");
     let resume = {
         let compiled = inner.compiled.load();
@@ -178,18 +179,6 @@ fn root(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
