@@ -11,7 +11,7 @@ use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use base64::Engine;
-use rand::RngCore;
+use rand::Rng;
 use wavegate_store::{NewToken, StoreResult, TokenKind, TokenRecord};
 
 use crate::error::ApiError;

@@ -10,7 +10,7 @@ use crate::json::{ApiPath as Path, ApiQuery as Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use rand::RngCore;
+use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wavegate_core::spec::FlagSpec;
