@@ -39,6 +39,8 @@ pub mod flagfile;
 pub mod murmur;
 pub mod percent;
 pub mod spec;
+pub mod sse;
+pub mod text;
 pub mod unleash;
 pub mod wire;
 

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use wavegate_core::text::escape_html as esc;
 use wavegate_core::wire::Event;
 
 use crate::duration::Span;
@@ -380,9 +381,6 @@ pub fn to_markdown(title: &str, r: &AdoptionReport) -> String {
 /// The report as a self-contained HTML page: the tables, and per attribute a bar chart of
 /// each cohort's adoption in the lagging window against the overall rate.
 pub fn to_html(title: &str, r: &AdoptionReport) -> String {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-    };
     let lag_i = r.windows.iter().position(|w| *w == r.lagging_window).unwrap_or(0);
     let heads: String = r.windows.iter().map(|w| format!("<th>last {w} days</th>")).collect();
     let cells = |rates: &[Rate]| -> String {

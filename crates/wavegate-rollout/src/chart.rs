@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use wavegate_core::text::escape_html as esc;
+
 pub use crate::retro::Verdict;
 
 /// One stored verdict of a guardrail.
@@ -33,10 +35,6 @@ const LEFT: f64 = 56.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 14.0;
 const BOTTOM: f64 = 30.0;
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 fn fmt(v: f64) -> String {
     let a = v.abs();

@@ -24,7 +24,8 @@ pub fn owns_rule(id: &str, rule: &str) -> bool {
 pub fn rollout_rules(plan: &PlanSpec, id: &str, wave: usize) -> Vec<RuleSpec> {
     let mut rings: IndexMap<&str, Percent> = IndexMap::new();
     let mut general: Option<Percent> = None;
-    for w in &plan.waves[..=wave.min(plan.waves.len().saturating_sub(1))] {
+    // Waves up to `wave`, or all of them if it is beyond the last (none for a plan without).
+    for w in &plan.waves[..plan.waves.len().min(wave.saturating_add(1))] {
         if w.segments.is_empty() {
             general = Some(general.map_or(w.exposure, |g| g.max(w.exposure)));
         } else {

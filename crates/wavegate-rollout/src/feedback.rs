@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
+use wavegate_core::text::escape_html as esc;
 
 /// One piece of feedback, as the digest reads it.
 #[derive(Debug, Clone)]
@@ -135,9 +136,6 @@ pub fn digest(items: &[Item<'_>]) -> Digest {
 /// A stacked bar per category and per cohort: positive, neutral and negative items, as an
 /// SVG (all text escaped).
 pub fn sentiment_svg(d: &Digest) -> String {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-    };
     let rows: Vec<(String, &Tally)> = d
         .categories
         .iter()

@@ -264,6 +264,13 @@ pub enum CommandError {
     /// This principal may not do that.
     #[error("{0}")]
     NotAllowed(String),
+    /// The plan has no waves, so there is nothing to start at (the linter refuses such a plan
+    /// too, but a rollout must not rely on every caller having linted).
+    #[error("plan {plan:?} has no waves; a rollout needs at least one")]
+    NoWaves {
+        /// The plan's name.
+        plan: String,
+    },
 }
 
 fn blackouts(plan: &PlanSpec) -> Vec<Blackout> {
@@ -280,6 +287,10 @@ pub fn start(
     pre_rollout_version: i64,
     now: DateTime<Utc>,
 ) -> Result<(Rollout, Vec<Action>), CommandError> {
+    let Some(first) = plan.waves.first() else {
+        return Err(CommandError::NoWaves { plan: plan.name });
+    };
+    let exposure = first.exposure.to_string();
     if let Some(b) = active(&blackouts(&plan), now) {
         return Err(CommandError::InvalidState(format!(
             "inside blackout window {:?}; start later",
@@ -304,7 +315,6 @@ pub fn start(
         completed_at: None,
         stale_at: None,
     };
-    let exposure = r.plan.waves[0].exposure.to_string();
     let actions = vec![
         Action::SetExposure { wave: 0 },
         Action::Audit {
@@ -324,7 +334,15 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
         return (next, actions);
     };
     let plan = &r.plan;
-    let wave = &plan.waves[r.wave];
+    // The stored row, not this module, says which wave it is at: one that names a wave its
+    // plan lacks (a damaged or hand-edited row) stops for a person instead of panicking.
+    let Some(wave) = plan.waves.get(r.wave) else {
+        let reason =
+            format!("the rollout is at wave {} but its plan has {}", r.wave + 1, plan.waves.len());
+        let evidence = json!({"rollout": r.id, "wave": r.wave + 1, "waves": plan.waves.len()});
+        stop(&mut next, &mut actions, StopAction::Escalate, reason, evidence, now);
+        return (next, actions);
+    };
     let last = r.wave + 1 == plan.waves.len();
     let full = wave.exposure.basis_points() == 10_000 && wave.segments.is_empty();
 

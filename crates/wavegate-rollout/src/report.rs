@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
+use wavegate_core::text::escape_html as esc;
 
 use crate::machine::{Rollout, State};
 use crate::plan::ChangeType;
@@ -295,7 +296,6 @@ pub fn to_markdown(r: &DoraReport) -> String {
 
 /// The report as a self-contained HTML page with a bar chart of deployments per group.
 pub fn to_html(r: &DoraReport) -> String {
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     let max = r.groups.iter().map(|g| g.deployments).max().unwrap_or(1).max(1) as f64;
     let mut rows = String::new();
     let mut bars = String::new();
@@ -389,6 +389,14 @@ mod tests {
         );
         assert!(to_html(&r).contains("<svg"));
     }
+
+    #[test]
+    fn group_names_are_escaped_quotes_included() {
+        let r = dora(&[dep("a\"b'<c>&", true, 10, Some(0), false)], t(0), t(24), "service");
+        let html = to_html(&r);
+        assert!(html.contains("<th scope=\"row\">a&quot;b&#39;&lt;c&gt;&amp;</th>"), "{html}");
+        assert!(!html.contains("a\"b") && !html.contains("b'"), "{html}");
+    }
 }
 
 /// Renders the Markdown these reports write (headings, paragraphs, `-` lists, pipe tables,
@@ -405,7 +413,6 @@ pub fn markdown_page_with(title: &str, md: &str, figures: &[(String, String)]) -
     if figures.is_empty() {
         return page;
     }
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     let mut charts = String::from("<h2>Charts</h2>\n");
     for (caption, svg) in figures {
         charts.push_str(&format!(
@@ -417,7 +424,6 @@ pub fn markdown_page_with(title: &str, md: &str, figures: &[(String, String)]) -
 }
 
 fn markdown_page_body(title: &str, md: &str) -> String {
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     let inline = |s: &str| {
         let mut out = String::new();
         let mut bold = false;

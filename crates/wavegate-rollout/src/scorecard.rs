@@ -297,7 +297,12 @@ mod tests {
     }
 
     fn set(status: Status) -> ItemState {
-        ItemState { status, by: "kari".into(), at: Utc::now(), note: "see doc".into() }
+        ItemState {
+            status,
+            by: "kari".into(),
+            at: "2026-11-20T09:00:00Z".parse().unwrap(),
+            note: "see doc".into(),
+        }
     }
 
     #[test]

@@ -65,3 +65,11 @@ fn prometheus_guardrails_are_drilled_on_the_simulated_traffic() {
     let spike = run(&p, &scenario("error-spike")).unwrap();
     assert!(spike.passed, "{:?} {:?}", spike.outcome, spike.reason);
 }
+
+#[test]
+fn a_plan_without_waves_is_refused_not_a_panic() {
+    let mut p = plan();
+    p.waves.clear();
+    let err = run(&p, &scenario("clean")).unwrap_err();
+    assert!(err.contains("has no waves"), "{err}");
+}

@@ -4,9 +4,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use wavegate_core::spec::FlagSpec;
 use wavegate_core::{Context, Flag, SpecPath, evaluate};
-use wavegate_rollout::exposure::with_rollout_rules;
+use wavegate_rollout::exposure::{rollout_rules, with_rollout_rules};
 use wavegate_rollout::machine::{
-    Action, ArmMoments, Command, Phase, Rollout, Signals, State, command, start, step,
+    Action, ArmMoments, Command, CommandError, Phase, Rollout, Signals, State, command, start, step,
 };
 use wavegate_rollout::plan::PlanSpec;
 use wavegate_rollout::stats::Moments;
@@ -306,4 +306,47 @@ fn rings_reach_everyone_at_the_last_wave() {
             .with("email", wavegate_core::AttrValue::String(format!("u{i}@example.com")));
         assert_eq!(evaluate(&flag, &ctx).variant, "on", "ring member u{i} at the 100% wave");
     }
+}
+
+#[test]
+fn start_refuses_a_plan_without_waves() {
+    let mut p = plan();
+    p.waves.clear();
+    let err = start("ro_1".into(), p, 1, "alice".into(), 7, t0()).unwrap_err();
+    assert_eq!(err, CommandError::NoWaves { plan: "p".into() });
+    assert_eq!(err.to_string(), "plan \"p\" has no waves; a rollout needs at least one");
+}
+
+#[test]
+fn a_stored_rollout_at_a_wave_its_plan_lacks_escalates_instead_of_panicking() {
+    let mut beyond = started();
+    beyond.wave = 3;
+    let mut emptied = started();
+    emptied.plan.waves.clear();
+    for r in [beyond, emptied] {
+        let (next, actions) = step(&r, t0() + Duration::hours(1), &errors(1000, 1, 1));
+        assert!(
+            matches!(&next.state, State::Paused { reason } if reason.contains("but its plan has")),
+            "{:?}",
+            next.state
+        );
+        assert!(actions.iter().any(|a| matches!(a, Action::Escalate { .. })), "{actions:?}");
+        assert!(has_audit(&actions, "rollout.escalate"));
+        assert!(!actions.iter().any(|a| matches!(a, Action::SetExposure { .. })));
+        // A person can still roll it back to the pre-rollout version.
+        let (back, actions) =
+            command(&next, t0() + Duration::hours(2), &Command::Rollback, "bob", Some("bad row"))
+                .unwrap();
+        assert!(matches!(back.state, State::RolledBack { .. }));
+        assert!(actions.contains(&Action::RestoreFlag { version: 7 }));
+    }
+}
+
+#[test]
+fn rollout_rules_of_a_plan_without_waves_or_beyond_its_last_wave() {
+    let mut p = plan();
+    assert_eq!(rollout_rules(&p, "ro_1", 9), rollout_rules(&p, "ro_1", 2), "the last wave's");
+    assert_eq!(rollout_rules(&p, "ro_1", usize::MAX), rollout_rules(&p, "ro_1", 2));
+    p.waves.clear();
+    assert_eq!(rollout_rules(&p, "ro_1", 0), []);
 }

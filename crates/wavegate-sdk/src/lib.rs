@@ -24,7 +24,6 @@
 
 pub mod config;
 mod report;
-pub mod sse;
 mod stream;
 
 use std::path::PathBuf;
@@ -167,6 +166,8 @@ impl Builder {
     }
 
     /// Reconnection delays: the first, and the most (doubling between; default 250 ms, 10 s).
+    /// Each wait is drawn between half of that step and all of it, so many clients that lost
+    /// the server at once do not all come back at once.
     pub fn reconnect_delay(mut self, first: Duration, most: Duration) -> Builder {
         self.reconnect_base = first;
         self.reconnect_max = most;

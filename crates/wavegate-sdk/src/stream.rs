@@ -1,11 +1,14 @@
 //! The stream task: follows `GET /api/v1/stream` for one environment, applies each event,
-//! recompiles, swaps, and saves the snapshot file; reconnects with backoff and resumes with
-//! `Last-Event-ID`.
+//! recompiles, swaps, and saves the snapshot file; reconnects with jittered backoff and resumes
+//! with `Last-Event-ID`.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use wavegate_core::sse::SseParser;
+use wavegate_core::text::percent_encode;
 
 use crate::config::Specs;
-use crate::sse::SseParser;
 use crate::{Inner, Source};
 
 /// Runs until shutdown.
@@ -34,10 +37,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         }
         failures = if made_progress { 0 } else { failures.saturating_add(1) };
         let s = &inner.settings;
-        let wait = s
-            .reconnect_base
-            .saturating_mul(2u32.saturating_pow(failures.min(16)))
-            .min(s.reconnect_max);
+        let wait = reconnect_delay(s.reconnect_base, s.reconnect_max, failures, rand::random());
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
@@ -45,10 +45,34 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     }
 }
 
+/// The wait before reconnecting after `failures` attempts in a row that delivered nothing:
+/// "equal jitter" over the capped exponential backoff `cap = min(base · 2^failures, most)`,
+/// a delay in `[cap / 2, cap]` placed by `jitter` (uniform over `u64`: 0 gives `cap / 2`,
+/// `u64::MAX` gives `cap`).
+///
+/// Jitter, because a server restart drops every SDK at the same instant: without it they all
+/// come back in lockstep, at every step of the backoff. Half the cap stays fixed (rather than
+/// AWS's "full jitter" over `[0, cap]`) so that a flapping server is never retried at once.
+pub(crate) fn reconnect_delay(
+    base: Duration,
+    most: Duration,
+    failures: u32,
+    jitter: u64,
+) -> Duration {
+    let cap = base.saturating_mul(2u32.saturating_pow(failures.min(16))).min(most);
+    let half = cap / 2;
+    let span = (cap - half).as_nanos();
+    let (jitter, whole) = (u128::from(jitter), u128::from(u64::MAX));
+    // Exact unless the span is beyond any sensible setting (then a coarser step is fine).
+    let extra = span.checked_mul(jitter).map_or(span / whole * jitter, |p| p / whole);
+    // `extra <= span`, and a span beyond u64 nanoseconds (584 years) is not a reconnect delay.
+    half + Duration::from_nanos(u64::try_from(extra).unwrap_or(u64::MAX))
+}
+
 /// One connection: `Ok(true)` when it delivered something before ending.
 async fn follow(inner: &Arc<Inner>) -> Result<bool, String> {
     let s = &inner.settings;
-    let url = format!("{}/api/v1/stream?environment={}", s.url, enc(&s.environment));
+    let url = format!("{}/api/v1/stream?environment={}", s.url, percent_encode(&s.environment));
     let mut req = inner.http.get(&url).bearer_auth(&s.token).header("accept", "text/event-stream");
     let resume = {
         let compiled = inner.compiled.load();
@@ -85,7 +109,7 @@ async fn follow(inner: &Arc<Inner>) -> Result<bool, String> {
             Ok(Ok(None)) => return Ok(progressed),
             Ok(Ok(Some(c))) => c,
         };
-        let events = parser.push(&chunk)?;
+        let events = parser.push(&chunk).map_err(|e| e.to_string())?;
         if events.is_empty() {
             continue;
         }
@@ -157,14 +181,68 @@ fn root(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::stream::reconnect_delay;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn the_delay_stays_within_half_the_cap_and_the_cap() {
+        let (base, most) = (250 * MS, 10_000 * MS);
+        let jitters = [0, 1, 12_345, u64::MAX / 3, u64::MAX / 2, u64::MAX - 1, u64::MAX];
+        for failures in [0, 1, 2, 3, 5, 6, 10, 16, 17, 1000, u32::MAX] {
+            let cap = (base * 2u32.pow(failures.min(16))).min(most);
+            for jitter in jitters {
+                let d = reconnect_delay(base, most, failures, jitter);
+                assert!(d >= cap / 2 && d <= cap, "{failures} failures, jitter {jitter}: {d:?}");
             }
-        })
-        .collect()
+            assert_eq!(reconnect_delay(base, most, failures, 0), cap / 2);
+            assert_eq!(reconnect_delay(base, most, failures, u64::MAX), cap);
+        }
+    }
+
+    #[test]
+    fn the_cap_doubles_from_base_up_to_most() {
+        let top = |failures| reconnect_delay(250 * MS, 10_000 * MS, failures, u64::MAX);
+        let caps: Vec<Duration> = (0..8).map(top).collect();
+        assert_eq!(
+            caps,
+            [
+                250 * MS,
+                500 * MS,
+                1000 * MS,
+                2000 * MS,
+                4000 * MS,
+                8000 * MS,
+                10_000 * MS,
+                10_000 * MS
+            ]
+        );
+    }
+
+    #[test]
+    fn different_draws_spread_the_reconnects() {
+        let (base, most) = (250 * MS, 10_000 * MS);
+        let mid = reconnect_delay(base, most, 2, u64::MAX / 2);
+        assert!(mid > 700 * MS && mid < 800 * MS, "half way between 500 ms and 1 s: {mid:?}");
+        let mut last = Duration::ZERO;
+        for k in 0..=16u64 {
+            let d = reconnect_delay(base, most, 2, (u64::MAX / 16).saturating_mul(k));
+            assert!(d >= last, "more jitter never waits less");
+            last = d;
+        }
+        assert!(reconnect_delay(base, most, 2, 0) < last, "the draws are not in lockstep");
+    }
+
+    #[test]
+    fn degenerate_settings_do_not_panic() {
+        assert_eq!(reconnect_delay(Duration::ZERO, Duration::ZERO, 5, u64::MAX), Duration::ZERO);
+        let huge = Duration::MAX;
+        let d = reconnect_delay(huge, huge, u32::MAX, u64::MAX);
+        assert!(d >= huge / 2);
+        assert_eq!(reconnect_delay(20 * MS, 100 * MS, 0, u64::MAX), 20 * MS);
+    }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
-use wavegate_sdk::sse::SseParser;
+use wavegate_core::sse::SseParser;
 
 use support::{Api, serve, spawn, sqlite_in};
 

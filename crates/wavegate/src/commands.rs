@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use reqwest::Method;
 use serde_json::{Value, json};
+use wavegate_core::text::percent_encode as enc;
 
 use crate::cli::{
     AuditCommand, Cli, Command, EnvCommand, EvalArgs, FlagCommand, LogFormat, Remote, ServeArgs,
@@ -255,19 +256,6 @@ pub(crate) fn s(v: &Value) -> String {
 
 fn join(v: &Value) -> String {
     v.as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(",")).unwrap_or_default()
-}
-
-/// Percent-encodes a path segment.
-pub(crate) fn enc(seg: &str) -> String {
-    seg.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 pub(crate) fn with_reason(

@@ -21,12 +21,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
+use wavegate_core::text::percent_encode as enc;
 use wavegate_rollout::sim::Rng;
 use wavegate_store::{Change, Store, TokenKind};
 
 use crate::cli::{DemoArgs, Remote};
 use crate::client::Client;
-use crate::commands::{Failure, enc, redact_url};
+use crate::commands::{Failure, redact_url};
 
 /// The sample flags and segment (`examples/demo/flags.yaml`).
 pub const FLAGS: &str = include_str!("../../../examples/demo/flags.yaml");

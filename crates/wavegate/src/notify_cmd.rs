@@ -4,10 +4,11 @@ use std::process::ExitCode;
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use wavegate_core::text::percent_encode as enc;
 
 use crate::cli::{NotifyCommand, Remote};
 use crate::client::Client;
-use crate::commands::{Failure, enc, need_token, print_json, s, with_reason};
+use crate::commands::{Failure, need_token, print_json, s, with_reason};
 
 /// Runs `wavegate notify …`.
 pub async fn notify(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitCode> {

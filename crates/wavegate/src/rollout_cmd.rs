@@ -6,13 +6,14 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use reqwest::Method;
 use serde_json::{Value, json};
+use wavegate_core::text::percent_encode as enc;
 use wavegate_rollout::lint::{Severity, has_errors, lint};
 
 use crate::cli::{
     DrillArgs, FreezeCommand, PlanCommand, Remote, ReportCommand, RolloutCommand, ScorecardCommand,
 };
 use crate::client::Client;
-use crate::commands::{Failure, enc, need_token, print_json, s, with_reason};
+use crate::commands::{Failure, need_token, print_json, s, with_reason};
 
 fn read_file(file: &std::path::Path) -> anyhow::Result<String> {
     if file.as_os_str() == "-" {

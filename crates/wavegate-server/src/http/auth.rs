@@ -10,7 +10,7 @@ use std::sync::RwLock;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
-use rand::RngCore;
+use rand::Rng;
 use wavegate_store::{NewToken, StoreResult, TokenKind, TokenRecord};
 
 use crate::http::error::ApiError;

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
 use tokio::sync::mpsc;
+use wavegate_core::text::percent_encode as enc;
 use wavegate_store::{TokenKind, TokenRecord};
 
 use crate::http::auth::{Principal, secret_from_headers};
@@ -78,18 +79,6 @@ pub fn advertise(
         "url": format!("{origin}/ofrep/v1/events?environment={}&ticket={}", enc(env), enc(&t)),
         "inactivityDelaySec": INACTIVITY_DELAY_SEC,
     }))
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[derive(Debug, Deserialize)]

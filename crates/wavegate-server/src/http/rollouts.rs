@@ -147,7 +147,8 @@ pub fn rollout_dto(row: &RolloutRow, r: &Rollout) -> Value {
         }
         RState::Completed => (None, None),
     };
-    let wave = &r.plan.waves[r.wave];
+    // A stored rollout whose plan lacks its wave is shown, not a panic (`step` escalates it).
+    let exposure = r.plan.waves.get(r.wave).map(|w| w.exposure.to_string());
     json!({
         "id": r.id,
         "plan": r.plan.name,
@@ -163,7 +164,7 @@ pub fn rollout_dto(row: &RolloutRow, r: &Rollout) -> Value {
         "reason": reason,
         "wave": r.wave + 1,
         "waves": r.plan.waves.len(),
-        "exposure": wave.exposure.to_string(),
+        "exposure": exposure,
         "requester": r.requester,
         "approvals": r.approvals,
         "approvals_needed": r.plan.approvals_needed(),

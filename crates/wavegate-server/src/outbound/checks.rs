@@ -84,7 +84,7 @@ fn facts(r: &Rollout, point: CheckWhen) -> Value {
         "flag": r.plan.flag,
         "environment": r.plan.environment,
         "wave": r.wave + 1,
-        "exposure": r.plan.waves[r.wave].exposure.to_string(),
+        "exposure": r.plan.waves.get(r.wave).map(|w| w.exposure.to_string()),
         "release": {"name": r.plan.release.name, "version": r.plan.release.version},
         "point": point_name(point),
     })

@@ -8,7 +8,7 @@
 //! again from the fresh row (a person's command at once; the controller's only when the facts
 //! it gathered still apply, else on its next tick).
 
-use rand::RngCore;
+use rand::Rng;
 use serde_json::json;
 use wavegate_core::spec::FlagSpec;
 use wavegate_rollout::exposure::with_rollout_rules;
@@ -105,7 +105,13 @@ pub async fn start(
     let now = state.clock.now();
     let (r, mut actions) =
         machine::start(id, plan, plan_version, requester.to_owned(), flag_head.version, now)
-            .map_err(|e| ServiceError::conflict(e.to_string()))?;
+            .map_err(|e| match e {
+                // The plan itself is unusable, not the moment.
+                machine::CommandError::NoWaves { .. } => {
+                    ServiceError::invalid("waves", e.to_string())
+                }
+                other => ServiceError::conflict(other.to_string()),
+            })?;
     let card =
         crate::service::scorecard::assessment(state, &r.plan, r.plan_version, Some(&r), None)
             .await?;
@@ -451,6 +457,10 @@ pub async fn persist(
                 .map_err(|e| {
                     ServiceError::conflict(format!("wave {} cannot be exposed: {e}", wave + 1))
                 })?;
+                let exposure =
+                    r.plan.waves.get(wave).map(|w| w.exposure.to_string()).ok_or_else(|| {
+                        ServiceError::internal(format!("rollout {} has no wave {}", r.id, wave + 1))
+                    })?;
                 flag_put = Some(Put {
                     kind: Kind::Flag,
                     key: r.plan.flag.clone(),
@@ -458,7 +468,7 @@ pub async fn persist(
                     archived: false,
                     expected_version: Some(head.version),
                     action: Some("rollout".into()),
-                    details: json!({"rollout": r.id, "wave": wave + 1, "exposure": r.plan.waves[wave].exposure.to_string()}),
+                    details: json!({"rollout": r.id, "wave": wave + 1, "exposure": exposure}),
                 });
             }
             Action::RestoreFlag { version } => {

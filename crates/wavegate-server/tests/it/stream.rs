@@ -1,5 +1,6 @@
 //! `/api/v1/stream` (snapshot, deltas, resume, scope, heartbeats) and the dashboard's routes.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -7,6 +8,7 @@ use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+use wavegate_core::sse::{SseItem, SseParser};
 
 use crate::support::{ADMIN, FLAGS, TestApp, spawn_app};
 
@@ -20,7 +22,8 @@ pub(crate) struct Sse {
 
 pub(crate) struct Reader {
     body: Body,
-    buf: String,
+    parser: SseParser,
+    items: VecDeque<SseItem>,
 }
 
 impl Reader {
@@ -56,35 +59,30 @@ impl Reader {
             return Err((status, String::from_utf8_lossy(&bytes).into_owned()));
         }
         assert_eq!(resp.headers()["content-type"], "text/event-stream");
-        Ok(Reader { body: resp.into_body(), buf: String::new() })
+        Ok(Reader { body: resp.into_body(), parser: SseParser::default(), items: VecDeque::new() })
     }
 
     /// The next event or comment, within a deadline.
     async fn next(&mut self) -> Sse {
         tokio::time::timeout(Duration::from_secs(10), async {
             loop {
-                if let Some(i) = self.buf.find("\n\n") {
-                    let raw: String = self.buf.drain(..i + 2).collect();
-                    let mut ev = Sse { event: "message".into(), id: None, data: Value::Null };
-                    let mut data = String::new();
-                    for line in raw.lines() {
-                        if let Some(comment) = line.strip_prefix(':') {
-                            ev.event = ":".into();
-                            data.push_str(comment.trim());
-                        } else if let Some(v) = line.strip_prefix("event:") {
-                            ev.event = v.trim().into();
-                        } else if let Some(v) = line.strip_prefix("id:") {
-                            ev.id = Some(v.trim().into());
-                        } else if let Some(v) = line.strip_prefix("data:") {
-                            data.push_str(v.trim_start());
-                        }
-                    }
-                    ev.data = serde_json::from_str(&data).unwrap_or(Value::String(data));
-                    return ev;
+                if let Some(item) = self.items.pop_front() {
+                    return match item {
+                        SseItem::Comment(text) => Sse {
+                            event: ":".into(),
+                            id: None,
+                            data: Value::String(text.trim().into()),
+                        },
+                        SseItem::Event(e) => Sse {
+                            event: e.event,
+                            id: e.id,
+                            data: serde_json::from_str(&e.data).unwrap_or(Value::String(e.data)),
+                        },
+                    };
                 }
                 let frame = self.body.frame().await.expect("stream ended").unwrap();
                 if let Ok(bytes) = frame.into_data() {
-                    self.buf.push_str(&String::from_utf8_lossy(&bytes));
+                    self.items.extend(self.parser.push_items(&bytes).unwrap());
                 }
             }
         })

@@ -37,8 +37,9 @@ pub fn context(
         .or_else(|| details["wave"].as_u64())
         .unwrap_or(r.wave as u64 + 1);
     let exposure = details["exposure"].as_str().map(str::to_owned).unwrap_or_else(|| {
-        let i = usize::try_from(wave.saturating_sub(1)).unwrap_or(0).min(r.plan.waves.len() - 1);
-        r.plan.waves[i].exposure.to_string()
+        let i = usize::try_from(wave.saturating_sub(1)).unwrap_or(0);
+        let w = r.plan.waves.get(i).or(r.plan.waves.last());
+        w.map(|w| w.exposure.to_string()).unwrap_or_default()
     });
     let reason =
         entry["reason"].as_str().or_else(|| details["reason"].as_str()).map(str::to_owned).or_else(
