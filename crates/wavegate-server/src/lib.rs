@@ -42,11 +42,14 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 /// The whole application router over `state`.
 pub fn app(state: AppState) -> Router {
     use crate::http::*;
-    let cors = wavegate_protocols::http::cors(&[HeaderName::from_static(admin::REASON_HEADER)]);
+    let cors =
+        wavegate_protocols::http::cors(&[HeaderName::from_static(crate::http::REASON_HEADER)]);
     let routes = Router::new()
         .merge(wavegate_protocols::router())
         .merge(ofrep_events::router())
-        .merge(admin::router())
+        .merge(config::router())
+        .merge(tokens::router())
+        .merge(audit::router())
         .merge(rollouts::router())
         .merge(events::router())
         .merge(stream::router())

@@ -91,7 +91,7 @@ async fn put_target(
     validate_key(&name).map_err(|e| ApiError::invalid("name", e))?;
     spec.validate(&state.snapshot.load().environments)?;
     let value = serde_json::to_value(&spec).map_err(ApiError::internal)?;
-    let reason = crate::http::admin::reason(&headers);
+    let reason = crate::http::reason(&headers);
     let created = state
         .store
         .put_notify_target(&name, &value, &spec.audit_details(), &state.change(p.name(), reason))
@@ -108,7 +108,7 @@ async fn delete_target(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     require_global_admin(&p)?;
-    let reason = crate::http::admin::reason(&headers);
+    let reason = crate::http::reason(&headers);
     state.store.delete_notify_target(&name, &state.change(p.name(), reason)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -56,7 +56,7 @@ async fn apply_plan(
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("plan is not valid UTF-8"))?;
     let (plan, findings) = plans::parse(text)?;
     p.require_env(&plan.environment)?;
-    let reason = crate::http::admin::reason(&headers);
+    let reason = crate::http::reason(&headers);
     let out = plans::apply(&state, &plan, &state.change(p.name(), reason)).await?;
     let warnings: Vec<Value> = findings.iter().map(|f| json!(f)).collect();
     let status = if out.changed && out.version == 1 { StatusCode::CREATED } else { StatusCode::OK };

@@ -55,7 +55,7 @@ struct Scope {
 
 impl Scope {
     fn head(&self, kind: Kind, h: &Head) -> Value {
-        let mut spec = crate::http::admin::redact(&self.principal, kind, h.spec.clone());
+        let mut spec = crate::http::config::redact(&self.principal, kind, h.spec.clone());
         if let (Kind::Flag, Some(env)) = (kind, &self.environment)
             && let Some(envs) = spec.get_mut("environments").and_then(Value::as_object_mut)
         {

@@ -445,7 +445,7 @@ pub async fn persist(
                 let spec: FlagSpec = decode("flag", &head.spec)?;
                 let next = with_rollout_rules(&spec, &r.plan, &r.id, wave);
                 // Never write a flag version that evaluation could not compile.
-                let segments = crate::http::admin::live_segments(&*state.store).await?;
+                let segments = crate::service::config::live_segments(&*state.store).await?;
                 let envs = state.snapshot.load().environments.clone();
                 wavegate_core::Flag::validate(
                     &r.plan.flag,
