@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use wavegate_core::flag::validate_key;
@@ -33,19 +33,41 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/environments", get(list_environments).post(create_environment))
         .route("/api/v1/flags", get(list_flags))
-        .route("/api/v1/flags/{key}", get(get_flag).put(put_flag))
-        .route("/api/v1/segments", get(list_segments))
-        .route("/api/v1/segments/{key}", get(get_segment).put(put_segment))
+        .route("/api/v1/flags/{key}", get(get_flag))
+        .route(
+            "/api/v1/segments",
+            get(|State(s): State<AppState>, p: Principal, Query(q): Query<ListQuery>| async move {
+                list_kind(&s, &p, Kind::Segment, &q).await
+            }),
+        )
+        .route(
+            "/api/v1/segments/{key}",
+            get(|State(s): State<AppState>, p: Principal, Path(key): Path<String>| async move {
+                get_kind(&s, &p, Kind::Segment, &key).await
+            }),
+        )
         .merge(versioned(Kind::Flag, "/api/v1/flags"))
         .merge(versioned(Kind::Segment, "/api/v1/segments"))
         .route("/api/v1/apply", post(apply_file))
 }
 
-/// The routes flags and segments share, for `kind` under `base`: archive, unarchive,
+/// The routes flags and segments share, for `kind` under `base`: put, archive, unarchive,
 /// versions, one version, diff and revert.
 fn versioned(kind: Kind, base: &str) -> Router<AppState> {
     let at = |tail: &str| format!("{base}/{{key}}{tail}");
     Router::new()
+        .route(
+            &at(""),
+            put(
+                move |State(s): State<AppState>,
+                      p: Principal,
+                      Path(key): Path<String>,
+                      h: HeaderMap,
+                      JsonBody(spec): JsonBody<Value>| async move {
+                    put_kind(&s, &p, kind, &key, &h, spec).await
+                },
+            ),
+        )
         .route(
             &at("/archive"),
             post(
@@ -573,44 +595,6 @@ fn unleash_notes(state: &AppState, key: &str, spec: &Value) -> BTreeMap<String, 
             (!e.approximate.is_empty()).then(|| (env.clone(), e.approximate))
         })
         .collect()
-}
-
-async fn put_flag(
-    State(state): State<AppState>,
-    p: Principal,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    JsonBody(spec): JsonBody<Value>,
-) -> ApiResult<Response> {
-    put_kind(&state, &p, Kind::Flag, &key, &headers, spec).await
-}
-
-// ---------- segments ----------
-
-async fn list_segments(
-    State(s): State<AppState>,
-    p: Principal,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    list_kind(&s, &p, Kind::Segment, &q).await
-}
-
-async fn get_segment(
-    State(s): State<AppState>,
-    p: Principal,
-    Path(key): Path<String>,
-) -> ApiResult<Json<HeadDto>> {
-    get_kind(&s, &p, Kind::Segment, &key).await
-}
-
-async fn put_segment(
-    State(state): State<AppState>,
-    p: Principal,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    JsonBody(spec): JsonBody<Value>,
-) -> ApiResult<Response> {
-    put_kind(&state, &p, Kind::Segment, &key, &headers, spec).await
 }
 
 // ---------- apply a flag file ----------

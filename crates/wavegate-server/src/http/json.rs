@@ -52,46 +52,40 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// Like `axum::extract::Path`, rejecting with a JSON [`ApiError`] that says which segment is wrong.
-#[derive(Debug)]
-pub struct ApiPath<T>(pub T);
+/// Defines an extractor that wraps an axum one and rejects with a JSON [`ApiError`] whose
+/// message starts with `what` and says what is wrong.
+macro_rules! api_extractor {
+    ($(#[$doc:meta])* $name:ident wraps $inner:ident ($($bound:tt)*), $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name<T>(pub T);
 
-impl<T, S> axum::extract::FromRequestParts<S> for ApiPath<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
+        impl<T, S> axum::extract::FromRequestParts<S> for $name<T>
+        where
+            T: DeserializeOwned + $($bound)*,
+            S: Send + Sync,
+        {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|p| ApiPath(p.0))
-            .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))
-    }
+            async fn from_request_parts(
+                parts: &mut axum::http::request::Parts,
+                state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                axum::extract::$inner::<T>::from_request_parts(parts, state)
+                    .await
+                    .map(|v| $name(v.0))
+                    .map_err(|e| ApiError::bad_request(format!(concat!($what, ": {}"), e.body_text())))
+            }
+        }
+    };
 }
 
-/// Like `axum::extract::Query`, rejecting with a JSON [`ApiError`] that names the parameter.
-#[derive(Debug)]
-pub struct ApiQuery<T>(pub T);
-
-impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| ApiQuery(q.0))
-            .map_err(|e| ApiError::bad_request(format!("invalid query string: {}", e.body_text())))
-    }
-}
+api_extractor!(
+    /// Like `axum::extract::Path`, rejecting with a JSON [`ApiError`] that says which segment
+    /// is wrong.
+    ApiPath wraps Path (Send), "invalid path"
+);
+api_extractor!(
+    /// Like `axum::extract::Query`, rejecting with a JSON [`ApiError`] that names the parameter.
+    ApiQuery wraps Query (Sized), "invalid query string"
+);
