@@ -5,7 +5,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::Value;
 
 use crate::cli::Remote;
-use crate::commands::Failure;
+use crate::failure::Failure;
 
 /// A configured API client.
 pub struct Client {
@@ -26,6 +26,12 @@ impl Client {
             base: remote.url.trim_end_matches('/').to_owned(),
             token: remote.token.clone(),
         })
+    }
+
+    /// A client for `remote` that has a token to send (exit 2 without one).
+    pub fn authenticated(remote: &Remote) -> anyhow::Result<Client> {
+        need_token(remote)?;
+        Client::new(remote)
     }
 
     /// A request to `path` (starting with `/`).
@@ -89,5 +95,34 @@ impl Client {
     /// GET `path` and return its JSON.
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         Ok(self.send(self.request(Method::GET, path)).await?.1)
+    }
+}
+
+/// Refuses to go on without a token (exit 2).
+pub fn need_token(remote: &Remote) -> anyhow::Result<()> {
+    if remote.token.is_none() {
+        return Err(Failure::Input("no token: pass --token or set WAVEGATE_TOKEN".into()).into());
+    }
+    Ok(())
+}
+
+/// Percent-encodes a path segment.
+pub(crate) fn enc(seg: &str) -> String {
+    seg.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Sends `reason`, when given, as the `X-Wavegate-Reason` header.
+pub fn with_reason(rb: RequestBuilder, reason: &Option<String>) -> RequestBuilder {
+    match reason {
+        Some(r) => rb.header("x-wavegate-reason", r.as_str()),
+        None => rb,
     }
 }

@@ -25,8 +25,10 @@ use wavegate_rollout::sim::Rng;
 use wavegate_store::{Change, Store, TokenKind};
 
 use crate::cli::{DemoArgs, Remote};
-use crate::client::Client;
-use crate::commands::{Failure, enc, redact_url};
+use crate::client::{Client, enc};
+use crate::failure::Failure;
+use crate::input::parse_tick;
+use crate::output::redact_url;
 
 /// The sample flags and segment (`examples/demo/flags.yaml`).
 pub const FLAGS: &str = include_str!("../../../examples/demo/flags.yaml");
@@ -57,7 +59,7 @@ const BATCH_PERIOD: Duration = Duration::from_millis(200);
 
 /// Runs `wavegate demo`.
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let tick = crate::commands::parse_tick(&args.tick).map_err(Failure::Input)?;
+    let tick = parse_tick(&args.tick).map_err(Failure::Input)?;
     // The server's own log stays quiet unless asked for: the story is on stdout.
     crate::telemetry::init_with_default(false, "error");
     let out = Progress { json: args.json, t0: Instant::now() };
@@ -672,7 +674,7 @@ fn percent(v: &Value) -> Value {
 }
 
 fn s(v: &Value) -> String {
-    crate::commands::s(v)
+    crate::output::s(v)
 }
 
 /// The synthetic application: users evaluating the flag over OFREP and reporting what happened.

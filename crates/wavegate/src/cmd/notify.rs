@@ -1,4 +1,5 @@
-//! `wavegate notify …`: notification targets and the delivery log, over the API.
+//! `wavegate notify list|set|remove|test|deliveries`: notification targets and the delivery
+//! log.
 
 use std::process::ExitCode;
 
@@ -6,34 +7,38 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::cli::{NotifyCommand, Remote};
-use crate::client::Client;
-use crate::commands::{Failure, enc, need_token, print_json, s, with_reason};
+use crate::client::{Client, enc, with_reason};
+use crate::failure::Failure;
+use crate::output::{Column, Table, join, print_json, s};
 
 /// Runs `wavegate notify …`.
-pub async fn notify(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
-    need_token(remote)?;
-    let c = Client::new(remote)?;
+pub async fn run(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
+    let c = Client::authenticated(remote)?;
     match cmd {
         NotifyCommand::List => {
             let list = c.get("/api/v1/notifications/targets").await?;
             if remote.json {
                 print_json(&list);
             } else {
-                println!(
-                    "{:<20} {:<10} {:<6} {:<24} {:<12} URL",
-                    "NAME", "AUDIENCE", "FORMAT", "EVENTS", "ENVS"
-                );
+                let mut table = Table::new(vec![
+                    Column::left("NAME", 20),
+                    Column::left("AUDIENCE", 10),
+                    Column::left("FORMAT", 6),
+                    Column::left("EVENTS", 24),
+                    Column::left("ENVS", 12),
+                    Column::last("URL"),
+                ]);
                 for t in list.as_array().into_iter().flatten() {
-                    println!(
-                        "{:<20} {:<10} {:<6} {:<24} {:<12} {}",
+                    table.row([
                         s(&t["name"]),
                         s(&t["audience"]),
                         s(&t["format"]),
                         events_label(&t["events"]),
                         join(&t["environments"]),
-                        s(&t["url"])
-                    );
+                        s(&t["url"]),
+                    ]);
                 }
+                table.print();
             }
         }
         NotifyCommand::Set {
@@ -128,13 +133,18 @@ pub async fn notify(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitC
             if remote.json {
                 print_json(&list);
             } else {
-                println!(
-                    "{:>5}  {:<24} {:<16} {:<18} {:<14} {:<9} {:>3}  LAST ERROR",
-                    "ID", "QUEUED", "TARGET", "EVENT", "ROLLOUT", "STATUS", "TRY"
-                );
+                let mut table = Table::new(vec![
+                    Column::right("ID", 5).gap(2),
+                    Column::left("QUEUED", 24),
+                    Column::left("TARGET", 16),
+                    Column::left("EVENT", 18),
+                    Column::left("ROLLOUT", 14),
+                    Column::left("STATUS", 9),
+                    Column::right("TRY", 3).gap(2),
+                    Column::last("LAST ERROR"),
+                ]);
                 for d in list.as_array().into_iter().flatten() {
-                    println!(
-                        "{:>5}  {:<24} {:<16} {:<18} {:<14} {:<9} {:>3}  {}",
+                    table.row([
                         s(&d["id"]),
                         s(&d["created_at"]),
                         s(&d["target"]),
@@ -142,17 +152,14 @@ pub async fn notify(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitC
                         s(&d["rollout"]),
                         s(&d["status"]),
                         s(&d["attempts"]),
-                        s(&d["last_error"])
-                    );
+                        s(&d["last_error"]),
+                    ]);
                 }
+                table.print();
             }
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn join(v: &Value) -> String {
-    v.as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(",")).unwrap_or_default()
 }
 
 fn events_label(v: &Value) -> String {
