@@ -320,3 +320,43 @@ fn every_type_has_a_schema() {
     assert!(rollout["properties"]["phase"].is_object(), "{rollout}");
     assert_eq!(doc["schemas"].as_object().unwrap().len(), 52);
 }
+
+/// The names the CLI prints (`as_str`) are the names on the wire.
+#[test]
+fn printed_names_are_the_wire_names() {
+    use crate::notify::{Audience, NotifyEvent, PayloadFormat};
+    use crate::scorecard::ItemStatus;
+    #[track_caller]
+    fn same(v: impl Serialize, name: &str) {
+        assert_eq!(json!(v), name);
+    }
+    for k in [TokenKind::Admin, TokenKind::ServerSdk, TokenKind::ClientSdk] {
+        same(k, k.as_str());
+    }
+    for s in [
+        RolloutState::Running,
+        RolloutState::Paused,
+        RolloutState::Completed,
+        RolloutState::RolledBack,
+        RolloutState::Aborted,
+    ] {
+        same(s, s.as_str());
+        assert_eq!(s.to_string(), s.as_str());
+    }
+    for p in [Phase::Hold, Phase::Analyzing, Phase::AwaitingApproval, Phase::NoGo] {
+        same(p, p.as_str());
+        assert_eq!(p.to_string(), p.as_str());
+    }
+    for s in [ItemStatus::Green, ItemStatus::Red, ItemStatus::Waived, ItemStatus::Unset] {
+        same(s, s.as_str());
+    }
+    for a in [Audience::Executive, Audience::Manager, Audience::EndUser, Audience::OnCall] {
+        same(a, a.as_str());
+    }
+    for e in NotifyEvent::ALL {
+        same(e, e.as_str());
+    }
+    for f in [PayloadFormat::Json, PayloadFormat::Slack] {
+        same(f, f.as_str());
+    }
+}

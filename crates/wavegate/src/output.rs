@@ -2,12 +2,38 @@
 //! through [`print_json`] (the server's answer as it came, or the command's own object), so
 //! all commands line up and serialise the same way.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::client::Answer;
 
 /// Prints `v` as pretty JSON on its own lines (what `--json` prints).
 pub fn print_json(v: &impl Serialize) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// Prints an answer: with `--json` as the server sent it, else as `human` words it.
+pub fn answer<T>(json: bool, a: &Answer<T>, human: impl FnOnce(&T)) {
+    if json { print_json(&a.raw) } else { human(&a.body) }
+}
+
+/// A cell for something that may be missing: `-` when it is.
+pub fn or_dash(v: Option<impl std::fmt::Display>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+/// A time as the API writes it (RFC 3339, UTC, `Z`), not as `Display` would.
+pub fn time(t: &DateTime<Utc>) -> String {
+    match serde_json::to_value(t) {
+        Ok(Value::String(s)) => s,
+        _ => t.to_rfc3339(),
+    }
+}
+
+/// A float as JSON writes it (`5.0`, not `5`).
+pub fn float(x: f64) -> String {
+    serde_json::Number::from_f64(x).map_or_else(|| "null".to_owned(), |n| n.to_string())
 }
 
 /// How a column's cells line up within its width.
@@ -115,20 +141,6 @@ impl Table {
         }
         out
     }
-}
-
-/// A JSON value as a table cell: strings as they are, `null` as `-`, anything else as JSON.
-pub fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
-}
-
-/// A JSON array of values as one comma-separated cell.
-pub fn join(v: &Value) -> String {
-    v.as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(",")).unwrap_or_default()
 }
 
 /// `db` with any password in a `postgres://user:password@host/…` URL replaced by `***`.

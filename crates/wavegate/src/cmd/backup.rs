@@ -39,8 +39,9 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<ExitCode> {
         None => {
             need_token(&args.remote)?;
             eprintln!("asking {} for a backup …", args.remote.url);
-            let value = Client::new(&args.remote)?.get("/api/v1/backup").await?;
-            serde_json::from_value(value).context("The server's backup is not in backup format")?
+            let answer = Client::new(&args.remote)?.get::<Value>("/api/v1/backup").await?;
+            serde_json::from_value(answer.raw)
+                .context("The server's backup is not in backup format")?
         }
     };
     backup.validate().map_err(|e| Failure::Operation(format!("the backup is malformed: {e}")))?;

@@ -4,14 +4,14 @@
 use std::process::ExitCode;
 
 use reqwest::Method;
-use serde_json::json;
+use wavegate_api::plans::{DrillRecorded, RecordDrill};
 use wavegate_rollout::lint::{Severity, lint};
 
 use crate::cli::DrillArgs;
-use crate::client::{Client, enc, need_token};
+use crate::client::{Client, enc};
 use crate::failure::Failure;
 use crate::input::read_text;
-use crate::output::{print_json, s};
+use crate::output::print_json;
 
 /// Runs `wavegate drill` (exit 1 when the drill fails).
 pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
@@ -56,22 +56,12 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if args.record {
-        need_token(&args.remote)?;
-        let c = Client::new(&args.remote)?;
-        let body = json!({"plan": serde_json::to_value(&plan)?, "report": report_json});
-        let (_, v) = c
-            .send(
-                c.request(Method::POST, &format!("/api/v1/plans/{}/drills", enc(&plan.name)))
-                    .json(&body),
-            )
-            .await?;
+        let c = Client::authenticated(&args.remote)?;
+        let body = RecordDrill { plan: serde_json::to_value(&plan)?, report: report_json };
+        let path = format!("/api/v1/plans/{}/drills", enc(&plan.name));
+        let d: DrillRecorded = c.call(c.request(Method::POST, &path).json(&body)).await?.body;
         if !args.remote.json {
-            println!(
-                "recorded as drill {} of plan {} version {}",
-                s(&v["id"]),
-                s(&v["plan"]),
-                s(&v["plan_version"])
-            );
+            println!("recorded as drill {} of plan {} version {}", d.id, d.plan, d.plan_version);
         }
     }
     Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })

@@ -5,12 +5,13 @@ use std::process::ExitCode;
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use wavegate_api::flags::{Applied, Archived, Diff, Head, Revert, Reverted, Version};
 
 use crate::cli::{FlagCommand, Remote};
 use crate::client::{Client, enc, with_reason};
 use crate::failure::Failure;
 use crate::input::read_text;
-use crate::output::{Column, Table, print_json, s};
+use crate::output::{Column, Table, answer, or_dash, print_json};
 
 /// Runs `wavegate flag …`.
 pub async fn run(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
@@ -20,10 +21,8 @@ pub async fn run(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> 
     let c = Client::authenticated(remote)?;
     match cmd {
         FlagCommand::List { archived, stale } => {
-            let list = c.get(&format!("/api/v1/flags?archived={archived}&stale={stale}")).await?;
-            if remote.json {
-                print_json(&list);
-            } else {
+            let path = format!("/api/v1/flags?archived={archived}&stale={stale}");
+            answer(remote.json, &c.get::<Vec<Head>>(&path).await?, |list| {
                 let mut table = Table::new(vec![
                     Column::left("KEY", 32),
                     Column::right("VERSION", 7).gap(2),
@@ -31,79 +30,51 @@ pub async fn run(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> 
                     Column::left("UPDATED", 24),
                     Column::last("ENVIRONMENTS (enabled)"),
                 ]);
-                for f in list.as_array().into_iter().flatten() {
-                    let envs: Vec<String> = f["spec"]["environments"]
-                        .as_object()
-                        .map(|m| {
-                            m.iter()
-                                .filter(|(_, e)| e["enabled"] == json!(true))
-                                .map(|(k, _)| k.clone())
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    let state = if f["archived"] == json!(true) {
+                for f in list {
+                    let state = if f.archived {
                         "archived"
-                    } else if f.get("stale").is_some() {
+                    } else if f.stale.is_some() {
                         "stale"
                     } else {
                         "live"
                     };
-                    table.row([
-                        s(&f["key"]),
-                        s(&f["version"]),
-                        state.to_owned(),
-                        s(&f["updated_at"]),
-                        envs.join(","),
-                    ]);
+                    let enabled = f.outline().map(|o| o.enabled_in().join(",")).unwrap_or_default();
+                    table.row([&f.key, &f.version.to_string(), state, &f.updated_at, &enabled]);
                 }
                 table.print();
-            }
+            });
         }
         FlagCommand::Get { key } => {
-            let f = c.get(&format!("/api/v1/flags/{}", enc(&key))).await?;
-            if remote.json {
-                print_json(&f);
-            } else {
+            let path = format!("/api/v1/flags/{}", enc(&key));
+            answer(remote.json, &c.get::<Head>(&path).await?, |f| {
                 println!(
                     "{} (version {}, {}, updated {} by {})",
-                    s(&f["key"]),
-                    s(&f["version"]),
-                    if f["archived"] == json!(true) { "archived" } else { "live" },
-                    s(&f["updated_at"]),
-                    s(&f["updated_by"])
+                    f.key,
+                    f.version,
+                    if f.archived { "archived" } else { "live" },
+                    f.updated_at,
+                    f.updated_by
                 );
-                print_json(&f["spec"]);
-            }
+                print_json(&f.spec);
+            });
         }
         FlagCommand::Apply { file, reason } => {
             let text = read_text(&file)?;
             // Check the format locally first: syntax errors and unknown fields, with their line.
             wavegate_core::flagfile::parse_yaml::<wavegate_core::FlagFile>(&text)
                 .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
-            let rb = c
-                .request(Method::POST, "/api/v1/apply")
-                .header("content-type", "application/yaml")
-                .body(text);
-            let (_, v) = c.send(with_reason(rb, &reason)).await?;
-            if remote.json {
-                print_json(&v);
-            } else {
-                for r in v["results"].as_array().into_iter().flatten() {
-                    let what = if r["changed"] == json!(true) {
-                        format!("now version {}", s(&r["version"]))
-                    } else {
-                        format!("unchanged at version {}", s(&r["version"]))
-                    };
-                    println!("{} {}: {what}", s(&r["kind"]), s(&r["key"]));
+            let a = c.post_yaml::<Applied>("/api/v1/apply", text, &reason).await?;
+            answer(remote.json, &a, |applied| {
+                for r in &applied.results {
+                    let what = if r.changed { "now version" } else { "unchanged at version" };
+                    println!("{} {}: {what} {}", r.kind, r.key, r.version);
                 }
-                println!("{} changed, {} unchanged.", s(&v["changed"]), s(&v["unchanged"]));
-            }
+                println!("{} changed, {} unchanged.", applied.changed, applied.unchanged);
+            });
         }
         FlagCommand::History { key } => {
-            let list = c.get(&format!("/api/v1/flags/{}/versions", enc(&key))).await?;
-            if remote.json {
-                print_json(&list);
-            } else {
+            let path = format!("/api/v1/flags/{}/versions", enc(&key));
+            answer(remote.json, &c.get::<Vec<Version>>(&path).await?, |list| {
                 let mut table = Table::new(vec![
                     Column::right("VERSION", 7).gap(2),
                     Column::left("AT", 24),
@@ -111,46 +82,33 @@ pub async fn run(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> 
                     Column::left("ACTION", 16),
                     Column::last("REASON"),
                 ]);
-                for v in list.as_array().into_iter().flatten() {
+                for v in list {
+                    let reason = or_dash(v.reason.as_deref());
                     table.row([
-                        s(&v["version"]),
-                        s(&v["created_at"]),
-                        s(&v["actor"]),
-                        s(&v["action"]),
-                        s(&v["reason"]),
+                        &v.version.to_string(),
+                        &v.created_at,
+                        &v.actor,
+                        &v.action,
+                        &reason,
                     ]);
                 }
                 table.print();
-            }
+            });
         }
         FlagCommand::Diff { key, from, to } => {
             let mut path = format!("/api/v1/flags/{}/diff?from={from}", enc(&key));
             if let Some(t) = to {
                 path.push_str(&format!("&to={t}"));
             }
-            let d = c.get(&path).await?;
-            if remote.json {
-                print_json(&d)
-            } else {
-                print!("{}", d["diff"].as_str().unwrap_or(""))
-            }
+            answer(remote.json, &c.get::<Diff>(&path).await?, |d| print!("{}", d.diff));
         }
         FlagCommand::Revert { key, version, reason } => {
-            let mut body = json!({"version": version});
-            if let Some(r) = reason {
-                body["reason"] = json!(r);
-            }
-            let (_, v) = c
-                .send(
-                    c.request(Method::POST, &format!("/api/v1/flags/{}/revert", enc(&key)))
-                        .json(&body),
-                )
-                .await?;
-            if remote.json {
-                print_json(&v);
-            } else {
-                println!("{key}: reverted to version {version}; now version {}.", s(&v["version"]));
-            }
+            let rb = c
+                .request(Method::POST, &format!("/api/v1/flags/{}/revert", enc(&key)))
+                .json(&Revert { version, reason });
+            answer(remote.json, &c.call::<Reverted>(rb).await?, |r| {
+                println!("{key}: reverted to version {version}; now version {}.", r.version)
+            });
         }
         // Handled before the token check (it is local); kept here for exhaustiveness.
         FlagCommand::ImportUnleash { file, environment, out } => {
@@ -158,12 +116,9 @@ pub async fn run(cmd: FlagCommand, remote: &Remote) -> anyhow::Result<ExitCode> 
         }
         FlagCommand::Archive { key, reason } => {
             let rb = c.request(Method::POST, &format!("/api/v1/flags/{}/archive", enc(&key)));
-            let (_, v) = c.send(with_reason(rb, &reason)).await?;
-            if remote.json {
-                print_json(&v)
-            } else {
-                println!("{key}: archived (version {}).", s(&v["version"]))
-            }
+            answer(remote.json, &c.call::<Archived>(with_reason(rb, &reason)).await?, |a| {
+                println!("{key}: archived (version {}).", a.version)
+            });
         }
     }
     Ok(ExitCode::SUCCESS)

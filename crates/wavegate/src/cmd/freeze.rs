@@ -3,33 +3,35 @@
 use std::process::ExitCode;
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use wavegate_api::freeze::{Freeze, FreezeOn};
 
 use crate::cli::{FreezeCommand, Remote};
 use crate::client::{Client, with_reason};
-use crate::output::{print_json, s};
+use crate::output::{answer, or_dash};
 
 /// Runs `wavegate freeze …`.
 pub async fn run(cmd: FreezeCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     let c = Client::authenticated(remote)?;
-    let v = match &cmd {
+    let a = match &cmd {
         FreezeCommand::On { reason } => {
-            c.send(c.request(Method::PUT, "/api/v1/freeze").json(&json!({"reason": reason})))
-                .await?
-                .1
+            let body = FreezeOn { reason: reason.clone() };
+            c.call::<Freeze>(c.request(Method::PUT, "/api/v1/freeze").json(&body)).await?
         }
         FreezeCommand::Off { reason } => {
-            c.send(with_reason(c.request(Method::DELETE, "/api/v1/freeze"), reason)).await?.1
+            c.call::<Freeze>(with_reason(c.request(Method::DELETE, "/api/v1/freeze"), reason))
+                .await?
         }
-        FreezeCommand::Status => c.get("/api/v1/freeze").await?,
+        FreezeCommand::Status => c.get::<Freeze>("/api/v1/freeze").await?,
     };
-    if remote.json {
-        print_json(&v);
-    } else if v["active"] == Value::Bool(true) {
-        println!("FROZEN since {} by {}: {}", s(&v["at"]), s(&v["by"]), s(&v["reason"]));
-        println!("Every rollout holds; pause and rollback still work; no rollout starts.");
-    } else {
-        println!("No freeze: rollouts proceed.");
-    }
+    answer(remote.json, &a, |f| {
+        if f.active {
+            let (at, by, reason) =
+                (or_dash(f.at.as_ref()), or_dash(f.by.as_ref()), or_dash(f.reason.as_ref()));
+            println!("FROZEN since {at} by {by}: {reason}");
+            println!("Every rollout holds; pause and rollback still work; no rollout starts.");
+        } else {
+            println!("No freeze: rollouts proceed.");
+        }
+    });
     Ok(ExitCode::SUCCESS)
 }

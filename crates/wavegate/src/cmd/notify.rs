@@ -3,23 +3,23 @@
 
 use std::process::ExitCode;
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use indexmap::IndexMap;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use wavegate_api::notify::{Delivery, NotifyEvent, PutTarget, Target, TestSent};
 
 use crate::cli::{NotifyCommand, Remote};
 use crate::client::{Client, enc, with_reason};
 use crate::failure::Failure;
-use crate::output::{Column, Table, join, print_json, s};
+use crate::output::{Column, Table, answer, or_dash, print_json, time};
 
 /// Runs `wavegate notify …`.
 pub async fn run(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     let c = Client::authenticated(remote)?;
     match cmd {
         NotifyCommand::List => {
-            let list = c.get("/api/v1/notifications/targets").await?;
-            if remote.json {
-                print_json(&list);
-            } else {
+            let a = c.get::<Vec<Target>>("/api/v1/notifications/targets").await?;
+            answer(remote.json, &a, |list| {
                 let mut table = Table::new(vec![
                     Column::left("NAME", 20),
                     Column::left("AUDIENCE", 10),
@@ -28,18 +28,18 @@ pub async fn run(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitCode
                     Column::left("ENVS", 12),
                     Column::last("URL"),
                 ]);
-                for t in list.as_array().into_iter().flatten() {
+                for t in list {
                     table.row([
-                        s(&t["name"]),
-                        s(&t["audience"]),
-                        s(&t["format"]),
-                        events_label(&t["events"]),
-                        join(&t["environments"]),
-                        s(&t["url"]),
+                        t.name.as_str(),
+                        t.audience.as_str(),
+                        t.format.as_str(),
+                        &events_label(&t.events),
+                        &t.environments.join(","),
+                        &t.url,
                     ]);
                 }
                 table.print();
-            }
+            });
         }
         NotifyCommand::Set {
             name,
@@ -52,14 +52,7 @@ pub async fn run(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitCode
             signing_secret_file,
             reason,
         } => {
-            let mut body = json!({"audience": audience, "url": webhook, "format": format});
-            if !events.is_empty() {
-                body["events"] = json!(events);
-            }
-            if !environments.is_empty() {
-                body["environments"] = json!(environments);
-            }
-            let mut map = serde_json::Map::new();
+            let mut by_event = IndexMap::new();
             for t in &templates {
                 let Some((event, file)) = t.split_once('=') else {
                     return Err(
@@ -69,37 +62,45 @@ pub async fn run(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitCode
                 let text = std::fs::read_to_string(file).map_err(|e| {
                     Failure::Input(format!("--template {event}: cannot read {file}: {e}"))
                 })?;
-                map.insert(event.to_owned(), json!(text));
+                by_event.insert(event.to_owned(), text);
             }
-            if !map.is_empty() {
-                body["templates"] = Value::Object(map);
-            }
-            if let Some(file) = &signing_secret_file {
-                let secret = std::fs::read_to_string(file).map_err(|e| {
-                    Failure::Input(format!("--signing-secret-file {}: {e}", file.display()))
-                })?;
-                body["secret"] = json!(secret.trim());
-            }
-            let rb =
-                c.request(Method::PUT, &format!("/api/v1/notifications/targets/{}", enc(&name)));
-            let (status, t) = c.send(with_reason(rb, &reason).json(&body)).await?;
-            if remote.json {
-                print_json(&t);
-            } else {
-                let verb = if status.as_u16() == 201 { "Created" } else { "Updated" };
+            let secret = match &signing_secret_file {
+                Some(file) => Some(
+                    std::fs::read_to_string(file)
+                        .map_err(|e| {
+                            Failure::Input(format!("--signing-secret-file {}: {e}", file.display()))
+                        })?
+                        .trim()
+                        .to_owned(),
+                ),
+                None => None,
+            };
+            let body = PutTarget {
+                audience,
+                url: webhook,
+                format: Some(format),
+                events: (!events.is_empty()).then_some(events),
+                environments: (!environments.is_empty()).then_some(environments),
+                templates: (!by_event.is_empty()).then_some(by_event),
+                secret,
+            };
+            let path = format!("/api/v1/notifications/targets/{}", enc(&name));
+            let rb = with_reason(c.request(Method::PUT, &path), &reason).json(&body);
+            let a = c.call::<Target>(rb).await?;
+            let verb = if a.status == StatusCode::CREATED { "Created" } else { "Updated" };
+            answer(remote.json, &a, |t| {
                 println!(
                     "{verb} target {name}: {} via {} for {} in {}.",
-                    s(&t["audience"]),
-                    s(&t["format"]),
-                    events_label(&t["events"]),
-                    join(&t["environments"])
+                    t.audience.as_str(),
+                    t.format.as_str(),
+                    events_label(&t.events),
+                    t.environments.join(",")
                 );
-            }
+            });
         }
         NotifyCommand::Remove { name, reason } => {
-            let rb =
-                c.request(Method::DELETE, &format!("/api/v1/notifications/targets/{}", enc(&name)));
-            c.send(with_reason(rb, &reason)).await?;
+            let path = format!("/api/v1/notifications/targets/{}", enc(&name));
+            c.send(with_reason(c.request(Method::DELETE, &path), &reason)).await?;
             if remote.json {
                 print_json(&json!({"removed": name}));
             } else {
@@ -111,16 +112,15 @@ pub async fn run(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitCode
             if let Some(e) = &event {
                 path.push_str(&format!("?event={}", enc(e)));
             }
-            let (_, v) = c.send(c.request(Method::POST, &path)).await?;
-            let ok = v["ok"] == json!(true);
-            if remote.json {
-                print_json(&v);
-            } else if ok {
-                println!("Delivered (HTTP {}): {}", s(&v["http_status"]), s(&v["text"]));
-            } else {
-                println!("NOT delivered: {}\nmessage: {}", s(&v["error"]), s(&v["text"]));
-            }
-            return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+            let a = c.call::<TestSent>(c.request(Method::POST, &path)).await?;
+            answer(remote.json, &a, |t| {
+                if t.ok {
+                    println!("Delivered (HTTP {}): {}", or_dash(t.http_status), t.text);
+                } else {
+                    println!("NOT delivered: {}\nmessage: {}", or_dash(t.error.as_ref()), t.text);
+                }
+            });
+            return Ok(if a.body.ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }
         NotifyCommand::Deliveries { status, target, rollout, limit } => {
             let mut path = format!("/api/v1/notifications/deliveries?limit={limit}");
@@ -129,10 +129,7 @@ pub async fn run(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitCode
                     path.push_str(&format!("&{k}={}", enc(&v)));
                 }
             }
-            let list = c.get(&path).await?;
-            if remote.json {
-                print_json(&list);
-            } else {
+            answer(remote.json, &c.get::<Vec<Delivery>>(&path).await?, |list| {
                 let mut table = Table::new(vec![
                     Column::right("ID", 5).gap(2),
                     Column::left("QUEUED", 24),
@@ -143,25 +140,31 @@ pub async fn run(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitCode
                     Column::right("TRY", 3).gap(2),
                     Column::last("LAST ERROR"),
                 ]);
-                for d in list.as_array().into_iter().flatten() {
+                for d in list {
                     table.row([
-                        s(&d["id"]),
-                        s(&d["created_at"]),
-                        s(&d["target"]),
-                        s(&d["event"]),
-                        s(&d["rollout"]),
-                        s(&d["status"]),
-                        s(&d["attempts"]),
-                        s(&d["last_error"]),
+                        d.id.to_string(),
+                        time(&d.created_at),
+                        d.target.clone(),
+                        d.event.clone(),
+                        d.rollout.clone(),
+                        d.status.clone(),
+                        d.attempts.to_string(),
+                        or_dash(d.last_error.as_deref()),
                     ]);
                 }
                 table.print();
-            }
+            });
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn events_label(v: &Value) -> String {
-    if v.as_array().is_some_and(|a| a.len() == 6) { "all events".into() } else { join(v) }
+/// The events a target hears of, as a cell.
+fn events_label(events: &[NotifyEvent]) -> String {
+    // Six was every event before `stale` was added; a target hearing all seven lists them.
+    if events.len() == 6 {
+        "all events".into()
+    } else {
+        events.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(",")
+    }
 }

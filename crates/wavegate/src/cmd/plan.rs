@@ -2,15 +2,15 @@
 
 use std::process::ExitCode;
 
-use reqwest::Method;
 use serde_json::json;
+use wavegate_api::plans::{PlanApplied, PlanHead};
 use wavegate_rollout::lint::{Severity, has_errors, lint};
 
 use crate::cli::{PlanCommand, Remote};
-use crate::client::{Client, enc, with_reason};
+use crate::client::{Client, enc};
 use crate::failure::Failure;
 use crate::input::read_text;
-use crate::output::{Column, Table, print_json, s};
+use crate::output::{Column, Table, answer, print_json};
 
 /// Runs `wavegate plan …`.
 pub async fn run(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
@@ -95,53 +95,40 @@ pub async fn run(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode> 
                 .into());
             }
             let c = Client::new(remote)?;
-            let rb = c
-                .request(Method::POST, "/api/v1/plans")
-                .header("content-type", "application/yaml")
-                .body(text);
-            let (_, v) = c.send(with_reason(rb, &reason)).await?;
-            if remote.json {
-                print_json(&v);
-            } else {
-                let what = if v["changed"] == json!(true) {
-                    "stored as version"
-                } else {
-                    "unchanged at version"
-                };
-                println!("plan {}: {what} {}", s(&v["name"]), s(&v["version"]));
-                for w in v["warnings"].as_array().into_iter().flatten() {
-                    println!("  warning[{}]: {}", s(&w["code"]), s(&w["message"]));
+            let a = c.post_yaml::<PlanApplied>("/api/v1/plans", text, &reason).await?;
+            answer(remote.json, &a, |p| {
+                let what = if p.changed { "stored as version" } else { "unchanged at version" };
+                println!("plan {}: {what} {}", p.name, p.version);
+                for w in &p.warnings {
+                    println!("  warning[{}]: {}", w.code, w.message);
                 }
-            }
+            });
             Ok(ExitCode::SUCCESS)
         }
         PlanCommand::List => {
             let c = Client::authenticated(remote)?;
-            let v = c.get("/api/v1/plans").await?;
-            if remote.json {
-                print_json(&v);
-            } else {
+            answer(remote.json, &c.get::<Vec<PlanHead>>("/api/v1/plans").await?, |list| {
                 let mut table =
                     Table::new(vec![Column::left("", 32), Column::left("", 5), Column::last("")]);
-                for p in v.as_array().into_iter().flatten() {
+                for p in list {
+                    let (flag, env) = match p.outline() {
+                        Ok(o) => (o.flag, o.environment),
+                        Err(_) => ("-".to_owned(), "-".to_owned()),
+                    };
                     table.row([
-                        s(&p["name"]),
-                        format!("v{}", s(&p["version"])),
-                        format!(
-                            "flag {} in {}",
-                            s(&p["spec"]["flag"]),
-                            s(&p["spec"]["environment"])
-                        ),
+                        p.name.clone(),
+                        format!("v{}", p.version),
+                        format!("flag {flag} in {env}"),
                     ]);
                 }
                 table.print();
-            }
+            });
             Ok(ExitCode::SUCCESS)
         }
         PlanCommand::Get { name } => {
             let c = Client::authenticated(remote)?;
-            let v = c.get(&format!("/api/v1/plans/{}", enc(&name))).await?;
-            print_json(if remote.json { &v } else { &v["spec"] });
+            let a = c.get::<PlanHead>(&format!("/api/v1/plans/{}", enc(&name))).await?;
+            print_json(if remote.json { &a.raw } else { &a.body.spec });
             Ok(ExitCode::SUCCESS)
         }
     }

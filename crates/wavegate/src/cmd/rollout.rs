@@ -3,81 +3,46 @@
 
 use std::process::ExitCode;
 
+use chrono::{DateTime, Utc};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde::Serialize;
+use wavegate_api::rollouts::{
+    Phase, Rollout, RolloutCommand as Command, RolloutState, RolloutVerdicts, Scheduled,
+    StartRollout, Verdict,
+};
+use wavegate_rollout::plan::GuardrailSpec;
+use wavegate_rollout::stats::{Moments, judge, srm};
 
 use crate::cli::{Remote, RolloutCommand};
 use crate::client::{Client, enc};
 use crate::failure::Failure;
 use crate::input::file_sha256;
-use crate::output::{print_json, s};
+use crate::output::{answer, float, or_dash, print_json, time};
 
 /// Runs `wavegate rollout …`.
 pub async fn run(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     let c = Client::authenticated(remote)?;
-    let (path, body) = match cmd {
+    let (path, reason) = match cmd {
         RolloutCommand::Start { plan, reason, artifact, at } => {
-            let mut body = json!({"plan": plan, "reason": reason});
-            if let Some(path) = artifact {
-                body["artifact_sha256"] = json!(file_sha256(&path)?);
-            }
-            if let Some(at) = &at {
-                body["start_at"] = json!(at);
-            }
-            let (_, v) = c.send(c.request(Method::POST, "/api/v1/rollouts").json(&body)).await?;
+            let artifact_sha256 = artifact.as_deref().map(file_sha256).transpose()?;
+            let start_at = at.clone();
+            let body = StartRollout { plan: plan.clone(), reason, start_at, artifact_sha256 };
+            let rb = c.request(Method::POST, "/api/v1/rollouts").json(&body);
             if at.is_some() {
-                if remote.json {
-                    print_json(&v);
-                } else {
-                    println!("scheduled: {plan} starts at {}", s(&v["scheduled"]["start_at"]));
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            if remote.json {
-                print_json(&v)
+                answer(remote.json, &c.call::<Scheduled>(rb).await?, |s| {
+                    println!("scheduled: {plan} starts at {}", time(&s.scheduled.start_at))
+                });
             } else {
-                print!("started ");
-                print_rollout(&v)
+                answer(remote.json, &c.call::<Rollout>(rb).await?, |r| {
+                    print!("started ");
+                    print_rollout(r)
+                });
             }
             return Ok(ExitCode::SUCCESS);
         }
         RolloutCommand::Status { id } => {
-            let v = c.get(&format!("/api/v1/rollouts/{}", enc(&id))).await?;
-            if remote.json {
-                print_json(&v);
-            } else {
-                print_rollout(&v);
-                for vd in v["verdicts"].as_array().into_iter().flatten() {
-                    let r = &vd["report"];
-                    println!(
-                        "  wave {} {:<16} {:<12} {}",
-                        s(&vd["wave"]),
-                        s(&vd["name"]),
-                        s(&vd["verdict"]),
-                        s(&r["explanation"])
-                    );
-                }
-                for l in v["latency"].as_array().into_iter().flatten() {
-                    let q = |k: &str| l[k].as_f64().map_or("-".to_owned(), |x| format!("{x:.1}"));
-                    println!(
-                        "  latency {:<10} n={} p50={} p95={} p99={} ms",
-                        s(&l["arm"]),
-                        s(&l["count"]),
-                        q("p50"),
-                        q("p95"),
-                        q("p99")
-                    );
-                }
-                for sig in v["signals"].as_array().into_iter().flatten() {
-                    println!(
-                        "  signal {:<10} {:<12} n={} mean={:.4}",
-                        s(&sig["arm"]),
-                        s(&sig["metric"]),
-                        s(&sig["n"]),
-                        sig["mean"].as_f64().unwrap_or(0.0)
-                    );
-                }
-            }
+            let a = c.get::<Rollout>(&format!("/api/v1/rollouts/{}", enc(&id))).await?;
+            answer(remote.json, &a, print_status);
             return Ok(ExitCode::SUCCESS);
         }
         RolloutCommand::Watch { id, interval } => return watch(&c, remote, &id, &interval).await,
@@ -90,64 +55,84 @@ pub async fn run(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<ExitCod
             if let Some(e) = environment {
                 q.push(format!("environment={}", enc(&e)));
             }
-            let v = c.get(&format!("/api/v1/rollouts?{}", q.join("&"))).await?;
-            if remote.json {
-                print_json(&v);
-            } else {
-                for r in v.as_array().into_iter().flatten() {
-                    print_rollout(r);
-                }
-            }
+            let a = c.get::<Vec<Rollout>>(&format!("/api/v1/rollouts?{}", q.join("&"))).await?;
+            answer(remote.json, &a, |list| list.iter().for_each(print_rollout));
             return Ok(ExitCode::SUCCESS);
         }
-        RolloutCommand::Approve { id, reason } => {
-            (format!("{}/approve", enc(&id)), json!({"reason": reason}))
-        }
-        RolloutCommand::Reject { id, reason } => {
-            (format!("{}/reject", enc(&id)), json!({"reason": reason}))
-        }
-        RolloutCommand::Pause { id, reason } => {
-            (format!("{}/pause", enc(&id)), json!({"reason": reason}))
-        }
-        RolloutCommand::Resume { id, reason } => {
-            (format!("{}/resume", enc(&id)), json!({"reason": reason}))
-        }
-        RolloutCommand::Rollback { id, reason } => {
-            (format!("{}/rollback", enc(&id)), json!({"reason": reason}))
-        }
+        RolloutCommand::Approve { id, reason } => (format!("{}/approve", enc(&id)), reason),
+        RolloutCommand::Reject { id, reason } => (format!("{}/reject", enc(&id)), Some(reason)),
+        RolloutCommand::Pause { id, reason } => (format!("{}/pause", enc(&id)), Some(reason)),
+        RolloutCommand::Resume { id, reason } => (format!("{}/resume", enc(&id)), reason),
+        RolloutCommand::Rollback { id, reason } => (format!("{}/rollback", enc(&id)), Some(reason)),
     };
-    let (_, v) =
-        c.send(c.request(Method::POST, &format!("/api/v1/rollouts/{path}")).json(&body)).await?;
-    if remote.json {
-        print_json(&v)
-    } else {
-        print_rollout(&v)
-    }
+    let rb = c.request(Method::POST, &format!("/api/v1/rollouts/{path}")).json(&Command { reason });
+    answer(remote.json, &c.call::<Rollout>(rb).await?, print_rollout);
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_rollout(v: &Value) {
-    let phase = v["phase"].as_str().map(|p| format!(" ({p})")).unwrap_or_default();
+/// One rollout in a line, with its reason and blackout below.
+fn print_rollout(r: &Rollout) {
+    let phase = r.phase.map(|p| format!(" ({p})")).unwrap_or_default();
     println!(
-        "{}  {}{}  wave {}/{} at {}  flag {} in {}  plan {} v{}  requested by {}",
-        s(&v["id"]),
-        s(&v["state"]),
-        phase,
-        s(&v["wave"]),
-        s(&v["waves"]),
-        s(&v["exposure"]),
-        s(&v["flag"]),
-        s(&v["environment"]),
-        s(&v["plan"]),
-        s(&v["plan_version"]),
-        s(&v["requester"])
+        "{}  {}{phase}  wave {}/{} at {}  flag {} in {}  plan {} v{}  requested by {}",
+        r.id,
+        r.state,
+        r.wave,
+        r.waves,
+        r.exposure,
+        r.flag,
+        r.environment,
+        r.plan,
+        r.plan_version,
+        r.requester
     );
-    if let Some(r) = v["reason"].as_str() {
-        println!("  reason: {r}");
+    if let Some(reason) = &r.reason {
+        println!("  reason: {reason}");
     }
-    if let Some(b) = v["blackout"].as_str() {
+    if let Some(b) = &r.blackout {
         println!("  held by blackout window {b}");
     }
+}
+
+/// `rollout status`: the rollout, its latest verdicts, the current wave's latency and signals.
+fn print_status(r: &Rollout) {
+    print_rollout(r);
+    for vd in r.verdicts.iter().flatten() {
+        let explanation = or_dash(vd.explanation());
+        println!("  wave {} {:<16} {:<12} {explanation}", vd.wave, vd.name, vd.verdict);
+    }
+    for l in r.latency.iter().flatten() {
+        let q = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.1}"));
+        println!(
+            "  latency {:<10} n={} p50={} p95={} p99={} ms",
+            l.arm,
+            l.count,
+            q(l.p50),
+            q(l.p95),
+            q(l.p99)
+        );
+    }
+    for sig in r.signals.iter().flatten() {
+        println!(
+            "  signal {:<10} {:<12} n={} mean={:.4}",
+            sig.arm,
+            sig.metric,
+            float(sig.n),
+            sig.mean
+        );
+    }
+}
+
+/// One stored verdict, recomputed (`rollout explain`; its `--json` lists these).
+#[derive(Debug, Serialize)]
+struct Explained<'a> {
+    at: DateTime<Utc>,
+    wave: i64,
+    name: &'a str,
+    stored: &'a str,
+    recomputed: String,
+    reproduced: bool,
+    numbers: String,
 }
 
 /// `rollout explain`: recomputes each stored guardrail verdict with the same code the
@@ -158,92 +143,85 @@ async fn explain(
     id: &str,
     wave: Option<i64>,
 ) -> anyhow::Result<ExitCode> {
-    use wavegate_rollout::plan::GuardrailSpec;
-    use wavegate_rollout::stats::{Moments, judge, srm};
     let mut path = format!("/api/v1/rollouts/{}/verdicts", enc(id));
     if let Some(w) = wave {
         path.push_str(&format!("?wave={w}"));
     }
-    let v = c.get(&path).await?;
-    let guardrails: Vec<GuardrailSpec> = serde_json::from_value(v["guardrails"].clone())?;
-    let srm_alpha = v["srm_alpha"].as_f64().unwrap_or(0.001);
-    let mut out = Vec::new();
-    let mut mismatches = 0;
-    for vd in v["verdicts"].as_array().into_iter().flatten() {
-        let report = &vd["report"];
-        let (recomputed, numbers) = if vd["kind"] == "srm" {
-            let t = report["treatment"].as_f64().unwrap_or(0.0);
-            let ctl = report["control"].as_f64().unwrap_or(0.0);
-            let again = srm(t, ctl, report["expected_share"].as_f64().unwrap_or(0.0), srm_alpha);
-            let verdict = if again.mismatch { "mismatch" } else { "ok" };
-            (
-                verdict.to_owned(),
-                format!(
-                    "treatment {t} vs control {ctl}, planned share {}, log LR {:.3} (threshold {:.3})",
-                    again.expected_share,
-                    again.log_lr,
-                    (1.0 / srm_alpha).ln()
-                ),
-            )
-        } else {
-            let Some(g) = guardrails.iter().find(|g| Some(g.name.as_str()) == vd["name"].as_str())
-            else {
-                continue;
-            };
-            let m =
-                |x: &Value| -> Moments { serde_json::from_value(x.clone()).unwrap_or_default() };
-            let again = judge(g, &m(&report["treatment"]), &m(&report["control"]));
-            let f = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.5}"));
-            (
-                again.verdict.as_str().to_owned(),
-                format!(
-                    "treatment n={} mean={:.5}, control n={} mean={:.5}; harm estimate {} in [{}, {}] (α={}); SPRT log Λ = {} (fail at ≥ {}); pass if upper < {} → {}",
-                    again.treatment.n,
-                    again.treatment.mean(),
-                    again.control.n,
-                    again.control.mean(),
-                    f(again.estimate),
-                    f(again.lower),
-                    f(again.upper),
-                    again.alpha,
-                    f(again.log_lr),
-                    f(again.threshold),
-                    again.tolerance,
-                    again.explanation
-                ),
-            )
-        };
-        let reproduced = recomputed == vd["verdict"].as_str().unwrap_or("");
-        if !reproduced {
-            mismatches += 1;
-        }
-        out.push(json!({"at": vd["at"], "wave": vd["wave"], "name": vd["name"], "stored": vd["verdict"], "recomputed": recomputed, "reproduced": reproduced, "numbers": numbers}));
-    }
+    let v: RolloutVerdicts = c.get(&path).await?.body;
+    let guardrails = v.guardrail_specs()?;
+    let out: Vec<Explained<'_>> =
+        v.verdicts.iter().filter_map(|vd| recompute(vd, &guardrails, v.srm_alpha)).collect();
+    let mismatches = out.iter().filter(|e| !e.reproduced).count();
     if remote.json {
         print_json(
-            &json!({"id": id, "state": v["state"], "verdicts": out, "mismatches": mismatches}),
+            &serde_json::json!({"id": id, "state": v.state, "verdicts": out, "mismatches": mismatches}),
         );
     } else {
         for e in &out {
-            let mark =
-                if e["reproduced"] == json!(true) { "reproduced" } else { "DOES NOT REPRODUCE" };
-            println!(
-                "{}  wave {}  {:<14} {:<12} {mark}",
-                s(&e["at"]),
-                s(&e["wave"]),
-                s(&e["name"]),
-                s(&e["stored"])
-            );
-            println!("    {}", s(&e["numbers"]));
+            let mark = if e.reproduced { "reproduced" } else { "DOES NOT REPRODUCE" };
+            println!("{}  wave {}  {:<14} {:<12} {mark}", time(&e.at), e.wave, e.name, e.stored);
+            println!("    {}", e.numbers);
         }
-        println!(
-            "{} verdict(s), {} not reproduced; rollout is {}",
-            out.len(),
-            mismatches,
-            s(&v["state"])
-        );
+        println!("{} verdict(s), {} not reproduced; rollout is {}", out.len(), mismatches, v.state);
     }
     Ok(if mismatches == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// A stored verdict judged again from its stored inputs (`None`: not a sample-ratio check
+/// nor one of the plan's guardrails).
+fn recompute<'a>(
+    vd: &'a Verdict,
+    guardrails: &[GuardrailSpec],
+    srm_alpha: f64,
+) -> Option<Explained<'a>> {
+    let (recomputed, numbers) = if vd.kind == "srm" {
+        let (t, ctl, share) =
+            vd.srm_report().map_or((0.0, 0.0, 0.0), |r| (r.treatment, r.control, r.expected_share));
+        let again = srm(t, ctl, share, srm_alpha);
+        let verdict = if again.mismatch { "mismatch" } else { "ok" };
+        (
+            verdict.to_owned(),
+            format!(
+                "treatment {t} vs control {ctl}, planned share {}, log LR {:.3} (threshold {:.3})",
+                again.expected_share,
+                again.log_lr,
+                (1.0 / srm_alpha).ln()
+            ),
+        )
+    } else {
+        let g = guardrails.iter().find(|g| g.name == vd.name)?;
+        let (t, ctl): (Moments, Moments) =
+            vd.guardrail_report().map_or_else(Default::default, |r| (r.treatment, r.control));
+        let again = judge(g, &t, &ctl);
+        let f = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.5}"));
+        (
+            again.verdict.as_str().to_owned(),
+            format!(
+                "treatment n={} mean={:.5}, control n={} mean={:.5}; harm estimate {} in [{}, {}] (α={}); SPRT log Λ = {} (fail at ≥ {}); pass if upper < {} → {}",
+                again.treatment.n,
+                again.treatment.mean(),
+                again.control.n,
+                again.control.mean(),
+                f(again.estimate),
+                f(again.lower),
+                f(again.upper),
+                again.alpha,
+                f(again.log_lr),
+                f(again.threshold),
+                again.tolerance,
+                again.explanation
+            ),
+        )
+    };
+    Some(Explained {
+        at: vd.at,
+        wave: vd.wave,
+        name: &vd.name,
+        stored: &vd.verdict,
+        reproduced: recomputed == vd.verdict,
+        recomputed,
+        numbers,
+    })
 }
 
 /// `rollout watch`: redraws the rollout's state until it ends (exit 0 when it completes,
@@ -255,8 +233,8 @@ async fn watch(c: &Client, remote: &Remote, id: &str, interval: &str) -> anyhow:
     let tty = std::io::stdout().is_terminal() && !remote.json;
     let mut last = String::new();
     loop {
-        let v = c.get(&format!("/api/v1/rollouts/{}", enc(id))).await?;
-        let view = if remote.json { serde_json::to_string(&v)? } else { render(&v) };
+        let a = c.get::<Rollout>(&format!("/api/v1/rollouts/{}", enc(id))).await?;
+        let view = if remote.json { serde_json::to_string(&a.raw)? } else { render(&a.body) };
         if view != last {
             let mut out = std::io::stdout().lock();
             if tty {
@@ -266,65 +244,50 @@ async fn watch(c: &Client, remote: &Remote, id: &str, interval: &str) -> anyhow:
             out.flush()?;
             last = view;
         }
-        match v["state"].as_str() {
-            Some("completed") => return Ok(ExitCode::SUCCESS),
-            Some("rolled_back") | Some("aborted") => return Ok(ExitCode::from(1)),
-            _ => tokio::time::sleep(every).await,
+        match a.body.state {
+            RolloutState::Completed => return Ok(ExitCode::SUCCESS),
+            RolloutState::RolledBack | RolloutState::Aborted => return Ok(ExitCode::from(1)),
+            RolloutState::Running | RolloutState::Paused => tokio::time::sleep(every).await,
         }
     }
 }
 
-fn render(v: &Value) -> String {
-    let pct: f64 =
-        v["exposure"].as_str().and_then(|e| e.trim_end_matches('%').parse().ok()).unwrap_or(0.0);
+/// The watch view: where the rollout is, an exposure bar, the current wave's verdicts.
+fn render(r: &Rollout) -> String {
+    let pct = r.exposure_percent().unwrap_or(0.0);
     let filled = ((pct / 100.0) * 40.0).round() as usize;
-    let bar = format!(
-        "[{}{}] {}",
-        "#".repeat(filled),
-        "-".repeat(40 - filled.min(40)),
-        s(&v["exposure"])
-    );
+    let bar = format!("[{}{}] {}", "#".repeat(filled), "-".repeat(40 - filled.min(40)), r.exposure);
+    let phase = r.phase.map(|p| format!(" ({p})")).unwrap_or_default();
     let mut lines = vec![
         format!(
             "rollout {}  plan {} v{}  flag {} in {}",
-            s(&v["id"]),
-            s(&v["plan"]),
-            s(&v["plan_version"]),
-            s(&v["flag"]),
-            s(&v["environment"])
+            r.id, r.plan, r.plan_version, r.flag, r.environment
         ),
-        format!(
-            "state {}{}  wave {}/{}  {bar}",
-            s(&v["state"]),
-            v["phase"].as_str().map(|p| format!(" ({p})")).unwrap_or_default(),
-            s(&v["wave"]),
-            s(&v["waves"])
-        ),
+        format!("state {}{phase}  wave {}/{}  {bar}", r.state, r.wave, r.waves),
     ];
-    if let Some(r) = v["reason"].as_str() {
-        lines.push(format!("reason: {r}"));
+    if let Some(reason) = &r.reason {
+        lines.push(format!("reason: {reason}"));
     }
-    if let Some(b) = v["blackout"].as_str() {
+    if let Some(b) = &r.blackout {
         lines.push(format!("held by blackout {b}"));
     }
-    if v["phase"] == "awaiting_approval" {
+    if r.phase == Some(Phase::AwaitingApproval) {
         lines.push(format!(
             "waiting for {} approval(s); have {}",
-            s(&v["approvals_needed"]),
-            v["approvals"].as_array().map_or(0, |a| a.len())
+            r.approvals_needed,
+            r.approvals.len()
         ));
     }
-    for vd in v["verdicts"].as_array().into_iter().flatten().filter(|vd| vd["wave"] == v["wave"]) {
-        let r = &vd["report"];
-        let progress = match (r["treatment"]["n"].as_f64(), r["control"]["n"].as_f64()) {
-            (Some(t), Some(c)) => format!(" n={t}/{c}"),
-            _ => String::new(),
-        };
+    for vd in r.current_verdicts() {
+        let progress = vd
+            .guardrail_report()
+            .map(|g| format!(" n={}/{}", g.treatment.n, g.control.n))
+            .unwrap_or_default();
         lines.push(format!(
             "  {:<16} {:<12}{progress}  {}",
-            s(&vd["name"]),
-            s(&vd["verdict"]),
-            r["explanation"].as_str().unwrap_or("")
+            vd.name,
+            vd.verdict,
+            vd.explanation().unwrap_or("")
         ));
     }
     lines.join("\n")

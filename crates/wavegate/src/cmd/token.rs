@@ -3,40 +3,33 @@
 use std::process::ExitCode;
 
 use reqwest::Method;
-use serde_json::json;
+use wavegate_api::tokens::{CreatedToken, NewToken, Revoked, Token};
 
 use crate::cli::{Remote, TokenCommand};
 use crate::client::{Client, enc};
-use crate::output::{Column, Table, join, print_json, s};
+use crate::output::{Column, Table, answer};
 
 /// Runs `wavegate token …`.
 pub async fn run(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     let c = Client::authenticated(remote)?;
     match cmd {
         TokenCommand::Create { kind, environments, principal } => {
-            let mut body = json!({"kind": kind, "environments": environments});
-            if let Some(p) = principal {
-                body["principal"] = json!(p);
-            }
-            let (_, t) = c.send(c.request(Method::POST, "/api/v1/tokens").json(&body)).await?;
-            if remote.json {
-                print_json(&t);
-            } else {
+            let body = NewToken { kind, environments, principal };
+            let a = c.call::<CreatedToken>(c.request(Method::POST, "/api/v1/tokens").json(&body));
+            answer(remote.json, &a.await?, |t| {
+                let r = &t.record;
                 println!(
                     "Created {} token {} for {} (environments: {}).",
-                    t["kind"].as_str().unwrap_or(""),
-                    t["id"].as_str().unwrap_or(""),
-                    t["principal"].as_str().unwrap_or(""),
-                    join(&t["environments"])
+                    r.kind.as_str(),
+                    r.id,
+                    r.principal,
+                    r.environments.join(",")
                 );
-                println!("Its secret, shown once:\n\n    {}\n", t["token"].as_str().unwrap_or(""));
-            }
+                println!("Its secret, shown once:\n\n    {}\n", t.token);
+            });
         }
         TokenCommand::List => {
-            let list = c.get("/api/v1/tokens").await?;
-            if remote.json {
-                print_json(&list);
-            } else {
+            answer(remote.json, &c.get::<Vec<Token>>("/api/v1/tokens").await?, |list| {
                 let mut table = Table::new(vec![
                     Column::left("ID", 18),
                     Column::left("KIND", 11),
@@ -44,23 +37,21 @@ pub async fn run(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode>
                     Column::left("PRINCIPAL", 24),
                     Column::last("STATUS"),
                 ]);
-                for t in list.as_array().into_iter().flatten() {
-                    let status = if t["revoked_at"].is_null() { "live" } else { "revoked" };
+                for t in list {
                     table.row([
-                        s(&t["id"]),
-                        s(&t["kind"]),
-                        join(&t["environments"]),
-                        s(&t["principal"]),
-                        status.to_owned(),
+                        t.id.as_str(),
+                        t.kind.as_str(),
+                        &t.environments.join(","),
+                        &t.principal,
+                        if t.revoked_at.is_none() { "live" } else { "revoked" },
                     ]);
                 }
                 table.print();
-            }
+            });
         }
         TokenCommand::Revoke { id } => {
-            let (_, v) =
-                c.send(c.request(Method::DELETE, &format!("/api/v1/tokens/{}", enc(&id)))).await?;
-            if remote.json { print_json(&v) } else { println!("Revoked {id}.") }
+            let rb = c.request(Method::DELETE, &format!("/api/v1/tokens/{}", enc(&id)));
+            answer(remote.json, &c.call::<Revoked>(rb).await?, |_| println!("Revoked {id}."));
         }
     }
     Ok(ExitCode::SUCCESS)
