@@ -1,11 +1,15 @@
-//! A small client for wavegate's HTTP API, mapping failures to exit codes.
+//! A small client for wavegate's HTTP API: answers read into the `wavegate-api` types (and
+//! kept as sent, for `--json`), failures mapped to exit codes.
 
 use anyhow::Context as _;
 use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Deserialize as _;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use wavegate_api::error::{ErrorBody, OfrepErrorBody};
 
 use crate::cli::Remote;
-use crate::commands::Failure;
+use crate::failure::Failure;
 
 /// A configured API client.
 pub struct Client {
@@ -28,6 +32,12 @@ impl Client {
         })
     }
 
+    /// A client for `remote` that has a token to send (exit 2 without one).
+    pub fn authenticated(remote: &Remote) -> anyhow::Result<Client> {
+        need_token(remote)?;
+        Client::new(remote)
+    }
+
     /// A request to `path` (starting with `/`).
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let rb = self.http.request(method, format!("{}{path}", self.base));
@@ -37,57 +47,107 @@ impl Client {
         }
     }
 
-    /// Sends, and returns the JSON body of a 2xx; 4xx → exit 2, 5xx/network → exit 1.
+    /// Sends, and returns the status and JSON body of a 2xx (or 304); 4xx → exit 2,
+    /// 5xx/network → exit 1.
     pub async fn send(&self, rb: RequestBuilder) -> anyhow::Result<(StatusCode, Value)> {
-        let resp = rb
-            .send()
-            .await
-            .map_err(|e| Failure::Operation(format!("could not reach {}: {e}", self.base)))?;
+        let a = self.call::<Value>(rb).await?;
+        Ok((a.status, a.raw))
+    }
+
+    /// Sends, and reads the JSON body of a 2xx (or 304) as a `T`; 4xx → exit 2, 5xx/network
+    /// or an answer that does not read as a `T` → exit 1.
+    pub async fn call<T: DeserializeOwned>(&self, rb: RequestBuilder) -> anyhow::Result<Answer<T>> {
+        let unreachable =
+            |e: reqwest::Error| Failure::Operation(format!("could not reach {}: {e}", self.base));
+        let (http, request) = rb.build_split();
+        let request = request.map_err(unreachable)?;
+        let what = format!("{} {}", request.method(), request.url().path());
+        let resp = http.execute(request).await.map_err(unreachable)?;
         let status = resp.status();
         let text = resp
             .text()
             .await
             .map_err(|e| Failure::Operation(format!("reading the response failed: {e}")))?;
-        let body: Value = if text.trim().is_empty() {
+        let raw: Value = if text.trim().is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        if status.is_success() || status == StatusCode::NOT_MODIFIED {
-            return Ok((status, body));
+        if !(status.is_success() || status == StatusCode::NOT_MODIFIED) {
+            return Err(refusal(status, &raw).into());
         }
-        let message = body
-            .get("message")
-            .or_else(|| body.get("errorDetails"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| match status {
-                StatusCode::UNAUTHORIZED => {
-                    "unauthorized: pass a valid token with --token or WAVEGATE_TOKEN".into()
-                }
-                StatusCode::FORBIDDEN => "forbidden: this token may not do that".into(),
-                _ => body.to_string(),
-            });
-        let field = body
-            .get("field")
-            .and_then(Value::as_str)
-            .map(|f| format!(" (at {f})"))
-            .unwrap_or_default();
-        let code = body
-            .get("errorCode")
-            .or_else(|| body.get("code"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let msg = format!("server answered {} {code}: {message}{field}", status.as_u16());
-        if status.is_client_error() {
-            Err(Failure::Input(msg).into())
-        } else {
-            Err(Failure::Operation(msg).into())
-        }
+        let body = T::deserialize(&raw).map_err(|e| {
+            Failure::Operation(format!("the server's answer to {what} does not read: {e}"))
+        })?;
+        Ok(Answer { status, raw, body })
     }
 
-    /// GET `path` and return its JSON.
-    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        Ok(self.send(self.request(Method::GET, path)).await?.1)
+    /// POSTs a YAML document to `path`, with `reason` (if any) as `X-Wavegate-Reason`.
+    pub async fn post_yaml<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        text: impl Into<reqwest::Body>,
+        reason: &Option<String>,
+    ) -> anyhow::Result<Answer<T>> {
+        let rb =
+            self.request(Method::POST, path).header("content-type", "application/yaml").body(text);
+        self.call(with_reason(rb, reason)).await
+    }
+
+    /// GET `path` and read its JSON as a `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Answer<T>> {
+        self.call(self.request(Method::GET, path)).await
+    }
+}
+
+/// A 2xx answer: its status, its body as the server sent it (what `--json` prints), and that
+/// body read as a `T`.
+#[derive(Debug)]
+pub struct Answer<T> {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The JSON body as sent (`null` when empty; a string when it is not JSON).
+    pub raw: Value,
+    /// The body, typed.
+    pub body: T,
+}
+
+/// What a refused request ends with: the server's error body (admin API or OFREP) in words,
+/// exit 2 for a 4xx and 1 for a 5xx.
+fn refusal(status: StatusCode, raw: &Value) -> Failure {
+    let (code, message, field) = if let Ok(e) = ErrorBody::deserialize(raw) {
+        (e.code.as_str().to_owned(), Some(e.message), e.field)
+    } else if let Ok(e) = OfrepErrorBody::deserialize(raw) {
+        (e.error_code, Some(e.error_details), None)
+    } else {
+        (String::new(), None, None)
+    };
+    let message = message.unwrap_or_else(|| match status {
+        StatusCode::UNAUTHORIZED => {
+            "unauthorized: pass a valid token with --token or WAVEGATE_TOKEN".into()
+        }
+        StatusCode::FORBIDDEN => "forbidden: this token may not do that".into(),
+        _ => raw.to_string(),
+    });
+    let field = field.map(|f| format!(" (at {f})")).unwrap_or_default();
+    let msg = format!("server answered {} {code}: {message}{field}", status.as_u16());
+    if status.is_client_error() { Failure::Input(msg) } else { Failure::Operation(msg) }
+}
+
+/// Refuses to go on without a token (exit 2).
+pub fn need_token(remote: &Remote) -> anyhow::Result<()> {
+    if remote.token.is_none() {
+        return Err(Failure::Input("no token: pass --token or set WAVEGATE_TOKEN".into()).into());
+    }
+    Ok(())
+}
+
+pub(crate) use wavegate_core::text::percent_encode as enc;
+
+/// Sends `reason`, when given, as the `X-Wavegate-Reason` header.
+pub fn with_reason(rb: RequestBuilder, reason: &Option<String>) -> RequestBuilder {
+    match reason {
+        Some(r) => rb.header("x-wavegate-reason", r.as_str()),
+        None => rb,
     }
 }

@@ -18,16 +18,27 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
-use wavegate_core::text::percent_encode as enc;
+use wavegate_api::audit::{AuditEntry, RolloutDetails, Verification};
+use wavegate_api::events::Ingested;
+use wavegate_api::flags::{Applied, Head, Version};
+use wavegate_api::ofrep::Evaluation;
+use wavegate_api::plans::PlanApplied;
+use wavegate_api::rollouts::{
+    Rollout, RolloutCommand as Command, RolloutState, StartRollout, Verdict,
+};
+use wavegate_api::tokens::{CreatedToken, NewToken};
 use wavegate_rollout::sim::Rng;
+use wavegate_rollout::stats::Moments;
 use wavegate_store::{Change, Store, TokenKind};
 
 use crate::cli::{DemoArgs, Remote};
-use crate::client::Client;
-use crate::commands::{Failure, redact_url};
+use crate::client::{Client, enc};
+use crate::failure::Failure;
+use crate::input::parse_tick;
+use crate::output::{or_dash, redact_url};
 
 /// The sample flags and segment (`examples/demo/flags.yaml`).
 pub const FLAGS: &str = include_str!("../../../examples/demo/flags.yaml");
@@ -48,6 +59,8 @@ const BASE_ERROR_RATE: f64 = 0.01;
 const REGRESSED_ERROR_RATE: f64 = 0.12;
 /// How long the story may take before the demo gives up.
 const DEADLINE: Duration = Duration::from_secs(110);
+/// Most audit entries the demo reads at once.
+const AUDIT_PAGE: usize = 1000;
 /// How often the demo reads the audit log.
 const POLL: Duration = Duration::from_millis(200);
 /// How often the demo prints where the rollout is while nothing else happens.
@@ -58,7 +71,7 @@ const BATCH_PERIOD: Duration = Duration::from_millis(200);
 
 /// Runs `wavegate demo`.
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let tick = crate::commands::parse_tick(&args.tick).map_err(Failure::Input)?;
+    let tick = parse_tick(&args.tick).map_err(Failure::Input)?;
     // The server's own log stays quiet unless asked for: the story is on stdout.
     crate::telemetry::init_with_default(false, "error");
     let out = Progress { json: args.json, t0: Instant::now() };
@@ -223,38 +236,25 @@ impl Story<'_> {
         let deadline = Instant::now() + DEADLINE;
         self.end_earlier_runs().await?;
 
-        let applied = c
-            .send(
-                c.request(Method::POST, "/api/v1/apply")
-                    .header("content-type", "application/yaml")
-                    .header("x-wavegate-reason", "wavegate demo: sample flags")
-                    .body(FLAGS),
-            )
+        let why = |what: &str| Some(format!("wavegate demo: {what}"));
+        let applied: Applied = c
+            .post_yaml("/api/v1/apply", FLAGS, &why("sample flags"))
             .await
             .context("applying the sample flags")?
-            .1;
-        let keys: Vec<String> = applied["results"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| format!("{} {}", s(&r["kind"]), s(&r["key"])))
-            .collect();
+            .body;
+        let keys: Vec<String> =
+            applied.results.iter().map(|r| format!("{} {}", r.kind, r.key)).collect();
         out.step(
             "flags_applied",
-            json!({"results": applied["results"], "changed": applied["changed"]}),
+            json!({"results": applied.results, "changed": applied.changed}),
             format!("flags applied (examples/demo/flags.yaml): {}", keys.join(", ")),
         );
 
-        let plan = c
-            .send(
-                c.request(Method::POST, "/api/v1/plans")
-                    .header("content-type", "application/yaml")
-                    .header("x-wavegate-reason", "wavegate demo: rollout plan")
-                    .body(PLAN),
-            )
+        let plan: PlanApplied = c
+            .post_yaml("/api/v1/plans", PLAN, &why("rollout plan"))
             .await
             .context("applying the rollout plan")?
-            .1;
+            .body;
         let spec: wavegate_rollout::plan::PlanSpec =
             wavegate_core::flagfile::parse_yaml(PLAN).context("the embedded plan")?;
         let waves: Vec<String> = spec.waves.iter().map(|w| w.exposure.to_string()).collect();
@@ -262,11 +262,11 @@ impl Story<'_> {
             spec.guardrails.iter().map(|g| format!("{} ({})", g.name, g.action.as_str())).collect();
         out.step(
             "plan_applied",
-            json!({"plan": PLAN_NAME, "version": plan["version"], "waves": waves,
+            json!({"plan": PLAN_NAME, "version": plan.version, "waves": waves,
                 "guardrails": spec.guardrails.iter().map(|g| &g.name).collect::<Vec<_>>()}),
             format!(
                 "plan {PLAN_NAME} v{} applied: {FLAG} to {} in waves {}, guarded by {}",
-                s(&plan["version"]),
+                plan.version,
                 spec.environment,
                 waves.join(" → "),
                 guards.join(" and ")
@@ -275,16 +275,20 @@ impl Story<'_> {
 
         // The application's own token: evaluates flags and posts events in prod. Its principal
         // is the default one (ours plus the kind), which a rerun on the same --db may reuse.
-        let sdk = c
-            .send(c.request(Method::POST, "/api/v1/tokens").json(&json!({
-                "kind": "server-sdk", "environments": [spec.environment]})))
+        let new_token = NewToken {
+            kind: "server-sdk".into(),
+            environments: vec![spec.environment.clone()],
+            principal: None,
+        };
+        let sdk: CreatedToken = c
+            .call(c.request(Method::POST, "/api/v1/tokens").json(&new_token))
             .await
             .context("creating the traffic's server-sdk token")?
-            .1;
+            .body;
         let traffic = Arc::new(Traffic {
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
             base: self.base.clone(),
-            token: s(&sdk["token"]),
+            token: sdk.token,
             seed: self.args.seed,
             regressed: AtomicBool::new(false),
             next_user: AtomicU64::new(0),
@@ -324,13 +328,14 @@ impl Story<'_> {
     /// database (a live rollout owns its flag, so the flags could not be applied).
     async fn end_earlier_runs(&self) -> anyhow::Result<()> {
         let c = &self.c;
-        let list = c.get(&format!("/api/v1/rollouts?flag={FLAG}")).await?;
-        for r in list.as_array().into_iter().flatten() {
-            if r["state"] == "running" || r["state"] == "paused" {
-                let id = s(&r["id"]);
+        let list: Vec<Rollout> = c.get(&format!("/api/v1/rollouts?flag={FLAG}")).await?.body;
+        for r in list {
+            if matches!(r.state, RolloutState::Running | RolloutState::Paused) {
+                let id = r.id;
+                let stop = Command { reason: Some("a new wavegate demo run starts".into()) };
                 c.send(
                     c.request(Method::POST, &format!("/api/v1/rollouts/{}/rollback", enc(&id)))
-                        .json(&json!({"reason": "a new wavegate demo run starts"})),
+                        .json(&stop),
                 )
                 .await
                 .with_context(|| format!("rolling back the earlier demo rollout {id}"))?;
@@ -350,24 +355,26 @@ impl Story<'_> {
         let mut cursor = self.audit_head().await?;
         // A moment of traffic first, so the first wave starts with users already arriving.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let started = c
-            .send(
-                c.request(Method::POST, "/api/v1/rollouts")
-                    .json(&json!({"plan": PLAN_NAME, "reason": "wavegate demo"})),
-            )
+        let start = StartRollout {
+            plan: PLAN_NAME.into(),
+            reason: Some("wavegate demo".into()),
+            start_at: None,
+            artifact_sha256: None,
+        };
+        let started: Rollout = c
+            .call(c.request(Method::POST, "/api/v1/rollouts").json(&start))
             .await
             .context("starting the rollout")?
-            .1;
-        let id = s(&started["id"]);
+            .body;
+        let id = started.id;
         let target = format!("rollout:{id}");
         out.step(
             "rollout_started",
-            json!({"rollout": id, "wave": started["wave"], "percent": percent(&started["exposure"]),
+            json!({"rollout": id, "wave": started.wave, "percent": percent(Some(&started.exposure)),
                 "url": format!("{}/#/rollouts/{id}", self.base)}),
             format!(
                 "rollout {id} started: wave 1 serves the new variant to {} of users ({}/#/rollouts/{id})",
-                s(&started["exposure"]),
-                self.base
+                started.exposure, self.base
             ),
         );
         let mut promotions = 0;
@@ -388,54 +395,53 @@ impl Story<'_> {
                     ),
                 );
             }
-            let page = c.get(&format!("/api/v1/audit?after={cursor}&limit=1000")).await?;
-            let entries = page.as_array().cloned().unwrap_or_default();
+            let entries = self.audit_after(cursor).await?;
             for e in &entries {
-                cursor = e["seq"].as_i64().unwrap_or(cursor);
-                if e["target"] != target.as_str() {
+                cursor = e.seq;
+                if e.target != target {
                     continue;
                 }
-                let d = &e["details"];
-                match e["action"].as_str().unwrap_or("") {
+                let d = e.rollout_details().unwrap_or_default();
+                match e.action.as_str() {
                     "rollout.start" => {}
                     "rollout.promote" if promotions == PROMOTIONS => bail!(
                         "expected guardrail {GUARDRAIL:?} to roll the rollout back in wave {}, but \
                          the controller promoted it to wave {} at {}: the regression went unnoticed",
-                        s(&d["from_wave"]),
-                        s(&d["to_wave"]),
-                        s(&d["exposure"])
+                        or_dash(d.from_wave),
+                        or_dash(d.to_wave),
+                        or_dash(d.exposure.as_deref())
                     ),
                     "rollout.promote" => {
                         promotions += 1;
                         last_beat = Instant::now();
-                        self.promoted(&id, d);
+                        self.promoted(&id, &d);
                         if promotions == PROMOTIONS {
                             regress_at = Some(Instant::now() + REGRESSION_AFTER);
                         }
                     }
                     "rollout.rollback" => {
                         let regressed = traffic.regressed.load(Ordering::SeqCst);
-                        self.rolled_back(&id, d, promotions, regressed)?;
+                        self.rolled_back(&id, &d, promotions, regressed)?;
                         return Ok(id);
                     }
                     other => bail!(
                         "expected {PROMOTIONS} promotions and then a rollback by guardrail \
                          {GUARDRAIL:?}, but after {promotions} promotion(s) the audit log says {other}{}",
-                        d["reason"].as_str().map(|r| format!(": {r}")).unwrap_or_default()
+                        d.reason.map(|r| format!(": {r}")).unwrap_or_default()
                     ),
                 }
             }
-            if entries.len() == 1000 {
+            if entries.len() == AUDIT_PAGE {
                 continue;
             }
             if Instant::now() > deadline {
-                let r = c.get(&format!("/api/v1/rollouts/{}", enc(&id))).await?;
+                let r: Rollout = c.get(&format!("/api/v1/rollouts/{}", enc(&id))).await?.body;
                 bail!(
                     "no rollback within {}s: after {promotions} promotion(s) the rollout is {} in wave {} ({}); {}",
                     DEADLINE.as_secs(),
-                    s(&r["state"]),
-                    s(&r["wave"]),
-                    s(&r["phase"]),
+                    r.state,
+                    r.wave,
+                    or_dash(r.phase),
                     verdict_summary(&r)
                 );
             }
@@ -447,53 +453,56 @@ impl Story<'_> {
         }
     }
 
+    /// The audit entries after `cursor`, a page of at most [`AUDIT_PAGE`].
+    async fn audit_after(&self, cursor: i64) -> anyhow::Result<Vec<AuditEntry>> {
+        let path = format!("/api/v1/audit?after={cursor}&limit={AUDIT_PAGE}");
+        Ok(self.c.get(&path).await?.body)
+    }
+
     /// The newest audit sequence number (so the story reads only what happens from now on).
     async fn audit_head(&self) -> anyhow::Result<i64> {
         let mut cursor = 0;
         loop {
-            let page = self.c.get(&format!("/api/v1/audit?after={cursor}&limit=1000")).await?;
-            let entries = page.as_array().cloned().unwrap_or_default();
-            cursor = entries.last().and_then(|e| e["seq"].as_i64()).unwrap_or(cursor);
-            if entries.len() < 1000 {
+            let entries = self.audit_after(cursor).await?;
+            cursor = entries.last().map_or(cursor, |e| e.seq);
+            if entries.len() < AUDIT_PAGE {
                 return Ok(cursor);
             }
         }
     }
 
-    fn promoted(&self, id: &str, d: &Value) {
-        let verdicts: Vec<Value> = d["verdicts"]
-            .as_array()
-            .into_iter()
-            .flatten()
+    fn promoted(&self, id: &str, d: &RolloutDetails) {
+        let verdicts: Vec<Value> = d
+            .verdicts
+            .iter()
             .map(|v| {
-                json!({"guardrail": v["guardrail"], "verdict": v["verdict"], "upper": v["upper"],
-                    "tolerance": v["tolerance"], "treatment_n": count(&v["treatment"]["n"]),
-                    "control_n": count(&v["control"]["n"])})
+                json!({"guardrail": v.guardrail, "verdict": v.verdict, "upper": v.upper,
+                    "tolerance": v.tolerance, "treatment_n": count(Some(v.treatment.n)),
+                    "control_n": count(Some(v.control.n))})
             })
             .collect();
-        let why: Vec<String> = d["verdicts"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let why: Vec<String> = d
+            .verdicts
+            .iter()
             .map(|v| {
                 format!(
                     "{} {} (n = {} vs {}; {})",
-                    s(&v["guardrail"]),
-                    s(&v["verdict"]),
-                    count(&v["treatment"]["n"]),
-                    count(&v["control"]["n"]),
-                    s(&v["explanation"])
+                    v.guardrail,
+                    v.verdict.as_str(),
+                    count(Some(v.treatment.n)),
+                    count(Some(v.control.n)),
+                    v.explanation
                 )
             })
             .collect();
         self.out.step(
             "promoted",
-            json!({"rollout": id, "from_wave": d["from_wave"], "wave": d["to_wave"],
-                "percent": percent(&d["exposure"]), "verdicts": verdicts}),
+            json!({"rollout": id, "from_wave": d.from_wave, "wave": d.to_wave,
+                "percent": percent(d.exposure.as_deref()), "verdicts": verdicts}),
             format!(
                 "promoted to wave {} at {} by the controller:\n           {}",
-                s(&d["to_wave"]),
-                s(&d["exposure"]),
+                or_dash(d.to_wave),
+                or_dash(d.exposure.as_deref()),
                 why.join("\n           ")
             ),
         );
@@ -503,45 +512,46 @@ impl Story<'_> {
     fn rolled_back(
         &self,
         id: &str,
-        d: &Value,
+        d: &RolloutDetails,
         promotions: usize,
         regressed: bool,
     ) -> anyhow::Result<()> {
-        let reason = d["reason"].as_str().unwrap_or("");
-        let by = d["by"].as_str().unwrap_or("");
-        let guardrail = d["guardrail"].as_str().unwrap_or("");
+        let reason = d.reason.as_deref().unwrap_or("");
+        let by = d.by.as_deref().unwrap_or("");
+        let guardrail = d.guardrail.as_deref().unwrap_or("");
         if by != "automatic" || guardrail != GUARDRAIL || promotions != PROMOTIONS || !regressed {
             bail!(
                 "rolled back in wave {} after {promotions} promotion(s){} (expected {PROMOTIONS}, \
                  a regression, then guardrail {GUARDRAIL:?}): {reason}",
-                s(&d["wave"]),
+                or_dash(d.wave),
                 if regressed { "" } else { ", before any regression" }
             );
         }
-        let v = &d["verdict"];
-        let rate = |arm: &str| {
-            let n = v[arm]["n"].as_f64().unwrap_or(0.0);
-            if n > 0.0 { v[arm]["sum"].as_f64().unwrap_or(0.0) / n } else { 0.0 }
-        };
+        let v = d.verdict.as_ref();
+        let (treatment, control) = (v.map(|v| v.treatment), v.map(|v| v.control));
+        let rate =
+            |m: Option<Moments>| m.map_or(0.0, |m| if m.n > 0.0 { m.sum / m.n } else { 0.0 });
+        let n = |m: Option<Moments>| count(m.map(|m| m.n));
+        let explanation = v.map(|v| &v.explanation);
         self.out.step(
             "guardrail_failed",
-            json!({"rollout": id, "wave": d["wave"], "guardrail": guardrail, "verdict": v["verdict"],
-                "treatment": {"n": count(&v["treatment"]["n"]), "error_rate": rate("treatment")},
-                "control": {"n": count(&v["control"]["n"]), "error_rate": rate("control")},
-                "explanation": v["explanation"]}),
+            json!({"rollout": id, "wave": d.wave, "guardrail": guardrail, "verdict": v.map(|v| v.verdict),
+                "treatment": {"n": n(treatment), "error_rate": rate(treatment)},
+                "control": {"n": n(control), "error_rate": rate(control)},
+                "explanation": explanation}),
             format!(
                 "guardrail {guardrail} failed in wave {}: {:.1}% errors on the new variant vs {:.1}% (n = {} vs {}); {}",
-                s(&d["wave"]),
-                rate("treatment") * 100.0,
-                rate("control") * 100.0,
-                count(&v["treatment"]["n"]),
-                count(&v["control"]["n"]),
-                s(&v["explanation"])
+                or_dash(d.wave),
+                rate(treatment) * 100.0,
+                rate(control) * 100.0,
+                n(treatment),
+                n(control),
+                or_dash(explanation)
             ),
         );
         self.out.step(
             "rolled_back",
-            json!({"rollout": id, "wave": d["wave"], "guardrail": guardrail, "by": by, "reason": reason}),
+            json!({"rollout": id, "wave": d.wave, "guardrail": guardrail, "by": by, "reason": reason}),
             format!(
                 "rolled back automatically by the controller, as guardrail {guardrail}'s action says"
             ),
@@ -551,28 +561,23 @@ impl Story<'_> {
 
     /// While waiting: where the rollout is and what its guardrails say.
     async fn heartbeat(&self, id: &str, traffic: &Traffic) -> anyhow::Result<()> {
-        let r = self.c.get(&format!("/api/v1/rollouts/{}", enc(id))).await?;
-        let verdicts: Vec<Value> = r["verdicts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|v| v["wave"] == r["wave"] && v["kind"] == "guardrail")
-            .map(|v| {
-                json!({"guardrail": v["name"], "verdict": v["verdict"],
-                    "treatment_n": count(&v["report"]["treatment"]["n"]),
-                    "control_n": count(&v["report"]["control"]["n"])})
+        let r: Rollout = self.c.get(&format!("/api/v1/rollouts/{}", enc(id))).await?.body;
+        let verdicts: Vec<Value> = guardrail_verdicts(&r)
+            .map(|(v, t, c)| {
+                json!({"guardrail": v.name, "verdict": v.verdict,
+                    "treatment_n": count(t), "control_n": count(c)})
             })
             .collect();
         let users = traffic.next_user.load(Ordering::Relaxed);
         self.out.step(
             "progress",
-            json!({"rollout": id, "state": r["state"], "phase": r["phase"], "wave": r["wave"],
-                "percent": percent(&r["exposure"]), "verdicts": verdicts, "users": users}),
+            json!({"rollout": id, "state": r.state, "phase": r.phase, "wave": r.wave,
+                "percent": percent(Some(&r.exposure)), "verdicts": verdicts, "users": users}),
             format!(
                 "  … wave {} at {} ({}): {}; {users} users so far",
-                s(&r["wave"]),
-                s(&r["exposure"]),
-                s(&r["phase"]),
+                r.wave,
+                r.exposure,
+                or_dash(r.phase),
                 verdict_summary(&r)
             ),
         );
@@ -583,23 +588,22 @@ impl Story<'_> {
     /// verifies; then the summary.
     async fn check_after(&self, id: &str, traffic: &Traffic) -> anyhow::Result<()> {
         let c = &self.c;
-        let r = c.get(&format!("/api/v1/rollouts/{}", enc(id))).await?;
-        if r["state"] != "rolled_back" {
-            bail!("the rollout is {} after its rollback entry", s(&r["state"]));
+        let r: Rollout = c.get(&format!("/api/v1/rollouts/{}", enc(id))).await?.body;
+        if r.state != RolloutState::RolledBack {
+            bail!("the rollout is {} after its rollback entry", r.state);
         }
-        let pre =
-            r["pre_rollout_version"].as_i64().ok_or_else(|| anyhow!("no pre_rollout_version"))?;
-        let now = c.get(&format!("/api/v1/flags/{FLAG}")).await?;
-        let before = c.get(&format!("/api/v1/flags/{FLAG}/versions/{pre}")).await?;
-        let restored = now["spec"] == before["spec"];
+        let pre = r.pre_rollout_version;
+        let now: Head = c.get(&format!("/api/v1/flags/{FLAG}")).await?.body;
+        let before: Version = c.get(&format!("/api/v1/flags/{FLAG}/versions/{pre}")).await?.body;
+        let restored = now.spec == before.spec;
         if !restored {
             bail!(
                 "flag {FLAG} (version {}) is not what it was before the rollout (version {pre})",
-                s(&now["version"])
+                now.version
             );
         }
-        let audit = c.get("/api/v1/audit/verify").await?;
-        let audit_ok = audit["ok"] == true;
+        let audit: Verification = c.get("/api/v1/audit/verify").await?.body;
+        let first_bad = json!(audit.first_bad);
         let (users, events, counted, failures) = (
             traffic.next_user.load(Ordering::Relaxed),
             traffic.events.load(Ordering::Relaxed),
@@ -609,23 +613,27 @@ impl Story<'_> {
         let last_failure = traffic.last_failure.lock().unwrap_or_else(|e| e.into_inner()).clone();
         self.out.step(
             "audit_verified",
-            json!({"ok": audit_ok, "verified": audit["verified"], "head": audit["head"], "first_bad": audit["first_bad"]}),
-            if audit_ok {
-                format!("audit chain verifies: {} entries, head {}", s(&audit["verified"]), s(&audit["head"]))
+            json!({"ok": audit.ok, "verified": audit.verified, "head": audit.head, "first_bad": first_bad}),
+            if audit.ok {
+                format!(
+                    "audit chain verifies: {} entries, head {}",
+                    audit.verified,
+                    or_dash(audit.head.as_deref())
+                )
             } else {
-                format!("audit chain BROKEN at {}", audit["first_bad"])
+                format!("audit chain BROKEN at {first_bad}")
             },
         );
-        if !audit_ok {
-            bail!("the audit chain does not verify: {}", audit["first_bad"]);
+        if !audit.ok {
+            bail!("the audit chain does not verify: {first_bad}");
         }
         let secs = self.out.t0.elapsed().as_secs_f64();
         self.out.step(
             "summary",
             json!({"ok": true, "rollout": id, "promotions": PROMOTIONS, "rolled_back": true,
-                "guardrail": GUARDRAIL, "reason": r["reason"], "wave": r["wave"],
-                "flag": {"key": FLAG, "restored": restored, "pre_rollout_version": pre, "version": now["version"]},
-                "audit": {"ok": audit_ok, "verified": audit["verified"], "head": audit["head"]},
+                "guardrail": GUARDRAIL, "reason": r.reason, "wave": r.wave,
+                "flag": {"key": FLAG, "restored": restored, "pre_rollout_version": pre, "version": now.version},
+                "audit": {"ok": audit.ok, "verified": audit.verified, "head": audit.head},
                 "traffic": {"users": users, "events": events, "counted": counted,
                     "failed_batches": failures, "last_failure": last_failure},
                 "elapsed_s": (secs * 10.0).round() / 10.0}),
@@ -633,48 +641,40 @@ impl Story<'_> {
                 "summary: rollout {id} was promoted twice by the controller, then guardrail {GUARDRAIL} \
                  rolled it back in wave {}; flag {FLAG} is its pre-rollout version {pre} again (stored as \
                  version {}); the audit chain verifies. {users} users, {events} events in {secs:.1}s.",
-                s(&r["wave"]),
-                s(&now["version"])
+                r.wave,
+                now.version
             ),
         );
         Ok(())
     }
 }
 
+/// The current wave's guardrail verdicts of a rollout view, with their sample counts.
+fn guardrail_verdicts(r: &Rollout) -> impl Iterator<Item = (&Verdict, Option<f64>, Option<f64>)> {
+    r.current_verdicts().filter(|v| v.kind == "guardrail").map(|v| {
+        let report = v.guardrail_report();
+        (v, report.as_ref().map(|g| g.treatment.n), report.as_ref().map(|g| g.control.n))
+    })
+}
+
 /// `guardrail verdict (n = t vs c)` for the current wave of a rollout view.
-fn verdict_summary(r: &Value) -> String {
-    let parts: Vec<String> = r["verdicts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|v| v["wave"] == r["wave"] && v["kind"] == "guardrail")
-        .map(|v| {
-            format!(
-                "{} {} (n = {} vs {})",
-                s(&v["name"]),
-                s(&v["verdict"]),
-                count(&v["report"]["treatment"]["n"]),
-                count(&v["report"]["control"]["n"])
-            )
-        })
+fn verdict_summary(r: &Rollout) -> String {
+    let parts: Vec<String> = guardrail_verdicts(r)
+        .map(|(v, t, c)| format!("{} {} (n = {} vs {})", v.name, v.verdict, count(t), count(c)))
         .collect();
     if parts.is_empty() { "no verdicts yet".into() } else { parts.join(", ") }
 }
 
 /// A sample count (stored as a float) as an integer.
-fn count(v: &Value) -> Value {
-    v.as_f64().map_or(Value::Null, |n| json!(n.round() as u64))
+fn count(n: Option<f64>) -> Value {
+    n.map_or(Value::Null, |n| json!(n.round() as u64))
 }
 
 /// `"25%"` → 25.
-fn percent(v: &Value) -> Value {
-    v.as_str()
+fn percent(exposure: Option<&str>) -> Value {
+    exposure
         .and_then(|p| p.trim_end_matches('%').parse::<f64>().ok())
         .map_or(Value::Null, |p| if p.fract() == 0.0 { json!(p as i64) } else { json!(p) })
-}
-
-fn s(v: &Value) -> String {
-    crate::commands::s(v)
 }
 
 /// The synthetic application: users evaluating the flag over OFREP and reporting what happened.
@@ -717,7 +717,7 @@ impl Traffic {
         let mut events = Vec::with_capacity(2 * n as usize);
         for user in first..first + n {
             let context = json!({"targetingKey": format!("user-{user}")});
-            let answer: Value = self
+            let answer: Evaluation = self
                 .http
                 .post(format!("{}/ofrep/v1/evaluate/flags/{FLAG}", self.base))
                 .bearer_auth(&self.token)
@@ -727,8 +727,7 @@ impl Traffic {
                 .error_for_status()?
                 .json()
                 .await?;
-            let variant =
-                answer["variant"].as_str().ok_or_else(|| anyhow!("no variant in {answer}"))?;
+            let variant = answer.variant;
             let o = outcome(
                 self.seed,
                 user,
@@ -744,7 +743,7 @@ impl Traffic {
                 "metrics": {"conversion": if o.converted { 1.0 } else { 0.0 }}}),
             );
         }
-        let accepted: Value = self
+        let accepted: Ingested = self
             .http
             .post(format!("{}/api/v1/events", self.base))
             .bearer_auth(&self.token)
@@ -755,7 +754,7 @@ impl Traffic {
             .json()
             .await?;
         self.events.fetch_add(events.len() as u64, Ordering::Relaxed);
-        self.counted.fetch_add(accepted["counted"].as_u64().unwrap_or(0), Ordering::Relaxed);
+        self.counted.fetch_add(accepted.counted, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -831,8 +830,9 @@ mod tests {
 
     #[test]
     fn demo_percent_and_base_url() {
-        assert_eq!(percent(&json!("25%")), json!(25));
-        assert_eq!(percent(&json!("12.5%")), json!(12.5));
+        assert_eq!(percent(Some("25%")), json!(25));
+        assert_eq!(percent(Some("12.5%")), json!(12.5));
+        assert_eq!(percent(None), Value::Null);
         assert_eq!(base_url("0.0.0.0:8470".parse().unwrap()), "http://127.0.0.1:8470");
         assert_eq!(base_url("127.0.0.1:9".parse().unwrap()), "http://127.0.0.1:9");
     }

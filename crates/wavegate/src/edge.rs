@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use wavegate_edge::{Relay, Settings};
 
 use crate::cli::{EdgeArgs, LogFormat};
-use crate::commands::{Failure, parse_interval};
+use crate::failure::Failure;
+use crate::input::parse_interval;
 
 /// Runs `wavegate edge`.
 pub async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {

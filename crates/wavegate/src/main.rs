@@ -3,14 +3,14 @@
 //! Exit codes (a contract, see DESIGN.md): 0 success, 1 the operation failed (a failed check,
 //! a 5xx or a network failure), 2 usage or input error (a 4xx from the server included).
 
-mod backup_cmd;
 mod cli;
 mod client;
-mod commands;
+mod cmd;
 mod demo;
 mod edge;
-mod notify_cmd;
-mod rollout_cmd;
+mod failure;
+mod input;
+mod output;
 mod telemetry;
 
 use std::process::ExitCode;
@@ -29,10 +29,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    match runtime.block_on(cmd::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            let code = e.downcast_ref::<commands::Failure>().map_or(1, |f| f.exit_code());
+            let code = e.downcast_ref::<failure::Failure>().map_or(1, |f| f.exit_code());
             eprintln!("error: {e:#}");
             ExitCode::from(code)
         }

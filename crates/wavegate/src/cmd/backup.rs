@@ -1,4 +1,4 @@
-//! `wavegate backup` and `wavegate restore`: a whole database as one JSON file.
+//! `wavegate backup`: a whole database as one JSON file (`wavegate restore` reads it back).
 //!
 //! A backup is taken in one read transaction (from a running server over
 //! `GET /api/v1/backup`, or from `--db` directly), written atomically (a temporary file in the
@@ -6,21 +6,22 @@
 //! hashes. A restore goes into an empty database of either kind in one transaction and then
 //! verifies the audit chain it restored.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
+use wavegate_store::Store;
 use wavegate_store::backup::Backup;
-use wavegate_store::{Store, StoreError};
 
-use crate::cli::{BackupArgs, RestoreArgs};
-use crate::client::Client;
-use crate::commands::{Failure, need_token, print_json, redact_url};
+use crate::cli::BackupArgs;
+use crate::client::{Client, need_token};
+use crate::failure::Failure;
+use crate::output::{print_json, redact_url};
 
 /// Runs `wavegate backup`.
-pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let to_stdout = args.file.as_os_str() == "-";
     if !to_stdout && args.file.exists() && !args.force {
         return Err(Failure::Input(format!(
@@ -38,8 +39,9 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         None => {
             need_token(&args.remote)?;
             eprintln!("asking {} for a backup …", args.remote.url);
-            let value = Client::new(&args.remote)?.get("/api/v1/backup").await?;
-            serde_json::from_value(value).context("The server's backup is not in backup format")?
+            let answer = Client::new(&args.remote)?.get::<Value>("/api/v1/backup").await?;
+            serde_json::from_value(answer.raw)
+                .context("The server's backup is not in backup format")?
         }
     };
     backup.validate().map_err(|e| Failure::Operation(format!("the backup is malformed: {e}")))?;
@@ -71,65 +73,14 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs `wavegate restore`.
-pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
-    let text = if args.file.as_os_str() == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).context("Failed to read standard input")?;
-        buf
-    } else {
-        std::fs::read(&args.file)
-            .map_err(|e| Failure::Input(format!("cannot read {}: {e}", args.file.display())))?
-    };
-    let backup: Backup = serde_json::from_slice(&text).map_err(|e| {
-        Failure::Input(format!(
-            "{}: not a wavegate backup: {e} (line {}, column {})",
-            args.file.display(),
-            e.line(),
-            e.column()
-        ))
-    })?;
-    backup.validate().map_err(|e| Failure::Input(format!("{}: {e}", args.file.display())))?;
-    let rows: usize = backup.counts().iter().map(|(_, n)| n).sum();
-    eprintln!(
-        "restoring {rows} rows ({}) taken from {} at {} into {} …",
-        describe(&backup),
-        backup.source,
-        backup.created_at,
-        redact_url(&args.db)
-    );
-    let store = open(&args.db).await?;
-    store.import(&backup).await.map_err(|e| match e {
-        StoreError::Conflict(m) | StoreError::Invalid(m) => anyhow::Error::from(Failure::Input(m)),
-        other => anyhow::Error::from(other).context("Failed to restore"),
-    })?;
-    eprintln!("verifying the restored audit chain …");
-    let verified = verify_chain(&*store).await?;
-    let ok = verified.is_ok();
-    if args.json {
-        let mut summary = summary(&backup);
-        summary["audit"] = match &verified {
-            Ok(n) => json!({"ok": true, "verified": n}),
-            Err(m) => json!({"ok": false, "problem": m}),
-        };
-        print_json(&summary);
-    } else {
-        match &verified {
-            Ok(n) => println!("restored {rows} rows; audit chain verifies: {n} entries"),
-            Err(m) => println!("restored {rows} rows; audit chain does NOT verify: {m}"),
-        }
-    }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-async fn open(db: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+pub(crate) async fn open(db: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     wavegate_store::open(db)
         .await
         .with_context(|| format!("Failed to open the database {:?}", redact_url(db)))
 }
 
 /// Verifies the whole chain; `Err` names the first bad entry.
-async fn verify_chain(store: &dyn Store) -> anyhow::Result<Result<i64, String>> {
+pub(crate) async fn verify_chain(store: &dyn Store) -> anyhow::Result<Result<i64, String>> {
     let (v, broken) = wavegate_store::verify_audit_chain(store).await?;
     Ok(match broken {
         None => Ok(v.verified()),
@@ -174,7 +125,7 @@ fn audit_head(b: &Backup) -> i64 {
     b.tables.get("audit_log").and_then(|rows| rows.last()).and_then(|r| r[0].as_i64()).unwrap_or(0)
 }
 
-fn summary(b: &Backup) -> Value {
+pub(crate) fn summary(b: &Backup) -> Value {
     let tables: serde_json::Map<String, Value> =
         b.counts().into_iter().map(|(k, n)| (k, json!(n))).collect();
     json!({
@@ -186,7 +137,7 @@ fn summary(b: &Backup) -> Value {
 }
 
 /// The counts a person cares about, e.g. "3 flags (7 versions), 1 plan, 2 rollouts, 40 audit entries".
-fn describe(b: &Backup) -> String {
+pub(crate) fn describe(b: &Backup) -> String {
     let n = |t: &str| b.tables.get(t).map_or(0, Vec::len);
     format!(
         "{} flags ({} versions), {} segments, {} plans, {} rollouts, {} verdicts, {} tokens, {} audit entries",

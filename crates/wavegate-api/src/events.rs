@@ -1,0 +1,17 @@
+//! `POST /api/v1/events`: batches of exposures and outcomes. The request is the wire type of
+//! `wavegate-core` ([`EventBatch`]), which the SDK also sends.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+pub use wavegate_core::wire::{Event, EventBatch};
+
+/// The answer to an event batch (202, once its effect is committed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Ingested {
+    /// Events in the batch.
+    pub accepted: u64,
+    /// Events that counted in a rollout's arms.
+    pub counted: u64,
+    /// Events dropped as answered by an earlier configuration.
+    pub stale: u64,
+}

@@ -1,0 +1,199 @@
+//! `/api/v1/notifications/…`: notification targets (webhooks worded for an audience) and the
+//! delivery log.
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Who a target speaks to; each audience has its own default wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Audience {
+    /// Sponsors: one line, business terms.
+    Executive,
+    /// Release managers: state, next step, who acted.
+    Manager,
+    /// The people using the feature: friendly, no internals.
+    EndUser,
+    /// The engineer on call: technical, with the reason and the runbook.
+    OnCall,
+}
+
+impl Audience {
+    /// Its name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Audience::Executive => "executive",
+            Audience::Manager => "manager",
+            Audience::EndUser => "end-user",
+            Audience::OnCall => "on-call",
+        }
+    }
+}
+
+/// What happened to a rollout, as targets hear of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyEvent {
+    /// A wave waits for approval.
+    ApprovalRequested,
+    /// A wave was promoted.
+    Promoted,
+    /// Paused by a person or a stop condition.
+    Paused,
+    /// Rolled back.
+    RolledBack,
+    /// Escalated.
+    Escalated,
+    /// Reached 100% and finished.
+    Completed,
+    /// Held clean at 100% for the settle time: the flag can be removed from code.
+    Stale,
+}
+
+impl NotifyEvent {
+    /// Every event, in the order of a rollout's life (a target hears all by default).
+    pub const ALL: [NotifyEvent; 7] = [
+        NotifyEvent::ApprovalRequested,
+        NotifyEvent::Promoted,
+        NotifyEvent::Paused,
+        NotifyEvent::RolledBack,
+        NotifyEvent::Escalated,
+        NotifyEvent::Completed,
+        NotifyEvent::Stale,
+    ];
+
+    /// Its name in the API and in templates.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::ApprovalRequested => "approval_requested",
+            NotifyEvent::Promoted => "promoted",
+            NotifyEvent::Paused => "paused",
+            NotifyEvent::RolledBack => "rolled_back",
+            NotifyEvent::Escalated => "escalated",
+            NotifyEvent::Completed => "completed",
+            NotifyEvent::Stale => "stale",
+        }
+    }
+}
+
+/// The payload shape a target receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PayloadFormat {
+    /// `{event, audience, text, rollout, url, audit_seq, at}`.
+    Json,
+    /// Slack's incoming-webhook shape: `{text, blocks}`.
+    Slack,
+}
+
+impl PayloadFormat {
+    /// Its name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayloadFormat::Json => "json",
+            PayloadFormat::Slack => "slack",
+        }
+    }
+}
+
+/// A target as the API shows it (`GET …/targets[/{name}]`, and the answer to `PUT`): its
+/// settings without the secret, whether it has one, and its name and times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Target {
+    /// Who it speaks to.
+    pub audience: Audience,
+    /// The webhook URL.
+    pub url: String,
+    /// Payload shape.
+    pub format: PayloadFormat,
+    /// Events it hears of.
+    pub events: Vec<NotifyEvent>,
+    /// Environments it hears of (`*`: all).
+    pub environments: Vec<String>,
+    /// minijinja templates replacing the audience's default wording, by event.
+    pub templates: IndexMap<String, String>,
+    /// Whether requests are signed (`X-Wavegate-Signature`).
+    pub signed: bool,
+    /// Its name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `PUT /api/v1/notifications/targets/{name}`: create or replace a target. Names are sent as
+/// given; the server validates them (and says which it knows).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PutTarget {
+    /// `executive`, `manager`, `end-user` or `on-call`.
+    pub audience: String,
+    /// The webhook URL (http or https).
+    pub url: String,
+    /// `json` (default) or `slack`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Events it hears of (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    /// Environments it hears of (default: `["*"]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environments: Option<Vec<String>>,
+    /// Templates by event name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates: Option<IndexMap<String, String>>,
+    /// A signing secret (at least 16 characters); never shown again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// The answer to `POST /api/v1/notifications/targets/{name}/test`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TestSent {
+    /// Whether the receiver took it (a 2xx).
+    pub ok: bool,
+    /// The receiver's HTTP status, if it answered.
+    pub http_status: Option<i64>,
+    /// Why it was not delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The message as rendered.
+    pub text: String,
+}
+
+/// One delivery (`GET /api/v1/notifications/deliveries`, newest first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Delivery {
+    /// Its id.
+    pub id: i64,
+    /// The audit entry it reports.
+    pub audit_seq: i64,
+    /// The target's name.
+    pub target: String,
+    /// The target's audience.
+    pub audience: String,
+    /// The event.
+    pub event: String,
+    /// The rollout's id.
+    pub rollout: String,
+    /// The rollout's environment.
+    pub environment: String,
+    /// `pending`, `delivered` or `failed` (gave up).
+    pub status: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// The last attempt's error, if it failed.
+    pub last_error: Option<String>,
+    /// The last attempt's HTTP status, if the receiver answered.
+    pub http_status: Option<i64>,
+    /// When the next attempt is due (pending ones only).
+    pub next_at: Option<DateTime<Utc>>,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The message.
+    pub text: Option<String>,
+}

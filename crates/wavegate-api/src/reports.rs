@@ -1,0 +1,371 @@
+//! Reports: DORA metrics (`GET /api/v1/reports/dora`), the release calendar
+//! (`GET /api/v1/calendar`), pilot feedback (`POST /api/v1/feedback`,
+//! `GET /api/v1/feedback/digest`), adoption by cohort (`GET /api/v1/rollouts/{id}/adoption`,
+//! `GET /api/v1/reports/adoption`) and the post-rollout report
+//! (`GET /api/v1/rollouts/{id}/report`), as JSON (`format=json`, the default; Markdown, HTML
+//! and iCalendar answers are text).
+//!
+//! The reports are built by `wavegate-rollout`, whose types only serialise (they hold
+//! `&'static str`s); the types here mirror them field for field so that clients can read them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+// ---------- DORA ----------
+
+/// A metric's value and its performance cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Metric {
+    /// The value (`null`: no data in the period).
+    pub value: Option<f64>,
+    /// Its unit (`per day`, `hours`, `ratio`).
+    pub unit: String,
+    /// `elite`, `high`, `medium`, `low`, or `n/a` without data.
+    pub cluster: String,
+}
+
+/// The five DORA metrics of one service or team.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GroupReport {
+    /// The service or team.
+    pub group: String,
+    /// Deployments (completed and rolled back) in the period.
+    pub deployments: u64,
+    /// Completed rollouts per day.
+    pub deployment_frequency: Metric,
+    /// Median commit → 100%, hours.
+    pub lead_time: Metric,
+    /// Rolled back / deployments.
+    pub change_fail_rate: Metric,
+    /// Median failing wave start → rollback, hours.
+    pub recovery_time: Metric,
+    /// Hotfix and emergency share.
+    pub rework_rate: Metric,
+}
+
+/// `GET /api/v1/reports/dora`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DoraReport {
+    /// Period start.
+    pub since: DateTime<Utc>,
+    /// Period end.
+    pub until: DateTime<Utc>,
+    /// `service` or `team`.
+    pub grouped_by: String,
+    /// One row per group, sorted by name.
+    pub groups: Vec<GroupReport>,
+}
+
+// ---------- calendar ----------
+
+/// One calendar entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CalendarEntry {
+    /// `rollout`, `scheduled`, `blackout`, `freeze` or `conflict`.
+    pub kind: String,
+    /// What it is.
+    pub title: String,
+    /// Start.
+    pub start: DateTime<Utc>,
+    /// End (for a live rollout: at the earliest, after its remaining holds).
+    pub end: DateTime<Utc>,
+    /// Environment, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Plan, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// Rollout id(s), when it has them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollouts: Vec<String>,
+}
+
+/// `GET /api/v1/calendar` (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Calendar {
+    /// From (now).
+    pub from: DateTime<Utc>,
+    /// To (now plus the days asked for).
+    pub to: DateTime<Utc>,
+    /// The entries, by start.
+    pub entries: Vec<CalendarEntry>,
+}
+
+// ---------- feedback ----------
+
+/// One piece of pilot feedback (`POST /api/v1/feedback` takes one, or
+/// [`FeedbackBatch`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FeedbackItem {
+    /// The release it is about.
+    pub release: String,
+    /// Its category (`usability`, `performance`…).
+    pub category: String,
+    /// Who gave it (a cohort: team, region, role…).
+    pub cohort: String,
+    /// `positive`, `neutral` or `negative`.
+    pub sentiment: String,
+    /// What they said.
+    pub text: String,
+}
+
+/// `POST /api/v1/feedback` with several items.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FeedbackBatch {
+    /// 1 to 1000 items.
+    pub feedback: Vec<FeedbackItem>,
+}
+
+/// The answer to `POST /api/v1/feedback` (201).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FeedbackAccepted {
+    /// Items stored.
+    pub accepted: u64,
+    /// Their ids.
+    pub ids: Vec<i64>,
+}
+
+/// Sentiment counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Tally {
+    /// Items.
+    pub count: u64,
+    /// Positive items.
+    pub positive: u64,
+    /// Neutral items.
+    pub neutral: u64,
+    /// Negative items.
+    pub negative: u64,
+}
+
+/// A category's digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CategoryDigest {
+    /// The category.
+    pub category: String,
+    /// Its counts.
+    pub tally: Tally,
+    /// Recurring themes as `[word, items]`, most frequent first (at most 5).
+    #[schema(value_type = Vec<Vec<Object>>)]
+    pub themes: Vec<(String, u64)>,
+}
+
+/// A cohort's digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CohortDigest {
+    /// The cohort.
+    pub cohort: String,
+    /// Its counts.
+    pub tally: Tally,
+    /// Its negative share is 20 points or more above the overall one.
+    pub lagging: bool,
+}
+
+/// The feedback digest of a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Digest {
+    /// All items.
+    pub overall: Tally,
+    /// By category, sorted.
+    pub categories: Vec<CategoryDigest>,
+    /// By cohort, sorted.
+    pub cohorts: Vec<CohortDigest>,
+}
+
+/// `GET /api/v1/feedback/digest?release=…` (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FeedbackDigest {
+    /// The release.
+    pub release: String,
+    /// Its digest.
+    pub digest: Digest,
+}
+
+// ---------- adoption ----------
+
+/// Exposed and adopting users, and the share.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Rate {
+    /// Users served the new variant.
+    pub exposed: u64,
+    /// Of those, users who did the key task.
+    pub adopted: u64,
+    /// `adopted / exposed`, when anyone was exposed.
+    pub rate: Option<f64>,
+}
+
+/// One value of a cohort attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CohortAdoption {
+    /// The attribute's value.
+    pub value: String,
+    /// Adoption in each window.
+    pub rates: Vec<Rate>,
+    /// Flagged in the lagging window.
+    pub lagging: bool,
+}
+
+/// One cohort attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AttributeAdoption {
+    /// The attribute.
+    pub attribute: String,
+    /// Its values, lowest adoption in the lagging window first.
+    pub cohorts: Vec<CohortAdoption>,
+}
+
+/// A lagging cohort, with what flagged it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Lagging {
+    /// The attribute.
+    pub attribute: String,
+    /// Its value.
+    pub value: String,
+    /// The cohort's numbers in the lagging window.
+    pub rate: Rate,
+    /// The overall rate in that window.
+    pub overall: f64,
+}
+
+/// The adoption report of one rollout (`wavegate_rollout::adoption::AdoptionReport`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AdoptionReport {
+    /// The key task's metric.
+    pub key_task: String,
+    /// The windows in days (30, 60, 90): every list of rates follows this order.
+    pub windows: Vec<u32>,
+    /// The window lagging cohorts are judged in.
+    pub lagging_window: u32,
+    /// All users, per window.
+    pub overall: Vec<Rate>,
+    /// Per cohort attribute, in the plan's order.
+    pub attributes: Vec<AttributeAdoption>,
+    /// Lagging cohorts, worst first.
+    pub lagging: Vec<Lagging>,
+}
+
+/// What an adoption report is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AdoptionAbout {
+    /// The rollout's id.
+    pub rollout: String,
+    /// Its plan.
+    pub plan: String,
+    /// Its flag.
+    pub flag: String,
+    /// Its environment.
+    pub environment: String,
+    /// Its state (`running`, `completed`…).
+    pub state: String,
+    /// `name version` of the release.
+    pub release: String,
+    /// When the rollout started.
+    pub started_at: DateTime<Utc>,
+    /// When tracking ends (the plan's `adoption.track` after the start).
+    pub tracked_until: DateTime<Utc>,
+    /// Whether its users are still being tracked.
+    pub tracking: bool,
+    /// The day the counts are from (`YYYY-MM-DD`, UTC).
+    pub as_of: String,
+}
+
+/// `GET /api/v1/rollouts/{id}/adoption` (JSON): what it is about, then the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RolloutAdoption {
+    /// What the report is about.
+    #[serde(flatten)]
+    pub about: AdoptionAbout,
+    /// The report.
+    #[serde(flatten)]
+    pub report: AdoptionReport,
+}
+
+/// One rollout in the adoption summary: what it is about and its overall adoption and lagging
+/// cohorts (not the per-attribute breakdown).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AdoptionSummaryItem {
+    /// What it is about.
+    #[serde(flatten)]
+    pub about: AdoptionAbout,
+    /// The key task's metric.
+    pub key_task: String,
+    /// The windows in days.
+    pub windows: Vec<u32>,
+    /// The window lagging cohorts are judged in.
+    pub lagging_window: u32,
+    /// All users, per window.
+    pub overall: Vec<Rate>,
+    /// Lagging cohorts, worst first.
+    pub lagging: Vec<Lagging>,
+}
+
+/// `GET /api/v1/reports/adoption`: every rollout whose plan tracks adoption, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AdoptionSummary {
+    /// The rollouts (at most 50).
+    pub rollouts: Vec<AdoptionSummaryItem>,
+}
+
+// ---------- post-rollout report ----------
+
+/// One audited event of a rollout, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TimelineEntry {
+    /// When (as recorded).
+    pub at: String,
+    /// Who.
+    pub actor: String,
+    /// What (`rollout.start`, `rollout.promote`…).
+    pub action: String,
+    /// Why, when given.
+    pub reason: Option<String>,
+}
+
+/// The last verdict per guardrail (or check) and wave: the evidence behind a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Decision {
+    /// The wave, 1-based.
+    pub wave: i64,
+    /// The guardrail, check or `srm`.
+    pub name: String,
+    /// `guardrail`, `srm` or `check`.
+    pub kind: String,
+    /// The verdict.
+    pub verdict: String,
+    /// Its explanation.
+    pub explanation: Option<String>,
+}
+
+/// `GET /api/v1/rollouts/{id}/report` (JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PostRolloutReport {
+    /// Adoption by cohort in the 30-day window, when the plan tracks it.
+    pub adoption: Option<AdoptionReport>,
+    /// The stale-flag notice, once the flag has served everyone through the settle time.
+    pub stale: Option<String>,
+    /// The rollout's id.
+    pub rollout: String,
+    /// The plan's name.
+    pub plan: String,
+    /// `name version` of the release.
+    pub release: String,
+    /// The environment.
+    pub environment: String,
+    /// The rollout's state.
+    pub state: String,
+    /// How many waves the plan has.
+    pub waves: u64,
+    /// The wave it reached, 1-based.
+    pub wave: u64,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Its audited events, oldest first.
+    pub timeline: Vec<TimelineEntry>,
+    /// The last verdict per guardrail and wave.
+    pub decisions: Vec<Decision>,
+    /// Pilot feedback on the release.
+    pub feedback: Digest,
+    /// Questions for the retro.
+    pub retro_prompts: Vec<String>,
+}

@@ -1,0 +1,78 @@
+//! `/api/v1/tokens`: API tokens (their secrets are shown once, at creation).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenKind {
+    /// Everything the admin API offers, in its environments.
+    Admin,
+    /// Read flags (and the stream), post events.
+    ServerSdk,
+    /// Evaluate only.
+    ClientSdk,
+}
+
+impl TokenKind {
+    /// Its name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Admin => "admin",
+            TokenKind::ServerSdk => "server-sdk",
+            TokenKind::ClientSdk => "client-sdk",
+        }
+    }
+}
+
+/// `POST /api/v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NewToken {
+    /// `admin`, `server-sdk` or `client-sdk` (sent as given; the server names the kinds it
+    /// knows when it refuses one).
+    pub kind: String,
+    /// Environments it may act in, or `["*"]` for all.
+    pub environments: Vec<String>,
+    /// The principal it acts as (default: the creator's plus the kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+}
+
+/// A token as listed (`GET /api/v1/tokens`): never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Token {
+    /// Its id (`tok_…`).
+    pub id: String,
+    /// What it may do.
+    pub kind: TokenKind,
+    /// Environments it may act in (`*`: all).
+    pub environments: Vec<String>,
+    /// Who it acts as.
+    pub principal: String,
+    /// When it was created (RFC 3339 with milliseconds).
+    pub created_at: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When it was revoked, if it was (RFC 3339 with milliseconds).
+    pub revoked_at: Option<String>,
+}
+
+/// The answer to `POST /api/v1/tokens`: the token and, this once, its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    /// The token as it will be listed.
+    #[serde(flatten)]
+    pub record: Token,
+    /// The secret to send as `Authorization: Bearer …` (not stored; shown only now).
+    pub token: String,
+}
+
+/// The answer to `DELETE /api/v1/tokens/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Revoked {
+    /// The token's id.
+    pub id: String,
+    /// Always true.
+    pub revoked: bool,
+}

@@ -1,0 +1,69 @@
+//! `wavegate serve`: the server on `--db`, until Ctrl-C or SIGTERM.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::cli::{LogFormat, ServeArgs};
+use crate::failure::Failure;
+use crate::input::{parse_interval, parse_tick};
+use crate::output::redact_url;
+
+/// Runs `wavegate serve`.
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let tick = parse_tick(&args.tick).map_err(Failure::Input)?;
+    let notify = wavegate_server::runtime::notify::NotifyConfig {
+        retry_base: parse_interval("--notify-retry-base", &args.notify_retry_base)
+            .map_err(Failure::Input)?,
+        max_attempts: args.notify_max_attempts,
+        timeout: parse_interval("--notify-timeout", &args.notify_timeout)
+            .map_err(Failure::Input)?,
+        poll: tick.min(std::time::Duration::from_secs(1)),
+    };
+    let public_url = match &args.public_url {
+        Some(u) => {
+            let parsed = reqwest::Url::parse(u)
+                .map_err(|e| Failure::Input(format!("--public-url {u:?} is not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(Failure::Input(format!("--public-url {u:?} must be http(s)")).into());
+            }
+            Some(u.trim_end_matches('/').to_owned())
+        }
+        None => None,
+    };
+    crate::telemetry::init(matches!(args.log_format, LogFormat::Json));
+    let store = wavegate_store::open(&args.db)
+        .await
+        .with_context(|| format!("Failed to open the database {:?}", redact_url(&args.db)))?;
+    let bootstrap = std::env::var("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN").ok().filter(|s| !s.is_empty());
+    let minted =
+        wavegate_server::ensure_admin_token(&*store, bootstrap.as_deref(), chrono::Utc::now())
+            .await
+            .map_err(|e| Failure::Input(format!("{e:#}")))?;
+    let mut state =
+        wavegate_server::state_for(store).await.context("Failed to load the configuration")?;
+    state.prometheus_url = args.prometheus_url.clone();
+    state.notify = notify;
+    state.public_url = public_url;
+    let server = wavegate_server::Server::bind(&args.listen, state)
+        .await
+        .map_err(|e| Failure::Operation(format!("could not listen on {}: {e}", args.listen)))?;
+    let addr = server.local_addr()?;
+    // Register for SIGTERM/Ctrl-C before announcing the address, so none is missed.
+    let shutdown = wavegate_server::shutdown_signal();
+    let mut out = std::io::stdout().lock();
+    if let Some(secret) = minted {
+        // stdout, never the log: this is the only time the secret is shown.
+        writeln!(
+            out,
+            "Created the first admin token (shown once; store it now):\n\n    {secret}\n"
+        )?;
+    }
+    writeln!(out, "wavegate listening on http://{addr} (database {})", redact_url(&args.db))?;
+    out.flush()?;
+    drop(out);
+    tracing::info!(%addr, db = %redact_url(&args.db), "serving");
+    server.run(Some(tick), shutdown).await.context("Server failed")?;
+    Ok(ExitCode::SUCCESS)
+}
