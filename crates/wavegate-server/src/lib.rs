@@ -1,9 +1,11 @@
 //! wavegate's HTTP server: the admin API, events, streams, the dashboard, health and metrics;
 //! OFREP and Unleash's APIs through `wavegate-protocols`' routers, with the server as their
-//! [`wavegate_protocols::FlagSource`] ([`protocols`]).
+//! [`wavegate_protocols::FlagSource`] ([`http::protocols`]).
 //!
-//! **Boundary:** this is the only HTTP crate that reaches the store. Handlers are thin: they
-//! extract, call `wavegate-core` or the [`wavegate_store::Store`], and map the result. [`app`] builds the whole
+//! **Boundary:** this is the only HTTP crate that reaches the store. Requests go one way:
+//! `http/` (parse, authorise, shape the answer) → `service/` (gather facts with no lock held,
+//! decide in the pure crates, persist in one revision-guarded transaction) → the store;
+//! `runtime/` (controller, feed, notifier) calls the same services. [`app`] builds the whole
 //! router so tests need no socket; [`Server::bind`] binds a listener (port 0 works).
 #![warn(missing_docs)]
 

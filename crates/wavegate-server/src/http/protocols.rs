@@ -4,7 +4,6 @@
 //! stream ([`crate::http::ofrep_events`]), and Unleash metrics turned into exposures of live
 //! rollouts.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -12,12 +11,11 @@ use axum::extract::FromRef;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use wavegate_core::Reason;
-use wavegate_protocols::unleash::ToggleCounts;
 use wavegate_protocols::{
     Caller, Config, FlagSource, MetricsReport, Protocols, Refusal, Registration, Report,
     SourceError, TokenKind,
 };
-use wavegate_store::{AggregateDelta, TokenRecord};
+use wavegate_store::TokenRecord;
 
 use crate::http::auth::secret_from_headers;
 use crate::state::AppState;
@@ -80,9 +78,9 @@ impl FlagSource for AppState {
     }
 
     async fn unleash_metrics(&self, r: Report<'_, MetricsReport>) -> Result<(), Refusal> {
-        let deltas = arm_deltas(self, r.environment, &r.body.bucket.toggles);
-        if !deltas.is_empty()
-            && let Err(e) = self.store.add_aggregates(&deltas, &[], &[], self.clock.now()).await
+        let toggles = &r.body.bucket.toggles;
+        if let Err(e) =
+            crate::service::events::ingest_unleash_counts(self, r.environment, toggles).await
         {
             tracing::error!(error = %e, "could not record Unleash metrics");
             return Err(Refusal {
@@ -92,45 +90,4 @@ impl FlagSource for AppState {
         }
         Ok(())
     }
-}
-
-/// Arm counts a metrics report adds to the live rollouts of `env`: for a boolean flag, `yes`
-/// counts for the variant serving `true` and `no` for the one serving `false`; otherwise the
-/// variant counts. Unleash reports carry no contexts, so a flag's whole count goes to its
-/// rollout's arms (contexts served by other rules of the flag included).
-fn arm_deltas(
-    state: &AppState,
-    env: &str,
-    toggles: &BTreeMap<String, ToggleCounts>,
-) -> Vec<AggregateDelta> {
-    let snap = state.snapshot.load();
-    let live = state.live.load();
-    let mut out = Vec::new();
-    for (name, counts) in toggles {
-        let Some(ro) = live.get(&(env.to_owned(), name.clone())) else { continue };
-        let Some(flag) = snap.flag(env, name) else { continue };
-        let count_of = |variant: &str| -> u64 {
-            let Some(v) = flag.variants().iter().find(|v| v.name == variant) else { return 0 };
-            match &v.value {
-                Value::Bool(true) => counts.yes,
-                Value::Bool(false) => counts.no,
-                _ => counts.variants.get(variant).copied().unwrap_or(0),
-            }
-        };
-        for (arm, variant) in [("treatment", &ro.new_variant), ("control", &ro.control_variant)] {
-            let n = count_of(variant) as f64;
-            if n > 0.0 {
-                out.push(AggregateDelta {
-                    rollout: ro.id.clone(),
-                    wave: ro.wave,
-                    arm: arm.into(),
-                    metric: "exposure".into(),
-                    n,
-                    sum: n,
-                    sumsq: n,
-                });
-            }
-        }
-    }
-    out
 }

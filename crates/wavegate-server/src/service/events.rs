@@ -7,11 +7,15 @@
 //! wave current on receipt; an event whose variant is not what the rollout's rule serves its
 //! context now is reported as `stale` and not counted, so the arms stay unbiased.
 
+use std::collections::BTreeMap;
+
+use serde_json::Value;
 use wavegate_core::context::{AttrValue, CURRENT_TIME};
 use wavegate_core::wire::{EXPOSURE, Event, OUTCOME};
 use wavegate_core::{Context, Flag, evaluate_in};
+use wavegate_protocols::unleash::ToggleCounts;
 use wavegate_rollout::adoption::Users;
-use wavegate_rollout::arms::{Attribution, Tally, attribute, is_reserved_metric};
+use wavegate_rollout::arms::{Arm, Attribution, Tally, attribute, is_reserved_metric};
 use wavegate_rollout::exposure::owns_rule;
 use wavegate_store::{AdoptionDelta, AggregateDelta, SketchDelta};
 
@@ -207,4 +211,67 @@ pub async fn ingest(state: &AppState, env: &str, events: Vec<Event>) -> ServiceR
         state.store.add_aggregates(&deltas, &sketches, &adoption_rows, state.clock.now()).await?;
     }
     Ok(out)
+}
+
+/// Adds the exposures an Unleash SDK's metrics report (`toggles`, counted in `env`) implies
+/// to the arms of the live rollouts of those flags, committed before it returns.
+///
+/// **The exception to the arms invariant:** Unleash reports carry counts, not contexts, so
+/// they cannot be checked against what the rollout's rule serves each context: a flag's whole
+/// count goes to its rollout's arms (contexts served by the flag's other rules and answers from
+/// before a wave change included). Rollouts that must judge exact arms get their exposures
+/// from `POST /api/v1/events`.
+pub async fn ingest_unleash_counts(
+    state: &AppState,
+    env: &str,
+    toggles: &BTreeMap<String, ToggleCounts>,
+) -> ServiceResult<()> {
+    let deltas = unleash_deltas(state, env, toggles);
+    if !deltas.is_empty() {
+        state.store.add_aggregates(&deltas, &[], &[], state.clock.now()).await?;
+    }
+    Ok(())
+}
+
+/// Arm counts a metrics report adds to the live rollouts of `env`: for a boolean flag, `yes`
+/// counts for the variant serving `true` and `no` for the one serving `false`; otherwise the
+/// variant counts. Unleash reports carry no contexts, so a flag's whole count goes to its
+/// rollout's arms (contexts served by other rules of the flag included).
+fn unleash_deltas(
+    state: &AppState,
+    env: &str,
+    toggles: &BTreeMap<String, ToggleCounts>,
+) -> Vec<AggregateDelta> {
+    let snap = state.snapshot.load();
+    let live = state.live.load();
+    let mut out = Vec::new();
+    for (name, counts) in toggles {
+        let Some(ro) = live.get(&(env.to_owned(), name.clone())) else { continue };
+        let Some(flag) = snap.flag(env, name) else { continue };
+        let count_of = |variant: &str| -> u64 {
+            let Some(v) = flag.variants().iter().find(|v| v.name == variant) else { return 0 };
+            match &v.value {
+                Value::Bool(true) => counts.yes,
+                Value::Bool(false) => counts.no,
+                _ => counts.variants.get(variant).copied().unwrap_or(0),
+            }
+        };
+        for (arm, variant) in
+            [(Arm::Treatment, &ro.new_variant), (Arm::Control, &ro.control_variant)]
+        {
+            let n = count_of(variant) as f64;
+            if n > 0.0 {
+                out.push(AggregateDelta {
+                    rollout: ro.id.clone(),
+                    wave: ro.wave,
+                    arm: arm.as_str().into(),
+                    metric: wavegate_rollout::arms::EXPOSURE.into(),
+                    n,
+                    sum: n,
+                    sumsq: n,
+                });
+            }
+        }
+    }
+    out
 }
