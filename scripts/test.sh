@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The test command (README "Run the tests"; CI runs exactly this through .ci/run).
-# Installs the Python SDK the end-to-end tests drive, then runs every test in the workspace:
+# The test command (README "Set up"; CI runs exactly this through .ci/run).
+# Installs and starts what the tests need (scripts/setup-system.sh: Debian's prometheus,
+# chromium, node, python venv and a running PostgreSQL; cargo-nextest), the Python SDKs and the
+# browser driver the end-to-end tests use, then runs every test in the workspace:
 # unit, property, integration (real SQLite files, real server processes, the real OpenFeature
 # Python SDK, the dashboard in headless Chromium), the fuzz seed corpora, doctests, and a smoke run of the benchmarks.
 set -euo pipefail
@@ -9,6 +11,7 @@ export CARGO_INCREMENTAL=0
 export CARGO_PROFILE_DEV_DEBUG=line-tables-only
 export CARGO_PROFILE_TEST_DEBUG=line-tables-only
 
+./scripts/setup-system.sh
 ./scripts/setup-python.sh
 ./scripts/setup-browser.sh
 
