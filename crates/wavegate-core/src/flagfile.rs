@@ -7,8 +7,14 @@ use crate::error::SpecPath;
 use crate::flag::{Flag, compile_segments};
 use crate::spec::FlagFile;
 
-/// Largest flag file accepted, in bytes.
+/// Largest YAML document (a flag file or a plan) accepted, in bytes: 8 MiB.
 pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Most YAML nodes (mappings, sequences and scalars) a document may hold: one per two bytes of
+/// the largest document, so any document within [`MAX_FILE_BYTES`] fits (the smallest node,
+/// a one-character scalar, takes at least two bytes with its separator), while a document
+/// that expands through anchors and aliases is still cut off.
+pub const MAX_NODES: usize = MAX_FILE_BYTES / 2;
 
 /// A flag file that does not parse or validate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,8 +33,8 @@ pub enum FlagFileError {
     /// The document parses but a flag or segment is invalid.
     #[error(transparent)]
     Invalid(#[from] crate::error::SpecError),
-    /// The file is too large.
-    #[error("flag file is {0} bytes; at most {MAX_FILE_BYTES} are allowed")]
+    /// The document is too large.
+    #[error("the document is {0} bytes; at most {MAX_FILE_BYTES} (8 MiB) are allowed")]
     TooLarge(usize),
 }
 
@@ -43,7 +49,29 @@ fn location_prefix(line: Option<u64>, column: Option<u64>) -> String {
 fn yaml_options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
+    // The parser's default budget (250,000 nodes) refused valid files of 20,000 flags; size it
+    // to the byte limit instead. Its other limits (aliases, depth, documents) stay.
+    let mut budget = options.budget.clone().unwrap_or_default();
+    budget.max_nodes = MAX_NODES;
+    budget.max_events = MAX_FILE_BYTES;
+    options.budget = Some(budget);
     options
+}
+
+/// A budget breach in words, for people (the parser's own text is Rust debug output).
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let what = match breach {
+        B::Nodes { .. } => format!("more than {MAX_NODES} values (mappings, lists and scalars)"),
+        B::Events { .. } => format!("more than {MAX_FILE_BYTES} YAML events"),
+        B::Aliases { .. } | B::Anchors { .. } => "too many anchors or aliases".to_owned(),
+        B::Depth { .. } => "nesting deeper than 64 levels".to_owned(),
+        B::Documents { .. } => "too many YAML documents (`---`)".to_owned(),
+        other => format!("a parser limit ({other:?})"),
+    };
+    format!(
+        "the document is too complex for wavegate's YAML limits: {what}; split it or simplify it"
+    )
 }
 
 /// Parses YAML text into `T` with wavegate's options (strict booleans, input budgets), turning
@@ -54,7 +82,10 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, FlagF
     }
     serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
         let loc = e.location();
-        let message = first_line(&e.to_string());
+        let message = match e.without_snippet() {
+            serde_saphyr::Error::Budget { breach, .. } => budget_message(breach),
+            _ => first_line(&e.to_string()),
+        };
         FlagFileError::Syntax {
             line: loc.map(|l| l.line()),
             column: loc.map(|l| l.column()),
@@ -95,4 +126,45 @@ pub fn validate_flag_file(
         Flag::validate(key, spec, environments, &segments, &root.field(key))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flag file of `n` flags, each with a rule and a split, as people write them.
+    fn many_flags(n: usize) -> String {
+        let mut s = String::from("flags:\n");
+        for i in 0..n {
+            s.push_str(&format!(
+                "  flag-{i}:\n    variants: {{ \"on\": true, \"off\": false }}\n    default: \"off\"\n    environments:\n      prod:\n        enabled: true\n        rules:\n          - {{ name: gradual, split: {{ \"on\": 10%, \"off\": 90% }} }}\n"
+            ));
+        }
+        s
+    }
+
+    #[test]
+    fn a_large_valid_file_within_the_size_limit_parses() {
+        // 20,000 flags: about 3 MB and 400,000 YAML values, over the parser's default budget
+        // of 250,000 that used to refuse it with "budget breached: Nodes { nodes: 250001 }".
+        let text = many_flags(20_000);
+        assert!(text.len() < MAX_FILE_BYTES, "{} bytes", text.len());
+        let file = parse_flag_file(&text, &["prod".to_owned()]).unwrap();
+        assert_eq!(file.flags.len(), 20_000);
+    }
+
+    #[test]
+    fn limits_are_worded_for_people() {
+        let deep: String = (0..100).map(|i| format!("{}a:\n", "  ".repeat(i))).collect();
+        let e = parse_yaml::<serde_json::Value>(&deep).unwrap_err().to_string();
+        assert!(e.ends_with("the document is too complex for wavegate's YAML limits: nesting deeper than 64 levels; split it or simplify it"), "{e}");
+        let big = "#".repeat(MAX_FILE_BYTES + 1);
+        assert_eq!(
+            parse_yaml::<FlagFile>(&big).unwrap_err().to_string(),
+            format!(
+                "the document is {} bytes; at most 8388608 (8 MiB) are allowed",
+                MAX_FILE_BYTES + 1
+            )
+        );
+    }
 }

@@ -22,6 +22,10 @@ pub const ENV_HEADER: &str = "x-wavegate-environment";
 pub fn secret_from_headers(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
+        // `Bearer` alone (an empty token whose trailing space was trimmed) is no token.
+        if v.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
         let v = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).unwrap_or(v).trim();
         if !v.is_empty() {
             return Some(v);
@@ -152,3 +156,23 @@ pub async fn authorise(
 pub const EVALUATE: &[TokenKind] = &[TokenKind::ClientSdk, TokenKind::ServerSdk, TokenKind::Admin];
 /// The kinds that may read rules and report (Unleash's client API, events).
 pub const READ_RULES: &[TokenKind] = &[TokenKind::ServerSdk, TokenKind::Admin];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(auth: &str) -> Option<String> {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, auth.parse().unwrap());
+        secret_from_headers(&h).map(str::to_owned)
+    }
+
+    #[test]
+    fn an_empty_bearer_is_no_token() {
+        assert_eq!(secret("Bearer "), None);
+        assert_eq!(secret("Bearer"), None);
+        assert_eq!(secret("bearer   "), None);
+        assert_eq!(secret("Bearer wg_abc"), Some("wg_abc".into()));
+        assert_eq!(secret("wg_abc"), Some("wg_abc".into()));
+    }
+}

@@ -159,7 +159,13 @@ impl Server {
     /// Binds `addr` (port 0 picks a free port) and builds the app over `state`.
     pub async fn bind(addr: &str, state: AppState) -> std::io::Result<Server> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        Ok(Server { listener, router: app(state.clone()), state })
+        Ok(Server::on(listener, state))
+    }
+
+    /// A server on a listener bound beforehand (so a taken port is found before the database
+    /// is opened and migrated).
+    pub fn on(listener: tokio::net::TcpListener, state: AppState) -> Server {
+        Server { listener, router: app(state.clone()), state }
     }
 
     /// The address actually bound.

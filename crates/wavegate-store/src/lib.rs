@@ -71,6 +71,34 @@ pub async fn open(db: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
     Ok(std::sync::Arc::new(SqlStore::open(db).await?))
 }
 
+/// Refuses a database location that is neither a SQLite file path (optionally `sqlite:`) nor a
+/// PostgreSQL URL (`postgres://` or `postgresql://`), rather than taking `mysql://…` or
+/// `postgresql:/host` as the name of a SQLite file to create.
+pub fn check_location(db: &str) -> StoreResult<()> {
+    if db.trim().is_empty() {
+        return Err(StoreError::Invalid("the database location is empty".into()));
+    }
+    let Some((scheme, rest)) = db.split_once(':') else { return Ok(()) };
+    // A Windows drive letter (`C:\…`) or a file name with a colon is a path, not a scheme.
+    let schemelike = scheme.len() > 1
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic());
+    if !schemelike {
+        return Ok(());
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => Ok(()),
+        "postgres" | "postgresql" if rest.starts_with("//") => Ok(()),
+        "postgres" | "postgresql" => Err(StoreError::Invalid(format!(
+            "{db:?} is not a PostgreSQL URL: write {scheme}://user@host:5432/database"
+        ))),
+        _ if rest.starts_with('/') => Err(StoreError::Invalid(format!(
+            "unknown database scheme {scheme:?}: wavegate stores in SQLite (a file path) or PostgreSQL (postgres://…)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Whether `db` names a PostgreSQL database.
 pub fn is_postgres(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
@@ -211,4 +239,29 @@ pub trait Store: Send + Sync + 'static {
     async fn record_attempt(&self, attempt: &DeliveryAttempt) -> StoreResult<()>;
     /// The delivery log, newest first.
     async fn deliveries(&self, query: &DeliveryQuery) -> StoreResult<Vec<Delivery>>;
+}
+
+#[cfg(test)]
+mod location_tests {
+    use super::check_location;
+
+    #[test]
+    fn locations_are_sqlite_paths_or_postgres_urls() {
+        for ok in [
+            "wavegate.db",
+            "./data/wavegate.db",
+            "/var/lib/wavegate/w.db",
+            "sqlite:w.db",
+            "sqlite:///tmp/w.db",
+            "postgres://u@h/db",
+            "postgresql://u@h:5432/db",
+            "C:\\data\\w.db",
+            "weird:name.db",
+        ] {
+            assert!(check_location(ok).is_ok(), "{ok}");
+        }
+        for bad in ["mysql://u@h/db", "postgresql:/host", "postgres:host/db", "redis://h", ""] {
+            assert!(check_location(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -91,6 +91,7 @@ impl SqlStore {
     /// (WAL; created if missing) or a PostgreSQL database, whose other replicas' commits it
     /// then hears of.
     pub async fn open(db: &str) -> StoreResult<SqlStore> {
+        crate::check_location(db)?;
         let backend = Backend::of(db);
         let pool = backend.connect(db).await?;
         let changes = Arc::new(watch::channel(0).0);

@@ -136,8 +136,10 @@ fn refusal(status: StatusCode, raw: &Value) -> Failure {
 
 /// Refuses to go on without a token (exit 2).
 pub fn need_token(remote: &Remote) -> anyhow::Result<()> {
-    if remote.token.is_none() {
-        return Err(Failure::Input("no token: pass --token or set WAVEGATE_TOKEN".into()).into());
+    if remote.token.as_deref().is_none_or(|t| t.trim().is_empty()) {
+        return Err(
+            Failure::Input("no token given: pass --token or set WAVEGATE_TOKEN".into()).into()
+        );
     }
     Ok(())
 }

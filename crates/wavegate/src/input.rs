@@ -7,15 +7,37 @@ use anyhow::Context as _;
 
 use crate::failure::Failure;
 
-/// The text of `file`, or of standard input when it is `-`.
+/// The text of `file`, or of standard input when it is `-`, at most
+/// [`MAX_FILE_BYTES`](wavegate_core::flagfile::MAX_FILE_BYTES) (8 MiB): the limit is enforced
+/// while reading, so a FIFO, a device (`/dev/zero`), standard input or a growing file cannot
+/// make it read forever.
 pub fn read_text(file: &Path) -> anyhow::Result<String> {
-    if file.as_os_str() == "-" {
-        let mut t = String::new();
-        std::io::stdin().read_to_string(&mut t).context("Failed to read standard input")?;
-        return Ok(t);
+    let limit = wavegate_core::flagfile::MAX_FILE_BYTES;
+    let (name, reader): (String, Box<dyn Read>) = if file.as_os_str() == "-" {
+        ("standard input".into(), Box::new(std::io::stdin()))
+    } else {
+        let f = std::fs::File::open(file)
+            .map_err(|e| Failure::Input(format!("could not read {}: {e}", file.display())))?;
+        (file.display().to_string(), Box::new(f))
+    };
+    read_bounded(reader, &name, limit)
+}
+
+/// Reads `reader` (named `name` in errors) as UTF-8 text of at most `limit` bytes.
+fn read_bounded(reader: impl Read, name: &str, limit: usize) -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::Input(format!("could not read {name}: {e}")))?;
+    if bytes.len() > limit {
+        return Err(Failure::Input(format!(
+            "{name} is larger than {limit} bytes, the most a flag file or plan may be"
+        ))
+        .into());
     }
-    std::fs::read_to_string(file)
-        .map_err(|e| Failure::Input(format!("could not read {}: {e}", file.display())).into())
+    String::from_utf8(bytes)
+        .map_err(|e| Failure::Input(format!("{name} is not UTF-8 text: {e}")).into())
 }
 
 /// A positive interval option: `250ms`, `2s`, `1m`…
@@ -69,4 +91,28 @@ pub fn file_sha256(path: &Path) -> anyhow::Result<String> {
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_stops_at_the_limit_whatever_the_source() {
+        // An endless source (like /dev/zero) ends in an error, not an endless read.
+        let endless = std::io::repeat(b'a');
+        let e = read_bounded(endless, "standard input", 1024).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "standard input is larger than 1024 bytes, the most a flag file or plan may be"
+        );
+        assert_eq!(read_bounded(&b"flags: {}"[..], "f", 1024).unwrap(), "flags: {}");
+        assert_eq!(read_bounded(&[b'x'; 1024][..], "f", 1024).unwrap().len(), 1024);
+        assert!(
+            read_bounded(&[0xff, 0xfe][..], "f", 1024)
+                .unwrap_err()
+                .to_string()
+                .contains("not UTF-8")
+        );
+    }
 }

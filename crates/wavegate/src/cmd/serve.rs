@@ -32,10 +32,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let listen = listen_address(&args.listen)?;
+    wavegate_store::check_location(&args.db).map_err(|e| Failure::Input(format!("--db: {e}")))?;
     crate::telemetry::init(matches!(args.log_format, LogFormat::Json));
-    let store = wavegate_store::open(&args.db)
+    // Bind first: a taken port is reported before a database is created and migrated.
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("Failed to open the database {:?}", redact_url(&args.db)))?;
+        .map_err(|e| Failure::Operation(format!("could not listen on {}: {e}", args.listen)))?;
+    let store = wavegate_store::open(&args.db).await.map_err(|e| {
+        Failure::Operation(format!("could not open the database {}: {e}", redact_url(&args.db)))
+    })?;
     let bootstrap = std::env::var("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN").ok().filter(|s| !s.is_empty());
     let minted =
         wavegate_server::ensure_admin_token(&*store, bootstrap.as_deref(), chrono::Utc::now())
@@ -46,9 +52,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     state.prometheus_url = args.prometheus_url.clone();
     state.notify = notify;
     state.public_url = public_url;
-    let server = wavegate_server::Server::bind(&args.listen, state)
-        .await
-        .map_err(|e| Failure::Operation(format!("could not listen on {}: {e}", args.listen)))?;
+    let server = wavegate_server::Server::on(listener, state);
     let addr = server.local_addr()?;
     // Register for SIGTERM/Ctrl-C before announcing the address, so none is missed.
     let shutdown = wavegate_server::shutdown_signal();
@@ -66,4 +70,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(%addr, db = %redact_url(&args.db), "serving");
     server.run(Some(tick), shutdown).await.context("Server failed")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--listen` as a socket address (`host:port`; a host name is resolved), or a usage error.
+fn listen_address(listen: &str) -> anyhow::Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs as _;
+    let usage = |why: String| -> anyhow::Error {
+        Failure::Input(format!("--listen {listen:?} is not an address to listen on ({why}); use host:port, e.g. 127.0.0.1:8470")).into()
+    };
+    listen
+        .to_socket_addrs()
+        .map_err(|e| usage(e.to_string()))?
+        .next()
+        .ok_or_else(|| usage("it resolves to no address".into()))
 }

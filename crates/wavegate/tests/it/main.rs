@@ -6,6 +6,7 @@ mod cli;
 mod dashboard;
 mod demo;
 mod edge;
+mod inputs;
 mod lifecycle;
 mod replicas;
 mod rollout;

@@ -1,0 +1,73 @@
+//! Bad input and bad settings are refused with a usage error before anything is touched:
+//! endless files, unknown database schemes, unusable listen addresses, a taken port, an empty
+//! token.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{bin, cli, stderr};
+
+#[test]
+fn endless_input_is_cut_off_at_the_size_limit() {
+    for args in [&["plan", "lint", "/dev/zero"][..], &["flag", "apply", "-f", "/dev/zero"][..]] {
+        let t = Instant::now();
+        let o = cli("http://127.0.0.1:9", Some("wg_unused"), args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("/dev/zero is larger than 8388608 bytes"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        // It stopped at the limit instead of reading on (it read 2.5 GB in 8 s before).
+        assert!(t.elapsed() < Duration::from_secs(30), "{args:?} took {:?}", t.elapsed());
+    }
+}
+
+/// `wavegate serve` with `args`, its exit code and standard error.
+fn serve(args: &[&str]) -> (Option<i32>, String) {
+    let o = Command::new(bin())
+        .arg("serve")
+        .args(args)
+        .env_remove("WAVEGATE_DB")
+        .env_remove("WAVEGATE_LISTEN")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run wavegate serve");
+    (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn serve_refuses_bad_settings_before_touching_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let db = db.to_str().unwrap();
+
+    let (code, err) = serve(&["--db", db, "--listen", "garbage"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--listen \"garbage\" is not an address"), "{err}");
+
+    for (url, says) in [
+        ("mysql://u@localhost/db", "unknown database scheme \"mysql\""),
+        ("postgresql:/localhost", "is not a PostgreSQL URL"),
+    ] {
+        let (code, err) = serve(&["--db", url, "--listen", "127.0.0.1:0"]);
+        assert_eq!(code, Some(2), "{url}: {err}");
+        assert!(err.contains(says), "{url}: {err}");
+    }
+
+    // A taken port is found before the database is created and migrated.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, err) = serve(&["--db", db, "--listen", &addr]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&format!("could not listen on {addr}")), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line, the cause once: {err}");
+    assert!(!std::path::Path::new(db).exists(), "no database was created");
+}
+
+#[test]
+fn an_empty_token_is_no_token() {
+    let o = cli("http://127.0.0.1:9", Some(""), &["flag", "list"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no token given"), "{}", stderr(&o));
+}
