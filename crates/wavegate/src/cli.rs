@@ -757,7 +757,12 @@ pub struct EvalArgs {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check the whole hash chain; names the first entry that does not verify (exit 1).
-    Verify,
+    Verify {
+        /// Read the database directly instead of asking a server: a SQLite file path or a
+        /// `postgres://` URL (safe while a server runs on it).
+        #[arg(long)]
+        db: Option<String>,
+    },
     /// List audit entries.
     List {
         /// Only entries after this sequence number.

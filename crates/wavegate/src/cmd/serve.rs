@@ -35,6 +35,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listen = listen_address(&args.listen)?;
     wavegate_store::check_location(&args.db).map_err(|e| Failure::Input(format!("--db: {e}")))?;
     crate::telemetry::init(matches!(args.log_format, LogFormat::Json));
+    // One server per SQLite file: two would both lead the controller on it.
+    let _lock = lock_sqlite(&args.db)?;
     // Bind first: a taken port is reported before a database is created and migrated.
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -83,4 +85,36 @@ fn listen_address(listen: &str) -> anyhow::Result<std::net::SocketAddr> {
         .map_err(|e| usage(e.to_string()))?
         .next()
         .ok_or_else(|| usage("it resolves to no address".into()))
+}
+
+/// For a SQLite database, an exclusive lock on `<file>.lock` beside it, held while the server
+/// runs: a second `serve` on the same file is refused (two servers would both lead the
+/// controller, each claiming leadership every tick). Readers that open the file directly
+/// (`backup --db`, `audit verify --db`) take no lock and keep working. PostgreSQL needs none:
+/// its replicas share leadership through the database.
+fn lock_sqlite(db: &str) -> anyhow::Result<Option<std::fs::File>> {
+    if wavegate_store::is_postgres(db) {
+        return Ok(None);
+    }
+    let path = db.strip_prefix("sqlite://").or_else(|| db.strip_prefix("sqlite:")).unwrap_or(db);
+    let lock_path = format!("{path}.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| {
+            Failure::Operation(format!("could not create the lock file {lock_path}: {e}"))
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Failure::Operation(format!(
+            "another wavegate server is already serving {path} (it holds {lock_path}); \
+             stop it first, or run replicas on PostgreSQL"
+        ))
+        .into()),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(Failure::Operation(format!("could not lock {lock_path}: {e}")).into())
+        }
+    }
 }

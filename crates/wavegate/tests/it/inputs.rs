@@ -71,3 +71,22 @@ fn an_empty_token_is_no_token() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("no token given"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_second_server_on_one_sqlite_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let _first = crate::support::start(&db, Some(crate::support::ADMIN));
+    let (code, err) = serve(&["--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("another wavegate server is already serving"), "{err}");
+    // Readers that open the file directly keep working while it runs.
+    let o = Command::new(bin())
+        .args(["audit", "verify", "--db", db.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("audit chain verifies: "), "{out}");
+}
