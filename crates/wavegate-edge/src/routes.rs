@@ -111,6 +111,16 @@ async fn events(State(state): State<EdgeState>, headers: HeaderMap, body: Bytes)
         );
     }
     let n = batch.events.len();
+    // A retry of a batch already queued (its answer lost) is not queued again; the upstream
+    // batches carry keys of their own.
+    if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+        let mut recent =
+            state.source.recent_keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !recent.first_time(key) {
+            return (StatusCode::ACCEPTED, Json(json!({"queued": 0, "duplicate": true})))
+                .into_response();
+        }
+    }
     state.source.events_accepted.fetch_add(n as u64, Ordering::Relaxed);
     state.source.sdk.report(batch.events);
     (StatusCode::ACCEPTED, Json(json!({"queued": n}))).into_response()

@@ -35,6 +35,35 @@ pub(crate) struct EdgeSource {
     pub(crate) evaluations: AtomicU64,
     /// Events accepted for forwarding.
     pub(crate) events_accepted: AtomicU64,
+    /// Idempotency keys of the batches accepted lately, so a client's retry is queued once.
+    pub(crate) recent_keys: std::sync::Mutex<RecentKeys>,
+}
+
+/// The most recent idempotency keys, at most [`RecentKeys::CAPACITY`] (oldest forgotten first).
+#[derive(Debug, Default)]
+pub(crate) struct RecentKeys {
+    set: std::collections::HashSet<String>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl RecentKeys {
+    /// How many keys are remembered.
+    pub(crate) const CAPACITY: usize = 100_000;
+
+    /// Remembers `key`; false when it was already remembered (a retry).
+    pub(crate) fn first_time(&mut self, key: &str) -> bool {
+        if self.set.contains(key) {
+            return false;
+        }
+        if self.order.len() >= Self::CAPACITY
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        self.set.insert(key.to_owned());
+        self.order.push_back(key.to_owned());
+        true
+    }
 }
 
 impl EdgeSource {
@@ -56,6 +85,7 @@ impl EdgeSource {
             config: ArcSwapOption::empty(),
             evaluations: AtomicU64::new(0),
             events_accepted: AtomicU64::new(0),
+            recent_keys: Default::default(),
         }
     }
 
@@ -191,4 +221,22 @@ fn decoded<T: serde::de::DeserializeOwned>(
         .iter()
         .filter_map(|(k, v)| serde_json::from_value(v.clone()).ok().map(|s| (k.clone(), s)))
         .collect()
+}
+
+#[cfg(test)]
+mod recent_keys_tests {
+    use super::RecentKeys;
+
+    #[test]
+    fn a_key_is_seen_once_and_the_oldest_are_forgotten_first() {
+        let mut r = RecentKeys::default();
+        assert!(r.first_time("a"));
+        assert!(!r.first_time("a"));
+        for i in 0..RecentKeys::CAPACITY {
+            assert!(r.first_time(&format!("k{i}")));
+        }
+        assert!(r.first_time("a"), "forgotten once CAPACITY newer keys came");
+        assert!(!r.first_time(&format!("k{}", RecentKeys::CAPACITY - 1)));
+        assert_eq!(r.set.len(), RecentKeys::CAPACITY);
+    }
 }

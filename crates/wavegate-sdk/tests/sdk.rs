@@ -317,3 +317,118 @@ async fn exposures_and_outcomes_reach_the_rollout_in_batches() {
     assert_eq!(n, f64::from(exposed), "every outcome counted: {rows:?}");
     server.stop().await;
 }
+
+/// Reads one HTTP/1.1 message (head and a `Content-Length` body) from `r`; None at EOF.
+async fn read_message(r: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if r.read(&mut byte).await.ok()? == 0 {
+            return None;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).await.ok()?;
+    buf.extend(body);
+    Some(buf)
+}
+
+/// A proxy in front of `upstream` that passes everything through, except that it forwards the
+/// first `POST /api/v1/events` and, once the server has answered (and so committed), closes
+/// the client's connection without the answer: the SDK sees its batch fail and retries it.
+async fn losing_proxy(upstream: String) -> String {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else { return };
+            let (upstream, lost) = (upstream.clone(), lost.clone());
+            tokio::spawn(async move {
+                let mut server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                while let Some(request) = read_message(&mut client).await {
+                    server.write_all(&request).await.unwrap();
+                    if request.starts_with(b"GET /api/v1/stream") {
+                        // A long-lived stream: pass it through as it is.
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        return;
+                    }
+                    let Some(response) = read_message(&mut server).await else { return };
+                    let events = request.starts_with(b"POST /api/v1/events");
+                    if events && !lost.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        return; // The answer is lost; the connection closes.
+                    }
+                    if client.write_all(&response).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_answer_is_lost_after_the_commit_counts_once() {
+    let server = TestServer::start().await;
+    server.apply(FLAGS).await;
+    let plan = "name: p\nrelease: { name: search, version: 1.0.0, risk: low }\nflag: search\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: { requester: admin }\nwaves:\n  - { exposure: 25% }\n  - { exposure: 100% }\n";
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/plans", server.url))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/yaml")
+        .body(plan)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    let started = server
+        .call(reqwest::Method::POST, "/api/v1/rollouts", ADMIN, Some(json!({"plan": "p"})))
+        .await;
+    let id = started["id"].as_str().unwrap().to_owned();
+    let token = server.token("server-sdk").await;
+    let proxy = losing_proxy(server.url.clone()).await;
+    let client = Builder::new(&proxy, &token, "prod")
+        .flush_interval(Duration::from_secs(3600))
+        .start()
+        .unwrap();
+    client.wait_ready(Duration::from_secs(10)).await.unwrap();
+    let mut rx = client.changes();
+    while !client
+        .evaluate("search", &context(2).0)
+        .unwrap()
+        .rule
+        .is_some_and(|r| r.starts_with("rollout:"))
+    {
+        until_changed(&client, &mut rx, "the rollout's rule").await;
+    }
+    for i in 0..60 {
+        let (ctx, _) = context(i * 17 + 1);
+        let e = client.evaluate("search", &ctx).unwrap();
+        client.exposure("search", &e.variant, &ctx);
+    }
+    // The first send is committed but its answer lost; the SDK keeps the batch.
+    assert!(client.flush().await.is_err(), "the lost answer is an error to the SDK");
+    assert_eq!(client.status().queued_events, 60);
+    // More events arrive; the retry sends the same batch, then the new events.
+    for i in 60..70 {
+        let (ctx, _) = context(i * 17 + 1);
+        let e = client.evaluate("search", &ctx).unwrap();
+        client.exposure("search", &e.variant, &ctx);
+    }
+    client.flush().await.unwrap();
+    assert_eq!(client.status().queued_events, 0);
+    let rows = server.store.aggregates(&id, 0).await.unwrap();
+    let n: f64 = rows.iter().filter(|r| r.metric == "exposure").map(|r| r.n).sum();
+    assert_eq!(n, 70.0, "each exposure counted exactly once: {rows:?}");
+    server.stop().await;
+}

@@ -178,6 +178,7 @@ pub const TABLES: &[Table] = &[
         ],
         "rollout, user_key",
     ),
+    ("event_batches", &[("batch_key", Col::Text), ("received_at", Col::Int)], "batch_key"),
     (
         "notify_targets",
         &[
@@ -238,6 +239,7 @@ pub const SEEDED: &[&str] = &["environments", "meta", "leader"];
 /// Tables added after the first backup format: a backup taken before them lacks them, and
 /// restores as though they were empty.
 pub const ADDED_LATER: &[&str] = &[
+    "event_batches",
     "scorecards",
     "scorecard_versions",
     "settings",

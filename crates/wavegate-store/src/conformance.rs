@@ -30,6 +30,7 @@ macro_rules! for_each_conformance_test {
             audit_of_target,
             leadership_fences_controller_writes,
             notifications,
+            retried_batches_count_once,
         );
     };
 }
@@ -286,11 +287,12 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
             &[sk(&[(10, 2), (11, 1)])],
             &[],
             Utc::now(),
+            None,
         )
         .await
         .unwrap();
     store
-        .add_aggregates(&[d("treatment", 5.0, 1.0)], &[sk(&[(11, 4)])], &[], Utc::now())
+        .add_aggregates(&[d("treatment", 5.0, 1.0)], &[sk(&[(11, 4)])], &[], Utc::now(), None)
         .await
         .unwrap();
     let sketches = store.sketches("ro_2", 0).await.unwrap();
@@ -315,7 +317,7 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
                 adopt("ro_2", &format!("u{}", i + 1), "[\"b\"]", 10, Some(10)),
             ];
             tokio::spawn(async move {
-                store.add_aggregates(&deltas, &sketches, &users, Utc::now()).await
+                store.add_aggregates(&deltas, &sketches, &users, Utc::now(), None).await
             })
         })
         .collect();
@@ -360,7 +362,7 @@ pub async fn adoption(store: Arc<dyn Store>) {
         adopt("r1", "cid", ops, 60, Some(60)),
         adopt("r2", "ann", ops, 100, Some(100)),
     ];
-    store.add_aggregates(&[], &[], &batch, Utc::now()).await.unwrap();
+    store.add_aggregates(&[], &[], &batch, Utc::now(), None).await.unwrap();
     // Later: bob does the task, cid is seen again (now in sales) without it, an older
     // exposure of ann changes nothing but her cohort.
     let later = [
@@ -368,7 +370,7 @@ pub async fn adoption(store: Arc<dyn Store>) {
         adopt("r1", "cid", sales, 101, None),
         adopt("r1", "ann", sales, 90, None),
     ];
-    store.add_aggregates(&[], &[], &later, Utc::now()).await.unwrap();
+    store.add_aggregates(&[], &[], &later, Utc::now(), None).await.unwrap();
     let count = |c: &crate::AdoptionCount| (c.cohort.clone(), c.exposed, c.adopted);
     let all: Vec<_> = store.adoption("r1", 0).await.unwrap().iter().map(count).collect();
     assert_eq!(all, [(sales.to_owned(), 3, 3)], "cid's task on day 60 still counts from day 0");
@@ -383,7 +385,7 @@ pub async fn adoption(store: Arc<dyn Store>) {
     let many: Vec<_> = (0..2500)
         .map(|i| adopt("r3", &format!("u{i}"), ops, 5, (i % 5 == 0).then_some(5)))
         .collect();
-    store.add_aggregates(&[], &[], &many, Utc::now()).await.unwrap();
+    store.add_aggregates(&[], &[], &many, Utc::now(), None).await.unwrap();
     let got: Vec<_> = store.adoption("r3", 5).await.unwrap().iter().map(count).collect();
     assert_eq!(got, [(ops.to_owned(), 2500, 500)]);
     // Pruning drops rows no window reaches any more, and only those.
@@ -396,6 +398,48 @@ pub async fn adoption(store: Arc<dyn Store>) {
 }
 
 /// Drill evidence is stored per plan version and audited.
+/// A batch retried with its idempotency key (its first answer lost after the commit) counts
+/// once, also when both copies meet in one group commit; keys are forgotten by age.
+pub async fn retried_batches_count_once(store: Arc<dyn Store>) {
+    let d = |n: f64| crate::AggregateDelta {
+        rollout: "ro_k".into(),
+        wave: 0,
+        arm: "control".into(),
+        metric: "exposure".into(),
+        n,
+        sum: n,
+        sumsq: n,
+    };
+    let at = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
+    assert!(store.add_aggregates(&[d(3.0)], &[], &[], at, Some("k1")).await.unwrap());
+    assert!(!store.add_aggregates(&[d(3.0)], &[], &[], at, Some("k1")).await.unwrap());
+    assert!(store.add_aggregates(&[d(1.0)], &[], &[], at, None).await.unwrap());
+    assert!(store.add_aggregates(&[d(1.0)], &[], &[], at, None).await.unwrap(), "no key: counts");
+    // Concurrent copies of one batch (grouped into one transaction or not): one counts.
+    let calls: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            let key = format!("k{}", 2 + i % 2);
+            tokio::spawn(async move {
+                store.add_aggregates(&[d(10.0)], &[], &[], at, Some(&key)).await.unwrap()
+            })
+        })
+        .collect();
+    let mut applied = 0;
+    for c in calls {
+        applied += usize::from(c.await.unwrap());
+    }
+    assert_eq!(applied, 2, "one per key");
+    let n: f64 = store.aggregates("ro_k", 0).await.unwrap().iter().map(|r| r.n).sum();
+    assert_eq!(n, 3.0 + 1.0 + 1.0 + 20.0);
+    // Forgotten keys count again; recent ones are kept.
+    let later = at + chrono::Duration::hours(1);
+    assert!(store.add_aggregates(&[d(1.0)], &[], &[], later, Some("k4")).await.unwrap());
+    assert_eq!(store.prune_batch_keys(at + chrono::Duration::minutes(30)).await.unwrap(), 3);
+    assert!(store.add_aggregates(&[d(1.0)], &[], &[], later, Some("k1")).await.unwrap());
+    assert!(!store.add_aggregates(&[d(1.0)], &[], &[], later, Some("k4")).await.unwrap());
+}
+
 pub async fn drills(store: Arc<dyn Store>) {
     let d = crate::DrillRow {
         id: 0,

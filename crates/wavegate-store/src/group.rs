@@ -12,6 +12,11 @@
 //! A group is all or nothing like a single call: if its transaction fails, each call in it is
 //! retried alone, so one bad batch cannot fail the others and each caller gets its own result.
 //! A caller that goes away (a dropped request) does not cancel the write of its deltas.
+//!
+//! **Idempotency:** a call may carry a key (the batch's `Idempotency-Key`). Keys are recorded in
+//! the same transaction as the deltas; a call whose key is already recorded (a client's retry of
+//! a batch whose answer it lost) adds nothing and is answered "duplicate", also when its first
+//! copy is in the same group.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -32,16 +37,20 @@ pub(crate) struct Batch {
     pub(crate) adoption: Vec<AdoptionDelta>,
     /// When it happened (a group: its latest call's time).
     pub(crate) at: DateTime<Utc>,
+    /// The call's idempotency key, if it has one.
+    pub(crate) key: Option<String>,
 }
 
-/// Writes a batch in one transaction (the store's own SQL).
+/// Writes a group of calls in one transaction (the store's own SQL): records their keys, then
+/// adds what the calls whose keys were new (or absent) bring, merged ([`merge`]). Answers per
+/// call whether it was applied (false: a duplicate of a recorded key).
 pub(crate) trait AggregateWriter: Send + Sync + 'static {
-    fn write(&self, batch: &Batch) -> impl Future<Output = StoreResult<()>> + Send;
+    fn write(&self, group: &[&Batch]) -> impl Future<Output = StoreResult<Vec<bool>>> + Send;
 }
 
 struct Job {
     batch: Batch,
-    done: oneshot::Sender<StoreResult<()>>,
+    done: oneshot::Sender<StoreResult<bool>>,
 }
 
 /// The queue to a store's writer task (started on first use, in the caller's runtime).
@@ -51,14 +60,15 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Queues the batch and waits until it is committed (alone or with others).
+    /// Queues the batch and waits until it is committed (alone or with others); true when it
+    /// was applied, false when its key showed it a duplicate.
     /// `writer` makes the task if none runs; it must not hold this `GroupCommit` (or the
     /// task would keep its own queue open forever).
     pub(crate) async fn add<W: AggregateWriter>(
         &self,
         writer: impl FnOnce() -> W,
         batch: Batch,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let (done, answer) = oneshot::channel();
         self.enqueue(Job { batch, done }, writer);
         answer.await.unwrap_or_else(|_| {
@@ -94,15 +104,12 @@ async fn run<W: AggregateWriter>(writer: W, mut jobs: mpsc::UnboundedReceiver<Jo
                 Err(_) => break,
             }
         }
-        let result = if let [one] = &group[..] {
-            writer.write(&one.batch).await
-        } else {
-            writer.write(&merge(&group)).await
-        };
+        let batches: Vec<&Batch> = group.iter().map(|j| &j.batch).collect();
+        let result = writer.write(&batches).await;
         match result {
-            Ok(()) => {
-                for j in group {
-                    let _ = j.done.send(Ok(()));
+            Ok(applied) => {
+                for (j, applied) in group.into_iter().zip(applied) {
+                    let _ = j.done.send(Ok(applied));
                 }
             }
             Err(e) if group.len() == 1 => {
@@ -113,8 +120,8 @@ async fn run<W: AggregateWriter>(writer: W, mut jobs: mpsc::UnboundedReceiver<Jo
             Err(e) => {
                 tracing::warn!(error = %e, calls = group.len(), "group commit of event aggregates failed; retrying each call alone");
                 for j in group {
-                    let result = writer.write(&j.batch).await;
-                    let _ = j.done.send(result);
+                    let result = writer.write(&[&j.batch]).await;
+                    let _ = j.done.send(result.map(|applied| applied.first() == Some(&true)));
                 }
             }
         }
@@ -126,12 +133,12 @@ type Key = (String, i64, String, String);
 /// Merges a group in key order into what it writes: one delta per cell (their sums), one sketch
 /// per (rollout, wave, arm, metric) (bucket counts added up), one adoption row per (rollout,
 /// user) (the latest days, the cohort of the call queued last), and the latest `at`.
-fn merge(group: &[Job]) -> Batch {
+pub(crate) fn merge(group: &[&Batch]) -> Batch {
     let mut cells: BTreeMap<Key, (f64, f64, f64)> = BTreeMap::new();
     let mut sketches: BTreeMap<Key, BTreeMap<i32, u64>> = BTreeMap::new();
     let mut users: BTreeMap<(&str, &str), AdoptionDelta> = BTreeMap::new();
-    let mut at = group[0].batch.at;
-    for Job { batch: j, .. } in group {
+    let mut at = group.first().map_or(DateTime::UNIX_EPOCH, |b| b.at);
+    for j in group {
         at = at.max(j.at);
         for a in &j.adoption {
             users
@@ -180,15 +187,15 @@ fn merge(group: &[Job]) -> Batch {
             counts,
         })
         .collect();
-    Batch { deltas, sketches, adoption: users.into_values().collect(), at }
+    Batch { deltas, sketches, adoption: users.into_values().collect(), at, key: None }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn job(arm: &str, metric: &str, n: f64, sum: f64, buckets: &[(i32, u64)]) -> Job {
-        let batch = Batch {
+    fn job(arm: &str, metric: &str, n: f64, sum: f64, buckets: &[(i32, u64)]) -> Batch {
+        Batch {
             deltas: vec![AggregateDelta {
                 rollout: "r".into(),
                 wave: 0,
@@ -213,8 +220,8 @@ mod tests {
                 task_day: (n > 2.0).then_some(i64::from(buckets[0].0)),
             }],
             at: DateTime::from_timestamp(i64::from(buckets[0].0), 0).unwrap(),
-        };
-        Job { batch, done: oneshot::channel().0 }
+            key: None,
+        }
     }
 
     #[test]
@@ -224,7 +231,8 @@ mod tests {
             job("control", "error", 3.0, 2.0, &[(7, 1)]),
             job("treatment", "error", 1.0, 0.0, &[(6, 4)]),
         ];
-        let Batch { deltas: d, sketches: s, adoption: users, at } = merge(&group);
+        let group: Vec<&Batch> = group.iter().collect();
+        let Batch { deltas: d, sketches: s, adoption: users, at, .. } = merge(&group);
         assert_eq!(d.len(), 2);
         assert_eq!((d[0].arm.as_str(), d[0].n, d[0].sum, d[0].sumsq), ("control", 5.0, 3.0, 5.0));
         assert_eq!((d[1].arm.as_str(), d[1].n), ("treatment", 1.0));

@@ -183,14 +183,19 @@ pub trait Store: Send + Sync + 'static {
     /// Verdicts of a rollout, newest first, at most `limit`.
     async fn verdicts(&self, rollout: &str, limit: i64) -> StoreResult<Vec<VerdictRow>>;
     /// Adds event aggregates, sketch counts and users' adoption in one transaction (all or
-    /// nothing). `adoption` holds at most one row per (rollout, user).
+    /// nothing). `adoption` holds at most one row per (rollout, user). With an idempotency
+    /// `key`, the key is recorded in that transaction, and a key already recorded adds nothing:
+    /// answers true when the call was applied, false when it was a duplicate.
     async fn add_aggregates(
         &self,
         deltas: &[AggregateDelta],
         sketches: &[SketchDelta],
         adoption: &[AdoptionDelta],
         at: chrono::DateTime<chrono::Utc>,
-    ) -> StoreResult<()>;
+        key: Option<&str>,
+    ) -> StoreResult<bool>;
+    /// Forgets the idempotency keys of batches received before `before`; returns how many.
+    async fn prune_batch_keys(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64>;
     /// A rollout's users by cohort whose last exposure is on or after `since_day` (days since
     /// 1970-01-01, UTC), with how many of them did the key task on or after it.
     async fn adoption(&self, rollout: &str, since_day: i64) -> StoreResult<Vec<AdoptionCount>>;

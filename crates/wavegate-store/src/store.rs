@@ -277,8 +277,41 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
 }
 
 impl AggregateWriter for Db {
-    async fn write(&self, batch: &Batch) -> StoreResult<()> {
+    async fn write(&self, group: &[&Batch]) -> StoreResult<Vec<bool>> {
         let mut tx = self.begin().await?;
+        let mut applied = Vec::with_capacity(group.len());
+        for b in group {
+            let new = match &b.key {
+                Some(key) => {
+                    sqlx::query(
+                        "INSERT INTO event_batches (batch_key, received_at) VALUES ($1, $2)
+                         ON CONFLICT (batch_key) DO NOTHING",
+                    )
+                    .bind(key)
+                    .bind(b.at.timestamp())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+                None => true,
+            };
+            applied.push(new);
+        }
+        let fresh: Vec<&Batch> =
+            group.iter().zip(&applied).filter(|(_, new)| **new).map(|(b, _)| *b).collect();
+        let merged;
+        let batch = match &fresh[..] {
+            [] => {
+                self.commit(tx).await?;
+                return Ok(applied);
+            }
+            [one] => *one,
+            many => {
+                merged = crate::group::merge(many);
+                &merged
+            }
+        };
         for d in &batch.sketches {
             let current: Option<String> = sqlx::query_scalar(
                 "SELECT counts FROM sketches WHERE rollout = $1 AND wave = $2 AND arm = $3 AND metric = $4",
@@ -349,7 +382,8 @@ impl AggregateWriter for Db {
             }
             q.execute(&mut *tx).await?;
         }
-        self.commit(tx).await
+        self.commit(tx).await?;
+        Ok(applied)
     }
 }
 
@@ -692,14 +726,24 @@ impl Store for SqlStore {
         sketches: &[SketchDelta],
         adoption: &[AdoptionDelta],
         at: DateTime<Utc>,
-    ) -> StoreResult<()> {
+        key: Option<&str>,
+    ) -> StoreResult<bool> {
         let batch = Batch {
             deltas: deltas.to_vec(),
             sketches: sketches.to_vec(),
             adoption: adoption.to_vec(),
             at,
+            key: key.map(str::to_owned),
         };
         self.aggregates.add(|| self.db.clone(), batch).await
+    }
+
+    async fn prune_batch_keys(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM event_batches WHERE received_at < $1")
+            .bind(before.timestamp())
+            .execute(&self.db.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn prune_adoption(&self, before_day: i64) -> StoreResult<u64> {

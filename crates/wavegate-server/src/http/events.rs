@@ -20,6 +20,9 @@ use crate::state::AppState;
 
 pub use crate::service::events::{MAX_EVENTS, MAX_VALUE};
 
+/// The header that carries a batch's idempotency key: a retry with the same key counts once.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
 /// Events routes.
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/events", post(ingest))
@@ -66,10 +69,16 @@ async fn ingest(
         },
     };
     p.require_env(&env)?;
-    let out = crate::service::events::ingest(&state, &env, batch.0.events).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"accepted": out.accepted, "counted": out.counted, "stale": out.stale})),
-    )
-        .into_response())
+    let key = match headers.get(IDEMPOTENCY_KEY) {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::invalid("Idempotency-Key", "an idempotency key is visible ASCII")
+        })?),
+        None => None,
+    };
+    let out = crate::service::events::ingest(&state, &env, batch.0.events, key).await?;
+    let mut body = json!({"accepted": out.accepted, "counted": out.counted, "stale": out.stale});
+    if out.duplicate {
+        body["duplicate"] = json!(true);
+    }
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }

@@ -67,7 +67,8 @@ pub async fn tick_as(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Res
 }
 
 /// Once a day, drops the adoption rows no report window reaches any more (users last served
-/// the new variant before the longest window's first day). A failure is retried next tick.
+/// the new variant before the longest window's first day; a failure is retried next tick), and
+/// the idempotency keys of event batches older than [`crate::service::events::KEY_RETENTION`].
 async fn prune_adoption(state: &AppState) {
     use std::sync::atomic::Ordering;
     let today = state.clock.now().timestamp().div_euclid(86_400);
@@ -84,6 +85,13 @@ async fn prune_adoption(state: &AppState) {
             state.adoption_pruned.store(last, Ordering::Relaxed);
             tracing::warn!(error = %e, "could not prune adoption rows; retrying next tick");
         }
+    }
+    // Event batches' idempotency keys, once they are older than any retry.
+    let horizon = state.clock.now() - crate::service::events::KEY_RETENTION;
+    match state.store.prune_batch_keys(horizon).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(keys = n, "forgot event batches' idempotency keys"),
+        Err(e) => tracing::warn!(error = %e, "could not prune idempotency keys; retrying tomorrow"),
     }
 }
 

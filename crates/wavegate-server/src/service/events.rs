@@ -37,6 +37,25 @@ pub struct Ingested {
     pub counted: usize,
     /// Events not counted because the rollout's rule now serves their context another variant.
     pub stale: usize,
+    /// Whether the batch's idempotency key had been seen: a retry, counted the first time.
+    pub duplicate: bool,
+}
+
+/// Longest idempotency key accepted.
+pub const MAX_KEY_LEN: usize = 128;
+
+/// How long a batch's idempotency key is remembered (a retry within it counts once).
+pub const KEY_RETENTION: chrono::Duration = chrono::Duration::hours(48);
+
+/// Checks an idempotency key: 1 to [`MAX_KEY_LEN`] visible ASCII characters.
+pub fn check_key(key: &str) -> ServiceResult<()> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ServiceError::invalid(
+            "Idempotency-Key",
+            format!("an idempotency key is 1 to {MAX_KEY_LEN} visible ASCII characters"),
+        ));
+    }
+    Ok(())
 }
 
 /// A flag named in a batch, with what counting its events needs.
@@ -86,8 +105,17 @@ fn validate(i: usize, e: &Event) -> ServiceResult<Context> {
 
 /// Ingests `events` reported in environment `env` (already authorised): validates them all,
 /// then counts each in the arm its live rollout's rule serves it and notes the users of tracked
-/// rollouts, committing both before it returns.
-pub async fn ingest(state: &AppState, env: &str, events: Vec<Event>) -> ServiceResult<Ingested> {
+/// rollouts, committing both before it returns. A batch with an idempotency `key` that was
+/// already committed adds nothing (its client retried after losing the answer).
+pub async fn ingest(
+    state: &AppState,
+    env: &str,
+    events: Vec<Event>,
+    key: Option<&str>,
+) -> ServiceResult<Ingested> {
+    if let Some(k) = key {
+        check_key(k)?;
+    }
     if events.len() > MAX_EVENTS {
         return Err(ServiceError::invalid(
             "events",
@@ -203,12 +231,18 @@ pub async fn ingest(state: &AppState, env: &str, events: Vec<Event>) -> ServiceR
             counts: sk.counts().clone(),
         })
         .collect();
-    let out = Ingested { accepted: events.len(), counted: tally.counted(), stale };
+    let mut out =
+        Ingested { accepted: events.len(), counted: tally.counted(), stale, duplicate: false };
     // Freed while still in cache, and not held while the commit is awaited.
     drop((tally, targets, tracks));
     drop((contexts, events, live, snap, adoption));
     if !deltas.is_empty() || !adoption_rows.is_empty() {
-        state.store.add_aggregates(&deltas, &sketches, &adoption_rows, state.clock.now()).await?;
+        let at = state.clock.now();
+        let applied =
+            state.store.add_aggregates(&deltas, &sketches, &adoption_rows, at, key).await?;
+        if !applied {
+            out = Ingested { counted: 0, stale: 0, duplicate: true, ..out };
+        }
     }
     Ok(out)
 }
@@ -228,7 +262,7 @@ pub async fn ingest_unleash_counts(
 ) -> ServiceResult<()> {
     let deltas = unleash_deltas(state, env, toggles);
     if !deltas.is_empty() {
-        state.store.add_aggregates(&deltas, &[], &[], state.clock.now()).await?;
+        state.store.add_aggregates(&deltas, &[], &[], state.clock.now(), None).await?;
     }
     Ok(())
 }

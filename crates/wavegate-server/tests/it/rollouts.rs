@@ -292,3 +292,58 @@ async fn outcome_values_are_bounded_and_ring_segments_stay() {
         (StatusCode::UNPROCESSABLE_ENTITY, json!("events[0]"))
     );
 }
+
+#[tokio::test]
+async fn a_retried_batch_with_its_idempotency_key_counts_once() {
+    let app = spawn_app().await;
+    let id = started(&app).await;
+    let sdk = app.token("server-sdk", &["prod"]).await;
+    let client = app.token("client-sdk", &["prod"]).await;
+    let mut events = Vec::new();
+    for i in 0..50 {
+        let k = format!("user-{i}");
+        let r = app.ofrep(&client, "checkout", json!({"targetingKey": k})).await;
+        let v = r.body["variant"].as_str().unwrap().to_owned();
+        events.push(json!({"type": "exposure", "flag": "checkout", "variant": v, "context": {"targetingKey": k}}));
+    }
+    let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
+    let post = |key: &'static str| {
+        let body = body.clone();
+        let sdk = sdk.clone();
+        let app = &app;
+        async move {
+            let headers = [("content-type", "application/json"), ("idempotency-key", key)];
+            app.raw(Method::POST, "/api/v1/events", Some(&sdk), &headers, body).await
+        }
+    };
+    let first = post("batch-0001").await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{:?}", first.body);
+    assert_eq!(first.body["counted"], 50, "{:?}", first.body);
+    assert!(first.body.get("duplicate").is_none(), "{:?}", first.body);
+    let retry = post("batch-0001").await;
+    assert_eq!(retry.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        (retry.body["counted"].clone(), retry.body["duplicate"].clone()),
+        (json!(0), json!(true))
+    );
+    let other = post("batch-0002").await;
+    assert_eq!(other.body["counted"], 50, "another key is another batch");
+    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    let n: f64 = status["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["metric"] == "exposure")
+        .map(|s| s["n"].as_f64().unwrap())
+        .sum();
+    assert_eq!(n, 100.0, "{status}");
+    for bad in ["has space", &"k".repeat(129)] {
+        let headers = [("content-type", "application/json"), ("idempotency-key", bad)];
+        let r = app.raw(Method::POST, "/api/v1/events", Some(&sdk), &headers, body.clone()).await;
+        assert_eq!(
+            (r.status, r.body["field"].clone()),
+            (StatusCode::UNPROCESSABLE_ENTITY, json!("Idempotency-Key")),
+            "{bad}"
+        );
+    }
+}
