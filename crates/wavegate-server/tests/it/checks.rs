@@ -112,12 +112,7 @@ async fn checks_gate_the_start_and_promotions_and_act_on_failure() {
 
     // Open the gate, resume: promoted to 100%; then the smoke check fails → rollback.
     t.gate_open.store(true, Ordering::SeqCst);
-    app.admin(
-        Method::POST,
-        &format!("/api/v1/rollouts/{id}/resume"),
-        Some(json!({"reason": "CAB said yes"})),
-    )
-    .await;
+    app.command(&id, "resume", "CAB said yes").await;
     t.healthy.store(false, Ordering::SeqCst);
     app.tick().await;
     let s = app.rollout(&id).await;

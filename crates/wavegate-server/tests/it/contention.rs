@@ -101,19 +101,17 @@ async fn stuck_in_the_check() -> Stuck {
     Stuck { app, id, hang, tick }
 }
 
-/// A person's `command` (`rollback`, `pause`, `resume`) with `reason`: the answer, and how long
-/// it took.
-async fn command(app: &TestApp, id: &str, command: &str, reason: &str) -> (Reply, Duration) {
+/// A person's `command` (`rollback`, `pause`) with `reason`: the answer, and how long it took.
+async fn timed(app: &TestApp, id: &str, command: &str, reason: &str) -> (Reply, Duration) {
     let t = Instant::now();
-    let path = format!("/api/v1/rollouts/{id}/{command}");
-    let r = app.admin(Method::POST, &path, Some(json!({"reason": reason}))).await;
+    let r = app.command(id, command, reason).await;
     (r, t.elapsed())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_during_a_hanging_check_is_answered_at_once() {
     let Stuck { app, id, tick, .. } = stuck_in_the_check().await;
-    let (r, took) = command(&app, &id, "rollback", "on-call: checkout errors").await;
+    let (r, took) = timed(&app, &id, "rollback", "on-call: checkout errors").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["state"], "rolled_back");
     assert!(took < Duration::from_secs(1), "the rollback took {took:?} behind the controller");
@@ -141,7 +139,7 @@ async fn a_rollback_during_a_hanging_check_is_answered_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_controller_decides_correctly_after_a_pause_during_its_check() {
     let Stuck { app, id, hang, tick } = stuck_in_the_check().await;
-    let (r, took) = command(&app, &id, "pause", "waiting for the CAB").await;
+    let (r, took) = timed(&app, &id, "pause", "waiting for the CAB").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(took < Duration::from_secs(1), "the pause took {took:?}");
 
@@ -154,7 +152,7 @@ async fn the_controller_decides_correctly_after_a_pause_during_its_check() {
 
     // Resumed, with the endpoint answering: the next tick promotes through the check.
     hang.store(false, Ordering::SeqCst);
-    let (r, _) = command(&app, &id, "resume", "CAB said yes").await;
+    let r = app.command(&id, "resume", "CAB said yes").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     app.tick().await;
     let s = app.rollout(&id).await;

@@ -42,21 +42,9 @@ async fn a_freeze_holds_everything_but_pause_and_rollback() {
     assert_eq!(status["wave"], 1, "held by the freeze: {status}");
     assert!(status["blackout"].as_str().unwrap().contains("freeze: incident INC-7"), "{status}");
     // Pause and rollback still work.
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{a}/pause"),
-            Some(json!({"reason": "look"})),
-        )
-        .await;
+    let r = app.command(&a, "pause", "look").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{a}/rollback"),
-            Some(json!({"reason": "out"})),
-        )
-        .await;
+    let r = app.command(&a, "rollback", "out").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
     // Lifted: starts and promotions go on.

@@ -112,13 +112,7 @@ async fn a_receiver_that_fails_first_gets_the_rollback_on_retry() {
     let _stop = notifier(&app, Duration::from_secs(5));
 
     let id = start(&app).await;
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{id}/rollback"),
-            Some(json!({"reason": "checkout errors up"})),
-        )
-        .await;
+    let r = app.command(&id, "rollback", "checkout errors up").await;
     assert_eq!(r.body["state"], "rolled_back", "{:?}", r.body);
 
     // The manager target hears of nothing it did not ask for… it asked for everything, and
@@ -186,13 +180,7 @@ async fn a_receiver_that_never_answers_does_not_delay_a_rollback() {
     // Attempts may take an hour: the receiver will still be holding the first one below.
     let _stop = notifier(&app, Duration::from_secs(3600));
     let id = start(&app).await;
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{id}/pause"),
-            Some(json!({"reason": "look"})),
-        )
-        .await;
+    let r = app.command(&id, "pause", "look").await;
     assert_eq!(r.body["state"], "paused");
     until("the receiver to be holding the pause notice", WAIT, || async {
         !seen.lock().await.is_empty()
@@ -200,13 +188,7 @@ async fn a_receiver_that_never_answers_does_not_delay_a_rollback() {
     .await;
 
     // While that request hangs, a rollback goes through, and its own notice queues.
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{id}/rollback"),
-            Some(json!({"reason": "bad"})),
-        )
-        .await;
+    let r = app.command(&id, "rollback", "bad").await;
     assert_eq!(r.body["state"], "rolled_back");
     let flag = app.admin(Method::GET, "/api/v1/flags/checkout", None).await.body;
     assert_eq!(flag["spec"]["environments"]["prod"], json!({"enabled": true}), "flag restored");

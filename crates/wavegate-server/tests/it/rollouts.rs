@@ -181,21 +181,9 @@ async fn people_commands_need_reasons_and_the_flag_is_locked() {
         (r.status, r.body["field"].clone()),
         (StatusCode::UNPROCESSABLE_ENTITY, json!("reason"))
     );
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{id}/pause"),
-            Some(json!({"reason": "investigating"})),
-        )
-        .await;
+    let r = app.command(&id, "pause", "investigating").await;
     assert_eq!(r.body["state"], "paused");
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{id}/rollback"),
-            Some(json!({"reason": "not today"})),
-        )
-        .await;
+    let r = app.command(&id, "rollback", "not today").await;
     assert_eq!(r.body["state"], "rolled_back");
     let flag = app.admin(Method::GET, "/api/v1/flags/checkout", None).await.body;
     assert_eq!(flag["version"], 3);

@@ -121,6 +121,13 @@ impl TestApp {
         r.body.as_array().unwrap_or_else(|| panic!("{path}: not a list: {:?}", r.body)).len()
     }
 
+    /// A person's `command` (`pause`, `resume`, `rollback`) on rollout `id`, as the admin, with
+    /// `reason`.
+    pub async fn command(&self, id: &str, command: &str, reason: &str) -> Reply {
+        let path = format!("/api/v1/rollouts/{id}/{command}");
+        self.admin(Method::POST, &path, Some(json!({"reason": reason}))).await
+    }
+
     /// A rollout's status.
     pub async fn rollout(&self, id: &str) -> Value {
         self.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body
