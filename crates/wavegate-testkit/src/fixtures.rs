@@ -88,8 +88,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Plan `name` for `flag`: release `flag` 1.0.0 at low risk, requested by admin, in two
-    /// waves (20%, then 100%).
+    /// Plan `name` for `flag` in prod: release `flag` 1.0.0 at low risk, requested by admin, in
+    /// two waves (20%, then 100%).
     pub fn new(name: &str, flag: &str) -> Plan {
         Plan {
             name: name.to_owned(),

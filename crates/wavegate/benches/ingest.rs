@@ -36,11 +36,11 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use serde_json::{Value, json};
 use wavegate_server::http::events::Batch;
-
-use support::{Proc, admin, cpu_seconds, ofrep, percentile, serve, sqlite_in};
 use wavegate_testkit::fixtures::{Plan, on_off};
 use wavegate_testkit::postgres::Database;
 use wavegate_testkit::signals::exposures;
+
+use support::{Proc, admin, cpu_seconds, ofrep, percentile, serve, sqlite_in};
 
 /// The target: events per second on one server.
 const TARGET: f64 = 1_000_000.0;

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use wavegate_core::sse::SseParser;
+use wavegate_testkit::fixtures::{Plan, on_off};
 
 use support::{admin, ofrep, percentile, rss_kib, serve, spawn, sqlite_in};
-use wavegate_testkit::fixtures::{Plan, on_off};
 
 fn flags_yaml(from: usize, to: usize) -> String {
     let mut y = String::from("flags:\n");

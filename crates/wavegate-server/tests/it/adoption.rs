@@ -3,7 +3,6 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-
 use wavegate_testkit::fixtures::{Plan, on_off};
 
 use crate::support::{TestApp, spawn_app};

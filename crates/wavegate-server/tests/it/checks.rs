@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, post};
 use serde_json::json;
-
 use wavegate_testkit::fixtures::{Plan, on_off};
 
 use crate::support::spawn_app;

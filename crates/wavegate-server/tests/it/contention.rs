@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
 use wavegate_testkit::fixtures::{Plan, on_off};
 
 use crate::support::{Reply, TestApp, spawn_app};

@@ -8,7 +8,6 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
-
 use wavegate_testkit::fixtures::{Plan, on_off};
 use wavegate_testkit::poll::until;
 

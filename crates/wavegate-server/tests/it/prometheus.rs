@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use serde_json::json;
-
 use wavegate_testkit::fixtures::{Plan, on_off};
 
 use crate::support::spawn_app;

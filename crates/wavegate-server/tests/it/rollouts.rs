@@ -2,7 +2,6 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-
 use wavegate_testkit::fixtures::on_off;
 
 use crate::support::{ADMIN, TestApp, guarded_plan, spawn_app};

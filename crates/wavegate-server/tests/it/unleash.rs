@@ -6,7 +6,6 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use unleash_yggdrasil::{EngineState, UpdateMessage};
-
 use wavegate_testkit::fixtures::UNLEASH_FLAGS as FLAGS;
 use wavegate_testkit::signals::arm_exposures;
 

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-
 use wavegate_testkit::postgres::Database;
 
 use crate::rollout::{flags, gated, status};

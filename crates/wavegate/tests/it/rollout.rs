@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
 use wavegate_testkit::api::ofrep;
 use wavegate_testkit::fixtures::{Plan, on_off};
 

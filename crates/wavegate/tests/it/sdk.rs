@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use wavegate_core::bucket::bucket;
-
 use wavegate_testkit::fixtures::UNLEASH_FLAGS;
 
 use crate::support::{ADMIN, FLAGS, apply, prod_token, start, stderr, stdout, write};
