@@ -31,53 +31,8 @@ const STATIC: &str = "static-flag";
 const ROLLOUT: &str = "rollout-10";
 const RULES: &str = "rules-3x3";
 
-const FLAG_FILE: &str = r#"
-segments:
-  paying:
-    constraints:
-      - { attribute: plan, op: in, values: [pro, team] }
-flags:
-  static-flag:
-    variants: { "on": true, "off": false }
-    default: "on"
-    environments:
-      prod: { enabled: true }
-  rollout-10:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - name: gradual
-            split: { "on": 10%, "off": 90% }
-  rules-3x3:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - name: nordics-seniors
-            constraints:
-              - { attribute: country, op: in, values: [NO, SE, DK, DE] }
-              - { attribute: email, op: ends_with, values: ["@example.com", "@example.org"] }
-              - { attribute: age, op: gte, values: [65] }
-            serve: "on"
-          - name: dach-over-50
-            constraints:
-              - { attribute: country, op: in, values: [DE, AT, CH] }
-              - { attribute: email, op: ends_with, values: ["@example.com"] }
-              - { attribute: age, op: gte, values: [50] }
-            serve: "on"
-          - name: paying-adults
-            segment: paying
-            constraints:
-              - { attribute: country, op: in, values: [DE, FR, NL] }
-              - { attribute: email, op: ends_with, values: ["@example.com"] }
-              - { attribute: age, op: gte, values: [30] }
-            serve: "on"
-"#;
+/// The three flags, in the flag-file format (the Unleash side is [`unleash_features`]).
+const FLAG_FILE: &str = include_str!("evaluation.yaml");
 
 fn unleash_features() -> serde_json::Value {
     let c = |name: &str, op: &str, values: serde_json::Value| json!({"contextName": name, "operator": op, "values": values, "caseInsensitive": false, "inverted": false});
@@ -249,6 +204,17 @@ fn yggdrasil_eval(engine: &EngineState, key: &str, ctx: &unleash_yggdrasil::Cont
     engine.is_enabled(key, ctx, &None)
 }
 
+/// One measured evaluation of `case` by wavegate over `flags` (either map), its inputs hidden
+/// from the optimiser.
+fn wavegate_call<S: BuildHasher>(flags: &HashMap<String, Flag, S>, case: &Case) -> bool {
+    wavegate_eval(black_box(flags), black_box(case.flag), black_box(&case.wavegate))
+}
+
+/// One measured evaluation of `case` by Yggdrasil, its inputs hidden from the optimiser.
+fn yggdrasil_call(engine: &EngineState, case: &Case) -> bool {
+    yggdrasil_eval(black_box(engine), black_box(case.flag), black_box(&case.yggdrasil))
+}
+
 /// Outside any timing: both engines give the same answer on every case, and on case (b) for
 /// 1000 user ids (bucket compatibility). Panics on any disagreement.
 fn check_agreement(e: &Engines, cases: &[Case]) {
@@ -291,33 +257,9 @@ fn bench_cases(c: &mut Criterion) {
     let e = engines();
     for case in cases() {
         let mut g = c.benchmark_group(case.name);
-        g.bench_function("wavegate", |b| {
-            b.iter(|| {
-                wavegate_eval(
-                    black_box(&e.wavegate),
-                    black_box(case.flag),
-                    black_box(&case.wavegate),
-                )
-            })
-        });
-        g.bench_function("wavegate_fxmap", |b| {
-            b.iter(|| {
-                wavegate_eval(
-                    black_box(&e.wavegate_fx),
-                    black_box(case.flag),
-                    black_box(&case.wavegate),
-                )
-            })
-        });
-        g.bench_function("yggdrasil", |b| {
-            b.iter(|| {
-                yggdrasil_eval(
-                    black_box(&e.yggdrasil),
-                    black_box(case.flag),
-                    black_box(&case.yggdrasil),
-                )
-            })
-        });
+        g.bench_function("wavegate", |b| b.iter(|| wavegate_call(&e.wavegate, &case)));
+        g.bench_function("wavegate_fxmap", |b| b.iter(|| wavegate_call(&e.wavegate_fx, &case)));
+        g.bench_function("yggdrasil", |b| b.iter(|| yggdrasil_call(&e.yggdrasil, &case)));
         g.finish();
     }
 }
@@ -350,27 +292,9 @@ fn summary(e: &Engines, cases: &[Case], iters: u32) {
     for case in cases {
         let (mut w, mut y, mut fx) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
         for _ in 0..3 {
-            fx = fx.min(ns_per_eval(iters, || {
-                wavegate_eval(
-                    black_box(&e.wavegate_fx),
-                    black_box(case.flag),
-                    black_box(&case.wavegate),
-                )
-            }));
-            w = w.min(ns_per_eval(iters, || {
-                wavegate_eval(
-                    black_box(&e.wavegate),
-                    black_box(case.flag),
-                    black_box(&case.wavegate),
-                )
-            }));
-            y = y.min(ns_per_eval(iters, || {
-                yggdrasil_eval(
-                    black_box(&e.yggdrasil),
-                    black_box(case.flag),
-                    black_box(&case.yggdrasil),
-                )
-            }));
+            fx = fx.min(ns_per_eval(iters, || wavegate_call(&e.wavegate_fx, case)));
+            w = w.min(ns_per_eval(iters, || wavegate_call(&e.wavegate, case)));
+            y = y.min(ns_per_eval(iters, || yggdrasil_call(&e.yggdrasil, case)));
         }
         println!("| {} | {w:.1} | {y:.1} | {:.2}× | {fx:.1} | {:.2}× |", case.name, y / w, y / fx);
     }

@@ -1,4 +1,5 @@
-//! [`SpecError`]: a flag or segment that does not validate, and where ([`SpecPath`]).
+//! [`SpecError`]: a flag or segment that does not validate, and where ([`SpecPath`]); and
+//! [`root_cause`], the innermost message of any error's chain (what a person can act on).
 
 use std::fmt;
 
@@ -51,4 +52,30 @@ pub struct SpecError {
     pub path: String,
     /// What is wrong.
     pub message: String,
+}
+
+/// The message of the innermost error in `e`'s `source()` chain: for a failed HTTP request,
+/// "Connection refused" rather than the client's "error sending request".
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::error::{SpecError, root_cause};
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] SpecError);
+
+    #[test]
+    fn root_cause_is_the_innermost_message() {
+        let inner = SpecError { path: "flags.x".into(), message: "bad".into() };
+        assert_eq!(root_cause(&inner), "flags.x: bad");
+        assert_eq!(root_cause(&Outer(inner)), "flags.x: bad");
+    }
 }

@@ -5,30 +5,24 @@ use serde_json::json;
 use wavegate_core::context::AttrValue;
 use wavegate_core::flagfile::FlagFileError;
 use wavegate_core::{Context, Flag, FlagFile, Reason, SpecPath, evaluate, parse_flag_file};
+use wavegate_testkit::fixtures::NEW_CHECKOUT;
 
-const FILE: &str = r##"
+/// The evaluation fixture: two segments, the showcase's `new-checkout` (with its stickiness
+/// spelt out and staging disabled), then a flag for each kind of rule and variant.
+fn file_text() -> String {
+    format!("{SEGMENTS}flags:\n{NEW_CHECKOUT}{FLAGS}")
+}
+
+const SEGMENTS: &str = r##"
 segments:
   beta-testers:
     constraints:
       - { attribute: email, op: ends_with, values: ["@example.com"], case_insensitive: true }
   vips:
     keys: [vip-1, vip-2]
-flags:
-  new-checkout:
-    description: New checkout flow
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - name: internal
-            segment: beta-testers
-            serve: "on"
-          - name: gradual
-            constraints: [{ attribute: country, op: in, values: [NO, SE] }]
-            split: { "on": 10%, "off": 90% }
-            stickiness: default
+"##;
+
+const FLAGS: &str = r##"            stickiness: default
       staging:
         enabled: false
   banner:
@@ -76,7 +70,7 @@ fn envs() -> Vec<String> {
 }
 
 fn file() -> FlagFile {
-    parse_flag_file(FILE, &envs()).unwrap()
+    parse_flag_file(&file_text(), &envs()).unwrap()
 }
 
 fn compile(f: &FlagFile, key: &str, env: &str) -> Flag {

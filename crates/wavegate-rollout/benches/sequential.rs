@@ -73,6 +73,14 @@ struct Cell {
 
 type Rule<'a> = &'a dyn Fn(&Moments, &Moments) -> bool;
 
+/// One look's new requests: `BATCH` per arm, failing at rate `p1` (treatment) and `P0`.
+fn look(rng: &mut Rng, p1: f64, t: &mut Moments, c: &mut Moments) {
+    let et = rng.binomial(BATCH, p1) as f64;
+    let ec = rng.binomial(BATCH, P0) as f64;
+    t.merge(&Moments::bernoulli(BATCH as f64, et));
+    c.merge(&Moments::bernoulli(BATCH as f64, ec));
+}
+
 /// Runs `runs` rollouts with treatment error rate `p1`, a look every `BATCH` per arm.
 fn simulate(seed: u64, runs: usize, p1: f64, rule: Rule) -> Cell {
     let horizon = (10.0 * fixed_horizon()) as u64;
@@ -81,10 +89,7 @@ fn simulate(seed: u64, runs: usize, p1: f64, rule: Rule) -> Cell {
     for _ in 0..runs {
         let (mut t, mut c) = (Moments::default(), Moments::default());
         while (t.n as u64) < horizon {
-            let et = rng.binomial(BATCH, p1) as f64;
-            let ec = rng.binomial(BATCH, P0) as f64;
-            t.merge(&Moments { n: BATCH as f64, sum: et, sumsq: et });
-            c.merge(&Moments { n: BATCH as f64, sum: ec, sumsq: ec });
+            look(&mut rng, p1, &mut t, &mut c);
             if rule(&t, &c) {
                 at.push(t.n);
                 break;
@@ -110,10 +115,7 @@ fn two_boundary(seed: u64, runs: usize, p1: f64) -> (f64, f64) {
     for _ in 0..runs {
         let (mut t, mut c) = (Moments::default(), Moments::default());
         while (t.n as u64) < horizon {
-            let et = rng.binomial(BATCH, p1) as f64;
-            let ec = rng.binomial(BATCH, P0) as f64;
-            t.merge(&Moments { n: BATCH as f64, sum: et, sumsq: et });
-            c.merge(&Moments { n: BATCH as f64, sum: ec, sumsq: ec });
+            look(&mut rng, p1, &mut t, &mut c);
             let r = judge(&g, &t, &c);
             if r.verdict == Verdict::Fail {
                 failed += 1;

@@ -235,6 +235,18 @@ pub struct Lagging {
     pub overall: f64,
 }
 
+impl Lagging {
+    /// Who lags: `function = support`.
+    pub fn cohort(&self) -> String {
+        format!("{} = {}", self.attribute, self.value)
+    }
+
+    /// How much: `10.0% of 200 users` (the cohort's rate in the lagging window).
+    pub fn share(&self) -> String {
+        format!("{:.1}% of {} users", self.rate.rate.unwrap_or(0.0) * 100.0, self.rate.exposed)
+    }
+}
+
 /// The adoption report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AdoptionReport {
@@ -366,14 +378,8 @@ pub fn to_markdown(title: &str, r: &AdoptionReport) -> String {
         out.push_str("No cohort lags.\n");
     }
     for l in &r.lagging {
-        out.push_str(&format!(
-            "- {} = {}: {:.1}% of {} users, against {:.1}% overall\n",
-            l.attribute,
-            l.value,
-            l.rate.rate.unwrap_or(0.0) * 100.0,
-            l.rate.exposed,
-            l.overall * 100.0
-        ));
+        let (who, share, overall) = (l.cohort(), l.share(), l.overall * 100.0);
+        out.push_str(&format!("- {who}: {share}, against {overall:.1}% overall\n"));
     }
     out
 }
@@ -433,14 +439,8 @@ pub fn to_html(title: &str, r: &AdoptionReport) -> String {
         body.push_str("<li>No cohort lags.</li>");
     }
     for l in &r.lagging {
-        body.push_str(&format!(
-            "<li>{} = {}: {:.1}% of {} users, against {:.1}% overall</li>",
-            esc(&l.attribute),
-            esc(&l.value),
-            l.rate.rate.unwrap_or(0.0) * 100.0,
-            l.rate.exposed,
-            l.overall * 100.0
-        ));
+        let (who, share, overall) = (esc(&l.cohort()), l.share(), l.overall * 100.0);
+        body.push_str(&format!("<li>{who}: {share}, against {overall:.1}% overall</li>"));
     }
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Adoption: {}</title><style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:1em}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}tr.lag{{color:#cf222e}}</style></head><body>{body}</ul></body></html>\n",

@@ -227,11 +227,7 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
             };
             let et = rng.binomial(nt, err_t.clamp(0.0, 1.0)) as f64;
             let ec = rng.binomial(nc, b.error_rate) as f64;
-            add(
-                "error",
-                Moments { n: nt as f64, sum: et, sumsq: et },
-                Moments { n: nc as f64, sum: ec, sumsq: ec },
-            );
+            add("error", Moments::bernoulli(nt as f64, et), Moments::bernoulli(nc as f64, ec));
             let lt = rng.normal_moments(nt, lat_t, b.latency_sd_ms);
             let lc = rng.normal_moments(nc, b.latency_ms, b.latency_sd_ms);
             add("latency_ms", lt, lc);
@@ -255,8 +251,8 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
                         t.merge(lt);
                         c.merge(lc);
                     } else {
-                        t.merge(&Moments { n: *nt, sum: *et, sumsq: *et });
-                        c.merge(&Moments { n: *nc, sum: *ec, sumsq: *ec });
+                        t.merge(&Moments::bernoulli(*nt, *et));
+                        c.merge(&Moments::bernoulli(*nc, *ec));
                     }
                 }
                 let reading = Reading {

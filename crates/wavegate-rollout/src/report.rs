@@ -149,6 +149,19 @@ pub struct GroupReport {
     pub rework_rate: Metric,
 }
 
+impl GroupReport {
+    /// The five metrics in the order the report's columns show them.
+    pub fn metrics(&self) -> [&Metric; 5] {
+        [
+            &self.deployment_frequency,
+            &self.lead_time,
+            &self.change_fail_rate,
+            &self.recovery_time,
+            &self.rework_rate,
+        ]
+    }
+}
+
 /// The report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DoraReport {
@@ -171,15 +184,25 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
     Some(if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 })
 }
 
-fn cluster(value: Option<f64>, bounds: [f64; 3], higher_is_better: bool) -> &'static str {
-    let Some(v) = value else { return "n/a" };
-    let labels = ["elite", "high", "medium"];
-    for (b, label) in bounds.iter().zip(labels) {
-        if (higher_is_better && v >= *b) || (!higher_is_better && v <= *b) {
-            return label;
-        }
+impl Metric {
+    /// `value` in `unit`, in the first of DORA's elite, high and medium clusters whose bound
+    /// it meets (at or above when higher is better, else at or below), or `low`.
+    fn graded(
+        value: Option<f64>,
+        unit: &'static str,
+        bounds: [f64; 3],
+        higher_is_better: bool,
+    ) -> Metric {
+        let cluster = match value {
+            None => "n/a",
+            Some(v) => bounds
+                .iter()
+                .zip(["elite", "high", "medium"])
+                .find(|(b, _)| if higher_is_better { v >= **b } else { v <= **b })
+                .map_or("low", |(_, label)| label),
+        };
+        Metric { value, unit, cluster }
     }
-    "low"
 }
 
 /// Computes the report over `deployments` ended in `[since, until)`.
@@ -223,33 +246,18 @@ pub fn dora(
                 group: group.to_owned(),
                 deployments: total,
                 // Elite: on demand (daily or more); high: weekly; medium: monthly.
-                deployment_frequency: Metric {
-                    value: freq,
-                    unit: "per day",
-                    cluster: cluster(freq, [1.0, 1.0 / 7.0, 1.0 / 30.0], true),
-                },
+                deployment_frequency: Metric::graded(
+                    freq,
+                    "per day",
+                    [1.0, 1.0 / 7.0, 1.0 / 30.0],
+                    true,
+                ),
                 // Elite: under a day; high: under a week; medium: under a month.
-                lead_time: Metric {
-                    value: lead,
-                    unit: "hours",
-                    cluster: cluster(lead, [24.0, 168.0, 720.0], false),
-                },
-                change_fail_rate: Metric {
-                    value: cfr,
-                    unit: "ratio",
-                    cluster: cluster(cfr, [0.05, 0.10, 0.15], false),
-                },
+                lead_time: Metric::graded(lead, "hours", [24.0, 168.0, 720.0], false),
+                change_fail_rate: Metric::graded(cfr, "ratio", [0.05, 0.10, 0.15], false),
                 // Elite: under an hour; high: under a day; medium: under a week.
-                recovery_time: Metric {
-                    value: recovery,
-                    unit: "hours",
-                    cluster: cluster(recovery, [1.0, 24.0, 168.0], false),
-                },
-                rework_rate: Metric {
-                    value: rework,
-                    unit: "ratio",
-                    cluster: cluster(rework, [0.05, 0.10, 0.15], false),
-                },
+                recovery_time: Metric::graded(recovery, "hours", [1.0, 24.0, 168.0], false),
+                rework_rate: Metric::graded(rework, "ratio", [0.05, 0.10, 0.15], false),
             }
         })
         .collect();
@@ -275,17 +283,9 @@ pub fn to_markdown(r: &DoraReport) -> String {
         r.grouped_by
     );
     for g in &r.groups {
-        let cell = |m: &Metric| format!("{} ({})", fmt(m), m.cluster);
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
-            g.group,
-            g.deployments,
-            cell(&g.deployment_frequency),
-            cell(&g.lead_time),
-            cell(&g.change_fail_rate),
-            cell(&g.recovery_time),
-            cell(&g.rework_rate)
-        ));
+        let cells: Vec<String> =
+            g.metrics().iter().map(|m| format!("{} ({})", fmt(m), m.cluster)).collect();
+        out.push_str(&format!("| {} | {} | {} |\n", g.group, g.deployments, cells.join(" | ")));
     }
     if r.groups.is_empty() {
         out.push_str("\nNo rollout ended in this period.\n");
@@ -300,18 +300,17 @@ pub fn to_html(r: &DoraReport) -> String {
     let mut rows = String::new();
     let mut bars = String::new();
     for (i, g) in r.groups.iter().enumerate() {
-        let cell = |m: &Metric| {
-            format!("<td>{} <span class=\"c-{0}\">{}</span></td>", esc(&fmt(m)), m.cluster)
-        };
+        let cells: String = g
+            .metrics()
+            .iter()
+            .map(|m| {
+                format!("<td>{} <span class=\"c-{0}\">{}</span></td>", esc(&fmt(m)), m.cluster)
+            })
+            .collect();
+        let group = esc(&g.group);
         rows.push_str(&format!(
-            "<tr><th scope=\"row\">{}</th><td>{}</td>{}{}{}{}{}</tr>\n",
-            esc(&g.group),
-            g.deployments,
-            cell(&g.deployment_frequency),
-            cell(&g.lead_time),
-            cell(&g.change_fail_rate),
-            cell(&g.recovery_time),
-            cell(&g.rework_rate)
+            "<tr><th scope=\"row\">{group}</th><td>{}</td>{cells}</tr>\n",
+            g.deployments
         ));
         let w = 300.0 * g.deployments as f64 / max;
         let y = 10 + i * 24;

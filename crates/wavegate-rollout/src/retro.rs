@@ -126,8 +126,7 @@ pub fn post_rollout(inputs: Inputs<'_>) -> PostRolloutReport {
     let mut prompts =
         retro_prompts(r, rolled_back, holds, inputs.feedback.overall.negative_share());
     if let Some(a) = inputs.adoption.as_ref().filter(|a| !a.lagging.is_empty()) {
-        let who: Vec<String> =
-            a.lagging.iter().map(|l| format!("{} = {}", l.attribute, l.value)).collect();
+        let who: Vec<String> = a.lagging.iter().map(|l| l.cohort()).collect();
         // Before the closing "ready to remove?" prompt.
         let at = prompts.len().saturating_sub(1);
         prompts.insert(at, format!("Adoption lags in {}: what would help them (training, champions, communications), and who follows up?", who.join(", ")));
@@ -198,23 +197,13 @@ pub fn to_markdown(rep: &PostRolloutReport) -> String {
         rep.started_at.to_rfc3339_opts(SecondsFormat::Secs, true)
     );
     for e in &rep.timeline {
-        md.push_str(&format!(
-            "- {} — {} by {}{}\n",
-            e.at,
-            e.action,
-            e.actor,
-            e.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
-        ));
+        let reason = e.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
+        md.push_str(&format!("- {} — {} by {}{reason}\n", e.at, e.action, e.actor));
     }
     md.push_str("\n## Decisions and their verdicts\n\n| wave | check | verdict | why |\n|---:|---|---|---|\n");
     for d in &rep.decisions {
-        md.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
-            d.wave,
-            d.name,
-            d.verdict,
-            d.explanation.as_deref().unwrap_or("")
-        ));
+        let why = d.explanation.as_deref().unwrap_or("");
+        md.push_str(&format!("| {} | {} | {} | {why} |\n", d.wave, d.name, d.verdict));
     }
     if rep.decisions.is_empty() {
         md.push_str("| — | no guardrail verdicts were recorded | | |\n");
@@ -256,14 +245,8 @@ pub fn to_markdown(rep: &PostRolloutReport) -> String {
         md.pop();
         md.push_str(".\n");
         for l in &a.lagging {
-            md.push_str(&format!(
-                "- Lagging: {} = {}, {:.1}% of {} users against {:.1}% overall\n",
-                l.attribute,
-                l.value,
-                l.rate.rate.unwrap_or(0.0) * 100.0,
-                l.rate.exposed,
-                l.overall * 100.0
-            ));
+            let (who, share, overall) = (l.cohort(), l.share(), l.overall * 100.0);
+            md.push_str(&format!("- Lagging: {who}, {share} against {overall:.1}% overall\n"));
         }
     }
     if let Some(line) = &rep.stale {

@@ -88,18 +88,11 @@ mod tests {
     use crate::plan::GuardrailSpec;
     use crate::sim::Rng;
     use crate::sprt::{judge_tuned, judge_with_scale, ln_two_phi_scaled, log_mixture_lr};
+    use crate::stats::tests::{bernoulli, error_guardrail};
     use crate::stats::{Moments, Verdict, judge};
 
     fn guardrail() -> GuardrailSpec {
-        serde_json::from_value(serde_json::json!({
-            "name": "errors", "metric": "error", "comparison": "absolute", "tolerance": 0.0,
-            "mde": 0.01, "min_sample": 100, "action": "rollback"
-        }))
-        .unwrap()
-    }
-
-    fn bernoulli(n: u64, errors: u64) -> Moments {
-        Moments { n: n as f64, sum: errors as f64, sumsq: errors as f64 }
+        error_guardrail(0.0, 100)
     }
 
     /// Φ(0) = ½, and far tails follow 2Φ(z) ≈ 2φ(z)/|z| without underflow.
@@ -184,8 +177,8 @@ mod tests {
             let (mut t, mut c) = (Moments::default(), Moments::default());
             for _ in 0..200 {
                 let (et, ec) = (rng.binomial(50, 0.02) as f64, rng.binomial(50, 0.02) as f64);
-                t.merge(&Moments { n: 50.0, sum: et, sumsq: et });
-                c.merge(&Moments { n: 50.0, sum: ec, sumsq: ec });
+                t.merge(&Moments::bernoulli(50.0, et));
+                c.merge(&Moments::bernoulli(50.0, ec));
                 if judge_tuned(&g, &t, &c).verdict == Verdict::Fail {
                     alarms += 1;
                     break;

@@ -24,6 +24,11 @@ pub struct Moments {
 }
 
 impl Moments {
+    /// `n` observations of a 0/1 metric, `hits` of them 1 (so the sum of squares is the sum).
+    pub fn bernoulli(n: f64, hits: f64) -> Moments {
+        Moments { n, sum: hits, sumsq: hits }
+    }
+
     /// Adds one observation.
     pub fn push(&mut self, x: f64) {
         self.n += 1.0;
@@ -114,6 +119,27 @@ pub struct VerdictReport {
     pub threshold: Option<f64>,
 }
 
+impl VerdictReport {
+    /// Where every judgement starts: inconclusive, with no numbers yet, held to `g`'s tolerance
+    /// and α.
+    fn inconclusive(g: &GuardrailSpec, treatment: Moments, control: Moments) -> VerdictReport {
+        VerdictReport {
+            guardrail: g.name.clone(),
+            verdict: Verdict::Inconclusive,
+            explanation: String::new(),
+            estimate: None,
+            lower: None,
+            upper: None,
+            tolerance: g.tolerance,
+            alpha: g.alpha(),
+            treatment,
+            control,
+            log_lr: None,
+            threshold: None,
+        }
+    }
+}
+
 /// Samples per arm before any verdict (or `min_sample`, if smaller).
 pub const BURN_IN: u64 = 30;
 
@@ -155,20 +181,7 @@ pub fn judge_with(
     log_lr: impl Fn(f64, f64, f64) -> f64,
 ) -> VerdictReport {
     let alpha = g.alpha();
-    let mut report = VerdictReport {
-        guardrail: g.name.clone(),
-        verdict: Verdict::Inconclusive,
-        explanation: String::new(),
-        estimate: None,
-        lower: None,
-        upper: None,
-        tolerance: g.tolerance,
-        alpha,
-        treatment: *treatment,
-        control: *control,
-        log_lr: None,
-        threshold: None,
-    };
+    let mut report = VerdictReport::inconclusive(g, *treatment, *control);
     let var = |m: &Moments| if g.is_proportion() { m.proportion_variance() } else { m.variance() };
     let sign = if g.harmful == Direction::Increase { 1.0 } else { -1.0 };
     let (estimate, v, threshold_pass) = match g.comparison {
@@ -313,20 +326,22 @@ pub fn ln_gamma(x: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::plan::GuardrailSpec;
     use crate::stats::{Moments, Verdict, judge, ln_gamma, srm};
 
-    fn error_guardrail() -> GuardrailSpec {
+    /// An error-rate guardrail (design effect 1 point) that rolls back.
+    pub(crate) fn error_guardrail(tolerance: f64, min_sample: u64) -> GuardrailSpec {
         serde_json::from_value(serde_json::json!({
-            "name": "errors", "metric": "error", "comparison": "absolute", "tolerance": 0.005,
-            "mde": 0.01, "min_sample": 200, "action": "rollback"
+            "name": "errors", "metric": "error", "comparison": "absolute", "tolerance": tolerance,
+            "mde": 0.01, "min_sample": min_sample, "action": "rollback"
         }))
         .unwrap()
     }
 
-    fn bernoulli(n: u64, errors: u64) -> Moments {
-        Moments { n: n as f64, sum: errors as f64, sumsq: errors as f64 }
+    /// `n` requests, `errors` of them failed.
+    pub(crate) fn bernoulli(n: u64, errors: u64) -> Moments {
+        Moments::bernoulli(n as f64, errors as f64)
     }
 
     #[test]
@@ -338,13 +353,13 @@ mod tests {
 
     #[test]
     fn no_data_is_inconclusive_never_pass() {
-        let r = judge(&error_guardrail(), &Moments::default(), &Moments::default());
+        let r = judge(&error_guardrail(0.005, 200), &Moments::default(), &Moments::default());
         assert_eq!(r.verdict, Verdict::Inconclusive);
     }
 
     #[test]
     fn a_clear_regression_fails_and_equal_arms_pass() {
-        let g = error_guardrail();
+        let g = error_guardrail(0.005, 200);
         assert_eq!(judge(&g, &bernoulli(2000, 200), &bernoulli(2000, 20)).verdict, Verdict::Fail);
         assert_eq!(
             judge(&g, &bernoulli(20_000, 200), &bernoulli(20_000, 200)).verdict,
@@ -418,20 +433,7 @@ pub struct Reading {
 /// direction) above the tolerance fails; at or below passes; a query error or an empty result
 /// is inconclusive.
 pub fn judge_reading(g: &GuardrailSpec, r: Option<&Reading>) -> VerdictReport {
-    let mut report = VerdictReport {
-        guardrail: g.name.clone(),
-        verdict: Verdict::Inconclusive,
-        explanation: String::new(),
-        estimate: None,
-        lower: None,
-        upper: None,
-        tolerance: g.tolerance,
-        alpha: g.alpha(),
-        treatment: Moments::default(),
-        control: Moments::default(),
-        log_lr: None,
-        threshold: None,
-    };
+    let mut report = VerdictReport::inconclusive(g, Moments::default(), Moments::default());
     let Some(r) = r else {
         report.explanation = "no reading".into();
         return report;

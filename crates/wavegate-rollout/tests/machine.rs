@@ -46,16 +46,8 @@ fn errors(n: u64, treatment_errors: u64, control_errors: u64) -> Signals {
     s.metrics.insert(
         "error".into(),
         ArmMoments {
-            treatment: Moments {
-                n: n as f64,
-                sum: treatment_errors as f64,
-                sumsq: treatment_errors as f64,
-            },
-            control: Moments {
-                n: n as f64,
-                sum: control_errors as f64,
-                sumsq: control_errors as f64,
-            },
+            treatment: Moments::bernoulli(n as f64, treatment_errors as f64),
+            control: Moments::bernoulli(n as f64, control_errors as f64),
         },
     );
     s

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use wavegate_core::error::root_cause;
 use wavegate_core::sse::SseParser;
 use wavegate_core::text::percent_encode;
 
@@ -85,7 +86,7 @@ async fn follow(inner: &Arc<Inner>) -> Result<bool, String> {
     let mut resp = tokio::time::timeout(s.idle_timeout, req.send())
         .await
         .map_err(|_| format!("{url}: no answer within {:?}", s.idle_timeout))?
-        .map_err(|e| format!("{url}: {}", root(&e)))?;
+        .map_err(|e| format!("{url}: {}", root_cause(&e)))?;
     let status = resp.status();
     if !status.is_success() {
         let body = resp.text().await.unwrap_or_default();
@@ -105,7 +106,7 @@ async fn follow(inner: &Arc<Inner>) -> Result<bool, String> {
     loop {
         let chunk = match tokio::time::timeout(s.idle_timeout, resp.chunk()).await {
             Err(_) => return Err(format!("stream silent for {:?}", s.idle_timeout)),
-            Ok(Err(e)) => return Err(format!("stream broke: {}", root(&e))),
+            Ok(Err(e)) => return Err(format!("stream broke: {}", root_cause(&e))),
             Ok(Ok(None)) => return Ok(progressed),
             Ok(Ok(Some(c))) => c,
         };
@@ -171,14 +172,6 @@ async fn follow(inner: &Arc<Inner>) -> Result<bool, String> {
             inner.version.send_modify(|v| *v = v.wrapping_add(1));
         }
     }
-}
-
-fn root(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }
 
 #[cfg(test)]

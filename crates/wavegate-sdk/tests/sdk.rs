@@ -8,30 +8,30 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use wavegate_sdk::{Builder, Context, Outcome, Source};
 use wavegate_store::{SqliteStore, Store};
+use wavegate_testkit::ADMIN;
+use wavegate_testkit::api::{Api, ofrep};
+use wavegate_testkit::fixtures::{Plan, on_off_flag};
 
-const ADMIN: &str = "sdk-test-admin-token-0123456789abcdef0123";
+/// `checkout` (staff, then 10%), `search` (for a rollout) and `theme` (a three-way split).
+fn flags() -> String {
+    let checkout = on_off_flag(
+        "checkout",
+        &[
+            r#"{ name: staff, segment: staff, serve: "on" }"#,
+            r#"{ name: gradual, split: { "on": 10%, "off": 90% } }"#,
+        ],
+    );
+    format!("{STAFF}flags:\n{checkout}{}{THEME}", on_off_flag("search", &[]))
+}
 
-const FLAGS: &str = r#"
+const STAFF: &str = r#"
 segments:
   staff:
     constraints:
       - { attribute: email, op: ends_with, values: ["@example.com"] }
-flags:
-  checkout:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - { name: staff, segment: staff, serve: "on" }
-          - { name: gradual, split: { "on": 10%, "off": 90% } }
-  search:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod: { enabled: true }
-  theme:
+"#;
+
+const THEME: &str = r#"  theme:
     variants: { dark: "dark", light: "light", blue: "blue" }
     default: light
     environments:
@@ -43,7 +43,8 @@ flags:
 
 struct TestServer {
     url: String,
-    http: reqwest::Client,
+    /// The API as the bootstrap admin.
+    admin: Api,
     store: Arc<dyn Store>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -71,62 +72,22 @@ impl TestServer {
                 .await
                 .unwrap();
         });
-        TestServer { url, http: reqwest::Client::new(), store, stop: Some(tx), task, _dir: dir }
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> Value {
-        let mut rb =
-            self.http.clone().request(method, format!("{}{path}", self.url)).bearer_auth(token);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        let resp = rb.send().await.unwrap();
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {v}");
-        v
+        let admin = Api::new(&url, ADMIN);
+        TestServer { url, admin, store, stop: Some(tx), task, _dir: dir }
     }
 
     async fn apply(&self, yaml: &str) {
-        let resp = self
-            .http
-            .clone()
-            .post(format!("{}/api/v1/apply", self.url))
-            .bearer_auth(ADMIN)
-            .header("content-type", "application/yaml")
-            .body(yaml.to_owned())
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+        self.admin.post_yaml("/api/v1/apply", yaml).await;
     }
 
     async fn token(&self, kind: &str) -> String {
-        let v = self
-            .call(
-                reqwest::Method::POST,
-                "/api/v1/tokens",
-                ADMIN,
-                Some(json!({"kind": kind, "environments": ["prod"]})),
-            )
-            .await;
-        v["token"].as_str().unwrap().to_owned()
+        self.admin.token(kind, &["prod"]).await
     }
 
     async fn ofrep(&self, token: &str, key: &str, ctx: &Value) -> Value {
-        self.call(
-            reqwest::Method::POST,
-            &format!("/ofrep/v1/evaluate/flags/{key}"),
-            token,
-            Some(json!({"context": ctx})),
-        )
-        .await
+        let (status, answer) = ofrep(&self.admin.http, &self.url, token, key, ctx).await;
+        assert_eq!(status, 200, "{key}: {answer}");
+        answer
     }
 
     /// Graceful shutdown, which must not wait on open streams.
@@ -160,7 +121,7 @@ async fn until_changed(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_answers_equal_the_servers_and_follow_changes() {
     let server = TestServer::start().await;
-    server.apply(FLAGS).await;
+    server.apply(&flags()).await;
     let sdk_token = server.token("server-sdk").await;
     let client_token = server.token("client-sdk").await;
     let client = Builder::new(&server.url, &sdk_token, "prod").start().unwrap();
@@ -193,7 +154,7 @@ async fn local_answers_equal_the_servers_and_follow_changes() {
     let mut rx = client.changes();
     rx.borrow_and_update();
     server
-        .apply(&FLAGS.replace(
+        .apply(&flags().replace(
             "split: { \"on\": 10%, \"off\": 90% }",
             "split: { \"on\": 100%, \"off\": 0% }",
         ))
@@ -214,7 +175,7 @@ async fn the_snapshot_file_serves_when_the_server_is_gone_even_after_a_restart()
     let dir = tempfile::tempdir().unwrap();
     let snapshot = dir.path().join("prod.json");
     let server = TestServer::start().await;
-    server.apply(FLAGS).await;
+    server.apply(&flags()).await;
     let token = server.token("server-sdk").await;
     let url = server.url.clone();
     let client = Builder::new(&url, &token, "prod")
@@ -261,25 +222,25 @@ async fn the_snapshot_file_serves_when_the_server_is_gone_even_after_a_restart()
     assert!(other.wait_ready(Duration::from_millis(200)).await.is_err());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exposures_and_outcomes_reach_the_rollout_in_batches() {
+/// A server with the flags and a rollout of `search` started (25% → 100%); the rollout's id and
+/// a server-sdk token.
+async fn search_rollout() -> (TestServer, String, String) {
     let server = TestServer::start().await;
-    server.apply(FLAGS).await;
-    let plan = "name: p\nrelease: { name: search, version: 1.0.0, risk: low }\nflag: search\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: { requester: admin }\nwaves:\n  - { exposure: 25% }\n  - { exposure: 100% }\n";
-    let resp = reqwest::Client::new()
-        .post(format!("{}/api/v1/plans", server.url))
-        .bearer_auth(ADMIN)
-        .header("content-type", "application/yaml")
-        .body(plan)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    server.apply(&flags()).await;
+    let plan = Plan::new("p", "search").waves(&["{ exposure: 25% }", "{ exposure: 100% }"]);
+    server.admin.post_yaml("/api/v1/plans", &plan.to_string()).await;
     let started = server
-        .call(reqwest::Method::POST, "/api/v1/rollouts", ADMIN, Some(json!({"plan": "p"})))
+        .admin
+        .call(reqwest::Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p"})))
         .await;
     let id = started["id"].as_str().unwrap().to_owned();
     let token = server.token("server-sdk").await;
+    (server, id, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exposures_and_outcomes_reach_the_rollout_in_batches() {
+    let (server, id, token) = search_rollout().await;
     let client = Builder::new(&server.url, &token, "prod")
         .max_batch(100)
         .flush_interval(Duration::from_secs(3600))
@@ -379,23 +340,7 @@ async fn losing_proxy(upstream: String) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_whose_answer_is_lost_after_the_commit_counts_once() {
-    let server = TestServer::start().await;
-    server.apply(FLAGS).await;
-    let plan = "name: p\nrelease: { name: search, version: 1.0.0, risk: low }\nflag: search\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: { requester: admin }\nwaves:\n  - { exposure: 25% }\n  - { exposure: 100% }\n";
-    let resp = reqwest::Client::new()
-        .post(format!("{}/api/v1/plans", server.url))
-        .bearer_auth(ADMIN)
-        .header("content-type", "application/yaml")
-        .body(plan)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
-    let started = server
-        .call(reqwest::Method::POST, "/api/v1/rollouts", ADMIN, Some(json!({"plan": "p"})))
-        .await;
-    let id = started["id"].as_str().unwrap().to_owned();
-    let token = server.token("server-sdk").await;
+    let (server, id, token) = search_rollout().await;
     let proxy = losing_proxy(server.url.clone()).await;
     let client = Builder::new(&proxy, &token, "prod")
         .flush_interval(Duration::from_secs(3600))

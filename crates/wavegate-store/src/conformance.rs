@@ -55,6 +55,17 @@ fn put(key: &str, spec: serde_json::Value) -> Put {
     }
 }
 
+/// A token for every environment.
+fn admin_token(id: &str, hash: &str, principal: &str) -> NewToken {
+    NewToken {
+        id: id.into(),
+        hash: hash.into(),
+        kind: TokenKind::Admin,
+        environments: vec!["*".into()],
+        principal: principal.into(),
+    }
+}
+
 async fn verify_chain(store: &dyn Store) -> i64 {
     let (v, broken) = crate::verify_audit_chain(store).await.unwrap();
     assert_eq!(broken, None, "the audit chain verifies");
@@ -141,13 +152,7 @@ pub async fn archive_and_segments(store: Arc<dyn Store>) {
 
 /// Tokens: stored by hash, found while live, gone once revoked; both audited.
 pub async fn tokens(store: Arc<dyn Store>) {
-    let t = NewToken {
-        id: "tok1".into(),
-        hash: "ab".repeat(32),
-        kind: TokenKind::Admin,
-        environments: vec!["*".into()],
-        principal: "admin".into(),
-    };
+    let t = admin_token("tok1", &"ab".repeat(32), "admin");
     store.create_token(&t, &change("system", 1)).await.unwrap();
     assert!(store.has_admin_token().await.unwrap());
     let found = store.token_by_hash(&t.hash).await.unwrap().unwrap();
@@ -397,7 +402,6 @@ pub async fn adoption(store: Arc<dyn Store>) {
     assert_eq!(store.prune_adoption(90).await.unwrap(), 0);
 }
 
-/// Drill evidence is stored per plan version and audited.
 /// A batch retried with its idempotency key (its first answer lost after the commit) counts
 /// once, also when both copies meet in one group commit; keys are forgotten by age.
 pub async fn retried_batches_count_once(store: Arc<dyn Store>) {
@@ -440,8 +444,9 @@ pub async fn retried_batches_count_once(store: Arc<dyn Store>) {
     assert!(!store.add_aggregates(&[d(1.0)], &[], &[], later, Some("k4")).await.unwrap());
 }
 
-pub async fn drills(store: Arc<dyn Store>) {
-    let d = crate::DrillRow {
+/// A passed drill of plan `p` version 3.
+fn drill() -> crate::DrillRow {
+    crate::DrillRow {
         id: 0,
         plan: "p".into(),
         plan_version: 3,
@@ -450,7 +455,12 @@ pub async fn drills(store: Arc<dyn Store>) {
         report: json!({"ticks": 183}),
         at: Utc::now(),
         actor: String::new(),
-    };
+    }
+}
+
+/// Drill evidence is stored per plan version and audited.
+pub async fn drills(store: Arc<dyn Store>) {
+    let d = drill();
     let id = store.add_drill(&d, &change("alice", 1)).await.unwrap();
     let got = store.drills("p").await.unwrap();
     assert_eq!(
@@ -525,24 +535,9 @@ pub async fn leadership_fences_controller_writes(store: Arc<dyn Store>) {
 /// restore into the now non-empty target is refused.
 pub async fn backup_round_trip(source: Arc<dyn Store>, target: Arc<dyn Store>) {
     rollouts_and_aggregates(source.clone()).await;
-    let drill = crate::DrillRow {
-        id: 0,
-        plan: "p".into(),
-        plan_version: 3,
-        scenario: "error-spike".into(),
-        passed: true,
-        report: json!({"ticks": 183}),
-        at: Utc::now(),
-        actor: String::new(),
-    };
+    let drill = drill();
     source.add_drill(&drill, &change("alice", 8)).await.unwrap();
-    let token = NewToken {
-        id: "tok_1".into(),
-        hash: "h".repeat(64),
-        kind: TokenKind::Admin,
-        environments: vec!["*".into()],
-        principal: "alice".into(),
-    };
+    let token = admin_token("tok_1", &"h".repeat(64), "alice");
     source.create_token(&token, &change("alice", 9)).await.unwrap();
     source.create_environment("qa", &change("alice", 10)).await.unwrap();
     // The versioned documents beside flags: a plan's scorecard and a server setting.

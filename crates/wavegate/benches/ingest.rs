@@ -29,7 +29,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -37,16 +36,17 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use serde_json::{Value, json};
 use wavegate_server::http::events::Batch;
+use wavegate_testkit::fixtures::{Plan, on_off};
+use wavegate_testkit::postgres::Database;
+use wavegate_testkit::signals::exposures;
 
-use support::{Api, Proc, cpu_seconds, serve, sqlite_in};
+use support::{Proc, admin, cpu_seconds, ofrep, percentile, serve, sqlite_in};
 
 /// The target: events per second on one server.
 const TARGET: f64 = 1_000_000.0;
 /// ... or, if parsing alone is slower than that, within this factor of the parse-only rate.
 const TARGET_FACTOR: f64 = 1.5;
 
-const FLAGS: &str = "flags:\n  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n";
-const PLAN: &str = "name: ingest\nrelease: { name: checkout, version: 1.0.0, risk: low }\nflag: checkout\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: { requester: admin }\nwaves:\n  - { exposure: 25%, hold: 1h }\n  - { exposure: 100% }\n";
 const COUNTRIES: [&str; 4] = ["NO", "SE", "DK", "DE"];
 
 struct Sizes {
@@ -150,16 +150,7 @@ async fn variants(url: &str, token: &str, users: usize) -> Vec<String> {
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::new();
             for u in (part..users).step_by(8) {
-                let v: Value = http
-                    .post(format!("{url}/ofrep/v1/evaluate/flags/checkout"))
-                    .bearer_auth(&token)
-                    .json(&json!({"context": context(u)}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let (_, v) = ofrep(&http, &url, &token, "checkout", &context(u)).await;
                 let variant = v["variant"].as_str().unwrap_or_else(|| panic!("{v}")).to_owned();
                 assert!(
                     v["metadata"]["rule"].as_str().is_some_and(|r| r.starts_with("rollout:")),
@@ -274,23 +265,18 @@ async fn connection(load: Arc<Load>, first: usize) -> Vec<(Instant, f64)> {
     lat
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((p / 100.0) * (sorted.len() - 1) as f64).round() as usize]
-}
-
 #[allow(clippy::too_many_lines)]
 async fn run(store: &'static str, server: Proc, sizes: &Sizes) -> Row {
-    let api = Api { http: reqwest::Client::new(), url: server.url.clone() };
-    api.call(reqwest::Method::POST, "/api/v1/apply", None, Some(FLAGS.into())).await;
-    api.call(reqwest::Method::POST, "/api/v1/plans", None, Some(PLAN.into())).await;
-    let sdk_token = api.token("server-sdk").await;
-    let client_token = api.token("client-sdk").await;
-    let started = api
-        .call(reqwest::Method::POST, "/api/v1/rollouts", Some(json!({"plan": "ingest"})), None)
-        .await;
+    let api = admin(&server);
+    api.post_yaml("/api/v1/apply", &on_off(&["checkout"])).await;
+    // The most a first wave may expose, held for an hour: every event counts toward an arm.
+    let plan = Plan::new("ingest", "checkout")
+        .waves(&["{ exposure: 25%, hold: 1h }", "{ exposure: 100% }"]);
+    api.post_yaml("/api/v1/plans", &plan.to_string()).await;
+    let sdk_token = api.token("server-sdk", &["prod"]).await;
+    let client_token = api.token("client-sdk", &["prod"]).await;
+    let started =
+        api.call(reqwest::Method::POST, "/api/v1/rollouts", Some(json!({"plan": "ingest"}))).await;
     let id = started["id"].as_str().unwrap().to_owned();
     let variants = variants(&server.url, &client_token, sizes.users).await;
 
@@ -333,7 +319,7 @@ async fn run(store: &'static str, server: Proc, sizes: &Sizes) -> Row {
         (
             load.acked.events.load(Ordering::Relaxed),
             load.acked.requests.load(Ordering::Relaxed),
-            server.cpu_seconds().unwrap_or(f64::NAN),
+            cpu_seconds(server.child.id()).unwrap_or(f64::NAN),
             cpu_seconds(me).unwrap_or(f64::NAN),
             Instant::now(),
         )
@@ -368,58 +354,12 @@ async fn run(store: &'static str, server: Proc, sizes: &Sizes) -> Row {
     lat.sort_by(f64::total_cmp);
 
     // Every acknowledged exposure is in the aggregates, once.
-    let status =
-        api.call(reqwest::Method::GET, &format!("/api/v1/rollouts/{id}"), None, None).await;
-    let stored: f64 = status["signals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["metric"] == "exposure")
-        .map(|s| s["n"].as_f64().unwrap())
-        .sum();
+    let status = api.call(reqwest::Method::GET, &format!("/api/v1/rollouts/{id}"), None).await;
+    let stored = exposures(&status);
     let sent = load.acked.exposures.load(Ordering::Relaxed);
     assert_eq!(stored as u64, sent, "{store}: exposures stored = exposures acknowledged");
 
     Row { store, parse, windows, p50_ms: percentile(&lat, 50.0), p99_ms: percentile(&lat, 99.0) }
-}
-
-fn pg_server() -> String {
-    std::env::var("WAVEGATE_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-fn psql(sql: &str) -> Result<(), String> {
-    let out = Command::new("psql")
-        .args(["-d", &format!("{}/postgres", pg_server()), "-v", "ON_ERROR_STOP=1", "-qc", sql])
-        .output()
-        .map_err(|e| format!("psql: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
-    }
-}
-
-/// A fresh PostgreSQL database, dropped afterwards.
-struct PgDatabase(String);
-
-impl PgDatabase {
-    fn create() -> Result<PgDatabase, String> {
-        let name = format!("wavegate_ingest_{}", std::process::id());
-        psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
-        psql(&format!("CREATE DATABASE {name}"))?;
-        Ok(PgDatabase(name))
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", pg_server(), self.0)
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let _ = psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
-    }
 }
 
 fn fmt_rate(x: f64) -> String {
@@ -442,7 +382,7 @@ fn main() {
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         rows.push(run("SQLite", serve(&sqlite_in(dir.path(), "ingest.db")), &sizes).await);
-        match PgDatabase::create() {
+        match Database::create("wavegate_ingest") {
             Ok(db) => {
                 let server = serve(&db.url());
                 rows.push(run("PostgreSQL", server, &sizes).await);

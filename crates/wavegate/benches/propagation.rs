@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use wavegate_core::sse::SseParser;
+use wavegate_testkit::fixtures::{Plan, on_off};
 
-use support::{Api, serve, spawn, sqlite_in};
+use support::{admin, ofrep, percentile, rss_kib, serve, spawn, sqlite_in};
 
 fn flags_yaml(from: usize, to: usize) -> String {
     let mut y = String::from("flags:\n");
@@ -35,7 +36,12 @@ fn flags_yaml(from: usize, to: usize) -> String {
     y
 }
 
-const PLAN: &str = "name: bench\nrelease: { name: checkout, version: 1.0.0, risk: low }\nflag: checkout\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: { requester: admin }\nwaves:\n  - { exposure: 10%, hold: 1h }\n  - { exposure: 100% }\n";
+/// 10% for an hour (nothing moves during a round), then everyone.
+fn plan() -> String {
+    Plan::new("bench", "checkout")
+        .waves(&["{ exposure: 10%, hold: 1h }", "{ exposure: 100% }"])
+        .to_string()
+}
 
 /// Opens one stream subscriber; returns when its first event (or resume) arrived. It then
 /// records, in `seen`, the instant it receives a `checkout` flag event at `want` or later.
@@ -132,12 +138,10 @@ async fn connect_all(
     tasks
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
+/// Whether the answer for `checkout` at `base` comes from the rollout's rule.
+async fn serves_the_rollout(http: &reqwest::Client, base: &str, token: &str, ctx: &Value) -> bool {
+    let (_, v) = ofrep(http, base, token, "checkout", ctx).await;
+    v["metadata"]["rule"].as_str().is_some_and(|r| r.starts_with("rollout:"))
 }
 
 struct Round {
@@ -157,13 +161,13 @@ struct Round {
 async fn propagation(subscribers: usize, rounds: usize) -> Round {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(&sqlite_in(dir.path(), "bench.db"));
-    let api = Api { http: reqwest::Client::new(), url: server.url.clone() };
+    let api = admin(&server);
     let mut yaml = flags_yaml(0, 20);
-    yaml.push_str("  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n");
-    api.call(reqwest::Method::POST, "/api/v1/apply", None, Some(yaml)).await;
-    api.call(reqwest::Method::POST, "/api/v1/plans", None, Some(PLAN.into())).await;
-    let sdk_token = api.token("server-sdk").await;
-    let client_token = api.token("client-sdk").await;
+    yaml.push_str(on_off(&["checkout"]).trim_start_matches("flags:\n"));
+    api.post_yaml("/api/v1/apply", &yaml).await;
+    api.post_yaml("/api/v1/plans", &plan()).await;
+    let sdk_token = api.token("server-sdk", &["prod"]).await;
+    let client_token = api.token("client-sdk", &["prod"]).await;
     let edge_dir = dir.path().join("edge");
     let edge = spawn(
         &[
@@ -186,7 +190,7 @@ async fn propagation(subscribers: usize, rounds: usize) -> Round {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let tasks = connect_all(subscribers, &server.url, &sdk_token, None, &want, &seen).await;
     let poll = reqwest::Client::new();
-    let ctx = json!({"context": {"targetingKey": "user-7"}});
+    let ctx = json!({"targetingKey": "user-7"});
     let mut out = Round {
         subscribers,
         latencies_ms: Vec::new(),
@@ -197,29 +201,14 @@ async fn propagation(subscribers: usize, rounds: usize) -> Round {
     };
     for _ in 0..rounds {
         let started = api
-            .call(reqwest::Method::POST, "/api/v1/rollouts", Some(json!({"plan": "bench"})), None)
+            .call(reqwest::Method::POST, "/api/v1/rollouts", Some(json!({"plan": "bench"})))
             .await;
         let id = started["id"].as_str().unwrap().to_owned();
         // Let every subscriber and the edge see the rollout's flag version first.
-        let flag = api.call(reqwest::Method::GET, "/api/v1/flags/checkout", None, None).await;
+        let flag = api.call(reqwest::Method::GET, "/api/v1/flags/checkout", None).await;
         let rolled_out = flag["version"].as_i64().unwrap();
-        let edge_has =
-            |v: &Value| v["metadata"]["rule"].as_str().is_some_and(|r| r.starts_with("rollout:"));
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let v: Value = poll
-                .post(format!("{}/ofrep/v1/evaluate/flags/checkout", edge.url))
-                .bearer_auth(&client_token)
-                .json(&ctx)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if edge_has(&v) {
-                break;
-            }
+        while !serves_the_rollout(&poll, &edge.url, &client_token, &ctx).await {
             assert!(Instant::now() < deadline, "the edge never saw the rollout");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -234,32 +223,15 @@ async fn propagation(subscribers: usize, rounds: usize) -> Round {
             let token = client_token.clone();
             let ctx = ctx.clone();
             tokio::spawn(async move {
-                loop {
-                    let v: Value = poll
-                        .post(format!("{url}/ofrep/v1/evaluate/flags/checkout"))
-                        .bearer_auth(&token)
-                        .json(&ctx)
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
-                    if !v["metadata"]["rule"].as_str().is_some_and(|r| r.starts_with("rollout:")) {
-                        return Instant::now();
-                    }
+                while serves_the_rollout(&poll, &url, &token, &ctx).await {
                     tokio::task::yield_now().await;
                 }
+                Instant::now()
             })
         };
         let sent = Instant::now();
-        api.call(
-            reqwest::Method::POST,
-            &format!("/api/v1/rollouts/{id}/rollback"),
-            Some(json!({"reason": "bench"})),
-            None,
-        )
-        .await;
+        let rollback = format!("/api/v1/rollouts/{id}/rollback");
+        api.call(reqwest::Method::POST, &rollback, Some(json!({"reason": "bench"}))).await;
         let t0 = Instant::now();
         out.call_ms.push((t0 - sent).as_secs_f64() * 1000.0);
         let deadline = t0 + Duration::from_secs(30);
@@ -290,29 +262,23 @@ async fn propagation(subscribers: usize, rounds: usize) -> Round {
 async fn memory(flags: usize, subscribers: usize) -> (u64, u64, u64) {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(&sqlite_in(dir.path(), "mem.db"));
-    let api = Api { http: reqwest::Client::new(), url: server.url.clone() };
-    let sdk_token = api.token("server-sdk").await;
+    let api = admin(&server);
+    let sdk_token = api.token("server-sdk", &["prod"]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let empty = server.rss_kib();
+    let empty = rss_kib(server.child.id());
     for start in (0..flags).step_by(2000) {
-        api.call(
-            reqwest::Method::POST,
-            "/api/v1/apply",
-            None,
-            Some(flags_yaml(start, (start + 2000).min(flags))),
-        )
-        .await;
+        api.post_yaml("/api/v1/apply", &flags_yaml(start, (start + 2000).min(flags))).await;
     }
-    let head = api.call(reqwest::Method::GET, "/api/v1/audit/verify", None, None).await["verified"]
+    let head = api.call(reqwest::Method::GET, "/api/v1/audit/verify", None).await["verified"]
         .as_i64()
         .unwrap_or(0);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let with_flags = server.rss_kib();
+    let with_flags = rss_kib(server.child.id());
     let want = Arc::new(tokio::sync::watch::Sender::new(i64::MAX));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let tasks = connect_all(subscribers, &server.url, &sdk_token, Some(head), &want, &seen).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let with_subs = server.rss_kib();
+    let with_subs = rss_kib(server.child.id());
     for t in tasks {
         t.abort();
     }

@@ -67,15 +67,7 @@ async fn flags_version_revert_and_diff() {
     let t = app.token("client-sdk", &["prod"]).await;
     assert_eq!(app.ofrep(&t, "dark-mode", json!({})).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.admin(Method::GET, "/api/v1/flags", None).await.body, json!([]));
-    assert_eq!(
-        app.admin(Method::GET, "/api/v1/flags?archived=true", None)
-            .await
-            .body
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(app.count("/api/v1/flags?archived=true").await, 1);
     app.admin(Method::POST, "/api/v1/flags/dark-mode/unarchive", None).await;
     assert_eq!(app.ofrep(&t, "dark-mode", json!({})).await.status, StatusCode::OK);
 }
@@ -106,13 +98,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let app = spawn_app().await;
     app.apply_yaml(FLAGS).await;
     let rev = app.revision().await;
-    let audit_len = app
-        .admin(Method::GET, "/api/v1/audit?limit=1000", None)
-        .await
-        .body
-        .as_array()
-        .unwrap()
-        .len();
+    let audit_len = app.count("/api/v1/audit?limit=1000").await;
 
     let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
         ("malformed JSON", b"{\"variants\": ".to_vec(), StatusCode::BAD_REQUEST, "malformed JSON"),
@@ -168,26 +154,14 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         (r.status, r.body["field"].clone()),
         (StatusCode::BAD_REQUEST, json!("line 5, column 5"))
     );
-    let r = app
-        .admin(
-            Method::POST,
-            "/api/v1/tokens",
-            Some(json!({"kind": "root", "environments": ["prod"]})),
-        )
-        .await;
+    let r = app.mint(ADMIN, json!({"kind": "root", "environments": ["prod"]})).await;
     assert_eq!(
         (r.status, r.body["field"].clone()),
         (StatusCode::UNPROCESSABLE_ENTITY, json!("kind"))
     );
 
     assert_eq!(app.revision().await, rev, "no bad input may change anything");
-    let after = app
-        .admin(Method::GET, "/api/v1/audit?limit=1000", None)
-        .await
-        .body
-        .as_array()
-        .unwrap()
-        .len();
+    let after = app.count("/api/v1/audit?limit=1000").await;
     assert_eq!(after, audit_len);
 }
 
@@ -196,11 +170,7 @@ async fn environment_scoped_admins_change_only_their_environments() {
     let app = spawn_app().await;
     app.apply_yaml(FLAGS).await;
     let r = app
-        .admin(
-            Method::POST,
-            "/api/v1/tokens",
-            Some(json!({"kind": "admin", "environments": ["dev"], "principal": "dev-lead"})),
-        )
+        .mint(ADMIN, json!({"kind": "admin", "environments": ["dev"], "principal": "dev-lead"}))
         .await;
     let dev_admin = r.body["token"].as_str().unwrap().to_owned();
     let flag =
@@ -220,14 +190,7 @@ async fn environment_scoped_admins_change_only_their_environments() {
         .call(Method::PUT, "/api/v1/flags/new-checkout", Some(&dev_admin), Some(prod_change))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = app
-        .call(
-            Method::POST,
-            "/api/v1/tokens",
-            Some(&dev_admin),
-            Some(json!({"kind": "client-sdk", "environments": ["prod"]})),
-        )
-        .await;
+    let r = app.mint(&dev_admin, json!({"kind": "client-sdk", "environments": ["prod"]})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
@@ -244,15 +207,7 @@ async fn segments_in_use_cannot_be_archived() {
     assert_eq!(r.status, StatusCode::CREATED);
     let r = app.admin(Method::PUT, "/api/v1/segments/pilots", Some(json!({"keys": ["u1"]}))).await;
     assert_eq!(r.body["segment"]["version"], 2);
-    assert_eq!(
-        app.admin(Method::GET, "/api/v1/segments/pilots/versions", None)
-            .await
-            .body
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(app.count("/api/v1/segments/pilots/versions").await, 2);
     assert_eq!(
         app.admin(Method::POST, "/api/v1/segments/pilots/archive", None).await.status,
         StatusCode::OK
@@ -352,43 +307,19 @@ async fn scoped_tokens_read_only_their_environments() {
 async fn a_principal_cannot_be_impersonated_by_another_admin() {
     let app = spawn_app().await;
     let r = app
-        .admin(
-            Method::POST,
-            "/api/v1/tokens",
-            Some(json!({"kind": "admin", "environments": ["*"], "principal": "alice"})),
-        )
+        .mint(ADMIN, json!({"kind": "admin", "environments": ["*"], "principal": "alice"}))
         .await;
     let alice = r.body["token"].as_str().unwrap().to_owned();
-    app.admin(
-        Method::POST,
-        "/api/v1/tokens",
-        Some(json!({"kind": "admin", "environments": ["*"], "principal": "bob"})),
-    )
-    .await;
-    let r = app
-        .call(
-            Method::POST,
-            "/api/v1/tokens",
-            Some(&alice),
-            Some(json!({"kind": "admin", "environments": ["*"], "principal": "bob"})),
-        )
-        .await;
+    app.mint(ADMIN, json!({"kind": "admin", "environments": ["*"], "principal": "bob"})).await;
+    let r =
+        app.mint(&alice, json!({"kind": "admin", "environments": ["*"], "principal": "bob"})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
     let r = app
-        .call(
-            Method::POST,
-            "/api/v1/tokens",
-            Some(&alice),
-            Some(json!({"kind": "client-sdk", "environments": ["prod"], "principal": "alice"})),
-        )
+        .mint(&alice, json!({"kind": "client-sdk", "environments": ["prod"], "principal": "alice"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "one may always mint for oneself");
     let r = app
-        .admin(
-            Method::POST,
-            "/api/v1/tokens",
-            Some(json!({"kind": "admin", "environments": ["*"], "principal": "controller"})),
-        )
+        .mint(ADMIN, json!({"kind": "admin", "environments": ["*"], "principal": "controller"}))
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
@@ -418,43 +349,18 @@ async fn date_rules_never_get_a_stale_304() {
     let yaml = "flags:\n  launch:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true, rules: [ { constraints: [{ attribute: currentTime, op: date_after, values: [\"2026-06-01T00:00:00Z\"] }], serve: \"on\" } ] }\n";
     assert_eq!(app.apply_yaml(yaml).await.status, StatusCode::OK);
     let t = app.token("client-sdk", &["prod"]).await;
-    let r = app
-        .raw(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(&t),
-            &[],
-            br#"{"context":{"targetingKey":"u"}}"#.to_vec(),
-        )
-        .await;
+    let ctx = br#"{"context":{"targetingKey":"u"}}"#;
+    let r = app.bulk(&t, &[], ctx).await;
     let etag = r.headers["etag"].to_str().unwrap().to_owned();
-    let same = app
-        .raw(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(&t),
-            &[("if-none-match", &etag)],
-            br#"{"context":{"targetingKey":"u"}}"#.to_vec(),
-        )
-        .await;
+    let same = app.bulk(&t, &[("if-none-match", &etag)], ctx).await;
     assert_eq!(same.status, StatusCode::NOT_MODIFIED, "same instant, same answer");
     app.clock.advance(chrono::Duration::seconds(1));
-    let again = app
-        .raw(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(&t),
-            &[("if-none-match", &etag)],
-            br#"{"context":{"targetingKey":"u"}}"#.to_vec(),
-        )
-        .await;
+    let again = app.bulk(&t, &[("if-none-match", &etag)], ctx).await;
     assert_eq!(again.status, StatusCode::OK, "the server's clock is part of the answer");
     // With the client's own currentTime, the answer is a function of the request: 304 is safe.
-    let body = br#"{"context":{"targetingKey":"u","currentTime":"2026-07-01T00:00:00Z"}}"#.to_vec();
-    let r = app.raw(Method::POST, "/ofrep/v1/evaluate/flags", Some(&t), &[], body.clone()).await;
+    let body = br#"{"context":{"targetingKey":"u","currentTime":"2026-07-01T00:00:00Z"}}"#;
+    let r = app.bulk(&t, &[], body).await;
     let etag = r.headers["etag"].to_str().unwrap().to_owned();
-    let again = app
-        .raw(Method::POST, "/ofrep/v1/evaluate/flags", Some(&t), &[("if-none-match", &etag)], body)
-        .await;
+    let again = app.bulk(&t, &[("if-none-match", &etag)], body).await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
 }

@@ -3,25 +3,20 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
+use wavegate_testkit::fixtures::{Plan, on_off};
 
-use crate::support::{ADMIN, TestApp, spawn_app};
+use crate::support::{TestApp, spawn_app};
 
-const FLAG: &str = "flags:\n  reports:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n";
+/// Two waves of an hour each, tracking adoption of `report_exported` by function and location.
+fn plan() -> String {
+    Plan::new("reports-v2", "reports")
+        .release("version: 2.0.0, risk: low")
+        .section(ADOPTION)
+        .waves(&["{ exposure: 20%, hold: 1h }", "{ exposure: 100%, hold: 1h }"])
+        .to_string()
+}
 
-const PLAN: &str = r#"name: reports-v2
-release: { name: reports, version: 2.0.0, risk: low }
-flag: reports
-new_variant: "on"
-control_variant: "off"
-environment: prod
-owners: { requester: admin }
-adoption:
-  cohorts: [function, location]
-  key_task: report_exported
-waves:
-  - { exposure: 20%, hold: 1h }
-  - { exposure: 100%, hold: 1h }
-"#;
+const ADOPTION: &str = "adoption:\n  cohorts: [function, location]\n  key_task: report_exported\n";
 
 const FUNCTIONS: [&str; 3] = ["sales", "support", "eng"];
 
@@ -96,20 +91,8 @@ fn cohort<'a>(report: &'a Value, attribute: &str, value: &str) -> &'a Value {
 #[tokio::test]
 async fn adoption_is_counted_per_user_by_cohort_and_lagging_cohorts_are_flagged() {
     let app = spawn_app().await;
-    app.apply_yaml(FLAG).await;
-    let r = app
-        .raw(
-            Method::POST,
-            "/api/v1/plans",
-            Some(ADMIN),
-            &[("content-type", "application/yaml")],
-            PLAN.as_bytes().to_vec(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "reports-v2"}))).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_owned();
+    app.prepare(&on_off(&["reports"]), &plan()).await;
+    let id = app.start("reports-v2").await;
 
     // Wave 1 (20%): only users served the new variant count, each once however many events.
     let on = use_feature(&app, 0..600).await;
@@ -131,9 +114,9 @@ async fn adoption_is_counted_per_user_by_cohort_and_lagging_cohorts_are_flagged(
     // Through wave 2 to completion: now everyone is served the new variant.
     for _ in 0..6 {
         app.clock.advance(chrono::Duration::minutes(61));
-        wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
+        app.tick().await;
     }
-    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    let status = app.rollout(&id).await;
     assert_eq!(status["state"], "completed", "{status}");
     // Users keep being tracked after the rollout completes.
     assert_eq!(use_feature(&app, 0..600).await.len(), 600);
@@ -238,7 +221,7 @@ async fn adoption_is_counted_per_user_by_cohort_and_lagging_cohorts_are_flagged(
         async move { store.adoption(&id, 0).await.unwrap().iter().map(|c| c.exposed).sum::<i64>() }
     };
     assert_eq!(stored(&app).await, 600);
-    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
+    app.tick().await;
     assert_eq!(stored(&app).await, 400);
     assert_eq!(adoption(&app, &id, "?window=90").await.body["overall"], rep["overall"]);
     let s = app.admin(Method::GET, "/api/v1/reports/adoption", None).await.body;
@@ -250,41 +233,16 @@ async fn adoption_is_counted_per_user_by_cohort_and_lagging_cohorts_are_flagged(
 #[tokio::test]
 async fn a_rollout_without_adoption_says_how_to_track_it() {
     let app = spawn_app().await;
-    app.apply_yaml(FLAG).await;
-    let plan = PLAN
-        .replace("adoption:\n  cohorts: [function, location]\n  key_task: report_exported\n", "");
-    let r = app
-        .raw(
-            Method::POST,
-            "/api/v1/plans",
-            Some(ADMIN),
-            &[("content-type", "application/yaml")],
-            plan.into_bytes(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id =
-        app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "reports-v2"}))).await.body
-            ["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    app.prepare(&on_off(&["reports"]), &plan().replace(ADOPTION, "")).await;
+    let id = app.start("reports-v2").await;
     let r = adoption(&app, &id, "").await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let post = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}/report"), None).await.body;
     assert_eq!(post["adoption"], Value::Null, "no adoption section without tracking");
     assert!(r.body["message"].as_str().unwrap().contains("adoption:"), "{:?}", r.body);
     // A plan whose adoption section is wrong is refused with the field named.
-    let bad = PLAN.replace("[function, location]", "[function, targetingKey]");
-    let r = app
-        .raw(
-            Method::POST,
-            "/api/v1/plans",
-            Some(ADMIN),
-            &[("content-type", "application/yaml")],
-            bad.into_bytes(),
-        )
-        .await;
+    let r =
+        app.post_plan(&plan().replace("[function, location]", "[function, targetingKey]")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     assert!(r.body["message"].as_str().unwrap().contains("adoption.cohorts[1]"), "{:?}", r.body);
 }

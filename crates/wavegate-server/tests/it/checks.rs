@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, post};
 use serde_json::json;
+use wavegate_testkit::fixtures::{Plan, on_off};
 
-use crate::support::{ADMIN, spawn_app};
+use crate::support::spawn_app;
 
 struct Target {
     healthy: AtomicBool,
@@ -54,16 +55,11 @@ async fn target() -> (String, Arc<Target>) {
     (format!("http://{addr}"), t)
 }
 
+/// Two waves (10% → 100%): a health check that rolls back (before the start and each
+/// promotion, and after each exposure change) and a change board's gate that pauses.
 fn plan(base: &str) -> String {
-    format!(
-        r#"name: p1
-release: {{ name: checkout, version: 1.0.0, risk: low }}
-flag: checkout
-new_variant: "on"
-control_variant: "off"
-environment: prod
-owners: {{ requester: admin }}
-checks:
+    let checks = format!(
+        r#"checks:
   - name: health
     http: {{ url: "{base}/health", expect_status: 200, json_field: status, expect_value: ok }}
     timeout: 2s
@@ -74,30 +70,17 @@ checks:
     webhook: {{ url: "{base}/gate" }}
     retries: 0
     action: pause
-waves:
-  - {{ exposure: 10% }}
-  - {{ exposure: 100% }}
 "#
-    )
+    );
+    let waves = ["{ exposure: 10% }", "{ exposure: 100% }"];
+    Plan::new("p1", "checkout").section(&checks).waves(&waves).to_string()
 }
-
-const FLAG: &str = "flags:\n  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checks_gate_the_start_and_promotions_and_act_on_failure() {
     let (base, t) = target().await;
     let app = spawn_app().await;
-    app.apply_yaml(FLAG).await;
-    let r = app
-        .raw(
-            Method::POST,
-            "/api/v1/plans",
-            Some(ADMIN),
-            &[("content-type", "application/yaml")],
-            plan(&base).into_bytes(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    app.prepare(&on_off(&["checkout"]), &plan(&base)).await;
 
     // Before the start: unhealthy → refused, with the response it got.
     t.healthy.store(false, Ordering::SeqCst);
@@ -108,14 +91,12 @@ async fn checks_gate_the_start_and_promotions_and_act_on_failure() {
 
     // Healthy: starts, and the smoke check after the exposure change is recorded.
     t.healthy.store(true, Ordering::SeqCst);
-    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_owned();
+    let id = app.start("p1").await;
 
     // The change board's webhook says no: the promotion does not happen; the rollout pauses.
     t.gate_open.store(false, Ordering::SeqCst);
-    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
-    let s = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    app.tick().await;
+    let s = app.rollout(&id).await;
     assert_eq!((s["state"].clone(), s["wave"].clone()), (json!("paused"), json!(1)), "{s}");
     assert!(s["reason"].as_str().unwrap().contains("change-board"), "{s}");
     let gate = s["verdicts"]
@@ -130,15 +111,10 @@ async fn checks_gate_the_start_and_promotions_and_act_on_failure() {
 
     // Open the gate, resume: promoted to 100%; then the smoke check fails → rollback.
     t.gate_open.store(true, Ordering::SeqCst);
-    app.admin(
-        Method::POST,
-        &format!("/api/v1/rollouts/{id}/resume"),
-        Some(json!({"reason": "CAB said yes"})),
-    )
-    .await;
+    app.command(&id, "resume", "CAB said yes").await;
     t.healthy.store(false, Ordering::SeqCst);
-    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
-    let s = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    app.tick().await;
+    let s = app.rollout(&id).await;
     // The health check runs before the promotion too: it fails there and rolls back at once.
     assert_eq!(s["state"], "rolled_back", "{s}");
     assert!(s["reason"].as_str().unwrap().contains("health"), "{s}");
@@ -151,24 +127,13 @@ async fn checks_gate_the_start_and_promotions_and_act_on_failure() {
 async fn a_failing_smoke_check_after_promotion_rolls_back() {
     let (base, t) = target().await;
     let app = spawn_app().await;
-    app.apply_yaml(FLAG).await;
     // Only a smoke check (after exposure changes).
     let text = plan(&base).replace("    http: {", "    when: [after_exposure]\n    http: {").replace("  - name: change-board\n    when: [before_promotion]\n    webhook: {{ url: \"{base}/gate\" }}\n    retries: 0\n    action: pause\n", "");
-    let r = app
-        .raw(
-            Method::POST,
-            "/api/v1/plans",
-            Some(ADMIN),
-            &[("content-type", "application/yaml")],
-            text.into_bytes(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
-    let id = r.body["id"].as_str().unwrap().to_owned();
+    app.prepare(&on_off(&["checkout"]), &text).await;
+    let id = app.start("p1").await;
     t.healthy.store(false, Ordering::SeqCst);
-    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
-    let s = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    app.tick().await;
+    let s = app.rollout(&id).await;
     assert_eq!(s["state"], "rolled_back", "{s}");
     let smoke: Vec<_> =
         s["verdicts"].as_array().unwrap().iter().filter(|v| v["name"] == "health").collect();

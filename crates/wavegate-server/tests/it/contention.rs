@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wavegate_testkit::fixtures::{Plan, on_off};
 
-use crate::support::{ADMIN, TestApp, spawn_app};
+use crate::support::{Reply, TestApp, spawn_app};
 
 /// A TCP endpoint that accepts every connection and, while `hang` is set, never answers (it
 /// keeps the socket open); otherwise it answers `200 OK`. Each accepted connection is
@@ -45,75 +46,71 @@ async fn endpoint() -> (String, Arc<AtomicBool>, tokio::sync::mpsc::UnboundedRec
     (format!("http://{addr}/ready"), hang, rx)
 }
 
-const FLAG: &str = "flags:\n  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n";
-
 /// Two waves (10% → 100%) with a before-promotion check against `url` (2 s timeout, no
 /// retries) whose failure rolls back.
 async fn started(url: &str) -> (TestApp, String) {
     let app = spawn_app().await;
-    app.apply_yaml(FLAG).await;
-    let plan = format!(
-        r#"name: p1
-release: {{ name: checkout, version: 1.0.0, risk: low }}
-flag: checkout
-new_variant: "on"
-control_variant: "off"
-environment: prod
-owners: {{ requester: admin }}
-checks:
+    let check = format!(
+        r#"checks:
   - name: ready
     when: [before_promotion]
     http: {{ url: "{url}", expect_status: 200 }}
     timeout: 2s
     retries: 0
     action: rollback
-waves:
-  - {{ exposure: 10% }}
-  - {{ exposure: 100% }}
 "#
     );
-    let r = app
-        .raw(
-            Method::POST,
-            "/api/v1/plans",
-            Some(ADMIN),
-            &[("content-type", "application/yaml")],
-            plan.into_bytes(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_owned();
+    let plan = Plan::new("p1", "checkout")
+        .section(&check)
+        .waves(&["{ exposure: 10% }", "{ exposure: 100% }"]);
+    app.prepare(&on_off(&["checkout"]), &plan.to_string()).await;
+    let id = app.start("p1").await;
     (app, id)
 }
 
-/// Waits (with a deadline) until the controller's check has connected to the endpoint.
-async fn inside_the_check(rx: &mut tokio::sync::mpsc::UnboundedReceiver<()>) {
-    tokio::time::timeout(Duration::from_secs(30), rx.recv())
+/// Starts a controller tick and waits (with a deadline) until its check has connected to the
+/// endpoint; the tick, still running.
+async fn tick_until_inside_the_check(
+    app: &TestApp,
+    accepted: &mut tokio::sync::mpsc::UnboundedReceiver<()>,
+) -> tokio::task::JoinHandle<anyhow::Result<usize>> {
+    let state = app.state.clone();
+    let tick =
+        tokio::spawn(async move { wavegate_server::runtime::controller::tick(&state).await });
+    tokio::time::timeout(Duration::from_secs(30), accepted.recv())
         .await
         .expect("the controller reached the check within 30 s")
         .expect("endpoint alive");
+    tick
+}
+
+/// A started rollout whose controller tick is inside its before-promotion check, against an
+/// endpoint that hangs while `hang` is set.
+struct Stuck {
+    app: TestApp,
+    id: String,
+    hang: Arc<AtomicBool>,
+    tick: tokio::task::JoinHandle<anyhow::Result<usize>>,
+}
+
+async fn stuck_in_the_check() -> Stuck {
+    let (url, hang, mut accepted) = endpoint().await;
+    let (app, id) = started(&url).await;
+    let tick = tick_until_inside_the_check(&app, &mut accepted).await;
+    Stuck { app, id, hang, tick }
+}
+
+/// A person's `command` (`rollback`, `pause`) with `reason`: the answer, and how long it took.
+async fn timed(app: &TestApp, id: &str, command: &str, reason: &str) -> (Reply, Duration) {
+    let t = Instant::now();
+    let r = app.command(id, command, reason).await;
+    (r, t.elapsed())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_during_a_hanging_check_is_answered_at_once() {
-    let (url, _hang, mut accepted) = endpoint().await;
-    let (app, id) = started(&url).await;
-    let state = app.state.clone();
-    let tick =
-        tokio::spawn(async move { wavegate_server::runtime::controller::tick(&state).await });
-    inside_the_check(&mut accepted).await;
-
-    let t = Instant::now();
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{id}/rollback"),
-            Some(json!({"reason": "on-call: checkout errors"})),
-        )
-        .await;
-    let took = t.elapsed();
+    let Stuck { app, id, tick, .. } = stuck_in_the_check().await;
+    let (r, took) = timed(&app, &id, "rollback", "on-call: checkout errors").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["state"], "rolled_back");
     assert!(took < Duration::from_secs(1), "the rollback took {took:?} behind the controller");
@@ -121,7 +118,7 @@ async fn a_rollback_during_a_hanging_check_is_answered_at_once() {
 
     // The controller's check times out; its decision yields to the person's rollback.
     assert_eq!(tick.await.unwrap().unwrap(), 1);
-    let s = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    let s = app.rollout(&id).await;
     assert_eq!((s["state"].clone(), s["wave"].clone()), (json!("rolled_back"), json!(1)), "{s}");
     assert_eq!(s["reason"], "rolled back by admin: on-call: checkout errors", "{s}");
     let flag = app.admin(Method::GET, "/api/v1/flags/checkout", None).await.body;
@@ -140,43 +137,24 @@ async fn a_rollback_during_a_hanging_check_is_answered_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_controller_decides_correctly_after_a_pause_during_its_check() {
-    let (url, hang, mut accepted) = endpoint().await;
-    let (app, id) = started(&url).await;
-    let state = app.state.clone();
-    let tick =
-        tokio::spawn(async move { wavegate_server::runtime::controller::tick(&state).await });
-    inside_the_check(&mut accepted).await;
-
-    let t = Instant::now();
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{id}/pause"),
-            Some(json!({"reason": "waiting for the CAB"})),
-        )
-        .await;
+    let Stuck { app, id, hang, tick } = stuck_in_the_check().await;
+    let (r, took) = timed(&app, &id, "pause", "waiting for the CAB").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert!(t.elapsed() < Duration::from_secs(1), "the pause took {:?}", t.elapsed());
+    assert!(took < Duration::from_secs(1), "the pause took {took:?}");
 
     // The check times out: the controller would roll back, but the rollout was paused while
     // it decided, so it does not act on stale facts.
     tick.await.unwrap().unwrap();
-    let s = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    let s = app.rollout(&id).await;
     assert_eq!((s["state"].clone(), s["wave"].clone()), (json!("paused"), json!(1)), "{s}");
     assert_eq!(s["reason"], "paused by admin: waiting for the CAB", "{s}");
 
     // Resumed, with the endpoint answering: the next tick promotes through the check.
     hang.store(false, Ordering::SeqCst);
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{id}/resume"),
-            Some(json!({"reason": "CAB said yes"})),
-        )
-        .await;
+    let r = app.command(&id, "resume", "CAB said yes").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
-    let s = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    app.tick().await;
+    let s = app.rollout(&id).await;
     assert_eq!(s["wave"], 2, "{s}");
     assert_ne!(s["state"], "rolled_back", "{s}");
     let ready: Vec<_> =

@@ -3,38 +3,25 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
+use wavegate_testkit::fixtures::{Plan, on_off};
 
-use crate::support::{ADMIN, spawn_app};
+use crate::support::{TestApp, spawn_app};
 
-const FLAGS: &str = "flags:\n  a:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n  b:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n";
-
-fn plan(name: &str, flag: &str) -> String {
-    format!(
-        "name: {name}\nrelease: {{ name: {flag}, version: 1.0.0, risk: low }}\nflag: {flag}\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: {{ requester: admin }}\nwaves:\n  - {{ exposure: 20% }}\n  - {{ exposure: 100% }}\n"
-    )
+/// Flags `a` and `b`, with plans `pa` and `pb` (20% → 100%) stored.
+async fn two_plans() -> TestApp {
+    let app = spawn_app().await;
+    app.apply_yaml(&on_off(&["a", "b"])).await;
+    for (name, flag) in [("pa", "a"), ("pb", "b")] {
+        let r = app.post_plan(&Plan::new(name, flag).to_string()).await;
+        assert!(r.status.is_success(), "{:?}", r.body);
+    }
+    app
 }
 
 #[tokio::test]
 async fn a_freeze_holds_everything_but_pause_and_rollback() {
-    let app = spawn_app().await;
-    app.apply_yaml(FLAGS).await;
-    for (n, f) in [("pa", "a"), ("pb", "b")] {
-        let r = app
-            .raw(
-                Method::POST,
-                "/api/v1/plans",
-                Some(ADMIN),
-                &[("content-type", "application/yaml")],
-                plan(n, f).into_bytes(),
-            )
-            .await;
-        assert!(r.status.is_success(), "{:?}", r.body);
-    }
-    let a =
-        app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "pa"}))).await.body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    let app = two_plans().await;
+    let a = app.start("pa").await;
     let r = app.admin(Method::PUT, "/api/v1/freeze", Some(json!({"reason": ""}))).await;
     assert_eq!(r.body["field"], "reason", "a freeze needs a reason");
     let r =
@@ -48,27 +35,15 @@ async fn a_freeze_holds_everything_but_pause_and_rollback() {
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert!(r.body["message"].as_str().unwrap().contains("incident INC-7"));
     for _ in 0..3 {
-        wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
+        app.tick().await;
     }
-    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{a}"), None).await.body;
+    let status = app.rollout(&a).await;
     assert_eq!(status["wave"], 1, "held by the freeze: {status}");
     assert!(status["blackout"].as_str().unwrap().contains("freeze: incident INC-7"), "{status}");
     // Pause and rollback still work.
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{a}/pause"),
-            Some(json!({"reason": "look"})),
-        )
-        .await;
+    let r = app.command(&a, "pause", "look").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{a}/rollback"),
-            Some(json!({"reason": "out"})),
-        )
-        .await;
+    let r = app.command(&a, "rollback", "out").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
     // Lifted: starts and promotions go on.
@@ -77,8 +52,8 @@ async fn a_freeze_holds_everything_but_pause_and_rollback() {
     let b = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "pb"}))).await;
     assert_eq!(b.status, StatusCode::CREATED, "{:?}", b.body);
     let id = b.body["id"].as_str().unwrap().to_owned();
-    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
-    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    app.tick().await;
+    let status = app.rollout(&id).await;
     assert_eq!(status["wave"], 2, "{status}");
     let audit = app.admin(Method::GET, "/api/v1/audit?limit=100", None).await.body;
     assert!(
@@ -92,31 +67,19 @@ async fn a_freeze_holds_everything_but_pause_and_rollback() {
 #[tokio::test]
 async fn the_calendar_shows_rollouts_blackouts_and_conflicts() {
     let app = spawn_app().await;
-    app.apply_yaml(FLAGS).await;
-    let with = |name: &str, flag: &str, release: &str, extra: &str| {
-        format!(
-            "name: {name}\nrelease: {{ name: {flag}, version: 1.0.0, risk: low, {release} }}\nflag: {flag}\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: {{ requester: admin }}\n{extra}waves:\n  - {{ exposure: 20%, hold: 2h }}\n  - {{ exposure: 100% }}\n"
-        )
+    app.apply_yaml(&on_off(&["a", "b"])).await;
+    let with = |name: &str, flag: &str, release: &str| {
+        Plan::new(name, flag)
+            .release(&format!("version: 1.0.0, risk: low, {release}"))
+            .waves(&["{ exposure: 20%, hold: 2h }", "{ exposure: 100% }"])
     };
+    let weekend = "blackouts:\n  - { name: weekend, rrule: \"FREQ=WEEKLY;BYDAY=SA\", dtstart: \"2026-01-03T00:00:00\", duration: 24h }\n";
     let plans = [
-        with(
-            "pa",
-            "a",
-            "service: checkout, depends_on: [payments]",
-            "blackouts:\n  - { name: weekend, rrule: \"FREQ=WEEKLY;BYDAY=SA\", dtstart: \"2026-01-03T00:00:00\", duration: 24h }\n",
-        ),
-        with("pb", "b", "service: payments", ""),
+        with("pa", "a", "service: checkout, depends_on: [payments]").section(weekend),
+        with("pb", "b", "service: payments"),
     ];
-    for text in plans {
-        let r = app
-            .raw(
-                Method::POST,
-                "/api/v1/plans",
-                Some(ADMIN),
-                &[("content-type", "application/yaml")],
-                text.into_bytes(),
-            )
-            .await;
+    for plan in plans {
+        let r = app.post_plan(&plan.to_string()).await;
         assert!(r.status.is_success(), "{:?}", r.body);
     }
     for p in ["pa", "pb"] {
@@ -141,20 +104,7 @@ async fn the_calendar_shows_rollouts_blackouts_and_conflicts() {
 /// checks run then), cancellable; a due start that is refused is closed with its reason.
 #[tokio::test]
 async fn scheduled_starts_run_when_due() {
-    let app = spawn_app().await;
-    app.apply_yaml(FLAGS).await;
-    for (n, f) in [("pa", "a"), ("pb", "b")] {
-        let r = app
-            .raw(
-                Method::POST,
-                "/api/v1/plans",
-                Some(ADMIN),
-                &[("content-type", "application/yaml")],
-                plan(n, f).into_bytes(),
-            )
-            .await;
-        assert!(r.status.is_success(), "{:?}", r.body);
-    }
+    let app = two_plans().await;
     let at =
         (wavegate_server::clock::Clock::now(&*app.clock) + chrono::Duration::hours(1)).to_rfc3339();
     let r = app
@@ -190,14 +140,14 @@ async fn scheduled_starts_run_when_due() {
     let cal = app.admin(Method::GET, "/api/v1/calendar", None).await.body;
     assert!(cal["entries"].as_array().unwrap().iter().any(|e| e["kind"] == "scheduled"), "{cal}");
 
-    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
+    app.tick().await;
     assert_eq!(
         app.admin(Method::GET, "/api/v1/rollouts", None).await.body,
         json!([]),
         "not due yet"
     );
     app.clock.advance(chrono::Duration::minutes(61));
-    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
+    app.tick().await;
     let rollouts = app.admin(Method::GET, "/api/v1/rollouts", None).await.body;
     assert_eq!(rollouts.as_array().unwrap().len(), 1, "{rollouts}");
     assert_eq!(rollouts[0]["plan"], "pa");

@@ -3,27 +3,18 @@
 //! audience, the delivery log, and a receiver that never answers while a rollback goes through.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
+use wavegate_testkit::fixtures::{Plan, on_off};
+use wavegate_testkit::poll::until;
 
-use crate::support::{ADMIN, TestApp, spawn_app};
+use crate::support::{TestApp, spawn_app};
 
-const FLAG: &str = "flags:\n  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n";
-
-const PLAN: &str = r#"name: p1
-release: { name: checkout, version: 1.0.0, risk: low }
-flag: checkout
-new_variant: "on"
-control_variant: "off"
-environment: prod
-owners: { requester: admin }
-waves:
-  - { exposure: 20% }
-  - { exposure: 100% }
-"#;
+/// How long a delivery may take to show.
+const WAIT: Duration = Duration::from_secs(20);
 
 /// What a receiver saw: (headers of interest, body).
 type Seen = Arc<Mutex<Vec<(String, Value)>>>;
@@ -83,42 +74,16 @@ fn notifier(app: &TestApp, timeout: Duration) -> tokio::sync::watch::Sender<bool
     tx
 }
 
-async fn eventually<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if cond().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 async fn deliveries(app: &TestApp, query: &str) -> Vec<Value> {
     let r = app.admin(Method::GET, &format!("/api/v1/notifications/deliveries{query}"), None).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body.as_array().unwrap().clone()
 }
 
+/// Starts a rollout of `checkout` (20% → 100%); its id.
 async fn start(app: &TestApp) -> String {
-    app.apply_yaml(FLAG).await;
-    let r = app
-        .raw(
-            Method::POST,
-            "/api/v1/plans",
-            Some(ADMIN),
-            &[("content-type", "application/yaml")],
-            PLAN.as_bytes().to_vec(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    r.body["id"].as_str().unwrap().to_owned()
+    app.prepare(&on_off(&["checkout"]), &Plan::new("p1", "checkout").to_string()).await;
+    app.start("p1").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,18 +111,12 @@ async fn a_receiver_that_fails_first_gets_the_rollback_on_retry() {
     let _stop = notifier(&app, Duration::from_secs(5));
 
     let id = start(&app).await;
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{id}/rollback"),
-            Some(json!({"reason": "checkout errors up"})),
-        )
-        .await;
+    let r = app.command(&id, "rollback", "checkout errors up").await;
     assert_eq!(r.body["state"], "rolled_back", "{:?}", r.body);
 
     // The manager target hears of nothing it did not ask for… it asked for everything, and
     // only the rollback happened (start is not an event).
-    eventually("the manager's rollback notice", || async { !mgr.lock().await.is_empty() }).await;
+    until("the manager's rollback notice", WAIT, || async { !mgr.lock().await.is_empty() }).await;
     let (event, body) = mgr.lock().await[0].clone();
     assert_eq!(event, "rolled_back");
     assert_eq!(body["audience"], "manager");
@@ -166,7 +125,7 @@ async fn a_receiver_that_fails_first_gets_the_rollback_on_retry() {
     assert_eq!(body["rollout"]["id"], id.as_str());
 
     // The pager's first attempt fails (500) and is retried after the backoff.
-    eventually("the pager's first attempt", || async {
+    until("the pager's first attempt", WAIT, || async {
         deliveries(&app, "?target=pager").await.first().is_some_and(|d| d["attempts"] == 1)
     })
     .await;
@@ -175,7 +134,7 @@ async fn a_receiver_that_fails_first_gets_the_rollback_on_retry() {
     assert!(d["last_error"].as_str().unwrap().contains("receiver down for maintenance"), "{d}");
     assert_eq!(pager.lock().await.len(), 1, "not retried before its backoff is due");
     app.clock.advance(chrono::Duration::seconds(2));
-    eventually("the retry to be delivered", || async {
+    until("the retry to be delivered", WAIT, || async {
         deliveries(&app, "?target=pager").await[0]["status"] == "delivered"
     })
     .await;
@@ -220,31 +179,19 @@ async fn a_receiver_that_never_answers_does_not_delay_a_rollback() {
     // Attempts may take an hour: the receiver will still be holding the first one below.
     let _stop = notifier(&app, Duration::from_secs(3600));
     let id = start(&app).await;
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{id}/pause"),
-            Some(json!({"reason": "look"})),
-        )
-        .await;
+    let r = app.command(&id, "pause", "look").await;
     assert_eq!(r.body["state"], "paused");
-    eventually("the receiver to be holding the pause notice", || async {
+    until("the receiver to be holding the pause notice", WAIT, || async {
         !seen.lock().await.is_empty()
     })
     .await;
 
     // While that request hangs, a rollback goes through, and its own notice queues.
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{id}/rollback"),
-            Some(json!({"reason": "bad"})),
-        )
-        .await;
+    let r = app.command(&id, "rollback", "bad").await;
     assert_eq!(r.body["state"], "rolled_back");
     let flag = app.admin(Method::GET, "/api/v1/flags/checkout", None).await.body;
     assert_eq!(flag["spec"]["environments"]["prod"], json!({"enabled": true}), "flag restored");
-    eventually("both notices to be in flight", || async { seen.lock().await.len() == 2 }).await;
+    until("both notices to be in flight", WAIT, || async { seen.lock().await.len() == 2 }).await;
     let log = deliveries(&app, "").await;
     assert_eq!(log.len(), 2);
     assert!(

@@ -3,7 +3,19 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{ADMIN, FLAGS, spawn_app};
+use crate::support::{ADMIN, FLAGS, TestApp, spawn_app};
+
+/// Evaluates `key` over OFREP with a raw body.
+async fn evaluate(
+    app: &TestApp,
+    token: &str,
+    key: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> crate::support::Reply {
+    let path = format!("/ofrep/v1/evaluate/flags/{key}");
+    app.raw(Method::POST, &path, Some(token), headers, body.to_vec()).await
+}
 
 #[tokio::test]
 async fn success_carries_key_value_variant_reason() {
@@ -28,15 +40,7 @@ async fn success_carries_key_value_variant_reason() {
     );
 
     // Floats keep their decimal point on the wire (the Python provider checks isinstance float).
-    let r = app
-        .raw(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags/price-factor",
-            Some(&t),
-            &[],
-            br#"{"context":{"targetingKey":"u"}}"#.to_vec(),
-        )
-        .await;
+    let r = evaluate(&app, &t, "price-factor", &[], br#"{"context":{"targetingKey":"u"}}"#).await;
     assert_eq!(r.body["reason"], "STATIC");
     assert!(r.body["value"].is_f64(), "{:?}", r.body);
     let r = app.ofrep(&t, "limits", json!({})).await;
@@ -59,34 +63,13 @@ async fn ofrep_errors_have_the_spec_shapes() {
         (json!("missing"), json!("FLAG_NOT_FOUND"))
     );
 
-    let r = app
-        .raw(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags/new-checkout",
-            Some(&t),
-            &[],
-            b"{\"context\": {".to_vec(),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.body["errorCode"].clone()),
-        (StatusCode::BAD_REQUEST, json!("PARSE_ERROR"))
-    );
+    let parse_error = (StatusCode::BAD_REQUEST, json!("PARSE_ERROR"));
+    let r = evaluate(&app, &t, "new-checkout", &[], b"{\"context\": {").await;
+    assert_eq!((r.status, r.body["errorCode"].clone()), parse_error);
     assert_eq!(r.body["key"], "new-checkout");
 
-    let r = app
-        .raw(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags/new-checkout",
-            Some(&t),
-            &[],
-            b"{\"context\": {\"a\": \"\xff\xfe\"}}".to_vec(),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.body["errorCode"].clone()),
-        (StatusCode::BAD_REQUEST, json!("PARSE_ERROR"))
-    );
+    let r = evaluate(&app, &t, "new-checkout", &[], b"{\"context\": {\"a\": \"\xff\xfe\"}}").await;
+    assert_eq!((r.status, r.body["errorCode"].clone()), parse_error);
     assert!(r.body["errorDetails"].as_str().unwrap().contains("UTF-8"));
 
     let r = app.ofrep(&t, "new-checkout", json!({"targetingKey": 42})).await;
@@ -119,9 +102,7 @@ async fn ofrep_errors_have_the_spec_shapes() {
     let big: serde_json::Map<_, _> = (0..300).map(|i| (format!("k{i}"), json!(i))).collect();
     let r = app.ofrep(&t, "new-checkout", serde_json::Value::Object(big)).await;
     assert_eq!(r.body["errorCode"], "INVALID_CONTEXT");
-    let huge = vec![b' '; 2 * 1024 * 1024];
-    let r =
-        app.raw(Method::POST, "/ofrep/v1/evaluate/flags/new-checkout", Some(&t), &[], huge).await;
+    let r = evaluate(&app, &t, "new-checkout", &[], &vec![b' '; 2 * 1024 * 1024]).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
@@ -147,15 +128,8 @@ async fn auth_and_environment_scope() {
     // The dev token evaluates in dev (disabled there) and may not ask for prod.
     let r = app.ofrep(&dev, "new-checkout", json!({"targetingKey": "u"})).await;
     assert_eq!(r.body["reason"], "DISABLED");
-    let r = app
-        .raw(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags/new-checkout",
-            Some(&dev),
-            &[("x-wavegate-environment", "prod")],
-            b"{}".to_vec(),
-        )
-        .await;
+    let r =
+        evaluate(&app, &dev, "new-checkout", &[("x-wavegate-environment", "prod")], b"{}").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     // An admin token spans every environment, so it must name one.
@@ -202,8 +176,8 @@ async fn bulk_etag_and_304() {
     let app = spawn_app().await;
     app.apply_yaml(FLAGS).await;
     let t = app.token("client-sdk", &["prod"]).await;
-    let ctx = br#"{"context":{"targetingKey":"u1","country":"NO"}}"#.to_vec();
-    let r = app.raw(Method::POST, "/ofrep/v1/evaluate/flags", Some(&t), &[], ctx.clone()).await;
+    let ctx = br#"{"context":{"targetingKey":"u1","country":"NO"}}"#;
+    let r = app.bulk(&t, &[], ctx).await;
     assert_eq!(r.status, StatusCode::OK);
     let flags = r.body["flags"].as_array().unwrap();
     assert_eq!(flags.len(), 5);
@@ -211,27 +185,15 @@ async fn bulk_etag_and_304() {
     assert_eq!(strict["reason"], "SPLIT");
     let etag = r.headers["etag"].to_str().unwrap().to_owned();
 
-    let r = app
-        .raw(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(&t),
-            &[("if-none-match", &etag)],
-            ctx.clone(),
-        )
-        .await;
+    let if_none_match = [("if-none-match", etag.as_str())];
+    let r = app.bulk(&t, &if_none_match, ctx).await;
     assert_eq!(r.status, StatusCode::NOT_MODIFIED);
     // Another context never gets a stale 304.
-    let other = br#"{"context":{"targetingKey":"u2"}}"#.to_vec();
-    let r = app
-        .raw(Method::POST, "/ofrep/v1/evaluate/flags", Some(&t), &[("if-none-match", &etag)], other)
-        .await;
+    let r = app.bulk(&t, &if_none_match, br#"{"context":{"targetingKey":"u2"}}"#).await;
     assert_eq!(r.status, StatusCode::OK);
     // A change to any flag changes the ETag.
     app.apply_yaml(&FLAGS.replace("10%, \"off\": 90%", "25%, \"off\": 75%")).await;
-    let r = app
-        .raw(Method::POST, "/ofrep/v1/evaluate/flags", Some(&t), &[("if-none-match", &etag)], ctx)
-        .await;
+    let r = app.bulk(&t, &if_none_match, ctx).await;
     assert_eq!(r.status, StatusCode::OK);
 }
 
@@ -258,15 +220,7 @@ async fn cors_preflight_exposes_etag() {
     let app2 = spawn_app().await;
     app2.apply_yaml(FLAGS).await;
     let t = app2.token("client-sdk", &["prod"]).await;
-    let r = app2
-        .raw(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(&t),
-            &[("origin", "http://localhost:3000")],
-            b"{}".to_vec(),
-        )
-        .await;
+    let r = app2.bulk(&t, &[("origin", "http://localhost:3000")], b"{}").await;
     assert_eq!(
         r.headers["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase(),
         "etag"

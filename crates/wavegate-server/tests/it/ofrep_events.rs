@@ -10,14 +10,8 @@ use crate::support::{ADMIN, TestApp, spawn_app};
 const FLAG: &str = "flags:\n  banner:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n      dev: { enabled: true }\n";
 
 async fn bulk(app: &TestApp, token: &str) -> crate::support::Reply {
-    app.raw(
-        Method::POST,
-        "/ofrep/v1/evaluate/flags",
-        Some(token),
-        &[("content-type", "application/json"), ("host", "flags.example.com:8470")],
-        br#"{"context": {"targetingKey": "u1"}}"#.to_vec(),
-    )
-    .await
+    let headers = [("content-type", "application/json"), ("host", "flags.example.com:8470")];
+    app.bulk(token, &headers, br#"{"context": {"targetingKey": "u1"}}"#).await
 }
 
 /// The advertised stream's path and query (the test talks to the router, not the origin).
@@ -73,13 +67,7 @@ async fn bulk_responses_advertise_a_refetch_stream_that_fires_on_changes() {
 async fn tickets_are_scoped_unforgeable_and_die_with_their_token() {
     let app = spawn_app().await;
     app.apply_yaml(FLAG).await;
-    let r = app
-        .admin(
-            Method::POST,
-            "/api/v1/tokens",
-            Some(json!({"kind": "client-sdk", "environments": ["prod"]})),
-        )
-        .await;
+    let r = app.mint(ADMIN, json!({"kind": "client-sdk", "environments": ["prod"]})).await;
     let (client, id) =
         (r.body["token"].as_str().unwrap().to_owned(), r.body["id"].as_str().unwrap().to_owned());
     let path = stream_path(&bulk(&app, &client).await.body);

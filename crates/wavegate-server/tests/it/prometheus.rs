@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::http::{Method, StatusCode};
 use axum::routing::get;
 use serde_json::json;
+use wavegate_testkit::fixtures::{Plan, on_off};
 
-use crate::support::{ADMIN, spawn_app};
+use crate::support::spawn_app;
 
 struct Prometheus {
     child: Child,
@@ -93,27 +93,19 @@ async fn until_prometheus_reads(url: &str, query: &str, want: f64) {
     }
 }
 
-const FLAG: &str = "flags:\n  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n";
-
-const PLAN: &str = r#"name: prom
-release: { name: checkout, version: 1.0.0, risk: low }
-flag: checkout
-new_variant: "on"
-control_variant: "off"
-environment: prod
-owners: { requester: admin }
-guardrails:
+/// Three waves (10% → 50% → 100%) behind an error-ratio guardrail read from Prometheus.
+fn plan() -> String {
+    let guardrail = r#"guardrails:
   - name: http-errors
     source: prometheus
     query: 'app_error_ratio{variant="{{variant}}", env="{{environment}}"}'
     comparison: absolute
     tolerance: 0.01
     action: rollback
-waves:
-  - { exposure: 10% }
-  - { exposure: 50% }
-  - { exposure: 100% }
 "#;
+    let waves = ["{ exposure: 10% }", "{ exposure: 50% }", "{ exposure: 100% }"];
+    Plan::new("prom", "checkout").section(guardrail).waves(&waves).to_string()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prometheus_guardrail_promotes_on_good_readings_and_rolls_back_on_bad_ones() {
@@ -143,26 +135,12 @@ async fn a_prometheus_guardrail_promotes_on_good_readings_and_rolls_back_on_bad_
     let mut app = spawn_app().await;
     app.state.prometheus_url = Some(prom.url.clone());
     app.router = wavegate_server::app(app.state.clone());
-    app.apply_yaml(FLAG).await;
-    let r = app
-        .raw(
-            Method::POST,
-            "/api/v1/plans",
-            Some(ADMIN),
-            &[("content-type", "application/yaml")],
-            PLAN.as_bytes().to_vec(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "prom"}))).await.body
-        ["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    app.prepare(&on_off(&["checkout"]), &plan()).await;
+    let id = app.start("prom").await;
 
     // Equal readings: pass, promote.
-    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
-    let s = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    app.tick().await;
+    let s = app.rollout(&id).await;
     assert_eq!(s["wave"], 2, "{s}");
     let v = s["verdicts"]
         .as_array()
@@ -176,8 +154,8 @@ async fn a_prometheus_guardrail_promotes_on_good_readings_and_rolls_back_on_bad_
     // The new variant's error ratio jumps; once Prometheus has scraped it, the next tick rolls back.
     on.store(0.2f64.to_bits(), Ordering::SeqCst);
     until_prometheus_reads(&prom.url, r#"app_error_ratio{variant="on"}"#, 0.2).await;
-    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
-    let s = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    app.tick().await;
+    let s = app.rollout(&id).await;
     assert_eq!(s["state"], "rolled_back", "{s}");
     let fail =
         s["verdicts"].as_array().unwrap().iter().find(|v| v["verdict"] == "fail").unwrap().clone();

@@ -2,60 +2,38 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
+use wavegate_testkit::fixtures::on_off;
 
-use crate::support::{ADMIN, TestApp, spawn_app};
+use crate::support::{ADMIN, TestApp, guarded_plan, spawn_app};
 
-const FLAG: &str = "flags:\n  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n";
+fn flag() -> String {
+    on_off(&["checkout"])
+}
 
-const PLAN: &str = r#"name: p1
-release: { name: checkout, version: 1.0.0, risk: low }
-flag: checkout
-new_variant: "on"
-control_variant: "off"
-environment: prod
-owners: { requester: admin, approvers: [bob] }
-guardrails:
-  - { name: errors, metric: error, comparison: absolute, tolerance: 0.05, mde: 0.05, min_sample: 50, action: rollback }
-runbook: { errors: look }
-waves:
-  - { exposure: 20% }
-  - { exposure: 100% }
-"#;
-
-async fn plan(app: &TestApp, text: &str) -> crate::support::Reply {
-    app.raw(
-        Method::POST,
-        "/api/v1/plans",
-        Some(ADMIN),
-        &[("content-type", "application/yaml")],
-        text.as_bytes().to_vec(),
-    )
-    .await
+fn plan() -> String {
+    guarded_plan("p1", "checkout")
 }
 
 async fn started(app: &TestApp) -> String {
-    app.apply_yaml(FLAG).await;
-    assert_eq!(plan(app, PLAN).await.status, StatusCode::CREATED);
-    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    r.body["id"].as_str().unwrap().to_owned()
+    app.prepare(&flag(), &plan()).await;
+    app.start("p1").await
 }
 
 #[tokio::test]
 async fn plans_are_linted_validated_and_idempotent() {
     let app = spawn_app().await;
-    app.apply_yaml(FLAG).await;
-    let r = plan(&app, &PLAN.replace("{ exposure: 20% }", "{ exposure: 60% }")).await;
+    app.apply_yaml(&flag()).await;
+    let r = app.post_plan(&plan().replace("{ exposure: 20% }", "{ exposure: 60% }")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body["message"].as_str().unwrap().contains("first-wave-too-large"), "{:?}", r.body);
     assert_eq!(r.body["field"], "line 12, column 5");
-    let r = plan(&app, &PLAN.replace("new_variant: \"on\"", "new_variant: \"maybe\"")).await;
+    let r = app.post_plan(&plan().replace("new_variant: \"on\"", "new_variant: \"maybe\"")).await;
     assert_eq!(
         (r.status, r.body["field"].clone()),
         (StatusCode::UNPROCESSABLE_ENTITY, json!("new_variant"))
     );
-    assert_eq!(plan(&app, PLAN).await.body["version"], 1);
-    let again = plan(&app, PLAN).await;
+    assert_eq!(app.post_plan(&plan()).await.body["version"], 1);
+    let again = app.post_plan(&plan()).await;
     assert_eq!(
         (again.status, again.body["changed"].clone(), again.body["version"].clone()),
         (StatusCode::OK, json!(false), json!(1))
@@ -93,7 +71,7 @@ async fn events_are_validated_whole_and_counted_by_arm() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "unknown fields are refused");
     let r = app.call(Method::POST, "/api/v1/events", Some(&sdk), Some(json!({"events": [{"type": "outcome", "flag": "checkout", "variant": "on", "context": {}, "latency_ms": -1}]}))).await;
     assert_eq!(r.body["field"], "events[0]");
-    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    let status = app.rollout(&id).await;
     assert_eq!(status["signals"], json!([]), "nothing from a refused batch was counted");
 
     // Evaluate as the SDK would, then report what each context was served.
@@ -114,8 +92,8 @@ async fn events_are_validated_whole_and_counted_by_arm() {
         app.call(Method::POST, "/api/v1/events", Some(&client), Some(json!({"events": []}))).await;
     assert_eq!(client_post.status, StatusCode::FORBIDDEN, "client-sdk tokens evaluate only");
 
-    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
-    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    app.tick().await;
+    let status = app.rollout(&id).await;
     assert_eq!(status["wave"], 2, "{status}");
     let v = status["verdicts"]
         .as_array()
@@ -181,16 +159,14 @@ async fn stream_subscribers_hear_of_changes_that_have_no_audit_entry() {
 async fn people_commands_need_reasons_and_the_flag_is_locked() {
     let app = spawn_app().await;
     let id = started(&app).await;
+    let edit_flag = || {
+        let body = json!({"variants": {"on": true, "off": false}, "default": "on"});
+        app.admin(Method::PUT, "/api/v1/flags/checkout", Some(body))
+    };
     let flag = app.admin(Method::GET, "/api/v1/flags/checkout", None).await.body;
     assert_eq!(flag["version"], 2, "starting set the exposure as a new flag version");
     assert_eq!(flag["spec"]["environments"]["prod"]["rules"][0]["name"], format!("rollout:{id}"));
-    let r = app
-        .admin(
-            Method::PUT,
-            "/api/v1/flags/checkout",
-            Some(json!({"variants": {"on": true, "off": false}, "default": "on"})),
-        )
-        .await;
+    let r = edit_flag().await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     let r = app.admin(Method::POST, &format!("/api/v1/rollouts/{id}/approve"), None).await;
     assert_eq!(
@@ -204,21 +180,9 @@ async fn people_commands_need_reasons_and_the_flag_is_locked() {
         (r.status, r.body["field"].clone()),
         (StatusCode::UNPROCESSABLE_ENTITY, json!("reason"))
     );
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{id}/pause"),
-            Some(json!({"reason": "investigating"})),
-        )
-        .await;
+    let r = app.command(&id, "pause", "investigating").await;
     assert_eq!(r.body["state"], "paused");
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/rollouts/{id}/rollback"),
-            Some(json!({"reason": "not today"})),
-        )
-        .await;
+    let r = app.command(&id, "rollback", "not today").await;
     assert_eq!(r.body["state"], "rolled_back");
     let flag = app.admin(Method::GET, "/api/v1/flags/checkout", None).await.body;
     assert_eq!(flag["version"], 3);
@@ -229,13 +193,7 @@ async fn people_commands_need_reasons_and_the_flag_is_locked() {
     );
     let r = app.admin(Method::POST, &format!("/api/v1/rollouts/{id}/resume"), None).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "ended rollouts take no commands");
-    let r = app
-        .admin(
-            Method::PUT,
-            "/api/v1/flags/checkout",
-            Some(json!({"variants": {"on": true, "off": false}, "default": "on"})),
-        )
-        .await;
+    let r = edit_flag().await;
     assert_eq!(r.status, StatusCode::OK, "the flag is free again");
     let v = app.admin(Method::GET, "/api/v1/audit/verify", None).await.body;
     assert_eq!(v["ok"], true);
@@ -244,11 +202,11 @@ async fn people_commands_need_reasons_and_the_flag_is_locked() {
 #[tokio::test]
 async fn a_mismatched_artifact_refuses_to_start() {
     let app = spawn_app().await;
-    app.apply_yaml(FLAG).await;
+    app.apply_yaml(&flag()).await;
     let hello = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"; // sha256("hello")
     let with_digest =
-        PLAN.replace("risk: low }", &format!("risk: low, artifact_sha256: {hello} }}"));
-    assert_eq!(plan(&app, &with_digest).await.status, StatusCode::CREATED);
+        plan().replace("risk: low }", &format!("risk: low, artifact_sha256: {hello} }}"));
+    assert_eq!(app.post_plan(&with_digest).await.status, StatusCode::CREATED);
     let r = app
         .admin(
             Method::POST,
@@ -276,12 +234,10 @@ async fn a_mismatched_artifact_refuses_to_start() {
 #[tokio::test]
 async fn outcome_values_are_bounded_and_ring_segments_stay() {
     let app = spawn_app().await;
-    app.apply_yaml(&format!("segments:\n  beta:\n    keys: [u1]\n{FLAG}")).await;
     let ringed =
-        PLAN.replace("  - { exposure: 20% }\n", "  - { exposure: 20%, segments: [beta] }\n");
-    assert_eq!(plan(&app, &ringed).await.status, StatusCode::CREATED);
-    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        plan().replace("  - { exposure: 20% }\n", "  - { exposure: 20%, segments: [beta] }\n");
+    app.prepare(&format!("segments:\n  beta:\n    keys: [u1]\n{}", flag()), &ringed).await;
+    app.start("p1").await;
     let r = app.admin(Method::POST, "/api/v1/segments/beta/archive", None).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     let sdk = app.token("server-sdk", &["prod"]).await;

@@ -4,36 +4,15 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
+use wavegate_testkit::fixtures::{Plan, on_off};
 
-use crate::support::{ADMIN, TestApp, spawn_app};
+use crate::support::{TestApp, spawn_app};
 
-const FLAG: &str = "flags:\n  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n";
+/// A declared scorecard of three items (`rollback-tested` automatic), at most two not green.
+const SCORECARD: &str = "scorecard:\n  max_red: 2\n  items: [{ key: baseline }, { key: communications }, { key: rollback-tested }]\n";
 
-const PLAN: &str = r#"name: p1
-release: { name: checkout, version: 1.0.0, risk: low }
-flag: checkout
-new_variant: "on"
-control_variant: "off"
-environment: prod
-owners: { requester: admin }
-scorecard:
-  max_red: 2
-  items: [{ key: baseline }, { key: communications }, { key: rollback-tested }]
-waves:
-  - { exposure: 20% }
-  - { exposure: 100% }
-"#;
-
-async fn plan(app: &TestApp, text: &str) {
-    let r = app
-        .raw(
-            Method::POST,
-            "/api/v1/plans",
-            Some(ADMIN),
-            &[("content-type", "application/yaml")],
-            text.as_bytes().to_vec(),
-        )
-        .await;
+async fn post_plan(app: &TestApp, plan: Plan) {
+    let r = app.post_plan(&plan.to_string()).await;
     assert!(r.status.is_success(), "{:?}", r.body);
 }
 
@@ -44,8 +23,8 @@ async fn set(app: &TestApp, item: &str, body: serde_json::Value) -> crate::suppo
 #[tokio::test]
 async fn a_declared_scorecard_gates_start_and_promotion() {
     let app = spawn_app().await;
-    app.apply_yaml(FLAG).await;
-    plan(&app, PLAN).await;
+    app.apply_yaml(&on_off(&["checkout"])).await;
+    post_plan(&app, Plan::new("p1", "checkout").section(SCORECARD)).await;
     let card = app.admin(Method::GET, "/api/v1/plans/p1/scorecard", None).await.body;
     assert_eq!(
         (card["declared"].clone(), card["not_green"].clone(), card["go"].clone()),
@@ -95,9 +74,9 @@ async fn a_declared_scorecard_gates_start_and_promotion() {
     // Red again: promotion holds in `no_go`, with one audit entry naming the items.
     set(&app, "baseline", json!({"status": "red", "note": "baseline moved"})).await;
     for _ in 0..2 {
-        wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
+        app.tick().await;
     }
-    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    let status = app.rollout(&id).await;
     assert_eq!(
         (status["wave"].clone(), status["phase"].clone()),
         (json!(1), json!("no_go")),
@@ -109,17 +88,16 @@ async fn a_declared_scorecard_gates_start_and_promotion() {
     assert_eq!(holds, 1, "{audit}");
     // Green: the next tick promotes.
     set(&app, "baseline", json!({"status": "green", "note": "re-measured"})).await;
-    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
-    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    app.tick().await;
+    let status = app.rollout(&id).await;
     assert_eq!(status["wave"], 2, "{status}");
 }
 
 #[tokio::test]
 async fn without_a_scorecard_section_the_seven_defaults_only_warn() {
     let app = spawn_app().await;
-    app.apply_yaml(FLAG).await;
-    let undeclared = PLAN.replace("scorecard:\n  max_red: 2\n  items: [{ key: baseline }, { key: communications }, { key: rollback-tested }]\n", "");
-    plan(&app, &undeclared).await;
+    app.apply_yaml(&on_off(&["checkout"])).await;
+    post_plan(&app, Plan::new("p1", "checkout")).await;
     let card = app.admin(Method::GET, "/api/v1/plans/p1/scorecard", None).await.body;
     assert_eq!((card["declared"].clone(), card["blocks"].clone()), (json!(false), json!(false)));
     assert_eq!(card["items"].as_array().unwrap().len(), 7);
@@ -133,22 +111,11 @@ async fn the_promotion_path_requires_earlier_environments_to_complete() {
     let app = spawn_app().await;
     let flag = "flags:\n  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      staging: { enabled: true }\n      prod: { enabled: true }\n";
     app.apply_yaml(flag).await;
-    let body = |name: &str, env: &str, path: &str| {
-        format!(
-            "name: {name}\nrelease: {{ name: checkout, version: 2.0.0, risk: low }}\nflag: checkout\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: {env}\nowners: {{ requester: admin }}\n{path}waves:\n  - {{ exposure: 20% }}\n  - {{ exposure: 100% }}\n"
-        )
-    };
-    plan(&app, &body("p1", "prod", "promotion_path: [staging]\n")).await;
-    plan(&app, &body("stg", "staging", "")).await;
-    let bad = app
-        .raw(
-            Method::POST,
-            "/api/v1/plans",
-            Some(ADMIN),
-            &[("content-type", "application/yaml")],
-            body("p9", "prod", "promotion_path: [nowhere]\n").into_bytes(),
-        )
-        .await;
+    let release = |name: &str| Plan::new(name, "checkout").release("version: 2.0.0, risk: low");
+    post_plan(&app, release("p1").section("promotion_path: [staging]\n")).await;
+    post_plan(&app, release("stg").environment("staging")).await;
+    let bad =
+        app.post_plan(&release("p9").section("promotion_path: [nowhere]\n").to_string()).await;
     assert_eq!(bad.body["field"], "promotion_path[0]", "{:?}", bad.body);
     let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
@@ -160,9 +127,9 @@ async fn the_promotion_path_requires_earlier_environments_to_complete() {
     let s = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "stg"}))).await;
     let sid = s.body["id"].as_str().unwrap().to_owned();
     for _ in 0..2 {
-        wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
+        app.tick().await;
     }
-    let st = app.admin(Method::GET, &format!("/api/v1/rollouts/{sid}"), None).await.body;
+    let st = app.rollout(&sid).await;
     assert_eq!(st["state"], "completed", "{st}");
     let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
@@ -173,25 +140,20 @@ async fn the_promotion_path_requires_earlier_environments_to_complete() {
 #[tokio::test]
 async fn completed_rollouts_mark_their_flag_stale_after_settling() {
     let app = spawn_app().await;
-    app.apply_yaml(FLAG).await;
-    let text = "name: p1\nrelease: { name: checkout, version: 1.0.0, risk: low }\nflag: checkout\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: { requester: admin }\nsettle: 2h\nwaves:\n  - { exposure: 20% }\n  - { exposure: 100% }\n";
-    plan(&app, text).await;
-    let id =
-        app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await.body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    app.apply_yaml(&on_off(&["checkout"])).await;
+    post_plan(&app, Plan::new("p1", "checkout").section("settle: 2h\n")).await;
+    let id = app.start("p1").await;
     for _ in 0..2 {
-        wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
+        app.tick().await;
     }
-    let st = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
+    let st = app.rollout(&id).await;
     assert_eq!(st["state"], "completed");
     app.clock.advance(chrono::Duration::minutes(90));
-    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
+    app.tick().await;
     assert_eq!(stale_flags(&app).await, json!([]), "not yet settled");
     app.clock.advance(chrono::Duration::minutes(31));
-    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
-    wavegate_server::runtime::controller::tick(&app.state).await.unwrap();
+    app.tick().await;
+    app.tick().await;
     let list = stale_flags(&app).await;
     assert_eq!(list[0]["key"], "checkout", "{list}");
     assert_eq!(list[0]["stale"]["rollout"], id.as_str());
@@ -206,10 +168,7 @@ async fn completed_rollouts_mark_their_flag_stale_after_settling() {
         "{:?}",
         report.body
     );
-    assert_eq!(
-        app.admin(Method::GET, "/api/v1/flags", None).await.body.as_array().unwrap().len(),
-        1
-    );
+    assert_eq!(app.count("/api/v1/flags").await, 1);
 }
 
 async fn stale_flags(app: &TestApp) -> serde_json::Value {

@@ -10,7 +10,9 @@ use tower::ServiceExt;
 use wavegate_server::AppState;
 use wavegate_store::{SqliteStore, Store};
 
-pub const ADMIN: &str = "test-admin-token-0123456789abcdef0123";
+pub use wavegate_testkit::ADMIN;
+pub use wavegate_testkit::fixtures::FLAGS;
+use wavegate_testkit::fixtures::Plan;
 
 pub struct TestApp {
     pub clock: Arc<wavegate_server::clock::ManualClock>,
@@ -82,25 +84,68 @@ impl TestApp {
         self.call(method, path, Some(ADMIN), body).await
     }
 
-    pub async fn apply_yaml(&self, yaml: &str) -> Reply {
-        self.raw(
-            Method::POST,
-            "/api/v1/apply",
-            Some(ADMIN),
-            &[("content-type", "application/yaml")],
-            yaml.as_bytes().to_vec(),
-        )
-        .await
+    /// POSTs a YAML document as the admin.
+    async fn post_yaml(&self, path: &str, yaml: &str) -> Reply {
+        let yaml_type = [("content-type", "application/yaml")];
+        self.raw(Method::POST, path, Some(ADMIN), &yaml_type, yaml.as_bytes().to_vec()).await
     }
 
+    /// Applies a flag file.
+    pub async fn apply_yaml(&self, yaml: &str) -> Reply {
+        self.post_yaml("/api/v1/apply", yaml).await
+    }
+
+    /// Stores a plan.
+    pub async fn post_plan(&self, yaml: &str) -> Reply {
+        self.post_yaml("/api/v1/plans", yaml).await
+    }
+
+    /// Applies `flags` and stores `plan`, asserting both worked.
+    pub async fn prepare(&self, flags: &str, plan: &str) {
+        let r = self.apply_yaml(flags).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let r = self.post_plan(plan).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+
+    /// Starts a rollout of the stored plan `plan`; its id. Panics unless it started.
+    pub async fn start(&self, plan: &str) -> String {
+        let r = self.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": plan}))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// How many items the list at `path` holds (read as the admin).
+    pub async fn count(&self, path: &str) -> usize {
+        let r = self.admin(Method::GET, path, None).await;
+        r.body.as_array().unwrap_or_else(|| panic!("{path}: not a list: {:?}", r.body)).len()
+    }
+
+    /// A person's `command` (`pause`, `resume`, `rollback`) on rollout `id`, as the admin, with
+    /// `reason`.
+    pub async fn command(&self, id: &str, command: &str, reason: &str) -> Reply {
+        let path = format!("/api/v1/rollouts/{id}/{command}");
+        self.admin(Method::POST, &path, Some(json!({"reason": reason}))).await
+    }
+
+    /// A rollout's status.
+    pub async fn rollout(&self, id: &str) -> Value {
+        self.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body
+    }
+
+    /// One controller tick, as the leading replica's loop runs it.
+    pub async fn tick(&self) {
+        wavegate_server::runtime::controller::tick(&self.state).await.unwrap();
+    }
+
+    /// Asks for a token (`{"kind", "environments", "principal"?}`) as `by`.
+    pub async fn mint(&self, by: &str, token: Value) -> Reply {
+        self.call(Method::POST, "/api/v1/tokens", Some(by), Some(token)).await
+    }
+
+    /// A new token of `kind` for `envs`, minted by the admin.
     pub async fn token(&self, kind: &str, envs: &[&str]) -> String {
-        let r = self
-            .admin(
-                Method::POST,
-                "/api/v1/tokens",
-                Some(json!({"kind": kind, "environments": envs})),
-            )
-            .await;
+        let r = self.mint(ADMIN, json!({"kind": kind, "environments": envs})).await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         r.body["token"].as_str().unwrap().to_owned()
     }
@@ -115,49 +160,26 @@ impl TestApp {
         .await
     }
 
+    /// Evaluates every flag over OFREP (`POST /ofrep/v1/evaluate/flags`) with a raw body.
+    pub async fn bulk(&self, token: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let path = "/ofrep/v1/evaluate/flags";
+        self.raw(Method::POST, path, Some(token), headers, body.to_vec()).await
+    }
+
     pub async fn revision(&self) -> i64 {
         self.state.store.revision().await.unwrap()
     }
 }
 
-pub const FLAGS: &str = r##"
-segments:
-  beta-testers:
-    constraints:
-      - { attribute: email, op: ends_with, values: ["@example.com"] }
-flags:
-  new-checkout:
-    description: New checkout flow
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - name: internal
-            segment: beta-testers
-            serve: "on"
-          - name: gradual
-            constraints: [{ attribute: country, op: in, values: [NO, SE] }]
-            split: { "on": 10%, "off": 90% }
-      dev:
-        enabled: false
-  banner-color:
-    variants: { blue: "#00f", red: "#f00" }
-    default: blue
-    environments:
-      prod: { enabled: true, rules: [ { name: vip, constraints: [{ attribute: plan, op: eq, values: [vip] }], serve: red } ] }
-  price-factor:
-    variants: { base: 1.0, sale: 0.5 }
-    default: base
-    environments: { prod: { enabled: true } }
-  limits:
-    variants: { default: { max: 10, tier: free } }
-    default: default
-    environments: { prod: { enabled: true } }
-  strict-split:
-    variants: { a: "A", b: "B" }
-    default: a
-    environments:
-      prod: { enabled: true, rules: [ { split: { a: 50%, b: 50% }, stickiness: targetingKey } ] }
-"##;
+/// Plan `name` for `flag`: two waves (20% → 100%) behind an error-rate guardrail that rolls
+/// back, requested by admin, approved by bob.
+pub fn guarded_plan(name: &str, flag: &str) -> String {
+    let guardrail = "guardrails:
+  - { name: errors, metric: error, comparison: absolute, tolerance: 0.05, mde: 0.05, min_sample: 50, action: rollback }
+runbook: { errors: look }
+";
+    Plan::new(name, flag)
+        .owners("{ requester: admin, approvers: [bob] }")
+        .section(guardrail)
+        .to_string()
+}

@@ -6,56 +6,10 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use unleash_yggdrasil::{EngineState, UpdateMessage};
+use wavegate_testkit::fixtures::UNLEASH_FLAGS as FLAGS;
+use wavegate_testkit::signals::arm_exposures;
 
-use crate::support::{ADMIN, TestApp, spawn_app};
-
-const FLAGS: &str = r##"
-segments:
-  beta:
-    keys: [user-3, user-7]
-    constraints:
-      - { attribute: plan, op: in, values: [pro] }
-flags:
-  rollout:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - { name: blocked, constraints: [{ attribute: country, op: in, values: [KP] }], serve: "off" }
-          - { name: gradual, split: { "on": 10%, "off": 90% } }
-  colour:
-    variants: { red: { hex: "#f00" }, green: { hex: "#0f0" }, blue: { hex: "#00f" } }
-    default: red
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - { split: { red: 33%, green: 33%, blue: 34% } }
-  nordic:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - { constraints: [{ attribute: country, op: in, values: [NO, SE, DK] }, { attribute: age, op: gte, values: [18] }], serve: "on" }
-  beta-banner:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - { segment: beta, serve: "on" }
-  beta-child:
-    variants: { "on": true, "off": false }
-    default: "on"
-    prerequisites: [{ flag: beta-banner }]
-    environments:
-      prod: { enabled: true }
-"##;
+use crate::support::{TestApp, guarded_plan, spawn_app};
 
 async fn setup() -> (TestApp, String) {
     let app = spawn_app().await;
@@ -74,6 +28,11 @@ async fn get(
     let mut headers = vec![("authorization", auth)];
     headers.extend_from_slice(extra);
     app.raw(Method::GET, path, None, &headers, Vec::new()).await
+}
+
+/// POSTs `body` with `auth` as the whole `Authorization` header (Unleash's token shape).
+async fn post(app: &TestApp, path: &str, auth: &str, body: Vec<u8>) -> crate::support::Reply {
+    app.raw(Method::POST, path, None, &[("authorization", auth)], body).await
 }
 
 fn ygg_context(i: usize) -> (Value, unleash_yggdrasil::Context) {
@@ -225,46 +184,16 @@ async fn register_and_metrics_feed_the_rollout() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "appName is required");
 
     // A rollout on `nordic`: its metrics become exposures by arm.
-    let plan = r#"name: p1
-release: { name: nordic, version: 1.0.0, risk: low }
-flag: nordic
-new_variant: "on"
-control_variant: "off"
-environment: prod
-owners: { requester: admin, approvers: [bob] }
-guardrails:
-  - { name: errors, metric: error, comparison: absolute, tolerance: 0.05, mde: 0.05, min_sample: 50, action: rollback }
-runbook: { errors: look }
-waves:
-  - { exposure: 20% }
-  - { exposure: 100% }
-"#;
-    let r = app
-        .raw(
-            Method::POST,
-            "/api/v1/plans",
-            Some(ADMIN),
-            &[("content-type", "application/yaml")],
-            plan.as_bytes().to_vec(),
-        )
-        .await;
+    let r = app.post_plan(&guarded_plan("p1", "nordic")).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
-    let id = r.body["id"].as_str().unwrap().to_owned();
+    let id = app.start("p1").await;
     let metrics = json!({"appName": "shop", "instanceId": "i-1", "connectionId": "c-1", "platformName": "CPython",
         "bucket": {"start": "2026-11-23T10:00:00Z", "stop": "2026-11-23T10:01:00Z",
                    "toggles": {"nordic": {"yes": 30, "no": 270, "variants": {}}, "colour": {"yes": 5, "no": 0, "variants": {"red": 5}}}}});
     let r = post("/api/client/metrics", metrics).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
-    let status = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await.body;
-    let n = |arm: &str| {
-        status["signals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["arm"] == arm && s["metric"] == "exposure")
-            .map(|s| s["n"].as_f64().unwrap())
-    };
+    let status = app.rollout(&id).await;
+    let n = |arm: &str| arm_exposures(&status, arm);
     assert_eq!((n("treatment"), n("control")), (Some(30.0), Some(270.0)), "{status}");
     let r = post(
         "/api/client/metrics",
@@ -303,18 +232,8 @@ async fn frontend_api_evaluates_server_side() {
     assert_eq!(colour["variant"]["name"], ofrep["variant"]);
     assert_eq!(colour["variant"]["enabled"], true);
     // Off for this context: not listed by /api/frontend, listed by /all.
-    let r = app
-        .raw(
-            Method::POST,
-            "/api/frontend",
-            None,
-            &[("authorization", &client)],
-            serde_json::to_vec(
-                &json!({"context": {"userId": "user-4", "properties": {"plan": "free"}}}),
-            )
-            .unwrap(),
-        )
-        .await;
+    let context = json!({"context": {"userId": "user-4", "properties": {"plan": "free"}}});
+    let r = post(&app, "/api/frontend", &client, serde_json::to_vec(&context).unwrap()).await;
     let names: Vec<&str> =
         r.body["toggles"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert!(!names.contains(&"beta-child"), "prerequisite unmet: {names:?}");
@@ -335,25 +254,9 @@ async fn frontend_api_evaluates_server_side() {
     assert_eq!((r.status, r.body["enabled"].clone()), (StatusCode::OK, json!(true)));
     let r = get(&app, "/api/frontend/features/nordic?userId=u&country=DE", &client, &[]).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = app
-        .raw(
-            Method::POST,
-            "/api/frontend",
-            None,
-            &[("authorization", &client)],
-            b"{not json".to_vec(),
-        )
-        .await;
+    let r = post(&app, "/api/frontend", &client, b"{not json".to_vec()).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = app
-        .raw(
-            Method::POST,
-            "/api/frontend/client/metrics",
-            None,
-            &[("authorization", &client)],
-            b"{}".to_vec(),
-        )
-        .await;
+    let r = post(&app, "/api/frontend/client/metrics", &client, b"{}".to_vec()).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
 }
 

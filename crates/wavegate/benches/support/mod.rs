@@ -2,45 +2,13 @@
 //! Each bench binary uses a part of them.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
-pub const ADMIN: &str = "bench-admin-token-0123456789abcdef0123456789";
-
-pub struct Proc {
-    pub child: Child,
-    pub url: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    /// CPU time the process has used so far, in seconds (see [`cpu_seconds`]).
-    pub fn cpu_seconds(&self) -> Option<f64> {
-        cpu_seconds(self.child.id())
-    }
-
-    /// Resident set (VmRSS), KiB.
-    pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    }
-}
+pub use wavegate_testkit::ADMIN;
+pub use wavegate_testkit::api::{Api, ofrep};
+pub use wavegate_testkit::process::Proc;
 
 /// CPU time (user + system, all threads) of process `pid` so far, in seconds, from
 /// `/proc/PID/stat`; `None` if it cannot be read (not Linux, or the process is gone).
@@ -52,6 +20,17 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     // Fields 14 and 15 (utime, stime) are the 12th and 13th after the name.
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(ticks as f64 / clock_ticks_per_second())
+}
+
+/// Resident set (VmRSS) of process `pid`, KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// `sysconf(_SC_CLK_TCK)`, from `getconf` (100 on every common Linux).
@@ -75,70 +54,13 @@ pub fn spawn(args: &[&str], env: &[(&str, &str)], prefix: &str) -> Proc {
     let bin = std::env::var_os("WAVEGATE_BENCH_BIN")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_wavegate").into());
     let mut cmd = Command::new(bin);
-    cmd.args(args).env("RUST_LOG", "error").stdout(Stdio::piped()).stderr(Stdio::inherit());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().expect("spawn wavegate");
-    // Owned by the guard from here on, so it is killed and reaped on every path.
-    let mut proc = Proc { child, url: String::new() };
-    let stdout = proc.child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("wavegate reports its address");
-        if let Some(rest) = line.strip_prefix(prefix) {
-            proc.url = rest.split_whitespace().next().unwrap().to_owned();
-            return proc;
-        }
-    }
+    cmd.args(args).env("RUST_LOG", "error").envs(env.iter().copied());
+    Proc::spawn(&mut cmd, prefix, Duration::from_secs(60))
 }
 
-pub struct Api {
-    pub http: reqwest::Client,
-    pub url: String,
-}
-
-impl Api {
-    /// Calls the API as the bootstrap admin; panics unless it succeeds.
-    pub async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-        yaml: Option<String>,
-    ) -> Value {
-        let mut rb = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(ADMIN);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        if let Some(y) = yaml {
-            rb = rb.header("content-type", "application/yaml").body(y);
-        }
-        let resp = rb.send().await.expect("server reachable");
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {v}");
-        v
-    }
-
-    /// A new token of `kind` for `prod`.
-    pub async fn token(&self, kind: &str) -> String {
-        self.call(
-            reqwest::Method::POST,
-            "/api/v1/tokens",
-            Some(json!({"kind": kind, "environments": ["prod"]})),
-            None,
-        )
-        .await["token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
+/// The API of `server`, as the bootstrap admin.
+pub fn admin(server: &Proc) -> Api {
+    Api::new(&server.url, ADMIN)
 }
 
 /// `wavegate serve` on `db` (a SQLite path or a `postgres://` URL), listening on a free port,
@@ -149,6 +71,15 @@ pub fn serve(db: &str) -> Proc {
         &[("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", ADMIN)],
         "wavegate listening on ",
     )
+}
+
+/// The `p`th percentile of `sorted` (nearest rank); NaN when it is empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
 }
 
 /// A SQLite database file in `dir`, as `serve` takes it.

@@ -5,10 +5,13 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use wavegate_testkit::postgres::Database;
 
-use crate::replicas::Database;
-use crate::rollout::{FLAGS, GATED, status, token};
-use crate::support::{ADMIN, cli, cli_json, eventually, start_with, stderr, stdout, write};
+use crate::rollout::{flags, gated, status};
+use crate::support::{
+    ADMIN, apply, cli, cli_json, eventually, start_rollout, start_with, stderr, stdout, token,
+    write,
+};
 
 fn run(args: &[&str]) -> std::process::Output {
     std::process::Command::new(crate::support::bin())
@@ -25,16 +28,11 @@ fn a_mid_rollout_backup_restores_into_postgres_and_the_rollout_resumes() {
     let db = dir.path().join("w.db");
     let server = start_with(&db, Some(ADMIN), &["--tick", "100ms"]);
     let url = server.url.clone();
-    let flags = write(dir.path(), "flags.yaml", FLAGS);
-    cli_json(&url, ADMIN, &["flag", "apply", "-f", flags.to_str().unwrap()]);
-    let plan = write(dir.path(), "gated.yaml", GATED);
-    cli_json(&url, ADMIN, &["plan", "apply", "-f", plan.to_str().unwrap()]);
+    apply(&url, dir.path(), "flag", "flags.yaml", &flags());
+    apply(&url, dir.path(), "plan", "gated.yaml", &gated());
     let alice = token(&url, "admin", "prod", "alice");
     let bob = token(&url, "admin", "prod", "bob");
-    let id = cli_json(&url, &alice, &["rollout", "start", "checkout-gated"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = start_rollout(&url, &alice, "checkout-gated");
     eventually("the gate to ask for approval", Duration::from_secs(30), || {
         status(&url, ADMIN, &id)["phase"] == "awaiting_approval"
     });
@@ -61,7 +59,7 @@ fn a_mid_rollout_backup_restores_into_postgres_and_the_rollout_resumes() {
     drop(server);
 
     // Restore into PostgreSQL.
-    let pg = Database::create();
+    let pg = Database::create("wavegate_it").unwrap();
     let o = run(&["restore", file.to_str().unwrap(), "--db", &pg.url(), "--json"]);
     assert!(o.status.success(), "restore failed: {}{}", stdout(&o), stderr(&o));
     let restored: Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -1,8 +1,14 @@
 //! The CLI as a user runs it: flags as code, eval, tokens, audit, exit codes.
 
-use serde_json::json;
+use std::path::Path;
 
-use crate::support::{ADMIN, FLAGS, cli, cli_json, start, stderr, stdout, write};
+use serde_json::json;
+use wavegate_testkit::fixtures::{Plan, on_off};
+
+use crate::support::{
+    ADMIN, FLAGS, Server, apply, cli, cli_json, prod_token, start, start_rollout, stderr, stdout,
+    write,
+};
 
 #[test]
 fn flags_as_code_round_trip() {
@@ -141,6 +147,22 @@ fn help_explains_the_commands() {
     );
 }
 
+/// A server over a fresh database in `dir` with the boolean `flags` applied.
+fn serve_flags(dir: &Path, flags: &[&str]) -> Server {
+    let server = start(&dir.join("w.db"), Some(ADMIN));
+    apply(&server.url, dir, "flag", "f.yaml", &on_off(flags));
+    server
+}
+
+/// A server with the example flags and `plan` applied.
+fn start_with_example(dir: &Path, root: &Path, plan: &Path) -> Server {
+    let server = start(&dir.join("w.db"), Some(ADMIN));
+    let flags = root.join("examples/flags.yaml");
+    cli_json(&server.url, ADMIN, &["flag", "apply", "-f", flags.to_str().unwrap()]);
+    cli_json(&server.url, ADMIN, &["plan", "apply", "-f", plan.to_str().unwrap()]);
+    server
+}
+
 #[test]
 fn drills_rehearse_plans_and_record_evidence() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -172,14 +194,8 @@ fn drills_rehearse_plans_and_record_evidence() {
     assert_eq!(report["passed"], false);
 
     // Recorded against the stored plan version.
-    let server = start(&dir.path().join("w.db"), Some(ADMIN));
+    let server = start_with_example(dir.path(), &root, &plan);
     let url = server.url.as_str();
-    cli_json(
-        url,
-        ADMIN,
-        &["flag", "apply", "-f", root.join("examples/flags.yaml").to_str().unwrap()],
-    );
-    cli_json(url, ADMIN, &["plan", "apply", "-f", plan.to_str().unwrap()]);
     let o = cli(
         url,
         Some(ADMIN),
@@ -202,14 +218,8 @@ fn rollout_start_checks_the_artifact_digest() {
     let plan_text = format!("{head}{}", &rest[rest.find("runbook:").unwrap()..]);
     let dir = tempfile::tempdir().unwrap();
     let plan = write(dir.path(), "plan.yaml", &plan_text);
-    let server = start(&dir.path().join("w.db"), Some(ADMIN));
+    let server = start_with_example(dir.path(), &root, &plan);
     let url = server.url.as_str();
-    cli_json(
-        url,
-        ADMIN,
-        &["flag", "apply", "-f", root.join("examples/flags.yaml").to_str().unwrap()],
-    );
-    cli_json(url, ADMIN, &["plan", "apply", "-f", plan.to_str().unwrap()]);
     let wrong = write(dir.path(), "wrong.bin", "not the release");
     let o = cli(
         url,
@@ -289,19 +299,10 @@ fn import_unleash_writes_an_appliable_flag_file_and_reports_what_it_left_out() {
 #[test]
 fn scorecard_show_and_set() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("w.db"), Some(ADMIN));
-    let flags = write(
-        dir.path(),
-        "f.yaml",
-        "flags:\n  checkout:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n",
-    );
-    cli_json(&server.url, ADMIN, &["flag", "apply", "-f", flags.to_str().unwrap()]);
-    let plan = write(
-        dir.path(),
-        "p.yaml",
-        "name: p1\nrelease: { name: checkout, version: 1.0.0, risk: low }\nflag: checkout\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: { requester: admin }\nscorecard: { max_red: 1, items: [{ key: baseline }] }\nwaves:\n  - { exposure: 20% }\n",
-    );
-    cli_json(&server.url, ADMIN, &["plan", "apply", "-f", plan.to_str().unwrap()]);
+    let server = serve_flags(dir.path(), &["checkout"]);
+    let scorecard = "scorecard: { max_red: 1, items: [{ key: baseline }] }\n";
+    let plan = Plan::new("p1", "checkout").section(scorecard).waves(&["{ exposure: 20% }"]);
+    apply(&server.url, dir.path(), "plan", "p.yaml", &plan.to_string());
     let o = cli(&server.url, Some(ADMIN), &["scorecard", "show", "p1"]);
     let out = stdout(&o);
     assert!(out.contains("baseline") && out.contains("NO-GO: 1 of 1 items not green"), "{out}");
@@ -356,28 +357,16 @@ fn report_dora_from_real_rollouts() {
     let dir = tempfile::tempdir().unwrap();
     let server =
         crate::support::start_with(&dir.path().join("w.db"), Some(ADMIN), &["--tick", "100ms"]);
-    let flags = write(
-        dir.path(),
-        "f.yaml",
-        "flags:\n  a:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n  b:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n",
-    );
-    cli_json(&server.url, ADMIN, &["flag", "apply", "-f", flags.to_str().unwrap()]);
+    apply(&server.url, dir.path(), "flag", "f.yaml", &on_off(&["a", "b"]));
     let commit = (chrono::Utc::now() - chrono::Duration::hours(5)).to_rfc3339();
     for (name, flag, kind) in [("pa", "a", "feature"), ("pb", "b", "hotfix")] {
-        let text = format!(
-            "name: {name}\nrelease: {{ name: {flag}, version: 1.0.0, risk: low, service: checkout, team: payments, commit_time: \"{commit}\", change_type: {kind} }}\nflag: {flag}\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: {{ requester: admin }}\nwaves:\n  - {{ exposure: 20%, hold: 1h }}\n  - {{ exposure: 100% }}\n"
-        );
-        let p = write(dir.path(), &format!("{name}.yaml"), &text);
-        cli_json(&server.url, ADMIN, &["plan", "apply", "-f", p.to_str().unwrap()]);
+        let plan = Plan::new(name, flag)
+            .release(&format!("version: 1.0.0, risk: low, service: checkout, team: payments, commit_time: \"{commit}\", change_type: {kind}"))
+            .waves(&["{ exposure: 20%, hold: 1h }", "{ exposure: 100% }"]);
+        apply(&server.url, dir.path(), "plan", &format!("{name}.yaml"), &plan.to_string());
     }
-    let a = cli_json(&server.url, ADMIN, &["rollout", "start", "pa"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let b = cli_json(&server.url, ADMIN, &["rollout", "start", "pb"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let a = start_rollout(&server.url, ADMIN, "pa");
+    let b = start_rollout(&server.url, ADMIN, "pb");
     cli_json(&server.url, ADMIN, &["rollout", "rollback", &b, "--reason", "errors"]);
     // `a` is still holding its first wave (1h): running rollouts are not deployments yet.
     assert_eq!(cli_json(&server.url, ADMIN, &["rollout", "status", &a])["state"], "running");
@@ -414,12 +403,7 @@ fn report_dora_from_real_rollouts() {
 fn feedback_in_digest_out() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("w.db"), Some(ADMIN));
-    let sdk =
-        cli_json(&server.url, ADMIN, &["token", "create", "--kind", "server-sdk", "--env", "prod"])
-            ["token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    let sdk = prod_token(&server.url, "server-sdk");
     let item = |cohort: &str, sentiment: &str, text: &str| json!({"release": "checkout", "category": "Usability", "cohort": cohort, "sentiment": sentiment, "text": text});
     let (status, body) = crate::support::post_json(
         &format!("{}/api/v1/feedback", server.url),
@@ -456,19 +440,9 @@ fn feedback_in_digest_out() {
 #[test]
 fn rollout_start_at_schedules() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("w.db"), Some(ADMIN));
-    let flags = write(
-        dir.path(),
-        "f.yaml",
-        "flags:\n  a:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n",
-    );
-    cli_json(&server.url, ADMIN, &["flag", "apply", "-f", flags.to_str().unwrap()]);
-    let p = write(
-        dir.path(),
-        "p.yaml",
-        "name: pa\nrelease: { name: a, version: 1.0.0, risk: low }\nflag: a\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: { requester: admin }\nwaves:\n  - { exposure: 20% }\n",
-    );
-    cli_json(&server.url, ADMIN, &["plan", "apply", "-f", p.to_str().unwrap()]);
+    let server = serve_flags(dir.path(), &["a"]);
+    let plan = Plan::new("pa", "a").waves(&["{ exposure: 20% }"]);
+    apply(&server.url, dir.path(), "plan", "p.yaml", &plan.to_string());
     let at = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
     let o = cli(&server.url, Some(ADMIN), &["rollout", "start", "pa", "--at", &at]);
     assert!(stdout(&o).contains("scheduled: pa starts at"), "{} {}", stdout(&o), stderr(&o));
@@ -483,31 +457,17 @@ fn rollout_start_at_schedules() {
 #[test]
 fn report_adoption_by_cohort() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("w.db"), Some(ADMIN));
-    let flags = write(
-        dir.path(),
-        "f.yaml",
-        "flags:\n  search:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true }\n",
-    );
-    cli_json(&server.url, ADMIN, &["flag", "apply", "-f", flags.to_str().unwrap()]);
-    let plan = write(
-        dir.path(),
-        "p.yaml",
-        "name: search-v2\nrelease: { name: search, version: 2.0.0, risk: low }\nflag: search\nnew_variant: \"on\"\ncontrol_variant: \"off\"\nenvironment: prod\nowners: { requester: admin }\nadoption: { cohorts: [function], key_task: saved_search }\nwaves:\n  - { exposure: 20%, hold: 1h }\n  - { exposure: 100% }\n",
-    );
-    cli_json(&server.url, ADMIN, &["plan", "apply", "-f", plan.to_str().unwrap()]);
-    let id = cli_json(&server.url, ADMIN, &["rollout", "start", "search-v2"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let server = serve_flags(dir.path(), &["search"]);
+    let plan = Plan::new("search-v2", "search")
+        .release("version: 2.0.0, risk: low")
+        .section("adoption: { cohorts: [function], key_task: saved_search }\n")
+        .waves(&["{ exposure: 20%, hold: 1h }", "{ exposure: 100% }"])
+        .to_string();
+    apply(&server.url, dir.path(), "plan", "p.yaml", &plan);
+    let id = start_rollout(&server.url, ADMIN, "search-v2");
     let none = stdout(&cli(&server.url, Some(ADMIN), &["report", "adoption", &id]));
     assert!(none.contains("| **all users** | — | — | — |"), "nothing yet: {none}");
-    let sdk =
-        cli_json(&server.url, ADMIN, &["token", "create", "--kind", "server-sdk", "--env", "prod"])
-            ["token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    let sdk = prod_token(&server.url, "server-sdk");
     // 50 in sales (40 save a search), 50 in support (5 do).
     let mut events = Vec::new();
     for i in 0..100 {
@@ -545,20 +505,10 @@ fn report_adoption_by_cohort() {
         "{table}"
     );
     // A rolled-back rollout's users are no longer tracked: listed only with --all.
-    let other = write(
-        dir.path(),
-        "q.yaml",
-        &std::fs::read_to_string(&plan)
-            .unwrap()
-            .replace("search-v2", "search-v3")
-            .replace("2.0.0", "3.0.0"),
-    );
+    let other = plan.replace("search-v2", "search-v3").replace("2.0.0", "3.0.0");
     cli_json(&server.url, ADMIN, &["rollout", "rollback", &id, "--reason", "errors"]);
-    cli_json(&server.url, ADMIN, &["plan", "apply", "-f", other.to_str().unwrap()]);
-    let v3 = cli_json(&server.url, ADMIN, &["rollout", "start", "search-v3"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    apply(&server.url, dir.path(), "plan", "q.yaml", &other);
+    let v3 = start_rollout(&server.url, ADMIN, "search-v3");
     let listed = cli_json(&server.url, ADMIN, &["report", "adoption"]);
     let ids: Vec<&str> = listed["rollouts"]
         .as_array()

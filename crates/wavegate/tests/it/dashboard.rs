@@ -10,35 +10,28 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::rollout::{FLAGS, Traffic, token};
-use crate::support::{ADMIN, cli_json, start_with, write};
+use wavegate_testkit::fixtures::Plan;
 
-const PLAN: &str = r#"
-name: checkout-dashboard
-release: { name: checkout, version: 2.1.0, risk: medium, team: payments, service: checkout, regions: [eu-north-1] }
-flag: checkout
-new_variant: "on"
-control_variant: "off"
-environment: prod
-owners: { requester: alice, approvers: [bob] }
-adoption: { cohorts: [region], key_task: checkout_completed }
-guardrails:
-  - name: errors
-    metric: error
-    comparison: absolute
-    tolerance: 0.05
-    mde: 0.05
-    min_sample: 100
-    action: rollback
-waves:
-  - { exposure: 10%, promotion: approval }
-  - { exposure: 50%, hold: 1h }
-  - { exposure: 100% }
-runbook:
+use crate::rollout::{ALICE_AND_BOB, ERRORS, Traffic, flags};
+use crate::support::{ADMIN, apply, cli_json, http_receiver, start_rollout, start_with, token};
+
+/// A gated first wave (10%), then 50% held an hour, behind an error-rate guardrail, tracking
+/// adoption by region; alice requests, bob approves.
+fn plan() -> String {
+    let runbook = "runbook:
   errors: |
     1. The controller restored the pre-rollout flag version.
     2. Check the checkout error dashboard.
-"#;
+";
+    Plan::new("checkout-dashboard", "checkout")
+        .release("version: 2.1.0, risk: medium, team: payments, service: checkout, regions: [eu-north-1]")
+        .owners(ALICE_AND_BOB)
+        .section("adoption: { cohorts: [region], key_task: checkout_completed }\n")
+        .section(ERRORS)
+        .section(runbook)
+        .waves(&["{ exposure: 10%, promotion: approval }", "{ exposure: 50%, hold: 1h }", "{ exposure: 100% }"])
+        .to_string()
+}
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
@@ -61,17 +54,9 @@ async fn the_dashboard_shows_live_changes_and_its_approve_button_promotes_a_gate
     let dir = tempfile::tempdir().unwrap();
     let server = start_with(&dir.path().join("w.db"), Some(ADMIN), &["--tick", "100ms"]);
     let url = server.url.clone();
-    cli_json(
-        &url,
-        ADMIN,
-        &["flag", "apply", "-f", write(dir.path(), "flags.yaml", FLAGS).to_str().unwrap()],
-    );
-    cli_json(
-        &url,
-        ADMIN,
-        &["plan", "apply", "-f", write(dir.path(), "plan.yaml", PLAN).to_str().unwrap()],
-    );
-    let (hook, heard) = crate::support::http_receiver(0);
+    apply(&url, dir.path(), "flag", "flags.yaml", &flags());
+    apply(&url, dir.path(), "plan", "plan.yaml", &plan());
+    let (hook, heard) = http_receiver(0);
     cli_json(
         &url,
         ADMIN,
@@ -95,10 +80,7 @@ async fn the_dashboard_shows_live_changes_and_its_approve_button_promotes_a_gate
         client_token: token(&url, "client-sdk", "prod", "web"),
         server_token: token(&url, "server-sdk", "prod", "checkout-service"),
     };
-    let id = cli_json(&url, &alice, &["rollout", "start", "checkout-dashboard"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = start_rollout(&url, &alice, "checkout-dashboard");
 
     // Healthy traffic until the guardrail passes and the gate asks for approval.
     let deadline = Instant::now() + Duration::from_secs(90);

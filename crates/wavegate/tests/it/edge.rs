@@ -2,96 +2,69 @@
 //! forwards events into the rollout's aggregates, reports staleness when the upstream dies,
 //! and serves its last good configuration after its own restart with the upstream still down.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use wavegate_testkit::api::ofrep;
+use wavegate_testkit::fixtures::{Plan, on_off_flag};
+use wavegate_testkit::poll::until;
+use wavegate_testkit::process::Proc;
+use wavegate_testkit::signals::{arm_exposures, exposures};
 
-use crate::rollout::token;
-use crate::support::{ADMIN, Server, bin, cli_json, eventually, start_with, write};
+use crate::support::{
+    ADMIN, Server, apply, bin, cli_json, eventually, start_rollout, start_with, token,
+};
 
-const FLAGS: &str = r#"
-flags:
-  checkout:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - { name: gradual, split: { "on": 30%, "off": 70% } }
-  search:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod: { enabled: true }
-"#;
-
-const PLAN: &str = r#"
-name: search-edge
-release: { name: search, version: 1.0.0, risk: low }
-flag: search
-new_variant: "on"
-control_variant: "off"
-environment: prod
-owners: { requester: admin }
-waves:
-  - { exposure: 20%, hold: 1h }
-  - { exposure: 100% }
-"#;
-
-struct Edge {
-    child: Child,
-    url: String,
+/// `checkout` split 30/70, and `search` (for a rollout), off.
+fn flags() -> String {
+    let split = r#"{ name: gradual, split: { "on": 30%, "off": 70% } }"#;
+    format!("flags:\n{}{}", on_off_flag("checkout", &[split]), on_off_flag("search", &[]))
 }
 
-impl Drop for Edge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Rolls `search` out at 20% for an hour, then to everyone.
+fn plan() -> String {
+    Plan::new("search-edge", "search")
+        .waves(&["{ exposure: 20%, hold: 1h }", "{ exposure: 100% }"])
+        .to_string()
 }
 
-fn start_edge(upstream: &str, token: &str, state: &Path) -> Edge {
-    let mut child = Command::new(bin())
-        .args(["edge", "--upstream", upstream, "--env", "prod", "--listen", "127.0.0.1:0"])
+/// `wavegate edge` for prod of `upstream`, flushing events every 100 ms, keeping its state in
+/// `state`.
+fn start_edge(upstream: &str, token: &str, state: &Path) -> Proc {
+    let mut cmd = Command::new(bin());
+    cmd.args(["edge", "--upstream", upstream, "--env", "prod", "--listen", "127.0.0.1:0"])
         .arg("--state-dir")
         .arg(state)
         .args(["--flush-interval", "100ms"])
         .env("WAVEGATE_TOKEN", token)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn wavegate edge");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let line = rx.recv_timeout(Duration::from_secs(30)).expect("the edge reports its address");
-    let url = line
-        .strip_prefix("wavegate edge listening on ")
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Edge { child, url }
+        .env("RUST_LOG", "warn");
+    let edge = Proc::spawn(&mut cmd, "wavegate edge listening on ", Duration::from_secs(30));
+    assert!(edge.banner.is_empty(), "the edge reports its address first: {:?}", edge.banner);
+    edge
 }
 
-async fn ofrep(http: &reqwest::Client, base: &str, token: &str, key: &str, ctx: &Value) -> Value {
-    let resp = http
-        .post(format!("{base}/ofrep/v1/evaluate/flags/{key}"))
-        .bearer_auth(token)
-        .json(&json!({"context": ctx}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200, "{base} {key}");
-    resp.json().await.unwrap()
+/// OFREP's answer for `key`, which must be a 200.
+async fn eval(http: &reqwest::Client, base: &str, token: &str, key: &str, ctx: &Value) -> Value {
+    let (status, answer) = ofrep(http, base, token, key, ctx).await;
+    assert_eq!(status, 200, "{base} {key}");
+    answer
+}
+
+/// A bulk OFREP evaluation for `user`, with `If-None-Match` when there is an `etag`.
+async fn bulk(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    user: &str,
+    etag: Option<&str>,
+) -> reqwest::Response {
+    let mut rb = http.post(format!("{base}/ofrep/v1/evaluate/flags")).bearer_auth(token);
+    if let Some(etag) = etag {
+        rb = rb.header("if-none-match", etag);
+    }
+    rb.json(&json!({"context": {"targetingKey": user}})).send().await.unwrap()
 }
 
 async fn get(http: &reqwest::Client, url: &str) -> (u16, String) {
@@ -103,7 +76,7 @@ async fn answers(http: &reqwest::Client, base: &str, token: &str) -> Vec<Value> 
     let mut out = Vec::new();
     for i in 0..100 {
         let ctx = json!({"targetingKey": format!("user-{i}")});
-        out.push(ofrep(http, base, token, "checkout", &ctx).await["value"].clone());
+        out.push(eval(http, base, token, "checkout", &ctx).await["value"].clone());
     }
     out
 }
@@ -118,36 +91,31 @@ struct Upstream {
     rollout: String,
 }
 
-fn upstream(flags: &str, plan: Option<&str>) -> Upstream {
+fn upstream(flags: &str, plan: Option<String>) -> Upstream {
     let dir = tempfile::tempdir().unwrap();
     let server = start_with(&dir.path().join("w.db"), Some(ADMIN), &[]);
     let url = server.url.clone();
-    let apply = |what: &str, text: &str| {
-        let file = write(dir.path(), &format!("{what}.yaml"), text);
-        cli_json(&url, ADMIN, &[what, "apply", "-f", file.to_str().unwrap()])
-    };
-    apply("flag", flags);
+    apply(&url, dir.path(), "flag", "flag.yaml", flags);
     let rollout = plan.map_or_else(String::new, |plan| {
-        apply("plan", plan);
-        let started = cli_json(&url, ADMIN, &["rollout", "start", "search-edge"]);
-        started["id"].as_str().unwrap().to_owned()
+        apply(&url, dir.path(), "plan", "plan.yaml", &plan);
+        start_rollout(&url, ADMIN, "search-edge")
     });
     let relay = token(&url, "server-sdk", "prod", "edge-eu");
     Upstream { dir, server, url, relay, rollout }
 }
 
 /// Waits (with a deadline) until the edge answers `/readyz` with 200.
-async fn until_ready(http: &reqwest::Client, edge: &Edge) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(http, &format!("{}/readyz", edge.url)).await.0 != 200 {
-        assert!(Instant::now() < deadline, "the edge never became ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn until_ready(http: &reqwest::Client, edge: &Proc) {
+    let readyz = format!("{}/readyz", edge.url);
+    until("the edge to become ready", Duration::from_secs(30), || async {
+        get(http, &readyz).await.0 == 200
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_edge_serves_like_the_server_forwards_events_and_survives_the_upstream() {
-    let Upstream { dir, server, url, relay, rollout } = upstream(FLAGS, Some(PLAN));
+    let Upstream { dir, server, url, relay, rollout } = upstream(&flags(), Some(plan()));
     let app = token(&url, "client-sdk", "prod", "web");
     let service = token(&url, "server-sdk", "prod", "search-service");
     let state = dir.path().join("edge-state");
@@ -169,58 +137,24 @@ async fn the_edge_serves_like_the_server_forwards_events_and_survives_the_upstre
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401, "the upstream decides who may ask");
-    let bulk: Value = http
-        .post(format!("{}/ofrep/v1/evaluate/flags", edge.url))
-        .bearer_auth(&app)
-        .json(&json!({"context": {"targetingKey": "user-1"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(bulk["flags"].as_array().unwrap().len(), 2);
+    let all: Value = bulk(&http, &edge.url, &app, "user-1", None).await.json().await.unwrap();
+    assert_eq!(all["flags"].as_array().unwrap().len(), 2);
     // Bulk answers carry an ETag (no flag here reads the clock); the same context gets a 304.
-    let first = http
-        .post(format!("{}/ofrep/v1/evaluate/flags", edge.url))
-        .bearer_auth(&app)
-        .json(&json!({"context": {"targetingKey": "user-1"}}))
-        .send()
-        .await
-        .unwrap();
+    let first = bulk(&http, &edge.url, &app, "user-1", None).await;
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
-    let again = http
-        .post(format!("{}/ofrep/v1/evaluate/flags", edge.url))
-        .bearer_auth(&app)
-        .header("if-none-match", &etag)
-        .json(&json!({"context": {"targetingKey": "user-1"}}))
-        .send()
-        .await
-        .unwrap();
+    let again = bulk(&http, &edge.url, &app, "user-1", Some(&etag)).await;
     assert_eq!(again.status().as_u16(), 304);
-    let other = http
-        .post(format!("{}/ofrep/v1/evaluate/flags", edge.url))
-        .bearer_auth(&app)
-        .header("if-none-match", &etag)
-        .json(&json!({"context": {"targetingKey": "user-2"}}))
-        .send()
-        .await
-        .unwrap();
+    let other = bulk(&http, &edge.url, &app, "user-2", Some(&etag)).await;
     assert_eq!(other.status().as_u16(), 200, "a new context never gets a stale 304");
 
     // A change on the server reaches the edge's answers.
-    let widened = FLAGS.replace("\"on\": 30%, \"off\": 70%", "\"on\": 100%, \"off\": 0%");
+    let widened = flags().replace("\"on\": 30%, \"off\": 70%", "\"on\": 100%, \"off\": 0%");
     let widened = &widened[..widened.find("  search:").unwrap()];
-    cli_json(
-        &url,
-        ADMIN,
-        &["flag", "apply", "-f", write(dir.path(), "f2.yaml", widened).to_str().unwrap()],
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while answers(&http, &edge.url, &app).await.iter().any(|v| *v != json!(true)) {
-        assert!(Instant::now() < deadline, "the change never reached the edge");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    apply(&url, dir.path(), "flag", "f2.yaml", widened);
+    until("the change to reach the edge", Duration::from_secs(10), || async {
+        answers(&http, &edge.url, &app).await.iter().all(|v| *v == json!(true))
+    })
+    .await;
 
     // Events posted to the edge reach the rollout's aggregates upstream, in batches.
     let events: Vec<Value> = (0..200)
@@ -246,15 +180,7 @@ async fn the_edge_serves_like_the_server_forwards_events_and_survives_the_upstre
         .unwrap();
     assert_eq!(r.status().as_u16(), 403, "client tokens may not post events");
     eventually("the forwarded exposures to count upstream", Duration::from_secs(30), || {
-        let st = cli_json(&url, ADMIN, &["rollout", "status", &rollout]);
-        let counted: f64 = st["signals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["metric"] == "exposure")
-            .map(|s| s["n"].as_f64().unwrap())
-            .sum();
-        counted > 0.0
+        exposures(&cli_json(&url, ADMIN, &["rollout", "status", &rollout])) > 0.0
     });
 
     // The upstream dies: the edge keeps answering and says it is stale.
@@ -298,7 +224,7 @@ async fn the_edge_serves_like_the_server_forwards_events_and_survives_the_upstre
 /// the rollout's arms.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_edge_serves_unleash_clients_like_the_server() {
-    let Upstream { dir, server: _server, url, relay, rollout } = upstream(FLAGS, Some(PLAN));
+    let Upstream { dir, server: _server, url, relay, rollout } = upstream(&flags(), Some(plan()));
     let service = token(&url, "server-sdk", "prod", "shop");
     let browser = token(&url, "client-sdk", "prod", "web");
     let edge = start_edge(&url, &relay, &dir.path().join("edge-state"));
@@ -336,26 +262,14 @@ async fn the_edge_serves_unleash_clients_like_the_server() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 403, "the edge serves prod only");
+    let frontend = |url: String| {
+        let rb = http.get(url).header("authorization", &browser);
+        async move { rb.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
     for i in 0..50 {
         let q = format!("/api/frontend/all?userId=user-{i}");
-        let a: Value = http
-            .get(format!("{}{q}", edge.url))
-            .header("authorization", &browser)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let b: Value = http
-            .get(format!("{url}{q}"))
-            .header("authorization", &browser)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (a, b) =
+            (frontend(format!("{}{q}", edge.url)).await, frontend(format!("{url}{q}")).await);
         assert_eq!(a, b, "frontend answers for user-{i}");
     }
     let metrics = json!({"appName": "shop", "instanceId": "i-1", "bucket": {"start": "2026-11-23T10:00:00Z", "stop": "2026-11-23T10:01:00Z", "toggles": {"search": {"yes": 7, "no": 21}}}});
@@ -368,14 +282,7 @@ async fn the_edge_serves_unleash_clients_like_the_server() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 202);
     let status = cli_json(&url, ADMIN, &["rollout", "status", &rollout]);
-    let n = |arm: &str| {
-        status["signals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["arm"] == arm && s["metric"] == "exposure")
-            .map(|s| s["n"].as_f64().unwrap())
-    };
+    let n = |arm: &str| arm_exposures(&status, arm);
     assert_eq!((n("treatment"), n("control")), (Some(7.0), Some(21.0)), "{status}");
 }
 

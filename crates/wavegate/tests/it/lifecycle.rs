@@ -68,11 +68,7 @@ fn kill_9_loses_nothing_acknowledged() {
         );
         cli_json(&server.url, ADMIN, &["flag", "apply", "-f", changed.to_str().unwrap()]);
     }
-    std::process::Command::new("kill")
-        .args(["-9", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    let _ = server.child.wait();
+    server.kill_9();
     drop(server);
 
     let server = start(&db, Some(ADMIN));

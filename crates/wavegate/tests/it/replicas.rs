@@ -5,100 +5,39 @@
 //! PostgreSQL: `WAVEGATE_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432`); each run
 //! makes (and drops) its own database with `psql`.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use wavegate_testkit::fixtures::{Plan, on_off};
+use wavegate_testkit::http;
+use wavegate_testkit::postgres::Database;
+use wavegate_testkit::signals::exposures;
 
-use crate::support::{ADMIN, Server, cli, cli_json, eventually, start_with, stdout, write};
+use crate::support::{
+    ADMIN, Server, apply, cli, cli_json, eventually, post_json, start_rollout, start_with, stdout,
+    token,
+};
 
-const FLAGS: &str = r#"
-flags:
-  checkout:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod: { enabled: true }
-"#;
-
-const PLAN: &str = r#"
-name: checkout-replicas
-release: { name: checkout, version: 3.0.0, risk: low }
-flag: checkout
-new_variant: "on"
-control_variant: "off"
-environment: prod
-owners: { requester: alice }
-waves:
-  - { exposure: 10%, hold: 4s }
-  - { exposure: 50%, hold: 3s }
-  - { exposure: 100%, hold: 1s }
-"#;
+/// Three waves (10% → 50% → 100%) with holds of a few seconds; alice requests.
+fn plan() -> String {
+    Plan::new("checkout-replicas", "checkout")
+        .release("version: 3.0.0, risk: low")
+        .owners("{ requester: alice }")
+        .waves(&[
+            "{ exposure: 10%, hold: 4s }",
+            "{ exposure: 50%, hold: 3s }",
+            "{ exposure: 100%, hold: 1s }",
+        ])
+        .to_string()
+}
 
 const TICK: &str = "100ms";
 
-pub(crate) fn pg_server() -> String {
-    std::env::var("WAVEGATE_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-pub(crate) struct Database(String);
-
-impl Database {
-    pub(crate) fn create() -> Database {
-        let name = format!(
-            "wavegate_it_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
-        );
-        psql(&format!("CREATE DATABASE {name}"));
-        Database(name)
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("{}/{}", pg_server(), self.0)
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-d", &format!("{}/postgres", pg_server()), "-qc"])
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0))
-            .output();
-    }
-}
-
-fn psql(sql: &str) {
-    let out = Command::new("psql")
-        .args(["-d", &format!("{}/postgres", pg_server()), "-v", "ON_ERROR_STOP=1", "-qc", sql])
-        .output()
-        .expect("run psql (PostgreSQL's client)");
-    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// `wavegate_controller_leader` from a replica's /metrics (None if it does not answer).
 fn leads(server: &Server) -> Option<bool> {
-    let text = http::blocking_get(&format!("{}/metrics", server.url))?;
+    let text = http::get(&format!("{}/metrics", server.url))?;
     let line = text.lines().find(|l| l.starts_with("wavegate_controller_leader "))?;
     Some(line.ends_with(" 1"))
-}
-
-mod http {
-    /// A tiny blocking GET over std (the tests' reqwest is async-only).
-    pub fn blocking_get(url: &str) -> Option<String> {
-        use std::io::{Read, Write};
-        let rest = url.strip_prefix("http://")?;
-        let (host, path) =
-            rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
-        let mut s = std::net::TcpStream::connect(host).ok()?;
-        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").ok()?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).ok()?;
-        let (head, body) = buf.split_once("\r\n\r\n")?;
-        head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
-    }
 }
 
 fn leader_of(replicas: &[Option<Server>]) -> Vec<usize> {
@@ -112,7 +51,7 @@ fn leader_of(replicas: &[Option<Server>]) -> Vec<usize> {
 
 #[test]
 fn a_killed_leader_hands_the_rollout_to_another_replica() {
-    let db = Database::create();
+    let db = Database::create("wavegate_it").unwrap();
     let url = db.url();
     let dir = tempfile::tempdir().unwrap();
     let mut replicas: Vec<Option<Server>> = (0..3)
@@ -129,37 +68,11 @@ fn a_killed_leader_hands_the_rollout_to_another_replica() {
     let other = (leader + 1) % 3;
 
     // Changes made through one replica are served by all.
-    cli_json(
-        &urls[other],
-        ADMIN,
-        &["flag", "apply", "-f", write(dir.path(), "flags.yaml", FLAGS).to_str().unwrap()],
-    );
-    cli_json(
-        &urls[other],
-        ADMIN,
-        &["plan", "apply", "-f", write(dir.path(), "plan.yaml", PLAN).to_str().unwrap()],
-    );
-    let alice = cli_json(
-        &urls[other],
-        ADMIN,
-        &["token", "create", "--kind", "admin", "--env", "prod", "--principal", "alice"],
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let sdk = cli_json(
-        &urls[other],
-        ADMIN,
-        &["token", "create", "--kind", "server-sdk", "--env", "prod", "--principal", "svc"],
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let id = cli_json(&urls[(leader + 2) % 3], &alice, &["rollout", "start", "checkout-replicas"])
-        ["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    apply(&urls[other], dir.path(), "flag", "flags.yaml", &on_off(&["checkout"]));
+    apply(&urls[other], dir.path(), "plan", "plan.yaml", &plan());
+    let alice = token(&urls[other], "admin", "prod", "alice");
+    let sdk = token(&urls[other], "server-sdk", "prod", "svc");
+    let id = start_rollout(&urls[(leader + 2) % 3], &alice, "checkout-replicas");
 
     // Events posted to every replica add up in the same aggregates. Each context is posted
     // under both variants: the one its rule serves counts, the other is stale.
@@ -179,11 +92,8 @@ fn a_killed_leader_hands_the_rollout_to_another_replica() {
             &format!("replica {r} to count the rollout's events"),
             Duration::from_secs(30),
             || {
-                let (status, b) = crate::support::post_json(
-                    &format!("{url}/api/v1/events"),
-                    &sdk,
-                    &json!({"events": events}),
-                );
+                let (status, b) =
+                    post_json(&format!("{url}/api/v1/events"), &sdk, &json!({"events": events}));
                 assert_eq!(status, 202, "{b}");
                 body = b;
                 body["counted"] != json!(0)
@@ -198,25 +108,14 @@ fn a_killed_leader_hands_the_rollout_to_another_replica() {
     }
     let st = cli_json(&urls[leader], ADMIN, &["rollout", "status", &id]);
     assert_eq!(st["wave"], 1, "read before the first promotion (4 s hold)");
-    let exposures: f64 = st["signals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["metric"] == "exposure")
-        .map(|s| s["n"].as_f64().unwrap())
-        .sum();
-    assert_eq!(exposures, f64::from(counted), "{st}");
+    assert_eq!(exposures(&st), f64::from(counted), "{st}");
 
     // Let the leader promote once, then kill it mid-rollout.
     eventually("the leader's first promotion", Duration::from_secs(60), || {
         cli_json(&urls[other], ADMIN, &["rollout", "status", &id])["wave"] == json!(2)
     });
-    let victim = replicas[leader].as_ref().unwrap().child.id();
     let killed_at = Instant::now();
-    assert!(Command::new("kill").args(["-9", &victim.to_string()]).status().unwrap().success());
-    if let Some(mut s) = replicas[leader].take() {
-        let _ = s.child.wait();
-    }
+    replicas[leader].take().unwrap().kill_9();
     let mut next = Vec::new();
     eventually("another replica to lead", Duration::from_secs(30), || {
         next = leader_of(&replicas);

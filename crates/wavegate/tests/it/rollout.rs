@@ -5,27 +5,35 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use wavegate_testkit::api::ofrep;
+use wavegate_testkit::fixtures::{Plan, on_off};
 
-use crate::support::{ADMIN, cli, cli_json, eventually, start_with, stderr, stdout, write};
+use crate::support::{
+    ADMIN, apply, cli, cli_json, eventually, http_receiver, start_rollout, start_with, stderr,
+    stdout, token, write,
+};
 
-pub(crate) const FLAGS: &str = r#"
-flags:
-  checkout:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod: { enabled: true }
-"#;
+/// The flag every rollout here changes: `checkout`, off for everyone.
+pub(crate) fn flags() -> String {
+    on_off(&["checkout"])
+}
 
-const PLAN: &str = r#"
-name: checkout-v2
-release: { name: checkout, version: 2.0.0, risk: medium }
-flag: checkout
-new_variant: "on"
-control_variant: "off"
-environment: prod
-owners: { requester: alice, approvers: [bob] }
-guardrails:
+/// Three waves (10% → 50%, held two minutes → 100%) behind an error-rate guardrail that rolls
+/// back; alice requests, bob approves.
+fn plan() -> String {
+    Plan::new("checkout-v2", "checkout")
+        .release("version: 2.0.0, risk: medium")
+        .owners(ALICE_AND_BOB)
+        .section(ERRORS)
+        .section("runbook:\n  errors: Check the error dashboard.\n")
+        // The second wave is long enough that only the regression can end it.
+        .waves(&["{ exposure: 10% }", "{ exposure: 50%, hold: 2m }", "{ exposure: 100% }"])
+        .to_string()
+}
+
+/// An error-rate guardrail (a tolerance of 5 points, 100 samples per arm before a pass) that
+/// rolls back.
+pub(crate) const ERRORS: &str = "guardrails:
   - name: errors
     metric: error
     comparison: absolute
@@ -33,26 +41,19 @@ guardrails:
     mde: 0.05
     min_sample: 100
     action: rollback
-waves:
-  - { exposure: 10% }
-  - { exposure: 50%, hold: 2m }   # long enough that only the regression can end this wave
-  - { exposure: 100% }
-runbook:
-  errors: Check the error dashboard.
-"#;
+";
 
-pub(crate) const GATED: &str = r#"
-name: checkout-gated
-release: { name: checkout, version: 2.0.1, risk: high }
-flag: checkout
-new_variant: "on"
-control_variant: "off"
-environment: prod
-owners: { requester: alice, approvers: [bob] }
-waves:
-  - { exposure: 10%, promotion: approval }
-  - { exposure: 100% }
-"#;
+/// alice requests, bob approves.
+pub(crate) const ALICE_AND_BOB: &str = "{ requester: alice, approvers: [bob] }";
+
+/// A first wave (10%) that waits for an approval, then 100%.
+pub(crate) fn gated() -> String {
+    Plan::new("checkout-gated", "checkout")
+        .release("version: 2.0.1, risk: high")
+        .owners(ALICE_AND_BOB)
+        .waves(&["{ exposure: 10%, promotion: approval }", "{ exposure: 100% }"])
+        .to_string()
+}
 
 const TICK_MS: u64 = 100;
 
@@ -75,16 +76,8 @@ pub(crate) struct Traffic {
 
 impl Traffic {
     async fn eval(&self, user: &str) -> Value {
-        self.http
-            .post(format!("{}/ofrep/v1/evaluate/flags/checkout", self.url))
-            .bearer_auth(&self.client_token)
-            .json(&json!({"context": {"targetingKey": user}}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let context = json!({"targetingKey": user});
+        ofrep(&self.http, &self.url, &self.client_token, "checkout", &context).await.1
     }
 
     /// Evaluates every user once and posts an exposure and an outcome for each; returns the
@@ -117,17 +110,6 @@ pub(crate) fn status(url: &str, token: &str, id: &str) -> Value {
     cli_json(url, token, &["rollout", "status", id])
 }
 
-pub(crate) fn token(url: &str, kind: &str, env: &str, principal: &str) -> String {
-    cli_json(
-        url,
-        ADMIN,
-        &["token", "create", "--kind", kind, "--env", env, "--principal", principal],
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_regression_in_wave_two_is_rolled_back_automatically() {
     let dir = tempfile::tempdir().unwrap();
@@ -144,13 +126,9 @@ async fn a_regression_in_wave_two_is_rolled_back_automatically() {
         ],
     );
     let url = server.url.clone();
-    cli_json(
-        &url,
-        ADMIN,
-        &["flag", "apply", "-f", write(dir.path(), "flags.yaml", FLAGS).to_str().unwrap()],
-    );
+    apply(&url, dir.path(), "flag", "flags.yaml", &flags());
     // The on-call channel's webhook is down for the first message.
-    let (hook, heard) = crate::support::http_receiver(1);
+    let (hook, heard) = http_receiver(1);
     let set = cli_json(
         &url,
         ADMIN,
@@ -167,7 +145,7 @@ async fn a_regression_in_wave_two_is_rolled_back_automatically() {
         ],
     );
     assert_eq!(set["audience"], "on-call");
-    let plan = write(dir.path(), "plan.yaml", PLAN);
+    let plan = write(dir.path(), "plan.yaml", &plan());
     let lint = cli(&url, None, &["plan", "lint", plan.to_str().unwrap()]);
     assert!(lint.status.success(), "{}", stdout(&lint));
     let applied = cli_json(&url, ADMIN, &["plan", "apply", "-f", plan.to_str().unwrap()]);
@@ -193,7 +171,7 @@ async fn a_regression_in_wave_two_is_rolled_back_automatically() {
             "flag",
             "apply",
             "-f",
-            write(dir.path(), "f2.yaml", &FLAGS.replace("default: \"off\"", "default: \"on\""))
+            write(dir.path(), "f2.yaml", &flags().replace("default: \"off\"", "default: \"on\""))
                 .to_str()
                 .unwrap(),
         ],
@@ -327,23 +305,12 @@ async fn an_approval_gate_needs_someone_other_than_the_requester_and_survives_ki
     let db = dir.path().join("w.db");
     let mut server = start_with(&db, Some(ADMIN), &["--tick", "100ms"]);
     let url = server.url.clone();
-    cli_json(
-        &url,
-        ADMIN,
-        &["flag", "apply", "-f", write(dir.path(), "flags.yaml", FLAGS).to_str().unwrap()],
-    );
-    cli_json(
-        &url,
-        ADMIN,
-        &["plan", "apply", "-f", write(dir.path(), "gated.yaml", GATED).to_str().unwrap()],
-    );
+    apply(&url, dir.path(), "flag", "flags.yaml", &flags());
+    apply(&url, dir.path(), "plan", "gated.yaml", &gated());
     let alice = token(&url, "admin", "prod", "alice");
     let bob = token(&url, "admin", "prod", "bob");
     let carol = token(&url, "admin", "prod", "carol");
-    let id = cli_json(&url, &alice, &["rollout", "start", "checkout-gated"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = start_rollout(&url, &alice, "checkout-gated");
 
     let mut st = Value::Null;
     eventually("the gate to ask for approval", Duration::from_secs(30), || {
@@ -358,11 +325,7 @@ async fn an_approval_gate_needs_someone_other_than_the_requester_and_survives_ki
     assert_eq!(o.status.code(), Some(2), "carol is not an approver");
 
     // kill -9, restart: the rollout is exactly where it was.
-    std::process::Command::new("kill")
-        .args(["-9", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    let _ = server.child.wait();
+    server.kill_9();
     drop(server);
     let server = start_with(&db, Some(ADMIN), &["--tick", "100ms"]);
     let url = server.url.clone();

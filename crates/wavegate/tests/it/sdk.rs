@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use wavegate_core::bucket::bucket;
+use wavegate_testkit::fixtures::UNLEASH_FLAGS;
 
-use crate::support::{ADMIN, FLAGS, cli_json, start, stderr, stdout, write};
+use crate::support::{ADMIN, FLAGS, apply, prod_token, start, stderr, stdout, write};
 
 fn python() -> PathBuf {
     if let Ok(p) = std::env::var("WAVEGATE_PYTHON") {
@@ -26,11 +27,8 @@ fn python() -> PathBuf {
 fn openfeature_python_sdk_evaluates_over_ofrep() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("w.db"), Some(ADMIN));
-    let file = write(dir.path(), "flags.yaml", FLAGS);
-    cli_json(&server.url, ADMIN, &["flag", "apply", "-f", file.to_str().unwrap()]);
-    let t =
-        cli_json(&server.url, ADMIN, &["token", "create", "--kind", "client-sdk", "--env", "prod"]);
-    let token = t["token"].as_str().unwrap();
+    apply(&server.url, dir.path(), "flag", "flags.yaml", FLAGS);
+    let token = &prod_token(&server.url, "client-sdk");
 
     // What each key must get from the 10% split, computed by wavegate-core's bucketing.
     let expected: BTreeMap<String, &str> = (0..200)
@@ -52,63 +50,15 @@ fn openfeature_python_sdk_evaluates_over_ofrep() {
     assert!(out.contains("10 passed, 0 failed"), "{out}");
 }
 
-/// A 10% rollout (behind a rule serving false), a three-way split, a constraint and a segment
-/// with listed keys, as the Unleash SDK test serves them.
-const UNLEASH_FLAGS: &str = r##"
-segments:
-  beta:
-    keys: [user-3, user-7]
-    constraints:
-      - { attribute: plan, op: in, values: [pro, team] }
-flags:
-  rollout:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - { name: embargo, constraints: [{ attribute: country, op: in, values: [KP] }], serve: "off" }
-          - { name: gradual, split: { "on": 10%, "off": 90% } }
-  colour:
-    variants: { red: "#f00", green: "#0f0", blue: "#00f" }
-    default: red
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - { split: { red: 33%, green: 33%, blue: 34% } }
-  nordic:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - { constraints: [{ attribute: country, op: in, values: [NO, SE, DK] }, { attribute: age, op: gte, values: [18] }], serve: "on" }
-  beta-banner:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - { segment: beta, serve: "on" }
-"##;
-
 #[test]
 fn unleash_python_sdk_agrees_with_ofrep_on_10000_contexts() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("w.db"), Some(ADMIN));
-    let file = write(dir.path(), "flags.yaml", UNLEASH_FLAGS);
-    cli_json(&server.url, ADMIN, &["flag", "apply", "-f", file.to_str().unwrap()]);
-    let token = |kind: &str| {
-        cli_json(&server.url, ADMIN, &["token", "create", "--kind", kind, "--env", "prod"])["token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let (sdk, client) = (token("server-sdk"), token("client-sdk"));
+    // A 10% rollout behind a rule serving false, a three-way split, a constraint and a segment
+    // with listed keys, as the Unleash SDK test serves them.
+    apply(&server.url, dir.path(), "flag", "flags.yaml", UNLEASH_FLAGS);
+    let (sdk, client) =
+        (prod_token(&server.url, "server-sdk"), prod_token(&server.url, "client-sdk"));
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/unleash_sdk.py");
     let o = Command::new(python())

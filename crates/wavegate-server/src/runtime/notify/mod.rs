@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::Mutex;
+use wavegate_core::error::root_cause;
 use wavegate_store::{Delivery, DeliveryAttempt, NewDelivery, StoreResult};
 
 use crate::state::AppState;
@@ -292,14 +293,6 @@ pub async fn post(
         }
         Err(e) => Err((None, format!("could not reach the receiver: {}", root_cause(&e)))),
     }
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }
 
 #[cfg(test)]
