@@ -23,6 +23,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 500: something failed on the server's side (details only in its log).
     Internal,
+    /// 503: the storage cannot be written or reached right now (a full disk, a read-only
+    /// database, an outage); the message says which. Retry later.
+    StorageUnavailable,
 }
 
 impl ErrorCode {
@@ -37,6 +40,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Internal => "internal",
+            ErrorCode::StorageUnavailable => "storage_unavailable",
         }
     }
 }

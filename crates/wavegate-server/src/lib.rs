@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod outbound;
@@ -90,17 +91,23 @@ async fn not_found() -> crate::http::error::ApiError {
     crate::http::error::ApiError::not_found("no such route; see /api/v1/openapi.json")
 }
 
+/// `/readyz`: 200 while the storage takes writes, else 503 with the reason (evaluation keeps
+/// serving from memory either way).
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.revision().await {
-        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+    let answer = state.storage.check(&*state.store).await;
+    state.metrics.storage_writable.set(i64::from(answer.is_ok()));
+    match answer {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(reason) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: storage unavailable: {reason}\n"))
+                .into_response()
         }
     }
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {
+    let writable = state.storage.check(&*state.store).await.is_ok();
+    state.metrics.storage_writable.set(i64::from(writable));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
         .into_response()
 }

@@ -44,6 +44,8 @@ pub struct Metrics {
     pub leader: prometheus_client::metrics::gauge::Gauge,
     /// The leadership epoch held (0 when standing by).
     pub leader_epoch: prometheus_client::metrics::gauge::Gauge,
+    /// 1 while the storage takes writes (as `/readyz` last found).
+    pub storage_writable: prometheus_client::metrics::gauge::Gauge,
     /// Notifications queued.
     pub notifications_queued: Counter,
     /// Notifications delivered.
@@ -93,6 +95,12 @@ impl Default for Metrics {
             "The controller leadership epoch this replica holds (0 when standing by)",
             leader_epoch.clone(),
         );
+        let storage_writable = prometheus_client::metrics::gauge::Gauge::default();
+        registry.register(
+            "wavegate_storage_writable",
+            "1 while the storage takes writes, 0 while it cannot (full disk, read-only, outage)",
+            storage_writable.clone(),
+        );
         let notifications_queued = Counter::default();
         registry.register(
             "wavegate_notifications_queued",
@@ -112,6 +120,7 @@ impl Default for Metrics {
             notifications_failed.clone(),
         );
         Metrics {
+            storage_writable,
             notifications_queued,
             notifications_sent,
             notifications_failed,

@@ -54,6 +54,8 @@ pub struct AppState {
     /// The revision of the snapshot evaluation serves, bumped after each swap (OFREP refetch
     /// notices wait on it, so a client refetching after a notice sees the new configuration).
     pub config_rev: Arc<tokio::sync::watch::Sender<i64>>,
+    /// Whether the storage takes writes (readiness), probed at most once a second.
+    pub storage: Arc<crate::health::StorageHealth>,
     /// Set when the server shuts down: long-lived responses (streams) end.
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
     reload_lock: Arc<Mutex<()>>,
@@ -87,6 +89,7 @@ impl AppState {
             notify: crate::runtime::notify::NotifyConfig::default(),
             public_url: None,
             config_rev: Arc::new(tokio::sync::watch::Sender::new(0)),
+            storage: Arc::default(),
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             reload_lock: Arc::default(),
         };

@@ -61,6 +61,19 @@ impl Backend {
         if crate::is_postgres(db) { Backend::Postgres } else { Backend::Sqlite }
     }
 
+    /// The database file `db` names (SQLite), None on PostgreSQL.
+    pub(crate) fn file(self, db: &str) -> Option<std::path::PathBuf> {
+        match self {
+            Backend::Sqlite => Some(
+                db.strip_prefix("sqlite://")
+                    .or_else(|| db.strip_prefix("sqlite:"))
+                    .unwrap_or(db)
+                    .into(),
+            ),
+            Backend::Postgres => None,
+        }
+    }
+
     /// `sqlite` or `postgres` (a backup's `source`).
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -81,8 +94,7 @@ impl Backend {
                     .unwrap_or(db);
                 // Percent-encoded so that `%`, `?` and `#` stay part of the file's name.
                 let path = path.replace('%', "%25").replace('?', "%3F").replace('#', "%23");
-                let pool = AnyPoolOptions::new()
-                    .max_connections(8)
+                let pool = options(8)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(
@@ -97,9 +109,7 @@ impl Backend {
                     .await?;
                 (pool, &SQLITE_MIGRATIONS)
             }
-            Backend::Postgres => {
-                (AnyPoolOptions::new().max_connections(16).connect(db).await?, &POSTGRES_MIGRATIONS)
-            }
+            Backend::Postgres => (options(16).connect(db).await?, &POSTGRES_MIGRATIONS),
         };
         migrations.run(&pool).await?;
         Ok(pool)
@@ -229,4 +239,27 @@ async fn listen(mut listener: PgListener, changes: Weak<watch::Sender<u64>>) {
             }
         }
     }
+}
+
+/// How long a caller waits for a pooled connection before the store says it is unavailable
+/// (a database that does not answer fails fast instead of holding requests for 30 s).
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Pool settings both databases share: `max` connections, a short acquire timeout, and no
+/// connection handed out while it is still inside a transaction. A transaction whose rollback
+/// failed (SQLite's "database or disk is full" can fail it) leaves its connection in that state;
+/// it is closed instead, and the pool opens a fresh one, so writes recover by themselves once
+/// the cause is gone.
+fn options(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new().max_connections(max).acquire_timeout(ACQUIRE_TIMEOUT).before_acquire(
+        |conn, _| {
+            Box::pin(async move {
+                let clean = !conn.is_in_transaction();
+                if !clean {
+                    tracing::warn!("closing a pooled connection left inside a transaction");
+                }
+                Ok(clean)
+            })
+        },
+    )
 }

@@ -17,7 +17,53 @@ mod store;
 use async_trait::async_trait;
 
 pub use model::*;
-pub use store::{PgStore, SqlStore, SqliteStore};
+pub use store::{MIN_FREE_BYTES, PgStore, SqlStore, SqliteStore};
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        match unavailable(&e) {
+            Some(reason) => StoreError::Unavailable(reason),
+            None => StoreError::Database(e),
+        }
+    }
+}
+
+/// Why `e` means the storage is unavailable (rather than a failed statement), in words.
+fn unavailable(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::PoolTimedOut => {
+            Some("the database did not answer in time (no connection within the timeout)".into())
+        }
+        sqlx::Error::Io(io) => Some(match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                format!("the database refused the connection (connection refused: {io})")
+            }
+            _ => format!("cannot reach the database: {io}"),
+        }),
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let message = db.message();
+            // SQLite's primary result codes (extended codes keep them in the low byte), then
+            // PostgreSQL's SQLSTATEs.
+            let sqlite = code.parse::<i64>().ok().map(|c| c & 0xff);
+            match (sqlite, code.as_str()) {
+                (Some(13), _) | (_, "53100") => {
+                    Some(format!("the disk is full ({message}); writes resume when space is freed"))
+                }
+                (Some(8), _) | (_, "25006") => {
+                    Some(format!("the database is read-only ({message})"))
+                }
+                (Some(10), _) | (_, "58030") => Some(format!("disk I/O error ({message})")),
+                (Some(14), _) => Some(format!("cannot open the database file ({message})")),
+                (_, c) if c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03" => {
+                    Some(format!("the database connection failed ({message})"))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
 
 /// Verifies the whole audit chain from its stored bytes, page by page. Returns the verifier
 /// (how many entries verified, the head hash) and the first entry that does not verify, if any.
@@ -50,7 +96,12 @@ pub enum StoreError {
     Conflict(String),
     /// The database failed.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// The storage cannot be written or reached right now (a full disk, a read-only file or
+    /// mount, an I/O error, a database that does not answer); the reason says which. Reads
+    /// served from memory go on; the store recovers by itself when the cause goes away.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -194,6 +245,10 @@ pub trait Store: Send + Sync + 'static {
         at: chrono::DateTime<chrono::Utc>,
         key: Option<&str>,
     ) -> StoreResult<bool>;
+    /// Tries a small write (a transaction that rewrites one row, unseen by change
+    /// subscribers): `Ok` when the storage takes writes now, else why not
+    /// ([`StoreError::Unavailable`] for a full disk, a read-only database, an outage).
+    async fn probe(&self) -> StoreResult<()>;
     /// Forgets the idempotency keys of batches received before `before`; returns how many.
     async fn prune_batch_keys(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64>;
     /// A rollout's users by cohort whose last exposure is on or after `since_day` (days since

@@ -49,6 +49,8 @@ pub(crate) struct Db {
     pool: AnyPool,
     backend: Backend,
     changes: Arc<watch::Sender<u64>>,
+    /// The SQLite database's file (None on PostgreSQL).
+    file: Option<std::path::PathBuf>,
 }
 
 /// A query on either database.
@@ -97,7 +99,7 @@ impl SqlStore {
         let changes = Arc::new(watch::channel(0).0);
         backend.listen(&pool, Arc::downgrade(&changes)).await?;
         Ok(SqlStore {
-            db: Db { pool, backend, changes },
+            db: Db { pool, backend, changes, file: backend.file(db) },
             leader: Arc::default(),
             aggregates: Arc::default(),
         })
@@ -108,6 +110,10 @@ impl SqlStore {
         &self.db.pool
     }
 }
+
+/// Below this much free space where a SQLite database lives, the store reports itself unable
+/// to write (the next write of any size may fail with "database or disk is full").
+pub const MIN_FREE_BYTES: u64 = 1024 * 1024;
 
 /// The current leadership epoch.
 const EPOCH: &str = "SELECT epoch FROM leader WHERE id = 1";
@@ -736,6 +742,31 @@ impl Store for SqlStore {
             key: key.map(str::to_owned),
         };
         self.aggregates.add(|| self.db.clone(), batch).await
+    }
+
+    async fn probe(&self) -> StoreResult<()> {
+        // A nearly full disk fails the next real write while a tiny probe still fits.
+        if let Some(file) = &self.db.file {
+            let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(".".as_ref());
+            if let Ok(st) = rustix::fs::statvfs(dir) {
+                let free = st.f_bavail.saturating_mul(st.f_frsize);
+                if free < MIN_FREE_BYTES {
+                    return Err(StoreError::Unavailable(format!(
+                        "the disk is full: {} KiB free where the database is ({}); writes resume when space is freed",
+                        free / 1024,
+                        dir.display()
+                    )));
+                }
+            }
+        }
+        // Straight on the pool, not through `Db::commit`: a probe changes nothing anyone
+        // follows, so it bumps no change counter and sends no notice.
+        let mut tx = self.db.backend.begin(&self.db.pool).await?;
+        sqlx::query("UPDATE meta SET value = value WHERE key = 'revision'")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn prune_batch_keys(&self, before: DateTime<Utc>) -> StoreResult<u64> {

@@ -14,23 +14,37 @@ fn split(url: &str) -> (&str, String) {
     rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")))
 }
 
-/// POSTs JSON with a bearer token; the status and the JSON body (`Null` if there is none).
-pub fn post_json(url: &str, token: &str, body: &Value) -> (u16, Value) {
+/// Sends `method` to `url` with an optional bearer token and JSON body; the status and the
+/// body as text (status 0 when the server could not be reached or did not answer in 10 s).
+pub fn request(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, String) {
     let (host, path) = split(url);
-    let mut stream = TcpStream::connect(host).expect("connect");
-    let body = body.to_string();
-    write!(
+    let Ok(mut stream) = TcpStream::connect(host) else { return (0, String::new()) };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let sent = write!(
         stream,
-        "POST {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: {host}\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
+    );
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    if sent.is_err() || stream.read_to_end(&mut raw).is_err() {
+        return (0, String::new());
+    }
     let text = String::from_utf8_lossy(&raw);
     let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let payload = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(payload).unwrap_or(Value::Null))
+    (status, text.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned())
+}
+
+/// POSTs JSON with a bearer token; the status and the JSON body (`Null` if there is none).
+pub fn post_json(url: &str, token: &str, body: &Value) -> (u16, Value) {
+    let (status, text) = request("POST", url, Some(token), Some(body));
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// GETs `url`; its body if it answered 200, `None` if it did not (or not within 5 s).

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// Something failed on our side.
     Internal,
+    /// The storage cannot be written or reached right now (the message says why).
+    StorageUnavailable,
 }
 
 /// An error answered to an API client.
@@ -106,6 +108,14 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
             StoreError::Conflict(msg) => ApiError::conflict(msg),
             StoreError::Invalid(msg) => ApiError::bad_request(msg),
+            StoreError::Unavailable(reason) => {
+                tracing::warn!(%reason, "storage unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::StorageUnavailable,
+                    format!("storage unavailable: {reason}"),
+                )
+            }
             other => ApiError::internal(other),
         }
     }

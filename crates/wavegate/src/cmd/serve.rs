@@ -54,6 +54,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     state.prometheus_url = args.prometheus_url.clone();
     state.notify = notify;
     state.public_url = public_url;
+    // A database that cannot take writes (a read-only file or mount, a full disk) still serves
+    // evaluation from memory; say so loudly instead of reporting ready.
+    if let Err(reason) = state.storage.check(&*state.store).await {
+        eprintln!(
+            "WARNING: the database cannot take writes ({reason}); serving evaluation from memory, \
+             refusing writes with 503 and reporting not ready until it can"
+        );
+        tracing::error!(%reason, "starting degraded: the database cannot take writes");
+    }
     let server = wavegate_server::Server::on(listener, state);
     let addr = server.local_addr()?;
     // Register for SIGTERM/Ctrl-C before announcing the address, so none is missed.
@@ -98,14 +107,24 @@ fn lock_sqlite(db: &str) -> anyhow::Result<Option<std::fs::File>> {
     }
     let path = db.strip_prefix("sqlite://").or_else(|| db.strip_prefix("sqlite:")).unwrap_or(db);
     let lock_path = format!("{path}.lock");
-    let file = std::fs::OpenOptions::new()
+    let opened = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|e| {
-            Failure::Operation(format!("could not create the lock file {lock_path}: {e}"))
-        })?;
+        // On a read-only file system the lock file (left by an earlier start) is still lockable.
+        .or_else(|e| std::fs::File::open(&lock_path).map_err(|_| e));
+    let file = match opened {
+        Ok(f) => f,
+        // Read-only and never locked before: nobody can write this database; start degraded.
+        Err(e) if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem => return Ok(None),
+        Err(e) => {
+            return Err(Failure::Operation(format!(
+                "could not create the lock file {lock_path}: {e}"
+            ))
+            .into());
+        }
+    };
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Err(Failure::Operation(format!(

@@ -6,6 +6,7 @@ mod cli;
 mod dashboard;
 mod demo;
 mod edge;
+mod faults;
 mod inputs;
 mod lifecycle;
 mod replicas;

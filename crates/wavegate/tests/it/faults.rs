@@ -1,0 +1,163 @@
+//! The machine's worst days, against a real server: a full disk and a read-only database. While
+//! the storage cannot write, readiness says why, writes answer 503 `storage_unavailable`,
+//! `/metrics` shows it, and evaluation keeps serving from memory; when the cause goes away the
+//! server recovers by itself, with no restart.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wavegate_testkit::http::request;
+
+use crate::support::{ADMIN, eventually, start};
+
+/// A tmpfs of `size` mounted for the test (CI runs as root), unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "these tests mount a small tmpfs (as root, as CI runs)");
+        Tmpfs { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn remount(&self, opts: &str) {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,{opts}")])
+            .arg(self.dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "remount {opts}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+const FLAG: &str = r#"{"variants": {"on": true, "off": false}, "default": "on", "environments": {"prod": {"enabled": true}}}"#;
+
+fn flag_body(i: usize) -> Value {
+    let mut v: Value = serde_json::from_str(FLAG).unwrap();
+    v["description"] = json!("x".repeat(3000 + i % 7));
+    v
+}
+
+fn ofrep(url: &str, token: &str) -> u16 {
+    let body = json!({"context": {"targetingKey": "u1"}});
+    request("POST", &format!("{url}/ofrep/v1/evaluate/flags/kept"), Some(token), Some(&body)).0
+}
+
+#[test]
+fn a_full_disk_is_reported_honestly_and_recovered_from_without_a_restart() {
+    let fs = Tmpfs::mount("6m");
+    let server = start(&fs.path().join("w.db"), Some(ADMIN));
+    let url = server.url.as_str();
+    let put = |key: &str, body: &Value| {
+        request("PUT", &format!("{url}/api/v1/flags/{key}"), Some(ADMIN), Some(body))
+    };
+    assert_eq!(put("kept", &serde_json::from_str(FLAG).unwrap()).0, 201);
+    let (_, client) = request(
+        "POST",
+        &format!("{url}/api/v1/tokens"),
+        Some(ADMIN),
+        Some(&json!({"kind": "client-sdk", "environments": ["prod"]})),
+    );
+    let client: Value = serde_json::from_str(&client).unwrap();
+    let client = client["token"].as_str().unwrap().to_owned();
+    assert_eq!(ofrep(url, &client), 200);
+
+    // Fill the disk, then write until a write is refused.
+    let filler = fill(fs.path(), 400 * 1024);
+    let mut refused = None;
+    for i in 0..2000 {
+        let (status, body) = put(&format!("f{i}"), &flag_body(i));
+        if status != 200 && status != 201 {
+            refused = Some((status, body));
+            break;
+        }
+    }
+    let (status, body) = refused.expect("the disk filled up");
+    assert_eq!(status, 503, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["code"], "storage_unavailable", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("disk is full"), "{body}");
+    // Readiness and metrics say so within a second; evaluation keeps serving.
+    let mut ready = (0, String::new());
+    eventually("readiness to report the full disk", Duration::from_secs(5), || {
+        ready = request("GET", &format!("{url}/readyz"), None, None);
+        ready.0 == 503
+    });
+    assert!(ready.1.contains("disk is full"), "{}", ready.1);
+    let metrics = request("GET", &format!("{url}/metrics"), None, None).1;
+    assert!(metrics.contains("wavegate_storage_writable 0"), "{metrics}");
+    assert_eq!(ofrep(url, &client), 200, "evaluation serves from memory");
+
+    // Space returns: writes and readiness recover by themselves.
+    std::fs::remove_file(filler).unwrap();
+    eventually("writes to work again", Duration::from_secs(10), || {
+        put("after", &serde_json::from_str(FLAG).unwrap()).0 == 201
+    });
+    eventually("readiness to recover", Duration::from_secs(5), || {
+        request("GET", &format!("{url}/readyz"), None, None).0 == 200
+    });
+    let verify = request("GET", &format!("{url}/api/v1/audit/verify"), Some(ADMIN), None).1;
+    assert!(verify.contains("\"ok\":true"), "{verify}");
+}
+
+#[test]
+fn a_read_only_database_starts_degraded_and_says_so() {
+    let fs = Tmpfs::mount("16m");
+    let db = fs.path().join("w.db");
+    {
+        let server = start(&db, Some(ADMIN));
+        let (status, _) = request(
+            "PUT",
+            &format!("{}/api/v1/flags/kept", server.url),
+            Some(ADMIN),
+            Some(&serde_json::from_str(FLAG).unwrap()),
+        );
+        assert_eq!(status, 201);
+    }
+    fs.remount("ro");
+    let server = start(&db, Some(ADMIN));
+    let url = server.url.as_str();
+    let ready = request("GET", &format!("{url}/readyz"), None, None);
+    assert_eq!(ready.0, 503, "{}", ready.1);
+    assert!(ready.1.contains("read-only"), "{}", ready.1);
+    let (status, body) = request(
+        "PUT",
+        &format!("{url}/api/v1/flags/other"),
+        Some(ADMIN),
+        Some(&serde_json::from_str(FLAG).unwrap()),
+    );
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("storage_unavailable"), "{body}");
+    let (status, body) = request("GET", &format!("{url}/api/v1/flags/kept"), Some(ADMIN), None);
+    assert_eq!(status, 200, "reads go on: {body}");
+    fs.remount("rw");
+}
+
+/// Writes a file that leaves about `leave` bytes free on the file system at `dir`.
+fn fill(dir: &Path, leave: u64) -> PathBuf {
+    let out = Command::new("df").args(["--output=avail", "-B1"]).arg(dir).output().unwrap();
+    let avail: u64 =
+        String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().trim().parse().unwrap();
+    let path = dir.join("filler");
+    std::fs::write(&path, vec![0u8; avail.saturating_sub(leave) as usize]).unwrap();
+    path
+}
