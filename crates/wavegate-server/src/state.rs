@@ -47,6 +47,11 @@ pub struct AppState {
     pub replica: String,
     /// True while this replica leads the controller (and so sends notifications).
     pub leading: Arc<std::sync::atomic::AtomicBool>,
+    /// The leadership epoch this replica holds (0 while it stands by).
+    pub leader_epoch: Arc<std::sync::atomic::AtomicI64>,
+    /// How long the controller's leadership lease runs without a renewal (renewed every third
+    /// of it); another replica takes over once it lapses.
+    pub lease: std::time::Duration,
     /// How notifications are retried and timed out.
     pub notify: crate::runtime::notify::NotifyConfig,
     /// The URL people reach this server at, for links in notifications.
@@ -86,6 +91,8 @@ impl AppState {
             stream_heartbeat: std::time::Duration::from_secs(15),
             replica: default_replica_name(),
             leading: Arc::default(),
+            leader_epoch: Arc::default(),
+            lease: crate::runtime::controller::DEFAULT_LEASE,
             notify: crate::runtime::notify::NotifyConfig::default(),
             public_url: None,
             config_rev: Arc::new(tokio::sync::watch::Sender::new(0)),

@@ -10,7 +10,7 @@
 //! | [`Backend::begin_snapshot`] (backups) | a WAL read transaction | `REPEATABLE READ, READ ONLY` |
 //! | [`Backend::after_import`] | — | sequences advanced past the restored ids |
 //! | [`Backend::greatest`] | two-argument `max` | `GREATEST` |
-//! | [`Backend::take_leader_lock`] | one process: always | a session advisory lock on a dedicated connection |
+//! | [`Backend::now_ms`] (leases) | `julianday('now')` | `clock_timestamp()` |
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgListener;
-use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Connection, Executor, Transaction};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Connection, Executor, Transaction};
 use tokio::sync::watch;
 
 use crate::StoreResult;
@@ -30,8 +30,6 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 /// The advisory lock every PostgreSQL write transaction takes (serialises audit appends across
 /// replicas).
 const WRITE_LOCK: i64 = 0x7761_7665_6761_7465; // "wavegate"
-/// The session advisory lock the controller's leader holds on PostgreSQL.
-const LEADER_LOCK: i64 = 0x7761_7665_6c65_6164; // "waveleads"
 /// The channel PostgreSQL commits notify on.
 const CHANNEL: &str = "wavegate_changes";
 
@@ -47,12 +45,11 @@ pub(crate) enum Backend {
     Postgres,
 }
 
-/// Controller leadership held by one store instance: the epoch it won and, on PostgreSQL, the
-/// dedicated session that holds the leader lock (the lock goes when the session does).
+/// Controller leadership held through one store instance: the epoch of the lease each holder
+/// (a replica; one per instance outside tests) won.
 #[derive(Debug, Default)]
 pub(crate) struct Leadership {
-    pub(crate) session: Option<AnyConnection>,
-    pub(crate) epoch: Option<i64>,
+    pub(crate) epochs: std::collections::HashMap<String, i64>,
 }
 
 impl Backend {
@@ -173,38 +170,12 @@ impl Backend {
         }
     }
 
-    /// Takes the leader lock for `lead` if nobody holds it; whether it is held now. SQLite serves
-    /// one process, which may always lead. PostgreSQL holds a session advisory lock on a
-    /// dedicated connection, released when that connection dies, so another replica takes over.
-    pub(crate) async fn take_leader_lock(
-        self,
-        pool: &AnyPool,
-        lead: &mut Leadership,
-    ) -> StoreResult<bool> {
-        if self == Backend::Sqlite {
-            return Ok(true);
-        }
-        let session = match &mut lead.session {
-            Some(session) => session,
-            None => {
-                lead.session.insert(AnyConnection::connect_with(&pool.connect_options()).await?)
-            }
-        };
-        let got = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(LEADER_LOCK)
-            .fetch_one(&mut *session)
-            .await;
-        // On an error the session is gone, and the lock with it.
-        got.inspect_err(|_| lead.session = None).map_err(Into::into)
-    }
-
-    /// Gives up the leader lock (once another replica has led since).
-    pub(crate) async fn release_leader_lock(self, lead: &mut Leadership) {
-        if let Some(session) = &mut lead.session {
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(LEADER_LOCK)
-                .execute(&mut *session)
-                .await;
+    /// The database's clock in milliseconds since 1970, as SQL: lease deadlines are taken from
+    /// it, so replicas whose own clocks disagree still agree on when a lease lapses.
+    pub(crate) fn now_ms(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS BIGINT)",
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
         }
     }
 

@@ -507,11 +507,14 @@ pub async fn audit_of_target(store: Arc<dyn Store>) {
     assert!(store.audit_of("nobody", 10).await.unwrap().is_empty());
 }
 
-/// Leadership: the leader keeps its epoch; controller writes under another epoch are refused;
-/// the takeover is audited.
+/// Leadership is a lease: the leader keeps its epoch while it renews; another replica waits
+/// while the lease runs and takes over (a new epoch, audited) once it lapses or is resigned;
+/// controller writes under another epoch are refused.
 pub async fn leadership_fences_controller_writes(store: Arc<dyn Store>) {
-    let e1 = store.lead("replica-a", Utc::now()).await.unwrap().expect("the only replica leads");
-    assert_eq!(store.lead("replica-a", Utc::now()).await.unwrap(), Some(e1), "keeps its epoch");
+    let long = std::time::Duration::from_secs(60);
+    let e1 = store.lead("replica-a", Utc::now(), long).await.unwrap().expect("the first leads");
+    assert_eq!(store.lead("replica-a", Utc::now(), long).await.unwrap(), Some(e1), "renews");
+    assert_eq!(store.lead("replica-b", Utc::now(), long).await.unwrap(), None, "b waits");
     store.apply(&[put("f", json!({"v": 1}))], &change("a", 1)).await.unwrap();
     let mut w = crate::RolloutWrite {
         leader_epoch: Some(e1),
@@ -525,9 +528,32 @@ pub async fn leadership_fences_controller_writes(store: Arc<dyn Store>) {
     assert_eq!(store.rollout("ro_1").await.unwrap().unwrap().rev, 1, "nothing written");
     w.leader_epoch = None;
     store.write_rollout(&w, &change("alice", 4)).await.expect("people's writes are not fenced");
+    // a's last renewal is a lease of zero: it lapses at once (as if a stopped renewing), and b
+    // takes over with the next epoch; a's old epoch is fenced off.
+    assert_eq!(
+        store.lead("replica-a", Utc::now(), std::time::Duration::ZERO).await.unwrap(),
+        Some(e1)
+    );
+    let e2 = store.lead("replica-b", Utc::now(), long).await.unwrap().expect("b takes over");
+    assert_eq!(e2, e1 + 1);
+    assert_eq!(store.lead("replica-a", Utc::now(), long).await.unwrap(), None, "a stands by");
+    w.row.rev = 2;
+    w.leader_epoch = Some(e1);
+    assert!(store.write_rollout(&w, &change("controller", 5)).await.is_err(), "a is fenced");
+    // b resigns (a graceful shutdown): a need not wait for the lease.
+    store.resign(Some("replica-b")).await.unwrap();
+    assert_eq!(store.lead("replica-a", Utc::now(), long).await.unwrap(), Some(e1 + 2));
     let audit = store.audit(0, 100).await.unwrap();
-    let lead = audit.iter().find(|r| r.action == "controller.lead").expect("takeover audited");
-    assert!(lead.entry.canonical.contains("replica-a"));
+    let leads: Vec<&str> = audit
+        .iter()
+        .filter(|r| r.action == "controller.lead")
+        .map(|r| r.entry.canonical.as_str())
+        .collect();
+    assert_eq!(leads.len(), 3, "each takeover audited once, renewals never: {leads:?}");
+    assert!(
+        leads[1].contains("\"holder\":\"replica-b\"")
+            && leads[1].contains("\"previous\":\"replica-a\"")
+    );
 }
 
 /// A backup taken from `source` restores into the empty `target` (of either kind): every row

@@ -212,16 +212,22 @@ pub trait Store: Send + Sync + 'static {
     /// transaction (all or nothing).
     async fn import(&self, backup: &backup::Backup) -> StoreResult<()>;
 
-    /// Takes or keeps controller leadership for `holder`; returns the leadership epoch while
-    /// this store instance leads, `None` while another does. PostgreSQL holds a session
-    /// advisory lock (released when the leader's connection dies, so another replica takes
-    /// over); SQLite serves one process, whose first call takes over. Each new leader gets a
-    /// new epoch, recorded in the audit log.
+    /// Takes or keeps controller leadership for `holder` as a lease of `lease`: renews it while
+    /// this store instance holds it, takes over once the holder's lease has lapsed (deadlines
+    /// in the database's clock), and returns the leadership epoch while this instance leads,
+    /// `None` while another does. Each new leader gets a new epoch, recorded in the audit log;
+    /// controller writes carry it and are refused once another epoch began (fencing), so a
+    /// leader that hung past its lease cannot write when it wakes.
     async fn lead(
         &self,
         holder: &str,
         at: chrono::DateTime<chrono::Utc>,
+        lease: std::time::Duration,
     ) -> StoreResult<Option<i64>>;
+    /// Ends `holder`'s lease at once (on shutdown), so another replica need not wait for it to
+    /// lapse; `None` ends whoever's lease (a SQLite file has one server, which its lock file
+    /// proves, so a lease left by a process that died is void).
+    async fn resign(&self, holder: Option<&str>) -> StoreResult<()>;
 
     /// Rollouts, newest first; only running or paused ones when `live_only`.
     async fn rollouts(&self, live_only: bool) -> StoreResult<Vec<RolloutRow>>;

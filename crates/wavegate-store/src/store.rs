@@ -586,50 +586,69 @@ impl Store for SqlStore {
         self.db.commit(tx).await
     }
 
-    async fn lead(&self, holder: &str, at: DateTime<Utc>) -> StoreResult<Option<i64>> {
+    async fn lead(
+        &self,
+        holder: &str,
+        at: DateTime<Utc>,
+        lease: std::time::Duration,
+    ) -> StoreResult<Option<i64>> {
         let mut guard = self.leader.lock().await;
         let lead = &mut *guard;
-        if let Some(mine) = lead.epoch {
-            // Still leading while nobody has a newer epoch (and, on PostgreSQL, while the lock's
-            // session lives: the epoch is read through it).
-            let current: Result<i64, _> = match &mut lead.session {
-                Some(session) => sqlx::query_scalar(EPOCH).fetch_one(session).await,
-                None => sqlx::query_scalar(EPOCH).fetch_one(&self.db.pool).await,
-            };
-            match current {
-                Ok(current) if current == mine => return Ok(Some(mine)),
-                Ok(_) => {
-                    // Another replica (or process, on a SQLite file) took over.
-                    self.db.backend.release_leader_lock(lead).await;
-                    lead.epoch = None;
-                    return Ok(None);
-                }
-                Err(e) => {
-                    // A broken session has lost the lock with it.
-                    if lead.session.take().is_some() {
-                        lead.epoch = None;
-                    }
-                    return Err(e.into());
-                }
-            }
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
+        let mut tx = self.db.begin().await?;
+        let sql = format!(
+            "SELECT epoch, holder, lease_until, {} AS now FROM leader WHERE id = 1",
+            self.db.backend.now_ms()
+        );
+        let (epoch, current, until, now): (i64, String, i64, i64) =
+            sqlx::query_as(AssertSqlSafe(sql)).fetch_one(&mut *tx).await?;
+        if current == holder && until > now && lead.epochs.get(holder) == Some(&epoch) {
+            // Renewal: written quietly (no change notice: nothing anyone follows changed).
+            sqlx::query("UPDATE leader SET lease_until = $1 WHERE id = 1")
+                .bind(now.saturating_add(lease_ms))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(Some(epoch));
         }
-        if !self.db.backend.take_leader_lock(&self.db.pool, lead).await? {
+        if until > now {
+            // Another replica holds an unexpired lease (or this one lost it and another took
+            // over since).
+            lead.epochs.remove(holder);
             return Ok(None);
         }
-        let mut tx = self.db.begin().await?;
+        // The lease lapsed (its holder died, hung or was never there): take over, audited.
         let epoch: i64 = sqlx::query_scalar(
-            "UPDATE leader SET epoch = epoch + 1, holder = $1, since = $2 WHERE id = 1 RETURNING epoch",
+            "UPDATE leader SET epoch = epoch + 1, holder = $1, since = $2, lease_until = $3 WHERE id = 1 RETURNING epoch",
         )
         .bind(holder)
         .bind(ts(at))
+        .bind(now.saturating_add(lease_ms))
         .fetch_one(&mut *tx)
         .await?;
         let change = Change { actor: "controller".into(), reason: None, at };
-        let details = json!({"holder": holder, "epoch": epoch});
+        let details = json!({"holder": holder, "epoch": epoch, "previous": current});
         append_audit(&mut tx, &change, "controller.lead", "controller".into(), details).await?;
         self.db.commit(tx).await?;
-        lead.epoch = Some(epoch);
+        lead.epochs.insert(holder.to_owned(), epoch);
         Ok(Some(epoch))
+    }
+
+    async fn resign(&self, holder: Option<&str>) -> StoreResult<()> {
+        let mut guard = self.leader.lock().await;
+        match holder {
+            Some(h) => {
+                guard.epochs.remove(h);
+            }
+            None => guard.epochs.clear(),
+        }
+        sqlx::query(
+            "UPDATE leader SET lease_until = 0 WHERE id = 1 AND ($1 IS NULL OR holder = $1)",
+        )
+        .bind(holder)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
     }
 
     async fn rollouts(&self, live_only: bool) -> StoreResult<Vec<RolloutRow>> {

@@ -114,25 +114,31 @@ async fn a_commit_on_one_replica_wakes_the_others() {
     assert_eq!(b.get(wavegate_store::Kind::Flag, "from-a").await.unwrap().unwrap().version, 1);
 }
 
+/// A leader that stops renewing (dead, or hung with its connections open) is replaced once its
+/// lease lapses, within three lease periods, with a new epoch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leadership_passes_to_another_replica_when_the_leader_goes() {
+async fn leadership_passes_to_another_replica_when_the_leader_stops_renewing() {
     let (_db, url) = FreshDb::new().await;
     let a = PgStore::open(&url).await.unwrap();
     let b = PgStore::open(&url).await.unwrap();
+    let lease = std::time::Duration::from_millis(500);
     let now = chrono::Utc::now();
-    let e1 = a.lead("a", now).await.unwrap().expect("a leads");
-    assert_eq!(b.lead("b", now).await.unwrap(), None, "one leader at a time");
-    assert_eq!(b.lead("b", now).await.unwrap(), None);
-    drop(a); // its lock session closes with it
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let e1 = a.lead("a", now, lease).await.unwrap().expect("a leads");
+    assert_eq!(b.lead("b", now, lease).await.unwrap(), None, "one leader at a time");
+    let renewed = std::time::Instant::now();
+    assert_eq!(a.lead("a", now, lease).await.unwrap(), Some(e1), "a renews");
+    // a hangs: it keeps its connections (unlike a dead process) but renews no more.
+    let deadline = renewed + 3 * lease;
     let e2 = loop {
-        if let Some(e) = b.lead("b", now).await.unwrap() {
+        if let Some(e) = b.lead("b", now, lease).await.unwrap() {
             break e;
         }
-        assert!(std::time::Instant::now() < deadline, "b never took over");
+        assert!(std::time::Instant::now() < deadline, "b did not take over within 3 leases");
         tokio::task::yield_now().await;
     };
     assert!(e2 > e1, "a new leader gets a new epoch ({e1} → {e2})");
+    assert_eq!(a.lead("a", now, lease).await.unwrap(), None, "a, waking up, stands by");
+    drop(a);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

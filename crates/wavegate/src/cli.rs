@@ -296,6 +296,10 @@ pub struct ServeArgs {
     /// How often the controller steps running rollouts (e.g. 10s, 500ms).
     #[arg(long, env = "WAVEGATE_TICK", default_value = "10s")]
     pub tick: String,
+    /// How long the controller's leadership lasts without a renewal (renewed every third of
+    /// it). On PostgreSQL, another replica takes over once a leader (dead or hung) lets it lapse.
+    #[arg(long, env = "WAVEGATE_LEADER_LEASE", default_value = "10s")]
+    pub leader_lease: String,
     /// Log format (logs go to stderr; filter with RUST_LOG).
     #[arg(long, env = "WAVEGATE_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,

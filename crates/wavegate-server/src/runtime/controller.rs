@@ -95,26 +95,60 @@ async fn prune_adoption(state: &AppState) {
     }
 }
 
-/// Every `interval` until `shutdown` resolves: takes or keeps leadership (one replica leads;
-/// the others stand by and take over within a tick of the leader going away), and the
-/// leader runs [`tick_as`] under its epoch.
+/// Default controller leadership lease: a replica that stops renewing (dead or hung) is
+/// replaced once it lapses.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+/// Every `interval` until `shutdown` resolves, the leader runs [`tick_as`] under its epoch.
+/// Leadership is kept by [`keep_leadership`] on its own timer beside it (a tick can spend long
+/// inside checks; the lease must not lapse meanwhile); the others stand by and take over once
+/// the leader's lease lapses.
 pub async fn run(
     state: AppState,
     interval: Duration,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let lease = tokio::spawn(keep_leadership(state.clone(), shutdown.clone()));
     let mut shutdown = shutdown;
     let mut timer = tokio::time::interval(interval);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = timer.tick() => {
+                let epoch = state.leader_epoch.load(std::sync::atomic::Ordering::Relaxed);
+                if epoch == 0 {
+                    continue;
+                }
+                if let Err(e) = tick_as(&state, Some(epoch)).await {
+                    tracing::error!(error = %e, "controller tick failed");
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    let _ = lease.await;
+}
+
+/// Takes or renews the leadership lease every third of [`AppState::lease`] until `shutdown`
+/// resolves, then resigns it (so another replica need not wait for it to lapse). Publishes the
+/// epoch held (0: standing by) in [`AppState::leader_epoch`], [`AppState::leading`] and the
+/// metrics.
+pub async fn keep_leadership(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    use std::sync::atomic::Ordering;
     let holder = state.replica.clone();
+    let every = (state.lease / 3).max(Duration::from_millis(10));
+    let mut timer = tokio::time::interval(every);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut leading: Option<i64> = None;
     loop {
         tokio::select! {
             _ = timer.tick() => {
-                let epoch = match state.store.lead(&holder, state.clock.now()).await {
+                let epoch = match state.store.lead(&holder, state.clock.now(), state.lease).await {
                     Ok(e) => e,
                     Err(e) => {
-                        tracing::warn!(error = %e, "could not check controller leadership");
+                        // Unknown is not leading: a write under an old epoch would be fenced
+                        // anyway, and the lease lapses for the others to take over.
+                        tracing::warn!(error = %e, "could not renew controller leadership");
                         None
                     }
                 };
@@ -125,15 +159,19 @@ pub async fn run(
                     }
                     leading = epoch;
                 }
-                state.leading.store(epoch.is_some(), std::sync::atomic::Ordering::Relaxed);
+                state.leader_epoch.store(epoch.unwrap_or(0), Ordering::Relaxed);
+                state.leading.store(epoch.is_some(), Ordering::Relaxed);
                 state.metrics.leader.set(i64::from(epoch.is_some()));
                 state.metrics.leader_epoch.set(epoch.unwrap_or(0));
-                let Some(epoch) = epoch else { continue };
-                if let Err(e) = tick_as(&state, Some(epoch)).await {
-                    tracing::error!(error = %e, "controller tick failed");
-                }
             }
             _ = shutdown.changed() => break,
         }
+    }
+    state.leader_epoch.store(0, Ordering::Relaxed);
+    state.leading.store(false, Ordering::Relaxed);
+    if leading.is_some()
+        && let Err(e) = state.store.resign(Some(&holder)).await
+    {
+        tracing::warn!(error = %e, "could not resign controller leadership; it lapses by itself");
     }
 }

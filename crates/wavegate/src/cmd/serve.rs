@@ -13,6 +13,7 @@ use crate::output::redact_url;
 /// Runs `wavegate serve`.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let tick = parse_tick(&args.tick).map_err(Failure::Input)?;
+    let lease = parse_interval("--leader-lease", &args.leader_lease).map_err(Failure::Input)?;
     let notify = wavegate_server::runtime::notify::NotifyConfig {
         retry_base: parse_interval("--notify-retry-base", &args.notify_retry_base)
             .map_err(Failure::Input)?,
@@ -44,6 +45,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = wavegate_store::open(&args.db).await.map_err(|e| {
         Failure::Operation(format!("could not open the database {}: {e}", redact_url(&args.db)))
     })?;
+    // This process holds the SQLite file's lock: a leadership lease left by one that died is void.
+    if !wavegate_store::is_postgres(&args.db)
+        && let Err(e) = store.resign(None).await
+    {
+        tracing::warn!(error = %e, "could not clear an earlier process's leadership lease");
+    }
     let bootstrap = std::env::var("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN").ok().filter(|s| !s.is_empty());
     let minted =
         wavegate_server::ensure_admin_token(&*store, bootstrap.as_deref(), chrono::Utc::now())
@@ -52,6 +59,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut state =
         wavegate_server::state_for(store).await.context("Failed to load the configuration")?;
     state.prometheus_url = args.prometheus_url.clone();
+    state.lease = lease;
     state.notify = notify;
     state.public_url = public_url;
     // A database that cannot take writes (a read-only file or mount, a full disk) still serves

@@ -32,6 +32,8 @@ fn plan() -> String {
 }
 
 const TICK: &str = "100ms";
+/// The leadership lease: a leader that stops renewing is replaced within three of these.
+const LEASE: &str = "1s";
 
 /// `wavegate_controller_leader` from a replica's /metrics (None if it does not answer).
 fn leads(server: &Server) -> Option<bool> {
@@ -55,7 +57,13 @@ fn a_killed_leader_hands_the_rollout_to_another_replica() {
     let url = db.url();
     let dir = tempfile::tempdir().unwrap();
     let mut replicas: Vec<Option<Server>> = (0..3)
-        .map(|_| Some(start_with(std::path::Path::new(&url), Some(ADMIN), &["--tick", TICK])))
+        .map(|_| {
+            Some(start_with(
+                std::path::Path::new(&url),
+                Some(ADMIN),
+                &["--tick", TICK, "--leader-lease", LEASE],
+            ))
+        })
         .collect();
     let urls: Vec<String> = replicas.iter().map(|s| s.as_ref().unwrap().url.clone()).collect();
 
@@ -174,4 +182,61 @@ fn a_killed_leader_hands_the_rollout_to_another_replica() {
         );
         assert_eq!(e["value"], json!(true), "replica {i}: {e}");
     }
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to a process.
+fn signal(server: &Server, signal: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &server.child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{signal}");
+}
+
+/// A hung leader (SIGSTOP: its connections stay open, so nothing on the database side ends)
+/// is replaced once its lease lapses, within three lease periods; when it wakes, its writes
+/// are fenced and it stands by.
+#[test]
+fn a_hung_leader_is_replaced_within_three_leases() {
+    let db = Database::create("wavegate_it").unwrap();
+    let url = db.url();
+    let replicas: Vec<Option<Server>> = (0..2)
+        .map(|_| {
+            Some(start_with(
+                std::path::Path::new(&url),
+                Some(ADMIN),
+                &["--tick", TICK, "--leader-lease", LEASE],
+            ))
+        })
+        .collect();
+    let mut first = Vec::new();
+    eventually("exactly one leader", Duration::from_secs(30), || {
+        first = leader_of(&replicas);
+        first.len() == 1
+    });
+    let leader = first[0];
+    let other = 1 - leader;
+    let hung = replicas[leader].as_ref().unwrap();
+    signal(hung, "STOP");
+    let stopped_at = Instant::now();
+    eventually("the other replica to lead", Duration::from_secs(30), || {
+        replicas[other].as_ref().is_some_and(|s| leads(s) == Some(true))
+    });
+    let takeover = stopped_at.elapsed();
+    println!("leader {leader} hung; replica {other} leads after {:.2}s", takeover.as_secs_f64());
+    signal(hung, "CONT");
+    assert!(takeover < Duration::from_secs(3), "took over after {takeover:?}, more than 3 leases");
+    // Woken, the old leader finds the lease taken and stands by; one leader at a time.
+    eventually("the woken replica to stand by", Duration::from_secs(30), || {
+        leads(hung) == Some(false)
+    });
+    assert_eq!(leader_of(&replicas), [other]);
+    let audit = cli_json(
+        &replicas[other].as_ref().unwrap().url,
+        ADMIN,
+        &["audit", "list", "--limit", "1000"],
+    );
+    let leads: Vec<&Value> =
+        audit.as_array().unwrap().iter().filter(|e| e["action"] == "controller.lead").collect();
+    assert_eq!(leads.len(), 2, "two leaderships, each once: {leads:#?}");
 }
