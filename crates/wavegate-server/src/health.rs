@@ -1,6 +1,6 @@
 //! Whether the storage takes writes, for `/readyz` and `/metrics`: a small write probe
 //! ([`wavegate_store::Store::probe`]: free space where a SQLite file lives, then a one-row
-//! rewrite) with a one-second deadline, run at most once a second however often it is asked
+//! rewrite) with a deadline of [`PROBE_DEADLINE`], run at most once a second however often it is asked
 //! (so an unauthenticated endpoint cannot be turned into a write load).
 //!
 //! Failing honestly (DESIGN): while the storage cannot write, readiness says so with the
@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use wavegate_store::Store;
 
-/// How long a probe may take before the storage counts as not answering.
-pub const PROBE_DEADLINE: Duration = Duration::from_secs(1);
+/// How long a probe may take before the storage counts as not answering (a pool waits up to a
+/// second for a connection, then a direct attempt up to another says why there was none).
+pub const PROBE_DEADLINE: Duration = Duration::from_millis(2500);
 
 /// How long a probe's answer is reused.
 pub const PROBE_REUSE: Duration = Duration::from_secs(1);
@@ -38,8 +39,8 @@ impl StorageHealth {
             Ok(Err(wavegate_store::StoreError::Unavailable(reason))) => Err(reason),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!(
-                "the database did not answer a write within {} s",
-                PROBE_DEADLINE.as_secs()
+                "the database did not answer a write within {:.1} s",
+                PROBE_DEADLINE.as_secs_f64()
             )),
         };
         if let Err(reason) = &answer {

@@ -117,7 +117,10 @@ impl Backend {
         Ok(match self {
             Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => {
-                let mut tx = pool.begin().await?;
+                let mut tx = match pool.begin().await {
+                    Ok(tx) => tx,
+                    Err(e) => return Err(why_no_connection(pool, e).await),
+                };
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(WRITE_LOCK)
                     .execute(&mut *tx)
@@ -233,4 +236,18 @@ fn options(max: u32) -> AnyPoolOptions {
             })
         },
     )
+}
+
+/// When the pool gave no connection in time, says why if a direct attempt can tell (a refused
+/// connection, an unknown host) rather than only that the pool timed out.
+pub(crate) async fn why_no_connection(pool: &AnyPool, e: sqlx::Error) -> crate::StoreError {
+    if !matches!(e, sqlx::Error::PoolTimedOut) {
+        return e.into();
+    }
+    let options = pool.connect_options();
+    let attempt = sqlx::AnyConnection::connect_with(&options);
+    match tokio::time::timeout(ACQUIRE_TIMEOUT, attempt).await {
+        Ok(Err(cause)) => cause.into(),
+        _ => e.into(),
+    }
 }

@@ -63,7 +63,10 @@ impl Db {
         query: Query,
         decode: fn(&AnyRow) -> StoreResult<T>,
     ) -> StoreResult<Vec<T>> {
-        query.fetch_all(&self.pool).await?.iter().map(decode).collect()
+        match query.fetch_all(&self.pool).await {
+            Ok(rows) => rows.iter().map(decode).collect(),
+            Err(e) => Err(crate::backend::why_no_connection(&self.pool, e).await),
+        }
     }
 
     /// Runs a read of at most one row on the pool and decodes it.
@@ -72,7 +75,10 @@ impl Db {
         query: Query,
         decode: fn(&AnyRow) -> StoreResult<T>,
     ) -> StoreResult<Option<T>> {
-        query.fetch_optional(&self.pool).await?.as_ref().map(decode).transpose()
+        match query.fetch_optional(&self.pool).await {
+            Ok(row) => row.as_ref().map(decode).transpose(),
+            Err(e) => Err(crate::backend::why_no_connection(&self.pool, e).await),
+        }
     }
 
     async fn begin(&self) -> StoreResult<Tx> {

@@ -53,3 +53,94 @@ impl Drop for Database {
         let _ = psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
     }
 }
+
+/// A throwaway PostgreSQL cluster of the test's own (initdb, as the `postgres` user since
+/// initdb refuses root) on a free port with trust auth, so a test may stop, restart or
+/// reconfigure it without touching the shared server others use. Stopped and removed when
+/// dropped.
+#[derive(Debug)]
+pub struct Cluster {
+    dir: std::path::PathBuf,
+    bin: std::path::PathBuf,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+impl Cluster {
+    /// Makes and starts a cluster.
+    pub fn start() -> Result<Cluster, String> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .map_err(|e| format!("PostgreSQL's server binaries (/usr/lib/postgresql): {e}"))?
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .find(|p| p.join("initdb").exists())
+            .ok_or("no initdb under /usr/lib/postgresql/*/bin")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let dir = std::env::temp_dir().join(format!("wavegate-pg-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let c = Cluster { dir, bin, port };
+        run(Command::new("chown").arg("-R").arg("postgres:postgres").arg(&c.dir))?;
+        run(Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(c.bin.join("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+            .arg(c.dir.join("data")))?;
+        c.pg_ctl_start()?;
+        Ok(c)
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts it again after [`Cluster::stop`] and waits until it takes connections.
+    pub fn pg_ctl_start(&self) -> Result<(), String> {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        run(Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-w", "-s", "-o", &opts, "-l"])
+            .arg(self.dir.join("log"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("start"))
+    }
+
+    /// Stops it at once (`-m immediate`: connections are cut as in a crash).
+    pub fn stop(&self) -> Result<(), String> {
+        run(Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-w", "-s", "-m", "immediate", "-D"])
+            .arg(self.dir.join("data"))
+            .arg("stop"))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use wavegate_testkit::http::request;
 
-use crate::support::{ADMIN, eventually, start};
+use crate::support::{ADMIN, eventually, start, start_with};
 
 /// A tmpfs of `size` mounted for the test (CI runs as root), unmounted when dropped.
 struct Tmpfs {
@@ -160,4 +160,50 @@ fn fill(dir: &Path, leave: u64) -> PathBuf {
     let path = dir.join("filler");
     std::fs::write(&path, vec![0u8; avail.saturating_sub(leave) as usize]).unwrap();
     path
+}
+
+#[test]
+fn a_postgres_outage_fails_fast_and_is_survived_without_a_restart() {
+    let cluster = wavegate_testkit::postgres::Cluster::start().expect("a throwaway cluster");
+    let server = start_with(Path::new(&cluster.url()), Some(ADMIN), &["--tick", "100ms"]);
+    let url = server.url.as_str();
+    let put = |key: &str| {
+        let body: Value = serde_json::from_str(FLAG).unwrap();
+        request("PUT", &format!("{url}/api/v1/flags/{key}"), Some(ADMIN), Some(&body))
+    };
+    assert_eq!(put("kept").0, 201);
+    let (_, client) = request(
+        "POST",
+        &format!("{url}/api/v1/tokens"),
+        Some(ADMIN),
+        Some(&json!({"kind": "client-sdk", "environments": ["prod"]})),
+    );
+    let client: Value = serde_json::from_str(&client).unwrap();
+    let client = client["token"].as_str().unwrap().to_owned();
+    assert_eq!(ofrep(url, &client), 200);
+
+    cluster.stop().unwrap();
+    // Fast answers, not 30 s waits: readiness and writes say the storage is unavailable.
+    let t = std::time::Instant::now();
+    let mut ready = (0, String::new());
+    eventually("readiness to report the outage", Duration::from_secs(10), || {
+        ready = request("GET", &format!("{url}/readyz"), None, None);
+        ready.0 == 503
+    });
+    assert!(t.elapsed() < Duration::from_secs(5), "readiness took {:?}", t.elapsed());
+    assert!(ready.1.contains("storage unavailable"), "{}", ready.1);
+    let t = std::time::Instant::now();
+    let (status, body) = put("other");
+    assert!(t.elapsed() < Duration::from_secs(5), "a write took {:?}", t.elapsed());
+    assert!(body.contains("connection refused"), "the cause is named: {body}");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("storage_unavailable"), "{body}");
+    assert_eq!(ofrep(url, &client), 200, "evaluation serves from memory");
+
+    // The database comes back: everything recovers by itself.
+    cluster.pg_ctl_start().unwrap();
+    eventually("writes to work again", Duration::from_secs(30), || put("after").0 == 201);
+    eventually("readiness to recover", Duration::from_secs(10), || {
+        request("GET", &format!("{url}/readyz"), None, None).0 == 200
+    });
 }
