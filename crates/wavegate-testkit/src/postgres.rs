@@ -69,6 +69,21 @@ pub struct Cluster {
 impl Cluster {
     /// Makes and starts a cluster.
     pub fn start() -> Result<Cluster, String> {
+        Cluster::make(false)
+    }
+
+    /// Makes and starts a cluster that takes TLS connections only, with a certificate for
+    /// `localhost` signed by a CA of its own ([`Cluster::ca`]); plaintext connections are refused.
+    pub fn start_tls() -> Result<Cluster, String> {
+        Cluster::make(true)
+    }
+
+    /// The CA certificate that signed a TLS cluster's certificate (for `sslrootcert`).
+    pub fn ca(&self) -> std::path::PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    fn make(tls: bool) -> Result<Cluster, String> {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .map_err(|e| format!("PostgreSQL's server binaries (/usr/lib/postgresql): {e}"))?
             .filter_map(Result::ok)
@@ -88,8 +103,75 @@ impl Cluster {
             .arg(c.bin.join("initdb"))
             .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
             .arg(c.dir.join("data")))?;
+        if tls {
+            c.make_certificates()?;
+        }
         c.pg_ctl_start()?;
         Ok(c)
+    }
+
+    /// A CA, a server certificate for `localhost` it signs, TLS on and plaintext refused.
+    fn make_certificates(&self) -> Result<(), String> {
+        let d = &self.dir;
+        let data = d.join("data");
+        let openssl = |args: &[&str]| run(Command::new("openssl").current_dir(d).args(args));
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=wavegate test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ])?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ])?;
+        std::fs::write(d.join("san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+            .map_err(|e| e.to_string())?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
+        ])?;
+        for f in ["server.crt", "server.key"] {
+            std::fs::copy(d.join(f), data.join(f)).map_err(|e| e.to_string())?;
+        }
+        let mut conf =
+            std::fs::read_to_string(data.join("postgresql.conf")).map_err(|e| e.to_string())?;
+        conf.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(data.join("postgresql.conf"), conf).map_err(|e| e.to_string())?;
+        let hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n";
+        std::fs::write(data.join("pg_hba.conf"), hba).map_err(|e| e.to_string())?;
+        run(Command::new("chown").arg("-R").arg("postgres:postgres").arg(d))?;
+        run(Command::new("chmod").arg("600").arg(data.join("server.key")))
     }
 
     /// `postgres://postgres@127.0.0.1:<port>/postgres`.

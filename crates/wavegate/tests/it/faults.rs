@@ -207,3 +207,33 @@ fn a_postgres_outage_fails_fast_and_is_survived_without_a_restart() {
         request("GET", &format!("{url}/readyz"), None, None).0 == 200
     });
 }
+
+/// PostgreSQL over TLS: with `sslmode=verify-full` and the cluster's CA as `sslrootcert` the
+/// server connects (the cluster refuses plaintext, so it can only be TLS); `sslmode=disable`
+/// is refused by the cluster and says so.
+#[test]
+fn postgres_over_tls_with_a_verified_certificate() {
+    let cluster = wavegate_testkit::postgres::Cluster::start_tls().expect("a TLS cluster");
+    let url = format!(
+        "postgres://postgres@localhost:{}/postgres?sslmode=verify-full&sslrootcert={}",
+        cluster.port,
+        cluster.ca().display()
+    );
+    let server = start_with(Path::new(&url), Some(ADMIN), &["--tick", "100ms"]);
+    let (status, _) = request(
+        "PUT",
+        &format!("{}/api/v1/flags/over-tls", server.url),
+        Some(ADMIN),
+        Some(&serde_json::from_str(FLAG).unwrap()),
+    );
+    assert_eq!(status, 201, "writes go over TLS");
+    drop(server);
+    let plain = format!("postgres://postgres@localhost:{}/postgres?sslmode=disable", cluster.port);
+    let out = Command::new(crate::support::bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--db", &plain])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no encryption") || err.contains("pg_hba"), "{err}");
+}
