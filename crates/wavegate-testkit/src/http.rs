@@ -22,11 +22,25 @@ pub fn request(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> (u16, String) {
+    request_with(method, url, token, &[], body)
+}
+
+/// [`request`] with extra headers (`("idempotency-key", "b-1")`…).
+pub fn request_with(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> (u16, String) {
     let (host, path) = split(url);
     let Ok(mut stream) = TcpStream::connect(host) else { return (0, String::new()) };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let body = body.map(Value::to_string).unwrap_or_default();
-    let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let mut auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+    for (k, v) in headers {
+        auth.push_str(&format!("{k}: {v}\r\n"));
+    }
     let sent = write!(
         stream,
         "{method} {path} HTTP/1.1\r\nhost: {host}\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",

@@ -3,6 +3,7 @@
 
 mod backup;
 mod cli;
+mod crash;
 mod dashboard;
 mod demo;
 mod edge;
