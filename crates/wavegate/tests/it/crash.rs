@@ -62,6 +62,9 @@ fn batch(users: std::ops::Range<usize>) -> Value {
     json!({ "events": events })
 }
 
+/// The next batch's number, and the batch (key, body) waiting for its acknowledgement.
+type Pending = (usize, Option<(String, Value)>);
+
 /// What the traffic saw acknowledged: batches, and how many of them were retries whose first
 /// copy had been committed before its answer was lost.
 #[derive(Default)]
@@ -75,7 +78,7 @@ struct Acked {
 fn traffic(
     url: String,
     token: String,
-    next: Arc<Mutex<(usize, Option<(String, Value)>)>>,
+    next: Arc<Mutex<Pending>>,
     acked: Arc<Acked>,
     stop: Arc<AtomicBool>,
 ) {
