@@ -20,9 +20,9 @@ pub struct AuditEntry {
     /// To what (`flag:<key>`, `rollout:<id>`…).
     pub target: String,
     /// Why, when given.
+    #[schema(required = true)]
     pub reason: Option<String>,
     /// The evidence, shaped by the action (`null` when the entry has none).
-    #[schema(value_type = Object)]
     pub details: Value,
     /// This entry's hash (hex SHA-256 over the previous hash and the canonical entry).
     pub hash: String,
@@ -92,6 +92,7 @@ pub struct Verification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<String>,
     /// The first entry that does not verify (`null` when all do).
+    #[schema(required = true)]
     pub first_bad: Option<BadEntry>,
 }
 

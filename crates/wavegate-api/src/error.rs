@@ -71,3 +71,12 @@ pub struct OfrepErrorBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
 }
+
+/// An Unleash API error (`/api/client/…`, `/api/frontend/…`): `{error, message}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UnleashErrorBody {
+    /// The HTTP status's reason phrase (`Bad Request`, `Not Found`…).
+    pub error: String,
+    /// What is wrong, for the SDK's log.
+    pub message: String,
+}

@@ -14,4 +14,8 @@ pub struct Ingested {
     pub counted: u64,
     /// Events dropped as answered by an earlier configuration.
     pub stale: u64,
+    /// Sent (as `true`) only for a batch whose `Idempotency-Key` was already committed: a
+    /// retry, which counts nothing now because its first copy counted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
 }

@@ -95,6 +95,7 @@ pub struct Version {
     /// `put`, `apply`, `archive`, `revert`, `rollout`, `restore`…
     pub action: String,
     /// Why, when given.
+    #[schema(required = true)]
     pub reason: Option<String>,
     /// When (RFC 3339 with milliseconds).
     pub created_at: String,
@@ -118,6 +119,7 @@ pub struct Diff {
 
 /// `POST /api/v1/flags/{key}/revert`: make a new version equal to an earlier one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Revert {
     /// The version to restore.
     pub version: i64,

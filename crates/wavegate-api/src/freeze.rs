@@ -25,6 +25,7 @@ pub struct Freeze {
 
 /// `PUT /api/v1/freeze`: turn the freeze on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FreezeOn {
     /// Why (1 to 500 characters).
     pub reason: String,

@@ -1,6 +1,7 @@
 //! The typed request and response shapes of wavegate's HTTP API (`/api/v1/…`, plus the OFREP
-//! answers the CLI reads), shared by the clients (the `wavegate` CLI and its demo) and, later,
-//! the server and its OpenAPI document (every type derives `utoipa::ToSchema`).
+//! answers the CLI reads), shared by the clients (the `wavegate` CLI and its demo) and the server,
+//! which builds its answers and parses its request bodies with them and generates its OpenAPI
+//! document from them (every type derives `utoipa::ToSchema`).
 //!
 //! One module per resource: [`environments`], [`flags`] (flags and segments: heads, versions,
 //! diffs, reverts, apply), [`tokens`], [`audit`], [`plans`], [`rollouts`], [`schedules`],
@@ -10,8 +11,9 @@
 //! **Invariant:** each type mirrors the JSON the server sends today, field for field: the
 //! same names, the same optionality (a field the server always sends, even as `null`, is an
 //! `Option` that serialises as `null`; a field it sometimes leaves out is skipped when `None`),
-//! the same JSON types (integers stay integers, floats floats). Deserialising tolerates unknown
-//! fields, so an older client reads a newer server. The tests round-trip a realistic example
+//! the same JSON types (integers stay integers, floats floats). Reading an answer tolerates
+//! unknown fields, so an older client reads a newer server; request bodies refuse them, as the
+//! server (which parses them with these types) always has. The tests round-trip a realistic example
 //! of each family through its type and back to the same JSON value.
 //!
 //! Times are [`chrono::DateTime<Utc>`](chrono::DateTime) where the server serialises a

@@ -32,8 +32,10 @@ impl Audience {
     }
 }
 
-/// What happened to a rollout, as targets hear of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// What happened to a rollout, as targets hear of it (ordered as a rollout's life goes).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum NotifyEvent {
     /// A wave waits for approval.
@@ -79,10 +81,11 @@ impl NotifyEvent {
 }
 
 /// The payload shape a target receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PayloadFormat {
     /// `{event, audience, text, rollout, url, audit_seq, at}`.
+    #[default]
     Json,
     /// Slack's incoming-webhook shape: `{text, blocks}`.
     Slack,
@@ -155,6 +158,7 @@ pub struct TestSent {
     /// Whether the receiver took it (a 2xx).
     pub ok: bool,
     /// The receiver's HTTP status, if it answered.
+    #[schema(required = true)]
     pub http_status: Option<i64>,
     /// Why it was not delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,15 +189,19 @@ pub struct Delivery {
     /// Attempts made so far.
     pub attempts: i64,
     /// The last attempt's error, if it failed.
+    #[schema(required = true)]
     pub last_error: Option<String>,
     /// The last attempt's HTTP status, if the receiver answered.
+    #[schema(required = true)]
     pub http_status: Option<i64>,
     /// When the next attempt is due (pending ones only).
+    #[schema(required = true)]
     pub next_at: Option<DateTime<Utc>>,
     /// When it was queued.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
     /// The message.
+    #[schema(required = true)]
     pub text: Option<String>,
 }

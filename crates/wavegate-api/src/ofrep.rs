@@ -19,7 +19,6 @@ pub struct Evaluation {
     /// The flag.
     pub key: String,
     /// The value (any JSON: boolean, string, number, object).
-    #[schema(value_type = Object)]
     pub value: Value,
     /// The variant served.
     pub variant: String,
@@ -35,4 +34,20 @@ pub struct EvaluationMetadata {
     /// The targeting rule that matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+}
+
+/// `POST /ofrep/v1/evaluate/flags`: every flag of the environment for one context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BulkEvaluation {
+    /// One [`Evaluation`] per flag (or, for a flag that cannot be evaluated for this
+    /// context, `{key, errorCode, errorDetails}`).
+    #[schema(value_type = Vec<Object>)]
+    pub flags: Vec<Value>,
+    /// Always `{}`.
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
+    /// Where to hear that the answers changed (OFREP's refetch stream), when the server can say.
+    #[serde(rename = "eventStreams", default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub event_streams: Option<Vec<Value>>,
 }

@@ -22,8 +22,10 @@ pub struct Finding {
     /// Error or warning.
     pub severity: Severity,
     /// 1-based line, when known.
+    #[schema(required = true)]
     pub line: Option<u64>,
     /// 1-based column, when known.
+    #[schema(required = true)]
     pub column: Option<u64>,
     /// A stable code, like `first-wave-too-large`.
     pub code: String,
@@ -87,6 +89,7 @@ pub struct PlanVersion {
     /// `put`…
     pub action: String,
     /// Why, when given.
+    #[schema(required = true)]
     pub reason: Option<String>,
     /// When.
     pub created_at: DateTime<Utc>,
@@ -97,6 +100,7 @@ pub struct PlanVersion {
 
 /// `POST /api/v1/plans/{name}/drills`: a drill run recorded as evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RecordDrill {
     /// The plan as drilled (matched to a stored version by content).
     #[schema(value_type = Object)]

@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Metric {
     /// The value (`null`: no data in the period).
+    #[schema(required = true)]
     pub value: Option<f64>,
     /// Its unit (`per day`, `hours`, `ratio`).
     pub unit: String,
@@ -97,6 +98,7 @@ pub struct Calendar {
 /// One piece of pilot feedback (`POST /api/v1/feedback` takes one, or
 /// [`FeedbackBatch`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FeedbackItem {
     /// The release it is about.
     pub release: String,
@@ -147,7 +149,7 @@ pub struct CategoryDigest {
     /// Its counts.
     pub tally: Tally,
     /// Recurring themes as `[word, items]`, most frequent first (at most 5).
-    #[schema(value_type = Vec<Vec<Object>>)]
+    #[schema(value_type = Vec<Vec<Value>>)]
     pub themes: Vec<(String, u64)>,
 }
 
@@ -192,6 +194,7 @@ pub struct Rate {
     /// Of those, users who did the key task.
     pub adopted: u64,
     /// `adopted / exposed`, when anyone was exposed.
+    #[schema(required = true)]
     pub rate: Option<f64>,
 }
 
@@ -319,6 +322,7 @@ pub struct TimelineEntry {
     /// What (`rollout.start`, `rollout.promote`…).
     pub action: String,
     /// Why, when given.
+    #[schema(required = true)]
     pub reason: Option<String>,
 }
 
@@ -334,6 +338,7 @@ pub struct Decision {
     /// The verdict.
     pub verdict: String,
     /// Its explanation.
+    #[schema(required = true)]
     pub explanation: Option<String>,
 }
 
@@ -341,8 +346,10 @@ pub struct Decision {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PostRolloutReport {
     /// Adoption by cohort in the 30-day window, when the plan tracks it.
+    #[schema(required = true)]
     pub adoption: Option<AdoptionReport>,
     /// The stale-flag notice, once the flag has served everyone through the settle time.
+    #[schema(required = true)]
     pub stale: Option<String>,
     /// The rollout's id.
     pub rollout: String,

@@ -10,7 +10,7 @@ use wavegate_rollout::plan::GuardrailSpec;
 use wavegate_rollout::stats::{SrmReport, VerdictReport};
 
 use crate::schedules::Schedule;
-use crate::scorecard::Scorecard;
+use crate::scorecard::Item;
 
 /// A rollout's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -131,23 +131,29 @@ pub struct Rollout {
     /// What ships.
     pub release: Release,
     /// The owning team.
+    #[schema(required = true)]
     pub team: Option<String>,
     /// The service.
+    #[schema(required = true)]
     pub service: Option<String>,
     /// Regions touched.
     pub regions: Vec<String>,
     /// Its state.
     pub state: RolloutState,
     /// Where within the wave (running rollouts only).
+    #[schema(required = true)]
     pub phase: Option<Phase>,
     /// Why it paused, rolled back or aborted.
+    #[schema(required = true)]
     pub reason: Option<String>,
     /// The current wave, 1-based.
     pub wave: u64,
     /// How many waves the plan has.
     pub waves: u64,
-    /// The current wave's exposure (`"25%"`).
-    pub exposure: String,
+    /// The current wave's exposure (`"25%"`; `null` for a stored rollout whose plan lacks its
+    /// wave).
+    #[schema(required = true)]
+    pub exposure: Option<String>,
     /// The principal whose token started it.
     pub requester: String,
     /// Approvals of the current wave.
@@ -155,6 +161,7 @@ pub struct Rollout {
     /// Approvals a gated wave needs.
     pub approvals_needed: u32,
     /// The blackout window (or freeze) holding promotion, if any.
+    #[schema(required = true)]
     pub blackout: Option<String>,
     /// The flag version rollback restores.
     pub pre_rollout_version: i64,
@@ -169,7 +176,7 @@ pub struct Rollout {
     pub verdicts: Option<Vec<Verdict>>,
     /// `GET …/{id}` only: the plan's go/no-go scorecard, assessed now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scorecard: Option<Scorecard>,
+    pub scorecard: Option<RolloutScorecard>,
     /// `GET …/{id}` only: the current wave's event aggregates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signals: Option<Vec<Signal>>,
@@ -184,13 +191,36 @@ pub struct Rollout {
 impl Rollout {
     /// The current wave's exposure in percent (`"12.5%"` → 12.5).
     pub fn exposure_percent(&self) -> Option<f64> {
-        self.exposure.trim_end_matches('%').parse().ok()
+        self.exposure.as_deref()?.trim_end_matches('%').parse().ok()
     }
 
     /// The latest verdicts of the current wave (none outside `GET …/{id}`).
     pub fn current_verdicts(&self) -> impl Iterator<Item = &Verdict> {
         self.verdicts.iter().flatten().filter(|v| v.wave == self.wave as i64)
     }
+}
+
+/// The plan's go/no-go scorecard as a rollout's view shows it: the fields of
+/// [`Scorecard`](crate::scorecard::Scorecard)
+/// without the plan's name and version, in their own order (`declared`, `go`, `blocks`,
+/// `not_green`, `max_red`, `items`, `block_reason`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RolloutScorecard {
+    /// Whether the plan declares a scorecard (only then does it block).
+    pub declared: bool,
+    /// Go: fewer than `max_red` items not green.
+    pub go: bool,
+    /// Whether it holds promotions (declared and no-go).
+    pub blocks: bool,
+    /// Items not green (waived counts as green).
+    pub not_green: u32,
+    /// The no-go threshold.
+    pub max_red: u32,
+    /// The items.
+    pub items: Vec<Item>,
+    /// Why it blocks, naming the items (`null` when it does not).
+    #[schema(required = true)]
+    pub block_reason: Option<String>,
 }
 
 /// A stored verdict: a guardrail's (`kind: guardrail`), the sample-ratio check's (`srm`) or
@@ -208,7 +238,6 @@ pub struct Verdict {
     /// When.
     pub at: DateTime<Utc>,
     /// The evidence: a guardrail report, a sample-ratio report, or a check's evidence.
-    #[schema(value_type = Object)]
     pub report: Value,
 }
 
@@ -261,15 +290,19 @@ pub struct Latency {
     /// How many observations.
     pub count: u64,
     /// Median.
+    #[schema(required = true)]
     pub p50: Option<f64>,
     /// 95th percentile.
+    #[schema(required = true)]
     pub p95: Option<f64>,
     /// 99th percentile.
+    #[schema(required = true)]
     pub p99: Option<f64>,
 }
 
 /// `POST /api/v1/rollouts`: start a stored plan now, or schedule its start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StartRollout {
     /// The plan's name.
     pub plan: String,
@@ -294,6 +327,7 @@ pub struct Scheduled {
 /// `POST /api/v1/rollouts/{id}/{approve|reject|pause|resume|rollback}`; pause, reject and
 /// rollback need a reason. The answer is the [`Rollout`] after the command.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RolloutCommand {
     /// Why.
     #[serde(default, skip_serializing_if = "Option::is_none")]

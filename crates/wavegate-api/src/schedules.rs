@@ -15,6 +15,7 @@ pub struct Schedule {
     /// Who scheduled it (the rollout's requester).
     pub requester: String,
     /// Why.
+    #[schema(required = true)]
     pub reason: Option<String>,
 }
 

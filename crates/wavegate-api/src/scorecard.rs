@@ -42,10 +42,13 @@ pub struct Item {
     /// Whether the status came from an automatic check.
     pub automatic: bool,
     /// Who set it (`wavegate` for an automatic check).
+    #[schema(required = true)]
     pub by: Option<String>,
     /// When a person set it.
+    #[schema(required = true)]
     pub at: Option<DateTime<Utc>>,
     /// Evidence or the waiver's reason.
+    #[schema(required = true)]
     pub note: Option<String>,
 }
 
@@ -73,12 +76,14 @@ pub struct Scorecard {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_version: Option<i64>,
     /// Why it blocks, naming the items (`null` when it does not).
+    #[schema(required = true)]
     pub block_reason: Option<String>,
 }
 
 /// `PUT /api/v1/plans/{name}/scorecard/{item}`: set an item green or red with evidence, or
 /// waive it with a reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SetItem {
     /// `green`, `red` or `waived` (sent as given; the server says what it accepts).
     pub status: String,

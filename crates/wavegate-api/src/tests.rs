@@ -172,15 +172,15 @@ fn rollouts() {
     assert_eq!((started.state, started.phase), (RolloutState::Running, Some(Phase::Hold)));
     assert!(started.verdicts.is_none() && started.runbook.is_none());
     assert_eq!(started.exposure_percent(), Some(5.0));
-    // The full view adds verdicts, the scorecard (without the plan's name), signals,
-    // latency and the runbook, after the common fields.
-    let got: Rollout = round_trip(&r["get"]);
+    // The full view adds verdicts, the scorecard (without the plan's name, in its own field
+    // order), signals, latency and the runbook, after the common fields.
+    let got: Rollout = exact(&r["get"]);
     assert_eq!(got.state, RolloutState::Paused);
     assert!(got.current_verdicts().any(|v| v.guardrail_report().is_some()));
     assert!(got.current_verdicts().any(|v| v.srm_report().is_some()));
-    assert!(got.scorecard.as_ref().is_some_and(|s| s.plan.is_none()));
+    assert!(got.scorecard.as_ref().is_some_and(|s| !s.items.is_empty()));
     assert_eq!(got.runbook.as_ref().map(|r| r.len()), Some(2));
-    let demo: Rollout = round_trip(&r["get_demo"]);
+    let demo: Rollout = exact(&r["get_demo"]);
     assert_eq!(demo.state, RolloutState::RolledBack);
     assert!(!demo.latency.unwrap_or_default().is_empty());
     exact::<Vec<Rollout>>(&r["list"]);

@@ -28,6 +28,7 @@ impl TokenKind {
 
 /// `POST /api/v1/tokens`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// `admin`, `server-sdk` or `client-sdk` (sent as given; the server names the kinds it
     /// knows when it refuses one).
@@ -55,6 +56,7 @@ pub struct Token {
     /// Who created it.
     pub created_by: String,
     /// When it was revoked, if it was (RFC 3339 with milliseconds).
+    #[schema(required = true)]
     pub revoked_at: Option<String>,
 }
 
@@ -66,6 +68,22 @@ pub struct CreatedToken {
     pub record: Token,
     /// The secret to send as `Authorization: Bearer …` (not stored; shown only now).
     pub token: String,
+}
+
+/// `GET /api/v1/whoami`: who a token belongs to and what it may do (the dashboard signs in
+/// with it and shows its buttons accordingly).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Whoami {
+    /// Who it acts as.
+    pub principal: String,
+    /// What it may do.
+    pub kind: TokenKind,
+    /// Environments it may act in (`*`: all).
+    pub environments: Vec<String>,
+    /// The token's id.
+    pub token_id: String,
+    /// Whether it may command rollouts (admin tokens).
+    pub can_command: bool,
 }
 
 /// The answer to `DELETE /api/v1/tokens/{id}`.

@@ -36,7 +36,8 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::FromRef;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::routing::MethodRouter;
 use serde_json::Value;
 use wavegate_core::{Flag, FlagLookup, Reason};
 
@@ -207,17 +208,38 @@ where
     S: Clone + Send + Sync + 'static,
     Protocols: FromRef<S>,
 {
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, _, handlers)| router.route(path, handlers))
+}
+
+/// What [`router`] serves, as (path, methods): the route table a server documents (wavegate's
+/// OpenAPI document describes each of these and checks it covers exactly them).
+pub fn route_table() -> Vec<(&'static str, &'static [Method])> {
+    routes::<Protocols>().into_iter().map(|(path, methods, _)| (path, methods)).collect()
+}
+
+/// Every route: its path, the methods it answers, and their handlers.
+fn routes<S>() -> Vec<(&'static str, &'static [Method], MethodRouter<S>)>
+where
+    S: Clone + Send + Sync + 'static,
+    Protocols: FromRef<S>,
+{
     use axum::routing::{get, post};
-    Router::new()
-        .route("/ofrep/v1/evaluate/flags/{key}", post(ofrep::evaluate_one))
-        .route("/ofrep/v1/evaluate/flags", post(ofrep::evaluate_bulk))
-        .route("/api/client/features", get(unleash::client_features))
-        .route("/api/client/features/{name}", get(unleash::client_feature))
-        .route("/api/client/register", post(unleash::client_register))
-        .route("/api/client/metrics", post(unleash::client_metrics))
-        .route("/api/frontend", get(unleash::frontend).post(unleash::frontend))
-        .route("/api/frontend/all", get(unleash::frontend).post(unleash::frontend))
-        .route("/api/frontend/features/{name}", get(unleash::frontend_feature))
-        .route("/api/frontend/client/register", post(unleash::frontend_accept))
-        .route("/api/frontend/client/metrics", post(unleash::frontend_accept))
+    const GET: &[Method] = &[Method::GET];
+    const POST: &[Method] = &[Method::POST];
+    const BOTH: &[Method] = &[Method::GET, Method::POST];
+    vec![
+        ("/ofrep/v1/evaluate/flags/{key}", POST, post(ofrep::evaluate_one)),
+        ("/ofrep/v1/evaluate/flags", POST, post(ofrep::evaluate_bulk)),
+        ("/api/client/features", GET, get(unleash::client_features)),
+        ("/api/client/features/{name}", GET, get(unleash::client_feature)),
+        ("/api/client/register", POST, post(unleash::client_register)),
+        ("/api/client/metrics", POST, post(unleash::client_metrics)),
+        ("/api/frontend", BOTH, get(unleash::frontend).post(unleash::frontend)),
+        ("/api/frontend/all", BOTH, get(unleash::frontend).post(unleash::frontend)),
+        ("/api/frontend/features/{name}", GET, get(unleash::frontend_feature)),
+        ("/api/frontend/client/register", POST, post(unleash::frontend_accept)),
+        ("/api/frontend/client/metrics", POST, post(unleash::frontend_accept)),
+    ]
 }

@@ -24,11 +24,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderName, StatusCode, header};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
 use axum::middleware;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use wavegate_store::{Change, Store, StoreResult, TokenKind};
@@ -39,37 +37,21 @@ pub use crate::state::AppState;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long one request may take before it is answered 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// The OpenAPI document served at `/api/v1/openapi.json`.
-pub const OPENAPI: &str = include_str!("../openapi.json");
+/// The OpenAPI document served at `/api/v1/openapi.json`, generated from the same
+/// registrations as the router ([`http::openapi`]).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    crate::http::openapi::document()
+}
 
 /// The whole application router over `state`.
 pub fn app(state: AppState) -> Router {
-    use crate::http::*;
     let cors =
         wavegate_protocols::http::cors(&[HeaderName::from_static(crate::http::REASON_HEADER)]);
+    // Every route of the server comes with its documentation (`http::openapi::routes`).
+    let (documented, _) = crate::http::openapi::routes().split_for_parts();
     let routes = Router::new()
         .merge(wavegate_protocols::router())
-        .merge(ofrep_events::router())
-        .merge(config::router())
-        .merge(tokens::router())
-        .merge(audit::router())
-        .merge(rollouts::router())
-        .merge(events::router())
-        .merge(stream::router())
-        .merge(notify::router())
-        .merge(scorecard::router())
-        .merge(freeze::router())
-        .merge(reports::router())
-        .merge(adoption::router())
-        .merge(schedule::router())
-        .merge(dashboard::router())
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .route(
-            "/api/v1/openapi.json",
-            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
-        )
+        .merge(documented)
         .fallback(not_found)
         // Needs the matched route, so it stays inside the router (a layer per route).
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
@@ -89,27 +71,6 @@ pub fn app(state: AppState) -> Router {
 
 async fn not_found() -> crate::http::error::ApiError {
     crate::http::error::ApiError::not_found("no such route; see /api/v1/openapi.json")
-}
-
-/// `/readyz`: 200 while the storage takes writes, else 503 with the reason (evaluation keeps
-/// serving from memory either way).
-async fn readyz(State(state): State<AppState>) -> Response {
-    let answer = state.storage.check(&*state.store).await;
-    state.metrics.storage_writable.set(i64::from(answer.is_ok()));
-    match answer {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(reason) => {
-            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: storage unavailable: {reason}\n"))
-                .into_response()
-        }
-    }
-}
-
-async fn metrics_text(State(state): State<AppState>) -> Response {
-    let writable = state.storage.check(&*state.store).await.is_ok();
-    state.metrics.storage_writable.set(i64::from(writable));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
-        .into_response()
 }
 
 /// Ensures an admin token exists. With `bootstrap` set and no admin token yet, stores that

@@ -370,11 +370,11 @@ impl Story<'_> {
         let target = format!("rollout:{id}");
         out.step(
             "rollout_started",
-            json!({"rollout": id, "wave": started.wave, "percent": percent(Some(&started.exposure)),
+            json!({"rollout": id, "wave": started.wave, "percent": percent(started.exposure.as_deref()),
                 "url": format!("{}/#/rollouts/{id}", self.base)}),
             format!(
                 "rollout {id} started: wave 1 serves the new variant to {} of users ({}/#/rollouts/{id})",
-                started.exposure, self.base
+                or_dash(started.exposure.as_deref()), self.base
             ),
         );
         let mut promotions = 0;
@@ -572,11 +572,11 @@ impl Story<'_> {
         self.out.step(
             "progress",
             json!({"rollout": id, "state": r.state, "phase": r.phase, "wave": r.wave,
-                "percent": percent(Some(&r.exposure)), "verdicts": verdicts, "users": users}),
+                "percent": percent(r.exposure.as_deref()), "verdicts": verdicts, "users": users}),
             format!(
                 "  … wave {} at {} ({}): {}; {users} users so far",
                 r.wave,
-                r.exposure,
+                or_dash(r.exposure.as_deref()),
                 or_dash(r.phase),
                 verdict_summary(&r)
             ),

@@ -5,31 +5,33 @@
 //!
 //! Event ingest (`events.rs`) keeps the per-user rows these read.
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use wavegate_rollout::adoption::{AdoptionReport, WINDOWS, to_html, to_markdown};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wavegate_api::reports::{AdoptionSummary, AdoptionSummaryItem, RolloutAdoption};
+use wavegate_rollout::adoption::{WINDOWS, to_html, to_markdown};
 use wavegate_rollout::machine::Rollout;
 use wavegate_rollout::report::{DOCUMENT_FORMATS, Format};
 use wavegate_store::TokenKind;
 
 use crate::http::auth::Principal;
+use crate::http::convert::IntoApi;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::ApiQuery as Query;
+use crate::http::openapi::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::service::reports;
 use crate::state::AppState;
 
 /// Adoption routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/rollouts/{id}/adoption", get(rollout_adoption))
-        .route("/api/v1/reports/adoption", get(adoption_summary))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(rollout_adoption)).routes(routes!(adoption_summary))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AdoptionQuery {
     /// The window lagging cohorts are judged in: 30 (default), 60 or 90 days.
@@ -49,15 +51,16 @@ fn window(w: Option<u32>) -> ApiResult<u32> {
     }
 }
 
-fn with_about(report: &AdoptionReport, about: Value) -> Value {
-    let mut out = about;
-    if let (Value::Object(o), Ok(Value::Object(r))) = (&mut out, serde_json::to_value(report)) {
-        o.extend(r);
-    }
-    out
-}
-
-/// `GET /api/v1/rollouts/{id}/adoption`.
+/// `GET /api/v1/rollouts/{id}/adoption`: of the users served the new variant in the last 30,
+/// 60 and 90 days, the share who did the key task, by cohort attribute, lagging cohorts flagged.
+#[utoipa::path(get, path = "/api/v1/rollouts/{id}/adoption", tag = "Reports",
+    params(("id" = String, Path, description = "The rollout's id"), AdoptionQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The adoption report", content(
+            (RolloutAdoption = "application/json"),
+            (String = "text/markdown"),
+            (String = "text/html"),
+        )), BadRequest, Unauthorized, Forbidden, NotFound, Invalid))]
 async fn rollout_adoption(
     State(state): State<AppState>,
     p: Principal,
@@ -69,21 +72,16 @@ async fn rollout_adoption(
     let format = crate::http::reports::format(q.format.as_deref(), &DOCUMENT_FORMATS)?;
     let (row, r) = crate::http::rollouts::load(&state, &p, &id).await?;
     let (rep, about) = reports::adoption(&state, &row, &r, lagging_window).await?;
-    let title = format!(
-        "{} ({}, {}, as of {})",
-        about["release"].as_str().unwrap_or(""),
-        id,
-        row.environment,
-        about["as_of"].as_str().unwrap_or("")
-    );
+    let title = format!("{} ({}, {}, as of {})", about.release, id, row.environment, about.as_of);
     Ok(match format {
         Format::Markdown => crate::http::reports::document(format, to_markdown(&title, &rep)),
         Format::Html => crate::http::reports::document(format, to_html(&title, &rep)),
-        _ => axum::Json(with_about(&rep, about)).into_response(),
+        _ => axum::Json(RolloutAdoption { about, report: rep.into_api() }).into_response(),
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct SummaryQuery {
     /// Only rollouts in this environment.
@@ -102,6 +100,11 @@ const SUMMARY_LIMIT: usize = 50;
 
 /// `GET /api/v1/reports/adoption`: every rollout whose plan tracks adoption (newest first, still
 /// tracking unless `all=true`) with its overall adoption per window and its lagging cohorts.
+#[utoipa::path(get, path = "/api/v1/reports/adoption", tag = "Reports",
+    params(SummaryQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The summary", body = AdoptionSummary),
+        BadRequest, Unauthorized, Forbidden, Invalid))]
 async fn adoption_summary(
     State(state): State<AppState>,
     p: Principal,
@@ -122,16 +125,18 @@ async fn adoption_summary(
         }
         let Ok(r) = serde_json::from_value::<Rollout>(row.doc.clone()) else { continue };
         let (rep, about) = reports::adoption(&state, &row, &r, lagging_window).await?;
-        if about["tracking"] != true && q.all != Some(true) {
+        if !about.tracking && q.all != Some(true) {
             continue;
         }
-        let mut item = about;
-        item["key_task"] = json!(rep.key_task);
-        item["windows"] = json!(rep.windows);
-        item["lagging_window"] = json!(rep.lagging_window);
-        item["overall"] = json!(rep.overall);
-        item["lagging"] = json!(rep.lagging);
-        out.push(item);
+        let rep: wavegate_api::reports::AdoptionReport = rep.into_api();
+        out.push(AdoptionSummaryItem {
+            about,
+            key_task: rep.key_task,
+            windows: rep.windows,
+            lagging_window: rep.lagging_window,
+            overall: rep.overall,
+            lagging: rep.lagging,
+        });
     }
-    Ok(axum::Json(json!({ "rollouts": out })).into_response())
+    Ok(axum::Json(AdoptionSummary { rollouts: out }).into_response())
 }

@@ -2,30 +2,37 @@
 //! backups (`GET /api/v1/backup`).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wavegate_api::audit::{AuditEntry, BadEntry, Verification};
 
 use crate::http::auth::Principal;
+use crate::http::convert::IntoApi;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::ApiQuery as Query;
+use crate::http::openapi::{BadRequest, Forbidden, Invalid, Unauthorized};
 use crate::state::AppState;
 
 /// Audit and backup routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/audit", get(list_audit))
-        .route("/api/v1/audit/verify", get(verify_audit))
-        .route("/api/v1/backup", get(backup))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_audit))
+        .routes(routes!(verify_audit))
+        .routes(routes!(backup))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
+    /// Only entries after this sequence number (default 0: from the first).
     #[serde(default)]
     after: i64,
+    /// How many entries, 1 to 1000 (default 100).
     #[serde(default = "default_limit")]
     limit: i64,
     /// Only entries about this target (a rollout id, flag key, …): its newest `limit`.
@@ -37,11 +44,17 @@ fn default_limit() -> i64 {
     100
 }
 
+/// Audit entries, oldest first from `after`; or, with `target`, that target's newest `limit`.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "Audit",
+    params(AuditQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The entries", body = Vec<AuditEntry>),
+        BadRequest, Unauthorized, Forbidden, Invalid))]
 async fn list_audit(
     State(state): State<AppState>,
     p: Principal,
     Query(q): Query<AuditQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<AuditEntry>>> {
     p.require_admin()?;
     if !(1..=1000).contains(&q.limit) {
         return Err(ApiError::invalid("limit", "limit must be from 1 to 1000"));
@@ -53,25 +66,44 @@ async fn list_audit(
         Some(t) => state.store.audit_of(t, q.limit).await?,
         None => state.store.audit(q.after, q.limit).await?,
     };
-    let entries: Vec<Value> = rows.iter().map(crate::runtime::feed::audit_json).collect();
-    Ok(Json(json!(entries)))
+    Ok(Json(rows.iter().map(IntoApi::into_api).collect()))
 }
 
-async fn verify_audit(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+/// The chain verified from its stored canonical bytes; `head` only when it all verifies.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "Audit",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Whether the chain verifies, and where not",
+        body = Verification), Unauthorized, Forbidden))]
+async fn verify_audit(
+    State(state): State<AppState>,
+    p: Principal,
+) -> ApiResult<Json<Verification>> {
     p.require_admin()?;
     let (v, broken) = wavegate_store::verify_audit_chain(&*state.store).await?;
-    if let Some(b) = broken {
-        return Ok(Json(json!({
-            "ok": false,
-            "verified": v.verified(),
-            "first_bad": {"seq": b.seq, "problem": b.problem},
-        })));
-    }
-    Ok(Json(json!({"ok": true, "verified": v.verified(), "head": v.head(), "first_bad": null})))
+    let verified = v.verified();
+    Ok(Json(match broken {
+        Some(b) => Verification {
+            ok: false,
+            verified,
+            head: None,
+            first_bad: Some(BadEntry { seq: b.seq, problem: b.problem }),
+        },
+        None => {
+            Verification { ok: true, verified, head: Some(v.head().to_owned()), first_bad: None }
+        }
+    }))
 }
 
 /// `GET /api/v1/backup`: every table in one read transaction. It holds token hashes and every
 /// environment, so only an admin token for all environments may take it.
+#[utoipa::path(get, path = "/api/v1/backup", tag = "Audit",
+    summary = "A backup of every table",
+    description = "Every table in one read transaction (`wavegate backup`; `wavegate restore` \
+        reads it). It holds token hashes and every environment, so only an admin token for all \
+        environments may take it.",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The backup document", body = Object),
+        Unauthorized, Forbidden))]
 async fn backup(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     p.require_admin()?;
     if !p.0.all_envs() {

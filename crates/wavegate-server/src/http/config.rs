@@ -9,203 +9,213 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wavegate_api::environments::{Environment, NewEnvironment};
+use wavegate_api::flags::{
+    Applied, Archived, Diff, FlagPut, Head, Revert, Reverted, SegmentPut, Stale, Version,
+};
 use wavegate_core::flag::validate_key;
 use wavegate_core::spec::{FlagFile, FlagSpec};
-use wavegate_store::{Head, Kind, PutOutcome, TokenKind, VersionRecord};
+use wavegate_store::{Kind, PutOutcome, TokenKind, VersionRecord};
 
 use crate::http::auth::Principal;
+use crate::http::convert::IntoApi;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{ApiPath as Path, ApiQuery as Query, JsonBody, parse_json};
+use crate::http::openapi::{
+    BadRequest, Conflict, Forbidden, Invalid, NotFound, ReasonHeader, TooLarge, TooLargeText,
+    Unauthorized,
+};
 use crate::http::{reason, require_all_envs};
 use crate::service::config;
 use crate::state::AppState;
 
 /// Configuration routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/environments", get(list_environments).post(create_environment))
-        .route("/api/v1/flags", get(list_flags))
-        .route("/api/v1/flags/{key}", get(get_flag))
-        .route(
-            "/api/v1/segments",
-            get(|State(s): State<AppState>, p: Principal, Query(q): Query<ListQuery>| async move {
-                list_kind(&s, &p, Kind::Segment, &q).await
-            }),
-        )
-        .route(
-            "/api/v1/segments/{key}",
-            get(|State(s): State<AppState>, p: Principal, Path(key): Path<String>| async move {
-                get_kind(&s, &p, Kind::Segment, &key).await
-            }),
-        )
-        .merge(versioned(Kind::Flag, "/api/v1/flags"))
-        .merge(versioned(Kind::Segment, "/api/v1/segments"))
-        .route("/api/v1/apply", post(apply_file))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_environments, create_environment))
+        .routes(routes!(list_flags))
+        .routes(routes!(get_flag, flags::put))
+        .routes(routes!(list_segments))
+        .routes(routes!(get_segment, segments::put))
+        .merge(flags::router())
+        .merge(segments::router())
+        .routes(routes!(apply_file))
 }
 
-/// The routes flags and segments share, for `kind` under `base`: put, archive, unarchive,
-/// versions, one version, diff and revert.
-fn versioned(kind: Kind, base: &str) -> Router<AppState> {
-    let at = |tail: &str| format!("{base}/{{key}}{tail}");
-    Router::new()
-        .route(
-            &at(""),
-            put(
-                move |State(s): State<AppState>,
-                      p: Principal,
-                      Path(key): Path<String>,
-                      h: HeaderMap,
-                      JsonBody(spec): JsonBody<Value>| async move {
-                    put_kind(&s, &p, kind, &key, &h, spec).await
-                },
-            ),
-        )
-        .route(
-            &at("/archive"),
-            post(
-                move |State(s): State<AppState>,
-                      p: Principal,
-                      Path(key): Path<String>,
-                      h: HeaderMap| async move {
-                    set_archived(&s, &p, kind, &key, true, &h).await
-                },
-            ),
-        )
-        .route(
-            &at("/unarchive"),
-            post(
-                move |State(s): State<AppState>,
-                      p: Principal,
-                      Path(key): Path<String>,
-                      h: HeaderMap| async move {
-                    set_archived(&s, &p, kind, &key, false, &h).await
-                },
-            ),
-        )
-        .route(
-            &at("/versions"),
-            get(
-                move |State(s): State<AppState>, p: Principal, Path(key): Path<String>| async move {
-                    versions_kind(&s, &p, kind, &key).await
-                },
-            ),
-        )
-        .route(
-            &at("/versions/{version}"),
-            get(
-                move |State(s): State<AppState>,
-                      p: Principal,
-                      Path((key, v)): Path<(String, i64)>| async move {
-                    let mut rec = version_kind(&s, &p, kind, &key, v).await?;
-                    rec.spec = redact(&p, kind, rec.spec);
-                    ApiResult::Ok(Json(VersionDto::from(rec)))
-                },
-            ),
-        )
-        .route(
-            &at("/diff"),
-            get(
-                move |State(s): State<AppState>,
-                      p: Principal,
-                      Path(key): Path<String>,
-                      Query(q): Query<DiffQuery>| async move {
-                    diff_kind(&s, &p, kind, &key, q).await
-                },
-            ),
-        )
-        .route(
-            &at("/revert"),
-            post(
-                move |State(s): State<AppState>,
-                      p: Principal,
-                      Path(key): Path<String>,
-                      h: HeaderMap,
-                      JsonBody(body): JsonBody<RevertBody>| async move {
-                    revert(&s, &p, kind, &key, body, &h).await
-                },
-            ),
-        )
+/// Defines the routes flags and segments share, once for both kinds: put, archive, unarchive,
+/// versions, one version, diff and revert under `$base/{key}`, each documented under `$tag`
+/// (with the errors unarchive and revert answer for the kind).
+macro_rules! versioned {
+    (
+        $module:ident, $kind:expr, $base:tt, $tag:tt, $what:tt, $put:ident { $field:ident },
+        unarchive: [$($unarchive:ident),*], revert: [$($revert:ident),*]
+    ) => {
+        mod $module {
+            use super::*;
+
+            /// The routes under `{key}` but its get and put (routed with the kind's own).
+            pub(super) fn router() -> OpenApiRouter<AppState> {
+                OpenApiRouter::new()
+                    .routes(routes!(archive))
+                    .routes(routes!(unarchive))
+                    .routes(routes!(versions))
+                    .routes(routes!(version))
+                    .routes(routes!(diff))
+                    .routes(routes!(revert))
+            }
+
+            #[utoipa::path(put, path = "/{key}", context_path = $base, operation_id = concat!("put_", $what), tag = $tag,
+                summary = concat!("Create or replace a ", $what),
+                description = concat!("Validates the whole ", $what, " against the current \
+                    environments and segments and stores it as a new version (none when the \
+                    content is unchanged). An environment-scoped admin token may change only \
+                    its environments' state.") ,
+                params(
+                    ("key" = String, Path, description = "Its key (letters, digits, `-`, `_`, `.`)"),
+                    ("If-Match" = Option<String>, Header,
+                        description = "Only if the current version is this one (`\"3\"`)"),
+                    ReasonHeader,
+                ),
+                request_body(content = Object,
+                    description = concat!("The ", $what, " as flags-as-code (JSON)")),
+                security(("bearer" = [])),
+                responses(
+                    (status = 200, description = "Replaced, or already so (`changed: false`)",
+                        body = $put),
+                    (status = 201, description = "Created: its first version", body = $put),
+                    BadRequest, Unauthorized, Forbidden, Conflict, TooLarge, Invalid,
+                ))]
+            pub(super) async fn put(
+                State(s): State<AppState>,
+                p: Principal,
+                Path(key): Path<String>,
+                h: HeaderMap,
+                JsonBody(spec): JsonBody<Value>,
+            ) -> ApiResult<(StatusCode, Json<$put>)> {
+                let (status, changed, head) = put_kind(&s, &p, $kind, &key, &h, spec).await?;
+                Ok((status, Json($put { changed, $field: head })))
+            }
+
+            #[utoipa::path(post, path = "/{key}/archive", context_path = $base, operation_id = concat!("archive_", $what), tag = $tag,
+                summary = concat!("Archive a ", $what),
+                description = "Kept, with its versions, but no longer served. Refused while \
+                    something live still uses it.",
+                params(("key" = String, Path, description = "Its key"), ReasonHeader),
+                security(("bearer" = [])),
+                responses((status = 200, description = "Archived", body = Archived),
+                    Unauthorized, Forbidden, NotFound, Conflict))]
+            async fn archive(
+                State(s): State<AppState>,
+                p: Principal,
+                Path(key): Path<String>,
+                h: HeaderMap,
+            ) -> ApiResult<Json<Archived>> {
+                set_archived(&s, &p, $kind, &key, true, &h).await
+            }
+
+            #[utoipa::path(post, path = "/{key}/unarchive", context_path = $base, operation_id = concat!("unarchive_", $what), tag = $tag,
+                summary = concat!("Unarchive a ", $what),
+                params(("key" = String, Path, description = "Its key"), ReasonHeader),
+                security(("bearer" = [])),
+                responses((status = 200, description = "Served again", body = Archived),
+                    Unauthorized, Forbidden, NotFound $(, $unarchive)*))]
+            async fn unarchive(
+                State(s): State<AppState>,
+                p: Principal,
+                Path(key): Path<String>,
+                h: HeaderMap,
+            ) -> ApiResult<Json<Archived>> {
+                set_archived(&s, &p, $kind, &key, false, &h).await
+            }
+
+            #[utoipa::path(get, path = "/{key}/versions", context_path = $base, operation_id = concat!($what, "_versions"), tag = $tag,
+                summary = concat!("Every version of a ", $what),
+                description = "Oldest first, each redacted to what the token may read.",
+                params(("key" = String, Path, description = "Its key")),
+                security(("bearer" = [])),
+                responses((status = 200, description = "Its versions", body = Vec<Version>),
+                    Unauthorized, Forbidden, NotFound))]
+            async fn versions(
+                State(s): State<AppState>,
+                p: Principal,
+                Path(key): Path<String>,
+            ) -> ApiResult<Json<Vec<Version>>> {
+                versions_kind(&s, &p, $kind, &key).await
+            }
+
+            #[utoipa::path(get, path = "/{key}/versions/{version}", context_path = $base, operation_id = concat!($what, "_version"),
+                tag = $tag, summary = concat!("One version of a ", $what),
+                params(("key" = String, Path, description = "Its key"),
+                    ("version" = i64, Path, description = "The version's number")),
+                security(("bearer" = [])),
+                responses((status = 200, description = "That version", body = Version),
+                    BadRequest, Unauthorized, Forbidden, NotFound))]
+            async fn version(
+                State(s): State<AppState>,
+                p: Principal,
+                Path((key, v)): Path<(String, i64)>,
+            ) -> ApiResult<Json<Version>> {
+                let mut rec = version_kind(&s, &p, $kind, &key, v).await?;
+                rec.spec = redact(&p, $kind, rec.spec);
+                Ok(Json(rec.into_api()))
+            }
+
+            #[utoipa::path(get, path = "/{key}/diff", context_path = $base, operation_id = concat!("diff_", $what), tag = $tag,
+                summary = concat!("Diff two versions of a ", $what),
+                description = "A unified diff of `{archived, spec}` as pretty JSON.",
+                params(("key" = String, Path, description = "Its key"), DiffQuery),
+                security(("bearer" = [])),
+                responses((status = 200, description = "The diff", body = Diff),
+                    BadRequest, Unauthorized, Forbidden, NotFound))]
+            async fn diff(
+                State(s): State<AppState>,
+                p: Principal,
+                Path(key): Path<String>,
+                Query(q): Query<DiffQuery>,
+            ) -> ApiResult<Json<Diff>> {
+                diff_kind(&s, &p, $kind, &key, q).await
+            }
+
+            #[utoipa::path(post, path = "/{key}/revert", context_path = $base, operation_id = concat!("revert_", $what), tag = $tag,
+                summary = concat!("Revert a ", $what, " to an earlier version"),
+                description = "Makes a new version with the content of an earlier one \
+                    (validated again against today's environments and segments).",
+                params(("key" = String, Path, description = "Its key"), ReasonHeader),
+                request_body = Revert,
+                security(("bearer" = [])),
+                responses((status = 200, description = "Reverted", body = Reverted),
+                    BadRequest, Unauthorized, Forbidden, NotFound, TooLarge $(, $revert)*))]
+            async fn revert(
+                State(s): State<AppState>,
+                p: Principal,
+                Path(key): Path<String>,
+                h: HeaderMap,
+                JsonBody(body): JsonBody<Revert>,
+            ) -> ApiResult<Json<Reverted>> {
+                super::revert(&s, &p, $kind, &key, body, &h).await
+            }
+        }
+    };
 }
+
+// A flag may no longer validate against today's segments and environments (422), and is
+// locked while its rollout runs (409); a segment's content stands alone.
+versioned!(flags, Kind::Flag, "/api/v1/flags", "Flags", "flag", FlagPut { flag },
+    unarchive: [Invalid], revert: [Conflict, Invalid]);
+versioned!(segments, Kind::Segment, "/api/v1/segments", "Segments", "segment",
+    SegmentPut { segment }, unarchive: [], revert: []);
 
 fn key_ok(key: &str) -> ApiResult<()> {
     validate_key(key).map_err(|m| ApiError::invalid("key", m))
-}
-
-#[derive(Serialize)]
-struct HeadDto {
-    key: String,
-    version: i64,
-    archived: bool,
-    updated_at: String,
-    updated_by: String,
-    spec: Value,
-}
-
-impl From<Head> for HeadDto {
-    fn from(h: Head) -> Self {
-        HeadDto {
-            key: h.key,
-            version: h.version,
-            archived: h.archived,
-            updated_at: h.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            updated_by: h.updated_by,
-            spec: h.spec,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct VersionDto {
-    key: String,
-    version: i64,
-    archived: bool,
-    actor: String,
-    action: String,
-    reason: Option<String>,
-    created_at: String,
-    spec: Value,
-}
-
-impl From<VersionRecord> for VersionDto {
-    fn from(v: VersionRecord) -> Self {
-        VersionDto {
-            key: v.key,
-            version: v.version,
-            archived: v.archived,
-            actor: v.actor,
-            action: v.action,
-            reason: v.reason,
-            created_at: v.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            spec: v.spec,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct OutcomeDto {
-    kind: &'static str,
-    key: String,
-    version: i64,
-    changed: bool,
-}
-
-impl From<&PutOutcome> for OutcomeDto {
-    fn from(o: &PutOutcome) -> Self {
-        OutcomeDto {
-            kind: o.kind.as_str(),
-            key: o.key.clone(),
-            version: o.version,
-            changed: o.changed,
-        }
-    }
 }
 
 /// Refuses a flag change an environment-scoped admin token may not make: it may change only the
@@ -214,7 +224,7 @@ fn check_flag_scope(p: &Principal, old: Option<&Value>, new: &Value) -> ApiResul
     if p.0.all_envs() {
         return Ok(());
     }
-    let empty = json!({});
+    let empty = Value::Object(serde_json::Map::new());
     let old = old.unwrap_or(&empty);
     let strip = |v: &Value| {
         let mut v = v.clone();
@@ -271,20 +281,27 @@ fn not_found(kind: Kind, key: &str) -> ApiError {
 
 // ---------- environments ----------
 
-async fn list_environments(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+/// The environments, in promotion order.
+#[utoipa::path(get, path = "/api/v1/environments", tag = "Environments",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The environments, first to last", body = Vec<Environment>),
+        Unauthorized, Forbidden))]
+async fn list_environments(
+    State(state): State<AppState>,
+    p: Principal,
+) -> ApiResult<Json<Vec<Environment>>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let envs = state.store.environments().await?;
-    Ok(Json(json!(
-        envs.iter().map(|e| json!({"name": e.name, "position": e.position})).collect::<Vec<_>>()
-    )))
+    Ok(Json(envs.iter().map(IntoApi::into_api).collect()))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewEnvironment {
-    name: String,
-}
-
+/// Adds an environment at the end of the promotion order (admin tokens for all environments).
+#[utoipa::path(post, path = "/api/v1/environments", tag = "Environments",
+    params(ReasonHeader),
+    request_body = NewEnvironment,
+    security(("bearer" = [])),
+    responses((status = 201, description = "Created", body = Environment),
+        BadRequest, Unauthorized, Forbidden, Conflict, TooLarge, Invalid))]
 async fn create_environment(
     State(state): State<AppState>,
     p: Principal,
@@ -295,14 +312,16 @@ async fn create_environment(
     require_all_envs(&p, "creating an environment")?;
     key_ok(&body.name)?;
     let e = config::create_environment(&state, &body.name, p.name(), reason(&headers)).await?;
-    Ok((StatusCode::CREATED, Json(json!({"name": e.name, "position": e.position}))).into_response())
+    Ok((StatusCode::CREATED, Json(IntoApi::<Environment>::into_api(&e))).into_response())
 }
 
 // ---------- flags and segments (shared shapes) ----------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// List the archived ones instead of the live ones.
     #[serde(default)]
     archived: bool,
     /// Flags only: just the stale ones (a completed rollout held clean for its settle time),
@@ -326,7 +345,7 @@ pub(crate) fn redact(p: &Principal, kind: Kind, mut spec: Value) -> Value {
         Kind::Segment => {
             if let Some(o) = spec.as_object_mut().filter(|o| o.contains_key("keys")) {
                 o.remove("keys");
-                o.insert("keys_redacted".into(), json!(true));
+                o.insert("keys_redacted".into(), Value::Bool(true));
             }
         }
         Kind::Plan | Kind::Scorecard | Kind::Setting => {}
@@ -339,29 +358,25 @@ async fn list_kind(
     p: &Principal,
     kind: Kind,
     q: &ListQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<Head>>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let heads = state.store.list(kind, q.archived).await?;
-    let dtos: Vec<HeadDto> = heads
-        .into_iter()
-        .map(|mut h| {
-            h.spec = redact(p, kind, h.spec);
-            HeadDto::from(h)
-        })
-        .collect();
-    Ok(Json(json!(dtos)))
+    Ok(Json(
+        heads
+            .into_iter()
+            .map(|mut h| {
+                h.spec = redact(p, kind, h.spec);
+                h.into_api()
+            })
+            .collect(),
+    ))
 }
 
-async fn get_kind(
-    state: &AppState,
-    p: &Principal,
-    kind: Kind,
-    key: &str,
-) -> ApiResult<Json<HeadDto>> {
+async fn get_kind(state: &AppState, p: &Principal, kind: Kind, key: &str) -> ApiResult<Json<Head>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let mut head = state.store.get(kind, key).await?.ok_or_else(|| not_found(kind, key))?;
     head.spec = redact(p, kind, head.spec);
-    Ok(Json(head.into()))
+    Ok(Json(head.into_api()))
 }
 
 async fn versions_kind(
@@ -369,20 +384,21 @@ async fn versions_kind(
     p: &Principal,
     kind: Kind,
     key: &str,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<Version>>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let versions = state.store.versions(kind, key).await?;
     if versions.is_empty() {
         return Err(not_found(kind, key));
     }
-    let dtos: Vec<VersionDto> = versions
-        .into_iter()
-        .map(|mut v| {
-            v.spec = redact(p, kind, v.spec);
-            VersionDto::from(v)
-        })
-        .collect();
-    Ok(Json(json!(dtos)))
+    Ok(Json(
+        versions
+            .into_iter()
+            .map(|mut v| {
+                v.spec = redact(p, kind, v.spec);
+                v.into_api()
+            })
+            .collect(),
+    ))
 }
 
 async fn version_kind(
@@ -396,10 +412,13 @@ async fn version_kind(
     Ok(config::version(state, kind, key, v).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DiffQuery {
+    /// The older version.
     from: i64,
+    /// The newer version (default: the current one).
     to: Option<i64>,
 }
 
@@ -409,7 +428,7 @@ async fn diff_kind(
     kind: Kind,
     key: &str,
     q: DiffQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Diff>> {
     let to = match q.to {
         Some(v) => v,
         None => get_kind(state, p, kind, key).await?.version,
@@ -429,11 +448,12 @@ async fn diff_kind(
         .unified_diff()
         .header(&format!("{key}@{}", q.from), &format!("{key}@{to}"))
         .to_string();
-    Ok(Json(json!({"key": key, "from": q.from, "to": to, "diff": diff})))
+    Ok(Json(Diff { key: key.to_owned(), from: q.from, to, diff }))
 }
 
 /// Puts new content for `kind` `key` from a request body (validated, scope checked,
-/// `If-Match` honoured); answers the new head.
+/// `If-Match` honoured); answers whether it changed and the new head, with 201 for a first
+/// version.
 async fn put_kind(
     state: &AppState,
     p: &Principal,
@@ -441,7 +461,7 @@ async fn put_kind(
     key: &str,
     headers: &HeaderMap,
     spec: Value,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, bool, Head)> {
     p.require_admin()?;
     if kind == Kind::Segment {
         require_all_envs(p, "changing a segment")?;
@@ -458,10 +478,7 @@ async fn put_kind(
         .get(kind, key)
         .await?
         .ok_or_else(|| ApiError::internal(format!("{} vanished after write", kind.as_str())))?;
-    let mut body = serde_json::Map::new();
-    body.insert("changed".into(), json!(out[0].changed));
-    body.insert(kind.as_str().into(), json!(HeadDto::from(head)));
-    Ok((created_or_ok(&out[0]), Json(Value::Object(body))).into_response())
+    Ok((created_or_ok(&out[0]), out[0].changed, head.into_api()))
 }
 
 async fn set_archived(
@@ -471,7 +488,7 @@ async fn set_archived(
     key: &str,
     archived: bool,
     headers: &HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Archived>> {
     p.require_admin()?;
     let head = state.store.get(kind, key).await?.ok_or_else(|| not_found(kind, key))?;
     match kind {
@@ -484,17 +501,12 @@ async fn set_archived(
     config::check_archivable(state, kind, key, &head.spec, archived).await?;
     let puts = vec![config::put(kind, key, head.spec, archived)];
     let out = config::write(state, puts, p.name(), reason(headers)).await?;
-    Ok(Json(
-        json!({"key": key, "version": out[0].version, "archived": archived, "changed": out[0].changed}),
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RevertBody {
-    version: i64,
-    #[serde(default)]
-    reason: Option<String>,
+    Ok(Json(Archived {
+        key: key.to_owned(),
+        version: out[0].version,
+        archived,
+        changed: out[0].changed,
+    }))
 }
 
 async fn revert(
@@ -502,9 +514,9 @@ async fn revert(
     p: &Principal,
     kind: Kind,
     key: &str,
-    body: RevertBody,
+    body: Revert,
     headers: &HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Reverted>> {
     p.require_admin()?;
     let target = version_kind(state, p, kind, key, body.version).await?;
     let head = state.store.get(kind, key).await?.ok_or_else(|| not_found(kind, key))?;
@@ -522,63 +534,101 @@ async fn revert(
         .filter(|r| !r.is_empty())
         .or_else(|| reason(headers));
     let out = config::write(state, vec![w], p.name(), why).await?;
-    Ok(Json(
-        json!({"key": key, "version": out[0].version, "reverted_to": body.version, "changed": out[0].changed}),
-    ))
+    Ok(Json(Reverted {
+        key: key.to_owned(),
+        version: out[0].version,
+        reverted_to: body.version,
+        changed: out[0].changed,
+    }))
 }
 
 // ---------- flags ----------
 
+/// The live (or archived) flags, each redacted to the environments the token may read; with
+/// `stale=true`, only the stale ones, each with `stale`.
+#[utoipa::path(get, path = "/api/v1/flags", tag = "Flags",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The flags' heads", body = Vec<Head>),
+        BadRequest, Unauthorized, Forbidden))]
 async fn list_flags(
     State(s): State<AppState>,
     p: Principal,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<Head>>> {
     let Json(all) = list_kind(&s, &p, Kind::Flag, &q).await?;
     if !q.stale {
         return Ok(Json(all));
     }
     let rows = s.store.rollouts(false).await?;
-    let mut stale: BTreeMap<String, Value> = BTreeMap::new();
+    let mut stale: BTreeMap<String, Stale> = BTreeMap::new();
     for row in rows.iter().filter(|r| r.state == "completed" && p.0.allows_env(&r.environment)) {
         let superseded = crate::service::rollouts::superseded(&rows, row);
-        if let Some(at) = row.doc.get("stale_at").filter(|v| !v.is_null() && !superseded) {
-            stale.insert(
-                row.flag.clone(),
-                json!({"rollout": row.id, "environment": row.environment, "since": at}),
-            );
+        let since = row.doc.get("stale_at").and_then(|at| serde_json::from_value(at.clone()).ok());
+        if let Some(since) = since.filter(|_| !superseded) {
+            let (rollout, environment) = (row.id.clone(), row.environment.clone());
+            stale.insert(row.flag.clone(), Stale { rollout, environment, since });
         }
     }
-    let out: Vec<Value> = all
-        .as_array()
+    let out = all
         .into_iter()
-        .flatten()
         .filter_map(|f| {
-            let key = f["key"].as_str()?;
-            let info = stale.get(key)?;
-            let mut f = f.clone();
-            f["stale"] = info.clone();
-            Some(f)
+            let info = stale.get(&f.key)?.clone();
+            Some(Head { stale: Some(info), ..f })
         })
         .collect();
-    Ok(Json(json!(out)))
+    Ok(Json(out))
 }
 
 /// A flag's head, plus `unleash_approximate` (and, when true, `unleash_notes` by environment):
 /// whether Unleash SDKs may answer differently from wavegate for some contexts.
+#[utoipa::path(get, path = "/api/v1/flags/{key}", tag = "Flags",
+    params(("key" = String, Path, description = "The flag's key")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The flag's head", body = Head),
+        Unauthorized, Forbidden, NotFound))]
 async fn get_flag(
     State(s): State<AppState>,
     p: Principal,
     Path(key): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Head>> {
     let Json(head) = get_kind(&s, &p, Kind::Flag, &key).await?;
-    let mut out = serde_json::to_value(&head).map_err(ApiError::internal)?;
     let notes = unleash_notes(&s, &key, &head.spec);
-    out["unleash_approximate"] = json!(!notes.is_empty());
-    if !notes.is_empty() {
-        out["unleash_notes"] = json!(notes);
-    }
-    Ok(Json(out))
+    Ok(Json(Head {
+        unleash_approximate: Some(!notes.is_empty()),
+        unleash_notes: (!notes.is_empty()).then_some(notes),
+        ..head
+    }))
+}
+
+// ---------- segments ----------
+
+/// The live (or archived) segments; only tokens for all environments see their members.
+#[utoipa::path(get, path = "/api/v1/segments", tag = "Segments",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The segments' heads", body = Vec<Head>),
+        BadRequest, Unauthorized, Forbidden))]
+async fn list_segments(
+    State(s): State<AppState>,
+    p: Principal,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<Head>>> {
+    list_kind(&s, &p, Kind::Segment, &q).await
+}
+
+/// A segment's head (its `keys` become `keys_redacted: true` for environment-scoped tokens).
+#[utoipa::path(get, path = "/api/v1/segments/{key}", tag = "Segments",
+    params(("key" = String, Path, description = "The segment's key")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The segment's head", body = Head),
+        Unauthorized, Forbidden, NotFound))]
+async fn get_segment(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(key): Path<String>,
+) -> ApiResult<Json<Head>> {
+    get_kind(&s, &p, Kind::Segment, &key).await
 }
 
 /// Why the Unleash export of flag `key` is approximate, by environment (empty when exact).
@@ -601,12 +651,25 @@ fn unleash_notes(state: &AppState, key: &str, spec: &Value) -> BTreeMap<String, 
 
 /// `POST /api/v1/apply`: a flag file (YAML, or JSON with a JSON content type), applied in one
 /// transaction. Applying the same file twice makes no new versions.
+#[utoipa::path(post, path = "/api/v1/apply", tag = "Flags",
+    summary = "Apply a flag file",
+    description = "Segments and flags as code (YAML, or JSON with `Content-Type: application/json`), \
+        validated whole and applied in one transaction; applying the same file twice makes no \
+        new versions.",
+    params(ReasonHeader),
+    request_body(content(
+        (String = "application/yaml"),
+        (Object = "application/json"),
+    ), description = "`{segments: {…}, flags: {…}}` in the flags-as-code format"),
+    security(("bearer" = [])),
+    responses((status = 200, description = "What the file changed", body = Applied),
+        BadRequest, Unauthorized, Forbidden, Conflict, TooLargeText, Invalid))]
 async fn apply_file(
     State(state): State<AppState>,
     p: Principal,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Applied>> {
     p.require_admin()?;
     let is_json = headers
         .get(axum::http::header::CONTENT_TYPE)
@@ -639,10 +702,10 @@ async fn apply_file(
         puts.push(config::put(Kind::Flag, key, spec, false));
     }
     let out = config::write(&state, puts, p.name(), reason(&headers)).await?;
-    let changed = out.iter().filter(|o| o.changed).count();
-    Ok(Json(json!({
-        "changed": changed,
-        "unchanged": out.len() - changed,
-        "results": out.iter().map(OutcomeDto::from).collect::<Vec<_>>(),
-    })))
+    let changed = out.iter().filter(|o| o.changed).count() as u64;
+    Ok(Json(Applied {
+        changed,
+        unchanged: out.len() as u64 - changed,
+        results: out.iter().map(IntoApi::into_api).collect(),
+    }))
 }

@@ -7,18 +7,21 @@
 //! `fetch` so the header can be sent.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wavegate_api::tokens::Whoami;
 use wavegate_store::TokenKind;
 
 use crate::http::auth::Principal;
+use crate::http::convert::IntoApi;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{ApiPath as Path, ApiQuery as Query};
+use crate::http::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 use wavegate_rollout::chart::{guardrail_points, guardrail_svg};
 
@@ -30,13 +33,36 @@ const APP_CSS: &str = include_str!("../../dashboard/app.css");
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// Dashboard routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { asset(INDEX_HTML, "text/html; charset=utf-8") }))
-        .route("/assets/app.js", get(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }))
-        .route("/assets/app.css", get(|| async { asset(APP_CSS, "text/css; charset=utf-8") }))
-        .route("/api/v1/whoami", get(whoami))
-        .route("/api/v1/rollouts/{id}/guardrails/{name}/chart", get(chart))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(dashboard))
+        .routes(routes!(app_js))
+        .routes(routes!(app_css))
+        .routes(routes!(whoami))
+        .routes(routes!(chart))
+}
+
+/// The dashboard's page (public: it holds no data; everything comes from the API).
+#[utoipa::path(get, path = "/", tag = "Dashboard",
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
+async fn dashboard() -> Response {
+    asset(INDEX_HTML, "text/html; charset=utf-8")
+}
+
+/// The dashboard's script.
+#[utoipa::path(get, path = "/assets/app.js", tag = "Dashboard",
+    responses((status = 200, description = "The script", content_type = "text/javascript",
+        body = String)))]
+async fn app_js() -> Response {
+    asset(APP_JS, "text/javascript; charset=utf-8")
+}
+
+/// The dashboard's style sheet.
+#[utoipa::path(get, path = "/assets/app.css", tag = "Dashboard",
+    responses((status = 200, description = "The style sheet", content_type = "text/css",
+        body = String)))]
+async fn app_css() -> Response {
+    asset(APP_CSS, "text/css; charset=utf-8")
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
@@ -51,18 +77,23 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
 }
 
 /// Who the token belongs to and what it may do (the dashboard shows buttons accordingly).
-async fn whoami(p: Principal) -> Json<Value> {
-    let t = &p.0;
-    Json(json!({
-        "principal": t.principal,
-        "kind": t.kind.as_str(),
-        "environments": t.environments,
-        "token_id": t.id,
-        "can_command": t.kind == TokenKind::Admin,
-    }))
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "Tokens",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The token's principal, kind and scope", body = Whoami),
+        Unauthorized))]
+async fn whoami(p: Principal) -> Json<Whoami> {
+    let t = p.0;
+    Json(Whoami {
+        principal: t.principal,
+        kind: t.kind.into_api(),
+        environments: t.environments,
+        token_id: t.id,
+        can_command: t.kind == TokenKind::Admin,
+    })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ChartQuery {
     /// Only this wave (1-based); default: every wave.
@@ -71,6 +102,12 @@ struct ChartQuery {
 }
 
 /// `image/svg+xml` chart of one guardrail's verdicts over time.
+#[utoipa::path(get, path = "/api/v1/rollouts/{id}/guardrails/{name}/chart", tag = "Dashboard",
+    params(("id" = String, Path, description = "The rollout's id"),
+        ("name" = String, Path, description = "The guardrail's name"), ChartQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The chart", content_type = "image/svg+xml",
+        body = String), BadRequest, Unauthorized, Forbidden, NotFound))]
 async fn chart(
     State(state): State<AppState>,
     p: Principal,

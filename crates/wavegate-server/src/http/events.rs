@@ -3,19 +3,19 @@
 //! (see its invariants).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use serde::Deserialize;
-use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wavegate_core::wire::EventBatch;
 use wavegate_store::TokenKind;
 
 use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::JsonBody;
+use crate::http::openapi::{BadRequest, Forbidden, Invalid, TooLarge, Unauthorized};
+use crate::service::events::Ingested;
 use crate::state::AppState;
 
 pub use crate::service::events::{MAX_EVENTS, MAX_VALUE};
@@ -24,8 +24,8 @@ pub use crate::service::events::{MAX_EVENTS, MAX_VALUE};
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// Events routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/events", post(ingest))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(post_events))
 }
 
 /// A `POST /api/v1/events` body as it arrives on the wire, before any validation.
@@ -46,12 +46,25 @@ impl Batch {
     }
 }
 
-async fn ingest(
+/// A batch of exposures and outcomes, validated whole; answered once its effect on the
+/// rollouts' aggregates is committed.
+#[utoipa::path(post, path = "/api/v1/events", tag = "Events",
+    params(("X-Wavegate-Environment" = Option<String>, Header,
+        description = "The environment (needed when the token spans several)"),
+        ("Idempotency-Key" = Option<String>, Header,
+        description = "1 to 128 visible ASCII characters: a batch sent again with the same key \
+            (its answer lost) counts once and is answered `duplicate: true`")),
+    request_body(content = Object, description = "`{events: [{type: exposure|outcome, flag, \
+        variant, context, error?, latency_ms?, metrics?}]}`, at most 10000 events"),
+    security(("bearer" = [])),
+    responses((status = 202, description = "Committed", body = Ingested),
+        BadRequest, Unauthorized, Forbidden, TooLarge, Invalid))]
+async fn post_events(
     State(state): State<AppState>,
     p: Principal,
     headers: HeaderMap,
     JsonBody(batch): JsonBody<Batch>,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Json<Ingested>)> {
     p.require(&[TokenKind::ServerSdk, TokenKind::Admin])?;
     let env = match headers
         .get(wavegate_protocols::ENV_HEADER)
@@ -76,9 +89,5 @@ async fn ingest(
         None => None,
     };
     let out = crate::service::events::ingest(&state, &env, batch.0.events, key).await?;
-    let mut body = json!({"accepted": out.accepted, "counted": out.counted, "stale": out.stale});
-    if out.duplicate {
-        body["duplicate"] = json!(true);
-    }
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    Ok((StatusCode::ACCEPTED, Json(out)))
 }

@@ -4,41 +4,45 @@
 //! setting, so every change is a version with an audit entry.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::get;
-use serde::Deserialize;
-use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wavegate_api::freeze::{Freeze, FreezeOn};
 use wavegate_store::TokenKind;
 
 use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::JsonBody;
+use crate::http::openapi::{BadRequest, Forbidden, Invalid, ReasonHeader, TooLarge, Unauthorized};
 use crate::service::freeze;
 use crate::state::AppState;
 
 /// Freeze routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/freeze", get(show).put(on).delete(off))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show_freeze, start_freeze, lift_freeze))
 }
 
-async fn show(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+/// The freeze as stored (`{active: false}` when there has never been one).
+#[utoipa::path(get, path = "/api/v1/freeze", tag = "Governance",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The freeze", body = Freeze), Unauthorized, Forbidden))]
+async fn show_freeze(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Freeze>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     Ok(Json(freeze::show(&state).await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OnBody {
-    reason: String,
-}
-
-async fn on(
+/// Turns the freeze on: every running rollout holds, new ones are refused.
+#[utoipa::path(put, path = "/api/v1/freeze", tag = "Governance",
+    request_body = FreezeOn,
+    security(("bearer" = [])),
+    responses((status = 200, description = "The freeze, on", body = Freeze),
+        BadRequest, Unauthorized, Forbidden, TooLarge, Invalid))]
+async fn start_freeze(
     State(state): State<AppState>,
     p: Principal,
-    JsonBody(body): JsonBody<OnBody>,
-) -> ApiResult<Json<Value>> {
+    JsonBody(body): JsonBody<FreezeOn>,
+) -> ApiResult<Json<Freeze>> {
     p.require_admin()?;
     if !p.0.all_envs() {
         return Err(ApiError::forbidden("a freeze needs an admin token for all environments"));
@@ -50,11 +54,17 @@ async fn on(
     Ok(Json(freeze::set(&state, Some(&reason), p.name(), format!("freeze: {reason}")).await?))
 }
 
-async fn off(
+/// Lifts the freeze (the reason, if any, from `X-Wavegate-Reason`).
+#[utoipa::path(delete, path = "/api/v1/freeze", tag = "Governance",
+    params(ReasonHeader),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The freeze, lifted", body = Freeze),
+        Unauthorized, Forbidden))]
+async fn lift_freeze(
     State(state): State<AppState>,
     p: Principal,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Freeze>> {
     p.require_admin()?;
     if !p.0.all_envs() {
         return Err(ApiError::forbidden(

@@ -4,33 +4,35 @@
 //! environments; the delivery log shows an environment-scoped admin only its environments.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wavegate_api::notify::{Delivery, NotifyEvent, PutTarget, Target, TestSent};
 use wavegate_core::flag::validate_key;
-use wavegate_store::{Delivery, DeliveryQuery, NotifyTargetRow};
+use wavegate_store::{DeliveryQuery, NotifyTargetRow};
 
 use crate::http::auth::Principal;
+use crate::http::convert::IntoApi;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{ApiPath as Path, ApiQuery as Query, JsonBody};
+use crate::http::openapi::{
+    BadRequest, Forbidden, Invalid, NotFound, ReasonHeader, TooLarge, Unauthorized,
+};
 use crate::runtime::notify::render;
 use crate::runtime::notify::spec::{ALL_EVENTS, Event, TargetSpec};
 use crate::state::AppState;
 
 /// Notification routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/notifications/targets", get(list_targets))
-        .route(
-            "/api/v1/notifications/targets/{name}",
-            get(get_target).put(put_target).delete(delete_target),
-        )
-        .route("/api/v1/notifications/targets/{name}/test", post(test_target))
-        .route("/api/v1/notifications/deliveries", get(list_deliveries))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_targets))
+        .routes(routes!(get_target, put_target, delete_target))
+        .routes(routes!(test_target))
+        .routes(routes!(list_deliveries))
 }
 
 fn require_global_admin(p: &Principal) -> ApiResult<()> {
@@ -43,22 +45,33 @@ fn require_global_admin(p: &Principal) -> ApiResult<()> {
     Ok(())
 }
 
-fn target_json(t: &NotifyTargetRow) -> Value {
-    let mut v = t.spec.clone();
-    if let Some(o) = v.as_object_mut() {
-        let signed = o.remove("secret").is_some();
-        o.insert("signed".into(), json!(signed));
-        o.insert("name".into(), json!(t.name));
-        o.insert("created_at".into(), json!(t.created_at));
-        o.insert("updated_at".into(), json!(t.updated_at));
-    }
-    v
+/// A target as the API shows it: its settings without the secret (`signed` says whether it has
+/// one), its name and times.
+fn target(t: &NotifyTargetRow) -> ApiResult<Target> {
+    let spec: TargetSpec = serde_json::from_value(t.spec.clone()).map_err(ApiError::internal)?;
+    Ok(Target {
+        audience: spec.audience,
+        url: spec.url,
+        format: spec.format,
+        events: spec.events,
+        environments: spec.environments,
+        templates: spec.templates.into_iter().map(|(e, t)| (e.as_str().to_owned(), t)).collect(),
+        signed: spec.secret.is_some(),
+        name: t.name.clone(),
+        created_at: t.created_at,
+        updated_at: t.updated_at,
+    })
 }
 
-async fn list_targets(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+/// Every notification target (admin tokens for all environments).
+#[utoipa::path(get, path = "/api/v1/notifications/targets", tag = "Notifications",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The targets", body = Vec<Target>),
+        Unauthorized, Forbidden))]
+async fn list_targets(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Vec<Target>>> {
     require_global_admin(&p)?;
     let targets = state.store.notify_targets().await?;
-    Ok(Json(json!(targets.iter().map(target_json).collect::<Vec<_>>())))
+    Ok(Json(targets.iter().map(target).collect::<ApiResult<_>>()?))
 }
 
 async fn find(state: &AppState, name: &str) -> ApiResult<NotifyTargetRow> {
@@ -71,22 +84,38 @@ async fn find(state: &AppState, name: &str) -> ApiResult<NotifyTargetRow> {
         .ok_or_else(|| ApiError::not_found(format!("notification target {name:?} not found")))
 }
 
+/// One notification target.
+#[utoipa::path(get, path = "/api/v1/notifications/targets/{name}", tag = "Notifications",
+    params(("name" = String, Path, description = "The target's name")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The target", body = Target),
+        Unauthorized, Forbidden, NotFound))]
 async fn get_target(
     State(state): State<AppState>,
     p: Principal,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Target>> {
     require_global_admin(&p)?;
-    Ok(Json(target_json(&find(&state, &name).await?)))
+    Ok(Json(target(&find(&state, &name).await?)?))
 }
 
+/// Creates or replaces a notification target.
+#[utoipa::path(put, path = "/api/v1/notifications/targets/{name}", tag = "Notifications",
+    params(("name" = String, Path, description = "The target's name (a key)"), ReasonHeader),
+    request_body = PutTarget,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Replaced", body = Target),
+        (status = 201, description = "Created", body = Target),
+        BadRequest, Unauthorized, Forbidden, TooLarge, Invalid,
+    ))]
 async fn put_target(
     State(state): State<AppState>,
     p: Principal,
     headers: HeaderMap,
     Path(name): Path<String>,
     JsonBody(spec): JsonBody<TargetSpec>,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Json<Target>)> {
     require_global_admin(&p)?;
     validate_key(&name).map_err(|e| ApiError::invalid("name", e))?;
     spec.validate(&state.snapshot.load().environments)?;
@@ -96,11 +125,16 @@ async fn put_target(
         .store
         .put_notify_target(&name, &value, &spec.audit_details(), &state.change(p.name(), reason))
         .await?;
-    let body = Json(target_json(&find(&state, &name).await?));
+    let body = Json(target(&find(&state, &name).await?)?);
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, body).into_response())
+    Ok((status, body))
 }
 
+/// Removes a notification target (answers no body).
+#[utoipa::path(delete, path = "/api/v1/notifications/targets/{name}", tag = "Notifications",
+    params(("name" = String, Path, description = "The target's name"), ReasonHeader),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Removed"), Unauthorized, Forbidden, NotFound))]
 async fn delete_target(
     State(state): State<AppState>,
     p: Principal,
@@ -113,21 +147,28 @@ async fn delete_target(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct TestParams {
     /// The event to render (default: promoted).
     #[serde(default)]
+    #[param(value_type = Option<NotifyEvent>)]
     event: Option<Event>,
 }
 
 /// Sends one sample message now (not retried, not logged) and says how the receiver answered.
+#[utoipa::path(post, path = "/api/v1/notifications/targets/{name}/test", tag = "Notifications",
+    params(("name" = String, Path, description = "The target's name"), TestParams),
+    security(("bearer" = [])),
+    responses((status = 200, description = "How the receiver answered", body = TestSent),
+        BadRequest, Unauthorized, Forbidden, NotFound, Invalid))]
 async fn test_target(
     State(state): State<AppState>,
     p: Principal,
     Path(name): Path<String>,
     Query(q): Query<TestParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TestSent>> {
     require_global_admin(&p)?;
     let row = find(&state, &name).await?;
     let target: TargetSpec = serde_json::from_value(row.spec).map_err(ApiError::internal)?;
@@ -150,10 +191,8 @@ async fn test_target(
     )
     .await;
     Ok(Json(match outcome {
-        Ok(code) => json!({"ok": true, "http_status": code, "text": text}),
-        Err((code, error)) => {
-            json!({"ok": false, "http_status": code, "error": error, "text": text})
-        }
+        Ok(code) => TestSent { ok: true, http_status: Some(code), error: None, text },
+        Err((code, error)) => TestSent { ok: false, http_status: code, error: Some(error), text },
     }))
 }
 
@@ -162,7 +201,7 @@ fn sample_context(state: &AppState, event: Event, target: &TargetSpec) -> Value 
         state.public_url.as_deref().map(|b| format!("{}/#/rollouts", b.trim_end_matches('/')));
     json!({
         "event": event.as_str(),
-        "title": event.title(),
+        "title": crate::runtime::notify::spec::title(event),
         "audience": target.audience.as_str(),
         "actor": "wavegate",
         "at": state.clock.now(),
@@ -183,15 +222,20 @@ fn sample_context(state: &AppState, event: Event, target: &TargetSpec) -> Value 
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DeliveryParams {
+    /// Only deliveries in this state: `pending`, `delivered` or `failed`.
     #[serde(default)]
     status: Option<String>,
+    /// Only deliveries to this target.
     #[serde(default)]
     target: Option<String>,
+    /// Only deliveries about this rollout.
     #[serde(default)]
     rollout: Option<String>,
+    /// How many, 1 to 1000 (default 100).
     #[serde(default = "default_limit")]
     limit: i64,
 }
@@ -200,31 +244,17 @@ fn default_limit() -> i64 {
     100
 }
 
-fn delivery_json(d: &Delivery) -> Value {
-    json!({
-        "id": d.id,
-        "audit_seq": d.audit_seq,
-        "target": d.target,
-        "audience": d.audience,
-        "event": d.event,
-        "rollout": d.rollout,
-        "environment": d.environment,
-        "status": d.status,
-        "attempts": d.attempts,
-        "last_error": d.last_error,
-        "http_status": d.http_status,
-        "next_at": if d.status == "pending" { json!(d.next_at) } else { Value::Null },
-        "created_at": d.created_at,
-        "updated_at": d.updated_at,
-        "text": d.payload.get("text"),
-    })
-}
-
+/// The delivery log, newest first (an environment-scoped admin sees its environments' only).
+#[utoipa::path(get, path = "/api/v1/notifications/deliveries", tag = "Notifications",
+    params(DeliveryParams),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The deliveries", body = Vec<Delivery>),
+        BadRequest, Unauthorized, Forbidden, Invalid))]
 async fn list_deliveries(
     State(state): State<AppState>,
     p: Principal,
     Query(q): Query<DeliveryParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<Delivery>>> {
     p.require_admin()?;
     if !(1..=1000).contains(&q.limit) {
         return Err(ApiError::invalid("limit", "limit must be from 1 to 1000"));
@@ -237,7 +267,6 @@ async fn list_deliveries(
     let query =
         DeliveryQuery { status: q.status, target: q.target, rollout: q.rollout, limit: q.limit };
     let rows = state.store.deliveries(&query).await?;
-    let visible: Vec<Value> =
-        rows.iter().filter(|d| p.0.allows_env(&d.environment)).map(delivery_json).collect();
-    Ok(Json(json!(visible)))
+    let visible = rows.iter().filter(|d| p.0.allows_env(&d.environment)).map(IntoApi::into_api);
+    Ok(Json(visible.collect()))
 }

@@ -10,22 +10,24 @@
 
 use std::convert::Infallible;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
 use tokio::sync::mpsc;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wavegate_core::text::percent_encode as enc;
 use wavegate_store::{TokenKind, TokenRecord};
 
 use crate::http::auth::{Principal, secret_from_headers};
 use crate::http::json::ApiQuery as Query;
+use crate::http::openapi::{BadRequest, Invalid};
 use crate::state::AppState;
 
 /// How long a ticket stays valid (a provider reconnecting later refetches the bulk response
@@ -36,8 +38,8 @@ pub const TICKET_TTL: chrono::Duration = chrono::Duration::hours(24);
 pub const INACTIVITY_DELAY_SEC: u64 = 120;
 
 /// The route.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/ofrep/v1/events", get(events))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ofrep_events))
 }
 
 fn signature(token: &TokenRecord, env: &str, expiry: i64) -> String {
@@ -81,10 +83,13 @@ pub fn advertise(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct EventsQuery {
+    /// The environment whose changes to hear of.
     environment: String,
+    /// The ticket a bulk evaluation advertised (instead of a token in `Authorization`).
     #[serde(default)]
     ticket: Option<String>,
 }
@@ -116,7 +121,21 @@ async fn check_ticket(state: &AppState, ticket: &str, env: &str) -> Result<Token
     if same { Ok(token) } else { Err(denied()) }
 }
 
-async fn events(
+/// OFREP's event stream: `refetchEvaluation` notifications (server-sent events) after each
+/// configuration change; no flag data.
+#[utoipa::path(get, path = "/ofrep/v1/events", tag = "OFREP",
+    params(EventsQuery),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The event stream", content_type = "text/event-stream",
+            body = String),
+        BadRequest,
+        (status = 401, description = "No valid ticket or token (no body)"),
+        (status = 403, description = "The token may not read this environment (no body)"),
+        Invalid,
+        (status = 503, description = "The tokens could not be read (no body)"),
+    ))]
+async fn ofrep_events(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<EventsQuery>,

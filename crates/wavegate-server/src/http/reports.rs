@@ -2,33 +2,41 @@
 //! (`wavegate_rollout::report`), as JSON, Markdown or HTML; `GET /api/v1/calendar` — the release
 //! calendar (`wavegate_rollout::calendar`), as JSON or iCalendar.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wavegate_api::reports::{
+    Calendar, DoraReport, FeedbackAccepted, FeedbackBatch, FeedbackDigest, FeedbackItem,
+    PostRolloutReport,
+};
 use wavegate_rollout::report::{DOCUMENT_FORMATS, Format, to_html, to_markdown};
 use wavegate_rollout::retro;
 use wavegate_store::TokenKind;
 
 use crate::http::auth::Principal;
+use crate::http::convert::IntoApi;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::ApiQuery as Query;
+use crate::http::openapi::{BadRequest, Forbidden, Invalid, NotFound, TooLarge, Unauthorized};
 use crate::service::reports;
 use crate::state::AppState;
 
 /// Report routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/reports/dora", get(dora_report))
-        .route("/api/v1/calendar", get(calendar))
-        .route("/api/v1/feedback", axum::routing::post(post_feedback))
-        .route("/api/v1/feedback/digest", get(feedback_digest))
-        .route("/api/v1/rollouts/{id}/report", get(rollout_report))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(dora_report))
+        .routes(routes!(calendar))
+        .routes(routes!(post_feedback))
+        .routes(routes!(feedback_digest))
+        .routes(routes!(rollout_report))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DoraQuery {
     /// A span back from now (`30d`, default) or an RFC 3339 time.
@@ -64,6 +72,15 @@ fn time(
     })
 }
 
+/// DORA metrics of the rollouts that ended in a period, per service or team.
+#[utoipa::path(get, path = "/api/v1/reports/dora", tag = "Reports",
+    params(DoraQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The report", content(
+            (DoraReport = "application/json"),
+            (String = "text/markdown"),
+            (String = "text/html"),
+        )), BadRequest, Unauthorized, Forbidden, Invalid))]
 async fn dora_report(
     State(state): State<AppState>,
     p: Principal,
@@ -111,7 +128,8 @@ pub(crate) fn document(format: Format, body: String) -> Response {
     ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct CalendarQuery {
     /// Days ahead to show (1–366, default 14).
@@ -124,6 +142,13 @@ struct CalendarQuery {
 
 /// `GET /api/v1/calendar`: live rollouts (to their earliest end), blackout windows of every
 /// plan, the freeze, and conflicts between dependent services, as JSON or iCalendar.
+#[utoipa::path(get, path = "/api/v1/calendar", tag = "Reports",
+    params(CalendarQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The calendar", content(
+            (Calendar = "application/json"),
+            (String = "text/calendar"),
+        )), BadRequest, Unauthorized, Forbidden, Invalid))]
 async fn calendar(
     State(state): State<AppState>,
     p: Principal,
@@ -140,32 +165,30 @@ async fn calendar(
     let to = now + chrono::Duration::days(days);
     Ok(match format {
         Format::Ics => document(format, wavegate_rollout::calendar::to_ics(&entries, now)),
-        _ => axum::Json(serde_json::json!({"from": now, "to": to, "entries": entries}))
-            .into_response(),
+        _ => {
+            let entries = entries.into_iter().map(IntoApi::into_api).collect();
+            axum::Json(Calendar { from: now, to, entries }).into_response()
+        }
     })
 }
 
 /// Most feedback items per request.
 pub const MAX_FEEDBACK: usize = 1000;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FeedbackIn {
-    release: String,
-    category: String,
-    cohort: String,
-    sentiment: String,
-    text: String,
-}
-
-#[derive(Deserialize)]
+/// One item, or `{"feedback": [...]}` (whose unknown fields are ignored).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum FeedbackBody {
-    Many { feedback: Vec<FeedbackIn> },
-    One(FeedbackIn),
+    Many(FeedbackBatch),
+    One(FeedbackItem),
 }
 
 /// `POST /api/v1/feedback`: one item, or `{"feedback": [...]}`; validated whole.
+#[utoipa::path(post, path = "/api/v1/feedback", tag = "Reports",
+    request_body(content = FeedbackBody, description = "One item, or 1 to 1000 as `{feedback: […]}`"),
+    security(("bearer" = [])),
+    responses((status = 201, description = "Stored", body = FeedbackAccepted),
+        BadRequest, Unauthorized, Forbidden, TooLarge, Invalid))]
 async fn post_feedback(
     State(state): State<AppState>,
     p: Principal,
@@ -173,7 +196,7 @@ async fn post_feedback(
 ) -> ApiResult<Response> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let items = match body {
-        FeedbackBody::Many { feedback } => feedback,
+        FeedbackBody::Many(batch) => batch.feedback,
         FeedbackBody::One(f) => vec![f],
     };
     if items.is_empty() || items.len() > MAX_FEEDBACK {
@@ -214,22 +237,30 @@ async fn post_feedback(
         });
     }
     let ids = state.store.add_feedback(&rows).await?;
-    Ok((
-        axum::http::StatusCode::CREATED,
-        axum::Json(serde_json::json!({"accepted": ids.len(), "ids": ids})),
-    )
-        .into_response())
+    let accepted = FeedbackAccepted { accepted: ids.len() as u64, ids };
+    Ok((axum::http::StatusCode::CREATED, axum::Json(accepted)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DigestQuery {
+    /// The release (`name version`).
     release: String,
+    /// `json` (default), `markdown` or `html`.
     #[serde(default)]
     format: Option<String>,
 }
 
 /// `GET /api/v1/feedback/digest?release=…`: themes by category and cohort.
+#[utoipa::path(get, path = "/api/v1/feedback/digest", tag = "Reports",
+    params(DigestQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The digest", content(
+            (FeedbackDigest = "application/json"),
+            (String = "text/markdown"),
+            (String = "text/html"),
+        )), BadRequest, Unauthorized, Forbidden, Invalid))]
 async fn feedback_digest(
     State(state): State<AppState>,
     p: Principal,
@@ -257,19 +288,31 @@ async fn feedback_digest(
             );
             document(format, page)
         }
-        _ => axum::Json(serde_json::json!({"release": q.release, "digest": d})).into_response(),
+        _ => {
+            axum::Json(FeedbackDigest { release: q.release, digest: d.into_api() }).into_response()
+        }
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RolloutReportQuery {
+    /// `json` (default), `markdown` or `html` (with charts).
     #[serde(default)]
     format: Option<String>,
 }
 
 /// `GET /api/v1/rollouts/{id}/report`: timeline, decisions with their verdicts, feedback
 /// themes, adoption and retro prompts (JSON, Markdown or HTML with charts).
+#[utoipa::path(get, path = "/api/v1/rollouts/{id}/report", tag = "Reports",
+    params(("id" = String, Path, description = "The rollout's id"), RolloutReportQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The report", content(
+            (PostRolloutReport = "application/json"),
+            (String = "text/markdown"),
+            (String = "text/html"),
+        )), BadRequest, Unauthorized, Forbidden, NotFound, Invalid))]
 async fn rollout_report(
     State(state): State<AppState>,
     p: Principal,

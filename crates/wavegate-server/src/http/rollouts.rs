@@ -2,22 +2,29 @@
 //! shape the answer.
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-
-use crate::http::json::{ApiPath as Path, ApiQuery as Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use wavegate_rollout::machine::{Command, Rollout, State as RState};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wavegate_api::plans::{Drill, DrillRecorded, PlanApplied, PlanHead, PlanVersion, RecordDrill};
+use wavegate_api::rollouts::{
+    self as api, RolloutCommand, RolloutVerdicts, Scheduled, StartRollout, Verdict,
+};
+use wavegate_rollout::machine::{Command, Rollout};
 use wavegate_store::{Kind, RolloutRow, TokenKind, VerdictRow};
 
 use crate::http::auth::Principal;
+use crate::http::convert::IntoApi;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::json::JsonBody;
+use crate::http::json::{ApiPath as Path, ApiQuery as Query, JsonBody};
+use crate::http::openapi::{
+    BadRequest, Conflict, Forbidden, Invalid, NotFound, ReasonHeader, TooLarge, TooLargeText,
+    Unauthorized,
+};
 use crate::service::{plans, rollouts};
 use crate::state::AppState;
 
@@ -25,26 +32,40 @@ use crate::state::AppState;
 pub const PLAN_SCHEMA: &str = include_str!("../../../../docs/plan.schema.json");
 
 /// Plan and rollout routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/schemas/plan.json",
-            get(|| async {
-                ([(axum::http::header::CONTENT_TYPE, "application/json")], PLAN_SCHEMA)
-            }),
-        )
-        .route("/api/v1/plans", get(list_plans).post(apply_plan))
-        .route("/api/v1/plans/{name}", get(get_plan))
-        .route("/api/v1/plans/{name}/versions", get(plan_versions))
-        .route("/api/v1/plans/{name}/drills", get(list_drills).post(record_drill))
-        .route("/api/v1/rollouts", get(list_rollouts).post(start_rollout))
-        .route("/api/v1/rollouts/{id}", get(get_rollout))
-        .route("/api/v1/rollouts/{id}/verdicts", get(rollout_verdicts))
-        .route("/api/v1/rollouts/{id}/{command}", post(rollout_command))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(plan_schema))
+        .routes(routes!(list_plans, apply_plan))
+        .routes(routes!(get_plan))
+        .routes(routes!(plan_versions))
+        .routes(routes!(list_drills, record_drill))
+        .routes(routes!(list_rollouts, start_rollout))
+        .routes(routes!(get_rollout))
+        .routes(routes!(rollout_verdicts))
+        .routes(routes!(rollout_command))
+}
+
+/// The JSON Schema of the plan format (public: it holds no data).
+#[utoipa::path(get, path = "/api/v1/schemas/plan.json", tag = "Plans",
+    responses((status = 200, description = "The plan format's JSON Schema", body = Object)))]
+async fn plan_schema() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], PLAN_SCHEMA).into_response()
 }
 
 // ---------- plans ----------
 
+/// Stores a plan (YAML) as a new version when it changed. Lint errors are refused with their
+/// line and column; warnings come back with the answer.
+#[utoipa::path(post, path = "/api/v1/plans", tag = "Plans",
+    params(ReasonHeader),
+    request_body(content = String, content_type = "application/yaml",
+        description = "The plan file (see `GET /api/v1/schemas/plan.json`)"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Stored, or already so (`changed: false`)", body = PlanApplied),
+        (status = 201, description = "Stored as its first version", body = PlanApplied),
+        BadRequest, Unauthorized, Forbidden, TooLargeText, Invalid,
+    ))]
 async fn apply_plan(
     State(state): State<AppState>,
     p: Principal,
@@ -58,12 +79,19 @@ async fn apply_plan(
     p.require_env(&plan.environment)?;
     let reason = crate::http::reason(&headers);
     let out = plans::apply(&state, &plan, &state.change(p.name(), reason)).await?;
-    let warnings: Vec<Value> = findings.iter().map(|f| json!(f)).collect();
+    let warnings = findings.iter().map(IntoApi::into_api).collect();
     let status = if out.changed && out.version == 1 { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(json!({"name": out.name, "version": out.version, "changed": out.changed, "warnings": warnings}))).into_response())
+    let applied =
+        PlanApplied { name: out.name, version: out.version, changed: out.changed, warnings };
+    Ok((status, Json(applied)).into_response())
 }
 
-async fn list_plans(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+/// The plans of the environments the token may read.
+#[utoipa::path(get, path = "/api/v1/plans", tag = "Plans",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The plans' current versions", body = Vec<PlanHead>),
+        Unauthorized, Forbidden))]
+async fn list_plans(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Vec<PlanHead>>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let heads: Vec<_> = state
         .store
@@ -71,15 +99,22 @@ async fn list_plans(State(state): State<AppState>, p: Principal) -> ApiResult<Js
         .await?
         .into_iter()
         .filter(|h| h.spec["environment"].as_str().is_some_and(|e| p.0.allows_env(e)))
+        .map(IntoApi::into_api)
         .collect();
-    Ok(Json(json!(heads.iter().map(|h| json!({"name": h.key, "version": h.version, "updated_at": h.updated_at, "updated_by": h.updated_by, "spec": h.spec})).collect::<Vec<_>>())))
+    Ok(Json(heads))
 }
 
+/// A plan's current version.
+#[utoipa::path(get, path = "/api/v1/plans/{name}", tag = "Plans",
+    params(("name" = String, Path, description = "The plan's name")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The plan", body = PlanHead),
+        Unauthorized, Forbidden, NotFound))]
 async fn get_plan(
     State(state): State<AppState>,
     p: Principal,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PlanHead>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let h = state
         .store
@@ -87,123 +122,101 @@ async fn get_plan(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("plan {name:?} not found")))?;
     p.require_env(h.spec["environment"].as_str().unwrap_or(""))?;
-    Ok(Json(
-        json!({"name": h.key, "version": h.version, "updated_at": h.updated_at, "updated_by": h.updated_by, "spec": h.spec}),
-    ))
+    Ok(Json(h.into_api()))
 }
 
+/// Every version of a plan, oldest first.
+#[utoipa::path(get, path = "/api/v1/plans/{name}/versions", tag = "Plans",
+    params(("name" = String, Path, description = "The plan's name")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Its versions", body = Vec<PlanVersion>),
+        Unauthorized, Forbidden, NotFound))]
 async fn plan_versions(
     State(state): State<AppState>,
     p: Principal,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<PlanVersion>>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let v = state.store.versions(Kind::Plan, &name).await?;
     if v.is_empty() {
         return Err(ApiError::not_found(format!("plan {name:?} not found")));
     }
-    Ok(Json(json!(v.iter().map(|v| json!({"version": v.version, "actor": v.actor, "action": v.action, "reason": v.reason, "created_at": v.created_at, "spec": v.spec})).collect::<Vec<_>>())))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DrillBody {
-    /// The plan as drilled (matched to a stored version by content).
-    plan: Value,
-    /// The drill report (`wavegate drill --json`).
-    report: Value,
+    Ok(Json(v.into_iter().map(IntoApi::into_api).collect()))
 }
 
 /// Records a drill as evidence for the stored plan version it rehearsed.
+#[utoipa::path(post, path = "/api/v1/plans/{name}/drills", tag = "Plans",
+    params(("name" = String, Path, description = "The plan's name")),
+    request_body = RecordDrill,
+    security(("bearer" = [])),
+    responses((status = 201, description = "Recorded", body = DrillRecorded),
+        BadRequest, Unauthorized, Forbidden, Conflict, TooLarge, Invalid))]
 async fn record_drill(
     State(state): State<AppState>,
     p: Principal,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody<DrillBody>,
+    JsonBody(body): JsonBody<RecordDrill>,
 ) -> ApiResult<Response> {
     p.require_admin()?;
     let d = plans::record_drill(&state, &name, body.plan, body.report, p.name()).await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": d.id, "plan": name, "plan_version": d.plan_version, "scenario": d.scenario, "passed": d.passed}))).into_response())
+    let recorded = DrillRecorded {
+        id: d.id,
+        plan: name,
+        plan_version: d.plan_version,
+        scenario: d.scenario,
+        passed: d.passed,
+    };
+    Ok((StatusCode::CREATED, Json(recorded)).into_response())
 }
 
+/// The drills recorded for a plan.
+#[utoipa::path(get, path = "/api/v1/plans/{name}/drills", tag = "Plans",
+    params(("name" = String, Path, description = "The plan's name")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Its drills", body = Vec<Drill>),
+        Unauthorized, Forbidden))]
 async fn list_drills(
     State(state): State<AppState>,
     p: Principal,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<Drill>>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let rows = state.store.drills(&name).await?;
-    Ok(Json(json!(rows.iter().map(|d| json!({"id": d.id, "plan_version": d.plan_version, "scenario": d.scenario, "passed": d.passed, "at": d.at, "actor": d.actor, "report": d.report})).collect::<Vec<_>>())))
+    Ok(Json(rows.into_iter().map(IntoApi::into_api).collect()))
 }
 
 // ---------- rollouts ----------
 
-/// The public view of a rollout.
-pub fn rollout_dto(row: &RolloutRow, r: &Rollout) -> Value {
-    let (phase, reason) = match &r.state {
-        RState::Running { phase } => (Some(json!(phase)), None),
-        RState::Paused { reason } | RState::RolledBack { reason } | RState::Aborted { reason } => {
-            (None, Some(reason.clone()))
-        }
-        RState::Completed => (None, None),
-    };
-    // A stored rollout whose plan lacks its wave is shown, not a panic (`step` escalates it).
-    let exposure = r.plan.waves.get(r.wave).map(|w| w.exposure.to_string());
-    json!({
-        "id": r.id,
-        "plan": r.plan.name,
-        "plan_version": r.plan_version,
-        "flag": r.plan.flag,
-        "environment": r.plan.environment,
-        "release": {"name": r.plan.release.name, "version": r.plan.release.version, "risk": r.plan.release.risk},
-        "team": r.plan.release.team,
-        "service": r.plan.release.service,
-        "regions": r.plan.release.regions,
-        "state": r.state.name(),
-        "phase": phase,
-        "reason": reason,
-        "wave": r.wave + 1,
-        "waves": r.plan.waves.len(),
-        "exposure": exposure,
-        "requester": r.requester,
-        "approvals": r.approvals,
-        "approvals_needed": r.plan.approvals_needed(),
-        "blackout": r.blackout,
-        "pre_rollout_version": r.pre_rollout_version,
-        "started_at": r.started_at,
-        "wave_started_at": r.wave_started_at,
-        "updated_at": row.updated_at,
-    })
+/// The public view of a rollout (what a start, the list and the commands answer).
+pub fn rollout_view(row: &RolloutRow, r: &Rollout) -> api::Rollout {
+    (row, r).into_api()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StartBody {
-    plan: String,
-    #[serde(default)]
-    reason: Option<String>,
-    /// Start later, at this time (RFC 3339): the start is scheduled and the controller starts
-    /// it when due, with every start check run then.
-    #[serde(default)]
-    start_at: Option<String>,
-    /// SHA-256 of the artifact being released, checked against the plan's release digest.
-    #[serde(default)]
-    artifact_sha256: Option<String>,
-}
-
+/// Starts a rollout now, or (with `start_at`) schedules its start: the controller starts it
+/// when due, with every start check run then.
+#[utoipa::path(post, path = "/api/v1/rollouts", tag = "Rollouts",
+    description = "Checks the scorecard, the freeze, blackout windows and the artifact's digest, \
+        then sets wave 1 (the principal whose token starts it is its requester).",
+    request_body = StartRollout,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Started", body = api::Rollout),
+        (status = 202, description = "Scheduled (`start_at` given)", body = Scheduled),
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, TooLarge, Invalid,
+    ))]
 async fn start_rollout(
     State(state): State<AppState>,
     p: Principal,
-    JsonBody(body): JsonBody<StartBody>,
+    JsonBody(body): JsonBody<StartRollout>,
 ) -> ApiResult<Response> {
     p.require_admin()?;
     let (plan, _) = plans::get(&state, &body.plan).await?;
     p.require_env(&plan.environment)?;
     if let Some(at) = &body.start_at {
-        let spec =
+        let scheduled =
             crate::service::schedules::schedule(&state, p.name(), &body.plan, at, body.reason)
                 .await?;
-        return Ok((StatusCode::ACCEPTED, Json(json!({"scheduled": spec}))).into_response());
+        return Ok((StatusCode::ACCEPTED, Json(Scheduled { scheduled })).into_response());
     }
     let req = rollouts::StartRequest {
         plan: body.plan,
@@ -211,25 +224,35 @@ async fn start_rollout(
         artifact_sha256: body.artifact_sha256,
     };
     let (row, r) = rollouts::start(&state, p.name(), req).await?;
-    Ok((StatusCode::CREATED, Json(rollout_dto(&row, &r))).into_response())
+    Ok((StatusCode::CREATED, Json(rollout_view(&row, &r))).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListRollouts {
+    /// Only rollouts in this state (`running`, `paused`, `completed`, `rolled_back`, `aborted`).
     #[serde(default)]
     state: Option<String>,
+    /// Only rollouts in this environment.
     #[serde(default)]
     environment: Option<String>,
+    /// Only rollouts of this flag.
     #[serde(default)]
     flag: Option<String>,
 }
 
+/// The rollouts in the environments the token may read, filtered as asked.
+#[utoipa::path(get, path = "/api/v1/rollouts", tag = "Rollouts",
+    params(ListRollouts),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The rollouts", body = Vec<api::Rollout>),
+        BadRequest, Unauthorized, Forbidden))]
 async fn list_rollouts(
     State(state): State<AppState>,
     p: Principal,
     Query(q): Query<ListRollouts>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<api::Rollout>>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let mut out = Vec::new();
     for row in state.store.rollouts(false).await? {
@@ -240,9 +263,9 @@ async fn list_rollouts(
         {
             continue;
         }
-        out.push(rollout_dto(&row, &crate::service::decode("rollout", &row.doc)?));
+        out.push(rollout_view(&row, &crate::service::decode("rollout", &row.doc)?));
     }
-    Ok(Json(json!(out)))
+    Ok(Json(out))
 }
 
 /// A rollout the principal may read, decoded (404 when it does not exist).
@@ -256,14 +279,21 @@ pub(crate) async fn load(
     Ok((row, r))
 }
 
+/// A rollout with the latest verdict per guardrail and wave, its scorecard, the current wave's
+/// signals and latency, and the plan's runbook.
+#[utoipa::path(get, path = "/api/v1/rollouts/{id}", tag = "Rollouts",
+    params(("id" = String, Path, description = "The rollout's id (`ro_…`)")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The rollout's full view", body = api::Rollout),
+        Unauthorized, Forbidden, NotFound))]
 async fn get_rollout(
     State(state): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Rollout>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let (row, r) = load(&state, &p, &id).await?;
-    let mut dto = rollout_dto(&row, &r);
+    let mut view = rollout_view(&row, &r);
     let verdicts = state.store.verdicts(&id, 200).await?;
     let mut latest: Vec<&VerdictRow> = Vec::new();
     for v in &verdicts {
@@ -271,36 +301,42 @@ async fn get_rollout(
             latest.push(v);
         }
     }
-    dto["verdicts"] = json!(latest.iter().map(|v| json!({"wave": v.wave + 1, "kind": v.kind, "name": v.name, "verdict": v.verdict, "at": v.at, "report": v.report})).collect::<Vec<_>>());
-    if let Ok(card) =
-        crate::service::scorecard::assessment(&state, &r.plan, r.plan_version, Some(&r), None).await
-    {
-        dto["scorecard"] = json!({"declared": card.declared, "go": card.go, "blocks": card.blocks,
-            "not_green": card.not_green, "max_red": card.max_red, "items": card.items,
-            "block_reason": card.block_reason()});
-    }
+    view.verdicts = Some(latest.into_iter().map(IntoApi::into_api).collect());
+    let card =
+        crate::service::scorecard::assessment(&state, &r.plan, r.plan_version, Some(&r), None)
+            .await;
+    view.scorecard = card.ok().map(|card| (&card).into_api());
     let aggs = state.store.aggregates(&id, r.wave as i64).await?;
-    dto["signals"] = json!(aggs.iter().map(|a| json!({"arm": a.arm, "metric": a.metric, "n": a.n, "mean": if a.n > 0.0 { a.sum / a.n } else { 0.0 }, "last_at": a.last_at})).collect::<Vec<_>>());
+    view.signals = Some(aggs.iter().map(IntoApi::into_api).collect());
     let sketches = state.store.sketches(&id, r.wave as i64).await?;
-    dto["latency"] = json!(
+    view.latency = Some(
         sketches
             .iter()
             .map(|sk| {
                 let s = wavegate_rollout::sketch::Sketch::from_counts(sk.counts.clone());
-                json!({"arm": sk.arm, "metric": sk.metric, "count": s.count(),
-                   "p50": s.quantile(0.5), "p95": s.quantile(0.95), "p99": s.quantile(0.99)})
+                api::Latency {
+                    arm: sk.arm.clone(),
+                    metric: sk.metric.clone(),
+                    count: s.count(),
+                    p50: s.quantile(0.5),
+                    p95: s.quantile(0.95),
+                    p99: s.quantile(0.99),
+                }
             })
-            .collect::<Vec<_>>()
+            .collect(),
     );
-    dto["runbook"] = json!(r.plan.runbook);
-    Ok(Json(dto))
+    view.runbook = Some(r.plan.runbook.clone());
+    Ok(Json(view))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct VerdictQuery {
+    /// Only this wave's verdicts (1-based).
     #[serde(default)]
     wave: Option<i64>,
+    /// How many of the newest verdicts, 1 to 100000 (default 10000).
     #[serde(default = "verdict_limit")]
     limit: i64,
 }
@@ -311,12 +347,17 @@ fn verdict_limit() -> i64 {
 
 /// Every stored verdict (oldest first) with the plan's guardrails, so a client can reproduce
 /// each verdict from its stored inputs (`wavegate rollout explain`).
+#[utoipa::path(get, path = "/api/v1/rollouts/{id}/verdicts", tag = "Rollouts",
+    params(("id" = String, Path, description = "The rollout's id"), VerdictQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Its verdicts and guardrails", body = RolloutVerdicts),
+        BadRequest, Unauthorized, Forbidden, NotFound, Invalid))]
 async fn rollout_verdicts(
     State(state): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
     Query(q): Query<VerdictQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RolloutVerdicts>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     if !(1..=100_000).contains(&q.limit) {
         return Err(ApiError::invalid("limit", "limit must be from 1 to 100000"));
@@ -324,29 +365,37 @@ async fn rollout_verdicts(
     let (_, r) = load(&state, &p, &id).await?;
     let mut rows = state.store.verdicts(&id, q.limit).await?;
     rows.reverse();
-    let verdicts: Vec<Value> = rows
+    let verdicts: Vec<Verdict> = rows
         .iter()
         .filter(|v| q.wave.is_none_or(|w| v.wave + 1 == w))
-        .map(|v| json!({"wave": v.wave + 1, "kind": v.kind, "name": v.name, "verdict": v.verdict, "at": v.at, "report": v.report}))
+        .map(IntoApi::into_api)
         .collect();
-    Ok(Json(
-        json!({"id": id, "state": r.state.name(), "guardrails": r.plan.guardrails, "srm_alpha": r.plan.srm_alpha(), "verdicts": verdicts}),
-    ))
+    let guardrails = r.plan.guardrails.iter().map(serde_json::to_value);
+    Ok(Json(RolloutVerdicts {
+        id,
+        state: (&r.state).into_api(),
+        guardrails: guardrails.collect::<Result<_, _>>().map_err(ApiError::internal)?,
+        srm_alpha: r.plan.srm_alpha(),
+        verdicts,
+    }))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct CommandBody {
-    #[serde(default)]
-    reason: Option<String>,
-}
-
+/// A person's command: approve (not the requester), reject, pause, resume or roll back; pause,
+/// reject and rollback need a reason. The body may be empty.
+#[utoipa::path(post, path = "/api/v1/rollouts/{id}/{command}", tag = "Rollouts",
+    params(("id" = String, Path, description = "The rollout's id"),
+        ("command" = String, Path,
+            description = "`approve`, `reject`, `pause`, `resume` or `rollback` (others: 404)")),
+    request_body(content = Option<RolloutCommand>, description = "`{reason}`, or nothing"),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The rollout after the command", body = api::Rollout),
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, TooLargeText, Invalid))]
 async fn rollout_command(
     State(state): State<AppState>,
     p: Principal,
     Path((id, cmd)): Path<(String, String)>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Rollout>> {
     p.require_admin()?;
     let cmd = match cmd.as_str() {
         "approve" => Command::Approve,
@@ -360,8 +409,8 @@ async fn rollout_command(
             )));
         }
     };
-    let body: CommandBody = if body.iter().all(u8::is_ascii_whitespace) {
-        CommandBody::default()
+    let body: RolloutCommand = if body.iter().all(u8::is_ascii_whitespace) {
+        RolloutCommand::default()
     } else {
         crate::http::json::parse_json(&body)?
     };
@@ -375,5 +424,5 @@ async fn rollout_command(
     load(&state, &p, &id).await?;
     let actor = rollouts::Actor::person(p.name(), reason);
     let (row, next) = rollouts::command(&state, &id, &cmd, &actor).await?;
-    Ok(Json(rollout_dto(&row, &next)))
+    Ok(Json(rollout_view(&row, &next)))
 }

@@ -3,57 +3,60 @@
 //! `service::scorecard` keeps the states and computes the assessment.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, put};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wavegate_api::scorecard::{Scorecard, SetItem};
 use wavegate_store::TokenKind;
 
 use crate::http::auth::Principal;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::convert::IntoApi;
+use crate::http::error::ApiResult;
 use crate::http::json::{ApiPath as Path, JsonBody};
+use crate::http::openapi::{BadRequest, Forbidden, Invalid, NotFound, TooLarge, Unauthorized};
 use crate::service::scorecard::{assessment, rollout_for};
 use crate::state::AppState;
 
 /// Scorecard routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/plans/{name}/scorecard", get(show))
-        .route("/api/v1/plans/{name}/scorecard/{item}", put(set))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show_scorecard)).routes(routes!(set_scorecard_item))
 }
 
-async fn show(
+/// A plan's go/no-go scorecard, assessed now (automatic items from their checks).
+#[utoipa::path(get, path = "/api/v1/plans/{name}/scorecard", tag = "Governance",
+    params(("name" = String, Path, description = "The plan's name")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The scorecard, with the plan's name and version",
+        body = Scorecard), Unauthorized, Forbidden, NotFound))]
+async fn show_scorecard(
     State(state): State<AppState>,
     p: Principal,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Scorecard>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let (plan, version) = crate::service::plans::get(&state, &name).await?;
     p.require_env(&plan.environment)?;
     let r = rollout_for(&state, &plan, version).await;
     let a = assessment(&state, &plan, version, r.as_ref(), None).await?;
-    let mut out = serde_json::to_value(&a).map_err(ApiError::internal)?;
-    out["plan"] = json!(name);
-    out["plan_version"] = json!(version);
-    out["block_reason"] = json!(a.block_reason());
-    Ok(Json(out))
+    let card: Scorecard = (&a).into_api();
+    Ok(Json(Scorecard { plan: Some(name), plan_version: Some(version), ..card }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetBody {
-    status: String,
-    #[serde(default)]
-    note: Option<String>,
-}
-
-async fn set(
+/// Sets an item green or red with evidence, or waives it with a reason; answers the scorecard
+/// (with the plan's name, without its version).
+#[utoipa::path(put, path = "/api/v1/plans/{name}/scorecard/{item}", tag = "Governance",
+    params(("name" = String, Path, description = "The plan's name"),
+        ("item" = String, Path, description = "The item's key")),
+    request_body = SetItem,
+    security(("bearer" = [])),
+    responses((status = 200, description = "The scorecard after the change", body = Scorecard),
+        BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, Invalid))]
+async fn set_scorecard_item(
     State(state): State<AppState>,
     p: Principal,
     Path((name, item)): Path<(String, String)>,
-    JsonBody(body): JsonBody<SetBody>,
-) -> ApiResult<Json<Value>> {
+    JsonBody(body): JsonBody<SetItem>,
+) -> ApiResult<Json<Scorecard>> {
     p.require_admin()?;
     let (plan, version) = crate::service::plans::get(&state, &name).await?;
     p.require_env(&plan.environment)?;
@@ -61,8 +64,6 @@ async fn set(
         .await?;
     let r = rollout_for(&state, &plan, version).await;
     let a = assessment(&state, &plan, version, r.as_ref(), None).await?;
-    let mut out = serde_json::to_value(&a).map_err(ApiError::internal)?;
-    out["plan"] = json!(name);
-    out["block_reason"] = json!(a.block_reason());
-    Ok(Json(out))
+    let card: Scorecard = (&a).into_api();
+    Ok(Json(Scorecard { plan: Some(name), ..card }))
 }

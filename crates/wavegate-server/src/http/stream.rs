@@ -14,29 +14,32 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wavegate_store::{Head, Kind, TokenKind};
 
 use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::ApiQuery as Query;
+use crate::http::openapi::{BadRequest, Forbidden, Invalid, Unauthorized};
 use crate::runtime::feed::{FeedItem, item_for};
 use crate::state::AppState;
 
 /// The stream route.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/stream", get(stream))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(stream))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct StreamQuery {
     /// Only this environment's rules (default: every environment the token may read).
@@ -109,6 +112,15 @@ impl Scope {
     }
 }
 
+/// Server-sent events: a `snapshot` of every live flag and segment, then `flag`, `segment` and
+/// (admin tokens) `audit` events as changes commit, each with the audit sequence number as its
+/// id; `Last-Event-ID` resumes after it. Admin tokens also get `changed` notices.
+#[utoipa::path(get, path = "/api/v1/stream", tag = "Stream",
+    params(StreamQuery,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The event stream", content_type = "text/event-stream",
+        body = String), BadRequest, Unauthorized, Forbidden, Invalid))]
 async fn stream(
     State(state): State<AppState>,
     p: Principal,

@@ -2,55 +2,42 @@
 //! principal's name already issued by someone else cannot be minted by a third party.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use serde::Deserialize;
-use serde_json::{Value, json};
-use wavegate_store::{TokenKind, TokenRecord};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wavegate_api::tokens::{CreatedToken, NewToken, Revoked, Token};
+use wavegate_store::TokenKind;
 
 use crate::http::auth::{Principal, mint};
+use crate::http::convert::IntoApi;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{ApiPath as Path, JsonBody};
+use crate::http::openapi::{
+    BadRequest, Forbidden, Invalid, NotFound, ReasonHeader, TooLarge, Unauthorized,
+};
 use crate::http::{reason, require_all_envs};
 use crate::state::AppState;
 
 /// Token routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/tokens", get(list_tokens).post(create_token))
-        .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_tokens, create_token)).routes(routes!(revoke_token))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewTokenBody {
-    kind: String,
-    environments: Vec<String>,
-    #[serde(default)]
-    principal: Option<String>,
-}
-
-fn token_dto(t: &TokenRecord) -> Value {
-    json!({
-        "id": t.id,
-        "kind": t.kind.as_str(),
-        "environments": t.environments,
-        "principal": t.principal,
-        "created_at": t.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "created_by": t.created_by,
-        "revoked_at": t.revoked_at.map(|r| r.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-    })
-}
-
+/// Mints a token; its secret is in the answer, this once. A principal already issued by someone
+/// else cannot be minted by a third party.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "Tokens",
+    params(ReasonHeader),
+    request_body = NewToken,
+    security(("bearer" = [])),
+    responses((status = 201, description = "Minted; `token` is the secret", body = CreatedToken),
+        BadRequest, Unauthorized, Forbidden, TooLarge, Invalid))]
 async fn create_token(
     State(state): State<AppState>,
     p: Principal,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<NewTokenBody>,
-) -> ApiResult<Response> {
+    JsonBody(body): JsonBody<NewToken>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     p.require_admin()?;
     let kind = TokenKind::parse(&body.kind).ok_or_else(|| {
         ApiError::invalid(
@@ -113,23 +100,33 @@ async fn create_token(
     let record =
         state.store.create_token(&minted.record, &state.change(p.name(), reason(&headers))).await?;
     state.tokens.clear();
-    let mut dto = token_dto(&record);
-    dto["token"] = json!(minted.secret);
-    Ok((StatusCode::CREATED, Json(dto)).into_response())
+    let created = CreatedToken { record: (&record).into_api(), token: minted.secret };
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn list_tokens(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+/// Every token, revoked ones included (never their secrets).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "Tokens",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The tokens", body = Vec<Token>),
+        Unauthorized, Forbidden))]
+async fn list_tokens(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Vec<Token>>> {
     p.require_admin()?;
     let tokens = state.store.tokens().await?;
-    Ok(Json(json!(tokens.iter().map(token_dto).collect::<Vec<_>>())))
+    Ok(Json(tokens.iter().map(IntoApi::into_api).collect()))
 }
 
+/// Revokes a live token (not one with a wider scope than the caller's).
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "Tokens",
+    params(("id" = String, Path, description = "The token's id (`tok_…`)"), ReasonHeader),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Revoked", body = Revoked),
+        Unauthorized, Forbidden, NotFound))]
 async fn revoke_token(
     State(state): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Revoked>> {
     p.require_admin()?;
     let target =
         state.store.tokens().await?.into_iter().find(|t| t.id == id && t.revoked_at.is_none());
@@ -141,5 +138,5 @@ async fn revoke_token(
     }
     state.store.revoke_token(&id, &state.change(p.name(), reason(&headers))).await?;
     state.tokens.clear();
-    Ok(Json(json!({"id": id, "revoked": true})))
+    Ok(Json(Revoked { id, revoked: true }))
 }

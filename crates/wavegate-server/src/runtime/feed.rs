@@ -11,9 +11,11 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::broadcast;
 use wavegate_store::{AuditRow, Head, Kind, Store, StoreResult};
+
+use crate::http::convert::IntoApi;
 
 /// Feed tuning.
 #[derive(Debug, Clone, Copy)]
@@ -142,20 +144,11 @@ async fn tail(
     }
 }
 
-/// The audit API's view of one entry.
+/// The audit API's view of one entry ([`wavegate_api::audit::AuditEntry`]) as JSON, for the
+/// live views and notifications.
 pub fn audit_json(r: &AuditRow) -> Value {
-    let doc: Value = serde_json::from_str(&r.entry.canonical).unwrap_or(Value::Null);
-    json!({
-        "seq": r.entry.seq,
-        "at": r.at,
-        "actor": r.actor,
-        "action": r.action,
-        "target": r.target,
-        "reason": doc.get("reason"),
-        "details": doc.get("details"),
-        "hash": r.entry.hash,
-        "prev_hash": r.entry.prev_hash,
-    })
+    serde_json::to_value(IntoApi::<wavegate_api::audit::AuditEntry>::into_api(r))
+        .unwrap_or_default()
 }
 
 /// Builds the feed item for one audit row (reading the changed flag or segment's head).

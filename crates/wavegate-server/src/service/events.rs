@@ -28,18 +28,9 @@ pub const MAX_VALUE: f64 = 1e9;
 /// Most events in one batch.
 pub const MAX_EVENTS: usize = 10_000;
 
-/// What became of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ingested {
-    /// Events in the batch.
-    pub accepted: usize,
-    /// Events counted in some rollout's arms.
-    pub counted: usize,
-    /// Events not counted because the rollout's rule now serves their context another variant.
-    pub stale: usize,
-    /// Whether the batch's idempotency key had been seen: a retry, counted the first time.
-    pub duplicate: bool,
-}
+/// What became of a batch: events in it, counted in some rollout's arms, not counted because
+/// the rollout's rule now serves their context another variant, and whether it was a retry.
+pub use wavegate_api::events::Ingested;
 
 /// Longest idempotency key accepted.
 pub const MAX_KEY_LEN: usize = 128;
@@ -231,8 +222,12 @@ pub async fn ingest(
             counts: sk.counts().clone(),
         })
         .collect();
-    let mut out =
-        Ingested { accepted: events.len(), counted: tally.counted(), stale, duplicate: false };
+    let mut out = Ingested {
+        accepted: events.len() as u64,
+        counted: tally.counted() as u64,
+        stale: stale as u64,
+        duplicate: false,
+    };
     // Freed while still in cache, and not held while the commit is awaited.
     drop((tally, targets, tracks));
     drop((contexts, events, live, snap, adoption));

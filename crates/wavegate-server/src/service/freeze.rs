@@ -4,7 +4,10 @@
 //! version with an audit entry.
 
 use serde_json::{Value, json};
+use wavegate_api::freeze::Freeze;
 use wavegate_store::{Kind, Put};
+
+use crate::service::ServiceError;
 
 use crate::service::ServiceResult;
 use crate::state::AppState;
@@ -20,10 +23,10 @@ pub async fn active(state: &AppState) -> ServiceResult<Option<String>> {
 }
 
 /// The stored freeze setting (`{"active": false}` when there has never been one).
-pub async fn show(state: &AppState) -> ServiceResult<Value> {
+pub async fn show(state: &AppState) -> ServiceResult<Freeze> {
     Ok(match state.store.get(Kind::Setting, KEY).await? {
-        Some(h) => h.spec,
-        None => json!({"active": false}),
+        Some(h) => serde_json::from_value(h.spec).map_err(ServiceError::internal)?,
+        None => Freeze { active: false, reason: None, by: None, lifted_by: None, at: None },
     })
 }
 
@@ -34,21 +37,27 @@ pub async fn set(
     reason: Option<&str>,
     actor: &str,
     why: String,
-) -> ServiceResult<Value> {
-    let at = state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let spec = match reason {
-        Some(reason) => json!({"active": true, "reason": reason, "by": actor, "at": at}),
-        None => json!({"active": false, "lifted_by": actor, "at": at}),
+) -> ServiceResult<Freeze> {
+    let at = Some(state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let freeze = match reason {
+        Some(reason) => Freeze {
+            active: true,
+            reason: Some(reason.into()),
+            by: Some(actor.into()),
+            lifted_by: None,
+            at,
+        },
+        None => Freeze { active: false, reason: None, by: None, lifted_by: Some(actor.into()), at },
     };
     let put = Put {
         kind: Kind::Setting,
         key: KEY.into(),
-        spec: spec.clone(),
+        spec: serde_json::to_value(&freeze).map_err(ServiceError::internal)?,
         archived: false,
         expected_version: None,
         action: None,
         details: json!({}),
     };
     state.store.apply(&[put], &state.change(actor, Some(why))).await?;
-    Ok(spec)
+    Ok(freeze)
 }

@@ -4,7 +4,8 @@
 //!
 //! `allows` is the caller's environment scope: rollouts and plans outside it are left out.
 
-use serde_json::{Value, json};
+use serde_json::Value;
+use wavegate_api::reports::AdoptionAbout;
 use wavegate_rollout::adoption::{AdoptionReport, CohortCount, WINDOWS, report};
 use wavegate_rollout::calendar::{Entry, LiveRollout, conflicts};
 use wavegate_rollout::chart::{guardrail_points, guardrail_svg};
@@ -162,7 +163,7 @@ pub async fn adoption(
     row: &RolloutRow,
     r: &Rollout,
     lagging_window: u32,
-) -> ServiceResult<(AdoptionReport, Value)> {
+) -> ServiceResult<(AdoptionReport, AdoptionAbout)> {
     let spec = r.plan.adoption.as_ref().ok_or_else(|| {
         ServiceError::invalid(
             "id",
@@ -189,20 +190,20 @@ pub async fn adoption(
         }
     }
     let until = r.started_at + spec.track().to_chrono();
-    let about = json!({
-        "rollout": r.id,
-        "plan": r.plan.name,
-        "flag": r.plan.flag,
-        "environment": row.environment,
-        "state": row.state,
-        "release": format!("{} {}", r.plan.release.name, r.plan.release.version),
-        "started_at": r.started_at,
-        "tracked_until": until,
+    let about = AdoptionAbout {
+        rollout: r.id.clone(),
+        plan: r.plan.name.clone(),
+        flag: r.plan.flag.clone(),
+        environment: row.environment.clone(),
+        state: row.state.clone(),
+        release: format!("{} {}", r.plan.release.name, r.plan.release.version),
+        started_at: r.started_at,
+        tracked_until: until,
         // As event ingest decides: a rollout rolled back or aborted no longer serves the new
         // variant, so its users stop being tracked.
-        "tracking": now < until && row.state != "rolled_back" && row.state != "aborted",
-        "as_of": now.format("%Y-%m-%d").to_string(),
-    });
+        tracking: now < until && row.state != "rolled_back" && row.state != "aborted",
+        as_of: now.format("%Y-%m-%d").to_string(),
+    };
     Ok((report(spec, &counts, lagging_window), about))
 }
 

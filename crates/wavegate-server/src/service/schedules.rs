@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use wavegate_api::schedules::Schedule;
 use wavegate_store::{Kind, Put};
 
 use crate::service::{ServiceError, ServiceResult, rollouts};
@@ -32,7 +33,7 @@ pub async fn schedule(
     plan: &str,
     at: &str,
     reason: Option<String>,
-) -> ServiceResult<Value> {
+) -> ServiceResult<Schedule> {
     let when = DateTime::parse_from_rfc3339(at)
         .map_err(|_| {
             ServiceError::invalid(
@@ -48,15 +49,17 @@ pub async fn schedule(
             "start_at must be in the future, within a year",
         ));
     }
-    let spec = json!({"plan": plan, "start_at": when, "requester": requester, "reason": reason});
+    let scheduled =
+        Schedule { plan: plan.into(), start_at: when, requester: requester.into(), reason };
+    let spec = serde_json::to_value(&scheduled).map_err(ServiceError::internal)?;
     state
         .store
         .apply(
-            &[put(plan, spec.clone(), false, "schedule")],
+            &[put(plan, spec, false, "schedule")],
             &state.change(requester, Some(format!("start scheduled for {when}"))),
         )
         .await?;
-    Ok(spec)
+    Ok(scheduled)
 }
 
 /// Cancels the pending start of `plan`, as `actor` (404 when there is none).

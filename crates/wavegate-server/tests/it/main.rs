@@ -8,6 +8,7 @@ mod freeze;
 mod notify;
 mod ofrep;
 mod ofrep_events;
+mod openapi;
 mod prometheus;
 mod rollouts;
 mod scorecard;

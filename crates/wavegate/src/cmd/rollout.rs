@@ -79,7 +79,7 @@ fn print_rollout(r: &Rollout) {
         r.state,
         r.wave,
         r.waves,
-        r.exposure,
+        or_dash(r.exposure.as_deref()),
         r.flag,
         r.environment,
         r.plan,
@@ -256,7 +256,12 @@ async fn watch(c: &Client, remote: &Remote, id: &str, interval: &str) -> anyhow:
 fn render(r: &Rollout) -> String {
     let pct = r.exposure_percent().unwrap_or(0.0);
     let filled = ((pct / 100.0) * 40.0).round() as usize;
-    let bar = format!("[{}{}] {}", "#".repeat(filled), "-".repeat(40 - filled.min(40)), r.exposure);
+    let bar = format!(
+        "[{}{}] {}",
+        "#".repeat(filled),
+        "-".repeat(40 - filled.min(40)),
+        or_dash(r.exposure.as_deref())
+    );
     let phase = r.phase.map(|p| format!(" ({p})")).unwrap_or_default();
     let mut lines = vec![
         format!(

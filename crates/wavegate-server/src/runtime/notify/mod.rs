@@ -26,7 +26,7 @@ use wavegate_core::error::root_cause;
 use wavegate_store::{Delivery, DeliveryAttempt, NewDelivery, StoreResult};
 
 use crate::state::AppState;
-use spec::{Event, TargetSpec};
+use spec::{TargetSpec, event_of};
 
 /// How the notifier paces itself.
 #[derive(Debug, Clone)]
@@ -110,7 +110,7 @@ pub async fn enqueue_new(state: &AppState) -> StoreResult<usize> {
             .collect();
         let mut rows = Vec::new();
         for row in &page {
-            let Some(event) = Event::from_action(&row.action) else { continue };
+            let Some(event) = event_of(&row.action) else { continue };
             let interested: Vec<_> =
                 targets.iter().filter(|(_, since, _)| row.entry.seq > *since).collect();
             if interested.is_empty() {

@@ -5,7 +5,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde_json::{Value, json};
 use wavegate_rollout::machine::Rollout;
 
-use super::spec::{Audience, Event, Format, TargetSpec};
+use super::spec::{Audience, Event, Format, TargetSpec, title};
 
 /// Checks that `text` compiles as a template.
 pub fn check(text: &str) -> Result<(), String> {
@@ -58,7 +58,7 @@ pub fn context(
     let release = &r.plan.release;
     json!({
         "event": event.as_str(),
-        "title": event.title(),
+        "title": title(event),
         "audience": audience.as_str(),
         "actor": entry["actor"],
         "at": entry["at"],
@@ -189,7 +189,7 @@ pub fn payload(
     match target.format {
         Format::Json => json!({
             "event": event.as_str(),
-            "title": event.title(),
+            "title": title(event),
             "audience": target.audience.as_str(),
             "text": text,
             "rollout": ctx["rollout"],
@@ -205,7 +205,7 @@ pub fn payload(
         Format::Slack => {
             let mut blocks = vec![json!({
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": format!("*{}* · {}\n{}", event.title(), ctx["release"].as_str().unwrap_or(""), text)},
+                "text": {"type": "mrkdwn", "text": format!("*{}* · {}\n{}", title(event), ctx["release"].as_str().unwrap_or(""), text)},
             })];
             if let Some(url) = ctx["url"].as_str() {
                 blocks.push(json!({

@@ -7,114 +7,36 @@ use serde::{Deserialize, Serialize};
 
 use crate::http::error::ApiError;
 
-/// Who a target speaks to; each audience has its own default wording.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Audience {
-    /// Sponsors: one line, business terms.
-    Executive,
-    /// Release managers: state, next step, who acted.
-    Manager,
-    /// The people using the feature: friendly, no internals.
-    EndUser,
-    /// The engineer on call: technical, with the reason and the runbook.
-    OnCall,
-}
-
-impl Audience {
-    /// Its name in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Audience::Executive => "executive",
-            Audience::Manager => "manager",
-            Audience::EndUser => "end-user",
-            Audience::OnCall => "on-call",
-        }
-    }
-}
-
-/// What happened to a rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Event {
-    /// A wave waits for approval.
-    ApprovalRequested,
-    /// A wave was promoted (exposure widened).
-    Promoted,
-    /// Paused by a person or a stop condition.
-    Paused,
-    /// Rolled back.
-    RolledBack,
-    /// Escalated (a signal went silent, a check kept failing…).
-    Escalated,
-    /// Reached 100% and finished.
-    Completed,
-    /// Held clean at 100% for the settle time: the flag can be removed from code.
-    Stale,
-}
+pub use wavegate_api::notify::{Audience, NotifyEvent as Event, PayloadFormat as Format};
 
 /// Every event, in the order of a rollout's life.
-pub const ALL_EVENTS: [Event; 7] = [
-    Event::ApprovalRequested,
-    Event::Promoted,
-    Event::Paused,
-    Event::RolledBack,
-    Event::Escalated,
-    Event::Completed,
-    Event::Stale,
-];
+pub const ALL_EVENTS: [Event; 7] = Event::ALL;
 
-impl Event {
-    /// The event an audit action reports, if any.
-    pub fn from_action(action: &str) -> Option<Event> {
-        Some(match action {
-            "rollout.approval_requested" => Event::ApprovalRequested,
-            "rollout.promote" => Event::Promoted,
-            "rollout.pause" => Event::Paused,
-            "rollout.rollback" => Event::RolledBack,
-            "rollout.escalate" => Event::Escalated,
-            "rollout.complete" => Event::Completed,
-            "rollout.stale" => Event::Stale,
-            _ => return None,
-        })
-    }
-
-    /// Its name in the API and in templates.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Event::ApprovalRequested => "approval_requested",
-            Event::Promoted => "promoted",
-            Event::Paused => "paused",
-            Event::RolledBack => "rolled_back",
-            Event::Escalated => "escalated",
-            Event::Completed => "completed",
-            Event::Stale => "stale",
-        }
-    }
-
-    /// A short human title.
-    pub fn title(self) -> &'static str {
-        match self {
-            Event::ApprovalRequested => "Approval requested",
-            Event::Promoted => "Wave promoted",
-            Event::Paused => "Paused",
-            Event::RolledBack => "Rolled back",
-            Event::Escalated => "Escalated",
-            Event::Completed => "Completed",
-            Event::Stale => "Flag stale",
-        }
-    }
+/// The event an audit action reports, if any.
+pub fn event_of(action: &str) -> Option<Event> {
+    Some(match action {
+        "rollout.approval_requested" => Event::ApprovalRequested,
+        "rollout.promote" => Event::Promoted,
+        "rollout.pause" => Event::Paused,
+        "rollout.rollback" => Event::RolledBack,
+        "rollout.escalate" => Event::Escalated,
+        "rollout.complete" => Event::Completed,
+        "rollout.stale" => Event::Stale,
+        _ => return None,
+    })
 }
 
-/// The payload shape a target receives.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Format {
-    /// `{event, audience, text, rollout, url, audit_seq, at}`.
-    #[default]
-    Json,
-    /// Slack's incoming-webhook shape: `{text, blocks}` (also read by Mattermost, Rocket.Chat…).
-    Slack,
+/// An event's short human title.
+pub fn title(event: Event) -> &'static str {
+    match event {
+        Event::ApprovalRequested => "Approval requested",
+        Event::Promoted => "Wave promoted",
+        Event::Paused => "Paused",
+        Event::RolledBack => "Rolled back",
+        Event::Escalated => "Escalated",
+        Event::Completed => "Completed",
+        Event::Stale => "Flag stale",
+    }
 }
 
 /// A notification target's settings.
