@@ -60,7 +60,7 @@ impl TestServer {
             .await
             .unwrap();
         let mut state = wavegate_server::state_for(store.clone()).await.unwrap();
-        state.stream_heartbeat = Duration::from_millis(200);
+        state.streams.heartbeat = Duration::from_millis(200);
         let server = wavegate_server::Server::bind("127.0.0.1:0", state).await.unwrap();
         let url = format!("http://{}", server.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -54,7 +54,7 @@ pub fn app(state: AppState) -> Router {
         .merge(documented)
         .fallback(not_found)
         // Needs the matched route, so it stays inside the router (a layer per route).
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .with_state(state);
     // The rest wraps the router once, not each route: axum copies every route's service stack
     // into each new connection, which with these layers on all ~80 routes cost about 100 KiB
@@ -149,7 +149,7 @@ impl Server {
         tick: Option<Duration>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let closing = self.state.closing.clone();
+        let closing = self.state.streams.closing.clone();
         // The notifier runs beside the controller (on the leading replica), never inside it.
         let notifier = tick.map(|_| {
             tokio::spawn(crate::runtime::notify::run(self.state.clone(), closing.subscribe()))

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use axum::extract::FromRef;
 use tokio::sync::Mutex;
 use wavegate_store::{Change, Store, StoreResult};
 
@@ -13,7 +14,10 @@ use crate::metrics::Metrics;
 use crate::runtime::feed::{Feed, FeedConfig};
 use crate::snapshot::Snapshot;
 
-/// Shared server state (cheap to clone).
+/// Shared server state (cheap to clone): the store, clock, metrics, token cache and snapshot
+/// every part reads, and one slice per concern. A handler that needs one slice takes it alone
+/// (`State<Health>`, the protocols' [`crate::http::protocols::Protocols`]); the router's
+/// state is this whole struct, and [`FromRef`] hands out the slices.
 #[derive(Clone)]
 pub struct AppState {
     /// The store.
@@ -26,6 +30,22 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Whether the storage takes writes (readiness), probed at most once a second.
+    pub storage: Arc<crate::health::StorageHealth>,
+    /// Where ingested events go: live rollouts and tracked adoption.
+    pub routing: Routing,
+    /// Requests this server sends out: checks, Prometheus, notifications.
+    pub outbound: Outbound,
+    /// Long-lived answers: the change feed, heartbeats, refetch notices, shutdown.
+    pub streams: Streams,
+    /// The controller's leadership among replicas.
+    pub leadership: Leadership,
+    reload_lock: Arc<Mutex<()>>,
+}
+
+/// Where event ingest sends what it counts (rebuilt by [`AppState::reload_live`]).
+#[derive(Clone, Default)]
+pub struct Routing {
     /// Live rollouts by (environment, flag), for routing events to arms.
     pub live: Arc<ArcSwap<HashMap<(String, String), LiveRollout>>>,
     /// Rollouts whose plan tracks adoption, by (environment, flag): the newest one that was
@@ -33,37 +53,72 @@ pub struct AppState {
     pub adoption: Arc<ArcSwap<HashMap<(String, String), AdoptionTrack>>>,
     /// The day (since 1970-01-01, UTC) adoption rows were last pruned by the controller.
     pub adoption_pruned: Arc<std::sync::atomic::AtomicI64>,
-    /// HTTP client for checks, webhook gates and Prometheus.
+}
+
+/// Requests the server sends out, and how.
+#[derive(Clone)]
+pub struct Outbound {
+    /// HTTP client for checks, webhook gates, Prometheus and notifications.
     pub http: reqwest::Client,
     /// How plan checks are run (client, pause between retries).
     pub checks: crate::outbound::checks::Checker,
     /// Default Prometheus base URL for guardrails with `source: prometheus`.
     pub prometheus_url: Option<String>,
+    /// How notifications are retried and timed out.
+    pub notify: crate::runtime::notify::NotifyConfig,
+    /// The URL people reach this server at, for links in notifications.
+    pub public_url: Option<String>,
+}
+
+/// What long-lived answers (the dashboard stream, OFREP change notices) wait on.
+#[derive(Clone)]
+pub struct Streams {
     /// Committed changes, fanned out to live views.
     pub feed: Feed,
-    /// Interval of the stream's heartbeat comments.
-    pub stream_heartbeat: std::time::Duration,
+    /// Interval of the streams' heartbeat comments.
+    pub heartbeat: std::time::Duration,
+    /// The revision of the snapshot evaluation serves, bumped after each swap (OFREP refetch
+    /// notices wait on it, so a client refetching after a notice sees the new configuration).
+    pub config_rev: Arc<tokio::sync::watch::Sender<i64>>,
+    /// Set when the server shuts down: long-lived responses end.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+/// This replica's part in controller leadership.
+#[derive(Clone)]
+pub struct Leadership {
     /// This replica's name (in leadership records and logs).
     pub replica: String,
     /// True while this replica leads the controller (and so sends notifications).
     pub leading: Arc<std::sync::atomic::AtomicBool>,
     /// The leadership epoch this replica holds (0 while it stands by).
-    pub leader_epoch: Arc<std::sync::atomic::AtomicI64>,
-    /// How long the controller's leadership lease runs without a renewal (renewed every third
-    /// of it); another replica takes over once it lapses.
+    pub epoch: Arc<std::sync::atomic::AtomicI64>,
+    /// How long the leadership lease runs without a renewal (renewed every third of it);
+    /// another replica takes over once it lapses.
     pub lease: std::time::Duration,
-    /// How notifications are retried and timed out.
-    pub notify: crate::runtime::notify::NotifyConfig,
-    /// The URL people reach this server at, for links in notifications.
-    pub public_url: Option<String>,
-    /// The revision of the snapshot evaluation serves, bumped after each swap (OFREP refetch
-    /// notices wait on it, so a client refetching after a notice sees the new configuration).
-    pub config_rev: Arc<tokio::sync::watch::Sender<i64>>,
-    /// Whether the storage takes writes (readiness), probed at most once a second.
+}
+
+/// What the health and metrics endpoints read.
+#[derive(Clone)]
+pub struct Health {
+    /// The store (probed for writability).
+    pub store: Arc<dyn Store>,
+    /// The cached probe result.
     pub storage: Arc<crate::health::StorageHealth>,
-    /// Set when the server shuts down: long-lived responses (streams) end.
-    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
-    reload_lock: Arc<Mutex<()>>,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+}
+
+impl FromRef<AppState> for Health {
+    fn from_ref(s: &AppState) -> Health {
+        Health { store: s.store.clone(), storage: s.storage.clone(), metrics: s.metrics.clone() }
+    }
+}
+
+impl FromRef<AppState> for Streams {
+    fn from_ref(s: &AppState) -> Streams {
+        s.streams.clone()
+    }
 }
 
 impl AppState {
@@ -78,26 +133,30 @@ impl AppState {
             tokens: Arc::default(),
             metrics: Arc::default(),
             clock,
-            live: Arc::default(),
-            adoption: Arc::default(),
-            adoption_pruned: Arc::default(),
-            http: http.clone(),
-            checks: crate::outbound::checks::Checker {
-                http,
-                retry_pause: std::time::Duration::from_secs(1),
-            },
-            prometheus_url: None,
-            feed,
-            stream_heartbeat: std::time::Duration::from_secs(15),
-            replica: default_replica_name(),
-            leading: Arc::default(),
-            leader_epoch: Arc::default(),
-            lease: crate::runtime::controller::DEFAULT_LEASE,
-            notify: crate::runtime::notify::NotifyConfig::default(),
-            public_url: None,
-            config_rev: Arc::new(tokio::sync::watch::Sender::new(0)),
             storage: Arc::default(),
-            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+            routing: Routing::default(),
+            outbound: Outbound {
+                http: http.clone(),
+                checks: crate::outbound::checks::Checker {
+                    http,
+                    retry_pause: std::time::Duration::from_secs(1),
+                },
+                prometheus_url: None,
+                notify: crate::runtime::notify::NotifyConfig::default(),
+                public_url: None,
+            },
+            streams: Streams {
+                feed,
+                heartbeat: std::time::Duration::from_secs(15),
+                config_rev: Arc::new(tokio::sync::watch::Sender::new(0)),
+                closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+            },
+            leadership: Leadership {
+                replica: default_replica_name(),
+                leading: Arc::default(),
+                epoch: Arc::default(),
+                lease: crate::runtime::controller::DEFAULT_LEASE,
+            },
             reload_lock: Arc::default(),
         };
         state.reload_live().await?;
@@ -110,7 +169,7 @@ impl AppState {
     /// environment changes rebuild the snapshot, rollout changes the routing table.
     fn follow(&self) {
         let state = self.clone();
-        let mut rx = self.feed.subscribe();
+        let mut rx = self.streams.feed.subscribe();
         tokio::spawn(async move {
             use tokio::sync::broadcast::error::{RecvError, TryRecvError};
             loop {
@@ -204,8 +263,8 @@ impl AppState {
                 }
             }
         }
-        self.live.store(Arc::new(map));
-        self.adoption.store(Arc::new(adoption));
+        self.routing.live.store(Arc::new(map));
+        self.routing.adoption.store(Arc::new(adoption));
         Ok(())
     }
 
@@ -215,7 +274,7 @@ impl AppState {
         let snap = Snapshot::load(&*self.store).await?;
         let revision = snap.revision;
         self.snapshot.store(Arc::new(snap));
-        self.config_rev.send_if_modified(|r| {
+        self.streams.config_rev.send_if_modified(|r| {
             let moved = *r != revision;
             *r = revision;
             moved

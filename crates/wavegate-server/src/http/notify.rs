@@ -197,8 +197,11 @@ async fn test_target(
 }
 
 fn sample_context(state: &AppState, event: Event, target: &TargetSpec) -> Value {
-    let url =
-        state.public_url.as_deref().map(|b| format!("{}/#/rollouts", b.trim_end_matches('/')));
+    let url = state
+        .outbound
+        .public_url
+        .as_deref()
+        .map(|b| format!("{}/#/rollouts", b.trim_end_matches('/')));
     json!({
         "event": event.as_str(),
         "title": crate::runtime::notify::spec::title(event),

@@ -63,7 +63,7 @@ pub fn advertise(
     token: &TokenRecord,
     env: &str,
 ) -> Option<serde_json::Value> {
-    let origin = match &state.public_url {
+    let origin = match &state.outbound.public_url {
         Some(u) => u.trim_end_matches('/').to_owned(),
         None => {
             let host = headers.get(header::HOST)?.to_str().ok()?;
@@ -167,8 +167,8 @@ async fn ofrep_events(
     let (tx, out) = mpsc::channel::<Event>(16);
     state.metrics.stream_subscribers.inc();
     let metrics = state.metrics.clone();
-    let heartbeat = state.stream_heartbeat;
-    let mut closing = state.closing.subscribe();
+    let heartbeat = state.streams.heartbeat;
+    let mut closing = state.streams.closing.subscribe();
     tokio::spawn(async move {
         tokio::select! {
             () = notify_refetch(&state, &tx) => {}
@@ -187,7 +187,7 @@ async fn ofrep_events(
 /// Sends one `refetchEvaluation` per new snapshot revision (bursts coalesce) until the
 /// client goes away.
 async fn notify_refetch(state: &AppState, tx: &mpsc::Sender<Event>) {
-    let mut rx = state.config_rev.subscribe();
+    let mut rx = state.streams.config_rev.subscribe();
     rx.borrow_and_update();
     while rx.changed().await.is_ok() {
         let revision = *rx.borrow_and_update();

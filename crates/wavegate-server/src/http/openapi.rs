@@ -213,7 +213,7 @@ async fn healthz() -> &'static str {
             read-only database, a database that does not answer)", content_type = "text/plain", body = String),
     ))]
 async fn readyz(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::State(state): axum::extract::State<crate::state::Health>,
 ) -> axum::response::Response {
     use axum::http::StatusCode;
     let answer = state.storage.check(&*state.store).await;
@@ -231,7 +231,7 @@ async fn readyz(
 #[utoipa::path(get, path = "/metrics", tag = "Meta",
     responses((status = 200, description = "Metrics in Prometheus' text format", content_type = "text/plain", body = String)))]
 async fn metrics_text(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::State(state): axum::extract::State<crate::state::Health>,
 ) -> axum::response::Response {
     let writable = state.storage.check(&*state.store).await.is_ok();
     state.metrics.storage_writable.set(i64::from(writable));

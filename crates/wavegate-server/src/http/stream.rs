@@ -147,7 +147,7 @@ async fn stream(
         ),
     };
     // Subscribe before reading anything, so nothing committed meanwhile is missed.
-    let rx = state.feed.subscribe();
+    let rx = state.streams.feed.subscribe();
     let admin = p.0.kind == TokenKind::Admin;
     let key = format!(
         "{}|{}|{}|{admin}",
@@ -157,10 +157,10 @@ async fn stream(
     );
     let scope = Scope { principal: p, environment: q.environment, admin, key };
     let (tx, out) = mpsc::channel::<Event>(256);
-    let heartbeat = state.stream_heartbeat;
+    let heartbeat = state.streams.heartbeat;
     state.metrics.stream_subscribers.inc();
     let metrics = state.metrics.clone();
-    let mut closing = state.closing.subscribe();
+    let mut closing = state.streams.closing.subscribe();
     tokio::spawn(async move {
         tokio::select! {
             r = serve(&state, &scope, last_id, rx, &tx) => {

@@ -72,7 +72,7 @@ pub async fn tick_as(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Res
 async fn prune_adoption(state: &AppState) {
     use std::sync::atomic::Ordering;
     let today = state.clock.now().timestamp().div_euclid(86_400);
-    let last = state.adoption_pruned.swap(today, Ordering::Relaxed);
+    let last = state.routing.adoption_pruned.swap(today, Ordering::Relaxed);
     if last >= today {
         return;
     }
@@ -82,7 +82,7 @@ async fn prune_adoption(state: &AppState) {
         Ok(0) => {}
         Ok(n) => tracing::info!(rows = n, "pruned adoption rows older than every report window"),
         Err(e) => {
-            state.adoption_pruned.store(last, Ordering::Relaxed);
+            state.routing.adoption_pruned.store(last, Ordering::Relaxed);
             tracing::warn!(error = %e, "could not prune adoption rows; retrying next tick");
         }
     }
@@ -115,7 +115,7 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = timer.tick() => {
-                let epoch = state.leader_epoch.load(std::sync::atomic::Ordering::Relaxed);
+                let epoch = state.leadership.epoch.load(std::sync::atomic::Ordering::Relaxed);
                 if epoch == 0 {
                     continue;
                 }
@@ -135,15 +135,15 @@ pub async fn run(
 /// metrics.
 pub async fn keep_leadership(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     use std::sync::atomic::Ordering;
-    let holder = state.replica.clone();
-    let every = (state.lease / 3).max(Duration::from_millis(10));
+    let holder = state.leadership.replica.clone();
+    let every = (state.leadership.lease / 3).max(Duration::from_millis(10));
     let mut timer = tokio::time::interval(every);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut leading: Option<i64> = None;
     loop {
         tokio::select! {
             _ = timer.tick() => {
-                let epoch = match state.store.lead(&holder, state.clock.now(), state.lease).await {
+                let epoch = match state.store.lead(&holder, state.clock.now(), state.leadership.lease).await {
                     Ok(e) => e,
                     Err(e) => {
                         // Unknown is not leading: a write under an old epoch would be fenced
@@ -159,16 +159,16 @@ pub async fn keep_leadership(state: AppState, mut shutdown: tokio::sync::watch::
                     }
                     leading = epoch;
                 }
-                state.leader_epoch.store(epoch.unwrap_or(0), Ordering::Relaxed);
-                state.leading.store(epoch.is_some(), Ordering::Relaxed);
+                state.leadership.epoch.store(epoch.unwrap_or(0), Ordering::Relaxed);
+                state.leadership.leading.store(epoch.is_some(), Ordering::Relaxed);
                 state.metrics.leader.set(i64::from(epoch.is_some()));
                 state.metrics.leader_epoch.set(epoch.unwrap_or(0));
             }
             _ = shutdown.changed() => break,
         }
     }
-    state.leader_epoch.store(0, Ordering::Relaxed);
-    state.leading.store(false, Ordering::Relaxed);
+    state.leadership.epoch.store(0, Ordering::Relaxed);
+    state.leadership.leading.store(false, Ordering::Relaxed);
     if leading.is_some()
         && let Err(e) = state.store.resign(Some(&holder)).await
     {

@@ -124,8 +124,8 @@ pub async fn ingest(
     let now = clock_now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let today = clock_now.timestamp().div_euclid(86_400);
     let snap = state.snapshot.load();
-    let live = state.live.load();
-    let adoption = state.adoption.load();
+    let live = state.routing.live.load();
+    let adoption = state.routing.adoption.load();
     let no_flags = crate::snapshot::FlagMap::default();
     let env_flags = snap.flags.get(env).unwrap_or(&no_flags);
     let env_key = env.to_owned();
@@ -272,7 +272,7 @@ fn unleash_deltas(
     toggles: &BTreeMap<String, ToggleCounts>,
 ) -> Vec<AggregateDelta> {
     let snap = state.snapshot.load();
-    let live = state.live.load();
+    let live = state.routing.live.load();
     let mut out = Vec::new();
     for (name, counts) in toggles {
         let Some(ro) = live.get(&(env.to_owned(), name.clone())) else { continue };

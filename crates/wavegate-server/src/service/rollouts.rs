@@ -139,7 +139,8 @@ pub async fn start(
         StartRefusal::NoDigestDeclared => ServiceError::invalid("artifact_sha256", e.to_string()),
         other => ServiceError::conflict(other.to_string()),
     })?;
-    let before = crate::outbound::checks::run(&state.checks, &r, CheckWhen::BeforeStart).await;
+    let before =
+        crate::outbound::checks::run(&state.outbound.checks, &r, CheckWhen::BeforeStart).await;
     if let Some(f) = before.iter().find(|o| !o.passed) {
         return Err(ServiceError::conflict(format!(
             "check {:?} failed before the start: {}",
@@ -227,7 +228,10 @@ pub async fn step_one(
     }
     // Promotion gates: the plan's before-promotion checks, run once for this decision.
     let outcomes = if promoting(&next, &actions) {
-        Some(crate::outbound::checks::run(&state.checks, &r, CheckWhen::BeforePromotion).await)
+        Some(
+            crate::outbound::checks::run(&state.outbound.checks, &r, CheckWhen::BeforePromotion)
+                .await,
+        )
     } else {
         None
     };
@@ -298,7 +302,8 @@ pub async fn after_exposure(
     if !matches!(r.state, State::Running { .. }) {
         return Ok((row, r));
     }
-    let outcomes = crate::outbound::checks::run(&state.checks, &r, CheckWhen::AfterExposure).await;
+    let outcomes =
+        crate::outbound::checks::run(&state.outbound.checks, &r, CheckWhen::AfterExposure).await;
     if outcomes.is_empty() {
         return Ok((row, r));
     }
@@ -393,9 +398,13 @@ pub async fn signals(state: &AppState, r: &Rollout) -> ServiceResult<Signals> {
         s.last_event_at = Some(s.last_event_at.map_or(a.last_at, |t| t.max(a.last_at)));
     }
     for g in r.plan.guardrails.iter().filter(|g| g.source == SignalSource::Prometheus) {
-        let reading =
-            crate::outbound::prometheus::read(&state.http, state.prometheus_url.as_deref(), r, g)
-                .await;
+        let reading = crate::outbound::prometheus::read(
+            &state.outbound.http,
+            state.outbound.prometheus_url.as_deref(),
+            r,
+            g,
+        )
+        .await;
         s.readings.insert(g.name.clone(), reading);
     }
     Ok(s)

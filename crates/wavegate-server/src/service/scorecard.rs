@@ -77,8 +77,8 @@ async fn signals_fact(
             (Some(reading), _) => reading.clone(),
             (None, Some(r)) => {
                 crate::outbound::prometheus::read(
-                    &state.http,
-                    state.prometheus_url.as_deref(),
+                    &state.outbound.http,
+                    state.outbound.prometheus_url.as_deref(),
                     r,
                     g,
                 )

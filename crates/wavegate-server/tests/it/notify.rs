@@ -61,14 +61,14 @@ async fn receiver(fail_first: usize, hang: bool) -> (String, Seen) {
 /// app's manual clock, a fast poll and `timeout` per attempt.
 fn notifier(app: &TestApp, timeout: Duration) -> tokio::sync::watch::Sender<bool> {
     let mut state = app.state.clone();
-    state.notify = wavegate_server::runtime::notify::NotifyConfig {
+    state.outbound.notify = wavegate_server::runtime::notify::NotifyConfig {
         retry_base: Duration::from_secs(2),
         max_attempts: 3,
         timeout,
         poll: Duration::from_millis(20),
     };
-    state.public_url = Some("https://wavegate.example.com".into());
-    state.leading.store(true, std::sync::atomic::Ordering::Relaxed);
+    state.outbound.public_url = Some("https://wavegate.example.com".into());
+    state.leadership.leading.store(true, std::sync::atomic::Ordering::Relaxed);
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(wavegate_server::runtime::notify::run(state, rx));
     tx

@@ -133,7 +133,7 @@ async fn a_prometheus_guardrail_promotes_on_good_readings_and_rolls_back_on_bad_
     until_prometheus_reads(&prom.url, r#"app_error_ratio{variant="on"}"#, 0.01).await;
 
     let mut app = spawn_app().await;
-    app.state.prometheus_url = Some(prom.url.clone());
+    app.state.outbound.prometheus_url = Some(prom.url.clone());
     app.router = wavegate_server::app(app.state.clone());
     app.prepare(&on_off(&["checkout"]), &plan()).await;
     let id = app.start("prom").await;

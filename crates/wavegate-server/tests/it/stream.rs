@@ -240,7 +240,7 @@ async fn the_stream_is_scoped_to_the_tokens_environments_and_kinds() {
 async fn idle_streams_get_heartbeats() {
     let app = spawn_app().await;
     let mut state = app.state.clone();
-    state.stream_heartbeat = Duration::from_millis(50);
+    state.streams.heartbeat = Duration::from_millis(50);
     let router = wavegate_server::app(state);
     let mut s = Reader::open(&app, router, ADMIN, &[], "").await.unwrap();
     assert_eq!(s.next().await.event, "snapshot");

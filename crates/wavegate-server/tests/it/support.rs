@@ -36,7 +36,7 @@ pub async fn spawn_app() -> TestApp {
     let clock = Arc::new(wavegate_server::clock::ManualClock::new(chrono::Utc::now()));
     let mut state = AppState::new(store, clock.clone()).await.unwrap();
     // Checks retry without the production pause (its schedule has a unit test).
-    state.checks.retry_pause = std::time::Duration::from_millis(10);
+    state.outbound.checks.retry_pause = std::time::Duration::from_millis(10);
     TestApp { clock, router: wavegate_server::app(state.clone()), state, sqlite, _dir: dir }
 }
 

@@ -58,10 +58,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| Failure::Input(format!("{e:#}")))?;
     let mut state =
         wavegate_server::state_for(store).await.context("Failed to load the configuration")?;
-    state.prometheus_url = args.prometheus_url.clone();
-    state.lease = lease;
-    state.notify = notify;
-    state.public_url = public_url;
+    state.outbound.prometheus_url = args.prometheus_url.clone();
+    state.leadership.lease = lease;
+    state.outbound.notify = notify;
+    state.outbound.public_url = public_url;
     // A database that cannot take writes (a read-only file or mount, a full disk) still serves
     // evaluation from memory; say so loudly instead of reporting ready.
     if let Err(reason) = state.storage.check(&*state.store).await {

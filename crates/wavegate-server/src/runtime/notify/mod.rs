@@ -65,10 +65,10 @@ pub fn backoff(base: Duration, attempts: u32) -> Duration {
 /// and sends the due ones.
 pub async fn run(state: AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut shutdown = shutdown;
-    let mut feed = state.feed.subscribe();
+    let mut feed = state.streams.feed.subscribe();
     let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
     loop {
-        if state.leading.load(std::sync::atomic::Ordering::Relaxed) {
+        if state.leadership.leading.load(std::sync::atomic::Ordering::Relaxed) {
             if let Err(e) = enqueue_new(&state).await {
                 tracing::warn!(error = %e, "could not queue notifications");
             }
@@ -82,7 +82,7 @@ pub async fn run(state: AppState, shutdown: tokio::sync::watch::Receiver<bool>) 
                     return;
                 }
             }
-            () = tokio::time::sleep(state.notify.poll) => {}
+            () = tokio::time::sleep(state.outbound.notify.poll) => {}
             _ = shutdown.changed() => return,
         }
     }
@@ -124,6 +124,7 @@ pub async fn enqueue_new(state: &AppState) -> StoreResult<usize> {
             };
             let entry = crate::runtime::feed::audit_json(row);
             let url = state
+                .outbound
                 .public_url
                 .as_deref()
                 .map(|base| format!("{}/#/rollouts/{id}", base.trim_end_matches('/')));
@@ -207,7 +208,7 @@ async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
         post(state, &url, secret.as_deref(), &d.payload, &d.event, d.id).await
     };
     let now = state.clock.now();
-    let cfg = &state.notify;
+    let cfg = &state.outbound.notify;
     let (status, last_error, http_status, next_at) = match result {
         Ok(code) => {
             state.metrics.notifications_sent.inc();
@@ -263,9 +264,10 @@ pub async fn post(
 ) -> Result<i64, (Option<i64>, String)> {
     let body = serde_json::to_vec(payload).map_err(|e| (None, e.to_string()))?;
     let mut request = state
+        .outbound
         .http
         .post(url)
-        .timeout(state.notify.timeout)
+        .timeout(state.outbound.notify.timeout)
         .header("user-agent", concat!("wavegate/", env!("CARGO_PKG_VERSION")))
         .header("content-type", "application/json")
         .header("x-wavegate-event", event)
@@ -289,7 +291,7 @@ pub async fn post(
             }
         }
         Err(e) if e.is_timeout() => {
-            Err((None, format!("no answer within {:?}", state.notify.timeout)))
+            Err((None, format!("no answer within {:?}", state.outbound.notify.timeout)))
         }
         Err(e) => Err((None, format!("could not reach the receiver: {}", root_cause(&e)))),
     }
