@@ -81,10 +81,13 @@ pub struct RolloutDetails {
     pub blackout: Option<String>,
 }
 
-/// `GET /api/v1/audit/verify`: the whole chain, checked from its stored canonical bytes.
+/// `GET /api/v1/audit/verify` (and `wavegate audit verify --db`): the whole chain, checked from
+/// its stored canonical bytes; the listing columns against the entries; and every version and
+/// head row of flags, segments, plans, scorecards and settings against the `content_sha256`
+/// its chained entry records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Verification {
-    /// Whether every entry verifies.
+    /// Whether every entry and every row verifies.
     pub ok: bool,
     /// How many entries verify (from the first).
     pub verified: i64,
@@ -94,6 +97,28 @@ pub struct Verification {
     /// The first entry that does not verify (`null` when all do).
     #[schema(required = true)]
     pub first_bad: Option<BadEntry>,
+    /// How many version and head rows were checked against their entries.
+    #[serde(default)]
+    pub rows_checked: i64,
+    /// Rows whose content no longer matches what the chain records (at most 100; the first
+    /// is the first found: by kind, key, then version).
+    #[serde(default)]
+    pub bad_rows: Vec<BadRow>,
+}
+
+/// A version or head row that does not match the audit entry recording it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BadRow {
+    /// `flag`, `segment`, `plan`, `scorecard` or `setting`.
+    pub kind: String,
+    /// Its key.
+    pub key: String,
+    /// The version the row claims (for a missing row, the version the chain records).
+    pub version: i64,
+    /// `version` (a row of the history) or `head` (the current row, what is served).
+    pub row: String,
+    /// What is wrong.
+    pub problem: String,
 }
 
 /// The first audit entry that does not verify.

@@ -104,6 +104,12 @@ impl Default for ChainVerifier {
 }
 
 impl ChainVerifier {
+    /// A verifier that expects the entry after `seq`, whose hash is `hash`: to go on past a
+    /// break that has been reported, or from a checkpoint.
+    pub fn after(seq: i64, hash: &str) -> ChainVerifier {
+        ChainVerifier { last_seq: seq, last_hash: hash.to_owned() }
+    }
+
     /// Checks the next entry.
     pub fn push(&mut self, e: &ChainedEntry) -> Result<(), ChainBreak> {
         let fail = |problem: String| ChainBreak { seq: e.seq, problem };

@@ -36,6 +36,7 @@ pub mod error;
 pub mod eval;
 pub mod flag;
 pub mod flagfile;
+pub mod ledger;
 pub mod murmur;
 pub mod percent;
 pub mod spec;

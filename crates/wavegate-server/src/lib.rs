@@ -14,6 +14,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod outbound;
+pub mod record;
 pub mod runtime;
 pub mod service;
 pub mod snapshot;
@@ -141,9 +142,10 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves, with the controller ticking every `tick` and the notifier beside it (None:
-    /// neither), until `shutdown` resolves; then sets [`AppState::closing`], which stops the
-    /// controller, the notifier and every stream, and finishes in-flight requests.
+    /// Serves, with the controller ticking every `tick`, the notifier and the audit re-verifier
+    /// beside it (None: none of them), until `shutdown` resolves; then sets
+    /// [`state::Streams::closing`], which stops them and every stream, and finishes in-flight
+    /// requests.
     pub async fn run(
         self,
         tick: Option<Duration>,
@@ -153,6 +155,9 @@ impl Server {
         // The notifier runs beside the controller (on the leading replica), never inside it.
         let notifier = tick.map(|_| {
             tokio::spawn(crate::runtime::notify::run(self.state.clone(), closing.subscribe()))
+        });
+        let auditor = tick.map(|_| {
+            tokio::spawn(crate::runtime::audit::run(self.state.clone(), closing.subscribe()))
         });
         let controller = tick.map(|t| {
             tokio::spawn(crate::runtime::controller::run(
@@ -173,6 +178,9 @@ impl Server {
         }
         if let Some(n) = notifier {
             let _ = n.await;
+        }
+        if let Some(a) = auditor {
+            let _ = a.await;
         }
         result
     }

@@ -30,6 +30,11 @@ struct EvalLabels {
     reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RowLabels {
+    row: String,
+}
+
 /// The server's metrics registry.
 #[derive(Debug)]
 pub struct Metrics {
@@ -45,6 +50,10 @@ pub struct Metrics {
     pub leader_epoch: prometheus_client::metrics::gauge::Gauge,
     /// 1 while the storage takes writes (as `/readyz` last found).
     pub storage_writable: prometheus_client::metrics::gauge::Gauge,
+    /// 1 while the audit chain verifies.
+    pub audit_chain_ok: prometheus_client::metrics::gauge::Gauge,
+    /// Head rows refused because they do not match their audit entries, by `kind:key`.
+    audit_refused: Family<RowLabels, prometheus_client::metrics::gauge::Gauge>,
     /// Notifications queued.
     pub notifications_queued: Counter,
     /// Notifications delivered.
@@ -100,6 +109,19 @@ impl Default for Metrics {
             "1 while the storage takes writes, 0 while it cannot (full disk, read-only, outage)",
             storage_writable.clone(),
         );
+        let audit_chain_ok = prometheus_client::metrics::gauge::Gauge::default();
+        registry.register(
+            "wavegate_audit_chain_ok",
+            "1 while the audit chain verifies, 0 once an entry does not",
+            audit_chain_ok.clone(),
+        );
+        let audit_refused =
+            Family::<RowLabels, prometheus_client::metrics::gauge::Gauge>::default();
+        registry.register(
+            "wavegate_audit_refused_rows",
+            "Head rows not served because they no longer match their audit entries (1 per row)",
+            audit_refused.clone(),
+        );
         let notifications_queued = Counter::default();
         registry.register(
             "wavegate_notifications_queued",
@@ -120,6 +142,8 @@ impl Default for Metrics {
         );
         Metrics {
             storage_writable,
+            audit_chain_ok,
+            audit_refused,
             notifications_queued,
             notifications_sent,
             notifications_failed,
@@ -140,6 +164,15 @@ impl Metrics {
         self.evaluations
             .get_or_create(&EvalLabels { flag: flag.to_owned(), reason: reason.to_owned() })
             .inc();
+    }
+
+    /// Sets the audit gauges from the record's state.
+    pub fn audit(&self, chain_ok: bool, refused: &[String]) {
+        self.audit_chain_ok.set(i64::from(chain_ok));
+        self.audit_refused.clear();
+        for row in refused {
+            self.audit_refused.get_or_create(&RowLabels { row: row.clone() }).set(1);
+        }
     }
 
     /// The Prometheus text exposition.

@@ -10,6 +10,8 @@ use wavegate_protocols::unleash::{ExportCache, FeaturesDoc, features_document};
 use wavegate_protocols::{Config, FlagSet};
 use wavegate_store::{Kind, Store, StoreResult};
 
+use crate::record::Record;
+
 /// Compiled flags of one environment by key.
 pub type FlagMap = foldhash::HashMap<String, Flag>;
 
@@ -39,11 +41,12 @@ pub struct Snapshot {
 impl Snapshot {
     /// Builds a snapshot from the store's current heads. A stored flag that no longer compiles
     /// (which validation on write prevents) is left out and logged, never served half-built.
-    pub async fn load(store: &dyn Store) -> StoreResult<Snapshot> {
+    /// Only heads the audit record vouches for are served (see [`Record::vouch`]).
+    pub async fn load(store: &dyn Store, record: &Record) -> StoreResult<Snapshot> {
         let revision = store.revision().await?;
         let environments: Vec<String> =
             store.environments().await?.into_iter().map(|e| e.name).collect();
-        let seg_specs = decode_segments(store.list(Kind::Segment, false).await?);
+        let seg_specs = decode_segments(record.heads(store, Kind::Segment, false).await?);
         let segments = compile_segments(
             seg_specs.iter().map(|(k, v)| (k, v)),
             &SpecPath::root("segments"),
@@ -55,7 +58,7 @@ impl Snapshot {
         let mut flags: HashMap<String, FlagMap> =
             environments.iter().map(|e| (e.clone(), FlagMap::default())).collect();
         let mut flag_specs = std::collections::BTreeMap::new();
-        for head in store.list(Kind::Flag, false).await? {
+        for head in record.heads(store, Kind::Flag, false).await? {
             let spec: FlagSpec = match serde_json::from_value(head.spec) {
                 Ok(s) => s,
                 Err(e) => {

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use axum::extract::FromRef;
 use tokio::sync::Mutex;
-use wavegate_store::{Change, Store, StoreResult};
+use wavegate_store::{Change, Head, Kind, Store, StoreResult};
 
 use crate::clock::Clock;
 use crate::http::auth::TokenCache;
 use crate::metrics::Metrics;
+use crate::record::Record;
 use crate::runtime::feed::{Feed, FeedConfig};
 use crate::snapshot::Snapshot;
 
@@ -32,6 +33,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Whether the storage takes writes (readiness), probed at most once a second.
     pub storage: Arc<crate::health::StorageHealth>,
+    /// The audit chain as verified so far, vouching for every head that is shown or served.
+    pub record: Arc<Record>,
+    /// How often the whole record is verified again from the first entry.
+    pub reverify_every: std::time::Duration,
     /// Where ingested events go: live rollouts and tracked adoption.
     pub routing: Routing,
     /// Requests this server sends out: checks, Prometheus, notifications.
@@ -107,11 +112,18 @@ pub struct Health {
     pub storage: Arc<crate::health::StorageHealth>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// The audit record (its problems are named by `/readyz`).
+    pub record: Arc<Record>,
 }
 
 impl FromRef<AppState> for Health {
     fn from_ref(s: &AppState) -> Health {
-        Health { store: s.store.clone(), storage: s.storage.clone(), metrics: s.metrics.clone() }
+        Health {
+            store: s.store.clone(),
+            storage: s.storage.clone(),
+            metrics: s.metrics.clone(),
+            record: s.record.clone(),
+        }
     }
 }
 
@@ -124,8 +136,11 @@ impl FromRef<AppState> for Streams {
 impl AppState {
     /// State over a store, loading the first snapshot.
     pub async fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> StoreResult<AppState> {
-        let snapshot = Snapshot::load(&*store).await?;
-        let feed = Feed::start(store.clone(), FeedConfig::default()).await?;
+        // The whole chain is verified once at start; later entries as they arrive.
+        let record = Arc::new(Record::default());
+        record.catch_up(&*store).await?;
+        let snapshot = Snapshot::load(&*store, &record).await?;
+        let feed = Feed::start(store.clone(), record.clone(), FeedConfig::default()).await?;
         let http = reqwest::Client::new();
         let state = AppState {
             store,
@@ -134,6 +149,8 @@ impl AppState {
             metrics: Arc::default(),
             clock,
             storage: Arc::default(),
+            record,
+            reverify_every: std::time::Duration::from_secs(600),
             routing: Routing::default(),
             outbound: Outbound {
                 http: http.clone(),
@@ -271,7 +288,7 @@ impl AppState {
     /// Rebuilds the snapshot from the store (serialised, so the newest always wins).
     pub async fn reload(&self) -> StoreResult<()> {
         let _guard = self.reload_lock.lock().await;
-        let snap = Snapshot::load(&*self.store).await?;
+        let snap = Snapshot::load(&*self.store, &self.record).await?;
         let revision = snap.revision;
         self.snapshot.store(Arc::new(snap));
         self.streams.config_rev.send_if_modified(|r| {
@@ -280,6 +297,16 @@ impl AppState {
             moved
         });
         Ok(())
+    }
+
+    /// The head of `kind:key` as the audit record vouches for it ([`Record::vouch`]).
+    pub async fn head(&self, kind: Kind, key: &str) -> StoreResult<Option<Head>> {
+        self.record.head(&*self.store, kind, key).await
+    }
+
+    /// Every head of `kind` the audit record vouches for.
+    pub async fn heads(&self, kind: Kind, include_archived: bool) -> StoreResult<Vec<Head>> {
+        self.record.heads(&*self.store, kind, include_archived).await
     }
 
     /// A change record for `actor` now.

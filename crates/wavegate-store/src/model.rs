@@ -83,6 +83,9 @@ pub struct Head {
     pub updated_at: DateTime<Utc>,
     /// Who wrote it.
     pub updated_by: String,
+    /// Hex SHA-256 of the stored spec text, as read (what the audit entry for this version
+    /// records as `content_sha256` unless the row was changed outside wavegate).
+    pub content_sha256: String,
 }
 
 /// One immutable version.
@@ -104,6 +107,8 @@ pub struct VersionRecord {
     pub reason: Option<String>,
     /// When.
     pub created_at: DateTime<Utc>,
+    /// Hex SHA-256 of the stored spec text, as read.
+    pub content_sha256: String,
 }
 
 /// One write in an [`crate::Store::apply`] batch.
@@ -215,19 +220,24 @@ impl TokenRecord {
     }
 }
 
-/// An audit entry as stored.
+/// An audit entry as stored. `at`, `actor`, `action` and `target` are read from the chained
+/// canonical bytes (what the hash covers), never from the table's listing columns, which only
+/// index the log; where a column disagrees with the entry, `forged_columns` says how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {
     /// The chained entry (sequence, hashes, canonical bytes).
     pub entry: wavegate_core::audit::ChainedEntry,
-    /// Copies of fields for listing (the canonical bytes are what verification reads).
+    /// When, as chained.
     pub at: String,
-    /// Who.
+    /// Who, as chained.
     pub actor: String,
-    /// What.
+    /// What, as chained.
     pub action: String,
-    /// To what.
+    /// To what, as chained.
     pub target: String,
+    /// The listing columns that disagree with the chained entry (`actor column "x", entry
+    /// "y"`), or `None` when they agree.
+    pub forged_columns: Option<String>,
 }
 
 /// A stored rollout.

@@ -52,41 +52,74 @@ fn flag(r: &AnyRow, col: &str) -> StoreResult<bool> {
 }
 
 pub(crate) fn audit(r: &AnyRow) -> StoreResult<AuditRow> {
+    let entry = ChainedEntry {
+        seq: r.try_get("seq")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+        canonical: r.try_get("canonical")?,
+    };
+    // What is shown comes from the bytes the chain covers; the columns are an index.
+    let doc: serde_json::Value = serde_json::from_str(&entry.canonical).unwrap_or_default();
+    let mut fields = [
+        ("at", String::new()),
+        ("actor", String::new()),
+        ("action", String::new()),
+        ("target", String::new()),
+    ];
+    let mut forged = Vec::new();
+    for (name, value) in &mut fields {
+        let column: String = r.try_get(*name)?;
+        let chained = doc.get(*name).and_then(|v| v.as_str()).unwrap_or_default();
+        if column != chained {
+            forged.push(format!("{name} column {column:?}, entry {chained:?}"));
+        }
+        *value = chained.to_owned();
+    }
+    let [(_, at), (_, actor), (_, action), (_, target)] = fields;
     Ok(AuditRow {
-        entry: ChainedEntry {
-            seq: r.try_get("seq")?,
-            prev_hash: r.try_get("prev_hash")?,
-            hash: r.try_get("hash")?,
-            canonical: r.try_get("canonical")?,
-        },
-        at: r.try_get("at")?,
-        actor: r.try_get("actor")?,
-        action: r.try_get("action")?,
-        target: r.try_get("target")?,
+        entry,
+        at,
+        actor,
+        action,
+        target,
+        forged_columns: (!forged.is_empty()).then(|| forged.join("; ")),
     })
 }
 
+/// A versioned row's spec and the hash of its stored text. Text that is not JSON (written
+/// outside wavegate) reads as `null`, so one damaged row fails its hash check instead of
+/// failing every read of its table.
+fn spec(r: &AnyRow) -> StoreResult<(serde_json::Value, String)> {
+    let raw = text(r, "spec")?;
+    let sha = wavegate_core::audit::sha256_hex(&raw);
+    Ok((serde_json::from_str(&raw).unwrap_or(serde_json::Value::Null), sha))
+}
+
 pub(crate) fn head(r: &AnyRow) -> StoreResult<Head> {
+    let (spec, content_sha256) = spec(r)?;
     Ok(Head {
         key: r.try_get("key")?,
         version: r.try_get("version")?,
-        spec: json(r, "spec")?,
+        spec,
         archived: flag(r, "archived")?,
         updated_at: at(r, "updated_at")?,
         updated_by: r.try_get("updated_by")?,
+        content_sha256,
     })
 }
 
 pub(crate) fn version(r: &AnyRow) -> StoreResult<VersionRecord> {
+    let (spec, content_sha256) = spec(r)?;
     Ok(VersionRecord {
         key: r.try_get("key")?,
         version: r.try_get("version")?,
-        spec: json(r, "spec")?,
+        spec,
         archived: flag(r, "archived")?,
         actor: r.try_get("actor")?,
         action: r.try_get("action")?,
         reason: r.try_get("reason")?,
         created_at: at(r, "created_at")?,
+        content_sha256,
     })
 }
 

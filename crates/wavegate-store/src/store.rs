@@ -567,7 +567,9 @@ impl Store for SqlStore {
     async fn audit_of(&self, target: &str, limit: i64) -> StoreResult<Vec<AuditRow>> {
         let sql = "SELECT * FROM (SELECT seq, prev_hash, hash, canonical, at, actor, action, target FROM audit_log
                    WHERE target = $1 ORDER BY seq DESC LIMIT $2) AS recent ORDER BY seq";
-        self.db.all(sqlx::query(sql).bind(target).bind(limit), rows::audit).await
+        let rows = self.db.all(sqlx::query(sql).bind(target).bind(limit), rows::audit).await?;
+        // The column is only an index: keep what the chained entries say is about `target`.
+        Ok(rows.into_iter().filter(|r| r.target == target).collect())
     }
 
     async fn export(&self) -> StoreResult<Backup> {

@@ -300,6 +300,11 @@ pub struct ServeArgs {
     /// it). On PostgreSQL, another replica takes over once a leader (dead or hung) lets it lapse.
     #[arg(long, env = "WAVEGATE_LEADER_LEASE", default_value = "10s")]
     pub leader_lease: String,
+    /// How often the whole audit record is verified again from its first entry (the chain,
+    /// every version and head row, and that the log still holds what was verified before).
+    /// The chain is verified at start and each new entry as it arrives either way.
+    #[arg(long, env = "WAVEGATE_AUDIT_VERIFY_INTERVAL", default_value = "10m")]
+    pub audit_verify_interval: String,
     /// Log format (logs go to stderr; filter with RUST_LOG).
     #[arg(long, env = "WAVEGATE_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,

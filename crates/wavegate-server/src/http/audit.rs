@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wavegate_api::audit::{AuditEntry, BadEntry, Verification};
+use wavegate_api::audit::{AuditEntry, Verification};
 
 use crate::http::auth::Principal;
 use crate::http::convert::IntoApi;
@@ -69,7 +69,10 @@ async fn list_audit(
     Ok(Json(rows.iter().map(IntoApi::into_api).collect()))
 }
 
-/// The chain verified from its stored canonical bytes; `head` only when it all verifies.
+/// The record verified: the chain from its stored canonical bytes, the listing columns, and
+/// every version and head row against its entry's `content_sha256`, and that the log still
+/// holds the entries this server verified before (not cut short, not rewritten and chained
+/// again); `head` only when the chain verifies.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "Audit",
     security(("bearer" = [])),
     responses((status = 200, description = "Whether the chain verifies, and where not",
@@ -79,19 +82,8 @@ async fn verify_audit(
     p: Principal,
 ) -> ApiResult<Json<Verification>> {
     p.require_admin()?;
-    let (v, broken) = wavegate_store::verify_audit_chain(&*state.store).await?;
-    let verified = v.verified();
-    Ok(Json(match broken {
-        Some(b) => Verification {
-            ok: false,
-            verified,
-            head: None,
-            first_bad: Some(BadEntry { seq: b.seq, problem: b.problem }),
-        },
-        None => {
-            Verification { ok: true, verified, head: Some(v.head().to_owned()), first_bad: None }
-        }
-    }))
+    state.record.catch_up(&*state.store).await?;
+    Ok(Json(state.record.reverify(&*state.store).await?))
 }
 
 /// `GET /api/v1/backup`: every table in one read transaction. It holds token hashes and every

@@ -360,7 +360,7 @@ async fn list_kind(
     q: &ListQuery,
 ) -> ApiResult<Json<Vec<Head>>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    let heads = state.store.list(kind, q.archived).await?;
+    let heads = state.heads(kind, q.archived).await?;
     Ok(Json(
         heads
             .into_iter()
@@ -374,7 +374,7 @@ async fn list_kind(
 
 async fn get_kind(state: &AppState, p: &Principal, kind: Kind, key: &str) -> ApiResult<Json<Head>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    let mut head = state.store.get(kind, key).await?.ok_or_else(|| not_found(kind, key))?;
+    let mut head = state.head(kind, key).await?.ok_or_else(|| not_found(kind, key))?;
     head.spec = redact(p, kind, head.spec);
     Ok(Json(head.into_api()))
 }
@@ -468,14 +468,13 @@ async fn put_kind(
     }
     key_ok(key)?;
     let spec = config::validated(state, kind, key, &spec, "body").await?;
-    let old = state.store.get(kind, key).await?;
+    let old = state.head(kind, key).await?;
     check_scope(p, kind, old.as_ref().map(|h| &h.spec), &spec)?;
     let mut w = config::put(kind, key, spec, false);
     w.expected_version = expected_version(headers)?;
     let out = config::write(state, vec![w], p.name(), reason(headers)).await?;
     let head = state
-        .store
-        .get(kind, key)
+        .head(kind, key)
         .await?
         .ok_or_else(|| ApiError::internal(format!("{} vanished after write", kind.as_str())))?;
     Ok((created_or_ok(&out[0]), out[0].changed, head.into_api()))
@@ -490,7 +489,7 @@ async fn set_archived(
     headers: &HeaderMap,
 ) -> ApiResult<Json<Archived>> {
     p.require_admin()?;
-    let head = state.store.get(kind, key).await?.ok_or_else(|| not_found(kind, key))?;
+    let head = state.head(kind, key).await?.ok_or_else(|| not_found(kind, key))?;
     match kind {
         Kind::Flag => check_flag_scope(p, Some(&head.spec), &head.spec)
             .and_then(|_| require_all_envs(p, "archiving a flag"))?,
@@ -519,7 +518,7 @@ async fn revert(
 ) -> ApiResult<Json<Reverted>> {
     p.require_admin()?;
     let target = version_kind(state, p, kind, key, body.version).await?;
-    let head = state.store.get(kind, key).await?.ok_or_else(|| not_found(kind, key))?;
+    let head = state.head(kind, key).await?.ok_or_else(|| not_found(kind, key))?;
     if kind == Kind::Segment {
         require_all_envs(p, "changing a segment")?;
     }
@@ -685,7 +684,7 @@ async fn apply_file(
     if file.segments.is_empty() && file.flags.is_empty() {
         return Err(ApiError::bad_request("the file defines no segments and no flags"));
     }
-    let existing = config::live_segments(&*state.store).await?;
+    let existing = config::live_segments(&state).await?;
     wavegate_core::flagfile::validate_flag_file(&file, &config::environments(&state), &existing)?;
     if !file.segments.is_empty() {
         require_all_envs(&p, "changing segments")?;
@@ -697,7 +696,7 @@ async fn apply_file(
     }
     for (key, spec) in &file.flags {
         let spec = serde_json::to_value(spec).map_err(ApiError::internal)?;
-        let old = state.store.get(Kind::Flag, key).await?;
+        let old = state.head(Kind::Flag, key).await?;
         check_flag_scope(&p, old.as_ref().map(|h| &h.spec), &spec)?;
         puts.push(config::put(Kind::Flag, key, spec, false));
     }

@@ -208,7 +208,9 @@ async fn healthz() -> &'static str {
 /// keeps serving from memory either way).
 #[utoipa::path(get, path = "/readyz", tag = "Meta",
     responses(
-        (status = 200, description = "`ready`", content_type = "text/plain", body = String),
+        (status = 200, description = "`ready`, then a `warning: …` line for each problem with the \
+            audit record (an entry that does not verify, a head row refused because it no longer \
+            matches its entry)", content_type = "text/plain", body = String),
         (status = 503, description = "`not ready: storage unavailable: <reason>` (a full disk, a \
             read-only database, a database that does not answer)", content_type = "text/plain", body = String),
     ))]
@@ -219,7 +221,15 @@ async fn readyz(
     let answer = state.storage.check(&*state.store).await;
     state.metrics.storage_writable.set(i64::from(answer.is_ok()));
     match answer {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(()) => {
+            // Damage to the record does not stop serving (refused rows serve their last
+            // verified version), but it is named here.
+            let mut body = String::from("ready\n");
+            for problem in state.record.problems() {
+                body.push_str(&format!("warning: {problem}\n"));
+            }
+            (StatusCode::OK, body).into_response()
+        }
         Err(reason) => {
             (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: storage unavailable: {reason}\n"))
                 .into_response()
@@ -235,6 +245,7 @@ async fn metrics_text(
 ) -> axum::response::Response {
     let writable = state.storage.check(&*state.store).await.is_ok();
     state.metrics.storage_writable.set(i64::from(writable));
+    state.metrics.audit(state.record.chain_ok(), &state.record.refused());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
         .into_response()
 }

@@ -254,7 +254,7 @@ async fn replay(
         let full = rows.len() == 500;
         for row in &rows {
             after = row.entry.seq;
-            if let Some(e) = scope.event(&item_for(&*state.store, row).await?) {
+            if let Some(e) = scope.event(&item_for(&*state.store, &state.record, row).await?) {
                 send(tx, e).await?;
             }
         }

@@ -11,6 +11,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use crate::record::Record;
 use serde_json::Value;
 use tokio::sync::broadcast;
 use wavegate_store::{AuditRow, Head, Kind, Store, StoreResult};
@@ -64,12 +65,16 @@ pub struct Feed {
 impl Feed {
     /// Starts the tailing task over `store` and returns the feed. The task ends once every
     /// clone of the feed is dropped.
-    pub async fn start(store: Arc<dyn Store>, config: FeedConfig) -> StoreResult<Feed> {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        record: Arc<Record>,
+        config: FeedConfig,
+    ) -> StoreResult<Feed> {
         let (tx, _) = broadcast::channel(config.capacity.max(16));
         let tx = Arc::new(tx);
         let changes = store.changes(); // before reading the head, so no commit slips between
         let head = store.audit_head().await?;
-        tokio::spawn(tail(store, changes, Arc::downgrade(&tx), head, config));
+        tokio::spawn(tail(store, record, changes, Arc::downgrade(&tx), head, config));
         Ok(Feed { tx })
     }
 
@@ -86,6 +91,7 @@ impl Feed {
 
 async fn tail(
     store: Arc<dyn Store>,
+    record: Arc<Record>,
     mut changes: tokio::sync::watch::Receiver<u64>,
     tx: Weak<broadcast::Sender<Arc<FeedItem>>>,
     mut after: i64,
@@ -119,7 +125,7 @@ async fn tail(
             for row in rows {
                 after = row.entry.seq;
                 saw_audit = true;
-                match item_for(&*store, &row).await {
+                match item_for(&*store, &record, &row).await {
                     Ok(item) => {
                         let _ = tx.send(Arc::new(item));
                     }
@@ -151,14 +157,17 @@ pub fn audit_json(r: &AuditRow) -> Value {
         .unwrap_or_default()
 }
 
-/// Builds the feed item for one audit row (reading the changed flag or segment's head).
-pub async fn item_for(store: &dyn Store, row: &AuditRow) -> StoreResult<FeedItem> {
-    let head = match row.target.split_once(':') {
-        Some(("flag", key)) => store.get(Kind::Flag, key).await?.map(|h| Box::new((Kind::Flag, h))),
-        Some(("segment", key)) => {
-            store.get(Kind::Segment, key).await?.map(|h| Box::new((Kind::Segment, h)))
-        }
+/// Builds the feed item for one audit row (reading the changed flag or segment's head, as
+/// the audit record vouches for it).
+pub async fn item_for(store: &dyn Store, record: &Record, row: &AuditRow) -> StoreResult<FeedItem> {
+    let kind = match row.target.split_once(':') {
+        Some(("flag", key)) => Some((Kind::Flag, key)),
+        Some(("segment", key)) => Some((Kind::Segment, key)),
         _ => None,
+    };
+    let head = match kind {
+        Some((kind, key)) => record.head(store, kind, key).await?.map(|h| Box::new((kind, h))),
+        None => None,
     };
     Ok(FeedItem::Audit {
         seq: row.entry.seq,

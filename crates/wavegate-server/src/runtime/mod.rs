@@ -2,6 +2,7 @@
 //! that tails the audit log for every live view, and the notifier that delivers webhooks.
 //! Each is a task started by the server; none holds a lock across network I/O.
 
+pub mod audit;
 pub mod controller;
 pub mod feed;
 pub mod notify;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use wavegate_core::flag::{Segments, compile_segments};
 use wavegate_core::spec::{FlagSpec, SegmentSpec};
 use wavegate_core::{Flag, SpecPath};
-use wavegate_store::{Environment, Kind, Put, PutOutcome, Store, VersionRecord};
+use wavegate_store::{Environment, Kind, Put, PutOutcome, VersionRecord};
 
 use crate::service::{ServiceError, ServiceResult};
 use crate::state::AppState;
@@ -21,8 +21,8 @@ pub fn environments(state: &AppState) -> Vec<String> {
 }
 
 /// The live segments, compiled.
-pub async fn live_segments(store: &dyn Store) -> ServiceResult<Segments> {
-    let heads = store.list(Kind::Segment, false).await?;
+pub async fn live_segments(state: &AppState) -> ServiceResult<Segments> {
+    let heads = state.heads(Kind::Segment, false).await?;
     let specs: Vec<(String, SegmentSpec)> = heads
         .into_iter()
         .map(|h| serde_json::from_value(h.spec).map(|s| (h.key, s)))
@@ -56,7 +56,7 @@ pub async fn validated_flag(
             field: Some(path.to_owned()),
             message: format!("invalid flag: {e}"),
         })?;
-    let segments = live_segments(&*state.store).await?;
+    let segments = live_segments(state).await?;
     Flag::validate(key, &parsed, &environments(state), &segments, &SpecPath::root(path))?;
     Ok(parsed)
 }
@@ -94,7 +94,7 @@ pub async fn validated(
 /// are one level deep, and a flag others depend on is not archived.
 async fn check_prerequisites(state: &AppState, puts: &[Put]) -> ServiceResult<()> {
     let mut flags: BTreeMap<String, FlagSpec> = BTreeMap::new();
-    for head in state.store.list(Kind::Flag, false).await? {
+    for head in state.heads(Kind::Flag, false).await? {
         if let Ok(spec) = serde_json::from_value::<FlagSpec>(head.spec) {
             flags.insert(head.key, spec);
         }
@@ -199,16 +199,24 @@ pub async fn check_archivable(
     Ok(())
 }
 
-/// Version `version` of `kind` `key` (404 when there is none).
+/// Version `version` of `kind` `key` (404 when there is none; 409 when the row no longer
+/// matches its audit entry, so its content is never restored or reported as recorded).
 pub async fn version(
     state: &AppState,
     kind: Kind,
     key: &str,
     version: i64,
 ) -> ServiceResult<VersionRecord> {
-    state.store.version(kind, key, version).await?.ok_or_else(|| {
-        ServiceError::not_found(format!("version {version} of {} {key:?} not found", kind.as_str()))
-    })
+    match state.record.version(&*state.store, kind, key, version).await? {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(tampered)) => Err(ServiceError::Conflict(format!(
+            "{tampered}; it is not restored (wavegate audit verify names every damaged row)"
+        ))),
+        None => Err(ServiceError::not_found(format!(
+            "version {version} of {} {key:?} not found",
+            kind.as_str()
+        ))),
+    }
 }
 
 /// Creates environment `name` (last in the promotion order) and reloads the snapshot.

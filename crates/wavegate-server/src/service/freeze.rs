@@ -16,7 +16,7 @@ const KEY: &str = "freeze";
 
 /// The freeze's reason when it is on.
 pub async fn active(state: &AppState) -> ServiceResult<Option<String>> {
-    Ok(state.store.get(Kind::Setting, KEY).await?.and_then(|h| {
+    Ok(state.head(Kind::Setting, KEY).await?.and_then(|h| {
         (h.spec["active"] == Value::Bool(true))
             .then(|| h.spec["reason"].as_str().unwrap_or("").to_owned())
     }))
@@ -24,7 +24,7 @@ pub async fn active(state: &AppState) -> ServiceResult<Option<String>> {
 
 /// The stored freeze setting (`{"active": false}` when there has never been one).
 pub async fn show(state: &AppState) -> ServiceResult<Freeze> {
-    Ok(match state.store.get(Kind::Setting, KEY).await? {
+    Ok(match state.head(Kind::Setting, KEY).await? {
         Some(h) => serde_json::from_value(h.spec).map_err(ServiceError::internal)?,
         None => Freeze { active: false, reason: None, by: None, lifted_by: None, at: None },
     })

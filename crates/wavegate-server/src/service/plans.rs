@@ -13,8 +13,7 @@ use crate::state::AppState;
 /// A stored plan and its version (404 when there is none).
 pub async fn get(state: &AppState, name: &str) -> ServiceResult<(PlanSpec, i64)> {
     let head = state
-        .store
-        .get(Kind::Plan, name)
+        .head(Kind::Plan, name)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("plan {name:?} not found")))?;
     Ok((decode("plan", &head.spec)?, head.version))
@@ -30,14 +29,13 @@ pub async fn check_against_store(state: &AppState, plan: &PlanSpec) -> ServiceRe
             format!("unknown environment {:?}; known: {}", plan.environment, envs.join(", ")),
         ));
     }
-    let head = state.store.get(Kind::Flag, &plan.flag).await?.filter(|h| !h.archived).ok_or_else(
-        || {
+    let head =
+        state.head(Kind::Flag, &plan.flag).await?.filter(|h| !h.archived).ok_or_else(|| {
             ServiceError::invalid(
                 "flag",
                 format!("flag {:?} does not exist (or is archived)", plan.flag),
             )
-        },
-    )?;
+        })?;
     let flag: FlagSpec = decode("flag", &head.spec)?;
     for (field, v) in
         [("new_variant", &plan.new_variant), ("control_variant", &plan.control_variant)]
@@ -58,7 +56,7 @@ pub async fn check_against_store(state: &AppState, plan: &PlanSpec) -> ServiceRe
         }
     }
     let segments: Vec<String> =
-        state.store.list(Kind::Segment, false).await?.into_iter().map(|h| h.key).collect();
+        state.heads(Kind::Segment, false).await?.into_iter().map(|h| h.key).collect();
     for (i, w) in plan.waves.iter().enumerate() {
         for s in &w.segments {
             if !segments.contains(s) {

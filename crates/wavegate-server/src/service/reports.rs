@@ -87,7 +87,7 @@ pub async fn calendar(
         });
     }
     entries.extend(conflicts(&live));
-    for head in state.store.list(Kind::Plan, false).await? {
+    for head in state.heads(Kind::Plan, false).await? {
         let Ok(plan) = decode::<wavegate_rollout::plan::PlanSpec>("plan", &head.spec) else {
             continue;
         };

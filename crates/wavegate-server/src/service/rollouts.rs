@@ -89,8 +89,7 @@ pub async fn start(
     let (plan, plan_version) = crate::service::plans::get(state, &req.plan).await?;
     let flag = crate::service::plans::check_against_store(state, &plan).await?;
     let flag_head = state
-        .store
-        .get(Kind::Flag, &plan.flag)
+        .head(Kind::Flag, &plan.flag)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("flag {:?} not found", plan.flag)))?;
     let rows = if plan.promotion_path.is_empty() {
@@ -440,8 +439,7 @@ pub async fn persist(
         match a {
             Action::SetExposure { wave } => {
                 let head = state
-                    .store
-                    .get(Kind::Flag, &r.plan.flag)
+                    .head(Kind::Flag, &r.plan.flag)
                     .await?
                     .ok_or_else(|| ServiceError::conflict("the rollout's flag is gone"))?;
                 // A new rollout replaces exactly the version it will restore on rollback.
@@ -454,7 +452,7 @@ pub async fn persist(
                 let spec: FlagSpec = decode("flag", &head.spec)?;
                 let next = with_rollout_rules(&spec, &r.plan, &r.id, wave);
                 // Never write a flag version that evaluation could not compile.
-                let segments = crate::service::config::live_segments(&*state.store).await?;
+                let segments = crate::service::config::live_segments(state).await?;
                 let envs = state.snapshot.load().environments.clone();
                 wavegate_core::Flag::validate(
                     &r.plan.flag,
@@ -481,14 +479,8 @@ pub async fn persist(
                 });
             }
             Action::RestoreFlag { version } => {
-                let v = state.store.version(Kind::Flag, &r.plan.flag, version).await?.ok_or_else(
-                    || {
-                        ServiceError::internal(format!(
-                            "pre-rollout version {version} of {} is missing",
-                            r.plan.flag
-                        ))
-                    },
-                )?;
+                let v = crate::service::config::version(state, Kind::Flag, &r.plan.flag, version)
+                    .await?;
                 flag_put = Some(Put {
                     kind: Kind::Flag,
                     key: r.plan.flag.clone(),

@@ -82,7 +82,7 @@ pub async fn pending(
     state: &AppState,
 ) -> ServiceResult<Vec<(String, DateTime<Utc>, String, Option<String>)>> {
     let mut out = Vec::new();
-    for h in state.store.list(Kind::Setting, false).await? {
+    for h in state.heads(Kind::Setting, false).await? {
         let Some(plan) = h.key.strip_prefix(PREFIX) else { continue };
         let Some(at) =
             h.spec["start_at"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok())

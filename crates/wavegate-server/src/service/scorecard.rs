@@ -20,7 +20,7 @@ use crate::state::AppState;
 
 /// The stored item states of `plan`, and the version of the document holding them (0: none).
 async fn states(state: &AppState, plan: &str) -> ServiceResult<(BTreeMap<String, ItemState>, i64)> {
-    Ok(match state.store.get(Kind::Scorecard, plan).await? {
+    Ok(match state.head(Kind::Scorecard, plan).await? {
         Some(h) => (serde_json::from_value(h.spec["items"].clone()).unwrap_or_default(), h.version),
         None => (BTreeMap::new(), 0),
     })

@@ -14,4 +14,5 @@ mod rollouts;
 mod scorecard;
 mod stream;
 mod support;
+mod tamper;
 mod unleash;

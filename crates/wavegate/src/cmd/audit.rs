@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use wavegate_api::audit::{AuditEntry, BadEntry, Verification};
+use wavegate_api::audit::{AuditEntry, Verification};
 
 use crate::cli::{AuditCommand, Remote};
 use crate::client::{Answer, Client};
@@ -16,15 +16,9 @@ pub async fn run(cmd: AuditCommand, remote: &Remote) -> anyhow::Result<ExitCode>
             let store = wavegate_store::open(&db).await.map_err(|e| {
                 Failure::Operation(format!("could not open the database {}: {e}", redact_url(&db)))
             })?;
-            let (v, broken) = wavegate_store::verify_audit_chain(&*store)
+            let verification = wavegate_server::record::verify(&*store)
                 .await
                 .map_err(|e| Failure::Operation(format!("could not read the audit log: {e}")))?;
-            let verification = Verification {
-                ok: broken.is_none(),
-                verified: v.verified(),
-                head: broken.is_none().then(|| v.head().to_owned()),
-                first_bad: broken.map(|b| BadEntry { seq: b.seq, problem: b.problem.to_string() }),
-            };
             let raw = serde_json::to_value(&verification)?;
             let ok = verification.ok;
             let a = Answer { status: reqwest::StatusCode::OK, raw, body: verification };
@@ -69,17 +63,30 @@ pub async fn run(cmd: AuditCommand, remote: &Remote) -> anyhow::Result<ExitCode>
 /// Prints a verification, from a server or from the database.
 fn print_verification(json: bool, a: &Answer<Verification>) {
     answer(json, a, |v| {
-        if v.ok {
-            let head = or_dash(v.head.as_deref());
-            println!("audit chain verifies: {} entries, head {head}", v.verified);
-        } else {
-            let bad = v.first_bad.as_ref();
-            println!(
+        match &v.first_bad {
+            None => {
+                let head = or_dash(v.head.as_deref());
+                println!("audit chain verifies: {} entries, head {head}", v.verified);
+            }
+            Some(bad) => println!(
                 "audit chain BROKEN at entry {}: {} ({} entries before it verify)",
-                or_dash(bad.map(|b| b.seq)),
-                or_dash(bad.map(|b| &b.problem)),
-                v.verified
+                bad.seq, bad.problem, v.verified
+            ),
+        }
+        if v.bad_rows.is_empty() {
+            println!("rows match the audit log: {} version and head rows checked", v.rows_checked);
+        } else {
+            println!(
+                "{} of {} version and head rows do NOT match the audit log:",
+                v.bad_rows.len(),
+                v.rows_checked
             );
+            for r in &v.bad_rows {
+                println!(
+                    "  {} {:?} {} row, version {}: {}",
+                    r.kind, r.key, r.row, r.version, r.problem
+                );
+            }
         }
     });
 }

@@ -79,12 +79,17 @@ pub(crate) async fn open(db: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> 
         .with_context(|| format!("Failed to open the database {:?}", redact_url(db)))
 }
 
-/// Verifies the whole chain; `Err` names the first bad entry.
-pub(crate) async fn verify_chain(store: &dyn Store) -> anyhow::Result<Result<i64, String>> {
-    let (v, broken) = wavegate_store::verify_audit_chain(store).await?;
-    Ok(match broken {
-        None => Ok(v.verified()),
-        Some(b) => Err(format!("entry {}: {}", b.seq, b.problem)),
+/// Verifies the whole record (chain, columns, version and head rows); `Err` names the first
+/// problem.
+pub(crate) async fn verify_record(store: &dyn Store) -> anyhow::Result<Result<i64, String>> {
+    let v = wavegate_server::record::verify(store).await?;
+    Ok(match (v.first_bad, v.bad_rows.first()) {
+        (None, None) => Ok(v.verified),
+        (Some(b), _) => Err(format!("entry {}: {}", b.seq, b.problem)),
+        (None, Some(r)) => Err(format!(
+            "{} {:?} {} row, version {}: {}",
+            r.kind, r.key, r.row, r.version, r.problem
+        )),
     })
 }
 

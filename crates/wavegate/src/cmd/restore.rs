@@ -1,5 +1,6 @@
-//! `wavegate restore`: a backup into an empty database of either kind, in one transaction,
-//! then the restored audit chain verified.
+//! `wavegate restore`: a backup into an empty database of either kind, in one transaction.
+//! The backup's audit record (chain, version and head rows) is verified first, in a scratch
+//! SQLite file, so a backup that does not verify writes nothing to the target.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -10,7 +11,7 @@ use wavegate_store::StoreError;
 use wavegate_store::backup::Backup;
 
 use crate::cli::RestoreArgs;
-use crate::cmd::backup::{describe, open, summary, verify_chain};
+use crate::cmd::backup::{describe, open, summary, verify_record};
 use crate::failure::Failure;
 use crate::output::{print_json, redact_url};
 
@@ -41,16 +42,27 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         backup.created_at,
         redact_url(&args.db)
     );
-    let store = open(&args.db).await?;
-    store.import(&backup).await.map_err(|e| match e {
+    let import = |e: StoreError| match e {
         StoreError::Conflict(m) | StoreError::Invalid(m) => anyhow::Error::from(Failure::Input(m)),
         other => anyhow::Error::from(other).context("Failed to restore"),
-    })?;
-    eprintln!("verifying the restored audit chain …");
-    let verified = verify_chain(&*store).await?;
+    };
+    eprintln!("verifying the backup's audit record before writing …");
+    let scratch = tempfile::tempdir().context("Failed to make a scratch directory")?;
+    let scratch_db = scratch.path().join("verify.db");
+    let verified = {
+        let store = open(&scratch_db.to_string_lossy()).await?;
+        store.import(&backup).await.map_err(import)?;
+        verify_record(&*store).await?
+    };
+    drop(scratch);
+    if verified.is_ok() {
+        let store = open(&args.db).await?;
+        store.import(&backup).await.map_err(import)?;
+    }
     let ok = verified.is_ok();
     if args.json {
         let mut summary = summary(&backup);
+        summary["restored"] = json!(ok);
         summary["audit"] = match &verified {
             Ok(n) => json!({"ok": true, "verified": n}),
             Err(m) => json!({"ok": false, "problem": m}),
@@ -58,8 +70,8 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         print_json(&summary);
     } else {
         match &verified {
-            Ok(n) => println!("restored {rows} rows; audit chain verifies: {n} entries"),
-            Err(m) => println!("restored {rows} rows; audit chain does NOT verify: {m}"),
+            Ok(n) => println!("restored {rows} rows; audit record verifies: {n} entries"),
+            Err(m) => println!("nothing restored: the backup's audit record does NOT verify: {m}"),
         }
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })

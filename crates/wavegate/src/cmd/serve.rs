@@ -14,6 +14,8 @@ use crate::output::redact_url;
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let tick = parse_tick(&args.tick).map_err(Failure::Input)?;
     let lease = parse_interval("--leader-lease", &args.leader_lease).map_err(Failure::Input)?;
+    let reverify = parse_interval("--audit-verify-interval", &args.audit_verify_interval)
+        .map_err(Failure::Input)?;
     let notify = wavegate_server::runtime::notify::NotifyConfig {
         retry_base: parse_interval("--notify-retry-base", &args.notify_retry_base)
             .map_err(Failure::Input)?,
@@ -60,6 +62,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         wavegate_server::state_for(store).await.context("Failed to load the configuration")?;
     state.outbound.prometheus_url = args.prometheus_url.clone();
     state.leadership.lease = lease;
+    state.reverify_every = reverify;
     state.outbound.notify = notify;
     state.outbound.public_url = public_url;
     // A database that cannot take writes (a read-only file or mount, a full disk) still serves
