@@ -140,8 +140,9 @@ pub fn check_location(db: &str) -> StoreResult<()> {
     match scheme.to_ascii_lowercase().as_str() {
         "sqlite" => Ok(()),
         "postgres" | "postgresql" if rest.starts_with("//") => Ok(()),
+        // The location is not repeated: it may hold a password.
         "postgres" | "postgresql" => Err(StoreError::Invalid(format!(
-            "{db:?} is not a PostgreSQL URL: write {scheme}://user@host:5432/database"
+            "a {scheme}: location without // is not a PostgreSQL URL: write {scheme}://user@host:5432/database"
         ))),
         _ if rest.starts_with('/') => Err(StoreError::Invalid(format!(
             "unknown database scheme {scheme:?}: wavegate stores in SQLite (a file path) or PostgreSQL (postgres://…)"

@@ -90,3 +90,18 @@ fn a_second_server_on_one_sqlite_file_is_refused() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.starts_with("audit chain verifies: "), "{out}");
 }
+
+/// Issue 16, item 9: a PostgreSQL password never shows in a start-up error, whether it is in
+/// the query (`?password=`) or holds an `@`.
+#[test]
+fn issue_16_database_passwords_stay_out_of_start_up_errors() {
+    for db in [
+        "postgres://wg@127.0.0.1:1/wavegate?sslmode=disable&password=s3cret-pw",
+        "postgres://wg:p@ss-s3cret-pw@127.0.0.1:1/wavegate",
+    ] {
+        let (code, err) = serve(&["--db", db, "--listen", "127.0.0.1:0"]);
+        assert_eq!(code, Some(1), "{db}: {err}");
+        assert!(err.contains("could not open the database postgres://wg"), "{db}: {err}");
+        assert!(!err.contains("s3cret-pw") && !err.contains("p@ss"), "{db}: {err}");
+    }
+}

@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::Mutex;
-use wavegate_core::error::root_cause;
 use wavegate_store::{Delivery, DeliveryAttempt, NewDelivery, StoreResult};
 
 use crate::state::AppState;
@@ -293,7 +292,9 @@ pub async fn post(
         Err(e) if e.is_timeout() => {
             Err((None, format!("no answer within {:?}", state.outbound.notify.timeout)))
         }
-        Err(e) => Err((None, format!("could not reach the receiver: {}", root_cause(&e)))),
+        Err(e) => {
+            Err((None, format!("could not reach the receiver: {}", crate::outbound::failure(&e))))
+        }
     }
 }
 

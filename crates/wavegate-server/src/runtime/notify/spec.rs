@@ -137,15 +137,10 @@ impl TargetSpec {
     }
 }
 
-/// `https://hooks.slack.com/services/T0/B0/secret` → `https://hooks.slack.com/…`.
+/// `https://hooks.slack.com/services/T0/B0/secret` → `https://hooks.slack.com/…`
+/// ([`wavegate_core::text::url_origin`]).
 pub fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(u) => {
-            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-            format!("{}://{}{port}/…", u.scheme(), u.host_str().unwrap_or(""))
-        }
-        Err(_) => "…".into(),
-    }
+    wavegate_core::text::url_origin(url)
 }
 
 #[cfg(test)]
