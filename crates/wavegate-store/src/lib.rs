@@ -206,8 +206,19 @@ pub trait Store: Send + Sync + 'static {
     /// The newest `limit` audit entries about `target` (a rollout id, a flag key…), oldest first.
     async fn audit_of(&self, target: &str, limit: i64) -> StoreResult<Vec<AuditRow>>;
 
-    /// Every table, read in one transaction: a consistent backup while the server runs.
+    /// Every table, read in one transaction: a consistent backup while the server runs. It
+    /// holds every secret; [`backup::Backup::omit_secrets`] takes them out.
     async fn export(&self) -> StoreResult<backup::Backup>;
+
+    /// Appends one audit entry for an act that changes nothing stored (a backup that took the
+    /// secrets), in its own transaction.
+    async fn audit_event(
+        &self,
+        action: &str,
+        target: &str,
+        details: &serde_json::Value,
+        change: &Change,
+    ) -> StoreResult<()>;
 
     /// Loads `backup` into this database, which must hold nothing but its defaults, in one
     /// transaction (all or nothing).

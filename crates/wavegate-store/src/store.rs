@@ -580,8 +580,21 @@ impl Store for SqlStore {
             version: crate::backup::VERSION,
             created_at: ts(Utc::now()),
             source: self.db.backend.name().into(),
+            secrets_omitted: false,
             tables,
         })
+    }
+
+    async fn audit_event(
+        &self,
+        action: &str,
+        target: &str,
+        details: &Value,
+        change: &Change,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        append_audit(&mut tx, change, action, target.to_owned(), details.clone()).await?;
+        self.db.commit(tx).await
     }
 
     async fn import(&self, backup: &Backup) -> StoreResult<()> {

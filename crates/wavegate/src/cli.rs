@@ -252,6 +252,11 @@ pub struct BackupArgs {
     /// Replace FILE if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Keep the notification targets' signing secrets and full webhook URLs in the backup
+    /// (from a server, this is recorded in its audit log). Without it they are left out, and
+    /// restored targets send nothing until `wavegate notify set` gives them their URL again.
+    #[arg(long)]
+    pub include_secrets: bool,
     /// Server and token (when `--db` is not given; needs an admin token for all environments).
     #[command(flatten)]
     pub remote: Remote,

@@ -1,9 +1,13 @@
 //! Issue 16: secrets stay secret and access stays bounded.
 
+use std::sync::Arc;
+
 use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use wavegate_store::{SqliteStore, Store};
 use wavegate_testkit::fixtures::{Plan, on_off};
 
-use crate::support::spawn_app;
+use crate::support::{ADMIN, TestApp, spawn_app};
 
 /// Issue 16, item 9: a `--prometheus-url` with `user:password@` does not leak its password into
 /// the verdicts (which server-sdk tokens read) when the query fails.
@@ -31,4 +35,113 @@ async fn issue_16_prometheus_credentials_stay_out_of_verdicts() {
     assert!(seen.contains("http-errors"), "a verdict was recorded: {seen}");
     assert!(seen.contains("reader:***@127.0.0.1:9"), "the URL is named, redacted: {seen}");
     assert!(!seen.contains("s3cret-pw"), "the password never shows: {seen}");
+}
+
+/// A notification target with a signing secret and a secret path, as Slack's are.
+async fn secret_target(app: &TestApp) {
+    let target = json!({"audience": "on-call", "url": "https://hooks.example.com/services/T0/B0/p4th-s3cret?token=q5ery",
+        "format": "slack", "secret": "signing-s3cret-0123456789"});
+    let r = app.admin(Method::PUT, "/api/v1/notifications/targets/oncall", Some(target)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
+
+/// Issue 16, item 10: a backup leaves webhook secrets and URL paths out unless asked, asking is
+/// for admins of every environment and audited, and the API never shows the signing secret.
+#[tokio::test]
+async fn issue_16_backups_leave_webhook_secrets_out_unless_asked() {
+    let app = spawn_app().await;
+    secret_target(&app).await;
+    let secrets = ["signing-s3cret", "p4th-s3cret", "q5ery"];
+
+    let r = app.admin(Method::GET, "/api/v1/backup", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = r.body.to_string();
+    for s in secrets {
+        assert!(!text.contains(s), "{s} is left out: {text}");
+    }
+    assert_eq!(r.body["secrets_omitted"], true);
+    let spec: Value =
+        serde_json::from_str(r.body["tables"]["notify_targets"][0][1].as_str().unwrap()).unwrap();
+    assert_eq!(spec["url"], "https://hooks.example.com/…", "{spec}");
+    assert_eq!((spec["withheld"].clone(), spec.get("secret")), (json!(true), None));
+
+    let dev_admin = app.token("admin", &["dev"]).await;
+    let r = app.call(Method::GET, "/api/v1/backup?secrets=true", Some(&dev_admin), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app.admin(Method::GET, "/api/v1/backup?secrets=true", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["secrets_omitted"], false);
+    let text = r.body.to_string();
+    for s in secrets {
+        assert!(text.contains(s), "{s} is kept when asked for");
+    }
+    let audit = app.admin(Method::GET, "/api/v1/audit?target=backup", None).await.body;
+    assert_eq!(audit[0]["action"], "backup.secrets", "{audit}");
+    assert_eq!(audit[0]["actor"], "admin");
+
+    // The API shows neither the secret nor, anywhere but the target itself, the URL's path.
+    let shown = app.admin(Method::GET, "/api/v1/notifications/targets", None).await.body;
+    assert!(!shown.to_string().contains("signing-s3cret"), "{shown}");
+    let audited = app.admin(Method::GET, "/api/v1/audit?target=notify:oncall", None).await.body;
+    assert!(!audited.to_string().contains("p4th-s3cret"), "{audited}");
+}
+
+/// Issue 16, item 10: a backup without secrets restores; its targets come back withheld and
+/// send nothing (saying why) until they are set again.
+#[tokio::test]
+async fn issue_16_a_backup_without_secrets_restores_with_targets_withheld() {
+    let app = spawn_app().await;
+    secret_target(&app).await;
+    let mut backup = app.state.store.export().await.unwrap();
+    assert_eq!(backup.omit_secrets(), 1);
+    assert_eq!(backup.withheld_targets(), ["oncall"]);
+    let backup: wavegate_store::backup::Backup =
+        serde_json::from_value(serde_json::to_value(&backup).unwrap()).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let restored =
+        SqliteStore::open(dir.path().join("restored.db").to_str().unwrap()).await.unwrap();
+    restored.import(&backup).await.unwrap();
+    let clock = app.clock.clone();
+    let state = wavegate_server::AppState::new(Arc::new(restored), clock).await.unwrap();
+    let router = wavegate_server::app(state);
+    let call = |method: Method, path: &str, body: Option<Value>| {
+        let router = router.clone();
+        let path = path.to_owned();
+        async move {
+            use tower::ServiceExt as _;
+            let bytes = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
+            let req = axum::http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("authorization", format!("Bearer {ADMIN}"))
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(bytes))
+                .unwrap();
+            let resp = router.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes =
+                http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null))
+        }
+    };
+    let (status, target) = call(Method::GET, "/api/v1/notifications/targets/oncall", None).await;
+    assert_eq!(status, StatusCode::OK, "the restored admin token works: {target}");
+    assert_eq!(
+        (target["withheld"].clone(), target["signed"].clone(), target["url"].clone()),
+        (json!(true), json!(false), json!("https://hooks.example.com/…"))
+    );
+    let (_, sent) = call(Method::POST, "/api/v1/notifications/targets/oncall/test", None).await;
+    assert_eq!(sent["ok"], false, "{sent}");
+    assert!(sent["error"].as_str().unwrap().contains("without secrets"), "{sent}");
+    // `withheld` is the restore's to set, never a PUT's; a PUT without it sets the target again.
+    let mut again =
+        json!({"audience": "on-call", "url": "http://127.0.0.1:9/hook", "withheld": true});
+    let (status, r) =
+        call(Method::PUT, "/api/v1/notifications/targets/oncall", Some(again.clone())).await;
+    assert_eq!((status, r["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("withheld")));
+    again.as_object_mut().unwrap().remove("withheld");
+    let (status, r) = call(Method::PUT, "/api/v1/notifications/targets/oncall", Some(again)).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r.get("withheld"), None, "{r}");
 }

@@ -115,10 +115,15 @@ fn lock_sqlite(db: &str) -> anyhow::Result<Option<std::fs::File>> {
     }
     let path = db.strip_prefix("sqlite://").or_else(|| db.strip_prefix("sqlite:")).unwrap_or(db);
     let lock_path = format!("{path}.lock");
-    let opened = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    // Private like the database beside it (it holds nothing, but says who serves what).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let opened = options
         .open(&lock_path)
         // On a read-only file system the lock file (left by an earlier start) is still lockable.
         .or_else(|e| std::fs::File::open(&lock_path).map_err(|_| e));

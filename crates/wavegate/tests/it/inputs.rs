@@ -105,3 +105,18 @@ fn issue_16_database_passwords_stay_out_of_start_up_errors() {
         assert!(!err.contains("s3cret-pw") && !err.contains("p@ss"), "{db}: {err}");
     }
 }
+
+/// Issue 16, item 10: the SQLite database and the files beside it are readable by their owner
+/// only.
+#[cfg(unix)]
+#[test]
+fn issue_16_sqlite_files_are_created_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let _server = crate::support::start(&db, Some(crate::support::ADMIN));
+    for name in ["w.db", "w.db-wal", "w.db-shm", "w.db.lock"] {
+        let mode = std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}: {mode:o}");
+    }
+}
