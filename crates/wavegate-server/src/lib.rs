@@ -76,12 +76,41 @@ async fn not_found() -> crate::http::error::ApiError {
 /// Ensures an admin token exists. With `bootstrap` set and no admin token yet, stores that
 /// secret; with neither, mints one and returns its secret (to be shown once). Returns `None`
 /// when an admin token already existed or the bootstrap secret was used.
+///
+/// A restart that still sets the bootstrap secret is normal: a token with that secret that
+/// already exists is left as it is. **A revoked bootstrap token stays revoked** (an
+/// environment variable left in a deployment must not undo a revocation); should no admin
+/// token be left at all (revoking the last one for all environments is refused, so only an
+/// older or hand-edited database gets there), the server still starts and serves, and logs
+/// how to get in again: set `WAVEGATE_BOOTSTRAP_ADMIN_TOKEN` to a new secret and restart.
 pub async fn ensure_admin_token(
     store: &dyn Store,
     bootstrap: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<Option<String>> {
-    if store.has_admin_token().await? {
+    let bootstrap = bootstrap.map(str::trim);
+    let known = match bootstrap {
+        Some(secret) => {
+            let hash = crate::http::auth::hash_secret(secret);
+            store.tokens().await?.into_iter().find(|t| t.hash == hash)
+        }
+        None => None,
+    };
+    let has_admin = store.has_admin_token().await?;
+    if let Some(t) = &known
+        && t.revoked_at.is_some()
+    {
+        if has_admin {
+            tracing::info!(token = %t.id, "WAVEGATE_BOOTSTRAP_ADMIN_TOKEN names a revoked token; it stays revoked (the variable can go)");
+        } else {
+            tracing::warn!(
+                token = %t.id,
+                "no admin token is left: WAVEGATE_BOOTSTRAP_ADMIN_TOKEN names a revoked token, which stays revoked; \
+                 set WAVEGATE_BOOTSTRAP_ADMIN_TOKEN to a new secret and restart to get an admin token"
+            );
+        }
+    }
+    if has_admin || known.is_some() {
         return Ok(None);
     }
     let change = Change {
@@ -92,7 +121,6 @@ pub async fn ensure_admin_token(
     let all = vec!["*".to_owned()];
     match bootstrap {
         Some(secret) => {
-            let secret = secret.trim();
             if secret.len() < crate::http::auth::MIN_BOOTSTRAP_LEN {
                 anyhow::bail!(
                     "WAVEGATE_BOOTSTRAP_ADMIN_TOKEN must be at least {} characters",
@@ -105,7 +133,14 @@ pub async fn ensure_admin_token(
                 all,
                 "admin".into(),
             );
-            store.create_token(&minted.record, &change).await?;
+            if let Err(e) = store.create_token(&minted.record, &change).await {
+                // Replicas starting together on one new database: another one stored it first.
+                let hash = &minted.record.hash;
+                if store.tokens().await?.iter().any(|t| &t.hash == hash) {
+                    return Ok(None);
+                }
+                return Err(e.into());
+            }
             Ok(None)
         }
         None => {

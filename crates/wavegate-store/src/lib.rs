@@ -192,7 +192,8 @@ pub trait Store: Send + Sync + 'static {
     async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
     /// All tokens, revoked ones included.
     async fn tokens(&self) -> StoreResult<Vec<TokenRecord>>;
-    /// Revokes a token; `NotFound` if no live token has that id.
+    /// Revokes a token; `NotFound` if no live token has that id, `Conflict` if it is the last
+    /// live admin token for all environments (`*`): there is always one way in.
     async fn revoke_token(&self, id: &str, change: &Change) -> StoreResult<()>;
     /// Whether any live admin token exists.
     async fn has_admin_token(&self) -> StoreResult<bool>;

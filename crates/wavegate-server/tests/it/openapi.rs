@@ -881,6 +881,18 @@ async fn every_answer_is_documented_and_fits_its_schema() {
             .is(S::BAD_REQUEST);
     }
 
+    // The last admin token for all environments cannot be revoked (bob's can, then ADMIN's not).
+    let tokens = p.get("/api/v1/tokens", ADMIN).await.is(S::OK).body;
+    let live_everywhere = |principal: &str| {
+        let t = tokens.as_array().unwrap().iter().find(|t| {
+            t["principal"] == principal && t["kind"] == "admin" && t["revoked_at"].is_null()
+        });
+        t.unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let (bob_id, admin_id) = (live_everywhere("bob"), live_everywhere("admin"));
+    p.delete(&format!("/api/v1/tokens/{bob_id}"), ADMIN).await.is(S::OK);
+    p.delete(&format!("/api/v1/tokens/{admin_id}"), ADMIN).await.is(S::CONFLICT);
+
     // A broken chain: verification says where.
     let pool = p.app.sqlite.pool();
     sqlx::query("DROP TRIGGER audit_log_no_update").execute(pool).await.unwrap();

@@ -145,3 +145,53 @@ async fn issue_16_a_backup_without_secrets_restores_with_targets_withheld() {
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_eq!(r.get("withheld"), None, "{r}");
 }
+
+/// Issue 16, item 15: the last admin token for all environments cannot be revoked (409), so
+/// there is always a way in; once another exists, the first can go.
+#[tokio::test]
+async fn issue_16_the_last_admin_token_for_all_environments_cannot_be_revoked() {
+    let app = spawn_app().await;
+    let tokens = app.admin(Method::GET, "/api/v1/tokens", None).await.body;
+    let bootstrap = tokens[0]["id"].as_str().unwrap().to_owned();
+    // Admins of one environment do not count.
+    app.token("admin", &["prod"]).await;
+    let r = app.admin(Method::DELETE, &format!("/api/v1/tokens/{bootstrap}"), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(r.body["code"], "conflict");
+    assert!(r.body["message"].as_str().unwrap().contains("last admin token"), "{:?}", r.body);
+
+    let r =
+        app.mint(ADMIN, json!({"kind": "admin", "environments": ["*"], "principal": "ops"})).await;
+    let (ops, ops_id) = (r.body["token"].as_str().unwrap(), r.body["id"].as_str().unwrap());
+    let r = app.admin(Method::DELETE, &format!("/api/v1/tokens/{bootstrap}"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app.call(Method::DELETE, &format!("/api/v1/tokens/{ops_id}"), Some(ops), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    let r = app.call(Method::GET, "/api/v1/tokens", Some(ops), None).await;
+    assert_eq!(r.status, StatusCode::OK, "still a way in");
+}
+
+/// Issue 16, item 15: a start that still sets `WAVEGATE_BOOTSTRAP_ADMIN_TOKEN` after that token
+/// was revoked (in a database from before the refusal above) starts normally, and the revoked
+/// token stays revoked; a new secret then gives a way in again.
+#[tokio::test]
+async fn issue_16_a_revoked_bootstrap_token_neither_blocks_a_restart_nor_comes_back() {
+    let app = spawn_app().await;
+    let store = app.state.store.clone();
+    let now = chrono::Utc::now();
+    // Still live: nothing to do.
+    assert_eq!(wavegate_server::ensure_admin_token(&*store, Some(ADMIN), now).await.unwrap(), None);
+    sqlx::query("UPDATE tokens SET revoked_at = '2026-01-01T00:00:00Z'")
+        .execute(app.sqlite.pool())
+        .await
+        .unwrap();
+    assert!(!store.has_admin_token().await.unwrap());
+    for _ in 0..2 {
+        let started = wavegate_server::ensure_admin_token(&*store, Some(ADMIN), now).await;
+        assert_eq!(started.unwrap(), None, "a restart with the same secret starts");
+    }
+    assert!(!store.has_admin_token().await.unwrap(), "the revoked token stays revoked");
+    let fresh = "wg_a-new-bootstrap-secret-0123456789abcdef";
+    assert_eq!(wavegate_server::ensure_admin_token(&*store, Some(fresh), now).await.unwrap(), None);
+    assert!(store.has_admin_token().await.unwrap());
+}
