@@ -146,6 +146,86 @@ async fn issue_16_a_backup_without_secrets_restores_with_targets_withheld() {
     assert_eq!(r.get("withheld"), None, "{r}");
 }
 
+/// Issue 16, item 14: a Slack message quotes reasons and plan fields escaped, so they cannot
+/// ping `<!here>`/`<!channel>` or write links; the operator's own template text is sent as
+/// written.
+#[tokio::test]
+async fn issue_16_slack_messages_escape_what_they_quote() {
+    let app = spawn_app().await;
+    let plan = Plan::new("p1", "checkout").release("version: '2.0 <!channel>', risk: low");
+    app.prepare(&on_off(&["checkout"]), &plan.to_string()).await;
+    let id = app.start("p1").await;
+    for (name, templates) in
+        [("slack", json!({})), ("own", json!({"paused": "<!here> {{ reason }}"}))]
+    {
+        let target = json!({"audience": "manager", "url": "http://127.0.0.1:9/hook", "format": "slack", "templates": templates});
+        let path = format!("/api/v1/notifications/targets/{name}");
+        assert_eq!(app.admin(Method::PUT, &path, Some(target)).await.status, StatusCode::CREATED);
+    }
+    let reason = "<!here> see <https://evil.example|the fix> & <@U123>";
+    let r = app.command(&id, "pause", reason).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    wavegate_server::runtime::notify::enqueue_new(&app.state).await.unwrap();
+    let r = app.admin(Method::GET, "/api/v1/notifications/deliveries", None).await;
+    let texts: Vec<(String, String)> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["target"].as_str().unwrap().into(), d["text"].as_str().unwrap().into()))
+        .collect();
+    let text = |t: &str| texts.iter().find(|(n, _)| n == t).map(|(_, x)| x.clone()).unwrap();
+    let slack = text("slack");
+    assert!(
+        slack
+            .contains("&lt;!here&gt; see &lt;https://evil.example|the fix&gt; &amp; &lt;@U123&gt;")
+            && slack.contains("2.0 &lt;!channel&gt;"),
+        "{slack}"
+    );
+    assert!(!slack.contains("<!") && !slack.contains("<http") && !slack.contains("<@"), "{slack}");
+    let own = text("own");
+    assert!(own.starts_with("<!here> &lt;!here&gt; see"), "the template's own ping stays: {own}");
+}
+
+/// Issue 16, item 14: report documents carry a Content-Security-Policy without script and
+/// `nosniff`, and Markdown reports escape what SDKs and plans put in them.
+#[tokio::test]
+async fn issue_16_reports_forbid_script_and_escape_markdown() {
+    let app = spawn_app().await;
+    let sdk = app.token("server-sdk", &["prod"]).await;
+    let hostile = "[click](https://evil.example) <img src=x onerror=alert(1)> | x";
+    let feedback = json!({"release": "checkout 1.0", "category": "ux", "cohort": hostile,
+        "sentiment": "negative", "text": "hmm"});
+    let r = app.call(Method::POST, "/api/v1/feedback", Some(&sdk), Some(feedback)).await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    let base = "/api/v1/feedback/digest?release=checkout%201.0";
+    for format in ["markdown", "html"] {
+        let r = app.admin(Method::GET, &format!("{base}&format={format}"), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{format}: {:?}", r.body);
+        assert_eq!(r.headers["x-content-type-options"], "nosniff", "{format}");
+        let csp = r.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"), "{csp}");
+        let body = r.body.as_str().unwrap();
+        // In Markdown a `<` that is not escaped would open raw HTML.
+        let unescaped = if format == "markdown" { body.replace("\\<", "") } else { body.into() };
+        assert!(!unescaped.contains("<img"), "{format}: {body}");
+    }
+    let md = app.admin(Method::GET, &format!("{base}&format=markdown"), None).await;
+    let md = md.body.as_str().unwrap();
+    assert!(
+        md.contains(r"| \[click\](https://evil.example) \<img src=x onerror=alert(1)\> \| x | 1 |"),
+        "one cell, escaped: {md}"
+    );
+    let html = app.admin(Method::GET, &format!("{base}&format=html"), None).await;
+    let html = html.body.as_str().unwrap();
+    assert!(
+        html.contains(
+            "<td>[click](https://evil.example) &lt;img src=x onerror=alert(1)&gt; | x</td>"
+        ),
+        "the escapes read as the text itself: {html}"
+    );
+}
+
 /// Issue 16, item 15: the last admin token for all environments cannot be revoked (409), so
 /// there is always a way in; once another exists, the first can go.
 #[tokio::test]
