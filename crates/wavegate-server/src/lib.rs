@@ -9,6 +9,7 @@
 //! router so tests need no socket; [`Server::bind`] binds a listener (port 0 works).
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod clock;
 pub mod health;
 pub mod http;
@@ -45,8 +46,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole application router over `state`.
 pub fn app(state: AppState) -> Router {
-    let cors =
-        wavegate_protocols::http::cors(&[HeaderName::from_static(crate::http::REASON_HEADER)]);
+    // Browser SDKs call the protocols from any origin; the admin API answers only the origins
+    // `serve --cors-origin` names.
+    let access = state.access.clone();
+    let cors = wavegate_protocols::http::cors_by(
+        &[HeaderName::from_static(crate::http::REASON_HEADER)],
+        move |origin, path| access.allows_origin(origin, path),
+    );
     // Every route of the server comes with its documentation (`http::openapi::routes`).
     let (documented, _) = crate::http::openapi::routes().split_for_parts();
     let routes = Router::new()
@@ -65,6 +71,22 @@ pub fn app(state: AppState) -> Router {
         .layer(cors)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .service(routes);
+    Router::new().fallback_service(outer)
+}
+
+/// The router of `/metrics`' own listener (`serve --metrics-listen`), with `/healthz` and
+/// `/readyz` beside it for probes that share that port. Set [`access::Access::metrics_elsewhere`]
+/// in `state` so that the main listener stops answering `/metrics`.
+pub fn metrics_app(state: AppState) -> Router {
+    let (routes, _) = crate::http::openapi::metrics_routes().split_for_parts();
+    let routes = routes
+        .fallback(not_found)
+        .layer(axum::Extension(crate::metrics::OwnListener))
+        .with_state(state);
+    let outer = tower::ServiceBuilder::new()
+        .layer(middleware::from_fn(wavegate_protocols::http::reject_unnormalised_paths))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .service(routes);
     Router::new().fallback_service(outer)
 }
@@ -156,6 +178,8 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     router: Router,
     state: AppState,
+    /// `/metrics`' own listener and router, when it has one.
+    metrics: Option<(tokio::net::TcpListener, Router)>,
 }
 
 impl Server {
@@ -168,12 +192,30 @@ impl Server {
     /// A server on a listener bound beforehand (so a taken port is found before the database
     /// is opened and migrated).
     pub fn on(listener: tokio::net::TcpListener, state: AppState) -> Server {
-        Server { listener, router: app(state.clone()), state }
+        Server { listener, router: app(state.clone()), state, metrics: None }
+    }
+
+    /// A server on `listener` that serves `/metrics` on `metrics` instead (with `/healthz` and
+    /// `/readyz`), e.g. on an address only Prometheus reaches; `listener` answers 404 for
+    /// `/metrics`.
+    pub fn with_metrics_listener(
+        listener: tokio::net::TcpListener,
+        metrics: tokio::net::TcpListener,
+        mut state: AppState,
+    ) -> Server {
+        std::sync::Arc::make_mut(&mut state.access).metrics_elsewhere = true;
+        let metrics = Some((metrics, metrics_app(state.clone())));
+        Server { listener, router: app(state.clone()), state, metrics }
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The address `/metrics`' own listener is bound to, if it has one.
+    pub fn metrics_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.metrics.as_ref().map(|(l, _)| l.local_addr())
     }
 
     /// Serves, with the controller ticking every `tick` and the notifier beside it (None:
@@ -196,6 +238,15 @@ impl Server {
                 closing.subscribe(),
             ))
         });
+        let metrics = self.metrics.map(|(listener, router)| {
+            let mut closed = closing.subscribe();
+            tokio::spawn(async move {
+                let until_closed = async move {
+                    let _ = closed.wait_for(|c| *c).await;
+                };
+                axum::serve(listener, router).with_graceful_shutdown(until_closed).await
+            })
+        });
         let result = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -208,6 +259,9 @@ impl Server {
         }
         if let Some(n) = notifier {
             let _ = n.await;
+        }
+        if let Some(m) = metrics {
+            let _ = m.await;
         }
         result
     }

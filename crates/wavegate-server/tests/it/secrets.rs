@@ -1,9 +1,14 @@
-//! Issue 16: secrets stay secret and access stays bounded.
+//! Issue 16 (items 9, 10, 14, 15, 16): secrets stay secret and access stays bounded. URL
+//! credentials never reach verdicts; backups leave webhook secrets out unless asked; Slack
+//! messages and reports cannot be made to ping, link or run script by what they quote; the
+//! admin API answers only the browser origins it was told of; the last way in cannot be
+//! revoked; `/metrics` can require a token.
 
 use std::sync::Arc;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
+use wavegate_server::access::Access;
 use wavegate_store::{SqliteStore, Store};
 use wavegate_testkit::fixtures::{Plan, on_off};
 
@@ -226,6 +231,49 @@ async fn issue_16_reports_forbid_script_and_escape_markdown() {
     );
 }
 
+/// A CORS preflight from `origin` for `path`: the `Access-Control-Allow-Origin` answered.
+async fn preflight(app: &TestApp, path: &str, origin: &str) -> Option<String> {
+    let headers = [
+        ("origin", origin),
+        ("access-control-request-method", "POST"),
+        ("access-control-request-headers", "authorization,content-type"),
+    ];
+    let r = app.raw(Method::OPTIONS, path, None, &headers, vec![]).await;
+    assert!(r.status.is_success(), "{path}: {}", r.status);
+    r.headers.get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_owned())
+}
+
+/// Issue 16, item 14: the admin API answers browsers only from the origins it was told of;
+/// OFREP and Unleash's APIs answer any origin, as browser SDKs need.
+#[tokio::test]
+async fn issue_16_cors_opens_the_admin_api_only_to_configured_origins() {
+    let mut app = spawn_app().await;
+    let evil = "https://evil.example";
+    let ops = "https://ops.example.com";
+    for path in ["/api/v1/flags", "/api/v1/tokens", "/api/v1/backup", "/metrics"] {
+        assert_eq!(preflight(&app, path, evil).await, None, "{path}");
+    }
+    for path in [
+        "/ofrep/v1/evaluate/flags",
+        "/ofrep/v1/events",
+        "/api/client/features",
+        "/api/frontend",
+        "/api/frontend/client/metrics",
+    ] {
+        assert_eq!(preflight(&app, path, evil).await.as_deref(), Some(evil), "{path}");
+    }
+    // A page on a configured origin may call the admin API; others still may not.
+    app.state.access = Arc::new(Access {
+        cors_origins: vec![wavegate_server::access::parse_origin(ops).unwrap()],
+        ..Access::default()
+    });
+    app.router = wavegate_server::app(app.state.clone());
+    assert_eq!(preflight(&app, "/api/v1/flags", ops).await.as_deref(), Some(ops));
+    assert_eq!(preflight(&app, "/api/v1/flags", evil).await, None);
+    let r = app.raw(Method::GET, "/api/v1/flags", Some(ADMIN), &[("origin", ops)], vec![]).await;
+    assert_eq!(r.headers["access-control-allow-origin"], ops);
+}
+
 /// Issue 16, item 15: the last admin token for all environments cannot be revoked (409), so
 /// there is always a way in; once another exists, the first can go.
 #[tokio::test]
@@ -274,4 +322,45 @@ async fn issue_16_a_revoked_bootstrap_token_neither_blocks_a_restart_nor_comes_b
     let fresh = "wg_a-new-bootstrap-secret-0123456789abcdef";
     assert_eq!(wavegate_server::ensure_admin_token(&*store, Some(fresh), now).await.unwrap(), None);
     assert!(store.has_admin_token().await.unwrap());
+}
+
+/// Issue 16, item 16: with a metrics token, `/metrics` answers only to it.
+#[tokio::test]
+async fn issue_16_metrics_can_require_a_token() {
+    let mut app = spawn_app().await;
+    let open = app.raw(Method::GET, "/metrics", None, &[], vec![]).await;
+    assert_eq!(open.status, StatusCode::OK, "open by default");
+    let token = "scrape-token-0123456789";
+    app.state.access = Arc::new(Access {
+        metrics_token: Some(wavegate_server::http::auth::hash_secret(token)),
+        ..Access::default()
+    });
+    app.router = wavegate_server::app(app.state.clone());
+    let r = app.raw(Method::GET, "/metrics", None, &[], vec![]).await;
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("unauthorized"))
+    );
+    let r = app.raw(Method::GET, "/metrics", Some(ADMIN), &[], vec![]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "an API token is not the metrics token");
+    let r = app.raw(Method::GET, "/metrics", Some(token), &[], vec![]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.as_str().unwrap().contains("wavegate_storage_writable"), "{:?}", r.body);
+}
+
+/// Issue 16, item 16: with `/metrics` on a listener of its own, the main one answers 404 for
+/// it and the metrics router serves it (with the health probes).
+#[tokio::test]
+async fn issue_16_metrics_can_move_to_their_own_listener() {
+    let mut app = spawn_app().await;
+    app.state.access = Arc::new(Access { metrics_elsewhere: true, ..Access::default() });
+    app.router = wavegate_server::app(app.state.clone());
+    let r = app.raw(Method::GET, "/metrics", None, &[], vec![]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    app.router = wavegate_server::metrics_app(app.state.clone());
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        assert_eq!(app.raw(Method::GET, path, None, &[], vec![]).await.status, StatusCode::OK);
+    }
+    let r = app.raw(Method::GET, "/api/v1/flags", Some(ADMIN), &[], vec![]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "only metrics and probes there");
 }
