@@ -119,6 +119,11 @@ pub struct Target {
     pub templates: IndexMap<String, String>,
     /// Whether requests are signed (`X-Wavegate-Signature`).
     pub signed: bool,
+    /// True when the target came from a backup taken without secrets: `url` is only where it
+    /// led and the signing secret is gone, so nothing is sent until it is set again (`PUT`).
+    /// Absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withheld: bool,
     /// Its name.
     pub name: String,
     /// When it was created.

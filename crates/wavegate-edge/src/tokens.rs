@@ -86,8 +86,10 @@ impl Tokens {
 
     /// `Ok(None)`: the upstream says no such token. `Err`: the upstream did not answer.
     async fn whoami(&self, secret: &str) -> Result<Option<KnownToken>, String> {
-        let unreachable =
-            |e: reqwest::Error| format!("the upstream did not say who a token is: {e}");
+        let unreachable = |e: reqwest::Error| {
+            let e = wavegate_core::text::redact_urls_in(&e.to_string());
+            format!("the upstream did not say who a token is: {e}")
+        };
         let resp = self
             .http
             .get(format!("{}/api/v1/whoami", self.upstream))

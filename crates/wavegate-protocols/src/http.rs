@@ -1,11 +1,12 @@
-//! HTTP hardening every wavegate listener applies around its routes: browsers may call (CORS,
-//! with `ETag` exposed), and unnormalised paths are refused before routing and authorisation.
+//! HTTP hardening every wavegate listener applies around its routes: browsers may call the
+//! protocols from any origin (CORS, with `ETag` exposed; other routes only from the origins a
+//! server allows), and unnormalised paths are refused before routing and authorisation.
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::Request;
-use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -13,11 +14,22 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::ENV_HEADER;
 
-/// CORS for browser clients (OFREP's web provider, Unleash's frontend SDKs, the dashboard).
-/// Tokens travel in headers, never cookies, so any origin may call. `ETag` is exposed, or a
-/// browser provider never learns it and never sends `If-None-Match` (research/clients.md).
-/// `extra_headers` are allowed besides the ones the protocols read.
+/// CORS for browser clients (OFREP's web provider, Unleash's frontend SDKs): any origin may
+/// call. Tokens travel in headers, never cookies. `ETag` is exposed, or a browser provider never
+/// learns it and never sends `If-None-Match` (research/clients.md). `extra_headers` are allowed
+/// besides the ones the protocols read.
 pub fn cors(extra_headers: &[HeaderName]) -> CorsLayer {
+    cors_by(extra_headers, |_, _| true)
+}
+
+/// [`cors`], answering a page of origin `o` that calls path `p` only when `allow(o, p)`;
+/// otherwise the answer carries no `Access-Control-Allow-Origin` and the browser keeps it from
+/// the page. A server that serves more than the protocols lets [`open_to_any_origin`] paths
+/// answer any origin and its own routes only the origins it was told of.
+pub fn cors_by(
+    extra_headers: &[HeaderName],
+    allow: impl Fn(&HeaderValue, &str) -> bool + Send + Sync + 'static,
+) -> CorsLayer {
     let mut headers = vec![
         header::AUTHORIZATION,
         header::CONTENT_TYPE,
@@ -28,11 +40,21 @@ pub fn cors(extra_headers: &[HeaderName]) -> CorsLayer {
     ];
     headers.extend_from_slice(extra_headers);
     CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
+        .allow_origin(AllowOrigin::predicate(move |origin, parts| allow(origin, parts.uri.path())))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
         .allow_headers(headers)
         .expose_headers([header::ETAG])
         .max_age(Duration::from_secs(600))
+}
+
+/// Whether `path` belongs to what browser SDKs call, which must answer pages of any origin:
+/// OFREP (`/ofrep/…`, its event stream included) and Unleash's client and frontend APIs
+/// (`/api/client/…`, `/api/frontend…`).
+pub fn open_to_any_origin(path: &str) -> bool {
+    path.starts_with("/ofrep/")
+        || path.starts_with("/api/client/")
+        || path == "/api/frontend"
+        || path.starts_with("/api/frontend/")
 }
 
 /// Middleware: refuses paths with `.`/`..` segments, empty segments or encoded separators

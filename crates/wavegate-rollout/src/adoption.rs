@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use wavegate_core::text::escape_html as esc;
+use wavegate_core::text::{escape_html as esc, escape_markdown as md};
 use wavegate_core::wire::Event;
 
 use crate::duration::Span;
@@ -347,27 +347,29 @@ fn pct(r: &Rate) -> String {
     }
 }
 
-/// The report as Markdown, under a heading naming `title` (the release and rollout).
+/// The report as Markdown, under a heading naming `title` (the release and rollout). Cohort
+/// values come from SDKs' contexts and the rest from the plan, so each is escaped ([`md`]).
 pub fn to_markdown(title: &str, r: &AdoptionReport) -> String {
     let heads: Vec<String> = r.windows.iter().map(|w| format!("last {w} days")).collect();
     let rule = "|---".repeat(heads.len() + 1);
     let mut out = format!(
-        "# Adoption: {title}\n\nAdoption is the share of users served the new variant in a window who did the key task (`{}`) in it.\n\n| | {} |\n{rule}|\n| **all users** | {} |\n",
-        r.key_task,
+        "# Adoption: {}\n\nAdoption is the share of users served the new variant in a window who did the key task ({}) in it.\n\n| | {} |\n{rule}|\n| **all users** | {} |\n",
+        md(title),
+        md(&r.key_task),
         heads.join(" | "),
         r.overall.iter().map(pct).collect::<Vec<_>>().join(" | ")
     );
     for a in &r.attributes {
         out.push_str(&format!(
             "\n## By {}\n\n| {} | {} | |\n{rule}|---|\n",
-            a.attribute,
-            a.attribute,
+            md(&a.attribute),
+            md(&a.attribute),
             heads.join(" | ")
         ));
         for c in &a.cohorts {
             out.push_str(&format!(
                 "| {} | {} | {} |\n",
-                c.value,
+                md(&c.value),
                 c.rates.iter().map(pct).collect::<Vec<_>>().join(" | "),
                 if c.lagging { "**lagging**" } else { "" }
             ));
@@ -378,7 +380,7 @@ pub fn to_markdown(title: &str, r: &AdoptionReport) -> String {
         out.push_str("No cohort lags.\n");
     }
     for l in &r.lagging {
-        let (who, share, overall) = (l.cohort(), l.share(), l.overall * 100.0);
+        let (who, share, overall) = (md(&l.cohort()), l.share(), l.overall * 100.0);
         out.push_str(&format!("- {who}: {share}, against {overall:.1}% overall\n"));
     }
     out
@@ -508,6 +510,19 @@ mod tests {
         );
         let html = to_html("<x>", &r);
         assert!(html.contains("<svg") && html.contains("&lt;x&gt;") && !html.contains("<x>"));
+    }
+
+    /// Issue 16, item 14: cohort values come from SDKs' contexts; in Markdown they are text.
+    #[test]
+    fn issue_16_markdown_escapes_cohort_values() {
+        let hostile = "[x](https://evil.example) <b>|";
+        let w30 = vec![row(hostile, "b", 100, 5), row("sales", "b", 400, 300)];
+        let r = report(&spec(), &[w30.clone(), w30.clone(), w30], 30);
+        let md = to_markdown("<t>", &r);
+        assert!(md.starts_with("# Adoption: \\<t\\>"), "{md}");
+        assert!(md.contains("| \\[x\\](https://evil.example) \\<b\\>\\| | 5.0% (5/100)"), "{md}");
+        assert!(md.contains("- function = \\[x\\](https://evil.example) \\<b\\>\\|: "), "{md}");
+        assert!(md.contains("key task (report\\_exported)"), "{md}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
-use wavegate_core::text::escape_html as esc;
+use wavegate_core::text::{escape_html as esc, escape_markdown as md};
 
 /// One piece of feedback, as the digest reads it.
 #[derive(Debug, Clone)]
@@ -179,17 +179,23 @@ pub fn sentiment_svg(d: &Digest) -> String {
     svg
 }
 
-/// The digest as Markdown.
+/// The digest as Markdown. Release, categories, cohorts and themes come from whoever posted
+/// the feedback, so each is escaped ([`md`]).
 pub fn to_markdown(release: &str, d: &Digest) -> String {
     let mut out = format!(
-        "# Pilot feedback: {release}\n\n{} items: {} positive, {} neutral, {} negative.\n\n## By category\n\n| category | items | negative | themes |\n|---|---:|---:|---|\n",
-        d.overall.count, d.overall.positive, d.overall.neutral, d.overall.negative
+        "# Pilot feedback: {}\n\n{} items: {} positive, {} neutral, {} negative.\n\n## By category\n\n| category | items | negative | themes |\n|---|---:|---:|---|\n",
+        md(release),
+        d.overall.count,
+        d.overall.positive,
+        d.overall.neutral,
+        d.overall.negative
     );
     for c in &d.categories {
-        let themes: Vec<String> = c.themes.iter().map(|(w, n)| format!("{w} ({n})")).collect();
+        let themes: Vec<String> =
+            c.themes.iter().map(|(w, n)| format!("{} ({n})", md(w))).collect();
         out.push_str(&format!(
             "| {} | {} | {:.0}% | {} |\n",
-            c.category,
+            md(&c.category),
             c.tally.count,
             c.tally.negative_share() * 100.0,
             themes.join(", ")
@@ -199,7 +205,7 @@ pub fn to_markdown(release: &str, d: &Digest) -> String {
     for c in &d.cohorts {
         out.push_str(&format!(
             "| {} | {} | {:.0}% | {} |\n",
-            c.cohort,
+            md(&c.cohort),
             c.tally.count,
             c.tally.negative_share() * 100.0,
             if c.lagging { "lagging" } else { "" }

@@ -414,6 +414,34 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
     if let Err(e) = wavegate_core::flag::validate_key(&plan.name) {
         push(Error, None, "bad-name", e);
     }
+    // A plan is readable by every token that may read plans (server-sdk ones included) and is
+    // kept whole in every backup: no place for a password.
+    let urls = plan
+        .guardrails
+        .iter()
+        .enumerate()
+        .filter_map(|(i, g)| {
+            let url = g.prometheus_url.as_deref()?;
+            Some((guard_at(i), format!("guardrails[{i}].prometheus_url"), url))
+        })
+        .chain(plan.checks.iter().enumerate().flat_map(|(i, c)| {
+            let http = c.http.as_ref().map(|h| (format!("checks[{i}].http.url"), h.url.as_str()));
+            let hook =
+                c.webhook.as_ref().map(|w| (format!("checks[{i}].webhook.url"), w.url.as_str()));
+            http.into_iter().chain(hook).map(|(field, url)| (None, field, url))
+        }));
+    for (pos, field, url) in urls {
+        if wavegate_core::text::redact_url(url) != url {
+            push(
+                Warning,
+                pos,
+                "credentials-in-url",
+                format!(
+                    "{field} carries credentials, which everyone who may read this plan sees (server-sdk tokens too) and every backup keeps; give Prometheus' to serve --prometheus-url instead"
+                ),
+            );
+        }
+    }
     (Some(plan), out)
 }
 

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use wavegate_core::text::escape_html as esc;
+use wavegate_core::text::{escape_html as esc, escape_markdown as md};
 
 use crate::machine::{Rollout, State};
 use crate::plan::ChangeType;
@@ -273,7 +273,7 @@ fn fmt(m: &Metric) -> String {
     }
 }
 
-/// The report as a Markdown table.
+/// The report as a Markdown table. Group names come from plans, so they are escaped.
 pub fn to_markdown(r: &DoraReport) -> String {
     let mut out = format!(
         "# DORA metrics by {}, {} to {}\n\n| {} | deployments | deployment frequency | lead time | change fail rate | recovery time | rework rate |\n|---|---:|---|---|---|---|---|\n",
@@ -285,7 +285,8 @@ pub fn to_markdown(r: &DoraReport) -> String {
     for g in &r.groups {
         let cells: Vec<String> =
             g.metrics().iter().map(|m| format!("{} ({})", fmt(m), m.cluster)).collect();
-        out.push_str(&format!("| {} | {} | {} |\n", g.group, g.deployments, cells.join(" | ")));
+        let group = md(&g.group);
+        out.push_str(&format!("| {group} | {} | {} |\n", g.deployments, cells.join(" | ")));
     }
     if r.groups.is_empty() {
         out.push_str("\nNo rollout ended in this period.\n");
@@ -389,6 +390,16 @@ mod tests {
         assert!(to_html(&r).contains("<svg"));
     }
 
+    /// Issue 16, item 14: group names come from plans; in Markdown they are text, one cell.
+    #[test]
+    fn issue_16_markdown_escapes_group_names() {
+        let r = dora(&[dep("a|b <i>[l](u)", true, 10, Some(0), false)], t(0), t(24), "service");
+        let md = to_markdown(&r);
+        assert!(md.contains("| a\\|b \\<i\\>\\[l\\](u) | 1 |"), "{md}");
+        let page = markdown_page("DORA", &md);
+        assert!(page.contains("<td>a|b &lt;i&gt;[l](u)</td><td>1</td>"), "{page}");
+    }
+
     #[test]
     fn group_names_are_escaped_quotes_included() {
         let r = dora(&[dep("a\"b'<c>&", true, 10, Some(0), false)], t(0), t(24), "service");
@@ -427,8 +438,7 @@ fn markdown_page_body(title: &str, md: &str) -> String {
         let mut out = String::new();
         let mut bold = false;
         let mut code = false;
-        let e = esc(s);
-        let mut rest = e.as_str();
+        let mut rest = s;
         while !rest.is_empty() {
             if let Some(r) = rest.strip_prefix("**") {
                 out.push_str(if bold { "</strong>" } else { "<strong>" });
@@ -440,8 +450,16 @@ fn markdown_page_body(title: &str, md: &str) -> String {
                 rest = r;
             } else {
                 let c = rest.chars().next().unwrap_or(' ');
-                out.push(c);
                 rest = &rest[c.len_utf8()..];
+                // A backslash escape (`escape_markdown`) is the character itself, as text.
+                let c = match rest.chars().next() {
+                    Some(next) if c == '\\' && !code && next.is_ascii_punctuation() => {
+                        rest = &rest[1..];
+                        next
+                    }
+                    _ => c,
+                };
+                out.push_str(&esc(c.encode_utf8(&mut [0; 4])));
             }
         }
         if bold {
@@ -476,7 +494,7 @@ fn markdown_page_body(title: &str, md: &str) -> String {
             }
             body.push_str(&format!("<li>{}</li>\n", inline(item)));
         } else if t.starts_with('|') {
-            let cells: Vec<&str> = t.trim_matches('|').split('|').map(str::trim).collect();
+            let cells = table_cells(t);
             if cells.iter().all(|c| c.chars().all(|ch| matches!(ch, '-' | ':'))) {
                 continue;
             }
@@ -510,6 +528,29 @@ fn markdown_page_body(title: &str, md: &str) -> String {
     )
 }
 
+/// The cells of a table row `| a | b \\| c |`: split at each `|` that no backslash escapes.
+fn table_cells(row: &str) -> Vec<&str> {
+    let inner = row.strip_prefix('|').unwrap_or(row);
+    let mut cells = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in inner.char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '|' if !escaped => {
+                cells.push(inner[start..i].trim());
+                start = i + 1;
+            }
+            _ => escaped = false,
+        }
+    }
+    let last = inner[start..].trim();
+    if !last.is_empty() {
+        cells.push(last);
+    }
+    cells
+}
+
 #[cfg(test)]
 mod page_tests {
     #[test]
@@ -521,6 +562,20 @@ mod page_tests {
         );
         assert!(page.contains("<h2>Charts</h2>\n<figure><svg id=\"x\"></svg><figcaption>a &lt;b&gt;</figcaption></figure>\n</body></html>"), "{page}");
         assert_eq!(super::markdown_page_with("t", "# T", &[]), super::markdown_page("t", "# T"));
+    }
+
+    /// A backslash escape reads as its character; in a code span it stays as written.
+    #[test]
+    fn markdown_pages_read_backslash_escapes_as_text() {
+        let html = super::markdown_page(
+            "t",
+            "a \\*b\\* \\\\ `c\\*` \\<x\\>\n\n| \\| | 2 |\n|---|---|\n| y | \\|z |\n",
+        );
+        assert!(html.contains("<p>a *b* \\ <code>c\\*</code> &lt;x&gt;</p>"), "{html}");
+        assert!(
+            html.contains("<th>|</th><th>2</th>") && html.contains("<td>y</td><td>|z</td>"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+use wavegate_core::text::escape_markdown;
 
 use crate::adoption::AdoptionReport;
 use crate::feedback::Digest;
@@ -183,27 +184,32 @@ fn retro_prompts(
     out
 }
 
-/// The report as Markdown.
+/// The report as Markdown. Every value that came from outside (plan text, people's reasons and
+/// names, pilots' feedback, SDKs' cohorts) is escaped ([`escape_markdown`]).
 pub fn to_markdown(rep: &PostRolloutReport) -> String {
     let mut md = format!(
         "# Post-rollout report: {} ({})\n\n{} in {}: **{}**, wave {} of {}, started {}.\n\n## Timeline\n\n",
-        rep.release,
-        rep.rollout,
-        rep.plan,
-        rep.environment,
-        rep.state,
+        escape_markdown(&rep.release),
+        escape_markdown(&rep.rollout),
+        escape_markdown(&rep.plan),
+        escape_markdown(&rep.environment),
+        escape_markdown(&rep.state),
         rep.wave,
         rep.waves,
         rep.started_at.to_rfc3339_opts(SecondsFormat::Secs, true)
     );
     for e in &rep.timeline {
-        let reason = e.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
-        md.push_str(&format!("- {} — {} by {}{reason}\n", e.at, e.action, e.actor));
+        let reason =
+            e.reason.as_ref().map(|r| format!(": {}", escape_markdown(r))).unwrap_or_default();
+        let (at, action, actor) =
+            (escape_markdown(&e.at), escape_markdown(&e.action), escape_markdown(&e.actor));
+        md.push_str(&format!("- {at} — {action} by {actor}{reason}\n"));
     }
     md.push_str("\n## Decisions and their verdicts\n\n| wave | check | verdict | why |\n|---:|---|---|---|\n");
     for d in &rep.decisions {
-        let why = d.explanation.as_deref().unwrap_or("");
-        md.push_str(&format!("| {} | {} | {} | {why} |\n", d.wave, d.name, d.verdict));
+        let why = escape_markdown(d.explanation.as_deref().unwrap_or(""));
+        let (name, verdict) = (escape_markdown(&d.name), escape_markdown(&d.verdict));
+        md.push_str(&format!("| {} | {name} | {verdict} | {why} |\n", d.wave));
     }
     if rep.decisions.is_empty() {
         md.push_str("| — | no guardrail verdicts were recorded | | |\n");
@@ -213,10 +219,11 @@ pub fn to_markdown(rep: &PostRolloutReport) -> String {
         md.push_str("No pilot feedback was posted for this release.\n");
     } else {
         for c in &rep.feedback.categories {
-            let themes: Vec<String> = c.themes.iter().map(|(w, n)| format!("{w} ({n})")).collect();
+            let themes: Vec<String> =
+                c.themes.iter().map(|(w, n)| format!("{} ({n})", escape_markdown(w))).collect();
             md.push_str(&format!(
                 "- {}: {} items, {:.0}% negative{}\n",
-                c.category,
+                escape_markdown(&c.category),
                 c.tally.count,
                 c.tally.negative_share() * 100.0,
                 if themes.is_empty() {
@@ -229,8 +236,8 @@ pub fn to_markdown(rep: &PostRolloutReport) -> String {
     }
     if let Some(a) = &rep.adoption {
         md.push_str(&format!(
-            "\n## Adoption\n\nUsers served the new variant who did the key task (`{}`):",
-            a.key_task
+            "\n## Adoption\n\nUsers served the new variant who did the key task ({}):",
+            escape_markdown(&a.key_task)
         ));
         for (w, o) in a.windows.iter().zip(&a.overall) {
             match o.rate {
@@ -245,16 +252,19 @@ pub fn to_markdown(rep: &PostRolloutReport) -> String {
         md.pop();
         md.push_str(".\n");
         for l in &a.lagging {
-            let (who, share, overall) = (l.cohort(), l.share(), l.overall * 100.0);
+            let (who, share, overall) =
+                (escape_markdown(&l.cohort()), l.share(), l.overall * 100.0);
             md.push_str(&format!("- Lagging: {who}, {share} against {overall:.1}% overall\n"));
         }
     }
+    // Written here from a flag key (letters, digits, `.`, `_`, `-`), in a code span.
     if let Some(line) = &rep.stale {
         md.push_str(&format!("\n## Flag status\n\n{line}\n"));
     }
     md.push_str("\n## Retro prompts\n\n");
     for p in &rep.retro_prompts {
-        md.push_str(&format!("- {p}\n"));
+        // Wavegate's questions, with cohorts named in them.
+        md.push_str(&format!("- {}\n", escape_markdown(p)));
     }
     md
 }

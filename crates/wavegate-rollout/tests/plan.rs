@@ -95,3 +95,23 @@ fn an_understated_risk_class_is_flagged() {
     let f = findings.iter().find(|f| f.code == "risk-understated").expect("risk warning");
     assert!(f.message.contains("imply high"), "{f:?}");
 }
+
+/// Issue 16, item 9: a plan's URLs are readable by every token that reads plans and kept in
+/// every backup, so credentials in them are flagged (a warning: the plan still applies).
+#[test]
+fn issue_16_credentials_in_plan_urls_are_flagged() {
+    let guarded = EXAMPLE.replacen(
+        "    action: pause\n",
+        "    action: pause\n    source: prometheus\n    query: up\n    prometheus_url: http://reader:s3cret@prom:9090\n",
+        1,
+    );
+    let (plan, findings) = lint(&guarded);
+    assert!(plan.is_some(), "{findings:#?}");
+    let hit = findings.iter().find(|f| f.code == "credentials-in-url").expect("flagged");
+    assert_eq!((hit.severity, hit.line), (Severity::Warning, Some(37)), "{hit:?}");
+    assert!(
+        hit.message.contains("guardrails[1].prometheus_url") && !hit.message.contains("s3cret")
+    );
+    let clean = guarded.replace("reader:s3cret@", "");
+    assert!(lint(&clean).1.iter().all(|f| f.code != "credentials-in-url"));
+}

@@ -133,7 +133,13 @@ async fn post(inner: &Inner, batch: &Batch) -> Result<(), (bool, String)> {
         .body(batch.body.clone())
         .send()
         .await
-        .map_err(|e| (true, format!("could not reach the server: {e}")))?;
+        .map_err(|e| {
+            let e = wavegate_core::error::root_cause(&e);
+            (
+                true,
+                format!("could not reach the server: {}", wavegate_core::text::redact_urls_in(&e)),
+            )
+        })?;
     let status = resp.status();
     if status.is_success() {
         return Ok(());

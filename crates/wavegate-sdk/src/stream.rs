@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use wavegate_core::error::root_cause;
 use wavegate_core::sse::SseParser;
-use wavegate_core::text::percent_encode;
+use wavegate_core::text::{percent_encode, redact_url, redact_urls_in};
 
 use crate::config::Specs;
 use crate::{Inner, Source};
@@ -83,10 +83,12 @@ async fn follow(inner: &Arc<Inner>) -> Result<bool, String> {
     if let Some(id) = resume {
         req = req.header("last-event-id", id.to_string());
     }
+    // What the errors quote (they end up in `status()` and the logs): never credentials.
+    let url = redact_url(&url);
     let mut resp = tokio::time::timeout(s.idle_timeout, req.send())
         .await
         .map_err(|_| format!("{url}: no answer within {:?}", s.idle_timeout))?
-        .map_err(|e| format!("{url}: {}", root_cause(&e)))?;
+        .map_err(|e| format!("{url}: {}", redact_urls_in(&root_cause(&e))))?;
     let status = resp.status();
     if !status.is_success() {
         let body = resp.text().await.unwrap_or_default();

@@ -9,6 +9,7 @@
 //! router so tests need no socket; [`Server::bind`] binds a listener (port 0 works).
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod clock;
 pub mod health;
 pub mod http;
@@ -46,8 +47,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole application router over `state`.
 pub fn app(state: AppState) -> Router {
-    let cors =
-        wavegate_protocols::http::cors(&[HeaderName::from_static(crate::http::REASON_HEADER)]);
+    // Browser SDKs call the protocols from any origin; the admin API answers only the origins
+    // `serve --cors-origin` names.
+    let access = state.access.clone();
+    let cors = wavegate_protocols::http::cors_by(
+        &[HeaderName::from_static(crate::http::REASON_HEADER)],
+        move |origin, path| access.allows_origin(origin, path),
+    );
     // Every route of the server comes with its documentation (`http::openapi::routes`).
     let (documented, _) = crate::http::openapi::routes().split_for_parts();
     let routes = Router::new()
@@ -70,6 +76,22 @@ pub fn app(state: AppState) -> Router {
     Router::new().fallback_service(outer)
 }
 
+/// The router of `/metrics`' own listener (`serve --metrics-listen`), with `/healthz` and
+/// `/readyz` beside it for probes that share that port. Set [`access::Access::metrics_elsewhere`]
+/// in `state` so that the main listener stops answering `/metrics`.
+pub fn metrics_app(state: AppState) -> Router {
+    let (routes, _) = crate::http::openapi::metrics_routes().split_for_parts();
+    let routes = routes
+        .fallback(not_found)
+        .layer(axum::Extension(crate::metrics::OwnListener))
+        .with_state(state);
+    let outer = tower::ServiceBuilder::new()
+        .layer(middleware::from_fn(wavegate_protocols::http::reject_unnormalised_paths))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .service(routes);
+    Router::new().fallback_service(outer)
+}
+
 async fn not_found() -> crate::http::error::ApiError {
     crate::http::error::ApiError::not_found("no such route; see /api/v1/openapi.json")
 }
@@ -77,12 +99,41 @@ async fn not_found() -> crate::http::error::ApiError {
 /// Ensures an admin token exists. With `bootstrap` set and no admin token yet, stores that
 /// secret; with neither, mints one and returns its secret (to be shown once). Returns `None`
 /// when an admin token already existed or the bootstrap secret was used.
+///
+/// A restart that still sets the bootstrap secret is normal: a token with that secret that
+/// already exists is left as it is. **A revoked bootstrap token stays revoked** (an
+/// environment variable left in a deployment must not undo a revocation); should no admin
+/// token be left at all (revoking the last one for all environments is refused, so only an
+/// older or hand-edited database gets there), the server still starts and serves, and logs
+/// how to get in again: set `WAVEGATE_BOOTSTRAP_ADMIN_TOKEN` to a new secret and restart.
 pub async fn ensure_admin_token(
     store: &dyn Store,
     bootstrap: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<Option<String>> {
-    if store.has_admin_token().await? {
+    let bootstrap = bootstrap.map(str::trim);
+    let known = match bootstrap {
+        Some(secret) => {
+            let hash = crate::http::auth::hash_secret(secret);
+            store.tokens().await?.into_iter().find(|t| t.hash == hash)
+        }
+        None => None,
+    };
+    let has_admin = store.has_admin_token().await?;
+    if let Some(t) = &known
+        && t.revoked_at.is_some()
+    {
+        if has_admin {
+            tracing::info!(token = %t.id, "WAVEGATE_BOOTSTRAP_ADMIN_TOKEN names a revoked token; it stays revoked (the variable can go)");
+        } else {
+            tracing::warn!(
+                token = %t.id,
+                "no admin token is left: WAVEGATE_BOOTSTRAP_ADMIN_TOKEN names a revoked token, which stays revoked; \
+                 set WAVEGATE_BOOTSTRAP_ADMIN_TOKEN to a new secret and restart to get an admin token"
+            );
+        }
+    }
+    if has_admin || known.is_some() {
         return Ok(None);
     }
     let change = Change {
@@ -93,7 +144,6 @@ pub async fn ensure_admin_token(
     let all = vec!["*".to_owned()];
     match bootstrap {
         Some(secret) => {
-            let secret = secret.trim();
             if secret.len() < crate::http::auth::MIN_BOOTSTRAP_LEN {
                 anyhow::bail!(
                     "WAVEGATE_BOOTSTRAP_ADMIN_TOKEN must be at least {} characters",
@@ -106,7 +156,14 @@ pub async fn ensure_admin_token(
                 all,
                 "admin".into(),
             );
-            store.create_token(&minted.record, &change).await?;
+            if let Err(e) = store.create_token(&minted.record, &change).await {
+                // Replicas starting together on one new database: another one stored it first.
+                let hash = &minted.record.hash;
+                if store.tokens().await?.iter().any(|t| &t.hash == hash) {
+                    return Ok(None);
+                }
+                return Err(e.into());
+            }
             Ok(None)
         }
         None => {
@@ -122,6 +179,8 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     router: Router,
     state: AppState,
+    /// `/metrics`' own listener and router, when it has one.
+    metrics: Option<(tokio::net::TcpListener, Router)>,
 }
 
 impl Server {
@@ -134,12 +193,30 @@ impl Server {
     /// A server on a listener bound beforehand (so a taken port is found before the database
     /// is opened and migrated).
     pub fn on(listener: tokio::net::TcpListener, state: AppState) -> Server {
-        Server { listener, router: app(state.clone()), state }
+        Server { listener, router: app(state.clone()), state, metrics: None }
+    }
+
+    /// A server on `listener` that serves `/metrics` on `metrics` instead (with `/healthz` and
+    /// `/readyz`), e.g. on an address only Prometheus reaches; `listener` answers 404 for
+    /// `/metrics`.
+    pub fn with_metrics_listener(
+        listener: tokio::net::TcpListener,
+        metrics: tokio::net::TcpListener,
+        mut state: AppState,
+    ) -> Server {
+        std::sync::Arc::make_mut(&mut state.access).metrics_elsewhere = true;
+        let metrics = Some((metrics, metrics_app(state.clone())));
+        Server { listener, router: app(state.clone()), state, metrics }
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The address `/metrics`' own listener is bound to, if it has one.
+    pub fn metrics_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.metrics.as_ref().map(|(l, _)| l.local_addr())
     }
 
     /// Serves, with the controller ticking every `tick`, the notifier and the audit re-verifier
@@ -166,6 +243,15 @@ impl Server {
                 closing.subscribe(),
             ))
         });
+        let metrics = self.metrics.map(|(listener, router)| {
+            let mut closed = closing.subscribe();
+            tokio::spawn(async move {
+                let until_closed = async move {
+                    let _ = closed.wait_for(|c| *c).await;
+                };
+                axum::serve(listener, router).with_graceful_shutdown(until_closed).await
+            })
+        });
         let result = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -181,6 +267,9 @@ impl Server {
         }
         if let Some(a) = auditor {
             let _ = a.await;
+        }
+        if let Some(m) = metrics {
+            let _ = m.await;
         }
         result
     }

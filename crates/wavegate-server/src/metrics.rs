@@ -35,6 +35,10 @@ struct RowLabels {
     row: String,
 }
 
+/// Marks a request that came in on `/metrics`' own listener ([`crate::metrics_app`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OwnListener;
+
 /// The server's metrics registry.
 #[derive(Debug)]
 pub struct Metrics {

@@ -45,6 +45,9 @@ pub struct AppState {
     pub streams: Streams,
     /// The controller's leadership among replicas.
     pub leadership: Leadership,
+    /// Who may reach what beyond tokens: CORS origins for the admin API, `/metrics`' token and
+    /// listener.
+    pub access: Arc<crate::access::Access>,
     reload_lock: Arc<Mutex<()>>,
 }
 
@@ -127,6 +130,12 @@ impl FromRef<AppState> for Health {
     }
 }
 
+impl FromRef<AppState> for Arc<crate::access::Access> {
+    fn from_ref(s: &AppState) -> Arc<crate::access::Access> {
+        s.access.clone()
+    }
+}
+
 impl FromRef<AppState> for Streams {
     fn from_ref(s: &AppState) -> Streams {
         s.streams.clone()
@@ -174,6 +183,7 @@ impl AppState {
                 epoch: Arc::default(),
                 lease: crate::runtime::controller::DEFAULT_LEASE,
             },
+            access: Arc::default(),
             reload_lock: Arc::default(),
         };
         state.reload_live().await?;

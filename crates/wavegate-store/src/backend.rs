@@ -89,6 +89,7 @@ impl Backend {
                     .strip_prefix("sqlite://")
                     .or_else(|| db.strip_prefix("sqlite:"))
                     .unwrap_or(db);
+                create_private(path);
                 // Percent-encoded so that `%`, `?` and `#` stay part of the file's name.
                 let path = path.replace('%', "%25").replace('?', "%3F").replace('#', "%23");
                 let pool = options(8)
@@ -250,4 +251,20 @@ pub(crate) async fn why_no_connection(pool: &AnyPool, e: sqlx::Error) -> crate::
         Ok(Err(cause)) => cause.into(),
         _ => e.into(),
     }
+}
+
+/// Creates the SQLite file `path` readable and writable by its owner only (0600), if it does
+/// not exist yet. It holds token hashes, webhook secrets and every flag; SQLite creates its
+/// `-wal` and `-shm` files with the main file's permissions, so they are private too. An
+/// existing file keeps its permissions (an operator may have chosen them). Errors are left to
+/// SQLite, which reports them when it opens the file.
+fn create_private(path: &str) {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let _ = options.open(path);
 }

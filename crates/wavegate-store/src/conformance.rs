@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 
-use crate::{Change, Kind, NewToken, Put, Store, StoreError, TokenKind};
+use crate::{Change, Kind, NewToken, Put, Store, StoreError, StoreResult, TokenKind};
 
 /// Calls `$run!` with the name of every test here that takes one fresh store, so that each
 /// database's test file runs all of them (`tests/sqlite.rs`, `tests/postgres.rs`).
@@ -150,7 +150,8 @@ pub async fn archive_and_segments(store: Arc<dyn Store>) {
     assert_eq!(verify_chain(&*store).await, 3);
 }
 
-/// Tokens: stored by hash, found while live, gone once revoked; both audited.
+/// Tokens: stored by hash, found while live, gone once revoked; both audited. The last live
+/// admin token for all environments is never revoked, not even by two revocations at once.
 pub async fn tokens(store: Arc<dyn Store>) {
     let t = admin_token("tok1", &"ab".repeat(32), "admin");
     store.create_token(&t, &change("system", 1)).await.unwrap();
@@ -162,15 +163,38 @@ pub async fn tokens(store: Arc<dyn Store>) {
     );
     let dup = store.create_token(&t, &change("system", 2)).await;
     assert!(dup.is_err(), "duplicate token ids/hashes are refused");
-    store.revoke_token("tok1", &change("admin", 3)).await.unwrap();
+    let last = |r: StoreResult<()>| matches!(r, Err(StoreError::Conflict(m)) if m.contains("last admin token"));
+    assert!(last(store.revoke_token("tok1", &change("admin", 3)).await), "the only way in");
+    // An admin of one environment is no way in to the others.
+    let prod = NewToken {
+        environments: vec!["prod".into()],
+        ..admin_token("tok2", &"cd".repeat(32), "p")
+    };
+    store.create_token(&prod, &change("admin", 4)).await.unwrap();
+    assert!(last(store.revoke_token("tok1", &change("admin", 5)).await));
+    assert!(store.token_by_hash(&t.hash).await.unwrap().is_some(), "still live");
+    store
+        .create_token(&admin_token("tok3", &"ef".repeat(32), "b"), &change("admin", 6))
+        .await
+        .unwrap();
+    store.revoke_token("tok1", &change("admin", 7)).await.unwrap();
     assert!(store.token_by_hash(&t.hash).await.unwrap().is_none());
-    assert!(!store.has_admin_token().await.unwrap());
+    assert!(store.has_admin_token().await.unwrap());
     assert!(matches!(
-        store.revoke_token("tok1", &change("admin", 4)).await,
+        store.revoke_token("tok1", &change("admin", 8)).await,
         Err(StoreError::NotFound(_))
     ));
     assert!(store.tokens().await.unwrap()[0].revoked_at.is_some());
-    assert_eq!(verify_chain(&*store).await, 2);
+    // Two revocations at once of the last two: one goes through, the other is refused.
+    store
+        .create_token(&admin_token("tok4", &"01".repeat(32), "c"), &change("admin", 9))
+        .await
+        .unwrap();
+    let at = change("admin", 10);
+    let (a, b) = tokio::join!(store.revoke_token("tok3", &at), store.revoke_token("tok4", &at));
+    assert!(a.is_ok() != b.is_ok() && (last(a) || last(b)), "exactly one of the two is revoked");
+    assert!(store.has_admin_token().await.unwrap());
+    assert_eq!(verify_chain(&*store).await, 6);
 }
 
 /// Environments append to the promotion order; duplicates conflict.

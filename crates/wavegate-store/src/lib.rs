@@ -140,8 +140,9 @@ pub fn check_location(db: &str) -> StoreResult<()> {
     match scheme.to_ascii_lowercase().as_str() {
         "sqlite" => Ok(()),
         "postgres" | "postgresql" if rest.starts_with("//") => Ok(()),
+        // The location is not repeated: it may hold a password.
         "postgres" | "postgresql" => Err(StoreError::Invalid(format!(
-            "{db:?} is not a PostgreSQL URL: write {scheme}://user@host:5432/database"
+            "a {scheme}: location without // is not a PostgreSQL URL: write {scheme}://user@host:5432/database"
         ))),
         _ if rest.starts_with('/') => Err(StoreError::Invalid(format!(
             "unknown database scheme {scheme:?}: wavegate stores in SQLite (a file path) or PostgreSQL (postgres://…)"
@@ -191,7 +192,8 @@ pub trait Store: Send + Sync + 'static {
     async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
     /// All tokens, revoked ones included.
     async fn tokens(&self) -> StoreResult<Vec<TokenRecord>>;
-    /// Revokes a token; `NotFound` if no live token has that id.
+    /// Revokes a token; `NotFound` if no live token has that id, `Conflict` if it is the last
+    /// live admin token for all environments (`*`): there is always one way in.
     async fn revoke_token(&self, id: &str, change: &Change) -> StoreResult<()>;
     /// Whether any live admin token exists.
     async fn has_admin_token(&self) -> StoreResult<bool>;
@@ -205,8 +207,19 @@ pub trait Store: Send + Sync + 'static {
     /// The newest `limit` audit entries about `target` (a rollout id, a flag key…), oldest first.
     async fn audit_of(&self, target: &str, limit: i64) -> StoreResult<Vec<AuditRow>>;
 
-    /// Every table, read in one transaction: a consistent backup while the server runs.
+    /// Every table, read in one transaction: a consistent backup while the server runs. It
+    /// holds every secret; [`backup::Backup::omit_secrets`] takes them out.
     async fn export(&self) -> StoreResult<backup::Backup>;
+
+    /// Appends one audit entry for an act that changes nothing stored (a backup that took the
+    /// secrets), in its own transaction.
+    async fn audit_event(
+        &self,
+        action: &str,
+        target: &str,
+        details: &serde_json::Value,
+        change: &Change,
+    ) -> StoreResult<()>;
 
     /// Loads `backup` into this database, which must hold nothing but its defaults, in one
     /// transaction (all or nothing).

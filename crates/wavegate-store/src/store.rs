@@ -531,6 +531,25 @@ impl Store for SqlStore {
 
     async fn revoke_token(&self, id: &str, change: &Change) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
+        // Checked inside the write transaction (writes are serialised), so two revocations at
+        // once cannot each leave the other's token as "the last one" and both succeed.
+        let admins =
+            sqlx::query("SELECT * FROM tokens WHERE kind = 'admin' AND revoked_at IS NULL")
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(rows::token)
+                .collect::<StoreResult<Vec<_>>>()?;
+        let everywhere = |t: &TokenRecord| t.environments.iter().any(|e| e == "*");
+        if admins.iter().any(|t| t.id == id && everywhere(t))
+            && !admins.iter().any(|t| t.id != id && everywhere(t))
+        {
+            return Err(StoreError::Conflict(format!(
+                "token {id:?} is the last admin token for all environments; revoking it would \
+                 leave nobody able to manage tokens, environments or notification targets. \
+                 Create another first (wavegate token create --kind admin --env '*')"
+            )));
+        }
         let done =
             sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(ts(change.at))
@@ -582,8 +601,21 @@ impl Store for SqlStore {
             version: crate::backup::VERSION,
             created_at: ts(Utc::now()),
             source: self.db.backend.name().into(),
+            secrets_omitted: false,
             tables,
         })
+    }
+
+    async fn audit_event(
+        &self,
+        action: &str,
+        target: &str,
+        details: &Value,
+        change: &Change,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        append_audit(&mut tx, change, action, target.to_owned(), details.clone()).await?;
+        self.db.commit(tx).await
     }
 
     async fn import(&self, backup: &Backup) -> StoreResult<()> {

@@ -87,3 +87,27 @@ async fn backup_round_trip() {
     let (_b, target) = fresh().await;
     conformance::backup_round_trip(source, target).await;
 }
+
+/// Issue 16, item 10: a new database file holds token hashes and webhook secrets, so it and
+/// its `-wal` and `-shm` files are readable by their owner only; an existing file keeps the
+/// permissions it has.
+#[cfg(unix)]
+#[tokio::test]
+async fn issue_16_new_database_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let s = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    conformance::versions_and_audit(Arc::new(s.clone())).await;
+    let mode =
+        |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
+    for name in ["w.db", "w.db-wal", "w.db-shm"] {
+        assert_eq!(mode(name), 0o600, "{name}");
+    }
+    s.pool().close().await;
+    let shared = dir.path().join("shared.db");
+    std::fs::File::create(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+    SqliteStore::open(shared.to_str().unwrap()).await.unwrap();
+    assert_eq!(mode("shared.db"), 0o640, "chosen by the operator");
+}

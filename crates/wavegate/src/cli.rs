@@ -252,6 +252,11 @@ pub struct BackupArgs {
     /// Replace FILE if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Keep the notification targets' signing secrets and full webhook URLs in the backup
+    /// (from a server, this is recorded in its audit log). Without it they are left out, and
+    /// restored targets send nothing until `wavegate notify set` gives them their URL again.
+    #[arg(long)]
+    pub include_secrets: bool,
     /// Server and token (when `--db` is not given; needs an admin token for all environments).
     #[command(flatten)]
     pub remote: Remote,
@@ -322,6 +327,28 @@ pub struct ServeArgs {
     /// How long one notification attempt may take before it counts as failed.
     #[arg(long, env = "WAVEGATE_NOTIFY_TIMEOUT", default_value = "10s")]
     pub notify_timeout: String,
+    /// A browser origin whose pages may call the admin API (`/api/v1/…`), e.g.
+    /// https://ops.example.com; repeat the flag (or separate with commas) for more, `*` for any.
+    /// Default: none; the dashboard comes from the server's own origin and needs none. OFREP
+    /// and Unleash's client and frontend APIs answer pages of any origin regardless, as browser
+    /// SDKs need.
+    #[arg(
+        long = "cors-origin",
+        env = "WAVEGATE_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub cors_origins: Vec<String>,
+    /// A file holding a token that `/metrics` then requires as `Authorization: Bearer <token>`
+    /// (in Prometheus: `authorization: { credentials_file: … }`). Default: `/metrics` answers
+    /// anyone who reaches it; it names every flag key (never values or rules).
+    #[arg(long, env = "WAVEGATE_METRICS_TOKEN_FILE", value_name = "FILE")]
+    pub metrics_token_file: Option<PathBuf>,
+    /// Serve `/metrics` (with `/healthz` and `/readyz`) on this address instead, e.g. one only
+    /// Prometheus reaches (port 0 picks a free port; the bound address is printed). `--listen`
+    /// then answers 404 for `/metrics`.
+    #[arg(long, env = "WAVEGATE_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 /// What `wavegate demo --help` explains.

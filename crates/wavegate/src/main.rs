@@ -33,7 +33,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             let code = e.downcast_ref::<failure::Failure>().map_or(1, |f| f.exit_code());
-            eprintln!("error: {e:#}");
+            // A message may quote a URL (a database's, a server's): never with its credentials.
+            eprintln!("error: {}", wavegate_core::text::redact_urls_in(&format!("{e:#}")));
             ExitCode::from(code)
         }
     }

@@ -143,19 +143,8 @@ impl Table {
     }
 }
 
-/// `db` with any password in a `postgres://user:password@host/…` URL replaced by `***`.
-pub fn redact_url(db: &str) -> String {
-    match (db.find("://"), db.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &db[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &db[..scheme + 3], &db[at..]),
-                None => db.to_owned(),
-            }
-        }
-        _ => db.to_owned(),
-    }
-}
+/// `db` (or any URL) with its credentials hidden: the one redaction, [`wavegate_core::text::redact_url`].
+pub use wavegate_core::text::redact_url;
 
 #[cfg(test)]
 mod tests {
@@ -169,6 +158,12 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://wg@db/wavegate"), "postgres://wg@db/wavegate");
         assert_eq!(redact_url("./wavegate.db"), "./wavegate.db");
+        // Issue 16, item 9: the query's password and a password holding an `@`.
+        assert_eq!(
+            redact_url("postgres://wg@db/w?password=s3cret"),
+            "postgres://wg@db/w?password=***"
+        );
+        assert_eq!(redact_url("postgres://wg:p@ss@db/w"), "postgres://wg:***@db/w");
     }
 
     /// A table prints as the `format!` widths it replaces: `{:<w}`, `{:>w}`, wider gaps, wide

@@ -86,24 +86,52 @@ async fn verify_audit(
     Ok(Json(state.record.reverify(&*state.store).await?))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct BackupQuery {
+    /// `true` to include the notification targets' signing secrets and full webhook URLs
+    /// (audited as `backup.secrets`). By default they are left out: such targets restore
+    /// `withheld`, sending nothing until their URL is set again.
+    #[serde(default)]
+    secrets: bool,
+}
+
 /// `GET /api/v1/backup`: every table in one read transaction. It holds token hashes and every
-/// environment, so only an admin token for all environments may take it.
+/// environment, so only an admin token for all environments may take it; the notification
+/// targets' secrets only when asked for (`?secrets=true`), and that is audited.
 #[utoipa::path(get, path = "/api/v1/backup", tag = "Audit",
     summary = "A backup of every table",
     description = "Every table in one read transaction (`wavegate backup`; `wavegate restore` \
         reads it). It holds token hashes and every environment, so only an admin token for all \
-        environments may take it.",
+        environments may take it. Notification targets' signing secrets and webhook URLs (a \
+        URL's path is often a secret: Slack's) are left out unless `secrets=true` asks for them \
+        (recorded in the audit log as `backup.secrets`); `secrets_omitted` says which it is.",
+    params(BackupQuery),
     security(("bearer" = [])),
     responses((status = 200, description = "The backup document", body = Object),
-        Unauthorized, Forbidden))]
-async fn backup(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+        BadRequest, Unauthorized, Forbidden))]
+async fn backup(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<BackupQuery>,
+) -> ApiResult<Json<Value>> {
     p.require_admin()?;
     if !p.0.all_envs() {
         return Err(ApiError::forbidden(
             "a backup holds every environment; it needs an admin token scoped to all (*)",
         ));
     }
-    let backup = state.store.export().await?;
-    tracing::info!(actor = %p.0.principal, "backup taken");
+    if q.secrets {
+        // Recorded before the export, so the backup holds the record of its own taking.
+        let details = serde_json::json!({"secrets": true});
+        let change = state.change(p.name(), Some("backup with secrets".into()));
+        state.store.audit_event("backup.secrets", "backup", &details, &change).await?;
+    }
+    let mut backup = state.store.export().await?;
+    if !q.secrets {
+        backup.omit_secrets();
+    }
+    tracing::info!(actor = %p.0.principal, secrets = q.secrets, "backup taken");
     Ok(Json(serde_json::to_value(backup).map_err(ApiError::internal)?))
 }

@@ -132,5 +132,9 @@ async fn chart(
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml; charset=utf-8"));
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Opened on its own, an SVG is a document that could run script: it may not.
+    let csp = HeaderValue::from_static(crate::http::reports::REPORT_CSP);
+    resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+    resp.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     Ok(resp)
 }

@@ -57,6 +57,7 @@ fn target(t: &NotifyTargetRow) -> ApiResult<Target> {
         environments: spec.environments,
         templates: spec.templates.into_iter().map(|(e, t)| (e.as_str().to_owned(), t)).collect(),
         signed: spec.secret.is_some(),
+        withheld: spec.withheld,
         name: t.name.clone(),
         created_at: t.created_at,
         updated_at: t.updated_at,
@@ -181,6 +182,10 @@ async fn test_target(
         text
     };
     let payload = render::payload(&target, event, &text, &ctx, 0);
+    if target.withheld {
+        let error = Some(crate::runtime::notify::WITHHELD.to_owned());
+        return Ok(Json(TestSent { ok: false, http_status: None, error, text }));
+    }
     let outcome = crate::runtime::notify::post(
         &state,
         &target.url,

@@ -237,12 +237,37 @@ async fn readyz(
     }
 }
 
-/// `GET /metrics`: Prometheus' text format.
+/// The routes of `/metrics`' own listener ([`crate::metrics_app`]).
+pub fn metrics_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text))
+}
+
+/// `GET /metrics`: Prometheus' text format. With `serve --metrics-token-file` it needs that
+/// token; with `serve --metrics-listen` it is served there, and the main listener answers 404.
 #[utoipa::path(get, path = "/metrics", tag = "Meta",
-    responses((status = 200, description = "Metrics in Prometheus' text format", content_type = "text/plain", body = String)))]
+    description = "Metrics in Prometheus' text format (they name every flag key, never values \
+        or rules). When the server was started with `--metrics-token-file`, it needs that token \
+        as `Authorization: Bearer <token>` (401 otherwise); with `--metrics-listen` it is served \
+        only on that address.",
+    security((), ("bearer" = [])),
+    responses((status = 200, description = "Metrics in Prometheus' text format", content_type = "text/plain", body = String),
+        Unauthorized))]
 async fn metrics_text(
     axum::extract::State(state): axum::extract::State<crate::state::Health>,
+    axum::extract::State(access): axum::extract::State<std::sync::Arc<crate::access::Access>>,
+    own_listener: Option<axum::Extension<crate::metrics::OwnListener>>,
+    headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
+    if access.metrics_elsewhere && own_listener.is_none() {
+        return crate::http::error::ApiError::not_found("no such route; see /api/v1/openapi.json")
+            .into_response();
+    }
+    if let Err(e) = access.check_metrics(&headers) {
+        return e.into_response();
+    }
     let writable = state.storage.check(&*state.store).await.is_ok();
     state.metrics.storage_writable.set(i64::from(writable));
     state.metrics.audit(state.record.chain_ok(), &state.record.refused());

@@ -123,9 +123,20 @@ pub(crate) fn format(given: Option<&str>, allowed: &[Format]) -> ApiResult<Forma
     Format::parse(given, allowed).map_err(|m| ApiError::invalid("format", m))
 }
 
-/// A rendered report document with its content type.
+/// What a rendered report may do in a browser: show itself, with its inline style and inline
+/// SVG charts. No script, no fetches, no forms, no frames, no loaded images.
+pub const REPORT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// A rendered report document with its content type, `X-Content-Type-Options: nosniff` (a
+/// browser never takes Markdown or a calendar for HTML) and [`REPORT_CSP`].
 pub(crate) fn document(format: Format, body: String) -> Response {
-    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
+    let headers = [
+        (header::CONTENT_TYPE, format.content_type()),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CONTENT_SECURITY_POLICY, REPORT_CSP),
+    ];
+    (headers, body).into_response()
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -14,7 +14,7 @@ use crate::http::convert::IntoApi;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{ApiPath as Path, JsonBody};
 use crate::http::openapi::{
-    BadRequest, Forbidden, Invalid, NotFound, ReasonHeader, TooLarge, Unauthorized,
+    BadRequest, Conflict, Forbidden, Invalid, NotFound, ReasonHeader, TooLarge, Unauthorized,
 };
 use crate::http::{reason, require_all_envs};
 use crate::state::AppState;
@@ -115,12 +115,13 @@ async fn list_tokens(State(state): State<AppState>, p: Principal) -> ApiResult<J
     Ok(Json(tokens.iter().map(IntoApi::into_api).collect()))
 }
 
-/// Revokes a live token (not one with a wider scope than the caller's).
+/// Revokes a live token (not one with a wider scope than the caller's, and never the last
+/// admin token for all environments: 409).
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "Tokens",
     params(("id" = String, Path, description = "The token's id (`tok_…`)"), ReasonHeader),
     security(("bearer" = [])),
     responses((status = 200, description = "Revoked", body = Revoked),
-        Unauthorized, Forbidden, NotFound))]
+        Unauthorized, Forbidden, NotFound, Conflict))]
 async fn revoke_token(
     State(state): State<AppState>,
     p: Principal,

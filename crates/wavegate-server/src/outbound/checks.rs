@@ -110,7 +110,7 @@ async fn attempt_once(
     };
     let resp = match request.timeout(timeout).send().await {
         Ok(resp) => resp,
-        Err(e) => return (false, json!({"error": e.to_string()})),
+        Err(e) => return (false, json!({"error": crate::outbound::failure(&e)})),
     };
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();

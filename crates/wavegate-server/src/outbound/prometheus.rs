@@ -29,14 +29,17 @@ pub async fn instant(
     query: &str,
 ) -> Result<Option<f64>, String> {
     let url = format!("{}/api/v1/query", base.trim_end_matches('/'));
+    // What readings, verdicts and logs show: any server-sdk token reads verdicts, and a
+    // `--prometheus-url` may carry `user:password@`.
+    let shown = wavegate_core::text::redact_url(&url);
     let full = reqwest::Url::parse_with_params(&url, &[("query", query)])
-        .map_err(|e| format!("invalid Prometheus URL {url:?}: {e}"))?;
+        .map_err(|e| format!("invalid Prometheus URL {shown:?}: {e}"))?;
     let resp = http
         .get(full)
         .timeout(QUERY_TIMEOUT)
         .send()
         .await
-        .map_err(|e| format!("request to {url} failed: {e}"))?;
+        .map_err(|e| format!("request to {shown} failed: {}", crate::outbound::failure(&e)))?;
     let status = resp.status();
     let body: Value =
         resp.json().await.map_err(|e| format!("{status}: response is not JSON: {e}"))?;

@@ -12,6 +12,7 @@ mod openapi;
 mod prometheus;
 mod rollouts;
 mod scorecard;
+mod secrets;
 mod stream;
 mod support;
 mod tamper;

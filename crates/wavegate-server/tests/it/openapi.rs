@@ -46,6 +46,9 @@ impl Expect for Reply {
     }
 }
 
+/// The token `/metrics` needs in this test (`serve --metrics-token-file`).
+const METRICS_TOKEN: &str = "metrics-scrape-token-0123";
+
 /// Drives the router and checks each answer against the document.
 struct Probe {
     app: TestApp,
@@ -60,7 +63,13 @@ struct Probe {
 
 impl Probe {
     async fn new() -> Probe {
-        let app = spawn_app().await;
+        let mut app = spawn_app().await;
+        // `/metrics` behind a token, so its 401 is answered too.
+        app.state.access = std::sync::Arc::new(wavegate_server::access::Access {
+            metrics_token: Some(wavegate_server::http::auth::hash_secret(METRICS_TOKEN)),
+            ..Default::default()
+        });
+        app.router = wavegate_server::app(app.state.clone());
         // Whole nanoseconds on every time the clock gives, so times print alike run to run.
         let now = app.state.clock.now();
         let nanos = (1_123_456_789 - i64::from(now.timestamp_subsec_nanos())) % 1_000_000_000;
@@ -412,9 +421,10 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     let mut p = Probe::new().await;
 
     // ---------- meta ----------
-    for path in ["/healthz", "/readyz", "/metrics", "/", "/assets/app.js", "/assets/app.css"] {
+    for path in ["/healthz", "/readyz", "/", "/assets/app.js", "/assets/app.css"] {
         p.send(Method::GET, path, None, &[], b"").await.is(S::OK);
     }
+    p.send(Method::GET, "/metrics", Some(METRICS_TOKEN), &[], b"").await.is(S::OK);
     p.send(Method::GET, "/api/v1/openapi.json", None, &[], b"").await.is(S::OK);
     p.send(Method::GET, "/api/v1/schemas/plan.json", None, &[], b"").await.is(S::OK);
     p.get("/api/v1/nothing-here", ADMIN).await.is(S::NOT_FOUND);
@@ -750,6 +760,7 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     p.get("/api/v1/audit?limit=x", ADMIN).await.is(S::BAD_REQUEST);
     p.get("/api/v1/audit/verify", ADMIN).await.is(S::OK);
     p.get("/api/v1/backup", ADMIN).await.is(S::OK);
+    p.get("/api/v1/backup?secrets=true", ADMIN).await.is(S::OK);
     p.get("/api/v1/backup", &dev_admin).await.is(S::FORBIDDEN);
 
     // ---------- streams ----------
@@ -879,6 +890,18 @@ async fn every_answer_is_documented_and_fits_its_schema() {
             .await
             .is(S::BAD_REQUEST);
     }
+
+    // The last admin token for all environments cannot be revoked (bob's can, then ADMIN's not).
+    let tokens = p.get("/api/v1/tokens", ADMIN).await.is(S::OK).body;
+    let live_everywhere = |principal: &str| {
+        let t = tokens.as_array().unwrap().iter().find(|t| {
+            t["principal"] == principal && t["kind"] == "admin" && t["revoked_at"].is_null()
+        });
+        t.unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let (bob_id, admin_id) = (live_everywhere("bob"), live_everywhere("admin"));
+    p.delete(&format!("/api/v1/tokens/{bob_id}"), ADMIN).await.is(S::OK);
+    p.delete(&format!("/api/v1/tokens/{admin_id}"), ADMIN).await.is(S::CONFLICT);
 
     // A broken chain: verification says where.
     let pool = p.app.sqlite.pool();

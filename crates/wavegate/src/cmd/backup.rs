@@ -3,8 +3,9 @@
 //! A backup is taken in one read transaction (from a running server over
 //! `GET /api/v1/backup`, or from `--db` directly), written atomically (a temporary file in the
 //! same directory, synced, then renamed) and readable by its owner only, because it holds token
-//! hashes. A restore goes into an empty database of either kind in one transaction and then
-//! verifies the audit chain it restored.
+//! hashes. Notification targets' signing secrets and webhook URLs stay out unless
+//! `--include-secrets` asks for them. A restore goes into an empty database of either kind in
+//! one transaction and then verifies the audit chain it restored.
 
 use std::io::Write;
 use std::path::Path;
@@ -34,12 +35,18 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<ExitCode> {
         Some(db) => {
             eprintln!("reading {} …", redact_url(db));
             let store = open(db).await?;
-            store.export().await.context("Failed to read the database")?
+            let mut backup = store.export().await.context("Failed to read the database")?;
+            if !args.include_secrets {
+                backup.omit_secrets();
+            }
+            backup
         }
         None => {
             need_token(&args.remote)?;
-            eprintln!("asking {} for a backup …", args.remote.url);
-            let answer = Client::new(&args.remote)?.get::<Value>("/api/v1/backup").await?;
+            eprintln!("asking {} for a backup …", redact_url(&args.remote.url));
+            let path =
+                if args.include_secrets { "/api/v1/backup?secrets=true" } else { "/api/v1/backup" };
+            let answer = Client::new(&args.remote)?.get::<Value>(path).await?;
             serde_json::from_value(answer.raw)
                 .context("The server's backup is not in backup format")?
         }
@@ -69,6 +76,15 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<ExitCode> {
             text.len(),
             describe(&backup)
         );
+        let withheld = backup.withheld_targets();
+        if !withheld.is_empty() {
+            eprintln!(
+                "left out the signing secrets and webhook URLs of {} notification target(s) ({}); \
+                 --include-secrets keeps them",
+                withheld.len(),
+                withheld.join(", ")
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -136,6 +152,7 @@ pub(crate) fn summary(b: &Backup) -> Value {
     json!({
         "source": b.source,
         "created_at": b.created_at,
+        "secrets_omitted": b.secrets_omitted,
         "tables": tables,
         "audit_head": audit_head(b),
     })

@@ -29,13 +29,19 @@ pub async fn run(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitCode
                     Column::last("URL"),
                 ]);
                 for t in list {
+                    // Restored from a backup without secrets: nothing is sent until it is set.
+                    let url = if t.withheld {
+                        format!("{} (withheld: set it again)", t.url)
+                    } else {
+                        t.url.clone()
+                    };
                     table.row([
                         t.name.as_str(),
                         t.audience.as_str(),
                         t.format.as_str(),
                         &events_label(&t.events),
                         &t.environments.join(","),
-                        &t.url,
+                        &url,
                     ]);
                 }
                 table.print();

@@ -60,9 +60,18 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         store.import(&backup).await.map_err(import)?;
     }
     let ok = verified.is_ok();
+    let withheld = backup.withheld_targets();
+    if !withheld.is_empty() {
+        eprintln!(
+            "the backup was taken without secrets: notification target(s) {} send nothing until \
+             `wavegate notify set` gives them their webhook URL (and signing secret) again",
+            withheld.join(", ")
+        );
+    }
     if args.json {
         let mut summary = summary(&backup);
         summary["restored"] = json!(ok);
+        summary["withheld_targets"] = json!(withheld);
         summary["audit"] = match &verified {
             Ok(n) => json!({"ok": true, "verified": n}),
             Err(m) => json!({"ok": false, "problem": m}),

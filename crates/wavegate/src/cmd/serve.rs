@@ -4,6 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use wavegate_core::text::redact_urls_in;
 
 use crate::cli::{LogFormat, ServeArgs};
 use crate::failure::Failure;
@@ -35,7 +36,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let listen = listen_address(&args.listen)?;
+    let listen = listen_address("--listen", &args.listen)?;
+    let metrics_listen = args
+        .metrics_listen
+        .as_deref()
+        .map(|a| listen_address("--metrics-listen", a))
+        .transpose()?;
+    let access = access(&args)?;
     wavegate_store::check_location(&args.db).map_err(|e| Failure::Input(format!("--db: {e}")))?;
     crate::telemetry::init(matches!(args.log_format, LogFormat::Json));
     // One server per SQLite file: two would both lead the controller on it.
@@ -44,7 +51,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Failure::Operation(format!("could not listen on {}: {e}", args.listen)))?;
+    let metrics_listener = match (metrics_listen, &args.metrics_listen) {
+        (Some(addr), Some(given)) => {
+            Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                Failure::Operation(format!("could not listen on {given} (--metrics-listen): {e}"))
+            })?)
+        }
+        _ => None,
+    };
     let store = wavegate_store::open(&args.db).await.map_err(|e| {
+        // The driver's message may quote the URL too.
+        let e = redact_urls_in(&e.to_string());
         Failure::Operation(format!("could not open the database {}: {e}", redact_url(&args.db)))
     })?;
     // This process holds the SQLite file's lock: a leadership lease left by one that died is void.
@@ -65,6 +82,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     state.reverify_every = reverify;
     state.outbound.notify = notify;
     state.outbound.public_url = public_url;
+    state.access = std::sync::Arc::new(access);
     // A database that cannot take writes (a read-only file or mount, a full disk) still serves
     // evaluation from memory; say so loudly instead of reporting ready.
     if let Err(reason) = state.storage.check(&*state.store).await {
@@ -74,8 +92,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
         tracing::error!(%reason, "starting degraded: the database cannot take writes");
     }
-    let server = wavegate_server::Server::on(listener, state);
+    let server = match metrics_listener {
+        Some(m) => wavegate_server::Server::with_metrics_listener(listener, m, state),
+        None => wavegate_server::Server::on(listener, state),
+    };
     let addr = server.local_addr()?;
+    let metrics_addr = server.metrics_addr().transpose()?;
     // Register for SIGTERM/Ctrl-C before announcing the address, so none is missed.
     let shutdown = wavegate_server::shutdown_signal();
     let mut out = std::io::stdout().lock();
@@ -86,6 +108,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "Created the first admin token (shown once; store it now):\n\n    {secret}\n"
         )?;
     }
+    if let Some(m) = metrics_addr {
+        // Before the address line, which scripts wait for.
+        writeln!(out, "metrics on http://{m}/metrics")?;
+    }
     writeln!(out, "wavegate listening on http://{addr} (database {})", redact_url(&args.db))?;
     out.flush()?;
     drop(out);
@@ -94,17 +120,45 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--listen` as a socket address (`host:port`; a host name is resolved), or a usage error.
-fn listen_address(listen: &str) -> anyhow::Result<std::net::SocketAddr> {
+/// `--listen` (or another `flag`) as a socket address (`host:port`; a host name is resolved),
+/// or a usage error.
+fn listen_address(flag: &str, listen: &str) -> anyhow::Result<std::net::SocketAddr> {
     use std::net::ToSocketAddrs as _;
     let usage = |why: String| -> anyhow::Error {
-        Failure::Input(format!("--listen {listen:?} is not an address to listen on ({why}); use host:port, e.g. 127.0.0.1:8470")).into()
+        Failure::Input(format!("{flag} {listen:?} is not an address to listen on ({why}); use host:port, e.g. 127.0.0.1:8470")).into()
     };
     listen
         .to_socket_addrs()
         .map_err(|e| usage(e.to_string()))?
         .next()
         .ok_or_else(|| usage("it resolves to no address".into()))
+}
+
+/// `--cors-origin` and `--metrics-token-file` as the server's [`Access`], or a usage error.
+///
+/// [`Access`]: wavegate_server::access::Access
+fn access(args: &ServeArgs) -> anyhow::Result<wavegate_server::access::Access> {
+    let mut access = wavegate_server::access::Access::default();
+    for origin in args.cors_origins.iter().filter(|o| !o.trim().is_empty()) {
+        let parsed = wavegate_server::access::parse_origin(origin)
+            .map_err(|e| Failure::Input(format!("--cors-origin: {e}")))?;
+        access.cors_origins.push(parsed);
+    }
+    if let Some(path) = &args.metrics_token_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::Input(format!("--metrics-token-file: cannot read {}: {e}", path.display()))
+        })?;
+        let token = text.trim();
+        if token.len() < 16 || token.contains(char::is_whitespace) {
+            return Err(Failure::Input(format!(
+                "--metrics-token-file: {} must hold one token of at least 16 characters",
+                path.display()
+            ))
+            .into());
+        }
+        access.metrics_token = Some(wavegate_server::http::auth::hash_secret(token));
+    }
+    Ok(access)
 }
 
 /// For a SQLite database, an exclusive lock on `<file>.lock` beside it, held while the server
@@ -118,10 +172,15 @@ fn lock_sqlite(db: &str) -> anyhow::Result<Option<std::fs::File>> {
     }
     let path = db.strip_prefix("sqlite://").or_else(|| db.strip_prefix("sqlite:")).unwrap_or(db);
     let lock_path = format!("{path}.lock");
-    let opened = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    // Private like the database beside it (it holds nothing, but says who serves what).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let opened = options
         .open(&lock_path)
         // On a read-only file system the lock file (left by an earlier start) is still lockable.
         .or_else(|e| std::fs::File::open(&lock_path).map_err(|_| e));

@@ -105,3 +105,63 @@ fn a_mid_rollout_backup_restores_into_postgres_and_the_rollout_resumes() {
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("audit chain verifies"), "{}", stdout(&o));
 }
+
+/// Issue 16, item 10: `wavegate backup` leaves webhook signing secrets and URLs out unless
+/// `--include-secrets` asks (from a server or from `--db`), and a backup without them restores,
+/// saying which targets need their URL again.
+#[test]
+fn issue_16_backups_leave_webhook_secrets_out_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let server = start_with(&db, Some(ADMIN), &[]);
+    let url = server.url.clone();
+    let secret = write(dir.path(), "signing", "signing-s3cret-0123456789\n");
+    let hook = "https://hooks.example.com/services/T0/B0/p4th-s3cret";
+    let o = cli(
+        &url,
+        Some(ADMIN),
+        &[
+            "notify",
+            "set",
+            "oncall",
+            "--audience",
+            "on-call",
+            "--webhook",
+            hook,
+            "--format",
+            "slack",
+        ]
+        .into_iter()
+        .chain(["--signing-secret-file", secret.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    let kept = |text: &str| text.contains("signing-s3cret") || text.contains("p4th-s3cret");
+
+    let plain = dir.path().join("plain.json");
+    let o = cli(&url, Some(ADMIN), &["backup", plain.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("left out the signing secrets and webhook URLs"), "{}", stderr(&o));
+    assert!(!kept(&read("plain.json")), "{}", read("plain.json"));
+    let full = dir.path().join("full.json");
+    let summary = cli_json(&url, ADMIN, &["backup", full.to_str().unwrap(), "--include-secrets"]);
+    assert_eq!(summary["secrets_omitted"], false, "{summary}");
+    assert!(kept(&read("full.json")));
+    drop(server);
+    let direct = dir.path().join("direct.json");
+    let o = run(&["backup", direct.to_str().unwrap(), "--db", db.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!kept(&read("direct.json")), "{}", read("direct.json"));
+
+    let restored = dir.path().join("restored.db");
+    let o =
+        run(&["restore", plain.to_str().unwrap(), "--db", restored.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (summary["audit"]["ok"].clone(), summary["withheld_targets"].clone()),
+        (json!(true), json!(["oncall"]))
+    );
+    assert!(stderr(&o).contains("wavegate notify set"), "{}", stderr(&o));
+}

@@ -90,3 +90,88 @@ fn a_second_server_on_one_sqlite_file_is_refused() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.starts_with("audit chain verifies: "), "{out}");
 }
+
+/// Issue 16, item 9: a PostgreSQL password never shows in a start-up error, whether it is in
+/// the query (`?password=`) or holds an `@`.
+#[test]
+fn issue_16_database_passwords_stay_out_of_start_up_errors() {
+    for db in [
+        "postgres://wg@127.0.0.1:1/wavegate?sslmode=disable&password=s3cret-pw",
+        "postgres://wg:p@ss-s3cret-pw@127.0.0.1:1/wavegate",
+    ] {
+        let (code, err) = serve(&["--db", db, "--listen", "127.0.0.1:0"]);
+        assert_eq!(code, Some(1), "{db}: {err}");
+        assert!(err.contains("could not open the database postgres://wg"), "{db}: {err}");
+        assert!(!err.contains("s3cret-pw") && !err.contains("p@ss"), "{db}: {err}");
+    }
+}
+
+/// Issue 16, item 10: the SQLite database and the files beside it are readable by their owner
+/// only.
+#[cfg(unix)]
+#[test]
+fn issue_16_sqlite_files_are_created_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let _server = crate::support::start(&db, Some(crate::support::ADMIN));
+    for name in ["w.db", "w.db-wal", "w.db-shm", "w.db.lock"] {
+        let mode = std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}: {mode:o}");
+    }
+}
+
+/// Issue 16, items 14 and 16: `/metrics` on a listener of its own behind a token, and the
+/// admin API open to the browser origins named, through `serve`'s flags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_metrics_listener_token_and_cors_origins_from_serve_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = crate::support::write(dir.path(), "metrics-token", "scrape-0123456789abcdef\n");
+    let server = crate::support::start_with(
+        &dir.path().join("w.db"),
+        Some(crate::support::ADMIN),
+        &[
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--metrics-token-file",
+            token.to_str().unwrap(),
+            "--cors-origin",
+            "https://ops.example.com",
+        ],
+    );
+    let metrics = server
+        .banner
+        .iter()
+        .find_map(|l| l.strip_prefix("metrics on "))
+        .unwrap_or_else(|| panic!("the metrics address is announced: {:?}", server.banner))
+        .to_owned();
+    let http = reqwest::Client::new();
+    // (status, Access-Control-Allow-Origin) of a GET.
+    let get = |url: String, headers: &'static [(&'static str, &'static str)]| {
+        let mut rb = http.get(url);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        async move {
+            let r = rb.send().await.expect("the server answers");
+            let origin = r
+                .headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (r.status().as_u16(), origin)
+        }
+    };
+    assert_eq!(get(format!("{}/metrics", server.url), &[]).await, (404, None));
+    assert_eq!(get(metrics.clone(), &[]).await, (401, None));
+    let bearer = &[("authorization", "Bearer scrape-0123456789abcdef")];
+    assert_eq!(get(metrics, bearer).await, (200, None));
+    let flags = format!("{}/api/v1/flags", server.url);
+    let ops = Some("https://ops.example.com".to_owned());
+    assert_eq!(get(flags.clone(), &[("origin", "https://ops.example.com")]).await, (401, ops));
+    assert_eq!(get(flags, &[("origin", "https://evil.example")]).await, (401, None));
+
+    let (code, err) =
+        serve(&["--db", "x.db", "--listen", "127.0.0.1:0", "--cors-origin", "ops.example.com"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--cors-origin"), "{err}");
+}

@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::Mutex;
-use wavegate_core::error::root_cause;
 use wavegate_store::{Delivery, DeliveryAttempt, NewDelivery, StoreResult};
 
 use crate::state::AppState;
@@ -193,17 +192,22 @@ async fn send_due(state: &AppState, in_flight: &Arc<Mutex<HashSet<i64>>>) -> Sto
 
 /// Makes one attempt at `d` and records its outcome.
 async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
-    let (url, secret) =
+    let (url, secret, withheld) =
         match state.store.notify_targets().await?.into_iter().find(|t| t.name == d.target) {
             Some(t) => (
                 t.spec["url"].as_str().unwrap_or_default().to_owned(),
                 t.spec["secret"].as_str().map(str::to_owned),
+                t.spec["withheld"] == true,
             ),
-            None => (String::new(), None),
+            None => (String::new(), None, false),
         };
     let attempts = d.attempts + 1;
+    // Neither a removed target nor a withheld one will be sendable by a retry.
+    let hopeless = url.is_empty() || withheld;
     let result = if url.is_empty() {
         Err((None, "the target was removed".to_owned()))
+    } else if withheld {
+        Err((None, WITHHELD.to_owned()))
     } else {
         post(state, &url, secret.as_deref(), &d.payload, &d.event, d.id).await
     };
@@ -215,7 +219,7 @@ async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
             ("delivered", None, Some(code), now)
         }
         Err((code, error)) => {
-            let gave_up = url.is_empty() || attempts >= i64::from(cfg.max_attempts);
+            let gave_up = hopeless || attempts >= i64::from(cfg.max_attempts);
             if gave_up {
                 state.metrics.notifications_failed.inc();
                 tracing::warn!(delivery = d.id, target = %d.target, %error, attempts, "notification failed; giving up");
@@ -240,6 +244,10 @@ async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
         })
         .await
 }
+
+/// Why nothing is sent to a target restored from a backup taken without secrets.
+pub const WITHHELD: &str = "the target was restored from a backup without secrets: its URL and \
+    signing secret were left out; set them again (wavegate notify set) to send to it";
 
 /// The `X-Wavegate-Signature` value for `body` sent at `timestamp` (Unix seconds).
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
@@ -293,7 +301,9 @@ pub async fn post(
         Err(e) if e.is_timeout() => {
             Err((None, format!("no answer within {:?}", state.outbound.notify.timeout)))
         }
-        Err(e) => Err((None, format!("could not reach the receiver: {}", root_cause(&e)))),
+        Err(e) => {
+            Err((None, format!("could not reach the receiver: {}", crate::outbound::failure(&e))))
+        }
     }
 }
 

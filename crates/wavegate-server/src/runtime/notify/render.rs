@@ -167,15 +167,40 @@ pub fn default_template(audience: Audience, event: Event) -> &'static str {
 }
 
 /// Renders the text of `event` for `target` (its own template if it has one).
+///
+/// For Slack-format targets every fact is escaped for Slack's `mrkdwn` first
+/// ([`slack_escaped`]): a reason or plan field cannot ping `<!here>` or `<!channel>` or write
+/// a `<url|link>`, while the template's own text (the operator's) is sent as written.
 pub fn text(target: &TargetSpec, event: Event, ctx: &Value) -> Result<String, String> {
     let source = target
         .templates
         .get(&event)
         .map_or_else(|| default_template(target.audience, event), String::as_str);
     let env = environment();
+    let escaped;
+    let ctx = match target.format {
+        Format::Slack => {
+            escaped = slack_escaped(ctx);
+            &escaped
+        }
+        Format::Json => ctx,
+    };
     let rendered =
         env.render_str(source, ctx).map_err(|e| format!("template for {}: {e}", event.as_str()))?;
     Ok(rendered.trim().to_owned())
+}
+
+/// `ctx` with every string in it (keys aside) escaped for Slack
+/// ([`wavegate_core::text::escape_slack`]).
+pub fn slack_escaped(ctx: &Value) -> Value {
+    match ctx {
+        Value::String(s) => Value::String(wavegate_core::text::escape_slack(s)),
+        Value::Array(items) => Value::Array(items.iter().map(slack_escaped).collect()),
+        Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, v)| (k.clone(), slack_escaped(v))).collect())
+        }
+        other => other.clone(),
+    }
 }
 
 /// The body to POST for `text` in `target`'s format.
@@ -203,6 +228,9 @@ pub fn payload(
             "at": ctx["at"],
         }),
         Format::Slack => {
+            // `text` was rendered from escaped facts ([`text`]); the facts used here are
+            // escaped the same way.
+            let ctx = slack_escaped(ctx);
             let mut blocks = vec![json!({
                 "type": "section",
                 "text": {"type": "mrkdwn", "text": format!("*{}* · {}\n{}", title(event), ctx["release"].as_str().unwrap_or(""), text)},

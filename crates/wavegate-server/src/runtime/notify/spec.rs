@@ -63,6 +63,11 @@ pub struct TargetSpec {
     /// the HMAC-SHA256 of `<X-Wavegate-Timestamp>.<body>` under it. Never shown or audited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// Set only by restoring a backup taken without secrets
+    /// (`wavegate_store::backup::Backup::omit_secrets`): the URL is only where it led and the
+    /// secret is gone, so nothing is sent to it until it is set again. Refused in a `PUT`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withheld: bool,
 }
 
 fn all_events() -> Vec<Event> {
@@ -79,6 +84,12 @@ const MAX_TEMPLATE: usize = 8 * 1024;
 impl TargetSpec {
     /// Checks the URL, environments and templates; errors name the field.
     pub fn validate(&self, known_envs: &[String]) -> Result<(), ApiError> {
+        if self.withheld {
+            return Err(ApiError::invalid(
+                "withheld",
+                "withheld is set only by restoring a backup without secrets; leave it out",
+            ));
+        }
         let url = reqwest::Url::parse(&self.url)
             .map_err(|e| ApiError::invalid("url", format!("not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -137,15 +148,10 @@ impl TargetSpec {
     }
 }
 
-/// `https://hooks.slack.com/services/T0/B0/secret` → `https://hooks.slack.com/…`.
+/// `https://hooks.slack.com/services/T0/B0/secret` → `https://hooks.slack.com/…`
+/// ([`wavegate_core::text::url_origin`]).
 pub fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(u) => {
-            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-            format!("{}://{}{port}/…", u.scheme(), u.host_str().unwrap_or(""))
-        }
-        Err(_) => "…".into(),
-    }
+    wavegate_core::text::url_origin(url)
 }
 
 #[cfg(test)]
