@@ -219,10 +219,24 @@ fn key_ok(key: &str) -> ApiResult<()> {
 }
 
 /// Refuses a flag change an environment-scoped admin token may not make: it may change only the
-/// environments in its scope, and nothing shared by all environments.
-fn check_flag_scope(p: &Principal, old: Option<&Value>, new: &Value) -> ApiResult<()> {
+/// environments in its scope, and nothing shared by all environments. `archived` is the flag's
+/// state before and after: archiving or unarchiving stops or starts serving the flag in every
+/// environment, so any change of it needs a token for all environments, whichever route makes
+/// it (archive, unarchive, put, apply or revert).
+fn check_flag_scope(
+    p: &Principal,
+    old: Option<&Value>,
+    new: &Value,
+    archived: (bool, bool),
+) -> ApiResult<()> {
     if p.0.all_envs() {
         return Ok(());
+    }
+    if archived.0 != archived.1 {
+        let what = if archived.1 { "archives" } else { "unarchives" };
+        return Err(ApiError::forbidden(format!(
+            "this change {what} the flag, which changes it in every environment; it needs an admin token for all environments"
+        )));
     }
     let empty = Value::Object(serde_json::Map::new());
     let old = old.unwrap_or(&empty);
@@ -249,10 +263,19 @@ fn check_flag_scope(p: &Principal, old: Option<&Value>, new: &Value) -> ApiResul
     Ok(())
 }
 
-/// Refuses a change of `kind` from `old` to `new` that the token's scope does not cover.
-fn check_scope(p: &Principal, kind: Kind, old: Option<&Value>, new: &Value) -> ApiResult<()> {
+/// Refuses a change of `kind` from `old` (its spec and whether it is archived) to `new` that the
+/// token's scope does not cover.
+fn check_scope(
+    p: &Principal,
+    kind: Kind,
+    old: Option<(&Value, bool)>,
+    new: (&Value, bool),
+) -> ApiResult<()> {
     match kind {
-        Kind::Flag => check_flag_scope(p, old, new),
+        Kind::Flag => {
+            let was_archived = old.is_some_and(|(_, a)| a);
+            check_flag_scope(p, old.map(|(v, _)| v), new.0, (was_archived, new.1))
+        }
         Kind::Segment | Kind::Plan | Kind::Scorecard | Kind::Setting => {
             require_all_envs(p, "changing a segment")
         }
@@ -469,7 +492,7 @@ async fn put_kind(
     key_ok(key)?;
     let spec = config::validated(state, kind, key, &spec, "body").await?;
     let old = state.store.get(kind, key).await?;
-    check_scope(p, kind, old.as_ref().map(|h| &h.spec), &spec)?;
+    check_scope(p, kind, old.as_ref().map(|h| (&h.spec, h.archived)), (&spec, false))?;
     let mut w = config::put(kind, key, spec, false);
     w.expected_version = expected_version(headers)?;
     let out = config::write(state, vec![w], p.name(), reason(headers)).await?;
@@ -492,7 +515,7 @@ async fn set_archived(
     p.require_admin()?;
     let head = state.store.get(kind, key).await?.ok_or_else(|| not_found(kind, key))?;
     match kind {
-        Kind::Flag => check_flag_scope(p, Some(&head.spec), &head.spec)
+        Kind::Flag => check_flag_scope(p, Some(&head.spec), &head.spec, (head.archived, archived))
             .and_then(|_| require_all_envs(p, "archiving a flag"))?,
         Kind::Segment | Kind::Plan | Kind::Scorecard | Kind::Setting => {
             require_all_envs(p, "changing a segment or plan")?
@@ -524,7 +547,7 @@ async fn revert(
         require_all_envs(p, "changing a segment")?;
     }
     config::validated(state, kind, key, &target.spec, "version").await?;
-    check_scope(p, kind, Some(&head.spec), &target.spec)?;
+    check_scope(p, kind, Some((&head.spec, head.archived)), (&target.spec, target.archived))?;
     let mut w = config::put(kind, key, target.spec, target.archived);
     w.action = Some("revert".into());
     w.details = json!({"reverted_to": body.version});
@@ -698,7 +721,8 @@ async fn apply_file(
     for (key, spec) in &file.flags {
         let spec = serde_json::to_value(spec).map_err(ApiError::internal)?;
         let old = state.store.get(Kind::Flag, key).await?;
-        check_flag_scope(&p, old.as_ref().map(|h| &h.spec), &spec)?;
+        let was_archived = old.as_ref().is_some_and(|h| h.archived);
+        check_flag_scope(&p, old.as_ref().map(|h| &h.spec), &spec, (was_archived, false))?;
         puts.push(config::put(Kind::Flag, key, spec, false));
     }
     let out = config::write(&state, puts, p.name(), reason(&headers)).await?;

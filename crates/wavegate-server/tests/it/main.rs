@@ -11,6 +11,7 @@ mod ofrep_events;
 mod openapi;
 mod prometheus;
 mod rollouts;
+mod scopes;
 mod scorecard;
 mod stream;
 mod support;
