@@ -5,8 +5,9 @@
 
 use axum::http::{Method, StatusCode as S};
 use serde_json::{Value, json};
+use wavegate_testkit::fixtures::Plan;
 
-use crate::support::{ADMIN, TestApp, spawn_app};
+use crate::support::{ADMIN, FLAGS, TestApp, spawn_app};
 
 /// An admin token for `envs` with its own principal.
 async fn admin_for(app: &TestApp, principal: &str, envs: &[&str]) -> String {
@@ -73,4 +74,101 @@ async fn issue_16_3_archiving_through_any_route_needs_every_environment() {
     app.admin(Method::POST, &format!("{flag}/archive"), None).await;
     assert_eq!(app.admin(Method::PUT, flag, Some(simple_flag())).await.status, S::OK);
     assert!(!archived(&app, "paywall").await);
+}
+
+/// A staging plan `stage` and a prod plan `live` for the showcase's flags.
+async fn two_plans(app: &TestApp) {
+    assert_eq!(app.apply_yaml(FLAGS).await.status, S::OK);
+    let stage = Plan::new("stage", "banner-color").environment("staging").to_string().replace(
+        "new_variant: \"on\"\ncontrol_variant: \"off\"",
+        "new_variant: red\ncontrol_variant: blue",
+    );
+    assert_eq!(app.post_plan(&stage).await.status, S::CREATED);
+    assert_eq!(
+        app.post_plan(&Plan::new("live", "price-factor").to_string().replace(
+            "new_variant: \"on\"\ncontrol_variant: \"off\"",
+            "new_variant: sale\ncontrol_variant: base"
+        ))
+        .await
+        .status,
+        S::CREATED
+    );
+}
+
+// See: issue 16, item 4.
+#[tokio::test]
+async fn issue_16_4_plan_versions_drills_and_schedules_check_the_environment() {
+    let app = spawn_app().await;
+    two_plans(&app).await;
+    let prod_admin = admin_for(&app, "prod-lead", &["prod"]).await;
+    let stage_admin = admin_for(&app, "stage-lead", &["staging"]).await;
+    let prod_sdk = app.token("server-sdk", &["prod"]).await;
+
+    // A prod token reads nothing of the staging plan, and records no drill for it.
+    let r = app.call(Method::GET, "/api/v1/plans/stage/versions", Some(&prod_sdk), None).await;
+    assert_eq!(r.status, S::FORBIDDEN, "{:?}", r.body);
+    let r = app.call(Method::GET, "/api/v1/plans/stage/drills", Some(&prod_admin), None).await;
+    assert_eq!(r.status, S::FORBIDDEN, "{:?}", r.body);
+    let plan = app.admin(Method::GET, "/api/v1/plans/stage", None).await.body["spec"].clone();
+    let drill = json!({"plan": plan, "report": {"scenario": "s", "passed": true}});
+    let path = "/api/v1/plans/stage/drills";
+    let r = app.call(Method::POST, path, Some(&prod_admin), Some(drill.clone())).await;
+    assert_eq!(r.status, S::FORBIDDEN, "{:?}", r.body);
+    assert_eq!(
+        app.call(Method::POST, path, Some(&stage_admin), Some(drill)).await.status,
+        S::CREATED
+    );
+    let r = app.call(Method::GET, "/api/v1/plans/stage/versions", Some(&stage_admin), None).await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1), "{:?}", r.body);
+    // Nor may it take the plan over by applying it in prod.
+    let moved = app.admin(Method::GET, "/api/v1/plans/stage", None).await;
+    let yaml = Plan::new("stage", "banner-color").to_string().replace(
+        "new_variant: \"on\"\ncontrol_variant: \"off\"",
+        "new_variant: red\ncontrol_variant: blue",
+    );
+    let r = app
+        .raw(
+            Method::POST,
+            "/api/v1/plans",
+            Some(&prod_admin),
+            &[("content-type", "application/yaml")],
+            yaml.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, S::FORBIDDEN, "{:?}", r.body);
+    assert_eq!(app.admin(Method::GET, "/api/v1/plans/stage", None).await.body, moved.body);
+
+    // A start scheduled in staging: a prod admin neither sees nor cancels it.
+    let at = (app.state.clock.now() + chrono::Duration::hours(2)).to_rfc3339();
+    let r = app
+        .admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "stage", "start_at": at})))
+        .await;
+    assert_eq!(r.status, S::ACCEPTED, "{:?}", r.body);
+    for token in [&prod_admin, &prod_sdk] {
+        let r = app.call(Method::GET, "/api/v1/schedules", Some(token), None).await;
+        assert_eq!(r.body, json!([]));
+        let r = app.call(Method::GET, "/api/v1/calendar", Some(token), None).await;
+        let kinds: Vec<&Value> =
+            r.body["entries"].as_array().unwrap().iter().map(|e| &e["kind"]).collect();
+        assert!(!kinds.contains(&&json!("scheduled")), "{:?}", r.body);
+    }
+    let r = app.call(Method::DELETE, "/api/v1/schedules/stage", Some(&prod_admin), None).await;
+    assert_eq!(r.status, S::FORBIDDEN, "{:?}", r.body);
+    let r = app.call(Method::GET, "/api/v1/schedules", Some(&stage_admin), None).await;
+    assert_eq!(r.body[0]["plan"], "stage", "still pending");
+
+    // Moved to prod by someone who may, the staging schedule still belongs to staging, and
+    // is not started in prod when it falls due.
+    let r = app.post_plan(&yaml).await;
+    assert_eq!(r.status, S::OK, "{:?}", r.body);
+    let r = app.call(Method::GET, "/api/v1/schedules", Some(&prod_admin), None).await;
+    assert_eq!(r.body, json!([]));
+    app.clock.advance(chrono::Duration::hours(3));
+    app.tick().await;
+    assert_eq!(app.count("/api/v1/rollouts").await, 0, "not started in prod");
+    let audit =
+        app.admin(Method::GET, "/api/v1/audit?target=setting:schedule.stage&limit=1", None).await;
+    assert_eq!(audit.body[0]["action"], "setting.failed", "{:?}", audit.body);
+    let error = audit.body[0]["details"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("moved to prod"), "{:?}", audit.body);
 }
