@@ -34,6 +34,7 @@ use crate::http::openapi::{
     BadRequest, Conflict, Forbidden, Invalid, NotFound, ReasonHeader, TooLarge, TooLargeText,
     Unauthorized,
 };
+use crate::http::scope::{self, Members};
 use crate::http::{reason, require_all_envs};
 use crate::service::config;
 use crate::state::AppState;
@@ -165,7 +166,7 @@ macro_rules! versioned {
                 Path((key, v)): Path<(String, i64)>,
             ) -> ApiResult<Json<Version>> {
                 let mut rec = version_kind(&s, &p, $kind, &key, v).await?;
-                rec.spec = redact(&p, $kind, rec.spec);
+                rec.spec = Reading::of(&s, &p, $kind).await?.redact(&key, rec.spec);
                 Ok(Json(rec.into_api()))
             }
 
@@ -353,27 +354,26 @@ struct ListQuery {
     stale: bool,
 }
 
-/// What a token may read of a flag or segment: an environment-scoped token sees only its
-/// environments' state, and only all-environment tokens see segment members (user ids).
-pub(crate) fn redact(p: &Principal, kind: Kind, mut spec: Value) -> Value {
-    if p.0.all_envs() {
-        return spec;
+/// What `p` may read of `kind` (`http::scope`): an environment-scoped token sees only its
+/// environments' state of a flag, and the members of the segments its environments use.
+struct Reading<'a> {
+    p: &'a Principal,
+    kind: Kind,
+    members: Members,
+}
+
+impl Reading<'_> {
+    async fn of<'a>(state: &AppState, p: &'a Principal, kind: Kind) -> ApiResult<Reading<'a>> {
+        let members = match kind {
+            Kind::Segment => Members::of(&*state.store, &p.0).await?,
+            _ => Members::All,
+        };
+        Ok(Reading { p, kind, members })
     }
-    match kind {
-        Kind::Flag => {
-            if let Some(envs) = spec.get_mut("environments").and_then(Value::as_object_mut) {
-                envs.retain(|name, _| p.0.allows_env(name));
-            }
-        }
-        Kind::Segment => {
-            if let Some(o) = spec.as_object_mut().filter(|o| o.contains_key("keys")) {
-                o.remove("keys");
-                o.insert("keys_redacted".into(), Value::Bool(true));
-            }
-        }
-        Kind::Plan | Kind::Scorecard | Kind::Setting => {}
+
+    fn redact(&self, key: &str, spec: Value) -> Value {
+        scope::redact(&self.p.0, &self.members, self.kind, key, spec)
     }
-    spec
 }
 
 async fn list_kind(
@@ -384,11 +384,12 @@ async fn list_kind(
 ) -> ApiResult<Json<Vec<Head>>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let heads = state.store.list(kind, q.archived).await?;
+    let reading = Reading::of(state, p, kind).await?;
     Ok(Json(
         heads
             .into_iter()
             .map(|mut h| {
-                h.spec = redact(p, kind, h.spec);
+                h.spec = reading.redact(&h.key, h.spec);
                 h.into_api()
             })
             .collect(),
@@ -398,7 +399,7 @@ async fn list_kind(
 async fn get_kind(state: &AppState, p: &Principal, kind: Kind, key: &str) -> ApiResult<Json<Head>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let mut head = state.store.get(kind, key).await?.ok_or_else(|| not_found(kind, key))?;
-    head.spec = redact(p, kind, head.spec);
+    head.spec = Reading::of(state, p, kind).await?.redact(key, head.spec);
     Ok(Json(head.into_api()))
 }
 
@@ -413,11 +414,12 @@ async fn versions_kind(
     if versions.is_empty() {
         return Err(not_found(kind, key));
     }
+    let reading = Reading::of(state, p, kind).await?;
     Ok(Json(
         versions
             .into_iter()
             .map(|mut v| {
-                v.spec = redact(p, kind, v.spec);
+                v.spec = reading.redact(key, v.spec);
                 v.into_api()
             })
             .collect(),
@@ -458,8 +460,9 @@ async fn diff_kind(
     };
     let mut a = version_kind(state, p, kind, key, q.from).await?;
     let mut b = version_kind(state, p, kind, key, to).await?;
-    a.spec = redact(p, kind, a.spec);
-    b.spec = redact(p, kind, b.spec);
+    let reading = Reading::of(state, p, kind).await?;
+    a.spec = reading.redact(key, a.spec);
+    b.spec = reading.redact(key, b.spec);
     let pretty = |v: &VersionRecord| {
         let mut s = serde_json::to_string_pretty(&json!({"archived": v.archived, "spec": v.spec}))
             .unwrap_or_default();
@@ -626,7 +629,8 @@ async fn get_flag(
 
 // ---------- segments ----------
 
-/// The live (or archived) segments; only tokens for all environments see their members.
+/// The live (or archived) segments; an environment-scoped token sees the members (`keys`) only
+/// of the segments that live flags use in its environments.
 #[utoipa::path(get, path = "/api/v1/segments", tag = "Segments",
     params(ListQuery),
     security(("bearer" = [])),
@@ -640,7 +644,8 @@ async fn list_segments(
     list_kind(&s, &p, Kind::Segment, &q).await
 }
 
-/// A segment's head (its `keys` become `keys_redacted: true` for environment-scoped tokens).
+/// A segment's head (for an environment-scoped token, its `keys` become `keys_redacted: true`
+/// unless a live flag uses it in one of the token's environments).
 #[utoipa::path(get, path = "/api/v1/segments/{key}", tag = "Segments",
     params(("key" = String, Path, description = "The segment's key")),
     security(("bearer" = [])),

@@ -7,6 +7,7 @@ use axum::http::{Method, StatusCode as S};
 use serde_json::{Value, json};
 use wavegate_testkit::fixtures::Plan;
 
+use crate::stream::Reader;
 use crate::support::{ADMIN, FLAGS, TestApp, spawn_app};
 
 /// An admin token for `envs` with its own principal.
@@ -171,4 +172,83 @@ async fn issue_16_4_plan_versions_drills_and_schedules_check_the_environment() {
     assert_eq!(audit.body[0]["action"], "setting.failed", "{:?}", audit.body);
     let error = audit.body[0]["details"]["error"].as_str().unwrap_or_default();
     assert!(error.contains("moved to prod"), "{:?}", audit.body);
+}
+
+/// A segment of listed users in prod's `vip` flag, and one only dev uses.
+const MEMBERS: &str = r#"
+segments:
+  pilots: { keys: [u1, u2] }
+  dev-crew: { keys: [d1] }
+flags:
+  vip:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod: { enabled: true, rules: [ { segment: pilots, serve: "on" } ] }
+      dev: { enabled: true, rules: [ { segment: dev-crew, serve: "on" } ] }
+"#;
+
+// See: issue 16, item 6.
+#[tokio::test]
+async fn issue_16_6_tokens_read_the_members_of_the_segments_their_environments_use() {
+    let app = spawn_app().await;
+    assert_eq!(app.apply_yaml(MEMBERS).await.status, S::OK);
+    let prod_sdk = app.token("server-sdk", &["prod"]).await;
+    let prod_admin = admin_for(&app, "prod-lead", &["prod"]).await;
+    let client = app.token("client-sdk", &["prod"]).await;
+
+    for token in [&prod_sdk, &prod_admin] {
+        let get = |path: &'static str| app.call(Method::GET, path, Some(token), None);
+        let pilots = get("/api/v1/segments/pilots").await.body;
+        assert_eq!(pilots["spec"]["keys"], json!(["u1", "u2"]), "used in prod: {pilots}");
+        let crew = get("/api/v1/segments/dev-crew").await.body;
+        assert!(crew["spec"].get("keys").is_none() && crew["spec"]["keys_redacted"] == true);
+        let list = get("/api/v1/segments").await.body;
+        let listed = list.as_array().unwrap().iter().find(|s| s["key"] == "pilots").unwrap();
+        assert_eq!(listed["spec"]["keys"], json!(["u1", "u2"]), "{list}");
+        let versions = get("/api/v1/segments/pilots/versions").await.body;
+        assert_eq!(versions[0]["spec"]["keys"], json!(["u1", "u2"]));
+    }
+    // The Unleash export gives the same members, as an `IN` constraint, and no others.
+    let r = app.raw(Method::GET, "/api/client/features", Some(&prod_sdk), &[], vec![]).await;
+    let text = r.body.to_string();
+    assert!(text.contains("u1") && !text.contains("d1"), "{text}");
+    // client-sdk tokens read none of it.
+    for path in ["/api/v1/segments/pilots", "/api/v1/segments", "/api/client/features"] {
+        let r = app.raw(Method::GET, path, Some(&client), &[], vec![]).await;
+        assert_eq!(r.status, S::FORBIDDEN, "{path}");
+    }
+
+    // The stream: the snapshot holds prod's members; a flag that starts using dev's segment
+    // in prod brings its members first.
+    let mut s = Reader::open(&app, app.router.clone(), &prod_sdk, &[], "").await.unwrap();
+    let snap = s.next_event().await;
+    let seg = |snap: &Value, key: &str| {
+        snap["segments"].as_array().unwrap().iter().find(|s| s["key"] == key).unwrap()["spec"]
+            .clone()
+    };
+    assert_eq!(seg(&snap.data, "pilots")["keys"], json!(["u1", "u2"]));
+    assert_eq!(seg(&snap.data, "dev-crew")["keys_redacted"], true);
+    let mut flag = app.admin(Method::GET, "/api/v1/flags/vip", None).await.body["spec"].clone();
+    flag["environments"]["prod"]["rules"] = json!([{"segment": "dev-crew", "serve": "on"}]);
+    assert_eq!(app.admin(Method::PUT, "/api/v1/flags/vip", Some(flag)).await.status, S::OK);
+    let e = s.next_event().await;
+    assert_eq!((e.event.as_str(), e.id.as_deref()), ("segment", None), "{e:?}");
+    assert_eq!(e.data["spec"]["keys"], json!(["d1"]));
+    let e = s.next_event().await;
+    assert_eq!((e.event.as_str(), e.data["key"].as_str()), ("flag", Some("vip")));
+    // Its members, once used in prod, are prod's to read over REST too.
+    let crew = app.call(Method::GET, "/api/v1/segments/dev-crew", Some(&prod_sdk), None).await;
+    assert_eq!(crew.body["spec"]["keys"], json!(["d1"]));
+    // A change to a segment prod uses arrives with its members; one prod does not, without.
+    app.admin(Method::PUT, "/api/v1/segments/dev-crew", Some(json!({"keys": ["d1", "d2"]}))).await;
+    let e = s.next_event().await;
+    assert_eq!(
+        (e.event.as_str(), e.data["spec"]["keys"].clone()),
+        ("segment", json!(["d1", "d2"]))
+    );
+    app.admin(Method::PUT, "/api/v1/segments/pilots", Some(json!({"keys": ["u3"]}))).await;
+    let e = s.next_event().await;
+    assert_eq!((e.event.as_str(), e.data["key"].as_str()), ("segment", Some("pilots")));
+    assert_eq!(e.data["spec"]["keys_redacted"], true, "{:?}", e.data);
 }
