@@ -1,6 +1,7 @@
-//! What each token can see: the one place that decides how much of the configuration a token's
-//! kind and environments reveal. The handlers and the stream ask here; `docs/security.md`
-//! ("What each token can see and do") states the same rules for people.
+//! What each token can see: the one place that decides how much of the configuration, the
+//! audit log, the token list and the reports a token's kind and environments reveal. The
+//! handlers and the stream ask here; `docs/security.md` ("What each token can see and do")
+//! states the same rules for people.
 //!
 //! - **Flags**: an environment-scoped token reads only its environments' part of a flag; what
 //!   every environment shares (variants, default, description, prerequisites) is readable by
@@ -10,14 +11,23 @@
 //!   relay that evaluates locally needs them, and `/api/client/features` exports exactly those
 //!   as `IN` constraints); the members of other segments are withheld from environment-scoped
 //!   tokens (`keys_redacted: true`). client-sdk tokens read no configuration at all.
+//! - **Audit entries**: an environment-scoped admin sees an entry when what it is about lies
+//!   within its environments ([`AuditReader`]).
+//! - **Tokens**: an environment-scoped admin sees the tokens whose scope lies within its own
+//!   (exactly those it may revoke).
+//! - **Releases** (the feedback digest): readable by a token that may read an environment in
+//!   which the release has a plan or a rollout.
 //!
 //! **Invariant:** a token scoped to every environment (`*`) sees everything its kind reads;
 //! every rule here narrows only environment-scoped tokens.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
+use wavegate_api::audit::AuditEntry;
 use wavegate_store::{Kind, Store, StoreResult, TokenKind, TokenRecord};
+
+use crate::state::AppState;
 
 /// The segments whose rules a flag spec names in the environments `allows` admits.
 pub fn flag_segments<'a>(
@@ -123,5 +133,215 @@ pub fn redact(p: &TokenRecord, members: &Members, kind: Kind, key: &str, spec: V
         Kind::Flag => redact_flag(p, spec),
         Kind::Segment => redact_segment(members, key, spec),
         Kind::Plan | Kind::Scorecard | Kind::Setting => spec,
+    }
+}
+
+/// Whether `reader` may see token `t`: every environment of `t` lies within its scope (the
+/// tokens it may revoke).
+pub fn token_visible(reader: &TokenRecord, t: &TokenRecord) -> bool {
+    reader.all_envs() || within(reader, &t.environments)
+}
+
+/// Whether every one of `envs` is one `reader` may act in (`*` only for all-environment tokens).
+fn within(reader: &TokenRecord, envs: &[String]) -> bool {
+    reader.all_envs() || envs.iter().all(|e| e != "*" && reader.allows_env(e))
+}
+
+/// Whether `p` may read what was said about release `release` (`name version`, or a bare
+/// name): a plan or rollout of that release lies in one of its environments.
+pub async fn release_visible(
+    state: &AppState,
+    p: &TokenRecord,
+    release: &str,
+) -> StoreResult<bool> {
+    if p.all_envs() {
+        return Ok(true);
+    }
+    let names = |r: &Value| {
+        let (name, version) =
+            (r["name"].as_str().unwrap_or(""), r["version"].as_str().unwrap_or(""));
+        name == release || format!("{name} {version}") == release
+    };
+    for plan in state.store.list(Kind::Plan, false).await? {
+        if names(&plan.spec["release"])
+            && plan.spec["environment"].as_str().is_some_and(|e| p.allows_env(e))
+        {
+            return Ok(true);
+        }
+    }
+    for row in state.store.rollouts(false).await? {
+        if p.allows_env(&row.environment) && names(&row.doc["plan"]["release"]) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Which environments an audit entry is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Concerns {
+    /// Configuration every environment shares, or the server itself: every admin.
+    Everyone,
+    /// These environments: admins whose scope holds all of them.
+    Environments(Vec<String>),
+    /// Something only all-environment admins read (notification targets, what is unknown).
+    AllEnvironments,
+}
+
+/// Decides which audit entries an admin may see, and how: an environment-scoped admin sees an
+/// entry only when what it is about lies within its environments.
+///
+/// - `flag:` and `segment:` entries are about configuration every environment shares, whose
+///   version history (actor, action, reason, time) these admins already read through
+///   `…/versions`; they are shown, except the ones a rollout made (`details.rollout`), which
+///   belong to that rollout's environment. Their `content_sha256` (a hash of the whole spec,
+///   other environments and withheld members included, so a way to confirm a guess of them) is
+///   withheld from environment-scoped admins.
+/// - `rollout:` entries belong to the rollout's environment; `plan:` and `scorecard:` entries
+///   to the plan's (the version an entry names, else the current one); a schedule's
+///   (`setting:schedule.<plan>`) to the environment it was scheduled in.
+/// - `token:` entries are shown when the token's scope lies within the admin's (as the token
+///   list).
+/// - `environment:`, the freeze (`setting:freeze`) and `controller` entries are shown to every
+///   admin: the environments and the freeze are readable by every admin already.
+/// - Notification targets (`notify:`) and anything else: all-environment admins only.
+pub struct AuditReader<'a> {
+    store: &'a dyn Store,
+    reader: &'a TokenRecord,
+    rollouts: HashMap<String, Option<String>>,
+    /// Plan → its current environment and each version's.
+    plans: HashMap<String, Option<PlanEnvironments>>,
+    tokens: Option<HashMap<String, Vec<String>>>,
+}
+
+#[derive(Debug, Clone)]
+struct PlanEnvironments {
+    current: String,
+    by_version: HashMap<i64, String>,
+}
+
+impl<'a> AuditReader<'a> {
+    /// A reader for `reader`'s token over `store` (lookups are cached for its lifetime).
+    pub fn new(store: &'a dyn Store, reader: &'a TokenRecord) -> AuditReader<'a> {
+        AuditReader { store, reader, rollouts: HashMap::new(), plans: HashMap::new(), tokens: None }
+    }
+
+    /// The entry as the reader may see it, or `None` when it may not.
+    pub async fn view(&mut self, mut e: AuditEntry) -> StoreResult<Option<AuditEntry>> {
+        if self.reader.all_envs() {
+            return Ok(Some(e));
+        }
+        if !self.visible(&e.target, &e.details).await? {
+            return Ok(None);
+        }
+        withhold_hash(&e.target, &mut e.details);
+        Ok(Some(e))
+    }
+
+    /// [`AuditReader::view`] of an entry as JSON (the stream's form).
+    pub async fn view_json(&mut self, entry: &Value) -> StoreResult<Option<Value>> {
+        if self.reader.all_envs() {
+            return Ok(Some(entry.clone()));
+        }
+        let target = entry["target"].as_str().unwrap_or("");
+        if !self.visible(target, &entry["details"]).await? {
+            return Ok(None);
+        }
+        let mut entry = entry.clone();
+        withhold_hash(target, &mut entry["details"]);
+        Ok(Some(entry))
+    }
+
+    async fn visible(&mut self, target: &str, details: &Value) -> StoreResult<bool> {
+        Ok(match self.concerns(target, details).await? {
+            Concerns::Everyone => true,
+            Concerns::Environments(envs) => within(self.reader, &envs),
+            Concerns::AllEnvironments => false,
+        })
+    }
+
+    async fn concerns(&mut self, target: &str, details: &Value) -> StoreResult<Concerns> {
+        let (kind, key) = target.split_once(':').unwrap_or((target, ""));
+        Ok(match kind {
+            "flag" | "segment" => match details.get("rollout").and_then(Value::as_str) {
+                Some(id) => self.rollout(id).await?,
+                None => Concerns::Everyone,
+            },
+            "rollout" => self.rollout(key).await?,
+            "plan" | "scorecard" => {
+                let version = details
+                    .get("plan_version")
+                    .or_else(|| (kind == "plan").then(|| details.get("version")).flatten())
+                    .and_then(Value::as_i64);
+                self.plan(key, version).await?
+            }
+            "setting" if key == crate::service::freeze::KEY => Concerns::Everyone,
+            "setting" => match key.strip_prefix(crate::service::schedules::PREFIX) {
+                Some(plan) => match details.get("environment").and_then(Value::as_str) {
+                    Some(env) => Concerns::Environments(vec![env.to_owned()]),
+                    None => self.plan(plan, None).await?,
+                },
+                None => Concerns::AllEnvironments,
+            },
+            "token" => match details.get("environments").and_then(Value::as_array) {
+                Some(envs) => Concerns::Environments(
+                    envs.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+                ),
+                None => self.token(key).await?,
+            },
+            "environment" | "controller" => Concerns::Everyone,
+            _ => Concerns::AllEnvironments,
+        })
+    }
+
+    async fn rollout(&mut self, id: &str) -> StoreResult<Concerns> {
+        if !self.rollouts.contains_key(id) {
+            let env = self.store.rollout(id).await?.map(|r| r.environment);
+            self.rollouts.insert(id.to_owned(), env);
+        }
+        Ok(match &self.rollouts[id] {
+            Some(env) => Concerns::Environments(vec![env.clone()]),
+            None => Concerns::AllEnvironments,
+        })
+    }
+
+    async fn plan(&mut self, name: &str, version: Option<i64>) -> StoreResult<Concerns> {
+        if !self.plans.contains_key(name) {
+            let versions = self.store.versions(Kind::Plan, name).await?;
+            let env = |spec: &Value| spec["environment"].as_str().map(str::to_owned);
+            let found = versions.last().and_then(|last| env(&last.spec)).map(|current| {
+                let by_version =
+                    versions.iter().filter_map(|v| Some((v.version, env(&v.spec)?))).collect();
+                PlanEnvironments { current, by_version }
+            });
+            self.plans.insert(name.to_owned(), found);
+        }
+        Ok(match &self.plans[name] {
+            Some(p) => {
+                let env = version.and_then(|v| p.by_version.get(&v)).unwrap_or(&p.current);
+                Concerns::Environments(vec![env.clone()])
+            }
+            None => Concerns::AllEnvironments,
+        })
+    }
+
+    async fn token(&mut self, id: &str) -> StoreResult<Concerns> {
+        if self.tokens.is_none() {
+            let all = self.store.tokens().await?;
+            self.tokens = Some(all.into_iter().map(|t| (t.id, t.environments)).collect());
+        }
+        Ok(match self.tokens.as_ref().and_then(|t| t.get(id)) {
+            Some(envs) => Concerns::Environments(envs.clone()),
+            None => Concerns::AllEnvironments,
+        })
+    }
+}
+
+/// Removes the content hash from a flag or segment entry's details (see [`AuditReader`]).
+fn withhold_hash(target: &str, details: &mut Value) {
+    if (target.starts_with("flag:") || target.starts_with("segment:"))
+        && let Some(o) = details.as_object_mut()
+    {
+        o.remove("content_sha256");
     }
 }

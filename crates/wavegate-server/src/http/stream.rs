@@ -3,9 +3,11 @@
 //! A new connection gets one `snapshot` event (every live flag and segment, redacted to what
 //! the token may read: `http::scope`), then one event per audit entry as it commits: `flag` or
 //! `segment` with the changed item's current head, or (admin tokens only) `audit` for
-//! everything else. A flag that starts using a segment in an environment-scoped subscriber's
-//! environments is preceded by that segment with its members (an SDK or relay needs them to
-//! evaluate the flag). Every such event's id is the audit sequence number, so a client that reconnects with
+//! everything else, each entry only when the admin may see it (an environment-scoped admin sees
+//! the entries about its environments, as in `GET /api/v1/audit`). A flag that starts using a
+//! segment in an environment-scoped subscriber's environments is preceded by that segment
+//! with its members (an SDK or relay needs them to evaluate the flag).
+//! Every such event's id is the audit sequence number, so a client that reconnects with
 //! `Last-Event-ID` gets exactly what it missed, replayed from the store. Admin tokens also get
 //! coalesced `changed` notices (no id) when verdicts or event aggregates move. Comment lines
 //! (`: heartbeat`) keep idle connections open through proxies.
@@ -33,7 +35,7 @@ use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::ApiQuery as Query;
 use crate::http::openapi::{BadRequest, Forbidden, Invalid, Unauthorized};
-use crate::http::scope::{self, Members};
+use crate::http::scope::{self, AuditReader, Members};
 use crate::runtime::feed::{FeedItem, item_for};
 use crate::state::AppState;
 
@@ -152,12 +154,16 @@ impl Scope {
     /// admins that may see it), or for admins the entry alone when they may see it.
     async fn render(
         &self,
-        _state: &AppState,
+        state: &AppState,
         entry: &Value,
         head: Option<&(Kind, Head)>,
         used_in: &BTreeSet<String>,
     ) -> Result<Option<(&'static str, Arc<str>)>, Ended> {
-        let audit = self.admin.then(|| entry.clone());
+        let audit = if self.admin {
+            AuditReader::new(&*state.store, &self.principal.0).view_json(entry).await?
+        } else {
+            None
+        };
         let (name, data) = match (head, audit) {
             (Some((kind, h)), audit) => {
                 let members = match kind {

@@ -174,6 +174,87 @@ async fn issue_16_4_plan_versions_drills_and_schedules_check_the_environment() {
     assert!(error.contains("moved to prod"), "{:?}", audit.body);
 }
 
+// See: issue 16, item 5.
+#[tokio::test]
+async fn issue_16_5_scoped_admins_see_only_their_environments() {
+    let app = spawn_app().await;
+    two_plans(&app).await;
+    let prod_admin = admin_for(&app, "prod-lead", &["prod"]).await;
+    let stage_sdk = app.token("server-sdk", &["staging"]).await;
+    let prod_sdk = app.token("server-sdk", &["prod"]).await;
+    let target = json!({"audience": "manager", "url": "http://127.0.0.1:9/x"});
+    app.admin(Method::PUT, "/api/v1/notifications/targets/mgmt", Some(target)).await;
+
+    // Tokens: those within its scope (which it may revoke), not the bootstrap or staging ones.
+    let tokens = app.call(Method::GET, "/api/v1/tokens", Some(&prod_admin), None).await.body;
+    let scopes: Vec<&Value> =
+        tokens.as_array().unwrap().iter().map(|t| &t["environments"]).collect();
+    assert!(scopes.iter().all(|e| **e == json!(["prod"])), "{tokens}");
+    assert_eq!(scopes.len(), 2, "itself and the prod server-sdk token: {tokens}");
+
+    // The audit log: what is about prod or shared by all, never staging's plan, tokens or the
+    // notification targets.
+    let all = app.admin(Method::GET, "/api/v1/audit?limit=1000", None).await.body;
+    let mine =
+        app.call(Method::GET, "/api/v1/audit?limit=1000", Some(&prod_admin), None).await.body;
+    let targets = |v: &Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|e| e["target"].as_str().unwrap().to_owned()).collect()
+    };
+    let (all_targets, mine_targets) = (targets(&all), targets(&mine));
+    assert!(
+        all_targets.contains(&"plan:stage".to_owned())
+            && all_targets.contains(&"notify:mgmt".to_owned())
+    );
+    assert!(mine_targets.contains(&"plan:live".to_owned()), "{mine_targets:?}");
+    assert!(mine_targets.contains(&"flag:banner-color".to_owned()), "{mine_targets:?}");
+    for hidden in ["plan:stage", "notify:mgmt"] {
+        assert!(!mine_targets.contains(&hidden.to_owned()), "{hidden}: {mine_targets:?}");
+    }
+    let token_entries: Vec<&Value> =
+        mine.as_array().unwrap().iter().filter(|e| e["action"] == "token.create").collect();
+    assert_eq!(token_entries.len(), 2, "its own and the prod sdk token's: {token_entries:?}");
+    let flag_entry =
+        mine.as_array().unwrap().iter().find(|e| e["target"] == "flag:banner-color").unwrap();
+    assert!(flag_entry["details"].get("content_sha256").is_none(), "{flag_entry}");
+    // A page that is not full means the end: paging one by one reads the same entries.
+    let mut after = 0;
+    let mut paged = Vec::new();
+    loop {
+        let path = format!("/api/v1/audit?after={after}&limit=1");
+        let page = app.call(Method::GET, &path, Some(&prod_admin), None).await.body;
+        let Some(e) = page.as_array().unwrap().first() else { break };
+        after = e["seq"].as_i64().unwrap();
+        paged.push(e["target"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(paged, mine_targets);
+
+    // The feedback digest: a release of staging's is not prod's to read.
+    let item = json!({"release": "banner-color 1.0.0", "category": "ux", "cohort": "pilots", "sentiment": "negative", "text": "too red"});
+    let r = app.call(Method::POST, "/api/v1/feedback", Some(&prod_sdk), Some(item.clone())).await;
+    assert_eq!(r.status, S::FORBIDDEN, "nor does prod write it: {:?}", r.body);
+    app.admin(Method::POST, "/api/v1/feedback", Some(item)).await;
+    let digest = "/api/v1/feedback/digest?release=banner-color%201.0.0";
+    for token in [&prod_admin, &prod_sdk] {
+        assert_eq!(app.call(Method::GET, digest, Some(token), None).await.status, S::FORBIDDEN);
+    }
+    let r = app.call(Method::GET, digest, Some(&stage_sdk), None).await;
+    assert_eq!((r.status, r.body["digest"]["overall"]["count"].clone()), (S::OK, json!(1)));
+    let ours = "/api/v1/feedback/digest?release=price-factor%201.0.0";
+    assert_eq!(app.call(Method::GET, ours, Some(&prod_admin), None).await.status, S::OK);
+
+    // The stream's audit events: staging's changes pass the prod admin by.
+    let mut s = Reader::open(&app, app.router.clone(), &prod_admin, &[], "").await.unwrap();
+    assert_eq!(s.next_event().await.event, "snapshot");
+    app.token("client-sdk", &["staging"]).await;
+    let stage = app.admin(Method::GET, "/api/v1/plans/stage", None).await.body["spec"].clone();
+    let drill = json!({"plan": stage, "report": {"scenario": "s", "passed": true}});
+    app.admin(Method::POST, "/api/v1/plans/stage/drills", Some(drill)).await;
+    app.token("client-sdk", &["prod"]).await;
+    let e = s.next_event().await;
+    assert_eq!((e.event.as_str(), e.data["action"].as_str()), ("audit", Some("token.create")));
+    assert_eq!(e.data["details"]["environments"], json!(["prod"]), "{:?}", e.data);
+}
+
 /// A segment of listed users in prod's `vip` flag, and one only dev uses.
 const MEMBERS: &str = r#"
 segments:
