@@ -2,6 +2,7 @@
 
 mod admin;
 mod adoption;
+mod authz;
 mod checks;
 mod contention;
 mod freeze;
