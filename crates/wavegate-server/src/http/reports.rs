@@ -22,6 +22,7 @@ use crate::http::convert::IntoApi;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::ApiQuery as Query;
 use crate::http::openapi::{BadRequest, Forbidden, Invalid, NotFound, TooLarge, Unauthorized};
+use crate::http::scope;
 use crate::service::reports;
 use crate::state::AppState;
 
@@ -192,8 +193,8 @@ fn not_yours(p: &Principal, release: &str) -> ApiError {
 }
 
 /// `POST /api/v1/feedback`: one item, or `{"feedback": [...]}`; validated whole. An
-/// environment-scoped token posts only about releases with a plan or a rollout in its
-/// environments.
+/// environment-scoped token posts about a release that has a plan or a rollout in its
+/// environments, or none anywhere yet (never about another environment's release).
 #[utoipa::path(post, path = "/api/v1/feedback", tag = "Reports",
     request_body(content = FeedbackBody, description = "One item, or 1 to 1000 as `{feedback: […]}`"),
     security(("bearer" = [])),
@@ -250,7 +251,8 @@ async fn post_feedback(
     let releases: std::collections::BTreeSet<&str> =
         rows.iter().map(|r| r.release.as_str()).collect();
     for release in releases {
-        if !crate::http::scope::release_visible(&state, &p.0, release).await? {
+        let envs = scope::release_environments(&state, release).await?;
+        if !scope::release_writable(&p.0, &envs) {
             return Err(not_yours(&p, release));
         }
     }
@@ -289,7 +291,8 @@ async fn feedback_digest(
     use wavegate_rollout::feedback::to_markdown;
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let format = format(q.format.as_deref(), &DOCUMENT_FORMATS)?;
-    if !crate::http::scope::release_visible(&state, &p.0, &q.release).await? {
+    let envs = scope::release_environments(&state, &q.release).await?;
+    if !scope::release_readable(&p.0, &envs) {
         return Err(not_yours(&p, &q.release));
     }
     let d = reports::feedback_digest(&state, &q.release).await?;

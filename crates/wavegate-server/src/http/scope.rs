@@ -15,8 +15,9 @@
 //!   within its environments ([`AuditReader`]).
 //! - **Tokens**: an environment-scoped admin sees the tokens whose scope lies within its own
 //!   (exactly those it may revoke).
-//! - **Releases** (the feedback digest): readable by a token that may read an environment in
-//!   which the release has a plan or a rollout.
+//! - **Releases** (feedback): readable by a token that may read an environment in which the
+//!   release has a plan or a rollout; writable by it too, and by any token while the release
+//!   has neither.
 //!
 //! **Invariant:** a token scoped to every environment (`*`) sees everything its kind reads;
 //! every rule here narrows only environment-scoped tokens.
@@ -147,34 +148,44 @@ fn within(reader: &TokenRecord, envs: &[String]) -> bool {
     reader.all_envs() || envs.iter().all(|e| e != "*" && reader.allows_env(e))
 }
 
-/// Whether `p` may read what was said about release `release` (`name version`, or a bare
-/// name): a plan or rollout of that release lies in one of its environments.
-pub async fn release_visible(
+/// The environments in which release `release` (`name version`, or a bare name) has a plan
+/// or a rollout.
+pub async fn release_environments(
     state: &AppState,
-    p: &TokenRecord,
     release: &str,
-) -> StoreResult<bool> {
-    if p.all_envs() {
-        return Ok(true);
-    }
+) -> StoreResult<BTreeSet<String>> {
     let names = |r: &Value| {
         let (name, version) =
             (r["name"].as_str().unwrap_or(""), r["version"].as_str().unwrap_or(""));
         name == release || format!("{name} {version}") == release
     };
+    let mut out = BTreeSet::new();
     for plan in state.store.list(Kind::Plan, false).await? {
         if names(&plan.spec["release"])
-            && plan.spec["environment"].as_str().is_some_and(|e| p.allows_env(e))
+            && let Some(env) = plan.spec["environment"].as_str()
         {
-            return Ok(true);
+            out.insert(env.to_owned());
         }
     }
     for row in state.store.rollouts(false).await? {
-        if p.allows_env(&row.environment) && names(&row.doc["plan"]["release"]) {
-            return Ok(true);
+        if names(&row.doc["plan"]["release"]) {
+            out.insert(row.environment);
         }
     }
-    Ok(false)
+    Ok(out)
+}
+
+/// Whether `p` may read what was said about a release in `environments` (its
+/// [`release_environments`]): one of them is its.
+pub fn release_readable(p: &TokenRecord, environments: &BTreeSet<String>) -> bool {
+    p.all_envs() || environments.iter().any(|e| p.allows_env(e))
+}
+
+/// Whether `p` may say something about a release in `environments`: one of them is its, or the
+/// release has no plan or rollout yet (pilot feedback may come first; it is then read only by
+/// tokens for all environments until the release has a plan).
+pub fn release_writable(p: &TokenRecord, environments: &BTreeSet<String>) -> bool {
+    environments.is_empty() || release_readable(p, environments)
 }
 
 /// Which environments an audit entry is about.

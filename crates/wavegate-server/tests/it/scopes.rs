@@ -241,6 +241,14 @@ async fn issue_16_5_scoped_admins_see_only_their_environments() {
     assert_eq!((r.status, r.body["digest"]["overall"]["count"].clone()), (S::OK, json!(1)));
     let ours = "/api/v1/feedback/digest?release=price-factor%201.0.0";
     assert_eq!(app.call(Method::GET, ours, Some(&prod_admin), None).await.status, S::OK);
+    // A release no environment has yet takes anyone's feedback, and is read by all-environment
+    // tokens until it has a plan.
+    let early = json!({"release": "search 0.1.0", "category": "ux", "cohort": "pilots", "sentiment": "positive", "text": "quick"});
+    let r = app.call(Method::POST, "/api/v1/feedback", Some(&prod_sdk), Some(early)).await;
+    assert_eq!(r.status, S::CREATED, "{:?}", r.body);
+    let early = "/api/v1/feedback/digest?release=search%200.1.0";
+    assert_eq!(app.call(Method::GET, early, Some(&prod_sdk), None).await.status, S::FORBIDDEN);
+    assert_eq!(app.admin(Method::GET, early, None).await.status, S::OK);
 
     // The stream's audit events: staging's changes pass the prod admin by.
     let mut s = Reader::open(&app, app.router.clone(), &prod_admin, &[], "").await.unwrap();
