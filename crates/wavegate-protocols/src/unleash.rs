@@ -69,7 +69,8 @@ impl ExportCache {
     }
 }
 
-/// Builds `env`'s features document from flag and segment specs at `revision`.
+/// Builds `env`'s features document from flag and segment specs at `revision`: its features,
+/// and of the segments only those its features use.
 pub fn features_document<'a>(
     flags: impl IntoIterator<Item = (&'a String, &'a FlagSpec)>,
     segments: impl IntoIterator<Item = (&'a String, &'a SegmentSpec)>,
@@ -87,10 +88,15 @@ pub fn features_document<'a>(
         features.push(e.feature);
     }
     features.sort_by(|a, b| a.name.cmp(&b.name));
+    // Only the segments this environment's features use: the others' members (user ids) are
+    // not for its tokens, and an SDK needs nothing it does not refer to.
+    let used: std::collections::BTreeSet<i64> =
+        features.iter().flat_map(|f| &f.strategies).flat_map(|s| &s.segments).copied().collect();
+    let segments = useg.into_iter().filter(|s| used.contains(&s.id)).collect();
     let doc = ClientFeatures {
         version: 2,
         features,
-        segments: useg,
+        segments,
         query: Some(json!({"environment": env, "inlineSegmentConstraints": false})),
         meta: Some(json!({"revisionId": revision})),
     };

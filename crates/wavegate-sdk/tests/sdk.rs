@@ -170,6 +170,76 @@ async fn local_answers_equal_the_servers_and_follow_changes() {
     server.stop().await;
 }
 
+/// Flags on segments of listed users: `vip` (prod) on `pilots`, and `crew` on a segment only dev
+/// uses at first.
+const MEMBERS: &str = r#"
+segments:
+  pilots: { keys: [user-1, user-5, user-8] }
+  crew: { keys: [user-2, user-3] }
+flags:
+  vip:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod: { enabled: true, rules: [ { segment: pilots, serve: "on" } ] }
+  crew:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod: { enabled: true }
+      dev: { enabled: true, rules: [ { segment: crew, serve: "on" } ] }
+"#;
+
+/// A prod-scoped server-sdk token is sent the members of the segments prod uses, so the SDK
+/// evaluates every flag the server does (it used to get them redacted, and the flags on them
+/// did not compile), also a flag that starts using another such segment later.
+// See: issue 16, item 6.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_6_a_prod_token_evaluates_flags_on_segments_with_members() {
+    let server = TestServer::start().await;
+    server.apply(MEMBERS).await;
+    let sdk_token = server.token("server-sdk").await;
+    let client_token = server.token("client-sdk").await;
+    let client = Builder::new(&server.url, &sdk_token, "prod").start().unwrap();
+    client.wait_ready(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(client.flag_keys(), ["crew", "vip"], "every flag compiles");
+    let agree = |key: &'static str| {
+        let (server, client, client_token) = (&server, &client, &client_token);
+        async move {
+            for i in 0..10 {
+                let json = json!({"targetingKey": format!("user-{i}")});
+                let local = client.evaluate(key, &Context::from_json(&json).unwrap()).unwrap();
+                let remote = server.ofrep(client_token, key, &json).await;
+                assert_eq!(
+                    (&local.value, local.variant.as_str()),
+                    (&remote["value"], remote["variant"].as_str().unwrap()),
+                    "{key} for {json}"
+                );
+            }
+        }
+    };
+    agree("vip").await;
+    let member = Context::from_json(&json!({"targetingKey": "user-5"})).unwrap();
+    assert!(client.bool_value("vip", &member, false));
+
+    let mut rx = client.changes();
+    rx.borrow_and_update();
+    server
+        .apply(&MEMBERS.replace(
+            "      prod: { enabled: true }\n      dev:",
+            "      prod: { enabled: true, rules: [ { segment: crew, serve: \"on\" } ] }\n      dev:",
+        ))
+        .await;
+    // The segment's members come with the flag (in one or two stream chunks).
+    let crew = Context::from_json(&json!({"targetingKey": "user-2"})).unwrap();
+    while !client.bool_value("crew", &crew, false) {
+        until_changed(&client, &mut rx, "crew on its segment").await;
+    }
+    agree("crew").await;
+    client.close().await;
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_snapshot_file_serves_when_the_server_is_gone_even_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();

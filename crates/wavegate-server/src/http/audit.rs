@@ -15,6 +15,7 @@ use crate::http::convert::IntoApi;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::ApiQuery as Query;
 use crate::http::openapi::{BadRequest, Forbidden, Invalid, Unauthorized};
+use crate::http::scope::AuditReader;
 use crate::state::AppState;
 
 /// Audit and backup routes.
@@ -45,6 +46,7 @@ fn default_limit() -> i64 {
 }
 
 /// Audit entries, oldest first from `after`; or, with `target`, that target's newest `limit`.
+/// An environment-scoped admin sees only the entries about its environments (`http::scope`).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "Audit",
     params(AuditQuery),
     security(("bearer" = [])),
@@ -62,11 +64,33 @@ async fn list_audit(
     if q.target.is_some() && q.after != 0 {
         return Err(ApiError::invalid("after", "use either target or after, not both"));
     }
-    let rows = match &q.target {
-        Some(t) => state.store.audit_of(t, q.limit).await?,
-        None => state.store.audit(q.after, q.limit).await?,
-    };
-    Ok(Json(rows.iter().map(IntoApi::into_api).collect()))
+    let mut reader = AuditReader::new(&*state.store, &p.0);
+    let mut out = Vec::new();
+    if let Some(t) = &q.target {
+        for row in state.store.audit_of(t, q.limit).await? {
+            out.extend(reader.view(row.into_api()).await?);
+        }
+        return Ok(Json(out));
+    }
+    // An environment-scoped admin sees only some entries: read on until the page is full or
+    // the log ends, so a short page still means the end.
+    let mut after = q.after;
+    loop {
+        let rows = state.store.audit(after, q.limit).await?;
+        let end = (rows.len() as i64) < q.limit;
+        for row in &rows {
+            after = row.entry.seq;
+            if let Some(e) = reader.view(row.into_api()).await? {
+                out.push(e);
+                if out.len() as i64 == q.limit {
+                    return Ok(Json(out));
+                }
+            }
+        }
+        if end {
+            return Ok(Json(out));
+        }
+    }
 }
 
 /// The record verified: the chain from its stored canonical bytes, the listing columns, and

@@ -34,6 +34,7 @@ use crate::http::openapi::{
     BadRequest, Conflict, Forbidden, Invalid, NotFound, ReasonHeader, TooLarge, TooLargeText,
     Unauthorized,
 };
+use crate::http::scope::{self, Members};
 use crate::http::{reason, require_all_envs};
 use crate::service::config;
 use crate::state::AppState;
@@ -165,7 +166,7 @@ macro_rules! versioned {
                 Path((key, v)): Path<(String, i64)>,
             ) -> ApiResult<Json<Version>> {
                 let mut rec = version_kind(&s, &p, $kind, &key, v).await?;
-                rec.spec = redact(&p, $kind, rec.spec);
+                rec.spec = Reading::of(&s, &p, $kind).await?.redact(&key, rec.spec);
                 Ok(Json(rec.into_api()))
             }
 
@@ -219,10 +220,24 @@ fn key_ok(key: &str) -> ApiResult<()> {
 }
 
 /// Refuses a flag change an environment-scoped admin token may not make: it may change only the
-/// environments in its scope, and nothing shared by all environments.
-fn check_flag_scope(p: &Principal, old: Option<&Value>, new: &Value) -> ApiResult<()> {
+/// environments in its scope, and nothing shared by all environments. `archived` is the flag's
+/// state before and after: archiving or unarchiving stops or starts serving the flag in every
+/// environment, so any change of it needs a token for all environments, whichever route makes
+/// it (archive, unarchive, put, apply or revert).
+fn check_flag_scope(
+    p: &Principal,
+    old: Option<&Value>,
+    new: &Value,
+    archived: (bool, bool),
+) -> ApiResult<()> {
     if p.0.all_envs() {
         return Ok(());
+    }
+    if archived.0 != archived.1 {
+        let what = if archived.1 { "archives" } else { "unarchives" };
+        return Err(ApiError::forbidden(format!(
+            "this change {what} the flag, which changes it in every environment; it needs an admin token for all environments"
+        )));
     }
     let empty = Value::Object(serde_json::Map::new());
     let old = old.unwrap_or(&empty);
@@ -249,10 +264,19 @@ fn check_flag_scope(p: &Principal, old: Option<&Value>, new: &Value) -> ApiResul
     Ok(())
 }
 
-/// Refuses a change of `kind` from `old` to `new` that the token's scope does not cover.
-fn check_scope(p: &Principal, kind: Kind, old: Option<&Value>, new: &Value) -> ApiResult<()> {
+/// Refuses a change of `kind` from `old` (its spec and whether it is archived) to `new` that the
+/// token's scope does not cover.
+fn check_scope(
+    p: &Principal,
+    kind: Kind,
+    old: Option<(&Value, bool)>,
+    new: (&Value, bool),
+) -> ApiResult<()> {
     match kind {
-        Kind::Flag => check_flag_scope(p, old, new),
+        Kind::Flag => {
+            let was_archived = old.is_some_and(|(_, a)| a);
+            check_flag_scope(p, old.map(|(v, _)| v), new.0, (was_archived, new.1))
+        }
         Kind::Segment | Kind::Plan | Kind::Scorecard | Kind::Setting => {
             require_all_envs(p, "changing a segment")
         }
@@ -330,27 +354,26 @@ struct ListQuery {
     stale: bool,
 }
 
-/// What a token may read of a flag or segment: an environment-scoped token sees only its
-/// environments' state, and only all-environment tokens see segment members (user ids).
-pub(crate) fn redact(p: &Principal, kind: Kind, mut spec: Value) -> Value {
-    if p.0.all_envs() {
-        return spec;
+/// What `p` may read of `kind` (`http::scope`): an environment-scoped token sees only its
+/// environments' state of a flag, and the members of the segments its environments use.
+struct Reading<'a> {
+    p: &'a Principal,
+    kind: Kind,
+    members: Members,
+}
+
+impl Reading<'_> {
+    async fn of<'a>(state: &AppState, p: &'a Principal, kind: Kind) -> ApiResult<Reading<'a>> {
+        let members = match kind {
+            Kind::Segment => Members::of(&*state.store, &p.0).await?,
+            _ => Members::All,
+        };
+        Ok(Reading { p, kind, members })
     }
-    match kind {
-        Kind::Flag => {
-            if let Some(envs) = spec.get_mut("environments").and_then(Value::as_object_mut) {
-                envs.retain(|name, _| p.0.allows_env(name));
-            }
-        }
-        Kind::Segment => {
-            if let Some(o) = spec.as_object_mut().filter(|o| o.contains_key("keys")) {
-                o.remove("keys");
-                o.insert("keys_redacted".into(), Value::Bool(true));
-            }
-        }
-        Kind::Plan | Kind::Scorecard | Kind::Setting => {}
+
+    fn redact(&self, key: &str, spec: Value) -> Value {
+        scope::redact(&self.p.0, &self.members, self.kind, key, spec)
     }
-    spec
 }
 
 async fn list_kind(
@@ -361,11 +384,12 @@ async fn list_kind(
 ) -> ApiResult<Json<Vec<Head>>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let heads = state.heads(kind, q.archived).await?;
+    let reading = Reading::of(state, p, kind).await?;
     Ok(Json(
         heads
             .into_iter()
             .map(|mut h| {
-                h.spec = redact(p, kind, h.spec);
+                h.spec = reading.redact(&h.key, h.spec);
                 h.into_api()
             })
             .collect(),
@@ -375,7 +399,7 @@ async fn list_kind(
 async fn get_kind(state: &AppState, p: &Principal, kind: Kind, key: &str) -> ApiResult<Json<Head>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let mut head = state.head(kind, key).await?.ok_or_else(|| not_found(kind, key))?;
-    head.spec = redact(p, kind, head.spec);
+    head.spec = Reading::of(state, p, kind).await?.redact(key, head.spec);
     Ok(Json(head.into_api()))
 }
 
@@ -390,11 +414,12 @@ async fn versions_kind(
     if versions.is_empty() {
         return Err(not_found(kind, key));
     }
+    let reading = Reading::of(state, p, kind).await?;
     Ok(Json(
         versions
             .into_iter()
             .map(|mut v| {
-                v.spec = redact(p, kind, v.spec);
+                v.spec = reading.redact(key, v.spec);
                 v.into_api()
             })
             .collect(),
@@ -435,8 +460,9 @@ async fn diff_kind(
     };
     let mut a = version_kind(state, p, kind, key, q.from).await?;
     let mut b = version_kind(state, p, kind, key, to).await?;
-    a.spec = redact(p, kind, a.spec);
-    b.spec = redact(p, kind, b.spec);
+    let reading = Reading::of(state, p, kind).await?;
+    a.spec = reading.redact(key, a.spec);
+    b.spec = reading.redact(key, b.spec);
     let pretty = |v: &VersionRecord| {
         let mut s = serde_json::to_string_pretty(&json!({"archived": v.archived, "spec": v.spec}))
             .unwrap_or_default();
@@ -469,7 +495,7 @@ async fn put_kind(
     key_ok(key)?;
     let spec = config::validated(state, kind, key, &spec, "body").await?;
     let old = state.head(kind, key).await?;
-    check_scope(p, kind, old.as_ref().map(|h| &h.spec), &spec)?;
+    check_scope(p, kind, old.as_ref().map(|h| (&h.spec, h.archived)), (&spec, false))?;
     let mut w = config::put(kind, key, spec, false);
     w.expected_version = expected_version(headers)?;
     let out = config::write(state, vec![w], p.name(), reason(headers)).await?;
@@ -491,7 +517,7 @@ async fn set_archived(
     p.require_admin()?;
     let head = state.head(kind, key).await?.ok_or_else(|| not_found(kind, key))?;
     match kind {
-        Kind::Flag => check_flag_scope(p, Some(&head.spec), &head.spec)
+        Kind::Flag => check_flag_scope(p, Some(&head.spec), &head.spec, (head.archived, archived))
             .and_then(|_| require_all_envs(p, "archiving a flag"))?,
         Kind::Segment | Kind::Plan | Kind::Scorecard | Kind::Setting => {
             require_all_envs(p, "changing a segment or plan")?
@@ -523,7 +549,7 @@ async fn revert(
         require_all_envs(p, "changing a segment")?;
     }
     config::validated(state, kind, key, &target.spec, "version").await?;
-    check_scope(p, kind, Some(&head.spec), &target.spec)?;
+    check_scope(p, kind, Some((&head.spec, head.archived)), (&target.spec, target.archived))?;
     let mut w = config::put(kind, key, target.spec, target.archived);
     w.action = Some("revert".into());
     w.details = json!({"reverted_to": body.version});
@@ -602,7 +628,8 @@ async fn get_flag(
 
 // ---------- segments ----------
 
-/// The live (or archived) segments; only tokens for all environments see their members.
+/// The live (or archived) segments; an environment-scoped token sees the members (`keys`) only
+/// of the segments that live flags use in its environments.
 #[utoipa::path(get, path = "/api/v1/segments", tag = "Segments",
     params(ListQuery),
     security(("bearer" = [])),
@@ -616,7 +643,8 @@ async fn list_segments(
     list_kind(&s, &p, Kind::Segment, &q).await
 }
 
-/// A segment's head (its `keys` become `keys_redacted: true` for environment-scoped tokens).
+/// A segment's head (for an environment-scoped token, its `keys` become `keys_redacted: true`
+/// unless a live flag uses it in one of the token's environments).
 #[utoipa::path(get, path = "/api/v1/segments/{key}", tag = "Segments",
     params(("key" = String, Path, description = "The segment's key")),
     security(("bearer" = [])),
@@ -697,7 +725,8 @@ async fn apply_file(
     for (key, spec) in &file.flags {
         let spec = serde_json::to_value(spec).map_err(ApiError::internal)?;
         let old = state.head(Kind::Flag, key).await?;
-        check_flag_scope(&p, old.as_ref().map(|h| &h.spec), &spec)?;
+        let was_archived = old.as_ref().is_some_and(|h| h.archived);
+        check_flag_scope(&p, old.as_ref().map(|h| &h.spec), &spec, (was_archived, false))?;
         puts.push(config::put(Kind::Flag, key, spec, false));
     }
     let out = config::write(&state, puts, p.name(), reason(&headers)).await?;

@@ -22,6 +22,7 @@ pub mod protocols;
 pub mod reports;
 pub mod rollouts;
 pub mod schedule;
+pub mod scope;
 pub mod scorecard;
 pub mod stream;
 pub mod tokens;

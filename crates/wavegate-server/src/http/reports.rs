@@ -22,6 +22,7 @@ use crate::http::convert::IntoApi;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::ApiQuery as Query;
 use crate::http::openapi::{BadRequest, Forbidden, Invalid, NotFound, TooLarge, Unauthorized};
+use crate::http::scope;
 use crate::service::reports;
 use crate::state::AppState;
 
@@ -194,7 +195,17 @@ enum FeedbackBody {
     One(FeedbackItem),
 }
 
-/// `POST /api/v1/feedback`: one item, or `{"feedback": [...]}`; validated whole.
+/// The refusal of a release outside an environment-scoped token's environments.
+fn not_yours(p: &Principal, release: &str) -> ApiError {
+    ApiError::forbidden(format!(
+        "release {release:?} has no plan or rollout in this token's environments ({})",
+        p.0.environments.join(", ")
+    ))
+}
+
+/// `POST /api/v1/feedback`: one item, or `{"feedback": [...]}`; validated whole. An
+/// environment-scoped token posts about a release that has a plan or a rollout in its
+/// environments, or none anywhere yet (never about another environment's release).
 #[utoipa::path(post, path = "/api/v1/feedback", tag = "Reports",
     request_body(content = FeedbackBody, description = "One item, or 1 to 1000 as `{feedback: […]}`"),
     security(("bearer" = [])),
@@ -247,6 +258,15 @@ async fn post_feedback(
             principal: p.name().to_owned(),
         });
     }
+    // What is said about a release belongs to the environments it is rolled out in.
+    let releases: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.release.as_str()).collect();
+    for release in releases {
+        let envs = scope::release_environments(&state, release).await?;
+        if !scope::release_writable(&p.0, &envs) {
+            return Err(not_yours(&p, release));
+        }
+    }
     let ids = state.store.add_feedback(&rows).await?;
     let accepted = FeedbackAccepted { accepted: ids.len() as u64, ids };
     Ok((axum::http::StatusCode::CREATED, axum::Json(accepted)).into_response())
@@ -263,7 +283,9 @@ struct DigestQuery {
     format: Option<String>,
 }
 
-/// `GET /api/v1/feedback/digest?release=…`: themes by category and cohort.
+/// `GET /api/v1/feedback/digest?release=…`: themes by category and cohort. An
+/// environment-scoped token reads the digest of a release only when the release has a plan or
+/// a rollout in one of its environments.
 #[utoipa::path(get, path = "/api/v1/feedback/digest", tag = "Reports",
     params(DigestQuery),
     security(("bearer" = [])),
@@ -280,6 +302,10 @@ async fn feedback_digest(
     use wavegate_rollout::feedback::to_markdown;
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let format = format(q.format.as_deref(), &DOCUMENT_FORMATS)?;
+    let envs = scope::release_environments(&state, &q.release).await?;
+    if !scope::release_readable(&p.0, &envs) {
+        return Err(not_yours(&p, &q.release));
+    }
     let d = reports::feedback_digest(&state, &q.release).await?;
     Ok(match format {
         Format::Markdown => document(format, to_markdown(&q.release, &d)),

@@ -77,6 +77,10 @@ async fn apply_plan(
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("plan is not valid UTF-8"))?;
     let (plan, findings) = plans::parse(text)?;
     p.require_env(&plan.environment)?;
+    // Moving a plan out of an environment is a change there too.
+    if let Some(old) = state.head(Kind::Plan, &plan.name).await? {
+        p.require_env(old.spec["environment"].as_str().unwrap_or_default())?;
+    }
     let reason = crate::http::reason(&headers);
     let out = plans::apply(&state, &plan, &state.change(p.name(), reason)).await?;
     let warnings = findings.iter().map(IntoApi::into_api).collect();
@@ -125,7 +129,8 @@ async fn get_plan(
     Ok(Json(h.into_api()))
 }
 
-/// Every version of a plan, oldest first.
+/// Every version of a plan, oldest first: those in the token's environments, when the plan's
+/// current version is in one of them.
 #[utoipa::path(get, path = "/api/v1/plans/{name}/versions", tag = "Plans",
     params(("name" = String, Path, description = "The plan's name")),
     security(("bearer" = [])),
@@ -138,10 +143,15 @@ async fn plan_versions(
 ) -> ApiResult<Json<Vec<PlanVersion>>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let v = state.store.versions(Kind::Plan, &name).await?;
-    if v.is_empty() {
+    let env = |v: &wavegate_store::VersionRecord| {
+        v.spec["environment"].as_str().unwrap_or_default().to_owned()
+    };
+    let Some(current) = v.last().map(env) else {
         return Err(ApiError::not_found(format!("plan {name:?} not found")));
-    }
-    Ok(Json(v.into_iter().map(IntoApi::into_api).collect()))
+    };
+    p.require_env(&current)?;
+    let readable = v.into_iter().filter(|v| p.0.allows_env(&env(v)));
+    Ok(Json(readable.map(IntoApi::into_api).collect()))
 }
 
 /// Records a drill as evidence for the stored plan version it rehearsed.
@@ -150,7 +160,7 @@ async fn plan_versions(
     request_body = RecordDrill,
     security(("bearer" = [])),
     responses((status = 201, description = "Recorded", body = DrillRecorded),
-        BadRequest, Unauthorized, Forbidden, Conflict, TooLarge, Invalid))]
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, TooLarge, Invalid))]
 async fn record_drill(
     State(state): State<AppState>,
     p: Principal,
@@ -158,6 +168,7 @@ async fn record_drill(
     JsonBody(body): JsonBody<RecordDrill>,
 ) -> ApiResult<Response> {
     p.require_admin()?;
+    p.require_env(&plans::get(&state, &name).await?.0.environment)?;
     let d = plans::record_drill(&state, &name, body.plan, body.report, p.name()).await?;
     let recorded = DrillRecorded {
         id: d.id,
@@ -169,18 +180,19 @@ async fn record_drill(
     Ok((StatusCode::CREATED, Json(recorded)).into_response())
 }
 
-/// The drills recorded for a plan.
+/// The drills recorded for a plan (in the token's environments).
 #[utoipa::path(get, path = "/api/v1/plans/{name}/drills", tag = "Plans",
     params(("name" = String, Path, description = "The plan's name")),
     security(("bearer" = [])),
     responses((status = 200, description = "Its drills", body = Vec<Drill>),
-        Unauthorized, Forbidden))]
+        Unauthorized, Forbidden, NotFound))]
 async fn list_drills(
     State(state): State<AppState>,
     p: Principal,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<Drill>>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    p.require_env(&plans::get(&state, &name).await?.0.environment)?;
     let rows = state.store.drills(&name).await?;
     Ok(Json(rows.into_iter().map(IntoApi::into_api).collect()))
 }
@@ -213,9 +225,15 @@ async fn start_rollout(
     let (plan, _) = plans::get(&state, &body.plan).await?;
     p.require_env(&plan.environment)?;
     if let Some(at) = &body.start_at {
-        let scheduled =
-            crate::service::schedules::schedule(&state, p.name(), &body.plan, at, body.reason)
-                .await?;
+        let scheduled = crate::service::schedules::schedule(
+            &state,
+            p.name(),
+            &body.plan,
+            &plan.environment,
+            at,
+            body.reason,
+        )
+        .await?;
         return Ok((StatusCode::ACCEPTED, Json(Scheduled { scheduled })).into_response());
     }
     let req = rollouts::StartRequest {

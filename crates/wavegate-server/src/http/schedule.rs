@@ -14,7 +14,7 @@ use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::ApiPath as Path;
 use crate::http::openapi::{Forbidden, NotFound, Unauthorized};
-use crate::service::{plans, schedules};
+use crate::service::schedules::{self, Pending};
 use crate::state::AppState;
 
 /// Schedule routes.
@@ -22,7 +22,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_schedules)).routes(routes!(cancel_schedule))
 }
 
-/// Pending scheduled starts of plans in the token's environments, soonest first.
+/// Pending scheduled starts in the token's environments (the environment each was scheduled
+/// in), soonest first.
 #[utoipa::path(get, path = "/api/v1/schedules", tag = "Governance",
     security(("bearer" = [])),
     responses((status = 200, description = "The schedules", body = Vec<Schedule>),
@@ -32,18 +33,17 @@ async fn list_schedules(
     p: Principal,
 ) -> ApiResult<Json<Vec<Schedule>>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    let mut items = Vec::new();
-    for (plan, start_at, requester, reason) in schedules::pending(&state).await? {
-        // Only schedules of plans in the token's environments (a deleted plan's: all-env only).
-        let env = plans::get(&state, &plan).await.ok().map(|(spec, _)| spec.environment);
-        if env.as_deref().map_or(p.0.all_envs(), |e| p.0.allows_env(e)) {
-            items.push(Schedule { plan, start_at, requester, reason });
-        }
-    }
-    Ok(Json(items))
+    let visible = schedules::pending(&state).await?.into_iter().filter(|s| readable(&p, s));
+    Ok(Json(visible.map(|s| s.view()).collect()))
 }
 
-/// Cancels a plan's scheduled start.
+/// Whether `p` may see (and, as an admin, cancel) a schedule: one in its environments (one
+/// whose plan is gone: all-environment tokens only).
+fn readable(p: &Principal, s: &Pending) -> bool {
+    s.environment.as_deref().map_or(p.0.all_envs(), |e| p.0.allows_env(e))
+}
+
+/// Cancels a plan's scheduled start (an admin token for the environment it was scheduled in).
 #[utoipa::path(delete, path = "/api/v1/schedules/{plan}", tag = "Governance",
     params(("plan" = String, Path, description = "The plan's name")),
     security(("bearer" = [])),
@@ -55,16 +55,15 @@ async fn cancel_schedule(
     Path(plan): Path<String>,
 ) -> ApiResult<Json<Cancelled>> {
     p.require_admin()?;
-    // The plan's environment decides who may cancel (an unknown plan: all-environment tokens).
-    match plans::get(&state, &plan).await {
-        Ok((spec, _)) => p.require_env(&spec.environment)?,
-        Err(_) if !p.0.all_envs() => {
-            return Err(ApiError::forbidden(
-                "cancelling this schedule needs an admin token for all environments",
-            ));
-        }
-        Err(_) => {}
+    let Some(pending) = schedules::find(&state, &plan).await? else {
+        return Err(ApiError::not_found(format!("no scheduled start of plan {plan:?}")));
+    };
+    if !readable(&p, &pending) {
+        return Err(ApiError::forbidden(format!(
+            "this start is scheduled in {}; cancelling it needs an admin token for that environment",
+            pending.environment.as_deref().unwrap_or("an environment that no longer has the plan")
+        )));
     }
-    schedules::cancel(&state, &plan, p.name()).await?;
+    schedules::cancel(&state, &pending, p.name()).await?;
     Ok(Json(Cancelled { plan, cancelled: true }))
 }

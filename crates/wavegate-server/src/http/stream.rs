@@ -1,8 +1,12 @@
 //! `GET /api/v1/stream`: server-sent events for SDKs, edge relays and the dashboard.
 //!
-//! A new connection gets one `snapshot` event (every live flag and segment, redacted to the
-//! token's environments), then one event per audit entry as it commits: `flag` or `segment`
-//! with the changed item's current head, or (admin tokens only) `audit` for everything else.
+//! A new connection gets one `snapshot` event (every live flag and segment, redacted to what
+//! the token may read: `http::scope`), then one event per audit entry as it commits: `flag` or
+//! `segment` with the changed item's current head, or (admin tokens only) `audit` for
+//! everything else, each entry only when the admin may see it (an environment-scoped admin sees
+//! the entries about its environments, as in `GET /api/v1/audit`). A flag that starts using a
+//! segment in an environment-scoped subscriber's environments is preceded by that segment
+//! with its members (an SDK or relay needs them to evaluate the flag).
 //! Every such event's id is the audit sequence number, so a client that reconnects with
 //! `Last-Event-ID` gets exactly what it missed, replayed from the store. Admin tokens also get
 //! coalesced `changed` notices (no id) when verdicts or event aggregates move. Comment lines
@@ -11,6 +15,7 @@
 //! Only `admin` and `server-sdk` tokens may stream: the stream carries rules and segment
 //! members (DESIGN.md, "Streams and secrets").
 
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -30,6 +35,7 @@ use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::ApiQuery as Query;
 use crate::http::openapi::{BadRequest, Forbidden, Invalid, Unauthorized};
+use crate::http::scope::{self, AuditReader, Members};
 use crate::runtime::feed::{FeedItem, item_for};
 use crate::state::AppState;
 
@@ -54,11 +60,19 @@ struct Scope {
     admin: bool,
     /// What determines the rendering: token kind and environments, the environment asked for.
     key: String,
+    /// Segments whose members this subscriber has been sent (environment-scoped tokens only):
+    /// a flag that starts using another one in its environments brings that one's members.
+    members_sent: BTreeSet<String>,
 }
 
 impl Scope {
-    fn head(&self, kind: Kind, h: &Head) -> Value {
-        let mut spec = crate::http::config::redact(&self.principal, kind, h.spec.clone());
+    /// Whether this subscriber reads environment `env`'s part of flags.
+    fn reads_env(&self, env: &str) -> bool {
+        self.principal.0.allows_env(env) && self.environment.as_ref().is_none_or(|e| e == env)
+    }
+
+    fn head(&self, kind: Kind, h: &Head, members: &Members) -> Value {
+        let mut spec = scope::redact(&self.principal.0, members, kind, &h.key, h.spec.clone());
         if let (Kind::Flag, Some(env)) = (kind, &self.environment)
             && let Some(envs) = spec.get_mut("environments").and_then(Value::as_object_mut)
         {
@@ -67,48 +81,105 @@ impl Scope {
         json!({"key": h.key, "version": h.version, "archived": h.archived, "spec": spec})
     }
 
-    /// The SSE event for a feed item, if this subscriber may see it (rendered once per scope).
-    fn event(&self, item: &FeedItem) -> Option<Event> {
-        match item {
-            FeedItem::Audit { seq, entry, head, rendered } => {
-                let cached = rendered
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .get(&self.key)
-                    .cloned();
-                let out = match cached {
-                    Some(out) => out,
-                    None => {
-                        let out = self.render(entry, head.as_deref());
-                        rendered
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .insert(self.key.clone(), out.clone());
-                        out
-                    }
-                };
-                let (name, data) = out?;
-                Some(Event::default().event(name).id(seq.to_string()).data(&*data))
-            }
-            FeedItem::Changed if self.admin => Some(Event::default().event("changed").data("{}")),
-            FeedItem::Changed => None,
+    /// Whether this subscriber may read the members of a segment used in `used_in`.
+    fn members_of(&self, key: &str, used_in: &BTreeSet<String>) -> Members {
+        if self.principal.0.all_envs() {
+            return Members::All;
         }
+        let used = used_in.iter().any(|e| self.principal.0.allows_env(e));
+        Members::Of(if used { BTreeSet::from([key.to_owned()]) } else { BTreeSet::new() })
     }
 
-    fn render(
+    /// The SSE events for a feed item that this subscriber may see: for a flag that uses
+    /// segments whose members it has not been sent, those segments first (without an id, so a
+    /// reconnect resumes before the flag and gets them again); then the item itself, rendered
+    /// once per scope.
+    async fn events(&mut self, state: &AppState, item: &FeedItem) -> Result<Vec<Event>, Ended> {
+        let FeedItem::Audit { seq, entry, head, segments, used_in, rendered } = item else {
+            return Ok(if self.admin {
+                vec![Event::default().event("changed").data("{}")]
+            } else {
+                vec![]
+            });
+        };
+        let mut out = Vec::new();
+        match head.as_deref() {
+            Some((Kind::Flag, flag)) if !self.principal.0.all_envs() && !flag.archived => {
+                let needed: BTreeSet<String> =
+                    scope::flag_segments(&flag.spec, |e| self.reads_env(e))
+                        .filter(|name| !self.members_sent.contains(*name))
+                        .map(str::to_owned)
+                        .collect();
+                for seg in segments.iter().filter(|s| needed.contains(&s.key)) {
+                    if seg.spec.get("keys").is_some() {
+                        let members = Members::Of(BTreeSet::from([seg.key.clone()]));
+                        let data = self.head(Kind::Segment, seg, &members).to_string();
+                        out.push(Event::default().event("segment").data(data));
+                    }
+                    self.members_sent.insert(seg.key.clone());
+                }
+            }
+            Some((Kind::Segment, seg)) if !self.principal.0.all_envs() => {
+                if self.members_of(&seg.key, used_in).allows(&seg.key) {
+                    self.members_sent.insert(seg.key.clone());
+                } else {
+                    self.members_sent.remove(&seg.key);
+                }
+            }
+            _ => {}
+        }
+        let cached = rendered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&self.key)
+            .cloned();
+        let rendering = match cached {
+            Some(r) => r,
+            None => {
+                let r = self.render(state, entry, head.as_deref(), used_in).await?;
+                rendered
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(self.key.clone(), r.clone());
+                r
+            }
+        };
+        if let Some((name, data)) = rendering {
+            out.push(Event::default().event(name).id(seq.to_string()).data(&*data));
+        }
+        Ok(out)
+    }
+
+    /// An audit item as this scope sees it: a flag or segment head (with the audit entry, for
+    /// admins that may see it), or for admins the entry alone when they may see it.
+    async fn render(
         &self,
+        state: &AppState,
         entry: &Value,
         head: Option<&(Kind, Head)>,
-    ) -> Option<(&'static str, Arc<str>)> {
-        let (name, mut data) = match head {
-            Some((kind, h)) => (kind.as_str(), self.head(*kind, h)),
-            None if self.admin => ("audit", entry.clone()),
-            None => return None,
+        used_in: &BTreeSet<String>,
+    ) -> Result<Option<(&'static str, Arc<str>)>, Ended> {
+        let audit = if self.admin {
+            AuditReader::new(&*state.store, &self.principal.0).view_json(entry).await?
+        } else {
+            None
         };
-        if self.admin && head.is_some() {
-            data["audit"] = entry.clone();
-        }
-        Some((name, Arc::from(data.to_string())))
+        let (name, data) = match (head, audit) {
+            (Some((kind, h)), audit) => {
+                let members = match kind {
+                    Kind::Segment => self.members_of(&h.key, used_in),
+                    _ => Members::All,
+                };
+                let mut data = self.head(*kind, h, &members);
+                if let Some(entry) = audit {
+                    data["audit"] = entry;
+                }
+                (kind.as_str(), data)
+            }
+            (None, Some(entry)) => ("audit", entry),
+            (None, None) => return Ok(None),
+        };
+        Ok(Some((name, Arc::from(data.to_string()))))
     }
 }
 
@@ -155,15 +226,22 @@ async fn stream(
         p.0.environments.join(","),
         q.environment.as_deref().unwrap_or("*")
     );
-    let scope = Scope { principal: p, environment: q.environment, admin, key };
+    let scope = Scope {
+        principal: p,
+        environment: q.environment,
+        admin,
+        key,
+        members_sent: BTreeSet::new(),
+    };
     let (tx, out) = mpsc::channel::<Event>(256);
     let heartbeat = state.streams.heartbeat;
     state.metrics.stream_subscribers.inc();
     let metrics = state.metrics.clone();
     let mut closing = state.streams.closing.subscribe();
     tokio::spawn(async move {
+        let mut scope = scope;
         tokio::select! {
-            r = serve(&state, &scope, last_id, rx, &tx) => {
+            r = serve(&state, &mut scope, last_id, rx, &tx) => {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, "stream subscriber ended");
                 }
@@ -195,7 +273,7 @@ async fn send(tx: &mpsc::Sender<Event>, e: Event) -> Result<(), Ended> {
 /// Feeds one subscriber until it goes away.
 async fn serve(
     state: &AppState,
-    scope: &Scope,
+    scope: &mut Scope,
     last_id: Option<i64>,
     mut rx: broadcast::Receiver<Arc<FeedItem>>,
     tx: &mpsc::Sender<Event>,
@@ -230,7 +308,7 @@ async fn serve(
                     }
                     sent = *seq;
                 }
-                if let Some(e) = scope.event(&item) {
+                for e in scope.events(state, &item).await? {
                     send(tx, e).await?;
                 }
             }
@@ -245,7 +323,7 @@ async fn serve(
 /// Sends every audit entry after `after` from the store; returns the last sequence sent.
 async fn replay(
     state: &AppState,
-    scope: &Scope,
+    scope: &mut Scope,
     mut after: i64,
     tx: &mpsc::Sender<Event>,
 ) -> Result<i64, Ended> {
@@ -254,7 +332,9 @@ async fn replay(
         let full = rows.len() == 500;
         for row in &rows {
             after = row.entry.seq;
-            if let Some(e) = scope.event(&item_for(&*state.store, &state.record, row).await?) {
+            for e in
+                scope.events(state, &item_for(&*state.store, &state.record, row).await?).await?
+            {
                 send(tx, e).await?;
             }
         }
@@ -264,23 +344,19 @@ async fn replay(
     }
 }
 
-/// Every live flag and segment the subscriber may read, with the configuration revision.
-async fn snapshot(state: &AppState, scope: &Scope) -> Result<Value, Ended> {
+/// Every live flag and segment the subscriber may read, with the configuration revision (the
+/// members of the segments its environments use, `http::scope`).
+async fn snapshot(state: &AppState, scope: &mut Scope) -> Result<Value, Ended> {
     let revision = state.store.revision().await?;
-    let flags: Vec<Value> = state
-        .store
-        .list(Kind::Flag, false)
-        .await?
-        .iter()
-        .map(|h| scope.head(Kind::Flag, h))
-        .collect();
-    let segments: Vec<Value> = state
-        .store
-        .list(Kind::Segment, false)
-        .await?
-        .iter()
-        .map(|h| scope.head(Kind::Segment, h))
-        .collect();
+    let flag_heads = state.heads(Kind::Flag, false).await?;
+    let members = Members::from_flags(&scope.principal.0, flag_heads.iter().map(|h| &h.spec));
+    let flags: Vec<Value> =
+        flag_heads.iter().map(|h| scope.head(Kind::Flag, h, &members)).collect();
+    let segment_heads = state.heads(Kind::Segment, false).await?;
+    scope.members_sent =
+        segment_heads.iter().filter(|h| members.allows(&h.key)).map(|h| h.key.clone()).collect();
+    let segments: Vec<Value> =
+        segment_heads.iter().map(|h| scope.head(Kind::Segment, h, &members)).collect();
     let environments: Vec<String> = state
         .snapshot
         .load()

@@ -16,7 +16,7 @@ use crate::http::json::{ApiPath as Path, JsonBody};
 use crate::http::openapi::{
     BadRequest, Conflict, Forbidden, Invalid, NotFound, ReasonHeader, TooLarge, Unauthorized,
 };
-use crate::http::{reason, require_all_envs};
+use crate::http::{reason, require_all_envs, scope};
 use crate::state::AppState;
 
 /// Token routes.
@@ -104,7 +104,8 @@ async fn create_token(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-/// Every token, revoked ones included (never their secrets).
+/// Every token, revoked ones included (never their secrets); an environment-scoped admin sees
+/// the tokens whose scope lies within its own (the ones it may revoke).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "Tokens",
     security(("bearer" = [])),
     responses((status = 200, description = "The tokens", body = Vec<Token>),
@@ -112,7 +113,8 @@ async fn create_token(
 async fn list_tokens(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Vec<Token>>> {
     p.require_admin()?;
     let tokens = state.store.tokens().await?;
-    Ok(Json(tokens.iter().map(IntoApi::into_api).collect()))
+    let visible = tokens.iter().filter(|t| scope::token_visible(&p.0, t));
+    Ok(Json(visible.map(IntoApi::into_api).collect()))
 }
 
 /// Revokes a live token (not one with a wider scope than the caller's, and never the last
@@ -134,7 +136,7 @@ async fn revoke_token(
     let Some(target) = target else {
         return Err(ApiError::not_found(format!("live token {id:?} not found")));
     };
-    if !p.0.all_envs() && !target.environments.iter().all(|e| p.0.allows_env(e)) {
+    if !scope::token_visible(&p.0, &target) {
         return Err(ApiError::forbidden("this token may not revoke a token with a wider scope"));
     }
     state.store.revoke_token(&id, &state.change(p.name(), reason(&headers))).await?;

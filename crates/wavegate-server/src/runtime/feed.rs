@@ -8,6 +8,7 @@
 //! batches, verdicts recorded on a tick) are announced as coalesced [`FeedItem::Changed`]
 //! notices, at most one per [`FeedConfig::coalesce`].
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use tokio::sync::broadcast;
 use wavegate_store::{AuditRow, Head, Kind, Store, StoreResult};
 
 use crate::http::convert::IntoApi;
+use crate::http::scope::{environments_using, flag_segments};
 
 /// Feed tuning.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +50,13 @@ pub enum FeedItem {
         entry: Value,
         /// The changed flag or segment's current head.
         head: Option<Box<(Kind, Head)>>,
+        /// For a flag: the current heads of the live segments its rules name (in any
+        /// environment), so a stream can send an environment-scoped subscriber the members it
+        /// newly needs along with the flag.
+        segments: Vec<Head>,
+        /// For a segment: the environments whose live flags use it (whose tokens may read its
+        /// members, `http::scope`).
+        used_in: BTreeSet<String>,
         /// Its stream rendering per subscriber scope, computed once and shared by every
         /// subscriber with that scope (10,000 subscribers need not serialise it 10,000 times).
         rendered: RenderCache,
@@ -157,22 +166,37 @@ pub fn audit_json(r: &AuditRow) -> Value {
         .unwrap_or_default()
 }
 
-/// Builds the feed item for one audit row (reading the changed flag or segment's head, as
-/// the audit record vouches for it).
+/// Builds the feed item for one audit row (reading the changed flag or segment's head, and for
+/// a flag the segments it names, for a segment where it is used), as the audit record vouches
+/// for them.
 pub async fn item_for(store: &dyn Store, record: &Record, row: &AuditRow) -> StoreResult<FeedItem> {
-    let kind = match row.target.split_once(':') {
-        Some(("flag", key)) => Some((Kind::Flag, key)),
-        Some(("segment", key)) => Some((Kind::Segment, key)),
+    let (mut segments, mut used_in) = (Vec::new(), BTreeSet::new());
+    let head = match row.target.split_once(':') {
+        Some(("flag", key)) => {
+            let head = record.head(store, Kind::Flag, key).await?;
+            if let Some(h) = head.as_ref().filter(|h| !h.archived) {
+                let names: BTreeSet<&str> = flag_segments(&h.spec, |_| true).collect();
+                for name in names {
+                    segments.extend(
+                        record.head(store, Kind::Segment, name).await?.filter(|s| !s.archived),
+                    );
+                }
+            }
+            head.map(|h| Box::new((Kind::Flag, h)))
+        }
+        Some(("segment", key)) => {
+            let flags = record.heads(store, Kind::Flag, false).await?;
+            used_in = environments_using(flags.iter().map(|h| &h.spec), key);
+            record.head(store, Kind::Segment, key).await?.map(|h| Box::new((Kind::Segment, h)))
+        }
         _ => None,
-    };
-    let head = match kind {
-        Some((kind, key)) => record.head(store, kind, key).await?.map(|h| Box::new((kind, h))),
-        None => None,
     };
     Ok(FeedItem::Audit {
         seq: row.entry.seq,
         entry: audit_json(row),
         head,
+        segments,
+        used_in,
         rendered: Arc::default(),
     })
 }

@@ -12,7 +12,8 @@ use crate::service::ServiceError;
 use crate::service::ServiceResult;
 use crate::state::AppState;
 
-const KEY: &str = "freeze";
+/// The key of the setting that holds the freeze.
+pub const KEY: &str = "freeze";
 
 /// The freeze's reason when it is on.
 pub async fn active(state: &AppState) -> ServiceResult<Option<String>> {

@@ -109,15 +109,17 @@ pub async fn calendar(
             }
         }
     }
-    for (plan, at, by, _) in crate::service::schedules::pending(state).await? {
-        if at < to {
+    for s in crate::service::schedules::pending(state).await? {
+        // A schedule whose plan is gone has no environment: every one of them is needed.
+        let readable = s.environment.as_deref().map_or(allows("*"), &allows);
+        if s.start_at < to && readable {
             entries.push(Entry {
                 kind: "scheduled",
-                title: format!("scheduled start of {plan} (by {by})"),
-                start: at,
-                end: at + chrono::Duration::minutes(15),
-                environment: None,
-                plan: Some(plan),
+                title: format!("scheduled start of {} (by {})", s.plan, s.requester),
+                start: s.start_at,
+                end: s.start_at + chrono::Duration::minutes(15),
+                environment: s.environment,
+                plan: Some(s.plan),
                 rollouts: Vec::new(),
             });
         }

@@ -1,19 +1,21 @@
 //! Scheduled starts: a start of a plan at a time, stored as the versioned setting
-//! `schedule.<plan>`; the controller's tick starts due ones through the same start checks as a
-//! start now, and closes each with its outcome (started, or refused with the reason) in the
-//! audit log.
+//! `schedule.<plan>` with the environment the plan was in when it was scheduled (which decides
+//! who may see and cancel it); the controller's tick starts due ones through the same start
+//! checks as a start now, and closes each with its outcome (started, or refused with the reason)
+//! in the audit log. A plan moved to another environment since is not started there.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use wavegate_api::schedules::Schedule;
 use wavegate_store::{Kind, Put};
 
-use crate::service::{ServiceError, ServiceResult, rollouts};
+use crate::service::{ServiceError, ServiceResult, plans, rollouts};
 use crate::state::AppState;
 
-const PREFIX: &str = "schedule.";
+/// Schedules are the settings `schedule.<plan>`.
+pub const PREFIX: &str = "schedule.";
 
-fn put(plan: &str, spec: Value, archived: bool, action: &str) -> Put {
+fn put(plan: &str, environment: Option<&str>, spec: Value, archived: bool, action: &str) -> Put {
     Put {
         kind: Kind::Setting,
         key: format!("{PREFIX}{plan}"),
@@ -21,16 +23,45 @@ fn put(plan: &str, spec: Value, archived: bool, action: &str) -> Put {
         archived,
         expected_version: None,
         action: Some(action.into()),
-        details: json!({"plan": plan}),
+        details: json!({"plan": plan, "environment": environment}),
     }
 }
 
-/// Stores a start of `plan` at `at` (RFC 3339, in the future, within a year) requested by
-/// `requester`; returns the stored schedule.
+/// A pending scheduled start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The plan to start.
+    pub plan: String,
+    /// When.
+    pub start_at: DateTime<Utc>,
+    /// Who scheduled it.
+    pub requester: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// The environment the plan was in when it was scheduled (for a schedule stored before
+    /// that was recorded, the plan's current one; `None` when the plan is gone).
+    pub environment: Option<String>,
+}
+
+impl Pending {
+    /// The API's view.
+    pub fn view(&self) -> Schedule {
+        Schedule {
+            plan: self.plan.clone(),
+            start_at: self.start_at,
+            requester: self.requester.clone(),
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+/// Stores a start of `plan` (in `environment`) at `at` (RFC 3339, in the future, within a
+/// year) requested by `requester`; returns the stored schedule.
 pub async fn schedule(
     state: &AppState,
     requester: &str,
     plan: &str,
+    environment: &str,
     at: &str,
     reason: Option<String>,
 ) -> ServiceResult<Schedule> {
@@ -51,36 +82,39 @@ pub async fn schedule(
     }
     let scheduled =
         Schedule { plan: plan.into(), start_at: when, requester: requester.into(), reason };
-    let spec = serde_json::to_value(&scheduled).map_err(ServiceError::internal)?;
+    let mut spec = serde_json::to_value(&scheduled).map_err(ServiceError::internal)?;
+    spec["environment"] = json!(environment);
     state
         .store
         .apply(
-            &[put(plan, spec, false, "schedule")],
+            &[put(plan, Some(environment), spec, false, "schedule")],
             &state.change(requester, Some(format!("start scheduled for {when}"))),
         )
         .await?;
     Ok(scheduled)
 }
 
-/// Cancels the pending start of `plan`, as `actor` (404 when there is none).
-pub async fn cancel(state: &AppState, plan: &str, actor: &str) -> ServiceResult<()> {
-    if !pending(state).await?.iter().any(|s| s.0 == plan) {
-        return Err(ServiceError::not_found(format!("no scheduled start of plan {plan:?}")));
-    }
+/// The pending start of `plan`, if there is one.
+pub async fn find(state: &AppState, plan: &str) -> ServiceResult<Option<Pending>> {
+    Ok(pending(state).await?.into_iter().find(|s| s.plan == plan))
+}
+
+/// Cancels `pending`, as `actor`.
+pub async fn cancel(state: &AppState, pending: &Pending, actor: &str) -> ServiceResult<()> {
+    let plan = &pending.plan;
+    let spec = json!({"plan": plan, "cancelled_by": actor});
     state
         .store
         .apply(
-            &[put(plan, json!({"plan": plan, "cancelled_by": actor}), true, "cancel")],
+            &[put(plan, pending.environment.as_deref(), spec, true, "cancel")],
             &state.change(actor, None),
         )
         .await?;
     Ok(())
 }
 
-/// Live schedules: `(plan, start_at, requester, reason)`.
-pub async fn pending(
-    state: &AppState,
-) -> ServiceResult<Vec<(String, DateTime<Utc>, String, Option<String>)>> {
+/// Live schedules, soonest first.
+pub async fn pending(state: &AppState) -> ServiceResult<Vec<Pending>> {
     let mut out = Vec::new();
     for h in state.heads(Kind::Setting, false).await? {
         let Some(plan) = h.key.strip_prefix(PREFIX) else { continue };
@@ -89,21 +123,29 @@ pub async fn pending(
         else {
             continue;
         };
-        out.push((
-            plan.to_owned(),
-            at.with_timezone(&Utc),
-            h.spec["requester"].as_str().unwrap_or("scheduler").to_owned(),
-            h.spec["reason"].as_str().map(str::to_owned),
-        ));
+        let environment = match h.spec["environment"].as_str() {
+            Some(env) => Some(env.to_owned()),
+            None => plans::get(state, plan).await.ok().map(|(spec, _)| spec.environment),
+        };
+        out.push(Pending {
+            plan: plan.to_owned(),
+            start_at: at.with_timezone(&Utc),
+            requester: h.spec["requester"].as_str().unwrap_or("scheduler").to_owned(),
+            reason: h.spec["reason"].as_str().map(str::to_owned),
+            environment,
+        });
     }
-    out.sort_by_key(|s| s.1);
+    out.sort_by_key(|s| s.start_at);
     Ok(out)
 }
 
-/// Starts every due schedule (called by the controller's tick) and closes it.
+/// Starts every due schedule (called by the controller's tick) and closes it. A schedule whose
+/// plan has moved to another environment since is not started: whoever scheduled it may not
+/// have been allowed to start it there.
 pub async fn run_due(state: &AppState) -> ServiceResult<()> {
     let now = state.clock.now();
-    for (plan, at, requester, reason) in pending(state).await? {
+    for s in pending(state).await? {
+        let Pending { plan, start_at: at, requester, reason, environment } = s;
         if at > now {
             continue;
         }
@@ -112,7 +154,20 @@ pub async fn run_due(state: &AppState) -> ServiceResult<()> {
             reason: reason.clone(),
             artifact_sha256: None,
         };
-        let (action, details) = match rollouts::start(state, &requester, req).await {
+        let moved = match plans::get(state, &plan).await {
+            Ok((spec, _)) => environment.as_ref().filter(|e| **e != spec.environment).map(|e| {
+                format!(
+                    "plan {plan:?} was scheduled in {e} and has moved to {} since; schedule it again there",
+                    spec.environment
+                )
+            }),
+            Err(_) => None,
+        };
+        let started = match moved {
+            Some(why) => Err(ServiceError::conflict(why)),
+            None => rollouts::start(state, &requester, req).await,
+        };
+        let (action, details) = match started {
             Ok((row, _)) => ("started", json!({"plan": plan, "rollout": row.id})),
             Err(e) => {
                 // The person reads why; a server-side failure says only that it was one.
@@ -123,11 +178,13 @@ pub async fn run_due(state: &AppState) -> ServiceResult<()> {
         };
         let mut w = put(
             &plan,
-            json!({"plan": plan, "start_at": at, "requester": requester, "outcome": details}),
+            environment.as_deref(),
+            json!({"plan": plan, "start_at": at, "requester": requester, "environment": environment, "outcome": details}),
             true,
             action,
         );
         w.details = details;
+        w.details["environment"] = json!(environment);
         state.store.apply(&[w], &state.change("controller", reason)).await?;
     }
     Ok(())

@@ -184,14 +184,7 @@ async fn environment_scoped_admins_change_only_their_environments() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["flag"]["updated_by"], "dev-lead");
 
-    let mut prod_change = flag.clone();
-    prod_change["environments"]["prod"]["enabled"] = json!(false);
-    let r = app
-        .call(Method::PUT, "/api/v1/flags/new-checkout", Some(&dev_admin), Some(prod_change))
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = app.mint(&dev_admin, json!({"kind": "client-sdk", "environments": ["prod"]})).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Refusals outside its environments are the authorization matrix's (`authz.rs`).
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 mod admin;
 mod adoption;
+mod authz;
 mod checks;
 mod contention;
 mod freeze;
@@ -11,6 +12,7 @@ mod ofrep_events;
 mod openapi;
 mod prometheus;
 mod rollouts;
+mod scopes;
 mod scorecard;
 mod secrets;
 mod stream;

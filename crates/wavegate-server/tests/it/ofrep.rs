@@ -125,12 +125,10 @@ async fn auth_and_environment_scope() {
     let r = app.ofrep("wg_not_a_real_token", "new-checkout", json!({})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
-    // The dev token evaluates in dev (disabled there) and may not ask for prod.
+    // The dev token evaluates in dev (disabled there); what it may not ask for, and what
+    // revoked tokens get, is the authorization matrix's (`authz.rs`).
     let r = app.ofrep(&dev, "new-checkout", json!({"targetingKey": "u"})).await;
     assert_eq!(r.body["reason"], "DISABLED");
-    let r =
-        evaluate(&app, &dev, "new-checkout", &[("x-wavegate-environment", "prod")], b"{}").await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     // An admin token spans every environment, so it must name one.
     let r = app.ofrep(ADMIN, "new-checkout", json!({})).await;
@@ -139,36 +137,9 @@ async fn auth_and_environment_scope() {
         (StatusCode::BAD_REQUEST, json!("GENERAL"))
     );
 
-    // client-sdk tokens evaluate only.
+    // client-sdk tokens evaluate only, and are told so in the admin API's error body.
     let r = app.call(Method::GET, "/api/v1/flags", Some(&prod), None).await;
     assert_eq!((r.status, r.body["code"].clone()), (StatusCode::FORBIDDEN, json!("forbidden")));
-    let server = app.token("server-sdk", &["prod"]).await;
-    assert_eq!(
-        app.call(Method::GET, "/api/v1/flags", Some(&server), None).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.call(Method::PUT, "/api/v1/flags/x", Some(&server), Some(json!({}))).await.status,
-        StatusCode::FORBIDDEN
-    );
-
-    // Revoked tokens stop working at once.
-    let list = app.admin(Method::GET, "/api/v1/tokens", None).await.body;
-    let id = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["principal"] == "admin-client-sdk" && t["environments"] == json!(["prod"]))
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(app.ofrep(&prod, "new-checkout", json!({})).await.status, StatusCode::OK);
-    assert_eq!(
-        app.admin(Method::DELETE, &format!("/api/v1/tokens/{id}"), None).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(app.ofrep(&prod, "new-checkout", json!({})).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

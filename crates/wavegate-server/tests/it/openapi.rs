@@ -570,6 +570,8 @@ async fn every_answer_is_documented_and_fits_its_schema() {
         .is(S::UNPROCESSABLE_ENTITY);
     p.post("/api/v1/plans/p1/drills", ADMIN, json!({"plan": {}})).await.is(S::BAD_REQUEST);
     p.get("/api/v1/plans/p1/drills", &sdk).await.is(S::OK);
+    p.get("/api/v1/plans/nope/drills", ADMIN).await.is(S::NOT_FOUND);
+    p.post("/api/v1/plans/nope/drills", ADMIN, drill.clone()).await.is(S::NOT_FOUND);
     p.get("/api/v1/plans/p1/scorecard", &sdk).await.is(S::OK);
     p.get("/api/v1/plans/nope/scorecard", ADMIN).await.is(S::NOT_FOUND);
     let item = "/api/v1/plans/p1/scorecard/baseline";

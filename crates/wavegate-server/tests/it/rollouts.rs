@@ -88,9 +88,6 @@ async fn events_are_validated_whole_and_counted_by_arm() {
     let r =
         app.call(Method::POST, "/api/v1/events", Some(&sdk), Some(json!({"events": events}))).await;
     assert_eq!((r.status, r.body["counted"].clone()), (StatusCode::ACCEPTED, json!(400)));
-    let client_post =
-        app.call(Method::POST, "/api/v1/events", Some(&client), Some(json!({"events": []}))).await;
-    assert_eq!(client_post.status, StatusCode::FORBIDDEN, "client-sdk tokens evaluate only");
 
     app.tick().await;
     let status = app.rollout(&id).await;
@@ -129,15 +126,6 @@ async fn events_are_validated_whole_and_counted_by_arm() {
         app.admin(Method::GET, &format!("/api/v1/rollouts/{id}/guardrails/nope/chart"), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.body["message"].as_str().unwrap().contains("errors"), "names the guardrails it has");
-    let r = app
-        .call(
-            Method::GET,
-            &format!("/api/v1/rollouts/{id}/guardrails/errors/chart"),
-            Some(&client),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

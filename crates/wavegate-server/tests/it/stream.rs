@@ -219,14 +219,7 @@ async fn the_stream_is_scoped_to_the_tokens_environments_and_kinds() {
     assert_eq!(scoped["spec"]["environments"].as_object().unwrap().len(), 1);
     assert!(scoped["spec"]["environments"].get("dev").is_some());
 
-    let client = app.token("client-sdk", &["prod"]).await;
-    let err = Reader::open(&app, app.router.clone(), &client, &[], "").await.err().unwrap();
-    assert_eq!(err.0, StatusCode::FORBIDDEN, "client-sdk tokens never get rules");
-    let err = Reader::open(&app, app.router.clone(), &server, &[], "?environment=dev")
-        .await
-        .err()
-        .unwrap();
-    assert_eq!(err.0, StatusCode::FORBIDDEN, "{}", err.1);
+    // Which kinds and scopes may stream at all: the authorization matrix (`authz.rs`).
     let err = Reader::open(&app, app.router.clone(), ADMIN, &[], "?environment=nope")
         .await
         .err()
@@ -285,10 +278,6 @@ async fn the_dashboard_is_served_with_a_strict_policy_and_whoami_answers() {
     assert_eq!(
         (r.body["kind"].as_str(), r.body["can_command"].as_bool()),
         (Some("client-sdk"), Some(false))
-    );
-    assert_eq!(
-        app.call(Method::GET, "/api/v1/whoami", None, None).await.status,
-        StatusCode::UNAUTHORIZED
     );
 }
 

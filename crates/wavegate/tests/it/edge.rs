@@ -286,6 +286,70 @@ async fn the_edge_serves_unleash_clients_like_the_server() {
     assert_eq!((n("treatment"), n("control")), (Some(7.0), Some(21.0)), "{status}");
 }
 
+/// Flags on segments of listed users: `vip` (prod) on `pilots`, and `crew` on a segment that only
+/// dev uses at first.
+const MEMBERS: &str = r#"
+segments:
+  pilots: { keys: [user-1, user-5, user-8] }
+  crew: { keys: [user-2, user-3] }
+flags:
+  vip:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod: { enabled: true, rules: [ { segment: pilots, serve: "on" } ] }
+  crew:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod: { enabled: true }
+      dev: { enabled: true, rules: [ { segment: crew, serve: "on" } ] }
+"#;
+
+/// An edge relaying prod with a prod-scoped server-sdk token evaluates flags on segments of
+/// listed users as the server does (it used to be sent the segments without their members, and
+/// answered FLAG_NOT_FOUND), also a flag that starts using another such segment later.
+// See: issue 16, item 6.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_6_the_edge_evaluates_flags_on_segments_with_members_like_the_server() {
+    let Upstream { dir, server: _server, url, relay, .. } = upstream(MEMBERS, None);
+    let app = token(&url, "client-sdk", "prod", "web");
+    let edge = start_edge(&url, &relay, &dir.path().join("edge-state"));
+    let http = reqwest::Client::new();
+    until_ready(&http, &edge).await;
+    let both = |key: &'static str, user: usize| {
+        let (http, edge, url, app) = (http.clone(), edge.url.clone(), url.clone(), app.clone());
+        async move {
+            let ctx = json!({"targetingKey": format!("user-{user}")});
+            let at_edge = eval(&http, &edge, &app, key, &ctx).await;
+            let at_server = eval(&http, &url, &app, key, &ctx).await;
+            (at_edge, at_server)
+        }
+    };
+    for user in 0..10 {
+        let (at_edge, at_server) = both("vip", user).await;
+        assert_eq!(at_edge, at_server, "vip for user-{user}");
+        let member = [1, 5, 8].contains(&user);
+        assert_eq!(at_server["value"], json!(member), "user-{user}: {at_server}");
+    }
+    // `crew` starts using its segment in prod: the edge follows.
+    let moved = MEMBERS.replace(
+        "      prod: { enabled: true }\n      dev:",
+        "      prod: { enabled: true, rules: [ { segment: crew, serve: \"on\" } ] }\n      dev:",
+    );
+    assert_ne!(moved, MEMBERS);
+    apply(&url, dir.path(), "flag", "moved.yaml", &moved);
+    let ctx = json!({"targetingKey": "user-2"});
+    until("crew to reach the edge", Duration::from_secs(10), || async {
+        eval(&http, &edge.url, &app, "crew", &ctx).await["value"] == json!(true)
+    })
+    .await;
+    for user in 0..10 {
+        let (at_edge, at_server) = both("crew", user).await;
+        assert_eq!(at_edge, at_server, "crew for user-{user}");
+    }
+}
+
 /// A flag whose answer depends on the clock (the bulk ETag then covers the time filled in).
 const LAUNCH: &str = "flags:\n  launch: { variants: { \"on\": true, \"off\": false }, default: \"off\", environments: { prod: { enabled: true, rules: [ { constraints: [{ attribute: currentTime, op: date_after, values: [\"2026-06-01T00:00:00Z\"] }], serve: \"on\" } ] } } }\n";
 
