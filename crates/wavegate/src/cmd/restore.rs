@@ -79,7 +79,9 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         print_json(&summary);
     } else {
         match &verified {
-            Ok(n) => println!("restored {rows} rows; audit record verifies: {n} entries"),
+            Ok(n) => println!(
+                "restored {rows} rows; audit chain verifies: {n} entries, and every version and head row matches it"
+            ),
             Err(m) => println!("nothing restored: the backup's audit record does NOT verify: {m}"),
         }
     }
