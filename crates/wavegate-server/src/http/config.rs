@@ -365,7 +365,7 @@ struct Reading<'a> {
 impl Reading<'_> {
     async fn of<'a>(state: &AppState, p: &'a Principal, kind: Kind) -> ApiResult<Reading<'a>> {
         let members = match kind {
-            Kind::Segment => Members::of(&*state.store, &p.0).await?,
+            Kind::Segment => Members::of(state, &p.0).await?,
             _ => Members::All,
         };
         Ok(Reading { p, kind, members })

@@ -88,12 +88,12 @@ impl Members {
         Members::Of(used)
     }
 
-    /// What `p` may read, from the live flags in the store.
-    pub async fn of(store: &dyn Store, p: &TokenRecord) -> StoreResult<Members> {
+    /// What `p` may read, from the live flags (as the audit record vouches for them).
+    pub async fn of(state: &AppState, p: &TokenRecord) -> StoreResult<Members> {
         if p.all_envs() && p.kind != TokenKind::ClientSdk {
             return Ok(Members::All);
         }
-        let flags = store.list(Kind::Flag, false).await?;
+        let flags = state.heads(Kind::Flag, false).await?;
         Ok(Members::from_flags(p, flags.iter().map(|h| &h.spec)))
     }
 
