@@ -5,12 +5,12 @@
 //!
 //! Event ingest (`events.rs`) keeps the per-user rows these read.
 
+use crate::http::openapi::api_routes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use wavegate_api::reports::{AdoptionSummary, AdoptionSummaryItem, RolloutAdoption};
 use wavegate_rollout::adoption::{WINDOWS, to_html, to_markdown};
 use wavegate_rollout::machine::Rollout;
@@ -27,7 +27,7 @@ use crate::state::AppState;
 
 /// Adoption routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(rollout_adoption)).routes(routes!(adoption_summary))
+    OpenApiRouter::new().routes(api_routes!(rollout_adoption)).routes(api_routes!(adoption_summary))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -1,13 +1,13 @@
 //! The audit log (`GET /api/v1/audit`), its verification (`GET /api/v1/audit/verify`) and
 //! backups (`GET /api/v1/backup`).
 
+use crate::http::openapi::api_routes;
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use wavegate_api::audit::{AuditEntry, Verification};
 
 use crate::http::auth::Principal;
@@ -21,9 +21,9 @@ use crate::state::AppState;
 /// Audit and backup routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_audit))
-        .routes(routes!(verify_audit))
-        .routes(routes!(backup))
+        .routes(api_routes!(list_audit))
+        .routes(api_routes!(verify_audit))
+        .routes(api_routes!(backup))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::openapi::api_routes;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -17,7 +18,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use wavegate_api::environments::{Environment, NewEnvironment};
 use wavegate_api::flags::{
     Applied, Archived, Diff, FlagPut, Head, Revert, Reverted, SegmentPut, Stale, Version,
@@ -42,14 +42,14 @@ use crate::state::AppState;
 /// Configuration routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_environments, create_environment))
-        .routes(routes!(list_flags))
-        .routes(routes!(get_flag, flags::put))
-        .routes(routes!(list_segments))
-        .routes(routes!(get_segment, segments::put))
+        .routes(api_routes!(list_environments, create_environment))
+        .routes(api_routes!(list_flags))
+        .routes(api_routes!(get_flag, flags::put))
+        .routes(api_routes!(list_segments))
+        .routes(api_routes!(get_segment, segments::put))
         .merge(flags::router())
         .merge(segments::router())
-        .routes(routes!(apply_file))
+        .routes(api_routes!(apply_file))
 }
 
 /// Defines the routes flags and segments share, once for both kinds: put, archive, unarchive,
@@ -66,12 +66,12 @@ macro_rules! versioned {
             /// The routes under `{key}` but its get and put (routed with the kind's own).
             pub(super) fn router() -> OpenApiRouter<AppState> {
                 OpenApiRouter::new()
-                    .routes(routes!(archive))
-                    .routes(routes!(unarchive))
-                    .routes(routes!(versions))
-                    .routes(routes!(version))
-                    .routes(routes!(diff))
-                    .routes(routes!(revert))
+                    .routes(api_routes!(archive))
+                    .routes(api_routes!(unarchive))
+                    .routes(api_routes!(versions))
+                    .routes(api_routes!(version))
+                    .routes(api_routes!(diff))
+                    .routes(api_routes!(revert))
             }
 
             #[utoipa::path(put, path = "/{key}", context_path = $base, operation_id = concat!("put_", $what), tag = $tag,

@@ -6,6 +6,7 @@
 //! `Authorization` header (never in a URL). Live updates come from `/api/v1/stream`, read with
 //! `fetch` so the header can be sent.
 
+use crate::http::openapi::api_routes;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -13,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use wavegate_api::tokens::Whoami;
 use wavegate_store::TokenKind;
 
@@ -35,11 +35,11 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// Dashboard routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(dashboard))
-        .routes(routes!(app_js))
-        .routes(routes!(app_css))
-        .routes(routes!(whoami))
-        .routes(routes!(chart))
+        .routes(api_routes!(dashboard))
+        .routes(api_routes!(app_js))
+        .routes(api_routes!(app_css))
+        .routes(api_routes!(whoami))
+        .routes(api_routes!(chart))
 }
 
 /// The dashboard's page (public: it holds no data; everything comes from the API).

@@ -2,12 +2,12 @@
 //! the body and resolves the environment; `service::events` validates, attributes and commits
 //! (see its invariants).
 
+use crate::http::openapi::api_routes;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use wavegate_core::wire::EventBatch;
 use wavegate_store::TokenKind;
 
@@ -25,7 +25,7 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// Events routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(post_events))
+    OpenApiRouter::new().routes(api_routes!(post_events))
 }
 
 /// A `POST /api/v1/events` body as it arrives on the wire, before any validation.

@@ -3,11 +3,11 @@
 //! act; nothing is promoted) and new rollouts are refused. Stored as the versioned `freeze`
 //! setting, so every change is a version with an audit entry.
 
+use crate::http::openapi::api_routes;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use wavegate_api::freeze::{Freeze, FreezeOn};
 use wavegate_store::TokenKind;
 
@@ -20,7 +20,7 @@ use crate::state::AppState;
 
 /// Freeze routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(show_freeze, start_freeze, lift_freeze))
+    OpenApiRouter::new().routes(api_routes!(show_freeze, start_freeze, lift_freeze))
 }
 
 /// The freeze as stored (`{active: false}` when there has never been one).

@@ -3,6 +3,7 @@
 //! Targets affect every environment they name, so changing them needs an admin token for all
 //! environments; the delivery log shows an environment-scoped admin only its environments.
 
+use crate::http::openapi::api_routes;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -10,7 +11,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use wavegate_api::notify::{Delivery, NotifyEvent, PutTarget, Target, TestSent};
 use wavegate_core::flag::validate_key;
 use wavegate_store::{DeliveryQuery, NotifyTargetRow};
@@ -29,10 +29,10 @@ use crate::state::AppState;
 /// Notification routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_targets))
-        .routes(routes!(get_target, put_target, delete_target))
-        .routes(routes!(test_target))
-        .routes(routes!(list_deliveries))
+        .routes(api_routes!(list_targets))
+        .routes(api_routes!(get_target, put_target, delete_target))
+        .routes(api_routes!(test_target))
+        .routes(api_routes!(list_deliveries))
 }
 
 fn require_global_admin(p: &Principal) -> ApiResult<()> {

@@ -10,6 +10,7 @@
 
 use std::convert::Infallible;
 
+use crate::http::openapi::api_routes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -21,7 +22,6 @@ use sha2::Sha256;
 use tokio::sync::mpsc;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use wavegate_core::text::percent_encode as enc;
 use wavegate_store::{TokenKind, TokenRecord};
 
@@ -39,7 +39,7 @@ pub const INACTIVITY_DELAY_SEC: u64 = 120;
 
 /// The route.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(ofrep_events))
+    OpenApiRouter::new().routes(api_routes!(ofrep_events))
 }
 
 fn signature(token: &TokenRecord, env: &str, expiry: i64) -> String {

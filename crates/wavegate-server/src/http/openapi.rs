@@ -20,10 +20,58 @@ use utoipa::openapi::{
 };
 use utoipa::{IntoResponses, PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use wavegate_api::error::{ErrorBody, OfrepErrorBody};
 
 use crate::state::AppState;
+
+thread_local! {
+    /// Whether [`api_routes!`] builds the documentation (inside [`document`]) or only the routing.
+    static DOCUMENTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the routes being registered on this thread are for [`document`].
+pub(crate) fn documenting() -> bool {
+    DOCUMENTING.with(std::cell::Cell::get)
+}
+
+/// `utoipa_axum::routes!` that builds each operation's documentation (its parameters,
+/// responses and schemas) only inside [`document`]: serving needs just each handler's path and
+/// methods. Building every operation at start-up cost a few MiB of heap and of the binary's
+/// pages that a server never used again; the document is built on its first request instead.
+/// The same registrations feed both, so a route still cannot be served undocumented.
+macro_rules! api_routes {
+    ($($handler:ident)::+ $(, $($tail:ident)::+)* $(,)?) => {
+        if $crate::http::openapi::documenting() {
+            utoipa_axum::routes!($($handler)::+ $(, $($tail)::+)*)
+        } else {
+            #[allow(unused_imports)]
+            use utoipa_axum::PathItemExt as _;
+            let mut paths = utoipa::openapi::path::Paths::new();
+            let router = axum::routing::MethodRouter::new();
+            let router = $crate::http::openapi::api_routes!(@serve paths router $($handler)::+);
+            $(let router = $crate::http::openapi::api_routes!(@serve paths router $($tail)::+);)*
+            (Vec::new(), paths, router)
+        }
+    };
+    (@serve $paths:ident $router:ident $($handler:ident)::+) => {{
+        let path = <$crate::http::openapi::api_routes!(@doc [] $($handler)::+) as utoipa::Path>::path();
+        let methods =
+            <$crate::http::openapi::api_routes!(@doc [] $($handler)::+) as utoipa::Path>::methods();
+        let router = methods.iter().fold($router, |router, method| {
+            router.on(method.to_method_filter(), $($handler)::+)
+        });
+        $paths.add_path_operation(&path, methods, utoipa::openapi::path::Operation::new());
+        router
+    }};
+    // The `#[utoipa::path]` item of a handler: `a::b::put` → `a::b::__path_put`.
+    (@doc [$($prefix:ident)*] $last:ident) => {
+        utoipa_axum::paste! { $($prefix::)* [<__path_ $last>] }
+    };
+    (@doc [$($prefix:ident)*] $head:ident :: $($rest:ident)::+) => {
+        $crate::http::openapi::api_routes!(@doc [$($prefix)* $head] $($rest)::+)
+    };
+}
+pub(crate) use api_routes;
 
 /// Defines unit types whose [`IntoResponses`] is one error status answering [`ErrorBody`].
 macro_rules! error_responses {
@@ -102,10 +150,10 @@ impl IntoResponses for TooLargeText {
 pub fn routes() -> OpenApiRouter<AppState> {
     use crate::http::*;
     OpenApiRouter::new()
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
-        .routes(routes!(metrics_text))
-        .routes(routes!(openapi_json))
+        .routes(api_routes!(healthz))
+        .routes(api_routes!(readyz))
+        .routes(api_routes!(metrics_text))
+        .routes(api_routes!(openapi_json))
         .merge(config::router())
         .merge(tokens::router())
         .merge(audit::router())
@@ -140,7 +188,17 @@ wavegate answers.";
 /// The whole document: the operations of [`routes`] and the protocols, the error body, the
 /// bearer scheme and the tags.
 pub fn document() -> OpenApi {
+    /// Resets [`DOCUMENTING`] however [`routes`] returns.
+    struct Documenting;
+    impl Drop for Documenting {
+        fn drop(&mut self) {
+            DOCUMENTING.with(|d| d.set(false));
+        }
+    }
+    DOCUMENTING.with(|d| d.set(true));
+    let documenting = Documenting;
     let mut doc = routes().into_openapi();
+    drop(documenting);
     doc.merge(protocols::documented());
     doc.info = InfoBuilder::new()
         .title("wavegate")
@@ -240,9 +298,9 @@ async fn readyz(
 /// The routes of `/metrics`' own listener ([`crate::metrics_app`]).
 pub fn metrics_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
-        .routes(routes!(metrics_text))
+        .routes(api_routes!(healthz))
+        .routes(api_routes!(readyz))
+        .routes(api_routes!(metrics_text))
 }
 
 /// `GET /metrics`: Prometheus' text format. With `serve --metrics-token-file` it needs that

@@ -2,13 +2,13 @@
 //! (`wavegate_rollout::report`), as JSON, Markdown or HTML; `GET /api/v1/calendar` — the release
 //! calendar (`wavegate_rollout::calendar`), as JSON or iCalendar.
 
+use crate::http::openapi::api_routes;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use wavegate_api::reports::{
     Calendar, DoraReport, FeedbackAccepted, FeedbackBatch, FeedbackDigest, FeedbackItem,
     PostRolloutReport,
@@ -29,11 +29,11 @@ use crate::state::AppState;
 /// Report routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(dora_report))
-        .routes(routes!(calendar))
-        .routes(routes!(post_feedback))
-        .routes(routes!(feedback_digest))
-        .routes(routes!(rollout_report))
+        .routes(api_routes!(dora_report))
+        .routes(api_routes!(calendar))
+        .routes(api_routes!(post_feedback))
+        .routes(api_routes!(feedback_digest))
+        .routes(api_routes!(rollout_report))
 }
 
 #[derive(Deserialize, IntoParams)]

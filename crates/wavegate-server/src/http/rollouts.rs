@@ -1,6 +1,7 @@
 //! Plans and rollouts over HTTP: parse and authorise, call `service::{plans, rollouts}`, and
 //! shape the answer.
 
+use crate::http::openapi::api_routes;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -9,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use wavegate_api::plans::{Drill, DrillRecorded, PlanApplied, PlanHead, PlanVersion, RecordDrill};
 use wavegate_api::rollouts::{
     self as api, RolloutCommand, RolloutVerdicts, Scheduled, StartRollout, Verdict,
@@ -34,15 +34,15 @@ pub const PLAN_SCHEMA: &str = include_str!("../../../../docs/plan.schema.json");
 /// Plan and rollout routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(plan_schema))
-        .routes(routes!(list_plans, apply_plan))
-        .routes(routes!(get_plan))
-        .routes(routes!(plan_versions))
-        .routes(routes!(list_drills, record_drill))
-        .routes(routes!(list_rollouts, start_rollout))
-        .routes(routes!(get_rollout))
-        .routes(routes!(rollout_verdicts))
-        .routes(routes!(rollout_command))
+        .routes(api_routes!(plan_schema))
+        .routes(api_routes!(list_plans, apply_plan))
+        .routes(api_routes!(get_plan))
+        .routes(api_routes!(plan_versions))
+        .routes(api_routes!(list_drills, record_drill))
+        .routes(api_routes!(list_rollouts, start_rollout))
+        .routes(api_routes!(get_rollout))
+        .routes(api_routes!(rollout_verdicts))
+        .routes(api_routes!(rollout_command))
 }
 
 /// The JSON Schema of the plan format (public: it holds no data).

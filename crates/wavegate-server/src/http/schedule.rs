@@ -3,10 +3,10 @@
 //! /api/v1/schedules/{plan}` cancels one. The controller starts due ones with every start check
 //! run then; a schedule that cannot start is closed with the reason in the audit log.
 
+use crate::http::openapi::api_routes;
 use axum::Json;
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use wavegate_api::schedules::{Cancelled, Schedule};
 use wavegate_store::TokenKind;
 
@@ -19,7 +19,7 @@ use crate::state::AppState;
 
 /// Schedule routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_schedules)).routes(routes!(cancel_schedule))
+    OpenApiRouter::new().routes(api_routes!(list_schedules)).routes(api_routes!(cancel_schedule))
 }
 
 /// Pending scheduled starts in the token's environments (the environment each was scheduled

@@ -2,10 +2,10 @@
 //! and `PUT /api/v1/plans/{name}/scorecard/{item}` (set green, red or waived, with evidence);
 //! `service::scorecard` keeps the states and computes the assessment.
 
+use crate::http::openapi::api_routes;
 use axum::Json;
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use wavegate_api::scorecard::{Scorecard, SetItem};
 use wavegate_store::TokenKind;
 
@@ -19,7 +19,7 @@ use crate::state::AppState;
 
 /// Scorecard routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(show_scorecard)).routes(routes!(set_scorecard_item))
+    OpenApiRouter::new().routes(api_routes!(show_scorecard)).routes(api_routes!(set_scorecard_item))
 }
 
 /// A plan's go/no-go scorecard, assessed now (automatic items from their checks).

@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use crate::http::openapi::api_routes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -28,7 +29,6 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use wavegate_store::{Head, Kind, TokenKind};
 
 use crate::http::auth::Principal;
@@ -41,7 +41,7 @@ use crate::state::AppState;
 
 /// The stream route.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(stream))
+    OpenApiRouter::new().routes(api_routes!(stream))
 }
 
 #[derive(Deserialize, IntoParams)]

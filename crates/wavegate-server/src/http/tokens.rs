@@ -1,11 +1,11 @@
 //! Tokens: mint (the secret shown once), list and revoke. Secrets are stored hashed; a
 //! principal's name already issued by someone else cannot be minted by a third party.
 
+use crate::http::openapi::api_routes;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use wavegate_api::tokens::{CreatedToken, NewToken, Revoked, Token};
 use wavegate_store::TokenKind;
 
@@ -21,7 +21,9 @@ use crate::state::AppState;
 
 /// Token routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_tokens, create_token)).routes(routes!(revoke_token))
+    OpenApiRouter::new()
+        .routes(api_routes!(list_tokens, create_token))
+        .routes(api_routes!(revoke_token))
 }
 
 /// Mints a token; its secret is in the answer, this once. A principal already issued by someone
