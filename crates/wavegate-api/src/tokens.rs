@@ -38,6 +38,10 @@ pub struct NewToken {
     /// The principal it acts as (default: the creator's plus the kind).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
+    /// Grant user administration: the new admin token may issue tokens for other principals
+    /// and grant this in turn. Only a token that holds it may grant it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user_admin: bool,
 }
 
 /// A token as listed (`GET /api/v1/tokens`): never its secret.
@@ -58,6 +62,9 @@ pub struct Token {
     /// When it was revoked, if it was (RFC 3339 with milliseconds).
     #[schema(required = true)]
     pub revoked_at: Option<String>,
+    /// Whether it may issue tokens for other principals (user administration).
+    #[serde(default)]
+    pub user_admin: bool,
 }
 
 /// The answer to `POST /api/v1/tokens`: the token and, this once, its secret.

@@ -150,12 +150,13 @@ pub async fn ensure_admin_token(
                     crate::http::auth::MIN_BOOTSTRAP_LEN
                 );
             }
-            let minted = crate::http::auth::from_secret(
+            let mut minted = crate::http::auth::from_secret(
                 secret.to_owned(),
                 TokenKind::Admin,
                 all,
                 "admin".into(),
             );
+            minted.record.user_admin = true;
             if let Err(e) = store.create_token(&minted.record, &change).await {
                 // Replicas starting together on one new database: another one stored it first.
                 let hash = &minted.record.hash;
@@ -167,7 +168,8 @@ pub async fn ensure_admin_token(
             Ok(None)
         }
         None => {
-            let minted = crate::http::auth::mint(TokenKind::Admin, all, "admin".into());
+            let mut minted = crate::http::auth::mint(TokenKind::Admin, all, "admin".into());
+            minted.record.user_admin = true;
             store.create_token(&minted.record, &change).await?;
             Ok(Some(minted.secret))
         }

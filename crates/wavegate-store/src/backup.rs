@@ -74,6 +74,7 @@ pub const TABLES: &[Table] = &[
             ("created_at", Col::Text),
             ("created_by", Col::Text),
             ("revoked_at", Col::NullText),
+            ("user_admin", Col::Int),
         ],
         "id",
     ),
@@ -256,6 +257,29 @@ pub const ADDED_LATER: &[&str] = &[
     "notify_deliveries",
 ];
 
+/// Columns added after the first backup format, each a table's last: a backup taken before
+/// them has rows one value short, restored with the value the migration that added the column
+/// gives existing rows ([`added_later_value`]).
+pub const COLUMNS_ADDED_LATER: &[(&str, &str)] = &[("tokens", "user_admin")];
+
+/// The value of column `column` added later for an older backup's `row` of `table`.
+fn added_later_value(table: &str, column: &str, row: &[Value]) -> Value {
+    match (table, column) {
+        // As migration 0016 (SQLite) / 0009 (PostgreSQL): the bootstrap admin token keeps the
+        // power to issue tokens for other people that every admin token had.
+        ("tokens", "user_admin") => {
+            let is = |i: usize, v: &str| row.get(i).and_then(Value::as_str) == Some(v);
+            json!(i64::from(is(2, "admin") && is(6, "system")))
+        }
+        _ => Value::Null,
+    }
+}
+
+/// How many trailing columns of `table` an older backup may lack.
+fn columns_added_later(table: &str) -> usize {
+    COLUMNS_ADDED_LATER.iter().filter(|(t, _)| *t == table).count()
+}
+
 /// Tables with a generated `id` (PostgreSQL's sequences are advanced past restored ids).
 pub const SERIAL: &[&str] = &["verdicts", "drills", "feedback", "notify_deliveries"];
 
@@ -303,7 +327,8 @@ impl Backup {
                 return Err(format!("tables.{name}: missing"));
             };
             for (i, row) in rows.iter().enumerate() {
-                if row.len() != cols.len() {
+                let short = cols.len().saturating_sub(row.len());
+                if row.len() > cols.len() || short > columns_added_later(name) {
                     return Err(format!(
                         "tables.{name}[{i}]: {} values, expected {}",
                         row.len(),
@@ -431,6 +456,11 @@ pub(crate) async fn write(tx: &mut AnyConnection, backup: &Backup) -> StoreResul
         let sql = format!("INSERT INTO {name} ({}) VALUES {places}", names.join(", "));
         for row in backup.rows(name) {
             let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
+            let mut row = row.clone();
+            for (column, _) in &cols[row.len().min(cols.len())..] {
+                let value = added_later_value(name, column, &row);
+                row.push(value);
+            }
             for (v, (_, ty)) in row.iter().zip(cols.iter()) {
                 q = match ty {
                     Col::Text | Col::NullText => q.bind(v.as_str().map(str::to_owned)),

@@ -63,6 +63,7 @@ fn admin_token(id: &str, hash: &str, principal: &str) -> NewToken {
         kind: TokenKind::Admin,
         environments: vec!["*".into()],
         principal: principal.into(),
+        user_admin: false,
     }
 }
 
@@ -178,6 +179,22 @@ pub async fn tokens(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store.revoke_token("tok1", &change("admin", 7)).await.unwrap();
+    // Issuing tokens for other people is a capability of its own, kept and never left to nobody.
+    // (Of one environment, so that the all-environment rule below is not touched.)
+    let people = NewToken {
+        user_admin: true,
+        environments: vec!["prod".into()],
+        ..admin_token("tok6", &"a1".repeat(32), "root")
+    };
+    store.create_token(&people, &change("admin", 8)).await.unwrap();
+    let read = store.token_by_hash(&people.hash).await.unwrap().expect("live");
+    assert!(read.user_admin, "user_admin reads back");
+    assert!(!store.token_by_hash(&"ef".repeat(32)).await.unwrap().unwrap().user_admin);
+    let last_people = |r: StoreResult<()>| matches!(r, Err(StoreError::Conflict(m)) if m.contains("issue tokens for other people"));
+    assert!(last_people(store.revoke_token("tok6", &change("admin", 9)).await));
+    let second = NewToken { hash: "b2".repeat(32), id: "tok7".into(), ..people.clone() };
+    store.create_token(&second, &change("admin", 10)).await.unwrap();
+    store.revoke_token("tok6", &change("admin", 11)).await.unwrap();
     assert!(store.token_by_hash(&t.hash).await.unwrap().is_none());
     assert!(store.has_admin_token().await.unwrap());
     assert!(matches!(
@@ -194,7 +211,7 @@ pub async fn tokens(store: Arc<dyn Store>) {
     let (a, b) = tokio::join!(store.revoke_token("tok3", &at), store.revoke_token("tok4", &at));
     assert!(a.is_ok() != b.is_ok() && (last(a) || last(b)), "exactly one of the two is revoked");
     assert!(store.has_admin_token().await.unwrap());
-    assert_eq!(verify_chain(&*store).await, 6);
+    assert_eq!(verify_chain(&*store).await, 9);
 }
 
 /// Environments append to the promotion order; duplicates conflict.

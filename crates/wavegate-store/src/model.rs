@@ -155,6 +155,9 @@ pub enum TokenKind {
 }
 
 impl TokenKind {
+    /// Every kind.
+    pub const ALL: [TokenKind; 3] = [TokenKind::Admin, TokenKind::ServerSdk, TokenKind::ClientSdk];
+
     /// `admin`, `server-sdk`, `client-sdk`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -166,9 +169,7 @@ impl TokenKind {
 
     /// Parses the names [`TokenKind::as_str`] prints.
     pub fn parse(s: &str) -> Option<TokenKind> {
-        [TokenKind::Admin, TokenKind::ServerSdk, TokenKind::ClientSdk]
-            .into_iter()
-            .find(|kind| kind.as_str() == s)
+        TokenKind::ALL.into_iter().find(|kind| kind.as_str() == s)
     }
 }
 
@@ -185,6 +186,9 @@ pub struct NewToken {
     pub environments: Vec<String>,
     /// The principal it acts as.
     pub principal: String,
+    /// Whether it may issue tokens for other principals and grant this capability (user
+    /// administration; an admin token without it may only mint its own SDK tokens).
+    pub user_admin: bool,
 }
 
 /// A stored token (never its secret).
@@ -206,6 +210,8 @@ pub struct TokenRecord {
     pub created_by: String,
     /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Whether it may issue tokens for other principals ([`NewToken::user_admin`]).
+    pub user_admin: bool,
 }
 
 impl TokenRecord {

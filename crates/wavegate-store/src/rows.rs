@@ -139,6 +139,7 @@ pub(crate) fn token(r: &AnyRow) -> StoreResult<TokenRecord> {
             .as_deref()
             .map(parse_ts)
             .transpose()?,
+        user_admin: r.try_get::<i64, _>("user_admin")? != 0,
     })
 }
 

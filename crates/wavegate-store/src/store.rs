@@ -493,7 +493,7 @@ impl Store for SqlStore {
     async fn create_token(&self, token: &NewToken, change: &Change) -> StoreResult<TokenRecord> {
         let mut tx = self.db.begin().await?;
         sqlx::query(
-            "INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by, user_admin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&token.id)
         .bind(&token.hash)
@@ -502,9 +502,13 @@ impl Store for SqlStore {
         .bind(&token.principal)
         .bind(ts(change.at))
         .bind(&change.actor)
+        .bind(i64::from(token.user_admin))
         .execute(&mut *tx)
         .await?;
-        let details = json!({"kind": token.kind.as_str(), "environments": token.environments, "principal": token.principal});
+        let mut details = json!({"kind": token.kind.as_str(), "environments": token.environments, "principal": token.principal});
+        if token.user_admin {
+            details["user_admin"] = json!(true);
+        }
         append_audit(&mut tx, change, "token.create", format!("token:{}", token.id), details)
             .await?;
         self.db.commit(tx).await?;
@@ -517,6 +521,7 @@ impl Store for SqlStore {
             created_at: parse_ts(&ts(change.at))?,
             created_by: change.actor.clone(),
             revoked_at: None,
+            user_admin: token.user_admin,
         })
     }
 
@@ -548,6 +553,15 @@ impl Store for SqlStore {
                 "token {id:?} is the last admin token for all environments; revoking it would \
                  leave nobody able to manage tokens, environments or notification targets. \
                  Create another first (wavegate token create --kind admin --env '*')"
+            )));
+        }
+        if admins.iter().any(|t| t.id == id && t.user_admin)
+            && !admins.iter().any(|t| t.id != id && t.user_admin)
+        {
+            return Err(StoreError::Conflict(format!(
+                "token {id:?} is the last token that may issue tokens for other people; revoking \
+                 it would leave nobody able to add a person. Grant it to another admin token \
+                 first (wavegate token create --kind admin --principal <name> --user-admin)"
             )));
         }
         let done =

@@ -423,9 +423,14 @@ pub enum TokenCommand {
         /// Environments it may act in, comma-separated, or `*` for all.
         #[arg(long = "env", value_delimiter = ',', required = true)]
         environments: Vec<String>,
-        /// The principal it acts as (default: yours plus the kind).
+        /// The principal it acts as (default: yours plus the kind). Naming another person
+        /// needs a token with user administration (the bootstrap admin token has it).
         #[arg(long)]
         principal: Option<String>,
+        /// Let the new admin token issue tokens for other people and grant this in turn (user
+        /// administration; only a token that has it may grant it).
+        #[arg(long)]
+        user_admin: bool,
     },
     /// List tokens (never their secrets).
     List,

@@ -279,6 +279,7 @@ impl Story<'_> {
             kind: "server-sdk".into(),
             environments: vec![spec.environment.clone()],
             principal: None,
+            user_admin: false,
         };
         let sdk: CreatedToken = c
             .call(c.request(Method::POST, "/api/v1/tokens").json(&new_token))

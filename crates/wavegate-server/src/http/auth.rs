@@ -61,6 +61,7 @@ pub fn from_secret(
         kind,
         environments,
         principal,
+        user_admin: false,
     };
     Minted { secret, record }
 }

@@ -94,6 +94,7 @@ impl IntoApi<api::tokens::Token> for &TokenRecord {
             created_at: millis(self.created_at),
             created_by: self.created_by.clone(),
             revoked_at: self.revoked_at.map(millis),
+            user_admin: self.user_admin,
         }
     }
 }

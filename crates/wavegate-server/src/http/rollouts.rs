@@ -439,7 +439,10 @@ async fn rollout_command(
             "say why: pause, rollback and reject need a reason",
         ));
     }
-    load(&state, &p, &id).await?;
+    let (_, current) = load(&state, &p, &id).await?;
+    if matches!(cmd, Command::Approve) {
+        crate::service::duties::require_independent(&state, &p.0, &current.requester).await?;
+    }
     let actor = rollouts::Actor::person(p.name(), reason);
     let (row, next) = rollouts::command(&state, &id, &cmd, &actor).await?;
     Ok(Json(rollout_view(&row, &next)))

@@ -60,6 +60,10 @@ async fn set_scorecard_item(
     p.require_admin()?;
     let (plan, version) = crate::service::plans::get(&state, &name).await?;
     p.require_env(&plan.environment)?;
+    // Green and waived vouch for the plan; anyone may raise red.
+    if body.status != "red" {
+        crate::service::duties::require_independent(&state, &p.0, &plan.owners.requester).await?;
+    }
     crate::service::scorecard::set_item(&state, &plan, &item, &body.status, body.note, p.name())
         .await?;
     let r = rollout_for(&state, &plan, version).await;

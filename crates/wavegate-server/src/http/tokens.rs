@@ -1,5 +1,8 @@
 //! Tokens: mint (the secret shown once), list and revoke. Secrets are stored hashed; a
-//! principal's name already issued by someone else cannot be minted by a third party.
+//! principal's name already issued by someone else cannot be minted by a third party, and
+//! minting for another principal at all is user administration (a capability of its own,
+//! which the bootstrap admin token holds and grants): approvals, sign-offs and waivers rest on
+//! principals being distinct people ([`crate::service::duties`]).
 
 use crate::http::openapi::api_routes;
 use axum::Json;
@@ -79,6 +82,30 @@ async fn create_token(
         }
         None => format!("{}-{}", p.name(), kind.as_str()),
     };
+    // The caller's own name, or its default SDK names (`<me>-<kind>`), need no user
+    // administration; anyone else's name, or granting user administration, does.
+    let own = principal == p.name()
+        || TokenKind::ALL.iter().any(|k| principal == format!("{}-{}", p.name(), k.as_str()));
+    if body.user_admin && kind != TokenKind::Admin {
+        return Err(ApiError::invalid(
+            "user_admin",
+            "only an admin token may hold user administration",
+        ));
+    }
+    if (!own || body.user_admin) && !p.0.user_admin {
+        let what = if own {
+            "granting user administration".to_owned()
+        } else {
+            format!("issuing a token for another principal ({principal:?})")
+        };
+        return Err(ApiError::forbidden(format!(
+            "{what} is user administration, which this token does not have; ask an admin who \
+             has it (the bootstrap admin token does), or leave out the principal to mint your \
+             own {}-{} token",
+            p.name(),
+            kind.as_str()
+        )));
+    }
     if ["system", "controller", "automatic"].contains(&principal.as_str()) {
         return Err(ApiError::invalid(
             "principal",
@@ -98,7 +125,8 @@ async fn create_token(
             )));
         }
     }
-    let minted = mint(kind, body.environments, principal);
+    let mut minted = mint(kind, body.environments, principal);
+    minted.record.user_admin = body.user_admin;
     let record =
         state.store.create_token(&minted.record, &state.change(p.name(), reason(&headers))).await?;
     state.tokens.clear();

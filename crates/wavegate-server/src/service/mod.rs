@@ -9,6 +9,7 @@
 //! Services speak [`ServiceError`]; only the HTTP layer turns it into an `ApiError`.
 
 pub mod config;
+pub mod duties;
 pub mod events;
 pub mod freeze;
 pub mod plans;

@@ -5,6 +5,7 @@ mod adoption;
 mod authz;
 mod checks;
 mod contention;
+mod four_eyes;
 mod freeze;
 mod notify;
 mod ofrep;

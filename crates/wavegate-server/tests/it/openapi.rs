@@ -351,7 +351,7 @@ const PLAN: &str = r#"name: p1
 flag: new-checkout
 environment: prod
 release: { name: checkout, version: 1.0.0, risk: low, team: payments, service: checkout }
-owners: { requester: admin, approvers: [bob] }
+owners: { requester: alice, approvers: [bob] }
 new_variant: "on"
 control_variant: "off"
 guardrails:
@@ -438,6 +438,9 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     let (dev_admin, _) = token(&mut p, body).await;
     let (bob, _) =
         token(&mut p, json!({"kind": "admin", "environments": ["*"], "principal": "bob"})).await;
+    // Alice requests the rollout that bob approves: neither issued the other's token.
+    let (alice, _) =
+        token(&mut p, json!({"kind": "admin", "environments": ["*"], "principal": "alice"})).await;
     let (_, doomed) = token(&mut p, json!({"kind": "admin", "environments": ["prod"]})).await;
     p.post("/api/v1/tokens", ADMIN, json!({"kind": "root", "environments": ["prod"]}))
         .await
@@ -594,7 +597,7 @@ async fn every_answer_is_documented_and_fits_its_schema() {
         .await
         .is(S::BAD_REQUEST);
     p.post("/api/v1/rollouts", &dev_admin, json!({"plan": "p1"})).await.is(S::FORBIDDEN);
-    let r = p.post("/api/v1/rollouts", ADMIN, json!({"plan": "p1", "reason": "go"})).await;
+    let r = p.post("/api/v1/rollouts", &alice, json!({"plan": "p1", "reason": "go"})).await;
     let id = r.is(S::CREATED).body["id"].as_str().unwrap().to_owned();
     p.post("/api/v1/rollouts", ADMIN, json!({"plan": "p1"})).await.is(S::CONFLICT);
     // The flag is locked while its rollout runs.

@@ -291,6 +291,12 @@ async fn issue_16_the_last_admin_token_for_all_environments_cannot_be_revoked() 
     let r =
         app.mint(ADMIN, json!({"kind": "admin", "environments": ["*"], "principal": "ops"})).await;
     let (ops, ops_id) = (r.body["token"].as_str().unwrap(), r.body["id"].as_str().unwrap());
+    // Nor is the last token that may issue tokens for other people (issue 16, item 7).
+    let r = app.admin(Method::DELETE, &format!("/api/v1/tokens/{bootstrap}"), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("other people"), "{:?}", r.body);
+    let grant = json!({"kind": "admin", "environments": ["prod"], "principal": "people", "user_admin": true});
+    assert_eq!(app.mint(ADMIN, grant).await.status, StatusCode::CREATED);
     let r = app.admin(Method::DELETE, &format!("/api/v1/tokens/{bootstrap}"), None).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = app.call(Method::DELETE, &format!("/api/v1/tokens/{ops_id}"), Some(ops), None).await;

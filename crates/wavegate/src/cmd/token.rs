@@ -13,8 +13,8 @@ use crate::output::{Column, Table, answer};
 pub async fn run(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     let c = Client::authenticated(remote)?;
     match cmd {
-        TokenCommand::Create { kind, environments, principal } => {
-            let body = NewToken { kind, environments, principal };
+        TokenCommand::Create { kind, environments, principal, user_admin } => {
+            let body = NewToken { kind, environments, principal, user_admin };
             let a = c.call::<CreatedToken>(c.request(Method::POST, "/api/v1/tokens").json(&body));
             answer(remote.json, &a.await?, |t| {
                 let r = &t.record;
@@ -25,6 +25,9 @@ pub async fn run(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode>
                     r.principal,
                     r.environments.join(",")
                 );
+                if r.user_admin {
+                    println!("It may issue tokens for other people (user administration).");
+                }
                 println!("Its secret, shown once:\n\n    {}\n", t.token);
             });
         }
@@ -35,6 +38,7 @@ pub async fn run(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode>
                     Column::left("KIND", 11),
                     Column::left("ENVIRONMENTS", 20),
                     Column::left("PRINCIPAL", 24),
+                    Column::left("ISSUED BY", 16),
                     Column::last("STATUS"),
                 ]);
                 for t in list {
@@ -43,7 +47,12 @@ pub async fn run(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode>
                         t.kind.as_str(),
                         &t.environments.join(","),
                         &t.principal,
-                        if t.revoked_at.is_none() { "live" } else { "revoked" },
+                        &t.created_by,
+                        match (t.revoked_at.is_none(), t.user_admin) {
+                            (true, true) => "live, user admin",
+                            (true, false) => "live",
+                            (false, _) => "revoked",
+                        },
                     ]);
                 }
                 table.print();

@@ -1,0 +1,108 @@
+//! Separation of duties without an identity provider: an approval, a scorecard sign-off or a
+//! waiver vouches for someone else's change, so it never counts when it is made with a token
+//! the requester issued, or one issued by a principal whose token the requester issued (at any
+//! remove). Tokens record who minted them
+//! (`created_by`), and issuing a token for another principal needs user administration, so a
+//! requester cannot mint an approver for themselves.
+
+use wavegate_store::TokenRecord;
+
+use crate::service::{ServiceError, ServiceResult};
+use crate::state::AppState;
+
+/// Why `token` may not vouch for a change requested by `requester`, if it may not: the
+/// requester issued it, or issued a token of a principal that issued it (at any remove).
+/// `tokens` is every token, revoked ones included (a revoked minter still minted).
+pub fn issued_by_requester(
+    tokens: &[TokenRecord],
+    token: &TokenRecord,
+    requester: &str,
+) -> Option<String> {
+    // Walk up who issued whose tokens, from the token's issuer, keeping the path for the message.
+    let mut paths: Vec<Vec<&str>> = vec![vec![token.created_by.as_str()]];
+    let mut seen: Vec<&str> = vec![token.created_by.as_str()];
+    while let Some(path) = paths.pop() {
+        let issuer = *path.last().expect("a path is never empty");
+        if issuer == requester {
+            let chain =
+                path.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", issued by ");
+            return Some(format!(
+                "this token was issued by {chain}, who requested the change; an approval, \
+                 sign-off or waiver must come from a token the requester did not issue, \
+                 directly or through tokens they issued"
+            ));
+        }
+        for t in tokens.iter().filter(|t| t.principal == issuer) {
+            let up = t.created_by.as_str();
+            if !seen.contains(&up) {
+                seen.push(up);
+                let mut longer = path.clone();
+                longer.push(up);
+                paths.push(longer);
+            }
+        }
+    }
+    None
+}
+
+/// Refuses (forbidden) when the caller's `token` may not vouch for `requester`'s change
+/// ([`issued_by_requester`]). The requester's own token is refused where the rule for it lives
+/// (an approval in `wavegate_rollout::machine`).
+pub async fn require_independent(
+    state: &AppState,
+    token: &TokenRecord,
+    requester: &str,
+) -> ServiceResult<()> {
+    let tokens = state.store.tokens().await?;
+    match issued_by_requester(&tokens, token, requester) {
+        Some(why) => Err(ServiceError::Forbidden(why)),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use wavegate_store::TokenKind;
+
+    use super::*;
+
+    fn token(id: &str, principal: &str, created_by: &str) -> TokenRecord {
+        TokenRecord {
+            id: id.into(),
+            hash: id.into(),
+            kind: TokenKind::Admin,
+            environments: vec!["*".into()],
+            principal: principal.into(),
+            created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            created_by: created_by.into(),
+            revoked_at: None,
+            user_admin: false,
+        }
+    }
+
+    #[test]
+    fn the_requester_never_vouches_through_a_token_it_issued() {
+        let root = token("t0", "admin", "system");
+        let alice = token("t1", "alice", "admin");
+        let bob = token("t2", "bob", "admin");
+        let mallory = token("t3", "mallory", "alice");
+        let eve = token("t4", "eve", "mallory");
+        let deep = token("t5", "deeper", "eve");
+        let all = [root, alice, bob.clone(), mallory.clone(), eve.clone(), deep.clone()];
+        assert_eq!(issued_by_requester(&all, &bob, "alice"), None, "an independent approver");
+        let direct = issued_by_requester(&all, &mallory, "alice").unwrap();
+        assert!(direct.contains("issued by \"alice\""), "{direct}");
+        let through = issued_by_requester(&all, &eve, "alice").unwrap();
+        assert!(through.contains("\"mallory\", issued by \"alice\""), "{through}");
+        let deeper = issued_by_requester(&all, &deep, "alice").unwrap();
+        assert!(deeper.contains("\"eve\", issued by \"mallory\", issued by \"alice\""));
+        // Principals who issued each other's tokens do not loop.
+        let a = token("c1", "p", "q");
+        let b = token("c2", "q", "p");
+        assert_eq!(issued_by_requester(&[a.clone(), b], &a, "alice"), None);
+        // The bootstrap admin issued alice's and bob's: it may not vouch for its own change
+        // through them, but they vouch for each other.
+        assert!(issued_by_requester(&all, &bob, "admin").is_some());
+    }
+}
