@@ -129,3 +129,35 @@ pub struct BadEntry {
     /// What is wrong with it.
     pub problem: String,
 }
+
+/// A signed checkpoint of the audit chain: its head at a moment, signed with the operator's
+/// ed25519 key (`serve --checkpoint-key`) and kept outside the database. See
+/// `wavegate audit verify --checkpoints`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Checkpoint {
+    /// `wavegate-checkpoint/1`.
+    pub format: String,
+    /// The newest entry's sequence number.
+    pub seq: i64,
+    /// Its hash.
+    pub hash: String,
+    /// When it was signed (RFC 3339 with milliseconds).
+    pub at: String,
+    /// The signing key's public half, `ed25519:<base64>`.
+    pub key: String,
+    /// The ed25519 signature, base64, of the lines `format`, `seq`, `hash` and `at`, each
+    /// ended by a newline.
+    pub signature: String,
+}
+
+/// `GET /api/v1/audit/checkpoint`: the key this server signs checkpoints with and the newest it
+/// signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Checkpoints {
+    /// `ed25519:<base64>`; null when the server signs no checkpoints (no `--checkpoint-key`).
+    #[schema(required = true)]
+    pub public_key: Option<String>,
+    /// The newest checkpoint this process signed.
+    #[schema(required = true)]
+    pub latest: Option<Checkpoint>,
+}

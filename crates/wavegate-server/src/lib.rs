@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod checkpoint;
 pub mod clock;
 pub mod health;
 pub mod http;
@@ -183,6 +184,8 @@ pub struct Server {
     state: AppState,
     /// `/metrics`' own listener and router, when it has one.
     metrics: Option<(tokio::net::TcpListener, Router)>,
+    /// How audit checkpoints are signed and kept, when they are.
+    checkpoints: Option<crate::runtime::checkpoint::CheckpointConfig>,
 }
 
 impl Server {
@@ -195,7 +198,14 @@ impl Server {
     /// A server on a listener bound beforehand (so a taken port is found before the database
     /// is opened and migrated).
     pub fn on(listener: tokio::net::TcpListener, state: AppState) -> Server {
-        Server { listener, router: app(state.clone()), state, metrics: None }
+        Server { listener, router: app(state.clone()), state, metrics: None, checkpoints: None }
+    }
+
+    /// Signs audit checkpoints as `cfg` says ([`crate::runtime::checkpoint`]), beside the
+    /// other background tasks.
+    pub fn with_checkpoints(mut self, cfg: crate::runtime::checkpoint::CheckpointConfig) -> Server {
+        self.checkpoints = Some(cfg);
+        self
     }
 
     /// A server on `listener` that serves `/metrics` on `metrics` instead (with `/healthz` and
@@ -208,7 +218,7 @@ impl Server {
     ) -> Server {
         std::sync::Arc::make_mut(&mut state.access).metrics_elsewhere = true;
         let metrics = Some((metrics, metrics_app(state.clone())));
-        Server { listener, router: app(state.clone()), state, metrics }
+        Server { listener, router: app(state.clone()), state, metrics, checkpoints: None }
     }
 
     /// The address actually bound.
@@ -237,6 +247,14 @@ impl Server {
         });
         let auditor = tick.map(|_| {
             tokio::spawn(crate::runtime::audit::run(self.state.clone(), closing.subscribe()))
+        });
+        // Checkpoints are signed by every replica that has the key (each signs what it verified).
+        let checkpointer = self.checkpoints.map(|cfg| {
+            tokio::spawn(crate::runtime::checkpoint::run(
+                self.state.clone(),
+                cfg,
+                closing.subscribe(),
+            ))
         });
         let controller = tick.map(|t| {
             tokio::spawn(crate::runtime::controller::run(
@@ -269,6 +287,9 @@ impl Server {
         }
         if let Some(a) = auditor {
             let _ = a.await;
+        }
+        if let Some(c) = checkpointer {
+            let _ = c.await;
         }
         if let Some(m) = metrics {
             let _ = m.await;

@@ -137,6 +137,19 @@ pub async fn verify(store: &dyn Store) -> StoreResult<Verification> {
 #[derive(Debug, Default)]
 pub struct Record {
     inner: Mutex<Inner>,
+    /// Wakes the checkpointer ([`crate::runtime::checkpoint`]) after a rollout decision.
+    decided: tokio::sync::Notify,
+    /// The signing key's public half and the newest checkpoint signed, when checkpointing.
+    checkpoints: Mutex<Option<Checkpointing>>,
+}
+
+/// What this server signs checkpoints with, and the newest one it signed.
+#[derive(Debug, Clone)]
+pub struct Checkpointing {
+    /// `ed25519:<base64>`.
+    pub public_key: String,
+    /// The newest checkpoint signed by this process.
+    pub latest: Option<crate::checkpoint::Checkpoint>,
 }
 
 #[derive(Debug, Default)]
@@ -366,6 +379,38 @@ impl Record {
             .map(|b| format!("audit chain: {b}"))
             .chain(inner.refused.values().cloned())
             .collect()
+    }
+
+    /// The newest entry read, with its hash, while every entry read so far verifies (what a
+    /// checkpoint signs); `None` once the chain has broken, or before the first entry.
+    pub fn verified_head(&self) -> Option<(i64, String)> {
+        let inner = self.lock();
+        if inner.chain_break.is_some() {
+            return None;
+        }
+        let seq = inner.verifier.verified();
+        (seq > 0).then(|| (seq, inner.verifier.head().to_owned()))
+    }
+
+    /// Asks for a checkpoint now (a rollout decision was recorded); a no-op when the server does
+    /// not sign checkpoints.
+    pub fn decided(&self) {
+        self.decided.notify_one();
+    }
+
+    /// Resolves when [`Record::decided`] was called since the last time it resolved.
+    pub async fn decision(&self) {
+        self.decided.notified().await;
+    }
+
+    /// What this server signs checkpoints with and the newest it signed (`None`: it does not).
+    pub fn checkpointing(&self) -> Option<Checkpointing> {
+        self.checkpoints.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Records the key checkpoints are signed with, or the newest checkpoint signed.
+    pub fn set_checkpointing(&self, c: Checkpointing) {
+        *self.checkpoints.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(c);
     }
 
     /// Whether every entry read so far verifies.

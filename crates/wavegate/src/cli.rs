@@ -310,6 +310,20 @@ pub struct ServeArgs {
     /// The chain is verified at start and each new entry as it arrives either way.
     #[arg(long, env = "WAVEGATE_AUDIT_VERIFY_INTERVAL", default_value = "10m")]
     pub audit_verify_interval: String,
+    /// Sign checkpoints of the audit chain's head with this ed25519 private key (PKCS#8 PEM,
+    /// from `wavegate audit keygen` or `openssl genpkey -algorithm ed25519`): at start, every
+    /// --checkpoint-interval and after every rollout decision. The public key is printed at
+    /// start and served at /api/v1/audit/checkpoint; `wavegate audit verify --checkpoints`
+    /// then finds a log cut short or rewritten and chained again.
+    #[arg(long, env = "WAVEGATE_CHECKPOINT_KEY")]
+    pub checkpoint_key: Option<std::path::PathBuf>,
+    /// Write each checkpoint to this directory (outside the database: another disk, a mount
+    /// the database's owner cannot write), one `checkpoint-<seq>.json` file each.
+    #[arg(long, env = "WAVEGATE_CHECKPOINT_DIR", requires = "checkpoint_key")]
+    pub checkpoint_dir: Option<std::path::PathBuf>,
+    /// How often the chain's head is signed when it has moved (besides every rollout decision).
+    #[arg(long, env = "WAVEGATE_CHECKPOINT_INTERVAL", default_value = "5m")]
+    pub checkpoint_interval: String,
     /// Log format (logs go to stderr; filter with RUST_LOG).
     #[arg(long, env = "WAVEGATE_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
@@ -803,6 +817,24 @@ pub enum AuditCommand {
         /// `postgres://` URL (safe while a server runs on it).
         #[arg(long)]
         db: Option<String>,
+        /// Also check the chain against the signed checkpoints in this directory (from
+        /// `serve --checkpoint-dir`): a checkpoint of an entry the log no longer holds means
+        /// it was cut short, one whose entry has another hash that it was rewritten (exit 1).
+        /// Online, this needs an admin token for all environments.
+        #[arg(long)]
+        checkpoints: Option<std::path::PathBuf>,
+        /// The key the checkpoints must be signed with (`ed25519:…`, as `serve` printed it);
+        /// without it, each checkpoint is checked only against the key it names.
+        #[arg(long, requires = "checkpoints")]
+        public_key: Option<String>,
+    },
+    /// Make an ed25519 key for signing audit checkpoints (`serve --checkpoint-key`); prints
+    /// its public key.
+    Keygen {
+        /// Where to write the private key (PKCS#8 PEM, readable by its owner only); an existing
+        /// file is never overwritten.
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
     /// List audit entries.
     List {

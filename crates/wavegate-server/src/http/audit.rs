@@ -1,4 +1,5 @@
-//! The audit log (`GET /api/v1/audit`), its verification (`GET /api/v1/audit/verify`) and
+//! The audit log (`GET /api/v1/audit`), its verification (`GET /api/v1/audit/verify`), the
+//! checkpoint signing key (`GET /api/v1/audit/checkpoint`) and
 //! backups (`GET /api/v1/backup`).
 
 use crate::http::openapi::api_routes;
@@ -8,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
-use wavegate_api::audit::{AuditEntry, Verification};
+use wavegate_api::audit::{AuditEntry, Checkpoints, Verification};
 
 use crate::http::auth::Principal;
 use crate::http::convert::IntoApi;
@@ -23,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(api_routes!(list_audit))
         .routes(api_routes!(verify_audit))
+        .routes(api_routes!(audit_checkpoint))
         .routes(api_routes!(backup))
 }
 
@@ -108,6 +110,24 @@ async fn verify_audit(
     p.require_admin()?;
     state.record.catch_up(&*state.store).await?;
     Ok(Json(state.record.reverify(&*state.store).await?))
+}
+
+/// The public key this server signs audit checkpoints with (`serve --checkpoint-key`), to pin
+/// in `wavegate audit verify --public-key`, and the newest checkpoint it signed.
+#[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "Audit",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The signing key and the newest checkpoint (both null \
+        when the server signs none)", body = Checkpoints), Unauthorized, Forbidden))]
+async fn audit_checkpoint(
+    State(state): State<AppState>,
+    p: Principal,
+) -> ApiResult<Json<Checkpoints>> {
+    p.require_admin()?;
+    let c = state.record.checkpointing();
+    Ok(Json(Checkpoints {
+        public_key: c.as_ref().map(|c| c.public_key.clone()),
+        latest: c.and_then(|c| c.latest),
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]

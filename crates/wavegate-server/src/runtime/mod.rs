@@ -3,6 +3,7 @@
 //! Each is a task started by the server; none holds a lock across network I/O.
 
 pub mod audit;
+pub mod checkpoint;
 pub mod controller;
 pub mod feed;
 pub mod notify;

@@ -546,6 +546,8 @@ pub async fn persist(
         state.reload().await?;
     }
     state.reload_live().await?;
+    // A decision is on the record: sign a checkpoint of it.
+    state.record.decided();
     Ok(RolloutRow { rev, ..row })
 }
 

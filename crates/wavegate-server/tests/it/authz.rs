@@ -213,6 +213,7 @@ fn rows() -> Vec<Row> {
             |c| delete(format!("/api/v1/tokens/{}", c.fx.victims[c.t]));
         GET "/api/v1/audit"                               "200 200 - 403 - 403 - 401 401" => |_| get("/api/v1/audit");
         GET "/api/v1/audit/verify"                        "200 200 - 403 - 403 - 401 401" => |_| get("/api/v1/audit/verify");
+        GET "/api/v1/audit/checkpoint"                    "200 200 - 403 - 403 - 401 401" => |_| get("/api/v1/audit/checkpoint");
         GET "/api/v1/backup"                              "200 403 - 403 - 403 - 401 401" => |_| get("/api/v1/backup");
 
         // ---------- plans, drills, scorecards ----------

@@ -17,6 +17,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let lease = parse_interval("--leader-lease", &args.leader_lease).map_err(Failure::Input)?;
     let reverify = parse_interval("--audit-verify-interval", &args.audit_verify_interval)
         .map_err(Failure::Input)?;
+    let checkpoints = match &args.checkpoint_key {
+        Some(key) => Some(wavegate_server::runtime::checkpoint::CheckpointConfig {
+            signer: std::sync::Arc::new(
+                wavegate_server::checkpoint::Signer::load(key)
+                    .map_err(|e| Failure::Input(format!("--checkpoint-key: {e}")))?,
+            ),
+            dir: args.checkpoint_dir.clone(),
+            every: parse_interval("--checkpoint-interval", &args.checkpoint_interval)
+                .map_err(Failure::Input)?,
+        }),
+        None => None,
+    };
     let notify = wavegate_server::runtime::notify::NotifyConfig {
         retry_base: parse_interval("--notify-retry-base", &args.notify_retry_base)
             .map_err(Failure::Input)?,
@@ -96,6 +108,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(m) => wavegate_server::Server::with_metrics_listener(listener, m, state),
         None => wavegate_server::Server::on(listener, state),
     };
+    let server = match &checkpoints {
+        Some(cfg) => server.with_checkpoints(cfg.clone()),
+        None => server,
+    };
     let addr = server.local_addr()?;
     let metrics_addr = server.metrics_addr().transpose()?;
     // Register for SIGTERM/Ctrl-C before announcing the address, so none is missed.
@@ -107,6 +123,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             out,
             "Created the first admin token (shown once; store it now):\n\n    {secret}\n"
         )?;
+    }
+    if let Some(cfg) = &checkpoints {
+        let dir = cfg
+            .dir
+            .as_ref()
+            .map_or("kept in memory only".to_owned(), |d| format!("written to {}", d.display()));
+        writeln!(out, "audit checkpoints signed with {} ({dir})", cfg.signer.public_key())?;
     }
     if let Some(m) = metrics_addr {
         // Before the address line, which scripts wait for.

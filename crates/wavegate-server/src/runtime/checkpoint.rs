@@ -1,0 +1,79 @@
+//! Signs a checkpoint of the audit chain's head ([`crate::checkpoint`]) at start, every
+//! [`CheckpointConfig::every`], and after every rollout decision ([`Record::decided`]), and
+//! writes it to the operator's checkpoint directory. A chain that does not verify is never
+//! signed: the checkpoints stop at the last head known good, and the log says why.
+//!
+//! [`Record::decided`]: crate::record::Record::decided
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::checkpoint::{Checkpoint, Signer};
+use crate::record::Checkpointing;
+use crate::state::AppState;
+
+/// How checkpoints are made (`serve --checkpoint-key`, `--checkpoint-dir`,
+/// `--checkpoint-interval`).
+#[derive(Debug, Clone)]
+pub struct CheckpointConfig {
+    /// The operator's signing key.
+    pub signer: Arc<Signer>,
+    /// Where checkpoint files go (none: kept in memory and served only).
+    pub dir: Option<PathBuf>,
+    /// How often the head is signed when it moved.
+    pub every: Duration,
+}
+
+/// Runs until `closing` turns true.
+pub async fn run(state: AppState, cfg: CheckpointConfig, mut closing: watch::Receiver<bool>) {
+    state.record.set_checkpointing(Checkpointing {
+        public_key: cfg.signer.public_key().to_owned(),
+        latest: None,
+    });
+    let mut every = tokio::time::interval(cfg.every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = state.record.decision() => {}
+            _ = closing.wait_for(|c| *c) => return,
+        }
+        if let Err(e) = checkpoint(&state, &cfg).await {
+            tracing::error!(error = %e, "could not write an audit checkpoint");
+        }
+    }
+}
+
+/// Signs and writes a checkpoint of the verified head, unless it is the one signed last;
+/// returns it.
+pub async fn checkpoint(
+    state: &AppState,
+    cfg: &CheckpointConfig,
+) -> anyhow::Result<Option<Checkpoint>> {
+    state.record.catch_up(&*state.store).await?;
+    let Some((seq, hash)) = state.record.verified_head() else {
+        if !state.record.chain_ok() {
+            tracing::warn!("not signing a checkpoint: the audit chain does not verify");
+        }
+        return Ok(None);
+    };
+    let latest = state.record.checkpointing().and_then(|c| c.latest);
+    if latest.as_ref().is_some_and(|l| l.seq == seq) {
+        return Ok(None);
+    }
+    let cp = cfg.signer.sign(seq, &hash, state.clock.now());
+    if let Some(dir) = cfg.dir.clone() {
+        let written = cp.clone();
+        let path =
+            tokio::task::spawn_blocking(move || crate::checkpoint::write(&dir, &written)).await??;
+        tracing::info!(seq, path = %path.display(), "signed an audit checkpoint");
+    }
+    state.record.set_checkpointing(Checkpointing {
+        public_key: cfg.signer.public_key().to_owned(),
+        latest: Some(cp.clone()),
+    });
+    Ok(Some(cp))
+}
