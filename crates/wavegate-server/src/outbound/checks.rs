@@ -76,7 +76,9 @@ async fn run_one(outbound: &Outbound, r: &Rollout, c: &CheckSpec, point: CheckWh
     let timeout = Duration::from_secs(c.timeout.map_or(5, |t| t.secs().max(1)));
     let attempts = 1 + c.retries.unwrap_or(2);
     let mut evidence = json!({});
+    let mut made = 0;
     for attempt in 1..=attempts {
+        made = attempt;
         if attempt > 1 {
             tokio::time::sleep(retry_pause(outbound.checks.retry_pause, attempt)).await;
         }
@@ -90,7 +92,7 @@ async fn run_one(outbound: &Outbound, r: &Rollout, c: &CheckSpec, point: CheckWh
             Attempt::Unsendable => break,
         }
     }
-    evidence["attempts"] = json!(attempts);
+    evidence["attempts"] = json!(made);
     CheckOutcome { spec: c.clone(), passed: false, evidence }
 }
 

@@ -17,7 +17,7 @@ pub mod prometheus;
 pub mod reply;
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -38,6 +38,25 @@ pub fn failure(e: &reqwest::Error) -> String {
 /// The most redirects followed for one request.
 pub const MAX_REDIRECTS: usize = 5;
 
+/// Looks host names up: the system's resolver ([`SystemLookup`]); tests give their own, to
+/// play a name that answers with a refused address (DNS rebinding).
+#[async_trait::async_trait]
+pub trait Lookup: Send + Sync {
+    /// The addresses `host` resolves to.
+    async fn lookup(&self, host: &str) -> std::io::Result<Vec<IpAddr>>;
+}
+
+/// The system's resolver (`getaddrinfo`, through tokio).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemLookup;
+
+#[async_trait::async_trait]
+impl Lookup for SystemLookup {
+    async fn lookup(&self, host: &str) -> std::io::Result<Vec<IpAddr>> {
+        Ok(tokio::net::lookup_host((host, 0)).await?.map(|a| a.ip()).collect())
+    }
+}
+
 /// The HTTP client for URLs that arrived through the API, and the policy it enforces.
 #[derive(Clone)]
 pub struct Guard {
@@ -48,6 +67,12 @@ pub struct Guard {
 impl Default for Guard {
     fn default() -> Guard {
         Guard::new(Policy::default())
+    }
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard").field("policy", &self.policy).finish_non_exhaustive()
     }
 }
 
@@ -74,10 +99,15 @@ impl Guard {
     /// against it (at most [`MAX_REDIRECTS`]), and no proxy from the environment is used (a
     /// proxy would resolve and connect on the policy's behalf).
     pub fn new(policy: Policy) -> Guard {
+        Guard::with_lookup(policy, Arc::new(SystemLookup))
+    }
+
+    /// [`Guard::new`] with names looked up by `lookup`.
+    pub fn with_lookup(policy: Policy, lookup: Arc<dyn Lookup>) -> Guard {
         let policy = Arc::new(policy);
         let redirects = policy.clone();
         let client = reqwest::Client::builder()
-            .dns_resolver(PolicyResolver { policy: policy.clone() })
+            .dns_resolver(PolicyResolver { policy: policy.clone(), lookup })
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() > MAX_REDIRECTS {
                     return attempt.error(Redirect::TooMany);
@@ -150,23 +180,31 @@ impl fmt::Display for Redirect {
 
 impl std::error::Error for Redirect {}
 
-/// Resolves names through the system's resolver, then keeps only the addresses the policy
-/// allows (all of them for a name the policy lists); none left is a refusal.
+/// Resolves names through a [`Lookup`], then keeps only the addresses the policy allows (all of
+/// them for a name the policy lists); none left is a refusal.
 struct PolicyResolver {
     policy: Arc<Policy>,
+    lookup: Arc<dyn Lookup>,
 }
 
 impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        Box::pin(resolve_checked(self.policy.clone(), name.as_str().to_owned()))
+        let (policy, lookup) = (self.policy.clone(), self.lookup.clone());
+        Box::pin(resolve_checked(policy, lookup, name.as_str().to_owned()))
     }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-async fn resolve_checked(policy: Arc<Policy>, host: String) -> Result<Addrs, BoxError> {
+async fn resolve_checked(
+    policy: Arc<Policy>,
+    lookup: Arc<dyn Lookup>,
+    host: String,
+) -> Result<Addrs, BoxError> {
     policy.check_name(&host)?;
-    let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+    // Port 0: the connector puts the URL's port in.
+    let found: Vec<SocketAddr> =
+        lookup.lookup(&host).await?.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect();
     if policy.lists_host(&host) {
         return Ok(Box::new(found.into_iter()));
     }
