@@ -53,7 +53,11 @@ fn textual(resp: &Response) -> Option<bool> {
 }
 
 /// The layer: see the module's documentation.
-pub async fn conceal_responses(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn conceal_responses(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     if !may_quote(req.uri().path()) {
         return next.run(req).await;
     }

@@ -72,7 +72,12 @@ pub async fn run(outbound: &Outbound, r: &Rollout, point: CheckWhen) -> Vec<Chec
     out
 }
 
-async fn run_one(outbound: &Outbound, r: &Rollout, c: &CheckSpec, point: CheckWhen) -> CheckOutcome {
+async fn run_one(
+    outbound: &Outbound,
+    r: &Rollout,
+    c: &CheckSpec,
+    point: CheckWhen,
+) -> CheckOutcome {
     let timeout = Duration::from_secs(c.timeout.map_or(5, |t| t.secs().max(1)));
     let attempts = 1 + c.retries.unwrap_or(2);
     let mut evidence = json!({});
@@ -126,7 +131,8 @@ async fn attempt_once(
 ) -> (Attempt, Value) {
     let guard = &outbound.guard;
     let fail = |error: String| (Attempt::Failed, json!({ "error": error }));
-    let unsendable = |e: crate::outbound::Unsendable| (Attempt::Unsendable, json!({"error": e.to_string()}));
+    let unsendable =
+        |e: crate::outbound::Unsendable| (Attempt::Unsendable, json!({"error": e.to_string()}));
     let (request, body, expect_status) = match (&c.http, &c.webhook) {
         (Some(h), _) => {
             let method = h.method.as_deref().unwrap_or("GET").to_ascii_uppercase();

@@ -145,9 +145,9 @@ impl Guard {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Unsendable::NotAUrl("must be an http:// or https:// URL".into()));
         }
-        let host = url
-            .host_str()
-            .ok_or_else(|| Unsendable::NotAUrl("must be an http:// or https:// URL with a host".into()))?;
+        let host = url.host_str().ok_or_else(|| {
+            Unsendable::NotAUrl("must be an http:// or https:// URL with a host".into())
+        })?;
         self.policy.check_host(host).map_err(Unsendable::Refused)?;
         Ok(url)
     }
@@ -173,7 +173,9 @@ impl fmt::Display for Redirect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Redirect::TooMany => write!(f, "more than {MAX_REDIRECTS} redirects"),
-            Redirect::Refused { to, refusal } => write!(f, "redirect to {to} not followed: {refusal}"),
+            Redirect::Refused { to, refusal } => {
+                write!(f, "redirect to {to} not followed: {refusal}")
+            }
         }
     }
 }
@@ -230,20 +232,15 @@ async fn resolve_checked(
 pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> (String, bool) {
     let mut body = Vec::new();
     let mut cut = false;
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = cap - body.len();
-                if chunk.len() > room {
-                    body.extend_from_slice(&chunk[..room]);
-                    cut = true;
-                    break;
-                }
-                body.extend_from_slice(&chunk);
-            }
-            // A body that breaks off is judged on what arrived.
-            Ok(None) | Err(_) => break,
+    // A body that breaks off is judged on what arrived.
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = cap - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            cut = true;
+            break;
         }
+        body.extend_from_slice(&chunk);
     }
     (String::from_utf8_lossy(&body).into_owned(), cut)
 }

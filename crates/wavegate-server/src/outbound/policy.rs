@@ -108,7 +108,9 @@ pub enum PolicyError {
         prefix: u8,
     },
     /// Neither an address, a CIDR nor a host name.
-    #[error("{0:?} is not a CIDR (10.0.0.0/8), an address (127.0.0.1) or a host name (prometheus.internal, *.svc.cluster.local)")]
+    #[error(
+        "{0:?} is not a CIDR (10.0.0.0/8), an address (127.0.0.1) or a host name (prometheus.internal, *.svc.cluster.local)"
+    )]
     Invalid(String),
 }
 
@@ -291,9 +293,11 @@ impl Policy {
         if self.lists_host(&name) {
             return Ok(());
         }
-        let refused = REFUSED_NAMES.iter().find(|(n, _)| *n == name).map(|(_, why)| *why).or_else(
-            || name.ends_with(".localhost").then_some(Refused::Loopback),
-        );
+        let refused = REFUSED_NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, why)| *why)
+            .or_else(|| name.ends_with(".localhost").then_some(Refused::Loopback));
         match refused {
             None => Ok(()),
             Some(why) => Err(Refusal { what: name, resolved_from: None, why }),
@@ -339,8 +343,8 @@ fn is_host_name(s: &str) -> bool {
 }
 
 /// The IPv4 address an IPv6 address stands for, where it stands for one: IPv4-mapped
-/// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, except `::` and `::1`) and NAT64
-/// (`64:ff9b::a.b.c.d`); otherwise the address itself.
+/// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d` from `::1.0.0.0` up, so `::` and `::1`
+/// stay IPv6's own) and NAT64 (`64:ff9b::a.b.c.d`); otherwise the address itself.
 pub fn canonical(ip: IpAddr) -> IpAddr {
     let IpAddr::V6(v6) = ip else { return ip };
     if let Some(v4) = v6.to_ipv4_mapped() {

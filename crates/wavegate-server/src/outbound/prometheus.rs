@@ -109,7 +109,7 @@ pub async fn read(outbound: &Outbound, r: &Rollout, g: &GuardrailSpec) -> Readin
         (Some(own), _) => (own.as_str(), Via::Guarded(&outbound.guard)),
         (None, Some(default)) => (default.as_str(), Via::Trusted(&outbound.http)),
         (None, None) => {
-        reading.error = Some(
+            reading.error = Some(
                 "no Prometheus URL: set the guardrail's prometheus_url or serve --prometheus-url"
                     .into(),
             );

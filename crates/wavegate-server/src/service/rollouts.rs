@@ -138,8 +138,7 @@ pub async fn start(
         StartRefusal::NoDigestDeclared => ServiceError::invalid("artifact_sha256", e.to_string()),
         other => ServiceError::conflict(other.to_string()),
     })?;
-    let before =
-        crate::outbound::checks::run(&state.outbound, &r, CheckWhen::BeforeStart).await;
+    let before = crate::outbound::checks::run(&state.outbound, &r, CheckWhen::BeforeStart).await;
     if let Some(f) = before.iter().find(|o| !o.passed) {
         return Err(ServiceError::conflict(format!(
             "check {:?} failed before the start: {}",
@@ -227,10 +226,7 @@ pub async fn step_one(
     }
     // Promotion gates: the plan's before-promotion checks, run once for this decision.
     let outcomes = if promoting(&next, &actions) {
-        Some(
-            crate::outbound::checks::run(&state.outbound, &r, CheckWhen::BeforePromotion)
-                .await,
-        )
+        Some(crate::outbound::checks::run(&state.outbound, &r, CheckWhen::BeforePromotion).await)
     } else {
         None
     };

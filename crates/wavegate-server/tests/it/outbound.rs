@@ -114,7 +114,11 @@ async fn issue_16_urls_naming_refused_addresses_are_refused_when_written() {
         ("http://0.0.0.0:9/hook", "an unspecified address"),
     ] {
         let r = put_target(&app, "pager", url).await;
-        assert_eq!((r.status, r.body["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("url")), "{url}");
+        assert_eq!(
+            (r.status, r.body["field"].clone()),
+            (StatusCode::UNPROCESSABLE_ENTITY, json!("url")),
+            "{url}"
+        );
         assert!(r.body["message"].as_str().unwrap().contains(why), "{:?}", r.body);
     }
     // Private and public addresses are not the policy's business.
@@ -123,9 +127,14 @@ async fn issue_16_urls_naming_refused_addresses_are_refused_when_written() {
     // `--allow-outbound 127.0.0.1/32` lets exactly that address through.
     let app = spawn_app_allowing(&["127.0.0.1/32"]).await;
     app.apply_yaml(&on_off(&["checkout"])).await;
-    let r = app.post_plan(&plan("p1", "checkout", &check("http://127.0.0.1:9/health", "before_start"))).await;
+    let r = app
+        .post_plan(&plan("p1", "checkout", &check("http://127.0.0.1:9/health", "before_start")))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    assert_eq!(put_target(&app, "pager", "http://127.0.0.1:9/hook").await.status, StatusCode::CREATED);
+    assert_eq!(
+        put_target(&app, "pager", "http://127.0.0.1:9/hook").await.status,
+        StatusCode::CREATED
+    );
     let r = put_target(&app, "other", "http://127.0.0.2:9/hook").await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
 }
@@ -139,28 +148,41 @@ async fn issue_16_stored_loopback_urls_are_never_reached_without_allow_outbound(
     let (prom, queried) = prometheus().await;
     let mut app = spawn_app_allowing(&["127.0.0.1/32"]).await;
     app.apply_yaml(&on_off(&["checkout", "search"])).await;
-    let r = app.post_plan(&plan("checked", "checkout", &check(&format!("{probe}/health"), "before_start"))).await;
+    let r = app
+        .post_plan(&plan("checked", "checkout", &check(&format!("{probe}/health"), "before_start")))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let r = app.post_plan(&plan("measured", "search", &prometheus_guardrail(&prom))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    assert_eq!(put_target(&app, "pager", &format!("{hook}/hook")).await.status, StatusCode::CREATED);
+    assert_eq!(
+        put_target(&app, "pager", &format!("{hook}/hook")).await.status,
+        StatusCode::CREATED
+    );
 
     restart_with(&mut app, Guard::default());
     // A plan check: the start is refused, saying why; nothing was sent.
     let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "checked"}))).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     let message = r.body["message"].as_str().unwrap();
-    assert!(message.contains("refused by the outbound policy: 127.0.0.1, a loopback address"), "{message}");
+    assert!(
+        message.contains("refused by the outbound policy: 127.0.0.1, a loopback address"),
+        "{message}"
+    );
     assert!(message.contains("serve --allow-outbound 127.0.0.1"), "{message}");
     // A notification target's test send.
     let r = app.admin(Method::POST, "/api/v1/notifications/targets/pager/test", None).await;
     assert_eq!(r.body["ok"], false, "{:?}", r.body);
-    assert!(r.body["error"].as_str().unwrap().contains("refused by the outbound policy"), "{:?}", r.body);
+    assert!(
+        r.body["error"].as_str().unwrap().contains("refused by the outbound policy"),
+        "{:?}",
+        r.body
+    );
     // A guardrail's own Prometheus: inconclusive, saying why.
     let id = app.start("measured").await;
     app.tick().await;
     let s = app.rollout(&id).await;
-    let v = s["verdicts"].as_array().unwrap().iter().find(|v| v["name"] == "errors").unwrap().clone();
+    let v =
+        s["verdicts"].as_array().unwrap().iter().find(|v| v["name"] == "errors").unwrap().clone();
     assert_eq!(v["verdict"], "inconclusive", "{v}");
     let why = v["report"]["explanation"].as_str().unwrap();
     assert!(why.contains("not sent: refused by the outbound policy: 127.0.0.1"), "{why}");
@@ -205,7 +227,9 @@ async fn issue_16_a_name_resolving_to_loopback_is_refused_as_it_connects() {
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     let message = r.body["message"].as_str().unwrap();
     assert!(
-        message.contains("refused by the outbound policy: rebind.test resolves to 127.0.0.1, a loopback address"),
+        message.contains(
+            "refused by the outbound policy: rebind.test resolves to 127.0.0.1, a loopback address"
+        ),
         "{message}"
     );
     assert!(probed.lock().await.is_empty());
@@ -240,7 +264,9 @@ async fn issue_16_redirects_to_refused_addresses_are_not_followed() {
     .await;
     let app = spawn_app_allowing(&["127.0.0.1/32"]).await;
     app.apply_yaml(&on_off(&["checkout"])).await;
-    let r = app.post_plan(&plan("p1", "checkout", &check(&format!("{redirector}/health"), "before_start"))).await;
+    let r = app
+        .post_plan(&plan("p1", "checkout", &check(&format!("{redirector}/health"), "before_start")))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
@@ -267,10 +293,15 @@ async fn issue_16_response_bodies_are_short_and_shown_only_to_admins_for_all_env
     };
 
     // A notification target whose receiver refuses every message, wordily.
-    assert_eq!(put_target(&app, "pager", &format!("{hook}/hook")).await.status, StatusCode::CREATED);
+    assert_eq!(
+        put_target(&app, "pager", &format!("{hook}/hook")).await.status,
+        StatusCode::CREATED
+    );
 
     // A smoke check that fails after the first exposure: the rollout rolls back on its evidence.
-    let r = app.post_plan(&plan("p1", "checkout", &check(&format!("{probe}/health"), "after_exposure"))).await;
+    let r = app
+        .post_plan(&plan("p1", "checkout", &check(&format!("{probe}/health"), "after_exposure")))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let id = app.start("p1").await;
     let path = format!("/api/v1/rollouts/{id}");
@@ -282,31 +313,56 @@ async fn issue_16_response_bodies_are_short_and_shown_only_to_admins_for_all_env
     let body = evidence(&full)["body"].as_str().unwrap().to_owned();
     assert!(body.starts_with("⟦{\"secret\": \"TOPSECRET\"") && body.ends_with("…⟧"), "{body}");
     assert!(body.len() <= 256 + "⟦…⟧".len(), "kept short: {} bytes", body.len());
-    for (who, token) in [("an admin for prod", prod_admin.as_str()), ("a server-sdk token", sdk.as_str())] {
+    for (who, token) in
+        [("an admin for prod", prod_admin.as_str()), ("a server-sdk token", sdk.as_str())]
+    {
         let view = app.call(Method::GET, &path, Some(token), None).await.body;
         let ev = evidence(&view);
-        assert_eq!((ev["status"].clone(), ev["body"].clone()), (json!(503), json!(WITHHELD)), "{who}: {ev}");
-        let verdicts = app.call(Method::GET, &format!("{path}/verdicts"), Some(token), None).await.body;
+        assert_eq!(
+            (ev["status"].clone(), ev["body"].clone()),
+            (json!(503), json!(WITHHELD)),
+            "{who}: {ev}"
+        );
+        let verdicts =
+            app.call(Method::GET, &format!("{path}/verdicts"), Some(token), None).await.body;
         assert!(!verdicts.to_string().contains("TOPSECRET"), "{who}: {verdicts}");
     }
-    let audit = as_prod(Method::GET, &format!("/api/v1/audit?target=rollout:{id}"), None).await.body;
-    assert!(audit.to_string().contains("503") && !audit.to_string().contains("TOPSECRET"), "{audit}");
+    let audit =
+        as_prod(Method::GET, &format!("/api/v1/audit?target=rollout:{id}"), None).await.body;
+    assert!(
+        audit.to_string().contains("503") && !audit.to_string().contains("TOPSECRET"),
+        "{audit}"
+    );
     let report = as_prod(Method::GET, &format!("{path}/report"), None).await.body;
     assert!(!report.to_string().contains("TOPSECRET"), "{report}");
-    assert!(app.admin(Method::GET, &format!("/api/v1/audit?target=rollout:{id}"), None).await.body.to_string().contains("TOPSECRET"));
+    assert!(
+        app.admin(Method::GET, &format!("/api/v1/audit?target=rollout:{id}"), None)
+            .await
+            .body
+            .to_string()
+            .contains("TOPSECRET")
+    );
 
     // A refused start tells its requester the status, not what the service said.
-    let r = app.post_plan(&plan("p2", "search", &check(&format!("{probe}/health"), "before_start"))).await;
+    let r = app
+        .post_plan(&plan("p2", "search", &check(&format!("{probe}/health"), "before_start")))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let r = as_prod(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p2"}))).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     let message = r.body["message"].as_str().unwrap();
-    assert!(message.contains("503") && message.contains(WITHHELD) && !message.contains("TOPSECRET"), "{message}");
+    assert!(
+        message.contains("503") && message.contains(WITHHELD) && !message.contains("TOPSECRET"),
+        "{message}"
+    );
 
     // The delivery log: the receiver's status for every admin, its words for admins of all.
     let r = app.admin(Method::POST, "/api/v1/notifications/targets/pager/test", None).await;
     let error = r.body["error"].as_str().unwrap();
-    assert!(error.starts_with("HTTP 500: ⟦{\"secret\": \"TOPSECRET\"") && error.len() < 300, "{error}");
+    assert!(
+        error.starts_with("HTTP 500: ⟦{\"secret\": \"TOPSECRET\"") && error.len() < 300,
+        "{error}"
+    );
     wavegate_server::runtime::notify::enqueue_new(&app.state).await.unwrap();
     let mut state = app.state.clone();
     state.leadership.leading.store(true, Ordering::Relaxed);
@@ -315,14 +371,22 @@ async fn issue_16_response_bodies_are_short_and_shown_only_to_admins_for_all_env
     let (stop, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(wavegate_server::runtime::notify::run(state, rx));
     let failed = "/api/v1/notifications/deliveries?status=failed";
-    wavegate_testkit::poll::until("the failed delivery", std::time::Duration::from_secs(20), || async {
-        !app.admin(Method::GET, failed, None).await.body.as_array().unwrap().is_empty()
-    })
+    wavegate_testkit::poll::until(
+        "the failed delivery",
+        std::time::Duration::from_secs(20),
+        || async {
+            !app.admin(Method::GET, failed, None).await.body.as_array().unwrap().is_empty()
+        },
+    )
     .await;
     stop.send(true).unwrap();
     let mine = as_prod(Method::GET, failed, None).await.body;
     let d = mine[0].clone();
-    assert_eq!((d["http_status"].clone(), d["last_error"].clone()), (json!(500), json!(format!("HTTP 500: {WITHHELD}"))), "{mine}");
+    assert_eq!(
+        (d["http_status"].clone(), d["last_error"].clone()),
+        (json!(500), json!(format!("HTTP 500: {WITHHELD}"))),
+        "{mine}"
+    );
     let all = app.admin(Method::GET, failed, None).await.body;
     assert!(all[0]["last_error"].as_str().unwrap().contains("TOPSECRET"), "{all}");
 }
@@ -333,7 +397,8 @@ async fn issue_16_checks_and_gates_are_signed_like_notifications() {
     let (probe, probed) = endpoint(StatusCode::OK, "{}".into()).await;
     let mut app = spawn_app_allowing(&["127.0.0.1"]).await;
     let secret = "a-check-signing-secret";
-    app.state.outbound.checks.secret = Some(wavegate_server::outbound::SigningSecret::new(secret).unwrap());
+    app.state.outbound.checks.secret =
+        Some(wavegate_server::outbound::SigningSecret::new(secret).unwrap());
     app.router = wavegate_server::app(app.state.clone());
     app.apply_yaml(&on_off(&["checkout"])).await;
     let checks = format!(
@@ -345,9 +410,16 @@ async fn issue_16_checks_and_gates_are_signed_like_notifications() {
     for (what, seen) in [("the webhook gate", &gated), ("the probe", &probed)] {
         let seen = seen.lock().await;
         let (headers, body) = seen.first().unwrap_or_else(|| panic!("{what} was not called"));
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        let timestamp: i64 = header("x-wavegate-timestamp").parse().unwrap_or_else(|_| panic!("{what}: no timestamp"));
-        assert!((chrono::Utc::now().timestamp() - timestamp).abs() < 60, "{what}: a current timestamp");
+        let header = |name: &str| {
+            headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+        };
+        let timestamp: i64 = header("x-wavegate-timestamp")
+            .parse()
+            .unwrap_or_else(|_| panic!("{what}: no timestamp"));
+        assert!(
+            (chrono::Utc::now().timestamp() - timestamp).abs() < 60,
+            "{what}: a current timestamp"
+        );
         let want = wavegate_server::runtime::notify::signature(secret, timestamp, body);
         assert_eq!(header("x-wavegate-signature"), want, "{what}");
         assert_eq!(header("x-wavegate-check"), if what == "the probe" { "health" } else { "cab" });

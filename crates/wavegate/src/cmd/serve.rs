@@ -172,8 +172,10 @@ fn access(args: &ServeArgs) -> anyhow::Result<wavegate_server::access::Access> {
 /// a usage error.
 fn outbound(
     args: &ServeArgs,
-) -> anyhow::Result<(wavegate_server::outbound::Guard, Option<wavegate_server::outbound::SigningSecret>)>
-{
+) -> anyhow::Result<(
+    wavegate_server::outbound::Guard,
+    Option<wavegate_server::outbound::SigningSecret>,
+)> {
     let entries = args.allow_outbound.iter().map(String::as_str).filter(|e| !e.trim().is_empty());
     let policy = wavegate_server::outbound::policy::Policy::parse(entries)
         .map_err(|e| Failure::Input(format!("--allow-outbound: {e}")))?;

@@ -183,12 +183,23 @@ mod tests {
     fn bad_settings_are_refused_with_their_field() {
         let envs = ["prod".to_owned()];
         let s = spec(serde_json::json!({"audience": "manager", "url": "ftp://x/"})).unwrap();
-        assert_eq!(s.validate(&envs, &Policy::default()).unwrap_err().field.as_deref(), Some("url"));
+        assert_eq!(
+            s.validate(&envs, &Policy::default()).unwrap_err().field.as_deref(),
+            Some("url")
+        );
         let s = spec(serde_json::json!({"audience": "manager", "url": "http://x/", "environments": ["prod", "qa"]})).unwrap();
-        assert_eq!(s.validate(&envs, &Policy::default()).unwrap_err().field.as_deref(), Some("environments[1]"));
+        assert_eq!(
+            s.validate(&envs, &Policy::default()).unwrap_err().field.as_deref(),
+            Some("environments[1]")
+        );
         let s = spec(serde_json::json!({"audience": "manager", "url": "http://x/", "templates": {"paused": "{{ rollout.id"}})).unwrap();
-        assert_eq!(s.validate(&envs, &Policy::default()).unwrap_err().field.as_deref(), Some("templates.paused"));
-        let s = spec(serde_json::json!({"audience": "manager", "url": "http://[::ffff:127.0.0.1]:9/"})).unwrap();
+        assert_eq!(
+            s.validate(&envs, &Policy::default()).unwrap_err().field.as_deref(),
+            Some("templates.paused")
+        );
+        let s =
+            spec(serde_json::json!({"audience": "manager", "url": "http://[::ffff:127.0.0.1]:9/"}))
+                .unwrap();
         let e = s.validate(&envs, &Policy::default()).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("url"));
         assert!(e.message.contains("127.0.0.1, a loopback address"), "{}", e.message);
