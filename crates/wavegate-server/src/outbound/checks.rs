@@ -155,8 +155,11 @@ async fn attempt_once(
     };
     let mut request = request
         .timeout(timeout)
-        .header("user-agent", concat!("wavegate/", env!("CARGO_PKG_VERSION")))
-        .header("x-wavegate-check", &c.name);
+        .header("user-agent", concat!("wavegate/", env!("CARGO_PKG_VERSION")));
+    // A name that is no header value (a line break, say) is simply not sent.
+    if let Ok(name) = reqwest::header::HeaderValue::from_str(&c.name) {
+        request = request.header("x-wavegate-check", name);
+    }
     if let Some(secret) = &outbound.checks.secret {
         request = secret.sign(request, &body);
     }
