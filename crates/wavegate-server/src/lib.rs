@@ -57,6 +57,7 @@ pub fn app(state: AppState) -> Router {
     );
     // Every route of the server comes with its documentation (`http::openapi::routes`).
     let (documented, _) = crate::http::openapi::routes().split_for_parts();
+    let conceal = middleware::from_fn_with_state(state.clone(), http::conceal::conceal_responses);
     let routes = Router::new()
         .merge(wavegate_protocols::router())
         .merge(documented)
@@ -73,6 +74,8 @@ pub fn app(state: AppState) -> Router {
         .layer(cors)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // What outside responses said, withheld from all but admins for all environments.
+        .layer(conceal)
         .service(routes);
     Router::new().fallback_service(outer)
 }

@@ -66,9 +66,13 @@ pub struct Routing {
 /// Requests the server sends out, and how.
 #[derive(Clone)]
 pub struct Outbound {
-    /// HTTP client for checks, webhook gates, Prometheus and notifications.
+    /// HTTP client for the URLs the operator gave `serve` (`--prometheus-url`).
     pub http: reqwest::Client,
-    /// How plan checks are run (client, pause between retries).
+    /// The client for URLs that arrived through the API (plan checks and webhook gates,
+    /// guardrails' `prometheus_url`, notification targets), under the outbound policy
+    /// (`serve --allow-outbound`).
+    pub guard: crate::outbound::Guard,
+    /// How plan checks are run (pause between retries, signing secret).
     pub checks: crate::outbound::checks::Checker,
     /// Default Prometheus base URL for guardrails with `source: prometheus`.
     pub prometheus_url: Option<String>,
@@ -150,7 +154,6 @@ impl AppState {
         record.catch_up(&*store).await?;
         let snapshot = Snapshot::load(&*store, &record).await?;
         let feed = Feed::start(store.clone(), record.clone(), FeedConfig::default()).await?;
-        let http = reqwest::Client::new();
         let state = AppState {
             store,
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
@@ -162,11 +165,9 @@ impl AppState {
             reverify_every: std::time::Duration::from_secs(600),
             routing: Routing::default(),
             outbound: Outbound {
-                http: http.clone(),
-                checks: crate::outbound::checks::Checker {
-                    http,
-                    retry_pause: std::time::Duration::from_secs(1),
-                },
+                http: reqwest::Client::new(),
+                guard: crate::outbound::Guard::default(),
+                checks: crate::outbound::checks::Checker::default(),
                 prometheus_url: None,
                 notify: crate::runtime::notify::NotifyConfig::default(),
                 public_url: None,

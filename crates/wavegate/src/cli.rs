@@ -363,6 +363,28 @@ pub struct ServeArgs {
     /// then answers 404 for `/metrics`.
     #[arg(long, env = "WAVEGATE_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<String>,
+    /// Let URLs that arrive through the API (plan checks and webhook gates, a guardrail's
+    /// `prometheus_url`, notification targets) reach this network, address or host name, e.g.
+    /// 127.0.0.1, 10.0.0.0/8, ::1 or prometheus.internal (`*.svc.cluster.local` for every name
+    /// under a suffix); repeat the flag (or separate with commas) for more. Default: none, so
+    /// such URLs never reach loopback (127.0.0.0/8, ::1, localhost), link-local (169.254.0.0/16,
+    /// fe80::/10), cloud metadata (169.254.169.254, fd00:ec2::254, metadata.google.internal…)
+    /// or unspecified (0.0.0.0, ::) addresses, as written, as resolved or through a redirect;
+    /// everything else, private ranges included, is allowed. URLs given as flags here
+    /// (`--prometheus-url`) are the operator's and are never checked.
+    #[arg(
+        long = "allow-outbound",
+        env = "WAVEGATE_ALLOW_OUTBOUND",
+        value_delimiter = ',',
+        value_name = "CIDR|HOST"
+    )]
+    pub allow_outbound: Vec<String>,
+    /// A file holding a secret (at least 16 characters) that signs every request of plan
+    /// checks and webhook gates: `X-Wavegate-Signature: sha256=<hex>`, the HMAC-SHA256 of
+    /// `<X-Wavegate-Timestamp>.<body>`, as notification targets with a secret sign. Default:
+    /// checks are not signed. Never stored, shown or backed up.
+    #[arg(long, env = "WAVEGATE_CHECK_SECRET_FILE", value_name = "FILE")]
+    pub check_secret_file: Option<PathBuf>,
 }
 
 /// What `wavegate demo --help` explains.

@@ -8,6 +8,7 @@
 pub mod adoption;
 pub mod audit;
 pub mod auth;
+pub mod conceal;
 pub mod config;
 pub mod convert;
 pub mod dashboard;

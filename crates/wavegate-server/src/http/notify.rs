@@ -119,7 +119,7 @@ async fn put_target(
 ) -> ApiResult<(StatusCode, Json<Target>)> {
     require_global_admin(&p)?;
     validate_key(&name).map_err(|e| ApiError::invalid("name", e))?;
-    spec.validate(&state.snapshot.load().environments)?;
+    spec.validate(&state.snapshot.load().environments, state.outbound.guard.policy())?;
     let value = serde_json::to_value(&spec).map_err(ApiError::internal)?;
     let reason = crate::http::reason(&headers);
     let created = state

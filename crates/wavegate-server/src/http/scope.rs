@@ -246,6 +246,7 @@ impl<'a> AuditReader<'a> {
             return Ok(None);
         }
         withhold_hash(&e.target, &mut e.details);
+        conceal_responses(&mut e.reason, &mut e.details);
         Ok(Some(e))
     }
 
@@ -260,6 +261,7 @@ impl<'a> AuditReader<'a> {
         }
         let mut entry = entry.clone();
         withhold_hash(target, &mut entry["details"]);
+        crate::outbound::reply::conceal_json(&mut entry);
         Ok(Some(entry))
     }
 
@@ -346,6 +348,17 @@ impl<'a> AuditReader<'a> {
             None => Concerns::AllEnvironments,
         })
     }
+}
+
+/// Withholds what outside responses said (check evidence, readings' errors) from an entry's
+/// reason and details: only admins for all environments read it ([`crate::http::conceal`]).
+fn conceal_responses(reason: &mut Option<String>, details: &mut Value) {
+    if let Some(r) = reason.as_mut()
+        && let std::borrow::Cow::Owned(c) = crate::outbound::reply::conceal(r)
+    {
+        *r = c;
+    }
+    crate::outbound::reply::conceal_json(details);
 }
 
 /// Removes the content hash from a flag or segment entry's details (see [`AuditReader`]).

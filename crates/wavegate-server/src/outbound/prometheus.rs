@@ -1,5 +1,10 @@
 //! Prometheus as a signal source: PromQL instant queries over the HTTP API, templated with the
 //! rollout's facts. Errors and empty results become inconclusive readings, never a pass.
+//!
+//! `serve --prometheus-url` is the operator's and is queried with the plain client; a
+//! guardrail's own `prometheus_url` came with a plan, so it goes through the outbound policy
+//! ([`crate::outbound::Guard`]). Whatever a Prometheus says beyond its numbers (an error, an
+//! odd sample) is quoted ([`crate::outbound::reply`]) in the reading's error.
 
 use std::time::Duration;
 
@@ -8,8 +13,23 @@ use wavegate_rollout::machine::Rollout;
 use wavegate_rollout::plan::{Comparison, GuardrailSpec};
 use wavegate_rollout::stats::Reading;
 
+use crate::outbound::reply;
+use crate::state::Outbound;
+
 /// Per-query timeout.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most of an answer read, in bytes (an instant query answers one series).
+pub const READ_BYTES: usize = 1024 * 1024;
+
+/// Which client a query goes through.
+#[derive(Clone, Copy)]
+pub enum Via<'a> {
+    /// The operator's own URL (`serve --prometheus-url`).
+    Trusted(&'a reqwest::Client),
+    /// A URL that came with a plan.
+    Guarded(&'a crate::outbound::Guard),
+}
 
 /// Fills a query template with the rollout's facts.
 pub fn template(q: &str, r: &Rollout, variant: &str) -> String {
@@ -23,39 +43,42 @@ pub fn template(q: &str, r: &Rollout, variant: &str) -> String {
 }
 
 /// Runs one instant query; `Ok(None)` for an empty result.
-pub async fn instant(
-    http: &reqwest::Client,
-    base: &str,
-    query: &str,
-) -> Result<Option<f64>, String> {
+pub async fn instant(via: Via<'_>, base: &str, query: &str) -> Result<Option<f64>, String> {
     let url = format!("{}/api/v1/query", base.trim_end_matches('/'));
     // What readings, verdicts and logs show: any server-sdk token reads verdicts, and a
     // `--prometheus-url` may carry `user:password@`.
     let shown = wavegate_core::text::redact_url(&url);
     let full = reqwest::Url::parse_with_params(&url, &[("query", query)])
         .map_err(|e| format!("invalid Prometheus URL {shown:?}: {e}"))?;
-    let resp = http
-        .get(full)
+    let request = match via {
+        Via::Trusted(http) => http.get(full),
+        Via::Guarded(guard) => guard
+            .request(reqwest::Method::GET, full.as_str())
+            .map_err(|e| format!("request to {shown} not sent: {e}"))?,
+    };
+    let resp = request
         .timeout(QUERY_TIMEOUT)
         .send()
         .await
         .map_err(|e| format!("request to {shown} failed: {}", crate::outbound::failure(&e)))?;
     let status = resp.status();
-    let body: Value =
-        resp.json().await.map_err(|e| format!("{status}: response is not JSON: {e}"))?;
+    let (text, _) = crate::outbound::read_capped(resp, READ_BYTES).await;
+    let body: Value = serde_json::from_str(&text)
+        .map_err(|_| format!("{status}: the answer is not JSON: {}", reply::quote(&text)))?;
     if body["status"] != "success" {
-        return Err(format!(
-            "{status}: {} {}",
+        let said = format!(
+            "{} {}",
             body["errorType"].as_str().unwrap_or(""),
             body["error"].as_str().unwrap_or("")
-        ));
+        );
+        return Err(format!("{status}: {}", reply::quote(&said)));
     }
     let data = &body["data"];
     let value = |v: &Value| -> Result<f64, String> {
         v.get(1)
             .and_then(Value::as_str)
             .and_then(|s| s.parse::<f64>().ok())
-            .ok_or_else(|| format!("unexpected sample {v}"))
+            .ok_or_else(|| format!("unexpected sample {}", reply::quote_value(v)))
     };
     match data["resultType"].as_str() {
         Some("scalar") => value(&data["result"]).map(Some),
@@ -70,24 +93,28 @@ pub async fn instant(
                 )),
             }
         }
-        other => Err(format!("unsupported result type {other:?}; use an instant vector or scalar")),
+        Some(other) => Err(format!(
+            "unsupported result type {}; use an instant vector or scalar",
+            reply::quote(other)
+        )),
+        None => Err("the answer has no result type; use an instant vector or scalar".into()),
     }
 }
 
-/// Reads a Prometheus guardrail for this tick.
-pub async fn read(
-    http: &reqwest::Client,
-    default_url: Option<&str>,
-    r: &Rollout,
-    g: &GuardrailSpec,
-) -> Reading {
+/// Reads a Prometheus guardrail for this tick: at its own `prometheus_url` through the
+/// outbound policy, else at the operator's `--prometheus-url`.
+pub async fn read(outbound: &Outbound, r: &Rollout, g: &GuardrailSpec) -> Reading {
     let mut reading = Reading::default();
-    let Some(base) = g.prometheus_url.as_deref().or(default_url) else {
-        reading.error = Some(
-            "no Prometheus URL: set the guardrail's prometheus_url or serve --prometheus-url"
-                .into(),
-        );
-        return reading;
+    let (base, via) = match (&g.prometheus_url, &outbound.prometheus_url) {
+        (Some(own), _) => (own.as_str(), Via::Guarded(&outbound.guard)),
+        (None, Some(default)) => (default.as_str(), Via::Trusted(&outbound.http)),
+        (None, None) => {
+            reading.error = Some(
+                "no Prometheus URL: set the guardrail's prometheus_url or serve --prometheus-url"
+                    .into(),
+            );
+            return reading;
+        }
     };
     let Some(q) = &g.query else {
         reading.error = Some("no query".into());
@@ -95,7 +122,7 @@ pub async fn read(
     };
     let tq = template(q, r, &r.plan.new_variant);
     reading.queries.push(tq.clone());
-    match instant(http, base, &tq).await {
+    match instant(via, base, &tq).await {
         Ok(v) => reading.treatment = v,
         Err(e) => {
             reading.error = Some(e);
@@ -108,7 +135,7 @@ pub async fn read(
             None => template(q, r, &r.plan.control_variant),
         };
         reading.queries.push(cq.clone());
-        match instant(http, base, &cq).await {
+        match instant(via, base, &cq).await {
             Ok(v) => reading.control = v,
             Err(e) => reading.error = Some(e),
         }

@@ -7,6 +7,7 @@ use wavegate_rollout::lint::{Finding, Severity, lint};
 use wavegate_rollout::plan::PlanSpec;
 use wavegate_store::{Change, DrillRow, Kind, Put};
 
+use crate::outbound::policy::Policy;
 use crate::service::{ServiceError, ServiceResult, decode};
 use crate::state::AppState;
 
@@ -95,9 +96,33 @@ pub struct Applied {
     pub changed: bool,
 }
 
-/// Stores `plan` as a new version (after checking it against the store).
+/// Refuses a plan whose check, gate or guardrail URLs the outbound policy refuses as written
+/// (a loopback or metadata address, `localhost`…): the request would never be sent. Names are
+/// checked again, with what they resolve to, whenever the server connects.
+pub fn check_outbound(policy: &Policy, plan: &PlanSpec) -> ServiceResult<()> {
+    let checks = plan.checks.iter().enumerate().flat_map(|(i, c)| {
+        let http = c.http.as_ref().map(|h| (format!("checks[{i}].http.url"), h.url.as_str()));
+        let hook = c.webhook.as_ref().map(|w| (format!("checks[{i}].webhook.url"), w.url.as_str()));
+        http.into_iter().chain(hook)
+    });
+    let guardrails = plan.guardrails.iter().enumerate().filter_map(|(i, g)| {
+        Some((format!("guardrails[{i}].prometheus_url"), g.prometheus_url.as_deref()?))
+    });
+    for (field, url) in checks.chain(guardrails) {
+        // A URL that does not parse is the request's own failure to report, when it runs.
+        let Ok(parsed) = reqwest::Url::parse(url) else { continue };
+        if let Some(host) = parsed.host_str() {
+            policy.check_host(host).map_err(|r| ServiceError::invalid(field, r.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Stores `plan` as a new version (after checking it against the store and the outbound
+/// policy).
 pub async fn apply(state: &AppState, plan: &PlanSpec, change: &Change) -> ServiceResult<Applied> {
     check_against_store(state, plan).await?;
+    check_outbound(state.outbound.guard.policy(), plan)?;
     let put = Put {
         kind: Kind::Plan,
         key: plan.name.clone(),

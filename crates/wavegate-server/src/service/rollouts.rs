@@ -138,8 +138,7 @@ pub async fn start(
         StartRefusal::NoDigestDeclared => ServiceError::invalid("artifact_sha256", e.to_string()),
         other => ServiceError::conflict(other.to_string()),
     })?;
-    let before =
-        crate::outbound::checks::run(&state.outbound.checks, &r, CheckWhen::BeforeStart).await;
+    let before = crate::outbound::checks::run(&state.outbound, &r, CheckWhen::BeforeStart).await;
     if let Some(f) = before.iter().find(|o| !o.passed) {
         return Err(ServiceError::conflict(format!(
             "check {:?} failed before the start: {}",
@@ -227,10 +226,7 @@ pub async fn step_one(
     }
     // Promotion gates: the plan's before-promotion checks, run once for this decision.
     let outcomes = if promoting(&next, &actions) {
-        Some(
-            crate::outbound::checks::run(&state.outbound.checks, &r, CheckWhen::BeforePromotion)
-                .await,
-        )
+        Some(crate::outbound::checks::run(&state.outbound, &r, CheckWhen::BeforePromotion).await)
     } else {
         None
     };
@@ -302,7 +298,7 @@ pub async fn after_exposure(
         return Ok((row, r));
     }
     let outcomes =
-        crate::outbound::checks::run(&state.outbound.checks, &r, CheckWhen::AfterExposure).await;
+        crate::outbound::checks::run(&state.outbound, &r, CheckWhen::AfterExposure).await;
     if outcomes.is_empty() {
         return Ok((row, r));
     }
@@ -397,13 +393,7 @@ pub async fn signals(state: &AppState, r: &Rollout) -> ServiceResult<Signals> {
         s.last_event_at = Some(s.last_event_at.map_or(a.last_at, |t| t.max(a.last_at)));
     }
     for g in r.plan.guardrails.iter().filter(|g| g.source == SignalSource::Prometheus) {
-        let reading = crate::outbound::prometheus::read(
-            &state.outbound.http,
-            state.outbound.prometheus_url.as_deref(),
-            r,
-            g,
-        )
-        .await;
+        let reading = crate::outbound::prometheus::read(&state.outbound, r, g).await;
         s.readings.insert(g.name.clone(), reading);
     }
     Ok(s)

@@ -107,7 +107,8 @@ async fn checks_gate_the_start_and_promotions_and_act_on_failure() {
         .unwrap()
         .clone();
     assert_eq!(gate["verdict"], "fail");
-    assert_eq!(gate["report"]["reason"], "gate saw wave 1 at \"before_promotion\"");
+    // What the gate said, quoted as a response (`outbound::reply`).
+    assert_eq!(gate["report"]["reason"], "⟦gate saw wave 1 at \"before_promotion\"⟧");
 
     // Open the gate, resume: promoted to 100%; then the smoke check fails → rollback.
     t.gate_open.store(true, Ordering::SeqCst);

@@ -11,6 +11,7 @@ mod notify;
 mod ofrep;
 mod ofrep_events;
 mod openapi;
+mod outbound;
 mod prometheus;
 mod rollouts;
 mod scopes;

@@ -85,7 +85,12 @@ async fn until_prometheus_reads(url: &str, query: &str, want: f64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         assert!(Instant::now() < deadline, "prometheus never read {want} for {query}");
-        let read = wavegate_server::outbound::prometheus::instant(&http, url, query).await;
+        let read = wavegate_server::outbound::prometheus::instant(
+            wavegate_server::outbound::prometheus::Via::Trusted(&http),
+            url,
+            query,
+        )
+        .await;
         if matches!(read, Ok(Some(v)) if (v - want).abs() < 1e-9) {
             return;
         }
@@ -167,7 +172,13 @@ async fn query_errors_and_empty_results_are_inconclusive() {
     let prom_missing = "http://127.0.0.1:9";
     let http = reqwest::Client::new();
     assert!(
-        wavegate_server::outbound::prometheus::instant(&http, prom_missing, "up").await.is_err()
+        wavegate_server::outbound::prometheus::instant(
+            wavegate_server::outbound::prometheus::Via::Trusted(&http),
+            prom_missing,
+            "up"
+        )
+        .await
+        .is_err()
     );
     let g: wavegate_rollout::plan::GuardrailSpec = serde_json::from_value(json!({
         "name": "g", "metric": "x", "source": "prometheus", "query": "q", "comparison": "bound", "bound": 1.0, "action": "pause"

@@ -108,7 +108,10 @@ async fn issue_16_a_backup_without_secrets_restores_with_targets_withheld() {
         SqliteStore::open(dir.path().join("restored.db").to_str().unwrap()).await.unwrap();
     restored.import(&backup).await.unwrap();
     let clock = app.clock.clone();
-    let state = wavegate_server::AppState::new(Arc::new(restored), clock).await.unwrap();
+    let mut state = wavegate_server::AppState::new(Arc::new(restored), clock).await.unwrap();
+    // As `spawn_app` does: the target is set again at a loopback address below.
+    let loopback = wavegate_server::outbound::policy::Policy::parse(["127.0.0.1"]).unwrap();
+    state.outbound.guard = wavegate_server::outbound::Guard::new(loopback);
     let router = wavegate_server::app(state);
     let call = |method: Method, path: &str, body: Option<Value>| {
         let router = router.clone();

@@ -28,7 +28,15 @@ pub struct Reply {
     pub body: Value,
 }
 
+/// [`spawn_app_allowing`] loopback: the tests' receivers, probes and Prometheus listen on
+/// 127.0.0.1, which the default outbound policy refuses.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_allowing(&["127.0.0.1"]).await
+}
+
+/// A fresh app whose outbound policy allows `allow` (`serve --allow-outbound`); `&[]` is the
+/// default policy.
+pub async fn spawn_app_allowing(allow: &[&str]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(dir.path().join("wavegate.db").to_str().unwrap()).await.unwrap();
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
@@ -37,6 +45,8 @@ pub async fn spawn_app() -> TestApp {
     let mut state = AppState::new(store, clock.clone()).await.unwrap();
     // Checks retry without the production pause (its schedule has a unit test).
     state.outbound.checks.retry_pause = std::time::Duration::from_millis(10);
+    let policy = wavegate_server::outbound::policy::Policy::parse(allow.iter().copied()).unwrap();
+    state.outbound.guard = wavegate_server::outbound::Guard::new(policy);
     TestApp { clock, router: wavegate_server::app(state.clone()), state, sqlite, _dir: dir }
 }
 

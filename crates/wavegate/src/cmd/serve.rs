@@ -55,6 +55,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .map(|a| listen_address("--metrics-listen", a))
         .transpose()?;
     let access = access(&args)?;
+    let (guard, check_secret) = outbound(&args)?;
     wavegate_store::check_location(&args.db).map_err(|e| Failure::Input(format!("--db: {e}")))?;
     crate::telemetry::init(matches!(args.log_format, LogFormat::Json));
     // One server per SQLite file: two would both lead the controller on it.
@@ -94,6 +95,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     state.reverify_every = reverify;
     state.outbound.notify = notify;
     state.outbound.public_url = public_url;
+    let allowed = guard.policy().entries();
+    if !allowed.is_empty() {
+        tracing::info!(allowed = %allowed.join(", "), "API-supplied URLs may also reach these");
+    }
+    state.outbound.guard = guard;
+    state.outbound.checks.secret = check_secret;
     state.access = std::sync::Arc::new(access);
     // A database that cannot take writes (a read-only file or mount, a full disk) still serves
     // evaluation from memory; say so loudly instead of reporting ready.
@@ -182,6 +189,32 @@ fn access(args: &ServeArgs) -> anyhow::Result<wavegate_server::access::Access> {
         access.metrics_token = Some(wavegate_server::http::auth::hash_secret(token));
     }
     Ok(access)
+}
+
+/// `--allow-outbound` as the guard of API-supplied URLs, and `--check-secret-file`'s secret, or
+/// a usage error.
+fn outbound(
+    args: &ServeArgs,
+) -> anyhow::Result<(
+    wavegate_server::outbound::Guard,
+    Option<wavegate_server::outbound::SigningSecret>,
+)> {
+    let entries = args.allow_outbound.iter().map(String::as_str).filter(|e| !e.trim().is_empty());
+    let policy = wavegate_server::outbound::policy::Policy::parse(entries)
+        .map_err(|e| Failure::Input(format!("--allow-outbound: {e}")))?;
+    let secret = match &args.check_secret_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Failure::Input(format!("--check-secret-file: cannot read {}: {e}", path.display()))
+            })?;
+            let secret = wavegate_server::outbound::SigningSecret::new(&text).map_err(|e| {
+                Failure::Input(format!("--check-secret-file: {}: {e}", path.display()))
+            })?;
+            Some(secret)
+        }
+        None => None,
+    };
+    Ok((wavegate_server::outbound::Guard::new(policy), secret))
 }
 
 /// For a SQLite database, an exclusive lock on `<file>.lock` beside it, held while the server

@@ -142,7 +142,10 @@ fn help_explains_the_commands() {
     assert!(
         text.contains("WAVEGATE_LISTEN")
             && text.contains("WAVEGATE_DB")
-            && text.contains("127.0.0.1:8470"),
+            && text.contains("127.0.0.1:8470")
+            && text.contains("--allow-outbound <CIDR|HOST>")
+            && text.contains("WAVEGATE_ALLOW_OUTBOUND")
+            && text.contains("--check-secret-file <FILE>"),
         "{text}"
     );
 }

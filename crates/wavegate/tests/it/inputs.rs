@@ -63,6 +63,27 @@ fn serve_refuses_bad_settings_before_touching_the_database() {
     assert!(err.contains(&format!("could not listen on {addr}")), "{err}");
     assert_eq!(err.lines().count(), 1, "one line, the cause once: {err}");
     assert!(!std::path::Path::new(db).exists(), "no database was created");
+
+    // Issue 16, item 11: the outbound policy's exceptions and the checks' signing secret.
+    for (entry, says) in [
+        (
+            "10.0.0.1/8",
+            "--allow-outbound: \"10.0.0.1/8\" has bits set beyond its /8 prefix; write 10.0.0.0/8",
+        ),
+        ("127.0.0.1:9090", "--allow-outbound: \"127.0.0.1:9090\" has a port"),
+        ("http://prometheus", "--allow-outbound: \"http://prometheus\" is a URL"),
+    ] {
+        let (code, err) =
+            serve(&["--db", db, "--listen", "127.0.0.1:0", "--allow-outbound", entry]);
+        assert_eq!(code, Some(2), "{entry}: {err}");
+        assert!(err.contains(says), "{entry}: {err}");
+    }
+    let short = dir.path().join("secret");
+    std::fs::write(&short, "too short\n").unwrap();
+    let (code, err) = serve(&["--db", db, "--check-secret-file", short.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("at least 16 characters"), "{err}");
+    assert!(!std::path::Path::new(db).exists(), "no database was created");
 }
 
 #[test]

@@ -24,6 +24,9 @@ pub fn start_with(db: &Path, bootstrap: Option<&str>, extra: &[&str]) -> Server 
     let mut cmd = Command::new(bin());
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--db"]).arg(db).args(extra);
     cmd.env_remove("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN").env("RUST_LOG", "warn");
+    // The tests' webhook receivers listen on loopback, which `serve` refuses to API-supplied
+    // URLs by default; `--allow-outbound` in `extra` replaces this.
+    cmd.env("WAVEGATE_ALLOW_OUTBOUND", "127.0.0.1");
     if let Some(t) = bootstrap {
         cmd.env("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", t);
     }

@@ -202,12 +202,19 @@ async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
             None => (String::new(), None, false),
         };
     let attempts = d.attempts + 1;
-    // Neither a removed target nor a withheld one will be sendable by a retry.
-    let hopeless = url.is_empty() || withheld;
+    // Neither a removed target, a withheld one nor one the outbound policy refuses will be
+    // sendable by a retry (the policy holds for this server's life).
+    let unsendable = match state.outbound.guard.url(&url) {
+        Err(e) if !url.is_empty() && !withheld => Some(e.to_string()),
+        _ => None,
+    };
+    let hopeless = url.is_empty() || withheld || unsendable.is_some();
     let result = if url.is_empty() {
         Err((None, "the target was removed".to_owned()))
     } else if withheld {
         Err((None, WITHHELD.to_owned()))
+    } else if let Some(why) = unsendable {
+        Err((None, why))
     } else {
         post(state, &url, secret.as_deref(), &d.payload, &d.event, d.id).await
     };
@@ -260,8 +267,12 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// POSTs `payload` to `url` (signed when there is a `secret`); `Ok(status)` on 2xx, else the
-/// status (if any) and the error.
+/// The most of a receiver's refusal read, in bytes (only an excerpt is kept).
+const READ_BYTES: usize = 4 * 1024;
+
+/// POSTs `payload` to `url` (signed when there is a `secret`) through the outbound policy;
+/// `Ok(status)` on 2xx, else the status (if any) and the error, quoting what the receiver said
+/// ([`crate::outbound::reply`]).
 pub async fn post(
     state: &AppState,
     url: &str,
@@ -271,10 +282,12 @@ pub async fn post(
     delivery: i64,
 ) -> Result<i64, (Option<i64>, String)> {
     let body = serde_json::to_vec(payload).map_err(|e| (None, e.to_string()))?;
-    let mut request = state
+    let request = state
         .outbound
-        .http
-        .post(url)
+        .guard
+        .request(reqwest::Method::POST, url)
+        .map_err(|e| (None, e.to_string()))?;
+    let mut request = request
         .timeout(state.outbound.notify.timeout)
         .header("user-agent", concat!("wavegate/", env!("CARGO_PKG_VERSION")))
         .header("content-type", "application/json")
@@ -293,9 +306,8 @@ pub async fn post(
             if resp.status().is_success() {
                 Ok(code)
             } else {
-                let body = resp.text().await.unwrap_or_default();
-                let body: String = body.chars().take(200).collect();
-                Err((Some(code), format!("HTTP {code}: {}", body.trim())))
+                let (body, _) = crate::outbound::read_capped(resp, READ_BYTES).await;
+                Err((Some(code), format!("HTTP {code}: {}", crate::outbound::reply::quote(&body))))
             }
         }
         Err(e) if e.is_timeout() => {

@@ -82,8 +82,13 @@ fn all_envs() -> Vec<String> {
 const MAX_TEMPLATE: usize = 8 * 1024;
 
 impl TargetSpec {
-    /// Checks the URL, environments and templates; errors name the field.
-    pub fn validate(&self, known_envs: &[String]) -> Result<(), ApiError> {
+    /// Checks the URL (also against the outbound `policy`, as far as it can be without
+    /// resolving names), environments and templates; errors name the field.
+    pub fn validate(
+        &self,
+        known_envs: &[String],
+        policy: &crate::outbound::policy::Policy,
+    ) -> Result<(), ApiError> {
         if self.withheld {
             return Err(ApiError::invalid(
                 "withheld",
@@ -94,6 +99,9 @@ impl TargetSpec {
             .map_err(|e| ApiError::invalid("url", format!("not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(ApiError::invalid("url", "must be an http:// or https:// URL with a host"));
+        }
+        if let Some(host) = url.host_str() {
+            policy.check_host(host).map_err(|r| ApiError::invalid("url", r.to_string()))?;
         }
         if self.events.is_empty() {
             return Err(ApiError::invalid("events", "name at least one event"));
@@ -157,6 +165,7 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbound::policy::Policy;
 
     fn spec(json: serde_json::Value) -> Result<TargetSpec, serde_json::Error> {
         serde_json::from_value(json)
@@ -167,18 +176,35 @@ mod tests {
         let s = spec(serde_json::json!({"audience": "on-call", "url": "http://x/hook"})).unwrap();
         assert_eq!(s.format, Format::Json);
         assert!(ALL_EVENTS.iter().all(|e| s.wants(*e, "prod")));
-        s.validate(&["prod".into()]).unwrap();
+        s.validate(&["prod".into()], &Policy::default()).unwrap();
     }
 
     #[test]
     fn bad_settings_are_refused_with_their_field() {
         let envs = ["prod".to_owned()];
         let s = spec(serde_json::json!({"audience": "manager", "url": "ftp://x/"})).unwrap();
-        assert_eq!(s.validate(&envs).unwrap_err().field.as_deref(), Some("url"));
+        assert_eq!(
+            s.validate(&envs, &Policy::default()).unwrap_err().field.as_deref(),
+            Some("url")
+        );
         let s = spec(serde_json::json!({"audience": "manager", "url": "http://x/", "environments": ["prod", "qa"]})).unwrap();
-        assert_eq!(s.validate(&envs).unwrap_err().field.as_deref(), Some("environments[1]"));
+        assert_eq!(
+            s.validate(&envs, &Policy::default()).unwrap_err().field.as_deref(),
+            Some("environments[1]")
+        );
         let s = spec(serde_json::json!({"audience": "manager", "url": "http://x/", "templates": {"paused": "{{ rollout.id"}})).unwrap();
-        assert_eq!(s.validate(&envs).unwrap_err().field.as_deref(), Some("templates.paused"));
+        assert_eq!(
+            s.validate(&envs, &Policy::default()).unwrap_err().field.as_deref(),
+            Some("templates.paused")
+        );
+        let s =
+            spec(serde_json::json!({"audience": "manager", "url": "http://[::ffff:127.0.0.1]:9/"}))
+                .unwrap();
+        let e = s.validate(&envs, &Policy::default()).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("url"));
+        assert!(e.message.contains("127.0.0.1, a loopback address"), "{}", e.message);
+        let allowed = Policy::parse(["127.0.0.1"]).unwrap();
+        s.validate(&envs, &allowed).unwrap();
         assert!(spec(serde_json::json!({"audience": "ceo", "url": "http://x/"})).is_err());
         assert!(spec(serde_json::json!({"audience": "manager", "url": "http://x/", "events": ["exploded"]})).is_err());
     }
