@@ -245,6 +245,23 @@ pub fn compare(
     c
 }
 
+/// [`compare`] against the chain in `store` itself (`wavegate audit verify --db`).
+pub async fn compare_store(
+    store: &dyn wavegate_store::Store,
+    checkpoints: &[Checkpoint],
+    trusted: Option<&str>,
+) -> wavegate_store::StoreResult<Comparison> {
+    let head = store.audit_head().await?;
+    let mut hashes = std::collections::BTreeMap::new();
+    for cp in checkpoints.iter().filter(|c| c.seq >= 1 && c.seq <= head) {
+        let page = store.audit(cp.seq - 1, 1).await?;
+        if let Some(row) = page.into_iter().find(|r| r.entry.seq == cp.seq) {
+            hashes.insert(cp.seq, row.entry.hash);
+        }
+    }
+    Ok(compare(checkpoints, trusted, head, |seq| hashes.get(&seq).cloned()))
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

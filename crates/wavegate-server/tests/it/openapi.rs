@@ -764,6 +764,7 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     p.get("/api/v1/audit?limit=0", ADMIN).await.is(S::UNPROCESSABLE_ENTITY);
     p.get("/api/v1/audit?limit=x", ADMIN).await.is(S::BAD_REQUEST);
     p.get("/api/v1/audit/verify", ADMIN).await.is(S::OK);
+    p.get("/api/v1/audit/checkpoint", ADMIN).await.is(S::OK);
     p.get("/api/v1/backup", ADMIN).await.is(S::OK);
     p.get("/api/v1/backup?secrets=true", ADMIN).await.is(S::OK);
     p.get("/api/v1/backup", &dev_admin).await.is(S::FORBIDDEN);

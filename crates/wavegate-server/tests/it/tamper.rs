@@ -2,7 +2,9 @@
 //! audit listing columns, version rows, head rows, the log cut short, an entry rewritten and
 //! the chain recomputed after it — on SQLite and on PostgreSQL. For each, verification (the
 //! server's, and `wavegate_server::record::verify`, which `wavegate audit verify --db` runs)
-//! fails and names the damage, and the server never serves or restores the forged content.
+//! fails and names the damage, and the server never serves or restores the forged content; a
+//! signed checkpoint kept outside the database names the log cut short or rewritten without a
+//! server (`audit verify --db --checkpoints`).
 
 use std::sync::Arc;
 
@@ -117,6 +119,32 @@ impl Bench {
         assert_eq!(status, StatusCode::OK, "{online}");
         let offline = wavegate_server::record::verify(&*self.state.store).await.unwrap();
         (online, serde_json::to_value(offline).unwrap())
+    }
+
+    /// Signs a checkpoint of the head now, as `serve --checkpoint-key --checkpoint-dir` does,
+    /// into a new directory; the directory and the public key.
+    async fn checkpoint(&self) -> (tempfile::TempDir, String) {
+        use wavegate_server::checkpoint::Signer;
+        let dir = tempfile::tempdir().unwrap();
+        let signer = Signer::from_pkcs8(Signer::generate_pem().unwrap().as_bytes()).unwrap();
+        let key = signer.public_key().to_owned();
+        let cfg = wavegate_server::runtime::checkpoint::CheckpointConfig {
+            signer: Arc::new(signer),
+            dir: Some(dir.path().to_owned()),
+            every: std::time::Duration::from_secs(3600),
+        };
+        let cp = wavegate_server::runtime::checkpoint::checkpoint(&self.state, &cfg).await.unwrap();
+        assert!(cp.is_some(), "a head to sign");
+        (dir, key)
+    }
+
+    /// The checkpoints in `dir` against the chain in the database (`audit verify --db
+    /// --checkpoints`), their problems.
+    async fn against_checkpoints(&self, dir: &std::path::Path, key: &str) -> Vec<String> {
+        let cps = wavegate_server::checkpoint::read_dir(dir).unwrap();
+        assert_eq!(cps.len(), 1);
+        let c = wavegate_server::checkpoint::compare_store(&*self.state.store, &cps, Some(key));
+        c.await.unwrap().problems
     }
 
     /// The sequence number of the newest entry about `target`.
@@ -254,7 +282,15 @@ async fn a_log_cut_short_fails_the_servers_verification() {
         let b = bench(pg).await;
         let (online, _) = b.verify().await;
         let head = online["verified"].as_i64().unwrap();
+        let (dir, key) = b.checkpoint().await;
+        assert_eq!(b.against_checkpoints(dir.path(), &key).await, Vec::<String>::new());
         b.tamper(&format!("DELETE FROM audit_log WHERE seq > {}", head - 2)).await;
+        // The signed checkpoint, kept outside the database, names it without any server.
+        let problems = b.against_checkpoints(dir.path(), &key).await;
+        assert!(
+            problems[0].starts_with(&format!("truncated: the chain ends at entry {}", head - 2)),
+            "{problems:?}"
+        );
         let (online, offline) = b.verify().await;
         assert_eq!(online["ok"], false, "pg={pg}: {online}");
         let problem = online["first_bad"]["problem"].as_str().unwrap();
@@ -272,6 +308,7 @@ async fn an_entry_rewritten_and_chained_again_fails_the_servers_verification() {
         let b = bench(pg).await;
         let (online, _) = b.verify().await;
         assert_eq!(online["ok"], true);
+        let (dir, key) = b.checkpoint().await;
         let rows = b.state.store.audit(0, 1000).await.unwrap();
         // Rewrite entry 2's actor, then recompute every hash after it so the chain verifies.
         let mut prev = rows[0].entry.hash.clone();
@@ -294,6 +331,12 @@ async fn an_entry_rewritten_and_chained_again_fails_the_servers_verification() {
         }
         let (online, offline) = b.verify().await;
         assert_eq!(offline["first_bad"], Value::Null, "the rewritten chain verifies on its own");
+        let problems = b.against_checkpoints(dir.path(), &key).await;
+        let last = rows.last().unwrap().entry.seq;
+        assert!(
+            problems[0].starts_with(&format!("rewritten: entry {last} has hash")),
+            "{problems:?}"
+        );
         assert_eq!(online["ok"], false, "pg={pg}: {online}");
         let problem = online["first_bad"]["problem"].as_str().unwrap();
         assert!(problem.contains("rewritten"), "{problem}");

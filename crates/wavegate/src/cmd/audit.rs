@@ -133,15 +133,7 @@ async fn verify_offline(
     let verification = wavegate_server::record::verify(&*store).await.map_err(unreadable)?;
     let compared = match given {
         Some(cps) => {
-            let head = store.audit_head().await.map_err(unreadable)?;
-            let mut hashes = std::collections::BTreeMap::new();
-            for cp in cps.iter().filter(|c| c.seq >= 1 && c.seq <= head) {
-                let row = store.audit(cp.seq - 1, 1).await.map_err(unreadable)?;
-                if let Some(r) = row.into_iter().find(|r| r.entry.seq == cp.seq) {
-                    hashes.insert(cp.seq, r.entry.hash);
-                }
-            }
-            Some(checkpoint::compare(cps, trusted, head, |seq| hashes.get(&seq).cloned()))
+            Some(checkpoint::compare_store(&*store, cps, trusted).await.map_err(unreadable)?)
         }
         None => None,
     };
