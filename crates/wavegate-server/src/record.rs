@@ -392,6 +392,14 @@ impl Record {
         (seq > 0).then(|| (seq, inner.verifier.head().to_owned()))
     }
 
+    /// Marks the chain broken because a signed checkpoint of entry `seq` does not match it (the
+    /// log was cut short or rewritten): reported like any break, and no checkpoint is signed
+    /// over it.
+    pub fn anchor_failed(&self, seq: i64, problem: String) {
+        tracing::error!(seq, %problem, "the audit chain does not match a signed checkpoint");
+        self.lock().chain_break.get_or_insert(ChainBreak { seq, problem });
+    }
+
     /// Asks for a checkpoint now (a rollout decision was recorded); a no-op when the server does
     /// not sign checkpoints.
     pub fn decided(&self) {

@@ -33,6 +33,9 @@ pub async fn run(state: AppState, cfg: CheckpointConfig, mut closing: watch::Rec
         public_key: cfg.signer.public_key().to_owned(),
         latest: None,
     });
+    if let Some(dir) = &cfg.dir {
+        check_earlier(&state, &cfg, dir).await;
+    }
     let mut every = tokio::time::interval(cfg.every);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -43,6 +46,43 @@ pub async fn run(state: AppState, cfg: CheckpointConfig, mut closing: watch::Rec
         }
         if let Err(e) = checkpoint(&state, &cfg).await {
             tracing::error!(error = %e, "could not write an audit checkpoint");
+        }
+    }
+}
+
+/// Checks the chain against the checkpoints this key signed before (in `dir`): a log cut short
+/// or rewritten since is a chain break ([`crate::record::Record::anchor_failed`]).
+async fn check_earlier(state: &AppState, cfg: &CheckpointConfig, dir: &std::path::Path) {
+    let dir_for_read = dir.to_owned();
+    let earlier = tokio::task::spawn_blocking(move || {
+        if dir_for_read.exists() {
+            crate::checkpoint::read_dir(&dir_for_read)
+        } else {
+            Ok(Vec::new())
+        }
+    })
+    .await;
+    let earlier = match earlier {
+        Ok(Ok(cps)) => cps,
+        Ok(Err(e)) => return tracing::error!(error = %e, "could not read the earlier checkpoints"),
+        Err(e) => return tracing::error!(error = %e, "could not read the earlier checkpoints"),
+    };
+    let mine: Vec<Checkpoint> =
+        earlier.into_iter().filter(|c| c.key == cfg.signer.public_key()).collect();
+    match crate::checkpoint::compare_store(&*state.store, &mine, Some(cfg.signer.public_key()))
+        .await
+    {
+        Ok(c) => {
+            for problem in c.problems {
+                let seq = mine.iter().map(|c| c.seq).max().unwrap_or(0);
+                state.record.anchor_failed(seq, problem);
+            }
+            if let Some(seq) = c.newest_matching {
+                tracing::info!(seq, "the audit chain matches the newest earlier checkpoint");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not compare the audit chain with the checkpoints")
         }
     }
 }

@@ -103,6 +103,21 @@ async fn signed_checkpoints_find_a_log_cut_short_with_or_without_a_server() {
     let out = stdout(&o);
     assert!(out.contains(&format!("truncated: the chain ends at entry {}", head - 2)), "{out}");
 
+    // A server restarted on it with its checkpoints says so at once, and signs no more.
+    let server = start_with(&db, Some(ADMIN), &args);
+    eventually("the restarted server to name the cut", Duration::from_secs(30), || {
+        let ready = wavegate_testkit::http::get(&format!("{}/readyz", server.url));
+        ready.unwrap_or_default().contains("truncated: the chain ends at entry")
+    });
+    let (_, served) = wavegate_testkit::http::request(
+        "GET",
+        &format!("{}/api/v1/audit/checkpoint", server.url),
+        Some(ADMIN),
+        None,
+    );
+    assert!(served.contains("\"latest\":null"), "nothing signed over a cut log: {served}");
+    drop(server);
+
     // Checkpoints signed by another key are not trusted.
     let other = keygen(&dir.path().join("other.pem"));
     let other: Value = serde_json::from_slice(&other.stdout).unwrap();
