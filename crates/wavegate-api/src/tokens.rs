@@ -42,6 +42,10 @@ pub struct NewToken {
     /// and grant this in turn. Only a token that holds it may grant it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub user_admin: bool,
+    /// A server-sdk token that evaluates only: it reads and evaluates flags but may not post
+    /// events or Unleash metrics (which feed rollouts' guardrails).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub evaluate_only: bool,
 }
 
 /// A token as listed (`GET /api/v1/tokens`): never its secret.
@@ -65,6 +69,9 @@ pub struct Token {
     /// Whether it may issue tokens for other principals (user administration).
     #[serde(default)]
     pub user_admin: bool,
+    /// Whether it evaluates only (may not post events or metrics).
+    #[serde(default)]
+    pub evaluate_only: bool,
 }
 
 /// The answer to `POST /api/v1/tokens`: the token and, this once, its secret.

@@ -32,6 +32,8 @@ impl KnownToken {
             kind: TokenKind::parse(&self.kind)?,
             environments: self.environments.clone(),
             principal: self.principal.clone(),
+            // The upstream, which knows the token, refuses what it may not report.
+            reports: true,
         })
     }
 }

@@ -83,6 +83,10 @@ pub struct Caller {
     pub environments: Vec<String>,
     /// The person or service the token belongs to (for logs).
     pub principal: String,
+    /// Whether it may report usage (Unleash metrics, which feed rollouts' guardrails); an
+    /// evaluation-only server-sdk token may not. A relay passes reports on and lets the
+    /// upstream decide.
+    pub reports: bool,
 }
 
 impl Caller {

@@ -75,6 +75,7 @@ pub const TABLES: &[Table] = &[
             ("created_by", Col::Text),
             ("revoked_at", Col::NullText),
             ("user_admin", Col::Int),
+            ("evaluate_only", Col::Int),
         ],
         "id",
     ),
@@ -257,10 +258,11 @@ pub const ADDED_LATER: &[&str] = &[
     "notify_deliveries",
 ];
 
-/// Columns added after the first backup format, each a table's last: a backup taken before
-/// them has rows one value short, restored with the value the migration that added the column
+/// Columns added after the first backup format, each at a table's end: a backup taken before
+/// them has rows that many values short, restored with the value the migration that added the column
 /// gives existing rows ([`added_later_value`]).
-pub const COLUMNS_ADDED_LATER: &[(&str, &str)] = &[("tokens", "user_admin")];
+pub const COLUMNS_ADDED_LATER: &[(&str, &str)] =
+    &[("tokens", "user_admin"), ("tokens", "evaluate_only")];
 
 /// The value of column `column` added later for an older backup's `row` of `table`.
 fn added_later_value(table: &str, column: &str, row: &[Value]) -> Value {
@@ -271,6 +273,7 @@ fn added_later_value(table: &str, column: &str, row: &[Value]) -> Value {
             let is = |i: usize, v: &str| row.get(i).and_then(Value::as_str) == Some(v);
             json!(i64::from(is(2, "admin") && is(6, "system")))
         }
+        ("tokens", "evaluate_only") => json!(0),
         _ => Value::Null,
     }
 }

@@ -189,6 +189,8 @@ pub struct NewToken {
     /// Whether it may issue tokens for other principals and grant this capability (user
     /// administration; an admin token without it may only mint its own SDK tokens).
     pub user_admin: bool,
+    /// A server-sdk token that evaluates only: it may not post events or Unleash metrics.
+    pub evaluate_only: bool,
 }
 
 /// A stored token (never its secret).
@@ -212,6 +214,8 @@ pub struct TokenRecord {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Whether it may issue tokens for other principals ([`NewToken::user_admin`]).
     pub user_admin: bool,
+    /// Whether it evaluates only ([`NewToken::evaluate_only`]).
+    pub evaluate_only: bool,
 }
 
 impl TokenRecord {

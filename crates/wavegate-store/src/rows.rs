@@ -140,6 +140,7 @@ pub(crate) fn token(r: &AnyRow) -> StoreResult<TokenRecord> {
             .map(parse_ts)
             .transpose()?,
         user_admin: r.try_get::<i64, _>("user_admin")? != 0,
+        evaluate_only: r.try_get::<i64, _>("evaluate_only")? != 0,
     })
 }
 

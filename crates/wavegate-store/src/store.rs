@@ -493,7 +493,7 @@ impl Store for SqlStore {
     async fn create_token(&self, token: &NewToken, change: &Change) -> StoreResult<TokenRecord> {
         let mut tx = self.db.begin().await?;
         sqlx::query(
-            "INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by, user_admin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by, user_admin, evaluate_only) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&token.id)
         .bind(&token.hash)
@@ -503,11 +503,15 @@ impl Store for SqlStore {
         .bind(ts(change.at))
         .bind(&change.actor)
         .bind(i64::from(token.user_admin))
+        .bind(i64::from(token.evaluate_only))
         .execute(&mut *tx)
         .await?;
         let mut details = json!({"kind": token.kind.as_str(), "environments": token.environments, "principal": token.principal});
         if token.user_admin {
             details["user_admin"] = json!(true);
+        }
+        if token.evaluate_only {
+            details["evaluate_only"] = json!(true);
         }
         append_audit(&mut tx, change, "token.create", format!("token:{}", token.id), details)
             .await?;
@@ -522,6 +526,7 @@ impl Store for SqlStore {
             created_by: change.actor.clone(),
             revoked_at: None,
             user_admin: token.user_admin,
+            evaluate_only: token.evaluate_only,
         })
     }
 

@@ -467,6 +467,11 @@ pub enum TokenCommand {
         /// administration; only a token that has it may grant it).
         #[arg(long)]
         user_admin: bool,
+        /// A server-sdk token that evaluates only: it reads and evaluates flags but may not
+        /// post events or Unleash metrics (which drive rollouts' guardrails). Give it to
+        /// services that only need flags.
+        #[arg(long)]
+        evaluate_only: bool,
     },
     /// List tokens (never their secrets).
     List,

@@ -280,6 +280,7 @@ impl Story<'_> {
             environments: vec![spec.environment.clone()],
             principal: None,
             user_admin: false,
+            evaluate_only: false,
         };
         let sdk: CreatedToken = c
             .call(c.request(Method::POST, "/api/v1/tokens").json(&new_token))

@@ -62,6 +62,7 @@ pub fn from_secret(
         environments,
         principal,
         user_admin: false,
+        evaluate_only: false,
     };
     Minted { secret, record }
 }

@@ -95,6 +95,7 @@ impl IntoApi<api::tokens::Token> for &TokenRecord {
             created_by: self.created_by.clone(),
             revoked_at: self.revoked_at.map(millis),
             user_admin: self.user_admin,
+            evaluate_only: self.evaluate_only,
         }
     }
 }

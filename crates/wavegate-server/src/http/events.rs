@@ -66,6 +66,12 @@ async fn post_events(
     JsonBody(batch): JsonBody<Batch>,
 ) -> ApiResult<(StatusCode, Json<Ingested>)> {
     p.require(&[TokenKind::ServerSdk, TokenKind::Admin])?;
+    if p.0.evaluate_only {
+        return Err(ApiError::forbidden(
+            "this token evaluates only and may not post events; use a server-sdk token minted \
+             without --evaluate-only",
+        ));
+    }
     let env = match headers
         .get(wavegate_protocols::ENV_HEADER)
         .and_then(|v| v.to_str().ok())

@@ -36,7 +36,12 @@ pub fn caller(t: &TokenRecord) -> Caller {
         wavegate_store::TokenKind::ServerSdk => TokenKind::ServerSdk,
         wavegate_store::TokenKind::ClientSdk => TokenKind::ClientSdk,
     };
-    Caller { kind, environments: t.environments.clone(), principal: t.principal.clone() }
+    Caller {
+        kind,
+        environments: t.environments.clone(),
+        principal: t.principal.clone(),
+        reports: !t.evaluate_only,
+    }
 }
 
 #[async_trait]
@@ -78,6 +83,12 @@ impl FlagSource for AppState {
     }
 
     async fn unleash_metrics(&self, r: Report<'_, MetricsReport>) -> Result<(), Refusal> {
+        if !r.caller.reports {
+            return Err(Refusal {
+                status: StatusCode::FORBIDDEN,
+                message: "this token evaluates only and may not post metrics".into(),
+            });
+        }
         let toggles = &r.body.bucket.toggles;
         if let Err(e) =
             crate::service::events::ingest_unleash_counts(self, r.environment, toggles).await

@@ -125,8 +125,15 @@ async fn create_token(
             )));
         }
     }
+    if body.evaluate_only && kind != TokenKind::ServerSdk {
+        return Err(ApiError::invalid(
+            "evaluate_only",
+            "only a server-sdk token can be evaluation-only (a client-sdk token already is)",
+        ));
+    }
     let mut minted = mint(kind, body.environments, principal);
     minted.record.user_admin = body.user_admin;
+    minted.record.evaluate_only = body.evaluate_only;
     let record =
         state.store.create_token(&minted.record, &state.change(p.name(), reason(&headers))).await?;
     state.tokens.clear();

@@ -78,6 +78,7 @@ mod tests {
             created_by: created_by.into(),
             revoked_at: None,
             user_admin: false,
+            evaluate_only: false,
         }
     }
 

@@ -5,6 +5,7 @@ mod adoption;
 mod authz;
 mod checks;
 mod contention;
+mod evaluate_only;
 mod four_eyes;
 mod freeze;
 mod notify;

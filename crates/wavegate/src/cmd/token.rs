@@ -13,8 +13,8 @@ use crate::output::{Column, Table, answer};
 pub async fn run(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     let c = Client::authenticated(remote)?;
     match cmd {
-        TokenCommand::Create { kind, environments, principal, user_admin } => {
-            let body = NewToken { kind, environments, principal, user_admin };
+        TokenCommand::Create { kind, environments, principal, user_admin, evaluate_only } => {
+            let body = NewToken { kind, environments, principal, user_admin, evaluate_only };
             let a = c.call::<CreatedToken>(c.request(Method::POST, "/api/v1/tokens").json(&body));
             answer(remote.json, &a.await?, |t| {
                 let r = &t.record;
@@ -27,6 +27,9 @@ pub async fn run(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode>
                 );
                 if r.user_admin {
                     println!("It may issue tokens for other people (user administration).");
+                }
+                if r.evaluate_only {
+                    println!("It evaluates only: it may not post events or metrics.");
                 }
                 println!("Its secret, shown once:\n\n    {}\n", t.token);
             });
@@ -48,10 +51,11 @@ pub async fn run(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode>
                         &t.environments.join(","),
                         &t.principal,
                         &t.created_by,
-                        match (t.revoked_at.is_none(), t.user_admin) {
-                            (true, true) => "live, user admin",
-                            (true, false) => "live",
-                            (false, _) => "revoked",
+                        match (t.revoked_at.is_none(), t.user_admin, t.evaluate_only) {
+                            (false, _, _) => "revoked",
+                            (true, true, _) => "live, user admin",
+                            (true, false, true) => "live, evaluate only",
+                            (true, false, false) => "live",
                         },
                     ]);
                 }

@@ -3,3 +3,6 @@
 -- token of an existing database (made by "system") keeps the power it always had.
 ALTER TABLE tokens ADD COLUMN user_admin INTEGER NOT NULL DEFAULT 0;
 UPDATE tokens SET user_admin = 1 WHERE kind = 'admin' AND created_by = 'system';
+-- An evaluation-only server-sdk token reads and evaluates flags but cannot post events or
+-- Unleash metrics, which feed rollouts' guardrails (issue 16, item 13).
+ALTER TABLE tokens ADD COLUMN evaluate_only INTEGER NOT NULL DEFAULT 0;

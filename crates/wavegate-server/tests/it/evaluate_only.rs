@@ -1,0 +1,53 @@
+//! Issue 16, item 13 (in part): an evaluation-only server-sdk token reads and evaluates flags
+//! like any server-sdk token but cannot post the events and Unleash metrics that drive a
+//! rollout's guardrails; server-sdk tokens keep posting by default.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{ADMIN, FLAGS, spawn_app};
+
+#[tokio::test]
+async fn an_evaluation_only_token_evaluates_but_posts_nothing() {
+    let app = spawn_app().await;
+    app.apply_yaml(FLAGS).await;
+    let body = json!({"kind": "server-sdk", "environments": ["prod"], "evaluate_only": true});
+    let r = app.mint(ADMIN, body).await;
+    assert_eq!((r.status, r.body["evaluate_only"].clone()), (StatusCode::CREATED, json!(true)));
+    let quiet = r.body["token"].as_str().unwrap().to_owned();
+    let poster = app.token("server-sdk", &["prod"]).await;
+
+    let ctx = json!({"targetingKey": "u1"});
+    assert_eq!(app.ofrep(&quiet, "banner-color", ctx).await.status, StatusCode::OK);
+    let r = app.call(Method::GET, "/api/v1/flags", Some(&quiet), None).await;
+    assert_eq!(r.status, StatusCode::OK, "it reads flags: {:?}", r.body);
+    let r = app.call(Method::GET, "/api/client/features", Some(&quiet), None).await;
+    assert_eq!(r.status, StatusCode::OK, "Unleash server SDKs fetch with it");
+
+    let events = json!({"events": []});
+    let r = app.call(Method::POST, "/api/v1/events", Some(&quiet), Some(events.clone())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("evaluates only"), "{:?}", r.body);
+    let r = app.call(Method::POST, "/api/v1/events", Some(&poster), Some(events)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "a server-sdk token posts by default");
+    let metrics = json!({"appName": "a", "instanceId": "i", "bucket": {"start": "2026-01-01T00:00:00Z",
+        "stop": "2026-01-01T00:01:00Z", "toggles": {"banner-color": {"yes": 5, "no": 1}}}});
+    let r =
+        app.call(Method::POST, "/api/client/metrics", Some(&quiet), Some(metrics.clone())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    let r = app.call(Method::POST, "/api/client/metrics", Some(&poster), Some(metrics)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+
+    // Only a server-sdk token can be made evaluation-only.
+    for kind in ["admin", "client-sdk"] {
+        let body = json!({"kind": kind, "environments": ["prod"], "evaluate_only": true});
+        let r = app.mint(ADMIN, body).await;
+        assert_eq!(
+            (r.status, r.body["field"].clone()),
+            (StatusCode::UNPROCESSABLE_ENTITY, json!("evaluate_only"))
+        );
+    }
+    let list = app.admin(Method::GET, "/api/v1/tokens", None).await.body;
+    let flagged = list.as_array().unwrap().iter().filter(|t| t["evaluate_only"] == true).count();
+    assert_eq!(flagged, 1);
+}
