@@ -329,3 +329,54 @@ async fn issue_15_a_burst_of_subscribers_each_get_their_snapshot_and_the_next_ch
     let _ = stop.send(());
     running.await.unwrap().unwrap();
 }
+
+/// Issue 16 item 12, over a real connection: a client that asks for the stream and reads
+/// nothing loses its connection once the server's writes to it have made no progress for the
+/// stall time, and the server frees the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_a_connection_that_reads_nothing_is_closed() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = spawn_app().await;
+    // A snapshot larger than the socket buffers on both sides (4 MiB at most on Linux).
+    let filler = "x".repeat(400_000);
+    for i in 0..14 {
+        let mut f = flag("off");
+        f["description"] = json!(filler);
+        let r = app.admin(Method::PUT, &format!("/api/v1/flags/big-{i}"), Some(f)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    let mut state = app.state.clone();
+    state.streams.limits.stall = Duration::from_millis(500);
+    let server = wavegate_server::Server::bind("127.0.0.1:0", state).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(None, async move {
+        let _ = stopped.await;
+    }));
+    let (token, _) = sdk_token(&app).await;
+
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut client = socket.connect(addr).await.unwrap();
+    let request =
+        format!("GET {STREAM} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
+    client.write_all(request.as_bytes()).await.unwrap();
+    let metrics = app.state.metrics.clone();
+    until("the stream to open", Duration::from_secs(10), || {
+        let open = metrics.stream_subscribers.get();
+        async move { open == 1 }
+    })
+    .await;
+    until("the server to close the stream", Duration::from_secs(20), || {
+        let open = metrics.stream_subscribers.get();
+        async move { open == 0 }
+    })
+    .await;
+    // What the socket buffers held arrives, then the end: the snapshot was cut short.
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), client.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the connection is closed, so reading ends");
+    assert!(got.len() < 14 * 400_000, "only part of the snapshot went out ({} bytes)", got.len());
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
+}
