@@ -293,12 +293,14 @@ async fn serve(
     mut rx: broadcast::Receiver<Arc<FeedItem>>,
     tx: &Sender,
 ) -> Result<(), Ended> {
+    // The work of sending is boxed: an idle subscriber's task (most of them, most of the
+    // time) then holds only what waiting for the next item takes.
     let mut sent = match start {
         Start::Snapshot(built) => {
-            tx.send(built.frame.clone()).await?;
+            Box::pin(tx.send(built.frame.clone())).await?;
             built.seq
         }
-        Start::Resume(after, first) => catch_up(state, scope, after, first, tx).await?,
+        Start::Resume(after, first) => Box::pin(catch_up(state, scope, after, first, tx)).await?,
     };
     loop {
         match rx.recv().await {
@@ -308,17 +310,17 @@ async fn serve(
                         continue;
                     }
                     if seq > sent + 1 {
-                        sent = catch_up(state, scope, sent, None, tx).await?;
+                        sent = Box::pin(catch_up(state, scope, sent, None, tx)).await?;
                         if seq <= sent {
                             continue;
                         }
                     }
                     sent = seq;
                 }
-                deliver(state, scope, &item, tx).await?;
+                Box::pin(deliver(state, scope, &item, tx)).await?;
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {
-                sent = catch_up(state, scope, sent, None, tx).await?;
+                sent = Box::pin(catch_up(state, scope, sent, None, tx)).await?;
             }
             Err(broadcast::error::RecvError::Closed) => return Ok(()),
         }
