@@ -253,7 +253,10 @@ async fn stream(
         // New, or an id from another database (e.g. before a restore): start over.
         _ => {
             let built = state.streams.live.snapshots.get(&state, &scope, at).await?;
-            scope.members_sent.clone_from(&built.members_sent);
+            // Only environment-scoped subscribers keep track (every member is theirs otherwise).
+            if !scope.principal.0.all_envs() {
+                scope.members_sent.clone_from(&built.members_sent);
+            }
             Start::Snapshot(built)
         }
     };
