@@ -306,9 +306,11 @@ struct MemoryRun {
     after_close: u64,
     /// Streams the server still counted open after the subscribers closed.
     left_open: u64,
-    /// With as many subscribers again, and after they closed.
+    /// With as many subscribers again, after they closed, and how many of both waves the
+    /// server still counted open then.
     again: u64,
     after_again: u64,
+    left_open_again: u64,
     non_readers: u64,
     after_non_readers: u64,
     left_open_non_readers: u64,
@@ -350,7 +352,7 @@ async fn memory(flags: usize, subscribers: usize, non_readers: usize) -> MemoryR
     for t in tasks {
         t.abort();
     }
-    let left_open = wait_streams(&http, &server.url, open, true).await;
+    let left_open_again = wait_streams(&http, &server.url, open, true).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after_again = rss_kib(server.child.id());
     // Subscribers that never read: each is sent a snapshot of every flag.
@@ -370,6 +372,7 @@ async fn memory(flags: usize, subscribers: usize, non_readers: usize) -> MemoryR
         left_open,
         again,
         after_again,
+        left_open_again,
         non_readers: with_non_readers,
         after_non_readers,
         left_open_non_readers,
@@ -460,9 +463,10 @@ fn main() {
             format!("{:.1} MiB", m.again as f64 / 1024.0),
         );
         println!(
-            "{:<36} {:>10}",
+            "{:<36} {:>10}  ({} of both waves still counted open)",
             "after they closed",
             format!("{:.1} MiB", m.after_again as f64 / 1024.0),
+            m.left_open_again
         );
         println!(
             "{:<36} {:>10}  ({:.1} KiB each)",
