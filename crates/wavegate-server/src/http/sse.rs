@@ -14,7 +14,8 @@
 //!   its queue is emptied and its connection ends with an error, and it resumes with
 //!   `Last-Event-ID` like any client that lost its connection.
 //! - **Closing returns memory**: a subscriber's task ends as soon as its connection closes,
-//!   not at the next event.
+//!   not at the next event; and a connection whose writes make no progress for the stall time
+//!   is closed ([`Guarded`]), so a client that never reads holds nothing for good.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -38,7 +39,8 @@ pub struct StreamLimits {
     /// Most bytes waiting in one subscriber's queue (a single larger frame, such as a big
     /// snapshot, is still queued when the queue is empty).
     pub queue_bytes: usize,
-    /// How long a subscriber may take nothing from a full queue before it is dropped.
+    /// How long a subscriber may take nothing from a full queue before it is dropped, and a
+    /// connection's writes may make no progress before it is closed.
     pub stall: Duration,
 }
 
@@ -80,12 +82,11 @@ impl Live {
         Ok(Slot { live: self.clone(), token: token.id.clone(), revoked: entry.revoked.subscribe() })
     }
 
-    /// Ends every open stream of token `id` (it was revoked).
-    pub fn revoke(&self, id: &str) {
+    /// Ends every open stream of token `id` (it was revoked); whether it had any not ended
+    /// yet.
+    pub fn revoke(&self, id: &str) -> bool {
         let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(t) = tokens.get(id) {
-            t.revoked.send_replace(true);
-        }
+        tokens.get(id).is_some_and(|t| !t.revoked.send_replace(true))
     }
 
     /// The tokens with open streams.
@@ -141,8 +142,9 @@ pub async fn revocations(state: &AppState, items: &[Arc<FeedItem>], lagged: bool
     }
     state.tokens.clear();
     for id in revoked {
-        tracing::info!(token = %id, "token revoked: ending its streams");
-        state.streams.live.revoke(id);
+        if state.streams.live.revoke(id) {
+            tracing::info!(token = %id, "token revoked: ending its streams");
+        }
     }
     if lagged {
         let open = state.streams.live.tokens();
@@ -152,8 +154,9 @@ pub async fn revocations(state: &AppState, items: &[Arc<FeedItem>], lagged: bool
         match state.store.tokens().await {
             Ok(tokens) => {
                 for t in tokens.iter().filter(|t| t.revoked_at.is_some() && open.contains(&t.id)) {
-                    tracing::info!(token = %t.id, "token revoked: ending its streams");
-                    state.streams.live.revoke(&t.id);
+                    if state.streams.live.revoke(&t.id) {
+                        tracing::info!(token = %t.id, "token revoked: ending its streams");
+                    }
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not check open streams' tokens"),
@@ -213,7 +216,7 @@ pub fn finish(state: &AppState, tx: &Sender, token: &str, route: &str, ended: Re
         Err(Ended::Revoked) => {
             tx.cut();
             state.metrics.stream_dropped(route, "revoked");
-            tracing::info!(%token, route, "stream ended: its token was revoked");
+            tracing::debug!(%token, route, "stream ended: its token was revoked");
         }
         Err(Ended::Slow) => {
             state.metrics.stream_dropped(route, "slow");
