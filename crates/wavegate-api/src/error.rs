@@ -21,6 +21,9 @@ pub enum ErrorCode {
     Conflict,
     /// 413: the body is too large.
     PayloadTooLarge,
+    /// 429: the token holds as many open streams (`/api/v1/stream`, `/ofrep/v1/events`) as
+    /// one token may on that server; one must close first.
+    TooManyStreams,
     /// 500: something failed on the server's side (details only in its log).
     Internal,
     /// 503: the storage cannot be written or reached right now (a full disk, a read-only
@@ -39,6 +42,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::TooManyStreams => "too_many_streams",
             ErrorCode::Internal => "internal",
             ErrorCode::StorageUnavailable => "storage_unavailable",
         }

@@ -275,7 +275,11 @@ impl Server {
                 axum::serve(listener, router).with_graceful_shutdown(until_closed).await
             })
         });
-        let result = axum::serve(self.listener, self.router)
+        // A client that reads nothing of what it is sent loses its connection after the
+        // streams' stall time, as a stream subscriber that falls behind loses its queue.
+        let listener =
+            crate::http::sse::Guarded::new(self.listener, self.state.streams.limits.stall);
+        let result = axum::serve(listener, self.router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 // Streams end too, or graceful shutdown would wait on them forever.

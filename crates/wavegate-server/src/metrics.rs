@@ -31,6 +31,12 @@ struct EvalLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DropLabels {
+    route: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RowLabels {
     row: String,
 }
@@ -48,6 +54,7 @@ pub struct Metrics {
     evaluations: Family<EvalLabels, Counter>,
     /// Open `/api/v1/stream` connections.
     pub stream_subscribers: prometheus_client::metrics::gauge::Gauge,
+    stream_dropped: Family<DropLabels, Counter>,
     /// 1 while this replica leads the controller.
     pub leader: prometheus_client::metrics::gauge::Gauge,
     /// The leadership epoch held (0 when standing by).
@@ -94,6 +101,13 @@ impl Default for Metrics {
             "wavegate_stream_subscribers",
             "Open server-sent-event stream connections",
             stream_subscribers.clone(),
+        );
+        let stream_dropped = Family::<DropLabels, Counter>::default();
+        registry.register(
+            "wavegate_stream_dropped",
+            "Streams the server ended by route and reason: slow (the subscriber read nothing of \
+             its full queue), revoked (its token was revoked), store (the store could not be read)",
+            stream_dropped.clone(),
         );
         let leader = prometheus_client::metrics::gauge::Gauge::default();
         registry.register(
@@ -156,6 +170,7 @@ impl Default for Metrics {
             latency,
             evaluations,
             stream_subscribers,
+            stream_dropped,
             leader,
             leader_epoch,
         }
@@ -168,6 +183,20 @@ impl Metrics {
         self.evaluations
             .get_or_create(&EvalLabels { flag: flag.to_owned(), reason: reason.to_owned() })
             .inc();
+    }
+
+    /// Counts a stream the server ended (`reason`: slow, revoked, store).
+    pub fn stream_dropped(&self, route: &str, reason: &str) {
+        self.stream_dropped
+            .get_or_create(&DropLabels { route: route.to_owned(), reason: reason.to_owned() })
+            .inc();
+    }
+
+    /// How many streams of `route` the server ended for `reason`.
+    pub fn streams_dropped(&self, route: &str, reason: &str) -> u64 {
+        self.stream_dropped
+            .get(&DropLabels { route: route.to_owned(), reason: reason.to_owned() })
+            .map_or(0, |c| c.get())
     }
 
     /// Sets the audit gauges from the record's state.

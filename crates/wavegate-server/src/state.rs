@@ -94,6 +94,10 @@ pub struct Streams {
     pub config_rev: Arc<tokio::sync::watch::Sender<i64>>,
     /// Set when the server shuts down: long-lived responses end.
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The open streams by token (the cap, revocation) and the snapshots they share.
+    pub live: Arc<crate::http::sse::Live>,
+    /// The cap per token and each subscriber's queue bound.
+    pub limits: crate::http::sse::StreamLimits,
 }
 
 /// This replica's part in controller leadership.
@@ -177,6 +181,8 @@ impl AppState {
                 heartbeat: std::time::Duration::from_secs(15),
                 config_rev: Arc::new(tokio::sync::watch::Sender::new(0)),
                 closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+                live: Arc::default(),
+                limits: crate::http::sse::StreamLimits::default(),
             },
             leadership: Leadership {
                 replica: default_replica_name(),
@@ -189,6 +195,7 @@ impl AppState {
         };
         state.reload_live().await?;
         state.follow();
+        crate::http::sse::follow_revocations(&state);
         Ok(state)
     }
 
@@ -203,6 +210,7 @@ impl AppState {
             loop {
                 // (config changed, live rollouts changed), or None to reload both.
                 let mut seen: Vec<Option<(bool, bool)>> = Vec::new();
+                let mut items = Vec::new();
                 let note = |item: &crate::runtime::feed::FeedItem| match item {
                     crate::runtime::feed::FeedItem::Audit { entry, .. } => {
                         let target = entry["target"].as_str().unwrap_or("");
@@ -214,17 +222,28 @@ impl AppState {
                     crate::runtime::feed::FeedItem::Changed => Some((false, false)),
                 };
                 match rx.recv().await {
-                    Ok(item) => seen.push(note(&item)),
+                    Ok(item) => {
+                        seen.push(note(&item));
+                        items.push(item);
+                    }
                     Err(RecvError::Lagged(_)) => seen.push(None),
                     Err(RecvError::Closed) => return,
                 }
                 loop {
                     match rx.try_recv() {
-                        Ok(item) => seen.push(note(&item)),
+                        Ok(item) => {
+                            seen.push(note(&item));
+                            items.push(item);
+                        }
                         Err(TryRecvError::Lagged(_)) => seen.push(None),
                         Err(_) => break,
                     }
                 }
+                // A revoked token's streams end before a later change is announced to them
+                // (`http::sse::follow_revocations` does it at once too; doing it twice is
+                // harmless).
+                let lagged = seen.iter().any(Option::is_none);
+                crate::http::sse::revocations(&state, &items, lagged).await;
                 let config = seen.iter().any(|s| s.is_none_or(|(c, _)| c));
                 let live = seen.iter().any(|s| s.is_none_or(|(_, l)| l));
                 if config && let Err(e) = state.reload().await {

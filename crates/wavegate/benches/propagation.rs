@@ -7,8 +7,12 @@
 //! version. An edge relay's answers are polled at the same time. Reported for 1 subscriber
 //! (the baseline), 1,000 and 10,000, as p50 / p99 / max, with the ratio to the baseline.
 //!
-//! Memory: the server's resident set (VmRSS) empty, with 10,000 flags, and with 10,000
-//! subscribers on top (resuming with `Last-Event-ID`, so no snapshot is sent to each).
+//! Memory: the server's resident set (VmRSS) empty, with 10,000 flags, with 10,000
+//! subscribers on top (resuming with `Last-Event-ID`, so no snapshot is sent to each), and
+//! again once they have all closed (what the server gives back); then with 300 subscribers
+//! that ask for a snapshot and never read a byte (issue 16: they once took the server to
+//! gigabytes), and once they have closed. `WAVEGATE_BENCH_MEMORY=FLAGS,SUBSCRIBERS,NONREADERS`
+//! sets those sizes (e.g. `2000,3000,300` for a quick comparison of two builds).
 //!
 //! `cargo bench -p wavegate --bench propagation` runs it all (raise `ulimit -n` first:
 //! `bench/propagation.sh` does). `cargo test --benches -p wavegate` is the smoke run: 1 and 50
@@ -259,7 +263,60 @@ async fn propagation(subscribers: usize, rounds: usize) -> Round {
     out
 }
 
-async fn memory(flags: usize, subscribers: usize) -> (u64, u64, u64) {
+/// The server's `wavegate_stream_subscribers` gauge.
+async fn open_streams(http: &reqwest::Client, base: &str) -> Option<u64> {
+    let text = http.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok()?;
+    text.lines().find_map(|l| l.strip_prefix("wavegate_stream_subscribers ")?.trim().parse().ok())
+}
+
+/// Waits until the server counts `n` open streams (or at most `n`, with `at_most`), for at
+/// most 30 s; returns the count it last saw (an older server kept closed subscribers' tasks
+/// until the next event).
+async fn wait_streams(http: &reqwest::Client, base: &str, n: u64, at_most: bool) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let open = open_streams(http, base).await.unwrap_or(u64::MAX);
+        if (if at_most { open <= n } else { open >= n }) || Instant::now() > deadline {
+            return open;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Opens `n` connections that ask for the stream (and so its snapshot) and never read.
+async fn never_reading(n: usize, base: &str, token: &str) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt as _;
+    let addr = base.trim_start_matches("http://");
+    let request = format!(
+        "GET /api/v1/stream?environment=prod HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+    );
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(request.as_bytes()).await.unwrap();
+        out.push(c);
+    }
+    out
+}
+
+struct MemoryRun {
+    empty: u64,
+    with_flags: u64,
+    with_subs: u64,
+    after_close: u64,
+    /// Streams the server still counted open after the subscribers closed.
+    left_open: u64,
+    /// With as many subscribers again, after they closed, and how many of both waves the
+    /// server still counted open then.
+    again: u64,
+    after_again: u64,
+    left_open_again: u64,
+    non_readers: u64,
+    after_non_readers: u64,
+    left_open_non_readers: u64,
+}
+
+async fn memory(flags: usize, subscribers: usize, non_readers: usize) -> MemoryRun {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(&sqlite_in(dir.path(), "mem.db"));
     let api = admin(&server);
@@ -282,7 +339,44 @@ async fn memory(flags: usize, subscribers: usize) -> (u64, u64, u64) {
     for t in tasks {
         t.abort();
     }
-    (empty, with_flags, with_subs)
+    // Once the server has seen every connection close, and had a moment to free them.
+    let http = reqwest::Client::new();
+    let left_open = wait_streams(&http, &server.url, 0, true).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_close = rss_kib(server.child.id());
+    // As many again, then closed: what the first ones freed is used again, not added to.
+    let open = left_open;
+    let tasks = connect_all(subscribers, &server.url, &sdk_token, Some(head), &want, &seen).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again = rss_kib(server.child.id());
+    for t in tasks {
+        t.abort();
+    }
+    let left_open_again = wait_streams(&http, &server.url, open, true).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_again = rss_kib(server.child.id());
+    // Subscribers that never read: each is sent a snapshot of every flag.
+    let idle = never_reading(non_readers, &server.url, &sdk_token).await;
+    wait_streams(&http, &server.url, left_open + non_readers as u64, false).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let with_non_readers = rss_kib(server.child.id());
+    drop(idle);
+    let left_open_non_readers = wait_streams(&http, &server.url, 0, true).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_non_readers = rss_kib(server.child.id());
+    MemoryRun {
+        empty,
+        with_flags,
+        with_subs,
+        after_close,
+        left_open,
+        again,
+        after_again,
+        left_open_again,
+        non_readers: with_non_readers,
+        after_non_readers,
+        left_open_non_readers,
+    }
 }
 
 fn sorted(v: &[f64]) -> Vec<f64> {
@@ -312,8 +406,19 @@ fn row(label: &str, r: &Round, base_p99_from_call: f64) {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (sizes, rounds, flags, mem_subs): (&[usize], usize, usize, usize) =
+    let (sizes, rounds, mut flags, mut mem_subs): (&[usize], usize, usize, usize) =
         if full { (&[1, 1000, 10_000], 5, 10_000, 10_000) } else { (&[1, 50], 1, 200, 50) };
+    let mut non_readers = if full { 300 } else { 20 };
+    let mut sizes = sizes;
+    if let Ok(v) = std::env::var("WAVEGATE_BENCH_MEMORY") {
+        let n: Vec<usize> = v
+            .split(',')
+            .map(|x| x.trim().parse().expect("WAVEGATE_BENCH_MEMORY=FLAGS,SUBSCRIBERS,NONREADERS"))
+            .collect();
+        assert_eq!(n.len(), 3, "WAVEGATE_BENCH_MEMORY=FLAGS,SUBSCRIBERS,NONREADERS");
+        (flags, mem_subs, non_readers) = (n[0], n[1], n[2]);
+        sizes = &[]; // the memory phase only
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         println!("rollback propagation (ms): each subscriber holding the restored flag version, measured from");
@@ -332,7 +437,9 @@ fn main() {
             row(&label, &r, base);
             assert_eq!(r.missing, 0, "every subscriber got the rollback");
         }
-        let (empty, with_flags, with_subs) = memory(flags, mem_subs).await;
+        let m = memory(flags, mem_subs, non_readers).await;
+        let (empty, with_flags, with_subs, after_close) =
+            (m.empty, m.with_flags, m.with_subs, m.after_close);
         println!();
         println!("server resident memory (VmRSS)");
         println!("{:<36} {:>10}", "empty (baseline)", format!("{:.1} MiB", empty as f64 / 1024.0));
@@ -342,6 +449,36 @@ fn main() {
             format!("{flags} flags + {mem_subs} subscribers"),
             format!("{:.1} MiB", with_subs as f64 / 1024.0),
             (with_subs.saturating_sub(with_flags)) as f64 / mem_subs as f64
+        );
+        println!(
+            "{:<36} {:>10}  ({:.1} KiB per subscriber kept; {} still counted open)",
+            "after every subscriber closed",
+            format!("{:.1} MiB", after_close as f64 / 1024.0),
+            (after_close.saturating_sub(with_flags)) as f64 / mem_subs as f64,
+            m.left_open
+        );
+        println!(
+            "{:<36} {:>10}",
+            format!("{mem_subs} subscribers again"),
+            format!("{:.1} MiB", m.again as f64 / 1024.0),
+        );
+        println!(
+            "{:<36} {:>10}  ({} of both waves still counted open)",
+            "after they closed",
+            format!("{:.1} MiB", m.after_again as f64 / 1024.0),
+            m.left_open_again
+        );
+        println!(
+            "{:<36} {:>10}  ({:.1} KiB each)",
+            format!("+ {non_readers} that never read"),
+            format!("{:.1} MiB", m.non_readers as f64 / 1024.0),
+            (m.non_readers.saturating_sub(after_close)) as f64 / non_readers.max(1) as f64
+        );
+        println!(
+            "{:<36} {:>10}  ({} still counted open)",
+            "after they closed",
+            format!("{:.1} MiB", m.after_non_readers as f64 / 1024.0),
+            m.left_open_non_readers
         );
     });
 }

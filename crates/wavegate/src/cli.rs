@@ -385,6 +385,17 @@ pub struct ServeArgs {
     /// checks are not signed. Never stored, shown or backed up.
     #[arg(long, env = "WAVEGATE_CHECK_SECRET_FILE", value_name = "FILE")]
     pub check_secret_file: Option<PathBuf>,
+    /// Most streams (`/api/v1/stream` and `/ofrep/v1/events` together) one token may hold open
+    /// on this server at once; one more is answered 429 until one closes. Raise it when many
+    /// instances of a service share one token.
+    #[arg(long, env = "WAVEGATE_MAX_STREAMS_PER_TOKEN", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_token: u32,
+    /// Most bytes of events waiting for one stream subscriber. A subscriber whose queue stays
+    /// full (it reads nothing for 10 s) is dropped; it resumes with `Last-Event-ID`.
+    #[arg(long, env = "WAVEGATE_STREAM_QUEUE_BYTES", default_value_t = 256 * 1024,
+          value_parser = clap::value_parser!(u32).range(1024..))]
+    pub stream_queue_bytes: u32,
 }
 
 /// What `wavegate demo --help` explains.

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     Conflict,
     /// The body is too large.
     PayloadTooLarge,
+    /// The token holds as many open streams as one token may.
+    TooManyStreams,
     /// Something failed on our side.
     Internal,
     /// The storage cannot be written or reached right now (the message says why).
@@ -83,6 +85,10 @@ impl ApiError {
     /// 409.
     pub fn conflict(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
+    }
+    /// 429: the token holds as many open streams as it may.
+    pub fn too_many_streams(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyStreams, message)
     }
     /// 500; the detail goes to the log only.
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {

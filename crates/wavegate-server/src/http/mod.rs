@@ -2,7 +2,8 @@
 //! reads, the store), and shape the answer. Grouped by what they serve: the admin resources
 //! (`config`: environments, flags, segments; `tokens`; `audit`), plans and rollouts, events,
 //! reports, scorecards, the freeze, schedules and notifications; the live views (`stream`,
-//! the dashboard, OFREP's refetch events); and the server as the protocols' flag source
+//! the dashboard, OFREP's refetch events, and `sse`, what their streams share: the cap per
+//! token, revocation, bounded queues); and the server as the protocols' flag source
 //! (`protocols`). `error`, `json` and `auth` are what every handler shares.
 
 pub mod adoption;
@@ -25,6 +26,7 @@ pub mod rollouts;
 pub mod schedule;
 pub mod scope;
 pub mod scorecard;
+pub mod sse;
 pub mod stream;
 pub mod tokens;
 

@@ -6,20 +6,17 @@
 //! URL carries a **ticket** instead of the token: `<token id>~<expiry>~<HMAC>` keyed by the
 //! token's stored hash, valid for one environment and [`TICKET_TTL`], and good for nothing but
 //! this notification stream. Server SDKs may send their token in `Authorization` instead.
-//! Revoking the token ends its tickets at their next use.
-
-use std::convert::Infallible;
+//! Revoking the token ends its tickets at their next use and its open streams at once; its
+//! streams count towards the token's cap (`http::sse`).
 
 use crate::http::openapi::api_routes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
-use tokio::sync::mpsc;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use wavegate_core::text::percent_encode as enc;
@@ -27,7 +24,8 @@ use wavegate_store::{TokenKind, TokenRecord};
 
 use crate::http::auth::{Principal, secret_from_headers};
 use crate::http::json::ApiQuery as Query;
-use crate::http::openapi::{BadRequest, Invalid};
+use crate::http::openapi::{BadRequest, Invalid, TooManyStreams};
+use crate::http::sse::{self, Ended, Sender};
 use crate::state::AppState;
 
 /// How long a ticket stays valid (a provider reconnecting later refetches the bulk response
@@ -133,6 +131,7 @@ async fn check_ticket(state: &AppState, ticket: &str, env: &str) -> Result<Token
         (status = 401, description = "No valid ticket or token (no body)"),
         (status = 403, description = "The token may not read this environment (no body)"),
         Invalid,
+        TooManyStreams,
         (status = 503, description = "The tokens could not be read (no body)"),
     ))]
 async fn ofrep_events(
@@ -164,29 +163,31 @@ async fn ofrep_events(
     {
         return StatusCode::FORBIDDEN.into_response();
     }
-    let (tx, out) = mpsc::channel::<Event>(16);
+    let mut slot = match state.streams.live.join(&p.0, state.streams.limits.per_token) {
+        Ok(slot) => slot,
+        Err(e) => return e.into_response(),
+    };
+    let (tx, response) = sse::channel(&state.streams.limits, state.streams.heartbeat);
     state.metrics.stream_subscribers.inc();
-    let metrics = state.metrics.clone();
-    let heartbeat = state.streams.heartbeat;
-    let mut closing = state.streams.closing.subscribe();
     tokio::spawn(async move {
-        tokio::select! {
-            () = notify_refetch(&state, &tx) => {}
-            _ = closing.wait_for(|c| *c) => {}
-        }
-        metrics.stream_subscribers.dec();
+        let mut closing = state.streams.closing.subscribe();
+        let ended = tokio::select! {
+            // A revocation is heard before a change that followed it.
+            biased;
+            () = slot.revoked() => Err(Ended::Revoked),
+            _ = closing.wait_for(|c| *c) => Ok(()),
+            () = tx.closed() => Err(Ended::Gone),
+            r = notify_refetch(&state, &tx) => r,
+        };
+        sse::finish(&state, &tx, slot.token(), "/ofrep/v1/events", ended);
+        state.metrics.stream_subscribers.dec();
     });
-    let stream = futures_util::stream::unfold(out, |mut out| async move {
-        out.recv().await.map(|e| (Ok::<_, Infallible>(e), out))
-    });
-    Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
-        .into_response()
+    response
 }
 
 /// Sends one `refetchEvaluation` per new snapshot revision (bursts coalesce) until the
 /// client goes away.
-async fn notify_refetch(state: &AppState, tx: &mpsc::Sender<Event>) {
+async fn notify_refetch(state: &AppState, tx: &Sender) -> Result<(), Ended> {
     let mut rx = state.streams.config_rev.subscribe();
     rx.borrow_and_update();
     while rx.changed().await.is_ok() {
@@ -196,8 +197,7 @@ async fn notify_refetch(state: &AppState, tx: &mpsc::Sender<Event>) {
             "etag": format!("\"rev-{revision}\""),
             "lastModified": state.clock.now().timestamp(),
         });
-        if tx.send(Event::default().data(data.to_string())).await.is_err() {
-            return;
-        }
+        tx.send(sse::frame(None, None, &data.to_string())).await?;
     }
+    Ok(())
 }

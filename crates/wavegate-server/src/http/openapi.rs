@@ -119,6 +119,8 @@ error_responses! {
     TooLarge = 413, "The body is larger than 1 MiB (`code: payload_too_large`).";
     /// 422 with the error body.
     Invalid = 422, "The content parses but is invalid (`code: invalid`); `field` names the part.";
+    /// 429 with the error body.
+    TooManyStreams = 429, "The token holds as many open streams on this server as one token may (`serve --max-streams-per-token`, default 100; `code: too_many_streams`): close one first, or give each client its own token.";
 }
 
 /// The `X-Wavegate-Reason` header a change may carry.

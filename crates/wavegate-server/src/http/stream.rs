@@ -8,34 +8,44 @@
 //! segment in an environment-scoped subscriber's environments is preceded by that segment
 //! with its members (an SDK or relay needs them to evaluate the flag).
 //! Every such event's id is the audit sequence number, so a client that reconnects with
-//! `Last-Event-ID` gets exactly what it missed, replayed from the store. Admin tokens also get
-//! coalesced `changed` notices (no id) when verdicts or event aggregates move. Comment lines
-//! (`: heartbeat`) keep idle connections open through proxies.
+//! `Last-Event-ID` gets exactly what it missed, replayed from the feed's recent items or else
+//! from the store. Admin tokens also get coalesced `changed` notices (no id) when verdicts or
+//! event aggregates move. Comment lines (`: heartbeat`) keep idle connections open through
+//! proxies.
+//!
+//! What a subscriber starts with (the snapshot, or the first part of its replay) is read
+//! before the answer, so a store that cannot be read answers 503, which the client retries,
+//! rather than a stream that ends with nothing. Snapshots are built once per subscriber scope
+//! and feed position ([`SnapshotCache`]) and shared, so a burst of subscribers costs one
+//! read of the store, not one each. Events are encoded once per scope and shared too; each
+//! subscriber's queue is bounded, its token's streams capped and ended on revocation
+//! (`http::sse`).
 //!
 //! Only `admin` and `server-sdk` tokens may stream: the stream carries rules and segment
 //! members (DESIGN.md, "Streams and secrets").
 
-use std::collections::BTreeSet;
-use std::convert::Infallible;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::http::openapi::api_routes;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
-use wavegate_store::{Head, Kind, TokenKind};
+use wavegate_store::{Head, Kind, StoreError, StoreResult, TokenKind};
 
 use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::ApiQuery as Query;
-use crate::http::openapi::{BadRequest, Forbidden, Invalid, Unauthorized};
+use crate::http::openapi::{BadRequest, Forbidden, Invalid, TooManyStreams, Unauthorized};
 use crate::http::scope::{self, AuditReader, Members};
+use crate::http::sse::{self, Ended, Sender};
 use crate::runtime::feed::{FeedItem, item_for};
 use crate::state::AppState;
 
@@ -94,10 +104,10 @@ impl Scope {
     /// segments whose members it has not been sent, those segments first (without an id, so a
     /// reconnect resumes before the flag and gets them again); then the item itself, rendered
     /// once per scope.
-    async fn events(&mut self, state: &AppState, item: &FeedItem) -> Result<Vec<Event>, Ended> {
+    async fn events(&mut self, state: &AppState, item: &FeedItem) -> StoreResult<Vec<Bytes>> {
         let FeedItem::Audit { seq, entry, head, segments, used_in, rendered } = item else {
             return Ok(if self.admin {
-                vec![Event::default().event("changed").data("{}")]
+                vec![Bytes::from_static(b"event: changed\ndata: {}\n\n")]
             } else {
                 vec![]
             });
@@ -114,7 +124,7 @@ impl Scope {
                     if seg.spec.get("keys").is_some() {
                         let members = Members::Of(BTreeSet::from([seg.key.clone()]));
                         let data = self.head(Kind::Segment, seg, &members).to_string();
-                        out.push(Event::default().event("segment").data(data));
+                        out.push(sse::frame(Some("segment"), None, &data));
                     }
                     self.members_sent.insert(seg.key.clone());
                 }
@@ -128,37 +138,34 @@ impl Scope {
             }
             _ => {}
         }
-        let cached = rendered
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&self.key)
-            .cloned();
-        let rendering = match cached {
-            Some(r) => r,
+        let cached =
+            rendered.lock().unwrap_or_else(PoisonError::into_inner).get(&self.key).cloned();
+        let frame = match cached {
+            Some(f) => f,
             None => {
-                let r = self.render(state, entry, head.as_deref(), used_in).await?;
+                let f = self.render(state, *seq, entry, head.as_deref(), used_in).await?;
                 rendered
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(self.key.clone(), r.clone());
-                r
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(self.key.clone(), f.clone());
+                f
             }
         };
-        if let Some((name, data)) = rendering {
-            out.push(Event::default().event(name).id(seq.to_string()).data(&*data));
-        }
+        out.extend(frame);
         Ok(out)
     }
 
-    /// An audit item as this scope sees it: a flag or segment head (with the audit entry, for
-    /// admins that may see it), or for admins the entry alone when they may see it.
+    /// An audit item as this scope sees it, as one event: a flag or segment head (with the
+    /// audit entry, for admins that may see it), or for admins the entry alone when they may
+    /// see it.
     async fn render(
         &self,
         state: &AppState,
+        seq: i64,
         entry: &Value,
         head: Option<&(Kind, Head)>,
         used_in: &BTreeSet<String>,
-    ) -> Result<Option<(&'static str, Arc<str>)>, Ended> {
+    ) -> StoreResult<Option<Bytes>> {
         let audit = if self.admin {
             AuditReader::new(&*state.store, &self.principal.0).view_json(entry).await?
         } else {
@@ -179,7 +186,7 @@ impl Scope {
             (None, Some(entry)) => ("audit", entry),
             (None, None) => return Ok(None),
         };
-        Ok(Some((name, Arc::from(data.to_string()))))
+        Ok(Some(sse::frame(Some(name), Some(seq), &data.to_string())))
     }
 }
 
@@ -191,7 +198,7 @@ impl Scope {
         ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event")),
     security(("bearer" = [])),
     responses((status = 200, description = "The event stream", content_type = "text/event-stream",
-        body = String), BadRequest, Unauthorized, Forbidden, Invalid))]
+        body = String), BadRequest, Unauthorized, Forbidden, Invalid, TooManyStreams))]
 async fn stream(
     State(state): State<AppState>,
     p: Principal,
@@ -217,8 +224,11 @@ async fn stream(
                 })?,
         ),
     };
-    // Subscribe before reading anything, so nothing committed meanwhile is missed.
+    let mut slot = state.streams.live.join(&p.0, state.streams.limits.per_token)?;
+    // Subscribe before reading anything, so nothing committed meanwhile is missed: the
+    // receiver hears every item after the feed's position read next.
     let rx = state.streams.feed.subscribe();
+    let at = state.streams.feed.position();
     let admin = p.0.kind == TokenKind::Admin;
     let key = format!(
         "{}|{}|{}|{admin}",
@@ -226,134 +236,231 @@ async fn stream(
         p.0.environments.join(","),
         q.environment.as_deref().unwrap_or("*")
     );
-    let scope = Scope {
+    let mut scope = Scope {
         principal: p,
         environment: q.environment,
         admin,
         key,
         members_sent: BTreeSet::new(),
     };
-    let (tx, out) = mpsc::channel::<Event>(256);
-    let heartbeat = state.streams.heartbeat;
-    state.metrics.stream_subscribers.inc();
-    let metrics = state.metrics.clone();
-    let mut closing = state.streams.closing.subscribe();
-    tokio::spawn(async move {
-        let mut scope = scope;
-        tokio::select! {
-            r = serve(&state, &mut scope, last_id, rx, &tx) => {
-                if let Err(e) = r {
-                    tracing::debug!(error = %e, "stream subscriber ended");
-                }
+    // Read before answering: a failure here is a 503 the client retries.
+    let start = match last_id {
+        // A resumable position: replay what was missed.
+        Some(id) if id <= at => Start::Resume(id, Some(items_after(&state, id).await?)),
+        // Ahead of this server's feed (the client heard it from another replica): what lies
+        // between comes through the feed.
+        Some(id) if id <= state.store.audit_head().await? => Start::Resume(id, None),
+        // New, or an id from another database (e.g. before a restore): start over.
+        _ => {
+            let built = state.streams.live.snapshots.get(&state, &scope, at).await?;
+            // Only environment-scoped subscribers keep track (every member is theirs otherwise).
+            if !scope.principal.0.all_envs() {
+                scope.members_sent.clone_from(&built.members_sent);
             }
-            _ = closing.wait_for(|c| *c) => {}
+            Start::Snapshot(built)
         }
-        metrics.stream_subscribers.dec();
+    };
+    let (tx, response) = sse::channel(&state.streams.limits, state.streams.heartbeat);
+    state.metrics.stream_subscribers.inc();
+    tokio::spawn(async move {
+        let mut closing = state.streams.closing.subscribe();
+        let ended = tokio::select! {
+            biased;
+            () = slot.revoked() => Err(Ended::Revoked),
+            _ = closing.wait_for(|c| *c) => Ok(()),
+            () = tx.closed() => Err(Ended::Gone),
+            r = serve(&state, &mut scope, start, rx, &tx) => r,
+        };
+        sse::finish(&state, &tx, slot.token(), "/api/v1/stream", ended);
+        state.metrics.stream_subscribers.dec();
     });
-    let events = futures_util::stream::unfold(out, |mut out| async move {
-        out.recv().await.map(|e| (Ok::<_, Infallible>(e), out))
-    });
-    Ok(Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
-        .into_response())
+    Ok(response)
 }
 
-#[derive(Debug, thiserror::Error)]
-enum Ended {
-    #[error("client went away")]
-    Gone,
-    #[error(transparent)]
-    Store(#[from] wavegate_store::StoreError),
+/// Where a subscriber starts.
+enum Start {
+    /// From a snapshot.
+    Snapshot(Arc<Built>),
+    /// After this id, with the first batch of what it missed when read already.
+    Resume(i64, Option<Batch>),
 }
 
-async fn send(tx: &mpsc::Sender<Event>, e: Event) -> Result<(), Ended> {
-    tx.send(e).await.map_err(|_| Ended::Gone)
-}
+/// Audit items in order, and whether more may follow them in the store.
+type Batch = (Vec<Arc<FeedItem>>, bool);
 
 /// Feeds one subscriber until it goes away.
 async fn serve(
     state: &AppState,
     scope: &mut Scope,
-    last_id: Option<i64>,
+    start: Start,
     mut rx: broadcast::Receiver<Arc<FeedItem>>,
-    tx: &mpsc::Sender<Event>,
+    tx: &Sender,
 ) -> Result<(), Ended> {
-    let head = state.store.audit_head().await?;
-    let mut sent = match last_id {
-        // A resumable position: replay what was missed.
-        Some(id) if id <= head => replay(state, scope, id, tx).await?,
-        // New, or an id from another database (e.g. before a restore): start over.
-        _ => {
-            let snap = snapshot(state, scope).await?;
-            send(
-                tx,
-                Event::default().event("snapshot").id(head.to_string()).data(snap.to_string()),
-            )
-            .await?;
-            head
+    // The work of sending is boxed: an idle subscriber's task (most of them, most of the
+    // time) then holds only what waiting for the next item takes.
+    let mut sent = match start {
+        Start::Snapshot(built) => {
+            Box::pin(tx.send(built.frame.clone())).await?;
+            built.seq
         }
+        Start::Resume(after, first) => Box::pin(catch_up(state, scope, after, first, tx)).await?,
     };
     loop {
         match rx.recv().await {
             Ok(item) => {
-                if let FeedItem::Audit { seq, .. } = &*item {
-                    if *seq <= sent {
+                if let Some(seq) = item.seq() {
+                    if seq <= sent {
                         continue;
                     }
-                    if *seq > sent + 1 {
-                        sent = replay(state, scope, sent, tx).await?;
-                        if *seq <= sent {
+                    if seq > sent + 1 {
+                        sent = Box::pin(catch_up(state, scope, sent, None, tx)).await?;
+                        if seq <= sent {
                             continue;
                         }
                     }
-                    sent = *seq;
+                    sent = seq;
                 }
-                for e in scope.events(state, &item).await? {
-                    send(tx, e).await?;
-                }
+                Box::pin(deliver(state, scope, &item, tx)).await?;
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {
-                sent = replay(state, scope, sent, tx).await?;
+                sent = Box::pin(catch_up(state, scope, sent, None, tx)).await?;
             }
             Err(broadcast::error::RecvError::Closed) => return Ok(()),
         }
     }
 }
 
-/// Sends every audit entry after `after` from the store; returns the last sequence sent.
-async fn replay(
+/// Sends one item's events; the revocation of the subscriber's own token ends the stream
+/// before anything after it is sent.
+async fn deliver(
+    state: &AppState,
+    scope: &mut Scope,
+    item: &FeedItem,
+    tx: &Sender,
+) -> Result<(), Ended> {
+    if item.revoked_token() == Some(scope.principal.0.id.as_str()) {
+        return Err(Ended::Revoked);
+    }
+    for frame in scope.events(state, item).await? {
+        tx.send(frame).await?;
+    }
+    Ok(())
+}
+
+/// Sends every audit item after `after` (`first`: the first batch, when read already);
+/// returns the last sequence sent.
+async fn catch_up(
     state: &AppState,
     scope: &mut Scope,
     mut after: i64,
-    tx: &mpsc::Sender<Event>,
+    mut first: Option<Batch>,
+    tx: &Sender,
 ) -> Result<i64, Ended> {
     loop {
-        let rows = state.store.audit(after, 500).await?;
-        let full = rows.len() == 500;
-        for row in &rows {
-            after = row.entry.seq;
-            for e in
-                scope.events(state, &item_for(&*state.store, &state.record, row).await?).await?
-            {
-                send(tx, e).await?;
-            }
+        let (items, more) = match first.take() {
+            Some(batch) => batch,
+            None => items_after(state, after).await?,
+        };
+        for item in &items {
+            after = item.seq().unwrap_or(after);
+            deliver(state, scope, item, tx).await?;
         }
-        if !full {
+        if !more {
             return Ok(after);
         }
     }
 }
 
+/// The audit items after `after`: from the feed when it still holds them all, else the next
+/// page from the store.
+async fn items_after(state: &AppState, after: i64) -> StoreResult<Batch> {
+    if let Some(items) = state.streams.feed.recent_after(after) {
+        return Ok((items, false));
+    }
+    const PAGE: usize = 500;
+    let rows = state.store.audit(after, PAGE as i64).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        items.push(Arc::new(item_for(&*state.store, &state.record, row).await?));
+    }
+    Ok((items, rows.len() == PAGE))
+}
+
+/// A snapshot event as one scope sees it, at an audit position.
+#[derive(Debug)]
+pub(crate) struct Built {
+    /// The audit sequence number it is at (its event id): it holds every change up to it.
+    seq: i64,
+    /// The whole `snapshot` event.
+    frame: Bytes,
+    /// The segments whose members it carries.
+    members_sent: BTreeSet<String>,
+}
+
+/// The stream's snapshots by subscriber scope, each built once per feed position and shared
+/// by every subscriber that starts there (one build at a time, so a burst of subscribers
+/// waits for one read of the store rather than making one each).
+#[derive(Debug, Default)]
+pub struct SnapshotCache {
+    built: Mutex<HashMap<String, Arc<Built>>>,
+    building: tokio::sync::Mutex<()>,
+    /// Builds started, and why the last one failed: those who waited for a build that failed
+    /// get its error rather than trying again one after another.
+    attempts: AtomicU64,
+    failed: Mutex<Option<String>>,
+}
+
+impl SnapshotCache {
+    /// `scope`'s snapshot at the feed position `at` or later.
+    async fn get(&self, state: &AppState, scope: &Scope, at: i64) -> StoreResult<Arc<Built>> {
+        if let Some(b) = self.fresh(&scope.key, at) {
+            return Ok(b);
+        }
+        let seen = self.attempts.load(Ordering::SeqCst);
+        let _one = self.building.lock().await;
+        if let Some(b) = self.fresh(&scope.key, at) {
+            return Ok(b);
+        }
+        if self.attempts.load(Ordering::SeqCst) != seen
+            && let Some(reason) = self.failed.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        {
+            return Err(StoreError::Unavailable(reason));
+        }
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        let built = match build(state, scope).await {
+            Ok(b) => Arc::new(b),
+            Err(e) => {
+                *self.failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+                return Err(e);
+            }
+        };
+        *self.failed.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        let mut map = self.built.lock().unwrap_or_else(PoisonError::into_inner);
+        // Older snapshots would be built again anyway: no need to keep them.
+        map.retain(|_, b| b.seq >= built.seq);
+        map.insert(scope.key.clone(), built.clone());
+        Ok(built)
+    }
+
+    fn fresh(&self, key: &str, at: i64) -> Option<Arc<Built>> {
+        let map = self.built.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(key).filter(|b| b.seq >= at).cloned()
+    }
+}
+
 /// Every live flag and segment the subscriber may read, with the configuration revision (the
-/// members of the segments its environments use, `http::scope`).
-async fn snapshot(state: &AppState, scope: &mut Scope) -> Result<Value, Ended> {
+/// members of the segments its environments use, `http::scope`), at the store's audit head
+/// (read first, so the snapshot holds at least every change up to it).
+async fn build(state: &AppState, scope: &Scope) -> StoreResult<Built> {
+    let seq = state.store.audit_head().await?;
     let revision = state.store.revision().await?;
     let flag_heads = state.heads(Kind::Flag, false).await?;
     let members = Members::from_flags(&scope.principal.0, flag_heads.iter().map(|h| &h.spec));
     let flags: Vec<Value> =
         flag_heads.iter().map(|h| scope.head(Kind::Flag, h, &members)).collect();
+    drop(flag_heads);
     let segment_heads = state.heads(Kind::Segment, false).await?;
-    scope.members_sent =
+    let members_sent =
         segment_heads.iter().filter(|h| members.allows(&h.key)).map(|h| h.key.clone()).collect();
     let segments: Vec<Value> =
         segment_heads.iter().map(|h| scope.head(Kind::Segment, h, &members)).collect();
@@ -366,7 +473,10 @@ async fn snapshot(state: &AppState, scope: &mut Scope) -> Result<Value, Ended> {
         .filter(|e| scope.environment.as_ref().is_none_or(|want| want == *e))
         .cloned()
         .collect();
-    Ok(
-        json!({"revision": revision, "environments": environments, "flags": flags, "segments": segments}),
-    )
+    let data = json!({"revision": revision, "environments": environments, "flags": flags, "segments": segments});
+    Ok(Built {
+        seq,
+        frame: sse::frame(Some("snapshot"), Some(seq), &data.to_string()),
+        members_sent,
+    })
 }

@@ -178,5 +178,9 @@ async fn revoke_token(
     }
     state.store.revoke_token(&id, &state.change(p.name(), reason(&headers))).await?;
     state.tokens.clear();
+    // Its open streams end now (other replicas end theirs as the feed tells them).
+    if state.streams.live.revoke(&id) {
+        tracing::info!(token = %id, "token revoked: ending its streams");
+    }
     Ok(Json(Revoked { id, revoked: true }))
 }

@@ -7,18 +7,25 @@
 //! replays from the store exactly what it missed. Writes that append no audit entry (event
 //! batches, verdicts recorded on a tick) are announced as coalesced [`FeedItem::Changed`]
 //! notices, at most one per [`FeedConfig::coalesce`].
+//!
+//! The feed also keeps its position (the last sequence number it broadcast) and its most
+//! recent items, so a subscriber that joins or reconnects can tell what it would otherwise
+//! miss and catch up from memory instead of the store: a receiver taken with
+//! [`Feed::subscribe`] before reading [`Feed::position`] hears every item after that position.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, Weak};
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use crate::record::Record;
+use axum::body::Bytes;
 use serde_json::Value;
 use tokio::sync::broadcast;
 use wavegate_store::{AuditRow, Head, Kind, Store, StoreResult};
 
 use crate::http::convert::IntoApi;
 use crate::http::scope::{environments_using, flag_segments};
+use crate::record::Record;
 
 /// Feed tuning.
 #[derive(Debug, Clone, Copy)]
@@ -27,17 +34,20 @@ pub struct FeedConfig {
     pub coalesce: Duration,
     /// How many items a slow subscriber may fall behind before it replays from the store.
     pub capacity: usize,
+    /// How many of the latest audit items are kept for subscribers that join or reconnect
+    /// behind the feed's position (older ones are read from the store).
+    pub recent: usize,
 }
 
 impl Default for FeedConfig {
     fn default() -> Self {
-        FeedConfig { coalesce: Duration::from_millis(500), capacity: 1024 }
+        FeedConfig { coalesce: Duration::from_millis(500), capacity: 1024, recent: 256 }
     }
 }
 
-/// Event name and data per subscriber scope (`None`: that scope sees nothing of it).
-pub type RenderCache =
-    Arc<std::sync::Mutex<std::collections::HashMap<String, Option<(&'static str, Arc<str>)>>>>;
+/// The whole server-sent event (`event`, `id`, `data`) per subscriber scope, encoded once and
+/// shared by every subscriber with that scope (`None`: that scope sees nothing of it).
+pub type RenderCache = Arc<Mutex<std::collections::HashMap<String, Option<Bytes>>>>;
 
 /// One thing that happened.
 #[derive(Debug, Clone)]
@@ -65,10 +75,54 @@ pub enum FeedItem {
     Changed,
 }
 
+impl FeedItem {
+    /// The audit sequence number, for audit items.
+    pub fn seq(&self) -> Option<i64> {
+        match self {
+            FeedItem::Audit { seq, .. } => Some(*seq),
+            FeedItem::Changed => None,
+        }
+    }
+
+    /// The id of the token this item revokes, if it is a token's revocation.
+    pub fn revoked_token(&self) -> Option<&str> {
+        let FeedItem::Audit { entry, .. } = self else { return None };
+        if entry["action"].as_str() != Some("token.revoke") {
+            return None;
+        }
+        entry["target"].as_str()?.strip_prefix("token:")
+    }
+}
+
 /// The shared feed: subscribe to hear about changes as they commit.
 #[derive(Debug, Clone)]
 pub struct Feed {
     tx: Arc<broadcast::Sender<Arc<FeedItem>>>,
+    /// Where the feed is: the last audit sequence number broadcast, and the latest items.
+    at: Arc<Position>,
+}
+
+#[derive(Debug)]
+struct Position {
+    seq: AtomicI64,
+    recent: Mutex<VecDeque<Arc<FeedItem>>>,
+    keep: usize,
+}
+
+impl Position {
+    /// Records an audit item as broadcast (before it is sent, so a subscriber that reads the
+    /// position after subscribing hears every later item).
+    fn record(&self, item: &Arc<FeedItem>) {
+        let Some(seq) = item.seq() else { return };
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if recent.len() >= self.keep {
+                recent.pop_front();
+            }
+            recent.push_back(item.clone());
+        }
+        self.seq.store(seq, Ordering::SeqCst);
+    }
 }
 
 impl Feed {
@@ -83,13 +137,37 @@ impl Feed {
         let tx = Arc::new(tx);
         let changes = store.changes(); // before reading the head, so no commit slips between
         let head = store.audit_head().await?;
-        tokio::spawn(tail(store, record, changes, Arc::downgrade(&tx), head, config));
-        Ok(Feed { tx })
+        let at = Arc::new(Position {
+            seq: AtomicI64::new(head),
+            recent: Mutex::new(VecDeque::new()),
+            keep: config.recent,
+        });
+        tokio::spawn(tail(store, record, changes, Arc::downgrade(&tx), at.clone(), head, config));
+        Ok(Feed { tx, at })
     }
 
     /// A receiver of every item from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedItem>> {
         self.tx.subscribe()
+    }
+
+    /// The sequence number of the last audit item broadcast. A receiver taken before reading
+    /// it hears every audit item after it.
+    pub fn position(&self) -> i64 {
+        self.at.seq.load(Ordering::SeqCst)
+    }
+
+    /// The audit items after `after` that the feed still holds, in order, when it holds every
+    /// one of them (the one right after `after` included); `None` when some are only in the
+    /// store.
+    pub fn recent_after(&self, after: i64) -> Option<Vec<Arc<FeedItem>>> {
+        let recent = self.at.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let newer: Vec<Arc<FeedItem>> =
+            recent.iter().filter(|i| i.seq().is_some_and(|s| s > after)).cloned().collect();
+        let position = self.position();
+        let contiguous = newer.iter().zip(after + 1..).all(|(i, want)| i.seq() == Some(want));
+        let complete = newer.last().map_or(after, |i| i.seq().unwrap_or(after)) >= position;
+        (contiguous && complete).then_some(newer)
     }
 
     /// How many subscribers are listening.
@@ -103,6 +181,7 @@ async fn tail(
     record: Arc<Record>,
     mut changes: tokio::sync::watch::Receiver<u64>,
     tx: Weak<broadcast::Sender<Arc<FeedItem>>>,
+    at: Arc<Position>,
     mut after: i64,
     config: FeedConfig,
 ) {
@@ -136,7 +215,9 @@ async fn tail(
                 saw_audit = true;
                 match item_for(&*store, &record, &row).await {
                     Ok(item) => {
-                        let _ = tx.send(Arc::new(item));
+                        let item = Arc::new(item);
+                        at.record(&item);
+                        let _ = tx.send(item);
                     }
                     Err(e) => tracing::warn!(error = %e, seq = after, "change feed item failed"),
                 }

@@ -19,6 +19,7 @@ mod scopes;
 mod scorecard;
 mod secrets;
 mod stream;
+mod streams;
 mod support;
 mod tamper;
 mod unleash;

@@ -16,6 +16,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode as S};
@@ -785,6 +786,30 @@ async fn every_answer_is_documented_and_fits_its_schema() {
         p.open("/ofrep/v1/events?environment=moon", Some(&client)).await,
         S::UNPROCESSABLE_ENTITY
     );
+    // A token at its cap of open streams: one more is refused until one closes.
+    let (capped, capped_id) =
+        token(&mut p, json!({"kind": "server-sdk", "environments": ["prod"]})).await;
+    let mut state = p.app.state.clone();
+    state.streams.limits.per_token = 1;
+    let (router, before) = (wavegate_server::app(state), p.app.router.clone());
+    p.app.router = router.clone();
+    for path in ["/api/v1/stream", "/ofrep/v1/events?environment=prod"] {
+        let open = crate::stream::Reader::open_path(router.clone(), path, Some(&capped), &[]);
+        let held = open.await.unwrap();
+        assert_eq!(p.open(path, Some(&capped)).await, S::TOO_MANY_REQUESTS);
+        drop(held);
+        let live = p.app.state.streams.live.clone();
+        wavegate_testkit::poll::until(
+            "the closed stream frees its slot",
+            Duration::from_secs(10),
+            || {
+                let open = live.open(&capped_id);
+                async move { open == 0 }
+            },
+        )
+        .await;
+    }
+    p.app.router = before;
 
     // ---------- the evaluation protocols ----------
     let one = "/ofrep/v1/evaluate/flags/strict-split";

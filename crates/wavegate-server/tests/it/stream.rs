@@ -90,6 +90,32 @@ impl Reader {
         .expect("no event within 10 s")
     }
 
+    /// Every event (heartbeats left out) until the stream ends, if it ends within `within`:
+    /// the events, and whether it ended with an error (broken off) rather than finished.
+    pub async fn until_end(&mut self, within: Duration) -> Option<(Vec<Sse>, bool)> {
+        let read = async {
+            let mut events = Vec::new();
+            loop {
+                while let Some(item) = self.items.pop_front() {
+                    if let SseItem::Event(e) = item {
+                        let data = serde_json::from_str(&e.data).unwrap_or(Value::String(e.data));
+                        events.push(Sse { event: e.event, id: e.id, data });
+                    }
+                }
+                match self.body.frame().await {
+                    None => return (events, false),
+                    Some(Err(_)) => return (events, true),
+                    Some(Ok(frame)) => {
+                        if let Ok(bytes) = frame.into_data() {
+                            self.items.extend(self.parser.push_items(&bytes).unwrap());
+                        }
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(within, read).await.ok()
+    }
+
     /// The next event that is not a heartbeat.
     pub async fn next_event(&mut self) -> Sse {
         loop {

@@ -68,7 +68,8 @@ pub fn admin(server: &Proc) -> Api {
 pub fn serve(db: &str) -> Proc {
     spawn(
         &["serve", "--listen", "127.0.0.1:0", "--db", db, "--tick", "1h"],
-        &[("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", ADMIN)],
+        // Every subscriber of the benches shares one token (an older build ignores the cap).
+        &[("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", ADMIN), ("WAVEGATE_MAX_STREAMS_PER_TOKEN", "100000")],
         "wavegate listening on ",
     )
 }

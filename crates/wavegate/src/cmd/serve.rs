@@ -102,6 +102,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     state.outbound.guard = guard;
     state.outbound.checks.secret = check_secret;
     state.access = std::sync::Arc::new(access);
+    state.streams.limits.per_token = args.max_streams_per_token as usize;
+    state.streams.limits.queue_bytes = args.stream_queue_bytes as usize;
     // A database that cannot take writes (a read-only file or mount, a full disk) still serves
     // evaluation from memory; say so loudly instead of reporting ready.
     if let Err(reason) = state.storage.check(&*state.store).await {
