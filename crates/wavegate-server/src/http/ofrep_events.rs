@@ -163,24 +163,13 @@ async fn ofrep_events(
     {
         return StatusCode::FORBIDDEN.into_response();
     }
-    let mut slot = match state.streams.live.join(&p.0, state.streams.limits.per_token) {
+    let slot = match state.streams.live.join(&p.0, state.streams.limits.per_token) {
         Ok(slot) => slot,
         Err(e) => return e.into_response(),
     };
     let (tx, response) = sse::channel(&state.streams.limits, state.streams.heartbeat);
-    state.metrics.stream_subscribers.inc();
     tokio::spawn(async move {
-        let mut closing = state.streams.closing.subscribe();
-        let ended = tokio::select! {
-            // A revocation is heard before a change that followed it.
-            biased;
-            () = slot.revoked() => Err(Ended::Revoked),
-            _ = closing.wait_for(|c| *c) => Ok(()),
-            () = tx.closed() => Err(Ended::Gone),
-            r = notify_refetch(&state, &tx) => r,
-        };
-        sse::finish(&state, &tx, slot.token(), "/ofrep/v1/events", ended);
-        state.metrics.stream_subscribers.dec();
+        sse::run(&state, slot, &tx, "/ofrep/v1/events", notify_refetch(&state, &tx)).await;
     });
     response
 }

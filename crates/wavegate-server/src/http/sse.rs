@@ -207,10 +207,33 @@ impl From<Closed> for Ended {
     }
 }
 
+/// Runs a subscriber's task: `feed` until the token is revoked (heard first, so nothing after
+/// the revocation is sent), the server shuts down or the connection closes; then [`finish`].
+/// Counted in `wavegate_stream_subscribers` meanwhile.
+pub async fn run(
+    state: &AppState,
+    mut slot: Slot,
+    tx: &Sender,
+    route: &str,
+    feed: impl std::future::Future<Output = Result<(), Ended>>,
+) {
+    state.metrics.stream_subscribers.inc();
+    let mut closing = state.streams.closing.subscribe();
+    let ended = tokio::select! {
+        biased;
+        () = slot.revoked() => Err(Ended::Revoked),
+        _ = closing.wait_for(|c| *c) => Ok(()),
+        () = tx.closed() => Err(Ended::Gone),
+        r = feed => r,
+    };
+    finish(state, tx, slot.token(), route, ended);
+    state.metrics.stream_subscribers.dec();
+}
+
 /// Ends a subscriber's stream as its task stopped: a revoked token's stream stops at once,
 /// a failed one breaks (so that the client resumes), and a drop or revocation is counted
 /// (`wavegate_stream_dropped_total`) and logged.
-pub fn finish(state: &AppState, tx: &Sender, token: &str, route: &str, ended: Result<(), Ended>) {
+fn finish(state: &AppState, tx: &Sender, token: &str, route: &str, ended: Result<(), Ended>) {
     match ended {
         Ok(()) | Err(Ended::Gone) => {}
         Err(Ended::Revoked) => {

@@ -224,7 +224,7 @@ async fn stream(
                 })?,
         ),
     };
-    let mut slot = state.streams.live.join(&p.0, state.streams.limits.per_token)?;
+    let slot = state.streams.live.join(&p.0, state.streams.limits.per_token)?;
     // Subscribe before reading anything, so nothing committed meanwhile is missed: the
     // receiver hears every item after the feed's position read next.
     let rx = state.streams.feed.subscribe();
@@ -261,18 +261,9 @@ async fn stream(
         }
     };
     let (tx, response) = sse::channel(&state.streams.limits, state.streams.heartbeat);
-    state.metrics.stream_subscribers.inc();
     tokio::spawn(async move {
-        let mut closing = state.streams.closing.subscribe();
-        let ended = tokio::select! {
-            biased;
-            () = slot.revoked() => Err(Ended::Revoked),
-            _ = closing.wait_for(|c| *c) => Ok(()),
-            () = tx.closed() => Err(Ended::Gone),
-            r = serve(&state, &mut scope, start, rx, &tx) => r,
-        };
-        sse::finish(&state, &tx, slot.token(), "/api/v1/stream", ended);
-        state.metrics.stream_subscribers.dec();
+        let feed = serve(&state, &mut scope, start, rx, &tx);
+        sse::run(&state, slot, &tx, "/api/v1/stream", feed).await;
     });
     Ok(response)
 }

@@ -273,13 +273,23 @@ async fn burst_subscriber(
 }
 
 /// Issue 15 follow-up: 400 subscribers connecting at once (right after a change, so their
-/// token and snapshot are not cached) each get their snapshot, then the next change; none is
-/// answered 200 and then left without its state.
+/// token and snapshot are not cached; 1,000 flags) each get their snapshot, then the next
+/// change; none is answered 200 and then left without its state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_15_a_burst_of_subscribers_each_get_their_snapshot_and_the_next_change() {
     const N: usize = 400;
     let app = spawn_app().await;
     assert_eq!(app.apply_yaml(crate::support::FLAGS).await.status, StatusCode::OK);
+    // Enough flags that reading them takes a while: with one read per subscriber, a burst
+    // waited on the store's connections, and those that timed out got a 200 that ended with
+    // nothing (this test failed so on the code before the fix).
+    let mut many = String::from("flags:\n");
+    for i in 0..1000 {
+        many.push_str(&format!(
+            "  many-{i:04}:\n    variants: {{ \"on\": true, \"off\": false }}\n    default: \"off\"\n    environments:\n      prod:\n        enabled: true\n        rules:\n          - {{ name: r, constraints: [{{ attribute: country, op: in, values: [NO, SE] }}], split: {{ \"on\": 20%, \"off\": 80% }} }}\n"
+        ));
+    }
+    assert_eq!(app.apply_yaml(&many).await.status, StatusCode::OK);
     // Every subscriber uses one token (as the instances of one service may).
     let mut state = app.state.clone();
     state.streams.limits.per_token = N;
