@@ -24,6 +24,9 @@ pub enum ErrorCode {
     /// 429: the token holds as many open streams (`/api/v1/stream`, `/ofrep/v1/events`) as
     /// one token may on that server; one must close first.
     TooManyStreams,
+    /// 429: the token posted more events than it may per second (`serve --events-per-token`);
+    /// `Retry-After` says when to send again.
+    RateLimited,
     /// 500: something failed on the server's side (details only in its log).
     Internal,
     /// 503: the storage cannot be written or reached right now (a full disk, a read-only
@@ -43,6 +46,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::TooManyStreams => "too_many_streams",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
             ErrorCode::StorageUnavailable => "storage_unavailable",
         }

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod budget;
 pub mod checkpoint;
 pub mod clock;
 pub mod health;

@@ -61,6 +61,9 @@ pub struct Routing {
     pub adoption: Arc<ArcSwap<HashMap<(String, String), AdoptionTrack>>>,
     /// The day (since 1970-01-01, UTC) adoption rows were last pruned by the controller.
     pub adoption_pruned: Arc<std::sync::atomic::AtomicI64>,
+    /// Events each token may post per second (`serve --events-per-token`; none by default
+    /// here, 20,000 from `serve`).
+    pub event_budget: Arc<crate::budget::TokenBudget>,
 }
 
 /// Requests the server sends out, and how.

@@ -396,6 +396,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WAVEGATE_STREAM_QUEUE_BYTES", default_value_t = 256 * 1024,
           value_parser = clap::value_parser!(u32).range(1024..))]
     pub stream_queue_bytes: u32,
+    /// Most events one token may post per second (`POST /api/v1/events`), held for ten
+    /// seconds' worth so bursts pass; more is answered 429 with `Retry-After`. 0: no limit.
+    #[arg(long, env = "WAVEGATE_EVENTS_PER_TOKEN", default_value_t = 20_000)]
+    pub events_per_token: u64,
 }
 
 /// What `wavegate demo --help` explains.

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The token holds as many open streams as one token may.
     TooManyStreams,
+    /// The token posted more than it may per second.
+    RateLimited,
     /// Something failed on our side.
     Internal,
     /// The storage cannot be written or reached right now (the message says why).
@@ -45,6 +47,8 @@ pub struct ApiError {
     pub message: String,
     /// Where in the input, when known (a dotted path or `line L, column C`).
     pub field: Option<String>,
+    /// Seconds to wait before sending again (`Retry-After`), for a 429.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -57,7 +61,7 @@ struct Body<'a> {
 
 impl ApiError {
     fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), field: None }
+        ApiError { status, code, message: message.into(), field: None, retry_after: None }
     }
     /// 400 bad request.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -90,6 +94,13 @@ impl ApiError {
     pub fn too_many_streams(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyStreams, message)
     }
+    /// 429: the token posted more than it may; send again after `seconds`.
+    pub fn rate_limited(message: impl Into<String>, seconds: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(seconds),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message)
+        }
+    }
     /// 500; the detail goes to the log only.
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %detail, "internal error");
@@ -104,7 +115,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body { code: self.code, message: &self.message, field: self.field.as_deref() };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        response
     }
 }
 

@@ -14,7 +14,7 @@ use wavegate_store::TokenKind;
 use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::JsonBody;
-use crate::http::openapi::{BadRequest, Forbidden, Invalid, TooLarge, Unauthorized};
+use crate::http::openapi::{BadRequest, Forbidden, Invalid, RateLimited, TooLarge, Unauthorized};
 use crate::service::events::Ingested;
 use crate::state::AppState;
 
@@ -58,7 +58,7 @@ impl Batch {
         variant, context, error?, latency_ms?, metrics?}]}`, at most 10000 events"),
     security(("bearer" = [])),
     responses((status = 202, description = "Committed", body = Ingested),
-        BadRequest, Unauthorized, Forbidden, TooLarge, Invalid))]
+        BadRequest, Unauthorized, Forbidden, TooLarge, Invalid, RateLimited))]
 async fn post_events(
     State(state): State<AppState>,
     p: Principal,
@@ -88,6 +88,17 @@ async fn post_events(
         },
     };
     p.require_env(&env)?;
+    let n = batch.0.events.len() as u64;
+    if let Err(wait) = state.routing.event_budget.take(&p.0.id, n, state.clock.now()) {
+        return Err(ApiError::rate_limited(
+            format!(
+                "this token may post {} events a second (serve --events-per-token); send these \
+                 {n} again in {wait} s",
+                state.routing.event_budget.per_second()
+            ),
+            wait,
+        ));
+    }
     let key = match headers.get(IDEMPOTENCY_KEY) {
         Some(v) => Some(v.to_str().map_err(|_| {
             ApiError::invalid("Idempotency-Key", "an idempotency key is visible ASCII")

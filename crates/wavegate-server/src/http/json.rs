@@ -28,6 +28,7 @@ pub fn body_error(e: axum::extract::rejection::BytesRejection) -> ApiError {
             code: crate::http::error::ErrorCode::PayloadTooLarge,
             message: "request body is too large".into(),
             field: None,
+            retry_after: None,
         }
     } else {
         ApiError::bad_request(format!("could not read the request body: {e}"))

@@ -121,6 +121,8 @@ error_responses! {
     Invalid = 422, "The content parses but is invalid (`code: invalid`); `field` names the part.";
     /// 429 with the error body.
     TooManyStreams = 429, "The token holds as many open streams on this server as one token may (`serve --max-streams-per-token`, default 100; `code: too_many_streams`): close one first, or give each client its own token.";
+    /// 429 with the error body and `Retry-After`.
+    RateLimited = 429, "The token posted more events than it may per second (`serve --events-per-token`, default 20000, held for ten seconds' worth; `code: rate_limited`): send the batch again after the `Retry-After` seconds.";
 }
 
 /// The `X-Wavegate-Reason` header a change may carry.

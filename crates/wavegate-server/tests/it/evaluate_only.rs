@@ -1,6 +1,7 @@
 //! Issue 16, item 13 (in part): an evaluation-only server-sdk token reads and evaluates flags
 //! like any server-sdk token but cannot post the events and Unleash metrics that drive a
-//! rollout's guardrails; server-sdk tokens keep posting by default.
+//! rollout's guardrails; server-sdk tokens keep posting by default, each within its budget of
+//! events a second.
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
@@ -50,4 +51,32 @@ async fn an_evaluation_only_token_evaluates_but_posts_nothing() {
     let list = app.admin(Method::GET, "/api/v1/tokens", None).await.body;
     let flagged = list.as_array().unwrap().iter().filter(|t| t["evaluate_only"] == true).count();
     assert_eq!(flagged, 1);
+}
+
+#[tokio::test]
+async fn each_token_posts_within_its_budget_of_events_a_second() {
+    let app = spawn_app().await;
+    app.apply_yaml(FLAGS).await;
+    app.state.routing.event_budget.set(5); // a bucket of 50
+    let (a, b) =
+        (app.token("server-sdk", &["prod"]).await, app.token("server-sdk", &["prod"]).await);
+    let batch = |n: usize| {
+        let e = json!({"type": "exposure", "flag": "banner-color", "variant": "red", "context": {"targetingKey": "u1"}});
+        json!({"events": vec![e; n]})
+    };
+    let post = async |token: &str, n| {
+        app.call(Method::POST, "/api/v1/events", Some(token), Some(batch(n))).await
+    };
+    assert_eq!(post(&a, 50).await.status, StatusCode::ACCEPTED, "a burst of ten seconds' worth");
+    let r = post(&a, 5).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers["retry-after"], "1", "one second brings five back");
+    assert_eq!(post(&b, 50).await.status, StatusCode::ACCEPTED, "another token has its own");
+    app.clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(post(&a, 5).await.status, StatusCode::ACCEPTED);
+    let r = post(&a, 1).await;
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (StatusCode::TOO_MANY_REQUESTS, json!("rate_limited"))
+    );
 }

@@ -626,6 +626,14 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     p.post("/api/v1/events", &sdk, click).await.is(S::UNPROCESSABLE_ENTITY);
     p.post("/api/v1/events", &sdk, json!({"events": [], "x": 1})).await.is(S::BAD_REQUEST);
     p.post("/api/v1/events", &client, json!({"events": []})).await.is(S::FORBIDDEN);
+    // Over the token's budget (here one event a second, ten in the bucket): the first batch of
+    // eleven empties the bucket (and is then refused for its content), the next waits.
+    p.app.state.routing.event_budget.set(1);
+    let one = json!({"type": "click", "flag": "new-checkout", "variant": "on", "context": {}});
+    let clicks = json!({"events": vec![one; 11]});
+    p.post("/api/v1/events", &sdk, clicks.clone()).await.is(S::UNPROCESSABLE_ENTITY);
+    p.post("/api/v1/events", &sdk, clicks).await.is(S::TOO_MANY_REQUESTS);
+    p.app.state.routing.event_budget.set(0);
     p.post("/api/v1/events", ADMIN, json!({"events": []})).await.is(S::BAD_REQUEST);
     wavegate_server::runtime::controller::tick(&p.app.state).await.unwrap();
     let events = traffic(&mut p, &client, 150..190, "DK").await;

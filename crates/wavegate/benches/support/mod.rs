@@ -68,8 +68,13 @@ pub fn admin(server: &Proc) -> Api {
 pub fn serve(db: &str) -> Proc {
     spawn(
         &["serve", "--listen", "127.0.0.1:0", "--db", db, "--tick", "1h"],
-        // Every subscriber of the benches shares one token (an older build ignores the cap).
-        &[("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", ADMIN), ("WAVEGATE_MAX_STREAMS_PER_TOKEN", "100000")],
+        // Every subscriber of the benches shares one token, and the ingest bench posts through
+        // one token as fast as it can (an older build ignores both settings).
+        &[
+            ("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", ADMIN),
+            ("WAVEGATE_MAX_STREAMS_PER_TOKEN", "100000"),
+            ("WAVEGATE_EVENTS_PER_TOKEN", "0"),
+        ],
         "wavegate listening on ",
     )
 }

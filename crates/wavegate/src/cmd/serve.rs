@@ -93,6 +93,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     state.outbound.prometheus_url = args.prometheus_url.clone();
     state.leadership.lease = lease;
     state.reverify_every = reverify;
+    state.routing.event_budget.set(args.events_per_token);
     state.outbound.notify = notify;
     state.outbound.public_url = public_url;
     let allowed = guard.policy().entries();
