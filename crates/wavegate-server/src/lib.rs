@@ -58,7 +58,12 @@ pub fn app(state: AppState) -> Router {
     );
     // Every route of the server comes with its documentation (`http::openapi::routes`).
     let (documented, _) = crate::http::openapi::routes().split_for_parts();
-    let conceal = middleware::from_fn_with_state(state.clone(), http::conceal::conceal_responses);
+    // Behind an `Arc`: the layer sees every request, and cloning the whole state for each one
+    // (a dozen reference counts) showed in the per-request cost of the evaluation routes.
+    let conceal = middleware::from_fn_with_state(
+        std::sync::Arc::new(state.clone()),
+        http::conceal::conceal_responses,
+    );
     let routes = Router::new()
         .merge(wavegate_protocols::router())
         .merge(documented)

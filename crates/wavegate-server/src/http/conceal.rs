@@ -54,7 +54,7 @@ fn textual(resp: &Response) -> Option<bool> {
 
 /// The layer: see the module's documentation.
 pub async fn conceal_responses(
-    State(state): State<AppState>,
+    State(state): State<std::sync::Arc<AppState>>,
     req: Request,
     next: Next,
 ) -> Response {
