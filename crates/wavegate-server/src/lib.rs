@@ -64,8 +64,13 @@ pub fn app(state: AppState) -> Router {
         std::sync::Arc::new(state.clone()),
         http::conceal::conceal_responses,
     );
+    // The protocols get their source once, not a fresh copy of the state for each request
+    // (which `FromRef` would make: an allocation and a dozen reference counts per evaluation).
+    let source = wavegate_protocols::Protocols(std::sync::Arc::new(state.clone()));
+    let protocols =
+        wavegate_protocols::router::<wavegate_protocols::Protocols>().with_state(source);
     let routes = Router::new()
-        .merge(wavegate_protocols::router())
+        .merge(protocols)
         .merge(documented)
         .fallback(not_found)
         // Needs the matched route, so it stays inside the router (a layer per route).
