@@ -7,27 +7,17 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::extract::FromRef;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use wavegate_core::Reason;
 use wavegate_protocols::{
-    Caller, Config, FlagSource, MetricsReport, Protocols, Refusal, Registration, Report,
-    SourceError, TokenKind,
+    Caller, Config, FlagSource, MetricsReport, Refusal, Registration, Report, SourceError,
+    TokenKind,
 };
 use wavegate_store::TokenRecord;
 
 use crate::http::auth::secret_from_headers;
 use crate::state::AppState;
-
-/// The protocol routers' slice of the state: the state itself as the source. One small
-/// allocation per protocol request (the clone is a handful of `Arc`s, as axum's `State` clones
-/// anyway); the state cannot hold its own source without a reference cycle.
-impl FromRef<AppState> for Protocols {
-    fn from_ref(state: &AppState) -> Protocols {
-        Protocols(Arc::new(state.clone()))
-    }
-}
 
 /// A stored token as the protocols see it.
 pub fn caller(t: &TokenRecord) -> Caller {
