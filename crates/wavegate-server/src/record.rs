@@ -286,7 +286,10 @@ impl Record {
     ) -> StoreResult<Option<Head>> {
         let name = format!("{}:{}", kind.as_str(), head.key);
         let mut head = head;
-        for attempt in 0..2 {
+        // Each re-read happens at most once: a stale head (older than the chain records) and a
+        // head that would lift a refusal are both read again before they are trusted.
+        let (mut reread_stale, mut reread_refused) = (false, false);
+        loop {
             let (checked, newest) = {
                 let inner = self.lock();
                 let l = &inner.ledger;
@@ -297,7 +300,8 @@ impl Record {
                 )
             };
             let problem = match (checked, newest) {
-                (Ok(()), Some(n)) if n > head.version && attempt == 0 => {
+                (Ok(()), Some(n)) if n > head.version && !reread_stale => {
+                    reread_stale = true;
                     match store.get(kind, &head.key).await? {
                         Some(again) => head = again,
                         None => return Ok(None),
@@ -307,6 +311,17 @@ impl Record {
                 }
                 (Ok(()), Some(n)) if n > head.version => {
                     Mismatch::Stale { found: head.version, recorded: n }
+                }
+                (Ok(()), _) if !reread_refused && self.lock().refused.contains_key(&name) => {
+                    // This head may have been read before the row was forged and the refusal
+                    // recorded (by a concurrent read): only a read made after the refusal was
+                    // seen may lift it.
+                    reread_refused = true;
+                    match store.get(kind, &head.key).await? {
+                        Some(again) => head = again,
+                        None => return Ok(None),
+                    }
+                    continue;
                 }
                 (Ok(()), _) => {
                     if self.lock().refused.remove(&name).is_some() {
@@ -322,7 +337,6 @@ impl Record {
             };
             return self.fall_back(store, kind, head, &name, problem).await;
         }
-        Ok(None)
     }
 
     /// The newest version of a refused head that matches its entry, as the head.

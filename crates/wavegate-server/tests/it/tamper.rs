@@ -216,6 +216,30 @@ async fn a_forged_version_row_fails_verification_and_is_never_restored() {
     }
 }
 
+/// A head read before the row was forged, and vouched for after a fresh read refused the row (a
+/// concurrent reader racing the forgery), does not lift the refusal.
+#[tokio::test]
+async fn a_head_read_before_the_forgery_does_not_lift_its_refusal() {
+    for pg in BOTH {
+        let b = bench(pg).await;
+        let stale = b.state.store.get(wavegate_store::Kind::Flag, "limits").await.unwrap().unwrap();
+        b.tamper("UPDATE flags SET archived = 1 WHERE key = 'limits'").await;
+        b.state.reload().await.unwrap();
+        assert_eq!(b.state.record.refused(), vec!["flag:limits".to_owned()], "pg={pg}");
+        let served = b
+            .state
+            .record
+            .vouch(&*b.state.store, wavegate_store::Kind::Flag, stale)
+            .await
+            .unwrap()
+            .expect("its last verified version is served");
+        assert!(!served.archived, "pg={pg}");
+        assert_eq!(b.state.record.refused(), vec!["flag:limits".to_owned()], "pg={pg}");
+        let (_, ready) = b.get("/readyz").await;
+        assert!(ready.as_str().unwrap().contains("flag:limits head row"), "pg={pg}: {ready}");
+    }
+}
+
 #[tokio::test]
 async fn a_forged_head_row_is_refused_and_its_last_verified_version_served() {
     for pg in BOTH {
