@@ -224,6 +224,9 @@ pub struct Flag {
     /// Served when a prerequisite fails: `disabled_variant` if set, else (a boolean flag) the
     /// variant serving `false`, else `default`.
     pub(crate) off: usize,
+    /// The stored version this was compiled from, when the caller knows it (evaluation
+    /// answers carry it so late events can be told apart from current ones).
+    pub(crate) version: Option<i64>,
 }
 
 impl Flag {
@@ -336,6 +339,7 @@ impl Flag {
         };
         Ok(Flag {
             off,
+            version: None,
             key: key.to_owned(),
             salt: spec.salt.clone().unwrap_or_else(|| key.to_owned()),
             variants,
@@ -351,6 +355,17 @@ impl Flag {
     /// The flag's key.
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// This flag, labelled as compiled from stored version `version`.
+    pub fn with_version(self, version: i64) -> Flag {
+        Flag { version: Some(version), ..self }
+    }
+
+    /// The stored version it was compiled from, if known: it changes whenever the flag does,
+    /// so at every wave of a rollout (the rollout rule is part of the flag).
+    pub fn version(&self) -> Option<i64> {
+        self.version
     }
 
     /// The type its variants share.

@@ -43,6 +43,14 @@ pub struct Event {
     /// Outcome: named metrics (conversion, revenue…).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metrics: BTreeMap<String, f64>,
+    /// The flag version that produced the variant (OFREP `metadata.version`): the event
+    /// counts only in the wave that version belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// When the variant was evaluated (RFC 3339); used against the wave's start when there is
+    /// no `version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 impl Event {
@@ -56,6 +64,8 @@ impl Event {
             error: None,
             latency_ms: None,
             metrics: BTreeMap::new(),
+            version: None,
+            at: None,
         }
     }
 

@@ -122,7 +122,18 @@ async fn events(State(state): State<EdgeState>, headers: HeaderMap, body: Bytes)
         }
     }
     state.source.events_accepted.fetch_add(n as u64, Ordering::Relaxed);
-    state.source.sdk.report(batch.events);
+    // An event the application did not stamp gets the time the edge received it, so the
+    // server can still tell it from events of a later wave however long it stays queued here.
+    let received = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut events = batch.events;
+    for e in &mut events {
+        if let Some(m) = e.as_object_mut()
+            && !m.contains_key("at")
+        {
+            m.insert("at".into(), Value::String(received.clone()));
+        }
+    }
+    state.source.sdk.report(events);
     (StatusCode::ACCEPTED, Json(json!({"queued": n}))).into_response()
 }
 

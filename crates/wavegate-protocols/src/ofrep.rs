@@ -99,6 +99,7 @@ fn parse_context(
 /// The OFREP body for an evaluation result, and its HTTP status.
 pub fn resolution_json(
     key: &str,
+    version: Option<i64>,
     value: &Value,
     variant: &str,
     reason: wavegate_core::Reason,
@@ -118,6 +119,11 @@ pub fn resolution_json(
             let mut metadata = serde_json::Map::new();
             if let Some(rule) = rule {
                 metadata.insert("rule".into(), json!(rule));
+            }
+            // The configuration the answer came from (OpenFeature's `feature_flag.version`):
+            // events that carry it are counted in the wave that produced them.
+            if let Some(v) = version {
+                metadata.insert("version".into(), json!(v));
             }
             (
                 StatusCode::OK,
@@ -142,7 +148,7 @@ fn resolve(
 ) -> (StatusCode, Value) {
     let r = evaluate_in(flag, ctx, flags);
     source.evaluated(flag.key(), r.reason);
-    resolution_json(flag.key(), r.value, r.variant, r.reason, r.rule, r.error)
+    resolution_json(flag.key(), flag.version(), r.value, r.variant, r.reason, r.rule, r.error)
 }
 
 /// What both evaluations start from: the environment, its configuration, and the request's

@@ -71,6 +71,55 @@ pub fn attribute(
     }
 }
 
+/// How far a client's clock may be from the server's when an event is placed by its `at`
+/// alone: events evaluated within this much of a wave's start are `unattributed`.
+pub const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(5);
+
+/// Where the configuration of a rollout's current wave came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaveOrigin {
+    /// The flag version the wave's exposure was written as (`None`: not recorded).
+    pub since_version: Option<i64>,
+    /// When it was written.
+    pub exposed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The flag version this server evaluates now (`None`: unknown).
+    pub served_version: Option<i64>,
+}
+
+/// Whether an event belongs to the rollout's current wave (DESIGN "Pinned semantics").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// Produced by the current wave's configuration (or nothing says otherwise): it counts.
+    Current,
+    /// Produced by an earlier configuration: not counted.
+    Stale,
+    /// Cannot be placed (a version this server has not loaded yet, or an evaluation time
+    /// within [`CLOCK_SKEW`] of the wave's start): not counted.
+    Unattributed,
+}
+
+/// Places an event evaluated under flag `version` at `at` (as the event says) against the
+/// rollout's current wave: by version when it has one, else by time with [`CLOCK_SKEW`], else
+/// (neither) it counts on receipt.
+pub fn timing(
+    version: Option<i64>,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    wave: &WaveOrigin,
+) -> Timing {
+    if let Some(v) = version {
+        return match wave.since_version {
+            Some(since) if v < since => Timing::Stale,
+            _ if wave.served_version.is_some_and(|served| v > served) => Timing::Unattributed,
+            _ => Timing::Current,
+        };
+    }
+    match (at, wave.exposed_at) {
+        (Some(at), Some(start)) if at < start - CLOCK_SKEW => Timing::Stale,
+        (Some(at), Some(start)) if at <= start + CLOCK_SKEW => Timing::Unattributed,
+        _ => Timing::Current,
+    }
+}
+
 /// (rollout, wave, arm, metric).
 type Cell<'a> = (&'a str, i64, Arm, &'a str);
 
@@ -140,6 +189,28 @@ impl<'a> Tally<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_are_placed_by_version_then_time_then_receipt() {
+        let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T12:00:00Z").unwrap().to_utc();
+        let wave =
+            WaveOrigin { since_version: Some(7), exposed_at: Some(start), served_version: Some(8) };
+        let s = chrono::Duration::seconds;
+        assert_eq!(timing(Some(6), None, &wave), Timing::Stale);
+        // A version wins over the time: a late stamp of the current version still counts.
+        assert_eq!(timing(Some(7), Some(start - s(60)), &wave), Timing::Current);
+        assert_eq!(timing(Some(8), None, &wave), Timing::Current);
+        assert_eq!(timing(Some(9), None, &wave), Timing::Unattributed);
+        assert_eq!(timing(None, Some(start - s(6)), &wave), Timing::Stale);
+        assert_eq!(timing(None, Some(start - s(5)), &wave), Timing::Unattributed);
+        assert_eq!(timing(None, Some(start + s(5)), &wave), Timing::Unattributed);
+        assert_eq!(timing(None, Some(start + s(6)), &wave), Timing::Current);
+        assert_eq!(timing(None, None, &wave), Timing::Current);
+        // A rollout stored before origins were kept counts on receipt.
+        let old = WaveOrigin { since_version: None, exposed_at: None, served_version: Some(8) };
+        assert_eq!(timing(Some(1), Some(start - s(600)), &old), Timing::Current);
+        assert_eq!(timing(Some(9), None, &old), Timing::Unattributed);
+    }
 
     #[test]
     fn events_count_in_the_arm_the_rule_serves_and_stale_answers_do_not() {

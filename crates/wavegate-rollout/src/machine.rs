@@ -131,6 +131,14 @@ pub struct Rollout {
     /// When its flag was marked stale (held clean for the plan's settle time after completing).
     #[serde(default)]
     pub stale_at: Option<DateTime<Utc>>,
+    /// The flag version the current wave's exposure was written as: events evaluated under an
+    /// earlier version are stale for this wave (set when the exposure is stored; rollouts
+    /// stored before it was kept have none, and count events on receipt).
+    #[serde(default)]
+    pub wave_flag_version: Option<i64>,
+    /// When that version was written (events without a version are placed by their `at`).
+    #[serde(default)]
+    pub wave_exposed_at: Option<DateTime<Utc>>,
 }
 
 /// Default settle time before a completed rollout's flag is marked stale.
@@ -314,6 +322,8 @@ pub fn start(
         last_seen: BTreeMap::new(),
         completed_at: None,
         stale_at: None,
+        wave_flag_version: None,
+        wave_exposed_at: None,
     };
     let actions = vec![
         Action::SetExposure { wave: 0 },

@@ -37,9 +37,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("flag {flag:?} is not served in {environment}").into());
         };
         *split.entry(e.variant.clone()).or_default() += 1;
-        client.exposure(&flag, &e.variant, &ctx);
+        client.exposure_of(&flag, &e, &ctx);
         let outcome = Outcome { error: Some(false), latency_ms: Some(20.0), ..Outcome::default() };
-        client.outcome(&flag, &e.variant, &ctx, &outcome);
+        client.outcome_of(&flag, &e, &ctx, &outcome);
     }
     let per_eval = started.elapsed() / u32::try_from(users.max(1))?;
     for (variant, n) in &split {

@@ -27,6 +27,10 @@ pub struct Specs {
     pub flags: BTreeMap<String, Value>,
     /// Segment key → spec.
     pub segments: BTreeMap<String, Value>,
+    /// Flag key → the stored version its spec is (evaluations carry it; snapshots written
+    /// before versions were kept have none).
+    #[serde(default)]
+    pub versions: BTreeMap<String, i64>,
 }
 
 /// Compiled flags of one environment.
@@ -48,7 +52,7 @@ impl Compiled {
         for key in changed {
             flags.remove(key);
             if let Some(spec) = specs.flags.get(key)
-                && let Some(f) = compile_one(key, spec, &specs.environment, &self.segments)
+                && let Some(f) = compile_one(key, spec, &specs, &self.segments)
             {
                 flags.insert(key.clone(), Arc::new(f));
             }
@@ -57,14 +61,18 @@ impl Compiled {
     }
 }
 
-fn compile_one(key: &str, spec: &Value, environment: &str, segments: &Segments) -> Option<Flag> {
+/// Compiles flag `key` of `specs` (labelled with its version, when known).
+fn compile_one(key: &str, spec: &Value, specs: &Specs, segments: &Segments) -> Option<Flag> {
     let compiled =
         serde_json::from_value::<FlagSpec>(spec.clone()).map_err(|e| e.to_string()).and_then(|s| {
-            Flag::compile(key, &s, environment, segments, &SpecPath::root(key))
+            Flag::compile(key, &s, &specs.environment, segments, &SpecPath::root(key))
                 .map_err(|e| e.to_string())
         });
     match compiled {
-        Ok(f) => Some(f),
+        Ok(f) => Some(match specs.versions.get(key) {
+            Some(v) => f.with_version(*v),
+            None => f,
+        }),
         Err(e) => {
             tracing::error!(flag = %key, error = %e, "flag does not compile; not served");
             None
@@ -88,6 +96,7 @@ impl Specs {
         let segments = data["segments"].as_array().ok_or("snapshot without segments")?;
         self.flags.clear();
         self.segments.clear();
+        self.versions.clear();
         for f in flags {
             self.apply_head(true, f)?;
         }
@@ -104,8 +113,13 @@ impl Specs {
         let map = if is_flag { &mut self.flags } else { &mut self.segments };
         if head["archived"].as_bool().unwrap_or(false) {
             map.remove(&key);
+            self.versions.remove(&key);
         } else {
-            map.insert(key, head["spec"].clone());
+            map.insert(key.clone(), head["spec"].clone());
+            match head["version"].as_i64().filter(|_| is_flag) {
+                Some(v) => self.versions.insert(key, v),
+                None => self.versions.remove(&key),
+            };
         }
         Ok(())
     }
@@ -128,8 +142,7 @@ impl Specs {
             .flags
             .iter()
             .filter_map(|(key, spec)| {
-                compile_one(key, spec, &self.environment, &segments)
-                    .map(|f| (key.clone(), Arc::new(f)))
+                compile_one(key, spec, self, &segments).map(|f| (key.clone(), Arc::new(f)))
             })
             .collect();
         Compiled { flags, segments: Arc::new(segments), specs: self.clone() }

@@ -101,6 +101,11 @@ pub struct Evaluation {
     pub rule: Option<String>,
     /// Set when evaluation could not proceed (the default variant is served).
     pub error: Option<EvalError>,
+    /// The flag version that answered (it changes at every wave of a rollout); events
+    /// reported with it count in the wave that produced them.
+    pub version: Option<i64>,
+    /// When it was evaluated.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Settings; [`Builder::start`] makes a [`Client`].
@@ -314,11 +319,12 @@ impl Client {
         let flag = compiled.flags.get(key)?;
         let needs_time = !ctx.has_current_time();
         let needs_entropy = ctx.entropy().is_none();
+        let at = chrono::Utc::now();
         let owned;
         let ctx = if needs_time || needs_entropy {
             let mut c = ctx.clone();
             if needs_time {
-                let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                let now = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
                 c.set(CURRENT_TIME, AttrValue::String(now));
             }
             if needs_entropy {
@@ -336,6 +342,8 @@ impl Client {
             reason: r.reason,
             rule: r.rule.map(str::to_owned),
             error: r.error,
+            version: flag.version(),
+            at,
         })
     }
 
@@ -397,29 +405,46 @@ impl Client {
         }
     }
 
-    /// Records that `ctx` was shown `variant` of `flag` (reported in the next batch).
+    /// Records that `ctx` was shown `variant` of `flag` (reported in the next batch), stamped
+    /// with the flag's current version and the time now. Call it right after evaluating, or
+    /// use [`Client::exposure_of`], which stamps the evaluation's own version and time.
     pub fn exposure(&self, flag: &str, variant: &str, ctx: &Context) {
-        self.report(vec![serde_json::json!({
-            "type": "exposure", "flag": flag, "variant": variant, "context": context_json(ctx),
-        })]);
+        let (version, at) = self.stamp(flag);
+        self.report(vec![event("exposure", flag, variant, ctx, version, at, None)]);
+    }
+
+    /// Records that `ctx` was shown `evaluation` of `flag`: the server counts it in the wave
+    /// whose configuration produced it, however late the batch arrives.
+    pub fn exposure_of(&self, flag: &str, evaluation: &Evaluation, ctx: &Context) {
+        let e = evaluation;
+        self.report(vec![event("exposure", flag, &e.variant, ctx, e.version, e.at, None)]);
     }
 
     /// Records an outcome for `ctx` under `variant` of `flag`: whether it erred, its latency,
-    /// and any other named metrics.
+    /// and any other named metrics (stamped like [`Client::exposure`]).
     pub fn outcome(&self, flag: &str, variant: &str, ctx: &Context, outcome: &Outcome) {
-        let mut e = serde_json::json!({
-            "type": "outcome", "flag": flag, "variant": variant, "context": context_json(ctx),
-        });
-        if let Some(err) = outcome.error {
-            e["error"] = Value::Bool(err);
-        }
-        if let Some(ms) = outcome.latency_ms {
-            e["latency_ms"] = serde_json::json!(ms);
-        }
-        if !outcome.metrics.is_empty() {
-            e["metrics"] = serde_json::json!(outcome.metrics);
-        }
-        self.report(vec![e]);
+        let (version, at) = self.stamp(flag);
+        self.report(vec![event("outcome", flag, variant, ctx, version, at, Some(outcome))]);
+    }
+
+    /// Records an outcome for `ctx` after `evaluation` of `flag` (stamped like
+    /// [`Client::exposure_of`]).
+    pub fn outcome_of(
+        &self,
+        flag: &str,
+        evaluation: &Evaluation,
+        ctx: &Context,
+        outcome: &Outcome,
+    ) {
+        let e = evaluation;
+        let o = Some(outcome);
+        self.report(vec![event("outcome", flag, &e.variant, ctx, e.version, e.at, o)]);
+    }
+
+    /// The version of `flag` served now, and the time.
+    fn stamp(&self, flag: &str) -> (Option<i64>, chrono::DateTime<chrono::Utc>) {
+        let version = self.inner.compiled.load().flags.get(flag).and_then(|f| f.version());
+        (version, chrono::Utc::now())
     }
 
     /// Queues events in the `POST /api/v1/events` format as they are (an edge relay forwards
@@ -461,6 +486,37 @@ pub struct Outcome {
     pub latency_ms: Option<f64>,
     /// Other named measurements.
     pub metrics: std::collections::BTreeMap<String, f64>,
+}
+
+/// One event in the `POST /api/v1/events` format.
+fn event(
+    kind: &str,
+    flag: &str,
+    variant: &str,
+    ctx: &Context,
+    version: Option<i64>,
+    at: chrono::DateTime<chrono::Utc>,
+    outcome: Option<&Outcome>,
+) -> Value {
+    let mut e = serde_json::json!({
+        "type": kind, "flag": flag, "variant": variant, "context": context_json(ctx),
+        "at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    });
+    if let Some(v) = version {
+        e["version"] = serde_json::json!(v);
+    }
+    if let Some(o) = outcome {
+        if let Some(err) = o.error {
+            e["error"] = Value::Bool(err);
+        }
+        if let Some(ms) = o.latency_ms {
+            e["latency_ms"] = serde_json::json!(ms);
+        }
+        if !o.metrics.is_empty() {
+            e["metrics"] = serde_json::json!(o.metrics);
+        }
+    }
+    e
 }
 
 fn context_json(ctx: &Context) -> Value {

@@ -349,6 +349,53 @@ async fn exposures_and_outcomes_reach_the_rollout_in_batches() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_from_before_a_start_stay_out_of_the_arms_however_late_they_are_sent() {
+    let server = TestServer::start().await;
+    server.apply(&flags()).await;
+    let token = server.token("server-sdk").await;
+    let client = Builder::new(&server.url, &token, "prod")
+        .flush_interval(Duration::from_secs(3600))
+        .start()
+        .unwrap();
+    client.wait_ready(Duration::from_secs(10)).await.unwrap();
+    // Evaluated and queued before the rollout starts (flag version 1), as a busy SDK would.
+    for i in 0..100 {
+        let (ctx, _) = context(i * 17 + 1);
+        let e = client.evaluate("search", &ctx).unwrap();
+        assert_eq!(e.version, Some(1), "answers carry the version they came from");
+        client.exposure_of("search", &e, &ctx);
+        client.exposure("search", &e.variant, &ctx);
+    }
+    let plan = Plan::new("p", "search").waves(&["{ exposure: 25% }", "{ exposure: 100% }"]);
+    server.admin.post_yaml("/api/v1/plans", &plan.to_string()).await;
+    let started = server
+        .admin
+        .call(reqwest::Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p"})))
+        .await;
+    let id = started["id"].as_str().unwrap().to_owned();
+    let mut rx = client.changes();
+    while client.evaluate("search", &context(2).0).unwrap().version != Some(2) {
+        until_changed(&client, &mut rx, "the rollout's flag version").await;
+    }
+    // The batch goes out after the start: most of it ("off") is what the rollout's rule now
+    // serves those users, but it came from version 1, so none of it counts.
+    client.flush().await.unwrap();
+    let rows = server.store.aggregates(&id, 0).await.unwrap();
+    assert!(rows.is_empty(), "late answers counted: {rows:?}");
+    // Answers of the wave itself count.
+    for i in 0..100 {
+        let (ctx, _) = context(i * 17 + 1);
+        let e = client.evaluate("search", &ctx).unwrap();
+        client.exposure_of("search", &e, &ctx);
+    }
+    client.flush().await.unwrap();
+    let rows = server.store.aggregates(&id, 0).await.unwrap();
+    let n: f64 = rows.iter().filter(|r| r.metric == "exposure").map(|r| r.n).sum();
+    assert_eq!(n, 100.0, "{rows:?}");
+    server.stop().await;
+}
+
 /// Reads one HTTP/1.1 message (head and a `Content-Length` body) from `r`; None at EOF.
 async fn read_message(r: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<Vec<u8>> {
     use tokio::io::AsyncReadExt;

@@ -31,6 +31,12 @@ struct EvalLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PlacedLabels {
+    source: String,
+    placed: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DropLabels {
     route: String,
     reason: String,
@@ -65,6 +71,8 @@ pub struct Metrics {
     pub audit_chain_ok: prometheus_client::metrics::gauge::Gauge,
     /// Head rows refused because they do not match their audit entries, by `kind:key`.
     audit_refused: Family<RowLabels, prometheus_client::metrics::gauge::Gauge>,
+    /// Reported events by where they went (counted, stale, unattributed).
+    events_placed: Family<PlacedLabels, Counter>,
     /// Notifications queued.
     pub notifications_queued: Counter,
     /// Notifications delivered.
@@ -140,6 +148,14 @@ impl Default for Metrics {
             "Head rows not served because they no longer match their audit entries (1 per row)",
             audit_refused.clone(),
         );
+        let events_placed = Family::<PlacedLabels, Counter>::default();
+        registry.register(
+            "wavegate_events_placed",
+            "Reported exposures and outcomes of flags under a live rollout, by source and where \
+             they went: counted (in an arm), stale (produced by an earlier wave's configuration), \
+             unattributed (could not be placed in a wave)",
+            events_placed.clone(),
+        );
         let notifications_queued = Counter::default();
         registry.register(
             "wavegate_notifications_queued",
@@ -162,6 +178,7 @@ impl Default for Metrics {
             storage_writable,
             audit_chain_ok,
             audit_refused,
+            events_placed,
             notifications_queued,
             notifications_sent,
             notifications_failed,
@@ -183,6 +200,14 @@ impl Metrics {
         self.evaluations
             .get_or_create(&EvalLabels { flag: flag.to_owned(), reason: reason.to_owned() })
             .inc();
+    }
+
+    /// Counts `n` reported events from `source` (`events`, `otlp`) that went to `placed`.
+    pub fn events_placed(&self, source: &str, placed: &str, n: u64) {
+        if n > 0 {
+            let labels = PlacedLabels { source: source.to_owned(), placed: placed.to_owned() };
+            self.events_placed.get_or_create(&labels).inc_by(n);
+        }
     }
 
     /// Counts a stream the server ended (`reason`: slow, revoked, store).

@@ -69,6 +69,7 @@ impl Snapshot {
             for env in &environments {
                 match Flag::compile(&head.key, &spec, env, &segments, &SpecPath::root(&head.key)) {
                     Ok(f) => {
+                        let f = f.with_version(head.version);
                         flags.get_mut(env).map(|m| m.insert(head.key.clone(), f));
                     }
                     Err(e) => {

@@ -304,6 +304,8 @@ impl AppState {
                                 wave: r.wave as i64,
                                 new_variant: r.plan.new_variant.clone(),
                                 control_variant: r.plan.control_variant.clone(),
+                                since_version: r.wave_flag_version,
+                                exposed_at: r.wave_exposed_at,
                             },
                         );
                     }
@@ -353,12 +355,17 @@ impl AppState {
 pub struct LiveRollout {
     /// Rollout id.
     pub id: String,
-    /// Current wave, 0-based (events count toward the wave current on receipt).
+    /// Current wave, 0-based.
     pub wave: i64,
     /// The treatment variant.
     pub new_variant: String,
     /// The control variant.
     pub control_variant: String,
+    /// The flag version the current wave's exposure was written as (events evaluated under
+    /// an earlier one are stale); `None` for rollouts stored before it was kept.
+    pub since_version: Option<i64>,
+    /// When it was written (events without a version are placed by their `at`).
+    pub exposed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What event ingest needs to track a rollout's adoption.

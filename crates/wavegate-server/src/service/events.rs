@@ -3,9 +3,11 @@
 //! sketches, and committed with the users of tracked rollouts' adoption in one transaction.
 //!
 //! **Invariant:** a batch is all or nothing: a bad event is named by its index and nothing is
-//! counted; the batch's effect is committed before [`ingest`] returns. Events count toward the
-//! wave current on receipt; an event whose variant is not what the rollout's rule serves its
-//! context now is reported as `stale` and not counted, so the arms stay unbiased.
+//! counted; the batch's effect is committed before [`ingest`] returns. An event counts only in
+//! the wave whose configuration produced it ([`timing`]: by its flag `version`, else its `at`
+//! with `wavegate_rollout::arms::CLOCK_SKEW`, else on receipt); one from an earlier wave, or whose variant is not what
+//! the rollout's rule serves its context now, is `stale`, and one that cannot be placed is
+//! `unattributed`; neither is counted, so the arms stay unbiased under batching clients.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +17,9 @@ use wavegate_core::wire::{EXPOSURE, Event, OUTCOME};
 use wavegate_core::{Context, Flag, evaluate_in};
 use wavegate_protocols::unleash::ToggleCounts;
 use wavegate_rollout::adoption::Users;
-use wavegate_rollout::arms::{Arm, Attribution, Tally, attribute, is_reserved_metric};
+use wavegate_rollout::arms::{
+    Arm, Attribution, Tally, Timing, WaveOrigin, attribute, is_reserved_metric, timing,
+};
 use wavegate_rollout::exposure::owns_rule;
 use wavegate_store::{AdoptionDelta, AggregateDelta, SketchDelta};
 
@@ -53,6 +57,8 @@ pub fn check_key(key: &str) -> ServiceResult<()> {
 struct Target<'a> {
     ro: &'a LiveRollout,
     flag: &'a Flag,
+    /// Where the rollout's current wave came from.
+    origin: WaveOrigin,
     /// Whether the flag's rules (or a prerequisite parent's) read `currentTime`.
     reads_time: bool,
     /// The rule that served last, and whether the rollout owns it.
@@ -63,8 +69,11 @@ fn bad(i: usize, msg: impl std::fmt::Display) -> ServiceError {
     ServiceError::invalid(format!("events[{i}]"), format!("events[{i}]: {msg}"))
 }
 
-/// Validates one event; returns its context (with entropy for random stickiness).
-fn validate(i: usize, e: &Event) -> ServiceResult<Context> {
+/// A valid event's context (with entropy for random stickiness) and evaluation time.
+type Checked = (Context, Option<chrono::DateTime<chrono::Utc>>);
+
+/// Validates one event; returns its context and evaluation time.
+fn validate(i: usize, e: &Event) -> ServiceResult<Checked> {
     if e.kind != EXPOSURE && e.kind != OUTCOME {
         return Err(bad(i, format!("type must be exposure or outcome, got {:?}", e.kind)));
     }
@@ -89,9 +98,22 @@ fn validate(i: usize, e: &Event) -> ServiceResult<Context> {
             return Err(bad(i, format!("metric name {name:?} is empty, too long or reserved")));
         }
     }
+    if let Some(v) = e.version.filter(|v| *v < 1) {
+        return Err(bad(i, format!("version is a flag version (1 or more), got {v}")));
+    }
+    let at = match &e.at {
+        Some(text) => Some(
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|err| {
+                    bad(i, format!("at must be an RFC 3339 time like 2026-01-31T12:00:00Z ({err})"))
+                })?
+                .to_utc(),
+        ),
+        None => None,
+    };
     // As for OFREP: entropy for random stickiness (the server's time is added below, only
     // for flags that read it).
-    Ok(ctx.with_entropy(rand::random()))
+    Ok((ctx.with_entropy(rand::random()), at))
 }
 
 /// Ingests `events` reported in environment `env` (already authorised): validates them all,
@@ -135,7 +157,8 @@ pub async fn ingest(
     let mut tally = Tally::default();
     let mut users = Users::default();
     let mut stale = 0usize;
-    for (e, ctx) in events.iter().zip(&mut contexts) {
+    let mut unattributed = 0usize;
+    for (e, (ctx, at)) in events.iter().zip(&mut contexts) {
         if !adoption.is_empty()
             && let Some(track) = *tracks.entry(e.flag.as_str()).or_insert_with(|| {
                 adoption
@@ -152,9 +175,25 @@ pub async fn ingest(
                 || flag
                     .prerequisite_keys()
                     .any(|k| env_flags.get(k).is_some_and(Flag::reads_current_time));
-            Some(Target { ro, flag, reads_time, last_rule: None })
+            let origin = WaveOrigin {
+                since_version: ro.since_version,
+                exposed_at: ro.exposed_at,
+                served_version: flag.version(),
+            };
+            Some(Target { ro, flag, origin, reads_time, last_rule: None })
         });
         let Some(t) = target else { continue };
+        match timing(e.version, *at, &t.origin) {
+            Timing::Current => {}
+            Timing::Stale => {
+                stale += 1;
+                continue;
+            }
+            Timing::Unattributed => {
+                unattributed += 1;
+                continue;
+            }
+        }
         // Only a flag that reads `currentTime` can tell the difference, so only its contexts
         // get the server's time (it costs two allocations per event).
         if t.reads_time && !ctx.has_current_time() {
@@ -226,6 +265,7 @@ pub async fn ingest(
         accepted: events.len() as u64,
         counted: tally.counted() as u64,
         stale: stale as u64,
+        unattributed: unattributed as u64,
         duplicate: false,
     };
     // Freed while still in cache, and not held while the commit is awaited.
@@ -236,9 +276,13 @@ pub async fn ingest(
         let applied =
             state.store.add_aggregates(&deltas, &sketches, &adoption_rows, at, key).await?;
         if !applied {
-            out = Ingested { counted: 0, stale: 0, duplicate: true, ..out };
+            out = Ingested { counted: 0, stale: 0, unattributed: 0, duplicate: true, ..out };
         }
     }
+    let m = &state.metrics;
+    m.events_placed("events", "counted", out.counted);
+    m.events_placed("events", "stale", out.stale);
+    m.events_placed("events", "unattributed", out.unattributed);
     Ok(out)
 }
 

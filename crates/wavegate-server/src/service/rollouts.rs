@@ -413,6 +413,8 @@ pub async fn persist(
     let now = state.clock.now();
     let target = format!("rollout:{}", r.id);
     let mut flag_put = None;
+    // The flag version a new exposure is written as (events are placed by it).
+    let mut exposed_version = None;
     let mut verdicts = Vec::new();
     let mut audit = Vec::new();
     let verdict = |wave: usize, kind: &str, name: String, verdict: &str, report| VerdictRow {
@@ -458,10 +460,14 @@ pub async fn persist(
                     r.plan.waves.get(wave).map(|w| w.exposure.to_string()).ok_or_else(|| {
                         ServiceError::internal(format!("rollout {} has no wave {}", r.id, wave + 1))
                     })?;
+                let spec = serde_json::to_value(next).map_err(ServiceError::internal)?;
+                // The store keeps the version when nothing changed, and adds one otherwise.
+                let unchanged = spec == head.spec && !head.archived;
+                exposed_version = Some(if unchanged { head.version } else { head.version + 1 });
                 flag_put = Some(Put {
                     kind: Kind::Flag,
                     key: r.plan.flag.clone(),
-                    spec: serde_json::to_value(next).map_err(ServiceError::internal)?,
+                    spec,
                     archived: false,
                     expected_version: Some(head.version),
                     action: Some("rollout".into()),
@@ -511,6 +517,15 @@ pub async fn persist(
             Action::Audit { action, details } => audit.push((action, target.clone(), details)),
         }
     }
+    let stamped;
+    let r = match exposed_version {
+        Some(v) => {
+            stamped =
+                Rollout { wave_flag_version: Some(v), wave_exposed_at: Some(now), ..r.clone() };
+            &stamped
+        }
+        None => r,
+    };
     let row = RolloutRow {
         id: r.id.clone(),
         plan: r.plan.name.clone(),

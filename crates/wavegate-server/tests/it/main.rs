@@ -8,6 +8,7 @@ mod contention;
 mod evaluate_only;
 mod four_eyes;
 mod freeze;
+mod late_events;
 mod notify;
 mod ofrep;
 mod ofrep_events;

@@ -29,7 +29,7 @@ async fn success_carries_key_value_variant_reason() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         r.body,
-        json!({"key": "new-checkout", "value": true, "variant": "on", "reason": "TARGETING_MATCH", "metadata": {"rule": "internal"}})
+        json!({"key": "new-checkout", "value": true, "variant": "on", "reason": "TARGETING_MATCH", "metadata": {"rule": "internal", "version": 1}})
     );
     assert_eq!(r.headers["content-type"], "application/json");
 

@@ -156,11 +156,25 @@ async fn the_edge_serves_like_the_server_forwards_events_and_survives_the_upstre
     })
     .await;
 
-    // Events posted to the edge reach the rollout's aggregates upstream, in batches.
+    // Events posted to the edge reach the rollout's aggregates upstream, in batches. The
+    // application sends back the flag version the edge's answer carried (OFREP
+    // `metadata.version`), so they count in the wave that produced them.
+    let answer: Value = http
+        .post(format!("{}/ofrep/v1/evaluate/flags/search", edge.url))
+        .bearer_auth(&app)
+        .json(&json!({"context": {"targetingKey": "user-0"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let version = answer["metadata"]["version"].as_i64().expect("the edge's answers carry it");
     let events: Vec<Value> = (0..200)
         .flat_map(|i| {
             let ctx = json!({"targetingKey": format!("user-{i}")});
-            [json!({"type": "exposure", "flag": "search", "variant": "off", "context": ctx})]
+            [json!({"type": "exposure", "flag": "search", "variant": "off", "context": ctx,
+                "version": version})]
         })
         .collect();
     let r = http
