@@ -3,6 +3,7 @@
 mod admin;
 mod adoption;
 mod authz;
+mod batching_sim;
 mod checks;
 mod contention;
 mod evaluate_only;
