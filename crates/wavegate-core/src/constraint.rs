@@ -185,6 +185,11 @@ impl Constraint {
         self.attribute == crate::context::CURRENT_TIME
     }
 
+    /// The context attribute it reads.
+    pub fn attribute(&self) -> &str {
+        &self.attribute
+    }
+
     /// Whether the context satisfies the constraint. A missing attribute satisfies only
     /// `not_in` (as in Unleash); `negate` then inverts either way.
     #[inline]

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::constraint::Constraint;
-use crate::context::Context;
+use crate::context::{CURRENT_TIME, Context};
 use crate::error::{SpecError, SpecPath};
 use crate::percent::Percent;
 use crate::spec::{FlagSpec, PrerequisiteSpec, RuleSpec, SegmentSpec};
@@ -395,6 +395,36 @@ impl Flag {
     /// Keys of the flags this flag depends on.
     pub fn prerequisite_keys(&self) -> impl Iterator<Item = &str> {
         self.prerequisites.iter().map(|p| p.flag.as_str())
+    }
+
+    /// The first context attribute that a rule before the one named `rule` reads and `ctx`
+    /// lacks (`currentTime` aside, which the server supplies), if any: with it missing, the
+    /// answer `ctx` gets may not be the one the reporting application was served. A flag with
+    /// prerequisites names its first parent (their rules are not looked into) unless `ctx` is
+    /// complete for them too, which this cannot tell.
+    pub fn missing_before<'a>(&'a self, rule: &str, ctx: &Context) -> Option<&'a str> {
+        if let Some(p) = self.prerequisites.first() {
+            return Some(&p.label);
+        }
+        let lacks = |name: &str| name != CURRENT_TIME && ctx.attribute(name).is_none();
+        for r in self.rules.iter().take_while(|r| r.name != rule) {
+            let segment = r.segment.iter().flat_map(|s| s.constraints.iter());
+            if let Some(c) = r.constraints.iter().chain(segment).find(|c| lacks(c.attribute())) {
+                return Some(c.attribute());
+            }
+            let split = match &r.serve {
+                Serve::Split { stickiness, .. } => Some(stickiness),
+                Serve::Variant(_) => None,
+            };
+            for s in r.gate.as_ref().map(|g| &g.stickiness).into_iter().chain(split) {
+                if let Stickiness::Attribute(a) = s
+                    && lacks(a)
+                {
+                    return Some(a);
+                }
+            }
+        }
+        None
     }
 }
 

@@ -390,3 +390,24 @@ fn arb_json(depth: u32) -> impl Strategy<Value = serde_json::Value> {
         ]
     })
 }
+
+#[test]
+fn missing_before_names_what_an_earlier_rule_reads_and_the_context_lacks() {
+    let f = file();
+    let banner = compile(&f, "banner", "prod");
+    let key_only = Context::from_json(&json!({"targetingKey": "u"})).unwrap();
+    // `vip` reads only the key; `old-app` reads appVersion.
+    assert_eq!(banner.missing_before("vip", &key_only), None);
+    assert_eq!(banner.missing_before("old-app", &key_only), None);
+    assert_eq!(banner.missing_before("adults", &key_only), Some("appVersion"));
+    let fuller = json!({"targetingKey": "u", "appVersion": "2.1.0", "age": 30, "plan": "pro",
+        "country": "NO"});
+    let fuller = Context::from_json(&fuller).unwrap();
+    // currentTime is the server's to supply; the split's stickiness attribute is read.
+    assert_eq!(banner.missing_before("by-org", &fuller), None);
+    assert_eq!(banner.missing_before("strict", &fuller), Some("orgId"));
+    // A segment's constraints count.
+    let checkout = compile(&f, "new-checkout", "prod");
+    assert_eq!(checkout.missing_before("internal", &key_only), None);
+    assert_eq!(checkout.missing_before("gradual", &key_only), Some("email"));
+}

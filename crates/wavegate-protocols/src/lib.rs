@@ -25,6 +25,7 @@ pub mod auth;
 pub mod etag;
 pub mod http;
 pub mod ofrep;
+pub mod otlp;
 pub mod unleash;
 
 use std::borrow::Borrow;
