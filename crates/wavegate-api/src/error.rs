@@ -21,6 +21,8 @@ pub enum ErrorCode {
     Conflict,
     /// 413: the body is too large.
     PayloadTooLarge,
+    /// 415: the body's `Content-Type` is not one the route reads.
+    UnsupportedMediaType,
     /// 429: the token holds as many open streams (`/api/v1/stream`, `/ofrep/v1/events`) as
     /// one token may on that server; one must close first.
     TooManyStreams,
@@ -45,6 +47,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::TooManyStreams => "too_many_streams",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",

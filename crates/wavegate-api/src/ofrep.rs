@@ -24,7 +24,8 @@ pub struct Evaluation {
     pub variant: String,
     /// `STATIC`, `TARGETING_MATCH`, `SPLIT`, `DEFAULT`, `DISABLED`…
     pub reason: String,
-    /// `rule`: the targeting rule that matched, when one did.
+    /// `rule`: the targeting rule that matched, when one did; `version`: the flag version
+    /// that answered.
     pub metadata: EvaluationMetadata,
 }
 
@@ -34,6 +35,10 @@ pub struct EvaluationMetadata {
     /// The targeting rule that matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// The flag version that produced the answer (OpenFeature's `feature_flag.version`): it
+    /// changes at every wave of a rollout; events that report it back count in that wave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
 }
 
 /// `POST /ofrep/v1/evaluate/flags`: every flag of the environment for one context.

@@ -18,6 +18,7 @@ pub mod feedback;
 pub mod forecast;
 pub mod lint;
 pub mod machine;
+pub mod otel;
 pub mod plan;
 pub mod report;
 pub mod retro;

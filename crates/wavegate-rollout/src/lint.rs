@@ -133,6 +133,11 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
         ),
         None => {}
     }
+    if let Some(o) = &plan.otel
+        && let Err(m) = crate::otel::validate(o)
+    {
+        push(Error, None, "bad-otel", m);
+    }
     if let Some(a) = &plan.adoption
         && let Err(m) = crate::adoption::validate(a)
     {

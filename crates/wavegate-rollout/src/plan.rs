@@ -74,6 +74,10 @@ pub struct PlanSpec {
     /// Adoption tracking: the cohort attributes and the key task the adoption report reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adoption: Option<crate::adoption::AdoptionSpec>,
+    /// How OpenTelemetry spans (`POST /v1/traces`) feed the arms: the user attribute, which
+    /// spans count, inheritance from the trace root, and further outcome metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otel: Option<crate::otel::OtelSpec>,
 }
 
 /// What ships.

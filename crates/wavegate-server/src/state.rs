@@ -306,6 +306,7 @@ impl AppState {
                                 control_variant: r.plan.control_variant.clone(),
                                 since_version: r.wave_flag_version,
                                 exposed_at: r.wave_exposed_at,
+                                otel: r.plan.otel.clone().map(Arc::new),
                             },
                         );
                     }
@@ -351,7 +352,7 @@ impl AppState {
 }
 
 /// What event ingest needs to know about a live rollout.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LiveRollout {
     /// Rollout id.
     pub id: String,
@@ -366,6 +367,8 @@ pub struct LiveRollout {
     pub since_version: Option<i64>,
     /// When it was written (events without a version are placed by their `at`).
     pub exposed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The plan's `otel:` section (how spans feed the arms), if any.
+    pub otel: Option<Arc<wavegate_rollout::otel::OtelSpec>>,
 }
 
 /// What event ingest needs to track a rollout's adoption.

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     Conflict,
     /// The body is too large.
     PayloadTooLarge,
+    /// The body's `Content-Type` is not one the route reads.
+    UnsupportedMediaType,
     /// The token holds as many open streams as one token may.
     TooManyStreams,
     /// The token posted more than it may per second.
@@ -89,6 +91,10 @@ impl ApiError {
     /// 409.
     pub fn conflict(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
+    }
+    /// 415: the route does not read this `Content-Type`.
+    pub fn unsupported_media_type(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType, message)
     }
     /// 429: the token holds as many open streams as it may.
     pub fn too_many_streams(message: impl Into<String>) -> ApiError {

@@ -65,6 +65,26 @@ async fn post_events(
     headers: HeaderMap,
     JsonBody(batch): JsonBody<Batch>,
 ) -> ApiResult<(StatusCode, Json<Ingested>)> {
+    let env = reporter_scope(&state, &p, &headers, batch.0.events.len() as u64)?;
+    let key = match headers.get(IDEMPOTENCY_KEY) {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::invalid("Idempotency-Key", "an idempotency key is visible ASCII")
+        })?),
+        None => None,
+    };
+    let out = crate::service::events::ingest(&state, &env, batch.0.events, key).await?;
+    Ok((StatusCode::ACCEPTED, Json(out)))
+}
+
+/// Who may report events (exposures, outcomes, spans) and for which environment: a server-sdk
+/// or admin token not minted evaluate-only, for the environment its `X-Wavegate-Environment`
+/// header names (or its only one), within its events-per-second budget for `n` more.
+pub(crate) fn reporter_scope(
+    state: &AppState,
+    p: &Principal,
+    headers: &HeaderMap,
+    n: u64,
+) -> ApiResult<String> {
     p.require(&[TokenKind::ServerSdk, TokenKind::Admin])?;
     if p.0.evaluate_only {
         return Err(ApiError::forbidden(
@@ -88,23 +108,21 @@ async fn post_events(
         },
     };
     p.require_env(&env)?;
-    let n = batch.0.events.len() as u64;
-    if let Err(wait) = state.routing.event_budget.take(&p.0.id, n, state.clock.now()) {
-        return Err(ApiError::rate_limited(
+    spend_budget(state, p, n)?;
+    Ok(env)
+}
+
+/// Takes `n` events from the token's events-per-second budget (`serve --events-per-token`),
+/// or answers 429 with when to send them again.
+pub(crate) fn spend_budget(state: &AppState, p: &Principal, n: u64) -> ApiResult<()> {
+    state.routing.event_budget.take(&p.0.id, n, state.clock.now()).map_err(|wait| {
+        ApiError::rate_limited(
             format!(
                 "this token may post {} events a second (serve --events-per-token); send these \
                  {n} again in {wait} s",
                 state.routing.event_budget.per_second()
             ),
             wait,
-        ));
-    }
-    let key = match headers.get(IDEMPOTENCY_KEY) {
-        Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::invalid("Idempotency-Key", "an idempotency key is visible ASCII")
-        })?),
-        None => None,
-    };
-    let out = crate::service::events::ingest(&state, &env, batch.0.events, key).await?;
-    Ok((StatusCode::ACCEPTED, Json(out)))
+        )
+    })
 }

@@ -20,6 +20,7 @@ pub mod json;
 pub mod notify;
 pub mod ofrep_events;
 pub mod openapi;
+pub mod otlp;
 pub mod protocols;
 pub mod reports;
 pub mod rollouts;

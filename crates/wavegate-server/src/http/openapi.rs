@@ -117,6 +117,8 @@ error_responses! {
     Conflict = 409, "The change conflicts with the current state (`code: conflict`): a live rollout holds it, a version did not match, or it already exists.";
     /// 413 with the error body.
     TooLarge = 413, "The body is larger than 1 MiB (`code: payload_too_large`).";
+    /// 415 with the error body.
+    UnsupportedType = 415, "The body's `Content-Type` is not one this route reads (`code: unsupported_media_type`).";
     /// 422 with the error body.
     Invalid = 422, "The content parses but is invalid (`code: invalid`); `field` names the part.";
     /// 429 with the error body.
@@ -172,6 +174,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(schedule::router())
         .merge(dashboard::router())
         .merge(ofrep_events::router())
+        .merge(otlp::router())
 }
 
 const DESCRIPTION: &str = "wavegate: feature flags and guarded progressive rollouts.

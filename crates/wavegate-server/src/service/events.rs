@@ -70,10 +70,10 @@ fn bad(i: usize, msg: impl std::fmt::Display) -> ServiceError {
 }
 
 /// A valid event's context (with entropy for random stickiness) and evaluation time.
-type Checked = (Context, Option<chrono::DateTime<chrono::Utc>>);
+pub(crate) type Checked = (Context, Option<chrono::DateTime<chrono::Utc>>);
 
-/// Validates one event; returns its context and evaluation time.
-fn validate(i: usize, e: &Event) -> ServiceResult<Checked> {
+/// Validates event `i`; returns its context and evaluation time.
+pub(crate) fn validate(i: usize, e: &Event) -> ServiceResult<Checked> {
     if e.kind != EXPOSURE && e.kind != OUTCOME {
         return Err(bad(i, format!("type must be exposure or outcome, got {:?}", e.kind)));
     }
@@ -136,11 +136,43 @@ pub async fn ingest(
         ));
     }
     // Validate everything before counting anything.
-    let mut contexts = events
+    let contexts = events
         .iter()
         .enumerate()
         .map(|(i, e)| validate(i, e))
         .collect::<ServiceResult<Vec<_>>>()?;
+    count(state, env, events, contexts, key, Reporter::Application).await
+}
+
+/// Who reported a batch, which decides what its contexts can be trusted to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reporter {
+    /// The application, with the context it evaluated (`POST /api/v1/events`).
+    Application,
+    /// Spans (`POST /v1/traces`), whose context holds only the user's id: an event whose
+    /// answer an earlier rule could have decided on an attribute it lacks is unattributed.
+    Spans,
+}
+
+impl Reporter {
+    fn label(self) -> &'static str {
+        match self {
+            Reporter::Application => "events",
+            Reporter::Spans => "otlp",
+        }
+    }
+}
+
+/// Counts validated `events` (with their [`validate`]d `contexts`) in the arms of `env`'s live
+/// rollouts and commits them with the adoption they note, under idempotency `key`.
+pub(crate) async fn count(
+    state: &AppState,
+    env: &str,
+    events: Vec<Event>,
+    mut contexts: Vec<Checked>,
+    key: Option<&str>,
+    reporter: Reporter,
+) -> ServiceResult<Ingested> {
     // One reading of the clock for the whole batch: `currentTime`, adoption days.
     let clock_now = state.clock.now();
     let now = clock_now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -214,6 +246,10 @@ pub async fn ingest(
         if !owned {
             continue;
         }
+        if reporter == Reporter::Spans && t.flag.missing_before(rule, ctx).is_some() {
+            unattributed += 1;
+            continue;
+        }
         let arm = match attribute(&ro.new_variant, &ro.control_variant, res.variant, &e.variant) {
             Attribution::Arm(arm) => arm,
             Attribution::Stale => {
@@ -279,10 +315,10 @@ pub async fn ingest(
             out = Ingested { counted: 0, stale: 0, unattributed: 0, duplicate: true, ..out };
         }
     }
-    let m = &state.metrics;
-    m.events_placed("events", "counted", out.counted);
-    m.events_placed("events", "stale", out.stale);
-    m.events_placed("events", "unattributed", out.unattributed);
+    let (m, source) = (&state.metrics, reporter.label());
+    m.events_placed(source, "counted", out.counted);
+    m.events_placed(source, "stale", out.stale);
+    m.events_placed(source, "unattributed", out.unattributed);
     Ok(out)
 }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod duties;
 pub mod events;
 pub mod freeze;
+pub mod otlp;
 pub mod plans;
 pub mod reports;
 pub mod rollouts;

@@ -256,6 +256,8 @@ fn rows() -> Vec<Row> {
         POST "/api/v1/events"                     "202 202 403 202 403 403 403 401 401" =>
             |c| post("/api/v1/events", json!({"events": [{"type": "exposure", "flag": "shared",
                 "variant": "on", "context": {"targetingKey": "u1"}}]})).env(c.env);
+        POST "/v1/traces"                         "200 200 403 200 403 403 403 401 401" =>
+            |c| post("/v1/traces", json!({})).env(c.env);
         GET "/api/v1/stream"                      "200 200 403 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/stream?environment={}", c.env)).endless();
 

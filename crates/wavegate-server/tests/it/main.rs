@@ -14,6 +14,7 @@ mod notify;
 mod ofrep;
 mod ofrep_events;
 mod openapi;
+mod otlp;
 mod outbound;
 mod prometheus;
 mod rollouts;

@@ -633,8 +633,21 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     let clicks = json!({"events": vec![one; 11]});
     p.post("/api/v1/events", &sdk, clicks.clone()).await.is(S::UNPROCESSABLE_ENTITY);
     p.post("/api/v1/events", &sdk, clicks).await.is(S::TOO_MANY_REQUESTS);
+    // OTLP traces share the events' budget, counted in spans.
+    let spans = json!({"resourceSpans": [{"scopeSpans": [{"spans": vec![json!({}); 11]}]}]});
+    p.post("/v1/traces", &sdk, spans.clone()).await.is(S::TOO_MANY_REQUESTS);
     p.app.state.routing.event_budget.set(0);
+    p.post("/v1/traces", &sdk, spans).await.is(S::OK);
+    p.post("/v1/traces", &client, json!({})).await.is(S::FORBIDDEN);
     p.post("/api/v1/events", ADMIN, json!({"events": []})).await.is(S::BAD_REQUEST);
+    let protobuf = [("content-type", "application/x-protobuf")];
+    p.send(Method::POST, "/v1/traces", Some(&sdk), &protobuf, b"\xff\xff\xff")
+        .await
+        .is(S::BAD_REQUEST);
+    let text = [("content-type", "text/plain")];
+    p.send(Method::POST, "/v1/traces", Some(&sdk), &text, b"spans")
+        .await
+        .is(S::UNSUPPORTED_MEDIA_TYPE);
     wavegate_server::runtime::controller::tick(&p.app.state).await.unwrap();
     let events = traffic(&mut p, &client, 150..190, "DK").await;
     p.post("/api/v1/events", &sdk, events).await.is(S::ACCEPTED);
