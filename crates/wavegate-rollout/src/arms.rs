@@ -72,7 +72,8 @@ pub fn attribute(
 }
 
 /// How far a client's clock may be from the server's when an event is placed by its `at`
-/// alone: events evaluated within this much of a wave's start are `unattributed`.
+/// alone, by default (`serve --event-clock-skew`): events evaluated within this much of a
+/// wave's start are `unattributed`.
 pub const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(5);
 
 /// Where the configuration of a rollout's current wave came from.
@@ -84,6 +85,8 @@ pub struct WaveOrigin {
     pub exposed_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The flag version this server evaluates now (`None`: unknown).
     pub served_version: Option<i64>,
+    /// How far clients' clocks may be off ([`CLOCK_SKEW`] unless configured).
+    pub skew: chrono::Duration,
 }
 
 /// Whether an event belongs to the rollout's current wave (DESIGN "Pinned semantics").
@@ -94,12 +97,13 @@ pub enum Timing {
     /// Produced by an earlier configuration: not counted.
     Stale,
     /// Cannot be placed (a version this server has not loaded yet, or an evaluation time
-    /// within [`CLOCK_SKEW`] of the wave's start): not counted.
+    /// within the clock-skew allowance of the wave's start): not counted.
     Unattributed,
 }
 
 /// Places an event evaluated under flag `version` at `at` (as the event says) against the
-/// rollout's current wave: by version when it has one, else by time with [`CLOCK_SKEW`], else
+/// rollout's current wave: by version when it has one, else by time with the wave's clock-skew
+/// allowance, else
 /// (neither) it counts on receipt.
 pub fn timing(
     version: Option<i64>,
@@ -114,8 +118,8 @@ pub fn timing(
         };
     }
     match (at, wave.exposed_at) {
-        (Some(at), Some(start)) if at < start - CLOCK_SKEW => Timing::Stale,
-        (Some(at), Some(start)) if at <= start + CLOCK_SKEW => Timing::Unattributed,
+        (Some(at), Some(start)) if at < start - wave.skew => Timing::Stale,
+        (Some(at), Some(start)) if at <= start + wave.skew => Timing::Unattributed,
         _ => Timing::Current,
     }
 }
@@ -193,8 +197,12 @@ mod tests {
     #[test]
     fn events_are_placed_by_version_then_time_then_receipt() {
         let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T12:00:00Z").unwrap().to_utc();
-        let wave =
-            WaveOrigin { since_version: Some(7), exposed_at: Some(start), served_version: Some(8) };
+        let wave = WaveOrigin {
+            since_version: Some(7),
+            exposed_at: Some(start),
+            served_version: Some(8),
+            skew: CLOCK_SKEW,
+        };
         let s = chrono::Duration::seconds;
         assert_eq!(timing(Some(6), None, &wave), Timing::Stale);
         // A version wins over the time: a late stamp of the current version still counts.
@@ -207,7 +215,12 @@ mod tests {
         assert_eq!(timing(None, Some(start + s(6)), &wave), Timing::Current);
         assert_eq!(timing(None, None, &wave), Timing::Current);
         // A rollout stored before origins were kept counts on receipt.
-        let old = WaveOrigin { since_version: None, exposed_at: None, served_version: Some(8) };
+        let old = WaveOrigin {
+            since_version: None,
+            exposed_at: None,
+            served_version: Some(8),
+            skew: s(5),
+        };
         assert_eq!(timing(Some(1), Some(start - s(600)), &old), Timing::Current);
         assert_eq!(timing(Some(9), None, &old), Timing::Unattributed);
     }

@@ -64,6 +64,9 @@ pub struct Routing {
     /// Events each token may post per second (`serve --events-per-token`; none by default
     /// here, 20,000 from `serve`).
     pub event_budget: Arc<crate::budget::TokenBudget>,
+    /// How far clients' clocks may be off when an event is placed by its time alone
+    /// (`serve --event-clock-skew`); `None`: `wavegate_rollout::arms::CLOCK_SKEW`.
+    pub clock_skew: Option<chrono::Duration>,
 }
 
 /// Requests the server sends out, and how.

@@ -400,6 +400,11 @@ pub struct ServeArgs {
     /// seconds' worth so bursts pass; more is answered 429 with `Retry-After`. 0: no limit.
     #[arg(long, env = "WAVEGATE_EVENTS_PER_TOKEN", default_value_t = 20_000)]
     pub events_per_token: u64,
+    /// How far the clocks of applications may be from the server's. An event without a flag
+    /// `version` is placed in a wave by its evaluation time `at`; one evaluated within this
+    /// much of a wave's start cannot be placed and counts as unattributed (e.g. 5s, 500ms).
+    #[arg(long, env = "WAVEGATE_EVENT_CLOCK_SKEW", default_value = "5s")]
+    pub event_clock_skew: String,
 }
 
 /// What `wavegate demo --help` explains.

@@ -211,6 +211,7 @@ pub(crate) async fn count(
                 since_version: ro.since_version,
                 exposed_at: ro.exposed_at,
                 served_version: flag.version(),
+                skew: state.routing.clock_skew.unwrap_or(wavegate_rollout::arms::CLOCK_SKEW),
             };
             Some(Target { ro, flag, origin, reads_time, last_rule: None })
         });

@@ -94,6 +94,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     state.leadership.lease = lease;
     state.reverify_every = reverify;
     state.routing.event_budget.set(args.events_per_token);
+    let skew =
+        parse_interval("--event-clock-skew", &args.event_clock_skew).map_err(Failure::Input)?;
+    state.routing.clock_skew = Some(chrono::Duration::from_std(skew).map_err(|_| {
+        Failure::Input(format!("--event-clock-skew {:?} is too long", args.event_clock_skew))
+    })?);
     state.outbound.notify = notify;
     state.outbound.public_url = public_url;
     let allowed = guard.policy().entries();

@@ -11,6 +11,7 @@ mod edge;
 mod faults;
 mod inputs;
 mod lifecycle;
+mod otel;
 mod replicas;
 mod rollout;
 mod sdk;

@@ -9,7 +9,7 @@ use wavegate_testkit::fixtures::UNLEASH_FLAGS;
 
 use crate::support::{ADMIN, FLAGS, apply, prod_token, start, stderr, stdout, write};
 
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     if let Ok(p) = std::env::var("WAVEGATE_PYTHON") {
         return p.into();
     }
