@@ -6,6 +6,7 @@ mod authz;
 mod checks;
 mod contention;
 mod evaluate_only;
+mod forecast;
 mod four_eyes;
 mod freeze;
 mod late_events;
