@@ -464,12 +464,14 @@ fn forecast_one(
         f.fail_samples = Some(samples);
         f.cost_vs_fixed = Some(samples / fixed);
     }
+    // What sets the pace: when most promoting passes land on the floor, the floor does.
+    let on_floor = promotes.iter().filter(|p| p.0 <= floor + tick / 2.0).count();
+    let floor_bound = 2 * on_floor >= promotes.len();
     if let Some((mean, p90, samples)) = summary(promotes) {
         f.to_pass_secs = Some(mean);
         f.pass_p90_secs = Some(p90);
         f.pass_samples = Some(samples);
-        // What sets the pace: a pass that nearly always lands on the floor is the floor's.
-        f.pass_limited_by = Some(if mean <= floor + tick / 2.0 {
+        f.pass_limited_by = Some(if floor_bound {
             if floor_ticks * tick >= (hold / tick).ceil() * tick { "min_sample" } else { "hold" }
         } else {
             "evidence"

@@ -56,8 +56,10 @@ fn traffic(r: &Driven, tick: u64, rng: &mut Rng, out: &mut Vec<Value>) {
         let user = format!("u{tick}-{i}");
         let on = wavegate_core::bucket::bucket(&r.flag, &user) < EXPOSURE_BP;
         let rate = if on && r.regressed { BAD_RATE } else { BASE_RATE };
-        out.push(json!({"type": "outcome", "flag": r.flag, "variant": if on { "on" } else { "off" },
-            "context": {"targetingKey": user}, "error": rng.uniform() < rate}));
+        out.push(
+            json!({"type": "outcome", "flag": r.flag, "variant": if on { "on" } else { "off" },
+            "context": {"targetingKey": user}, "error": rng.uniform() < rate}),
+        );
     }
 }
 
