@@ -455,13 +455,18 @@ pub fn has_errors(findings: &[Finding]) -> bool {
     findings.iter().any(|f| f.severity == Severity::Error)
 }
 
-/// Findings from a forecast: holds and maximum durations too short to decide.
+/// Findings from a forecast: holds and maximum durations too short to decide. A hold shorter
+/// than the mean time to the guardrail's first pass verdict does not set the wave's pace (the
+/// verdict does); a maximum duration shorter than the mean time to the promoting pass
+/// escalates more often than not.
 pub fn forecast_findings(plan: &PlanSpec, forecasts: &[crate::forecast::Forecast]) -> Vec<Finding> {
     let mut out = Vec::new();
     let fmt = |secs: f64| crate::duration::Span::from_secs(secs.ceil() as u64).to_string();
     for f in forecasts {
-        let (Some(pass), Some(w)) = (f.to_pass_secs, plan.waves.get(f.wave - 1)) else { continue };
-        if (w.hold.secs() as f64) < pass {
+        let Some(w) = plan.waves.get(f.wave - 1) else { continue };
+        if let Some(verdict) = f.pass_verdict_secs.or(f.to_pass_secs)
+            && (w.hold.secs() as f64) < verdict
+        {
             out.push(Finding {
                 severity: Severity::Warning,
                 line: None,
@@ -469,10 +474,11 @@ pub fn forecast_findings(plan: &PlanSpec, forecasts: &[crate::forecast::Forecast
                 code: "hold-shorter-than-decision",
                 message: format!(
                     "wave {} holds {} but guardrail {:?} needs about {} to pass without effect; the wave will wait for its verdict",
-                    f.wave, w.hold, f.guardrail, fmt(pass)
+                    f.wave, w.hold, f.guardrail, fmt(verdict)
                 ),
             });
         }
+        let Some(pass) = f.to_pass_secs else { continue };
         if let Some(max) = w.max_duration.filter(|m| (m.secs() as f64) < pass) {
             out.push(Finding {
                 severity: Severity::Warning,

@@ -154,55 +154,112 @@ pub fn cs_half_width(v: f64, tau2: f64, alpha: f64) -> f64 {
 
 /// Judges a guardrail from the current wave's statistics.
 pub fn judge(g: &GuardrailSpec, treatment: &Moments, control: &Moments) -> VerdictReport {
-    // Fail: a one-sided SPRT tuned to the design effect δ on the estimate's Gaussian likelihood,
-    // H1: harm = δ against H0: harm = 0, log Λ = (δ·Δ̂ − δ²/2)/V. For any harm ≤ 0, Λ is a
-    // nonnegative supermartingale in information time, so by Ville's inequality it ever reaches
-    // 1/α with probability at most α, however often the controller looks. Tuned to δ, it needs
-    // close to Wald's E1[N] samples (docs/benchmarks.md); the confidence sequence gives the
-    // bounds shown and decides a pass.
-    judge_with(g, treatment, control, "SPRT", |estimate, v, tau| {
-        if v.is_finite() && v > 0.0 {
-            (tau * estimate - tau * tau / 2.0) / v
-        } else {
-            f64::NEG_INFINITY
+    judge_with(g, treatment, control, "SPRT", sprt_log_lr)
+}
+
+/// The controller's fail statistic: a one-sided SPRT tuned to the design effect δ on the
+/// estimate's Gaussian likelihood, H1: harm = δ against H0: harm = 0,
+/// log Λ = (δ·Δ̂ − δ²/2)/V. For any harm ≤ 0, Λ is a nonnegative supermartingale in
+/// information time, so by Ville's inequality it ever reaches 1/α with probability at most α,
+/// however often the controller looks. Tuned to δ, it needs close to Wald's E1[N] samples
+/// (docs/benchmarks.md); the confidence sequence gives the bounds shown and decides a pass.
+pub fn sprt_log_lr(estimate: f64, v: f64, tau: f64) -> f64 {
+    if v.is_finite() && v > 0.0 {
+        (tau * estimate - tau * tau / 2.0) / v
+    } else {
+        f64::NEG_INFINITY
+    }
+}
+
+/// Where a judgement stopped: the numbers behind a verdict without the words, so a forecast
+/// can run the controller's decision millions of times without formatting an explanation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stage {
+    /// Bound comparison without a bound.
+    NoBound,
+    /// Fewer than two observations in an arm.
+    NoData,
+    /// A relative comparison against a zero control mean.
+    ZeroControl,
+    /// Before the burn-in (this many samples per arm).
+    BurnIn(u64),
+    /// The fail statistic reached ln(1/α).
+    Fail,
+    /// The upper bound is below the pass threshold and the minimum sample is met.
+    Pass,
+    /// Below the minimum sample.
+    MinSample,
+    /// Past the minimum sample, bounds straddle the threshold.
+    Undecided,
+}
+
+/// The numbers [`judge_with`] decides from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Assessment {
+    /// Where the judgement stopped.
+    pub stage: Stage,
+    /// Harm estimate, once there is one.
+    pub estimate: Option<f64>,
+    /// Always-valid lower bound.
+    pub lower: Option<f64>,
+    /// Always-valid upper bound.
+    pub upper: Option<f64>,
+    /// The pass threshold on the upper bound (the tolerance; 0 for a bound).
+    pub threshold_pass: f64,
+    /// The fail statistic, once computed.
+    pub log_lr: Option<f64>,
+    /// ln(1/α), once the fail statistic was computed.
+    pub threshold: Option<f64>,
+}
+
+impl Assessment {
+    /// The verdict this assessment gives.
+    pub fn verdict(&self) -> Verdict {
+        match self.stage {
+            Stage::Fail => Verdict::Fail,
+            Stage::Pass => Verdict::Pass,
+            _ => Verdict::Inconclusive,
         }
-    })
+    }
 }
 
 /// The verdict flow every guardrail test shares — harm estimate and variance, burn-in,
 /// confidence-sequence bounds, pass rule — with the fail statistic supplied by the caller:
 /// `log_lr(estimate, variance, design_effect)`, compared with ln(1/α). It must be the log of a
-/// nonnegative supermartingale under no harm for the false-alarm guarantee to hold.
-pub fn judge_with(
+/// nonnegative supermartingale under no harm for the false-alarm guarantee to hold. Numbers
+/// only: [`judge_with`] adds the words; forecasts call this directly.
+pub fn assess(
     g: &GuardrailSpec,
     treatment: &Moments,
     control: &Moments,
-    test_name: &str,
     log_lr: impl Fn(f64, f64, f64) -> f64,
-) -> VerdictReport {
+) -> Assessment {
+    let mut out = Assessment {
+        stage: Stage::NoData,
+        estimate: None,
+        lower: None,
+        upper: None,
+        threshold_pass: 0.0,
+        log_lr: None,
+        threshold: None,
+    };
     let alpha = g.alpha();
-    let mut report = VerdictReport::inconclusive(g, *treatment, *control);
     let var = |m: &Moments| if g.is_proportion() { m.proportion_variance() } else { m.variance() };
     let sign = if g.harmful == Direction::Increase { 1.0 } else { -1.0 };
     let (estimate, v, threshold_pass) = match g.comparison {
         Comparison::Bound => {
             let Some(bound) = g.bound else {
-                report.explanation = "no bound configured".into();
-                return report;
+                out.stage = Stage::NoBound;
+                return out;
             };
             if treatment.n < 2.0 {
-                report.explanation = "no data yet".into();
-                return report;
+                return out;
             }
             (sign * (treatment.mean() - bound), var(treatment) / treatment.n, 0.0)
         }
         Comparison::Absolute | Comparison::Relative => {
             if treatment.n < 2.0 || control.n < 2.0 {
-                report.explanation = format!(
-                    "not enough data yet ({} treatment, {} control)",
-                    treatment.n, control.n
-                );
-                return report;
+                return out;
             }
             let (mt, mc) = (treatment.mean(), control.mean());
             let vt = var(treatment) / treatment.n;
@@ -214,9 +271,8 @@ pub fn judge_with(
                 let base =
                     if g.is_proportion() { (control.sum + 0.5) / (control.n + 1.0) } else { mc };
                 if base.abs() < 1e-12 {
-                    report.explanation =
-                        "control mean is zero; a relative comparison is undefined".into();
-                    return report;
+                    out.stage = Stage::ZeroControl;
+                    return out;
                 }
                 let ratio = mt / base;
                 (
@@ -230,9 +286,10 @@ pub fn judge_with(
     let tau = g.design_effect();
     let hw = cs_half_width(v, tau * tau, alpha);
     let (lower, upper) = (estimate - hw, estimate + hw);
-    report.estimate = Some(estimate);
-    report.lower = Some(lower);
-    report.upper = Some(upper);
+    out.estimate = Some(estimate);
+    out.lower = Some(lower);
+    out.upper = Some(upper);
+    out.threshold_pass = threshold_pass;
     let enough = |n: u64| {
         treatment.n >= n as f64 && (g.comparison == Comparison::Bound || control.n >= n as f64)
     };
@@ -240,27 +297,65 @@ pub fn judge_with(
     // A handful of samples gives a plug-in variance near zero: no verdict before a burn-in.
     let burn_in = g.min_sample.min(BURN_IN);
     if !estimate.is_finite() || !enough(burn_in) {
-        report.explanation = format!("waiting for {burn_in} samples per arm");
-        return report;
+        out.stage = Stage::BurnIn(burn_in);
+        return out;
     }
     let threshold = (1.0 / alpha).ln();
     let log_lr = log_lr(estimate, v, tau);
-    report.log_lr = Some(log_lr).filter(|x| x.is_finite());
-    report.threshold = Some(threshold);
-    if log_lr >= threshold {
-        report.verdict = Verdict::Fail;
-        report.explanation = format!(
-            "harm detected: {test_name} log-likelihood ratio {log_lr:.2} ≥ ln(1/α) = {threshold:.2} (estimate {estimate:.4}, bounds [{lower:.4}, {upper:.4}])"
-        );
+    out.log_lr = Some(log_lr).filter(|x| x.is_finite());
+    out.threshold = Some(threshold);
+    out.stage = if log_lr >= threshold {
+        Stage::Fail
     } else if upper < threshold_pass && min_met {
-        report.verdict = Verdict::Pass;
-        report.explanation =
-            format!("no harm beyond tolerance: upper bound {upper:.4} < {threshold_pass}");
+        Stage::Pass
     } else if !min_met {
-        report.explanation = format!("waiting for {} samples per arm", g.min_sample);
+        Stage::MinSample
     } else {
-        report.explanation = format!("undecided: harm in [{lower:.4}, {upper:.4}]");
-    }
+        Stage::Undecided
+    };
+    out
+}
+
+/// [`assess`] with the words: the verdict report the controller records.
+pub fn judge_with(
+    g: &GuardrailSpec,
+    treatment: &Moments,
+    control: &Moments,
+    test_name: &str,
+    log_lr: impl Fn(f64, f64, f64) -> f64,
+) -> VerdictReport {
+    let a = assess(g, treatment, control, log_lr);
+    let mut report = VerdictReport::inconclusive(g, *treatment, *control);
+    report.verdict = a.verdict();
+    report.estimate = a.estimate;
+    report.lower = a.lower;
+    report.upper = a.upper;
+    report.log_lr = a.log_lr;
+    report.threshold = a.threshold;
+    let (estimate, lower, upper) =
+        (a.estimate.unwrap_or(0.0), a.lower.unwrap_or(0.0), a.upper.unwrap_or(0.0));
+    let threshold_pass = a.threshold_pass;
+    report.explanation = match a.stage {
+        Stage::NoBound => "no bound configured".into(),
+        Stage::NoData if g.comparison == Comparison::Bound => "no data yet".into(),
+        Stage::NoData => {
+            format!("not enough data yet ({} treatment, {} control)", treatment.n, control.n)
+        }
+        Stage::ZeroControl => "control mean is zero; a relative comparison is undefined".into(),
+        Stage::BurnIn(n) => format!("waiting for {n} samples per arm"),
+        Stage::Fail => {
+            let (log_lr, threshold) =
+                (a.log_lr.unwrap_or(f64::INFINITY), a.threshold.unwrap_or(0.0));
+            format!(
+                "harm detected: {test_name} log-likelihood ratio {log_lr:.2} ≥ ln(1/α) = {threshold:.2} (estimate {estimate:.4}, bounds [{lower:.4}, {upper:.4}])"
+            )
+        }
+        Stage::Pass => {
+            format!("no harm beyond tolerance: upper bound {upper:.4} < {threshold_pass}")
+        }
+        Stage::MinSample => format!("waiting for {} samples per arm", g.min_sample),
+        Stage::Undecided => format!("undecided: harm in [{lower:.4}, {upper:.4}]"),
+    };
     report
 }
 

@@ -63,6 +63,10 @@ fn high_risk_needs_another_approver() {
     assert!(findings.iter().any(|f| f.code == "high-risk-self-approval"), "{findings:#?}");
 }
 
+fn at(traffic: Option<f64>) -> wavegate_rollout::forecast::Options {
+    wavegate_rollout::forecast::Options { traffic, ..Default::default() }
+}
+
 #[test]
 fn forecasts_warn_when_a_wave_cannot_decide_in_time() {
     let text = EXAMPLE.replace(
@@ -72,11 +76,16 @@ fn forecasts_warn_when_a_wave_cannot_decide_in_time() {
     let (plan, findings) = lint(&text);
     assert!(!has_errors(&findings), "{findings:#?}");
     let plan = plan.unwrap();
-    let f = wavegate_rollout::forecast::forecast(&plan, Some(100.0));
+    let f = wavegate_rollout::forecast::forecast(&plan, &at(Some(100.0)));
     let err = f.iter().find(|f| f.wave == 1 && f.guardrail == "error-rate").unwrap();
     let (fail, pass) = (err.to_fail_secs.unwrap(), err.to_pass_secs.unwrap());
-    // 1% → 2% at α=.05, β=.2: a few hundred treatment samples at 5 req/s.
-    assert!((30.0..600.0).contains(&fail) && (30.0..600.0).contains(&pass), "{err:?}");
+    // 1% → 2% at α=.05: about a thousand treatment samples at 5 req/s, so minutes.
+    assert!((60.0..1200.0).contains(&fail), "{err:?}");
+    // A pass needs min_sample (500) per arm first: at 5 treatment req/s that is 100 s
+    // however clean the data, and the upper bound must clear the half-point tolerance.
+    assert!(pass >= 100.0, "{err:?}");
+    assert!(err.pass_floor_secs.unwrap() >= 100.0, "{err:?}");
+    assert!(err.fail_samples.unwrap() > err.fixed_n_samples.unwrap(), "{err:?}");
     let warnings = wavegate_rollout::lint::forecast_findings(&plan, &f);
     assert!(
         warnings.iter().any(|w| w.code == "max-duration-too-short" && w.message.contains("wave 1")),
@@ -84,8 +93,41 @@ fn forecasts_warn_when_a_wave_cannot_decide_in_time() {
     );
     assert!(warnings.iter().any(|w| w.code == "hold-shorter-than-decision"), "{warnings:#?}");
     // Without traffic there is no forecast, and it says why.
-    let none = wavegate_rollout::forecast::forecast(&plan, None);
+    let none = wavegate_rollout::forecast::forecast(&plan, &at(None));
     assert!(none.iter().all(|f| f.to_pass_secs.is_none() && f.note.is_some()));
+}
+
+/// Issue 18, item 4: a guardrail that cannot pass before 500 samples per arm is never
+/// forecast to pass sooner, and the hold and the tick show in the time to pass.
+#[test]
+fn issue_18_forecasts_respect_min_sample_hold_and_the_tick() {
+    let (plan, _) = lint(EXAMPLE);
+    let plan = plan.unwrap();
+    // 1,000 req/s: statistics alone would pass the 25% wave in seconds.
+    let f = wavegate_rollout::forecast::forecast(&plan, &at(Some(1000.0)));
+    for f in f.iter().filter(|f| f.to_pass_secs.is_some()) {
+        let w = &plan.waves[f.wave - 1];
+        let pass = f.to_pass_secs.unwrap();
+        assert!(pass >= w.hold.secs() as f64, "{f:?}");
+        assert!(f.pass_samples.unwrap() >= 500.0, "{f:?}");
+        assert_eq!(pass % 10.0, 0.0, "verdicts land on ticks: {f:?}");
+        assert_eq!(f.pass_limited_by, Some("hold"), "{f:?}");
+    }
+    // With a fine tick and no hold, min_sample sets the pace: 500 control samples at
+    // 1,000 × 95% req/s is ½ s, 500 treatment samples at 5% is 10 s.
+    let text = EXAMPLE.replace("hold: 30m", "hold: 0s");
+    let plan = lint(&text).0.unwrap();
+    let opts = wavegate_rollout::forecast::Options {
+        traffic: Some(1000.0),
+        tick_secs: 1.0,
+        ..Default::default()
+    };
+    let f = wavegate_rollout::forecast::forecast(&plan, &opts);
+    let err = f.iter().find(|f| f.wave == 1 && f.guardrail == "error-rate").unwrap();
+    assert!(err.pass_floor_secs == Some(10.0), "{err:?}");
+    assert!(err.to_pass_secs.unwrap() >= 10.0, "{err:?}");
+    // The 100% wave has no control arm to compare with.
+    assert!(f.iter().filter(|f| f.wave == 3).all(|f| f.note.is_some() && f.to_pass_secs.is_none()));
 }
 
 #[test]

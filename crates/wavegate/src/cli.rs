@@ -704,6 +704,9 @@ pub enum PlanCommand {
         /// Requests per second reaching the flag, to forecast each wave's time to a verdict.
         #[arg(long)]
         traffic: Option<f64>,
+        /// The controller's tick the forecast assumes (`serve --tick`; e.g. 10s, 500ms).
+        #[arg(long, env = "WAVEGATE_TICK", default_value = "10s")]
+        tick: String,
     },
     /// Store a plan (a new version when it changed; idempotent).
     Apply {

@@ -7,6 +7,7 @@ mod batching_sim;
 mod checks;
 mod contention;
 mod evaluate_only;
+mod forecast;
 mod four_eyes;
 mod freeze;
 mod late_events;

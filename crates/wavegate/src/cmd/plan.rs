@@ -15,18 +15,24 @@ use crate::output::{Column, Table, answer, print_json};
 /// Runs `wavegate plan …`.
 pub async fn run(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     match cmd {
-        PlanCommand::Lint { file, traffic } => {
+        PlanCommand::Lint { file, traffic, tick } => {
             if traffic.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
                 return Err(Failure::Input(
                     "--traffic must be a positive number of requests per second".into(),
                 )
                 .into());
             }
+            let tick = crate::input::parse_tick(&tick).map_err(Failure::Input)?;
             let text = read_text(&file)?;
             let (plan, mut findings) = lint(&text);
+            let opts = wavegate_rollout::forecast::Options {
+                traffic,
+                tick_secs: tick.as_secs_f64(),
+                ..Default::default()
+            };
             let forecasts = plan
                 .as_ref()
-                .map(|p| wavegate_rollout::forecast::forecast(p, traffic))
+                .map(|p| wavegate_rollout::forecast::forecast(p, &opts))
                 .unwrap_or_default();
             if let Some(p) = &plan {
                 findings.extend(wavegate_rollout::lint::forecast_findings(p, &forecasts));
@@ -46,30 +52,7 @@ pub async fn run(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode> 
                     println!("{at}: {sev}[{}]: {}", f.code, f.message);
                 }
                 if !forecasts.is_empty() {
-                    println!(
-                        "forecast (Wald SPRT expected sample sizes; the always-valid test needs somewhat more):"
-                    );
-                    let t = |x: Option<f64>| {
-                        x.map_or("-".to_owned(), |s| {
-                            wavegate_rollout::duration::Span::from_secs(s.ceil() as u64).to_string()
-                        })
-                    };
-                    let n =
-                        |x: Option<f64>| x.map_or("-".to_owned(), |s| format!("{:.0}", s.ceil()));
-                    for f in &forecasts {
-                        match &f.note {
-                            Some(note) => println!("  wave {} {:<16} {note}", f.wave, f.guardrail),
-                            None => println!(
-                                "  wave {} {:<16} fail at design effect ≈ {} ({} treatment samples); pass without effect ≈ {} ({} samples)",
-                                f.wave,
-                                f.guardrail,
-                                t(f.to_fail_secs),
-                                n(f.fail_samples),
-                                t(f.to_pass_secs),
-                                n(f.pass_samples)
-                            ),
-                        }
-                    }
+                    print_forecasts(&forecasts, opts.tick_secs, opts.runs);
                 }
                 let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
                 println!(
@@ -131,5 +114,56 @@ pub async fn run(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode> 
             print_json(if remote.json { &a.raw } else { &a.body.spec });
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The forecast table of `plan lint --traffic`: per wave and guardrail, the mean (and 90th
+/// percentile) time to a fail verdict at the design effect and to the pass the controller
+/// promotes on, and what the always-valid test costs against a fixed-n test.
+fn print_forecasts(forecasts: &[wavegate_rollout::forecast::Forecast], tick: f64, runs: usize) {
+    println!(
+        "forecast (the controller's own test on simulated traffic, {runs} seeded runs, a look every {}; min_sample, burn-in and hold included):",
+        secs(tick)
+    );
+    let n = |x: Option<f64>| x.map_or("-".to_owned(), |s| format!("{:.0}", s.ceil()));
+    for f in forecasts {
+        let (Some(_), Some(_)) = (f.tick_secs, f.runs) else {
+            println!("  wave {} {:<16} {}", f.wave, f.guardrail, f.note.as_deref().unwrap_or(""));
+            continue;
+        };
+        let fail = match (f.to_fail_secs, f.fail_p90_secs) {
+            (Some(m), Some(p)) => format!(
+                "fail at design effect ≈ {} (p90 {}; {} treatment samples, {:.1}× a fixed-n test's {})",
+                secs(m),
+                secs(p),
+                n(f.fail_samples),
+                f.cost_vs_fixed.unwrap_or(f64::NAN),
+                n(f.fixed_n_samples)
+            ),
+            _ => "fail at design effect: not within the horizon".to_owned(),
+        };
+        let pass = match (f.to_pass_secs, f.pass_p90_secs) {
+            (Some(m), Some(p)) => format!(
+                "pass without effect ≈ {} (p90 {}; {} treatment samples; set by {})",
+                secs(m),
+                secs(p),
+                n(f.pass_samples),
+                f.pass_limited_by.unwrap_or("evidence")
+            ),
+            _ => "pass without effect: not within the horizon".to_owned(),
+        };
+        println!("  wave {} {:<16} {fail}; {pass}", f.wave, f.guardrail);
+        if let Some(note) = &f.note {
+            println!("  wave {} {:<16} note: {note}", f.wave, f.guardrail);
+        }
+    }
+}
+
+/// Seconds as a span (`1m40s`), or milliseconds below one second.
+fn secs(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.0}ms", s * 1000.0)
+    } else {
+        wavegate_rollout::duration::Span::from_secs(s.round() as u64).to_string()
     }
 }

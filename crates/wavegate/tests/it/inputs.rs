@@ -196,3 +196,28 @@ async fn issue_16_metrics_listener_token_and_cors_origins_from_serve_flags() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--cors-origin"), "{err}");
 }
+
+/// Issue 18, item 4: `plan lint --traffic` keeps its machine-readable forecast, now from the
+/// controller's own test: a pass never before `min_sample` (500 per arm) or the hold.
+#[test]
+fn issue_18_plan_lint_forecasts_in_json_and_refuses_a_bad_tick() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/checkout-v2.yaml");
+    let o =
+        cli("http://127.0.0.1:9", None, &["plan", "lint", example, "--traffic", "100", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f = v["forecast"].as_array().unwrap().iter().find(|f| f["wave"] == 1).unwrap().clone();
+    assert_eq!(f["guardrail"], "error-rate", "{f}");
+    assert!(f["to_pass_secs"].as_f64().unwrap() >= 1800.0, "the 30m hold: {f}");
+    assert!(f["pass_samples"].as_f64().unwrap() >= 500.0, "{f}");
+    assert!(f["to_fail_secs"].as_f64().unwrap() > 0.0, "{f}");
+    assert!(f["cost_vs_fixed"].as_f64().unwrap() > 1.0, "{f}");
+    assert_eq!(f["tick_secs"], 10.0, "{f}");
+    let o = cli(
+        "http://127.0.0.1:9",
+        None,
+        &["plan", "lint", example, "--traffic", "100", "--tick", "0s"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--tick"), "{}", stderr(&o));
+}
