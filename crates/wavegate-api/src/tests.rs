@@ -252,9 +252,10 @@ fn notifications() {
 #[test]
 fn events_and_ofrep() {
     let ingested: Ingested = exact(&fixture("events"));
-    assert_eq!(ingested.accepted, ingested.counted + ingested.stale);
+    assert_eq!(ingested.accepted, ingested.counted + ingested.stale + ingested.unattributed);
     let eval: Evaluation = exact(&fixture("ofrep"));
     assert_eq!(eval.metadata.rule.as_deref(), Some("rollout:ro_6af536f600"));
+    assert_eq!(eval.metadata.version, Some(2));
 }
 
 /// Every top-level type gives an OpenAPI schema (the follow-up builds the document from them).
