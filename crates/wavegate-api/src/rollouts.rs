@@ -59,6 +59,9 @@ pub enum Phase {
     AwaitingApproval,
     /// Gates passed; the declared go/no-go scorecard says no-go.
     NoGo,
+    /// The last wave passed; the plan's watch holds back a control arm and judges the
+    /// guardrails until it ends.
+    Watching,
 }
 
 impl Phase {
@@ -69,6 +72,7 @@ impl Phase {
             Phase::Analyzing => "analyzing",
             Phase::AwaitingApproval => "awaiting_approval",
             Phase::NoGo => "no_go",
+            Phase::Watching => "watching",
         }
     }
 }

@@ -54,7 +54,8 @@ pub struct Baseline {
     pub latency_sd_ms: f64,
 }
 
-/// A fault, applied to the treatment arm from `from_wave` (1-based) on.
+/// A fault, applied to the treatment arm from `from_wave` (1-based) on; for a plan with a
+/// `watch:`, the wave after the last is the watch (a late fault).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {
@@ -201,13 +202,14 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
         elapsed += tick;
         ticks += 1;
         let now = t0 + Duration::seconds(elapsed as i64);
-        let wave_no = r.wave + 1;
+        // The watch counts as the wave after the last, so a fault can start there.
+        let wave_no = r.wave + 1 + usize::from(r.watch_started_at.is_some());
         let active = |f: &Fault| wave_no >= f.first_wave();
         let silent = scenario.faults.iter().any(|f| matches!(f, Fault::Silent { .. }) && active(f));
         if !silent {
             let n = rng.binomial((scenario.rate * tick as f64).round() as u64 * 2, 0.5).max(1);
             requests += n;
-            let mut share = f64::from(plan.waves[r.wave].exposure.basis_points()) / 10_000.0;
+            let mut share = f64::from(plan.exposure_at(r.wave, false).basis_points()) / 10_000.0;
             let (mut err_t, mut lat_t) = (b.error_rate, b.latency_ms);
             for f in scenario.faults.iter().filter(|f| active(f)) {
                 match f {
@@ -288,9 +290,21 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
         }
         for a in &actions {
             let event = match a {
-                Action::SetExposure { wave } => {
-                    format!("promote: wave {} at {}", wave + 1, plan.waves[*wave].exposure)
+                Action::SetExposure { wave } if next.state == State::Completed => {
+                    format!(
+                        "release: the holdback ends, wave {} at {}",
+                        wave + 1,
+                        plan.waves[*wave].exposure
+                    )
                 }
+                Action::SetExposure { wave } => {
+                    format!("promote: wave {} at {}", wave + 1, plan.exposure_at(*wave, false))
+                }
+                Action::Audit { action, details } if action == "rollout.watch" => format!(
+                    "watch: {} with {} held back",
+                    details["for"].as_str().unwrap_or(""),
+                    details["holdback"].as_str().unwrap_or("")
+                ),
                 Action::RestoreFlag { .. } => {
                     "rollback: pre-rollout flag version restored".to_owned()
                 }
@@ -316,7 +330,7 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
                 event,
             });
         }
-        let promoted = next.wave != r.wave;
+        let promoted = next.signal_wave() != r.signal_wave();
         r = next;
         if promoted {
             signals = Signals::default();

@@ -2,6 +2,8 @@
 //! new variant (listed first) against control at the wave's percentage, named
 //! `rollout:<id>`, plus one `rollout:<id>:<segment>` rule per ring a wave named. Rings widen as
 //! a union: a segment exposed in an earlier wave stays exposed at its highest exposure so far.
+//! A plan with a `watch:` keeps its holdback on the control variant (every exposure capped at
+//! 100% − holdback) until the watch ends and releases it.
 
 use indexmap::IndexMap;
 use wavegate_core::Percent;
@@ -20,18 +22,19 @@ pub fn owns_rule(id: &str, rule: &str) -> bool {
     rule == p || rule.strip_prefix(&p).is_some_and(|rest| rest.starts_with(':'))
 }
 
-/// The rollout's rules at `wave` (0-based).
-pub fn rollout_rules(plan: &PlanSpec, id: &str, wave: usize) -> Vec<RuleSpec> {
+/// The rollout's rules at `wave` (0-based), with the watch's holdback kept unless `released`.
+pub fn rollout_rules(plan: &PlanSpec, id: &str, wave: usize, released: bool) -> Vec<RuleSpec> {
     let mut rings: IndexMap<&str, Percent> = IndexMap::new();
     let mut general: Option<Percent> = None;
     // Waves up to `wave`, or all of them if it is beyond the last (none for a plan without).
-    for w in &plan.waves[..plan.waves.len().min(wave.saturating_add(1))] {
+    for (i, w) in plan.waves[..plan.waves.len().min(wave.saturating_add(1))].iter().enumerate() {
+        let exposure = plan.exposure_at(i, released);
         if w.segments.is_empty() {
-            general = Some(general.map_or(w.exposure, |g| g.max(w.exposure)));
+            general = Some(general.map_or(exposure, |g| g.max(exposure)));
         } else {
             for s in &w.segments {
-                let e = rings.entry(s.as_str()).or_insert(w.exposure);
-                *e = (*e).max(w.exposure);
+                let e = rings.entry(s.as_str()).or_insert(exposure);
+                *e = (*e).max(exposure);
             }
         }
     }
@@ -68,8 +71,15 @@ pub fn rollout_rules(plan: &PlanSpec, id: &str, wave: usize) -> Vec<RuleSpec> {
     rules
 }
 
-/// `flag` with rollout `id`'s rules for `wave` in place of any it had, in `environment`.
-pub fn with_rollout_rules(flag: &FlagSpec, plan: &PlanSpec, id: &str, wave: usize) -> FlagSpec {
+/// `flag` with rollout `id`'s rules for `wave` in place of any it had, in `environment` (the
+/// watch's holdback kept unless `released`).
+pub fn with_rollout_rules(
+    flag: &FlagSpec,
+    plan: &PlanSpec,
+    id: &str,
+    wave: usize,
+    released: bool,
+) -> FlagSpec {
     let mut flag = flag.clone();
     let env = flag.environments.entry(plan.environment.clone()).or_default();
     let keep: Vec<RuleSpec> = env
@@ -78,7 +88,7 @@ pub fn with_rollout_rules(flag: &FlagSpec, plan: &PlanSpec, id: &str, wave: usiz
         .filter(|r| !r.name.as_deref().is_some_and(|n| owns_rule(id, n)))
         .cloned()
         .collect();
-    let ours = rollout_rules(plan, id, wave);
+    let ours = rollout_rules(plan, id, wave, released);
     env.rules = match plan.placement {
         Placement::Last => keep.into_iter().chain(ours).collect(),
         Placement::First => ours.into_iter().chain(keep).collect(),

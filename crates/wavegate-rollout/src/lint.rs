@@ -146,6 +146,41 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
     if plan.waves.is_empty() {
         push(Error, None, "no-waves", "a plan needs at least one wave".into());
     }
+    match &plan.watch {
+        Some(w) => {
+            let hb = w.holdback.basis_points();
+            if w.period.secs() == 0 {
+                push(Error, None, "bad-watch", "watch.for must be longer than zero".into());
+            }
+            if hb == 0 || hb > crate::plan::MAX_HOLDBACK_BP {
+                push(
+                    Error,
+                    None,
+                    "bad-watch",
+                    format!(
+                        "watch.holdback is {}; keep 0.01% to {}% of the audience on the control variant",
+                        w.holdback,
+                        crate::plan::MAX_HOLDBACK_BP / 100
+                    ),
+                );
+            }
+            if plan.waves.last().is_some_and(|l| l.exposure.basis_points() != 10_000 || !l.segments.is_empty()) {
+                push(
+                    Error,
+                    None,
+                    "bad-watch",
+                    "a watch follows a last wave at 100% of everyone; the holdback is what it keeps back".into(),
+                );
+            }
+        }
+        None if plan.release.risk == crate::plan::Risk::High => push(
+            Warning,
+            None,
+            "no-watch",
+            "high-risk release without a watch: nothing judges it after 100%; declare `watch: { for: 72h, holdback: 1% }`".into(),
+        ),
+        None => {}
+    }
     if let Some(first) =
         plan.waves.first().filter(|w| w.exposure.basis_points() > MAX_FIRST_WAVE_BP)
     {

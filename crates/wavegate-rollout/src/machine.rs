@@ -30,6 +30,9 @@ pub enum Phase {
     AwaitingApproval,
     /// Gates passed; the declared go/no-go scorecard says no-go.
     NoGo,
+    /// The last wave passed; the plan's watch keeps its holdback and judges the guardrails
+    /// until the watch ends.
+    Watching,
 }
 
 /// A rollout's state (DESIGN.md: running{wave, phase} → paused | completed | rolled_back | aborted).
@@ -139,6 +142,18 @@ pub struct Rollout {
     /// When that version was written (events without a version are placed by their `at`).
     #[serde(default)]
     pub wave_exposed_at: Option<DateTime<Utc>>,
+    /// When the plan's watch began (the last wave passed), if it has.
+    #[serde(default)]
+    pub watch_started_at: Option<DateTime<Utc>>,
+}
+
+impl Rollout {
+    /// The wave index its current signals are counted under: the wave's own, except during
+    /// the watch, which keeps its own (the one after the last) so that a late regression is
+    /// judged on the watch's traffic alone, not diluted by the last wave's.
+    pub fn signal_wave(&self) -> usize {
+        self.wave + usize::from(self.watch_started_at.is_some())
+    }
 }
 
 /// Default settle time before a completed rollout's flag is marked stale.
@@ -324,6 +339,7 @@ pub fn start(
         stale_at: None,
         wave_flag_version: None,
         wave_exposed_at: None,
+        watch_started_at: None,
     };
     let actions = vec![
         Action::SetExposure { wave: 0 },
@@ -354,7 +370,12 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
         return (next, actions);
     };
     let last = r.wave + 1 == plan.waves.len();
-    let full = wave.exposure.basis_points() == 10_000 && wave.segments.is_empty();
+    // What the wave serves now: its exposure, less the watch's holdback until it is released.
+    let exposure = plan.exposure_at(r.wave, false);
+    let full = exposure.basis_points() == 10_000 && wave.segments.is_empty();
+    // With a watch, the last wave's comparisons are judged during the watch: entering it waits
+    // for the hold and approvals, not for a verdict on a control arm the size of the holdback.
+    let watched = last && plan.watch.is_some();
 
     // Guardrails: judge, record, and act on the most severe failure.
     let mut reports = Vec::new();
@@ -402,14 +423,14 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
         let report = srm(
             signals.exposures.treatment.n,
             signals.exposures.control.n,
-            f64::from(wave.exposure.basis_points()) / 10_000.0,
+            f64::from(exposure.basis_points()) / 10_000.0,
             plan.srm_alpha(),
         );
         actions.push(Action::RecordSrm { wave: r.wave, report: report.clone() });
         if report.mismatch {
             let reason = format!(
                 "sample-ratio mismatch: {} treatment vs {} control for a planned {} share",
-                report.treatment, report.control, wave.exposure
+                report.treatment, report.control, exposure
             );
             stop(
                 &mut next,
@@ -450,7 +471,8 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
     }
 
     let elapsed = now - r.wave_started_at;
-    if let Some(max) = wave.max_duration.filter(|m| elapsed > m.to_chrono()) {
+    let max_duration = wave.max_duration.filter(|_| r.watch_started_at.is_none());
+    if let Some(max) = max_duration.filter(|m| elapsed > m.to_chrono()) {
         let reason = format!("wave {} undecided after its maximum duration {max}", r.wave + 1);
         stop(
             &mut next,
@@ -483,6 +505,29 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
         return (next, actions);
     }
 
+    // The watch: guardrails were judged above (a failure stops it like any other); at its end
+    // the holdback is released and the rollout completes.
+    if let (Some(w), Some(since)) = (&plan.watch, r.watch_started_at) {
+        if now - since < w.period.to_chrono() {
+            next.state = State::Running { phase: Phase::Watching };
+            return (next, actions);
+        }
+        next.state = State::Completed;
+        next.completed_at = Some(now);
+        actions.push(Action::SetExposure { wave: r.wave });
+        actions.push(Action::Audit {
+            action: "rollout.release".into(),
+            details: json!({"rollout": r.id, "holdback": w.holdback.to_string(),
+                "watched": w.period.to_string(), "exposure": wave.exposure.to_string()}),
+        });
+        let verdicts: Vec<Value> = reports.iter().map(|(_, rep)| json!(rep)).collect();
+        actions.push(Action::Audit {
+            action: "rollout.complete".into(),
+            details: json!({"rollout": r.id, "waves": plan.waves.len(), "verdicts": verdicts}),
+        });
+        return (next, actions);
+    }
+
     if elapsed < wave.hold.to_chrono() {
         next.state = State::Running { phase: Phase::Hold };
         return (next, actions);
@@ -491,7 +536,7 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
     // bound guardrails apply.
     let pending: Vec<&str> = reports
         .iter()
-        .filter(|(g, _)| !(full && g.comparison != Comparison::Bound))
+        .filter(|(g, _)| !((full || watched) && g.comparison != Comparison::Bound))
         .filter(|(_, rep)| rep.verdict != Verdict::Pass)
         .map(|(g, _)| g.name.as_str())
         .collect();
@@ -530,7 +575,15 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
         return (next, actions);
     }
     let verdicts: Vec<Value> = reports.iter().map(|(_, rep)| json!(rep)).collect();
-    if last {
+    if let Some(w) = plan.watch.as_ref().filter(|_| last) {
+        next.state = State::Running { phase: Phase::Watching };
+        next.watch_started_at = Some(now);
+        actions.push(Action::Audit {
+            action: "rollout.watch".into(),
+            details: json!({"rollout": r.id, "wave": r.wave + 1, "for": w.period.to_string(),
+                "holdback": w.holdback.to_string(), "verdicts": verdicts}),
+        });
+    } else if last {
         next.state = State::Completed;
         next.completed_at = Some(now);
         actions.push(Action::Audit {

@@ -78,7 +78,29 @@ pub struct PlanSpec {
     /// spans count, inheritance from the trace root, and further outcome metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otel: Option<crate::otel::OtelSpec>,
+    /// A watch after the last wave: a small control arm held back for a while, the guardrails
+    /// still judged, before the rollout completes at 100%.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<WatchSpec>,
 }
+
+/// The `watch:` section: after the last wave passes, the rollout stays `running` (phase
+/// `watching`) for `for`, with `holdback` of the audience kept on the control variant so the
+/// guardrails still compare arms; a late regression stops it as any failure does; at the end
+/// the holdback is released (audited) and the rollout completes. While the rollout runs, every
+/// wave's exposure is capped at 100% − holdback, so nobody loses the new variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchSpec {
+    /// How long to watch (e.g. `72h`).
+    #[serde(rename = "for")]
+    pub period: Span,
+    /// The share kept on the control variant during the watch (e.g. `1%`).
+    pub holdback: Percent,
+}
+
+/// The largest holdback a watch may keep.
+pub const MAX_HOLDBACK_BP: u16 = 2_000;
 
 /// What ships.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -433,6 +455,19 @@ impl PlanSpec {
     /// The sample-ratio check's significance.
     pub fn srm_alpha(&self) -> f64 {
         self.srm_alpha.unwrap_or(0.001)
+    }
+
+    /// The share wave `wave` (0-based) serves the new variant: its exposure, capped at
+    /// 100% − the watch's holdback unless `released` (the watch ended).
+    pub fn exposure_at(&self, wave: usize, released: bool) -> Percent {
+        let e = self.waves.get(wave).map(|w| w.exposure).unwrap_or_default();
+        match &self.watch {
+            Some(w) if !released => {
+                let cap = 10_000u16.saturating_sub(w.holdback.basis_points());
+                Percent::from_basis_points(e.basis_points().min(cap)).unwrap_or(e)
+            }
+            _ => e,
+        }
     }
 }
 

@@ -178,7 +178,7 @@ proptest! {
         let now0 = t0() + Duration::days(start_day);
         let Ok((mut r, _)) = start("ro_p".into(), plan(), 1, "alice".into(), 7, now0) else { return Ok(()); };
         let mut now = now0;
-        let mut exposed_before = exposed(&with_rollout_rules(&flag(), &r.plan, &r.id, r.wave), &keys);
+        let mut exposed_before = exposed(&with_rollout_rules(&flag(), &r.plan, &r.id, r.wave, false), &keys);
         for e in events {
             let prev = r.clone();
             let is_cmd = matches!(e, Event::Cmd(..));
@@ -215,7 +215,7 @@ proptest! {
                 prop_assert_eq!(next.wave, prev.wave);
             }
             // Nobody is re-randomized: whoever was exposed stays exposed as waves widen.
-            let now_exposed = exposed(&with_rollout_rules(&flag(), &next.plan, &next.id, next.wave), &keys);
+            let now_exposed = exposed(&with_rollout_rules(&flag(), &next.plan, &next.id, next.wave, false), &keys);
             for (i, (b, a)) in exposed_before.iter().zip(&now_exposed).enumerate() {
                 prop_assert!(!b || *a, "{} lost exposure", keys[i]);
             }
@@ -229,7 +229,7 @@ proptest! {
 fn exposure_matches_the_wave_share() {
     let keys: Vec<String> = (0..20_000).map(|i| format!("k{i}")).collect();
     for (wave, share) in [(0usize, 0.05), (1, 0.25), (2, 1.0)] {
-        let spec = with_rollout_rules(&flag(), &plan(), "ro_1", wave);
+        let spec = with_rollout_rules(&flag(), &plan(), "ro_1", wave, false);
         let on = exposed(&spec, &keys).iter().filter(|x| **x).count() as f64 / keys.len() as f64;
         assert!((on - share).abs() < 0.01, "wave {wave}: {on}");
         let rules = &spec.environments["prod"].rules;
@@ -291,7 +291,7 @@ fn rings_reach_everyone_at_the_last_wave() {
         &SpecPath::root("s"),
     )
     .unwrap();
-    let spec = with_rollout_rules(&f, &p, "ro_r", 2);
+    let spec = with_rollout_rules(&f, &p, "ro_r", 2, false);
     let flag = Flag::compile("f", &spec, "prod", &segs, &SpecPath::root("f")).unwrap();
     for i in 0..500 {
         let ctx = Context::with_key(format!("u{i}"))
@@ -337,8 +337,80 @@ fn a_stored_rollout_at_a_wave_its_plan_lacks_escalates_instead_of_panicking() {
 #[test]
 fn rollout_rules_of_a_plan_without_waves_or_beyond_its_last_wave() {
     let mut p = plan();
-    assert_eq!(rollout_rules(&p, "ro_1", 9), rollout_rules(&p, "ro_1", 2), "the last wave's");
-    assert_eq!(rollout_rules(&p, "ro_1", usize::MAX), rollout_rules(&p, "ro_1", 2));
+    assert_eq!(
+        rollout_rules(&p, "ro_1", 9, false),
+        rollout_rules(&p, "ro_1", 2, false),
+        "the last wave's"
+    );
+    assert_eq!(rollout_rules(&p, "ro_1", usize::MAX, false), rollout_rules(&p, "ro_1", 2, false));
     p.waves.clear();
-    assert_eq!(rollout_rules(&p, "ro_1", 0), []);
+    assert_eq!(rollout_rules(&p, "ro_1", 0, false), []);
+}
+
+/// [`PLAN`] with a watch after its last wave and no approvals.
+fn watched_text(holdback: &str) -> String {
+    PLAN.replace(", promotion: approval", "")
+        .replace(
+            "owners: { requester: alice, approvers: [bob, carol] }",
+            "owners: { requester: alice }",
+        )
+        .replace("blackouts:", &format!("watch: {{ for: 72h, holdback: {holdback} }}\nblackouts:"))
+}
+
+fn watched_plan(holdback: &str) -> PlanSpec {
+    wavegate_core::flagfile::parse_yaml(&watched_text(holdback)).unwrap()
+}
+
+#[test]
+fn a_watch_holds_back_a_control_arm_after_the_last_wave_then_releases_it() {
+    let p = watched_plan("1%");
+    assert_eq!(p.exposure_at(2, false).to_string(), "99%");
+    assert_eq!(p.exposure_at(2, true).to_string(), "100%");
+    assert_eq!(p.exposure_at(0, false).to_string(), "5%", "smaller waves are not capped");
+    let split = |released| rollout_rules(&p, "ro_1", 2, released)[0].split.clone().unwrap();
+    assert_eq!(split(false)["on"].to_string(), "99%");
+    assert_eq!(split(true)["off"].to_string(), "0%");
+
+    let mut r = start("ro_1".into(), p.clone(), 1, "alice".into(), 7, t0()).unwrap().0;
+    let mut at = t0();
+    for wave in 1..=2 {
+        at += Duration::minutes(11);
+        let (next, a) = step(&r, at, &errors(20_000, 200, 200));
+        assert_eq!(next.wave, wave, "{a:?}");
+        r = next;
+    }
+    // The last wave (99%): after its hold it enters the watch without waiting for a verdict on
+    // a 1% control arm; the wave's data is judged apart from the watch's.
+    at += Duration::minutes(11);
+    let (r, a) = step(&r, at, &Signals::default());
+    assert_eq!(r.state, State::Running { phase: Phase::Watching }, "{a:?}");
+    assert!(has_audit(&a, "rollout.watch"));
+    assert_eq!((r.wave, r.signal_wave()), (2, 3));
+    assert!(!a.iter().any(|a| matches!(a, Action::SetExposure { .. })));
+
+    // A late regression during the watch rolls back.
+    let (bad, a) = step(&r, at + Duration::hours(30), &errors(20_000, 2000, 200));
+    assert!(matches!(bad.state, State::RolledBack { .. }), "{a:?}");
+    assert!(a.contains(&Action::RestoreFlag { version: 7 }));
+
+    // Healthy: still watching before the end, then released (audited) and completed.
+    let (r, a) = step(&r, at + Duration::hours(71), &errors(20_000, 200, 200));
+    assert_eq!(r.state, State::Running { phase: Phase::Watching }, "{a:?}");
+    let (r, a) = step(&r, at + Duration::hours(72), &errors(20_000, 200, 200));
+    assert_eq!(r.state, State::Completed, "{a:?}");
+    assert!(a.contains(&Action::SetExposure { wave: 2 }));
+    assert!(has_audit(&a, "rollout.release") && has_audit(&a, "rollout.complete"));
+}
+
+#[test]
+fn watches_are_linted() {
+    let codes = |text: &str| -> Vec<&'static str> {
+        wavegate_rollout::lint::lint(text).1.into_iter().map(|f| f.code).collect()
+    };
+    assert!(!codes(&watched_text("1%")).iter().any(|c| c.contains("watch")));
+    assert!(codes(&watched_text("0%")).contains(&"bad-watch"));
+    assert!(codes(&watched_text("30%")).contains(&"bad-watch"));
+    assert!(codes(&PLAN.replace("risk: medium", "risk: high")).contains(&"no-watch"));
+    let partial = watched_text("1%").replace("  - { exposure: 100%, hold: 10m }\n", "");
+    assert!(codes(&partial).contains(&"bad-watch"), "{:?}", codes(&partial));
 }

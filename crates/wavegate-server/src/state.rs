@@ -304,7 +304,7 @@ impl AppState {
                             key,
                             LiveRollout {
                                 id: r.id.clone(),
-                                wave: r.wave as i64,
+                                wave: r.signal_wave() as i64,
                                 new_variant: r.plan.new_variant.clone(),
                                 control_variant: r.plan.control_variant.clone(),
                                 since_version: r.wave_flag_version,
@@ -359,7 +359,7 @@ impl AppState {
 pub struct LiveRollout {
     /// Rollout id.
     pub id: String,
-    /// Current wave, 0-based.
+    /// The wave its events count under, 0-based (`Rollout::signal_wave`: the watch has its own).
     pub wave: i64,
     /// The treatment variant.
     pub new_variant: String,

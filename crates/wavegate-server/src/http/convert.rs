@@ -182,6 +182,7 @@ impl IntoApi<api::rollouts::Phase> for Phase {
             Phase::Analyzing => api::rollouts::Phase::Analyzing,
             Phase::AwaitingApproval => api::rollouts::Phase::AwaitingApproval,
             Phase::NoGo => api::rollouts::Phase::NoGo,
+            Phase::Watching => api::rollouts::Phase::Watching,
         }
     }
 }

@@ -324,9 +324,9 @@ async fn get_rollout(
         crate::service::scorecard::assessment(&state, &r.plan, r.plan_version, Some(&r), None)
             .await;
     view.scorecard = card.ok().map(|card| (&card).into_api());
-    let aggs = state.store.aggregates(&id, r.wave as i64).await?;
+    let aggs = state.store.aggregates(&id, r.signal_wave() as i64).await?;
     view.signals = Some(aggs.iter().map(IntoApi::into_api).collect());
-    let sketches = state.store.sketches(&id, r.wave as i64).await?;
+    let sketches = state.store.sketches(&id, r.signal_wave() as i64).await?;
     view.latency = Some(
         sketches
             .iter()

@@ -378,7 +378,7 @@ where
 /// guardrail (network I/O: never called with a lock held).
 pub async fn signals(state: &AppState, r: &Rollout) -> ServiceResult<Signals> {
     let mut s = Signals::default();
-    for a in state.store.aggregates(&r.id, r.wave as i64).await? {
+    for a in state.store.aggregates(&r.id, r.signal_wave() as i64).await? {
         let m = Moments { n: a.n, sum: a.sum, sumsq: a.sumsq };
         let cell: &mut ArmMoments = if a.metric == "exposure" {
             &mut s.exposures
@@ -442,7 +442,9 @@ pub async fn persist(
                     )));
                 }
                 let spec: FlagSpec = decode("flag", &head.spec)?;
-                let next = with_rollout_rules(&spec, &r.plan, &r.id, wave);
+                // The watch's holdback is released only as the rollout completes.
+                let released = r.state == State::Completed;
+                let next = with_rollout_rules(&spec, &r.plan, &r.id, wave, released);
                 // Never write a flag version that evaluation could not compile.
                 let segments = crate::service::config::live_segments(state).await?;
                 let envs = state.snapshot.load().environments.clone();
