@@ -19,6 +19,7 @@ pub mod forecast;
 pub mod lint;
 pub mod machine;
 pub mod plan;
+pub mod readings;
 pub mod report;
 pub mod retro;
 pub mod scorecard;
