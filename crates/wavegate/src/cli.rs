@@ -33,7 +33,7 @@ pub struct Remote {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (local: works on --db directly).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create, list and revoke API tokens.
     Token {
         #[command(subcommand)]
