@@ -326,6 +326,7 @@ pub struct ServeArgs {
     #[arg(
         long = "prometheus-header",
         env = "WAVEGATE_PROMETHEUS_HEADERS",
+        hide_env_values = true,
         value_name = "NAME=VALUE|NAME=@FILE",
         value_delimiter = ',',
         requires = "prometheus_url"
