@@ -262,6 +262,8 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
                     control: (c.n > 0.0).then(|| c.mean()),
                     error: None,
                     queries: vec!["(simulated by the drill)".to_owned()],
+                    // A guardrail judged over a range is drilled one reading per tick.
+                    ..Reading::default()
                 };
                 signals.readings.insert(g.name.clone(), reading);
             }

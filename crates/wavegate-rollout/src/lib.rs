@@ -20,6 +20,7 @@ pub mod lint;
 pub mod machine;
 pub mod otel;
 pub mod plan;
+pub mod readings;
 pub mod report;
 pub mod retro;
 pub mod scorecard;

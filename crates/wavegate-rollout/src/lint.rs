@@ -36,6 +36,9 @@ pub struct Finding {
 /// Largest first wave allowed (a "big-bang" first wave is an anti-pattern).
 pub const MAX_FIRST_WAVE_BP: u16 = 2500;
 
+/// The most bad readings a Prometheus guardrail may tolerate (`failure_limit`).
+pub const MAX_FAILURE_LIMIT: u32 = 100;
+
 #[derive(Deserialize)]
 struct Loc {
     #[serde(default)]
@@ -322,6 +325,49 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
                 guard_at(i),
                 "bad-mde",
                 format!("guardrail {:?}: mde must be positive", g.name),
+            );
+        }
+        let windowed = g.failure_limit.is_some() || g.failures.is_some() || g.range_step.is_some();
+        if windowed && g.source != crate::plan::SignalSource::Prometheus {
+            push(
+                Error,
+                guard_at(i),
+                "readings-unused",
+                format!(
+                    "guardrail {:?} sets failure_limit, failures or range_step, which judge Prometheus readings, but its source is events (a sequential test that needs none); add source: prometheus or remove them",
+                    g.name
+                ),
+            );
+        }
+        if g.failure_limit.is_some_and(|n| n > MAX_FAILURE_LIMIT) {
+            push(
+                Error,
+                guard_at(i),
+                "bad-failure-limit",
+                format!(
+                    "guardrail {:?}: failure_limit {} is more than {MAX_FAILURE_LIMIT}; a guardrail that tolerates that many bad readings guards nothing",
+                    g.name,
+                    g.failure_limit.unwrap_or_default()
+                ),
+            );
+        }
+        if g.failures.is_some() && g.failure_limit.is_none_or(|n| n == 0) {
+            push(
+                Warning,
+                guard_at(i),
+                "failures-unused",
+                format!(
+                    "guardrail {:?} sets `failures` but no failure_limit above 0, so its first bad reading acts either way",
+                    g.name
+                ),
+            );
+        }
+        if g.range_step.is_some_and(|s| s.secs() == 0) {
+            push(
+                Error,
+                guard_at(i),
+                "bad-range-step",
+                format!("guardrail {:?}: range_step must be at least 1s", g.name),
             );
         }
         if g.min_sample == 0 {

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::blackout::{Blackout, active};
 use crate::plan::{Comparison, PlanSpec, Promotion, SignalSource, StopAction};
-use crate::stats::{Moments, SrmReport, Verdict, VerdictReport, judge, judge_reading, srm};
+use crate::stats::{Moments, SrmReport, Verdict, VerdictReport, judge, srm};
 
 /// Where a running rollout is within its wave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +128,10 @@ pub struct Rollout {
     /// When each Prometheus guardrail last returned data (for its `silent` limit).
     #[serde(default)]
     pub last_seen: BTreeMap<String, DateTime<Utc>>,
+    /// The bad instant readings each Prometheus guardrail with a `failure_limit` has had since
+    /// the wave began (or was resumed), counted toward that limit across ticks and restarts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bad_readings: BTreeMap<String, crate::readings::Tally>,
     /// When it completed at 100%.
     #[serde(default)]
     pub completed_at: Option<DateTime<Utc>>,
@@ -335,6 +339,7 @@ pub fn start(
         blackout: None,
         paused_at: None,
         last_seen: BTreeMap::new(),
+        bad_readings: BTreeMap::new(),
         completed_at: None,
         stale_at: None,
         wave_flag_version: None,
@@ -382,7 +387,12 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
     for g in &plan.guardrails {
         let report = if g.source == SignalSource::Prometheus {
             let reading = signals.readings.get(&g.name);
-            let report = judge_reading(g, reading);
+            let (report, tally) =
+                crate::readings::judge(g, reading, r.bad_readings.get(&g.name), r.wave_started_at);
+            match tally {
+                Some(t) => next.bad_readings.insert(g.name.clone(), t),
+                None => next.bad_readings.remove(&g.name),
+            };
             if reading.is_some_and(|x| x.error.is_none() && x.treatment.is_some()) {
                 next.last_seen.insert(g.name.clone(), now);
             }
@@ -593,6 +603,7 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
     } else {
         next.wave = r.wave + 1;
         next.wave_started_at = now;
+        next.bad_readings.clear();
         next.approvals.clear();
         next.approval_requested = false;
         next.state = State::Running { phase: Phase::Hold };
@@ -787,6 +798,8 @@ pub fn command(
             // so a rollout escalated for running out of time can be given more (data so far
             // still counts).
             next.wave_started_at = now;
+            // Bad readings count afresh from the resume, as the range of a range guardrail does.
+            next.bad_readings.clear();
             next.paused_at = None;
             actions.push(Action::Audit { action: "rollout.resume".into(), details: base });
         }

@@ -295,6 +295,22 @@ pub struct GuardrailSpec {
     /// For `source: prometheus`: the server's URL (default: `serve --prometheus-url`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus_url: Option<String>,
+    /// For `source: prometheus`: bad readings tolerated before the guardrail acts (Argo's
+    /// `failureLimit`). Default 0: the first bad reading acts, as before this field existed.
+    /// A tolerated bad reading is `inconclusive`, so it holds promotion without acting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_limit: Option<u32>,
+    /// For `source: prometheus`: how bad readings count toward `failure_limit`:
+    /// `consecutive` (default; a good reading starts the count again) or `total` (every bad
+    /// reading since the wave began, as Argo counts over an analysis run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<FailureCount>,
+    /// For `source: prometheus`: judge over the wave so far instead of one instant reading
+    /// per tick: each tick runs the queries as range queries from the wave's start to now at
+    /// this step, and every step is one reading. Default: unset (one instant query per tick,
+    /// its bad readings counted across ticks in the rollout's record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range_step: Option<Span>,
     /// What to do when it fails.
     pub action: StopAction,
 }
@@ -308,6 +324,27 @@ pub enum SignalSource {
     Events,
     /// A PromQL instant query per tick (threshold comparison of the readings).
     Prometheus,
+}
+
+/// How a Prometheus guardrail's bad readings count toward its `failure_limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureCount {
+    /// Bad readings in a row: a good reading starts the count again.
+    #[default]
+    Consecutive,
+    /// Every bad reading since the wave began.
+    Total,
+}
+
+impl FailureCount {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCount::Consecutive => "consecutive",
+            FailureCount::Total => "total",
+        }
+    }
 }
 
 /// A metric's current behaviour, for forecasts.
@@ -488,6 +525,14 @@ impl GuardrailSpec {
             _ if self.tolerance > 0.0 => self.tolerance,
             _ => 1.0,
         }
+    }
+    /// Bad Prometheus readings tolerated before acting (default 0).
+    pub fn failure_limit(&self) -> u32 {
+        self.failure_limit.unwrap_or(0)
+    }
+    /// How bad Prometheus readings count (default consecutive).
+    pub fn failures(&self) -> FailureCount {
+        self.failures.unwrap_or_default()
     }
     /// Whether the metric is a proportion (the events' error flag).
     pub fn is_proportion(&self) -> bool {

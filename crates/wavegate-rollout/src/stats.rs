@@ -117,6 +117,10 @@ pub struct VerdictReport {
     /// The fail threshold on `log_lr`: ln(1/α).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
+    /// For a Prometheus guardrail: which mode judged (instant readings per tick or a range
+    /// over the wave), its failure limit and the readings it used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readings: Option<crate::readings::Window>,
 }
 
 impl VerdictReport {
@@ -136,6 +140,7 @@ impl VerdictReport {
             control,
             log_lr: None,
             threshold: None,
+            readings: None,
         }
     }
 }
@@ -514,19 +519,54 @@ mod review_regressions {
 /// One tick's Prometheus readings for a guardrail.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reading {
-    /// The treatment query's value (None: empty result).
+    /// The treatment query's value (None: empty result); for a range, its latest step's.
     pub treatment: Option<f64>,
-    /// The control query's value (None: empty result or not asked).
+    /// The control query's value (None: empty result or not asked); for a range, its latest
+    /// step's.
     pub control: Option<f64>,
     /// A query error, if one happened.
     pub error: Option<String>,
     /// The queries as sent.
     pub queries: Vec<String>,
+    /// When Prometheus evaluated the instant query (its own clock), if it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// For a guardrail with `range_step`: the range queries' steps since the wave began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<crate::readings::RangeReading>,
+}
+
+/// Harm of one reading in the guardrail's harmful direction, and the threshold it is held to;
+/// or why this reading cannot be judged.
+pub(crate) fn harm(
+    g: &GuardrailSpec,
+    treatment: f64,
+    control: Option<f64>,
+) -> Result<(f64, f64), &'static str> {
+    let sign = if g.harmful == Direction::Increase { 1.0 } else { -1.0 };
+    match g.comparison {
+        Comparison::Bound => match g.bound {
+            Some(b) => Ok((sign * (treatment - b), 0.0)),
+            None => Err("no bound configured"),
+        },
+        Comparison::Absolute | Comparison::Relative => {
+            let Some(c) = control.filter(|c| c.is_finite()) else {
+                return Err("control query returned no data");
+            };
+            if g.comparison == Comparison::Absolute {
+                Ok((sign * (treatment - c), g.tolerance))
+            } else if c.abs() < 1e-12 {
+                Err("control reads zero; a relative comparison is undefined")
+            } else {
+                Ok((sign * (treatment / c - 1.0), g.tolerance))
+            }
+        }
+    }
 }
 
 /// Judges a Prometheus guardrail from one tick's readings: harm (in the guardrail's harmful
 /// direction) above the tolerance fails; at or below passes; a query error or an empty result
-/// is inconclusive.
+/// is inconclusive. [`crate::readings::judge`] builds on it: how many bad readings act.
 pub fn judge_reading(g: &GuardrailSpec, r: Option<&Reading>) -> VerdictReport {
     let mut report = VerdictReport::inconclusive(g, Moments::default(), Moments::default());
     let Some(r) = r else {
@@ -537,37 +577,23 @@ pub fn judge_reading(g: &GuardrailSpec, r: Option<&Reading>) -> VerdictReport {
         report.explanation = format!("query failed: {e}");
         return report;
     }
-    let sign = if g.harmful == Direction::Increase { 1.0 } else { -1.0 };
     let Some(t) = r.treatment.filter(|t| t.is_finite()) else {
         report.explanation = "treatment query returned no data".into();
         return report;
     };
     report.treatment = Moments { n: 1.0, sum: t, sumsq: t * t };
-    let (harm, threshold) = match g.comparison {
-        Comparison::Bound => match g.bound {
-            Some(b) => (sign * (t - b), 0.0),
-            None => {
-                report.explanation = "no bound configured".into();
-                return report;
-            }
-        },
-        Comparison::Absolute | Comparison::Relative => {
-            let Some(c) = r.control.filter(|c| c.is_finite()) else {
-                report.explanation = "control query returned no data".into();
-                return report;
-            };
-            report.control = Moments { n: 1.0, sum: c, sumsq: c * c };
-            if g.comparison == Comparison::Absolute {
-                (sign * (t - c), g.tolerance)
-            } else if c.abs() < 1e-12 {
-                report.explanation =
-                    "control reads zero; a relative comparison is undefined".into();
-                return report;
-            } else {
-                (sign * (t / c - 1.0), g.tolerance)
-            }
+    let (harm, threshold) = match harm(g, t, r.control) {
+        Ok(h) => h,
+        Err(why) => {
+            report.explanation = why.into();
+            return report;
         }
     };
+    if g.comparison != Comparison::Bound
+        && let Some(c) = r.control
+    {
+        report.control = Moments { n: 1.0, sum: c, sumsq: c * c };
+    }
     report.estimate = Some(harm);
     report.lower = Some(harm);
     report.upper = Some(harm);

@@ -157,3 +157,44 @@ fn issue_16_credentials_in_plan_urls_are_flagged() {
     let clean = guarded.replace("reader:s3cret@", "");
     assert!(lint(&clean).1.iter().all(|f| f.code != "credentials-in-url"));
 }
+
+/// Issue 18, item 3: `failure_limit`, `failures` and `range_step` judge Prometheus readings;
+/// plans without them parse as before (the first bad reading acts), and misuse is named.
+#[test]
+fn issue_18_windowed_prometheus_fields_are_checked() {
+    let (plan, _) = lint(EXAMPLE);
+    let g = &plan.unwrap().guardrails[1];
+    assert_eq!((g.failure_limit(), g.failures().as_str(), g.range_step), (0, "consecutive", None));
+    let prometheus = |extra: &str| {
+        EXAMPLE.replacen(
+            "    action: pause\n",
+            &format!("    action: pause\n    source: prometheus\n    query: up\n{extra}"),
+            1,
+        )
+    };
+    let ok = prometheus("    failure_limit: 2\n    failures: total\n    range_step: 30s\n");
+    let (plan, findings) = lint(&ok);
+    assert!(!has_errors(&findings), "{findings:#?}");
+    let g = &plan.unwrap().guardrails[1];
+    assert_eq!((g.failure_limit(), g.failures().as_str()), (2, "total"));
+    assert_eq!(g.range_step.map(|s| s.secs()), Some(30));
+    let codes = |text: &str| -> Vec<(&'static str, Severity)> {
+        lint(text).1.into_iter().map(|f| (f.code, f.severity)).collect()
+    };
+    assert!(
+        codes(&prometheus("    failure_limit: 1000\n"))
+            .contains(&("bad-failure-limit", Severity::Error))
+    );
+    assert!(
+        codes(&prometheus("    range_step: 0s\n")).contains(&("bad-range-step", Severity::Error))
+    );
+    assert!(
+        codes(&prometheus("    failures: total\n"))
+            .contains(&("failures-unused", Severity::Warning))
+    );
+    let events =
+        EXAMPLE.replacen("    action: pause\n", "    action: pause\n    failure_limit: 1\n", 1);
+    assert!(codes(&events).contains(&("readings-unused", Severity::Error)));
+    let (_, findings) = lint(&prometheus("    failures: sometimes\n"));
+    assert!(findings[0].message.contains("sometimes"), "{findings:#?}");
+}

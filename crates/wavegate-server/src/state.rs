@@ -82,6 +82,8 @@ pub struct Outbound {
     pub checks: crate::outbound::checks::Checker,
     /// Default Prometheus base URL for guardrails with `source: prometheus`.
     pub prometheus_url: Option<String>,
+    /// What `prometheus_url` needs: credentials, headers, a CA (`serve --prometheus-*`).
+    pub prometheus_access: crate::outbound::prometheus::Access,
     /// How notifications are retried and timed out.
     pub notify: crate::runtime::notify::NotifyConfig,
     /// The URL people reach this server at, for links in notifications.
@@ -179,6 +181,7 @@ impl AppState {
                 guard: crate::outbound::Guard::default(),
                 checks: crate::outbound::checks::Checker::default(),
                 prometheus_url: None,
+                prometheus_access: crate::outbound::prometheus::Access::default(),
                 notify: crate::runtime::notify::NotifyConfig::default(),
                 public_url: None,
             },

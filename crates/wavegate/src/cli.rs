@@ -33,7 +33,7 @@ pub struct Remote {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (local: works on --db directly).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create, list and revoke API tokens.
     Token {
         #[command(subcommand)]
@@ -298,6 +298,49 @@ pub struct ServeArgs {
     /// Prometheus base URL for guardrails with `source: prometheus` (e.g. http://127.0.0.1:9090).
     #[arg(long, env = "WAVEGATE_PROMETHEUS_URL")]
     pub prometheus_url: Option<String>,
+    /// A file holding a token sent to --prometheus-url as `Authorization: Bearer <token>`
+    /// (Mimir, Thanos, Grafana Cloud, VictoriaMetrics or a proxy in front of Prometheus). Read
+    /// at start; never stored, shown or logged. Credentials go only to --prometheus-url, never
+    /// to a guardrail's own `prometheus_url`.
+    #[arg(
+        long,
+        env = "WAVEGATE_PROMETHEUS_BEARER_FILE",
+        value_name = "FILE",
+        requires = "prometheus_url",
+        conflicts_with = "prometheus_basic_auth_file"
+    )]
+    pub prometheus_bearer_file: Option<PathBuf>,
+    /// A file holding `user:password` (one line) sent to --prometheus-url as basic
+    /// authentication. Read at start; never stored, shown or logged.
+    #[arg(
+        long,
+        env = "WAVEGATE_PROMETHEUS_BASIC_AUTH_FILE",
+        value_name = "FILE",
+        requires = "prometheus_url"
+    )]
+    pub prometheus_basic_auth_file: Option<PathBuf>,
+    /// A header sent to --prometheus-url with every query: `NAME=@FILE` reads the value from
+    /// a file (for secrets, e.g. `X-API-Key=@/run/secrets/prom-key`), `NAME=VALUE` gives it
+    /// as written (for what is no secret, e.g. Mimir's `X-Scope-OrgID=tenant-1`). Repeat the
+    /// flag for more. Values are never shown or logged.
+    #[arg(
+        long = "prometheus-header",
+        env = "WAVEGATE_PROMETHEUS_HEADERS",
+        hide_env_values = true,
+        value_name = "NAME=VALUE|NAME=@FILE",
+        value_delimiter = ',',
+        requires = "prometheus_url"
+    )]
+    pub prometheus_headers: Vec<String>,
+    /// A file of PEM certificates (a private CA) to trust, besides the system's, for an
+    /// https:// --prometheus-url.
+    #[arg(
+        long,
+        env = "WAVEGATE_PROMETHEUS_CA_FILE",
+        value_name = "FILE",
+        requires = "prometheus_url"
+    )]
+    pub prometheus_ca_file: Option<PathBuf>,
     /// How often the controller steps running rollouts (e.g. 10s, 500ms).
     #[arg(long, env = "WAVEGATE_TICK", default_value = "10s")]
     pub tick: String,

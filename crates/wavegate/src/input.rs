@@ -23,6 +23,36 @@ pub fn read_text(file: &Path) -> anyhow::Result<String> {
     read_bounded(reader, &name, limit)
 }
 
+/// The most a secret file may hold: a token, a password, a header value or a few PEM
+/// certificates.
+pub const MAX_SECRET_FILE_BYTES: usize = 256 * 1024;
+
+/// The text of a file `serve` reads a secret (or certificates) from, for `flag`, with the
+/// line break an editor leaves at its end removed; a usage error that names the flag and the
+/// file, never the file's content. The one way the server's secret files are read
+/// (`--check-secret-file`, `--metrics-token-file`, `--prometheus-*`).
+pub fn secret_file(flag: &str, path: &Path) -> Result<String, Failure> {
+    let cannot =
+        |e: std::io::Error| Failure::Input(format!("{flag}: cannot read {}: {e}", path.display()));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SECRET_FILE_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() > MAX_SECRET_FILE_BYTES {
+        return Err(Failure::Input(format!(
+            "{flag}: {} is larger than {MAX_SECRET_FILE_BYTES} bytes; it should hold one secret",
+            path.display()
+        )));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Failure::Input(format!("{flag}: {} is not UTF-8 text", path.display())))?;
+    let text = text.trim_end_matches(['\n', '\r']).to_owned();
+    if text.trim().is_empty() {
+        return Err(Failure::Input(format!("{flag}: {} is empty", path.display())));
+    }
+    Ok(text)
+}
+
 /// Reads `reader` (named `name` in errors) as UTF-8 text of at most `limit` bytes.
 fn read_bounded(reader: impl Read, name: &str, limit: usize) -> anyhow::Result<String> {
     let mut bytes = Vec::new();

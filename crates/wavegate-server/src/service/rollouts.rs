@@ -393,7 +393,8 @@ pub async fn signals(state: &AppState, r: &Rollout) -> ServiceResult<Signals> {
         s.last_event_at = Some(s.last_event_at.map_or(a.last_at, |t| t.max(a.last_at)));
     }
     for g in r.plan.guardrails.iter().filter(|g| g.source == SignalSource::Prometheus) {
-        let reading = crate::outbound::prometheus::read(&state.outbound, r, g).await;
+        let reading =
+            crate::outbound::prometheus::read(&state.outbound, r, g, state.clock.now()).await;
         s.readings.insert(g.name.clone(), reading);
     }
     Ok(s)

@@ -75,7 +75,9 @@ async fn signals_fact(
         }
         let reading = match (readings.and_then(|m| m.get(&g.name)), r) {
             (Some(reading), _) => reading.clone(),
-            (None, Some(r)) => crate::outbound::prometheus::read(&state.outbound, r, g).await,
+            (None, Some(r)) => {
+                crate::outbound::prometheus::read(&state.outbound, r, g, state.clock.now()).await
+            }
             (None, None) => return None,
         };
         match (&reading.error, reading.treatment) {

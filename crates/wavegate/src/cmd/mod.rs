@@ -27,7 +27,7 @@ use crate::cli::{Cli, Command};
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Token { command, remote } => token::run(command, &remote).await,
         Command::Flag { command, remote } => flag::run(command, &remote).await,
         Command::Env { command, remote } => env::run(command, &remote).await,

@@ -8,7 +8,7 @@ use wavegate_core::text::redact_urls_in;
 
 use crate::cli::{LogFormat, ServeArgs};
 use crate::failure::Failure;
-use crate::input::{parse_interval, parse_tick};
+use crate::input::{parse_interval, parse_tick, secret_file};
 use crate::output::redact_url;
 
 /// Runs `wavegate serve`.
@@ -56,6 +56,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let access = access(&args)?;
     let (guard, check_secret) = outbound(&args)?;
+    let prometheus_access = prometheus_access(&args)?;
     wavegate_store::check_location(&args.db).map_err(|e| Failure::Input(format!("--db: {e}")))?;
     crate::telemetry::init(matches!(args.log_format, LogFormat::Json));
     // One server per SQLite file: two would both lead the controller on it.
@@ -91,6 +92,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut state =
         wavegate_server::state_for(store).await.context("Failed to load the configuration")?;
     state.outbound.prometheus_url = args.prometheus_url.clone();
+    state.outbound.prometheus_access = prometheus_access;
     state.leadership.lease = lease;
     state.reverify_every = reverify;
     state.routing.event_budget.set(args.events_per_token);
@@ -183,9 +185,7 @@ fn access(args: &ServeArgs) -> anyhow::Result<wavegate_server::access::Access> {
         access.cors_origins.push(parsed);
     }
     if let Some(path) = &args.metrics_token_file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Failure::Input(format!("--metrics-token-file: cannot read {}: {e}", path.display()))
-        })?;
+        let text = secret_file("--metrics-token-file", path)?;
         let token = text.trim();
         if token.len() < 16 || token.contains(char::is_whitespace) {
             return Err(Failure::Input(format!(
@@ -212,9 +212,7 @@ fn outbound(
         .map_err(|e| Failure::Input(format!("--allow-outbound: {e}")))?;
     let secret = match &args.check_secret_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Failure::Input(format!("--check-secret-file: cannot read {}: {e}", path.display()))
-            })?;
+            let text = secret_file("--check-secret-file", path)?;
             let secret = wavegate_server::outbound::SigningSecret::new(&text).map_err(|e| {
                 Failure::Input(format!("--check-secret-file: {}: {e}", path.display()))
             })?;
@@ -223,6 +221,48 @@ fn outbound(
         None => None,
     };
     Ok((wavegate_server::outbound::Guard::new(policy), secret))
+}
+
+/// `--prometheus-bearer-file`, `--prometheus-basic-auth-file`, `--prometheus-header` and
+/// `--prometheus-ca-file` as the access to `--prometheus-url`, or a usage error that names the
+/// flag and file and never what the file holds.
+fn prometheus_access(
+    args: &ServeArgs,
+) -> anyhow::Result<wavegate_server::outbound::prometheus::Access> {
+    use wavegate_server::outbound::prometheus::{Access, AccessSpec};
+    let mut spec = AccessSpec::default();
+    let mut what = Vec::new();
+    if let Some(path) = &args.prometheus_bearer_file {
+        spec.bearer = Some(secret_file("--prometheus-bearer-file", path)?);
+        what.push("--prometheus-bearer-file");
+    }
+    if let Some(path) = &args.prometheus_basic_auth_file {
+        spec.basic = Some(secret_file("--prometheus-basic-auth-file", path)?);
+        what.push("--prometheus-basic-auth-file");
+    }
+    for given in args.prometheus_headers.iter().filter(|h| !h.trim().is_empty()) {
+        let Some((name, value)) = given.split_once('=') else {
+            return Err(Failure::Input(format!(
+                "--prometheus-header {:?}: use NAME=VALUE or NAME=@FILE",
+                given.split(['=', ':']).next().unwrap_or_default()
+            ))
+            .into());
+        };
+        let value = match value.strip_prefix('@') {
+            Some(file) => secret_file(&format!("--prometheus-header {name}"), file.as_ref())?,
+            None => value.to_owned(),
+        };
+        spec.headers.push((name.to_owned(), value));
+        what.push("--prometheus-header");
+    }
+    if let Some(path) = &args.prometheus_ca_file {
+        spec.ca_pem = Some(secret_file("--prometheus-ca-file", path)?.into_bytes());
+        what.push("--prometheus-ca-file");
+    }
+    Access::new(spec).map_err(|e| {
+        let flags = what.join(", ");
+        Failure::Input(format!("{flags}: {e}")).into()
+    })
 }
 
 /// For a SQLite database, an exclusive lock on `<file>.lock` beside it, held while the server

@@ -145,7 +145,11 @@ fn help_explains_the_commands() {
             && text.contains("127.0.0.1:8470")
             && text.contains("--allow-outbound <CIDR|HOST>")
             && text.contains("WAVEGATE_ALLOW_OUTBOUND")
-            && text.contains("--check-secret-file <FILE>"),
+            && text.contains("--check-secret-file <FILE>")
+            && text.contains("--prometheus-bearer-file <FILE>")
+            && text.contains("--prometheus-basic-auth-file <FILE>")
+            && text.contains("--prometheus-header <NAME=VALUE|NAME=@FILE>")
+            && text.contains("--prometheus-ca-file <FILE>"),
         "{text}"
     );
 }

@@ -221,3 +221,66 @@ fn issue_18_plan_lint_forecasts_in_json_and_refuses_a_bad_tick() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--tick"), "{}", stderr(&o));
 }
+
+/// Issue 18, item 3: `serve --prometheus-*` read credentials from files and refuse bad ones with
+/// a usage error that names the flag and the file, never what the file holds.
+#[test]
+fn issue_18_prometheus_credentials_are_checked_and_never_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let db = db.to_str().unwrap();
+    let file = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let basic = file("basic", "no-colon-s3cret\n");
+    let empty = file("empty", "\n");
+    let spaced = file("spaced", "two s3cret words\n");
+    let header = file("header", "s3cret\u{7}\n");
+    let pem = file("ca.pem", "not a s3cret certificate\n");
+    let token = file("token", "s3cret-token\n");
+    let url = ["--prometheus-url", "http://127.0.0.1:9090"];
+    for (args, says) in [
+        (vec!["--prometheus-bearer-file", token.as_str()], "--prometheus-url"),
+        (
+            vec![url[0], url[1], "--prometheus-basic-auth-file", basic.as_str()],
+            "--prometheus-basic-auth-file: basic authentication must be one line `user:password`",
+        ),
+        (vec![url[0], url[1], "--prometheus-bearer-file", empty.as_str()], "is empty"),
+        (
+            vec![url[0], url[1], "--prometheus-bearer-file", spaced.as_str()],
+            "the bearer token must be one word",
+        ),
+        (
+            vec![url[0], url[1], "--prometheus-bearer-file", "/nonexistent/token"],
+            "--prometheus-bearer-file: cannot read /nonexistent/token",
+        ),
+        (vec![url[0], url[1], "--prometheus-header", "X-Key"], "use NAME=VALUE or NAME=@FILE"),
+        (
+            vec![url[0], url[1], "--prometheus-header", &format!("X-Key=@{header}")],
+            "the value of header X-Key holds characters a header cannot carry",
+        ),
+        (vec![url[0], url[1], "--prometheus-header", "Bad Name=x"], "is not a header name"),
+        (vec![url[0], url[1], "--prometheus-ca-file", pem.as_str()], "--prometheus-ca-file"),
+        (
+            vec![
+                url[0],
+                url[1],
+                "--prometheus-bearer-file",
+                token.as_str(),
+                "--prometheus-basic-auth-file",
+                basic.as_str(),
+            ],
+            "cannot be used with",
+        ),
+    ] {
+        let mut all = vec!["--db", db, "--listen", "127.0.0.1:0"];
+        all.extend(args.iter().copied());
+        let (code, err) = serve(&all);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("s3cret"), "{args:?}: {err}");
+    }
+    assert!(!std::path::Path::new(db).exists(), "no database was created");
+}
