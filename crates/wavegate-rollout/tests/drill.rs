@@ -73,3 +73,34 @@ fn a_plan_without_waves_is_refused_not_a_panic() {
     let err = run(&p, &scenario("clean")).unwrap_err();
     assert!(err.contains("has no waves"), "{err}");
 }
+
+/// Issue 18 item 5: a plan with a watch after its last wave rehearses a late fault (the wave
+/// after the last is the watch): it is caught during the watch; without it, the watch ends
+/// and the holdback is released.
+#[test]
+fn a_late_fault_is_caught_during_the_watch() {
+    let text = include_str!("../../../examples/checkout-v2.yaml")
+        .replace("blackouts:", "watch: { for: 24h, holdback: 5% }\nblackouts:");
+    let p: PlanSpec = parse_yaml(&text).unwrap();
+    let late: Scenario = parse_yaml(
+        "name: late\nrate: 100\nbaseline: { error_rate: 0.01, latency_ms: 120, latency_sd_ms: 30 }\n\
+         faults:\n  - { kind: error_rate, factor: 5, from_wave: 4 }\n\
+         expect: { outcome: rolled_back, by: error-rate }\n",
+    )
+    .unwrap();
+    let report = run(&p, &late).unwrap();
+    assert!(report.passed, "{report:#?}");
+    assert!(
+        report.timeline.iter().any(|e| e.event == "watch: 1d with 5% held back"),
+        "{:#?}",
+        report.timeline
+    );
+    assert!(report.timeline.iter().all(|e| !e.event.starts_with("release")), "{report:#?}");
+    let clean = run(&p, &scenario("clean")).unwrap();
+    assert!(clean.passed, "{clean:#?}");
+    assert!(clean.timeline.iter().any(|e| e.event.starts_with("release: the holdback ends")));
+    assert!(clean.simulated_seconds >= 24 * 3600, "the watch lasted its day");
+    // Without a watch the same fault is never seen: the rollout completed before it.
+    let unwatched = run(&plan(), &late).unwrap();
+    assert_eq!(unwatched.outcome, "completed");
+}

@@ -27,3 +27,4 @@ mod streams;
 mod support;
 mod tamper;
 mod unleash;
+mod watch;
