@@ -297,15 +297,20 @@ async fn the_snapshot_file_serves_when_the_server_is_gone_even_after_a_restart()
 async fn search_rollout() -> (TestServer, String, String) {
     let server = TestServer::start().await;
     server.apply(&flags()).await;
+    let id = start_search_rollout(&server).await;
+    let token = server.token("server-sdk").await;
+    (server, id, token)
+}
+
+/// Stores a plan for `search` (25% → 100%) and starts it; the rollout's id.
+async fn start_search_rollout(server: &TestServer) -> String {
     let plan = Plan::new("p", "search").waves(&["{ exposure: 25% }", "{ exposure: 100% }"]);
     server.admin.post_yaml("/api/v1/plans", &plan.to_string()).await;
     let started = server
         .admin
         .call(reqwest::Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p"})))
         .await;
-    let id = started["id"].as_str().unwrap().to_owned();
-    let token = server.token("server-sdk").await;
-    (server, id, token)
+    started["id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,13 +372,7 @@ async fn answers_from_before_a_start_stay_out_of_the_arms_however_late_they_are_
         client.exposure_of("search", &e, &ctx);
         client.exposure("search", &e.variant, &ctx);
     }
-    let plan = Plan::new("p", "search").waves(&["{ exposure: 25% }", "{ exposure: 100% }"]);
-    server.admin.post_yaml("/api/v1/plans", &plan.to_string()).await;
-    let started = server
-        .admin
-        .call(reqwest::Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p"})))
-        .await;
-    let id = started["id"].as_str().unwrap().to_owned();
+    let id = start_search_rollout(&server).await;
     let mut rx = client.changes();
     while client.evaluate("search", &context(2).0).unwrap().version != Some(2) {
         until_changed(&client, &mut rx, "the rollout's flag version").await;

@@ -20,7 +20,7 @@ use wavegate_rollout::sim::Rng;
 use wavegate_server::clock::Clock as _;
 use wavegate_testkit::fixtures::{Plan, on_off};
 
-use crate::support::{TestApp, spawn_app};
+use crate::support::{TestApp, errors_guardrail, spawn_app};
 
 /// Users evaluating the flag each simulated second.
 const RATE: usize = 60;
@@ -36,14 +36,8 @@ const MAX_SECONDS: i64 = 900;
 const BASE_ERROR: f64 = 0.01;
 
 fn plan() -> String {
-    let guardrail = "guardrails:
-  - { name: errors, metric: error, comparison: absolute, tolerance: 0.05, mde: 0.05, min_sample: 100, action: rollback }
-runbook: { errors: look }
-";
-    Plan::new("p", "checkout")
-        .section(guardrail)
-        .waves(&["{ exposure: 20% }", "{ exposure: 50% }", "{ exposure: 100% }"])
-        .to_string()
+    let waves = ["{ exposure: 20% }", "{ exposure: 50% }", "{ exposure: 100% }"];
+    Plan::new("p", "checkout").section(&errors_guardrail(100)).waves(&waves).to_string()
 }
 
 /// How events reach the server.

@@ -5,20 +5,13 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use wavegate_testkit::fixtures::{Plan, on_off};
+use wavegate_testkit::fixtures::on_off;
 
-use crate::support::{TestApp, spawn_app};
+use crate::support::{TestApp, errors_plan, spawn_app};
 
 /// Three waves behind an error-rate guardrail; no approvals, so a passing wave promotes.
 fn plan() -> String {
-    let guardrail = "guardrails:
-  - { name: errors, metric: error, comparison: absolute, tolerance: 0.05, mde: 0.05, min_sample: 50, action: rollback }
-runbook: { errors: look }
-";
-    Plan::new("p1", "checkout")
-        .section(guardrail)
-        .waves(&["{ exposure: 20% }", "{ exposure: 50% }", "{ exposure: 100% }"])
-        .to_string()
+    errors_plan(&["{ exposure: 20% }", "{ exposure: 50% }", "{ exposure: 100% }"], "")
 }
 
 /// One OFREP answer as the application kept it: who, which variant, from which flag version,
@@ -105,7 +98,7 @@ async fn events_count_only_in_the_wave_whose_configuration_produced_them() {
     let before = evaluate(&app, &client, 0..300).await;
     assert!(before.iter().all(|a| a.version == 1 && a.variant == "off"));
     app.clock.advance(chrono::Duration::minutes(1));
-    let id = app.start("p1").await;
+    let id = app.start("p").await;
     let wave1 = evaluate(&app, &client, 1000..1400).await;
     assert!(wave1.iter().all(|a| a.version == 2), "starting wrote the exposure as version 2");
     // Bulk answers carry the version too.

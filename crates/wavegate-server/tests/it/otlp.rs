@@ -7,9 +7,9 @@ use prost::Message as _;
 use serde_json::json;
 use wavegate_protocols::otlp::pb;
 use wavegate_server::clock::Clock as _;
-use wavegate_testkit::fixtures::{Plan, on_off, on_off_flag};
+use wavegate_testkit::fixtures::{on_off, on_off_flag};
 
-use crate::support::{TestApp, spawn_app};
+use crate::support::{TestApp, errors_plan, spawn_app};
 
 fn kv(key: &str, v: &str) -> pb::KeyValue {
     let value = pb::any_value::Value::StringValue(v.into());
@@ -90,11 +90,7 @@ async fn protobuf_answer(app: &TestApp, token: &str, body: Vec<u8>) -> (StatusCo
 }
 
 fn plan(otel: &str) -> String {
-    let guardrail = "guardrails:
-  - { name: errors, metric: error, comparison: absolute, tolerance: 0.05, mde: 0.05, min_sample: 50, action: rollback }
-runbook: { errors: look }
-";
-    Plan::new("p", "checkout").section(&format!("{guardrail}{otel}")).to_string()
+    errors_plan(&["{ exposure: 20% }", "{ exposure: 100% }"], otel)
 }
 
 /// Which variant the server serves `user` now.

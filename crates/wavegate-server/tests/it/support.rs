@@ -181,15 +181,31 @@ impl TestApp {
     }
 }
 
-/// Plan `name` for `flag`: two waves (20% → 100%) behind an error-rate guardrail that rolls
-/// back, requested by admin, approved by bob.
+/// The error-rate guardrail the rollout tests judge by (tolerance and design effect 5 points,
+/// rolls back) with at least `min_sample` per arm, and its runbook entry.
+pub fn errors_guardrail(min_sample: u32) -> String {
+    format!(
+        "guardrails:
+  - {{ name: errors, metric: error, comparison: absolute, tolerance: 0.05, mde: 0.05, min_sample: {min_sample}, action: rollback }}
+runbook: {{ errors: look }}
+"
+    )
+}
+
+/// Plan `p` of flag `checkout` with [`errors_guardrail`] (50 per arm), `waves`, and `extra`
+/// sections (whole YAML lines); requested by admin, no approvals.
+pub fn errors_plan(waves: &[&str], extra: &str) -> String {
+    Plan::new("p", "checkout")
+        .section(&format!("{}{extra}", errors_guardrail(50)))
+        .waves(waves)
+        .to_string()
+}
+
+/// Plan `name` for `flag`: two waves (20% → 100%) behind [`errors_guardrail`] (50 per arm),
+/// requested by admin, approved by bob.
 pub fn guarded_plan(name: &str, flag: &str) -> String {
-    let guardrail = "guardrails:
-  - { name: errors, metric: error, comparison: absolute, tolerance: 0.05, mde: 0.05, min_sample: 50, action: rollback }
-runbook: { errors: look }
-";
     Plan::new(name, flag)
         .owners("{ requester: admin, approvers: [bob] }")
-        .section(guardrail)
+        .section(&errors_guardrail(50))
         .to_string()
 }

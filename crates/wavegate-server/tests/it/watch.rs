@@ -4,20 +4,16 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use wavegate_testkit::fixtures::{Plan, on_off};
+use wavegate_testkit::fixtures::on_off;
 
-use crate::support::{TestApp, spawn_app};
+use crate::support::{TestApp, errors_plan, spawn_app};
 
 fn plan() -> String {
-    let guardrail = "guardrails:
-  - { name: errors, metric: error, comparison: absolute, tolerance: 0.05, mde: 0.05, min_sample: 50, action: rollback }
-runbook: { errors: look }
-watch: { for: 1h, holdback: 10% }
-";
-    Plan::new("p", "checkout")
-        .section(guardrail)
-        .waves(&["{ exposure: 20% }", "{ exposure: 100% }"])
-        .to_string()
+    errors_plan(
+        &["{ exposure: 20% }", "{ exposure: 100% }"],
+        "watch: { for: 1h, holdback: 10% }
+",
+    )
 }
 
 /// Users `users` evaluate over OFREP and report outcomes (stamped with the flag version);
