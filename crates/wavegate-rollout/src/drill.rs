@@ -198,6 +198,7 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
         (plan.guardrails.iter().filter_map(|g| g.window).map(|w| w.secs()).max().unwrap_or(300)
             / tick)
             .max(1) as usize;
+    let quantiled = plan.guardrails.iter().any(|g| g.quantile.is_some());
     while elapsed < horizon && !r.state.is_terminal() && !matches!(r.state, State::Paused { .. }) {
         elapsed += tick;
         ticks += 1;
@@ -233,6 +234,21 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
             let lt = rng.normal_moments(nt, lat_t, b.latency_sd_ms);
             let lc = rng.normal_moments(nc, b.latency_ms, b.latency_sd_ms);
             add("latency_ms", lt, lc);
+            // Quantile guardrails read sketches: up to 64 draws per arm and tick, each standing
+            // for its share of the tick's requests (no draws otherwise, so older seeds replay).
+            if quantiled {
+                let arms = [
+                    (&mut signals.latency.treatment, nt, lat_t),
+                    (&mut signals.latency.control, nc, b.latency_ms),
+                ];
+                for (sketch, n, mean) in arms {
+                    let draws = n.min(64);
+                    for i in 0..draws {
+                        let x = (mean + b.latency_sd_ms * rng.normal()).max(0.0);
+                        sketch.add_n(x, n / draws + u64::from(i < n % draws));
+                    }
+                }
+            }
             signals.exposures.treatment.merge(&Moments { n: nt as f64, ..Moments::default() });
             signals.exposures.control.merge(&Moments { n: nc as f64, ..Moments::default() });
             signals.last_event_at = Some(now);

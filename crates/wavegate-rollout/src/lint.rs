@@ -6,7 +6,7 @@ use serde_saphyr::Spanned;
 use wavegate_core::flagfile::{FlagFileError, parse_yaml};
 
 use crate::blackout::Blackout;
-use crate::plan::{Comparison, PlanSpec, Risk};
+use crate::plan::{Comparison, Direction, PlanSpec, Risk, SignalSource};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -338,6 +338,28 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
                     g.name
                 ),
             );
+        }
+        if let Some(q) = g.quantile {
+            let why = if !(q > 0.0 && q < 1.0) {
+                Some(format!("quantile is {q}; give one between 0 and 1, like 0.95 or 0.99"))
+            } else if g.metric != crate::arms::LATENCY_MS || g.source != SignalSource::Events {
+                Some("quantile judges the events' latency_ms sketches: set metric: latency_ms and source: events".to_owned())
+            } else if g.harmful != Direction::Increase {
+                Some(
+                    "a quantile guardrail guards against latency rising: harmful: increase"
+                        .to_owned(),
+                )
+            } else if g.comparison == Comparison::Bound && g.bound.is_none() {
+                Some(
+                    "comparison: bound needs the bound the quantile must stay under, in ms"
+                        .to_owned(),
+                )
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                push(Error, guard_at(i), "bad-quantile", format!("guardrail {:?}: {why}", g.name));
+            }
         }
         if g.failure_limit.is_some_and(|n| n > MAX_FAILURE_LIMIT) {
             push(

@@ -220,6 +220,18 @@ pub struct Signals {
     /// conditions, pause and rollback still act; nothing is promoted).
     #[serde(default)]
     pub freeze: Option<String>,
+    /// The arms' latency sketches (what quantile guardrails judge).
+    #[serde(skip)]
+    pub latency: ArmSketches,
+}
+
+/// Per-arm latency sketches.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ArmSketches {
+    /// Treatment.
+    pub treatment: crate::sketch::Sketch,
+    /// Control.
+    pub control: crate::sketch::Sketch,
 }
 
 /// What the adapters must do.
@@ -397,6 +409,13 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
                 next.last_seen.insert(g.name.clone(), now);
             }
             if reading.is_some() {
+                actions.push(Action::RecordVerdict { wave: r.wave, report: report.clone() });
+            }
+            report
+        } else if g.quantile.is_some() {
+            let (t, c) = (&signals.latency.treatment, &signals.latency.control);
+            let report = crate::stats::judge_quantile(g, t, c);
+            if t.count() > 0 || c.count() > 0 {
                 actions.push(Action::RecordVerdict { wave: r.wave, report: report.clone() });
             }
             report

@@ -263,6 +263,11 @@ pub struct GuardrailSpec {
     /// Samples per arm before a pass is possible (default 100).
     #[serde(default = "min_sample_default")]
     pub min_sample: u64,
+    /// For `metric: latency_ms` from events: judge this quantile (e.g. 0.95, 0.99) instead of
+    /// the mean. `comparison: bound` holds the treatment's quantile to `bound` (an SLO: p95
+    /// ≤ 300 ms); `relative`/`absolute` to the control's quantile plus `tolerance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<f64>,
     /// False-alarm rate (default 0.05).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alpha: Option<f64>,

@@ -32,11 +32,7 @@ impl Sketch {
 
     /// Adds a non-negative value (negative and non-finite values are ignored).
     pub fn add(&mut self, x: f64) {
-        if !(x.is_finite() && x >= 0.0) {
-            return;
-        }
-        let idx = if x < 1e-9 { ZERO } else { (x.ln() / gamma().ln()).ceil() as i32 };
-        *self.counts.entry(idx).or_default() += 1;
+        self.add_n(x, 1);
     }
 
     /// Adds another sketch.
@@ -49,6 +45,26 @@ impl Sketch {
     /// Total count.
     pub fn count(&self) -> u64 {
         self.counts.values().sum()
+    }
+
+    /// How many values lie above `x` (each bucket counted by its representative value, so
+    /// within the sketch's 2% relative accuracy).
+    pub fn count_above(&self, x: f64) -> u64 {
+        let g = gamma();
+        self.counts
+            .iter()
+            .filter(|(idx, _)| **idx != ZERO && 2.0 * g.powi(**idx) / (g + 1.0) > x)
+            .map(|(_, c)| c)
+            .sum()
+    }
+
+    /// Adds `n` copies of a non-negative value (as [`Sketch::add`] does one).
+    pub fn add_n(&mut self, x: f64, n: u64) {
+        if !(x.is_finite() && x >= 0.0) || n == 0 {
+            return;
+        }
+        let idx = if x < 1e-9 { ZERO } else { (x.ln() / gamma().ln()).ceil() as i32 };
+        *self.counts.entry(idx).or_default() += n;
     }
 
     /// The q-quantile (0..=1), within 2% relative error; `None` when empty.

@@ -121,6 +121,9 @@ pub struct VerdictReport {
     /// over the wave), its failure limit and the readings it used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readings: Option<crate::readings::Window>,
+    /// For a quantile guardrail: the arms' quantiles and the threshold judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantiles: Option<QuantileReport>,
 }
 
 impl VerdictReport {
@@ -141,8 +144,83 @@ impl VerdictReport {
             log_lr: None,
             threshold: None,
             readings: None,
+            quantiles: None,
         }
     }
+}
+
+/// What a quantile guardrail compared.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct QuantileReport {
+    /// The quantile (e.g. 0.95).
+    pub q: f64,
+    /// The treatment's quantile, when it has data.
+    pub treatment: Option<f64>,
+    /// The control's quantile, when it has data.
+    pub control: Option<f64>,
+    /// The value the treatment's quantile is held to: the bound, or the control's quantile
+    /// plus the tolerance.
+    pub threshold: Option<f64>,
+    /// Treatment observations above the threshold.
+    pub above: u64,
+    /// The share allowed above it: 1 − q.
+    pub allowed: f64,
+}
+
+/// Judges a quantile guardrail from the arms' latency sketches. The treatment's q-quantile is
+/// at most the threshold exactly when at most 1 − q of its requests exceed it, so the judgement
+/// is the controller's always-valid test of a proportion against a bound: the share of
+/// treatment requests above the threshold against 1 − q (design effect: that share doubled).
+/// With a fixed `bound` (an SLO) the test is exactly always-valid; against the control, the
+/// threshold is the control's running quantile plus the tolerance, a plug-in estimate that
+/// settles as the control arm grows.
+pub fn judge_quantile(
+    g: &GuardrailSpec,
+    treatment: &crate::sketch::Sketch,
+    control: &crate::sketch::Sketch,
+) -> VerdictReport {
+    let q = g.quantile.unwrap_or(0.5).clamp(0.0001, 0.9999);
+    let (tq, cq) = (treatment.quantile(q), control.quantile(q));
+    let threshold = match g.comparison {
+        Comparison::Bound => g.bound,
+        Comparison::Relative => cq.map(|c| c * (1.0 + g.tolerance)),
+        Comparison::Absolute => cq.map(|c| c + g.tolerance),
+    };
+    let allowed = 1.0 - q;
+    let above = threshold.map_or(0, |t| treatment.count_above(t));
+    let exceed = Moments::bernoulli(treatment.count() as f64, above as f64);
+    let proportion = GuardrailSpec {
+        comparison: Comparison::Bound,
+        bound: Some(allowed),
+        harmful: Direction::Increase,
+        tolerance: 0.0,
+        mde: Some(allowed),
+        quantile: None,
+        ..g.clone()
+    };
+    let mut report = match threshold {
+        Some(_) => judge(&proportion, &exceed, &Moments::default()),
+        None => {
+            let mut r = VerdictReport::inconclusive(g, exceed, Moments::default());
+            r.explanation = "no control data yet to set the threshold".into();
+            r
+        }
+    };
+    let p = format!("p{}", (q * 100.0 * 100.0).round() / 100.0);
+    let ms = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"));
+    report.explanation = format!(
+        "{p} treatment {} ms, control {} ms, held to {} ms: {above} of {} treatment requests above it ({:.2}% allowed); {}",
+        ms(tq),
+        ms(cq),
+        ms(threshold),
+        treatment.count(),
+        allowed * 100.0,
+        report.explanation
+    );
+    report.tolerance = g.tolerance;
+    report.quantiles =
+        Some(QuantileReport { q, treatment: tq, control: cq, threshold, above, allowed });
+    report
 }
 
 /// Samples per arm before any verdict (or `min_sample`, if smaller).
@@ -605,4 +683,76 @@ pub fn judge_reading(g: &GuardrailSpec, r: Option<&Reading>) -> VerdictReport {
         report.explanation = format!("reading shows harm {harm:.4} ≤ {threshold}");
     }
     report
+}
+
+#[cfg(test)]
+mod quantile_tests {
+    use crate::plan::GuardrailSpec;
+    use crate::sim::Rng;
+    use crate::sketch::Sketch;
+    use crate::stats::{Verdict, judge_quantile};
+
+    fn guardrail(comparison: &str, extra: serde_json::Value) -> GuardrailSpec {
+        let mut g = serde_json::json!({"name": "p95", "metric": "latency_ms", "quantile": 0.95,
+            "comparison": comparison, "min_sample": 200, "action": "rollback"});
+        g.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(g).unwrap()
+    }
+
+    /// `n` latencies around 100 ms, a share `slow` of them at 400 ms.
+    fn latencies(rng: &mut Rng, n: usize, slow: f64) -> Sketch {
+        let mut s = Sketch::default();
+        for _ in 0..n {
+            let x = if rng.uniform() < slow { 400.0 } else { 100.0 + 10.0 * rng.normal() };
+            s.add(x.max(0.0));
+        }
+        s
+    }
+
+    #[test]
+    fn a_slo_on_the_p95_passes_when_held_and_fails_when_the_tail_grows() {
+        let mut rng = Rng::new(3);
+        let slo = guardrail("bound", serde_json::json!({"bound": 200.0}));
+        let ok = judge_quantile(&slo, &latencies(&mut rng, 5000, 0.01), &Sketch::default());
+        assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.explanation);
+        let q = ok.quantiles.unwrap();
+        assert!(q.treatment.unwrap() < 200.0 && q.threshold == Some(200.0), "{q:?}");
+        let bad = judge_quantile(&slo, &latencies(&mut rng, 5000, 0.15), &Sketch::default());
+        assert_eq!(bad.verdict, Verdict::Fail, "{}", bad.explanation);
+        assert!(bad.explanation.starts_with("p95 treatment 39"), "{}", bad.explanation);
+        assert!(bad.explanation.contains("held to 200.0 ms"), "{}", bad.explanation);
+    }
+
+    #[test]
+    fn against_the_control_the_tail_is_compared_with_tolerance() {
+        let mut rng = Rng::new(5);
+        let g = guardrail("relative", serde_json::json!({"tolerance": 0.2}));
+        let control = latencies(&mut rng, 5000, 0.0);
+        let same = judge_quantile(&g, &latencies(&mut rng, 5000, 0.0), &control);
+        assert_ne!(same.verdict, Verdict::Fail, "{}", same.explanation);
+        // The means barely move (10% slow requests), the p95 does.
+        let tail = judge_quantile(&g, &latencies(&mut rng, 5000, 0.10), &control);
+        assert_eq!(tail.verdict, Verdict::Fail, "{}", tail.explanation);
+        let none = judge_quantile(&g, &control, &Sketch::default());
+        assert_eq!(none.verdict, Verdict::Inconclusive, "{}", none.explanation);
+    }
+
+    #[test]
+    fn a_a_false_alarms_stay_rare_when_looking_every_batch() {
+        let g = guardrail("relative", serde_json::json!({"tolerance": 0.1}));
+        let mut alarms = 0;
+        for seed in 0..40 {
+            let mut rng = Rng::new(seed);
+            let (mut t, mut c) = (Sketch::default(), Sketch::default());
+            for _ in 0..20 {
+                t.merge(&latencies(&mut rng, 100, 0.02));
+                c.merge(&latencies(&mut rng, 100, 0.02));
+                if judge_quantile(&g, &t, &c).verdict == Verdict::Fail {
+                    alarms += 1;
+                    break;
+                }
+            }
+        }
+        assert!(alarms <= 4, "{alarms} of 40 A/A runs failed");
+    }
 }

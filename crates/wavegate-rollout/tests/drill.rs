@@ -104,3 +104,25 @@ fn a_late_fault_is_caught_during_the_watch() {
     let unwatched = run(&plan(), &late).unwrap();
     assert_eq!(unwatched.outcome, "completed");
 }
+
+/// Issue 18 item 3: a p99 guardrail is drilled on sketches of the simulated latencies: a clean
+/// release completes, and a slower new variant is rolled back by it (the mean guardrail is gone
+/// from this plan, so only the quantile can see it).
+#[test]
+fn a_p99_guardrail_is_drilled_on_the_simulated_latencies() {
+    let text = include_str!("../../../examples/checkout-v2.yaml").replace(
+        "  - name: latency\n    metric: latency_ms\n    comparison: relative\n",
+        "  - name: p99\n    quantile: 0.99\n    metric: latency_ms\n    comparison: relative\n",
+    );
+    let p: PlanSpec = parse_yaml(&text).unwrap();
+    assert_eq!(p.guardrails[1].quantile, Some(0.99));
+    let clean = run(&p, &scenario("clean")).unwrap();
+    assert!(clean.passed, "{clean:#?}");
+    let slow: Scenario = parse_yaml(
+        "name: slow\nrate: 100\nbaseline: { error_rate: 0.01, latency_ms: 120, latency_sd_ms: 30 }\n\
+         faults:\n  - { kind: latency, add_ms: 60 }\nexpect: { outcome: paused, by: p99 }\n",
+    )
+    .unwrap();
+    let report = run(&p, &slow).unwrap();
+    assert!(report.passed, "{report:#?}");
+}

@@ -392,6 +392,19 @@ pub async fn signals(state: &AppState, r: &Rollout) -> ServiceResult<Signals> {
         }
         s.last_event_at = Some(s.last_event_at.map_or(a.last_at, |t| t.max(a.last_at)));
     }
+    // Latency sketches, for quantile guardrails only (one more query).
+    if r.plan.guardrails.iter().any(|g| g.quantile.is_some()) {
+        for sk in state.store.sketches(&r.id, r.signal_wave() as i64).await? {
+            if sk.metric != wavegate_rollout::arms::LATENCY_MS {
+                continue;
+            }
+            let sketch = wavegate_rollout::sketch::Sketch::from_counts(sk.counts);
+            match sk.arm.as_str() {
+                "treatment" => s.latency.treatment.merge(&sketch),
+                _ => s.latency.control.merge(&sketch),
+            }
+        }
+    }
     for g in r.plan.guardrails.iter().filter(|g| g.source == SignalSource::Prometheus) {
         let reading =
             crate::outbound::prometheus::read(&state.outbound, r, g, state.clock.now()).await;

@@ -18,6 +18,7 @@ mod openapi;
 mod otlp;
 mod outbound;
 mod prometheus;
+mod quantile;
 mod rollouts;
 mod scopes;
 mod scorecard;
