@@ -293,8 +293,8 @@ fn int_kv(key: &str, value: i64) -> pb::KeyValue {
 }
 
 /// One trace of [`TRACE_SPANS`] spans for `user`, served `variant`, ending by `now_ns`: its
-/// root (the server span, which carries the evaluation event) and database and HTTP client
-/// spans go to `app`, its database spans to `db`. `trace` numbers the trace, for its ids.
+/// root (the server span, which carries the evaluation event), HTTP client and internal spans
+/// go to `app`, its database spans to `db`. `trace` numbers the trace, for its ids.
 fn trace(
     trace: usize,
     user: usize,
