@@ -123,7 +123,7 @@ pub struct VerdictReport {
     pub readings: Option<crate::readings::Window>,
     /// For a quantile guardrail: the arms' quantiles and the threshold judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quantiles: Option<QuantileReport>,
+    pub quantiles: Option<Box<QuantileReport>>,
 }
 
 impl VerdictReport {
@@ -219,7 +219,7 @@ pub fn judge_quantile(
     );
     report.tolerance = g.tolerance;
     report.quantiles =
-        Some(QuantileReport { q, treatment: tq, control: cq, threshold, above, allowed });
+        Some(Box::new(QuantileReport { q, treatment: tq, control: cq, threshold, above, allowed }));
     report
 }
 
