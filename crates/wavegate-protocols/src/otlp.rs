@@ -730,6 +730,47 @@ mod tests {
         assert!(err.to_string().contains("more than 32 MiB"), "{err}");
     }
 
+    proptest::proptest! {
+        /// No body, however malformed, makes decoding panic: arbitrary bytes in every encoding,
+        /// and valid requests with bytes flipped, cut short or gzip-wrapped.
+        #[test]
+        fn no_input_panics(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024),
+            flips in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u8>()), 0..8),
+            cut in 0usize..4096,
+            kind in 0u8..4,
+        ) {
+            use std::io::Write as _;
+            let types = [Some("application/x-protobuf"), Some("application/json"), Some("text/plain"), None];
+            for ct in types {
+                for enc in [None, Some("gzip"), Some("br")] {
+                    let _ = decode(&bytes, ct, enc);
+                }
+            }
+            let mut valid = match kind {
+                0 | 1 => request().encode_to_vec(),
+                _ => serde_json::json!({"resourceSpans": [{"scopeSpans": [{"spans": [{
+                    "traceId": "0101", "spanId": "02", "startTimeUnixNano": "18446744073709551615",
+                    "events": [{"name": "feature_flag", "timeUnixNano": -1}],
+                    "attributes": [{"key": "k", "value": {"intValue": "9223372036854775808"}}]}]}]}]})
+                    .to_string()
+                    .into_bytes(),
+            };
+            for (at, b) in &flips {
+                if !valid.is_empty() {
+                    let i = at % valid.len();
+                    valid[i] ^= b;
+                }
+            }
+            valid.truncate(cut.max(1).min(valid.len()));
+            let ct = if kind < 2 { "application/x-protobuf" } else { "application/json" };
+            let _ = decode(&valid, Some(ct), None);
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&valid).unwrap();
+            let _ = decode(&gz.finish().unwrap(), Some(ct), Some("gzip"));
+        }
+    }
+
     #[test]
     fn answers_are_standard() {
         let ok = success(Encoding::Protobuf, 0, "");
