@@ -249,7 +249,12 @@ impl IntoApi<api::rollouts::Rollout> for (&RolloutRow, &Rollout) {
             waves: r.plan.waves.len() as u64,
             // A stored rollout whose plan lacks its wave is shown, not a panic (`step`
             // escalates it).
-            exposure: r.plan.waves.get(r.wave).map(|w| w.exposure.to_string()),
+            // What the flag serves: a watch's holdback stays off until the rollout completes.
+            exposure: r
+                .plan
+                .waves
+                .get(r.wave)
+                .map(|_| r.plan.exposure_at(r.wave, r.state == State::Completed).to_string()),
             requester: r.requester.clone(),
             approvals: r.approvals.iter().map(IntoApi::into_api).collect(),
             approvals_needed: r.plan.approvals_needed(),

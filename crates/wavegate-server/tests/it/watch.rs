@@ -68,6 +68,7 @@ async fn watching(app: &TestApp) -> String {
         "{status}"
     );
     assert!(audited(app, "rollout.watch").await);
+    assert_eq!(status["exposure"], "90%", "the status says what is served: {status}");
     id
 }
 
@@ -83,7 +84,11 @@ async fn the_watch_releases_the_holdback_at_its_end() {
     app.clock.advance(chrono::Duration::minutes(31));
     app.tick().await;
     let status = app.rollout(&id).await;
-    assert_eq!(status["state"], "completed", "{status}");
+    assert_eq!(
+        (status["state"].clone(), status["exposure"].clone()),
+        (json!("completed"), json!("100%")),
+        "{status}"
+    );
     assert!(audited(&app, "rollout.release").await);
     assert_eq!(rollout_rule(&app).await["split"], json!({"on": "100%", "off": "0%"}));
     // The watch's traffic was judged apart from the last wave's.
