@@ -52,10 +52,15 @@ pub enum NotifyEvent {
     Completed,
     /// Held clean at 100% for the settle time: the flag can be removed from code.
     Stale,
+    /// A signed checkpoint of the audit chain's head (`serve --checkpoint-key`): kept outside
+    /// the database, it lets `wavegate audit verify --checkpoints` detect a log cut short or
+    /// rewritten. Only targets that name it hear of it.
+    Checkpoint,
 }
 
 impl NotifyEvent {
-    /// Every event, in the order of a rollout's life (a target hears all by default).
+    /// Every rollout event, in the order of a rollout's life (a target hears all of them by
+    /// default; `Checkpoint` only when it names it).
     pub const ALL: [NotifyEvent; 7] = [
         NotifyEvent::ApprovalRequested,
         NotifyEvent::Promoted,
@@ -76,6 +81,7 @@ impl NotifyEvent {
             NotifyEvent::Escalated => "escalated",
             NotifyEvent::Completed => "completed",
             NotifyEvent::Stale => "stale",
+            NotifyEvent::Checkpoint => "checkpoint",
         }
     }
 }

@@ -751,6 +751,13 @@ pub async fn notifications(store: Arc<dyn Store>) {
     assert_eq!((delivered.len(), delivered[0].event.as_str()), (1, "rolled_back"));
     let q = crate::DeliveryQuery { target: Some("nobody".into()), limit: 10, ..Default::default() };
     assert!(store.deliveries(&q).await.unwrap().is_empty());
+    // A checkpoint of the entry a notice reports is another delivery to the same target.
+    store.enqueue_deliveries(0, &[d(7, "checkpoint"), d(7, "checkpoint")]).await.unwrap();
+    assert_eq!(store.notify_cursor().await.unwrap(), 7, "a checkpoint leaves the cursor");
+    let q = crate::DeliveryQuery { limit: 10, ..Default::default() };
+    let events: Vec<String> =
+        store.deliveries(&q).await.unwrap().into_iter().map(|d| d.event).collect();
+    assert_eq!(events, ["checkpoint", "rolled_back", "promoted"], "once per event too");
 
     store.delete_notify_target("pager", &change("alice", 4)).await.unwrap();
     assert!(matches!(
@@ -763,7 +770,7 @@ pub async fn notifications(store: Arc<dyn Store>) {
             .await
             .unwrap()
             .len(),
-        2,
+        3,
         "the log stays"
     );
     assert_eq!(verify_chain(&*store).await, 3, "create, update, remove");

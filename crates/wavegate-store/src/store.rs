@@ -995,7 +995,7 @@ impl Store for SqlStore {
         let mut tx = self.db.begin().await?;
         for d in rows {
             sqlx::query(
-                "INSERT INTO notify_deliveries (audit_seq, target, audience, event, rollout, environment, status, attempts, next_at, payload, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $7, $7) ON CONFLICT (audit_seq, target) DO NOTHING",
+                "INSERT INTO notify_deliveries (audit_seq, target, audience, event, rollout, environment, status, attempts, next_at, payload, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $7, $7) ON CONFLICT (audit_seq, target, event) DO NOTHING",
             )
             .bind(d.audit_seq)
             .bind(&d.target)

@@ -155,7 +155,8 @@ pub enum NotifyCommand {
         #[arg(long, default_value = "json", value_parser = ["json", "slack"])]
         format: String,
         /// Events it hears of, comma-separated (default: all of approval_requested, promoted,
-        /// paused, rolled_back, escalated, completed, stale).
+        /// paused, rolled_back, escalated, completed, stale); `checkpoint` (only when named)
+        /// sends each signed audit checkpoint too.
         #[arg(long, value_delimiter = ',')]
         events: Vec<String>,
         /// Environments it hears of, comma-separated (default: all).

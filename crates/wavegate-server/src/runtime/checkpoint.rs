@@ -1,6 +1,7 @@
 //! Signs a checkpoint of the audit chain's head ([`crate::checkpoint`]) at start, every
 //! [`CheckpointConfig::every`], and after every rollout decision ([`Record::decided`]), and
-//! writes it to the operator's checkpoint directory. A chain that does not verify is never
+//! writes it to the operator's checkpoint directory and to the notification targets that name
+//! the `checkpoint` event. A chain that does not verify is never
 //! signed: the checkpoints stop at the last head known good, and the log says why.
 //!
 //! [`Record::decided`]: crate::record::Record::decided
@@ -115,5 +116,9 @@ pub async fn checkpoint(
         public_key: cfg.signer.public_key().to_owned(),
         latest: Some(cp.clone()),
     });
+    // And to the notification targets that ask for checkpoints, outside the database too.
+    if let Err(e) = crate::runtime::notify::enqueue_checkpoint(state, &cp).await {
+        tracing::error!(seq, error = %e, "could not queue the checkpoint for notification targets");
+    }
     Ok(Some(cp))
 }

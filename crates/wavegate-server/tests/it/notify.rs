@@ -315,3 +315,63 @@ async fn signed_targets_sign_each_request_and_never_show_their_secret() {
         wavegate_server::runtime::notify::signature("another-secret-entirely", ts, &body)
     );
 }
+
+/// Issue 16 item 2: signed checkpoints also go to the notification targets that name the
+/// `checkpoint` event (none hears it by default), whole, so the receiver can keep them for
+/// `audit verify --checkpoints`; one for the entry a rollback notice reports goes out too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_go_to_the_targets_that_ask_for_them() {
+    use wavegate_server::checkpoint::Signer;
+    let app = spawn_app().await;
+    let (auditors_url, auditors) = receiver(0, false).await;
+    let (all_url, all) = receiver(0, false).await;
+    let targets = [
+        (
+            "auditors",
+            json!({"audience": "manager", "url": auditors_url, "events": ["checkpoint", "rolled_back"]}),
+        ),
+        ("everything", json!({"audience": "on-call", "url": all_url})),
+    ];
+    for (name, spec) in targets {
+        let path = format!("/api/v1/notifications/targets/{name}");
+        let r = app.admin(Method::PUT, &path, Some(spec)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    let id = start(&app).await;
+    let r = app.command(&id, "rollback", "checkpoint drill").await;
+    assert_eq!(r.body["state"], "rolled_back", "{:?}", r.body);
+    let signer = Signer::from_pkcs8(Signer::generate_pem().unwrap().as_bytes()).unwrap();
+    let key = signer.public_key().to_owned();
+    let cfg = wavegate_server::runtime::checkpoint::CheckpointConfig {
+        signer: Arc::new(signer),
+        dir: None,
+        every: Duration::from_secs(3600),
+    };
+    let cp = wavegate_server::runtime::checkpoint::checkpoint(&app.state, &cfg).await.unwrap();
+    let cp = cp.expect("a head to sign");
+    let _stop = notifier(&app, Duration::from_secs(5));
+
+    until("the checkpoint and the rollback notice", WAIT, || async {
+        auditors.lock().await.len() >= 2
+    })
+    .await;
+    let seen = auditors.lock().await.clone();
+    let events: Vec<&str> = seen.iter().map(|(e, _)| e.as_str()).collect();
+    assert!(events.contains(&"checkpoint") && events.contains(&"rolled_back"), "{events:?}");
+    let body = &seen.iter().find(|(e, _)| e == "checkpoint").unwrap().1;
+    assert_eq!(body["audit_seq"], cp.seq, "{body}");
+    // The checkpoint signs the rollback's own entry: both deliveries share its sequence number.
+    let rollback = &seen.iter().find(|(e, _)| e == "rolled_back").unwrap().1;
+    assert_eq!(rollback["audit_seq"], cp.seq, "{rollback}");
+    let sent: wavegate_server::checkpoint::Checkpoint =
+        serde_json::from_value(body["checkpoint"].clone()).unwrap();
+    assert_eq!(sent, cp);
+    wavegate_server::checkpoint::verify(&sent, Some(&key)).expect("the signature verifies");
+    assert!(body["text"].as_str().unwrap().contains("audit verify --checkpoints"), "{body}");
+    // The target that asked for every rollout event hears the rollback, not the checkpoint.
+    until("the other target's rollback notice", WAIT, || async { !all.lock().await.is_empty() })
+        .await;
+    assert!(all.lock().await.iter().all(|(e, _)| e != "checkpoint"));
+    let log = deliveries(&app, "?target=auditors").await;
+    assert!(log.iter().any(|d| d["event"] == "checkpoint"), "{log:?}");
+}

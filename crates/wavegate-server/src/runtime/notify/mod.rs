@@ -164,6 +164,49 @@ pub async fn enqueue_new(state: &AppState) -> StoreResult<usize> {
     }
 }
 
+/// Queues `checkpoint` for every notification target that names the `checkpoint` event
+/// (none hears it by default); returns how many. Keyed by the checkpoint's sequence number, so
+/// the same checkpoint is never queued twice for a target.
+pub async fn enqueue_checkpoint(
+    state: &AppState,
+    checkpoint: &crate::checkpoint::Checkpoint,
+) -> StoreResult<usize> {
+    let event = wavegate_api::notify::NotifyEvent::Checkpoint;
+    let ctx = serde_json::json!({ "checkpoint": checkpoint });
+    let mut rows = Vec::new();
+    for t in state.store.notify_targets().await? {
+        let Ok(target) = serde_json::from_value::<TargetSpec>(t.spec) else { continue };
+        if target.withheld || !target.events.contains(&event) {
+            continue;
+        }
+        let text = render::text(&target, event, &ctx).unwrap_or_else(|e| {
+            tracing::warn!(target = %t.name, error = %e, "notification template failed; sending the default");
+            let mut plain = target.clone();
+            plain.templates.clear();
+            render::text(&plain, event, &ctx).unwrap_or_default()
+        });
+        if text.is_empty() {
+            continue;
+        }
+        rows.push(NewDelivery {
+            audit_seq: checkpoint.seq,
+            target: t.name,
+            audience: target.audience.as_str().into(),
+            event: event.as_str().into(),
+            rollout: String::new(),
+            environment: String::new(),
+            payload: render::payload(&target, event, &text, &ctx, checkpoint.seq),
+            at: state.clock.now(),
+        });
+    }
+    // The cursor only moves forward (the store keeps the greater), so 0 leaves it as it is.
+    state.store.enqueue_deliveries(0, &rows).await?;
+    if !rows.is_empty() {
+        state.metrics.notifications_queued.inc_by(rows.len() as u64);
+    }
+    Ok(rows.len())
+}
+
 /// Starts a task for each due delivery not already being sent.
 ///
 /// The in-flight set stays locked from reading the due list until every new task is

@@ -163,6 +163,10 @@ pub fn default_template(audience: Audience, event: Event) -> &'static str {
         (OnCall, Completed) => {
             "[{{ environment }}] {{ rollout.id }} {{ rollout.plan }} completed at 100%."
         }
+        (Manager | OnCall, Checkpoint) => {
+            "Audit checkpoint: entry {{ checkpoint.seq }} (head {{ checkpoint.hash }}) signed at {{ checkpoint.at }} by {{ checkpoint.key }}. Keep it: `wavegate audit verify --checkpoints` checks the log against it."
+        }
+        (Executive | EndUser, Checkpoint) => "",
     }
 }
 
@@ -212,6 +216,16 @@ pub fn payload(
     audit_seq: i64,
 ) -> Value {
     match target.format {
+        // A checkpoint is sent whole, so the receiver can keep it for `audit verify`.
+        Format::Json if event == Event::Checkpoint => json!({
+            "event": event.as_str(),
+            "title": title(event),
+            "audience": target.audience.as_str(),
+            "text": text,
+            "checkpoint": ctx["checkpoint"],
+            "audit_seq": audit_seq,
+            "at": ctx["checkpoint"]["at"],
+        }),
         Format::Json => json!({
             "event": event.as_str(),
             "title": title(event),

@@ -36,6 +36,7 @@ pub fn title(event: Event) -> &'static str {
         Event::Escalated => "Escalated",
         Event::Completed => "Completed",
         Event::Stale => "Flag stale",
+        Event::Checkpoint => "Audit checkpoint",
     }
 }
 
