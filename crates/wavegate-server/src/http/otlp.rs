@@ -57,8 +57,11 @@ async fn post_traces(
             },
         )?;
     drop(body);
-    spend_budget(&state, &p, spans.len() as u64)?;
-    let got = crate::service::otlp::ingest(&state, &env, spans).await?;
+    // The budget is in events, as for the events API: what the spans make, not the spans.
+    let prepared = crate::service::otlp::prepare(&state, &env, &spans);
+    drop(spans);
+    spend_budget(&state, &p, prepared.event_count() as u64)?;
+    let got = prepared.commit(&state, &env).await?;
     let answer = otlp::success(encoding, 0, &got.warning());
     Ok(([(header::CONTENT_TYPE, encoding.content_type())], answer).into_response())
 }

@@ -151,9 +151,42 @@ fn events_of(span: &Span, ev: &Evaluation<'_>, user: &str, expose: bool) -> Vec<
     out
 }
 
+/// The events an export makes, validated and ready to count ([`Prepared::commit`]).
+pub struct Prepared {
+    got: Received,
+    events: Vec<Event>,
+    contexts: Vec<Checked>,
+    refused: u64,
+}
+
+impl Prepared {
+    /// How many exposure and outcome events the spans make: what the token's events-per-second
+    /// budget is charged (spans without an evaluation of a live rollout's flag cost nothing).
+    pub fn event_count(&self) -> usize {
+        self.events.len() + self.refused as usize
+    }
+
+    /// Counts the events in the arms of `env`'s live rollouts, committed before it returns.
+    pub async fn commit(self, state: &AppState, env: &str) -> ServiceResult<Received> {
+        let Prepared { mut got, events, contexts, refused } = self;
+        let out = count(state, env, events, contexts, None, Reporter::Spans).await?;
+        state.metrics.events_placed("otlp", "unattributed", got.without_user + refused);
+        got.counted = out.counted;
+        got.stale = out.stale;
+        got.unattributed = out.unattributed + got.without_user + refused;
+        Ok(got)
+    }
+}
+
 /// Counts `spans` exported for environment `env` (already authorised) in the arms of its live
-/// rollouts, committed before it returns.
+/// rollouts, committed before it returns ([`prepare`], then [`Prepared::commit`]).
 pub async fn ingest(state: &AppState, env: &str, spans: Vec<Span>) -> ServiceResult<Received> {
+    prepare(state, env, &spans).commit(state, env).await
+}
+
+/// Turns `spans` exported for environment `env` into the exposure and outcome events of its
+/// live rollouts' flags (validated as the events API validates them).
+pub fn prepare(state: &AppState, env: &str, spans: &[Span]) -> Prepared {
     let mut got = Received { spans: spans.len() as u64, ..Received::default() };
     let live_map = state.routing.live.load();
     let live: HashMap<&str, &LiveRollout> = live_map
@@ -162,7 +195,7 @@ pub async fn ingest(state: &AppState, env: &str, spans: Vec<Span>) -> ServiceRes
         .map(|((_, flag), ro)| (flag.as_str(), ro))
         .collect();
     if live.is_empty() {
-        return Ok(got);
+        return Prepared { got, events: Vec::new(), contexts: Vec::new(), refused: 0 };
     }
     let found: Vec<Vec<Evaluation<'_>>> = spans.iter().map(|s| evaluations(s, &live)).collect();
     // Trace roots with evaluations, for spans that inherit theirs.
@@ -202,7 +235,6 @@ pub async fn ingest(state: &AppState, env: &str, spans: Vec<Span>) -> ServiceRes
         got.evaluated += u64::from(evaluated);
         got.without_user += u64::from(without_user);
     }
-    drop(found);
     // Events the events API would refuse (an id too long, say) count nowhere.
     let mut kept = Vec::with_capacity(events.len());
     let mut contexts: Vec<Checked> = Vec::with_capacity(events.len());
@@ -216,12 +248,5 @@ pub async fn ingest(state: &AppState, env: &str, spans: Vec<Span>) -> ServiceRes
             Err(_) => refused += 1,
         }
     }
-    drop(live);
-    drop(live_map);
-    let out = count(state, env, kept, contexts, None, Reporter::Spans).await?;
-    state.metrics.events_placed("otlp", "unattributed", got.without_user + refused);
-    got.counted = out.counted;
-    got.stale = out.stale;
-    got.unattributed = out.unattributed + got.without_user + refused;
-    Ok(got)
+    Prepared { got, events: kept, contexts, refused }
 }

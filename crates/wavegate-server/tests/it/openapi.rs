@@ -633,8 +633,16 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     let clicks = json!({"events": vec![one; 11]});
     p.post("/api/v1/events", &sdk, clicks.clone()).await.is(S::UNPROCESSABLE_ENTITY);
     p.post("/api/v1/events", &sdk, clicks).await.is(S::TOO_MANY_REQUESTS);
-    // OTLP traces share the events' budget, counted in spans.
-    let spans = json!({"resourceSpans": [{"scopeSpans": [{"spans": vec![json!({}); 11]}]}]});
+    // OTLP traces share the events' budget, counted in the events their spans make.
+    let at = p.app.state.clock.now().timestamp_nanos_opt().unwrap().to_string();
+    let span = |i: usize| {
+        let attr = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
+        json!({"traceId": format!("{i:032x}"), "spanId": format!("{i:016x}"), "name": "checkout",
+            "events": [{"timeUnixNano": at, "name": "feature_flag.evaluation", "attributes": [
+                attr("feature_flag.key", "new-checkout"), attr("feature_flag.result.variant", "off"),
+                attr("feature_flag.context.id", &format!("otel-{i}"))]}]})
+    };
+    let spans = json!({"resourceSpans": [{"scopeSpans": [{"spans": (1..=6).map(span).collect::<Vec<_>>()}]}]});
     p.post("/v1/traces", &sdk, spans.clone()).await.is(S::TOO_MANY_REQUESTS);
     p.app.state.routing.event_budget.set(0);
     p.post("/v1/traces", &sdk, spans).await.is(S::OK);

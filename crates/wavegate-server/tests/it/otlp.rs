@@ -284,3 +284,34 @@ async fn refusals_are_clear() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body["message"].as_str().unwrap().contains("gzip"), "{:?}", r.body);
 }
+
+#[tokio::test]
+async fn the_budget_is_charged_the_events_spans_make_not_the_spans() {
+    let app = spawn_app().await;
+    app.prepare(&on_off(&["checkout"]), &plan("")).await;
+    app.start("p").await;
+    let sdk = app.token("server-sdk", &["prod"]).await;
+    app.clock.advance(chrono::Duration::seconds(30));
+    // One event a second, ten held for bursts.
+    app.state.routing.event_budget.set(1);
+    let now = app.now_ns();
+    let plain: Vec<pb::Span> = (0..=255u8).map(|i| span(i, i, &[], 5, false, now)).collect();
+    let r = app.traces(&sdk, &[], request(plain).encode_to_vec()).await;
+    assert_eq!(r.status, StatusCode::OK, "spans without an evaluation cost nothing");
+    let evaluated = || {
+        let spans = (0..20u8)
+            .map(|i| {
+                let mut s = span(i, i, &[], 5, false, now);
+                s.events.push(evaluation("checkout", "off", Some(&format!("u{i}")), now));
+                s
+            })
+            .collect();
+        request(spans).encode_to_vec()
+    };
+    assert_eq!(app.traces(&sdk, &[], evaluated()).await.status, StatusCode::OK);
+    let r = app.traces(&sdk, &[], evaluated()).await;
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (StatusCode::TOO_MANY_REQUESTS, json!("rate_limited"))
+    );
+}
