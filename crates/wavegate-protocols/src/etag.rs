@@ -6,7 +6,9 @@
 //!   filled in is hashed too (the answer may change with time alone).
 //! - Unleash features: a hash of the document's bytes.
 //!
-//! `If-None-Match` matches on any listed tag, or `*`.
+//! `If-None-Match` matches on any listed tag, or `*`, by RFC 9110's weak comparison: `W/"x"`
+//! matches `"x"` (proxies that compress a response weaken its ETag; the client then sends the
+//! weak form back, and must still get its 304).
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -30,12 +32,15 @@ pub fn of_bytes(body: &[u8]) -> String {
     quoted(&sha256_hex_bytes(body))
 }
 
-/// Whether the request's `If-None-Match` matches `etag`.
+/// Whether the request's `If-None-Match` matches `etag` (weak comparison: a `W/` prefix on
+/// either side is ignored).
 pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    let opaque = |t: &str| t.trim().strip_prefix("W/").unwrap_or(t.trim()).to_owned();
+    let ours = opaque(etag);
     headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == "*" || opaque(t) == ours))
 }
 
 /// `etag` as a header value.
@@ -46,4 +51,28 @@ pub fn header_value(etag: &str) -> HeaderValue {
 /// `304 Not Modified` carrying `etag`.
 pub fn not_modified(etag: &str) -> Response {
     (axum::http::StatusCode::NOT_MODIFIED, [(header::ETAG, header_value(etag))]).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly() {
+        let tag = "\"0123\"";
+        for v in ["\"0123\"", "W/\"0123\"", " \"x\", W/\"0123\" ", "*"] {
+            assert!(if_none_match(&headers(v), tag), "{v}");
+            assert!(if_none_match(&headers(v), "W/\"0123\""), "{v} against a weak tag");
+        }
+        for v in ["\"0124\"", "W/\"01\"", "0123", "w/\"0123\""] {
+            assert!(!if_none_match(&headers(v), tag), "{v}");
+        }
+        assert!(!if_none_match(&HeaderMap::new(), tag));
+    }
 }

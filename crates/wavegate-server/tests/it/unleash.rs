@@ -125,6 +125,9 @@ async fn etags_tokens_and_filters() {
     let etag = r.headers["etag"].to_str().unwrap().to_owned();
     let again = get(&app, "/api/client/features", &sdk, &[("if-none-match", &etag)]).await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    let weak = format!("W/{etag}");
+    let again = get(&app, "/api/client/features", &sdk, &[("if-none-match", &weak)]).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED, "weak comparison (RFC 9110)");
     // Unleash's token shape names the environment; the secret is the wavegate token.
     let all_envs = app.token("server-sdk", &["*"]).await;
     let shaped = format!("default:prod.{all_envs}");
