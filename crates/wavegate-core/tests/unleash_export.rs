@@ -317,3 +317,30 @@ proptest! {
         }
     }
 }
+
+/// Issue 21 item 2: a date rule on a field other than `currentTime` is marked approximate (with
+/// the reason), since unleash-client for Node compares the current time whatever the field; on
+/// `currentTime` it stays exact.
+#[test]
+fn date_rules_on_other_fields_are_approximate() {
+    let (_, ids) = export_segments(&segments());
+    let flag = |attribute: &str| -> FlagSpec {
+        serde_json::from_value(json!({
+            "variants": {"on": true, "off": false}, "default": "off",
+            "environments": {"prod": {"enabled": true, "rules": [{"name": "launch", "serve": "on",
+                "constraints": [{"attribute": attribute, "op": "date_after",
+                    "values": ["2026-06-01T00:00:00Z"]}]}]}}
+        }))
+        .unwrap()
+    };
+    let exact = export_flag("f", &flag("currentTime"), "prod", &ids);
+    assert!(exact.approximate.is_empty(), "{:?}", exact.approximate);
+    let other = export_flag("f", &flag("signupDate"), "prod", &ids);
+    assert_eq!(other.approximate.len(), 1, "{:?}", other.approximate);
+    assert!(
+        other.approximate[0].contains("`date_after` on `signupDate`"),
+        "{:?}",
+        other.approximate
+    );
+    assert!(other.approximate[0].contains("unleash-client for Node"), "{:?}", other.approximate);
+}

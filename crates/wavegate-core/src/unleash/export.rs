@@ -23,12 +23,15 @@
 //! (fewer contexts on) and records why in [`Exported::approximate`]: sub-percent cuts (rounded
 //! down), a `true` share of a split after a `false` one, a rule serving `false` to a percentage
 //! (later rules are exported as if it caught every context it matches), `in`/`not_in`/`eq`
-//! compared without case (Unleash compares those with case), and more than
+//! compared without case (Unleash compares those with case), `date_after`/`date_before` on a
+//! field other than `currentTime` (unleash-client for Node compares the current time whatever
+//! the field), and more than
 //! [`MAX_STRATEGIES`] strategies.
 
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use crate::context::CURRENT_TIME;
 use crate::flag::Stickiness;
 use crate::percent::Percent;
 use crate::spec::{ConstraintSpec, FlagSpec, Operator, RuleSpec, SegmentSpec};
@@ -123,8 +126,9 @@ pub fn export_constraint(c: &ConstraintSpec) -> (UnleashConstraint, bool) {
         Operator::SemverLt => ("SEMVER_LT", false, true),
         Operator::SemverEq => ("SEMVER_EQ", false, true),
         Operator::SemverGt => ("SEMVER_GT", false, true),
-        Operator::DateBefore => ("DATE_BEFORE", false, true),
-        Operator::DateAfter => ("DATE_AFTER", false, true),
+        // Unleash's specification compares `currentTime`; some SDKs ignore the field.
+        Operator::DateBefore => ("DATE_BEFORE", false, c.attribute == CURRENT_TIME),
+        Operator::DateAfter => ("DATE_AFTER", false, c.attribute == CURRENT_TIME),
         Operator::Regex => ("REGEX", false, true),
     };
     let case_insensitive = c.case_insensitive
@@ -172,10 +176,19 @@ impl Exporter<'_> {
     fn constraint(&mut self, c: &ConstraintSpec, at: &str) -> UnleashConstraint {
         let (u, exact) = export_constraint(c);
         if !exact {
-            self.note(format!(
-                "{at}: Unleash compares `{}` with case; it is exported case-sensitive",
-                c.op.as_str()
-            ));
+            self.note(match c.op {
+                Operator::DateBefore | Operator::DateAfter => format!(
+                    "{at}: `{}` on `{}`: unleash-client for Node compares the current time \
+                     whatever the field (SDKs on Unleash's Yggdrasil engine read the field), so \
+                     their answers differ",
+                    c.op.as_str(),
+                    c.attribute
+                ),
+                _ => format!(
+                    "{at}: Unleash compares `{}` with case; it is exported case-sensitive",
+                    c.op.as_str()
+                ),
+            });
         }
         u
     }
