@@ -37,6 +37,12 @@ pub fn cors_by(
         header::IF_MATCH,
         HeaderName::from_static("x-api-key"),
         HeaderName::from_static(ENV_HEADER),
+        // Unleash's frontend SDK (unleash-proxy-client, under the React, Vue and Svelte SDKs)
+        // sends these on every request; a preflight that refuses them leaves it with no toggles.
+        HeaderName::from_static("unleash-appname"),
+        HeaderName::from_static("unleash-sdk"),
+        HeaderName::from_static("unleash-connection-id"),
+        HeaderName::from_static("unleash-interval"),
     ];
     headers.extend_from_slice(extra_headers);
     CorsLayer::new()

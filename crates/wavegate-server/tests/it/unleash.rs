@@ -300,3 +300,26 @@ async fn sub_percent_splits_are_exported_rounded_down_and_flagged() {
     let doc = get(&app, "/api/client/features/fine", &sdk, &[]).await.body;
     assert_eq!(doc["strategies"][0]["parameters"]["rollout"], "12");
 }
+
+/// Issue 21 item 1: the preflight of `/api/frontend` allows the headers Unleash's frontend SDK
+/// (unleash-proxy-client) sends on every request, so a page on another origin gets its toggles.
+#[tokio::test]
+async fn the_frontend_preflight_allows_the_unleash_sdk_headers() {
+    let (app, _) = setup().await;
+    let asked = "authorization,content-type,unleash-appname,unleash-sdk,unleash-connection-id";
+    for path in ["/api/frontend", "/api/frontend/features/checkout"] {
+        let headers = [
+            ("origin", "https://shop.example.com"),
+            ("access-control-request-method", "GET"),
+            ("access-control-request-headers", asked),
+        ];
+        let r = app.raw(Method::OPTIONS, path, None, &headers, vec![]).await;
+        assert!(r.status.is_success(), "{path}: {}", r.status);
+        assert_eq!(r.headers["access-control-allow-origin"], "https://shop.example.com");
+        let allowed =
+            r.headers["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+        for h in asked.split(',') {
+            assert!(allowed.contains(h), "{path}: {h} not in {allowed}");
+        }
+    }
+}
