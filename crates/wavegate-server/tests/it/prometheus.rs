@@ -275,6 +275,18 @@ fn bound_plan(extra: &str) -> String {
         .to_string()
 }
 
+/// Asserts that rollout `id` was rolled back by `http-errors` failing on its second bad
+/// reading, judged in `mode` (`instant` or `range`); the failing verdict.
+async fn rolled_back_by_two_bad_readings(app: &TestApp, id: &str, mode: &str) -> serde_json::Value {
+    let s = app.rollout(id).await;
+    assert_eq!(s["state"], "rolled_back", "{s}");
+    let v = latest_verdict(app, id).await;
+    assert_eq!(v["verdict"], "fail", "{v}");
+    let readings = &v["report"]["readings"];
+    assert_eq!((readings["mode"].clone(), readings["bad"].clone()), (json!(mode), json!(2)), "{v}");
+    v
+}
+
 /// The latest verdict recorded for the guardrail `http-errors`.
 async fn latest_verdict(app: &TestApp, id: &str) -> serde_json::Value {
     let s = app.rollout(id).await;
@@ -334,16 +346,8 @@ async fn issue_18_one_noisy_reading_is_tolerated_with_failure_limit_1_two_in_a_r
     assert_eq!(app.rollout(&id).await["state"], "running");
     // The second bad reading in a row acts (the count came from the stored rollout row).
     app.tick().await;
-    let s = app.rollout(&id).await;
-    assert_eq!(s["state"], "rolled_back", "{s}");
-    let v = latest_verdict(&app, &id).await;
-    assert_eq!(v["verdict"], "fail", "{v}");
+    let v = rolled_back_by_two_bad_readings(&app, &id, "instant").await;
     let readings = &v["report"]["readings"];
-    assert_eq!(
-        (readings["mode"].clone(), readings["bad"].clone()),
-        (json!("instant"), json!(2)),
-        "{v}"
-    );
     let quoted = readings["readings"].as_array().unwrap();
     assert!(
         quoted.len() == 2
@@ -412,16 +416,8 @@ async fn issue_18_a_range_over_the_wave_tolerates_one_bad_step_and_rolls_back_on
 
     app.clock.advance(chrono::Duration::minutes(3));
     app.tick().await;
-    let s = app.rollout(&id).await;
-    assert_eq!(s["state"], "rolled_back", "{s}");
-    let v = latest_verdict(&app, &id).await;
-    assert_eq!(v["verdict"], "fail", "{v}");
+    let v = rolled_back_by_two_bad_readings(&app, &id, "range").await;
     let readings = &v["report"]["readings"];
-    assert_eq!(
-        (readings["mode"].clone(), readings["bad"].clone()),
-        (json!("range"), json!(2)),
-        "{v}"
-    );
     let bad: Vec<_> = readings["readings"]
         .as_array()
         .unwrap()
