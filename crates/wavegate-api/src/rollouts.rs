@@ -117,6 +117,63 @@ pub struct Approval {
     pub at: DateTime<Utc>,
 }
 
+/// A token whose contributions an admin left out of a rollout's verdicts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Exclusion {
+    /// The token's id (`tok_…`).
+    pub token: String,
+    /// Who excluded it.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// What one token contributed to a rollout's aggregates, every wave
+/// (`GET /api/v1/rollouts/{id}/contributions`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenContribution {
+    /// The token's id (empty for counts kept before contributions were kept per token).
+    pub token: String,
+    /// The principal it acts as (`null` when the token is not known, e.g. deleted).
+    #[schema(required = true)]
+    pub principal: Option<String>,
+    /// Its kind (`null` when not known).
+    #[schema(required = true)]
+    pub kind: Option<crate::tokens::TokenKind>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+    /// Whether the rollout's verdicts leave it out.
+    pub excluded: bool,
+    /// Its counts, by wave (1-based), arm and metric.
+    pub cells: Vec<ContributionCell>,
+    /// When it last contributed.
+    pub last_at: DateTime<Utc>,
+}
+
+/// One cell of a token's contribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ContributionCell {
+    /// The wave, 1-based (one past the last wave: the watch).
+    pub wave: i64,
+    /// `treatment` or `control`.
+    pub arm: String,
+    /// `exposure`, `error`, `latency_ms` or an outcome metric.
+    pub metric: String,
+    /// How many events.
+    pub n: f64,
+}
+
+/// `GET /api/v1/rollouts/{id}/contributions`: who contributed to a rollout's signals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Contributions {
+    /// The rollout's id.
+    pub id: String,
+    /// One entry per contributing token, the largest exposure count first.
+    pub tokens: Vec<TokenContribution>,
+}
+
 /// The public view of a rollout: what `POST /api/v1/rollouts`, `GET /api/v1/rollouts` and the
 /// commands answer. `GET /api/v1/rollouts/{id}` adds `verdicts`, `scorecard`, `signals`,
 /// `latency` and `runbook`.
@@ -164,6 +221,9 @@ pub struct Rollout {
     pub approvals: Vec<Approval>,
     /// Approvals a gated wave needs.
     pub approvals_needed: u32,
+    /// Tokens whose contributions the verdicts leave out.
+    #[serde(default)]
+    pub excluded_tokens: Vec<Exclusion>,
     /// The blackout window (or freeze) holding promotion, if any.
     #[schema(required = true)]
     pub blackout: Option<String>,
@@ -328,14 +388,18 @@ pub struct Scheduled {
     pub scheduled: Schedule,
 }
 
-/// `POST /api/v1/rollouts/{id}/{approve|reject|pause|resume|rollback}`; pause, reject and
-/// rollback need a reason. The answer is the [`Rollout`] after the command.
+/// `POST /api/v1/rollouts/{id}/{approve|reject|pause|resume|rollback|exclude|include}`; pause,
+/// reject, rollback and exclude need a reason; exclude and include name a token. The answer is
+/// the [`Rollout`] after the command.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutCommand {
     /// Why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// `exclude` and `include`: the token's id (`tok_…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// `GET /api/v1/rollouts/{id}/verdicts`: every stored verdict (oldest first) with the plan's

@@ -23,6 +23,9 @@ struct KnownToken {
     environments: Vec<String>,
     #[serde(default)]
     principal: String,
+    /// The token's id (`token_id` in the upstream's answer).
+    #[serde(default)]
+    token_id: String,
     checked_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -32,6 +35,7 @@ impl KnownToken {
             kind: TokenKind::parse(&self.kind)?,
             environments: self.environments.clone(),
             principal: self.principal.clone(),
+            token: self.token_id.clone(),
             // The upstream, which knows the token, refuses what it may not report.
             reports: true,
         })
@@ -110,6 +114,7 @@ impl Tokens {
                         .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect())
                         .unwrap_or_default(),
                     principal: text("principal"),
+                    token_id: text("token_id"),
                     checked_at: chrono::Utc::now(),
                 }))
             }

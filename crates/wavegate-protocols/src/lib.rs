@@ -84,6 +84,9 @@ pub struct Caller {
     pub environments: Vec<String>,
     /// The person or service the token belongs to (for logs).
     pub principal: String,
+    /// The token's public id (`tok_…`): the reports it sends are counted as its contributions
+    /// (empty where the id is not known).
+    pub token: String,
     /// Whether it may report usage (Unleash metrics, which feed rollouts' guardrails); an
     /// evaluation-only server-sdk token may not. A relay passes reports on and lets the
     /// upstream decide.

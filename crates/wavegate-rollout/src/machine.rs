@@ -92,6 +92,20 @@ pub struct Approval {
     pub at: DateTime<Utc>,
 }
 
+/// A token whose contributions (exposures, outcomes, spans, Unleash metrics) an admin left out
+/// of a rollout's verdicts: e.g. a leaked server-sdk token posting forged events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exclusion {
+    /// The token's id (`tok_…`).
+    pub token: String,
+    /// Who left it out.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
 /// One run of a plan. This is the stored rollout row (a storage format, hence serde).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rollout {
@@ -149,6 +163,10 @@ pub struct Rollout {
     /// When the plan's watch began (the last wave passed), if it has.
     #[serde(default)]
     pub watch_started_at: Option<DateTime<Utc>>,
+    /// Tokens whose contributions are left out of the verdicts (every wave's), in the order
+    /// they were excluded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_tokens: Vec<Exclusion>,
 }
 
 impl Rollout {
@@ -157,6 +175,11 @@ impl Rollout {
     /// judged on the watch's traffic alone, not diluted by the last wave's.
     pub fn signal_wave(&self) -> usize {
         self.wave + usize::from(self.watch_started_at.is_some())
+    }
+
+    /// The ids of the tokens whose contributions its verdicts leave out.
+    pub fn excluded_sources(&self) -> Vec<String> {
+        self.excluded_tokens.iter().map(|e| e.token.clone()).collect()
     }
 }
 
@@ -357,6 +380,7 @@ pub fn start(
         wave_flag_version: None,
         wave_exposed_at: None,
         watch_started_at: None,
+        excluded_tokens: Vec::new(),
     };
     let actions = vec![
         Action::SetExposure { wave: 0 },
@@ -720,6 +744,16 @@ pub enum Command {
     Resume,
     /// Restore the pre-rollout flag version now.
     Rollback,
+    /// Leave a token's contributions out of the verdicts from now on (a reason is needed).
+    Exclude {
+        /// The token's id.
+        token: String,
+    },
+    /// Count a token's contributions again.
+    Include {
+        /// The token's id.
+        token: String,
+    },
 }
 
 /// Applies a person's command.
@@ -830,6 +864,35 @@ pub fn command(
                 action: "rollout.rollback".into(),
                 details: with_reason(base, &reason, principal),
             });
+        }
+        Command::Exclude { token } => {
+            if r.excluded_tokens.iter().any(|e| &e.token == token) {
+                return Err(CommandError::InvalidState(format!(
+                    "token {token} is already excluded from rollout {}",
+                    r.id
+                )));
+            }
+            next.excluded_tokens.push(Exclusion {
+                token: token.clone(),
+                by: principal.to_owned(),
+                reason: why,
+                at: now,
+            });
+            let mut details = base;
+            details["token"] = json!(token);
+            actions.push(Action::Audit { action: "rollout.exclude_token".into(), details });
+        }
+        Command::Include { token } => {
+            if !r.excluded_tokens.iter().any(|e| &e.token == token) {
+                return Err(CommandError::InvalidState(format!(
+                    "token {token} is not excluded from rollout {}",
+                    r.id
+                )));
+            }
+            next.excluded_tokens.retain(|e| &e.token != token);
+            let mut details = base;
+            details["token"] = json!(token);
+            actions.push(Action::Audit { action: "rollout.include_token".into(), details });
         }
     }
     Ok((next, actions))

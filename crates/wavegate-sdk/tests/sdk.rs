@@ -348,7 +348,7 @@ async fn exposures_and_outcomes_reach_the_rollout_in_batches() {
     // 500 events, batches of 100: four went as each batch filled; flush sends the rest.
     client.flush().await.unwrap();
     assert_eq!(client.status().queued_events, 0);
-    let rows = server.store.aggregates(&id, 0).await.unwrap();
+    let rows = server.store.aggregates(&id, 0, &[]).await.unwrap();
     let n: f64 = rows.iter().filter(|r| r.metric == "error").map(|r| r.n).sum();
     assert_eq!(n, f64::from(exposed), "every outcome counted: {rows:?}");
     server.stop().await;
@@ -380,7 +380,7 @@ async fn answers_from_before_a_start_stay_out_of_the_arms_however_late_they_are_
     // The batch goes out after the start: most of it ("off") is what the rollout's rule now
     // serves those users, but it came from version 1, so none of it counts.
     client.flush().await.unwrap();
-    let rows = server.store.aggregates(&id, 0).await.unwrap();
+    let rows = server.store.aggregates(&id, 0, &[]).await.unwrap();
     assert!(rows.is_empty(), "late answers counted: {rows:?}");
     // Answers of the wave itself count.
     for i in 0..100 {
@@ -389,7 +389,7 @@ async fn answers_from_before_a_start_stay_out_of_the_arms_however_late_they_are_
         client.exposure_of("search", &e, &ctx);
     }
     client.flush().await.unwrap();
-    let rows = server.store.aggregates(&id, 0).await.unwrap();
+    let rows = server.store.aggregates(&id, 0, &[]).await.unwrap();
     let n: f64 = rows.iter().filter(|r| r.metric == "exposure").map(|r| r.n).sum();
     assert_eq!(n, 100.0, "{rows:?}");
     server.stop().await;
@@ -488,7 +488,7 @@ async fn a_batch_whose_answer_is_lost_after_the_commit_counts_once() {
     }
     client.flush().await.unwrap();
     assert_eq!(client.status().queued_events, 0);
-    let rows = server.store.aggregates(&id, 0).await.unwrap();
+    let rows = server.store.aggregates(&id, 0, &[]).await.unwrap();
     let n: f64 = rows.iter().filter(|r| r.metric == "exposure").map(|r| r.n).sum();
     assert_eq!(n, 70.0, "each exposure counted exactly once: {rows:?}");
     server.stop().await;

@@ -133,8 +133,9 @@ pub const TABLES: &[Table] = &[
             ("sum", Col::Real),
             ("sumsq", Col::Real),
             ("last_at", Col::Text),
+            ("source", Col::Text),
         ],
-        "rollout, wave, arm, metric",
+        "rollout, wave, arm, metric, source",
     ),
     (
         "sketches",
@@ -144,8 +145,9 @@ pub const TABLES: &[Table] = &[
             ("arm", Col::Text),
             ("metric", Col::Text),
             ("counts", Col::Text),
+            ("source", Col::Text),
         ],
-        "rollout, wave, arm, metric",
+        "rollout, wave, arm, metric, source",
     ),
     (
         "drills",
@@ -261,8 +263,12 @@ pub const ADDED_LATER: &[&str] = &[
 /// Columns added after the first backup format, each at a table's end: a backup taken before
 /// them has rows that many values short, restored with the value the migration that added the column
 /// gives existing rows ([`added_later_value`]).
-pub const COLUMNS_ADDED_LATER: &[(&str, &str)] =
-    &[("tokens", "user_admin"), ("tokens", "evaluate_only")];
+pub const COLUMNS_ADDED_LATER: &[(&str, &str)] = &[
+    ("tokens", "user_admin"),
+    ("tokens", "evaluate_only"),
+    ("aggregates", "source"),
+    ("sketches", "source"),
+];
 
 /// The value of column `column` added later for an older backup's `row` of `table`.
 fn added_later_value(table: &str, column: &str, row: &[Value]) -> Value {
@@ -274,6 +280,9 @@ fn added_later_value(table: &str, column: &str, row: &[Value]) -> Value {
             json!(i64::from(is(2, "admin") && is(6, "system")))
         }
         ("tokens", "evaluate_only") => json!(0),
+        // As migration 0018 (SQLite) / 0011 (PostgreSQL): counts from before contributions
+        // were kept per token belong to no token.
+        ("aggregates" | "sketches", "source") => json!(""),
         _ => Value::Null,
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{Change, Kind, NewToken, Put, Store, StoreError, StoreResult, TokenKind};
 
@@ -312,7 +312,9 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
     // Now another rollout of the flag may start.
     store.write_rollout(&second, &change("bob", 5)).await.unwrap();
 
-    let d = |arm: &str, n: f64, sum: f64| crate::AggregateDelta {
+    // Contributions are kept per token (`source`) and summed when read.
+    let src = |i: i32| if i % 2 == 0 { "tok_a" } else { "tok_b" };
+    let dsrc = |arm: &str, n: f64, sum: f64, source: &str| crate::AggregateDelta {
         rollout: "ro_2".into(),
         wave: 0,
         arm: arm.into(),
@@ -320,14 +322,18 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
         n,
         sum,
         sumsq: sum,
+        source: source.into(),
     };
-    let sk = |counts: &[(i32, u64)]| crate::SketchDelta {
+    let d = |arm: &str, n: f64, sum: f64| dsrc(arm, n, sum, "tok_a");
+    let sksrc = |counts: &[(i32, u64)], source: &str| crate::SketchDelta {
         rollout: "ro_2".into(),
         wave: 0,
         arm: "treatment".into(),
         metric: "latency_ms".into(),
         counts: counts.iter().copied().collect(),
+        source: source.into(),
     };
+    let sk = |counts: &[(i32, u64)]| sksrc(counts, "tok_a");
     store
         .add_aggregates(
             &[d("treatment", 10.0, 1.0), d("control", 90.0, 2.0)],
@@ -342,22 +348,25 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
         .add_aggregates(&[d("treatment", 5.0, 1.0)], &[sk(&[(11, 4)])], &[], Utc::now(), None)
         .await
         .unwrap();
-    let sketches = store.sketches("ro_2", 0).await.unwrap();
+    let sketches = store.sketches("ro_2", 0, &[]).await.unwrap();
     assert_eq!(
         sketches[0].counts,
         [(10, 2), (11, 5)].into_iter().collect(),
         "sketch counts add up"
     );
-    let rows = store.aggregates("ro_2", 0).await.unwrap();
+    let rows = store.aggregates("ro_2", 0, &[]).await.unwrap();
     let t = rows.iter().find(|r| r.arm == "treatment").unwrap();
     assert_eq!((t.n, t.sum), (15.0, 2.0));
-    assert!(store.aggregates("ro_2", 1).await.unwrap().is_empty());
+    assert!(store.aggregates("ro_2", 1, &[]).await.unwrap().is_empty());
 
     // Concurrent batches (which the stores commit in groups) all count, each once.
     let calls: Vec<_> = (0..40)
         .map(|i| {
-            let (store, deltas, sketches) =
-                (store.clone(), [d("control", 1.0, f64::from(i % 2))], [sk(&[(12, 1)])]);
+            let (store, deltas, sketches) = (
+                store.clone(),
+                [dsrc("control", 1.0, f64::from(i % 2), src(i))],
+                [sksrc(&[(12, 1)], src(i))],
+            );
             // Every call also sees user u0 (one row, whichever call wins) and its own user.
             let users = [
                 adopt("ro_2", "u0", "[\"a\"]", 10, None),
@@ -371,10 +380,24 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
     for c in calls {
         c.await.unwrap().unwrap();
     }
-    let rows = store.aggregates("ro_2", 0).await.unwrap();
+    let rows = store.aggregates("ro_2", 0, &[]).await.unwrap();
     let c = rows.iter().find(|r| r.arm == "control").unwrap();
     assert_eq!((c.n, c.sum), (130.0, 22.0), "40 concurrent batches on 90 + 2");
-    assert_eq!(store.sketches("ro_2", 0).await.unwrap()[0].counts.get(&12), Some(&40));
+    assert_eq!(store.sketches("ro_2", 0, &[]).await.unwrap()[0].counts.get(&12), Some(&40));
+    // Without tok_b's contributions (the odd calls, whose sums were 1).
+    let without_b = ["tok_b".to_owned()];
+    let rows = store.aggregates("ro_2", 0, &without_b).await.unwrap();
+    let c = rows.iter().find(|r| r.arm == "control").unwrap();
+    assert_eq!((c.n, c.sum), (110.0, 2.0), "tok_b's 20 batches left out");
+    let sketches = store.sketches("ro_2", 0, &without_b).await.unwrap();
+    assert_eq!(sketches[0].counts.get(&12), Some(&20));
+    assert_eq!(sketches[0].source, "", "read back summed over tokens");
+    let by_token = store.contributions("ro_2").await.unwrap();
+    let n_of = |s: &str, arm: &str| {
+        by_token.iter().filter(|c| c.source == s && c.arm == arm).map(|c| c.n).sum::<f64>()
+    };
+    assert_eq!((n_of("tok_a", "control"), n_of("tok_b", "control")), (110.0, 20.0));
+    assert_eq!(n_of("tok_a", "treatment"), 15.0);
     let users = store.adoption("ro_2", 10).await.unwrap();
     assert_eq!(users.len(), 2);
     assert_eq!((users[0].exposed, users[0].adopted), (1, 0), "u0 once");
@@ -455,6 +478,7 @@ pub async fn retried_batches_count_once(store: Arc<dyn Store>) {
         n,
         sum: n,
         sumsq: n,
+        source: "tok_k".into(),
     };
     let at = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
     assert!(store.add_aggregates(&[d(3.0)], &[], &[], at, Some("k1")).await.unwrap());
@@ -476,7 +500,7 @@ pub async fn retried_batches_count_once(store: Arc<dyn Store>) {
         applied += usize::from(c.await.unwrap());
     }
     assert_eq!(applied, 2, "one per key");
-    let n: f64 = store.aggregates("ro_k", 0).await.unwrap().iter().map(|r| r.n).sum();
+    let n: f64 = store.aggregates("ro_k", 0, &[]).await.unwrap().iter().map(|r| r.n).sum();
     assert_eq!(n, 3.0 + 1.0 + 1.0 + 20.0);
     // Forgotten keys count again; recent ones are kept.
     let later = at + chrono::Duration::hours(1);
@@ -790,8 +814,16 @@ pub async fn older_backups_restore(source: Arc<dyn Store>, target: Arc<dyn Store
     for t in crate::backup::ADDED_LATER {
         old.tables.shift_remove(*t);
     }
-    for row in old.tables.get_mut("tokens").unwrap() {
-        row.truncate(row.len() - crate::backup::COLUMNS_ADDED_LATER.len());
+    // An older backup had one aggregate and sketch row per cell, with no token: keep one
+    // token's rows, then cut every column added later off every table's rows.
+    for t in ["aggregates", "sketches"] {
+        old.tables.get_mut(t).unwrap().retain(|row| row.last() == Some(&json!("tok_a")));
+    }
+    for (table, rows) in old.tables.iter_mut() {
+        let later = crate::backup::COLUMNS_ADDED_LATER.iter().filter(|(t, _)| t == table).count();
+        for row in rows {
+            row.truncate(row.len() - later);
+        }
     }
     assert!(!old.tables.contains_key("adoption_users"));
     target.import(&old).await.unwrap();
@@ -799,6 +831,11 @@ pub async fn older_backups_restore(source: Arc<dyn Store>, target: Arc<dyn Store
     for (name, rows) in &back.tables {
         if crate::backup::ADDED_LATER.contains(&name.as_str()) {
             assert!(rows.is_empty(), "{name} restores empty");
+        } else if name == "aggregates" || name == "sketches" {
+            // They come back as counts of no token.
+            let cut: Vec<Vec<Value>> = rows.iter().map(|r| r[..r.len() - 1].to_vec()).collect();
+            assert_eq!(Some(&cut), old.tables.get(name), "{name} restores as it was");
+            assert!(rows.iter().all(|r| r.last() == Some(&json!(""))), "{name}: {rows:?}");
         } else if name != "tokens" {
             assert_eq!(Some(rows), old.tables.get(name), "{name} restores as it was");
         }

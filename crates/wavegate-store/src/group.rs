@@ -128,10 +128,11 @@ async fn run<W: AggregateWriter>(writer: W, mut jobs: mpsc::UnboundedReceiver<Jo
     }
 }
 
-type Key = (String, i64, String, String);
+/// (rollout, wave, arm, metric, source).
+type Key = (String, i64, String, String, String);
 
-/// Merges a group in key order into what it writes: one delta per cell (their sums), one sketch
-/// per (rollout, wave, arm, metric) (bucket counts added up), one adoption row per (rollout,
+/// Merges a group in key order into what it writes: one delta per cell and contributing token
+/// (their sums), one sketch per (rollout, wave, arm, metric, token) (bucket counts added up), one adoption row per (rollout,
 /// user) (the latest days, the cohort of the call queued last), and the latest `at`.
 pub(crate) fn merge(group: &[&Batch]) -> Batch {
     let mut cells: BTreeMap<Key, (f64, f64, f64)> = BTreeMap::new();
@@ -151,14 +152,16 @@ pub(crate) fn merge(group: &[&Batch]) -> Batch {
                 .or_insert_with(|| a.clone());
         }
         for d in &j.deltas {
-            let key = (d.rollout.clone(), d.wave, d.arm.clone(), d.metric.clone());
+            let key =
+                (d.rollout.clone(), d.wave, d.arm.clone(), d.metric.clone(), d.source.clone());
             let c = cells.entry(key).or_default();
             c.0 += d.n;
             c.1 += d.sum;
             c.2 += d.sumsq;
         }
         for s in &j.sketches {
-            let key = (s.rollout.clone(), s.wave, s.arm.clone(), s.metric.clone());
+            let key =
+                (s.rollout.clone(), s.wave, s.arm.clone(), s.metric.clone(), s.source.clone());
             let counts = sketches.entry(key).or_default();
             for (k, v) in &s.counts {
                 *counts.entry(*k).or_default() += v;
@@ -167,7 +170,7 @@ pub(crate) fn merge(group: &[&Batch]) -> Batch {
     }
     let deltas = cells
         .into_iter()
-        .map(|((rollout, wave, arm, metric), (n, sum, sumsq))| AggregateDelta {
+        .map(|((rollout, wave, arm, metric, source), (n, sum, sumsq))| AggregateDelta {
             rollout,
             wave,
             arm,
@@ -175,16 +178,18 @@ pub(crate) fn merge(group: &[&Batch]) -> Batch {
             n,
             sum,
             sumsq,
+            source,
         })
         .collect();
     let sketches = sketches
         .into_iter()
-        .map(|((rollout, wave, arm, metric), counts)| SketchDelta {
+        .map(|((rollout, wave, arm, metric, source), counts)| SketchDelta {
             rollout,
             wave,
             arm,
             metric,
             counts,
+            source,
         })
         .collect();
     Batch { deltas, sketches, adoption: users.into_values().collect(), at, key: None }
@@ -204,6 +209,7 @@ mod tests {
                 n,
                 sum,
                 sumsq: sum * sum,
+                source: "tok_a".into(),
             }],
             sketches: vec![SketchDelta {
                 rollout: "r".into(),
@@ -211,6 +217,7 @@ mod tests {
                 arm: arm.into(),
                 metric: "latency_ms".into(),
                 counts: buckets.iter().copied().collect(),
+                source: "tok_a".into(),
             }],
             adoption: vec![AdoptionDelta {
                 rollout: "r".into(),

@@ -284,10 +284,25 @@ pub trait Store: Send + Sync + 'static {
     async fn add_feedback(&self, rows: &[FeedbackRow]) -> StoreResult<Vec<i64>>;
     /// Feedback about `release`, oldest first.
     async fn feedback(&self, release: &str) -> StoreResult<Vec<FeedbackRow>>;
-    /// The sketches of one rollout wave: (arm, metric, bucket counts).
-    async fn sketches(&self, rollout: &str, wave: i64) -> StoreResult<Vec<SketchDelta>>;
-    /// The aggregates of one rollout wave.
-    async fn aggregates(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AggregateRow>>;
+    /// The sketches of one rollout wave, one per (arm, metric): bucket counts summed over the
+    /// contributing tokens, leaving out those whose ids are in `excluded`.
+    async fn sketches(
+        &self,
+        rollout: &str,
+        wave: i64,
+        excluded: &[String],
+    ) -> StoreResult<Vec<SketchDelta>>;
+    /// The aggregates of one rollout wave, one per (arm, metric), ordered by them: summed over
+    /// the contributing tokens, leaving out those whose ids are in `excluded`.
+    async fn aggregates(
+        &self,
+        rollout: &str,
+        wave: i64,
+        excluded: &[String],
+    ) -> StoreResult<Vec<AggregateRow>>;
+    /// What each token contributed to a rollout's aggregates, every wave, by (source, wave,
+    /// arm, metric).
+    async fn contributions(&self, rollout: &str) -> StoreResult<Vec<Contribution>>;
 
     /// Notification targets, by name.
     async fn notify_targets(&self) -> StoreResult<Vec<NotifyTargetRow>>;

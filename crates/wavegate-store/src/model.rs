@@ -327,6 +327,9 @@ pub struct AggregateDelta {
     pub sum: f64,
     /// Added sum of squares.
     pub sumsq: f64,
+    /// The token that contributed it (its id; empty when no token did): kept apart per
+    /// token so that an admin can leave one token's contributions out of a rollout's verdicts.
+    pub source: String,
 }
 
 /// One user's adoption of a rollout's new variant, as an event batch saw it (the adoption
@@ -387,6 +390,27 @@ pub struct SketchDelta {
     pub metric: String,
     /// Bucket index → added count.
     pub counts: std::collections::BTreeMap<i32, u64>,
+    /// The token that contributed it ([`AggregateDelta::source`]); empty in a sketch read back
+    /// summed over tokens.
+    pub source: String,
+}
+
+/// What one token contributed to one aggregate cell of a rollout (`GET
+/// /api/v1/rollouts/{id}/contributions`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    /// The token's id (empty: counts from before contributions were kept per token).
+    pub source: String,
+    /// Wave, 0-based.
+    pub wave: i64,
+    /// `treatment` or `control`.
+    pub arm: String,
+    /// Metric name.
+    pub metric: String,
+    /// Count.
+    pub n: f64,
+    /// When it last changed.
+    pub last_at: DateTime<Utc>,
 }
 
 /// A stored drill run (evidence for a plan version).

@@ -9,9 +9,9 @@ use sqlx::any::AnyRow;
 use wavegate_core::audit::ChainedEntry;
 
 use crate::{
-    AdoptionCount, AggregateRow, AuditRow, Delivery, DrillRow, FeedbackRow, Head, NotifyTargetRow,
-    RolloutRow, SketchDelta, StoreError, StoreResult, TokenKind, TokenRecord, VerdictRow,
-    VersionRecord,
+    AdoptionCount, AggregateRow, AuditRow, Contribution, Delivery, DrillRow, FeedbackRow, Head,
+    NotifyTargetRow, RolloutRow, SketchDelta, StoreError, StoreResult, TokenKind, TokenRecord,
+    VerdictRow, VersionRecord,
 };
 
 /// A timestamp's stored form.
@@ -179,13 +179,26 @@ pub(crate) fn adoption(r: &AnyRow) -> StoreResult<AdoptionCount> {
     })
 }
 
-pub(crate) fn aggregate(r: &AnyRow) -> StoreResult<AggregateRow> {
-    Ok(AggregateRow {
+/// An aggregate row with the token that contributed it.
+pub(crate) fn sourced_aggregate(r: &AnyRow) -> StoreResult<(String, AggregateRow)> {
+    let row = AggregateRow {
         arm: r.try_get("arm")?,
         metric: r.try_get("metric")?,
         n: r.try_get("n")?,
         sum: r.try_get("sum")?,
         sumsq: r.try_get("sumsq")?,
+        last_at: at(r, "last_at")?,
+    };
+    Ok((r.try_get("source")?, row))
+}
+
+pub(crate) fn contribution(r: &AnyRow) -> StoreResult<Contribution> {
+    Ok(Contribution {
+        source: r.try_get("source")?,
+        wave: r.try_get("wave")?,
+        arm: r.try_get("arm")?,
+        metric: r.try_get("metric")?,
+        n: r.try_get("n")?,
         last_at: at(r, "last_at")?,
     })
 }
@@ -197,6 +210,7 @@ pub(crate) fn sketch(r: &AnyRow) -> StoreResult<SketchDelta> {
         arm: r.try_get("arm")?,
         metric: r.try_get("metric")?,
         counts: from_text(&text(r, "counts")?, "sketch")?,
+        source: r.try_get("source")?,
     })
 }
 

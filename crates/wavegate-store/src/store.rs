@@ -20,10 +20,10 @@ use crate::backup::Backup;
 use crate::group::{AggregateWriter, Batch, GroupCommit};
 use crate::rows::{self, parse_ts, to_text, ts};
 use crate::{
-    AdoptionCount, AdoptionDelta, AggregateDelta, AggregateRow, AuditRow, Change, Delivery,
-    DeliveryAttempt, DeliveryQuery, DrillRow, Environment, FeedbackRow, Head, Kind, NewDelivery,
-    NewToken, NotifyTargetRow, Put, PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store,
-    StoreError, StoreResult, TokenRecord, VerdictRow, VersionRecord,
+    AdoptionCount, AdoptionDelta, AggregateDelta, AggregateRow, AuditRow, Change, Contribution,
+    Delivery, DeliveryAttempt, DeliveryQuery, DrillRow, Environment, FeedbackRow, Head, Kind,
+    NewDelivery, NewToken, NotifyTargetRow, Put, PutOutcome, RolloutRow, RolloutWrite, SketchDelta,
+    Store, StoreError, StoreResult, TokenRecord, VerdictRow, VersionRecord,
 };
 
 /// The store, on either database ([`SqlStore::open`] picks by the name it is given).
@@ -326,12 +326,13 @@ impl AggregateWriter for Db {
         };
         for d in &batch.sketches {
             let current: Option<String> = sqlx::query_scalar(
-                "SELECT counts FROM sketches WHERE rollout = $1 AND wave = $2 AND arm = $3 AND metric = $4",
+                "SELECT counts FROM sketches WHERE rollout = $1 AND wave = $2 AND arm = $3 AND metric = $4 AND source = $5",
             )
             .bind(&d.rollout)
             .bind(d.wave)
             .bind(&d.arm)
             .bind(&d.metric)
+            .bind(&d.source)
             .fetch_optional(&mut *tx)
             .await?;
             let mut counts: std::collections::BTreeMap<i32, u64> = match current {
@@ -342,21 +343,22 @@ impl AggregateWriter for Db {
                 *counts.entry(*k).or_default() += v;
             }
             sqlx::query(
-                "INSERT INTO sketches (rollout, wave, arm, metric, counts) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET counts = excluded.counts",
+                "INSERT INTO sketches (rollout, wave, arm, metric, counts, source) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (rollout, wave, arm, metric, source) DO UPDATE SET counts = excluded.counts",
             )
             .bind(&d.rollout)
             .bind(d.wave)
             .bind(&d.arm)
             .bind(&d.metric)
             .bind(to_text(&counts)?)
+            .bind(&d.source)
             .execute(&mut *tx)
             .await?;
         }
         for d in &batch.deltas {
             sqlx::query(
-                "INSERT INTO aggregates (rollout, wave, arm, metric, n, sum, sumsq, last_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (rollout, wave, arm, metric) DO UPDATE SET n = aggregates.n + excluded.n, sum = aggregates.sum + excluded.sum,
+                "INSERT INTO aggregates (rollout, wave, arm, metric, n, sum, sumsq, last_at, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (rollout, wave, arm, metric, source) DO UPDATE SET n = aggregates.n + excluded.n, sum = aggregates.sum + excluded.sum,
                  sumsq = aggregates.sumsq + excluded.sumsq, last_at = excluded.last_at",
             )
             .bind(&d.rollout)
@@ -367,6 +369,7 @@ impl AggregateWriter for Db {
             .bind(d.sum)
             .bind(d.sumsq)
             .bind(ts(batch.at))
+            .bind(&d.source)
             .execute(&mut *tx)
             .await?;
         }
@@ -869,14 +872,63 @@ impl Store for SqlStore {
         self.db.all(sqlx::query(sql).bind(since_day).bind(rollout), rows::adoption).await
     }
 
-    async fn aggregates(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AggregateRow>> {
-        let sql = "SELECT * FROM aggregates WHERE rollout = $1 AND wave = $2 ORDER BY arm, metric";
-        self.db.all(sqlx::query(sql).bind(rollout).bind(wave), rows::aggregate).await
+    async fn aggregates(
+        &self,
+        rollout: &str,
+        wave: i64,
+        excluded: &[String],
+    ) -> StoreResult<Vec<AggregateRow>> {
+        let sql = "SELECT * FROM aggregates WHERE rollout = $1 AND wave = $2 ORDER BY arm, metric, source";
+        let rows =
+            self.db.all(sqlx::query(sql).bind(rollout).bind(wave), rows::sourced_aggregate).await?;
+        let mut out: Vec<AggregateRow> = Vec::new();
+        for (source, a) in rows {
+            if excluded.contains(&source) {
+                continue;
+            }
+            match out.last_mut() {
+                Some(l) if l.arm == a.arm && l.metric == a.metric => {
+                    l.n += a.n;
+                    l.sum += a.sum;
+                    l.sumsq += a.sumsq;
+                    l.last_at = l.last_at.max(a.last_at);
+                }
+                _ => out.push(a),
+            }
+        }
+        Ok(out)
     }
 
-    async fn sketches(&self, rollout: &str, wave: i64) -> StoreResult<Vec<SketchDelta>> {
-        let sql = "SELECT * FROM sketches WHERE rollout = $1 AND wave = $2 ORDER BY arm, metric";
-        self.db.all(sqlx::query(sql).bind(rollout).bind(wave), rows::sketch).await
+    async fn sketches(
+        &self,
+        rollout: &str,
+        wave: i64,
+        excluded: &[String],
+    ) -> StoreResult<Vec<SketchDelta>> {
+        let sql =
+            "SELECT * FROM sketches WHERE rollout = $1 AND wave = $2 ORDER BY arm, metric, source";
+        let rows = self.db.all(sqlx::query(sql).bind(rollout).bind(wave), rows::sketch).await?;
+        let mut out: Vec<SketchDelta> = Vec::new();
+        for mut s in rows {
+            if excluded.contains(&s.source) {
+                continue;
+            }
+            s.source.clear();
+            match out.last_mut() {
+                Some(l) if l.arm == s.arm && l.metric == s.metric => {
+                    for (k, v) in s.counts {
+                        *l.counts.entry(k).or_default() += v;
+                    }
+                }
+                _ => out.push(s),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn contributions(&self, rollout: &str) -> StoreResult<Vec<Contribution>> {
+        let sql = "SELECT * FROM aggregates WHERE rollout = $1 ORDER BY source, wave, arm, metric";
+        self.db.all(sqlx::query(sql).bind(rollout), rows::contribution).await
     }
 
     async fn add_drill(&self, d: &DrillRow, change: &Change) -> StoreResult<i64> {

@@ -873,6 +873,35 @@ pub enum RolloutCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Which tokens contributed the rollout's events (exposures, outcomes, spans, Unleash
+    /// metrics), by wave, arm and metric, and which of them the verdicts leave out.
+    Contributions {
+        /// Rollout id.
+        id: String,
+    },
+    /// Leave a token's contributions out of the rollout's verdicts from the next decision on
+    /// (e.g. a leaked server-sdk token posting forged events; revoke it too). Audited.
+    Exclude {
+        /// Rollout id.
+        id: String,
+        /// The token's id (`tok_…`; `rollout contributions` lists them).
+        #[arg(long)]
+        token: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Count an excluded token's contributions again. Audited.
+    Include {
+        /// Rollout id.
+        id: String,
+        /// The token's id.
+        #[arg(long)]
+        token: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 /// `wavegate env …`.

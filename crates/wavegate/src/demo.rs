@@ -334,7 +334,8 @@ impl Story<'_> {
         for r in list {
             if matches!(r.state, RolloutState::Running | RolloutState::Paused) {
                 let id = r.id;
-                let stop = Command { reason: Some("a new wavegate demo run starts".into()) };
+                let stop =
+                    Command { reason: Some("a new wavegate demo run starts".into()), token: None };
                 c.send(
                     c.request(Method::POST, &format!("/api/v1/rollouts/{}/rollback", enc(&id)))
                         .json(&stop),

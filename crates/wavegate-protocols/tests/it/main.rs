@@ -95,7 +95,7 @@ impl TestSource {
 
 fn caller(kind: TokenKind, environments: &[&str]) -> Caller {
     let environments = environments.iter().map(|e| e.to_string()).collect();
-    Caller { kind, environments, principal: "test".into(), reports: true }
+    Caller { kind, environments, principal: "test".into(), token: "tok_test".into(), reports: true }
 }
 
 #[async_trait]

@@ -258,6 +258,16 @@ impl IntoApi<api::rollouts::Rollout> for (&RolloutRow, &Rollout) {
             requester: r.requester.clone(),
             approvals: r.approvals.iter().map(IntoApi::into_api).collect(),
             approvals_needed: r.plan.approvals_needed(),
+            excluded_tokens: r
+                .excluded_tokens
+                .iter()
+                .map(|e| api::rollouts::Exclusion {
+                    token: e.token.clone(),
+                    by: e.by.clone(),
+                    reason: e.reason.clone(),
+                    at: e.at,
+                })
+                .collect(),
             blackout: r.blackout.clone(),
             pre_rollout_version: r.pre_rollout_version,
             started_at: r.started_at,

@@ -72,7 +72,7 @@ async fn post_events(
         })?),
         None => None,
     };
-    let out = crate::service::events::ingest(&state, &env, batch.0.events, key).await?;
+    let out = crate::service::events::ingest(&state, &env, &p.0.id, batch.0.events, key).await?;
     Ok((StatusCode::ACCEPTED, Json(out)))
 }
 

@@ -61,7 +61,7 @@ async fn post_traces(
     let prepared = crate::service::otlp::prepare(&state, &env, &spans);
     drop(spans);
     spend_budget(&state, &p, prepared.event_count() as u64)?;
-    let got = prepared.commit(&state, &env).await?;
+    let got = prepared.commit(&state, &env, &p.0.id).await?;
     let answer = otlp::success(encoding, 0, &got.warning());
     Ok(([(header::CONTENT_TYPE, encoding.content_type())], answer).into_response())
 }

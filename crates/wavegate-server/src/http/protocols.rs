@@ -30,6 +30,7 @@ pub fn caller(t: &TokenRecord) -> Caller {
         kind,
         environments: t.environments.clone(),
         principal: t.principal.clone(),
+        token: t.id.clone(),
         reports: !t.evaluate_only,
     }
 }
@@ -80,8 +81,13 @@ impl FlagSource for AppState {
             });
         }
         let toggles = &r.body.bucket.toggles;
-        if let Err(e) =
-            crate::service::events::ingest_unleash_counts(self, r.environment, toggles).await
+        if let Err(e) = crate::service::events::ingest_unleash_counts(
+            self,
+            r.environment,
+            &r.caller.token,
+            toggles,
+        )
+        .await
         {
             tracing::error!(error = %e, "could not record Unleash metrics");
             return Err(Refusal {

@@ -42,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(api_routes!(list_rollouts, start_rollout))
         .routes(api_routes!(get_rollout))
         .routes(api_routes!(rollout_verdicts))
+        .routes(api_routes!(rollout_contributions))
         .routes(api_routes!(rollout_command))
 }
 
@@ -324,9 +325,11 @@ async fn get_rollout(
         crate::service::scorecard::assessment(&state, &r.plan, r.plan_version, Some(&r), None)
             .await;
     view.scorecard = card.ok().map(|card| (&card).into_api());
-    let aggs = state.store.aggregates(&id, r.signal_wave() as i64).await?;
+    // The signals the verdicts see: without the contributions of excluded tokens.
+    let excluded = r.excluded_sources();
+    let aggs = state.store.aggregates(&id, r.signal_wave() as i64, &excluded).await?;
     view.signals = Some(aggs.iter().map(IntoApi::into_api).collect());
-    let sketches = state.store.sketches(&id, r.signal_wave() as i64).await?;
+    let sketches = state.store.sketches(&id, r.signal_wave() as i64, &excluded).await?;
     view.latency = Some(
         sketches
             .iter()
@@ -398,13 +401,62 @@ async fn rollout_verdicts(
     }))
 }
 
+/// Who contributed to a rollout's signals: per token (its principal, kind, whether revoked or
+/// excluded) the events it posted by wave, arm and metric. Admins only: it names every token.
+#[utoipa::path(get, path = "/api/v1/rollouts/{id}/contributions", tag = "Rollouts",
+    params(("id" = String, Path, description = "The rollout's id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Its contributions by token", body = api::Contributions),
+        Unauthorized, Forbidden, NotFound))]
+async fn rollout_contributions(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<api::Contributions>> {
+    p.require_admin()?;
+    let (_, r) = load(&state, &p, &id).await?;
+    let tokens = state.store.tokens().await?;
+    let mut out: Vec<api::TokenContribution> = Vec::new();
+    for c in state.store.contributions(&id).await? {
+        let cell = api::ContributionCell { wave: c.wave + 1, arm: c.arm, metric: c.metric, n: c.n };
+        match out.last_mut() {
+            Some(t) if t.token == c.source => {
+                t.cells.push(cell);
+                t.last_at = t.last_at.max(c.last_at);
+            }
+            _ => {
+                let known = tokens.iter().find(|t| t.id == c.source);
+                out.push(api::TokenContribution {
+                    principal: known.map(|t| t.principal.clone()),
+                    kind: known.map(|t| t.kind.into_api()),
+                    revoked: known.is_some_and(|t| t.revoked_at.is_some()),
+                    excluded: r.excluded_tokens.iter().any(|e| e.token == c.source),
+                    token: c.source,
+                    cells: vec![cell],
+                    last_at: c.last_at,
+                });
+            }
+        }
+    }
+    let exposures = |t: &api::TokenContribution| -> f64 {
+        t.cells.iter().filter(|c| c.metric == "exposure").map(|c| c.n).sum()
+    };
+    out.sort_by(|a, b| exposures(b).total_cmp(&exposures(a)).then_with(|| a.token.cmp(&b.token)));
+    Ok(Json(api::Contributions { id, tokens: out }))
+}
+
 /// A person's command: approve (not the requester), reject, pause, resume or roll back; pause,
-/// reject and rollback need a reason. The body may be empty.
+/// reject and rollback need a reason. `exclude` leaves a token's contributions (events, spans,
+/// Unleash metrics) out of the rollout's verdicts from the next decision on (a reason is
+/// needed; e.g. a leaked token posting forged events); `include` counts them again. The body
+/// may be empty for the others.
 #[utoipa::path(post, path = "/api/v1/rollouts/{id}/{command}", tag = "Rollouts",
     params(("id" = String, Path, description = "The rollout's id"),
         ("command" = String, Path,
-            description = "`approve`, `reject`, `pause`, `resume` or `rollback` (others: 404)")),
-    request_body(content = Option<RolloutCommand>, description = "`{reason}`, or nothing"),
+            description = "`approve`, `reject`, `pause`, `resume`, `rollback`, `exclude` or \
+                `include` (others: 404)")),
+    request_body(content = Option<RolloutCommand>,
+        description = "`{reason}`, `{token, reason}` (exclude, include), or nothing"),
     security(("bearer" = [])),
     responses((status = 200, description = "The rollout after the command", body = api::Rollout),
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, TooLargeText, Invalid))]
@@ -415,31 +467,63 @@ async fn rollout_command(
     body: Bytes,
 ) -> ApiResult<Json<api::Rollout>> {
     p.require_admin()?;
+    let body: RolloutCommand = if body.iter().all(u8::is_ascii_whitespace) {
+        RolloutCommand::default()
+    } else {
+        crate::http::json::parse_json(&body)?
+    };
+    let token = || -> ApiResult<String> {
+        let t = body.token.as_deref().map(str::trim).unwrap_or_default();
+        if t.is_empty() {
+            return Err(ApiError::invalid(
+                "token",
+                format!("{cmd} names a token: {{\"token\": \"tok_…\"}}"),
+            ));
+        }
+        Ok(t.to_owned())
+    };
     let cmd = match cmd.as_str() {
         "approve" => Command::Approve,
         "reject" => Command::Reject,
         "pause" => Command::Pause,
         "resume" => Command::Resume,
         "rollback" => Command::Rollback,
+        "exclude" => Command::Exclude { token: token()? },
+        "include" => Command::Include { token: token()? },
         other => {
             return Err(ApiError::not_found(format!(
-                "unknown rollout command {other:?}; use approve, reject, pause, resume or rollback"
+                "unknown rollout command {other:?}; use approve, reject, pause, resume, rollback, \
+                 exclude or include"
             )));
         }
     };
-    let body: RolloutCommand = if body.iter().all(u8::is_ascii_whitespace) {
-        RolloutCommand::default()
-    } else {
-        crate::http::json::parse_json(&body)?
-    };
+    if body.token.is_some() && !matches!(cmd, Command::Exclude { .. } | Command::Include { .. }) {
+        return Err(ApiError::invalid("token", "only exclude and include name a token"));
+    }
     let reason = body.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
-    if matches!(cmd, Command::Pause | Command::Rollback | Command::Reject) && reason.is_none() {
+    if matches!(cmd, Command::Pause | Command::Rollback | Command::Reject | Command::Exclude { .. })
+        && reason.is_none()
+    {
         return Err(ApiError::invalid(
             "reason",
-            "say why: pause, rollback and reject need a reason",
+            "say why: pause, rollback, reject and exclude need a reason",
         ));
     }
     let (_, current) = load(&state, &p, &id).await?;
+    if let Command::Exclude { token } = &cmd {
+        // A typo must not pass for an exclusion: the token exists, or has contributed.
+        let known = state.store.tokens().await?.iter().any(|t| &t.id == token)
+            || state.store.contributions(&id).await?.iter().any(|c| &c.source == token);
+        if !known {
+            return Err(ApiError::invalid(
+                "token",
+                format!(
+                    "no token {token:?} exists or contributed to rollout {id}; \
+                    GET /api/v1/rollouts/{id}/contributions lists those that did"
+                ),
+            ));
+        }
+    }
     if matches!(cmd, Command::Approve) {
         crate::service::duties::require_independent(&state, &p.0, &current.requester).await?;
     }

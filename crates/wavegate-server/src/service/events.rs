@@ -118,11 +118,14 @@ pub(crate) fn validate(i: usize, e: &Event) -> ServiceResult<Checked> {
 
 /// Ingests `events` reported in environment `env` (already authorised): validates them all,
 /// then counts each in the arm its live rollout's rule serves it and notes the users of tracked
-/// rollouts, committing both before it returns. A batch with an idempotency `key` that was
-/// already committed adds nothing (its client retried after losing the answer).
+/// rollouts, committing both before it returns, as contributions of token `source` (its id).
+/// A batch with an idempotency `key` that `source` already committed adds nothing (its client
+/// retried after losing the answer); keys are the token's own, so another token's batch never
+/// collides with them.
 pub async fn ingest(
     state: &AppState,
     env: &str,
+    source: &str,
     events: Vec<Event>,
     key: Option<&str>,
 ) -> ServiceResult<Ingested> {
@@ -141,7 +144,7 @@ pub async fn ingest(
         .enumerate()
         .map(|(i, e)| validate(i, e))
         .collect::<ServiceResult<Vec<_>>>()?;
-    count(state, env, events, contexts, key, Reporter::Application).await
+    count(state, env, source, events, contexts, key, Reporter::Application).await
 }
 
 /// Who reported a batch, which decides what its contexts can be trusted to hold.
@@ -164,10 +167,12 @@ impl Reporter {
 }
 
 /// Counts validated `events` (with their [`validate`]d `contexts`) in the arms of `env`'s live
-/// rollouts and commits them with the adoption they note, under idempotency `key`.
+/// rollouts and commits them with the adoption they note, as token `source`'s contributions,
+/// under idempotency `key` (scoped to `source`).
 pub(crate) async fn count(
     state: &AppState,
     env: &str,
+    source: &str,
     events: Vec<Event>,
     mut contexts: Vec<Checked>,
     key: Option<&str>,
@@ -286,6 +291,7 @@ pub(crate) async fn count(
             n: m.n,
             sum: m.sum,
             sumsq: m.sumsq,
+            source: source.to_owned(),
         })
         .collect();
     let sketches: Vec<SketchDelta> = tally
@@ -296,6 +302,7 @@ pub(crate) async fn count(
             arm: arm.as_str().into(),
             metric: wavegate_rollout::arms::LATENCY_MS.into(),
             counts: sk.counts().clone(),
+            source: source.to_owned(),
         })
         .collect();
     let mut out = Ingested {
@@ -310,6 +317,8 @@ pub(crate) async fn count(
     drop((contexts, events, live, snap, adoption));
     if !deltas.is_empty() || !adoption_rows.is_empty() {
         let at = state.clock.now();
+        let key = key.map(|k| format!("{source}/{k}"));
+        let key = key.as_deref();
         let applied =
             state.store.add_aggregates(&deltas, &sketches, &adoption_rows, at, key).await?;
         if !applied {
@@ -334,9 +343,10 @@ pub(crate) async fn count(
 pub async fn ingest_unleash_counts(
     state: &AppState,
     env: &str,
+    source: &str,
     toggles: &BTreeMap<String, ToggleCounts>,
 ) -> ServiceResult<()> {
-    let deltas = unleash_deltas(state, env, toggles);
+    let deltas = unleash_deltas(state, env, source, toggles);
     if !deltas.is_empty() {
         state.store.add_aggregates(&deltas, &[], &[], state.clock.now(), None).await?;
     }
@@ -350,6 +360,7 @@ pub async fn ingest_unleash_counts(
 fn unleash_deltas(
     state: &AppState,
     env: &str,
+    source: &str,
     toggles: &BTreeMap<String, ToggleCounts>,
 ) -> Vec<AggregateDelta> {
     let snap = state.snapshot.load();
@@ -379,6 +390,7 @@ fn unleash_deltas(
                     n,
                     sum: n,
                     sumsq: n,
+                    source: source.to_owned(),
                 });
             }
         }

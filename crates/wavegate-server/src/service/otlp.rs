@@ -166,10 +166,16 @@ impl Prepared {
         self.events.len() + self.refused as usize
     }
 
-    /// Counts the events in the arms of `env`'s live rollouts, committed before it returns.
-    pub async fn commit(self, state: &AppState, env: &str) -> ServiceResult<Received> {
+    /// Counts the events in the arms of `env`'s live rollouts as token `source`'s
+    /// contributions, committed before it returns.
+    pub async fn commit(
+        self,
+        state: &AppState,
+        env: &str,
+        source: &str,
+    ) -> ServiceResult<Received> {
         let Prepared { mut got, events, contexts, refused } = self;
-        let out = count(state, env, events, contexts, None, Reporter::Spans).await?;
+        let out = count(state, env, source, events, contexts, None, Reporter::Spans).await?;
         state.metrics.events_placed("otlp", "unattributed", got.without_user + refused);
         got.counted = out.counted;
         got.stale = out.stale;
@@ -179,9 +185,15 @@ impl Prepared {
 }
 
 /// Counts `spans` exported for environment `env` (already authorised) in the arms of its live
-/// rollouts, committed before it returns ([`prepare`], then [`Prepared::commit`]).
-pub async fn ingest(state: &AppState, env: &str, spans: Vec<Span>) -> ServiceResult<Received> {
-    prepare(state, env, &spans).commit(state, env).await
+/// rollouts as token `source`'s contributions, committed before it returns ([`prepare`], then
+/// [`Prepared::commit`]).
+pub async fn ingest(
+    state: &AppState,
+    env: &str,
+    source: &str,
+    spans: Vec<Span>,
+) -> ServiceResult<Received> {
+    prepare(state, env, &spans).commit(state, env, source).await
 }
 
 /// Turns `spans` exported for environment `env` into the exposure and outcome events of its

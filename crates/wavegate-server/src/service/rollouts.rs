@@ -374,11 +374,13 @@ where
     unreachable!("the loop returns on its last attempt")
 }
 
-/// The current wave's signals: the stored aggregates, and a reading of every Prometheus
-/// guardrail (network I/O: never called with a lock held).
+/// The current wave's signals: the stored aggregates (without the contributions of the tokens
+/// an admin excluded), and a reading of every Prometheus guardrail (network I/O: never called
+/// with a lock held).
 pub async fn signals(state: &AppState, r: &Rollout) -> ServiceResult<Signals> {
     let mut s = Signals::default();
-    for a in state.store.aggregates(&r.id, r.signal_wave() as i64).await? {
+    let excluded = r.excluded_sources();
+    for a in state.store.aggregates(&r.id, r.signal_wave() as i64, &excluded).await? {
         let m = Moments { n: a.n, sum: a.sum, sumsq: a.sumsq };
         let cell: &mut ArmMoments = if a.metric == "exposure" {
             &mut s.exposures
@@ -394,7 +396,7 @@ pub async fn signals(state: &AppState, r: &Rollout) -> ServiceResult<Signals> {
     }
     // Latency sketches, for quantile guardrails only (one more query).
     if r.plan.guardrails.iter().any(|g| g.quantile.is_some()) {
-        for sk in state.store.sketches(&r.id, r.signal_wave() as i64).await? {
+        for sk in state.store.sketches(&r.id, r.signal_wave() as i64, &excluded).await? {
             if sk.metric != wavegate_rollout::arms::LATENCY_MS {
                 continue;
             }

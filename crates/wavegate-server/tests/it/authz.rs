@@ -249,6 +249,8 @@ fn rows() -> Vec<Row> {
             |c| get(format!("/api/v1/rollouts/{}/report", c.fx.rollouts[c.env]));
         GET "/api/v1/rollouts/{id}/adoption"      "200 200 403 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/rollouts/{}/adoption", c.fx.rollouts[c.env]));
+        GET "/api/v1/rollouts/{id}/contributions" "200 200 403 403 403 403 403 401 401" =>
+            |c| get(format!("/api/v1/rollouts/{}/contributions", c.fx.rollouts[c.env]));
         POST "/api/v1/rollouts/{id}/{command}"    "200 200 403 403 403 403 403 401 401" =>
             |c| post(format!("/api/v1/rollouts/{}/pause", c.fx.commanded[c.t]), json!({"reason": "matrix"}));
 

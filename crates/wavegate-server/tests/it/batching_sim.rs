@@ -149,7 +149,7 @@ async fn run(seed: u64, delivery: Delivery, treatment_error: f64) -> End {
                     End::SampleRatioPause
                 }
                 State::RolledBack { reason } if reason.contains("guardrail") => {
-                    let rows = app.state.store.aggregates(id, r.wave as i64).await.unwrap();
+                    let rows = app.state.store.aggregates(id, r.wave as i64, &[]).await.unwrap();
                     let samples = rows.iter().filter(|a| a.metric == "error").map(|a| a.n).sum();
                     End::GuardrailStop { wave: r.wave as i64, samples }
                 }
@@ -162,7 +162,9 @@ async fn run(seed: u64, delivery: Delivery, treatment_error: f64) -> End {
 }
 
 async fn ingest(app: &TestApp, events: Vec<Event>, key: Option<&str>) {
-    wavegate_server::service::events::ingest(&app.state, "prod", events, key).await.unwrap();
+    wavegate_server::service::events::ingest(&app.state, "prod", "tok_sim", events, key)
+        .await
+        .unwrap();
 }
 
 /// Runs `seeds` with `delivery`, two at a time.

@@ -119,7 +119,7 @@ async fn events_count_only_in_the_wave_whose_configuration_produced_them() {
         })
         .collect();
     assert_eq!(app.post_events(&sdk, outcomes(&near, Stamp::At)).await, (0, 0, 300));
-    assert!(app.state.store.aggregates(&id, 0).await.unwrap().is_empty());
+    assert!(app.state.store.aggregates(&id, 0, &[]).await.unwrap().is_empty());
 
     // The wave's own answers count, however they are stamped; the wave passes and promotes.
     app.clock.advance(chrono::Duration::seconds(10));
@@ -157,7 +157,7 @@ async fn events_count_only_in_the_wave_whose_configuration_produced_them() {
     let n: f64 = app
         .state
         .store
-        .aggregates(&id, 1)
+        .aggregates(&id, 1, &[])
         .await
         .unwrap()
         .iter()

@@ -8,6 +8,7 @@ mod checks;
 mod contention;
 mod evaluate_only;
 mod forecast;
+mod forged_events;
 mod four_eyes;
 mod freeze;
 mod late_events;

@@ -66,7 +66,7 @@ impl TestApp {
 
     /// Sum of `metric`'s `n` in wave 1, by arm.
     async fn arms(&self, id: &str, metric: &str) -> (f64, f64) {
-        let rows = self.state.store.aggregates(id, 0).await.unwrap();
+        let rows = self.state.store.aggregates(id, 0, &[]).await.unwrap();
         let n = |arm: &str| {
             rows.iter().filter(|r| r.metric == metric && r.arm == arm).map(|r| r.n).sum::<f64>()
         };
@@ -139,7 +139,7 @@ async fn spans_with_evaluation_events_count_in_the_arms() {
     assert_eq!(app.arms(&id, "exposure").await, (t, 256.0 - t));
     let (te, ce) = app.arms(&id, "error").await;
     assert_eq!((te, ce), (t, 256.0 - t), "every span is an error outcome");
-    let rows = app.state.store.aggregates(&id, 0).await.unwrap();
+    let rows = app.state.store.aggregates(&id, 0, &[]).await.unwrap();
     let errors = rows.iter().find(|r| r.metric == "error" && r.arm == "treatment").unwrap();
     assert_eq!(errors.sum, t, "the failing spans are the treatment's errors");
     assert!(rows.iter().any(|r| r.metric == "latency_ms"), "{rows:?}");
@@ -202,7 +202,7 @@ async fn json_gzip_old_conventions_inheritance_and_named_metrics() {
     let r = app.raw(Method::POST, "/v1/traces", Some(&sdk), &headers, gz.finish().unwrap()).await;
     assert_eq!((r.status, r.body.clone()), (StatusCode::OK, json!({})));
     let arm = if variant == "on" { "treatment" } else { "control" };
-    let rows = app.state.store.aggregates(&id, 0).await.unwrap();
+    let rows = app.state.store.aggregates(&id, 0, &[]).await.unwrap();
     let cell = |metric: &str| {
         rows.iter().find(|r| r.metric == metric && r.arm == arm).map(|r| (r.n, r.sum))
     };
@@ -237,7 +237,7 @@ async fn spans_that_cannot_place_their_user_count_nowhere() {
     early.events.push(evaluation("checkout", "off", Some("u2"), now - 60_000_000_000));
     let r = app.traces(&sdk, &[], request(vec![s, early]).encode_to_vec()).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(app.state.store.aggregates(&id, 0).await.unwrap().is_empty());
+    assert!(app.state.store.aggregates(&id, 0, &[]).await.unwrap().is_empty());
     let m = app.raw(Method::GET, "/metrics", None, &[], vec![]).await.body;
     let m = m.as_str().unwrap();
     assert!(

@@ -92,7 +92,7 @@ async fn the_watch_releases_the_holdback_at_its_end() {
     assert!(audited(&app, "rollout.release").await);
     assert_eq!(rollout_rule(&app).await["split"], json!({"on": "100%", "off": "0%"}));
     // The watch's traffic was judged apart from the last wave's.
-    let watch = app.state.store.aggregates(&id, 2).await.unwrap();
+    let watch = app.state.store.aggregates(&id, 2, &[]).await.unwrap();
     let n: f64 = watch.iter().filter(|a| a.metric == "exposure").map(|a| a.n).sum();
     assert_eq!(n, 600.0, "{watch:?}");
 }

@@ -1,5 +1,6 @@
 //! `wavegate rollout …`: start (now or `--at`), status, watch, explain, list, and people's
-//! commands (approve, reject, pause, resume, rollback).
+//! commands (approve, reject, pause, resume, rollback), and which tokens' contributions count
+//! (contributions, exclude, include).
 
 use std::process::ExitCode;
 
@@ -7,8 +8,8 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::Serialize;
 use wavegate_api::rollouts::{
-    Phase, Rollout, RolloutCommand as Command, RolloutState, RolloutVerdicts, Scheduled,
-    StartRollout, Verdict,
+    Contributions, Phase, Rollout, RolloutCommand as Command, RolloutState, RolloutVerdicts,
+    Scheduled, StartRollout, Verdict,
 };
 use wavegate_rollout::plan::GuardrailSpec;
 use wavegate_rollout::stats::{Moments, judge, srm};
@@ -22,7 +23,7 @@ use crate::output::{answer, float, or_dash, print_json, time};
 /// Runs `wavegate rollout …`.
 pub async fn run(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     let c = Client::authenticated(remote)?;
-    let (path, reason) = match cmd {
+    let (path, reason, token) = match cmd {
         RolloutCommand::Start { plan, reason, artifact, at } => {
             let artifact_sha256 = artifact.as_deref().map(file_sha256).transpose()?;
             let start_at = at.clone();
@@ -59,15 +60,69 @@ pub async fn run(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<ExitCod
             answer(remote.json, &a, |list| list.iter().for_each(print_rollout));
             return Ok(ExitCode::SUCCESS);
         }
-        RolloutCommand::Approve { id, reason } => (format!("{}/approve", enc(&id)), reason),
-        RolloutCommand::Reject { id, reason } => (format!("{}/reject", enc(&id)), Some(reason)),
-        RolloutCommand::Pause { id, reason } => (format!("{}/pause", enc(&id)), Some(reason)),
-        RolloutCommand::Resume { id, reason } => (format!("{}/resume", enc(&id)), reason),
-        RolloutCommand::Rollback { id, reason } => (format!("{}/rollback", enc(&id)), Some(reason)),
+        RolloutCommand::Contributions { id } => {
+            let path = format!("/api/v1/rollouts/{}/contributions", enc(&id));
+            answer(remote.json, &c.get::<Contributions>(&path).await?, print_contributions);
+            return Ok(ExitCode::SUCCESS);
+        }
+        RolloutCommand::Approve { id, reason } => (format!("{}/approve", enc(&id)), reason, None),
+        RolloutCommand::Reject { id, reason } => {
+            (format!("{}/reject", enc(&id)), Some(reason), None)
+        }
+        RolloutCommand::Pause { id, reason } => (format!("{}/pause", enc(&id)), Some(reason), None),
+        RolloutCommand::Resume { id, reason } => (format!("{}/resume", enc(&id)), reason, None),
+        RolloutCommand::Rollback { id, reason } => {
+            (format!("{}/rollback", enc(&id)), Some(reason), None)
+        }
+        RolloutCommand::Exclude { id, token, reason } => {
+            (format!("{}/exclude", enc(&id)), Some(reason), Some(token))
+        }
+        RolloutCommand::Include { id, token, reason } => {
+            (format!("{}/include", enc(&id)), reason, Some(token))
+        }
     };
-    let rb = c.request(Method::POST, &format!("/api/v1/rollouts/{path}")).json(&Command { reason });
+    let rb = c
+        .request(Method::POST, &format!("/api/v1/rollouts/{path}"))
+        .json(&Command { reason, token });
     answer(remote.json, &c.call::<Rollout>(rb).await?, print_rollout);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `rollout contributions`: one block per token, its cells below.
+fn print_contributions(c: &Contributions) {
+    if c.tokens.is_empty() {
+        println!("no events have been counted for {} yet", c.id);
+    }
+    for t in &c.tokens {
+        let who = match (&t.principal, &t.kind) {
+            (Some(p), Some(k)) => format!("{p} ({})", k.as_str()),
+            _ if t.token.is_empty() => "counted before contributions were kept per token".into(),
+            _ => "unknown token".into(),
+        };
+        let mut marks = Vec::new();
+        if t.revoked {
+            marks.push("revoked");
+        }
+        if t.excluded {
+            marks.push("EXCLUDED from verdicts");
+        }
+        let marks =
+            if marks.is_empty() { String::new() } else { format!("  [{}]", marks.join(", ")) };
+        println!(
+            "{}  {who}  last {}{marks}",
+            or_dash(Some(&t.token).filter(|s| !s.is_empty())),
+            time(&t.last_at)
+        );
+        for cell in &t.cells {
+            println!(
+                "  wave {:<3} {:<10} {:<14} n={}",
+                cell.wave,
+                cell.arm,
+                cell.metric,
+                float(cell.n)
+            );
+        }
+    }
 }
 
 /// One rollout in a line, with its reason and blackout below.
@@ -91,6 +146,9 @@ fn print_rollout(r: &Rollout) {
     }
     if let Some(b) = &r.blackout {
         println!("  held by blackout window {b}");
+    }
+    for e in &r.excluded_tokens {
+        println!("  excluded token {} (by {} at {}: {})", e.token, e.by, time(&e.at), e.reason);
     }
 }
 

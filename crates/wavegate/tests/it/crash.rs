@@ -267,7 +267,7 @@ fn a_crash_loop_loses_nothing_and_repeats_nothing() {
         use wavegate_store::Store as _;
         let mut n = 0.0;
         for wave in 0..4 {
-            for a in store.aggregates(&id, wave).await.unwrap() {
+            for a in store.aggregates(&id, wave, &[]).await.unwrap() {
                 if a.metric == "exposure" {
                     n += a.n;
                 }
