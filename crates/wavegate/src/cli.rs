@@ -884,9 +884,8 @@ pub enum RolloutCommand {
     Exclude {
         /// Rollout id.
         id: String,
-        /// The token's id (`tok_…`; `rollout contributions` lists them).
-        #[arg(long)]
-        token: String,
+        /// The token's id (`tok_…`; `rollout contributions` lists them), not its secret.
+        token_id: String,
         /// Why (required).
         #[arg(long)]
         reason: String,
@@ -895,9 +894,8 @@ pub enum RolloutCommand {
     Include {
         /// Rollout id.
         id: String,
-        /// The token's id.
-        #[arg(long)]
-        token: String,
+        /// The token's id (`tok_…`).
+        token_id: String,
         /// Why.
         #[arg(long)]
         reason: Option<String>,

@@ -74,11 +74,11 @@ pub async fn run(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<ExitCod
         RolloutCommand::Rollback { id, reason } => {
             (format!("{}/rollback", enc(&id)), Some(reason), None)
         }
-        RolloutCommand::Exclude { id, token, reason } => {
-            (format!("{}/exclude", enc(&id)), Some(reason), Some(token))
+        RolloutCommand::Exclude { id, token_id, reason } => {
+            (format!("{}/exclude", enc(&id)), Some(reason), Some(token_id))
         }
-        RolloutCommand::Include { id, token, reason } => {
-            (format!("{}/include", enc(&id)), reason, Some(token))
+        RolloutCommand::Include { id, token_id, reason } => {
+            (format!("{}/include", enc(&id)), reason, Some(token_id))
         }
     };
     let rb = c

@@ -252,6 +252,26 @@ async fn a_regression_in_wave_two_is_rolled_back_automatically() {
     }
     let after = cli_json(&url, ADMIN, &["flag", "get", "checkout"]);
     assert_eq!(after["spec"], pre["spec"]);
+
+    // Who posted the events the verdicts judged: the checkout service's token, every wave.
+    let by = cli_json(&url, ADMIN, &["rollout", "contributions", &id]);
+    let tokens = by["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "{by}");
+    assert_eq!(tokens[0]["principal"], "checkout-service");
+    let waves: Vec<i64> = tokens[0]["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["metric"] == "exposure")
+        .map(|c| c["wave"].as_i64().unwrap())
+        .collect();
+    assert!(waves.contains(&1) && waves.contains(&2), "{by}");
+    let human = stdout(&cli(&url, Some(ADMIN), &["rollout", "contributions", &id]));
+    assert!(human.contains("checkout-service (server-sdk)"), "{human}");
+    // A rollout that ended has no verdicts left to change.
+    let token_id = tokens[0]["token"].as_str().unwrap();
+    let o = cli(&url, Some(ADMIN), &["rollout", "exclude", &id, token_id, "--reason", "too late"]);
+    assert!(!o.status.success() && stderr(&o).contains("has ended"), "{}", stderr(&o));
     let history = cli_json(&url, ADMIN, &["flag", "history", "checkout"]);
     assert_eq!(history.as_array().unwrap().last().unwrap()["action"], "flag.revert");
     let v = cli(&url, Some(ADMIN), &["audit", "verify"]);
