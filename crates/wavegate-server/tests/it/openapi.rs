@@ -672,6 +672,9 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     p.get(&format!("{view}/verdicts?wave=1&limit=10"), ADMIN).await.is(S::OK);
     p.get(&format!("{view}/verdicts?limit=0"), ADMIN).await.is(S::UNPROCESSABLE_ENTITY);
     p.get("/api/v1/rollouts/ro_nope/verdicts", ADMIN).await.is(S::NOT_FOUND);
+    p.get(&format!("{view}/contributions"), ADMIN).await.is(S::OK);
+    p.get(&format!("{view}/contributions"), &sdk).await.is(S::FORBIDDEN);
+    p.get("/api/v1/rollouts/ro_nope/contributions", ADMIN).await.is(S::NOT_FOUND);
     let chart = format!("{view}/guardrails/errors/chart");
     p.get(&chart, &sdk).await.is(S::OK);
     p.get(&format!("{chart}?wave=1"), ADMIN).await.is(S::OK);
