@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod health;
 pub mod http;
+pub mod memory;
 pub mod metrics;
 pub mod outbound;
 pub mod record;
@@ -277,6 +278,10 @@ impl Server {
                 closing.subscribe(),
             ))
         });
+        let releaser = tokio::spawn(crate::memory::after_streams_close(
+            self.state.streams.live.clone(),
+            closing.subscribe(),
+        ));
         let metrics = self.metrics.map(|(listener, router)| {
             let mut closed = closing.subscribe();
             tokio::spawn(async move {
@@ -312,6 +317,7 @@ impl Server {
         if let Some(m) = metrics {
             let _ = m.await;
         }
+        let _ = releaser.await;
         result
     }
 }

@@ -299,6 +299,10 @@ async fn never_reading(n: usize, base: &str, token: &str) -> Vec<tokio::net::Tcp
     out
 }
 
+/// How long after the last stream closed the memory is read: the server returns what the
+/// streams freed a second after they stop closing (`wavegate_server::memory::SETTLE`).
+const RELEASED: Duration = Duration::from_millis(2500);
+
 struct MemoryRun {
     empty: u64,
     with_flags: u64,
@@ -342,7 +346,8 @@ async fn memory(flags: usize, subscribers: usize, non_readers: usize) -> MemoryR
     // Once the server has seen every connection close, and had a moment to free them.
     let http = reqwest::Client::new();
     let left_open = wait_streams(&http, &server.url, 0, true).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The server returns freed memory once streams have stopped closing for a second.
+    tokio::time::sleep(RELEASED).await;
     let after_close = rss_kib(server.child.id());
     // As many again, then closed: what the first ones freed is used again, not added to.
     let open = left_open;
@@ -353,7 +358,8 @@ async fn memory(flags: usize, subscribers: usize, non_readers: usize) -> MemoryR
         t.abort();
     }
     let left_open_again = wait_streams(&http, &server.url, open, true).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The server returns freed memory once streams have stopped closing for a second.
+    tokio::time::sleep(RELEASED).await;
     let after_again = rss_kib(server.child.id());
     // Subscribers that never read: each is sent a snapshot of every flag.
     let idle = never_reading(non_readers, &server.url, &sdk_token).await;
@@ -362,7 +368,8 @@ async fn memory(flags: usize, subscribers: usize, non_readers: usize) -> MemoryR
     let with_non_readers = rss_kib(server.child.id());
     drop(idle);
     let left_open_non_readers = wait_streams(&http, &server.url, 0, true).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The server returns freed memory once streams have stopped closing for a second.
+    tokio::time::sleep(RELEASED).await;
     let after_non_readers = rss_kib(server.child.id());
     MemoryRun {
         empty,

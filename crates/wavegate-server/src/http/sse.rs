@@ -56,6 +56,8 @@ pub struct Live {
     tokens: Mutex<HashMap<String, TokenStreams>>,
     /// The `/api/v1/stream` snapshots, built once per scope and position.
     pub(crate) snapshots: crate::http::stream::SnapshotCache,
+    /// Told when a stream closes ([`crate::memory::after_streams_close`] returns the memory).
+    closed: Notify,
 }
 
 #[derive(Debug)]
@@ -94,6 +96,11 @@ impl Live {
         self.tokens.lock().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
     }
 
+    /// Resolves once a stream has closed since the last call returned.
+    pub async fn closed(&self) {
+        self.closed.notified().await;
+    }
+
     /// How many streams token `id` holds open.
     pub fn open(&self, id: &str) -> usize {
         self.tokens.lock().unwrap_or_else(PoisonError::into_inner).get(id).map_or(0, |t| t.open)
@@ -129,6 +136,8 @@ impl Drop for Slot {
                 tokens.remove(&self.token);
             }
         }
+        drop(tokens);
+        self.live.closed.notify_one();
     }
 }
 

@@ -11,6 +11,7 @@ mod edge;
 mod faults;
 mod inputs;
 mod lifecycle;
+mod memory;
 mod otel;
 mod replicas;
 mod rollout;
