@@ -13,6 +13,7 @@ pub mod calendar;
 pub mod chart;
 pub mod drill;
 pub mod duration;
+pub mod duties;
 pub mod exposure;
 pub mod feedback;
 pub mod forecast;

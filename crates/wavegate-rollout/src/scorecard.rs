@@ -19,6 +19,12 @@ use crate::plan::PlanSpec;
 pub const DASHBOARDS: &str = "dashboards-alerts";
 /// The item checked automatically from drills of the plan version.
 pub const ROLLBACK_TESTED: &str = "rollback-tested";
+/// Whether item `key` is one wavegate checks by itself ([`DASHBOARDS`], [`ROLLBACK_TESTED`]):
+/// it can only be waived, and only by an approver (`crate::duties`).
+pub fn is_automatic(key: &str) -> bool {
+    key == DASHBOARDS || key == ROLLBACK_TESTED
+}
+
 /// How recent a passing drill must be for [`ROLLBACK_TESTED`].
 pub const DRILL_MAX_AGE_DAYS: i64 = 30;
 

@@ -14,6 +14,7 @@ use wavegate_api::plans::{Drill, DrillRecorded, PlanApplied, PlanHead, PlanVersi
 use wavegate_api::rollouts::{
     self as api, RolloutCommand, RolloutVerdicts, Scheduled, StartRollout, Verdict,
 };
+use wavegate_rollout::duties::Vouch;
 use wavegate_rollout::machine::{Command, Rollout};
 use wavegate_store::{Kind, RolloutRow, TokenKind, VerdictRow};
 
@@ -525,7 +526,16 @@ async fn rollout_command(
         }
     }
     if matches!(cmd, Command::Approve) {
-        crate::service::duties::require_independent(&state, &p.0, &current.requester).await?;
+        let started = Some((current.requester.as_str(), id.as_str()));
+        crate::service::duties::require_may_vouch(
+            &state,
+            &p.0,
+            Vouch::Approve,
+            &current.plan,
+            current.plan_version,
+            started,
+        )
+        .await?;
     }
     let actor = rollouts::Actor::person(p.name(), reason);
     let (row, next) = rollouts::command(&state, &id, &cmd, &actor).await?;

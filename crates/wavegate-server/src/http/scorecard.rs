@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use wavegate_api::scorecard::{Scorecard, SetItem};
+use wavegate_rollout::duties::Vouch;
 use wavegate_store::TokenKind;
 
 use crate::http::auth::Principal;
@@ -60,13 +61,23 @@ async fn set_scorecard_item(
     p.require_admin()?;
     let (plan, version) = crate::service::plans::get(&state, &name).await?;
     p.require_env(&plan.environment)?;
-    // Green and waived vouch for the plan; anyone may raise red.
-    if body.status != "red" {
-        crate::service::duties::require_independent(&state, &p.0, &plan.owners.requester).await?;
+    crate::service::scorecard::require_item(&plan, &item)?;
+    // Green and waived vouch for the plan (wavegate_rollout::duties); anyone may raise red.
+    let r = rollout_for(&state, &plan, version).await;
+    let vouch = match body.status.as_str() {
+        "green" => Some(Vouch::Sign),
+        "waived" => {
+            Some(Vouch::Waive { automatic: wavegate_rollout::scorecard::is_automatic(&item) })
+        }
+        _ => None,
+    };
+    if let Some(what) = vouch {
+        let started = r.as_ref().map(|r| (r.requester.as_str(), r.id.as_str()));
+        crate::service::duties::require_may_vouch(&state, &p.0, what, &plan, version, started)
+            .await?;
     }
     crate::service::scorecard::set_item(&state, &plan, &item, &body.status, body.note, p.name())
         .await?;
-    let r = rollout_for(&state, &plan, version).await;
     let a = assessment(&state, &plan, version, r.as_ref(), None).await?;
     let card: Scorecard = (&a).into_api();
     Ok(Json(Scorecard { plan: Some(name), ..card }))

@@ -5,7 +5,9 @@
 //! (`created_by`), and issuing a token for another principal needs user administration, so a
 //! requester cannot mint an approver for themselves.
 
-use wavegate_store::TokenRecord;
+use wavegate_rollout::duties::{Parties, Vouch};
+use wavegate_rollout::plan::PlanSpec;
+use wavegate_store::{Kind, TokenRecord};
 
 use crate::service::{ServiceError, ServiceResult};
 use crate::state::AppState;
@@ -45,19 +47,38 @@ pub fn issued_by_requester(
     None
 }
 
-/// Refuses (forbidden) when the caller's `token` may not vouch for `requester`'s change
-/// ([`issued_by_requester`]). The requester's own token is refused where the rule for it lives
-/// (an approval in `wavegate_rollout::machine`).
-pub async fn require_independent(
+/// Refuses (forbidden, naming the rule) when the caller may not vouch as `what` for plan
+/// `plan` at `version` (the version its rollout runs, or the current one): the people behind
+/// the change never may (`wavegate_rollout::duties`: the plan's requester, whoever started its
+/// rollout `started` (starter, rollout id), whoever applied that version), automatic items are
+/// waived by an approver, and no token the requester or the starter issued counts.
+pub async fn require_may_vouch(
     state: &AppState,
     token: &TokenRecord,
-    requester: &str,
+    what: Vouch,
+    plan: &PlanSpec,
+    version: i64,
+    started: Option<(&str, &str)>,
 ) -> ServiceResult<()> {
-    let tokens = state.store.tokens().await?;
-    match issued_by_requester(&tokens, token, requester) {
-        Some(why) => Err(ServiceError::Forbidden(why)),
-        None => Ok(()),
+    let author = state.store.version(Kind::Plan, &plan.name, version).await?.map(|v| v.actor);
+    let parties = Parties {
+        plan: &plan.name,
+        requester: &plan.owners.requester,
+        approvers: &plan.owners.approvers,
+        started,
+        applied: author.as_deref().map(|a| (a, version)),
+    };
+    if let Some(c) = wavegate_rollout::duties::conflict(what, &parties, &token.principal) {
+        return Err(ServiceError::Forbidden(c.message));
     }
+    let tokens = state.store.tokens().await?;
+    let behind = [Some(plan.owners.requester.as_str()), started.map(|(s, _)| s)];
+    for person in behind.into_iter().flatten().filter(|p| !p.is_empty()) {
+        if let Some(why) = issued_by_requester(&tokens, token, person) {
+            return Err(ServiceError::Forbidden(why));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -134,6 +134,19 @@ pub async fn rollout_for(state: &AppState, plan: &PlanSpec, version: i64) -> Opt
 /// How many times a scorecard change is made again when another change landed first.
 const ATTEMPTS: usize = 5;
 
+/// Not found unless plan `plan` declares (or defaults to) scorecard item `item`.
+pub fn require_item(plan: &PlanSpec, item: &str) -> ServiceResult<()> {
+    let items = items_of(plan);
+    if items.iter().any(|(k, _)| k == item) {
+        return Ok(());
+    }
+    Err(ServiceError::not_found(format!(
+        "plan {:?} has no scorecard item {item:?}; items: {}",
+        plan.name,
+        items.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")
+    )))
+}
+
 /// Sets item `item` of plan `plan` to `status` (green, red or waived; a waiver needs a `note`),
 /// as `actor`; written at the version it was read from, so concurrent changes never lose one.
 pub async fn set_item(
@@ -145,13 +158,7 @@ pub async fn set_item(
     actor: &str,
 ) -> ServiceResult<()> {
     let name = &plan.name;
-    let items = items_of(plan);
-    if !items.iter().any(|(k, _)| k == item) {
-        return Err(ServiceError::not_found(format!(
-            "plan {name:?} has no scorecard item {item:?}; items: {}",
-            items.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")
-        )));
-    }
+    require_item(plan, item)?;
     let Some(status) = Status::parse_settable(status) else {
         return Err(ServiceError::invalid("status", "status must be green, red or waived"));
     };
@@ -162,9 +169,7 @@ pub async fn set_item(
     if status == Status::Waived && note.is_empty() {
         return Err(ServiceError::invalid("note", "a waiver needs a reason: send it as `note`"));
     }
-    let automatic = item == wavegate_rollout::scorecard::DASHBOARDS
-        || item == wavegate_rollout::scorecard::ROLLBACK_TESTED;
-    if automatic && status != Status::Waived {
+    if wavegate_rollout::scorecard::is_automatic(item) && status != Status::Waived {
         return Err(ServiceError::invalid(
             "status",
             format!("{item} is checked automatically; it can only be waived"),

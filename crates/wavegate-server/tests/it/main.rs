@@ -6,6 +6,7 @@ mod authz;
 mod batching_sim;
 mod checks;
 mod contention;
+mod duties;
 mod evaluate_only;
 mod forecast;
 mod forged_events;

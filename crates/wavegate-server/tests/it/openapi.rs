@@ -579,9 +579,13 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     p.get("/api/v1/plans/p1/scorecard", &sdk).await.is(S::OK);
     p.get("/api/v1/plans/nope/scorecard", ADMIN).await.is(S::NOT_FOUND);
     let item = "/api/v1/plans/p1/scorecard/baseline";
-    p.put(item, ADMIN, json!({"status": "green", "note": "https://wiki/b"})).await.is(S::OK);
+    // The plan's author may not sign it (separation of duties); carol may.
+    p.put(item, ADMIN, json!({"status": "green"})).await.is(S::FORBIDDEN);
+    let carol = json!({"kind": "admin", "environments": ["*"], "principal": "carol"});
+    let (carol, _) = token(&mut p, carol).await;
+    p.put(item, &carol, json!({"status": "green", "note": "https://wiki/b"})).await.is(S::OK);
     let waiver = json!({"status": "waived", "note": "internal only"});
-    p.put("/api/v1/plans/p1/scorecard/communications", ADMIN, waiver).await.is(S::OK);
+    p.put("/api/v1/plans/p1/scorecard/communications", &carol, waiver).await.is(S::OK);
     p.put(item, ADMIN, json!({"status": "purple"})).await.is(S::UNPROCESSABLE_ENTITY);
     p.put("/api/v1/plans/p1/scorecard/nope", ADMIN, json!({"status": "green"}))
         .await

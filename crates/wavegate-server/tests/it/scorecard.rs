@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use wavegate_testkit::fixtures::{Plan, on_off};
 
-use crate::support::{TestApp, spawn_app};
+use crate::support::{ADMIN, TestApp, spawn_app};
 
 /// A declared scorecard of three items (`rollback-tested` automatic), at most two not green.
 const SCORECARD: &str = "scorecard:\n  max_red: 2\n  items: [{ key: baseline }, { key: communications }, { key: rollback-tested }]\n";
@@ -16,15 +16,23 @@ async fn post_plan(app: &TestApp, plan: Plan) {
     assert!(r.status.is_success(), "{:?}", r.body);
 }
 
+/// Sets an item as carol, an admin who neither requested, applied nor started the plan
+/// (separation of duties: `duties.rs`).
 async fn set(app: &TestApp, item: &str, body: serde_json::Value) -> crate::support::Reply {
-    app.admin(Method::PUT, &format!("/api/v1/plans/p1/scorecard/{item}"), Some(body)).await
+    let r = app
+        .mint(ADMIN, json!({"kind": "admin", "environments": ["*"], "principal": "carol"}))
+        .await;
+    let carol = r.body["token"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/plans/p1/scorecard/{item}");
+    app.call(Method::PUT, &path, Some(&carol), Some(body)).await
 }
 
 #[tokio::test]
 async fn a_declared_scorecard_gates_start_and_promotion() {
     let app = spawn_app().await;
     app.apply_yaml(&on_off(&["checkout"])).await;
-    post_plan(&app, Plan::new("p1", "checkout").section(SCORECARD)).await;
+    let plan = Plan::new("p1", "checkout").owners("{ requester: alice }").section(SCORECARD);
+    post_plan(&app, plan).await;
     let card = app.admin(Method::GET, "/api/v1/plans/p1/scorecard", None).await.body;
     assert_eq!(
         (card["declared"].clone(), card["not_green"].clone(), card["go"].clone()),
@@ -61,13 +69,18 @@ async fn a_declared_scorecard_gates_start_and_promotion() {
     )
     .await;
     assert_eq!((r.body["not_green"].clone(), r.body["go"].clone()), (json!(1), json!(true)));
-    assert_eq!(r.body["items"][1]["by"], "admin");
+    assert_eq!(r.body["items"][1]["by"], "carol");
     assert_eq!(
         r.body["items"][1]["note"], "internal tool, no announcement",
         "a waiver keeps its reason"
     );
 
-    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "p1"}))).await;
+    // Started by dave: neither he nor whom he issued tokens to may sign from now on.
+    let dave =
+        app.mint(ADMIN, json!({"kind": "admin", "environments": ["*"], "principal": "dave"})).await;
+    let dave = dave.body["token"].as_str().unwrap().to_owned();
+    let start = json!({"plan": "p1"});
+    let r = app.call(Method::POST, "/api/v1/rollouts", Some(&dave), Some(start)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let id = r.body["id"].as_str().unwrap().to_owned();
 
@@ -87,7 +100,8 @@ async fn a_declared_scorecard_gates_start_and_promotion() {
     let holds = audit.as_array().unwrap().iter().filter(|e| e["action"] == "rollout.hold").count();
     assert_eq!(holds, 1, "{audit}");
     // Green: the next tick promotes.
-    set(&app, "baseline", json!({"status": "green", "note": "re-measured"})).await;
+    let r = set(&app, "baseline", json!({"status": "green", "note": "re-measured"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     app.tick().await;
     let status = app.rollout(&id).await;
     assert_eq!(status["wave"], 2, "{status}");

@@ -110,6 +110,13 @@ impl TestApp {
         self.post_yaml("/api/v1/plans", yaml).await
     }
 
+    /// Stores a plan as the holder of `token` (its author, for separation of duties).
+    pub async fn post_plan_as(&self, token: &str, yaml: &str) -> Reply {
+        let yaml_type = [("content-type", "application/yaml")];
+        self.raw(Method::POST, "/api/v1/plans", Some(token), &yaml_type, yaml.as_bytes().to_vec())
+            .await
+    }
+
     /// Applies `flags` and stores `plan`, asserting both worked.
     pub async fn prepare(&self, flags: &str, plan: &str) {
         let r = self.apply_yaml(flags).await;

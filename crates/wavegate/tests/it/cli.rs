@@ -308,21 +308,29 @@ fn scorecard_show_and_set() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve_flags(dir.path(), &["checkout"]);
     let scorecard = "scorecard: { max_red: 1, items: [{ key: baseline }] }\n";
-    let plan = Plan::new("p1", "checkout").section(scorecard).waves(&["{ exposure: 20% }"]);
+    let plan = Plan::new("p1", "checkout")
+        .owners("{ requester: alice }")
+        .section(scorecard)
+        .waves(&["{ exposure: 20% }"]);
     apply(&server.url, dir.path(), "plan", "p.yaml", &plan.to_string());
     let o = cli(&server.url, Some(ADMIN), &["scorecard", "show", "p1"]);
     let out = stdout(&o);
     assert!(out.contains("baseline") && out.contains("NO-GO: 1 of 1 items not green"), "{out}");
+    // Who applied the plan may not sign it (separation of duties); carol may.
+    let o =
+        cli(&server.url, Some(ADMIN), &["scorecard", "set", "p1", "baseline", "--status", "green"]);
+    assert!(stderr(&o).contains("rule \"plan-author\""), "{}", stderr(&o));
+    let carol = crate::support::token(&server.url, "admin", "prod", "carol");
     let o = cli(
         &server.url,
-        Some(ADMIN),
+        Some(&carol),
         &["scorecard", "set", "p1", "baseline", "--status", "waived"],
     );
     assert_eq!(o.status.code(), Some(2), "a waiver without a reason is an input error");
     assert!(stderr(&o).contains("reason"), "{}", stderr(&o));
     let card = cli_json(
         &server.url,
-        ADMIN,
+        &carol,
         &[
             "scorecard",
             "set",
@@ -334,7 +342,7 @@ fn scorecard_show_and_set() {
             "https://wiki/baseline",
         ],
     );
-    assert_eq!((card["go"].clone(), card["items"][0]["by"].clone()), (json!(true), json!("admin")));
+    assert_eq!((card["go"].clone(), card["items"][0]["by"].clone()), (json!(true), json!("carol")));
     let o = cli(&server.url, Some(ADMIN), &["scorecard", "show", "p1"]);
     assert!(stdout(&o).contains("GO: 0 of 1 items not green"), "{}", stdout(&o));
 }

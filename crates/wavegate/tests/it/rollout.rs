@@ -340,7 +340,7 @@ async fn an_approval_gate_needs_someone_other_than_the_requester_and_survives_ki
     assert_eq!(st["wave"], 1);
     let o = cli(&url, Some(&alice), &["rollout", "approve", &id]);
     assert_eq!(o.status.code(), Some(2), "the requester may not approve");
-    assert!(stderr(&o).contains("requested this rollout"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("separation of duties (rule \"requester\")"), "{}", stderr(&o));
     let o = cli(&url, Some(&carol), &["rollout", "approve", &id]);
     assert_eq!(o.status.code(), Some(2), "carol is not an approver");
 
