@@ -148,18 +148,32 @@ pub fn features_response(doc: &FeaturesDoc, query: Option<&str>, headers: &Heade
         let etag = etag::of_bytes(&body);
         (body, etag)
     };
-    if etag::if_none_match(headers, &etag) {
-        return etag::not_modified(&etag);
+    tagged_json(headers, body, &etag)
+}
+
+/// A JSON `body` with `etag`, or `304 Not Modified` when the request's `If-None-Match` names it.
+fn tagged_json(headers: &HeaderMap, body: Bytes, etag: &str) -> Response {
+    if etag::if_none_match(headers, etag) {
+        return etag::not_modified(etag);
     }
     (
         StatusCode::OK,
         [
-            (header::ETAG, etag::header_value(&etag)),
+            (header::ETAG, etag::header_value(etag)),
             (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
         ],
         body,
     )
         .into_response()
+}
+
+/// A frontend answer, tagged with a hash of its bytes: the answer depends on the context (in
+/// the request) and the clock as well as the configuration, so only its bytes can say whether
+/// the client's copy is current (unleash-proxy-client sends its last ETag back).
+fn frontend_json(headers: &HeaderMap, value: &Value) -> Response {
+    let body = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
+    let etag = etag::of_bytes(&body);
+    tagged_json(headers, body, &etag)
 }
 
 // ---------- frontend evaluation ----------
@@ -465,7 +479,7 @@ pub(crate) async fn frontend(
             .collect(),
         None => Vec::new(),
     };
-    Json(json!({"toggles": toggles})).into_response()
+    frontend_json(&headers, &json!({"toggles": toggles}))
 }
 
 pub(crate) async fn frontend_feature(
@@ -487,7 +501,7 @@ pub(crate) async fn frontend_feature(
         return unleash_error(StatusCode::NOT_FOUND, format!("feature {name:?} not found"));
     };
     match flags.flag(&name).map(|f| toggle(&name, f, flags, &ctx)) {
-        Some((true, t)) => Json(t).into_response(),
+        Some((true, t)) => frontend_json(&headers, &t),
         // As Unleash: a feature that is off for this context is not found.
         Some((false, _)) => unleash_error(
             StatusCode::NOT_FOUND,

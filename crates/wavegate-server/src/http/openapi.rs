@@ -535,7 +535,8 @@ mod protocols {
         ($name:ident, $method:ident, $path:tt, $which:tt) => {
             #[utoipa::path($method, path = $path, tag = "Unleash",
                 summary = concat!("Unleash frontend API: ", $which), security(("bearer" = [])),
-                responses((status = 200, description = "`{toggles: […]}`", body = Object),
+                responses((status = 200, description = "`{toggles: […]}`, with an `ETag` of its bytes", body = Object),
+                    (status = 304, description = "Unchanged since the `ETag` sent (`If-None-Match`)"),
                     UnleashBadRequest, UnleashDenied))]
             #[allow(dead_code)] // Documentation only (see the module).
             async fn $name() {}
@@ -552,7 +553,8 @@ mod protocols {
         params(("name" = String, Path, description = "The feature (flag)")),
         security(("bearer" = [])),
         responses(
-            (status = 200, description = "The toggle", body = Object),
+            (status = 200, description = "The toggle, with an `ETag` of its bytes", body = Object),
+            (status = 304, description = "Unchanged since the `ETag` sent (`If-None-Match`)"),
             UnleashBadRequest, UnleashDenied,
             (status = 404, description = "No such feature, or off for this context",
                 body = UnleashErrorBody),

@@ -259,6 +259,43 @@ async fn frontend_api_evaluates_server_side() {
     assert_eq!(r.status, StatusCode::ACCEPTED);
 }
 
+/// Issue 21, item 4: `/api/frontend` answers carry an ETag (of their bytes, since they depend
+/// on the context) and a client that sends it back gets 304 until its answer changes.
+#[tokio::test]
+async fn frontend_answers_carry_etags_and_304() {
+    let (app, _) = setup().await;
+    let client = app.token("client-sdk", &["prod"]).await;
+    let path = "/api/frontend?userId=user-3&country=NO&age=30";
+    let first = get(&app, path, &client, &[]).await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    let etag = first.headers["etag"].to_str().unwrap().to_owned();
+    let again = get(&app, path, &client, &[("if-none-match", &etag)]).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers["etag"].to_str().unwrap(), etag);
+    let weak = format!("W/{etag}");
+    let again = get(&app, path, &client, &[("if-none-match", &weak)]).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED, "weak comparison (RFC 9110)");
+    // Another context's answer differs, so the same tag is not current for it.
+    let other = "/api/frontend?userId=user-4&country=DE&age=30";
+    let r = get(&app, other, &client, &[("if-none-match", &etag)]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_ne!(r.headers["etag"].to_str().unwrap(), etag);
+    // A change that alters this context's answer ends the 304s.
+    let off = FLAGS.replace("values: [NO, SE, DK]", "values: [SE, DK]");
+    assert_ne!(off, FLAGS, "the fixture lists Norway");
+    assert_eq!(app.apply_yaml(&off).await.status, StatusCode::OK);
+    let r = get(&app, path, &client, &[("if-none-match", &etag)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // One feature's answer is tagged too.
+    let one = "/api/frontend/features/colour?userId=user-3";
+    let r = get(&app, one, &client, &[]).await;
+    let tag = r.headers["etag"].to_str().unwrap().to_owned();
+    assert_eq!(
+        get(&app, one, &client, &[("if-none-match", &tag)]).await.status,
+        StatusCode::NOT_MODIFIED
+    );
+}
+
 #[tokio::test]
 async fn prerequisites_are_validated_across_flags() {
     let (app, _) = setup().await;
