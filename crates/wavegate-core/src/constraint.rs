@@ -185,6 +185,17 @@ impl Constraint {
         self.attribute == crate::context::CURRENT_TIME
     }
 
+    /// When its answer can change with the clock alone: a date comparison of `currentTime` at
+    /// its date, any other test of `currentTime` at any moment.
+    pub fn time_dependence(&self) -> crate::timing::TimeDependence {
+        use crate::timing::TimeDependence;
+        match &self.matcher {
+            _ if !self.reads_current_time() => TimeDependence::Never,
+            Matcher::Date { value, .. } => TimeDependence::At(vec![*value]),
+            _ => TimeDependence::Always,
+        }
+    }
+
     /// The context attribute it reads.
     pub fn attribute(&self) -> &str {
         &self.attribute

@@ -11,6 +11,7 @@ use crate::context::{CURRENT_TIME, Context};
 use crate::error::{SpecError, SpecPath};
 use crate::percent::Percent;
 use crate::spec::{FlagSpec, PrerequisiteSpec, RuleSpec, SegmentSpec};
+use crate::timing::TimeDependence;
 
 /// Longest flag, segment or environment key, in bytes.
 pub const MAX_KEY_LEN: usize = 128;
@@ -99,6 +100,11 @@ impl Segment {
     /// Whether membership depends on `currentTime`.
     pub fn reads_current_time(&self) -> bool {
         self.constraints.iter().any(Constraint::reads_current_time)
+    }
+
+    /// When membership can change with the clock alone.
+    pub fn time_dependence(&self) -> TimeDependence {
+        self.constraints.iter().fold(TimeDependence::Never, |d, c| d.merge(c.time_dependence()))
     }
 
     /// The segment's name.
@@ -384,6 +390,18 @@ impl Flag {
         self.rules.iter().any(|r| {
             r.constraints.iter().any(Constraint::reads_current_time)
                 || r.segment.as_ref().is_some_and(|s| s.reads_current_time())
+        })
+    }
+
+    /// When the flag's answer can change with the clock alone (its rules' and segments' date
+    /// tests): the bulk ETag stays valid between those moments.
+    pub fn time_dependence(&self) -> TimeDependence {
+        self.rules.iter().fold(TimeDependence::Never, |d, r| {
+            let d = r.constraints.iter().fold(d, |d, c| d.merge(c.time_dependence()));
+            match &r.segment {
+                Some(s) => d.merge(s.time_dependence()),
+                None => d,
+            }
         })
     }
 

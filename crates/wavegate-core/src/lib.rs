@@ -42,6 +42,7 @@ pub mod percent;
 pub mod spec;
 pub mod sse;
 pub mod text;
+pub mod timing;
 pub mod unleash;
 pub mod wire;
 

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use axum::http::StatusCode;
 use wavegate_core::Reason;
 use wavegate_core::spec::{FlagSpec, SegmentSpec};
+use wavegate_core::timing::TimeDependence;
 use wavegate_protocols::unleash::{FeaturesDoc, features_document};
 use wavegate_protocols::{
     Caller, Config, FlagSet, FlagSource, MetricsReport, Refusal, Registration, Report, SourceError,
@@ -162,17 +163,20 @@ impl FlagSource for EdgeSource {
 struct EdgeConfig {
     compiled: Arc<Compiled>,
     environments: [String; 1],
-    time_dependent: bool,
+    time_dependence: TimeDependence,
     unleash: OnceLock<Arc<FeaturesDoc>>,
 }
 
 impl EdgeConfig {
     fn new(compiled: Arc<Compiled>, environment: &str) -> EdgeConfig {
-        let time_dependent = compiled.flags.values().any(|f| f.reads_current_time());
+        let time_dependence = compiled
+            .flags
+            .values()
+            .fold(TimeDependence::Never, |d, f| d.merge(f.time_dependence()));
         EdgeConfig {
             compiled,
             environments: [environment.to_owned()],
-            time_dependent,
+            time_dependence,
             unleash: OnceLock::new(),
         }
     }
@@ -192,8 +196,8 @@ impl Config for EdgeConfig {
         (env == self.environments[0]).then_some(&self.compiled.flags as &dyn FlagSet)
     }
 
-    fn time_dependent(&self, _env: &str) -> bool {
-        self.time_dependent
+    fn time_dependence(&self, _env: &str) -> &TimeDependence {
+        &self.time_dependence
     }
 
     fn unleash_features(&self, env: &str) -> Arc<FeaturesDoc> {

@@ -2,8 +2,10 @@
 //!
 //! - Bulk OFREP: a hash of the configuration revision, the environment and the canonical
 //!   context (RFC 8785), so a new context never gets a stale 304; where a flag of the
-//!   environment reads the clock and the context brings no `currentTime`, the time the source
-//!   filled in is hashed too (the answer may change with time alone).
+//!   environment reads the clock and the context brings no `currentTime`, the clock's epoch is
+//!   hashed too: how many of the dates the answers change at have passed
+//!   ([`wavegate_core::timing::TimeDependence::epoch`]), or the time itself when an answer may
+//!   change at any moment.
 //! - Unleash features: a hash of the document's bytes.
 //!
 //! `If-None-Match` matches on any listed tag, or `*`, by RFC 9110's weak comparison: `W/"x"`
@@ -21,8 +23,8 @@ fn quoted(hex: &str) -> String {
     format!("\"{}\"", &hex[..32])
 }
 
-/// The bulk OFREP ETag. `clock` is the time the source put into the context, or empty when
-/// the answers cannot depend on it.
+/// The bulk OFREP ETag. `clock` is the epoch of the time the source put into the context, or
+/// empty when the answers cannot depend on it.
 pub fn bulk(revision: i64, env: &str, context: &Value, clock: &str) -> String {
     quoted(&sha256_hex(&format!("{revision}\n{env}\n{}\n{clock}", canonical_json(context))))
 }

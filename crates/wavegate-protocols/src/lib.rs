@@ -162,9 +162,9 @@ pub trait Config: Send + Sync {
     fn environments(&self) -> &[String];
     /// The compiled flags of `env`, if it is served.
     fn flags(&self, env: &str) -> Option<&dyn FlagSet>;
-    /// Whether a flag of `env` reads `currentTime`, so an answer may change with the clock
-    /// alone (the bulk ETag then covers the time the context was given).
-    fn time_dependent(&self, env: &str) -> bool;
+    /// When an answer of `env`'s flags can change with the clock alone (the bulk ETag then
+    /// covers which of those moments have passed).
+    fn time_dependence(&self, env: &str) -> &wavegate_core::timing::TimeDependence;
     /// `env`'s Unleash features document at this revision (built once, then shared).
     fn unleash_features(&self, env: &str) -> Arc<FeaturesDoc>;
 }

@@ -203,13 +203,17 @@ pub(crate) async fn evaluate_bulk(
         Ok(r) => r,
         Err(r) => return r,
     };
-    let clock = match ctx.attribute(CURRENT_TIME) {
-        Some(AttrRef::Str(t)) if raw.get(CURRENT_TIME).is_none() && config.time_dependent(&env) => {
-            t
+    // Without a `currentTime` of the client's, the answers used the time the source filled in:
+    // the ETag covers which of the moments the answers change at it has passed (not the time
+    // itself, so 304s continue between those moments).
+    let filled_in = match ctx.attribute(CURRENT_TIME) {
+        Some(AttrRef::Str(t)) if raw.get(CURRENT_TIME).is_none() => {
+            chrono::DateTime::parse_from_rfc3339(t).ok().map(|t| t.to_utc())
         }
-        _ => "",
+        _ => None,
     };
-    let etag = etag::bulk(config.revision(), &env, &raw, clock);
+    let epoch = filled_in.and_then(|now| config.time_dependence(&env).epoch(now));
+    let etag = etag::bulk(config.revision(), &env, &raw, epoch.as_deref().unwrap_or(""));
     if etag::if_none_match(&headers, &etag) {
         return etag::not_modified(&etag);
     }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use wavegate_core::flag::compile_segments;
 use wavegate_core::spec::{FlagSpec, SegmentSpec};
+use wavegate_core::timing::TimeDependence;
 use wavegate_core::{Flag, SpecPath};
 use wavegate_protocols::unleash::{ExportCache, FeaturesDoc, features_document};
 use wavegate_protocols::{Config, FlagSet};
@@ -26,9 +27,8 @@ pub struct Snapshot {
     /// process (keys are only looked up by clients, never inserted), because SipHash would be
     /// most of the cost of evaluating a simple flag.
     pub flags: HashMap<String, FlagMap>,
-    /// Environments with a flag whose answer depends on `currentTime` (no bulk 304 there
-    /// unless the client sends its own `currentTime`).
-    pub time_dependent: std::collections::HashSet<String>,
+    /// When each environment's answers can change with the clock alone (absent: never).
+    pub time_dependence: HashMap<String, TimeDependence>,
     /// The live flag specs by key (every environment), for the Unleash export.
     pub flag_specs: std::collections::BTreeMap<String, FlagSpec>,
     /// The live segment specs by key.
@@ -79,16 +79,19 @@ impl Snapshot {
             }
             flag_specs.insert(head.key, spec);
         }
-        let time_dependent = flags
+        let time_dependence = flags
             .iter()
-            .filter(|(_, m)| m.values().any(Flag::reads_current_time))
-            .map(|(e, _)| e.clone())
+            .map(|(e, m)| {
+                let d = m.values().fold(TimeDependence::Never, |d, f| d.merge(f.time_dependence()));
+                (e.clone(), d)
+            })
+            .filter(|(_, d)| d.reads_clock())
             .collect();
         Ok(Snapshot {
             revision,
             environments,
             flags,
-            time_dependent,
+            time_dependence,
             flag_specs,
             segment_specs: seg_specs.into_iter().collect(),
             unleash: Default::default(),
@@ -115,8 +118,9 @@ impl Config for Snapshot {
         self.flags.get(env).map(|f| f as &dyn FlagSet)
     }
 
-    fn time_dependent(&self, env: &str) -> bool {
-        self.time_dependent.contains(env)
+    fn time_dependence(&self, env: &str) -> &TimeDependence {
+        static NEVER: TimeDependence = TimeDependence::Never;
+        self.time_dependence.get(env).unwrap_or(&NEVER)
     }
 
     fn unleash_features(&self, env: &str) -> std::sync::Arc<FeaturesDoc> {

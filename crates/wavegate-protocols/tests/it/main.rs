@@ -14,6 +14,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use wavegate_core::flag::Segments;
+use wavegate_core::timing::TimeDependence;
 use wavegate_core::{Flag, Reason, SpecPath, parse_flag_file};
 use wavegate_protocols::unleash::{ExportCache, FeaturesDoc, features_document};
 use wavegate_protocols::{
@@ -32,6 +33,7 @@ struct TestConfig {
     revision: i64,
     environments: Vec<String>,
     compiled: Vec<HashMap<String, Flag>>,
+    timing: Vec<TimeDependence>,
     file: wavegate_core::FlagFile,
     unleash: ExportCache,
 }
@@ -44,9 +46,14 @@ impl TestConfig {
             let flag = |(k, spec)| Flag::compile(k, spec, env, &segments, &SpecPath::root(k));
             file.flags.iter().map(|(k, spec)| (k.clone(), flag((k, spec)).unwrap())).collect()
         };
-        let compiled = environments.iter().map(compile).collect();
+        let compiled: Vec<HashMap<String, Flag>> = environments.iter().map(compile).collect();
+        let timing = compiled
+            .iter()
+            .map(|m| m.values().fold(TimeDependence::Never, |d, f| d.merge(f.time_dependence())))
+            .collect();
         let environments = environments.iter().map(|e| e.to_string()).collect();
-        TestConfig { revision, environments, compiled, file, unleash: ExportCache::default() }
+        let unleash = ExportCache::default();
+        TestConfig { revision, environments, compiled, timing, file, unleash }
     }
 }
 
@@ -59,8 +66,9 @@ impl Config for TestConfig {
         let i = self.environments.iter().position(|e| e == env)?;
         Some(&self.compiled[i])
     }
-    fn time_dependent(&self, env: &str) -> bool {
-        self.flags(env).and_then(|f| f.flag("launch")).is_some_and(Flag::reads_current_time)
+    fn time_dependence(&self, env: &str) -> &TimeDependence {
+        let i = self.environments.iter().position(|e| e == env).unwrap();
+        &self.timing[i]
     }
     fn environments(&self) -> &[String] {
         &self.environments
@@ -229,10 +237,15 @@ async fn the_bulk_etag_covers_revision_environment_context_and_the_clock_where_i
     assert_eq!(bulk(fixed.clone(), Some("\"x\", *".into())).await.0, 304);
     let other = json!({"targetingKey": "u2", "currentTime": "2026-07-01T00:00:00Z"});
     assert_eq!(bulk(other, Some(etag.clone())).await.0, 200, "a new context");
-    // A flag here reads the clock: without currentTime the source's time is hashed in, and
-    // the clock moves, so a refetch is answered in full.
-    let (_, clocked) = bulk(json!({"targetingKey": "u1"}), None).await;
-    assert_eq!(bulk(json!({"targetingKey": "u1"}), Some(clocked)).await.0, 200);
+    // A flag here changes its answer when the clock reaches 2026-06-01 (`launch`): without
+    // currentTime, 304s continue while the clock moves short of it (it moves 1 ms a call),
+    // and end when it gets there.
+    *source.clock.lock().unwrap() = "2026-05-31T23:59:59.997Z".parse().unwrap();
+    let (_, before) = bulk(json!({"targetingKey": "u1"}), None).await;
+    assert_eq!(bulk(json!({"targetingKey": "u1"}), Some(before.clone())).await.0, 304);
+    let (status, after) = bulk(json!({"targetingKey": "u1"}), Some(before)).await;
+    assert_eq!(status, 200, "the clock reached the launch date");
+    assert_eq!(bulk(json!({"targetingKey": "u1"}), Some(after)).await.0, 304);
     // A new revision.
     *source.config.lock().unwrap() = Arc::new(TestConfig::new(2, &["prod", "dev"]));
     assert_eq!(bulk(fixed, Some(etag)).await.0, 200, "a new revision");
