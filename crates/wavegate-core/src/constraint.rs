@@ -1,6 +1,8 @@
 //! Compiled constraints: operands parsed and regexes built once, at compile time, so that
 //! evaluation only compares.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 use regex::Regex;
 use semver::Version;
@@ -62,6 +64,8 @@ enum Matcher {
         value: DateTime<Utc>,
     },
     Regex(Regex),
+    /// IP ranges: network address and prefix length.
+    Cidr(Vec<(IpAddr, u8)>),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -156,6 +160,20 @@ impl Constraint {
             Operator::SemverLt => Matcher::Semver { op: Cmp::Lt, value: version()? },
             Operator::SemverEq => Matcher::Semver { op: Cmp::Eq, value: version()? },
             Operator::SemverGt => Matcher::Semver { op: Cmp::Gt, value: version()? },
+            Operator::SemverGte => Matcher::Semver { op: Cmp::Gte, value: version()? },
+            Operator::SemverLte => Matcher::Semver { op: Cmp::Lte, value: version()? },
+            Operator::InCidr => {
+                let mut nets = Vec::new();
+                for (i, v) in texts()?.iter().enumerate() {
+                    let net = parse_cidr(v).ok_or_else(|| {
+                        vpath.index(i).error(format!(
+                            "{v:?} is not an IP address or range (like 10.0.0.0/8 or 2001:db8::/32)"
+                        ))
+                    })?;
+                    nets.push(net);
+                }
+                Matcher::Cidr(nets)
+            }
             Operator::DateBefore => Matcher::Date { op: Cmp::Lt, value: date()? },
             Operator::DateAfter => Matcher::Date { op: Cmp::Gt, value: date()? },
             Operator::Regex => {
@@ -271,6 +289,12 @@ impl Matcher {
                 };
                 t.is_some_and(|t| op.holds(t.cmp(value)))
             }
+            Matcher::Cidr(nets) => match attr {
+                AttrRef::Str(s) => {
+                    s.trim().parse::<IpAddr>().is_ok_and(|ip| nets.iter().any(|n| in_range(ip, *n)))
+                }
+                _ => false,
+            },
             Matcher::Regex(re) => match attr {
                 AttrRef::Str(s) => re.is_match(s),
                 AttrRef::Number(_) | AttrRef::Bool(_) => {
@@ -312,6 +336,36 @@ pub(crate) fn number_text(n: f64) -> String {
 /// Strict semantic versions, as Unleash reads them: `v1.2.3` is not one.
 fn parse_semver(s: &str) -> Option<Version> {
     Version::parse(s.trim()).ok()
+}
+
+/// An IP range, `address/prefix` or a bare address (all its bits), as (network, prefix).
+pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
+    let s = s.trim();
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+        None => (s.parse::<IpAddr>().ok()?, None),
+    };
+    let bits = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = prefix.unwrap_or(bits);
+    (prefix <= bits).then_some((addr, prefix))
+}
+
+/// Whether `ip` lies in the range `net`/`prefix` (of the same family).
+fn in_range(ip: IpAddr, (net, prefix): (IpAddr, u8)) -> bool {
+    let mask = |bits: u32, width: u32| -> u128 {
+        if bits == 0 { 0 } else { (!0u128 << (width - bits)) & (!0u128 >> (128 - width)) }
+    };
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let m = mask(u32::from(prefix), 32);
+            (u128::from(u32::from(a)) & m) == (u128::from(u32::from(n)) & m)
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let m = mask(u32::from(prefix), 128);
+            (u128::from(a) & m) == (u128::from(n) & m)
+        }
+        _ => false,
+    }
 }
 
 fn parse_date(s: &str) -> Option<DateTime<Utc>> {

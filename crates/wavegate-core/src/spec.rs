@@ -176,9 +176,14 @@ pub enum Operator {
     SemverLt,
     SemverEq,
     SemverGt,
+    SemverGte,
+    SemverLte,
     DateBefore,
     DateAfter,
     Regex,
+    /// The attribute is an IP address within one of the values' ranges (`10.0.0.0/8`,
+    /// `2001:db8::/32`; a bare address is a range of one).
+    InCidr,
 }
 
 impl Operator {
@@ -198,9 +203,12 @@ impl Operator {
             Operator::SemverLt => "semver_lt",
             Operator::SemverEq => "semver_eq",
             Operator::SemverGt => "semver_gt",
+            Operator::SemverGte => "semver_gte",
+            Operator::SemverLte => "semver_lte",
             Operator::DateBefore => "date_before",
             Operator::DateAfter => "date_after",
             Operator::Regex => "regex",
+            Operator::InCidr => "in_cidr",
         }
     }
 }

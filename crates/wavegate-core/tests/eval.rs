@@ -411,3 +411,53 @@ fn missing_before_names_what_an_earlier_rule_reads_and_the_context_lacks() {
     assert_eq!(checkout.missing_before("internal", &key_only), None);
     assert_eq!(checkout.missing_before("gradual", &key_only), Some("email"));
 }
+
+/// `in_cidr` (IPv4 and IPv6 ranges and single addresses) and the inclusive semver bounds, as
+/// Unleash's `IN_CIDR`, `SEMVER_GTE` and `SEMVER_LTE` (issue 21, item 5).
+#[test]
+fn ip_ranges_and_inclusive_semver_bounds() {
+    let text = r#"
+flags:
+  office:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod:
+        enabled: true
+        rules:
+          - { name: net, constraints: [{ attribute: remoteAddress, op: in_cidr, values: ["10.1.0.0/16", "2001:db8::/32", "192.0.2.7"] }], serve: "on" }
+  modern:
+    variants: { "on": true, "off": false }
+    default: "off"
+    environments:
+      prod:
+        enabled: true
+        rules:
+          - { constraints: [{ attribute: v, op: semver_gte, values: ["2.0.0"] }, { attribute: v, op: semver_lte, values: ["3.1.0"] }], serve: "on" }
+"#;
+    let f = parse_flag_file(text, &envs()).unwrap();
+    let on = |key: &str, ctx: serde_json::Value| {
+        let flag = compile(&f, key, "prod");
+        evaluate(&flag, &Context::from_json(&ctx).unwrap()).variant == "on"
+    };
+    for (ip, expect) in [
+        ("10.1.255.3", true),
+        ("10.2.0.1", false),
+        ("192.0.2.7", true),
+        ("192.0.2.8", false),
+        ("2001:db8:ffff::1", true),
+        ("2001:db9::1", false),
+        ("::ffff:10.1.0.1", false),
+        ("not an ip", false),
+    ] {
+        assert_eq!(on("office", json!({"targetingKey": "u", "remoteAddress": ip})), expect, "{ip}");
+    }
+    assert!(!on("office", json!({"targetingKey": "u"})), "no address, no match");
+    for (v, expect) in [("2.0.0", true), ("3.1.0", true), ("3.1.1", false), ("1.9.9", false)] {
+        assert_eq!(on("modern", json!({"targetingKey": "u", "v": v})), expect, "{v}");
+    }
+    check_error(
+        "flags:\n  f:\n    variants: { a: 1, b: 2 }\n    default: a\n    environments: { prod: { enabled: true, rules: [ { serve: b, constraints: [{ attribute: ip, op: in_cidr, values: [\"10.0.0.0/8\", \"10.0.0.0/33\"] }] } ] } }\n",
+        "flags.f.environments.prod.rules[0].constraints[0].values[1]: \"10.0.0.0/33\" is not an IP address or range (like 10.0.0.0/8 or 2001:db8::/32)",
+    );
+}

@@ -37,6 +37,11 @@ fn constraint() -> impl Strategy<Value = Value> {
         ),
         Just(json!({"attribute": "targetingKey", "op": "in", "values": ["user-7", "user-11"]})),
         Just(json!({"attribute": "version", "op": "semver_gt", "values": ["1.2.0"]})),
+        Just(json!({"attribute": "version", "op": "semver_gte", "values": ["1.2.0"]})),
+        Just(json!({"attribute": "version", "op": "semver_lte", "values": ["1.2.0"]})),
+        Just(
+            json!({"attribute": "ip", "op": "in_cidr", "values": ["10.0.0.0/8", "2001:db8::/32"]})
+        ),
     ];
     (c, any::<bool>()).prop_map(|(mut c, negate)| {
         if negate {
@@ -139,6 +144,9 @@ fn contexts() -> Vec<(Context, unleash_yggdrasil::Context)> {
         );
         if i % 4 != 0 {
             props.insert("version".into(), pick(13, &["1.0.0", "1.2.0", "1.10.3", "2.0.0-rc.1"]));
+        }
+        if i % 6 != 0 {
+            props.insert("ip".into(), pick(17, &["10.1.2.3", "192.168.1.1", "2001:db8::5", "x"]));
         }
         let user = (i % 7 != 0).then(|| format!("user-{}", i % 40));
         let session = (i % 3 == 0).then(|| format!("s-{i}"));

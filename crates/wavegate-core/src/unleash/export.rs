@@ -126,6 +126,9 @@ pub fn export_constraint(c: &ConstraintSpec) -> (UnleashConstraint, bool) {
         Operator::SemverLt => ("SEMVER_LT", false, true),
         Operator::SemverEq => ("SEMVER_EQ", false, true),
         Operator::SemverGt => ("SEMVER_GT", false, true),
+        Operator::SemverGte => ("SEMVER_GTE", false, true),
+        Operator::SemverLte => ("SEMVER_LTE", false, true),
+        Operator::InCidr => ("IN_CIDR", true, true),
         // Unleash's specification compares `currentTime`; some SDKs ignore the field.
         Operator::DateBefore => ("DATE_BEFORE", false, c.attribute == CURRENT_TIME),
         Operator::DateAfter => ("DATE_AFTER", false, c.attribute == CURRENT_TIME),

@@ -262,9 +262,31 @@ fn import_strategy(
                 case_insensitive: false,
             });
         }
-        "remoteAddress" | "applicationHostname" => {
+        "remoteAddress" => {
+            // `IPs`: addresses and ranges, comma-separated; entries that are neither are
+            // ignored (as Unleash's engine does).
+            let ips = s.parameter("IPs").unwrap_or_default();
+            let values: Vec<Scalar> = ips
+                .split(',')
+                .map(str::trim)
+                .filter(|ip| crate::constraint::parse_cidr(ip).is_some())
+                .map(Scalar::from)
+                .collect();
+            if values.is_empty() {
+                return Err(Skip::Never("no IP address or range in IPs".into()));
+            }
+            rule.constraints.push(ConstraintSpec {
+                attribute: "remoteAddress".into(),
+                op: Operator::InCidr,
+                values,
+                negate: false,
+                case_insensitive: false,
+            });
+        }
+        "applicationHostname" => {
             return Err(Skip::Unsupported(
-                "matches IP ranges or host names, which wavegate's operators do not".into(),
+                "matches the application's host name, which wavegate's contexts do not carry"
+                    .into(),
             ));
         }
         other => {
@@ -292,15 +314,12 @@ fn import_constraint(c: &UnleashConstraint) -> Result<Option<ConstraintSpec>, Sk
         "SEMVER_EQ" => Operator::SemverEq,
         "SEMVER_LT" => Operator::SemverLt,
         "SEMVER_GT" => Operator::SemverGt,
+        "SEMVER_GTE" => Operator::SemverGte,
+        "SEMVER_LTE" => Operator::SemverLte,
+        "IN_CIDR" => Operator::InCidr,
         "DATE_BEFORE" => Operator::DateBefore,
         "DATE_AFTER" => Operator::DateAfter,
         "REGEX" => Operator::Regex,
-        "IN_CIDR" | "SEMVER_GTE" | "SEMVER_LTE" => {
-            return Err(Skip::Unsupported(format!(
-                "operator {} has no wavegate equivalent",
-                c.operator
-            )));
-        }
         other => {
             return Err(Skip::Never(format!(
                 "unknown operator {other:?}: Unleash SDKs treat the constraint as failing"
@@ -314,8 +333,15 @@ fn import_constraint(c: &UnleashConstraint) -> Result<Option<ConstraintSpec>, Sk
             | Operator::Contains
             | Operator::StartsWith
             | Operator::EndsWith
+            | Operator::InCidr
     );
-    if list && c.values.is_empty() {
+    // Entries of IN_CIDR that are no address or range match nothing (as Unleash's engine).
+    let listed: Vec<&String> = c
+        .values
+        .iter()
+        .filter(|v| op != Operator::InCidr || crate::constraint::parse_cidr(v).is_some())
+        .collect();
+    if list && listed.is_empty() {
         // Unleash: nothing is in an empty list, so NOT_IN [] always holds and the rest never.
         let holds = (op == Operator::NotIn) != c.inverted;
         return if holds {
@@ -325,7 +351,7 @@ fn import_constraint(c: &UnleashConstraint) -> Result<Option<ConstraintSpec>, Sk
         };
     }
     let values: Vec<Scalar> = if list {
-        c.values.iter().map(|v| Scalar::from(v.as_str())).collect()
+        listed.iter().map(|v| Scalar::from(v.as_str())).collect()
     } else {
         c.value.iter().chain(c.values.first()).take(1).map(|v| Scalar::from(v.as_str())).collect()
     };
