@@ -36,6 +36,28 @@ pub fn validate_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a flag's key: as [`validate_key`], and besides any character outside ASCII that is
+/// neither white space nor a control character (Unleash allows `Feature.UTF-8.Hellø_Wørld`,
+/// and its SDKs must find such flags here too). Clients send it percent-encoded in URLs.
+pub fn validate_flag_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(format!("key {key:?} must be 1 to {MAX_KEY_LEN} bytes"));
+    }
+    let allowed = |c: char| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, '.' | '_' | '-')
+            || (!c.is_ascii() && !c.is_whitespace() && !c.is_control())
+    };
+    let first = key.chars().next().is_some_and(char::is_alphanumeric);
+    if !first || !key.chars().all(allowed) {
+        return Err(format!(
+            "key {key:?} may hold only letters, digits, '.', '_', '-' and other characters \
+             outside ASCII (no spaces or control characters), and must start with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
 /// The value type a flag's variants share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueType {
@@ -245,7 +267,7 @@ impl Flag {
         segments: &Segments,
         path: &SpecPath,
     ) -> Result<ValueType, SpecError> {
-        validate_key(key).map_err(|m| path.error(m))?;
+        validate_flag_key(key).map_err(|m| path.error(m))?;
         for env in spec.environments.keys() {
             if !environments.iter().any(|e| e == env) {
                 return Err(path.field("environments").field(env).error(format!(
@@ -454,7 +476,7 @@ fn compile_prerequisite(
     p: &PrerequisiteSpec,
     path: &SpecPath,
 ) -> Result<Prerequisite, SpecError> {
-    validate_key(&p.flag).map_err(|m| path.field("flag").error(m))?;
+    validate_flag_key(&p.flag).map_err(|m| path.field("flag").error(m))?;
     if p.flag == key {
         return Err(path.field("flag").error("a flag cannot be its own prerequisite"));
     }

@@ -284,7 +284,7 @@ fn bad_specs_say_what_and_where() {
     );
     check_error(
         "flags:\n  bad key:\n    variants: { a: 1 }\n    default: a\n",
-        "flags.bad key: key \"bad key\" may hold only letters, digits, '.', '_' and '-', and must start with a letter or digit",
+        "flags.bad key: key \"bad key\" may hold only letters, digits, '.', '_', '-' and other characters outside ASCII (no spaces or control characters), and must start with a letter or digit",
     );
 }
 

@@ -63,7 +63,7 @@ pub fn import_features(features: &ClientFeatures, environment: &str) -> Imported
                 .push("listed more than once: the first is imported".into());
             continue;
         }
-        if let Err(m) = crate::flag::validate_key(&f.name) {
+        if let Err(m) = crate::flag::validate_flag_key(&f.name) {
             out.unsupported
                 .insert(f.name.clone(), vec![format!("not a valid wavegate flag key: {m}")]);
             continue;

@@ -22,7 +22,7 @@ use wavegate_api::environments::{Environment, NewEnvironment};
 use wavegate_api::flags::{
     Applied, Archived, Diff, FlagPut, Head, Revert, Reverted, SegmentPut, Stale, Version,
 };
-use wavegate_core::flag::validate_key;
+use wavegate_core::flag::{validate_flag_key, validate_key};
 use wavegate_core::spec::{FlagFile, FlagSpec};
 use wavegate_store::{Kind, PutOutcome, TokenKind, VersionRecord};
 
@@ -492,7 +492,10 @@ async fn put_kind(
     if kind == Kind::Segment {
         require_all_envs(p, "changing a segment")?;
     }
-    key_ok(key)?;
+    match kind {
+        Kind::Flag => validate_flag_key(key).map_err(|m| ApiError::invalid("key", m))?,
+        _ => key_ok(key)?,
+    }
     let spec = config::validated(state, kind, key, &spec, "body").await?;
     let old = state.head(kind, key).await?;
     check_scope(p, kind, old.as_ref().map(|h| (&h.spec, h.archived)), (&spec, false))?;

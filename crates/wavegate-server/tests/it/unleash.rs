@@ -296,6 +296,40 @@ async fn frontend_answers_carry_etags_and_304() {
     );
 }
 
+/// Issue 21, item 5: flag names outside ASCII (Unleash allows them) are flags here too,
+/// through the admin API, OFREP and the Unleash surfaces; white space still is not.
+#[tokio::test]
+async fn flag_keys_may_hold_characters_outside_ascii() {
+    let (app, sdk) = setup().await;
+    let key = "Feature.UTF-8.😊_φriend_你好";
+    let yaml = format!(
+        "flags:\n  \"{key}\":\n    variants: {{ \"on\": true, \"off\": false }}\n    default: \"on\"\n"
+    );
+    let r = app.apply_yaml(&yaml).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // Percent-encoded, as clients put a key in a URL path.
+    let encoded: String = key
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let r = app.admin(Method::GET, &format!("/api/v1/flags/{encoded}"), None).await;
+    assert_eq!((r.status, r.body["key"].clone()), (StatusCode::OK, json!(key)), "{:?}", r.body);
+    let r = app.ofrep(&sdk, &encoded, json!({"targetingKey": "u"})).await;
+    assert_eq!((r.status, r.body["value"].clone()), (StatusCode::OK, json!(true)), "{:?}", r.body);
+    let doc = get(&app, "/api/client/features", &sdk, &[]).await.body;
+    assert!(doc["features"].as_array().unwrap().iter().any(|f| f["name"] == key), "{doc}");
+    let client = app.token("client-sdk", &["prod"]).await;
+    let r = get(&app, &format!("/api/frontend/features/{encoded}?userId=u"), &client, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let bad = "flags:\n  \"has space\":\n    variants: { \"on\": true }\n    default: \"on\"\n";
+    assert_eq!(app.apply_yaml(bad).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app.admin(Method::GET, "/api/v1/audit/verify", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
 #[tokio::test]
 async fn prerequisites_are_validated_across_flags() {
     let (app, _) = setup().await;
