@@ -336,20 +336,31 @@ async fn bad_paths_and_queries_get_json_errors() {
     }
 }
 
+/// A date rule's answer changes only when the clock reaches its date (issue 21, item 3): 304s
+/// continue while the clock moves short of it, and end when it gets there.
 #[tokio::test]
 async fn date_rules_never_get_a_stale_304() {
+    use wavegate_server::clock::Clock as _;
     let app = spawn_app().await;
-    let yaml = "flags:\n  launch:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true, rules: [ { constraints: [{ attribute: currentTime, op: date_after, values: [\"2026-06-01T00:00:00Z\"] }], serve: \"on\" } ] }\n";
-    assert_eq!(app.apply_yaml(yaml).await.status, StatusCode::OK);
+    let launch = (app.clock.now() + chrono::Duration::hours(1)).to_rfc3339();
+    let yaml = format!(
+        "flags:\n  launch:\n    variants: {{ \"on\": true, \"off\": false }}\n    default: \"off\"\n    environments:\n      prod: {{ enabled: true, rules: [ {{ constraints: [{{ attribute: currentTime, op: date_after, values: [\"{launch}\"] }}], serve: \"on\" }} ] }}\n"
+    );
+    assert_eq!(app.apply_yaml(&yaml).await.status, StatusCode::OK);
     let t = app.token("client-sdk", &["prod"]).await;
     let ctx = br#"{"context":{"targetingKey":"u"}}"#;
     let r = app.bulk(&t, &[], ctx).await;
+    assert_eq!(r.body["flags"][0]["value"], false, "{:?}", r.body);
     let etag = r.headers["etag"].to_str().unwrap().to_owned();
     let same = app.bulk(&t, &[("if-none-match", &etag)], ctx).await;
     assert_eq!(same.status, StatusCode::NOT_MODIFIED, "same instant, same answer");
-    app.clock.advance(chrono::Duration::seconds(1));
+    app.clock.advance(chrono::Duration::minutes(59));
+    let later = app.bulk(&t, &[("if-none-match", &etag)], ctx).await;
+    assert_eq!(later.status, StatusCode::NOT_MODIFIED, "the clock moved, the answer cannot have");
+    app.clock.advance(chrono::Duration::minutes(2));
     let again = app.bulk(&t, &[("if-none-match", &etag)], ctx).await;
-    assert_eq!(again.status, StatusCode::OK, "the server's clock is part of the answer");
+    assert_eq!(again.status, StatusCode::OK, "the clock passed the launch date");
+    assert_eq!(again.body["flags"][0]["value"], true, "{:?}", again.body);
     // With the client's own currentTime, the answer is a function of the request: 304 is safe.
     let body = br#"{"context":{"targetingKey":"u","currentTime":"2026-07-01T00:00:00Z"}}"#;
     let r = app.bulk(&t, &[], body).await;

@@ -888,14 +888,23 @@ async fn every_answer_is_documented_and_fits_its_schema() {
         .is(S::ACCEPTED);
     p.with(Method::POST, "/api/client/metrics", &server_side, b"[]").await.is(S::BAD_REQUEST);
     for path in ["/api/frontend", "/api/frontend/all"] {
-        p.with(Method::GET, &format!("{path}?userId=u1&properties[plan]=vip"), &unleash, b"")
-            .await
-            .is(S::OK);
+        let query = format!("{path}?userId=u1&properties[plan]=vip");
+        let r = p.with(Method::GET, &query, &unleash, b"").await.is(S::OK);
+        let etag = r.headers["etag"].to_str().unwrap().to_owned();
+        let cached = [("authorization", client.as_str()), ("if-none-match", etag.as_str())];
+        p.with(Method::GET, &query, &cached, b"").await.is(S::NOT_MODIFIED);
         let context = json!({"context": {"userId": "u2"}}).to_string();
-        p.with(Method::POST, path, &unleash, context.as_bytes()).await.is(S::OK);
+        let r = p.with(Method::POST, path, &unleash, context.as_bytes()).await.is(S::OK);
+        let etag = r.headers["etag"].to_str().unwrap().to_owned();
+        let cached = [("authorization", client.as_str()), ("if-none-match", etag.as_str())];
+        p.with(Method::POST, path, &cached, context.as_bytes()).await.is(S::NOT_MODIFIED);
         p.with(Method::POST, path, &unleash, b"{").await.is(S::BAD_REQUEST);
     }
-    p.with(Method::GET, "/api/frontend/features/price-factor", &unleash, b"").await.is(S::OK);
+    let feature = "/api/frontend/features/price-factor";
+    let r = p.with(Method::GET, feature, &unleash, b"").await.is(S::OK);
+    let etag = r.headers["etag"].to_str().unwrap().to_owned();
+    let cached = [("authorization", client.as_str()), ("if-none-match", etag.as_str())];
+    p.with(Method::GET, feature, &cached, b"").await.is(S::NOT_MODIFIED);
     p.with(Method::GET, "/api/frontend/features/nope", &unleash, b"").await.is(S::NOT_FOUND);
     for path in [
         "/api/client/features",
