@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the dashboard's browser test needs: Debian's Chromium (if missing) and
-# playwright-core from npm into tests/browser/node_modules (exact versions from the lockfile).
+# Installs what the browser tests need: Debian's Chromium (if missing), and from npm into
+# tests/browser/node_modules (exact versions from the lockfile) playwright-core and the browser
+# SDKs the tests run (unleash-proxy-client, the OpenFeature web SDK and its OFREP provider).
 # The test drives /usr/bin/chromium; playwright's own browser download is never used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,10 @@ if ! command -v node >/dev/null 2>&1; then
   echo "node is missing: install Node.js (20 or newer)" >&2
   exit 1
 fi
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
+missing=0
+for package in playwright-core unleash-proxy-client @openfeature/web-sdk @openfeature/ofrep-web-provider; do
+  [ -d "tests/browser/node_modules/$package" ] || missing=1
+done
+if [ "$missing" = 1 ]; then
   (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -2,6 +2,7 @@
 //! and the real OpenFeature Python SDK.
 
 mod backup;
+mod browser_sdks;
 mod checkpoints;
 mod cli;
 mod crash;

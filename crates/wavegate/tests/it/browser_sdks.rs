@@ -1,0 +1,58 @@
+//! Issue 21, items 1 and 3: browser SDKs that no one here wrote, in a real headless Chromium,
+//! from a page on another origin (`tests/browser/sdks.mjs`): unleash-proxy-client (Unleash's
+//! browser SDK) gets its toggles through CORS and its re-fetches are answered 304; the
+//! OpenFeature web SDK's OFREP provider gets its flags and, with a date rule present in the
+//! environment, its polls are answered 304 without a ConfigurationChanged event.
+//!
+//! Needs `node`, `tests/browser/node_modules` (`scripts/setup-browser.sh`) and `chromium`;
+//! `.ci/run` installs them. Missing pieces fail the test with what to run, never skip it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use wavegate_testkit::fixtures::UNLEASH_FLAGS;
+
+use crate::support::{ADMIN, apply, start, token};
+
+/// A flag whose answer depends on the clock: on since a date that has passed.
+const LAUNCH: &str = "flags:\n  launch: { variants: { \"on\": true, \"off\": false }, default: \"off\", environments: { prod: { enabled: true, rules: [ { constraints: [{ attribute: currentTime, op: date_after, values: [\"2026-06-01T00:00:00Z\"] }], serve: \"on\" } ] } } }\n";
+
+#[test]
+fn browser_sdks_from_another_origin_get_their_flags_and_304s() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
+    for package in ["playwright-core", "unleash-proxy-client", "@openfeature/ofrep-web-provider"] {
+        assert!(
+            root.join("tests/browser/node_modules").join(package).is_dir(),
+            "{package} is not installed: run scripts/setup-browser.sh"
+        );
+    }
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "{chromium} not found: install Debian's chromium (scripts/setup-browser.sh does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("w.db"), Some(ADMIN));
+    apply(&server.url, dir.path(), "flag", "unleash.yaml", UNLEASH_FLAGS);
+    apply(&server.url, dir.path(), "flag", "launch.yaml", LAUNCH);
+    let client = token(&server.url, "client-sdk", "prod", "web");
+    let out = Command::new("node")
+        .arg(root.join("tests/browser/sdks.mjs"))
+        .current_dir(root.join("tests/browser"))
+        .env("WAVEGATE_URL", &server.url)
+        .env("CLIENT_TOKEN", &client)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("run node (install Node.js)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "browser run failed:\n{stdout}\n{stderr}");
+    for line in [
+        "ok - its re-fetches, sending the ETag back, were answered 304",
+        "ok - its polls were answered 304 although a date rule is present",
+        "ok - no ConfigurationChanged event fired while nothing changed (0)",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
+    }
+}
