@@ -51,6 +51,10 @@ flags:
 /// plans, and a flag with that one as its prerequisite.
 pub const UNLEASH_FLAGS: &str = include_str!("../fixtures/unleash.yaml");
 
+/// A flag whose answer depends on the clock: `launch`, on in prod since 2026-06-01 (a date rule
+/// on `currentTime` whose date has passed).
+pub const LAUNCH: &str = "flags:\n  launch: { variants: { \"on\": true, \"off\": false }, default: \"off\", environments: { prod: { enabled: true, rules: [ { constraints: [{ attribute: currentTime, op: date_after, values: [\"2026-06-01T00:00:00Z\"] }], serve: \"on\" } ] } } }\n";
+
 /// A flag file of boolean flags (`"on"`/`"off"`, default `"off"`), each enabled in prod with
 /// no rules: what a rollout plan starts from.
 pub fn on_off(keys: &[&str]) -> String {

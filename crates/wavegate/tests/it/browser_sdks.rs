@@ -10,12 +10,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use wavegate_testkit::fixtures::UNLEASH_FLAGS;
+use wavegate_testkit::fixtures::{LAUNCH, UNLEASH_FLAGS};
 
 use crate::support::{ADMIN, apply, start, token};
-
-/// A flag whose answer depends on the clock: on since a date that has passed.
-const LAUNCH: &str = "flags:\n  launch: { variants: { \"on\": true, \"off\": false }, default: \"off\", environments: { prod: { enabled: true, rules: [ { constraints: [{ attribute: currentTime, op: date_after, values: [\"2026-06-01T00:00:00Z\"] }], serve: \"on\" } ] } } }\n";
 
 #[test]
 fn browser_sdks_from_another_origin_get_their_flags_and_304s() {

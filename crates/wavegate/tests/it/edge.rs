@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wavegate_testkit::api::ofrep;
-use wavegate_testkit::fixtures::{Plan, on_off_flag};
+use wavegate_testkit::fixtures::{LAUNCH, Plan, on_off_flag};
 use wavegate_testkit::poll::until;
 use wavegate_testkit::process::Proc;
 use wavegate_testkit::signals::{arm_exposures, exposures};
@@ -363,9 +363,6 @@ async fn issue_16_6_the_edge_evaluates_flags_on_segments_with_members_like_the_s
         assert_eq!(at_edge, at_server, "crew for user-{user}");
     }
 }
-
-/// A flag whose answer depends on the clock (the bulk ETag then covers the time filled in).
-const LAUNCH: &str = "flags:\n  launch: { variants: { \"on\": true, \"off\": false }, default: \"off\", environments: { prod: { enabled: true, rules: [ { constraints: [{ attribute: currentTime, op: date_after, values: [\"2026-06-01T00:00:00Z\"] }], serve: \"on\" } ] } } }\n";
 
 /// One request; the status, the headers and the body.
 async fn ask(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use wavegate_core::bucket::bucket;
-use wavegate_testkit::fixtures::UNLEASH_FLAGS;
+use wavegate_testkit::fixtures::{LAUNCH, UNLEASH_FLAGS};
 
 use crate::support::{ADMIN, FLAGS, apply, prod_token, start, stderr, stdout, write};
 
@@ -72,5 +72,36 @@ fn unleash_python_sdk_agrees_with_ofrep_on_10000_contexts() {
     let out = stdout(&o);
     println!("{out}");
     assert!(o.status.success(), "Unleash SDK disagreed with OFREP:\n{out}\n{}", stderr(&o));
+    assert!(out.contains("10000 contexts, 0 mismatches"), "{out}");
+}
+
+/// Issue 21, item 2: unleash-client for Node (its own JavaScript engine, not Yggdrasil) agrees
+/// with OFREP on the same 10,000 contexts' worth of flags, a date rule on `currentTime`
+/// included (`tests/browser/unleash_node.mjs`).
+#[test]
+fn unleash_node_sdk_agrees_with_ofrep_on_10000_contexts() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    assert!(
+        root.join("tests/browser/node_modules/unleash-client").is_dir(),
+        "unleash-client is not installed: run scripts/setup-browser.sh"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("w.db"), Some(ADMIN));
+    apply(&server.url, dir.path(), "flag", "flags.yaml", UNLEASH_FLAGS);
+    apply(&server.url, dir.path(), "flag", "launch.yaml", LAUNCH);
+    let (sdk, client) =
+        (prod_token(&server.url, "server-sdk"), prod_token(&server.url, "client-sdk"));
+    let o = Command::new("node")
+        .arg(root.join("tests/browser/unleash_node.mjs"))
+        .current_dir(root.join("tests/browser"))
+        .arg(&server.url)
+        .arg(&sdk)
+        .arg(&client)
+        .arg("10000")
+        .output()
+        .expect("run node (install Node.js)");
+    let out = stdout(&o);
+    println!("{out}");
+    assert!(o.status.success(), "the Node SDK disagreed with OFREP:\n{out}\n{}", stderr(&o));
     assert!(out.contains("10000 contexts, 0 mismatches"), "{out}");
 }
