@@ -39,14 +39,26 @@ impl FromRef<EdgeState> for Protocols {
 }
 
 impl EdgeState {
-    /// Seconds since the configuration was last known current (0 while connected).
-    fn stale_seconds(&self) -> f64 {
-        let st = self.source.sdk.status();
+    /// Seconds since a feed's configuration was last known current (0 while connected).
+    fn stale_seconds(&self, st: &wavegate_sdk::Status) -> f64 {
         if st.connected {
             return 0.0;
         }
         let since = st.current_at.unwrap_or(self.started_at);
         (chrono::Utc::now() - since).num_milliseconds().max(0) as f64 / 1000.0
+    }
+
+    /// Each environment's status and staleness, in the order served.
+    fn statuses(&self) -> Vec<(&str, wavegate_sdk::Status, f64)> {
+        self.source
+            .feeds
+            .iter()
+            .map(|f| {
+                let st = f.sdk.status();
+                let stale = self.stale_seconds(&st);
+                (f.environment.as_str(), st, stale)
+            })
+            .collect()
     }
 }
 
@@ -83,9 +95,14 @@ fn invalid(message: String, field: String) -> Response {
 /// `POST /api/v1/events`: checked for shape here, queued, and sent upstream in batches.
 async fn events(State(state): State<EdgeState>, headers: HeaderMap, body: Bytes) -> Response {
     let source: &dyn FlagSource = &*state.source;
-    if let Err(d) = auth::authorise(source, &headers, auth::READ_RULES, Shapes::Bare).await {
-        return d.status().into_response();
-    }
+    let grant = match auth::authorise(source, &headers, auth::READ_RULES, Shapes::Bare).await {
+        Ok(g) => g,
+        Err(d) => return d.status().into_response(),
+    };
+    // The grant names an environment this relay serves.
+    let Some(feed) = state.source.feed(&grant.environment) else {
+        return StatusCode::FORBIDDEN.into_response();
+    };
     let batch: Batch = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
@@ -133,31 +150,67 @@ async fn events(State(state): State<EdgeState>, headers: HeaderMap, body: Bytes)
             m.insert("at".into(), Value::String(received.clone()));
         }
     }
-    state.source.sdk.report(events);
+    feed.sdk.report(events);
     (StatusCode::ACCEPTED, Json(json!({"queued": n}))).into_response()
 }
 
+/// Ready when every environment has a configuration that is not too stale. The top-level
+/// fields sum up the environments (the worst staleness, connected only if all are, the first
+/// environment's source and error); `environments` has each.
 async fn readyz(State(state): State<EdgeState>) -> Response {
-    let st = state.source.sdk.status();
-    let stale = state.stale_seconds();
-    let too_stale = state.max_stale.is_some_and(|m| stale > m.as_secs_f64());
-    let ready = st.source != Source::None && !too_stale;
+    let statuses = state.statuses();
+    let mut ready = true;
+    let mut each = serde_json::Map::new();
+    for (env, st, stale) in &statuses {
+        let too_stale = state.max_stale.is_some_and(|m| *stale > m.as_secs_f64());
+        let env_ready = st.source != Source::None && !too_stale;
+        ready &= env_ready;
+        each.insert(
+            (*env).to_owned(),
+            json!({
+                "ready": env_ready,
+                "source": st.source,
+                "connected": st.connected,
+                "stale_seconds": stale,
+                "flags": st.flags,
+                "last_event_id": st.last_event_id,
+                "last_error": st.last_error,
+            }),
+        );
+    }
+    let first = &statuses[0].1;
+    // The least current source of any environment: nothing, else the disk, else the stream.
+    let rank = |s: Source| match s {
+        Source::None => 0,
+        Source::Disk => 1,
+        Source::Stream => 2,
+    };
+    let worst = statuses.iter().map(|(_, st, _)| st.source).min_by_key(|s| rank(*s));
     let body = json!({
         "ready": ready,
-        "source": st.source,
-        "connected": st.connected,
-        "stale_seconds": stale,
-        "flags": st.flags,
-        "last_event_id": st.last_event_id,
-        "last_error": st.last_error,
+        "source": worst,
+        "connected": statuses.iter().all(|(_, st, _)| st.connected),
+        "stale_seconds": statuses.iter().map(|(_, _, s)| *s).fold(0.0, f64::max),
+        "flags": statuses.iter().map(|(_, st, _)| st.flags).sum::<usize>(),
+        "last_event_id": first.last_event_id,
+        "last_error": statuses.iter().find_map(|(_, st, _)| st.last_error.clone()),
+        "environments": each,
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }
 
+/// The relay's metrics, summed over its environments (connected only if all are, the worst
+/// staleness), and per environment with an `environment` label.
 async fn metrics(State(state): State<EdgeState>) -> Response {
-    let st = state.source.sdk.status();
-    let text = format!(
+    let statuses = state.statuses();
+    let connected = statuses.iter().all(|(_, st, _)| st.connected);
+    let stale = statuses.iter().map(|(_, _, s)| *s).fold(0.0, f64::max);
+    let flags: usize = statuses.iter().map(|(_, st, _)| st.flags).sum();
+    let from_disk = statuses.iter().any(|(_, st, _)| st.source == Source::Disk);
+    let queued: usize = statuses.iter().map(|(_, st, _)| st.queued_events).sum();
+    let dropped: u64 = statuses.iter().map(|(_, st, _)| st.dropped_events).sum();
+    let mut text = format!(
         "# HELP wavegate_edge_connected 1 while the upstream stream is connected.\n\
          # TYPE wavegate_edge_connected gauge\nwavegate_edge_connected {}\n\
          # HELP wavegate_edge_stale_seconds Seconds since the configuration was last known current (0 while connected).\n\
@@ -174,14 +227,34 @@ async fn metrics(State(state): State<EdgeState>) -> Response {
          # TYPE wavegate_edge_events_queued gauge\nwavegate_edge_events_queued {}\n\
          # HELP wavegate_edge_events_dropped_total Events dropped (queue full while the upstream was unreachable, or refused by it).\n\
          # TYPE wavegate_edge_events_dropped_total counter\nwavegate_edge_events_dropped_total {}\n",
-        u8::from(st.connected),
-        state.stale_seconds(),
-        st.flags,
-        u8::from(st.source == Source::Disk),
+        u8::from(connected),
+        stale,
+        flags,
+        u8::from(from_disk),
         state.source.evaluations.load(Ordering::Relaxed),
         state.source.events_accepted.load(Ordering::Relaxed),
-        st.queued_events,
-        st.dropped_events,
+        queued,
+        dropped,
     );
+    text.push_str(
+        "# HELP wavegate_edge_environment_connected 1 while the environment's upstream stream is connected.\n\
+         # TYPE wavegate_edge_environment_connected gauge\n",
+    );
+    for (env, st, _) in &statuses {
+        let line = format!(
+            "wavegate_edge_environment_connected{{environment=\"{env}\"}} {}\n",
+            u8::from(st.connected)
+        );
+        text.push_str(&line);
+    }
+    text.push_str(
+        "# HELP wavegate_edge_environment_stale_seconds Seconds since the environment's configuration was last known current.\n\
+         # TYPE wavegate_edge_environment_stale_seconds gauge\n",
+    );
+    for (env, _, stale) in &statuses {
+        text.push_str(&format!(
+            "wavegate_edge_environment_stale_seconds{{environment=\"{env}\"}} {stale}\n"
+        ));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

@@ -1,6 +1,6 @@
-//! The relay as a [`FlagSource`]: one environment's configuration from the `wavegate-sdk`
-//! client, tokens checked upstream ([`crate::tokens`]), and Unleash SDKs' reports passed to the
-//! upstream with the edge's own token.
+//! The relay as a [`FlagSource`]: each environment's configuration from a `wavegate-sdk` client
+//! of its own (one upstream stream each), tokens checked upstream ([`crate::tokens`]), and
+//! Unleash SDKs' reports passed to the upstream with the edge's own token.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -20,11 +20,16 @@ use wavegate_sdk::config::Compiled;
 
 use crate::tokens::Tokens;
 
+/// One environment the relay serves: its name and the SDK client that follows it.
+pub(crate) struct Feed {
+    pub(crate) environment: String,
+    pub(crate) sdk: Client,
+}
+
 /// The relay's source of flags and tokens.
 pub(crate) struct EdgeSource {
-    pub(crate) sdk: Client,
-    /// The one environment served.
-    pub(crate) environment: String,
+    /// The environments served, in the order given.
+    pub(crate) feeds: Vec<Feed>,
     pub(crate) upstream: String,
     /// The edge's own token for the upstream.
     pub(crate) token: String,
@@ -69,16 +74,14 @@ impl RecentKeys {
 
 impl EdgeSource {
     pub(crate) fn new(
-        sdk: Client,
-        environment: &str,
+        feeds: Vec<Feed>,
         upstream: &str,
         token: &str,
         http: reqwest::Client,
         tokens: Tokens,
     ) -> EdgeSource {
         EdgeSource {
-            sdk,
-            environment: environment.to_owned(),
+            feeds,
             upstream: upstream.to_owned(),
             token: token.to_owned(),
             http,
@@ -90,14 +93,19 @@ impl EdgeSource {
         }
     }
 
+    /// The feed of `env`, if the relay serves it.
+    pub(crate) fn feed(&self, env: &str) -> Option<&Feed> {
+        self.feeds.iter().find(|f| f.environment == env)
+    }
+
     /// Sends an Unleash SDK's report to the same path upstream, as the edge (the caller was
-    /// checked here), for the edge's environment.
-    async fn forward(&self, path: &str, body: &[u8]) -> Result<(), Refusal> {
+    /// checked here), for environment `env`.
+    async fn forward(&self, path: &str, env: &str, body: &[u8]) -> Result<(), Refusal> {
         let sent = self
             .http
             .post(format!("{}{path}", self.upstream))
             .bearer_auth(&self.token)
-            .header(wavegate_protocols::ENV_HEADER, &self.environment)
+            .header(wavegate_protocols::ENV_HEADER, env)
             .header("content-type", "application/json")
             .body(body.to_vec())
             .send()
@@ -131,13 +139,15 @@ impl FlagSource for EdgeSource {
     }
 
     fn config(&self) -> Arc<dyn Config> {
-        let compiled = self.sdk.config();
+        let compiled: Vec<Arc<Compiled>> = self.feeds.iter().map(|f| f.sdk.config()).collect();
         if let Some(c) = self.config.load_full()
-            && Arc::ptr_eq(&c.compiled, &compiled)
+            && c.envs.len() == compiled.len()
+            && c.envs.iter().zip(&compiled).all(|(e, n)| Arc::ptr_eq(&e.compiled, n))
         {
             return c;
         }
-        let c = Arc::new(EdgeConfig::new(compiled, &self.environment));
+        let names = self.feeds.iter().map(|f| f.environment.clone()).collect();
+        let c = Arc::new(EdgeConfig::new(names, compiled));
         self.config.store(Some(c.clone()));
         c
     }
@@ -151,41 +161,55 @@ impl FlagSource for EdgeSource {
     }
 
     async fn unleash_registered(&self, r: Report<'_, Registration>) -> Result<(), Refusal> {
-        self.forward("/api/client/register", r.raw).await
+        self.forward("/api/client/register", r.environment, r.raw).await
     }
 
     async fn unleash_metrics(&self, r: Report<'_, MetricsReport>) -> Result<(), Refusal> {
-        self.forward("/api/client/metrics", r.raw).await
+        self.forward("/api/client/metrics", r.environment, r.raw).await
     }
 }
 
-/// One configuration of the SDK, as the protocols read it.
+/// The SDK clients' configurations, as the protocols read them.
 struct EdgeConfig {
+    environments: Vec<String>,
+    envs: Vec<EnvConfig>,
+    /// The sum of the environments' last stream events: it moves with every change the edge
+    /// hears of, in any of them.
+    revision: i64,
+}
+
+/// One environment's configuration.
+struct EnvConfig {
     compiled: Arc<Compiled>,
-    environments: [String; 1],
     time_dependence: TimeDependence,
     unleash: OnceLock<Arc<FeaturesDoc>>,
 }
 
 impl EdgeConfig {
-    fn new(compiled: Arc<Compiled>, environment: &str) -> EdgeConfig {
-        let time_dependence = compiled
-            .flags
-            .values()
-            .fold(TimeDependence::Never, |d, f| d.merge(f.time_dependence()));
-        EdgeConfig {
-            compiled,
-            environments: [environment.to_owned()],
-            time_dependence,
-            unleash: OnceLock::new(),
-        }
+    fn new(environments: Vec<String>, compiled: Vec<Arc<Compiled>>) -> EdgeConfig {
+        let revision = compiled.iter().map(|c| c.specs.last_event_id.unwrap_or(0)).sum();
+        let envs = compiled
+            .into_iter()
+            .map(|compiled| EnvConfig {
+                time_dependence: compiled
+                    .flags
+                    .values()
+                    .fold(TimeDependence::Never, |d, f| d.merge(f.time_dependence())),
+                compiled,
+                unleash: OnceLock::new(),
+            })
+            .collect();
+        EdgeConfig { environments, envs, revision }
+    }
+
+    fn env(&self, env: &str) -> Option<&EnvConfig> {
+        self.environments.iter().position(|e| e == env).map(|i| &self.envs[i])
     }
 }
 
 impl Config for EdgeConfig {
-    /// The last stream event applied: it moves with every change the edge hears of.
     fn revision(&self) -> i64 {
-        self.compiled.specs.last_event_id.unwrap_or(0)
+        self.revision
     }
 
     fn environments(&self) -> &[String] {
@@ -193,24 +217,30 @@ impl Config for EdgeConfig {
     }
 
     fn flags(&self, env: &str) -> Option<&dyn FlagSet> {
-        (env == self.environments[0]).then_some(&self.compiled.flags as &dyn FlagSet)
+        self.env(env).map(|e| &e.compiled.flags as &dyn FlagSet)
     }
 
-    fn time_dependence(&self, _env: &str) -> &TimeDependence {
-        &self.time_dependence
+    fn time_dependence(&self, env: &str) -> &TimeDependence {
+        static NEVER: TimeDependence = TimeDependence::Never;
+        self.env(env).map_or(&NEVER, |e| &e.time_dependence)
     }
 
     fn unleash_features(&self, env: &str) -> Arc<FeaturesDoc> {
-        self.unleash
+        let Some(e) = self.env(env) else {
+            let none: [(&String, &FlagSpec); 0] = [];
+            let no_segments: [(&String, &SegmentSpec); 0] = [];
+            return Arc::new(features_document(none, no_segments, env, self.revision));
+        };
+        e.unleash
             .get_or_init(|| {
-                let specs = &self.compiled.specs;
+                let specs = &e.compiled.specs;
                 let flags: Vec<(String, FlagSpec)> = decoded(&specs.flags);
                 let segments: Vec<(String, SegmentSpec)> = decoded(&specs.segments);
                 Arc::new(features_document(
                     flags.iter().map(|(k, s)| (k, s)),
                     segments.iter().map(|(k, s)| (k, s)),
                     env,
-                    self.revision(),
+                    self.revision,
                 ))
             })
             .clone()

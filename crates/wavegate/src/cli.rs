@@ -214,12 +214,14 @@ pub struct EdgeArgs {
     /// The wavegate server (or another edge's upstream) to follow.
     #[arg(long, env = "WAVEGATE_UPSTREAM")]
     pub upstream: String,
-    /// A `server-sdk` token for the environment (reads the stream, forwards events).
+    /// A `server-sdk` token for every environment served (reads the streams, forwards events).
     #[arg(long, env = "WAVEGATE_TOKEN", hide_env_values = true)]
     pub token: String,
-    /// The environment to serve.
-    #[arg(long = "env", env = "WAVEGATE_ENV")]
-    pub environment: String,
+    /// The environments to serve, each followed over a stream of its own: repeat the flag or
+    /// separate names with commas (`--env prod --env staging`, `--env prod,staging`).
+    /// Applications name theirs with their token, or `X-Wavegate-Environment`.
+    #[arg(long = "env", env = "WAVEGATE_ENV", value_delimiter = ',', required = true)]
+    pub environments: Vec<String>,
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, env = "WAVEGATE_LISTEN", default_value = "127.0.0.1:8471")]
     pub listen: String,

@@ -25,13 +25,14 @@ pub async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
     let relay = Relay::start(Settings {
         upstream: args.upstream.clone(),
         token: args.token.clone(),
-        environment: args.environment.clone(),
+        environments: args.environments.clone(),
         state_dir: args.state_dir.clone(),
         max_stale,
         flush_interval,
     })
     .map_err(|e| match e {
         wavegate_edge::Error::Settings(e) => anyhow::Error::from(Failure::Input(e.to_string())),
+        wavegate_edge::Error::Environments(m) => anyhow::Error::from(Failure::Input(m)),
         other => anyhow::Error::from(other),
     })?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -41,14 +42,14 @@ pub async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
     let shutdown = wavegate_server::shutdown_signal();
     println!(
         "wavegate edge listening on http://{addr} (environment {}, upstream {}, state {})",
-        args.environment,
+        args.environments.join(", "),
         args.upstream.trim_end_matches('/'),
         args.state_dir.display()
     );
     use std::io::Write as _;
     std::io::stdout().flush()?;
     match relay.wait_ready(Duration::from_secs(2)).await {
-        Ok(source) => tracing::info!(?source, "serving"),
+        Ok(sources) => tracing::info!(?sources, "serving"),
         Err(e) => {
             tracing::warn!(error = %e, "no configuration yet; answering FLAG_NOT_FOUND until the upstream is reached")
         }

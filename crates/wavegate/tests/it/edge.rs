@@ -33,8 +33,13 @@ fn plan() -> String {
 /// `wavegate edge` for prod of `upstream`, flushing events every 100 ms, keeping its state in
 /// `state`.
 fn start_edge(upstream: &str, token: &str, state: &Path) -> Proc {
+    start_edge_for(upstream, token, state, "prod")
+}
+
+/// [`start_edge`] for the environments `envs` (`--env`, comma-separated).
+fn start_edge_for(upstream: &str, token: &str, state: &Path, envs: &str) -> Proc {
     let mut cmd = Command::new(bin());
-    cmd.args(["edge", "--upstream", upstream, "--env", "prod", "--listen", "127.0.0.1:0"])
+    cmd.args(["edge", "--upstream", upstream, "--env", envs, "--listen", "127.0.0.1:0"])
         .arg("--state-dir")
         .arg(state)
         .args(["--flush-interval", "100ms"])
@@ -535,4 +540,89 @@ async fn the_edge_answers_by_the_servers_rules() {
     assert_eq!(bulk(&url, Some("dev")).await, 200);
     assert_eq!(bulk(&url, None).await, 400, "the server needs the environment named");
     drop(server);
+}
+
+/// Issue 21, item 6: one edge serves several environments, each over an upstream stream of its
+/// own, answers each as the server does, follows changes in each, reports each in `/readyz`
+/// and `/metrics`, and serves each from its own file after a restart with the upstream down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_edge_serves_several_environments() {
+    let flags = "flags:\n  banner:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    environments:\n      prod: { enabled: true, rules: [ { serve: \"on\" } ] }\n      staging: { enabled: true }\n";
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(&dir.path().join("w.db"), Some(ADMIN), &[]);
+    let url = server.url.clone();
+    apply(&url, dir.path(), "flag", "flags.yaml", flags);
+    let relay = token(&url, "server-sdk", "*", "edge-eu");
+    let state = dir.path().join("edge-state");
+    let edge = start_edge_for(&url, &relay, &state, "prod,staging");
+    let http = reqwest::Client::new();
+    until_ready(&http, &edge).await;
+    let (prod, staging) =
+        (token(&url, "client-sdk", "prod", "web"), token(&url, "client-sdk", "staging", "web-stg"));
+    let both = token(&url, "client-sdk", "*", "web-all");
+    let ctx = json!({"targetingKey": "u1"});
+    for base in [&url, &edge.url] {
+        assert_eq!(eval(&http, base, &prod, "banner", &ctx).await["value"], true, "{base}");
+        assert_eq!(eval(&http, base, &staging, "banner", &ctx).await["value"], false, "{base}");
+    }
+    // A token for every environment names one with the header.
+    let resp = http
+        .post(format!("{}/ofrep/v1/evaluate/flags/banner", edge.url))
+        .bearer_auth(&both)
+        .header("x-wavegate-environment", "staging")
+        .json(&json!({"context": ctx}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap()["value"], false);
+    // An environment the edge does not serve is refused, not answered from another.
+    let dev = token(&url, "client-sdk", "dev", "web-dev");
+    let resp = http
+        .post(format!("{}/ofrep/v1/evaluate/flags/banner", edge.url))
+        .bearer_auth(&dev)
+        .json(&json!({"context": ctx}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403, "401/403 carry no OFREP body");
+
+    let (status, body) = get(&http, &format!("{}/readyz", edge.url)).await;
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status, 200, "{ready}");
+    for env in ["prod", "staging"] {
+        assert_eq!(ready["environments"][env]["ready"], true, "{ready}");
+        assert_eq!(ready["environments"][env]["connected"], true, "{ready}");
+    }
+    let metrics = get(&http, &format!("{}/metrics", edge.url)).await.1;
+    assert!(
+        metrics.contains("wavegate_edge_environment_connected{environment=\"staging\"} 1"),
+        "{metrics}"
+    );
+
+    // A change in staging reaches the edge's staging, and only it.
+    let on = flags.replace(
+        "staging: { enabled: true }",
+        "staging: { enabled: true, rules: [ { serve: \"on\" } ] }",
+    );
+    apply(&url, dir.path(), "flag", "flags2.yaml", &on);
+    until("staging's change to reach the edge", Duration::from_secs(30), || async {
+        ofrep(&http, &edge.url, &staging, "banner", &ctx).await.1["value"] == true
+    })
+    .await;
+
+    // Upstream down, edge restarted: each environment comes back from its own file.
+    drop(server);
+    drop(edge);
+    for env in ["prod", "staging"] {
+        assert!(state.join(format!("config-{env}.json")).is_file(), "config-{env}.json kept");
+    }
+    let edge = start_edge_for(&url, &relay, &state, "prod,staging");
+    until_ready(&http, &edge).await;
+    for t in [&prod, &staging] {
+        assert_eq!(eval(&http, &edge.url, t, "banner", &ctx).await["value"], true);
+    }
+    let ready: Value =
+        serde_json::from_str(&get(&http, &format!("{}/readyz", edge.url)).await.1).unwrap();
+    assert_eq!(ready["source"], "disk", "{ready}");
 }
