@@ -15,6 +15,7 @@
 //! HTTP API (the stream, `whoami`, events, Unleash reports).
 #![warn(missing_docs)]
 
+mod events;
 mod routes;
 mod source;
 mod tokens;

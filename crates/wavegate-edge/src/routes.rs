@@ -68,6 +68,7 @@ pub(crate) fn app(state: EdgeState) -> Router {
     let routes = Router::new()
         .merge(wavegate_protocols::router())
         .route("/api/v1/events", post(events))
+        .route("/ofrep/v1/events", get(crate::events::ofrep_events))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

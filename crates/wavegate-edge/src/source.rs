@@ -7,7 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
 use wavegate_core::Reason;
 use wavegate_core::spec::{FlagSpec, SegmentSpec};
 use wavegate_core::timing::TimeDependence;
@@ -43,6 +44,8 @@ pub(crate) struct EdgeSource {
     pub(crate) events_accepted: AtomicU64,
     /// Idempotency keys of the batches accepted lately, so a client's retry is queued once.
     pub(crate) recent_keys: std::sync::Mutex<RecentKeys>,
+    /// Signs the tickets of the OFREP event stream's advertisements.
+    pub(crate) tickets: crate::events::Tickets,
 }
 
 /// The most recent idempotency keys, at most [`RecentKeys::CAPACITY`] (oldest forgotten first).
@@ -90,6 +93,7 @@ impl EdgeSource {
             evaluations: AtomicU64::new(0),
             events_accepted: AtomicU64::new(0),
             recent_keys: Default::default(),
+            tickets: crate::events::Tickets::new(),
         }
     }
 
@@ -158,6 +162,10 @@ impl FlagSource for EdgeSource {
 
     fn evaluated(&self, _flag: &str, _reason: Reason) {
         self.evaluations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn ofrep_event_stream(&self, headers: &HeaderMap, env: &str) -> Option<Value> {
+        crate::events::advertise(self, headers, env).await
     }
 
     async fn unleash_registered(&self, r: Report<'_, Registration>) -> Result<(), Refusal> {

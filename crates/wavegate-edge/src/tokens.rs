@@ -123,6 +123,16 @@ impl Tokens {
         }
     }
 
+    /// Whether the token with public id `id` is known valid (the upstream said so, within
+    /// [`TOKEN_TTL`] or while it cannot be asked), and its caller then.
+    pub(crate) fn known_id(&self, id: &str) -> Option<Caller> {
+        if id.is_empty() {
+            return None;
+        }
+        let known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        known.values().flatten().find(|k| k.token_id == id).and_then(KnownToken::caller)
+    }
+
     fn remember(&self, hash: &str, answer: Option<KnownToken>) {
         let mut known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         known.insert(hash.to_owned(), answer);

@@ -626,3 +626,63 @@ async fn one_edge_serves_several_environments() {
         serde_json::from_str(&get(&http, &format!("{}/readyz", edge.url)).await.1).unwrap();
     assert_eq!(ready["source"], "disk", "{ready}");
 }
+
+/// Issue 21, item 6: an edge advertises OFREP's event stream of its own in bulk answers (with a
+/// ticket, as the server does), and sends `refetchEvaluation` there when a change it follows
+/// arrives; a forged ticket, or one for another environment, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edge_advertises_its_own_event_stream() {
+    let Upstream { dir, server: _server, url, relay, .. } = upstream(&flags(), None);
+    let edge = start_edge(&url, &relay, &dir.path().join("edge-state"));
+    let http = reqwest::Client::new();
+    until_ready(&http, &edge).await;
+    let app = token(&url, "client-sdk", "prod", "web");
+    let answer: Value = http
+        .post(format!("{}/ofrep/v1/evaluate/flags", edge.url))
+        .bearer_auth(&app)
+        .json(&json!({"context": {"targetingKey": "u1"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stream = answer["eventStreams"][0]["url"].as_str().unwrap_or_else(|| panic!("{answer}"));
+    assert!(stream.starts_with(&format!("{}/ofrep/v1/events?", edge.url)), "{stream}");
+    assert_eq!(answer["eventStreams"][0]["type"], "sse");
+
+    let forged = format!("{}0", &stream[..stream.len() - 1]);
+    let forged =
+        if forged == stream { format!("{}1", &stream[..stream.len() - 1]) } else { forged };
+    assert_eq!(http.get(&forged).send().await.unwrap().status(), 401, "a forged ticket");
+    let elsewhere = stream.replace("environment=prod", "environment=staging");
+    assert_eq!(http.get(&elsewhere).send().await.unwrap().status(), 401, "another environment");
+    assert_eq!(
+        http.get(format!("{}/ofrep/v1/events?environment=prod", edge.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401,
+        "neither ticket nor token"
+    );
+
+    let mut resp = http.get(stream).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    // A change upstream reaches the edge, which tells its listeners to refetch.
+    let changed = flags().replace("\"on\": 30%, \"off\": 70%", "\"on\": 40%, \"off\": 60%");
+    assert_ne!(changed, flags());
+    apply(&url, dir.path(), "flag", "flags2.yaml", &changed);
+    let mut heard = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !heard.contains("refetchEvaluation") {
+        assert!(Instant::now() < deadline, "no refetch notice: {heard:?}");
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, resp.chunk()).await {
+            Ok(Ok(Some(bytes))) => heard.push_str(&String::from_utf8_lossy(&bytes)),
+            other => panic!("the stream ended: {other:?} after {heard:?}"),
+        }
+    }
+    assert!(heard.starts_with("data: {"), "{heard}");
+}

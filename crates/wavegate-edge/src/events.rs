@@ -1,0 +1,164 @@
+//! OFREP's event stream at the edge (`GET /ofrep/v1/events`): `refetchEvaluation`
+//! notifications, no flag data, after each change of an environment's configuration that the
+//! edge hears of — as the server's own stream, so providers connected to an edge refetch from
+//! it instead of polling.
+//!
+//! Bulk answers advertise it in `eventStreams` with a **ticket** instead of the token (browser
+//! providers open it with `EventSource`, which cannot send `Authorization`):
+//! `<token id>~<expiry>~<HMAC>`, keyed by a secret this edge process draws at start, valid for
+//! one environment and [`TICKET_TTL`]. A ticket holds only while the edge knows its token valid
+//! (the token cache: revocation ends it within [`crate::TOKEN_TTL`]). Server SDKs may send their
+//! token in `Authorization` instead.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use wavegate_protocols::auth::secret_from_headers;
+use wavegate_protocols::{Caller, FlagSource, TokenKind};
+
+use crate::routes::EdgeState;
+use crate::source::EdgeSource;
+
+/// How long a ticket stays valid.
+pub(crate) const TICKET_TTL: chrono::Duration = chrono::Duration::hours(24);
+/// Seconds of inactivity after which a client may close the stream (advertised).
+const INACTIVITY_DELAY_SEC: u64 = 120;
+/// How often an idle stream carries a comment, so proxies keep it open.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// The secret tickets are signed with: drawn at start, never stored or sent.
+pub(crate) struct Tickets {
+    key: [u8; 32],
+}
+
+impl Tickets {
+    pub(crate) fn new() -> Tickets {
+        Tickets { key: rand::random() }
+    }
+
+    fn signature(&self, id: &str, env: &str, expiry: i64) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        mac.update(format!("edge-ofrep-events\n{id}\n{env}\n{expiry}").as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// A ticket for token `id` to hear `env`'s notifications.
+    pub(crate) fn issue(&self, id: &str, env: &str) -> String {
+        let expiry = (chrono::Utc::now() + TICKET_TTL).timestamp();
+        format!("{id}~{expiry}~{}", self.signature(id, env, expiry))
+    }
+
+    /// The token id a valid, unexpired ticket for `env` names.
+    fn check<'a>(&self, ticket: &'a str, env: &str) -> Option<&'a str> {
+        let mut parts = ticket.split('~');
+        let (Some(id), Some(expiry), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let expiry: i64 = expiry.parse().ok()?;
+        if expiry < chrono::Utc::now().timestamp() {
+            return None;
+        }
+        let expected = self.signature(id, env, expiry);
+        let same = expected.len() == sig.len()
+            && expected.bytes().zip(sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        same.then_some(id)
+    }
+}
+
+/// The `eventStreams` entry of a bulk answer for `env` from this edge, or `None` when the
+/// caller's token id is unknown (an upstream too old to say it) or the request names no host.
+pub(crate) async fn advertise(
+    source: &EdgeSource,
+    headers: &HeaderMap,
+    env: &str,
+) -> Option<Value> {
+    let caller = source.caller(secret_from_headers(headers)?).await.ok()??;
+    if caller.token.is_empty() {
+        return None;
+    }
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| *p == "https" || *p == "http")
+        .unwrap_or("http");
+    let ticket = source.tickets.issue(&caller.token, env);
+    let enc = wavegate_core::text::percent_encode;
+    Some(json!({
+        "type": "sse",
+        "url": format!("{proto}://{host}/ofrep/v1/events?environment={}&ticket={}", enc(env), enc(&ticket)),
+        "inactivityDelaySec": INACTIVITY_DELAY_SEC,
+    }))
+}
+
+/// `GET /ofrep/v1/events?environment=E[&ticket=T]`.
+pub(crate) async fn ofrep_events(
+    State(state): State<EdgeState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let source = state.source.clone();
+    let (mut env, mut ticket) = (None, None);
+    for (k, v) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+        match &*k {
+            "environment" => env = Some(v.into_owned()),
+            "ticket" => ticket = Some(v.into_owned()),
+            _ => {
+                let body = json!({"code": "bad_request", "message": format!("unknown query parameter {k:?}")});
+                return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+            }
+        }
+    }
+    let Some(env) = env else {
+        let body = json!({"code": "invalid", "message": "environment is required", "field": "environment"});
+        return (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response();
+    };
+    let caller: Option<Caller> = match (&ticket, secret_from_headers(&headers)) {
+        (Some(t), _) => source.tickets.check(t, &env).and_then(|id| source.tokens.known_id(id)),
+        (None, Some(secret)) => match source.caller(secret).await {
+            Ok(c) => c,
+            Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        },
+        (None, None) => None,
+    };
+    let Some(caller) = caller else { return StatusCode::UNAUTHORIZED.into_response() };
+    let kinds = [TokenKind::ClientSdk, TokenKind::ServerSdk, TokenKind::Admin];
+    let Some(feed) = source.feed(&env) else { return StatusCode::FORBIDDEN.into_response() };
+    if !kinds.contains(&caller.kind) || !caller.allows_env(&env) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let changes = feed.sdk.changes();
+    let stream = futures_util::stream::unfold((changes, source), |(mut rx, source)| async move {
+        let frame = match tokio::time::timeout(HEARTBEAT, rx.changed()).await {
+            // The client went away with the edge (its SDK client closed).
+            Ok(Err(_)) => return None,
+            Ok(Ok(())) => {
+                let version = *rx.borrow_and_update();
+                let data = json!({
+                    "type": "refetchEvaluation",
+                    "etag": format!("\"edge-{version}\""),
+                    "lastModified": chrono::Utc::now().timestamp(),
+                });
+                format!("data: {data}\n\n")
+            }
+            Err(_) => ": heartbeat\n\n".to_owned(),
+        };
+        Some((Ok::<_, Infallible>(Bytes::from(frame)), (rx, source)))
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
