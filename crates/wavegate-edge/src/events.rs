@@ -32,6 +32,42 @@ pub(crate) const TICKET_TTL: chrono::Duration = chrono::Duration::hours(24);
 const INACTIVITY_DELAY_SEC: u64 = 120;
 /// How often an idle stream carries a comment, so proxies keep it open.
 const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Most event streams one token may hold open on this edge (as the server's default).
+pub(crate) const MAX_STREAMS_PER_TOKEN: usize = 100;
+
+/// The event streams open, by token; a [`Slot`] holds one.
+#[derive(Default)]
+pub(crate) struct Open(std::sync::Mutex<std::collections::HashMap<String, usize>>);
+
+/// One open stream of a token; dropping it (the client went away) frees it.
+struct Slot {
+    source: std::sync::Arc<EdgeSource>,
+    token: String,
+}
+
+impl Open {
+    fn join(source: &std::sync::Arc<EdgeSource>, token: &str) -> Option<Slot> {
+        let mut open = source.open.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = open.entry(token.to_owned()).or_default();
+        if *n >= MAX_STREAMS_PER_TOKEN {
+            return None;
+        }
+        *n += 1;
+        Some(Slot { source: source.clone(), token: token.to_owned() })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.source.open.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.token) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.token);
+            }
+        }
+    }
+}
 
 /// The secret tickets are signed with: drawn at start, never stored or sent.
 pub(crate) struct Tickets {
@@ -137,8 +173,15 @@ pub(crate) async fn ofrep_events(
     if !kinds.contains(&caller.kind) || !caller.allows_env(&env) {
         return StatusCode::FORBIDDEN.into_response();
     }
+    let holder = if caller.token.is_empty() { caller.principal.clone() } else { caller.token };
+    let Some(slot) = Open::join(&source, &holder) else {
+        let body = json!({"code": "too_many_streams", "message": format!(
+            "this token already holds {MAX_STREAMS_PER_TOKEN} open event streams on this edge; \
+             close one, or give each client its own token")});
+        return (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    };
     let changes = feed.sdk.changes();
-    let stream = futures_util::stream::unfold((changes, source), |(mut rx, source)| async move {
+    let stream = futures_util::stream::unfold((changes, slot), |(mut rx, slot)| async move {
         let frame = match tokio::time::timeout(HEARTBEAT, rx.changed()).await {
             // The client went away with the edge (its SDK client closed).
             Ok(Err(_)) => return None,
@@ -153,7 +196,7 @@ pub(crate) async fn ofrep_events(
             }
             Err(_) => ": heartbeat\n\n".to_owned(),
         };
-        Some((Ok::<_, Infallible>(Bytes::from(frame)), (rx, source)))
+        Some((Ok::<_, Infallible>(Bytes::from(frame)), (rx, slot)))
     });
     (
         StatusCode::OK,

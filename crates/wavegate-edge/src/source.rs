@@ -46,6 +46,8 @@ pub(crate) struct EdgeSource {
     pub(crate) recent_keys: std::sync::Mutex<RecentKeys>,
     /// Signs the tickets of the OFREP event stream's advertisements.
     pub(crate) tickets: crate::events::Tickets,
+    /// The OFREP event streams open, by token (capped).
+    pub(crate) open: crate::events::Open,
 }
 
 /// The most recent idempotency keys, at most [`RecentKeys::CAPACITY`] (oldest forgotten first).
@@ -94,6 +96,7 @@ impl EdgeSource {
             events_accepted: AtomicU64::new(0),
             recent_keys: Default::default(),
             tickets: crate::events::Tickets::new(),
+            open: Default::default(),
         }
     }
 

@@ -685,4 +685,16 @@ async fn the_edge_advertises_its_own_event_stream() {
         }
     }
     assert!(heard.starts_with("data: {"), "{heard}");
+
+    // One token holds at most 100 streams on the edge (one is open above).
+    let mut open = Vec::new();
+    for _ in 0..99 {
+        let r = http.get(stream).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        open.push(r);
+    }
+    let r = http.get(stream).send().await.unwrap();
+    assert_eq!(r.status(), 429, "the 101st stream of one token");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_streams", "{body}");
 }
