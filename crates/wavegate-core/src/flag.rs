@@ -526,7 +526,11 @@ pub fn validate_prerequisites<'a>(
             if p.variants.is_empty() {
                 continue;
             }
-            if parent.variants.values().all(serde_json::Value::is_boolean) {
+            // A boolean parent's variants are worth naming only when several serve the same
+            // value (an import of Unleash's variants names them).
+            if parent.variants.values().all(serde_json::Value::is_boolean)
+                && parent.variants.len() <= 2
+            {
                 return Err(path.field("variants").error(format!(
                     "flag {:?} is boolean: depend on it being on or off, not on its variants",
                     p.flag

@@ -383,7 +383,9 @@ pub fn export_flag(
                 if !boolean {
                     x.emit(&guard, rollout, Some(variant_of(v)));
                 } else if value == Some(&Value::Bool(true)) {
-                    x.emit(&guard, rollout, None);
+                    // A true variant with a name of its own keeps it (a dependency may name it).
+                    let named = (v != "on").then(|| variant_of(v));
+                    x.emit(&guard, rollout, named);
                 } else {
                     blocks = true;
                     if rule.percentage.is_some() {

@@ -9,9 +9,9 @@
 //!
 //! What cannot be imported exactly is reported per feature in [`Imported::unsupported`] (the
 //! feature is then left out or imported without the part named): variant selection by weight
-//! (Unleash's variant hash, seed 86028157), the `remoteAddress` and `applicationHostname`
-//! strategies, the `IN_CIDR`, `SEMVER_GTE` and `SEMVER_LTE` operators, dependencies on a
-//! parent's variants, and names that are not wavegate keys (letters, digits, `.`, `_`, `-`).
+//! (Unleash's variant hash, seed 86028157; a strategy's only variant is imported, served by
+//! name), the `applicationHostname` strategy, dependencies on variants chosen by weight or on
+//! the `disabled` variant of a parent with variants, and names that are not wavegate flag keys.
 
 use indexmap::IndexMap;
 use serde_json::{Value, json};
@@ -71,7 +71,8 @@ pub fn import_features(features: &ClientFeatures, environment: &str) -> Imported
         let mut unsupported = Vec::new();
         let mut notes = Vec::new();
         let mut enabled = f.enabled;
-        if !f.variants.is_empty() || f.strategies.iter().any(|s| !s.variants.is_empty()) {
+        let sole = sole_variants(f);
+        if sole.is_none() {
             unsupported.push(
                 "variants are not imported: Unleash picks them with its variant hash (seed 86028157), which wavegate does not use; on/off is imported"
                     .to_owned(),
@@ -99,14 +100,35 @@ pub fn import_features(features: &ClientFeatures, environment: &str) -> Imported
                 !p.variants.is_empty() || p.strategies.iter().any(|s| !s.variants.is_empty())
             });
             let variants = d.variants.clone().unwrap_or_default();
+            let mut wanted = Vec::new();
             if wants_on && !variants.is_empty() {
-                if parent_has_variants {
-                    unsupported.push(format!(
-                        "depends on variants {variants:?} of {:?}, whose variants are not imported",
-                        d.feature
-                    ));
-                    continue;
+                let parent_sole = parent.and_then(|p| sole_variants(p));
+                match parent_sole {
+                    // The parent's variants leave no choice: it serves them by name.
+                    Some(served)
+                        if parent_has_variants && !variants.iter().any(|v| v == "disabled") =>
+                    {
+                        wanted = variants.iter().filter(|v| served.contains(v)).cloned().collect();
+                        if wanted.is_empty() {
+                            notes.push(format!(
+                                "depends on variants {variants:?} of {:?}, which it never serves: imported disabled",
+                                d.feature
+                            ));
+                            enabled = false;
+                            continue;
+                        }
+                    }
+                    _ if parent_has_variants => {
+                        unsupported.push(format!(
+                            "depends on variants {variants:?} of {:?}, whose variants are not imported",
+                            d.feature
+                        ));
+                        continue;
+                    }
+                    _ => {}
                 }
+            }
+            if wants_on && !variants.is_empty() && wanted.is_empty() {
                 // A parent without variants serves Unleash's "disabled" variant when on.
                 if !variants.iter().any(|v| v == "disabled") {
                     notes.push(format!(
@@ -120,7 +142,7 @@ pub fn import_features(features: &ClientFeatures, environment: &str) -> Imported
             prerequisites.push(PrerequisiteSpec {
                 flag: d.feature.clone(),
                 enabled: wants_on,
-                variants: Vec::new(),
+                variants: wanted,
             });
         }
         let mut rules = Vec::new();
@@ -134,7 +156,11 @@ pub fn import_features(features: &ClientFeatures, environment: &str) -> Imported
         }
         for (i, s) in f.strategies.iter().enumerate() {
             match import_strategy(&f.name, s, &segments) {
-                Ok(rule) => {
+                Ok(mut rule) => {
+                    // A strategy whose one variant leaves no choice serves it by name.
+                    if let Some(v) = sole.as_ref().and(sole_variant(s)) {
+                        rule.serve = Some(v.to_owned());
+                    }
                     rules.push(RuleSpec { name: Some(format!("{}-{}", s.name, i + 1)), ..rule })
                 }
                 Err(Skip::Never(why)) => notes.push(format!("strategy {}: {why}", i + 1)),
@@ -155,12 +181,15 @@ pub fn import_features(features: &ClientFeatures, environment: &str) -> Imported
         }
         let mut environments = IndexMap::new();
         environments.insert(environment.to_owned(), EnvironmentSpec { enabled, rules });
+        // The variants strategies serve by name are `true` too: the flag stays boolean.
+        let named = sole.into_iter().flatten().filter(|v| v != "on").map(|v| (v, json!(true)));
         out.file.flags.insert(
             f.name.clone(),
             FlagSpec {
                 description: f.description.clone(),
                 variants: [("on".to_owned(), json!(true)), ("off".to_owned(), json!(false))]
                     .into_iter()
+                    .chain(named)
                     .collect(),
                 default: "off".into(),
                 disabled_variant: None,
@@ -190,6 +219,36 @@ pub fn import_features(features: &ClientFeatures, environment: &str) -> Imported
         }
     }
     out
+}
+
+/// The variant a strategy always serves: its only one (of some weight, without overrides).
+fn sole_variant(s: &Strategy) -> Option<&str> {
+    match s.variants.as_slice() {
+        [v] if v.weight > 0 && v.overrides.is_empty() && v.name != "off" && !v.name.is_empty() => {
+            Some(v.name.as_str())
+        }
+        _ => None,
+    }
+}
+
+/// The variant names a feature's strategies serve when none of its variants is chosen by
+/// weight (no feature-level variants, each strategy with none or [`sole_variant`]); `None`
+/// when Unleash would pick one with its variant hash.
+fn sole_variants(f: &crate::unleash::ClientFeature) -> Option<Vec<String>> {
+    if !f.variants.is_empty() {
+        return None;
+    }
+    let mut names = Vec::new();
+    for s in &f.strategies {
+        if s.variants.is_empty() {
+            continue;
+        }
+        let v = sole_variant(s)?;
+        if !names.iter().any(|n| n == v) {
+            names.push(v.to_owned());
+        }
+    }
+    Some(names)
 }
 
 fn percent(s: &Strategy, name: &str) -> Result<Percent, Skip> {
