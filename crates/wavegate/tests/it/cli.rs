@@ -272,15 +272,50 @@ fn import_unleash_writes_an_appliable_flag_file_and_reports_what_it_left_out() {
     );
     let err = crate::support::stderr(&o);
     assert!(o.status.success(), "{err}");
-    assert!(err.contains("unsupported: parent.single.variant.child.enabled"), "{err}");
-    assert!(err.contains("imported 22 of 25 features into environment prod"), "{err}");
+    // Every feature imports: a parent's only variant is served by name, so dependencies on
+    // it hold; one on a variant the parent never serves is imported disabled, and says so.
+    assert!(!err.contains("unsupported"), "{err}");
+    assert!(
+        err.contains("parent.non.matching.variant.child.enabled: depends on variants [\"nonmatching.variant\"]"),
+        "{err}"
+    );
+    assert!(err.contains("imported 25 of 25 features into environment prod"), "{err}");
     let server = crate::support::start(&dir.path().join("w.db"), Some(crate::support::ADMIN));
     let applied = crate::support::cli_json(
         &server.url,
         crate::support::ADMIN,
         &["flag", "apply", "-f", out.to_str().unwrap()],
     );
-    assert_eq!(applied["changed"], 22, "{applied}");
+    assert_eq!(applied["changed"], 25, "{applied}");
+    let child = crate::support::cli_json(
+        &server.url,
+        crate::support::ADMIN,
+        &["flag", "get", "parent.single.variant.child.enabled"],
+    );
+    assert_eq!(
+        child["spec"]["prerequisites"],
+        serde_json::json!([{"flag": "parent.with.variant", "variants": ["parent.variant"]}])
+    );
+    let client = crate::support::prod_token(&server.url, "client-sdk");
+    let o = crate::support::cli(
+        &server.url,
+        Some(&client),
+        &[
+            "eval",
+            "parent.single.variant.child.enabled",
+            "--context",
+            r#"{"targetingKey":"u1"}"#,
+            "--json",
+        ],
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    assert_eq!(
+        answer["value"],
+        true,
+        "{}{}",
+        crate::support::stdout(&o),
+        crate::support::stderr(&o)
+    );
     let child = crate::support::cli_json(
         &server.url,
         crate::support::ADMIN,
