@@ -139,7 +139,13 @@ try {
   check((await page.locator("#rollout-audit tbody tr").count()) >= 1, "audit trail shown");
   check((await page.locator("#rollout").textContent()).includes("Runbook"), "runbook section shown");
   check((await page.locator("#scorecard tbody tr").count()) === 7, "go/no-go scorecard shown (the seven default items)");
-  check((await page.locator("#scorecard-verdict").textContent()).includes("warnings only"), "an undeclared scorecard only warns");
+  const advisory = await page.locator("#scorecard-verdict").textContent();
+  check(advisory.includes("warnings only") && advisory.startsWith("Advisory") && !advisory.includes("NO-GO"),
+    `an undeclared scorecard only advises, and says so without NO-GO: ${advisory}`);
+  const figures = await page.locator("#verdicts tbody").textContent();
+  check(!/\de-\d/.test(figures), `verdict figures are plain decimals: ${figures}`);
+  const names = await page.locator("#verdicts tbody td:first-child").allTextContents();
+  check(!names.some((n) => n === "srm (srm)"), `the sample-ratio row is named once: ${names}`);
   await page.locator("figure svg").first().waitFor({ timeout: TIMEOUT });
   check(true, "guardrail chart rendered");
   await page.locator("#adoption-overall").waitFor({ timeout: TIMEOUT });

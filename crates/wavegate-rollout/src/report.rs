@@ -264,11 +264,24 @@ pub fn dora(
     DoraReport { since, until, grouped_by, groups }
 }
 
+/// A rate of deployments per day as people say it: `2.50/day`, or `1 per 30 days` below one a
+/// day (never `0.00/day` beside one deployment); the dashboard words it the same way.
+fn per_day(v: f64) -> String {
+    if v >= 1.0 {
+        return format!("{v:.2}/day");
+    }
+    if v <= 0.0 {
+        return "none".into();
+    }
+    let days = 1.0 / v;
+    if days < 10.0 { format!("1 per {days:.1} days") } else { format!("1 per {days:.0} days") }
+}
+
 fn fmt(m: &Metric) -> String {
     match m.value {
         None => "—".into(),
         Some(v) if m.unit == "ratio" => format!("{:.1}%", v * 100.0),
-        Some(v) if m.unit == "per day" => format!("{v:.2}/day"),
+        Some(v) if m.unit == "per day" => per_day(v),
         Some(v) => format!("{v:.1} h"),
     }
 }
@@ -384,7 +397,7 @@ mod tests {
         assert_eq!((s.recovery_time.value, s.recovery_time.cluster), (None, "n/a"));
         let md = to_markdown(&r);
         assert!(
-            md.contains("| checkout | 3 | 0.20/day (high) | 10.0 h (elite) | 33.3% (low)"),
+            md.contains("| checkout | 3 | 1 per 5.0 days (high) | 10.0 h (elite) | 33.3% (low)"),
             "{md}"
         );
         assert!(to_html(&r).contains("<svg"));

@@ -429,9 +429,16 @@ pub fn judge_with(
         Stage::Fail => {
             let (log_lr, threshold) =
                 (a.log_lr.unwrap_or(f64::INFINITY), a.threshold.unwrap_or(0.0));
-            format!(
+            let mut why = format!(
                 "harm detected: {test_name} log-likelihood ratio {log_lr:.2} ≥ ln(1/α) = {threshold:.2} (estimate {estimate:.4}, bounds [{lower:.4}, {upper:.4}])"
-            )
+            );
+            if lower <= 0.0 {
+                // The two figures answer different questions; say so where they seem to clash.
+                why.push_str(&format!(
+                    "; the {test_name} decided: it weighs the evidence for harm of the guardrail's detectable size against none, and reaches a decision before the always-valid bounds, a wider interval for the size of the effect, exclude 0"
+                ));
+            }
+            why
         }
         Stage::Pass => {
             format!("no harm beyond tolerance: upper bound {upper:.4} < {threshold_pass}")
@@ -520,6 +527,32 @@ pub(crate) mod tests {
     /// `n` requests, `errors` of them failed.
     pub(crate) fn bernoulli(n: u64, errors: u64) -> Moments {
         Moments::bernoulli(n as f64, errors as f64)
+    }
+
+    /// A fail whose always-valid bounds still include 0 says which test decided and why the
+    /// bounds differ (issue 20: "harm detected" beside bounds that include 0 read as a
+    /// contradiction); one whose bounds exclude 0 needs no such note.
+    #[test]
+    fn a_fail_explains_itself_when_its_bounds_include_zero() {
+        let g = error_guardrail(0.0, 100);
+        let (mut clash, mut clear) = (None, None);
+        for n in (200..4000).step_by(100) {
+            for extra in 1..40 {
+                let r = judge(&g, &bernoulli(n, n / 100 + extra), &bernoulli(n, n / 100));
+                if r.verdict != Verdict::Fail {
+                    continue;
+                }
+                match r.lower {
+                    Some(l) if l <= 0.0 => clash = clash.or(Some(r)),
+                    Some(_) => clear = clear.or(Some(r)),
+                    None => {}
+                }
+            }
+        }
+        let clash = clash.expect("a fail decided before its bounds exclude 0");
+        assert!(clash.explanation.contains("the SPRT decided"), "{}", clash.explanation);
+        let clear = clear.expect("a fail with bounds above 0");
+        assert!(!clear.explanation.contains("decided"), "{}", clear.explanation);
     }
 
     #[test]

@@ -43,11 +43,24 @@ function fmtTime(s) {
   return isNaN(d) ? String(s) : d.toLocaleString();
 }
 
+// One notation for every figure: plain decimals (never 8.09e-4 beside 0.0300), at least four
+// decimals below 1 and three significant digits for the smallest, thousands grouped.
 function fmtNum(v) {
   if (v === null || v === undefined || !isFinite(v)) return "—";
   const a = Math.abs(v);
-  if (a !== 0 && (a < 0.001 || a >= 10000)) return v.toExponential(2);
-  return a < 1 ? v.toFixed(4) : v.toFixed(2);
+  if (a === 0) return "0";
+  if (a >= 10000) return v.toLocaleString("en-US", { maximumFractionDigits: 0 });
+  if (a >= 1) return v.toFixed(2);
+  return v.toFixed(Math.min(12, Math.max(4, 2 - Math.floor(Math.log10(a)))));
+}
+
+// A rate of deployments per day as people say it: "2.50/day", or "1 per 30 days" below one a
+// day (never "0.00/day" beside one deployment).
+function fmtPerDay(v) {
+  if (v >= 1) return `${v.toFixed(2)}/day`;
+  if (v <= 0) return "none";
+  const days = 1 / v;
+  return `1 per ${days < 10 ? days.toFixed(1) : Math.round(days)} days`;
 }
 
 function badge(st) {
@@ -382,7 +395,7 @@ async function rolloutPage(id) {
   for (const v of verdicts) {
     const rep = v.report || {};
     vb.append(h("tr", {},
-      h("td", {}, `${v.name}${v.kind !== "guardrail" ? ` (${v.kind})` : ""}`),
+      h("td", {}, `${v.name}${v.kind !== "guardrail" && v.kind !== v.name ? ` (${v.kind})` : ""}`),
       h("td", {}, v.wave),
       h("td", { class: `v-${v.verdict}` }, v.verdict),
       h("td", {}, fmtNum(rep.estimate)),
@@ -405,10 +418,12 @@ async function rolloutPage(id) {
   const card = r.scorecard;
   if (card) {
     page.append(h("h2", {}, "Go/no-go scorecard"));
-    const verdict = card.go ? "GO" : "NO-GO";
-    page.append(h("p", { id: "scorecard-verdict", class: card.blocks ? "v-fail" : "muted" },
-      `${verdict}: ${card.not_green} of ${card.items.length} items not green (no-go at ${card.max_red})` +
-      (card.declared ? "; declared: gates the start and promotions" : "; not declared: warnings only")));
+    // Only a declared scorecard decides anything: an undeclared one is advice, and says so
+    // rather than "NO-GO" on a rollout that is running.
+    const text = card.declared
+      ? `${card.go ? "GO" : "NO-GO"}: ${card.not_green} of ${card.items.length} items not green (no-go at ${card.max_red}); declared: gates the start and promotions`
+      : `Advisory: ${card.not_green} of ${card.items.length} default items not green; the plan declares no scorecard, so these are warnings only and gate nothing`;
+    page.append(h("p", { id: "scorecard-verdict", class: card.blocks ? "v-fail" : "muted" }, text));
     const st = h("table", { id: "scorecard" }, h("thead", {}, h("tr", {}, ["Item", "Status", "Set by", "Evidence or reason"].map((c) => h("th", { scope: "col" }, c)))));
     const sb = h("tbody");
     for (const i of card.items) {
@@ -603,7 +618,7 @@ async function reportsPage() {
     api("GET", "/api/v1/reports/adoption")]);
   const rate = (r) => r.rate === null || r.rate === undefined ? "—" : `${(r.rate * 100).toFixed(1)}% of ${r.exposed}`;
   const fmt = (m) => m.value === null || m.value === undefined ? "—"
-    : m.unit === "ratio" ? `${(m.value * 100).toFixed(1)}%` : m.unit === "per day" ? `${m.value.toFixed(2)}/day` : `${m.value.toFixed(1)} h`;
+    : m.unit === "ratio" ? `${(m.value * 100).toFixed(1)}%` : m.unit === "per day" ? fmtPerDay(m.value) : `${m.value.toFixed(1)} h`;
   const cell = (m) => h("td", {}, `${fmt(m)} `, h("span", { class: `cluster c-${m.cluster}` }, m.cluster));
   return h("div", {},
     h("h1", {}, "Reports"),
