@@ -40,18 +40,22 @@ pub async fn run(cmd: ScorecardCommand, remote: &Remote) -> anyhow::Result<ExitC
             ]);
         }
         table.print();
-        let verdict = if card.go { "GO" } else { "NO-GO" };
-        let mode = if card.declared {
-            "declared: gates start and promotions"
+        // Only a declared scorecard decides anything (as the dashboard says it).
+        if card.declared {
+            let verdict = if card.go { "GO" } else { "NO-GO" };
+            println!(
+                "{verdict}: {} of {} items not green (no-go at {}); declared: gates start and promotions",
+                card.not_green,
+                card.items.len(),
+                card.max_red
+            );
         } else {
-            "not declared: warnings only"
-        };
-        println!(
-            "{verdict}: {} of {} items not green (no-go at {}); {mode}",
-            card.not_green,
-            card.items.len(),
-            card.max_red
-        );
+            println!(
+                "Advisory: {} of {} default items not green; the plan declares no scorecard, so these are warnings only and gate nothing",
+                card.not_green,
+                card.items.len()
+            );
+        }
     });
     Ok(ExitCode::SUCCESS)
 }
