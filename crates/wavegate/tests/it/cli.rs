@@ -380,6 +380,14 @@ fn scorecard_show_and_set() {
     assert_eq!((card["go"].clone(), card["items"][0]["by"].clone()), (json!(true), json!("carol")));
     let o = cli(&server.url, Some(ADMIN), &["scorecard", "show", "p1"]);
     assert!(stdout(&o).contains("GO: 0 of 1 items not green"), "{}", stdout(&o));
+    // A plan without a scorecard section gets advice, not a verdict.
+    let plain = Plan::new("p2", "checkout").waves(&["{ exposure: 20% }"]);
+    apply(&server.url, dir.path(), "plan", "p2.yaml", &plain.to_string());
+    let out = stdout(&cli(&server.url, Some(ADMIN), &["scorecard", "show", "p2"]));
+    assert!(
+        out.contains("Advisory: 7 of 7 default items not green") && !out.contains("NO-GO"),
+        "{out}"
+    );
 }
 
 #[test]
