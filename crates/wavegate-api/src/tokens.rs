@@ -46,6 +46,9 @@ pub struct NewToken {
     /// events or Unleash metrics (which feed rollouts' guardrails).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub evaluate_only: bool,
+    /// When it stops working (RFC 3339, in the future, at most 5 years away); absent: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 /// A token as listed (`GET /api/v1/tokens`): never its secret.
@@ -72,6 +75,9 @@ pub struct Token {
     /// Whether it evaluates only (may not post events or metrics).
     #[serde(default)]
     pub evaluate_only: bool,
+    /// When it stops working (RFC 3339 with milliseconds); `null`: never.
+    #[serde(default)]
+    pub expires_at: Option<String>,
 }
 
 /// The answer to `POST /api/v1/tokens`: the token and, this once, its secret.

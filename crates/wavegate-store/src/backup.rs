@@ -76,6 +76,7 @@ pub const TABLES: &[Table] = &[
             ("revoked_at", Col::NullText),
             ("user_admin", Col::Int),
             ("evaluate_only", Col::Int),
+            ("expires_at", Col::NullText),
         ],
         "id",
     ),
@@ -266,6 +267,7 @@ pub const ADDED_LATER: &[&str] = &[
 pub const COLUMNS_ADDED_LATER: &[(&str, &str)] = &[
     ("tokens", "user_admin"),
     ("tokens", "evaluate_only"),
+    ("tokens", "expires_at"),
     ("aggregates", "source"),
     ("sketches", "source"),
 ];
@@ -280,6 +282,7 @@ fn added_later_value(table: &str, column: &str, row: &[Value]) -> Value {
             json!(i64::from(is(2, "admin") && is(6, "system")))
         }
         ("tokens", "evaluate_only") => json!(0),
+        ("tokens", "expires_at") => Value::Null,
         // As migration 0018 (SQLite) / 0011 (PostgreSQL): counts from before contributions
         // were kept per token belong to no token.
         ("aggregates" | "sketches", "source") => json!(""),

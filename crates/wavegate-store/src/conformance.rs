@@ -65,6 +65,7 @@ fn admin_token(id: &str, hash: &str, principal: &str) -> NewToken {
         principal: principal.into(),
         user_admin: false,
         evaluate_only: false,
+        expires_at: None,
     }
 }
 
@@ -175,6 +176,15 @@ pub async fn tokens(store: Arc<dyn Store>) {
     store.create_token(&prod, &change("admin", 4)).await.unwrap();
     assert!(last(store.revoke_token("tok1", &change("admin", 5)).await));
     assert!(store.token_by_hash(&t.hash).await.unwrap().is_some(), "still live");
+    // An expiring admin token for all environments is no lasting way in either.
+    let brief = NewToken {
+        expires_at: Some(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()),
+        ..admin_token("tok_brief", &"a4".repeat(32), "temp")
+    };
+    store.create_token(&brief, &change("admin", 6)).await.unwrap();
+    assert!(last(store.revoke_token("tok1", &change("admin", 6)).await), "tok4 expires");
+    let read = store.token_by_hash(&brief.hash).await.unwrap().expect("live");
+    assert_eq!(read.expires_at, brief.expires_at, "expiry reads back");
     store
         .create_token(&admin_token("tok3", &"ef".repeat(32), "b"), &change("admin", 6))
         .await
@@ -212,7 +222,7 @@ pub async fn tokens(store: Arc<dyn Store>) {
     let (a, b) = tokio::join!(store.revoke_token("tok3", &at), store.revoke_token("tok4", &at));
     assert!(a.is_ok() != b.is_ok() && (last(a) || last(b)), "exactly one of the two is revoked");
     assert!(store.has_admin_token().await.unwrap());
-    assert_eq!(verify_chain(&*store).await, 9);
+    assert_eq!(verify_chain(&*store).await, 10, "one entry more: the expiring token");
 }
 
 /// Environments append to the promotion order; duplicates conflict.
@@ -846,7 +856,7 @@ pub async fn older_backups_restore(source: Arc<dyn Store>, target: Arc<dyn Store
     let mut short = old.clone();
     short.tables.get_mut("tokens").unwrap()[0].pop();
     let e = target.import(&short).await.unwrap_err().to_string();
-    assert!(e.contains("tables.tokens[0]: 7 values, expected 10"), "{e}");
+    assert!(e.contains("tables.tokens[0]: 7 values, expected 11"), "{e}");
     assert!(target.adoption("ro_2", 0).await.unwrap().is_empty());
     // A table the format never had is still refused, and so is a missing original one.
     let mut broken = source.export().await.unwrap();

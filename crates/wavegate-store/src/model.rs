@@ -191,6 +191,8 @@ pub struct NewToken {
     pub user_admin: bool,
     /// A server-sdk token that evaluates only: it may not post events or Unleash metrics.
     pub evaluate_only: bool,
+    /// When it stops working (`None`: never).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A stored token (never its secret).
@@ -216,9 +218,16 @@ pub struct TokenRecord {
     pub user_admin: bool,
     /// Whether it evaluates only ([`NewToken::evaluate_only`]).
     pub evaluate_only: bool,
+    /// When it stops working ([`NewToken::expires_at`]).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl TokenRecord {
+    /// Whether it has expired at `now`.
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|e| e <= now)
+    }
+
     /// Whether the token may act in `env`.
     pub fn allows_env(&self, env: &str) -> bool {
         self.environments.iter().any(|e| e == "*" || e == env)

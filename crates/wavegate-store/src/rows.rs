@@ -141,6 +141,11 @@ pub(crate) fn token(r: &AnyRow) -> StoreResult<TokenRecord> {
             .transpose()?,
         user_admin: r.try_get::<i64, _>("user_admin")? != 0,
         evaluate_only: r.try_get::<i64, _>("evaluate_only")? != 0,
+        expires_at: r
+            .try_get::<Option<String>, _>("expires_at")?
+            .as_deref()
+            .map(parse_ts)
+            .transpose()?,
     })
 }
 

@@ -496,7 +496,7 @@ impl Store for SqlStore {
     async fn create_token(&self, token: &NewToken, change: &Change) -> StoreResult<TokenRecord> {
         let mut tx = self.db.begin().await?;
         sqlx::query(
-            "INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by, user_admin, evaluate_only) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by, user_admin, evaluate_only, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&token.id)
         .bind(&token.hash)
@@ -507,6 +507,7 @@ impl Store for SqlStore {
         .bind(&change.actor)
         .bind(i64::from(token.user_admin))
         .bind(i64::from(token.evaluate_only))
+        .bind(token.expires_at.map(ts))
         .execute(&mut *tx)
         .await?;
         let mut details = json!({"kind": token.kind.as_str(), "environments": token.environments, "principal": token.principal});
@@ -515,6 +516,9 @@ impl Store for SqlStore {
         }
         if token.evaluate_only {
             details["evaluate_only"] = json!(true);
+        }
+        if let Some(e) = token.expires_at {
+            details["expires_at"] = json!(ts(e));
         }
         append_audit(&mut tx, change, "token.create", format!("token:{}", token.id), details)
             .await?;
@@ -530,6 +534,7 @@ impl Store for SqlStore {
             revoked_at: None,
             user_admin: token.user_admin,
             evaluate_only: token.evaluate_only,
+            expires_at: token.expires_at.map(|e| parse_ts(&ts(e))).transpose()?,
         })
     }
 
@@ -553,18 +558,21 @@ impl Store for SqlStore {
                 .iter()
                 .map(rows::token)
                 .collect::<StoreResult<Vec<_>>>()?;
+        // Only a token that never expires keeps the way in open.
         let everywhere = |t: &TokenRecord| t.environments.iter().any(|e| e == "*");
+        let lasting = |t: &TokenRecord| t.expires_at.is_none();
         if admins.iter().any(|t| t.id == id && everywhere(t))
-            && !admins.iter().any(|t| t.id != id && everywhere(t))
+            && !admins.iter().any(|t| t.id != id && everywhere(t) && lasting(t))
         {
             return Err(StoreError::Conflict(format!(
                 "token {id:?} is the last admin token for all environments; revoking it would \
                  leave nobody able to manage tokens, environments or notification targets. \
-                 Create another first (wavegate token create --kind admin --env '*')"
+                 Create another that does not expire first (wavegate token create --kind admin \
+                 --env '*')"
             )));
         }
         if admins.iter().any(|t| t.id == id && t.user_admin)
-            && !admins.iter().any(|t| t.id != id && t.user_admin)
+            && !admins.iter().any(|t| t.id != id && t.user_admin && lasting(t))
         {
             return Err(StoreError::Conflict(format!(
                 "token {id:?} is the last token that may issue tokens for other people; revoking \

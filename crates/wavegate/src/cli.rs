@@ -538,6 +538,10 @@ pub enum TokenCommand {
         /// services that only need flags.
         #[arg(long)]
         evaluate_only: bool,
+        /// When it stops working: a span from now (`30d`, `12h`) or an RFC 3339 time; at most
+        /// 5 years away. Give people's tokens for their own scripts one. Default: never.
+        #[arg(long)]
+        expires: Option<String>,
     },
     /// List tokens (never their secrets).
     List,

@@ -281,6 +281,7 @@ impl Story<'_> {
             principal: None,
             user_admin: false,
             evaluate_only: false,
+            expires_at: None,
         };
         let sdk: CreatedToken = c
             .call(c.request(Method::POST, "/api/v1/tokens").json(&new_token))

@@ -63,6 +63,7 @@ pub fn from_secret(
         principal,
         user_admin: false,
         evaluate_only: false,
+        expires_at: None,
     };
     Minted { secret, record }
 }
@@ -80,9 +81,11 @@ pub struct TokenCache {
 impl TokenCache {
     /// Looks a secret up, through the cache.
     pub async fn lookup(&self, state: &AppState, secret: &str) -> StoreResult<Option<TokenRecord>> {
+        // An expired token is refused like a revoked one, wherever it is used.
+        let now = state.clock.now();
         let hash = hash_secret(secret);
         if let Some(t) = self.by_hash.read().unwrap_or_else(|e| e.into_inner()).get(&hash) {
-            return Ok(Some(t.clone()));
+            return Ok(Some(t.clone()).filter(|t| !t.expired(now)));
         }
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let found = state.store.token_by_hash(&hash).await?;
@@ -92,7 +95,7 @@ impl TokenCache {
                 map.insert(hash, t.clone());
             }
         }
-        Ok(found)
+        Ok(found.filter(|t| !t.expired(now)))
     }
 
     /// Forgets every cached token.
@@ -156,7 +159,7 @@ impl FromRequestParts<AppState> for Principal {
         })?;
         match state.tokens.lookup(state, secret).await? {
             Some(t) => Ok(Principal(t)),
-            None => Err(ApiError::unauthorized("unknown or revoked token")),
+            None => Err(ApiError::unauthorized("unknown, revoked or expired token")),
         }
     }
 }

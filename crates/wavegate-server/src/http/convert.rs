@@ -96,6 +96,7 @@ impl IntoApi<api::tokens::Token> for &TokenRecord {
             revoked_at: self.revoked_at.map(millis),
             user_admin: self.user_admin,
             evaluate_only: self.evaluate_only,
+            expires_at: self.expires_at.map(millis),
         }
     }
 }

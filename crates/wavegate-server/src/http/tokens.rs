@@ -131,9 +131,33 @@ async fn create_token(
             "only a server-sdk token can be evaluation-only (a client-sdk token already is)",
         ));
     }
+    let expires_at = match &body.expires_at {
+        None => None,
+        Some(text) => {
+            let at = chrono::DateTime::parse_from_rfc3339(text.trim())
+                .map_err(|e| {
+                    ApiError::invalid(
+                        "expires_at",
+                        format!(
+                            "expires_at must be an RFC 3339 time like 2027-01-31T00:00:00Z ({e})"
+                        ),
+                    )
+                })?
+                .to_utc();
+            let now = state.clock.now();
+            if at <= now || at > now + chrono::Duration::days(5 * 366) {
+                return Err(ApiError::invalid(
+                    "expires_at",
+                    "expires_at must be in the future and at most 5 years away",
+                ));
+            }
+            Some(at)
+        }
+    };
     let mut minted = mint(kind, body.environments, principal);
     minted.record.user_admin = body.user_admin;
     minted.record.evaluate_only = body.evaluate_only;
+    minted.record.expires_at = expires_at;
     let record =
         state.store.create_token(&minted.record, &state.change(p.name(), reason(&headers))).await?;
     state.tokens.clear();

@@ -100,6 +100,7 @@ mod tests {
             revoked_at: None,
             user_admin: false,
             evaluate_only: false,
+            expires_at: None,
         }
     }
 

@@ -80,3 +80,47 @@ async fn each_token_posts_within_its_budget_of_events_a_second() {
         (StatusCode::TOO_MANY_REQUESTS, json!("rate_limited"))
     );
 }
+
+/// Issue 19, item 2 (in part): a token may expire (a person's token for their own scripts);
+/// after `expires_at` it is refused like a revoked one, on the admin API and on OFREP, and the
+/// list says so. An expiring admin token keeps no lasting way in.
+#[tokio::test]
+async fn tokens_expire() {
+    use wavegate_server::clock::Clock as _;
+    let app = spawn_app().await;
+    app.apply_yaml(FLAGS).await;
+    let at = |hours: i64| (app.clock.now() + chrono::Duration::hours(hours)).to_rfc3339();
+    for bad in [json!("tomorrow"), json!(at(-1)), json!(at(24 * 366 * 6))] {
+        let body = json!({"kind": "admin", "environments": ["*"], "expires_at": bad});
+        let r = app.mint(ADMIN, body).await;
+        assert_eq!(
+            (r.status, r.body["field"].clone()),
+            (StatusCode::UNPROCESSABLE_ENTITY, json!("expires_at")),
+            "{bad}: {:?}",
+            r.body
+        );
+    }
+    let body = json!({"kind": "admin", "environments": ["*"], "expires_at": at(1)});
+    let r = app.mint(ADMIN, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert!(r.body["expires_at"].is_string(), "{:?}", r.body);
+    let (brief, id) =
+        (r.body["token"].as_str().unwrap().to_owned(), r.body["id"].as_str().unwrap().to_owned());
+    let client = json!({"kind": "client-sdk", "environments": ["prod"], "expires_at": at(1)});
+    let client = app.mint(ADMIN, client).await.body["token"].as_str().unwrap().to_owned();
+    let ctx = json!({"targetingKey": "u1"});
+    assert_eq!(
+        app.call(Method::GET, "/api/v1/flags", Some(&brief), None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(app.ofrep(&client, "banner-color", ctx.clone()).await.status, StatusCode::OK);
+
+    app.clock.advance(chrono::Duration::hours(2));
+    let r = app.call(Method::GET, "/api/v1/flags", Some(&brief), None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.body["message"].as_str().unwrap().contains("expired"), "{:?}", r.body);
+    assert_eq!(app.ofrep(&client, "banner-color", ctx).await.status, StatusCode::UNAUTHORIZED);
+    let list = app.admin(Method::GET, "/api/v1/tokens", None).await.body;
+    let listed = list.as_array().unwrap().iter().find(|t| t["id"] == json!(id)).unwrap();
+    assert!(listed["expires_at"].is_string(), "{listed}");
+}

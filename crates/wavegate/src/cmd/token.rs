@@ -7,14 +7,58 @@ use wavegate_api::tokens::{CreatedToken, NewToken, Revoked, Token};
 
 use crate::cli::{Remote, TokenCommand};
 use crate::client::{Client, enc};
+use crate::failure::Failure;
 use crate::output::{Column, Table, answer};
+
+/// `--expires`: a span from now (`30d`) or an RFC 3339 time, as the RFC 3339 time it names.
+fn expiry(text: &str) -> Result<String, String> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text.trim()) {
+        return Ok(at.to_utc().to_rfc3339());
+    }
+    let span = wavegate_rollout::duration::parse_span(text).map_err(|e| {
+        format!("--expires takes a span from now (30d, 12h) or an RFC 3339 time: {e}")
+    })?;
+    Ok((chrono::Utc::now() + span.to_chrono()).to_rfc3339())
+}
+
+/// A token's status in the list: revoked, expired or live, and what it holds.
+fn status(t: &Token) -> String {
+    if t.revoked_at.is_some() {
+        return "revoked".into();
+    }
+    let expired = t.expires_at.as_deref().is_some_and(|e| {
+        chrono::DateTime::parse_from_rfc3339(e).is_ok_and(|e| e.to_utc() <= chrono::Utc::now())
+    });
+    if expired {
+        return "expired".into();
+    }
+    let mut s = String::from("live");
+    if t.user_admin {
+        s.push_str(", user admin");
+    } else if t.evaluate_only {
+        s.push_str(", evaluate only");
+    }
+    if let Some(e) = &t.expires_at {
+        s.push_str(&format!(", expires {e}"));
+    }
+    s
+}
 
 /// Runs `wavegate token …`.
 pub async fn run(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     let c = Client::authenticated(remote)?;
     match cmd {
-        TokenCommand::Create { kind, environments, principal, user_admin, evaluate_only } => {
-            let body = NewToken { kind, environments, principal, user_admin, evaluate_only };
+        TokenCommand::Create {
+            kind,
+            environments,
+            principal,
+            user_admin,
+            evaluate_only,
+            expires,
+        } => {
+            let expires_at = expires.as_deref().map(expiry).transpose().map_err(Failure::Input)?;
+            let body =
+                NewToken { kind, environments, principal, user_admin, evaluate_only, expires_at };
             let a = c.call::<CreatedToken>(c.request(Method::POST, "/api/v1/tokens").json(&body));
             answer(remote.json, &a.await?, |t| {
                 let r = &t.record;
@@ -30,6 +74,9 @@ pub async fn run(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode>
                 }
                 if r.evaluate_only {
                     println!("It evaluates only: it may not post events or metrics.");
+                }
+                if let Some(at) = &r.expires_at {
+                    println!("It expires at {at}.");
                 }
                 println!("Its secret, shown once:\n\n    {}\n", t.token);
             });
@@ -51,12 +98,7 @@ pub async fn run(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode>
                         &t.environments.join(","),
                         &t.principal,
                         &t.created_by,
-                        match (t.revoked_at.is_none(), t.user_admin, t.evaluate_only) {
-                            (false, _, _) => "revoked",
-                            (true, true, _) => "live, user admin",
-                            (true, false, true) => "live, evaluate only",
-                            (true, false, false) => "live",
-                        },
+                        &status(t),
                     ]);
                 }
                 table.print();
