@@ -104,6 +104,10 @@ pub struct Whoami {
     pub token_id: String,
     /// Whether it may command rollouts (admin tokens).
     pub can_command: bool,
+    /// When it stops working (RFC 3339 with milliseconds); `null`: never. A relay that caches
+    /// who a token is stops honouring it then.
+    #[serde(default)]
+    pub expires_at: Option<String>,
 }
 
 /// The answer to `DELETE /api/v1/tokens/{id}`.

@@ -26,11 +26,18 @@ struct KnownToken {
     /// The token's id (`token_id` in the upstream's answer).
     #[serde(default)]
     token_id: String,
+    /// When it stops working, if it does (`expires_at` in the upstream's answer).
+    #[serde(default)]
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
     checked_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl KnownToken {
     fn caller(&self) -> Option<Caller> {
+        // An expired token is refused here too, even while the upstream cannot be asked.
+        if self.expires_at.is_some_and(|e| e <= chrono::Utc::now()) {
+            return None;
+        }
         Some(Caller {
             kind: TokenKind::parse(&self.kind)?,
             environments: self.environments.clone(),
@@ -115,6 +122,10 @@ impl Tokens {
                         .unwrap_or_default(),
                     principal: text("principal"),
                     token_id: text("token_id"),
+                    expires_at: v["expires_at"]
+                        .as_str()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.to_utc()),
                     checked_at: chrono::Utc::now(),
                 }))
             }
@@ -145,5 +156,29 @@ impl Tokens {
                 tracing::warn!(path = %self.path.display(), "could not save known tokens");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(expires_at: Option<chrono::DateTime<chrono::Utc>>) -> KnownToken {
+        KnownToken {
+            kind: "client-sdk".into(),
+            environments: vec!["prod".into()],
+            principal: "web".into(),
+            token_id: "tok_1".into(),
+            expires_at,
+            checked_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_even_from_the_cache() {
+        let hour = chrono::Duration::hours(1);
+        assert!(known(None).caller().is_some());
+        assert!(known(Some(chrono::Utc::now() + hour)).caller().is_some());
+        assert!(known(Some(chrono::Utc::now() - hour)).caller().is_none());
     }
 }

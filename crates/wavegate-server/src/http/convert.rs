@@ -22,7 +22,8 @@ pub trait IntoApi<T> {
     fn into_api(self) -> T;
 }
 
-fn millis(t: chrono::DateTime<chrono::Utc>) -> String {
+/// A time as the API writes it: RFC 3339 with milliseconds, UTC.
+pub(crate) fn millis(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 

@@ -89,6 +89,7 @@ async fn whoami(p: Principal) -> Json<Whoami> {
         environments: t.environments,
         token_id: t.id,
         can_command: t.kind == TokenKind::Admin,
+        expires_at: t.expires_at.map(crate::http::convert::millis),
     })
 }
 
