@@ -8,7 +8,7 @@
 //   ROLLOUT_ID        the rollout waiting for approval
 //   SCREENSHOT        where to write the rollout page's screenshot
 // Prints one line per step; exits non-zero on the first failed expectation.
-import { chromium } from "playwright-core";
+import { launch } from "./launch.mjs";
 
 const env = (k) => {
   const v = process.env[k];
@@ -39,14 +39,7 @@ async function apiCall(method, path, body) {
   return text ? JSON.parse(text) : null;
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage",
-  ],
-});
+const browser = await launch();
 let failed = false;
 try {
   const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });

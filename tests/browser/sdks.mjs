@@ -9,7 +9,7 @@
 //   WAVEGATE_URL   the server
 //   CLIENT_TOKEN   a client-sdk token for prod
 // Prints one line per expectation; exits non-zero on the first that fails.
-import { chromium } from "playwright-core";
+import { launch } from "./launch.mjs";
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { dirname, join, normalize } from "node:path";
@@ -102,14 +102,7 @@ const served = createServer(async (req, res) => {
 await new Promise((ok) => served.listen(0, "127.0.0.1", ok));
 const origin = `http://127.0.0.1:${served.address().port}`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage",
-  ],
-});
+const browser = await launch();
 let failed = false;
 try {
   const context = await browser.newContext();

@@ -6,7 +6,7 @@
 //! Bulk answers advertise it in `eventStreams` with a **ticket** instead of the token (browser
 //! providers open it with `EventSource`, which cannot send `Authorization`):
 //! `<token id>~<expiry>~<HMAC>`, keyed by a secret this edge process draws at start, valid for
-//! one environment and [`TICKET_TTL`]. A ticket holds only while the edge knows its token valid
+//! one environment and [`tickets::TICKET_TTL`]. A ticket holds only while the edge knows its token valid
 //! (the token cache: revocation ends it within [`crate::TOKEN_TTL`]). Server SDKs may send their
 //! token in `Authorization` instead.
 
@@ -17,19 +17,14 @@ use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use wavegate_protocols::auth::secret_from_headers;
+use wavegate_protocols::tickets::{self, Ticket};
 use wavegate_protocols::{Caller, FlagSource, TokenKind};
 
 use crate::routes::EdgeState;
 use crate::source::EdgeSource;
 
-/// How long a ticket stays valid.
-pub(crate) const TICKET_TTL: chrono::Duration = chrono::Duration::hours(24);
-/// Seconds of inactivity after which a client may close the stream (advertised).
-const INACTIVITY_DELAY_SEC: u64 = 120;
 /// How often an idle stream carries a comment, so proxies keep it open.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 /// Most event streams one token may hold open on this edge (as the server's default).
@@ -69,7 +64,8 @@ impl Drop for Slot {
     }
 }
 
-/// The secret tickets are signed with: drawn at start, never stored or sent.
+/// The secret tickets are signed with: drawn at start, never stored or sent
+/// (`wavegate_protocols::tickets`).
 pub(crate) struct Tickets {
     key: [u8; 32],
 }
@@ -79,35 +75,15 @@ impl Tickets {
         Tickets { key: rand::random() }
     }
 
-    fn signature(&self, id: &str, env: &str, expiry: i64) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
-        mac.update(format!("edge-ofrep-events\n{id}\n{env}\n{expiry}").as_bytes());
-        hex::encode(&mac.finalize().into_bytes()[..16])
-    }
-
     /// A ticket for token `id` to hear `env`'s notifications.
     pub(crate) fn issue(&self, id: &str, env: &str) -> String {
-        let expiry = (chrono::Utc::now() + TICKET_TTL).timestamp();
-        format!("{id}~{expiry}~{}", self.signature(id, env, expiry))
+        tickets::issue(&self.key, id, env, chrono::Utc::now())
     }
 
     /// The token id a valid, unexpired ticket for `env` names.
     fn check<'a>(&self, ticket: &'a str, env: &str) -> Option<&'a str> {
-        let mut parts = ticket.split('~');
-        let (Some(id), Some(expiry), Some(sig), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return None;
-        };
-        let expiry: i64 = expiry.parse().ok()?;
-        if expiry < chrono::Utc::now().timestamp() {
-            return None;
-        }
-        let expected = self.signature(id, env, expiry);
-        let same = expected.len() == sig.len()
-            && expected.bytes().zip(sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        same.then_some(id)
+        let t = Ticket::parse(ticket)?;
+        t.valid(&self.key, env, chrono::Utc::now()).then_some(t.id)
     }
 }
 
@@ -122,19 +98,9 @@ pub(crate) async fn advertise(
     if caller.token.is_empty() {
         return None;
     }
-    let host = headers.get(header::HOST)?.to_str().ok()?;
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .filter(|p| *p == "https" || *p == "http")
-        .unwrap_or("http");
+    let origin = tickets::request_origin(headers)?;
     let ticket = source.tickets.issue(&caller.token, env);
-    let enc = wavegate_core::text::percent_encode;
-    Some(json!({
-        "type": "sse",
-        "url": format!("{proto}://{host}/ofrep/v1/events?environment={}&ticket={}", enc(env), enc(&ticket)),
-        "inactivityDelaySec": INACTIVITY_DELAY_SEC,
-    }))
+    Some(tickets::advertisement(&origin, env, &ticket))
 }
 
 /// `GET /ofrep/v1/events?environment=E[&ticket=T]`.

@@ -26,6 +26,7 @@ pub mod etag;
 pub mod http;
 pub mod ofrep;
 pub mod otlp;
+pub mod tickets;
 pub mod unleash;
 
 use std::borrow::Borrow;

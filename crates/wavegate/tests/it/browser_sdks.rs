@@ -7,7 +7,6 @@
 //! Needs `node`, `tests/browser/node_modules` (`scripts/setup-browser.sh`) and `chromium`;
 //! `.ci/run` installs them. Missing pieces fail the test with what to run, never skip it.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use wavegate_testkit::fixtures::{LAUNCH, UNLEASH_FLAGS};
@@ -16,18 +15,8 @@ use crate::support::{ADMIN, apply, start, token};
 
 #[test]
 fn browser_sdks_from_another_origin_get_their_flags_and_304s() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
-    for package in ["playwright-core", "unleash-proxy-client", "@openfeature/ofrep-web-provider"] {
-        assert!(
-            root.join("tests/browser/node_modules").join(package).is_dir(),
-            "{package} is not installed: run scripts/setup-browser.sh"
-        );
-    }
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "{chromium} not found: install Debian's chromium (scripts/setup-browser.sh does)"
-    );
+    let packages = ["playwright-core", "unleash-proxy-client", "@openfeature/ofrep-web-provider"];
+    let (root, chromium) = crate::support::browser_tools(&packages);
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("w.db"), Some(ADMIN));
     apply(&server.url, dir.path(), "flag", "unleash.yaml", UNLEASH_FLAGS);

@@ -6,7 +6,6 @@
 //! Needs `node`, `tests/browser/node_modules` (`scripts/setup-browser.sh`) and `chromium`;
 //! `.ci/run` installs them. Missing pieces fail the test with what to run, never skip it.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -33,23 +32,10 @@ fn plan() -> String {
         .to_string()
 }
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_live_changes_and_its_approve_button_promotes_a_gated_wave() {
-    let root = repo_root();
+    let (root, chromium) = crate::support::browser_tools(&["playwright-core"]);
     let script = root.join("tests/browser/dashboard.mjs");
-    assert!(
-        root.join("tests/browser/node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed: run scripts/setup-browser.sh"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "{chromium} not found: install Debian's chromium (scripts/setup-browser.sh does)"
-    );
 
     let dir = tempfile::tempdir().unwrap();
     let server = start_with(&dir.path().join("w.db"), Some(ADMIN), &["--tick", "100ms"]);

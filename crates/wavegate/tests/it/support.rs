@@ -96,3 +96,22 @@ fn create_token(url: &str, args: &[&str]) -> String {
     let args = [&["token", "create"], args].concat();
     cli_json(url, ADMIN, &args)["token"].as_str().unwrap().to_owned()
 }
+
+/// The repository's root, and the Chromium the browser tests drive (`$CHROMIUM`, else Debian's
+/// `/usr/bin/chromium`), after checking that the browser tests' npm packages are installed.
+/// Missing pieces fail with what to run, never skip.
+pub fn browser_tools(packages: &[&str]) -> (PathBuf, String) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
+    for package in packages {
+        assert!(
+            root.join("tests/browser/node_modules").join(package).is_dir(),
+            "{package} is not installed: run scripts/setup-browser.sh"
+        );
+    }
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} not found: install Debian's chromium (scripts/setup-browser.sh does)"
+    );
+    (root, chromium)
+}
