@@ -206,13 +206,14 @@ pub(crate) async fn evaluate_bulk(
     // Without a `currentTime` of the client's, the answers used the time the source filled in:
     // the ETag covers which of the moments the answers change at it has passed (not the time
     // itself, so 304s continue between those moments).
+    let timing = config.time_dependence(&env);
     let filled_in = match ctx.attribute(CURRENT_TIME) {
-        Some(AttrRef::Str(t)) if raw.get(CURRENT_TIME).is_none() => {
+        Some(AttrRef::Str(t)) if timing.reads_clock() && raw.get(CURRENT_TIME).is_none() => {
             chrono::DateTime::parse_from_rfc3339(t).ok().map(|t| t.to_utc())
         }
         _ => None,
     };
-    let epoch = filled_in.and_then(|now| config.time_dependence(&env).epoch(now));
+    let epoch = filled_in.and_then(|now| timing.epoch(now));
     let etag = etag::bulk(config.revision(), &env, &raw, epoch.as_deref().unwrap_or(""));
     if etag::if_none_match(&headers, &etag) {
         return etag::not_modified(&etag);

@@ -128,6 +128,13 @@ async fn run<W: AggregateWriter>(writer: W, mut jobs: mpsc::UnboundedReceiver<Jo
     }
 }
 
+/// Adds sketch bucket counts `from` into `into` (sketches merge exactly by adding them).
+pub(crate) fn add_counts(into: &mut BTreeMap<i32, u64>, from: &BTreeMap<i32, u64>) {
+    for (k, v) in from {
+        *into.entry(*k).or_default() += v;
+    }
+}
+
 /// (rollout, wave, arm, metric, source).
 type Key = (String, i64, String, String, String);
 
@@ -162,10 +169,7 @@ pub(crate) fn merge(group: &[&Batch]) -> Batch {
         for s in &j.sketches {
             let key =
                 (s.rollout.clone(), s.wave, s.arm.clone(), s.metric.clone(), s.source.clone());
-            let counts = sketches.entry(key).or_default();
-            for (k, v) in &s.counts {
-                *counts.entry(*k).or_default() += v;
-            }
+            add_counts(sketches.entry(key).or_default(), &s.counts);
         }
     }
     let deltas = cells

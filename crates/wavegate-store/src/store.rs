@@ -339,9 +339,7 @@ impl AggregateWriter for Db {
                 Some(text) => rows::from_text(&text, "sketch")?,
                 None => Default::default(),
             };
-            for (k, v) in &d.counts {
-                *counts.entry(*k).or_default() += v;
-            }
+            crate::group::add_counts(&mut counts, &d.counts);
             sqlx::query(
                 "INSERT INTO sketches (rollout, wave, arm, metric, counts, source) VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (rollout, wave, arm, metric, source) DO UPDATE SET counts = excluded.counts",
@@ -924,9 +922,7 @@ impl Store for SqlStore {
             s.source.clear();
             match out.last_mut() {
                 Some(l) if l.arm == s.arm && l.metric == s.metric => {
-                    for (k, v) in s.counts {
-                        *l.counts.entry(k).or_default() += v;
-                    }
+                    crate::group::add_counts(&mut l.counts, &s.counts);
                 }
                 _ => out.push(s),
             }

@@ -7,8 +7,6 @@
 //! Needs `node`, `tests/browser/node_modules` (`scripts/setup-browser.sh`) and `chromium`;
 //! `.ci/run` installs them. Missing pieces fail the test with what to run, never skip it.
 
-use std::process::Command;
-
 use wavegate_testkit::fixtures::{LAUNCH, UNLEASH_FLAGS};
 
 use crate::support::{ADMIN, apply, start, token};
@@ -22,18 +20,8 @@ fn browser_sdks_from_another_origin_get_their_flags_and_304s() {
     apply(&server.url, dir.path(), "flag", "unleash.yaml", UNLEASH_FLAGS);
     apply(&server.url, dir.path(), "flag", "launch.yaml", LAUNCH);
     let client = token(&server.url, "client-sdk", "prod", "web");
-    let out = Command::new("node")
-        .arg(root.join("tests/browser/sdks.mjs"))
-        .current_dir(root.join("tests/browser"))
-        .env("WAVEGATE_URL", &server.url)
-        .env("CLIENT_TOKEN", &client)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("run node (install Node.js)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(out.status.success(), "browser run failed:\n{stdout}\n{stderr}");
+    let env = [("WAVEGATE_URL", server.url.as_str()), ("CLIENT_TOKEN", client.as_str())];
+    let stdout = crate::support::run_browser_script(&root, "sdks.mjs", &chromium, &env);
     for line in [
         "ok - its re-fetches, sending the ETag back, were answered 304",
         "ok - its polls were answered 304 although a date rule is present",

@@ -6,7 +6,6 @@
 //! Needs `node`, `tests/browser/node_modules` (`scripts/setup-browser.sh`) and `chromium`;
 //! `.ci/run` installs them. Missing pieces fail the test with what to run, never skip it.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use wavegate_testkit::fixtures::Plan;
@@ -35,7 +34,6 @@ fn plan() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_live_changes_and_its_approve_button_promotes_a_gated_wave() {
     let (root, chromium) = crate::support::browser_tools(&["playwright-core"]);
-    let script = root.join("tests/browser/dashboard.mjs");
 
     let dir = tempfile::tempdir().unwrap();
     let server = start_with(&dir.path().join("w.db"), Some(ADMIN), &["--tick", "100ms"]);
@@ -84,23 +82,17 @@ async fn the_dashboard_shows_live_changes_and_its_approve_button_promotes_a_gate
 
     let shot = root.join("target/dashboard-rollout.png");
     let _ = std::fs::remove_file(&shot);
-    let out = Command::new("node")
-        .arg(&script)
-        .current_dir(root.join("tests/browser"))
-        .env("WAVEGATE_URL", &url)
-        .env("ADMIN_TOKEN", ADMIN)
-        .env("APPROVER_TOKEN", &bob)
-        .env("REQUESTER_TOKEN", &alice)
-        .env("ROLLOUT_ID", &id)
-        .env("SCREENSHOT", &shot)
-        .env("CHROMIUM", &chromium)
-        .env("EXPECT_NOTIFICATIONS", "1")
-        .output()
-        .expect("run node (install Node.js)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(out.status.success(), "browser run failed:\n{stdout}\n{stderr}");
+    let shot_path = shot.to_string_lossy().into_owned();
+    let env = [
+        ("WAVEGATE_URL", url.as_str()),
+        ("ADMIN_TOKEN", ADMIN),
+        ("APPROVER_TOKEN", bob.as_str()),
+        ("REQUESTER_TOKEN", alice.as_str()),
+        ("ROLLOUT_ID", id.as_str()),
+        ("SCREENSHOT", shot_path.as_str()),
+        ("EXPECT_NOTIFICATIONS", "1"),
+    ];
+    let stdout = crate::support::run_browser_script(&root, "dashboard.mjs", &chromium, &env);
     assert!(stdout.contains("ok - approve promoted the gated wave"), "{stdout}");
     assert!(stdout.contains("ok - the notifications page lists"), "{stdout}");
     let bodies = heard.lock().unwrap().clone();

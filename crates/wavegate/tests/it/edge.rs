@@ -637,16 +637,7 @@ async fn the_edge_advertises_its_own_event_stream() {
     let http = reqwest::Client::new();
     until_ready(&http, &edge).await;
     let app = token(&url, "client-sdk", "prod", "web");
-    let answer: Value = http
-        .post(format!("{}/ofrep/v1/evaluate/flags", edge.url))
-        .bearer_auth(&app)
-        .json(&json!({"context": {"targetingKey": "u1"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = bulk(&http, &edge.url, &app, "u1", None).await.json().await.unwrap();
     let stream = answer["eventStreams"][0]["url"].as_str().unwrap_or_else(|| panic!("{answer}"));
     assert!(stream.starts_with(&format!("{}/ofrep/v1/events?", edge.url)), "{stream}");
     assert_eq!(answer["eventStreams"][0]["type"], "sse");

@@ -115,3 +115,25 @@ pub fn browser_tools(packages: &[&str]) -> (PathBuf, String) {
     );
     (root, chromium)
 }
+
+/// Runs the browser test script `tests/browser/<script>` with node in `root`, driving
+/// `chromium`, with `env` set; prints and returns its stdout after asserting it succeeded.
+pub fn run_browser_script(
+    root: &Path,
+    script: &str,
+    chromium: &str,
+    env: &[(&str, &str)],
+) -> String {
+    let out = Command::new("node")
+        .arg(root.join("tests/browser").join(script))
+        .current_dir(root.join("tests/browser"))
+        .env("CHROMIUM", chromium)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run node (install Node.js)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "browser run {script} failed:\n{stdout}\n{stderr}");
+    stdout
+}
