@@ -481,6 +481,9 @@ async fn rollout_command(
                 format!("{cmd} names a token: {{\"token\": \"tok_…\"}}"),
             ));
         }
+        if t.len() > 64 {
+            return Err(ApiError::invalid("token", "a token id is at most 64 characters"));
+        }
         Ok(t.to_owned())
     };
     let cmd = match cmd.as_str() {

@@ -149,6 +149,7 @@ async fn an_exclusion_is_asked_for_clearly() {
         (json!({"token": "  ", "reason": "r"}), "token", "names a token"),
         (json!({"token": sdk_id}), "reason", "need a reason"),
         (json!({"token": "tok_nosuch", "reason": "r"}), "token", "contributions lists"),
+        (json!({"token": "t".repeat(65), "reason": "r"}), "token", "at most 64"),
     ] {
         let r = app.admin(Method::POST, &path, Some(body.clone())).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {:?}", r.body);
