@@ -26,6 +26,20 @@ impl TokenKind {
     }
 }
 
+/// A role held in some environments: `viewer` (reads), `editor` (flags, segments, plans),
+/// `releaser` (start, schedule, pause, resume, roll back, drills), `approver` (approve or reject
+/// promotions, sign and waive scorecard items) or `admin` (everything).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleGrant {
+    /// `viewer`, `editor`, `releaser`, `approver` or `admin`.
+    pub role: String,
+    /// Where it is held (`*`: all). In a request, empty or absent: every environment of the
+    /// token.
+    #[serde(default)]
+    pub environments: Vec<String>,
+}
+
 /// `POST /api/v1/tokens`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +63,10 @@ pub struct NewToken {
     /// When it stops working (RFC 3339, in the future, at most 5 years away); absent: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// An admin token's roles; absent: the roles the creator holds in the token's
+    /// environments. Nobody grants a role they do not hold where they grant it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<RoleGrant>>,
 }
 
 /// A token as listed (`GET /api/v1/tokens`): never its secret.
@@ -78,6 +96,9 @@ pub struct Token {
     /// When it stops working (RFC 3339 with milliseconds); `null`: never.
     #[serde(default)]
     pub expires_at: Option<String>,
+    /// An admin token's roles, each with its environments (empty for SDK tokens).
+    #[serde(default)]
+    pub roles: Vec<RoleGrant>,
 }
 
 /// The answer to `POST /api/v1/tokens`: the token and, this once, its secret.
@@ -102,8 +123,12 @@ pub struct Whoami {
     pub environments: Vec<String>,
     /// The token's id.
     pub token_id: String,
-    /// Whether it may command rollouts (admin tokens).
+    /// Whether it may command rollouts somewhere (an admin token holding the releaser,
+    /// approver or admin role).
     pub can_command: bool,
+    /// Its roles, each with its environments (empty for SDK tokens).
+    #[serde(default)]
+    pub roles: Vec<RoleGrant>,
     /// When it stops working (RFC 3339 with milliseconds); `null`: never. A relay that caches
     /// who a token is stops honouring it then.
     #[serde(default)]

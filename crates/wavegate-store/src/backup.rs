@@ -77,6 +77,7 @@ pub const TABLES: &[Table] = &[
             ("user_admin", Col::Int),
             ("evaluate_only", Col::Int),
             ("expires_at", Col::NullText),
+            ("roles", Col::NullText),
         ],
         "id",
     ),
@@ -268,6 +269,7 @@ pub const COLUMNS_ADDED_LATER: &[(&str, &str)] = &[
     ("tokens", "user_admin"),
     ("tokens", "evaluate_only"),
     ("tokens", "expires_at"),
+    ("tokens", "roles"),
     ("aggregates", "source"),
     ("sketches", "source"),
 ];
@@ -282,7 +284,9 @@ fn added_later_value(table: &str, column: &str, row: &[Value]) -> Value {
             json!(i64::from(is(2, "admin") && is(6, "system")))
         }
         ("tokens", "evaluate_only") => json!(0),
-        ("tokens", "expires_at") => Value::Null,
+        // As migration 0020 (SQLite) / 0013 (PostgreSQL): an admin token from before roles holds
+        // `admin` in its environments (NULL says so).
+        ("tokens", "expires_at" | "roles") => Value::Null,
         // As migration 0018 (SQLite) / 0011 (PostgreSQL): counts from before contributions
         // were kept per token belong to no token.
         ("aggregates" | "sketches", "source") => json!(""),

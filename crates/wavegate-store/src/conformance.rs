@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 
-use crate::{Change, Kind, NewToken, Put, Store, StoreError, StoreResult, TokenKind};
+use crate::{Change, Grant, Kind, NewToken, Put, Role, Store, StoreError, StoreResult, TokenKind};
 
 /// Calls `$run!` with the name of every test here that takes one fresh store, so that each
 /// database's test file runs all of them (`tests/sqlite.rs`, `tests/postgres.rs`).
@@ -66,6 +66,7 @@ fn admin_token(id: &str, hash: &str, principal: &str) -> NewToken {
         user_admin: false,
         evaluate_only: false,
         expires_at: None,
+        roles: vec![Grant { role: Role::Admin, environments: vec!["*".into()] }],
     }
 }
 
@@ -171,10 +172,25 @@ pub async fn tokens(store: Arc<dyn Store>) {
     // An admin of one environment is no way in to the others.
     let prod = NewToken {
         environments: vec!["prod".into()],
+        roles: vec![Grant { role: Role::Admin, environments: vec!["prod".into()] }],
         ..admin_token("tok2", &"cd".repeat(32), "p")
     };
     store.create_token(&prod, &change("admin", 4)).await.unwrap();
     assert!(last(store.revoke_token("tok1", &change("admin", 5)).await));
+    // Nor is a token for all environments without the admin role; its roles read back.
+    let editor = NewToken {
+        roles: vec![
+            Grant { role: Role::Editor, environments: vec!["*".into()] },
+            Grant { role: Role::Releaser, environments: vec!["staging".into()] },
+        ],
+        ..admin_token("tok_ed", &"e1".repeat(32), "ed")
+    };
+    store.create_token(&editor, &change("admin", 5)).await.unwrap();
+    assert!(last(store.revoke_token("tok1", &change("admin", 5)).await));
+    let read = store.token_by_hash(&editor.hash).await.unwrap().expect("live");
+    assert_eq!(read.roles, editor.roles, "roles read back");
+    assert!(read.holds(Role::Releaser, "staging") && !read.holds(Role::Releaser, "prod"));
+    assert!(read.holds(Role::Viewer, "prod") && !read.admin_everywhere());
     assert!(store.token_by_hash(&t.hash).await.unwrap().is_some(), "still live");
     // An expiring admin token for all environments is no lasting way in either.
     let brief = NewToken {
@@ -195,6 +211,7 @@ pub async fn tokens(store: Arc<dyn Store>) {
     let people = NewToken {
         user_admin: true,
         environments: vec!["prod".into()],
+        roles: vec![Grant { role: Role::Admin, environments: vec!["prod".into()] }],
         ..admin_token("tok6", &"a1".repeat(32), "root")
     };
     store.create_token(&people, &change("admin", 8)).await.unwrap();
@@ -222,7 +239,7 @@ pub async fn tokens(store: Arc<dyn Store>) {
     let (a, b) = tokio::join!(store.revoke_token("tok3", &at), store.revoke_token("tok4", &at));
     assert!(a.is_ok() != b.is_ok() && (last(a) || last(b)), "exactly one of the two is revoked");
     assert!(store.has_admin_token().await.unwrap());
-    assert_eq!(verify_chain(&*store).await, 10, "one entry more: the expiring token");
+    assert_eq!(verify_chain(&*store).await, 11, "two entries more: the expiring token, the editor");
 }
 
 /// Environments append to the promotion order; duplicates conflict.
@@ -853,10 +870,12 @@ pub async fn older_backups_restore(source: Arc<dyn Store>, target: Arc<dyn Store
     let tokens = target.tokens().await.unwrap();
     let holds = |id: &str| tokens.iter().find(|t| t.id == id).unwrap().user_admin;
     assert!(holds("tok_boot") && !holds("tok_person"), "{tokens:?}");
+    // Tokens from before roles hold `admin` in their environments.
+    assert!(tokens.iter().all(|t| t.admin_everywhere()), "{tokens:?}");
     let mut short = old.clone();
     short.tables.get_mut("tokens").unwrap()[0].pop();
     let e = target.import(&short).await.unwrap_err().to_string();
-    assert!(e.contains("tables.tokens[0]: 7 values, expected 11"), "{e}");
+    assert!(e.contains("tables.tokens[0]: 7 values, expected 12"), "{e}");
     assert!(target.adoption("ro_2", 0).await.unwrap().is_empty());
     // A table the format never had is still refused, and so is a missing original one.
     let mut broken = source.export().await.unwrap();

@@ -173,6 +173,84 @@ impl TokenKind {
     }
 }
 
+/// What a person may do with an admin-kind token (or a signed-in session), in the
+/// environments of a [`Grant`]. Roles are not ranked: each opens its own operations, except
+/// that every role reads (viewer) and `admin` opens everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Reads: flags, segments, plans, rollouts, reports, the audit log.
+    Viewer,
+    /// Changes flags, segments and plans.
+    Editor,
+    /// Starts, schedules, pauses, resumes and rolls back rollouts; records drills.
+    Releaser,
+    /// Approves or rejects promotions; signs and waives scorecard items.
+    Approver,
+    /// Everything: tokens, environments, the freeze, notification targets, backups, and every
+    /// other role's operations.
+    Admin,
+}
+
+impl Role {
+    /// Every role, in the order the docs list them.
+    pub const ALL: [Role; 5] =
+        [Role::Viewer, Role::Editor, Role::Releaser, Role::Approver, Role::Admin];
+
+    /// `viewer`, `editor`, `releaser`, `approver`, `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Releaser => "releaser",
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses the names [`Role::as_str`] prints.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether holding `self` opens what `wanted` opens.
+    pub fn opens(self, wanted: Role) -> bool {
+        self == wanted || self == Role::Admin || wanted == Role::Viewer
+    }
+}
+
+/// A role held in some environments (`["*"]`: all).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Grant {
+    /// The role.
+    #[serde(with = "role_name")]
+    pub role: Role,
+    /// Where it is held.
+    pub environments: Vec<String>,
+}
+
+impl Grant {
+    /// Whether the grant covers `env`.
+    pub fn covers(&self, env: &str) -> bool {
+        self.environments.iter().any(|e| e == "*" || e == env)
+    }
+}
+
+/// A [`Role`] as its name in stored JSON.
+mod role_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Role;
+
+    pub fn serialize<S: Serializer>(r: &Role, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(r.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
+        let name = String::deserialize(d)?;
+        Role::parse(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown role {name:?}")))
+    }
+}
+
 /// A token to store: its secret is already hashed.
 #[derive(Debug, Clone)]
 pub struct NewToken {
@@ -193,6 +271,9 @@ pub struct NewToken {
     pub evaluate_only: bool,
     /// When it stops working (`None`: never).
     pub expires_at: Option<DateTime<Utc>>,
+    /// An admin-kind token's roles, each within [`NewToken::environments`] (empty for the SDK
+    /// kinds).
+    pub roles: Vec<Grant>,
 }
 
 /// A stored token (never its secret).
@@ -220,6 +301,9 @@ pub struct TokenRecord {
     pub evaluate_only: bool,
     /// When it stops working ([`NewToken::expires_at`]).
     pub expires_at: Option<DateTime<Utc>>,
+    /// Its roles ([`NewToken::roles`]); an admin token minted before roles existed holds
+    /// `admin` in its environments.
+    pub roles: Vec<Grant>,
 }
 
 impl TokenRecord {
@@ -236,6 +320,45 @@ impl TokenRecord {
     /// Whether the token's scope is every environment.
     pub fn all_envs(&self) -> bool {
         self.environments.iter().any(|e| e == "*")
+    }
+
+    /// Whether an admin-kind token holds a role that opens `role` in `env`.
+    pub fn holds(&self, role: Role, env: &str) -> bool {
+        self.kind == TokenKind::Admin
+            && self.roles.iter().any(|g| g.role.opens(role) && g.covers(env))
+    }
+
+    /// Whether an admin-kind token holds `admin` for every environment.
+    pub fn admin_everywhere(&self) -> bool {
+        self.kind == TokenKind::Admin
+            && self
+                .roles
+                .iter()
+                .any(|g| g.role == Role::Admin && g.environments.iter().any(|e| e == "*"))
+    }
+
+    /// The token narrowed to what one of `roles` opens: its environments become those where
+    /// it holds such a role (`["*"]` when one grant covers all). `None` when it holds none of
+    /// them anywhere, or is not an admin-kind token.
+    pub fn acting_as(&self, roles: &[Role]) -> Option<TokenRecord> {
+        if self.kind != TokenKind::Admin {
+            return None;
+        }
+        let mut envs: Vec<String> = Vec::new();
+        for g in self.roles.iter().filter(|g| roles.iter().any(|r| g.role.opens(*r))) {
+            for e in &g.environments {
+                if !envs.contains(e) {
+                    envs.push(e.clone());
+                }
+            }
+        }
+        if envs.is_empty() {
+            return None;
+        }
+        if envs.iter().any(|e| e == "*") {
+            envs = vec!["*".to_owned()];
+        }
+        Some(TokenRecord { environments: envs, ..self.clone() })
     }
 }
 

@@ -9,9 +9,9 @@ use sqlx::any::AnyRow;
 use wavegate_core::audit::ChainedEntry;
 
 use crate::{
-    AdoptionCount, AggregateRow, AuditRow, Contribution, Delivery, DrillRow, FeedbackRow, Head,
-    NotifyTargetRow, RolloutRow, SketchDelta, StoreError, StoreResult, TokenKind, TokenRecord,
-    VerdictRow, VersionRecord,
+    AdoptionCount, AggregateRow, AuditRow, Contribution, Delivery, DrillRow, FeedbackRow, Grant,
+    Head, NotifyTargetRow, Role, RolloutRow, SketchDelta, StoreError, StoreResult, TokenKind,
+    TokenRecord, VerdictRow, VersionRecord,
 };
 
 /// A timestamp's stored form.
@@ -125,12 +125,22 @@ pub(crate) fn version(r: &AnyRow) -> StoreResult<VersionRecord> {
 
 pub(crate) fn token(r: &AnyRow) -> StoreResult<TokenRecord> {
     let kind: String = r.try_get("kind")?;
+    let kind = TokenKind::parse(&kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown token kind {kind:?}")))?;
+    let environments: Vec<String> = from_text(&text(r, "environments")?, "token scope")?;
+    let roles = match r.try_get::<Option<String>, _>("roles")? {
+        Some(t) => from_text(&t, "token roles")?,
+        // Minted before roles existed: an admin token was an admin in its environments.
+        None if kind == TokenKind::Admin => {
+            vec![Grant { role: Role::Admin, environments: environments.clone() }]
+        }
+        None => Vec::new(),
+    };
     Ok(TokenRecord {
         id: r.try_get("id")?,
         hash: r.try_get("hash")?,
-        kind: TokenKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown token kind {kind:?}")))?,
-        environments: from_text(&text(r, "environments")?, "token scope")?,
+        kind,
+        environments,
         principal: r.try_get("principal")?,
         created_at: at(r, "created_at")?,
         created_by: r.try_get("created_by")?,
@@ -146,6 +156,7 @@ pub(crate) fn token(r: &AnyRow) -> StoreResult<TokenRecord> {
             .as_deref()
             .map(parse_ts)
             .transpose()?,
+        roles,
     })
 }
 

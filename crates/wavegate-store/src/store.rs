@@ -23,7 +23,7 @@ use crate::{
     AdoptionCount, AdoptionDelta, AggregateDelta, AggregateRow, AuditRow, Change, Contribution,
     Delivery, DeliveryAttempt, DeliveryQuery, DrillRow, Environment, FeedbackRow, Head, Kind,
     NewDelivery, NewToken, NotifyTargetRow, Put, PutOutcome, RolloutRow, RolloutWrite, SketchDelta,
-    Store, StoreError, StoreResult, TokenRecord, VerdictRow, VersionRecord,
+    Store, StoreError, StoreResult, TokenKind, TokenRecord, VerdictRow, VersionRecord,
 };
 
 /// The store, on either database ([`SqlStore::open`] picks by the name it is given).
@@ -494,7 +494,7 @@ impl Store for SqlStore {
     async fn create_token(&self, token: &NewToken, change: &Change) -> StoreResult<TokenRecord> {
         let mut tx = self.db.begin().await?;
         sqlx::query(
-            "INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by, user_admin, evaluate_only, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by, user_admin, evaluate_only, expires_at, roles) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&token.id)
         .bind(&token.hash)
@@ -506,6 +506,7 @@ impl Store for SqlStore {
         .bind(i64::from(token.user_admin))
         .bind(i64::from(token.evaluate_only))
         .bind(token.expires_at.map(ts))
+        .bind(if token.kind == TokenKind::Admin { Some(to_text(&token.roles)?) } else { None })
         .execute(&mut *tx)
         .await?;
         let mut details = json!({"kind": token.kind.as_str(), "environments": token.environments, "principal": token.principal});
@@ -517,6 +518,9 @@ impl Store for SqlStore {
         }
         if let Some(e) = token.expires_at {
             details["expires_at"] = json!(ts(e));
+        }
+        if token.kind == TokenKind::Admin {
+            details["roles"] = json!(token.roles);
         }
         append_audit(&mut tx, change, "token.create", format!("token:{}", token.id), details)
             .await?;
@@ -533,6 +537,7 @@ impl Store for SqlStore {
             user_admin: token.user_admin,
             evaluate_only: token.evaluate_only,
             expires_at: token.expires_at.map(|e| parse_ts(&ts(e))).transpose()?,
+            roles: if token.kind == TokenKind::Admin { token.roles.clone() } else { Vec::new() },
         })
     }
 
@@ -557,16 +562,16 @@ impl Store for SqlStore {
                 .map(rows::token)
                 .collect::<StoreResult<Vec<_>>>()?;
         // Only a token that never expires keeps the way in open.
-        let everywhere = |t: &TokenRecord| t.environments.iter().any(|e| e == "*");
+        let everywhere = |t: &TokenRecord| t.admin_everywhere();
         let lasting = |t: &TokenRecord| t.expires_at.is_none();
         if admins.iter().any(|t| t.id == id && everywhere(t))
             && !admins.iter().any(|t| t.id != id && everywhere(t) && lasting(t))
         {
             return Err(StoreError::Conflict(format!(
-                "token {id:?} is the last admin token for all environments; revoking it would \
-                 leave nobody able to manage tokens, environments or notification targets. \
-                 Create another that does not expire first (wavegate token create --kind admin \
-                 --env '*')"
+                "token {id:?} is the last admin token (the admin role, for all environments); \
+                 revoking it would leave nobody able to manage tokens, environments or \
+                 notification targets. Create another that does not expire first (wavegate \
+                 token create --kind admin --env '*' --role admin)"
             )));
         }
         if admins.iter().any(|t| t.id == id && t.user_admin)

@@ -542,10 +542,17 @@ pub enum TokenCommand {
         /// 5 years away. Give people's tokens for their own scripts one. Default: never.
         #[arg(long)]
         expires: Option<String>,
+        /// A role the admin token holds, repeatable: `viewer`, `editor`, `releaser`,
+        /// `approver` or `admin`, in every environment of the token, or in some of them
+        /// (`releaser=staging,dev`). Default: the roles you hold in those environments. You
+        /// cannot grant a role you do not hold there.
+        #[arg(long = "role", value_name = "ROLE[=ENV,…]")]
+        roles: Vec<String>,
     },
-    /// List tokens (never their secrets).
+    /// List tokens (never their secrets): an admin sees those within its scope, anyone else
+    /// their own.
     List,
-    /// Revoke a token by id.
+    /// Revoke a token by id (your own, or, with the admin role, one within your scope).
     Revoke {
         /// The token's id (`tok_…`, from `token list`).
         id: String,

@@ -282,6 +282,7 @@ impl Story<'_> {
             user_admin: false,
             evaluate_only: false,
             expires_at: None,
+            roles: None,
         };
         let sdk: CreatedToken = c
             .call(c.request(Method::POST, "/api/v1/tokens").json(&new_token))

@@ -10,6 +10,7 @@ use serde_json::Value;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use wavegate_api::audit::{AuditEntry, Checkpoints, Verification};
+use wavegate_store::Role;
 
 use crate::http::auth::Principal;
 use crate::http::convert::IntoApi;
@@ -59,7 +60,7 @@ async fn list_audit(
     p: Principal,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
-    p.require_admin()?;
+    let p = p.acting_as(&[Role::Viewer])?;
     if !(1..=1000).contains(&q.limit) {
         return Err(ApiError::invalid("limit", "limit must be from 1 to 1000"));
     }
@@ -107,7 +108,7 @@ async fn verify_audit(
     State(state): State<AppState>,
     p: Principal,
 ) -> ApiResult<Json<Verification>> {
-    p.require_admin()?;
+    p.acting_as(&[Role::Viewer])?;
     state.record.catch_up(&*state.store).await?;
     Ok(Json(state.record.reverify(&*state.store).await?))
 }
@@ -122,7 +123,7 @@ async fn audit_checkpoint(
     State(state): State<AppState>,
     p: Principal,
 ) -> ApiResult<Json<Checkpoints>> {
-    p.require_admin()?;
+    p.acting_as(&[Role::Viewer])?;
     let c = state.record.checkpointing();
     Ok(Json(Checkpoints {
         public_key: c.as_ref().map(|c| c.public_key.clone()),
@@ -160,7 +161,7 @@ async fn backup(
     p: Principal,
     Query(q): Query<BackupQuery>,
 ) -> ApiResult<Json<Value>> {
-    p.require_admin()?;
+    let p = p.require_admin()?;
     if !p.0.all_envs() {
         return Err(ApiError::forbidden(
             "a backup holds every environment; it needs an admin token scoped to all (*)",

@@ -11,7 +11,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
 use rand::Rng;
-use wavegate_store::{NewToken, StoreResult, TokenKind, TokenRecord};
+use wavegate_store::{Grant, NewToken, Role, StoreResult, TokenKind, TokenRecord};
 
 use crate::http::error::ApiError;
 use crate::state::AppState;
@@ -55,6 +55,11 @@ pub fn from_secret(
 ) -> Minted {
     let mut id_bytes = [0u8; 6];
     rand::rng().fill_bytes(&mut id_bytes);
+    // An admin-kind token holds the admin role in its environments unless told otherwise.
+    let roles = match kind {
+        TokenKind::Admin => vec![Grant { role: Role::Admin, environments: environments.clone() }],
+        TokenKind::ServerSdk | TokenKind::ClientSdk => Vec::new(),
+    };
     let record = NewToken {
         id: format!("tok_{}", hex::encode(id_bytes)),
         hash: hash_secret(&secret),
@@ -64,6 +69,7 @@ pub fn from_secret(
         user_admin: false,
         evaluate_only: false,
         expires_at: None,
+        roles,
     };
     Minted { secret, record }
 }
@@ -129,9 +135,31 @@ impl Principal {
         )))
     }
 
-    /// Refuses (403) unless the token is an admin token.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        self.require(&[TokenKind::Admin])
+    /// The caller acting in one of `roles`: an admin-kind token narrowed to the environments
+    /// where it holds one of them (so every later [`Principal::require_env`] and scope rule
+    /// sees only those). 403, naming the roles, when it holds none of them anywhere.
+    pub fn acting_as(&self, roles: &[Role]) -> Result<Principal, ApiError> {
+        self.require(&[TokenKind::Admin])?;
+        self.0.acting_as(roles).map(Principal).ok_or_else(|| {
+            let wanted: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            let held: Vec<String> = self
+                .0
+                .roles
+                .iter()
+                .map(|g| format!("{} in {}", g.role.as_str(), g.environments.join(", ")))
+                .collect();
+            ApiError::forbidden(format!(
+                "this needs the {} role; {} holds {}",
+                wanted.join(" or "),
+                self.name(),
+                if held.is_empty() { "none".to_owned() } else { held.join("; ") }
+            ))
+        })
+    }
+
+    /// [`Principal::acting_as`] the admin role.
+    pub fn require_admin(&self) -> Result<Principal, ApiError> {
+        self.acting_as(&[Role::Admin])
     }
 
     /// Refuses (403) unless the token may act in `env`.

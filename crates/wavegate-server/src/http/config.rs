@@ -24,7 +24,7 @@ use wavegate_api::flags::{
 };
 use wavegate_core::flag::{validate_flag_key, validate_key};
 use wavegate_core::spec::{FlagFile, FlagSpec};
-use wavegate_store::{Kind, PutOutcome, TokenKind, VersionRecord};
+use wavegate_store::{Kind, PutOutcome, Role, TokenKind, VersionRecord};
 
 use crate::http::auth::Principal;
 use crate::http::convert::IntoApi;
@@ -332,7 +332,7 @@ async fn create_environment(
     headers: HeaderMap,
     JsonBody(body): JsonBody<NewEnvironment>,
 ) -> ApiResult<Response> {
-    p.require_admin()?;
+    let p = p.require_admin()?;
     require_all_envs(&p, "creating an environment")?;
     key_ok(&body.name)?;
     let e = config::create_environment(&state, &body.name, p.name(), reason(&headers)).await?;
@@ -488,7 +488,7 @@ async fn put_kind(
     headers: &HeaderMap,
     spec: Value,
 ) -> ApiResult<(StatusCode, bool, Head)> {
-    p.require_admin()?;
+    let p = &p.acting_as(&[Role::Editor])?;
     if kind == Kind::Segment {
         require_all_envs(p, "changing a segment")?;
     }
@@ -517,7 +517,7 @@ async fn set_archived(
     archived: bool,
     headers: &HeaderMap,
 ) -> ApiResult<Json<Archived>> {
-    p.require_admin()?;
+    let p = &p.acting_as(&[Role::Editor])?;
     let head = state.head(kind, key).await?.ok_or_else(|| not_found(kind, key))?;
     match kind {
         Kind::Flag => check_flag_scope(p, Some(&head.spec), &head.spec, (head.archived, archived))
@@ -545,7 +545,7 @@ async fn revert(
     body: Revert,
     headers: &HeaderMap,
 ) -> ApiResult<Json<Reverted>> {
-    p.require_admin()?;
+    let p = &p.acting_as(&[Role::Editor])?;
     let target = version_kind(state, p, kind, key, body.version).await?;
     let head = state.head(kind, key).await?.ok_or_else(|| not_found(kind, key))?;
     if kind == Kind::Segment {
@@ -700,7 +700,7 @@ async fn apply_file(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Applied>> {
-    p.require_admin()?;
+    let p = p.acting_as(&[Role::Editor])?;
     let is_json = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

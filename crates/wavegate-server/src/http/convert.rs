@@ -98,6 +98,16 @@ impl IntoApi<api::tokens::Token> for &TokenRecord {
             user_admin: self.user_admin,
             evaluate_only: self.evaluate_only,
             expires_at: self.expires_at.map(millis),
+            roles: self.roles.iter().map(IntoApi::into_api).collect(),
+        }
+    }
+}
+
+impl IntoApi<api::tokens::RoleGrant> for &wavegate_store::Grant {
+    fn into_api(self) -> api::tokens::RoleGrant {
+        api::tokens::RoleGrant {
+            role: self.role.as_str().to_owned(),
+            environments: self.environments.clone(),
         }
     }
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use wavegate_api::tokens::Whoami;
-use wavegate_store::TokenKind;
+use wavegate_store::{Role, TokenKind};
 
 use crate::http::auth::Principal;
 use crate::http::convert::IntoApi;
@@ -83,13 +83,15 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
         Unauthorized))]
 async fn whoami(p: Principal) -> Json<Whoami> {
     let t = p.0;
+    let can_command = t.acting_as(&[Role::Releaser, Role::Approver]).is_some();
     Json(Whoami {
         principal: t.principal,
         kind: t.kind.into_api(),
         environments: t.environments,
         token_id: t.id,
-        can_command: t.kind == TokenKind::Admin,
+        can_command,
         expires_at: t.expires_at.map(crate::http::convert::millis),
+        roles: t.roles.iter().map(IntoApi::into_api).collect(),
     })
 }
 

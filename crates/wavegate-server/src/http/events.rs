@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use wavegate_core::wire::EventBatch;
-use wavegate_store::TokenKind;
+use wavegate_store::{Role, TokenKind};
 
 use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ApiResult};
@@ -108,6 +108,12 @@ pub(crate) fn reporter_scope(
         },
     };
     p.require_env(&env)?;
+    if p.0.kind == TokenKind::Admin && !p.0.holds(Role::Admin, &env) {
+        return Err(ApiError::forbidden(format!(
+            "a person's token posts events only with the admin role in {env:?}; send them with a \
+             server-sdk token"
+        )));
+    }
     spend_budget(state, p, n)?;
     Ok(env)
 }

@@ -43,7 +43,7 @@ async fn start_freeze(
     p: Principal,
     JsonBody(body): JsonBody<FreezeOn>,
 ) -> ApiResult<Json<Freeze>> {
-    p.require_admin()?;
+    let p = p.require_admin()?;
     if !p.0.all_envs() {
         return Err(ApiError::forbidden("a freeze needs an admin token for all environments"));
     }
@@ -65,7 +65,7 @@ async fn lift_freeze(
     p: Principal,
     headers: HeaderMap,
 ) -> ApiResult<Json<Freeze>> {
-    p.require_admin()?;
+    let p = p.require_admin()?;
     if !p.0.all_envs() {
         return Err(ApiError::forbidden(
             "lifting a freeze needs an admin token for all environments",

@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use wavegate_api::notify::{Delivery, NotifyEvent, PutTarget, Target, TestSent};
 use wavegate_core::flag::validate_key;
-use wavegate_store::{DeliveryQuery, NotifyTargetRow};
+use wavegate_store::{DeliveryQuery, NotifyTargetRow, Role};
 
 use crate::http::auth::Principal;
 use crate::http::convert::IntoApi;
@@ -36,7 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 fn require_global_admin(p: &Principal) -> ApiResult<()> {
-    p.require_admin()?;
+    let p = p.require_admin()?;
     if !p.0.all_envs() {
         return Err(ApiError::forbidden(
             "notification targets span environments; this needs an admin token scoped to all (*)",
@@ -263,7 +263,7 @@ async fn list_deliveries(
     p: Principal,
     Query(q): Query<DeliveryParams>,
 ) -> ApiResult<Json<Vec<Delivery>>> {
-    p.require_admin()?;
+    let p = p.acting_as(&[Role::Viewer])?;
     if !(1..=1000).contains(&q.limit) {
         return Err(ApiError::invalid("limit", "limit must be from 1 to 1000"));
     }

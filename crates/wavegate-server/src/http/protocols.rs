@@ -31,7 +31,11 @@ pub fn caller(t: &TokenRecord) -> Caller {
         environments: t.environments.clone(),
         principal: t.principal.clone(),
         token: t.id.clone(),
-        reports: !t.evaluate_only,
+        // A person's token reports only where it holds the admin role (reports feed the
+        // guardrails); an SDK token unless it evaluates only.
+        reports: !t.evaluate_only
+            && (t.kind != wavegate_store::TokenKind::Admin
+                || t.environments.iter().all(|e| t.holds(wavegate_store::Role::Admin, e))),
     }
 }
 

@@ -16,7 +16,7 @@ use wavegate_api::rollouts::{
 };
 use wavegate_rollout::duties::Vouch;
 use wavegate_rollout::machine::{Command, Rollout};
-use wavegate_store::{Kind, RolloutRow, TokenKind, VerdictRow};
+use wavegate_store::{Kind, Role, RolloutRow, TokenKind, VerdictRow};
 
 use crate::http::auth::Principal;
 use crate::http::convert::IntoApi;
@@ -74,7 +74,7 @@ async fn apply_plan(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    p.require_admin()?;
+    let p = p.acting_as(&[Role::Editor])?;
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("plan is not valid UTF-8"))?;
     let (plan, findings) = plans::parse(text)?;
@@ -169,7 +169,7 @@ async fn record_drill(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<RecordDrill>,
 ) -> ApiResult<Response> {
-    p.require_admin()?;
+    let p = p.acting_as(&[Role::Releaser])?;
     p.require_env(&plans::get(&state, &name).await?.0.environment)?;
     let d = plans::record_drill(&state, &name, body.plan, body.report, p.name()).await?;
     let recorded = DrillRecorded {
@@ -223,7 +223,7 @@ async fn start_rollout(
     p: Principal,
     JsonBody(body): JsonBody<StartRollout>,
 ) -> ApiResult<Response> {
-    p.require_admin()?;
+    let p = p.acting_as(&[Role::Releaser])?;
     let (plan, _) = plans::get(&state, &body.plan).await?;
     p.require_env(&plan.environment)?;
     if let Some(at) = &body.start_at {
@@ -414,7 +414,7 @@ async fn rollout_contributions(
     p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<api::Contributions>> {
-    p.require_admin()?;
+    let p = p.require_admin()?;
     let (_, r) = load(&state, &p, &id).await?;
     let tokens = state.store.tokens().await?;
     let mut out: Vec<api::TokenContribution> = Vec::new();
@@ -467,7 +467,12 @@ async fn rollout_command(
     Path((id, cmd)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Json<api::Rollout>> {
-    p.require_admin()?;
+    // Approving is the approver's, excluding a token the admin's, the rest the releaser's.
+    let p = p.acting_as(&[match cmd.as_str() {
+        "approve" | "reject" => Role::Approver,
+        "exclude" | "include" => Role::Admin,
+        _ => Role::Releaser,
+    }])?;
     let body: RolloutCommand = if body.iter().all(u8::is_ascii_whitespace) {
         RolloutCommand::default()
     } else {

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use wavegate_api::schedules::{Cancelled, Schedule};
-use wavegate_store::TokenKind;
+use wavegate_store::{Role, TokenKind};
 
 use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ApiResult};
@@ -54,7 +54,7 @@ async fn cancel_schedule(
     p: Principal,
     Path(plan): Path<String>,
 ) -> ApiResult<Json<Cancelled>> {
-    p.require_admin()?;
+    let p = p.acting_as(&[Role::Releaser])?;
     let Some(pending) = schedules::find(&state, &plan).await? else {
         return Err(ApiError::not_found(format!("no scheduled start of plan {plan:?}")));
     };

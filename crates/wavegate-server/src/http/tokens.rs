@@ -9,8 +9,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use utoipa_axum::router::OpenApiRouter;
-use wavegate_api::tokens::{CreatedToken, NewToken, Revoked, Token};
-use wavegate_store::TokenKind;
+use wavegate_api::tokens::{CreatedToken, NewToken, Revoked, RoleGrant, Token};
+use wavegate_store::{Grant, Role, TokenKind};
 
 use crate::http::auth::{Principal, mint};
 use crate::http::convert::IntoApi;
@@ -43,13 +43,19 @@ async fn create_token(
     headers: HeaderMap,
     JsonBody(body): JsonBody<NewToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    p.require_admin()?;
+    p.require(&[TokenKind::Admin])?;
     let kind = TokenKind::parse(&body.kind).ok_or_else(|| {
         ApiError::invalid(
             "kind",
             format!("unknown token kind {:?}; use admin, server-sdk or client-sdk", body.kind),
         )
     })?;
+    // SDK tokens (for services) are the admin role's to mint; a person's own admin-kind token
+    // anyone's, within the roles they hold (checked below).
+    let p = match kind {
+        TokenKind::Admin => p,
+        TokenKind::ServerSdk | TokenKind::ClientSdk => p.require_admin()?,
+    };
     if body.environments.is_empty() {
         return Err(ApiError::invalid(
             "environments",
@@ -154,7 +160,21 @@ async fn create_token(
             Some(at)
         }
     };
+    let roles = match kind {
+        TokenKind::Admin => granted_roles(&p, &body.environments, body.roles.as_deref())?,
+        TokenKind::ServerSdk | TokenKind::ClientSdk if body.roles.is_some() => {
+            return Err(ApiError::invalid(
+                "roles",
+                "only an admin token holds roles (an SDK token's kind says what it may do)",
+            ));
+        }
+        TokenKind::ServerSdk | TokenKind::ClientSdk => Vec::new(),
+    };
+    if body.user_admin && !roles.iter().any(|g| g.role == Role::Admin) {
+        return Err(ApiError::invalid("user_admin", "user administration needs the admin role"));
+    }
     let mut minted = mint(kind, body.environments, principal);
+    minted.record.roles = roles;
     minted.record.user_admin = body.user_admin;
     minted.record.evaluate_only = body.evaluate_only;
     minted.record.expires_at = expires_at;
@@ -165,16 +185,110 @@ async fn create_token(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// The roles a new admin-kind token holds: those asked for (each within the token's
+/// environments), or, when none are, the creator's own within them. Every one must be a role
+/// the creator holds wherever it is granted: nobody grants more than they have.
+fn granted_roles(
+    p: &Principal,
+    environments: &[String],
+    asked: Option<&[RoleGrant]>,
+) -> ApiResult<Vec<Grant>> {
+    let all = environments.iter().any(|e| e == "*");
+    let Some(asked) = asked else {
+        // The creator's roles, each narrowed to the new token's environments.
+        let mut out: Vec<Grant> = Vec::new();
+        for g in &p.0.roles {
+            let envs: Vec<String> = if all {
+                g.environments.clone()
+            } else if g.covers("*") && g.environments.iter().any(|e| e == "*") {
+                environments.to_vec()
+            } else {
+                environments.iter().filter(|e| g.covers(e)).cloned().collect()
+            };
+            if !envs.is_empty() {
+                out.push(Grant { role: g.role, environments: envs });
+            }
+        }
+        if out.is_empty() {
+            return Err(ApiError::forbidden(format!(
+                "{} holds no role in {}; a token cannot hold more than its creator",
+                p.name(),
+                environments.join(", ")
+            )));
+        }
+        return Ok(out);
+    };
+    if asked.is_empty() {
+        return Err(ApiError::invalid(
+            "roles",
+            "name at least one role (viewer, editor, releaser, approver, admin), or leave roles out to copy yours",
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, g) in asked.iter().enumerate() {
+        let field = format!("roles[{i}]");
+        let role = Role::parse(g.role.trim()).ok_or_else(|| {
+            ApiError::invalid(
+                format!("{field}.role"),
+                format!(
+                    "unknown role {:?}; use viewer, editor, releaser, approver or admin",
+                    g.role
+                ),
+            )
+        })?;
+        let envs =
+            if g.environments.is_empty() { environments.to_vec() } else { g.environments.clone() };
+        for e in &envs {
+            if !(all || environments.contains(e)) {
+                return Err(ApiError::invalid(
+                    format!("{field}.environments"),
+                    format!(
+                        "{e:?} is not one of the token's environments ({})",
+                        environments.join(", ")
+                    ),
+                ));
+            }
+            let held = if e == "*" {
+                p.0.roles
+                    .iter()
+                    .any(|h| h.role.opens(role) && h.environments.iter().any(|x| x == "*"))
+            } else {
+                p.0.holds(role, e)
+            };
+            if !held {
+                return Err(ApiError::forbidden(format!(
+                    "{} may not grant the {} role in {e}: nobody grants a role they do not hold there",
+                    p.name(),
+                    role.as_str()
+                )));
+            }
+        }
+        out.push(Grant { role, environments: envs });
+    }
+    Ok(out)
+}
+
+/// Whether `t` is `p`'s own: it acts as `p`, or `p` issued it (its scripts' tokens).
+fn owns(p: &Principal, t: &wavegate_store::TokenRecord) -> bool {
+    t.principal == p.name() || t.created_by == p.name()
+}
+
 /// Every token, revoked ones included (never their secrets); an environment-scoped admin sees
-/// the tokens whose scope lies within its own (the ones it may revoke).
+/// the tokens whose scope lies within its own (the ones it may revoke); a person without the
+/// admin role their own (those they act as or issued).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "Tokens",
     security(("bearer" = [])),
     responses((status = 200, description = "The tokens", body = Vec<Token>),
         Unauthorized, Forbidden))]
 async fn list_tokens(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Vec<Token>>> {
-    p.require_admin()?;
+    p.require(&[TokenKind::Admin])?;
     let tokens = state.store.tokens().await?;
-    let visible = tokens.iter().filter(|t| scope::token_visible(&p.0, t));
+    // An admin sees the tokens within its scope; anyone else their own.
+    let admin = p.require_admin().ok();
+    let visible = tokens.iter().filter(|t| match &admin {
+        Some(a) => scope::token_visible(&a.0, t),
+        None => owns(&p, t),
+    });
     Ok(Json(visible.map(IntoApi::into_api).collect()))
 }
 
@@ -191,14 +305,21 @@ async fn revoke_token(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Revoked>> {
-    p.require_admin()?;
+    p.require(&[TokenKind::Admin])?;
     let target =
         state.store.tokens().await?.into_iter().find(|t| t.id == id && t.revoked_at.is_none());
     let Some(target) = target else {
         return Err(ApiError::not_found(format!("live token {id:?} not found")));
     };
-    if !scope::token_visible(&p.0, &target) {
-        return Err(ApiError::forbidden("this token may not revoke a token with a wider scope"));
+    // Anyone may revoke their own tokens (a leaked one cannot wait for an admin); an admin
+    // those within its scope.
+    if !owns(&p, &target) {
+        let admin = p.require_admin()?;
+        if !scope::token_visible(&admin.0, &target) {
+            return Err(ApiError::forbidden(
+                "this token may not revoke a token with a wider scope",
+            ));
+        }
     }
     state.store.revoke_token(&id, &state.change(p.name(), reason(&headers))).await?;
     state.tokens.clear();

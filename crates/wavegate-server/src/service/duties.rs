@@ -101,6 +101,7 @@ mod tests {
             user_admin: false,
             evaluate_only: false,
             expires_at: None,
+            roles: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@
 //! | `A`  | the bootstrap admin token, scoped to every environment (`*`) |
 //! | `E+` | an admin token scoped to prod, touching prod |
 //! | `E-` | the same token touching staging |
+//! | `V` `Ed` `Rl` `Ap` | a person's admin token for prod holding one role (viewer, editor, releaser, approver), touching prod |
 //! | `S+` / `S-` | a server-sdk token for prod, touching prod / staging |
 //! | `C+` / `C-` | a client-sdk token for prod, touching prod / staging |
 //! | `R`  | a revoked admin token for every environment (used once before its revocation) |
@@ -35,10 +36,14 @@ use crate::support::{ADMIN, TestApp, spawn_app};
 
 /// The columns, in the order the expectations list them: title, tag (names each cell's own
 /// objects), whether it touches another environment than its token's.
-const COLUMNS: [(&str, &str, bool); 9] = [
+const COLUMNS: [(&str, &str, bool); 13] = [
     ("A", "a", false),
     ("E+", "eo", false),
     ("E-", "ex", true),
+    ("V", "vw", false),
+    ("Ed", "ed", false),
+    ("Rl", "rl", false),
+    ("Ap", "ap", false),
     ("S+", "so", false),
     ("S-", "sx", true),
     ("C+", "co", false),
@@ -154,173 +159,173 @@ fn plan(name: &str, flag: &str, env: &str) -> String {
 }
 
 /// The operations, each with its expected statuses per column:
-/// `A  E+ E- S+ S- C+ C- R  N`.
+/// `A  E+ E- V  Ed Rl Ap S+ S- C+ C- R  N`.
 fn rows() -> Vec<Row> {
     rows! {
         // ---------- meta and the dashboard's files: public ----------
-        GET "/healthz"                  "200 200 - 200 - 200 - 200 200" => |_| get("/healthz");
-        GET "/readyz"                   "200 200 - 200 - 200 - 200 200" => |_| get("/readyz");
-        GET "/metrics"                  "200 200 - 200 - 200 - 200 200" => |_| get("/metrics");
-        GET "/api/v1/openapi.json"      "200 200 - 200 - 200 - 200 200" => |_| get("/api/v1/openapi.json");
-        GET "/api/v1/schemas/plan.json" "200 200 - 200 - 200 - 200 200" => |_| get("/api/v1/schemas/plan.json");
-        GET "/"                         "200 200 - 200 - 200 - 200 200" => |_| get("/");
-        GET "/assets/app.js"            "200 200 - 200 - 200 - 200 200" => |_| get("/assets/app.js");
-        GET "/assets/app.css"           "200 200 - 200 - 200 - 200 200" => |_| get("/assets/app.css");
-        GET "/api/v1/whoami"            "200 200 - 200 - 200 - 401 401" => |_| get("/api/v1/whoami");
+        GET "/healthz"                  "200 200 - 200 200 200 200 200 - 200 - 200 200" => |_| get("/healthz");
+        GET "/readyz"                   "200 200 - 200 200 200 200 200 - 200 - 200 200" => |_| get("/readyz");
+        GET "/metrics"                  "200 200 - 200 200 200 200 200 - 200 - 200 200" => |_| get("/metrics");
+        GET "/api/v1/openapi.json"      "200 200 - 200 200 200 200 200 - 200 - 200 200" => |_| get("/api/v1/openapi.json");
+        GET "/api/v1/schemas/plan.json" "200 200 - 200 200 200 200 200 - 200 - 200 200" => |_| get("/api/v1/schemas/plan.json");
+        GET "/"                         "200 200 - 200 200 200 200 200 - 200 - 200 200" => |_| get("/");
+        GET "/assets/app.js"            "200 200 - 200 200 200 200 200 - 200 - 200 200" => |_| get("/assets/app.js");
+        GET "/assets/app.css"           "200 200 - 200 200 200 200 200 - 200 - 200 200" => |_| get("/assets/app.css");
+        GET "/api/v1/whoami"            "200 200 - 200 200 200 200 200 - 200 - 401 401" => |_| get("/api/v1/whoami");
 
         // ---------- environments ----------
-        GET "/api/v1/environments"  "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/environments");
-        POST "/api/v1/environments" "201 403 - 403 - 403 - 401 401" =>
+        GET "/api/v1/environments"  "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/environments");
+        POST "/api/v1/environments" "201 403 - 403 403 403 403 403 - 403 - 401 401" =>
             |c| post("/api/v1/environments", json!({"name": format!("env-{}", c.t)}));
 
         // ---------- flags ----------
-        GET "/api/v1/flags"                               "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/flags");
-        GET "/api/v1/flags/{key}"                         "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/flags/shared");
-        GET "/api/v1/flags/{key}/versions"                "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/flags/shared/versions");
-        GET "/api/v1/flags/{key}/versions/{version}"      "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/flags/shared/versions/1");
-        GET "/api/v1/flags/{key}/diff"                    "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/flags/shared/diff?from=1");
-        PUT "/api/v1/flags/{key}"                 "200 200 403 403 403 403 403 401 401" =>
+        GET "/api/v1/flags"                               "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/flags");
+        GET "/api/v1/flags/{key}"                         "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/flags/shared");
+        GET "/api/v1/flags/{key}/versions"                "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/flags/shared/versions");
+        GET "/api/v1/flags/{key}/versions/{version}"      "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/flags/shared/versions/1");
+        GET "/api/v1/flags/{key}/diff"                    "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/flags/shared/diff?from=1");
+        PUT "/api/v1/flags/{key}"                 "200 200 403 403 200 403 403 403 403 403 403 401 401" =>
             |c| put(format!("/api/v1/flags/put-{}", c.t), flag_off_in(c.env));
-        POST "/api/v1/flags/{key}/revert"         "200 200 403 403 403 403 403 401 401" =>
+        POST "/api/v1/flags/{key}/revert"         "200 200 403 403 200 403 403 403 403 403 403 401 401" =>
             |c| post(format!("/api/v1/flags/rev-{}/revert", c.t), json!({"version": 1}));
-        POST "/api/v1/flags/{key}/archive"                "200 403 - 403 - 403 - 401 401" =>
+        POST "/api/v1/flags/{key}/archive"                "200 403 - 403 403 403 403 403 - 403 - 401 401" =>
             |c| post(format!("/api/v1/flags/arch-{}/archive", c.t), Value::Null);
-        POST "/api/v1/flags/{key}/unarchive"              "200 403 - 403 - 403 - 401 401" =>
+        POST "/api/v1/flags/{key}/unarchive"              "200 403 - 403 403 403 403 403 - 403 - 401 401" =>
             |c| post(format!("/api/v1/flags/unarch-{}/unarchive", c.t), Value::Null);
-        POST "/api/v1/apply"                      "200 200 403 403 403 403 403 401 401" =>
+        POST "/api/v1/apply"                      "200 200 403 403 200 403 403 403 403 403 403 401 401" =>
             |c| post("/api/v1/apply", json!({"flags": {format!("app-{}", c.t): flag_off_in(c.env)}}));
 
         // ---------- segments ----------
-        GET "/api/v1/segments"                            "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/segments");
-        GET "/api/v1/segments/{key}"                      "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/segments/seg");
-        GET "/api/v1/segments/{key}/versions"             "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/segments/seg/versions");
-        GET "/api/v1/segments/{key}/versions/{version}"   "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/segments/seg/versions/1");
-        GET "/api/v1/segments/{key}/diff"                 "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/segments/seg/diff?from=1");
-        PUT "/api/v1/segments/{key}"                      "201 403 - 403 - 403 - 401 401" =>
+        GET "/api/v1/segments"                            "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/segments");
+        GET "/api/v1/segments/{key}"                      "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/segments/seg");
+        GET "/api/v1/segments/{key}/versions"             "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/segments/seg/versions");
+        GET "/api/v1/segments/{key}/versions/{version}"   "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/segments/seg/versions/1");
+        GET "/api/v1/segments/{key}/diff"                 "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/segments/seg/diff?from=1");
+        PUT "/api/v1/segments/{key}"                      "201 403 - 403 403 403 403 403 - 403 - 401 401" =>
             |c| put(format!("/api/v1/segments/sput-{}", c.t), json!({"keys": ["u9"]}));
-        POST "/api/v1/segments/{key}/revert"              "200 403 - 403 - 403 - 401 401" =>
+        POST "/api/v1/segments/{key}/revert"              "200 403 - 403 403 403 403 403 - 403 - 401 401" =>
             |c| post(format!("/api/v1/segments/srev-{}/revert", c.t), json!({"version": 1}));
-        POST "/api/v1/segments/{key}/archive"             "200 403 - 403 - 403 - 401 401" =>
+        POST "/api/v1/segments/{key}/archive"             "200 403 - 403 403 403 403 403 - 403 - 401 401" =>
             |c| post(format!("/api/v1/segments/sarch-{}/archive", c.t), Value::Null);
-        POST "/api/v1/segments/{key}/unarchive"           "200 403 - 403 - 403 - 401 401" =>
+        POST "/api/v1/segments/{key}/unarchive"           "200 403 - 403 403 403 403 403 - 403 - 401 401" =>
             |c| post(format!("/api/v1/segments/sunarch-{}/unarchive", c.t), Value::Null);
 
         // ---------- tokens, audit, backup ----------
-        GET "/api/v1/tokens"                              "200 200 - 403 - 403 - 401 401" => |_| get("/api/v1/tokens");
-        POST "/api/v1/tokens"                     "201 201 403 403 403 403 403 401 401" =>
+        GET "/api/v1/tokens"                              "200 200 - 200 200 200 200 403 - 403 - 401 401" => |_| get("/api/v1/tokens");
+        POST "/api/v1/tokens"                     "201 201 403 403 403 403 403 403 403 403 403 401 401" =>
             |c| post("/api/v1/tokens", json!({"kind": "client-sdk", "environments": [c.env]}));
-        DELETE "/api/v1/tokens/{id}"              "200 200 403 403 403 403 403 401 401" =>
+        DELETE "/api/v1/tokens/{id}"              "200 200 403 403 403 403 403 403 403 403 403 401 401" =>
             |c| delete(format!("/api/v1/tokens/{}", c.fx.victims[c.t]));
-        GET "/api/v1/audit"                               "200 200 - 403 - 403 - 401 401" => |_| get("/api/v1/audit");
-        GET "/api/v1/audit/verify"                        "200 200 - 403 - 403 - 401 401" => |_| get("/api/v1/audit/verify");
-        GET "/api/v1/audit/checkpoint"                    "200 200 - 403 - 403 - 401 401" => |_| get("/api/v1/audit/checkpoint");
-        GET "/api/v1/backup"                              "200 403 - 403 - 403 - 401 401" => |_| get("/api/v1/backup");
+        GET "/api/v1/audit"                               "200 200 - 200 200 200 200 403 - 403 - 401 401" => |_| get("/api/v1/audit");
+        GET "/api/v1/audit/verify"                        "200 200 - 200 200 200 200 403 - 403 - 401 401" => |_| get("/api/v1/audit/verify");
+        GET "/api/v1/audit/checkpoint"                    "200 200 - 200 200 200 200 403 - 403 - 401 401" => |_| get("/api/v1/audit/checkpoint");
+        GET "/api/v1/backup"                              "200 403 - 403 403 403 403 403 - 403 - 401 401" => |_| get("/api/v1/backup");
 
         // ---------- plans, drills, scorecards ----------
-        GET "/api/v1/plans"                               "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/plans");
-        POST "/api/v1/plans"                      "201 201 403 403 403 403 403 401 401" =>
+        GET "/api/v1/plans"                               "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/plans");
+        POST "/api/v1/plans"                      "201 201 403 403 201 403 403 403 403 403 403 401 401" =>
             |c| Req::new(Method::POST, "/api/v1/plans").yaml(&plan(&format!("new-{}", c.t), "shared", c.env));
-        GET "/api/v1/plans/{name}"                "200 200 403 200 403 403 403 401 401" =>
+        GET "/api/v1/plans/{name}"                "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/plans/plan-{}", c.env));
-        GET "/api/v1/plans/{name}/versions"       "200 200 403 200 403 403 403 401 401" =>
+        GET "/api/v1/plans/{name}/versions"       "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/plans/plan-{}/versions", c.env));
-        GET "/api/v1/plans/{name}/drills"         "200 200 403 200 403 403 403 401 401" =>
+        GET "/api/v1/plans/{name}/drills"         "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/plans/plan-{}/drills", c.env));
-        POST "/api/v1/plans/{name}/drills"        "201 201 403 403 403 403 403 401 401" =>
+        POST "/api/v1/plans/{name}/drills"        "201 201 403 403 403 201 403 403 403 403 403 401 401" =>
             |c| post(format!("/api/v1/plans/plan-{}/drills", c.env),
                 json!({"plan": c.fx.plans[c.env], "report": {"scenario": "matrix", "passed": true}}));
-        GET "/api/v1/plans/{name}/scorecard"      "200 200 403 200 403 403 403 401 401" =>
+        GET "/api/v1/plans/{name}/scorecard"      "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/plans/plan-{}/scorecard", c.env));
-        PUT "/api/v1/plans/{name}/scorecard/{item}" "200 200 403 403 403 403 403 401 401" =>
+        PUT "/api/v1/plans/{name}/scorecard/{item}" "200 200 403 403 403 403 200 403 403 403 403 401 401" =>
             |c| put(format!("/api/v1/plans/plan-{}/scorecard/baseline", c.env),
                 json!({"status": "green", "note": c.t}));
 
         // ---------- rollouts ----------
-        GET "/api/v1/rollouts"                            "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/rollouts");
-        POST "/api/v1/rollouts"                   "201 201 403 403 403 403 403 401 401" =>
+        GET "/api/v1/rollouts"                            "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/rollouts");
+        POST "/api/v1/rollouts"                   "201 201 403 403 403 201 403 403 403 403 403 401 401" =>
             |c| post("/api/v1/rollouts", json!({"plan": format!("start-{}", c.t)}));
-        GET "/api/v1/rollouts/{id}"               "200 200 403 200 403 403 403 401 401" =>
+        GET "/api/v1/rollouts/{id}"               "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/rollouts/{}", c.fx.rollouts[c.env]));
-        GET "/api/v1/rollouts/{id}/verdicts"      "200 200 403 200 403 403 403 401 401" =>
+        GET "/api/v1/rollouts/{id}/verdicts"      "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/rollouts/{}/verdicts", c.fx.rollouts[c.env]));
-        GET "/api/v1/rollouts/{id}/guardrails/{name}/chart" "200 200 403 200 403 403 403 401 401" =>
+        GET "/api/v1/rollouts/{id}/guardrails/{name}/chart" "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/rollouts/{}/guardrails/errors/chart", c.fx.rollouts[c.env]));
-        GET "/api/v1/rollouts/{id}/report"        "200 200 403 200 403 403 403 401 401" =>
+        GET "/api/v1/rollouts/{id}/report"        "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/rollouts/{}/report", c.fx.rollouts[c.env]));
-        GET "/api/v1/rollouts/{id}/adoption"      "200 200 403 200 403 403 403 401 401" =>
+        GET "/api/v1/rollouts/{id}/adoption"      "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/rollouts/{}/adoption", c.fx.rollouts[c.env]));
-        GET "/api/v1/rollouts/{id}/contributions" "200 200 403 403 403 403 403 401 401" =>
+        GET "/api/v1/rollouts/{id}/contributions" "200 200 403 403 403 403 403 403 403 403 403 401 401" =>
             |c| get(format!("/api/v1/rollouts/{}/contributions", c.fx.rollouts[c.env]));
-        POST "/api/v1/rollouts/{id}/{command}"    "200 200 403 403 403 403 403 401 401" =>
+        POST "/api/v1/rollouts/{id}/{command}"    "200 200 403 403 403 200 403 403 403 403 403 401 401" =>
             |c| post(format!("/api/v1/rollouts/{}/pause", c.fx.commanded[c.t]), json!({"reason": "matrix"}));
 
         // ---------- events and the stream ----------
-        POST "/api/v1/events"                     "202 202 403 202 403 403 403 401 401" =>
+        POST "/api/v1/events"                     "202 202 403 403 403 403 403 202 403 403 403 401 401" =>
             |c| post("/api/v1/events", json!({"events": [{"type": "exposure", "flag": "shared",
                 "variant": "on", "context": {"targetingKey": "u1"}}]})).env(c.env);
-        POST "/v1/traces"                         "200 200 403 200 403 403 403 401 401" =>
+        POST "/v1/traces"                         "200 200 403 403 403 403 403 200 403 403 403 401 401" =>
             |c| post("/v1/traces", json!({})).env(c.env);
-        GET "/api/v1/stream"                      "200 200 403 200 403 403 403 401 401" =>
+        GET "/api/v1/stream"                      "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/stream?environment={}", c.env)).endless();
 
         // ---------- governance ----------
-        GET "/api/v1/freeze"                              "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/freeze");
-        GET "/api/v1/schedules"                           "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/schedules");
-        DELETE "/api/v1/schedules/{plan}"         "200 200 403 403 403 403 403 401 401" =>
+        GET "/api/v1/freeze"                              "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/freeze");
+        GET "/api/v1/schedules"                           "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/schedules");
+        DELETE "/api/v1/schedules/{plan}"         "200 200 403 403 403 200 403 403 403 403 403 401 401" =>
             |c| delete(format!("/api/v1/schedules/sched-{}", c.t));
 
         // ---------- notifications ----------
-        GET "/api/v1/notifications/targets"               "200 403 - 403 - 403 - 401 401" => |_| get("/api/v1/notifications/targets");
-        GET "/api/v1/notifications/targets/{name}"        "200 403 - 403 - 403 - 401 401" => |_| get("/api/v1/notifications/targets/tgt");
-        PUT "/api/v1/notifications/targets/{name}"        "201 403 - 403 - 403 - 401 401" =>
+        GET "/api/v1/notifications/targets"               "200 403 - 403 403 403 403 403 - 403 - 401 401" => |_| get("/api/v1/notifications/targets");
+        GET "/api/v1/notifications/targets/{name}"        "200 403 - 403 403 403 403 403 - 403 - 401 401" => |_| get("/api/v1/notifications/targets/tgt");
+        PUT "/api/v1/notifications/targets/{name}"        "201 403 - 403 403 403 403 403 - 403 - 401 401" =>
             |c| put(format!("/api/v1/notifications/targets/t-{}", c.t),
                 json!({"audience": "manager", "url": "http://127.0.0.1:9/hook"}));
-        DELETE "/api/v1/notifications/targets/{name}"     "204 403 - 403 - 403 - 401 401" =>
+        DELETE "/api/v1/notifications/targets/{name}"     "204 403 - 403 403 403 403 403 - 403 - 401 401" =>
             |c| delete(format!("/api/v1/notifications/targets/del-{}", c.t));
-        POST "/api/v1/notifications/targets/{name}/test"  "200 403 - 403 - 403 - 401 401" =>
+        POST "/api/v1/notifications/targets/{name}/test"  "200 403 - 403 403 403 403 403 - 403 - 401 401" =>
             |_| post("/api/v1/notifications/targets/tgt/test", Value::Null);
-        GET "/api/v1/notifications/deliveries"            "200 200 - 403 - 403 - 401 401" => |_| get("/api/v1/notifications/deliveries");
+        GET "/api/v1/notifications/deliveries"            "200 200 - 200 200 200 200 403 - 403 - 401 401" => |_| get("/api/v1/notifications/deliveries");
 
         // ---------- reports ----------
-        GET "/api/v1/reports/dora"                        "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/reports/dora");
-        GET "/api/v1/reports/adoption"                    "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/reports/adoption");
-        GET "/api/v1/calendar"                            "200 200 - 200 - 403 - 401 401" => |_| get("/api/v1/calendar");
-        POST "/api/v1/feedback"                   "201 201 403 201 403 403 403 401 401" =>
+        GET "/api/v1/reports/dora"                        "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/reports/dora");
+        GET "/api/v1/reports/adoption"                    "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/reports/adoption");
+        GET "/api/v1/calendar"                            "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/calendar");
+        POST "/api/v1/feedback"                   "201 201 403 201 201 201 201 201 403 403 403 401 401" =>
             |c| post("/api/v1/feedback", json!({"release": format!("pf-{} 1.0.0", c.env),
                 "category": "ux", "cohort": "pilots", "sentiment": "neutral", "text": "fine"}));
-        GET "/api/v1/feedback/digest"             "200 200 403 200 403 403 403 401 401" =>
+        GET "/api/v1/feedback/digest"             "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/feedback/digest?release=pf-{}%201.0.0", c.env));
 
         // ---------- OFREP ----------
-        POST "/ofrep/v1/evaluate/flags/{key}"     "200 200 403 200 403 200 403 401 401" =>
+        POST "/ofrep/v1/evaluate/flags/{key}"     "200 200 403 200 200 200 200 200 403 200 403 401 401" =>
             |c| post("/ofrep/v1/evaluate/flags/shared", json!({"context": {"targetingKey": "u1"}})).env(c.env);
-        POST "/ofrep/v1/evaluate/flags"           "200 200 403 200 403 200 403 401 401" =>
+        POST "/ofrep/v1/evaluate/flags"           "200 200 403 200 200 200 200 200 403 200 403 401 401" =>
             |c| post("/ofrep/v1/evaluate/flags", json!({"context": {"targetingKey": "u1"}})).env(c.env);
-        GET "/ofrep/v1/events"                    "200 200 403 200 403 200 403 401 401" =>
+        GET "/ofrep/v1/events"                    "200 200 403 200 200 200 200 200 403 200 403 401 401" =>
             |c| get(format!("/ofrep/v1/events?environment={}", c.env)).endless();
 
         // ---------- Unleash: the client API (rules) and the frontend API (answers) ----------
-        GET "/api/client/features"                "200 200 403 200 403 403 403 401 401" =>
+        GET "/api/client/features"                "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get("/api/client/features").env(c.env);
-        GET "/api/client/features/{name}"         "200 200 403 200 403 403 403 401 401" =>
+        GET "/api/client/features/{name}"         "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get("/api/client/features/shared").env(c.env);
-        POST "/api/client/register"               "202 202 403 202 403 403 403 401 401" =>
+        POST "/api/client/register"               "202 202 403 202 202 202 202 202 403 403 403 401 401" =>
             |c| post("/api/client/register", registration()).env(c.env);
-        POST "/api/client/metrics"                "202 202 403 202 403 403 403 401 401" =>
+        POST "/api/client/metrics"                "202 202 403 403 403 403 403 202 403 403 403 401 401" =>
             |c| post("/api/client/metrics", metrics()).env(c.env);
-        GET "/api/frontend"                       "200 200 403 200 403 200 403 401 401" =>
+        GET "/api/frontend"                       "200 200 403 200 200 200 200 200 403 200 403 401 401" =>
             |c| get("/api/frontend?userId=u1").env(c.env);
-        POST "/api/frontend"                      "200 200 403 200 403 200 403 401 401" =>
+        POST "/api/frontend"                      "200 200 403 200 200 200 200 200 403 200 403 401 401" =>
             |c| post("/api/frontend", json!({"context": {"userId": "u1"}})).env(c.env);
-        GET "/api/frontend/all"                   "200 200 403 200 403 200 403 401 401" =>
+        GET "/api/frontend/all"                   "200 200 403 200 200 200 200 200 403 200 403 401 401" =>
             |c| get("/api/frontend/all?userId=u1").env(c.env);
-        POST "/api/frontend/all"                  "200 200 403 200 403 200 403 401 401" =>
+        POST "/api/frontend/all"                  "200 200 403 200 200 200 200 200 403 200 403 401 401" =>
             |c| post("/api/frontend/all", json!({"context": {"userId": "u1"}})).env(c.env);
-        GET "/api/frontend/features/{name}"       "200 200 403 200 403 200 403 401 401" =>
+        GET "/api/frontend/features/{name}"       "200 200 403 200 200 200 200 200 403 200 403 401 401" =>
             |c| get("/api/frontend/features/shared?userId=u1").env(c.env);
-        POST "/api/frontend/client/register"      "202 202 403 202 403 202 403 401 401" =>
+        POST "/api/frontend/client/register"      "202 202 403 202 202 202 202 202 403 202 403 401 401" =>
             |c| post("/api/frontend/client/register", registration()).env(c.env);
-        POST "/api/frontend/client/metrics"       "202 202 403 202 403 202 403 401 401" =>
+        POST "/api/frontend/client/metrics"       "202 202 403 202 202 202 202 202 403 202 403 401 401" =>
             |c| post("/api/frontend/client/metrics", metrics()).env(c.env);
     }
 }
@@ -328,8 +333,8 @@ fn rows() -> Vec<Row> {
 /// Rows driven one at a time after all the others: the freeze holds every rollout start.
 fn serial_rows() -> Vec<Row> {
     rows! {
-        PUT "/api/v1/freeze"    "200 403 - 403 - 403 - 401 401" => |_| put("/api/v1/freeze", json!({"reason": "matrix"}));
-        DELETE "/api/v1/freeze" "200 403 - 403 - 403 - 401 401" => |_| delete("/api/v1/freeze");
+        PUT "/api/v1/freeze"    "200 403 - 403 403 403 403 403 - 403 - 401 401" => |_| put("/api/v1/freeze", json!({"reason": "matrix"}));
+        DELETE "/api/v1/freeze" "200 403 - 403 403 403 403 403 - 403 - 401 401" => |_| delete("/api/v1/freeze");
     }
 }
 
@@ -346,7 +351,7 @@ fn metrics() -> Value {
 /// What the cells act on, prepared as the all-environment admin.
 struct Fixtures {
     /// Per column: the token it sends (none for `N`).
-    tokens: [Option<String>; 9],
+    tokens: [Option<String>; 13],
     /// The stored spec of `plan-prod` and `plan-staging` (for drills).
     plans: BTreeMap<&'static str, Value>,
     /// A running rollout per environment (of `plan-prod`, `plan-staging`).
@@ -369,7 +374,10 @@ async fn ok(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> V
 }
 
 async fn mint(app: &TestApp, kind: &str, envs: &[&str], principal: &str) -> (String, String) {
-    let body = json!({"kind": kind, "environments": envs, "principal": principal});
+    mint_with(app, json!({"kind": kind, "environments": envs, "principal": principal})).await
+}
+
+async fn mint_with(app: &TestApp, body: Value) -> (String, String) {
     let r = ok(app, Method::POST, "/api/v1/tokens", Some(body)).await;
     (r["token"].as_str().unwrap().to_owned(), r["id"].as_str().unwrap().to_owned())
 }
@@ -384,6 +392,13 @@ impl Fixtures {
         let (env_admin, _) = mint(app, "admin", &["prod"], "prod-admin").await;
         let (sdk, _) = mint(app, "server-sdk", &["prod"], "prod-sdk").await;
         let (client, _) = mint(app, "client-sdk", &["prod"], "prod-client").await;
+        let mut people = Vec::new();
+        for role in ["viewer", "editor", "releaser", "approver"] {
+            let body = json!({"kind": "admin", "environments": ["prod"],
+                "principal": format!("prod-{role}"), "roles": [{"role": role}]});
+            people.push(Some(mint_with(app, body).await.0));
+        }
+        let [viewer, editor, releaser, approver] = people.try_into().unwrap();
         let (revoked, revoked_id) = mint(app, "admin", &["*"], "gone").await;
         // Used once (so a cache knows it), then revoked.
         let r = app.call(Method::GET, "/api/v1/whoami", Some(&revoked), None).await;
@@ -472,6 +487,10 @@ impl Fixtures {
             admin,
             Some(env_admin.clone()),
             Some(env_admin),
+            viewer,
+            editor,
+            releaser,
+            approver,
             Some(sdk.clone()),
             Some(sdk),
             Some(client.clone()),

@@ -21,6 +21,7 @@ mod otlp;
 mod outbound;
 mod prometheus;
 mod quantile;
+mod roles;
 mod rollouts;
 mod scopes;
 mod scorecard;

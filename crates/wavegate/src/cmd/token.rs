@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use reqwest::Method;
-use wavegate_api::tokens::{CreatedToken, NewToken, Revoked, Token};
+use wavegate_api::tokens::{CreatedToken, NewToken, Revoked, RoleGrant, Token};
 
 use crate::cli::{Remote, TokenCommand};
 use crate::client::{Client, enc};
@@ -19,6 +19,40 @@ fn expiry(text: &str) -> Result<String, String> {
         format!("--expires takes a span from now (30d, 12h) or an RFC 3339 time: {e}")
     })?;
     Ok((chrono::Utc::now() + span.to_chrono()).to_rfc3339())
+}
+
+/// `--role editor` or `--role releaser=staging,dev`.
+fn role_grant(text: &str) -> Result<RoleGrant, String> {
+    let (role, envs) = match text.split_once('=') {
+        Some((role, envs)) => {
+            let envs: Vec<String> = envs
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if envs.is_empty() {
+                return Err(format!(
+                    "--role {text:?}: name the environments after `=`, or leave `=` out"
+                ));
+            }
+            (role, envs)
+        }
+        None => (text, Vec::new()),
+    };
+    Ok(RoleGrant { role: role.trim().to_owned(), environments: envs })
+}
+
+/// `editor, releaser in staging,dev`.
+fn roles_text(roles: &[RoleGrant], token_envs: &[String]) -> String {
+    let each = roles.iter().map(|g| {
+        if g.environments == token_envs {
+            g.role.clone()
+        } else {
+            format!("{} in {}", g.role, g.environments.join(","))
+        }
+    });
+    each.collect::<Vec<_>>().join("; ")
 }
 
 /// A token's status in the list: revoked, expired or live, and what it holds.
@@ -55,10 +89,29 @@ pub async fn run(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode>
             user_admin,
             evaluate_only,
             expires,
+            roles,
         } => {
             let expires_at = expires.as_deref().map(expiry).transpose().map_err(Failure::Input)?;
-            let body =
-                NewToken { kind, environments, principal, user_admin, evaluate_only, expires_at };
+            let roles = if roles.is_empty() {
+                None
+            } else {
+                Some(
+                    roles
+                        .iter()
+                        .map(|r| role_grant(r))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(Failure::Input)?,
+                )
+            };
+            let body = NewToken {
+                kind,
+                environments,
+                principal,
+                user_admin,
+                evaluate_only,
+                expires_at,
+                roles,
+            };
             let a = c.call::<CreatedToken>(c.request(Method::POST, "/api/v1/tokens").json(&body));
             answer(remote.json, &a.await?, |t| {
                 let r = &t.record;
@@ -69,6 +122,9 @@ pub async fn run(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode>
                     r.principal,
                     r.environments.join(",")
                 );
+                if !r.roles.is_empty() {
+                    println!("Roles: {}.", roles_text(&r.roles, &r.environments));
+                }
                 if r.user_admin {
                     println!("It may issue tokens for other people (user administration).");
                 }
@@ -88,15 +144,18 @@ pub async fn run(cmd: TokenCommand, remote: &Remote) -> anyhow::Result<ExitCode>
                     Column::left("KIND", 11),
                     Column::left("ENVIRONMENTS", 20),
                     Column::left("PRINCIPAL", 24),
+                    Column::left("ROLES", 20),
                     Column::left("ISSUED BY", 16),
                     Column::last("STATUS"),
                 ]);
                 for t in list {
+                    let roles = roles_text(&t.roles, &t.environments);
                     table.row([
                         t.id.as_str(),
                         t.kind.as_str(),
                         &t.environments.join(","),
                         &t.principal,
+                        if roles.is_empty() { "-" } else { &roles },
                         &t.created_by,
                         &status(t),
                     ]);

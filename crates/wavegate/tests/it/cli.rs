@@ -75,8 +75,40 @@ fn flags_as_code_round_trip() {
     let audit = cli(url, Some(ADMIN), &["audit", "verify"]);
     assert!(audit.status.success(), "{}", stderr(&audit));
     assert!(stdout(&audit).starts_with("audit chain verifies:"), "{}", stdout(&audit));
+    // A person who edits staging and reads prod: the roles as the server granted them.
+    let erin = cli_json(
+        url,
+        ADMIN,
+        &[
+            "token",
+            "create",
+            "--kind",
+            "admin",
+            "--env",
+            "prod,staging",
+            "--principal",
+            "erin",
+            "--role",
+            "editor=staging",
+            "--role",
+            "viewer=prod",
+        ],
+    );
+    assert_eq!(
+        erin["roles"],
+        json!([{"role": "editor", "environments": ["staging"]}, {"role": "viewer", "environments": ["prod"]}])
+    );
+    let listed = cli(url, Some(ADMIN), &["token", "list"]);
+    assert!(stdout(&listed).contains("editor in staging; viewer in prod"), "{}", stdout(&listed));
+    let o = cli(
+        url,
+        Some(ADMIN),
+        &["token", "create", "--kind", "admin", "--env", "prod", "--role", "viewer="],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("name the environments after `=`"), "{}", stderr(&o));
     let list = cli_json(url, ADMIN, &["token", "list"]);
-    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list.as_array().unwrap().len(), 3);
     assert!(
         list.as_array().unwrap().iter().all(|t| t.get("token").is_none()),
         "secrets are never listed"

@@ -1,0 +1,4 @@
+-- Roles (viewer, editor, releaser, approver, admin), each in some environments, as JSON:
+-- `[{"role": "editor", "environments": ["staging"]}]`. NULL: an admin token minted before roles
+-- existed, which holds `admin` in its environments (SDK tokens hold no role).
+ALTER TABLE tokens ADD COLUMN roles TEXT;
