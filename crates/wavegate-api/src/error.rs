@@ -34,6 +34,8 @@ pub enum ErrorCode {
     /// 503: the storage cannot be written or reached right now (a full disk, a read-only
     /// database, an outage); the message says which. Retry later.
     StorageUnavailable,
+    /// 502: the identity provider cannot be reached or answered nonsense (sign-in only).
+    ProviderUnavailable,
 }
 
 impl ErrorCode {
@@ -52,6 +54,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
             ErrorCode::StorageUnavailable => "storage_unavailable",
+            ErrorCode::ProviderUnavailable => "provider_unavailable",
         }
     }
 }

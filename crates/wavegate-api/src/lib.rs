@@ -46,6 +46,7 @@ pub mod reports;
 pub mod rollouts;
 pub mod schedules;
 pub mod scorecard;
+pub mod signin;
 pub mod tokens;
 
 #[cfg(test)]

@@ -129,6 +129,14 @@ pub struct Whoami {
     /// Its roles, each with its environments (empty for SDK tokens).
     #[serde(default)]
     pub roles: Vec<RoleGrant>,
+    /// Whether this is a sign-in through the identity provider (a session, `ses_…`) rather
+    /// than an API token.
+    #[serde(default)]
+    pub signed_in: bool,
+    /// For a dashboard signed in with its session cookie: the token to send as
+    /// `X-CSRF-Token` with every request that changes something.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csrf: Option<String>,
     /// When it stops working (RFC 3339 with milliseconds); `null`: never. A relay that caches
     /// who a token is stops honouring it then.
     #[serde(default)]

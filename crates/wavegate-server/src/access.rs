@@ -22,6 +22,8 @@ pub struct Access {
     /// `/metrics` is served on a listener of its own ([`crate::metrics_app`]); the main
     /// listener then answers 404 for it.
     pub metrics_elsewhere: bool,
+    /// Sign-in through an OpenID Connect provider (`serve --oidc-issuer`); `None`: tokens only.
+    pub oidc: Option<std::sync::Arc<crate::oidc::Provider>>,
 }
 
 impl std::fmt::Debug for Access {
@@ -30,6 +32,7 @@ impl std::fmt::Debug for Access {
             .field("cors_origins", &self.cors_origins)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<redacted>"))
             .field("metrics_elsewhere", &self.metrics_elsewhere)
+            .field("oidc", &self.oidc)
             .finish()
     }
 }

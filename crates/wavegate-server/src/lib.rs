@@ -17,6 +17,7 @@ pub mod health;
 pub mod http;
 pub mod memory;
 pub mod metrics;
+pub mod oidc;
 pub mod outbound;
 pub mod record;
 pub mod runtime;

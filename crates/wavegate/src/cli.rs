@@ -91,6 +91,29 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Sign in through the server's identity provider (when it has one): opens the sign-in
+    /// page in a browser and keeps the session for this server in your config directory
+    /// (mode 0600), so later commands need no --token.
+    Login {
+        /// Print the address to open instead of opening a browser.
+        #[arg(long)]
+        no_browser: bool,
+        /// How long to wait for the sign-in to finish, e.g. 5m.
+        #[arg(long, default_value = "5m")]
+        timeout: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// End the session `wavegate login` kept for this server (on the server too).
+    Logout {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Who the token or session you use is, and what its roles allow.
+    Whoami {
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Stop the line: a global freeze holds every rollout (pause and rollback still work) and
     /// refuses new starts until lifted.
     Freeze {
@@ -374,7 +397,8 @@ pub struct ServeArgs {
     #[arg(long, env = "WAVEGATE_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
     /// The URL people reach this server at (e.g. https://wavegate.example.com), for links to
-    /// rollout pages in notifications.
+    /// rollout pages in notifications and, with --oidc-issuer, sign-in: the redirect URI to
+    /// register at the provider is <public-url>/auth/callback.
     #[arg(long, env = "WAVEGATE_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Delay before a failed notification's first retry; each later retry doubles it (max 1h).
@@ -404,6 +428,54 @@ pub struct ServeArgs {
     /// anyone who reaches it; it names every flag key (never values or rules).
     #[arg(long, env = "WAVEGATE_METRICS_TOKEN_FILE", value_name = "FILE")]
     pub metrics_token_file: Option<PathBuf>,
+    /// Sign people in through this OpenID Connect provider (its issuer URL, e.g.
+    /// https://login.example.com/realms/acme); needs --oidc-client-id,
+    /// --oidc-client-secret-file and --public-url. People then sign in to the dashboard and
+    /// with `wavegate login`; their roles come from their groups (--oidc-role). Without it,
+    /// tokens are the only way in (a single operator's deployment).
+    #[arg(long, env = "WAVEGATE_OIDC_ISSUER", value_name = "URL")]
+    pub oidc_issuer: Option<String>,
+    /// This server's client id at the provider.
+    #[arg(long, env = "WAVEGATE_OIDC_CLIENT_ID", value_name = "ID")]
+    pub oidc_client_id: Option<String>,
+    /// A file holding this server's client secret at the provider.
+    #[arg(long, env = "WAVEGATE_OIDC_CLIENT_SECRET_FILE", value_name = "FILE")]
+    pub oidc_client_secret_file: Option<PathBuf>,
+    /// The ID token claim that lists a person's groups.
+    #[arg(
+        long,
+        env = "WAVEGATE_OIDC_GROUPS_CLAIM",
+        default_value = "groups",
+        value_name = "CLAIM"
+    )]
+    pub oidc_groups_claim: String,
+    /// The ID token claim that names a person in the audit record (`sub` when absent; an
+    /// `email` marked unverified is not used).
+    #[arg(long, env = "WAVEGATE_OIDC_NAME_CLAIM", default_value = "email", value_name = "CLAIM")]
+    pub oidc_name_claim: String,
+    /// Scopes to ask for besides `openid`, comma-separated (add the one your provider needs
+    /// for groups, e.g. `groups`).
+    #[arg(
+        long,
+        env = "WAVEGATE_OIDC_SCOPES",
+        value_delimiter = ',',
+        default_value = "email,profile",
+        value_name = "SCOPE"
+    )]
+    pub oidc_scopes: Vec<String>,
+    /// A group's role: GROUP=ROLE (in every environment) or GROUP=ROLE@ENV,ENV; repeat for more.
+    /// Roles: viewer, editor, releaser, approver, admin. A person whose groups map to no role
+    /// cannot sign in.
+    #[arg(
+        long = "oidc-role",
+        env = "WAVEGATE_OIDC_ROLES",
+        value_delimiter = ';',
+        value_name = "GROUP=ROLE[@ENV,…]"
+    )]
+    pub oidc_roles: Vec<String>,
+    /// How long a sign-in lasts (dashboard and CLI), e.g. 8h.
+    #[arg(long, env = "WAVEGATE_SESSION_TTL", default_value = "8h", value_name = "SPAN")]
+    pub session_ttl: String,
     /// Serve `/metrics` (with `/healthz` and `/readyz`) on this address instead, e.g. one only
     /// Prometheus reaches (port 0 picks a free port; the bound address is printed). `--listen`
     /// then answers 404 for `/metrics`.

@@ -28,7 +28,7 @@ impl Client {
         Ok(Client {
             http,
             base: remote.url.trim_end_matches('/').to_owned(),
-            token: remote.token.clone(),
+            token: token_for(remote),
         })
     }
 
@@ -136,12 +136,23 @@ fn refusal(status: StatusCode, raw: &Value) -> Failure {
 
 /// Refuses to go on without a token (exit 2).
 pub fn need_token(remote: &Remote) -> anyhow::Result<()> {
-    if remote.token.as_deref().is_none_or(|t| t.trim().is_empty()) {
-        return Err(
-            Failure::Input("no token given: pass --token or set WAVEGATE_TOKEN".into()).into()
-        );
+    if token_for(remote).is_none() {
+        return Err(Failure::Input(
+            "no token given: pass --token, set WAVEGATE_TOKEN, or sign in with `wavegate login`"
+                .into(),
+        )
+        .into());
     }
     Ok(())
+}
+
+/// The token to send: `--token`/`WAVEGATE_TOKEN`, else the live session `wavegate login` kept
+/// for this server.
+fn token_for(remote: &Remote) -> Option<String> {
+    match remote.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => Some(t.to_owned()),
+        None => crate::credentials::load(&remote.url).map(|s| s.token),
+    }
 }
 
 pub(crate) use wavegate_core::text::percent_encode as enc;

@@ -6,6 +6,7 @@
 mod cli;
 mod client;
 mod cmd;
+mod credentials;
 mod demo;
 mod edge;
 mod failure;

@@ -18,6 +18,28 @@ use crate::state::AppState;
 
 pub use wavegate_protocols::secret_from_headers;
 
+/// The cookie that carries a signed-in person's session in the dashboard
+/// ([`crate::http::signin`]).
+pub const SESSION_COOKIE: &str = "wg_session";
+/// The header a signed-in dashboard request that changes something carries: the session's
+/// [`csrf_token`] (which `GET /api/v1/whoami` tells the dashboard's own pages).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The CSRF token of a session secret: readable only by pages that may read the API's
+/// answers (this server's own), so a page of another site cannot make a signed-in browser
+/// change anything.
+pub fn csrf_token(session_secret: &str) -> String {
+    wavegate_core::audit::sha256_hex(&format!("wavegate-csrf:{session_secret}"))[..32].to_owned()
+}
+
+/// The session secret a request carries in its cookie, when it carries no token in a header.
+pub fn session_secret(headers: &axum::http::HeaderMap) -> Option<&str> {
+    if secret_from_headers(headers).is_some() {
+        return None;
+    }
+    crate::http::signin::cookie_value(headers, SESSION_COOKIE)
+}
+
 /// Prefix of every token secret, so leaked tokens are recognisable by scanners.
 pub const TOKEN_PREFIX: &str = "wg_";
 /// Shortest secret accepted for a bootstrap admin token.
@@ -182,12 +204,38 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let secret = secret_from_headers(&parts.headers).ok_or_else(|| {
-            ApiError::unauthorized("no token: send `Authorization: Bearer <token>`")
-        })?;
-        match state.tokens.lookup(state, secret).await? {
-            Some(t) => Ok(Principal(t)),
-            None => Err(ApiError::unauthorized("unknown, revoked or expired token")),
+        if let Some(secret) = secret_from_headers(&parts.headers) {
+            return match state.tokens.lookup(state, secret).await? {
+                Some(t) => Ok(Principal(t)),
+                None => Err(ApiError::unauthorized("unknown, revoked or expired token")),
+            };
         }
+        // A signed-in dashboard: the session cookie (only a session's, never an API token's),
+        // and for anything that changes state the CSRF token only this server's pages can read.
+        let Some(secret) = session_secret(&parts.headers) else {
+            return Err(ApiError::unauthorized("no token: send `Authorization: Bearer <token>`"));
+        };
+        let t = match state.tokens.lookup(state, secret).await? {
+            Some(t) if t.id.starts_with("ses_") => t,
+            _ => {
+                return Err(ApiError::unauthorized(
+                    "your sign-in has ended (expired or signed out): sign in again",
+                ));
+            }
+        };
+        let safe = matches!(
+            parts.method,
+            axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+        );
+        if !safe {
+            let given = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            // Compared as hashes: the time taken says nothing about the token.
+            if hash_secret(given) != hash_secret(&csrf_token(secret)) {
+                return Err(ApiError::forbidden(
+                    "a signed-in request that changes something must carry the X-CSRF-Token header (from GET /api/v1/whoami)",
+                ));
+            }
+        }
+        Ok(Principal(t))
     }
 }

@@ -81,8 +81,10 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
     security(("bearer" = [])),
     responses((status = 200, description = "The token's principal, kind and scope", body = Whoami),
         Unauthorized))]
-async fn whoami(p: Principal) -> Json<Whoami> {
+async fn whoami(p: Principal, headers: axum::http::HeaderMap) -> Json<Whoami> {
     let t = p.0;
+    let csrf = crate::http::auth::session_secret(&headers).map(crate::http::auth::csrf_token);
+    let signed_in = t.id.starts_with("ses_");
     let can_command = t.acting_as(&[Role::Releaser, Role::Approver]).is_some();
     Json(Whoami {
         principal: t.principal,
@@ -92,6 +94,8 @@ async fn whoami(p: Principal) -> Json<Whoami> {
         can_command,
         expires_at: t.expires_at.map(crate::http::convert::millis),
         roles: t.roles.iter().map(IntoApi::into_api).collect(),
+        signed_in,
+        csrf,
     })
 }
 

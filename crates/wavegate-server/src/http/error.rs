@@ -36,6 +36,8 @@ pub enum ErrorCode {
     Internal,
     /// The storage cannot be written or reached right now (the message says why).
     StorageUnavailable,
+    /// The identity provider cannot be reached or answered nonsense (the message says how).
+    ProviderUnavailable,
 }
 
 /// An error answered to an API client.
@@ -106,6 +108,11 @@ impl ApiError {
             retry_after: Some(seconds),
             ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message)
         }
+    }
+    /// 502: the identity provider failed (its address and answer are the operator's own
+    /// configuration, so the message names them).
+    pub fn provider_unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_GATEWAY, ErrorCode::ProviderUnavailable, message)
     }
     /// 500; the detail goes to the log only.
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {

@@ -27,6 +27,7 @@ pub mod rollouts;
 pub mod schedule;
 pub mod scope;
 pub mod scorecard;
+pub mod signin;
 pub mod sse;
 pub mod stream;
 pub mod tokens;

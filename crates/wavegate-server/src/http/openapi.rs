@@ -121,6 +121,8 @@ error_responses! {
     UnsupportedType = 415, "The body's `Content-Type` is not one this route reads (`code: unsupported_media_type`).";
     /// 422 with the error body.
     Invalid = 422, "The content parses but is invalid (`code: invalid`); `field` names the part.";
+    /// 502 with the error body.
+    ProviderUnavailable = 502, "The identity provider could not be reached or answered nonsense (`code: provider_unavailable`); the message says which.";
     /// 429 with the error body.
     TooManyStreams = 429, "The token holds as many open streams on this server as one token may (`serve --max-streams-per-token`, default 100; `code: too_many_streams`): close one first, or give each client its own token.";
     /// 429 with the error body and `Retry-After`.
@@ -162,6 +164,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(api_routes!(openapi_json))
         .merge(config::router())
         .merge(tokens::router())
+        .merge(signin::router())
         .merge(audit::router())
         .merge(rollouts::router())
         .merge(events::router())

@@ -173,6 +173,14 @@ fn rows() -> Vec<Row> {
         GET "/assets/app.css"           "200 200 - 200 200 200 200 200 - 200 - 200 200" => |_| get("/assets/app.css");
         GET "/api/v1/whoami"            "200 200 - 200 200 200 200 200 - 200 - 401 401" => |_| get("/api/v1/whoami");
 
+        // ---------- sign-in (this server has no identity provider: tokens only) ----------
+        GET "/auth/config"     "200 200 - 200 200 200 200 200 - 200 - 200 200" => |_| get("/auth/config");
+        GET "/auth/login"      "404 404 - 404 404 404 404 404 - 404 - 404 404" => |_| get("/auth/login");
+        GET "/auth/callback"   "404 404 - 404 404 404 404 404 - 404 - 404 404" => |_| get("/auth/callback?code=c&state=s");
+        POST "/auth/cli/token" "404 404 - 404 404 404 404 404 - 404 - 404 404" =>
+            |_| post("/auth/cli/token", json!({"code": "c", "verifier": "v"}));
+        POST "/auth/logout"    "409 409 - 409 409 409 409 409 - 409 - 401 401" => |_| post("/auth/logout", Value::Null);
+
         // ---------- environments ----------
         GET "/api/v1/environments"  "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/environments");
         POST "/api/v1/environments" "201 403 - 403 403 403 403 403 - 403 - 401 401" =>

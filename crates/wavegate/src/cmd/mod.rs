@@ -11,6 +11,7 @@ mod env;
 mod eval;
 mod flag;
 mod freeze;
+mod login;
 mod notify;
 mod plan;
 mod report;
@@ -37,6 +38,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Calendar { days, ics, remote } => calendar::run(days, ics, &remote).await,
         Command::Report { command, remote } => report::run(command, &remote).await,
         Command::Freeze { command, remote } => freeze::run(command, &remote).await,
+        Command::Login { no_browser, timeout, remote } => {
+            login::login(no_browser, &timeout, &remote).await
+        }
+        Command::Logout { remote } => login::logout(&remote).await,
+        Command::Whoami { remote } => login::whoami(&remote).await,
         Command::Scorecard { command, remote } => scorecard::run(command, &remote).await,
         Command::Drill(args) => drill::run(args).await,
         Command::Notify { command, remote } => notify::run(command, &remote).await,

@@ -196,7 +196,81 @@ fn access(args: &ServeArgs) -> anyhow::Result<wavegate_server::access::Access> {
         }
         access.metrics_token = Some(wavegate_server::http::auth::hash_secret(token));
     }
+    access.oidc = oidc(args)?.map(|c| std::sync::Arc::new(wavegate_server::oidc::Provider::new(c)));
     Ok(access)
+}
+
+/// `--oidc-*`, `--public-url` and `--session-ttl` as the sign-in configuration (`None` without
+/// `--oidc-issuer`), or a usage error naming the flag.
+fn oidc(args: &ServeArgs) -> anyhow::Result<Option<wavegate_server::oidc::OidcConfig>> {
+    let Some(issuer) = args.oidc_issuer.as_deref().map(str::trim).filter(|i| !i.is_empty()) else {
+        return Ok(None);
+    };
+    let need = |v: &Option<String>, flag: &str| -> anyhow::Result<String> {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| Failure::Input(format!("--oidc-issuer needs {flag} too")).into())
+    };
+    let client_id = need(&args.oidc_client_id, "--oidc-client-id")?;
+    let public_url = need(&args.public_url, "--public-url")?.trim_end_matches('/').to_owned();
+    if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
+        return Err(Failure::Input(format!(
+            "--public-url {public_url:?}: write http(s)://host[:port]"
+        ))
+        .into());
+    }
+    if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+        return Err(
+            Failure::Input(format!("--oidc-issuer {issuer:?}: write the issuer's URL")).into()
+        );
+    }
+    let path = args.oidc_client_secret_file.as_ref().ok_or_else(|| {
+        Failure::Input("--oidc-issuer needs --oidc-client-secret-file too".into())
+    })?;
+    let client_secret = secret_file("--oidc-client-secret-file", path)?.trim().to_owned();
+    if client_secret.is_empty() {
+        return Err(Failure::Input(format!(
+            "--oidc-client-secret-file: {} is empty",
+            path.display()
+        ))
+        .into());
+    }
+    let mut role_map = Vec::new();
+    for m in args.oidc_roles.iter().filter(|m| !m.trim().is_empty()) {
+        role_map.push(wavegate_server::oidc::parse_role_mapping(m.trim()).map_err(Failure::Input)?);
+    }
+    if role_map.is_empty() {
+        return Err(Failure::Input(
+            "--oidc-issuer needs at least one --oidc-role GROUP=ROLE: nobody could do anything"
+                .into(),
+        )
+        .into());
+    }
+    let ttl = wavegate_rollout::duration::parse_span(&args.session_ttl)
+        .map_err(|e| Failure::Input(format!("--session-ttl: {e}")))?
+        .to_chrono();
+    if ttl < chrono::Duration::minutes(1) || ttl > chrono::Duration::days(30) {
+        return Err(Failure::Input("--session-ttl must be between 1m and 30d".into()).into());
+    }
+    Ok(Some(wavegate_server::oidc::OidcConfig {
+        issuer: issuer.to_owned(),
+        client_id,
+        client_secret,
+        public_url,
+        groups_claim: args.oidc_groups_claim.clone(),
+        name_claim: args.oidc_name_claim.clone(),
+        role_map,
+        session_ttl: ttl,
+        skew_secs: 60,
+        scopes: args
+            .oidc_scopes
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    }))
 }
 
 /// `--allow-outbound` as the guard of API-supplied URLs, and `--check-secret-file`'s secret, or
