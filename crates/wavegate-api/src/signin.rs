@@ -16,6 +16,10 @@ pub struct SignInConfig {
     /// Where a browser starts signing in (`/auth/login`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_url: Option<String>,
+    /// Whether the request carried a live session cookie (the dashboard asks before reading
+    /// who it is, since it cannot see its HttpOnly cookie).
+    #[serde(default)]
+    pub session: bool,
 }
 
 /// `POST /auth/cli/token`: the one-time code `wavegate login` received on its loopback

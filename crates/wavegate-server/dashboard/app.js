@@ -1,6 +1,7 @@
 // wavegate dashboard: a small single-page app over the admin API. No framework, no CDN.
 // The token lives in sessionStorage (this tab only) and travels only in the Authorization
-// header; live updates come from /api/v1/stream read with fetch (EventSource cannot send
+// header; a person signed in through the identity provider instead holds an HttpOnly session
+// cookie the page never sees, and proves each change with the CSRF token whoami tells it; live updates come from /api/v1/stream read with fetch (EventSource cannot send
 // headers). Every value from the API is inserted as text, never as HTML, except the
 // server-rendered guardrail charts (SVG built by wavegate from numbers, names escaped).
 "use strict";
@@ -84,8 +85,16 @@ class ApiError extends Error {
   }
 }
 
+// The credentials a request carries: the pasted token, or (signed in through the identity
+// provider) the session cookie the browser sends by itself, plus the CSRF token on changes.
+function authHeaders(method) {
+  if (state.token) return { Authorization: `Bearer ${state.token}` };
+  if (method !== "GET" && state.me && state.me.csrf) return { "X-CSRF-Token": state.me.csrf };
+  return {};
+}
+
 async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${state.token}` };
+  const headers = authHeaders(method);
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const resp = await fetch(path, {
     method,
@@ -96,7 +105,8 @@ async function api(method, path, body) {
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
   if (resp.status === 401) {
-    signOut("Your token was refused (revoked or mistyped); sign in again.");
+    signOut(state.token ? "Your token was refused (revoked or mistyped); sign in again."
+      : "Your sign-in has ended; sign in again.", true);
     throw new ApiError(401, data);
   }
   if (!resp.ok) throw new ApiError(resp.status, data);
@@ -104,7 +114,7 @@ async function api(method, path, body) {
 }
 
 async function apiText(path) {
-  const resp = await fetch(path, { headers: { Authorization: `Bearer ${state.token}` } });
+  const resp = await fetch(path, { headers: authHeaders("GET") });
   if (!resp.ok) throw new ApiError(resp.status, null);
   return resp.text();
 }
@@ -121,16 +131,38 @@ async function signIn(token) {
     return false;
   }
   sessionStorage.setItem(TOKEN_KEY, state.token);
+  signedIn();
+  return true;
+}
+
+// A session the identity provider's sign-in left in this browser (its cookie), if any.
+async function resumeSession() {
+  const resp = await fetch("/api/v1/whoami");
+  if (!resp.ok) return false;
+  state.me = await resp.json();
+  signedIn();
+  return true;
+}
+
+function rolesText(roles) {
+  return (roles || []).map((g) => `${g.role} in ${g.environments.join(", ")}`).join("; ");
+}
+
+function signedIn() {
   showAlert("");
   $("signin").hidden = true;
   $("nav").hidden = false;
   $("session").hidden = false;
-  $("who").textContent = `${state.me.principal} (${state.me.kind})`;
+  const roles = rolesText(state.me.roles);
+  $("who").textContent = `${state.me.principal} (${roles || state.me.kind})`;
   startStream();
-  return true;
 }
 
-function signOut(msg) {
+async function signOut(msg, ended) {
+  // A session ends on the server too (unless the server already ended it).
+  if (!state.token && state.me && state.me.signed_in && !ended) {
+    try { await api("POST", "/auth/logout"); } catch { /* already ended */ }
+  }
   sessionStorage.removeItem(TOKEN_KEY);
   state.token = null;
   state.me = null;
@@ -157,12 +189,12 @@ async function startStream() {
   const ctrl = new AbortController();
   state.streamAbort = ctrl;
   let delay = 500;
-  while (!ctrl.signal.aborted && state.token) {
+  while (!ctrl.signal.aborted && state.me) {
     try {
-      const headers = { Authorization: `Bearer ${state.token}`, Accept: "text/event-stream" };
+      const headers = { ...authHeaders("GET"), Accept: "text/event-stream" };
       if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
       const resp = await fetch("/api/v1/stream", { headers, signal: ctrl.signal });
-      if (resp.status === 401) { signOut("Your token was refused; sign in again."); return; }
+      if (resp.status === 401) { signOut("Your token or sign-in was refused; sign in again.", true); return; }
       if (!resp.ok || !resp.body) throw new Error(`stream answered ${resp.status}`);
       setLive(true, "live");
       delay = 500;
@@ -220,7 +252,7 @@ function route() {
 }
 
 async function render(live) {
-  if (!state.token || !state.me) return;
+  if (!state.me) return;
   const { parts } = route();
   for (const a of document.querySelectorAll("nav a")) {
     if (a.dataset.nav === parts[0]) a.setAttribute("aria-current", "page");
@@ -709,6 +741,15 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (await signIn($("token").value)) { $("token").value = ""; render(); $("main").focus(); }
   });
   $("signout").addEventListener("click", () => signOut("Signed out."));
+  let config = { oidc: false, session: false };
+  try {
+    config = await (await fetch("/auth/config")).json();
+    if (config.oidc) {
+      $("signin-oidc").hidden = false;
+      $("signin-oidc-issuer").textContent = `Through ${config.issuer}.`;
+    }
+  } catch { /* tokens only */ }
   if (state.token && (await signIn(state.token))) render();
-  else signOut();
+  else if (config.session && (await resumeSession())) render();
+  else signOut("", true);
 });

@@ -62,12 +62,21 @@ fn provider(state: &AppState) -> ApiResult<&Provider> {
 /// Whether people sign in through an identity provider here, and where.
 #[utoipa::path(get, path = "/auth/config", tag = "Sign-in",
     responses((status = 200, description = "The sign-in configuration", body = SignInConfig)))]
-async fn signin_config(State(state): State<AppState>) -> Json<SignInConfig> {
+async fn signin_config(State(state): State<AppState>, headers: HeaderMap) -> Json<SignInConfig> {
     let oidc = state.access.oidc.as_deref();
+    let session = match crate::http::auth::session_secret(&headers) {
+        Some(secret) => state
+            .tokens
+            .lookup(&state, secret)
+            .await
+            .is_ok_and(|t| t.is_some_and(|t| t.id.starts_with("ses_"))),
+        None => false,
+    };
     Json(SignInConfig {
         oidc: oidc.is_some(),
         issuer: oidc.map(|p| p.config.issuer.clone()),
         login_url: oidc.map(|_| "/auth/login".to_owned()),
+        session,
     })
 }
 
@@ -202,6 +211,9 @@ struct CallbackQuery {
     /// Its explanation.
     #[serde(default)]
     error_description: Option<String>,
+    /// The issuer that answered (RFC 9207), when the provider says.
+    #[serde(default)]
+    iss: Option<String>,
 }
 
 /// The provider's answer: checks it, verifies the ID token, opens a session (dashboard: a
@@ -227,6 +239,12 @@ async fn callback(
         })?;
     if q.state.as_deref() != Some(pending.state.as_str()) {
         return Err(ApiError::bad_request("the sign-in's state does not match: start again"));
+    }
+    // An answer from another provider (a mix-up) is refused.
+    if q.iss.as_deref().is_some_and(|iss| iss != p.config.issuer) {
+        return Err(ApiError::bad_request(
+            "the answer names another issuer than this server's provider",
+        ));
     }
     if let Some(e) = q.error {
         let why = q.error_description.unwrap_or_default();

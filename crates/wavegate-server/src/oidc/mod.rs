@@ -11,7 +11,7 @@
 
 pub mod jwt;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -155,14 +155,15 @@ pub enum OidcError {
 }
 
 /// The provider as this server talks to it: discovery and keys fetched on first use and kept;
-/// the keys fetched again when a token names a key the set lacks (the provider rotated),
-/// at most once every ten seconds.
+/// the keys fetched again when a token names a key the set lacks (the provider rotated). ID
+/// tokens come only from the provider's token endpoint (never from the browser), so only the
+/// provider can make this server fetch its keys again; one fetch at a time.
 pub struct Provider {
     /// The configuration.
     pub config: OidcConfig,
     http: reqwest::Client,
     discovery: Mutex<Option<Discovery>>,
-    keys: Mutex<Option<(jwt::Jwks, Instant)>>,
+    keys: Mutex<Option<jwt::Jwks>>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -170,9 +171,6 @@ impl std::fmt::Debug for Provider {
         f.debug_struct("Provider").field("config", &self.config).finish_non_exhaustive()
     }
 }
-
-/// The least time between two fetches of the key set caused by an unknown key id.
-const REFETCH_AFTER: Duration = Duration::from_secs(10);
 
 impl Provider {
     /// A provider for `config` (nothing is fetched yet).
@@ -221,14 +219,14 @@ impl Provider {
 
     async fn jwks(&self, refresh: bool) -> Result<jwt::Jwks, OidcError> {
         let mut keys = self.keys.lock().await;
-        if let Some((k, at)) = keys.as_ref()
-            && (!refresh || at.elapsed() < REFETCH_AFTER)
+        if let Some(k) = keys.as_ref()
+            && !refresh
         {
             return Ok(k.clone());
         }
         let uri = self.discovery().await?.jwks_uri;
         let fetched: jwt::Jwks = self.get_json(&uri).await?;
-        *keys = Some((fetched.clone(), Instant::now()));
+        *keys = Some(fetched.clone());
         Ok(fetched)
     }
 

@@ -26,6 +26,7 @@ mod rollouts;
 mod scopes;
 mod scorecard;
 mod secrets;
+mod sessions;
 mod stream;
 mod streams;
 mod support;

@@ -13,6 +13,7 @@ mod faults;
 mod inputs;
 mod lifecycle;
 mod memory;
+mod oidc;
 mod otel;
 mod replicas;
 mod rollout;

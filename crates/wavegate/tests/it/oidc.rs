@@ -1,0 +1,206 @@
+//! Issue 19, item 1: signing in through a real OpenID provider (`oidc-provider` from npm, a
+//! certified implementation, started here on a free port by `tests/browser/oidc_provider.mjs`),
+//! in headless Chromium for the dashboard and through `wavegate login` for the CLI: groups
+//! mapped to roles, the session cookie (HttpOnly, SameSite) and its CSRF token, sign-out, a
+//! person with no role turned away, and the provider rotating its signing key.
+//!
+//! Needs `node`, `tests/browser/node_modules` (`scripts/setup-browser.sh`) and `chromium`.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wavegate_testkit::process::Proc;
+
+use crate::support::{ADMIN, bin, cli, cli_json, stderr, stdout};
+
+const SECRET: &str = "the-client-secret-of-wavegate-at-the-provider";
+
+/// The provider, on `port` (0: any), redirecting to wavegate on `wg_port`, signing with `kid`.
+fn provider(root: &std::path::Path, port: u16, wg_port: u16, kid: &str) -> Proc {
+    let mut cmd = Command::new("node");
+    cmd.arg(root.join("tests/browser/oidc_provider.mjs"))
+        .current_dir(root.join("tests/browser"))
+        .env("PORT", port.to_string())
+        .env("REDIRECT_URI", format!("http://127.0.0.1:{wg_port}/auth/callback"))
+        .env("CLIENT_SECRET", SECRET)
+        .env("KID", kid);
+    Proc::spawn(&mut cmd, "issuer ", Duration::from_secs(30))
+}
+
+/// Runs `tests/browser/oidc.mjs` with `env`; its result.
+fn browse(root: &std::path::Path, chromium: &str, env: &[(&str, &str)]) -> Value {
+    let out = crate::support::run_browser_script(root, "oidc.mjs", chromium, env);
+    let line = out.lines().find_map(|l| l.strip_prefix("result ")).expect("a result line");
+    let v: Value = serde_json::from_str(line).unwrap();
+    assert!(v.get("error").is_none(), "the browser failed: {v:#}");
+    v
+}
+
+/// `wavegate login --no-browser` as a person: the address it prints, driven through the
+/// provider in Chromium; its stdout.
+fn cli_login(
+    root: &std::path::Path,
+    chromium: &str,
+    url: &str,
+    config: &std::path::Path,
+    user: &str,
+) -> String {
+    let mut child = Command::new(bin())
+        .args(["login", "--no-browser", "--timeout", "2m"])
+        .env("WAVEGATE_URL", url)
+        .env("WAVEGATE_CONFIG_DIR", config)
+        .env_remove("WAVEGATE_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let login_url = loop {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "wavegate login printed no address");
+        if let Some(at) = line.trim().strip_prefix(&format!("{url}/auth/login?")) {
+            break format!("{url}/auth/login?{at}");
+        }
+        assert!(Instant::now() < deadline);
+    };
+    let seen =
+        browse(root, chromium, &[("MODE", "cli"), ("LOGIN_URL", &login_url), ("USER", user)]);
+    assert!(seen["text"].as_str().unwrap().contains("Signed in to wavegate"), "{seen}");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "wavegate login: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
+    let started = Instant::now();
+    let (root, chromium) = crate::support::browser_tools(&["playwright-core", "oidc-provider"]);
+    let dir = tempfile::tempdir().unwrap();
+    // wavegate's address must be known to the provider (its redirect URI) before either starts.
+    let wg_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut idp = provider(&root, 0, wg_port, "k1");
+    let issuer = idp.url.clone();
+    let idp_port: u16 = issuer.rsplit(':').next().unwrap().parse().unwrap();
+    let secret_file = dir.path().join("client-secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let url = format!("http://127.0.0.1:{wg_port}");
+    let mut cmd = Command::new(bin());
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{wg_port}"), "--db"])
+        .arg(dir.path().join("w.db"))
+        .args([
+            "--oidc-issuer",
+            &issuer,
+            "--oidc-client-id",
+            "wavegate",
+            "--oidc-client-secret-file",
+        ])
+        .arg(&secret_file)
+        .args(["--public-url", &url, "--oidc-scopes", "email,groups"])
+        .args(["--oidc-role", "release-managers=releaser", "--oidc-role", "cab=approver"])
+        .args(["--oidc-role", "engineers=editor@staging", "--oidc-role", "engineers=viewer"])
+        .env("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "warn");
+    let _server = Proc::spawn(&mut cmd, "wavegate listening on ", Duration::from_secs(30));
+
+    // ---------- the dashboard: alice (release-managers → releaser) ----------
+    let seen =
+        browse(&root, &chromium, &[("MODE", "dashboard"), ("WG_URL", &url), ("USER", "alice")]);
+    assert_eq!(seen["issuer_shown"], format!("Through {issuer}."));
+    assert_eq!(seen["who"], "alice@example.com (releaser in *)", "{seen:#}");
+    let session = seen["cookies"].as_array().unwrap().iter().find(|c| c["name"] == "wg_session");
+    assert_eq!(session, Some(&json!({"name": "wg_session", "httpOnly": true, "sameSite": "Lax"})));
+    let me = &seen["whoami"];
+    assert_eq!((me["signed_in"].as_bool(), me["kind"].as_str()), (Some(true), Some("admin")));
+    assert_eq!(me["roles"], json!([{"role": "releaser", "environments": ["*"]}]));
+    assert!(me["token_id"].as_str().unwrap().starts_with("ses_"), "{me}");
+    assert!(me["expires_at"].is_string(), "a session expires: {me}");
+    // A change without the CSRF token is refused before anything else; with it, allowed.
+    assert_eq!(seen["pause_without_csrf"]["status"], 403);
+    let why = seen["pause_without_csrf"]["body"]["message"].as_str().unwrap();
+    assert!(why.contains("X-CSRF-Token"), "{why}");
+    assert_eq!(seen["feedback_with_csrf"], 201);
+    // Signed out: the session is gone on the server too.
+    assert_eq!(seen["whoami_after"], 401);
+    let audit = cli_json(&url, ADMIN, &["audit", "list", "--limit", "100"]);
+    let entries = audit.as_array().unwrap_or_else(|| panic!("{audit}"));
+    let by_alice = |action: &str| {
+        entries.iter().find(|e| e["actor"] == "alice@example.com" && e["action"] == action).cloned()
+    };
+    let signed_in = by_alice("token.create").expect("the sign-in is audited");
+    assert_eq!(signed_in["reason"], format!("signed in through {issuer} (dashboard)"));
+    assert_eq!(signed_in["details"]["roles"], json!([{"role": "releaser", "environments": ["*"]}]));
+    assert_eq!(by_alice("token.revoke").expect("the sign-out is audited")["reason"], "signed out");
+
+    // ---------- a person whose groups map to no role ----------
+    let seen =
+        browse(&root, &chromium, &[("MODE", "refused"), ("WG_URL", &url), ("USER", "carol")]);
+    let text = seen["text"].as_str().unwrap();
+    assert!(text.contains("none of their groups (none) has a role here"), "{text}");
+
+    // ---------- the CLI: bob (cab → approver) ----------
+    let config = dir.path().join("config");
+    let out = cli_login(&root, &chromium, &url, &config, "bob");
+    assert!(out.contains("Signed in as bob@example.com (approver in *)"), "{out}");
+    let file = config.join("credentials.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the session is readable by its owner only");
+    }
+    let as_bob = |args: &[&str]| {
+        Command::new(bin())
+            .args(args)
+            .env("WAVEGATE_URL", &url)
+            .env("WAVEGATE_CONFIG_DIR", &config)
+            .env_remove("WAVEGATE_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let who = as_bob(&["whoami", "--json"]);
+    assert!(who.status.success(), "{}", stderr(&who));
+    let who: Value = serde_json::from_slice(&who.stdout).unwrap();
+    assert_eq!(
+        (who["principal"].as_str(), who["signed_in"].as_bool()),
+        (Some("bob@example.com"), Some(true))
+    );
+    assert!(who.get("csrf").is_none(), "a bearer session needs no CSRF token: {who}");
+    // An approver may not start a rollout: the role decides, named in the refusal.
+    let o = as_bob(&["freeze", "on", "--reason", "cab says stop"]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("needs the admin role"), "{}", stderr(&o));
+    let o = as_bob(&["logout"]);
+    assert!(
+        o.status.success() && stdout(&o).contains("Signed out"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let o = as_bob(&["whoami"]);
+    assert_eq!(o.status.code(), Some(2), "signed out: no token left");
+    assert!(stderr(&o).contains("wavegate login"), "{}", stderr(&o));
+
+    // ---------- the provider rotates its signing key ----------
+    // Restarted on the same address with a new key: wavegate holds only the old key's set,
+    // finds the new key id unknown, fetches the set again and signs erin in.
+    drop(idp);
+    idp = provider(&root, idp_port, wg_port, "k2");
+    assert_eq!(idp.url, issuer);
+    let out = cli_login(&root, &chromium, &url, &config, "erin");
+    assert!(
+        out.contains("Signed in as erin@example.com (viewer in *; editor in staging)"),
+        "{out}"
+    );
+    let o = cli(&url, None, &["whoami"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "the session belongs to the config directory that holds it"
+    );
+    eprintln!("oidc suite: {:.1?}", started.elapsed());
+}

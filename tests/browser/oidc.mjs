@@ -1,0 +1,78 @@
+// Signs people in to wavegate through the real OpenID provider (oidc_provider.mjs) in
+// headless Chromium. Run by crates/wavegate/tests/it/oidc.rs with:
+//
+//   MODE=dashboard  WG_URL, USER: the dashboard's "Sign in with your identity provider", the
+//                   provider's pages, back to the dashboard; then what the session may do
+//                   (whoami, a change without and with the CSRF token), and sign-out.
+//   MODE=refused    WG_URL, USER: a person whose groups map to no role is turned away.
+//   MODE=cli        LOGIN_URL, USER: the address `wavegate login` printed, through the
+//                   provider's pages to the CLI's loopback address.
+//
+// Prints one line `result <json>`.
+import { launch } from "./launch.mjs";
+
+const { MODE, WG_URL, USER, LOGIN_URL } = process.env;
+const browser = await launch();
+const page = await browser.newPage();
+const result = {};
+
+// The provider's development sign-in: any password; then any confirmation it asks.
+async function signInAtProvider(until) {
+  await page.waitForSelector("input[name=login]", { timeout: 20000 });
+  await page.fill("input[name=login]", USER);
+  await page.fill("input[name=password]", "any");
+  await Promise.all([page.waitForNavigation({ timeout: 20000 }), page.click("button[type=submit]")]);
+  for (let i = 0; i < 3 && !until(page.url()); i++) {
+    const submit = await page.$("button[type=submit]");
+    if (!submit) break;
+    await Promise.all([page.waitForNavigation({ timeout: 20000 }), submit.click()]);
+  }
+}
+
+try {
+  if (MODE === "cli") {
+    await page.goto(LOGIN_URL);
+    await signInAtProvider((u) => u.startsWith("http://127.0.0.1") && u.includes("/callback?"));
+    result.url = page.url().split("?")[0];
+    result.text = (await page.textContent("body")).trim();
+  } else {
+    await page.goto(WG_URL);
+    await page.waitForSelector("#signin-oidc-link", { state: "visible", timeout: 20000 });
+    result.issuer_shown = await page.textContent("#signin-oidc-issuer");
+    await Promise.all([page.waitForNavigation(), page.click("#signin-oidc-link")]);
+    await signInAtProvider((u) => u.startsWith(WG_URL));
+    if (MODE === "refused") {
+      result.url = page.url().split("?")[0];
+      result.text = (await page.textContent("body")).trim();
+    } else {
+      await page.waitForSelector("#session:not([hidden])", { timeout: 20000 });
+      result.who = await page.textContent("#who");
+      result.cookies = (await page.context().cookies()).map((c) => ({
+        name: c.name, httpOnly: c.httpOnly, sameSite: c.sameSite,
+      }));
+      result.whoami = await page.evaluate(async () => (await fetch("/api/v1/whoami")).json());
+      // A change without the CSRF token is refused; with it, the role decides.
+      result.pause_without_csrf = await page.evaluate(async () => {
+        const r = await fetch("/api/v1/freeze", { method: "PUT", headers: { "Content-Type": "application/json" }, body: "{\"reason\":\"x\"}" });
+        return { status: r.status, body: await r.json() };
+      });
+      result.feedback_with_csrf = await page.evaluate(async (csrf) => {
+        const r = await fetch("/api/v1/feedback", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+          body: JSON.stringify({ release: "checkout 1.0.0", category: "ux", cohort: "pilots", sentiment: "positive", text: "signed in" }),
+        });
+        return r.status;
+      }, result.whoami.csrf);
+      await page.click("#signout");
+      await page.waitForSelector("#signin:not([hidden])", { timeout: 20000 });
+      result.whoami_after = await page.evaluate(async () => (await fetch("/api/v1/whoami")).status);
+    }
+  }
+} catch (e) {
+  result.error = String(e && e.stack || e);
+  result.at = page.url();
+  try { result.page = (await page.textContent("body")).slice(0, 2000); } catch { /* none */ }
+}
+await browser.close();
+console.log(`result ${JSON.stringify(result)}`);
