@@ -129,6 +129,10 @@ pub struct Whoami {
     /// Its roles, each with its environments (empty for SDK tokens).
     #[serde(default)]
     pub roles: Vec<RoleGrant>,
+    /// A signed-in person's groups at the identity provider (a plan's approvers may name one
+    /// as `group:<name>`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     /// Whether this is a sign-in through the identity provider (a session, `ses_…`) rather
     /// than an API token.
     #[serde(default)]

@@ -58,6 +58,16 @@ pub struct Conflict {
 
 /// The rule that forbids `principal` to vouch as `what` for `parties`' change, if one does.
 pub fn conflict(what: Vouch, parties: &Parties<'_>, principal: &str) -> Option<Conflict> {
+    conflict_for(what, parties, &crate::plan::Person::named(principal))
+}
+
+/// [`conflict`] for a person whose groups may put them among the plan's approvers.
+pub fn conflict_for(
+    what: Vouch,
+    parties: &Parties<'_>,
+    who: &crate::plan::Person<'_>,
+) -> Option<Conflict> {
+    let principal = who.name;
     let refuse = |rule: &'static str, why: String| Conflict {
         rule,
         message: format!(
@@ -83,7 +93,7 @@ pub fn conflict(what: Vouch, parties: &Parties<'_>, principal: &str) -> Option<C
         ));
     }
     if let Vouch::Waive { automatic: true } = what
-        && !parties.approvers.iter().any(|a| a == principal)
+        && !who.listed_in(parties.approvers)
     {
         let message = if parties.approvers.is_empty() {
             format!(

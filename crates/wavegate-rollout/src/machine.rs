@@ -756,7 +756,7 @@ pub enum Command {
     },
 }
 
-/// Applies a person's command.
+/// Applies a person's command (a person known by name only: [`command_by`]).
 pub fn command(
     r: &Rollout,
     now: DateTime<Utc>,
@@ -764,6 +764,18 @@ pub fn command(
     principal: &str,
     reason: Option<&str>,
 ) -> Result<(Rollout, Vec<Action>), CommandError> {
+    command_by(r, now, cmd, &crate::plan::Person::named(principal), reason)
+}
+
+/// Applies `who`'s command: an approver or no-go list may name them or one of their groups.
+pub fn command_by(
+    r: &Rollout,
+    now: DateTime<Utc>,
+    cmd: &Command,
+    who: &crate::plan::Person<'_>,
+    reason: Option<&str>,
+) -> Result<(Rollout, Vec<Action>), CommandError> {
+    let principal = who.name;
     let mut next = r.clone();
     let mut actions = Vec::new();
     let why = reason.unwrap_or("").to_owned();
@@ -790,7 +802,7 @@ pub fn command(
                     "{principal} requested this rollout and may not approve it"
                 )));
             }
-            if !owners.approvers.is_empty() && !owners.approvers.iter().any(|a| a == principal) {
+            if !owners.approvers.is_empty() && !who.listed_in(&owners.approvers) {
                 return Err(CommandError::NotAllowed(format!(
                     "{principal} is not an approver of this plan (approvers: {})",
                     owners.approvers.join(", ")
@@ -810,7 +822,8 @@ pub fn command(
             actions.push(Action::Audit { action: "rollout.approve".into(), details: base });
         }
         Command::Reject => {
-            let allowed = owners.approvers.iter().chain(&owners.no_go).any(|a| a == principal)
+            let allowed = who.listed_in(&owners.approvers)
+                || who.listed_in(&owners.no_go)
                 || (owners.approvers.is_empty() && owners.no_go.is_empty());
             if !allowed {
                 return Err(CommandError::NotAllowed(format!(

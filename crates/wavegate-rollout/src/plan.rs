@@ -173,12 +173,39 @@ pub struct OwnersSpec {
     /// Who asks for the rollout.
     #[serde(default)]
     pub requester: String,
-    /// Who may approve gated waves.
+    /// Who may approve gated waves: people, or groups at the identity provider written
+    /// `group:<name>` (anyone signed in with that group).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvers: Vec<String>,
     /// Who may call no-go (reject).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub no_go: Vec<String>,
+}
+
+/// Someone acting: their name and, when they signed in through the identity provider, their
+/// groups there.
+#[derive(Debug, Clone, Copy)]
+pub struct Person<'a> {
+    /// The principal's name.
+    pub name: &'a str,
+    /// Their groups (empty for a token).
+    pub groups: &'a [String],
+}
+
+impl<'a> Person<'a> {
+    /// Someone known by name only (a token's principal).
+    pub fn named(name: &'a str) -> Person<'a> {
+        Person { name, groups: &[] }
+    }
+
+    /// Whether `list` (approvers, no-go callers) names them, or one of their groups
+    /// (`group:<name>`).
+    pub fn listed_in(&self, list: &[String]) -> bool {
+        list.iter().any(|entry| match entry.strip_prefix("group:") {
+            Some(group) => self.groups.iter().any(|g| g == group),
+            None => entry == self.name,
+        })
+    }
 }
 
 /// A success metric (reported alongside guardrails; does not gate).

@@ -78,6 +78,7 @@ pub const TABLES: &[Table] = &[
             ("evaluate_only", Col::Int),
             ("expires_at", Col::NullText),
             ("roles", Col::NullText),
+            ("groups", Col::NullText),
         ],
         "id",
     ),
@@ -270,6 +271,7 @@ pub const COLUMNS_ADDED_LATER: &[(&str, &str)] = &[
     ("tokens", "evaluate_only"),
     ("tokens", "expires_at"),
     ("tokens", "roles"),
+    ("tokens", "groups"),
     ("aggregates", "source"),
     ("sketches", "source"),
 ];
@@ -286,7 +288,7 @@ fn added_later_value(table: &str, column: &str, row: &[Value]) -> Value {
         ("tokens", "evaluate_only") => json!(0),
         // As migration 0020 (SQLite) / 0013 (PostgreSQL): an admin token from before roles holds
         // `admin` in its environments (NULL says so).
-        ("tokens", "expires_at" | "roles") => Value::Null,
+        ("tokens", "expires_at" | "roles" | "groups") => Value::Null,
         // As migration 0018 (SQLite) / 0011 (PostgreSQL): counts from before contributions
         // were kept per token belong to no token.
         ("aggregates" | "sketches", "source") => json!(""),

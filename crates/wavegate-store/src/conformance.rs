@@ -67,6 +67,7 @@ fn admin_token(id: &str, hash: &str, principal: &str) -> NewToken {
         evaluate_only: false,
         expires_at: None,
         roles: vec![Grant { role: Role::Admin, environments: vec!["*".into()] }],
+        groups: Vec::new(),
     }
 }
 
@@ -189,6 +190,15 @@ pub async fn tokens(store: Arc<dyn Store>) {
     assert!(last(store.revoke_token("tok1", &change("admin", 5)).await));
     let read = store.token_by_hash(&editor.hash).await.unwrap().expect("live");
     assert_eq!(read.roles, editor.roles, "roles read back");
+    assert!(read.groups.is_empty());
+    let grouped = NewToken {
+        groups: vec!["cab".into(), "sre".into()],
+        expires_at: Some(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()),
+        ..admin_token("ses_g", &"e2".repeat(32), "gina@example.com")
+    };
+    store.create_token(&grouped, &change("gina@example.com", 5)).await.unwrap();
+    let session = store.token_by_hash(&grouped.hash).await.unwrap().expect("live");
+    assert_eq!(session.groups, ["cab", "sre"], "groups read back");
     assert!(read.holds(Role::Releaser, "staging") && !read.holds(Role::Releaser, "prod"));
     assert!(read.holds(Role::Viewer, "prod") && !read.admin_everywhere());
     assert!(store.token_by_hash(&t.hash).await.unwrap().is_some(), "still live");
@@ -239,7 +249,11 @@ pub async fn tokens(store: Arc<dyn Store>) {
     let (a, b) = tokio::join!(store.revoke_token("tok3", &at), store.revoke_token("tok4", &at));
     assert!(a.is_ok() != b.is_ok() && (last(a) || last(b)), "exactly one of the two is revoked");
     assert!(store.has_admin_token().await.unwrap());
-    assert_eq!(verify_chain(&*store).await, 11, "two entries more: the expiring token, the editor");
+    assert_eq!(
+        verify_chain(&*store).await,
+        12,
+        "three entries more: the expiring token, the editor, the session"
+    );
 }
 
 /// Environments append to the promotion order; duplicates conflict.
@@ -875,7 +889,7 @@ pub async fn older_backups_restore(source: Arc<dyn Store>, target: Arc<dyn Store
     let mut short = old.clone();
     short.tables.get_mut("tokens").unwrap()[0].pop();
     let e = target.import(&short).await.unwrap_err().to_string();
-    assert!(e.contains("tables.tokens[0]: 7 values, expected 12"), "{e}");
+    assert!(e.contains("tables.tokens[0]: 7 values, expected 13"), "{e}");
     assert!(target.adoption("ro_2", 0).await.unwrap().is_empty());
     // A table the format never had is still refused, and so is a missing original one.
     let mut broken = source.export().await.unwrap();

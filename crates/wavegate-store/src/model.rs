@@ -274,6 +274,9 @@ pub struct NewToken {
     /// An admin-kind token's roles, each within [`NewToken::environments`] (empty for the SDK
     /// kinds).
     pub roles: Vec<Grant>,
+    /// A signed-in person's groups at the identity provider (a session's; empty otherwise):
+    /// a plan's approver list may name a group (`group:cab`).
+    pub groups: Vec<String>,
 }
 
 /// A stored token (never its secret).
@@ -304,6 +307,8 @@ pub struct TokenRecord {
     /// Its roles ([`NewToken::roles`]); an admin token minted before roles existed holds
     /// `admin` in its environments.
     pub roles: Vec<Grant>,
+    /// Its person's groups ([`NewToken::groups`]).
+    pub groups: Vec<String>,
 }
 
 impl TokenRecord {

@@ -157,6 +157,10 @@ pub(crate) fn token(r: &AnyRow) -> StoreResult<TokenRecord> {
             .map(parse_ts)
             .transpose()?,
         roles,
+        groups: match r.try_get::<Option<String>, _>("groups")? {
+            Some(t) => from_text(&t, "token groups")?,
+            None => Vec::new(),
+        },
     })
 }
 

@@ -494,7 +494,7 @@ impl Store for SqlStore {
     async fn create_token(&self, token: &NewToken, change: &Change) -> StoreResult<TokenRecord> {
         let mut tx = self.db.begin().await?;
         sqlx::query(
-            "INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by, user_admin, evaluate_only, expires_at, roles) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by, user_admin, evaluate_only, expires_at, roles, groups) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&token.id)
         .bind(&token.hash)
@@ -507,6 +507,7 @@ impl Store for SqlStore {
         .bind(i64::from(token.evaluate_only))
         .bind(token.expires_at.map(ts))
         .bind(if token.kind == TokenKind::Admin { Some(to_text(&token.roles)?) } else { None })
+        .bind(if token.groups.is_empty() { None } else { Some(to_text(&token.groups)?) })
         .execute(&mut *tx)
         .await?;
         let mut details = json!({"kind": token.kind.as_str(), "environments": token.environments, "principal": token.principal});
@@ -521,6 +522,9 @@ impl Store for SqlStore {
         }
         if token.kind == TokenKind::Admin {
             details["roles"] = json!(token.roles);
+        }
+        if !token.groups.is_empty() {
+            details["groups"] = json!(token.groups);
         }
         append_audit(&mut tx, change, "token.create", format!("token:{}", token.id), details)
             .await?;
@@ -538,6 +542,7 @@ impl Store for SqlStore {
             evaluate_only: token.evaluate_only,
             expires_at: token.expires_at.map(|e| parse_ts(&ts(e))).transpose()?,
             roles: if token.kind == TokenKind::Admin { token.roles.clone() } else { Vec::new() },
+            groups: token.groups.clone(),
         })
     }
 

@@ -92,6 +92,7 @@ pub fn from_secret(
         evaluate_only: false,
         expires_at: None,
         roles,
+        groups: Vec::new(),
     };
     Minted { secret, record }
 }

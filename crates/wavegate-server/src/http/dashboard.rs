@@ -95,6 +95,7 @@ async fn whoami(p: Principal, headers: axum::http::HeaderMap) -> Json<Whoami> {
         expires_at: t.expires_at.map(crate::http::convert::millis),
         roles: t.roles.iter().map(IntoApi::into_api).collect(),
         signed_in,
+        groups: t.groups.clone(),
         csrf,
     })
 }

@@ -545,7 +545,8 @@ async fn rollout_command(
         )
         .await?;
     }
-    let actor = rollouts::Actor::person(p.name(), reason);
+    let actor =
+        rollouts::Actor { groups: &p.0.groups, ..rollouts::Actor::person(p.name(), reason) };
     let (row, next) = rollouts::command(&state, &id, &cmd, &actor).await?;
     Ok(Json(rollout_view(&row, &next)))
 }

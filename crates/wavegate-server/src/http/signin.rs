@@ -121,6 +121,7 @@ struct CliPending {
 struct CliCode {
     principal: String,
     roles: Vec<Grant>,
+    groups: Vec<String>,
     challenge: String,
     via: String,
 }
@@ -273,13 +274,15 @@ async fn callback(
     let clear = cookie(&state, LOGIN_COOKIE, "", "/auth", 0);
     match pending.cli {
         None => {
-            let (secret, _) = open_session(&state, p, &principal, roles, "dashboard").await?;
+            let (secret, _) =
+                open_session(&state, p, &principal, roles, groups, "dashboard").await?;
             let ttl = p.config.session_ttl.num_seconds();
             let session = cookie(&state, SESSION_COOKIE, &secret, "/", ttl);
             Ok(redirect(&pending.return_to, vec![clear, session]))
         }
         Some(cli) => {
-            let code = CliCode { principal, roles, challenge: cli.challenge, via: "cli".into() };
+            let code =
+                CliCode { principal, roles, groups, challenge: cli.challenge, via: "cli".into() };
             let sealed =
                 oidc::seal(&p.config, &code, now + chrono::Duration::seconds(CLI_CODE_SECONDS));
             let query = form_urlencoded::Serializer::new(String::new())
@@ -298,6 +301,7 @@ async fn open_session(
     p: &Provider,
     principal: &str,
     roles: Vec<Grant>,
+    groups: Vec<String>,
     via: &str,
 ) -> ApiResult<(String, wavegate_store::TokenRecord)> {
     let mut envs: Vec<String> = Vec::new();
@@ -314,6 +318,7 @@ async fn open_session(
     let mut minted = mint(TokenKind::Admin, envs, principal.to_owned());
     minted.record.id = minted.record.id.replacen("tok_", "ses_", 1);
     minted.record.roles = roles;
+    minted.record.groups = groups;
     minted.record.expires_at = Some(state.clock.now() + p.config.session_ttl);
     let why = format!("signed in through {} ({via})", p.config.issuer);
     let record =
@@ -339,7 +344,8 @@ async fn cli_token(
     if oidc::challenge(&body.verifier) != code.challenge {
         return Err(ApiError::unauthorized("the verifier does not match the sign-in's challenge"));
     }
-    let (secret, record) = open_session(&state, p, &code.principal, code.roles, &code.via).await?;
+    let (secret, record) =
+        open_session(&state, p, &code.principal, code.roles, code.groups, &code.via).await?;
     Ok((
         StatusCode::CREATED,
         Json(CliSession {

@@ -86,6 +86,8 @@ async fn create_token(
             }
             name
         }
+        // With an identity provider a person's own admin token acts as them.
+        None if state.access.oidc.is_some() && kind == TokenKind::Admin => p.name().to_owned(),
         None => format!("{}-{}", p.name(), kind.as_str()),
     };
     // The caller's own name, or its default SDK names (`<me>-<kind>`), need no user
@@ -98,7 +100,11 @@ async fn create_token(
             "only an admin token may hold user administration",
         ));
     }
-    if (!own || body.user_admin) && !p.0.user_admin {
+    // A signed-in admin for every environment administers users (service accounts: people are
+    // the identity provider's).
+    let user_admin = p.0.user_admin
+        || (state.access.oidc.is_some() && p.0.id.starts_with("ses_") && p.0.admin_everywhere());
+    if (!own || body.user_admin) && !user_admin {
         let what = if own {
             "granting user administration".to_owned()
         } else {
@@ -110,6 +116,19 @@ async fn create_token(
              own {}-{} token",
             p.name(),
             kind.as_str()
+        )));
+    }
+    // With an identity provider, people are who it says: nobody mints a person's token in their
+    // name (they sign in and mint their own); automation gets a service account, `svc:<name>`.
+    if state.access.oidc.is_some()
+        && kind == TokenKind::Admin
+        && principal != p.name()
+        && !principal.starts_with("svc:")
+    {
+        return Err(ApiError::forbidden(format!(
+            "people sign in through the identity provider here, so a token in {principal:?}'s \
+             name is theirs to mint after signing in; a token for automation is a service \
+             account: name it svc:<name>"
         )));
     }
     if ["system", "controller", "automatic"].contains(&principal.as_str()) {

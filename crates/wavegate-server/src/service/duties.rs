@@ -68,7 +68,8 @@ pub async fn require_may_vouch(
         started,
         applied: author.as_deref().map(|a| (a, version)),
     };
-    if let Some(c) = wavegate_rollout::duties::conflict(what, &parties, &token.principal) {
+    let who = wavegate_rollout::plan::Person { name: &token.principal, groups: &token.groups };
+    if let Some(c) = wavegate_rollout::duties::conflict_for(what, &parties, &who) {
         return Err(ServiceError::Forbidden(c.message));
     }
     let tokens = state.store.tokens().await?;
@@ -102,6 +103,7 @@ mod tests {
             evaluate_only: false,
             expires_at: None,
             roles: Vec::new(),
+            groups: Vec::new(),
         }
     }
 

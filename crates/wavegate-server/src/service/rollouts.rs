@@ -35,16 +35,18 @@ pub struct Actor<'a> {
     pub reason: Option<String>,
     /// The controller's leader epoch, for fencing.
     pub leader_epoch: Option<i64>,
+    /// A signed-in person's groups (a plan's approvers may name one).
+    pub groups: &'a [String],
 }
 
 impl<'a> Actor<'a> {
     /// A person (or the scheduler) acting with `reason`.
     pub fn person(name: &'a str, reason: Option<String>) -> Actor<'a> {
-        Actor { name, reason, leader_epoch: None }
+        Actor { name, reason, leader_epoch: None, groups: &[] }
     }
     /// The controller, as the leader of `leader_epoch` (None: unfenced, single process).
     pub fn controller(leader_epoch: Option<i64>) -> Actor<'static> {
-        Actor { name: "controller", reason: None, leader_epoch }
+        Actor { name: "controller", reason: None, leader_epoch, groups: &[] }
     }
 }
 
@@ -162,7 +164,8 @@ pub async fn command(
     let (row, _) = get(state, id).await?;
     let now = state.clock.now();
     let decided = decide_and_persist(state, row, actor, |r| {
-        machine::command(r, now, cmd, actor.name, actor.reason.as_deref()).map(Some).map_err(|e| {
+        let who = wavegate_rollout::plan::Person { name: actor.name, groups: actor.groups };
+        machine::command_by(r, now, cmd, &who, actor.reason.as_deref()).map(Some).map_err(|e| {
             match e {
                 machine::CommandError::NotAllowed(m) => ServiceError::Forbidden(m),
                 other => ServiceError::conflict(other.to_string()),

@@ -75,3 +75,100 @@ async fn a_session_cookie_reads_changes_only_with_its_csrf_token_and_ends_when_i
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
     assert!(r.body["message"].as_str().unwrap().contains("sign-in has ended"), "{:?}", r.body);
 }
+
+/// `app` with sign-in through an identity provider configured (none is contacted here).
+fn with_provider(app: &mut TestApp) {
+    let config = wavegate_server::oidc::OidcConfig {
+        issuer: "https://idp.example".into(),
+        client_id: "wavegate".into(),
+        client_secret: "s3cret".into(),
+        public_url: "https://wavegate.example".into(),
+        groups_claim: "groups".into(),
+        name_claim: "email".into(),
+        role_map: vec![wavegate_server::oidc::parse_role_mapping("cab=approver").unwrap()],
+        session_ttl: chrono::Duration::hours(8),
+        skew_secs: 60,
+        scopes: vec![],
+    };
+    app.state.access = std::sync::Arc::new(wavegate_server::access::Access {
+        oidc: Some(std::sync::Arc::new(wavegate_server::oidc::Provider::new(config))),
+        ..Default::default()
+    });
+    app.router = wavegate_server::app(app.state.clone());
+}
+
+async fn bearer(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: serde_json::Value,
+) -> crate::support::Reply {
+    app.call(method, path, Some(token), Some(body)).await
+}
+
+#[tokio::test]
+async fn with_an_identity_provider_nobody_mints_a_person_and_approver_lists_name_groups() {
+    let mut app = spawn_app().await;
+    with_provider(&mut app);
+    let all = |role| vec![Grant { role, environments: vec!["*".into()] }];
+
+    // Not even the bootstrap admin mints a token in a person's name; a service account, yes.
+    let alice = json!({"kind": "admin", "environments": ["*"], "principal": "alice@example.com"});
+    let r = app.mint(ADMIN, alice).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("svc:<name>"), "{:?}", r.body);
+    let svc = json!({"kind": "admin", "environments": ["prod"], "principal": "svc:deployer",
+        "roles": [{"role": "releaser"}]});
+    assert_eq!(app.mint(ADMIN, svc).await.status, StatusCode::CREATED);
+    // A signed-in admin for every environment makes service accounts; an editor does not, and
+    // an editor's own token acts as them.
+    let sam = session(&app, "sam@example.com", all(Role::Admin), 8).await;
+    let ci = json!({"kind": "admin", "environments": ["*"], "principal": "svc:ci", "roles": [{"role": "editor"}]});
+    assert_eq!(
+        bearer(&app, &sam, Method::POST, "/api/v1/tokens", ci.clone()).await.status,
+        StatusCode::CREATED
+    );
+    let erin = session(&app, "erin@example.com", all(Role::Editor), 8).await;
+    let r = bearer(&app, &erin, Method::POST, "/api/v1/tokens", ci).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    let own =
+        json!({"kind": "admin", "environments": ["prod"], "expires_at": "2030-01-01T00:00:00Z"});
+    let r = bearer(&app, &erin, Method::POST, "/api/v1/tokens", own).await;
+    assert_eq!(
+        (r.status, r.body["principal"].as_str()),
+        (StatusCode::CREATED, Some("erin@example.com"))
+    );
+
+    // A plan approved by the change board's group: a member approves, another approver not.
+    app.apply_yaml(&wavegate_testkit::fixtures::on_off(&["checkout"])).await;
+    let plan = wavegate_testkit::fixtures::Plan::new("p", "checkout")
+        .owners("{ requester: rita, approvers: [group:cab] }")
+        .waves(&["{ exposure: 20%, promotion: approval }", "{ exposure: 100% }"]);
+    assert_eq!(app.post_plan(&plan.to_string()).await.status, StatusCode::CREATED);
+    let id = app.start("p").await;
+    let (mut minted, mut outsider) = (Vec::new(), Vec::new());
+    for (name, groups, into) in [
+        ("cora@example.com", vec!["cab".to_owned()], &mut minted),
+        ("otto@example.com", vec![], &mut outsider),
+    ] {
+        let mut m = mint(TokenKind::Admin, vec!["*".into()], name.into());
+        m.record.id = m.record.id.replacen("tok_", "ses_", 1);
+        m.record.roles = all(Role::Approver);
+        m.record.groups = groups;
+        m.record.expires_at = Some(app.state.clock.now() + chrono::Duration::hours(1));
+        app.state.store.create_token(&m.record, &app.state.change(name, None)).await.unwrap();
+        into.push(m.secret);
+    }
+    app.state.tokens.clear();
+    let approve = format!("/api/v1/rollouts/{id}/approve");
+    let r = bearer(&app, &outsider[0], Method::POST, &approve, json!({})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("not an approver"), "{:?}", r.body);
+    let who = bearer(&app, &minted[0], Method::GET, "/api/v1/whoami", json!(null)).await;
+    assert_eq!(who.body["groups"], json!(["cab"]));
+    let r = bearer(&app, &minted[0], Method::POST, &approve, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.tick().await;
+    assert_eq!(app.rollout(&id).await["wave"], 2, "the group member's approval promoted it");
+}
