@@ -34,6 +34,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod changes;
 pub mod environments;
 pub mod error;
 pub mod events;

@@ -9,6 +9,7 @@
 pub mod adoption;
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod conceal;
 pub mod config;
 pub mod convert;

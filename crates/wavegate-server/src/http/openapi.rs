@@ -165,6 +165,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(config::router())
         .merge(tokens::router())
         .merge(signin::router())
+        .merge(changes::router())
         .merge(audit::router())
         .merge(rollouts::router())
         .merge(events::router())

@@ -289,6 +289,15 @@ impl<'a> AuditReader<'a> {
                 self.plan(key, version).await?
             }
             "setting" if key == crate::service::freeze::KEY => Concerns::Everyone,
+            "setting" if key == crate::service::changes::PROTECTION => Concerns::Everyone,
+            "setting" if key.starts_with(crate::service::changes::PREFIX) => {
+                match details.get("environments").and_then(Value::as_array) {
+                    Some(envs) => Concerns::Environments(
+                        envs.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+                    ),
+                    None => Concerns::AllEnvironments,
+                }
+            }
             "setting" => match key.strip_prefix(crate::service::schedules::PREFIX) {
                 Some(plan) => match details.get("environment").and_then(Value::as_str) {
                     Some(env) => Concerns::Environments(vec![env.to_owned()]),

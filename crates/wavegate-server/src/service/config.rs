@@ -134,6 +134,18 @@ pub async fn write(
     actor: &str,
     reason: Option<String>,
 ) -> ServiceResult<Vec<PutOutcome>> {
+    crate::service::changes::refuse_protected(state, &puts).await?;
+    write_reviewed(state, puts, actor, reason).await
+}
+
+/// [`write`] without the protected-environment check: a reviewed change request's content
+/// ([`crate::service::changes`]).
+pub async fn write_reviewed(
+    state: &AppState,
+    puts: Vec<Put>,
+    actor: &str,
+    reason: Option<String>,
+) -> ServiceResult<Vec<PutOutcome>> {
     if puts.iter().any(|w| w.kind == Kind::Flag) {
         check_prerequisites(state, &puts).await?;
     }

@@ -8,6 +8,7 @@
 //!
 //! Services speak [`ServiceError`]; only the HTTP layer turns it into an `ApiError`.
 
+pub mod changes;
 pub mod config;
 pub mod duties;
 pub mod events;

@@ -132,6 +132,7 @@ pub async fn apply(state: &AppState, plan: &PlanSpec, change: &Change) -> Servic
         action: None,
         details: json!({}),
     };
+    crate::service::changes::refuse_protected(state, std::slice::from_ref(&put)).await?;
     let out = state.store.apply(&[put], change).await?;
     Ok(Applied { name: plan.name.clone(), version: out[0].version, changed: out[0].changed })
 }

@@ -282,6 +282,17 @@ fn rows() -> Vec<Row> {
         DELETE "/api/v1/schedules/{plan}"         "200 200 403 403 403 200 403 403 403 403 403 401 401" =>
             |c| delete(format!("/api/v1/schedules/sched-{}", c.t));
 
+        // ---------- change requests (no environment is protected until the serial rows) ----------
+        GET "/api/v1/changes"                     "200 200 - 200 200 200 200 403 - 403 - 401 401" => |_| get("/api/v1/changes");
+        POST "/api/v1/changes"            "201 201 403 403 201 403 403 403 403 403 403 401 401" =>
+            |c| post("/api/v1/changes", json!({"description": "matrix",
+                "flags": {format!("crf-{}", c.t): flag_off_in(c.env)}}));
+        GET "/api/v1/changes/{id}"        "200 200 403 200 200 200 200 403 403 403 403 401 401" =>
+            |c| get(format!("/api/v1/changes/{}", c.fx.changes[c.env]));
+        POST "/api/v1/changes/{id}/{action}" "200 200 403 403 200 200 200 403 403 403 403 401 401" =>
+            |c| post(format!("/api/v1/changes/{}/comment", c.fx.changes[c.env]), json!({"text": c.t}));
+        GET "/api/v1/protection"                  "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/protection");
+
         // ---------- notifications ----------
         GET "/api/v1/notifications/targets"               "200 403 - 403 403 403 403 403 - 403 - 401 401" => |_| get("/api/v1/notifications/targets");
         GET "/api/v1/notifications/targets/{name}"        "200 403 - 403 403 403 403 403 - 403 - 401 401" => |_| get("/api/v1/notifications/targets/tgt");
@@ -343,6 +354,10 @@ fn serial_rows() -> Vec<Row> {
     rows! {
         PUT "/api/v1/freeze"    "200 403 - 403 403 403 403 403 - 403 - 401 401" => |_| put("/api/v1/freeze", json!({"reason": "matrix"}));
         DELETE "/api/v1/freeze" "200 403 - 403 403 403 403 403 - 403 - 401 401" => |_| delete("/api/v1/freeze");
+        PUT "/api/v1/environments/{name}/protection"    "200 403 - 403 403 403 403 403 - 403 - 401 401" =>
+            |_| put("/api/v1/environments/prod/protection", json!({"approvals": 1}));
+        DELETE "/api/v1/environments/{name}/protection" "200 403 - 403 403 403 403 403 - 403 - 401 401" =>
+            |_| delete("/api/v1/environments/prod/protection");
     }
 }
 
@@ -368,6 +383,8 @@ struct Fixtures {
     commanded: BTreeMap<&'static str, String>,
     /// Per tag: a token for the cell to revoke.
     victims: BTreeMap<&'static str, String>,
+    /// A change request per environment (changing `pf-<env>` there).
+    changes: BTreeMap<&'static str, String>,
 }
 
 /// The environment a column touches.
@@ -422,7 +439,7 @@ impl Fixtures {
         }
         segments.insert("seg".into(), json!({"keys": ["u1"]}));
         for (_, t, _) in COLUMNS {
-            for prefix in ["put", "rev", "arch", "unarch", "app", "sf", "cf"] {
+            for prefix in ["put", "rev", "arch", "unarch", "app", "sf", "cf", "crf"] {
                 flags.insert(format!("{prefix}-{t}"), flag("off"));
             }
             for prefix in ["srev", "sarch", "sunarch"] {
@@ -489,6 +506,13 @@ impl Fixtures {
         }
         let target = json!({"audience": "manager", "url": "http://127.0.0.1:9/hook"});
         ok(app, Method::PUT, "/api/v1/notifications/targets/tgt", Some(target)).await;
+        let mut changes = BTreeMap::new();
+        for env in ["prod", "staging"] {
+            let cr = json!({"description": "matrix fixture",
+                "flags": {format!("pf-{env}"): flag_off_in(env)}});
+            let r = ok(app, Method::POST, "/api/v1/changes", Some(cr)).await;
+            changes.insert(env, r["id"].as_str().unwrap().to_owned());
+        }
 
         let admin = Some(ADMIN.to_owned());
         let tokens = [
@@ -506,7 +530,7 @@ impl Fixtures {
             Some(revoked),
             None,
         ];
-        Fixtures { tokens, plans, rollouts, commanded, victims }
+        Fixtures { tokens, plans, rollouts, commanded, victims, changes }
     }
 }
 

@@ -4,6 +4,7 @@ mod admin;
 mod adoption;
 mod authz;
 mod batching_sim;
+mod changes;
 mod checks;
 mod contention;
 mod duties;

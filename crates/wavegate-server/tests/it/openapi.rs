@@ -934,6 +934,37 @@ async fn every_answer_is_documented_and_fits_its_schema() {
         p.with(method, path, &on_dev, b"{}").await.is(S::FORBIDDEN);
     }
 
+    // ---------- change requests and protected environments ----------
+    p.get("/api/v1/protection", ADMIN).await.is(S::OK);
+    let protect = "/api/v1/environments/prod/protection";
+    let one = json!({"approvals": 1});
+    p.put("/api/v1/environments/nowhere/protection", ADMIN, one.clone()).await.is(S::NOT_FOUND);
+    p.put(protect, ADMIN, json!({"approvals": 11})).await.is(S::UNPROCESSABLE_ENTITY);
+    p.put(protect, ADMIN, json!({"approvals": "x"})).await.is(S::BAD_REQUEST);
+    p.put(protect, &dev_admin, one.clone()).await.is(S::FORBIDDEN);
+    p.put(protect, ADMIN, one).await.is(S::OK);
+    let mut spec = p.get("/api/v1/flags/banner-color", ADMIN).await.is(S::OK).body["spec"].clone();
+    spec["description"] = json!("reviewed");
+    p.put("/api/v1/flags/banner-color", ADMIN, spec.clone()).await.is(S::CONFLICT);
+    p.post("/api/v1/changes", ADMIN, json!({"description": " "})).await.is(S::UNPROCESSABLE_ENTITY);
+    p.post("/api/v1/changes", ADMIN, json!({"description": "x", "y": 1})).await.is(S::BAD_REQUEST);
+    let change = json!({"description": "reviewed copy", "flags": {"banner-color": spec}});
+    p.post("/api/v1/changes", &dev_admin, change.clone()).await.is(S::FORBIDDEN);
+    let cr = p.post("/api/v1/changes", ADMIN, change).await.is(S::CREATED).body;
+    let act = |a: &str| format!("/api/v1/changes/{}/{a}", cr["id"].as_str().unwrap());
+    p.get("/api/v1/changes", ADMIN).await.is(S::OK);
+    p.get(&format!("/api/v1/changes/{}", cr["id"].as_str().unwrap()), ADMIN).await.is(S::OK);
+    p.get("/api/v1/changes/cr_nope", ADMIN).await.is(S::NOT_FOUND);
+    p.post(&act("approve"), ADMIN, json!({})).await.is(S::FORBIDDEN);
+    p.post(&act("dance"), ADMIN, json!({})).await.is(S::NOT_FOUND);
+    p.post(&act("comment"), ADMIN, json!({})).await.is(S::UNPROCESSABLE_ENTITY);
+    p.post(&act("comment"), ADMIN, json!({"x": 1})).await.is(S::BAD_REQUEST);
+    p.post(&act("apply"), ADMIN, json!({})).await.is(S::CONFLICT);
+    p.post(&act("comment"), ADMIN, json!({"text": "looks right"})).await.is(S::OK);
+    p.delete("/api/v1/environments/nowhere/protection", ADMIN).await.is(S::NOT_FOUND);
+    p.delete(protect, &dev_admin).await.is(S::FORBIDDEN);
+    p.delete(protect, ADMIN).await.is(S::OK);
+
     // ---------- what every operation refuses alike ----------
     // No token.
     // (Sign-in's own routes, but sign-out, take no token; they are tested with a provider in
