@@ -48,10 +48,17 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
-    /// List and create environments.
+    /// List, create and protect environments.
     Env {
         #[command(subcommand)]
         command: EnvCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Change requests for protected environments: propose, review, apply; emergencies.
+    Change {
+        #[command(subcommand)]
+        command: ChangeCommand,
         #[command(flatten)]
         remote: Remote,
     },
@@ -996,6 +1003,98 @@ pub enum EnvCommand {
     Create {
         /// Its name.
         name: String,
+    },
+    /// Protect an environment: its flags, segments and plans then change only through
+    /// reviewed change requests (`wavegate change`) or a declared emergency.
+    Protect {
+        /// The environment.
+        name: String,
+        /// Approvals (distinct people, never the author) each change there needs.
+        #[arg(long, default_value_t = 1)]
+        approvals: u32,
+    },
+    /// Lift an environment's protection.
+    Unprotect {
+        /// The environment.
+        name: String,
+    },
+}
+
+/// `wavegate change …`.
+#[derive(Debug, Subcommand)]
+pub enum ChangeCommand {
+    /// Propose a change for review: flags and segments from a flag file, plans from plan files.
+    Propose {
+        /// A flag file (`flags:` and `segments:`, as `flag apply` takes).
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
+        /// A plan file; repeat for more.
+        #[arg(long = "plan")]
+        plans: Vec<PathBuf>,
+        /// What it does and why (reviewers read it).
+        #[arg(long)]
+        description: String,
+        /// The change record's id in the change board's system (e.g. CHG-1042).
+        #[arg(long)]
+        record: Option<String>,
+        /// Declare an emergency, with its reason: applied at once (releasers only), marked, and
+        /// open until an approver records the post-incident review.
+        #[arg(long, value_name = "REASON")]
+        emergency: Option<String>,
+    },
+    /// List change requests (newest first).
+    List {
+        /// Only those in this state: open, approved, applied, rejected, withdrawn, or
+        /// awaiting_review (emergencies without their review).
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Show one change request.
+    Show {
+        /// Its id (`cr_…`).
+        id: String,
+    },
+    /// Approve it (not your own).
+    Approve {
+        /// Its id.
+        id: String,
+    },
+    /// Reject it, saying why.
+    Reject {
+        /// Its id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Comment on it.
+    Comment {
+        /// Its id.
+        id: String,
+        /// The comment.
+        #[arg(long)]
+        text: String,
+    },
+    /// Apply it once approved (its author, or an admin); refused if anything it touches moved.
+    Apply {
+        /// Its id.
+        id: String,
+    },
+    /// Withdraw your own change request.
+    Withdraw {
+        /// Its id.
+        id: String,
+    },
+    /// Record an emergency change's post-incident review (an approver, not its author).
+    Review {
+        /// Its id.
+        id: String,
+        /// Where the post-mortem lives.
+        #[arg(long)]
+        link: String,
+        /// What it concluded.
+        #[arg(long)]
+        summary: String,
     },
 }
 

@@ -1,12 +1,13 @@
-//! `wavegate env list|create`.
+//! `wavegate env list|create|protect|unprotect`.
 
 use std::process::ExitCode;
 
 use reqwest::Method;
+use wavegate_api::changes::{Protection, Protections};
 use wavegate_api::environments::{Environment, NewEnvironment};
 
 use crate::cli::{EnvCommand, Remote};
-use crate::client::Client;
+use crate::client::{Client, enc};
 use crate::output::{Column, Table, answer};
 
 /// Runs `wavegate env …`.
@@ -21,6 +22,20 @@ pub async fn run(cmd: EnvCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
                     table.row([e.position.to_string(), e.name.clone()]);
                 }
                 table.print();
+            });
+        }
+        EnvCommand::Protect { name, approvals } => {
+            let path = format!("/api/v1/environments/{}/protection", enc(&name));
+            let rb = c.request(Method::PUT, &path).json(&Protection { approvals });
+            answer(remote.json, &c.call::<Protections>(rb).await?, |_| {
+                println!("{name} is protected: changes there need {approvals} approval(s).")
+            });
+        }
+        EnvCommand::Unprotect { name } => {
+            let path = format!("/api/v1/environments/{}/protection", enc(&name));
+            let rb = c.request(Method::DELETE, &path);
+            answer(remote.json, &c.call::<Protections>(rb).await?, |_| {
+                println!("{name} is no longer protected.")
             });
         }
         EnvCommand::Create { name } => {

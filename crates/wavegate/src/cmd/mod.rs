@@ -6,6 +6,7 @@
 mod audit;
 mod backup;
 mod calendar;
+mod change;
 mod drill;
 mod env;
 mod eval;
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token { command, remote } => token::run(command, &remote).await,
         Command::Flag { command, remote } => flag::run(command, &remote).await,
         Command::Env { command, remote } => env::run(command, &remote).await,
+        Command::Change { command, remote } => change::run(command, &remote).await,
         Command::Eval(args) => eval::run(args).await,
         Command::Plan { command, remote } => plan::run(command, &remote).await,
         Command::Rollout { command, remote } => rollout::run(command, &remote).await,

@@ -615,3 +615,106 @@ fn report_adoption_by_cohort() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("window"), "{}", stderr(&bad));
 }
+
+/// Issue 19, items 4–5: a protected environment through the CLI — a direct apply refused, a
+/// change proposed, approved by someone else, applied; an emergency applied at once and
+/// reviewed afterwards.
+#[test]
+fn change_requests_and_emergencies_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("w.db"), Some(ADMIN));
+    let url = server.url.as_str();
+    apply(url, dir.path(), "flag", "flags.yaml", &on_off(&["checkout"]));
+    let person = |name: &str, role: &str| {
+        let t = cli_json(
+            url,
+            ADMIN,
+            &[
+                "token",
+                "create",
+                "--kind",
+                "admin",
+                "--env",
+                "*",
+                "--principal",
+                name,
+                "--role",
+                role,
+            ],
+        );
+        t["token"].as_str().unwrap().to_owned()
+    };
+    let (erin, abe, rita) =
+        (person("erin", "editor"), person("abe", "approver"), person("rita", "releaser"));
+    let o = cli(url, Some(ADMIN), &["env", "protect", "prod", "--approvals", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("prod is protected: changes there need 1 approval(s)."),
+        "{}",
+        stdout(&o)
+    );
+
+    let off = on_off(&["checkout"]).replace("enabled: true", "enabled: false");
+    let file = write(dir.path(), "off.yaml", &off);
+    let f = file.to_str().unwrap();
+    let o = cli(url, Some(&erin), &["flag", "apply", "-f", f]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("prod is protected: propose this as a change request"),
+        "{}",
+        stderr(&o)
+    );
+
+    let cr = cli_json(
+        url,
+        &erin,
+        &["change", "propose", "-f", f, "--description", "checkout off", "--record", "CHG-7"],
+    );
+    let id = cr["id"].as_str().unwrap();
+    assert_eq!((cr["state"].as_str(), cr["record"].as_str()), (Some("open"), Some("CHG-7")));
+    let o = cli(url, Some(&erin), &["change", "approve", id]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("rule \"change-author\""), "{}", stderr(&o));
+    let shown = cli(url, Some(&abe), &["change", "approve", id]);
+    assert!(stdout(&shown).contains("approvals: 1 of 1 (abe)"), "{}", stdout(&shown));
+    let applied = cli_json(url, &erin, &["change", "apply", id]);
+    assert_eq!(applied["state"], "applied");
+    let flag = cli_json(url, ADMIN, &["flag", "get", "checkout"]);
+    assert_eq!(flag["spec"]["environments"]["prod"]["enabled"], false);
+
+    // An emergency: applied at once, listed as awaiting its review until an approver records it.
+    let on = write(dir.path(), "on.yaml", &on_off(&["checkout"]));
+    let hot = cli_json(
+        url,
+        &rita,
+        &[
+            "change",
+            "propose",
+            "-f",
+            on.to_str().unwrap(),
+            "--description",
+            "back on",
+            "--emergency",
+            "INC-9 checkout down",
+        ],
+    );
+    let hot_id = hot["id"].as_str().unwrap();
+    assert_eq!(
+        (hot["state"].as_str(), hot["awaiting_review"].as_bool()),
+        (Some("applied"), Some(true))
+    );
+    let due = cli(url, Some(&abe), &["change", "list", "--state", "awaiting_review"]);
+    assert!(
+        stdout(&due).contains(hot_id) && stdout(&due).contains("review due"),
+        "{}",
+        stdout(&due)
+    );
+    let reviewed = cli_json(
+        url,
+        &abe,
+        &["change", "review", hot_id, "--link", "https://wiki/pm/9", "--summary", "bad deploy"],
+    );
+    assert_eq!(reviewed["awaiting_review"], false);
+    let o = cli(url, Some(ADMIN), &["env", "unprotect", "prod"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
