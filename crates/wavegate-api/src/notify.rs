@@ -52,6 +52,10 @@ pub enum NotifyEvent {
     Completed,
     /// Held clean at 100% for the settle time: the flag can be removed from code.
     Stale,
+    /// A change request for a protected environment awaits its reviewers.
+    ChangeProposed,
+    /// An emergency change was applied without review; its post-incident review is due.
+    Emergency,
     /// A signed checkpoint of the audit chain's head (`serve --checkpoint-key`): kept outside
     /// the database, it lets `wavegate audit verify --checkpoints` detect a log cut short or
     /// rewritten. Only targets that name it hear of it.
@@ -61,7 +65,7 @@ pub enum NotifyEvent {
 impl NotifyEvent {
     /// Every rollout event, in the order of a rollout's life (a target hears all of them by
     /// default; `Checkpoint` only when it names it).
-    pub const ALL: [NotifyEvent; 7] = [
+    pub const ALL: [NotifyEvent; 9] = [
         NotifyEvent::ApprovalRequested,
         NotifyEvent::Promoted,
         NotifyEvent::Paused,
@@ -69,6 +73,8 @@ impl NotifyEvent {
         NotifyEvent::Escalated,
         NotifyEvent::Completed,
         NotifyEvent::Stale,
+        NotifyEvent::ChangeProposed,
+        NotifyEvent::Emergency,
     ];
 
     /// Its name in the API and in templates.
@@ -81,6 +87,8 @@ impl NotifyEvent {
             NotifyEvent::Escalated => "escalated",
             NotifyEvent::Completed => "completed",
             NotifyEvent::Stale => "stale",
+            NotifyEvent::ChangeProposed => "change_proposed",
+            NotifyEvent::Emergency => "emergency",
             NotifyEvent::Checkpoint => "checkpoint",
         }
     }

@@ -224,6 +224,16 @@ pub async fn propose(
     let mut environments = BTreeSet::new();
     for put in &mut puts {
         let envs = environments_of(state, put).await?;
+        if envs.is_empty() {
+            return Err(ServiceError::invalid(
+                format!("{}s.{}", put.kind.as_str(), put.key),
+                format!(
+                    "{} {:?} would not change: it is the current version",
+                    put.kind.as_str(),
+                    put.key
+                ),
+            ));
+        }
         let base = state.head(put.kind, &put.key).await?.map_or(0, |h| h.version);
         put.expected_version = Some(base);
         environments.extend(envs.iter().cloned());

@@ -223,7 +223,7 @@ async fn targets_are_validated_audited_and_need_a_global_admin() {
     let r = put(json!({"audience": "manager", "url": "https://hooks.example.com/services/SECRET"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(r.body["events"].as_array().unwrap().len(), 7, "all events by default");
+    assert_eq!(r.body["events"].as_array().unwrap().len(), 9, "all events by default");
     let r = put(json!({"audience": "manager", "url": "https://hooks.example.com/services/SECRET"}))
         .await;
     assert_eq!(r.status, StatusCode::OK);
@@ -374,4 +374,59 @@ async fn checkpoints_go_to_the_targets_that_ask_for_them() {
     assert!(all.lock().await.iter().all(|(e, _)| e != "checkpoint"));
     let log = deliveries(&app, "?target=auditors").await;
     assert!(log.iter().any(|d| d["event"] == "checkpoint"), "{log:?}");
+}
+
+/// Issue 19, items 4–5: reviewers hear of a change request for a protected environment, and the
+/// on-call of an emergency change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviewers_hear_of_change_requests_and_on_call_of_emergencies() {
+    let app = spawn_app().await;
+    let (mgr_url, mgr) = receiver(0, false).await;
+    let (pager_url, pager) = receiver(0, false).await;
+    for (name, audience, url) in [("cab", "manager", &mgr_url), ("pager", "on-call", &pager_url)] {
+        let body = json!({"audience": audience, "url": url, "environments": ["prod"]});
+        let r = app
+            .admin(Method::PUT, &format!("/api/v1/notifications/targets/{name}"), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    app.apply_yaml(&on_off(&["checkout"])).await;
+    let r = app
+        .admin(Method::PUT, "/api/v1/environments/prod/protection", Some(json!({"approvals": 1})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let _stop = notifier(&app, Duration::from_secs(5));
+
+    let flag = json!({"variants": {"on": true, "off": false}, "default": "off",
+                      "environments": {"prod": {"enabled": false}}});
+    let change =
+        json!({"description": "checkout off", "record": "CHG-9", "flags": {"checkout": flag}});
+    let r = app.admin(Method::POST, "/api/v1/changes", Some(change)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    until("the reviewers' notice", WAIT, || async { !mgr.lock().await.is_empty() }).await;
+    let (event, body) = mgr.lock().await[0].clone();
+    assert_eq!(event, "change_proposed");
+    let text = body["text"].as_str().unwrap();
+    assert!(text.starts_with(&format!("Review needed: change request {id} by admin for prod: checkout off (1 approval(s), record CHG-9)")), "{text}");
+
+    let mut hot = flag.clone();
+    hot["description"] = json!("hotfix");
+    let emergency = json!({"description": "back on", "flags": {"checkout": hot}, "emergency": "INC-4 checkout down"});
+    let r = app.admin(Method::POST, "/api/v1/changes", Some(emergency)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let hot_id = r.body["id"].as_str().unwrap().to_owned();
+    until("the on-call's emergency notice", WAIT, || async {
+        pager.lock().await.iter().any(|(e, _)| e == "emergency")
+    })
+    .await;
+    let seen = pager.lock().await.clone();
+    let (_, body) = seen.iter().find(|(e, _)| e == "emergency").unwrap();
+    let text = body["text"].as_str().unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "[dev, prod, staging] EMERGENCY change {hot_id} by admin: INC-4 checkout down (back on). Post-incident review due."
+        )
+    );
 }

@@ -115,6 +115,40 @@ pub async fn enqueue_new(state: &AppState) -> StoreResult<usize> {
             if interested.is_empty() {
                 continue;
             }
+            if let Some(key) = row.target.strip_prefix("setting:") {
+                let Some(h) = state.store.get(wavegate_store::Kind::Setting, key).await? else {
+                    continue;
+                };
+                let Ok(cr) = serde_json::from_value::<wavegate_api::changes::ChangeRequest>(h.spec)
+                else {
+                    continue;
+                };
+                let entry = crate::runtime::feed::audit_json(row);
+                for (name, _, target) in &interested {
+                    let Some(env) = cr.environments.iter().find(|e| target.wants(event, e)) else {
+                        continue;
+                    };
+                    let ctx = render::change_context(event, target.audience, &entry, &cr);
+                    let text = render::text(target, event, &ctx).unwrap_or_else(|e| {
+                        tracing::warn!(target = %name, error = %e, "notification template failed");
+                        String::new()
+                    });
+                    if text.is_empty() {
+                        continue;
+                    }
+                    rows.push(NewDelivery {
+                        audit_seq: row.entry.seq,
+                        target: name.clone(),
+                        audience: target.audience.as_str().into(),
+                        event: event.as_str().into(),
+                        rollout: cr.id.clone(),
+                        environment: env.clone(),
+                        payload: render::payload(target, event, &text, &ctx, row.entry.seq),
+                        at: state.clock.now(),
+                    });
+                }
+                continue;
+            }
             let Some(id) = row.target.strip_prefix("rollout:") else { continue };
             let Some(stored) = state.store.rollout(id).await? else { continue };
             let Ok(r) = serde_json::from_value::<wavegate_rollout::machine::Rollout>(stored.doc)

@@ -90,6 +90,28 @@ pub fn context(
     })
 }
 
+/// The template context for an audit entry about change request `cr` (its events:
+/// `change_proposed`, `emergency`).
+pub fn change_context(
+    event: Event,
+    audience: Audience,
+    entry: &Value,
+    cr: &wavegate_api::changes::ChangeRequest,
+) -> Value {
+    let reason = cr.emergency.as_ref().map(|e| e.reason.clone());
+    json!({
+        "event": event.as_str(),
+        "title": title(event),
+        "audience": audience.as_str(),
+        "actor": entry["actor"],
+        "at": entry["at"],
+        "reason": reason,
+        "details": entry["details"],
+        "environment": cr.environments.join(", "),
+        "change": cr,
+    })
+}
+
 /// The default wording of `event` for `audience`. An empty result means "nothing to say to
 /// this audience" (end users hear nothing of approvals), and nothing is sent.
 pub fn default_template(audience: Audience, event: Event) -> &'static str {
@@ -167,6 +189,23 @@ pub fn default_template(audience: Audience, event: Event) -> &'static str {
             "Audit checkpoint: entry {{ checkpoint.seq }} (head {{ checkpoint.hash }}) signed at {{ checkpoint.at }} by {{ checkpoint.key }}. Keep it: `wavegate audit verify --checkpoints` checks the log against it."
         }
         (Executive | EndUser, Checkpoint) => "",
+        (Manager, ChangeProposed) => {
+            "Review needed: change request {{ change.id }} by {{ actor }} for {{ environment }}: {{ change.description }} ({{ change.required_approvals }} approval(s){% if change.record %}, record {{ change.record }}{% endif %}{% if change.touches_runbook %}; it changes a runbook or checks{% endif %}). `wavegate change show {{ change.id }}`"
+        }
+        (OnCall, ChangeProposed) => {
+            "[{{ environment }}] change request {{ change.id }} by {{ actor }} awaits review: {{ change.description }}"
+        }
+        (Executive | EndUser, ChangeProposed) => "",
+        (Executive, Emergency) => {
+            "An emergency change was made in {{ environment }} without prior review: {{ reason }}. A post-incident review will follow."
+        }
+        (Manager, Emergency) => {
+            "EMERGENCY change {{ change.id }} applied in {{ environment }} by {{ actor }}: {{ reason }}. An approver must record its post-incident review (`wavegate change review {{ change.id }}`)."
+        }
+        (OnCall, Emergency) => {
+            "[{{ environment }}] EMERGENCY change {{ change.id }} by {{ actor }}: {{ reason }} ({{ change.description }}). Post-incident review due."
+        }
+        (EndUser, Emergency) => "",
     }
 }
 

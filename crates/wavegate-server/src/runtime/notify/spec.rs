@@ -10,7 +10,7 @@ use crate::http::error::ApiError;
 pub use wavegate_api::notify::{Audience, NotifyEvent as Event, PayloadFormat as Format};
 
 /// Every event, in the order of a rollout's life.
-pub const ALL_EVENTS: [Event; 7] = Event::ALL;
+pub const ALL_EVENTS: [Event; 9] = Event::ALL;
 
 /// The event an audit action reports, if any.
 pub fn event_of(action: &str) -> Option<Event> {
@@ -22,6 +22,8 @@ pub fn event_of(action: &str) -> Option<Event> {
         "rollout.escalate" => Event::Escalated,
         "rollout.complete" => Event::Completed,
         "rollout.stale" => Event::Stale,
+        "setting.propose" => Event::ChangeProposed,
+        "setting.emergency" => Event::Emergency,
         _ => return None,
     })
 }
@@ -36,6 +38,8 @@ pub fn title(event: Event) -> &'static str {
         Event::Escalated => "Escalated",
         Event::Completed => "Completed",
         Event::Stale => "Flag stale",
+        Event::ChangeProposed => "Change request",
+        Event::Emergency => "Emergency change",
         Event::Checkpoint => "Audit checkpoint",
     }
 }
