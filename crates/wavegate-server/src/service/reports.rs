@@ -20,7 +20,9 @@ use crate::state::AppState;
 type Time = chrono::DateTime<chrono::Utc>;
 
 /// DORA metrics of the rollouts that ended in `[since, until)`, by team or by service, of the
-/// environments `allows` takes (and only `environment`, when given).
+/// environments `allows` takes (and only `environment`, when given). Emergency changes
+/// ([`crate::service::changes`]) applied in the period count as rework and as failed changes
+/// (in the group of the flag or plan they changed, from its latest rollout).
 pub async fn dora_report(
     state: &AppState,
     allows: impl Fn(&str) -> bool,
@@ -29,12 +31,47 @@ pub async fn dora_report(
     by_team: bool,
 ) -> ServiceResult<DoraReport> {
     let mut deployments = Vec::new();
+    // Each flag's and plan's group, from its latest rollout (an emergency change is counted in
+    // the group of what it changed).
+    let mut groups: std::collections::HashMap<String, (Time, String)> = Default::default();
     for row in state.store.rollouts(false).await? {
         if !allows(&row.environment) || environment.is_some_and(|e| e != row.environment) {
             continue;
         }
         let Ok(r) = decode::<Rollout>("rollout", &row.doc) else { continue };
+        let rel = &r.plan.release;
+        if let Some(g) = if by_team { rel.team.clone() } else { rel.service.clone() } {
+            for key in [&r.plan.flag, &r.plan.name] {
+                let newer = groups.get(key).is_none_or(|(at, _)| *at < row.updated_at);
+                if newer {
+                    groups.insert(key.clone(), (row.updated_at, g.clone()));
+                }
+            }
+        }
         deployments.extend(Deployment::of(&r, by_team, row.updated_at));
+    }
+    // An emergency change is unplanned work that answers a failure: rework, and a failed change.
+    for cr in crate::service::changes::list(state).await? {
+        let (Some(e), Some(applied)) = (&cr.emergency, &cr.applied) else { continue };
+        let in_scope = cr.environments.iter().any(|env| allows(env))
+            && environment.is_none_or(|want| cr.environments.iter().any(|env| env == want));
+        let Ok(at) = chrono::DateTime::parse_from_rfc3339(&applied.at) else { continue };
+        if !in_scope || e.reason.is_empty() {
+            continue;
+        }
+        let group = cr
+            .items
+            .iter()
+            .find_map(|i| groups.get(&i.key).map(|(_, g)| g.clone()))
+            .unwrap_or_else(|| "unknown".into());
+        deployments.push(Deployment {
+            group,
+            completed: false,
+            ended_at: at.to_utc(),
+            failing_wave_started_at: None,
+            commit_time: None,
+            rework: true,
+        });
     }
     Ok(dora(&deployments, since, until, if by_team { "team" } else { "service" }))
 }

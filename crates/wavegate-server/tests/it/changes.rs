@@ -151,6 +151,17 @@ async fn protected_environments_change_through_reviewed_requests_or_a_declared_e
         "hotfix"
     );
 
+    // DORA counts it: rework, and a failed change.
+    let dora = app.admin(Method::GET, "/api/v1/reports/dora?since=7d", None).await;
+    assert_eq!(dora.status, StatusCode::OK, "{:?}", dora.body);
+    let g = &dora.body["groups"][0];
+    assert_eq!(
+        (g["deployments"].as_u64(), g["rework_rate"]["value"].as_f64()),
+        (Some(1), Some(1.0)),
+        "{g}"
+    );
+    assert_eq!(g["change_fail_rate"]["value"], 1.0, "{g}");
+
     // The post-incident review: an approver other than the author, with a link and summary.
     let pm = json!({"link": "x", "summary": "y"});
     let r = act(&app, &rita, &hot, "review", pm.clone()).await;
