@@ -120,7 +120,7 @@ try {
     await p2.press("#token", "Enter");
     await p2.locator("#cmd-approve").waitFor({ timeout: TIMEOUT });
     check(await p2.locator("#cmd-approve").isDisabled(), "the requester's approve button is disabled");
-    check((await p2.locator("#approve-note").textContent()).includes("you requested this rollout"), "and says why");
+    check((await p2.locator("#note-approve").textContent()).includes("you requested this rollout"), "and says why");
     await other.close();
   }
 

@@ -51,6 +51,14 @@ try {
         name: c.name, httpOnly: c.httpOnly, sameSite: c.sameSite,
       }));
       result.whoami = await page.evaluate(async () => (await fetch("/api/v1/whoami")).json());
+      if (process.env.ROLLOUT) {
+        // What my roles allow on a rollout: a releaser pauses; rejecting is the approver's.
+        await page.goto(`${WG_URL}/#/rollouts/${process.env.ROLLOUT}`);
+        await page.locator("#cmd-pause").waitFor({ timeout: 20000 });
+        result.pause_disabled = await page.locator("#cmd-pause").isDisabled();
+        result.reject_disabled = await page.locator("#cmd-reject").isDisabled();
+        result.reject_note = await page.locator("#note-reject").textContent();
+      }
       // A change without the CSRF token is refused; with it, the role decides.
       result.pause_without_csrf = await page.evaluate(async () => {
         const r = await fetch("/api/v1/freeze", { method: "PUT", headers: { "Content-Type": "application/json" }, body: "{\"reason\":\"x\"}" });

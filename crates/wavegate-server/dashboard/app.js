@@ -360,6 +360,24 @@ const COMMANDS = {
   reject: { label: "Reject (no-go)", when: (r) => r.state === "running", reason: true, danger: true, text: "Reject: call no-go; the rollout stops and rolls back." },
 };
 
+// Whether I hold `role` in `env` (admin opens every role; every role reads). An admin token
+// minted before roles existed holds admin.
+function holds(role, env) {
+  if (!state.me || state.me.kind !== "admin") return false;
+  return (state.me.roles || []).some((g) =>
+    (g.role === role || g.role === "admin" || role === "viewer")
+    && (g.environments.includes("*") || g.environments.includes(env)));
+}
+
+// The role each rollout command needs.
+const COMMAND_ROLE = { approve: "approver", reject: "approver", pause: "releaser", resume: "releaser", rollback: "releaser" };
+
+// Whether a plan's list (approvers, no-go) names me or one of my groups (`group:<name>`).
+function listed(list) {
+  const groups = (state.me && state.me.groups) || [];
+  return (list || []).some((a) => a === state.me.principal || (a.startsWith("group:") && groups.includes(a.slice(6))));
+}
+
 function waitingForApproval(r) {
   return r.state === "running" && r.phase === "awaiting_approval";
 }
@@ -388,23 +406,26 @@ async function rolloutPage(id) {
     ["Started", fmtTime(r.started_at)], ["Wave started", fmtTime(r.wave_started_at)],
   ];
   page.append(h("dl", { class: "facts" }, facts.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))));
-  if (state.me.can_command) {
+  if (state.me.kind === "admin") {
     const bar = h("div", { class: "actions", role: "group", "aria-label": "Rollout commands" });
     const owners = (plan && plan.spec && plan.spec.owners) || {};
     const me = state.me.principal;
-    let approveNote = null;
+    const notes = [];
     for (const [cmd, c] of Object.entries(COMMANDS)) {
       if (!c.when(r)) continue;
       if (cmd === "approve" && !waitingForApproval(r)) continue;
       let blocked = null;
-      if (cmd === "approve" && me === r.requester) blocked = "you requested this rollout; someone else must approve it";
-      else if (cmd === "approve" && (owners.approvers || []).length && !owners.approvers.includes(me)) blocked = `only ${owners.approvers.join(", ")} may approve`;
+      const role = COMMAND_ROLE[cmd];
+      if (role && !holds(role, r.environment)) blocked = `needs the ${role} role in ${r.environment}; you hold ${rolesText(state.me.roles) || "none"}`;
+      else if (cmd === "approve" && me === r.requester) blocked = "you requested this rollout; someone else must approve it";
+      else if (cmd === "approve" && (owners.approvers || []).length && !listed(owners.approvers)) blocked = `only ${owners.approvers.join(", ")} may approve`;
       else if (cmd === "approve" && r.approvals.some((a) => a.principal === me)) blocked = "you have already approved this wave";
-      if (blocked) approveNote = h("p", { class: "hint", id: "approve-note" }, `Approve: ${blocked}.`);
-      bar.append(h("button", { type: "button", id: `cmd-${cmd}`, class: c.danger ? "danger" : "", disabled: !!blocked, "aria-describedby": blocked ? "approve-note" : null, onclick: () => runCommand(r, cmd) }, c.label));
+      const noteId = `note-${cmd}`;
+      if (blocked) notes.push(h("p", { class: "hint", id: noteId }, `${c.label}: ${blocked}.`));
+      bar.append(h("button", { type: "button", id: `cmd-${cmd}`, class: c.danger ? "danger" : "", disabled: !!blocked, "aria-describedby": blocked ? noteId : null, onclick: () => runCommand(r, cmd) }, c.label));
     }
     if (bar.childElementCount) page.append(bar);
-    if (approveNote) page.append(approveNote);
+    for (const n of notes) page.append(n);
   }
   // Wave timeline.
   const waves = plan && plan.spec ? plan.spec.waves : [];
@@ -591,7 +612,7 @@ async function flagPage(key) {
     h("td", {},
       v.version > 1 ? h("button", { type: "button", class: "quiet", onclick: () => showDiff(key, v.version - 1, v.version, diffBox) }, `diff v${v.version - 1}→v${v.version}`) : "",
       " ",
-      state.me.can_command && v.version !== f.version
+      (state.me.roles || []).some((g) => g.role === "editor" || g.role === "admin") && v.version !== f.version
         ? h("button", { type: "button", class: "quiet", id: `revert-${v.version}`, onclick: () => revertFlag(key, v.version) }, `revert to v${v.version}`) : "")));
   page.append(h("table", { id: "versions" },
     h("thead", {}, h("tr", {}, ["Version", "Action", "By", "Reason", "When", ""].map((c) => h("th", { scope: "col" }, c)))),

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wavegate_testkit::process::Proc;
 
+use wavegate_testkit::fixtures::{Plan, on_off};
+
 use crate::support::{ADMIN, bin, cli, cli_json, stderr, stdout};
 
 const SECRET: &str = "the-client-secret-of-wavegate-at-the-provider";
@@ -106,9 +108,22 @@ fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
         .env("RUST_LOG", "warn");
     let _server = Proc::spawn(&mut cmd, "wavegate listening on ", Duration::from_secs(30));
 
+    // A running rollout to look at.
+    crate::support::apply(&url, dir.path(), "flag", "flags.yaml", &on_off(&["checkout"]));
+    let plan = Plan::new("p", "checkout").owners("{ requester: rita }");
+    crate::support::apply(&url, dir.path(), "plan", "plan.yaml", &plan.to_string());
+    let rollout = crate::support::start_rollout(&url, ADMIN, "p");
+
     // ---------- the dashboard: alice (release-managers → releaser) ----------
-    let seen =
-        browse(&root, &chromium, &[("MODE", "dashboard"), ("WG_URL", &url), ("USER", "alice")]);
+    let env =
+        [("MODE", "dashboard"), ("WG_URL", url.as_str()), ("USER", "alice"), ("ROLLOUT", &rollout)];
+    let seen = browse(&root, &chromium, &env);
+    let disabled = (seen["pause_disabled"].as_bool(), seen["reject_disabled"].as_bool());
+    assert_eq!(disabled, (Some(false), Some(true)), "a releaser pauses, never rejects: {seen:#}");
+    assert_eq!(
+        seen["reject_note"],
+        "Reject (no-go): needs the approver role in prod; you hold releaser in *."
+    );
     assert_eq!(seen["issuer_shown"], format!("Through {issuer}."));
     assert_eq!(seen["who"], "alice@example.com (releaser in *)", "{seen:#}");
     let session = seen["cookies"].as_array().unwrap().iter().find(|c| c["name"] == "wg_session");
