@@ -5,6 +5,8 @@
 //                   provider's pages, back to the dashboard; then what the session may do
 //                   (whoami, a change without and with the CSRF token), and sign-out.
 //   MODE=refused    WG_URL, USER: a person whose groups map to no role is turned away.
+//   MODE=review     WG_URL, USER, CHANGE: signed in, the change request waiting for my review,
+//                   its diff, approved from the dashboard.
 //   MODE=cli        LOGIN_URL, USER: the address `wavegate login` printed, through the
 //                   provider's pages to the CLI's loopback address.
 //
@@ -41,7 +43,20 @@ try {
     result.issuer_shown = await page.textContent("#signin-oidc-issuer");
     await Promise.all([page.waitForNavigation(), page.click("#signin-oidc-link")]);
     await signInAtProvider((u) => u.startsWith(WG_URL));
-    if (MODE === "refused") {
+    if (MODE === "review") {
+      await page.waitForSelector("#session:not([hidden])", { timeout: 20000 });
+      await page.goto(`${WG_URL}/#/changes`);
+      const link = page.locator(`#changes-mine a[href="#/changes/${process.env.CHANGE}"]`);
+      await link.waitFor({ timeout: 20000 });
+      await link.click();
+      await page.locator("#change-approve").waitFor({ timeout: 20000 });
+      result.diff = await page.locator("pre.diff").first().textContent();
+      result.apply_note = await page.locator("#note-change-apply").count();
+      await page.click("#change-approve");
+      await page.click("#confirm-ok");
+      await page.waitForSelector("#change[data-state=approved]", { timeout: 20000 });
+      result.state = await page.getAttribute("#change", "data-state");
+    } else if (MODE === "refused") {
       result.url = page.url().split("?")[0];
       result.text = (await page.textContent("body")).trim();
     } else {

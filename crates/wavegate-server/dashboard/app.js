@@ -265,6 +265,8 @@ async function render(live) {
     else if (parts[0] === "rollouts") node = await rolloutsPage();
     else if (parts[0] === "flags" && parts[1]) node = await flagPage(parts[1]);
     else if (parts[0] === "flags") node = await flagsPage();
+    else if (parts[0] === "changes" && parts[1]) node = await changePage(parts[1]);
+    else if (parts[0] === "changes") node = await changesPage();
     else if (parts[0] === "notifications") node = await notificationsPage();
     else if (parts[0] === "audit") node = await auditPage();
     else if (parts[0] === "reports") node = await reportsPage();
@@ -551,6 +553,154 @@ function runCommand(r, cmd) {
   $("confirm-cancel").onclick = () => dlg.close();
   dlg.showModal();
   reason.focus();
+}
+
+// ---------- change requests ----------
+
+// Whether I hold `role` in every one of `envs`.
+function holdsAll(role, envs) {
+  return envs.every((e) => holds(role, e));
+}
+
+async function changesPage() {
+  const all = await api("GET", "/api/v1/changes");
+  const me = state.me.principal;
+  const mine = all.filter((c) => c.state === "open" && c.author.by !== me && holdsAll("approver", c.environments)
+    && !c.approvals.some((a) => a.by === me));
+  const due = all.filter((c) => c.awaiting_review);
+  const row = (c) => h("tr", { dataset: { change: c.id } },
+    h("td", {}, h("a", { href: `#/changes/${encodeURIComponent(c.id)}` }, c.id)),
+    h("td", {}, c.awaiting_review ? `${c.state}, review due` : c.state),
+    h("td", {}, c.author.by), h("td", {}, c.environments.join(", ")),
+    h("td", { class: "num" }, `${c.approvals.length}/${c.required_approvals}`),
+    h("td", {}, c.emergency ? `EMERGENCY: ${c.description}` : c.description));
+  const table = (id, list) => list.length
+    ? h("table", { id },
+      h("thead", {}, h("tr", {}, ["Change", "State", "Author", "Environments", "Approvals", "Description"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, list.map(row)))
+    : h("p", { class: "muted" }, "None.");
+  return h("div", {},
+    h("h1", {}, "Change requests"),
+    h("p", { class: "hint" }, "Protected environments change only through reviewed requests (wavegate change propose) or a declared emergency."),
+    h("h2", {}, "Waiting for my review"), table("changes-mine", mine),
+    h("h2", {}, "Emergencies awaiting their post-incident review"), table("changes-due", due),
+    h("h2", {}, "All"), table("changes", all));
+}
+
+// A line diff (longest common subsequence) of two texts: `[sign, line]` pairs.
+function lineDiff(a, b) {
+  const x = a.split("\n"), y = b.split("\n");
+  const n = x.length, m = y.length;
+  const L = Array.from({ length: n + 1 }, () => new Array(m + 1).fill(0));
+  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) {
+    L[i][j] = x[i] === y[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
+  }
+  const out = [];
+  let i = 0, j = 0;
+  while (i < n && j < m) {
+    if (x[i] === y[j]) { out.push([" ", x[i]]); i++; j++; }
+    else if (L[i + 1][j] >= L[i][j + 1]) out.push(["-", x[i++]]);
+    else out.push(["+", y[j++]]);
+  }
+  while (i < n) out.push(["-", x[i++]]);
+  while (j < m) out.push(["+", y[j++]]);
+  return out;
+}
+
+const CHANGE_ACTIONS = {
+  approve: { label: "Approve", role: "approver", when: (c) => c.state === "open" },
+  reject: { label: "Reject", role: "approver", when: (c) => ["open", "approved"].includes(c.state), input: "Reason (required)", field: "reason", danger: true },
+  comment: { label: "Comment", role: null, when: () => true, input: "Comment", field: "text" },
+  apply: { label: "Apply", role: "editor", when: (c) => c.state === "approved" },
+  withdraw: { label: "Withdraw", role: null, when: (c) => ["open", "approved"].includes(c.state), danger: true },
+  review: { label: "Record post-incident review", role: "approver", when: (c) => c.awaiting_review, input: "Summary (required)", field: "summary", link: true },
+};
+
+async function changePage(id) {
+  const c = await api("GET", `/api/v1/changes/${encodeURIComponent(id)}`);
+  const me = state.me.principal;
+  const page = h("div", { id: "change", dataset: { state: c.state } });
+  page.append(h("p", {}, h("a", { href: "#/changes" }, "← all change requests")));
+  page.append(h("h1", {}, `${c.id} `, badge(c.state)));
+  page.append(h("p", { id: "change-description" }, c.description));
+  if (c.emergency) page.append(h("p", { class: "alert" }, `Emergency declared by ${c.emergency.by}: ${c.emergency.reason}`));
+  const facts = [["Author", `${c.author.by} (${fmtTime(c.author.at)})`], ["Record", c.record || "—"],
+    ["Environments", c.environments.join(", ")], ["Protected", c.protected.join(", ") || "—"],
+    ["Approvals", `${c.approvals.length} of ${c.required_approvals}${c.approvals.length ? ` (${c.approvals.map((a) => a.by).join(", ")})` : ""}`]];
+  page.append(h("dl", { class: "facts" }, facts.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))));
+  if (c.touches_runbook) page.append(h("p", { class: "alert" }, "This change alters a plan's runbook or checks."));
+  // Actions, each disabled with the reason when it is not mine to take.
+  const bar = h("div", { class: "actions", role: "group", "aria-label": "Change request actions" });
+  const notes = [];
+  for (const [act, a] of Object.entries(CHANGE_ACTIONS)) {
+    if (!a.when(c)) continue;
+    let blocked = null;
+    if ((act === "approve" || act === "review") && c.author.by === me) blocked = `you proposed it; another person must (separation of duties, rule "change-author")`;
+    else if (a.role && !holdsAll(a.role, c.environments)) blocked = `needs the ${a.role} role in ${c.environments.join(", ")}`;
+    else if (act === "approve" && c.approvals.some((x) => x.by === me)) blocked = "you have already approved it";
+    else if ((act === "withdraw") && c.author.by !== me) blocked = "only its author withdraws it";
+    else if (act === "apply" && c.author.by !== me && !holdsAll("admin", c.environments)) blocked = "its author (or an admin) applies it";
+    const noteId = `note-change-${act}`;
+    if (blocked) notes.push(h("p", { class: "hint", id: noteId }, `${a.label}: ${blocked}.`));
+    bar.append(h("button", { type: "button", id: `change-${act}`, class: a.danger ? "danger" : "", disabled: !!blocked,
+      "aria-describedby": blocked ? noteId : null, onclick: () => changeAction(c, act) }, a.label));
+  }
+  page.append(bar, ...notes);
+  // What it changes, against the current versions.
+  page.append(h("h2", {}, "What it changes"));
+  for (const item of c.items) {
+    const path = item.kind === "plan" ? `/api/v1/plans/${encodeURIComponent(item.key)}` : `/api/v1/${item.kind}s/${encodeURIComponent(item.key)}`;
+    const current = await api("GET", path).catch(() => null);
+    const before = current ? JSON.stringify(current.spec, null, 2) : "";
+    const pre = h("pre", { class: "diff", id: `diff-${item.kind}-${item.key}` });
+    for (const [sign, line] of lineDiff(before, JSON.stringify(item.spec, null, 2))) {
+      pre.append(h("span", { class: sign === "+" ? "add" : sign === "-" ? "del" : "" }, `${sign} ${line}`), "\n");
+    }
+    page.append(h("h3", {}, `${item.kind} ${item.key}: proposed against v${item.base_version}, now v${current ? current.version : 0} (${item.environments.join(", ")})`), pre);
+  }
+  page.append(h("h2", {}, "Comments"));
+  page.append(c.comments.length
+    ? h("ul", { id: "comments" }, c.comments.map((x) => h("li", {}, h("strong", {}, x.by), ` (${fmtTime(x.at)}): `, x.text)))
+    : h("p", { class: "muted" }, "None."));
+  if (c.rejected) page.append(h("p", { class: "alert" }, `Rejected by ${c.rejected.by}: ${c.rejected.reason}`));
+  if (c.review) page.append(h("p", { id: "review" }, `Post-incident review by ${c.review.by}: ${c.review.summary} `, h("a", { href: c.review.link, rel: "noreferrer" }, c.review.link)));
+  return page;
+}
+
+function changeAction(c, act) {
+  const a = CHANGE_ACTIONS[act];
+  const dlg = $("confirm");
+  $("confirm-title").textContent = `${a.label}: ${c.id}?`;
+  $("confirm-text").textContent = c.description;
+  const text = $("confirm-reason");
+  text.value = "";
+  const needsText = !!a.input;
+  text.required = needsText;
+  $("confirm-reason-label").textContent = a.input || "Note (not recorded)";
+  $("confirm-link-box").hidden = !a.link;
+  $("confirm-link").value = "";
+  $("confirm-hint").textContent = "";
+  $("confirm-ok").textContent = a.label;
+  $("confirm-ok").className = a.danger ? "danger" : "";
+  $("confirm-form").onsubmit = async (e) => {
+    e.preventDefault();
+    if (needsText && !text.value.trim()) { text.focus(); return; }
+    if (a.link && !$("confirm-link").value.trim()) { $("confirm-link").focus(); return; }
+    dlg.close();
+    const body = {};
+    if (a.field) body[a.field] = text.value.trim();
+    if (a.link) body.link = $("confirm-link").value.trim();
+    try {
+      await api("POST", `/api/v1/changes/${encodeURIComponent(c.id)}/${act}`, body);
+      showAlert(`${a.label}: done.`, true);
+    } catch (err) {
+      showAlert(`${a.label} refused: ${err.message}`);
+    }
+    render(true);
+  };
+  $("confirm-cancel").onclick = () => dlg.close();
+  dlg.showModal();
+  text.focus();
 }
 
 // ---------- flags ----------

@@ -337,10 +337,12 @@ async fn write(
     reason: Option<String>,
 ) -> ServiceResult<()> {
     match config::write_reviewed(state, puts, actor, reason).await {
-        Err(ServiceError::Store(StoreError::Conflict(m))) => Err(ServiceError::conflict(format!(
-            "{m}: something the change touches has moved since it was proposed; propose it again \
-             against the current versions"
-        ))),
+        Err(ServiceError::Store(StoreError::Conflict(m))) if m.contains(" is at version ") => {
+            Err(ServiceError::conflict(format!(
+                "{m}: something the change touches has moved since it was proposed; propose it \
+                 again against the current versions"
+            )))
+        }
         other => other.map(|_| ()),
     }
 }

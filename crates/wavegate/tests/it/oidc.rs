@@ -150,6 +150,31 @@ fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
     assert_eq!(signed_in["details"]["roles"], json!([{"role": "releaser", "environments": ["*"]}]));
     assert_eq!(by_alice("token.revoke").expect("the sign-out is audited")["reason"], "signed out");
 
+    // ---------- the dashboard: bob (cab → approver) reviews a change request ----------
+    let o = cli(&url, Some(ADMIN), &["env", "protect", "prod"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let off = on_off(&["checkout"]).replace("enabled: true", "enabled: false");
+    let file = dir.path().join("off.yaml");
+    std::fs::write(&file, off).unwrap();
+    let args = ["change", "propose", "-f", file.to_str().unwrap(), "--description", "checkout off"];
+    let cr = cli_json(&url, ADMIN, &args);
+    let change = cr["id"].as_str().unwrap();
+    let env = [("MODE", "review"), ("WG_URL", url.as_str()), ("USER", "bob"), ("CHANGE", change)];
+    let seen = browse(&root, &chromium, &env);
+    assert_eq!(seen["state"], "approved", "{seen:#}");
+    let diff = seen["diff"].as_str().unwrap();
+    let lines: Vec<&str> = diff.lines().collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with('-') && l.ends_with("\"enabled\": true,")),
+        "{diff}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with('+') && l.ends_with("\"enabled\": false")),
+        "{diff}"
+    );
+    let shown = cli_json(&url, ADMIN, &["change", "show", change]);
+    assert_eq!(shown["approvals"][0]["by"], "bob@example.com");
+
     // ---------- a person whose groups map to no role ----------
     let seen =
         browse(&root, &chromium, &[("MODE", "refused"), ("WG_URL", &url), ("USER", "carol")]);
