@@ -181,6 +181,21 @@ try {
     }
     check(seen, "the notifications page lists the delivered promotion and pause notices");
   }
+  // 8b. Pilot feedback recorded from the rollout's page reaches the release's digest.
+  await page.evaluate((id) => { location.hash = `#/rollouts/${id}`; }, rollout);
+  await page.locator("#feedback-form").waitFor({ timeout: TIMEOUT });
+  const release = (await page.locator("#feedback-form").locator("xpath=..").locator("h2").textContent()).replace("Pilot feedback on ", "");
+  await page.fill("#fb-category", "usability");
+  await page.fill("#fb-cohort", "nordic pilots");
+  await page.selectOption("#fb-sentiment", "negative");
+  await page.fill("#fb-text", "the new checkout button is hard to find");
+  await page.click("#fb-submit");
+  await page.waitForFunction(() => document.getElementById("alert").textContent.startsWith("Feedback"), null, { timeout: TIMEOUT });
+  const said = await page.locator("#alert").textContent();
+  check(said.includes("recorded"), `feedback recorded from the dashboard (${said})`);
+  const digest = await apiCall("GET", `/api/v1/feedback/digest?release=${encodeURIComponent(release)}`);
+  check(JSON.stringify(digest).includes("nordic pilots"), `the release's digest counts it (${release})`);
+
   // 9. The reports page: DORA table (or its empty note) and the calendar with the live rollout.
   await page.evaluate(() => { location.hash = "#/reports"; });
   await page.locator("#calendar").waitFor({ timeout: TIMEOUT });
@@ -191,16 +206,20 @@ try {
   const adoptionRow = page.locator(`#adoption tr[data-rollout="${rollout}"]`);
   await adoptionRow.waitFor({ timeout: TIMEOUT });
   check(/\d+\.\d% of [1-9]\d*/.test(await adoptionRow.textContent()), "the adoption table counts the rollout's exposed users");
-  // 10. A freeze shows as a banner on the rollouts page; lifting it removes the banner.
-  await apiCall("PUT", "/api/v1/freeze", { reason: "incident INC-7 from the browser test" });
+  // 10. The freeze, turned on from the dashboard with its reason, shows as a banner; lifting
+  // it (from the dashboard too) removes the banner.
   await page.evaluate(() => { location.hash = "#/rollouts"; });
+  await page.locator("#freeze-on").click();
+  await page.click("#confirm-ok");
+  check(await page.locator("#confirm").evaluate((d) => d.open), "a freeze without a reason is not sent");
+  await page.fill("#confirm-reason", "incident INC-7 from the browser test");
+  await page.click("#confirm-ok");
   await page.locator("#freeze").waitFor({ timeout: TIMEOUT });
   check((await page.locator("#freeze").textContent()).includes("INC-7"), "the freeze banner names its reason");
-  await apiCall("DELETE", "/api/v1/freeze");
-  await page.evaluate(() => { location.hash = "#/reports"; });
-  await page.locator("#calendar").waitFor({ timeout: TIMEOUT });
-  await page.evaluate(() => { location.hash = "#/rollouts"; });
-  await page.locator("#rollouts").waitFor({ timeout: TIMEOUT });
+  check((await apiCall("GET", "/api/v1/freeze")).active === true, "the freeze is on in the API");
+  await page.locator("#freeze-off").click();
+  await page.click("#confirm-ok");
+  await page.locator("#freeze-on").waitFor({ timeout: TIMEOUT });
   check((await page.locator("#freeze").count()) === 0, "no banner once the freeze is lifted");
   check(external.length === 0, `no request left the server (saw ${external.length})`);
   check(consoleErrors.length === 0, `no console errors (${consoleErrors.join(" | ")})`);

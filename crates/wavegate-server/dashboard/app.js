@@ -93,8 +93,8 @@ function authHeaders(method) {
   return {};
 }
 
-async function api(method, path, body) {
-  const headers = authHeaders(method);
+async function api(method, path, body, extra) {
+  const headers = { ...authHeaders(method), ...(extra || {}) };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const resp = await fetch(path, {
     method,
@@ -310,6 +310,55 @@ function matches(r) {
   return true;
 }
 
+// Turning the global freeze on (a reason required) or off: an admin for every environment's.
+function freezeButton(active) {
+  return h("p", {}, h("button", {
+    type: "button", id: active ? "freeze-off" : "freeze-on", class: active ? "quiet" : "danger",
+    onclick: () => ask(active
+      ? { title: "Lift the freeze?", text: "Held rollouts go on; new ones may start.", label: "Reason (optional)", ok: "Lift the freeze",
+        act: ({ text }) => api("DELETE", "/api/v1/freeze", undefined, text ? { "X-Wavegate-Reason": text } : {}).then(() => "The freeze is lifted.") }
+      : { title: "Freeze every rollout?", text: "Every running rollout holds where it is (pause and rollback still work); new ones are refused.",
+        label: "Reason (required)", required: true, ok: "Freeze", danger: true,
+        act: ({ text }) => api("PUT", "/api/v1/freeze", { reason: text }).then(() => "Freeze on.") }),
+  }, active ? "Lift the freeze…" : "Freeze all rollouts…"));
+}
+
+// Recording pilot feedback about `release` (category, cohort, sentiment, what they said).
+// What is typed survives the live re-renders (kept in `state.feedbackDraft` until sent).
+function feedbackForm(release) {
+  const draft = state.feedbackDraft || (state.feedbackDraft = {});
+  const keep = (el) => {
+    if (draft[el.id] !== undefined) el.value = draft[el.id];
+    el.addEventListener("input", () => { draft[el.id] = el.value; });
+    el.addEventListener("change", () => { draft[el.id] = el.value; });
+    return el;
+  };
+  const field = (id, label, input) => h("div", {}, h("label", { for: id }, label), keep(input));
+  const form = h("form", { id: "feedback-form", class: "filters", "aria-label": "Record pilot feedback" },
+    field("fb-category", "Category", h("input", { id: "fb-category", required: true, placeholder: "usability" })),
+    field("fb-cohort", "Cohort", h("input", { id: "fb-cohort", required: true, placeholder: "pilot team" })),
+    field("fb-sentiment", "Sentiment", h("select", { id: "fb-sentiment" },
+      ["positive", "neutral", "negative"].map((v) => h("option", { value: v }, v)))),
+    field("fb-text", "What they said", h("input", { id: "fb-text", required: true })),
+    h("div", {}, h("button", { type: "submit", id: "fb-submit" }, "Record feedback")));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const item = {
+      release, category: $("fb-category").value.trim(), cohort: $("fb-cohort").value.trim(),
+      sentiment: $("fb-sentiment").value, text: $("fb-text").value.trim(),
+    };
+    try {
+      await api("POST", "/api/v1/feedback", item);
+      showAlert(`Feedback on ${release} recorded.`, true);
+      state.feedbackDraft = {};
+      form.reset();
+    } catch (err) {
+      showAlert(`Feedback refused: ${err.message}`);
+    }
+  });
+  return h("section", {}, h("h2", {}, `Pilot feedback on ${release}`), form);
+}
+
 async function rolloutsPage() {
   const [rollouts, freeze] = await Promise.all([api("GET", "/api/v1/rollouts"), api("GET", "/api/v1/freeze").catch(() => null)]);
   state.rollouts = rollouts;
@@ -340,6 +389,7 @@ async function rolloutsPage() {
     h("h1", {}, "Rollouts"),
     freeze && freeze.active ? h("p", { class: "alert", id: "freeze", role: "status" },
       h("strong", {}, "Freeze on: "), `${freeze.reason || "no reason given"} — every rollout is held where it is (pause and rollback still work); lift it with wavegate freeze off.`) : "",
+    holds("admin", "*") ? freezeButton(freeze && freeze.active) : "",
     filters,
     h("p", { class: "muted", id: "rollout-count" }, `${shown.length} of ${state.rollouts.length} rollouts`),
     h("table", { id: "rollouts" },
@@ -429,6 +479,7 @@ async function rolloutPage(id) {
     if (bar.childElementCount) page.append(bar);
     for (const n of notes) page.append(n);
   }
+  if (r.release && state.me.kind === "admin") page.append(feedbackForm(`${r.release.name} ${r.release.version}`));
   // Wave timeline.
   const waves = plan && plan.spec ? plan.spec.waves : [];
   page.append(h("h2", {}, "Waves"));
@@ -525,34 +576,47 @@ async function rolloutPage(id) {
   return page;
 }
 
-function runCommand(r, cmd) {
-  const c = COMMANDS[cmd];
+// The one confirmation dialog: asks for a text (required or not) and, with `link`, a link;
+// on confirm runs `act({text, link})`, reports the outcome and re-renders.
+function ask({ title, text, label, required, hint, ok, danger, link, act }) {
   const dlg = $("confirm");
-  $("confirm-title").textContent = `${c.label} ${r.id}?`;
-  $("confirm-text").textContent = c.text;
-  const reason = $("confirm-reason");
-  reason.value = "";
-  reason.required = c.reason;
-  $("confirm-reason-label").textContent = c.reason ? "Reason (required)" : "Reason (optional)";
-  $("confirm-hint").textContent = c.reason ? "The reason goes into the audit trail and the notifications." : "";
-  $("confirm-ok").textContent = c.label;
-  $("confirm-ok").className = c.danger ? "danger" : "";
-  const form = $("confirm-form");
-  form.onsubmit = async (e) => {
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text || "";
+  const input = $("confirm-reason");
+  input.value = "";
+  input.required = !!required;
+  $("confirm-reason-label").textContent = label;
+  $("confirm-link-box").hidden = !link;
+  $("confirm-link").value = "";
+  $("confirm-hint").textContent = hint || "";
+  $("confirm-ok").textContent = ok;
+  $("confirm-ok").className = danger ? "danger" : "";
+  $("confirm-form").onsubmit = async (e) => {
     e.preventDefault();
-    if (c.reason && !reason.value.trim()) { reason.focus(); return; }
+    if (required && !input.value.trim()) { input.focus(); return; }
+    if (link && !$("confirm-link").value.trim()) { $("confirm-link").focus(); return; }
     dlg.close();
     try {
-      await api("POST", `/api/v1/rollouts/${encodeURIComponent(r.id)}/${cmd}`, { reason: reason.value.trim() || undefined });
-      showAlert(`${c.label}: done.`, true);
+      const done = await act({ text: input.value.trim(), link: $("confirm-link").value.trim() });
+      showAlert(done || `${ok}: done.`, true);
     } catch (err) {
-      showAlert(`${c.label} refused: ${err.message}`);
+      showAlert(`${ok} refused: ${err.message}`);
     }
     render(true);
   };
   $("confirm-cancel").onclick = () => dlg.close();
   dlg.showModal();
-  reason.focus();
+  input.focus();
+}
+
+function runCommand(r, cmd) {
+  const c = COMMANDS[cmd];
+  ask({
+    title: `${c.label} ${r.id}?`, text: c.text, ok: c.label, danger: c.danger, required: c.reason,
+    label: c.reason ? "Reason (required)" : "Reason (optional)",
+    hint: c.reason ? "The reason goes into the audit trail and the notifications." : "",
+    act: ({ text }) => api("POST", `/api/v1/rollouts/${encodeURIComponent(r.id)}/${cmd}`, { reason: text || undefined }).then(() => null),
+  });
 }
 
 // ---------- change requests ----------
@@ -669,38 +733,16 @@ async function changePage(id) {
 
 function changeAction(c, act) {
   const a = CHANGE_ACTIONS[act];
-  const dlg = $("confirm");
-  $("confirm-title").textContent = `${a.label}: ${c.id}?`;
-  $("confirm-text").textContent = c.description;
-  const text = $("confirm-reason");
-  text.value = "";
-  const needsText = !!a.input;
-  text.required = needsText;
-  $("confirm-reason-label").textContent = a.input || "Note (not recorded)";
-  $("confirm-link-box").hidden = !a.link;
-  $("confirm-link").value = "";
-  $("confirm-hint").textContent = "";
-  $("confirm-ok").textContent = a.label;
-  $("confirm-ok").className = a.danger ? "danger" : "";
-  $("confirm-form").onsubmit = async (e) => {
-    e.preventDefault();
-    if (needsText && !text.value.trim()) { text.focus(); return; }
-    if (a.link && !$("confirm-link").value.trim()) { $("confirm-link").focus(); return; }
-    dlg.close();
-    const body = {};
-    if (a.field) body[a.field] = text.value.trim();
-    if (a.link) body.link = $("confirm-link").value.trim();
-    try {
-      await api("POST", `/api/v1/changes/${encodeURIComponent(c.id)}/${act}`, body);
-      showAlert(`${a.label}: done.`, true);
-    } catch (err) {
-      showAlert(`${a.label} refused: ${err.message}`);
-    }
-    render(true);
-  };
-  $("confirm-cancel").onclick = () => dlg.close();
-  dlg.showModal();
-  text.focus();
+  ask({
+    title: `${a.label}: ${c.id}?`, text: c.description, ok: a.label, danger: a.danger,
+    required: !!a.input, label: a.input || "Note (not recorded)", link: a.link,
+    act: ({ text, link }) => {
+      const body = {};
+      if (a.field) body[a.field] = text;
+      if (a.link) body.link = link;
+      return api("POST", `/api/v1/changes/${encodeURIComponent(c.id)}/${act}`, body).then(() => null);
+    },
+  });
 }
 
 // ---------- flags ----------
@@ -786,31 +828,14 @@ async function showDiff(key, from, to, box) {
 }
 
 function revertFlag(key, version) {
-  const dlg = $("confirm");
-  $("confirm-title").textContent = `Revert ${key} to v${version}?`;
-  $("confirm-text").textContent = "This writes a new version with the content of the old one.";
-  const reason = $("confirm-reason");
-  reason.value = "";
-  reason.required = true;
-  $("confirm-reason-label").textContent = "Reason (required)";
-  $("confirm-hint").textContent = "";
-  $("confirm-ok").textContent = "Revert";
-  $("confirm-ok").className = "danger";
-  $("confirm-form").onsubmit = async (e) => {
-    e.preventDefault();
-    if (!reason.value.trim()) { reason.focus(); return; }
-    dlg.close();
-    try {
-      const out = await api("POST", `/api/v1/flags/${encodeURIComponent(key)}/revert`, { version, reason: reason.value.trim() });
-      showAlert(`Reverted ${key}: now v${out.version ?? "?"}.`, true);
-    } catch (err) {
-      showAlert(`Revert refused: ${err.message}`);
-    }
-    render(true);
-  };
-  $("confirm-cancel").onclick = () => dlg.close();
-  dlg.showModal();
-  reason.focus();
+  ask({
+    title: `Revert ${key} to v${version}?`, text: "This writes a new version with the content of the old one.",
+    label: "Reason (required)", required: true, ok: "Revert", danger: true,
+    act: async ({ text }) => {
+      const out = await api("POST", `/api/v1/flags/${encodeURIComponent(key)}/revert`, { version, reason: text });
+      return `Reverted ${key}: now v${out.version ?? "?"}.`;
+    },
+  });
 }
 
 // ---------- notifications and audit ----------
