@@ -5,7 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{bin, cli, stderr};
+use crate::support::{bin, cli, stderr, stdout};
 
 #[test]
 fn endless_input_is_cut_off_at_the_size_limit() {
@@ -83,7 +83,81 @@ fn serve_refuses_bad_settings_before_touching_the_database() {
     let (code, err) = serve(&["--db", db, "--check-secret-file", short.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("at least 16 characters"), "{err}");
+    // Sign-in settings: each missing or malformed piece is named.
+    let secret = dir.path().join("oidc-secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let secret = secret.to_str().unwrap();
+    let oidc = ["--oidc-issuer", "https://login.example.com"];
+    for (extra, says) in [
+        (vec![], "--oidc-issuer needs --oidc-client-id too"),
+        (vec!["--oidc-client-id", "wg"], "--oidc-issuer needs --public-url too"),
+        (
+            vec!["--oidc-client-id", "wg", "--public-url", "wavegate.example.com"],
+            "--public-url \"wavegate.example.com\"",
+        ),
+        (
+            vec!["--oidc-client-id", "wg", "--public-url", "https://w.example.com"],
+            "needs --oidc-client-secret-file",
+        ),
+        (
+            vec![
+                "--oidc-client-id",
+                "wg",
+                "--public-url",
+                "https://w.example.com",
+                "--oidc-client-secret-file",
+                secret,
+            ],
+            "at least one --oidc-role",
+        ),
+        (
+            vec![
+                "--oidc-client-id",
+                "wg",
+                "--public-url",
+                "https://w.example.com",
+                "--oidc-client-secret-file",
+                secret,
+                "--oidc-role",
+                "cab=owner",
+            ],
+            "unknown role \"owner\"",
+        ),
+        (
+            vec![
+                "--oidc-client-id",
+                "wg",
+                "--public-url",
+                "https://w.example.com",
+                "--oidc-client-secret-file",
+                secret,
+                "--oidc-role",
+                "cab=approver",
+                "--session-ttl",
+                "90d",
+            ],
+            "--session-ttl must be between 1m and 30d",
+        ),
+    ] {
+        let mut args = vec!["--db", db];
+        args.extend(oidc);
+        args.extend(extra.iter().copied());
+        let (code, err) = serve(&args);
+        assert_eq!(code, Some(2), "{extra:?}: {err}");
+        assert!(err.contains(says), "{extra:?}: {says:?} not in {err}");
+    }
     assert!(!std::path::Path::new(db).exists(), "no database was created");
+}
+
+#[test]
+fn wavegate_login_says_when_a_server_signs_nobody_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::support::start(&dir.path().join("w.db"), Some(crate::support::ADMIN));
+    let o = cli(&server.url, None, &["login", "--no-browser"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("signs nobody in through an identity provider"), "{}", stderr(&o));
+    let o = cli(&server.url, None, &["logout"]);
+    assert!(o.status.success() && stdout(&o).contains("Not signed in"), "{}", stderr(&o));
 }
 
 #[test]
