@@ -56,6 +56,14 @@ try {
       await page.click("#confirm-ok");
       await page.waitForSelector("#change[data-state=approved]", { timeout: 20000 });
       result.state = await page.getAttribute("#change", "data-state");
+      // The go/no-go scorecard: an approver signs an item with its evidence.
+      await page.goto(`${WG_URL}/#/rollouts/${process.env.ROLLOUT}`);
+      await page.locator("#sc-baseline-green").waitFor({ timeout: 20000 });
+      await page.click("#sc-baseline-green");
+      await page.fill("#confirm-reason", "https://wiki.example.com/baseline");
+      await page.click("#confirm-ok");
+      await page.waitForSelector('#scorecard tr[data-item="baseline"][data-status="green"]', { timeout: 20000 });
+      result.signed = await page.locator('#scorecard tr[data-item="baseline"]').textContent();
     } else if (MODE === "refused") {
       result.url = page.url().split("?")[0];
       result.text = (await page.textContent("body")).trim();

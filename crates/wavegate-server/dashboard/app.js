@@ -530,17 +530,35 @@ async function rolloutPage(id) {
       ? `${card.go ? "GO" : "NO-GO"}: ${card.not_green} of ${card.items.length} items not green (no-go at ${card.max_red}); declared: gates the start and promotions`
       : `Advisory: ${card.not_green} of ${card.items.length} default items not green; the plan declares no scorecard, so these are warnings only and gate nothing`;
     page.append(h("p", { id: "scorecard-verdict", class: card.blocks ? "v-fail" : "muted" }, text));
-    const st = h("table", { id: "scorecard" }, h("thead", {}, h("tr", {}, ["Item", "Status", "Set by", "Evidence or reason"].map((c) => h("th", { scope: "col" }, c)))));
+    const st = h("table", { id: "scorecard" }, h("thead", {}, h("tr", {}, ["Item", "Status", "Set by", "Evidence or reason", ""].map((c) => h("th", { scope: "col" }, c)))));
     const sb = h("tbody");
+    const scNotes = [];
     for (const i of card.items) {
-      sb.append(h("tr", {},
+      const acts = h("td", { class: "actions" });
+      if (state.me.kind === "admin") {
+        for (const [status, label] of [["green", "Sign"], ["red", "Raise red"], ["waived", "Waive"]]) {
+          if (i.status === status) continue;
+          // Signing and waiving vouch for the change: the approver's, never the requester's.
+          let blocked = null;
+          const vouch = status !== "red";
+          if (vouch && !holds("approver", r.environment)) blocked = `needs the approver role in ${r.environment}`;
+          else if (!vouch && !["editor", "releaser", "approver"].some((x) => holds(x, r.environment))) blocked = `needs the editor, releaser or approver role in ${r.environment}`;
+          else if (vouch && r.requester === state.me.principal) blocked = "you requested this rollout (separation of duties, rule \"requester\")";
+          const noteId = `note-sc-${i.key}-${status}`;
+          if (blocked) scNotes.push(h("p", { class: "hint", id: noteId }, `${label} ${i.title}: ${blocked}.`));
+          acts.append(h("button", { type: "button", class: "quiet", id: `sc-${i.key}-${status}`, disabled: !!blocked,
+            "aria-describedby": blocked ? noteId : null, onclick: () => setScorecardItem(r, i, status, label) }, label));
+        }
+      }
+      sb.append(h("tr", { dataset: { item: i.key, status: i.status } },
         h("td", {}, i.title + (i.automatic ? " (automatic)" : "")),
         h("td", { class: i.status === "green" || i.status === "waived" ? "v-pass" : "v-fail" }, i.status),
         h("td", {}, i.by || "—"),
-        h("td", {}, i.note || "")));
+        h("td", {}, i.note || ""),
+        acts));
     }
     st.append(sb);
-    page.append(st);
+    page.append(st, ...scNotes);
   }
   // Adoption by cohort, when the plan tracks it.
   if (plan && plan.spec && plan.spec.adoption) {
@@ -607,6 +625,16 @@ function ask({ title, text, label, required, hint, ok, danger, link, act }) {
   $("confirm-cancel").onclick = () => dlg.close();
   dlg.showModal();
   input.focus();
+}
+
+// Sets scorecard item `i` of rollout `r`'s plan to `status` (evidence, or a waiver's reason).
+function setScorecardItem(r, i, status, label) {
+  ask({
+    title: `${label}: ${i.title}?`, ok: label, required: status === "waived",
+    label: status === "waived" ? "Reason (required)" : "Evidence (a link or a note)",
+    act: ({ text }) => api("PUT", `/api/v1/plans/${encodeURIComponent(r.plan)}/scorecard/${encodeURIComponent(i.key)}`,
+      { status, note: text || undefined }).then(() => `${i.title}: ${status}.`),
+  });
 }
 
 function runCommand(r, cmd) {

@@ -159,9 +159,20 @@ fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
     let args = ["change", "propose", "-f", file.to_str().unwrap(), "--description", "checkout off"];
     let cr = cli_json(&url, ADMIN, &args);
     let change = cr["id"].as_str().unwrap();
-    let env = [("MODE", "review"), ("WG_URL", url.as_str()), ("USER", "bob"), ("CHANGE", change)];
+    let env = [
+        ("MODE", "review"),
+        ("WG_URL", url.as_str()),
+        ("USER", "bob"),
+        ("CHANGE", change),
+        ("ROLLOUT", &rollout),
+    ];
     let seen = browse(&root, &chromium, &env);
     assert_eq!(seen["state"], "approved", "{seen:#}");
+    let signed = seen["signed"].as_str().unwrap();
+    assert!(
+        signed.contains("bob@example.com") && signed.contains("https://wiki.example.com/baseline"),
+        "{signed}"
+    );
     let diff = seen["diff"].as_str().unwrap();
     let lines: Vec<&str> = diff.lines().collect();
     assert!(
