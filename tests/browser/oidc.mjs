@@ -81,6 +81,22 @@ try {
         result.pause_disabled = await page.locator("#cmd-pause").isDisabled();
         result.reject_disabled = await page.locator("#cmd-reject").isDisabled();
         result.reject_note = await page.locator("#note-reject").textContent();
+        // Plans: starting one already rolling out is refused with the reason; another starts.
+        await page.goto(`${WG_URL}/#/plans`);
+        const said = async () => {
+          await page.waitForFunction(() => /^(Start|p2)/.test(document.getElementById("alert").textContent), null, { timeout: 20000 });
+          const t = await page.locator("#alert").textContent();
+          await page.evaluate(() => { document.getElementById("alert").textContent = ""; });
+          return t;
+        };
+        await page.locator("#start-p").waitFor({ timeout: 20000 });
+        await page.click("#start-p");
+        await page.click("#confirm-ok");
+        result.start_refused = await said();
+        await page.click("#start-p2");
+        await page.fill("#confirm-reason", "pilot in prod");
+        await page.click("#confirm-ok");
+        result.started = await said();
       }
       // A change without the CSRF token is refused; with it, the role decides.
       result.pause_without_csrf = await page.evaluate(async () => {

@@ -263,6 +263,7 @@ async function render(live) {
   try {
     if (parts[0] === "rollouts" && parts[1]) node = await rolloutPage(parts[1]);
     else if (parts[0] === "rollouts") node = await rolloutsPage();
+    else if (parts[0] === "plans") node = await plansPage();
     else if (parts[0] === "flags" && parts[1]) node = await flagPage(parts[1]);
     else if (parts[0] === "flags") node = await flagsPage();
     else if (parts[0] === "changes" && parts[1]) node = await changePage(parts[1]);
@@ -594,9 +595,10 @@ async function rolloutPage(id) {
   return page;
 }
 
-// The one confirmation dialog: asks for a text (required or not) and, with `link`, a link;
-// on confirm runs `act({text, link})`, reports the outcome and re-renders.
-function ask({ title, text, label, required, hint, ok, danger, link, act }) {
+// The one confirmation dialog: asks for a text (required or not) and any `fields`
+// (`{id, label, type, required, hint}`); on confirm runs `act({text, ...fields by id})`, reports
+// the outcome and re-renders.
+function ask({ title, text, label, required, hint, ok, danger, fields, act }) {
   const dlg = $("confirm");
   $("confirm-title").textContent = title;
   $("confirm-text").textContent = text || "";
@@ -604,18 +606,22 @@ function ask({ title, text, label, required, hint, ok, danger, link, act }) {
   input.value = "";
   input.required = !!required;
   $("confirm-reason-label").textContent = label;
-  $("confirm-link-box").hidden = !link;
-  $("confirm-link").value = "";
+  const extra = (fields || []).map((f) => ({ ...f, el: h("input", { id: `confirm-${f.id}`, type: f.type || "text", autocomplete: "off", required: !!f.required }) }));
+  $("confirm-fields").replaceChildren(...extra.map((f) => h("div", {},
+    h("label", { for: `confirm-${f.id}` }, f.label), f.el, f.hint ? h("p", { class: "hint" }, f.hint) : "")));
   $("confirm-hint").textContent = hint || "";
   $("confirm-ok").textContent = ok;
   $("confirm-ok").className = danger ? "danger" : "";
   $("confirm-form").onsubmit = async (e) => {
     e.preventDefault();
     if (required && !input.value.trim()) { input.focus(); return; }
-    if (link && !$("confirm-link").value.trim()) { $("confirm-link").focus(); return; }
+    const missing = extra.find((f) => f.required && !f.el.value.trim());
+    if (missing) { missing.el.focus(); return; }
     dlg.close();
+    const values = { text: input.value.trim() };
+    for (const f of extra) values[f.id] = f.el.value.trim();
     try {
-      const done = await act({ text: input.value.trim(), link: $("confirm-link").value.trim() });
+      const done = await act(values);
       showAlert(done || `${ok}: done.`, true);
     } catch (err) {
       showAlert(`${ok} refused: ${err.message}`);
@@ -625,6 +631,52 @@ function ask({ title, text, label, required, hint, ok, danger, link, act }) {
   $("confirm-cancel").onclick = () => dlg.close();
   dlg.showModal();
   input.focus();
+}
+
+// ---------- plans ----------
+
+async function plansPage() {
+  const [plans, rollouts] = await Promise.all([api("GET", "/api/v1/plans"), api("GET", "/api/v1/rollouts")]);
+  const live = new Map(rollouts.filter((r) => ["running", "paused"].includes(r.state)).map((r) => [r.plan, r.id]));
+  const notes = [];
+  const rows = plans.map((p) => {
+    const env = p.spec.environment;
+    const blocked = holds("releaser", env) ? null : `needs the releaser role in ${env}`;
+    const noteId = `note-start-${p.name}`;
+    if (blocked) notes.push(h("p", { class: "hint", id: noteId }, `Start ${p.name}: ${blocked}.`));
+    const rel = p.spec.release || {};
+    return h("tr", { dataset: { plan: p.name } },
+      h("td", {}, p.name), h("td", {}, env), h("td", {}, p.spec.flag),
+      h("td", {}, rel.name ? `${rel.name} ${rel.version}` : "—"), h("td", { class: "num" }, `v${p.version}`),
+      h("td", {}, live.has(p.name) ? h("a", { href: `#/rollouts/${encodeURIComponent(live.get(p.name))}` }, live.get(p.name)) : "—"),
+      h("td", {}, state.me.kind === "admin" ? h("button", { type: "button", id: `start-${p.name}`, disabled: !!blocked,
+        "aria-describedby": blocked ? noteId : null, onclick: () => startPlan(p) }, "Start…") : ""));
+  });
+  return h("div", {},
+    h("h1", {}, "Plans"),
+    h("table", { id: "plans" },
+      h("thead", {}, h("tr", {}, ["Plan", "Environment", "Flag", "Release", "Version", "Live rollout", ""].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows)),
+    ...notes);
+}
+
+// Starts plan `p` now, or schedules it; a refused start says why (freeze, blackout, scorecard,
+// promotion path, artifact digest).
+function startPlan(p) {
+  ask({
+    title: `Start ${p.name}?`, text: `Rolls ${p.spec.flag} out in ${p.spec.environment} wave by wave, as the plan says.`,
+    label: "Reason (optional)", ok: "Start",
+    fields: [
+      { id: "start_at", label: "Start at (optional)", type: "datetime-local", hint: "Leave empty to start now." },
+      { id: "artifact", label: "Artifact SHA-256 (when the plan pins a digest)" },
+    ],
+    act: async ({ text, start_at, artifact }) => {
+      const body = { plan: p.name, reason: text || undefined, artifact_sha256: artifact || undefined };
+      if (start_at) body.start_at = new Date(start_at).toISOString();
+      const out = await api("POST", "/api/v1/rollouts", body);
+      return out.scheduled ? `${p.name} scheduled for ${fmtTime(out.scheduled.start_at)}.` : `${p.name} started: ${out.id}.`;
+    },
+  });
 }
 
 // Sets scorecard item `i` of rollout `r`'s plan to `status` (evidence, or a waiver's reason).
@@ -763,7 +815,8 @@ function changeAction(c, act) {
   const a = CHANGE_ACTIONS[act];
   ask({
     title: `${a.label}: ${c.id}?`, text: c.description, ok: a.label, danger: a.danger,
-    required: !!a.input, label: a.input || "Note (not recorded)", link: a.link,
+    required: !!a.input, label: a.input || "Note (not recorded)",
+    fields: a.link ? [{ id: "link", label: "Post-mortem link", type: "url", required: true }] : [],
     act: ({ text, link }) => {
       const body = {};
       if (a.field) body[a.field] = text;

@@ -109,9 +109,11 @@ fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
     let _server = Proc::spawn(&mut cmd, "wavegate listening on ", Duration::from_secs(30));
 
     // A running rollout to look at.
-    crate::support::apply(&url, dir.path(), "flag", "flags.yaml", &on_off(&["checkout"]));
+    crate::support::apply(&url, dir.path(), "flag", "flags.yaml", &on_off(&["checkout", "search"]));
     let plan = Plan::new("p", "checkout").owners("{ requester: rita }");
     crate::support::apply(&url, dir.path(), "plan", "plan.yaml", &plan.to_string());
+    let plan2 = Plan::new("p2", "search").owners("{ requester: rita }");
+    crate::support::apply(&url, dir.path(), "plan", "plan2.yaml", &plan2.to_string());
     let rollout = crate::support::start_rollout(&url, ADMIN, "p");
 
     // ---------- the dashboard: alice (release-managers → releaser) ----------
@@ -120,6 +122,10 @@ fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
     let seen = browse(&root, &chromium, &env);
     let disabled = (seen["pause_disabled"].as_bool(), seen["reject_disabled"].as_bool());
     assert_eq!(disabled, (Some(false), Some(true)), "a releaser pauses, never rejects: {seen:#}");
+    let refused = seen["start_refused"].as_str().unwrap();
+    assert!(refused.starts_with("Start refused:") && refused.contains("checkout"), "{refused}");
+    let started_p2 = seen["started"].as_str().unwrap();
+    assert!(started_p2.starts_with("p2 started: ro_"), "{started_p2}");
     assert_eq!(
         seen["reject_note"],
         "Reject (no-go): needs the approver role in prod; you hold releaser in *."
