@@ -7,7 +7,8 @@
 //                            so restarting on the same port rotates the key)
 //
 // Prints `issuer <url>` once it listens. People: alice (group release-managers), bob (cab),
-// erin (engineers), carol (no group).
+// erin (engineers), carol (no group), olga (too many groups: left out, as Entra ID's
+// "overage" does).
 import { generateKeyPairSync } from "node:crypto";
 import Provider from "oidc-provider";
 
@@ -34,7 +35,7 @@ function configure(issuer) {
     }],
     jwks: { keys: [jwk] },
     scopes: ["openid", "email", "groups", "offline_access"],
-    claims: { openid: ["sub"], email: ["email", "email_verified"], groups: ["groups"] },
+    claims: { openid: ["sub"], email: ["email", "email_verified"], groups: ["groups", "_claim_names", "_claim_sources"] },
     // The ID token carries the scopes' claims (as Keycloak, Okta and Entra do when configured).
     conformIdTokenClaims: false,
     features: { devInteractions: { enabled: true } },
@@ -42,6 +43,10 @@ function configure(issuer) {
       return {
         accountId: id,
         async claims() {
+          if (id === "olga") {
+            return { sub: id, email: `${id}@example.com`, email_verified: true,
+              _claim_names: { groups: "src1" }, _claim_sources: { src1: { endpoint: "https://graph.example.com/groups" } } };
+          }
           return { sub: id, email: `${id}@example.com`, email_verified: true, groups: groups[id] || [] };
         },
       };
@@ -55,7 +60,7 @@ function configure(issuer) {
         accountId: ctx.oidc.session.accountId,
       });
       grant.addOIDCScope("openid email groups");
-      grant.addOIDCClaims(["email", "email_verified", "groups"]);
+      grant.addOIDCClaims(["email", "email_verified", "groups", "_claim_names", "_claim_sources"]);
       await grant.save();
       return grant;
     },

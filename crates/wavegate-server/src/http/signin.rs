@@ -265,6 +265,15 @@ async fn callback(
     })?;
     let (principal, groups) = oidc::person(&p.config, &claims);
     let roles = p.config.roles_for(&groups);
+    // Microsoft Entra ID leaves the groups out when a person has too many ("overage"),
+    // pointing at Graph instead: say so rather than "no groups".
+    let overage = claims.get("_claim_names").and_then(|c| c.get(&p.config.groups_claim)).is_some()
+        || claims.get("hasgroups").and_then(serde_json::Value::as_bool) == Some(true);
+    if roles.is_empty() && overage {
+        return Err(ApiError::forbidden(format!(
+            "{principal} signed in, but the identity provider left their groups out of the ID token (too many to include); limit the groups claim to the groups wavegate maps (in Entra ID: \"Groups assigned to the application\")"
+        )));
+    }
     if roles.is_empty() {
         return Err(ApiError::forbidden(format!(
             "{principal} signed in, but none of their groups ({}) has a role here; ask an admin to map one (serve --oidc-role GROUP=ROLE)",

@@ -197,6 +197,9 @@ fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
         browse(&root, &chromium, &[("MODE", "refused"), ("WG_URL", &url), ("USER", "carol")]);
     let text = seen["text"].as_str().unwrap();
     assert!(text.contains("none of their groups (none) has a role here"), "{text}");
+    let seen = browse(&root, &chromium, &[("MODE", "refused"), ("WG_URL", &url), ("USER", "olga")]);
+    let text = seen["text"].as_str().unwrap();
+    assert!(text.contains("left their groups out of the ID token"), "{text}");
 
     // ---------- the CLI: bob (cab → approver) ----------
     let config = dir.path().join("config");
