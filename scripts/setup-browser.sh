@@ -2,7 +2,8 @@
 # Installs what the browser tests need: Debian's Chromium (if missing), and from npm into
 # tests/browser/node_modules (exact versions from the lockfile) playwright-core and the browser
 # SDKs the tests run (unleash-proxy-client, the OpenFeature web SDK and its OFREP provider,
-# unleash-client for Node, and oidc-provider, the OpenID provider the sign-in tests run).
+# unleash-client for Node, oidc-provider, the OpenID provider the sign-in tests run, and
+# axe-core, the accessibility checker the dashboard test runs).
 # The test drives /usr/bin/chromium; playwright's own browser download is never used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ if ! command -v node >/dev/null 2>&1; then
   exit 1
 fi
 missing=0
-for package in playwright-core unleash-proxy-client unleash-client @openfeature/web-sdk @openfeature/ofrep-web-provider oidc-provider; do
+for package in playwright-core unleash-proxy-client unleash-client @openfeature/web-sdk @openfeature/ofrep-web-provider oidc-provider axe-core; do
   [ -d "tests/browser/node_modules/$package" ] || missing=1
 done
 if [ "$missing" = 1 ]; then

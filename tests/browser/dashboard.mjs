@@ -221,6 +221,32 @@ try {
   await page.click("#confirm-ok");
   await page.locator("#freeze-on").waitFor({ timeout: TIMEOUT });
   check((await page.locator("#freeze").count()) === 0, "no banner once the freeze is lifted");
+  // 11. Accessibility and narrow screens: on every page, axe-core (injected into a context of
+  // its own, which lets its script past the CSP) finds no serious or critical violation, and at
+  // a phone's width nothing makes the page scroll sideways.
+  {
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true });
+    const p3 = await ctx.newPage();
+    await p3.goto(`${url}/`);
+    await p3.fill("#token", approver);
+    await p3.press("#token", "Enter");
+    await p3.locator("#session:not([hidden])").waitFor({ timeout: TIMEOUT });
+    await p3.addScriptTag({ path: new URL("./node_modules/axe-core/axe.min.js", import.meta.url).pathname });
+    for (const hash of ["#/rollouts", `#/rollouts/${rollout}`, "#/plans", "#/flags", "#/changes", "#/reports", "#/notifications", "#/audit"]) {
+      const parts = hash.slice(2).split("/");
+      await p3.evaluate((h) => { location.hash = h; }, hash);
+      await p3.waitForFunction((t) => document.title === t, `wavegate — ${parts.join(" / ")}`, { timeout: TIMEOUT });
+      const bad = await p3.evaluate(async () => {
+        const r = await window.axe.run(document, { resultTypes: ["violations"] });
+        return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+          .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+      });
+      check(bad.length === 0, `${hash}: no serious or critical accessibility violation${bad.length ? ` — ${bad.join("; ")}` : ""}`);
+      const wide = await p3.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      check(wide <= 0, `${hash}: fits a 390 px wide screen (overflows by ${wide} px)`);
+    }
+    await ctx.close();
+  }
   check(external.length === 0, `no request left the server (saw ${external.length})`);
   check(consoleErrors.length === 0, `no console errors (${consoleErrors.join(" | ")})`);
 } catch (e) {

@@ -281,6 +281,8 @@ async function render(live) {
   // Keep focus and scroll where they were on live refreshes.
   const focusedId = document.activeElement && document.activeElement.id;
   const scroll = window.scrollY;
+  // Tables scroll sideways on narrow screens: keyboard users reach them too.
+  for (const t of node.querySelectorAll ? node.querySelectorAll("table") : []) t.tabIndex = 0;
   view.replaceChildren(node);
   if (live) {
     if (focusedId && $(focusedId)) $(focusedId).focus();
