@@ -33,6 +33,22 @@ pub struct Finding {
     pub message: String,
 }
 
+/// The answer to `POST /api/v1/plans/lint`: a plan file checked without storing it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlanLint {
+    /// No errors (warnings may remain).
+    pub ok: bool,
+    /// The plan's name, when it parses.
+    #[serde(default)]
+    pub plan: Option<String>,
+    /// Errors and warnings, each at its line and column when known.
+    pub findings: Vec<Finding>,
+    /// Per wave × guardrail, how long a decision takes at the traffic given (seconds; the
+    /// fields `wavegate plan lint --json` prints).
+    #[schema(value_type = Vec<Object>)]
+    pub forecast: Vec<serde_json::Value>,
+}
+
 /// The answer to `POST /api/v1/plans` (a plan file, YAML): stored as a new version when it
 /// changed. Lint warnings come back; errors are refused (422).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

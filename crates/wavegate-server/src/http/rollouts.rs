@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
-use wavegate_api::plans::{Drill, DrillRecorded, PlanApplied, PlanHead, PlanVersion, RecordDrill};
+use wavegate_api::plans::{
+    Drill, DrillRecorded, PlanApplied, PlanHead, PlanLint, PlanVersion, RecordDrill,
+};
 use wavegate_api::rollouts::{
     self as api, RolloutCommand, RolloutVerdicts, Scheduled, StartRollout, Verdict,
 };
@@ -36,6 +38,7 @@ pub const PLAN_SCHEMA: &str = include_str!("../../../../docs/plan.schema.json");
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(api_routes!(plan_schema))
+        .routes(api_routes!(lint_plan))
         .routes(api_routes!(list_plans, apply_plan))
         .routes(api_routes!(get_plan))
         .routes(api_routes!(plan_versions))
@@ -90,6 +93,68 @@ async fn apply_plan(
     let applied =
         PlanApplied { name: out.name, version: out.version, changed: out.changed, warnings };
     Ok((status, Json(applied)).into_response())
+}
+
+/// Forecast settings for [`lint_plan`].
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct LintQuery {
+    /// Requests per second reaching the flag, for the time-to-decision forecast (a guardrail's
+    /// own `traffic` wins); 0 < traffic ≤ 10,000,000.
+    #[serde(default)]
+    traffic: Option<f64>,
+}
+
+/// Checks a plan file without storing it: its findings at their line and column, and how long
+/// each wave's guardrails take to decide at the traffic given (the dashboard's editor calls it
+/// as the plan is typed).
+#[utoipa::path(post, path = "/api/v1/plans/lint", tag = "Plans",
+    params(LintQuery),
+    request_body(content = String, content_type = "application/yaml",
+        description = "The plan file (see `GET /api/v1/schemas/plan.json`)"),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The findings and the forecast", body = PlanLint),
+        BadRequest, Unauthorized, Forbidden, TooLargeText))]
+async fn lint_plan(
+    p: Principal,
+    Query(q): Query<LintQuery>,
+    body: Bytes,
+) -> ApiResult<Json<PlanLint>> {
+    p.acting_as(&[Role::Viewer])?;
+    if q.traffic.is_some_and(|t| !(t > 0.0 && t <= 10_000_000.0)) {
+        return Err(ApiError::bad_request(
+            "traffic must be a number of requests per second above 0 (at most 10,000,000)",
+        ));
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("plan is not valid UTF-8"))?
+        .to_owned();
+    // The forecast simulates: off the async workers, with fewer runs than the CLI's.
+    let answer = tokio::task::spawn_blocking(move || {
+        let (plan, mut findings) = wavegate_rollout::lint::lint(&text);
+        let opts = wavegate_rollout::forecast::Options {
+            traffic: q.traffic,
+            runs: 100,
+            ..Default::default()
+        };
+        let forecast = plan
+            .as_ref()
+            .map(|p| wavegate_rollout::forecast::forecast(p, &opts))
+            .unwrap_or_default();
+        if let Some(p) = &plan {
+            findings.extend(wavegate_rollout::lint::forecast_findings(p, &forecast));
+        }
+        PlanLint {
+            ok: !wavegate_rollout::lint::has_errors(&findings),
+            plan: plan.map(|p| p.name),
+            findings: findings.iter().map(IntoApi::into_api).collect(),
+            forecast: forecast.iter().filter_map(|f| serde_json::to_value(f).ok()).collect(),
+        }
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    Ok(Json(answer))
 }
 
 /// The plans of the environments the token may read.

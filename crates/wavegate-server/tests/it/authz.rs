@@ -230,6 +230,8 @@ fn rows() -> Vec<Row> {
         GET "/api/v1/backup"                              "200 403 - 403 403 403 403 403 - 403 - 401 401" => |_| get("/api/v1/backup");
 
         // ---------- plans, drills, scorecards ----------
+        POST "/api/v1/plans/lint"                 "200 200 - 200 200 200 200 403 - 403 - 401 401" =>
+            |_| Req::new(Method::POST, "/api/v1/plans/lint").yaml(&plan("lint", "shared", "prod"));
         GET "/api/v1/plans"                               "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/plans");
         POST "/api/v1/plans"                      "201 201 403 403 201 403 403 403 403 403 403 401 401" =>
             |c| Req::new(Method::POST, "/api/v1/plans").yaml(&plan(&format!("new-{}", c.t), "shared", c.env));

@@ -934,6 +934,33 @@ async fn every_answer_is_documented_and_fits_its_schema() {
         p.with(method, path, &on_dev, b"{}").await.is(S::FORBIDDEN);
     }
 
+    // ---------- a plan checked without storing it ----------
+    let yaml_type = [("content-type", "application/yaml")];
+    let plan_text =
+        "name: later2\nflag: new-checkout\nenvironment: prod\nwaves: [{ exposure: 50% }]\n";
+    let r = p
+        .send(
+            Method::POST,
+            "/api/v1/plans/lint?traffic=50",
+            Some(ADMIN),
+            &yaml_type,
+            plan_text.as_bytes(),
+        )
+        .await
+        .is(S::OK);
+    assert_eq!(r.body["ok"], false, "a 50% first wave is an error: {:?}", r.body);
+    p.send(
+        Method::POST,
+        "/api/v1/plans/lint?traffic=-1",
+        Some(ADMIN),
+        &yaml_type,
+        plan_text.as_bytes(),
+    )
+    .await
+    .is(S::BAD_REQUEST);
+    let lint = "/api/v1/plans/lint";
+    p.send(Method::POST, lint, Some(&sdk), &yaml_type, plan_text.as_bytes()).await.is(S::FORBIDDEN);
+
     // ---------- change requests and protected environments ----------
     p.get("/api/v1/protection", ADMIN).await.is(S::OK);
     let protect = "/api/v1/environments/prod/protection";
