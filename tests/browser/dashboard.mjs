@@ -196,6 +196,25 @@ try {
   const digest = await apiCall("GET", `/api/v1/feedback/digest?release=${encodeURIComponent(release)}`);
   check(JSON.stringify(digest).includes("nordic pilots"), `the release's digest counts it (${release})`);
 
+  // 8c. A plan written in the dashboard's editor: a lint error shown at its line, fixed, the
+  // forecast shown for the traffic entered, applied.
+  await page.evaluate(() => { location.hash = "#/plans"; });
+  await page.locator("#plan-yaml").waitFor({ timeout: TIMEOUT });
+  const bad = 'name: from-the-editor\nrelease: { name: checkout, version: 3.0.0, risk: low }\nflag: checkout\nnew_variant: "on"\ncontrol_variant: "off"\nenvironment: prod\nowners: { requester: alice }\nguardrails:\n  - { name: errors, metric: error, comparison: absolute, tolerance: 0.05, mde: 0.05, min_sample: 50, action: rollback }\nrunbook: { errors: look }\nwaves: [{ exposure: 60% }, { exposure: 100% }]\n';
+  await page.fill("#plan-traffic", "200");
+  await page.fill("#plan-yaml", bad);
+  await page.locator("#plan-finding-list .v-fail").first().waitFor({ timeout: TIMEOUT });
+  const shown = await page.locator("#plan-finding-list").textContent();
+  check(/line \d+/.test(shown) && shown.includes("error["), `the editor shows the lint error at its line (${shown})`);
+  check(await page.locator("#plan-apply").isDisabled(), "a plan with errors cannot be applied");
+  await page.fill("#plan-yaml", bad.replace("60%", "10%"));
+  await page.waitForFunction(() => document.getElementById("plan-verdict")?.textContent.startsWith("No errors"), null, { timeout: TIMEOUT });
+  await page.locator("#plan-forecast-table").waitFor({ timeout: TIMEOUT });
+  check((await page.locator("#plan-forecast-table tbody tr").count()) >= 1, "the forecast is shown for the traffic entered");
+  await page.click("#plan-apply");
+  await page.locator('#plans tr[data-plan="from-the-editor"]').waitFor({ timeout: TIMEOUT });
+  check((await page.locator("#alert").textContent()).includes("stored as v1"), "the plan was applied from the editor");
+
   // 9. The reports page: DORA table (or its empty note) and the calendar with the live rollout.
   await page.evaluate(() => { location.hash = "#/reports"; });
   await page.locator("#calendar").waitFor({ timeout: TIMEOUT });

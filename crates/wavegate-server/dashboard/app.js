@@ -656,10 +656,76 @@ async function plansPage() {
   });
   return h("div", {},
     h("h1", {}, "Plans"),
+    (state.me.roles || []).some((g) => g.role === "editor" || g.role === "admin") ? planEditor(plans) : "",
     h("table", { id: "plans" },
       h("thead", {}, h("tr", {}, ["Plan", "Environment", "Flag", "Release", "Version", "Live rollout", ""].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, rows)),
     ...notes);
+}
+
+// The plan editor: YAML (a stored plan opens as JSON, which is YAML too), checked as it is
+// typed — findings at their line and column, and how long each wave's guardrails take to
+// decide at the traffic entered — then applied. What is typed survives live re-renders.
+function planEditor(plans) {
+  const draft = state.planDraft || (state.planDraft = { text: "", traffic: "" });
+  const text = h("textarea", { id: "plan-yaml", rows: 14, spellcheck: "false", "aria-describedby": "plan-findings" });
+  text.value = draft.text;
+  const traffic = h("input", { id: "plan-traffic", type: "number", min: "0", step: "any", value: draft.traffic, placeholder: "requests/s" });
+  const pick = h("select", { id: "plan-open" }, h("option", { value: "" }, "a new plan"),
+    plans.map((p) => h("option", { value: p.name }, p.name)));
+  const findings = h("div", { id: "plan-findings", role: "status", "aria-live": "polite" });
+  const forecast = h("div", { id: "plan-forecast" });
+  const lint = async () => {
+    draft.text = text.value;
+    draft.traffic = traffic.value;
+    if (!text.value.trim()) { findings.replaceChildren(); forecast.replaceChildren(); return; }
+    const q = traffic.value && Number(traffic.value) > 0 ? `?traffic=${encodeURIComponent(traffic.value)}` : "";
+    try {
+      const resp = await fetch(`/api/v1/plans/lint${q}`, { method: "POST", headers: { ...authHeaders("POST"), "Content-Type": "application/yaml" }, body: text.value });
+      const out = await resp.json();
+      if (!resp.ok) throw new Error(out.message || `HTTP ${resp.status}`);
+      const items = out.findings.map((f) => h("li", { class: f.severity === "error" ? "v-fail" : "" },
+        `${f.line ? `line ${f.line}${f.column ? `, column ${f.column}` : ""}: ` : ""}${f.severity}[${f.code}]: ${f.message}`));
+      findings.replaceChildren(h("p", { id: "plan-verdict", class: out.ok ? "v-pass" : "v-fail" },
+        out.ok ? `No errors${out.findings.length ? `; ${out.findings.length} warning(s)` : ""}.` : "Errors: fix them before applying."),
+        items.length ? h("ul", { id: "plan-finding-list" }, items) : "");
+      forecast.replaceChildren(out.forecast.length ? h("table", { id: "plan-forecast-table", tabindex: 0 },
+        h("thead", {}, h("tr", {}, ["Wave", "Guardrail", "To a pass (s)", "To catch a regression (s)"].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, out.forecast.map((f) => h("tr", {}, h("td", {}, f.wave), h("td", {}, f.guardrail),
+          h("td", { class: "num" }, fmtNum(f.to_pass_secs)), h("td", { class: "num" }, fmtNum(f.to_fail_secs)))))) : "");
+      $("plan-apply").disabled = !out.ok;
+    } catch (e) {
+      findings.replaceChildren(h("p", { class: "v-fail" }, `Could not check the plan: ${e.message}`));
+    }
+  };
+  let timer = null;
+  const soon = () => { clearTimeout(timer); timer = setTimeout(lint, 300); };
+  text.addEventListener("input", soon);
+  traffic.addEventListener("input", soon);
+  pick.addEventListener("change", () => {
+    const p = plans.find((x) => x.name === pick.value);
+    text.value = p ? JSON.stringify(p.spec, null, 2) : "";
+    lint();
+  });
+  const apply = h("button", { type: "button", id: "plan-apply", disabled: true, onclick: async () => {
+    try {
+      const resp = await fetch("/api/v1/plans", { method: "POST", headers: { ...authHeaders("POST"), "Content-Type": "application/yaml" }, body: text.value });
+      const out = await resp.json();
+      if (!resp.ok) throw new Error(out.message || `HTTP ${resp.status}`);
+      showAlert(`Plan ${out.name}: ${out.changed ? `stored as v${out.version}` : `unchanged at v${out.version}`}.`, true);
+      state.planDraft = { text: "", traffic: "" };
+      render(true);
+    } catch (e) {
+      showAlert(`Apply refused: ${e.message}`);
+    }
+  } }, "Apply");
+  if (draft.text) setTimeout(lint, 0);
+  return h("section", { id: "plan-editor" },
+    h("h2", {}, "Write or edit a plan"),
+    h("div", { class: "filters" },
+      h("div", {}, h("label", { for: "plan-open" }, "Start from"), pick),
+      h("div", {}, h("label", { for: "plan-traffic" }, "Traffic for the forecast"), traffic)),
+    h("label", { for: "plan-yaml" }, "Plan (YAML)"), text, findings, forecast, h("p", {}, apply));
 }
 
 // Starts plan `p` now, or schedules it; a refused start says why (freeze, blackout, scorecard,
