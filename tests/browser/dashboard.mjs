@@ -111,6 +111,33 @@ try {
   const head = await apiCall("GET", `/api/v1/flags/${newFlag}`);
   check(head.version === 3 && head.spec.default === "off", "revert from the dashboard wrote v3 = v1's content");
 
+  // 5b. The flag editor: the form and the JSON kept in step, the diff before saving, the reason
+  // recorded; a refused field named.
+  await page.locator("#flag-enabled-prod").waitFor({ timeout: TIMEOUT });
+  await page.uncheck("#flag-enabled-prod");
+  check((await page.inputValue("#flag-json")).includes('"enabled": false'), "the form's change shows in the JSON");
+  await page.click("#flag-review");
+  check((await page.locator("#flag-diff pre").textContent()).includes('+       "enabled": false'), "the diff against v3 shows before saving");
+  await page.click("#flag-save");
+  await page.fill("#confirm-reason", "browser test: switch off in prod");
+  await page.click("#confirm-ok");
+  await page.locator('#flag[data-version="4"]').waitFor({ timeout: TIMEOUT });
+  const versions = await apiCall("GET", `/api/v1/flags/${newFlag}/versions`);
+  check(versions[3].reason === "browser test: switch off in prod" && versions[3].spec.environments.prod.enabled === false, "saved as v4 with its reason");
+  const json = JSON.parse(await page.inputValue("#flag-json"));
+  json.default = "nope";
+  await page.fill("#flag-json", JSON.stringify(json, null, 2));
+  await page.click("#flag-save");
+  await page.fill("#confirm-reason", "browser test: a bad default");
+  await page.click("#confirm-ok");
+  await page.waitForFunction(() => document.getElementById("flag-error").textContent.length > 0, null, { timeout: TIMEOUT });
+  const refusal = await page.locator("#flag-error").textContent();
+  check(refusal.includes("default") && refusal.includes("unknown variant \"nope\""), `a refused field is named (${refusal})`);
+  // The browser logs the refused request (422) as a console error: expected here, and only here.
+  const expected = consoleErrors.filter((e) => e.includes("status of 422"));
+  check(expected.length === 1, "the refused save is the one 422");
+  consoleErrors.splice(consoleErrors.indexOf(expected[0]), 1);
+
   // 6a. The requester sees the approve button disabled, with the reason.
   {
     const other = await browser.newContext({ viewport: { width: 1280, height: 800 } });

@@ -942,6 +942,7 @@ async function flagPage(key) {
         ? h("ol", {}, c.rules.map((rule) => h("li", {}, h("strong", {}, rule.name || "(unnamed)"), `: ${describeRule(rule)}`)))
         : h("p", { class: "muted" }, `no rules; serves ${f.spec.default}`)));
   }
+  if ((state.me.roles || []).some((g) => g.role === "editor" || g.role === "admin")) page.append(flagEditor(f));
   page.append(h("h2", {}, "History"));
   const diffBox = h("div", { id: "diff" });
   const rows = versions.slice().reverse().map((v) => h("tr", {},
@@ -960,6 +961,85 @@ async function flagPage(key) {
     h("tbody", {}, rows)));
   page.append(diffBox);
   return page;
+}
+
+// The flag editor: a small form (enabled per environment, the default variant) and the whole
+// document as JSON (which is YAML too), kept in step both ways; the diff against the current
+// version before saving; the reason asked for and recorded; a field the server refuses is
+// named. Saving sends If-Match, so a change made meanwhile is not overwritten.
+function flagEditor(f) {
+  const draft = state.flagDraft && state.flagDraft.key === f.key && state.flagDraft.base === f.version
+    ? state.flagDraft : (state.flagDraft = { key: f.key, base: f.version, text: JSON.stringify(f.spec, null, 2) });
+  const text = h("textarea", { id: "flag-json", rows: 12, spellcheck: "false", "aria-describedby": "flag-error" });
+  text.value = draft.text;
+  // The server's refusal stays shown across live re-renders until the text changes.
+  const error = h("p", { id: "flag-error", class: "v-fail", role: "status" }, draft.error || "");
+  const form = h("div", { class: "filters", id: "flag-form" });
+  const parse = () => { try { return JSON.parse(text.value); } catch (e) { error.textContent = `Not valid JSON: ${e.message}`; return null; } };
+  const fill = () => {
+    const spec = parse();
+    if (!spec) return;
+    error.textContent = "";
+    const envs = Object.entries(spec.environments || {});
+    const variants = Object.keys(spec.variants || {});
+    form.replaceChildren(
+      h("div", {}, h("label", { for: "flag-default" }, "Default variant"),
+        h("select", { id: "flag-default", onchange: (e) => edit((x) => { x.default = e.target.value; }) },
+          variants.map((v) => h("option", { value: v, selected: v === spec.default }, v)))),
+      ...envs.map(([env, c]) => h("div", {}, h("label", { for: `flag-enabled-${env}` }, `Enabled in ${env}`),
+        h("input", { type: "checkbox", id: `flag-enabled-${env}`, checked: !!c.enabled,
+          onchange: (e) => edit((x) => { x.environments[env].enabled = e.target.checked; }) }))));
+  };
+  const edit = (change) => {
+    const spec = parse();
+    if (!spec) return;
+    change(spec);
+    text.value = JSON.stringify(spec, null, 2);
+    draft.text = text.value;
+  };
+  text.addEventListener("input", () => { draft.text = text.value; draft.error = ""; fill(); });
+  fill();
+  if (draft.error) error.textContent = draft.error;
+  const diff = h("div", { id: "flag-diff" });
+  const review = () => {
+    const pre = h("pre", { class: "diff" });
+    for (const [sign, line] of lineDiff(JSON.stringify(f.spec, null, 2), text.value)) {
+      if (sign !== " ") pre.append(h("span", { class: sign === "+" ? "add" : "del" }, `${sign} ${line}`), "\n");
+    }
+    diff.replaceChildren(h("h3", {}, `Changes against v${f.version}`), pre.childElementCount ? pre : h("p", { class: "muted" }, "No changes."));
+  };
+  const save = () => {
+    const spec = parse();
+    if (!spec) return;
+    review();
+    ask({
+      title: `Save ${f.key}?`, text: `Writes v${f.version + 1} (the changes are shown under the editor).`,
+      label: "Reason (required)", required: true, ok: "Save",
+      act: async ({ text: why }) => {
+        try {
+          const out = await api("PUT", `/api/v1/flags/${encodeURIComponent(f.key)}`, spec, { "X-Wavegate-Reason": why, "If-Match": String(f.version) });
+          state.flagDraft = null;
+          return `Saved ${f.key}: now v${out.version}.`;
+        } catch (e) {
+          const field = e.body && e.body.field;
+          draft.error = field && !e.message.startsWith(field) ? `${field}: ${e.message}` : e.message;
+          error.textContent = draft.error;
+          throw e;
+        }
+      },
+    });
+  };
+  return h("section", { id: "flag-editor" },
+    h("h2", {}, "Edit"), form,
+    h("label", { for: "flag-json" }, "The flag (JSON, which is YAML too)"), text, error,
+    h("p", { class: "actions" },
+      h("button", { type: "button", class: "quiet", id: "flag-review", onclick: review }, "Review changes"),
+      h("button", { type: "button", id: "flag-save", onclick: save }, "Save…"),
+      holds("editor", "*") ? h("button", { type: "button", class: "danger", id: "flag-archive", onclick: () => ask({
+        title: `Archive ${f.key}?`, text: "An archived flag stops being served in every environment.", label: "Reason (required)", required: true, ok: "Archive", danger: true,
+        act: ({ text: why }) => api("POST", `/api/v1/flags/${encodeURIComponent(f.key)}/archive`, undefined, { "X-Wavegate-Reason": why }).then(() => `Archived ${f.key}.`),
+      }) }, "Archive…") : ""),
+    diff);
 }
 
 async function showDiff(key, from, to, box) {
