@@ -293,6 +293,24 @@ try {
     }
     await ctx.close();
   }
+  // 12. A screenshot of every page at 1280×800 (target/dashboard-<page>.png).
+  {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const p4 = await ctx.newPage();
+    await p4.goto(`${url}/`);
+    await p4.fill("#token", approver);
+    await p4.press("#token", "Enter");
+    await p4.locator("#session:not([hidden])").waitFor({ timeout: TIMEOUT });
+    const dir = screenshot.replace(/[^/]*$/, "");
+    for (const [name, hash] of [["rollouts", "#/rollouts"], ["rollout", `#/rollouts/${rollout}`], ["plans", "#/plans"], ["flags", "#/flags"], ["changes", "#/changes"], ["reports", "#/reports"], ["notifications", "#/notifications"], ["audit", "#/audit"]]) {
+      const parts = hash.slice(2).split("/");
+      await p4.evaluate((h) => { location.hash = h; }, hash);
+      await p4.waitForFunction((t) => document.title === t, `wavegate — ${parts.join(" / ")}`, { timeout: TIMEOUT });
+      await p4.screenshot({ path: `${dir}dashboard-${name}.png` });
+    }
+    check(true, `screenshots of 8 pages at 1280×800 written to ${dir}dashboard-*.png`);
+    await ctx.close();
+  }
   check(external.length === 0, `no request left the server (saw ${external.length})`);
   check(consoleErrors.length === 0, `no console errors (${consoleErrors.join(" | ")})`);
 } catch (e) {

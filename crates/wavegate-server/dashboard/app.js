@@ -656,11 +656,11 @@ async function plansPage() {
   });
   return h("div", {},
     h("h1", {}, "Plans"),
-    (state.me.roles || []).some((g) => g.role === "editor" || g.role === "admin") ? planEditor(plans) : "",
     h("table", { id: "plans" },
       h("thead", {}, h("tr", {}, ["Plan", "Environment", "Flag", "Release", "Version", "Live rollout", ""].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, rows)),
-    ...notes);
+    ...notes,
+    (state.me.roles || []).some((g) => g.role === "editor" || g.role === "admin") ? planEditor(plans) : "");
 }
 
 // The plan editor: YAML (a stored plan opens as JSON, which is YAML too), checked as it is
