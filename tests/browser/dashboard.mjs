@@ -133,6 +133,28 @@ try {
   await page.waitForFunction(() => document.getElementById("flag-error").textContent.length > 0, null, { timeout: TIMEOUT });
   const refusal = await page.locator("#flag-error").textContent();
   check(refusal.includes("default") && refusal.includes("unknown variant \"nope\""), `a refused field is named (${refusal})`);
+  // 5c. A segment and a flag that uses it, made in the dashboard.
+  await page.evaluate(() => { location.hash = "#/flags"; });
+  await page.locator("#segment-new-json").waitFor({ timeout: TIMEOUT });
+  await page.fill("#segment-new-key", "browser-pilots");
+  await page.fill("#segment-new-json", JSON.stringify({ description: "pilots", keys: ["u1", "u2"] }));
+  await page.click("#segment-new-save");
+  await page.fill("#confirm-reason", "browser test: pilots");
+  await page.click("#confirm-ok");
+  await page.locator('#segments tr[data-segment="browser-pilots"]').waitFor({ timeout: TIMEOUT });
+  await page.fill("#flag-new-key", "made-in-browser");
+  await page.fill("#flag-new-json", JSON.stringify({ variants: { on: true, off: false }, default: "off",
+    environments: { prod: { enabled: true, rules: [{ name: "pilots", segment: "browser-pilots", serve: "on" }] } } }));
+  await page.click("#flag-new-save");
+  await page.fill("#confirm-reason", "browser test: a flag for the pilots");
+  await page.click("#confirm-ok");
+  await page.locator('#flags tr[data-flag="made-in-browser"]').waitFor({ timeout: TIMEOUT });
+  const made = await apiCall("GET", "/api/v1/flags/made-in-browser/versions");
+  check(made.length === 1 && made[0].reason === "browser test: a flag for the pilots" && made[0].spec.environments.prod.rules[0].segment === "browser-pilots",
+    "a segment and a flag using it were made in the dashboard, with their reasons");
+  await page.evaluate((k) => { location.hash = `#/flags/${k}`; }, newFlag);
+  await page.locator("#flag-error").waitFor({ timeout: TIMEOUT });
+
   // The browser logs the refused request (422) as a console error: expected here, and only here.
   const expected = consoleErrors.filter((e) => e.includes("status of 422"));
   check(expected.length === 1, "the refused save is the one 422");

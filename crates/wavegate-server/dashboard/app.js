@@ -897,8 +897,13 @@ function changeAction(c, act) {
 // ---------- flags ----------
 
 async function flagsPage() {
-  const [flags, staleList] = await Promise.all([api("GET", "/api/v1/flags"), api("GET", "/api/v1/flags?stale=true")]);
+  const [flags, staleList, segments, envs] = await Promise.all([api("GET", "/api/v1/flags"), api("GET", "/api/v1/flags?stale=true"),
+    api("GET", "/api/v1/segments"), api("GET", "/api/v1/environments")]);
   const stale = new Map(staleList.map((f) => [f.key, f.stale]));
+  const editor = (state.me.roles || []).some((g) => g.role === "editor" || g.role === "admin");
+  const envNames = envs.map((e) => e.name);
+  const flagTemplate = { description: "", variants: { on: true, off: false }, default: "off",
+    environments: Object.fromEntries(envNames.map((e) => [e, { enabled: false }])) };
   return h("div", {},
     h("h1", {}, "Flags"),
     staleList.length ? h("p", { id: "stale-flags" }, `${staleList.length} stale flag${staleList.length === 1 ? "" : "s"} (rollout finished and settled): remove from code.`) : "",
@@ -911,7 +916,63 @@ async function flagsPage() {
         h("td", {}, f.spec.description || ""),
         h("td", {}, Object.entries(f.spec.environments || {}).map(([e, c]) => `${e}${c.enabled ? "" : " (off)"}`).join(", ")),
         h("td", {}, f.updated_by),
-        h("td", {}, fmtTime(f.updated_at)))))));
+        h("td", {}, fmtTime(f.updated_at)))))),
+    editor ? docEditor("flag", "New flag", [], flagTemplate) : "",
+    h("h2", {}, "Segments"),
+    h("table", { id: "segments" },
+      h("thead", {}, h("tr", {}, ["Segment", "Version", "Description", "Members", "Updated by"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, segments.map((g) => h("tr", { dataset: { segment: g.key } },
+        h("td", {}, g.key), h("td", {}, `v${g.version}`), h("td", {}, g.spec.description || ""),
+        h("td", {}, g.spec.keys_redacted ? "withheld" : `${(g.spec.keys || []).length} keys, ${(g.spec.constraints || []).length} constraints`),
+        h("td", {}, g.updated_by))))),
+    editor ? docEditor("segment", "New or changed segment", segments, { description: "", keys: [], constraints: [] }) : "");
+}
+
+// A new flag or segment (or, for segments, a stored one) written as JSON (which is YAML too) and
+// saved with a reason; a refused field is named. What is typed survives live re-renders.
+function docEditor(kind, title, existing, template) {
+  const drafts = state.docDrafts || (state.docDrafts = {});
+  const draft = drafts[kind] || (drafts[kind] = { key: "", text: JSON.stringify(template, null, 2), error: "" });
+  const key = h("input", { id: `${kind}-new-key`, value: draft.key, autocomplete: "off", spellcheck: "false" });
+  const text = h("textarea", { id: `${kind}-new-json`, rows: 8, spellcheck: "false" });
+  text.value = draft.text;
+  const error = h("p", { id: `${kind}-new-error`, class: "v-fail", role: "status" }, draft.error);
+  key.addEventListener("input", () => { draft.key = key.value; });
+  text.addEventListener("input", () => { draft.text = text.value; draft.error = ""; });
+  const pick = existing.length ? h("select", { id: `${kind}-open`, onchange: (e) => {
+    const found = existing.find((x) => x.key === e.target.value);
+    draft.key = found ? found.key : "";
+    draft.text = JSON.stringify(found ? found.spec : template, null, 2);
+    key.value = draft.key;
+    text.value = draft.text;
+  } }, h("option", { value: "" }, `a new ${kind}`), existing.map((x) => h("option", { value: x.key }, x.key))) : null;
+  const save = () => {
+    let spec;
+    try { spec = JSON.parse(text.value); } catch (e) { error.textContent = `Not valid JSON: ${e.message}`; return; }
+    const k = key.value.trim();
+    if (!k) { key.focus(); return; }
+    ask({
+      title: `Save ${kind} ${k}?`, label: "Reason (required)", required: true, ok: "Save",
+      act: async ({ text: why }) => {
+        try {
+          const out = await api("PUT", `/api/v1/${kind}s/${encodeURIComponent(k)}`, spec, { "X-Wavegate-Reason": why });
+          drafts[kind] = null;
+          return `Saved ${kind} ${k}: v${out.version}.`;
+        } catch (e) {
+          const field = e.body && e.body.field;
+          draft.error = field && !e.message.startsWith(field) ? `${field}: ${e.message}` : e.message;
+          throw e;
+        }
+      },
+    });
+  };
+  return h("section", { id: `${kind}-editor` },
+    h("h2", {}, title),
+    h("div", { class: "filters" },
+      pick ? h("div", {}, h("label", { for: `${kind}-open` }, "Start from"), pick) : "",
+      h("div", {}, h("label", { for: `${kind}-new-key` }, "Key"), key)),
+    h("label", { for: `${kind}-new-json` }, `The ${kind} (JSON, which is YAML too)`), text, error,
+    h("p", {}, h("button", { type: "button", id: `${kind}-new-save`, onclick: save }, "Save…")));
 }
 
 function describeRule(rule) {
