@@ -230,6 +230,14 @@ try {
     }
     check(seen, "the notifications page lists the delivered promotion and pause notices");
   }
+  // 8a. The post-rollout report, read on the rollout's page.
+  await page.evaluate((id) => { location.hash = `#/rollouts/${id}`; }, rollout);
+  await page.locator("#show-report").waitFor({ timeout: TIMEOUT });
+  await page.click("#show-report");
+  await page.locator("#report").waitFor({ timeout: TIMEOUT });
+  const reportText = await page.locator("#report").textContent();
+  check(reportText.includes("checkout") && reportText.length > 200, `the post-rollout report is shown on the rollout's page (${reportText.slice(0, 160)})`);
+
   // 8b. Pilot feedback recorded from the rollout's page reaches the release's digest.
   await page.evaluate((id) => { location.hash = `#/rollouts/${id}`; }, rollout);
   await page.locator("#feedback-form").waitFor({ timeout: TIMEOUT });

@@ -483,6 +483,17 @@ async function rolloutPage(id) {
     for (const n of notes) page.append(n);
   }
   if (r.release && state.me.kind === "admin") page.append(feedbackForm(`${r.release.name} ${r.release.version}`));
+  // The post-rollout report (Markdown, as `wavegate report rollout` writes it), on request.
+  const reportBox = h("div", { id: "report-box" });
+  page.append(h("h2", {}, "Post-rollout report"),
+    h("p", {}, h("button", { type: "button", class: "quiet", id: "show-report", onclick: async () => {
+      try {
+        const text = await apiText(`/api/v1/rollouts/${encodeURIComponent(r.id)}/report?format=markdown`);
+        reportBox.replaceChildren(h("pre", { id: "report", tabindex: 0 }, text));
+      } catch (e) {
+        reportBox.replaceChildren(h("p", { class: "v-fail" }, `The report is unavailable: ${e.message}`));
+      }
+    } }, "Show the report")), reportBox);
   // Wave timeline.
   const waves = plan && plan.spec ? plan.spec.waves : [];
   page.append(h("h2", {}, "Waves"));
