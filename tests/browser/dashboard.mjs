@@ -271,6 +271,19 @@ try {
   await page.click("#plan-apply");
   await page.locator('#plans tr[data-plan="from-the-editor"]').waitFor({ timeout: TIMEOUT });
   check((await page.locator("#alert").textContent()).includes("stored as v1"), "the plan was applied from the editor");
+  // Its history: open the plan, change it in the editor, and see the diff between versions.
+  await page.locator("#plan-open").selectOption("from-the-editor");
+  await page.waitForFunction(() => document.getElementById("plan-yaml").value.includes("from-the-editor"), null, { timeout: TIMEOUT });
+  const stored = await page.inputValue("#plan-yaml");
+  check(stored.includes('"requester": "alice"'), "the stored plan opens in the editor");
+  await page.fill("#plan-yaml", stored.replace('"requester": "alice"', '"requester": "carol"'));
+  await page.waitForFunction(() => document.getElementById("plan-verdict")?.textContent.startsWith("No errors"), null, { timeout: TIMEOUT });
+  await page.click("#plan-apply");
+  await page.waitForFunction(() => document.getElementById("alert").textContent.includes("stored as v2"), null, { timeout: TIMEOUT });
+  await page.click('#plans a[href="#/plans/from-the-editor"]');
+  await page.locator('#plan[data-versions="2"]').waitFor({ timeout: TIMEOUT });
+  const v2 = await page.locator('#plan-versions li[data-version="2"] pre').textContent();
+  check(v2.includes('"requester": "carol"') && v2.includes('"requester": "alice"'), `the plan's history shows v1 → v2's diff (${v2})`);
 
   // 9. The reports page: DORA table (or its empty note) and the calendar with the live rollout.
   await page.evaluate(() => { location.hash = "#/reports"; });

@@ -263,6 +263,7 @@ async function render(live) {
   try {
     if (parts[0] === "rollouts" && parts[1]) node = await rolloutPage(parts[1]);
     else if (parts[0] === "rollouts") node = await rolloutsPage();
+    else if (parts[0] === "plans" && parts[1]) node = await planPage(parts[1]);
     else if (parts[0] === "plans") node = await plansPage();
     else if (parts[0] === "flags" && parts[1]) node = await flagPage(parts[1]);
     else if (parts[0] === "flags") node = await flagsPage();
@@ -659,7 +660,7 @@ async function plansPage() {
     if (blocked) notes.push(h("p", { class: "hint", id: noteId }, `Start ${p.name}: ${blocked}.`));
     const rel = p.spec.release || {};
     return h("tr", { dataset: { plan: p.name } },
-      h("td", {}, p.name), h("td", {}, env), h("td", {}, p.spec.flag),
+      h("td", {}, h("a", { href: `#/plans/${encodeURIComponent(p.name)}` }, p.name)), h("td", {}, env), h("td", {}, p.spec.flag),
       h("td", {}, rel.name ? `${rel.name} ${rel.version}` : "—"), h("td", { class: "num" }, `v${p.version}`),
       h("td", {}, live.has(p.name) ? h("a", { href: `#/rollouts/${encodeURIComponent(live.get(p.name))}` }, live.get(p.name)) : "—"),
       h("td", {}, state.me.kind === "admin" ? h("button", { type: "button", id: `start-${p.name}`, disabled: !!blocked,
@@ -710,12 +711,14 @@ function planEditor(plans) {
     }
   };
   let timer = null;
-  const soon = () => { clearTimeout(timer); timer = setTimeout(lint, 300); };
+  // The draft follows every keystroke at once (a live re-render may come before the check).
+  const soon = () => { draft.text = text.value; draft.traffic = traffic.value; clearTimeout(timer); timer = setTimeout(lint, 300); };
   text.addEventListener("input", soon);
   traffic.addEventListener("input", soon);
   pick.addEventListener("change", () => {
     const p = plans.find((x) => x.name === pick.value);
     text.value = p ? JSON.stringify(p.spec, null, 2) : "";
+    draft.text = text.value;
     lint();
   });
   const apply = h("button", { type: "button", id: "plan-apply", disabled: true, onclick: async () => {
@@ -737,6 +740,36 @@ function planEditor(plans) {
       h("div", {}, h("label", { for: "plan-open" }, "Start from"), pick),
       h("div", {}, h("label", { for: "plan-traffic" }, "Traffic for the forecast"), traffic)),
     h("label", { for: "plan-yaml" }, "Plan (YAML)"), text, findings, forecast, h("p", {}, apply));
+}
+
+// A plan's versions, each with its diff from the one before, and the drills that rehearsed it
+// (their evidence: scenario, outcome, version).
+async function planPage(name) {
+  const enc = encodeURIComponent(name);
+  const [versions, drills] = await Promise.all([api("GET", `/api/v1/plans/${enc}/versions`), api("GET", `/api/v1/plans/${enc}/drills`)]);
+  const page = h("div", { id: "plan", dataset: { versions: versions.length } });
+  page.append(h("p", {}, h("a", { href: "#/plans" }, "← all plans")), h("h1", {}, name));
+  page.append(h("h2", {}, "Versions"));
+  const list = h("ol", { id: "plan-versions", reversed: true });
+  for (let i = versions.length - 1; i >= 0; i--) {
+    const v = versions[i];
+    const pre = h("pre", { class: "diff" });
+    const before = i > 0 ? JSON.stringify(versions[i - 1].spec, null, 2) : "";
+    for (const [sign, line] of lineDiff(before, JSON.stringify(v.spec, null, 2))) {
+      if (sign !== " ") pre.append(h("span", { class: sign === "+" ? "add" : "del" }, `${sign} ${line}`), "\n");
+    }
+    list.append(h("li", { dataset: { version: v.version } },
+      h("p", {}, h("strong", {}, `v${v.version}`), ` ${v.action} by ${v.actor}, ${fmtTime(v.created_at)}${v.reason ? ` — ${v.reason}` : ""}`),
+      h("details", {}, h("summary", {}, i > 0 ? `changes from v${versions[i - 1].version}` : "the first version"), pre)));
+  }
+  page.append(list, h("h2", {}, "Drills"));
+  page.append(drills.length
+    ? h("table", { id: "plan-drills" },
+      h("thead", {}, h("tr", {}, ["When", "Scenario", "Outcome", "Plan version", "By"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, drills.map((d) => h("tr", {}, h("td", {}, fmtTime(d.at)), h("td", {}, d.scenario),
+        h("td", { class: d.passed ? "v-pass" : "v-fail" }, d.passed ? "passed" : "failed"), h("td", {}, `v${d.plan_version}`), h("td", {}, d.actor)))))
+    : h("p", { class: "muted" }, "No drill recorded: rehearse it with wavegate drill --record."));
+  return page;
 }
 
 // Starts plan `p` now, or schedules it; a refused start says why (freeze, blackout, scorecard,
