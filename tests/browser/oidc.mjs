@@ -17,6 +17,18 @@ const { MODE, WG_URL, USER, LOGIN_URL } = process.env;
 const browser = await launch();
 const page = await browser.newPage();
 const result = {};
+// Nothing but wavegate and the identity provider is reached; nothing goes wrong in the console
+// (wavegate's answers the walk expects to be refused are none).
+const external = [];
+const consoleErrors = [];
+// Only what wavegate's pages do counts (the provider's own sign-in pages load what they like).
+const onWavegate = () => WG_URL && page.url().startsWith(WG_URL);
+page.on("request", (r) => {
+  const u = r.url();
+  if (onWavegate() && !u.startsWith("http://127.0.0.1:") && !u.startsWith("data:")) external.push(u);
+});
+page.on("console", (m) => { if (onWavegate() && m.type() === "error") consoleErrors.push(m.text()); });
+page.on("pageerror", (e) => { if (onWavegate()) consoleErrors.push(String(e)); });
 
 // The provider's development sign-in: any password; then any confirmation it asks.
 async function signInAtProvider(until) {
@@ -31,8 +43,102 @@ async function signInAtProvider(until) {
   }
 }
 
+// Signs in to the dashboard through the provider.
+async function dashboardSignIn(hash) {
+  await page.goto(`${WG_URL}/${hash || ""}`);
+  await page.waitForSelector("#signin-oidc-link", { state: "visible", timeout: 20000 });
+  await Promise.all([page.waitForNavigation(), page.click("#signin-oidc-link")]);
+  await signInAtProvider((u) => u.startsWith(WG_URL));
+  await page.waitForSelector("#session:not([hidden])", { timeout: 20000 });
+}
+
+// Confirms the open dialog (with `text` in its text field) and returns the alert it leads to.
+async function confirm(text) {
+  await page.evaluate(() => { document.getElementById("alert").textContent = ""; });
+  if (text !== undefined) await page.fill("#confirm-reason", text);
+  await page.click("#confirm-ok");
+  await page.waitForFunction(() => document.getElementById("alert").textContent.length > 0, null, { timeout: 20000 });
+  return page.locator("#alert").textContent();
+}
+
+async function go(hash, selector) {
+  await page.evaluate((h) => { location.hash = h; }, hash);
+  await page.locator(selector).first().waitFor({ timeout: 20000 });
+}
+
+// A whole release, step by step (MODE=walk-<step>), each as the person whose part it is.
+const WALK_PLAN = (first) => `name: walk
+release: { name: checkout, version: 4.0.0, risk: medium }
+flag: checkout
+new_variant: "on"
+control_variant: "off"
+environment: prod
+owners: { requester: alice, approvers: [group:cab] }
+guardrails:
+  - { name: errors, metric: error, comparison: absolute, tolerance: 0.05, mde: 0.05, min_sample: 100, action: rollback }
+runbook: { errors: Check the error dashboard. }
+waves: [{ exposure: ${first} }, { exposure: 25%, promotion: approval }, { exposure: 60%, hold: 1h }, { exposure: 100% }]
+`;
+
 try {
-  if (MODE === "cli") {
+  if (MODE === "walk-setup") {
+    // ed, an editor: a segment, a flag, and a plan (one lint error shown, fixed, applied).
+    await dashboardSignIn("#/flags");
+    await go("#/flags", "#segment-new-json");
+    await page.fill("#segment-new-key", "pilots");
+    await page.fill("#segment-new-json", JSON.stringify({ description: "pilot users", keys: ["user-1", "user-2"] }));
+    await page.click("#segment-new-save");
+    result.segment = await confirm("pilot users for checkout v4");
+    await page.fill("#flag-new-key", "checkout");
+    await page.fill("#flag-new-json", JSON.stringify({ description: "the new checkout", variants: { on: true, off: false }, default: "off",
+      environments: { prod: { enabled: true, rules: [{ name: "pilots", segment: "pilots", serve: "off" }] } } }));
+    await page.click("#flag-new-save");
+    result.flag = await confirm("checkout v4 behind a flag");
+    await go("#/plans", "#plan-yaml");
+    await page.fill("#plan-traffic", "200");
+    await page.fill("#plan-yaml", WALK_PLAN("60%"));
+    await page.locator("#plan-finding-list .v-fail").first().waitFor({ timeout: 20000 });
+    result.lint_error = await page.locator("#plan-finding-list .v-fail").first().textContent();
+    await page.fill("#plan-yaml", WALK_PLAN("10%"));
+    await page.waitForFunction(() => document.getElementById("plan-verdict")?.textContent.startsWith("No errors"), null, { timeout: 20000 });
+    await page.evaluate(() => { document.getElementById("alert").textContent = ""; });
+    await page.click("#plan-apply");
+    await page.waitForFunction(() => document.getElementById("alert").textContent.length > 0, null, { timeout: 20000 });
+    result.plan = await page.locator("#alert").textContent();
+  } else if (MODE === "walk-start") {
+    // alice, a releaser: starts it from the Plans page.
+    await dashboardSignIn("#/plans");
+    await go("#/plans", "#start-walk");
+    await page.click("#start-walk");
+    result.started = await confirm("checkout v4 to prod");
+  } else if (MODE === "walk-approve") {
+    // bob, an approver (group cab): sees wave 2 reached, signs the scorecard, approves the gate.
+    await dashboardSignIn();
+    await go(`#/rollouts/${process.env.ROLLOUT}`, "#cmd-approve");
+    result.wave_shown = await page.getAttribute("#rollout", "data-wave");
+    await page.click("#sc-baseline-green");
+    result.signed = await confirm("https://wiki.example.com/checkout-v4-baseline");
+    await page.click("#cmd-approve");
+    result.approved = await confirm("wave 1 looked healthy");
+    await page.waitForSelector('#rollout[data-wave="3"]', { timeout: 20000 });
+    result.wave_after = await page.getAttribute("#rollout", "data-wave");
+  } else if (MODE === "walk-end") {
+    // alice: the automatic rollback shown, feedback recorded, the report read.
+    await dashboardSignIn();
+    await go(`#/rollouts/${process.env.ROLLOUT}`, '#rollout[data-state="rolled_back"]');
+    result.reason = await page.locator("#state-reason").textContent();
+    await page.fill("#fb-category", "checkout");
+    await page.fill("#fb-cohort", "pilots");
+    await page.selectOption("#fb-sentiment", "negative");
+    await page.fill("#fb-text", "errors at payment");
+    await page.evaluate(() => { document.getElementById("alert").textContent = ""; });
+    await page.click("#fb-submit");
+    await page.waitForFunction(() => document.getElementById("alert").textContent.length > 0, null, { timeout: 20000 });
+    result.feedback = await page.locator("#alert").textContent();
+    await page.click("#show-report");
+    await page.locator("#report").waitFor({ timeout: 20000 });
+    result.report = await page.locator("#report").textContent();
+  } else if (MODE === "cli") {
     await page.goto(LOGIN_URL);
     await signInAtProvider((u) => u.startsWith("http://127.0.0.1") && u.includes("/callback?"));
     result.url = page.url().split("?")[0];
@@ -121,5 +227,7 @@ try {
   result.at = page.url();
   try { result.page = (await page.textContent("body")).slice(0, 2000); } catch { /* none */ }
 }
+result.external = external;
+result.console_errors = consoleErrors;
 await browser.close();
 console.log(`result ${JSON.stringify(result)}`);

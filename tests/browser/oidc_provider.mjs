@@ -7,7 +7,7 @@
 //                            so restarting on the same port rotates the key)
 //
 // Prints `issuer <url>` once it listens. People: alice (group release-managers), bob (cab),
-// erin (engineers), carol (no group), olga (too many groups: left out, as Entra ID's
+// erin (engineers), ed (editors), carol (no group), olga (too many groups: left out, as Entra ID's
 // "overage" does).
 import { generateKeyPairSync } from "node:crypto";
 import Provider from "oidc-provider";
@@ -17,6 +17,7 @@ const groups = {
   alice: ["release-managers"],
   bob: ["cab"],
   erin: ["engineers"],
+  ed: ["editors"],
   carol: [],
 };
 

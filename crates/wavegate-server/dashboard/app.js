@@ -1001,7 +1001,7 @@ function docEditor(kind, title, existing, template) {
         try {
           const out = await api("PUT", `/api/v1/${kind}s/${encodeURIComponent(k)}`, spec, { "X-Wavegate-Reason": why });
           drafts[kind] = null;
-          return `Saved ${kind} ${k}: v${out.version}.`;
+          return `Saved ${kind} ${k}: v${out[kind].version}${out.changed ? "" : " (unchanged)"}.`;
         } catch (e) {
           const field = e.body && e.body.field;
           draft.error = field && !e.message.startsWith(field) ? `${field}: ${e.message}` : e.message;
@@ -1124,7 +1124,7 @@ function flagEditor(f) {
         try {
           const out = await api("PUT", `/api/v1/flags/${encodeURIComponent(f.key)}`, spec, { "X-Wavegate-Reason": why, "If-Match": String(f.version) });
           state.flagDraft = null;
-          return `Saved ${f.key}: now v${out.version}.`;
+          return `Saved ${f.key}: now v${out.flag.version}${out.changed ? "" : " (unchanged)"}.`;
         } catch (e) {
           const field = e.body && e.body.field;
           draft.error = field && !e.message.startsWith(field) ? `${field}: ${e.message}` : e.message;

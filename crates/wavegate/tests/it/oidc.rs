@@ -264,3 +264,132 @@ fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
     );
     eprintln!("oidc suite: {:.1?}", started.elapsed());
 }
+
+/// Issue 20, "Done when": a whole release walked in the dashboard by signed-in people, with
+/// no CLI and no API call of theirs — an editor makes a segment, a flag and a plan (a lint error
+/// shown and fixed), a releaser starts it, traffic promotes the first wave, an approver (by
+/// group) signs the scorecard and approves the gate, injected harm rolls it back, and the
+/// releaser records feedback and reads the report. The API's state is checked after each step;
+/// nothing but wavegate and the provider is reached, and the console stays clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_release_walked_in_the_dashboard_by_signed_in_people() {
+    let (root, chromium) = crate::support::browser_tools(&["playwright-core", "oidc-provider"]);
+    let dir = tempfile::tempdir().unwrap();
+    let wg_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let idp = provider(&root, 0, wg_port, "k1");
+    let secret_file = dir.path().join("client-secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let url = format!("http://127.0.0.1:{wg_port}");
+    let mut cmd = Command::new(bin());
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{wg_port}"), "--db"])
+        .arg(dir.path().join("w.db"))
+        .args([
+            "--oidc-issuer",
+            &idp.url,
+            "--oidc-client-id",
+            "wavegate",
+            "--oidc-client-secret-file",
+        ])
+        .arg(&secret_file)
+        .args(["--public-url", &url, "--oidc-scopes", "email,groups", "--tick", "100ms"])
+        .args(["--oidc-role", "release-managers=releaser", "--oidc-role", "cab=approver"])
+        .args(["--oidc-role", "editors=editor"])
+        .env("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "warn");
+    let _server = Proc::spawn(&mut cmd, "wavegate listening on ", Duration::from_secs(30));
+    let walk = |step: &str, user: &str, rollout: &str| {
+        let env = [("MODE", step), ("WG_URL", url.as_str()), ("USER", user), ("ROLLOUT", rollout)];
+        let seen = browse(&root, &chromium, &env);
+        assert_eq!(seen["external"], json!([]), "{step}: nothing leaves the server: {seen:#}");
+        assert_eq!(seen["console_errors"], json!([]), "{step}: a clean console: {seen:#}");
+        seen
+    };
+
+    // 1. ed (editors): a segment, a flag, a plan with a lint error fixed.
+    let seen = walk("walk-setup", "ed", "");
+    assert!(seen["lint_error"].as_str().unwrap().contains("first-wave-too-large"), "{seen:#}");
+    assert_eq!(seen["plan"], "Plan walk: stored as v1.", "{seen:#}");
+    assert_eq!(seen["segment"], "Saved segment pilots: v1.", "{seen:#}");
+    assert_eq!(seen["flag"], "Saved flag checkout: v1.", "{seen:#}");
+    let flag = cli_json(&url, ADMIN, &["flag", "get", "checkout"]);
+    assert_eq!(flag["spec"]["environments"]["prod"]["rules"][0]["segment"], "pilots");
+    assert_eq!(flag["updated_by"], "ed@example.com");
+
+    // 2. alice (release-managers): starts it.
+    let seen = walk("walk-start", "alice", "");
+    let started = seen["started"].as_str().unwrap();
+    let id = started.strip_prefix("walk started: ").unwrap().trim_end_matches('.').to_owned();
+    let st = crate::rollout::status(&url, ADMIN, &id);
+    assert_eq!(
+        (st["state"].as_str(), st["requester"].as_str()),
+        (Some("running"), Some("alice@example.com")),
+        "{st}"
+    );
+
+    // 3. Healthy traffic until the first wave promotes and the gate asks for approval.
+    let traffic = crate::rollout::Traffic {
+        http: reqwest::Client::new(),
+        url: url.clone(),
+        client_token: crate::support::token(&url, "client-sdk", "prod", "web"),
+        server_token: crate::support::token(&url, "server-sdk", "prod", "checkout-service"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut round = 0;
+    loop {
+        let st = crate::rollout::status(&url, ADMIN, &id);
+        if st["phase"] == "awaiting_approval" {
+            assert_eq!(st["wave"], 2, "the first wave promoted by itself: {st}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && st["state"] == "running",
+            "never reached the gate: {st}"
+        );
+        traffic.round(400, round, false).await;
+        round += 1;
+    }
+
+    // 4. bob (cab): sees wave 2, signs the scorecard, approves the gate.
+    let seen = walk("walk-approve", "bob", &id);
+    assert_eq!(
+        (seen["wave_shown"].as_str(), seen["wave_after"].as_str()),
+        (Some("2"), Some("3")),
+        "{seen:#}"
+    );
+    let audit = cli_json(&url, ADMIN, &["audit", "list", "--limit", "1000"]);
+    let approval = audit.as_array().unwrap().iter().find(|e| e["action"] == "rollout.approve");
+    assert_eq!(approval.map(|e| e["actor"].clone()), Some(json!("bob@example.com")), "{audit}");
+
+    // 5. Harm: the new checkout fails; the guardrail rolls it back.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let st = crate::rollout::status(&url, ADMIN, &id);
+        if st["state"] == "rolled_back" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never rolled back: {st}");
+        traffic.round(400, round, true).await;
+        round += 1;
+    }
+
+    // 6. alice: the rollback shown, feedback recorded, the report read.
+    let seen = walk("walk-end", "alice", &id);
+    assert!(seen["reason"].as_str().unwrap().contains("errors"), "{seen:#}");
+    assert!(seen["feedback"].as_str().unwrap().contains("recorded"), "{seen:#}");
+    let report = seen["report"].as_str().unwrap();
+    // (Markdown: the state's underscore is escaped.)
+    assert!(
+        report.contains("Post-rollout report") && report.contains("**rolled\\_back**"),
+        "{report}"
+    );
+    let digest: Value = reqwest::Client::new()
+        .get(format!("{url}/api/v1/feedback/digest?release=checkout%204.0.0"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(digest.to_string().contains("pilots"), "{digest}");
+}
