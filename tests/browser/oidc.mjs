@@ -105,6 +105,13 @@ try {
     await page.click("#plan-apply");
     await page.waitForFunction(() => document.getElementById("alert").textContent.length > 0, null, { timeout: 20000 });
     result.plan = await page.locator("#alert").textContent();
+  } else if (MODE === "walk-sign") {
+    // bob, an approver: signs the plan's scorecard before it starts.
+    await dashboardSignIn("#/plans/walk");
+    await go("#/plans/walk", "#sc-baseline-green");
+    await page.click("#sc-baseline-green");
+    result.signed = await confirm("https://wiki.example.com/checkout-v4-baseline");
+    await page.waitForSelector('#scorecard tr[data-item="baseline"][data-status="green"]', { timeout: 20000 });
   } else if (MODE === "walk-start") {
     // alice, a releaser: starts it from the Plans page.
     await dashboardSignIn("#/plans");
@@ -112,12 +119,11 @@ try {
     await page.click("#start-walk");
     result.started = await confirm("checkout v4 to prod");
   } else if (MODE === "walk-approve") {
-    // bob, an approver (group cab): sees wave 2 reached, signs the scorecard, approves the gate.
+    // bob, an approver (group cab): sees wave 2 reached and his sign-off, approves the gate.
     await dashboardSignIn();
     await go(`#/rollouts/${process.env.ROLLOUT}`, "#cmd-approve");
     result.wave_shown = await page.getAttribute("#rollout", "data-wave");
-    await page.click("#sc-baseline-green");
-    result.signed = await confirm("https://wiki.example.com/checkout-v4-baseline");
+    result.baseline = await page.getAttribute('#scorecard tr[data-item="baseline"]', "data-status");
     await page.click("#cmd-approve");
     result.approved = await confirm("wave 1 looked healthy");
     await page.waitForSelector('#rollout[data-wave="3"]', { timeout: 20000 });

@@ -536,45 +536,7 @@ async function rolloutPage(id) {
   }
   page.append(charts);
   // Go/no-go scorecard.
-  const card = r.scorecard;
-  if (card) {
-    page.append(h("h2", {}, "Go/no-go scorecard"));
-    // Only a declared scorecard decides anything: an undeclared one is advice, and says so
-    // rather than "NO-GO" on a rollout that is running.
-    const text = card.declared
-      ? `${card.go ? "GO" : "NO-GO"}: ${card.not_green} of ${card.items.length} items not green (no-go at ${card.max_red}); declared: gates the start and promotions`
-      : `Advisory: ${card.not_green} of ${card.items.length} default items not green; the plan declares no scorecard, so these are warnings only and gate nothing`;
-    page.append(h("p", { id: "scorecard-verdict", class: card.blocks ? "v-fail" : "muted" }, text));
-    const st = h("table", { id: "scorecard" }, h("thead", {}, h("tr", {}, ["Item", "Status", "Set by", "Evidence or reason", ""].map((c) => h("th", { scope: "col" }, c)))));
-    const sb = h("tbody");
-    const scNotes = [];
-    for (const i of card.items) {
-      const acts = h("td", { class: "actions" });
-      if (state.me.kind === "admin") {
-        for (const [status, label] of [["green", "Sign"], ["red", "Raise red"], ["waived", "Waive"]]) {
-          if (i.status === status) continue;
-          // Signing and waiving vouch for the change: the approver's, never the requester's.
-          let blocked = null;
-          const vouch = status !== "red";
-          if (vouch && !holds("approver", r.environment)) blocked = `needs the approver role in ${r.environment}`;
-          else if (!vouch && !["editor", "releaser", "approver"].some((x) => holds(x, r.environment))) blocked = `needs the editor, releaser or approver role in ${r.environment}`;
-          else if (vouch && r.requester === state.me.principal) blocked = "you requested this rollout (separation of duties, rule \"requester\")";
-          const noteId = `note-sc-${i.key}-${status}`;
-          if (blocked) scNotes.push(h("p", { class: "hint", id: noteId }, `${label} ${i.title}: ${blocked}.`));
-          acts.append(h("button", { type: "button", class: "quiet", id: `sc-${i.key}-${status}`, disabled: !!blocked,
-            "aria-describedby": blocked ? noteId : null, onclick: () => setScorecardItem(r, i, status, label) }, label));
-        }
-      }
-      sb.append(h("tr", { dataset: { item: i.key, status: i.status } },
-        h("td", {}, i.title + (i.automatic ? " (automatic)" : "")),
-        h("td", { class: i.status === "green" || i.status === "waived" ? "v-pass" : "v-fail" }, i.status),
-        h("td", {}, i.by || "—"),
-        h("td", {}, i.note || ""),
-        acts));
-    }
-    st.append(sb);
-    page.append(st, ...scNotes);
-  }
+  if (r.scorecard) page.append(...scorecardSection(r.scorecard, { plan: r.plan, environment: r.environment, requester: r.requester }));
   // Adoption by cohort, when the plan tracks it.
   if (plan && plan.spec && plan.spec.adoption) {
     page.append(h("h2", {}, "Adoption by cohort"));
@@ -762,6 +724,9 @@ async function planPage(name) {
       h("p", {}, h("strong", {}, `v${v.version}`), ` ${v.action} by ${v.actor}, ${fmtTime(v.created_at)}${v.reason ? ` — ${v.reason}` : ""}`),
       h("details", {}, h("summary", {}, i > 0 ? `changes from v${versions[i - 1].version}` : "the first version"), pre)));
   }
+  const spec = versions.length ? versions[versions.length - 1].spec : {};
+  const card = await api("GET", `/api/v1/plans/${enc}/scorecard`).catch(() => null);
+  if (card) page.append(...scorecardSection(card, { plan: name, environment: spec.environment, requester: (spec.owners || {}).requester }));
   page.append(list, h("h2", {}, "Drills"));
   page.append(drills.length
     ? h("table", { id: "plan-drills" },
@@ -791,12 +756,55 @@ function startPlan(p) {
   });
 }
 
-// Sets scorecard item `i` of rollout `r`'s plan to `status` (evidence, or a waiver's reason).
-function setScorecardItem(r, i, status, label) {
+// The go/no-go scorecard of a plan (`where`: its name, environment and the requester, when a
+// rollout names one) with its sign / raise red / waive buttons, as the person's roles allow.
+function scorecardSection(card, where) {
+  const out = [];
+  out.push(h("h2", {}, "Go/no-go scorecard"));
+  // Only a declared scorecard decides anything: an undeclared one is advice, and says so
+  // rather than "NO-GO" on a rollout that is running.
+  const text = card.declared
+    ? `${card.go ? "GO" : "NO-GO"}: ${card.not_green} of ${card.items.length} items not green (no-go at ${card.max_red}); declared: gates the start and promotions`
+    : `Advisory: ${card.not_green} of ${card.items.length} default items not green; the plan declares no scorecard, so these are warnings only and gate nothing`;
+  out.push(h("p", { id: "scorecard-verdict", class: card.blocks ? "v-fail" : "muted" }, text));
+  const st = h("table", { id: "scorecard" }, h("thead", {}, h("tr", {}, ["Item", "Status", "Set by", "Evidence or reason", ""].map((c) => h("th", { scope: "col" }, c)))));
+  const sb = h("tbody");
+  const scNotes = [];
+  for (const i of card.items) {
+    const acts = h("td", { class: "actions" });
+    if (state.me.kind === "admin") {
+      for (const [status, label] of [["green", "Sign"], ["red", "Raise red"], ["waived", "Waive"]]) {
+        if (i.status === status) continue;
+        // Signing and waiving vouch for the change: the approver's, never the requester's.
+        let blocked = null;
+        const vouch = status !== "red";
+        if (vouch && !holds("approver", where.environment)) blocked = `needs the approver role in ${where.environment}`;
+        else if (!vouch && !["editor", "releaser", "approver"].some((x) => holds(x, where.environment))) blocked = `needs the editor, releaser or approver role in ${where.environment}`;
+        else if (vouch && where.requester === state.me.principal) blocked = "you requested this rollout (separation of duties, rule \"requester\")";
+        const noteId = `note-sc-${i.key}-${status}`;
+        if (blocked) scNotes.push(h("p", { class: "hint", id: noteId }, `${label} ${i.title}: ${blocked}.`));
+        acts.append(h("button", { type: "button", class: "quiet", id: `sc-${i.key}-${status}`, disabled: !!blocked,
+          "aria-describedby": blocked ? noteId : null, onclick: () => setScorecardItem(where, i, status, label) }, label));
+      }
+    }
+    sb.append(h("tr", { dataset: { item: i.key, status: i.status } },
+      h("td", {}, i.title + (i.automatic ? " (automatic)" : "")),
+      h("td", { class: i.status === "green" || i.status === "waived" ? "v-pass" : "v-fail" }, i.status),
+      h("td", {}, i.by || "—"),
+      h("td", {}, i.note || ""),
+      acts));
+  }
+  st.append(sb);
+  out.push(st, ...scNotes);
+  return out;
+}
+
+// Sets scorecard item `i` of plan `where.plan` to `status` (evidence, or a waiver's reason).
+function setScorecardItem(where, i, status, label) {
   ask({
     title: `${label}: ${i.title}?`, ok: label, required: status === "waived",
     label: status === "waived" ? "Reason (required)" : "Evidence (a link or a note)",
-    act: ({ text }) => api("PUT", `/api/v1/plans/${encodeURIComponent(r.plan)}/scorecard/${encodeURIComponent(i.key)}`,
+    act: ({ text }) => api("PUT", `/api/v1/plans/${encodeURIComponent(where.plan)}/scorecard/${encodeURIComponent(i.key)}`,
       { status, note: text || undefined }).then(() => `${i.title}: ${status}.`),
   });
 }

@@ -267,8 +267,8 @@ fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
 
 /// Issue 20, "Done when": a whole release walked in the dashboard by signed-in people, with
 /// no CLI and no API call of theirs — an editor makes a segment, a flag and a plan (a lint error
-/// shown and fixed), a releaser starts it, traffic promotes the first wave, an approver (by
-/// group) signs the scorecard and approves the gate, injected harm rolls it back, and the
+/// shown and fixed), an approver (by group) signs its scorecard, a releaser starts it, traffic
+/// promotes the first wave, the approver approves the gate, injected harm rolls it back, and the
 /// releaser records feedback and reads the report. The API's state is checked after each step;
 /// nothing but wavegate and the provider is reached, and the console stays clean.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,7 +315,19 @@ async fn a_whole_release_walked_in_the_dashboard_by_signed_in_people() {
     assert_eq!(flag["spec"]["environments"]["prod"]["rules"][0]["segment"], "pilots");
     assert_eq!(flag["updated_by"], "ed@example.com");
 
-    // 2. alice (release-managers): starts it.
+    // 2. bob (cab): signs the plan's scorecard before it starts.
+    let seen = walk("walk-sign", "bob", "");
+    assert_eq!(seen["signed"], "Baseline documented: green.", "{seen:#}");
+    let card = cli_json(&url, ADMIN, &["scorecard", "show", "walk"]);
+    let baseline =
+        card["items"].as_array().unwrap().iter().find(|i| i["key"] == "baseline").unwrap();
+    assert_eq!(
+        (baseline["status"].as_str(), baseline["by"].as_str()),
+        (Some("green"), Some("bob@example.com")),
+        "{card}"
+    );
+
+    // 3. alice (release-managers): starts it.
     let seen = walk("walk-start", "alice", "");
     let started = seen["started"].as_str().unwrap();
     let id = started.strip_prefix("walk started: ").unwrap().trim_end_matches('.').to_owned();
@@ -326,7 +338,7 @@ async fn a_whole_release_walked_in_the_dashboard_by_signed_in_people() {
         "{st}"
     );
 
-    // 3. Healthy traffic until the first wave promotes and the gate asks for approval.
+    // 4. Healthy traffic until the first wave promotes and the gate asks for approval.
     let traffic = crate::rollout::Traffic {
         http: reqwest::Client::new(),
         url: url.clone(),
@@ -349,8 +361,9 @@ async fn a_whole_release_walked_in_the_dashboard_by_signed_in_people() {
         round += 1;
     }
 
-    // 4. bob (cab): sees wave 2, signs the scorecard, approves the gate.
+    // 5. bob (cab): sees wave 2 and his sign-off, approves the gate.
     let seen = walk("walk-approve", "bob", &id);
+    assert_eq!(seen["baseline"], "green", "{seen:#}");
     assert_eq!(
         (seen["wave_shown"].as_str(), seen["wave_after"].as_str()),
         (Some("2"), Some("3")),
@@ -360,7 +373,7 @@ async fn a_whole_release_walked_in_the_dashboard_by_signed_in_people() {
     let approval = audit.as_array().unwrap().iter().find(|e| e["action"] == "rollout.approve");
     assert_eq!(approval.map(|e| e["actor"].clone()), Some(json!("bob@example.com")), "{audit}");
 
-    // 5. Harm: the new checkout fails; the guardrail rolls it back.
+    // 6. Harm: the new checkout fails; the guardrail rolls it back.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let st = crate::rollout::status(&url, ADMIN, &id);
@@ -372,7 +385,7 @@ async fn a_whole_release_walked_in_the_dashboard_by_signed_in_people() {
         round += 1;
     }
 
-    // 6. alice: the rollback shown, feedback recorded, the report read.
+    // 7. alice: the rollback shown, feedback recorded, the report read.
     let seen = walk("walk-end", "alice", &id);
     assert!(seen["reason"].as_str().unwrap().contains("errors"), "{seen:#}");
     assert!(seen["feedback"].as_str().unwrap().contains("recorded"), "{seen:#}");
