@@ -327,7 +327,8 @@ impl TokenRecord {
         self.environments.iter().any(|e| e == "*")
     }
 
-    /// Whether an admin-kind token holds a role that opens `role` in `env`.
+    /// Whether an admin-kind token holds a role that opens `role` in `env` (`"*"`: in every
+    /// environment, by a grant for all of them).
     pub fn holds(&self, role: Role, env: &str) -> bool {
         self.kind == TokenKind::Admin
             && self.roles.iter().any(|g| g.role.opens(role) && g.covers(env))
@@ -335,11 +336,7 @@ impl TokenRecord {
 
     /// Whether an admin-kind token holds `admin` for every environment.
     pub fn admin_everywhere(&self) -> bool {
-        self.kind == TokenKind::Admin
-            && self
-                .roles
-                .iter()
-                .any(|g| g.role == Role::Admin && g.environments.iter().any(|e| e == "*"))
+        self.holds(Role::Admin, "*")
     }
 
     /// The token narrowed to what one of `roles` opens: its environments become those where

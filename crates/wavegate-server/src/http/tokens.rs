@@ -219,8 +219,6 @@ fn granted_roles(
         for g in &p.0.roles {
             let envs: Vec<String> = if all {
                 g.environments.clone()
-            } else if g.covers("*") && g.environments.iter().any(|e| e == "*") {
-                environments.to_vec()
             } else {
                 environments.iter().filter(|e| g.covers(e)).cloned().collect()
             };
@@ -267,13 +265,7 @@ fn granted_roles(
                     ),
                 ));
             }
-            let held = if e == "*" {
-                p.0.roles
-                    .iter()
-                    .any(|h| h.role.opens(role) && h.environments.iter().any(|x| x == "*"))
-            } else {
-                p.0.holds(role, e)
-            };
+            let held = p.0.holds(role, e);
             if !held {
                 return Err(ApiError::forbidden(format!(
                     "{} may not grant the {} role in {e}: nobody grants a role they do not hold there",

@@ -77,36 +77,57 @@ fn cli_login(
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
-    let started = Instant::now();
-    let (root, chromium) = crate::support::browser_tools(&["playwright-core", "oidc-provider"]);
-    let dir = tempfile::tempdir().unwrap();
-    // wavegate's address must be known to the provider (its redirect URI) before either starts.
+/// The provider and a wavegate signing people in through it (on a port chosen first: the
+/// provider must know wavegate's redirect URI before either starts), with `extra` arguments
+/// (the `--oidc-role` mappings among them): the provider, the server and the server's URL.
+fn provider_and_server(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (Proc, Proc, String) {
     let wg_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut idp = provider(&root, 0, wg_port, "k1");
-    let issuer = idp.url.clone();
-    let idp_port: u16 = issuer.rsplit(':').next().unwrap().parse().unwrap();
-    let secret_file = dir.path().join("client-secret");
+    let idp = provider(root, 0, wg_port, "k1");
+    let secret_file = dir.join("client-secret");
     std::fs::write(&secret_file, SECRET).unwrap();
     let url = format!("http://127.0.0.1:{wg_port}");
     let mut cmd = Command::new(bin());
     cmd.args(["serve", "--listen", &format!("127.0.0.1:{wg_port}"), "--db"])
-        .arg(dir.path().join("w.db"))
+        .arg(dir.join("w.db"))
         .args([
             "--oidc-issuer",
-            &issuer,
+            &idp.url,
             "--oidc-client-id",
             "wavegate",
             "--oidc-client-secret-file",
         ])
         .arg(&secret_file)
         .args(["--public-url", &url, "--oidc-scopes", "email,groups"])
-        .args(["--oidc-role", "release-managers=releaser", "--oidc-role", "cab=approver"])
-        .args(["--oidc-role", "engineers=editor@staging", "--oidc-role", "engineers=viewer"])
+        .args(extra)
         .env("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", ADMIN)
         .env("RUST_LOG", "warn");
-    let _server = Proc::spawn(&mut cmd, "wavegate listening on ", Duration::from_secs(30));
+    let server = Proc::spawn(&mut cmd, "wavegate listening on ", Duration::from_secs(30));
+    (idp, server, url)
+}
+
+#[test]
+fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
+    let started = Instant::now();
+    let (root, chromium) = crate::support::browser_tools(&["playwright-core", "oidc-provider"]);
+    let dir = tempfile::tempdir().unwrap();
+    let roles = [
+        "--oidc-role",
+        "release-managers=releaser",
+        "--oidc-role",
+        "cab=approver",
+        "--oidc-role",
+        "engineers=editor@staging",
+        "--oidc-role",
+        "engineers=viewer",
+    ];
+    let (mut idp, _server, url) = provider_and_server(&root, dir.path(), &roles);
+    let issuer = idp.url.clone();
+    let idp_port: u16 = issuer.rsplit(':').next().unwrap().parse().unwrap();
+    let wg_port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
 
     // A running rollout to look at.
     crate::support::apply(&url, dir.path(), "flag", "flags.yaml", &on_off(&["checkout", "search"]));
@@ -275,28 +296,17 @@ fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
 async fn a_whole_release_walked_in_the_dashboard_by_signed_in_people() {
     let (root, chromium) = crate::support::browser_tools(&["playwright-core", "oidc-provider"]);
     let dir = tempfile::tempdir().unwrap();
-    let wg_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let idp = provider(&root, 0, wg_port, "k1");
-    let secret_file = dir.path().join("client-secret");
-    std::fs::write(&secret_file, SECRET).unwrap();
-    let url = format!("http://127.0.0.1:{wg_port}");
-    let mut cmd = Command::new(bin());
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{wg_port}"), "--db"])
-        .arg(dir.path().join("w.db"))
-        .args([
-            "--oidc-issuer",
-            &idp.url,
-            "--oidc-client-id",
-            "wavegate",
-            "--oidc-client-secret-file",
-        ])
-        .arg(&secret_file)
-        .args(["--public-url", &url, "--oidc-scopes", "email,groups", "--tick", "100ms"])
-        .args(["--oidc-role", "release-managers=releaser", "--oidc-role", "cab=approver"])
-        .args(["--oidc-role", "editors=editor"])
-        .env("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", ADMIN)
-        .env("RUST_LOG", "warn");
-    let _server = Proc::spawn(&mut cmd, "wavegate listening on ", Duration::from_secs(30));
+    let roles = [
+        "--tick",
+        "100ms",
+        "--oidc-role",
+        "release-managers=releaser",
+        "--oidc-role",
+        "cab=approver",
+        "--oidc-role",
+        "editors=editor",
+    ];
+    let (_idp, _server, url) = provider_and_server(&root, dir.path(), &roles);
     let walk = |step: &str, user: &str, rollout: &str| {
         let env = [("MODE", step), ("WG_URL", url.as_str()), ("USER", user), ("ROLLOUT", rollout)];
         let seen = browse(&root, &chromium, &env);
