@@ -4,7 +4,11 @@
 //
 //   node oidc_provider.mjs   with PORT (0: any), REDIRECT_URI (wavegate's /auth/callback),
 //                            CLIENT_SECRET, KID (the signing key's id: a new one per start,
-//                            so restarting on the same port rotates the key)
+//                            so restarting on the same port rotates the key),
+//                            ID_TOKEN_AUDIENCE (optional: another client registered here;
+//                            wavegate's code is then answered with an ID token the provider
+//                            issued to that client — right key, issuer, person and nonce, wrong
+//                            audience: a token substitution)
 //
 // Prints `issuer <url>` once it listens. People: alice (group release-managers), bob (cab),
 // erin (engineers), ed (editors), carol (no group), olga (too many groups: left out, as Entra ID's
@@ -13,6 +17,7 @@ import { generateKeyPairSync } from "node:crypto";
 import Provider from "oidc-provider";
 
 const port = Number(process.env.PORT || 0);
+const otherAudience = process.env.ID_TOKEN_AUDIENCE;
 const groups = {
   alice: ["release-managers"],
   bob: ["cab"],
@@ -33,7 +38,13 @@ function configure(issuer) {
       grant_types: ["authorization_code"],
       response_types: ["code"],
       token_endpoint_auth_method: "client_secret_basic",
-    }],
+    }, ...(otherAudience ? [{
+      client_id: otherAudience,
+      client_secret: "the-other-applications-secret",
+      redirect_uris: ["http://127.0.0.1:9/callback"],
+      grant_types: ["authorization_code"],
+      response_types: ["code"],
+    }] : [])],
     jwks: { keys: [jwk] },
     scopes: ["openid", "email", "groups", "offline_access"],
     claims: { openid: ["sub"], email: ["email", "email_verified"], groups: ["groups", "_claim_names", "_claim_sources"] },
@@ -76,6 +87,19 @@ const server = createServer((req, res) => handler(req, res));
 server.listen(port, "127.0.0.1", () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const provider = configure(issuer);
+  if (otherAudience) {
+    // The token endpoint's answer, its ID token swapped for one issued to the other client.
+    provider.use(async (ctx, next) => {
+      await next();
+      if (ctx.path !== "/token" || !ctx.body?.id_token) return;
+      const claims = JSON.parse(Buffer.from(ctx.body.id_token.split(".")[1], "base64url"));
+      const client = await provider.Client.find(otherAudience);
+      const token = new provider.IdToken({ sub: claims.sub }, { ctx, client });
+      token.scope = "openid";
+      token.set("nonce", claims.nonce);
+      ctx.body = { ...ctx.body, id_token: await token.issue({ use: "idtoken" }) };
+    });
+  }
   handler = provider.callback();
   console.log(`issuer ${issuer}`);
 });

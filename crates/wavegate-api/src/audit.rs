@@ -15,6 +15,11 @@ pub struct AuditEntry {
     pub at: String,
     /// Who (a principal, `controller` or `system`).
     pub actor: String,
+    /// How the actor signed in, with the credential used (`oidc session ses_…`, `token tok_…`,
+    /// `service account token tok_…`), as chained. Absent for the controller and the system,
+    /// and on entries recorded before wavegate kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     /// What (`flag.put`, `rollout.promote`, `token.create`…).
     pub action: String,
     /// To what (`flag:<key>`, `rollout:<id>`…).

@@ -19,6 +19,11 @@ pub struct AuditEvent {
     pub at: String,
     /// The principal who did it.
     pub actor: String,
+    /// How they signed in, with the credential used (`oidc session ses_…`, `token tok_…`,
+    /// `service account token tok_…`); `None` for the controller and the system, and for
+    /// every entry written before this was recorded (it is chained only when present, so
+    /// their hashes are unchanged).
+    pub via: Option<String>,
     /// What was done, like `flag.update`.
     pub action: String,
     /// What it was done to, like `flag:new-checkout`.
@@ -46,7 +51,7 @@ impl AuditEvent {
     /// Chains this event after an entry with `prev_seq` and `prev_hash`.
     pub fn chain(&self, prev_seq: i64, prev_hash: &str) -> ChainedEntry {
         let seq = prev_seq + 1;
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "seq": seq,
             "at": self.at,
             "actor": self.actor,
@@ -56,6 +61,9 @@ impl AuditEvent {
             "details": self.details,
             "prev_hash": prev_hash,
         });
+        if let (Some(via), Some(map)) = (&self.via, doc.as_object_mut()) {
+            map.insert("via".to_owned(), serde_json::Value::String(via.clone()));
+        }
         let canonical = canonical_json(&doc);
         let hash = entry_hash(prev_hash, &canonical);
         ChainedEntry { seq, prev_hash: prev_hash.to_owned(), hash, canonical }
@@ -169,6 +177,7 @@ mod tests {
         AuditEvent {
             at: "2026-11-22T10:00:00.000Z".into(),
             actor: "admin".into(),
+            via: None,
             action: "flag.update".into(),
             target: format!("flag:f{n}"),
             reason: Some("because".into()),
@@ -184,6 +193,18 @@ mod tests {
             out.push(event(i).chain(seq, &prev));
         }
         out
+    }
+
+    #[test]
+    fn how_the_actor_signed_in_is_chained_only_when_known() {
+        let plain = event(1).chain(0, GENESIS_HASH);
+        assert!(!plain.canonical.contains("\"via\""), "{}", plain.canonical);
+        let signed_in = AuditEvent { via: Some("oidc session ses_1".into()), ..event(1) };
+        let entry = signed_in.chain(0, GENESIS_HASH);
+        assert!(entry.canonical.contains(r#""via":"oidc session ses_1""#), "{}", entry.canonical);
+        assert_ne!(entry.hash, plain.hash, "the hash covers how the actor signed in");
+        let mut v = ChainVerifier::default();
+        v.push(&entry).unwrap();
     }
 
     #[test]

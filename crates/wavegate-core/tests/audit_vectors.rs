@@ -205,6 +205,7 @@ fn events() -> [AuditEvent; 3] {
         AuditEvent {
             at: "2026-11-22T10:00:00.000Z".into(),
             actor: "admin".into(),
+            via: None,
             action: "flag.create".into(),
             target: "flag:new-checkout".into(),
             reason: Some("first cut".into()),
@@ -213,6 +214,7 @@ fn events() -> [AuditEvent; 3] {
         AuditEvent {
             at: "2026-11-22T10:05:30.250Z".into(),
             actor: "Zoë Ünal".into(),
+            via: None,
             action: "rollout.start".into(),
             target: "rollout:ro_1".into(),
             reason: None,
@@ -221,6 +223,7 @@ fn events() -> [AuditEvent; 3] {
         AuditEvent {
             at: "2026-11-22T11:00:00.000Z".into(),
             actor: "controller".into(),
+            via: None,
             action: "rollout.rollback".into(),
             target: "rollout:ro_1".into(),
             reason: Some("guardrail \"p99\" failed\n\t→ rolled back 😬".into()),

@@ -1245,7 +1245,7 @@ function auditTable(entries, id) {
     h("tbody", {}, entries.map((e) => h("tr", {},
       h("td", {}, e.seq),
       h("td", {}, fmtTime(e.at)),
-      h("td", {}, e.actor),
+      h("td", {}, e.actor, e.via ? h("small", { class: "via" }, ` via ${e.via}`) : ""),
       h("td", {}, e.action),
       h("td", {}, e.target),
       h("td", {}, e.reason || "")))));

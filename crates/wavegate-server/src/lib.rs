@@ -155,6 +155,7 @@ pub async fn ensure_admin_token(
     }
     let change = Change {
         actor: "system".into(),
+        via: None,
         reason: Some("first start: bootstrap admin token".into()),
         at: now,
     };

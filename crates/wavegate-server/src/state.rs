@@ -351,9 +351,9 @@ impl AppState {
         self.record.heads(&*self.store, kind, include_archived).await
     }
 
-    /// A change record for `actor` now.
-    pub fn change(&self, actor: &str, reason: Option<String>) -> Change {
-        Change { actor: actor.to_owned(), reason, at: self.clock.now() }
+    /// A change record by `who` now.
+    pub fn change(&self, who: &crate::service::Who, reason: Option<String>) -> Change {
+        Change { actor: who.name.clone(), via: who.via.clone(), reason, at: self.clock.now() }
     }
 }
 

@@ -38,6 +38,7 @@ macro_rules! for_each_conformance_test {
 fn change(actor: &str, minute: u32) -> Change {
     Change {
         actor: actor.into(),
+        via: None,
         reason: Some("test".into()),
         at: Utc.with_ymd_and_hms(2026, 11, 22, 10, minute, 0).unwrap(),
     }
@@ -612,6 +613,13 @@ pub async fn audit_of_target(store: Arc<dyn Store>) {
         all[1..].iter().map(|r| r.entry.seq).collect::<Vec<_>>()
     );
     assert!(store.audit_of("nobody", 10).await.unwrap().is_empty());
+    // How the actor signed in is chained with the entry (and verifies).
+    let via = Change { via: Some("oidc session ses_1".into()), ..change("alice", 9) };
+    store.apply(&[put("b", json!({"v": 2}))], &via).await.unwrap();
+    let b = store.audit_of("flag:b", 1).await.unwrap();
+    assert!(b[0].entry.canonical.contains(r#""via":"oidc session ses_1""#), "{:?}", b[0].entry);
+    assert!(!all[0].entry.canonical.contains("\"via\""), "absent when not known");
+    assert!(crate::verify_audit_chain(&*store).await.unwrap().1.is_none(), "the chain verifies");
 }
 
 /// Leadership is a lease: the leader keeps its epoch while it renews; another replica waits

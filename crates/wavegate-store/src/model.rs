@@ -7,6 +7,9 @@ use chrono::{DateTime, Utc};
 pub struct Change {
     /// The principal making the change.
     pub actor: String,
+    /// How they signed in ([`wavegate_core::audit::AuditEvent::via`]); `None` for the
+    /// controller and the system.
+    pub via: Option<String>,
     /// Their stated reason.
     pub reason: Option<String>,
     /// When.

@@ -135,6 +135,7 @@ async fn append_audit(
     let event = AuditEvent {
         at: ts(change.at),
         actor: change.actor.clone(),
+        via: change.via.clone(),
         action: action.to_owned(),
         target,
         reason: change.reason.clone(),
@@ -704,7 +705,7 @@ impl Store for SqlStore {
         .bind(now.saturating_add(lease_ms))
         .fetch_one(&mut *tx)
         .await?;
-        let change = Change { actor: "controller".into(), reason: None, at };
+        let change = Change { actor: "controller".into(), via: None, reason: None, at };
         let details = json!({"holder": holder, "epoch": epoch, "previous": current});
         append_audit(&mut tx, &change, "controller.lead", "controller".into(), details).await?;
         self.db.commit(tx).await?;

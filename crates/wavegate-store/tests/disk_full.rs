@@ -28,7 +28,7 @@ fn put(key: &str, n: usize) -> Put {
 }
 
 fn change() -> Change {
-    Change { actor: "t".into(), reason: None, at: chrono::Utc::now() }
+    Change { actor: "t".into(), via: None, reason: None, at: chrono::Utc::now() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -105,7 +105,12 @@ async fn a_commit_on_one_replica_wakes_the_others() {
         action: None,
         details: serde_json::json!({}),
     };
-    let change = wavegate_store::Change { actor: "a".into(), reason: None, at: chrono::Utc::now() };
+    let change = wavegate_store::Change {
+        actor: "a".into(),
+        via: None,
+        reason: None,
+        at: chrono::Utc::now(),
+    };
     a.apply(&[put], &change).await.unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(10), rx.changed())
         .await

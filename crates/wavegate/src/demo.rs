@@ -191,7 +191,8 @@ async fn admin_token(store: &dyn Store) -> anyhow::Result<String> {
     }
     let minted =
         wavegate_server::http::auth::mint(TokenKind::Admin, vec!["*".into()], "demo".into());
-    let change = Change { actor: "system".into(), reason: Some("wavegate demo".into()), at: now };
+    let change =
+        Change { actor: "system".into(), via: None, reason: Some("wavegate demo".into()), at: now };
     store.create_token(&minted.record, &change).await.context("Failed to create a demo token")?;
     Ok(minted.secret)
 }

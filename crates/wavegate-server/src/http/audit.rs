@@ -170,7 +170,7 @@ async fn backup(
     if q.secrets {
         // Recorded before the export, so the backup holds the record of its own taking.
         let details = serde_json::json!({"secrets": true});
-        let change = state.change(p.name(), Some("backup with secrets".into()));
+        let change = state.change(&p.who(), Some("backup with secrets".into()));
         state.store.audit_event("backup.secrets", "backup", &details, &change).await?;
     }
     let mut backup = state.store.export().await?;

@@ -145,6 +145,12 @@ impl Principal {
         &self.0.principal
     }
 
+    /// Who this is, as the audit record names them: the principal and how they signed in
+    /// (a session from the identity provider, a service account's token or a token).
+    pub fn who(&self) -> crate::service::Who {
+        crate::service::Who::of(&self.0)
+    }
+
     /// Refuses (403) unless the token is one of `kinds`.
     pub fn require(&self, kinds: &[TokenKind]) -> Result<(), ApiError> {
         if kinds.contains(&self.0.kind) {

@@ -167,7 +167,7 @@ async fn protect(
     let p = p.acting_as(&[Role::Admin])?;
     require_all_envs(&p, "protecting an environment")?;
     let all =
-        changes::set_protection(&state, &name, Some(body.approvals), p.name(), reason(&headers))
+        changes::set_protection(&state, &name, Some(body.approvals), &p.who(), reason(&headers))
             .await?;
     Ok(Json(Protections { environments: all }))
 }
@@ -186,6 +186,6 @@ async fn unprotect(
 ) -> ApiResult<Json<Protections>> {
     let p = p.acting_as(&[Role::Admin])?;
     require_all_envs(&p, "lifting an environment's protection")?;
-    let all = changes::set_protection(&state, &name, None, p.name(), reason(&headers)).await?;
+    let all = changes::set_protection(&state, &name, None, &p.who(), reason(&headers)).await?;
     Ok(Json(Protections { environments: all }))
 }

@@ -335,7 +335,7 @@ async fn create_environment(
     let p = p.require_admin()?;
     require_all_envs(&p, "creating an environment")?;
     key_ok(&body.name)?;
-    let e = config::create_environment(&state, &body.name, p.name(), reason(&headers)).await?;
+    let e = config::create_environment(&state, &body.name, &p.who(), reason(&headers)).await?;
     Ok((StatusCode::CREATED, Json(IntoApi::<Environment>::into_api(&e))).into_response())
 }
 
@@ -501,7 +501,7 @@ async fn put_kind(
     check_scope(p, kind, old.as_ref().map(|h| (&h.spec, h.archived)), (&spec, false))?;
     let mut w = config::put(kind, key, spec, false);
     w.expected_version = expected_version(headers)?;
-    let out = config::write(state, vec![w], p.name(), reason(headers)).await?;
+    let out = config::write(state, vec![w], &p.who(), reason(headers)).await?;
     let head = state
         .head(kind, key)
         .await?
@@ -528,7 +528,7 @@ async fn set_archived(
     }
     config::check_archivable(state, kind, key, &head.spec, archived).await?;
     let puts = vec![config::put(kind, key, head.spec, archived)];
-    let out = config::write(state, puts, p.name(), reason(headers)).await?;
+    let out = config::write(state, puts, &p.who(), reason(headers)).await?;
     Ok(Json(Archived {
         key: key.to_owned(),
         version: out[0].version,
@@ -561,7 +561,7 @@ async fn revert(
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty())
         .or_else(|| reason(headers));
-    let out = config::write(state, vec![w], p.name(), why).await?;
+    let out = config::write(state, vec![w], &p.who(), why).await?;
     Ok(Json(Reverted {
         key: key.to_owned(),
         version: out[0].version,
@@ -732,7 +732,7 @@ async fn apply_file(
         check_flag_scope(&p, old.as_ref().map(|h| &h.spec), &spec, (was_archived, false))?;
         puts.push(config::put(Kind::Flag, key, spec, false));
     }
-    let out = config::write(&state, puts, p.name(), reason(&headers)).await?;
+    let out = config::write(&state, puts, &p.who(), reason(&headers)).await?;
     let changed = out.iter().filter(|o| o.changed).count() as u64;
     Ok(Json(Applied {
         changed,

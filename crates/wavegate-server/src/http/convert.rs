@@ -122,6 +122,7 @@ impl IntoApi<api::audit::AuditEntry> for &AuditRow {
             seq: self.entry.seq,
             at: self.at.clone(),
             actor: self.actor.clone(),
+            via: doc.get("via").and_then(|r| r.as_str()).map(str::to_owned),
             action: self.action.clone(),
             target: self.target.clone(),
             reason: doc.get("reason").and_then(|r| r.as_str()).map(str::to_owned),

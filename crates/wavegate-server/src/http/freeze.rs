@@ -51,7 +51,7 @@ async fn start_freeze(
     if reason.is_empty() || reason.len() > 500 {
         return Err(ApiError::invalid("reason", "a freeze needs a reason of 1 to 500 characters"));
     }
-    Ok(Json(freeze::set(&state, Some(&reason), p.name(), format!("freeze: {reason}")).await?))
+    Ok(Json(freeze::set(&state, Some(&reason), &p.who(), format!("freeze: {reason}")).await?))
 }
 
 /// Lifts the freeze (the reason, if any, from `X-Wavegate-Reason`).
@@ -76,5 +76,5 @@ async fn lift_freeze(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("freeze lifted")
         .to_owned();
-    Ok(Json(freeze::set(&state, None, p.name(), why).await?))
+    Ok(Json(freeze::set(&state, None, &p.who(), why).await?))
 }

@@ -124,7 +124,7 @@ async fn put_target(
     let reason = crate::http::reason(&headers);
     let created = state
         .store
-        .put_notify_target(&name, &value, &spec.audit_details(), &state.change(p.name(), reason))
+        .put_notify_target(&name, &value, &spec.audit_details(), &state.change(&p.who(), reason))
         .await?;
     let body = Json(target(&find(&state, &name).await?)?);
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
@@ -144,7 +144,7 @@ async fn delete_target(
 ) -> ApiResult<StatusCode> {
     require_global_admin(&p)?;
     let reason = crate::http::reason(&headers);
-    state.store.delete_notify_target(&name, &state.change(p.name(), reason)).await?;
+    state.store.delete_notify_target(&name, &state.change(&p.who(), reason)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -87,7 +87,7 @@ async fn apply_plan(
         p.require_env(old.spec["environment"].as_str().unwrap_or_default())?;
     }
     let reason = crate::http::reason(&headers);
-    let out = plans::apply(&state, &plan, &state.change(p.name(), reason)).await?;
+    let out = plans::apply(&state, &plan, &state.change(&p.who(), reason)).await?;
     let warnings = findings.iter().map(IntoApi::into_api).collect();
     let status = if out.changed && out.version == 1 { StatusCode::CREATED } else { StatusCode::OK };
     let applied =
@@ -236,7 +236,7 @@ async fn record_drill(
 ) -> ApiResult<Response> {
     let p = p.acting_as(&[Role::Releaser])?;
     p.require_env(&plans::get(&state, &name).await?.0.environment)?;
-    let d = plans::record_drill(&state, &name, body.plan, body.report, p.name()).await?;
+    let d = plans::record_drill(&state, &name, body.plan, body.report, &p.who()).await?;
     let recorded = DrillRecorded {
         id: d.id,
         plan: name,
@@ -294,7 +294,7 @@ async fn start_rollout(
     if let Some(at) = &body.start_at {
         let scheduled = crate::service::schedules::schedule(
             &state,
-            p.name(),
+            &p.who(),
             &body.plan,
             &plan.environment,
             at,
@@ -308,7 +308,7 @@ async fn start_rollout(
         reason: body.reason,
         artifact_sha256: body.artifact_sha256,
     };
-    let (row, r) = rollouts::start(&state, p.name(), req).await?;
+    let (row, r) = rollouts::start(&state, &p.who(), req).await?;
     Ok((StatusCode::CREATED, Json(rollout_view(&row, &r))).into_response())
 }
 
@@ -610,8 +610,8 @@ async fn rollout_command(
         )
         .await?;
     }
-    let actor =
-        rollouts::Actor { groups: &p.0.groups, ..rollouts::Actor::person(p.name(), reason) };
+    let who = p.who();
+    let actor = rollouts::Actor { groups: &p.0.groups, ..rollouts::Actor::person(&who, reason) };
     let (row, next) = rollouts::command(&state, &id, &cmd, &actor).await?;
     Ok(Json(rollout_view(&row, &next)))
 }

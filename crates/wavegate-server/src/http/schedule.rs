@@ -64,6 +64,6 @@ async fn cancel_schedule(
             pending.environment.as_deref().unwrap_or("an environment that no longer has the plan")
         )));
     }
-    schedules::cancel(&state, &pending, p.name()).await?;
+    schedules::cancel(&state, &pending, &p.who()).await?;
     Ok(Json(Cancelled { plan, cancelled: true }))
 }

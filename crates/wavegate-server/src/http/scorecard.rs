@@ -80,7 +80,7 @@ async fn set_scorecard_item(
         crate::service::duties::require_may_vouch(&state, &p.0, what, &plan, version, started)
             .await?;
     }
-    crate::service::scorecard::set_item(&state, &plan, &item, &body.status, body.note, p.name())
+    crate::service::scorecard::set_item(&state, &plan, &item, &body.status, body.note, &p.who())
         .await?;
     let a = assessment(&state, &plan, version, r.as_ref(), None).await?;
     let card: Scorecard = (&a).into_api();

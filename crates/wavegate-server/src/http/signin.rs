@@ -330,8 +330,12 @@ async fn open_session(
     minted.record.groups = groups;
     minted.record.expires_at = Some(state.clock.now() + p.config.session_ttl);
     let why = format!("signed in through {} ({via})", p.config.issuer);
-    let record =
-        state.store.create_token(&minted.record, &state.change(principal, Some(why))).await?;
+    // The session's own entry: the person, signed in through the identity provider.
+    let who = crate::service::Who {
+        name: principal.to_owned(),
+        via: Some(format!("oidc session {}", minted.record.id)),
+    };
+    let record = state.store.create_token(&minted.record, &state.change(&who, Some(why))).await?;
     state.tokens.clear();
     tracing::info!(principal, session = %record.id, via, "signed in");
     Ok((minted.secret, record))
@@ -378,7 +382,7 @@ async fn logout(State(state): State<AppState>, p: Principal) -> ApiResult<Respon
             "this is an API token, not a sign-in: revoke it with wavegate token revoke",
         ));
     }
-    let change = state.change(p.name(), Some("signed out".into()));
+    let change = state.change(&p.who(), Some("signed out".into()));
     state.store.revoke_token(&p.0.id, &change).await?;
     state.tokens.clear();
     state.streams.live.revoke(&p.0.id);

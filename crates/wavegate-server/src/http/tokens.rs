@@ -198,7 +198,7 @@ async fn create_token(
     minted.record.evaluate_only = body.evaluate_only;
     minted.record.expires_at = expires_at;
     let record =
-        state.store.create_token(&minted.record, &state.change(p.name(), reason(&headers))).await?;
+        state.store.create_token(&minted.record, &state.change(&p.who(), reason(&headers))).await?;
     state.tokens.clear();
     let created = CreatedToken { record: (&record).into_api(), token: minted.secret };
     Ok((StatusCode::CREATED, Json(created)))
@@ -332,7 +332,7 @@ async fn revoke_token(
             ));
         }
     }
-    state.store.revoke_token(&id, &state.change(p.name(), reason(&headers))).await?;
+    state.store.revoke_token(&id, &state.change(&p.who(), reason(&headers))).await?;
     state.tokens.clear();
     // Its open streams end now (other replicas end theirs as the feed tells them).
     if state.streams.live.revoke(&id) {

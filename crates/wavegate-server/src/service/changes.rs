@@ -22,7 +22,7 @@ use wavegate_api::changes::{
 };
 use wavegate_store::{Kind, Put, Role, StoreError, TokenRecord};
 
-use crate::service::{ServiceError, ServiceResult, config, plans};
+use crate::service::{ServiceError, ServiceResult, Who, config, plans};
 use crate::state::AppState;
 
 /// Change requests are the settings `change.<id>`.
@@ -52,7 +52,7 @@ pub async fn set_protection(
     state: &AppState,
     env: &str,
     approvals: Option<u32>,
-    actor: &str,
+    actor: &Who,
     reason: Option<String>,
 ) -> ServiceResult<BTreeMap<String, u32>> {
     if !config::environments(state).iter().any(|e| e == env) {
@@ -282,7 +282,7 @@ pub async fn propose(
     let reason = Some(format!("change request {id}: {}", cr.description));
     match emergency {
         None => {
-            if !save(state, &cr, 0, "propose", &author.principal, reason).await? {
+            if !save(state, &cr, 0, "propose", &Who::of(author), reason).await? {
                 return Err(ServiceError::conflict(format!("change request {id} exists already")));
             }
         }
@@ -295,7 +295,7 @@ pub async fn propose(
             let mut all = puts;
             all.push(doc_put(&cr, 0, "emergency"));
             let why = Some(format!("EMERGENCY change {id}: {why}"));
-            write(state, all, &author.principal, why).await?;
+            write(state, all, &Who::of(author), why).await?;
         }
     }
     Ok(cr)
@@ -319,7 +319,7 @@ async fn save(
     cr: &ChangeRequest,
     version: i64,
     action: &str,
-    actor: &str,
+    actor: &Who,
     reason: Option<String>,
 ) -> ServiceResult<bool> {
     match state.store.apply(&[doc_put(cr, version, action)], &state.change(actor, reason)).await {
@@ -333,7 +333,7 @@ async fn save(
 async fn write(
     state: &AppState,
     puts: Vec<Put>,
-    actor: &str,
+    actor: &Who,
     reason: Option<String>,
 ) -> ServiceResult<()> {
     match config::write_reviewed(state, puts, actor, reason).await {
@@ -506,8 +506,13 @@ async fn act_once(
             cr.state = "applied".into();
             cr.applied = Some(stamp(state, me));
             puts.push(doc_put(&cr, version, "apply"));
-            write(state, puts, me, Some(format!("change request {id}: {}", cr.description)))
-                .await?;
+            write(
+                state,
+                puts,
+                &Who::of(who),
+                Some(format!("change request {id}: {}", cr.description)),
+            )
+            .await?;
             return Ok(Some(cr));
         }
         "review" => {
@@ -536,7 +541,7 @@ async fn act_once(
             )));
         }
     }
-    if !save(state, &cr, version, action, me, reason).await? {
+    if !save(state, &cr, version, action, &Who::of(who), reason).await? {
         return Ok(None);
     }
     Ok(Some(cr))

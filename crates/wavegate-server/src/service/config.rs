@@ -12,7 +12,7 @@ use wavegate_core::spec::{FlagSpec, SegmentSpec};
 use wavegate_core::{Flag, SpecPath};
 use wavegate_store::{Environment, Kind, Put, PutOutcome, VersionRecord};
 
-use crate::service::{ServiceError, ServiceResult};
+use crate::service::{ServiceError, ServiceResult, Who};
 use crate::state::AppState;
 
 /// The environments, in promotion order.
@@ -131,7 +131,7 @@ async fn check_prerequisites(state: &AppState, puts: &[Put]) -> ServiceResult<()
 pub async fn write(
     state: &AppState,
     puts: Vec<Put>,
-    actor: &str,
+    actor: &Who,
     reason: Option<String>,
 ) -> ServiceResult<Vec<PutOutcome>> {
     crate::service::changes::refuse_protected(state, &puts).await?;
@@ -143,7 +143,7 @@ pub async fn write(
 pub async fn write_reviewed(
     state: &AppState,
     puts: Vec<Put>,
-    actor: &str,
+    actor: &Who,
     reason: Option<String>,
 ) -> ServiceResult<Vec<PutOutcome>> {
     if puts.iter().any(|w| w.kind == Kind::Flag) {
@@ -235,7 +235,7 @@ pub async fn version(
 pub async fn create_environment(
     state: &AppState,
     name: &str,
-    actor: &str,
+    actor: &Who,
     reason: Option<String>,
 ) -> ServiceResult<Environment> {
     let e = state.store.create_environment(name, &state.change(actor, reason)).await?;

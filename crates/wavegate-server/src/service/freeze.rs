@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use wavegate_api::freeze::Freeze;
 use wavegate_store::{Kind, Put};
 
-use crate::service::ServiceError;
+use crate::service::{ServiceError, Who};
 
 use crate::service::ServiceResult;
 use crate::state::AppState;
@@ -36,7 +36,7 @@ pub async fn show(state: &AppState) -> ServiceResult<Freeze> {
 pub async fn set(
     state: &AppState,
     reason: Option<&str>,
-    actor: &str,
+    actor: &Who,
     why: String,
 ) -> ServiceResult<Freeze> {
     let at = Some(state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
@@ -44,11 +44,17 @@ pub async fn set(
         Some(reason) => Freeze {
             active: true,
             reason: Some(reason.into()),
-            by: Some(actor.into()),
+            by: Some(actor.name.clone()),
             lifted_by: None,
             at,
         },
-        None => Freeze { active: false, reason: None, by: None, lifted_by: Some(actor.into()), at },
+        None => Freeze {
+            active: false,
+            reason: None,
+            by: None,
+            lifted_by: Some(actor.name.clone()),
+            at,
+        },
     };
     let put = Put {
         kind: Kind::Setting,

@@ -22,6 +22,73 @@ pub mod scorecard;
 
 use wavegate_store::StoreError;
 
+/// Who acts, as the audit record names them: the principal and how they signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Who {
+    /// The principal's name (`alice`, `svc:ci`, `controller`).
+    pub name: String,
+    /// How they signed in, with the credential used (`oidc session ses_…`, `token tok_…`);
+    /// `None` for wavegate's own actors.
+    pub via: Option<String>,
+}
+
+impl Who {
+    /// The holder of `token`, and how they signed in: a session from the identity provider,
+    /// a service account's token, or a token.
+    pub fn of(token: &wavegate_store::TokenRecord) -> Who {
+        let how = if token.id.starts_with("ses_") {
+            "oidc session"
+        } else if token.principal.starts_with("svc:") {
+            "service account token"
+        } else {
+            "token"
+        };
+        Who { name: token.principal.clone(), via: Some(format!("{how} {}", token.id)) }
+    }
+
+    /// One of wavegate's own actors (`controller`, `system`, `scheduler`), which sign in to
+    /// nothing.
+    pub fn own(name: &str) -> Who {
+        Who { name: name.to_owned(), via: None }
+    }
+}
+
+#[cfg(test)]
+mod who_tests {
+    use wavegate_store::{TokenKind, TokenRecord};
+
+    use super::Who;
+
+    fn token(id: &str, principal: &str) -> TokenRecord {
+        TokenRecord {
+            id: id.into(),
+            hash: String::new(),
+            kind: TokenKind::Admin,
+            environments: vec!["*".into()],
+            principal: principal.into(),
+            created_at: chrono::Utc::now(),
+            created_by: "admin".into(),
+            revoked_at: None,
+            user_admin: false,
+            evaluate_only: false,
+            expires_at: None,
+            roles: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn who_names_how_the_holder_signed_in() {
+        let via = |id, principal| Who::of(&token(id, principal)).via.unwrap();
+        assert_eq!(via("ses_1", "alice@example.com"), "oidc session ses_1");
+        assert_eq!(via("tok_2", "svc:ci"), "service account token tok_2");
+        assert_eq!(
+            Who::of(&token("tok_3", "alice")),
+            Who { name: "alice".into(), via: Some("token tok_3".into()) }
+        );
+    }
+}
+
 /// Why a service operation did not happen.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

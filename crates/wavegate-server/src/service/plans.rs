@@ -8,7 +8,7 @@ use wavegate_rollout::plan::PlanSpec;
 use wavegate_store::{Change, DrillRow, Kind, Put};
 
 use crate::outbound::policy::Policy;
-use crate::service::{ServiceError, ServiceResult, decode};
+use crate::service::{ServiceError, ServiceResult, Who, decode};
 use crate::state::AppState;
 
 /// A stored plan and its version (404 when there is none).
@@ -144,7 +144,7 @@ pub async fn record_drill(
     name: &str,
     plan: Value,
     report: Value,
-    actor: &str,
+    actor: &Who,
 ) -> ServiceResult<DrillRow> {
     let drilled: PlanSpec = serde_json::from_value(plan)
         .map_err(|e| ServiceError::invalid("plan", format!("not a plan: {e}")))?;
@@ -173,7 +173,7 @@ pub async fn record_drill(
         passed,
         report,
         at: state.clock.now(),
-        actor: actor.to_owned(),
+        actor: actor.name.clone(),
     };
     row.id = state.store.add_drill(&row, &state.change(actor, None)).await?;
     Ok(row)

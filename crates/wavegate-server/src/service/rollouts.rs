@@ -19,7 +19,7 @@ use wavegate_rollout::stats::Moments;
 use wavegate_store::{Kind, Put, RolloutRow, RolloutWrite, StoreError, VerdictRow};
 
 use crate::outbound::checks::CheckOutcome;
-use crate::service::{ServiceError, ServiceResult, decode};
+use crate::service::{ServiceError, ServiceResult, Who, decode};
 use crate::state::AppState;
 
 /// How many times a decision is made again when the rollout changed under it.
@@ -31,6 +31,8 @@ const ATTEMPTS: usize = 5;
 pub struct Actor<'a> {
     /// The principal's name, or `controller`.
     pub name: &'a str,
+    /// How they signed in ([`Who::via`]).
+    pub via: Option<&'a str>,
     /// The reason recorded with the change.
     pub reason: Option<String>,
     /// The controller's leader epoch, for fencing.
@@ -40,13 +42,17 @@ pub struct Actor<'a> {
 }
 
 impl<'a> Actor<'a> {
-    /// A person (or the scheduler) acting with `reason`.
-    pub fn person(name: &'a str, reason: Option<String>) -> Actor<'a> {
-        Actor { name, reason, leader_epoch: None, groups: &[] }
+    /// A person (or the scheduler on their behalf) acting with `reason`.
+    pub fn person(who: &'a Who, reason: Option<String>) -> Actor<'a> {
+        Actor { name: &who.name, via: who.via.as_deref(), reason, leader_epoch: None, groups: &[] }
     }
     /// The controller, as the leader of `leader_epoch` (None: unfenced, single process).
     pub fn controller(leader_epoch: Option<i64>) -> Actor<'static> {
-        Actor { name: "controller", reason: None, leader_epoch, groups: &[] }
+        Actor { name: "controller", via: None, reason: None, leader_epoch, groups: &[] }
+    }
+    /// Who this is, for the audit record.
+    pub fn who(&self) -> Who {
+        Who { name: self.name.to_owned(), via: self.via.map(str::to_owned) }
     }
 }
 
@@ -85,7 +91,7 @@ pub struct StartRequest {
 /// then the first exposure and its smoke checks. Shared by people and scheduled starts.
 pub async fn start(
     state: &AppState,
-    requester: &str,
+    requester: &Who,
     req: StartRequest,
 ) -> ServiceResult<(RolloutRow, Rollout)> {
     let (plan, plan_version) = crate::service::plans::get(state, &req.plan).await?;
@@ -105,7 +111,7 @@ pub async fn start(
     let id = format!("ro_{}", hex::encode(id_bytes));
     let now = state.clock.now();
     let (r, mut actions) =
-        machine::start(id, plan, plan_version, requester.to_owned(), flag_head.version, now)
+        machine::start(id, plan, plan_version, requester.name.clone(), flag_head.version, now)
             .map_err(|e| match e {
                 // The plan itself is unusable, not the moment.
                 machine::CommandError::NoWaves { .. } => {
@@ -566,8 +572,10 @@ pub async fn persist(
         audit,
         leader_epoch: actor.leader_epoch,
     };
-    let rev =
-        state.store.write_rollout(&write, &state.change(actor.name, actor.reason.clone())).await?;
+    let rev = state
+        .store
+        .write_rollout(&write, &state.change(&actor.who(), actor.reason.clone()))
+        .await?;
     if flag_changed {
         state.reload().await?;
     }

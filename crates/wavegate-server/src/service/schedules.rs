@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use wavegate_api::schedules::Schedule;
 use wavegate_store::{Kind, Put};
 
-use crate::service::{ServiceError, ServiceResult, plans, rollouts};
+use crate::service::{ServiceError, ServiceResult, Who, plans, rollouts};
 use crate::state::AppState;
 
 /// Schedules are the settings `schedule.<plan>`.
@@ -59,7 +59,7 @@ impl Pending {
 /// year) requested by `requester`; returns the stored schedule.
 pub async fn schedule(
     state: &AppState,
-    requester: &str,
+    requester: &Who,
     plan: &str,
     environment: &str,
     at: &str,
@@ -81,7 +81,7 @@ pub async fn schedule(
         ));
     }
     let scheduled =
-        Schedule { plan: plan.into(), start_at: when, requester: requester.into(), reason };
+        Schedule { plan: plan.into(), start_at: when, requester: requester.name.clone(), reason };
     let mut spec = serde_json::to_value(&scheduled).map_err(ServiceError::internal)?;
     spec["environment"] = json!(environment);
     state
@@ -100,9 +100,9 @@ pub async fn find(state: &AppState, plan: &str) -> ServiceResult<Option<Pending>
 }
 
 /// Cancels `pending`, as `actor`.
-pub async fn cancel(state: &AppState, pending: &Pending, actor: &str) -> ServiceResult<()> {
+pub async fn cancel(state: &AppState, pending: &Pending, actor: &Who) -> ServiceResult<()> {
     let plan = &pending.plan;
-    let spec = json!({"plan": plan, "cancelled_by": actor});
+    let spec = json!({"plan": plan, "cancelled_by": actor.name});
     state
         .store
         .apply(
@@ -165,7 +165,11 @@ pub async fn run_due(state: &AppState) -> ServiceResult<()> {
         };
         let started = match moved {
             Some(why) => Err(ServiceError::conflict(why)),
-            None => rollouts::start(state, &requester, req).await,
+            // The requester starts it, by their schedule (they are not signed in now).
+            None => {
+                let who = Who { name: requester.clone(), via: Some("scheduled start".into()) };
+                rollouts::start(state, &who, req).await
+            }
         };
         let (action, details) = match started {
             Ok((row, _)) => ("started", json!({"plan": plan, "rollout": row.id})),
@@ -185,7 +189,7 @@ pub async fn run_due(state: &AppState) -> ServiceResult<()> {
         );
         w.details = details;
         w.details["environment"] = json!(environment);
-        state.store.apply(&[w], &state.change("controller", reason)).await?;
+        state.store.apply(&[w], &state.change(&Who::own("controller"), reason)).await?;
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use wavegate_rollout::scorecard::{
 use wavegate_rollout::stats::Reading;
 use wavegate_store::{Kind, Put, StoreError};
 
-use crate::service::{ServiceError, ServiceResult};
+use crate::service::{ServiceError, ServiceResult, Who};
 use crate::state::AppState;
 
 /// The stored item states of `plan`, and the version of the document holding them (0: none).
@@ -155,7 +155,7 @@ pub async fn set_item(
     item: &str,
     status: &str,
     note: Option<String>,
-    actor: &str,
+    actor: &Who,
 ) -> ServiceResult<()> {
     let name = &plan.name;
     require_item(plan, item)?;
@@ -179,7 +179,7 @@ pub async fn set_item(
         let (mut current, version) = states(state, name).await?;
         current.insert(
             item.to_owned(),
-            ItemState { status, by: actor.to_owned(), at: state.clock.now(), note: note.clone() },
+            ItemState { status, by: actor.name.clone(), at: state.clock.now(), note: note.clone() },
         );
         let put = Put {
             kind: Kind::Scorecard,

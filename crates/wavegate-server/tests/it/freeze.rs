@@ -154,4 +154,7 @@ async fn scheduled_starts_run_when_due() {
     assert_eq!(app.admin(Method::GET, "/api/v1/schedules", None).await.body, json!([]));
     let audit = app.admin(Method::GET, "/api/v1/audit?limit=100", None).await.body;
     assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "setting.started"), "{audit}");
+    // The start is the requester's, made by their schedule (they were not signed in then).
+    let start = audit.as_array().unwrap().iter().find(|e| e["action"] == "rollout.start").unwrap();
+    assert_eq!((&start["actor"], &start["via"]), (&json!("admin"), &json!("scheduled start")));
 }

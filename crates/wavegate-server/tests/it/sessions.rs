@@ -16,7 +16,14 @@ async fn session(app: &TestApp, principal: &str, roles: Vec<Grant>, hours: i64) 
     minted.record.id = minted.record.id.replacen("tok_", "ses_", 1);
     minted.record.roles = roles;
     minted.record.expires_at = Some(app.state.clock.now() + chrono::Duration::hours(hours));
-    app.state.store.create_token(&minted.record, &app.state.change(principal, None)).await.unwrap();
+    app.state
+        .store
+        .create_token(
+            &minted.record,
+            &app.state.change(&wavegate_server::service::Who::own(principal), None),
+        )
+        .await
+        .unwrap();
     app.state.tokens.clear();
     minted.secret
 }
@@ -157,7 +164,14 @@ async fn with_an_identity_provider_nobody_mints_a_person_and_approver_lists_name
         m.record.roles = all(Role::Approver);
         m.record.groups = groups;
         m.record.expires_at = Some(app.state.clock.now() + chrono::Duration::hours(1));
-        app.state.store.create_token(&m.record, &app.state.change(name, None)).await.unwrap();
+        app.state
+            .store
+            .create_token(
+                &m.record,
+                &app.state.change(&wavegate_server::service::Who::own(name), None),
+            )
+            .await
+            .unwrap();
         into.push(m.secret);
     }
     app.state.tokens.clear();

@@ -320,6 +320,10 @@ async fn audit_can_be_read_by_target() {
     assert_eq!(entries.len(), 2);
     assert!(entries.iter().all(|e| e["target"] == "flag:one"));
     assert!(entries[0]["seq"].as_i64() < entries[1]["seq"].as_i64());
+    // Each says how its person signed in: here, with the admin's token.
+    let whoami = app.admin(Method::GET, "/api/v1/whoami", None).await;
+    let via = format!("token {}", whoami.body["token_id"].as_str().unwrap());
+    assert!(entries.iter().all(|e| e["via"] == via.as_str()), "{entries:?}");
     let r = app.admin(Method::GET, "/api/v1/audit?target=flag:one&after=3", None).await;
     assert_eq!(
         (r.status, r.body["field"].as_str()),

@@ -65,7 +65,7 @@ pub async fn run(cmd: AuditCommand, remote: &Remote) -> anyhow::Result<ExitCode>
                 let mut table = Table::new(vec![
                     Column::right("", 6).gap(2),
                     Column::left("", 0).gap(2),
-                    Column::left("", 16),
+                    Column::left("", 24),
                     Column::left("", 18),
                     Column::left("", 28),
                     Column::last(""),
@@ -74,7 +74,10 @@ pub async fn run(cmd: AuditCommand, remote: &Remote) -> anyhow::Result<ExitCode>
                     table.row([
                         e.seq.to_string(),
                         e.at.clone(),
-                        e.actor.clone(),
+                        match &e.via {
+                            Some(via) => format!("{} ({via})", e.actor),
+                            None => e.actor.clone(),
+                        },
                         e.action.clone(),
                         e.target.clone(),
                         or_dash(e.reason.as_deref()),

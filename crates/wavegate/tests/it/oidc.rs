@@ -2,7 +2,8 @@
 //! certified implementation, started here on a free port by `tests/browser/oidc_provider.mjs`),
 //! in headless Chromium for the dashboard and through `wavegate login` for the CLI: groups
 //! mapped to roles, the session cookie (HttpOnly, SameSite) and its CSRF token, sign-out, a
-//! person with no role turned away, and the provider rotating its signing key.
+//! person with no role turned away, the provider rotating its signing key, and an ID token
+//! issued for another audience refused.
 //!
 //! Needs `node`, `tests/browser/node_modules` (`scripts/setup-browser.sh`) and `chromium`.
 
@@ -21,7 +22,19 @@ const SECRET: &str = "the-client-secret-of-wavegate-at-the-provider";
 
 /// The provider, on `port` (0: any), redirecting to wavegate on `wg_port`, signing with `kid`.
 fn provider(root: &std::path::Path, port: u16, wg_port: u16, kid: &str) -> Proc {
+    provider_with(root, port, wg_port, kid, &[])
+}
+
+/// [`provider`] with more of its settings (`ID_TOKEN_AUDIENCE`).
+fn provider_with(
+    root: &std::path::Path,
+    port: u16,
+    wg_port: u16,
+    kid: &str,
+    env: &[(&str, &str)],
+) -> Proc {
     let mut cmd = Command::new("node");
+    cmd.envs(env.iter().copied());
     cmd.arg(root.join("tests/browser/oidc_provider.mjs"))
         .current_dir(root.join("tests/browser"))
         .env("PORT", port.to_string())
@@ -175,7 +188,11 @@ fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
     let signed_in = by_alice("token.create").expect("the sign-in is audited");
     assert_eq!(signed_in["reason"], format!("signed in through {issuer} (dashboard)"));
     assert_eq!(signed_in["details"]["roles"], json!([{"role": "releaser", "environments": ["*"]}]));
-    assert_eq!(by_alice("token.revoke").expect("the sign-out is audited")["reason"], "signed out");
+    let signed_out = by_alice("token.revoke").expect("the sign-out is audited");
+    assert_eq!(signed_out["reason"], "signed out");
+    // Every entry says how its person signed in: both name the session.
+    let session = format!("oidc session {}", me["token_id"].as_str().unwrap());
+    assert_eq!((&signed_in["via"], &signed_out["via"]), (&json!(session), &json!(session)));
 
     // ---------- the dashboard: bob (cab → approver) reviews a change request ----------
     let o = cli(&url, Some(ADMIN), &["env", "protect", "prod"]);
@@ -283,6 +300,27 @@ fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
         Some(2),
         "the session belongs to the config directory that holds it"
     );
+
+    // ---------- an ID token for another audience ----------
+    // The provider, restarted, answers wavegate's code with an ID token it issued to another
+    // of its clients: its own key, issuer, person and nonce. Refused for its audience, and no
+    // session opened.
+    let sessions = || {
+        let list = cli_json(&url, ADMIN, &["token", "list"]);
+        let list = list.as_array().cloned().unwrap_or_else(|| panic!("{list}"));
+        list.iter().filter(|t| t["principal"] == "erin@example.com").count()
+    };
+    let before = sessions();
+    drop(idp);
+    idp = provider_with(&root, idp_port, wg_port, "k3", &[("ID_TOKEN_AUDIENCE", "other-app")]);
+    let seen = browse(&root, &chromium, &[("MODE", "refused"), ("WG_URL", &url), ("USER", "erin")]);
+    let text = seen["text"].as_str().unwrap();
+    assert!(
+        text.contains("the ID token is for another audience (other-app), not this client"),
+        "{text}"
+    );
+    assert_eq!(sessions(), before, "a refused sign-in opens no session");
+    drop(idp);
     eprintln!("oidc suite: {:.1?}", started.elapsed());
 }
 
@@ -382,6 +420,8 @@ async fn a_whole_release_walked_in_the_dashboard_by_signed_in_people() {
     let audit = cli_json(&url, ADMIN, &["audit", "list", "--limit", "1000"]);
     let approval = audit.as_array().unwrap().iter().find(|e| e["action"] == "rollout.approve");
     assert_eq!(approval.map(|e| e["actor"].clone()), Some(json!("bob@example.com")), "{audit}");
+    let via = approval.and_then(|e| e["via"].as_str()).unwrap_or_default();
+    assert!(via.starts_with("oidc session ses_"), "the approval says how bob signed in: {via:?}");
 
     // 6. Harm: the new checkout fails; the guardrail rolls it back.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -405,14 +445,15 @@ async fn a_whole_release_walked_in_the_dashboard_by_signed_in_people() {
         report.contains("Post-rollout report") && report.contains("**rolled\\_back**"),
         "{report}"
     );
-    let digest: Value = reqwest::Client::new()
+    let answer = reqwest::Client::new()
         .get(format!("{url}/api/v1/feedback/digest?release=checkout%204.0.0"))
         .bearer_auth(ADMIN)
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    let status = answer.status();
+    let body = answer.text().await.unwrap();
+    let digest: Value = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("the feedback digest ({status}) is not JSON: {e}: {body}"));
     assert!(digest.to_string().contains("pilots"), "{digest}");
 }
