@@ -195,3 +195,39 @@ pub struct Applied {
     /// Segments first, then flags, in the file's order.
     pub results: Vec<ApplyOutcome>,
 }
+
+/// The answer to checking a flag or segment document without storing it
+/// (`POST /api/v1/flags/{key}/check`, `POST /api/v1/segments/{key}/check`): the dashboard's
+/// editor calls it as the YAML is typed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SpecCheck {
+    /// Whether the document parses and validates (a `PUT` of `spec` would be accepted, scope
+    /// and concurrent changes aside).
+    pub ok: bool,
+    /// The document as JSON, when it parses (even when it does not validate).
+    #[schema(required = true, value_type = Option<Object>)]
+    pub spec: Option<Value>,
+    /// The document as YAML in wavegate's layout, when it validates.
+    #[schema(required = true)]
+    pub yaml: Option<String>,
+    /// What is wrong, when something is.
+    #[schema(required = true)]
+    pub error: Option<SpecProblem>,
+}
+
+/// What is wrong with a checked document, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SpecProblem {
+    /// The field it concerns, as a path (`body.environments.prod.rules[0].split`), when the
+    /// document parses.
+    #[schema(required = true)]
+    pub field: Option<String>,
+    /// The 1-based line, when the YAML does not parse.
+    #[schema(required = true)]
+    pub line: Option<u64>,
+    /// The 1-based column, when the YAML does not parse.
+    #[schema(required = true)]
+    pub column: Option<u64>,
+    /// What is wrong, for people.
+    pub message: String,
+}

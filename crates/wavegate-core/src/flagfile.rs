@@ -94,6 +94,12 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, FlagF
     })
 }
 
+/// Writes `value` as YAML in wavegate's layout (what [`parse_yaml`] reads back as the same
+/// value: strings that would read as something else are quoted).
+pub fn to_yaml<T: serde::Serialize>(value: &T) -> Result<String, String> {
+    serde_saphyr::to_string(value).map_err(|e| e.to_string())
+}
+
 fn first_line(s: &str) -> String {
     // serde-saphyr's Display may append a source snippet; the first line is the message.
     // Its messages read "error: line L column C: …"; the location is reported separately.

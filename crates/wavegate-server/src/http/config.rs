@@ -20,7 +20,8 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use wavegate_api::environments::{Environment, NewEnvironment};
 use wavegate_api::flags::{
-    Applied, Archived, Diff, FlagPut, Head, Revert, Reverted, SegmentPut, Stale, Version,
+    Applied, Archived, Diff, FlagPut, Head, Revert, Reverted, SegmentPut, SpecCheck, SpecProblem,
+    Stale, Version,
 };
 use wavegate_core::flag::{validate_flag_key, validate_key};
 use wavegate_core::spec::{FlagFile, FlagSpec};
@@ -72,6 +73,28 @@ macro_rules! versioned {
                     .routes(api_routes!(version))
                     .routes(api_routes!(diff))
                     .routes(api_routes!(revert))
+                    .routes(api_routes!(check))
+            }
+
+            #[utoipa::path(post, path = "/{key}/check", context_path = $base, operation_id = concat!("check_", $what), tag = $tag,
+                summary = concat!("Check a ", $what, " without storing it"),
+                description = concat!("Parses the document (YAML, or JSON, which is YAML too) and \
+                    validates it as `PUT` would, against the current environments and segments; \
+                    answers what is wrong at its line and column or field, the document as JSON \
+                    and, when valid, as YAML. Nothing is stored. Needs the editor role."),
+                params(("key" = String, Path, description = "Its key")),
+                request_body(content = String, content_type = "application/yaml",
+                    description = concat!("The ", $what, " as flags-as-code (YAML or JSON)")),
+                security(("bearer" = [])),
+                responses((status = 200, description = "The check", body = SpecCheck),
+                    BadRequest, Unauthorized, Forbidden, TooLargeText))]
+            async fn check(
+                State(s): State<AppState>,
+                p: Principal,
+                Path(key): Path<String>,
+                body: Bytes,
+            ) -> ApiResult<Json<SpecCheck>> {
+                check_kind(&s, &p, $kind, &key, &body).await.map(Json)
             }
 
             #[utoipa::path(put, path = "/{key}", context_path = $base, operation_id = concat!("put_", $what), tag = $tag,
@@ -507,6 +530,47 @@ async fn put_kind(
         .await?
         .ok_or_else(|| ApiError::internal(format!("{} vanished after write", kind.as_str())))?;
     Ok((created_or_ok(&out[0]), out[0].changed, head.into_api()))
+}
+
+/// Checks a document of `kind` `key` as a `PUT` would validate it, storing nothing.
+async fn check_kind(
+    state: &AppState,
+    p: &Principal,
+    kind: Kind,
+    key: &str,
+    body: &[u8],
+) -> ApiResult<SpecCheck> {
+    p.acting_as(&[Role::Editor])?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("the document is not valid UTF-8"))?;
+    let problem =
+        |e: ApiError| SpecProblem { field: e.field, line: None, column: None, message: e.message };
+    let spec: Value = match wavegate_core::flagfile::parse_yaml(text) {
+        Ok(spec) => spec,
+        Err(wavegate_core::flagfile::FlagFileError::Syntax { line, column, message }) => {
+            let error = SpecProblem { field: None, line, column, message };
+            return Ok(SpecCheck { ok: false, spec: None, yaml: None, error: Some(error) });
+        }
+        Err(e) => return Err(ApiError::bad_request(e.to_string())),
+    };
+    let key_ok = match kind {
+        Kind::Flag => validate_flag_key(key).map_err(|m| ApiError::invalid("key", m)),
+        _ => key_ok(key),
+    };
+    let checked = match key_ok {
+        Ok(()) => config::validated(state, kind, key, &spec, "body").await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    Ok(match checked {
+        Ok(valid) => {
+            let yaml = wavegate_core::flagfile::to_yaml(&valid).map_err(ApiError::internal)?;
+            SpecCheck { ok: true, spec: Some(spec), yaml: Some(yaml), error: None }
+        }
+        Err(e) if e.status.is_client_error() => {
+            SpecCheck { ok: false, spec: Some(spec), yaml: None, error: Some(problem(e)) }
+        }
+        Err(e) => return Err(e),
+    })
 }
 
 async fn set_archived(

@@ -196,6 +196,8 @@ fn rows() -> Vec<Row> {
             |c| put(format!("/api/v1/flags/put-{}", c.t), flag_off_in(c.env));
         POST "/api/v1/flags/{key}/revert"         "200 200 403 403 200 403 403 403 403 403 403 401 401" =>
             |c| post(format!("/api/v1/flags/rev-{}/revert", c.t), json!({"version": 1}));
+        POST "/api/v1/flags/{key}/check"                  "200 200 - 403 200 403 403 403 - 403 - 401 401" =>
+            |_| Req::new(Method::POST, "/api/v1/flags/checked/check").yaml(&flag("on").to_string());
         POST "/api/v1/flags/{key}/archive"                "200 403 - 403 403 403 403 403 - 403 - 401 401" =>
             |c| post(format!("/api/v1/flags/arch-{}/archive", c.t), Value::Null);
         POST "/api/v1/flags/{key}/unarchive"              "200 403 - 403 403 403 403 403 - 403 - 401 401" =>
@@ -211,6 +213,8 @@ fn rows() -> Vec<Row> {
         GET "/api/v1/segments/{key}/diff"                 "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/segments/seg/diff?from=1");
         PUT "/api/v1/segments/{key}"                      "201 403 - 403 403 403 403 403 - 403 - 401 401" =>
             |c| put(format!("/api/v1/segments/sput-{}", c.t), json!({"keys": ["u9"]}));
+        POST "/api/v1/segments/{key}/check"               "200 200 - 403 200 403 403 403 - 403 - 401 401" =>
+            |_| Req::new(Method::POST, "/api/v1/segments/checked/check").yaml("keys: [u1]");
         POST "/api/v1/segments/{key}/revert"              "200 403 - 403 403 403 403 403 - 403 - 401 401" =>
             |c| post(format!("/api/v1/segments/srev-{}/revert", c.t), json!({"version": 1}));
         POST "/api/v1/segments/{key}/archive"             "200 403 - 403 403 403 403 403 - 403 - 401 401" =>

@@ -7,6 +7,7 @@ mod batching_sim;
 mod changes;
 mod checks;
 mod contention;
+mod document_check;
 mod duties;
 mod evaluate_only;
 mod forecast;

@@ -961,6 +961,17 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     let lint = "/api/v1/plans/lint";
     p.send(Method::POST, lint, Some(&sdk), &yaml_type, plan_text.as_bytes()).await.is(S::FORBIDDEN);
 
+    // ---------- a flag or segment checked without storing it ----------
+    for (path, text) in [
+        ("/api/v1/flags/checked/check", "variants: { a: 1 }\ndefault: a\n"),
+        ("/api/v1/segments/checked/check", "keys: [u1]\n"),
+    ] {
+        let r = p.send(Method::POST, path, Some(ADMIN), &yaml_type, text.as_bytes()).await;
+        assert_eq!(r.is(S::OK).body["ok"], true, "{path}");
+        p.send(Method::POST, path, Some(ADMIN), &yaml_type, &[0xff]).await.is(S::BAD_REQUEST);
+        p.send(Method::POST, path, Some(&sdk), &yaml_type, text.as_bytes()).await.is(S::FORBIDDEN);
+    }
+
     // ---------- change requests and protected environments ----------
     p.get("/api/v1/protection", ADMIN).await.is(S::OK);
     let protect = "/api/v1/environments/prod/protection";

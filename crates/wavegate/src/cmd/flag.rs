@@ -139,7 +139,7 @@ fn import_unleash(
     let features = wavegate_core::unleash::import::parse_client_features(&value)
         .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
     let imported = wavegate_core::unleash::import::import_features(&features, environment);
-    let yaml = serde_saphyr::to_string(&imported.file)
+    let yaml = wavegate_core::flagfile::to_yaml(&imported.file)
         .map_err(|e| Failure::Operation(format!("could not write YAML: {e}")))?;
     match out {
         Some(path) => std::fs::write(path, &yaml)
