@@ -78,10 +78,10 @@ macro_rules! versioned {
 
             #[utoipa::path(post, path = "/{key}/check", context_path = $base, operation_id = concat!("check_", $what), tag = $tag,
                 summary = concat!("Check a ", $what, " without storing it"),
-                description = concat!("Parses the document (YAML, or JSON, which is YAML too) and \
+                description = "Parses the document (YAML, or JSON, which is YAML too) and \
                     validates it as `PUT` would, against the current environments and segments; \
                     answers what is wrong at its line and column or field, the document as JSON \
-                    and, when valid, as YAML. Nothing is stored. Needs the editor role."),
+                    and, when valid, as YAML. Nothing is stored. Needs the editor role.",
                 params(("key" = String, Path, description = "Its key")),
                 request_body(content = String, content_type = "application/yaml",
                     description = concat!("The ", $what, " as flags-as-code (YAML or JSON)")),
