@@ -84,15 +84,22 @@ try {
   if (MODE === "walk-setup") {
     // ed, an editor: a segment, a flag, and a plan (one lint error shown, fixed, applied).
     await dashboardSignIn("#/flags");
-    await go("#/flags", "#segment-new-json");
+    await go("#/flags", "#segment-new-key");
     await page.fill("#segment-new-key", "pilots");
-    await page.fill("#segment-new-json", JSON.stringify({ description: "pilot users", keys: ["user-1", "user-2"] }));
+    await page.fill("#segment-description", "pilot users");
+    await page.fill("#segment-keys", "user-1\nuser-2");
+    await page.waitForFunction(() => document.getElementById("segment-yaml").value.includes("- user-2"), null, { timeout: 20000 });
     await page.click("#segment-new-save");
     result.segment = await confirm("pilot users for checkout v4");
     await page.fill("#flag-new-key", "checkout");
-    await page.fill("#flag-new-json", JSON.stringify({ description: "the new checkout", variants: { on: true, off: false }, default: "off",
-      environments: { prod: { enabled: true, rules: [{ name: "pilots", segment: "pilots", serve: "off" }] } } }));
-    await page.click("#flag-new-save");
+    await page.fill("#flag-description", "the new checkout");
+    await page.check("#flag-enabled-prod");
+    await page.click("#flag-prod-add-rule");
+    await page.fill("#flag-prod-r0-name", "pilots");
+    await page.locator('#flag-prod-r0-segment option[value="pilots"]').waitFor({ state: "attached", timeout: 20000 });
+    await page.selectOption("#flag-prod-r0-segment", "pilots");
+    await page.selectOption("#flag-prod-r0-serve", "off");
+    await page.click("#flag-save");
     result.flag = await confirm("checkout v4 behind a flag");
     await go("#/plans", "#plan-yaml");
     await page.fill("#plan-traffic", "200");

@@ -47,6 +47,11 @@ pub struct PlanLint {
     /// fields `wavegate plan lint --json` prints).
     #[schema(value_type = Vec<Object>)]
     pub forecast: Vec<serde_json::Value>,
+    /// The file as written, as JSON, when it parses as YAML (whatever its findings): the
+    /// dashboard's guided form edits it.
+    #[serde(default)]
+    #[schema(required = true, value_type = Option<Object>)]
+    pub document: Option<serde_json::Value>,
 }
 
 /// The answer to `POST /api/v1/plans` (a plan file, YAML): stored as a new version when it

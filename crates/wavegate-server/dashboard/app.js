@@ -94,12 +94,14 @@ function authHeaders(method) {
 }
 
 async function api(method, path, body, extra) {
+  // A string is sent as it is (with the Content-Type in `extra`); anything else as JSON.
+  const raw = typeof body === "string";
   const headers = { ...authHeaders(method), ...(extra || {}) };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (body !== undefined && !raw) headers["Content-Type"] = "application/json";
   const resp = await fetch(path, {
     method,
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined || raw ? body : JSON.stringify(body),
   });
   const text = await resp.text();
   let data = null;
@@ -637,9 +639,75 @@ async function plansPage() {
     (state.me.roles || []).some((g) => g.role === "editor" || g.role === "admin") ? planEditor(plans) : "");
 }
 
-// The plan editor: YAML (a stored plan opens as JSON, which is YAML too), checked as it is
-// typed — findings at their line and column, and how long each wave's guardrails take to
-// decide at the traffic entered — then applied. What is typed survives live re-renders.
+// The guided form for a plan's common parts — waves, guardrails, who approves, blackouts — over
+// the document the editor's YAML parses to (the rest of the plan is kept as written). A change
+// rewrites the YAML from the document (comments are not kept) and is checked like typing.
+function planFormFields(doc, edit) {
+  const list = (k) => (Array.isArray(doc[k]) ? doc[k] : []);
+  const own = (k) => (Array.isArray(doc[k]) ? doc[k] : (doc[k] = []));
+  const text = (id, label, obj, k, field, opts = {}) => control(id, label, h("input", { value: obj[k] ?? "", autocomplete: "off", placeholder: opts.placeholder || "",
+    oninput: (e) => edit(() => {
+      const v = e.target.value.trim();
+      if (v === "") delete obj[k]; else obj[k] = opts.number && v !== "" && Number.isFinite(Number(v)) ? Number(v) : v;
+    }) }), field);
+  const pick = (id, label, obj, k, choices, field, blank) => control(id, label, h("select", { onchange: (e) => edit(() => {
+    if (e.target.value === "") delete obj[k]; else obj[k] = e.target.value;
+  }) }, blank ? h("option", { value: "" }, blank) : "", choices.map((c) => h("option", { value: c, selected: obj[k] === c }, c))), field);
+  const rowButtons = (k, i, what) => [
+    h("button", { type: "button", class: "quiet", id: `plan-${k}-${i}-up`, disabled: i === 0, onclick: () => edit(() => { const x = own(k); [x[i - 1], x[i]] = [x[i], x[i - 1]]; }, true) }, "Move up"),
+    h("button", { type: "button", class: "quiet", id: `plan-${k}-${i}-remove`, "aria-label": `Remove ${what} ${i + 1}`, onclick: () => edit(() => { own(k).splice(i, 1); if (!doc[k].length) delete doc[k]; }, true) }, "Remove")];
+  const owners = doc.owners && typeof doc.owners === "object" ? doc.owners : {};
+  const ownersOf = () => (doc.owners && typeof doc.owners === "object" ? doc.owners : (doc.owners = {}));
+  return [
+    h("fieldset", { id: "plan-form-waves", dataset: { field: "waves" } }, h("legend", {}, "Waves"),
+      list("waves").map((w, i) => h("div", { class: "row", dataset: { field: `waves[${i}]` } },
+        text(`plan-waves-${i}-exposure`, `Wave ${i + 1} exposure`, w, "exposure", `waves[${i}].exposure`, { placeholder: "5%" }),
+        pick(`plan-waves-${i}-promotion`, "Promotion", w, "promotion", ["auto", "approval"], `waves[${i}].promotion`, "(auto)"),
+        text(`plan-waves-${i}-hold`, "Hold at least", w, "hold", `waves[${i}].hold`, { placeholder: "30m" }),
+        text(`plan-waves-${i}-max`, "At most", w, "max_duration", `waves[${i}].max_duration`, { placeholder: "1d" }),
+        ...rowButtons("waves", i, "wave"))),
+      h("button", { type: "button", class: "quiet", id: "plan-add-wave", onclick: () => edit(() => { own("waves").push({ exposure: "100%" }); }, true) }, "Add wave")),
+    h("fieldset", { id: "plan-form-guardrails", dataset: { field: "guardrails" } }, h("legend", {}, "Guardrails (stop conditions)"),
+      list("guardrails").map((g, i) => h("div", { class: "row", dataset: { field: `guardrails[${i}]` } },
+        text(`plan-guardrails-${i}-name`, "Name", g, "name", `guardrails[${i}].name`),
+        text(`plan-guardrails-${i}-metric`, "Metric", g, "metric", `guardrails[${i}].metric`, { placeholder: "error, latency_ms…" }),
+        pick(`plan-guardrails-${i}-comparison`, "Comparison", g, "comparison", ["relative", "absolute", "bound"], `guardrails[${i}].comparison`, "(default)"),
+        text(`plan-guardrails-${i}-tolerance`, "Tolerance", g, "tolerance", `guardrails[${i}].tolerance`, { number: true }),
+        text(`plan-guardrails-${i}-min-sample`, "Min sample", g, "min_sample", `guardrails[${i}].min_sample`, { number: true }),
+        pick(`plan-guardrails-${i}-action`, "Then", g, "action", ["rollback", "pause", "escalate"], `guardrails[${i}].action`),
+        ...rowButtons("guardrails", i, "guardrail"))),
+      h("button", { type: "button", class: "quiet", id: "plan-add-guardrail", onclick: () => edit(() => {
+        own("guardrails").push({ name: `guardrail-${list("guardrails").length + 1}`, metric: "error", comparison: "absolute", tolerance: 0.01, action: "rollback" });
+      }, true) }, "Add guardrail")),
+    h("fieldset", { id: "plan-form-owners", dataset: { field: "owners" } }, h("legend", {}, "Who asks and who approves"),
+      h("div", { class: "row" },
+        control("plan-requester", "Requester", h("input", { value: owners.requester || "", autocomplete: "off",
+          oninput: (e) => edit(() => { ownersOf().requester = e.target.value.trim(); }) }), "owners.requester"),
+        control("plan-approvers", "Approvers (comma-separated; group:NAME for a group)", h("input", { value: (owners.approvers || []).join(", "), autocomplete: "off",
+          oninput: (e) => edit(() => {
+            const people = e.target.value.split(",").map((x) => x.trim()).filter(Boolean);
+            if (people.length) ownersOf().approvers = people; else delete ownersOf().approvers;
+          }) }), "owners.approvers"),
+        text("plan-required-approvals", "Approvals needed", doc, "required_approvals", "required_approvals", { number: true, placeholder: "1" }))),
+    h("fieldset", { id: "plan-form-blackouts", dataset: { field: "blackouts" } }, h("legend", {}, "Blackouts (no promotion, no start)"),
+      list("blackouts").map((b, i) => h("div", { class: "row", dataset: { field: `blackouts[${i}]` } },
+        text(`plan-blackouts-${i}-name`, "Name", b, "name", `blackouts[${i}].name`),
+        text(`plan-blackouts-${i}-start`, "From (RFC 3339)", b, "start", `blackouts[${i}].start`),
+        text(`plan-blackouts-${i}-end`, "Until", b, "end", `blackouts[${i}].end`),
+        text(`plan-blackouts-${i}-rrule`, "Or repeating (RRULE)", b, "rrule", `blackouts[${i}].rrule`, { placeholder: "FREQ=WEEKLY;BYDAY=FR" }),
+        text(`plan-blackouts-${i}-dtstart`, "First (local)", b, "dtstart", `blackouts[${i}].dtstart`, { placeholder: "2026-01-02T16:00:00" }),
+        text(`plan-blackouts-${i}-duration`, "For", b, "duration", `blackouts[${i}].duration`, { placeholder: "64h" }),
+        text(`plan-blackouts-${i}-tz`, "Time zone", b, "tz", `blackouts[${i}].tz`, { placeholder: "Europe/Oslo" }),
+        ...rowButtons("blackouts", i, "blackout"))),
+      h("button", { type: "button", class: "quiet", id: "plan-add-blackout", onclick: () => edit(() => {
+        own("blackouts").push({ name: "weekend", rrule: "FREQ=WEEKLY;BYDAY=FR", dtstart: "2026-01-02T16:00:00", duration: "64h", tz: "UTC" });
+      }, true) }, "Add blackout")),
+  ];
+}
+
+// The plan editor: YAML, checked as it is typed — findings at their line and column, and how
+// long each wave's guardrails take to decide at the traffic entered — with the guided form for
+// the common parts kept in step with it, then applied. What is typed survives live re-renders.
 function planEditor(plans) {
   const draft = state.planDraft || (state.planDraft = { text: "", traffic: "" });
   const text = h("textarea", { id: "plan-yaml", rows: 14, spellcheck: "false", "aria-describedby": "plan-findings" });
@@ -649,15 +717,34 @@ function planEditor(plans) {
     plans.map((p) => h("option", { value: p.name }, p.name)));
   const findings = h("div", { id: "plan-findings", role: "status", "aria-live": "polite" });
   const forecast = h("div", { id: "plan-forecast" });
+  // The guided form: rebuilt from what the YAML parses to, unless the form made the change.
+  const form = h("div", { id: "plan-form" });
+  let fromForm = false;
+  const buildForm = (doc) => {
+    if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
+      form.replaceChildren(h("p", { class: "muted" }, text.value.trim() ? "The guided form needs YAML that parses." : "Type or pick a plan; its waves, guardrails, approvers and blackouts show here as a form."));
+      return;
+    }
+    draft.doc = doc;
+    form.replaceChildren(...planFormFields(doc, (change, rebuild) => {
+      change();
+      text.value = toYaml(doc);
+      fromForm = true;
+      if (rebuild) buildForm(doc);
+      soon();
+    }));
+  };
   const lint = async () => {
     draft.text = text.value;
     draft.traffic = traffic.value;
-    if (!text.value.trim()) { findings.replaceChildren(); forecast.replaceChildren(); return; }
+    if (!text.value.trim()) { findings.replaceChildren(); forecast.replaceChildren(); buildForm(null); return; }
     const q = traffic.value && Number(traffic.value) > 0 ? `?traffic=${encodeURIComponent(traffic.value)}` : "";
     try {
       const resp = await fetch(`/api/v1/plans/lint${q}`, { method: "POST", headers: { ...authHeaders("POST"), "Content-Type": "application/yaml" }, body: text.value });
       const out = await resp.json();
       if (!resp.ok) throw new Error(out.message || `HTTP ${resp.status}`);
+      if (!fromForm) buildForm(out.document);
+      fromForm = false;
       const items = out.findings.map((f) => h("li", { class: f.severity === "error" ? "v-fail" : "" },
         `${f.line ? `line ${f.line}${f.column ? `, column ${f.column}` : ""}: ` : ""}${f.severity}[${f.code}]: ${f.message}`));
       findings.replaceChildren(h("p", { id: "plan-verdict", class: out.ok ? "v-pass" : "v-fail" },
@@ -679,7 +766,7 @@ function planEditor(plans) {
   traffic.addEventListener("input", soon);
   pick.addEventListener("change", () => {
     const p = plans.find((x) => x.name === pick.value);
-    text.value = p ? JSON.stringify(p.spec, null, 2) : "";
+    text.value = p ? toYaml(p.spec) : "";
     draft.text = text.value;
     lint();
   });
@@ -696,11 +783,13 @@ function planEditor(plans) {
     }
   } }, "Apply");
   if (draft.text) setTimeout(lint, 0);
+  buildForm(draft.text.trim() ? draft.doc : null);
   return h("section", { id: "plan-editor" },
     h("h2", {}, "Write or edit a plan"),
     h("div", { class: "filters" },
       h("div", {}, h("label", { for: "plan-open" }, "Start from"), pick),
       h("div", {}, h("label", { for: "plan-traffic" }, "Traffic for the forecast"), traffic)),
+    h("details", { id: "plan-guided", open: true }, h("summary", {}, "Guided form (waves, guardrails, approvers, blackouts)"), form),
     h("label", { for: "plan-yaml" }, "Plan (YAML)"), text, findings, forecast, h("p", {}, apply));
 }
 
@@ -716,8 +805,8 @@ async function planPage(name) {
   for (let i = versions.length - 1; i >= 0; i--) {
     const v = versions[i];
     const pre = h("pre", { class: "diff" });
-    const before = i > 0 ? JSON.stringify(versions[i - 1].spec, null, 2) : "";
-    for (const [sign, line] of lineDiff(before, JSON.stringify(v.spec, null, 2))) {
+    const before = i > 0 ? toYaml(versions[i - 1].spec) : "";
+    for (const [sign, line] of lineDiff(before, toYaml(v.spec))) {
       if (sign !== " ") pre.append(h("span", { class: sign === "+" ? "add" : "del" }, `${sign} ${line}`), "\n");
     }
     list.append(h("li", { dataset: { version: v.version } },
@@ -730,11 +819,56 @@ async function planPage(name) {
   page.append(list, h("h2", {}, "Drills"));
   page.append(drills.length
     ? h("table", { id: "plan-drills" },
-      h("thead", {}, h("tr", {}, ["When", "Scenario", "Outcome", "Plan version", "By"].map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, drills.map((d) => h("tr", {}, h("td", {}, fmtTime(d.at)), h("td", {}, d.scenario),
-        h("td", { class: d.passed ? "v-pass" : "v-fail" }, d.passed ? "passed" : "failed"), h("td", {}, `v${d.plan_version}`), h("td", {}, d.actor)))))
-    : h("p", { class: "muted" }, "No drill recorded: rehearse it with wavegate drill --record."));
+      h("thead", {}, h("tr", {}, ["When", "Scenario", "Outcome", "Plan version", "By", "Evidence"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, drills.slice().reverse().map((d) => h("tr", { dataset: { drill: d.id } }, h("td", {}, fmtTime(d.at)), h("td", {}, d.scenario),
+        h("td", { class: d.passed ? "v-pass" : "v-fail" }, d.passed ? "passed" : "failed"), h("td", {}, `v${d.plan_version}`), h("td", {}, d.actor),
+        h("td", {}, drillEvidence(d.report))))))
+    : h("p", { class: "muted" }, "No drill recorded yet."));
+  if (holds("releaser", spec.environment)) page.append(drillForm(name));
   return page;
+}
+
+// What a drill showed: the ending against the expectation, and its timeline.
+function drillEvidence(report) {
+  if (!report || !Array.isArray(report.timeline)) return "";
+  return h("details", {}, h("summary", {}, `${report.outcome || "?"} (expected ${report.expected || "?"})`),
+    report.reason ? h("p", {}, report.reason) : "",
+    h("p", { class: "muted" }, `${fmtNum(report.simulated_seconds / 3600)} simulated hours, ${report.requests} requests`),
+    h("table", { class: "drill-timeline" },
+      h("thead", {}, h("tr", {}, ["At", "Wave", "Seen", "Decided"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, report.timeline.map((e) => h("tr", {}, h("td", {}, `${fmtNum(e.t / 60)} min`), h("td", {}, e.wave), h("td", {}, e.seen), h("td", {}, e.event))))));
+}
+
+// Rehearses the plan's current version on the server against a scenario typed here (as
+// `wavegate drill --record` does), and records the outcome as its evidence.
+function drillForm(name) {
+  const draft = state.drillDraft && state.drillDraft.plan === name ? state.drillDraft : (state.drillDraft = { plan: name, text: `name: errors spike in wave 2
+rate: 50
+duration: 2d
+baseline: { error_rate: 0.01, latency_ms: 120 }
+faults:
+  - { kind: error_rate, factor: 5, from_wave: 2 }
+` });
+  const text = h("textarea", { id: "drill-scenario", rows: 7, spellcheck: "false" });
+  text.value = draft.text;
+  text.addEventListener("input", () => { draft.text = text.value; });
+  const out = h("div", { id: "drill-result", role: "status" });
+  const run = async (e) => {
+    e.target.disabled = true;
+    out.replaceChildren(h("p", { class: "muted" }, "Running…"));
+    try {
+      const d = await api("POST", `/api/v1/plans/${encodeURIComponent(name)}/drills/run`, text.value, { "Content-Type": "application/yaml" });
+      out.replaceChildren(h("p", { class: d.passed ? "v-pass" : "v-fail" }, `Drill ${d.scenario}: ${d.passed ? "passed" : "failed"} against v${d.plan_version}; recorded.`), drillEvidence(d.report));
+    } catch (err) {
+      const field = err.body && err.body.field;
+      out.replaceChildren(h("p", { class: "v-fail" }, `${field && !err.message.startsWith(field) ? `${field}: ` : ""}${err.message}`));
+    } finally { e.target.disabled = false; }
+  };
+  return h("section", { id: "drill-run" },
+    h("h3", {}, "Rehearse it (a drill)"),
+    h("p", { class: "hint" }, "Simulated traffic with injected faults runs through the real rollout logic against the current version; the outcome is recorded as evidence."),
+    h("label", { for: "drill-scenario" }, "Scenario (YAML: rate, duration, baseline, faults, expect)"), text,
+    h("p", {}, h("button", { type: "button", id: "drill-run-button", onclick: run }, "Run and record")), out);
 }
 
 // Starts plan `p` now, or schedules it; a refused start says why (freeze, blackout, scorecard,
@@ -954,7 +1088,7 @@ async function flagsPage() {
   const stale = new Map(staleList.map((f) => [f.key, f.stale]));
   const editor = (state.me.roles || []).some((g) => g.role === "editor" || g.role === "admin");
   const envNames = envs.map((e) => e.name);
-  const flagTemplate = { description: "", variants: { on: true, off: false }, default: "off",
+  const flagTemplate = { variants: { on: true, off: false }, default: "off",
     environments: Object.fromEntries(envNames.map((e) => [e, { enabled: false }])) };
   return h("div", {},
     h("h1", {}, "Flags"),
@@ -969,7 +1103,8 @@ async function flagsPage() {
         h("td", {}, Object.entries(f.spec.environments || {}).map(([e, c]) => `${e}${c.enabled ? "" : " (off)"}`).join(", ")),
         h("td", {}, f.updated_by),
         h("td", {}, fmtTime(f.updated_at)))))),
-    editor ? docEditor("flag", "New flag", [], flagTemplate) : "",
+    editor ? flagEditor({ key: "", version: 0, spec: flagTemplate },
+      { environments: envNames, segments: segments.map((g) => g.key), flags: flags.map((x) => x.key) }) : "",
     h("h2", {}, "Segments"),
     h("table", { id: "segments" },
       h("thead", {}, h("tr", {}, ["Segment", "Version", "Description", "Members", "Updated by"].map((c) => h("th", { scope: "col" }, c)))),
@@ -977,54 +1112,102 @@ async function flagsPage() {
         h("td", {}, g.key), h("td", {}, `v${g.version}`), h("td", {}, g.spec.description || ""),
         h("td", {}, g.spec.keys_redacted ? "withheld" : `${(g.spec.keys || []).length} keys, ${(g.spec.constraints || []).length} constraints`),
         h("td", {}, g.updated_by))))),
-    editor ? docEditor("segment", "New or changed segment", segments, { description: "", keys: [], constraints: [] }) : "");
+    editor ? segmentEditor(segments) : "");
 }
 
-// A new flag or segment (or, for segments, a stored one) written as JSON (which is YAML too) and
-// saved with a reason; a refused field is named. What is typed survives live re-renders.
-function docEditor(kind, title, existing, template) {
-  const drafts = state.docDrafts || (state.docDrafts = {});
-  const draft = drafts[kind] || (drafts[kind] = { key: "", text: JSON.stringify(template, null, 2), error: "" });
-  const key = h("input", { id: `${kind}-new-key`, value: draft.key, autocomplete: "off", spellcheck: "false" });
-  const text = h("textarea", { id: `${kind}-new-json`, rows: 8, spellcheck: "false" });
-  text.value = draft.text;
-  const error = h("p", { id: `${kind}-new-error`, class: "v-fail", role: "status" }, draft.error);
-  key.addEventListener("input", () => { draft.key = key.value; });
-  text.addEventListener("input", () => { draft.text = text.value; draft.error = ""; });
-  const pick = existing.length ? h("select", { id: `${kind}-open`, onchange: (e) => {
+// A new or stored segment as a form (description, member keys, constraints) and as YAML, kept
+// in step both ways as the flag editor does (the YAML checked by the server as it is typed); a
+// problem is shown at its field; saved with a reason. What is typed survives live re-renders.
+function segmentEditor(existing) {
+  const template = { keys: [] };
+  const draft = state.segmentDraft || (state.segmentDraft = { key: "", spec: structuredClone(template), yaml: toYaml(template), problem: null });
+  const box = h("div", { id: "segment-form" });
+  const general = h("p", { id: "segment-error", class: "v-fail", role: "status" });
+  const yaml = h("textarea", { id: "segment-yaml", rows: 8, spellcheck: "false", "aria-describedby": "segment-error" });
+  yaml.value = draft.yaml;
+  const key = h("input", { id: "segment-new-key", value: draft.key, autocomplete: "off", spellcheck: "false", oninput: () => { draft.key = key.value.trim(); } });
+  // One sequence per draft: a check an earlier rendering of this editor started (before a live
+  // re-render) never overwrites a later one, and this rendering checks again for itself.
+  let timer = null;
+  const show = () => showProblem(box, general, draft.problem);
+  const check = async (fromYaml) => {
+    const mine = (draft.seq = (draft.seq || 0) + 1);
+    try {
+      const r = await checkDoc("segment", draft.key || "new-segment", draft.yaml);
+      if (mine !== draft.seq) return;
+      draft.problem = r.error;
+      if (fromYaml && r.spec) { draft.spec = r.spec; build(); }
+      show();
+    } catch (e) { if (mine === draft.seq) { draft.problem = { message: e.message }; show(); } }
+  };
+  const soon = (fromYaml) => { clearTimeout(timer); timer = setTimeout(() => check(fromYaml), 300); };
+  const edit = (change, rebuild) => {
+    change();
+    draft.touched = true;
+    draft.yaml = toYaml(draft.spec);
+    yaml.value = draft.yaml;
+    if (rebuild) build();
+    soon(false);
+  };
+  const build = () => {
+    const spec = draft.spec;
+    box.replaceChildren(
+      control("segment-description", "Description", h("input", { value: spec.description || "", autocomplete: "off",
+        oninput: (e) => edit(() => { if (e.target.value) spec.description = e.target.value; else delete spec.description; }) }), "description"),
+      spec.keys_redacted ? h("p", { class: "muted" }, "Its member keys are withheld from this token.")
+        : control("segment-keys", "Member keys (targeting keys, one per line)", h("textarea", { rows: 3, spellcheck: "false",
+          oninput: (e) => edit(() => {
+            const keys = e.target.value.split("\n").map((k) => k.trim()).filter(Boolean);
+            if (keys.length) spec.keys = keys; else delete spec.keys;
+          }) }, (spec.keys || []).join("\n")), "keys"),
+      constraintRows(spec, "", "segment", edit));
+    show();
+  };
+  yaml.addEventListener("input", () => { draft.yaml = yaml.value; draft.touched = true; soon(true); });
+  build();
+  // Rendered again (a live update) with a draft in hand: check it again here.
+  if (draft.touched) soon(false);
+  const pick = existing.length ? h("select", { id: "segment-open", onchange: (e) => {
     const found = existing.find((x) => x.key === e.target.value);
     draft.key = found ? found.key : "";
-    draft.text = JSON.stringify(found ? found.spec : template, null, 2);
+    draft.spec = structuredClone(found ? found.spec : template);
+    draft.yaml = toYaml(draft.spec);
+    draft.problem = null;
     key.value = draft.key;
-    text.value = draft.text;
-  } }, h("option", { value: "" }, `a new ${kind}`), existing.map((x) => h("option", { value: x.key }, x.key))) : null;
-  const save = () => {
-    let spec;
-    try { spec = JSON.parse(text.value); } catch (e) { error.textContent = `Not valid JSON: ${e.message}`; return; }
-    const k = key.value.trim();
-    if (!k) { key.focus(); return; }
+    yaml.value = draft.yaml;
+    build();
+  } }, h("option", { value: "" }, "a new segment"), existing.map((x) => h("option", { value: x.key, selected: x.key === draft.key }, x.key))) : null;
+  const save = async () => {
+    if (!draft.key) { key.focus(); draft.problem = { field: "key", message: "the segment needs a key" }; show(); return; }
+    clearTimeout(timer);
+    await check(true);
+    if (draft.problem) { general.prepend("Not saved — "); return; }
+    const k = draft.key;
     ask({
-      title: `Save ${kind} ${k}?`, label: "Reason (required)", required: true, ok: "Save",
+      title: `Save segment ${k}?`, label: "Reason (required)", required: true, ok: "Save",
       act: async ({ text: why }) => {
         try {
-          const out = await api("PUT", `/api/v1/${kind}s/${encodeURIComponent(k)}`, spec, { "X-Wavegate-Reason": why });
-          drafts[kind] = null;
-          return `Saved ${kind} ${k}: v${out[kind].version}${out.changed ? "" : " (unchanged)"}.`;
+          const out = await api("PUT", `/api/v1/segments/${encodeURIComponent(k)}`, draft.spec, { "X-Wavegate-Reason": why });
+          state.segmentDraft = null;
+          return `Saved segment ${k}: v${out.segment.version}${out.changed ? "" : " (unchanged)"}.`;
         } catch (e) {
-          const field = e.body && e.body.field;
-          draft.error = field && !e.message.startsWith(field) ? `${field}: ${e.message}` : e.message;
+          draft.problem = { field: e.body && e.body.field, message: e.message };
+          show();
           throw e;
         }
       },
     });
   };
-  return h("section", { id: `${kind}-editor` },
-    h("h2", {}, title),
+  return h("section", { id: "segment-editor" },
+    h("h2", {}, "New or changed segment"),
     h("div", { class: "filters" },
-      pick ? h("div", {}, h("label", { for: `${kind}-open` }, "Start from"), pick) : "",
-      h("div", {}, h("label", { for: `${kind}-new-key` }, "Key"), key)),
-    h("label", { for: `${kind}-new-json` }, `The ${kind} (JSON, which is YAML too)`), text, error,
-    h("p", {}, h("button", { type: "button", id: `${kind}-new-save`, onclick: save }, "Save…")));
+      pick ? h("div", {}, h("label", { for: "segment-open" }, "Start from"), pick) : "",
+      h("div", {}, h("label", { for: "segment-new-key" }, "Key"), key)),
+    box,
+    h("details", { open: true }, h("summary", {}, "YAML (the same document; edit either)"),
+      h("label", { for: "segment-yaml" }, "The segment as YAML"), yaml),
+    general,
+    h("p", {}, h("button", { type: "button", id: "segment-new-save", onclick: save }, "Save…")));
 }
 
 function describeRule(rule) {
@@ -1039,9 +1222,15 @@ function describeRule(rule) {
   return `${when} → ${serve}`;
 }
 
+// What the flag form offers: the environments, segments and other flags' keys.
+async function editorContext() {
+  const [envs, segments, flags] = await Promise.all([api("GET", "/api/v1/environments"), api("GET", "/api/v1/segments"), api("GET", "/api/v1/flags")]);
+  return { environments: envs.map((e) => e.name), segments: segments.map((g) => g.key), flags: flags.map((x) => x.key) };
+}
+
 async function flagPage(key) {
   const enc = encodeURIComponent(key);
-  const [f, versions] = await Promise.all([api("GET", `/api/v1/flags/${enc}`), api("GET", `/api/v1/flags/${enc}/versions`)]);
+  const [f, versions, ctx] = await Promise.all([api("GET", `/api/v1/flags/${enc}`), api("GET", `/api/v1/flags/${enc}/versions`), editorContext()]);
   const page = h("div", { id: "flag", dataset: { version: f.version } });
   page.append(h("p", {}, h("a", { href: "#/flags" }, "← all flags")));
   page.append(h("h1", {}, `${f.key} `, h("span", { class: "muted" }, `v${f.version}`)));
@@ -1055,7 +1244,7 @@ async function flagPage(key) {
         ? h("ol", {}, c.rules.map((rule) => h("li", {}, h("strong", {}, rule.name || "(unnamed)"), `: ${describeRule(rule)}`)))
         : h("p", { class: "muted" }, `no rules; serves ${f.spec.default}`)));
   }
-  if ((state.me.roles || []).some((g) => g.role === "editor" || g.role === "admin")) page.append(flagEditor(f));
+  if ((state.me.roles || []).some((g) => g.role === "editor" || g.role === "admin")) page.append(flagEditor(f, ctx));
   page.append(h("h2", {}, "History"));
   const diffBox = h("div", { id: "diff" });
   const rows = versions.slice().reverse().map((v) => h("tr", {},
@@ -1076,79 +1265,349 @@ async function flagPage(key) {
   return page;
 }
 
-// The flag editor: a small form (enabled per environment, the default variant) and the whole
-// document as JSON (which is YAML too), kept in step both ways; the diff against the current
-// version before saving; the reason asked for and recorded; a field the server refuses is
-// named. Saving sends If-Match, so a change made meanwhile is not overwritten.
-function flagEditor(f) {
-  const draft = state.flagDraft && state.flagDraft.key === f.key && state.flagDraft.base === f.version
-    ? state.flagDraft : (state.flagDraft = { key: f.key, base: f.version, text: JSON.stringify(f.spec, null, 2) });
-  const text = h("textarea", { id: "flag-json", rows: 12, spellcheck: "false", "aria-describedby": "flag-error" });
-  text.value = draft.text;
-  // The server's refusal stays shown across live re-renders until the text changes.
-  const error = h("p", { id: "flag-error", class: "v-fail", role: "status" }, draft.error || "");
-  const form = h("div", { class: "filters", id: "flag-form" });
-  const parse = () => { try { return JSON.parse(text.value); } catch (e) { error.textContent = `Not valid JSON: ${e.message}`; return null; } };
-  const fill = () => {
-    const spec = parse();
-    if (!spec) return;
-    error.textContent = "";
-    const envs = Object.entries(spec.environments || {});
-    const variants = Object.keys(spec.variants || {});
-    form.replaceChildren(
-      h("div", {}, h("label", { for: "flag-default" }, "Default variant"),
-        h("select", { id: "flag-default", onchange: (e) => edit((x) => { x.default = e.target.value; }) },
-          variants.map((v) => h("option", { value: v, selected: v === spec.default }, v)))),
-      ...envs.map(([env, c]) => h("div", {}, h("label", { for: `flag-enabled-${env}` }, `Enabled in ${env}`),
-        h("input", { type: "checkbox", id: `flag-enabled-${env}`, checked: !!c.enabled,
-          onchange: (e) => edit((x) => { x.environments[env].enabled = e.target.checked; }) }))));
+// ---------- flags and segments as forms and as YAML ----------
+
+// A document as YAML, as the server reads it back (strict booleans: every string that could read
+// as something else is quoted, as JSON, which YAML reads the same).
+function toYaml(doc) {
+  const plain = /^[A-Za-z_][A-Za-z0-9_./ -]*$/;
+  const reserved = /^(true|false|null|yes|no|on|off|y|n)$/i;
+  const str = (s) => (plain.test(s) && !reserved.test(s) && !/ $/.test(s) ? s : JSON.stringify(s));
+  const block = (x) => x !== null && typeof x === "object" && Object.keys(x).length > 0;
+  const leaf = (x) => (x === null ? "null" : typeof x === "string" ? str(x)
+    : typeof x === "object" ? (Array.isArray(x) ? "[]" : "{}") : String(x));
+  const lines = (x, pad) => {
+    const out = [];
+    if (Array.isArray(x)) {
+      for (const item of x) {
+        if (!block(item)) { out.push(`${pad}- ${leaf(item)}`); continue; }
+        const inner = lines(item, `${pad}  `);
+        out.push(`${pad}- ${inner[0].slice(pad.length + 2)}`, ...inner.slice(1));
+      }
+    } else {
+      for (const [k, v] of Object.entries(x)) {
+        if (block(v)) out.push(`${pad}${str(k)}:`, ...lines(v, `${pad}  `));
+        else out.push(`${pad}${str(k)}: ${leaf(v)}`);
+      }
+    }
+    return out;
   };
-  const edit = (change) => {
-    const spec = parse();
-    if (!spec) return;
-    change(spec);
-    text.value = JSON.stringify(spec, null, 2);
-    draft.text = text.value;
+  return block(doc) ? `${lines(doc, "").join("\n")}\n` : `${leaf(doc)}\n`;
+}
+
+const OPERATORS = ["in", "not_in", "eq", "contains", "starts_with", "ends_with", "lt", "lte", "gt", "gte",
+  "semver_lt", "semver_lte", "semver_eq", "semver_gte", "semver_gt", "date_before", "date_after", "regex", "in_cidr"];
+
+function variantType(v) {
+  return typeof v === "boolean" ? "boolean" : typeof v === "number" ? "number" : typeof v === "string" ? "string" : "json";
+}
+
+// A variant's value from the text typed for its type; throws a message when it does not fit.
+function variantValue(type, text) {
+  if (type === "boolean") return text === "true";
+  if (type === "number") {
+    const n = Number(text);
+    if (text.trim() === "" || !Number.isFinite(n)) throw new Error(`${JSON.stringify(text)} is not a number`);
+    return n;
+  }
+  if (type === "json") {
+    try { return JSON.parse(text); } catch (e) { throw new Error(`not JSON: ${e.message}`); }
+  }
+  return text;
+}
+
+const variantText = (v) => (typeof v === "string" ? v : JSON.stringify(v));
+
+// One labelled control. `field` is the document path the server names in a refusal
+// (`environments.prod.rules[0].split`), so a problem is shown beside its control.
+function control(id, label, input, field) {
+  input.id = id;
+  if (field) input.dataset.field = field;
+  return h("div", { class: "control" }, h("label", { for: id }, label), input);
+}
+
+// Constraints (all must hold) of `owner` (a rule or a segment) as rows: attribute, operator,
+// values, not, any case. `edit(change, rebuild)` applies a change to the draft.
+function constraintRows(owner, base, idp, edit) {
+  const list = owner.constraints || [];
+  const at = (i) => `${base ? `${base}.` : ""}constraints[${i}]`;
+  const change = (i, fn, rebuild) => edit(() => {
+    owner.constraints = owner.constraints || [];
+    fn(owner.constraints, i);
+    if (!owner.constraints.length) delete owner.constraints;
+  }, rebuild);
+  return h("fieldset", { class: "constraints" }, h("legend", {}, "Constraints (all must hold)"),
+    list.map((c, i) => h("div", { class: "row", dataset: { field: at(i) } },
+      control(`${idp}-c${i}-attr`, "Attribute", h("input", { value: c.attribute || "", autocomplete: "off",
+        oninput: (e) => change(i, (l) => { l[i].attribute = e.target.value.trim(); }) }), `${at(i)}.attribute`),
+      control(`${idp}-c${i}-op`, "Operator", h("select", { onchange: (e) => change(i, (l) => { l[i].op = e.target.value; }) },
+        OPERATORS.map((o) => h("option", { value: o, selected: o === c.op }, o.replaceAll("_", " ")))), `${at(i)}.op`),
+      control(`${idp}-c${i}-values`, "Values (comma-separated)", h("input", { value: (c.values || []).join(", "), autocomplete: "off",
+        oninput: (e) => change(i, (l) => { l[i].values = e.target.value.split(",").map((v) => v.trim()).filter((v) => v !== ""); }) }),
+      `${at(i)}.values`),
+      control(`${idp}-c${i}-negate`, "Not", h("input", { type: "checkbox", checked: !!c.negate,
+        onchange: (e) => change(i, (l) => { if (e.target.checked) l[i].negate = true; else delete l[i].negate; }) })),
+      control(`${idp}-c${i}-case`, "Any case", h("input", { type: "checkbox", checked: !!c.case_insensitive,
+        onchange: (e) => change(i, (l) => { if (e.target.checked) l[i].case_insensitive = true; else delete l[i].case_insensitive; }) })),
+      h("button", { type: "button", class: "quiet", id: `${idp}-c${i}-remove`, "aria-label": `Remove constraint ${i + 1}`,
+        onclick: () => change(i, (l) => { l.splice(i, 1); }, true) }, "Remove"))),
+    h("button", { type: "button", class: "quiet", id: `${idp}-add-constraint`,
+      onclick: () => change(0, (l) => { l.push({ attribute: "", op: "in", values: [] }); }, true) }, "Add constraint"));
+}
+
+// One rule of an environment: name, segment, constraints, then serve a variant (to a sticky
+// share, optionally) or split by sticky percentages, and what the share sticks to.
+function ruleFields(spec, env, rules, i, ctx) {
+  const rule = rules[i];
+  const base = `environments.${env}.rules[${i}]`;
+  const idp = `flag-${env}-r${i}`;
+  const variants = Object.keys(spec.variants || {});
+  const edit = ctx.edit;
+  const set = (k, v, rebuild) => edit(() => { if (v === "" || v === undefined) delete rule[k]; else rule[k] = v; }, rebuild);
+  const mode = rule.split ? "split" : "serve";
+  return h("li", { class: "rule", dataset: { field: base } },
+    h("div", { class: "row" },
+      control(`${idp}-name`, "Rule name", h("input", { value: rule.name || "", autocomplete: "off", oninput: (e) => set("name", e.target.value.trim()) }), `${base}.name`),
+      control(`${idp}-segment`, "Segment", h("select", { onchange: (e) => set("segment", e.target.value) },
+        h("option", { value: "" }, "(anyone)"),
+        [...new Set([...ctx.segments, rule.segment].filter(Boolean))].map((s) => h("option", { value: s, selected: s === rule.segment }, s))), `${base}.segment`),
+      control(`${idp}-mode`, "Then", h("select", { onchange: (e) => edit(() => {
+        if (e.target.value === "split") {
+          delete rule.serve; delete rule.percentage;
+          rule.split = Object.fromEntries(variants.map((v, k) => [v, k === 0 ? "100%" : "0%"]));
+        } else { delete rule.split; rule.serve = spec.default; }
+      }, true) }, h("option", { value: "serve", selected: mode === "serve" }, "serve a variant"),
+        h("option", { value: "split", selected: mode === "split" }, "split by percentage")))),
+    constraintRows(rule, base, idp, edit),
+    mode === "serve"
+      ? h("div", { class: "row" },
+        control(`${idp}-serve`, "Serve", h("select", { onchange: (e) => set("serve", e.target.value) },
+          variants.map((v) => h("option", { value: v, selected: v === rule.serve }, v))), `${base}.serve`),
+        control(`${idp}-percentage`, "To this sticky share (blank: all)", h("input", { value: rule.percentage ?? "", placeholder: "e.g. 25%", autocomplete: "off",
+          onchange: (e) => set("percentage", e.target.value.trim(), true) }), `${base}.percentage`))
+      : h("div", { class: "row", dataset: { field: `${base}.split` } }, variants.map((v) =>
+        control(`${idp}-split-${v}`, `${v} %`, h("input", { value: String((rule.split || {})[v] ?? "0%"), autocomplete: "off",
+          oninput: (e) => edit(() => { rule.split[v] = e.target.value.trim(); }) }), `${base}.split`))),
+    rule.split || rule.percentage !== undefined
+      ? h("div", { class: "row" }, control(`${idp}-stickiness`, "Sticks to", h("input", { value: rule.stickiness || "", placeholder: "default: targetingKey", autocomplete: "off",
+        oninput: (e) => set("stickiness", e.target.value.trim()) }), `${base}.stickiness`)) : "",
+    h("p", { class: "actions" },
+      h("button", { type: "button", class: "quiet", id: `${idp}-up`, disabled: i === 0, onclick: () => edit(() => { [rules[i - 1], rules[i]] = [rules[i], rules[i - 1]]; }, true) }, "Move up"),
+      h("button", { type: "button", class: "quiet", id: `${idp}-down`, disabled: i === rules.length - 1, onclick: () => edit(() => { [rules[i + 1], rules[i]] = [rules[i], rules[i + 1]]; }, true) }, "Move down"),
+      h("button", { type: "button", class: "quiet", id: `${idp}-remove`, onclick: () => edit(() => { rules.splice(i, 1); }, true) }, "Remove rule")));
+}
+
+// The whole flag as a form over the draft's `spec` (the objects shown are the draft's own):
+// `ctx.edit(change, rebuild)` applies a change and rebuilds the form only when its shape
+// changed, so typing and Tab keep their place.
+function flagFormFields(spec, ctx) {
+  const edit = ctx.edit;
+  const variants = Object.entries(spec.variants || {});
+  const names = variants.map(([k]) => k);
+  const envs = [...new Set([...ctx.environments, ...Object.keys(spec.environments || {})])];
+  const envOf = (env) => {
+    spec.environments = spec.environments || {};
+    return (spec.environments[env] = spec.environments[env] || { enabled: false });
   };
-  text.addEventListener("input", () => { draft.text = text.value; draft.error = ""; fill(); });
-  fill();
-  if (draft.error) error.textContent = draft.error;
+  return [
+    control("flag-description", "Description", h("input", { value: spec.description || "", autocomplete: "off",
+      oninput: (e) => edit(() => { if (e.target.value) spec.description = e.target.value; else delete spec.description; }) }), "description"),
+    h("fieldset", { id: "flag-variants", dataset: { field: "variants" } }, h("legend", {}, "Variants"),
+      variants.map(([name, value], i) => h("div", { class: "row" },
+        control(`flag-v${i}-name`, "Name", h("input", { value: name, autocomplete: "off", onchange: (e) => edit(() => {
+          const to = e.target.value.trim();
+          if (!to || to === name || to in spec.variants) { e.target.value = name; return; }
+          spec.variants = Object.fromEntries(Object.entries(spec.variants).map(([k, v]) => [k === name ? to : k, v]));
+          if (spec.default === name) spec.default = to;
+          if (spec.disabled_variant === name) spec.disabled_variant = to;
+        }, true) }), `variants.${name}`),
+        control(`flag-v${i}-type`, "Type", h("select", { onchange: (e) => edit(() => {
+          const t = e.target.value;
+          spec.variants[name] = t === "boolean" ? false : t === "number" ? 0 : t === "json" ? {} : variantText(value);
+        }, true) }, ["boolean", "string", "number", "json"].map((t) => h("option", { value: t, selected: t === variantType(value) }, t)))),
+        variantType(value) === "boolean"
+          ? control(`flag-v${i}-value`, "Value", h("select", { onchange: (e) => edit(() => { spec.variants[name] = e.target.value === "true"; }) },
+            h("option", { value: "true", selected: value === true }, "true"), h("option", { value: "false", selected: value === false }, "false")), `variants.${name}`)
+          : control(`flag-v${i}-value`, "Value", h("input", { value: variantText(value), autocomplete: "off", oninput: (e) => edit(() => {
+            try { spec.variants[name] = variantValue(variantType(value), e.target.value); e.target.setCustomValidity(""); } catch (err) { e.target.setCustomValidity(err.message); }
+          }) }), `variants.${name}`),
+        h("button", { type: "button", class: "quiet", id: `flag-v${i}-remove`, disabled: names.length < 2,
+          onclick: () => edit(() => { delete spec.variants[name]; }, true) }, "Remove"))),
+      h("button", { type: "button", class: "quiet", id: "flag-add-variant", onclick: () => edit(() => {
+        let n = names.length + 1;
+        while (`variant-${n}` in spec.variants) n++;
+        spec.variants[`variant-${n}`] = `variant-${n}`;
+      }, true) }, "Add variant")),
+    h("div", { class: "row" },
+      control("flag-default", "Default variant", h("select", { onchange: (e) => edit(() => { spec.default = e.target.value; }) },
+        names.map((v) => h("option", { value: v, selected: v === spec.default }, v))), "default"),
+      control("flag-disabled-variant", "When disabled, serve", h("select", { onchange: (e) => edit(() => {
+        if (e.target.value) spec.disabled_variant = e.target.value; else delete spec.disabled_variant;
+      }) }, h("option", { value: "" }, "(the default)"), names.map((v) => h("option", { value: v, selected: v === spec.disabled_variant }, v))), "disabled_variant")),
+    h("fieldset", { id: "flag-prerequisites", dataset: { field: "prerequisites" } }, h("legend", {}, "Prerequisites (flags that must hold first)"),
+      (spec.prerequisites || []).map((p, i) => h("div", { class: "row", dataset: { field: `prerequisites[${i}]` } },
+        control(`flag-p${i}-flag`, "Flag", h("input", { value: p.flag || "", list: "flag-keys", autocomplete: "off",
+          oninput: (e) => edit(() => { p.flag = e.target.value.trim(); }) }), `prerequisites[${i}].flag`),
+        control(`flag-p${i}-enabled`, "Must be", h("select", { onchange: (e) => edit(() => {
+          if (e.target.value === "off") { p.enabled = false; delete p.variants; } else delete p.enabled;
+        }, true) }, h("option", { value: "on", selected: p.enabled !== false }, "on"), h("option", { value: "off", selected: p.enabled === false }, "off"))),
+        p.enabled === false ? "" : control(`flag-p${i}-variants`, "Serving one of (comma-separated; blank: any)", h("input", { value: (p.variants || []).join(", "), autocomplete: "off",
+          oninput: (e) => edit(() => {
+            const list = e.target.value.split(",").map((v) => v.trim()).filter(Boolean);
+            if (list.length) p.variants = list; else delete p.variants;
+          }) }), `prerequisites[${i}].variants`),
+        h("button", { type: "button", class: "quiet", id: `flag-p${i}-remove`, onclick: () => edit(() => {
+          spec.prerequisites.splice(i, 1);
+          if (!spec.prerequisites.length) delete spec.prerequisites;
+        }, true) }, "Remove"))),
+      h("datalist", { id: "flag-keys" }, ctx.flags.map((k) => h("option", { value: k }))),
+      h("button", { type: "button", class: "quiet", id: "flag-add-prerequisite", onclick: () => edit(() => {
+        (spec.prerequisites || (spec.prerequisites = [])).push({ flag: "" });
+      }, true) }, "Add prerequisite")),
+    envs.map((env) => {
+      const c = (spec.environments || {})[env] || { enabled: false };
+      const rules = c.rules || [];
+      const envEdit = (change, rebuild) => edit(() => {
+        const own = envOf(env);
+        if (rules.length && !own.rules) own.rules = rules;
+        change();
+        if (own.rules && !own.rules.length) delete own.rules;
+      }, rebuild);
+      return h("fieldset", { class: "env", dataset: { env, field: `environments.${env}` } }, h("legend", {}, env),
+        control(`flag-enabled-${env}`, `Enabled in ${env}`, h("input", { type: "checkbox", checked: !!c.enabled,
+          onchange: (e) => edit(() => { envOf(env).enabled = e.target.checked; }) }), `environments.${env}.enabled`),
+        h("ol", { class: "rules" }, rules.map((_, i) => ruleFields(spec, env, rules, i, { ...ctx, edit: envEdit }))),
+        h("button", { type: "button", class: "quiet", id: `flag-${env}-add-rule`, onclick: () => edit(() => {
+          const own = envOf(env);
+          own.rules = own.rules || [];
+          own.rules.push({ name: `rule-${own.rules.length + 1}`, serve: spec.default });
+        }, true) }, `Add rule in ${env}`));
+    }),
+  ];
+}
+
+// Shows `problem` (a check's or a refusal's) beside the control whose field it names, or at the
+// YAML's line and column, in `general` when no control is named.
+function showProblem(box, general, problem) {
+  for (const el of box.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  for (const el of box.querySelectorAll(".field-error")) el.remove();
+  general.textContent = "";
+  if (!problem) return;
+  const where = problem.line ? `line ${problem.line}, column ${problem.column}: ` : "";
+  const field = (problem.field || "").replace(/^body\.?/, "");
+  let best = null;
+  for (const el of box.querySelectorAll("[data-field]")) {
+    const f = el.dataset.field;
+    const fits = field === f || field.startsWith(`${f}.`) || field.startsWith(`${f}[`);
+    if (fits && (!best || f.length > best.dataset.field.length)) best = el;
+  }
+  const text = `${problem.field && !problem.message.startsWith(problem.field) ? `${problem.field}: ` : ""}${problem.message}`;
+  if (best && field) {
+    best.setAttribute("aria-invalid", "true");
+    best.after(h("p", { class: "field-error v-fail", role: "alert" }, text));
+  }
+  general.textContent = `${where}${text}`;
+}
+// Checks `text` (YAML) as the document of `kind` `key` without storing it.
+function checkDoc(kind, key, text) {
+  return api("POST", `/api/v1/${kind}s/${encodeURIComponent(key || "new")}/check`, text, { "Content-Type": "application/yaml" });
+}
+
+// The flag editor, for a stored flag (`f.version` > 0) or a new one: the form and the YAML view
+// of one draft, kept in step both ways — the form writes the YAML; typed YAML is checked by the
+// server as it is typed and fills the form. A problem is shown at the field it names (or the
+// YAML's line and column). The diff against the current version shows before saving; the
+// reason is asked for and recorded; saving sends If-Match, so a change made meanwhile is not
+// overwritten. The draft survives live re-renders.
+function flagEditor(f, ctx) {
+  const isNew = !f.version;
+  const draft = state.flagDraft && state.flagDraft.key === (isNew ? null : f.key) && state.flagDraft.base === f.version
+    ? state.flagDraft
+    : (state.flagDraft = { key: isNew ? null : f.key, base: f.version, newKey: "", spec: structuredClone(f.spec), yaml: toYaml(f.spec), problem: null });
+  const box = h("div", { id: "flag-form" });
+  const general = h("p", { id: "flag-error", class: "v-fail", role: "status" });
+  const yaml = h("textarea", { id: "flag-yaml", rows: 14, spellcheck: "false", "aria-describedby": "flag-error" });
+  yaml.value = draft.yaml;
+  const keyInput = isNew ? h("input", { id: "flag-new-key", value: draft.newKey, autocomplete: "off", spellcheck: "false",
+    oninput: (e) => { draft.newKey = e.target.value.trim(); } }) : null;
+  const key = () => (isNew ? draft.newKey : f.key);
+  // One sequence per draft: a check an earlier rendering of this editor started (before a live
+  // re-render) never overwrites a later one, and this rendering checks again for itself.
+  let timer = null;
+  const show = () => showProblem(box, general, draft.problem);
+  const check = async (fromYaml) => {
+    const mine = (draft.seq = (draft.seq || 0) + 1);
+    try {
+      const r = await checkDoc("flag", key() || "new-flag", draft.yaml);
+      if (mine !== draft.seq) return;
+      draft.problem = r.error;
+      if (fromYaml && r.spec) { draft.spec = r.spec; build(); }
+      show();
+    } catch (e) { if (mine === draft.seq) { draft.problem = { message: e.message }; show(); } }
+  };
+  const soon = (fromYaml) => { clearTimeout(timer); timer = setTimeout(() => check(fromYaml), 300); };
+  const edit = (change, rebuild) => {
+    change();
+    draft.touched = true;
+    draft.yaml = toYaml(draft.spec);
+    yaml.value = draft.yaml;
+    if (rebuild) build();
+    soon(false);
+  };
+  const build = () => {
+    box.replaceChildren(...flagFormFields(draft.spec, { ...ctx, edit }).flat());
+    show();
+  };
+  yaml.addEventListener("input", () => { draft.yaml = yaml.value; draft.touched = true; soon(true); });
+  build();
+  // Rendered again (a live update) with a draft in hand: check it again here.
+  if (draft.touched) soon(false);
   const diff = h("div", { id: "flag-diff" });
   const review = () => {
     const pre = h("pre", { class: "diff" });
-    for (const [sign, line] of lineDiff(JSON.stringify(f.spec, null, 2), text.value)) {
+    for (const [sign, line] of lineDiff(isNew ? "" : toYaml(f.spec), draft.yaml)) {
       if (sign !== " ") pre.append(h("span", { class: sign === "+" ? "add" : "del" }, `${sign} ${line}`), "\n");
     }
-    diff.replaceChildren(h("h3", {}, `Changes against v${f.version}`), pre.childElementCount ? pre : h("p", { class: "muted" }, "No changes."));
+    diff.replaceChildren(h("h3", {}, isNew ? "The new flag" : `Changes against v${f.version}`),
+      pre.childElementCount ? pre : h("p", { class: "muted" }, "No changes."));
   };
-  const save = () => {
-    const spec = parse();
-    if (!spec) return;
+  const save = async () => {
+    if (!key()) { keyInput.focus(); draft.problem = { field: "key", message: "the flag needs a key" }; show(); return; }
+    clearTimeout(timer);
+    await check(true);
+    if (draft.problem) { general.prepend("Not saved — "); return; }
     review();
     ask({
-      title: `Save ${f.key}?`, text: `Writes v${f.version + 1} (the changes are shown under the editor).`,
+      title: `Save ${key()}?`, text: isNew ? "Creates v1 (shown under the editor)." : `Writes v${f.version + 1} (the changes are shown under the editor).`,
       label: "Reason (required)", required: true, ok: "Save",
       act: async ({ text: why }) => {
+        const headers = { "X-Wavegate-Reason": why };
+        if (!isNew) headers["If-Match"] = String(f.version);
         try {
-          const out = await api("PUT", `/api/v1/flags/${encodeURIComponent(f.key)}`, spec, { "X-Wavegate-Reason": why, "If-Match": String(f.version) });
+          const k = key();
+          const out = await api("PUT", `/api/v1/flags/${encodeURIComponent(k)}`, draft.spec, headers);
           state.flagDraft = null;
-          return `Saved ${f.key}: now v${out.flag.version}${out.changed ? "" : " (unchanged)"}.`;
+          if (isNew) location.hash = `#/flags/${encodeURIComponent(k)}`;
+          return `Saved flag ${k}: v${out.flag.version}${out.changed ? "" : " (unchanged)"}.`;
         } catch (e) {
-          const field = e.body && e.body.field;
-          draft.error = field && !e.message.startsWith(field) ? `${field}: ${e.message}` : e.message;
-          error.textContent = draft.error;
+          draft.problem = { field: e.body && e.body.field, message: e.message };
+          show();
           throw e;
         }
       },
     });
   };
   return h("section", { id: "flag-editor" },
-    h("h2", {}, "Edit"), form,
-    h("label", { for: "flag-json" }, "The flag (JSON, which is YAML too)"), text, error,
+    h("h2", {}, isNew ? "New flag" : "Edit"),
+    isNew ? control("flag-new-key", "Key", keyInput) : "",
+    box,
+    h("details", { id: "flag-yaml-view", open: true }, h("summary", {}, "YAML (the same document; edit either)"),
+      h("label", { for: "flag-yaml" }, "The flag as YAML"), yaml),
+    general,
     h("p", { class: "actions" },
       h("button", { type: "button", class: "quiet", id: "flag-review", onclick: review }, "Review changes"),
       h("button", { type: "button", id: "flag-save", onclick: save }, "Save…"),
-      holds("editor", "*") ? h("button", { type: "button", class: "danger", id: "flag-archive", onclick: () => ask({
+      !isNew && holds("editor", "*") ? h("button", { type: "button", class: "danger", id: "flag-archive", onclick: () => ask({
         title: `Archive ${f.key}?`, text: "An archived flag stops being served in every environment.", label: "Reason (required)", required: true, ok: "Archive", danger: true,
         act: ({ text: why }) => api("POST", `/api/v1/flags/${encodeURIComponent(f.key)}/archive`, undefined, { "X-Wavegate-Reason": why }).then(() => `Archived ${f.key}.`),
       }) }, "Archive…") : ""),

@@ -43,6 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(api_routes!(get_plan))
         .routes(api_routes!(plan_versions))
         .routes(api_routes!(list_drills, record_drill))
+        .routes(api_routes!(run_drill))
         .routes(api_routes!(list_rollouts, start_rollout))
         .routes(api_routes!(get_rollout))
         .routes(api_routes!(rollout_verdicts))
@@ -146,6 +147,7 @@ async fn lint_plan(
             findings.extend(wavegate_rollout::lint::forecast_findings(p, &forecast));
         }
         PlanLint {
+            document: wavegate_core::flagfile::parse_yaml::<serde_json::Value>(&text).ok(),
             ok: !wavegate_rollout::lint::has_errors(&findings),
             plan: plan.map(|p| p.name),
             findings: findings.iter().map(IntoApi::into_api).collect(),
@@ -245,6 +247,55 @@ async fn record_drill(
         passed: d.passed,
     };
     Ok((StatusCode::CREATED, Json(recorded)).into_response())
+}
+
+/// Most simulated ticks a drill run by the server may take: it runs on the server's CPU (seven
+/// days at the default 10 s tick are 60,480).
+const MAX_DRILL_TICKS: u64 = 100_000;
+
+/// Rehearses the plan's current version against a scenario on the server (as `wavegate drill
+/// --record` does locally) and records the outcome as the plan's evidence.
+#[utoipa::path(post, path = "/api/v1/plans/{name}/drills/run", tag = "Plans",
+    params(("name" = String, Path, description = "The plan's name")),
+    request_body(content = String, content_type = "application/yaml",
+        description = "The drill scenario (traffic, baseline, faults, expectation), as `wavegate drill --scenario` reads it"),
+    security(("bearer" = [])),
+    responses((status = 201, description = "Run against the plan's current version and recorded", body = Drill),
+        BadRequest, Unauthorized, Forbidden, NotFound, TooLargeText, Invalid))]
+async fn run_drill(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let p = p.acting_as(&[Role::Releaser])?;
+    let (plan, _) = plans::get(&state, &name).await?;
+    p.require_env(&plan.environment)?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("the scenario is not valid UTF-8"))?;
+    let scenario: wavegate_rollout::drill::Scenario = wavegate_core::flagfile::parse_yaml(text)
+        .map_err(|e| ApiError::invalid("scenario", e.to_string()))?;
+    let tick = scenario.tick.map_or(10, |t| t.secs().max(1));
+    let horizon = scenario.duration.map_or(7 * 86_400, |d| d.secs());
+    if horizon / tick > MAX_DRILL_TICKS {
+        return Err(ApiError::invalid(
+            "scenario.tick",
+            format!(
+                "the scenario runs {} ticks ({horizon} s at {tick} s); a drill on the server runs at most {MAX_DRILL_TICKS}: lengthen `tick` or shorten `duration` (or run `wavegate drill` locally)",
+                horizon / tick
+            ),
+        ));
+    }
+    let drilled = plan.clone();
+    let report =
+        tokio::task::spawn_blocking(move || wavegate_rollout::drill::run(&drilled, &scenario))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|m| ApiError::invalid("scenario", m))?;
+    let report = serde_json::to_value(&report).map_err(ApiError::internal)?;
+    let plan = serde_json::to_value(&plan).map_err(ApiError::internal)?;
+    let d = plans::record_drill(&state, &name, plan, report, &p.who()).await?;
+    Ok((StatusCode::CREATED, Json(d.into_api())).into_response())
 }
 
 /// The drills recorded for a plan (in the token's environments).

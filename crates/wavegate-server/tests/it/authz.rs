@@ -248,6 +248,9 @@ fn rows() -> Vec<Row> {
         POST "/api/v1/plans/{name}/drills"        "201 201 403 403 403 201 403 403 403 403 403 401 401" =>
             |c| post(format!("/api/v1/plans/plan-{}/drills", c.env),
                 json!({"plan": c.fx.plans[c.env], "report": {"scenario": "matrix", "passed": true}}));
+        POST "/api/v1/plans/{name}/drills/run"    "201 201 403 403 403 201 403 403 403 403 403 401 401" =>
+            |c| Req::new(Method::POST, format!("/api/v1/plans/plan-{}/drills/run", c.env))
+                .yaml("name: matrix\nrate: 20\nduration: 1h\nbaseline: { error_rate: 0.01, latency_ms: 100 }\n");
         GET "/api/v1/plans/{name}/scorecard"      "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/plans/plan-{}/scorecard", c.env));
         PUT "/api/v1/plans/{name}/scorecard/{item}" "200 200 403 403 403 403 200 403 403 403 403 401 401" =>

@@ -576,6 +576,24 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     p.get("/api/v1/plans/p1/drills", &sdk).await.is(S::OK);
     p.get("/api/v1/plans/nope/drills", ADMIN).await.is(S::NOT_FOUND);
     p.post("/api/v1/plans/nope/drills", ADMIN, drill.clone()).await.is(S::NOT_FOUND);
+    // A drill run by the server against the current version, recorded as its evidence.
+    let scenario =
+        "name: quiet\nrate: 50\nduration: 2h\nbaseline: { error_rate: 0.01, latency_ms: 100 }\n";
+    let run = "/api/v1/plans/p1/drills/run";
+    let ran = p.yaml(run, ADMIN, scenario).await.is(S::CREATED).body;
+    assert_eq!(
+        (ran["scenario"].as_str(), ran["report"]["scenario"].as_str()),
+        (Some("quiet"), Some("quiet")),
+        "{ran}"
+    );
+    p.yaml(run, ADMIN, &scenario.replace("rate: 50", "rate: 0")).await.is(S::UNPROCESSABLE_ENTITY);
+    let long = scenario.replace("duration: 2h", "duration: 30d\ntick: 1s");
+    let refused = p.yaml(run, ADMIN, &long).await.is(S::UNPROCESSABLE_ENTITY).body;
+    assert_eq!(refused["field"], "scenario.tick", "{refused}");
+    p.yaml(run, &sdk, scenario).await.is(S::FORBIDDEN);
+    p.yaml("/api/v1/plans/nope/drills/run", ADMIN, scenario).await.is(S::NOT_FOUND);
+    let yaml_type = [("content-type", "application/yaml")];
+    p.send(Method::POST, run, Some(ADMIN), &yaml_type, &[0xff]).await.is(S::BAD_REQUEST);
     p.get("/api/v1/plans/p1/scorecard", &sdk).await.is(S::OK);
     p.get("/api/v1/plans/nope/scorecard", ADMIN).await.is(S::NOT_FOUND);
     let item = "/api/v1/plans/p1/scorecard/baseline";
