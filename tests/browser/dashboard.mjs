@@ -384,7 +384,7 @@ try {
     await p3.press("#token", "Enter");
     await p3.locator("#session:not([hidden])").waitFor({ timeout: TIMEOUT });
     await p3.addScriptTag({ path: new URL("./node_modules/axe-core/axe.min.js", import.meta.url).pathname });
-    for (const hash of ["#/rollouts", `#/rollouts/${rollout}`, "#/plans", "#/flags", "#/changes", "#/reports", "#/notifications", "#/audit"]) {
+    for (const hash of ["#/rollouts", `#/rollouts/${rollout}`, "#/plans", "#/plans/from-the-editor", "#/flags", `#/flags/${newFlag}`, "#/changes", "#/reports", "#/notifications", "#/audit"]) {
       const parts = hash.slice(2).split("/");
       await p3.evaluate((h) => { location.hash = h; }, hash);
       await p3.waitForFunction((t) => document.title === t, `wavegate — ${parts.join(" / ")}`, { timeout: TIMEOUT });
@@ -408,7 +408,7 @@ try {
     await p4.press("#token", "Enter");
     await p4.locator("#session:not([hidden])").waitFor({ timeout: TIMEOUT });
     const dir = screenshot.replace(/[^/]*$/, "");
-    for (const [name, hash] of [["rollouts", "#/rollouts"], ["rollout", `#/rollouts/${rollout}`], ["plans", "#/plans"], ["flags", "#/flags"], ["changes", "#/changes"], ["reports", "#/reports"], ["notifications", "#/notifications"], ["audit", "#/audit"]]) {
+    for (const [name, hash] of [["rollouts", "#/rollouts"], ["rollout", `#/rollouts/${rollout}`], ["plans", "#/plans"], ["plan", "#/plans/from-the-editor"], ["flags", "#/flags"], ["flag", `#/flags/${newFlag}`], ["changes", "#/changes"], ["reports", "#/reports"], ["notifications", "#/notifications"], ["audit", "#/audit"]]) {
       const parts = hash.slice(2).split("/");
       await p4.evaluate((h) => { location.hash = h; }, hash);
       await p4.waitForFunction((t) => document.title === t, `wavegate — ${parts.join(" / ")}`, { timeout: TIMEOUT });
