@@ -16,6 +16,8 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    /// Whether the token is the sign-in `wavegate login` stored (not `--token`).
+    signed_in: bool,
 }
 
 impl Client {
@@ -25,10 +27,13 @@ impl Client {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .context("Failed to build the HTTP client")?;
+        let given = remote.token.as_deref().is_some_and(|t| !t.trim().is_empty());
+        let token = token_for(remote);
         Ok(Client {
             http,
             base: remote.url.trim_end_matches('/').to_owned(),
-            token: token_for(remote),
+            signed_in: token.is_some() && !given,
+            token,
         })
     }
 
@@ -73,6 +78,13 @@ impl Client {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
+        if status == StatusCode::UNAUTHORIZED && self.signed_in {
+            return Err(Failure::Input(format!(
+                "{}; your sign-in has ended (or was revoked): sign in again with `wavegate login`",
+                refusal(status, &raw)
+            ))
+            .into());
+        }
         if !(status.is_success() || status == StatusCode::NOT_MODIFIED) {
             return Err(refusal(status, &raw).into());
         }

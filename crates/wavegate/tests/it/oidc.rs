@@ -100,26 +100,25 @@ fn provider_and_server(
 ) -> (Proc, Proc, String) {
     let wg_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let idp = provider(root, 0, wg_port, "k1");
+    let server = server(dir, wg_port, &idp.url, extra);
+    (idp, server, format!("http://127.0.0.1:{wg_port}"))
+}
+
+/// wavegate on `wg_port` with its database in `dir`, signing people in through `issuer`.
+fn server(dir: &std::path::Path, wg_port: u16, issuer: &str, extra: &[&str]) -> Proc {
     let secret_file = dir.join("client-secret");
     std::fs::write(&secret_file, SECRET).unwrap();
     let url = format!("http://127.0.0.1:{wg_port}");
     let mut cmd = Command::new(bin());
     cmd.args(["serve", "--listen", &format!("127.0.0.1:{wg_port}"), "--db"])
         .arg(dir.join("w.db"))
-        .args([
-            "--oidc-issuer",
-            &idp.url,
-            "--oidc-client-id",
-            "wavegate",
-            "--oidc-client-secret-file",
-        ])
+        .args(["--oidc-issuer", issuer, "--oidc-client-id", "wavegate", "--oidc-client-secret-file"])
         .arg(&secret_file)
         .args(["--public-url", &url, "--oidc-scopes", "email,groups"])
         .args(extra)
         .env("WAVEGATE_BOOTSTRAP_ADMIN_TOKEN", ADMIN)
         .env("RUST_LOG", "warn");
-    let server = Proc::spawn(&mut cmd, "wavegate listening on ", Duration::from_secs(30));
-    (idp, server, url)
+    Proc::spawn(&mut cmd, "wavegate listening on ", Duration::from_secs(30))
 }
 
 #[test]
@@ -137,7 +136,7 @@ fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
         "--oidc-role",
         "engineers=viewer",
     ];
-    let (mut idp, _server, url) = provider_and_server(&root, dir.path(), &roles);
+    let (mut idp, mut wavegate, url) = provider_and_server(&root, dir.path(), &roles);
     let issuer = idp.url.clone();
     let idp_port: u16 = issuer.rsplit(':').next().unwrap().parse().unwrap();
     let wg_port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
@@ -320,7 +319,46 @@ fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
         "{text}"
     );
     assert_eq!(sessions(), before, "a refused sign-in opens no session");
+
+    // ---------- a session that expires ----------
+    // erin signs in through the CLI; with the server stopped, her session's end is moved into
+    // the past in its database, as if its eight hours had passed (the server's clock cannot be
+    // moved from outside, and a session lasts at least a minute). Started again, the server
+    // refuses the session, and the CLI says to sign in again.
     drop(idp);
+    idp = provider(&root, idp_port, wg_port, "k4");
+    let later = dir.path().join("later");
+    cli_login(&root, &chromium, &url, &later, "erin");
+    let whoami = || {
+        Command::new(bin())
+            .args(["whoami", "--json"])
+            .env("WAVEGATE_URL", &url)
+            .env("WAVEGATE_CONFIG_DIR", &later)
+            .env_remove("WAVEGATE_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let first = whoami();
+    assert!(first.status.success(), "signed in: {}", stderr(&first));
+    let session: Value = serde_json::from_slice(&first.stdout).unwrap();
+    drop(wavegate);
+    let db = dir.path().join("w.db");
+    let moved = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = wavegate_store::SqlStore::open(db.to_str().unwrap()).await.unwrap();
+        sqlx::query("UPDATE tokens SET expires_at = '2020-01-01T00:00:00.000Z' WHERE id = $1")
+            .bind(session["token_id"].as_str().unwrap())
+            .execute(store.pool())
+            .await
+            .unwrap()
+            .rows_affected()
+    });
+    assert_eq!(moved, 1, "{session}");
+    wavegate = server(dir.path(), wg_port, &idp.url, &roles);
+    let ended = whoami();
+    assert_eq!(ended.status.code(), Some(2), "an expired session is refused: {}", stdout(&ended));
+    assert!(stderr(&ended).contains("wavegate login"), "{}", stderr(&ended));
+    drop((idp, wavegate));
     eprintln!("oidc suite: {:.1?}", started.elapsed());
 }
 
