@@ -233,6 +233,8 @@ try {
       await page.click("#signout");
       await page.waitForSelector("#signin:not([hidden])", { timeout: 20000 });
       result.whoami_after = await page.evaluate(async () => (await fetch("/api/v1/whoami")).status);
+      await page.waitForSelector("#provider-logout:not([hidden])", { timeout: 20000 });
+      result.provider_logout = await page.getAttribute("#provider-logout-link", "href");
     }
   }
 } catch (e) {

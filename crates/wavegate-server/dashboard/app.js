@@ -162,9 +162,13 @@ function signedIn() {
 
 async function signOut(msg, ended) {
   // A session ends on the server too (unless the server already ended it).
+  let providerLogout = null;
   if (!state.token && state.me && state.me.signed_in && !ended) {
-    try { await api("POST", "/auth/logout"); } catch { /* already ended */ }
+    try { providerLogout = (await api("POST", "/auth/logout")).provider_logout_url; } catch { /* already ended */ }
   }
+  // The provider's own session is the person's to end: offered, never done behind their back.
+  $("provider-logout").hidden = !providerLogout;
+  if (providerLogout) $("provider-logout-link").href = providerLogout;
   sessionStorage.removeItem(TOKEN_KEY);
   state.token = null;
   state.me = null;

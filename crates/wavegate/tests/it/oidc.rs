@@ -112,7 +112,13 @@ fn server(dir: &std::path::Path, wg_port: u16, issuer: &str, extra: &[&str]) -> 
     let mut cmd = Command::new(bin());
     cmd.args(["serve", "--listen", &format!("127.0.0.1:{wg_port}"), "--db"])
         .arg(dir.join("w.db"))
-        .args(["--oidc-issuer", issuer, "--oidc-client-id", "wavegate", "--oidc-client-secret-file"])
+        .args([
+            "--oidc-issuer",
+            issuer,
+            "--oidc-client-id",
+            "wavegate",
+            "--oidc-client-secret-file",
+        ])
         .arg(&secret_file)
         .args(["--public-url", &url, "--oidc-scopes", "email,groups"])
         .args(extra)
@@ -179,6 +185,9 @@ fn people_sign_in_through_the_identity_provider_in_the_browser_and_the_cli() {
     assert_eq!(seen["feedback_with_csrf"], 201);
     // Signed out: the session is gone on the server too.
     assert_eq!(seen["whoami_after"], 401);
+    // The provider's session is offered to end too (RP-initiated logout), not ended unasked.
+    let end = seen["provider_logout"].as_str().unwrap_or_default();
+    assert!(end.starts_with(&format!("{issuer}/session/end?client_id=wavegate")), "{seen:#}");
     let audit = cli_json(&url, ADMIN, &["audit", "list", "--limit", "100"]);
     let entries = audit.as_array().unwrap_or_else(|| panic!("{audit}"));
     let by_alice = |action: &str| {
