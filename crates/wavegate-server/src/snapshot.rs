@@ -1,9 +1,14 @@
 //! [`Snapshot`]: every live flag compiled for every environment, swapped atomically after each
 //! change so evaluation reads without locks or queries.
+//!
+//! A change of flags alone is applied to the current snapshot ([`Snapshot::with_flags`]): only
+//! the changed flags are read and compiled; every other compiled flag and spec is shared
+//! (`Arc`) with the snapshot before, so a write costs what it changes, not the whole set.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use wavegate_core::flag::compile_segments;
+use wavegate_core::flag::{Segments, compile_segments};
 use wavegate_core::spec::{FlagSpec, SegmentSpec};
 use wavegate_core::timing::TimeDependence;
 use wavegate_core::{Flag, SpecPath};
@@ -13,8 +18,9 @@ use wavegate_store::{Kind, Store, StoreResult};
 
 use crate::record::Record;
 
-/// Compiled flags of one environment by key.
-pub type FlagMap = foldhash::HashMap<String, Flag>;
+/// Compiled flags of one environment by key (shared between snapshots: a change replaces only
+/// the flags it touched).
+pub type FlagMap = foldhash::HashMap<String, Arc<Flag>>;
 
 /// Compiled configuration at one revision.
 #[derive(Debug, Default)]
@@ -30,9 +36,11 @@ pub struct Snapshot {
     /// When each environment's answers can change with the clock alone (absent: never).
     pub time_dependence: HashMap<String, TimeDependence>,
     /// The live flag specs by key (every environment), for the Unleash export.
-    pub flag_specs: std::collections::BTreeMap<String, FlagSpec>,
+    pub flag_specs: std::collections::BTreeMap<String, Arc<FlagSpec>>,
     /// The live segment specs by key.
     pub segment_specs: indexmap::IndexMap<String, SegmentSpec>,
+    /// The live segments, compiled (what flags compile against).
+    pub segments: Segments,
     /// Unleash `/api/client/features` bodies by environment, built on first request (a new
     /// snapshot starts empty, so they never outlive the revision they describe).
     pub unleash: ExportCache,
@@ -55,52 +63,87 @@ impl Snapshot {
             tracing::error!(error = %e, "stored segments do not compile; serving without them");
             Default::default()
         });
-        let mut flags: HashMap<String, FlagMap> =
-            environments.iter().map(|e| (e.clone(), FlagMap::default())).collect();
-        let mut flag_specs = std::collections::BTreeMap::new();
+        let mut snap = Snapshot {
+            revision,
+            flags: environments.iter().map(|e| (e.clone(), FlagMap::default())).collect(),
+            environments,
+            time_dependence: HashMap::new(),
+            flag_specs: Default::default(),
+            segment_specs: seg_specs.into_iter().collect(),
+            segments,
+            unleash: Default::default(),
+        };
         for head in record.heads(store, Kind::Flag, false).await? {
-            let spec: FlagSpec = match serde_json::from_value(head.spec) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(flag = %head.key, error = %e, "stored flag does not decode; not served");
-                    continue;
+            let key = head.key.clone();
+            snap.put_flag(&key, Some(head));
+        }
+        snap.time_dependence = time_dependence(&snap.flags);
+        Ok(snap)
+    }
+
+    /// This snapshot with flags `keys` read again from the store (each from the head the audit
+    /// record vouches for; archived or gone: no longer served), at `revision`. Every other flag
+    /// is shared with `self`. Only for a change to those flags alone: segments and environments
+    /// are kept as they are here.
+    pub async fn with_flags(
+        &self,
+        store: &dyn Store,
+        record: &Record,
+        keys: &[&str],
+        revision: i64,
+    ) -> StoreResult<Snapshot> {
+        let mut snap = Snapshot {
+            revision,
+            environments: self.environments.clone(),
+            flags: self.flags.clone(),
+            time_dependence: HashMap::new(),
+            flag_specs: self.flag_specs.clone(),
+            segment_specs: self.segment_specs.clone(),
+            segments: self.segments.clone(),
+            unleash: Default::default(),
+        };
+        for key in keys {
+            let head = record.head(store, Kind::Flag, key).await?.filter(|h| !h.archived);
+            snap.put_flag(key, head);
+        }
+        snap.time_dependence = time_dependence(&snap.flags);
+        Ok(snap)
+    }
+
+    /// Serves `head` as flag `key` in every environment (compiled against this snapshot's
+    /// segments), or stops serving `key` (`None`). A stored flag that no longer decodes or
+    /// compiles (which validation on write prevents) is left out and logged, never served
+    /// half-built.
+    fn put_flag(&mut self, key: &str, head: Option<wavegate_store::Head>) {
+        for m in self.flags.values_mut() {
+            m.remove(key);
+        }
+        self.flag_specs.remove(key);
+        let Some(head) = head else { return };
+        let spec: FlagSpec = match serde_json::from_value(head.spec) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(flag = %key, error = %e, "stored flag does not decode; not served");
+                return;
+            }
+        };
+        for env in &self.environments {
+            match Flag::compile(key, &spec, env, &self.segments, &SpecPath::root(key)) {
+                Ok(f) => {
+                    let f = Arc::new(f.with_version(head.version));
+                    self.flags.get_mut(env).map(|m| m.insert(key.to_owned(), f));
                 }
-            };
-            for env in &environments {
-                match Flag::compile(&head.key, &spec, env, &segments, &SpecPath::root(&head.key)) {
-                    Ok(f) => {
-                        let f = f.with_version(head.version);
-                        flags.get_mut(env).map(|m| m.insert(head.key.clone(), f));
-                    }
-                    Err(e) => {
-                        tracing::error!(flag = %head.key, error = %e, "stored flag does not compile; not served")
-                    }
+                Err(e) => {
+                    tracing::error!(flag = %key, error = %e, "stored flag does not compile; not served")
                 }
             }
-            flag_specs.insert(head.key, spec);
         }
-        let time_dependence = flags
-            .iter()
-            .map(|(e, m)| {
-                let d = m.values().fold(TimeDependence::Never, |d, f| d.merge(f.time_dependence()));
-                (e.clone(), d)
-            })
-            .filter(|(_, d)| d.reads_clock())
-            .collect();
-        Ok(Snapshot {
-            revision,
-            environments,
-            flags,
-            time_dependence,
-            flag_specs,
-            segment_specs: seg_specs.into_iter().collect(),
-            unleash: Default::default(),
-        })
+        self.flag_specs.insert(key.to_owned(), Arc::new(spec));
     }
 
     /// The compiled flag `key` in `env`.
     pub fn flag(&self, env: &str, key: &str) -> Option<&Flag> {
-        self.flags.get(env)?.get(key)
+        self.flags.get(env)?.get(key).map(|f| &**f)
     }
 }
 
@@ -125,9 +168,22 @@ impl Config for Snapshot {
 
     fn unleash_features(&self, env: &str) -> std::sync::Arc<FeaturesDoc> {
         self.unleash.get_or_build(env, || {
-            features_document(&self.flag_specs, &self.segment_specs, env, self.revision)
+            let flags = self.flag_specs.iter().map(|(k, s)| (k, &**s));
+            features_document(flags, &self.segment_specs, env, self.revision)
         })
     }
+}
+
+/// When each environment's answers can change with the clock alone (absent: never).
+fn time_dependence(flags: &HashMap<String, FlagMap>) -> HashMap<String, TimeDependence> {
+    flags
+        .iter()
+        .map(|(e, m)| {
+            let d = m.values().fold(TimeDependence::Never, |d, f| d.merge(f.time_dependence()));
+            (e.clone(), d)
+        })
+        .filter(|(_, d)| d.reads_clock())
+        .collect()
 }
 
 fn decode_segments(heads: Vec<wavegate_store::Head>) -> Vec<(String, SegmentSpec)> {

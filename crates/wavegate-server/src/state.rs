@@ -217,8 +217,9 @@ impl AppState {
         tokio::spawn(async move {
             use tokio::sync::broadcast::error::{RecvError, TryRecvError};
             loop {
-                // (config changed, live rollouts changed), or None to reload both.
-                let mut seen: Vec<Option<(bool, bool)>> = Vec::new();
+                // (config changed, live rollouts changed, the change moved the revision), or
+                // None to reload both.
+                let mut seen: Vec<Option<(bool, bool, bool)>> = Vec::new();
                 let mut items = Vec::new();
                 let note = |item: &crate::runtime::feed::FeedItem| match item {
                     crate::runtime::feed::FeedItem::Audit { entry, .. } => {
@@ -226,9 +227,10 @@ impl AppState {
                         let config = ["flag:", "segment:", "environment:"]
                             .iter()
                             .any(|p| target.starts_with(p));
-                        Some((config, target.starts_with("rollout:")))
+                        let moves_revision = !target.starts_with("environment:");
+                        Some((config, target.starts_with("rollout:"), moves_revision))
                     }
-                    crate::runtime::feed::FeedItem::Changed => Some((false, false)),
+                    crate::runtime::feed::FeedItem::Changed => Some((false, false, true)),
                 };
                 match rx.recv().await {
                     Ok(item) => {
@@ -253,9 +255,17 @@ impl AppState {
                 // harmless).
                 let lagged = seen.iter().any(Option::is_none);
                 crate::http::sse::revocations(&state, &items, lagged).await;
-                let config = seen.iter().any(|s| s.is_none_or(|(c, _)| c));
-                let live = seen.iter().any(|s| s.is_none_or(|(_, l)| l));
-                if config && let Err(e) = state.reload().await {
+                let config = seen.iter().any(|s| s.is_none_or(|(c, _, _)| c));
+                let live = seen.iter().any(|s| s.is_none_or(|(_, l, _)| l));
+                // A write made here has patched its own change in already (reload_flags); a
+                // change whose revision the snapshot holds is not rebuilt again.
+                let by_revision = seen.iter().all(|s| s.is_some_and(|(_, _, r)| r));
+                let reloaded = match (config, by_revision) {
+                    (false, _) => Ok(()),
+                    (true, true) => state.reload_if_behind().await,
+                    (true, false) => state.reload().await,
+                };
+                if let Err(e) = reloaded {
                     tracing::warn!(error = %e, "could not reload the configuration");
                 }
                 if live && let Err(e) = state.reload_live().await {
@@ -330,7 +340,55 @@ impl AppState {
     /// Rebuilds the snapshot from the store (serialised, so the newest always wins).
     pub async fn reload(&self) -> StoreResult<()> {
         let _guard = self.reload_lock.lock().await;
+        self.rebuild().await
+    }
+
+    async fn rebuild(&self) -> StoreResult<()> {
         let snap = Snapshot::load(&*self.store, &self.record).await?;
+        self.swap(snap);
+        Ok(())
+    }
+
+    /// [`AppState::reload`] unless the snapshot already holds the store's revision (a write
+    /// here applied its own change already). Only for changes that move the revision: flags
+    /// and segments do, a new environment does not. A snapshot reads the revision before the
+    /// heads, so it holds at least the revision it is labelled with.
+    pub async fn reload_if_behind(&self) -> StoreResult<()> {
+        let _guard = self.reload_lock.lock().await;
+        if self.store.revision().await? == self.snapshot.load().revision {
+            return Ok(());
+        }
+        self.rebuild().await
+    }
+
+    /// Holds every reload off until the [`Reloads`] is used up by
+    /// [`AppState::reload_flags`]: taken before a write of flags, so the change feed, hearing
+    /// of that write, waits for the writer's own patch instead of rebuilding everything.
+    pub async fn hold_reloads(&self) -> Reloads {
+        Reloads { _held: self.reload_lock.clone().lock_owned().await }
+    }
+
+    /// After a write that changed flags `keys` and nothing else (with reloads held since
+    /// before it): when that write is the only change since the current snapshot (the
+    /// revision moved by one), only those flags are read and compiled again
+    /// ([`Snapshot::with_flags`]); otherwise everything is.
+    pub async fn reload_flags(&self, held: Reloads, keys: &[&str]) -> StoreResult<()> {
+        let _held = held;
+        let current = self.snapshot.load_full();
+        let revision = self.store.revision().await?;
+        match after_write(current.revision, revision) {
+            Reload::Current => Ok(()),
+            Reload::Rebuild => self.rebuild().await,
+            Reload::Patch => {
+                let snap = current.with_flags(&*self.store, &self.record, keys, revision).await?;
+                self.swap(snap);
+                Ok(())
+            }
+        }
+    }
+
+    /// Serves `snap` from now on, and tells the streams when its revision moved.
+    fn swap(&self, snap: Snapshot) {
         let revision = snap.revision;
         self.snapshot.store(Arc::new(snap));
         self.streams.config_rev.send_if_modified(|r| {
@@ -338,7 +396,6 @@ impl AppState {
             *r = revision;
             moved
         });
-        Ok(())
     }
 
     /// The head of `kind:key` as the audit record vouches for it ([`Record::vouch`]).
@@ -354,6 +411,48 @@ impl AppState {
     /// A change record by `who` now.
     pub fn change(&self, who: &crate::service::Who, reason: Option<String>) -> Change {
         Change { actor: who.name.clone(), via: who.via.clone(), reason, at: self.clock.now() }
+    }
+}
+
+/// Reloads held off by a writer ([`AppState::hold_reloads`]) until it has patched its change in.
+#[derive(Debug)]
+pub struct Reloads {
+    _held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// What a reload after a write of flags does.
+#[derive(Debug, PartialEq, Eq)]
+enum Reload {
+    /// The snapshot already holds the store's revision.
+    Current,
+    /// The write was the only change since the snapshot: patch its flags in.
+    Patch,
+    /// Something else changed too (another writer, another replica): rebuild.
+    Rebuild,
+}
+
+/// [`Reload`] for a snapshot `served` and the store's revision `stored` after the write (each
+/// committed change moves the revision by one).
+fn after_write(served: i64, stored: i64) -> Reload {
+    if stored == served {
+        Reload::Current
+    } else if stored == served + 1 {
+        Reload::Patch
+    } else {
+        Reload::Rebuild
+    }
+}
+
+#[cfg(test)]
+mod reload_tests {
+    use super::{Reload, after_write};
+
+    #[test]
+    fn only_a_write_that_is_the_one_change_since_the_snapshot_is_patched_in() {
+        assert_eq!(after_write(7, 7), Reload::Current);
+        assert_eq!(after_write(7, 8), Reload::Patch);
+        assert_eq!(after_write(7, 9), Reload::Rebuild, "someone else wrote too");
+        assert_eq!(after_write(7, 3), Reload::Rebuild, "a restored, older database");
     }
 }
 

@@ -93,33 +93,36 @@ pub async fn validated(
 /// Checks flag prerequisites across the live flags as `puts` would leave them: parents exist,
 /// are one level deep, and a flag others depend on is not archived.
 async fn check_prerequisites(state: &AppState, puts: &[Put]) -> ServiceResult<()> {
-    let mut flags: BTreeMap<String, FlagSpec> = BTreeMap::new();
-    for head in state.heads(Kind::Flag, false).await? {
-        if let Ok(spec) = serde_json::from_value::<FlagSpec>(head.spec) {
-            flags.insert(head.key, spec);
-        }
+    // The live flags as served (decoded and vouched for when the snapshot was built), not
+    // every head read and decoded again: a write costs what it changes.
+    let snap = state.snapshot.load();
+    let written: Vec<(&str, FlagSpec)> = puts
+        .iter()
+        .filter(|w| w.kind == Kind::Flag && !w.archived)
+        .filter_map(|w| Some((w.key.as_str(), serde_json::from_value(w.spec.clone()).ok()?)))
+        .collect();
+    let mut flags: BTreeMap<&str, &FlagSpec> =
+        snap.flag_specs.iter().map(|(k, s)| (k.as_str(), &**s)).collect();
+    for w in puts.iter().filter(|w| w.kind == Kind::Flag && w.archived) {
+        flags.remove(w.key.as_str());
     }
-    for w in puts.iter().filter(|w| w.kind == Kind::Flag) {
-        if w.archived {
-            flags.remove(&w.key);
-            let children: Vec<&str> = flags
-                .iter()
-                .filter(|(_, s)| s.prerequisites.iter().any(|p| p.flag == w.key))
-                .map(|(k, _)| k.as_str())
-                .collect();
-            if !children.is_empty() {
-                return Err(ServiceError::conflict(format!(
-                    "flag {:?} is a prerequisite of {}; change them first",
-                    w.key,
-                    children.join(", ")
-                )));
-            }
-        } else if let Ok(spec) = serde_json::from_value::<FlagSpec>(w.spec.clone()) {
-            flags.insert(w.key.clone(), spec);
+    flags.extend(written.iter().map(|(k, s)| (*k, s)));
+    for w in puts.iter().filter(|w| w.kind == Kind::Flag && w.archived) {
+        let children: Vec<&str> = flags
+            .iter()
+            .filter(|(_, s)| s.prerequisites.iter().any(|p| p.flag == w.key))
+            .map(|(k, _)| *k)
+            .collect();
+        if !children.is_empty() {
+            return Err(ServiceError::conflict(format!(
+                "flag {:?} is a prerequisite of {}; change them first",
+                w.key,
+                children.join(", ")
+            )));
         }
     }
     wavegate_core::flag::validate_prerequisites(
-        flags.iter().map(|(k, s)| (k.as_str(), s)),
+        flags.iter().map(|(k, s)| (*k, *s)),
         &SpecPath::root("flags"),
     )?;
     Ok(())
@@ -149,8 +152,18 @@ pub async fn write_reviewed(
     if puts.iter().any(|w| w.kind == Kind::Flag) {
         check_prerequisites(state, &puts).await?;
     }
+    // Reloads wait for this write's own: the change feed hears of it at commit, and would
+    // otherwise rebuild everything before the write patches in the flags it changed.
+    let held = state.hold_reloads().await;
     let out = state.store.apply(&puts, &state.change(actor, reason)).await?;
-    if out.iter().any(|o| o.changed) {
+    let changed: Vec<&PutOutcome> = out.iter().filter(|o| o.changed).collect();
+    if changed.iter().all(|o| o.kind == Kind::Flag) {
+        let keys: Vec<&str> = changed.iter().map(|o| o.key.as_str()).collect();
+        if !keys.is_empty() {
+            state.reload_flags(held, &keys).await?;
+        }
+    } else {
+        drop(held);
         state.reload().await?;
     }
     Ok(out)

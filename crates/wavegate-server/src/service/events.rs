@@ -211,7 +211,7 @@ pub(crate) async fn count(
             let reads_time = flag.reads_current_time()
                 || flag
                     .prerequisite_keys()
-                    .any(|k| env_flags.get(k).is_some_and(Flag::reads_current_time));
+                    .any(|k| env_flags.get(k).is_some_and(|f| f.reads_current_time()));
             let origin = WaveOrigin {
                 since_version: ro.since_version,
                 exposed_at: ro.exposed_at,

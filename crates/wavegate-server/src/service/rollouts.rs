@@ -572,12 +572,13 @@ pub async fn persist(
         audit,
         leader_epoch: actor.leader_epoch,
     };
+    let held = if flag_changed { Some(state.hold_reloads().await) } else { None };
     let rev = state
         .store
         .write_rollout(&write, &state.change(&actor.who(), actor.reason.clone()))
         .await?;
-    if flag_changed {
-        state.reload().await?;
+    if let Some(held) = held {
+        state.reload_flags(held, &[row.flag.as_str()]).await?;
     }
     state.reload_live().await?;
     // A decision is on the record: sign a checkpoint of it.

@@ -29,6 +29,7 @@ mod scopes;
 mod scorecard;
 mod secrets;
 mod sessions;
+mod snapshot;
 mod stream;
 mod streams;
 mod support;
