@@ -114,7 +114,9 @@ try {
   // 5b. The flag editor: the form and the YAML kept in step both ways, a problem shown at the
   // field it names as it is made, the diff before saving, the reason recorded.
   const yamlHas = (text) => page.waitForFunction((t) => document.getElementById("flag-yaml").value.includes(t), text, { timeout: TIMEOUT });
-  const problemShown = () => page.waitForFunction(() => document.getElementById("flag-error").textContent.length > 0, null, { timeout: TIMEOUT });
+  // Checks run 300 ms after typing stops: wait for the problem named, not for any problem
+  // (an earlier keystroke's may still be shown).
+  const problemShown = (text) => page.waitForFunction((t) => document.getElementById("flag-error").textContent.includes(t), text, { timeout: TIMEOUT });
   await page.locator("#flag-enabled-prod").waitFor({ timeout: TIMEOUT });
   await page.uncheck("#flag-enabled-prod");
   await yamlHas("enabled: false");
@@ -128,7 +130,7 @@ try {
   await page.selectOption("#flag-prod-r0-mode", "split");
   await page.fill("#flag-prod-r0-split-on", "10%");
   await page.fill("#flag-prod-r0-split-off", "80%");
-  await problemShown();
+  await problemShown("must sum to 100%");
   const splitError = await page.locator("#flag-form .field-error").first().textContent();
   check(splitError.includes("100") && await page.locator('#flag-form [data-field="environments.prod.rules[0].split"][aria-invalid="true"]').count() === 1,
     `a split that does not add up is shown at the split as it is typed (${splitError})`);
@@ -140,7 +142,7 @@ try {
   // Typed YAML fills the form; YAML that does not parse is shown at its line.
   const typed = (await page.inputValue("#flag-yaml")).replace("stickiness: accountId", "stickiness: companyId");
   await page.fill("#flag-yaml", `${typed}  oops: [\n`);
-  await problemShown();
+  await problemShown("line ");
   check((await page.locator("#flag-error").textContent()).startsWith("line "), "YAML that does not parse is shown at its line and column");
   await page.fill("#flag-yaml", typed);
   await page.waitForFunction(() => document.getElementById("flag-prod-r0-stickiness")?.value === "companyId", null, { timeout: TIMEOUT });
@@ -160,7 +162,7 @@ try {
     `saved as v4 with its reason, as the form and the YAML said (${JSON.stringify(v4)})`);
   await page.locator("#flag-yaml").waitFor({ timeout: TIMEOUT });
   await page.fill("#flag-yaml", (await page.inputValue("#flag-yaml")).replace('default: "off"', "default: nope"));
-  await problemShown();
+  await problemShown("nope");
   const refusal = await page.locator("#flag-error").textContent();
   check(refusal.includes("default") && refusal.includes("unknown variant \"nope\"") && await page.locator('#flag-default[aria-invalid="true"]').count() === 1,
     `a field that does not validate is named, at its control (${refusal})`);
