@@ -15,7 +15,12 @@ TMP=$(mktemp -d /tmp/wavegate-writes.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 rss() { awk '/^VmRSS:|^RssAnon:/ {printf "%s ", $2}' "/proc/$1/status"; }
 for N in $SIZES; do
-  { echo "flags:"; for i in $(seq 0 $((N - 1))); do printf '  flag-%05d:\n    variants: { "on": true, "off": false }\n    default: "off"\n    environments:\n      prod:\n        enabled: true\n        rules:\n          - { name: r, constraints: [{ attribute: country, op: in, values: [NO, SE, DK] }], split: { "on": 20%%, "off": 80%% } }\n' "$i"; done; } > "$TMP/flags.yaml"
+  # In files of at most 2,000 flags: an API body is at most 1 MiB.
+  rm -f "$TMP"/flags-*.yaml
+  for start in $(seq 0 2000 $((N - 1))); do
+    end=$((start + 2000 < N ? start + 2000 : N))
+    { echo "flags:"; for i in $(seq "$start" $((end - 1))); do printf '  flag-%05d:\n    variants: { "on": true, "off": false }\n    default: "off"\n    environments:\n      prod:\n        enabled: true\n        rules:\n          - { name: r, constraints: [{ attribute: country, op: in, values: [NO, SE, DK] }], split: { "on": 20%%, "off": 80%% } }\n' "$i"; done; } > "$TMP/flags-$start.yaml"
+  done
   rm -f "$TMP/db"*
   WAVEGATE_BOOTSTRAP_ADMIN_TOKEN=$ADMIN RUST_LOG=warn "$BIN" serve --db "$TMP/db.sqlite" \
     --listen 127.0.0.1:0 --tick 1h > "$TMP/log" 2>&1 &
@@ -23,7 +28,9 @@ for N in $SIZES; do
   for _ in $(seq 1 300); do grep -q 'wavegate listening on' "$TMP/log" && break; sleep 0.1; done
   URL=$(sed -n 's/.*wavegate listening on \(http:[^ ]*\).*/\1/p' "$TMP/log" | head -1)
   [ -n "$URL" ] || { cat "$TMP/log" >&2; kill "$PID"; exit 1; }
-  WAVEGATE_URL=$URL WAVEGATE_TOKEN=$ADMIN "$BIN" flag apply -f "$TMP/flags.yaml" --reason "writes bench" > /dev/null
+  for f in "$TMP"/flags-*.yaml; do
+    WAVEGATE_URL=$URL WAVEGATE_TOKEN=$ADMIN "$BIN" flag apply -f "$f" --reason "writes bench" > /dev/null
+  done
   sleep "$SETTLE"
   MEM=$(rss "$PID")
   LAT=$(python3 - "$URL" "$ADMIN" "$N" "$WRITES" <<'PY'
