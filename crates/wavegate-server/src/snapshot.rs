@@ -18,9 +18,106 @@ use wavegate_store::{Kind, Store, StoreResult};
 
 use crate::record::Record;
 
-/// Compiled flags of one environment by key (shared between snapshots: a change replaces only
-/// the flags it touched).
-pub type FlagMap = foldhash::HashMap<String, Arc<Flag>>;
+/// Compiled flags of one environment by key (shared between snapshots: a change copies only
+/// the shard of the flags it touched).
+pub type FlagMap = Shared<Arc<Flag>>;
+
+/// How many shards a [`Shared`] map has.
+const SHARDS: usize = 64;
+
+/// A map by flag key in shards that snapshots share: cloning it copies [`SHARDS`] pointers, and
+/// a change copies only the shard its key falls in (copy on write), so a write of one flag
+/// costs about n/64 of a map of n, not n. Each shard uses foldhash, seeded randomly per process
+/// (keys are only looked up by clients, never inserted), because SipHash would be most of the
+/// cost of evaluating a simple flag.
+#[derive(Debug)]
+pub struct Shared<V> {
+    shards: Vec<Arc<foldhash::HashMap<String, V>>>,
+}
+
+impl<V> Clone for Shared<V> {
+    fn clone(&self) -> Self {
+        Shared { shards: self.shards.clone() }
+    }
+}
+
+impl<V> Default for Shared<V> {
+    fn default() -> Self {
+        Shared { shards: (0..SHARDS).map(|_| Arc::default()).collect() }
+    }
+}
+
+impl<V> Shared<V> {
+    /// The shard `key` falls in (FNV-1a: the same shard in every process and snapshot).
+    fn shard(key: &str) -> usize {
+        let h =
+            key.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        h as usize % SHARDS
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.shards[Self::shard(key)].get(key)
+    }
+
+    /// Whether `key` has a value.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Every key and value, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.shards.iter().flat_map(|s| s.iter())
+    }
+
+    /// How many keys.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.len()).sum()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(|s| s.is_empty())
+    }
+}
+
+impl<V: Clone> Shared<V> {
+    /// Sets `key` (copying its shard if another snapshot shares it).
+    pub fn insert(&mut self, key: String, value: V) {
+        Arc::make_mut(&mut self.shards[Self::shard(&key)]).insert(key, value);
+    }
+
+    /// Removes `key`, if it is there (copying its shard only then).
+    pub fn remove(&mut self, key: &str) -> Option<V> {
+        let shard = &mut self.shards[Self::shard(key)];
+        if !shard.contains_key(key) {
+            return None;
+        }
+        Arc::make_mut(shard).remove(key)
+    }
+}
+
+impl<V> std::ops::Index<&str> for Shared<V> {
+    type Output = V;
+
+    fn index(&self, key: &str) -> &V {
+        self.get(key).unwrap_or_else(|| panic!("no {key:?} in the map"))
+    }
+}
+
+impl wavegate_core::eval::FlagLookup for Shared<Arc<Flag>> {
+    fn flag(&self, key: &str) -> Option<&Flag> {
+        self.get(key).map(|f| &**f)
+    }
+}
+
+impl FlagSet for Shared<Arc<Flag>> {
+    fn keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self.iter().map(|(k, _)| k.as_str()).collect();
+        keys.sort_unstable();
+        keys
+    }
+}
 
 /// Compiled configuration at one revision.
 #[derive(Debug, Default)]
@@ -29,14 +126,12 @@ pub struct Snapshot {
     pub revision: i64,
     /// Environment names in promotion order.
     pub environments: Vec<String>,
-    /// Environment → flag key → compiled flag. The inner map uses foldhash, seeded randomly per
-    /// process (keys are only looked up by clients, never inserted), because SipHash would be
-    /// most of the cost of evaluating a simple flag.
+    /// Environment → flag key → compiled flag.
     pub flags: HashMap<String, FlagMap>,
     /// When each environment's answers can change with the clock alone (absent: never).
     pub time_dependence: HashMap<String, TimeDependence>,
     /// The live flag specs by key (every environment), for the Unleash export.
-    pub flag_specs: std::collections::BTreeMap<String, Arc<FlagSpec>>,
+    pub flag_specs: Shared<Arc<FlagSpec>>,
     /// The live segment specs by key.
     pub segment_specs: indexmap::IndexMap<String, SegmentSpec>,
     /// The live segments, compiled (what flags compile against).
@@ -102,11 +197,14 @@ impl Snapshot {
             segments: self.segments.clone(),
             unleash: Default::default(),
         };
+        let mut clock = false;
         for key in keys {
             let head = record.head(store, Kind::Flag, key).await?.filter(|h| !h.archived);
-            snap.put_flag(key, head);
+            clock |= snap.put_flag(key, head);
         }
-        snap.time_dependence = time_dependence(&snap.flags);
+        // Folded again only when a flag that reads the clock came or went.
+        snap.time_dependence =
+            if clock { time_dependence(&snap.flags) } else { self.time_dependence.clone() };
         Ok(snap)
     }
 
@@ -114,24 +212,29 @@ impl Snapshot {
     /// segments), or stops serving `key` (`None`). A stored flag that no longer decodes or
     /// compiles (which validation on write prevents) is left out and logged, never served
     /// half-built.
-    fn put_flag(&mut self, key: &str, head: Option<wavegate_store::Head>) {
+    /// Returns whether the flag it removed or served reads the clock.
+    fn put_flag(&mut self, key: &str, head: Option<wavegate_store::Head>) -> bool {
+        let mut clock = false;
         for m in self.flags.values_mut() {
-            m.remove(key);
+            clock |= m.remove(key).is_some_and(|f| f.time_dependence().reads_clock());
         }
         self.flag_specs.remove(key);
-        let Some(head) = head else { return };
+        let Some(head) = head else { return clock };
         let spec: FlagSpec = match serde_json::from_value(head.spec) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(flag = %key, error = %e, "stored flag does not decode; not served");
-                return;
+                return clock;
             }
         };
         for env in &self.environments {
             match Flag::compile(key, &spec, env, &self.segments, &SpecPath::root(key)) {
                 Ok(f) => {
                     let f = Arc::new(f.with_version(head.version));
-                    self.flags.get_mut(env).map(|m| m.insert(key.to_owned(), f));
+                    clock |= f.time_dependence().reads_clock();
+                    if let Some(m) = self.flags.get_mut(env) {
+                        m.insert(key.to_owned(), f);
+                    }
                 }
                 Err(e) => {
                     tracing::error!(flag = %key, error = %e, "stored flag does not compile; not served")
@@ -139,6 +242,7 @@ impl Snapshot {
             }
         }
         self.flag_specs.insert(key.to_owned(), Arc::new(spec));
+        clock
     }
 
     /// The compiled flag `key` in `env`.
@@ -179,7 +283,7 @@ fn time_dependence(flags: &HashMap<String, FlagMap>) -> HashMap<String, TimeDepe
     flags
         .iter()
         .map(|(e, m)| {
-            let d = m.values().fold(TimeDependence::Never, |d, f| d.merge(f.time_dependence()));
+            let d = m.iter().fold(TimeDependence::Never, |d, (_, f)| d.merge(f.time_dependence()));
             (e.clone(), d)
         })
         .filter(|(_, d)| d.reads_clock())
@@ -197,4 +301,39 @@ fn decode_segments(heads: Vec<wavegate_store::Head>) -> Vec<(String, SegmentSpec
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{SHARDS, Shared};
+
+    #[test]
+    fn a_change_copies_one_shard_and_leaves_the_map_it_was_cloned_from_alone() {
+        let mut before: Shared<Arc<String>> = Shared::default();
+        for i in 0..1000 {
+            before.insert(format!("flag-{i}"), Arc::new(format!("v{i}")));
+        }
+        let mut after = before.clone();
+        after.insert("flag-7".into(), Arc::new("changed".into()));
+        assert_eq!(after.remove("flag-8").as_deref().map(String::as_str), Some("v8"));
+        assert_eq!(after.remove("nobody"), None);
+        assert_eq!(
+            (before["flag-7"].as_str(), before.len()),
+            ("v7", 1000),
+            "the old map is intact"
+        );
+        assert_eq!((after["flag-7"].as_str(), after.len()), ("changed", 999));
+        assert!(!after.contains_key("flag-8") && before.contains_key("flag-8"));
+        let shared =
+            (0..SHARDS).filter(|&i| Arc::ptr_eq(&before.shards[i], &after.shards[i])).count();
+        let touched = [Shared::<()>::shard("flag-7"), Shared::<()>::shard("flag-8")];
+        let copied = if touched[0] == touched[1] { 1 } else { 2 };
+        assert_eq!(shared, SHARDS - copied, "only the touched shards were copied");
+        let mut keys: Vec<&String> = after.iter().map(|(k, _)| k).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 999);
+    }
 }

@@ -26,7 +26,10 @@ async fn same_as_a_full_rebuild(app: &TestApp) {
     let fresh = Snapshot::load(&*app.state.store, &app.state.record).await.unwrap();
     assert_eq!(served.revision, fresh.revision);
     let specs = |s: &Snapshot| {
-        s.flag_specs.iter().map(|(k, v)| (k.clone(), (**v).clone())).collect::<Vec<_>>()
+        s.flag_specs
+            .iter()
+            .map(|(k, v)| (k.clone(), (**v).clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
     };
     assert_eq!(specs(&served), specs(&fresh));
     for env in &fresh.environments {
