@@ -181,6 +181,29 @@ try {
   await page.fill("#confirm-reason", "browser test: pilots");
   await page.click("#confirm-ok");
   await page.locator('#segments tr[data-segment="browser-pilots"]').waitFor({ timeout: TIMEOUT });
+  // A stored segment picked: changed (v2), then reverted to v1 from its versions (v3).
+  const segVersion = async (v) => {
+    const deadline = Date.now() + TIMEOUT;
+    while ((await apiCall("GET", "/api/v1/segments/browser-pilots")).version !== v) {
+      if (Date.now() > deadline) throw new Error(`segment never reached v${v}`);
+      await page.waitForTimeout(100);
+    }
+  };
+  await page.selectOption("#segment-open", "browser-pilots");
+  await page.locator('#segment-versions tr[data-version="1"]').waitFor({ timeout: TIMEOUT });
+  await page.fill("#segment-keys", "u1\nu2\nu3");
+  await page.click("#segment-new-save");
+  await page.fill("#confirm-reason", "browser test: a third pilot");
+  await page.click("#confirm-ok");
+  await segVersion(2);
+  await page.selectOption("#segment-open", "browser-pilots");
+  await page.locator("#segment-revert-1").waitFor({ timeout: TIMEOUT });
+  await page.click("#segment-revert-1");
+  await page.fill("#confirm-reason", "browser test: back to two pilots");
+  await page.click("#confirm-ok");
+  await segVersion(3);
+  const reverted = await apiCall("GET", "/api/v1/segments/browser-pilots");
+  check(reverted.spec.keys.join() === "u1,u2", `a segment changed and reverted from its versions in the dashboard (${reverted.spec.keys})`);
   await page.fill("#flag-new-key", "made-in-browser");
   await page.check("#flag-enabled-prod");
   await page.click("#flag-prod-add-rule");

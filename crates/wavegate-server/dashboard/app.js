@@ -491,16 +491,20 @@ async function rolloutPage(id) {
   }
   if (r.release && state.me.kind === "admin") page.append(feedbackForm(`${r.release.name} ${r.release.version}`));
   // The post-rollout report (Markdown, as `wavegate report rollout` writes it), on request.
+  // Once opened it stays open (and current) across live re-renders of the page.
   const reportBox = h("div", { id: "report-box" });
+  const showReport = async () => {
+    state.reportOpen = r.id;
+    try {
+      const text = await apiText(`/api/v1/rollouts/${encodeURIComponent(r.id)}/report?format=markdown`);
+      reportBox.replaceChildren(h("pre", { id: "report", tabindex: 0 }, text));
+    } catch (e) {
+      reportBox.replaceChildren(h("p", { class: "v-fail" }, `The report is unavailable: ${e.message}`));
+    }
+  };
   page.append(h("h2", {}, "Post-rollout report"),
-    h("p", {}, h("button", { type: "button", class: "quiet", id: "show-report", onclick: async () => {
-      try {
-        const text = await apiText(`/api/v1/rollouts/${encodeURIComponent(r.id)}/report?format=markdown`);
-        reportBox.replaceChildren(h("pre", { id: "report", tabindex: 0 }, text));
-      } catch (e) {
-        reportBox.replaceChildren(h("p", { class: "v-fail" }, `The report is unavailable: ${e.message}`));
-      }
-    } }, "Show the report")), reportBox);
+    h("p", {}, h("button", { type: "button", class: "quiet", id: "show-report", onclick: showReport }, "Show the report")), reportBox);
+  if (state.reportOpen === r.id) showReport();
   // Wave timeline.
   const waves = plan && plan.spec ? plan.spec.waves : [];
   page.append(h("h2", {}, "Waves"));
@@ -856,18 +860,27 @@ faults:
   const text = h("textarea", { id: "drill-scenario", rows: 7, spellcheck: "false" });
   text.value = draft.text;
   text.addEventListener("input", () => { draft.text = text.value; });
+  // The last outcome is kept with the draft, so a live re-render (the drill's own audit entry
+  // brings one) still shows it.
   const out = h("div", { id: "drill-result", role: "status" });
+  const show = (box) => {
+    const d = draft.outcome;
+    if (!d) return;
+    box.replaceChildren(...(d.error ? [h("p", { class: "v-fail" }, d.error)]
+      : [h("p", { class: d.passed ? "v-pass" : "v-fail" }, `Drill ${d.scenario}: ${d.passed ? "passed" : "failed"} against v${d.plan_version}; recorded.`), drillEvidence(d.report)]));
+  };
   const run = async (e) => {
     e.target.disabled = true;
     out.replaceChildren(h("p", { class: "muted" }, "Running…"));
     try {
-      const d = await api("POST", `/api/v1/plans/${encodeURIComponent(name)}/drills/run`, text.value, { "Content-Type": "application/yaml" });
-      out.replaceChildren(h("p", { class: d.passed ? "v-pass" : "v-fail" }, `Drill ${d.scenario}: ${d.passed ? "passed" : "failed"} against v${d.plan_version}; recorded.`), drillEvidence(d.report));
+      draft.outcome = await api("POST", `/api/v1/plans/${encodeURIComponent(name)}/drills/run`, text.value, { "Content-Type": "application/yaml" });
     } catch (err) {
       const field = err.body && err.body.field;
-      out.replaceChildren(h("p", { class: "v-fail" }, `${field && !err.message.startsWith(field) ? `${field}: ` : ""}${err.message}`));
+      draft.outcome = { error: `${field && !err.message.startsWith(field) ? `${field}: ` : ""}${err.message}` };
     } finally { e.target.disabled = false; }
+    show($("drill-result") || out);
   };
+  show(out);
   return h("section", { id: "drill-run" },
     h("h3", {}, "Rehearse it (a drill)"),
     h("p", { class: "hint" }, "Simulated traffic with injected faults runs through the real rollout logic against the current version; the outcome is recorded as evidence."),
@@ -1171,8 +1184,14 @@ function segmentEditor(existing) {
   build();
   // Rendered again (a live update) with a draft in hand: check it again here.
   if (draft.touched) soon(false);
+  // A stored segment's versions and archive button show once it is picked.
+  const history = h("div", { id: "segment-history" });
+  if (existing.some((x) => x.key === draft.key)) segmentHistory(draft.key, history);
   const pick = existing.length ? h("select", { id: "segment-open", onchange: (e) => {
+    // What is picked is the draft from now on, even in an editor a save has just let go of.
+    state.segmentDraft = draft;
     const found = existing.find((x) => x.key === e.target.value);
+    if (found) segmentHistory(found.key, history); else history.replaceChildren();
     draft.key = found ? found.key : "";
     draft.spec = structuredClone(found ? found.spec : template);
     draft.yaml = toYaml(draft.spec);
@@ -1211,7 +1230,8 @@ function segmentEditor(existing) {
     h("details", { open: true }, h("summary", {}, "YAML (the same document; edit either)"),
       h("label", { for: "segment-yaml" }, "The segment as YAML"), yaml),
     general,
-    h("p", {}, h("button", { type: "button", id: "segment-new-save", onclick: save }, "Save…")));
+    h("p", {}, h("button", { type: "button", id: "segment-new-save", onclick: save }, "Save…")),
+    history);
 }
 
 function describeRule(rule) {
@@ -1261,7 +1281,7 @@ async function flagPage(key) {
       v.version > 1 ? h("button", { type: "button", class: "quiet", onclick: () => showDiff(key, v.version - 1, v.version, diffBox) }, `diff v${v.version - 1}→v${v.version}`) : "",
       " ",
       (state.me.roles || []).some((g) => g.role === "editor" || g.role === "admin") && v.version !== f.version
-        ? h("button", { type: "button", class: "quiet", id: `revert-${v.version}`, onclick: () => revertFlag(key, v.version) }, `revert to v${v.version}`) : "")));
+        ? h("button", { type: "button", class: "quiet", id: `revert-${v.version}`, onclick: () => revertDoc("flag", key, v.version) }, `revert to v${v.version}`) : "")));
   page.append(h("table", { id: "versions" },
     h("thead", {}, h("tr", {}, ["Version", "Action", "By", "Reason", "When", ""].map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, rows)));
@@ -1632,15 +1652,38 @@ async function showDiff(key, from, to, box) {
   }
 }
 
-function revertFlag(key, version) {
+// Reverts flag or segment `key` to `version` (a new version with the old content), with a reason.
+function revertDoc(kind, key, version) {
   ask({
-    title: `Revert ${key} to v${version}?`, text: "This writes a new version with the content of the old one.",
+    title: `Revert ${kind} ${key} to v${version}?`, text: "This writes a new version with the content of the old one.",
     label: "Reason (required)", required: true, ok: "Revert", danger: true,
     act: async ({ text }) => {
-      const out = await api("POST", `/api/v1/flags/${encodeURIComponent(key)}/revert`, { version, reason: text });
+      const out = await api("POST", `/api/v1/${kind}s/${encodeURIComponent(key)}/revert`, { version, reason: text });
       return `Reverted ${key}: now v${out.version ?? "?"}.`;
     },
   });
+}
+
+// A stored segment's versions (each revertible) and its archive button, under the editor.
+async function segmentHistory(key, box) {
+  const enc = encodeURIComponent(key);
+  let versions;
+  try { versions = await api("GET", `/api/v1/segments/${enc}/versions`); } catch (e) { box.replaceChildren(); return; }
+  const current = versions.length ? versions[versions.length - 1].version : 0;
+  box.replaceChildren(h("h3", {}, `${key}: versions`),
+    h("table", { id: "segment-versions" },
+      h("thead", {}, h("tr", {}, ["Version", "Action", "By", "Reason", "When", ""].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, versions.slice().reverse().map((v) => h("tr", { dataset: { version: v.version } },
+        h("td", {}, `v${v.version}`), h("td", {}, v.action || ""), h("td", {}, v.actor), h("td", {}, v.reason || ""), h("td", {}, fmtTime(v.created_at)),
+        h("td", {}, v.version !== current ? h("button", { type: "button", class: "quiet", id: `segment-revert-${v.version}`,
+          onclick: () => revertDoc("segment", key, v.version) }, `revert to v${v.version}`) : "current"))))),
+    h("p", { class: "actions" }, h("button", { type: "button", class: "danger", id: "segment-archive", onclick: () => ask({
+      title: `Archive segment ${key}?`, text: "Refused while a live flag still uses it.", label: "Reason (required)", required: true, ok: "Archive", danger: true,
+      act: ({ text: why }) => api("POST", `/api/v1/segments/${enc}/archive`, undefined, { "X-Wavegate-Reason": why }).then(() => {
+        state.segmentDraft = null;
+        return `Archived segment ${key}.`;
+      }),
+    }) }, "Archive…")));
 }
 
 // ---------- notifications and audit ----------
