@@ -1143,29 +1143,8 @@ function segmentEditor(existing) {
   const yaml = h("textarea", { id: "segment-yaml", rows: 8, spellcheck: "false", "aria-describedby": "segment-error" });
   yaml.value = draft.yaml;
   const key = h("input", { id: "segment-new-key", value: draft.key, autocomplete: "off", spellcheck: "false", oninput: () => { draft.key = key.value.trim(); } });
-  // One sequence per draft: a check an earlier rendering of this editor started (before a live
-  // re-render) never overwrites a later one, and this rendering checks again for itself.
-  let timer = null;
   const show = () => showProblem(box, general, draft.problem);
-  const check = async (fromYaml) => {
-    const mine = (draft.seq = (draft.seq || 0) + 1);
-    try {
-      const r = await checkDoc("segment", draft.key || "new-segment", draft.yaml);
-      if (mine !== draft.seq) return;
-      draft.problem = r.error;
-      if (fromYaml && r.spec) { draft.spec = r.spec; build(); }
-      show();
-    } catch (e) { if (mine === draft.seq) { draft.problem = { message: e.message }; show(); } }
-  };
-  const soon = (fromYaml) => { clearTimeout(timer); timer = setTimeout(() => check(fromYaml), 300); };
-  const edit = (change, rebuild) => {
-    change();
-    draft.touched = true;
-    draft.yaml = toYaml(draft.spec);
-    yaml.value = draft.yaml;
-    if (rebuild) build();
-    soon(false);
-  };
+  const { check, soon, edit, cancel } = draftSync("segment", () => draft.key || "new-segment", draft, yaml, show, () => build());
   const build = () => {
     const spec = draft.spec;
     box.replaceChildren(
@@ -1202,7 +1181,7 @@ function segmentEditor(existing) {
   } }, h("option", { value: "" }, "a new segment"), existing.map((x) => h("option", { value: x.key, selected: x.key === draft.key }, x.key))) : null;
   const save = async () => {
     if (!draft.key) { key.focus(); draft.problem = { field: "key", message: "the segment needs a key" }; show(); return; }
-    clearTimeout(timer);
+    cancel();
     await check(true);
     if (draft.problem) { general.prepend("Not saved — "); return; }
     const k = draft.key;
@@ -1532,6 +1511,35 @@ function showProblem(box, general, problem) {
   }
   general.textContent = `${where}${text}`;
 }
+// One draft shown as a form and as YAML (a flag, a segment): `edit(change, rebuild)` applies a
+// form change and rewrites the YAML; `soon` checks the YAML on the server 300 ms after the last
+// change, and typed YAML (`soon(true)`) fills the form again through `rebuild`. One sequence per
+// draft: a check an earlier rendering started (before a live re-render) never overwrites a
+// later one.
+function draftSync(kind, key, draft, yaml, show, rebuild) {
+  let timer = null;
+  const check = async (fromYaml) => {
+    const mine = (draft.seq = (draft.seq || 0) + 1);
+    try {
+      const r = await checkDoc(kind, key(), draft.yaml);
+      if (mine !== draft.seq) return;
+      draft.problem = r.error;
+      if (fromYaml && r.spec) { draft.spec = r.spec; rebuild(); }
+      show();
+    } catch (e) { if (mine === draft.seq) { draft.problem = { message: e.message }; show(); } }
+  };
+  const soon = (fromYaml) => { clearTimeout(timer); timer = setTimeout(() => check(fromYaml), 300); };
+  const edit = (change, again) => {
+    change();
+    draft.touched = true;
+    draft.yaml = toYaml(draft.spec);
+    yaml.value = draft.yaml;
+    if (again) rebuild();
+    soon(false);
+  };
+  return { check, soon, edit, cancel: () => clearTimeout(timer) };
+}
+
 // Checks `text` (YAML) as the document of `kind` `key` without storing it.
 function checkDoc(kind, key, text) {
   return api("POST", `/api/v1/${kind}s/${encodeURIComponent(key || "new")}/check`, text, { "Content-Type": "application/yaml" });
@@ -1555,29 +1563,8 @@ function flagEditor(f, ctx) {
   const keyInput = isNew ? h("input", { id: "flag-new-key", value: draft.newKey, autocomplete: "off", spellcheck: "false",
     oninput: (e) => { draft.newKey = e.target.value.trim(); } }) : null;
   const key = () => (isNew ? draft.newKey : f.key);
-  // One sequence per draft: a check an earlier rendering of this editor started (before a live
-  // re-render) never overwrites a later one, and this rendering checks again for itself.
-  let timer = null;
   const show = () => showProblem(box, general, draft.problem);
-  const check = async (fromYaml) => {
-    const mine = (draft.seq = (draft.seq || 0) + 1);
-    try {
-      const r = await checkDoc("flag", key() || "new-flag", draft.yaml);
-      if (mine !== draft.seq) return;
-      draft.problem = r.error;
-      if (fromYaml && r.spec) { draft.spec = r.spec; build(); }
-      show();
-    } catch (e) { if (mine === draft.seq) { draft.problem = { message: e.message }; show(); } }
-  };
-  const soon = (fromYaml) => { clearTimeout(timer); timer = setTimeout(() => check(fromYaml), 300); };
-  const edit = (change, rebuild) => {
-    change();
-    draft.touched = true;
-    draft.yaml = toYaml(draft.spec);
-    yaml.value = draft.yaml;
-    if (rebuild) build();
-    soon(false);
-  };
+  const { check, soon, edit, cancel } = draftSync("flag", () => key() || "new-flag", draft, yaml, show, () => build());
   const build = () => {
     box.replaceChildren(...flagFormFields(draft.spec, { ...ctx, edit }).flat());
     show();
@@ -1597,7 +1584,7 @@ function flagEditor(f, ctx) {
   };
   const save = async () => {
     if (!key()) { keyInput.focus(); draft.problem = { field: "key", message: "the flag needs a key" }; show(); return; }
-    clearTimeout(timer);
+    cancel();
     await check(true);
     if (draft.problem) { general.prepend("Not saved — "); return; }
     review();
