@@ -83,13 +83,14 @@ pub async fn require_may_vouch(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use chrono::{TimeZone, Utc};
     use wavegate_store::TokenKind;
 
     use super::*;
 
-    fn token(id: &str, principal: &str, created_by: &str) -> TokenRecord {
+    /// A token record for tests (an admin token for every environment).
+    pub(crate) fn token(id: &str, principal: &str, created_by: &str) -> TokenRecord {
         TokenRecord {
             id: id.into(),
             hash: id.into(),

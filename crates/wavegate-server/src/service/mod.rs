@@ -55,26 +55,11 @@ impl Who {
 
 #[cfg(test)]
 mod who_tests {
-    use wavegate_store::{TokenKind, TokenRecord};
-
     use super::Who;
+    use crate::service::duties::tests::token as record;
 
-    fn token(id: &str, principal: &str) -> TokenRecord {
-        TokenRecord {
-            id: id.into(),
-            hash: String::new(),
-            kind: TokenKind::Admin,
-            environments: vec!["*".into()],
-            principal: principal.into(),
-            created_at: chrono::Utc::now(),
-            created_by: "admin".into(),
-            revoked_at: None,
-            user_admin: false,
-            evaluate_only: false,
-            expires_at: None,
-            roles: Vec::new(),
-            groups: Vec::new(),
-        }
+    fn token(id: &str, principal: &str) -> wavegate_store::TokenRecord {
+        record(id, principal, "admin")
     }
 
     #[test]
