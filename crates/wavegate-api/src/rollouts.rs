@@ -62,6 +62,9 @@ pub enum Phase {
     /// The last wave passed; the plan's watch holds back a control arm and judges the
     /// guardrails until it ends.
     Watching,
+    /// Guardrails passed; a people gate (adoption, feedback) holds the promotion; `reason`
+    /// says which and by how much.
+    Gated,
 }
 
 impl Phase {
@@ -73,6 +76,7 @@ impl Phase {
             Phase::AwaitingApproval => "awaiting_approval",
             Phase::NoGo => "no_go",
             Phase::Watching => "watching",
+            Phase::Gated => "gated",
         }
     }
 }

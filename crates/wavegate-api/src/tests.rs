@@ -344,8 +344,14 @@ fn printed_names_are_the_wire_names() {
         same(s, s.as_str());
         assert_eq!(s.to_string(), s.as_str());
     }
-    for p in [Phase::Hold, Phase::Analyzing, Phase::AwaitingApproval, Phase::NoGo, Phase::Watching]
-    {
+    for p in [
+        Phase::Hold,
+        Phase::Analyzing,
+        Phase::AwaitingApproval,
+        Phase::NoGo,
+        Phase::Watching,
+        Phase::Gated,
+    ] {
         same(p, p.as_str());
         assert_eq!(p.to_string(), p.as_str());
     }

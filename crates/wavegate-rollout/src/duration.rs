@@ -10,7 +10,7 @@ pub struct Span(u64);
 
 impl Span {
     /// From seconds.
-    pub fn from_secs(s: u64) -> Span {
+    pub const fn from_secs(s: u64) -> Span {
         Span(s)
     }
     /// Seconds.

@@ -51,6 +51,10 @@ struct Loc {
     blackouts: Vec<Spanned<IgnoredAny>>,
     #[serde(default)]
     release: Option<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    success_metrics: Vec<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    stakeholders: Option<Spanned<IgnoredAny>>,
 }
 
 /// Parses and lints a plan file. Returns the plan when it parsed (even with findings).
@@ -148,6 +152,56 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
     }
     if plan.waves.is_empty() {
         push(Error, None, "no-waves", "a plan needs at least one wave".into());
+    }
+    for (i, m) in plan.success_metrics.iter().enumerate() {
+        if let Err(e) = crate::success::validate(m, i, &plan) {
+            let pos = at(loc.as_ref().and_then(|l| l.success_metrics.get(i)));
+            push(Error, pos, "bad-success-metric", e);
+        }
+    }
+    let cohorts = plan.adoption.as_ref().map(|a| a.cohorts.as_slice()).unwrap_or(&[]);
+    let stakeholders_at = at(loc.as_ref().and_then(|l| l.stakeholders.as_ref()));
+    match &plan.stakeholders {
+        Some(s) => {
+            if let Err(e) = crate::people::validate_stakeholders(s, cohorts) {
+                push(Error, stakeholders_at, "bad-stakeholders", e);
+            }
+            for (attribute, values) in s {
+                for value in values.iter().filter(|(_, w)| w.champion.is_none()).map(|(v, _)| v) {
+                    push(
+                        Warning,
+                        stakeholders_at,
+                        "no-champion",
+                        format!(
+                            "cohort {attribute} = {value} has no champion: nobody among its users is told when it lags"
+                        ),
+                    );
+                }
+            }
+        }
+        None if plan
+            .waves
+            .iter()
+            .any(|w| w.gates.as_ref().is_some_and(|g| g.adoption.is_some())) =>
+        {
+            push(
+                Warning,
+                None,
+                "no-champion",
+                format!(
+                    "adoption gates but no stakeholders: name a champion per cohort ({}) so a lagging cohort's champion is told",
+                    cohorts.join(", ")
+                ),
+            )
+        }
+        None => {}
+    }
+    for (i, w) in plan.waves.iter().enumerate() {
+        if let Some(g) = &w.gates
+            && let Err(e) = crate::people::validate_gates(g, i, plan.adoption.is_some())
+        {
+            push(Error, wave_at(i), "bad-gates", e);
+        }
     }
     match &plan.watch {
         Some(w) => {

@@ -8,7 +8,7 @@
 //! paused rollout never promotes; the same salt and split order are kept, so nobody is
 //! re-randomized. A wave's `promotion` governs leaving that wave (for the last wave: completing).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,9 @@ pub enum Phase {
     /// The last wave passed; the plan's watch keeps its holdback and judges the guardrails
     /// until the watch ends.
     Watching,
+    /// Guardrails passed; a people gate of the wave (adoption, feedback) holds the promotion
+    /// (`Rollout::gated` says why). Never rolls back by itself.
+    Gated,
 }
 
 /// A rollout's state (DESIGN.md: running{wave, phase} → paused | completed | rolled_back | aborted).
@@ -167,6 +170,16 @@ pub struct Rollout {
     /// they were excluded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_tokens: Vec<Exclusion>,
+    /// Why a people gate holds the current wave (phase `gated`), if one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gated: Option<String>,
+    /// The lagging cohorts (`attribute=value`) whose stakeholders were told; a cohort that
+    /// recovers is forgotten, so a relapse is told again.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub lagging_told: BTreeSet<String>,
+    /// The plan's `after_release` items ticked off, by item: who and when.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub after_release_done: BTreeMap<String, Approval>,
 }
 
 impl Rollout {
@@ -246,6 +259,10 @@ pub struct Signals {
     /// The arms' latency sketches (what quantile guardrails judge).
     #[serde(skip)]
     pub latency: ArmSketches,
+    /// Adoption per wave, the release's feedback and lagging cohorts, for people gates and
+    /// stakeholder notices (None: unknown, which holds every people gate).
+    #[serde(default)]
+    pub people: Option<crate::people::PeopleSignals>,
 }
 
 /// Per-arm latency sketches.
@@ -381,6 +398,9 @@ pub fn start(
         wave_exposed_at: None,
         watch_started_at: None,
         excluded_tokens: Vec::new(),
+        gated: None,
+        lagging_told: BTreeSet::new(),
+        after_release_done: BTreeMap::new(),
     };
     let actions = vec![
         Action::SetExposure { wave: 0 },
@@ -401,6 +421,10 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
         return (next, actions);
     };
     let plan = &r.plan;
+    // A cohort that started lagging is told to its stakeholders, whatever else this tick does.
+    if let Some(people) = &signals.people {
+        next.lagging_told = crate::people::lagging_notices(r, &people.lagging, &mut actions);
+    }
     // The stored row, not this module, says which wave it is at: one that names a wave its
     // plan lacks (a damaged or hand-edited row) stops for a person instead of panicking.
     let Some(wave) = plan.waves.get(r.wave) else {
@@ -596,6 +620,36 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
     if !pending.is_empty() {
         next.state = State::Running { phase: Phase::Analyzing };
         return (next, actions);
+    }
+    // People gates: adoption of the wave's users and the release's feedback.
+    if let Some(gates) = &wave.gates {
+        let gate_reports = crate::people::assess(gates, r.wave, signals.people.as_ref());
+        let held: Vec<_> = gate_reports.iter().filter(|g| !g.pass).collect();
+        if !held.is_empty() {
+            let reason = held.iter().map(|g| g.explanation.as_str()).collect::<Vec<_>>().join("; ");
+            // The reason is rewritten only when which gates hold changes (not at every tick's
+            // new numbers); the audit entry carries the numbers when the wave is first held.
+            let names = |s: &str| held.iter().all(|g| s.contains(&format!("{}:", g.gate)));
+            if phase != Phase::Gated || !r.gated.as_deref().is_some_and(names) {
+                next.gated = Some(reason.clone());
+            }
+            if phase != Phase::Gated {
+                actions.push(Action::Audit {
+                    action: "rollout.gated".into(),
+                    details: json!({"rollout": r.id, "wave": r.wave + 1, "reason": reason,
+                        "gates": gate_reports}),
+                });
+            }
+            next.state = State::Running { phase: Phase::Gated };
+            return (next, actions);
+        }
+        if r.gated.is_some() {
+            next.gated = None;
+            actions.push(Action::Audit {
+                action: "rollout.gate_cleared".into(),
+                details: json!({"rollout": r.id, "wave": r.wave + 1, "gates": gate_reports}),
+            });
+        }
     }
     // A plan that needs approvals but gates no wave explicitly gates its first promotion.
     let implicit_gate = r.wave == 0

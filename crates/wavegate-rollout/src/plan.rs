@@ -35,7 +35,8 @@ pub struct PlanSpec {
     /// and at least 1 wherever a wave's promotion is `approval`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_approvals: Option<u32>,
-    /// What success means (reported, not gated).
+    /// What success means: a direction (reported), or a target with a horizon, judged
+    /// on-track / at-risk / met / missed (`wavegate_rollout::success`). Never gates a wave.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub success_metrics: Vec<SuccessMetricSpec>,
     /// Stop conditions.
@@ -82,6 +83,14 @@ pub struct PlanSpec {
     /// still judged, before the rollout completes at 100%.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<WatchSpec>,
+    /// Who answers for each cohort (attribute → value → sponsor, champion, training owner):
+    /// a lagging cohort's champion and training owner are told, with the numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stakeholders: Option<crate::people::Stakeholders>,
+    /// Work that closes the rollout after it completes (documentation updated, runbook updated
+    /// from the retro, security review…), ticked off with `rollout close-item`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after_release: Vec<String>,
 }
 
 /// The `watch:` section: after the last wave passes, the rollout stays `running` (phase
@@ -208,14 +217,26 @@ impl<'a> Person<'a> {
     }
 }
 
-/// A success metric (reported alongside guardrails; does not gate).
+/// A success metric (reported alongside guardrails; never gates a wave).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SuccessMetricSpec {
-    /// Metric name as events report it.
+    /// Metric name as events report it; `adoption` (or `weekly_active`, or the adoption key
+    /// task's name) for the adoption report's key-task rate.
     pub metric: String,
     /// Which way is better.
-    pub direction: Direction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// The target: a share for adoption (`>= 70%`), a relative lift against control for
+    /// another metric (`>= 2%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<crate::people::Threshold>,
+    /// How long after the start the target must be met (default 30d).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<Span>,
+    /// For adoption: `all` (default) or one cohort, `<attribute>=<value>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohort: Option<String>,
 }
 
 /// Directions.
@@ -430,6 +451,10 @@ pub struct WaveSpec {
     /// Escalate when the wave has not decided by then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<Span>,
+    /// People gates on leaving this wave: adoption of the users it first served, and the
+    /// release's feedback. A failing gate holds (phase `gated`), never rolls back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gates: Option<crate::people::GatesSpec>,
 }
 
 /// When a check runs.

@@ -49,7 +49,7 @@ impl Moments {
     }
 
     /// Sample variance of a general metric, floored so a constant series still has a width.
-    fn variance(&self) -> f64 {
+    pub(crate) fn variance(&self) -> f64 {
         if self.n < 2.0 {
             return 0.0;
         }

@@ -414,3 +414,100 @@ fn watches_are_linted() {
     let partial = watched_text("1%").replace("  - { exposure: 100%, hold: 10m }\n", "");
     assert!(codes(&partial).contains(&"bad-watch"), "{:?}", codes(&partial));
 }
+
+const GATED: &str = r#"
+name: p
+release: { name: r, version: "1", risk: low }
+flag: f
+new_variant: "on"
+control_variant: "off"
+environment: prod
+owners: { requester: alice }
+adoption: { cohorts: [function], key_task: report_sent, min_users: 10 }
+stakeholders:
+  function:
+    support: { champion: dana, training_owner: tom, sponsor: vp }
+runbook:
+  enablement: "Run the 20-minute walkthrough"
+waves:
+  - { exposure: 5%, hold: 10m }
+  - { exposure: 25%, hold: 10m, gates: { adoption: { key_task_rate: ">= 0.9 × previous wave", min_users: 100 }, feedback: { open_blockers: 0 } } }
+  - { exposure: 100%, hold: 10m }
+"#;
+
+fn people(waves: &[(u64, u64)], blockers: u64) -> Signals {
+    use wavegate_rollout::people::{FeedbackFacts, PeopleSignals, WaveAdoption};
+    Signals {
+        people: Some(PeopleSignals {
+            waves: waves
+                .iter()
+                .map(|&(exposed, adopted)| WaveAdoption { exposed, adopted })
+                .collect(),
+            feedback: FeedbackFacts { items: 5, negative: 1, open_blockers: blockers },
+            lagging: Vec::new(),
+        }),
+        ..Signals::default()
+    }
+}
+
+#[test]
+fn a_people_gate_holds_the_promotion_without_rolling_back_and_clears_when_adoption_recovers() {
+    let plan: PlanSpec = wavegate_core::flagfile::parse_yaml(GATED).unwrap();
+    let (r, _) = start("ro_g".into(), plan, 1, "alice".into(), 3, t0()).unwrap();
+    let t = |m| t0() + Duration::minutes(m);
+    let (r, _) = step(&r, t(11), &people(&[(200, 120)], 0));
+    assert_eq!(r.wave, 1, "wave 1 has no gates");
+    // Wave 2's users adopt at half wave 1's rate: held, with the reason and an audit entry.
+    let (held, actions) = step(&r, t(22), &people(&[(200, 120), (150, 45)], 0));
+    assert_eq!(held.state, State::Running { phase: Phase::Gated });
+    assert!(held.gated.as_deref().unwrap().contains("30.0%"), "{:?}", held.gated);
+    assert!(has_audit(&actions, "rollout.gated"));
+    // Still held next tick: no second audit entry; unknown facts hold too; nothing rolls back.
+    let (still, actions) = step(&held, t(23), &people(&[(200, 120), (160, 50)], 0));
+    assert_eq!(still.state, State::Running { phase: Phase::Gated });
+    assert!(!has_audit(&actions, "rollout.gated"));
+    let (unknown, _) = step(&held, t(23), &Signals::default());
+    assert_eq!(unknown.state, State::Running { phase: Phase::Gated });
+    // An open blocker holds even when adoption recovered.
+    let (blocked, _) = step(&still, t(24), &people(&[(200, 120), (300, 190)], 1));
+    assert!(blocked.gated.as_deref().unwrap().contains("1 open blocker"), "{:?}", blocked.gated);
+    // Recovered: promoted, the gate's clearance audited.
+    let (moved, actions) = step(&blocked, t(25), &people(&[(200, 120), (300, 190)], 0));
+    assert_eq!((moved.wave, moved.gated.as_ref()), (2, None));
+    assert!(has_audit(&actions, "rollout.gate_cleared") && has_audit(&actions, "rollout.promote"));
+}
+
+#[test]
+fn a_lagging_cohort_is_told_to_its_champion_once_until_it_recovers() {
+    use wavegate_rollout::people::LaggingCohort;
+    let plan: PlanSpec = wavegate_core::flagfile::parse_yaml(GATED).unwrap();
+    let (r, _) = start("ro_l".into(), plan, 1, "alice".into(), 3, t0()).unwrap();
+    let mut s = people(&[(200, 120)], 0);
+    let lag = LaggingCohort {
+        attribute: "function".into(),
+        value: "support".into(),
+        exposed: 40,
+        adopted: 4,
+        overall: 0.6,
+    };
+    s.people.as_mut().unwrap().lagging = vec![lag];
+    let (told, actions) = step(&r, t0() + Duration::minutes(1), &s);
+    let details = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Audit { action, details } if action == "rollout.cohort_lagging" => {
+                Some(details)
+            }
+            _ => None,
+        })
+        .expect("a notice");
+    assert_eq!(details["notify"], serde_json::json!(["dana", "tom"]));
+    assert_eq!(details["enablement"], "Run the 20-minute walkthrough");
+    assert!(details["message"].as_str().unwrap().contains("4 of 40 users"), "{details}");
+    let (again, actions) = step(&told, t0() + Duration::minutes(2), &s);
+    assert!(!has_audit(&actions, "rollout.cohort_lagging"), "told once");
+    let (recovered, _) = step(&again, t0() + Duration::minutes(3), &people(&[(200, 120)], 0));
+    assert!(recovered.lagging_told.is_empty());
+    let (_, actions) = step(&recovered, t0() + Duration::minutes(4), &s);
+    assert!(has_audit(&actions, "rollout.cohort_lagging"), "a relapse is told again");
+}

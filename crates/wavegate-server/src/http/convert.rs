@@ -196,6 +196,7 @@ impl IntoApi<api::rollouts::Phase> for Phase {
             Phase::AwaitingApproval => api::rollouts::Phase::AwaitingApproval,
             Phase::NoGo => api::rollouts::Phase::NoGo,
             Phase::Watching => api::rollouts::Phase::Watching,
+            Phase::Gated => api::rollouts::Phase::Gated,
         }
     }
 }
@@ -230,7 +231,11 @@ impl IntoApi<api::rollouts::Rollout> for (&RolloutRow, &Rollout) {
         use wavegate_rollout::plan::Risk;
         let (row, r) = self;
         let (phase, reason) = match &r.state {
-            State::Running { phase } => (Some(phase.into_api()), None),
+            // A people gate's hold is explained like a pause.
+            State::Running { phase } => (
+                Some(phase.into_api()),
+                r.gated.clone().filter(|_| *phase == wavegate_rollout::machine::Phase::Gated),
+            ),
             State::Paused { reason } | State::RolledBack { reason } | State::Aborted { reason } => {
                 (None, Some(reason.clone()))
             }
