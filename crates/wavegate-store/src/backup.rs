@@ -177,6 +177,12 @@ pub const TABLES: &[Table] = &[
             ("body", Col::Text),
             ("at", Col::Text),
             ("principal", Col::Text),
+            ("blocker", Col::Int),
+            ("status", Col::Text),
+            ("resolution", Col::NullText),
+            ("fixed_in", Col::NullText),
+            ("closed_at", Col::NullText),
+            ("closed_by", Col::NullText),
         ],
         "id",
     ),
@@ -188,8 +194,36 @@ pub const TABLES: &[Table] = &[
             ("cohort", Col::Text),
             ("exposed_day", Col::Int),
             ("task_day", Col::NullInt),
+            ("first_wave", Col::Int),
         ],
         "rollout, user_key",
+    ),
+    (
+        "incidents",
+        &[
+            ("id", Col::Int),
+            ("source", Col::Text),
+            ("external_id", Col::Text),
+            ("kind", Col::Text),
+            ("severity", Col::Text),
+            ("service", Col::Text),
+            ("user_key", Col::NullText),
+            ("title", Col::Text),
+            ("at", Col::Text),
+            ("principal", Col::Text),
+        ],
+        "id",
+    ),
+    (
+        "incident_arms",
+        &[
+            ("incident", Col::Int),
+            ("rollout", Col::Text),
+            ("wave", Col::Int),
+            ("arm", Col::Text),
+            ("severity", Col::Text),
+        ],
+        "incident, rollout",
     ),
     ("event_batches", &[("batch_key", Col::Text), ("received_at", Col::Int)], "batch_key"),
     (
@@ -261,6 +295,8 @@ pub const ADDED_LATER: &[&str] = &[
     "adoption_users",
     "notify_targets",
     "notify_deliveries",
+    "incidents",
+    "incident_arms",
 ];
 
 /// Columns added after the first backup format, each at a table's end: a backup taken before
@@ -274,6 +310,13 @@ pub const COLUMNS_ADDED_LATER: &[(&str, &str)] = &[
     ("tokens", "groups"),
     ("aggregates", "source"),
     ("sketches", "source"),
+    ("feedback", "blocker"),
+    ("feedback", "status"),
+    ("feedback", "resolution"),
+    ("feedback", "fixed_in"),
+    ("feedback", "closed_at"),
+    ("feedback", "closed_by"),
+    ("adoption_users", "first_wave"),
 ];
 
 /// The value of column `column` added later for an older backup's `row` of `table`.
@@ -292,6 +335,9 @@ fn added_later_value(table: &str, column: &str, row: &[Value]) -> Value {
         // As migration 0018 (SQLite) / 0011 (PostgreSQL): counts from before contributions
         // were kept per token belong to no token.
         ("aggregates" | "sketches", "source") => json!(""),
+        // As migration 0021 (SQLite) / 0014 (PostgreSQL).
+        ("feedback", "blocker") | ("adoption_users", "first_wave") => json!(0),
+        ("feedback", "status") => json!("open"),
         _ => Value::Null,
     }
 }
@@ -302,7 +348,7 @@ fn columns_added_later(table: &str) -> usize {
 }
 
 /// Tables with a generated `id` (PostgreSQL's sequences are advanced past restored ids).
-pub const SERIAL: &[&str] = &["verdicts", "drills", "feedback", "notify_deliveries"];
+pub const SERIAL: &[&str] = &["verdicts", "drills", "feedback", "notify_deliveries", "incidents"];
 
 /// A whole database, table by table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

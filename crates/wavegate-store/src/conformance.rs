@@ -25,6 +25,7 @@ macro_rules! for_each_conformance_test {
             concurrent_appends_keep_the_chain,
             rollouts_and_aggregates,
             adoption,
+            people,
             drills,
             changes_follow_commits,
             audit_of_target,
@@ -460,6 +461,7 @@ fn adopt(
         cohort: cohort.into(),
         exposed_day: day,
         task_day: task,
+        wave: 0,
     }
 }
 
@@ -507,6 +509,87 @@ pub async fn adoption(store: Arc<dyn Store>) {
     assert_eq!(store.adoption("r2", 0).await.unwrap().len(), 1);
     assert!(store.adoption("r3", 0).await.unwrap().is_empty());
     assert_eq!(store.prune_adoption(90).await.unwrap(), 0);
+}
+
+/// Adoption by the wave users were first served in (the earliest wave seen wins), feedback
+/// that closes with its audit entry, and incidents stored once per source id with their arms.
+pub async fn people(store: Arc<dyn Store>) {
+    let at_wave = |user: &str, wave: i64, task: Option<i64>| crate::AdoptionDelta {
+        wave,
+        ..adopt("rw", user, "[\"x\"]", 10, task)
+    };
+    let first = [at_wave("a", 0, Some(10)), at_wave("b", 0, None), at_wave("c", 1, None)];
+    store.add_aggregates(&[], &[], &first, Utc::now(), None).await.unwrap();
+    // Seen again in a later wave: still counted in the wave that first served them.
+    let later = [at_wave("a", 1, None), at_wave("b", 2, Some(11)), at_wave("d", 1, Some(11))];
+    store.add_aggregates(&[], &[], &later, Utc::now(), None).await.unwrap();
+    let waves: Vec<_> = store
+        .adoption_by_wave("rw")
+        .await
+        .unwrap()
+        .iter()
+        .map(|w| (w.wave, w.exposed, w.adopted))
+        .collect();
+    assert_eq!(waves, [(0, 2, 2), (1, 2, 1)]);
+
+    let fb = crate::FeedbackRow {
+        release: "pay".into(),
+        category: "bug".into(),
+        cohort: "oslo".into(),
+        sentiment: "negative".into(),
+        body: "export fails".into(),
+        at: Utc::now(),
+        principal: "web".into(),
+        blocker: true,
+        ..Default::default()
+    };
+    let ids = store.add_feedback(&[fb]).await.unwrap();
+    let got = store.feedback("pay").await.unwrap();
+    assert_eq!((got[0].status.as_str(), got[0].blocker), ("open", true));
+    let fixed = crate::FeedbackStatus {
+        status: "fixed".into(),
+        resolution: Some("export retried".into()),
+        fixed_in: Some("flag pay v3".into()),
+    };
+    let row = store.set_feedback_status(ids[0], &fixed, &change("pm", 1)).await.unwrap().unwrap();
+    assert_eq!((row.status.as_str(), row.closed_by.as_deref()), ("fixed", Some("pm")));
+    assert!(row.closed_at.is_some());
+    assert!(
+        store.set_feedback_status(ids[0] + 99, &fixed, &change("pm", 2)).await.unwrap().is_none()
+    );
+    let audit = store.audit_of("release:pay", 10).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].action, "feedback.status");
+    let reopen = crate::FeedbackStatus { status: "open".into(), resolution: None, fixed_in: None };
+    let row = store.set_feedback_status(ids[0], &reopen, &change("pm", 3)).await.unwrap().unwrap();
+    assert_eq!((row.closed_at, row.closed_by), (None, None));
+
+    let incident = crate::IncidentRow {
+        id: 0,
+        source: "pagerduty".into(),
+        external_id: "PD1".into(),
+        kind: "incident".into(),
+        severity: "critical".into(),
+        service: "pay".into(),
+        user: Some("u1".into()),
+        title: "payments down".into(),
+        at: Utc::now(),
+        principal: "pd".into(),
+        arms: vec![crate::IncidentArm { rollout: "ro_i".into(), wave: 1, arm: "treatment".into() }],
+    };
+    let (id, new) = store.add_incident(&incident).await.unwrap();
+    assert!(new);
+    assert_eq!(store.add_incident(&incident).await.unwrap(), (id, false), "a retry is stored once");
+    let counts = store.incident_counts("ro_i", 1).await.unwrap();
+    assert_eq!(counts.len(), 1);
+    assert_eq!(
+        (counts[0].arm.as_str(), counts[0].severity.as_str(), counts[0].count),
+        ("treatment", "critical", 1)
+    );
+    assert!(store.incident_counts("ro_i", 0).await.unwrap().is_empty());
+    let listed = store.incidents(Some("pay"), 10).await.unwrap();
+    assert_eq!((listed.len(), listed[0].arms.len()), (1, 1));
+    assert!(store.incidents(Some("other"), 10).await.unwrap().is_empty());
 }
 
 /// A batch retried with its idempotency key (its first answer lost after the commit) counts
@@ -698,6 +781,8 @@ pub async fn backup_round_trip(source: Arc<dyn Store>, target: Arc<dyn Store>) {
         body: "the pay button moved".into(),
         at: Utc::now(),
         principal: "web".into(),
+        blocker: true,
+        ..Default::default()
     };
     let ids = source.add_feedback(&[fb.clone(), fb.clone()]).await.unwrap();
     assert!(ids[1] > ids[0]);

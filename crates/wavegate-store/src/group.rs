@@ -155,6 +155,7 @@ pub(crate) fn merge(group: &[&Batch]) -> Batch {
                     u.cohort.clone_from(&a.cohort);
                     u.exposed_day = u.exposed_day.max(a.exposed_day);
                     u.task_day = u.task_day.max(a.task_day);
+                    u.wave = u.wave.min(a.wave);
                 })
                 .or_insert_with(|| a.clone());
         }
@@ -229,6 +230,7 @@ mod tests {
                 cohort: format!("[\"{metric}\"]"),
                 exposed_day: i64::from(buckets[0].0),
                 task_day: (n > 2.0).then_some(i64::from(buckets[0].0)),
+                wave: i64::from(buckets[0].0 % 3),
             }],
             at: DateTime::from_timestamp(i64::from(buckets[0].0), 0).unwrap(),
             key: None,

@@ -284,6 +284,25 @@ pub trait Store: Send + Sync + 'static {
     async fn add_feedback(&self, rows: &[FeedbackRow]) -> StoreResult<Vec<i64>>;
     /// Feedback about `release`, oldest first.
     async fn feedback(&self, release: &str) -> StoreResult<Vec<FeedbackRow>>;
+    /// Sets feedback item `id`'s status (closing it records who and when; reopening clears
+    /// them), with its audit entry (`feedback.status`, target `release:<release>`), in one
+    /// transaction. None when no such item exists.
+    async fn set_feedback_status(
+        &self,
+        id: i64,
+        status: &FeedbackStatus,
+        change: &Change,
+    ) -> StoreResult<Option<FeedbackRow>>;
+    /// A rollout's users by the wave they were first served in, with how many of them did
+    /// the key task, ordered by wave.
+    async fn adoption_by_wave(&self, rollout: &str) -> StoreResult<Vec<WaveCount>>;
+    /// Records an incident and where it counts, in one transaction; one already recorded
+    /// (same source and external id) is left as it was. Returns its id and whether it is new.
+    async fn add_incident(&self, incident: &IncidentRow) -> StoreResult<(i64, bool)>;
+    /// Incidents counted in a rollout wave, per arm and severity.
+    async fn incident_counts(&self, rollout: &str, wave: i64) -> StoreResult<Vec<IncidentCount>>;
+    /// The latest incidents (newest first, at most `limit`), of `service` when given.
+    async fn incidents(&self, service: Option<&str>, limit: i64) -> StoreResult<Vec<IncidentRow>>;
     /// The sketches of one rollout wave, one per (arm, metric): bucket counts summed over the
     /// contributing tokens, leaving out those whose ids are in `excluded`.
     async fn sketches(

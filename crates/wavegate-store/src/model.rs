@@ -484,6 +484,20 @@ pub struct AdoptionDelta {
     pub exposed_day: i64,
     /// Day the user last did the key task, if they did in this batch.
     pub task_day: Option<i64>,
+    /// The rollout's wave (0-based) when this batch saw the user: the first one seen is kept.
+    pub wave: i64,
+}
+
+/// Users first served a rollout's new variant in one wave, and of those, users who did the
+/// key task (ever since).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaveCount {
+    /// The wave, 0-based.
+    pub wave: i64,
+    /// Users first served in it.
+    pub exposed: i64,
+    /// Of those, users who did the key task.
+    pub adopted: i64,
 }
 
 /// Users of one cohort in a window: served the new variant, and of those, did the key task.
@@ -675,8 +689,8 @@ pub struct DeliveryQuery {
     pub limit: i64,
 }
 
-/// One piece of pilot feedback about a release.
-#[derive(Debug, Clone, PartialEq)]
+/// One piece of pilot feedback about a release (`Default`: an empty status is stored as `open`).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FeedbackRow {
     /// Sequence (0 when new).
     pub id: i64,
@@ -694,4 +708,76 @@ pub struct FeedbackRow {
     pub at: DateTime<Utc>,
     /// The token's principal that sent it.
     pub principal: String,
+    /// It blocks the release until fixed (a feedback gate counts open blockers).
+    pub blocker: bool,
+    /// `open`, `fixed` or `wont_fix`.
+    pub status: String,
+    /// The note that closed it (what was done, or why not).
+    pub resolution: Option<String>,
+    /// What fixed it: `flag <key> v<N>` or `plan <name> v<N>`.
+    pub fixed_in: Option<String>,
+    /// When it was closed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Who closed it.
+    pub closed_by: Option<String>,
+}
+
+/// A feedback item's new status (`POST /api/v1/feedback/{id}/status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedbackStatus {
+    /// `open`, `fixed` or `wont_fix`.
+    pub status: String,
+    /// The note: what was done, or why not.
+    pub resolution: Option<String>,
+    /// What fixed it.
+    pub fixed_in: Option<String>,
+}
+
+/// An incident or support ticket, and the arm of each live rollout its user was in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentRow {
+    /// Sequence (0 when new).
+    pub id: i64,
+    /// `api`, `pagerduty` or `opsgenie`.
+    pub source: String,
+    /// Its id at the source (a retry of the same id is stored once).
+    pub external_id: String,
+    /// `incident` or `ticket`.
+    pub kind: String,
+    /// `critical`, `high`, `medium` or `low`.
+    pub severity: String,
+    /// The service it is about (a plan's `release.service`).
+    pub service: String,
+    /// The user affected, when known.
+    pub user: Option<String>,
+    /// What happened.
+    pub title: String,
+    /// When it was raised.
+    pub at: DateTime<Utc>,
+    /// The token's principal that reported it.
+    pub principal: String,
+    /// The live rollouts whose rule served the user, with the arm and wave.
+    pub arms: Vec<IncidentArm>,
+}
+
+/// Where an incident counts in one rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentArm {
+    /// Rollout id.
+    pub rollout: String,
+    /// The wave's signal index.
+    pub wave: i64,
+    /// `treatment` or `control`.
+    pub arm: String,
+}
+
+/// Incidents of one severity in one arm of a rollout wave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentCount {
+    /// `treatment` or `control`.
+    pub arm: String,
+    /// Severity.
+    pub severity: String,
+    /// How many.
+    pub count: i64,
 }

@@ -10,8 +10,8 @@ use wavegate_core::audit::ChainedEntry;
 
 use crate::{
     AdoptionCount, AggregateRow, AuditRow, Contribution, Delivery, DrillRow, FeedbackRow, Grant,
-    Head, NotifyTargetRow, Role, RolloutRow, SketchDelta, StoreError, StoreResult, TokenKind,
-    TokenRecord, VerdictRow, VersionRecord,
+    Head, IncidentCount, IncidentRow, NotifyTargetRow, Role, RolloutRow, SketchDelta, StoreError,
+    StoreResult, TokenKind, TokenRecord, VerdictRow, VersionRecord, WaveCount,
 };
 
 /// A timestamp's stored form.
@@ -257,6 +257,48 @@ pub(crate) fn feedback(r: &AnyRow) -> StoreResult<FeedbackRow> {
         body: r.try_get("body")?,
         at: at(r, "at")?,
         principal: r.try_get("principal")?,
+        blocker: flag(r, "blocker")?,
+        status: r.try_get("status")?,
+        resolution: r.try_get("resolution")?,
+        fixed_in: r.try_get("fixed_in")?,
+        closed_at: r
+            .try_get::<Option<String>, _>("closed_at")?
+            .as_deref()
+            .map(parse_ts)
+            .transpose()?,
+        closed_by: r.try_get("closed_by")?,
+    })
+}
+
+pub(crate) fn wave_count(r: &AnyRow) -> StoreResult<WaveCount> {
+    Ok(WaveCount {
+        wave: r.try_get("first_wave")?,
+        exposed: r.try_get("exposed")?,
+        adopted: r.try_get("adopted")?,
+    })
+}
+
+pub(crate) fn incident(r: &AnyRow) -> StoreResult<IncidentRow> {
+    Ok(IncidentRow {
+        id: r.try_get("id")?,
+        source: r.try_get("source")?,
+        external_id: r.try_get("external_id")?,
+        kind: r.try_get("kind")?,
+        severity: r.try_get("severity")?,
+        service: r.try_get("service")?,
+        user: r.try_get("user_key")?,
+        title: r.try_get("title")?,
+        at: at(r, "at")?,
+        principal: r.try_get("principal")?,
+        arms: Vec::new(),
+    })
+}
+
+pub(crate) fn incident_count(r: &AnyRow) -> StoreResult<IncidentCount> {
+    Ok(IncidentCount {
+        arm: r.try_get("arm")?,
+        severity: r.try_get("severity")?,
+        count: r.try_get("n")?,
     })
 }
 

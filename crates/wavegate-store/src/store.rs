@@ -21,9 +21,10 @@ use crate::group::{AggregateWriter, Batch, GroupCommit};
 use crate::rows::{self, parse_ts, to_text, ts};
 use crate::{
     AdoptionCount, AdoptionDelta, AggregateDelta, AggregateRow, AuditRow, Change, Contribution,
-    Delivery, DeliveryAttempt, DeliveryQuery, DrillRow, Environment, FeedbackRow, Head, Kind,
-    NewDelivery, NewToken, NotifyTargetRow, Put, PutOutcome, RolloutRow, RolloutWrite, SketchDelta,
-    Store, StoreError, StoreResult, TokenKind, TokenRecord, VerdictRow, VersionRecord,
+    Delivery, DeliveryAttempt, DeliveryQuery, DrillRow, Environment, FeedbackRow, FeedbackStatus,
+    Head, IncidentArm, IncidentCount, IncidentRow, Kind, NewDelivery, NewToken, NotifyTargetRow,
+    Put, PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult,
+    TokenKind, TokenRecord, VerdictRow, VersionRecord, WaveCount,
 };
 
 /// The store, on either database ([`SqlStore::open`] picks by the name it is given).
@@ -376,9 +377,9 @@ impl AggregateWriter for Db {
         // may touch a row once, and the rows are one per (rollout, user).
         for chunk in batch.adoption.chunks(1000) {
             let values: Vec<String> =
-                (0..chunk.len()).map(|i| placeholders(5 * i + 1, 5)).collect();
+                (0..chunk.len()).map(|i| placeholders(6 * i + 1, 6)).collect();
             let sql = format!(
-                "INSERT INTO adoption_users (rollout, user_key, cohort, exposed_day, task_day) VALUES {}
+                "INSERT INTO adoption_users (rollout, user_key, cohort, exposed_day, task_day, first_wave) VALUES {}
                  ON CONFLICT (rollout, user_key) DO UPDATE SET cohort = excluded.cohort,
                  exposed_day = {max}(adoption_users.exposed_day, excluded.exposed_day),
                  task_day = COALESCE({max}(adoption_users.task_day, excluded.task_day), adoption_users.task_day, excluded.task_day)",
@@ -392,7 +393,8 @@ impl AggregateWriter for Db {
                     .bind(&a.user)
                     .bind(&a.cohort)
                     .bind(a.exposed_day)
-                    .bind(a.task_day);
+                    .bind(a.task_day)
+                    .bind(a.wave);
             }
             q.execute(&mut *tx).await?;
         }
@@ -970,7 +972,8 @@ impl Store for SqlStore {
         let mut tx = self.db.begin().await?;
         let mut ids = Vec::with_capacity(rows.len());
         for f in rows {
-            let id: i64 = sqlx::query_scalar("INSERT INTO feedback (release, category, cohort, sentiment, body, at, principal) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
+            let status = if f.status.is_empty() { "open" } else { f.status.as_str() };
+            let id: i64 = sqlx::query_scalar("INSERT INTO feedback (release, category, cohort, sentiment, body, at, principal, blocker, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
                 .bind(&f.release)
                 .bind(&f.category)
                 .bind(&f.cohort)
@@ -978,6 +981,8 @@ impl Store for SqlStore {
                 .bind(&f.body)
                 .bind(ts(f.at))
                 .bind(&f.principal)
+                .bind(i64::from(f.blocker))
+                .bind(status)
                 .fetch_one(&mut *tx)
                 .await?;
             ids.push(id);
@@ -989,6 +994,126 @@ impl Store for SqlStore {
     async fn feedback(&self, release: &str) -> StoreResult<Vec<FeedbackRow>> {
         let sql = "SELECT * FROM feedback WHERE release = $1 ORDER BY id";
         self.db.all(sqlx::query(sql).bind(release), rows::feedback).await
+    }
+
+    async fn set_feedback_status(
+        &self,
+        id: i64,
+        status: &FeedbackStatus,
+        change: &Change,
+    ) -> StoreResult<Option<FeedbackRow>> {
+        let mut tx = self.db.begin().await?;
+        let open = status.status == "open";
+        let done = sqlx::query(
+            "UPDATE feedback SET status = $1, resolution = $2, fixed_in = $3, closed_at = $4, closed_by = $5 WHERE id = $6",
+        )
+        .bind(&status.status)
+        .bind(&status.resolution)
+        .bind(&status.fixed_in)
+        .bind((!open).then(|| ts(change.at)))
+        .bind((!open).then(|| change.actor.clone()))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let row = rows::feedback(
+            &sqlx::query("SELECT * FROM feedback WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?,
+        )?;
+        let details = json!({"feedback": id, "release": row.release, "status": status.status,
+            "resolution": status.resolution, "fixed_in": status.fixed_in});
+        append_audit(
+            &mut tx,
+            change,
+            "feedback.status",
+            format!("release:{}", row.release),
+            details,
+        )
+        .await?;
+        self.db.commit(tx).await?;
+        Ok(Some(row))
+    }
+
+    async fn adoption_by_wave(&self, rollout: &str) -> StoreResult<Vec<WaveCount>> {
+        let sql = "SELECT first_wave, COUNT(*) AS exposed, CAST(SUM(CASE WHEN task_day IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS adopted
+                   FROM adoption_users WHERE rollout = $1 GROUP BY first_wave ORDER BY first_wave";
+        self.db.all(sqlx::query(sql).bind(rollout), rows::wave_count).await
+    }
+
+    async fn add_incident(&self, i: &IncidentRow) -> StoreResult<(i64, bool)> {
+        let mut tx = self.db.begin().await?;
+        let known: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM incidents WHERE source = $1 AND external_id = $2")
+                .bind(&i.source)
+                .bind(&i.external_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(id) = known {
+            return Ok((id, false));
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO incidents (source, external_id, kind, severity, service, user_key, title, at, principal)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(&i.source)
+        .bind(&i.external_id)
+        .bind(&i.kind)
+        .bind(&i.severity)
+        .bind(&i.service)
+        .bind(&i.user)
+        .bind(&i.title)
+        .bind(ts(i.at))
+        .bind(&i.principal)
+        .fetch_one(&mut *tx)
+        .await?;
+        for a in &i.arms {
+            sqlx::query("INSERT INTO incident_arms (incident, rollout, wave, arm, severity) VALUES ($1, $2, $3, $4, $5)")
+                .bind(id)
+                .bind(&a.rollout)
+                .bind(a.wave)
+                .bind(&a.arm)
+                .bind(&i.severity)
+                .execute(&mut *tx)
+                .await?;
+        }
+        self.db.commit(tx).await?;
+        Ok((id, true))
+    }
+
+    async fn incident_counts(&self, rollout: &str, wave: i64) -> StoreResult<Vec<IncidentCount>> {
+        let sql = "SELECT arm, severity, COUNT(*) AS n FROM incident_arms WHERE rollout = $1 AND wave = $2
+                   GROUP BY arm, severity ORDER BY arm, severity";
+        self.db.all(sqlx::query(sql).bind(rollout).bind(wave), rows::incident_count).await
+    }
+
+    async fn incidents(&self, service: Option<&str>, limit: i64) -> StoreResult<Vec<IncidentRow>> {
+        let sql =
+            "SELECT * FROM incidents WHERE ($1 IS NULL OR service = $1) ORDER BY id DESC LIMIT $2";
+        let mut list = self
+            .db
+            .all(sqlx::query(sql).bind(service).bind(limit.clamp(1, 1000)), rows::incident)
+            .await?;
+        for i in &mut list {
+            let arms = sqlx::query(
+                "SELECT rollout, wave, arm FROM incident_arms WHERE incident = $1 ORDER BY rollout",
+            )
+            .bind(i.id)
+            .fetch_all(&self.db.pool)
+            .await?;
+            for a in arms {
+                use sqlx::Row;
+                i.arms.push(IncidentArm {
+                    rollout: a.try_get("rollout")?,
+                    wave: a.try_get("wave")?,
+                    arm: a.try_get("arm")?,
+                });
+            }
+        }
+        Ok(list)
     }
 
     async fn drills(&self, plan: &str) -> StoreResult<Vec<DrillRow>> {
