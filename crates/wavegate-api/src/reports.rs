@@ -43,6 +43,12 @@ pub struct GroupReport {
     pub recovery_time: Metric,
     /// Hotfix and emergency share.
     pub rework_rate: Metric,
+    /// Completed releases in the period whose plan set success targets.
+    #[serde(default)]
+    pub with_success_targets: u64,
+    /// Of those, releases that met every target.
+    #[serde(default)]
+    pub met_success_targets: u64,
 }
 
 /// `GET /api/v1/reports/dora`.
@@ -110,6 +116,180 @@ pub struct FeedbackItem {
     pub sentiment: String,
     /// What they said.
     pub text: String,
+    /// It blocks the release until fixed (a wave's feedback gate counts open blockers).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blocker: bool,
+}
+
+/// A stored feedback item with its status (`GET /api/v1/feedback`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FeedbackEntry {
+    /// Its id.
+    pub id: i64,
+    /// The release it is about.
+    pub release: String,
+    /// Its category.
+    pub category: String,
+    /// Who gave it.
+    pub cohort: String,
+    /// `positive`, `neutral` or `negative`.
+    pub sentiment: String,
+    /// What they said.
+    pub text: String,
+    /// When it was received.
+    pub at: DateTime<Utc>,
+    /// Whether it blocks the release.
+    pub blocker: bool,
+    /// `open`, `fixed` or `wont_fix`.
+    pub status: String,
+    /// The note that closed it.
+    #[schema(required = true)]
+    pub resolution: Option<String>,
+    /// What fixed it (`flag <key> v<N>`, `plan <name> v<N>`).
+    #[schema(required = true)]
+    pub fixed_in: Option<String>,
+    /// When it was closed.
+    #[schema(required = true)]
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Who closed it.
+    #[schema(required = true)]
+    pub closed_by: Option<String>,
+}
+
+/// `GET /api/v1/feedback?release=…`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FeedbackList {
+    /// The release.
+    pub release: String,
+    /// Its items, oldest first.
+    pub items: Vec<FeedbackEntry>,
+}
+
+/// `POST /api/v1/feedback/{id}/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackStatusBody {
+    /// `open`, `fixed` or `wont_fix`.
+    pub status: String,
+    /// What was done, or why not (needed to close an item).
+    #[serde(default)]
+    pub note: Option<String>,
+    /// What fixed it: `{kind: flag|plan, key, version}`; checked against the stored versions.
+    #[serde(default)]
+    pub fixed_in: Option<FixedIn>,
+}
+
+/// The stored version that fixed a feedback item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FixedIn {
+    /// `flag` or `plan`.
+    pub kind: String,
+    /// The flag's key or the plan's name.
+    pub key: String,
+    /// Its version.
+    pub version: i64,
+}
+
+/// A success target, judged (`GET /api/v1/rollouts/{id}/success`, the post-rollout report).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SuccessTarget {
+    /// The metric.
+    pub metric: String,
+    /// The target, as the plan writes it.
+    pub target: String,
+    /// `all`, or `attribute=value`.
+    pub cohort: String,
+    /// When it must be met.
+    pub deadline: DateTime<Utc>,
+    /// `on_track`, `at_risk`, `met`, `missed` or `unknown`.
+    pub status: String,
+    /// The estimate (a share, or a relative lift).
+    #[schema(required = true)]
+    pub value: Option<f64>,
+    /// Its 95% interval, `[low, high]`.
+    #[schema(required = true)]
+    pub interval: Option<Vec<f64>>,
+    /// The numbers in words.
+    pub evidence: String,
+}
+
+/// `GET /api/v1/rollouts/{id}/success`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SuccessReport {
+    /// The rollout.
+    pub rollout: String,
+    /// Each target with its status.
+    pub targets: Vec<SuccessTarget>,
+    /// Every target met (`null` without targets).
+    #[schema(required = true)]
+    pub all_met: Option<bool>,
+}
+
+/// An incident or support ticket (`POST /api/v1/incidents`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentBody {
+    /// Its id where it was raised (a retry with the same id is stored once); default: a new id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `incident` (default) or `ticket`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// `critical`, `high`, `medium` or `low`.
+    pub severity: String,
+    /// The service it is about (a plan's `release.service`).
+    pub service: String,
+    /// The user affected, when known (`targetingKey`): counted in the arm that user is served.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// More of the user's context (attributes the flag's rules read).
+    #[serde(default)]
+    pub context: Option<serde_json::Map<String, serde_json::Value>>,
+    /// What happened.
+    pub title: String,
+    /// When it was raised (default: now).
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Where a recorded incident counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IncidentArm {
+    /// Rollout id.
+    pub rollout: String,
+    /// The wave (1-based; the watch is the one after the last).
+    pub wave: i64,
+    /// `treatment` or `control`.
+    pub arm: String,
+}
+
+/// A recorded incident (the answer to a report, and `GET /api/v1/incidents`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Incident {
+    /// wavegate's id.
+    pub id: i64,
+    /// `api`, `pagerduty` or `opsgenie`.
+    pub source: String,
+    /// Its id at the source.
+    pub external_id: String,
+    /// `incident` or `ticket`.
+    pub kind: String,
+    /// Severity.
+    pub severity: String,
+    /// Service.
+    pub service: String,
+    /// The user, when known.
+    #[schema(required = true)]
+    pub user: Option<String>,
+    /// What happened.
+    pub title: String,
+    /// When it was raised.
+    pub at: DateTime<Utc>,
+    /// Where it counts.
+    pub arms: Vec<IncidentArm>,
+    /// False when this id was already recorded (a retry).
+    pub new: bool,
 }
 
 /// `POST /api/v1/feedback` with several items.
@@ -375,4 +555,27 @@ pub struct PostRolloutReport {
     pub feedback: Digest,
     /// Questions for the retro.
     pub retro_prompts: Vec<String>,
+    /// Success targets, judged now.
+    #[serde(default)]
+    pub success: Vec<SuccessTarget>,
+    /// The plan's after-release items and whether each is done (a rollout is closed only when
+    /// it completed and every item is done).
+    #[serde(default)]
+    pub after_release: Vec<AfterReleaseItem>,
+    /// Completed with every after-release item done.
+    #[serde(default)]
+    pub closed: bool,
+}
+
+/// One after-release item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AfterReleaseItem {
+    /// The item as the plan words it.
+    pub item: String,
+    /// Who ticked it off.
+    #[schema(required = true)]
+    pub done_by: Option<String>,
+    /// When.
+    #[schema(required = true)]
+    pub done_at: Option<DateTime<Utc>>,
 }

@@ -90,6 +90,8 @@ pub struct Deployment {
     pub commit_time: Option<DateTime<Utc>>,
     /// Hotfix or emergency.
     pub rework: bool,
+    /// Whether every success target was met (None: the plan set none, or not completed).
+    pub met_targets: Option<bool>,
 }
 
 impl Deployment {
@@ -115,6 +117,7 @@ impl Deployment {
             failing_wave_started_at: (!completed).then_some(r.wave_started_at),
             commit_time: rel.commit_time.map(|t| t.with_timezone(&Utc)),
             rework: matches!(rel.change_type, Some(ChangeType::Hotfix | ChangeType::Emergency)),
+            met_targets: None,
         })
     }
 }
@@ -147,6 +150,10 @@ pub struct GroupReport {
     pub recovery_time: Metric,
     /// Hotfix/emergency share.
     pub rework_rate: Metric,
+    /// Completed releases whose plan set success targets.
+    pub with_success_targets: usize,
+    /// Of those, releases that met every target.
+    pub met_success_targets: usize,
 }
 
 impl GroupReport {
@@ -258,6 +265,8 @@ pub fn dora(
                 // Elite: under an hour; high: under a day; medium: under a week.
                 recovery_time: Metric::graded(recovery, "hours", [1.0, 24.0, 168.0], false),
                 rework_rate: Metric::graded(rework, "ratio", [0.05, 0.10, 0.15], false),
+                with_success_targets: completed.iter().filter(|d| d.met_targets.is_some()).count(),
+                met_success_targets: completed.iter().filter(|d| d.met_targets == Some(true)).count(),
             }
         })
         .collect();

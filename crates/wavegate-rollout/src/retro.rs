@@ -10,6 +10,7 @@ use wavegate_core::text::escape_markdown;
 use crate::adoption::AdoptionReport;
 use crate::feedback::Digest;
 use crate::machine::{Rollout, State};
+use crate::success::{Status, SuccessStatus};
 
 /// One audited event of the rollout, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -87,6 +88,23 @@ pub struct PostRolloutReport {
     pub feedback: Digest,
     /// Questions for the retro.
     pub retro_prompts: Vec<String>,
+    /// Success targets, judged now.
+    pub success: Vec<SuccessStatus>,
+    /// The plan's after-release items, each with who ticked it off.
+    pub after_release: Vec<AfterReleaseItem>,
+    /// Completed with every after-release item done.
+    pub closed: bool,
+}
+
+/// One after-release item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AfterReleaseItem {
+    /// The item as the plan words it.
+    pub item: String,
+    /// Who ticked it off (None: still to do).
+    pub done_by: Option<String>,
+    /// When.
+    pub done_at: Option<DateTime<Utc>>,
 }
 
 /// What the report is assembled from.
@@ -106,6 +124,8 @@ pub struct Inputs<'a> {
     pub feedback: Digest,
     /// Its adoption report (30-day window), when the plan tracks adoption.
     pub adoption: Option<AdoptionReport>,
+    /// Its success targets, judged now.
+    pub success: Vec<SuccessStatus>,
 }
 
 /// Assembles the post-rollout report.
@@ -132,6 +152,29 @@ pub fn post_rollout(inputs: Inputs<'_>) -> PostRolloutReport {
         let at = prompts.len().saturating_sub(1);
         prompts.insert(at, format!("Adoption lags in {}: what would help them (training, champions, communications), and who follows up?", who.join(", ")));
     }
+    let missed: Vec<String> = inputs
+        .success
+        .iter()
+        .filter(|s| matches!(s.status, Status::Missed | Status::AtRisk))
+        .map(|s| format!("{} {}", s.metric, s.target))
+        .collect();
+    if !missed.is_empty() {
+        let at = prompts.len().saturating_sub(1);
+        prompts.insert(at, format!("Success targets not met: {}. Was the target right, and what would move it?", missed.join(", ")));
+    }
+    let after_release = after_release(r);
+    let left: Vec<&str> = after_release
+        .iter()
+        .filter(|i| i.done_by.is_none())
+        .map(|i| i.item.as_str())
+        .collect();
+    if !left.is_empty() {
+        prompts.push(format!(
+            "Before this rollout is closed: {} (`wavegate rollout close-item`).",
+            left.join("; ")
+        ));
+    }
+    let closed = r.state == State::Completed && left.is_empty();
     let stale = r.stale_at.map(|at| {
         format!(
             "Flag `{}` is stale since {}: it has served everyone through the settle time; remove it from code.",
@@ -154,7 +197,26 @@ pub fn post_rollout(inputs: Inputs<'_>) -> PostRolloutReport {
         decisions,
         feedback: inputs.feedback,
         retro_prompts: prompts,
+        success: inputs.success,
+        after_release,
+        closed,
     }
+}
+
+/// The plan's after-release items, each with who ticked it off.
+pub fn after_release(r: &Rollout) -> Vec<AfterReleaseItem> {
+    r.plan
+        .after_release
+        .iter()
+        .map(|item| {
+            let done = r.after_release_done.get(item);
+            AfterReleaseItem {
+                item: item.clone(),
+                done_by: done.map(|a| a.principal.clone()),
+                done_at: done.map(|a| a.at),
+            }
+        })
+        .collect()
 }
 
 /// Retro prompts, from what happened.
@@ -255,6 +317,38 @@ pub fn to_markdown(rep: &PostRolloutReport) -> String {
             let (who, share, overall) =
                 (escape_markdown(&l.cohort()), l.share(), l.overall * 100.0);
             md.push_str(&format!("- Lagging: {who}, {share} against {overall:.1}% overall\n"));
+        }
+    }
+    if !rep.success.is_empty() {
+        md.push_str("\n## Success targets\n\n| metric | target | cohort | status | evidence | by |\n|---|---|---|---|---|---|\n");
+        for s in &rep.success {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                escape_markdown(&s.metric),
+                escape_markdown(&s.target),
+                escape_markdown(&s.cohort),
+                s.status.as_str(),
+                escape_markdown(&s.evidence),
+                s.deadline.format("%Y-%m-%d")
+            ));
+        }
+    }
+    if !rep.after_release.is_empty() {
+        md.push_str(&format!(
+            "\n## After release{}\n\n",
+            if rep.closed { " (closed)" } else { "" }
+        ));
+        for i in &rep.after_release {
+            let mark = match (&i.done_by, i.done_at) {
+                (Some(by), Some(at)) => format!(
+                    "[x] {} — {} ({})",
+                    escape_markdown(&i.item),
+                    escape_markdown(by),
+                    at.format("%Y-%m-%d")
+                ),
+                _ => format!("[ ] {}", escape_markdown(&i.item)),
+            };
+            md.push_str(&format!("- {mark}\n"));
         }
     }
     // Written here from a flag key (letters, digits, `.`, `_`, `-`), in a code span.

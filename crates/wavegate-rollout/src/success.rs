@@ -40,6 +40,19 @@ pub enum Status {
     Unknown,
 }
 
+impl Status {
+    /// Its name: `on_track`, `at_risk`, `met`, `missed`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::OnTrack => "on_track",
+            Status::AtRisk => "at_risk",
+            Status::Met => "met",
+            Status::Missed => "missed",
+            Status::Unknown => "unknown",
+        }
+    }
+}
+
 /// What a target is measured on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

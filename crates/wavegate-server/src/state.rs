@@ -308,6 +308,7 @@ impl AppState {
                                     spec: spec.clone(),
                                     started_at: r.started_at,
                                     until,
+                                    wave: r.wave as i64,
                                 },
                             );
                         }
@@ -489,6 +490,8 @@ pub struct AdoptionTrack {
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// When tracking ends.
     pub until: chrono::DateTime<chrono::Utc>,
+    /// The rollout's current wave (0-based): users first seen now count in it.
+    pub wave: i64,
 }
 
 /// `<hostname>-<pid>`: unique among the replicas of one database.

@@ -256,6 +256,8 @@ async fn post_feedback(
             body: f.text,
             at: now,
             principal: p.name().to_owned(),
+            blocker: f.blocker,
+            ..Default::default()
         });
     }
     // What is said about a release belongs to the environments it is rolled out in.

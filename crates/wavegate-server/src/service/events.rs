@@ -279,6 +279,8 @@ pub(crate) async fn count(
             cohort: serde_json::to_string(&cohort).unwrap_or_else(|_| "[]".into()),
             exposed_day: today,
             task_day: task.then_some(today),
+            // The wave the rollout is at now: kept only when it first serves the user.
+            wave: tracks.values().flatten().find(|t| t.rollout == rollout).map_or(0, |t| t.wave),
         })
         .collect();
     let deltas: Vec<AggregateDelta> = tally

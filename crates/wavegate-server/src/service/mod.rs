@@ -14,6 +14,7 @@ pub mod duties;
 pub mod events;
 pub mod freeze;
 pub mod otlp;
+pub mod people;
 pub mod plans;
 pub mod reports;
 pub mod rollouts;

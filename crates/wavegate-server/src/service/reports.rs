@@ -48,7 +48,15 @@ pub async fn dora_report(
                 }
             }
         }
-        deployments.extend(Deployment::of(&r, by_team, row.updated_at));
+        let mut d = Deployment::of(&r, by_team, row.updated_at);
+        // A completed release whose plan set targets: did it meet every one?
+        if let Some(d) = d.as_mut().filter(|d| d.completed)
+            && r.plan.success_metrics.iter().any(|m| m.target.is_some())
+        {
+            let judged = crate::service::people::success(state, &row, &r).await?;
+            d.met_targets = wavegate_rollout::success::all_met(&judged);
+        }
+        deployments.extend(d);
     }
     // An emergency change is unplanned work that answers a failure: rework, and a failed change.
     for cr in crate::service::changes::list(state).await? {
@@ -71,6 +79,7 @@ pub async fn dora_report(
             failing_wave_started_at: None,
             commit_time: None,
             rework: true,
+            met_targets: None,
         });
     }
     Ok(dora(&deployments, since, until, if by_team { "team" } else { "service" }))
@@ -284,6 +293,7 @@ pub async fn post_rollout_report(
         verdicts: &verdicts,
         feedback,
         adoption,
+        success: crate::service::people::success(state, row, r).await?,
     });
     // Each guardrail's estimate and always-valid bound over the rollout, and the feedback.
     let mut figures = Vec::new();

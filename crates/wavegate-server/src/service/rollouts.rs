@@ -227,6 +227,16 @@ pub async fn step_one(
             Err(e) => Some(format!("scorecard unavailable: {e}")),
         };
     }
+    if crate::service::people::wanted(&r) {
+        signals.people = match crate::service::people::signals(state, &row, &r).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                // Unknown holds every people gate (and tells no one).
+                tracing::warn!(rollout = %r.id, error = %e, "people facts unavailable");
+                None
+            }
+        };
+    }
     let now = state.clock.now();
     let wave = r.wave;
     let (next, actions) = machine::step(&r, now, &signals);
