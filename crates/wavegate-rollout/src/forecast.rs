@@ -377,6 +377,9 @@ fn forecast_one(
     if g.source == crate::plan::SignalSource::Prometheus {
         return Err("a Prometheus guardrail judges readings, not samples: no forecast".into());
     }
+    if g.source == crate::plan::SignalSource::Incidents {
+        return Err("an incident guardrail passes until incidents show harm: no forecast".into());
+    }
     if g.quantile.is_some() {
         return Err(
             "a quantile guardrail judges the latency distribution's tail: no forecast".into()

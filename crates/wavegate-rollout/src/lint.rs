@@ -325,6 +325,22 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
                     g.name
                 ),
             ),
+            (crate::plan::SignalSource::Incidents, q)
+                if q.is_some()
+                    || g.silent.is_some()
+                    || g.quantile.is_some()
+                    || g.comparison == Comparison::Bound =>
+            {
+                push(
+                    Error,
+                    guard_at(i),
+                    "bad-incident-guardrail",
+                    format!(
+                        "guardrail {:?} reads incidents: it compares arms or the pre-rollout rate (relative or absolute), with no query, quantile, bound or silent limit",
+                        g.name
+                    ),
+                )
+            }
             (crate::plan::SignalSource::Events, Some(_)) => push(
                 Error,
                 guard_at(i),
@@ -335,6 +351,29 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
                 ),
             ),
             _ => {}
+        }
+        if let Some(sev) = &g.severity
+            && (g.source != crate::plan::SignalSource::Incidents
+                || !crate::incidents::SEVERITIES.contains(&sev.as_str()))
+        {
+            push(
+                Error,
+                guard_at(i),
+                "bad-severity",
+                format!(
+                    "guardrail {:?}: severity applies to source: incidents and is one of {}",
+                    g.name,
+                    crate::incidents::SEVERITIES.join(", ")
+                ),
+            );
+        }
+        if g.baseline_window.is_some() && g.source != crate::plan::SignalSource::Incidents {
+            push(
+                Error,
+                guard_at(i),
+                "bad-baseline-window",
+                format!("guardrail {:?}: baseline_window applies to source: incidents", g.name),
+            );
         }
         if g.comparison == Comparison::Bound && g.bound.is_none() {
             push(

@@ -259,6 +259,9 @@ pub struct Signals {
     /// The arms' latency sketches (what quantile guardrails judge).
     #[serde(skip)]
     pub latency: ArmSketches,
+    /// What each incident guardrail reads, by guardrail name.
+    #[serde(default)]
+    pub incidents: BTreeMap<String, crate::incidents::IncidentSignal>,
     /// Adoption per wave, the release's feedback and lagging cohorts, for people gates and
     /// stakeholder notices (None: unknown, which holds every people gate).
     #[serde(default)]
@@ -460,6 +463,13 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
                 actions.push(Action::RecordVerdict { wave: r.wave, report: report.clone() });
             }
             report
+        } else if g.source == SignalSource::Incidents {
+            let s = signals.incidents.get(&g.name).copied().unwrap_or_default();
+            let report = crate::incidents::judge_incidents(g, &s);
+            if s.since > 0.0 || s.arms.treatment.sum + s.arms.control.sum > 0.0 {
+                actions.push(Action::RecordVerdict { wave: r.wave, report: report.clone() });
+            }
+            report
         } else if g.quantile.is_some() {
             let (t, c) = (&signals.latency.treatment, &signals.latency.control);
             let report = crate::stats::judge_quantile(g, t, c);
@@ -525,6 +535,8 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
     let events_since = signals.last_event_at.unwrap_or(r.wave_started_at).max(r.wave_started_at);
     let since_for = |g: &crate::plan::GuardrailSpec| match g.source {
         SignalSource::Events => events_since,
+        // Incidents are rare by nature: their silence is good news.
+        SignalSource::Incidents => now,
         SignalSource::Prometheus => {
             next.last_seen.get(&g.name).copied().unwrap_or(r.wave_started_at).max(r.wave_started_at)
         }

@@ -364,6 +364,14 @@ pub struct GuardrailSpec {
     /// its bad readings counted across ticks in the rollout's record).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range_step: Option<Span>,
+    /// For `source: incidents`: count incidents at or above this severity (`low`, `medium`,
+    /// `high`, `critical`); default every one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// For `source: incidents`: the window before the rollout started that sets the baseline
+    /// rate (default 7d).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_window: Option<Span>,
     /// What to do when it fails.
     pub action: StopAction,
 }
@@ -377,6 +385,11 @@ pub enum SignalSource {
     Events,
     /// A PromQL instant query per tick (threshold comparison of the readings).
     Prometheus,
+    /// Incidents and support tickets of the plan's `release.service` (`POST /api/v1/incidents`,
+    /// PagerDuty and Opsgenie webhooks): the arms' incident rates when incidents name their
+    /// user, else the rate since the wave began against the pre-rollout baseline
+    /// (`wavegate_rollout::incidents`).
+    Incidents,
 }
 
 /// How a Prometheus guardrail's bad readings count toward its `failure_limit`.
@@ -591,8 +604,12 @@ impl GuardrailSpec {
     pub fn failures(&self) -> FailureCount {
         self.failures.unwrap_or_default()
     }
-    /// Whether the metric is a proportion (the events' error flag).
+    /// Whether the metric is a proportion (the events' error flag, incidents per exposure).
     pub fn is_proportion(&self) -> bool {
-        self.metric == "error"
+        self.metric == "error" || self.source == SignalSource::Incidents
+    }
+    /// For `source: incidents`: the baseline window (default 7d).
+    pub fn baseline_window(&self) -> Span {
+        self.baseline_window.unwrap_or(Span::from_secs(7 * 86_400))
     }
 }

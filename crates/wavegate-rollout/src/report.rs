@@ -266,7 +266,10 @@ pub fn dora(
                 recovery_time: Metric::graded(recovery, "hours", [1.0, 24.0, 168.0], false),
                 rework_rate: Metric::graded(rework, "ratio", [0.05, 0.10, 0.15], false),
                 with_success_targets: completed.iter().filter(|d| d.met_targets.is_some()).count(),
-                met_success_targets: completed.iter().filter(|d| d.met_targets == Some(true)).count(),
+                met_success_targets: completed
+                    .iter()
+                    .filter(|d| d.met_targets == Some(true))
+                    .count(),
             }
         })
         .collect();
@@ -298,7 +301,7 @@ fn fmt(m: &Metric) -> String {
 /// The report as a Markdown table. Group names come from plans, so they are escaped.
 pub fn to_markdown(r: &DoraReport) -> String {
     let mut out = format!(
-        "# DORA metrics by {}, {} to {}\n\n| {} | deployments | deployment frequency | lead time | change fail rate | recovery time | rework rate |\n|---|---:|---|---|---|---|---|\n",
+        "# DORA metrics by {}, {} to {}\n\n| {} | deployments | deployment frequency | lead time | change fail rate | recovery time | rework rate | met success targets |\n|---|---:|---|---|---|---|---|---|\n",
         r.grouped_by,
         r.since.format("%Y-%m-%d"),
         r.until.format("%Y-%m-%d"),
@@ -308,13 +311,27 @@ pub fn to_markdown(r: &DoraReport) -> String {
         let cells: Vec<String> =
             g.metrics().iter().map(|m| format!("{} ({})", fmt(m), m.cluster)).collect();
         let group = md(&g.group);
-        out.push_str(&format!("| {group} | {} | {} |\n", g.deployments, cells.join(" | ")));
+        out.push_str(&format!(
+            "| {group} | {} | {} | {} |\n",
+            g.deployments,
+            cells.join(" | "),
+            success_cell(g)
+        ));
     }
     if r.groups.is_empty() {
         out.push_str("\nNo rollout ended in this period.\n");
     }
     out.push_str("\nClusters: elite, high, medium, low (DORA); rework rate uses the change-fail-rate thresholds.\n");
     out
+}
+
+/// `2 of 3` (releases that met every success target, of those with targets), or `—`.
+fn success_cell(g: &GroupReport) -> String {
+    if g.with_success_targets == 0 {
+        "—".to_owned()
+    } else {
+        format!("{} of {}", g.met_success_targets, g.with_success_targets)
+    }
 }
 
 /// The report as a self-contained HTML page with a bar chart of deployments per group.
@@ -379,6 +396,8 @@ mod tests {
             failing_wave_started_at: (!completed).then(|| t(end - 2)),
             commit_time: commit.map(t),
             rework,
+            // Completed releases alternate between met and missed targets; rolled back ones have none.
+            met_targets: completed.then_some(end % 20 == 10),
         }
     }
 
@@ -401,12 +420,15 @@ mod tests {
         assert_eq!(c.change_fail_rate.cluster, "low");
         assert_eq!((c.recovery_time.value, c.recovery_time.cluster), (Some(2.0), "high"));
         assert!((c.rework_rate.value.unwrap() - 1.0 / 3.0).abs() < 1e-9);
+        assert_eq!((c.with_success_targets, c.met_success_targets), (2, 2));
+        assert_eq!((r.groups[1].with_success_targets, r.groups[1].met_success_targets), (1, 0));
         let s = &r.groups[1];
         assert_eq!((s.lead_time.value, s.lead_time.cluster), (Some(500.0), "medium"));
         assert_eq!((s.recovery_time.value, s.recovery_time.cluster), (None, "n/a"));
         let md = to_markdown(&r);
         assert!(
-            md.contains("| checkout | 3 | 1 per 5.0 days (high) | 10.0 h (elite) | 33.3% (low)"),
+            md.contains("| checkout | 3 | 1 per 5.0 days (high) | 10.0 h (elite) | 33.3% (low)")
+                && md.contains("| 2 of 2 |"),
             "{md}"
         );
         assert!(to_html(&r).contains("<svg"));

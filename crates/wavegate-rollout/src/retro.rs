@@ -160,14 +160,17 @@ pub fn post_rollout(inputs: Inputs<'_>) -> PostRolloutReport {
         .collect();
     if !missed.is_empty() {
         let at = prompts.len().saturating_sub(1);
-        prompts.insert(at, format!("Success targets not met: {}. Was the target right, and what would move it?", missed.join(", ")));
+        prompts.insert(
+            at,
+            format!(
+                "Success targets not met: {}. Was the target right, and what would move it?",
+                missed.join(", ")
+            ),
+        );
     }
     let after_release = after_release(r);
-    let left: Vec<&str> = after_release
-        .iter()
-        .filter(|i| i.done_by.is_none())
-        .map(|i| i.item.as_str())
-        .collect();
+    let left: Vec<&str> =
+        after_release.iter().filter(|i| i.done_by.is_none()).map(|i| i.item.as_str()).collect();
     if !left.is_empty() {
         prompts.push(format!(
             "Before this rollout is closed: {} (`wavegate rollout close-item`).",

@@ -3,8 +3,8 @@
 
 use wavegate_rollout::machine::Rollout;
 use wavegate_rollout::people::{FeedbackFacts, LaggingCohort, PeopleSignals, WaveAdoption};
-use wavegate_rollout::success::{self, Kind, Measure, SuccessStatus};
 use wavegate_rollout::stats::Moments;
+use wavegate_rollout::success::{self, Kind, Measure, SuccessStatus};
 use wavegate_store::RolloutRow;
 
 use crate::service::ServiceResult;
@@ -35,7 +35,11 @@ pub async fn feedback(state: &AppState, r: &Rollout) -> ServiceResult<FeedbackFa
 }
 
 /// Adoption per wave, the release's feedback and the cohorts lagging now (30-day window).
-pub async fn signals(state: &AppState, row: &RolloutRow, r: &Rollout) -> ServiceResult<PeopleSignals> {
+pub async fn signals(
+    state: &AppState,
+    row: &RolloutRow,
+    r: &Rollout,
+) -> ServiceResult<PeopleSignals> {
     let mut waves = Vec::new();
     let mut lagging = Vec::new();
     if r.plan.adoption.is_some() {
@@ -47,7 +51,8 @@ pub async fn signals(state: &AppState, row: &RolloutRow, r: &Rollout) -> Service
             if waves.len() <= i {
                 waves.resize(i + 1, WaveAdoption::default());
             }
-            waves[i] = WaveAdoption { exposed: w.exposed.max(0) as u64, adopted: w.adopted.max(0) as u64 };
+            waves[i] =
+                WaveAdoption { exposed: w.exposed.max(0) as u64, adopted: w.adopted.max(0) as u64 };
         }
         let (report, _) = crate::service::reports::adoption(state, row, r, LAGGING_WINDOW).await?;
         lagging = report.lagging.iter().map(LaggingCohort::from).collect();
@@ -56,7 +61,11 @@ pub async fn signals(state: &AppState, row: &RolloutRow, r: &Rollout) -> Service
 }
 
 /// `r`'s success targets judged now (the metrics without a target are left out).
-pub async fn success(state: &AppState, row: &RolloutRow, r: &Rollout) -> ServiceResult<Vec<SuccessStatus>> {
+pub async fn success(
+    state: &AppState,
+    row: &RolloutRow,
+    r: &Rollout,
+) -> ServiceResult<Vec<SuccessStatus>> {
     let now = state.clock.now();
     let mut out = Vec::new();
     let targets: Vec<_> = r.plan.success_metrics.iter().filter(|m| m.target.is_some()).collect();
