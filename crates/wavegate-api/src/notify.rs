@@ -18,6 +18,10 @@ pub enum Audience {
     EndUser,
     /// The engineer on call: technical, with the reason and the runbook.
     OnCall,
+    /// One person who champions or trains a cohort (the target's `person`, as a plan's
+    /// `stakeholders` names them): hears only of the cohorts addressed to them
+    /// (`cohort_lagging`), with the numbers and the enablement steps.
+    Champion,
 }
 
 impl Audience {
@@ -28,6 +32,7 @@ impl Audience {
             Audience::Manager => "manager",
             Audience::EndUser => "end-user",
             Audience::OnCall => "on-call",
+            Audience::Champion => "champion",
         }
     }
 }
@@ -60,12 +65,19 @@ pub enum NotifyEvent {
     /// the database, it lets `wavegate audit verify --checkpoints` detect a log cut short or
     /// rewritten. Only targets that name it hear of it.
     Checkpoint,
+    /// A people gate (adoption, feedback) holds a wave's promotion.
+    Gated,
+    /// A cohort's adoption lags: told to its champion and training owner.
+    CohortLagging,
+    /// "You said → we did": the feedback fixed so far, told when a wave is promoted or the
+    /// rollout completes (end users by default).
+    YouSaidWeDid,
 }
 
 impl NotifyEvent {
     /// Every rollout event, in the order of a rollout's life (a target hears all of them by
     /// default; `Checkpoint` only when it names it).
-    pub const ALL: [NotifyEvent; 9] = [
+    pub const ALL: [NotifyEvent; 12] = [
         NotifyEvent::ApprovalRequested,
         NotifyEvent::Promoted,
         NotifyEvent::Paused,
@@ -75,6 +87,9 @@ impl NotifyEvent {
         NotifyEvent::Stale,
         NotifyEvent::ChangeProposed,
         NotifyEvent::Emergency,
+        NotifyEvent::Gated,
+        NotifyEvent::CohortLagging,
+        NotifyEvent::YouSaidWeDid,
     ];
 
     /// Its name in the API and in templates.
@@ -90,6 +105,9 @@ impl NotifyEvent {
             NotifyEvent::ChangeProposed => "change_proposed",
             NotifyEvent::Emergency => "emergency",
             NotifyEvent::Checkpoint => "checkpoint",
+            NotifyEvent::Gated => "gated",
+            NotifyEvent::CohortLagging => "cohort_lagging",
+            NotifyEvent::YouSaidWeDid => "you_said_we_did",
         }
     }
 }
@@ -129,6 +147,9 @@ pub struct Target {
     pub events: Vec<NotifyEvent>,
     /// Environments it hears of (`*`: all).
     pub environments: Vec<String>,
+    /// For the `champion` audience: the person it reaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
     /// minijinja templates replacing the audience's default wording, by event.
     pub templates: IndexMap<String, String>,
     /// Whether requests are signed (`X-Wavegate-Signature`).
@@ -150,8 +171,11 @@ pub struct Target {
 /// given; the server validates them (and says which it knows).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PutTarget {
-    /// `executive`, `manager`, `end-user` or `on-call`.
+    /// `executive`, `manager`, `end-user`, `on-call` or `champion`.
     pub audience: String,
+    /// For `champion`: the person it reaches (as a plan's `stakeholders` names them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
     /// The webhook URL (http or https).
     pub url: String,
     /// `json` (default) or `slack`.

@@ -404,6 +404,9 @@ pub struct RolloutCommand {
     /// `exclude` and `include`: the token's id (`tok_…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// `close-item`: the plan's `after_release` item ticked off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
 }
 
 /// `GET /api/v1/rollouts/{id}/verdicts`: every stored verdict (oldest first) with the plan's

@@ -358,7 +358,13 @@ fn printed_names_are_the_wire_names() {
     for s in [ItemStatus::Green, ItemStatus::Red, ItemStatus::Waived, ItemStatus::Unset] {
         same(s, s.as_str());
     }
-    for a in [Audience::Executive, Audience::Manager, Audience::EndUser, Audience::OnCall] {
+    for a in [
+        Audience::Executive,
+        Audience::Manager,
+        Audience::EndUser,
+        Audience::OnCall,
+        Audience::Champion,
+    ] {
         same(a, a.as_str());
     }
     for e in NotifyEvent::ALL {

@@ -820,6 +820,11 @@ pub enum Command {
         /// The token's id.
         token: String,
     },
+    /// Tick off one of the plan's `after_release` items (running or completed rollouts).
+    CloseItem {
+        /// The item, as the plan words it.
+        item: String,
+    },
 }
 
 /// Applies a person's command (a person known by name only: [`command_by`]).
@@ -846,6 +851,9 @@ pub fn command_by(
     let mut actions = Vec::new();
     let why = reason.unwrap_or("").to_owned();
     let base = json!({"rollout": r.id, "wave": r.wave + 1, "by": principal, "reason": why});
+    if let Command::CloseItem { item } = cmd {
+        return close_item(r, now, item, principal, base);
+    }
     if r.state.is_terminal() {
         return Err(CommandError::InvalidState(format!(
             "rollout {} has ended ({})",
@@ -973,6 +981,51 @@ pub fn command_by(
             details["token"] = json!(token);
             actions.push(Action::Audit { action: "rollout.include_token".into(), details });
         }
+        Command::CloseItem { .. } => unreachable!("answered above"),
+    }
+    Ok((next, actions))
+}
+
+/// Ticks off after-release item `item`: the rollout is closed once it completed and every item
+/// is done (`rollout.closed` is audited then).
+fn close_item(
+    r: &Rollout,
+    now: DateTime<Utc>,
+    item: &str,
+    principal: &str,
+    base: Value,
+) -> Result<(Rollout, Vec<Action>), CommandError> {
+    if matches!(r.state, State::RolledBack { .. } | State::Aborted { .. }) {
+        return Err(CommandError::InvalidState(format!(
+            "rollout {} was {}: its after-release items no longer apply",
+            r.id,
+            r.state.name()
+        )));
+    }
+    if !r.plan.after_release.iter().any(|i| i == item) {
+        return Err(CommandError::InvalidState(format!(
+            "{item:?} is not one of plan {:?}'s after_release items ({})",
+            r.plan.name,
+            r.plan.after_release.join("; ")
+        )));
+    }
+    if r.after_release_done.contains_key(item) {
+        return Err(CommandError::InvalidState(format!("{item:?} is already done")));
+    }
+    let mut next = r.clone();
+    next.after_release_done.insert(
+        item.to_owned(),
+        Approval { principal: principal.to_owned(), wave: r.wave, at: now },
+    );
+    let mut details = base;
+    details["item"] = json!(item);
+    let mut actions = vec![Action::Audit { action: "rollout.after_release".into(), details }];
+    let all = r.plan.after_release.iter().all(|i| next.after_release_done.contains_key(i));
+    if all && r.state == State::Completed {
+        actions.push(Action::Audit {
+            action: "rollout.closed".into(),
+            details: json!({"rollout": r.id, "items": r.plan.after_release}),
+        });
     }
     Ok((next, actions))
 }

@@ -545,6 +545,8 @@ pub async fn people(store: Arc<dyn Store>) {
     };
     let ids = store.add_feedback(&[fb]).await.unwrap();
     let got = store.feedback("pay").await.unwrap();
+    assert_eq!(store.feedback_item(ids[0]).await.unwrap().as_ref(), got.first());
+    assert!(store.feedback_item(ids[0] + 99).await.unwrap().is_none());
     assert_eq!((got[0].status.as_str(), got[0].blocker), ("open", true));
     let fixed = crate::FeedbackStatus {
         status: "fixed".into(),

@@ -284,6 +284,8 @@ pub trait Store: Send + Sync + 'static {
     async fn add_feedback(&self, rows: &[FeedbackRow]) -> StoreResult<Vec<i64>>;
     /// Feedback about `release`, oldest first.
     async fn feedback(&self, release: &str) -> StoreResult<Vec<FeedbackRow>>;
+    /// One feedback item.
+    async fn feedback_item(&self, id: i64) -> StoreResult<Option<FeedbackRow>>;
     /// Sets feedback item `id`'s status (closing it records who and when; reopening clears
     /// them), with its audit entry (`feedback.status`, target `release:<release>`), in one
     /// transaction. None when no such item exists.

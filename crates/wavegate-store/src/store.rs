@@ -996,6 +996,11 @@ impl Store for SqlStore {
         self.db.all(sqlx::query(sql).bind(release), rows::feedback).await
     }
 
+    async fn feedback_item(&self, id: i64) -> StoreResult<Option<FeedbackRow>> {
+        let sql = "SELECT * FROM feedback WHERE id = $1";
+        Ok(self.db.all(sqlx::query(sql).bind(id), rows::feedback).await?.into_iter().next())
+    }
+
     async fn set_feedback_status(
         &self,
         id: i64,

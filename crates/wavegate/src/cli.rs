@@ -175,9 +175,13 @@ pub enum NotifyCommand {
     Set {
         /// The target's name.
         name: String,
-        /// Who it speaks to: executive, manager, end-user or on-call.
-        #[arg(long, value_parser = ["executive", "manager", "end-user", "on-call"])]
+        /// Who it speaks to: executive, manager, end-user, on-call, or champion (one person,
+        /// `--person`, told of the lagging cohorts they champion or train).
+        #[arg(long, value_parser = ["executive", "manager", "end-user", "on-call", "champion"])]
         audience: String,
+        /// For `--audience champion`: the person, as a plan's `stakeholders` names them.
+        #[arg(long)]
+        person: Option<String>,
         /// The webhook URL (http or https). Kept out of the audit log.
         #[arg(long, value_name = "URL")]
         webhook: String,
@@ -991,6 +995,24 @@ pub enum RolloutCommand {
         /// Why.
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// Tick off one of the plan's `after_release` items (documentation updated, runbook
+    /// updated from the retro…): a completed rollout is closed once every item is done.
+    CloseItem {
+        /// Rollout id.
+        id: String,
+        /// The item, as the plan words it.
+        #[arg(long)]
+        item: String,
+        /// What was done.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The plan's success targets judged now: on track, at risk, met, missed or unknown, with
+    /// the estimate, its 95% interval and the numbers.
+    Success {
+        /// Rollout id.
+        id: String,
     },
 }
 

@@ -337,8 +337,11 @@ impl Story<'_> {
         for r in list {
             if matches!(r.state, RolloutState::Running | RolloutState::Paused) {
                 let id = r.id;
-                let stop =
-                    Command { reason: Some("a new wavegate demo run starts".into()), token: None };
+                let stop = Command {
+                    reason: Some("a new wavegate demo run starts".into()),
+                    token: None,
+                    item: None,
+                };
                 c.send(
                     c.request(Method::POST, &format!("/api/v1/rollouts/{}/rollback", enc(&id)))
                         .json(&stop),

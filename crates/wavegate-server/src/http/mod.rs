@@ -22,6 +22,7 @@ pub mod notify;
 pub mod ofrep_events;
 pub mod openapi;
 pub mod otlp;
+pub mod people;
 pub mod protocols;
 pub mod reports;
 pub mod rollouts;

@@ -55,6 +55,7 @@ fn target(t: &NotifyTargetRow) -> ApiResult<Target> {
         format: spec.format,
         events: spec.events,
         environments: spec.environments,
+        person: spec.person,
         templates: spec.templates.into_iter().map(|(e, t)| (e.as_str().to_owned(), t)).collect(),
         signed: spec.secret.is_some(),
         withheld: spec.withheld,

@@ -175,6 +175,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(freeze::router())
         .merge(reports::router())
         .merge(adoption::router())
+        .merge(people::router())
         .merge(schedule::router())
         .merge(dashboard::router())
         .merge(ofrep_events::router())

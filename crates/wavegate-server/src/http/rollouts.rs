@@ -615,13 +615,26 @@ async fn rollout_command(
         "rollback" => Command::Rollback,
         "exclude" => Command::Exclude { token: token()? },
         "include" => Command::Include { token: token()? },
+        "close-item" => {
+            let item = body.item.as_deref().map(str::trim).unwrap_or_default();
+            if item.is_empty() || item.len() > 500 {
+                return Err(ApiError::invalid(
+                    "item",
+                    "close-item names one of the plan's after_release items: {\"item\": \"…\"}",
+                ));
+            }
+            Command::CloseItem { item: item.to_owned() }
+        }
         other => {
             return Err(ApiError::not_found(format!(
                 "unknown rollout command {other:?}; use approve, reject, pause, resume, rollback, \
-                 exclude or include"
+                 exclude, include or close-item"
             )));
         }
     };
+    if body.item.is_some() && !matches!(cmd, Command::CloseItem { .. }) {
+        return Err(ApiError::invalid("item", "only close-item names an item"));
+    }
     if body.token.is_some() && !matches!(cmd, Command::Exclude { .. } | Command::Include { .. }) {
         return Err(ApiError::invalid("token", "only exclude and include name a token"));
     }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod duties;
 pub mod events;
 pub mod freeze;
+pub mod incidents;
 pub mod otlp;
 pub mod people;
 pub mod plans;

@@ -5,7 +5,7 @@ use wavegate_rollout::machine::Rollout;
 use wavegate_rollout::people::{FeedbackFacts, LaggingCohort, PeopleSignals, WaveAdoption};
 use wavegate_rollout::stats::Moments;
 use wavegate_rollout::success::{self, Kind, Measure, SuccessStatus};
-use wavegate_store::RolloutRow;
+use wavegate_store::{FeedbackRow, RolloutRow};
 
 use crate::service::ServiceResult;
 use crate::state::AppState;
@@ -18,11 +18,24 @@ pub fn wanted(r: &Rollout) -> bool {
     r.plan.adoption.is_some() || r.plan.waves.iter().any(|w| w.gates.is_some())
 }
 
+/// Every feedback item about `r`'s release, oldest first: posted under its name or under
+/// `name version`.
+pub async fn release_feedback(
+    state: &AppState,
+    r: &Rollout,
+) -> wavegate_store::StoreResult<Vec<FeedbackRow>> {
+    let release = &r.plan.release;
+    let mut items = state.store.feedback(&release.name).await?;
+    items.extend(state.store.feedback(&format!("{} {}", release.name, release.version)).await?);
+    items.sort_by_key(|f| f.id);
+    Ok(items)
+}
+
 /// The feedback facts of `r`'s release: items and negative items since the rollout started,
 /// and every blocker still open (one filed before the start still blocks).
 pub async fn feedback(state: &AppState, r: &Rollout) -> ServiceResult<FeedbackFacts> {
     let mut f = FeedbackFacts::default();
-    for item in state.store.feedback(&r.plan.release.name).await? {
+    for item in release_feedback(state, r).await? {
         if item.blocker && item.status == "open" {
             f.open_blockers += 1;
         }

@@ -426,6 +426,7 @@ pub async fn signals(state: &AppState, r: &Rollout) -> ServiceResult<Signals> {
             }
         }
     }
+    crate::service::incidents::signals(state, r, &mut s).await?;
     for g in r.plan.guardrails.iter().filter(|g| g.source == SignalSource::Prometheus) {
         let reading =
             crate::outbound::prometheus::read(&state.outbound, r, g, state.clock.now()).await;

@@ -50,6 +50,7 @@ pub async fn run(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitCode
         NotifyCommand::Set {
             name,
             audience,
+            person,
             webhook,
             format,
             events,
@@ -83,6 +84,7 @@ pub async fn run(cmd: NotifyCommand, remote: &Remote) -> anyhow::Result<ExitCode
             };
             let body = PutTarget {
                 audience,
+                person,
                 url: webhook,
                 format: Some(format),
                 events: (!events.is_empty()).then_some(events),

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::Serialize;
+use wavegate_api::reports::SuccessReport;
 use wavegate_api::rollouts::{
     Contributions, Phase, Rollout, RolloutCommand as Command, RolloutState, RolloutVerdicts,
     Scheduled, StartRollout, Verdict,
@@ -23,6 +24,7 @@ use crate::output::{answer, float, or_dash, print_json, time};
 /// Runs `wavegate rollout …`.
 pub async fn run(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     let c = Client::authenticated(remote)?;
+    let mut item = None;
     let (path, reason, token) = match cmd {
         RolloutCommand::Start { plan, reason, artifact, at } => {
             let artifact_sha256 = artifact.as_deref().map(file_sha256).transpose()?;
@@ -80,12 +82,47 @@ pub async fn run(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<ExitCod
         RolloutCommand::Include { id, token_id, reason } => {
             (format!("{}/include", enc(&id)), reason, Some(token_id))
         }
+        RolloutCommand::CloseItem { id, item: what, reason } => {
+            item = Some(what);
+            (format!("{}/close-item", enc(&id)), reason, None)
+        }
+        RolloutCommand::Success { id } => {
+            let path = format!("/api/v1/rollouts/{}/success", enc(&id));
+            answer(remote.json, &c.get::<SuccessReport>(&path).await?, print_success);
+            return Ok(ExitCode::SUCCESS);
+        }
     };
-    let rb = c
-        .request(Method::POST, &format!("/api/v1/rollouts/{path}"))
-        .json(&Command { reason, token });
+    let rb = c.request(Method::POST, &format!("/api/v1/rollouts/{path}")).json(&Command {
+        reason,
+        token,
+        item,
+    });
     answer(remote.json, &c.call::<Rollout>(rb).await?, print_rollout);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `rollout success`: one line per target.
+fn print_success(s: &SuccessReport) {
+    if s.targets.is_empty() {
+        println!("{}: its plan sets no success target (success_metrics with a target)", s.rollout);
+    }
+    for t in &s.targets {
+        let interval = t
+            .interval
+            .as_ref()
+            .map(|i| format!(" [{}, {}]", float(i[0]), float(i[1])))
+            .unwrap_or_default();
+        println!(
+            "{:<9} {} {} ({}) by {}: {}{}",
+            t.status,
+            t.metric,
+            t.target,
+            t.cohort,
+            t.deadline.format("%Y-%m-%d"),
+            t.evidence,
+            interval
+        );
+    }
 }
 
 /// `rollout contributions`: one block per token, its cells below.

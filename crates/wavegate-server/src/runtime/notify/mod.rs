@@ -25,7 +25,7 @@ use tokio::sync::Mutex;
 use wavegate_store::{Delivery, DeliveryAttempt, NewDelivery, StoreResult};
 
 use crate::state::AppState;
-use spec::{TargetSpec, event_of};
+use spec::{Event, TargetSpec, event_of};
 
 /// How the notifier paces itself.
 #[derive(Debug, Clone)]
@@ -161,8 +161,46 @@ pub async fn enqueue_new(state: &AppState) -> StoreResult<usize> {
                 .public_url
                 .as_deref()
                 .map(|base| format!("{}/#/rollouts/{id}", base.trim_end_matches('/')));
+            let notify = entry["details"]["notify"].as_array().map(Vec::as_slice);
+            // "You said → we did": what feedback fixed, told with a promotion or completion.
+            let digest = if matches!(event, Event::Promoted | Event::Completed)
+                && interested
+                    .iter()
+                    .any(|(_, _, t)| t.wants(Event::YouSaidWeDid, &r.plan.environment))
+            {
+                you_said_we_did(state, &r).await?
+            } else {
+                Vec::new()
+            };
+            for (name, _, target) in &interested {
+                if target.wants(Event::YouSaidWeDid, &r.plan.environment)
+                    && target.addressed(None)
+                    && !digest.is_empty()
+                {
+                    let event = Event::YouSaidWeDid;
+                    let mut ctx =
+                        render::context(event, target.audience, &entry, &r, url.as_deref());
+                    ctx["fixed"] = Value::Array(digest.clone());
+                    let text = render::text(target, event, &ctx).unwrap_or_else(|e| {
+                        tracing::warn!(target = %name, error = %e, "notification template failed");
+                        String::new()
+                    });
+                    if !text.is_empty() {
+                        rows.push(NewDelivery {
+                            audit_seq: row.entry.seq,
+                            target: name.clone(),
+                            audience: target.audience.as_str().into(),
+                            event: event.as_str().into(),
+                            rollout: id.into(),
+                            environment: r.plan.environment.clone(),
+                            payload: render::payload(target, event, &text, &ctx, row.entry.seq),
+                            at: state.clock.now(),
+                        });
+                    }
+                }
+            }
             for (name, _, target) in interested {
-                if !target.wants(event, &r.plan.environment) {
+                if !target.wants(event, &r.plan.environment) || !target.addressed(notify) {
                     continue;
                 }
                 let ctx = render::context(event, target.audience, &entry, &r, url.as_deref());
@@ -196,6 +234,23 @@ pub async fn enqueue_new(state: &AppState) -> StoreResult<usize> {
             state.metrics.notifications_queued.inc_by(rows.len() as u64);
         }
     }
+}
+
+/// The release's feedback items marked fixed, oldest first, as the digest lists them: what was
+/// said, what was done, and what fixed it.
+async fn you_said_we_did(
+    state: &AppState,
+    r: &wavegate_rollout::machine::Rollout,
+) -> StoreResult<Vec<Value>> {
+    Ok(crate::service::people::release_feedback(state, r)
+        .await?
+        .into_iter()
+        .filter(|f| f.status == "fixed")
+        .map(|f| {
+            serde_json::json!({"id": f.id, "text": f.body, "category": f.category,
+                "resolution": f.resolution, "fixed_in": f.fixed_in, "closed_at": f.closed_at})
+        })
+        .collect())
 }
 
 /// Queues `checkpoint` for every notification target that names the `checkpoint` event

@@ -206,6 +206,32 @@ pub fn default_template(audience: Audience, event: Event) -> &'static str {
             "[{{ environment }}] EMERGENCY change {{ change.id }} by {{ actor }}: {{ reason }} ({{ change.description }}). Post-incident review due."
         }
         (EndUser, Emergency) => "",
+        (Executive, Gated) => {
+            "{{ release }} holds at {{ exposure }} of {{ environment }} users until adoption and feedback meet the plan's bar."
+        }
+        (Manager, Gated) => {
+            "{{ release }} ({{ rollout.id }}) is held at wave {{ wave }}/{{ waves }} ({{ exposure }}) in {{ environment }} by a people gate{% if reason %}: {{ reason }}{% endif %}.{% if url %} {{ url }}{% endif %}"
+        }
+        (OnCall, Gated) => {
+            "[{{ environment }}] {{ rollout.id }} {{ rollout.plan }} gated at wave {{ wave }} ({{ exposure }}){% if reason %}: {{ reason }}{% endif %}."
+        }
+        (Manager, CohortLagging) => {
+            "Adoption lags for {{ release }} ({{ rollout.id }}) in {{ environment }}: {{ details.message }}.{% if details.champion %} Champion: {{ details.champion }}.{% endif %}{% if details.training_owner %} Training owner: {{ details.training_owner }}.{% endif %}{% if url %} {{ url }}{% endif %}"
+        }
+        (Champion, CohortLagging) => {
+            "{{ release_name }} in {{ environment }}: your cohort {{ details.cohort.attribute }} = {{ details.cohort.value }} lags. {{ details.message }}.{% if details.enablement %} Enablement: {{ details.enablement }}{% endif %}{% if url %} {{ url }}{% endif %}"
+        }
+        (EndUser, YouSaidWeDid) => {
+            "You said, we did: {{ release_name }}{% for item in fixed %}\n- You said: {{ item.text }} — we {{ item.resolution }}{% endfor %}"
+        }
+        (Manager, YouSaidWeDid) => {
+            "{{ release }} ({{ rollout.id }}): {{ fixed|length }} piece(s) of feedback fixed so far, told to end users.{% for item in fixed %}\n- {{ item.text }} → {{ item.resolution }}{% if item.fixed_in %} ({{ item.fixed_in }}){% endif %}{% endfor %}"
+        }
+        (EndUser | Executive | OnCall, CohortLagging)
+        | (EndUser, Gated)
+        | (Executive | OnCall, YouSaidWeDid) => "",
+        // A champion hears only of the cohorts addressed to them.
+        (Champion, _) => "",
     }
 }
 

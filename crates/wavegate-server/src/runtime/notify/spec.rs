@@ -10,7 +10,7 @@ use crate::http::error::ApiError;
 pub use wavegate_api::notify::{Audience, NotifyEvent as Event, PayloadFormat as Format};
 
 /// Every event, in the order of a rollout's life.
-pub const ALL_EVENTS: [Event; 9] = Event::ALL;
+pub const ALL_EVENTS: [Event; 12] = Event::ALL;
 
 /// The event an audit action reports, if any.
 pub fn event_of(action: &str) -> Option<Event> {
@@ -24,6 +24,8 @@ pub fn event_of(action: &str) -> Option<Event> {
         "rollout.stale" => Event::Stale,
         "setting.propose" => Event::ChangeProposed,
         "setting.emergency" => Event::Emergency,
+        "rollout.gated" => Event::Gated,
+        "rollout.cohort_lagging" => Event::CohortLagging,
         _ => return None,
     })
 }
@@ -41,6 +43,9 @@ pub fn title(event: Event) -> &'static str {
         Event::ChangeProposed => "Change request",
         Event::Emergency => "Emergency change",
         Event::Checkpoint => "Audit checkpoint",
+        Event::Gated => "Held by a people gate",
+        Event::CohortLagging => "Cohort lagging",
+        Event::YouSaidWeDid => "You said, we did",
     }
 }
 
@@ -61,6 +66,10 @@ pub struct TargetSpec {
     /// Environments it hears of (default: `["*"]`, all).
     #[serde(default = "all_envs")]
     pub environments: Vec<String>,
+    /// For the `champion` audience: the person it reaches; it hears only what is addressed to
+    /// them (a lagging cohort whose champion or training owner they are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
     /// minijinja templates replacing the audience's default wording, per event.
     #[serde(default)]
     pub templates: BTreeMap<Event, String>,
@@ -111,6 +120,24 @@ impl TargetSpec {
         if self.events.is_empty() {
             return Err(ApiError::invalid("events", "name at least one event"));
         }
+        match (self.audience, self.person.as_deref().map(str::trim)) {
+            (Audience::Champion, None | Some("")) => {
+                return Err(ApiError::invalid(
+                    "person",
+                    "a champion target reaches one person: name them as the plan's stakeholders do",
+                ));
+            }
+            (Audience::Champion, Some(p)) if p.len() > 128 => {
+                return Err(ApiError::invalid("person", "at most 128 characters"));
+            }
+            (Audience::Champion, _) | (_, None) => {}
+            (_, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "person",
+                    "only a champion target names a person; other audiences hear every rollout",
+                ));
+            }
+        }
         if self.environments.is_empty() {
             return Err(ApiError::invalid("environments", "name at least one, or \"*\""));
         }
@@ -140,10 +167,23 @@ impl TargetSpec {
         Ok(())
     }
 
-    /// Whether it hears of `event` in `environment`.
+    /// Whether it hears of `event` in `environment` (a champion target: only what is addressed
+    /// to its person, see [`TargetSpec::addressed`]).
     pub fn wants(&self, event: Event, environment: &str) -> bool {
         self.events.contains(&event)
             && self.environments.iter().any(|e| e == "*" || e == environment)
+    }
+
+    /// Whether an entry addressed to `notify` (people's names; None: to nobody in particular)
+    /// reaches this target: a champion target only when its person is among them.
+    pub fn addressed(&self, notify: Option<&[serde_json::Value]>) -> bool {
+        match (&self.person, self.audience) {
+            (Some(p), Audience::Champion) => {
+                notify.is_some_and(|n| n.iter().any(|v| v.as_str() == Some(p.as_str())))
+            }
+            (_, Audience::Champion) => false,
+            _ => true,
+        }
     }
 
     /// What the audit log records of it: everything but the URL's path and query, which
@@ -155,6 +195,7 @@ impl TargetSpec {
             "format": self.format,
             "events": self.events,
             "environments": self.environments,
+            "person": self.person,
             "templates": self.templates.keys().collect::<Vec<_>>(),
             "signed": self.secret.is_some(),
         })
