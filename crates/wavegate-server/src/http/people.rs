@@ -100,15 +100,13 @@ async fn list_feedback(
 async fn feedback_status(
     State(state): State<AppState>,
     p: Principal,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<String>,
     JsonBody(body): JsonBody<FeedbackStatusBody>,
 ) -> ApiResult<Response> {
     let p = p.acting_as(&[Role::Editor, Role::Releaser])?;
-    let item = state
-        .store
-        .feedback_item(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("feedback item {id} not found")))?;
+    let missing = || ApiError::not_found(format!("feedback item {id:?} not found"));
+    let id: i64 = id.parse().map_err(|_| missing())?;
+    let item = state.store.feedback_item(id).await?.ok_or_else(missing)?;
     let envs = scope::release_environments(&state, &item.release).await?;
     // A release nobody plans yet is answered by whoever may act everywhere.
     if !(p.0.all_envs() || envs.iter().any(|e| p.0.allows_env(e))) {

@@ -323,6 +323,24 @@ fn rows() -> Vec<Row> {
                 "category": "ux", "cohort": "pilots", "sentiment": "neutral", "text": "fine"}));
         GET "/api/v1/feedback/digest"             "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/feedback/digest?release=pf-{}%201.0.0", c.env));
+        GET "/api/v1/feedback"                    "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
+            |c| get(format!("/api/v1/feedback?release=pf-{}%201.0.0", c.env));
+        POST "/api/v1/feedback/{id}/status"       "200 200 403 403 200 200 403 403 403 403 403 401 401" =>
+            |c| post(format!("/api/v1/feedback/{}/status", c.fx.feedback[c.env]),
+                json!({"status": "wont_fix", "note": c.t}));
+        GET "/api/v1/rollouts/{id}/success"       "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
+            |c| get(format!("/api/v1/rollouts/{}/success", c.fx.rollouts[c.env]));
+
+        // ---------- incidents (about a service, not an environment) ----------
+        POST "/api/v1/incidents"                          "201 201 - 403 403 201 403 201 - 403 - 401 401" =>
+            |c| post("/api/v1/incidents", json!({"severity": "high", "service": "pf", "title": c.t}));
+        POST "/api/v1/incidents/pagerduty"                "201 201 - 403 403 201 403 201 - 403 - 401 401" =>
+            |c| post("/api/v1/incidents/pagerduty?service=pf", json!({"event": {"event_type": "incident.triggered",
+                "data": {"id": format!("PD{}", c.t), "title": "down", "urgency": "high"}}}));
+        POST "/api/v1/incidents/opsgenie"                 "201 201 - 403 403 201 403 201 - 403 - 401 401" =>
+            |c| post("/api/v1/incidents/opsgenie", json!({"action": "Create",
+                "alert": {"alertId": format!("OG{}", c.t), "message": "down", "priority": "P2", "entity": "pf"}}));
+        GET "/api/v1/incidents"                           "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/incidents");
 
         // ---------- OFREP ----------
         POST "/ofrep/v1/evaluate/flags/{key}"     "200 200 403 200 200 200 200 200 403 200 403 401 401" =>
@@ -394,6 +412,8 @@ struct Fixtures {
     victims: BTreeMap<&'static str, String>,
     /// A change request per environment (changing `pf-<env>` there).
     changes: BTreeMap<&'static str, String>,
+    /// A feedback item per environment (about `pf-<env> 1.0.0`, rolled out there).
+    feedback: BTreeMap<&'static str, i64>,
 }
 
 /// The environment a column touches.
@@ -522,6 +542,13 @@ impl Fixtures {
             let r = ok(app, Method::POST, "/api/v1/changes", Some(cr)).await;
             changes.insert(env, r["id"].as_str().unwrap().to_owned());
         }
+        let mut feedback = BTreeMap::new();
+        for env in ["prod", "staging"] {
+            let item = json!({"release": format!("pf-{env} 1.0.0"), "category": "ux",
+                "cohort": "pilots", "sentiment": "negative", "text": "slow", "blocker": true});
+            let r = ok(app, Method::POST, "/api/v1/feedback", Some(item)).await;
+            feedback.insert(env, r["ids"][0].as_i64().unwrap());
+        }
 
         let admin = Some(ADMIN.to_owned());
         let tokens = [
@@ -539,7 +566,7 @@ impl Fixtures {
             Some(revoked),
             None,
         ];
-        Fixtures { tokens, plans, rollouts, commanded, victims, changes }
+        Fixtures { tokens, plans, rollouts, commanded, victims, changes, feedback }
     }
 }
 

@@ -223,7 +223,12 @@ async fn targets_are_validated_audited_and_need_a_global_admin() {
     let r = put(json!({"audience": "manager", "url": "https://hooks.example.com/services/SECRET"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(r.body["events"].as_array().unwrap().len(), 9, "all events by default");
+    assert_eq!(r.body["events"].as_array().unwrap().len(), 12, "all events by default");
+    // A champion target reaches one person; no other audience names one.
+    let r = put(json!({"audience": "champion", "url": "http://x/"})).await;
+    assert_eq!(r.body["field"], "person", "{:?}", r.body);
+    let r = put(json!({"audience": "manager", "person": "dana", "url": "http://x/"})).await;
+    assert_eq!(r.body["field"], "person", "{:?}", r.body);
     let r = put(json!({"audience": "manager", "url": "https://hooks.example.com/services/SECRET"}))
         .await;
     assert_eq!(r.status, StatusCode::OK);

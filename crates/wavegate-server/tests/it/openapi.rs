@@ -748,6 +748,86 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     p.get("/api/v1/reports/adoption?environment=prod&window=90&all=true", ADMIN).await.is(S::OK);
     p.get("/api/v1/reports/adoption?window=7", ADMIN).await.is(S::UNPROCESSABLE_ENTITY);
 
+    // ---------- people: feedback that closes, success targets, incidents ----------
+    p.get("/api/v1/feedback?release=checkout%201.0.0", &sdk).await.is(S::OK);
+    p.get("/api/v1/feedback", ADMIN).await.is(S::BAD_REQUEST);
+    let listed = p.get("/api/v1/feedback?release=checkout%201.0.0", ADMIN).await;
+    let fid = listed.body["items"][0]["id"].as_i64().unwrap();
+    let status = format!("/api/v1/feedback/{fid}/status");
+    p.post(&status, ADMIN, json!({"status": "fixed", "note": "moved back"})).await.is(S::OK);
+    p.post(&status, ADMIN, json!({"status": "wont_fix"})).await.is(S::UNPROCESSABLE_ENTITY);
+    p.post(&status, ADMIN, json!({"status": "fixed", "note": "x", "fixed_in": {"kind": "flag", "key": "nope", "version": 9}}))
+        .await
+        .is(S::UNPROCESSABLE_ENTITY);
+    p.post(&status, ADMIN, json!({"state": "open"})).await.is(S::BAD_REQUEST);
+    p.post(&status, &sdk, json!({"status": "open"})).await.is(S::FORBIDDEN);
+    p.post("/api/v1/feedback/999999/status", ADMIN, json!({"status": "open"}))
+        .await
+        .is(S::NOT_FOUND);
+    p.post(&status, ADMIN, json!({"status": "open"})).await.is(S::OK);
+    p.get(&format!("{view}/success"), &sdk).await.is(S::OK);
+    p.get("/api/v1/rollouts/ro_nope/success", ADMIN).await.is(S::NOT_FOUND);
+    let incident = json!({"id": "INC-1", "severity": "critical", "service": "checkout", "user": "u1", "title": "pay fails"});
+    p.post("/api/v1/incidents", &sdk, incident.clone()).await.is(S::CREATED);
+    p.post("/api/v1/incidents", &sdk, incident).await.is(S::OK);
+    p.post("/api/v1/incidents", ADMIN, json!({"severity": "sev1", "service": "c", "title": "t"}))
+        .await
+        .is(S::UNPROCESSABLE_ENTITY);
+    p.post("/api/v1/incidents", ADMIN, json!({"service": "c"})).await.is(S::BAD_REQUEST);
+    p.post("/api/v1/incidents", &client, json!({"severity": "low", "service": "c", "title": "t"}))
+        .await
+        .is(S::FORBIDDEN);
+    let pd = json!({"event": {"id": "e1", "event_type": "incident.triggered", "resource_type": "incident",
+        "occurred_at": "2026-01-01T00:00:00Z", "data": {"id": "PGR0VU2", "type": "incident",
+        "title": "A little bump in the road", "created_at": "2026-01-01T00:00:00Z",
+        "service": {"id": "PF9KMXH", "summary": "checkout", "type": "service_reference"},
+        "priority": {"id": "P", "summary": "P1", "type": "priority_reference"}, "urgency": "high"}}});
+    p.post("/api/v1/incidents/pagerduty", &sdk, pd.clone()).await.is(S::CREATED);
+    p.post("/api/v1/incidents/pagerduty", &sdk, pd).await.is(S::OK);
+    p.post(
+        "/api/v1/incidents/pagerduty",
+        &sdk,
+        json!({"event": {"event_type": "incident.resolved", "data": {}}}),
+    )
+    .await
+    .is(S::ACCEPTED);
+    p.post("/api/v1/incidents/pagerduty", ADMIN, json!({"event": {}}))
+        .await
+        .is(S::UNPROCESSABLE_ENTITY);
+    p.send(
+        Method::POST,
+        "/api/v1/incidents/pagerduty",
+        Some(ADMIN),
+        &[("content-type", "application/json")],
+        b"{",
+    )
+    .await
+    .is(S::BAD_REQUEST);
+    p.post("/api/v1/incidents/pagerduty", &client, json!({})).await.is(S::FORBIDDEN);
+    let og = json!({"action": "Create", "alert": {"alertId": "og-1", "message": "checkout errors",
+        "priority": "P2", "entity": "checkout", "createdAt": 1767225600000u64, "details": {"user": "u2"}},
+        "integrationType": "Webhook"});
+    p.post("/api/v1/incidents/opsgenie", &sdk, og.clone()).await.is(S::CREATED);
+    p.post("/api/v1/incidents/opsgenie", &sdk, og).await.is(S::OK);
+    p.post("/api/v1/incidents/opsgenie", &sdk, json!({"action": "Close", "alert": {}}))
+        .await
+        .is(S::ACCEPTED);
+    p.post("/api/v1/incidents/opsgenie", ADMIN, json!({"alert": {}}))
+        .await
+        .is(S::UNPROCESSABLE_ENTITY);
+    p.send(
+        Method::POST,
+        "/api/v1/incidents/opsgenie",
+        Some(ADMIN),
+        &[("content-type", "application/json")],
+        b"[",
+    )
+    .await
+    .is(S::BAD_REQUEST);
+    p.post("/api/v1/incidents/opsgenie", &client, json!({})).await.is(S::FORBIDDEN);
+    p.get("/api/v1/incidents?service=checkout", &sdk).await.is(S::OK);
+    p.get("/api/v1/incidents?limit=0", ADMIN).await.is(S::BAD_REQUEST);
+
     // ---------- the freeze ----------
     p.get("/api/v1/freeze", &sdk).await.is(S::OK);
     p.put("/api/v1/freeze", ADMIN, json!({"reason": "incident 42"})).await.is(S::OK);
