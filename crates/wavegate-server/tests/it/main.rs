@@ -21,6 +21,7 @@ mod ofrep_events;
 mod openapi;
 mod otlp;
 mod outbound;
+mod people;
 mod prometheus;
 mod quantile;
 mod roles;

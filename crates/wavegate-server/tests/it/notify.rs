@@ -17,11 +17,11 @@ use crate::support::{TestApp, spawn_app};
 const WAIT: Duration = Duration::from_secs(20);
 
 /// What a receiver saw: (headers of interest, body).
-type Seen = Arc<Mutex<Vec<(String, Value)>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<(String, Value)>>>;
 
 /// A receiver on a free port: answers 500 to the first `fail_first` requests, then 200; or
 /// never answers when `hang`.
-async fn receiver(fail_first: usize, hang: bool) -> (String, Seen) {
+pub(crate) async fn receiver(fail_first: usize, hang: bool) -> (String, Seen) {
     let seen: Seen = Arc::default();
     let s = seen.clone();
     let app = axum::Router::new().route(
@@ -59,7 +59,7 @@ async fn receiver(fail_first: usize, hang: bool) -> (String, Seen) {
 
 /// Starts the notifier over `app` as the leading replica, with a 2 s retry base on the
 /// app's manual clock, a fast poll and `timeout` per attempt.
-fn notifier(app: &TestApp, timeout: Duration) -> tokio::sync::watch::Sender<bool> {
+pub(crate) fn notifier(app: &TestApp, timeout: Duration) -> tokio::sync::watch::Sender<bool> {
     let mut state = app.state.clone();
     state.outbound.notify = wavegate_server::runtime::notify::NotifyConfig {
         retry_base: Duration::from_secs(2),
