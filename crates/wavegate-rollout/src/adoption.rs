@@ -49,16 +49,7 @@ impl<'a> Users<'a> {
             .find_map(|k| e.context.get(*k).and_then(Value::as_str).filter(|u| !u.is_empty()));
         let Some(user) = user else { return };
         let task = !e.is_exposure() && e.metrics.get(&spec.key_task).is_some_and(|v| *v > 0.0);
-        let cohort = || {
-            spec.cohorts
-                .iter()
-                .map(|a| match e.context.get(a) {
-                    Some(Value::String(s)) if !s.is_empty() => Cow::Borrowed(s.as_str()),
-                    Some(v @ (Value::Number(_) | Value::Bool(_))) => Cow::Owned(v.to_string()),
-                    _ => Cow::Borrowed(NO_VALUE),
-                })
-                .collect()
-        };
+        let cohort = || spec.cohorts.iter().map(|a| cohort_value(&e.context, a)).collect();
         self.0
             .entry((rollout, user))
             .and_modify(|u| {
@@ -76,6 +67,16 @@ impl<'a> Users<'a> {
     /// (rollout, user, cohort values, key task done), by rollout and user.
     pub fn into_rows(self) -> impl Iterator<Item = (&'a str, &'a str, Vec<Cow<'a, str>>, bool)> {
         self.0.into_iter().map(|((r, u), (c, t))| (r, u, c, t))
+    }
+}
+
+/// A context's value of cohort attribute `attribute`: strings as they are, numbers and
+/// booleans as written, anything else [`NO_VALUE`].
+pub fn cohort_value<'a>(context: &'a Value, attribute: &str) -> Cow<'a, str> {
+    match context.get(attribute) {
+        Some(Value::String(s)) if !s.is_empty() => Cow::Borrowed(s.as_str()),
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => Cow::Owned(v.to_string()),
+        _ => Cow::Borrowed(NO_VALUE),
     }
 }
 

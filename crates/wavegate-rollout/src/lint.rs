@@ -57,6 +57,30 @@ struct Loc {
     stakeholders: Option<Spanned<IgnoredAny>>,
 }
 
+/// Where wave `i` (0-based) of plan file `text` starts: (line, column), 1-based.
+pub fn wave_position(text: &str, i: usize) -> Option<(u64, u64)> {
+    let loc: Loc = parse_yaml(text).ok()?;
+    loc.waves.get(i).map(|s| (s.referenced.line(), s.referenced.column()))
+}
+
+/// The findings that need the store's segments: a first wave that reaches insiders only
+/// ([`crate::people::friendly_pilot`]), as a warning at wave 1.
+pub fn segment_findings(
+    text: &str,
+    plan: &PlanSpec,
+    segments: &indexmap::IndexMap<String, wavegate_core::spec::SegmentSpec>,
+) -> Vec<Finding> {
+    let Some(message) = crate::people::friendly_pilot(plan, segments) else { return Vec::new() };
+    let pos = wave_position(text, 0);
+    vec![Finding {
+        severity: Severity::Warning,
+        line: pos.map(|p| p.0),
+        column: pos.map(|p| p.1),
+        code: "friendly-pilot",
+        message,
+    }]
+}
+
 /// Parses and lints a plan file. Returns the plan when it parsed (even with findings).
 pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
     let plan: PlanSpec = match parse_yaml(text) {

@@ -177,6 +177,10 @@ pub struct Rollout {
     /// recovers is forgotten, so a relapse is told again.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub lagging_told: BTreeSet<String>,
+    /// Whether wave 1's cohort mix was compared with the flag's users (once, when its hold
+    /// ended).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pilot_checked: bool,
     /// The plan's `after_release` items ticked off, by item: who and when.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub after_release_done: BTreeMap<String, Approval>,
@@ -403,6 +407,7 @@ pub fn start(
         excluded_tokens: Vec::new(),
         gated: None,
         lagging_told: BTreeSet::new(),
+        pilot_checked: false,
         after_release_done: BTreeMap::new(),
     };
     let actions = vec![
@@ -620,6 +625,18 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
     if elapsed < wave.hold.to_chrono() {
         next.state = State::Running { phase: Phase::Hold };
         return (next, actions);
+    }
+    // Representative pilots: wave 1's users against the flag's, once its hold has ended.
+    if r.wave == 0
+        && !r.pilot_checked
+        && let Some(check) = signals
+            .people
+            .as_ref()
+            .and_then(|p| p.pilot.as_ref())
+            .and_then(|m| crate::people::pilot_check(r, m))
+    {
+        next.pilot_checked = true;
+        actions.push(check);
     }
     // Gates: every applicable guardrail passes. At 100% there is no control arm, so only
     // bound guardrails apply.

@@ -309,6 +309,9 @@ pub struct PeopleSignals {
     /// Cohorts lagging now.
     #[serde(default)]
     pub lagging: Vec<LaggingCohort>,
+    /// Wave 1's cohort mix against the flag's users, while the pilot is still to be judged.
+    #[serde(default)]
+    pub pilot: Option<PilotMix>,
 }
 
 /// A gate's verdict with its numbers.
@@ -563,6 +566,7 @@ mod tests {
                 .collect(),
             feedback: FeedbackFacts { items: fb.0, negative: fb.1, open_blockers: fb.2 },
             lagging: Vec::new(),
+            pilot: None,
         }
     }
 
@@ -603,4 +607,165 @@ mod tests {
         validate_gates(&rel, 1, true).unwrap();
         assert!(validate_gates(&GatesSpec::default(), 2, true).unwrap_err().contains("waves[2]"));
     }
+}
+
+/// The aggregates' arm under which wave 1's exposures are counted by cohort (metric
+/// `cohort:<attribute>=<value>`), for the representativeness check: everyone evaluating the
+/// flag, whichever variant or rule served them.
+pub const POPULATION_ARM: &str = "population";
+
+/// The aggregate metric of one cohort value's exposures.
+pub fn cohort_metric(attribute: &str, value: &str) -> String {
+    format!("cohort:{attribute}={value}")
+}
+
+/// The largest total-variation distance between the first wave's cohort mix and the
+/// population's (per cohort attribute) at which the pilot still counts as representative.
+pub const MAX_PILOT_DISTANCE: f64 = 0.2;
+
+/// Fewest first-wave users before representativeness is judged.
+pub const MIN_PILOT_USERS: u64 = 30;
+
+/// Who the first wave served and who the flag sees, by cohort: `attribute=value` → count
+/// (users first served the new variant in wave 1; exposures of everyone evaluating the flag).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PilotMix {
+    /// Wave 1's new-variant users per `attribute=value`.
+    pub pilot: std::collections::BTreeMap<String, u64>,
+    /// Everyone's exposures per `attribute=value`.
+    pub population: std::collections::BTreeMap<String, u64>,
+}
+
+/// How one cohort attribute's pilot mix compares with the population's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MixDistance {
+    /// The attribute.
+    pub attribute: String,
+    /// Total-variation distance (0: the same mix, 1: disjoint).
+    pub distance: f64,
+    /// The value the pilot over-represents most, with its pilot and population shares.
+    pub most_over: Option<(String, f64, f64)>,
+}
+
+/// The distance per attribute between the pilot's mix and the population's; None until the
+/// pilot has [`MIN_PILOT_USERS`] and the population has been seen.
+pub fn pilot_distances(mix: &PilotMix) -> Option<Vec<MixDistance>> {
+    let split = |m: &std::collections::BTreeMap<String, u64>| {
+        let mut by: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> =
+            Default::default();
+        for (k, n) in m {
+            if let Some((a, v)) = k.split_once('=') {
+                *by.entry(a.to_owned()).or_default().entry(v.to_owned()).or_default() += n;
+            }
+        }
+        by
+    };
+    let (pilot, population) = (split(&mix.pilot), split(&mix.population));
+    let mut out = Vec::new();
+    for (attribute, p) in &pilot {
+        let pn: u64 = p.values().sum();
+        let Some(q) = population.get(attribute) else { continue };
+        let qn: u64 = q.values().sum();
+        if pn < MIN_PILOT_USERS || qn == 0 {
+            return None;
+        }
+        let values: BTreeSet<&String> = p.keys().chain(q.keys()).collect();
+        let share = |m: &std::collections::BTreeMap<String, u64>, n: u64, v: &str| {
+            m.get(v).copied().unwrap_or(0) as f64 / n as f64
+        };
+        let mut distance = 0.0;
+        let mut most_over: Option<(String, f64, f64)> = None;
+        for v in values {
+            let (ps, qs) = (share(p, pn, v), share(q, qn, v));
+            distance += (ps - qs).abs() / 2.0;
+            if ps > qs && most_over.as_ref().is_none_or(|(_, a, b)| ps - qs > a - b) {
+                most_over = Some((v.clone(), ps, qs));
+            }
+        }
+        out.push(MixDistance { attribute: attribute.clone(), distance, most_over });
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The `rollout.pilot_checked` audit action for wave 1's mix (a warning in it when a cohort
+/// attribute's distance exceeds [`MAX_PILOT_DISTANCE`]), or None while it cannot be judged.
+pub fn pilot_check(r: &Rollout, mix: &PilotMix) -> Option<Action> {
+    let distances = pilot_distances(mix)?;
+    let skewed: Vec<String> = distances
+        .iter()
+        .filter(|d| d.distance > MAX_PILOT_DISTANCE)
+        .map(|d| match &d.most_over {
+            Some((v, ps, qs)) => format!(
+                "{}: {} is {} of the pilot but {} of the flag's users (distance {:.2} > {MAX_PILOT_DISTANCE})",
+                d.attribute,
+                v,
+                pct(*ps),
+                pct(*qs),
+                d.distance
+            ),
+            None => format!("{}: distance {:.2} > {MAX_PILOT_DISTANCE}", d.attribute, d.distance),
+        })
+        .collect();
+    let warning = (!skewed.is_empty()).then(|| {
+        format!(
+            "the first wave is not representative of the flag's users: {}; later waves may behave differently",
+            skewed.join("; ")
+        )
+    });
+    Some(Action::Audit {
+        action: "rollout.pilot_checked".into(),
+        details: json!({"rollout": r.id, "wave": 1, "representative": warning.is_none(),
+            "warning": warning, "distances": distances, "threshold": MAX_PILOT_DISTANCE}),
+    })
+}
+
+/// Lint's "friendly users only" check: the first wave is restricted to segments that pick
+/// insiders — an internal email domain (`ends_with @…`/`in`/`eq` on an `email` or `domain`
+/// attribute), a hand-picked list of keys, or a name like `internal`, `employees`, `staff`,
+/// `dogfood` — so it says little of how everyone else will take the change. `segments` holds
+/// the segments known (name → spec); unknown ones are left out of the judgement.
+pub fn friendly_pilot(
+    plan: &crate::plan::PlanSpec,
+    segments: &IndexMap<String, wavegate_core::spec::SegmentSpec>,
+) -> Option<String> {
+    use wavegate_core::spec::Operator;
+    let first = plan.waves.first()?;
+    if first.segments.is_empty() {
+        return None;
+    }
+    let mut why = Vec::new();
+    for name in &first.segments {
+        let lower = name.to_lowercase();
+        let named = ["internal", "employee", "staff", "dogfood", "insider", "team"]
+            .iter()
+            .any(|w| lower.contains(w));
+        let Some(seg) = segments.get(name) else {
+            if named {
+                why.push(format!("segment {name:?} is named for insiders"));
+                continue;
+            }
+            return None;
+        };
+        let domain = seg.constraints.iter().find(|c| {
+            let a = c.attribute.to_lowercase();
+            (a.contains("email") || a.contains("domain"))
+                && !c.negate
+                && matches!(c.op, Operator::EndsWith | Operator::In | Operator::Eq)
+        });
+        if let Some(c) = domain {
+            let values: Vec<&str> = c.values.iter().map(|v| v.as_str()).collect();
+            why.push(format!("segment {name:?} keeps {} to {}", c.attribute, values.join(", ")));
+        } else if seg.constraints.is_empty() && !seg.keys.is_empty() {
+            why.push(format!("segment {name:?} is a hand-picked list of {} users", seg.keys.len()));
+        } else if named {
+            why.push(format!("segment {name:?} is named for insiders"));
+        } else {
+            // One segment reaches beyond insiders: the pilot is not insiders only.
+            return None;
+        }
+    }
+    Some(format!(
+        "the first wave reaches insiders only ({}): friendly users rarely behave like everyone else; add a wave with a representative share of all users before widening",
+        why.join("; ")
+    ))
 }

@@ -445,6 +445,7 @@ fn people(waves: &[(u64, u64)], blockers: u64) -> Signals {
                 .collect(),
             feedback: FeedbackFacts { items: 5, negative: 1, open_blockers: blockers },
             lagging: Vec::new(),
+            pilot: None,
         }),
         ..Signals::default()
     }

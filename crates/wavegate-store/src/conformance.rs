@@ -531,6 +531,8 @@ pub async fn people(store: Arc<dyn Store>) {
         .map(|w| (w.wave, w.exposed, w.adopted))
         .collect();
     assert_eq!(waves, [(0, 2, 2), (1, 2, 1)]);
+    let in_first = store.adoption_in_wave("rw", 0).await.unwrap();
+    assert_eq!((in_first.len(), in_first[0].exposed, in_first[0].adopted), (1, 2, 2));
 
     let fb = crate::FeedbackRow {
         release: "pay".into(),

@@ -295,6 +295,8 @@ pub trait Store: Send + Sync + 'static {
         status: &FeedbackStatus,
         change: &Change,
     ) -> StoreResult<Option<FeedbackRow>>;
+    /// A rollout's users first served in `wave`, by cohort (with how many did the key task).
+    async fn adoption_in_wave(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AdoptionCount>>;
     /// A rollout's users by the wave they were first served in, with how many of them did
     /// the key task, ordered by wave.
     async fn adoption_by_wave(&self, rollout: &str) -> StoreResult<Vec<WaveCount>>;

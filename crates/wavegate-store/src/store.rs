@@ -1043,6 +1043,12 @@ impl Store for SqlStore {
         Ok(Some(row))
     }
 
+    async fn adoption_in_wave(&self, rollout: &str, wave: i64) -> StoreResult<Vec<AdoptionCount>> {
+        let sql = "SELECT cohort, COUNT(*) AS exposed, CAST(SUM(CASE WHEN task_day IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS adopted
+                   FROM adoption_users WHERE rollout = $1 AND first_wave = $2 GROUP BY cohort ORDER BY cohort";
+        self.db.all(sqlx::query(sql).bind(rollout).bind(wave), rows::adoption).await
+    }
+
     async fn adoption_by_wave(&self, rollout: &str) -> StoreResult<Vec<WaveCount>> {
         let sql = "SELECT first_wave, COUNT(*) AS exposed, CAST(SUM(CASE WHEN task_day IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS adopted
                    FROM adoption_users WHERE rollout = $1 GROUP BY first_wave ORDER BY first_wave";

@@ -81,8 +81,9 @@ async fn apply_plan(
     let p = p.acting_as(&[Role::Editor])?;
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("plan is not valid UTF-8"))?;
-    let (plan, findings) = plans::parse(text)?;
+    let (plan, mut findings) = plans::parse(text)?;
     p.require_env(&plan.environment)?;
+    findings.extend(plans::store_findings(&state, text, &plan).await?);
     // Moving a plan out of an environment is a change there too.
     if let Some(old) = state.head(Kind::Plan, &plan.name).await? {
         p.require_env(old.spec["environment"].as_str().unwrap_or_default())?;
@@ -118,6 +119,7 @@ struct LintQuery {
     responses((status = 200, description = "The findings and the forecast", body = PlanLint),
         BadRequest, Unauthorized, Forbidden, TooLargeText))]
 async fn lint_plan(
+    State(state): State<AppState>,
     p: Principal,
     Query(q): Query<LintQuery>,
     body: Bytes,
@@ -156,6 +158,15 @@ async fn lint_plan(
     })
     .await
     .map_err(ApiError::internal)?;
+    let mut answer = answer;
+    // The segments a first wave names are in the store: judged after the pure lint.
+    let text = std::str::from_utf8(&body).unwrap_or_default();
+    if let Ok(plan) = wavegate_core::flagfile::parse_yaml::<wavegate_rollout::plan::PlanSpec>(text)
+    {
+        answer.findings.extend(
+            plans::store_findings(&state, text, &plan).await?.iter().map(IntoApi::into_api),
+        );
+    }
     Ok(Json(answer))
 }
 

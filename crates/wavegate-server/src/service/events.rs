@@ -193,6 +193,7 @@ pub(crate) async fn count(
     let mut tracks: foldhash::HashMap<&str, Option<&AdoptionTrack>> = Default::default();
     let mut tally = Tally::default();
     let mut users = Users::default();
+    let mut population: std::collections::BTreeMap<(&str, String), f64> = Default::default();
     let mut stale = 0usize;
     let mut unattributed = 0usize;
     for (e, (ctx, at)) in events.iter().zip(&mut contexts) {
@@ -204,6 +205,14 @@ pub(crate) async fn count(
             })
         {
             users.note(&track.rollout, &track.new_variant, &track.spec, e);
+            // Wave 1's population by cohort, whoever served them: the pilot is judged against it.
+            if track.wave == 0 && e.is_exposure() {
+                for attribute in &track.spec.cohorts {
+                    let value = wavegate_rollout::adoption::cohort_value(&e.context, attribute);
+                    let metric = wavegate_rollout::people::cohort_metric(attribute, &value);
+                    *population.entry((track.rollout.as_str(), metric)).or_default() += 1.0;
+                }
+            }
         }
         let target = targets.entry(e.flag.as_str()).or_insert_with(|| {
             let ro = live.get(&(env_key.clone(), e.flag.clone()))?;
@@ -283,7 +292,7 @@ pub(crate) async fn count(
             wave: tracks.values().flatten().find(|t| t.rollout == rollout).map_or(0, |t| t.wave),
         })
         .collect();
-    let deltas: Vec<AggregateDelta> = tally
+    let mut deltas: Vec<AggregateDelta> = tally
         .cells()
         .map(|((rollout, wave, arm, metric), m)| AggregateDelta {
             rollout: rollout.to_owned(),
@@ -296,6 +305,16 @@ pub(crate) async fn count(
             source: source.to_owned(),
         })
         .collect();
+    deltas.extend(population.into_iter().map(|((rollout, metric), n)| AggregateDelta {
+        rollout: rollout.to_owned(),
+        wave: 0,
+        arm: wavegate_rollout::people::POPULATION_ARM.into(),
+        metric,
+        n,
+        sum: 0.0,
+        sumsq: 0.0,
+        source: source.to_owned(),
+    }));
     let sketches: Vec<SketchDelta> = tally
         .sketches()
         .map(|((rollout, wave, arm), sk)| SketchDelta {

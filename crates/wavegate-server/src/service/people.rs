@@ -2,7 +2,9 @@
 //! wave, the release's feedback, lagging cohorts), and success targets judged for reports.
 
 use wavegate_rollout::machine::Rollout;
-use wavegate_rollout::people::{FeedbackFacts, LaggingCohort, PeopleSignals, WaveAdoption};
+use wavegate_rollout::people::{
+    FeedbackFacts, LaggingCohort, POPULATION_ARM, PeopleSignals, PilotMix, WaveAdoption,
+};
 use wavegate_rollout::stats::Moments;
 use wavegate_rollout::success::{self, Kind, Measure, SuccessStatus};
 use wavegate_store::{FeedbackRow, RolloutRow};
@@ -70,7 +72,31 @@ pub async fn signals(
         let (report, _) = crate::service::reports::adoption(state, row, r, LAGGING_WINDOW).await?;
         lagging = report.lagging.iter().map(LaggingCohort::from).collect();
     }
-    Ok(PeopleSignals { waves, feedback: feedback(state, r).await?, lagging })
+    let pilot = if r.wave == 0 && !r.pilot_checked { pilot_mix(state, r).await? } else { None };
+    Ok(PeopleSignals { waves, feedback: feedback(state, r).await?, lagging, pilot })
+}
+
+/// Wave 1's new-variant users by cohort value against the exposures of everyone evaluating
+/// the flag in wave 1 (None when the plan tracks no cohorts).
+async fn pilot_mix(state: &AppState, r: &Rollout) -> ServiceResult<Option<PilotMix>> {
+    let Some(spec) = &r.plan.adoption else { return Ok(None) };
+    let mut mix = PilotMix::default();
+    for c in state.store.adoption_in_wave(&r.id, 0).await? {
+        let values: Vec<String> = serde_json::from_str(&c.cohort).unwrap_or_default();
+        for (attribute, value) in spec.cohorts.iter().zip(&values) {
+            *mix.pilot.entry(format!("{attribute}={value}")).or_default() +=
+                c.exposed.max(0) as u64;
+        }
+    }
+    for a in state.store.aggregates(&r.id, 0, &r.excluded_sources()).await? {
+        if a.arm != POPULATION_ARM {
+            continue;
+        }
+        if let Some(key) = a.metric.strip_prefix("cohort:") {
+            *mix.population.entry(key.to_owned()).or_default() += a.n.max(0.0) as u64;
+        }
+    }
+    Ok(Some(mix))
 }
 
 /// `r`'s success targets judged now (the metrics without a target are left out).
@@ -117,7 +143,7 @@ async fn lift(state: &AppState, r: &Rollout, metric: &str) -> ServiceResult<Opti
     for wave in (0..=r.signal_wave()).rev() {
         let (mut t, mut c) = (Moments::default(), Moments::default());
         for a in state.store.aggregates(&r.id, wave as i64, &excluded).await? {
-            if a.metric != metric {
+            if a.metric != metric || a.arm == wavegate_rollout::people::POPULATION_ARM {
                 continue;
             }
             let m = Moments { n: a.n, sum: a.sum, sumsq: a.sumsq };

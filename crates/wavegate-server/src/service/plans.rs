@@ -96,6 +96,28 @@ pub struct Applied {
     pub changed: bool,
 }
 
+/// The lint findings that need the store: a first wave of stored segments that reach insiders
+/// only (`friendly-pilot`).
+pub async fn store_findings(
+    state: &AppState,
+    text: &str,
+    plan: &PlanSpec,
+) -> ServiceResult<Vec<wavegate_rollout::lint::Finding>> {
+    let wanted = plan.waves.first().map(|w| w.segments.as_slice()).unwrap_or_default();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut segments = indexmap::IndexMap::new();
+    for name in wanted {
+        if let Some(head) = state.head(Kind::Segment, name).await?
+            && let Ok(spec) = decode::<wavegate_core::spec::SegmentSpec>("segment", &head.spec)
+        {
+            segments.insert(name.clone(), spec);
+        }
+    }
+    Ok(wavegate_rollout::lint::segment_findings(text, plan, &segments))
+}
+
 /// Refuses a plan whose check, gate or guardrail URLs the outbound policy refuses as written
 /// (a loopback or metadata address, `localhost`…): the request would never be sent. Names are
 /// checked again, with what they resolve to, whenever the server connects.

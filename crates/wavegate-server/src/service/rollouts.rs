@@ -400,6 +400,9 @@ pub async fn signals(state: &AppState, r: &Rollout) -> ServiceResult<Signals> {
     let mut s = Signals::default();
     let excluded = r.excluded_sources();
     for a in state.store.aggregates(&r.id, r.signal_wave() as i64, &excluded).await? {
+        if a.arm == wavegate_rollout::people::POPULATION_ARM {
+            continue;
+        }
         let m = Moments { n: a.n, sum: a.sum, sumsq: a.sumsq };
         let cell: &mut ArmMoments = if a.metric == "exposure" {
             &mut s.exposures

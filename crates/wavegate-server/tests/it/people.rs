@@ -342,3 +342,112 @@ async fn an_incident_guardrail_fed_by_pagerduty_rolls_a_rollout_back() {
     let listed = app.admin(Method::GET, "/api/v1/incidents?service=checkout", None).await.body;
     assert_eq!(listed.as_array().unwrap().len(), 8);
 }
+
+/// Wave 1 of `reports` reaching `first` (a flow mapping), with adoption tracked by function.
+fn pilot_plan(first: &str) -> String {
+    Plan::new("pilot", "reports")
+        .section("adoption: { cohorts: [function], key_task: report_exported }\n")
+        .waves(&[first, "{ exposure: 100%, hold: 1h }"])
+        .to_string()
+}
+
+async fn pilot_checks(app: &TestApp, id: &str) -> Vec<Value> {
+    let audit =
+        app.admin(Method::GET, &format!("/api/v1/audit?target=rollout:{id}"), None).await.body;
+    audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "rollout.pilot_checked")
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_skewed_first_wave_is_flagged_once_its_hold_ends_and_a_representative_one_is_not() {
+    let app = spawn_app().await;
+    let segments = json!({"segments": {"sales-team": {"constraints": [{"attribute": "function", "op": "in", "values": ["sales"]}]}}});
+    assert!(app.admin(Method::POST, "/api/v1/apply", Some(segments)).await.status.is_success());
+    app.prepare(
+        &on_off(&["reports"]),
+        &pilot_plan("{ exposure: 25%, segments: [sales-team], hold: 1h }"),
+    )
+    .await;
+    let id = app.start("pilot").await;
+    let served = traffic(&app, 0..400, |_| false).await;
+    assert!(served.iter().all(|i| function(*i) == "sales"), "the ring serves sales only");
+    app.tick().await;
+    assert!(pilot_checks(&app, &id).await.is_empty(), "judged when the hold ends, not before");
+    app.clock.advance(chrono::Duration::minutes(61));
+    app.tick().await;
+    app.tick().await;
+    let checks = pilot_checks(&app, &id).await;
+    assert_eq!(checks.len(), 1, "judged once: {checks:?}");
+    let d = &checks[0]["details"];
+    assert_eq!(d["representative"], false, "{d}");
+    let warning = d["warning"].as_str().unwrap();
+    assert!(
+        warning.contains("function: sales is 100.0% of the pilot but 50.0% of the flag's users"),
+        "{warning}"
+    );
+
+    // A first wave that is a share of everyone mirrors the flag's users.
+    let app = spawn_app().await;
+    app.prepare(&on_off(&["reports"]), &pilot_plan("{ exposure: 25%, hold: 1h }")).await;
+    let id = app.start("pilot").await;
+    traffic(&app, 0..800, |_| false).await;
+    app.clock.advance(chrono::Duration::minutes(61));
+    app.tick().await;
+    let checks = pilot_checks(&app, &id).await;
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    assert_eq!(checks[0]["details"]["representative"], true, "{}", checks[0]);
+}
+
+/// The `friendly-pilot` findings of linting the pilot plan with wave 1 `first`.
+async fn lint(app: &TestApp, first: &str) -> Vec<Value> {
+    let yaml = pilot_plan(first);
+    let r = app
+        .raw(
+            Method::POST,
+            "/api/v1/plans/lint",
+            Some(crate::support::ADMIN),
+            &[("content-type", "application/yaml")],
+            yaml.into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "friendly-pilot")
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn lint_flags_a_pilot_of_insiders_only_at_its_wave() {
+    let app = spawn_app().await;
+    let segments = json!({"segments": {
+        "staff": {"constraints": [{"attribute": "email", "op": "ends_with", "values": ["@acme.example"]}]},
+        "beta": {"constraints": [{"attribute": "plan", "op": "in", "values": ["pro", "free"]}]}}});
+    assert!(app.admin(Method::POST, "/api/v1/apply", Some(segments)).await.status.is_success());
+    app.prepare(&on_off(&["reports"]), &Plan::new("seed", "reports").to_string()).await;
+    let found = lint(&app, "{ exposure: 25%, segments: [staff], hold: 1h }").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["severity"], "warning");
+    assert!(found[0]["line"].as_u64().is_some(), "located at wave 1: {found:?}");
+    assert!(found[0]["message"].as_str().unwrap().contains("email to @acme.example"), "{found:?}");
+    assert!(
+        lint(&app, "{ exposure: 25%, segments: [staff, beta], hold: 1h }").await.is_empty(),
+        "beta reaches customers"
+    );
+    assert!(lint(&app, "{ exposure: 5%, hold: 1h }").await.is_empty());
+    // Applying it answers the same warning.
+    let r = app.post_plan(&pilot_plan("{ exposure: 25%, segments: [staff], hold: 1h }")).await;
+    assert!(
+        r.body["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "friendly-pilot"),
+        "{:?}",
+        r.body
+    );
+}
