@@ -19,11 +19,28 @@ use crate::plan::PlanSpec;
 pub const DASHBOARDS: &str = "dashboards-alerts";
 /// The item checked automatically from drills of the plan version.
 pub const ROLLBACK_TESTED: &str = "rollback-tested";
-/// Whether item `key` is one wavegate checks by itself ([`DASHBOARDS`], [`ROLLBACK_TESTED`]):
-/// it can only be waived, and only by an approver (`crate::duties`).
+/// The item checked automatically from the release's feedback (no open blockers).
+pub const PILOT_FEEDBACK: &str = "pilot-feedback";
+/// The item checked automatically from the plan's stakeholders (every cohort has a champion).
+pub const SUPPORT_STAFFED: &str = "support-staffed";
+/// The item checked automatically from the notification targets (every audience has one whose
+/// test message succeeded in the last 7 days).
+pub const COMMUNICATIONS: &str = "communications";
+/// Whether item `key` is one wavegate always checks by itself ([`DASHBOARDS`],
+/// [`ROLLBACK_TESTED`]): it can only be waived, and only by an approver (`crate::duties`).
 pub fn is_automatic(key: &str) -> bool {
     key == DASHBOARDS || key == ROLLBACK_TESTED
 }
+
+/// Whether item `key` is checked by wavegate once there is something to check ([`PILOT_FEEDBACK`]:
+/// feedback, [`SUPPORT_STAFFED`]: stakeholders, [`COMMUNICATIONS`]: notification targets);
+/// until then what a person set stands, and a person may set it as any manual item.
+pub fn checks_itself_when_it_can(key: &str) -> bool {
+    [PILOT_FEEDBACK, SUPPORT_STAFFED, COMMUNICATIONS].contains(&key)
+}
+
+/// How recent a passing test message must be for [`COMMUNICATIONS`].
+pub const TEST_MESSAGE_MAX_AGE_DAYS: i64 = 7;
 
 /// How recent a passing drill must be for [`ROLLBACK_TESTED`].
 pub const DRILL_MAX_AGE_DAYS: i64 = 30;
@@ -32,14 +49,17 @@ pub const DRILL_MAX_AGE_DAYS: i64 = 30;
 pub const DEFAULT_ITEMS: [(&str, &str); 7] = [
     ("metrics-approved", "Success metrics and stop conditions approved"),
     ("baseline", "Baseline documented"),
-    ("pilot-feedback", "Pilot feedback addressed and re-tested"),
-    ("support-staffed", "Support and champions staffed"),
+    (PILOT_FEEDBACK, "Pilot feedback addressed (no open blockers)"),
+    (SUPPORT_STAFFED, "Support and champions staffed (every cohort has a champion)"),
     (DASHBOARDS, "Dashboards and alerts validated (every guardrail's source returns data)"),
     (
         ROLLBACK_TESTED,
         "Rollback runbook tested (a drill of this plan version passed within 30 days)",
     ),
-    ("communications", "Communications ready"),
+    (
+        COMMUNICATIONS,
+        "Communications ready (every audience has a target whose test message succeeded within 7 days)",
+    ),
 ];
 
 /// A plan's `scorecard:` section.
@@ -126,6 +146,12 @@ pub struct AutoFacts {
     pub signals: Option<(bool, String)>,
     /// Whether a drill of this plan version passed within [`DRILL_MAX_AGE_DAYS`].
     pub drill: Option<(bool, String)>,
+    /// Whether the release's feedback has no open blocker (None: no feedback yet).
+    pub feedback: Option<(bool, String)>,
+    /// Whether every cohort has a champion (None: the plan names no stakeholders).
+    pub champions: Option<(bool, String)>,
+    /// Whether every audience has a recently tested target (None: no targets at all).
+    pub communications: Option<(bool, String)>,
 }
 
 /// One item, assessed.
@@ -239,10 +265,14 @@ pub fn assess(
             let auto = match key.as_str() {
                 DASHBOARDS => Some(facts.signals.clone()),
                 ROLLBACK_TESTED => Some(facts.drill.clone()),
+                PILOT_FEEDBACK => Some(facts.feedback.clone()),
+                SUPPORT_STAFFED => Some(facts.champions.clone()),
+                COMMUNICATIONS => Some(facts.communications.clone()),
                 _ => None,
             };
             match (auto, set) {
                 (Some(_), Some(s)) if s.status == Status::Waived => person(key, title, s),
+                (Some(None), Some(s)) if checks_itself_when_it_can(&key) => person(key, title, s),
                 (Some(result), _) => {
                     let (status, note) = match result {
                         Some((true, e)) => (Status::Green, e),
@@ -323,7 +353,8 @@ mod tests {
         let p = plan(Some(
             "scorecard: { max_red: 2, items: [{ key: baseline }, { key: communications }, { key: rollback-tested }] }\n",
         ));
-        let facts = AutoFacts { signals: None, drill: Some((true, "drill 3 passed".into())) };
+        let facts =
+            AutoFacts { drill: Some((true, "drill 3 passed".into())), ..AutoFacts::default() };
         let mut states = BTreeMap::new();
         states.insert("baseline".to_owned(), set(Status::Red));
         let a = assess(&p, &states, &facts);
@@ -337,10 +368,35 @@ mod tests {
         assert_eq!(a.items[1].note.as_deref(), Some("see doc"), "a waiver keeps its reason");
         // An automatic item follows its check; a person can waive it but not paint it green.
         states.insert(ROLLBACK_TESTED.to_owned(), set(Status::Green));
-        let failing = AutoFacts { signals: None, drill: Some((false, "no drill".into())) };
+        let failing = AutoFacts { drill: Some((false, "no drill".into())), ..AutoFacts::default() };
         let a = assess(&p, &states, &failing);
         assert_eq!(a.items[2].status, Status::Red);
         assert!(a.items[2].automatic);
+    }
+
+    #[test]
+    fn people_items_follow_their_checks_once_there_is_something_to_check() {
+        let p = plan(Some(
+            "scorecard: { max_red: 1, items: [{ key: pilot-feedback }, { key: support-staffed }, { key: communications }] }\n",
+        ));
+        let mut states = BTreeMap::new();
+        for key in [PILOT_FEEDBACK, SUPPORT_STAFFED, COMMUNICATIONS] {
+            states.insert(key.to_owned(), set(Status::Green));
+        }
+        // Nothing to check yet: what people said stands.
+        let a = assess(&p, &states, &AutoFacts::default());
+        assert!(a.go && a.items.iter().all(|i| i.status == Status::Green && !i.automatic), "{a:?}");
+        // Then the checks decide: an open blocker, a cohort without a champion.
+        let facts = AutoFacts {
+            feedback: Some((false, "1 open blocker".into())),
+            champions: Some((false, "function = support has no champion".into())),
+            communications: Some((true, "every audience tested".into())),
+            ..AutoFacts::default()
+        };
+        let a = assess(&p, &states, &facts);
+        let statuses: Vec<Status> = a.items.iter().map(|i| i.status).collect();
+        assert_eq!(statuses, [Status::Red, Status::Red, Status::Green]);
+        assert!(a.blocks && a.block_reason().unwrap().contains("pilot-feedback (red)"));
     }
 
     #[test]

@@ -159,7 +159,8 @@ struct TestParams {
     event: Option<Event>,
 }
 
-/// Sends one sample message now (not retried, not logged) and says how the receiver answered.
+/// Sends one sample message now (not retried; audited as `notify.test`, which the scorecard's
+/// "communications ready" item reads) and says how the receiver answered.
 #[utoipa::path(post, path = "/api/v1/notifications/targets/{name}/test", tag = "Notifications",
     params(("name" = String, Path, description = "The target's name"), TestParams),
     security(("bearer" = [])),
@@ -196,10 +197,23 @@ async fn test_target(
         0,
     )
     .await;
-    Ok(Json(match outcome {
+    let sent = match outcome {
         Ok(code) => TestSent { ok: true, http_status: Some(code), error: None, text },
         Err((code, error)) => TestSent { ok: false, http_status: code, error: Some(error), text },
-    }))
+    };
+    // Audited: the scorecard's "communications ready" reads when each target last answered.
+    let details = json!({"target": name, "audience": target.audience.as_str(), "event": event.as_str(),
+        "ok": sent.ok, "http_status": sent.http_status});
+    state
+        .store
+        .audit_event(
+            "notify.test",
+            &format!("notify:{name}"),
+            &details,
+            &state.change(&p.who(), None),
+        )
+        .await?;
+    Ok(Json(sent))
 }
 
 fn sample_context(state: &AppState, event: Event, target: &TargetSpec) -> Value {

@@ -20,13 +20,12 @@ pub fn wanted(r: &Rollout) -> bool {
     r.plan.adoption.is_some() || r.plan.waves.iter().any(|w| w.gates.is_some())
 }
 
-/// Every feedback item about `r`'s release, oldest first: posted under its name or under
+/// Every feedback item about `release`, oldest first: posted under its name or under
 /// `name version`.
 pub async fn release_feedback(
     state: &AppState,
-    r: &Rollout,
+    release: &wavegate_rollout::plan::ReleaseSpec,
 ) -> wavegate_store::StoreResult<Vec<FeedbackRow>> {
-    let release = &r.plan.release;
     let mut items = state.store.feedback(&release.name).await?;
     items.extend(state.store.feedback(&format!("{} {}", release.name, release.version)).await?);
     items.sort_by_key(|f| f.id);
@@ -37,7 +36,7 @@ pub async fn release_feedback(
 /// and every blocker still open (one filed before the start still blocks).
 pub async fn feedback(state: &AppState, r: &Rollout) -> ServiceResult<FeedbackFacts> {
     let mut f = FeedbackFacts::default();
-    for item in release_feedback(state, r).await? {
+    for item in release_feedback(state, &r.plan.release).await? {
         if item.blocker && item.status == "open" {
             f.open_blockers += 1;
         }

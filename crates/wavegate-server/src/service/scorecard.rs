@@ -93,6 +93,112 @@ async fn signals_fact(
     })
 }
 
+/// Whether the release has no open blocker (None: nobody has said anything about it yet).
+async fn feedback_fact(state: &AppState, plan: &PlanSpec) -> ServiceResult<Option<(bool, String)>> {
+    let items = crate::service::people::release_feedback(state, &plan.release).await?;
+    if items.is_empty() {
+        return Ok(None);
+    }
+    let open: Vec<String> = items
+        .iter()
+        .filter(|f| f.blocker && f.status == "open")
+        .map(|f| format!("#{} ({})", f.id, f.category))
+        .collect();
+    let closed = items.iter().filter(|f| f.status != "open").count();
+    Ok(Some(if open.is_empty() {
+        (true, format!("no open blockers ({} items, {closed} closed)", items.len()))
+    } else {
+        (false, format!("{} open blocker(s): {}", open.len(), open.join(", ")))
+    }))
+}
+
+/// Whether every cohort value — each the plan's stakeholders name, and each seen among the
+/// users of `r` (30-day adoption report) — has a champion (None: the plan names no
+/// stakeholders).
+async fn champions_fact(
+    state: &AppState,
+    plan: &PlanSpec,
+    r: Option<&Rollout>,
+) -> ServiceResult<Option<(bool, String)>> {
+    let Some(stakeholders) = &plan.stakeholders else { return Ok(None) };
+    let mut cohorts: std::collections::BTreeSet<(String, String)> = stakeholders
+        .iter()
+        .flat_map(|(a, values)| {
+            values.keys().filter(|v| *v != "*").map(move |v| (a.clone(), v.clone()))
+        })
+        .collect();
+    if let Some(r) = r.filter(|r| r.plan.adoption.is_some() && r.id != "preview")
+        && let Some(row) = state.store.rollout(&r.id).await?
+    {
+        let (report, _) = crate::service::reports::adoption(state, &row, r, 30).await?;
+        for a in &report.attributes {
+            for c in a.cohorts.iter().filter(|c| c.value != wavegate_rollout::adoption::NO_VALUE) {
+                cohorts.insert((a.attribute.clone(), c.value.clone()));
+            }
+        }
+    }
+    let missing: Vec<String> = cohorts
+        .iter()
+        .filter(|(a, v)| {
+            wavegate_rollout::people::stakeholder(stakeholders, a, v)
+                .is_none_or(|s| s.champion.is_none())
+        })
+        .map(|(a, v)| format!("{a} = {v}"))
+        .collect();
+    Ok(Some(if missing.is_empty() {
+        (true, format!("every cohort has a champion ({} cohorts)", cohorts.len()))
+    } else {
+        (false, format!("no champion for {}", missing.join(", ")))
+    }))
+}
+
+/// Whether each audience has a notification target for the plan's environment whose test
+/// message succeeded within 7 days (None: no notification target exists).
+async fn communications_fact(
+    state: &AppState,
+    plan: &PlanSpec,
+    now: DateTime<Utc>,
+) -> ServiceResult<Option<(bool, String)>> {
+    use crate::runtime::notify::spec::{Audience, TargetSpec};
+    let targets = state.store.notify_targets().await?;
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    let since =
+        now - chrono::Duration::days(wavegate_rollout::scorecard::TEST_MESSAGE_MAX_AGE_DAYS);
+    let mut ready = std::collections::BTreeSet::new();
+    for t in &targets {
+        let Ok(spec) = serde_json::from_value::<TargetSpec>(t.spec.clone()) else { continue };
+        if spec.withheld || !spec.environments.iter().any(|e| e == "*" || *e == plan.environment) {
+            continue;
+        }
+        let tests = state.store.audit_of(&format!("notify:{}", t.name), 50).await?;
+        let tested = tests.iter().any(|a| {
+            a.action == "notify.test"
+                && chrono::DateTime::parse_from_rfc3339(&a.at).is_ok_and(|at| at >= since)
+                && serde_json::from_str::<serde_json::Value>(&a.entry.canonical)
+                    .is_ok_and(|e| e["details"]["ok"] == true)
+        });
+        if tested {
+            ready.insert(spec.audience.as_str());
+        }
+    }
+    let audiences = [Audience::Executive, Audience::Manager, Audience::EndUser, Audience::OnCall];
+    let missing: Vec<&str> =
+        audiences.iter().map(|a| a.as_str()).filter(|a| !ready.contains(a)).collect();
+    Ok(Some(if missing.is_empty() {
+        (true, "every audience has a target whose test message succeeded within 7 days".into())
+    } else {
+        (
+            false,
+            format!(
+                "no target tested successfully within 7 days for: {} (`wavegate notify test <target>`)",
+                missing.join(", ")
+            ),
+        )
+    }))
+}
+
 /// Assesses `plan` (at `version`). `r` is a rollout of it, for templating Prometheus queries
 /// (without one, that automatic item stays unset); `readings` are this tick's, if any.
 pub async fn assessment(
@@ -106,6 +212,9 @@ pub async fn assessment(
     let facts = AutoFacts {
         signals: signals_fact(state, plan, r, readings).await,
         drill: Some(drill_fact(state, &plan.name, version, now).await?),
+        feedback: feedback_fact(state, plan).await?,
+        champions: champions_fact(state, plan, r).await?,
+        communications: communications_fact(state, plan, now).await?,
     };
     Ok(assess(plan, &states(state, &plan.name).await?.0, &facts))
 }

@@ -451,3 +451,75 @@ async fn lint_flags_a_pilot_of_insiders_only_at_its_wave() {
         r.body
     );
 }
+
+const CARD: &str = r#"adoption: { cohorts: [function], key_task: report_exported }
+stakeholders:
+  function:
+    support: { champion: dana }
+    sales: { training_owner: tom }
+scorecard:
+  max_red: 1
+  items: [{ key: pilot-feedback }, { key: support-staffed }, { key: communications }]
+"#;
+
+async fn card_item(app: &TestApp, key: &str) -> Value {
+    let card = app.admin(Method::GET, "/api/v1/plans/staffed/scorecard", None).await.body;
+    card["items"].as_array().unwrap().iter().find(|i| i["key"] == key).unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_people_items_of_the_scorecard_check_themselves() {
+    let app = spawn_app().await;
+    let plan = Plan::new("staffed", "reports").section(CARD).to_string();
+    app.prepare(&on_off(&["reports"]), &plan).await;
+
+    // Champions: sales has a training owner but no champion.
+    let staffed = card_item(&app, "support-staffed").await;
+    assert_eq!(
+        (staffed["status"].clone(), staffed["automatic"].clone()),
+        (json!("red"), json!(true))
+    );
+    assert!(
+        staffed["note"].as_str().unwrap().contains("no champion for function = sales"),
+        "{staffed}"
+    );
+
+    // Feedback: nothing said yet, then an open blocker (red), then fixed (green).
+    assert_eq!(card_item(&app, "pilot-feedback").await["status"], "unset");
+    let item = json!({"release": "reports", "category": "bug", "cohort": "sales", "sentiment": "negative",
+        "text": "export hangs", "blocker": true});
+    let id = app.admin(Method::POST, "/api/v1/feedback", Some(item)).await.body["ids"][0]
+        .as_i64()
+        .unwrap();
+    let fb = card_item(&app, "pilot-feedback").await;
+    assert_eq!(fb["status"], "red", "{fb}");
+    assert!(fb["note"].as_str().unwrap().contains("1 open blocker"), "{fb}");
+    let closed = json!({"status": "fixed", "note": "export no longer hangs"});
+    assert_eq!(
+        app.admin(Method::POST, &format!("/api/v1/feedback/{id}/status"), Some(closed))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(card_item(&app, "pilot-feedback").await["status"], "green");
+
+    // Communications: a target per audience, each tested; one untested audience keeps it red.
+    let (url, _) = receiver(0, false).await;
+    for audience in ["executive", "manager", "end-user", "on-call"] {
+        target(&app, audience, json!({"audience": audience, "url": url})).await;
+    }
+    for audience in ["executive", "manager", "end-user"] {
+        let r = app
+            .admin(Method::POST, &format!("/api/v1/notifications/targets/{audience}/test"), None)
+            .await;
+        assert_eq!(r.body["ok"], true, "{:?}", r.body);
+    }
+    let comms = card_item(&app, "communications").await;
+    assert_eq!(comms["status"], "red", "{comms}");
+    assert!(comms["note"].as_str().unwrap().contains("on-call"), "{comms}");
+    app.admin(Method::POST, "/api/v1/notifications/targets/on-call/test", None).await;
+    assert_eq!(card_item(&app, "communications").await["status"], "green");
+    // A week later the tests are stale.
+    app.clock.advance(chrono::Duration::days(8));
+    assert_eq!(card_item(&app, "communications").await["status"], "red");
+}

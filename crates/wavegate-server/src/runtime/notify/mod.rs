@@ -242,7 +242,7 @@ async fn you_said_we_did(
     state: &AppState,
     r: &wavegate_rollout::machine::Rollout,
 ) -> StoreResult<Vec<Value>> {
-    Ok(crate::service::people::release_feedback(state, r)
+    Ok(crate::service::people::release_feedback(state, &r.plan.release)
         .await?
         .into_iter()
         .filter(|f| f.status == "fixed")
