@@ -39,6 +39,49 @@ pub struct Scenario {
     /// Random seed (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Simulated adoption and feedback, for plans with people gates (default, for a plan that
+    /// gates or tracks adoption: half of each wave's users do the key task, no feedback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub people: Option<PeopleSim>,
+}
+
+/// How simulated users take the release: what a plan's adoption and feedback gates judge.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeopleSim {
+    /// The share of each wave's new users who do the key task, by wave (1-based order; the last
+    /// one given holds for later waves; default 0.5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_task_rate: Vec<f64>,
+    /// Feedback items per simulated hour (default 0).
+    #[serde(default)]
+    pub feedback_per_hour: f64,
+    /// The share of feedback that is negative (default 0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_share: Option<f64>,
+    /// Blockers open during each wave (the last one given holds for later waves; default 0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_blockers: Vec<u64>,
+}
+
+impl PeopleSim {
+    fn check(&self) -> Result<(), String> {
+        if self.key_task_rate.iter().any(|r| !(0.0..=1.0).contains(r)) {
+            return Err("people.key_task_rate values must be shares from 0 to 1".into());
+        }
+        if !(self.feedback_per_hour >= 0.0 && self.feedback_per_hour <= 1e6) {
+            return Err("people.feedback_per_hour must be from 0 to 1,000,000".into());
+        }
+        if self.negative_share.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
+            return Err("people.negative_share must be a share from 0 to 1".into());
+        }
+        Ok(())
+    }
+
+    /// The value for wave `wave` (0-based) of a per-wave list: the last given holds after it.
+    fn at<T: Copy>(list: &[T], wave: usize, default: T) -> T {
+        list.get(wave).or(list.last()).copied().unwrap_or(default)
+    }
 }
 
 /// Baseline traffic.
@@ -119,7 +162,8 @@ impl Fault {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expectation {
-    /// `completed`, `rolled_back`, `paused` (pause or escalate), or `stopped` (any of the last two).
+    /// `completed`, `rolled_back`, `paused` (pause or escalate), `stopped` (any of the last two), or
+    /// `gated` (held by a people gate when the simulated time ends).
     pub outcome: String,
     /// The guardrail (or `srm`, `silent`, `max_duration`) that should fire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,6 +215,19 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
     if !(0.0..=1.0).contains(&b.error_rate) || b.latency_ms < 0.0 || b.latency_sd_ms < 0.0 {
         return Err("baseline error_rate must be in [0, 1] and latencies ≥ 0".into());
     }
+    if let Some(p) = &scenario.people {
+        p.check()?;
+    }
+    // People facts persist across waves (the gates compare them); simulated when the plan
+    // gates or tracks adoption, or the scenario asks.
+    let people_sim = scenario.people.clone().or_else(|| {
+        (plan.adoption.is_some() || plan.waves.iter().any(|w| w.gates.is_some()))
+            .then(PeopleSim::default)
+    });
+    let mut people = crate::people::PeopleSignals::default();
+    // Its own stream: simulating people leaves the traffic's draws (and older seeds) as they were.
+    let mut people_rng = Rng::new(scenario.seed.unwrap_or(1) ^ 0x5eed_0f_9e09_1e);
+    let mut feedback_due = 0.0;
     let t0 = scenario.start.unwrap_or_else(|| {
         DateTime::parse_from_rfc3339("2026-01-05T09:00:00Z")
             .map(|d| d.with_timezone(&Utc))
@@ -249,6 +306,23 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
                     }
                 }
             }
+            if let Some(sim) = &people_sim {
+                let w = r.wave;
+                if people.waves.len() <= w {
+                    people.waves.resize(w + 1, Default::default());
+                }
+                let rate = PeopleSim::at(&sim.key_task_rate, w, 0.5);
+                people.waves[w].exposed += nt;
+                people.waves[w].adopted += people_rng.binomial(nt, rate);
+                feedback_due += sim.feedback_per_hour * tick as f64 / 3600.0;
+                while feedback_due >= 1.0 {
+                    feedback_due -= 1.0;
+                    people.feedback.items += 1;
+                    people.feedback.negative +=
+                        people_rng.binomial(1, sim.negative_share.unwrap_or(0.1));
+                }
+                people.feedback.open_blockers = PeopleSim::at(&sim.open_blockers, w, 0);
+            }
             signals.exposures.treatment.merge(&Moments { n: nt as f64, ..Moments::default() });
             signals.exposures.control.merge(&Moments { n: nc as f64, ..Moments::default() });
             signals.last_event_at = Some(now);
@@ -283,6 +357,9 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
                 };
                 signals.readings.insert(g.name.clone(), reading);
             }
+        }
+        if people_sim.is_some() {
+            signals.people = Some(people.clone());
         }
         let (next, actions) = step(&r, now, &signals);
         let seen = describe(&signals);
@@ -339,6 +416,12 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
                 Action::Audit { action, details } if action == "rollout.hold" => {
                     format!("hold: blackout {}", details["blackout"].as_str().unwrap_or(""))
                 }
+                Action::Audit { action, details } if action == "rollout.gated" => {
+                    format!("gated: {}", details["reason"].as_str().unwrap_or(""))
+                }
+                Action::Audit { action, .. } if action == "rollout.gate_cleared" => {
+                    "gate cleared".to_owned()
+                }
                 _ => continue,
             };
             timeline.push(TimelineEntry {
@@ -385,6 +468,13 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
         State::RolledBack { reason } => ("rolled_back".to_owned(), Some(reason.clone())),
         State::Paused { reason } => ("paused".to_owned(), Some(reason.clone())),
         State::Aborted { reason } => ("aborted".to_owned(), Some(reason.clone())),
+        State::Running { phase: Phase::Gated } => (
+            "gated".to_owned(),
+            Some(format!(
+                "held by a people gate at the end of the simulated time: {}",
+                r.gated.as_deref().unwrap_or("")
+            )),
+        ),
         State::Running { .. } => (
             "running".to_owned(),
             Some("still undecided at the end of the simulated time".to_owned()),

@@ -126,3 +126,39 @@ fn a_p99_guardrail_is_drilled_on_the_simulated_latencies() {
     let report = run(&p, &slow).unwrap();
     assert!(report.passed, "{report:#?}");
 }
+
+/// Issue 22: people gates are rehearsed on simulated adoption and feedback: a second wave whose
+/// users adopt far less than the first's is held (`gated`), and a blocker holds too; when each
+/// wave adopts alike and nothing blocks, the plan completes.
+#[test]
+fn people_gates_are_drilled_on_simulated_adoption_and_feedback() {
+    let text = include_str!("../../../examples/checkout-v2.yaml").replace(
+        "  - { exposure: 25%, hold: 1h, max_duration: 12h, promotion: approval }",
+        "  - { exposure: 25%, hold: 1h, max_duration: 12h, promotion: approval, gates: { adoption: { key_task_rate: \">= 0.9 × previous wave\", min_users: 50 }, feedback: { open_blockers: 0 } } }",
+    );
+    let p: PlanSpec = parse_yaml(&text).unwrap();
+    assert!(p.waves[1].gates.is_some());
+    let drill = |people: &str, expect: &str| {
+        let yaml = format!(
+            "name: people\nrate: 100\nduration: 10h\nbaseline: {{ error_rate: 0.01, latency_ms: 120, latency_sd_ms: 30 }}\nexpect: {{ outcome: {expect} }}\npeople: {people}\n"
+        );
+        let s: Scenario = parse_yaml(&yaml).unwrap();
+        run(&p, &s).unwrap()
+    };
+    let lagging = drill("{ key_task_rate: [0.6, 0.3] }", "gated");
+    assert!(lagging.passed, "{lagging:#?}");
+    assert!(
+        lagging.timeline.iter().any(|e| e.event.starts_with("gated: adoption")),
+        "{lagging:#?}"
+    );
+    let blocked = drill("{ key_task_rate: [0.6], open_blockers: [0, 1] }", "gated");
+    assert!(
+        blocked.passed && blocked.reason.as_deref().unwrap().contains("open blocker"),
+        "{blocked:#?}"
+    );
+    let healthy =
+        drill("{ key_task_rate: [0.6], feedback_per_hour: 4, negative_share: 0.2 }", "completed");
+    assert!(healthy.passed, "{healthy:#?}");
+    let bad: Scenario = parse_yaml("name: x\nrate: 1\nbaseline: { error_rate: 0, latency_ms: 1 }\npeople: { key_task_rate: [1.5] }\n").unwrap();
+    assert!(run(&p, &bad).unwrap_err().contains("key_task_rate"));
+}
