@@ -198,3 +198,47 @@ fn issue_18_windowed_prometheus_fields_are_checked() {
     let (_, findings) = lint(&prometheus("    failures: sometimes\n"));
     assert!(findings[0].message.contains("sometimes"), "{findings:#?}");
 }
+
+/// Issue 22: the gate threshold grammar of the JSON Schema and the parser agree, and a bad
+/// threshold is refused at its line and column.
+#[test]
+fn gate_thresholds_follow_the_schema_grammar_and_are_located() {
+    use wavegate_rollout::people::Threshold;
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/plan.schema.json")).unwrap();
+    let pattern = schema["properties"]["waves"]["items"]["properties"]["gates"]["properties"]
+        ["adoption"]["properties"]["key_task_rate"]["pattern"]
+        .as_str()
+        .unwrap();
+    let re = regex::Regex::new(pattern).unwrap();
+    for text in [
+        ">= 70%",
+        "<= 0.3",
+        "> 0.9 × previous wave",
+        "≥ 0.5",
+        ">=0.9 x previous wave",
+        "< 12.5%",
+        "* 3",
+        "70%",
+        ">= lots",
+        ">= 0.9 × next wave",
+        "",
+    ] {
+        assert_eq!(re.is_match(text), Threshold::parse(text).is_ok(), "{text:?}");
+    }
+    let gated = "  - { exposure: 25%, hold: 1h, max_duration: 12h, promotion: approval }";
+    let bad = EXAMPLE.replacen(gated, "  - { exposure: 25%, hold: 1h, gates: { feedback: { negative_share: \"about a third\" } } }", 1);
+    let (_, findings) = lint(&bad);
+    assert_eq!(findings[0].code, "syntax");
+    assert!(
+        findings[0].message.contains("no operator in threshold \"about a third\""),
+        "{findings:#?}"
+    );
+    assert_eq!(findings[0].line, Some(48), "{findings:#?}");
+    // A relative threshold on the first wave is refused at that wave.
+    let first = "  - { exposure: 5%, hold: 30m, max_duration: 6h }";
+    let rel = EXAMPLE.replacen(first, "  - { exposure: 5%, hold: 30m, gates: { adoption: { key_task_rate: \">= 0.9 × previous wave\" } } }", 1);
+    let (_, findings) = lint(&rel);
+    let hit = findings.iter().find(|f| f.code == "bad-gates").unwrap();
+    assert_eq!(hit.line, Some(47), "{hit:?}");
+}
