@@ -523,3 +523,51 @@ async fn the_people_items_of_the_scorecard_check_themselves() {
     app.clock.advance(chrono::Duration::days(8));
     assert_eq!(card_item(&app, "communications").await["status"], "red");
 }
+
+async fn close(app: &TestApp, id: &str, item: &str) -> crate::support::Reply {
+    let body = json!({"item": item, "reason": "done"});
+    app.admin(Method::POST, &format!("/api/v1/rollouts/{id}/close-item"), Some(body)).await
+}
+
+#[tokio::test]
+async fn a_completed_rollout_is_closed_only_when_its_after_release_items_are_done() {
+    let app = spawn_app().await;
+    let plan = Plan::new("docs", "reports")
+        .section("after_release:\n  - documentation updated\n  - security review of configuration and dependencies\n")
+        .to_string();
+    app.prepare(&on_off(&["reports"]), &plan).await;
+    let id = app.start("docs").await;
+    // Ticked off while running: allowed; unknown items and doing one twice are refused.
+    assert_eq!(close(&app, &id, "documentation updated").await.status, StatusCode::OK);
+    let r = close(&app, &id, "documentation updated").await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    let r = close(&app, &id, "write a blog post").await;
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("not one of plan \"docs\"'s after_release items"),
+        "{:?}",
+        r.body
+    );
+    app.tick().await;
+    app.tick().await;
+    assert_eq!(app.rollout(&id).await["state"], "completed");
+    let report = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}/report"), None).await.body;
+    assert_eq!(report["closed"], false, "{report}");
+    assert_eq!(report["after_release"][0]["done_by"], "admin");
+    let prompts = report["retro_prompts"].to_string();
+    assert!(
+        prompts.contains("security review of configuration and dependencies"),
+        "the retro names what is left: {prompts}"
+    );
+    assert_eq!(
+        close(&app, &id, "security review of configuration and dependencies").await.status,
+        StatusCode::OK
+    );
+    let report = app.admin(Method::GET, &format!("/api/v1/rollouts/{id}/report"), None).await.body;
+    assert_eq!(report["closed"], true, "{report}");
+    let audit =
+        app.admin(Method::GET, &format!("/api/v1/audit?target=rollout:{id}"), None).await.body;
+    assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "rollout.closed"), "{audit}");
+}
