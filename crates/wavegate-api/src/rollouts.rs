@@ -228,6 +228,9 @@ pub struct Rollout {
     /// Tokens whose contributions the verdicts leave out.
     #[serde(default)]
     pub excluded_tokens: Vec<Exclusion>,
+    /// The plan's `after_release` items ticked off, by item: who and when.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub after_release_done: IndexMap<String, Approval>,
     /// The blackout window (or freeze) holding promotion, if any.
     #[schema(required = true)]
     pub blackout: Option<String>,

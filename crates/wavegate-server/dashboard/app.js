@@ -514,7 +514,8 @@ async function rolloutPage(id) {
     return h("li", { class: cls, "aria-current": n === r.wave ? "step" : null },
       h("div", { class: "exp" }, w.exposure),
       h("div", {}, `wave ${n}${cls === "current" ? " (current)" : cls === "done" ? " ✓" : ""}`),
-      h("div", { class: "muted" }, [w.hold ? `hold ${w.hold}` : "", w.promotion ? `promotion: ${w.promotion}` : ""].filter(Boolean).join(" · ")));
+      h("div", { class: "muted" }, [w.hold ? `hold ${w.hold}` : "", w.promotion ? `promotion: ${w.promotion}` : "",
+        w.gates ? `gates: ${Object.keys(w.gates).join(", ")}` : ""].filter(Boolean).join(" · ")));
   })));
   // Guardrails with charts.
   page.append(h("h2", {}, "Guardrails"));
@@ -547,6 +548,35 @@ async function rolloutPage(id) {
   page.append(charts);
   // Go/no-go scorecard.
   if (r.scorecard) page.append(...scorecardSection(r.scorecard, { plan: r.plan, environment: r.environment, requester: r.requester }));
+  // Success targets (on track, at risk, met, missed) and the after-release checklist.
+  const spec = (plan && plan.spec) || {};
+  if ((spec.success_metrics || []).some((m) => m.target)) {
+    page.append(h("h2", {}, "Success targets"));
+    const holder = h("div", { id: "success" }, h("p", { class: "muted" }, "Loading…"));
+    page.append(holder);
+    api("GET", `/api/v1/rollouts/${encodeURIComponent(id)}/success`).then((s) => {
+      holder.replaceChildren(h("table", { id: "success-targets" },
+        h("thead", {}, h("tr", {}, ["Metric", "Target", "Cohort", "Status", "Evidence", "By"].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, s.targets.map((t) => h("tr", { dataset: { status: t.status } },
+          h("td", {}, t.metric), h("td", {}, t.target), h("td", {}, t.cohort),
+          h("td", { class: t.status === "met" || t.status === "on_track" ? "v-pass" : t.status === "unknown" ? "" : "v-fail" }, t.status.replace(/_/g, " ")),
+          h("td", {}, t.evidence), h("td", {}, fmtTime(t.deadline)))))));
+    }).catch((e) => holder.replaceChildren(h("p", { class: "muted" }, `unavailable: ${e.message}`)));
+  }
+  if ((spec.after_release || []).length) {
+    page.append(h("h2", {}, "After release"));
+    const done = r.after_release_done || {};
+    const mayClose = holds("releaser", r.environment) && r.state !== "rolled_back" && r.state !== "aborted";
+    page.append(h("ul", { id: "after-release" }, spec.after_release.map((item) => {
+      const d = done[item];
+      return h("li", { dataset: { done: d ? "yes" : "no" } }, d ? `✓ ${item} — ${d.principal}, ${fmtTime(d.at)}` : item, " ",
+        !d && mayClose ? h("button", { type: "button", class: "quiet", onclick: () => ask({
+          title: `Done: ${item}?`, text: "Ticks the item off (audited); the rollout is closed when every item is done.",
+          ok: "Done", required: false, label: "What was done (optional)",
+          act: ({ text }) => api("POST", `/api/v1/rollouts/${encodeURIComponent(r.id)}/close-item`, { item, reason: text || undefined }).then(() => null),
+        }) }, "Mark done") : "");
+    })));
+  }
   // Adoption by cohort, when the plan tracks it.
   if (plan && plan.spec && plan.spec.adoption) {
     page.append(h("h2", {}, "Adoption by cohort"));

@@ -286,6 +286,11 @@ impl IntoApi<api::rollouts::Rollout> for (&RolloutRow, &Rollout) {
                     at: e.at,
                 })
                 .collect(),
+            after_release_done: r
+                .after_release_done
+                .iter()
+                .map(|(item, a)| (item.clone(), a.into_api()))
+                .collect(),
             blackout: r.blackout.clone(),
             pre_rollout_version: r.pre_rollout_version,
             started_at: r.started_at,
