@@ -226,7 +226,7 @@ pub fn run(plan: &PlanSpec, scenario: &Scenario) -> Result<DrillReport, String> 
     });
     let mut people = crate::people::PeopleSignals::default();
     // Its own stream: simulating people leaves the traffic's draws (and older seeds) as they were.
-    let mut people_rng = Rng::new(scenario.seed.unwrap_or(1) ^ 0x5eed_0f_9e09_1e);
+    let mut people_rng = Rng::new(scenario.seed.unwrap_or(1) ^ 0x5eed_0f9e_091e);
     let mut feedback_due = 0.0;
     let t0 = scenario.start.unwrap_or_else(|| {
         DateTime::parse_from_rfc3339("2026-01-05T09:00:00Z")

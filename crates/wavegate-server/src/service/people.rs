@@ -59,7 +59,7 @@ pub async fn signals(
     if r.plan.adoption.is_some() {
         for w in state.store.adoption_by_wave(&r.id).await? {
             let Ok(i) = usize::try_from(w.wave) else { continue };
-            if i >= r.plan.waves.len() + 1 {
+            if i > r.plan.waves.len() {
                 continue;
             }
             if waves.len() <= i {
