@@ -224,6 +224,37 @@ fn text(field: &str, v: &str, max: usize) -> ApiResult<String> {
     Ok(v.to_owned())
 }
 
+/// An incident as reported: each text checked (1 to its limit) and named by the field it came
+/// from, so a refusal says where.
+struct Reported<'a> {
+    source: &'static str,
+    kind: String,
+    external_id: (&'static str, &'a str),
+    severity: String,
+    service: &'a str,
+    user: Option<(&'static str, &'a str)>,
+    title: (&'static str, &'a str),
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Reported<'_> {
+    fn row(self, p: &Principal) -> ApiResult<IncidentRow> {
+        Ok(IncidentRow {
+            id: 0,
+            source: self.source.into(),
+            external_id: text(self.external_id.0, self.external_id.1, 128)?,
+            kind: self.kind,
+            severity: self.severity,
+            service: text("service", self.service, 128)?,
+            user: self.user.map(|(field, u)| text(field, u, 256)).transpose()?,
+            title: text(self.title.0, self.title.1, 1000)?,
+            at: self.at,
+            principal: p.name().to_owned(),
+            arms: Vec::new(),
+        })
+    }
+}
+
 async fn record(
     state: &AppState,
     p: &Principal,
@@ -289,22 +320,18 @@ async fn post_incident(
     if kind != "incident" && kind != "ticket" {
         return Err(ApiError::invalid("kind", "kind is incident or ticket"));
     }
-    let incident = IncidentRow {
-        id: 0,
-        source: "api".into(),
-        external_id: match &body.id {
-            Some(id) => text("id", id, 128)?,
-            None => new_id(),
-        },
+    let generated = new_id();
+    let incident = Reported {
+        source: "api",
         kind,
+        external_id: ("id", body.id.as_deref().unwrap_or(&generated)),
         severity: body.severity,
-        service: text("service", &body.service, 128)?,
-        user: body.user.as_deref().map(|u| text("user", u, 256)).transpose()?,
-        title: text("title", &body.title, 1000)?,
+        service: &body.service,
+        user: body.user.as_deref().map(|u| ("user", u)),
+        title: ("title", &body.title),
         at: body.at.unwrap_or_else(|| state.clock.now()),
-        principal: p.name().to_owned(),
-        arms: Vec::new(),
-    };
+    }
+    .row(&p)?;
     record(&state, &p, incident, body.context.map(Value::Object)).await
 }
 
@@ -382,21 +409,19 @@ async fn pagerduty_incident(
         .as_deref()
         .or_else(|| data["service"]["summary"].as_str())
         .ok_or_else(|| ApiError::invalid("event.data.service", "no service: add ?service="))?;
-    let incident = IncidentRow {
-        id: 0,
-        source: "pagerduty".into(),
-        external_id: text("event.data.id", id, 128)?,
+    let incident = Reported {
+        source: "pagerduty",
         kind: "incident".into(),
+        external_id: ("event.data.id", id),
         severity: severity.into(),
-        service: text("service", service, 128)?,
+        service,
         user: None,
-        title: text("event.data.title", data["title"].as_str().unwrap_or("(untitled)"), 1000)?,
+        title: ("event.data.title", data["title"].as_str().unwrap_or("(untitled)")),
         at: at_of(&data["created_at"])
             .or_else(|| at_of(&event["occurred_at"]))
             .unwrap_or_else(|| state.clock.now()),
-        principal: p.name().to_owned(),
-        arms: Vec::new(),
-    };
+    }
+    .row(&p)?;
     record(&state, &p, incident, None).await
 }
 
@@ -436,20 +461,17 @@ async fn opsgenie_incident(
         .or_else(|| details["service"].as_str())
         .or_else(|| alert["entity"].as_str())
         .ok_or_else(|| ApiError::invalid("alert.details.service", "no service: add ?service="))?;
-    let user = details["user"].as_str().map(|u| text("alert.details.user", u, 256)).transpose()?;
-    let incident = IncidentRow {
-        id: 0,
-        source: "opsgenie".into(),
-        external_id: text("alert.alertId", id, 128)?,
+    let incident = Reported {
+        source: "opsgenie",
         kind: "incident".into(),
+        external_id: ("alert.alertId", id),
         severity: alert["priority"].as_str().and_then(priority).unwrap_or("medium").into(),
-        service: text("service", service, 128)?,
-        user,
-        title: text("alert.message", alert["message"].as_str().unwrap_or("(untitled)"), 1000)?,
+        service,
+        user: details["user"].as_str().map(|u| ("alert.details.user", u)),
+        title: ("alert.message", alert["message"].as_str().unwrap_or("(untitled)")),
         at: at_of(&alert["createdAt"]).unwrap_or_else(|| state.clock.now()),
-        principal: p.name().to_owned(),
-        arms: Vec::new(),
-    };
+    }
+    .row(&p)?;
     record(&state, &p, incident, None).await
 }
 

@@ -255,10 +255,36 @@ pub async fn step_one(
     })
     .await?;
     let Some(d) = decided else { return Ok(Stepped::Superseded) };
+    // A completed rollout's success targets, as they stand at completion, go on the record.
+    if d.to.state == State::Completed
+        && d.from.state != State::Completed
+        && d.to.plan.success_metrics.iter().any(|m| m.target.is_some())
+    {
+        report_success(state, &d.row, &d.to).await;
+    }
     if d.exposed {
         after_exposure(state, d.row, d.to.clone(), leader_epoch).await?;
     }
     Ok(Stepped::Moved { from: Box::new(d.from), to: Box::new(d.to) })
+}
+
+/// Audits `rollout.success`: each success target of `r` judged now, with its evidence (a
+/// failure to judge is logged; the completion stands).
+async fn report_success(state: &AppState, row: &RolloutRow, r: &Rollout) {
+    let judged = match crate::service::people::success(state, row, r).await {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::warn!(rollout = %r.id, error = %e, "could not judge the success targets");
+            return;
+        }
+    };
+    let details = json!({"rollout": r.id, "targets": judged,
+        "all_met": wavegate_rollout::success::all_met(&judged)});
+    let change = state.change(&crate::service::Who::own("controller"), None);
+    let target = format!("rollout:{}", r.id);
+    if let Err(e) = state.store.audit_event("rollout.success", &target, &details, &change).await {
+        tracing::warn!(rollout = %r.id, error = %e, "could not record the success targets");
+    }
 }
 
 /// Whether a decision widens (or completes) the exposure.

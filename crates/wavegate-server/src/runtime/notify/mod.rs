@@ -128,24 +128,13 @@ pub async fn enqueue_new(state: &AppState) -> StoreResult<usize> {
                     let Some(env) = cr.environments.iter().find(|e| target.wants(event, e)) else {
                         continue;
                     };
-                    let ctx = render::change_context(event, target.audience, &entry, &cr);
-                    let text = render::text(target, event, &ctx).unwrap_or_else(|e| {
-                        tracing::warn!(target = %name, error = %e, "notification template failed");
-                        String::new()
-                    });
-                    if text.is_empty() {
+                    // A champion hears only of the cohorts addressed to them.
+                    if !target.addressed(None) {
                         continue;
                     }
-                    rows.push(NewDelivery {
-                        audit_seq: row.entry.seq,
-                        target: name.clone(),
-                        audience: target.audience.as_str().into(),
-                        event: event.as_str().into(),
-                        rollout: cr.id.clone(),
-                        environment: env.clone(),
-                        payload: render::payload(target, event, &text, &ctx, row.entry.seq),
-                        at: state.clock.now(),
-                    });
+                    let ctx = render::change_context(event, target.audience, &entry, &cr);
+                    let at = (row.entry.seq, cr.id.as_str(), env.as_str());
+                    rows.extend(delivery(state, name, target, event, &ctx, at));
                 }
                 continue;
             }
@@ -181,22 +170,8 @@ pub async fn enqueue_new(state: &AppState) -> StoreResult<usize> {
                     let mut ctx =
                         render::context(event, target.audience, &entry, &r, url.as_deref());
                     ctx["fixed"] = Value::Array(digest.clone());
-                    let text = render::text(target, event, &ctx).unwrap_or_else(|e| {
-                        tracing::warn!(target = %name, error = %e, "notification template failed");
-                        String::new()
-                    });
-                    if !text.is_empty() {
-                        rows.push(NewDelivery {
-                            audit_seq: row.entry.seq,
-                            target: name.clone(),
-                            audience: target.audience.as_str().into(),
-                            event: event.as_str().into(),
-                            rollout: id.into(),
-                            environment: r.plan.environment.clone(),
-                            payload: render::payload(target, event, &text, &ctx, row.entry.seq),
-                            at: state.clock.now(),
-                        });
-                    }
+                    let at = (row.entry.seq, id, r.plan.environment.as_str());
+                    rows.extend(delivery(state, name, target, event, &ctx, at));
                 }
             }
             for (name, _, target) in interested {
@@ -204,28 +179,8 @@ pub async fn enqueue_new(state: &AppState) -> StoreResult<usize> {
                     continue;
                 }
                 let ctx = render::context(event, target.audience, &entry, &r, url.as_deref());
-                let text = match render::text(target, event, &ctx) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        tracing::warn!(target = %name, error = %e, "notification template failed; sending the default");
-                        let mut plain = target.clone();
-                        plain.templates.clear();
-                        render::text(&plain, event, &ctx).unwrap_or_default()
-                    }
-                };
-                if text.is_empty() {
-                    continue; // nothing to say to this audience
-                }
-                rows.push(NewDelivery {
-                    audit_seq: row.entry.seq,
-                    target: name.clone(),
-                    audience: target.audience.as_str().into(),
-                    event: event.as_str().into(),
-                    rollout: id.into(),
-                    environment: r.plan.environment.clone(),
-                    payload: render::payload(target, event, &text, &ctx, row.entry.seq),
-                    at: state.clock.now(),
-                });
+                let at = (row.entry.seq, id, r.plan.environment.as_str());
+                rows.extend(delivery(state, name, target, event, &ctx, at));
             }
         }
         queued += rows.len();
@@ -234,6 +189,38 @@ pub async fn enqueue_new(state: &AppState) -> StoreResult<usize> {
             state.metrics.notifications_queued.inc_by(rows.len() as u64);
         }
     }
+}
+
+/// The delivery of `event` to target `name` for the audit entry, rollout and environment `at`:
+/// its text rendered from `ctx` (the audience's default wording if the target's own template
+/// fails); None when there is nothing to say to this audience.
+fn delivery(
+    state: &AppState,
+    name: &str,
+    target: &TargetSpec,
+    event: Event,
+    ctx: &Value,
+    (audit_seq, rollout, environment): (i64, &str, &str),
+) -> Option<NewDelivery> {
+    let text = render::text(target, event, ctx).unwrap_or_else(|e| {
+        tracing::warn!(target = %name, error = %e, "notification template failed; sending the default");
+        let mut plain = target.clone();
+        plain.templates.clear();
+        render::text(&plain, event, ctx).unwrap_or_default()
+    });
+    if text.is_empty() {
+        return None;
+    }
+    Some(NewDelivery {
+        audit_seq,
+        target: name.to_owned(),
+        audience: target.audience.as_str().into(),
+        event: event.as_str().into(),
+        rollout: rollout.to_owned(),
+        environment: environment.to_owned(),
+        payload: render::payload(target, event, &text, ctx, audit_seq),
+        at: state.clock.now(),
+    })
 }
 
 /// The release's feedback items marked fixed, oldest first, as the digest lists them: what was
@@ -268,25 +255,7 @@ pub async fn enqueue_checkpoint(
         if target.withheld || !target.events.contains(&event) {
             continue;
         }
-        let text = render::text(&target, event, &ctx).unwrap_or_else(|e| {
-            tracing::warn!(target = %t.name, error = %e, "notification template failed; sending the default");
-            let mut plain = target.clone();
-            plain.templates.clear();
-            render::text(&plain, event, &ctx).unwrap_or_default()
-        });
-        if text.is_empty() {
-            continue;
-        }
-        rows.push(NewDelivery {
-            audit_seq: checkpoint.seq,
-            target: t.name,
-            audience: target.audience.as_str().into(),
-            event: event.as_str().into(),
-            rollout: String::new(),
-            environment: String::new(),
-            payload: render::payload(&target, event, &text, &ctx, checkpoint.seq),
-            at: state.clock.now(),
-        });
+        rows.extend(delivery(state, &t.name, &target, event, &ctx, (checkpoint.seq, "", "")));
     }
     // The cursor only moves forward (the store keeps the greater), so 0 leaves it as it is.
     state.store.enqueue_deliveries(0, &rows).await?;
