@@ -253,6 +253,16 @@ try {
   check(true, "guardrail chart rendered");
   await page.locator("#adoption-overall").waitFor({ timeout: TIMEOUT });
   check(/\d+\.\d% \(\d+\/[1-9]\d*\)/.test(await page.locator("#adoption-overall").textContent()), "the rollout's adoption table counts its exposed users");
+  // Success targets, judged, and the after-release checklist with its Mark done button.
+  await page.locator("#success-targets tbody tr").first().waitFor({ timeout: TIMEOUT });
+  const target = await page.locator("#success-targets tbody tr").first().textContent();
+  check(target.includes("adoption") && target.includes(">= 40%") && /on track|at risk|met|unknown/.test(target), `the success target is shown with its status: ${target}`);
+  check((await page.locator("#after-release li").count()) === 2, "the after-release items are listed");
+  await page.locator("#after-release li button").first().click();
+  await page.locator("#confirm[open]").waitFor({ timeout: TIMEOUT });
+  await page.click("#confirm-ok");
+  await page.locator('#after-release li[data-done="yes"]').waitFor({ timeout: TIMEOUT });
+  check((await page.locator('#after-release li[data-done="yes"]').textContent()).includes("documentation updated"), "an item ticked off in the dashboard shows who and when");
   // Keyboard: focus the button and press Enter; the dialog asks for a reason.
   await page.locator("#cmd-approve").focus();
   await page.keyboard.press("Enter");

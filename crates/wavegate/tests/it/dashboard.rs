@@ -25,6 +25,7 @@ fn plan() -> String {
         .release("version: 2.1.0, risk: medium, team: payments, service: checkout, regions: [eu-north-1]")
         .owners(ALICE_AND_BOB)
         .section("adoption: { cohorts: [region], key_task: checkout_completed }\n")
+        .section("success_metrics:\n  - { metric: adoption, target: \">= 40%\", within: 30d }\nafter_release: [documentation updated, runbook updated from the retro]\n")
         .section(ERRORS)
         .section(runbook)
         .waves(&["{ exposure: 10%, promotion: approval }", "{ exposure: 50%, hold: 1h }", "{ exposure: 100% }"])
