@@ -63,22 +63,41 @@ pub fn wave_position(text: &str, i: usize) -> Option<(u64, u64)> {
     loc.waves.get(i).map(|s| (s.referenced.line(), s.referenced.column()))
 }
 
-/// The findings that need the store's segments: a first wave that reaches insiders only
-/// ([`crate::people::friendly_pilot`]), as a warning at wave 1.
+/// The findings that need the store's segments (`segments`: the ones the plan's waves name):
+/// a first wave that reaches insiders only ([`crate::people::friendly_pilot`]), and a wave whose
+/// segments pick cohorts (an `in`/`eq` constraint on a cohort attribute) that no stakeholder
+/// champions ([`crate::people::unchampioned`]); warnings at their wave.
 pub fn segment_findings(
     text: &str,
     plan: &PlanSpec,
     segments: &indexmap::IndexMap<String, wavegate_core::spec::SegmentSpec>,
 ) -> Vec<Finding> {
-    let Some(message) = crate::people::friendly_pilot(plan, segments) else { return Vec::new() };
-    let pos = wave_position(text, 0);
-    vec![Finding {
-        severity: Severity::Warning,
-        line: pos.map(|p| p.0),
-        column: pos.map(|p| p.1),
-        code: "friendly-pilot",
-        message,
-    }]
+    let mut out = Vec::new();
+    let warn = |i: usize, code, message| {
+        let pos = wave_position(text, i);
+        Finding {
+            severity: Severity::Warning,
+            line: pos.map(|p| p.0),
+            column: pos.map(|p| p.1),
+            code,
+            message,
+        }
+    };
+    if let Some(message) = crate::people::friendly_pilot(plan, segments) {
+        out.push(warn(0, "friendly-pilot", message));
+    }
+    for (i, cohorts) in crate::people::unchampioned(plan, segments) {
+        out.push(warn(
+            i,
+            "no-champion",
+            format!(
+                "wave {} reaches {} with no champion in stakeholders: nobody among those users is told when they lag",
+                i + 1,
+                cohorts.join(", ")
+            ),
+        ));
+    }
+    out
 }
 
 /// Parses and lints a plan file. Returns the plan when it parsed (even with findings).

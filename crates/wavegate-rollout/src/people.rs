@@ -719,6 +719,43 @@ pub fn pilot_check(r: &Rollout, mix: &PilotMix) -> Option<Action> {
     })
 }
 
+/// The cohorts (`attribute = value`) each wave's segments pick — an `in` or `eq` constraint on
+/// one of the plan's adoption cohort attributes — that the plan's stakeholders give no champion,
+/// by wave (0-based). Nothing when the plan names no stakeholders (lint warns about that apart).
+pub fn unchampioned(
+    plan: &crate::plan::PlanSpec,
+    segments: &IndexMap<String, wavegate_core::spec::SegmentSpec>,
+) -> Vec<(usize, Vec<String>)> {
+    use wavegate_core::spec::Operator;
+    let (Some(stakeholders), Some(adoption)) = (&plan.stakeholders, &plan.adoption) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, wave) in plan.waves.iter().enumerate() {
+        let mut missing = Vec::new();
+        for seg in wave.segments.iter().filter_map(|n| segments.get(n)) {
+            for c in seg.constraints.iter().filter(|c| {
+                !c.negate
+                    && matches!(c.op, Operator::In | Operator::Eq)
+                    && adoption.cohorts.contains(&c.attribute)
+            }) {
+                for v in &c.values {
+                    let named = stakeholder(stakeholders, &c.attribute, v.as_str())
+                        .is_some_and(|s| s.champion.is_some());
+                    let cohort = format!("{} = {}", c.attribute, v.as_str());
+                    if !named && !missing.contains(&cohort) {
+                        missing.push(cohort);
+                    }
+                }
+            }
+        }
+        if !missing.is_empty() {
+            out.push((i, missing));
+        }
+    }
+    out
+}
+
 /// Lint's "friendly users only" check: the first wave is restricted to segments that pick
 /// insiders — an internal email domain (`ends_with @…`/`in`/`eq` on an `email` or `domain`
 /// attribute), a hand-picked list of keys, or a name like `internal`, `employees`, `staff`,

@@ -96,14 +96,15 @@ pub struct Applied {
     pub changed: bool,
 }
 
-/// The lint findings that need the store: a first wave of stored segments that reach insiders
-/// only (`friendly-pilot`).
+/// The lint findings that need the store's segments: a first wave that reaches insiders only
+/// (`friendly-pilot`), a wave reaching cohorts no stakeholder champions (`no-champion`).
 pub async fn store_findings(
     state: &AppState,
     text: &str,
     plan: &PlanSpec,
 ) -> ServiceResult<Vec<wavegate_rollout::lint::Finding>> {
-    let wanted = plan.waves.first().map(|w| w.segments.as_slice()).unwrap_or_default();
+    let wanted: std::collections::BTreeSet<&String> =
+        plan.waves.iter().flat_map(|w| w.segments.iter()).collect();
     if wanted.is_empty() {
         return Ok(Vec::new());
     }

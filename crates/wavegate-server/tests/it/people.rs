@@ -443,6 +443,32 @@ async fn lint_flags_a_pilot_of_insiders_only_at_its_wave() {
         "beta reaches customers"
     );
     assert!(lint(&app, "{ exposure: 5%, hold: 1h }").await.is_empty());
+    // A wave whose segment picks a cohort nobody champions is warned about at that wave.
+    let sales = json!({"segments": {"sales-team": {"constraints": [{"attribute": "function", "op": "in", "values": ["sales", "support"]}]}}});
+    assert!(app.admin(Method::POST, "/api/v1/apply", Some(sales)).await.status.is_success());
+    let plan = Plan::new("champions", "reports")
+        .section("adoption: { cohorts: [function], key_task: report_exported }\nstakeholders:\n  function:\n    support: { champion: dana }\n")
+        .waves(&["{ exposure: 5%, hold: 1h }", "{ exposure: 50%, segments: [sales-team], hold: 1h }", "{ exposure: 100% }"])
+        .to_string();
+    let r = app
+        .raw(
+            Method::POST,
+            "/api/v1/plans/lint",
+            Some(crate::support::ADMIN),
+            &[("content-type", "application/yaml")],
+            plan.into_bytes(),
+        )
+        .await;
+    let unchampioned: Vec<&Value> = r.body["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "no-champion")
+        .collect();
+    assert_eq!(unchampioned.len(), 1, "{:?}", r.body);
+    let message = unchampioned[0]["message"].as_str().unwrap();
+    assert!(message.starts_with("wave 2 reaches function = sales with no champion"), "{message}");
+    assert!(unchampioned[0]["line"].as_u64().is_some());
     // Applying it answers the same warning.
     let r = app.post_plan(&pilot_plan("{ exposure: 25%, segments: [staff], hold: 1h }")).await;
     assert!(
