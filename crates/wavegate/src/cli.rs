@@ -121,6 +121,22 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Pilot feedback about a release: list it with its status, close an item as fixed (with
+    /// the version that fixed it) or won't fix, or reopen it.
+    Feedback {
+        #[command(subcommand)]
+        command: FeedbackCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Incidents and support tickets of a service: report one (an incident guardrail judges
+    /// them), or list the latest with where they count.
+    Incident {
+        #[command(subcommand)]
+        command: IncidentCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Stop the line: a global freeze holds every rollout (pause and rollback still work) and
     /// refuses new starts until lifted.
     Freeze {
@@ -787,6 +803,66 @@ pub enum ReportCommand {
         /// markdown or html (`--json` for the data).
         #[arg(long, default_value = "markdown", value_parser = ["markdown", "html"])]
         format: String,
+    },
+}
+
+/// `wavegate feedback …`.
+#[derive(Debug, Subcommand)]
+pub enum FeedbackCommand {
+    /// Every item about a release, oldest first, with its status.
+    List {
+        /// The release (its name, or `name version`).
+        #[arg(long)]
+        release: String,
+    },
+    /// Close (or reopen) an item. Its note is what end users are told in "you said → we did".
+    Close {
+        /// The item's id (`feedback list` shows it).
+        id: i64,
+        /// fixed, wont_fix, or open (reopen).
+        #[arg(long, value_parser = ["fixed", "wont_fix", "open"])]
+        status: String,
+        /// What was done (fixed) or why not (wont_fix); needed to close.
+        #[arg(long)]
+        note: Option<String>,
+        /// What fixed it, as KIND:KEY:VERSION (`flag:checkout:7`, `plan:checkout-v2:3`).
+        #[arg(long, value_name = "KIND:KEY:VERSION")]
+        fixed_in: Option<String>,
+    },
+}
+
+/// `wavegate incident …`.
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Record an incident or support ticket (a retry with the same --id is stored once).
+    Report {
+        /// The service it is about (a plan's `release.service`).
+        #[arg(long)]
+        service: String,
+        /// low, medium, high or critical.
+        #[arg(long, value_parser = ["low", "medium", "high", "critical"])]
+        severity: String,
+        /// What happened.
+        #[arg(long)]
+        title: String,
+        /// The user affected, when known (counted in the arm a live rollout serves them).
+        #[arg(long)]
+        user: Option<String>,
+        /// Its id where it was raised (default: a new one).
+        #[arg(long)]
+        id: Option<String>,
+        /// A support ticket rather than an incident.
+        #[arg(long)]
+        ticket: bool,
+    },
+    /// The latest incidents, newest first.
+    List {
+        /// Only this service's.
+        #[arg(long)]
+        service: Option<String>,
+        /// At most this many (1 to 1000).
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
     },
 }
 

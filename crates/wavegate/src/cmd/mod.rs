@@ -10,8 +10,10 @@ mod change;
 mod drill;
 mod env;
 mod eval;
+mod feedback;
 mod flag;
 mod freeze;
+mod incident;
 mod login;
 mod notify;
 mod plan;
@@ -40,6 +42,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Calendar { days, ics, remote } => calendar::run(days, ics, &remote).await,
         Command::Report { command, remote } => report::run(command, &remote).await,
         Command::Freeze { command, remote } => freeze::run(command, &remote).await,
+        Command::Feedback { command, remote } => feedback::run(command, &remote).await,
+        Command::Incident { command, remote } => incident::run(command, &remote).await,
         Command::Login { no_browser, timeout, remote } => {
             login::login(no_browser, &timeout, &remote).await
         }

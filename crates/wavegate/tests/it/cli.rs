@@ -439,6 +439,87 @@ fn freeze_on_status_off() {
     assert!(stdout(&cli(&server.url, Some(ADMIN), &["freeze", "status"])).contains("No freeze"));
 }
 
+/// `feedback list|close` and `incident report|list`, as people and scripts run them.
+#[tokio::test]
+async fn feedback_closes_and_incidents_are_reported_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("w.db"), Some(ADMIN));
+    let url = server.url.clone();
+    apply(&url, dir.path(), "flag", "flags.yaml", &on_off(&["checkout"]));
+    let item = json!({"release": "checkout", "category": "bug", "cohort": "oslo",
+        "sentiment": "negative", "text": "the pay button moved", "blocker": true});
+    let posted = reqwest::Client::new()
+        .post(format!("{url}/api/v1/feedback"))
+        .bearer_auth(ADMIN)
+        .json(&item)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 201);
+    let id =
+        posted.json::<serde_json::Value>().await.unwrap()["ids"][0].as_i64().unwrap().to_string();
+    let out = stdout(&cli(&url, Some(ADMIN), &["feedback", "list", "--release", "checkout"]));
+    assert!(
+        out.contains(&format!("#{id} [open, blocker] bug / oslo / negative: the pay button moved")),
+        "{out}"
+    );
+    // Closing needs a note, and a fix that exists.
+    let o = cli(
+        &url,
+        Some(ADMIN),
+        &["feedback", "close", &id, "--status", "fixed", "--fixed-in", "flag:checkout:1"],
+    );
+    assert!(!o.status.success() && stderr(&o).contains("note"), "{}", stderr(&o));
+    let o = cli(
+        &url,
+        Some(ADMIN),
+        &["feedback", "close", &id, "--status", "fixed", "--note", "x", "--fixed-in", "checkout@1"],
+    );
+    assert!(!o.status.success() && stderr(&o).contains("KIND:KEY:VERSION"), "{}", stderr(&o));
+    let v = cli_json(
+        &url,
+        ADMIN,
+        &[
+            "feedback",
+            "close",
+            &id,
+            "--status",
+            "fixed",
+            "--note",
+            "moved it back",
+            "--fixed-in",
+            "flag:checkout:1",
+        ],
+    );
+    assert_eq!(
+        (v["status"].clone(), v["fixed_in"].clone()),
+        (json!("fixed"), json!("flag checkout v1"))
+    );
+    assert_eq!(v["closed_by"], "admin");
+
+    let args = [
+        "incident",
+        "report",
+        "--service",
+        "checkout",
+        "--severity",
+        "critical",
+        "--title",
+        "pay fails",
+        "--id",
+        "INC-7",
+    ];
+    assert_eq!(cli_json(&url, ADMIN, &args)["new"], true);
+    let again = stdout(&cli(&url, Some(ADMIN), &args));
+    assert!(
+        again.starts_with("already recorded: #")
+            && again.contains("[critical] checkout INC-7: pay fails"),
+        "{again}"
+    );
+    let listed = cli_json(&url, ADMIN, &["incident", "list", "--service", "checkout"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+}
+
 /// `report dora` from real rollouts: a rolled-back hotfix counts (change fail rate, rework), a
 /// running rollout does not; Markdown, HTML with a chart, and JSON. (Completed rollouts, lead
 /// time and the clusters are covered by `wavegate_rollout::report`'s tests.)
