@@ -292,6 +292,59 @@ pub struct Incident {
     pub new: bool,
 }
 
+/// What a deployment tool is told about a plan (`GET /api/v1/gates/argo/{plan}`, and the body of
+/// every Flagger webhook answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GateAnswer {
+    /// The plan.
+    pub plan: String,
+    /// `go`, `wait` or `stop` (Argo Rollouts: `successCondition: result.verdict == "go"`,
+    /// `failureCondition: result.verdict == "stop"`).
+    pub verdict: String,
+    /// `verdict == "go"`.
+    pub go: bool,
+    /// Why.
+    pub reason: String,
+    /// The plan's latest rollout, if any.
+    #[schema(required = true)]
+    pub rollout: Option<String>,
+    /// Its state.
+    #[schema(required = true)]
+    pub state: Option<String>,
+    /// Its wave, 1-based.
+    #[schema(required = true)]
+    pub wave: Option<u64>,
+    /// Its guardrails' latest verdicts in the current wave.
+    pub guardrails: Vec<GateGuardrail>,
+}
+
+/// A guardrail's latest verdict, as a gate reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GateGuardrail {
+    /// The guardrail.
+    pub name: String,
+    /// `pass`, `fail` or `inconclusive`.
+    pub verdict: String,
+}
+
+/// The body of a Flagger webhook call (`CanaryWebhookPayload`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FlaggerPayload {
+    /// The canary's name.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// The canary's phase (`Progressing`, `Waiting`, `Promoting`…).
+    #[serde(default)]
+    pub phase: Option<String>,
+    /// Flagger's checksum of the canary's configuration.
+    #[serde(default)]
+    pub checksum: Option<String>,
+    /// The webhook's metadata; `token` carries the wavegate token (Flagger sends no headers).
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
 /// `POST /api/v1/feedback` with several items.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FeedbackBatch {

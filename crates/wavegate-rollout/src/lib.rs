@@ -17,6 +17,7 @@ pub mod duties;
 pub mod exposure;
 pub mod feedback;
 pub mod forecast;
+pub mod gates;
 pub mod incidents;
 pub mod lint;
 pub mod machine;

@@ -17,6 +17,7 @@ pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod freeze;
+pub mod gates;
 pub mod json;
 pub mod notify;
 pub mod ofrep_events;

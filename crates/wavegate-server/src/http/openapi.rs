@@ -176,6 +176,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(reports::router())
         .merge(adoption::router())
         .merge(people::router())
+        .merge(gates::router())
         .merge(schedule::router())
         .merge(dashboard::router())
         .merge(ofrep_events::router())

@@ -342,6 +342,12 @@ fn rows() -> Vec<Row> {
                 "alert": {"alertId": format!("OG{}", c.t), "message": "down", "priority": "P2", "entity": "pf"}}));
         GET "/api/v1/incidents"                           "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/incidents");
 
+        // ---------- deployment tooling gates (Flagger's token also read from its metadata) ----------
+        GET "/api/v1/gates/argo/{plan}"                   "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
+            |c| get(format!("/api/v1/gates/argo/plan-{}", c.env));
+        POST "/api/v1/gates/flagger/{plan}/{hook}"        "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
+            |c| post(format!("/api/v1/gates/flagger/plan-{}/rollout", c.env), json!({"name": "podinfo", "namespace": "test"}));
+
         // ---------- OFREP ----------
         POST "/ofrep/v1/evaluate/flags/{key}"     "200 200 403 200 200 200 200 200 403 200 403 401 401" =>
             |c| post("/ofrep/v1/evaluate/flags/shared", json!({"context": {"targetingKey": "u1"}})).env(c.env);

@@ -14,6 +14,7 @@ mod forecast;
 mod forged_events;
 mod four_eyes;
 mod freeze;
+mod gates;
 mod late_events;
 mod notify;
 mod ofrep;

@@ -828,6 +828,68 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     p.get("/api/v1/incidents?service=checkout", &sdk).await.is(S::OK);
     p.get("/api/v1/incidents?limit=0", ADMIN).await.is(S::BAD_REQUEST);
 
+    // ---------- deployment tooling gates ----------
+    let json_ct = [("content-type", "application/json")];
+    p.get("/api/v1/gates/argo/p1", &sdk).await.is(S::OK);
+    p.get("/api/v1/gates/argo/nope", ADMIN).await.is(S::NOT_FOUND);
+    let hook = |token: &str| {
+        json!({"name": "podinfo", "namespace": "test", "phase": "Progressing",
+        "checksum": "85d557f47b", "metadata": {"token": token}})
+    };
+    p.send(
+        Method::POST,
+        "/api/v1/gates/flagger/p1/confirm-promotion",
+        None,
+        &json_ct,
+        hook(&sdk).to_string().as_bytes(),
+    )
+    .await
+    .is(S::OK);
+    p.send(
+        Method::POST,
+        "/api/v1/gates/flagger/p1/rollback",
+        None,
+        &json_ct,
+        hook(&sdk).to_string().as_bytes(),
+    )
+    .await
+    .is(S::CONFLICT);
+    let idle =
+        PLAN.replace("name: p1", "name: idle").replace("flag: new-checkout", "flag: new-checkout");
+    p.yaml("/api/v1/plans", ADMIN, &idle).await.is(S::CREATED);
+    p.send(
+        Method::POST,
+        "/api/v1/gates/flagger/idle/confirm-rollout",
+        None,
+        &json_ct,
+        hook(&sdk).to_string().as_bytes(),
+    )
+    .await
+    .is(S::LOCKED);
+    p.send(
+        Method::POST,
+        "/api/v1/gates/flagger/p1/canary",
+        None,
+        &json_ct,
+        hook(ADMIN).to_string().as_bytes(),
+    )
+    .await
+    .is(S::NOT_FOUND);
+    p.send(
+        Method::POST,
+        "/api/v1/gates/flagger/p1/rollout",
+        Some(ADMIN),
+        &json_ct,
+        b"{\"name\": 1",
+    )
+    .await
+    .is(S::BAD_REQUEST);
+    let flagger = "/api/v1/gates/flagger/p1/rollout";
+    let forbidden = hook(&client).to_string();
+    p.send(Method::POST, flagger, None, &json_ct, forbidden.as_bytes()).await.is(S::FORBIDDEN);
+    let anonymous = br#"{"name": "podinfo", "namespace": "test"}"#;
+    p.send(Method::POST, flagger, None, &json_ct, anonymous).await.is(S::UNAUTHORIZED);
+
     // ---------- the freeze ----------
     p.get("/api/v1/freeze", &sdk).await.is(S::OK);
     p.put("/api/v1/freeze", ADMIN, json!({"reason": "incident 42"})).await.is(S::OK);
