@@ -854,8 +854,7 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     )
     .await
     .is(S::CONFLICT);
-    let idle =
-        PLAN.replace("name: p1", "name: idle").replace("flag: new-checkout", "flag: new-checkout");
+    let idle = PLAN.replace("name: p1", "name: idle");
     p.yaml("/api/v1/plans", ADMIN, &idle).await.is(S::CREATED);
     p.send(
         Method::POST,
