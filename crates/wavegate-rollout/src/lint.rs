@@ -733,3 +733,69 @@ pub fn forecast_findings(plan: &PlanSpec, forecasts: &[crate::forecast::Forecast
     }
     out
 }
+
+/// The SARIF 2.1.0 log of `findings` for plan file `uri` (code-review tools, GitHub code
+/// scanning): one run of the `wavegate` tool, one rule per finding code, each result at its
+/// line and column when known.
+pub fn to_sarif(uri: &str, findings: &[Finding], version: &str) -> serde_json::Value {
+    use serde_json::json;
+    let mut codes: Vec<&str> = findings.iter().map(|f| f.code).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let rules: Vec<serde_json::Value> = codes
+        .iter()
+        .map(|c| json!({"id": c, "name": c, "shortDescription": {"text": format!("wavegate plan lint: {c}")}}))
+        .collect();
+    let results: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| {
+            let mut location = json!({"physicalLocation": {"artifactLocation": {"uri": uri}}});
+            if let Some(line) = f.line.filter(|l| *l > 0) {
+                let mut region = json!({"startLine": line});
+                if let Some(col) = f.column.filter(|c| *c > 0) {
+                    region["startColumn"] = json!(col);
+                }
+                location["physicalLocation"]["region"] = region;
+            }
+            json!({
+                "ruleId": f.code,
+                "ruleIndex": codes.iter().position(|c| *c == f.code).unwrap_or(0),
+                "level": if f.severity == Severity::Error { "error" } else { "warning" },
+                "message": {"text": f.message},
+                "locations": [location],
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "wavegate", "version": version,
+                "informationUri": "https://github.com/wavegate/wavegate", "rules": rules}},
+            "artifacts": [{"location": {"uri": uri}}],
+            "results": results,
+        }],
+    })
+}
+
+/// GitHub Actions workflow commands for `findings` of plan file `file`
+/// (`::error file=…,line=…,col=…,title=…::message`), one per line, escaped as GitHub requires
+/// (`%`, CR and LF in messages; also `:` and `,` in properties).
+pub fn to_github_annotations(file: &str, findings: &[Finding]) -> String {
+    let data = |s: &str| s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    let prop = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
+    let mut out = String::new();
+    for f in findings {
+        let level = if f.severity == Severity::Error { "error" } else { "warning" };
+        let mut props = vec![format!("file={}", prop(file))];
+        if let Some(l) = f.line {
+            props.push(format!("line={l}"));
+        }
+        if let Some(c) = f.column {
+            props.push(format!("col={c}"));
+        }
+        props.push(format!("title={}", prop(&format!("wavegate {}", f.code))));
+        out.push_str(&format!("::{level} {}::{}\n", props.join(","), data(&f.message)));
+    }
+    out
+}

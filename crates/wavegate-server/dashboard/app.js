@@ -555,7 +555,7 @@ async function rolloutPage(id) {
     const holder = h("div", { id: "success" }, h("p", { class: "muted" }, "Loading…"));
     page.append(holder);
     api("GET", `/api/v1/rollouts/${encodeURIComponent(id)}/success`).then((s) => {
-      holder.replaceChildren(h("table", { id: "success-targets" },
+      holder.replaceChildren(h("table", { id: "success-targets", tabindex: 0 },
         h("thead", {}, h("tr", {}, ["Metric", "Target", "Cohort", "Status", "Evidence", "By"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, s.targets.map((t) => h("tr", { dataset: { status: t.status } },
           h("td", {}, t.metric), h("td", {}, t.target), h("td", {}, t.cohort),

@@ -923,6 +923,11 @@ pub enum PlanCommand {
         /// The controller's tick the forecast assumes (`serve --tick`; e.g. 10s, 500ms).
         #[arg(long, env = "WAVEGATE_TICK", default_value = "10s")]
         tick: String,
+        /// text (default), sarif (SARIF 2.1.0, for code-review tools and GitHub code
+        /// scanning) or github (workflow-command annotations on the pull request). `--json`
+        /// gives the findings and the forecast as JSON.
+        #[arg(long, default_value = "text", value_parser = ["text", "sarif", "github"])]
+        format: String,
     },
     /// Store a plan (a new version when it changed; idempotent).
     Apply {

@@ -15,7 +15,7 @@ use crate::output::{Column, Table, answer, print_json};
 /// Runs `wavegate plan …`.
 pub async fn run(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     match cmd {
-        PlanCommand::Lint { file, traffic, tick } => {
+        PlanCommand::Lint { file, traffic, tick, format } => {
             if traffic.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
                 return Err(Failure::Input(
                     "--traffic must be a positive number of requests per second".into(),
@@ -37,7 +37,13 @@ pub async fn run(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode> 
             if let Some(p) = &plan {
                 findings.extend(wavegate_rollout::lint::forecast_findings(p, &forecasts));
             }
-            if remote.json {
+            let shown = file.display().to_string();
+            if format == "sarif" {
+                let version = env!("CARGO_PKG_VERSION");
+                print_json(&wavegate_rollout::lint::to_sarif(&shown, &findings, version));
+            } else if format == "github" {
+                print!("{}", wavegate_rollout::lint::to_github_annotations(&shown, &findings));
+            } else if remote.json {
                 print_json(
                     &json!({"file": file.display().to_string(), "ok": !has_errors(&findings), "plan": plan.map(|p| p.name), "findings": findings, "forecast": forecasts}),
                 );

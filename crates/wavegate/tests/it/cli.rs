@@ -439,6 +439,66 @@ fn freeze_on_status_off() {
     assert!(stdout(&cli(&server.url, Some(ADMIN), &["freeze", "status"])).contains("No freeze"));
 }
 
+/// `plan lint --format sarif` is a SARIF 2.1.0 log (validated against the OASIS schema) with
+/// each finding at its line and column; `--format github` writes workflow-command annotations.
+#[test]
+fn plan_lint_speaks_sarif_and_github_annotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let example = std::fs::read_to_string(root.join("examples/checkout-v2.yaml")).unwrap();
+    let bad = example.replacen(
+        "{ exposure: 5%, hold: 30m, max_duration: 6h }",
+        "{ exposure: 50%, hold: 30m }",
+        1,
+    );
+    let file = write(dir.path(), "plan.yaml", &bad);
+    let path = file.to_str().unwrap();
+    let o = cli("http://127.0.0.1:9", None, &["plan", "lint", path, "--format", "sarif"]);
+    assert_eq!(o.status.code(), Some(1), "a plan with errors fails: {}", stderr(&o));
+    let log: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("tests/schemas/sarif-schema-2.1.0.json")).unwrap(),
+    )
+    .unwrap();
+    // The published schema's `language` patterns have a stray `]`, which draft 7's
+    // meta-schema refuses as a regular expression; read them as meant (we write no `language`).
+    let bad = "^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$";
+    let mut fixed = 0;
+    for def in ["run", "toolComponent"] {
+        let language = &mut schema["definitions"][def]["properties"]["language"]["pattern"];
+        if *language == bad {
+            *language = json!("^[a-zA-Z]{2}(-[a-zA-Z]{2})?$");
+            fixed += 1;
+        }
+    }
+    assert_eq!(fixed, 2, "the schema file changed; look again");
+    assert!(!schema.to_string().contains(bad), "another copy of the stray bracket");
+    // Formats (uri, date-time) are not asserted, as draft 7 leaves them to the validator.
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft7)
+        .should_validate_formats(false)
+        .build(&schema)
+        .unwrap();
+    let errors: Vec<String> =
+        validator.iter_errors(&log).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "not valid SARIF 2.1.0: {errors:#?}");
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    let big = results.iter().find(|r| r["ruleId"] == "first-wave-too-large").unwrap();
+    assert_eq!(big["level"], "error");
+    assert_eq!(big["locations"][0]["physicalLocation"]["region"]["startLine"], 47);
+    assert_eq!(big["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], path);
+    // The schema really judges: a log without its version is refused.
+    let mut broken = log.clone();
+    broken.as_object_mut().unwrap().remove("version");
+    assert!(!validator.is_valid(&broken));
+
+    let o = cli("http://127.0.0.1:9", None, &["plan", "lint", path, "--format", "github"]);
+    let out = stdout(&o);
+    let first = out.lines().find(|l| l.contains("first-wave-too-large")).unwrap();
+    assert!(first.starts_with(&format!("::error file={path},line=47,col=")), "{first}");
+    assert!(out.lines().all(|l| l.starts_with("::error ") || l.starts_with("::warning ")), "{out}");
+}
+
 /// `feedback list|close` and `incident report|list`, as people and scripts run them.
 #[tokio::test]
 async fn feedback_closes_and_incidents_are_reported_from_the_cli() {

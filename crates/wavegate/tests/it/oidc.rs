@@ -41,7 +41,8 @@ fn provider_with(
         .env("REDIRECT_URI", format!("http://127.0.0.1:{wg_port}/auth/callback"))
         .env("CLIENT_SECRET", SECRET)
         .env("KID", kid);
-    Proc::spawn(&mut cmd, "issuer ", Duration::from_secs(30))
+    // Generous: its start-up (an RSA key, the provider library) is slow on a loaded machine.
+    Proc::spawn(&mut cmd, "issuer ", Duration::from_secs(90))
 }
 
 /// Runs `tests/browser/oidc.mjs` with `env`; its result.
