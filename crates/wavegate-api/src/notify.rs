@@ -121,6 +121,13 @@ pub enum PayloadFormat {
     Json,
     /// Slack's incoming-webhook shape: `{text, blocks}`.
     Slack,
+    /// Microsoft Teams: a message carrying an Adaptive Card (title, text, facts, a link).
+    Teams,
+    /// PagerDuty Events API v2 (`https://events.pagerduty.com/v2/enqueue`): a stop condition
+    /// triggers an alert, completion or a later promotion resolves it, with one dedup key per
+    /// rollout; the target's `secret` is the integration's routing key (added when sending,
+    /// never stored in the delivery log). Other events are not sent.
+    Pagerduty,
 }
 
 impl PayloadFormat {
@@ -129,6 +136,8 @@ impl PayloadFormat {
         match self {
             PayloadFormat::Json => "json",
             PayloadFormat::Slack => "slack",
+            PayloadFormat::Teams => "teams",
+            PayloadFormat::Pagerduty => "pagerduty",
         }
     }
 }
@@ -178,7 +187,7 @@ pub struct PutTarget {
     pub person: Option<String>,
     /// The webhook URL (http or https).
     pub url: String,
-    /// `json` (default) or `slack`.
+    /// `json` (default), `slack`, `teams` or `pagerduty`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// Events it hears of (default: all).

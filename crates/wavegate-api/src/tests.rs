@@ -370,7 +370,9 @@ fn printed_names_are_the_wire_names() {
     for e in NotifyEvent::ALL {
         same(e, e.as_str());
     }
-    for f in [PayloadFormat::Json, PayloadFormat::Slack] {
+    for f in
+        [PayloadFormat::Json, PayloadFormat::Slack, PayloadFormat::Teams, PayloadFormat::Pagerduty]
+    {
         same(f, f.as_str());
     }
 }

@@ -201,8 +201,11 @@ pub enum NotifyCommand {
         /// The webhook URL (http or https). Kept out of the audit log.
         #[arg(long, value_name = "URL")]
         webhook: String,
-        /// Payload shape: json, or slack (Slack-compatible incoming webhooks).
-        #[arg(long, default_value = "json", value_parser = ["json", "slack"])]
+        /// Payload shape: json; slack (Slack-compatible incoming webhooks); teams (an Adaptive
+        /// Card for a Microsoft Teams workflow webhook); pagerduty (Events API v2: give
+        /// --webhook https://events.pagerduty.com/v2/enqueue and the routing key in
+        /// --signing-secret-file; stop conditions trigger, completion resolves).
+        #[arg(long, default_value = "json", value_parser = ["json", "slack", "teams", "pagerduty"])]
         format: String,
         /// Events it hears of, comma-separated (default: all of approval_requested, promoted,
         /// paused, rolled_back, escalated, completed, stale); `checkpoint` (only when named)

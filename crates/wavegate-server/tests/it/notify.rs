@@ -435,3 +435,77 @@ async fn reviewers_hear_of_change_requests_and_on_call_of_emergencies() {
         )
     );
 }
+
+/// Issue 23 item 6: Microsoft Teams gets an Adaptive Card; PagerDuty's Events API v2 gets a
+/// trigger when a rollout is paused and a resolve with the same dedup key when it moves on, the
+/// routing key (the target's secret) in the body sent but never in the delivery log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_get_adaptive_cards_and_pagerduty_a_trigger_then_a_resolve() {
+    let app = spawn_app().await;
+    let (teams_url, teams) = receiver(0, false).await;
+    let (pd_url, pd) = receiver(0, false).await;
+    let put = |name: &str, body: Value| {
+        let path = format!("/api/v1/notifications/targets/{name}");
+        let app = &app;
+        async move { app.admin(Method::PUT, &path, Some(body)).await }
+    };
+    let r = put("teams", json!({"audience": "manager", "url": teams_url, "format": "teams"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r =
+        put("pd-nokey", json!({"audience": "on-call", "url": pd_url, "format": "pagerduty"})).await;
+    assert_eq!(r.body["field"], "secret", "{:?}", r.body);
+    let key = "R0UT1NGKEY0123456789abcdef";
+    let r = put(
+        "pd",
+        json!({"audience": "on-call", "url": pd_url, "format": "pagerduty", "secret": key}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let _stop = notifier(&app, Duration::from_secs(5));
+
+    let id = start(&app).await;
+    let r = app.command(&id, "pause", "checkout errors up [see](https://evil.example)").await;
+    assert_eq!(r.body["state"], "paused", "{:?}", r.body);
+    until("the PagerDuty trigger", WAIT, || async { !pd.lock().await.is_empty() }).await;
+    let trigger = pd.lock().await[0].1.clone();
+    assert_eq!(trigger["event_action"], "trigger");
+    assert_eq!(trigger["routing_key"], key);
+    assert_eq!(trigger["dedup_key"], format!("wavegate-{id}"));
+    assert_eq!(
+        (trigger["payload"]["severity"].clone(), trigger["payload"]["source"].clone()),
+        (json!("warning"), json!("wavegate"))
+    );
+    assert!(trigger["payload"]["summary"].as_str().unwrap().contains("PAUSED"), "{trigger}");
+    let logged = deliveries(&app, "?target=pd").await;
+    assert!(
+        !logged[0].to_string().contains(key),
+        "the routing key stays out of the log: {}",
+        logged[0]
+    );
+
+    until("the Teams card", WAIT, || async { !teams.lock().await.is_empty() }).await;
+    let card = teams.lock().await[0].1.clone();
+    assert_eq!(card["type"], "message");
+    let content = &card["attachments"][0]["content"];
+    assert_eq!(
+        (card["attachments"][0]["contentType"].clone(), content["type"].clone()),
+        (json!("application/vnd.microsoft.card.adaptive"), json!("AdaptiveCard"))
+    );
+    let text = content["body"][1]["text"].as_str().unwrap();
+    assert!(
+        text.contains("paused") && text.contains(r"\[see\](https"),
+        "a reason cannot make a link: {text}"
+    );
+    assert_eq!(content["body"][2]["type"], "FactSet");
+
+    // Resumed and promoted: PagerDuty resolves the same alert.
+    app.command(&id, "resume", "fixed").await;
+    app.tick().await;
+    until("the PagerDuty resolve", WAIT, || async { pd.lock().await.len() >= 2 }).await;
+    let resolve = pd.lock().await[1].1.clone();
+    assert_eq!(
+        (resolve["event_action"].clone(), resolve["dedup_key"].clone()),
+        (json!("resolve"), json!(format!("wavegate-{id}")))
+    );
+    assert!(resolve.get("payload").is_none(), "{resolve}");
+}

@@ -208,7 +208,10 @@ fn delivery(
         plain.templates.clear();
         render::text(&plain, event, ctx).unwrap_or_default()
     });
-    if text.is_empty() {
+    // A PagerDuty target hears only what opens or closes an alert.
+    let paged =
+        target.format != spec::Format::Pagerduty || render::pagerduty_action(event).is_some();
+    if text.is_empty() || !paged {
         return None;
     }
     Some(NewDelivery {
@@ -293,15 +296,22 @@ async fn send_due(state: &AppState, in_flight: &Arc<Mutex<HashSet<i64>>>) -> Sto
 
 /// Makes one attempt at `d` and records its outcome.
 async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
-    let (url, secret, withheld) =
+    let (url, mut secret, withheld, paged) =
         match state.store.notify_targets().await?.into_iter().find(|t| t.name == d.target) {
             Some(t) => (
                 t.spec["url"].as_str().unwrap_or_default().to_owned(),
                 t.spec["secret"].as_str().map(str::to_owned),
                 t.spec["withheld"] == true,
+                t.spec["format"] == "pagerduty",
             ),
-            None => (String::new(), None, false),
+            None => (String::new(), None, false, false),
         };
+    // PagerDuty's routing key is the target's secret: put in the body as it is sent (never in
+    // the stored payload), and no signature header (PagerDuty reads none).
+    let mut payload = d.payload.clone();
+    if paged {
+        payload["routing_key"] = Value::String(secret.take().unwrap_or_default());
+    }
     let attempts = d.attempts + 1;
     // Neither a removed target, a withheld one nor one the outbound policy refuses will be
     // sendable by a retry (the policy holds for this server's life).
@@ -317,7 +327,7 @@ async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
     } else if let Some(why) = unsendable {
         Err((None, why))
     } else {
-        post(state, &url, secret.as_deref(), &d.payload, &d.event, d.id).await
+        post(state, &url, secret.as_deref(), &payload, &d.event, d.id).await
     };
     let now = state.clock.now();
     let cfg = &state.outbound.notify;

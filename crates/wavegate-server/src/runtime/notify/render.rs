@@ -249,10 +249,15 @@ pub fn text(target: &TargetSpec, event: Event, ctx: &Value) -> Result<String, St
     let escaped;
     let ctx = match target.format {
         Format::Slack => {
-            escaped = slack_escaped(ctx);
+            escaped = escaped_with(ctx, &wavegate_core::text::escape_slack);
             &escaped
         }
-        Format::Json => ctx,
+        // Teams renders Markdown in its text blocks: a fact cannot make a link or a heading.
+        Format::Teams => {
+            escaped = escaped_with(ctx, &wavegate_core::text::escape_markdown);
+            &escaped
+        }
+        Format::Json | Format::Pagerduty => ctx,
     };
     let rendered =
         env.render_str(source, ctx).map_err(|e| format!("template for {}: {e}", event.as_str()))?;
@@ -262,14 +267,34 @@ pub fn text(target: &TargetSpec, event: Event, ctx: &Value) -> Result<String, St
 /// `ctx` with every string in it (keys aside) escaped for Slack
 /// ([`wavegate_core::text::escape_slack`]).
 pub fn slack_escaped(ctx: &Value) -> Value {
+    escaped_with(ctx, &wavegate_core::text::escape_slack)
+}
+
+/// `ctx` with every string in it (keys aside) passed through `escape`.
+fn escaped_with(ctx: &Value, escape: &dyn Fn(&str) -> String) -> Value {
     match ctx {
-        Value::String(s) => Value::String(wavegate_core::text::escape_slack(s)),
-        Value::Array(items) => Value::Array(items.iter().map(slack_escaped).collect()),
+        Value::String(s) => Value::String(escape(s)),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| escaped_with(v, escape)).collect())
+        }
         Value::Object(o) => {
-            Value::Object(o.iter().map(|(k, v)| (k.clone(), slack_escaped(v))).collect())
+            Value::Object(o.iter().map(|(k, v)| (k.clone(), escaped_with(v, escape))).collect())
         }
         other => other.clone(),
     }
+}
+
+/// What a PagerDuty Events v2 target does with `event`: `(event_action, severity)`, or None when
+/// it is not sent (a stop condition triggers an alert; completion or a later promotion resolves
+/// it; the rest would only page people for news).
+pub fn pagerduty_action(event: Event) -> Option<(&'static str, &'static str)> {
+    Some(match event {
+        Event::RolledBack => ("trigger", "critical"),
+        Event::Escalated | Event::Emergency => ("trigger", "error"),
+        Event::Paused | Event::Gated => ("trigger", "warning"),
+        Event::Completed | Event::Promoted => ("resolve", "info"),
+        _ => return None,
+    })
 }
 
 /// The body to POST for `text` in `target`'s format.
@@ -306,6 +331,63 @@ pub fn payload(
             "audit_seq": audit_seq,
             "at": ctx["at"],
         }),
+        Format::Teams => {
+            let mut facts = vec![json!({"title": "Environment", "value": ctx["environment"]})];
+            if ctx["rollout"].is_object() {
+                facts.push(json!({"title": "Wave", "value": format!("{} of {}", ctx["wave"], ctx["waves"])}));
+                facts.push(json!({"title": "Exposure", "value": ctx["exposure"]}));
+                facts.push(json!({"title": "Rollout", "value": ctx["rollout"]["id"]}));
+            }
+            let mut card = json!({
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "body": [
+                    {"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true,
+                     "text": format!("{} · {}", title(event), ctx["release"].as_str().unwrap_or(""))},
+                    {"type": "TextBlock", "text": text, "wrap": true},
+                    {"type": "FactSet", "facts": facts},
+                ],
+            });
+            if let Some(url) = ctx["url"].as_str() {
+                card["actions"] =
+                    json!([{"type": "Action.OpenUrl", "title": "Open in wavegate", "url": url}]);
+            }
+            json!({"type": "message", "attachments": [{
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": null,
+                "content": card,
+            }]})
+        }
+        Format::Pagerduty => {
+            let (action, severity) = pagerduty_action(event).unwrap_or(("trigger", "info"));
+            let key = ctx["rollout"]["id"]
+                .as_str()
+                .or_else(|| ctx["change"]["id"].as_str())
+                .unwrap_or("wavegate");
+            let mut body = json!({
+                "event_action": action,
+                "dedup_key": format!("wavegate-{key}"),
+            });
+            if action == "trigger" {
+                let summary: String = text.chars().take(1024).collect();
+                body["payload"] = json!({
+                    "summary": summary,
+                    "source": "wavegate",
+                    "severity": severity,
+                    "component": ctx["rollout"]["flag"],
+                    "group": ctx["rollout"]["service"],
+                    "class": event.as_str(),
+                    "custom_details": {"environment": ctx["environment"], "wave": ctx["wave"],
+                        "exposure": ctx["exposure"], "reason": ctx["reason"], "actor": ctx["actor"],
+                        "rollout": ctx["rollout"]["id"], "audit_seq": audit_seq},
+                });
+                if let Some(url) = ctx["url"].as_str() {
+                    body["links"] = json!([{"href": url, "text": "Open in wavegate"}]);
+                }
+            }
+            body
+        }
         Format::Slack => {
             // `text` was rendered from escaped facts ([`text`]); the facts used here are
             // escaped the same way.

@@ -149,6 +149,12 @@ impl TargetSpec {
                 ));
             }
         }
+        if self.format == Format::Pagerduty && self.secret.is_none() {
+            return Err(ApiError::invalid(
+                "secret",
+                "a pagerduty target needs its integration's routing key as its secret",
+            ));
+        }
         if let Some(secret) = &self.secret
             && secret.len() < 16
         {
