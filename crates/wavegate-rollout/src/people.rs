@@ -596,6 +596,34 @@ mod tests {
         assert!(!blocked.pass && blocked.explanation.contains("1 open blocker"), "{blocked:?}");
     }
 
+    proptest::proptest! {
+        /// Any text a plan may hold as a threshold parses or is refused with a message; what
+        /// parses prints back to the same threshold.
+        #[test]
+        fn any_threshold_text_parses_or_is_refused_without_panicking(text in "\\PC{0,40}") {
+            if let Ok(t) = Threshold::parse(&text) {
+                proptest::prop_assert_eq!(Threshold::parse(&t.to_string()).map(|b| b.op), Ok(t.op));
+            }
+        }
+
+        /// Gates judge any facts without panicking, and a gate with too few users never passes.
+        #[test]
+        fn gates_judge_any_facts(exposed in 0u64..1000, adopted in 0u64..2000, prev in 0u64..1000,
+                                 items in 0u64..50, negative in 0u64..60, blockers in 0u64..3) {
+            let gates: GatesSpec = serde_json::from_value(json!({
+                "adoption": {"key_task_rate": ">= 0.9 × previous wave", "min_users": 10},
+                "feedback": {"negative_share": "<= 30%", "open_blockers": 0}})).unwrap();
+            let f = facts(&[(prev, prev / 2), (exposed, adopted)], (items, negative, blockers));
+            let reports = assess(&gates, 1, Some(&f));
+            if exposed < 10 {
+                proptest::prop_assert!(!reports[0].pass);
+            }
+            if blockers > 0 {
+                proptest::prop_assert!(!reports[1].pass);
+            }
+        }
+    }
+
     #[test]
     fn gates_are_validated_with_their_field() {
         let rel: GatesSpec = serde_json::from_value(
