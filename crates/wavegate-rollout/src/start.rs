@@ -17,6 +17,9 @@ pub struct StartFacts<'a> {
     pub freeze: Option<&'a str>,
     /// Why the go/no-go scorecard says no-go, when it does.
     pub scorecard_block: Option<&'a str>,
+    /// Live rollouts (running or paused) in the plan's environment of the services its
+    /// release depends on (`release.depends_on`): (service, rollout id, state).
+    pub live_dependencies: Vec<(&'a str, &'a str, &'a str)>,
 }
 
 /// Why a rollout may not start.
@@ -61,10 +64,27 @@ pub enum StartRefusal {
     /// The declared scorecard says no-go.
     #[error("{0}; refusing to start")]
     NoGo(String),
+    /// A service the release depends on is mid-rollout in the same environment.
+    #[error(
+        "{service} depends on {dependency}, whose rollout {rollout} is still {state} in {environment}; start after it completes (or is rolled back)"
+    )]
+    DependencyLive {
+        /// This release's service (or its name).
+        service: String,
+        /// The service it depends on.
+        dependency: String,
+        /// That service's live rollout.
+        rollout: String,
+        /// Its state.
+        state: String,
+        /// The environment.
+        environment: String,
+    },
 }
 
 /// Judges whether `plan` may start given `facts`; the first refusal, in the order a person
-/// would fix them (the artifact, the flag, the promotion path, the freeze, the scorecard).
+/// would fix them (the artifact, the flag, the promotion path, the freeze, a dependency
+/// mid-rollout, the scorecard).
 pub fn check_start(plan: &PlanSpec, facts: &StartFacts<'_>) -> Result<(), StartRefusal> {
     if let Some(got) = facts.artifact_sha256 {
         let Some(want) = &plan.release.artifact_sha256 else {
@@ -94,6 +114,15 @@ pub fn check_start(plan: &PlanSpec, facts: &StartFacts<'_>) -> Result<(), StartR
     }
     if let Some(why) = facts.freeze {
         return Err(StartRefusal::Freeze(why.to_owned()));
+    }
+    if let Some((dependency, rollout, state)) = facts.live_dependencies.first() {
+        return Err(StartRefusal::DependencyLive {
+            service: plan.release.service.clone().unwrap_or_else(|| plan.release.name.clone()),
+            dependency: (*dependency).to_owned(),
+            rollout: (*rollout).to_owned(),
+            state: (*state).to_owned(),
+            environment: plan.environment.clone(),
+        });
     }
     if let Some(why) = facts.scorecard_block {
         return Err(StartRefusal::NoGo(why.to_owned()));

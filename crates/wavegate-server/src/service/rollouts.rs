@@ -105,6 +105,24 @@ pub async fn start(
     } else {
         state.store.rollouts(false).await?
     };
+    // The services this release depends on, mid-rollout in the same environment.
+    let live = if plan.release.depends_on.is_empty() {
+        Vec::new()
+    } else {
+        state.store.rollouts(true).await?
+    };
+    let live_dependencies: Vec<(String, String, String)> = live
+        .iter()
+        .filter(|row| row.environment == plan.environment)
+        .filter_map(|row| {
+            let service = row.doc["plan"]["release"]["service"].as_str()?;
+            plan.release
+                .depends_on
+                .iter()
+                .any(|d| d == service)
+                .then(|| (service.to_owned(), row.id.clone(), row.state.clone()))
+        })
+        .collect();
     let freeze = crate::service::freeze::active(state).await?;
     let mut id_bytes = [0u8; 5];
     rand::rng().fill_bytes(&mut id_bytes);
@@ -141,6 +159,10 @@ pub async fn start(
         completed_in,
         freeze: freeze.as_deref(),
         scorecard_block: block.as_deref(),
+        live_dependencies: live_dependencies
+            .iter()
+            .map(|(s, id, st)| (s.as_str(), id.as_str(), st.as_str()))
+            .collect(),
     };
     check_start(&r.plan, &facts).map_err(|e| match e {
         StartRefusal::NoDigestDeclared => ServiceError::invalid("artifact_sha256", e.to_string()),

@@ -100,6 +100,38 @@ async fn the_calendar_shows_rollouts_blackouts_and_conflicts() {
     assert_eq!(app.admin(Method::GET, "/api/v1/calendar?days=0", None).await.body["field"], "days");
 }
 
+/// Issue 23 item 1 (in part): a release whose service depends on another is refused while that
+/// service is mid-rollout in the same environment, with the reason, and starts once it ended.
+#[tokio::test]
+async fn a_release_waits_for_the_services_it_depends_on() {
+    let app = spawn_app().await;
+    app.apply_yaml(&on_off(&["a", "b"])).await;
+    let with = |name: &str, flag: &str, release: &str| {
+        Plan::new(name, flag)
+            .release(&format!("version: 1.0.0, risk: low, {release}"))
+            .waves(&["{ exposure: 20%, hold: 2h }", "{ exposure: 100% }"])
+    };
+    for plan in [
+        with("ui", "a", "service: checkout-ui, depends_on: [payments-api]"),
+        with("api", "b", "service: payments-api"),
+    ] {
+        assert!(app.post_plan(&plan.to_string()).await.status.is_success());
+    }
+    let api = app.start("api").await;
+    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "ui"}))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    let msg = r.body["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!(
+            "checkout-ui depends on payments-api, whose rollout {api} is still running in prod"
+        )),
+        "{msg}"
+    );
+    app.command(&api, "rollback", "not today").await;
+    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(json!({"plan": "ui"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
+
 /// Scheduled starts: stored, listed, started by the controller when due (with the start
 /// checks run then), cancellable; a due start that is refused is closed with its reason.
 #[tokio::test]
