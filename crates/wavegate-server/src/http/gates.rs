@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use wavegate_api::reports::{FlaggerPayload, GateAnswer, GateGuardrail};
-use wavegate_rollout::gates::{FLAGGER_HOOKS, flagger_status, judge};
+use wavegate_rollout::gates::{FLAGGER_HOOKS, Verdict, flagger_status, judge};
 use wavegate_rollout::machine::Rollout;
 use wavegate_store::{Kind, TokenKind};
 
@@ -26,8 +26,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(api_routes!(argo_gate)).routes(api_routes!(flagger_gate))
 }
 
-/// The gate's answer for plan `plan`, as `p` may read it (its environment).
-async fn answer(state: &AppState, p: &Principal, plan: &str) -> ApiResult<GateAnswer> {
+/// The gate's answer for plan `plan`, as `p` may read it (its environment), and its verdict.
+async fn answer(state: &AppState, p: &Principal, plan: &str) -> ApiResult<(GateAnswer, Verdict)> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
     let head = state
         .store
@@ -53,16 +53,17 @@ async fn answer(state: &AppState, p: &Principal, plan: &str) -> ApiResult<GateAn
     let latest_verdicts: Vec<(String, String)> =
         guardrails.iter().map(|g| (g.name.clone(), g.verdict.clone())).collect();
     let (verdict, reason) = judge(plan, r.as_ref(), &latest_verdicts);
-    Ok(GateAnswer {
+    let gate = GateAnswer {
         plan: plan.to_owned(),
         verdict: verdict.as_str().into(),
-        go: verdict == wavegate_rollout::gates::Verdict::Go,
+        go: verdict == Verdict::Go,
         reason,
         rollout: r.as_ref().map(|r| r.id.clone()),
         state: r.as_ref().map(|r| r.state.name().into()),
         wave: r.as_ref().map(|r| r.wave as u64 + 1),
         guardrails,
-    })
+    };
+    Ok((gate, verdict))
 }
 
 /// `GET /api/v1/gates/argo/{plan}`: the plan's go / wait / stop, for an Argo Rollouts
@@ -78,7 +79,7 @@ async fn argo_gate(
     p: Principal,
     ApiPath(plan): ApiPath<String>,
 ) -> ApiResult<Response> {
-    Ok(axum::Json(answer(&state, &p, &plan).await?).into_response())
+    Ok(axum::Json(answer(&state, &p, &plan).await?.0).into_response())
 }
 
 /// `POST /api/v1/gates/flagger/{plan}/{hook}`: a Flagger webhook of type `hook`
@@ -122,12 +123,7 @@ async fn flagger_gate(
             FLAGGER_HOOKS.join(", ")
         )));
     }
-    let gate = answer(&state, &p, &plan).await?;
-    let verdict = match gate.verdict.as_str() {
-        "go" => wavegate_rollout::gates::Verdict::Go,
-        "stop" => wavegate_rollout::gates::Verdict::Stop,
-        _ => wavegate_rollout::gates::Verdict::Wait,
-    };
+    let (gate, verdict) = answer(&state, &p, &plan).await?;
     let code = flagger_status(&hook, verdict).unwrap_or(404);
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
     Ok((status, axum::Json(gate)).into_response())

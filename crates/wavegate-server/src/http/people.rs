@@ -263,7 +263,14 @@ async fn record(
 ) -> ApiResult<Response> {
     let (row, new) =
         incidents::record(state, Report { incident, context }, |env| p.0.allows_env(env)).await?;
-    let answer = Incident {
+    let answer = incident_view(row, new, |_| true);
+    let status = if new { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, axum::Json(answer)).into_response())
+}
+
+/// An incident as the API shows it, with the arms of the rollouts `shown` lets through.
+fn incident_view(row: IncidentRow, new: bool, shown: impl Fn(&str) -> bool) -> Incident {
+    Incident {
         id: row.id,
         source: row.source,
         external_id: row.external_id,
@@ -276,6 +283,7 @@ async fn record(
         arms: row
             .arms
             .into_iter()
+            .filter(|a| shown(&a.rollout))
             .map(|a| wavegate_api::reports::IncidentArm {
                 rollout: a.rollout,
                 wave: a.wave + 1,
@@ -283,9 +291,7 @@ async fn record(
             })
             .collect(),
         new,
-    };
-    let status = if new { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, axum::Json(answer)).into_response())
+    }
 }
 
 fn new_id() -> String {
@@ -505,36 +511,19 @@ async fn list_incidents(
         return Err(ApiError::bad_request("limit must be from 1 to 1000"));
     }
     let rows = state.store.incidents(q.service.as_deref(), limit).await?;
+    // Each rollout an incident counts in is shown only within the token's environments.
     let mut envs: std::collections::HashMap<String, Option<String>> = Default::default();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let mut arms = Vec::new();
-        for a in row.arms {
+        for a in &row.arms {
             if !envs.contains_key(&a.rollout) {
                 let env = state.store.rollout(&a.rollout).await?.map(|r| r.environment);
                 envs.insert(a.rollout.clone(), env);
             }
-            if envs[&a.rollout].as_deref().is_some_and(|e| p.0.allows_env(e)) {
-                arms.push(wavegate_api::reports::IncidentArm {
-                    rollout: a.rollout,
-                    wave: a.wave + 1,
-                    arm: a.arm,
-                });
-            }
         }
-        out.push(Incident {
-            id: row.id,
-            source: row.source,
-            external_id: row.external_id,
-            kind: row.kind,
-            severity: row.severity,
-            service: row.service,
-            user: row.user,
-            title: row.title,
-            at: row.at,
-            arms,
-            new: false,
-        });
+        out.push(incident_view(row, false, |rollout| {
+            envs[rollout].as_deref().is_some_and(|e| p.0.allows_env(e))
+        }));
     }
     Ok(axum::Json(out).into_response())
 }

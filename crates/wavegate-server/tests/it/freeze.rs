@@ -62,17 +62,20 @@ async fn a_freeze_holds_everything_but_pause_and_rollback() {
     );
 }
 
+/// Plan `name` of `flag`, release 1.0.0 with `release`'s further fields, two waves (20% for
+/// two hours, then 100%).
+fn with(name: &str, flag: &str, release: &str) -> Plan {
+    Plan::new(name, flag)
+        .release(&format!("version: 1.0.0, risk: low, {release}"))
+        .waves(&["{ exposure: 20%, hold: 2h }", "{ exposure: 100% }"])
+}
+
 /// The calendar: live rollouts, blackout occurrences, the freeze, and a conflict between two
 /// overlapping rollouts of dependent services; JSON and iCalendar.
 #[tokio::test]
 async fn the_calendar_shows_rollouts_blackouts_and_conflicts() {
     let app = spawn_app().await;
     app.apply_yaml(&on_off(&["a", "b"])).await;
-    let with = |name: &str, flag: &str, release: &str| {
-        Plan::new(name, flag)
-            .release(&format!("version: 1.0.0, risk: low, {release}"))
-            .waves(&["{ exposure: 20%, hold: 2h }", "{ exposure: 100% }"])
-    };
     let weekend = "blackouts:\n  - { name: weekend, rrule: \"FREQ=WEEKLY;BYDAY=SA\", dtstart: \"2026-01-03T00:00:00\", duration: 24h }\n";
     let plans = [
         with("pa", "a", "service: checkout, depends_on: [payments]").section(weekend),
@@ -106,11 +109,6 @@ async fn the_calendar_shows_rollouts_blackouts_and_conflicts() {
 async fn a_release_waits_for_the_services_it_depends_on() {
     let app = spawn_app().await;
     app.apply_yaml(&on_off(&["a", "b"])).await;
-    let with = |name: &str, flag: &str, release: &str| {
-        Plan::new(name, flag)
-            .release(&format!("version: 1.0.0, risk: low, {release}"))
-            .waves(&["{ exposure: 20%, hold: 2h }", "{ exposure: 100% }"])
-    };
     for plan in [
         with("ui", "a", "service: checkout-ui, depends_on: [payments-api]"),
         with("api", "b", "service: payments-api"),

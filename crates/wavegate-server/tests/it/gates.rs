@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use wavegate_testkit::fixtures::on_off;
 
 use crate::support::{ADMIN, TestApp, errors_plan, spawn_app};
+use crate::watch::traffic;
 
 /// What Argo Rollouts' web provider sends: a GET with the template's headers.
 async fn argo(app: &TestApp, token: &str, plan: &str) -> (StatusCode, Value) {
@@ -41,26 +42,6 @@ async fn flagger(
         )
         .await;
     (r.status, r.body)
-}
-
-/// Users evaluate and report; those served the new variant fail when `fail_new`.
-async fn traffic(app: &TestApp, users: std::ops::Range<usize>, fail_new: bool) {
-    let client = app.token("client-sdk", &["prod"]).await;
-    let sdk = app.token("server-sdk", &["prod"]).await;
-    let mut events = Vec::new();
-    for i in users {
-        let key = format!("user-{i}");
-        let r = app.ofrep(&client, "checkout", json!({"targetingKey": key})).await;
-        let variant = r.body["variant"].as_str().unwrap().to_owned();
-        events.push(json!({"type": "exposure", "flag": "checkout", "variant": variant,
-            "context": {"targetingKey": key}, "version": r.body["metadata"]["version"]}));
-        events.push(json!({"type": "outcome", "flag": "checkout", "variant": variant,
-            "context": {"targetingKey": key}, "version": r.body["metadata"]["version"],
-            "error": fail_new && variant == "on"}));
-    }
-    let r =
-        app.call(Method::POST, "/api/v1/events", Some(&sdk), Some(json!({"events": events}))).await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
 }
 
 #[tokio::test]

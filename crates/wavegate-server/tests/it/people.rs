@@ -405,7 +405,11 @@ async fn a_skewed_first_wave_is_flagged_once_its_hold_ends_and_a_representative_
 
 /// The `friendly-pilot` findings of linting the pilot plan with wave 1 `first`.
 async fn lint(app: &TestApp, first: &str) -> Vec<Value> {
-    let yaml = pilot_plan(first);
+    findings(app, pilot_plan(first), "friendly-pilot").await
+}
+
+/// The findings of code `code` of linting plan `yaml` on the server.
+async fn findings(app: &TestApp, yaml: String, code: &str) -> Vec<Value> {
     let r = app
         .raw(
             Method::POST,
@@ -416,13 +420,7 @@ async fn lint(app: &TestApp, first: &str) -> Vec<Value> {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    r.body["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["code"] == "friendly-pilot")
-        .cloned()
-        .collect()
+    r.body["findings"].as_array().unwrap().iter().filter(|f| f["code"] == code).cloned().collect()
 }
 
 #[tokio::test]
@@ -450,22 +448,8 @@ async fn lint_flags_a_pilot_of_insiders_only_at_its_wave() {
         .section("adoption: { cohorts: [function], key_task: report_exported }\nstakeholders:\n  function:\n    support: { champion: dana }\n")
         .waves(&["{ exposure: 5%, hold: 1h }", "{ exposure: 50%, segments: [sales-team], hold: 1h }", "{ exposure: 100% }"])
         .to_string();
-    let r = app
-        .raw(
-            Method::POST,
-            "/api/v1/plans/lint",
-            Some(crate::support::ADMIN),
-            &[("content-type", "application/yaml")],
-            plan.into_bytes(),
-        )
-        .await;
-    let unchampioned: Vec<&Value> = r.body["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["code"] == "no-champion")
-        .collect();
-    assert_eq!(unchampioned.len(), 1, "{:?}", r.body);
+    let unchampioned = findings(&app, plan, "no-champion").await;
+    assert_eq!(unchampioned.len(), 1, "{unchampioned:?}");
     let message = unchampioned[0]["message"].as_str().unwrap();
     assert!(message.starts_with("wave 2 reaches function = sales with no champion"), "{message}");
     assert!(unchampioned[0]["line"].as_u64().is_some());

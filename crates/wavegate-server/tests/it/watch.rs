@@ -18,7 +18,7 @@ fn plan() -> String {
 
 /// Users `users` evaluate over OFREP and report outcomes (stamped with the flag version);
 /// those served the new variant fail when `fail_new`. Returns how many were served "on".
-async fn traffic(app: &TestApp, users: std::ops::Range<usize>, fail_new: bool) -> usize {
+pub(crate) async fn traffic(app: &TestApp, users: std::ops::Range<usize>, fail_new: bool) -> usize {
     let client = app.token("client-sdk", &["prod"]).await;
     let sdk = app.token("server-sdk", &["prod"]).await;
     let mut events = Vec::new();
