@@ -3,7 +3,7 @@
 # the README's test command passes on a machine that has only the toolchain (CI's `.ci/run`
 # just calls that command). Debian packages: python3 with venv (the OpenFeature and Unleash
 # Python SDKs go into .venv), prometheus (the Prometheus-sourced guardrail tests start their
-# own server on a free port), chromium, nodejs and npm (the dashboard's browser test); a running
+# own server on a free port), chromium, nodejs and npm (the dashboard's browser test), minisign (artifact signatures); a running
 # PostgreSQL at 127.0.0.1:5432 with trust auth (the store conformance suite and the replica
 # tests make their own databases); cargo-nextest. Installing needs root; without it, what is
 # missing is named and the script fails.
@@ -12,6 +12,8 @@ set -euo pipefail
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# minisign signs artifacts in the signature-gate tests, as a release pipeline would.
+command -v minisign >/dev/null 2>&1 || missing+=(minisign)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3 python3-venv python3-pip)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 # A machine with NodeSource's nodejs (which bundles npm) must not be asked for Debian's npm.

@@ -49,6 +49,7 @@ pub mod schedules;
 pub mod scorecard;
 pub mod signin;
 pub mod tokens;
+pub mod waivers;
 
 #[cfg(test)]
 mod tests;

@@ -618,6 +618,9 @@ pub struct PostRolloutReport {
     /// Completed with every after-release item done.
     #[serde(default)]
     pub closed: bool,
+    /// The artifact's signature as verified at the start, when one was offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<crate::rollouts::Artifact>,
 }
 
 /// One after-release item.

@@ -234,6 +234,9 @@ pub struct Rollout {
     /// The blackout window (or freeze) holding promotion, if any.
     #[schema(required = true)]
     pub blackout: Option<String>,
+    /// What was verified of the artifact's signature at the start, if a signature was offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<Artifact>,
     /// The flag version rollback restores.
     pub pre_rollout_version: i64,
     /// When it started.
@@ -257,6 +260,24 @@ pub struct Rollout {
     /// `GET …/{id}` only: the plan's runbook (situation → what to do).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runbook: Option<IndexMap<String, String>>,
+}
+
+/// The evidence of a signed artifact, verified when its rollout started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Artifact {
+    /// The artifact's SHA-256, as offered and checked against the plan (when it declares one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The artifact's BLAKE2b-512, the digest the signature covers.
+    pub blake2b: String,
+    /// The id of the key that signed it (as minisign prints it).
+    pub key_id: String,
+    /// That public key (the base64 line of its `.pub` file).
+    pub public_key: String,
+    /// Where the key came from: `plan` (`release.signed_by`) or `server` (`--trusted-keys`).
+    pub key_source: String,
+    /// The signature's trusted comment (minisign records the signing time and file name).
+    pub trusted_comment: String,
 }
 
 impl Rollout {
@@ -372,7 +393,7 @@ pub struct Latency {
 }
 
 /// `POST /api/v1/rollouts`: start a stored plan now, or schedule its start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRollout {
     /// The plan's name.
@@ -386,6 +407,19 @@ pub struct StartRollout {
     /// SHA-256 of the artifact being released, checked against the plan's release digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_sha256: Option<String>,
+    /// BLAKE2b-512 of the artifact (128 hex digits): the digest its minisign signature covers.
+    /// Given with `artifact_signature`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_blake2b: Option<String>,
+    /// The artifact's detached minisign signature: the text of its `.minisig` file (at most
+    /// 4 KiB), verified against the plan's `release.signed_by` keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_signature: Option<String>,
+    /// The release's SBOM (a CycloneDX or SPDX JSON document), for the plan's vulnerability
+    /// checks that name no `sbom` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub sbom: Option<serde_json::Value>,
 }
 
 /// The answer to a `POST /api/v1/rollouts` with `start_at` (202).

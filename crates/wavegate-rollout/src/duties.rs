@@ -2,7 +2,7 @@
 //! sign (set green) or waive its scorecard items. The people behind the change never may: the
 //! plan's requester (`owners.requester`), whoever started its rollout, and whoever applied the
 //! plan version in question. Waiving an item that wavegate checks by itself (`rollback-tested`,
-//! `dashboards-alerts`) needs one of the plan's approvers. Each refusal names its rule, so a
+//! `dashboards-alerts`), or a vulnerability finding, needs one of the plan's approvers. Each refusal names its rule, so a
 //! person told "no" knows which rule and what would satisfy it.
 //!
 //! Pure: the server gathers the parties (who applied the version, who started the rollout) and
@@ -20,6 +20,8 @@ pub enum Vouch {
         /// Whether the item is checked automatically.
         automatic: bool,
     },
+    /// Waiving a vulnerability finding of its release (always one of the plan's approvers).
+    WaiveFinding,
 }
 
 impl Vouch {
@@ -28,6 +30,7 @@ impl Vouch {
             Vouch::Approve => "approve its promotions",
             Vouch::Sign => "sign its scorecard items",
             Vouch::Waive { .. } => "waive its scorecard items",
+            Vouch::WaiveFinding => "waive its vulnerability findings",
         }
     }
 }
@@ -92,19 +95,22 @@ pub fn conflict_for(
             format!("{principal} applied version {version} of plan {plan:?}"),
         ));
     }
-    if let Vouch::Waive { automatic: true } = what
+    if matches!(what, Vouch::Waive { automatic: true } | Vouch::WaiveFinding)
         && !who.listed_in(parties.approvers)
     {
+        let thing = match what {
+            Vouch::WaiveFinding => "a vulnerability finding",
+            _ => "an item wavegate checks by itself",
+        };
         let message = if parties.approvers.is_empty() {
             format!(
-                "separation of duties (rule \"waiver-approver\"): an item wavegate checks by \
-                 itself is waived only by one of the plan's approvers, and plan {plan:?} names \
-                 none; add owners.approvers"
+                "separation of duties (rule \"waiver-approver\"): {thing} is waived only by one \
+                 of the plan's approvers, and plan {plan:?} names none; add owners.approvers"
             )
         } else {
             format!(
-                "separation of duties (rule \"waiver-approver\"): an item wavegate checks by \
-                 itself is waived only by one of the plan's approvers ({}); {principal} is not one",
+                "separation of duties (rule \"waiver-approver\"): {thing} is waived only by one \
+                 of the plan's approvers ({}); {principal} is not one",
                 parties.approvers.join(", ")
             )
         };

@@ -598,26 +598,50 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
             "release.artifact_sha256 must be 64 hex digits".into(),
         );
     }
+    for (i, k) in plan.release.signed_by.iter().enumerate() {
+        if let Err(e) = crate::signature::check_entry(k) {
+            push(
+                Error,
+                at(loc.as_ref().and_then(|l| l.release.as_ref())),
+                "bad-signing-key",
+                format!(
+                    "release.signed_by[{i}] is neither a minisign public key nor a 16-hex-digit key id: {e}"
+                ),
+            );
+        }
+    }
     for (i, b) in plan.blackouts.iter().enumerate() {
         if let Err(e) = Blackout::compile(b) {
             push(Error, at(loc.as_ref().and_then(|l| l.blackouts.get(i))), "bad-blackout", e);
         }
     }
     for c in &plan.checks {
-        match (&c.http, &c.webhook) {
-            (Some(_), Some(_)) | (None, None) => push(
+        let kinds = [c.http.is_some(), c.webhook.is_some(), c.vulnerabilities.is_some()];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            push(
                 Error,
                 None,
                 "bad-check",
-                format!("check {:?}: give exactly one of http or webhook", c.name),
-            ),
-            _ => {}
+                format!("check {:?}: give exactly one of http, webhook or vulnerabilities", c.name),
+            );
+        }
+        if c.vulnerabilities.is_some() && !c.when.contains(&crate::plan::CheckWhen::BeforeStart) {
+            push(
+                Error,
+                None,
+                "bad-check",
+                format!(
+                    "check {:?}: a vulnerabilities check runs before the start; its `when` must include before_start",
+                    c.name
+                ),
+            );
         }
         let url = c
             .http
             .as_ref()
             .map(|h| h.url.as_str())
             .or(c.webhook.as_ref().map(|w| w.url.as_str()))
+            .or(c.vulnerabilities.as_ref().and_then(|v| v.sbom.as_deref()))
             .unwrap_or("");
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             push(
@@ -672,7 +696,10 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
             let http = c.http.as_ref().map(|h| (format!("checks[{i}].http.url"), h.url.as_str()));
             let hook =
                 c.webhook.as_ref().map(|w| (format!("checks[{i}].webhook.url"), w.url.as_str()));
-            http.into_iter().chain(hook).map(|(field, url)| (None, field, url))
+            let sbom = c.vulnerabilities.as_ref().and_then(|v| {
+                Some((format!("checks[{i}].vulnerabilities.sbom"), v.sbom.as_deref()?))
+            });
+            http.into_iter().chain(hook).chain(sbom).map(|(field, url)| (None, field, url))
         }));
     for (pos, field, url) in urls {
         if wavegate_core::text::redact_url(url) != url {

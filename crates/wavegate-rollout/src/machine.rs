@@ -173,6 +173,9 @@ pub struct Rollout {
     /// Why a people gate holds the current wave (phase `gated`), if one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gated: Option<String>,
+    /// What was verified of the artifact's signature when the rollout started, if one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<crate::signature::ArtifactEvidence>,
     /// The lagging cohorts (`attribute=value`) whose stakeholders were told; a cohort that
     /// recovers is forgotten, so a relapse is told again.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
@@ -406,6 +409,7 @@ pub fn start(
         watch_started_at: None,
         excluded_tokens: Vec::new(),
         gated: None,
+        artifact: None,
         lagging_told: BTreeSet::new(),
         pilot_checked: false,
         after_release_done: BTreeMap::new(),

@@ -122,6 +122,11 @@ pub struct ReleaseSpec {
     /// SHA-256 of the artifact, hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_sha256: Option<String>,
+    /// Keys one of which must have signed the artifact (minisign): a public key (the base64 line
+    /// of its `.pub`) or the key id of a key the server trusts (`serve --trusted-keys`). A start
+    /// without a signature that verifies under one of them is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signed_by: Vec<String>,
     /// When the release's commit was made (RFC 3339), for lead time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_time: Option<chrono::DateTime<chrono::FixedOffset>>,
@@ -497,6 +502,10 @@ pub struct CheckSpec {
     /// A webhook that receives the rollout's facts and answers `{"pass": bool, "reason": …}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookCheck>,
+    /// A vulnerability gate: the release's SBOM against the server's OSV data (runs before the
+    /// start only, whatever `when` says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulnerabilities: Option<VulnerabilityCheck>,
     /// Per-attempt timeout (default 5s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Span>,
@@ -529,6 +538,25 @@ pub struct HttpCheck {
     /// The value `json_field` must have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_value: Option<serde_json::Value>,
+}
+
+/// A vulnerability gate: the release's SBOM (CycloneDX or SPDX JSON) matched against the OSV
+/// records in the server's `--osv-dir`; a finding at or above `fail_on` (or unrated) that no
+/// unexpired waiver covers refuses the start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VulnerabilityCheck {
+    /// Where the SBOM is (http or https); omitted: the SBOM sent with the start
+    /// (`wavegate rollout start --sbom FILE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<String>,
+    /// The lowest severity that refuses the start (default `high`).
+    #[serde(default = "default_fail_on")]
+    pub fail_on: crate::vulns::Severity,
+}
+
+fn default_fail_on() -> crate::vulns::Severity {
+    crate::vulns::Severity::High
 }
 
 /// A webhook gate (like Flagger's confirm-rollout / confirm-promotion).

@@ -94,6 +94,9 @@ pub struct PostRolloutReport {
     pub after_release: Vec<AfterReleaseItem>,
     /// Completed with every after-release item done.
     pub closed: bool,
+    /// The artifact's signature as verified at the start, when one was offered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<crate::signature::ArtifactEvidence>,
 }
 
 /// One after-release item.
@@ -203,6 +206,7 @@ pub fn post_rollout(inputs: Inputs<'_>) -> PostRolloutReport {
         success: inputs.success,
         after_release,
         closed,
+        artifact: r.artifact.clone(),
     }
 }
 
@@ -269,6 +273,16 @@ pub fn to_markdown(rep: &PostRolloutReport) -> String {
         let (at, action, actor) =
             (escape_markdown(&e.at), escape_markdown(&e.action), escape_markdown(&e.actor));
         md.push_str(&format!("- {at} — {action} by {actor}{reason}\n"));
+    }
+    if let Some(a) = &rep.artifact {
+        md.push_str(&format!(
+            "\n## Artifact\n\nSigned by key {} ({} key), verified at the start; trusted comment: {}. BLAKE2b-512 {}{}.\n",
+            escape_markdown(&a.key_id),
+            escape_markdown(&a.key_source),
+            escape_markdown(&a.trusted_comment),
+            a.blake2b,
+            a.sha256.as_ref().map(|s| format!(", SHA-256 {s}")).unwrap_or_default()
+        ));
     }
     md.push_str("\n## Decisions and their verdicts\n\n| wave | check | verdict | why |\n|---:|---|---|---|\n");
     for d in &rep.decisions {

@@ -3,12 +3,17 @@
 //! caller reads the store and asks the outside world; this module only judges.
 
 use crate::plan::PlanSpec;
+use crate::signature::{ArtifactEvidence, ArtifactRefusal, Offered, PublicKey};
 
 /// What the start policy judges, gathered by the caller.
 #[derive(Debug, Clone, Default)]
 pub struct StartFacts<'a> {
     /// The artifact digest the starter offered to check against the plan's release, if any.
     pub artifact_sha256: Option<&'a str>,
+    /// The artifact's BLAKE2b-512 and detached minisign signature, when offered.
+    pub signature: Option<Offered<'a>>,
+    /// The keys the server trusts (`serve --trusted-keys`).
+    pub trusted_keys: &'a [PublicKey],
     /// Whether the plan's flag is enabled in the plan's environment.
     pub flag_enabled: bool,
     /// The environments in which this release (name and version) has completed a rollout.
@@ -39,6 +44,9 @@ pub enum StartRefusal {
         /// The digest the plan's release declares.
         want: String,
     },
+    /// The artifact's signature is missing or does not verify under the plan's keys.
+    #[error("{0}; refusing to start")]
+    Artifact(#[from] ArtifactRefusal),
     /// The flag is switched off in the plan's environment.
     #[error("flag {flag:?} is disabled in {environment}; enable it before rolling out")]
     FlagDisabled {
@@ -84,8 +92,12 @@ pub enum StartRefusal {
 
 /// Judges whether `plan` may start given `facts`; the first refusal, in the order a person
 /// would fix them (the artifact, the flag, the promotion path, the freeze, a dependency
-/// mid-rollout, the scorecard).
-pub fn check_start(plan: &PlanSpec, facts: &StartFacts<'_>) -> Result<(), StartRefusal> {
+/// mid-rollout, the scorecard). On success, what was verified of the artifact's signature, if
+/// one was offered.
+pub fn check_start(
+    plan: &PlanSpec,
+    facts: &StartFacts<'_>,
+) -> Result<Option<ArtifactEvidence>, StartRefusal> {
     if let Some(got) = facts.artifact_sha256 {
         let Some(want) = &plan.release.artifact_sha256 else {
             return Err(StartRefusal::NoDigestDeclared);
@@ -94,6 +106,12 @@ pub fn check_start(plan: &PlanSpec, facts: &StartFacts<'_>) -> Result<(), StartR
             return Err(StartRefusal::DigestMismatch { got: got.to_owned(), want: want.clone() });
         }
     }
+    let evidence = crate::signature::judge(
+        &plan.release.signed_by,
+        facts.trusted_keys,
+        facts.signature,
+    )?
+    .map(|e| ArtifactEvidence { sha256: facts.artifact_sha256.map(str::to_ascii_lowercase), ..e });
     if !facts.flag_enabled {
         return Err(StartRefusal::FlagDisabled {
             flag: plan.flag.clone(),
@@ -127,7 +145,7 @@ pub fn check_start(plan: &PlanSpec, facts: &StartFacts<'_>) -> Result<(), StartR
     if let Some(why) = facts.scorecard_block {
         return Err(StartRefusal::NoGo(why.to_owned()));
     }
-    Ok(())
+    Ok(evidence)
 }
 
 #[cfg(test)]
@@ -147,7 +165,7 @@ mod tests {
 
     #[test]
     fn a_clean_start_passes() {
-        assert_eq!(check_start(&plan(""), &ok_facts()), Ok(()));
+        assert_eq!(check_start(&plan(""), &ok_facts()), Ok(None));
     }
 
     #[test]
@@ -168,7 +186,7 @@ mod tests {
         f.freeze = None;
         assert_eq!(check_start(&p, &f).unwrap_err().to_string(), "no-go: 2 red; refusing to start");
         f.scorecard_block = None;
-        assert_eq!(check_start(&p, &f), Ok(()));
+        assert_eq!(check_start(&p, &f), Ok(None));
     }
 
     #[test]
@@ -187,6 +205,16 @@ mod tests {
             "release checkout 1.2.0 has not completed in staging (its promotion path); roll it out there first"
         );
         let f = StartFacts { completed_in: vec!["staging", "dev"], ..ok_facts() };
-        assert_eq!(check_start(&p, &f), Ok(()));
+        assert_eq!(check_start(&p, &f), Ok(None));
+    }
+
+    #[test]
+    fn a_signed_release_refuses_an_unsigned_start_before_anything_else() {
+        let mut p = plan("");
+        p.release.signed_by = vec!["00112233AABBCCDD".into()];
+        let f = StartFacts { flag_enabled: false, ..ok_facts() };
+        let e = check_start(&p, &f).unwrap_err();
+        assert!(matches!(e, StartRefusal::Artifact(ArtifactRefusal::Unsigned)), "{e}");
+        assert!(e.to_string().ends_with("; refusing to start"), "{e}");
     }
 }

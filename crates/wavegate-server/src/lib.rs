@@ -18,6 +18,7 @@ pub mod http;
 pub mod memory;
 pub mod metrics;
 pub mod oidc;
+pub mod osv;
 pub mod outbound;
 pub mod record;
 pub mod runtime;

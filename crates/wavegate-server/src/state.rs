@@ -48,6 +48,11 @@ pub struct AppState {
     /// Who may reach what beyond tokens: CORS origins for the admin API, `/metrics`' token and
     /// listener.
     pub access: Arc<crate::access::Access>,
+    /// Keys artifacts may be signed with, for plans whose `release.signed_by` names them by id
+    /// (`serve --trusted-keys`).
+    pub trusted_keys: Arc<Vec<wavegate_rollout::signature::PublicKey>>,
+    /// The operator's OSV data for vulnerability checks (`serve --osv-dir`).
+    pub osv: Option<Arc<crate::osv::OsvData>>,
     reload_lock: Arc<Mutex<()>>,
 }
 
@@ -200,6 +205,8 @@ impl AppState {
                 lease: crate::runtime::controller::DEFAULT_LEASE,
             },
             access: Arc::default(),
+            trusted_keys: Arc::default(),
+            osv: None,
             reload_lock: Arc::default(),
         };
         state.reload_live().await?;

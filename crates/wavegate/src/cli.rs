@@ -533,6 +533,17 @@ pub struct ServeArgs {
     /// checks are not signed. Never stored, shown or backed up.
     #[arg(long, env = "WAVEGATE_CHECK_SECRET_FILE", value_name = "FILE")]
     pub check_secret_file: Option<PathBuf>,
+    /// A file of minisign public keys (`.pub` files concatenated; `#` lines are comments)
+    /// that artifacts may be signed with: a plan's `release.signed_by` names one by its key id.
+    /// A rollout started with a signature under a plan that names no keys is checked against
+    /// these and its evidence kept.
+    #[arg(long, env = "WAVEGATE_TRUSTED_KEYS", value_name = "FILE")]
+    pub trusted_keys: Option<PathBuf>,
+    /// A directory of OSV vulnerability records (one JSON file each, e.g. an osv.dev export
+    /// per ecosystem, unzipped) that plans' `vulnerabilities` checks match SBOMs against.
+    /// Read when a check runs and again whenever its files change; nothing is fetched.
+    #[arg(long, env = "WAVEGATE_OSV_DIR", value_name = "DIR")]
+    pub osv_dir: Option<PathBuf>,
     /// Most streams (`/api/v1/stream` and `/ofrep/v1/events` together) one token may hold open
     /// on this server at once; one more is answered 429 until one closes. Raise it when many
     /// instances of a service share one token.
@@ -948,6 +959,28 @@ pub enum PlanCommand {
         /// Plan name.
         name: String,
     },
+    /// Waive one vulnerability finding for a plan until a date (an approver of the plan who is
+    /// not behind its change); with `--revoke`, withdraw the waiver.
+    Waive {
+        /// Plan name.
+        name: String,
+        /// The finding: its id or an alias (GHSA-…, CVE-…, PYSEC-…).
+        finding: String,
+        /// Why it is acceptable for this release.
+        #[arg(long, required_unless_present = "revoke")]
+        reason: Option<String>,
+        /// When the waiver expires: a span from now (30d) or an RFC 3339 time, within a year.
+        #[arg(long, default_value = "30d")]
+        expires: String,
+        /// Withdraw the waiver instead.
+        #[arg(long, conflicts_with = "reason")]
+        revoke: bool,
+    },
+    /// List a plan's vulnerability waivers (expired ones included).
+    Waivers {
+        /// Plan name.
+        name: String,
+    },
 }
 
 /// `wavegate drill`.
@@ -975,9 +1008,20 @@ pub enum RolloutCommand {
         /// Why.
         #[arg(long)]
         reason: Option<String>,
-        /// The artifact being released: its SHA-256 must equal the plan's `release.artifact_sha256`.
-        #[arg(long)]
+        /// The artifact being released: its SHA-256 must equal the plan's
+        /// `release.artifact_sha256`, and a plan with `release.signed_by` needs its minisign
+        /// signature (`FILE.minisig` beside it, or `--signature`). The file stays here: only
+        /// its digests and the signature are sent.
+        #[arg(long, value_name = "FILE")]
         artifact: Option<PathBuf>,
+        /// The artifact's detached minisign signature (default: `<artifact>.minisig` when it
+        /// exists).
+        #[arg(long, value_name = "FILE", requires = "artifact")]
+        signature: Option<PathBuf>,
+        /// The release's SBOM (CycloneDX or SPDX JSON), for the plan's vulnerability checks:
+        /// its components (name, version, package URL) are sent.
+        #[arg(long, value_name = "FILE")]
+        sbom: Option<PathBuf>,
         /// Start later, at this RFC 3339 time: the controller starts it when due, with every
         /// start check run then (`GET /api/v1/schedules` lists, `DELETE …/{plan}` cancels).
         #[arg(long)]

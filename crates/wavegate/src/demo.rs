@@ -368,7 +368,7 @@ impl Story<'_> {
             plan: PLAN_NAME.into(),
             reason: Some("wavegate demo".into()),
             start_at: None,
-            artifact_sha256: None,
+            ..StartRollout::default()
         };
         let started: Rollout = c
             .call(c.request(Method::POST, "/api/v1/rollouts").json(&start))

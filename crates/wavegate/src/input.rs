@@ -106,21 +106,32 @@ pub fn parse_tick(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
-/// SHA-256 of a file, streamed, as hex.
-pub fn file_sha256(path: &Path) -> anyhow::Result<String> {
+/// An artifact's digests, read in one pass: SHA-256 (checked against the plan's
+/// `release.artifact_sha256`) and BLAKE2b-512 (what a minisign signature covers), as hex.
+pub struct Digests {
+    /// SHA-256.
+    pub sha256: String,
+    /// BLAKE2b-512.
+    pub blake2b: String,
+}
+
+/// The [`Digests`] of a file, streamed.
+pub fn file_digests(path: &Path) -> anyhow::Result<Digests> {
     use sha2::Digest;
     let mut f = std::fs::File::open(path)
         .map_err(|e| Failure::Input(format!("could not open {}: {e}", path.display())))?;
-    let mut h = sha2::Sha256::new();
+    let mut sha = sha2::Sha256::new();
+    let mut blake = blake2::Blake2b512::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = f.read(&mut buf).with_context(|| format!("Failed to read {}", path.display()))?;
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
+        sha.update(&buf[..n]);
+        blake.update(&buf[..n]);
     }
-    Ok(hex::encode(h.finalize()))
+    Ok(Digests { sha256: hex::encode(sha.finalize()), blake2b: hex::encode(blake.finalize()) })
 }
 
 #[cfg(test)]

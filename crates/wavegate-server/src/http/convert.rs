@@ -292,6 +292,14 @@ impl IntoApi<api::rollouts::Rollout> for (&RolloutRow, &Rollout) {
                 .map(|(item, a)| (item.clone(), a.into_api()))
                 .collect(),
             blackout: r.blackout.clone(),
+            artifact: r.artifact.as_ref().map(|a| api::rollouts::Artifact {
+                sha256: a.sha256.clone(),
+                blake2b: a.blake2b.clone(),
+                key_id: a.key_id.clone(),
+                public_key: a.public_key.clone(),
+                key_source: a.key_source.clone(),
+                trusted_comment: a.trusted_comment.clone(),
+            }),
             pre_rollout_version: r.pre_rollout_version,
             started_at: r.started_at,
             wave_started_at: r.wave_started_at,

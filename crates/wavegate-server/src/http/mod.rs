@@ -34,6 +34,7 @@ pub mod signin;
 pub mod sse;
 pub mod stream;
 pub mod tokens;
+pub mod waivers;
 
 use axum::http::HeaderMap;
 

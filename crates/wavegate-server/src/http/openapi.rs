@@ -172,6 +172,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(stream::router())
         .merge(notify::router())
         .merge(scorecard::router())
+        .merge(waivers::router())
         .merge(freeze::router())
         .merge(reports::router())
         .merge(adoption::router())

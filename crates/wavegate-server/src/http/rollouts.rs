@@ -353,6 +353,12 @@ async fn start_rollout(
     let p = p.acting_as(&[Role::Releaser])?;
     let (plan, _) = plans::get(&state, &body.plan).await?;
     p.require_env(&plan.environment)?;
+    let artifact = rollouts::ArtifactOffer {
+        sha256: body.artifact_sha256,
+        blake2b: body.artifact_blake2b,
+        signature: body.artifact_signature,
+        sbom: body.sbom,
+    };
     if let Some(at) = &body.start_at {
         let scheduled = crate::service::schedules::schedule(
             &state,
@@ -361,15 +367,12 @@ async fn start_rollout(
             &plan.environment,
             at,
             body.reason,
+            artifact,
         )
         .await?;
         return Ok((StatusCode::ACCEPTED, Json(Scheduled { scheduled })).into_response());
     }
-    let req = rollouts::StartRequest {
-        plan: body.plan,
-        reason: body.reason,
-        artifact_sha256: body.artifact_sha256,
-    };
+    let req = rollouts::StartRequest { plan: body.plan, reason: body.reason, artifact };
     let (row, r) = rollouts::start(&state, &p.who(), req).await?;
     Ok((StatusCode::CREATED, Json(rollout_view(&row, &r))).into_response())
 }

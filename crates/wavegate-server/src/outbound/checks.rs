@@ -66,7 +66,9 @@ pub fn retry_pause(first: Duration, attempt: u32) -> Duration {
 /// Runs every check of the rollout's plan declared for `point`, in order.
 pub async fn run(outbound: &Outbound, r: &Rollout, point: CheckWhen) -> Vec<CheckOutcome> {
     let mut out = Vec::new();
-    for c in r.plan.checks.iter().filter(|c| c.when.contains(&point)) {
+    // Vulnerability checks read the store and local files: `service::vulns` runs them.
+    let probes = r.plan.checks.iter().filter(|c| c.vulnerabilities.is_none());
+    for c in probes.filter(|c| c.when.contains(&point)) {
         out.push(run_one(outbound, r, c, point).await);
     }
     out

@@ -21,6 +21,8 @@ pub mod reports;
 pub mod rollouts;
 pub mod schedules;
 pub mod scorecard;
+pub mod vulns;
+pub mod waivers;
 
 use wavegate_store::StoreError;
 

@@ -9,11 +9,12 @@
 //! it gathered still apply, else on its next tick).
 
 use rand::Rng;
-use serde_json::json;
+use serde_json::{Value, json};
 use wavegate_core::spec::FlagSpec;
 use wavegate_rollout::exposure::with_rollout_rules;
 use wavegate_rollout::machine::{self, Action, ArmMoments, Command, Rollout, Signals, State};
 use wavegate_rollout::plan::{CheckWhen, SignalSource};
+use wavegate_rollout::signature::{ArtifactRefusal, Offered, SignatureError};
 use wavegate_rollout::start::{StartFacts, StartRefusal, check_start};
 use wavegate_rollout::stats::Moments;
 use wavegate_store::{Kind, Put, RolloutRow, RolloutWrite, StoreError, VerdictRow};
@@ -82,8 +83,54 @@ pub struct StartRequest {
     pub plan: String,
     /// Why, for the record.
     pub reason: Option<String>,
-    /// SHA-256 of the artifact being released, checked against the plan's release digest.
-    pub artifact_sha256: Option<String>,
+    /// What the starter offers about the artifact being released.
+    pub artifact: ArtifactOffer,
+}
+
+/// What a start offers about its artifact (kept with a scheduled start until it runs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ArtifactOffer {
+    /// SHA-256, checked against the plan's `release.artifact_sha256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// BLAKE2b-512, the digest its minisign signature covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake2b: Option<String>,
+    /// The detached minisign signature (the `.minisig` text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// Its SBOM (CycloneDX or SPDX JSON), for the plan's vulnerability checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<serde_json::Value>,
+}
+
+impl ArtifactOffer {
+    /// Whether nothing is offered.
+    pub fn is_empty(&self) -> bool {
+        self == &ArtifactOffer::default()
+    }
+
+    /// The signature offered, or an input error when only half of it is, or either half is
+    /// malformed (whether it verifies is the start's to judge).
+    pub fn signature(&self) -> ServiceResult<Option<Offered<'_>>> {
+        match (&self.blake2b, &self.signature) {
+            (Some(blake2b), Some(signature)) => {
+                if !wavegate_rollout::signature::is_blake2b_hex(blake2b) {
+                    let e = ArtifactRefusal::BadDigest;
+                    return Err(ServiceError::invalid("artifact_blake2b", e.to_string()));
+                }
+                if let Err(e) = wavegate_rollout::signature::Signature::parse(signature) {
+                    return Err(ServiceError::invalid("artifact_signature", e.to_string()));
+                }
+                Ok(Some(Offered { blake2b, signature }))
+            }
+            (None, None) => Ok(None),
+            _ => Err(ServiceError::invalid(
+                "artifact_signature",
+                "artifact_blake2b and artifact_signature come together (the signature covers that digest)",
+            )),
+        }
+    }
 }
 
 /// Starts plan `req.plan` now, as `requester`: every start check (the plan against the store,
@@ -128,7 +175,7 @@ pub async fn start(
     rand::rng().fill_bytes(&mut id_bytes);
     let id = format!("ro_{}", hex::encode(id_bytes));
     let now = state.clock.now();
-    let (r, mut actions) =
+    let (mut r, mut actions) =
         machine::start(id, plan, plan_version, requester.name.clone(), flag_head.version, now)
             .map_err(|e| match e {
                 // The plan itself is unusable, not the moment.
@@ -153,8 +200,11 @@ pub async fn start(
         })
         .map(|row| row.environment.as_str())
         .collect();
+    let signature = req.artifact.signature()?;
     let facts = StartFacts {
-        artifact_sha256: req.artifact_sha256.as_deref(),
+        artifact_sha256: req.artifact.sha256.as_deref(),
+        signature,
+        trusted_keys: &state.trusted_keys,
         flag_enabled: flag.environments.get(&r.plan.environment).is_some_and(|e| e.enabled),
         completed_in,
         freeze: freeze.as_deref(),
@@ -164,15 +214,38 @@ pub async fn start(
             .map(|(s, id, st)| (s.as_str(), id.as_str(), st.as_str()))
             .collect(),
     };
-    check_start(&r.plan, &facts).map_err(|e| match e {
+    let artifact = check_start(&r.plan, &facts).map_err(|e| match e {
         StartRefusal::NoDigestDeclared => ServiceError::invalid("artifact_sha256", e.to_string()),
+        StartRefusal::Artifact(ArtifactRefusal::BadDigest) => {
+            ServiceError::invalid("artifact_blake2b", e.to_string())
+        }
+        // What was offered cannot be judged at all: an input error, not a state conflict.
+        StartRefusal::Artifact(ArtifactRefusal::Signature(
+            SignatureError::Legacy | SignatureError::BadSignature(_),
+        )) => ServiceError::invalid("artifact_signature", e.to_string()),
         other => ServiceError::conflict(other.to_string()),
     })?;
-    let before = crate::outbound::checks::run(&state.outbound, &r, CheckWhen::BeforeStart).await;
+    if let Some(evidence) = &artifact {
+        actions.push(Action::Audit {
+            action: "rollout.artifact_verified".into(),
+            details: serde_json::json!({"rollout": r.id, "plan": r.plan.name,
+                "release": format!("{} {}", r.plan.release.name, r.plan.release.version),
+                "artifact": evidence}),
+        });
+    }
+    r.artifact = artifact;
+    let mut before =
+        crate::outbound::checks::run(&state.outbound, &r, CheckWhen::BeforeStart).await;
+    before.extend(crate::service::vulns::run(state, &r, req.artifact.sbom.as_ref()).await);
     if let Some(f) = before.iter().find(|o| !o.passed) {
+        // A vulnerability check says what blocks in one line; a probe shows what it saw.
+        let shown = match f.evidence.get("summary").or(f.evidence.get("error")) {
+            Some(Value::String(s)) if f.spec.vulnerabilities.is_some() => s.clone(),
+            _ => f.evidence.to_string(),
+        };
         return Err(ServiceError::conflict(format!(
-            "check {:?} failed before the start: {}",
-            f.spec.name, f.evidence
+            "check {:?} failed before the start: {shown}",
+            f.spec.name
         )));
     }
     actions.extend(before.into_iter().map(|o| record(&r, o)));

@@ -41,6 +41,8 @@ pub struct Pending {
     /// The environment the plan was in when it was scheduled (for a schedule stored before
     /// that was recorded, the plan's current one; `None` when the plan is gone).
     pub environment: Option<String>,
+    /// What the scheduler offered about the artifact, checked when the start runs.
+    pub artifact: rollouts::ArtifactOffer,
 }
 
 impl Pending {
@@ -64,6 +66,7 @@ pub async fn schedule(
     environment: &str,
     at: &str,
     reason: Option<String>,
+    artifact: rollouts::ArtifactOffer,
 ) -> ServiceResult<Schedule> {
     let when = DateTime::parse_from_rfc3339(at)
         .map_err(|_| {
@@ -73,6 +76,7 @@ pub async fn schedule(
             )
         })?
         .with_timezone(&Utc);
+    artifact.signature()?;
     let now = state.clock.now();
     if when <= now || when > now + chrono::Duration::days(366) {
         return Err(ServiceError::invalid(
@@ -84,6 +88,9 @@ pub async fn schedule(
         Schedule { plan: plan.into(), start_at: when, requester: requester.name.clone(), reason };
     let mut spec = serde_json::to_value(&scheduled).map_err(ServiceError::internal)?;
     spec["environment"] = json!(environment);
+    if !artifact.is_empty() {
+        spec["artifact"] = serde_json::to_value(&artifact).map_err(ServiceError::internal)?;
+    }
     state
         .store
         .apply(
@@ -133,6 +140,9 @@ pub async fn pending(state: &AppState) -> ServiceResult<Vec<Pending>> {
             requester: h.spec["requester"].as_str().unwrap_or("scheduler").to_owned(),
             reason: h.spec["reason"].as_str().map(str::to_owned),
             environment,
+            // A schedule whose stored offer does not parse offers nothing: a signed plan's
+            // start then fails, saying it is unsigned.
+            artifact: serde_json::from_value(h.spec["artifact"].clone()).unwrap_or_default(),
         });
     }
     out.sort_by_key(|s| s.start_at);
@@ -145,15 +155,11 @@ pub async fn pending(state: &AppState) -> ServiceResult<Vec<Pending>> {
 pub async fn run_due(state: &AppState) -> ServiceResult<()> {
     let now = state.clock.now();
     for s in pending(state).await? {
-        let Pending { plan, start_at: at, requester, reason, environment } = s;
+        let Pending { plan, start_at: at, requester, reason, environment, artifact } = s;
         if at > now {
             continue;
         }
-        let req = rollouts::StartRequest {
-            plan: plan.clone(),
-            reason: reason.clone(),
-            artifact_sha256: None,
-        };
+        let req = rollouts::StartRequest { plan: plan.clone(), reason: reason.clone(), artifact };
         let moved = match plans::get(state, &plan).await {
             Ok((spec, _)) => environment.as_ref().filter(|e| **e != spec.environment).map(|e| {
                 format!(

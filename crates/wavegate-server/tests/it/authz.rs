@@ -256,6 +256,13 @@ fn rows() -> Vec<Row> {
         PUT "/api/v1/plans/{name}/scorecard/{item}" "200 200 403 403 403 403 200 403 403 403 403 401 401" =>
             |c| put(format!("/api/v1/plans/plan-{}/scorecard/baseline", c.env),
                 json!({"status": "green", "note": c.t}));
+        GET "/api/v1/plans/{name}/waivers"        "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
+            |c| get(format!("/api/v1/plans/waive-{}/waivers", c.env));
+        PUT "/api/v1/plans/{name}/waivers/{finding}" "200 200 403 403 403 403 200 403 403 403 403 401 401" =>
+            |c| put(format!("/api/v1/plans/waive-{}/waivers/CVE-2024-{}", c.env, c.t),
+                json!({"reason": "matrix", "expires": "30d"}));
+        DELETE "/api/v1/plans/{name}/waivers/{finding}" "200 200 403 403 403 403 200 403 403 403 403 401 401" =>
+            |c| delete(format!("/api/v1/plans/waive-{}/waivers/GHSA-del-{}", c.env, c.t));
 
         // ---------- rollouts ----------
         GET "/api/v1/rollouts"                            "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/rollouts");
@@ -518,6 +525,22 @@ impl Fixtures {
             let r = app.call(Method::POST, "/api/v1/rollouts", Some(&starter), Some(body)).await;
             assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
             rollouts.insert(env, r.body["id"].as_str().unwrap().to_owned());
+        }
+        // Plans whose vulnerability waivers the callers may grant and revoke: the callers who
+        // act as approvers are its approvers; each cell revokes its own waiver.
+        for env in ["prod", "staging"] {
+            let owners =
+                "{ requester: release-lead, approvers: [admin, prod-admin, prod-approver] }";
+            let yaml = Plan::new(&format!("waive-{env}"), &format!("pf-{env}"))
+                .environment(env)
+                .owners(owners)
+                .to_string();
+            assert!(app.post_plan_as(&planner, &yaml).await.status.is_success());
+            for (_, t, _) in COLUMNS {
+                let grant = json!({"reason": "fixture", "expires": "30d"});
+                let path = format!("/api/v1/plans/waive-{env}/waivers/GHSA-del-{t}");
+                ok(app, Method::PUT, &path, Some(grant)).await;
+            }
         }
         let mut commanded = BTreeMap::new();
         let mut victims = BTreeMap::new();

@@ -37,4 +37,5 @@ mod streams;
 mod support;
 mod tamper;
 mod unleash;
+mod vulns;
 mod watch;

@@ -610,6 +610,20 @@ async fn every_answer_is_documented_and_fits_its_schema() {
         .is(S::NOT_FOUND);
     p.put(item, ADMIN, json!({"state": "green"})).await.is(S::BAD_REQUEST);
     p.put(item, &sdk, json!({"status": "green"})).await.is(S::FORBIDDEN);
+    // Waivers of vulnerability findings: one of the plan's approvers grants and revokes them.
+    let waiver = "/api/v1/plans/p1/waivers/CVE-2024-35195";
+    let grant = json!({"reason": "not reachable here", "expires": "30d"});
+    p.put(waiver, &carol, grant.clone()).await.is(S::FORBIDDEN);
+    p.put(waiver, &bob, grant.clone()).await.is(S::OK);
+    p.put(waiver, &bob, json!({"reason": "x", "expires": "never"}))
+        .await
+        .is(S::UNPROCESSABLE_ENTITY);
+    p.put(waiver, &bob, json!({"why": "x"})).await.is(S::BAD_REQUEST);
+    p.put("/api/v1/plans/nope/waivers/CVE-1-2", &bob, grant).await.is(S::NOT_FOUND);
+    p.get("/api/v1/plans/p1/waivers", &sdk).await.is(S::OK);
+    p.get("/api/v1/plans/nope/waivers", ADMIN).await.is(S::NOT_FOUND);
+    p.delete(waiver, &bob).await.is(S::OK);
+    p.delete(waiver, &bob).await.is(S::NOT_FOUND);
 
     // ---------- rollouts ----------
     p.post("/api/v1/rollouts", ADMIN, json!({"plan": "nope"})).await.is(S::NOT_FOUND);

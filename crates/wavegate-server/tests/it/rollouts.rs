@@ -219,6 +219,39 @@ async fn a_mismatched_artifact_refuses_to_start() {
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }
 
+/// A scheduled start keeps what was offered about the artifact and checks it when it runs: a
+/// wrong digest refuses it then (it used to be dropped, and the start went ahead unchecked).
+#[tokio::test]
+async fn a_scheduled_start_checks_the_artifact_it_was_given() {
+    let app = spawn_app().await;
+    app.apply_yaml(&flag()).await;
+    let hello = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"; // sha256("hello")
+    let with_digest =
+        plan().replace("risk: low }", &format!("risk: low, artifact_sha256: {hello} }}"));
+    assert_eq!(app.post_plan(&with_digest).await.status, StatusCode::CREATED);
+    let at =
+        (wavegate_server::clock::Clock::now(&*app.clock) + chrono::Duration::hours(1)).to_rfc3339();
+    let wrong = json!({"plan": "p1", "start_at": at, "artifact_sha256": "00".repeat(32)});
+    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(wrong)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    app.clock.advance(chrono::Duration::minutes(61));
+    app.tick().await;
+    assert_eq!(app.admin(Method::GET, "/api/v1/rollouts", None).await.body, json!([]));
+    let audit = app.admin(Method::GET, "/api/v1/audit?limit=100", None).await.body;
+    let failed = audit.as_array().unwrap().iter().find(|e| e["action"] == "setting.failed");
+    let error = failed.map(|e| e["details"]["error"].to_string()).unwrap_or_default();
+    assert!(error.contains("artifact digest mismatch"), "{audit}");
+    let at =
+        (wavegate_server::clock::Clock::now(&*app.clock) + chrono::Duration::hours(1)).to_rfc3339();
+    let right = json!({"plan": "p1", "start_at": at, "artifact_sha256": hello});
+    let r = app.admin(Method::POST, "/api/v1/rollouts", Some(right)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    app.clock.advance(chrono::Duration::minutes(61));
+    app.tick().await;
+    let rollouts = app.admin(Method::GET, "/api/v1/rollouts", None).await.body;
+    assert_eq!(rollouts.as_array().unwrap().len(), 1, "{rollouts}");
+}
+
 #[tokio::test]
 async fn outcome_values_are_bounded_and_ring_segments_stay() {
     let app = spawn_app().await;

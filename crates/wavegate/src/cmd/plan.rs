@@ -1,9 +1,10 @@
-//! `wavegate plan lint|apply|list|get` (`lint` is local).
+//! `wavegate plan lint|apply|list|get|waive|waivers` (`lint` is local).
 
 use std::process::ExitCode;
 
 use serde_json::json;
 use wavegate_api::plans::{PlanApplied, PlanHead};
+use wavegate_api::waivers::{GrantWaiver, Waiver};
 use wavegate_rollout::lint::{Severity, has_errors, lint};
 
 use crate::cli::{PlanCommand, Remote};
@@ -120,6 +121,40 @@ pub async fn run(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode> 
             print_json(if remote.json { &a.raw } else { &a.body.spec });
             Ok(ExitCode::SUCCESS)
         }
+        PlanCommand::Waive { name, finding, reason, expires, revoke } => {
+            let c = Client::authenticated(remote)?;
+            let path = format!("/api/v1/plans/{}/waivers/{}", enc(&name), enc(&finding));
+            let rb = if revoke {
+                c.request(reqwest::Method::DELETE, &path)
+            } else {
+                let body = GrantWaiver { reason: reason.unwrap_or_default(), expires };
+                c.request(reqwest::Method::PUT, &path).json(&body)
+            };
+            answer(remote.json, &c.call::<Vec<Waiver>>(rb).await?, |list| print_waivers(list));
+            Ok(ExitCode::SUCCESS)
+        }
+        PlanCommand::Waivers { name } => {
+            let c = Client::authenticated(remote)?;
+            let path = format!("/api/v1/plans/{}/waivers", enc(&name));
+            answer(remote.json, &c.get::<Vec<Waiver>>(&path).await?, |list| print_waivers(list));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_waivers(list: &[Waiver]) {
+    if list.is_empty() {
+        println!("no waivers");
+    }
+    for w in list {
+        let state = if w.expired { "expired" } else { "until" };
+        println!(
+            "{:<24} {state} {}  by {}: {}",
+            w.finding,
+            w.expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            w.by,
+            w.reason
+        );
     }
 }
 

@@ -18,7 +18,7 @@ use wavegate_rollout::stats::{Moments, judge, srm};
 use crate::cli::{Remote, RolloutCommand};
 use crate::client::{Client, enc};
 use crate::failure::Failure;
-use crate::input::file_sha256;
+use crate::input::{file_digests, read_text};
 use crate::output::{answer, float, or_dash, print_json, time};
 
 /// Runs `wavegate rollout …`.
@@ -26,10 +26,27 @@ pub async fn run(cmd: RolloutCommand, remote: &Remote) -> anyhow::Result<ExitCod
     let c = Client::authenticated(remote)?;
     let mut item = None;
     let (path, reason, token) = match cmd {
-        RolloutCommand::Start { plan, reason, artifact, at } => {
-            let artifact_sha256 = artifact.as_deref().map(file_sha256).transpose()?;
-            let start_at = at.clone();
-            let body = StartRollout { plan: plan.clone(), reason, start_at, artifact_sha256 };
+        RolloutCommand::Start { plan, reason, artifact, signature, sbom, at } => {
+            let mut body = StartRollout {
+                plan: plan.clone(),
+                reason,
+                start_at: at.clone(),
+                ..StartRollout::default()
+            };
+            if let Some(file) = &artifact {
+                let digests = file_digests(file)?;
+                // The signature given, or the one minisign writes beside the file.
+                let beside = std::path::PathBuf::from(format!("{}.minisig", file.display()));
+                let signature = signature.or_else(|| beside.is_file().then_some(beside));
+                if let Some(sig) = signature {
+                    body.artifact_signature = Some(read_text(&sig)?);
+                    body.artifact_blake2b = Some(digests.blake2b);
+                }
+                body.artifact_sha256 = Some(digests.sha256);
+            }
+            if let Some(file) = &sbom {
+                body.sbom = Some(sbom_components(file)?);
+            }
             let rb = c.request(Method::POST, "/api/v1/rollouts").json(&body);
             if at.is_some() {
                 answer(remote.json, &c.call::<Scheduled>(rb).await?, |s| {
@@ -190,8 +207,31 @@ fn print_rollout(r: &Rollout) {
 }
 
 /// `rollout status`: the rollout, its latest verdicts, the current wave's latency and signals.
+/// The components of the SBOM in `file` (CycloneDX or SPDX JSON) as a CycloneDX document with
+/// only what the vulnerability check reads (name, version, package URL), so a large SBOM fits
+/// a request.
+fn sbom_components(file: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text = read_text(file)?;
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Failure::Input(format!("--sbom {}: not JSON: {e}", file.display())))?;
+    let sbom = wavegate_rollout::vulns::parse_sbom(&doc)
+        .map_err(|e| Failure::Input(format!("--sbom {}: {e}", file.display())))?;
+    Ok(serde_json::json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "metadata": {"properties": [{"name": "wavegate:source-format", "value": sbom.format}]},
+        "components": sbom.components,
+    }))
+}
+
 fn print_status(r: &Rollout) {
     print_rollout(r);
+    if let Some(a) = &r.artifact {
+        println!(
+            "  artifact signed by key {} ({} key), verified at start: {}",
+            a.key_id, a.key_source, a.trusted_comment
+        );
+    }
     for vd in r.verdicts.iter().flatten() {
         let explanation = or_dash(vd.explanation());
         println!("  wave {} {:<16} {:<12} {explanation}", vd.wave, vd.name, vd.verdict);

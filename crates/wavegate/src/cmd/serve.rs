@@ -56,6 +56,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let access = access(&args)?;
     let (guard, check_secret) = outbound(&args)?;
+    let trusted_keys = trusted_keys(&args)?;
+    let osv = match &args.osv_dir {
+        Some(dir) if dir.is_dir() => {
+            Some(std::sync::Arc::new(wavegate_server::osv::OsvData::new(dir.clone())))
+        }
+        Some(dir) => {
+            return Err(
+                Failure::Input(format!("--osv-dir {}: not a directory", dir.display())).into()
+            );
+        }
+        None => None,
+    };
     let prometheus_access = prometheus_access(&args)?;
     wavegate_store::check_location(&args.db).map_err(|e| Failure::Input(format!("--db: {e}")))?;
     crate::telemetry::init(matches!(args.log_format, LogFormat::Json));
@@ -110,6 +122,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     state.outbound.guard = guard;
     state.outbound.checks.secret = check_secret;
     state.access = std::sync::Arc::new(access);
+    if !trusted_keys.is_empty() {
+        let ids: Vec<String> = trusted_keys.iter().map(|k| k.id()).collect();
+        tracing::info!(keys = %ids.join(", "), "artifacts may be signed with these keys");
+    }
+    state.trusted_keys = std::sync::Arc::new(trusted_keys);
+    state.osv = osv;
     state.streams.limits.per_token = args.max_streams_per_token as usize;
     state.streams.limits.queue_bytes = args.stream_queue_bytes as usize;
     // A database that cannot take writes (a read-only file or mount, a full disk) still serves
@@ -295,6 +313,24 @@ fn outbound(
         None => None,
     };
     Ok((wavegate_server::outbound::Guard::new(policy), secret))
+}
+
+/// `--trusted-keys`: the minisign public keys in the file, or a usage error naming the line
+/// that is not one.
+fn trusted_keys(args: &ServeArgs) -> anyhow::Result<Vec<wavegate_rollout::signature::PublicKey>> {
+    let Some(path) = &args.trusted_keys else { return Ok(Vec::new()) };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::Input(format!("--trusted-keys: could not read {}: {e}", path.display()))
+    })?;
+    let keys = wavegate_rollout::signature::PublicKey::parse_many(&text).map_err(|(line, e)| {
+        Failure::Input(format!("--trusted-keys: {} line {line}: {e}", path.display()))
+    })?;
+    if keys.is_empty() {
+        return Err(
+            Failure::Input(format!("--trusted-keys: {} holds no key", path.display())).into()
+        );
+    }
+    Ok(keys)
 }
 
 /// `--prometheus-bearer-file`, `--prometheus-basic-auth-file`, `--prometheus-header` and

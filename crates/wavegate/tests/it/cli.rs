@@ -6,8 +6,8 @@ use serde_json::json;
 use wavegate_testkit::fixtures::{Plan, on_off};
 
 use crate::support::{
-    ADMIN, FLAGS, Server, apply, cli, cli_json, prod_token, start, start_rollout, stderr, stdout,
-    write,
+    ADMIN, FLAGS, Server, apply, cli, cli_json, prod_token, start, start_rollout, start_with,
+    stderr, stdout, write,
 };
 
 #[test]
@@ -275,6 +275,135 @@ fn rollout_start_checks_the_artifact_digest() {
         &["rollout", "start", "checkout-v2", "--artifact", right.to_str().unwrap()],
     );
     assert_eq!(started["state"], "running");
+}
+
+/// Runs minisign (Debian's package, as a release pipeline would) in `dir`.
+fn minisign(dir: &Path, args: &[&str]) {
+    let o = std::process::Command::new("minisign")
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("minisign is installed by scripts/setup-system.sh");
+    assert!(o.status.success(), "minisign {args:?}: {}{}", stdout(&o), stderr(&o));
+}
+
+/// A new minisign key pair without a password: (its key id as minisign prints it, its public
+/// key line).
+fn minisign_key(dir: &Path, name: &str) -> (String, String) {
+    minisign(dir, &["-G", "-W", "-p", &format!("{name}.pub"), "-s", &format!("{name}.key")]);
+    let text = std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
+    let (comment, key) = text.trim().split_once('\n').unwrap();
+    (comment.rsplit(' ').next().unwrap().to_owned(), key.trim().to_owned())
+}
+
+/// A plan whose release must be signed refuses unsigned, forged and foreign signatures and
+/// starts with a good one (made by minisign itself), keeping and showing the evidence.
+#[test]
+fn rollout_start_verifies_the_artifact_signature() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ops_id, _) = minisign_key(d, "ops");
+    let (_, ci_key) = minisign_key(d, "ci");
+    let (_, stranger_key) = minisign_key(d, "stranger");
+    assert_ne!(ci_key, stranger_key);
+    let text = std::fs::read_to_string(root.join("examples/checkout-v2.yaml")).unwrap();
+    let (head, rest) = text.split_once("blackouts:").unwrap();
+    // Signed by the CI key (inline) or the ops key (by id, trusted by the server).
+    let plan_text = format!("{head}{}", &rest[rest.find("runbook:").unwrap()..])
+        .replace("  commit_time:", &format!("  signed_by: [{ci_key}, {ops_id}]\n  commit_time:"));
+    let lint = cli(
+        "http://127.0.0.1:9",
+        None,
+        &["plan", "lint", write(d, "p.yaml", &plan_text).to_str().unwrap()],
+    );
+    assert!(lint.status.success(), "{}{}", stdout(&lint), stderr(&lint));
+    let plan = write(d, "plan.yaml", &plan_text);
+    let server = start_with(
+        &d.join("w.db"),
+        Some(ADMIN),
+        &["--trusted-keys", d.join("ops.pub").to_str().unwrap()],
+    );
+    let url = server.url.as_str();
+    let flags = root.join("examples/flags.yaml");
+    cli_json(url, ADMIN, &["flag", "apply", "-f", flags.to_str().unwrap()]);
+    cli_json(url, ADMIN, &["plan", "apply", "-f", plan.to_str().unwrap()]);
+    // The example's digest is sha256("test").
+    let artifact = write(d, "release.bin", "test");
+    let a = artifact.to_str().unwrap();
+    let start = |extra: &[&str]| {
+        let mut args = vec!["rollout", "start", "checkout-v2", "--artifact", a];
+        args.extend_from_slice(extra);
+        cli(url, Some(ADMIN), &args)
+    };
+    let refused = |o: std::process::Output, why: &str| {
+        assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+        assert!(stderr(&o).contains(why), "want {why:?}: {}", stderr(&o));
+    };
+    // No signature beside the artifact.
+    refused(start(&[]), "must be signed");
+    // Signed by a key the plan does not name.
+    minisign(d, &["-S", "-s", "stranger.key", "-m", "release.bin", "-x", "stranger.minisig"]);
+    let stranger = d.join("stranger.minisig");
+    refused(start(&["--signature", stranger.to_str().unwrap()]), "which the plan does not accept");
+    // A good signature of another file.
+    write(d, "other.bin", "not the release");
+    minisign(d, &["-S", "-s", "ci.key", "-m", "other.bin"]);
+    let other_sig = d.join("other.bin.minisig");
+    refused(start(&["--signature", other_sig.to_str().unwrap()]), "does not match the artifact");
+    // Its trusted comment altered.
+    minisign(d, &["-S", "-s", "ci.key", "-m", "release.bin", "-t", "release 2.0.0 by ci"]);
+    let good = std::fs::read_to_string(d.join("release.bin.minisig")).unwrap();
+    let altered =
+        write(d, "altered.minisig", &good.replace("release 2.0.0 by ci", "release 2.0.0 by ops"));
+    refused(start(&["--signature", altered.to_str().unwrap()]), "was altered");
+    // Signed by the ops key, which the plan names by id and the server trusts: started, with
+    // release.bin.minisig (the CI key's) overridden.
+    minisign(
+        d,
+        &[
+            "-S",
+            "-s",
+            "ops.key",
+            "-m",
+            "release.bin",
+            "-x",
+            "ops.minisig",
+            "-t",
+            "release 2.0.0 by ops",
+        ],
+    );
+    let ops_sig = d.join("ops.minisig");
+    let o = start(&["--signature", ops_sig.to_str().unwrap()]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let id = stdout(&o).split_whitespace().find(|w| w.starts_with("ro_")).unwrap().to_owned();
+    let status = cli_json(url, ADMIN, &["rollout", "status", &id]);
+    let ev = &status["artifact"];
+    assert_eq!(
+        (ev["key_id"].as_str(), ev["key_source"].as_str()),
+        (Some(ops_id.as_str()), Some("server")),
+        "{status}"
+    );
+    assert_eq!(ev["trusted_comment"], "release 2.0.0 by ops");
+    assert_eq!(ev["sha256"], "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+    let human = cli(url, Some(ADMIN), &["rollout", "status", &id]);
+    assert!(
+        stdout(&human).contains(&format!("artifact signed by key {ops_id} (server key)")),
+        "{}",
+        stdout(&human)
+    );
+    let audit = cli_json(url, ADMIN, &["audit", "list"]);
+    let verified: Vec<_> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "rollout.artifact_verified")
+        .collect();
+    assert_eq!(verified.len(), 1, "{audit}");
+    assert_eq!(verified[0]["details"]["artifact"]["key_id"], ops_id.as_str());
+    let report = cli(url, Some(ADMIN), &["report", "rollout", &id]);
+    assert!(stdout(&report).contains(&format!("Signed by key {ops_id}")), "{}", stdout(&report));
 }
 
 /// `flag import-unleash` turns Unleash features into a flag file the server accepts, and says
