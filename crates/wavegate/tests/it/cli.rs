@@ -406,6 +406,75 @@ fn rollout_start_verifies_the_artifact_signature() {
     assert!(stdout(&report).contains(&format!("Signed by key {ops_id}")), "{}", stdout(&report));
 }
 
+/// The vulnerability gate as a release engineer runs it: CycloneDX's own generator makes the
+/// SBOM of a real Python environment, the server matches it against an OSV directory, the
+/// start is refused with the finding, an approver waives it, and the start goes ahead.
+#[test]
+fn rollout_start_checks_a_real_sbom_against_osv_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let python = crate::sdk::python();
+    let generator = python.parent().unwrap().join("cyclonedx-py");
+    let sbom = d.join("sbom.cdx.json");
+    let o = std::process::Command::new(&generator)
+        .args(["environment", python.to_str().unwrap(), "--of", "JSON", "-o"])
+        .arg(&sbom)
+        .output()
+        .expect("cyclonedx-py is installed by scripts/setup-python.sh");
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sbom).unwrap()).unwrap();
+    let requests = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "requests")
+        .unwrap_or_else(|| panic!("requests is in the test environment: {doc}"));
+    let version = requests["version"].as_str().unwrap().to_owned();
+    // An advisory (made up, in OSV's format) against exactly the installed version.
+    let osv = d.join("osv");
+    std::fs::create_dir(&osv).unwrap();
+    let record = json!({"id": "PYSEC-2099-1", "aliases": ["CVE-2099-0001"],
+        "summary": "a test advisory", "affected": [{"package": {"ecosystem": "PyPI", "name": "requests"},
+        "versions": [version]}], "database_specific": {"severity": "HIGH"}});
+    std::fs::write(osv.join("PYSEC-2099-1.json"), record.to_string()).unwrap();
+    let server = start_with(&d.join("w.db"), Some(ADMIN), &["--osv-dir", osv.to_str().unwrap()]);
+    let url = server.url.as_str();
+    let plan = Plan::new("vuln", "v-flag")
+        .owners("{ requester: alice, approvers: [bob] }")
+        .section("checks:\n  - { name: vulns, when: [before_start], vulnerabilities: { fail_on: high }, action: pause }\n")
+        .to_string();
+    apply(url, d, "flag", "flags.yaml", &on_off(&["v-flag"]));
+    apply(url, d, "plan", "plan.yaml", &plan);
+    let s = sbom.to_str().unwrap();
+    let o = cli(url, Some(ADMIN), &["rollout", "start", "vuln", "--sbom", s]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    let want = format!("PYSEC-2099-1 in requests@{version} (high)");
+    assert!(stderr(&o).contains(&want), "want {want:?}: {}", stderr(&o));
+    let bob = cli_json(
+        url,
+        ADMIN,
+        &["token", "create", "--kind", "admin", "--env", "*", "--principal", "bob"],
+    );
+    let bob = bob["token"].as_str().unwrap();
+    let o = cli(
+        url,
+        Some(bob),
+        &["plan", "waive", "vuln", "CVE-2099-0001", "--reason", "not reachable", "--expires", "7d"],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("CVE-2099-0001"), "{}", stdout(&o));
+    let listed = cli_json(url, ADMIN, &["plan", "waivers", "vuln"]);
+    assert_eq!(listed[0]["by"], "bob", "{listed}");
+    let started = cli_json(url, ADMIN, &["rollout", "start", "vuln", "--sbom", s]);
+    assert_eq!(started["state"], "running", "{started}");
+    // A file that is no SBOM is refused before anything is sent.
+    let junk = write(d, "junk.json", "{\"hello\": 1}");
+    let o = cli(url, Some(ADMIN), &["rollout", "start", "vuln", "--sbom", junk.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a CycloneDX"), "{}", stderr(&o));
+}
+
 /// `flag import-unleash` turns Unleash features into a flag file the server accepts, and says
 /// what it could not import.
 #[test]
