@@ -159,6 +159,14 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
             format!("promotion_path lists {:?}, the plan's own environment", plan.environment),
         );
     }
+    if plan.auto_start && plan.promotion_path.is_empty() {
+        push(
+            Error,
+            None,
+            "auto-start-without-path",
+            "auto_start starts a rollout once the release completed in its promotion_path, and there is none".into(),
+        );
+    }
     if plan.promotion_path.is_empty()
         && (plan.environment == "prod" || plan.environment == "production")
     {

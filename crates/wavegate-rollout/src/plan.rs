@@ -68,6 +68,11 @@ pub struct PlanSpec {
     /// and version at 100%) before a rollout of it starts here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub promotion_path: Vec<String>,
+    /// Start by itself once the release has completed in every environment of
+    /// `promotion_path` (a release pipeline): the controller starts it through every start
+    /// check, as the person who started the rollout in the path's first environment.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_start: bool,
     /// The go/no-go scorecard. Declared, it blocks the start and promotions at `max_red`;
     /// absent, the seven default items are shown as warnings that never block.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -204,6 +204,10 @@ pub struct ArtifactEvidence {
     pub key_source: String,
     /// The signature's trusted comment (minisign puts the signing time and file name there).
     pub trusted_comment: String,
+    /// The `.minisig` text verified, so a release pipeline can offer it again in the next
+    /// environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// Why a start's artifact is refused.
@@ -290,6 +294,7 @@ pub fn judge(
         public_key: key.to_text(),
         key_source: (*source).to_owned(),
         trusted_comment: sig.trusted_comment,
+        signature: Some(offered.signature.to_owned()),
     }))
 }
 

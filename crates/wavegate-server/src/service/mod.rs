@@ -16,6 +16,7 @@ pub mod freeze;
 pub mod incidents;
 pub mod otlp;
 pub mod people;
+pub mod pipelines;
 pub mod plans;
 pub mod reports;
 pub mod rollouts;

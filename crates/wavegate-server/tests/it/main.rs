@@ -23,6 +23,7 @@ mod openapi;
 mod otlp;
 mod outbound;
 mod people;
+mod pipelines;
 mod prometheus;
 mod quantile;
 mod roles;
