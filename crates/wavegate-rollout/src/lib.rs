@@ -35,4 +35,5 @@ pub mod sprt;
 pub mod start;
 pub mod stats;
 pub mod success;
+pub mod template;
 pub mod vulns;

@@ -102,6 +102,20 @@ pub fn segment_findings(
 
 /// Parses and lints a plan file. Returns the plan when it parsed (even with findings).
 pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
+    if text.contains("extends")
+        && let Ok(doc) = parse_yaml::<serde_json::Value>(text)
+        && crate::template::extends(&doc)
+    {
+        let message = "extends names templates that the wavegate CLI resolves from files: lint, drill and apply this plan with it (the server stores resolved plans)".to_owned();
+        let f = Finding {
+            severity: Severity::Error,
+            line: None,
+            column: None,
+            code: "unresolved-extends",
+            message,
+        };
+        return (None, vec![f]);
+    }
     let plan: PlanSpec = match parse_yaml(text) {
         Ok(p) => p,
         Err(FlagFileError::Syntax { line, column, message }) => {

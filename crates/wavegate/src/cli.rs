@@ -942,6 +942,10 @@ pub enum PlanCommand {
         /// gives the findings and the forecast as JSON.
         #[arg(long, default_value = "text", value_parser = ["text", "sarif", "github"])]
         format: String,
+        /// Print the plan as resolved from the templates it `extends` (what `plan apply`
+        /// stores) before the findings (text), or as `resolved` (`--json`).
+        #[arg(long)]
+        resolved: bool,
     },
     /// Store a plan (a new version when it changed; idempotent).
     Apply {

@@ -157,3 +157,47 @@ mod tests {
         );
     }
 }
+
+/// A plan file as the server is to see it: its text, or — when it `extends` templates — the
+/// resolved plan as YAML (templates are files, named relative to the file that names them).
+#[derive(Debug)]
+pub struct PlanText {
+    /// The text to lint, drill or apply.
+    pub text: String,
+    /// Whether templates were laid under it (line numbers then refer to the resolved text).
+    pub resolved: bool,
+}
+
+/// Reads the plan in `file` (`-`: standard input, whose templates are relative to the current
+/// directory) and resolves its `extends`.
+pub fn read_plan(file: &Path) -> anyhow::Result<PlanText> {
+    use wavegate_rollout::template::{Loaded, extends, resolve};
+    let text = read_text(file)?;
+    let doc: serde_json::Value = match wavegate_core::flagfile::parse_yaml(&text) {
+        Ok(doc) if text.contains("extends") && extends(&doc) => doc,
+        // Not extended (or not YAML: lint says where).
+        _ => return Ok(PlanText { text, resolved: false }),
+    };
+    let canonical = |p: &Path| {
+        std::fs::canonicalize(p)
+            .map(|c| c.display().to_string())
+            .unwrap_or_else(|_| p.display().to_string())
+    };
+    let origin =
+        if file.as_os_str() == "-" { "standard input".to_owned() } else { canonical(file) };
+    let mut load = |name: &str, from: &str| -> Result<Loaded, String> {
+        let dir = if from == "standard input" {
+            std::path::PathBuf::from(".")
+        } else {
+            Path::new(from).parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        let path = dir.join(name);
+        let text = read_text(&path).map_err(|e| format!("template {name} (from {from}): {e:#}"))?;
+        let doc = wavegate_core::flagfile::parse_yaml(&text)
+            .map_err(|e| format!("template {}: {e}", path.display()))?;
+        Ok(Loaded { id: canonical(&path), doc })
+    };
+    let resolved = resolve(doc, &origin, &mut load).map_err(Failure::Input)?;
+    let text = wavegate_core::flagfile::to_yaml(&resolved).map_err(Failure::Input)?;
+    Ok(PlanText { text, resolved: true })
+}

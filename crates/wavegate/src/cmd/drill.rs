@@ -15,7 +15,7 @@ use crate::output::print_json;
 
 /// Runs `wavegate drill` (exit 1 when the drill fails).
 pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
-    let plan_text = read_text(&args.plan)?;
+    let plan_text = crate::input::read_plan(&args.plan)?.text;
     let (plan, findings) = lint(&plan_text);
     if let Some(e) = findings.iter().find(|f| f.severity == Severity::Error) {
         return Err(Failure::Input(format!(

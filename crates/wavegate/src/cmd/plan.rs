@@ -10,13 +10,13 @@ use wavegate_rollout::lint::{Severity, has_errors, lint};
 use crate::cli::{PlanCommand, Remote};
 use crate::client::{Client, enc};
 use crate::failure::Failure;
-use crate::input::read_text;
+use crate::input::read_plan;
 use crate::output::{Column, Table, answer, print_json};
 
 /// Runs `wavegate plan …`.
 pub async fn run(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode> {
     match cmd {
-        PlanCommand::Lint { file, traffic, tick, format } => {
+        PlanCommand::Lint { file, traffic, tick, format, resolved } => {
             if traffic.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
                 return Err(Failure::Input(
                     "--traffic must be a positive number of requests per second".into(),
@@ -24,8 +24,13 @@ pub async fn run(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode> 
                 .into());
             }
             let tick = crate::input::parse_tick(&tick).map_err(Failure::Input)?;
-            let text = read_text(&file)?;
+            let read = read_plan(&file)?;
+            let text = read.text;
             let (plan, mut findings) = lint(&text);
+            if read.resolved {
+                // Lines of the resolved text are not the file's: name the file only.
+                findings.iter_mut().for_each(|f| (f.line, f.column) = (None, None));
+            }
             let opts = wavegate_rollout::forecast::Options {
                 traffic,
                 tick_secs: tick.as_secs_f64(),
@@ -45,10 +50,18 @@ pub async fn run(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode> 
             } else if format == "github" {
                 print!("{}", wavegate_rollout::lint::to_github_annotations(&shown, &findings));
             } else if remote.json {
-                print_json(
-                    &json!({"file": file.display().to_string(), "ok": !has_errors(&findings), "plan": plan.map(|p| p.name), "findings": findings, "forecast": forecasts}),
-                );
+                let mut out = json!({"file": file.display().to_string(), "ok": !has_errors(&findings), "plan": plan.map(|p| p.name), "findings": findings, "forecast": forecasts});
+                if resolved {
+                    let doc: serde_json::Value =
+                        wavegate_core::flagfile::parse_yaml(&text).unwrap_or_default();
+                    out["resolved"] = doc;
+                }
+                print_json(&out);
             } else {
+                if resolved {
+                    println!("# {} as resolved\n{}", file.display(), text.trim_end());
+                    println!("# ---");
+                }
                 for f in &findings {
                     let at = match (f.line, f.column) {
                         (Some(l), Some(c)) => format!("{}:{l}:{c}", file.display()),
@@ -72,11 +85,15 @@ pub async fn run(cmd: PlanCommand, remote: &Remote) -> anyhow::Result<ExitCode> 
         }
         PlanCommand::Apply { file, reason } => {
             crate::client::need_token(remote)?;
-            let text = read_text(&file)?;
+            let read = read_plan(&file)?;
+            let text = read.text;
             let (_, findings) = lint(&text);
             if let Some(e) = findings.iter().find(|f| f.severity == Severity::Error) {
-                let at =
-                    e.line.map(|l| format!(":{l}:{}", e.column.unwrap_or(0))).unwrap_or_default();
+                let at = e
+                    .line
+                    .filter(|_| !read.resolved)
+                    .map(|l| format!(":{l}:{}", e.column.unwrap_or(0)))
+                    .unwrap_or_default();
                 return Err(Failure::Input(format!(
                     "{}{at}: {} (run `wavegate plan lint` for all findings)",
                     file.display(),

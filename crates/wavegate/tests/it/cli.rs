@@ -475,6 +475,67 @@ fn rollout_start_checks_a_real_sbom_against_osv_data() {
     assert!(stderr(&o).contains("not a CycloneDX"), "{}", stderr(&o));
 }
 
+/// Plan templates: a plan `extends` a team's template, which extends a guardrail set; lint
+/// shows the resolved plan, apply stores it resolved, a plan that overrides a guardrail by name
+/// keeps one, and a cycle or a server asked to store an unresolved plan says what is wrong.
+#[test]
+fn plans_extend_templates_resolved_by_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("templates/guardrails")).unwrap();
+    write(
+        &d.join("templates/guardrails"),
+        "errors.yaml",
+        "guardrails:\n  - { name: errors, metric: error, comparison: absolute, tolerance: 0.05, mde: 0.05, min_sample: 50, action: rollback }\n  - { name: latency, metric: latency_ms, comparison: relative, tolerance: 0.2, min_sample: 50, action: pause }\nrunbook: { errors: page the on-call, latency: check the database }\n",
+    );
+    write(
+        &d.join("templates"),
+        "web.yaml",
+        "extends: guardrails/errors.yaml\nowners: { approvers: [bob] }\nsettle: 3d\n",
+    );
+    let plan = Plan::new("tmpl", "t-flag")
+        .owners("{ requester: alice }")
+        .section("extends: templates/web.yaml\nguardrails:\n  - { name: latency, metric: latency_ms, comparison: relative, tolerance: 0.1, min_sample: 50, action: rollback }\n")
+        .to_string();
+    let file = write(d, "plan.yaml", &plan);
+    let f = file.to_str().unwrap();
+    let lint = cli("http://127.0.0.1:9", None, &["plan", "lint", f, "--resolved"]);
+    assert!(lint.status.success(), "{}{}", stdout(&lint), stderr(&lint));
+    let shown = stdout(&lint);
+    assert!(shown.contains("approvers:") && shown.contains("- bob"), "{shown}");
+    assert!(shown.contains("page the on-call") && !shown.contains("extends"), "{shown}");
+    let json = cli("http://127.0.0.1:9", None, &["plan", "lint", f, "--resolved", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let guardrails = v["resolved"]["guardrails"].as_array().unwrap();
+    assert_eq!(
+        guardrails.iter().map(|g| (g["name"].clone(), g["tolerance"].clone())).collect::<Vec<_>>(),
+        [(json!("errors"), json!(0.05)), (json!("latency"), json!(0.1))],
+        "the plan's latency replaced the template's: {v}"
+    );
+    assert_eq!(v["resolved"]["settle"], "3d");
+
+    let server = start(&d.join("w.db"), Some(ADMIN));
+    let url = server.url.as_str();
+    apply(url, d, "flag", "flags.yaml", &on_off(&["t-flag"]));
+    let stored = cli_json(url, ADMIN, &["plan", "apply", "-f", f]);
+    assert_eq!(stored["version"], 1, "{stored}");
+    let got = cli_json(url, ADMIN, &["plan", "get", "tmpl"]);
+    assert_eq!(got["spec"]["owners"], json!({"requester": "alice", "approvers": ["bob"]}), "{got}");
+    assert_eq!(got["spec"]["guardrails"].as_array().unwrap().len(), 2);
+    // The server stores resolved plans only.
+    let unresolved: serde_json::Value = wavegate_core::flagfile::parse_yaml(&plan).unwrap();
+    let plans = format!("{url}/api/v1/plans");
+    let (status, body) =
+        wavegate_testkit::http::request("POST", &plans, Some(ADMIN), Some(&unresolved));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("unresolved-extends"), "{body}");
+    // A cycle is named.
+    write(&d.join("templates"), "web.yaml", "extends: ../plan.yaml\n");
+    let o = cli("http://127.0.0.1:9", None, &["plan", "lint", f]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("cycle"), "{}", stderr(&o));
+}
+
 /// `flag import-unleash` turns Unleash features into a flag file the server accepts, and says
 /// what it could not import.
 #[test]
