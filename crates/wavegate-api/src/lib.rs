@@ -43,6 +43,7 @@ pub mod freeze;
 pub mod notify;
 pub mod ofrep;
 pub mod plans;
+pub mod releases;
 pub mod reports;
 pub mod rollouts;
 pub mod schedules;

@@ -25,6 +25,7 @@ pub mod otel;
 pub mod people;
 pub mod plan;
 pub mod readings;
+pub mod release;
 pub mod report;
 pub mod retro;
 pub mod scorecard;

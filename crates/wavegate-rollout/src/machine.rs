@@ -173,6 +173,9 @@ pub struct Rollout {
     /// Why a people gate holds the current wave (phase `gated`), if one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gated: Option<String>,
+    /// The coordinated release (document name) this rollout is a member of, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_run: Option<String>,
     /// What was verified of the artifact's signature when the rollout started, if one was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact: Option<crate::signature::ArtifactEvidence>,
@@ -273,6 +276,10 @@ pub struct Signals {
     /// stakeholder notices (None: unknown, which holds every people gate).
     #[serde(default)]
     pub people: Option<crate::people::PeopleSignals>,
+    /// Why the coordinated release this rollout belongs to holds its promotion (a member it
+    /// advances with is behind), if it does: held in phase `gated`.
+    #[serde(default)]
+    pub release_hold: Option<String>,
 }
 
 /// Per-arm latency sketches.
@@ -409,6 +416,7 @@ pub fn start(
         watch_started_at: None,
         excluded_tokens: Vec::new(),
         gated: None,
+        release_run: None,
         artifact: None,
         lagging_told: BTreeSet::new(),
         pilot_checked: false,
@@ -653,6 +661,25 @@ pub fn step(r: &Rollout, now: DateTime<Utc>, signals: &Signals) -> (Rollout, Vec
     if !pending.is_empty() {
         next.state = State::Running { phase: Phase::Analyzing };
         return (next, actions);
+    }
+    // A coordinated release's pace: a member it advances with is behind.
+    if !last && let Some(why) = &signals.release_hold {
+        if phase != Phase::Gated || r.gated.as_deref() != Some(why) {
+            next.gated = Some(why.clone());
+            actions.push(Action::Audit {
+                action: "rollout.gated".into(),
+                details: json!({"rollout": r.id, "wave": r.wave + 1, "reason": why}),
+            });
+        }
+        next.state = State::Running { phase: Phase::Gated };
+        return (next, actions);
+    }
+    if wave.gates.is_none() && r.gated.is_some() {
+        next.gated = None;
+        actions.push(Action::Audit {
+            action: "rollout.gate_cleared".into(),
+            details: json!({"rollout": r.id, "wave": r.wave + 1}),
+        });
     }
     // People gates: adoption of the wave's users and the release's feedback.
     if let Some(gates) = &wave.gates {

@@ -25,6 +25,7 @@ pub mod openapi;
 pub mod otlp;
 pub mod people;
 pub mod protocols;
+pub mod releases;
 pub mod reports;
 pub mod rollouts;
 pub mod schedule;

@@ -173,6 +173,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(notify::router())
         .merge(scorecard::router())
         .merge(waivers::router())
+        .merge(releases::router())
         .merge(freeze::router())
         .merge(reports::router())
         .merge(adoption::router())
@@ -263,6 +264,10 @@ const TAGS: &[(&str, &str)] = &[
         "DORA metrics, the release calendar, pilot feedback, adoption, post-rollout reports.",
     ),
     ("Governance", "The go/no-go scorecard, the global freeze and scheduled starts."),
+    (
+        "Releases",
+        "Coordinated releases: several plans in order, at one pace, under one failure policy.",
+    ),
     ("Notifications", "Webhook targets worded per audience, and the delivery log."),
     ("Dashboard", "The embedded single-page app and its charts."),
     ("OFREP", "OpenFeature Remote Evaluation Protocol."),

@@ -372,7 +372,8 @@ async fn start_rollout(
         .await?;
         return Ok((StatusCode::ACCEPTED, Json(Scheduled { scheduled })).into_response());
     }
-    let req = rollouts::StartRequest { plan: body.plan, reason: body.reason, artifact };
+    let req =
+        rollouts::StartRequest { plan: body.plan, reason: body.reason, artifact, release: None };
     let (row, r) = rollouts::start(&state, &p.who(), req).await?;
     Ok((StatusCode::CREATED, Json(rollout_view(&row, &r))).into_response())
 }

@@ -63,6 +63,9 @@ pub async fn tick_as(state: &AppState, leader_epoch: Option<i64>) -> anyhow::Res
     if let Err(e) = crate::service::schedules::run_due(state).await {
         tracing::error!(error = %e, "scheduled starts could not run");
     }
+    if let Err(e) = crate::service::releases::run_due(state, leader_epoch).await {
+        tracing::error!(error = %e, "coordinated releases could not advance");
+    }
     if let Err(e) = crate::service::pipelines::run_due(state).await {
         tracing::error!(error = %e, "release pipelines could not run");
     }

@@ -18,6 +18,7 @@ pub mod otlp;
 pub mod people;
 pub mod pipelines;
 pub mod plans;
+pub mod releases;
 pub mod reports;
 pub mod rollouts;
 pub mod schedules;

@@ -93,6 +93,7 @@ pub async fn run_due(state: &AppState) -> ServiceResult<()> {
             plan: plan.name.clone(),
             reason: Some(format!("{release} completed in {last_env}; started by its pipeline")),
             artifact,
+            release: None,
         };
         let (verb, outcome) = match rollouts::start(state, &who, req).await {
             Ok((row, _)) => {

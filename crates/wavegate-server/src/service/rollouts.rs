@@ -85,6 +85,8 @@ pub struct StartRequest {
     pub reason: Option<String>,
     /// What the starter offers about the artifact being released.
     pub artifact: ArtifactOffer,
+    /// The coordinated release this start is a member of, when its run starts it.
+    pub release: Option<String>,
 }
 
 /// What a start offers about its artifact (kept with a scheduled start until it runs).
@@ -234,6 +236,7 @@ pub async fn start(
         });
     }
     r.artifact = artifact;
+    r.release_run = req.release.clone();
     let mut before =
         crate::outbound::checks::run(&state.outbound, &r, CheckWhen::BeforeStart).await;
     before.extend(crate::service::vulns::run(state, &r, req.artifact.sbom.as_ref()).await);
@@ -320,6 +323,13 @@ pub async fn step_one(
             Ok(card) => card.block_reason(),
             // Unknown is not go: hold promotions until the scorecard can be read.
             Err(e) => Some(format!("scorecard unavailable: {e}")),
+        };
+    }
+    if r.release_run.is_some() {
+        signals.release_hold = match crate::service::releases::pace(state, &r).await {
+            Ok(hold) => hold,
+            // Unknown holds: a partner may be behind.
+            Err(e) => Some(format!("release pace unknown: {e}")),
         };
     }
     if crate::service::people::wanted(&r) {

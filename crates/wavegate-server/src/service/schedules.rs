@@ -159,7 +159,12 @@ pub async fn run_due(state: &AppState) -> ServiceResult<()> {
         if at > now {
             continue;
         }
-        let req = rollouts::StartRequest { plan: plan.clone(), reason: reason.clone(), artifact };
+        let req = rollouts::StartRequest {
+            plan: plan.clone(),
+            reason: reason.clone(),
+            artifact,
+            release: None,
+        };
         let moved = match plans::get(state, &plan).await {
             Ok((spec, _)) => environment.as_ref().filter(|e| **e != spec.environment).map(|e| {
                 format!(

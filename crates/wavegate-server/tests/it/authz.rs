@@ -256,6 +256,15 @@ fn rows() -> Vec<Row> {
         PUT "/api/v1/plans/{name}/scorecard/{item}" "200 200 403 403 403 403 200 403 403 403 403 401 401" =>
             |c| put(format!("/api/v1/plans/plan-{}/scorecard/baseline", c.env),
                 json!({"status": "green", "note": c.t}));
+        // ---------- releases ----------
+        PUT "/api/v1/releases/{name}"             "200 200 403 403 200 403 403 403 403 403 403 401 401" =>
+            |c| put(format!("/api/v1/releases/rel-put-{}", c.t), json!({"members": [{"plan": format!("plan-{}", c.env)}]}));
+        GET "/api/v1/releases/{name}"             "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
+            |c| get(format!("/api/v1/releases/rel-{}", c.env));
+        GET "/api/v1/releases/{name}/report"      "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
+            |c| get(format!("/api/v1/releases/rel-{}/report", c.env));
+        POST "/api/v1/releases/{name}/start"      "201 201 403 403 403 201 403 403 403 403 403 401 401" =>
+            |c| post(format!("/api/v1/releases/rel-start-{}/start", c.t), Value::Null);
         GET "/api/v1/plans/{name}/waivers"        "200 200 403 200 200 200 200 200 403 403 403 401 401" =>
             |c| get(format!("/api/v1/plans/waive-{}/waivers", c.env));
         PUT "/api/v1/plans/{name}/waivers/{finding}" "200 200 403 403 403 403 200 403 403 403 403 401 401" =>
@@ -481,7 +490,7 @@ impl Fixtures {
         }
         segments.insert("seg".into(), json!({"keys": ["u1"]}));
         for (_, t, _) in COLUMNS {
-            for prefix in ["put", "rev", "arch", "unarch", "app", "sf", "cf", "crf"] {
+            for prefix in ["put", "rev", "arch", "unarch", "app", "sf", "cf", "crf", "rsf"] {
                 flags.insert(format!("{prefix}-{t}"), flag("off"));
             }
             for prefix in ["srev", "sarch", "sunarch"] {
@@ -541,6 +550,23 @@ impl Fixtures {
                 let path = format!("/api/v1/plans/waive-{env}/waivers/GHSA-del-{t}");
                 ok(app, Method::PUT, &path, Some(grant)).await;
             }
+        }
+        // Releases: one to read per environment (of its plan), and each cell's own to start
+        // (of a plan of its own).
+        for env in ["prod", "staging"] {
+            let doc = json!({"members": [{"plan": format!("plan-{env}")}]});
+            ok(app, Method::PUT, &format!("/api/v1/releases/rel-{env}"), Some(doc)).await;
+        }
+        for (_, t, other) in COLUMNS {
+            let plan = format!("rs-{t}");
+            assert!(
+                app.post_plan(&self::plan(&plan, &format!("rsf-{t}"), env_of(other)))
+                    .await
+                    .status
+                    .is_success()
+            );
+            let doc = json!({"members": [{"plan": plan}]});
+            ok(app, Method::PUT, &format!("/api/v1/releases/rel-start-{t}"), Some(doc)).await;
         }
         let mut commanded = BTreeMap::new();
         let mut victims = BTreeMap::new();

@@ -26,6 +26,7 @@ mod people;
 mod pipelines;
 mod prometheus;
 mod quantile;
+mod releases;
 mod roles;
 mod rollouts;
 mod scopes;

@@ -625,6 +625,33 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     p.delete(waiver, &bob).await.is(S::OK);
     p.delete(waiver, &bob).await.is(S::NOT_FOUND);
 
+    // ---------- releases ----------
+    let rel_flag = json!({"variants": {"on": true, "off": false}, "default": "off",
+        "environments": {"prod": {"enabled": true}}});
+    p.put("/api/v1/flags/rel-flag", ADMIN, rel_flag).await.is(S::CREATED);
+    let rel_plan = LATER
+        .replace("name: later", "name: rel-plan")
+        .replace("flag: banner-color", "flag: rel-flag")
+        .replace("new_variant: red", "new_variant: \"on\"")
+        .replace("control_variant: blue", "control_variant: \"off\"");
+    p.yaml("/api/v1/plans", ADMIN, &rel_plan).await.is(S::CREATED);
+    let rel = "/api/v1/releases/rel";
+    p.put(rel, ADMIN, json!({"members": [{"plan": "rel-plan"}]})).await.is(S::OK);
+    p.put(rel, ADMIN, json!({"members": [{"plan": "nope"}]})).await.is(S::NOT_FOUND);
+    p.put(rel, ADMIN, json!({"members": []})).await.is(S::UNPROCESSABLE_ENTITY);
+    p.put(rel, ADMIN, json!({"member": []})).await.is(S::BAD_REQUEST);
+    p.put(rel, &sdk, json!({"members": [{"plan": "rel-plan"}]})).await.is(S::FORBIDDEN);
+    p.get(rel, &sdk).await.is(S::OK);
+    p.get("/api/v1/releases/nope", ADMIN).await.is(S::NOT_FOUND);
+    p.post("/api/v1/releases/nope/start", ADMIN, Value::Null).await.is(S::NOT_FOUND);
+    p.post("/api/v1/releases/rel/start", ADMIN, Value::Null).await.is(S::CREATED);
+    p.post("/api/v1/releases/rel/start", ADMIN, Value::Null).await.is(S::CONFLICT);
+    p.put(rel, ADMIN, json!({"members": [{"plan": "rel-plan"}], "description": "x"}))
+        .await
+        .is(S::CONFLICT);
+    p.get("/api/v1/releases/rel/report", &sdk).await.is(S::OK);
+    p.get("/api/v1/releases/nope/report", ADMIN).await.is(S::NOT_FOUND);
+
     // ---------- rollouts ----------
     p.post("/api/v1/rollouts", ADMIN, json!({"plan": "nope"})).await.is(S::NOT_FOUND);
     p.post("/api/v1/rollouts", ADMIN, json!({"plan": "p1", "artifact_sha256": "00"}))

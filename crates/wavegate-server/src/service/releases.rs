@@ -1,0 +1,286 @@
+//! Coordinated releases: the document (`wavegate_rollout::release::ReleaseSpec`) and its run
+//! are the versioned setting `release.<name>` (`{"spec", "run"}`), so every change and every
+//! step of the run is an audit entry. Starting a release starts the members nothing precedes;
+//! the controller's tick (`advance`) starts each member once the members it comes after have
+//! completed, carries out the failure policy once when a member fails, and closes the run.
+//! A member's rollout carries the release's name (`Rollout::release_run`), by which the run
+//! finds it and the controller holds a member whose partners are behind (`pace`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use wavegate_rollout::machine::{Command, Rollout};
+use wavegate_rollout::release::{Act, MemberState, ReleaseSpec, step};
+use wavegate_store::{Kind, Put, RolloutRow, StoreError};
+
+use crate::service::rollouts::{Actor, StartRequest};
+use crate::service::{ServiceError, ServiceResult, Who, decode, rollouts};
+use crate::state::AppState;
+
+/// Releases are the settings `release.<name>`.
+pub const PREFIX: &str = "release.";
+
+/// How many times a write is tried against concurrent ones.
+const ATTEMPTS: u32 = 5;
+
+/// A release's run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// `running`, `completed` or `failed`.
+    pub state: String,
+    /// Who started it (each member's requester).
+    pub by: String,
+    /// How they signed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// Whether the failure policy was carried out.
+    #[serde(default)]
+    pub failure_handled: bool,
+    /// Why a due member has not started (its start was refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+}
+
+/// A stored release.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The document.
+    pub spec: ReleaseSpec,
+    /// Its run, once started.
+    pub run: Option<Run>,
+    /// The setting's version.
+    pub version: i64,
+}
+
+/// The release `name`.
+pub async fn get(state: &AppState, name: &str) -> ServiceResult<Stored> {
+    let head = state
+        .head(Kind::Setting, &format!("{PREFIX}{name}"))
+        .await?
+        .filter(|h| !h.archived)
+        .ok_or_else(|| ServiceError::not_found(format!("release {name:?} not found")))?;
+    Ok(Stored {
+        spec: decode("release", &head.spec["spec"])?,
+        run: serde_json::from_value(head.spec["run"].clone()).ok(),
+        version: head.version,
+    })
+}
+
+async fn write(
+    state: &AppState,
+    spec: &ReleaseSpec,
+    run: Option<&Run>,
+    expected: i64,
+    verb: &str,
+    who: &Who,
+    reason: Option<String>,
+) -> ServiceResult<()> {
+    let put = Put {
+        kind: Kind::Setting,
+        key: format!("{PREFIX}{}", spec.name),
+        spec: json!({"spec": spec, "run": run}),
+        archived: false,
+        expected_version: Some(expected),
+        action: Some(verb.into()),
+        details: json!({"release": spec.name, "run": run.map(|r| &r.state),
+            "failure": run.and_then(|r| r.failure.as_ref())}),
+    };
+    state.store.apply(&[put], &state.change(who, reason)).await?;
+    Ok(())
+}
+
+/// Every member's plan, or a 404 naming the first that is not stored.
+pub async fn member_plans(
+    state: &AppState,
+    spec: &ReleaseSpec,
+) -> ServiceResult<Vec<wavegate_rollout::plan::PlanSpec>> {
+    let mut out = Vec::new();
+    for m in &spec.members {
+        out.push(crate::service::plans::get(state, &m.plan).await?.0);
+    }
+    Ok(out)
+}
+
+/// Stores `spec` (validated; its members' plans must exist); refused while its run is running.
+pub async fn put(state: &AppState, spec: ReleaseSpec, who: &Who) -> ServiceResult<bool> {
+    spec.validate().map_err(|(field, m)| ServiceError::invalid(field, m))?;
+    member_plans(state, &spec).await?;
+    let current = match get(state, &spec.name).await {
+        Ok(s) => Some(s),
+        Err(ServiceError::NotFound(_)) => None,
+        Err(e) => return Err(e),
+    };
+    if let Some(c) = &current {
+        if c.run.as_ref().is_some_and(|r| r.state == "running") {
+            return Err(ServiceError::conflict(format!(
+                "release {:?} is running; change it once its run has ended",
+                spec.name
+            )));
+        }
+        if c.spec == spec {
+            return Ok(false);
+        }
+    }
+    let version = current.map_or(0, |c| c.version);
+    write(state, &spec, None, version, "release_apply", who, None).await?;
+    Ok(true)
+}
+
+/// Each member's state in the run of release `name`, from the rollouts that carry its name.
+pub fn member_states(
+    name: &str,
+    rows: &[RolloutRow],
+) -> BTreeMap<String, (MemberState, Option<String>)> {
+    let mut out: BTreeMap<String, (MemberState, Option<String>, DateTime<Utc>)> = BTreeMap::new();
+    for row in rows {
+        let Ok(r) = decode::<Rollout>("rollout", &row.doc) else { continue };
+        if r.release_run.as_deref() != Some(name) {
+            continue;
+        }
+        if out.get(&r.plan.name).is_some_and(|(_, _, at)| *at > row.created_at) {
+            continue;
+        }
+        let st = match row.state.as_str() {
+            "completed" => MemberState::Completed,
+            "rolled_back" | "aborted" => MemberState::Failed { rollout: row.id.clone() },
+            other => MemberState::Live {
+                rollout: row.id.clone(),
+                wave: r.wave,
+                paused: other == "paused",
+            },
+        };
+        out.insert(r.plan.name.clone(), (st, Some(row.id.clone()), row.created_at));
+    }
+    out.into_iter().map(|(k, (s, id, _))| (k, (s, id))).collect()
+}
+
+/// Starts release `name` as `who`: its first members now, the rest as the tick finds them due.
+pub async fn start(
+    state: &AppState,
+    name: &str,
+    who: &Who,
+    reason: Option<String>,
+) -> ServiceResult<Run> {
+    let stored = get(state, name).await?;
+    if stored.run.as_ref().is_some_and(|r| r.state == "running") {
+        return Err(ServiceError::conflict(format!("release {name:?} is already running")));
+    }
+    let run = Run {
+        state: "running".into(),
+        by: who.name.clone(),
+        via: who.via.clone(),
+        at: state.clock.now(),
+        failure: None,
+        failure_handled: false,
+        waiting: None,
+    };
+    write(state, &stored.spec, Some(&run), stored.version, "release_start", who, reason).await?;
+    advance(state, name, None).await?;
+    Ok(get(state, name).await?.run.unwrap_or(run))
+}
+
+/// One step of release `name`'s run (the tick's, or right after its start): starts the members
+/// that are due, carries out the failure policy, records how the run stands.
+pub async fn advance(state: &AppState, name: &str, leader_epoch: Option<i64>) -> ServiceResult<()> {
+    for attempt in 1..=ATTEMPTS {
+        let stored = get(state, name).await?;
+        let Some(mut run) = stored.run.clone().filter(|r| r.state == "running") else {
+            return Ok(());
+        };
+        let rows = state.store.rollouts(false).await?;
+        let states: BTreeMap<String, MemberState> =
+            member_states(name, &rows).into_iter().map(|(k, (s, _))| (k, s)).collect();
+        let decided = step(&stored.spec, &states, run.failure_handled);
+        let starter = Who { name: run.by.clone(), via: Some(format!("release {name}")) };
+        let mut waiting = None;
+        for plan in &decided.start {
+            let req = StartRequest {
+                plan: plan.clone(),
+                reason: Some(format!("release {name}")),
+                release: Some(name.to_owned()),
+                ..StartRequest::default()
+            };
+            if let Err(e) = rollouts::start(state, &starter, req).await {
+                let error = crate::http::error::ApiError::from(e).message;
+                tracing::warn!(release = %name, %plan, %error, "a release member could not start");
+                waiting = Some(format!("{plan}: {error}"));
+            }
+        }
+        for (plan, rollout, what) in &decided.act {
+            let cmd = match what {
+                Act::Pause => Command::Pause,
+                Act::Rollback => Command::Rollback,
+            };
+            let actor =
+                Actor { reason: decided.failure.clone(), ..Actor::controller(leader_epoch) };
+            if let Err(e) = rollouts::command(state, rollout, &cmd, &actor).await {
+                tracing::warn!(release = %name, %plan, %rollout, error = %e, "could not act on a release member");
+            }
+        }
+        let before = run.clone();
+        run.failure = decided.failure.clone();
+        run.failure_handled |= decided.failure.is_some();
+        run.waiting = waiting;
+        // Members started just now run: the release has not ended.
+        run.state =
+            if decided.start.is_empty() { decided.state.to_owned() } else { "running".into() };
+        if run == before {
+            return Ok(());
+        }
+        let verb = match run.state.as_str() {
+            "completed" => "release_complete",
+            "failed" => "release_fail",
+            _ => "release_step",
+        };
+        let who = Who::own("controller");
+        match write(
+            state,
+            &stored.spec,
+            Some(&run),
+            stored.version,
+            verb,
+            &who,
+            run.failure.clone(),
+        )
+        .await
+        {
+            Ok(()) => return Ok(()),
+            Err(ServiceError::Store(StoreError::Conflict(_))) if attempt < ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Advances every running release (called by the controller's tick).
+pub async fn run_due(state: &AppState, leader_epoch: Option<i64>) -> ServiceResult<()> {
+    for h in state.heads(Kind::Setting, false).await? {
+        let Some(name) = h.key.strip_prefix(PREFIX) else { continue };
+        if h.spec["run"]["state"] == "running"
+            && let Err(e) = advance(state, name, leader_epoch).await
+        {
+            tracing::error!(release = %name, error = %e, "release could not advance");
+        }
+    }
+    Ok(())
+}
+
+/// Why rollout `r`'s promotion waits for its release partners, if it does.
+pub async fn pace(state: &AppState, r: &Rollout) -> ServiceResult<Option<String>> {
+    let Some(name) = &r.release_run else { return Ok(None) };
+    let Ok(stored) = get(state, name).await else { return Ok(None) };
+    if stored.spec.partners(&r.plan.name).is_empty() {
+        return Ok(None);
+    }
+    let rows = state.store.rollouts(false).await?;
+    let states: BTreeMap<String, MemberState> =
+        member_states(name, &rows).into_iter().map(|(k, (s, _))| (k, s)).collect();
+    Ok(wavegate_rollout::release::pace_hold(&stored.spec, &r.plan.name, r.wave, &states))
+}

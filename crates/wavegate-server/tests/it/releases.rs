@@ -1,0 +1,175 @@
+//! Coordinated releases: several plans in order (`after`), at one pace (`with`), under one
+//! failure policy, on one timeline and report.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use wavegate_testkit::fixtures::{Plan, on_off};
+
+use crate::support::{TestApp, spawn_app};
+
+/// A health endpoint that answers 500: the second service's regression.
+async fn failing_health() -> String {
+    let app = axum::Router::new().route(
+        "/health",
+        axum::routing::get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "db down") }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/health")
+}
+
+async fn release(app: &TestApp, name: &str, doc: Value) -> Value {
+    let r = app.admin(Method::PUT, &format!("/api/v1/releases/{name}"), Some(doc)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body
+}
+
+async fn status(app: &TestApp, name: &str) -> Value {
+    app.admin(Method::GET, &format!("/api/v1/releases/{name}"), None).await.body
+}
+
+fn member(s: &Value, plan: &str) -> Value {
+    s["members"].as_array().unwrap().iter().find(|m| m["plan"] == plan).unwrap().clone()
+}
+
+/// payments-api first; checkout-ui and mobile after it, mobile at checkout-ui's pace; a
+/// regression in checkout-ui (its smoke check fails) rolls the release back as its policy says.
+#[tokio::test]
+async fn a_two_service_release_runs_in_order_and_a_regression_rolls_it_back() {
+    let app = spawn_app().await;
+    app.apply_yaml(&on_off(&["api-flag", "ui-flag", "app-flag"])).await;
+    let health = failing_health().await;
+    let smoke = format!(
+        "checks:\n  - {{ name: smoke, when: [after_exposure], http: {{ url: \"{health}\" }}, retries: 0, action: rollback }}\n"
+    );
+    for plan in [
+        Plan::new("payments-api", "api-flag")
+            .release("version: 3.1.0, risk: low, service: payments-api"),
+        Plan::new("checkout-ui", "ui-flag")
+            .release("version: 2.0.0, risk: low, service: checkout-ui")
+            .section(&smoke),
+        Plan::new("mobile", "app-flag")
+            .release("version: 5.0.0, risk: low, service: mobile")
+            .waves(&["{ exposure: 10% }", "{ exposure: 50% }", "{ exposure: 100% }"]),
+    ] {
+        assert_eq!(app.post_plan(&plan.to_string()).await.status, StatusCode::CREATED);
+    }
+    // Validation: a member that is not a plan, a circle.
+    let r = app
+        .admin(Method::PUT, "/api/v1/releases/r1", Some(json!({"members": [{"plan": "nope"}]})))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    let circle = json!({"members": [{"plan": "mobile", "after": ["checkout-ui"]}, {"plan": "checkout-ui", "after": ["mobile"]}]});
+    let r = app.admin(Method::PUT, "/api/v1/releases/r1", Some(circle)).await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("members"))
+    );
+
+    let doc = json!({
+        "description": "checkout 2.0 with its new payment API",
+        "members": [
+            {"plan": "payments-api"},
+            {"plan": "checkout-ui", "after": ["payments-api"]},
+            {"plan": "mobile", "after": ["payments-api"], "with": ["checkout-ui"]}
+        ],
+        "on_failure": "rollback_all"
+    });
+    let stored = release(&app, "checkout-2", doc).await;
+    assert_eq!(stored["state"], "draft");
+    let r = app.admin(Method::POST, "/api/v1/releases/checkout-2/start", None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(member(&r.body, "payments-api")["state"], "running");
+    assert_eq!(member(&r.body, "checkout-ui")["state"], "waiting", "it comes after payments-api");
+    let again = app.admin(Method::POST, "/api/v1/releases/checkout-2/start", None).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+
+    for _ in 0..2 {
+        app.tick().await;
+    }
+    let s = status(&app, "checkout-2").await;
+    assert_eq!(member(&s, "payments-api")["state"], "completed", "{s}");
+    // checkout-ui and mobile started when payments-api completed; checkout-ui's smoke check
+    // failed at once and rolled it back.
+    assert_eq!(member(&s, "checkout-ui")["state"], "failed", "{s}");
+    let mobile = member(&s, "mobile")["rollout"].as_str().unwrap().to_owned();
+    app.tick().await;
+    let s = status(&app, "checkout-2").await;
+    assert_eq!(s["state"], "failed", "{s}");
+    assert!(s["failure"].as_str().unwrap().contains("member checkout-ui failed"), "{s}");
+    assert_eq!(member(&s, "mobile")["state"], "failed", "rollback_all: {s}");
+    let m = app.rollout(&mobile).await;
+    assert_eq!(m["state"], "rolled_back", "{m}");
+    assert!(m["reason"].as_str().unwrap().contains("release checkout-2"), "{m}");
+    // Requested by whoever started the release.
+    assert_eq!(m["requester"], "admin");
+
+    let report = app.admin(Method::GET, "/api/v1/releases/checkout-2/report", None).await;
+    assert_eq!(report.status, StatusCode::OK, "{:?}", report.body);
+    let timeline = report.body["timeline"].as_array().unwrap();
+    let members: std::collections::BTreeSet<&str> =
+        timeline.iter().map(|e| e["member"].as_str().unwrap()).collect();
+    assert_eq!(members.len(), 4, "every member and the release itself: {members:?}");
+    let actions: Vec<&str> = timeline.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let at = |a: &str| {
+        actions.iter().position(|x| *x == a).unwrap_or_else(|| panic!("{a}: {actions:?}"))
+    };
+    assert!(
+        at("setting.release_start") < at("rollout.rollback")
+            && at("rollout.rollback") < at("setting.release_fail"),
+        "{actions:?}"
+    );
+    let md = report.body["markdown"].as_str().unwrap();
+    assert!(md.starts_with("# Release report: checkout-2\n\n**failed**"), "{md}");
+    assert!(md.contains("| checkout-ui | failed |"), "{md}");
+    // A running or failed release may be changed once it has ended.
+    let r = app
+        .admin(
+            Method::PUT,
+            "/api/v1/releases/checkout-2",
+            Some(json!({"members": [{"plan": "mobile"}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+/// Members that advance together: the one ahead is held (phase `gated`, with the reason) until
+/// its partner reaches its wave, then both go on; the release completes.
+#[tokio::test]
+async fn partners_advance_wave_by_wave_together() {
+    let app = spawn_app().await;
+    app.apply_yaml(&on_off(&["a-flag", "b-flag"])).await;
+    let slow = Plan::new("slow", "a-flag").waves(&[
+        "{ exposure: 10%, hold: 1h }",
+        "{ exposure: 50% }",
+        "{ exposure: 100% }",
+    ]);
+    let fast = Plan::new("fast", "b-flag").waves(&[
+        "{ exposure: 10% }",
+        "{ exposure: 50% }",
+        "{ exposure: 100% }",
+    ]);
+    for plan in [slow, fast] {
+        assert_eq!(app.post_plan(&plan.to_string()).await.status, StatusCode::CREATED);
+    }
+    let doc = json!({"members": [{"plan": "slow"}, {"plan": "fast", "with": ["slow"]}]});
+    release(&app, "pair", doc).await;
+    let r = app.admin(Method::POST, "/api/v1/releases/pair/start", None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let fast_id = member(&r.body, "fast")["rollout"].as_str().unwrap().to_owned();
+    app.tick().await;
+    app.tick().await;
+    let f = app.rollout(&fast_id).await;
+    assert_eq!((f["wave"].as_u64(), f["phase"].as_str()), (Some(2), Some("gated")), "{f}");
+    assert_eq!(
+        f["reason"],
+        "release pair: advancing with slow (wave 1), which must reach wave 2 first"
+    );
+    app.clock.advance(chrono::Duration::minutes(61));
+    for _ in 0..4 {
+        app.tick().await;
+    }
+    let s = status(&app, "pair").await;
+    assert_eq!(s["state"], "completed", "{s}");
+}
