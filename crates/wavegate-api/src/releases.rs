@@ -55,7 +55,8 @@ pub struct ReleaseStatus {
     pub name: String,
     /// The document.
     pub doc: ReleaseDoc,
-    /// The stored version of the document.
+    /// The stored revision of the release (its document and its run; each step of the run is
+    /// one).
     pub version: i64,
     /// `draft` (never started), `running`, `completed` or `failed`.
     pub state: String,

@@ -71,6 +71,13 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Coordinated releases: several plans in order and at one pace, under one failure policy.
+    Release {
+        #[command(subcommand)]
+        command: ReleaseCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Start, watch, approve, pause, resume and roll back rollouts.
     Rollout {
         #[command(subcommand)]
@@ -842,6 +849,35 @@ pub enum FeedbackCommand {
         /// What fixed it, as KIND:KEY:VERSION (`flag:checkout:7`, `plan:checkout-v2:3`).
         #[arg(long, value_name = "KIND:KEY:VERSION")]
         fixed_in: Option<String>,
+    },
+}
+
+/// `wavegate release …`.
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Store a release document (YAML: `name`, `members` with `plan`, `after`, `with`, and
+    /// `on_failure`: pause_all, rollback_all or member); checked here first.
+    Apply {
+        /// The release file (`-` for standard input).
+        #[arg(short = 'f', long)]
+        file: PathBuf,
+    },
+    /// Start a release: its first members now (you are every member's requester), the rest as
+    /// the members they come after complete.
+    Start {
+        /// The release's name.
+        name: String,
+    },
+    /// A release's run: its state and each member's.
+    Status {
+        /// The release's name.
+        name: String,
+    },
+    /// A release's report: one timeline of every member and the release (Markdown; `--json`
+    /// for the data).
+    Report {
+        /// The release's name.
+        name: String,
     },
 }
 

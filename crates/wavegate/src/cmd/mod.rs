@@ -17,6 +17,7 @@ mod incident;
 mod login;
 mod notify;
 mod plan;
+mod release;
 mod report;
 mod restore;
 mod rollout;
@@ -38,6 +39,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Change { command, remote } => change::run(command, &remote).await,
         Command::Eval(args) => eval::run(args).await,
         Command::Plan { command, remote } => plan::run(command, &remote).await,
+        Command::Release { command, remote } => release::run(command, &remote).await,
         Command::Rollout { command, remote } => rollout::run(command, &remote).await,
         Command::Calendar { days, ics, remote } => calendar::run(days, ics, &remote).await,
         Command::Report { command, remote } => report::run(command, &remote).await,

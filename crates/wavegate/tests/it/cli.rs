@@ -536,6 +536,46 @@ fn plans_extend_templates_resolved_by_the_cli() {
     assert!(stderr(&o).contains("cycle"), "{}", stderr(&o));
 }
 
+/// A coordinated release from the command line: a release file applied (checked locally
+/// first), started, watched to completion member by member, and its one report.
+#[test]
+fn release_apply_start_status_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = start_with(&d.join("w.db"), Some(ADMIN), &["--tick", "50ms"]);
+    let url = server.url.as_str();
+    apply(url, d, "flag", "flags.yaml", &on_off(&["r-api", "r-ui"]));
+    apply(url, d, "plan", "api.yaml", &Plan::new("api", "r-api").to_string());
+    apply(url, d, "plan", "ui.yaml", &Plan::new("ui", "r-ui").to_string());
+    let bad = write(d, "bad.yaml", "name: r\nmembers:\n  - plan: api\n    after: [api]\n");
+    let o = cli(url, Some(ADMIN), &["release", "apply", "-f", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("members[0].after[0]"), "{}", stderr(&o));
+    let file = write(
+        d,
+        "release.yaml",
+        "name: launch\ndescription: api then ui\nmembers:\n  - plan: api\n  - plan: ui\n    after: [api]\non_failure: rollback_all\n",
+    );
+    let stored = cli_json(url, ADMIN, &["release", "apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(
+        (stored["state"].as_str(), stored["doc"]["on_failure"].as_str()),
+        (Some("draft"), Some("rollback_all"))
+    );
+    let started = cli_json(url, ADMIN, &["release", "start", "launch"]);
+    assert_eq!(started["members"][0]["state"], "running", "{started}");
+    wavegate_testkit::poll::eventually(
+        "the release completes",
+        std::time::Duration::from_secs(30),
+        || cli_json(url, ADMIN, &["release", "status", "launch"])["state"] == "completed",
+    );
+    let human = cli(url, Some(ADMIN), &["release", "status", "launch"]);
+    assert!(stdout(&human).starts_with("release launch: completed"), "{}", stdout(&human));
+    let report = cli(url, Some(ADMIN), &["release", "report", "launch"]);
+    let md = stdout(&report);
+    assert!(md.starts_with("# Release report: launch"), "{md}");
+    assert!(md.contains("[api] rollout.complete") && md.contains("[ui] rollout.complete"), "{md}");
+}
+
 /// `flag import-unleash` turns Unleash features into a flag file the server accepts, and says
 /// what it could not import.
 #[test]
