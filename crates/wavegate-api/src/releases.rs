@@ -103,3 +103,51 @@ pub struct ReleaseReport {
     /// The report as Markdown.
     pub markdown: String,
 }
+
+impl From<&wavegate_rollout::release::ReleaseSpec> for ReleaseDoc {
+    fn from(spec: &wavegate_rollout::release::ReleaseSpec) -> ReleaseDoc {
+        let policy = serde_json::to_value(spec.on_failure).ok();
+        ReleaseDoc {
+            description: spec.description.clone(),
+            members: spec
+                .members
+                .iter()
+                .map(|m| ReleaseMember {
+                    plan: m.plan.clone(),
+                    after: m.after.clone(),
+                    with: m.with.clone(),
+                })
+                .collect(),
+            on_failure: policy.and_then(|v| v.as_str().map(str::to_owned)),
+        }
+    }
+}
+
+impl ReleaseDoc {
+    /// The document as release `name`, or the field and why when `on_failure` is not a policy.
+    pub fn into_spec(
+        self,
+        name: &str,
+    ) -> Result<wavegate_rollout::release::ReleaseSpec, (String, String)> {
+        use wavegate_rollout::release::{FailurePolicy, Member, ReleaseSpec};
+        let on_failure: FailurePolicy = match self.on_failure {
+            None => FailurePolicy::default(),
+            Some(s) => serde_json::from_value(serde_json::Value::String(s)).map_err(|_| {
+                (
+                    "on_failure".to_owned(),
+                    "on_failure is pause_all, rollback_all or member".to_owned(),
+                )
+            })?,
+        };
+        Ok(ReleaseSpec {
+            name: name.to_owned(),
+            description: self.description,
+            members: self
+                .members
+                .into_iter()
+                .map(|m| Member { plan: m.plan, after: m.after, with: m.with })
+                .collect(),
+            on_failure,
+        })
+    }
+}

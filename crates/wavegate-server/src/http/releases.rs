@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use wavegate_api::releases::{
-    MemberStatus, ReleaseDoc, ReleaseEvent, ReleaseMember, ReleaseReport, ReleaseStatus,
+    MemberStatus, ReleaseDoc, ReleaseEvent, ReleaseReport, ReleaseStatus,
 };
 use wavegate_core::text::escape_markdown;
-use wavegate_rollout::release::{FailurePolicy, Member, MemberState, ReleaseSpec};
+use wavegate_rollout::release::{MemberState, ReleaseSpec};
 use wavegate_store::{Role, TokenKind};
 
 use crate::http::auth::Principal;
@@ -41,24 +41,6 @@ async fn require_members(state: &AppState, p: &Principal, spec: &ReleaseSpec) ->
     Ok(())
 }
 
-fn doc(spec: &ReleaseSpec) -> ReleaseDoc {
-    let policy =
-        serde_json::to_value(spec.on_failure).ok().and_then(|v| v.as_str().map(str::to_owned));
-    ReleaseDoc {
-        description: spec.description.clone(),
-        members: spec
-            .members
-            .iter()
-            .map(|m| ReleaseMember {
-                plan: m.plan.clone(),
-                after: m.after.clone(),
-                with: m.with.clone(),
-            })
-            .collect(),
-        on_failure: policy,
-    }
-}
-
 async fn view(state: &AppState, name: &str, s: &Stored) -> ApiResult<ReleaseStatus> {
     let rows = state.store.rollouts(false).await?;
     let mut states =
@@ -82,7 +64,7 @@ async fn view(state: &AppState, name: &str, s: &Stored) -> ApiResult<ReleaseStat
     let run = s.run.as_ref();
     Ok(ReleaseStatus {
         name: name.to_owned(),
-        doc: doc(&s.spec),
+        doc: ReleaseDoc::from(&s.spec),
         version: s.version,
         state: run.map_or("draft".to_owned(), |r| r.state.clone()),
         started_by: run.map(|r| r.by.clone()),
@@ -109,22 +91,7 @@ async fn put_release(
 ) -> ApiResult<Json<ReleaseStatus>> {
     let p = p.acting_as(&[Role::Editor])?;
     wavegate_core::flag::validate_key(&name).map_err(|e| ApiError::invalid("name", e))?;
-    let on_failure: FailurePolicy = match &body.on_failure {
-        None => FailurePolicy::default(),
-        Some(s) => serde_json::from_value(Value::String(s.clone())).map_err(|_| {
-            ApiError::invalid("on_failure", "on_failure is pause_all, rollback_all or member")
-        })?,
-    };
-    let spec = ReleaseSpec {
-        name: name.clone(),
-        description: body.description,
-        members: body
-            .members
-            .into_iter()
-            .map(|m| Member { plan: m.plan, after: m.after, with: m.with })
-            .collect(),
-        on_failure,
-    };
+    let spec = body.into_spec(&name).map_err(|(field, m)| ApiError::invalid(&field, m))?;
     spec.validate().map_err(|(field, m)| ApiError::invalid(&field, m))?;
     require_members(&state, &p, &spec).await?;
     // Changing a release is a change in the environments of the members it had.

@@ -187,14 +187,20 @@ async fn people_commands_need_reasons_and_the_flag_is_locked() {
     assert_eq!(v["ok"], true);
 }
 
-#[tokio::test]
-async fn a_mismatched_artifact_refuses_to_start() {
+/// An app whose plan `p1` pins its artifact to sha256("hello"), and that digest.
+async fn pinned_to_hello() -> (TestApp, &'static str) {
     let app = spawn_app().await;
     app.apply_yaml(&flag()).await;
     let hello = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"; // sha256("hello")
     let with_digest =
         plan().replace("risk: low }", &format!("risk: low, artifact_sha256: {hello} }}"));
     assert_eq!(app.post_plan(&with_digest).await.status, StatusCode::CREATED);
+    (app, hello)
+}
+
+#[tokio::test]
+async fn a_mismatched_artifact_refuses_to_start() {
+    let (app, hello) = pinned_to_hello().await;
     let r = app
         .admin(
             Method::POST,
@@ -223,12 +229,7 @@ async fn a_mismatched_artifact_refuses_to_start() {
 /// wrong digest refuses it then (it used to be dropped, and the start went ahead unchecked).
 #[tokio::test]
 async fn a_scheduled_start_checks_the_artifact_it_was_given() {
-    let app = spawn_app().await;
-    app.apply_yaml(&flag()).await;
-    let hello = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"; // sha256("hello")
-    let with_digest =
-        plan().replace("risk: low }", &format!("risk: low, artifact_sha256: {hello} }}"));
-    assert_eq!(app.post_plan(&with_digest).await.status, StatusCode::CREATED);
+    let (app, hello) = pinned_to_hello().await;
     let at =
         (wavegate_server::clock::Clock::now(&*app.clock) + chrono::Duration::hours(1)).to_rfc3339();
     let wrong = json!({"plan": "p1", "start_at": at, "artifact_sha256": "00".repeat(32)});

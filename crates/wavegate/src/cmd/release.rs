@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use reqwest::Method;
-use wavegate_api::releases::{ReleaseDoc, ReleaseMember, ReleaseReport, ReleaseStatus};
+use wavegate_api::releases::{ReleaseDoc, ReleaseReport, ReleaseStatus};
 use wavegate_rollout::release::ReleaseSpec;
 
 use crate::cli::{ReleaseCommand, Remote};
@@ -38,20 +38,7 @@ pub async fn run(cmd: ReleaseCommand, remote: &Remote) -> anyhow::Result<ExitCod
             spec.validate().map_err(|(field, m)| {
                 Failure::Input(format!("{}: {field}: {m}", file.display()))
             })?;
-            let policy = serde_json::to_value(spec.on_failure)?;
-            let body = ReleaseDoc {
-                description: spec.description.clone(),
-                members: spec
-                    .members
-                    .iter()
-                    .map(|m| ReleaseMember {
-                        plan: m.plan.clone(),
-                        after: m.after.clone(),
-                        with: m.with.clone(),
-                    })
-                    .collect(),
-                on_failure: policy.as_str().map(str::to_owned),
-            };
+            let body = ReleaseDoc::from(&spec);
             let rb = c.request(Method::PUT, &path(&spec.name)).json(&body);
             answer(remote.json, &c.call::<ReleaseStatus>(rb).await?, print_status);
         }
