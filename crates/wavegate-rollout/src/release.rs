@@ -59,12 +59,15 @@ pub const MAX_MEMBERS: usize = 50;
 
 impl ReleaseSpec {
     /// Whether the document holds together: members named once, `after` and `with` naming
-    /// members (not themselves), no cycle of `after`, at most [`MAX_MEMBERS`]. The error names
-    /// the field.
+    /// members (not themselves), no cycle of `after`, at most [`MAX_MEMBERS`], a description of
+    /// at most 2000 characters. The error names the field.
     pub fn validate(&self) -> Result<(), (String, String)> {
         let bad = |field: String, m: String| Err((field, m));
         if self.members.is_empty() || self.members.len() > MAX_MEMBERS {
             return bad("members".into(), format!("a release has 1 to {MAX_MEMBERS} members"));
+        }
+        if self.description.as_ref().is_some_and(|d| d.chars().count() > 2000) {
+            return bad("description".into(), "a description has at most 2000 characters".into());
         }
         let names: BTreeSet<&str> = self.members.iter().map(|m| m.plan.as_str()).collect();
         if names.len() != self.members.len() {

@@ -30,6 +30,12 @@ impl Proc {
     /// that starts with `prefix`: the word after it is the address. Its stdout is read until it
     /// ends, so the process never blocks on a full pipe.
     pub fn spawn(cmd: &mut Command, prefix: &str, timeout: Duration) -> Proc {
+        Proc::try_spawn(cmd, prefix, timeout).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Proc::spawn`], saying why it failed (the process is killed) instead of panicking, so
+    /// a caller may start a process that is slow to come up once more.
+    pub fn try_spawn(cmd: &mut Command, prefix: &str, timeout: Duration) -> Result<Proc, String> {
         let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -47,12 +53,12 @@ impl Proc {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("{cmd:?} did not report its address; saw {:?}", proc.banner)
-            });
+            let Ok(line) = rx.recv_timeout(left) else {
+                return Err(format!("{cmd:?} did not report its address; saw {:?}", proc.banner));
+            };
             if let Some(rest) = line.strip_prefix(prefix) {
                 proc.url = rest.split_whitespace().next().expect("an address").to_owned();
-                return proc;
+                return Ok(proc);
             }
             proc.banner.push(line);
         }

@@ -41,8 +41,15 @@ fn provider_with(
         .env("REDIRECT_URI", format!("http://127.0.0.1:{wg_port}/auth/callback"))
         .env("CLIENT_SECRET", SECRET)
         .env("KID", kid);
-    // Generous: its start-up (an RSA key, the provider library) is slow on a loaded machine.
-    Proc::spawn(&mut cmd, "issuer ", Duration::from_secs(90))
+    // Generous: its start-up (an RSA key, the provider library) is slow on a loaded machine;
+    // once in a long CI run it printed nothing for 90 s, so a start that hangs is tried again.
+    match Proc::try_spawn(&mut cmd, "issuer ", Duration::from_secs(60)) {
+        Ok(p) => p,
+        Err(first) => {
+            eprintln!("the OpenID provider did not start ({first}); starting it again");
+            Proc::spawn(&mut cmd, "issuer ", Duration::from_secs(90))
+        }
+    }
 }
 
 /// Runs `tests/browser/oidc.mjs` with `env`; its result.
