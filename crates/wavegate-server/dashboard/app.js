@@ -467,6 +467,8 @@ async function rolloutPage(id) {
     ["Risk", r.release ? r.release.risk : "—"], ["Requester", r.requester],
     ["Started", fmtTime(r.started_at)], ["Wave started", fmtTime(r.wave_started_at)],
   ];
+  // The artifact's signature, as verified at the start (text nodes: nothing here is markup).
+  if (r.artifact) facts.push(["Artifact", `signed by key ${r.artifact.key_id} (${r.artifact.key_source} key): ${r.artifact.trusted_comment}`]);
   page.append(h("dl", { class: "facts" }, facts.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))));
   if (state.me.kind === "admin") {
     const bar = h("div", { class: "actions", role: "group", "aria-label": "Rollout commands" });
