@@ -35,6 +35,21 @@ pub async fn run_due(state: &AppState) -> ServiceResult<()> {
     if waiting.is_empty() {
         return Ok(());
     }
+    // Plans already tried for their current release wait for nothing: left out before the
+    // rollouts (all of them, ended ones too) are read.
+    let tried: std::collections::HashMap<String, String> = state
+        .heads(Kind::Setting, false)
+        .await?
+        .into_iter()
+        .filter_map(|h| {
+            let plan = h.key.strip_prefix(PREFIX)?.to_owned();
+            Some((plan, h.spec["release"].as_str()?.to_owned()))
+        })
+        .collect();
+    waiting.retain(|p| tried.get(&p.name) != Some(&release_of(p)));
+    if waiting.is_empty() {
+        return Ok(());
+    }
     let rows = state.store.rollouts(false).await?;
     let decoded: Vec<(&RolloutRow, Rollout)> = rows
         .iter()
@@ -65,11 +80,6 @@ pub async fn run_due(state: &AppState) -> ServiceResult<()> {
             continue;
         }
         let key = format!("{PREFIX}{}", plan.name);
-        if let Some(h) = state.head(Kind::Setting, &key).await?
-            && h.spec["release"] == release.as_str()
-        {
-            continue;
-        }
         let (first_row, first) = before[0];
         let after: Vec<&str> = before.iter().map(|(row, _)| row.id.as_str()).collect();
         // The artifact the path's last environment verified, offered again.
