@@ -237,6 +237,9 @@ pub struct Rollout {
     /// What was verified of the artifact's signature at the start, if a signature was offered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact: Option<Artifact>,
+    /// The coordinated release (`/api/v1/releases/{name}`) whose run started it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_run: Option<String>,
     /// The flag version rollback restores.
     pub pre_rollout_version: i64,
     /// When it started.

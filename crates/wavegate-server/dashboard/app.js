@@ -468,6 +468,7 @@ async function rolloutPage(id) {
     ["Started", fmtTime(r.started_at)], ["Wave started", fmtTime(r.wave_started_at)],
   ];
   // The artifact's signature, as verified at the start (text nodes: nothing here is markup).
+  if (r.release_run) facts.push(["Release", r.release_run]);
   if (r.artifact) facts.push(["Artifact", `signed by key ${r.artifact.key_id} (${r.artifact.key_source} key): ${r.artifact.trusted_comment}`]);
   page.append(h("dl", { class: "facts" }, facts.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))));
   if (state.me.kind === "admin") {

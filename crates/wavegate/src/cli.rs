@@ -868,6 +868,8 @@ pub enum ReleaseCommand {
         /// The release's name.
         name: String,
     },
+    /// The releases this token may see, with their state.
+    List,
     /// A release's run: its state and each member's.
     Status {
         /// The release's name.

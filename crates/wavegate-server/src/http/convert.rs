@@ -292,6 +292,7 @@ impl IntoApi<api::rollouts::Rollout> for (&RolloutRow, &Rollout) {
                 .map(|(item, a)| (item.clone(), a.into_api()))
                 .collect(),
             blackout: r.blackout.clone(),
+            release_run: r.release_run.clone(),
             artifact: r.artifact.as_ref().map(|a| api::rollouts::Artifact {
                 sha256: a.sha256.clone(),
                 blake2b: a.blake2b.clone(),

@@ -20,7 +20,7 @@ use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{ApiPath, ApiQuery as Query, JsonBody};
 use crate::http::openapi::{
-    BadRequest, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, api_routes,
+    BadRequest, Forbidden, Invalid, NotFound, RateLimited, TooLarge, Unauthorized, api_routes,
 };
 use crate::http::scope;
 use crate::service::incidents::{self, Report};
@@ -209,11 +209,16 @@ const SEVERITIES: [&str; 4] = wavegate_rollout::incidents::SEVERITIES;
 
 /// Who may report incidents: a server-sdk token, or an admin token acting as a releaser; its
 /// environments bound which rollouts an incident is attributed in.
-fn reporter(p: &Principal) -> ApiResult<Principal> {
-    if p.0.kind == TokenKind::ServerSdk {
-        return Ok(Principal(p.0.clone()));
-    }
-    p.acting_as(&[Role::Releaser])
+fn reporter(state: &AppState, p: &Principal) -> ApiResult<Principal> {
+    let p = if p.0.kind == TokenKind::ServerSdk {
+        Principal(p.0.clone())
+    } else {
+        p.acting_as(&[Role::Releaser])?
+    };
+    // Each delivery (recorded or ignored) costs one event of the token's budget
+    // (`serve --events-per-token`): an incident source cannot flood the store either.
+    crate::http::events::spend_budget(state, &p, 1)?;
+    Ok(p)
 }
 
 fn text(field: &str, v: &str, max: usize) -> ApiResult<String> {
@@ -309,13 +314,13 @@ fn new_id() -> String {
     security(("bearer" = [])),
     responses((status = 201, description = "Recorded", body = Incident),
         (status = 200, description = "Already recorded (the same id)", body = Incident),
-        BadRequest, Unauthorized, Forbidden, TooLarge, Invalid))]
+        BadRequest, Unauthorized, Forbidden, TooLarge, Invalid, RateLimited))]
 async fn post_incident(
     State(state): State<AppState>,
     p: Principal,
     JsonBody(body): JsonBody<IncidentBody>,
 ) -> ApiResult<Response> {
-    let p = reporter(&p)?;
+    let p = reporter(&state, &p)?;
     if !SEVERITIES.contains(&body.severity.as_str()) {
         return Err(ApiError::invalid(
             "severity",
@@ -387,14 +392,14 @@ fn at_of(v: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
     responses((status = 201, description = "Recorded", body = Incident),
         (status = 200, description = "Already recorded", body = Incident),
         (status = 202, description = "Not an incident trigger: ignored", body = Object),
-        BadRequest, Unauthorized, Forbidden, TooLarge, Invalid))]
+        BadRequest, Unauthorized, Forbidden, TooLarge, Invalid, RateLimited))]
 async fn pagerduty_incident(
     State(state): State<AppState>,
     p: Principal,
     Query(q): Query<WebhookQuery>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    let p = reporter(&p)?;
+    let p = reporter(&state, &p)?;
     let event = &body["event"];
     let kind = event["event_type"].as_str().ok_or_else(|| {
         ApiError::invalid("event.event_type", "not a PagerDuty V3 webhook: no event.event_type")
@@ -442,14 +447,14 @@ async fn pagerduty_incident(
     responses((status = 201, description = "Recorded", body = Incident),
         (status = 200, description = "Already recorded", body = Incident),
         (status = 202, description = "Not an alert's creation: ignored", body = Object),
-        BadRequest, Unauthorized, Forbidden, TooLarge, Invalid))]
+        BadRequest, Unauthorized, Forbidden, TooLarge, Invalid, RateLimited))]
 async fn opsgenie_incident(
     State(state): State<AppState>,
     p: Principal,
     Query(q): Query<WebhookQuery>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    let p = reporter(&p)?;
+    let p = reporter(&state, &p)?;
     let action = body["action"]
         .as_str()
         .ok_or_else(|| ApiError::invalid("action", "not an Opsgenie webhook: no action"))?;

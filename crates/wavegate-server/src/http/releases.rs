@@ -28,6 +28,7 @@ use crate::state::AppState;
 /// Release routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(api_routes!(list_releases))
         .routes(api_routes!(put_release, show_release))
         .routes(api_routes!(start_release))
         .routes(api_routes!(release_report))
@@ -101,6 +102,27 @@ async fn put_release(
     releases::put(&state, spec, &p.who()).await?;
     let stored = releases::get(&state, &name).await?;
     Ok(Json(view(&state, &name, &stored).await?))
+}
+
+/// The releases whose every member is in the token's environments, by name.
+#[utoipa::path(get, path = "/api/v1/releases", tag = "Releases",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The releases", body = Vec<ReleaseStatus>),
+        Unauthorized, Forbidden))]
+async fn list_releases(
+    State(state): State<AppState>,
+    p: Principal,
+) -> ApiResult<Json<Vec<ReleaseStatus>>> {
+    p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
+    let mut out = Vec::new();
+    for (name, stored) in releases::list(&state).await? {
+        // A member whose plan is gone, or in an environment the token lacks, leaves it out.
+        let Ok(plans) = releases::member_plans(&state, &stored.spec).await else { continue };
+        if plans.iter().all(|plan| p.0.allows_env(&plan.environment)) {
+            out.push(view(&state, &name, &stored).await?);
+        }
+    }
+    Ok(Json(out))
 }
 
 /// A release: its document, its run and each member's state.

@@ -59,6 +59,19 @@ pub struct Stored {
     pub version: i64,
 }
 
+/// Every stored release, by name.
+pub async fn list(state: &AppState) -> ServiceResult<Vec<(String, Stored)>> {
+    let mut out = Vec::new();
+    for h in state.heads(Kind::Setting, false).await? {
+        let Some(name) = h.key.strip_prefix(PREFIX) else { continue };
+        let Ok(spec) = decode::<ReleaseSpec>("release", &h.spec["spec"]) else { continue };
+        let run = serde_json::from_value(h.spec["run"].clone()).ok();
+        out.push((name.to_owned(), Stored { spec, run, version: h.version }));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
 /// The release `name`.
 pub async fn get(state: &AppState, name: &str) -> ServiceResult<Stored> {
     let head = state

@@ -257,6 +257,7 @@ fn rows() -> Vec<Row> {
             |c| put(format!("/api/v1/plans/plan-{}/scorecard/baseline", c.env),
                 json!({"status": "green", "note": c.t}));
         // ---------- releases ----------
+        GET "/api/v1/releases"                    "200 200 - 200 200 200 200 200 - 403 - 401 401" => |_| get("/api/v1/releases");
         PUT "/api/v1/releases/{name}"             "200 200 403 403 200 403 403 403 403 403 403 401 401" =>
             |c| put(format!("/api/v1/releases/rel-put-{}", c.t), json!({"members": [{"plan": format!("plan-{}", c.env)}]}));
         GET "/api/v1/releases/{name}"             "200 200 403 200 200 200 200 200 403 403 403 401 401" =>

@@ -642,6 +642,8 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     p.put(rel, ADMIN, json!({"member": []})).await.is(S::BAD_REQUEST);
     p.put(rel, &sdk, json!({"members": [{"plan": "rel-plan"}]})).await.is(S::FORBIDDEN);
     p.get(rel, &sdk).await.is(S::OK);
+    let listed = p.get("/api/v1/releases", &sdk).await.is(S::OK).body;
+    assert_eq!(listed[0]["name"], "rel", "{listed}");
     p.get("/api/v1/releases/nope", ADMIN).await.is(S::NOT_FOUND);
     p.post("/api/v1/releases/nope/start", ADMIN, Value::Null).await.is(S::NOT_FOUND);
     p.post("/api/v1/releases/rel/start", ADMIN, Value::Null).await.is(S::CREATED);
@@ -866,6 +868,20 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     .await
     .is(S::BAD_REQUEST);
     p.post("/api/v1/incidents/opsgenie", &client, json!({})).await.is(S::FORBIDDEN);
+    // Incident deliveries spend the token's events budget (one each, recorded or not): with one
+    // a second and ten in the bucket, the eleventh waits, on every incident route.
+    let (pager, _) = token(&mut p, json!({"kind": "server-sdk", "environments": ["prod"]})).await;
+    p.app.state.routing.event_budget.set(1);
+    for i in 0..10 {
+        let body =
+            json!({"id": format!("INC-b{i}"), "severity": "low", "service": "c", "title": "t"});
+        p.post("/api/v1/incidents", &pager, body).await.is(S::CREATED);
+    }
+    let over = json!({"id": "INC-over", "severity": "low", "service": "c", "title": "t"});
+    p.post("/api/v1/incidents", &pager, over).await.is(S::TOO_MANY_REQUESTS);
+    p.post("/api/v1/incidents/pagerduty", &pager, json!({})).await.is(S::TOO_MANY_REQUESTS);
+    p.post("/api/v1/incidents/opsgenie", &pager, json!({})).await.is(S::TOO_MANY_REQUESTS);
+    p.app.state.routing.event_budget.set(0);
     p.get("/api/v1/incidents?service=checkout", &sdk).await.is(S::OK);
     p.get("/api/v1/incidents?limit=0", ADMIN).await.is(S::BAD_REQUEST);
 

@@ -102,8 +102,11 @@ async fn a_two_service_release_runs_in_order_and_a_regression_rolls_it_back() {
     let m = app.rollout(&mobile).await;
     assert_eq!(m["state"], "rolled_back", "{m}");
     assert!(m["reason"].as_str().unwrap().contains("release checkout-2"), "{m}");
-    // Requested by whoever started the release.
-    assert_eq!(m["requester"], "admin");
+    // Requested by whoever started the release, and says which release it belongs to.
+    assert_eq!(
+        (m["requester"].as_str(), m["release_run"].as_str()),
+        (Some("admin"), Some("checkout-2"))
+    );
 
     let report = app.admin(Method::GET, "/api/v1/releases/checkout-2/report", None).await;
     assert_eq!(report.status, StatusCode::OK, "{:?}", report.body);

@@ -46,6 +46,17 @@ pub async fn run(cmd: ReleaseCommand, remote: &Remote) -> anyhow::Result<ExitCod
             let rb = c.request(Method::POST, &format!("{}/start", path(&name)));
             answer(remote.json, &c.call::<ReleaseStatus>(rb).await?, print_status);
         }
+        ReleaseCommand::List => {
+            let a = c.get::<Vec<ReleaseStatus>>("/api/v1/releases").await?;
+            answer(remote.json, &a, |list| {
+                if list.is_empty() {
+                    println!("no releases");
+                }
+                for r in list {
+                    println!("{:<24} {:<10} {} member(s)", r.name, r.state, r.members.len());
+                }
+            });
+        }
         ReleaseCommand::Status { name } => {
             answer(remote.json, &c.get::<ReleaseStatus>(&path(&name)).await?, print_status);
         }

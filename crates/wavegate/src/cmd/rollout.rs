@@ -226,6 +226,9 @@ fn sbom_components(file: &std::path::Path) -> anyhow::Result<serde_json::Value> 
 
 fn print_status(r: &Rollout) {
     print_rollout(r);
+    if let Some(name) = &r.release_run {
+        println!("  member of release {name} (wavegate release status {name})");
+    }
     if let Some(a) = &r.artifact {
         println!(
             "  artifact signed by key {} ({} key), verified at start: {}",

@@ -568,6 +568,8 @@ fn release_apply_start_status_and_report() {
         std::time::Duration::from_secs(30),
         || cli_json(url, ADMIN, &["release", "status", "launch"])["state"] == "completed",
     );
+    let listed = cli_json(url, ADMIN, &["release", "list"]);
+    assert_eq!(listed[0]["name"], "launch", "{listed}");
     let human = cli(url, Some(ADMIN), &["release", "status", "launch"]);
     assert!(stdout(&human).starts_with("release launch: completed"), "{}", stdout(&human));
     let report = cli(url, Some(ADMIN), &["release", "report", "launch"]);
