@@ -393,6 +393,20 @@ try {
   const adoptionRow = page.locator(`#adoption tr[data-rollout="${rollout}"]`);
   await adoptionRow.waitFor({ timeout: TIMEOUT });
   check(/\d+\.\d% of [1-9]\d*/.test(await adoptionRow.textContent()), "the adoption table counts the rollout's exposed users");
+  // 9b. Releases: the list, a release's members and its Start button; its member's flag is
+  // mid-rollout, so the started release waits, and its page says why.
+  await page.evaluate(() => { location.hash = "#/releases"; });
+  const relRow = page.locator('#releases tr[data-release="launch"]');
+  await relRow.waitFor({ timeout: TIMEOUT });
+  check((await relRow.textContent()).includes("draft"), "the releases page lists the stored release as a draft");
+  await relRow.locator("a").click();
+  await page.locator('#release-members tr[data-plan="checkout-dashboard"]').waitFor({ timeout: TIMEOUT });
+  await page.locator("#release-start").click();
+  await page.fill("#confirm-reason", "from the browser test");
+  await page.click("#confirm-ok");
+  await page.locator("#release-waiting").waitFor({ timeout: TIMEOUT });
+  check((await page.locator("#release-waiting").textContent()).includes("checkout-dashboard"), "a started release whose member cannot start yet says why");
+  check((await page.locator("#release-timeline").textContent()).includes("setting.release_start"), "the release's timeline shows its start");
   // 10. The freeze, turned on from the dashboard with its reason, shows as a banner; lifting
   // it (from the dashboard too) removes the banner.
   await page.evaluate(() => { location.hash = "#/rollouts"; });
@@ -419,7 +433,7 @@ try {
     await p3.press("#token", "Enter");
     await p3.locator("#session:not([hidden])").waitFor({ timeout: TIMEOUT });
     await p3.addScriptTag({ path: new URL("./node_modules/axe-core/axe.min.js", import.meta.url).pathname });
-    for (const hash of ["#/rollouts", `#/rollouts/${rollout}`, "#/plans", "#/plans/from-the-editor", "#/flags", `#/flags/${newFlag}`, "#/changes", "#/reports", "#/notifications", "#/audit"]) {
+    for (const hash of ["#/rollouts", `#/rollouts/${rollout}`, "#/plans", "#/plans/from-the-editor", "#/releases", "#/releases/launch", "#/flags", `#/flags/${newFlag}`, "#/changes", "#/reports", "#/notifications", "#/audit"]) {
       const parts = hash.slice(2).split("/");
       await p3.evaluate((h) => { location.hash = h; }, hash);
       await p3.waitForFunction((t) => document.title === t, `wavegate — ${parts.join(" / ")}`, { timeout: TIMEOUT });
@@ -443,13 +457,13 @@ try {
     await p4.press("#token", "Enter");
     await p4.locator("#session:not([hidden])").waitFor({ timeout: TIMEOUT });
     const dir = screenshot.replace(/[^/]*$/, "");
-    for (const [name, hash] of [["rollouts", "#/rollouts"], ["rollout", `#/rollouts/${rollout}`], ["plans", "#/plans"], ["plan", "#/plans/from-the-editor"], ["flags", "#/flags"], ["flag", `#/flags/${newFlag}`], ["changes", "#/changes"], ["reports", "#/reports"], ["notifications", "#/notifications"], ["audit", "#/audit"]]) {
+    for (const [name, hash] of [["rollouts", "#/rollouts"], ["rollout", `#/rollouts/${rollout}`], ["plans", "#/plans"], ["plan", "#/plans/from-the-editor"], ["releases", "#/releases"], ["release", "#/releases/launch"], ["flags", "#/flags"], ["flag", `#/flags/${newFlag}`], ["changes", "#/changes"], ["reports", "#/reports"], ["notifications", "#/notifications"], ["audit", "#/audit"]]) {
       const parts = hash.slice(2).split("/");
       await p4.evaluate((h) => { location.hash = h; }, hash);
       await p4.waitForFunction((t) => document.title === t, `wavegate — ${parts.join(" / ")}`, { timeout: TIMEOUT });
       await p4.screenshot({ path: `${dir}dashboard-${name}.png` });
     }
-    check(true, `screenshots of 8 pages at 1280×800 written to ${dir}dashboard-*.png`);
+    check(true, `screenshots of 12 pages at 1280×800 written to ${dir}dashboard-*.png`);
     await ctx.close();
   }
   check(external.length === 0, `no request left the server (saw ${external.length})`);

@@ -271,6 +271,8 @@ async function render(live) {
     else if (parts[0] === "rollouts") node = await rolloutsPage();
     else if (parts[0] === "plans" && parts[1]) node = await planPage(parts[1]);
     else if (parts[0] === "plans") node = await plansPage();
+    else if (parts[0] === "releases" && parts[1]) node = await releasePage(parts[1]);
+    else if (parts[0] === "releases") node = await releasesPage();
     else if (parts[0] === "flags" && parts[1]) node = await flagPage(parts[1]);
     else if (parts[0] === "flags") node = await flagsPage();
     else if (parts[0] === "changes" && parts[1]) node = await changePage(parts[1]);
@@ -468,7 +470,7 @@ async function rolloutPage(id) {
     ["Started", fmtTime(r.started_at)], ["Wave started", fmtTime(r.wave_started_at)],
   ];
   // The artifact's signature, as verified at the start (text nodes: nothing here is markup).
-  if (r.release_run) facts.push(["Release", r.release_run]);
+  if (r.release_run) facts.push(["Release", h("a", { href: `#/releases/${encodeURIComponent(r.release_run)}` }, r.release_run)]);
   if (r.artifact) facts.push(["Artifact", `signed by key ${r.artifact.key_id} (${r.artifact.key_source} key): ${r.artifact.trusted_comment}`]);
   page.append(h("dl", { class: "facts" }, facts.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))));
   if (state.me.kind === "admin") {
@@ -1707,6 +1709,59 @@ async function segmentHistory(key, box) {
 }
 
 // ---------- notifications and audit ----------
+
+// Coordinated releases: each with its state and members.
+async function releasesPage() {
+  const list = await api("GET", "/api/v1/releases");
+  return h("div", {},
+    h("h1", {}, "Releases"),
+    h("p", { class: "muted" }, "Several plans in order (after), at one pace (with), under one failure policy. Store one with wavegate release apply -f FILE."),
+    list.length ? h("table", { id: "releases" },
+      h("thead", {}, h("tr", {}, ["Release", "State", "Members", "Started"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, list.map((r) => h("tr", { dataset: { release: r.name } },
+        h("td", {}, h("a", { href: `#/releases/${encodeURIComponent(r.name)}` }, r.name)),
+        h("td", {}, badge(r.state)),
+        h("td", {}, r.members.map((m) => `${m.plan} (${m.state})`).join(", ")),
+        h("td", {}, r.started_at ? `${fmtTime(r.started_at)} by ${r.started_by}` : "—"))))) :
+      h("p", { class: "muted" }, "No release yet."));
+}
+
+// One release: its members (with their rollouts), the Start button, and its one timeline.
+async function releasePage(name) {
+  const report = await api("GET", `/api/v1/releases/${encodeURIComponent(name)}/report`);
+  const r = report.release;
+  const page = h("div", {}, h("p", {}, h("a", { href: "#/releases" }, "← all releases")), h("h1", {}, name));
+  if (r.doc.description) page.append(h("p", {}, r.doc.description));
+  page.append(h("dl", { class: "facts" }, [["State", r.state], ["On failure", r.doc.on_failure || "pause_all"],
+    ["Started", r.started_at ? `${fmtTime(r.started_at)} by ${r.started_by}` : "—"]]
+    .map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))));
+  if (r.failure) page.append(h("p", { class: "alert", id: "release-failure" }, r.failure));
+  if (r.waiting) page.append(h("p", { class: "alert", id: "release-waiting" }, `Waiting: ${r.waiting}`));
+  if (state.me.kind === "admin" && r.state !== "running") {
+    page.append(h("p", {}, h("button", { type: "button", id: "release-start", onclick: () => ask({
+      title: `Start ${name}?`, text: "Starts the members nothing precedes now, as you; the others as what they come after completes.",
+      label: "Reason (optional)", ok: "Start",
+      act: async ({ text }) => {
+        const reason = text ? { "X-Wavegate-Reason": text } : undefined;
+        const out = await api("POST", `/api/v1/releases/${encodeURIComponent(name)}/start`, undefined, reason);
+        return `${name} started (${out.members.filter((m) => m.rollout).length} member(s) running).`;
+      },
+    }) }, "Start release…")));
+  }
+  const doc = new Map(r.doc.members.map((m) => [m.plan, m]));
+  page.append(h("h2", {}, "Members"), h("table", { id: "release-members" },
+    h("thead", {}, h("tr", {}, ["Plan", "After", "With", "State", "Rollout"].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, r.members.map((m) => h("tr", { dataset: { plan: m.plan } },
+      h("td", {}, h("a", { href: `#/plans/${encodeURIComponent(m.plan)}` }, m.plan)),
+      h("td", {}, (doc.get(m.plan).after || []).join(", ") || "—"),
+      h("td", {}, (doc.get(m.plan).with || []).join(", ") || "—"),
+      h("td", {}, badge(m.state), m.wave ? h("span", { class: "muted" }, ` wave ${m.wave}`) : ""),
+      h("td", {}, m.rollout ? h("a", { href: `#/rollouts/${encodeURIComponent(m.rollout)}` }, m.rollout) : "—"))))));
+  page.append(h("h2", {}, "Timeline"), report.timeline.length ? h("ol", { id: "release-timeline" },
+    report.timeline.map((e) => h("li", {}, `${fmtTime(e.at)} — [${e.member}] ${e.action} by ${e.actor}${e.reason ? `: ${e.reason}` : ""}`))) :
+    h("p", { class: "muted" }, "Nothing yet."));
+  return page;
+}
 
 // DORA metrics (30 days, by service) and the release calendar (14 days).
 async function reportsPage() {

@@ -20,7 +20,8 @@ use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{ApiPath as Path, JsonBody};
 use crate::http::openapi::{
-    BadRequest, Conflict, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, api_routes,
+    BadRequest, Conflict, Forbidden, Invalid, NotFound, ReasonHeader, TooLarge, Unauthorized,
+    api_routes,
 };
 use crate::service::releases::{self, Stored};
 use crate::state::AppState;
@@ -145,7 +146,7 @@ async fn show_release(
 /// Starts a release: its first members now (you are every member's requester), the others as
 /// the members they come after complete; a member's failure acts as `on_failure` says.
 #[utoipa::path(post, path = "/api/v1/releases/{name}/start", tag = "Releases",
-    params(("name" = String, Path, description = "The release's name")),
+    params(("name" = String, Path, description = "The release's name"), ReasonHeader),
     security(("bearer" = [])),
     responses((status = 201, description = "Started", body = ReleaseStatus),
         Unauthorized, Forbidden, NotFound, Conflict))]
@@ -153,11 +154,12 @@ async fn start_release(
     State(state): State<AppState>,
     p: Principal,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     let p = p.acting_as(&[Role::Releaser])?;
     let stored = releases::get(&state, &name).await?;
     require_members(&state, &p, &stored.spec).await?;
-    releases::start(&state, &name, &p.who(), None).await?;
+    releases::start(&state, &name, &p.who(), crate::http::reason(&headers)).await?;
     let stored = releases::get(&state, &name).await?;
     Ok((StatusCode::CREATED, Json(view(&state, &name, &stored).await?)).into_response())
 }

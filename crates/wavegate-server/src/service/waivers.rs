@@ -14,8 +14,9 @@ use crate::state::AppState;
 /// Waivers are the settings `waivers.<plan>`.
 pub const PREFIX: &str = "waivers.";
 
-/// How many times a write is tried against concurrent ones.
-const ATTEMPTS: u32 = 5;
+/// How many times a write is tried against concurrent ones (every waiver of a plan is one
+/// setting, so approvers granting at once take turns).
+const ATTEMPTS: u32 = 20;
 
 /// The longest a waiver may last.
 pub const MAX_DAYS: i64 = 366;

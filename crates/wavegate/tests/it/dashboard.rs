@@ -66,6 +66,10 @@ async fn the_dashboard_shows_live_changes_and_its_approve_button_promotes_a_gate
         server_token: token(&url, "server-sdk", "prod", "checkout-service"),
     };
     let id = start_rollout(&url, &alice, "checkout-dashboard");
+    // A release of the same plan, for the releases pages (its member waits: the flag is busy).
+    let release = dir.path().join("release.yaml");
+    std::fs::write(&release, "name: launch\nmembers:\n  - plan: checkout-dashboard\n").unwrap();
+    cli_json(&url, ADMIN, &["release", "apply", "-f", release.to_str().unwrap()]);
 
     // Healthy traffic until the guardrail passes and the gate asks for approval.
     let deadline = Instant::now() + Duration::from_secs(90);
