@@ -627,7 +627,7 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
                 at(loc.as_ref().and_then(|l| l.release.as_ref())),
                 "bad-signing-key",
                 format!(
-                    "release.signed_by[{i}] is neither a minisign public key nor a 16-hex-digit key id: {e}"
+                    "release.signed_by[{i}] is neither a minisign public key nor a key id (hex, as minisign prints it): {e}"
                 ),
             );
         }

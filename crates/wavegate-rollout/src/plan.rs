@@ -128,7 +128,8 @@ pub struct ReleaseSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_sha256: Option<String>,
     /// Keys one of which must have signed the artifact (minisign): a public key (the base64 line
-    /// of its `.pub`) or the key id of a key the server trusts (`serve --trusted-keys`). A start
+    /// of its `.pub`) or the key id (hex, as minisign prints it) of a key the server trusts
+    /// (`serve --trusted-keys`). A start
     /// without a signature that verifies under one of them is refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signed_by: Vec<String>,

@@ -6,7 +6,7 @@
 //! computed from the same file by `wavegate rollout start --artifact`.
 //!
 //! A plan asks for a signature with `release.signed_by`: each entry is a minisign public key
-//! (the base64 line of a `.pub` file) or the 16-hex-digit key id of a key the server trusts
+//! (the base64 line of a `.pub` file) or the key id (hex, as minisign prints it) of a key the server trusts
 //! (`serve --trusted-keys`). A start is refused unless the signature verifies under one of them,
 //! its trusted comment included. What was verified is kept as [`ArtifactEvidence`].
 
@@ -66,9 +66,10 @@ fn decode(text: &str, want: usize, what: &str) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// The id minisign prints for a key (`{:016X}` of its little-endian number).
+/// The id minisign prints for a key: its little-endian number in upper-case hex, without
+/// leading zeros (so one key in sixteen prints fewer than 16 digits).
 fn id_text(id: [u8; 8]) -> String {
-    format!("{:016X}", u64::from_le_bytes(id))
+    format!("{:X}", u64::from_le_bytes(id))
 }
 
 impl PublicKey {
@@ -103,7 +104,7 @@ impl PublicKey {
             .collect()
     }
 
-    /// Its key id, as minisign prints it (16 hex digits).
+    /// Its key id, as minisign prints it (up to 16 hex digits).
     pub fn id(&self) -> String {
         id_text(self.id)
     }
@@ -126,8 +127,14 @@ pub fn check_entry(entry: &str) -> Result<(), SignatureError> {
     if is_key_id(entry) { Ok(()) } else { PublicKey::parse(entry).map(|_| ()) }
 }
 
+/// A key id as minisign prints it: 1 to 16 hex digits (a public key is 56 base64 characters).
 fn is_key_id(entry: &str) -> bool {
-    entry.len() == 16 && entry.bytes().all(|b| b.is_ascii_hexdigit())
+    (1..=16).contains(&entry.len()) && entry.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether `entry` (a key id) names `key`, with or without leading zeros, in either case.
+fn names(entry: &str, key: &PublicKey) -> bool {
+    u64::from_str_radix(entry, 16).is_ok_and(|n| n == u64::from_le_bytes(key.id))
 }
 
 /// A parsed `.minisig`.
@@ -252,10 +259,11 @@ pub fn judge(
         .collect();
     keys.extend(inline.iter().map(|k| (k, "plan")));
     for e in signed_by.iter().filter(|e| is_key_id(e)) {
-        let k = trusted
-            .iter()
-            .find(|k| k.id().eq_ignore_ascii_case(e))
-            .ok_or_else(|| ArtifactRefusal::UntrustedKeyId(e.to_ascii_uppercase()))?;
+        let k = trusted.iter().find(|k| names(e, k)).ok_or_else(|| {
+            let shown =
+                u64::from_str_radix(e, 16).map_or(e.to_ascii_uppercase(), |n| format!("{n:X}"));
+            ArtifactRefusal::UntrustedKeyId(shown)
+        })?;
         keys.push((k, "server"));
     }
     if signed_by.is_empty() {
@@ -376,6 +384,11 @@ mod tests {
         let trusted = vec![PublicKey::parse(&s.public()).unwrap()];
         let ev = judge(&[ev.key_id.to_lowercase()], &trusted, offered(&h, &text)).unwrap().unwrap();
         assert_eq!(ev.key_source, "server");
+        // minisign prints ids without leading zeros (this one's top digit is 0); the padded
+        // form names the same key.
+        assert_eq!(ev.key_id, "706050403020107");
+        let padded = format!("0{}", ev.key_id);
+        assert!(judge(&[padded], &trusted, offered(&h, &text)).unwrap().is_some());
     }
 
     #[test]
@@ -410,7 +423,7 @@ mod tests {
         assert_eq!(judge(&[s.public()], &[], None), Err(ArtifactRefusal::Unsigned));
         assert_eq!(
             judge(&["00112233AABBCCDD".into()], &[], offered(&h, &text)),
-            Err(ArtifactRefusal::UntrustedKeyId("00112233AABBCCDD".into()))
+            Err(ArtifactRefusal::UntrustedKeyId("112233AABBCCDD".into()))
         );
         assert_eq!(
             judge(&[s.public()], &[], offered("xyz", &text)),

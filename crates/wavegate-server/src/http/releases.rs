@@ -44,9 +44,10 @@ async fn require_members(state: &AppState, p: &Principal, spec: &ReleaseSpec) ->
 }
 
 async fn view(state: &AppState, name: &str, s: &Stored) -> ApiResult<ReleaseStatus> {
-    let rows = state.store.rollouts(false).await?;
-    let mut states =
-        if s.run.is_some() { releases::member_states(name, &rows) } else { Default::default() };
+    let mut states = match &s.run {
+        Some(run) => releases::member_states(state, run).await?,
+        None => Default::default(),
+    };
     let members = s
         .spec
         .members

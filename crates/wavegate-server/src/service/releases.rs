@@ -3,8 +3,10 @@
 //! step of the run is an audit entry. Starting a release starts the members nothing precedes;
 //! the controller's tick (`advance`) starts each member once the members it comes after have
 //! completed, carries out the failure policy once when a member fails, and closes the run.
-//! A member's rollout carries the release's name (`Rollout::release_run`), by which the run
-//! finds it and the controller holds a member whose partners are behind (`pace`).
+//! The run records the rollout it started for each member (read by id, so a run started again
+//! after a failure starts afresh); a member's rollout carries the release's name
+//! (`Rollout::release_run`), by which the controller finds the run that holds a member whose
+//! partners are behind (`pace`).
 
 use std::collections::BTreeMap;
 
@@ -13,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wavegate_rollout::machine::{Command, Rollout};
 use wavegate_rollout::release::{Act, MemberState, ReleaseSpec, step};
-use wavegate_store::{Kind, Put, RolloutRow, StoreError};
+use wavegate_store::{Kind, Put, StoreError};
 
 use crate::service::rollouts::{Actor, StartRequest};
 use crate::service::{ServiceError, ServiceResult, Who, decode, rollouts};
@@ -46,6 +48,9 @@ pub struct Run {
     /// Why a due member has not started (its start was refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// The rollout this run started for each member, by plan.
+    #[serde(default)]
+    pub rollouts: BTreeMap<String, String>,
 }
 
 /// A stored release.
@@ -146,32 +151,28 @@ pub async fn put(state: &AppState, spec: ReleaseSpec, who: &Who) -> ServiceResul
     Ok(true)
 }
 
-/// Each member's state in the run of release `name`, from the rollouts that carry its name.
-pub fn member_states(
-    name: &str,
-    rows: &[RolloutRow],
-) -> BTreeMap<String, (MemberState, Option<String>)> {
-    let mut out: BTreeMap<String, (MemberState, Option<String>, DateTime<Utc>)> = BTreeMap::new();
-    for row in rows {
-        let Ok(r) = decode::<Rollout>("rollout", &row.doc) else { continue };
-        if r.release_run.as_deref() != Some(name) {
-            continue;
-        }
-        if out.get(&r.plan.name).is_some_and(|(_, _, at)| *at > row.created_at) {
-            continue;
-        }
+/// Each member's state in `run`, from the rollouts it started (read by id: a release started
+/// again after a failure starts afresh, and nothing else is read), with the rollout's id.
+pub async fn member_states(
+    state: &AppState,
+    run: &Run,
+) -> ServiceResult<BTreeMap<String, (MemberState, Option<String>)>> {
+    let mut out = BTreeMap::new();
+    for (plan, id) in &run.rollouts {
+        let Some(row) = state.store.rollout(id).await? else { continue };
+        let wave = decode::<Rollout>("rollout", &row.doc).map_or(0, |r| r.wave);
         let st = match row.state.as_str() {
             "completed" => MemberState::Completed,
             "rolled_back" | "aborted" => MemberState::Failed { rollout: row.id.clone() },
-            other => MemberState::Live {
-                rollout: row.id.clone(),
-                wave: r.wave,
-                paused: other == "paused",
-            },
+            other => MemberState::Live { rollout: row.id.clone(), wave, paused: other == "paused" },
         };
-        out.insert(r.plan.name.clone(), (st, Some(row.id.clone()), row.created_at));
+        out.insert(plan.clone(), (st, Some(row.id)));
     }
-    out.into_iter().map(|(k, (s, id, _))| (k, (s, id))).collect()
+    Ok(out)
+}
+
+async fn states_of(state: &AppState, run: &Run) -> ServiceResult<BTreeMap<String, MemberState>> {
+    Ok(member_states(state, run).await?.into_iter().map(|(k, (s, _))| (k, s)).collect())
 }
 
 /// Starts release `name` as `who`: its first members now, the rest as the tick finds them due.
@@ -193,6 +194,7 @@ pub async fn start(
         failure: None,
         failure_handled: false,
         waiting: None,
+        rollouts: BTreeMap::new(),
     };
     write(state, &stored.spec, Some(&run), stored.version, "release_start", who, reason).await?;
     advance(state, name, None).await?;
@@ -200,50 +202,57 @@ pub async fn start(
 }
 
 /// One step of release `name`'s run (the tick's, or right after its start): starts the members
-/// that are due, carries out the failure policy, records how the run stands.
+/// that are due, carries out the failure policy, records how the run stands. What was started
+/// is recorded whatever else wrote meanwhile (a member is never started twice).
 pub async fn advance(state: &AppState, name: &str, leader_epoch: Option<i64>) -> ServiceResult<()> {
-    for attempt in 1..=ATTEMPTS {
-        let stored = get(state, name).await?;
-        let Some(mut run) = stored.run.clone().filter(|r| r.state == "running") else {
-            return Ok(());
+    let stored = get(state, name).await?;
+    let Some(run) = stored.run.clone().filter(|r| r.state == "running") else {
+        return Ok(());
+    };
+    let decided = step(&stored.spec, &states_of(state, &run).await?, run.failure_handled);
+    let starter = Who { name: run.by.clone(), via: Some(format!("release {name}")) };
+    let mut waiting = None;
+    let mut started = BTreeMap::new();
+    for plan in &decided.start {
+        let req = StartRequest {
+            plan: plan.clone(),
+            reason: Some(format!("release {name}")),
+            release: Some(name.to_owned()),
+            ..StartRequest::default()
         };
-        let rows = state.store.rollouts(false).await?;
-        let states: BTreeMap<String, MemberState> =
-            member_states(name, &rows).into_iter().map(|(k, (s, _))| (k, s)).collect();
-        let decided = step(&stored.spec, &states, run.failure_handled);
-        let starter = Who { name: run.by.clone(), via: Some(format!("release {name}")) };
-        let mut waiting = None;
-        for plan in &decided.start {
-            let req = StartRequest {
-                plan: plan.clone(),
-                reason: Some(format!("release {name}")),
-                release: Some(name.to_owned()),
-                ..StartRequest::default()
-            };
-            if let Err(e) = rollouts::start(state, &starter, req).await {
+        match rollouts::start(state, &starter, req).await {
+            Ok((row, _)) => {
+                started.insert(plan.clone(), row.id);
+            }
+            Err(e) => {
                 let error = crate::http::error::ApiError::from(e).message;
                 tracing::warn!(release = %name, %plan, %error, "a release member could not start");
                 waiting = Some(format!("{plan}: {error}"));
             }
         }
-        for (plan, rollout, what) in &decided.act {
-            let cmd = match what {
-                Act::Pause => Command::Pause,
-                Act::Rollback => Command::Rollback,
-            };
-            let actor =
-                Actor { reason: decided.failure.clone(), ..Actor::controller(leader_epoch) };
-            if let Err(e) = rollouts::command(state, rollout, &cmd, &actor).await {
-                tracing::warn!(release = %name, %plan, %rollout, error = %e, "could not act on a release member");
-            }
+    }
+    for (plan, rollout, what) in &decided.act {
+        let cmd = match what {
+            Act::Pause => Command::Pause,
+            Act::Rollback => Command::Rollback,
+        };
+        let actor = Actor { reason: decided.failure.clone(), ..Actor::controller(leader_epoch) };
+        if let Err(e) = rollouts::command(state, rollout, &cmd, &actor).await {
+            tracing::warn!(release = %name, %plan, %rollout, error = %e, "could not act on a release member");
         }
+    }
+    for attempt in 1..=ATTEMPTS {
+        let fresh = if attempt == 1 { stored.clone() } else { get(state, name).await? };
+        let Some(mut run) = fresh.run.clone().filter(|r| r.state == "running") else {
+            return Ok(());
+        };
         let before = run.clone();
+        run.rollouts.extend(started.clone());
         run.failure = decided.failure.clone();
         run.failure_handled |= decided.failure.is_some();
-        run.waiting = waiting;
+        run.waiting = waiting.clone();
         // Members started just now run: the release has not ended.
-        run.state =
-            if decided.start.is_empty() { decided.state.to_owned() } else { "running".into() };
+        run.state = if started.is_empty() { decided.state.to_owned() } else { "running".into() };
         if run == before {
             return Ok(());
         }
@@ -253,17 +262,8 @@ pub async fn advance(state: &AppState, name: &str, leader_epoch: Option<i64>) ->
             _ => "release_step",
         };
         let who = Who::own("controller");
-        match write(
-            state,
-            &stored.spec,
-            Some(&run),
-            stored.version,
-            verb,
-            &who,
-            run.failure.clone(),
-        )
-        .await
-        {
+        let reason = run.failure.clone();
+        match write(state, &fresh.spec, Some(&run), fresh.version, verb, &who, reason).await {
             Ok(()) => return Ok(()),
             Err(ServiceError::Store(StoreError::Conflict(_))) if attempt < ATTEMPTS => continue,
             Err(e) => return Err(e),
@@ -289,11 +289,10 @@ pub async fn run_due(state: &AppState, leader_epoch: Option<i64>) -> ServiceResu
 pub async fn pace(state: &AppState, r: &Rollout) -> ServiceResult<Option<String>> {
     let Some(name) = &r.release_run else { return Ok(None) };
     let Ok(stored) = get(state, name).await else { return Ok(None) };
+    let Some(run) = &stored.run else { return Ok(None) };
     if stored.spec.partners(&r.plan.name).is_empty() {
         return Ok(None);
     }
-    let rows = state.store.rollouts(false).await?;
-    let states: BTreeMap<String, MemberState> =
-        member_states(name, &rows).into_iter().map(|(k, (s, _))| (k, s)).collect();
+    let states = states_of(state, run).await?;
     Ok(wavegate_rollout::release::pace_hold(&stored.spec, &r.plan.name, r.wave, &states))
 }

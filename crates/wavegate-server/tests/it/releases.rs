@@ -176,3 +176,39 @@ async fn partners_advance_wave_by_wave_together() {
     let s = status(&app, "pair").await;
     assert_eq!(s["state"], "completed", "{s}");
 }
+
+/// A release started again after a failure starts afresh: the members that completed in the
+/// failed run start again, and the failed run's rollouts do not fail the new one.
+#[tokio::test]
+async fn a_release_started_again_runs_afresh() {
+    let app = spawn_app().await;
+    app.apply_yaml(&on_off(&["api-flag", "ui-flag"])).await;
+    let health = failing_health().await;
+    let smoke = format!(
+        "checks:\n  - {{ name: smoke, when: [after_exposure], http: {{ url: \"{health}\" }}, retries: 0, action: rollback }}\n"
+    );
+    let api = Plan::new("api", "api-flag");
+    let broken = Plan::new("ui", "ui-flag").section(&smoke);
+    for plan in [&api, &broken] {
+        assert_eq!(app.post_plan(&plan.to_string()).await.status, StatusCode::CREATED);
+    }
+    let doc = json!({"members": [{"plan": "api"}, {"plan": "ui", "after": ["api"]}]});
+    release(&app, "again", doc).await;
+    app.admin(Method::POST, "/api/v1/releases/again/start", None).await;
+    for _ in 0..3 {
+        app.tick().await;
+    }
+    let first = status(&app, "again").await;
+    assert_eq!(first["state"], "failed", "{first}");
+    // The fix: ui without the failing check.
+    assert_eq!(app.post_plan(&Plan::new("ui", "ui-flag").to_string()).await.status, StatusCode::OK);
+    let r = app.admin(Method::POST, "/api/v1/releases/again/start", None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(member(&r.body, "ui")["state"], "waiting", "a fresh run: {:?}", r.body);
+    assert_ne!(member(&r.body, "api")["rollout"], member(&first, "api")["rollout"]);
+    for _ in 0..6 {
+        app.tick().await;
+    }
+    let s = status(&app, "again").await;
+    assert_eq!(s["state"], "completed", "{s}");
+}
