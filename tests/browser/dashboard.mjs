@@ -196,8 +196,23 @@ try {
   await page.fill("#confirm-reason", "browser test: a third pilot");
   await page.click("#confirm-ok");
   await segVersion(2);
-  await page.selectOption("#segment-open", "browser-pilots");
-  await page.locator("#segment-revert-1").waitFor({ timeout: TIMEOUT });
+  // The page shows v2 (its refresh after the save has landed) before the segment is picked
+  // again; a live refresh that still lands right after the pick redraws the editor, so the pick
+  // is repeated until its versions show.
+  await page.waitForFunction(() => {
+    const row = document.querySelector('#segments tr[data-segment="browser-pilots"]');
+    return row && row.textContent.includes("v2");
+  }, null, { timeout: TIMEOUT });
+  for (let attempt = 1; ; attempt++) {
+    await page.selectOption("#segment-open", "browser-pilots");
+    try {
+      await page.locator("#segment-revert-1").waitFor({ timeout: 5_000 });
+      break;
+    } catch (e) {
+      if (attempt >= 4) throw e;
+      await page.selectOption("#segment-open", "");
+    }
+  }
   await page.click("#segment-revert-1");
   await page.fill("#confirm-reason", "browser test: back to two pilots");
   await page.click("#confirm-ok");

@@ -181,6 +181,16 @@ pub fn lint(text: &str) -> (Option<PlanSpec>, Vec<Finding>) {
             "auto_start starts a rollout once the release completed in its promotion_path, and there is none".into(),
         );
     }
+    if plan.auto_start
+        && plan.checks.iter().any(|c| c.vulnerabilities.as_ref().is_some_and(|v| v.sbom.is_none()))
+    {
+        push(
+            Error,
+            None,
+            "auto-start-needs-sbom-url",
+            "a plan that starts by itself (auto_start) sends no SBOM with its start: give its vulnerabilities check an sbom URL".into(),
+        );
+    }
     if plan.promotion_path.is_empty()
         && (plan.environment == "prod" || plan.environment == "production")
     {

@@ -85,6 +85,35 @@ impl ReleaseSpec {
                 }
             }
         }
+        // Members that advance together cannot come one after the other (the one ahead would
+        // wait for a partner that waits for it).
+        let before = |plan: &str| -> BTreeSet<&str> {
+            let mut seen = BTreeSet::new();
+            let mut todo = vec![plan];
+            while let Some(p) = todo.pop() {
+                for m in self.members.iter().filter(|m| m.plan == p) {
+                    for a in &m.after {
+                        if seen.insert(a.as_str()) {
+                            todo.push(a.as_str());
+                        }
+                    }
+                }
+            }
+            seen
+        };
+        for (i, m) in self.members.iter().enumerate() {
+            for (j, w) in m.with.iter().enumerate() {
+                if before(&m.plan).contains(w.as_str()) || before(w).contains(m.plan.as_str()) {
+                    return bad(
+                        format!("members[{i}].with[{j}]"),
+                        format!(
+                            "{} and {w} come one after the other (after), so they cannot advance together (with)",
+                            m.plan
+                        ),
+                    );
+                }
+            }
+        }
         // No cycle of `after`: every member can be ordered.
         let mut done: BTreeSet<&str> = BTreeSet::new();
         while done.len() < self.members.len() {
@@ -293,6 +322,14 @@ mod tests {
         assert_eq!(e.0, "members[0].with[0]");
         let e = spec("name: r\nmembers: []\n").validate().unwrap_err();
         assert_eq!(e.0, "members");
+        // Together and one after the other, directly or through another member: never.
+        let e =
+            spec("name: r\nmembers:\n  - plan: a\n    with: [b]\n  - plan: b\n    after: [a]\n")
+                .validate()
+                .unwrap_err();
+        assert_eq!(e.0, "members[0].with[0]", "{e:?}");
+        let e = spec("name: r\nmembers:\n  - plan: a\n    with: [c]\n  - plan: b\n    after: [a]\n  - plan: c\n    after: [b]\n").validate().unwrap_err();
+        assert!(e.1.contains("cannot advance together"), "{e:?}");
     }
 
     #[test]

@@ -48,7 +48,8 @@ impl Severity {
             s if s >= 9.0 => Some(Severity::Critical),
             s if s >= 7.0 => Some(Severity::High),
             s if s >= 4.0 => Some(Severity::Medium),
-            s if s > 0.0 => Some(Severity::Low),
+            // CVSS's "none" (0.0) is scored, not unknown: the lowest rating, never unrated.
+            s if s >= 0.0 => Some(Severity::Low),
             _ => None,
         }
     }
@@ -479,7 +480,7 @@ fn in_range(version: &str, r: &OsvRange) -> bool {
 }
 
 fn fixed_in(a: &Affected) -> Option<String> {
-    a.ranges.iter().flat_map(|r| &r.events).filter_map(|e| e.fixed.clone()).next_back()
+    a.ranges.iter().flat_map(|r| &r.events).filter_map(|e| e.fixed.clone()).next()
 }
 
 /// OSV records by the package they affect.
@@ -722,6 +723,7 @@ mod tests {
         assert_eq!(cvss3_base_score("CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:H/I:H/A:N"), Some(5.6));
         assert_eq!(cvss3_base_score("CVSS:3.0/AV:N/AC:L/PR:L/UI:R/S:C/C:L/I:L/A:N"), Some(5.4));
         assert_eq!(cvss3_base_score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N"), Some(0.0));
+        assert_eq!(Severity::from_score(0.0), Some(Severity::Low), "scored, not unrated");
         assert_eq!(cvss3_base_score("CVSS:4.0/AV:N"), None);
     }
 

@@ -231,6 +231,9 @@ pub async fn advance(state: &AppState, name: &str, leader_epoch: Option<i64>) ->
             }
         }
     }
+    // The failure policy counts as carried out only when every command took (a member that
+    // could not be paused or rolled back is tried again next tick, and the run says why).
+    let mut acted = true;
     for (plan, rollout, what) in &decided.act {
         let cmd = match what {
             Act::Pause => Command::Pause,
@@ -239,6 +242,8 @@ pub async fn advance(state: &AppState, name: &str, leader_epoch: Option<i64>) ->
         let actor = Actor { reason: decided.failure.clone(), ..Actor::controller(leader_epoch) };
         if let Err(e) = rollouts::command(state, rollout, &cmd, &actor).await {
             tracing::warn!(release = %name, %plan, %rollout, error = %e, "could not act on a release member");
+            acted = false;
+            waiting = Some(format!("{plan}: the failure policy could not act on {rollout}: {e}"));
         }
     }
     for attempt in 1..=ATTEMPTS {
@@ -249,7 +254,7 @@ pub async fn advance(state: &AppState, name: &str, leader_epoch: Option<i64>) ->
         let before = run.clone();
         run.rollouts.extend(started.clone());
         run.failure = decided.failure.clone();
-        run.failure_handled |= decided.failure.is_some();
+        run.failure_handled |= decided.failure.is_some() && acted;
         run.waiting = waiting.clone();
         // Members started just now run: the release has not ended.
         run.state = if started.is_empty() { decided.state.to_owned() } else { "running".into() };
@@ -289,8 +294,14 @@ pub async fn run_due(state: &AppState, leader_epoch: Option<i64>) -> ServiceResu
 pub async fn pace(state: &AppState, r: &Rollout) -> ServiceResult<Option<String>> {
     let Some(name) = &r.release_run else { return Ok(None) };
     let Ok(stored) = get(state, name).await else { return Ok(None) };
-    let Some(run) = &stored.run else { return Ok(None) };
-    if stored.spec.partners(&r.plan.name).is_empty() {
+    // Only a member of the running run: a rollout left from an earlier run is not held by a
+    // later one.
+    let Some(run) = stored.run.as_ref().filter(|run| run.state == "running") else {
+        return Ok(None);
+    };
+    if run.rollouts.get(&r.plan.name) != Some(&r.id)
+        || stored.spec.partners(&r.plan.name).is_empty()
+    {
         return Ok(None);
     }
     let states = states_of(state, run).await?;

@@ -35,6 +35,17 @@ async fn a_release_completed_in_staging_starts_in_prod_and_stops_at_its_approval
         "{:?}",
         r.body
     );
+    // Nor can it pass a vulnerability check that waits for an SBOM sent with the start.
+    let blind = release("blind")
+        .section("promotion_path: [staging]\nauto_start: true\nchecks:\n  - { name: v, when: [before_start], vulnerabilities: { fail_on: high }, action: pause }\n")
+        .to_string();
+    let r = app.post_plan(&blind).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("auto-start-needs-sbom-url"),
+        "{:?}",
+        r.body
+    );
 
     let token = |who: &str| json!({"kind": "admin", "environments": ["*"], "principal": who});
     let alice = app.mint(ADMIN, token("alice")).await.body["token"].as_str().unwrap().to_owned();
