@@ -164,6 +164,13 @@ pub struct ReleaseSpec {
     pub irreversible: bool,
 }
 
+impl ReleaseSpec {
+    /// `name version`, as reports, feedback and audit details name a release.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.name, self.version)
+    }
+}
+
 /// Risk classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

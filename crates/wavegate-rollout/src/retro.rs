@@ -193,7 +193,7 @@ pub fn post_rollout(inputs: Inputs<'_>) -> PostRolloutReport {
         stale,
         rollout: r.id.clone(),
         plan: r.plan.name.clone(),
-        release: format!("{} {}", r.plan.release.name, r.plan.release.version),
+        release: r.plan.release.label(),
         environment: inputs.environment.to_owned(),
         state: inputs.state.to_owned(),
         waves: r.plan.waves.len(),

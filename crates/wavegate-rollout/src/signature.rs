@@ -275,7 +275,7 @@ pub fn judge(
     if !is_blake2b_hex(offered.blake2b) {
         return Err(ArtifactRefusal::BadDigest);
     }
-    let hash = hex_bytes(offered.blake2b);
+    let hash = hex::decode(offered.blake2b).map_err(|_| ArtifactRefusal::BadDigest)?;
     let sig = Signature::parse(offered.signature)?;
     if !sig.prehashed {
         return Err(SignatureError::Legacy.into());
@@ -309,16 +309,6 @@ pub fn judge(
 /// Whether `text` is a BLAKE2b-512 digest in hex (128 digits).
 pub fn is_blake2b_hex(text: &str) -> bool {
     text.len() == 128 && text.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn hex_bytes(hex: &str) -> Vec<u8> {
-    hex.as_bytes()
-        .chunks(2)
-        .map(|p| {
-            let d = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-            d(p[0]) << 4 | d(p[1])
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -374,7 +364,7 @@ mod tests {
     fn a_signature_by_a_named_key_verifies_and_is_kept() {
         let s = Signer::new(7);
         let h = hash();
-        let text = s.sign(&hex_bytes(&h), b"ED", "timestamp:1 file:app.tar.gz");
+        let text = s.sign(&hex::decode(&h).unwrap(), b"ED", "timestamp:1 file:app.tar.gz");
         let ev = judge(&[s.public()], &[], offered(&h, &text)).unwrap().unwrap();
         assert_eq!(ev.key_source, "plan");
         assert_eq!(ev.trusted_comment, "timestamp:1 file:app.tar.gz");
@@ -395,7 +385,7 @@ mod tests {
     fn every_forgery_is_refused() {
         let (s, other) = (Signer::new(7), Signer::new(9));
         let h = hash();
-        let text = s.sign(&hex_bytes(&h), b"ED", "c");
+        let text = s.sign(&hex::decode(&h).unwrap(), b"ED", "c");
         // Another artifact.
         let h2 = "cd".repeat(64);
         assert!(matches!(
@@ -414,7 +404,7 @@ mod tests {
             Err(ArtifactRefusal::Signature(SignatureError::CommentAltered(_)))
         ));
         // A legacy signature.
-        let legacy = s.sign(&hex_bytes(&h), b"Ed", "c");
+        let legacy = s.sign(&hex::decode(&h).unwrap(), b"Ed", "c");
         assert_eq!(
             judge(&[s.public()], &[], offered(&h, &legacy)),
             Err(ArtifactRefusal::Signature(SignatureError::Legacy))

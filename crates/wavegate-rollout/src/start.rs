@@ -125,10 +125,7 @@ pub fn check_start(
         .cloned()
         .collect();
     if !missing.is_empty() {
-        return Err(StartRefusal::PromotionPath {
-            release: format!("{} {}", plan.release.name, plan.release.version),
-            missing,
-        });
+        return Err(StartRefusal::PromotionPath { release: plan.release.label(), missing });
     }
     if let Some(why) = facts.freeze {
         return Err(StartRefusal::Freeze(why.to_owned()));

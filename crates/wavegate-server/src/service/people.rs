@@ -27,7 +27,7 @@ pub async fn release_feedback(
     release: &wavegate_rollout::plan::ReleaseSpec,
 ) -> wavegate_store::StoreResult<Vec<FeedbackRow>> {
     let mut items = state.store.feedback(&release.name).await?;
-    items.extend(state.store.feedback(&format!("{} {}", release.name, release.version)).await?);
+    items.extend(state.store.feedback(&release.label()).await?);
     items.sort_by_key(|f| f.id);
     Ok(items)
 }

@@ -19,10 +19,6 @@ use crate::state::AppState;
 /// The outcomes are the settings `pipeline.<plan>`.
 pub const PREFIX: &str = "pipeline.";
 
-fn release_of(p: &PlanSpec) -> String {
-    format!("{} {}", p.release.name, p.release.version)
-}
-
 /// Starts every plan whose pipeline is due (called by the controller's tick).
 pub async fn run_due(state: &AppState) -> ServiceResult<()> {
     let mut waiting = Vec::new();
@@ -46,7 +42,7 @@ pub async fn run_due(state: &AppState) -> ServiceResult<()> {
             Some((plan, h.spec["release"].as_str()?.to_owned()))
         })
         .collect();
-    waiting.retain(|p| tried.get(&p.name) != Some(&release_of(p)));
+    waiting.retain(|p| tried.get(&p.name) != Some(&p.release.label()));
     if waiting.is_empty() {
         return Ok(());
     }
@@ -56,8 +52,8 @@ pub async fn run_due(state: &AppState) -> ServiceResult<()> {
         .filter_map(|row| Some((row, decode::<Rollout>("rollout", &row.doc).ok()?)))
         .collect();
     for plan in waiting {
-        let release = release_of(&plan);
-        let of_release = |r: &Rollout| release_of(&r.plan) == release;
+        let release = plan.release.label();
+        let of_release = |r: &Rollout| r.plan.release.label() == release;
         // Already rolled out (or rolling out) here: a person started it, or the pipeline did.
         if decoded.iter().any(|(row, r)| row.environment == plan.environment && of_release(r)) {
             continue;

@@ -244,7 +244,7 @@ pub async fn adoption(
         flag: r.plan.flag.clone(),
         environment: row.environment.clone(),
         state: row.state.clone(),
-        release: format!("{} {}", r.plan.release.name, r.plan.release.version),
+        release: r.plan.release.label(),
         started_at: r.started_at,
         tracked_until: until,
         // As event ingest decides: a rollout rolled back or aborted no longer serves the new

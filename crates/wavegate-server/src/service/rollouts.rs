@@ -231,7 +231,7 @@ pub async fn start(
         actions.push(Action::Audit {
             action: "rollout.artifact_verified".into(),
             details: serde_json::json!({"rollout": r.id, "plan": r.plan.name,
-                "release": format!("{} {}", r.plan.release.name, r.plan.release.version),
+                "release": r.plan.release.label(),
                 "artifact": evidence}),
         });
     }

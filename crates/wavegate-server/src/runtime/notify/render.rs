@@ -70,7 +70,7 @@ pub fn context(
         "wave": wave,
         "waves": r.plan.waves.len(),
         "exposure": exposure,
-        "release": format!("{} {}", release.name, release.version),
+        "release": release.label(),
         "release_name": release.name,
         "approvers": r.plan.owners.approvers.join(", "),
         "rollout": {
