@@ -17,6 +17,12 @@
 # equivalents: its frontend API evaluating one toggle / every toggle for a JSON POSTed context.
 # A wavegate build without /api/frontend (404) prints "n/a (not available in this build)".
 #
+# Floor: each cell is also sent to a minimal axum server (crates/wavegate/examples/http_floor.rs:
+# the same tokio, hyper and axum, reading the request body and answering a fixed copy of
+# wavegate's answer to that cell, so the same bytes go over the wire) on the same core, and
+# both servers' throughput is shown as a share of it: how much of the HTTP stack's own cost
+# each server adds.
+#
 # Context: userId (wavegate: targetingKey) cycles through user-0 … user-999 ($USERS), one per
 # request; the properties are fixed: country=DE, email=kari@example.com, age=42, plan=pro (so
 # all three constraints of checkout-rules are evaluated and the segment matches).
@@ -27,11 +33,12 @@
 #
 # Environment (defaults):
 #   DURATION=10s  WARMUP=2s  CONNECTIONS=64  WRK_THREADS=1  USERS=1000
-#   SERVER_CPU=0  LOADGEN_CPU=1  WG_PORT=18470  EDGE_PORT=13063
+#   SERVER_CPU=0  LOADGEN_CPU=1  WG_PORT=18470  EDGE_PORT=13063  FLOOR_PORT=18471
 #   REPEAT=1 (rounds; every figure is its median over the rounds)
 #   EDGE_VERSION=20.1.0  EDGE_ROOT=${XDG_CACHE_HOME:-$HOME/.cache}/wavegate-bench/unleash-edge
-#   WAVEGATE_BIN=<cargo target dir>/release/wavegate (built with `cargo build --release -p wavegate`
-#   unless SKIP_BUILD=1)   CELLS="single bulk frontend feature"   KEEP_TMP=0
+#   WAVEGATE_BIN=<cargo target dir>/release/wavegate and FLOOR_BIN=<…>/release/examples/http_floor
+#   (built with `cargo build --release -p wavegate --bin wavegate --example http_floor` unless
+#   SKIP_BUILD=1; without a floor binary the floor columns say n/a)   CELLS="single bulk frontend feature"   KEEP_TMP=0
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -46,6 +53,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
 WG_PORT=${WG_PORT:-18470}
 EDGE_PORT=${EDGE_PORT:-13063}
+FLOOR_PORT=${FLOOR_PORT:-18471}
 EDGE_VERSION=${EDGE_VERSION:-20.1.0}
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/wavegate-bench
 EDGE_ROOT=${EDGE_ROOT:-$CACHE/unleash-edge}
@@ -89,11 +97,14 @@ EDGE_REPORTED="unleash-edge $EDGE_VERSION"
 if [ -z "${WAVEGATE_BIN:-}" ]; then
   TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
   WAVEGATE_BIN=$TARGET_DIR/release/wavegate
+  FLOOR_BIN=${FLOOR_BIN:-$TARGET_DIR/release/examples/http_floor}
   if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    say "building wavegate (cargo build --release -p wavegate)"
-    nice -n 10 cargo build --release -p wavegate --quiet >&2
+    say "building wavegate and the floor (cargo build --release -p wavegate --bin wavegate --example http_floor)"
+    nice -n 10 cargo build --release -p wavegate --bin wavegate --example http_floor --quiet >&2
   fi
 fi
+FLOOR_BIN=${FLOOR_BIN:-}
+[ -n "$FLOOR_BIN" ] && [ ! -x "$FLOOR_BIN" ] && { say "note: no floor binary at $FLOOR_BIN; the floor columns say n/a"; FLOOR_BIN=; }
 [ -x "$WAVEGATE_BIN" ] || die "no wavegate binary at $WAVEGATE_BIN"
 WG_VERSION=$("$WAVEGATE_BIN" --version 2>/dev/null | head -1)
 WG_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -114,6 +125,7 @@ trap 'exit 130' INT TERM
 port_free() { ! (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
 port_free "$WG_PORT" || die "port $WG_PORT is in use (set WG_PORT)"
 port_free "$EDGE_PORT" || die "port $EDGE_PORT is in use (set EDGE_PORT)"
+port_free "$FLOOR_PORT" || die "port $FLOOR_PORT is in use (set FLOOR_PORT)"
 
 wait_http() { # URL LOG PID
   for _ in $(seq 1 200); do
@@ -168,6 +180,7 @@ cell_request() { # SERVER CELL
     edge:bulk) echo "POST|/api/frontend/all|{\"userId\":\"{uid}\",\"properties\":{$PROPS_JSON}}|$EDGE_FRONTEND" ;;
     edge:frontend) echo "GET|/api/frontend?userId={uid}&$PROPS_QS||$EDGE_FRONTEND" ;;
     edge:feature) echo "GET|/api/frontend/features/$SINGLE_FLAG?userId={uid}&$PROPS_QS||$EDGE_FRONTEND" ;;
+    floor:*) cell_request wavegate "$2" ;;
     *) die "unknown cell $2" ;;
   esac
 }
@@ -179,7 +192,19 @@ cell_title() {
     feature) echo "GET /api/frontend/features/$SINGLE_FLAG?userId=…&properties[…]=… on both" ;;
   esac
 }
-base_url() { if [ "$1" = wavegate ]; then echo "$WG_URL"; else echo "$EDGE_URL"; fi; }
+FLOOR_URL=http://127.0.0.1:$FLOOR_PORT
+base_url() { case "$1" in wavegate) echo "$WG_URL" ;; floor) echo "$FLOOR_URL" ;; *) echo "$EDGE_URL" ;; esac; }
+
+# The floor server for one cell, answering the copy of wavegate's answer to it; stopped by
+# floor_stop (one at a time, on the servers' core).
+FLOOR_PID=
+floor_start() { # CELL
+  taskset -c "$SERVER_CPU" "$FLOOR_BIN" "127.0.0.1:$FLOOR_PORT" "$TMP/body-$1.json" > "$TMP/floor.log" 2>&1 &
+  FLOOR_PID=$!
+  PIDS+=("$FLOOR_PID")
+  wait_http "$FLOOR_URL/" "$TMP/floor.log" "$FLOOR_PID"
+}
+floor_stop() { kill "$FLOOR_PID" 2> /dev/null || true; wait "$FLOOR_PID" 2> /dev/null || true; }
 
 # One request of a cell with curl, for user-0: prints the HTTP status, body in $TMP/probe.
 probe() { # SERVER CELL
@@ -343,6 +368,7 @@ for c in $CELLS; do
     [ "$s:$WG_FRONTEND" = wavegate:0 ] && case $c in frontend | feature) continue ;; esac
     st=$(probe "$s" "$c")
     [ "$st" = 200 ] || die "$s $c: the probe request answered $st: $(head -c 300 "$TMP/probe")"
+    [ "$s" = wavegate ] && cp "$TMP/probe" "$TMP/body-$c.json"
   done
 done
 agreement "$WG_FRONTEND"
@@ -356,13 +382,19 @@ quiet_check "before the run"
 declare -A RES ROUNDS
 for r in $(seq 1 "$REPEAT"); do
   for c in $CELLS; do
-    # Edge, then wavegate, per cell: both see the same machine state as closely as possible.
-    for s in edge wavegate; do
-      if [ "$s" = wavegate ] && [ "$WG_FRONTEND" = 0 ] && { [ "$c" = frontend ] || [ "$c" = feature ]; }; then
+    # Edge, then wavegate, then the floor, per cell: all see the same machine state as closely
+    # as possible.
+    for s in edge wavegate floor; do
+      if [ "$s" != edge ] && [ "$WG_FRONTEND" = 0 ] && { [ "$c" = frontend ] || [ "$c" = feature ]; }; then
         RES[$s:$c]=na
         continue
       fi
+      if [ "$s" = floor ]; then
+        [ -n "$FLOOR_BIN" ] || { RES[$s:$c]=na; continue; }
+        floor_start "$c"
+      fi
       res=$(run_cell "$s" "$c")
+      [ "$s" = floor ] && floor_stop
       say "  round $r, $c, $s: $res  (req/s p50µs p99µs server-core% wrk-core% non2xx errors runnable)"
       ROUNDS[$s:$c]+="$res"$'\n'
     done
@@ -386,7 +418,7 @@ median_row() {
     }'
 }
 for c in $CELLS; do
-  for s in edge wavegate; do
+  for s in edge wavegate floor; do
     if [ "${RES[$s:$c]:-}" != na ]; then RES[$s:$c]=$(median_row "${ROUNDS[$s:$c]}"); fi
   done
 done
@@ -400,8 +432,8 @@ echo "(taskset -c $SERVER_CPU; loaded one after the other); $(wrk --version 2>&1
 echo "$CONNECTIONS connections, $WARMUP warm-up then $DURATION per cell, median of $REPEAT round(s) (Edge, wavegate, per cell); context: userId/targetingKey"
 echo "cycles user-0 … user-$((USERS - 1)), properties fixed (country=DE, email=kari@example.com, age=42, plan=pro)."
 echo
-echo "| cell | wavegate req/s | p50 | p99 | core | Edge req/s | p50 | p99 | core | req/s ratio | p99 ratio | target (≥ 1.5×, p99 no worse) |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+echo "| cell | wavegate req/s | p50 | p99 | core | Edge req/s | p50 | p99 | core | req/s ratio | p99 ratio | target (≥ 1.5×, p99 no worse) | floor req/s | wavegate ÷ floor | Edge ÷ floor |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
 for c in $CELLS; do
   e=${RES[edge:$c]}
   w=${RES[wavegate:$c]}
@@ -413,8 +445,18 @@ for c in $CELLS; do
   if [ $((e_st + e_err)) -gt 0 ]; then NOTES+=("$c: Edge had $e_st non-2xx answers and $e_err socket errors"); fi
   if [ "$e_gen" -ge 90 ]; then NOTES+=("$c: core $LOADGEN_CPU (wrk's, with any other work) was ${e_gen}% busy against Edge: the generator may be the limit"); fi
   if [ "$w" = na ]; then
-    echo "| $c | n/a (not available in this build) | | | | $edge_cols | | | |"
+    echo "| $c | n/a (not available in this build) | | | | $edge_cols | | | | | | |"
     continue
+  fi
+  f=${RES[floor:$c]:-na}
+  if [ "$f" = na ]; then
+    floor_cols="n/a | |"
+  else
+    # shellcheck disable=SC2086
+    set -- $f
+    f_rps=$1
+    [ $(($6 + $7)) -gt 0 ] && NOTES+=("$c: the floor had $6 non-2xx answers and $7 socket errors")
+    floor_cols="$(fmt_rps "$f_rps") | $(awk -v a="${w:-0}" -v f="$f_rps" 'BEGIN { split(a, x, " "); printf "%.0f%%", 100 * x[1] / f }') | $(awk -v e="$e_rps" -v f="$f_rps" 'BEGIN { printf "%.0f%%", 100 * e / f }')"
   fi
   # shellcheck disable=SC2086
   set -- $w
@@ -426,10 +468,11 @@ for c in $CELLS; do
   p99r=$(awk -v a="$w_p99" -v b="$e_p99" 'BEGIN { printf "%.2f×", a / b }')
   verdict=$(awk -v a="$w_rps" -v b="$e_rps" -v pa="$w_p99" -v pb="$e_p99" -v bad="$((w_st + w_err))" \
     'BEGIN { print (bad == 0 && a >= 1.5 * b && pa <= pb) ? "met" : "NOT met" }')
-  echo "| $c | $(fmt_rps "$w_rps") | $(fmt_ms "$w_p50") | $(fmt_ms "$w_p99") | ${w_core}% | $edge_cols | $ratio | $p99r | $verdict |"
+  echo "| $c | $(fmt_rps "$w_rps") | $(fmt_ms "$w_p50") | $(fmt_ms "$w_p99") | ${w_core}% | $edge_cols | $ratio | $p99r | $verdict | $floor_cols |"
 done
 echo
 for c in $CELLS; do echo "- $c: $(cell_title "$c")"; done
+echo "- floor: a minimal axum server answering wavegate's bytes for the cell, on the same core (crates/wavegate/examples/http_floor.rs); ÷ floor is each server's req/s as a share of it."
 echo "- core: core $SERVER_CPU's busy time during the cell (the server's own work plus the kernel's; 100% = saturated)."
 echo "- p50/p99: wrk's closed-loop latency at saturation ($CONNECTIONS connections always busy), so p99 mostly reflects queueing."
 echo "- cores $SERVER_CPU/$LOADGEN_CPU busy with no load (other work on the machine): ${QUIET[0]}; ${QUIET[1]}."

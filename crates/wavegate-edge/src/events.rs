@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use wavegate_protocols::auth::secret_from_headers;
-use wavegate_protocols::tickets::{self, Ticket};
+use wavegate_protocols::tickets::{self, Ticket, TicketCache};
 use wavegate_protocols::{Caller, FlagSource, TokenKind};
 
 use crate::routes::EdgeState;
@@ -68,16 +68,19 @@ impl Drop for Slot {
 /// (`wavegate_protocols::tickets`).
 pub(crate) struct Tickets {
     key: [u8; 32],
+    issued: TicketCache,
 }
 
 impl Tickets {
     pub(crate) fn new() -> Tickets {
-        Tickets { key: rand::random() }
+        Tickets { key: rand::random(), issued: TicketCache::default() }
     }
 
-    /// A ticket for token `id` to hear `env`'s notifications.
+    /// A ticket for token `id` to hear `env`'s notifications (the one issued before while at
+    /// least half its lifetime is left).
     pub(crate) fn issue(&self, id: &str, env: &str) -> String {
-        tickets::issue(&self.key, id, env, chrono::Utc::now())
+        let now = chrono::Utc::now();
+        self.issued.get(id, env, now).unwrap_or_else(|| self.issued.issue(&self.key, id, env, now))
     }
 
     /// The token id a valid, unexpired ticket for `env` names.
@@ -89,12 +92,12 @@ impl Tickets {
 
 /// The `eventStreams` entry of a bulk answer for `env` from this edge, or `None` when the
 /// caller's token id is unknown (an upstream too old to say it) or the request names no host.
-pub(crate) async fn advertise(
+pub(crate) fn advertise(
     source: &EdgeSource,
     headers: &HeaderMap,
+    caller: &Caller,
     env: &str,
 ) -> Option<Value> {
-    let caller = source.caller(secret_from_headers(headers)?).await.ok()??;
     if caller.token.is_empty() {
         return None;
     }

@@ -167,8 +167,13 @@ impl FlagSource for EdgeSource {
         self.evaluations.fetch_add(1, Ordering::Relaxed);
     }
 
-    async fn ofrep_event_stream(&self, headers: &HeaderMap, env: &str) -> Option<Value> {
-        crate::events::advertise(self, headers, env).await
+    async fn ofrep_event_stream(
+        &self,
+        headers: &HeaderMap,
+        caller: &Caller,
+        env: &str,
+    ) -> Option<Value> {
+        crate::events::advertise(self, headers, caller, env)
     }
 
     async fn unleash_registered(&self, r: Report<'_, Registration>) -> Result<(), Refusal> {

@@ -194,9 +194,14 @@ pub trait FlagSource: Send + Sync + 'static {
     /// Counts one OFREP evaluation (metrics only: an evaluation is not an exposure).
     fn evaluated(&self, flag: &str, reason: Reason);
 
-    /// The `eventStreams` entry for a bulk OFREP response in `env`, if this source serves
-    /// OFREP's refetch stream.
-    async fn ofrep_event_stream(&self, _headers: &HeaderMap, _env: &str) -> Option<Value> {
+    /// The `eventStreams` entry for a bulk OFREP response to `caller` in `env`, if this source
+    /// serves OFREP's refetch stream.
+    async fn ofrep_event_stream(
+        &self,
+        _headers: &HeaderMap,
+        _caller: &Caller,
+        _env: &str,
+    ) -> Option<Value> {
         None
     }
 

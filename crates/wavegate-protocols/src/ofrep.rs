@@ -19,12 +19,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
 use wavegate_core::context::{AttrRef, AttrValue, CURRENT_TIME};
 use wavegate_core::{Context, EvalError, Flag, evaluate_in};
 
 use crate::auth::{self, Denied, Shapes};
-use crate::{Config, FlagSet, FlagSource, Protocols, etag};
+use crate::{Caller, Config, FlagSet, FlagSource, Protocols, etag};
 
 /// An OFREP error response: `{key?, errorCode, errorDetails}`.
 pub fn ofrep_error(
@@ -96,64 +97,96 @@ fn parse_context(
     Ok((ctx.with_entropy(rand::random()), raw))
 }
 
-/// The OFREP body for an evaluation result, and its HTTP status.
-pub fn resolution_json(
-    key: &str,
+/// One evaluation as OFREP writes it: a success, or the error of a flag that could not be
+/// evaluated for this context. Serialized straight from the compiled flag's values, without an
+/// intermediate JSON tree (bulk answers write one per flag).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Resolution<'a> {
+    /// `{key, value, variant, reason, metadata}`.
+    Success {
+        key: &'a str,
+        value: &'a Value,
+        variant: &'a str,
+        reason: &'static str,
+        metadata: ResolutionMetadata<'a>,
+    },
+    /// `{key, errorCode, errorDetails}`.
+    Error {
+        key: &'a str,
+        #[serde(rename = "errorCode")]
+        error_code: &'static str,
+        #[serde(rename = "errorDetails")]
+        error_details: String,
+    },
+}
+
+/// A success's `metadata`.
+#[derive(Debug, Serialize)]
+struct ResolutionMetadata<'a> {
+    /// The rule that decided, if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'a str>,
+    /// The configuration the answer came from (OpenFeature's `feature_flag.version`): events
+    /// that carry it are counted in the wave that produced them.
+    #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<i64>,
-    value: &Value,
-    variant: &str,
-    reason: wavegate_core::Reason,
-    rule: Option<&str>,
-    error: Option<EvalError>,
-) -> (StatusCode, Value) {
-    match error {
-        Some(EvalError::TargetingKeyMissing) => (
-            StatusCode::BAD_REQUEST,
-            json!({
-                "key": key,
-                "errorCode": "TARGETING_KEY_MISSING",
-                "errorDetails": format!("rule {:?} splits on targetingKey, and the context has none", rule.unwrap_or("")),
-            }),
-        ),
-        None => {
-            let mut metadata = serde_json::Map::new();
-            if let Some(rule) = rule {
-                metadata.insert("rule".into(), json!(rule));
-            }
-            // The configuration the answer came from (OpenFeature's `feature_flag.version`):
-            // events that carry it are counted in the wave that produced them.
-            if let Some(v) = version {
-                metadata.insert("version".into(), json!(v));
-            }
-            (
-                StatusCode::OK,
-                json!({
-                    "key": key,
-                    "value": value,
-                    "variant": variant,
-                    "reason": reason.as_str(),
-                    "metadata": metadata,
-                }),
-            )
+}
+
+impl Resolution<'_> {
+    /// The HTTP status of a single evaluation answering this.
+    fn status(&self) -> StatusCode {
+        match self {
+            Resolution::Success { .. } => StatusCode::OK,
+            Resolution::Error { .. } => StatusCode::BAD_REQUEST,
         }
     }
 }
 
-/// One evaluation as an OFREP success or error object, plus its HTTP status; counted.
-fn resolve(
+/// One evaluation as an OFREP success or error object; counted.
+fn resolve<'a>(
     source: &dyn FlagSource,
-    flags: &dyn FlagSet,
-    flag: &Flag,
-    ctx: &Context,
-) -> (StatusCode, Value) {
+    flags: &'a dyn FlagSet,
+    flag: &'a Flag,
+    ctx: &'a Context,
+) -> Resolution<'a> {
     let r = evaluate_in(flag, ctx, flags);
     source.evaluated(flag.key(), r.reason);
-    resolution_json(flag.key(), flag.version(), r.value, r.variant, r.reason, r.rule, r.error)
+    match r.error {
+        Some(EvalError::TargetingKeyMissing) => Resolution::Error {
+            key: flag.key(),
+            error_code: "TARGETING_KEY_MISSING",
+            error_details: format!(
+                "rule {:?} splits on targetingKey, and the context has none",
+                r.rule.unwrap_or("")
+            ),
+        },
+        None => Resolution::Success {
+            key: flag.key(),
+            value: r.value,
+            variant: r.variant,
+            reason: r.reason.as_str(),
+            metadata: ResolutionMetadata { rule: r.rule, version: flag.version() },
+        },
+    }
 }
 
-/// What both evaluations start from: the environment, its configuration, and the request's
-/// context (parsed, with the source's time and fresh entropy) and raw JSON.
-type Started = (String, Arc<dyn Config>, Context, Value);
+/// A bulk answer: `{flags, metadata, eventStreams?}`.
+#[derive(Debug, Serialize)]
+struct BulkAnswer<'a> {
+    flags: Vec<Resolution<'a>>,
+    metadata: Empty,
+    #[serde(rename = "eventStreams", skip_serializing_if = "Option::is_none")]
+    event_streams: Option<[Value; 1]>,
+}
+
+/// `{}`.
+#[derive(Debug, Serialize)]
+struct Empty {}
+
+/// What both evaluations start from: the caller, the environment, its configuration, and the
+/// request's context (parsed, with the source's time and fresh entropy) and raw JSON.
+type Started = (Caller, String, Arc<dyn Config>, Context, Value);
 
 /// Authorises an evaluation and parses its context; the refusal is a ready OFREP response.
 async fn begin(
@@ -166,7 +199,7 @@ async fn begin(
         .await
         .map_err(|d| denied(d, key))?;
     let (ctx, raw) = parse_context(source, body, key)?;
-    Ok((g.environment, g.config, ctx, raw))
+    Ok((g.caller, g.environment, g.config, ctx, raw))
 }
 
 /// `POST /ofrep/v1/evaluate/flags/{key}`.
@@ -176,7 +209,7 @@ pub(crate) async fn evaluate_one(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (env, config, ctx, _) = match begin(&*source, &headers, &body, Some(&key)).await {
+    let (_, env, config, ctx, _) = match begin(&*source, &headers, &body, Some(&key)).await {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -189,8 +222,8 @@ pub(crate) async fn evaluate_one(
             format!("flag {key:?} not found in {env}"),
         );
     };
-    let (status, body) = resolve(&*source, flags, flag, &ctx);
-    (status, Json(body)).into_response()
+    let answer = resolve(&*source, flags, flag, &ctx);
+    (answer.status(), Json(answer)).into_response()
 }
 
 /// `POST /ofrep/v1/evaluate/flags`: every flag of the environment, with an ETag.
@@ -199,7 +232,7 @@ pub(crate) async fn evaluate_bulk(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (env, config, ctx, raw) = match begin(&*source, &headers, &body, None).await {
+    let (caller, env, config, ctx, raw) = match begin(&*source, &headers, &body, None).await {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -218,18 +251,16 @@ pub(crate) async fn evaluate_bulk(
     if etag::if_none_match(&headers, &etag) {
         return etag::not_modified(&etag);
     }
-    let flags: Vec<Value> = match config.flags(&env) {
+    let event_streams = source.ofrep_event_stream(&headers, &caller, &env).await.map(|s| [s]);
+    let flags = match config.flags(&env) {
         Some(set) => set
             .keys()
             .into_iter()
             .filter_map(|k| set.flag(k))
-            .map(|f| resolve(&*source, set, f, &ctx).1)
+            .map(|f| resolve(&*source, set, f, &ctx))
             .collect(),
         None => Vec::new(),
     };
-    let mut body = json!({"flags": flags, "metadata": {}});
-    if let Some(stream) = source.ofrep_event_stream(&headers, &env).await {
-        body["eventStreams"] = json!([stream]);
-    }
+    let body = BulkAnswer { flags, metadata: Empty {}, event_streams };
     (StatusCode::OK, [(header::ETAG, etag::header_value(&etag))], Json(body)).into_response()
 }

@@ -31,6 +31,49 @@ pub fn issue(key: &[u8], id: &str, env: &str, now: chrono::DateTime<chrono::Utc>
     format!("{id}~{expiry}~{}", signature(key, id, env, expiry))
 }
 
+/// Most tickets a [`TicketCache`] keeps; past it, it starts again (a deployment's tokens ×
+/// environments stay far below it, and every entry names a token that just authenticated).
+const MAX_CACHED: usize = 10_000;
+
+/// Tickets already issued, by environment and token id: a bulk answer reuses its token's
+/// ticket while at least half of its lifetime is left, instead of signing a new one per request
+/// (an HMAC, a format and a hex encoding on every bulk evaluation).
+#[derive(Debug, Default)]
+pub struct TicketCache {
+    /// Environment → token id → (ticket, its expiry in Unix seconds).
+    issued: std::sync::RwLock<
+        std::collections::HashMap<String, std::collections::HashMap<String, (String, i64)>>,
+    >,
+}
+
+impl TicketCache {
+    /// The ticket issued for token `id` in `env`, if it is still good for at least half of
+    /// [`TICKET_TTL`] at `now`.
+    pub fn get(&self, id: &str, env: &str, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        let issued = self.issued.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (ticket, expiry) = issued.get(env)?.get(id)?;
+        (*expiry - now.timestamp() >= TICKET_TTL.num_seconds() / 2).then(|| ticket.clone())
+    }
+
+    /// Issues a ticket for token `id` in `env` signed with `key` (as [`issue`]) and keeps it.
+    pub fn issue(
+        &self,
+        key: &[u8],
+        id: &str,
+        env: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> String {
+        let ticket = issue(key, id, env, now);
+        let expiry = (now + TICKET_TTL).timestamp();
+        let mut issued = self.issued.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if issued.values().map(|m| m.len()).sum::<usize>() >= MAX_CACHED {
+            issued.clear();
+        }
+        issued.entry(env.to_owned()).or_default().insert(id.to_owned(), (ticket.clone(), expiry));
+        ticket
+    }
+}
+
 /// A ticket as it arrives: whose it claims to be, until when, and its signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket<'a> {
@@ -90,6 +133,38 @@ pub fn advertisement(origin: &str, env: &str, ticket: &str) -> serde_json::Value
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cached_ticket_is_reused_for_half_its_lifetime_then_issued_again() {
+        let cache = TicketCache::default();
+        let now = chrono::Utc::now();
+        assert_eq!(cache.get("tok_1", "prod", now), None);
+        let first = cache.issue(b"key", "tok_1", "prod", now);
+        assert!(Ticket::parse(&first).unwrap().valid(b"key", "prod", now));
+        assert_eq!(cache.get("tok_1", "prod", now).as_deref(), Some(first.as_str()));
+        assert_eq!(cache.get("tok_1", "staging", now), None, "another environment");
+        assert_eq!(cache.get("tok_2", "prod", now), None, "another token");
+        let half = now + TICKET_TTL / 2;
+        assert_eq!(cache.get("tok_1", "prod", half).as_deref(), Some(first.as_str()));
+        let later = half + chrono::Duration::seconds(1);
+        assert_eq!(cache.get("tok_1", "prod", later), None, "less than half its lifetime left");
+        let second = cache.issue(b"key", "tok_1", "prod", later);
+        assert_ne!(first, second);
+        assert_eq!(cache.get("tok_1", "prod", later).as_deref(), Some(second.as_str()));
+    }
+
+    #[test]
+    fn the_ticket_cache_starts_again_when_full() {
+        let cache = TicketCache::default();
+        let now = chrono::Utc::now();
+        for i in 0..MAX_CACHED {
+            cache.issue(b"key", &format!("tok_{i}"), "prod", now);
+        }
+        assert!(cache.get("tok_0", "prod", now).is_some());
+        cache.issue(b"key", "tok_new", "prod", now);
+        assert!(cache.get("tok_0", "prod", now).is_none(), "the cache started again");
+        assert!(cache.get("tok_new", "prod", now).is_some());
+    }
 
     #[test]
     fn a_ticket_holds_for_its_key_environment_and_time_only() {

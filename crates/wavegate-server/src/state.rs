@@ -111,6 +111,8 @@ pub struct Streams {
     pub live: Arc<crate::http::sse::Live>,
     /// The cap per token and each subscriber's queue bound.
     pub limits: crate::http::sse::StreamLimits,
+    /// Tickets for OFREP's event stream already issued, reused by bulk answers.
+    pub tickets: Arc<wavegate_protocols::tickets::TicketCache>,
 }
 
 /// This replica's part in controller leadership.
@@ -197,6 +199,7 @@ impl AppState {
                 closing: Arc::new(tokio::sync::watch::Sender::new(false)),
                 live: Arc::default(),
                 limits: crate::http::sse::StreamLimits::default(),
+                tickets: Arc::default(),
             },
             leadership: Leadership {
                 replica: default_replica_name(),

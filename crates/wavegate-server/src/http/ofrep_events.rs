@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
+use wavegate_protocols::Caller;
 use wavegate_protocols::tickets::{self, Ticket};
 use wavegate_store::{TokenKind, TokenRecord};
 
@@ -34,17 +35,26 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The `eventStreams` entry of a bulk response for `env`, or `None` when the server cannot
 /// say where it is reachable (no `--public-url` and no `Host` header). The ticket is signed
 /// with the token's stored hash (`wavegate_protocols::tickets`).
-pub fn advertise(
+pub async fn advertise(
     state: &AppState,
     headers: &HeaderMap,
-    token: &TokenRecord,
+    caller: &Caller,
     env: &str,
 ) -> Option<serde_json::Value> {
     let origin = match &state.outbound.public_url {
         Some(u) => u.trim_end_matches('/').to_owned(),
         None => tickets::request_origin(headers)?,
     };
-    let t = tickets::issue(token.hash.as_bytes(), &token.id, env, state.clock.now());
+    let now = state.clock.now();
+    let cache = &state.streams.tickets;
+    let t = match cache.get(&caller.token, env, now) {
+        Some(t) => t,
+        None => {
+            // The ticket is keyed by the stored token; the lookup is the cached one just made.
+            let token = state.tokens.lookup(state, secret_from_headers(headers)?).await.ok()??;
+            cache.issue(token.hash.as_bytes(), &token.id, env, now)
+        }
+    };
     Some(tickets::advertisement(&origin, env, &t))
 }
 

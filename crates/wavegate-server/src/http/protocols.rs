@@ -16,7 +16,6 @@ use wavegate_protocols::{
 };
 use wavegate_store::TokenRecord;
 
-use crate::http::auth::secret_from_headers;
 use crate::state::AppState;
 
 /// A stored token as the protocols see it.
@@ -58,10 +57,13 @@ impl FlagSource for AppState {
         self.metrics.evaluation(flag, reason.as_str());
     }
 
-    async fn ofrep_event_stream(&self, headers: &HeaderMap, env: &str) -> Option<Value> {
-        // The ticket is keyed by the stored token; the lookup is the cached one just made.
-        let token = self.tokens.lookup(self, secret_from_headers(headers)?).await.ok()??;
-        crate::http::ofrep_events::advertise(self, headers, &token, env)
+    async fn ofrep_event_stream(
+        &self,
+        headers: &HeaderMap,
+        caller: &Caller,
+        env: &str,
+    ) -> Option<Value> {
+        crate::http::ofrep_events::advertise(self, headers, caller, env).await
     }
 
     async fn unleash_registered(&self, r: Report<'_, Registration>) -> Result<(), Refusal> {
