@@ -43,6 +43,11 @@ struct DropLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    how: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RowLabels {
     row: String,
 }
@@ -79,6 +84,9 @@ pub struct Metrics {
     pub notifications_sent: Counter,
     /// Notifications given up on after their last attempt.
     pub notifications_failed: Counter,
+    /// Snapshots swapped in, by how they were made (`full`: every flag read and compiled
+    /// again; `patch`: only the flags a write changed).
+    snapshot_builds: Family<BuildLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -174,7 +182,16 @@ impl Default for Metrics {
             "Notifications given up on after their last attempt",
             notifications_failed.clone(),
         );
+        let snapshot_builds = Family::<BuildLabels, Counter>::default();
+        registry.register(
+            "wavegate_snapshot_builds",
+            "Configuration snapshots swapped in, by how they were made: full (every flag read \
+             and compiled again: after segment or environment changes, or changes of another \
+             replica's) or patch (only the flags a write here changed)",
+            snapshot_builds.clone(),
+        );
         Metrics {
+            snapshot_builds,
             storage_writable,
             audit_chain_ok,
             audit_refused,
@@ -222,6 +239,16 @@ impl Metrics {
         self.stream_dropped
             .get(&DropLabels { route: route.to_owned(), reason: reason.to_owned() })
             .map_or(0, |c| c.get())
+    }
+
+    /// Counts a snapshot swapped in (`how`: `full` or `patch`).
+    pub fn snapshot_built(&self, how: &str) {
+        self.snapshot_builds.get_or_create(&BuildLabels { how: how.to_owned() }).inc();
+    }
+
+    /// How many snapshots were swapped in `how` (`full` or `patch`).
+    pub fn snapshots_built(&self, how: &str) -> u64 {
+        self.snapshot_builds.get(&BuildLabels { how: how.to_owned() }).map_or(0, |c| c.get())
     }
 
     /// Sets the audit gauges from the record's state.

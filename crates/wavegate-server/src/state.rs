@@ -227,9 +227,8 @@ impl AppState {
         tokio::spawn(async move {
             use tokio::sync::broadcast::error::{RecvError, TryRecvError};
             loop {
-                // (config changed, live rollouts changed, the change moved the revision), or
-                // None to reload both.
-                let mut seen: Vec<Option<(bool, bool, bool)>> = Vec::new();
+                // (config changed, live rollouts changed), or None to reload both.
+                let mut seen: Vec<Option<(bool, bool)>> = Vec::new();
                 let mut items = Vec::new();
                 let note = |item: &crate::runtime::feed::FeedItem| match item {
                     crate::runtime::feed::FeedItem::Audit { entry, .. } => {
@@ -237,10 +236,9 @@ impl AppState {
                         let config = ["flag:", "segment:", "environment:"]
                             .iter()
                             .any(|p| target.starts_with(p));
-                        let moves_revision = !target.starts_with("environment:");
-                        Some((config, target.starts_with("rollout:"), moves_revision))
+                        Some((config, target.starts_with("rollout:")))
                     }
-                    crate::runtime::feed::FeedItem::Changed => Some((false, false, true)),
+                    crate::runtime::feed::FeedItem::Changed => Some((false, false)),
                 };
                 match rx.recv().await {
                     Ok(item) => {
@@ -265,16 +263,13 @@ impl AppState {
                 // harmless).
                 let lagged = seen.iter().any(Option::is_none);
                 crate::http::sse::revocations(&state, &items, lagged).await;
-                let config = seen.iter().any(|s| s.is_none_or(|(c, _, _)| c));
-                let live = seen.iter().any(|s| s.is_none_or(|(_, l, _)| l));
-                // A write made here has patched its own change in already (reload_flags); a
-                // change whose revision the snapshot holds is not rebuilt again.
-                let by_revision = seen.iter().all(|s| s.is_some_and(|(_, _, r)| r));
-                let reloaded = match (config, by_revision) {
-                    (false, _) => Ok(()),
-                    (true, true) => state.reload_if_behind().await,
-                    (true, false) => state.reload().await,
-                };
+                let config = seen.iter().any(|s| s.is_none_or(|(c, _)| c));
+                let live = seen.iter().any(|s| s.is_none_or(|(_, l)| l));
+                // A write made here has patched its own change in already (reload_flags): a
+                // snapshot that holds the store's revision and environments is not rebuilt
+                // again, not even when the feed ran ahead of this follower (a write of
+                // thousands of flags is thousands of audit entries, more than the feed keeps).
+                let reloaded = if config { state.reload_if_behind().await } else { Ok(()) };
                 if let Err(e) = reloaded {
                     tracing::warn!(error = %e, "could not reload the configuration");
                 }
@@ -357,16 +352,23 @@ impl AppState {
     async fn rebuild(&self) -> StoreResult<()> {
         let snap = Snapshot::load(&*self.store, &self.record).await?;
         self.swap(snap);
+        self.metrics.snapshot_built("full");
         Ok(())
     }
 
-    /// [`AppState::reload`] unless the snapshot already holds the store's revision (a write
-    /// here applied its own change already). Only for changes that move the revision: flags
-    /// and segments do, a new environment does not. A snapshot reads the revision before the
-    /// heads, so it holds at least the revision it is labelled with.
+    /// [`AppState::reload`] unless the snapshot already holds the store's revision and
+    /// environments (a write here applied its own change already). Flag and segment changes
+    /// move the revision; a new environment does not, so the names are compared too. A
+    /// snapshot reads the revision before the heads, so it holds at least the revision it is
+    /// labelled with.
     pub async fn reload_if_behind(&self) -> StoreResult<()> {
         let _guard = self.reload_lock.lock().await;
-        if self.store.revision().await? == self.snapshot.load().revision {
+        let revision = self.store.revision().await?;
+        let environments = self.store.environments().await?;
+        let served = self.snapshot.load();
+        if revision == served.revision
+            && environments.iter().map(|e| &e.name).eq(served.environments.iter())
+        {
             return Ok(());
         }
         self.rebuild().await
@@ -393,6 +395,7 @@ impl AppState {
             Reload::Patch => {
                 let snap = current.with_flags(&*self.store, &self.record, keys, revision).await?;
                 self.swap(snap);
+                self.metrics.snapshot_built("patch");
                 Ok(())
             }
         }
