@@ -107,9 +107,14 @@ FLOOR_BIN=${FLOOR_BIN:-}
 [ -n "$FLOOR_BIN" ] && [ ! -x "$FLOOR_BIN" ] && { say "note: no floor binary at $FLOOR_BIN; the floor columns say n/a"; FLOOR_BIN=; }
 [ -x "$WAVEGATE_BIN" ] || die "no wavegate binary at $WAVEGATE_BIN"
 WG_VERSION=$("$WAVEGATE_BIN" --version 2>/dev/null | head -1)
-WG_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-WG_DIRTY=$(git -C "$ROOT" status --porcelain -- crates Cargo.lock 2>/dev/null | head -1)
-[ -n "$WG_DIRTY" ] && WG_COMMIT="$WG_COMMIT+dirty"
+if [ "$WAVEGATE_BIN" = "${TARGET_DIR:-}/release/wavegate" ]; then
+  WG_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  WG_DIRTY=$(git -C "$ROOT" status --porcelain -- crates Cargo.lock 2>/dev/null | head -1)
+  [ -n "$WG_DIRTY" ] && WG_COMMIT="$WG_COMMIT+dirty"
+else
+  # A binary given by WAVEGATE_BIN may be any build: name it, not this checkout's commit.
+  WG_COMMIT=$WAVEGATE_BIN
+fi
 
 # ---------- servers ----------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/wavegate-unleash-http.XXXXXX")

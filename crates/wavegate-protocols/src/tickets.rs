@@ -7,6 +7,8 @@
 //! hash; an edge: a secret it draws at start). Good for one environment, until its expiry,
 //! and for nothing but the notification stream.
 
+use std::collections::HashMap;
+
 use axum::http::{HeaderMap, header};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -41,10 +43,11 @@ const MAX_CACHED: usize = 10_000;
 #[derive(Debug, Default)]
 pub struct TicketCache {
     /// Environment → token id → (ticket, its expiry in Unix seconds).
-    issued: std::sync::RwLock<
-        std::collections::HashMap<String, std::collections::HashMap<String, (String, i64)>>,
-    >,
+    issued: std::sync::RwLock<Issued>,
 }
+
+/// Environment → token id → (ticket, its expiry in Unix seconds).
+type Issued = HashMap<String, HashMap<String, (String, i64)>>;
 
 impl TicketCache {
     /// The ticket issued for token `id` in `env`, if it is still good for at least half of

@@ -284,7 +284,7 @@ impl Server {
                 closing.subscribe(),
             ))
         });
-        let releaser = tokio::spawn(crate::memory::after_streams_close(
+        let releaser = tokio::spawn(crate::memory::after_bursts(
             self.state.streams.live.clone(),
             closing.subscribe(),
         ));

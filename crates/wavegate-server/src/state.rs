@@ -353,6 +353,8 @@ impl AppState {
         let snap = Snapshot::load(&*self.store, &self.record).await?;
         self.swap(snap);
         self.metrics.snapshot_built("full");
+        // Every flag was read and compiled again, and the snapshot before is gone.
+        self.streams.live.freed();
         Ok(())
     }
 
@@ -396,6 +398,9 @@ impl AppState {
                 let snap = current.with_flags(&*self.store, &self.record, keys, revision).await?;
                 self.swap(snap);
                 self.metrics.snapshot_built("patch");
+                if keys.len() >= LARGE_WRITE {
+                    self.streams.live.freed();
+                }
                 Ok(())
             }
         }
@@ -444,6 +449,10 @@ enum Reload {
     /// Something else changed too (another writer, another replica): rebuild.
     Rebuild,
 }
+
+/// Flags in one write from which the memory its request and patch freed is returned to the
+/// system afterwards ([`crate::memory::after_bursts`]).
+const LARGE_WRITE: usize = 100;
 
 /// [`Reload`] for a snapshot `served` and the store's revision `stored` after the write (each
 /// committed change moves the revision by one).

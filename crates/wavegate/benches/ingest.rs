@@ -46,6 +46,12 @@
 //! `cargo test --benches -p wavegate` is the smoke run: tiny sizes, well under a second of load
 //! per store and API.
 
+/// The same allocator as the `wavegate` binary, so the parse-only baseline allocates as the
+/// server does.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod support;
 
 use std::sync::Arc;

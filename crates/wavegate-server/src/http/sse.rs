@@ -56,7 +56,8 @@ pub struct Live {
     tokens: Mutex<HashMap<String, TokenStreams>>,
     /// The `/api/v1/stream` snapshots, built once per scope and position.
     pub(crate) snapshots: crate::http::stream::SnapshotCache,
-    /// Told when a stream closes ([`crate::memory::after_streams_close`] returns the memory).
+    /// Told when a stream closes or a large configuration was replaced
+    /// ([`crate::memory::after_bursts`] returns the memory).
     closed: Notify,
 }
 
@@ -96,9 +97,16 @@ impl Live {
         self.tokens.lock().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
     }
 
-    /// Resolves once a stream has closed since the last call returned.
+    /// Resolves once a stream has closed (or [`Live::freed`] was called) since the last call
+    /// returned.
     pub async fn closed(&self) {
         self.closed.notified().await;
+    }
+
+    /// Says that much memory was just freed elsewhere (a large configuration replaced), so it
+    /// is returned to the system as after a burst of closing streams.
+    pub fn freed(&self) {
+        self.closed.notify_one();
     }
 
     /// How many streams token `id` holds open.

@@ -76,9 +76,18 @@ fn with(name: &str, flag: &str, release: &str) -> Plan {
 async fn the_calendar_shows_rollouts_blackouts_and_conflicts() {
     let app = spawn_app().await;
     app.apply_yaml(&on_off(&["a", "b"])).await;
-    let weekend = "blackouts:\n  - { name: weekend, rrule: \"FREQ=WEEKLY;BYDAY=SA\", dtstart: \"2026-01-03T00:00:00\", duration: 24h }\n";
+    // A weekly day-long blackout two days from now (a fixed Saturday made the starts below
+    // fail whenever the test ran on a Saturday).
+    let day =
+        (wavegate_server::clock::Clock::now(&*app.clock) + chrono::Duration::days(2)).date_naive();
+    let byday = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+        [chrono::Datelike::weekday(&day).num_days_from_monday() as usize];
+    let first = day - chrono::Duration::weeks(7);
+    let weekend = format!(
+        "blackouts:\n  - {{ name: weekend, rrule: \"FREQ=WEEKLY;BYDAY={byday}\", dtstart: \"{first}T00:00:00\", duration: 24h }}\n"
+    );
     let plans = [
-        with("pa", "a", "service: checkout, depends_on: [payments]").section(weekend),
+        with("pa", "a", "service: checkout, depends_on: [payments]").section(&weekend),
         with("pb", "b", "service: payments"),
     ];
     for plan in plans {
@@ -94,7 +103,7 @@ async fn the_calendar_shows_rollouts_blackouts_and_conflicts() {
     let kinds =
         |k: &str| cal["entries"].as_array().unwrap().iter().filter(|e| e["kind"] == k).count();
     assert_eq!((kinds("rollout"), kinds("conflict"), kinds("freeze")), (2, 1, 1), "{cal}");
-    assert!(kinds("blackout") >= 2, "two Saturdays in two weeks: {cal}");
+    assert!(kinds("blackout") >= 2, "two weekly blackouts in two weeks: {cal}");
     let conflict =
         cal["entries"].as_array().unwrap().iter().find(|e| e["kind"] == "conflict").unwrap();
     assert!(conflict["title"].as_str().unwrap().contains("one depends on the other"));
