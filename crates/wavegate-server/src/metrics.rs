@@ -87,6 +87,13 @@ pub struct Metrics {
     /// Snapshots swapped in, by how they were made (`full`: every flag read and compiled
     /// again; `patch`: only the flags a write changed).
     snapshot_builds: Family<BuildLabels, Counter>,
+    /// Per subscriber, the time from a change's commit being heard until its event was handed
+    /// to the subscriber's connection.
+    fanout: Histogram,
+    /// For the latest change sent on the streams, the longest any subscriber has waited so far.
+    fanout_slowest: prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// The change [`Metrics::fanout_slowest`] is about.
+    fanout_seq: std::sync::atomic::AtomicI64,
 }
 
 impl Default for Metrics {
@@ -190,7 +197,26 @@ impl Default for Metrics {
              replica's) or patch (only the flags a write here changed)",
             snapshot_builds.clone(),
         );
+        // 0.25 ms to about 2 s, each bucket 25% wider than the one before.
+        let fanout = Histogram::new(exponential_buckets(0.000_25, 1.25, 41));
+        registry.register(
+            "wavegate_stream_fanout_seconds",
+            "Per /api/v1/stream subscriber: the time from the change feed hearing a commit until \
+             the change's event was handed to the subscriber's connection (the server's own part \
+             of propagation; replays after a reconnect are not counted)",
+            fanout.clone(),
+        );
+        let fanout_slowest = prometheus_client::metrics::gauge::Gauge::default();
+        registry.register(
+            "wavegate_stream_fanout_slowest_seconds",
+            "For the latest change sent on /api/v1/stream: the time from the change feed hearing \
+             its commit until its event was handed to the last subscriber's connection so far",
+            fanout_slowest.clone(),
+        );
         Metrics {
+            fanout,
+            fanout_slowest,
+            fanout_seq: std::sync::atomic::AtomicI64::new(0),
             snapshot_builds,
             storage_writable,
             audit_chain_ok,
@@ -249,6 +275,16 @@ impl Metrics {
     /// How many snapshots were swapped in `how` (`full` or `patch`).
     pub fn snapshots_built(&self, how: &str) -> u64 {
         self.snapshot_builds.get(&BuildLabels { how: how.to_owned() }).map_or(0, |c| c.get())
+    }
+
+    /// Counts one subscriber's copy of a change handed to its connection.
+    pub fn fanned_out(&self, heard: &crate::runtime::feed::Heard) {
+        use std::sync::atomic::Ordering;
+        let (took, slowest) = heard.reached();
+        self.fanout.observe(took.as_secs_f64());
+        if self.fanout_seq.fetch_max(heard.seq, Ordering::Relaxed) <= heard.seq {
+            self.fanout_slowest.set(slowest.as_secs_f64());
+        }
     }
 
     /// Sets the audit gauges from the record's state.

@@ -5,7 +5,14 @@
 //! follow `GET /api/v1/stream`; a rollout is started, then rolled back through the API; each
 //! subscriber's latency is from the rollback call returning to it holding the restored flag
 //! version. An edge relay's answers are polled at the same time. Reported for 1 subscriber
-//! (the baseline), 1,000 and 10,000, as p50 / p99 / max, with the ratio to the baseline.
+//! (the baseline), 1,000 and 10,000, as p50 / p99 / max, with the ratio to the baseline;
+//! beside them the server's own fan-out from its `/metrics` (`wavegate_stream_fanout_seconds`:
+//! from the server hearing the commit until each subscriber's event was handed to its
+//! connection; the p99 over subscribers and, over rounds, the last subscriber's).
+//!
+//! Fan-out tier: the server, 10 edges following it, and as many subscribers of the edges'
+//! `/ofrep/v1/events` as this process may open connections (up to 100,000;
+//! `WAVEGATE_BENCH_TIER=EDGES,SUBSCRIBERS`), each timed until its `refetchEvaluation`.
 //!
 //! Memory: the server's resident set (VmRSS) empty, with 10,000 flags, with 10,000
 //! subscribers on top (resuming with `Last-Event-ID`, so no snapshot is sent to each), and
@@ -28,7 +35,7 @@ use tokio::sync::Mutex;
 use wavegate_core::sse::SseParser;
 use wavegate_testkit::fixtures::{Plan, on_off};
 
-use support::{admin, ofrep, percentile, rss_kib, serve, spawn, sqlite_in};
+use support::{Proc, admin, ofrep, percentile, rss_kib, serve, spawn, sqlite_in};
 
 fn flags_yaml(from: usize, to: usize) -> String {
     let mut y = String::from("flags:\n");
@@ -47,21 +54,63 @@ fn plan() -> String {
         .to_string()
 }
 
-/// Opens one stream subscriber; returns when its first event (or resume) arrived. It then
-/// records, in `seen`, the instant it receives a `checkout` flag event at `want` or later.
-async fn subscriber(
-    http: reqwest::Client,
-    url: String,
+/// What a subscriber follows, and which of its events count as the awaited change.
+#[derive(Clone, Copy)]
+enum Follows {
+    /// The server's `/api/v1/stream`: a `checkout` flag event at version `want` or later.
+    Stream,
+    /// An edge's `/ofrep/v1/events`: any `refetchEvaluation` while armed (`want` below
+    /// `i64::MAX`).
+    EdgeEvents,
+}
+
+impl Follows {
+    fn path(self) -> &'static str {
+        match self {
+            Follows::Stream => "/api/v1/stream?environment=prod",
+            Follows::EdgeEvents => "/ofrep/v1/events?environment=prod",
+        }
+    }
+
+    fn awaited(self, e: &wavegate_core::sse::SseEvent, want: i64) -> bool {
+        match self {
+            Follows::Stream => {
+                if e.event != "flag" || !e.data.contains("\"key\":\"checkout\"") {
+                    return false;
+                }
+                let version = serde_json::from_str::<Value>(&e.data)
+                    .ok()
+                    .and_then(|v| v["version"].as_i64())
+                    .unwrap_or(0);
+                version >= want && version > 0
+            }
+            Follows::EdgeEvents => want < i64::MAX && e.data.contains("refetchEvaluation"),
+        }
+    }
+}
+
+/// One subscriber to open: where, with which token, resuming after which id.
+struct Target {
+    base: String,
     token: String,
     resume: Option<i64>,
+    follows: Follows,
+}
+
+/// Opens one subscriber; returns when its first event (or resume) arrived. It then records,
+/// in `seen`, the instant it receives the awaited event, once per value of `want`.
+async fn subscriber(
+    http: reqwest::Client,
+    target: Target,
     want: Arc<tokio::sync::watch::Sender<i64>>,
     seen: Arc<Mutex<Vec<Instant>>>,
     ready: tokio::sync::mpsc::Sender<Result<(), String>>,
 ) {
     let mut attempt = 0;
     let mut resp = loop {
-        let mut rb = http.get(format!("{url}/api/v1/stream?environment=prod")).bearer_auth(&token);
-        if let Some(id) = resume {
+        let url = format!("{}{}", target.base, target.follows.path());
+        let mut rb = http.get(url).bearer_auth(&target.token);
+        if let Some(id) = target.resume {
             rb = rb.header("last-event-id", id.to_string());
         }
         match rb.send().await {
@@ -83,31 +132,25 @@ async fn subscriber(
     let _ = ready.send(Ok(())).await;
     let mut parser = SseParser::default();
     let mut want_rx = want.subscribe();
+    let mut recorded = None;
     while let Ok(Some(chunk)) = resp.chunk().await {
         let Ok(events) = parser.push(&chunk) else { return };
         for e in events {
-            if e.event != "flag" || !e.data.contains("\"key\":\"checkout\"") {
-                continue;
-            }
             let at = Instant::now();
-            let version = serde_json::from_str::<Value>(&e.data)
-                .ok()
-                .and_then(|v| v["version"].as_i64())
-                .unwrap_or(0);
-            if version >= *want_rx.borrow_and_update() && version > 0 {
+            let want = *want_rx.borrow_and_update();
+            if recorded != Some(want) && target.follows.awaited(&e, want) {
+                recorded = Some(want);
                 seen.lock().await.push(at);
             }
         }
     }
 }
 
-/// Opens `n` subscribers in waves of 500 (so the listen backlog never overflows) and waits
-/// until each is subscribed; panics naming the first failure.
+/// Opens `n` subscribers (`target(i)` says where the `i`th goes) in waves of 500 (so no listen
+/// backlog overflows) and waits until each is subscribed; panics naming the first failure.
 async fn connect_all(
     n: usize,
-    url: &str,
-    token: &str,
-    resume: Option<i64>,
+    target: impl Fn(usize) -> Target,
     want: &Arc<tokio::sync::watch::Sender<i64>>,
     seen: &Arc<Mutex<Vec<Instant>>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -117,16 +160,9 @@ async fn connect_all(
     while done < n {
         let wave = (n - done).min(500);
         let (tx, mut rx) = tokio::sync::mpsc::channel(wave);
-        for _ in 0..wave {
-            tasks.push(tokio::spawn(subscriber(
-                http.clone(),
-                url.to_owned(),
-                token.to_owned(),
-                resume,
-                want.clone(),
-                seen.clone(),
-                tx.clone(),
-            )));
+        for i in done..done + wave {
+            let (want, seen) = (want.clone(), seen.clone());
+            tasks.push(tokio::spawn(subscriber(http.clone(), target(i), want, seen, tx.clone())));
         }
         for _ in 0..wave {
             match rx.recv().await {
@@ -159,40 +195,153 @@ struct Round {
     missing: usize,
     /// The edge's answer flipping, from the call returning.
     edge_ms: Vec<f64>,
+    /// The server's own fan-out (`wavegate_stream_fanout_seconds`): per subscriber, from the
+    /// server hearing the commit to the event handed to the connection; each round's bucket
+    /// counts (cumulative, by upper bound in seconds) added up.
+    fanout: Vec<(f64, u64)>,
+    /// Per round, the server's time until the last subscriber's copy was handed over
+    /// (`wavegate_stream_fanout_slowest_seconds`), ms.
+    fanout_last_ms: Vec<f64>,
 }
 
-#[allow(clippy::too_many_lines)]
-async fn propagation(subscribers: usize, rounds: usize) -> Round {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve(&sqlite_in(dir.path(), "bench.db"));
-    let api = admin(&server);
-    let mut yaml = flags_yaml(0, 20);
-    yaml.push_str(on_off(&["checkout"]).trim_start_matches("flags:\n"));
-    api.post_yaml("/api/v1/apply", &yaml).await;
-    api.post_yaml("/api/v1/plans", &plan()).await;
-    let sdk_token = api.token("server-sdk", &["prod"]).await;
-    let client_token = api.token("client-sdk", &["prod"]).await;
-    let edge_dir = dir.path().join("edge");
-    let edge = spawn(
-        &[
-            "edge",
-            "--upstream",
-            &server.url,
-            "--env",
-            "prod",
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            edge_dir.to_str().unwrap(),
-        ],
-        &[("WAVEGATE_TOKEN", &sdk_token)],
-        "wavegate edge listening on ",
-    );
+/// The server's fan-out histogram (cumulative bucket counts by upper bound) and the slowest
+/// copy of the latest change, from `/metrics`.
+async fn fanout_metrics(http: &reqwest::Client, base: &str) -> (Vec<(f64, u64)>, f64) {
+    let text = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let buckets = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("wavegate_stream_fanout_seconds_bucket{le=\"")?;
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect();
+    let slowest = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("wavegate_stream_fanout_slowest_seconds ")?.trim().parse().ok()
+        })
+        .unwrap_or(f64::NAN);
+    (buckets, slowest)
+}
 
-    // Subscribers (each its own connection), all in this process.
+/// The upper bound (ms) of the bucket that holds the `p`th percentile of cumulative `buckets`.
+fn bucket_percentile(buckets: &[(f64, u64)], p: f64) -> f64 {
+    let total = buckets.last().map_or(0, |b| b.1);
+    if total == 0 {
+        return f64::NAN;
+    }
+    let want = (total as f64 * p / 100.0).ceil() as u64;
+    buckets.iter().find(|b| b.1 >= want).map_or(f64::NAN, |b| b.0 * 1000.0)
+}
+
+/// A server on SQLite with the bench's flags and plan, and its tokens.
+struct Rig {
+    /// Dropped last: the processes below use it.
+    server: Proc,
+    api: support::Api,
+    /// For edges and stream subscribers.
+    sdk_token: String,
+    /// For polling OFREP answers.
+    client_token: String,
+    dir: tempfile::TempDir,
+}
+
+impl Rig {
+    async fn start() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let server = serve(&sqlite_in(dir.path(), "bench.db"));
+        let api = admin(&server);
+        let mut yaml = flags_yaml(0, 20);
+        yaml.push_str(on_off(&["checkout"]).trim_start_matches("flags:\n"));
+        api.post_yaml("/api/v1/apply", &yaml).await;
+        api.post_yaml("/api/v1/plans", &plan()).await;
+        let sdk_token = api.token("server-sdk", &["prod"]).await;
+        let client_token = api.token("client-sdk", &["prod"]).await;
+        Rig { server, api, sdk_token, client_token, dir }
+    }
+
+    /// Starts the `i`th edge relay following the server.
+    fn edge(&self, i: usize) -> Proc {
+        let state_dir = self.dir.path().join(format!("edge-{i}"));
+        spawn(
+            &[
+                "edge",
+                "--upstream",
+                &self.server.url,
+                "--env",
+                "prod",
+                "--listen",
+                "127.0.0.1:0",
+                "--state-dir",
+                state_dir.to_str().unwrap(),
+            ],
+            &[("WAVEGATE_TOKEN", &self.sdk_token)],
+            "wavegate edge listening on ",
+        )
+    }
+}
+
+/// Rollback propagation to `subscribers` of the server's own stream, with one edge beside them.
+async fn propagation(subscribers: usize, rounds: usize) -> Round {
+    let rig = Rig::start().await;
+    let edges = [rig.edge(0)];
     let want = Arc::new(tokio::sync::watch::Sender::new(i64::MAX));
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let tasks = connect_all(subscribers, &server.url, &sdk_token, None, &want, &seen).await;
+    let target = |_| Target {
+        base: rig.server.url.clone(),
+        token: rig.sdk_token.clone(),
+        resume: None,
+        follows: Follows::Stream,
+    };
+    let tasks = connect_all(subscribers, target, &want, &seen).await;
+    let out = measure(&rig, &edges, subscribers, rounds, &want, &seen).await;
+    for t in tasks {
+        t.abort();
+    }
+    out
+}
+
+/// The fan-out tier: the server, `edges` edge relays following it, and `subscribers` of the
+/// edges' OFREP event streams spread evenly over them (an edge lets one token hold 100, so
+/// they use one client token per 100). A subscriber's time is until it receives its
+/// `refetchEvaluation` after the rollback.
+async fn tier(edges: usize, subscribers: usize, rounds: usize) -> Round {
+    let rig = Rig::start().await;
+    let relays: Vec<Proc> = (0..edges).map(|i| rig.edge(i)).collect();
+    let mut tokens = Vec::new();
+    for _ in 0..subscribers.div_ceil(100) {
+        tokens.push(rig.api.token("client-sdk", &["prod"]).await);
+    }
+    let want = Arc::new(tokio::sync::watch::Sender::new(i64::MAX));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let target = |i: usize| Target {
+        base: relays[i % edges].url.clone(),
+        token: tokens[i / 100].clone(),
+        resume: None,
+        follows: Follows::EdgeEvents,
+    };
+    let tasks = connect_all(subscribers, target, &want, &seen).await;
+    let out = measure(&rig, &relays, subscribers, rounds, &want, &seen).await;
+    for t in tasks {
+        t.abort();
+    }
+    out
+}
+
+/// Runs the rounds: each starts a rollout, waits until every edge serves it, then rolls back
+/// and waits until `subscribers` have recorded the awaited event in `seen` (at most 30 s) and
+/// the first edge's answer flipped.
+async fn measure(
+    rig: &Rig,
+    edges: &[Proc],
+    subscribers: usize,
+    rounds: usize,
+    want: &tokio::sync::watch::Sender<i64>,
+    seen: &Mutex<Vec<Instant>>,
+) -> Round {
+    let (api, server) = (&rig.api, &rig.server);
     let poll = reqwest::Client::new();
     let ctx = json!({"targetingKey": "user-7"});
     let mut out = Round {
@@ -202,19 +351,23 @@ async fn propagation(subscribers: usize, rounds: usize) -> Round {
         call_ms: Vec::new(),
         missing: 0,
         edge_ms: Vec::new(),
+        fanout: Vec::new(),
+        fanout_last_ms: Vec::new(),
     };
     for _ in 0..rounds {
         let started = api
             .call(reqwest::Method::POST, "/api/v1/rollouts", Some(json!({"plan": "bench"})))
             .await;
         let id = started["id"].as_str().unwrap().to_owned();
-        // Let every subscriber and the edge see the rollout's flag version first.
+        // Let every subscriber and edge see the rollout's flag version first.
         let flag = api.call(reqwest::Method::GET, "/api/v1/flags/checkout", None).await;
         let rolled_out = flag["version"].as_i64().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !serves_the_rollout(&poll, &edge.url, &client_token, &ctx).await {
-            assert!(Instant::now() < deadline, "the edge never saw the rollout");
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        for edge in edges {
+            while !serves_the_rollout(&poll, &edge.url, &rig.client_token, &ctx).await {
+                assert!(Instant::now() < deadline, "an edge never saw the rollout");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         seen.lock().await.clear();
@@ -223,8 +376,8 @@ async fn propagation(subscribers: usize, rounds: usize) -> Round {
         // The measured step: roll back, then wait for every subscriber and the edge.
         let edge_poll = {
             let poll = poll.clone();
-            let url = edge.url.clone();
-            let token = client_token.clone();
+            let url = edges[0].url.clone();
+            let token = rig.client_token.clone();
             let ctx = ctx.clone();
             tokio::spawn(async move {
                 while serves_the_rollout(&poll, &url, &token, &ctx).await {
@@ -233,6 +386,7 @@ async fn propagation(subscribers: usize, rounds: usize) -> Round {
                 Instant::now()
             })
         };
+        let (fanout_before, _) = fanout_metrics(&poll, &server.url).await;
         let sent = Instant::now();
         let rollback = format!("/api/v1/rollouts/{id}/rollback");
         api.call(reqwest::Method::POST, &rollback, Some(json!({"reason": "bench"}))).await;
@@ -253,13 +407,16 @@ async fn propagation(subscribers: usize, rounds: usize) -> Round {
         out.from_call_ms
             .extend(got.iter().map(|t| t.saturating_duration_since(sent).as_secs_f64() * 1000.0));
         out.edge_ms.push(edge_at.saturating_duration_since(t0).as_secs_f64() * 1000.0);
+        let (fanout_after, slowest) = fanout_metrics(&poll, &server.url).await;
+        if out.fanout.is_empty() {
+            out.fanout = fanout_after.iter().map(|b| (b.0, 0)).collect();
+        }
+        for ((sum, after), before) in out.fanout.iter_mut().zip(&fanout_after).zip(&fanout_before) {
+            sum.1 += after.1 - before.1;
+        }
+        out.fanout_last_ms.push(slowest * 1000.0);
         want.send_replace(i64::MAX);
     }
-    for t in tasks {
-        t.abort();
-    }
-    drop(edge);
-    drop(server);
     out
 }
 
@@ -337,7 +494,18 @@ async fn memory(flags: usize, subscribers: usize, non_readers: usize) -> MemoryR
     let with_flags = rss_kib(server.child.id());
     let want = Arc::new(tokio::sync::watch::Sender::new(i64::MAX));
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let tasks = connect_all(subscribers, &server.url, &sdk_token, Some(head), &want, &seen).await;
+    let tasks = connect_all(
+        subscribers,
+        |_| Target {
+            base: server.url.clone(),
+            token: sdk_token.clone(),
+            resume: Some(head),
+            follows: Follows::Stream,
+        },
+        &want,
+        &seen,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let with_subs = rss_kib(server.child.id());
     for t in tasks {
@@ -351,7 +519,18 @@ async fn memory(flags: usize, subscribers: usize, non_readers: usize) -> MemoryR
     let after_close = rss_kib(server.child.id());
     // As many again, then closed: what the first ones freed is used again, not added to.
     let open = left_open;
-    let tasks = connect_all(subscribers, &server.url, &sdk_token, Some(head), &want, &seen).await;
+    let tasks = connect_all(
+        subscribers,
+        |_| Target {
+            base: server.url.clone(),
+            token: sdk_token.clone(),
+            resume: Some(head),
+            follows: Follows::Stream,
+        },
+        &want,
+        &seen,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let again = rss_kib(server.child.id());
     for t in tasks {
@@ -386,6 +565,15 @@ async fn memory(flags: usize, subscribers: usize, non_readers: usize) -> MemoryR
     }
 }
 
+/// This process's limit on open files (its soft `RLIMIT_NOFILE`), from `/proc/self/limits`.
+fn open_files_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files")?.split_whitespace().next()?.parse().ok())
+        .unwrap_or(1024)
+}
+
 fn sorted(v: &[f64]) -> Vec<f64> {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
@@ -397,8 +585,9 @@ fn row(label: &str, r: &Round, base_p99_from_call: f64) {
     let c = sorted(&r.from_call_ms);
     let e = sorted(&r.edge_ms);
     let call = sorted(&r.call_ms);
+    let last = sorted(&r.fanout_last_ms);
     println!(
-        "{label:<20} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>9.1}x",
+        "{label:<20} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>9.1}x {:>8.1} {:>8.1}",
         r.subscribers,
         percentile(&call, 50.0),
         percentile(&l, 50.0),
@@ -408,6 +597,8 @@ fn row(label: &str, r: &Round, base_p99_from_call: f64) {
         percentile(&e, 50.0),
         r.missing,
         percentile(&c, 99.0) / base_p99_from_call.max(0.001),
+        bucket_percentile(&r.fanout, 99.0),
+        percentile(&last, 99.0),
     );
 }
 
@@ -417,6 +608,22 @@ fn main() {
         if full { (&[1, 1000, 10_000], 5, 10_000, 10_000) } else { (&[1, 50], 1, 200, 50) };
     let mut non_readers = if full { 300 } else { 20 };
     let mut sizes = sizes;
+    // The tier: 10 edges and as many subscribers as this process may open connections (up
+    // to 100,000), or `WAVEGATE_BENCH_TIER=EDGES,SUBSCRIBERS`.
+    let mut tier_size = Some(if full {
+        let room = open_files_limit().saturating_sub(2_000) / 1_000 * 1_000;
+        (10, room.clamp(1_000, 100_000))
+    } else {
+        (2, 50)
+    });
+    if let Ok(v) = std::env::var("WAVEGATE_BENCH_TIER") {
+        let n: Vec<usize> = v
+            .split(',')
+            .map(|x| x.trim().parse().expect("WAVEGATE_BENCH_TIER=EDGES,SUBSCRIBERS"))
+            .collect();
+        assert!(n.len() == 2 && n[0] > 0, "WAVEGATE_BENCH_TIER=EDGES,SUBSCRIBERS");
+        tier_size = Some((n[0], n[1]));
+    }
     if let Ok(v) = std::env::var("WAVEGATE_BENCH_MEMORY") {
         let n: Vec<usize> = v
             .split(',')
@@ -425,14 +632,18 @@ fn main() {
         assert_eq!(n.len(), 3, "WAVEGATE_BENCH_MEMORY=FLAGS,SUBSCRIBERS,NONREADERS");
         (flags, mem_subs, non_readers) = (n[0], n[1], n[2]);
         sizes = &[]; // the memory phase only
+        tier_size = None;
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         println!("rollback propagation (ms): each subscriber holding the restored flag version, measured from");
         println!("the rollback call returning (\"after return\", 0 when the event beat the response) and from it being sent");
+        println!("and the server's own fan-out (\"srv p99\": per subscriber, bucket upper bound; \"srv last\": p99 over");
+        println!("rounds of the last subscriber), from the server hearing the commit to the event handed to the connection");
         println!(
-            "{:<20} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10}",
-            "", "subs", "call", "p50 ret", "p99 ret", "p99 sent", "max sent", "edge", "missing", "p99/base"
+            "{:<20} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10} {:>8} {:>8}",
+            "", "subs", "call", "p50 ret", "p99 ret", "p99 sent", "max sent", "edge", "missing", "p99/base",
+            "srv p99", "srv last"
         );
         let mut base = 0.0;
         for (i, &n) in sizes.iter().enumerate() {
@@ -443,6 +654,18 @@ fn main() {
             let label = if i == 0 { "baseline (1 sub)".to_owned() } else { format!("{n} subscribers") };
             row(&label, &r, base);
             assert_eq!(r.missing, 0, "every subscriber got the rollback");
+        }
+        if let Some((edges, subs)) = tier_size {
+            println!();
+            println!(
+                "fan-out tier (ms): the server, {edges} edges following it, {subs} subscribers of the edges' \
+                 /ofrep/v1/events"
+            );
+            println!("(each subscriber's time until its refetchEvaluation; no pass mark; \"srv\" columns: the server's");
+            println!("fan-out to the {edges} edges, as above)");
+            let r = tier(edges, subs, rounds).await;
+            row(&format!("{edges} edges"), &r, base);
+            assert_eq!(r.missing, 0, "every edge subscriber heard of the rollback");
         }
         let m = memory(flags, mem_subs, non_readers).await;
         let (empty, with_flags, with_subs, after_close) =

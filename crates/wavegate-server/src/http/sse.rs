@@ -28,7 +28,8 @@ use tokio::sync::{Notify, watch};
 use wavegate_store::TokenRecord;
 
 use crate::http::error::ApiError;
-use crate::runtime::feed::FeedItem;
+use crate::metrics::Metrics;
+use crate::runtime::feed::{FeedItem, Heard};
 use crate::state::AppState;
 
 /// Limits on the streams of one server.
@@ -301,7 +302,7 @@ struct Queue {
 
 #[derive(Debug, Default)]
 struct QueueState {
-    frames: VecDeque<Bytes>,
+    frames: VecDeque<(Bytes, Option<Fanout>)>,
     bytes: usize,
     end: Option<End>,
 }
@@ -343,6 +344,16 @@ pub enum Closed {
     Ended,
 }
 
+/// A change's copy on its way to one subscriber: when its frame is handed to the connection,
+/// the time since the change was heard is counted ([`Metrics::fanned_out`]).
+#[derive(Debug, Clone)]
+pub struct Fanout {
+    /// When the change was heard.
+    pub heard: Arc<Heard>,
+    /// Where it is counted.
+    pub metrics: Arc<Metrics>,
+}
+
 /// The feeding side of a subscriber's queue.
 #[derive(Debug)]
 pub struct Sender {
@@ -354,6 +365,12 @@ impl Sender {
     /// Queues a frame, waiting while the queue is full; drops the subscriber when it takes
     /// nothing for the stall time.
     pub async fn send(&self, frame: Bytes) -> Result<(), Closed> {
+        self.send_measured(frame, None).await
+    }
+
+    /// [`Sender::send`], counting the fan-out of the change it carries when it reaches the
+    /// connection.
+    pub async fn send_measured(&self, frame: Bytes, fanout: Option<Fanout>) -> Result<(), Closed> {
         let deadline = tokio::time::Instant::now() + self.stall;
         loop {
             let room = self.queue.writable.notified();
@@ -366,7 +383,7 @@ impl Sender {
                 }
                 if st.frames.is_empty() || st.bytes + frame.len() <= self.queue.limit {
                     st.bytes += frame.len();
-                    st.frames.push_back(frame);
+                    st.frames.push_back((frame, fanout));
                     drop(st);
                     self.queue.readable.notify_one();
                     return Ok(());
@@ -430,13 +447,16 @@ impl Receiver {
             let ready = self.queue.readable.notified();
             {
                 let mut st = self.queue.lock();
-                if let Some(frame) = st.frames.pop_front() {
+                if let Some((frame, fanout)) = st.frames.pop_front() {
                     st.bytes -= frame.len();
                     if st.frames.is_empty() && st.frames.capacity() > 16 {
                         st.frames.shrink_to(16); // a burst's room is not kept for good
                     }
                     drop(st);
                     self.queue.writable.notify_one();
+                    if let Some(f) = fanout {
+                        f.metrics.fanned_out(&f.heard);
+                    }
                     return Next::Frame(frame);
                 }
                 match st.end {

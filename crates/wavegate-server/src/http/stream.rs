@@ -105,7 +105,7 @@ impl Scope {
     /// reconnect resumes before the flag and gets them again); then the item itself, rendered
     /// once per scope.
     async fn events(&mut self, state: &AppState, item: &FeedItem) -> StoreResult<Vec<Bytes>> {
-        let FeedItem::Audit { seq, entry, head, segments, used_in, rendered } = item else {
+        let FeedItem::Audit { seq, entry, head, segments, used_in, rendered, .. } = item else {
             return Ok(if self.admin {
                 vec![Bytes::from_static(b"event: changed\ndata: {}\n\n")]
             } else {
@@ -311,7 +311,7 @@ async fn serve(
                     }
                     sent = seq;
                 }
-                Box::pin(deliver(state, scope, &item, tx)).await?;
+                Box::pin(deliver(state, scope, &item, tx, true)).await?;
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 sent = Box::pin(catch_up(state, scope, sent, None, tx)).await?;
@@ -322,18 +322,29 @@ async fn serve(
 }
 
 /// Sends one item's events; the revocation of the subscriber's own token ends the stream
-/// before anything after it is sent.
+/// before anything after it is sent. `live`: the item came from the feed as it committed, and
+/// its fan-out is counted (`wavegate_stream_fanout_seconds`); replays are not.
 async fn deliver(
     state: &AppState,
     scope: &mut Scope,
     item: &FeedItem,
     tx: &Sender,
+    live: bool,
 ) -> Result<(), Ended> {
     if item.revoked_token() == Some(scope.principal.0.id.as_str()) {
         return Err(Ended::Revoked);
     }
-    for frame in scope.events(state, item).await? {
-        tx.send(frame).await?;
+    let fanout = match item {
+        FeedItem::Audit { heard: Some(heard), .. } if live => {
+            Some(sse::Fanout { heard: heard.clone(), metrics: state.metrics.clone() })
+        }
+        _ => None,
+    };
+    let frames = scope.events(state, item).await?;
+    let last = frames.len().saturating_sub(1);
+    for (i, frame) in frames.into_iter().enumerate() {
+        // The item's own event comes last (after segments it needs): that one is counted.
+        tx.send_measured(frame, if i == last { fanout.clone() } else { None }).await?;
     }
     Ok(())
 }
@@ -354,7 +365,7 @@ async fn catch_up(
         };
         for item in &items {
             after = item.seq().unwrap_or(after);
-            deliver(state, scope, item, tx).await?;
+            deliver(state, scope, item, tx, false).await?;
         }
         if !more {
             return Ok(after);

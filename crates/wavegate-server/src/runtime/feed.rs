@@ -14,9 +14,9 @@
 //! [`Feed::subscribe`] before reading [`Feed::position`] hears every item after that position.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use serde_json::Value;
@@ -70,6 +70,9 @@ pub enum FeedItem {
         /// Its stream rendering per subscriber scope, computed once and shared by every
         /// subscriber with that scope (10,000 subscribers need not serialise it 10,000 times).
         rendered: RenderCache,
+        /// When the feed heard of its commit, for items the feed broadcast as they committed
+        /// (`None` for items read back from the store to replay them).
+        heard: Option<Arc<Heard>>,
     },
     /// Something without an audit entry changed (event aggregates, verdicts).
     Changed,
@@ -91,6 +94,36 @@ impl FeedItem {
             return None;
         }
         entry["target"].as_str()?.strip_prefix("token:")
+    }
+}
+
+/// When the feed heard that a change committed, shared by every subscriber's copy of its
+/// events so that the fan-out's time can be measured where each copy is handed to its
+/// connection ([`crate::metrics::Metrics::fanned_out`]).
+#[derive(Debug)]
+pub struct Heard {
+    /// The audit sequence number of the change.
+    pub seq: i64,
+    /// When the store's commit signal reached the feed (microseconds after `COMMIT` returned,
+    /// for a commit on this replica).
+    pub at: Instant,
+    /// The longest any subscriber has waited for it so far, in nanoseconds.
+    slowest_ns: AtomicU64,
+}
+
+impl Heard {
+    /// A change heard at `at`.
+    pub fn new(seq: i64, at: Instant) -> Heard {
+        Heard { seq, at, slowest_ns: AtomicU64::new(0) }
+    }
+
+    /// Records that one more subscriber's copy was handed to its connection now; returns how
+    /// long that took and the longest any copy has taken so far.
+    pub fn reached(&self) -> (Duration, Duration) {
+        let took = self.at.elapsed();
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let slowest = self.slowest_ns.fetch_max(ns, Ordering::Relaxed).max(ns);
+        (took, Duration::from_nanos(slowest))
     }
 }
 
@@ -196,6 +229,7 @@ async fn tail(
             Duration::from_secs(1)
         };
         let woke = tokio::time::timeout(wait, changes.changed()).await;
+        let heard_at = Instant::now();
         let Some(tx) = tx.upgrade() else { return };
         if let Ok(Err(_)) = woke {
             return; // the store is gone
@@ -214,7 +248,10 @@ async fn tail(
                 after = row.entry.seq;
                 saw_audit = true;
                 match item_for(&*store, &record, &row).await {
-                    Ok(item) => {
+                    Ok(mut item) => {
+                        if let FeedItem::Audit { heard, .. } = &mut item {
+                            *heard = Some(Arc::new(Heard::new(row.entry.seq, heard_at)));
+                        }
                         let item = Arc::new(item);
                         at.record(&item);
                         let _ = tx.send(item);
@@ -279,5 +316,6 @@ pub async fn item_for(store: &dyn Store, record: &Record, row: &AuditRow) -> Sto
         segments,
         used_in,
         rendered: Arc::default(),
+        heard: None,
     })
 }

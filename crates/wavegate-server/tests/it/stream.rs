@@ -169,6 +169,55 @@ async fn a_subscriber_gets_a_snapshot_then_each_change_in_order() {
     assert_eq!(e.data["spec"]["default"], "on");
 }
 
+/// A value of `/metrics` (the first line that starts with `name` and a space).
+async fn metric(app: &TestApp, name: &str) -> f64 {
+    let m = app.raw(Method::GET, "/metrics", None, &[], vec![]).await.body;
+    let m = m.as_str().unwrap();
+    m.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in {m}"))
+}
+
+#[tokio::test]
+async fn each_subscribers_copy_of_a_live_change_is_counted_in_the_fan_out_metrics() {
+    let app = spawn_app().await;
+    let sdk = app.token("server-sdk", &["prod"]).await;
+    let mut admin = Reader::open(&app, app.router.clone(), ADMIN, &[], "").await.unwrap();
+    let mut scoped =
+        Reader::open(&app, app.router.clone(), &sdk, &[], "?environment=prod").await.unwrap();
+    let snap = admin.next_event().await;
+    assert_eq!(snap.event, "snapshot");
+    assert_eq!(scoped.next_event().await.event, "snapshot");
+    assert_eq!(metric(&app, "wavegate_stream_fanout_seconds_count").await, 0.0);
+
+    let t0 = std::time::Instant::now();
+    let r = app.admin(Method::PUT, "/api/v1/flags/fanned", Some(flag("off"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(admin.next_event().await.data["key"], "fanned");
+    assert_eq!(scoped.next_event().await.data["key"], "fanned");
+    // Both copies were handed over before the readers had them: counted, each no later than
+    // the test read it, and the slowest is the latest change's.
+    assert_eq!(metric(&app, "wavegate_stream_fanout_seconds_count").await, 2.0);
+    let sum = metric(&app, "wavegate_stream_fanout_seconds_sum").await;
+    let slowest = metric(&app, "wavegate_stream_fanout_slowest_seconds").await;
+    let bound = t0.elapsed().as_secs_f64();
+    assert!(slowest > 0.0 && slowest <= bound, "slowest {slowest} s, bound {bound} s");
+    assert!(sum >= slowest && sum <= 2.0 * slowest + 1e-9, "sum {sum} s, slowest {slowest} s");
+
+    // A replay after a reconnect is not a fan-out: not counted.
+    let mut again = Reader::open(
+        &app,
+        app.router.clone(),
+        ADMIN,
+        &[("last-event-id", snap.id.as_deref().unwrap())],
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.next_event().await.data["key"], "fanned");
+    assert_eq!(metric(&app, "wavegate_stream_fanout_seconds_count").await, 2.0);
+}
+
 #[tokio::test]
 async fn last_event_id_replays_exactly_what_was_missed() {
     let app = spawn_app().await;
