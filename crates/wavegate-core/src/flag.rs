@@ -237,18 +237,20 @@ pub(crate) struct Prerequisite {
     pub(crate) label: String,
 }
 
-/// A flag compiled for one environment: what [`crate::eval::evaluate`] reads.
+/// A flag compiled for one environment: what [`crate::eval::evaluate`] reads. What does not
+/// differ between environments (key, salt, variants, prerequisites) is shared between the
+/// flag's environments when they are compiled together ([`Flag::compile_each`]).
 #[derive(Debug, Clone)]
 pub struct Flag {
-    pub(crate) key: String,
-    pub(crate) salt: String,
-    pub(crate) variants: Vec<Variant>,
+    pub(crate) key: Arc<str>,
+    pub(crate) salt: Arc<str>,
+    pub(crate) variants: Arc<[Variant]>,
     pub(crate) value_type: ValueType,
     pub(crate) default: usize,
     pub(crate) disabled: usize,
     pub(crate) enabled: bool,
     pub(crate) rules: Vec<Rule>,
-    pub(crate) prerequisites: Vec<Prerequisite>,
+    pub(crate) prerequisites: Arc<[Prerequisite]>,
     /// Served when a prerequisite fails: `disabled_variant` if set, else (a boolean flag) the
     /// variant serving `false`, else `default`.
     pub(crate) off: usize,
@@ -289,6 +291,44 @@ impl Flag {
         segments: &Segments,
         path: &SpecPath,
     ) -> Result<Flag, SpecError> {
+        Flag::shared_parts(key, spec, path)?.in_environment(spec, environment, segments, path)
+    }
+
+    /// Compiles the flag for each of `environments` (in their order; each as
+    /// [`Flag::compile`] would, labelled with stored `version` if known), sharing what does
+    /// not differ between them: key, salt, variants and prerequisites, and one compiled flag
+    /// for every environment the spec does not name (the flag is off in each alike).
+    pub fn compile_each(
+        key: &str,
+        spec: &FlagSpec,
+        environments: &[String],
+        segments: &Segments,
+        path: &SpecPath,
+        version: Option<i64>,
+    ) -> Vec<Result<Arc<Flag>, SpecError>> {
+        let shared = match Flag::shared_parts(key, spec, path) {
+            Ok(f) => Flag { version, ..f },
+            Err(e) => return environments.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut absent: Option<Arc<Flag>> = None;
+        let mut out = Vec::with_capacity(environments.len());
+        for env in environments {
+            let named = spec.environments.contains_key(env);
+            let flag = match &absent {
+                Some(off) if !named => Ok(off.clone()),
+                _ => shared.in_environment(spec, env, segments, path).map(Arc::new),
+            };
+            if let (false, Ok(f)) = (named, &flag) {
+                absent = Some(f.clone());
+            }
+            out.push(flag);
+        }
+        out
+    }
+
+    /// Compiles and checks what every environment of the flag shares; its rules and whether
+    /// it is on are left empty (see [`Flag::in_environment`]).
+    fn shared_parts(key: &str, spec: &FlagSpec, path: &SpecPath) -> Result<Flag, SpecError> {
         let vpath = path.field("variants");
         if spec.variants.is_empty() {
             return Err(vpath.error("a flag needs at least one variant"));
@@ -320,19 +360,48 @@ impl Flag {
             }
             variants.push(Variant { name: name.clone(), value: value.clone() });
         }
-        let index_of = |name: &str, p: SpecPath| -> Result<usize, SpecError> {
-            spec.variants.get_index_of(name).ok_or_else(|| {
-                p.error(format!(
-                    "unknown variant {name:?}; variants are {}",
-                    spec.variants.keys().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ")
-                ))
-            })
-        };
-        let default = index_of(&spec.default, path.field("default"))?;
+        let default = variant_index(spec, &spec.default, path.field("default"))?;
         let disabled = match &spec.disabled_variant {
-            Some(v) => index_of(v, path.field("disabled_variant"))?,
+            Some(v) => variant_index(spec, v, path.field("disabled_variant"))?,
             None => default,
         };
+        let prerequisites = spec
+            .prerequisites
+            .iter()
+            .enumerate()
+            .map(|(i, p)| compile_prerequisite(key, p, &path.field("prerequisites").index(i)))
+            .collect::<Result<Arc<[_]>, _>>()?;
+        let off = match &spec.disabled_variant {
+            Some(_) => disabled,
+            None => variants
+                .iter()
+                .position(|v| v.value == serde_json::Value::Bool(false))
+                .unwrap_or(default),
+        };
+        let key: Arc<str> = Arc::from(key);
+        Ok(Flag {
+            off,
+            version: None,
+            salt: spec.salt.as_deref().map_or_else(|| key.clone(), Arc::from),
+            key,
+            variants: variants.into(),
+            value_type: value_type.unwrap_or(ValueType::Bool),
+            default,
+            disabled,
+            enabled: false,
+            rules: Vec::new(),
+            prerequisites,
+        })
+    }
+
+    /// This flag's shared parts ([`Flag::shared_parts`]) with `environment`'s rules and state.
+    fn in_environment(
+        &self,
+        spec: &FlagSpec,
+        environment: &str,
+        segments: &Segments,
+        path: &SpecPath,
+    ) -> Result<Flag, SpecError> {
         let env_spec = spec.environments.get(environment);
         let epath = path.field("environments").field(environment);
         let mut rules = Vec::new();
@@ -342,6 +411,7 @@ impl Flag {
                     .field("rules")
                     .error(format!("at most {MAX_RULES} rules are allowed")));
             }
+            let index_of = |name: &str, p: SpecPath| variant_index(spec, name, p);
             for (i, r) in env_spec.rules.iter().enumerate() {
                 rules.push(compile_rule(
                     r,
@@ -352,32 +422,7 @@ impl Flag {
                 )?);
             }
         }
-        let prerequisites = spec
-            .prerequisites
-            .iter()
-            .enumerate()
-            .map(|(i, p)| compile_prerequisite(key, p, &path.field("prerequisites").index(i)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let off = match &spec.disabled_variant {
-            Some(_) => disabled,
-            None => variants
-                .iter()
-                .position(|v| v.value == serde_json::Value::Bool(false))
-                .unwrap_or(default),
-        };
-        Ok(Flag {
-            off,
-            version: None,
-            key: key.to_owned(),
-            salt: spec.salt.clone().unwrap_or_else(|| key.to_owned()),
-            variants,
-            value_type: value_type.unwrap_or(ValueType::Bool),
-            default,
-            disabled,
-            enabled: env_spec.is_some_and(|e| e.enabled),
-            rules,
-            prerequisites,
-        })
+        Ok(Flag { enabled: env_spec.is_some_and(|e| e.enabled), rules, ..self.clone() })
     }
 
     /// The flag's key.
@@ -468,6 +513,16 @@ impl Flag {
     }
 }
 
+/// The position of variant `name` in `spec`, or an error at `path` naming the variants.
+fn variant_index(spec: &FlagSpec, name: &str, path: SpecPath) -> Result<usize, SpecError> {
+    spec.variants.get_index_of(name).ok_or_else(|| {
+        path.error(format!(
+            "unknown variant {name:?}; variants are {}",
+            spec.variants.keys().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
 /// Most prerequisites per flag.
 pub const MAX_PREREQUISITES: usize = 32;
 
@@ -496,52 +551,90 @@ fn compile_prerequisite(
     })
 }
 
+/// What the prerequisite check ([`validate_prerequisites`]) reads of a flag: its spec, or its
+/// compiled form in any environment (both carry the same variants and prerequisites).
+pub trait PrerequisiteFacts {
+    /// The flags it depends on, in order, each with the variants it must serve (none: any,
+    /// while on).
+    fn parents(&self) -> Vec<(&str, &[String])>;
+    /// Its variants' names, in order.
+    fn variant_names(&self) -> Vec<&str>;
+    /// Whether every variant is a boolean.
+    fn all_boolean(&self) -> bool;
+}
+
+impl PrerequisiteFacts for FlagSpec {
+    fn parents(&self) -> Vec<(&str, &[String])> {
+        self.prerequisites.iter().map(|p| (p.flag.as_str(), p.variants.as_slice())).collect()
+    }
+
+    fn variant_names(&self) -> Vec<&str> {
+        self.variants.keys().map(String::as_str).collect()
+    }
+
+    fn all_boolean(&self) -> bool {
+        self.variants.values().all(serde_json::Value::is_boolean)
+    }
+}
+
+impl PrerequisiteFacts for Flag {
+    fn parents(&self) -> Vec<(&str, &[String])> {
+        self.prerequisites.iter().map(|p| (p.flag.as_str(), p.variants.as_slice())).collect()
+    }
+
+    fn variant_names(&self) -> Vec<&str> {
+        self.variants.iter().map(|v| v.name.as_str()).collect()
+    }
+
+    fn all_boolean(&self) -> bool {
+        self.variants.iter().all(|v| v.value.is_boolean())
+    }
+}
+
 /// Checks the prerequisites of a whole set of flags against each other: every parent exists,
 /// has no prerequisites of its own (one level, as in Unleash, so there are no cycles), and
 /// a parent that must serve given variants is not boolean and has them. `flags` yields every
 /// flag of the set (the one being written included, in its new form).
-pub fn validate_prerequisites<'a>(
-    flags: impl IntoIterator<Item = (&'a str, &'a FlagSpec)> + Clone,
+pub fn validate_prerequisites<'a, F: PrerequisiteFacts + ?Sized + 'a>(
+    flags: impl IntoIterator<Item = (&'a str, &'a F)> + Clone,
     root: &SpecPath,
 ) -> Result<(), SpecError> {
     let find = |k: &str| flags.clone().into_iter().find(|(key, _)| *key == k).map(|(_, s)| s);
     for (key, spec) in flags.clone() {
-        if spec.prerequisites.len() > MAX_PREREQUISITES {
+        let parents = spec.parents();
+        if parents.len() > MAX_PREREQUISITES {
             return Err(root
                 .field(key)
                 .field("prerequisites")
                 .error(format!("at most {MAX_PREREQUISITES} prerequisites are allowed")));
         }
-        for (i, p) in spec.prerequisites.iter().enumerate() {
+        for (i, (flag, variants)) in parents.into_iter().enumerate() {
             let path = root.field(key).field("prerequisites").index(i);
-            let Some(parent) = find(&p.flag) else {
-                return Err(path.field("flag").error(format!("unknown flag {:?}", p.flag)));
+            let Some(parent) = find(flag) else {
+                return Err(path.field("flag").error(format!("unknown flag {flag:?}")));
             };
-            if !parent.prerequisites.is_empty() {
+            if !parent.parents().is_empty() {
                 return Err(path.field("flag").error(format!(
-                    "flag {:?} has prerequisites of its own; prerequisites are one level deep",
-                    p.flag
+                    "flag {flag:?} has prerequisites of its own; prerequisites are one level deep"
                 )));
             }
-            if p.variants.is_empty() {
+            if variants.is_empty() {
                 continue;
             }
+            let names = parent.variant_names();
             // A boolean parent's variants are worth naming only when several serve the same
             // value (an import of Unleash's variants names them).
-            if parent.variants.values().all(serde_json::Value::is_boolean)
-                && parent.variants.len() <= 2
-            {
+            if parent.all_boolean() && names.len() <= 2 {
                 return Err(path.field("variants").error(format!(
-                    "flag {:?} is boolean: depend on it being on or off, not on its variants",
-                    p.flag
+                    "flag {flag:?} is boolean: depend on it being on or off, not on its variants"
                 )));
             }
-            for (j, v) in p.variants.iter().enumerate() {
-                if !parent.variants.contains_key(v) {
+            for (j, v) in variants.iter().enumerate() {
+                if !names.contains(&v.as_str()) {
                     return Err(path
                         .field("variants")
                         .index(j)
-                        .error(format!("flag {:?} has no variant {v:?}", p.flag)));
+                        .error(format!("flag {flag:?} has no variant {v:?}")));
                 }
             }
         }

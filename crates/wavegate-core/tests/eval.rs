@@ -461,3 +461,65 @@ flags:
         "flags.f.environments.prod.rules[0].constraints[0].values[1]: \"10.0.0.0/33\" is not an IP address or range (like 10.0.0.0/8 or 2001:db8::/32)",
     );
 }
+
+#[test]
+fn compiling_every_environment_at_once_answers_as_one_at_a_time_and_shares_what_is_alike() {
+    let f = file();
+    let segs =
+        wavegate_core::flag::compile_segments(&f.segments, &SpecPath::root("segments")).unwrap();
+    let envs = ["dev", "staging", "prod", "qa"].map(String::from).to_vec();
+    let contexts = [
+        json!({"targetingKey": "u-1"}),
+        json!({"targetingKey": "u-2", "email": "a@EXAMPLE.com", "orgId": "o-9"}),
+        json!({"targetingKey": "vip-1", "appVersion": "1.2.0"}),
+        json!({"targetingKey": "u-3", "age": 30, "plan": "pro", "country": "US", "strict": true}),
+    ];
+    for key in f.flags.keys() {
+        let path = SpecPath::root("flags").field(key);
+        let each = Flag::compile_each(key, &f.flags[key], &envs, &segs, &path, Some(7));
+        assert_eq!(each.len(), envs.len());
+        for (env, flag) in envs.iter().zip(&each) {
+            let flag = flag.as_ref().unwrap();
+            let alone = Flag::compile(key, &f.flags[key], env, &segs, &path).unwrap();
+            assert_eq!(flag.version(), Some(7));
+            assert_eq!(flag.enabled(), alone.enabled(), "{key} in {env}");
+            for ctx in &contexts {
+                let ctx = Context::from_json(ctx).unwrap();
+                let (a, b) = (evaluate(flag, &ctx), evaluate(&alone, &ctx));
+                assert_eq!(
+                    (a.variant, a.reason, a.rule),
+                    (b.variant, b.reason, b.rule),
+                    "{key} in {env}"
+                );
+            }
+        }
+        // One copy of the variants for every environment, and one compiled flag for every
+        // environment the spec does not name.
+        let first = each[0].as_ref().unwrap();
+        assert!(
+            each.iter()
+                .all(|f| f.as_ref().unwrap().variants().as_ptr() == first.variants().as_ptr())
+        );
+        let absent: Vec<_> = envs
+            .iter()
+            .zip(&each)
+            .filter(|(e, _)| !f.flags[key].environments.contains_key(*e))
+            .map(|(_, f)| f.as_ref().unwrap())
+            .collect();
+        assert!(absent.len() >= 2, "{key}: qa and another environment are unnamed");
+        assert!(absent.iter().all(|f| std::sync::Arc::ptr_eq(f, absent[0])), "{key}");
+    }
+
+    // An environment whose rules do not compile fails alone; a flag whose shared parts do not
+    // compile fails in every environment.
+    let mut bad = f.flags["banner"].clone();
+    bad.environments.get_mut("prod").unwrap().rules[0].serve = Some("purple".into());
+    let each = Flag::compile_each("banner", &bad, &envs, &segs, &SpecPath::root("banner"), None);
+    let failed: Vec<bool> = each.iter().map(Result::is_err).collect();
+    assert_eq!(failed, [false, false, true, false]);
+    let err = each[2].as_ref().unwrap_err().to_string();
+    assert!(err.contains("environments.prod.rules[0]") && err.contains("purple"), "{err}");
+    bad.default = "purple".into();
+    let each = Flag::compile_each("banner", &bad, &envs, &segs, &SpecPath::root("banner"), None);
+    assert!(each.iter().all(Result::is_err));
+}

@@ -130,8 +130,10 @@ pub struct Snapshot {
     pub flags: HashMap<String, FlagMap>,
     /// When each environment's answers can change with the clock alone (absent: never).
     pub time_dependence: HashMap<String, TimeDependence>,
-    /// The live flag specs by key (every environment), for the Unleash export.
-    pub flag_specs: Shared<Arc<FlagSpec>>,
+    /// The live flag specs by key (every environment) as their JSON text, read only to build
+    /// the Unleash export (a decoded spec takes several times the memory of its text; what
+    /// else needs a flag's variants or prerequisites reads its compiled form, [`Snapshot::live_flags`]).
+    pub flag_specs: Shared<Arc<str>>,
     /// The live segment specs by key.
     pub segment_specs: indexmap::IndexMap<String, SegmentSpec>,
     /// The live segments, compiled (what flags compile against).
@@ -220,6 +222,7 @@ impl Snapshot {
         }
         self.flag_specs.remove(key);
         let Some(head) = head else { return clock };
+        let text: Arc<str> = Arc::from(head.spec.to_string());
         let spec: FlagSpec = match serde_json::from_value(head.spec) {
             Ok(s) => s,
             Err(e) => {
@@ -227,10 +230,18 @@ impl Snapshot {
                 return clock;
             }
         };
-        for env in &self.environments {
-            match Flag::compile(key, &spec, env, &self.segments, &SpecPath::root(key)) {
+        let path = SpecPath::root(key);
+        let compiled = Flag::compile_each(
+            key,
+            &spec,
+            &self.environments,
+            &self.segments,
+            &path,
+            Some(head.version),
+        );
+        for (env, flag) in self.environments.iter().zip(compiled) {
+            match flag {
                 Ok(f) => {
-                    let f = Arc::new(f.with_version(head.version));
                     clock |= f.time_dependence().reads_clock();
                     if let Some(m) = self.flags.get_mut(env) {
                         m.insert(key.to_owned(), f);
@@ -241,8 +252,17 @@ impl Snapshot {
                 }
             }
         }
-        self.flag_specs.insert(key.to_owned(), Arc::new(spec));
+        self.flag_specs.insert(key.to_owned(), text);
         clock
+    }
+
+    /// Every live flag, compiled (in the first environment it compiled in: a flag's variants
+    /// and prerequisites are the same in each).
+    pub fn live_flags(&self) -> impl Iterator<Item = (&str, &Flag)> {
+        self.flag_specs.iter().filter_map(|(key, _)| {
+            let flag = self.environments.iter().find_map(|e| self.flag(e, key))?;
+            Some((key.as_str(), flag))
+        })
     }
 
     /// The compiled flag `key` in `env`.
@@ -272,7 +292,13 @@ impl Config for Snapshot {
 
     fn unleash_features(&self, env: &str) -> std::sync::Arc<FeaturesDoc> {
         self.unleash.get_or_build(env, || {
-            let flags = self.flag_specs.iter().map(|(k, s)| (k, &**s));
+            // Decoded here, once per revision and environment asked for, rather than kept.
+            let specs: Vec<(&String, FlagSpec)> = self
+                .flag_specs
+                .iter()
+                .filter_map(|(k, text)| Some((k, serde_json::from_str(text).ok()?)))
+                .collect();
+            let flags = specs.iter().map(|(k, s)| (*k, s));
             features_document(flags, &self.segment_specs, env, self.revision)
         })
     }

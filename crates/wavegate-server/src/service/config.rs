@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use wavegate_core::flag::{Segments, compile_segments};
+use wavegate_core::flag::{PrerequisiteFacts, Segments, compile_segments};
 use wavegate_core::spec::{FlagSpec, SegmentSpec};
 use wavegate_core::{Flag, SpecPath};
 use wavegate_store::{Environment, Kind, Put, PutOutcome, VersionRecord};
@@ -101,16 +101,16 @@ async fn check_prerequisites(state: &AppState, puts: &[Put]) -> ServiceResult<()
         .filter(|w| w.kind == Kind::Flag && !w.archived)
         .filter_map(|w| Some((w.key.as_str(), serde_json::from_value(w.spec.clone()).ok()?)))
         .collect();
-    let mut flags: BTreeMap<&str, &FlagSpec> =
-        snap.flag_specs.iter().map(|(k, s)| (k.as_str(), &**s)).collect();
+    let mut flags: BTreeMap<&str, &dyn PrerequisiteFacts> =
+        snap.live_flags().map(|(k, f)| (k, f as &dyn PrerequisiteFacts)).collect();
     for w in puts.iter().filter(|w| w.kind == Kind::Flag && w.archived) {
         flags.remove(w.key.as_str());
     }
-    flags.extend(written.iter().map(|(k, s)| (*k, s)));
+    flags.extend(written.iter().map(|(k, s)| (*k, s as &dyn PrerequisiteFacts)));
     for w in puts.iter().filter(|w| w.kind == Kind::Flag && w.archived) {
         let children: Vec<&str> = flags
             .iter()
-            .filter(|(_, s)| s.prerequisites.iter().any(|p| p.flag == w.key))
+            .filter(|(_, s)| s.parents().iter().any(|(p, _)| *p == w.key))
             .map(|(k, _)| *k)
             .collect();
         if !children.is_empty() {
