@@ -600,7 +600,18 @@ pub fn validate_prerequisites<'a, F: PrerequisiteFacts + ?Sized + 'a>(
     root: &SpecPath,
 ) -> Result<(), SpecError> {
     let find = |k: &str| flags.clone().into_iter().find(|(key, _)| *key == k).map(|(_, s)| s);
-    for (key, spec) in flags.clone() {
+    validate_prerequisites_of(flags.clone(), find, root)
+}
+
+/// [`validate_prerequisites`] for some flags of a set only: checks each of `flags` (as it will
+/// be) against the parents `find` returns by key (as they will be; `None`: no such flag). A
+/// change need check only the flags it writes and the flags that depend on them.
+pub fn validate_prerequisites_of<'a, F: PrerequisiteFacts + ?Sized + 'a>(
+    flags: impl IntoIterator<Item = (&'a str, &'a F)>,
+    find: impl Fn(&str) -> Option<&'a F>,
+    root: &SpecPath,
+) -> Result<(), SpecError> {
+    for (key, spec) in flags {
         let parents = spec.parents();
         if parents.len() > MAX_PREREQUISITES {
             return Err(root

@@ -119,6 +119,16 @@ impl FlagSet for Shared<Arc<Flag>> {
     }
 }
 
+/// A live flag as the snapshot keeps it beside its compiled environments.
+#[derive(Debug, Clone)]
+pub struct LiveFlag {
+    /// Its stored spec, as JSON text.
+    pub spec: Arc<str>,
+    /// Its compiled form in the first environment it compiled in (a flag's variants and
+    /// prerequisites are the same in each); `None` if it compiled in none.
+    pub compiled: Option<Arc<Flag>>,
+}
+
 /// Compiled configuration at one revision.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -133,7 +143,7 @@ pub struct Snapshot {
     /// The live flag specs by key (every environment) as their JSON text, read only to build
     /// the Unleash export (a decoded spec takes several times the memory of its text; what
     /// else needs a flag's variants or prerequisites reads its compiled form, [`Snapshot::live_flags`]).
-    pub flag_specs: Shared<Arc<str>>,
+    pub flag_specs: Shared<LiveFlag>,
     /// The live segment specs by key.
     pub segment_specs: indexmap::IndexMap<String, SegmentSpec>,
     /// The live segments, compiled (what flags compile against).
@@ -239,10 +249,12 @@ impl Snapshot {
             &path,
             Some(head.version),
         );
+        let mut first = None;
         for (env, flag) in self.environments.iter().zip(compiled) {
             match flag {
                 Ok(f) => {
                     clock |= f.time_dependence().reads_clock();
+                    first.get_or_insert_with(|| f.clone());
                     if let Some(m) = self.flags.get_mut(env) {
                         m.insert(key.to_owned(), f);
                     }
@@ -252,17 +264,21 @@ impl Snapshot {
                 }
             }
         }
-        self.flag_specs.insert(key.to_owned(), text);
+        self.flag_specs.insert(key.to_owned(), LiveFlag { spec: text, compiled: first });
         clock
     }
 
-    /// Every live flag, compiled (in the first environment it compiled in: a flag's variants
-    /// and prerequisites are the same in each).
+    /// Every live flag that compiled, in the first environment it compiled in (a flag's
+    /// variants and prerequisites are the same in each).
     pub fn live_flags(&self) -> impl Iterator<Item = (&str, &Flag)> {
-        self.flag_specs.iter().filter_map(|(key, _)| {
-            let flag = self.environments.iter().find_map(|e| self.flag(e, key))?;
-            Some((key.as_str(), flag))
-        })
+        self.flag_specs
+            .iter()
+            .filter_map(|(key, live)| Some((key.as_str(), &**live.compiled.as_ref()?)))
+    }
+
+    /// Live flag `key`, as [`Snapshot::live_flags`] yields it.
+    pub fn live_flag(&self, key: &str) -> Option<&Flag> {
+        self.flag_specs.get(key)?.compiled.as_deref()
     }
 
     /// The compiled flag `key` in `env`.
@@ -296,7 +312,7 @@ impl Config for Snapshot {
             let specs: Vec<(&String, FlagSpec)> = self
                 .flag_specs
                 .iter()
-                .filter_map(|(k, text)| Some((k, serde_json::from_str(text).ok()?)))
+                .filter_map(|(k, live)| Some((k, serde_json::from_str(&live.spec).ok()?)))
                 .collect();
             let flags = specs.iter().map(|(k, s)| (*k, s));
             features_document(flags, &self.segment_specs, env, self.revision)

@@ -494,18 +494,13 @@ async fn memory(flags: usize, subscribers: usize, non_readers: usize) -> MemoryR
     let with_flags = rss_kib(server.child.id());
     let want = Arc::new(tokio::sync::watch::Sender::new(i64::MAX));
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let tasks = connect_all(
-        subscribers,
-        |_| Target {
-            base: server.url.clone(),
-            token: sdk_token.clone(),
-            resume: Some(head),
-            follows: Follows::Stream,
-        },
-        &want,
-        &seen,
-    )
-    .await;
+    let resuming = |_| Target {
+        base: server.url.clone(),
+        token: sdk_token.clone(),
+        resume: Some(head),
+        follows: Follows::Stream,
+    };
+    let tasks = connect_all(subscribers, resuming, &want, &seen).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let with_subs = rss_kib(server.child.id());
     for t in tasks {
@@ -519,18 +514,7 @@ async fn memory(flags: usize, subscribers: usize, non_readers: usize) -> MemoryR
     let after_close = rss_kib(server.child.id());
     // As many again, then closed: what the first ones freed is used again, not added to.
     let open = left_open;
-    let tasks = connect_all(
-        subscribers,
-        |_| Target {
-            base: server.url.clone(),
-            token: sdk_token.clone(),
-            resume: Some(head),
-            follows: Follows::Stream,
-        },
-        &want,
-        &seen,
-    )
-    .await;
+    let tasks = connect_all(subscribers, resuming, &want, &seen).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let again = rss_kib(server.child.id());
     for t in tasks {

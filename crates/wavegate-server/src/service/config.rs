@@ -4,7 +4,7 @@
 //! is all or nothing and always audited. Which environments a token may change is decided by
 //! the HTTP layer before it calls in here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 use wavegate_core::flag::{PrerequisiteFacts, Segments, compile_segments};
@@ -101,28 +101,47 @@ async fn check_prerequisites(state: &AppState, puts: &[Put]) -> ServiceResult<()
         .filter(|w| w.kind == Kind::Flag && !w.archived)
         .filter_map(|w| Some((w.key.as_str(), serde_json::from_value(w.spec.clone()).ok()?)))
         .collect();
-    let mut flags: BTreeMap<&str, &dyn PrerequisiteFacts> =
-        snap.live_flags().map(|(k, f)| (k, f as &dyn PrerequisiteFacts)).collect();
-    for w in puts.iter().filter(|w| w.kind == Kind::Flag && w.archived) {
-        flags.remove(w.key.as_str());
+    let archived: BTreeSet<&str> = puts
+        .iter()
+        .filter(|w| w.kind == Kind::Flag && w.archived)
+        .map(|w| w.key.as_str())
+        .collect();
+    let changed: BTreeMap<&str, &dyn PrerequisiteFacts> =
+        written.iter().map(|(k, s)| (*k, s as &dyn PrerequisiteFacts)).collect();
+    // A flag as the change would leave it.
+    let find = |k: &str| match changed.get(k) {
+        Some(f) => Some(*f),
+        None if archived.contains(k) => None,
+        None => snap.live_flag(k).map(|f| f as &dyn PrerequisiteFacts),
+    };
+    // What must be checked: the flags written, and the live flags that depend on a flag
+    // written or archived (every other flag's parents are as they were), in key order.
+    let mut check: BTreeMap<&str, &dyn PrerequisiteFacts> = changed.clone();
+    for (key, flag) in snap.live_flags() {
+        if changed.contains_key(key) || archived.contains(key) {
+            continue;
+        }
+        let parents = flag.parents();
+        if parents.iter().any(|(p, _)| changed.contains_key(p) || archived.contains(p)) {
+            check.insert(key, flag);
+        }
     }
-    flags.extend(written.iter().map(|(k, s)| (*k, s as &dyn PrerequisiteFacts)));
-    for w in puts.iter().filter(|w| w.kind == Kind::Flag && w.archived) {
-        let children: Vec<&str> = flags
+    for gone in &archived {
+        let children: Vec<&str> = check
             .iter()
-            .filter(|(_, s)| s.parents().iter().any(|(p, _)| *p == w.key))
+            .filter(|(_, s)| s.parents().iter().any(|(p, _)| p == gone))
             .map(|(k, _)| *k)
             .collect();
         if !children.is_empty() {
             return Err(ServiceError::conflict(format!(
-                "flag {:?} is a prerequisite of {}; change them first",
-                w.key,
+                "flag {gone:?} is a prerequisite of {}; change them first",
                 children.join(", ")
             )));
         }
     }
-    wavegate_core::flag::validate_prerequisites(
-        flags.iter().map(|(k, s)| (*k, *s)),
+    wavegate_core::flag::validate_prerequisites_of(
+        check.iter().map(|(k, s)| (*k, *s)),
+        find,
         &SpecPath::root("flags"),
     )?;
     Ok(())

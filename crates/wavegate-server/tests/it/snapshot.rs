@@ -28,7 +28,7 @@ async fn same_as_a_full_rebuild(app: &TestApp) {
     let specs = |s: &Snapshot| {
         s.flag_specs
             .iter()
-            .map(|(k, v)| (k.clone(), v.to_string()))
+            .map(|(k, v)| (k.clone(), v.spec.to_string()))
             .collect::<std::collections::BTreeMap<_, _>>()
     };
     assert_eq!(specs(&served), specs(&fresh));

@@ -346,6 +346,25 @@ async fn prerequisites_are_validated_across_flags() {
     let r = app.admin(Method::POST, "/api/v1/flags/beta-banner/archive", None).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     assert!(r.body["message"].as_str().unwrap().contains("beta-child"));
+    // A parent written alone is checked against the flags that depend on it: it may not gain
+    // prerequisites of its own, nor lose a variant a child names.
+    let parent_with_parent = "flags:\n  beta-banner:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    prerequisites: [{ flag: colour }]\n";
+    let r = app.apply_yaml(parent_with_parent).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["field"], "flags.beta-child.prerequisites[0].flag", "{:?}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("one level deep"), "{:?}", r.body);
+    let painted = "flags:\n  paint:\n    variants: { \"on\": true, \"off\": false }\n    default: \"off\"\n    prerequisites: [{ flag: colour, variants: [green] }]\n";
+    assert_eq!(app.apply_yaml(painted).await.status, StatusCode::OK);
+    let no_green = "flags:\n  colour:\n    variants: { red: { hex: \"#f00\" }, blue: { hex: \"#00f\" } }\n    default: red\n";
+    let r = app.apply_yaml(no_green).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["field"], "flags.paint.prerequisites[0].variants[0]", "{:?}", r.body);
+    // Written together, the child and its parent are checked as they will both be.
+    let together = format!(
+        "{no_green}  paint:\n    variants: {{ \"on\": true, \"off\": false }}\n    default: \"off\"\n    prerequisites: [{{ flag: colour, variants: [blue] }}]\n"
+    );
+    let r = app.apply_yaml(&together).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     // OFREP serves the child's disabled variant with reason DISABLED when the parent is off.
     let client = app.token("client-sdk", &["prod"]).await;
     let r = app.ofrep(&client, "beta-child", json!({"targetingKey": "user-4"})).await.body;
