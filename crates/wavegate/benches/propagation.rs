@@ -202,6 +202,9 @@ struct Round {
     /// Per round, the server's time until the last subscriber's copy was handed over
     /// (`wavegate_stream_fanout_slowest_seconds`), ms.
     fanout_last_ms: Vec<f64>,
+    /// Per round, the CPU time the server spent from the rollback call being sent until every
+    /// subscriber had the change (the call and the fan-out), ms.
+    server_cpu_ms: Vec<f64>,
 }
 
 /// The server's fan-out histogram (cumulative bucket counts by upper bound) and the slowest
@@ -353,7 +356,9 @@ async fn measure(
         edge_ms: Vec::new(),
         fanout: Vec::new(),
         fanout_last_ms: Vec::new(),
+        server_cpu_ms: Vec::new(),
     };
+    let server_cpu = || support::cpu_seconds(server.child.id()).unwrap_or(f64::NAN);
     for _ in 0..rounds {
         let started = api
             .call(reqwest::Method::POST, "/api/v1/rollouts", Some(json!({"plan": "bench"})))
@@ -387,6 +392,7 @@ async fn measure(
             })
         };
         let (fanout_before, _) = fanout_metrics(&poll, &server.url).await;
+        let cpu_before = server_cpu();
         let sent = Instant::now();
         let rollback = format!("/api/v1/rollouts/{id}/rollback");
         api.call(reqwest::Method::POST, &rollback, Some(json!({"reason": "bench"}))).await;
@@ -400,6 +406,7 @@ async fn measure(
             .await
             .expect("edge flipped")
             .unwrap();
+        out.server_cpu_ms.push((server_cpu() - cpu_before) * 1000.0);
         let got = seen.lock().await.clone();
         out.missing += subscribers - got.len();
         out.latencies_ms
@@ -570,8 +577,9 @@ fn row(label: &str, r: &Round, base_p99_from_call: f64) {
     let e = sorted(&r.edge_ms);
     let call = sorted(&r.call_ms);
     let last = sorted(&r.fanout_last_ms);
+    let cpu = sorted(&r.server_cpu_ms);
     println!(
-        "{label:<20} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>9.1}x {:>8.1} {:>8.1}",
+        "{label:<20} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>9.1}x {:>8.1} {:>8.1} {:>8.0}",
         r.subscribers,
         percentile(&call, 50.0),
         percentile(&l, 50.0),
@@ -583,6 +591,7 @@ fn row(label: &str, r: &Round, base_p99_from_call: f64) {
         percentile(&c, 99.0) / base_p99_from_call.max(0.001),
         bucket_percentile(&r.fanout, 99.0),
         percentile(&last, 99.0),
+        percentile(&cpu, 50.0),
     );
 }
 
@@ -624,10 +633,11 @@ fn main() {
         println!("the rollback call returning (\"after return\", 0 when the event beat the response) and from it being sent");
         println!("and the server's own fan-out (\"srv p99\": per subscriber, bucket upper bound; \"srv last\": p99 over");
         println!("rounds of the last subscriber), from the server hearing the commit to the event handed to the connection");
+        println!("(\"srv cpu\": the server's CPU time from the call being sent until every subscriber had it, median)");
         println!(
-            "{:<20} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10} {:>8} {:>8}",
+            "{:<20} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10} {:>8} {:>8} {:>8}",
             "", "subs", "call", "p50 ret", "p99 ret", "p99 sent", "max sent", "edge", "missing", "p99/base",
-            "srv p99", "srv last"
+            "srv p99", "srv last", "srv cpu"
         );
         let mut base = 0.0;
         for (i, &n) in sizes.iter().enumerate() {

@@ -114,7 +114,11 @@ impl Scope {
         };
         let mut out = Vec::new();
         match head.as_deref() {
-            Some((Kind::Flag, flag)) if !self.principal.0.all_envs() && !flag.archived => {
+            // (A flag that names no live segment needs none sent: its spec is not walked, once
+            // per subscriber, for nothing.)
+            Some((Kind::Flag, flag))
+                if !self.principal.0.all_envs() && !flag.archived && !segments.is_empty() =>
+            {
                 let needed: BTreeSet<String> =
                     scope::flag_segments(&flag.spec, |e| self.reads_env(e))
                         .filter(|name| !self.members_sent.contains(*name))
