@@ -203,8 +203,8 @@ struct Round {
     /// (`wavegate_stream_fanout_slowest_seconds`), ms.
     fanout_last_ms: Vec<f64>,
     /// Per round, the CPU time the server spent from the rollback call being sent until every
-    /// subscriber had the change (the call and the fan-out), ms.
-    server_cpu_ms: Vec<f64>,
+    /// subscriber had the change (the call and the fan-out), ms: in itself and in the kernel.
+    server_cpu_ms: Vec<(f64, f64)>,
 }
 
 /// The server's fan-out histogram (cumulative bucket counts by upper bound) and the slowest
@@ -358,7 +358,7 @@ async fn measure(
         fanout_last_ms: Vec::new(),
         server_cpu_ms: Vec::new(),
     };
-    let server_cpu = || support::cpu_seconds(server.child.id()).unwrap_or(f64::NAN);
+    let server_cpu = || support::cpu_user_system(server.child.id()).unwrap_or((f64::NAN, f64::NAN));
     for _ in 0..rounds {
         let started = api
             .call(reqwest::Method::POST, "/api/v1/rollouts", Some(json!({"plan": "bench"})))
@@ -406,7 +406,9 @@ async fn measure(
             .await
             .expect("edge flipped")
             .unwrap();
-        out.server_cpu_ms.push((server_cpu() - cpu_before) * 1000.0);
+        let cpu_after = server_cpu();
+        out.server_cpu_ms
+            .push(((cpu_after.0 - cpu_before.0) * 1000.0, (cpu_after.1 - cpu_before.1) * 1000.0));
         let got = seen.lock().await.clone();
         out.missing += subscribers - got.len();
         out.latencies_ms
@@ -577,9 +579,11 @@ fn row(label: &str, r: &Round, base_p99_from_call: f64) {
     let e = sorted(&r.edge_ms);
     let call = sorted(&r.call_ms);
     let last = sorted(&r.fanout_last_ms);
-    let cpu = sorted(&r.server_cpu_ms);
+    let user: f64 = r.server_cpu_ms.iter().map(|c| c.0).sum();
+    let system: f64 = r.server_cpu_ms.iter().map(|c| c.1).sum();
+    let rounds = r.server_cpu_ms.len().max(1) as f64;
     println!(
-        "{label:<20} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>9.1}x {:>8.1} {:>8.1} {:>8.0}",
+        "{label:<20} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>9.1}x {:>8.1} {:>8.1} {:>11}",
         r.subscribers,
         percentile(&call, 50.0),
         percentile(&l, 50.0),
@@ -591,7 +595,7 @@ fn row(label: &str, r: &Round, base_p99_from_call: f64) {
         percentile(&c, 99.0) / base_p99_from_call.max(0.001),
         bucket_percentile(&r.fanout, 99.0),
         percentile(&last, 99.0),
-        percentile(&cpu, 50.0),
+        format!("{:.0}+{:.0}", user / rounds, system / rounds),
     );
 }
 
@@ -633,9 +637,10 @@ fn main() {
         println!("the rollback call returning (\"after return\", 0 when the event beat the response) and from it being sent");
         println!("and the server's own fan-out (\"srv p99\": per subscriber, bucket upper bound; \"srv last\": p99 over");
         println!("rounds of the last subscriber), from the server hearing the commit to the event handed to the connection");
-        println!("(\"srv cpu\": the server's CPU time from the call being sent until every subscriber had it, median)");
+        println!("(\"srv cpu\": the server's CPU time from the call being sent until every subscriber had it, mean per");
+        println!("round, user + system; /proc's clock ticks are 10 ms)");
         println!(
-            "{:<20} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10} {:>8} {:>8} {:>8}",
+            "{:<20} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10} {:>8} {:>8} {:>11}",
             "", "subs", "call", "p50 ret", "p99 ret", "p99 sent", "max sent", "edge", "missing", "p99/base",
             "srv p99", "srv last", "srv cpu"
         );

@@ -13,13 +13,19 @@ pub use wavegate_testkit::process::Proc;
 /// CPU time (user + system, all threads) of process `pid` so far, in seconds, from
 /// `/proc/PID/stat`; `None` if it cannot be read (not Linux, or the process is gone).
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_user_system(pid).map(|(user, system)| user + system)
+}
+
+/// [`cpu_seconds`] in its two parts: in the process itself (user) and in the kernel on its
+/// behalf (system: its syscalls, such as socket writes).
+pub fn cpu_user_system(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; the fields after it are plain.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // Fields 14 and 15 (utime, stime) are the 12th and 13th after the name.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / clock_ticks_per_second())
+    let ticks = |i: usize| Some(fields.get(i)?.parse::<u64>().ok()? as f64);
+    Some((ticks(11)? / clock_ticks_per_second(), ticks(12)? / clock_ticks_per_second()))
 }
 
 /// Resident set (VmRSS) of process `pid`, KiB.
