@@ -10,7 +10,7 @@ use wavegate_sdk::{Builder, Context, Outcome, Source};
 use wavegate_store::{SqliteStore, Store};
 use wavegate_testkit::ADMIN;
 use wavegate_testkit::api::{Api, ofrep};
-use wavegate_testkit::fixtures::{Plan, on_off_flag};
+use wavegate_testkit::fixtures::{Plan, SEGMENT_MEMBERS, crew_in_prod, on_off_flag};
 
 /// `checkout` (staff, then 10%), `search` (for a rollout) and `theme` (a three-way split).
 fn flags() -> String {
@@ -52,6 +52,14 @@ struct TestServer {
 }
 
 impl TestServer {
+    /// How many `metric` events wave 0 of rollout `id` counted over its arms, and its rows (for
+    /// messages).
+    async fn counted(&self, id: &str, metric: &str) -> (f64, Vec<wavegate_store::AggregateRow>) {
+        let rows = self.store.aggregates(id, 0, &[]).await.unwrap();
+        let n = rows.iter().filter(|r| r.metric == metric).map(|r| r.n).sum();
+        (n, rows)
+    }
+
     async fn start() -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = SqliteStore::open(dir.path().join("w.db").to_str().unwrap()).await.unwrap();
@@ -170,26 +178,6 @@ async fn local_answers_equal_the_servers_and_follow_changes() {
     server.stop().await;
 }
 
-/// Flags on segments of listed users: `vip` (prod) on `pilots`, and `crew` on a segment only dev
-/// uses at first.
-const MEMBERS: &str = r#"
-segments:
-  pilots: { keys: [user-1, user-5, user-8] }
-  crew: { keys: [user-2, user-3] }
-flags:
-  vip:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod: { enabled: true, rules: [ { segment: pilots, serve: "on" } ] }
-  crew:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod: { enabled: true }
-      dev: { enabled: true, rules: [ { segment: crew, serve: "on" } ] }
-"#;
-
 /// A prod-scoped server-sdk token is sent the members of the segments prod uses, so the SDK
 /// evaluates every flag the server does (it used to get them redacted, and the flags on them
 /// did not compile), also a flag that starts using another such segment later.
@@ -197,7 +185,7 @@ flags:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_16_6_a_prod_token_evaluates_flags_on_segments_with_members() {
     let server = TestServer::start().await;
-    server.apply(MEMBERS).await;
+    server.apply(SEGMENT_MEMBERS).await;
     let sdk_token = server.token("server-sdk").await;
     let client_token = server.token("client-sdk").await;
     let client = Builder::new(&server.url, &sdk_token, "prod").start().unwrap();
@@ -224,12 +212,7 @@ async fn issue_16_6_a_prod_token_evaluates_flags_on_segments_with_members() {
 
     let mut rx = client.changes();
     rx.borrow_and_update();
-    server
-        .apply(&MEMBERS.replace(
-            "      prod: { enabled: true }\n      dev:",
-            "      prod: { enabled: true, rules: [ { segment: crew, serve: \"on\" } ] }\n      dev:",
-        ))
-        .await;
+    server.apply(&crew_in_prod()).await;
     // The segment's members come with the flag (in one or two stream chunks).
     let crew = Context::from_json(&json!({"targetingKey": "user-2"})).unwrap();
     while !client.bool_value("crew", &crew, false) {
@@ -348,8 +331,7 @@ async fn exposures_and_outcomes_reach_the_rollout_in_batches() {
     // 500 events, batches of 100: four went as each batch filled; flush sends the rest.
     client.flush().await.unwrap();
     assert_eq!(client.status().queued_events, 0);
-    let rows = server.store.aggregates(&id, 0, &[]).await.unwrap();
-    let n: f64 = rows.iter().filter(|r| r.metric == "error").map(|r| r.n).sum();
+    let (n, rows) = server.counted(&id, "error").await;
     assert_eq!(n, f64::from(exposed), "every outcome counted: {rows:?}");
     server.stop().await;
 }
@@ -389,8 +371,7 @@ async fn answers_from_before_a_start_stay_out_of_the_arms_however_late_they_are_
         client.exposure_of("search", &e, &ctx);
     }
     client.flush().await.unwrap();
-    let rows = server.store.aggregates(&id, 0, &[]).await.unwrap();
-    let n: f64 = rows.iter().filter(|r| r.metric == "exposure").map(|r| r.n).sum();
+    let (n, rows) = server.counted(&id, "exposure").await;
     assert_eq!(n, 100.0, "{rows:?}");
     server.stop().await;
 }
@@ -488,8 +469,7 @@ async fn a_batch_whose_answer_is_lost_after_the_commit_counts_once() {
     }
     client.flush().await.unwrap();
     assert_eq!(client.status().queued_events, 0);
-    let rows = server.store.aggregates(&id, 0, &[]).await.unwrap();
-    let n: f64 = rows.iter().filter(|r| r.metric == "exposure").map(|r| r.n).sum();
+    let (n, rows) = server.counted(&id, "exposure").await;
     assert_eq!(n, 70.0, "each exposure counted exactly once: {rows:?}");
     server.stop().await;
 }

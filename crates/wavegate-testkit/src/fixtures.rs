@@ -51,6 +51,21 @@ flags:
 /// plans, and a flag with that one as its prerequisite.
 pub const UNLEASH_FLAGS: &str = include_str!("../fixtures/unleash.yaml");
 
+/// Flags on segments of listed users: `vip` (prod) on `pilots`, and `crew` on a segment that only
+/// dev uses at first ([`crew_in_prod`] moves it into prod too).
+pub const SEGMENT_MEMBERS: &str = include_str!("../fixtures/segment-members.yaml");
+
+/// [`SEGMENT_MEMBERS`] with `crew` using its segment in prod as well: a flag that starts using a
+/// segment of listed users a prod-scoped reader had no members of.
+pub fn crew_in_prod() -> String {
+    let moved = SEGMENT_MEMBERS.replace(
+        "      prod: { enabled: true }\n      dev:",
+        "      prod: { enabled: true, rules: [ { segment: crew, serve: \"on\" } ] }\n      dev:",
+    );
+    assert_ne!(moved, SEGMENT_MEMBERS, "the fixture's crew flag moved");
+    moved
+}
+
 /// A flag whose answer depends on the clock: `launch`, on in prod since 2026-06-01 (a date rule
 /// on `currentTime` whose date has passed).
 pub const LAUNCH: &str = "flags:\n  launch: { variants: { \"on\": true, \"off\": false }, default: \"off\", environments: { prod: { enabled: true, rules: [ { constraints: [{ attribute: currentTime, op: date_after, values: [\"2026-06-01T00:00:00Z\"] }], serve: \"on\" } ] } } }\n";

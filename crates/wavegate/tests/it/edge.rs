@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wavegate_testkit::api::ofrep;
-use wavegate_testkit::fixtures::{LAUNCH, Plan, on_off_flag};
+use wavegate_testkit::fixtures::{LAUNCH, Plan, SEGMENT_MEMBERS, crew_in_prod, on_off_flag};
 use wavegate_testkit::poll::until;
 use wavegate_testkit::process::Proc;
 use wavegate_testkit::signals::{arm_exposures, exposures};
@@ -305,33 +305,13 @@ async fn the_edge_serves_unleash_clients_like_the_server() {
     assert_eq!((n("treatment"), n("control")), (Some(7.0), Some(21.0)), "{status}");
 }
 
-/// Flags on segments of listed users: `vip` (prod) on `pilots`, and `crew` on a segment that only
-/// dev uses at first.
-const MEMBERS: &str = r#"
-segments:
-  pilots: { keys: [user-1, user-5, user-8] }
-  crew: { keys: [user-2, user-3] }
-flags:
-  vip:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod: { enabled: true, rules: [ { segment: pilots, serve: "on" } ] }
-  crew:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod: { enabled: true }
-      dev: { enabled: true, rules: [ { segment: crew, serve: "on" } ] }
-"#;
-
 /// An edge relaying prod with a prod-scoped server-sdk token evaluates flags on segments of
 /// listed users as the server does (it used to be sent the segments without their members, and
 /// answered FLAG_NOT_FOUND), also a flag that starts using another such segment later.
 // See: issue 16, item 6.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_16_6_the_edge_evaluates_flags_on_segments_with_members_like_the_server() {
-    let Upstream { dir, server: _server, url, relay, .. } = upstream(MEMBERS, None);
+    let Upstream { dir, server: _server, url, relay, .. } = upstream(SEGMENT_MEMBERS, None);
     let app = token(&url, "client-sdk", "prod", "web");
     let edge = start_edge(&url, &relay, &dir.path().join("edge-state"));
     let http = reqwest::Client::new();
@@ -352,11 +332,7 @@ async fn issue_16_6_the_edge_evaluates_flags_on_segments_with_members_like_the_s
         assert_eq!(at_server["value"], json!(member), "user-{user}: {at_server}");
     }
     // `crew` starts using its segment in prod: the edge follows.
-    let moved = MEMBERS.replace(
-        "      prod: { enabled: true }\n      dev:",
-        "      prod: { enabled: true, rules: [ { segment: crew, serve: \"on\" } ] }\n      dev:",
-    );
-    assert_ne!(moved, MEMBERS);
+    let moved = crew_in_prod();
     apply(&url, dir.path(), "flag", "moved.yaml", &moved);
     let ctx = json!({"targetingKey": "user-2"});
     until("crew to reach the edge", Duration::from_secs(10), || async {

@@ -71,14 +71,7 @@ fn a_full_disk_is_reported_honestly_and_recovered_from_without_a_restart() {
         request("PUT", &format!("{url}/api/v1/flags/{key}"), Some(ADMIN), Some(body))
     };
     assert_eq!(put("kept", &serde_json::from_str(FLAG).unwrap()).0, 201);
-    let (_, client) = request(
-        "POST",
-        &format!("{url}/api/v1/tokens"),
-        Some(ADMIN),
-        Some(&json!({"kind": "client-sdk", "environments": ["prod"]})),
-    );
-    let client: Value = serde_json::from_str(&client).unwrap();
-    let client = client["token"].as_str().unwrap().to_owned();
+    let client = client_token(url);
     assert_eq!(ofrep(url, &client), 200);
 
     // Fill the disk, then write until a write is refused.
@@ -172,14 +165,7 @@ fn a_postgres_outage_fails_fast_and_is_survived_without_a_restart() {
         request("PUT", &format!("{url}/api/v1/flags/{key}"), Some(ADMIN), Some(&body))
     };
     assert_eq!(put("kept").0, 201);
-    let (_, client) = request(
-        "POST",
-        &format!("{url}/api/v1/tokens"),
-        Some(ADMIN),
-        Some(&json!({"kind": "client-sdk", "environments": ["prod"]})),
-    );
-    let client: Value = serde_json::from_str(&client).unwrap();
-    let client = client["token"].as_str().unwrap().to_owned();
+    let client = client_token(url);
     assert_eq!(ofrep(url, &client), 200);
 
     cluster.stop().unwrap();
@@ -236,4 +222,17 @@ fn postgres_over_tls_with_a_verified_certificate() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no encryption") || err.contains("pg_hba"), "{err}");
+}
+
+/// A new prod client-sdk token of the server at `url`.
+fn client_token(url: &str) -> String {
+    let (status, body) = request(
+        "POST",
+        &format!("{url}/api/v1/tokens"),
+        Some(ADMIN),
+        Some(&json!({"kind": "client-sdk", "environments": ["prod"]})),
+    );
+    let body: Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{status}: {e}: {body}"));
+    body["token"].as_str().unwrap().to_owned()
 }

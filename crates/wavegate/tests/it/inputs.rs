@@ -88,6 +88,15 @@ fn serve_refuses_bad_settings_before_touching_the_database() {
     std::fs::write(&secret, "s3cret\n").unwrap();
     let secret = secret.to_str().unwrap();
     let oidc = ["--oidc-issuer", "https://login.example.com"];
+    // Everything sign-in needs but its roles.
+    let complete = vec![
+        "--oidc-client-id",
+        "wg",
+        "--public-url",
+        "https://w.example.com",
+        "--oidc-client-secret-file",
+        secret,
+    ];
     for (extra, says) in [
         (vec![], "--oidc-issuer needs --oidc-client-id too"),
         (vec!["--oidc-client-id", "wg"], "--oidc-issuer needs --public-url too"),
@@ -99,43 +108,10 @@ fn serve_refuses_bad_settings_before_touching_the_database() {
             vec!["--oidc-client-id", "wg", "--public-url", "https://w.example.com"],
             "needs --oidc-client-secret-file",
         ),
+        (complete.clone(), "at least one --oidc-role"),
+        ([&complete[..], &["--oidc-role", "cab=owner"]].concat(), "unknown role \"owner\""),
         (
-            vec![
-                "--oidc-client-id",
-                "wg",
-                "--public-url",
-                "https://w.example.com",
-                "--oidc-client-secret-file",
-                secret,
-            ],
-            "at least one --oidc-role",
-        ),
-        (
-            vec![
-                "--oidc-client-id",
-                "wg",
-                "--public-url",
-                "https://w.example.com",
-                "--oidc-client-secret-file",
-                secret,
-                "--oidc-role",
-                "cab=owner",
-            ],
-            "unknown role \"owner\"",
-        ),
-        (
-            vec![
-                "--oidc-client-id",
-                "wg",
-                "--public-url",
-                "https://w.example.com",
-                "--oidc-client-secret-file",
-                secret,
-                "--oidc-role",
-                "cab=approver",
-                "--session-ttl",
-                "90d",
-            ],
+            [&complete[..], &["--oidc-role", "cab=approver", "--session-ttl", "90d"]].concat(),
             "--session-ttl must be between 1m and 30d",
         ),
     ] {

@@ -56,15 +56,7 @@ fn a_killed_leader_hands_the_rollout_to_another_replica() {
     let db = Database::create("wavegate_it").unwrap();
     let url = db.url();
     let dir = tempfile::tempdir().unwrap();
-    let mut replicas: Vec<Option<Server>> = (0..3)
-        .map(|_| {
-            Some(start_with(
-                std::path::Path::new(&url),
-                Some(ADMIN),
-                &["--tick", TICK, "--leader-lease", LEASE],
-            ))
-        })
-        .collect();
+    let mut replicas = replicas_on(&url, 3);
     let urls: Vec<String> = replicas.iter().map(|s| s.as_ref().unwrap().url.clone()).collect();
 
     let mut first = Vec::new();
@@ -200,15 +192,7 @@ fn signal(server: &Server, signal: &str) {
 fn a_hung_leader_is_replaced_within_three_leases() {
     let db = Database::create("wavegate_it").unwrap();
     let url = db.url();
-    let replicas: Vec<Option<Server>> = (0..2)
-        .map(|_| {
-            Some(start_with(
-                std::path::Path::new(&url),
-                Some(ADMIN),
-                &["--tick", TICK, "--leader-lease", LEASE],
-            ))
-        })
-        .collect();
+    let replicas = replicas_on(&url, 2);
     let mut first = Vec::new();
     eventually("exactly one leader", Duration::from_secs(30), || {
         first = leader_of(&replicas);
@@ -239,4 +223,17 @@ fn a_hung_leader_is_replaced_within_three_leases() {
     let leads: Vec<&Value> =
         audit.as_array().unwrap().iter().filter(|e| e["action"] == "controller.lead").collect();
     assert_eq!(leads.len(), 2, "two leaderships, each once: {leads:#?}");
+}
+
+/// `n` replicas on the database at `url`, with the tests' tick and leader lease.
+fn replicas_on(url: &str, n: usize) -> Vec<Option<Server>> {
+    (0..n)
+        .map(|_| {
+            Some(start_with(
+                std::path::Path::new(url),
+                Some(ADMIN),
+                &["--tick", TICK, "--leader-lease", LEASE],
+            ))
+        })
+        .collect()
 }
