@@ -16,7 +16,23 @@ const state = {
   lastEventId: null,
   refreshTimer: null,
   renderSeq: 0,
+  // A pointer is down on the page: a live refresh waits for it to come up, so that it never
+  // replaces the page between the press and the release of a click (which would lose the click).
+  pressed: false,
+  refreshAfterPress: false,
 };
+
+document.addEventListener("pointerdown", () => { state.pressed = true; }, true);
+for (const [target, ev] of [[document, "pointerup"], [document, "pointercancel"], [window, "blur"]]) {
+  target.addEventListener(ev, () => {
+    state.pressed = false;
+    if (state.refreshAfterPress) {
+      state.refreshAfterPress = false;
+      clearTimeout(state.refreshTimer);
+      state.refreshTimer = setTimeout(() => render(true), 60); // after the click is handled
+    }
+  }, true);
+}
 
 // ---------- small DOM helpers ----------
 
@@ -286,6 +302,7 @@ async function render(live) {
     node = h("p", { class: "alert" }, `Could not load this page: ${e.message}`);
   }
   if (seq !== state.renderSeq) return; // a newer render won
+  if (live && state.pressed) { state.refreshAfterPress = true; return; }
   const view = $("view");
   // Keep focus and scroll where they were on live refreshes.
   const focusedId = document.activeElement && document.activeElement.id;
@@ -1554,19 +1571,25 @@ function showProblem(box, general, problem) {
 function draftSync(kind, key, draft, yaml, show, rebuild) {
   let timer = null;
   const check = async (fromYaml) => {
+    // A check that supersedes one of typed YAML (a live re-render checks the draft again)
+    // still fills the form from that YAML.
+    fromYaml = fromYaml || Boolean(draft.yamlPending);
+    draft.yamlPending = fromYaml;
     const mine = (draft.seq = (draft.seq || 0) + 1);
     try {
       const r = await checkDoc(kind, key(), draft.yaml);
       if (mine !== draft.seq) return;
+      draft.yamlPending = false;
       draft.problem = r.error;
       if (fromYaml && r.spec) { draft.spec = r.spec; rebuild(); }
       show();
-    } catch (e) { if (mine === draft.seq) { draft.problem = { message: e.message }; show(); } }
+    } catch (e) { if (mine === draft.seq) { draft.yamlPending = false; draft.problem = { message: e.message }; show(); } }
   };
   const soon = (fromYaml) => { clearTimeout(timer); timer = setTimeout(() => check(fromYaml), 300); };
   const edit = (change, again) => {
     change();
     draft.touched = true;
+    draft.yamlPending = false; // the form is the source now: its YAML replaces what was typed
     draft.yaml = toYaml(draft.spec);
     yaml.value = draft.yaml;
     if (again) rebuild();
