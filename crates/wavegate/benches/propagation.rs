@@ -290,20 +290,13 @@ impl Rig {
 async fn propagation(subscribers: usize, rounds: usize) -> Round {
     let rig = Rig::start().await;
     let edges = [rig.edge(0)];
-    let want = Arc::new(tokio::sync::watch::Sender::new(i64::MAX));
-    let seen = Arc::new(Mutex::new(Vec::new()));
     let target = |_| Target {
         base: rig.server.url.clone(),
         token: rig.sdk_token.clone(),
         resume: None,
         follows: Follows::Stream,
     };
-    let tasks = connect_all(subscribers, target, &want, &seen).await;
-    let out = measure(&rig, &edges, subscribers, rounds, &want, &seen).await;
-    for t in tasks {
-        t.abort();
-    }
-    out
+    connect_and_measure(&rig, &edges, subscribers, rounds, target).await
 }
 
 /// The fan-out tier: the server, `edges` edge relays following it, and `subscribers` of the
@@ -317,16 +310,28 @@ async fn tier(edges: usize, subscribers: usize, rounds: usize) -> Round {
     for _ in 0..subscribers.div_ceil(100) {
         tokens.push(rig.api.token("client-sdk", &["prod"]).await);
     }
-    let want = Arc::new(tokio::sync::watch::Sender::new(i64::MAX));
-    let seen = Arc::new(Mutex::new(Vec::new()));
     let target = |i: usize| Target {
         base: relays[i % edges].url.clone(),
         token: tokens[i / 100].clone(),
         resume: None,
         follows: Follows::EdgeEvents,
     };
+    connect_and_measure(&rig, &relays, subscribers, rounds, target).await
+}
+
+/// Connects `subscribers` (`target(i)` says where the `i`th goes), runs [`measure`]'s rounds,
+/// then closes them.
+async fn connect_and_measure(
+    rig: &Rig,
+    edges: &[Proc],
+    subscribers: usize,
+    rounds: usize,
+    target: impl Fn(usize) -> Target,
+) -> Round {
+    let want = Arc::new(tokio::sync::watch::Sender::new(i64::MAX));
+    let seen = Arc::new(Mutex::new(Vec::new()));
     let tasks = connect_all(subscribers, target, &want, &seen).await;
-    let out = measure(&rig, &relays, subscribers, rounds, &want, &seen).await;
+    let out = measure(rig, edges, subscribers, rounds, &want, &seen).await;
     for t in tasks {
         t.abort();
     }
