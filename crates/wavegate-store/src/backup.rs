@@ -37,22 +37,17 @@ pub enum Col {
     Real,
 }
 
-/// A table: its name, its columns with their types, and the key its rows are ordered by.
-pub type Table = (&'static str, &'static [(&'static str, Col)], &'static str);
+/// A table: its name, its columns in order (see [`TABLES`] for how they are written), and the
+/// key its rows are ordered by.
+pub type Table = (&'static str, &'static str, &'static str);
 
-/// Every table a backup holds, in restore order, with its columns and ordering key.
+/// Every table a backup holds, in restore order, with its columns and ordering key. A column is
+/// written `name` (text), `name?` (nullable text), `name#` (integer), `name#?` (nullable
+/// integer) or `name.` (real), the columns in the table's order, separated by spaces.
 pub const TABLES: &[Table] = &[
-    (
-        "environments",
-        &[("name", Col::Text), ("position", Col::Int), ("created_at", Col::Text)],
-        "position",
-    ),
-    ("meta", &[("key", Col::Text), ("value", Col::Int)], "key"),
-    (
-        "leader",
-        &[("id", Col::Int), ("epoch", Col::Int), ("holder", Col::Text), ("since", Col::Text)],
-        "id",
-    ),
+    ("environments", "name position# created_at", "position"),
+    ("meta", "key value#", "key"),
+    ("leader", "id# epoch# holder since", "id"),
     ("flags", HEAD, "key"),
     ("flag_versions", VERSIONS, "key, version"),
     ("segments", HEAD, "key"),
@@ -65,220 +60,69 @@ pub const TABLES: &[Table] = &[
     ("setting_versions", VERSIONS, "key, version"),
     (
         "tokens",
-        &[
-            ("id", Col::Text),
-            ("hash", Col::Text),
-            ("kind", Col::Text),
-            ("environments", Col::Text),
-            ("principal", Col::Text),
-            ("created_at", Col::Text),
-            ("created_by", Col::Text),
-            ("revoked_at", Col::NullText),
-            ("user_admin", Col::Int),
-            ("evaluate_only", Col::Int),
-            ("expires_at", Col::NullText),
-            ("roles", Col::NullText),
-            ("groups", Col::NullText),
-        ],
+        "id hash kind environments principal created_at created_by revoked_at? user_admin# \
+         evaluate_only# expires_at? roles? groups?",
         "id",
     ),
-    (
-        "audit_log",
-        &[
-            ("seq", Col::Int),
-            ("prev_hash", Col::Text),
-            ("hash", Col::Text),
-            ("canonical", Col::Text),
-            ("at", Col::Text),
-            ("actor", Col::Text),
-            ("action", Col::Text),
-            ("target", Col::Text),
-        ],
-        "seq",
-    ),
-    (
-        "rollouts",
-        &[
-            ("id", Col::Text),
-            ("plan", Col::Text),
-            ("flag", Col::Text),
-            ("environment", Col::Text),
-            ("state", Col::Text),
-            ("rev", Col::Int),
-            ("doc", Col::Text),
-            ("created_at", Col::Text),
-            ("updated_at", Col::Text),
-        ],
-        "id",
-    ),
-    (
-        "verdicts",
-        &[
-            ("id", Col::Int),
-            ("rollout", Col::Text),
-            ("wave", Col::Int),
-            ("kind", Col::Text),
-            ("name", Col::Text),
-            ("verdict", Col::Text),
-            ("report", Col::Text),
-            ("at", Col::Text),
-        ],
-        "id",
-    ),
+    ("audit_log", "seq# prev_hash hash canonical at actor action target", "seq"),
+    ("rollouts", "id plan flag environment state rev# doc created_at updated_at", "id"),
+    ("verdicts", "id# rollout wave# kind name verdict report at", "id"),
     (
         "aggregates",
-        &[
-            ("rollout", Col::Text),
-            ("wave", Col::Int),
-            ("arm", Col::Text),
-            ("metric", Col::Text),
-            ("n", Col::Real),
-            ("sum", Col::Real),
-            ("sumsq", Col::Real),
-            ("last_at", Col::Text),
-            ("source", Col::Text),
-        ],
+        "rollout wave# arm metric n. sum. sumsq. last_at source",
         "rollout, wave, arm, metric, source",
     ),
-    (
-        "sketches",
-        &[
-            ("rollout", Col::Text),
-            ("wave", Col::Int),
-            ("arm", Col::Text),
-            ("metric", Col::Text),
-            ("counts", Col::Text),
-            ("source", Col::Text),
-        ],
-        "rollout, wave, arm, metric, source",
-    ),
-    (
-        "drills",
-        &[
-            ("id", Col::Int),
-            ("plan", Col::Text),
-            ("plan_version", Col::Int),
-            ("scenario", Col::Text),
-            ("passed", Col::Int),
-            ("report", Col::Text),
-            ("at", Col::Text),
-            ("actor", Col::Text),
-        ],
-        "id",
-    ),
+    ("sketches", "rollout wave# arm metric counts source", "rollout, wave, arm, metric, source"),
+    ("drills", "id# plan plan_version# scenario passed# report at actor", "id"),
     (
         "feedback",
-        &[
-            ("id", Col::Int),
-            ("release", Col::Text),
-            ("category", Col::Text),
-            ("cohort", Col::Text),
-            ("sentiment", Col::Text),
-            ("body", Col::Text),
-            ("at", Col::Text),
-            ("principal", Col::Text),
-            ("blocker", Col::Int),
-            ("status", Col::Text),
-            ("resolution", Col::NullText),
-            ("fixed_in", Col::NullText),
-            ("closed_at", Col::NullText),
-            ("closed_by", Col::NullText),
-        ],
+        "id# release category cohort sentiment body at principal blocker# status resolution? \
+         fixed_in? closed_at? closed_by?",
         "id",
     ),
     (
         "adoption_users",
-        &[
-            ("rollout", Col::Text),
-            ("user_key", Col::Text),
-            ("cohort", Col::Text),
-            ("exposed_day", Col::Int),
-            ("task_day", Col::NullInt),
-            ("first_wave", Col::Int),
-        ],
+        "rollout user_key cohort exposed_day# task_day#? first_wave#",
         "rollout, user_key",
     ),
     (
         "incidents",
-        &[
-            ("id", Col::Int),
-            ("source", Col::Text),
-            ("external_id", Col::Text),
-            ("kind", Col::Text),
-            ("severity", Col::Text),
-            ("service", Col::Text),
-            ("user_key", Col::NullText),
-            ("title", Col::Text),
-            ("at", Col::Text),
-            ("principal", Col::Text),
-        ],
+        "id# source external_id kind severity service user_key? title at principal",
         "id",
     ),
-    (
-        "incident_arms",
-        &[
-            ("incident", Col::Int),
-            ("rollout", Col::Text),
-            ("wave", Col::Int),
-            ("arm", Col::Text),
-            ("severity", Col::Text),
-        ],
-        "incident, rollout",
-    ),
-    ("event_batches", &[("batch_key", Col::Text), ("received_at", Col::Int)], "batch_key"),
-    (
-        "notify_targets",
-        &[
-            ("name", Col::Text),
-            ("spec", Col::Text),
-            ("since_seq", Col::Int),
-            ("created_at", Col::Text),
-            ("updated_at", Col::Text),
-        ],
-        "name",
-    ),
+    ("incident_arms", "incident# rollout wave# arm severity", "incident, rollout"),
+    ("event_batches", "batch_key received_at#", "batch_key"),
+    ("notify_targets", "name spec since_seq# created_at updated_at", "name"),
     (
         "notify_deliveries",
-        &[
-            ("id", Col::Int),
-            ("audit_seq", Col::Int),
-            ("target", Col::Text),
-            ("audience", Col::Text),
-            ("event", Col::Text),
-            ("rollout", Col::Text),
-            ("environment", Col::Text),
-            ("status", Col::Text),
-            ("attempts", Col::Int),
-            ("last_error", Col::NullText),
-            ("http_status", Col::NullInt),
-            ("next_at", Col::Text),
-            ("payload", Col::Text),
-            ("created_at", Col::Text),
-            ("updated_at", Col::Text),
-        ],
+        "id# audit_seq# target audience event rollout environment status attempts# \
+         last_error? http_status#? next_at payload created_at updated_at",
         "id",
     ),
 ];
 
-const HEAD: &[(&str, Col)] = &[
-    ("key", Col::Text),
-    ("version", Col::Int),
-    ("spec", Col::Text),
-    ("archived", Col::Int),
-    ("updated_at", Col::Text),
-    ("updated_by", Col::Text),
-];
+const HEAD: &str = "key version# spec archived# updated_at updated_by";
 
-const VERSIONS: &[(&str, Col)] = &[
-    ("key", Col::Text),
-    ("version", Col::Int),
-    ("spec", Col::Text),
-    ("archived", Col::Int),
-    ("actor", Col::Text),
-    ("action", Col::Text),
-    ("reason", Col::NullText),
-    ("created_at", Col::Text),
-];
+const VERSIONS: &str = "key version# spec archived# actor action reason? created_at";
+
+/// A table's columns (the second field of a [`Table`]) with their types.
+pub fn columns(spec: &'static str) -> Vec<(&'static str, Col)> {
+    spec.split_whitespace()
+        .map(|c| match c.split_once(['?', '#', '.']) {
+            None => (c, Col::Text),
+            Some((name, _)) => (
+                name,
+                match &c[name.len()..] {
+                    "?" => Col::NullText,
+                    "#" => Col::Int,
+                    "#?" => Col::NullInt,
+                    "." => Col::Real,
+                    other => unreachable!("column {c}: unknown type mark {other:?}"),
+                },
+            ),
+        })
+        .collect()
+}
 
 /// Tables whose rows a fresh database already holds (replaced wholesale on restore).
 pub const SEEDED: &[&str] = &["environments", "meta", "leader"];
@@ -387,6 +231,7 @@ impl Backup {
             }
         }
         for (name, cols, _) in TABLES {
+            let cols = columns(cols);
             let Some(rows) = self.tables.get(*name) else {
                 if ADDED_LATER.contains(name) {
                     continue;
@@ -434,7 +279,7 @@ impl Backup {
         let column = TABLES
             .iter()
             .find(|(t, _, _)| *t == "notify_targets")
-            .and_then(|(_, cols, _)| cols.iter().position(|(c, _)| *c == "spec"))
+            .and_then(|(_, cols, _)| columns(cols).iter().position(|(c, _)| *c == "spec"))
             .expect("notify_targets has a spec column");
         let mut withheld = 0;
         for row in rows.iter_mut() {
@@ -482,6 +327,7 @@ pub(crate) async fn read(
 ) -> StoreResult<indexmap::IndexMap<String, Vec<Vec<Value>>>> {
     let mut tables = indexmap::IndexMap::new();
     for (name, cols, order) in TABLES {
+        let cols = columns(cols);
         let names: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
         let sql = format!("SELECT {} FROM {name} ORDER BY {order}", names.join(", "));
         let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
@@ -518,6 +364,7 @@ pub(crate) async fn write(tx: &mut AnyConnection, backup: &Backup) -> StoreResul
         sqlx::query(AssertSqlSafe(format!("DELETE FROM {name}"))).execute(&mut *tx).await?;
     }
     for (name, cols, _) in TABLES {
+        let cols = columns(cols);
         let names: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
         let places = crate::store::placeholders(1, cols.len());
         let sql = format!("INSERT INTO {name} ({}) VALUES {places}", names.join(", "));

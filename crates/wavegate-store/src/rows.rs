@@ -10,8 +10,8 @@ use wavegate_core::audit::ChainedEntry;
 
 use crate::{
     AdoptionCount, AggregateRow, AuditRow, Contribution, Delivery, DrillRow, FeedbackRow, Grant,
-    Head, IncidentCount, IncidentRow, NotifyTargetRow, Role, RolloutRow, SketchDelta, StoreError,
-    StoreResult, TokenKind, TokenRecord, VerdictRow, VersionRecord, WaveCount,
+    Head, IncidentArm, IncidentCount, IncidentRow, NotifyTargetRow, Role, RolloutRow, SketchDelta,
+    StoreError, StoreResult, TokenKind, TokenRecord, VerdictRow, VersionRecord, WaveCount,
 };
 
 /// A timestamp's stored form.
@@ -35,29 +35,68 @@ pub(crate) fn parse_ts(s: &str) -> StoreResult<DateTime<Utc>> {
         .map_err(|e| StoreError::Corrupt(format!("bad timestamp {s:?}: {e}")))
 }
 
-fn text(r: &AnyRow, col: &str) -> StoreResult<String> {
-    Ok(r.try_get(col)?)
+/// A column's stored value as the type of a model field: text and numbers as they are,
+/// timestamps from RFC 3339 text, JSON from its text, booleans from 0/1.
+pub(crate) trait Column: Sized {
+    /// The value of column `col` of `r`.
+    fn get(r: &AnyRow, col: &str) -> StoreResult<Self>;
 }
 
-fn at(r: &AnyRow, col: &str) -> StoreResult<DateTime<Utc>> {
-    parse_ts(&text(r, col)?)
+macro_rules! as_stored {
+    ($($t:ty),*) => {$(
+        impl Column for $t {
+            fn get(r: &AnyRow, col: &str) -> StoreResult<Self> {
+                Ok(r.try_get(col)?)
+            }
+        }
+    )*};
+}
+as_stored!(String, Option<String>, i64, Option<i64>, f64);
+
+impl Column for bool {
+    fn get(r: &AnyRow, col: &str) -> StoreResult<bool> {
+        Ok(i64::get(r, col)? != 0)
+    }
 }
 
-fn json(r: &AnyRow, col: &str) -> StoreResult<serde_json::Value> {
-    from_text(&text(r, col)?, "bad JSON")
+impl Column for DateTime<Utc> {
+    fn get(r: &AnyRow, col: &str) -> StoreResult<Self> {
+        parse_ts(&String::get(r, col)?)
+    }
 }
 
-fn flag(r: &AnyRow, col: &str) -> StoreResult<bool> {
-    Ok(r.try_get::<i64, _>(col)? != 0)
+impl Column for Option<DateTime<Utc>> {
+    fn get(r: &AnyRow, col: &str) -> StoreResult<Self> {
+        Option::<String>::get(r, col)?.as_deref().map(parse_ts).transpose()
+    }
+}
+
+impl Column for serde_json::Value {
+    fn get(r: &AnyRow, col: &str) -> StoreResult<Self> {
+        from_text(&String::get(r, col)?, col)
+    }
+}
+
+impl Column for std::collections::BTreeMap<i32, u64> {
+    fn get(r: &AnyRow, col: &str) -> StoreResult<Self> {
+        from_text(&String::get(r, col)?, col)
+    }
+}
+
+/// Decodes row `r` into a `T { … }`: each field listed from the column of its name (or of the
+/// name after `=`), then the fields after `;` as given.
+macro_rules! decode {
+    ($r:ident => $T:ident { $($field:ident $(= $col:literal)?),* $(; $($rest:tt)*)? }) => {
+        StoreResult::Ok($T {
+            $($field: Column::get($r, decode!(@col $field $($col)?))?,)* $($($rest)*)?
+        })
+    };
+    (@col $field:ident) => { stringify!($field) };
+    (@col $field:ident $col:literal) => { $col };
 }
 
 pub(crate) fn audit(r: &AnyRow) -> StoreResult<AuditRow> {
-    let entry = ChainedEntry {
-        seq: r.try_get("seq")?,
-        prev_hash: r.try_get("prev_hash")?,
-        hash: r.try_get("hash")?,
-        canonical: r.try_get("canonical")?,
-    };
+    let entry = decode!(r => ChainedEntry { seq, prev_hash, hash, canonical })?;
     // What is shown comes from the bytes the chain covers; the columns are an index.
     let doc: serde_json::Value = serde_json::from_str(&entry.canonical).unwrap_or_default();
     let mut fields = [
@@ -68,7 +107,7 @@ pub(crate) fn audit(r: &AnyRow) -> StoreResult<AuditRow> {
     ];
     let mut forged = Vec::new();
     for (name, value) in &mut fields {
-        let column: String = r.try_get(*name)?;
+        let column = String::get(r, name)?;
         let chained = doc.get(*name).and_then(|v| v.as_str()).unwrap_or_default();
         if column != chained {
             forged.push(format!("{name} column {column:?}, entry {chained:?}"));
@@ -90,45 +129,28 @@ pub(crate) fn audit(r: &AnyRow) -> StoreResult<AuditRow> {
 /// outside wavegate) reads as `null`, so one damaged row fails its hash check instead of
 /// failing every read of its table.
 fn spec(r: &AnyRow) -> StoreResult<(serde_json::Value, String)> {
-    let raw = text(r, "spec")?;
+    let raw = String::get(r, "spec")?;
     let sha = wavegate_core::audit::sha256_hex(&raw);
     Ok((serde_json::from_str(&raw).unwrap_or(serde_json::Value::Null), sha))
 }
 
 pub(crate) fn head(r: &AnyRow) -> StoreResult<Head> {
     let (spec, content_sha256) = spec(r)?;
-    Ok(Head {
-        key: r.try_get("key")?,
-        version: r.try_get("version")?,
-        spec,
-        archived: flag(r, "archived")?,
-        updated_at: at(r, "updated_at")?,
-        updated_by: r.try_get("updated_by")?,
-        content_sha256,
-    })
+    decode!(r => Head { key, version, archived, updated_at, updated_by; spec, content_sha256 })
 }
 
 pub(crate) fn version(r: &AnyRow) -> StoreResult<VersionRecord> {
     let (spec, content_sha256) = spec(r)?;
-    Ok(VersionRecord {
-        key: r.try_get("key")?,
-        version: r.try_get("version")?,
-        spec,
-        archived: flag(r, "archived")?,
-        actor: r.try_get("actor")?,
-        action: r.try_get("action")?,
-        reason: r.try_get("reason")?,
-        created_at: at(r, "created_at")?,
-        content_sha256,
-    })
+    decode!(r => VersionRecord { key, version, archived, actor, action, reason, created_at;
+        spec, content_sha256 })
 }
 
 pub(crate) fn token(r: &AnyRow) -> StoreResult<TokenRecord> {
-    let kind: String = r.try_get("kind")?;
+    let kind = String::get(r, "kind")?;
     let kind = TokenKind::parse(&kind)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown token kind {kind:?}")))?;
-    let environments: Vec<String> = from_text(&text(r, "environments")?, "token scope")?;
-    let roles = match r.try_get::<Option<String>, _>("roles")? {
+    let environments: Vec<String> = from_text(&String::get(r, "environments")?, "token scope")?;
+    let roles = match Option::<String>::get(r, "roles")? {
         Some(t) => from_text(&t, "token roles")?,
         // Minted before roles existed: an admin token was an admin in its environments.
         None if kind == TokenKind::Admin => {
@@ -136,198 +158,71 @@ pub(crate) fn token(r: &AnyRow) -> StoreResult<TokenRecord> {
         }
         None => Vec::new(),
     };
-    Ok(TokenRecord {
-        id: r.try_get("id")?,
-        hash: r.try_get("hash")?,
-        kind,
-        environments,
-        principal: r.try_get("principal")?,
-        created_at: at(r, "created_at")?,
-        created_by: r.try_get("created_by")?,
-        revoked_at: r
-            .try_get::<Option<String>, _>("revoked_at")?
-            .as_deref()
-            .map(parse_ts)
-            .transpose()?,
-        user_admin: r.try_get::<i64, _>("user_admin")? != 0,
-        evaluate_only: r.try_get::<i64, _>("evaluate_only")? != 0,
-        expires_at: r
-            .try_get::<Option<String>, _>("expires_at")?
-            .as_deref()
-            .map(parse_ts)
-            .transpose()?,
-        roles,
-        groups: match r.try_get::<Option<String>, _>("groups")? {
-            Some(t) => from_text(&t, "token groups")?,
-            None => Vec::new(),
-        },
-    })
+    let groups = match Option::<String>::get(r, "groups")? {
+        Some(t) => from_text(&t, "token groups")?,
+        None => Vec::new(),
+    };
+    decode!(r => TokenRecord { id, hash, principal, created_at, created_by, revoked_at, user_admin,
+        evaluate_only, expires_at; kind, environments, roles, groups })
 }
 
 pub(crate) fn rollout(r: &AnyRow) -> StoreResult<RolloutRow> {
-    Ok(RolloutRow {
-        id: r.try_get("id")?,
-        plan: r.try_get("plan")?,
-        flag: r.try_get("flag")?,
-        environment: r.try_get("environment")?,
-        state: r.try_get("state")?,
-        rev: r.try_get("rev")?,
-        doc: json(r, "doc")?,
-        created_at: at(r, "created_at")?,
-        updated_at: at(r, "updated_at")?,
-    })
+    decode!(r => RolloutRow { id, plan, flag, environment, state, rev, doc, created_at, updated_at })
 }
 
 pub(crate) fn verdict(r: &AnyRow) -> StoreResult<VerdictRow> {
-    Ok(VerdictRow {
-        id: r.try_get("id")?,
-        rollout: r.try_get("rollout")?,
-        wave: r.try_get("wave")?,
-        kind: r.try_get("kind")?,
-        name: r.try_get("name")?,
-        verdict: r.try_get("verdict")?,
-        report: json(r, "report")?,
-        at: at(r, "at")?,
-    })
+    decode!(r => VerdictRow { id, rollout, wave, kind, name, verdict, report, at })
 }
 
 pub(crate) fn adoption(r: &AnyRow) -> StoreResult<AdoptionCount> {
-    Ok(AdoptionCount {
-        cohort: r.try_get("cohort")?,
-        exposed: r.try_get("exposed")?,
-        adopted: r.try_get("adopted")?,
-    })
+    decode!(r => AdoptionCount { cohort, exposed, adopted })
 }
 
 /// An aggregate row with the token that contributed it.
 pub(crate) fn sourced_aggregate(r: &AnyRow) -> StoreResult<(String, AggregateRow)> {
-    let row = AggregateRow {
-        arm: r.try_get("arm")?,
-        metric: r.try_get("metric")?,
-        n: r.try_get("n")?,
-        sum: r.try_get("sum")?,
-        sumsq: r.try_get("sumsq")?,
-        last_at: at(r, "last_at")?,
-    };
-    Ok((r.try_get("source")?, row))
+    let row = decode!(r => AggregateRow { arm, metric, n, sum, sumsq, last_at })?;
+    Ok((String::get(r, "source")?, row))
 }
 
 pub(crate) fn contribution(r: &AnyRow) -> StoreResult<Contribution> {
-    Ok(Contribution {
-        source: r.try_get("source")?,
-        wave: r.try_get("wave")?,
-        arm: r.try_get("arm")?,
-        metric: r.try_get("metric")?,
-        n: r.try_get("n")?,
-        last_at: at(r, "last_at")?,
-    })
+    decode!(r => Contribution { source, wave, arm, metric, n, last_at })
 }
 
 pub(crate) fn sketch(r: &AnyRow) -> StoreResult<SketchDelta> {
-    Ok(SketchDelta {
-        rollout: r.try_get("rollout")?,
-        wave: r.try_get("wave")?,
-        arm: r.try_get("arm")?,
-        metric: r.try_get("metric")?,
-        counts: from_text(&text(r, "counts")?, "sketch")?,
-        source: r.try_get("source")?,
-    })
+    decode!(r => SketchDelta { rollout, wave, arm, metric, counts, source })
 }
 
 pub(crate) fn drill(r: &AnyRow) -> StoreResult<DrillRow> {
-    Ok(DrillRow {
-        id: r.try_get("id")?,
-        plan: r.try_get("plan")?,
-        plan_version: r.try_get("plan_version")?,
-        scenario: r.try_get("scenario")?,
-        passed: flag(r, "passed")?,
-        report: json(r, "report")?,
-        at: at(r, "at")?,
-        actor: r.try_get("actor")?,
-    })
+    decode!(r => DrillRow { id, plan, plan_version, scenario, passed, report, at, actor })
 }
 
 pub(crate) fn feedback(r: &AnyRow) -> StoreResult<FeedbackRow> {
-    Ok(FeedbackRow {
-        id: r.try_get("id")?,
-        release: r.try_get("release")?,
-        category: r.try_get("category")?,
-        cohort: r.try_get("cohort")?,
-        sentiment: r.try_get("sentiment")?,
-        body: r.try_get("body")?,
-        at: at(r, "at")?,
-        principal: r.try_get("principal")?,
-        blocker: flag(r, "blocker")?,
-        status: r.try_get("status")?,
-        resolution: r.try_get("resolution")?,
-        fixed_in: r.try_get("fixed_in")?,
-        closed_at: r
-            .try_get::<Option<String>, _>("closed_at")?
-            .as_deref()
-            .map(parse_ts)
-            .transpose()?,
-        closed_by: r.try_get("closed_by")?,
-    })
+    decode!(r => FeedbackRow { id, release, category, cohort, sentiment, body, at, principal,
+        blocker, status, resolution, fixed_in, closed_at, closed_by })
 }
 
 pub(crate) fn wave_count(r: &AnyRow) -> StoreResult<WaveCount> {
-    Ok(WaveCount {
-        wave: r.try_get("first_wave")?,
-        exposed: r.try_get("exposed")?,
-        adopted: r.try_get("adopted")?,
-    })
+    decode!(r => WaveCount { wave = "first_wave", exposed, adopted })
 }
 
 pub(crate) fn incident(r: &AnyRow) -> StoreResult<IncidentRow> {
-    Ok(IncidentRow {
-        id: r.try_get("id")?,
-        source: r.try_get("source")?,
-        external_id: r.try_get("external_id")?,
-        kind: r.try_get("kind")?,
-        severity: r.try_get("severity")?,
-        service: r.try_get("service")?,
-        user: r.try_get("user_key")?,
-        title: r.try_get("title")?,
-        at: at(r, "at")?,
-        principal: r.try_get("principal")?,
-        arms: Vec::new(),
-    })
+    decode!(r => IncidentRow { id, source, external_id, kind, severity, service,
+        user = "user_key", title, at, principal; arms: Vec::new() })
+}
+
+pub(crate) fn incident_arm(r: &AnyRow) -> StoreResult<IncidentArm> {
+    decode!(r => IncidentArm { rollout, wave, arm })
 }
 
 pub(crate) fn incident_count(r: &AnyRow) -> StoreResult<IncidentCount> {
-    Ok(IncidentCount {
-        arm: r.try_get("arm")?,
-        severity: r.try_get("severity")?,
-        count: r.try_get("n")?,
-    })
+    decode!(r => IncidentCount { arm, severity, count = "n" })
 }
 
 pub(crate) fn notify_target(r: &AnyRow) -> StoreResult<NotifyTargetRow> {
-    Ok(NotifyTargetRow {
-        name: r.try_get("name")?,
-        spec: json(r, "spec")?,
-        since_seq: r.try_get("since_seq")?,
-        created_at: at(r, "created_at")?,
-        updated_at: at(r, "updated_at")?,
-    })
+    decode!(r => NotifyTargetRow { name, spec, since_seq, created_at, updated_at })
 }
 
 pub(crate) fn delivery(r: &AnyRow) -> StoreResult<Delivery> {
-    Ok(Delivery {
-        id: r.try_get("id")?,
-        audit_seq: r.try_get("audit_seq")?,
-        target: r.try_get("target")?,
-        audience: r.try_get("audience")?,
-        event: r.try_get("event")?,
-        rollout: r.try_get("rollout")?,
-        environment: r.try_get("environment")?,
-        status: r.try_get("status")?,
-        attempts: r.try_get("attempts")?,
-        last_error: r.try_get("last_error")?,
-        http_status: r.try_get("http_status")?,
-        next_at: at(r, "next_at")?,
-        payload: json(r, "payload")?,
-        created_at: at(r, "created_at")?,
-        updated_at: at(r, "updated_at")?,
-    })
+    decode!(r => Delivery { id, audit_seq, target, audience, event, rollout, environment, status,
+        attempts, last_error, http_status, next_at, payload, created_at, updated_at })
 }

@@ -22,10 +22,15 @@ use crate::rows::{self, parse_ts, to_text, ts};
 use crate::{
     AdoptionCount, AdoptionDelta, AggregateDelta, AggregateRow, AuditRow, Change, Contribution,
     Delivery, DeliveryAttempt, DeliveryQuery, DrillRow, Environment, FeedbackRow, FeedbackStatus,
-    Head, IncidentArm, IncidentCount, IncidentRow, Kind, NewDelivery, NewToken, NotifyTargetRow,
-    Put, PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult,
-    TokenKind, TokenRecord, VerdictRow, VersionRecord, WaveCount,
+    Head, IncidentCount, IncidentRow, Kind, NewDelivery, NewToken, NotifyTargetRow, Put,
+    PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult, TokenKind,
+    TokenRecord, VerdictRow, VersionRecord, WaveCount,
 };
+
+/// `query` with each of the values after `;` bound in order (`$1`, `$2`, …).
+macro_rules! bind {
+    ($query:expr; $($value:expr),+ $(,)?) => { $query$(.bind($value))+ };
+}
 
 /// The store, on either database ([`SqlStore::open`] picks by the name it is given).
 #[derive(Debug, Clone)]
@@ -148,17 +153,9 @@ async fn append_audit(
             .await?;
     let (seq, prev) = last.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
     let entry = event.chain(seq, &prev);
-    sqlx::query(
-        "INSERT INTO audit_log (seq, prev_hash, hash, canonical, at, actor, action, target) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(entry.seq)
-    .bind(&entry.prev_hash)
-    .bind(&entry.hash)
-    .bind(&entry.canonical)
-    .bind(&event.at)
-    .bind(&event.actor)
-    .bind(&event.action)
-    .bind(&event.target)
+    bind!(sqlx::query("INSERT INTO audit_log (seq, prev_hash, hash, canonical, at, actor, action, target) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        entry.seq, &entry.prev_hash, &entry.hash, &entry.canonical, &event.at, &event.actor,
+        &event.action, &event.target)
     .execute(&mut *tx)
     .await?;
     Ok(entry)
@@ -236,32 +233,21 @@ async fn apply_puts(
             "INSERT INTO {} (key, version, spec, archived, actor, action, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             put.kind.versions_table()
         );
-        sqlx::query(AssertSqlSafe(insert))
-            .bind(&put.key)
-            .bind(version)
-            .bind(&spec_text)
-            .bind(i64::from(put.archived))
-            .bind(&change.actor)
-            .bind(&action)
-            .bind(&change.reason)
-            .bind(ts(change.at))
-            .execute(&mut *tx)
-            .await?;
+        bind!(sqlx::query(AssertSqlSafe(insert));
+            &put.key, version, &spec_text, i64::from(put.archived), &change.actor, &action,
+            &change.reason, ts(change.at))
+        .execute(&mut *tx)
+        .await?;
         let upsert = format!(
             "INSERT INTO {} (key, version, spec, archived, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT(key) DO UPDATE SET version = excluded.version, spec = excluded.spec,
              archived = excluded.archived, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
             put.kind.table()
         );
-        sqlx::query(AssertSqlSafe(upsert))
-            .bind(&put.key)
-            .bind(version)
-            .bind(&spec_text)
-            .bind(i64::from(put.archived))
-            .bind(ts(change.at))
-            .bind(&change.actor)
-            .execute(&mut *tx)
-            .await?;
+        bind!(sqlx::query(AssertSqlSafe(upsert));
+            &put.key, version, &spec_text, i64::from(put.archived), ts(change.at), &change.actor)
+        .execute(&mut *tx)
+        .await?;
         let mut details = json!({
             "key": put.key,
             "version": version,
@@ -327,14 +313,8 @@ impl AggregateWriter for Db {
             }
         };
         for d in &batch.sketches {
-            let current: Option<String> = sqlx::query_scalar(
-                "SELECT counts FROM sketches WHERE rollout = $1 AND wave = $2 AND arm = $3 AND metric = $4 AND source = $5",
-            )
-            .bind(&d.rollout)
-            .bind(d.wave)
-            .bind(&d.arm)
-            .bind(&d.metric)
-            .bind(&d.source)
+            let current: Option<String> = bind!(sqlx::query_scalar("SELECT counts FROM sketches WHERE rollout = $1 AND wave = $2 AND arm = $3 AND metric = $4 AND source = $5");
+                &d.rollout, d.wave, &d.arm, &d.metric, &d.source)
             .fetch_optional(&mut *tx)
             .await?;
             let mut counts: std::collections::BTreeMap<i32, u64> = match current {
@@ -342,34 +322,17 @@ impl AggregateWriter for Db {
                 None => Default::default(),
             };
             crate::group::add_counts(&mut counts, &d.counts);
-            sqlx::query(
-                "INSERT INTO sketches (rollout, wave, arm, metric, counts, source) VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (rollout, wave, arm, metric, source) DO UPDATE SET counts = excluded.counts",
-            )
-            .bind(&d.rollout)
-            .bind(d.wave)
-            .bind(&d.arm)
-            .bind(&d.metric)
-            .bind(to_text(&counts)?)
-            .bind(&d.source)
+            bind!(sqlx::query("INSERT INTO sketches (rollout, wave, arm, metric, counts, source) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (rollout, wave, arm, metric, source) DO UPDATE SET counts = excluded.counts");
+                &d.rollout, d.wave, &d.arm, &d.metric, to_text(&counts)?, &d.source)
             .execute(&mut *tx)
             .await?;
         }
         for d in &batch.deltas {
-            sqlx::query(
-                "INSERT INTO aggregates (rollout, wave, arm, metric, n, sum, sumsq, last_at, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            bind!(sqlx::query("INSERT INTO aggregates (rollout, wave, arm, metric, n, sum, sumsq, last_at, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  ON CONFLICT (rollout, wave, arm, metric, source) DO UPDATE SET n = aggregates.n + excluded.n, sum = aggregates.sum + excluded.sum,
-                 sumsq = aggregates.sumsq + excluded.sumsq, last_at = excluded.last_at",
-            )
-            .bind(&d.rollout)
-            .bind(d.wave)
-            .bind(&d.arm)
-            .bind(&d.metric)
-            .bind(d.n)
-            .bind(d.sum)
-            .bind(d.sumsq)
-            .bind(ts(batch.at))
-            .bind(&d.source)
+                 sumsq = aggregates.sumsq + excluded.sumsq, last_at = excluded.last_at");
+                &d.rollout, d.wave, &d.arm, &d.metric, d.n, d.sum, d.sumsq, ts(batch.at), &d.source)
             .execute(&mut *tx)
             .await?;
         }
@@ -430,10 +393,8 @@ impl Store for SqlStore {
             sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) + 1 FROM environments")
                 .fetch_one(&mut *tx)
                 .await?;
-        sqlx::query("INSERT INTO environments (name, position, created_at) VALUES ($1, $2, $3)")
-            .bind(name)
-            .bind(position)
-            .bind(ts(change.at))
+        bind!(sqlx::query("INSERT INTO environments (name, position, created_at) VALUES ($1, $2, $3)");
+            name, position, ts(change.at))
             .execute(&mut *tx)
             .await?;
         let details = json!({"position": position});
@@ -496,21 +457,12 @@ impl Store for SqlStore {
 
     async fn create_token(&self, token: &NewToken, change: &Change) -> StoreResult<TokenRecord> {
         let mut tx = self.db.begin().await?;
-        sqlx::query(
-            "INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by, user_admin, evaluate_only, expires_at, roles, groups) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&token.id)
-        .bind(&token.hash)
-        .bind(token.kind.as_str())
-        .bind(to_text(&token.environments)?)
-        .bind(&token.principal)
-        .bind(ts(change.at))
-        .bind(&change.actor)
-        .bind(i64::from(token.user_admin))
-        .bind(i64::from(token.evaluate_only))
-        .bind(token.expires_at.map(ts))
-        .bind(if token.kind == TokenKind::Admin { Some(to_text(&token.roles)?) } else { None })
-        .bind(if token.groups.is_empty() { None } else { Some(to_text(&token.groups)?) })
+        bind!(sqlx::query("INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by, user_admin, evaluate_only, expires_at, roles, groups) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+            &token.id, &token.hash, token.kind.as_str(), to_text(&token.environments)?,
+            &token.principal, ts(change.at), &change.actor, i64::from(token.user_admin),
+            i64::from(token.evaluate_only), token.expires_at.map(ts),
+            if token.kind == TokenKind::Admin { Some(to_text(&token.roles)?) } else { None },
+            if token.groups.is_empty() { None } else { Some(to_text(&token.groups)?) })
         .execute(&mut *tx)
         .await?;
         let mut details = json!({"kind": token.kind.as_str(), "environments": token.environments, "principal": token.principal});
@@ -699,12 +651,8 @@ impl Store for SqlStore {
             return Ok(None);
         }
         // The lease lapsed (its holder died, hung or was never there): take over, audited.
-        let epoch: i64 = sqlx::query_scalar(
-            "UPDATE leader SET epoch = epoch + 1, holder = $1, since = $2, lease_until = $3 WHERE id = 1 RETURNING epoch",
-        )
-        .bind(holder)
-        .bind(ts(at))
-        .bind(now.saturating_add(lease_ms))
+        let epoch: i64 = bind!(sqlx::query_scalar("UPDATE leader SET epoch = epoch + 1, holder = $1, since = $2, lease_until = $3 WHERE id = 1 RETURNING epoch");
+            holder, ts(at), now.saturating_add(lease_ms))
         .fetch_one(&mut *tx)
         .await?;
         let change = Change { actor: "controller".into(), via: None, reason: None, at };
@@ -767,29 +715,15 @@ impl Store for SqlStore {
                     r.flag
                 )));
             }
-            sqlx::query(
-                "INSERT INTO rollouts (id, plan, flag, environment, state, rev, doc, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(&r.id)
-            .bind(&r.plan)
-            .bind(&r.flag)
-            .bind(&r.environment)
-            .bind(&r.state)
-            .bind(new_rev)
-            .bind(&doc)
-            .bind(ts(change.at))
-            .bind(ts(change.at))
+            bind!(sqlx::query("INSERT INTO rollouts (id, plan, flag, environment, state, rev, doc, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+                &r.id, &r.plan, &r.flag, &r.environment, &r.state, new_rev, &doc, ts(change.at),
+                ts(change.at))
             .execute(&mut *tx)
             .await?;
         } else {
-            let done = sqlx::query("UPDATE rollouts SET state = $1, rev = $2, doc = $3, updated_at = $4 WHERE id = $5 AND rev = $6")
-                .bind(&r.state)
-                .bind(new_rev)
-                .bind(&doc)
-                .bind(ts(change.at))
-                .bind(&r.id)
-                .bind(r.rev)
+            let done = bind!(sqlx::query("UPDATE rollouts SET state = $1, rev = $2, doc = $3, updated_at = $4 WHERE id = $5 AND rev = $6");
+                &r.state, new_rev, &doc, ts(change.at), &r.id, r.rev)
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() == 0 {
@@ -803,14 +737,8 @@ impl Store for SqlStore {
             apply_puts(&mut tx, std::slice::from_ref(put), change, Some(&r.id)).await?;
         }
         for v in &write.verdicts {
-            sqlx::query("INSERT INTO verdicts (rollout, wave, kind, name, verdict, report, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                .bind(&v.rollout)
-                .bind(v.wave)
-                .bind(&v.kind)
-                .bind(&v.name)
-                .bind(&v.verdict)
-                .bind(to_text(&v.report)?)
-                .bind(ts(v.at))
+            bind!(sqlx::query("INSERT INTO verdicts (rollout, wave, kind, name, verdict, report, at) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+                &v.rollout, v.wave, &v.kind, &v.name, &v.verdict, to_text(&v.report)?, ts(v.at))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -950,16 +878,9 @@ impl Store for SqlStore {
 
     async fn add_drill(&self, d: &DrillRow, change: &Change) -> StoreResult<i64> {
         let mut tx = self.db.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO drills (plan, plan_version, scenario, passed, report, at, actor) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(&d.plan)
-        .bind(d.plan_version)
-        .bind(&d.scenario)
-        .bind(i64::from(d.passed))
-        .bind(to_text(&d.report)?)
-        .bind(ts(change.at))
-        .bind(&change.actor)
+        let id: i64 = bind!(sqlx::query_scalar("INSERT INTO drills (plan, plan_version, scenario, passed, report, at, actor) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id");
+            &d.plan, d.plan_version, &d.scenario, i64::from(d.passed), to_text(&d.report)?,
+            ts(change.at), &change.actor)
         .fetch_one(&mut *tx)
         .await?;
         let details = json!({"drill": id, "plan_version": d.plan_version, "scenario": d.scenario, "passed": d.passed});
@@ -973,16 +894,9 @@ impl Store for SqlStore {
         let mut ids = Vec::with_capacity(rows.len());
         for f in rows {
             let status = if f.status.is_empty() { "open" } else { f.status.as_str() };
-            let id: i64 = sqlx::query_scalar("INSERT INTO feedback (release, category, cohort, sentiment, body, at, principal, blocker, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
-                .bind(&f.release)
-                .bind(&f.category)
-                .bind(&f.cohort)
-                .bind(&f.sentiment)
-                .bind(&f.body)
-                .bind(ts(f.at))
-                .bind(&f.principal)
-                .bind(i64::from(f.blocker))
-                .bind(status)
+            let id: i64 = bind!(sqlx::query_scalar("INSERT INTO feedback (release, category, cohort, sentiment, body, at, principal, blocker, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id");
+                &f.release, &f.category, &f.cohort, &f.sentiment, &f.body, ts(f.at), &f.principal,
+                i64::from(f.blocker), status)
                 .fetch_one(&mut *tx)
                 .await?;
             ids.push(id);
@@ -1009,15 +923,9 @@ impl Store for SqlStore {
     ) -> StoreResult<Option<FeedbackRow>> {
         let mut tx = self.db.begin().await?;
         let open = status.status == "open";
-        let done = sqlx::query(
-            "UPDATE feedback SET status = $1, resolution = $2, fixed_in = $3, closed_at = $4, closed_by = $5 WHERE id = $6",
-        )
-        .bind(&status.status)
-        .bind(&status.resolution)
-        .bind(&status.fixed_in)
-        .bind((!open).then(|| ts(change.at)))
-        .bind((!open).then(|| change.actor.clone()))
-        .bind(id)
+        let done = bind!(sqlx::query("UPDATE feedback SET status = $1, resolution = $2, fixed_in = $3, closed_at = $4, closed_by = $5 WHERE id = $6");
+            &status.status, &status.resolution, &status.fixed_in, (!open).then(|| ts(change.at)),
+            (!open).then(|| change.actor.clone()), id)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -1066,28 +974,15 @@ impl Store for SqlStore {
         if let Some(id) = known {
             return Ok((id, false));
         }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO incidents (source, external_id, kind, severity, service, user_key, title, at, principal)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-        )
-        .bind(&i.source)
-        .bind(&i.external_id)
-        .bind(&i.kind)
-        .bind(&i.severity)
-        .bind(&i.service)
-        .bind(&i.user)
-        .bind(&i.title)
-        .bind(ts(i.at))
-        .bind(&i.principal)
+        let id: i64 = bind!(sqlx::query_scalar("INSERT INTO incidents (source, external_id, kind, severity, service, user_key, title, at, principal)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id");
+            &i.source, &i.external_id, &i.kind, &i.severity, &i.service, &i.user, &i.title,
+            ts(i.at), &i.principal)
         .fetch_one(&mut *tx)
         .await?;
         for a in &i.arms {
-            sqlx::query("INSERT INTO incident_arms (incident, rollout, wave, arm, severity) VALUES ($1, $2, $3, $4, $5)")
-                .bind(id)
-                .bind(&a.rollout)
-                .bind(a.wave)
-                .bind(&a.arm)
-                .bind(&i.severity)
+            bind!(sqlx::query("INSERT INTO incident_arms (incident, rollout, wave, arm, severity) VALUES ($1, $2, $3, $4, $5)");
+                id, &a.rollout, a.wave, &a.arm, &i.severity)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -1109,20 +1004,9 @@ impl Store for SqlStore {
             .all(sqlx::query(sql).bind(service).bind(limit.clamp(1, 1000)), rows::incident)
             .await?;
         for i in &mut list {
-            let arms = sqlx::query(
-                "SELECT rollout, wave, arm FROM incident_arms WHERE incident = $1 ORDER BY rollout",
-            )
-            .bind(i.id)
-            .fetch_all(&self.db.pool)
-            .await?;
-            for a in arms {
-                use sqlx::Row;
-                i.arms.push(IncidentArm {
-                    rollout: a.try_get("rollout")?,
-                    wave: a.try_get("wave")?,
-                    arm: a.try_get("arm")?,
-                });
-            }
+            let sql =
+                "SELECT rollout, wave, arm FROM incident_arms WHERE incident = $1 ORDER BY rollout";
+            i.arms = self.db.all(sqlx::query(sql).bind(i.id), rows::incident_arm).await?;
         }
         Ok(list)
     }
@@ -1158,13 +1042,8 @@ impl Store for SqlStore {
         let entry =
             append_audit(&mut tx, change, "notify.target", format!("notify:{name}"), details)
                 .await?;
-        sqlx::query(
-            "INSERT INTO notify_targets (name, spec, since_seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at",
-        )
-        .bind(name)
-        .bind(&text)
-        .bind(entry.seq)
-        .bind(ts(change.at))
+        bind!(sqlx::query("INSERT INTO notify_targets (name, spec, since_seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at");
+            name, &text, entry.seq, ts(change.at))
         .execute(&mut *tx)
         .await?;
         self.db.commit(tx).await?;
@@ -1197,17 +1076,9 @@ impl Store for SqlStore {
     async fn enqueue_deliveries(&self, cursor: i64, rows: &[NewDelivery]) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
         for d in rows {
-            sqlx::query(
-                "INSERT INTO notify_deliveries (audit_seq, target, audience, event, rollout, environment, status, attempts, next_at, payload, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $7, $7) ON CONFLICT (audit_seq, target, event) DO NOTHING",
-            )
-            .bind(d.audit_seq)
-            .bind(&d.target)
-            .bind(&d.audience)
-            .bind(&d.event)
-            .bind(&d.rollout)
-            .bind(&d.environment)
-            .bind(ts(d.at))
-            .bind(to_text(&d.payload)?)
+            bind!(sqlx::query("INSERT INTO notify_deliveries (audit_seq, target, audience, event, rollout, environment, status, attempts, next_at, payload, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $7, $7) ON CONFLICT (audit_seq, target, event) DO NOTHING");
+                d.audit_seq, &d.target, &d.audience, &d.event, &d.rollout, &d.environment, ts(d.at),
+                to_text(&d.payload)?)
             .execute(&mut *tx)
             .await?;
         }
@@ -1226,16 +1097,8 @@ impl Store for SqlStore {
 
     async fn record_attempt(&self, a: &DeliveryAttempt) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
-        sqlx::query(
-            "UPDATE notify_deliveries SET status = $1, attempts = $2, last_error = $3, http_status = $4, next_at = $5, updated_at = $6 WHERE id = $7",
-        )
-        .bind(&a.status)
-        .bind(a.attempts)
-        .bind(&a.last_error)
-        .bind(a.http_status)
-        .bind(ts(a.next_at))
-        .bind(ts(a.at))
-        .bind(a.id)
+        bind!(sqlx::query("UPDATE notify_deliveries SET status = $1, attempts = $2, last_error = $3, http_status = $4, next_at = $5, updated_at = $6 WHERE id = $7");
+            &a.status, a.attempts, &a.last_error, a.http_status, ts(a.next_at), ts(a.at), a.id)
         .execute(&mut *tx)
         .await?;
         self.db.commit(tx).await
