@@ -3,28 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum TokenKind {
-    /// Everything the admin API offers, in its environments.
-    Admin,
-    /// Read flags (and the stream), post events.
-    ServerSdk,
-    /// Evaluate only.
-    ClientSdk,
-}
-
-impl TokenKind {
-    /// Its name in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Admin => "admin",
-            TokenKind::ServerSdk => "server-sdk",
-            TokenKind::ClientSdk => "client-sdk",
-        }
-    }
-}
+pub use wavegate_core::access::TokenKind;
 
 /// A role held in some environments: `viewer` (reads), `editor` (flags, segments, plans),
 /// `releaser` (start, schedule, pause, resume, roll back, drills), `approver` (approve or reject

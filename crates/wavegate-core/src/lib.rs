@@ -27,6 +27,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod audit;
 pub mod bucket;
 pub mod canonical;

@@ -45,36 +45,7 @@ use wavegate_core::{Flag, FlagLookup, Reason};
 
 pub use crate::auth::{ENV_HEADER, secret_from_headers};
 pub use crate::unleash::{FeaturesDoc, MetricsReport, Registration};
-
-/// The kinds of token a caller may hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TokenKind {
-    /// Everything.
-    Admin,
-    /// Read flags (rules included), post events and Unleash reports.
-    ServerSdk,
-    /// Evaluate only.
-    ClientSdk,
-}
-
-/// Each kind with the name the API and the CLI use for it.
-const KIND_NAMES: [(TokenKind, &str); 3] = [
-    (TokenKind::Admin, "admin"),
-    (TokenKind::ServerSdk, "server-sdk"),
-    (TokenKind::ClientSdk, "client-sdk"),
-];
-
-impl TokenKind {
-    /// `admin`, `server-sdk` or `client-sdk`.
-    pub fn as_str(self) -> &'static str {
-        KIND_NAMES.iter().find(|(k, _)| *k == self).map_or("", |(_, name)| name)
-    }
-
-    /// Parses the names [`TokenKind::as_str`] gives.
-    pub fn parse(name: &str) -> Option<TokenKind> {
-        KIND_NAMES.iter().find(|(_, n)| *n == name).map(|(k, _)| *k)
-    }
-}
+pub use wavegate_core::access::TokenKind;
 
 /// Who a request's token belongs to, as its [`FlagSource`] knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! Types the [`crate::Store`] trait speaks.
 
 use chrono::{DateTime, Utc};
+pub use wavegate_core::access::{Grant, Role, TokenKind};
 
 /// Who is changing something, why, and when (time comes from the caller's clock).
 #[derive(Debug, Clone)]
@@ -144,114 +145,6 @@ pub struct PutOutcome {
     pub version: i64,
     /// `false` when the content equalled the current version (no new version).
     pub changed: bool,
-}
-
-/// Token kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TokenKind {
-    /// Everything.
-    Admin,
-    /// Read flags, post events.
-    ServerSdk,
-    /// Evaluate only.
-    ClientSdk,
-}
-
-impl TokenKind {
-    /// Every kind.
-    pub const ALL: [TokenKind; 3] = [TokenKind::Admin, TokenKind::ServerSdk, TokenKind::ClientSdk];
-
-    /// `admin`, `server-sdk`, `client-sdk`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Admin => "admin",
-            TokenKind::ServerSdk => "server-sdk",
-            TokenKind::ClientSdk => "client-sdk",
-        }
-    }
-
-    /// Parses the names [`TokenKind::as_str`] prints.
-    pub fn parse(s: &str) -> Option<TokenKind> {
-        TokenKind::ALL.into_iter().find(|kind| kind.as_str() == s)
-    }
-}
-
-/// What a person may do with an admin-kind token (or a signed-in session), in the
-/// environments of a [`Grant`]. Roles are not ranked: each opens its own operations, except
-/// that every role reads (viewer) and `admin` opens everything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    /// Reads: flags, segments, plans, rollouts, reports, the audit log.
-    Viewer,
-    /// Changes flags, segments and plans.
-    Editor,
-    /// Starts, schedules, pauses, resumes and rolls back rollouts; records drills.
-    Releaser,
-    /// Approves or rejects promotions; signs and waives scorecard items.
-    Approver,
-    /// Everything: tokens, environments, the freeze, notification targets, backups, and every
-    /// other role's operations.
-    Admin,
-}
-
-impl Role {
-    /// Every role, in the order the docs list them.
-    pub const ALL: [Role; 5] =
-        [Role::Viewer, Role::Editor, Role::Releaser, Role::Approver, Role::Admin];
-
-    /// `viewer`, `editor`, `releaser`, `approver`, `admin`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Editor => "editor",
-            Role::Releaser => "releaser",
-            Role::Approver => "approver",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// Parses the names [`Role::as_str`] prints.
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    /// Whether holding `self` opens what `wanted` opens.
-    pub fn opens(self, wanted: Role) -> bool {
-        self == wanted || self == Role::Admin || wanted == Role::Viewer
-    }
-}
-
-/// A role held in some environments (`["*"]`: all).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Grant {
-    /// The role.
-    #[serde(with = "role_name")]
-    pub role: Role,
-    /// Where it is held.
-    pub environments: Vec<String>,
-}
-
-impl Grant {
-    /// Whether the grant covers `env`.
-    pub fn covers(&self, env: &str) -> bool {
-        self.environments.iter().any(|e| e == "*" || e == env)
-    }
-}
-
-/// A [`Role`] as its name in stored JSON.
-mod role_name {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use super::Role;
-
-    pub fn serialize<S: Serializer>(r: &Role, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(r.as_str())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
-        let name = String::deserialize(d)?;
-        Role::parse(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown role {name:?}")))
-    }
 }
 
 /// A token to store: its secret is already hashed.

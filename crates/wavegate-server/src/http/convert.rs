@@ -13,7 +13,7 @@ use wavegate_rollout::machine::{Approval, Phase, Rollout, State};
 use wavegate_rollout::scorecard::{Assessed, Assessment, Status};
 use wavegate_store::{
     AggregateRow, AuditRow, Delivery, DrillRow, Environment, Head, PutOutcome, RolloutRow,
-    TokenKind, TokenRecord, VerdictRow, VersionRecord,
+    TokenRecord, VerdictRow, VersionRecord,
 };
 
 /// Converts a value of the store or the machine into its API shape `T` (a local `From`).
@@ -75,21 +75,11 @@ impl IntoApi<api::flags::ApplyOutcome> for &PutOutcome {
     }
 }
 
-impl IntoApi<api::tokens::TokenKind> for TokenKind {
-    fn into_api(self) -> api::tokens::TokenKind {
-        match self {
-            TokenKind::Admin => api::tokens::TokenKind::Admin,
-            TokenKind::ServerSdk => api::tokens::TokenKind::ServerSdk,
-            TokenKind::ClientSdk => api::tokens::TokenKind::ClientSdk,
-        }
-    }
-}
-
 impl IntoApi<api::tokens::Token> for &TokenRecord {
     fn into_api(self) -> api::tokens::Token {
         api::tokens::Token {
             id: self.id.clone(),
-            kind: self.kind.into_api(),
+            kind: self.kind,
             environments: self.environments.clone(),
             principal: self.principal.clone(),
             created_at: millis(self.created_at),

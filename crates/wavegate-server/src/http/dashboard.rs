@@ -88,7 +88,7 @@ async fn whoami(p: Principal, headers: axum::http::HeaderMap) -> Json<Whoami> {
     let can_command = t.acting_as(&[Role::Releaser, Role::Approver]).is_some();
     Json(Whoami {
         principal: t.principal,
-        kind: t.kind.into_api(),
+        kind: t.kind,
         environments: t.environments,
         token_id: t.id,
         can_command,

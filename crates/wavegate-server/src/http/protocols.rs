@@ -12,7 +12,6 @@ use serde_json::Value;
 use wavegate_core::Reason;
 use wavegate_protocols::{
     Caller, Config, FlagSource, MetricsReport, Refusal, Registration, Report, SourceError,
-    TokenKind,
 };
 use wavegate_store::TokenRecord;
 
@@ -20,13 +19,8 @@ use crate::state::AppState;
 
 /// A stored token as the protocols see it.
 pub fn caller(t: &TokenRecord) -> Caller {
-    let kind = match t.kind {
-        wavegate_store::TokenKind::Admin => TokenKind::Admin,
-        wavegate_store::TokenKind::ServerSdk => TokenKind::ServerSdk,
-        wavegate_store::TokenKind::ClientSdk => TokenKind::ClientSdk,
-    };
     Caller {
-        kind,
+        kind: t.kind,
         environments: t.environments.clone(),
         principal: t.principal.clone(),
         token: t.id.clone(),

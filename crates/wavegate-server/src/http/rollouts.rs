@@ -560,7 +560,7 @@ async fn rollout_contributions(
                 let known = tokens.iter().find(|t| t.id == c.source);
                 out.push(api::TokenContribution {
                     principal: known.map(|t| t.principal.clone()),
-                    kind: known.map(|t| t.kind.into_api()),
+                    kind: known.map(|t| t.kind),
                     revoked: known.is_some_and(|t| t.revoked_at.is_some()),
                     excluded: r.excluded_tokens.iter().any(|e| e.token == c.source),
                     token: c.source,

@@ -1,0 +1,134 @@
+//! Who may do what: the kinds of token, the roles a person holds, and where they hold them.
+//! One definition for the store (which keeps them), the protocols (which check a caller's kind)
+//! and the API (which names them).
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Token kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenKind {
+    /// Everything the admin API offers, in its environments (as its roles allow).
+    Admin,
+    /// Read flags (rules included) and the stream, post events and Unleash reports.
+    ServerSdk,
+    /// Evaluate only.
+    ClientSdk,
+}
+
+impl TokenKind {
+    /// Every kind.
+    pub const ALL: [TokenKind; 3] = [TokenKind::Admin, TokenKind::ServerSdk, TokenKind::ClientSdk];
+
+    /// `admin`, `server-sdk`, `client-sdk`: the names the API, the CLI and the store use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Admin => "admin",
+            TokenKind::ServerSdk => "server-sdk",
+            TokenKind::ClientSdk => "client-sdk",
+        }
+    }
+
+    /// Parses the names [`TokenKind::as_str`] gives.
+    pub fn parse(s: &str) -> Option<TokenKind> {
+        TokenKind::ALL.into_iter().find(|kind| kind.as_str() == s)
+    }
+}
+
+/// What a person may do with an admin-kind token (or a signed-in session), in the
+/// environments of a [`Grant`]. Roles are not ranked: each opens its own operations, except
+/// that every role reads (viewer) and `admin` opens everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Reads: flags, segments, plans, rollouts, reports, the audit log.
+    Viewer,
+    /// Changes flags, segments and plans.
+    Editor,
+    /// Starts, schedules, pauses, resumes and rolls back rollouts; records drills.
+    Releaser,
+    /// Approves or rejects promotions; signs and waives scorecard items.
+    Approver,
+    /// Everything: tokens, environments, the freeze, notification targets, backups, and every
+    /// other role's operations.
+    Admin,
+}
+
+impl Role {
+    /// Every role, in the order the docs list them.
+    pub const ALL: [Role; 5] =
+        [Role::Viewer, Role::Editor, Role::Releaser, Role::Approver, Role::Admin];
+
+    /// `viewer`, `editor`, `releaser`, `approver`, `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Releaser => "releaser",
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses the names [`Role::as_str`] prints.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether holding `self` opens what `wanted` opens.
+    pub fn opens(self, wanted: Role) -> bool {
+        self == wanted || self == Role::Admin || wanted == Role::Viewer
+    }
+}
+
+impl Serialize for Role {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
+        let name = String::deserialize(d)?;
+        Role::parse(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown role {name:?}")))
+    }
+}
+
+/// A role held in some environments (`["*"]`: all).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The role.
+    pub role: Role,
+    /// Where it is held.
+    pub environments: Vec<String>,
+}
+
+impl Grant {
+    /// Whether the grant covers `env`.
+    pub fn covers(&self, env: &str) -> bool {
+        self.environments.iter().any(|e| e == "*" || e == env)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_grants_keep_their_stored_form() {
+        for kind in TokenKind::ALL {
+            assert_eq!(TokenKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        let g = Grant { role: Role::Approver, environments: vec!["prod".into()] };
+        let text = serde_json::to_string(&g).unwrap();
+        assert_eq!(text, r#"{"role":"approver","environments":["prod"]}"#);
+        assert_eq!(serde_json::from_str::<Grant>(&text).unwrap(), g);
+        assert!(serde_json::from_str::<Grant>(r#"{"role":"root","environments":[]}"#).is_err());
+        assert!(Role::Admin.opens(Role::Editor) && Role::Editor.opens(Role::Viewer));
+        assert!(!Role::Editor.opens(Role::Approver));
+    }
+}
