@@ -47,45 +47,7 @@ impl std::fmt::Display for RolloutState {
     }
 }
 
-/// Where a running rollout is within its wave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// The wave's minimum hold has not elapsed.
-    Hold,
-    /// Waiting for guardrails to pass.
-    Analyzing,
-    /// Gates passed; waiting for approvals.
-    AwaitingApproval,
-    /// Gates passed; the declared go/no-go scorecard says no-go.
-    NoGo,
-    /// The last wave passed; the plan's watch holds back a control arm and judges the
-    /// guardrails until it ends.
-    Watching,
-    /// Guardrails passed; a people gate (adoption, feedback) holds the promotion; `reason`
-    /// says which and by how much.
-    Gated,
-}
-
-impl Phase {
-    /// Its name in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Hold => "hold",
-            Phase::Analyzing => "analyzing",
-            Phase::AwaitingApproval => "awaiting_approval",
-            Phase::NoGo => "no_go",
-            Phase::Watching => "watching",
-            Phase::Gated => "gated",
-        }
-    }
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use wavegate_rollout::machine::Phase;
 
 /// A release's declared risk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -2,6 +2,7 @@
 //! One definition for the store (which keeps them), the protocols (which check a caller's kind)
 //! and the API (which names them).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Token kinds.
@@ -107,6 +108,93 @@ impl Grant {
     /// Whether the grant covers `env`.
     pub fn covers(&self, env: &str) -> bool {
         self.environments.iter().any(|e| e == "*" || e == env)
+    }
+}
+
+/// A token as the store keeps it (never its secret), with what it may do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    /// Public id.
+    pub id: String,
+    /// Hex SHA-256 of the secret (keys stream tickets; never shown).
+    pub hash: String,
+    /// Its kind.
+    pub kind: TokenKind,
+    /// Environments, `["*"]` for all.
+    pub environments: Vec<String>,
+    /// The principal it acts as.
+    pub principal: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// Who made it.
+    pub created_by: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Whether it may issue tokens for other principals and grant this capability (user
+    /// administration; an admin token without it may only mint its own SDK tokens).
+    pub user_admin: bool,
+    /// A server-sdk token that evaluates only: it may not post events or Unleash metrics.
+    pub evaluate_only: bool,
+    /// When it stops working (`None`: never).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// An admin-kind token's roles, each within its environments (empty for the SDK kinds); an
+    /// admin token minted before roles existed holds `admin` in its environments.
+    pub roles: Vec<Grant>,
+    /// A signed-in person's groups at the identity provider (a session's; empty otherwise): a
+    /// plan's approver list may name a group (`group:cab`).
+    pub groups: Vec<String>,
+}
+
+impl TokenRecord {
+    /// Whether it has expired at `now`.
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|e| e <= now)
+    }
+
+    /// Whether the token may act in `env`.
+    pub fn allows_env(&self, env: &str) -> bool {
+        self.environments.iter().any(|e| e == "*" || e == env)
+    }
+
+    /// Whether the token's scope is every environment.
+    pub fn all_envs(&self) -> bool {
+        self.environments.iter().any(|e| e == "*")
+    }
+
+    /// Whether an admin-kind token holds a role that opens `role` in `env` (`"*"`: in every
+    /// environment, by a grant for all of them).
+    pub fn holds(&self, role: Role, env: &str) -> bool {
+        self.kind == TokenKind::Admin
+            && self.roles.iter().any(|g| g.role.opens(role) && g.covers(env))
+    }
+
+    /// Whether an admin-kind token holds `admin` for every environment.
+    pub fn admin_everywhere(&self) -> bool {
+        self.holds(Role::Admin, "*")
+    }
+
+    /// The token narrowed to what one of `roles` opens: its environments become those where
+    /// it holds such a role (`["*"]` when one grant covers all). `None` when it holds none of
+    /// them anywhere, or is not an admin-kind token.
+    pub fn acting_as(&self, roles: &[Role]) -> Option<TokenRecord> {
+        if self.kind != TokenKind::Admin {
+            return None;
+        }
+        let mut envs: Vec<String> = Vec::new();
+        for g in self.roles.iter().filter(|g| roles.iter().any(|r| g.role.opens(*r))) {
+            for e in &g.environments {
+                if !envs.contains(e) {
+                    envs.push(e.clone());
+                }
+            }
+        }
+        if envs.is_empty() {
+            return None;
+        }
+        if envs.iter().any(|e| e == "*") {
+            envs = vec!["*".to_owned()];
+        }
+        Some(TokenRecord { environments: envs, ..self.clone() })
     }
 }
 

@@ -20,6 +20,7 @@ use crate::stats::{Moments, SrmReport, Verdict, VerdictReport, judge, srm};
 
 /// Where a running rollout is within its wave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// The wave's minimum hold has not elapsed.
@@ -36,6 +37,26 @@ pub enum Phase {
     /// Guardrails passed; a people gate of the wave (adoption, feedback) holds the promotion
     /// (`Rollout::gated` says why). Never rolls back by itself.
     Gated,
+}
+
+impl Phase {
+    /// Its name in the API (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Hold => "hold",
+            Phase::Analyzing => "analyzing",
+            Phase::AwaitingApproval => "awaiting_approval",
+            Phase::NoGo => "no_go",
+            Phase::Watching => "watching",
+            Phase::Gated => "gated",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A rollout's state (DESIGN.md: running{wave, phase} → paused | completed | rolled_back | aborted).

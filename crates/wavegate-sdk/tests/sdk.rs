@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use wavegate_sdk::{Builder, Context, Outcome, Source};
-use wavegate_store::{SqliteStore, Store};
+use wavegate_store::{SqlStore, Store};
 use wavegate_testkit::ADMIN;
 use wavegate_testkit::api::{Api, ofrep};
 use wavegate_testkit::fixtures::{Plan, SEGMENT_MEMBERS, crew_in_prod, on_off_flag};
@@ -62,7 +62,7 @@ impl TestServer {
 
     async fn start() -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let sqlite = SqliteStore::open(dir.path().join("w.db").to_str().unwrap()).await.unwrap();
+        let sqlite = SqlStore::open(dir.path().join("w.db").to_str().unwrap()).await.unwrap();
         let store: Arc<dyn Store> = Arc::new(sqlite);
         wavegate_server::ensure_admin_token(&*store, Some(ADMIN), chrono::Utc::now())
             .await

@@ -17,7 +17,7 @@ mod store;
 use async_trait::async_trait;
 
 pub use model::*;
-pub use store::{MIN_FREE_BYTES, PgStore, SqlStore, SqliteStore};
+pub use store::{MIN_FREE_BYTES, SqlStore};
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> StoreError {

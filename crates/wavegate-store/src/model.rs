@@ -1,7 +1,7 @@
 //! Types the [`crate::Store`] trait speaks.
 
 use chrono::{DateTime, Utc};
-pub use wavegate_core::access::{Grant, Role, TokenKind};
+pub use wavegate_core::access::{Grant, Role, TokenKind, TokenRecord};
 
 /// Who is changing something, why, and when (time comes from the caller's clock).
 #[derive(Debug, Clone)]
@@ -52,23 +52,13 @@ impl Kind {
             Kind::Setting => "setting",
         }
     }
-    pub(crate) fn table(self) -> &'static str {
-        match self {
-            Kind::Flag => "flags",
-            Kind::Segment => "segments",
-            Kind::Plan => "plans",
-            Kind::Scorecard => "scorecards",
-            Kind::Setting => "settings",
-        }
+    /// Its table of current heads (`flags`…).
+    pub(crate) fn table(self) -> String {
+        format!("{}s", self.as_str())
     }
-    pub(crate) fn versions_table(self) -> &'static str {
-        match self {
-            Kind::Flag => "flag_versions",
-            Kind::Segment => "segment_versions",
-            Kind::Plan => "plan_versions",
-            Kind::Scorecard => "scorecard_versions",
-            Kind::Setting => "setting_versions",
-        }
+    /// Its table of versions (`flag_versions`…).
+    pub(crate) fn versions_table(self) -> String {
+        format!("{}_versions", self.as_str())
     }
 }
 
@@ -147,117 +137,22 @@ pub struct PutOutcome {
     pub changed: bool,
 }
 
-/// A token to store: its secret is already hashed.
+/// A token to store: its secret is already hashed. The fields mean what [`TokenRecord`]'s do.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)]
 pub struct NewToken {
-    /// Public id (shown in lists, used to revoke).
     pub id: String,
     /// Hex SHA-256 of the secret.
     pub hash: String,
-    /// Its kind.
     pub kind: TokenKind,
-    /// Environments it may act in; `["*"]` for all.
     pub environments: Vec<String>,
-    /// The principal it acts as.
     pub principal: String,
-    /// Whether it may issue tokens for other principals and grant this capability (user
-    /// administration; an admin token without it may only mint its own SDK tokens).
     pub user_admin: bool,
-    /// A server-sdk token that evaluates only: it may not post events or Unleash metrics.
     pub evaluate_only: bool,
-    /// When it stops working (`None`: never).
     pub expires_at: Option<DateTime<Utc>>,
-    /// An admin-kind token's roles, each within [`NewToken::environments`] (empty for the SDK
-    /// kinds).
+    /// Stored for an admin-kind token only.
     pub roles: Vec<Grant>,
-    /// A signed-in person's groups at the identity provider (a session's; empty otherwise):
-    /// a plan's approver list may name a group (`group:cab`).
     pub groups: Vec<String>,
-}
-
-/// A stored token (never its secret).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenRecord {
-    /// Public id.
-    pub id: String,
-    /// Hex SHA-256 of the secret (keys stream tickets; never shown).
-    pub hash: String,
-    /// Its kind.
-    pub kind: TokenKind,
-    /// Environments, `["*"]` for all.
-    pub environments: Vec<String>,
-    /// The principal it acts as.
-    pub principal: String,
-    /// When it was made.
-    pub created_at: DateTime<Utc>,
-    /// Who made it.
-    pub created_by: String,
-    /// When it was revoked, if it was.
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// Whether it may issue tokens for other principals ([`NewToken::user_admin`]).
-    pub user_admin: bool,
-    /// Whether it evaluates only ([`NewToken::evaluate_only`]).
-    pub evaluate_only: bool,
-    /// When it stops working ([`NewToken::expires_at`]).
-    pub expires_at: Option<DateTime<Utc>>,
-    /// Its roles ([`NewToken::roles`]); an admin token minted before roles existed holds
-    /// `admin` in its environments.
-    pub roles: Vec<Grant>,
-    /// Its person's groups ([`NewToken::groups`]).
-    pub groups: Vec<String>,
-}
-
-impl TokenRecord {
-    /// Whether it has expired at `now`.
-    pub fn expired(&self, now: DateTime<Utc>) -> bool {
-        self.expires_at.is_some_and(|e| e <= now)
-    }
-
-    /// Whether the token may act in `env`.
-    pub fn allows_env(&self, env: &str) -> bool {
-        self.environments.iter().any(|e| e == "*" || e == env)
-    }
-
-    /// Whether the token's scope is every environment.
-    pub fn all_envs(&self) -> bool {
-        self.environments.iter().any(|e| e == "*")
-    }
-
-    /// Whether an admin-kind token holds a role that opens `role` in `env` (`"*"`: in every
-    /// environment, by a grant for all of them).
-    pub fn holds(&self, role: Role, env: &str) -> bool {
-        self.kind == TokenKind::Admin
-            && self.roles.iter().any(|g| g.role.opens(role) && g.covers(env))
-    }
-
-    /// Whether an admin-kind token holds `admin` for every environment.
-    pub fn admin_everywhere(&self) -> bool {
-        self.holds(Role::Admin, "*")
-    }
-
-    /// The token narrowed to what one of `roles` opens: its environments become those where
-    /// it holds such a role (`["*"]` when one grant covers all). `None` when it holds none of
-    /// them anywhere, or is not an admin-kind token.
-    pub fn acting_as(&self, roles: &[Role]) -> Option<TokenRecord> {
-        if self.kind != TokenKind::Admin {
-            return None;
-        }
-        let mut envs: Vec<String> = Vec::new();
-        for g in self.roles.iter().filter(|g| roles.iter().any(|r| g.role.opens(*r))) {
-            for e in &g.environments {
-                if !envs.contains(e) {
-                    envs.push(e.clone());
-                }
-            }
-        }
-        if envs.is_empty() {
-            return None;
-        }
-        if envs.iter().any(|e| e == "*") {
-            envs = vec!["*".to_owned()];
-        }
-        Some(TokenRecord { environments: envs, ..self.clone() })
-    }
 }
 
 /// An audit entry as stored. `at`, `actor`, `action` and `target` are read from the chained

@@ -18,7 +18,7 @@ use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 use crate::backend::{Backend, Leadership, Tx};
 use crate::backup::Backup;
 use crate::group::{AggregateWriter, Batch, GroupCommit};
-use crate::rows::{self, parse_ts, to_text, ts};
+use crate::rows::{self, to_text, ts};
 use crate::{
     AdoptionCount, AdoptionDelta, AggregateDelta, AggregateRow, AuditRow, Change, Contribution,
     Delivery, DeliveryAttempt, DeliveryQuery, DrillRow, Environment, FeedbackRow, FeedbackStatus,
@@ -41,12 +41,6 @@ pub struct SqlStore {
     /// Event aggregates are written by one task, concurrent batches in one transaction.
     aggregates: Arc<GroupCommit>,
 }
-
-/// The SQLite store: [`SqlStore`] opened on a file path (the name callers have used).
-pub type SqliteStore = SqlStore;
-
-/// The PostgreSQL store: [`SqlStore`] opened on a `postgres://` URL (the name callers have used).
-pub type PgStore = SqlStore;
 
 /// What a write needs: the pool, its backend and the change counter. The group-commit task holds
 /// a clone (not the store, which holds the task's queue).
@@ -483,22 +477,11 @@ impl Store for SqlStore {
         }
         append_audit(&mut tx, change, "token.create", format!("token:{}", token.id), details)
             .await?;
+        // What was stored, read back in the same transaction.
+        let sql = "SELECT * FROM tokens WHERE id = $1";
+        let stored = rows::token(&sqlx::query(sql).bind(&token.id).fetch_one(&mut *tx).await?)?;
         self.db.commit(tx).await?;
-        Ok(TokenRecord {
-            id: token.id.clone(),
-            hash: token.hash.clone(),
-            kind: token.kind,
-            environments: token.environments.clone(),
-            principal: token.principal.clone(),
-            created_at: parse_ts(&ts(change.at))?,
-            created_by: change.actor.clone(),
-            revoked_at: None,
-            user_admin: token.user_admin,
-            evaluate_only: token.evaluate_only,
-            expires_at: token.expires_at.map(|e| parse_ts(&ts(e))).transpose()?,
-            roles: if token.kind == TokenKind::Admin { token.roles.clone() } else { Vec::new() },
-            groups: token.groups.clone(),
-        })
+        Ok(stored)
     }
 
     async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wavegate_store::{Change, Kind, Put, SqliteStore, Store, StoreError};
+use wavegate_store::{Change, Kind, Put, SqlStore, Store, StoreError};
 
 struct Tmpfs(std::path::PathBuf);
 
@@ -43,7 +43,7 @@ async fn a_full_disk_fails_writes_honestly_and_recovery_needs_no_restart() {
         .is_ok_and(|s| s.success());
     assert!(ok, "this test mounts a small tmpfs (CI runs as root)");
     let _guard = Tmpfs(mnt.clone());
-    let store = SqliteStore::open(mnt.join("w.db").to_str().unwrap()).await.unwrap();
+    let store = SqlStore::open(mnt.join("w.db").to_str().unwrap()).await.unwrap();
     // Leave a little room, then fill it.
     let filler = mnt.join("filler");
     let free = 4 * 1024 * 1024 - dir_size(&mnt);

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use wavegate_store::{PgStore, Store, conformance};
+use wavegate_store::{SqlStore, Store, conformance};
 
 fn server() -> String {
     std::env::var("WAVEGATE_TEST_POSTGRES")
@@ -70,7 +70,7 @@ macro_rules! conformance {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
             let (_db, url) = FreshDb::new().await;
-            let store = PgStore::open(&url).await.unwrap();
+            let store = SqlStore::open(&url).await.unwrap();
             conformance::$name(Arc::new(store)).await;
         }
     )*};
@@ -81,7 +81,7 @@ wavegate_store::for_each_conformance_test!(conformance);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_log_refuses_updates() {
     let (_db, url) = FreshDb::new().await;
-    let s = PgStore::open(&url).await.unwrap();
+    let s = SqlStore::open(&url).await.unwrap();
     conformance::versions_and_audit(Arc::new(s.clone())).await;
     let err =
         sqlx::query("UPDATE audit_log SET actor = 'mallory'").execute(s.pool()).await.unwrap_err();
@@ -91,8 +91,8 @@ async fn audit_log_refuses_updates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_on_one_replica_wakes_the_others() {
     let (_db, url) = FreshDb::new().await;
-    let a = PgStore::open(&url).await.unwrap();
-    let b = PgStore::open(&url).await.unwrap();
+    let a = SqlStore::open(&url).await.unwrap();
+    let b = SqlStore::open(&url).await.unwrap();
     let mut rx = b.changes();
     rx.borrow_and_update();
     let spec = serde_json::json!({"variants": {"on": true}, "default": "on"});
@@ -124,8 +124,8 @@ async fn a_commit_on_one_replica_wakes_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leadership_passes_to_another_replica_when_the_leader_stops_renewing() {
     let (_db, url) = FreshDb::new().await;
-    let a = PgStore::open(&url).await.unwrap();
-    let b = PgStore::open(&url).await.unwrap();
+    let a = SqlStore::open(&url).await.unwrap();
+    let b = SqlStore::open(&url).await.unwrap();
     let lease = std::time::Duration::from_millis(500);
     let now = chrono::Utc::now();
     let e1 = a.lead("a", now, lease).await.unwrap().expect("a leads");
@@ -150,8 +150,8 @@ async fn leadership_passes_to_another_replica_when_the_leader_stops_renewing() {
 async fn backup_round_trip_postgres_to_postgres() {
     let (_a, a) = FreshDb::new().await;
     let (_b, b) = FreshDb::new().await;
-    let source = PgStore::open(&a).await.unwrap();
-    let target = PgStore::open(&b).await.unwrap();
+    let source = SqlStore::open(&a).await.unwrap();
+    let target = SqlStore::open(&b).await.unwrap();
     conformance::backup_round_trip(Arc::new(source), Arc::new(target)).await;
 }
 
@@ -159,8 +159,8 @@ async fn backup_round_trip_postgres_to_postgres() {
 async fn older_backups_restore_into_postgres() {
     let (_a, a) = FreshDb::new().await;
     let (_b, b) = FreshDb::new().await;
-    let source = PgStore::open(&a).await.unwrap();
-    let target = PgStore::open(&b).await.unwrap();
+    let source = SqlStore::open(&a).await.unwrap();
+    let target = SqlStore::open(&b).await.unwrap();
     conformance::older_backups_restore(Arc::new(source), Arc::new(target)).await;
 }
 
@@ -170,10 +170,10 @@ async fn backup_round_trip_sqlite_to_postgres_and_back() {
     let dir = tempfile::tempdir().unwrap();
     let lite = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     let (_a, a) = FreshDb::new().await;
-    let source = wavegate_store::SqliteStore::open(&lite("source.db")).await.unwrap();
-    let pg = PgStore::open(&a).await.unwrap();
+    let source = wavegate_store::SqlStore::open(&lite("source.db")).await.unwrap();
+    let pg = SqlStore::open(&a).await.unwrap();
     conformance::backup_round_trip(Arc::new(source), Arc::new(pg.clone())).await;
-    let back = wavegate_store::SqliteStore::open(&lite("back.db")).await.unwrap();
+    let back = wavegate_store::SqlStore::open(&lite("back.db")).await.unwrap();
     back.import(&pg.export().await.unwrap()).await.unwrap();
     assert_eq!(back.export().await.unwrap().tables, pg.export().await.unwrap().tables);
 }

@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use wavegate_store::{SqliteStore, Store, conformance};
+use wavegate_store::{SqlStore, Store, conformance};
 
 async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wavegate.db");
-    let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    let store = SqlStore::open(path.to_str().unwrap()).await.unwrap();
     (dir, Arc::new(store))
 }
 
@@ -29,20 +29,20 @@ async fn reopening_keeps_everything_and_uses_wal() {
     let path = dir.path().join("w.db");
     let p = path.to_str().unwrap();
     {
-        let s = SqliteStore::open(p).await.unwrap();
+        let s = SqlStore::open(p).await.unwrap();
         let mode: String =
             sqlx::query_scalar("PRAGMA journal_mode").fetch_one(s.pool()).await.unwrap();
         assert_eq!(mode, "wal");
         conformance::versions_and_audit(Arc::new(s)).await;
     }
-    let s = SqliteStore::open(p).await.unwrap();
+    let s = SqlStore::open(p).await.unwrap();
     assert_eq!(s.revision().await.unwrap(), 2);
 }
 
 #[tokio::test]
 async fn connections_are_durable_and_wait_for_the_writer() {
     let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(dir.path().join("w.db").to_str().unwrap()).await.unwrap();
+    let s = SqlStore::open(dir.path().join("w.db").to_str().unwrap()).await.unwrap();
     let mut conn = s.pool().acquire().await.unwrap();
     for (pragma, expected) in [("synchronous", 2), ("busy_timeout", 10_000), ("foreign_keys", 1)] {
         let sql = sqlx::AssertSqlSafe(format!("PRAGMA {pragma}"));
@@ -56,18 +56,17 @@ async fn connections_are_durable_and_wait_for_the_writer() {
 async fn odd_file_names_are_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("my db #1?%20ø.db");
-    let s = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    let s = SqlStore::open(path.to_str().unwrap()).await.unwrap();
     conformance::versions_and_audit(Arc::new(s)).await;
     assert!(path.exists(), "created as named");
-    let prefixed =
-        SqliteStore::open(&format!("sqlite://{}", path.to_str().unwrap())).await.unwrap();
+    let prefixed = SqlStore::open(&format!("sqlite://{}", path.to_str().unwrap())).await.unwrap();
     assert_eq!(prefixed.revision().await.unwrap(), 2, "the same file through a sqlite:// prefix");
 }
 
 #[tokio::test]
 async fn audit_log_refuses_updates() {
     let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(dir.path().join("x.db").to_str().unwrap()).await.unwrap();
+    let s = SqlStore::open(dir.path().join("x.db").to_str().unwrap()).await.unwrap();
     conformance::versions_and_audit(Arc::new(s.clone())).await;
     let err =
         sqlx::query("UPDATE audit_log SET actor = 'mallory'").execute(s.pool()).await.unwrap_err();
@@ -97,7 +96,7 @@ async fn issue_16_new_database_files_are_owner_only() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.db");
-    let s = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    let s = SqlStore::open(path.to_str().unwrap()).await.unwrap();
     conformance::versions_and_audit(Arc::new(s.clone())).await;
     let mode =
         |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
@@ -108,6 +107,6 @@ async fn issue_16_new_database_files_are_owner_only() {
     let shared = dir.path().join("shared.db");
     std::fs::File::create(&shared).unwrap();
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
-    SqliteStore::open(shared.to_str().unwrap()).await.unwrap();
+    SqlStore::open(shared.to_str().unwrap()).await.unwrap();
     assert_eq!(mode("shared.db"), 0o640, "chosen by the operator");
 }

@@ -178,19 +178,6 @@ impl IntoApi<api::plans::Finding> for &wavegate_rollout::lint::Finding {
     }
 }
 
-impl IntoApi<api::rollouts::Phase> for Phase {
-    fn into_api(self) -> api::rollouts::Phase {
-        match self {
-            Phase::Hold => api::rollouts::Phase::Hold,
-            Phase::Analyzing => api::rollouts::Phase::Analyzing,
-            Phase::AwaitingApproval => api::rollouts::Phase::AwaitingApproval,
-            Phase::NoGo => api::rollouts::Phase::NoGo,
-            Phase::Watching => api::rollouts::Phase::Watching,
-            Phase::Gated => api::rollouts::Phase::Gated,
-        }
-    }
-}
-
 impl IntoApi<api::rollouts::RolloutState> for &State {
     fn into_api(self) -> api::rollouts::RolloutState {
         use api::rollouts::RolloutState as S;
@@ -222,10 +209,9 @@ impl IntoApi<api::rollouts::Rollout> for (&RolloutRow, &Rollout) {
         let (row, r) = self;
         let (phase, reason) = match &r.state {
             // A people gate's hold is explained like a pause.
-            State::Running { phase } => (
-                Some(phase.into_api()),
-                r.gated.clone().filter(|_| *phase == wavegate_rollout::machine::Phase::Gated),
-            ),
+            State::Running { phase } => {
+                (Some(*phase), r.gated.clone().filter(|_| *phase == Phase::Gated))
+            }
             State::Paused { reason } | State::RolledBack { reason } | State::Aborted { reason } => {
                 (None, Some(reason.clone()))
             }

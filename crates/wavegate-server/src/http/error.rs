@@ -8,37 +8,7 @@ use serde::Serialize;
 use wavegate_core::{FlagFileError, SpecError};
 use wavegate_store::StoreError;
 
-/// Machine-readable error codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The body is not JSON/YAML, or does not fit the expected shape.
-    BadRequest,
-    /// The content parses but is invalid (unknown variant, bad regex…).
-    Invalid,
-    /// No token was given, or it is unknown or revoked.
-    Unauthorized,
-    /// The token may not do this (wrong kind or environment).
-    Forbidden,
-    /// The thing named does not exist.
-    NotFound,
-    /// The change conflicts with the current state.
-    Conflict,
-    /// The body is too large.
-    PayloadTooLarge,
-    /// The body's `Content-Type` is not one the route reads.
-    UnsupportedMediaType,
-    /// The token holds as many open streams as one token may.
-    TooManyStreams,
-    /// The token posted more than it may per second.
-    RateLimited,
-    /// Something failed on our side.
-    Internal,
-    /// The storage cannot be written or reached right now (the message says why).
-    StorageUnavailable,
-    /// The identity provider cannot be reached or answered nonsense (the message says how).
-    ProviderUnavailable,
-}
+pub use wavegate_api::error::ErrorCode;
 
 /// An error answered to an API client.
 #[derive(Debug, Clone)]

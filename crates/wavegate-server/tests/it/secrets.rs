@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use wavegate_server::access::Access;
-use wavegate_store::{SqliteStore, Store};
+use wavegate_store::{SqlStore, Store};
 use wavegate_testkit::fixtures::{Plan, on_off};
 
 use crate::support::{ADMIN, TestApp, spawn_app};
@@ -104,8 +104,7 @@ async fn issue_16_a_backup_without_secrets_restores_with_targets_withheld() {
         serde_json::from_value(serde_json::to_value(&backup).unwrap()).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let restored =
-        SqliteStore::open(dir.path().join("restored.db").to_str().unwrap()).await.unwrap();
+    let restored = SqlStore::open(dir.path().join("restored.db").to_str().unwrap()).await.unwrap();
     restored.import(&backup).await.unwrap();
     let clock = app.clock.clone();
     let mut state = wavegate_server::AppState::new(Arc::new(restored), clock).await.unwrap();

@@ -8,7 +8,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use wavegate_server::AppState;
-use wavegate_store::{SqliteStore, Store};
+use wavegate_store::{SqlStore, Store};
 
 pub use wavegate_testkit::ADMIN;
 pub use wavegate_testkit::fixtures::FLAGS;
@@ -18,7 +18,7 @@ pub struct TestApp {
     pub clock: Arc<wavegate_server::clock::ManualClock>,
     pub router: axum::Router,
     pub state: AppState,
-    pub sqlite: SqliteStore,
+    pub sqlite: SqlStore,
     _dir: tempfile::TempDir,
 }
 
@@ -38,7 +38,7 @@ pub async fn spawn_app() -> TestApp {
 /// default policy.
 pub async fn spawn_app_allowing(allow: &[&str]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(dir.path().join("wavegate.db").to_str().unwrap()).await.unwrap();
+    let sqlite = SqlStore::open(dir.path().join("wavegate.db").to_str().unwrap()).await.unwrap();
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     wavegate_server::ensure_admin_token(&*store, Some(ADMIN), chrono::Utc::now()).await.unwrap();
     let clock = Arc::new(wavegate_server::clock::ManualClock::new(chrono::Utc::now()));

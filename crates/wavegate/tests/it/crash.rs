@@ -263,7 +263,7 @@ fn a_crash_loop_loses_nothing_and_repeats_nothing() {
     served_matches_the_wave(&server.url, &client, &id);
     drop(server);
     let counted = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let store = wavegate_store::SqliteStore::open(db.to_str().unwrap()).await.unwrap();
+        let store = wavegate_store::SqlStore::open(db.to_str().unwrap()).await.unwrap();
         use wavegate_store::Store as _;
         let mut n = 0.0;
         for wave in 0..4 {
