@@ -198,6 +198,34 @@ impl TokenRecord {
     }
 }
 
+/// Why revoking token `id` must be refused, given every live admin-kind token (`admins`):
+/// there is always one way in. The last token that holds `admin` for every environment, or the
+/// last that may issue tokens for other people, may not go while no other that never expires
+/// holds the same (a token that expires would close the way in by itself). `None`: it may go.
+pub fn revocation_refused(admins: &[TokenRecord], id: &str) -> Option<String> {
+    let lasting = |t: &TokenRecord| t.expires_at.is_none();
+    let last = |holds: fn(&TokenRecord) -> bool| {
+        admins.iter().any(|t| t.id == id && holds(t))
+            && !admins.iter().any(|t| t.id != id && holds(t) && lasting(t))
+    };
+    if last(TokenRecord::admin_everywhere) {
+        return Some(format!(
+            "token {id:?} is the last admin token (the admin role, for all environments); \
+             revoking it would leave nobody able to manage tokens, environments or \
+             notification targets. Create another that does not expire first (wavegate \
+             token create --kind admin --env '*' --role admin)"
+        ));
+    }
+    if last(|t| t.user_admin) {
+        return Some(format!(
+            "token {id:?} is the last token that may issue tokens for other people; revoking \
+             it would leave nobody able to add a person. Grant it to another admin token \
+             first (wavegate token create --kind admin --principal <name> --user-admin)"
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +246,46 @@ mod tests {
         assert!(serde_json::from_str::<Grant>(r#"{"role":"root","environments":[]}"#).is_err());
         assert!(Role::Admin.opens(Role::Editor) && Role::Editor.opens(Role::Viewer));
         assert!(!Role::Editor.opens(Role::Approver));
+    }
+
+    fn token(id: &str, envs: &str, user_admin: bool, expires: bool) -> TokenRecord {
+        let at = DateTime::UNIX_EPOCH;
+        TokenRecord {
+            id: id.into(),
+            hash: String::new(),
+            kind: TokenKind::Admin,
+            environments: vec![envs.into()],
+            principal: id.into(),
+            created_at: at,
+            created_by: "system".into(),
+            revoked_at: None,
+            user_admin,
+            evaluate_only: false,
+            expires_at: expires.then_some(at),
+            roles: vec![Grant { role: Role::Admin, environments: vec![envs.into()] }],
+            groups: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_last_way_in_is_kept() {
+        let boot = token("boot", "*", true, false);
+        let prod = token("prod", "prod", false, false);
+        let temp = token("temp", "*", true, true);
+        // Alone, or beside a token that expires or covers one environment: refused.
+        for others in [vec![], vec![prod.clone()], vec![temp.clone()]] {
+            let admins: Vec<_> = [boot.clone()].into_iter().chain(others).collect();
+            let why = revocation_refused(&admins, "boot").unwrap();
+            assert!(why.contains("last admin token"), "{why}");
+        }
+        // Another lasting admin for everywhere, but without user administration.
+        let other = token("other", "*", false, false);
+        let why = revocation_refused(&[boot.clone(), other.clone()], "boot").unwrap();
+        assert!(why.contains("issue tokens for other people"), "{why}");
+        let both = token("both", "*", true, false);
+        assert_eq!(revocation_refused(&[boot.clone(), both], "boot"), None);
+        // Tokens that are not the last way in go freely.
+        assert_eq!(revocation_refused(&[boot.clone(), prod, temp], "temp"), None);
+        assert_eq!(revocation_refused(&[boot, other], "other"), None);
     }
 }

@@ -504,27 +504,8 @@ impl Store for SqlStore {
                 .iter()
                 .map(rows::token)
                 .collect::<StoreResult<Vec<_>>>()?;
-        // Only a token that never expires keeps the way in open.
-        let everywhere = |t: &TokenRecord| t.admin_everywhere();
-        let lasting = |t: &TokenRecord| t.expires_at.is_none();
-        if admins.iter().any(|t| t.id == id && everywhere(t))
-            && !admins.iter().any(|t| t.id != id && everywhere(t) && lasting(t))
-        {
-            return Err(StoreError::Conflict(format!(
-                "token {id:?} is the last admin token (the admin role, for all environments); \
-                 revoking it would leave nobody able to manage tokens, environments or \
-                 notification targets. Create another that does not expire first (wavegate \
-                 token create --kind admin --env '*' --role admin)"
-            )));
-        }
-        if admins.iter().any(|t| t.id == id && t.user_admin)
-            && !admins.iter().any(|t| t.id != id && t.user_admin && lasting(t))
-        {
-            return Err(StoreError::Conflict(format!(
-                "token {id:?} is the last token that may issue tokens for other people; revoking \
-                 it would leave nobody able to add a person. Grant it to another admin token \
-                 first (wavegate token create --kind admin --principal <name> --user-admin)"
-            )));
+        if let Some(why) = wavegate_core::access::revocation_refused(&admins, id) {
+            return Err(StoreError::Conflict(why));
         }
         let done =
             sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
