@@ -135,68 +135,62 @@ pub(crate) fn add_counts(into: &mut BTreeMap<i32, u64>, from: &BTreeMap<i32, u64
     }
 }
 
-/// (rollout, wave, arm, metric, source).
-type Key = (String, i64, String, String, String);
+/// What a delta or sketch adds to: its cell and contributing token (rollout, wave, arm, metric,
+/// source).
+trait Cell {
+    fn cell(&self) -> (&str, i64, &str, &str, &str);
+}
+
+impl Cell for AggregateDelta {
+    fn cell(&self) -> (&str, i64, &str, &str, &str) {
+        (&self.rollout, self.wave, &self.arm, &self.metric, &self.source)
+    }
+}
+
+impl Cell for SketchDelta {
+    fn cell(&self) -> (&str, i64, &str, &str, &str) {
+        (&self.rollout, self.wave, &self.arm, &self.metric, &self.source)
+    }
+}
+
+/// `rows` in cell order, rows of one cell folded into its first by `add`.
+fn fold_cells<T: Cell + Clone>(rows: Vec<T>, add: fn(&mut T, &T)) -> Vec<T> {
+    let mut rows = rows;
+    rows.sort_by(|a, b| a.cell().cmp(&b.cell()));
+    rows.dedup_by(|row, into| {
+        let same = row.cell() == into.cell();
+        if same {
+            add(into, row);
+        }
+        same
+    });
+    rows
+}
 
 /// Merges a group in key order into what it writes: one delta per cell and contributing token
-/// (their sums), one sketch per (rollout, wave, arm, metric, token) (bucket counts added up), one adoption row per (rollout,
-/// user) (the latest days, the cohort of the call queued last), and the latest `at`.
+/// (their sums), one sketch per cell and token (bucket counts added up), one adoption row per
+/// (rollout, user) (the latest days, the cohort of the call queued last), and the latest `at`.
 pub(crate) fn merge(group: &[&Batch]) -> Batch {
-    let mut cells: BTreeMap<Key, (f64, f64, f64)> = BTreeMap::new();
-    let mut sketches: BTreeMap<Key, BTreeMap<i32, u64>> = BTreeMap::new();
+    let deltas = fold_cells(group.iter().flat_map(|b| b.deltas.clone()).collect(), |into, d| {
+        (into.n, into.sum, into.sumsq) = (into.n + d.n, into.sum + d.sum, into.sumsq + d.sumsq);
+    });
+    let sketches =
+        fold_cells(group.iter().flat_map(|b| b.sketches.clone()).collect(), |into, s| {
+            add_counts(&mut into.counts, &s.counts)
+        });
     let mut users: BTreeMap<(&str, &str), AdoptionDelta> = BTreeMap::new();
-    let mut at = group.first().map_or(DateTime::UNIX_EPOCH, |b| b.at);
-    for j in group {
-        at = at.max(j.at);
-        for a in &j.adoption {
-            users
-                .entry((a.rollout.as_str(), a.user.as_str()))
-                .and_modify(|u| {
-                    u.cohort.clone_from(&a.cohort);
-                    u.exposed_day = u.exposed_day.max(a.exposed_day);
-                    u.task_day = u.task_day.max(a.task_day);
-                    u.wave = u.wave.min(a.wave);
-                })
-                .or_insert_with(|| a.clone());
-        }
-        for d in &j.deltas {
-            let key =
-                (d.rollout.clone(), d.wave, d.arm.clone(), d.metric.clone(), d.source.clone());
-            let c = cells.entry(key).or_default();
-            c.0 += d.n;
-            c.1 += d.sum;
-            c.2 += d.sumsq;
-        }
-        for s in &j.sketches {
-            let key =
-                (s.rollout.clone(), s.wave, s.arm.clone(), s.metric.clone(), s.source.clone());
-            add_counts(sketches.entry(key).or_default(), &s.counts);
-        }
+    for a in group.iter().flat_map(|b| &b.adoption) {
+        users
+            .entry((a.rollout.as_str(), a.user.as_str()))
+            .and_modify(|u| {
+                u.cohort.clone_from(&a.cohort);
+                u.exposed_day = u.exposed_day.max(a.exposed_day);
+                u.task_day = u.task_day.max(a.task_day);
+                u.wave = u.wave.min(a.wave);
+            })
+            .or_insert_with(|| a.clone());
     }
-    let deltas = cells
-        .into_iter()
-        .map(|((rollout, wave, arm, metric, source), (n, sum, sumsq))| AggregateDelta {
-            rollout,
-            wave,
-            arm,
-            metric,
-            n,
-            sum,
-            sumsq,
-            source,
-        })
-        .collect();
-    let sketches = sketches
-        .into_iter()
-        .map(|((rollout, wave, arm, metric, source), counts)| SketchDelta {
-            rollout,
-            wave,
-            arm,
-            metric,
-            counts,
-            source,
-        })
-        .collect();
+    let at = group.iter().map(|b| b.at).max().unwrap_or(DateTime::UNIX_EPOCH);
     Batch { deltas, sketches, adoption: users.into_values().collect(), at, key: None }
 }
 
