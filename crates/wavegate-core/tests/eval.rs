@@ -84,82 +84,44 @@ fn compile(f: &FlagFile, key: &str, env: &str) -> Flag {
 fn check(key: &str, env: &str, ctx: serde_json::Value, expect: (&str, &str, Option<&str>)) {
     let f = file();
     let flag = compile(&f, key, env);
-    let ctx = Context::from_json(&ctx).unwrap();
-    let r = evaluate(&flag, &ctx);
-    assert_eq!((r.variant, r.reason.as_str(), r.rule), expect, "{key} in {env}");
+    let context = Context::from_json(&ctx).unwrap();
+    let r = evaluate(&flag, &context);
+    assert_eq!((r.variant, r.reason.as_str(), r.rule), expect, "{key} in {env} for {ctx}");
 }
 
 #[test]
 fn evaluation_table() {
-    check(
-        "new-checkout",
-        "prod",
+    let banner = |ctx, expect| check("banner", "prod", ctx, expect);
+    let checkout = |ctx, expect| check("new-checkout", "prod", ctx, expect);
+    checkout(
         json!({"targetingKey": "u", "email": "A@EXAMPLE.com"}),
         ("on", "TARGETING_MATCH", Some("internal")),
     );
-    check(
-        "new-checkout",
-        "prod",
-        json!({"targetingKey": "u", "country": "DE"}),
-        ("off", "DEFAULT", None),
-    );
+    checkout(json!({"targetingKey": "u", "country": "DE"}), ("off", "DEFAULT", None));
     check("new-checkout", "staging", json!({"targetingKey": "u"}), ("off", "DISABLED", None));
     check("new-checkout", "dev", json!({"targetingKey": "u"}), ("off", "DISABLED", None));
     check("banner", "dev", json!({}), ("red", "DISABLED", None));
-    check(
-        "banner",
-        "prod",
-        json!({"targetingKey": "vip-2"}),
-        ("green", "TARGETING_MATCH", Some("vip")),
-    );
-    check(
-        "banner",
-        "prod",
+    banner(json!({"targetingKey": "vip-2"}), ("green", "TARGETING_MATCH", Some("vip")));
+    banner(
         json!({"targetingKey": "x", "appVersion": "1.9.9"}),
         ("red", "TARGETING_MATCH", Some("old-app")),
     );
-    check(
-        "banner",
-        "prod",
-        json!({"targetingKey": "x", "appVersion": "2.0.0"}),
-        ("blue", "DEFAULT", None),
-    );
-    check(
-        "banner",
-        "prod",
+    banner(json!({"targetingKey": "x", "appVersion": "2.0.0"}), ("blue", "DEFAULT", None));
+    banner(
         json!({"age": 18, "plan": "pro", "country": "US"}),
         ("green", "TARGETING_MATCH", Some("adults")),
     );
-    check(
-        "banner",
-        "prod",
+    banner(
         json!({"age": "21", "plan": "team", "country": "US"}),
         ("green", "TARGETING_MATCH", Some("adults")),
     );
-    check(
-        "banner",
-        "prod",
-        json!({"age": 17, "plan": "pro", "country": "US"}),
-        ("blue", "DEFAULT", None),
-    );
-    check(
-        "banner",
-        "prod",
-        json!({"age": 30, "plan": "pro", "country": "NO"}),
-        ("blue", "DEFAULT", None),
-    );
-    check(
-        "banner",
-        "prod",
+    banner(json!({"age": 17, "plan": "pro", "country": "US"}), ("blue", "DEFAULT", None));
+    banner(json!({"age": 30, "plan": "pro", "country": "NO"}), ("blue", "DEFAULT", None));
+    banner(
         json!({"currentTime": "2026-12-02T00:00:00Z"}),
         ("red", "TARGETING_MATCH", Some("launch")),
     );
-    check(
-        "banner",
-        "prod",
-        json!({"currentTime": "2026-11-22T00:00:00Z"}),
-        ("blue", "DEFAULT", None),
-    );
+    banner(json!({"currentTime": "2026-11-22T00:00:00Z"}), ("blue", "DEFAULT", None));
     check("banner", "prod", json!({"strict": true}), ("blue", "ERROR", Some("strict")));
     check("limits", "prod", json!({}), ("small", "STATIC", None));
     check("theme", "prod", json!({}), ("dark", "DISABLED", None));

@@ -30,7 +30,13 @@ blackouts:
 "#;
 
 fn plan() -> PlanSpec {
-    wavegate_core::flagfile::parse_yaml(PLAN).unwrap()
+    plan_with(&[])
+}
+
+/// [`PLAN`] with each `(from, to)` of `edits` replaced.
+fn plan_with(edits: &[(&str, &str)]) -> PlanSpec {
+    let text = edits.iter().fold(PLAN.to_owned(), |text, (from, to)| text.replace(from, to));
+    wavegate_core::flagfile::parse_yaml(&text).unwrap()
 }
 
 fn t0() -> DateTime<Utc> {
@@ -240,11 +246,10 @@ fn exposure_matches_the_wave_share() {
 
 #[test]
 fn resume_restarts_the_wave_clock() {
-    let text = PLAN.replace(
+    let p = plan_with(&[(
         "- { exposure: 5%, hold: 10m }",
         "- { exposure: 5%, hold: 10m, max_duration: 1h }",
-    );
-    let p: PlanSpec = wavegate_core::flagfile::parse_yaml(&text).unwrap();
+    )]);
     let (r, _) = start("ro_m".into(), p, 1, "alice".into(), 7, t0()).unwrap();
     // Undecided (no data) for over an hour: escalated.
     let (r, a) = step(&r, t0() + Duration::minutes(61), &Signals::default());
@@ -261,8 +266,7 @@ fn resume_restarts_the_wave_clock() {
 
 #[test]
 fn a_high_risk_plan_without_gated_waves_still_needs_an_approval() {
-    let text = PLAN.replace("risk: medium", "risk: high").replace(", promotion: approval", "");
-    let p: PlanSpec = wavegate_core::flagfile::parse_yaml(&text).unwrap();
+    let p = plan_with(&[("risk: medium", "risk: high"), (", promotion: approval", "")]);
     assert_eq!(p.approvals_needed(), 1);
     let (r, _) = start("ro_h".into(), p, 1, "alice".into(), 7, t0()).unwrap();
     let (r, a) = step(&r, t0() + Duration::minutes(11), &errors(20_000, 200, 200));
@@ -275,11 +279,10 @@ fn a_high_risk_plan_without_gated_waves_still_needs_an_approval() {
 
 #[test]
 fn rings_reach_everyone_at_the_last_wave() {
-    let text = PLAN.replace(
+    let p = plan_with(&[(
         "  - { exposure: 5%, hold: 10m }\n",
         "  - { exposure: 5%, hold: 10m, segments: [internal] }\n",
-    );
-    let p: PlanSpec = wavegate_core::flagfile::parse_yaml(&text).unwrap();
+    )]);
     let f: FlagSpec = serde_json::from_value(serde_json::json!({
         "variants": {"on": true, "off": false}, "default": "off",
         "environments": {"prod": {"enabled": true}}

@@ -126,6 +126,19 @@ async fn until_changed(
         .unwrap();
 }
 
+/// Waits until the rollout's rule for `search` is in the client's configuration.
+async fn until_rollout_rule(client: &wavegate_sdk::Client) {
+    let mut rx = client.changes();
+    while !client
+        .evaluate("search", &context(2).0)
+        .unwrap()
+        .rule
+        .is_some_and(|r| r.starts_with("rollout:"))
+    {
+        until_changed(client, &mut rx, "the rollout's rule").await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_answers_equal_the_servers_and_follow_changes() {
     let server = TestServer::start().await;
@@ -305,16 +318,7 @@ async fn exposures_and_outcomes_reach_the_rollout_in_batches() {
         .start()
         .unwrap();
     client.wait_ready(Duration::from_secs(10)).await.unwrap();
-    // Wait until the rollout's rule is in the SDK's configuration.
-    let mut rx = client.changes();
-    while !client
-        .evaluate("search", &context(2).0)
-        .unwrap()
-        .rule
-        .is_some_and(|r| r.starts_with("rollout:"))
-    {
-        until_changed(&client, &mut rx, "the rollout's rule").await;
-    }
+    until_rollout_rule(&client).await;
     let mut exposed = 0;
     for i in 0..250 {
         let (ctx, _) = context(i * 17 + 1); // no staff
@@ -444,15 +448,7 @@ async fn a_batch_whose_answer_is_lost_after_the_commit_counts_once() {
         .start()
         .unwrap();
     client.wait_ready(Duration::from_secs(10)).await.unwrap();
-    let mut rx = client.changes();
-    while !client
-        .evaluate("search", &context(2).0)
-        .unwrap()
-        .rule
-        .is_some_and(|r| r.starts_with("rollout:"))
-    {
-        until_changed(&client, &mut rx, "the rollout's rule").await;
-    }
+    until_rollout_rule(&client).await;
     for i in 0..60 {
         let (ctx, _) = context(i * 17 + 1);
         let e = client.evaluate("search", &ctx).unwrap();

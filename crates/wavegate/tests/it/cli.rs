@@ -76,24 +76,7 @@ fn flags_as_code_round_trip() {
     assert!(audit.status.success(), "{}", stderr(&audit));
     assert!(stdout(&audit).starts_with("audit chain verifies:"), "{}", stdout(&audit));
     // A person who edits staging and reads prod: the roles as the server granted them.
-    let erin = cli_json(
-        url,
-        ADMIN,
-        &[
-            "token",
-            "create",
-            "--kind",
-            "admin",
-            "--env",
-            "prod,staging",
-            "--principal",
-            "erin",
-            "--role",
-            "editor=staging",
-            "--role",
-            "viewer=prod",
-        ],
-    );
+    let erin = create_person(url, "prod,staging", "erin", &["editor=staging", "viewer=prod"]);
     assert_eq!(
         erin["roles"],
         json!([{"role": "editor", "environments": ["staging"]}, {"role": "viewer", "environments": ["prod"]}])
@@ -189,6 +172,16 @@ fn help_explains_the_commands() {
 /// A server over a fresh database in `dir` with the boolean `flags` applied.
 /// Runs the CLI as the admin with `args` and checks it refuses them: exit 2, naming `names`.
 #[track_caller]
+/// `token create --kind admin` for person `name` in `envs`, with a `--role` for each of
+/// `roles`, as the admin: the created token as JSON.
+fn create_person(url: &str, envs: &str, name: &str, roles: &[&str]) -> serde_json::Value {
+    let mut args = vec!["token", "create", "--kind", "admin", "--env", envs, "--principal", name];
+    for role in roles {
+        args.extend(["--role", role]);
+    }
+    cli_json(url, ADMIN, &args)
+}
+
 fn refused(url: &str, args: &[&str], names: &str) {
     let o = cli(url, Some(ADMIN), args);
     assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
@@ -1070,23 +1063,7 @@ fn change_requests_and_emergencies_through_the_cli() {
     let url = server.url.as_str();
     apply(url, dir.path(), "flag", "flags.yaml", &on_off(&["checkout"]));
     let person = |name: &str, role: &str| {
-        let t = cli_json(
-            url,
-            ADMIN,
-            &[
-                "token",
-                "create",
-                "--kind",
-                "admin",
-                "--env",
-                "*",
-                "--principal",
-                name,
-                "--role",
-                role,
-            ],
-        );
-        t["token"].as_str().unwrap().to_owned()
+        create_person(url, "*", name, &[role])["token"].as_str().unwrap().to_owned()
     };
     let (erin, abe, rita) =
         (person("erin", "editor"), person("abe", "approver"), person("rita", "releaser"));
