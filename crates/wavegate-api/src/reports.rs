@@ -419,67 +419,9 @@ pub struct FeedbackDigest {
 
 // ---------- adoption ----------
 
-/// Exposed and adopting users, and the share.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Rate {
-    /// Users served the new variant.
-    pub exposed: u64,
-    /// Of those, users who did the key task.
-    pub adopted: u64,
-    /// `adopted / exposed`, when anyone was exposed.
-    #[schema(required = true)]
-    pub rate: Option<f64>,
-}
-
-/// One value of a cohort attribute.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct CohortAdoption {
-    /// The attribute's value.
-    pub value: String,
-    /// Adoption in each window.
-    pub rates: Vec<Rate>,
-    /// Flagged in the lagging window.
-    pub lagging: bool,
-}
-
-/// One cohort attribute.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct AttributeAdoption {
-    /// The attribute.
-    pub attribute: String,
-    /// Its values, lowest adoption in the lagging window first.
-    pub cohorts: Vec<CohortAdoption>,
-}
-
-/// A lagging cohort, with what flagged it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Lagging {
-    /// The attribute.
-    pub attribute: String,
-    /// Its value.
-    pub value: String,
-    /// The cohort's numbers in the lagging window.
-    pub rate: Rate,
-    /// The overall rate in that window.
-    pub overall: f64,
-}
-
-/// The adoption report of one rollout (`wavegate_rollout::adoption::AdoptionReport`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct AdoptionReport {
-    /// The key task's metric.
-    pub key_task: String,
-    /// The windows in days (30, 60, 90): every list of rates follows this order.
-    pub windows: Vec<u32>,
-    /// The window lagging cohorts are judged in.
-    pub lagging_window: u32,
-    /// All users, per window.
-    pub overall: Vec<Rate>,
-    /// Per cohort attribute, in the plan's order.
-    pub attributes: Vec<AttributeAdoption>,
-    /// Lagging cohorts, worst first.
-    pub lagging: Vec<Lagging>,
-}
+pub use wavegate_rollout::adoption::{
+    AdoptionReport, AttributeAdoption, CohortAdoption, Lagging, Rate,
+};
 
 /// What an adoption report is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -9,18 +9,11 @@
 /// either way (HTML or SVG). The superset is deliberate; escaping a quote where it was not
 /// needed costs nothing, missing one where it was is an injection.
 pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    replace_chars(s, |c| match c {
+        '"' => Some("&quot;"),
+        '\'' => Some("&#39;"),
+        c => slack_entity(c),
+    })
 }
 
 /// Escapes text for Markdown (outside code spans): every character that starts an inline
@@ -47,13 +40,26 @@ pub fn escape_markdown(s: &str) -> String {
 /// `<` and `>` become `&amp;`, `&lt;` and `&gt;`, as Slack asks, so a value cannot write a
 /// control sequence (`<!here>`, `<!channel>`, `<@U123>`) or a link (`<https://x|text>`).
 pub fn escape_slack(s: &str) -> String {
+    replace_chars(s, slack_entity)
+}
+
+/// The entity Slack (and HTML) write for `&`, `<` and `>`.
+fn slack_entity(c: char) -> Option<&'static str> {
+    match c {
+        '&' => Some("&amp;"),
+        '<' => Some("&lt;"),
+        '>' => Some("&gt;"),
+        _ => None,
+    }
+}
+
+/// `s` with every character that `with` names a replacement for replaced by it.
+fn replace_chars(s: &str, with: impl Fn(char) -> Option<&'static str>) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
+        match with(c) {
+            Some(r) => out.push_str(r),
+            None => out.push(c),
         }
     }
     out

@@ -5,7 +5,7 @@ use serde_json::json;
 use wavegate_core::context::AttrValue;
 use wavegate_core::flagfile::FlagFileError;
 use wavegate_core::{Context, Flag, FlagFile, Reason, SpecPath, evaluate, parse_flag_file};
-use wavegate_testkit::fixtures::NEW_CHECKOUT;
+use wavegate_testkit::fixtures::{NEW_CHECKOUT, on_off_flag};
 
 /// The evaluation fixture: two segments, the showcase's `new-checkout` (with its stickiness
 /// spelt out and staging disabled), then a flag for each kind of rule and variant.
@@ -378,26 +378,11 @@ fn missing_before_names_what_an_earlier_rule_reads_and_the_context_lacks() {
 /// Unleash's `IN_CIDR`, `SEMVER_GTE` and `SEMVER_LTE` (issue 21, item 5).
 #[test]
 fn ip_ranges_and_inclusive_semver_bounds() {
-    let text = r#"
-flags:
-  office:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - { name: net, constraints: [{ attribute: remoteAddress, op: in_cidr, values: ["10.1.0.0/16", "2001:db8::/32", "192.0.2.7"] }], serve: "on" }
-  modern:
-    variants: { "on": true, "off": false }
-    default: "off"
-    environments:
-      prod:
-        enabled: true
-        rules:
-          - { constraints: [{ attribute: v, op: semver_gte, values: ["2.0.0"] }, { attribute: v, op: semver_lte, values: ["3.1.0"] }], serve: "on" }
-"#;
-    let f = parse_flag_file(text, &envs()).unwrap();
+    let office = r#"{ name: net, constraints: [{ attribute: remoteAddress, op: in_cidr, values: ["10.1.0.0/16", "2001:db8::/32", "192.0.2.7"] }], serve: "on" }"#;
+    let modern = r#"{ constraints: [{ attribute: v, op: semver_gte, values: ["2.0.0"] }, { attribute: v, op: semver_lte, values: ["3.1.0"] }], serve: "on" }"#;
+    let text =
+        format!("flags:\n{}{}", on_off_flag("office", &[office]), on_off_flag("modern", &[modern]));
+    let f = parse_flag_file(&text, &envs()).unwrap();
     let on = |key: &str, ctx: serde_json::Value| {
         let flag = compile(&f, key, "prod");
         evaluate(&flag, &Context::from_json(&ctx).unwrap()).variant == "on"

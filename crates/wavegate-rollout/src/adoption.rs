@@ -174,13 +174,15 @@ pub struct CohortCount {
 }
 
 /// Exposed and adopting users, and the share.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Rate {
     /// Users served the new variant.
     pub exposed: u64,
     /// Users who did the key task.
     pub adopted: u64,
     /// `adopted / exposed`, when anyone was exposed.
+    #[cfg_attr(feature = "schema", schema(required = true))]
     pub rate: Option<f64>,
 }
 
@@ -204,7 +206,8 @@ impl Rate {
 }
 
 /// One value of a cohort attribute.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct CohortAdoption {
     /// The attribute's value.
     pub value: String,
@@ -215,7 +218,8 @@ pub struct CohortAdoption {
 }
 
 /// One cohort attribute.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct AttributeAdoption {
     /// The attribute.
     pub attribute: String,
@@ -224,7 +228,8 @@ pub struct AttributeAdoption {
 }
 
 /// A flagged cohort, with what flagged it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Lagging {
     /// The attribute.
     pub attribute: String,
@@ -249,7 +254,8 @@ impl Lagging {
 }
 
 /// The adoption report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct AdoptionReport {
     /// The key task's metric.
     pub key_task: String,

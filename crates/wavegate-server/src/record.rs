@@ -107,7 +107,10 @@ pub async fn verify(store: &dyn Store) -> StoreResult<Verification> {
             match heads.get(&key) {
                 Some(h) => {
                     rows_checked += 1;
-                    match ledger.check_head(k, &key, h.version, &h.content_sha256, h.archived) {
+                    let checked = ledger
+                        .check(k, &key, h.version, &h.content_sha256, h.archived)
+                        .and_then(|()| ledger.check_newest(k, &key, h.version));
+                    match checked {
                         Err(Mismatch::Unrecorded(_)) if !chain_intact => {}
                         Err(m) => bad(kind, &key, h.version, "head", m.to_string()),
                         Ok(()) => {}

@@ -18,7 +18,6 @@ use wavegate_rollout::report::{DOCUMENT_FORMATS, Format};
 use wavegate_store::TokenKind;
 
 use crate::http::auth::Principal;
-use crate::http::convert::IntoApi;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::ApiQuery as Query;
 use crate::http::openapi::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
@@ -76,7 +75,7 @@ async fn rollout_adoption(
     Ok(match format {
         Format::Markdown => crate::http::reports::document(format, to_markdown(&title, &rep)),
         Format::Html => crate::http::reports::document(format, to_html(&title, &rep)),
-        _ => axum::Json(RolloutAdoption { about, report: rep.into_api() }).into_response(),
+        _ => axum::Json(RolloutAdoption { about, report: rep }).into_response(),
     })
 }
 
@@ -128,7 +127,6 @@ async fn adoption_summary(
         if !about.tracking && q.all != Some(true) {
             continue;
         }
-        let rep: wavegate_api::reports::AdoptionReport = rep.into_api();
         out.push(AdoptionSummaryItem {
             about,
             key_task: rep.key_task,
