@@ -13,6 +13,7 @@
 # KEEP_CG=DIR keeps the callgrind dumps (for callgrind_annotate).
 # Environment: DURATION=5s WARMUP=2s CONNECTIONS=64 USERS=1000 SERVER_CPU=0 LOADGEN_CPU=1 N=2000
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 BIN=$1 LABEL=$2 MODE=${MODE:-wrk}
 DURATION=${DURATION:-5s} WARMUP=${WARMUP:-2s} CONNECTIONS=${CONNECTIONS:-64} USERS=${USERS:-1000}
@@ -24,17 +25,11 @@ PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2> /dev/null; wait 2> /dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT
 if [ "$MODE" = callgrind ]; then
-  WAVEGATE_BOOTSTRAP_ADMIN_TOKEN=$ADMIN RUST_LOG=warn valgrind --tool=callgrind --dump-instr=no \
-    --instr-atstart=no --callgrind-out-file="$TMP/cg.%p" \
-    "$BIN" serve --db "$TMP/db.sqlite" --listen 127.0.0.1:0 --tick 1h > "$TMP/log" 2>&1 &
+  WAIT=600 bench_serve "$BIN" "$ADMIN" valgrind --tool=callgrind --dump-instr=no \
+    --instr-atstart=no --callgrind-out-file="$TMP/cg.%p"
 else
-  WAVEGATE_BOOTSTRAP_ADMIN_TOKEN=$ADMIN RUST_LOG=warn taskset -c "$SERVER_CPU" \
-    "$BIN" serve --db "$TMP/db.sqlite" --listen 127.0.0.1:0 --tick 1h > "$TMP/log" 2>&1 &
+  WAIT=600 bench_serve "$BIN" "$ADMIN" taskset -c "$SERVER_CPU"
 fi
-PID=$!
-for _ in $(seq 1 600); do grep -q 'wavegate listening on' "$TMP/log" && break; sleep 0.1; done
-URL=$(sed -n 's/.*wavegate listening on \(http:[^ ]*\).*/\1/p' "$TMP/log" | head -1)
-[ -n "$URL" ] || { cat "$TMP/log" >&2; exit 1; }
 export WAVEGATE_URL=$URL WAVEGATE_TOKEN=$ADMIN
 "$BIN" flag apply -f bench/fixtures/wavegate-flags.yaml --reason "frontend bench" > /dev/null
 TOKEN=$("$BIN" token create --kind client-sdk --env prod --json |

@@ -7,20 +7,15 @@
 #   bench/rss-idle.sh BIN LABEL [RUNS]        # e.g. bench/rss-idle.sh /work/target-x/release/wavegate after 1
 # Run it alternately for two binaries (B A B A ...). Uses the server's own CPU only briefly.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 BIN=$1 LABEL=$2 RUNS=${3:-1} NFLAGS=${NFLAGS:-200} SETTLE=${SETTLE:-2}
 ADMIN=bench-rss-admin-token-0123456789abcdef
 TMP=$(mktemp -d /tmp/wavegate-rss.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
-{ echo "flags:"; for i in $(seq 0 $((NFLAGS - 1))); do printf '  flag-%05d:\n    variants: { "on": true, "off": false }\n    default: "off"\n    environments:\n      prod:\n        enabled: true\n        rules:\n          - { name: r, constraints: [{ attribute: country, op: in, values: [NO, SE, DK] }], split: { "on": 20%%, "off": 80%% } }\n' "$i"; done; } > "$TMP/flags.yaml"
+bench_flags 0 "$NFLAGS" > "$TMP/flags.yaml"
 rss() { awk '/^VmRSS:|^RssAnon:|^RssFile:/ {printf "%s ", $2}' "/proc/$1/status"; }
 for r in $(seq 1 "$RUNS"); do
-  rm -f "$TMP/db"*
-  WAVEGATE_BOOTSTRAP_ADMIN_TOKEN=$ADMIN RUST_LOG=warn "$BIN" serve --db "$TMP/db.sqlite" \
-    --listen 127.0.0.1:0 --tick 1h > "$TMP/log" 2>&1 &
-  PID=$!
-  for _ in $(seq 1 300); do grep -q 'wavegate listening on' "$TMP/log" && break; sleep 0.1; done
-  URL=$(sed -n 's/.*wavegate listening on \(http:[^ ]*\).*/\1/p' "$TMP/log" | head -1)
-  [ -n "$URL" ] || { cat "$TMP/log" >&2; kill "$PID"; exit 1; }
+  bench_serve "$BIN" "$ADMIN"
   sleep "$SETTLE"; E=$(rss "$PID")
   WAVEGATE_URL=$URL WAVEGATE_TOKEN=$ADMIN "$BIN" flag apply -f "$TMP/flags.yaml" --reason "rss bench" > /dev/null
   sleep "$SETTLE"; F=$(rss "$PID")

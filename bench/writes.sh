@@ -9,6 +9,7 @@
 #   bench/writes.sh BIN LABEL [SIZES]     # e.g. bench/writes.sh target/release/wavegate after "10 10000"
 # Run it alternately for two binaries (B A B A ...) and compare the ratios of the same run.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 # WRITES defaults to 1,000: over 200 the p99 is the second-slowest write, which swung between
 # 1.2x and 2.6x of the 10-flag figure on a shared machine for the same build.
 BIN=$1 LABEL=$2 SIZES=${3:-"10 10000"} WRITES=${WRITES:-1000} SETTLE=${SETTLE:-2}
@@ -21,15 +22,9 @@ for N in $SIZES; do
   rm -f "$TMP"/flags-*.yaml
   for start in $(seq 0 2000 $((N - 1))); do
     end=$((start + 2000 < N ? start + 2000 : N))
-    { echo "flags:"; for i in $(seq "$start" $((end - 1))); do printf '  flag-%05d:\n    variants: { "on": true, "off": false }\n    default: "off"\n    environments:\n      prod:\n        enabled: true\n        rules:\n          - { name: r, constraints: [{ attribute: country, op: in, values: [NO, SE, DK] }], split: { "on": 20%%, "off": 80%% } }\n' "$i"; done; } > "$TMP/flags-$start.yaml"
+    bench_flags "$start" "$end" > "$TMP/flags-$start.yaml"
   done
-  rm -f "$TMP/db"*
-  WAVEGATE_BOOTSTRAP_ADMIN_TOKEN=$ADMIN RUST_LOG=warn "$BIN" serve --db "$TMP/db.sqlite" \
-    --listen 127.0.0.1:0 --tick 1h > "$TMP/log" 2>&1 &
-  PID=$!
-  for _ in $(seq 1 300); do grep -q 'wavegate listening on' "$TMP/log" && break; sleep 0.1; done
-  URL=$(sed -n 's/.*wavegate listening on \(http:[^ ]*\).*/\1/p' "$TMP/log" | head -1)
-  [ -n "$URL" ] || { cat "$TMP/log" >&2; kill "$PID"; exit 1; }
+  bench_serve "$BIN" "$ADMIN"
   for f in "$TMP"/flags-*.yaml; do
     WAVEGATE_URL=$URL WAVEGATE_TOKEN=$ADMIN "$BIN" flag apply -f "$f" --reason "writes bench" > /dev/null
   done

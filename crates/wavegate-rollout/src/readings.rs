@@ -343,20 +343,15 @@ fn judge_range(g: &GuardrailSpec, range: &RangeReading) -> VerdictReport {
             harms(&shown(&window)),
             threshold(g),
         );
-    } else if latest.bad {
-        report.estimate = Some(latest.harm);
-        report.explanation = format!(
-            "{described}, {n} readings: the latest shows harm {:.4} > {}; {} bad {} tolerated (failure_limit {limit})",
-            latest.harm,
-            threshold(g),
-            window.bad,
-            noun(failures),
-        );
     } else {
-        report.verdict = Verdict::Pass;
+        // The latest reading is bad but tolerated (the verdict stays inconclusive), or good.
+        let (cmp, tolerated) = if latest.bad { (">", " tolerated") } else { ("≤", "") };
+        if !latest.bad {
+            report.verdict = Verdict::Pass;
+        }
         report.estimate = Some(latest.harm);
         report.explanation = format!(
-            "{described}, {n} readings: the latest shows harm {:.4} ≤ {}; {} bad {} (failure_limit {limit})",
+            "{described}, {n} readings: the latest shows harm {:.4} {cmp} {}; {} bad {}{tolerated} (failure_limit {limit})",
             latest.harm,
             threshold(g),
             window.bad,
