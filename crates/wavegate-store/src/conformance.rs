@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
+use wavegate_core::audit::{ChainBreak, ChainVerifier};
 
 use crate::{Change, Grant, Kind, NewToken, Put, Role, Store, StoreError, StoreResult, TokenKind};
 
@@ -74,7 +75,7 @@ fn admin_token(id: &str, hash: &str, principal: &str) -> NewToken {
 }
 
 async fn verify_chain(store: &dyn Store) -> i64 {
-    let (v, broken) = crate::verify_audit_chain(store).await.unwrap();
+    let (v, broken) = verify_audit_chain(store).await.unwrap();
     assert_eq!(broken, None, "the audit chain verifies");
     v.verified()
 }
@@ -706,7 +707,7 @@ pub async fn audit_of_target(store: Arc<dyn Store>) {
     let b = store.audit_of("flag:b", 1).await.unwrap();
     assert!(b[0].entry.canonical.contains(r#""via":"oidc session ses_1""#), "{:?}", b[0].entry);
     assert!(!all[0].entry.canonical.contains("\"via\""), "absent when not known");
-    assert!(crate::verify_audit_chain(&*store).await.unwrap().1.is_none(), "the chain verifies");
+    assert!(verify_audit_chain(&*store).await.unwrap().1.is_none(), "the chain verifies");
 }
 
 /// Leadership is a lease: the leader keeps its epoch while it renews; another replica waits
@@ -993,4 +994,24 @@ pub async fn older_backups_restore(source: Arc<dyn Store>, target: Arc<dyn Store
     broken.tables.shift_remove("flags");
     let e = target.import(&broken).await.unwrap_err().to_string();
     assert!(e.contains("tables.flags: missing"), "{e}");
+}
+
+/// Verifies the whole audit chain from its stored bytes, page by page (the suite's check; the
+/// server's own walk, which also collects the ledger, is `wavegate_server::record`). Returns the verifier
+/// (how many entries verified, the head hash) and the first entry that does not verify, if any.
+pub async fn verify_audit_chain(
+    store: &dyn Store,
+) -> StoreResult<(ChainVerifier, Option<ChainBreak>)> {
+    let mut v = ChainVerifier::default();
+    let mut after = 0;
+    loop {
+        let page = store.audit(after, 1000).await?;
+        let Some(last) = page.last() else { return Ok((v, None)) };
+        after = last.entry.seq;
+        for row in &page {
+            if let Err(b) = v.push(&row.entry) {
+                return Ok((v, Some(b)));
+            }
+        }
+    }
 }

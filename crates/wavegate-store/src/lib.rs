@@ -65,25 +65,6 @@ fn unavailable(e: &sqlx::Error) -> Option<String> {
     }
 }
 
-/// Verifies the whole audit chain from its stored bytes, page by page. Returns the verifier
-/// (how many entries verified, the head hash) and the first entry that does not verify, if any.
-pub async fn verify_audit_chain(
-    store: &dyn Store,
-) -> StoreResult<(wavegate_core::audit::ChainVerifier, Option<wavegate_core::audit::ChainBreak>)> {
-    let mut v = wavegate_core::audit::ChainVerifier::default();
-    let mut after = 0;
-    loop {
-        let page = store.audit(after, 1000).await?;
-        let Some(last) = page.last() else { return Ok((v, None)) };
-        after = last.entry.seq;
-        for row in &page {
-            if let Err(b) = v.push(&row.entry) {
-                return Ok((v, Some(b)));
-            }
-        }
-    }
-}
-
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -356,29 +337,4 @@ pub trait Store: Send + Sync + 'static {
     async fn record_attempt(&self, attempt: &DeliveryAttempt) -> StoreResult<()>;
     /// The delivery log, newest first.
     async fn deliveries(&self, query: &DeliveryQuery) -> StoreResult<Vec<Delivery>>;
-}
-
-#[cfg(test)]
-mod location_tests {
-    use super::check_location;
-
-    #[test]
-    fn locations_are_sqlite_paths_or_postgres_urls() {
-        for ok in [
-            "wavegate.db",
-            "./data/wavegate.db",
-            "/var/lib/wavegate/w.db",
-            "sqlite:w.db",
-            "sqlite:///tmp/w.db",
-            "postgres://u@h/db",
-            "postgresql://u@h:5432/db",
-            "C:\\data\\w.db",
-            "weird:name.db",
-        ] {
-            assert!(check_location(ok).is_ok(), "{ok}");
-        }
-        for bad in ["mysql://u@h/db", "postgresql:/host", "postgres:host/db", "redis://h", ""] {
-            assert!(check_location(bad).is_err(), "{bad}");
-        }
-    }
 }

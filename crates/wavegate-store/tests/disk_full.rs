@@ -80,7 +80,7 @@ async fn a_full_disk_fails_writes_honestly_and_recovery_needs_no_restart() {
     }
     assert!(store.get(Kind::Flag, "after").await.unwrap().is_some());
     store.probe().await.unwrap();
-    let (_, broken) = wavegate_store::verify_audit_chain(&store).await.unwrap();
+    let (_, broken) = wavegate_store::conformance::verify_audit_chain(&store).await.unwrap();
     assert_eq!(broken, None);
 }
 

@@ -110,3 +110,24 @@ async fn issue_16_new_database_files_are_owner_only() {
     SqlStore::open(shared.to_str().unwrap()).await.unwrap();
     assert_eq!(mode("shared.db"), 0o640, "chosen by the operator");
 }
+
+/// `check_location` (which `open` applies first): SQLite paths and PostgreSQL URLs only.
+#[test]
+fn locations_are_sqlite_paths_or_postgres_urls() {
+    for ok in [
+        "wavegate.db",
+        "./data/wavegate.db",
+        "/var/lib/wavegate/w.db",
+        "sqlite:w.db",
+        "sqlite:///tmp/w.db",
+        "postgres://u@h/db",
+        "postgresql://u@h:5432/db",
+        "C:\\data\\w.db",
+        "weird:name.db",
+    ] {
+        assert!(wavegate_store::check_location(ok).is_ok(), "{ok}");
+    }
+    for bad in ["mysql://u@h/db", "postgresql:/host", "postgres:host/db", "redis://h", ""] {
+        assert!(wavegate_store::check_location(bad).is_err(), "{bad}");
+    }
+}
