@@ -227,23 +227,9 @@ pub struct Rollout {
     pub runbook: Option<IndexMap<String, String>>,
 }
 
-/// The evidence of a signed artifact, verified when its rollout started.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Artifact {
-    /// The artifact's SHA-256, as offered and checked against the plan (when it declares one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    /// The artifact's BLAKE2b-512, the digest the signature covers.
-    pub blake2b: String,
-    /// The id of the key that signed it (as minisign prints it).
-    pub key_id: String,
-    /// That public key (the base64 line of its `.pub` file).
-    pub public_key: String,
-    /// Where the key came from: `plan` (`release.signed_by`) or `server` (`--trusted-keys`).
-    pub key_source: String,
-    /// The signature's trusted comment (minisign records the signing time and file name).
-    pub trusted_comment: String,
-}
+/// The evidence of a signed artifact, verified when its rollout started (with the `.minisig`
+/// text verified, which a release pipeline may offer again in the next environment).
+pub use wavegate_rollout::signature::ArtifactEvidence as Artifact;
 
 impl Rollout {
     /// The current wave's exposure in percent (`"12.5%"` → 12.5).

@@ -195,19 +195,21 @@ pub struct Offered<'a> {
     pub signature: &'a str,
 }
 
-/// What was verified, kept on the rollout and in its audit entry.
+/// What was verified, kept on the rollout and in its audit entry, and shown with the rollout
+/// (`artifact` of `GET /api/v1/rollouts/{id}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct ArtifactEvidence {
     /// The artifact's SHA-256, as offered and checked against the plan (when it declares one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// The artifact's BLAKE2b-512, the digest the signature covers.
     pub blake2b: String,
-    /// The id of the key that signed it.
+    /// The id of the key that signed it (as minisign prints it).
     pub key_id: String,
-    /// That key (the base64 line of its `.pub`).
+    /// That public key (the base64 line of its `.pub` file).
     pub public_key: String,
-    /// Where the key came from: `plan` or `server` (the trusted-keys file).
+    /// Where the key came from: `plan` (`release.signed_by`) or `server` (`--trusted-keys`).
     pub key_source: String,
     /// The signature's trusted comment (minisign puts the signing time and file name there).
     pub trusted_comment: String,

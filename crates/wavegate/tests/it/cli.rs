@@ -388,6 +388,8 @@ fn rollout_start_verifies_the_artifact_signature() {
     );
     assert_eq!(ev["trusted_comment"], "release 2.0.0 by ops");
     assert_eq!(ev["sha256"], "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+    // The signature verified, as given, for the pipeline to offer again in the next environment.
+    assert_eq!(ev["signature"].as_str(), Some(std::fs::read_to_string(&ops_sig).unwrap().as_str()));
     let human = cli(url, Some(ADMIN), &["rollout", "status", &id]);
     assert!(
         stdout(&human).contains(&format!("artifact signed by key {ops_id} (server key)")),
