@@ -15,7 +15,7 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use wavegate_core::audit::{sha256_hex, sha256_hex_bytes};
+use wavegate_core::audit::sha256_hex;
 use wavegate_core::canonical::canonical_json;
 
 /// A strong ETag of 32 hex digits of `hex`.
@@ -29,9 +29,19 @@ pub fn bulk(revision: i64, env: &str, context: &Value, clock: &str) -> String {
     quoted(&sha256_hex(&format!("{revision}\n{env}\n{}\n{clock}", canonical_json(context))))
 }
 
-/// The ETag of a document's bytes.
+/// The ETag of a document's bytes: as `quoted(&sha256_hex_bytes(body))`, with only the 16
+/// bytes it keeps hex-encoded (it tags every frontend answer).
 pub fn of_bytes(body: &[u8]) -> String {
-    quoted(&sha256_hex_bytes(body))
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(body);
+    let mut hex = [0u8; 32];
+    // Cannot fail: the buffer holds exactly 16 bytes' digits.
+    let _ = hex::encode_to_slice(&digest[..16], &mut hex);
+    let mut tag = String::with_capacity(34);
+    tag.push('"');
+    tag.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+    tag.push('"');
+    tag
 }
 
 /// Whether the request's `If-None-Match` matches `etag` (weak comparison: a `W/` prefix on
@@ -58,6 +68,7 @@ pub fn not_modified(etag: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wavegate_core::audit::sha256_hex_bytes;
 
     fn headers(v: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -76,5 +87,12 @@ mod tests {
             assert!(!if_none_match(&headers(v), tag), "{v}");
         }
         assert!(!if_none_match(&HeaderMap::new(), tag));
+    }
+
+    #[test]
+    fn of_bytes_is_the_quoted_prefix_of_the_sha256() {
+        for body in [&b""[..], b"{\"toggles\":[]}", &[0xffu8; 1000][..]] {
+            assert_eq!(of_bytes(body), quoted(&sha256_hex_bytes(body)));
+        }
     }
 }

@@ -21,7 +21,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use wavegate_core::context::{AttrValue, CURRENT_TIME};
 use wavegate_core::spec::{FlagSpec, SegmentSpec};
@@ -170,18 +170,62 @@ fn tagged_json(headers: &HeaderMap, body: Bytes, etag: &str) -> Response {
 /// A frontend answer, tagged with a hash of its bytes: the answer depends on the context (in
 /// the request) and the clock as well as the configuration, so only its bytes can say whether
 /// the client's copy is current (unleash-proxy-client sends its last ETag back).
-fn frontend_json(headers: &HeaderMap, value: &Value) -> Response {
-    let body = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
+fn frontend_json(headers: &HeaderMap, value: &impl Serialize, size_hint: usize) -> Response {
+    let mut body = Vec::with_capacity(size_hint);
+    if serde_json::to_writer(&mut body, value).is_err() {
+        body.clear();
+    }
     let etag = etag::of_bytes(&body);
-    tagged_json(headers, body, &etag)
+    tagged_json(headers, Bytes::from(body), &etag)
 }
 
 // ---------- frontend evaluation ----------
 
+/// The toggle object Unleash's frontend API returns for one flag, serialised straight from the
+/// evaluation (no `serde_json::Value` in between): `{"name", "enabled", "variant": {"name",
+/// "enabled", "feature_enabled"[, "payload": {"type", "value"}]}, "impressionData"}`, in this
+/// order.
+#[derive(Debug, Serialize)]
+pub struct Toggle<'a> {
+    name: &'a str,
+    /// Whether the flag is on for the context.
+    pub enabled: bool,
+    variant: ToggleVariant<'a>,
+    #[serde(rename = "impressionData")]
+    impression_data: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct ToggleVariant<'a> {
+    name: &'a str,
+    enabled: bool,
+    feature_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<Payload<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct Payload<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    value: std::borrow::Cow<'a, str>,
+}
+
+/// The toggles of a frontend answer.
+#[derive(Serialize)]
+struct Toggles<'a> {
+    toggles: Vec<Toggle<'a>>,
+}
+
 /// Whether `flag` is on for `ctx` as an Unleash SDK would say (boolean: serving `true`;
 /// otherwise enabled with its prerequisites met), and the toggle object Unleash's frontend API
 /// returns for it.
-pub fn toggle(key: &str, flag: &Flag, flags: &dyn FlagLookup, ctx: &Context) -> (bool, Value) {
+pub fn toggle<'a>(
+    key: &'a str,
+    flag: &'a Flag,
+    flags: &dyn FlagLookup,
+    ctx: &Context,
+) -> Toggle<'a> {
     let r = evaluate_in(flag, ctx, flags);
     let enabled = match flag.value_type() {
         ValueType::Bool => r.value == &Value::Bool(true),
@@ -189,15 +233,20 @@ pub fn toggle(key: &str, flag: &Flag, flags: &dyn FlagLookup, ctx: &Context) -> 
     };
     let variant = if enabled && flag.value_type() != ValueType::Bool {
         let payload = match r.value {
-            Value::String(s) => json!({"type": "string", "value": s}),
-            Value::Number(n) => json!({"type": "number", "value": n.to_string()}),
-            other => json!({"type": "json", "value": other.to_string()}),
+            Value::String(s) => Payload { kind: "string", value: s.as_str().into() },
+            Value::Number(n) => Payload { kind: "number", value: n.to_string().into() },
+            other => Payload { kind: "json", value: other.to_string().into() },
         };
-        json!({"name": r.variant, "enabled": true, "feature_enabled": true, "payload": payload})
+        ToggleVariant {
+            name: r.variant,
+            enabled: true,
+            feature_enabled: true,
+            payload: Some(payload),
+        }
     } else {
-        json!({"name": "disabled", "enabled": false, "feature_enabled": enabled})
+        ToggleVariant { name: "disabled", enabled: false, feature_enabled: enabled, payload: None }
     };
-    (enabled, json!({"name": key, "enabled": enabled, "variant": variant, "impressionData": false}))
+    Toggle { name: key, enabled, variant, impression_data: false }
 }
 
 /// A frontend context from a query string (`userId=…&properties[country]=NO&plan=pro`) or a
@@ -469,17 +518,18 @@ pub(crate) async fn frontend(
         Ok(c) => c,
         Err(m) => return unleash_error(StatusCode::BAD_REQUEST, m),
     };
-    let toggles: Vec<Value> = match g.config.flags(&g.environment) {
+    let toggles: Vec<Toggle<'_>> = match g.config.flags(&g.environment) {
         Some(flags) => flags
             .keys()
             .into_iter()
             .filter_map(|k| flags.flag(k).map(|f| toggle(k, f, flags, &ctx)))
-            .filter(|(on, _)| all || *on)
-            .map(|(_, t)| t)
+            .filter(|t| all || t.enabled)
             .collect(),
         None => Vec::new(),
     };
-    frontend_json(&headers, &json!({"toggles": toggles}))
+    // About 130 bytes a toggle: the body is written without growing its buffer.
+    let size_hint = 16 + 160 * toggles.len();
+    frontend_json(&headers, &Toggles { toggles }, size_hint)
 }
 
 pub(crate) async fn frontend_feature(
@@ -501,9 +551,9 @@ pub(crate) async fn frontend_feature(
         return unleash_error(StatusCode::NOT_FOUND, format!("feature {name:?} not found"));
     };
     match flags.flag(&name).map(|f| toggle(&name, f, flags, &ctx)) {
-        Some((true, t)) => frontend_json(&headers, &t),
+        Some(t) if t.enabled => frontend_json(&headers, &t, 256),
         // As Unleash: a feature that is off for this context is not found.
-        Some((false, _)) => unleash_error(
+        Some(_) => unleash_error(
             StatusCode::NOT_FOUND,
             format!("feature {name:?} is not enabled for this context"),
         ),
@@ -526,4 +576,60 @@ pub(crate) async fn frontend_accept(
         return r;
     }
     StatusCode::ACCEPTED.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wavegate_core::flag::Segments;
+    use wavegate_core::{SpecPath, parse_flag_file};
+
+    /// The toggles keep the bytes (field order, escapes, payload forms) they had when they were
+    /// built through `json!`, which unleash-proxy-client's ETag comparison and Unleash's
+    /// frontend API format rely on.
+    #[test]
+    fn toggles_serialise_as_unleash_frontend_objects() {
+        let file = parse_flag_file(
+            r#"flags:
+  b-on: { variants: { "on": true, "off": false }, default: "on", environments: { prod: { enabled: true } } }
+  b-off: { variants: { "on": true, "off": false }, default: "off", environments: { prod: { enabled: true } } }
+  b-disabled: { variants: { "on": true, "off": false }, default: "on", environments: { prod: { enabled: false } } }
+  s: { variants: { a: "x\"y<é>", b: "z" }, default: a, environments: { prod: { enabled: true } } }
+  s-disabled: { variants: { a: "x", b: "z" }, default: a, environments: { prod: { enabled: false } } }
+  n: { variants: { one: 1.5, two: 2 }, default: two, environments: { prod: { enabled: true } } }
+  j: { variants: { o: { k: [1, "v"] }, p: { k: 2 } }, default: o, environments: { prod: { enabled: true } } }
+"#,
+            &["prod".to_owned()],
+        )
+        .unwrap();
+        let segments = Segments::default();
+        let flags: HashMap<String, Flag> = file
+            .flags
+            .iter()
+            .map(|(k, spec)| {
+                (k.clone(), Flag::compile(k, spec, "prod", &segments, &SpecPath::root(k)).unwrap())
+            })
+            .collect();
+        let off = r#""variant":{"name":"disabled","enabled":false,"feature_enabled":false},"impressionData":false}"#;
+        let on_bool = r#""variant":{"name":"disabled","enabled":false,"feature_enabled":true},"impressionData":false}"#;
+        let expected = [
+            ("b-on", format!(r#"{{"name":"b-on","enabled":true,{on_bool}"#)),
+            ("b-off", format!(r#"{{"name":"b-off","enabled":false,{off}"#)),
+            ("b-disabled", format!(r#"{{"name":"b-disabled","enabled":true,{on_bool}"#)),
+            ("s-disabled", format!(r#"{{"name":"s-disabled","enabled":false,{off}"#)),
+            ("s", r#"{"name":"s","enabled":true,"variant":{"name":"a","enabled":true,"feature_enabled":true,"payload":{"type":"string","value":"x\"y<é>"}},"impressionData":false}"#.to_owned()),
+            ("n", r#"{"name":"n","enabled":true,"variant":{"name":"two","enabled":true,"feature_enabled":true,"payload":{"type":"number","value":"2"}},"impressionData":false}"#.to_owned()),
+            ("j", r#"{"name":"j","enabled":true,"variant":{"name":"o","enabled":true,"feature_enabled":true,"payload":{"type":"json","value":"{\"k\":[1,\"v\"]}"}},"impressionData":false}"#.to_owned()),
+        ];
+        let ctx = Context::default();
+        for (key, want) in &expected {
+            let t = toggle(key, &flags[*key], &flags, &ctx);
+            assert_eq!(serde_json::to_string(&t).unwrap(), *want, "{key}");
+        }
+        let toggles = vec![toggle("b-on", &flags["b-on"], &flags, &ctx)];
+        assert_eq!(
+            serde_json::to_string(&Toggles { toggles }).unwrap(),
+            format!(r#"{{"toggles":[{}]}}"#, expected[0].1)
+        );
+    }
 }
