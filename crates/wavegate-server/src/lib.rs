@@ -262,6 +262,9 @@ impl Server {
         // What start-up freed (assembling the OpenAPI document from the routes peaks at a few
         // MiB of heap) goes back to the system rather than staying resident.
         crate::memory::release();
+        if let Some(cfg) = &self.checkpoints {
+            crate::runtime::checkpoint::start(&self.state, cfg).await;
+        }
         // The notifier runs beside the controller (on the leading replica), never inside it.
         let notifier = tick.map(|_| {
             tokio::spawn(crate::runtime::notify::run(self.state.clone(), closing.subscribe()))

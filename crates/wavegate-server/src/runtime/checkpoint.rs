@@ -28,15 +28,21 @@ pub struct CheckpointConfig {
     pub every: Duration,
 }
 
-/// Runs until `closing` turns true.
-pub async fn run(state: AppState, cfg: CheckpointConfig, mut closing: watch::Receiver<bool>) {
+/// Compares the chain with the checkpoints this key signed before. Runs before anything else
+/// may append to the log (the controller's leadership entry, a request), so a log cut short is
+/// named as cut, not as rewritten by this server's own first entry at the cut.
+pub async fn start(state: &AppState, cfg: &CheckpointConfig) {
     state.record.set_checkpointing(Checkpointing {
         public_key: cfg.signer.public_key().to_owned(),
         latest: None,
     });
     if let Some(dir) = &cfg.dir {
-        check_earlier(&state, &cfg, dir).await;
+        check_earlier(state, cfg, dir).await;
     }
+}
+
+/// Signs checkpoints until `closing` turns true (after [`start`]).
+pub async fn run(state: AppState, cfg: CheckpointConfig, mut closing: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(cfg.every);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
