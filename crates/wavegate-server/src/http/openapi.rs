@@ -352,9 +352,14 @@ async fn metrics_text(
         .into_response()
 }
 
-/// The document as served, built once.
-static DOCUMENT: LazyLock<String> =
-    LazyLock::new(|| serde_json::to_string(&document()).expect("the OpenAPI document serialises"));
+/// The document as served, built once. Building it peaks at several MiB of heap (utoipa's
+/// operations and maps, cloned as the routes are assembled), all freed once it is text: that
+/// memory goes back to the system rather than staying resident for the server's life.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    let text = serde_json::to_string(&document()).expect("the OpenAPI document serialises");
+    crate::memory::release();
+    text
+});
 
 /// `GET /api/v1/openapi.json`: this document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "Meta",
