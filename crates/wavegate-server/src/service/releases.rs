@@ -203,15 +203,18 @@ pub async fn start(
 
 /// One step of release `name`'s run (the tick's, or right after its start): starts the members
 /// that are due, carries out the failure policy, records how the run stands. What was started
-/// is recorded whatever else wrote meanwhile (a member is never started twice).
+/// is recorded whatever else wrote meanwhile (a member is never started twice). Steps in this
+/// server take turns; a step in another replica that starts a member first makes this one's
+/// start refused, and the refusal is not reported once the run records that member's rollout.
 pub async fn advance(state: &AppState, name: &str, leader_epoch: Option<i64>) -> ServiceResult<()> {
+    let _turn = state.release_steps.lock().await;
     let stored = get(state, name).await?;
     let Some(run) = stored.run.clone().filter(|r| r.state == "running") else {
         return Ok(());
     };
     let decided = step(&stored.spec, &states_of(state, &run).await?, run.failure_handled);
     let starter = Who { name: run.by.clone(), via: Some(format!("release {name}")) };
-    let mut waiting = None;
+    let mut refused = Vec::new();
     let mut started = BTreeMap::new();
     for plan in &decided.start {
         let req = StartRequest {
@@ -227,13 +230,14 @@ pub async fn advance(state: &AppState, name: &str, leader_epoch: Option<i64>) ->
             Err(e) => {
                 let error = crate::http::error::ApiError::from(e).message;
                 tracing::warn!(release = %name, %plan, %error, "a release member could not start");
-                waiting = Some(format!("{plan}: {error}"));
+                refused.push((plan, format!("{plan}: {error}")));
             }
         }
     }
     // The failure policy counts as carried out only when every command took (a member that
     // could not be paused or rolled back is tried again next tick, and the run says why).
     let mut acted = true;
+    let mut not_acted = None;
     for (plan, rollout, what) in &decided.act {
         let cmd = match what {
             Act::Pause => Command::Pause,
@@ -243,7 +247,7 @@ pub async fn advance(state: &AppState, name: &str, leader_epoch: Option<i64>) ->
         if let Err(e) = rollouts::command(state, rollout, &cmd, &actor).await {
             tracing::warn!(release = %name, %plan, %rollout, error = %e, "could not act on a release member");
             acted = false;
-            waiting = Some(format!("{plan}: the failure policy could not act on {rollout}: {e}"));
+            not_acted = Some(format!("{plan}: the failure policy could not act on {rollout}: {e}"));
         }
     }
     for attempt in 1..=ATTEMPTS {
@@ -255,7 +259,8 @@ pub async fn advance(state: &AppState, name: &str, leader_epoch: Option<i64>) ->
         run.rollouts.extend(started.clone());
         run.failure = decided.failure.clone();
         run.failure_handled |= decided.failure.is_some() && acted;
-        run.waiting = waiting.clone();
+        let refusal = refused.iter().rev().find(|(plan, _)| !run.rollouts.contains_key(*plan));
+        run.waiting = not_acted.clone().or_else(|| refusal.map(|(_, why)| why.clone()));
         // Members started just now run: the release has not ended.
         run.state = if started.is_empty() { decided.state.to_owned() } else { "running".into() };
         if run == before {

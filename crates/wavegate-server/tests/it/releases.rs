@@ -212,3 +212,46 @@ async fn a_release_started_again_runs_afresh() {
     let s = status(&app, "again").await;
     assert_eq!(s["state"], "completed", "{s}");
 }
+
+/// A start and the controller's steps of the same release at once (the tick runs while the
+/// start's own step does): each member starts once, the start's answer shows it running, and
+/// the run says nothing waits (seen in CI: one step's start was refused as "still live" and
+/// its write left the member waiting).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_and_the_controller_stepping_at_once_start_each_member_once() {
+    let app = spawn_app().await;
+    app.apply_yaml(&on_off(&["one-flag", "two-flag"])).await;
+    for plan in [Plan::new("one", "one-flag"), Plan::new("two", "two-flag")] {
+        assert_eq!(app.post_plan(&plan.to_string()).await.status, StatusCode::CREATED);
+    }
+    for round in 0..8 {
+        let name = format!("both-{round}");
+        release(&app, &name, json!({"members": [{"plan": "one"}, {"plan": "two"}]})).await;
+        let path = format!("/api/v1/releases/{name}/start");
+        let state = app.state.clone();
+        let stepping = tokio::spawn(async move {
+            for _ in 0..20 {
+                wavegate_server::service::releases::run_due(&state, None).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        });
+        let r = app.admin(Method::POST, &path, None).await;
+        stepping.await.unwrap();
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        for plan in ["one", "two"] {
+            assert_eq!(member(&r.body, plan)["state"], "running", "{plan}: {}", r.body);
+        }
+        let s = status(&app, &name).await;
+        assert!(s["waiting"].is_null(), "{s}");
+        let rollouts = app.admin(Method::GET, "/api/v1/rollouts", None).await.body;
+        let live = rollouts.as_array().unwrap().iter().filter(|r| r["state"] == "running").count();
+        assert_eq!(live, 2, "{rollouts}");
+        // Roll this round's rollouts back so the next release can start its members again.
+        for plan in ["one", "two"] {
+            let id = member(&s, plan)["rollout"].as_str().unwrap().to_owned();
+            let path = format!("/api/v1/rollouts/{id}/rollback");
+            let r = app.admin(Method::POST, &path, Some(json!({"reason": "next round"}))).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        }
+    }
+}

@@ -80,18 +80,21 @@ impl Traffic {
         ofrep(&self.http, &self.url, &self.client_token, "checkout", &context).await.1
     }
 
-    /// Evaluates every user once and posts an exposure and an outcome for each; returns the
-    /// number of events posted.
+    /// Evaluates every user once and posts an exposure and an outcome for each, each carrying
+    /// the flag version its answer came from (as an OpenFeature hook does: an answer from
+    /// before a wave change is then not counted in the new wave); returns the number of events
+    /// posted.
     pub async fn round(&self, users: usize, round: usize, regression: bool) -> usize {
         let mut events = Vec::new();
         for u in 0..users {
             let user = format!("user-{u}");
             let r = self.eval(&user).await;
             let variant = r["variant"].as_str().unwrap().to_owned();
+            let version = r["metadata"]["version"].as_i64().expect("an answer names its version");
             let rate = if regression && variant == "on" { 40 } else { 1 };
             let error = roll(u, round) < rate;
-            events.push(json!({"type": "exposure", "flag": "checkout", "variant": variant, "context": {"targetingKey": user}}));
-            events.push(json!({"type": "outcome", "flag": "checkout", "variant": variant, "context": {"targetingKey": user}, "error": error, "latency_ms": 20 + roll(u, round + 7)}));
+            events.push(json!({"type": "exposure", "flag": "checkout", "variant": variant, "version": version, "context": {"targetingKey": user}}));
+            events.push(json!({"type": "outcome", "flag": "checkout", "variant": variant, "version": version, "context": {"targetingKey": user}, "error": error, "latency_ms": 20 + roll(u, round + 7)}));
         }
         let resp = self
             .http
