@@ -27,9 +27,13 @@ use crate::{
     TokenRecord, VerdictRow, VersionRecord, WaveCount,
 };
 
-/// `query` with each of the values after `;` bound in order (`$1`, `$2`, …).
-macro_rules! bind {
-    ($query:expr; $($value:expr),+ $(,)?) => { $query$(.bind($value))+ };
+/// Runs `query` by `how` on `on` (a transaction or the pool) with each of the values after `;`
+/// bound in order (`$1`, `$2`, …), and awaits it (`?`): `run!(execute(&mut *tx); sqlx::query("…");
+/// a, b)`, `run!(fetch_one(&mut *tx); sqlx::query_scalar("…"); a)`.
+macro_rules! run {
+    ($how:ident($on:expr); $query:expr $(; $($value:expr),+ $(,)?)?) => {
+        $query$($(.bind($value))+)?.$how($on).await?
+    };
 }
 
 /// The store, on either database ([`SqlStore::open`] picks by the name it is given).
@@ -141,28 +145,21 @@ async fn append_audit(
         reason: change.reason.clone(),
         details,
     };
-    let last: Option<(i64, String)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await?;
+    let last: Option<(i64, String)> = run!(fetch_optional(&mut *tx); sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"));
     let (seq, prev) = last.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
     let entry = event.chain(seq, &prev);
-    bind!(sqlx::query("INSERT INTO audit_log (seq, prev_hash, hash, canonical, at, actor, action, target) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+    run!(execute(&mut *tx); sqlx::query("INSERT INTO audit_log (seq, prev_hash, hash, canonical, at, actor, action, target) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
         entry.seq, &entry.prev_hash, &entry.hash, &entry.canonical, &event.at, &event.actor,
-        &event.action, &event.target)
-    .execute(&mut *tx)
-    .await?;
+        &event.action, &event.target);
     Ok(entry)
 }
 
 /// The live (running or paused) rollout of `flag`, if any: its id and environment.
 async fn live_rollout(tx: &mut AnyConnection, flag: &str) -> StoreResult<Option<(String, String)>> {
-    Ok(sqlx::query_as(
-        "SELECT id, environment FROM rollouts WHERE flag = $1 AND state IN ('running', 'paused') LIMIT 1",
+    Ok(
+        run!(fetch_optional(&mut *tx); sqlx::query_as("SELECT id, environment FROM rollouts WHERE flag = $1 AND state IN ('running', 'paused') LIMIT 1");
+        flag),
     )
-    .bind(flag)
-    .fetch_optional(&mut *tx)
-    .await?)
 }
 
 /// Applies puts inside `tx`: versions, heads, audit entries and the revision bump.
@@ -188,7 +185,7 @@ async fn apply_puts(
         let sql =
             format!("SELECT version, spec, archived FROM {} WHERE key = $1", put.kind.table());
         let current: Option<(i64, String, i64)> =
-            sqlx::query_as(AssertSqlSafe(sql)).bind(&put.key).fetch_optional(&mut *tx).await?;
+            run!(fetch_optional(&mut *tx); sqlx::query_as(AssertSqlSafe(sql)); &put.key);
         let (cur_version, cur_spec, cur_archived) = match &current {
             Some((version, spec, archived)) => (*version, Some(spec.as_str()), *archived != 0),
             None => (0, None, false),
@@ -227,21 +224,17 @@ async fn apply_puts(
             "INSERT INTO {} (key, version, spec, archived, actor, action, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             put.kind.versions_table()
         );
-        bind!(sqlx::query(AssertSqlSafe(insert));
+        run!(execute(&mut *tx); sqlx::query(AssertSqlSafe(insert));
             &put.key, version, &spec_text, i64::from(put.archived), &change.actor, &action,
-            &change.reason, ts(change.at))
-        .execute(&mut *tx)
-        .await?;
+            &change.reason, ts(change.at));
         let upsert = format!(
             "INSERT INTO {} (key, version, spec, archived, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT(key) DO UPDATE SET version = excluded.version, spec = excluded.spec,
              archived = excluded.archived, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
             put.kind.table()
         );
-        bind!(sqlx::query(AssertSqlSafe(upsert));
-            &put.key, version, &spec_text, i64::from(put.archived), ts(change.at), &change.actor)
-        .execute(&mut *tx)
-        .await?;
+        run!(execute(&mut *tx); sqlx::query(AssertSqlSafe(upsert));
+            &put.key, version, &spec_text, i64::from(put.archived), ts(change.at), &change.actor);
         let mut details = json!({
             "key": put.key,
             "version": version,
@@ -257,9 +250,7 @@ async fn apply_puts(
         outcomes.push(PutOutcome { kind: put.kind, key: put.key.clone(), version, changed: true });
     }
     if outcomes.iter().any(|o| o.changed) {
-        sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'revision'")
-            .execute(&mut *tx)
-            .await?;
+        run!(execute(&mut *tx); sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'revision'"));
     }
     Ok(outcomes)
 }
@@ -277,14 +268,8 @@ impl AggregateWriter for Db {
         for b in group {
             let new = match &b.key {
                 Some(key) => {
-                    sqlx::query(
-                        "INSERT INTO event_batches (batch_key, received_at) VALUES ($1, $2)
-                         ON CONFLICT (batch_key) DO NOTHING",
-                    )
-                    .bind(key)
-                    .bind(b.at.timestamp())
-                    .execute(&mut *tx)
-                    .await?
+                    run!(execute(&mut *tx); sqlx::query("INSERT INTO event_batches (batch_key, received_at) VALUES ($1, $2) ON CONFLICT (batch_key) DO NOTHING");
+                        key, b.at.timestamp())
                     .rows_affected()
                         == 1
                 }
@@ -307,28 +292,22 @@ impl AggregateWriter for Db {
             }
         };
         for d in &batch.sketches {
-            let current: Option<String> = bind!(sqlx::query_scalar("SELECT counts FROM sketches WHERE rollout = $1 AND wave = $2 AND arm = $3 AND metric = $4 AND source = $5");
-                &d.rollout, d.wave, &d.arm, &d.metric, &d.source)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let current: Option<String> = run!(fetch_optional(&mut *tx); sqlx::query_scalar("SELECT counts FROM sketches WHERE rollout = $1 AND wave = $2 AND arm = $3 AND metric = $4 AND source = $5");
+                &d.rollout, d.wave, &d.arm, &d.metric, &d.source);
             let mut counts: std::collections::BTreeMap<i32, u64> = match current {
                 Some(text) => rows::from_text(&text, "sketch")?,
                 None => Default::default(),
             };
             crate::group::add_counts(&mut counts, &d.counts);
-            bind!(sqlx::query("INSERT INTO sketches (rollout, wave, arm, metric, counts, source) VALUES ($1, $2, $3, $4, $5, $6)
+            run!(execute(&mut *tx); sqlx::query("INSERT INTO sketches (rollout, wave, arm, metric, counts, source) VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (rollout, wave, arm, metric, source) DO UPDATE SET counts = excluded.counts");
-                &d.rollout, d.wave, &d.arm, &d.metric, to_text(&counts)?, &d.source)
-            .execute(&mut *tx)
-            .await?;
+                &d.rollout, d.wave, &d.arm, &d.metric, to_text(&counts)?, &d.source);
         }
         for d in &batch.deltas {
-            bind!(sqlx::query("INSERT INTO aggregates (rollout, wave, arm, metric, n, sum, sumsq, last_at, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            run!(execute(&mut *tx); sqlx::query("INSERT INTO aggregates (rollout, wave, arm, metric, n, sum, sumsq, last_at, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  ON CONFLICT (rollout, wave, arm, metric, source) DO UPDATE SET n = aggregates.n + excluded.n, sum = aggregates.sum + excluded.sum,
                  sumsq = aggregates.sumsq + excluded.sumsq, last_at = excluded.last_at");
-                &d.rollout, d.wave, &d.arm, &d.metric, d.n, d.sum, d.sumsq, ts(batch.at), &d.source)
-            .execute(&mut *tx)
-            .await?;
+                &d.rollout, d.wave, &d.arm, &d.metric, d.n, d.sum, d.sumsq, ts(batch.at), &d.source);
         }
         // Chunks of 1000 rows keep each statement under the bound-parameter limit; a statement
         // may touch a row once, and the rows are one per (rollout, user).
@@ -345,13 +324,8 @@ impl AggregateWriter for Db {
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for a in chunk {
-                q = q
-                    .bind(&a.rollout)
-                    .bind(&a.user)
-                    .bind(&a.cohort)
-                    .bind(a.exposed_day)
-                    .bind(a.task_day)
-                    .bind(a.wave);
+                q = q.bind(&a.rollout).bind(&a.user).bind(&a.cohort);
+                q = q.bind(a.exposed_day).bind(a.task_day).bind(a.wave);
             }
             q.execute(&mut *tx).await?;
         }
@@ -367,30 +341,20 @@ impl Store for SqlStore {
     }
 
     async fn environments(&self) -> StoreResult<Vec<Environment>> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT name, position FROM environments ORDER BY position")
-                .fetch_all(&self.db.pool)
-                .await?;
+        let rows: Vec<(String, i64)> = run!(fetch_all(&self.db.pool); sqlx::query_as("SELECT name, position FROM environments ORDER BY position"));
         Ok(rows.into_iter().map(|(name, position)| Environment { name, position }).collect())
     }
 
     async fn create_environment(&self, name: &str, change: &Change) -> StoreResult<Environment> {
         let mut tx = self.db.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM environments WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists = run!(fetch_optional(&mut *tx); sqlx::query("SELECT 1 FROM environments WHERE name = $1");
+            name);
         if exists.is_some() {
             return Err(StoreError::Conflict(format!("environment {name:?} already exists")));
         }
-        let position: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) + 1 FROM environments")
-                .fetch_one(&mut *tx)
-                .await?;
-        bind!(sqlx::query("INSERT INTO environments (name, position, created_at) VALUES ($1, $2, $3)");
-            name, position, ts(change.at))
-            .execute(&mut *tx)
-            .await?;
+        let position: i64 = run!(fetch_one(&mut *tx); sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) + 1 FROM environments"));
+        run!(execute(&mut *tx); sqlx::query("INSERT INTO environments (name, position, created_at) VALUES ($1, $2, $3)");
+            name, position, ts(change.at));
         let details = json!({"position": position});
         append_audit(&mut tx, change, "environment.create", format!("environment:{name}"), details)
             .await?;
@@ -444,21 +408,19 @@ impl Store for SqlStore {
     }
 
     async fn revision(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = 'revision'")
-            .fetch_one(&self.db.pool)
-            .await?)
+        Ok(
+            run!(fetch_one(&self.db.pool); sqlx::query_scalar("SELECT value FROM meta WHERE key = 'revision'")),
+        )
     }
 
     async fn create_token(&self, token: &NewToken, change: &Change) -> StoreResult<TokenRecord> {
         let mut tx = self.db.begin().await?;
-        bind!(sqlx::query("INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by, user_admin, evaluate_only, expires_at, roles, groups) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+        run!(execute(&mut *tx); sqlx::query("INSERT INTO tokens (id, hash, kind, environments, principal, created_at, created_by, user_admin, evaluate_only, expires_at, roles, groups) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
             &token.id, &token.hash, token.kind.as_str(), to_text(&token.environments)?,
             &token.principal, ts(change.at), &change.actor, i64::from(token.user_admin),
             i64::from(token.evaluate_only), token.expires_at.map(ts),
             if token.kind == TokenKind::Admin { Some(to_text(&token.roles)?) } else { None },
-            if token.groups.is_empty() { None } else { Some(to_text(&token.groups)?) })
-        .execute(&mut *tx)
-        .await?;
+            if token.groups.is_empty() { None } else { Some(to_text(&token.groups)?) });
         let mut details = json!({"kind": token.kind.as_str(), "environments": token.environments, "principal": token.principal});
         if token.user_admin {
             details["user_admin"] = json!(true);
@@ -479,7 +441,7 @@ impl Store for SqlStore {
             .await?;
         // What was stored, read back in the same transaction.
         let sql = "SELECT * FROM tokens WHERE id = $1";
-        let stored = rows::token(&sqlx::query(sql).bind(&token.id).fetch_one(&mut *tx).await?)?;
+        let stored = rows::token(&run!(fetch_one(&mut *tx); sqlx::query(sql); &token.id))?;
         self.db.commit(tx).await?;
         Ok(stored)
     }
@@ -497,22 +459,15 @@ impl Store for SqlStore {
         let mut tx = self.db.begin().await?;
         // Checked inside the write transaction (writes are serialised), so two revocations at
         // once cannot each leave the other's token as "the last one" and both succeed.
-        let admins =
-            sqlx::query("SELECT * FROM tokens WHERE kind = 'admin' AND revoked_at IS NULL")
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(rows::token)
-                .collect::<StoreResult<Vec<_>>>()?;
+        let admins = run!(fetch_all(&mut *tx); sqlx::query("SELECT * FROM tokens WHERE kind = 'admin' AND revoked_at IS NULL"))
+        .iter()
+        .map(rows::token)
+        .collect::<StoreResult<Vec<_>>>()?;
         if let Some(why) = wavegate_core::access::revocation_refused(&admins, id) {
             return Err(StoreError::Conflict(why));
         }
-        let done =
-            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(ts(change.at))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let done = run!(execute(&mut *tx); sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL");
+                ts(change.at), id);
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("live token {id:?}")));
         }
@@ -535,9 +490,9 @@ impl Store for SqlStore {
     }
 
     async fn audit_head(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_log")
-            .fetch_one(&self.db.pool)
-            .await?)
+        Ok(
+            run!(fetch_one(&self.db.pool); sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_log")),
+        )
     }
 
     async fn audit_of(&self, target: &str, limit: i64) -> StoreResult<Vec<AuditRow>> {
@@ -598,13 +553,11 @@ impl Store for SqlStore {
             self.db.backend.now_ms()
         );
         let (epoch, current, until, now): (i64, String, i64, i64) =
-            sqlx::query_as(AssertSqlSafe(sql)).fetch_one(&mut *tx).await?;
+            run!(fetch_one(&mut *tx); sqlx::query_as(AssertSqlSafe(sql)));
         if current == holder && until > now && lead.epochs.get(holder) == Some(&epoch) {
             // Renewal: written quietly (no change notice: nothing anyone follows changed).
-            sqlx::query("UPDATE leader SET lease_until = $1 WHERE id = 1")
-                .bind(now.saturating_add(lease_ms))
-                .execute(&mut *tx)
-                .await?;
+            run!(execute(&mut *tx); sqlx::query("UPDATE leader SET lease_until = $1 WHERE id = 1");
+                now.saturating_add(lease_ms));
             tx.commit().await?;
             return Ok(Some(epoch));
         }
@@ -615,10 +568,8 @@ impl Store for SqlStore {
             return Ok(None);
         }
         // The lease lapsed (its holder died, hung or was never there): take over, audited.
-        let epoch: i64 = bind!(sqlx::query_scalar("UPDATE leader SET epoch = epoch + 1, holder = $1, since = $2, lease_until = $3 WHERE id = 1 RETURNING epoch");
-            holder, ts(at), now.saturating_add(lease_ms))
-        .fetch_one(&mut *tx)
-        .await?;
+        let epoch: i64 = run!(fetch_one(&mut *tx); sqlx::query_scalar("UPDATE leader SET epoch = epoch + 1, holder = $1, since = $2, lease_until = $3 WHERE id = 1 RETURNING epoch");
+            holder, ts(at), now.saturating_add(lease_ms));
         let change = Change { actor: "controller".into(), via: None, reason: None, at };
         let details = json!({"holder": holder, "epoch": epoch, "previous": current});
         append_audit(&mut tx, &change, "controller.lead", "controller".into(), details).await?;
@@ -635,12 +586,8 @@ impl Store for SqlStore {
             }
             None => guard.epochs.clear(),
         }
-        sqlx::query(
-            "UPDATE leader SET lease_until = 0 WHERE id = 1 AND ($1 IS NULL OR holder = $1)",
-        )
-        .bind(holder)
-        .execute(&self.db.pool)
-        .await?;
+        run!(execute(&self.db.pool); sqlx::query("UPDATE leader SET lease_until = 0 WHERE id = 1 AND ($1 IS NULL OR holder = $1)");
+            holder);
         Ok(())
     }
 
@@ -662,7 +609,7 @@ impl Store for SqlStore {
     async fn write_rollout(&self, write: &RolloutWrite, change: &Change) -> StoreResult<i64> {
         let mut tx = self.db.begin().await?;
         if let Some(mine) = write.leader_epoch {
-            let current: i64 = sqlx::query_scalar(EPOCH).fetch_one(&mut *tx).await?;
+            let current: i64 = run!(fetch_one(&mut *tx); sqlx::query_scalar(EPOCH));
             if current != mine {
                 return Err(StoreError::Conflict(format!(
                     "this replica no longer leads the controller (its epoch {mine}, now {current})"
@@ -679,17 +626,13 @@ impl Store for SqlStore {
                     r.flag
                 )));
             }
-            bind!(sqlx::query("INSERT INTO rollouts (id, plan, flag, environment, state, rev, doc, created_at, updated_at)
+            run!(execute(&mut *tx); sqlx::query("INSERT INTO rollouts (id, plan, flag, environment, state, rev, doc, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
                 &r.id, &r.plan, &r.flag, &r.environment, &r.state, new_rev, &doc, ts(change.at),
-                ts(change.at))
-            .execute(&mut *tx)
-            .await?;
+                ts(change.at));
         } else {
-            let done = bind!(sqlx::query("UPDATE rollouts SET state = $1, rev = $2, doc = $3, updated_at = $4 WHERE id = $5 AND rev = $6");
-                &r.state, new_rev, &doc, ts(change.at), &r.id, r.rev)
-                .execute(&mut *tx)
-                .await?;
+            let done = run!(execute(&mut *tx); sqlx::query("UPDATE rollouts SET state = $1, rev = $2, doc = $3, updated_at = $4 WHERE id = $5 AND rev = $6");
+                &r.state, new_rev, &doc, ts(change.at), &r.id, r.rev);
             if done.rows_affected() == 0 {
                 return Err(StoreError::Conflict(format!(
                     "rollout {} changed meanwhile; reload and retry",
@@ -701,10 +644,8 @@ impl Store for SqlStore {
             apply_puts(&mut tx, std::slice::from_ref(put), change, Some(&r.id)).await?;
         }
         for v in &write.verdicts {
-            bind!(sqlx::query("INSERT INTO verdicts (rollout, wave, kind, name, verdict, report, at) VALUES ($1, $2, $3, $4, $5, $6, $7)");
-                &v.rollout, v.wave, &v.kind, &v.name, &v.verdict, to_text(&v.report)?, ts(v.at))
-                .execute(&mut *tx)
-                .await?;
+            run!(execute(&mut *tx); sqlx::query("INSERT INTO verdicts (rollout, wave, kind, name, verdict, report, at) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+                &v.rollout, v.wave, &v.kind, &v.name, &v.verdict, to_text(&v.report)?, ts(v.at));
         }
         for (action, target, details) in &write.audit {
             append_audit(&mut tx, change, action, target.clone(), details.clone()).await?;
@@ -754,26 +695,20 @@ impl Store for SqlStore {
         // Straight on the pool, not through `Db::commit`: a probe changes nothing anyone
         // follows, so it bumps no change counter and sends no notice.
         let mut tx = self.db.backend.begin(&self.db.pool).await?;
-        sqlx::query("UPDATE meta SET value = value WHERE key = 'revision'")
-            .execute(&mut *tx)
-            .await?;
+        run!(execute(&mut *tx); sqlx::query("UPDATE meta SET value = value WHERE key = 'revision'"));
         tx.commit().await?;
         Ok(())
     }
 
     async fn prune_batch_keys(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM event_batches WHERE received_at < $1")
-            .bind(before.timestamp())
-            .execute(&self.db.pool)
-            .await?;
+        let done = run!(execute(&self.db.pool); sqlx::query("DELETE FROM event_batches WHERE received_at < $1");
+            before.timestamp());
         Ok(done.rows_affected())
     }
 
     async fn prune_adoption(&self, before_day: i64) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM adoption_users WHERE exposed_day < $1")
-            .bind(before_day)
-            .execute(&self.db.pool)
-            .await?;
+        let done = run!(execute(&self.db.pool); sqlx::query("DELETE FROM adoption_users WHERE exposed_day < $1");
+            before_day);
         Ok(done.rows_affected())
     }
 
@@ -842,11 +777,9 @@ impl Store for SqlStore {
 
     async fn add_drill(&self, d: &DrillRow, change: &Change) -> StoreResult<i64> {
         let mut tx = self.db.begin().await?;
-        let id: i64 = bind!(sqlx::query_scalar("INSERT INTO drills (plan, plan_version, scenario, passed, report, at, actor) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id");
+        let id: i64 = run!(fetch_one(&mut *tx); sqlx::query_scalar("INSERT INTO drills (plan, plan_version, scenario, passed, report, at, actor) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id");
             &d.plan, d.plan_version, &d.scenario, i64::from(d.passed), to_text(&d.report)?,
-            ts(change.at), &change.actor)
-        .fetch_one(&mut *tx)
-        .await?;
+            ts(change.at), &change.actor);
         let details = json!({"drill": id, "plan_version": d.plan_version, "scenario": d.scenario, "passed": d.passed});
         append_audit(&mut tx, change, "plan.drill", format!("plan:{}", d.plan), details).await?;
         self.db.commit(tx).await?;
@@ -858,11 +791,9 @@ impl Store for SqlStore {
         let mut ids = Vec::with_capacity(rows.len());
         for f in rows {
             let status = if f.status.is_empty() { "open" } else { f.status.as_str() };
-            let id: i64 = bind!(sqlx::query_scalar("INSERT INTO feedback (release, category, cohort, sentiment, body, at, principal, blocker, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id");
+            let id: i64 = run!(fetch_one(&mut *tx); sqlx::query_scalar("INSERT INTO feedback (release, category, cohort, sentiment, body, at, principal, blocker, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id");
                 &f.release, &f.category, &f.cohort, &f.sentiment, &f.body, ts(f.at), &f.principal,
-                i64::from(f.blocker), status)
-                .fetch_one(&mut *tx)
-                .await?;
+                i64::from(f.blocker), status);
             ids.push(id);
         }
         self.db.commit(tx).await?;
@@ -887,19 +818,14 @@ impl Store for SqlStore {
     ) -> StoreResult<Option<FeedbackRow>> {
         let mut tx = self.db.begin().await?;
         let open = status.status == "open";
-        let done = bind!(sqlx::query("UPDATE feedback SET status = $1, resolution = $2, fixed_in = $3, closed_at = $4, closed_by = $5 WHERE id = $6");
+        let done = run!(execute(&mut *tx); sqlx::query("UPDATE feedback SET status = $1, resolution = $2, fixed_in = $3, closed_at = $4, closed_by = $5 WHERE id = $6");
             &status.status, &status.resolution, &status.fixed_in, (!open).then(|| ts(change.at)),
-            (!open).then(|| change.actor.clone()), id)
-        .execute(&mut *tx)
-        .await?;
+            (!open).then(|| change.actor.clone()), id);
         if done.rows_affected() == 0 {
             return Ok(None);
         }
         let row = rows::feedback(
-            &sqlx::query("SELECT * FROM feedback WHERE id = $1")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?,
+            &run!(fetch_one(&mut *tx); sqlx::query("SELECT * FROM feedback WHERE id = $1"); id),
         )?;
         let details = json!({"feedback": id, "release": row.release, "status": status.status,
             "resolution": status.resolution, "fixed_in": status.fixed_in});
@@ -929,26 +855,18 @@ impl Store for SqlStore {
 
     async fn add_incident(&self, i: &IncidentRow) -> StoreResult<(i64, bool)> {
         let mut tx = self.db.begin().await?;
-        let known: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM incidents WHERE source = $1 AND external_id = $2")
-                .bind(&i.source)
-                .bind(&i.external_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let known: Option<i64> = run!(fetch_optional(&mut *tx); sqlx::query_scalar("SELECT id FROM incidents WHERE source = $1 AND external_id = $2");
+                &i.source, &i.external_id);
         if let Some(id) = known {
             return Ok((id, false));
         }
-        let id: i64 = bind!(sqlx::query_scalar("INSERT INTO incidents (source, external_id, kind, severity, service, user_key, title, at, principal)
+        let id: i64 = run!(fetch_one(&mut *tx); sqlx::query_scalar("INSERT INTO incidents (source, external_id, kind, severity, service, user_key, title, at, principal)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id");
             &i.source, &i.external_id, &i.kind, &i.severity, &i.service, &i.user, &i.title,
-            ts(i.at), &i.principal)
-        .fetch_one(&mut *tx)
-        .await?;
+            ts(i.at), &i.principal);
         for a in &i.arms {
-            bind!(sqlx::query("INSERT INTO incident_arms (incident, rollout, wave, arm, severity) VALUES ($1, $2, $3, $4, $5)");
-                id, &a.rollout, a.wave, &a.arm, &i.severity)
-                .execute(&mut *tx)
-                .await?;
+            run!(execute(&mut *tx); sqlx::query("INSERT INTO incident_arms (incident, rollout, wave, arm, severity) VALUES ($1, $2, $3, $4, $5)");
+                id, &a.rollout, a.wave, &a.arm, &i.severity);
         }
         self.db.commit(tx).await?;
         Ok((id, true))
@@ -994,11 +912,8 @@ impl Store for SqlStore {
     ) -> StoreResult<bool> {
         let mut tx = self.db.begin().await?;
         let text = to_text(spec)?;
-        let existed: Option<String> =
-            sqlx::query_scalar("SELECT spec FROM notify_targets WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let existed: Option<String> = run!(fetch_optional(&mut *tx); sqlx::query_scalar("SELECT spec FROM notify_targets WHERE name = $1");
+                name);
         if existed.as_deref() == Some(text.as_str()) {
             return Ok(false);
         }
@@ -1006,21 +921,17 @@ impl Store for SqlStore {
         let entry =
             append_audit(&mut tx, change, "notify.target", format!("notify:{name}"), details)
                 .await?;
-        bind!(sqlx::query("INSERT INTO notify_targets (name, spec, since_seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at");
-            name, &text, entry.seq, ts(change.at))
-        .execute(&mut *tx)
-        .await?;
+        run!(execute(&mut *tx); sqlx::query("INSERT INTO notify_targets (name, spec, since_seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at");
+            name, &text, entry.seq, ts(change.at));
         self.db.commit(tx).await?;
         Ok(existed.is_none())
     }
 
     async fn delete_notify_target(&self, name: &str, change: &Change) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
-        let n = sqlx::query("DELETE FROM notify_targets WHERE name = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let n = run!(execute(&mut *tx); sqlx::query("DELETE FROM notify_targets WHERE name = $1");
+            name)
+        .rows_affected();
         if n == 0 {
             return Err(StoreError::NotFound(format!("notification target {name:?}")));
         }
@@ -1030,27 +941,22 @@ impl Store for SqlStore {
     }
 
     async fn notify_cursor(&self) -> StoreResult<i64> {
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'notify_cursor'")
-                .fetch_optional(&self.db.pool)
-                .await?;
+        let v: Option<i64> = run!(fetch_optional(&self.db.pool); sqlx::query_scalar("SELECT value FROM meta WHERE key = 'notify_cursor'"));
         Ok(v.unwrap_or(0))
     }
 
     async fn enqueue_deliveries(&self, cursor: i64, rows: &[NewDelivery]) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
         for d in rows {
-            bind!(sqlx::query("INSERT INTO notify_deliveries (audit_seq, target, audience, event, rollout, environment, status, attempts, next_at, payload, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $7, $7) ON CONFLICT (audit_seq, target, event) DO NOTHING");
+            run!(execute(&mut *tx); sqlx::query("INSERT INTO notify_deliveries (audit_seq, target, audience, event, rollout, environment, status, attempts, next_at, payload, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $7, $7) ON CONFLICT (audit_seq, target, event) DO NOTHING");
                 d.audit_seq, &d.target, &d.audience, &d.event, &d.rollout, &d.environment, ts(d.at),
-                to_text(&d.payload)?)
-            .execute(&mut *tx)
-            .await?;
+                to_text(&d.payload)?);
         }
         let sql = format!(
             "INSERT INTO meta (key, value) VALUES ('notify_cursor', $1) ON CONFLICT (key) DO UPDATE SET value = {}(meta.value, excluded.value)",
             self.db.backend.greatest()
         );
-        sqlx::query(AssertSqlSafe(sql)).bind(cursor).execute(&mut *tx).await?;
+        run!(execute(&mut *tx); sqlx::query(AssertSqlSafe(sql)); cursor);
         self.db.commit(tx).await
     }
 
@@ -1061,10 +967,8 @@ impl Store for SqlStore {
 
     async fn record_attempt(&self, a: &DeliveryAttempt) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
-        bind!(sqlx::query("UPDATE notify_deliveries SET status = $1, attempts = $2, last_error = $3, http_status = $4, next_at = $5, updated_at = $6 WHERE id = $7");
-            &a.status, a.attempts, &a.last_error, a.http_status, ts(a.next_at), ts(a.at), a.id)
-        .execute(&mut *tx)
-        .await?;
+        run!(execute(&mut *tx); sqlx::query("UPDATE notify_deliveries SET status = $1, attempts = $2, last_error = $3, http_status = $4, next_at = $5, updated_at = $6 WHERE id = $7");
+            &a.status, a.attempts, &a.last_error, a.http_status, ts(a.next_at), ts(a.at), a.id);
         self.db.commit(tx).await
     }
 
