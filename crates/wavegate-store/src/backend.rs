@@ -61,12 +61,7 @@ impl Backend {
     /// The database file `db` names (SQLite), None on PostgreSQL.
     pub(crate) fn file(self, db: &str) -> Option<std::path::PathBuf> {
         match self {
-            Backend::Sqlite => Some(
-                db.strip_prefix("sqlite://")
-                    .or_else(|| db.strip_prefix("sqlite:"))
-                    .unwrap_or(db)
-                    .into(),
-            ),
+            Backend::Sqlite => Some(sqlite_path(db).into()),
             Backend::Postgres => None,
         }
     }
@@ -85,10 +80,7 @@ impl Backend {
         sqlx::any::install_default_drivers();
         let (pool, migrations) = match self {
             Backend::Sqlite => {
-                let path = db
-                    .strip_prefix("sqlite://")
-                    .or_else(|| db.strip_prefix("sqlite:"))
-                    .unwrap_or(db);
+                let path = sqlite_path(db);
                 create_private(path);
                 // Percent-encoded so that `%`, `?` and `#` stay part of the file's name.
                 let path = path.replace('%', "%25").replace('?', "%3F").replace('#', "%23");
@@ -198,6 +190,11 @@ impl Backend {
         }
         Ok(())
     }
+}
+
+/// The SQLite file `db` names (`sqlite:` and `sqlite://` prefixes are accepted).
+fn sqlite_path(db: &str) -> &str {
+    db.strip_prefix("sqlite://").or_else(|| db.strip_prefix("sqlite:")).unwrap_or(db)
 }
 
 /// Turns `NOTIFY wavegate_changes` from any replica into a local bump; reconnects on errors

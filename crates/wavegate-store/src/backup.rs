@@ -43,7 +43,10 @@ pub type Table = (&'static str, &'static str, &'static str);
 
 /// Every table a backup holds, in restore order, with its columns and ordering key. A column is
 /// written `name` (text), `name?` (nullable text), `name#` (integer), `name#?` (nullable
-/// integer) or `name.` (real), the columns in the table's order, separated by spaces.
+/// integer) or `name.` (real), the columns in the table's order, separated by spaces; a `+`
+/// after it marks a column added after the first backup format (they stand at the table's end:
+/// an older backup's rows lack them, and restore with the value the migration that added the
+/// column gives existing rows).
 pub const TABLES: &[Table] = &[
     ("environments", "name position# created_at", "position"),
     ("meta", "key value#", "key"),
@@ -60,8 +63,8 @@ pub const TABLES: &[Table] = &[
     ("setting_versions", VERSIONS, "key, version"),
     (
         "tokens",
-        "id hash kind environments principal created_at created_by revoked_at? user_admin# \
-         evaluate_only# expires_at? roles? groups?",
+        "id hash kind environments principal created_at created_by revoked_at? user_admin#+ \
+         evaluate_only#+ expires_at?+ roles?+ groups?+",
         "id",
     ),
     ("audit_log", "seq# prev_hash hash canonical at actor action target", "seq"),
@@ -69,20 +72,20 @@ pub const TABLES: &[Table] = &[
     ("verdicts", "id# rollout wave# kind name verdict report at", "id"),
     (
         "aggregates",
-        "rollout wave# arm metric n. sum. sumsq. last_at source",
+        "rollout wave# arm metric n. sum. sumsq. last_at source+",
         "rollout, wave, arm, metric, source",
     ),
-    ("sketches", "rollout wave# arm metric counts source", "rollout, wave, arm, metric, source"),
+    ("sketches", "rollout wave# arm metric counts source+", "rollout, wave, arm, metric, source"),
     ("drills", "id# plan plan_version# scenario passed# report at actor", "id"),
     (
         "feedback",
-        "id# release category cohort sentiment body at principal blocker# status resolution? \
-         fixed_in? closed_at? closed_by?",
+        "id# release category cohort sentiment body at principal blocker#+ status+ resolution?+ \
+         fixed_in?+ closed_at?+ closed_by?+",
         "id",
     ),
     (
         "adoption_users",
-        "rollout user_key cohort exposed_day# task_day#? first_wave#",
+        "rollout user_key cohort exposed_day# task_day#? first_wave#+",
         "rollout, user_key",
     ),
     (
@@ -108,6 +111,7 @@ const VERSIONS: &str = "key version# spec archived# actor action reason? created
 /// A table's columns (the second field of a [`Table`]) with their types.
 pub fn columns(spec: &'static str) -> Vec<(&'static str, Col)> {
     spec.split_whitespace()
+        .map(|c| c.strip_suffix('+').unwrap_or(c))
         .map(|c| match c.split_once(['?', '#', '.']) {
             None => (c, Col::Text),
             Some((name, _)) => (
@@ -129,39 +133,13 @@ pub const SEEDED: &[&str] = &["environments", "meta", "leader"];
 
 /// Tables added after the first backup format: a backup taken before them lacks them, and
 /// restores as though they were empty.
-pub const ADDED_LATER: &[&str] = &[
-    "event_batches",
-    "scorecards",
-    "scorecard_versions",
-    "settings",
-    "setting_versions",
-    "feedback",
-    "adoption_users",
-    "notify_targets",
-    "notify_deliveries",
-    "incidents",
-    "incident_arms",
-];
+pub const ADDED_LATER: &str = "event_batches scorecards scorecard_versions settings \
+    setting_versions feedback adoption_users notify_targets notify_deliveries incidents incident_arms";
 
-/// Columns added after the first backup format, each at a table's end: a backup taken before
-/// them has rows that many values short, restored with the value the migration that added the column
-/// gives existing rows ([`added_later_value`]).
-pub const COLUMNS_ADDED_LATER: &[(&str, &str)] = &[
-    ("tokens", "user_admin"),
-    ("tokens", "evaluate_only"),
-    ("tokens", "expires_at"),
-    ("tokens", "roles"),
-    ("tokens", "groups"),
-    ("aggregates", "source"),
-    ("sketches", "source"),
-    ("feedback", "blocker"),
-    ("feedback", "status"),
-    ("feedback", "resolution"),
-    ("feedback", "fixed_in"),
-    ("feedback", "closed_at"),
-    ("feedback", "closed_by"),
-    ("adoption_users", "first_wave"),
-];
+/// Whether `table` was added after the first backup format ([`ADDED_LATER`]).
+pub fn added_later(table: &str) -> bool {
+    ADDED_LATER.split_whitespace().any(|t| t == table)
+}
 
 /// The value of column `column` added later for an older backup's `row` of `table`.
 fn added_later_value(table: &str, column: &str, row: &[Value]) -> Value {
@@ -186,9 +164,10 @@ fn added_later_value(table: &str, column: &str, row: &[Value]) -> Value {
     }
 }
 
-/// How many trailing columns of `table` an older backup may lack.
-fn columns_added_later(table: &str) -> usize {
-    COLUMNS_ADDED_LATER.iter().filter(|(t, _)| *t == table).count()
+/// How many trailing columns of `table` an older backup may lack (those marked `+`).
+pub fn columns_added_later(table: &str) -> usize {
+    let spec = TABLES.iter().find(|(t, _, _)| *t == table).map_or("", |(_, cols, _)| cols);
+    spec.split_whitespace().filter(|c| c.ends_with('+')).count()
 }
 
 /// Tables with a generated `id` (PostgreSQL's sequences are advanced past restored ids).
@@ -233,7 +212,7 @@ impl Backup {
         for (name, cols, _) in TABLES {
             let cols = columns(cols);
             let Some(rows) = self.tables.get(*name) else {
-                if ADDED_LATER.contains(name) {
+                if added_later(name) {
                     continue;
                 }
                 return Err(format!("tables.{name}: missing"));

@@ -943,15 +943,15 @@ pub async fn notifications(store: Arc<dyn Store>) {
 /// them) restores: those tables come back empty, everything else as it was.
 pub async fn older_backups_restore(source: Arc<dyn Store>, target: Arc<dyn Store>) {
     rollouts_and_aggregates(source.clone()).await;
-    // Tokens from before `user_admin` (COLUMNS_ADDED_LATER): the bootstrap admin token (made by
+    // Tokens from before `user_admin` (a column added later): the bootstrap admin token (made by
     // "system") comes back holding it, as the migration gives it; any other does not.
     let bootstrap = admin_token("tok_boot", &"c1".repeat(32), "admin");
     source.create_token(&bootstrap, &change("system", 20)).await.unwrap();
     let person = admin_token("tok_person", &"c2".repeat(32), "alice");
     source.create_token(&person, &change("admin", 21)).await.unwrap();
     let mut old = source.export().await.unwrap();
-    for t in crate::backup::ADDED_LATER {
-        old.tables.shift_remove(*t);
+    for t in crate::backup::ADDED_LATER.split_whitespace() {
+        old.tables.shift_remove(t);
     }
     // An older backup had one aggregate and sketch row per cell, with no token: keep one
     // token's rows, then cut every column added later off every table's rows.
@@ -959,7 +959,7 @@ pub async fn older_backups_restore(source: Arc<dyn Store>, target: Arc<dyn Store
         old.tables.get_mut(t).unwrap().retain(|row| row.last() == Some(&json!("tok_a")));
     }
     for (table, rows) in old.tables.iter_mut() {
-        let later = crate::backup::COLUMNS_ADDED_LATER.iter().filter(|(t, _)| t == table).count();
+        let later = crate::backup::columns_added_later(table);
         for row in rows {
             row.truncate(row.len() - later);
         }
@@ -968,7 +968,7 @@ pub async fn older_backups_restore(source: Arc<dyn Store>, target: Arc<dyn Store
     target.import(&old).await.unwrap();
     let back = target.export().await.unwrap();
     for (name, rows) in &back.tables {
-        if crate::backup::ADDED_LATER.contains(&name.as_str()) {
+        if crate::backup::added_later(name) {
             assert!(rows.is_empty(), "{name} restores empty");
         } else if name == "aggregates" || name == "sketches" {
             // They come back as counts of no token.

@@ -137,7 +137,7 @@ pub(crate) fn add_counts(into: &mut BTreeMap<i32, u64>, from: &BTreeMap<i32, u64
 
 /// What a delta or sketch adds to: its cell and contributing token (rollout, wave, arm, metric,
 /// source).
-trait Cell {
+pub(crate) trait Cell {
     fn cell(&self) -> (&str, i64, &str, &str, &str);
 }
 
@@ -154,7 +154,7 @@ impl Cell for SketchDelta {
 }
 
 /// `rows` in cell order, rows of one cell folded into its first by `add`.
-fn fold_cells<T: Cell + Clone>(rows: Vec<T>, add: fn(&mut T, &T)) -> Vec<T> {
+pub(crate) fn fold_cells<T: Cell + Clone>(rows: Vec<T>, add: fn(&mut T, &T)) -> Vec<T> {
     let mut rows = rows;
     rows.sort_by(|a, b| a.cell().cmp(&b.cell()));
     rows.dedup_by(|row, into| {

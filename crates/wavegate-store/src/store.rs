@@ -753,21 +753,12 @@ impl Store for SqlStore {
     ) -> StoreResult<Vec<SketchDelta>> {
         let sql =
             "SELECT * FROM sketches WHERE rollout = $1 AND wave = $2 ORDER BY arm, metric, source";
-        let rows = self.db.all(sqlx::query(sql).bind(rollout).bind(wave), rows::sketch).await?;
-        let mut out: Vec<SketchDelta> = Vec::new();
-        for mut s in rows {
-            if excluded.contains(&s.source) {
-                continue;
-            }
-            s.source.clear();
-            match out.last_mut() {
-                Some(l) if l.arm == s.arm && l.metric == s.metric => {
-                    crate::group::add_counts(&mut l.counts, &s.counts);
-                }
-                _ => out.push(s),
-            }
-        }
-        Ok(out)
+        let mut rows = self.db.all(sqlx::query(sql).bind(rollout).bind(wave), rows::sketch).await?;
+        rows.retain(|s| !excluded.contains(&s.source));
+        rows.iter_mut().for_each(|s| s.source.clear());
+        Ok(crate::group::fold_cells(rows, |into, s| {
+            crate::group::add_counts(&mut into.counts, &s.counts)
+        }))
     }
 
     async fn contributions(&self, rollout: &str) -> StoreResult<Vec<Contribution>> {
