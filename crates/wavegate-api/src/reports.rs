@@ -191,28 +191,7 @@ pub struct FixedIn {
     pub version: i64,
 }
 
-/// A success target, judged (`GET /api/v1/rollouts/{id}/success`, the post-rollout report).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct SuccessTarget {
-    /// The metric.
-    pub metric: String,
-    /// The target, as the plan writes it.
-    pub target: String,
-    /// `all`, or `attribute=value`.
-    pub cohort: String,
-    /// When it must be met.
-    pub deadline: DateTime<Utc>,
-    /// `on_track`, `at_risk`, `met`, `missed` or `unknown`.
-    pub status: String,
-    /// The estimate (a share, or a relative lift).
-    #[schema(required = true)]
-    pub value: Option<f64>,
-    /// Its 95% interval, `[low, high]`.
-    #[schema(required = true)]
-    pub interval: Option<Vec<f64>>,
-    /// The numbers in words.
-    pub evidence: String,
-}
+pub use wavegate_rollout::success::{Status as SuccessState, SuccessStatus as SuccessTarget};
 
 /// `GET /api/v1/rollouts/{id}/success`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -361,52 +340,7 @@ pub struct FeedbackAccepted {
     pub ids: Vec<i64>,
 }
 
-/// Sentiment counts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Tally {
-    /// Items.
-    pub count: u64,
-    /// Positive items.
-    pub positive: u64,
-    /// Neutral items.
-    pub neutral: u64,
-    /// Negative items.
-    pub negative: u64,
-}
-
-/// A category's digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct CategoryDigest {
-    /// The category.
-    pub category: String,
-    /// Its counts.
-    pub tally: Tally,
-    /// Recurring themes as `[word, items]`, most frequent first (at most 5).
-    #[schema(value_type = Vec<Vec<Value>>)]
-    pub themes: Vec<(String, u64)>,
-}
-
-/// A cohort's digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct CohortDigest {
-    /// The cohort.
-    pub cohort: String,
-    /// Its counts.
-    pub tally: Tally,
-    /// Its negative share is 20 points or more above the overall one.
-    pub lagging: bool,
-}
-
-/// The feedback digest of a release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Digest {
-    /// All items.
-    pub overall: Tally,
-    /// By category, sorted.
-    pub categories: Vec<CategoryDigest>,
-    /// By cohort, sorted.
-    pub cohorts: Vec<CohortDigest>,
-}
+pub use wavegate_rollout::feedback::{CategoryDigest, CohortDigest, Digest, Tally};
 
 /// `GET /api/v1/feedback/digest?release=…` (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -487,93 +421,4 @@ pub struct AdoptionSummary {
 
 // ---------- post-rollout report ----------
 
-/// One audited event of a rollout, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TimelineEntry {
-    /// When (as recorded).
-    pub at: String,
-    /// Who.
-    pub actor: String,
-    /// What (`rollout.start`, `rollout.promote`…).
-    pub action: String,
-    /// Why, when given.
-    #[schema(required = true)]
-    pub reason: Option<String>,
-}
-
-/// The last verdict per guardrail (or check) and wave: the evidence behind a decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Decision {
-    /// The wave, 1-based.
-    pub wave: i64,
-    /// The guardrail, check or `srm`.
-    pub name: String,
-    /// `guardrail`, `srm` or `check`.
-    pub kind: String,
-    /// The verdict.
-    pub verdict: String,
-    /// Its explanation.
-    #[schema(required = true)]
-    pub explanation: Option<String>,
-}
-
-/// `GET /api/v1/rollouts/{id}/report` (JSON).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct PostRolloutReport {
-    /// Adoption by cohort in the 30-day window, when the plan tracks it.
-    #[schema(required = true)]
-    pub adoption: Option<AdoptionReport>,
-    /// The stale-flag notice, once the flag has served everyone through the settle time.
-    #[schema(required = true)]
-    pub stale: Option<String>,
-    /// The rollout's id.
-    pub rollout: String,
-    /// The plan's name.
-    pub plan: String,
-    /// `name version` of the release.
-    pub release: String,
-    /// The environment.
-    pub environment: String,
-    /// The rollout's state.
-    pub state: String,
-    /// How many waves the plan has.
-    pub waves: u64,
-    /// The wave it reached, 1-based.
-    pub wave: u64,
-    /// When it started.
-    pub started_at: DateTime<Utc>,
-    /// Its audited events, oldest first.
-    pub timeline: Vec<TimelineEntry>,
-    /// The last verdict per guardrail and wave.
-    pub decisions: Vec<Decision>,
-    /// Pilot feedback on the release.
-    pub feedback: Digest,
-    /// Questions for the retro.
-    pub retro_prompts: Vec<String>,
-    /// Success targets, judged now.
-    #[serde(default)]
-    pub success: Vec<SuccessTarget>,
-    /// The plan's after-release items and whether each is done (a rollout is closed only when
-    /// it completed and every item is done).
-    #[serde(default)]
-    pub after_release: Vec<AfterReleaseItem>,
-    /// Completed with every after-release item done.
-    #[serde(default)]
-    pub closed: bool,
-    /// The artifact's signature as verified at the start, when one was offered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artifact: Option<crate::rollouts::Artifact>,
-}
-
-/// One after-release item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct AfterReleaseItem {
-    /// The item as the plan words it.
-    pub item: String,
-    /// Who ticked it off.
-    #[schema(required = true)]
-    pub done_by: Option<String>,
-    /// When.
-    #[schema(required = true)]
-    pub done_at: Option<DateTime<Utc>>,
-}
+pub use wavegate_rollout::retro::{AfterReleaseItem, Decision, PostRolloutReport, TimelineEntry};

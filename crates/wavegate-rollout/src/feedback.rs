@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wavegate_core::text::{escape_html as esc, escape_markdown as md};
 
 /// One piece of feedback, as the digest reads it.
@@ -20,7 +20,8 @@ pub struct Item<'a> {
 }
 
 /// Sentiment counts.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Tally {
     /// Items.
     pub count: usize,
@@ -49,18 +50,22 @@ impl Tally {
 }
 
 /// A category's digest.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct CategoryDigest {
     /// Category.
     pub category: String,
     /// Counts.
     pub tally: Tally,
-    /// Recurring themes: words at least two items share, most frequent first (at most 5).
+    /// Recurring themes as `[word, items]`: words at least two items share, most frequent
+    /// first (at most 5).
+    #[cfg_attr(feature = "schema", schema(value_type = Vec<Vec<serde_json::Value>>))]
     pub themes: Vec<(String, usize)>,
 }
 
 /// A cohort's digest.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct CohortDigest {
     /// Cohort.
     pub cohort: String,
@@ -70,8 +75,9 @@ pub struct CohortDigest {
     pub lagging: bool,
 }
 
-/// The digest.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The feedback digest of a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Digest {
     /// All items.
     pub overall: Tally,

@@ -4,7 +4,7 @@
 //! module assembles the report and writes its Markdown.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wavegate_core::text::escape_markdown;
 
 use crate::adoption::AdoptionReport;
@@ -13,7 +13,8 @@ use crate::machine::{Rollout, State};
 use crate::success::{Status, SuccessStatus};
 
 /// One audited event of the rollout, oldest first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct TimelineEntry {
     /// When (as recorded).
     pub at: String,
@@ -22,6 +23,7 @@ pub struct TimelineEntry {
     /// What (`rollout.start`, `rollout.promote`…).
     pub action: String,
     /// Why, when given.
+    #[cfg_attr(feature = "schema", schema(required = true))]
     pub reason: Option<String>,
 }
 
@@ -43,7 +45,8 @@ pub struct Verdict<'a> {
 }
 
 /// The last verdict per guardrail (or check) and wave: the evidence behind a decision.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Decision {
     /// The wave, 1-based.
     pub wave: i64,
@@ -54,15 +57,19 @@ pub struct Decision {
     /// The verdict.
     pub verdict: String,
     /// Its explanation.
+    #[cfg_attr(feature = "schema", schema(required = true))]
     pub explanation: Option<String>,
 }
 
-/// The post-rollout report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The post-rollout report (`GET /api/v1/rollouts/{id}/report`, JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct PostRolloutReport {
     /// Adoption by cohort in the 30-day window, when the plan tracks it.
+    #[cfg_attr(feature = "schema", schema(required = true))]
     pub adoption: Option<AdoptionReport>,
     /// The stale-flag notice, once the flag has served everyone through the settle time.
+    #[cfg_attr(feature = "schema", schema(required = true))]
     pub stale: Option<String>,
     /// The rollout's id.
     pub rollout: String,
@@ -89,24 +96,31 @@ pub struct PostRolloutReport {
     /// Questions for the retro.
     pub retro_prompts: Vec<String>,
     /// Success targets, judged now.
+    #[serde(default)]
     pub success: Vec<SuccessStatus>,
-    /// The plan's after-release items, each with who ticked it off.
+    /// The plan's after-release items, each with who ticked it off (a rollout is closed only
+    /// when it completed and every item is done).
+    #[serde(default)]
     pub after_release: Vec<AfterReleaseItem>,
     /// Completed with every after-release item done.
+    #[serde(default)]
     pub closed: bool,
     /// The artifact's signature as verified at the start, when one was offered.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact: Option<crate::signature::ArtifactEvidence>,
 }
 
 /// One after-release item.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct AfterReleaseItem {
     /// The item as the plan words it.
     pub item: String,
     /// Who ticked it off (None: still to do).
+    #[cfg_attr(feature = "schema", schema(required = true))]
     pub done_by: Option<String>,
     /// When.
+    #[cfg_attr(feature = "schema", schema(required = true))]
     pub done_at: Option<DateTime<Utc>>,
 }
 

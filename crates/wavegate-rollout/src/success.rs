@@ -15,7 +15,7 @@
 //! the horizon, **missed** after it.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::duration::Span;
 use crate::plan::{PlanSpec, SuccessMetricSpec};
@@ -25,7 +25,9 @@ use crate::stats::Moments;
 pub const DEFAULT_WITHIN: Span = Span::from_secs(30 * 86_400);
 
 /// Where a target stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schema", schema(as = SuccessState))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The estimate meets the target; the horizon is not reached.
@@ -81,8 +83,10 @@ pub enum Measure {
     },
 }
 
-/// A judged target.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A success target, judged (`GET /api/v1/rollouts/{id}/success`, the post-rollout report).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schema", schema(as = SuccessTarget))]
 pub struct SuccessStatus {
     /// The metric.
     pub metric: String,
@@ -95,8 +99,10 @@ pub struct SuccessStatus {
     /// Where it stands.
     pub status: Status,
     /// The estimate (a share, or a relative lift).
+    #[cfg_attr(feature = "schema", schema(required = true))]
     pub value: Option<f64>,
-    /// Its 95% interval.
+    /// Its 95% interval, `[low, high]`.
+    #[cfg_attr(feature = "schema", schema(required = true, value_type = Option<Vec<f64>>))]
     pub interval: Option<(f64, f64)>,
     /// The numbers in words.
     pub evidence: String,

@@ -12,7 +12,6 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use wavegate_api::reports::{
     FeedbackEntry, FeedbackList, FeedbackStatusBody, Incident, IncidentBody, SuccessReport,
-    SuccessTarget,
 };
 use wavegate_store::{FeedbackRow, IncidentRow, Kind, Role, TokenKind};
 
@@ -188,20 +187,7 @@ async fn rollout_success(
     let (row, r) = crate::http::rollouts::load(&state, &p, &id).await?;
     let judged = crate::service::people::success(&state, &row, &r).await?;
     let all_met = wavegate_rollout::success::all_met(&judged);
-    let targets = judged
-        .into_iter()
-        .map(|s| SuccessTarget {
-            metric: s.metric,
-            target: s.target,
-            cohort: s.cohort,
-            deadline: s.deadline,
-            status: s.status.as_str().into(),
-            value: s.value,
-            interval: s.interval.map(|(lo, hi)| vec![lo, hi]),
-            evidence: s.evidence,
-        })
-        .collect();
-    Ok(axum::Json(SuccessReport { rollout: id, targets, all_met }).into_response())
+    Ok(axum::Json(SuccessReport { rollout: id, targets: judged, all_met }).into_response())
 }
 
 /// Severities incidents are recorded with.

@@ -327,9 +327,7 @@ async fn feedback_digest(
             );
             document(format, page)
         }
-        _ => {
-            axum::Json(FeedbackDigest { release: q.release, digest: d.into_api() }).into_response()
-        }
+        _ => axum::Json(FeedbackDigest { release: q.release, digest: d }).into_response(),
     })
 }
 

@@ -127,11 +127,11 @@ fn print_success(s: &SuccessReport) {
         let interval = t
             .interval
             .as_ref()
-            .map(|i| format!(" [{}, {}]", float(i[0]), float(i[1])))
+            .map(|(low, high)| format!(" [{}, {}]", float(*low), float(*high)))
             .unwrap_or_default();
         println!(
             "{:<9} {} {} ({}) by {}: {}{}",
-            t.status,
+            t.status.as_str(),
             t.metric,
             t.target,
             t.cohort,
