@@ -14,55 +14,7 @@ use utoipa::ToSchema;
 
 // ---------- DORA ----------
 
-/// A metric's value and its performance cluster.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Metric {
-    /// The value (`null`: no data in the period).
-    #[schema(required = true)]
-    pub value: Option<f64>,
-    /// Its unit (`per day`, `hours`, `ratio`).
-    pub unit: String,
-    /// `elite`, `high`, `medium`, `low`, or `n/a` without data.
-    pub cluster: String,
-}
-
-/// The five DORA metrics of one service or team.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct GroupReport {
-    /// The service or team.
-    pub group: String,
-    /// Deployments (completed and rolled back) in the period.
-    pub deployments: u64,
-    /// Completed rollouts per day.
-    pub deployment_frequency: Metric,
-    /// Median commit → 100%, hours.
-    pub lead_time: Metric,
-    /// Rolled back / deployments.
-    pub change_fail_rate: Metric,
-    /// Median failing wave start → rollback, hours.
-    pub recovery_time: Metric,
-    /// Hotfix and emergency share.
-    pub rework_rate: Metric,
-    /// Completed releases in the period whose plan set success targets.
-    #[serde(default)]
-    pub with_success_targets: u64,
-    /// Of those, releases that met every target.
-    #[serde(default)]
-    pub met_success_targets: u64,
-}
-
-/// `GET /api/v1/reports/dora`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct DoraReport {
-    /// Period start.
-    pub since: DateTime<Utc>,
-    /// Period end.
-    pub until: DateTime<Utc>,
-    /// `service` or `team`.
-    pub grouped_by: String,
-    /// One row per group, sorted by name.
-    pub groups: Vec<GroupReport>,
-}
+pub use wavegate_rollout::report::{DoraReport, GroupReport, Metric};
 
 // ---------- calendar ----------
 

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wavegate_core::text::{escape_html as esc, escape_markdown as md};
 
 use crate::machine::{Rollout, State};
@@ -122,19 +122,22 @@ impl Deployment {
     }
 }
 
-/// A metric's value and its cluster.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A metric's value and its performance cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Metric {
-    /// The value (`None`: no data in the period).
+    /// The value (`null`: no data in the period).
+    #[cfg_attr(feature = "schema", schema(required = true))]
     pub value: Option<f64>,
-    /// Its unit.
-    pub unit: &'static str,
+    /// Its unit (`per day`, `hours`, `ratio`).
+    pub unit: String,
     /// `elite`, `high`, `medium`, `low`, or `n/a` without data.
-    pub cluster: &'static str,
+    pub cluster: String,
 }
 
-/// The five metrics of one group.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The five DORA metrics of one service or team.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct GroupReport {
     /// Service or team.
     pub group: String,
@@ -150,9 +153,11 @@ pub struct GroupReport {
     pub recovery_time: Metric,
     /// Hotfix/emergency share.
     pub rework_rate: Metric,
-    /// Completed releases whose plan set success targets.
+    /// Completed releases in the period whose plan set success targets.
+    #[serde(default)]
     pub with_success_targets: usize,
     /// Of those, releases that met every target.
+    #[serde(default)]
     pub met_success_targets: usize,
 }
 
@@ -169,15 +174,16 @@ impl GroupReport {
     }
 }
 
-/// The report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The DORA report (`GET /api/v1/reports/dora`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct DoraReport {
     /// Period start.
     pub since: DateTime<Utc>,
     /// Period end.
     pub until: DateTime<Utc>,
     /// `service` or `team`.
-    pub grouped_by: &'static str,
+    pub grouped_by: String,
     /// One row per group, sorted by name.
     pub groups: Vec<GroupReport>,
 }
@@ -208,7 +214,7 @@ impl Metric {
                 .find(|(b, _)| if higher_is_better { v >= **b } else { v <= **b })
                 .map_or("low", |(_, label)| label),
         };
-        Metric { value, unit, cluster }
+        Metric { value, unit: unit.into(), cluster: cluster.into() }
     }
 }
 
@@ -273,7 +279,7 @@ pub fn dora(
             }
         })
         .collect();
-    DoraReport { since, until, grouped_by, groups }
+    DoraReport { since, until, grouped_by: grouped_by.into(), groups }
 }
 
 /// A rate of deployments per day as people say it: `2.50/day`, or `1 per 30 days` below one a
@@ -416,15 +422,15 @@ mod tests {
         assert_eq!((c.group.as_str(), c.deployments), ("checkout", 3));
         assert_eq!(c.deployment_frequency.value, Some(0.2));
         assert_eq!(c.deployment_frequency.cluster, "high");
-        assert_eq!((c.lead_time.value, c.lead_time.cluster), (Some(10.0), "elite"));
+        assert_eq!((c.lead_time.value, c.lead_time.cluster.as_str()), (Some(10.0), "elite"));
         assert_eq!(c.change_fail_rate.cluster, "low");
-        assert_eq!((c.recovery_time.value, c.recovery_time.cluster), (Some(2.0), "high"));
+        assert_eq!((c.recovery_time.value, c.recovery_time.cluster.as_str()), (Some(2.0), "high"));
         assert!((c.rework_rate.value.unwrap() - 1.0 / 3.0).abs() < 1e-9);
         assert_eq!((c.with_success_targets, c.met_success_targets), (2, 2));
         assert_eq!((r.groups[1].with_success_targets, r.groups[1].met_success_targets), (1, 0));
         let s = &r.groups[1];
-        assert_eq!((s.lead_time.value, s.lead_time.cluster), (Some(500.0), "medium"));
-        assert_eq!((s.recovery_time.value, s.recovery_time.cluster), (None, "n/a"));
+        assert_eq!((s.lead_time.value, s.lead_time.cluster.as_str()), (Some(500.0), "medium"));
+        assert_eq!((s.recovery_time.value, s.recovery_time.cluster.as_str()), (None, "n/a"));
         let md = to_markdown(&r);
         assert!(
             md.contains("| checkout | 3 | 1 per 5.0 days (high) | 10.0 h (elite) | 33.3% (low)")
