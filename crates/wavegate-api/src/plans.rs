@@ -6,15 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-/// How bad a lint finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// The plan must not be applied.
-    Error,
-    /// Allowed, but probably a mistake.
-    Warning,
-}
+pub use wavegate_rollout::lint::Severity;
 
 /// One lint finding (`wavegate_rollout::lint::Finding`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -72,29 +72,7 @@ pub struct Release {
     pub risk: Risk,
 }
 
-/// An approval of a wave's promotion.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Approval {
-    /// Who.
-    pub principal: String,
-    /// Which wave (0-based).
-    pub wave: u64,
-    /// When.
-    pub at: DateTime<Utc>,
-}
-
-/// A token whose contributions an admin left out of a rollout's verdicts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Exclusion {
-    /// The token's id (`tok_…`).
-    pub token: String,
-    /// Who excluded it.
-    pub by: String,
-    /// Why.
-    pub reason: String,
-    /// When.
-    pub at: DateTime<Utc>,
-}
+pub use wavegate_rollout::machine::{Approval, Exclusion};
 
 /// What one token contributed to a rollout's aggregates, every wave
 /// (`GET /api/v1/rollouts/{id}/contributions`).

@@ -8,8 +8,9 @@ use wavegate_core::flagfile::{FlagFileError, parse_yaml};
 use crate::blackout::Blackout;
 use crate::plan::{Comparison, Direction, PlanSpec, Risk, SignalSource};
 
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// How bad a lint finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// The plan must not be applied.

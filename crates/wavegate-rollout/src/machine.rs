@@ -107,6 +107,7 @@ impl State {
 
 /// An approval of the current wave's promotion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Approval {
     /// Who.
     pub principal: String,
@@ -119,6 +120,7 @@ pub struct Approval {
 /// A token whose contributions (exposures, outcomes, spans, Unleash metrics) an admin left out
 /// of a rollout's verdicts: e.g. a leaked server-sdk token posting forged events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Exclusion {
     /// The token's id (`tok_…`).
     pub token: String,

@@ -9,7 +9,7 @@
 
 use chrono::SecondsFormat;
 use wavegate_api as api;
-use wavegate_rollout::machine::{Approval, Phase, Rollout, State};
+use wavegate_rollout::machine::{Phase, Rollout, State};
 use wavegate_rollout::scorecard::{Assessed, Assessment, Status};
 use wavegate_store::{
     AggregateRow, AuditRow, Delivery, DrillRow, Environment, Head, PutOutcome, RolloutRow,
@@ -164,12 +164,8 @@ impl IntoApi<api::plans::Drill> for DrillRow {
 
 impl IntoApi<api::plans::Finding> for &wavegate_rollout::lint::Finding {
     fn into_api(self) -> api::plans::Finding {
-        use wavegate_rollout::lint::Severity;
         api::plans::Finding {
-            severity: match self.severity {
-                Severity::Error => api::plans::Severity::Error,
-                Severity::Warning => api::plans::Severity::Warning,
-            },
+            severity: self.severity,
             line: self.line,
             column: self.column,
             code: self.code.to_owned(),
@@ -187,16 +183,6 @@ impl IntoApi<api::rollouts::RolloutState> for &State {
             State::Completed => S::Completed,
             State::RolledBack { .. } => S::RolledBack,
             State::Aborted { .. } => S::Aborted,
-        }
-    }
-}
-
-impl IntoApi<api::rollouts::Approval> for &Approval {
-    fn into_api(self) -> api::rollouts::Approval {
-        api::rollouts::Approval {
-            principal: self.principal.clone(),
-            wave: self.wave as u64,
-            at: self.at,
         }
     }
 }
@@ -250,22 +236,13 @@ impl IntoApi<api::rollouts::Rollout> for (&RolloutRow, &Rollout) {
                 .get(r.wave)
                 .map(|_| r.plan.exposure_at(r.wave, r.state == State::Completed).to_string()),
             requester: r.requester.clone(),
-            approvals: r.approvals.iter().map(IntoApi::into_api).collect(),
+            approvals: r.approvals.clone(),
             approvals_needed: r.plan.approvals_needed(),
-            excluded_tokens: r
-                .excluded_tokens
-                .iter()
-                .map(|e| api::rollouts::Exclusion {
-                    token: e.token.clone(),
-                    by: e.by.clone(),
-                    reason: e.reason.clone(),
-                    at: e.at,
-                })
-                .collect(),
+            excluded_tokens: r.excluded_tokens.clone(),
             after_release_done: r
                 .after_release_done
                 .iter()
-                .map(|(item, a)| (item.clone(), a.into_api()))
+                .map(|(item, a)| (item.clone(), a.clone()))
                 .collect(),
             blackout: r.blackout.clone(),
             release_run: r.release_run.clone(),
