@@ -911,7 +911,7 @@ pub async fn notifications(store: Arc<dyn Store>) {
     let q =
         crate::DeliveryQuery { status: Some("delivered".into()), limit: 10, ..Default::default() };
     let delivered = store.deliveries(&q).await.unwrap();
-    assert_eq!((delivered.len(), delivered[0].event.as_str()), (1, "rolled_back"));
+    assert_eq!((delivered.len(), delivered[0].queued.event.as_str()), (1, "rolled_back"));
     let q = crate::DeliveryQuery { target: Some("nobody".into()), limit: 10, ..Default::default() };
     assert!(store.deliveries(&q).await.unwrap().is_empty());
     // A checkpoint of the entry a notice reports is another delivery to the same target.
@@ -919,7 +919,7 @@ pub async fn notifications(store: Arc<dyn Store>) {
     assert_eq!(store.notify_cursor().await.unwrap(), 7, "a checkpoint leaves the cursor");
     let q = crate::DeliveryQuery { limit: 10, ..Default::default() };
     let events: Vec<String> =
-        store.deliveries(&q).await.unwrap().into_iter().map(|d| d.event).collect();
+        store.deliveries(&q).await.unwrap().into_iter().map(|d| d.queued.event).collect();
     assert_eq!(events, ["checkpoint", "rolled_back", "promoted"], "once per event too");
 
     store.delete_notify_target("pager", &change("alice", 4)).await.unwrap();

@@ -415,18 +415,8 @@ pub struct NewDelivery {
 pub struct Delivery {
     /// Sequence.
     pub id: i64,
-    /// The audit entry it reports.
-    pub audit_seq: i64,
-    /// Target name.
-    pub target: String,
-    /// The target's audience.
-    pub audience: String,
-    /// Event name.
-    pub event: String,
-    /// Rollout id.
-    pub rollout: String,
-    /// The rollout's environment.
-    pub environment: String,
+    /// What was queued (its `at` is when).
+    pub queued: NewDelivery,
     /// `pending`, `delivered` or `failed` (gave up).
     pub status: String,
     /// Attempts made so far.
@@ -437,10 +427,6 @@ pub struct Delivery {
     pub http_status: Option<i64>,
     /// When the next attempt is due (pending only).
     pub next_at: DateTime<Utc>,
-    /// The body.
-    pub payload: serde_json::Value,
-    /// When it was queued.
-    pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }

@@ -10,8 +10,9 @@ use wavegate_core::audit::ChainedEntry;
 
 use crate::{
     AdoptionCount, AggregateRow, AuditRow, Contribution, Delivery, DrillRow, FeedbackRow, Grant,
-    Head, IncidentArm, IncidentCount, IncidentRow, NotifyTargetRow, Role, RolloutRow, SketchDelta,
-    StoreError, StoreResult, TokenKind, TokenRecord, VerdictRow, VersionRecord, WaveCount,
+    Head, IncidentArm, IncidentCount, IncidentRow, NewDelivery, NotifyTargetRow, Role, RolloutRow,
+    SketchDelta, StoreError, StoreResult, TokenKind, TokenRecord, VerdictRow, VersionRecord,
+    WaveCount,
 };
 
 /// A timestamp's stored form.
@@ -223,6 +224,8 @@ pub(crate) fn notify_target(r: &AnyRow) -> StoreResult<NotifyTargetRow> {
 }
 
 pub(crate) fn delivery(r: &AnyRow) -> StoreResult<Delivery> {
-    decode!(r => Delivery { id, audit_seq, target, audience, event, rollout, environment, status,
-        attempts, last_error, http_status, next_at, payload, created_at, updated_at })
+    let queued = decode!(r => NewDelivery { audit_seq, target, audience, event, rollout,
+        environment, payload, at = "created_at" })?;
+    decode!(r => Delivery { id, status, attempts, last_error, http_status, next_at, updated_at;
+        queued })
 }

@@ -350,20 +350,20 @@ impl IntoApi<api::notify::Delivery> for &Delivery {
     fn into_api(self) -> api::notify::Delivery {
         api::notify::Delivery {
             id: self.id,
-            audit_seq: self.audit_seq,
-            target: self.target.clone(),
-            audience: self.audience.clone(),
-            event: self.event.clone(),
-            rollout: self.rollout.clone(),
-            environment: self.environment.clone(),
+            audit_seq: self.queued.audit_seq,
+            target: self.queued.target.clone(),
+            audience: self.queued.audience.clone(),
+            event: self.queued.event.clone(),
+            rollout: self.queued.rollout.clone(),
+            environment: self.queued.environment.clone(),
             status: self.status.clone(),
             attempts: self.attempts,
             last_error: self.last_error.clone(),
             http_status: self.http_status,
             next_at: (self.status == "pending").then_some(self.next_at),
-            created_at: self.created_at,
+            created_at: self.queued.at,
             updated_at: self.updated_at,
-            text: self.payload.get("text").and_then(|t| t.as_str()).map(str::to_owned),
+            text: self.queued.payload.get("text").and_then(|t| t.as_str()).map(str::to_owned),
         }
     }
 }

@@ -290,6 +290,7 @@ async fn list_deliveries(
     let query =
         DeliveryQuery { status: q.status, target: q.target, rollout: q.rollout, limit: q.limit };
     let rows = state.store.deliveries(&query).await?;
-    let visible = rows.iter().filter(|d| p.0.allows_env(&d.environment)).map(IntoApi::into_api);
+    let visible =
+        rows.iter().filter(|d| p.0.allows_env(&d.queued.environment)).map(IntoApi::into_api);
     Ok(Json(visible.collect()))
 }

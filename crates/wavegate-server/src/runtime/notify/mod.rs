@@ -297,7 +297,7 @@ async fn send_due(state: &AppState, in_flight: &Arc<Mutex<HashSet<i64>>>) -> Sto
 /// Makes one attempt at `d` and records its outcome.
 async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
     let (url, mut secret, withheld, paged) =
-        match state.store.notify_targets().await?.into_iter().find(|t| t.name == d.target) {
+        match state.store.notify_targets().await?.into_iter().find(|t| t.name == d.queued.target) {
             Some(t) => (
                 t.spec["url"].as_str().unwrap_or_default().to_owned(),
                 t.spec["secret"].as_str().map(str::to_owned),
@@ -308,7 +308,7 @@ async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
         };
     // PagerDuty's routing key is the target's secret: put in the body as it is sent (never in
     // the stored payload), and no signature header (PagerDuty reads none).
-    let mut payload = d.payload.clone();
+    let mut payload = d.queued.payload.clone();
     if paged {
         payload["routing_key"] = Value::String(secret.take().unwrap_or_default());
     }
@@ -327,7 +327,7 @@ async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
     } else if let Some(why) = unsendable {
         Err((None, why))
     } else {
-        post(state, &url, secret.as_deref(), &payload, &d.event, d.id).await
+        post(state, &url, secret.as_deref(), &payload, &d.queued.event, d.id).await
     };
     let now = state.clock.now();
     let cfg = &state.outbound.notify;
@@ -340,9 +340,9 @@ async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
             let gave_up = hopeless || attempts >= i64::from(cfg.max_attempts);
             if gave_up {
                 state.metrics.notifications_failed.inc();
-                tracing::warn!(delivery = d.id, target = %d.target, %error, attempts, "notification failed; giving up");
+                tracing::warn!(delivery = d.id, target = %d.queued.target, %error, attempts, "notification failed; giving up");
             } else {
-                tracing::info!(delivery = d.id, target = %d.target, %error, attempts, "notification failed; will retry");
+                tracing::info!(delivery = d.id, target = %d.queued.target, %error, attempts, "notification failed; will retry");
             }
             let wait = backoff(cfg.retry_base, u32::try_from(attempts).unwrap_or(u32::MAX));
             let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
