@@ -74,6 +74,14 @@ fn admin_token(id: &str, hash: &str, principal: &str) -> NewToken {
     }
 }
 
+/// The details of token `id`'s `token.create` audit entry.
+async fn created_details(store: &dyn Store, id: &str) -> Value {
+    let rows = store.audit_of(&format!("token:{id}"), 10).await.unwrap();
+    let created = rows.iter().find(|r| r.action == "token.create").expect("audited");
+    let entry: Value = serde_json::from_str(&created.entry.canonical).unwrap();
+    entry["details"].clone()
+}
+
 async fn verify_chain(store: &dyn Store) -> i64 {
     let (v, broken) = verify_audit_chain(store).await.unwrap();
     assert_eq!(broken, None, "the audit chain verifies");
@@ -202,6 +210,19 @@ pub async fn tokens(store: Arc<dyn Store>) {
     store.create_token(&grouped, &change("gina@example.com", 5)).await.unwrap();
     let session = store.token_by_hash(&grouped.hash).await.unwrap().expect("live");
     assert_eq!(session.groups, ["cab", "sre"], "groups read back");
+    // A token's audit entry names what it holds beyond kind, scope and owner, and nothing else.
+    let keys = |details: Value| details.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        keys(created_details(&*store, "tok1").await),
+        ["environments", "kind", "principal", "roles"]
+    );
+    let grouped_details = created_details(&*store, "ses_g").await;
+    assert_eq!(grouped_details["groups"], json!(["cab", "sre"]));
+    assert_eq!(grouped_details["expires_at"], "2030-01-01T00:00:00.000Z");
+    assert!(
+        grouped_details.get("user_admin").is_none()
+            && grouped_details.get("evaluate_only").is_none()
+    );
     assert!(read.holds(Role::Releaser, "staging") && !read.holds(Role::Releaser, "prod"));
     assert!(read.holds(Role::Viewer, "prod") && !read.admin_everywhere());
     assert!(store.token_by_hash(&t.hash).await.unwrap().is_some(), "still live");
@@ -230,6 +251,7 @@ pub async fn tokens(store: Arc<dyn Store>) {
     store.create_token(&people, &change("admin", 8)).await.unwrap();
     let read = store.token_by_hash(&people.hash).await.unwrap().expect("live");
     assert!(read.user_admin, "user_admin reads back");
+    assert_eq!(created_details(&*store, "tok6").await["user_admin"], true);
     assert!(!store.token_by_hash(&"ef".repeat(32)).await.unwrap().unwrap().user_admin);
     let last_people = |r: StoreResult<()>| matches!(r, Err(StoreError::Conflict(m)) if m.contains("issue tokens for other people"));
     assert!(last_people(store.revoke_token("tok6", &change("admin", 9)).await));

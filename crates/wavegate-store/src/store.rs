@@ -421,21 +421,14 @@ impl Store for SqlStore {
             i64::from(token.evaluate_only), token.expires_at.map(ts),
             if token.kind == TokenKind::Admin { Some(to_text(&token.roles)?) } else { None },
             if token.groups.is_empty() { None } else { Some(to_text(&token.groups)?) });
-        let mut details = json!({"kind": token.kind.as_str(), "environments": token.environments, "principal": token.principal});
-        if token.user_admin {
-            details["user_admin"] = json!(true);
-        }
-        if token.evaluate_only {
-            details["evaluate_only"] = json!(true);
-        }
-        if let Some(e) = token.expires_at {
-            details["expires_at"] = json!(ts(e));
-        }
-        if token.kind == TokenKind::Admin {
-            details["roles"] = json!(token.roles);
-        }
-        if !token.groups.is_empty() {
-            details["groups"] = json!(token.groups);
+        // Options only when they say something: a plain token's entry is as short as ever.
+        let mut details = json!({"kind": token.kind.as_str(), "environments": token.environments,
+            "principal": token.principal, "user_admin": token.user_admin,
+            "evaluate_only": token.evaluate_only, "expires_at": token.expires_at.map(ts),
+            "roles": (token.kind == TokenKind::Admin).then_some(&token.roles),
+            "groups": (!token.groups.is_empty()).then_some(&token.groups)});
+        if let Some(d) = details.as_object_mut() {
+            d.retain(|_, v| !v.is_null() && *v != false);
         }
         append_audit(&mut tx, change, "token.create", format!("token:{}", token.id), details)
             .await?;
