@@ -54,10 +54,6 @@ pub struct AppState {
     /// The operator's OSV data for vulnerability checks (`serve --osv-dir`).
     pub osv: Option<Arc<crate::osv::OsvData>>,
     reload_lock: Arc<Mutex<()>>,
-    /// Held by one step of a coordinated release at a time in this server (a step starts
-    /// members: the one right after `release start` and the controller's tick must not both
-    /// decide to start the same member).
-    pub release_steps: Arc<Mutex<()>>,
 }
 
 /// Where event ingest sends what it counts (rebuilt by [`AppState::reload_live`]).
@@ -215,7 +211,6 @@ impl AppState {
             trusted_keys: Arc::default(),
             osv: None,
             reload_lock: Arc::default(),
-            release_steps: Arc::default(),
         };
         state.reload_live().await?;
         state.follow();

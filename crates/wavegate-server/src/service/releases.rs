@@ -203,11 +203,12 @@ pub async fn start(
 
 /// One step of release `name`'s run (the tick's, or right after its start): starts the members
 /// that are due, carries out the failure policy, records how the run stands. What was started
-/// is recorded whatever else wrote meanwhile (a member is never started twice). Steps in this
-/// server take turns; a step in another replica that starts a member first makes this one's
-/// start refused, and the refusal is not reported once the run records that member's rollout.
+/// is recorded whatever else wrote meanwhile (a member is never started twice). Two steps may
+/// run at once (the one right after `release start` and the controller's tick, or two
+/// replicas'), and no lock is held: a step whose start of a member is refused because another
+/// step of this run started it records that rollout as its own, and a failure policy another
+/// step carried out already counts as carried out.
 pub async fn advance(state: &AppState, name: &str, leader_epoch: Option<i64>) -> ServiceResult<()> {
-    let _turn = state.release_steps.lock().await;
     let stored = get(state, name).await?;
     let Some(run) = stored.run.clone().filter(|r| r.state == "running") else {
         return Ok(());
@@ -227,11 +228,16 @@ pub async fn advance(state: &AppState, name: &str, leader_epoch: Option<i64>) ->
             Ok((row, _)) => {
                 started.insert(plan.clone(), row.id);
             }
-            Err(e) => {
-                let error = crate::http::error::ApiError::from(e).message;
-                tracing::warn!(release = %name, %plan, %error, "a release member could not start");
-                refused.push((plan, format!("{plan}: {error}")));
-            }
+            Err(e) => match started_by_run(state, name, &run, plan).await? {
+                Some(id) => {
+                    started.insert(plan.clone(), id);
+                }
+                None => {
+                    let error = crate::http::error::ApiError::from(e).message;
+                    tracing::warn!(release = %name, %plan, %error, "a release member could not start");
+                    refused.push((plan, format!("{plan}: {error}")));
+                }
+            },
         }
     }
     // The failure policy counts as carried out only when every command took (a member that
@@ -244,7 +250,9 @@ pub async fn advance(state: &AppState, name: &str, leader_epoch: Option<i64>) ->
             Act::Rollback => Command::Rollback,
         };
         let actor = Actor { reason: decided.failure.clone(), ..Actor::controller(leader_epoch) };
-        if let Err(e) = rollouts::command(state, rollout, &cmd, &actor).await {
+        if let Err(e) = rollouts::command(state, rollout, &cmd, &actor).await
+            && !already_done(state, rollout, &cmd).await?
+        {
             tracing::warn!(release = %name, %plan, %rollout, error = %e, "could not act on a release member");
             acted = false;
             not_acted = Some(format!("{plan}: the failure policy could not act on {rollout}: {e}"));
@@ -280,6 +288,35 @@ pub async fn advance(state: &AppState, name: &str, leader_epoch: Option<i64>) ->
         }
     }
     Ok(())
+}
+
+/// The live rollout of `plan` that run `run` of release `name` started, if any: another step
+/// of the run started it while this one was deciding.
+async fn started_by_run(
+    state: &AppState,
+    name: &str,
+    run: &Run,
+    plan: &str,
+) -> ServiceResult<Option<String>> {
+    for row in state.store.rollouts(true).await? {
+        let ours = row.plan == plan
+            // (Stored times keep milliseconds.)
+            && row.created_at.timestamp_millis() >= run.at.timestamp_millis()
+            && decode::<Rollout>("rollout", &row.doc)
+                .is_ok_and(|r| r.release_run.as_deref() == Some(name));
+        if ours {
+            return Ok(Some(row.id));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether rollout `id` already is where `cmd` takes it (another step carried out the failure
+/// policy first): paused or ended for a pause, ended for a rollback.
+async fn already_done(state: &AppState, id: &str, cmd: &Command) -> ServiceResult<bool> {
+    let Some(row) = state.store.rollout(id).await? else { return Ok(false) };
+    let ended = matches!(row.state.as_str(), "rolled_back" | "aborted" | "completed");
+    Ok(ended || (matches!(cmd, Command::Pause) && row.state == "paused"))
 }
 
 /// Advances every running release (called by the controller's tick).
