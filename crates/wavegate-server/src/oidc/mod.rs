@@ -175,7 +175,11 @@ impl std::fmt::Debug for Provider {
 impl Provider {
     /// A provider for `config` (nothing is fetched yet).
     pub fn new(config: OidcConfig) -> Provider {
+        // No pooled connections: sign-ins are rare and minutes apart, and a provider's server
+        // may close an idle connection (Node's after 5 s) just as the token request is written
+        // on it, which fails the sign-in ("error sending request") instead of retrying it.
         let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
