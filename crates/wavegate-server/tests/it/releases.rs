@@ -255,3 +255,42 @@ async fn a_start_and_the_controller_stepping_at_once_start_each_member_once() {
         }
     }
 }
+
+/// Two steps of one release carry out its failure policy at once: one rolls the partner back,
+/// the other's rollback finds it ended and counts the policy as carried out too (neither says
+/// the policy could not act).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_steps_carrying_out_the_failure_policy_at_once_both_count_it_done() {
+    let app = spawn_app().await;
+    app.apply_yaml(&on_off(&["x-flag", "y-flag"])).await;
+    for plan in [Plan::new("x", "x-flag"), Plan::new("y", "y-flag")] {
+        assert_eq!(app.post_plan(&plan.to_string()).await.status, StatusCode::CREATED);
+    }
+    for round in 0..6 {
+        let name = format!("pair-{round}");
+        let doc = json!({"members": [{"plan": "x"}, {"plan": "y"}], "on_failure": "rollback_all"});
+        release(&app, &name, doc).await;
+        let r = app.admin(Method::POST, &format!("/api/v1/releases/{name}/start"), None).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let (x, y) =
+            ["x", "y"].map(|p| member(&r.body, p)["rollout"].as_str().unwrap().to_owned()).into();
+        // A person rolls x back; the release has not stepped since.
+        let path = format!("/api/v1/rollouts/{x}/rollback");
+        let r = app.admin(Method::POST, &path, Some(json!({"reason": "x broke"}))).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let steps: Vec<_> = (0..2)
+            .map(|_| {
+                let state = app.state.clone();
+                tokio::spawn(async move {
+                    wavegate_server::service::releases::run_due(&state, None).await.unwrap()
+                })
+            })
+            .collect();
+        for s in steps {
+            s.await.unwrap();
+        }
+        let s = status(&app, &name).await;
+        assert!(s["waiting"].is_null(), "{s}");
+        assert_eq!(app.rollout(&y).await["state"], "rolled_back", "rollback_all: {s}");
+    }
+}
