@@ -213,17 +213,27 @@ async fn a_release_started_again_runs_afresh() {
     assert_eq!(s["state"], "completed", "{s}");
 }
 
+/// An app with plan `p` of flag `p-flag` (on/off, off for everyone) for each `p` of `plans`.
+async fn with_plans(plans: &[&str]) -> TestApp {
+    let app = spawn_app().await;
+    let flags: Vec<String> = plans.iter().map(|p| format!("{p}-flag")).collect();
+    app.apply_yaml(&on_off(&flags.iter().map(String::as_str).collect::<Vec<_>>())).await;
+    for (p, flag) in plans.iter().zip(&flags) {
+        assert_eq!(
+            app.post_plan(&Plan::new(p, flag).to_string()).await.status,
+            StatusCode::CREATED
+        );
+    }
+    app
+}
+
 /// A start and the controller's steps of the same release at once (the tick runs while the
 /// start's own step does): each member starts once, the start's answer shows it running, and
 /// the run says nothing waits (seen in CI: one step's start was refused as "still live" and
 /// its write left the member waiting).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_and_the_controller_stepping_at_once_start_each_member_once() {
-    let app = spawn_app().await;
-    app.apply_yaml(&on_off(&["one-flag", "two-flag"])).await;
-    for plan in [Plan::new("one", "one-flag"), Plan::new("two", "two-flag")] {
-        assert_eq!(app.post_plan(&plan.to_string()).await.status, StatusCode::CREATED);
-    }
+    let app = with_plans(&["one", "two"]).await;
     for round in 0..8 {
         let name = format!("both-{round}");
         release(&app, &name, json!({"members": [{"plan": "one"}, {"plan": "two"}]})).await;
@@ -261,11 +271,7 @@ async fn a_start_and_the_controller_stepping_at_once_start_each_member_once() {
 /// the policy could not act).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_steps_carrying_out_the_failure_policy_at_once_both_count_it_done() {
-    let app = spawn_app().await;
-    app.apply_yaml(&on_off(&["x-flag", "y-flag"])).await;
-    for plan in [Plan::new("x", "x-flag"), Plan::new("y", "y-flag")] {
-        assert_eq!(app.post_plan(&plan.to_string()).await.status, StatusCode::CREATED);
-    }
+    let app = with_plans(&["x", "y"]).await;
     for round in 0..6 {
         let name = format!("pair-{round}");
         let doc = json!({"members": [{"plan": "x"}, {"plan": "y"}], "on_failure": "rollback_all"});
