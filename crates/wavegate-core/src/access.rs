@@ -5,6 +5,17 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// One environment and its place in the promotion order; tokens and grants are scoped to
+/// environments by name (`GET /api/v1/environments` lists them; `POST` answers the new one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Environment {
+    /// Its name.
+    pub name: String,
+    /// Its place in the promotion order (1 first).
+    pub position: i64,
+}
+
 /// Token kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]

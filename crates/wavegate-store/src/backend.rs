@@ -45,25 +45,10 @@ pub(crate) enum Backend {
     Postgres,
 }
 
-/// Controller leadership held through one store instance: the epoch of the lease each holder
-/// (a replica; one per instance outside tests) won.
-#[derive(Debug, Default)]
-pub(crate) struct Leadership {
-    pub(crate) epochs: std::collections::HashMap<String, i64>,
-}
-
 impl Backend {
     /// The backend `db` names (see [`crate::open`]).
     pub(crate) fn of(db: &str) -> Backend {
         if crate::is_postgres(db) { Backend::Postgres } else { Backend::Sqlite }
-    }
-
-    /// The database file `db` names (SQLite), None on PostgreSQL.
-    pub(crate) fn file(self, db: &str) -> Option<std::path::PathBuf> {
-        match self {
-            Backend::Sqlite => Some(sqlite_path(db).into()),
-            Backend::Postgres => None,
-        }
     }
 
     /// `sqlite` or `postgres` (a backup's `source`).
@@ -193,7 +178,7 @@ impl Backend {
 }
 
 /// The SQLite file `db` names (`sqlite:` and `sqlite://` prefixes are accepted).
-fn sqlite_path(db: &str) -> &str {
+pub(crate) fn sqlite_path(db: &str) -> &str {
     db.strip_prefix("sqlite://").or_else(|| db.strip_prefix("sqlite:")).unwrap_or(db)
 }
 

@@ -4,16 +4,16 @@
 //! A [`Backup`] is read in one transaction (a consistent snapshot while the server runs) and
 //! restored in one transaction into a database that holds nothing but its defaults.
 //!
-//! **Secrets:** a backup leaves out the notification targets' signing secrets and webhook URLs
-//! (whose paths are often secrets themselves: Slack's) unless they are asked for
-//! ([`Backup::omit_secrets`]); such targets restore as `withheld`, sending nothing until their
-//! URL is set again. Token hashes stay (restored tokens keep working), and plans stay whole
-//! (their versions are tied to the audit chain), so a plan should not carry credentials.
+//! **Secrets:** an export holds every secret. The server, which owns the shape of a notification
+//! target, takes the targets' signing secrets and webhook URLs out unless they are asked for
+//! (`wavegate_server::runtime::notify::spec::omit_secrets`; [`Backup::secrets_omitted`] says
+//! so). Token hashes stay (restored tokens keep working), and plans stay whole (their versions
+//! are tied to the audit chain), so a plan should not carry credentials.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use crate::{StoreError, StoreResult};
 
@@ -184,7 +184,7 @@ pub struct Backup {
     pub created_at: String,
     /// `sqlite` or `postgres`.
     pub source: String,
-    /// True when the secrets were left out ([`Backup::omit_secrets`]); false (and absent in
+    /// True when the notification targets' secrets were left out; false (and absent in
     /// backups from before this field) when the backup holds everything.
     #[serde(default)]
     pub secrets_omitted: bool,
@@ -248,50 +248,10 @@ impl Backup {
         self.tables.get(table).map_or(&[], Vec::as_slice)
     }
 
-    /// Leaves the secrets out: each notification target loses its signing secret, and its URL
-    /// keeps only where it leads (`https://hooks.slack.com/…`), with `withheld: true` so that
-    /// nothing is sent to it once restored until it is set again. Returns how many targets
-    /// were withheld.
-    pub fn omit_secrets(&mut self) -> usize {
-        self.secrets_omitted = true;
-        let Some(rows) = self.tables.get_mut("notify_targets") else { return 0 };
-        let column = TABLES
-            .iter()
-            .find(|(t, _, _)| *t == "notify_targets")
-            .and_then(|(_, cols, _)| columns(cols).iter().position(|(c, _)| *c == "spec"))
-            .expect("notify_targets has a spec column");
-        let mut withheld = 0;
-        for row in rows.iter_mut() {
-            let Some(text) = row.get(column).and_then(Value::as_str) else { continue };
-            let Ok(Value::Object(mut spec)) = serde_json::from_str::<Value>(text) else {
-                // Unreadable: keep nothing of it rather than something secret.
-                row[column] = Value::String("{}".into());
-                continue;
-            };
-            spec.remove("secret");
-            if let Some(url) = spec.get("url").and_then(Value::as_str) {
-                let origin = wavegate_core::text::url_origin(url);
-                spec.insert("url".into(), Value::String(origin));
-            }
-            spec.insert("withheld".into(), Value::Bool(true));
-            row[column] = Value::String(Value::Object(spec).to_string());
-            withheld += 1;
-        }
-        withheld
-    }
-
-    /// The names of the notification targets restored without their URL and secret.
-    pub fn withheld_targets(&self) -> Vec<String> {
-        self.rows("notify_targets")
-            .iter()
-            .filter(|row| {
-                row.get(1)
-                    .and_then(Value::as_str)
-                    .and_then(|t| serde_json::from_str::<Value>(t).ok())
-                    .is_some_and(|spec| spec["withheld"] == true)
-            })
-            .filter_map(|row| row.first().and_then(Value::as_str).map(str::to_owned))
-            .collect()
+    /// The place of `column` in the rows of `table`, if it has one.
+    pub fn column(table: &str, column: &str) -> Option<usize> {
+        let (_, cols, _) = TABLES.iter().find(|(t, _, _)| *t == table)?;
+        columns(cols).iter().position(|(c, _)| *c == column)
     }
 
     /// Row counts per table, for progress and summaries.
@@ -310,18 +270,15 @@ pub(crate) async fn read(
         let names: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
         let sql = format!("SELECT {} FROM {name} ORDER BY {order}", names.join(", "));
         let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let mut values = Vec::with_capacity(cols.len());
-            for (i, (_, ty)) in cols.iter().enumerate() {
-                values.push(match ty {
-                    Col::Text | Col::NullText => json!(r.try_get::<Option<String>, _>(i)?),
-                    Col::Int | Col::NullInt => json!(r.try_get::<Option<i64>, _>(i)?),
-                    Col::Real => json!(r.try_get::<f64, _>(i)?),
-                });
-            }
-            out.push(values);
-        }
+        let value = |r: &AnyRow, (i, (_, ty)): (usize, &(&str, Col))| -> StoreResult<Value> {
+            Ok(match ty {
+                Col::Text | Col::NullText => json!(r.try_get::<Option<String>, _>(i)?),
+                Col::Int | Col::NullInt => json!(r.try_get::<Option<i64>, _>(i)?),
+                Col::Real => json!(r.try_get::<f64, _>(i)?),
+            })
+        };
+        let row = |r: &AnyRow| cols.iter().enumerate().map(|c| value(r, c)).collect();
+        let out = rows.iter().map(row).collect::<StoreResult<Vec<Vec<Value>>>>()?;
         tables.insert((*name).to_owned(), out);
     }
     Ok(tables)

@@ -895,11 +895,10 @@ pub async fn notifications(store: Arc<dyn Store>) {
     assert_eq!(store.notify_cursor().await.unwrap(), 7, "the cursor never moves back");
     let due = store.due_deliveries(at, 10).await.unwrap();
     assert_eq!(due.len(), 2, "queued once per entry and target");
-    assert_eq!((due[0].status.as_str(), due[0].attempts), ("pending", 0));
+    assert_eq!((due[0].state.status.as_str(), due[0].state.attempts), ("pending", 0));
     assert!(store.due_deliveries(at - chrono::Duration::seconds(1), 10).await.unwrap().is_empty());
 
-    let retry = crate::DeliveryAttempt {
-        id: due[0].id,
+    let retry = crate::DeliveryState {
         status: "pending".into(),
         attempts: 1,
         last_error: Some("HTTP 500".into()),
@@ -907,9 +906,8 @@ pub async fn notifications(store: Arc<dyn Store>) {
         next_at: at + chrono::Duration::seconds(2),
         at,
     };
-    store.record_attempt(&retry).await.unwrap();
-    let done = crate::DeliveryAttempt {
-        id: due[1].id,
+    store.record_attempt(due[0].id, &retry).await.unwrap();
+    let done = crate::DeliveryState {
         status: "delivered".into(),
         attempts: 1,
         last_error: None,
@@ -917,12 +915,12 @@ pub async fn notifications(store: Arc<dyn Store>) {
         next_at: at,
         at,
     };
-    store.record_attempt(&done).await.unwrap();
+    store.record_attempt(due[1].id, &done).await.unwrap();
     assert!(store.due_deliveries(at, 10).await.unwrap().is_empty());
     let later = store.due_deliveries(at + chrono::Duration::seconds(2), 10).await.unwrap();
     assert_eq!(later.len(), 1);
     assert_eq!(
-        (later[0].http_status, later[0].last_error.as_deref()),
+        (later[0].state.http_status, later[0].state.last_error.as_deref()),
         (Some(500), Some("HTTP 500"))
     );
 

@@ -71,10 +71,8 @@ impl GroupCommit {
     ) -> StoreResult<bool> {
         let (done, answer) = oneshot::channel();
         self.enqueue(Job { batch, done }, writer);
-        answer.await.unwrap_or_else(|_| {
-            // The writer task's runtime shut down before it answered.
-            Err(StoreError::Database(sqlx::Error::WorkerCrashed))
-        })
+        // An error: the writer task's runtime shut down before it answered.
+        answer.await.unwrap_or(Err(StoreError::Database(sqlx::Error::WorkerCrashed)))
     }
 
     fn enqueue<W: AggregateWriter>(&self, job: Job, writer: impl FnOnce() -> W) {

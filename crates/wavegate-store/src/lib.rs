@@ -15,6 +15,9 @@ mod rows;
 mod store;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::time::Duration;
 
 pub use model::*;
 pub use store::{MIN_FREE_BYTES, SqlStore};
@@ -46,20 +49,19 @@ fn unavailable(e: &sqlx::Error) -> Option<String> {
             // SQLite's primary result codes (extended codes keep them in the low byte), then
             // PostgreSQL's SQLSTATEs.
             let sqlite = code.parse::<i64>().ok().map(|c| c & 0xff);
-            match (sqlite, code.as_str()) {
+            let (what, then) = match (sqlite, code.as_str()) {
                 (Some(13), _) | (_, "53100") => {
-                    Some(format!("the disk is full ({message}); writes resume when space is freed"))
+                    ("the disk is full", "; writes resume when space is freed")
                 }
-                (Some(8), _) | (_, "25006") => {
-                    Some(format!("the database is read-only ({message})"))
+                (Some(8), _) | (_, "25006") => ("the database is read-only", ""),
+                (Some(10), _) | (_, "58030") => ("disk I/O error", ""),
+                (Some(14), _) => ("cannot open the database file", ""),
+                (_, c) if c.starts_with("08") || ["57P01", "57P02", "57P03"].contains(&c) => {
+                    ("the database connection failed", "")
                 }
-                (Some(10), _) | (_, "58030") => Some(format!("disk I/O error ({message})")),
-                (Some(14), _) => Some(format!("cannot open the database file ({message})")),
-                (_, c) if c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03" => {
-                    Some(format!("the database connection failed ({message})"))
-                }
-                _ => None,
-            }
+                _ => return None,
+            };
+            Some(format!("{what} ({message}){then}"))
         }
         _ => None,
     }
@@ -115,10 +117,8 @@ pub fn check_location(db: &str) -> StoreResult<()> {
     let schemelike = scheme.len() > 1
         && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
         && scheme.starts_with(|c: char| c.is_ascii_alphabetic());
-    if !schemelike {
-        return Ok(());
-    }
     match scheme.to_ascii_lowercase().as_str() {
+        _ if !schemelike => Ok(()),
         "sqlite" => Ok(()),
         "postgres" | "postgresql" if rest.starts_with("//") => Ok(()),
         // The location is not repeated: it may hold a password.
@@ -189,7 +189,7 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_of(&self, target: &str, limit: i64) -> StoreResult<Vec<AuditRow>>;
 
     /// Every table, read in one transaction: a consistent backup while the server runs. It
-    /// holds every secret; [`backup::Backup::omit_secrets`] takes them out.
+    /// holds every secret (the server takes the notification targets' out).
     async fn export(&self) -> StoreResult<backup::Backup>;
 
     /// Appends one audit entry for an act that changes nothing stored (a backup that took the
@@ -198,7 +198,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         action: &str,
         target: &str,
-        details: &serde_json::Value,
+        details: &Value,
         change: &Change,
     ) -> StoreResult<()>;
 
@@ -215,8 +215,8 @@ pub trait Store: Send + Sync + 'static {
     async fn lead(
         &self,
         holder: &str,
-        at: chrono::DateTime<chrono::Utc>,
-        lease: std::time::Duration,
+        at: DateTime<Utc>,
+        lease: Duration,
     ) -> StoreResult<Option<i64>>;
     /// Ends `holder`'s lease at once (on shutdown), so another replica need not wait for it to
     /// lapse; `None` ends whoever's lease (a SQLite file has one server, which its lock file
@@ -242,7 +242,7 @@ pub trait Store: Send + Sync + 'static {
         deltas: &[AggregateDelta],
         sketches: &[SketchDelta],
         adoption: &[AdoptionDelta],
-        at: chrono::DateTime<chrono::Utc>,
+        at: DateTime<Utc>,
         key: Option<&str>,
     ) -> StoreResult<bool>;
     /// Tries a small write (a transaction that rewrites one row, unseen by change
@@ -250,7 +250,7 @@ pub trait Store: Send + Sync + 'static {
     /// ([`StoreError::Unavailable`] for a full disk, a read-only database, an outage).
     async fn probe(&self) -> StoreResult<()>;
     /// Forgets the idempotency keys of batches received before `before`; returns how many.
-    async fn prune_batch_keys(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64>;
+    async fn prune_batch_keys(&self, before: DateTime<Utc>) -> StoreResult<u64>;
     /// A rollout's users by cohort whose last exposure is on or after `since_day` (days since
     /// 1970-01-01, UTC), with how many of them did the key task on or after it.
     async fn adoption(&self, rollout: &str, since_day: i64) -> StoreResult<Vec<AdoptionCount>>;
@@ -316,8 +316,8 @@ pub trait Store: Send + Sync + 'static {
     async fn put_notify_target(
         &self,
         name: &str,
-        spec: &serde_json::Value,
-        audit_details: &serde_json::Value,
+        spec: &Value,
+        audit_details: &Value,
         change: &Change,
     ) -> StoreResult<bool>;
     /// Removes a target (audited `notify.target.remove`); its delivery log stays.
@@ -328,13 +328,9 @@ pub trait Store: Send + Sync + 'static {
     /// the notifier's cursor to `cursor`, in one transaction.
     async fn enqueue_deliveries(&self, cursor: i64, rows: &[NewDelivery]) -> StoreResult<()>;
     /// Pending deliveries due at `now`, oldest first, at most `limit`.
-    async fn due_deliveries(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-        limit: i64,
-    ) -> StoreResult<Vec<Delivery>>;
-    /// Records an attempt's outcome.
-    async fn record_attempt(&self, attempt: &DeliveryAttempt) -> StoreResult<()>;
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<Delivery>>;
+    /// Records where delivery `id` stands after an attempt.
+    async fn record_attempt(&self, id: i64, state: &DeliveryState) -> StoreResult<()>;
     /// The delivery log, newest first.
     async fn deliveries(&self, query: &DeliveryQuery) -> StoreResult<Vec<Delivery>>;
 }

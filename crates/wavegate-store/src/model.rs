@@ -1,7 +1,7 @@
 //! Types the [`crate::Store`] trait speaks.
 
 use chrono::{DateTime, Utc};
-pub use wavegate_core::access::{Grant, Role, TokenKind, TokenRecord};
+pub use wavegate_core::access::{Environment, Grant, Role, TokenKind, TokenRecord};
 
 /// Who is changing something, why, and when (time comes from the caller's clock).
 #[derive(Debug, Clone)]
@@ -15,15 +15,6 @@ pub struct Change {
     pub reason: Option<String>,
     /// When.
     pub at: DateTime<Utc>,
-}
-
-/// An environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Environment {
-    /// Its name.
-    pub name: String,
-    /// Its place in the promotion order (1 first).
-    pub position: i64,
 }
 
 /// The versioned things.
@@ -299,33 +290,27 @@ pub struct AdoptionCount {
     pub adopted: i64,
 }
 
-/// One aggregate cell.
+/// One aggregate cell: the fields mean what [`AggregateDelta`]'s do, summed.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
 pub struct AggregateRow {
-    /// `treatment` or `control`.
     pub arm: String,
-    /// Metric name.
     pub metric: String,
-    /// Count.
     pub n: f64,
-    /// Sum.
     pub sum: f64,
-    /// Sum of squares.
     pub sumsq: f64,
     /// When it last changed.
     pub last_at: DateTime<Utc>,
 }
 
-/// Bucket counts to add to one latency sketch (see `wavegate_rollout::sketch`).
+/// Bucket counts to add to one latency sketch (see `wavegate_rollout::sketch`); its cell's
+/// fields mean what [`AggregateDelta`]'s do.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
 pub struct SketchDelta {
-    /// Rollout id.
     pub rollout: String,
-    /// Wave, 0-based.
     pub wave: i64,
-    /// `treatment` or `control`.
     pub arm: String,
-    /// Metric name.
     pub metric: String,
     /// Bucket index → added count.
     pub counts: std::collections::BTreeMap<i32, u64>,
@@ -335,20 +320,16 @@ pub struct SketchDelta {
 }
 
 /// What one token contributed to one aggregate cell of a rollout (`GET
-/// /api/v1/rollouts/{id}/contributions`).
+/// /api/v1/rollouts/{id}/contributions`): the fields mean what [`AggregateRow`]'s do.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
 pub struct Contribution {
     /// The token's id (empty: counts from before contributions were kept per token).
     pub source: String,
-    /// Wave, 0-based.
     pub wave: i64,
-    /// `treatment` or `control`.
     pub arm: String,
-    /// Metric name.
     pub metric: String,
-    /// Count.
     pub n: f64,
-    /// When it last changed.
     pub last_at: DateTime<Utc>,
 }
 
@@ -410,13 +391,20 @@ pub struct NewDelivery {
     pub at: DateTime<Utc>,
 }
 
-/// A delivery's state in the log.
+/// A delivery in the log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     /// Sequence.
     pub id: i64,
     /// What was queued (its `at` is when).
     pub queued: NewDelivery,
+    /// Where it stands (its `at`: when that last changed).
+    pub state: DeliveryState,
+}
+
+/// Where a delivery stands: as queued, or after its latest attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryState {
     /// `pending`, `delivered` or `failed` (gave up).
     pub status: String,
     /// Attempts made so far.
@@ -427,26 +415,7 @@ pub struct Delivery {
     pub http_status: Option<i64>,
     /// When the next attempt is due (pending only).
     pub next_at: DateTime<Utc>,
-    /// When it last changed.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// The outcome of one delivery attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeliveryAttempt {
-    /// The delivery.
-    pub id: i64,
-    /// Its new status.
-    pub status: String,
-    /// Attempts made, this one included.
-    pub attempts: i64,
-    /// The error, if it failed.
-    pub last_error: Option<String>,
-    /// The HTTP status, if the receiver answered.
-    pub http_status: Option<i64>,
-    /// When to try again (pending only).
-    pub next_at: DateTime<Utc>,
-    /// When the attempt finished.
+    /// When it was reached.
     pub at: DateTime<Utc>,
 }
 

@@ -9,10 +9,10 @@ use sqlx::any::AnyRow;
 use wavegate_core::audit::ChainedEntry;
 
 use crate::{
-    AdoptionCount, AggregateRow, AuditRow, Contribution, Delivery, DrillRow, FeedbackRow, Grant,
-    Head, IncidentArm, IncidentCount, IncidentRow, NewDelivery, NotifyTargetRow, Role, RolloutRow,
-    SketchDelta, StoreError, StoreResult, TokenKind, TokenRecord, VerdictRow, VersionRecord,
-    WaveCount,
+    AdoptionCount, AggregateRow, AuditRow, Contribution, Delivery, DeliveryState, DrillRow,
+    FeedbackRow, Grant, Head, IncidentArm, IncidentCount, IncidentRow, NewDelivery,
+    NotifyTargetRow, Role, RolloutRow, SketchDelta, StoreError, StoreResult, TokenKind,
+    TokenRecord, VerdictRow, VersionRecord, WaveCount,
 };
 
 /// A timestamp's stored form.
@@ -72,13 +72,12 @@ impl Column for Option<DateTime<Utc>> {
     }
 }
 
-impl Column for serde_json::Value {
-    fn get(r: &AnyRow, col: &str) -> StoreResult<Self> {
-        from_text(&String::get(r, col)?, col)
-    }
-}
+/// Types stored as their JSON text.
+trait Json: DeserializeOwned {}
+impl Json for serde_json::Value {}
+impl Json for std::collections::BTreeMap<i32, u64> {}
 
-impl Column for std::collections::BTreeMap<i32, u64> {
+impl<T: Json> Column for T {
     fn get(r: &AnyRow, col: &str) -> StoreResult<Self> {
         from_text(&String::get(r, col)?, col)
     }
@@ -100,30 +99,18 @@ pub(crate) fn audit(r: &AnyRow) -> StoreResult<AuditRow> {
     let entry = decode!(r => ChainedEntry { seq, prev_hash, hash, canonical })?;
     // What is shown comes from the bytes the chain covers; the columns are an index.
     let doc: serde_json::Value = serde_json::from_str(&entry.canonical).unwrap_or_default();
-    let mut fields = [
-        ("at", String::new()),
-        ("actor", String::new()),
-        ("action", String::new()),
-        ("target", String::new()),
-    ];
     let mut forged = Vec::new();
-    for (name, value) in &mut fields {
-        let column = String::get(r, name)?;
-        let chained = doc.get(*name).and_then(|v| v.as_str()).unwrap_or_default();
+    let mut chained = |name: &str| -> StoreResult<String> {
+        let (column, chained) = (String::get(r, name)?, doc[name].as_str().unwrap_or_default());
         if column != chained {
             forged.push(format!("{name} column {column:?}, entry {chained:?}"));
         }
-        *value = chained.to_owned();
-    }
-    let [(_, at), (_, actor), (_, action), (_, target)] = fields;
-    Ok(AuditRow {
-        entry,
-        at,
-        actor,
-        action,
-        target,
-        forged_columns: (!forged.is_empty()).then(|| forged.join("; ")),
-    })
+        Ok(chained.to_owned())
+    };
+    let (at, actor) = (chained("at")?, chained("actor")?);
+    let (action, target) = (chained("action")?, chained("target")?);
+    let forged_columns = (!forged.is_empty()).then(|| forged.join("; "));
+    Ok(AuditRow { entry, at, actor, action, target, forged_columns })
 }
 
 /// A versioned row's spec and the hash of its stored text. Text that is not JSON (written
@@ -159,10 +146,8 @@ pub(crate) fn token(r: &AnyRow) -> StoreResult<TokenRecord> {
         }
         None => Vec::new(),
     };
-    let groups = match Option::<String>::get(r, "groups")? {
-        Some(t) => from_text(&t, "token groups")?,
-        None => Vec::new(),
-    };
+    let groups = Option::<String>::get(r, "groups")?;
+    let groups = groups.map_or(Ok(Vec::new()), |t| from_text(&t, "token groups"))?;
     decode!(r => TokenRecord { id, hash, principal, created_at, created_by, revoked_at, user_admin,
         evaluate_only, expires_at; kind, environments, roles, groups })
 }
@@ -226,6 +211,7 @@ pub(crate) fn notify_target(r: &AnyRow) -> StoreResult<NotifyTargetRow> {
 pub(crate) fn delivery(r: &AnyRow) -> StoreResult<Delivery> {
     let queued = decode!(r => NewDelivery { audit_seq, target, audience, event, rollout,
         environment, payload, at = "created_at" })?;
-    decode!(r => Delivery { id, status, attempts, last_error, http_status, next_at, updated_at;
-        queued })
+    let state = decode!(r => DeliveryState { status, attempts, last_error, http_status, next_at,
+        at = "updated_at" })?;
+    decode!(r => Delivery { id; queued, state })
 }

@@ -15,13 +15,13 @@ use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe};
 use tokio::sync::{Mutex, watch};
 use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 
-use crate::backend::{Backend, Leadership, Tx};
+use crate::backend::{Backend, Tx};
 use crate::backup::Backup;
 use crate::group::{AggregateWriter, Batch, GroupCommit};
 use crate::rows::{self, to_text, ts};
 use crate::{
     AdoptionCount, AdoptionDelta, AggregateDelta, AggregateRow, AuditRow, Change, Contribution,
-    Delivery, DeliveryAttempt, DeliveryQuery, DrillRow, Environment, FeedbackRow, FeedbackStatus,
+    Delivery, DeliveryQuery, DeliveryState, DrillRow, Environment, FeedbackRow, FeedbackStatus,
     Head, IncidentCount, IncidentRow, Kind, NewDelivery, NewToken, NotifyTargetRow, Put,
     PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult, TokenKind,
     TokenRecord, VerdictRow, VersionRecord, WaveCount,
@@ -40,8 +40,9 @@ macro_rules! run {
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     db: Db,
-    /// The leadership this instance holds, if it leads.
-    leader: Arc<Mutex<Leadership>>,
+    /// Controller leadership held through this instance: the epoch of the lease each holder (a
+    /// replica; one per instance outside tests) won.
+    leader: Arc<Mutex<std::collections::HashMap<String, i64>>>,
     /// Event aggregates are written by one task, concurrent batches in one transaction.
     aggregates: Arc<GroupCommit>,
 }
@@ -79,10 +80,7 @@ impl Db {
         query: Query,
         decode: fn(&AnyRow) -> StoreResult<T>,
     ) -> StoreResult<Option<T>> {
-        match query.fetch_optional(&self.pool).await {
-            Ok(row) => row.as_ref().map(decode).transpose(),
-            Err(e) => Err(crate::backend::why_no_connection(&self.pool, e).await),
-        }
+        Ok(self.all(query, decode).await?.into_iter().next())
     }
 
     async fn begin(&self) -> StoreResult<Tx> {
@@ -108,8 +106,9 @@ impl SqlStore {
         let pool = backend.connect(db).await?;
         let changes = Arc::new(watch::channel(0).0);
         backend.listen(&pool, Arc::downgrade(&changes)).await?;
+        let file = (backend == Backend::Sqlite).then(|| crate::backend::sqlite_path(db).into());
         Ok(SqlStore {
-            db: Db { pool, backend, changes, file: backend.file(db) },
+            db: Db { pool, backend, changes, file },
             leader: Arc::default(),
             aggregates: Arc::default(),
         })
@@ -156,10 +155,8 @@ async fn append_audit(
 
 /// The live (running or paused) rollout of `flag`, if any: its id and environment.
 async fn live_rollout(tx: &mut AnyConnection, flag: &str) -> StoreResult<Option<(String, String)>> {
-    Ok(
-        run!(fetch_optional(&mut *tx); sqlx::query_as("SELECT id, environment FROM rollouts WHERE flag = $1 AND state IN ('running', 'paused') LIMIT 1");
-        flag),
-    )
+    let sql = "SELECT id, environment FROM rollouts WHERE flag = $1 AND state IN ('running', 'paused') LIMIT 1";
+    Ok(run!(fetch_optional(&mut *tx); sqlx::query_as(sql); flag))
 }
 
 /// Applies puts inside `tx`: versions, heads, audit entries and the revision bump.
@@ -209,15 +206,13 @@ async fn apply_puts(
         }
         let version = cur_version + 1;
         let verb = put.action.clone().unwrap_or_else(|| {
-            if current.is_none() {
-                "create".into()
-            } else if put.archived && !cur_archived {
-                "archive".into()
-            } else if !put.archived && cur_archived {
-                "unarchive".into()
-            } else {
-                "update".into()
+            match (current.is_some(), cur_archived, put.archived) {
+                (false, _, _) => "create",
+                (true, false, true) => "archive",
+                (true, true, false) => "unarchive",
+                _ => "update",
             }
+            .into()
         });
         let action = format!("{}.{verb}", put.kind.as_str());
         let insert = format!(
@@ -266,25 +261,20 @@ impl AggregateWriter for Db {
         let mut tx = self.begin().await?;
         let mut applied = Vec::with_capacity(group.len());
         for b in group {
-            let new = match &b.key {
-                Some(key) => {
-                    run!(execute(&mut *tx); sqlx::query("INSERT INTO event_batches (batch_key, received_at) VALUES ($1, $2) ON CONFLICT (batch_key) DO NOTHING");
-                        key, b.at.timestamp())
+            let mut new = true;
+            if let Some(key) = &b.key {
+                let sql = "INSERT INTO event_batches (batch_key, received_at) VALUES ($1, $2) ON CONFLICT (batch_key) DO NOTHING";
+                new = run!(execute(&mut *tx); sqlx::query(sql); key, b.at.timestamp())
                     .rows_affected()
-                        == 1
-                }
-                None => true,
-            };
+                    == 1;
+            }
             applied.push(new);
         }
         let fresh: Vec<&Batch> =
             group.iter().zip(&applied).filter(|(_, new)| **new).map(|(b, _)| *b).collect();
         let merged;
         let batch = match &fresh[..] {
-            [] => {
-                self.commit(tx).await?;
-                return Ok(applied);
-            }
+            [] => return self.commit(tx).await.map(|()| applied),
             [one] => *one,
             many => {
                 merged = crate::group::merge(many);
@@ -294,10 +284,8 @@ impl AggregateWriter for Db {
         for d in &batch.sketches {
             let current: Option<String> = run!(fetch_optional(&mut *tx); sqlx::query_scalar("SELECT counts FROM sketches WHERE rollout = $1 AND wave = $2 AND arm = $3 AND metric = $4 AND source = $5");
                 &d.rollout, d.wave, &d.arm, &d.metric, &d.source);
-            let mut counts: std::collections::BTreeMap<i32, u64> = match current {
-                Some(text) => rows::from_text(&text, "sketch")?,
-                None => Default::default(),
-            };
+            let mut counts: std::collections::BTreeMap<i32, u64> =
+                current.map_or(Ok(Default::default()), |t| rows::from_text(&t, "sketch"))?;
             crate::group::add_counts(&mut counts, &d.counts);
             run!(execute(&mut *tx); sqlx::query("INSERT INTO sketches (rollout, wave, arm, metric, counts, source) VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (rollout, wave, arm, metric, source) DO UPDATE SET counts = excluded.counts");
@@ -355,27 +343,20 @@ impl Store for SqlStore {
         let position: i64 = run!(fetch_one(&mut *tx); sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) + 1 FROM environments"));
         run!(execute(&mut *tx); sqlx::query("INSERT INTO environments (name, position, created_at) VALUES ($1, $2, $3)");
             name, position, ts(change.at));
-        let details = json!({"position": position});
-        append_audit(&mut tx, change, "environment.create", format!("environment:{name}"), details)
-            .await?;
+        let (target, details) = (format!("environment:{name}"), json!({"position": position}));
+        append_audit(&mut tx, change, "environment.create", target, details).await?;
         self.db.commit(tx).await?;
         Ok(Environment { name: name.to_owned(), position })
     }
 
     async fn list(&self, kind: Kind, include_archived: bool) -> StoreResult<Vec<Head>> {
-        let sql = format!(
-            "SELECT key, version, spec, archived, updated_at, updated_by FROM {} {} ORDER BY key",
-            kind.table(),
-            if include_archived { "" } else { "WHERE archived = 0" }
-        );
+        let filter = if include_archived { "" } else { "WHERE archived = 0" };
+        let sql = format!("SELECT * FROM {} {filter} ORDER BY key", kind.table());
         self.db.all(sqlx::query(AssertSqlSafe(sql)), rows::head).await
     }
 
     async fn get(&self, kind: Kind, key: &str) -> StoreResult<Option<Head>> {
-        let sql = format!(
-            "SELECT key, version, spec, archived, updated_at, updated_by FROM {} WHERE key = $1",
-            kind.table()
-        );
+        let sql = format!("SELECT * FROM {} WHERE key = $1", kind.table());
         self.db.one(sqlx::query(AssertSqlSafe(sql)).bind(key), rows::head).await
     }
 
@@ -387,10 +368,8 @@ impl Store for SqlStore {
     }
 
     async fn versions(&self, kind: Kind, key: &str) -> StoreResult<Vec<VersionRecord>> {
-        let sql = format!(
-            "SELECT key, version, spec, archived, actor, action, reason, created_at FROM {} WHERE key = $1 ORDER BY version",
-            kind.versions_table()
-        );
+        let sql =
+            format!("SELECT * FROM {} WHERE key = $1 ORDER BY version", kind.versions_table());
         self.db.all(sqlx::query(AssertSqlSafe(sql)).bind(key), rows::version).await
     }
 
@@ -400,17 +379,14 @@ impl Store for SqlStore {
         key: &str,
         version: i64,
     ) -> StoreResult<Option<VersionRecord>> {
-        let sql = format!(
-            "SELECT key, version, spec, archived, actor, action, reason, created_at FROM {} WHERE key = $1 AND version = $2",
-            kind.versions_table()
-        );
+        let sql =
+            format!("SELECT * FROM {} WHERE key = $1 AND version = $2", kind.versions_table());
         self.db.one(sqlx::query(AssertSqlSafe(sql)).bind(key).bind(version), rows::version).await
     }
 
     async fn revision(&self) -> StoreResult<i64> {
-        Ok(
-            run!(fetch_one(&self.db.pool); sqlx::query_scalar("SELECT value FROM meta WHERE key = 'revision'")),
-        )
+        let sql = "SELECT value FROM meta WHERE key = 'revision'";
+        Ok(run!(fetch_one(&self.db.pool); sqlx::query_scalar(sql)))
     }
 
     async fn create_token(&self, token: &NewToken, change: &Change) -> StoreResult<TokenRecord> {
@@ -430,8 +406,8 @@ impl Store for SqlStore {
         if let Some(d) = details.as_object_mut() {
             d.retain(|_, v| !v.is_null() && *v != false);
         }
-        append_audit(&mut tx, change, "token.create", format!("token:{}", token.id), details)
-            .await?;
+        let target = format!("token:{}", token.id);
+        append_audit(&mut tx, change, "token.create", target, details).await?;
         // What was stored, read back in the same transaction.
         let sql = "SELECT * FROM tokens WHERE id = $1";
         let stored = rows::token(&run!(fetch_one(&mut *tx); sqlx::query(sql); &token.id))?;
@@ -469,11 +445,7 @@ impl Store for SqlStore {
     }
 
     async fn has_admin_token(&self) -> StoreResult<bool> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tokens WHERE kind = 'admin' AND revoked_at IS NULL",
-        )
-        .fetch_one(&self.db.pool)
-        .await?;
+        let n: i64 = run!(fetch_one(&self.db.pool); sqlx::query_scalar("SELECT COUNT(*) FROM tokens WHERE kind = 'admin' AND revoked_at IS NULL"));
         Ok(n > 0)
     }
 
@@ -483,9 +455,8 @@ impl Store for SqlStore {
     }
 
     async fn audit_head(&self) -> StoreResult<i64> {
-        Ok(
-            run!(fetch_one(&self.db.pool); sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_log")),
-        )
+        let sql = "SELECT COALESCE(MAX(seq), 0) FROM audit_log";
+        Ok(run!(fetch_one(&self.db.pool); sqlx::query_scalar(sql)))
     }
 
     async fn audit_of(&self, target: &str, limit: i64) -> StoreResult<Vec<AuditRow>> {
@@ -537,8 +508,7 @@ impl Store for SqlStore {
         at: DateTime<Utc>,
         lease: std::time::Duration,
     ) -> StoreResult<Option<i64>> {
-        let mut guard = self.leader.lock().await;
-        let lead = &mut *guard;
+        let mut epochs = self.leader.lock().await;
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
         let mut tx = self.db.begin().await?;
         let sql = format!(
@@ -547,7 +517,7 @@ impl Store for SqlStore {
         );
         let (epoch, current, until, now): (i64, String, i64, i64) =
             run!(fetch_one(&mut *tx); sqlx::query_as(AssertSqlSafe(sql)));
-        if current == holder && until > now && lead.epochs.get(holder) == Some(&epoch) {
+        if current == holder && until > now && epochs.get(holder) == Some(&epoch) {
             // Renewal: written quietly (no change notice: nothing anyone follows changed).
             run!(execute(&mut *tx); sqlx::query("UPDATE leader SET lease_until = $1 WHERE id = 1");
                 now.saturating_add(lease_ms));
@@ -557,7 +527,7 @@ impl Store for SqlStore {
         if until > now {
             // Another replica holds an unexpired lease (or this one lost it and another took
             // over since).
-            lead.epochs.remove(holder);
+            epochs.remove(holder);
             return Ok(None);
         }
         // The lease lapsed (its holder died, hung or was never there): take over, audited.
@@ -567,36 +537,27 @@ impl Store for SqlStore {
         let details = json!({"holder": holder, "epoch": epoch, "previous": current});
         append_audit(&mut tx, &change, "controller.lead", "controller".into(), details).await?;
         self.db.commit(tx).await?;
-        lead.epochs.insert(holder.to_owned(), epoch);
+        epochs.insert(holder.to_owned(), epoch);
         Ok(Some(epoch))
     }
 
     async fn resign(&self, holder: Option<&str>) -> StoreResult<()> {
-        let mut guard = self.leader.lock().await;
-        match holder {
-            Some(h) => {
-                guard.epochs.remove(h);
-            }
-            None => guard.epochs.clear(),
-        }
+        let mut epochs = self.leader.lock().await;
+        epochs.retain(|h, _| holder.is_some_and(|holder| holder != h));
         run!(execute(&self.db.pool); sqlx::query("UPDATE leader SET lease_until = 0 WHERE id = 1 AND ($1 IS NULL OR holder = $1)");
             holder);
         Ok(())
     }
 
     async fn rollouts(&self, live_only: bool) -> StoreResult<Vec<RolloutRow>> {
-        let sql = if live_only {
-            "SELECT * FROM rollouts WHERE state IN ('running', 'paused') ORDER BY created_at DESC, id"
-        } else {
-            "SELECT * FROM rollouts ORDER BY created_at DESC, id"
-        };
-        self.db.all(sqlx::query(sql), rows::rollout).await
+        let filter = if live_only { "WHERE state IN ('running', 'paused')" } else { "" };
+        let sql = format!("SELECT * FROM rollouts {filter} ORDER BY created_at DESC, id");
+        self.db.all(sqlx::query(AssertSqlSafe(sql)), rows::rollout).await
     }
 
     async fn rollout(&self, id: &str) -> StoreResult<Option<RolloutRow>> {
-        self.db
-            .one(sqlx::query("SELECT * FROM rollouts WHERE id = $1").bind(id), rows::rollout)
-            .await
+        let sql = "SELECT * FROM rollouts WHERE id = $1";
+        self.db.one(sqlx::query(sql).bind(id), rows::rollout).await
     }
 
     async fn write_rollout(&self, write: &RolloutWrite, change: &Change) -> StoreResult<i64> {
@@ -627,10 +588,8 @@ impl Store for SqlStore {
             let done = run!(execute(&mut *tx); sqlx::query("UPDATE rollouts SET state = $1, rev = $2, doc = $3, updated_at = $4 WHERE id = $5 AND rev = $6");
                 &r.state, new_rev, &doc, ts(change.at), &r.id, r.rev);
             if done.rows_affected() == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "rollout {} changed meanwhile; reload and retry",
-                    r.id
-                )));
+                let why = format!("rollout {} changed meanwhile; reload and retry", r.id);
+                return Err(StoreError::Conflict(why));
             }
         }
         if let Some(put) = &write.flag_put {
@@ -677,10 +636,9 @@ impl Store for SqlStore {
             if let Ok(st) = rustix::fs::statvfs(dir) {
                 let free = st.f_bavail.saturating_mul(st.f_frsize);
                 if free < MIN_FREE_BYTES {
+                    let (kib, dir) = (free / 1024, dir.display());
                     return Err(StoreError::Unavailable(format!(
-                        "the disk is full: {} KiB free where the database is ({}); writes resume when space is freed",
-                        free / 1024,
-                        dir.display()
+                        "the disk is full: {kib} KiB free where the database is ({dir}); writes resume when space is freed"
                     )));
                 }
             }
@@ -721,15 +679,10 @@ impl Store for SqlStore {
         let rows =
             self.db.all(sqlx::query(sql).bind(rollout).bind(wave), rows::sourced_aggregate).await?;
         let mut out: Vec<AggregateRow> = Vec::new();
-        for (source, a) in rows {
-            if excluded.contains(&source) {
-                continue;
-            }
+        for (_, a) in rows.into_iter().filter(|(source, _)| !excluded.contains(source)) {
             match out.last_mut() {
-                Some(l) if l.arm == a.arm && l.metric == a.metric => {
-                    l.n += a.n;
-                    l.sum += a.sum;
-                    l.sumsq += a.sumsq;
+                Some(l) if (&l.arm, &l.metric) == (&a.arm, &a.metric) => {
+                    (l.n, l.sum, l.sumsq) = (l.n + a.n, l.sum + a.sum, l.sumsq + a.sumsq);
                     l.last_at = l.last_at.max(a.last_at);
                 }
                 _ => out.push(a),
@@ -790,8 +743,9 @@ impl Store for SqlStore {
     }
 
     async fn feedback_item(&self, id: i64) -> StoreResult<Option<FeedbackRow>> {
-        let sql = "SELECT * FROM feedback WHERE id = $1";
-        Ok(self.db.all(sqlx::query(sql).bind(id), rows::feedback).await?.into_iter().next())
+        self.db
+            .one(sqlx::query("SELECT * FROM feedback WHERE id = $1").bind(id), rows::feedback)
+            .await
     }
 
     async fn set_feedback_status(
@@ -813,14 +767,8 @@ impl Store for SqlStore {
         )?;
         let details = json!({"feedback": id, "release": row.release, "status": status.status,
             "resolution": status.resolution, "fixed_in": status.fixed_in});
-        append_audit(
-            &mut tx,
-            change,
-            "feedback.status",
-            format!("release:{}", row.release),
-            details,
-        )
-        .await?;
+        let target = format!("release:{}", row.release);
+        append_audit(&mut tx, change, "feedback.status", target, details).await?;
         self.db.commit(tx).await?;
         Ok(Some(row))
     }
@@ -901,10 +849,11 @@ impl Store for SqlStore {
         if existed.as_deref() == Some(text.as_str()) {
             return Ok(false);
         }
-        let details = json!({"target": audit_details, "created": existed.is_none()});
-        let entry =
-            append_audit(&mut tx, change, "notify.target", format!("notify:{name}"), details)
-                .await?;
+        let (target, details) = (
+            format!("notify:{name}"),
+            json!({"target": audit_details, "created": existed.is_none()}),
+        );
+        let entry = append_audit(&mut tx, change, "notify.target", target, details).await?;
         run!(execute(&mut *tx); sqlx::query("INSERT INTO notify_targets (name, spec, since_seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at");
             name, &text, entry.seq, ts(change.at));
         self.db.commit(tx).await?;
@@ -913,10 +862,8 @@ impl Store for SqlStore {
 
     async fn delete_notify_target(&self, name: &str, change: &Change) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
-        let n = run!(execute(&mut *tx); sqlx::query("DELETE FROM notify_targets WHERE name = $1");
-            name)
-        .rows_affected();
-        if n == 0 {
+        let done = run!(execute(&mut *tx); sqlx::query("DELETE FROM notify_targets WHERE name = $1"); name);
+        if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("notification target {name:?}")));
         }
         let target = format!("notify:{name}");
@@ -949,10 +896,10 @@ impl Store for SqlStore {
         self.db.all(sqlx::query(sql).bind(ts(now)).bind(limit), rows::delivery).await
     }
 
-    async fn record_attempt(&self, a: &DeliveryAttempt) -> StoreResult<()> {
+    async fn record_attempt(&self, id: i64, a: &DeliveryState) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
         run!(execute(&mut *tx); sqlx::query("UPDATE notify_deliveries SET status = $1, attempts = $2, last_error = $3, http_status = $4, next_at = $5, updated_at = $6 WHERE id = $7");
-            &a.status, a.attempts, &a.last_error, a.http_status, ts(a.next_at), ts(a.at), a.id);
+            &a.status, a.attempts, &a.last_error, a.http_status, ts(a.next_at), ts(a.at), id);
         self.db.commit(tx).await
     }
 

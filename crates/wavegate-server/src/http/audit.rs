@@ -175,7 +175,7 @@ async fn backup(
     }
     let mut backup = state.store.export().await?;
     if !q.secrets {
-        backup.omit_secrets();
+        crate::runtime::notify::spec::omit_secrets(&mut backup);
     }
     tracing::info!(actor = %p.0.principal, secrets = q.secrets, "backup taken");
     Ok(Json(serde_json::to_value(backup).map_err(ApiError::internal)?))

@@ -338,8 +338,7 @@ async fn list_environments(
     p: Principal,
 ) -> ApiResult<Json<Vec<Environment>>> {
     p.require(&[TokenKind::Admin, TokenKind::ServerSdk])?;
-    let envs = state.store.environments().await?;
-    Ok(Json(envs.iter().map(IntoApi::into_api).collect()))
+    Ok(Json(state.store.environments().await?))
 }
 
 /// Adds an environment at the end of the promotion order (admin tokens for all environments).
@@ -359,7 +358,7 @@ async fn create_environment(
     require_all_envs(&p, "creating an environment")?;
     key_ok(&body.name)?;
     let e = config::create_environment(&state, &body.name, &p.who(), reason(&headers)).await?;
-    Ok((StatusCode::CREATED, Json(IntoApi::<Environment>::into_api(&e))).into_response())
+    Ok((StatusCode::CREATED, Json(e)).into_response())
 }
 
 // ---------- flags and segments (shared shapes) ----------

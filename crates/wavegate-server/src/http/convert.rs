@@ -12,8 +12,8 @@ use wavegate_api as api;
 use wavegate_rollout::machine::{Phase, Rollout, State};
 use wavegate_rollout::scorecard::{Assessed, Assessment, Status};
 use wavegate_store::{
-    AggregateRow, AuditRow, Delivery, DrillRow, Environment, Head, PutOutcome, RolloutRow,
-    TokenRecord, VerdictRow, VersionRecord,
+    AggregateRow, AuditRow, Delivery, DrillRow, Head, PutOutcome, RolloutRow, TokenRecord,
+    VerdictRow, VersionRecord,
 };
 
 /// Converts a value of the store or the machine into its API shape `T` (a local `From`).
@@ -25,12 +25,6 @@ pub trait IntoApi<T> {
 /// A time as the API writes it: RFC 3339 with milliseconds, UTC.
 pub(crate) fn millis(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-impl IntoApi<api::environments::Environment> for &Environment {
-    fn into_api(self) -> api::environments::Environment {
-        api::environments::Environment { name: self.name.clone(), position: self.position }
-    }
 }
 
 impl IntoApi<api::flags::Head> for Head {
@@ -356,13 +350,13 @@ impl IntoApi<api::notify::Delivery> for &Delivery {
             event: self.queued.event.clone(),
             rollout: self.queued.rollout.clone(),
             environment: self.queued.environment.clone(),
-            status: self.status.clone(),
-            attempts: self.attempts,
-            last_error: self.last_error.clone(),
-            http_status: self.http_status,
-            next_at: (self.status == "pending").then_some(self.next_at),
+            status: self.state.status.clone(),
+            attempts: self.state.attempts,
+            last_error: self.state.last_error.clone(),
+            http_status: self.state.http_status,
+            next_at: (self.state.status == "pending").then_some(self.state.next_at),
             created_at: self.queued.at,
-            updated_at: self.updated_at,
+            updated_at: self.state.at,
             text: self.queued.payload.get("text").and_then(|t| t.as_str()).map(str::to_owned),
         }
     }

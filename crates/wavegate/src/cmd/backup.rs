@@ -37,7 +37,7 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<ExitCode> {
             let store = open(db).await?;
             let mut backup = store.export().await.context("Failed to read the database")?;
             if !args.include_secrets {
-                backup.omit_secrets();
+                wavegate_server::runtime::notify::spec::omit_secrets(&mut backup);
             }
             backup
         }
@@ -76,7 +76,7 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<ExitCode> {
             text.len(),
             describe(&backup)
         );
-        let withheld = backup.withheld_targets();
+        let withheld = wavegate_server::runtime::notify::spec::withheld_targets(&backup);
         if !withheld.is_empty() {
             eprintln!(
                 "left out the signing secrets and webhook URLs of {} notification target(s) ({}); \

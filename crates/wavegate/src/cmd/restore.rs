@@ -60,7 +60,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         store.import(&backup).await.map_err(import)?;
     }
     let ok = verified.is_ok();
-    let withheld = backup.withheld_targets();
+    let withheld = wavegate_server::runtime::notify::spec::withheld_targets(&backup);
     if !withheld.is_empty() {
         eprintln!(
             "the backup was taken without secrets: notification target(s) {} send nothing until \

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::Mutex;
-use wavegate_store::{Delivery, DeliveryAttempt, NewDelivery, StoreResult};
+use wavegate_store::{Delivery, DeliveryState, NewDelivery, StoreResult};
 
 use crate::state::AppState;
 use spec::{Event, TargetSpec, event_of};
@@ -312,7 +312,7 @@ async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
     if paged {
         payload["routing_key"] = Value::String(secret.take().unwrap_or_default());
     }
-    let attempts = d.attempts + 1;
+    let attempts = d.state.attempts + 1;
     // Neither a removed target, a withheld one nor one the outbound policy refuses will be
     // sendable by a retry (the policy holds for this server's life).
     let unsendable = match state.outbound.guard.url(&url) {
@@ -351,15 +351,17 @@ async fn attempt(state: &AppState, d: Delivery) -> StoreResult<()> {
     };
     state
         .store
-        .record_attempt(&DeliveryAttempt {
-            id: d.id,
-            status: status.into(),
-            attempts,
-            last_error,
-            http_status,
-            next_at,
-            at: now,
-        })
+        .record_attempt(
+            d.id,
+            &DeliveryState {
+                status: status.into(),
+                attempts,
+                last_error,
+                http_status,
+                next_at,
+                at: now,
+            },
+        )
         .await
 }
 

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use wavegate_store::backup::Backup;
 
 use crate::http::error::ApiError;
 
@@ -78,7 +80,7 @@ pub struct TargetSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     /// Set only by restoring a backup taken without secrets
-    /// (`wavegate_store::backup::Backup::omit_secrets`): the URL is only where it led and the
+    /// ([`omit_secrets`]): the URL is only where it led and the
     /// secret is gone, so nothing is sent to it until it is set again. Refused in a `PUT`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub withheld: bool,
@@ -214,6 +216,49 @@ pub fn redact_url(url: &str) -> String {
     wavegate_core::text::url_origin(url)
 }
 
+/// Takes the secrets out of `backup` (one taken without `--include-secrets` / `?secrets=true`):
+/// each notification target loses its signing secret, and its URL keeps only where it leads
+/// ([`redact_url`]), with `withheld: true`, so that once restored it sends nothing until it is
+/// set again. Returns how many targets were withheld.
+pub fn omit_secrets(backup: &mut Backup) -> usize {
+    backup.secrets_omitted = true;
+    let Some(column) = Backup::column("notify_targets", "spec") else { return 0 };
+    let Some(rows) = backup.tables.get_mut("notify_targets") else { return 0 };
+    let mut withheld = 0;
+    for row in rows.iter_mut() {
+        let text = row.get(column).and_then(Value::as_str);
+        let Some(Ok(Value::Object(mut spec))) = text.map(serde_json::from_str::<Value>) else {
+            // Unreadable: keep nothing of it rather than something secret.
+            row[column] = Value::String("{}".into());
+            continue;
+        };
+        spec.remove("secret");
+        if let Some(url) = spec.get("url").and_then(Value::as_str) {
+            spec.insert("url".into(), Value::String(redact_url(url)));
+        }
+        spec.insert("withheld".into(), Value::Bool(true));
+        row[column] = Value::String(Value::Object(spec).to_string());
+        withheld += 1;
+    }
+    withheld
+}
+
+/// The names of `backup`'s notification targets that restore without their URL and secret.
+pub fn withheld_targets(backup: &Backup) -> Vec<String> {
+    let (Some(name), Some(spec)) =
+        (Backup::column("notify_targets", "name"), Backup::column("notify_targets", "spec"))
+    else {
+        return Vec::new();
+    };
+    let withheld = |row: &[Value]| {
+        let spec = row.get(spec).and_then(Value::as_str);
+        spec.and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .is_some_and(|spec| spec["withheld"] == true)
+    };
+    let rows = backup.rows("notify_targets").iter().filter(|row| withheld(row));
+    rows.filter_map(|row| row.get(name).and_then(Value::as_str).map(str::to_owned)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +266,37 @@ mod tests {
 
     fn spec(json: serde_json::Value) -> Result<TargetSpec, serde_json::Error> {
         serde_json::from_value(json)
+    }
+
+    #[test]
+    fn a_backup_without_secrets_keeps_no_secret_url_or_unreadable_spec() {
+        let target = |name: &str, spec: &str| {
+            let at = serde_json::json!("2026-01-01T00:00:00.000Z");
+            vec![name.into(), spec.into(), 1.into(), at.clone(), at]
+        };
+        let spec =
+            r#"{"audience":"on-call","url":"https://hooks.example/T0/s3cret","secret":"k3y"}"#;
+        let rows = vec![target("oncall", spec), target("broken", "not json: s3cret")];
+        let mut backup = Backup {
+            format: wavegate_store::backup::FORMAT.into(),
+            version: wavegate_store::backup::VERSION,
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            source: "sqlite".into(),
+            secrets_omitted: false,
+            tables: [("notify_targets".to_owned(), rows)].into_iter().collect(),
+        };
+        assert_eq!(omit_secrets(&mut backup), 1, "the unreadable one is emptied, not withheld");
+        assert!(backup.secrets_omitted);
+        let text = serde_json::to_string(&backup.tables).unwrap();
+        assert!(!text.contains("s3cret") && !text.contains("k3y"), "{text}");
+        let kept: TargetSpec =
+            serde_json::from_str(backup.rows("notify_targets")[0][1].as_str().unwrap()).unwrap();
+        assert_eq!(
+            (kept.url.as_str(), kept.secret, kept.withheld),
+            ("https://hooks.example/…", None, true)
+        );
+        assert_eq!(backup.rows("notify_targets")[1][1], "{}");
+        assert_eq!(withheld_targets(&backup), ["oncall"]);
     }
 
     #[test]
