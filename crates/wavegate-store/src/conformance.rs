@@ -75,6 +75,21 @@ fn admin_token(id: &str, hash: &str, principal: &str) -> NewToken {
 }
 
 /// The details of token `id`'s `token.create` audit entry.
+/// Adds a batch of these deltas, sketches and adoption rows.
+async fn add(
+    store: &dyn Store,
+    deltas: &[crate::AggregateDelta],
+    sketches: &[crate::SketchDelta],
+    adoption: &[crate::AdoptionDelta],
+    at: chrono::DateTime<Utc>,
+    key: Option<&str>,
+) -> StoreResult<bool> {
+    let (deltas, sketches, adoption) = (deltas.to_vec(), sketches.to_vec(), adoption.to_vec());
+    let batch =
+        crate::AggregateBatch { deltas, sketches, adoption, at, key: key.map(str::to_owned) };
+    store.add_aggregates(batch).await
+}
+
 async fn created_details(store: &dyn Store, id: &str) -> Value {
     let rows = store.audit_of(&format!("token:{id}"), 10).await.unwrap();
     let created = rows.iter().find(|r| r.action == "token.create").expect("audited");
@@ -400,18 +415,10 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
         source: source.into(),
     };
     let sk = |counts: &[(i32, u64)]| sksrc(counts, "tok_a");
-    store
-        .add_aggregates(
-            &[d("treatment", 10.0, 1.0), d("control", 90.0, 2.0)],
-            &[sk(&[(10, 2), (11, 1)])],
-            &[],
-            Utc::now(),
-            None,
-        )
-        .await
-        .unwrap();
-    store
-        .add_aggregates(&[d("treatment", 5.0, 1.0)], &[sk(&[(11, 4)])], &[], Utc::now(), None)
+    let (deltas, sketches) =
+        (&[d("treatment", 10.0, 1.0), d("control", 90.0, 2.0)], &[sk(&[(10, 2), (11, 1)])]);
+    add(&*store, deltas, sketches, &[], Utc::now(), None).await.unwrap();
+    add(&*store, &[d("treatment", 5.0, 1.0)], &[sk(&[(11, 4)])], &[], Utc::now(), None)
         .await
         .unwrap();
     let sketches = store.sketches("ro_2", 0, &[]).await.unwrap();
@@ -438,9 +445,9 @@ pub async fn rollouts_and_aggregates(store: Arc<dyn Store>) {
                 adopt("ro_2", "u0", "[\"a\"]", 10, None),
                 adopt("ro_2", &format!("u{}", i + 1), "[\"b\"]", 10, Some(10)),
             ];
-            tokio::spawn(async move {
-                store.add_aggregates(&deltas, &sketches, &users, Utc::now(), None).await
-            })
+            tokio::spawn(
+                async move { add(&*store, &deltas, &sketches, &users, Utc::now(), None).await },
+            )
         })
         .collect();
     for c in calls {
@@ -499,7 +506,7 @@ pub async fn adoption(store: Arc<dyn Store>) {
         adopt("r1", "cid", ops, 60, Some(60)),
         adopt("r2", "ann", ops, 100, Some(100)),
     ];
-    store.add_aggregates(&[], &[], &batch, Utc::now(), None).await.unwrap();
+    add(&*store, &[], &[], &batch, Utc::now(), None).await.unwrap();
     // Later: bob does the task, cid is seen again (now in sales) without it, an older
     // exposure of ann changes nothing but her cohort.
     let later = [
@@ -507,7 +514,7 @@ pub async fn adoption(store: Arc<dyn Store>) {
         adopt("r1", "cid", sales, 101, None),
         adopt("r1", "ann", sales, 90, None),
     ];
-    store.add_aggregates(&[], &[], &later, Utc::now(), None).await.unwrap();
+    add(&*store, &[], &[], &later, Utc::now(), None).await.unwrap();
     let count = |c: &crate::AdoptionCount| (c.cohort.clone(), c.exposed, c.adopted);
     let all: Vec<_> = store.adoption("r1", 0).await.unwrap().iter().map(count).collect();
     assert_eq!(all, [(sales.to_owned(), 3, 3)], "cid's task on day 60 still counts from day 0");
@@ -522,7 +529,7 @@ pub async fn adoption(store: Arc<dyn Store>) {
     let many: Vec<_> = (0..2500)
         .map(|i| adopt("r3", &format!("u{i}"), ops, 5, (i % 5 == 0).then_some(5)))
         .collect();
-    store.add_aggregates(&[], &[], &many, Utc::now(), None).await.unwrap();
+    add(&*store, &[], &[], &many, Utc::now(), None).await.unwrap();
     let got: Vec<_> = store.adoption("r3", 5).await.unwrap().iter().map(count).collect();
     assert_eq!(got, [(ops.to_owned(), 2500, 500)]);
     // Pruning drops rows no window reaches any more, and only those.
@@ -542,10 +549,10 @@ pub async fn people(store: Arc<dyn Store>) {
         ..adopt("rw", user, "[\"x\"]", 10, task)
     };
     let first = [at_wave("a", 0, Some(10)), at_wave("b", 0, None), at_wave("c", 1, None)];
-    store.add_aggregates(&[], &[], &first, Utc::now(), None).await.unwrap();
+    add(&*store, &[], &[], &first, Utc::now(), None).await.unwrap();
     // Seen again in a later wave: still counted in the wave that first served them.
     let later = [at_wave("a", 1, None), at_wave("b", 2, Some(11)), at_wave("d", 1, Some(11))];
-    store.add_aggregates(&[], &[], &later, Utc::now(), None).await.unwrap();
+    add(&*store, &[], &[], &later, Utc::now(), None).await.unwrap();
     let waves: Vec<_> = store
         .adoption_by_wave("rw")
         .await
@@ -633,17 +640,17 @@ pub async fn retried_batches_count_once(store: Arc<dyn Store>) {
         source: "tok_k".into(),
     };
     let at = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
-    assert!(store.add_aggregates(&[d(3.0)], &[], &[], at, Some("k1")).await.unwrap());
-    assert!(!store.add_aggregates(&[d(3.0)], &[], &[], at, Some("k1")).await.unwrap());
-    assert!(store.add_aggregates(&[d(1.0)], &[], &[], at, None).await.unwrap());
-    assert!(store.add_aggregates(&[d(1.0)], &[], &[], at, None).await.unwrap(), "no key: counts");
+    assert!(add(&*store, &[d(3.0)], &[], &[], at, Some("k1")).await.unwrap());
+    assert!(!add(&*store, &[d(3.0)], &[], &[], at, Some("k1")).await.unwrap());
+    assert!(add(&*store, &[d(1.0)], &[], &[], at, None).await.unwrap());
+    assert!(add(&*store, &[d(1.0)], &[], &[], at, None).await.unwrap(), "no key: counts");
     // Concurrent copies of one batch (grouped into one transaction or not): one counts.
     let calls: Vec<_> = (0..20)
         .map(|i| {
             let store = store.clone();
             let key = format!("k{}", 2 + i % 2);
             tokio::spawn(async move {
-                store.add_aggregates(&[d(10.0)], &[], &[], at, Some(&key)).await.unwrap()
+                add(&*store, &[d(10.0)], &[], &[], at, Some(&key)).await.unwrap()
             })
         })
         .collect();
@@ -656,10 +663,10 @@ pub async fn retried_batches_count_once(store: Arc<dyn Store>) {
     assert_eq!(n, 3.0 + 1.0 + 1.0 + 20.0);
     // Forgotten keys count again; recent ones are kept.
     let later = at + chrono::Duration::hours(1);
-    assert!(store.add_aggregates(&[d(1.0)], &[], &[], later, Some("k4")).await.unwrap());
+    assert!(add(&*store, &[d(1.0)], &[], &[], later, Some("k4")).await.unwrap());
     assert_eq!(store.prune_batch_keys(at + chrono::Duration::minutes(30)).await.unwrap(), 3);
-    assert!(store.add_aggregates(&[d(1.0)], &[], &[], later, Some("k1")).await.unwrap());
-    assert!(!store.add_aggregates(&[d(1.0)], &[], &[], later, Some("k4")).await.unwrap());
+    assert!(add(&*store, &[d(1.0)], &[], &[], later, Some("k1")).await.unwrap());
+    assert!(!add(&*store, &[d(1.0)], &[], &[], later, Some("k4")).await.unwrap());
 }
 
 /// A passed drill of plan `p` version 3.

@@ -21,35 +21,26 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{AdoptionDelta, AggregateDelta, SketchDelta, StoreError, StoreResult};
+use crate::{AdoptionDelta, AggregateBatch, AggregateDelta, SketchDelta, StoreError, StoreResult};
 
 /// Most calls merged into one transaction.
 const MAX_GROUP: usize = 256;
-
-/// What one [`crate::Store::add_aggregates`] call adds, or a group of them merged.
-#[derive(Debug)]
-pub(crate) struct Batch {
-    pub(crate) deltas: Vec<AggregateDelta>,
-    pub(crate) sketches: Vec<SketchDelta>,
-    pub(crate) adoption: Vec<AdoptionDelta>,
-    /// When it happened (a group: its latest call's time).
-    pub(crate) at: DateTime<Utc>,
-    /// The call's idempotency key, if it has one.
-    pub(crate) key: Option<String>,
-}
 
 /// Writes a group of calls in one transaction (the store's own SQL): records their keys, then
 /// adds what the calls whose keys were new (or absent) bring, merged ([`merge`]). Answers per
 /// call whether it was applied (false: a duplicate of a recorded key).
 pub(crate) trait AggregateWriter: Send + Sync + 'static {
-    fn write(&self, group: &[&Batch]) -> impl Future<Output = StoreResult<Vec<bool>>> + Send;
+    fn write(
+        &self,
+        group: &[&AggregateBatch],
+    ) -> impl Future<Output = StoreResult<Vec<bool>>> + Send;
 }
 
 struct Job {
-    batch: Batch,
+    batch: AggregateBatch,
     done: oneshot::Sender<StoreResult<bool>>,
 }
 
@@ -67,7 +58,7 @@ impl GroupCommit {
     pub(crate) async fn add<W: AggregateWriter>(
         &self,
         writer: impl FnOnce() -> W,
-        batch: Batch,
+        batch: AggregateBatch,
     ) -> StoreResult<bool> {
         let (done, answer) = oneshot::channel();
         self.enqueue(Job { batch, done }, writer);
@@ -102,7 +93,7 @@ async fn run<W: AggregateWriter>(writer: W, mut jobs: mpsc::UnboundedReceiver<Jo
                 Err(_) => break,
             }
         }
-        let batches: Vec<&Batch> = group.iter().map(|j| &j.batch).collect();
+        let batches: Vec<&AggregateBatch> = group.iter().map(|j| &j.batch).collect();
         let result = writer.write(&batches).await;
         match result {
             Ok(applied) => {
@@ -168,7 +159,7 @@ pub(crate) fn fold_cells<T: Cell + Clone>(rows: Vec<T>, add: fn(&mut T, &T)) -> 
 /// Merges a group in key order into what it writes: one delta per cell and contributing token
 /// (their sums), one sketch per cell and token (bucket counts added up), one adoption row per
 /// (rollout, user) (the latest days, the cohort of the call queued last), and the latest `at`.
-pub(crate) fn merge(group: &[&Batch]) -> Batch {
+pub(crate) fn merge(group: &[&AggregateBatch]) -> AggregateBatch {
     let deltas = fold_cells(group.iter().flat_map(|b| b.deltas.clone()).collect(), |into, d| {
         (into.n, into.sum, into.sumsq) = (into.n + d.n, into.sum + d.sum, into.sumsq + d.sumsq);
     });
@@ -189,15 +180,15 @@ pub(crate) fn merge(group: &[&Batch]) -> Batch {
             .or_insert_with(|| a.clone());
     }
     let at = group.iter().map(|b| b.at).max().unwrap_or(DateTime::UNIX_EPOCH);
-    Batch { deltas, sketches, adoption: users.into_values().collect(), at, key: None }
+    AggregateBatch { deltas, sketches, adoption: users.into_values().collect(), at, key: None }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn job(arm: &str, metric: &str, n: f64, sum: f64, buckets: &[(i32, u64)]) -> Batch {
-        Batch {
+    fn job(arm: &str, metric: &str, n: f64, sum: f64, buckets: &[(i32, u64)]) -> AggregateBatch {
+        AggregateBatch {
             deltas: vec![AggregateDelta {
                 rollout: "r".into(),
                 wave: 0,
@@ -236,8 +227,8 @@ mod tests {
             job("control", "error", 3.0, 2.0, &[(7, 1)]),
             job("treatment", "error", 1.0, 0.0, &[(6, 4)]),
         ];
-        let group: Vec<&Batch> = group.iter().collect();
-        let Batch { deltas: d, sketches: s, adoption: users, at, .. } = merge(&group);
+        let group: Vec<&AggregateBatch> = group.iter().collect();
+        let AggregateBatch { deltas: d, sketches: s, adoption: users, at, .. } = merge(&group);
         assert_eq!(d.len(), 2);
         assert_eq!((d[0].arm.as_str(), d[0].n, d[0].sum, d[0].sumsq), ("control", 5.0, 3.0, 5.0));
         assert_eq!((d[1].arm.as_str(), d[1].n), ("treatment", 1.0));

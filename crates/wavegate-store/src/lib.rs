@@ -233,18 +233,11 @@ pub trait Store: Send + Sync + 'static {
     async fn write_rollout(&self, write: &RolloutWrite, change: &Change) -> StoreResult<i64>;
     /// Verdicts of a rollout, newest first, at most `limit`.
     async fn verdicts(&self, rollout: &str, limit: i64) -> StoreResult<Vec<VerdictRow>>;
-    /// Adds event aggregates, sketch counts and users' adoption in one transaction (all or
-    /// nothing). `adoption` holds at most one row per (rollout, user). With an idempotency
-    /// `key`, the key is recorded in that transaction, and a key already recorded adds nothing:
-    /// answers true when the call was applied, false when it was a duplicate.
-    async fn add_aggregates(
-        &self,
-        deltas: &[AggregateDelta],
-        sketches: &[SketchDelta],
-        adoption: &[AdoptionDelta],
-        at: DateTime<Utc>,
-        key: Option<&str>,
-    ) -> StoreResult<bool>;
+    /// Adds a batch of event aggregates, sketch counts and users' adoption in one transaction
+    /// (all or nothing). With an idempotency key, the key is recorded in that transaction, and
+    /// a key already recorded adds nothing: answers true when the batch was applied, false when
+    /// it was a duplicate.
+    async fn add_aggregates(&self, batch: AggregateBatch) -> StoreResult<bool>;
     /// Tries a small write (a transaction that rewrites one row, unseen by change
     /// subscribers): `Ok` when the storage takes writes now, else why not
     /// ([`StoreError::Unavailable`] for a full disk, a read-only database, an outage).

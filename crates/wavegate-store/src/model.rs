@@ -226,6 +226,20 @@ pub struct RolloutWrite {
     pub leader_epoch: Option<i64>,
 }
 
+/// What one [`crate::Store::add_aggregates`] call adds, in one transaction: deltas to aggregate
+/// cells, bucket counts to sketches and users' adoption, received at `at`, with the batch's
+/// idempotency key if it has one.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(missing_docs)]
+pub struct AggregateBatch {
+    pub deltas: Vec<AggregateDelta>,
+    pub sketches: Vec<SketchDelta>,
+    /// At most one row per (rollout, user).
+    pub adoption: Vec<AdoptionDelta>,
+    pub at: DateTime<Utc>,
+    pub key: Option<String>,
+}
+
 /// A delta to one aggregate cell.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AggregateDelta {

@@ -17,14 +17,14 @@ use wavegate_core::audit::{AuditEvent, ChainedEntry, GENESIS_HASH};
 
 use crate::backend::{Backend, Tx};
 use crate::backup::Backup;
-use crate::group::{AggregateWriter, Batch, GroupCommit};
+use crate::group::{AggregateWriter, GroupCommit};
 use crate::rows::{self, to_text, ts};
 use crate::{
-    AdoptionCount, AdoptionDelta, AggregateDelta, AggregateRow, AuditRow, Change, Contribution,
-    Delivery, DeliveryQuery, DeliveryState, DrillRow, Environment, FeedbackRow, FeedbackStatus,
-    Head, IncidentCount, IncidentRow, Kind, NewDelivery, NewToken, NotifyTargetRow, Put,
-    PutOutcome, RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult, TokenKind,
-    TokenRecord, VerdictRow, VersionRecord, WaveCount,
+    AdoptionCount, AggregateBatch, AggregateRow, AuditRow, Change, Contribution, Delivery,
+    DeliveryQuery, DeliveryState, DrillRow, Environment, FeedbackRow, FeedbackStatus, Head,
+    IncidentCount, IncidentRow, Kind, NewDelivery, NewToken, NotifyTargetRow, Put, PutOutcome,
+    RolloutRow, RolloutWrite, SketchDelta, Store, StoreError, StoreResult, TokenKind, TokenRecord,
+    VerdictRow, VersionRecord, WaveCount,
 };
 
 /// Runs `query` by `how` on `on` (a transaction or the pool) with each of the values after `;`
@@ -257,7 +257,7 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
 }
 
 impl AggregateWriter for Db {
-    async fn write(&self, group: &[&Batch]) -> StoreResult<Vec<bool>> {
+    async fn write(&self, group: &[&AggregateBatch]) -> StoreResult<Vec<bool>> {
         let mut tx = self.begin().await?;
         let mut applied = Vec::with_capacity(group.len());
         for b in group {
@@ -270,7 +270,7 @@ impl AggregateWriter for Db {
             }
             applied.push(new);
         }
-        let fresh: Vec<&Batch> =
+        let fresh: Vec<&AggregateBatch> =
             group.iter().zip(&applied).filter(|(_, new)| **new).map(|(b, _)| *b).collect();
         let merged;
         let batch = match &fresh[..] {
@@ -611,21 +611,7 @@ impl Store for SqlStore {
         self.db.all(sqlx::query(sql).bind(rollout).bind(limit), rows::verdict).await
     }
 
-    async fn add_aggregates(
-        &self,
-        deltas: &[AggregateDelta],
-        sketches: &[SketchDelta],
-        adoption: &[AdoptionDelta],
-        at: DateTime<Utc>,
-        key: Option<&str>,
-    ) -> StoreResult<bool> {
-        let batch = Batch {
-            deltas: deltas.to_vec(),
-            sketches: sketches.to_vec(),
-            adoption: adoption.to_vec(),
-            at,
-            key: key.map(str::to_owned),
-        };
+    async fn add_aggregates(&self, batch: AggregateBatch) -> StoreResult<bool> {
         self.aggregates.add(|| self.db.clone(), batch).await
     }
 

@@ -21,7 +21,7 @@ use wavegate_rollout::arms::{
     Arm, Attribution, Tally, Timing, WaveOrigin, attribute, is_reserved_metric, timing,
 };
 use wavegate_rollout::exposure::owns_rule;
-use wavegate_store::{AdoptionDelta, AggregateDelta, SketchDelta};
+use wavegate_store::{AdoptionDelta, AggregateBatch, AggregateDelta, SketchDelta};
 
 use crate::service::{ServiceError, ServiceResult};
 use crate::state::{AdoptionTrack, AppState, LiveRollout};
@@ -339,9 +339,8 @@ pub(crate) async fn count(
     if !deltas.is_empty() || !adoption_rows.is_empty() {
         let at = state.clock.now();
         let key = key.map(|k| format!("{source}/{k}"));
-        let key = key.as_deref();
-        let applied =
-            state.store.add_aggregates(&deltas, &sketches, &adoption_rows, at, key).await?;
+        let batch = AggregateBatch { deltas, sketches, adoption: adoption_rows, at, key };
+        let applied = state.store.add_aggregates(batch).await?;
         if !applied {
             out = Ingested { counted: 0, stale: 0, unattributed: 0, duplicate: true, ..out };
         }
@@ -369,7 +368,8 @@ pub async fn ingest_unleash_counts(
 ) -> ServiceResult<()> {
     let deltas = unleash_deltas(state, env, source, toggles);
     if !deltas.is_empty() {
-        state.store.add_aggregates(&deltas, &[], &[], state.clock.now(), None).await?;
+        let batch = AggregateBatch { deltas, at: state.clock.now(), ..Default::default() };
+        state.store.add_aggregates(batch).await?;
     }
     Ok(())
 }
