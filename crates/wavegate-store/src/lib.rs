@@ -16,7 +16,6 @@ mod store;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use std::time::Duration;
 
 pub use model::*;
@@ -198,7 +197,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         action: &str,
         target: &str,
-        details: &Value,
+        details: &serde_json::Value,
         change: &Change,
     ) -> StoreResult<()>;
 
@@ -309,8 +308,8 @@ pub trait Store: Send + Sync + 'static {
     async fn put_notify_target(
         &self,
         name: &str,
-        spec: &Value,
-        audit_details: &Value,
+        spec: &serde_json::Value,
+        audit_details: &serde_json::Value,
         change: &Change,
     ) -> StoreResult<bool>;
     /// Removes a target (audited `notify.target.remove`); its delivery log stays.

@@ -63,6 +63,28 @@ impl std::fmt::Debug for OidcConfig {
 }
 
 impl OidcConfig {
+    /// The settings for the provider at `issuer`, where this server is `client_id` (with
+    /// `client_secret`), reached by people at `public_url`, giving roles by `role_map`; the rest
+    /// defaults to the groups claim `groups`, the name claim `email`, sessions of 8 hours, 60 s
+    /// of clock skew and no scopes besides `openid`.
+    pub fn new(
+        [issuer, client_id, client_secret, public_url]: [&str; 4],
+        role_map: Vec<(String, Grant)>,
+    ) -> OidcConfig {
+        OidcConfig {
+            issuer: issuer.to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            public_url: public_url.to_owned(),
+            groups_claim: "groups".into(),
+            name_claim: "email".into(),
+            role_map,
+            session_ttl: chrono::Duration::hours(8),
+            skew_secs: 60,
+            scopes: Vec::new(),
+        }
+    }
+
     /// The redirect URI registered at the provider.
     pub fn redirect_uri(&self) -> String {
         format!("{}/auth/callback", self.public_url.trim_end_matches('/'))
@@ -397,24 +419,10 @@ mod tests {
     use super::*;
 
     fn config() -> OidcConfig {
-        OidcConfig {
-            issuer: "https://idp.example".into(),
-            client_id: "wavegate".into(),
-            client_secret: "s3cret".into(),
-            public_url: "https://wavegate.example".into(),
-            groups_claim: "groups".into(),
-            name_claim: "email".into(),
-            role_map: vec![
-                parse_role_mapping("eng=editor@staging").unwrap(),
-                parse_role_mapping("eng=viewer").unwrap(),
-                parse_role_mapping("release=releaser@prod,staging").unwrap(),
-                parse_role_mapping("cab=approver").unwrap(),
-                parse_role_mapping("ops=editor@prod").unwrap(),
-            ],
-            session_ttl: chrono::Duration::hours(8),
-            skew_secs: 60,
-            scopes: vec![],
-        }
+        let site = ["https://idp.example", "wavegate", "s3cret", "https://wavegate.example"];
+        let roles = ["eng=editor@staging", "eng=viewer", "release=releaser@prod,staging"];
+        let roles = roles.iter().chain(&["cab=approver", "ops=editor@prod"]);
+        OidcConfig::new(site, roles.map(|m| parse_role_mapping(m).unwrap()).collect())
     }
 
     #[test]

@@ -85,18 +85,9 @@ async fn a_session_cookie_reads_changes_only_with_its_csrf_token_and_ends_when_i
 
 /// `app` with sign-in through an identity provider configured (none is contacted here).
 fn with_provider(app: &mut TestApp) {
-    let config = wavegate_server::oidc::OidcConfig {
-        issuer: "https://idp.example".into(),
-        client_id: "wavegate".into(),
-        client_secret: "s3cret".into(),
-        public_url: "https://wavegate.example".into(),
-        groups_claim: "groups".into(),
-        name_claim: "email".into(),
-        role_map: vec![wavegate_server::oidc::parse_role_mapping("cab=approver").unwrap()],
-        session_ttl: chrono::Duration::hours(8),
-        skew_secs: 60,
-        scopes: vec![],
-    };
+    let site = ["https://idp.example", "wavegate", "s3cret", "https://wavegate.example"];
+    let approvers = wavegate_server::oidc::parse_role_mapping("cab=approver").unwrap();
+    let config = wavegate_server::oidc::OidcConfig::new(site, vec![approvers]);
     app.state.access = std::sync::Arc::new(wavegate_server::access::Access {
         oidc: Some(std::sync::Arc::new(wavegate_server::oidc::Provider::new(config))),
         ..Default::default()

@@ -272,22 +272,18 @@ fn oidc(args: &ServeArgs) -> anyhow::Result<Option<wavegate_server::oidc::OidcCo
     if ttl < chrono::Duration::minutes(1) || ttl > chrono::Duration::days(30) {
         return Err(Failure::Input("--session-ttl must be between 1m and 30d".into()).into());
     }
+    let site = [issuer, &client_id, &client_secret, &public_url];
     Ok(Some(wavegate_server::oidc::OidcConfig {
-        issuer: issuer.to_owned(),
-        client_id,
-        client_secret,
-        public_url,
         groups_claim: args.oidc_groups_claim.clone(),
         name_claim: args.oidc_name_claim.clone(),
-        role_map,
         session_ttl: ttl,
-        skew_secs: 60,
         scopes: args
             .oidc_scopes
             .iter()
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
             .collect(),
+        ..wavegate_server::oidc::OidcConfig::new(site, role_map)
     }))
 }
 
