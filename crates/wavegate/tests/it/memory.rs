@@ -30,6 +30,24 @@ fn open_streams(url: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The allocator options the binary compiles in (`main.rs`, `MALLOC_CONF`) are the ones jemalloc
+/// runs with: its statistics at exit (asked for through the environment, which adds to them)
+/// report them.
+#[test]
+#[cfg(not(target_env = "msvc"))]
+fn the_allocator_runs_with_the_options_the_binary_sets() {
+    let out = std::process::Command::new(crate::support::bin())
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stats = String::from_utf8_lossy(&out.stderr);
+    for option in ["opt.narenas: 2", "opt.tcache_max: 4096", "opt.stats_print: true"] {
+        assert!(stats.contains(option), "{option} missing from jemalloc's statistics:\n{stats}");
+    }
+}
+
 #[test]
 fn memory_that_closed_streams_held_goes_back_to_the_system() {
     let dir = tempfile::tempdir().unwrap();
