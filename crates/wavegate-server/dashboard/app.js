@@ -123,8 +123,12 @@ async function api(method, path, body, extra) {
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
   if (resp.status === 401) {
-    signOut(state.token ? "Your token was refused (revoked or mistyped); sign in again."
-      : "Your sign-in has ended; sign in again.", true);
+    // A late answer to a request sent before the person signed out changes nothing: they are
+    // signed out already, and its "ended" must not replace what their sign-out said.
+    if (state.token || state.me) {
+      signOut(state.token ? "Your token was refused (revoked or mistyped); sign in again."
+        : "Your sign-in has ended; sign in again.", true);
+    }
     throw new ApiError(401, data);
   }
   if (!resp.ok) throw new ApiError(resp.status, data);
@@ -216,7 +220,13 @@ async function startStream() {
       const headers = { ...authHeaders("GET"), Accept: "text/event-stream" };
       if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
       const resp = await fetch("/api/v1/stream", { headers, signal: ctrl.signal });
-      if (resp.status === 401) { signOut("Your token or sign-in was refused; sign in again.", true); return; }
+      if (resp.status === 401) {
+        // Unless the person signed out meanwhile (then this answer is theirs already).
+        if (!ctrl.signal.aborted && (state.token || state.me)) {
+          signOut("Your token or sign-in was refused; sign in again.", true);
+        }
+        return;
+      }
       if (!resp.ok || !resp.body) throw new Error(`stream answered ${resp.status}`);
       setLive(true, "live");
       delay = 500;
