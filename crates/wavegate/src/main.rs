@@ -28,15 +28,16 @@ use crate::cli::Cli;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's options, read once before its first allocation (it looks this symbol up by name:
-/// `malloc_conf`, with tikv-jemalloc-sys's `_rjem_` prefix). Two arenas instead of four per CPU
-/// and a thread cache of objects up to 4 KiB (not 32 KiB) keep an idle server's heap near the
-/// system allocator's (docs/benchmarks.md, "Idle memory and the release profile");
+/// `malloc_conf`, with tikv-jemalloc-sys's `_rjem_` prefix). One arena per CPU, chosen by the
+/// CPU a thread runs on (instead of four per CPU), and a thread cache of objects up to 4 KiB (not
+/// 32 KiB) keep an idle server's heap near the system allocator's at no cost to ingest
+/// (docs/benchmarks.md, "The `dist` profile and jemalloc's options");
 /// `_RJEM_MALLOC_CONF` still overrides them at run time. `tests/it/memory.rs` checks that
 /// jemalloc reads them.
 #[cfg(not(target_env = "msvc"))]
 #[allow(unsafe_code)]
 #[unsafe(export_name = "_rjem_malloc_conf")]
-static MALLOC_CONF: &[u8; 26] = b"narenas:2,tcache_max:4096\0";
+static MALLOC_CONF: &[u8; 36] = b"percpu_arena:percpu,tcache_max:4096\0";
 
 fn main() -> ExitCode {
     quiet_on_broken_pipe();

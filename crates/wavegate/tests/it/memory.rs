@@ -43,7 +43,8 @@ fn the_allocator_runs_with_the_options_the_binary_sets() {
         .unwrap();
     assert!(out.status.success());
     let stats = String::from_utf8_lossy(&out.stderr);
-    for option in ["opt.narenas: 2", "opt.tcache_max: 4096", "opt.stats_print: true"] {
+    for option in ["opt.percpu_arena: \"percpu\"", "opt.tcache_max: 4096", "opt.stats_print: true"]
+    {
         assert!(stats.contains(option), "{option} missing from jemalloc's statistics:\n{stats}");
     }
 }
