@@ -225,11 +225,11 @@ pub fn omit_secrets(backup: &mut Backup) -> usize {
     let Some(column) = Backup::column("notify_targets", "spec") else { return 0 };
     let Some(rows) = backup.tables.get_mut("notify_targets") else { return 0 };
     let mut withheld = 0;
-    for row in rows.iter_mut() {
-        let text = row.get(column).and_then(Value::as_str);
-        let Some(Ok(Value::Object(mut spec))) = text.map(serde_json::from_str::<Value>) else {
+    for cell in rows.iter_mut().filter_map(|row| row.get_mut(column)) {
+        let Some(Ok(Value::Object(mut spec))) = cell.as_str().map(serde_json::from_str::<Value>)
+        else {
             // Unreadable: keep nothing of it rather than something secret.
-            row[column] = Value::String("{}".into());
+            *cell = Value::String("{}".into());
             continue;
         };
         spec.remove("secret");
@@ -237,7 +237,7 @@ pub fn omit_secrets(backup: &mut Backup) -> usize {
             spec.insert("url".into(), Value::String(redact_url(url)));
         }
         spec.insert("withheld".into(), Value::Bool(true));
-        row[column] = Value::String(Value::Object(spec).to_string());
+        *cell = Value::String(Value::Object(spec).to_string());
         withheld += 1;
     }
     withheld
