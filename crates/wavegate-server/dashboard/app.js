@@ -123,12 +123,8 @@ async function api(method, path, body, extra) {
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
   if (resp.status === 401) {
-    // A late answer to a request sent before the person signed out changes nothing: they are
-    // signed out already, and its "ended" must not replace what their sign-out said.
-    if (state.token || state.me) {
-      signOut(state.token ? "Your token was refused (revoked or mistyped); sign in again."
-        : "Your sign-in has ended; sign in again.", true);
-    }
+    sessionRefused(state.token ? "Your token was refused (revoked or mistyped); sign in again."
+      : "Your sign-in has ended; sign in again.");
     throw new ApiError(401, data);
   }
   if (!resp.ok) throw new ApiError(resp.status, data);
@@ -180,6 +176,13 @@ function signedIn() {
   startStream();
 }
 
+// The server refused this browser's token or session: signs out saying `msg`, unless the person
+// signed out already (a late answer to a request sent before must not replace what their
+// sign-out said, nor hide the identity provider's sign-out link it offered).
+function sessionRefused(msg) {
+  if (state.token || state.me) signOut(msg, true);
+}
+
 async function signOut(msg, ended) {
   // A session ends on the server too (unless the server already ended it).
   let providerLogout = null;
@@ -221,10 +224,7 @@ async function startStream() {
       if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
       const resp = await fetch("/api/v1/stream", { headers, signal: ctrl.signal });
       if (resp.status === 401) {
-        // Unless the person signed out meanwhile (then this answer is theirs already).
-        if (!ctrl.signal.aborted && (state.token || state.me)) {
-          signOut("Your token or sign-in was refused; sign in again.", true);
-        }
+        if (!ctrl.signal.aborted) sessionRefused("Your token or sign-in was refused; sign in again.");
         return;
       }
       if (!resp.ok || !resp.body) throw new Error(`stream answered ${resp.status}`);

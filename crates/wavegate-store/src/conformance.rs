@@ -74,7 +74,6 @@ fn admin_token(id: &str, hash: &str, principal: &str) -> NewToken {
     }
 }
 
-/// The details of token `id`'s `token.create` audit entry.
 /// Adds a batch of these deltas, sketches and adoption rows.
 async fn add(
     store: &dyn Store,
@@ -90,6 +89,7 @@ async fn add(
     store.add_aggregates(batch).await
 }
 
+/// The details of token `id`'s `token.create` audit entry.
 async fn created_details(store: &dyn Store, id: &str) -> Value {
     let rows = store.audit_of(&format!("token:{id}"), 10).await.unwrap();
     let created = rows.iter().find(|r| r.action == "token.create").expect("audited");

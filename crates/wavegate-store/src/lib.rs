@@ -14,9 +14,10 @@ mod model;
 mod rows;
 mod store;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use std::time::Duration;
 
 pub use model::*;
 pub use store::{MIN_FREE_BYTES, SqlStore};
